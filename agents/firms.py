@@ -1,0 +1,430 @@
+"""Firms along the mine-to-magnet chain, stored as columns (MODEL.md 2 and 6).
+
+Firm state lives in numpy arrays, one row per firm; each behaviour is written
+once for the whole population as array code (MODEL.md 6). ``Firm`` is a thin
+view of one row for inspection, notebooks and the classroom app.
+
+Behaviours here are pure array rules: they read explicit parameter tables
+(``sim.world.Tables``) and a numpy Generator, never config objects or files.
+Units: quantities in t, capacities in t/yr, prices in USD/kg, money in M USD
+per quarter unless a name says otherwise.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+
+
+class Phase(IntEnum):
+    """Life phase of a firm."""
+
+    PROJECT = 0  # a greenfield project, no output yet
+    OPERATING = 1
+    EXITED = 2
+
+
+class ProjectPhase(IntEnum):
+    """Phase of the firm's current capacity project (MODEL.md 5.4)."""
+
+    NONE = 0
+    PLANNING = 1
+    PERMITTING = 2
+    FINANCING = 3  # waits at the final investment decision until funded
+    CONSTRUCTION = 4
+    RAMPUP = 5  # commissioning: nameplate comes on line step by step
+    QUALIFICATION = 6  # magnets, new plants: buyers test before they buy
+
+
+class Tier(IntEnum):
+    """Designation tier (MODEL.md 5.6); set by the government agent."""
+
+    NONE = 0
+    INNOVATION_TYPE = 1
+    SRDI = 2
+    LITTLE_GIANT = 3
+
+
+PATENT_SLOTS = 40  # cohort ring for patents in force (>= the longest configurable patent life)
+HIST = 8  # quarters of revenue and R&D history kept per firm
+
+# name -> (dtype, default). Every column is one array of length n (or (n, k)).
+COLUMNS: dict[str, tuple[Any, Any]] = {
+    # identity
+    "firm_id": (np.int64, -1),
+    "bloc": (np.int16, 0),
+    "region": (np.int16, 0),
+    "stage": (np.int16, 0),
+    "group": (np.int16, -1),  # parent state-owned group, -1 for none
+    "state_owned": (np.bool_, False),
+    "phase": (np.int8, Phase.PROJECT),
+    "birth_step": (np.int32, 0),
+    "niche_start_step": (np.int32, 0),
+    # production and learning
+    "capacity_t": (np.float64, 0.0),  # operating nameplate, t/yr
+    "quality": (np.float64, 1.0),  # share of output that meets specification
+    "qualified": (np.bool_, True),  # magnets: passed buyer qualification
+    "cum_output_t": (np.float64, 0.0),
+    "experience_ref_t": (np.float64, 1.0),
+    "cost_index": (np.float64, 1.0),
+    "innovation_factor": (np.float64, 1.0),
+    "potential_t": (np.float64, 0.0),  # sellable output this quarter
+    "orders_t": (np.float64, 0.0),
+    "inputs_t": (np.float64, 0.0),
+    "output_t": (np.float64, 0.0),
+    "unit_cost_usd_per_kg": (np.float64, 0.0),  # processing + inputs
+    "employees": (np.float64, 0.0),
+    "rd_staff_share": (np.float64, 0.0),
+    # accounts (M USD per quarter for flows)
+    "cash": (np.float64, 0.0),
+    "debt": (np.float64, 0.0),
+    "book_assets": (np.float64, 0.0),
+    "equity_raised": (np.float64, 0.0),
+    "revenue": (np.float64, 0.0),
+    "input_cost": (np.float64, 0.0),
+    "opex": (np.float64, 0.0),
+    "fixed_cost": (np.float64, 0.0),
+    "interest": (np.float64, 0.0),
+    "rd_spend": (np.float64, 0.0),
+    "costs": (np.float64, 0.0),  # input + opex + fixed + interest + R&D
+    "depreciation": (np.float64, 0.0),
+    "profit": (np.float64, 0.0),  # after tax
+    "tax": (np.float64, 0.0),
+    "tax_rate": (np.float64, 0.25),
+    "grants": (np.float64, 0.0),  # received this quarter (all instruments)
+    "rd_grants": (np.float64, 0.0),  # the part of grants earmarked for R&D
+    "capex": (np.float64, 0.0),
+    "net_borrowing": (np.float64, 0.0),
+    "equity_in": (np.float64, 0.0),
+    "neg_equity_quarters": (np.int16, 0),
+    "rev_hist": (np.float64, 0.0),  # (n, HIST) ring of quarterly revenue
+    "rd_hist": (np.float64, 0.0),  # (n, HIST) ring of quarterly R&D
+    # innovation
+    "rd_propensity": (np.float64, 0.02),
+    "knowledge": (np.float64, 0.0),
+    "pat_inv": (np.float64, 0.0),  # (n, PATENT_SLOTS) class I patents granted per year cohort
+    "pat_util": (np.float64, 0.0),  # (n, PATENT_SLOTS) utility/design patents per year cohort
+    # policy state (set by government agents, MODEL.md 5.6)
+    "tier": (np.int8, Tier.NONE),
+    "key_lg": (np.bool_, False),
+    "designation_step": (np.int32, -1),
+    "review_step": (np.int32, -1),
+    "procurement_discount": (np.float64, 0.0),
+    "finance_constrained": (np.bool_, False),
+    # project pipeline: one project at a time per firm
+    "proj_phase": (np.int8, ProjectPhase.NONE),
+    "proj_remaining_q": (np.float64, 0.0),
+    "proj_nameplate_t": (np.float64, 0.0),
+    "proj_capex_musd": (np.float64, 0.0),
+    "proj_capex_left": (np.float64, 0.0),
+    "proj_wait_q": (np.float64, 0.0),
+    "proj_rampup_q": (np.float64, 0.0),
+    "proj_added_t": (np.float64, 0.0),
+    "proj_start_step": (np.int32, -1),
+    "proj_greenfield": (np.bool_, False),
+    "proj_u": (np.float64, 0.5),  # (n, 5) uniforms fixing the durations of planning..qualification
+    "first_output_step": (np.int32, -1),
+}
+WIDE = {"rev_hist": HIST, "rd_hist": HIST, "pat_inv": PATENT_SLOTS, "pat_util": PATENT_SLOTS, "proj_u": 5}
+
+
+class FirmPopulation:
+    """Columnar store of all firms. ``pop.cash`` is a view of the live rows."""
+
+    def __init__(self, capacity: int = 256):
+        object.__setattr__(self, "n", 0)
+        object.__setattr__(self, "next_id", 0)
+        object.__setattr__(self, "_data", {})
+        for name, (dtype, default) in COLUMNS.items():
+            shape = (capacity, WIDE[name]) if name in WIDE else (capacity,)
+            self._data[name] = np.full(shape, default, dtype=dtype)
+
+    # -- column access ------------------------------------------------------
+    def __getattr__(self, name: str) -> np.ndarray:
+        data = self.__dict__.get("_data")
+        if data is not None and name in data:
+            return data[name][: self.n]
+        raise AttributeError(name)
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in self._data:
+            self._data[name][: self.n] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def capacity_rows(self) -> int:
+        return len(self._data["firm_id"])
+
+    # -- rows -----------------------------------------------------------------
+    def add(self, count: int, **values) -> np.ndarray:
+        """Append ``count`` firms with the given column values; returns their rows."""
+        count = int(count)
+        if count <= 0:
+            return np.zeros(0, dtype=np.int64)
+        need = self.n + count
+        if need > self.capacity_rows:
+            new_cap = max(need, 2 * self.capacity_rows)
+            for name, arr in self._data.items():
+                dtype, default = COLUMNS[name]
+                grown = np.full((new_cap,) + arr.shape[1:], default, dtype=dtype)
+                grown[: self.n] = arr[: self.n]
+                self._data[name] = grown
+        rows = np.arange(self.n, need)
+        for name, (dtype, default) in COLUMNS.items():
+            self._data[name][rows] = default
+        ids = np.arange(self.next_id, self.next_id + count, dtype=np.int64)
+        self._data["firm_id"][rows] = ids
+        object.__setattr__(self, "next_id", self.next_id + count)
+        object.__setattr__(self, "n", need)
+        for name, v in values.items():
+            if name not in self._data:
+                raise KeyError(f"unknown firm column '{name}'")
+            self._data[name][rows] = v
+        return rows
+
+    def compact(self) -> int:
+        """Drop exited firms' rows (their history is already in the outputs)."""
+        keep = self.phase != Phase.EXITED
+        removed = int(self.n - keep.sum())
+        if removed:
+            m = int(keep.sum())
+            for name, arr in self._data.items():
+                arr[:m] = arr[: self.n][keep]
+            object.__setattr__(self, "n", m)
+        return removed
+
+    def row_of(self, firm_id: int) -> int:
+        """Row of a live firm id (ids increase with rows; compaction keeps order)."""
+        ids = self.firm_id
+        r = int(np.searchsorted(ids, firm_id))
+        if r >= self.n or ids[r] != firm_id:
+            raise KeyError(f"no live firm with id {firm_id}")
+        return r
+
+    def view(self, firm_id: int, model=None) -> "Firm":
+        return Firm(self, firm_id, model)
+
+    def columns(self) -> list[str]:
+        return list(COLUMNS)
+
+    # -- derived quantities -----------------------------------------------------
+    @property
+    def alive(self) -> np.ndarray:
+        return self.phase != Phase.EXITED
+
+    @property
+    def operating(self) -> np.ndarray:
+        return self.phase == Phase.OPERATING
+
+    @property
+    def equity(self) -> np.ndarray:
+        """Book equity, M USD."""
+        return self.cash + self.book_assets - self.debt
+
+    def trailing(self, hist: np.ndarray, step: int, quarters: int = 4, lag: int = 0) -> np.ndarray:
+        """Sum of ``quarters`` quarters of a history ring ending ``lag`` quarters before ``step``."""
+        idx = [(step - lag - k) % HIST for k in range(quarters)]
+        return hist[:, idx].sum(axis=1)
+
+    @property
+    def patents_invention(self) -> np.ndarray:
+        return self.pat_inv.sum(axis=1)
+
+    @property
+    def patents_utility(self) -> np.ndarray:
+        return self.pat_util.sum(axis=1)
+
+
+class Firm:
+    """A thin view of one firm's row: attribute access reads (and writes) the columns.
+
+    Views are made on demand (``model.firm(firm_id)``); the population never
+    depends on them, so they cost nothing at scale.
+    """
+
+    __slots__ = ("_pop", "unique_id", "model")
+
+    def __init__(self, pop: FirmPopulation, firm_id: int, model=None):
+        object.__setattr__(self, "_pop", pop)
+        object.__setattr__(self, "unique_id", int(firm_id))
+        object.__setattr__(self, "model", model)
+
+    @property
+    def row(self) -> int:
+        return self._pop.row_of(self.unique_id)
+
+    def __getattr__(self, name: str):
+        if name in COLUMNS:
+            v = self._pop._data[name][self.row]
+            return v.copy() if isinstance(v, np.ndarray) else v.item()
+        if name in ("equity", "patents_invention", "patents_utility"):
+            return getattr(self._pop, name)[self.row].item()
+        raise AttributeError(name)
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in COLUMNS:
+            self._pop._data[name][self.row] = value
+        else:
+            raise AttributeError(f"Firm views have no attribute '{name}'")
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {}
+        for name in COLUMNS:
+            if name not in WIDE:
+                out[name] = getattr(self, name)
+        out["patents_invention"] = self.patents_invention
+        out["patents_utility"] = self.patents_utility
+        out["equity"] = self.equity
+        if self.model is not None:
+            out["bloc_name"] = self.model.tables.blocs[out["bloc"]]
+            out["stage_name"] = self.model.tables.stages[out["stage"]]
+            out["region_name"] = self.model.tables.regions[out["region"]]
+        return out
+
+    def __repr__(self) -> str:
+        try:
+            d = self.as_dict()
+        except KeyError:
+            return f"<Firm {self.unique_id} (exited)>"
+        where = f"{d.get('bloc_name', d['bloc'])}/{d.get('stage_name', d['stage'])}"
+        return f"<Firm {self.unique_id} {where} capacity={d['capacity_t']:.0f} t/yr phase={Phase(d['phase']).name}>"
+
+
+# ===========================================================================
+# Behaviours (MODEL.md 5.2-5.5). Each takes the population, parameter tables
+# (sim.world.Tables) and what the rule needs; none does I/O.
+# ===========================================================================
+def experience_factor(pop: FirmPopulation, T) -> np.ndarray:
+    """Learning by doing: cost x (cumulative output / reference)^(-b), b = -log2(1 - learning rate)."""
+    b = T.learning_b[pop.stage]
+    return np.power(np.maximum(pop.cum_output_t, 1e-9) / np.maximum(pop.experience_ref_t, 1e-9), -b)
+
+
+def processing_cost(pop: FirmPopulation, T) -> np.ndarray:
+    """Unit processing cost, USD/kg: base (bloc, stage) x firm index x experience x innovation."""
+    base = T.processing_cost[pop.bloc, pop.stage]
+    return base * pop.cost_index * experience_factor(pop, T) * pop.innovation_factor
+
+
+def set_potential(pop: FirmPopulation, T, max_utilisation: float, price: np.ndarray) -> None:
+    """Sellable output this quarter: capacity/4 x utilisation x quality, offered by qualified plants
+    whose variable unit cost (last quarter's processing + inputs) does not exceed their bloc's price:
+    a plant that would lose money on each tonne idles (shut-down rule)."""
+    covers_cost = pop.unit_cost_usd_per_kg <= price[pop.bloc, pop.stage]
+    ok = pop.operating & pop.qualified & covers_cost
+    pop.potential_t = np.where(ok, pop.capacity_t / 4.0 * max_utilisation * pop.quality, 0.0)
+
+
+def learn(pop: FirmPopulation, T, knowhow_ramp_effect: float, ramp_multiplier_extra: np.ndarray | None = None) -> None:
+    """Cumulative output grows; quality closes its gap to 1 with output (MODEL.md 5.2).
+
+    q <- 1 - (1 - q) exp(-output / (ramp_years x capacity x m)), where m is the
+    bloc-stage ramp multiplier (missing know-how), reduced by the firm's knowledge
+    per kt of capacity.
+    """
+    pop.cum_output_t = pop.cum_output_t + pop.output_t
+    cap = np.maximum(pop.capacity_t, 1e-9)
+    mult = T.ramp_multiplier[pop.bloc, pop.stage]
+    if ramp_multiplier_extra is not None:
+        mult = mult * ramp_multiplier_extra[pop.bloc, pop.stage]
+    mult = mult / (1.0 + knowhow_ramp_effect * pop.knowledge / (cap / 1000.0))
+    scale = T.quality_ramp_years[pop.stage] * cap * mult
+    gap = (1.0 - pop.quality) * np.exp(-np.divide(pop.output_t, scale, out=np.zeros_like(scale), where=scale > 0))
+    pop.quality = np.where(pop.operating, 1.0 - gap, pop.quality)
+
+
+def account(pop: FirmPopulation, T, step: int, fin, market_price: np.ndarray) -> None:
+    """One quarter of accounts (MODEL.md 3, step 3).
+
+    revenue = output x own-bloc price; costs = inputs + processing + fixed + interest + R&D;
+    R&D = min(propensity x revenue + R&D grants, funds available) (MODEL.md 5.3);
+    tax on positive profit at the firm's rate; capex of projects under construction;
+    borrowing covers a cash deficit up to the credit limit, surplus cash repays debt.
+    Identity per firm: d cash = revenue - costs - tax + grants - capex + net borrowing + equity in.
+    """
+    alive = pop.alive
+    price = market_price[pop.bloc, pop.stage]
+    pop.revenue = pop.output_t * price / 1000.0
+    proc = processing_cost(pop, T)
+    pop.opex = pop.output_t * proc / 1000.0
+    capex_per_kt = T.capex[pop.bloc, pop.stage]
+    pop.fixed_cost = T.fixed_cost_share[pop.bloc, pop.stage] * capex_per_kt * pop.capacity_t / 1000.0 / 4.0
+    pop.interest = pop.debt * T.interest_rate[pop.bloc] / 4.0
+    # capex: construction spends the remaining budget evenly over the remaining quarters
+    building = pop.proj_phase == ProjectPhase.CONSTRUCTION
+    spend = np.where(building, pop.proj_capex_left / np.maximum(pop.proj_remaining_q, 1.0), 0.0)
+    pop.capex = spend
+    pop.proj_capex_left = pop.proj_capex_left - spend
+    operating_cash = pop.cash + pop.revenue - pop.input_cost - pop.opex - pop.fixed_cost - pop.interest
+    credit_room = np.maximum(T.leverage_max[pop.bloc] * (pop.book_assets + spend) - pop.debt, 0.0)
+    funds = np.maximum(operating_cash + credit_room - spend, 0.0)
+    pop.rd_spend = np.where(alive, np.minimum(pop.rd_propensity * pop.revenue + pop.rd_grants, funds), 0.0)
+    pop.costs = pop.input_cost + pop.opex + pop.fixed_cost + pop.interest + pop.rd_spend
+    pop.depreciation = pop.book_assets / (fin.depreciation_years * 4.0)
+    pbt = pop.revenue + pop.grants - pop.costs - pop.depreciation
+    pop.tax = np.maximum(pbt, 0.0) * pop.tax_rate
+    pop.profit = pbt - pop.tax
+    cash_pre = pop.cash + pop.revenue - pop.costs - pop.tax + pop.grants - pop.capex + pop.equity_in
+    buffer = fin.min_cash_quarters_of_fixed_cost * pop.fixed_cost
+    room = np.maximum(T.leverage_max[pop.bloc] * (pop.book_assets + spend) - pop.debt, 0.0)
+    borrow = np.minimum(np.maximum(-cash_pre, 0.0), room)
+    repay = np.where(cash_pre > buffer, np.minimum(pop.debt * fin.repayment_share, cash_pre - buffer), 0.0)
+    repay = np.maximum(repay, 0.0)
+    pop.net_borrowing = borrow - repay
+    pop.debt = pop.debt + pop.net_borrowing
+    pop.cash = cash_pre + pop.net_borrowing
+    pop.book_assets = np.maximum(pop.book_assets + pop.capex - pop.depreciation, 0.0)
+    pop.equity_raised = pop.equity_raised + pop.equity_in
+    slot = step % HIST
+    pop.rev_hist[:, slot] = pop.revenue
+    pop.rd_hist[:, slot] = pop.rd_spend
+    wage_bill = np.maximum(pop.employees * T.wage[pop.bloc], 1e-9)
+    pop.rd_staff_share = np.clip(0.6 * pop.trailing(pop.rd_hist, step) / wage_bill, 0.0, 0.9)
+
+
+def innovate(pop: FirmPopulation, T, inn, rng: np.random.Generator, year_slot: int, group_sharing: np.ndarray) -> None:
+    """R&D -> knowledge (with regional and group spillovers), process innovation, patents (MODEL.md 5.3).
+
+    K <- (1 - delta) K + R&D + regional spillover + group sharing;
+    P(process innovation) = 1 - exp(-zeta x effective R&D / scale), cost x (1 - x), x ~ max x Beta(a, b);
+    patents ~ Poisson(rate x R&D), invention and utility separately, in force for patent_life_years.
+    Draws are made for every row in a fixed order so that the stream does not depend on outcomes.
+    """
+    n = len(pop)
+    rd = np.where(pop.alive, pop.rd_spend, 0.0)
+    n_regions = len(T.regions)
+    reg_sum = np.bincount(pop.region, weights=rd, minlength=n_regions)
+    reg_n = np.bincount(pop.region, weights=pop.alive.astype(float), minlength=n_regions)
+    spill = inn.regional_spillover * (reg_sum[pop.region] - rd) / np.maximum(reg_n[pop.region] - 1.0, 1.0)
+    in_group = pop.group >= 0
+    n_groups = max(len(T.groups), 1)
+    g = np.where(in_group, pop.group, 0)
+    g_sum = np.bincount(g[in_group], weights=rd[in_group], minlength=n_groups)
+    g_n = np.bincount(g[in_group], minlength=n_groups)
+    g_mean = g_sum / np.maximum(g_n, 1)
+    share = group_sharing[g] if len(group_sharing) else np.zeros(n)
+    group_in = np.where(in_group & pop.alive, share * g_mean[g], 0.0)
+    effective = rd + np.where(pop.alive, spill + group_in, 0.0)
+    pop.knowledge = (1.0 - inn.knowledge_depreciation) * pop.knowledge + effective
+    u = rng.random(n)
+    x = inn.cost_cut_max * rng.beta(inn.cost_cut_beta[0], inn.cost_cut_beta[1], size=n)
+    p_success = 1.0 - np.exp(-inn.zeta * effective / inn.innovation_scale_musd)
+    success = (u < p_success) & pop.operating
+    pop.innovation_factor = np.where(success, pop.innovation_factor * (1.0 - x), pop.innovation_factor)
+    mult = T.patent_multiplier[pop.bloc]
+    inv = rng.poisson(inn.invention_patents_per_musd * mult * rd)
+    util = rng.poisson(inn.utility_patents_per_musd * mult * rd)
+    pop.pat_inv[:, year_slot] += inv
+    pop.pat_util[:, year_slot] += util
+
+
+def expire_patents(pop: FirmPopulation, year_slot: int) -> None:
+    """At the start of a year the cohort granted patent_life_years ago lapses (slot reuse)."""
+    pop.pat_inv[:, year_slot] = 0.0
+    pop.pat_util[:, year_slot] = 0.0

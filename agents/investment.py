@@ -1,0 +1,235 @@
+"""Firm investment: projects through their phases, NPV decisions, entry (MODEL.md 5.4-5.5).
+
+A project passes planning -> permitting -> financing (final investment decision)
+-> construction -> commissioning and ramp-up -> (new magnet plants) buyer
+qualification. Each phase's duration is drawn from the bloc-stage range when
+the phase begins, from uniforms fixed when the project starts (so a permitting
+reform changes durations, not the random stream). A firm or entrant commits
+when the profitability index (NPV / capex) of the capacity at its cost of
+capital beats the threshold; at the decision gate the project waits until it
+is both still worth doing and fundable, and is abandoned after a configured
+wait.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from agents.firms import FirmPopulation, Phase, ProjectPhase
+
+TIMED = (ProjectPhase.PLANNING, ProjectPhase.PERMITTING, ProjectPhase.CONSTRUCTION, ProjectPhase.RAMPUP, ProjectPhase.QUALIFICATION)
+# column of proj_u that fixes each timed phase's duration
+U_COL = {
+    ProjectPhase.PLANNING: 0,
+    ProjectPhase.PERMITTING: 1,
+    ProjectPhase.CONSTRUCTION: 2,
+    ProjectPhase.RAMPUP: 3,
+    ProjectPhase.QUALIFICATION: 4,
+}
+
+
+@dataclass
+class Expectations:
+    """What investors expect per bloc and stage (B, S arrays)."""
+
+    price: np.ndarray  # USD/kg the bloc's producers expect to sell at
+    input_price: np.ndarray  # USD/kg landed price of the stage's input
+    utilisation: np.ndarray  # expected sold share of new nameplate
+    discount_rate: np.ndarray  # per year
+    lead_years: np.ndarray  # years from commitment to output
+    tax_rate: np.ndarray  # (B,)
+
+
+def phase_ranges(T, phase: ProjectPhase) -> np.ndarray:
+    return {
+        ProjectPhase.PLANNING: T.planning_years,
+        ProjectPhase.PERMITTING: T.permitting_years,
+        ProjectPhase.CONSTRUCTION: T.construction_years,
+        ProjectPhase.RAMPUP: T.rampup_years,
+        ProjectPhase.QUALIFICATION: T.qualification_years,
+    }[phase]
+
+
+def phase_quarters(pop: FirmPopulation, rows: np.ndarray, T, phase: ProjectPhase, permit_factor: np.ndarray | None = None) -> np.ndarray:
+    """Duration in quarters of a phase for the given rows, from the bloc-stage range and the project's uniform."""
+    rng_ = phase_ranges(T, phase)[pop.bloc[rows], pop.stage[rows]]
+    u = pop.proj_u[rows, U_COL[phase]]
+    years = rng_[:, 0] + u * (rng_[:, 1] - rng_[:, 0])
+    if permit_factor is not None and phase == ProjectPhase.PERMITTING:
+        years = permit_factor[pop.bloc[rows], pop.stage[rows]] * years
+    return np.round(years * 4.0)
+
+
+def lead_years(T) -> np.ndarray:
+    """(B, S) expected years from commitment to first output (mid-points of the ranges)."""
+    mid = lambda a: a.mean(axis=2)  # noqa: E731
+    return mid(T.planning_years) + mid(T.permitting_years) + mid(T.construction_years) + 0.5 * mid(T.rampup_years)
+
+
+def profitability_index(bloc, stage, proc_cost, T, E: Expectations, horizon_years: float, depreciation_years: float) -> np.ndarray:
+    """NPV per unit of capex of 1 kt/yr of new capacity (MODEL.md 5.4).
+
+    margin (USD/kg = M USD/kt) = expected price - input per t x expected input price - processing cost;
+    yearly cash flow = (margin x expected utilisation - fixed cost) x (1 - tax) + tax x depreciation;
+    NPV = -capex + cash flow x annuity(r, horizon) x (1 + r)^-lead.
+    """
+    capex = T.capex[bloc, stage]
+    margin = E.price[bloc, stage] - T.input_per_t[stage] * E.input_price[bloc, stage] - proc_cost
+    fixed = T.fixed_cost_share[bloc, stage] * capex
+    tax = E.tax_rate[bloc]
+    cf = (margin * E.utilisation[bloc, stage] - fixed) * (1.0 - tax) + tax * capex / depreciation_years
+    r = np.maximum(E.discount_rate[bloc, stage], 1e-6)
+    annuity = (1.0 - (1.0 + r) ** (-horizon_years)) / r
+    npv = -capex + cf * annuity * (1.0 + r) ** (-E.lead_years[bloc, stage])
+    return npv / np.maximum(capex, 1e-9)
+
+
+def start_projects(pop: FirmPopulation, rows: np.ndarray, T, rng: np.random.Generator, step: int, nameplate_t: np.ndarray, greenfield: bool) -> None:
+    """Commit to projects: planning starts now; capex is fixed at today's unit capex."""
+    if len(rows) == 0:
+        return
+    b, s = pop.bloc[rows], pop.stage[rows]
+    pop.proj_u[rows] = rng.random((len(rows), 5))
+    pop.proj_phase[rows] = ProjectPhase.PLANNING
+    pop.proj_nameplate_t[rows] = nameplate_t
+    pop.proj_capex_musd[rows] = T.capex[b, s] * nameplate_t / 1000.0
+    pop.proj_capex_left[rows] = pop.proj_capex_musd[rows]
+    pop.proj_wait_q[rows] = 0.0
+    pop.proj_added_t[rows] = 0.0
+    pop.proj_start_step[rows] = step
+    pop.proj_greenfield[rows] = greenfield
+    pop.proj_remaining_q[rows] = phase_quarters(pop, rows, T, ProjectPhase.PLANNING)
+
+
+def advance_projects(pop: FirmPopulation, T, step: int, permit_factor: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Count down timed phases, bring ramp-up capacity on line, move finished phases on.
+
+    Returns the rows reaching each milestone this quarter (for the event log).
+    """
+    milestones: dict[str, list[np.ndarray]] = {k: [] for k in ("permitting", "financing", "construction_complete", "ramped_up", "qualified")}
+    timed = np.isin(pop.proj_phase, TIMED) & pop.alive
+    pop.proj_remaining_q = np.where(timed, pop.proj_remaining_q - 1.0, pop.proj_remaining_q)
+    # ramp-up: nameplate comes on line in equal quarterly steps
+    ramp = (pop.proj_phase == ProjectPhase.RAMPUP) & pop.alive
+    if ramp.any():
+        r = np.flatnonzero(ramp)
+        add = np.minimum(pop.proj_nameplate_t[r] / np.maximum(pop.proj_rampup_q[r], 1.0), pop.proj_nameplate_t[r] - pop.proj_added_t[r])
+        pop.capacity_t[r] += add
+        pop.proj_added_t[r] += add
+    for _ in range(len(TIMED) + 1):  # zero-length phases pass straight through
+        done = np.isin(pop.proj_phase, TIMED) & pop.alive & (pop.proj_remaining_q <= 0)
+        if not done.any():
+            break
+        ph = pop.proj_phase.copy()
+        r = np.flatnonzero(done & (ph == ProjectPhase.PLANNING))
+        pop.proj_phase[r] = ProjectPhase.PERMITTING
+        pop.proj_remaining_q[r] = phase_quarters(pop, r, T, ProjectPhase.PERMITTING, permit_factor)
+        milestones["permitting"].append(r)
+        r = np.flatnonzero(done & (ph == ProjectPhase.PERMITTING))
+        pop.proj_phase[r] = ProjectPhase.FINANCING
+        pop.proj_wait_q[r] = 0.0
+        milestones["financing"].append(r)
+        r = np.flatnonzero(done & (ph == ProjectPhase.CONSTRUCTION))
+        pop.proj_phase[r] = ProjectPhase.RAMPUP
+        q = phase_quarters(pop, r, T, ProjectPhase.RAMPUP)
+        pop.proj_rampup_q[r] = np.maximum(q, 1.0)
+        pop.proj_remaining_q[r] = q
+        green = r[pop.proj_greenfield[r]]
+        if len(green):  # a new plant starts operating at specification quality below 1
+            pop.phase[green] = Phase.OPERATING
+            pop.quality[green] = T.new_plant_quality[pop.bloc[green], pop.stage[green]]
+            pop.qualified[green] = ~T.needs_qualification[pop.stage[green]]
+            pop.niche_start_step[green] = step
+        # first ramp-up quarter brings its share on line at once
+        add = np.minimum(pop.proj_nameplate_t[r] / pop.proj_rampup_q[r], pop.proj_nameplate_t[r])
+        pop.capacity_t[r] += add
+        pop.proj_added_t[r] = add
+        pop.employees[r] = np.maximum(T.employees_per_kt[pop.stage[r]] * pop.capacity_t[r] / 1000.0, 5.0)
+        milestones["construction_complete"].append(r)
+        r = np.flatnonzero(done & (ph == ProjectPhase.RAMPUP))
+        rest = pop.proj_nameplate_t[r] - pop.proj_added_t[r]
+        pop.capacity_t[r] += np.maximum(rest, 0.0)
+        pop.proj_added_t[r] = pop.proj_nameplate_t[r]
+        pop.employees[r] = np.maximum(T.employees_per_kt[pop.stage[r]] * pop.capacity_t[r] / 1000.0, 5.0)
+        milestones["ramped_up"].append(r)
+        needs_q = pop.proj_greenfield[r] & T.needs_qualification[pop.stage[r]] & ~pop.qualified[r]
+        rq = r[needs_q]
+        pop.proj_phase[rq] = ProjectPhase.QUALIFICATION
+        pop.proj_remaining_q[rq] = phase_quarters(pop, rq, T, ProjectPhase.QUALIFICATION)
+        pop.proj_phase[r[~needs_q]] = ProjectPhase.NONE
+        r = np.flatnonzero(done & (ph == ProjectPhase.QUALIFICATION))
+        pop.qualified[r] = True
+        pop.proj_phase[r] = ProjectPhase.NONE
+        milestones["qualified"].append(r)
+    return {k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for k, v in milestones.items()}
+
+
+def finance_gate(pop: FirmPopulation, T, rng: np.random.Generator, pi: np.ndarray, min_pi: float, fin, cash_buffer: np.ndarray,
+                 appetite_bonus: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Final investment decision for projects waiting at the gate.
+
+    A project proceeds when it is still worth doing (PI above the threshold) and
+    fundable: own funds (cash above the buffer, plus outside equity, which
+    investors provide with the bloc's appetite probability per quarter) cover
+    the required equity share, and lenders allow the rest within the leverage
+    limit. Worth doing but unfundable marks the firm finance-constrained. A
+    project still waiting after the configured time is abandoned.
+    pi: profitability index for every row (only gate rows are read).
+    """
+    gate = np.flatnonzero((pop.proj_phase == ProjectPhase.FINANCING) & pop.alive)
+    u = rng.random(len(gate))
+    empty = np.zeros(0, dtype=np.int64)
+    if len(gate) == 0:
+        return {"financed": empty, "stalled": empty, "constrained": empty, "abandoned": empty}
+    b = pop.bloc[gate]
+    capex = pop.proj_capex_musd[gate]
+    worth = pi[gate] > min_pi
+    own_needed = T.equity_share_required[b] * capex
+    own = np.maximum(pop.cash[gate] - cash_buffer[gate], 0.0)
+    appetite = T.investor_appetite[b] if appetite_bonus is None else np.clip(T.investor_appetite[b] + appetite_bonus[gate], 0.0, 1.0)
+    raised = np.where(worth & (own < own_needed) & (u < appetite), own_needed - own, 0.0)
+    own_ok = own + raised >= own_needed - 1e-9
+    debt_room = T.leverage_max[b] * (pop.book_assets[gate] + capex) - pop.debt[gate]
+    debt_ok = debt_room >= (capex - np.minimum(own + raised, capex)) - 1e-9
+    funded = worth & own_ok & debt_ok
+    fr = gate[funded]
+    pop.equity_in[fr] += raised[funded]
+    pop.proj_phase[fr] = ProjectPhase.CONSTRUCTION
+    pop.proj_remaining_q[fr] = np.maximum(phase_quarters(pop, fr, T, ProjectPhase.CONSTRUCTION), 1.0)
+    pop.proj_capex_left[fr] = pop.proj_capex_musd[fr]
+    waiting = gate[~funded]
+    pop.proj_wait_q[waiting] += 1.0
+    constrained = gate[worth & ~funded]
+    pop.finance_constrained[constrained] = True
+    stalled = gate[~worth]
+    abandon = waiting[pop.proj_wait_q[waiting] > fin.financing_max_wait_years * 4.0]
+    pop.proj_phase[abandon] = ProjectPhase.NONE
+    pop.proj_capex_left[abandon] = 0.0
+    return {"financed": fr, "stalled": stalled, "constrained": constrained, "abandoned": abandon}
+
+
+def choose_expansions(pop: FirmPopulation, T, rng: np.random.Generator, pi: np.ndarray, inv) -> tuple[np.ndarray, np.ndarray]:
+    """Operating firms without a project whose plants are busy (orders at least the configured share
+    of nameplate) review expansion with a probability per quarter;
+    those whose expansion beats the PI threshold commit (nameplate = a drawn share of capacity,
+    at most one new plant of the stage's largest size).
+    Returns (rows, nameplate_t)."""
+    n = len(pop)
+    u = rng.random(n)
+    share = rng.uniform(inv.expansion_share[0], inv.expansion_share[1], n)
+    busy = pop.orders_t >= inv.min_own_utilisation * pop.capacity_t / 4.0
+    review = pop.operating & busy & (pop.proj_phase == ProjectPhase.NONE) & (u < inv.review_probability)
+    go = review & (pi > inv.min_profitability_index)
+    rows = np.flatnonzero(go)
+    size = T.plant_size_t[pop.stage[rows]]
+    return rows, np.clip(share[rows] * pop.capacity_t[rows], 0.1 * size[:, 0], size[:, 1])
+
+
+def entrants(T, rng: np.random.Generator, pi_entrant: np.ndarray, scale: float, extra_rate: np.ndarray | None = None) -> np.ndarray:
+    """(B, S) number of entrants this quarter: Poisson(rate x clip(PI, 0, 3) / 4) (MODEL.md 5.5)."""
+    rate = T.entry_rate * np.clip(pi_entrant, 0.0, 3.0) / 4.0 * scale
+    if extra_rate is not None:
+        rate = rate + extra_rate
+    return rng.poisson(rate)

@@ -1,0 +1,116 @@
+"""The scenario-event mechanism: parameters as data, start and end as Mesa events.
+
+An event becomes active just before the first quarter it covers (model time
+``q + 0.5`` for quarter index ``q``) and inactive just before the first quarter
+after ``end_year``; ``end_year: null`` keeps it in force to the horizon.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sim.config import Config
+
+EVENT_KINDS: dict[str, type["ScenarioEvent"]] = {}
+
+
+def register_event(cls: type["ScenarioEvent"]) -> type["ScenarioEvent"]:
+    """Class decorator: make an event kind available to scenario files."""
+    EVENT_KINDS[cls.kind] = cls
+    return cls
+
+
+@dataclass
+class EventParams:
+    """Fields every event has. Years are fractional: 2025.25 is 2025 Q2."""
+
+    kind: str = ""
+    start_year: float = 0.0
+    end_year: Optional[float] = None
+
+
+class ScenarioEvent:
+    """Base class: subclasses set ``kind`` and ``Params`` and implement apply/revert."""
+
+    kind: ClassVar[str] = ""
+    Params: ClassVar[type] = EventParams
+    question: ClassVar[str] = ""  # the question the event serves, for docs
+
+    def __init__(self, name: str, params: Any):
+        self.name = name
+        self.params = params
+        self.model = None
+        self.active = False
+
+    # -- scheduling --------------------------------------------------------
+    def schedule(self, model) -> None:
+        """Schedule start and end on the model's event list."""
+        self.model = model
+        start_q = model.quarter_index(self.params.start_year)
+        model.schedule_event(self.start, at=max(start_q, 0) + 0.5)
+        if self.params.end_year is not None:
+            end_q = model.quarter_index(self.params.end_year)
+            model.schedule_event(self.end, at=max(end_q, 0) + 0.5)
+
+    def start(self) -> None:
+        self.active = True
+        self.apply(self.model)
+        self.model.log_event("shock_start", detail=f"{self.kind}:{self.name}")
+
+    def end(self) -> None:
+        if not self.active:
+            return
+        self.active = False
+        self.revert(self.model)
+        self.model.log_event("shock_end", detail=f"{self.kind}:{self.name}")
+
+    # -- behaviour ----------------------------------------------------------
+    def apply(self, model) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def revert(self, model) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def check(cls, key: str, params: Any, cfg: "Config") -> None:
+        """Cross-checks against the world (names that must exist); raise ConfigError."""
+
+
+def parse_events(events: dict[str, Any], cfg: "Config") -> list[ScenarioEvent]:
+    """Validate the scenario's event table and build event objects (unscheduled)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from sim.config import ConfigError, _check_fields, omegaconf_error
+
+    out: list[ScenarioEvent] = []
+    for name, spec in (events or {}).items():
+        key = f"scenario.events.{name}"
+        if not isinstance(spec, dict):
+            raise ConfigError(key, "must be a mapping with kind, start_year, end_year and parameters")
+        kind = spec.get("kind")
+        if kind not in EVENT_KINDS:
+            raise ConfigError(f"{key}.kind", f"unknown event kind '{kind}'; allowed: {', '.join(sorted(EVENT_KINDS))}")
+        cls = EVENT_KINDS[kind]
+        allowed = [fl.name for fl in dataclasses.fields(cls.Params)]
+        for k in spec:
+            if k not in allowed:
+                raise ConfigError(f"{key}.{k}", f"unknown parameter of '{kind}'; allowed: {', '.join(allowed)}")
+        try:
+            params = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls.Params), spec))
+        except OmegaConfBaseException as ex:
+            err = omegaconf_error(ex)
+            raise ConfigError(f"{key}.{err.key}", err.problem) from None
+        _check_fields(params, key)
+        w = cfg.world
+        first, last = w.start_year, w.start_year + cfg.years
+        if not first <= params.start_year <= last:
+            raise ConfigError(f"{key}.start_year", f"must lie within the run, {first}..{last}; got {params.start_year}")
+        if params.end_year is not None and params.end_year < params.start_year:
+            raise ConfigError(f"{key}.end_year", f"must be null or >= start_year ({params.start_year}); got {params.end_year}")
+        cls.check(key, params, cfg)
+        out.append(cls(name, params))
+    return out

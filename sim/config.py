@@ -1,0 +1,447 @@
+"""Configuration schema, loading and validation.
+
+conf/ YAML -> Hydra composition against the dataclasses below (types and
+unknown keys are checked by OmegaConf) -> :func:`validate` (ranges and names
+that must exist in the world) -> plain dataclass objects that behaviour code
+reads. Behaviour code never sees Hydra or OmegaConf objects.
+
+Every user mistake is reported as a :class:`ConfigError` whose message is one
+line naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import MISSING
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+class ConfigError(ValueError):
+    """A user mistake in the configuration; the message is one line."""
+
+    def __init__(self, key: str, problem: str):
+        self.key = key
+        self.problem = problem
+        super().__init__(f"config error at '{key}': {problem}" if key else f"config error: {problem}")
+
+
+def f(default: Any = MISSING, lo: float | None = None, hi: float | None = None, *, pair: bool = False):
+    """A dataclass field with a range check (and a [low, high] check for pairs)."""
+    meta = {"min": lo, "max": hi, "pair": pair}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# --------------------------------------------------------------------------
+# World
+# --------------------------------------------------------------------------
+@dataclass
+class StageConfig:
+    product: str = MISSING
+    unit: str = MISSING
+    input_per_t: float = f(lo=0.0)  # t of the previous stage's product per t of output
+    reference_price_usd_per_kg: float = f(lo=0.0)
+    freight_usd_per_kg: float = f(lo=0.0)  # cross-bloc freight and handling
+    learning_rate: float = f(lo=0.0, hi=0.9)  # unit-cost fall per doubling of cumulative output
+    experience_ref_years: float = f(lo=0.01)  # years of nameplate output an incumbent has accumulated in 2015
+    entrant_experience_years: float = f(lo=0.0)  # equivalent experience a new plant starts with
+    quality_ramp_years: float = f(lo=0.0)  # years of full output to close 63% of the quality gap
+    plant_size_t: list[float] = f([0.0, 0.0], lo=0.0, pair=True)  # new plant nameplate, t/yr
+    employees_per_kt: float = f(lo=0.0)
+    qualification: bool = False  # new plants must pass buyer qualification
+
+
+@dataclass
+class BlocStageConfig:
+    processing_cost_usd_per_kg: float = f(lo=0.0)  # opex excluding inputs, at experience factor 1
+    capex_musd_per_kt: float = f(lo=0.0)  # capital cost per kt/yr of nameplate
+    fixed_cost_share: float = f(lo=0.0, hi=1.0)  # fixed opex per year as a share of replacement capex
+    planning_years: list[float] = f([0.0, 0.0], lo=0.0, pair=True)
+    permitting_years: list[float] = f([0.0, 0.0], lo=0.0, pair=True)
+    construction_years: list[float] = f([0.0, 0.0], lo=0.0, pair=True)
+    rampup_years: list[float] = f([0.0, 0.0], lo=0.0, pair=True)
+    qualification_years: list[float] = f([0.0, 0.0], lo=0.0, pair=True)
+    new_plant_quality: float = f(lo=0.0, hi=1.0)  # share of first output that meets specification
+    ramp_multiplier: float = f(lo=0.0)  # >1 where process know-how is missing
+    entry_rate_per_year: float = f(lo=0.0)  # entrants per year at a profitability index of 1
+
+
+@dataclass
+class BlocConfig:
+    regions: list[str] = MISSING
+    currency_note: str = ""
+    base_rate: float = f(lo=0.0, hi=1.0)  # risk-free rate, per year
+    risk_premium: float = f(lo=0.0, hi=1.0)  # equity/project risk premium, per year
+    volatility_premium: float = f(lo=0.0)  # extra premium per unit of price volatility (sd of log price, 3y)
+    interest_rate: float = f(lo=0.0, hi=1.0)  # corporate loan rate, per year
+    leverage_max: float = f(lo=0.0, hi=1.0)  # debt / book assets that lenders allow
+    equity_share_required: float = f(lo=0.0, hi=1.0)  # share of project capex that must come from own funds
+    investor_appetite: float = f(lo=0.0, hi=1.0)  # probability outside equity backs an entrant with NPV > 0
+    tax_rate: float = f(lo=0.0, hi=1.0)  # corporate income tax, standard rate
+    wage_musd_per_employee_year: float = f(lo=0.0)
+    rd_propensity: list[float] = f([0.0, 0.0], lo=0.0, hi=1.0, pair=True)  # R&D / revenue, drawn per firm
+    patent_multiplier: float = f(lo=0.0)  # national patenting propensity relative to the base rates
+    import_tariff: float = f(lo=0.0, hi=5.0)  # ad valorem, on imports from other blocs
+    demand_t_per_year: list[Any] = MISSING  # [[year, final magnet demand t/yr], ...] (checked in validate)
+    stages: dict[str, BlocStageConfig] = field(default_factory=dict)
+
+
+@dataclass
+class BuyerConfig:
+    bloc: str = MISSING
+    share: float = f(lo=0.0, hi=1.0)  # share of the bloc's final magnet demand
+    state_owned: bool = False
+    domestic_mandate: float = f(0.0, lo=0.0, hi=1.0)  # share that must be sourced in the bloc
+
+
+@dataclass
+class GroupConfig:
+    bloc: str = MISSING
+    region: str = MISSING
+    description: str = ""
+
+
+@dataclass
+class FirmCohortConfig:
+    bloc: str = MISSING
+    stage: str = MISSING
+    region: str = MISSING
+    count: int = f(lo=0)
+    capacity_t: list[float] = f(lo=0.0, pair=True)  # t/yr per firm, drawn log-uniform in [low, high]
+    cost_index: list[float] = f([1.0, 1.0], lo=0.01, pair=True)  # multiplier on the bloc-stage processing cost
+    quality: list[float] = f([1.0, 1.0], lo=0.0, hi=1.0, pair=True)
+    age_years: list[float] = f([5.0, 15.0], lo=0.0, pair=True)
+    group: Optional[str] = None
+    state_owned: bool = False
+    note: str = ""
+
+
+@dataclass
+class MarketConfig:
+    logit_beta: float = f(lo=0.0)  # price sensitivity of supplier choice (per unit of price / reference price)
+    price_adjustment: float = f(lo=0.0, hi=5.0)  # kappa: price change per unit excess demand share, per quarter
+    target_utilisation: float = f(lo=0.01, hi=1.0)  # utilisation at which a price index is stationary
+    max_price_change: float = f(lo=0.0, hi=1.0)  # clip on the quarterly relative price change
+    price_ceiling_multiple: float = f(lo=1.0)  # ceiling as a multiple of the stage reference price
+    rationing_rounds: int = f(lo=1, hi=20)
+    max_utilisation: float = f(lo=0.0, hi=1.0)  # share of nameplate that can be run
+    same_group_discount: float = f(lo=0.0, hi=1.0)  # price discount a group buyer perceives on its group's suppliers
+
+
+@dataclass
+class InnovationConfig:
+    knowledge_depreciation: float = f(lo=0.0, hi=1.0)  # per quarter
+    regional_spillover: float = f(lo=0.0, hi=1.0)  # share of other regional firms' mean R&D absorbed
+    group_sharing: float = f(lo=0.0, hi=1.0)  # share of the group pool shared with each subsidiary
+    zeta: float = f(lo=0.0)  # process-innovation productivity of R&D
+    innovation_scale_musd: float = f(lo=1e-9)  # R&D per quarter (M USD) at which zeta applies
+    cost_cut_beta: list[float] = f([2.0, 8.0], lo=0.01, pair=False)  # Beta(a, b) of the cost cut
+    cost_cut_max: float = f(lo=0.0, hi=1.0)
+    invention_patents_per_musd: float = f(lo=0.0)  # class I patents per M USD of R&D
+    utility_patents_per_musd: float = f(lo=0.0)
+    patent_life_years: int = f(lo=1, hi=40)
+    knowhow_ramp_effect: float = f(lo=0.0)  # quality-ramp speed-up per unit of knowledge per kt capacity
+
+
+@dataclass
+class FinanceConfig:
+    min_cash_quarters_of_fixed_cost: float = f(lo=0.0)  # cash buffer kept before repaying debt
+    repayment_share: float = f(lo=0.0, hi=1.0)  # share of debt repaid per quarter from surplus cash
+    depreciation_years: float = f(lo=1.0)
+    exit_after_negative_equity_quarters: int = f(lo=1)
+    financing_max_wait_years: float = f(lo=0.0)  # a project that cannot be financed is abandoned after this
+
+
+@dataclass
+class InvestmentConfig:
+    review_probability: float = f(lo=0.0, hi=1.0)  # chance per quarter that a firm reviews expansion
+    min_own_utilisation: float = f(lo=0.0, hi=1.0)  # orders / nameplate a firm needs before it considers expanding
+    expansion_share: list[float] = f([0.2, 0.5], lo=0.0, pair=True)  # expansion as a share of capacity
+    horizon_years: float = f(lo=1.0)
+    price_memory_quarters: float = f(lo=1.0)  # smoothing of expected prices
+    min_profitability_index: float = f(lo=0.0)  # NPV / capex needed to commit
+
+
+@dataclass
+class WorldConfig:
+    name: str = MISSING
+    start_year: int = f(lo=1900, hi=2200)
+    scale: float = f(1.0, lo=1e-6)  # multiplies firm counts and demand (benchmarks)
+    usd_per_cny: float = f(lo=0.0)  # exchange rate used where criteria are in yuan
+    independence_threshold: float = f(lo=0.0, hi=10.0)
+    independence_hold_quarters: int = f(lo=1)
+    timeline_reference_year: Optional[float] = None  # null: the start of the run
+    reference_years: list[int] = field(default_factory=list)  # years at which shares are reported
+    stages: dict[str, StageConfig] = field(default_factory=dict)
+    blocs: dict[str, BlocConfig] = field(default_factory=dict)
+    buyers: dict[str, BuyerConfig] = field(default_factory=dict)
+    groups: dict[str, GroupConfig] = field(default_factory=dict)
+    firms: dict[str, FirmCohortConfig] = field(default_factory=dict)
+    markets: MarketConfig = field(default_factory=MarketConfig)
+    innovation: InnovationConfig = field(default_factory=InnovationConfig)
+    finance: FinanceConfig = field(default_factory=FinanceConfig)
+    investment: InvestmentConfig = field(default_factory=InvestmentConfig)
+
+
+@dataclass
+class ScenarioConfig:
+    name: str = MISSING
+    question: str = ""
+    # event name -> {kind, start_year, end_year, ...kind-specific parameters}
+    events: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OutputConfig:
+    root: str = "results"
+    dir: Optional[str] = None  # null: a new unique directory under root/runs
+    firm_panel: bool = True
+    write: bool = True
+
+
+@dataclass
+class Config:
+    seed: int = f(1, lo=0)
+    years: int = f(30, lo=1, hi=200)
+    progress: bool = True
+    world: WorldConfig = field(default_factory=WorldConfig)
+    scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+
+# --------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------
+def _check_number(key: str, value: Any, meta: dict) -> None:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(key, f"must be a finite number, got {value}")
+        lo, hi = meta.get("min"), meta.get("max")
+        if lo is not None and value < lo:
+            raise ConfigError(key, f"must be >= {lo}, got {value}")
+        if hi is not None and value > hi:
+            raise ConfigError(key, f"must be <= {hi}, got {value}")
+
+
+def _check_fields(obj: Any, prefix: str) -> None:
+    """Walk a dataclass tree and apply the range metadata of every field."""
+    for fld in dataclasses.fields(obj):
+        key = f"{prefix}.{fld.name}" if prefix else fld.name
+        value = getattr(obj, fld.name)
+        meta = dict(fld.metadata)
+        if dataclasses.is_dataclass(value):
+            _check_fields(value, key)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if dataclasses.is_dataclass(v):
+                    _check_fields(v, f"{key}.{k}")
+        elif isinstance(value, list):
+            if meta.get("pair"):
+                if len(value) != 2:
+                    raise ConfigError(key, f"must be a [low, high] pair, got {value}")
+                if value[0] > value[1]:
+                    raise ConfigError(key, f"low must not exceed high, got {value}")
+            for i, v in enumerate(value):
+                _check_number(f"{key}[{i}]", v, meta)
+        else:
+            _check_number(key, value, meta)
+
+
+def _require_name(key: str, name: Any, allowed: list[str], what: str) -> None:
+    if name not in allowed:
+        raise ConfigError(key, f"unknown {what} '{name}'; allowed: {', '.join(map(str, allowed)) or '(none defined)'}")
+
+
+def validate(cfg: Config) -> Config:
+    """Range checks and cross-references. Returns cfg; raises ConfigError."""
+    _check_fields(cfg, "")
+    w = cfg.world
+    stages = list(w.stages)
+    blocs = list(w.blocs)
+    if len(stages) < 1:
+        raise ConfigError("world.stages", "at least one stage must be defined")
+    if len(blocs) < 1:
+        raise ConfigError("world.blocs", "at least one bloc must be defined")
+    if w.stages[stages[0]].input_per_t != 0:
+        raise ConfigError(f"world.stages.{stages[0]}.input_per_t", "the first stage takes no input; must be 0")
+    for s in stages[1:]:
+        if w.stages[s].input_per_t <= 0:
+            raise ConfigError(f"world.stages.{s}.input_per_t", "must be > 0 for every stage after the first")
+    for b, bc in w.blocs.items():
+        if not bc.regions:
+            raise ConfigError(f"world.blocs.{b}.regions", "at least one region is required")
+        missing = [s for s in stages if s not in bc.stages]
+        if missing:
+            raise ConfigError(f"world.blocs.{b}.stages", f"missing stage(s) {', '.join(missing)}; every stage needs parameters in every bloc")
+        for s in bc.stages:
+            _require_name(f"world.blocs.{b}.stages.{s}", s, stages, "stage")
+        if not bc.demand_t_per_year:
+            raise ConfigError(f"world.blocs.{b}.demand_t_per_year", "at least one [year, t/yr] point is required")
+        for i, pt in enumerate(bc.demand_t_per_year):
+            if not (isinstance(pt, (list, tuple)) and len(pt) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pt)) or pt[1] < 0:
+                raise ConfigError(f"world.blocs.{b}.demand_t_per_year[{i}]", f"must be [year, t/yr >= 0], got {pt}")
+        years = [pt[0] for pt in bc.demand_t_per_year]
+        if years != sorted(years):
+            raise ConfigError(f"world.blocs.{b}.demand_t_per_year", "years must be increasing")
+    all_regions = {r: b for b, bc in w.blocs.items() for r in bc.regions}
+    if len(all_regions) != sum(len(bc.regions) for bc in w.blocs.values()):
+        raise ConfigError("world.blocs", "region names must be unique across blocs")
+    for name, by in w.buyers.items():
+        _require_name(f"world.buyers.{name}.bloc", by.bloc, blocs, "bloc")
+    for b in blocs:
+        total = sum(by.share for by in w.buyers.values() if by.bloc == b)
+        if abs(total - 1.0) > 1e-6:
+            raise ConfigError("world.buyers", f"buyer shares of bloc '{b}' must sum to 1, got {total:g}")
+    for name, g in w.groups.items():
+        _require_name(f"world.groups.{name}.bloc", g.bloc, blocs, "bloc")
+        _require_name(f"world.groups.{name}.region", g.region, w.blocs[g.bloc].regions, f"region of bloc '{g.bloc}'")
+    for name, c in w.firms.items():
+        key = f"world.firms.{name}"
+        _require_name(f"{key}.bloc", c.bloc, blocs, "bloc")
+        _require_name(f"{key}.stage", c.stage, stages, "stage")
+        _require_name(f"{key}.region", c.region, w.blocs[c.bloc].regions, f"region of bloc '{c.bloc}'")
+        if c.group is not None:
+            _require_name(f"{key}.group", c.group, list(w.groups), "group")
+            if w.groups[c.group].bloc != c.bloc:
+                raise ConfigError(f"{key}.group", f"group '{c.group}' belongs to bloc '{w.groups[c.group].bloc}', not '{c.bloc}'")
+    if len(w.innovation.cost_cut_beta) != 2:
+        raise ConfigError("world.innovation.cost_cut_beta", "must be [a, b] of a Beta distribution")
+    # Scenario events are checked by their own schema.
+    from scenarios import parse_events  # local import: scenarios depends on this module
+
+    parse_events(cfg.scenario.events, cfg)
+    return cfg
+
+
+# --------------------------------------------------------------------------
+# Hydra glue
+# --------------------------------------------------------------------------
+def register_configs() -> None:
+    """Register the schema so that conf/config.yaml composes against it."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(name="schema", node=Config)
+
+
+def to_config(dcfg: Any) -> Config:
+    """DictConfig (Hydra) -> validated plain dataclasses. Raises ConfigError."""
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        if isinstance(dcfg, DictConfig):
+            dcfg = OmegaConf.to_container(dcfg, resolve=True)
+        merged = OmegaConf.merge(OmegaConf.structured(Config), dcfg)
+        obj = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as ex:
+        raise omegaconf_error(ex) from None
+    return validate(obj)
+
+
+def omegaconf_error(ex: Exception) -> ConfigError:
+    """Turn an OmegaConf/Hydra exception into a one-line ConfigError."""
+    key = getattr(ex, "full_key", None) or ""
+    msg = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
+    name = type(ex).__name__
+    if name == "ConfigKeyError" or "not in struct" in msg or "Key '" in msg and "not in" in msg:
+        parent = key.rsplit(".", 1)[0] if "." in key else ""
+        allowed = _allowed_keys(parent)
+        return ConfigError(key, f"unknown key; allowed here: {', '.join(allowed)}" if allowed else "unknown key")
+    if name == "MissingMandatoryValue":
+        return ConfigError(key, "a value is required and none was given")
+    if name == "ValidationError":
+        return ConfigError(key, msg)
+    return ConfigError(key, msg)
+
+
+def _text_error(text: str) -> ConfigError:
+    """Hydra composition messages carry the OmegaConf message and 'full_key: ...' in their text."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    key = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("full_key:")), "")
+    body = [ln for ln in lines if not ln.startswith(("In '", "full_key:", "reference_type", "object_type"))
+            and "raised while composing" not in ln]
+    msg = body[0] if body else (lines[0] if lines else "invalid configuration")
+    if "not in struct" in msg or msg.startswith("Key '") or "Could not override" in msg or "Could not append" in msg:
+        if not key:
+            import re
+
+            m = re.search(r"'([^']+)'", msg)
+            key = m.group(1) if m else ""
+        parent = key.rsplit(".", 1)[0] if "." in key else ""
+        allowed = _allowed_keys(parent)
+        return ConfigError(key, f"unknown key; allowed here: {', '.join(allowed)}" if allowed else "unknown key")
+    return ConfigError(key, msg)
+
+
+def _allowed_keys(path: str) -> list[str]:
+    """Field names allowed under a dotted path of the schema (best effort)."""
+    import typing
+
+    tp: Any = Config
+    for part in [p for p in path.split(".") if p]:
+        if dataclasses.is_dataclass(tp):
+            hints = typing.get_type_hints(tp)
+            if part not in hints:
+                return []
+            tp = hints[part]
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        else:
+            return []
+        if typing.get_origin(tp) is typing.Union:
+            tp = [a for a in typing.get_args(tp) if a is not type(None)][0]
+    if dataclasses.is_dataclass(tp):
+        return [fl.name for fl in dataclasses.fields(tp)]
+    return []
+
+
+def config_options(group: str) -> list[str]:
+    """Names of the YAML files of a config group under conf/."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def compose(overrides: list[str] | None = None) -> Config:
+    """Compose conf/config.yaml with overrides and validate (for tests and notebooks)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException, MissingConfigException
+    from omegaconf.errors import OmegaConfBaseException
+
+    register_configs()
+    overrides = list(overrides or [])
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            dcfg = hydra_compose(config_name="config", overrides=overrides)
+    except MissingConfigException as ex:
+        raise _missing_option_error(ex, overrides) from None
+    except HydraException as ex:
+        cause = ex.__cause__
+        if isinstance(cause, OmegaConfBaseException):
+            raise omegaconf_error(cause) from None
+        raise _text_error(str(ex)) from None
+    except OmegaConfBaseException as ex:
+        raise omegaconf_error(ex) from None
+    from omegaconf import OmegaConf
+
+    container = OmegaConf.to_container(dcfg, resolve=True)
+    container.pop("hydra", None)
+    return to_config(container)
+
+
+def _missing_option_error(ex: Exception, overrides: list[str]) -> ConfigError:
+    text = str(ex)
+    for group in ("world", "scenario"):
+        if f"'{group}/" in text:
+            chosen = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+~").split("=")[0] == group), "?")
+            return ConfigError(group, f"no config file '{chosen}' in conf/{group}/; allowed: {', '.join(config_options(group))}")
+    return ConfigError("", text.strip().splitlines()[0])

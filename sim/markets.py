@@ -1,0 +1,168 @@
+"""Markets and bloc price indices (MODEL.md 5.1).
+
+Buyers with identical preference attributes form a class; each class splits its
+demand over suppliers with spare output by a multinomial logit,
+
+    weight = available output x exp(-beta x effective price / reference price),
+
+where the effective price is the supplier bloc's price index plus cross-bloc
+freight and tariff, less perceived discounts (same group, procurement
+preference). Over-subscribed suppliers ration pro rata; unmet demand is
+re-offered for a few rounds; what is still unmet is a shortage. Work is
+O(classes x suppliers) per round: linear in firms.
+
+Price index of bloc c at a stage, per quarter:
+    p <- p x (1 + kappa x (utilisation - target utilisation + shortage share)),
+after passing through the change in the input price paid (input per t x
+change of the input price, so margins survive upstream price moves), where
+utilisation is orders on c's suppliers over their available output and
+the shortage share is the unmet part of c's own buyers' demand (unmet demand
+presses on the buyer's home market). The relative change is clipped, with a
+ceiling, and a floor at the cheapest supplier's unit cost in the bloc.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Allocation:
+    """Result of clearing one stage."""
+
+    alloc: np.ndarray  # (K, N) quantity class k obtains from supplier j
+    unmet: np.ndarray  # (K,) demand still unmet after the last round
+    capped: np.ndarray  # (K,) demand refused by export controls in the first round
+
+
+def allocate(
+    demand: np.ndarray,
+    avail: np.ndarray,
+    pref: np.ndarray,
+    rounds: int,
+    supplier_bloc: np.ndarray | None = None,
+    licensed: np.ndarray | None = None,
+) -> Allocation:
+    """Allocate class demand over suppliers (logit shares, pro-rata rationing, re-offers).
+
+    demand: (K,) quantity wanted by each buyer class.
+    avail: (N,) output each supplier can offer.
+    pref: (K, N) non-negative preference factor exp(-beta x effective price / reference);
+        0 forbids a pair (e.g. a domestic mandate).
+    supplier_bloc: (N,) bloc index of each supplier, needed with ``licensed``.
+    licensed: (K, B) share of class k's would-be purchases from bloc b that is licensed
+        (1 = no control). Class k obtains from bloc b at most licensed x what it would
+        have bought there in the first round without the control.
+    """
+    demand = np.asarray(demand, dtype=float)
+    remaining_avail = np.asarray(avail, dtype=float).copy()
+    K, N = pref.shape
+    alloc = np.zeros((K, N))
+    want = demand.copy()
+    capped = np.zeros(K)
+    cap_left = None
+    controlled = licensed is not None and supplier_bloc is not None and np.any(licensed < 1.0)
+    for r in range(rounds):
+        if N == 0 or want.sum() <= 1e-12 or remaining_avail.sum() <= 1e-12:
+            break
+        w = pref * remaining_avail[None, :]
+        tot = w.sum(axis=1, keepdims=True)
+        desired = np.divide(w, tot, out=np.zeros_like(w), where=tot > 0) * want[:, None]
+        if controlled:
+            B = licensed.shape[1]
+            by_bloc = np.zeros((K, B))
+            for b in range(B):
+                by_bloc[:, b] = desired[:, supplier_bloc == b].sum(axis=1)
+            if cap_left is None:  # first round: the licence covers a share of would-be purchases
+                cap_left = licensed * by_bloc
+                capped = ((1.0 - licensed) * by_bloc).sum(axis=1)
+            scale = np.divide(np.minimum(by_bloc, cap_left), by_bloc, out=np.ones_like(by_bloc), where=by_bloc > 0)
+            desired = desired * scale[:, supplier_bloc]
+        requested = desired.sum(axis=0)
+        fill = np.divide(remaining_avail, requested, out=np.ones_like(requested), where=requested > remaining_avail)
+        got = desired * np.minimum(fill, 1.0)[None, :]
+        alloc += got
+        remaining_avail = np.maximum(remaining_avail - got.sum(axis=0), 0.0)
+        want = np.maximum(want - got.sum(axis=1), 0.0)
+        if controlled:
+            for b in range(licensed.shape[1]):
+                cap_left[:, b] = np.maximum(cap_left[:, b] - got[:, supplier_bloc == b].sum(axis=1), 0.0)
+    return Allocation(alloc=alloc, unmet=want, capped=capped)
+
+
+def update_price(
+    price: float,
+    utilisation: float | None,
+    shortage_share: float,
+    floor: float,
+    ceiling: float,
+    kappa: float,
+    target_utilisation: float,
+    max_change: float,
+) -> float:
+    """One quarter of the bloc price index rule (module docstring).
+
+    utilisation: orders on the bloc's suppliers / their available output (None when the
+    bloc has no supplier offering); shortage_share: unmet share of the bloc's buyers'
+    demand (market rationing plus production shortfalls upstream).
+    """
+    excess = shortage_share + (utilisation - target_utilisation if utilisation is not None else 0.0)
+    change = float(np.clip(kappa * excess, -max_change, max_change))
+    new = min(price * (1.0 + change), ceiling)
+    if np.isfinite(floor):
+        new = max(new, floor)
+    return float(new)
+
+
+class Markets:
+    """Price indices per bloc and stage, expectations and active export controls."""
+
+    def __init__(self, blocs: list[str], stages: list[str], reference_price: np.ndarray, params):
+        self.blocs = blocs
+        self.stages = stages
+        self.params = params
+        self.reference_price = np.asarray(reference_price, dtype=float)  # (S,)
+        B, S = len(blocs), len(stages)
+        self.price = np.tile(self.reference_price, (B, 1))  # (B, S) USD/kg
+        self.expected_price = self.price.copy()
+        self.log_price_history: list[np.ndarray] = []
+        self._controls: dict[str, tuple[int, list[int], float]] = {}
+
+    # -- export controls ------------------------------------------------------
+    def set_export_control(self, name: str, exporter: str, stages: list[str], share: float) -> None:
+        self._controls[name] = (self.blocs.index(exporter), [self.stages.index(s) for s in stages], float(share))
+
+    def clear_export_control(self, name: str) -> None:
+        self._controls.pop(name, None)
+
+    def licensed_share(self, stage: int, class_bloc: np.ndarray) -> np.ndarray | None:
+        """(K, B) licensed shares for buyer classes at a stage, or None when nothing is controlled."""
+        B = len(self.blocs)
+        out = None
+        for exporter, stages, share in self._controls.values():
+            if stage in stages:
+                if out is None:
+                    out = np.ones((len(class_bloc), B))
+                foreign = class_bloc != exporter
+                out[foreign, exporter] = np.minimum(out[foreign, exporter], share)
+        return out
+
+    def controlled(self, stage: int, exporter: int) -> bool:
+        return any(stage in st and ex == exporter for ex, st, _ in self._controls.values())
+
+    # -- expectations ---------------------------------------------------------
+    def update_expectations(self, memory_quarters: float) -> None:
+        """Adaptive expectations: exponential smoothing of each index."""
+        a = 1.0 / max(memory_quarters, 1.0)
+        self.expected_price = (1 - a) * self.expected_price + a * self.price
+        self.log_price_history.append(np.log(self.price))
+
+    def volatility(self, quarters: int = 12) -> np.ndarray:
+        """(B, S) standard deviation of quarterly log-price changes over the last ``quarters``, annualised."""
+        hist = self.log_price_history[-(quarters + 1):]
+        if len(hist) < 3:
+            return np.zeros_like(self.price)
+        d = np.diff(np.stack(hist), axis=0)
+        return d.std(axis=0) * 2.0  # sqrt(4 quarters)

@@ -1,0 +1,284 @@
+"""Observation (MODEL.md 7): quarterly series per bloc and stage, the annual firm
+panel, the event log, and the scalar summary of a run.
+
+Self-sufficiency of a bloc at a stage is its domestic output at that stage in
+magnet-equivalent tonnes divided by its final magnet demand, both per quarter.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from agents.firms import Phase, ProjectPhase
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sim.model import ChainModel
+
+SERIES = (
+    "capacity_t", "pipeline_t", "output_t", "demand_t", "delivered_t", "imports_t", "exports_t", "shortage_t",
+    "price_usd_per_kg", "paid_price_usd_per_kg", "unit_cost_usd_per_kg", "utilisation", "firms", "firms_in_project",
+    "projects_started", "projects_financed", "projects_stalled", "projects_constrained", "projects_abandoned",
+    "entrants", "exits", "final_demand_t", "self_sufficiency", "capacity_share", "output_share",
+    "rd_spend_musd", "revenue_musd", "profit_musd", "patents_invention", "patents_utility", "export_controlled",
+)
+
+
+class Recorder:
+    """Collects the outputs of one run in memory; sim.output writes them."""
+
+    def __init__(self, model: "ChainModel"):
+        self.model = model
+        T = model.tables
+        self.series: dict[str, list[np.ndarray]] = {k: [] for k in SERIES}
+        self.panel: list[pd.DataFrame] = []
+        self.B, self.S = T.B, T.S
+
+    def record_quarter(self) -> None:
+        m = self.model
+        T, pop = m.tables, m.pop
+        B, S = self.B, self.S
+        alive = pop.alive
+        op = pop.operating
+
+        def by_bs(values, mask=None):
+            out = np.zeros((B, S))
+            sel = alive if mask is None else (alive & mask)
+            np.add.at(out, (pop.bloc[sel], pop.stage[sel]), values[sel] if np.ndim(values) else values)
+            return out
+
+        rec = {}
+        rec["capacity_t"] = by_bs(pop.capacity_t, op)
+        in_pipe = pop.proj_phase != ProjectPhase.NONE
+        rec["pipeline_t"] = by_bs(np.maximum(pop.proj_nameplate_t - pop.proj_added_t, 0.0), in_pipe & (pop.proj_phase < ProjectPhase.QUALIFICATION))
+        rec["output_t"] = by_bs(pop.output_t)
+        demand = np.zeros((B, S))
+        delivered = np.zeros((B, S))
+        imports = np.zeros((B, S))
+        exports = np.zeros((B, S))
+        export_controlled = np.zeros((B, S))
+        for s, cl in m.last_clearing.items():
+            demand[:, s] = np.bincount(cl.class_bloc, weights=cl.demand, minlength=B)
+            delivered[:, s] = np.bincount(cl.class_bloc, weights=cl.delivered_to_class, minlength=B)
+            sup_bloc = pop.bloc[cl.suppliers]
+            for b in range(B):
+                for c in range(B):
+                    if b != c:
+                        q = cl.delivered[np.ix_(cl.class_bloc == b, sup_bloc == c)].sum()
+                        imports[b, s] += q
+                        exports[c, s] += q
+                export_controlled[b, s] = float(m.markets.controlled(s, b))
+        rec["demand_t"] = demand
+        rec["delivered_t"] = delivered
+        rec["imports_t"] = imports
+        rec["exports_t"] = exports
+        rec["shortage_t"] = np.maximum(demand - delivered, 0.0)
+        rec["price_usd_per_kg"] = m.markets.price.copy()
+        rec["paid_price_usd_per_kg"] = m.paid_price.copy()
+        wsum = by_bs(pop.unit_cost_usd_per_kg * pop.output_t)
+        rec["unit_cost_usd_per_kg"] = np.divide(wsum, rec["output_t"], out=np.full((B, S), np.nan), where=rec["output_t"] > 0)
+        rec["utilisation"] = m.utilisation.copy()
+        rec["firms"] = by_bs(np.ones(len(pop)), op)
+        rec["firms_in_project"] = by_bs(np.ones(len(pop)), pop.phase == Phase.PROJECT)
+        for k, name in (("started", "projects_started"), ("financed", "projects_financed"), ("stalled", "projects_stalled"),
+                        ("constrained", "projects_constrained"), ("abandoned", "projects_abandoned"), ("entrants", "entrants"), ("exits", "exits")):
+            rec[name] = m.counters[k].copy()
+        final = np.array([sum(by.demand_t for by in m.buyers if by.bloc == b) for b in range(B)])
+        rec["final_demand_t"] = np.repeat(final[:, None], S, axis=1)
+        me = rec["output_t"] * T.magnet_eq_per_t[None, :]
+        rec["self_sufficiency"] = np.divide(me, final[:, None], out=np.full((B, S), np.nan), where=final[:, None] > 0)
+        cap_tot = rec["capacity_t"].sum(axis=0, keepdims=True)
+        out_tot = rec["output_t"].sum(axis=0, keepdims=True)
+        rec["capacity_share"] = np.divide(rec["capacity_t"], cap_tot, out=np.full((B, S), np.nan), where=cap_tot > 0)
+        rec["output_share"] = np.divide(rec["output_t"], out_tot, out=np.full((B, S), np.nan), where=out_tot > 0)
+        rec["rd_spend_musd"] = by_bs(pop.rd_spend)
+        rec["revenue_musd"] = by_bs(pop.revenue)
+        rec["profit_musd"] = by_bs(pop.profit)
+        rec["patents_invention"] = by_bs(pop.patents_invention)
+        rec["patents_utility"] = by_bs(pop.patents_utility)
+        rec["export_controlled"] = export_controlled
+        for k in SERIES:
+            self.series[k].append(rec[k])
+
+    def record_firm_panel(self) -> None:
+        """Annual snapshot of every live firm (for event studies of designation)."""
+        m = self.model
+        if not m.cfg.output.firm_panel:
+            return
+        pop, T = m.pop, m.tables
+        q = m.quarter
+        alive = pop.alive | (pop.phase == Phase.EXITED)  # exited this year are still in the table until compaction
+        idx = np.flatnonzero(alive)
+        rev = pop.trailing(pop.rev_hist, q)[idx]
+        rd = pop.trailing(pop.rd_hist, q)[idx]
+        rev_prev = pop.trailing(pop.rev_hist, q, lag=4)[idx]
+        self.panel.append(pd.DataFrame({
+            "year": np.full(len(idx), int(m.world.start_year + q // 4), dtype=np.int32),
+            "firm_id": pop.firm_id[idx],
+            "bloc": pd.Categorical.from_codes(pop.bloc[idx], T.blocs),
+            "region": pd.Categorical.from_codes(pop.region[idx], T.regions),
+            "stage": pd.Categorical.from_codes(pop.stage[idx], T.stages),
+            "group": pd.Categorical.from_codes(pop.group[idx], T.groups) if T.groups else pd.Categorical([None] * len(idx)),
+            "state_owned": pop.state_owned[idx],
+            "phase": pd.Categorical.from_codes(pop.phase[idx], [p.name.lower() for p in Phase]),
+            "age_years": (q - pop.birth_step[idx]) / 4.0,
+            "capacity_t": pop.capacity_t[idx],
+            "quality": pop.quality[idx],
+            "revenue_musd": rev,
+            "revenue_growth": np.divide(rev, rev_prev, out=np.full(len(idx), np.nan), where=rev_prev > 0) - 1.0,
+            "rd_spend_musd": rd,
+            "rd_intensity": np.divide(rd, rev, out=np.full(len(idx), np.nan), where=rev > 0),
+            "knowledge": pop.knowledge[idx],
+            "patents_invention": pop.patents_invention[idx],
+            "patents_utility": pop.patents_utility[idx],
+            "cash_musd": pop.cash[idx],
+            "debt_musd": pop.debt[idx],
+            "equity_musd": pop.equity[idx],
+            "unit_cost_usd_per_kg": pop.unit_cost_usd_per_kg[idx],
+            "employees": pop.employees[idx],
+            "rd_staff_share": pop.rd_staff_share[idx],
+            "tier": pop.tier[idx],
+            "finance_constrained": pop.finance_constrained[idx],
+        }))
+
+    # ------------------------------------------------------------------ frames
+    def timeseries(self) -> pd.DataFrame:
+        """Tidy quarterly table: one row per quarter, bloc and stage; one column per variable."""
+        m = self.model
+        T = m.tables
+        n_q = len(self.series["capacity_t"])
+        B, S = self.B, self.S
+        q = np.repeat(np.arange(n_q), B * S)
+        df = pd.DataFrame({
+            "quarter_index": q.astype(np.int32),
+            "year": (m.world.start_year + q // 4).astype(np.int32),
+            "quarter": (q % 4 + 1).astype(np.int8),
+            "time": m.world.start_year + q / 4.0,
+            "bloc": pd.Categorical.from_codes(np.tile(np.repeat(np.arange(B), S), n_q), T.blocs),
+            "stage": pd.Categorical.from_codes(np.tile(np.tile(np.arange(S), B), n_q), T.stages),
+        })
+        for k in SERIES:
+            df[k] = np.stack(self.series[k]).reshape(-1) if n_q else np.zeros(0)
+        return df
+
+    def firm_panel(self) -> pd.DataFrame:
+        return pd.concat(self.panel, ignore_index=True) if self.panel else pd.DataFrame()
+
+    def events(self) -> pd.DataFrame:
+        m = self.model
+        T = m.tables
+        rows = m.event_log
+        df = pd.DataFrame(rows, columns=["quarter_index", "kind", "firm_id", "bloc", "stage", "detail", "value"])
+        df.insert(1, "time", m.world.start_year + df["quarter_index"] / 4.0)
+        df["bloc"] = df["bloc"].map(lambda i: T.blocs[i] if i >= 0 else None)
+        df["stage"] = df["stage"].map(lambda i: T.stages[i] if i >= 0 else None)
+        return df
+
+    # ------------------------------------------------------------------ summary
+    def summary(self) -> dict[str, Any]:
+        """Scalar outcomes (MODEL.md 7)."""
+        m = self.model
+        T, w = m.tables, m.world
+        ss = np.stack(self.series["self_sufficiency"])  # (Q, B, S)
+        n_q = ss.shape[0]
+        ref_year = w.timeline_reference_year if w.timeline_reference_year is not None else w.start_year
+        ref_q = max(m.quarter_index(ref_year), 0)
+        hold = w.independence_hold_quarters
+        first_output: dict[str, dict[str, float | None]] = {}
+        independence: dict[str, dict[str, float | None]] = {}
+        firsts = m.first_output_by_bs  # (B, S) list of (birth quarter, first-output quarter)
+        for b, bloc in enumerate(T.blocs):
+            first_output[bloc] = {}
+            independence[bloc] = {}
+            for s, stage in enumerate(T.stages):
+                qs = [fo for born, fo in firsts[b][s] if born >= ref_q and fo >= ref_q]
+                first_output[bloc][stage] = (min(qs) - ref_q) / 4.0 if qs else None
+                above = np.nan_to_num(ss[:, b, s], nan=0.0) >= w.independence_threshold
+                independence[bloc][stage] = None
+                for q in range(ref_q, n_q - hold + 1):
+                    if above[q:q + hold].all():
+                        independence[bloc][stage] = (q - ref_q) / 4.0
+                        break
+        cap = np.stack(self.series["capacity_share"])
+        outp = np.stack(self.series["output_share"])
+        shares: dict[str, Any] = {}
+        for y in w.reference_years:
+            qs = [q for q in range(n_q) if w.start_year + q // 4 == y]
+            if not qs:
+                continue
+            shares[str(y)] = {
+                bloc: {stage: {"capacity": _f(np.nanmean(cap[qs, b, s])), "output": _f(np.nanmean(outp[qs, b, s]))}
+                       for s, stage in enumerate(T.stages)}
+                for b, bloc in enumerate(T.blocs)
+            }
+        price = np.stack(self.series["price_usd_per_kg"])
+        short = np.stack(self.series["shortage_t"])
+        final = np.stack(self.series["final_demand_t"])
+        last_year = slice(max(n_q - 4, 0), n_q)
+        pop = m.pop
+        ev = m.event_log
+        summary = {
+            "scenario": m.cfg.scenario.name,
+            "seed": m.cfg.seed,
+            "years": m.cfg.years,
+            "start_year": w.start_year,
+            "timeline_reference_year": ref_year,
+            "years_to_first_output": first_output,
+            "years_to_independence": independence,
+            "self_sufficiency_final": {bloc: {stage: _f(np.nanmean(ss[last_year, b, s])) for s, stage in enumerate(T.stages)} for b, bloc in enumerate(T.blocs)},
+            "shares": shares,
+            "price_final_usd_per_kg": {bloc: {stage: _f(price[-1, b, s]) for s, stage in enumerate(T.stages)} for b, bloc in enumerate(T.blocs)},
+            "price_max_usd_per_kg": {bloc: {stage: _f(price[:, b, s].max()) for s, stage in enumerate(T.stages)} for b, bloc in enumerate(T.blocs)},
+            "max_shortage_share": {bloc: _f(np.max(np.divide(short[:, b, -1], final[:, b, -1], out=np.zeros(n_q), where=final[:, b, -1] > 0))) for b, bloc in enumerate(T.blocs)},
+            "firms_final": {bloc: int(((pop.bloc == b) & pop.operating).sum()) for b, bloc in enumerate(T.blocs)},
+            "entries": int(sum(1 for e in ev if e[1] == "entry")),
+            "exits": int(sum(1 for e in ev if e[1] == "exit")),
+            "shocks": self.shock_metrics(),
+        }
+        return summary
+
+    def shock_metrics(self) -> dict[str, Any]:
+        """Per scenario event: peak importer/exporter price ratio, shortage depth, recovery time."""
+        m = self.model
+        T = m.tables
+        price = np.stack(self.series["price_usd_per_kg"])
+        short = np.stack(self.series["shortage_t"])
+        dem = np.stack(self.series["demand_t"])
+        n_q = price.shape[0]
+        out: dict[str, Any] = {}
+        for ev in m.scenario_events:
+            p = ev.params
+            if getattr(p, "exporter", None) is None or not hasattr(p, "stages"):
+                continue
+            e = T.blocs.index(p.exporter)
+            q0 = max(m.quarter_index(p.start_year), 0)
+            q1 = n_q if p.end_year is None else min(m.quarter_index(p.end_year), n_q)
+            if q0 >= n_q:
+                continue
+            res = {}
+            for stage in p.stages:
+                s = T.stages.index(stage)
+                for b, bloc in enumerate(T.blocs):
+                    if b == e:
+                        continue
+                    ratio = price[q0:q1, b, s] / price[q0:q1, e, s]
+                    depth = np.divide(short[q0:q1, b, s], dem[q0:q1, b, s], out=np.zeros(q1 - q0), where=dem[q0:q1, b, s] > 0)
+                    pre = price[q0 - 1, b, s] if q0 > 0 else price[0, b, s]
+                    peak_q = q0 + int(np.argmax(price[q0:q1, b, s]))
+                    back = [q for q in range(peak_q, n_q) if price[q, b, s] <= 1.1 * pre]
+                    res[f"{bloc}/{stage}"] = {
+                        "price_before_usd_per_kg": _f(pre),
+                        "peak_price_usd_per_kg": _f(price[q0:q1, b, s].max()),
+                        "peak_price_ratio_to_exporter": _f(ratio.max()),
+                        "max_shortage_share": _f(depth.max()),
+                        "recovery_years": (back[0] - q0) / 4.0 if back else None,
+                    }
+            out[ev.name] = res
+        return out
+
+
+def _f(x) -> float | None:
+    x = float(x)
+    return None if not np.isfinite(x) else round(x, 6)

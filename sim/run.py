@@ -1,0 +1,115 @@
+"""One simulation as a plain function of a validated config: ``run(cfg)``.
+
+The Hydra entry (sim.cli) and tests call this; it builds the model, steps it to
+the horizon, and (unless ``output.write`` is false) writes the run directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+from omegaconf import OmegaConf
+
+from sim import output
+from sim.config import Config
+from sim.model import ChainModel
+
+
+@dataclass
+class RunResult:
+    model: ChainModel
+    summary: dict[str, Any]
+    run_dir: Path | None
+    wall_time_s: float
+
+    def timeseries(self) -> pd.DataFrame:
+        return self.model.recorder.timeseries()
+
+    def firms(self) -> pd.DataFrame:
+        return self.model.recorder.firm_panel()
+
+    def events(self) -> pd.DataFrame:
+        return self.model.recorder.events()
+
+
+def progress_line(model: ChainModel) -> str:
+    """One line of run progress: date, firms by bloc, magnet prices and self-sufficiency."""
+    T, pop = model.tables, model.pop
+    y = model.world.start_year + model.quarter // 4
+    parts = [f"{y}Q{model.quarter % 4 + 1}"]
+    ser = model.recorder.series
+    for b, bloc in enumerate(T.blocs):
+        firms = int(((pop.bloc == b) & pop.operating).sum())
+        ss = ser["self_sufficiency"][-1][b] if ser["self_sufficiency"] else np.full(T.S, np.nan)
+        price = model.markets.price[b, -1]
+        parts.append(f"{bloc}: {firms} firms, {T.stages[-1]} {price:.0f} USD/kg, self-suff " + "/".join(f"{x:.2f}" for x in ss))
+    return "  ".join(parts)
+
+
+def run(cfg: Config, overrides: list[str] | None = None, progress: Callable[[str], None] | None = None) -> RunResult:
+    """Run one simulation to the horizon and (optionally) write its directory."""
+    started = time.time()
+    if progress is None and cfg.progress:
+        progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    model = ChainModel(cfg)
+    run_dir = None
+    if cfg.output.write:
+        run_dir = Path(cfg.output.dir) if cfg.output.dir else output.new_run_dir(cfg.output.root, cfg.scenario.name, cfg.seed)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        output.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+        if progress:
+            progress(f"run directory: {run_dir}")
+    while model.running and model.steps < model.n_steps:
+        model.step()
+        if progress and (model.quarter % 20 == 19 or model.steps == model.n_steps):
+            progress(progress_line(model))
+    summary = model.recorder.summary()
+    wall = time.time() - started
+    summary["wall_time_s"] = round(wall, 3)
+    if run_dir is not None:
+        rec = model.recorder
+        output.write_parquet(run_dir / "timeseries.parquet", rec.timeseries())
+        if cfg.output.firm_panel:
+            output.write_parquet(run_dir / "firms.parquet", rec.firm_panel())
+        output.write_parquet(run_dir / "events.parquet", rec.events())
+        output.write_json(run_dir / "summary.json", summary)
+        extra = {"n_quarters": model.steps, "firms_ever": int(model.pop.next_id)}
+        output.write_json(run_dir / "manifest.json",
+                          output.manifest(cfg.seed, cfg.scenario.name, overrides or [], started, "complete", extra))
+    return RunResult(model=model, summary=summary, run_dir=run_dir, wall_time_s=wall)
+
+
+def summary_table(result: RunResult) -> str:
+    """A short end-of-run table per bloc and stage."""
+    m = result.model
+    T = m.tables
+    s = result.summary
+    ts = m.recorder.series
+    cap = ts["capacity_t"][-1]
+    share = ts["capacity_share"][-1]
+    lines = [f"scenario {s['scenario']}, seed {s['seed']}, {s['years']} years from {s['start_year']} "
+             f"(timelines from {s['timeline_reference_year']}), wall time {result.wall_time_s:.1f} s"]
+    hdr = f"{'bloc':<8}{'stage':<12}{'capacity kt/yr':>15}{'cap. share':>11}{'self-suff.':>11}{'price USD/kg':>13}{'1st output y':>13}{'independ. y':>12}"
+    lines += [hdr, "-" * len(hdr)]
+    fmt = lambda v: "never" if v is None else f"{v:.2f}"  # noqa: E731
+    for b, bloc in enumerate(T.blocs):
+        for st, stage in enumerate(T.stages):
+            lines.append(
+                f"{bloc:<8}{stage:<12}{cap[b, st] / 1000:>15.1f}{share[b, st]:>11.2f}"
+                f"{s['self_sufficiency_final'][bloc][stage] or 0:>11.2f}{s['price_final_usd_per_kg'][bloc][stage]:>13.1f}"
+                f"{fmt(s['years_to_first_output'][bloc][stage]):>13}{fmt(s['years_to_independence'][bloc][stage]):>12}"
+            )
+    if result.run_dir is not None:
+        lines.append(f"outputs: {result.run_dir}")
+    return "\n".join(lines)
+
+
+def config_dict(cfg: Config) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
