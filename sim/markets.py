@@ -54,7 +54,8 @@ def allocate(
     supplier_bloc: (N,) bloc index of each supplier, needed with ``licensed``.
     licensed: (K, B) share of class k's would-be purchases from bloc b that is licensed
         (1 = no control). Class k obtains from bloc b at most licensed x what it would
-        have bought there in the first round without the control.
+        have bought there in the first round without the control; once that licence is
+        used up, the class re-offers its unmet demand to the other blocs' suppliers.
     """
     demand = np.asarray(demand, dtype=float)
     remaining_avail = np.asarray(avail, dtype=float).copy()
@@ -68,6 +69,8 @@ def allocate(
         if N == 0 or want.sum() <= 1e-12 or remaining_avail.sum() <= 1e-12:
             break
         w = pref * remaining_avail[None, :]
+        if controlled and cap_left is not None:  # a class whose licence is used up no longer considers that bloc
+            w = np.where(cap_left[:, supplier_bloc] > 1e-12, w, 0.0)
         tot = w.sum(axis=1, keepdims=True)
         desired = np.divide(w, tot, out=np.zeros_like(w), where=tot > 0) * want[:, None]
         if controlled:
@@ -80,6 +83,11 @@ def allocate(
                 capped = ((1.0 - licensed) * by_bloc).sum(axis=1)
             scale = np.divide(np.minimum(by_bloc, cap_left), by_bloc, out=np.ones_like(by_bloc), where=by_bloc > 0)
             desired = desired * scale[:, supplier_bloc]
+            # what the licence refuses goes, in the same round, to suppliers in blocs still open to the class
+            excess = np.maximum(by_bloc - cap_left, 0.0)
+            open_w = np.where(excess[:, supplier_bloc] > 1e-12, 0.0, w)
+            open_tot = open_w.sum(axis=1, keepdims=True)
+            desired += np.divide(open_w, open_tot, out=np.zeros_like(open_w), where=open_tot > 0) * excess.sum(axis=1, keepdims=True)
         requested = desired.sum(axis=0)
         fill = np.divide(remaining_avail, requested, out=np.ones_like(requested), where=requested > remaining_avail)
         got = desired * np.minimum(fill, 1.0)[None, :]

@@ -277,10 +277,8 @@ class ChainModel(mesa.Model):
             for b in range(B):
                 kb = cl.class_bloc == b
                 q = cl.delivered_to_class[kb].sum()
-                if q > 0:
+                if q > 0:  # nothing bought: no new information, the last price paid stands
                     self.paid_price[b, s] = cl.cost_to_class[kb].sum() / q
-                else:
-                    self.paid_price[b, s] = self._landed_price(s)[b].min()
             here = (pop.stage == s) & pop.operating
             unit_input = T.input_per_t[s] * self.paid_price[pop.bloc[here], s - 1] if s > 0 else 0.0
             pop.unit_cost_usd_per_kg[here] = proc[here] + unit_input
