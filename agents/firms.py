@@ -312,11 +312,12 @@ def processing_cost(pop: FirmPopulation, T) -> np.ndarray:
     return base * pop.cost_index * experience_factor(pop, T) * pop.innovation_factor
 
 
-def set_potential(pop: FirmPopulation, T, max_utilisation: float, price: np.ndarray) -> None:
+def set_potential(pop: FirmPopulation, T, max_utilisation: float, price: np.ndarray, shutdown_tolerance: float = 0.0) -> None:
     """Sellable output this quarter: capacity/4 x utilisation x quality, offered by qualified plants
-    whose variable unit cost (last quarter's processing + inputs) does not exceed their bloc's price:
-    a plant that would lose money on each tonne idles (shut-down rule)."""
-    covers_cost = pop.unit_cost_usd_per_kg <= price[pop.bloc, pop.stage]
+    whose variable unit cost (last quarter's processing + inputs) is covered by their bloc's price:
+    a plant idles when the price falls more than the tolerance below its unit cost (shut-down rule;
+    small temporary losses are carried rather than losing customers)."""
+    covers_cost = pop.unit_cost_usd_per_kg * (1.0 - shutdown_tolerance) <= price[pop.bloc, pop.stage]
     ok = pop.operating & pop.qualified & covers_cost
     pop.potential_t = np.where(ok, pop.capacity_t / 4.0 * max_utilisation * pop.quality, 0.0)
 

@@ -132,6 +132,9 @@ class MarketConfig:
     price_ceiling_multiple: float = f(lo=1.0)  # ceiling as a multiple of the stage reference price
     rationing_rounds: int = f(lo=1, hi=20)
     max_utilisation: float = f(lo=0.0, hi=1.0)  # share of nameplate that can be run
+    shutdown_tolerance: float = f(lo=0.0, hi=1.0)  # a plant idles when price < unit cost x (1 - tolerance)
+    price_reversion: float = f(lo=0.0, hi=1.0)  # per quarter pull of the index toward the long-run price
+    capital_recovery_factor: float = f(lo=0.0, hi=1.0)  # per year, capital charge in the long-run price
     same_group_discount: float = f(lo=0.0, hi=1.0)  # price discount a group buyer perceives on its group's suppliers
 
 

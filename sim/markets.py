@@ -17,8 +17,11 @@ after passing through the change in the input price paid (input per t x
 change of the input price, so margins survive upstream price moves), where
 utilisation is orders on c's suppliers over their available output and
 the shortage share is the unmet part of c's own buyers' demand (unmet demand
-presses on the buyer's home market). The relative change is clipped, with a
-ceiling, and a floor at the cheapest supplier's unit cost in the bloc.
+presses on the buyer's home market), less a pull toward the bloc's long-run
+price (capacity-weighted unit cost of its producers plus a capital charge) so
+that the index cannot drift without bound while utilisation sits above
+target. The relative change is clipped, with a ceiling, and a floor at the
+cheapest supplier's unit cost in the bloc.
 """
 
 from __future__ import annotations
@@ -109,15 +112,20 @@ def update_price(
     kappa: float,
     target_utilisation: float,
     max_change: float,
+    normal: float = float("nan"),
+    reversion: float = 0.0,
 ) -> float:
     """One quarter of the bloc price index rule (module docstring).
 
     utilisation: orders on the bloc's suppliers / their available output (None when the
     bloc has no supplier offering); shortage_share: unmet share of the bloc's buyers'
-    demand (market rationing plus production shortfalls upstream).
+    demand (market rationing plus production shortfalls upstream); normal: the long-run
+    price (producers' unit cost plus a capital charge) toward which the index reverts at
+    rate ``reversion`` per quarter (NaN: no reversion).
     """
     excess = shortage_share + (utilisation - target_utilisation if utilisation is not None else 0.0)
-    change = float(np.clip(kappa * excess, -max_change, max_change))
+    pull = reversion * (price - normal) / price if np.isfinite(normal) and price > 0 else 0.0
+    change = float(np.clip(kappa * excess - pull, -max_change, max_change))
     new = min(price * (1.0 + change), ceiling)
     if np.isfinite(floor):
         new = max(new, floor)

@@ -193,7 +193,7 @@ class ChainModel(mesa.Model):
         T, pop, P, mk = self.tables, self.pop, self.world.markets, self.markets
         S, B = T.S, T.B
         G1 = len(T.groups) + 1
-        set_potential(pop, T, P.max_utilisation, mk.price)
+        set_potential(pop, T, P.max_utilisation, mk.price, P.shutdown_tolerance)
         pop.orders_t = 0.0
         pop.output_t = 0.0
         pop.inputs_t = 0.0
@@ -293,14 +293,17 @@ class ChainModel(mesa.Model):
                 short = max(wanted[c] - got[c], 0.0) / wanted[c] if wanted[c] > 1e-9 else 0.0
                 here_c = here & (pop.bloc == c)
                 floor = pop.unit_cost_usd_per_kg[here_c].min() if here_c.any() else -np.inf
+                cap_c = pop.capacity_t[here_c]
+                normal = (np.average(pop.unit_cost_usd_per_kg[here_c], weights=cap_c)
+                          + P.capital_recovery_factor * T.capex[c, s] / P.target_utilisation) if cap_c.sum() > 0 else np.nan
                 if avail[c] > 1e-9:
                     util = orders[c] / avail[c]
                     self.utilisation[c, s] += (util - self.utilisation[c, s]) / max(self.world.investment.price_memory_quarters, 1.0)
                     new_price[c, s] = update_price(new_price[c, s], util, short, floor, ceiling, P.price_adjustment,
-                                                   P.target_utilisation, P.max_price_change)
+                                                   P.target_utilisation, P.max_price_change, normal, P.price_reversion)
                 elif short > 1e-9 or here_c.any():  # no domestic supplier offering: shortage (or idle plants) push the price
                     new_price[c, s] = update_price(new_price[c, s], None, short, floor, ceiling, P.price_adjustment,
-                                                   P.target_utilisation, P.max_price_change)
+                                                   P.target_utilisation, P.max_price_change, normal, P.price_reversion)
                 else:  # no domestic producer at all: import parity from the cheapest bloc with supply
                     others = [o for o in range(B) if o != c and avail[o] > 1e-9]
                     if others:
