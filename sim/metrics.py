@@ -44,10 +44,8 @@ class Recorder:
         op = pop.operating
 
         def by_bs(values, mask=None):
-            out = np.zeros((B, S))
             sel = alive if mask is None else (alive & mask)
-            np.add.at(out, (pop.bloc[sel], pop.stage[sel]), values[sel] if np.ndim(values) else values)
-            return out
+            return T.bs_sum(pop.bloc[sel], pop.stage[sel], values[sel])
 
         rec = {}
         rec["capacity_t"] = by_bs(pop.capacity_t, op)
@@ -188,13 +186,13 @@ class Recorder:
         hold = w.independence_hold_quarters
         first_output: dict[str, dict[str, float | None]] = {}
         independence: dict[str, dict[str, float | None]] = {}
-        firsts = m.first_output_by_bs  # (B, S) list of (birth quarter, first-output quarter)
+        firsts = np.concatenate(m.first_outputs) if m.first_outputs else np.zeros((0, 4), dtype=int)
         for b, bloc in enumerate(T.blocs):
             first_output[bloc] = {}
             independence[bloc] = {}
             for s, stage in enumerate(T.stages):
-                qs = [fo for born, fo in firsts[b][s] if born >= ref_q and fo >= ref_q]
-                first_output[bloc][stage] = (min(qs) - ref_q) / 4.0 if qs else None
+                sel = (firsts[:, 0] == b) & (firsts[:, 1] == s) & (firsts[:, 2] >= ref_q) & (firsts[:, 3] >= ref_q)
+                first_output[bloc][stage] = (int(firsts[sel, 3].min()) - ref_q) / 4.0 if sel.any() else None
                 above = np.nan_to_num(ss[:, b, s], nan=0.0) >= w.independence_threshold
                 independence[bloc][stage] = None
                 for q in range(ref_q, n_q - hold + 1):

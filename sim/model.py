@@ -74,7 +74,7 @@ class ChainModel(mesa.Model):
         self.event_log: list[tuple] = []
         self.quarter = -1  # index of the quarter being simulated (0 = first)
         self.last_clearing: dict[int, StageClearing] = {}
-        self.first_output_by_bs = [[[] for _ in T.stages] for _ in T.blocs]  # (birth quarter, first-output quarter)
+        self.first_outputs: list[np.ndarray] = []  # rows of (bloc, stage, birth quarter, first-output quarter)
         self.counters = {k: np.zeros((T.B, T.S)) for k in ("started", "stalled", "constrained", "abandoned", "entrants", "exits", "financed")}
         for name, b in w.buyers.items():
             Buyer(self, name, T.blocs.index(b.bloc), b.share, b.state_owned, b.domestic_mandate)
@@ -104,10 +104,14 @@ class ChainModel(mesa.Model):
         self.event_log.append((max(self.quarter, 0), kind, int(firm_id), int(bloc), int(stage), detail, float(value)))
 
     def _log_rows(self, kind: str, rows: np.ndarray, detail: str = "", values: np.ndarray | None = None) -> None:
+        """Append one event per firm row (vectorised: no per-row attribute access)."""
+        n = len(rows)
+        if n == 0:
+            return
         pop = self.pop
-        for i, r in enumerate(rows):
-            self.event_log.append((self.quarter, kind, int(pop.firm_id[r]), int(pop.bloc[r]), int(pop.stage[r]), detail,
-                                   float(values[i]) if values is not None else float("nan")))
+        vals = np.asarray(values, dtype=float).tolist() if values is not None else [float("nan")] * n
+        self.event_log.extend(zip([self.quarter] * n, [kind] * n, pop.firm_id[rows].tolist(), pop.bloc[rows].tolist(),
+                                  pop.stage[rows].tolist(), [detail] * n, vals))
 
     # ------------------------------------------------------------------ step
     def step(self) -> None:
@@ -254,8 +258,9 @@ class ChainModel(mesa.Model):
             buyer.spend_musd += got * cost_final[k] / 1000.0
         first = (pop.first_output_step < 0) & (pop.output_t > 0)
         pop.first_output_step[first] = self.quarter
-        for r in np.flatnonzero(first):
-            self.first_output_by_bs[pop.bloc[r]][pop.stage[r]].append((int(pop.birth_step[r]), self.quarter))
+        fr = np.flatnonzero(first)
+        if len(fr):
+            self.first_outputs.append(np.stack([pop.bloc[fr], pop.stage[fr], pop.birth_step[fr], np.full(len(fr), self.quarter)], axis=1))
         self._log_rows("first_output", np.flatnonzero(first & (pop.birth_step >= 0)))
         self.last_clearing = clearings
         self._update_prices(clearings)
@@ -335,11 +340,9 @@ class ChainModel(mesa.Model):
         input_price = np.zeros((B, S))
         input_price[:, 1:] = self.expected_paid[:, :-1]
         # capacity and pipeline per bloc-stage, and world demand growth over the lead time
-        cap = np.zeros((B, S))
-        pipe = np.zeros((B, S))
-        np.add.at(cap, (pop.bloc, pop.stage), np.where(pop.operating, pop.capacity_t, 0.0))
+        cap = T.bs_sum(pop.bloc, pop.stage, np.where(pop.operating, pop.capacity_t, 0.0))
         in_pipe = (pop.proj_phase != ProjectPhase.NONE) & pop.alive
-        np.add.at(pipe, (pop.bloc[in_pipe], pop.stage[in_pipe]), pop.proj_nameplate_t[in_pipe] - pop.proj_added_t[in_pipe])
+        pipe = T.bs_sum(pop.bloc[in_pipe], pop.stage[in_pipe], pop.proj_nameplate_t[in_pipe] - pop.proj_added_t[in_pipe])
         year = self.current_year
         now = sum(T.final_demand_t_per_year(b, year) for b in range(B))
         growth = np.array([[sum(T.final_demand_t_per_year(b, year + self.lead_years[bb, s]) for b in range(B)) / max(now, 1e-9)
@@ -372,10 +375,10 @@ class ChainModel(mesa.Model):
         self._log_rows("abandoned", gate["abandoned"])
         for key, name in (("financed", "financed"), ("stalled", "stalled"), ("constrained", "constrained"), ("abandoned", "abandoned")):
             r = gate[key]
-            np.add.at(self.counters[name], (pop.bloc[r], pop.stage[r]), 1.0)
+            self.counters[name] += T.bs_sum(pop.bloc[r], pop.stage[r])
         rows, nameplate = inv.choose_expansions(pop, T, self.streams["investment"], pi, w.investment)
         inv.start_projects(pop, rows, T, self.streams["projects"], q, nameplate, greenfield=False)
-        np.add.at(self.counters["started"], (pop.bloc[rows], pop.stage[rows]), 1.0)
+        self.counters["started"] += T.bs_sum(pop.bloc[rows], pop.stage[rows])
         self._log_rows("project_start", rows, values=nameplate)
         self._pi_entrant = self._entrant_pi(E)
 
@@ -415,7 +418,7 @@ class ChainModel(mesa.Model):
             reason = np.where(insolvent[out], "insolvent", np.where(lasting[out], "negative_equity", "project_abandoned"))
             for r, why in zip(out, reason):
                 self.event_log.append((q, "exit", int(pop.firm_id[r]), int(pop.bloc[r]), int(pop.stage[r]), str(why), float(pop.capacity_t[r])))
-            np.add.at(self.counters["exits"], (pop.bloc[out], pop.stage[out]), 1.0)
+            self.counters["exits"] += T.bs_sum(pop.bloc[out], pop.stage[out])
             pop.phase[out] = Phase.EXITED
             pop.capacity_t[out] = 0.0
             pop.potential_t[out] = 0.0
@@ -435,7 +438,7 @@ class ChainModel(mesa.Model):
             tax_rate=T.tax_rate[b], employees=5.0,
         )
         inv.start_projects(pop, rows, T, rng, self.quarter, nameplate, greenfield=True)
-        np.add.at(self.counters["started"], (np.full(n, b), np.full(n, s)), 1.0)
+        self.counters["started"][b, s] += n
         self._log_rows("entry", rows, values=nameplate)
         return rows
 

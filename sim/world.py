@@ -73,6 +73,12 @@ class Tables:
     def S(self) -> int:
         return len(self.stages)
 
+    def bs_sum(self, bloc: np.ndarray, stage: np.ndarray, weights: np.ndarray | float = 1.0) -> np.ndarray:
+        """(B, S) sums of ``weights`` over rows by bloc and stage (bincount: linear in rows)."""
+        cell = np.asarray(bloc, dtype=np.int64) * self.S + np.asarray(stage, dtype=np.int64)
+        w = np.broadcast_to(np.asarray(weights, dtype=float), cell.shape)
+        return np.bincount(cell, weights=w, minlength=self.B * self.S).reshape(self.B, self.S)
+
     def final_demand_t_per_year(self, bloc: int, year: float, scale: float = 1.0) -> float:
         """Final magnet demand path: linear between configured points, flat beyond them."""
         return float(np.interp(year, self.demand_years[bloc], self.demand_t[bloc])) * scale
