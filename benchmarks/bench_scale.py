@@ -1,0 +1,310 @@
+"""Scale benchmark: firm-steps per second and peak memory at about 1k, 10k and 100k firms.
+
+Worlds are scaled with ``world.scale``, which multiplies the initial firm counts,
+final demand and entry rates (the default world has 309 firms, so scales 3.2,
+32 and 320 give about 1,000, 10,000 and 100,000 firms at the start). Each case
+runs in its own subprocess, so the peak resident memory (``ru_maxrss``) is that
+case's alone. A firm-step is one live firm simulated for one quarter; the
+count is the sum over steps of the live (not exited) firms after each step.
+
+The benchmark also times the default world (scale 1, 30 years) twice: the
+model loop alone, and end to end as a user runs it (``python -m sim`` in a fresh
+interpreter, writing a complete run directory to a temporary folder). The
+acceptance criterion is "default world (several hundred firms, 30 years) under
+30 s on 2 cores".
+
+Run:  make bench   (or .venv/bin/python benchmarks/bench_scale.py [--scales 3.2,32,320] [--years 30] [--out DIR])
+      .venv/bin/python benchmarks/bench_scale.py --profile 320 --years 10   (cProfile of one scale)
+Writes DIR/bench_scale.json and DIR/bench_scale.md (default DIR: benchmarks/results).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SCALES = "3.2,32,320"
+DEFAULT_YEARS = "30"
+FLAT_TOLERANCE = 1.5  # cost per firm-step may grow this much from the second-largest to the largest scale
+
+
+def peak_mb() -> float:
+    """Peak resident set size of this process, MB (Linux reports KB, macOS bytes)."""
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / 1024.0 / (1024.0 if sys.platform == "darwin" else 1.0)
+
+
+def overrides(scale: float, years: int) -> list[str]:
+    return [f"world.scale={scale}", f"years={years}", "progress=false", "output.write=false", "output.firm_panel=false"]
+
+
+# --------------------------------------------------------------------------- worker (one case)
+def worker(scale: float, years: int, profile_top: int = 0) -> dict:
+    """Build and step one world in this process; return its measurements."""
+    mb_import0 = peak_mb()
+    from sim.config import compose
+    from sim.model import ChainModel
+
+    mb_imports = peak_mb()
+    t0 = time.perf_counter()
+    cfg = compose(overrides(scale, years))
+    t1 = time.perf_counter()
+    model = ChainModel(cfg)
+    t2 = time.perf_counter()
+    mb_built = peak_mb()
+    firms_start = int(model.pop.alive.sum())
+    firm_steps = 0
+    firms_max = firms_start
+    prof = None
+    if profile_top:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+    t3 = time.perf_counter()
+    while model.running and model.steps < model.n_steps:
+        model.step()
+        live = int(model.pop.alive.sum())
+        firm_steps += live
+        firms_max = max(firms_max, live)
+    t4 = time.perf_counter()
+    if prof is not None:
+        prof.disable()
+    wall = t4 - t3
+    out = {
+        "scale": scale,
+        "years": years,
+        "steps": int(model.steps),
+        "firms_start": firms_start,
+        "firms_end": int(model.pop.alive.sum()),
+        "firms_max": firms_max,
+        "firms_mean": firm_steps / max(model.steps, 1),
+        "firms_ever": int(model.pop.next_id),
+        "firm_steps": firm_steps,
+        "compose_s": t1 - t0,
+        "build_s": t2 - t1,
+        "wall_s": wall,
+        "firm_steps_per_s": firm_steps / wall if wall > 0 else float("nan"),
+        "us_per_firm_step": 1e6 * wall / firm_steps if firm_steps else float("nan"),
+        "events_logged": len(model.event_log),
+        "rss_before_imports_mb": mb_import0,
+        "rss_after_imports_mb": mb_imports,
+        "rss_after_build_mb": mb_built,
+        "peak_mb": peak_mb(),
+    }
+    if prof is not None:
+        out["profile"] = profile_text(prof, profile_top)
+    return out
+
+
+def profile_text(prof, top: int) -> str:
+    """Top functions by own time and by cumulative time, with file:line."""
+    import io
+    import pstats
+
+    buf = io.StringIO()
+    st = pstats.Stats(prof, stream=buf)
+    buf.write(f"--- top {top} by own time (tottime) ---\n")
+    st.sort_stats("tottime").print_stats(top)
+    buf.write(f"--- top {top} by cumulative time ---\n")
+    st.sort_stats("cumulative").print_stats(top)
+    return buf.getvalue().replace(str(ROOT) + os.sep, "")
+
+
+# --------------------------------------------------------------------------- driver
+def run_case(scale: float, years: int, profile_top: int = 0) -> dict:
+    """Run one case in a fresh interpreter (per-case peak memory)."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(scale), str(years)]
+    if profile_top:
+        cmd += ["--profile-top", str(profile_top)]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(f"benchmark case scale={scale} years={years} failed (exit {proc.returncode})")
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res["process_s"] = time.perf_counter() - started
+    return res
+
+
+def run_cli_default() -> dict:
+    """The default world as a user runs it: ``python -m sim`` (30 years, writes a run directory)."""
+    with tempfile.TemporaryDirectory(prefix="lg-bench-") as tmp:
+        run_dir = Path(tmp) / "run"
+        cmd = [sys.executable, "-m", "sim", "progress=false", f"output.dir={run_dir}"]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stderr)
+            raise SystemExit(f"python -m sim failed (exit {proc.returncode})")
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        files = sorted(p.name for p in run_dir.iterdir())
+    return {"command": "python -m sim progress=false output.dir=<tmp>", "wall_s": wall,
+            "run_wall_time_s": manifest.get("wall_time_s"), "status": manifest.get("status"), "files": files}
+
+
+def machine() -> dict:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count()
+    from importlib import metadata
+
+    vers = {"python": platform.python_version()}
+    for p in ("mesa", "numpy", "pandas"):
+        try:
+            vers[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            vers[p] = None
+    return {"cpu": cpu, "cores_available": cores, "platform": platform.platform(), "versions": vers}
+
+
+def fmt_table(rows: list[dict]) -> list[str]:
+    hdr = ("| case | scale | years | steps | firms at start | mean live firms | firms at end | wall s | "
+           "firm-steps/s | µs per firm-step | build s | peak MB |")
+    sep = "|" + "|".join(["---"] * (hdr.count("|") - 1)) + "|"
+    lines = [hdr, sep]
+    for r in rows:
+        lines.append(
+            f"| {r['label']} | {r['scale']:g} | {r['years']} | {r['steps']} | {r['firms_start']:,} | {r['firms_mean']:,.0f} | "
+            f"{r['firms_end']:,} | {r['wall_s']:.2f} | {r['firm_steps_per_s']:,.0f} | {r['us_per_firm_step']:.2f} | "
+            f"{r['build_s']:.2f} | {r['peak_mb']:.0f} |"
+        )
+    return lines
+
+
+def label(scale: float, firms: int) -> str:
+    """Row name: the default world, or the firm count at start to one significant figure (~1k, ~10k, ~100k)."""
+    if scale == 1.0:
+        return f"default world ({firms} firms)"
+    digits = len(str(max(firms, 1))) - 1
+    rounded = round(firms / 10**digits) * 10**digits
+    return f"~{rounded // 1000:,}k firms" if rounded >= 1000 else f"~{rounded} firms"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scales", default=DEFAULT_SCALES, help=f"comma-separated world.scale values (default {DEFAULT_SCALES})")
+    ap.add_argument("--years", default=DEFAULT_YEARS,
+                    help="horizon in years: one value for every scale, or one per scale (comma-separated; default 30)")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for bench_scale.json and bench_scale.md")
+    ap.add_argument("--no-default", action="store_true", help="skip the default-world timings (scale 1, 30 years; CLI end to end)")
+    ap.add_argument("--profile", type=float, metavar="SCALE", help="only profile one scale with cProfile (uses the first --years value)")
+    ap.add_argument("--profile-top", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--worker", nargs=2, metavar=("SCALE", "YEARS"), help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+
+    if a.worker:
+        res = worker(float(a.worker[0]), int(a.worker[1]), a.profile_top)
+        print(json.dumps(res))
+        return 0
+
+    scales = [float(s) for s in a.scales.split(",") if s.strip()]
+    years = [int(y) for y in a.years.split(",") if y.strip()]
+    if len(years) == 1:
+        years = years * len(scales)
+    if len(years) != len(scales):
+        ap.error(f"--years needs one value or one per scale ({len(scales)}), got {len(years)}")
+
+    out = Path(a.out)
+    if a.profile is not None:
+        res = run_case(a.profile, years[0], profile_top=30)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"profile_scale{a.profile:g}_years{years[0]}.txt"
+        head = (f"cProfile of the step loop, world.scale={a.profile:g}, {years[0]} years: {res['firms_start']:,} firms at start, "
+                f"{res['firm_steps']:,} firm-steps in {res['wall_s']:.1f} s ({res['us_per_firm_step']:.2f} µs per firm-step, "
+                f"profiler overhead included)\n")
+        path.write_text(head + res["profile"])
+        print(head + res["profile"])
+        print(f"written: {path}")
+        return 0
+
+    rows = []
+    cases = ([(1.0, 30)] if not a.no_default else []) + list(zip(scales, years))
+    for s, y in cases:
+        print(f"running world.scale={s:g} for {y} years ...", file=sys.stderr, flush=True)
+        r = run_case(s, y)
+        r["label"] = label(s, r["firms_start"])
+        rows.append(r)
+    cli = None
+    if not a.no_default:
+        print("running the default world end to end: python -m sim ...", file=sys.stderr, flush=True)
+        cli = run_cli_default()
+
+    notes = []
+    horizons = sorted({r["years"] for r in rows})
+    notes.append("Horizon: " + (f"{horizons[0]} years ({horizons[0] * 4} quarterly steps) at every scale."
+                                if len(horizons) == 1 else
+                                "; ".join(f"scale {r['scale']:g}: {r['years']} years" for r in rows) + "."))
+    notes.append("wall s and firm-steps/s cover the step loop only (build s is separate); a firm-step is one live firm for one "
+                 "quarter (sum over steps of live firms after each step). Firms enter and exit during a run, so the mean "
+                 "differs from the start.")
+    notes.append("peak MB is the peak resident memory of the case's own process (ru_maxrss), including about "
+                 f"{min(r['rss_after_imports_mb'] for r in rows):.0f} MB of interpreter and imports (numpy, pandas, mesa, hydra).")
+    scaled = [r for r in rows if r["scale"] != 1.0] or rows
+    flat_note = None
+    if len(scaled) >= 2:
+        big, prev = scaled[-1], scaled[-2]
+        ratio = big["us_per_firm_step"] / prev["us_per_firm_step"]
+        flat = ratio <= FLAT_TOLERANCE
+        flat_note = (f"Cost per firm-step from {prev['firms_start']:,} to {big['firms_start']:,} firms: x{ratio:.2f} "
+                     + (("(falling: the fixed cost per step is spread over more firms; cost is at most linear in firms)."
+                         if ratio < 0.8 else "(roughly flat: linear in firms).") if flat else
+                        f"(NOT flat; profile with: benchmarks/bench_scale.py --profile {big['scale']:g} --years 10)."))
+        notes.append(flat_note)
+    if cli is not None:
+        ok = cli["wall_s"] < 30.0
+        notes.append(f"Default world end to end (`python -m sim`, 30 years, writes a complete run directory incl. firm panel, "
+                     f"interpreter start and Hydra included): {cli['wall_s']:.1f} s wall, of which the run itself "
+                     f"{cli['run_wall_time_s']:.1f} s -> acceptance criterion (< 30 s) {'met' if ok else 'MISSED'}.")
+
+    info = machine()
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    table = fmt_table(rows)
+    print("\n".join(table))
+    for n in notes:
+        print("- " + n)
+
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {"benchmark": "bench_scale", "created_at": stamp, "machine": info, "cases": rows, "cli_default": cli, "notes": notes}
+    (out / "bench_scale.json").write_text(json.dumps(payload, indent=2) + "\n")
+    md = [
+        "# Scale benchmark (benchmarks/bench_scale.py)",
+        "",
+        f"Measured {stamp} on {info['cpu'] or 'unknown CPU'}, {info['cores_available']} cores available, "
+        f"Python {info['versions']['python']}, Mesa {info['versions']['mesa']}, numpy {info['versions']['numpy']}. "
+        "One case per subprocess, run one after another.",
+        "",
+        *table,
+        "",
+        *("- " + n for n in notes),
+        "",
+        "Regenerate: `make bench` (or `.venv/bin/python benchmarks/bench_scale.py --scales 3.2,32,320 --years 30`).",
+        "",
+    ]
+    (out / "bench_scale.md").write_text("\n".join(md))
+    print(f"written: {out / 'bench_scale.json'}, {out / 'bench_scale.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
