@@ -80,7 +80,9 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     # accounts (M USD per quarter for flows)
     "cash": (np.float64, 0.0),
     "debt": (np.float64, 0.0),
-    "book_assets": (np.float64, 0.0),
+    "book_assets": (np.float64, 0.0),  # operating plant at cost less depreciation, M USD
+    "gross_assets": (np.float64, 0.0),  # operating plant at cost (straight-line depreciation base), M USD
+    "cip": (np.float64, 0.0),  # construction in progress at cost (not depreciated), M USD
     "equity_raised": (np.float64, 0.0),
     "revenue": (np.float64, 0.0),
     "input_cost": (np.float64, 0.0),
@@ -104,8 +106,8 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     # innovation
     "rd_propensity": (np.float64, 0.02),
     "knowledge": (np.float64, 0.0),
-    "pat_inv": (np.float64, 0.0),  # (n, PATENT_SLOTS) class I patents granted per year cohort
-    "pat_util": (np.float64, 0.0),  # (n, PATENT_SLOTS) utility/design patents per year cohort
+    "pat_inv": (np.int32, 0),  # (n, PATENT_SLOTS) class I patents granted per year cohort
+    "pat_util": (np.int32, 0),  # (n, PATENT_SLOTS) utility/design patents per year cohort
     # policy state (set by government agents, MODEL.md 5.6)
     "tier": (np.int8, Tier.NONE),
     "key_lg": (np.bool_, False),
@@ -225,7 +227,7 @@ class FirmPopulation:
     @property
     def equity(self) -> np.ndarray:
         """Book equity, M USD."""
-        return self.cash + self.book_assets - self.debt
+        return self.cash + self.book_assets + self.cip - self.debt
 
     def trailing(self, hist: np.ndarray, step: int, quarters: int = 4, lag: int = 0) -> np.ndarray:
         """Sum of ``quarters`` quarters of a history ring ending ``lag`` quarters before ``step``."""
@@ -345,9 +347,15 @@ def account(pop: FirmPopulation, T, step: int, fin, market_price: np.ndarray) ->
 
     revenue = output x own-bloc price; costs = inputs + processing + fixed + interest + R&D;
     R&D = min(propensity x revenue + R&D grants, funds available) (MODEL.md 5.3);
-    tax on positive profit at the firm's rate; capex of projects under construction;
-    borrowing covers a cash deficit up to the credit limit, surplus cash repays debt.
-    Identity per firm: d cash = revenue - costs - tax + grants - capex + net borrowing + equity in.
+    depreciation is straight-line on operating plant at cost (construction in
+    progress is not depreciated) and never takes book value below zero;
+    tax on positive profit at the firm's rate; capex of projects under construction
+    adds to construction in progress; borrowing covers a cash deficit up to the
+    credit limit (leverage limit x (book assets + construction in progress)),
+    surplus cash above the buffer repays debt.
+    Identity per firm and quarter: d cash = revenue - costs - tax + grants - capex
+    + net borrowing + equity in (outside equity arrives at the finance gate, later
+    in the same quarter, see agents.investment.finance_gate).
     """
     alive = pop.alive
     price = market_price[pop.bloc, pop.stage]
@@ -362,26 +370,25 @@ def account(pop: FirmPopulation, T, step: int, fin, market_price: np.ndarray) ->
     spend = np.where(building, pop.proj_capex_left / np.maximum(pop.proj_remaining_q, 1.0), 0.0)
     pop.capex = spend
     pop.proj_capex_left = pop.proj_capex_left - spend
+    room = np.maximum(T.leverage_max[pop.bloc] * (pop.book_assets + pop.cip + spend) - pop.debt, 0.0)
     operating_cash = pop.cash + pop.revenue - pop.input_cost - pop.opex - pop.fixed_cost - pop.interest
-    credit_room = np.maximum(T.leverage_max[pop.bloc] * (pop.book_assets + spend) - pop.debt, 0.0)
-    funds = np.maximum(operating_cash + credit_room - spend, 0.0)
+    funds = np.maximum(operating_cash + room - spend, 0.0)
     pop.rd_spend = np.where(alive, np.minimum(pop.rd_propensity * pop.revenue + pop.rd_grants, funds), 0.0)
     pop.costs = pop.input_cost + pop.opex + pop.fixed_cost + pop.interest + pop.rd_spend
-    pop.depreciation = pop.book_assets / (fin.depreciation_years * 4.0)
+    pop.depreciation = np.minimum(pop.gross_assets / (fin.depreciation_years * 4.0), pop.book_assets)
     pbt = pop.revenue + pop.grants - pop.costs - pop.depreciation
     pop.tax = np.maximum(pbt, 0.0) * pop.tax_rate
     pop.profit = pbt - pop.tax
-    cash_pre = pop.cash + pop.revenue - pop.costs - pop.tax + pop.grants - pop.capex + pop.equity_in
+    cash_pre = pop.cash + pop.revenue - pop.costs - pop.tax + pop.grants - pop.capex
     buffer = fin.min_cash_quarters_of_fixed_cost * pop.fixed_cost
-    room = np.maximum(T.leverage_max[pop.bloc] * (pop.book_assets + spend) - pop.debt, 0.0)
     borrow = np.minimum(np.maximum(-cash_pre, 0.0), room)
     repay = np.where(cash_pre > buffer, np.minimum(pop.debt * fin.repayment_share, cash_pre - buffer), 0.0)
     repay = np.maximum(repay, 0.0)
     pop.net_borrowing = borrow - repay
     pop.debt = pop.debt + pop.net_borrowing
     pop.cash = cash_pre + pop.net_borrowing
-    pop.book_assets = np.maximum(pop.book_assets + pop.capex - pop.depreciation, 0.0)
-    pop.equity_raised = pop.equity_raised + pop.equity_in
+    pop.book_assets = pop.book_assets - pop.depreciation
+    pop.cip = pop.cip + pop.capex
     slot = step % HIST
     pop.rev_hist[:, slot] = pop.revenue
     pop.rd_hist[:, slot] = pop.rd_spend
@@ -407,7 +414,7 @@ def innovate(pop: FirmPopulation, T, inn, rng: np.random.Generator, year_slot: i
     n_groups = max(len(T.groups), 1)
     g = np.where(in_group, pop.group, 0)
     g_sum = np.bincount(g[in_group], weights=rd[in_group], minlength=n_groups)
-    g_n = np.bincount(g[in_group], minlength=n_groups)
+    g_n = np.bincount(g[in_group & pop.alive], minlength=n_groups)
     g_mean = g_sum / np.maximum(g_n, 1)
     share = group_sharing[g] if len(group_sharing) else np.zeros(n)
     group_in = np.where(in_group & pop.alive, share * g_mean[g], 0.0)
@@ -427,5 +434,5 @@ def innovate(pop: FirmPopulation, T, inn, rng: np.random.Generator, year_slot: i
 
 def expire_patents(pop: FirmPopulation, year_slot: int) -> None:
     """At the start of a year the cohort granted patent_life_years ago lapses (slot reuse)."""
-    pop.pat_inv[:, year_slot] = 0.0
-    pop.pat_util[:, year_slot] = 0.0
+    pop.pat_inv[:, year_slot] = 0
+    pop.pat_util[:, year_slot] = 0

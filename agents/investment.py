@@ -133,6 +133,10 @@ def advance_projects(pop: FirmPopulation, T, step: int, permit_factor: np.ndarra
         milestones["financing"].append(r)
         r = np.flatnonzero(done & (ph == ProjectPhase.CONSTRUCTION))
         pop.proj_phase[r] = ProjectPhase.RAMPUP
+        # the finished plant moves from construction in progress to depreciable plant
+        pop.book_assets[r] += pop.cip[r]
+        pop.gross_assets[r] += pop.cip[r]
+        pop.cip[r] = 0.0
         q = phase_quarters(pop, r, T, ProjectPhase.RAMPUP)
         pop.proj_rampup_q[r] = np.maximum(q, 1.0)
         pop.proj_remaining_q[r] = q
@@ -173,8 +177,9 @@ def finance_gate(pop: FirmPopulation, T, rng: np.random.Generator, pi: np.ndarra
     A project proceeds when it is still worth doing (PI above the threshold) and
     fundable: own funds (cash above the buffer, plus outside equity, which
     investors provide with the bloc's appetite probability per quarter) cover
-    the required equity share, and lenders allow the rest within the leverage
-    limit. Worth doing but unfundable marks the firm finance-constrained. A
+    the required equity share of capex plus a start-up reserve (interest during
+    construction and ramp-up losses), and lenders allow the rest within the
+    leverage limit. Outside equity is paid into cash at financial close. Worth doing but unfundable marks the firm finance-constrained. A
     project still waiting after the configured time is abandoned.
     pi: profitability index for every row (only gate rows are read).
     """
@@ -186,16 +191,21 @@ def finance_gate(pop: FirmPopulation, T, rng: np.random.Generator, pi: np.ndarra
     b = pop.bloc[gate]
     capex = pop.proj_capex_musd[gate]
     worth = pi[gate] > min_pi
-    own_needed = T.equity_share_required[b] * capex
+    reserve = fin.startup_reserve_share * capex
+    own_needed = T.equity_share_required[b] * capex + reserve
     own = np.maximum(pop.cash[gate] - cash_buffer[gate], 0.0)
     appetite = T.investor_appetite[b] if appetite_bonus is None else np.clip(T.investor_appetite[b] + appetite_bonus[gate], 0.0, 1.0)
     raised = np.where(worth & (own < own_needed) & (u < appetite), own_needed - own, 0.0)
     own_ok = own + raised >= own_needed - 1e-9
-    debt_room = T.leverage_max[b] * (pop.book_assets[gate] + capex) - pop.debt[gate]
-    debt_ok = debt_room >= (capex - np.minimum(own + raised, capex)) - 1e-9
+    debt_room = T.leverage_max[b] * (pop.book_assets[gate] + pop.cip[gate] + capex) - pop.debt[gate]
+    debt_need = np.maximum(capex + reserve - own - raised, 0.0)
+    debt_ok = debt_room >= debt_need - 1e-9
     funded = worth & own_ok & debt_ok
     fr = gate[funded]
+    # outside equity is paid in at financial close, in this quarter
+    pop.cash[fr] += raised[funded]
     pop.equity_in[fr] += raised[funded]
+    pop.equity_raised[fr] += raised[funded]
     pop.proj_phase[fr] = ProjectPhase.CONSTRUCTION
     pop.proj_remaining_q[fr] = np.maximum(phase_quarters(pop, fr, T, ProjectPhase.CONSTRUCTION), 1.0)
     pop.proj_capex_left[fr] = pop.proj_capex_musd[fr]

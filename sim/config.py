@@ -160,6 +160,7 @@ class FinanceConfig:
     depreciation_years: float = f(lo=1.0)
     exit_after_negative_equity_quarters: int = f(lo=1)
     financing_max_wait_years: float = f(lo=0.0)  # a project that cannot be financed is abandoned after this
+    startup_reserve_share: float = f(lo=0.0, hi=1.0)  # own funds raised on top of the equity share, per unit of capex
 
 
 @dataclass
@@ -287,6 +288,10 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"world.blocs.{b}.stages", f"missing stage(s) {', '.join(missing)}; every stage needs parameters in every bloc")
         for s in bc.stages:
             _require_name(f"world.blocs.{b}.stages.{s}", s, stages, "stage")
+        if bc.leverage_max + bc.equity_share_required < 1.0 - 1e-9:
+            raise ConfigError(f"world.blocs.{b}.leverage_max",
+                              f"must be >= 1 - equity_share_required ({1.0 - bc.equity_share_required:g}), "
+                              f"got {bc.leverage_max:g}; otherwise lenders cannot fund the rest of any project")
         if not bc.demand_t_per_year:
             raise ConfigError(f"world.blocs.{b}.demand_t_per_year", "at least one [year, t/yr] point is required")
         for i, pt in enumerate(bc.demand_t_per_year):

@@ -37,7 +37,7 @@ class Allocation:
 
     alloc: np.ndarray  # (K, N) quantity class k obtains from supplier j
     unmet: np.ndarray  # (K,) demand still unmet after the last round
-    capped: np.ndarray  # (K,) demand refused by export controls in the first round
+    capped: np.ndarray  # (K,) purchases the export licence refused (uncontrolled purchases x (1 - licensed share))
 
 
 def allocate(
@@ -55,35 +55,45 @@ def allocate(
     pref: (K, N) non-negative preference factor exp(-beta x effective price / reference);
         0 forbids a pair (e.g. a domestic mandate).
     supplier_bloc: (N,) bloc index of each supplier, needed with ``licensed``.
-    licensed: (K, B) share of class k's would-be purchases from bloc b that is licensed
-        (1 = no control). Class k obtains from bloc b at most licensed x what it would
-        have bought there in the first round without the control; once that licence is
-        used up, the class re-offers its unmet demand to the other blocs' suppliers.
+    licensed: (K, B) share of class k's purchases from bloc b that is licensed
+        (1 = no control). Under a control, class k obtains from bloc b at most
+        licensed x what it would have obtained there without any control (the
+        same allocation run uncontrolled first); demand the licence refuses is
+        re-offered to suppliers in blocs still open to the class. The cap moves
+        continuously with the licensed share: a share of 1 - eps gives almost
+        the uncontrolled allocation.
     """
+    controlled = licensed is not None and supplier_bloc is not None and bool(np.any(licensed < 1.0))
+    free = _allocate(demand, avail, pref, rounds)
+    if not controlled:
+        return free
+    B = licensed.shape[1]
+    by_bloc = np.stack([free.alloc[:, supplier_bloc == b].sum(axis=1) for b in range(B)], axis=1)
+    caps = np.where(licensed < 1.0, licensed * by_bloc, np.inf)
+    res = _allocate(demand, avail, pref, rounds, supplier_bloc, caps)
+    res.capped = ((1.0 - licensed) * by_bloc).sum(axis=1)
+    return res
+
+
+def _allocate(demand, avail, pref, rounds, supplier_bloc=None, caps=None) -> Allocation:
+    """Logit shares, pro-rata rationing and re-offers; ``caps`` (K, B) limits what class k obtains from bloc b."""
     demand = np.asarray(demand, dtype=float)
     remaining_avail = np.asarray(avail, dtype=float).copy()
     K, N = pref.shape
     alloc = np.zeros((K, N))
     want = demand.copy()
-    capped = np.zeros(K)
-    cap_left = None
-    controlled = licensed is not None and supplier_bloc is not None and np.any(licensed < 1.0)
+    cap_left = None if caps is None else caps.astype(float).copy()
     for r in range(rounds):
         if N == 0 or want.sum() <= 1e-12 or remaining_avail.sum() <= 1e-12:
             break
         w = pref * remaining_avail[None, :]
-        if controlled and cap_left is not None:  # a class whose licence is used up no longer considers that bloc
+        if cap_left is not None:  # a class whose licence is used up no longer considers that bloc
             w = np.where(cap_left[:, supplier_bloc] > 1e-12, w, 0.0)
         tot = w.sum(axis=1, keepdims=True)
         desired = np.divide(w, tot, out=np.zeros_like(w), where=tot > 0) * want[:, None]
-        if controlled:
-            B = licensed.shape[1]
-            by_bloc = np.zeros((K, B))
-            for b in range(B):
-                by_bloc[:, b] = desired[:, supplier_bloc == b].sum(axis=1)
-            if cap_left is None:  # first round: the licence covers a share of would-be purchases
-                cap_left = licensed * by_bloc
-                capped = ((1.0 - licensed) * by_bloc).sum(axis=1)
+        if cap_left is not None:
+            B = cap_left.shape[1]
+            by_bloc = np.stack([desired[:, supplier_bloc == b].sum(axis=1) for b in range(B)], axis=1)
             scale = np.divide(np.minimum(by_bloc, cap_left), by_bloc, out=np.ones_like(by_bloc), where=by_bloc > 0)
             desired = desired * scale[:, supplier_bloc]
             # what the licence refuses goes, in the same round, to suppliers in blocs still open to the class
@@ -97,10 +107,10 @@ def allocate(
         alloc += got
         remaining_avail = np.maximum(remaining_avail - got.sum(axis=0), 0.0)
         want = np.maximum(want - got.sum(axis=1), 0.0)
-        if controlled:
-            for b in range(licensed.shape[1]):
+        if cap_left is not None:
+            for b in range(cap_left.shape[1]):
                 cap_left[:, b] = np.maximum(cap_left[:, b] - got[:, supplier_bloc == b].sum(axis=1), 0.0)
-    return Allocation(alloc=alloc, unmet=want, capped=capped)
+    return Allocation(alloc=alloc, unmet=want, capped=np.zeros(K))
 
 
 def update_price(

@@ -66,6 +66,7 @@ class ChainModel(mesa.Model):
         self._seed_patents()
         self.markets = Markets(T.blocs, T.stages, T.reference_price, w.markets)
         self.paid_price = self.markets.price.copy()  # (B, S) average landed price the bloc's buyers paid
+        self.trade_price = self.markets.price.copy()  # (B, S) price index at which the last quarter traded
         self.expected_paid = self.paid_price.copy()
         self.utilisation = np.full((T.B, T.S), w.markets.target_utilisation)  # smoothed orders / available
         self.lead_years = inv.lead_years(T)
@@ -263,6 +264,7 @@ class ChainModel(mesa.Model):
             self.first_outputs.append(np.stack([pop.bloc[fr], pop.stage[fr], pop.birth_step[fr], np.full(len(fr), self.quarter)], axis=1))
         self._log_rows("first_output", np.flatnonzero(first & (pop.birth_step >= 0)))
         self.last_clearing = clearings
+        self.trade_price = mk.price.copy()  # sellers are paid the price index buyers faced this quarter
         self._update_prices(clearings)
 
     def _update_prices(self, clearings: dict[int, StageClearing]) -> None:
@@ -320,7 +322,7 @@ class ChainModel(mesa.Model):
 
     # ------------------------------------------------------------------ accounts and innovation
     def do_accounting(self) -> None:
-        account(self.pop, self.tables, self.quarter, self.world.finance, self.markets.price)
+        account(self.pop, self.tables, self.quarter, self.world.finance, self.trade_price)
 
     def do_innovation(self) -> None:
         pop, inn = self.pop, self.world.innovation
@@ -410,7 +412,7 @@ class ChainModel(mesa.Model):
         neg = alive & (pop.equity < 0)
         pop.neg_equity_quarters = np.where(neg, pop.neg_equity_quarters + 1, 0)
         insolvent = alive & (pop.cash < -1e-9)
-        lasting = alive & (pop.neg_equity_quarters > w.finance.exit_after_negative_equity_quarters)
+        lasting = alive & (pop.neg_equity_quarters >= w.finance.exit_after_negative_equity_quarters)
         no_plant = alive & (pop.phase == Phase.PROJECT) & (pop.proj_phase == ProjectPhase.NONE)
         out = np.flatnonzero(insolvent | lasting | no_plant)
         out = self.rescue(out)
@@ -459,7 +461,7 @@ class ChainModel(mesa.Model):
         rd_year = pop.rd_hist.sum(axis=1) / 2.0  # 8 quarters of history -> per year
         age_years = np.clip(-pop.birth_step / 4.0, 1.0, life).astype(int)
         mult = T.patent_multiplier[pop.bloc]
-        for k in range(life):
+        for k in range(life - 1):  # cohorts granted 1..life-1 years ago; the one granted life years ago has lapsed
             past = (age_years > k)
             slot = (-1 - k) % life
             pop.pat_inv[:, slot] += np.where(past, rng.poisson(inn.invention_patents_per_musd * mult * rd_year), 0)

@@ -159,7 +159,7 @@ def build_population(w: WorldConfig, T: Tables, rng: np.random.Generator) -> Fir
     """The 2015 incumbents: one cohort after another, draws in config order.
 
     Each incumbent starts with experience factor 1 (cumulative output = the stage's
-    reference years of its nameplate), book assets at half of replacement capex,
+    reference years of its nameplate), plant at replacement capex half depreciated,
     debt at half of the bloc's leverage limit, a quarter of fixed cost as cash
     buffer, and a patent stock consistent with its R&D over its age.
     """
@@ -197,6 +197,7 @@ def build_population(w: WorldConfig, T: Tables, rng: np.random.Generator) -> Fir
             cost_index=cost_index,
             employees=np.maximum(T.employees_per_kt[s] * cap / 1000.0, 5.0),
             book_assets=book,
+            gross_assets=capex,
             debt=0.5 * T.leverage_max[b] * book,
             cash=0.15 * cap * 0.8 * T.reference_price[s] / 1000.0,  # ~two months of revenue (assumption)
             tax_rate=T.tax_rate[b],

@@ -168,9 +168,6 @@ def test_zero_licence_blocks_controlled_bloc_and_redirects_to_others():
     assert res.alloc[0, 1] == pytest.approx(30.0)  # the refused demand is re-offered to the open bloc
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="bug: under an export licence, demand redirected from the controlled bloc uses up the "
-                   "class's 'licence' on its own (uncontrolled, L=1) bloc, so later rounds no longer re-offer unmet demand "
-                   "to uncontrolled suppliers with spare output (allocate: cap_left is set for every bloc, not only controlled ones)")
 def test_licence_does_not_stop_reoffers_to_uncontrolled_suppliers():
     """Importer class (bloc 1): controlled exporter supplier 0, a small favoured home supplier 1 and a large
     home supplier 2 with plenty of spare output. With 4 rounds all demand the licence refuses can be met at home."""
@@ -183,8 +180,6 @@ def test_licence_does_not_stop_reoffers_to_uncontrolled_suppliers():
     assert res.unmet[0] == pytest.approx(0.0, abs=1e-6)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="bug: same as test_licence_does_not_stop_reoffers_to_uncontrolled_suppliers; "
-                   "a licence share just below 1 leaves a shortage that no control (L=1) does not")
 def test_licence_share_just_below_one_is_close_to_no_control():
     demand = np.array([100.0])
     avail = np.array([100.0, 10.0, 200.0])
