@@ -25,6 +25,7 @@ DEFAULT = ROOT / "conf" / "world" / "rare_earth_2015.yaml"
 UNITS = {
     "start_year": "year",
     "scale": "multiplier",
+    "startup_reserve_share": "share of capex",
     "usd_per_cny": "USD per CNY",
     "independence_threshold": "share of final demand",
     "timeline_reference_year": "year",
