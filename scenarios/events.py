@@ -58,14 +58,15 @@ class ScenarioEvent:
     def start(self) -> None:
         self.active = True
         self.apply(self.model)
-        self.model.log_event("shock_start", detail=f"{self.kind}:{self.name}")
+        # fired between quarters: the event acts from the next quarter on
+        self.model.log_event("shock_start", detail=f"{self.kind}:{self.name}", quarter=self.model.quarter + 1)
 
     def end(self) -> None:
         if not self.active:
             return
         self.active = False
         self.revert(self.model)
-        self.model.log_event("shock_end", detail=f"{self.kind}:{self.name}")
+        self.model.log_event("shock_end", detail=f"{self.kind}:{self.name}", quarter=self.model.quarter + 1)
 
     # -- behaviour ----------------------------------------------------------
     def apply(self, model) -> None:  # pragma: no cover - abstract

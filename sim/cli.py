@@ -17,10 +17,11 @@ from sim.config import CONF_DIR, ConfigError, compose, register_configs, to_conf
 
 register_configs()
 
-# Hydra flags after which there is nothing to validate or run here (help, config printing, multirun handled per job).
-_SKIP_PREFLIGHT = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "--multirun", "-m", "--shell-completion", "-sc",
+# Hydra flags after which there is nothing to validate or run here (help, config printing, ...).
+_SKIP_PREFLIGHT = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "--shell-completion", "-sc",
                    "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--resolve", "--package", "-p",
                    "--run", "-r", "--version")
+_MULTIRUN = ("--multirun", "-m")
 
 
 def fail(err: ConfigError) -> None:
@@ -44,11 +45,58 @@ def hydra_main(dcfg: DictConfig) -> None:
     print(summary_table(result))
 
 
+def sweep_variants(overrides: list[str]) -> list[list[str]]:
+    """Override lists that together use every value of every enumerable sweep at least once.
+
+    The first list takes the first value of each sweep; each further list changes one sweep
+    to one of its other values. Interval sweeps (continuous) are checked at both ends.
+    Raises ConfigError for overrides that do not parse.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    parsed = []
+    for text in overrides:
+        try:
+            parsed.extend(parser.parse_overrides([text]))
+        except HydraException as ex:
+            raise ConfigError(text.split("=", 1)[0], f"cannot parse '{text}': {str(ex).strip().splitlines()[0]}") from None
+    custom_sweeper = any(t.startswith("hydra/sweeper=") for t in overrides)
+    values: list[list[str]] = []
+    for text, o in zip(overrides, parsed):
+        prefix = text[: len(text) - len(text.lstrip("+~"))]
+        key = f"{prefix}{o.key_or_group}" + (f"@{o.package}" if o.package else "")
+        if not o.is_sweep_override():
+            values.append([text])
+            continue
+        try:
+            options = [str(v) for v in o.sweep_string_iterator()]
+        except Exception:  # noqa: BLE001 - interval and glob sweeps are not enumerable
+            sweep = o.value()
+            if hasattr(sweep, "start") and not custom_sweeper:
+                raise ConfigError(o.key_or_group, "interval(...) needs an optimisation sweeper (hydra/sweeper=...); "
+                                  "Hydra's basic sweeper takes lists (a,b,c), range(start,stop,step) and choice(...)") from None
+            options = [str(getattr(sweep, "start", "")), str(getattr(sweep, "end", ""))] if hasattr(sweep, "start") else []
+        values.append([f"{key}={v}" for v in options] or [])
+    first = [v[0] for v in values if v]
+    variants = [first]
+    for i, opts in enumerate(values):
+        for v in opts[1:]:
+            variant = list(first)
+            variant[[j for j, o in enumerate(values) if o].index(i)] = v
+            variants.append(variant)
+    return variants
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not any(a.split("=")[0] in _SKIP_PREFLIGHT for a in argv):
+        overrides = [a for a in argv if a not in _MULTIRUN]
         try:
-            compose(argv)
+            variants = sweep_variants(overrides)  # also reports an override that does not parse, with its key
+            for variant in (variants if len(overrides) < len(argv) else [overrides]):
+                compose(variant)
         except ConfigError as err:
             fail(err)
     sys.argv = [sys.argv[0]] + argv

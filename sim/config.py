@@ -47,7 +47,7 @@ class StageConfig:
     product: str = MISSING
     unit: str = MISSING
     input_per_t: float = f(lo=0.0)  # t of the previous stage's product per t of output
-    reference_price_usd_per_kg: float = f(lo=0.0)
+    reference_price_usd_per_kg: float = f(lo=0.01)  # > 0: prices and preferences are relative to it
     freight_usd_per_kg: float = f(lo=0.0)  # cross-bloc freight and handling
     learning_rate: float = f(lo=0.0, hi=0.9)  # unit-cost fall per doubling of cumulative output
     experience_ref_years: float = f(lo=0.01)  # years of nameplate output an incumbent has accumulated in 2015
@@ -187,7 +187,9 @@ class WorldConfig:
     blocs: dict[str, BlocConfig] = field(default_factory=dict)
     buyers: dict[str, BuyerConfig] = field(default_factory=dict)
     groups: dict[str, GroupConfig] = field(default_factory=dict)
-    firms: dict[str, FirmCohortConfig] = field(default_factory=dict)
+    # name -> FirmCohortConfig; typed Any in the Hydra schema so that a cohort can be added from the command line
+    # (+world.firms.NAME={...}); to_config checks every cohort against FirmCohortConfig.
+    firms: dict[str, Any] = field(default_factory=dict)
     markets: MarketConfig = field(default_factory=MarketConfig)
     innovation: InnovationConfig = field(default_factory=InnovationConfig)
     finance: FinanceConfig = field(default_factory=FinanceConfig)
@@ -353,12 +355,26 @@ def to_config(dcfg: Any) -> Config:
         obj = OmegaConf.to_object(merged)
     except OmegaConfBaseException as ex:
         raise omegaconf_error(ex) from None
+    cohorts = {}
+    for name, c in (obj.world.firms or {}).items():
+        key = f"world.firms.{name}"
+        if dataclasses.is_dataclass(c):
+            cohorts[name] = c
+            continue
+        if not isinstance(c, dict):
+            raise ConfigError(key, f"must be a mapping of {', '.join(fl.name for fl in dataclasses.fields(FirmCohortConfig))}")
+        try:
+            cohorts[name] = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(FirmCohortConfig), c))
+        except OmegaConfBaseException as ex:
+            raise omegaconf_error(ex, prefix=key) from None
+    obj.world.firms = cohorts
     return validate(obj)
 
 
-def omegaconf_error(ex: Exception) -> ConfigError:
-    """Turn an OmegaConf/Hydra exception into a one-line ConfigError."""
+def omegaconf_error(ex: Exception, prefix: str = "") -> ConfigError:
+    """Turn an OmegaConf/Hydra exception into a one-line ConfigError (keys below ``prefix``)."""
     key = getattr(ex, "full_key", None) or ""
+    key = f"{prefix}.{key}" if prefix and key else (key or prefix)
     msg = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
     name = type(ex).__name__
     if name == "ConfigKeyError" or "not in struct" in msg or "Key '" in msg and "not in" in msg:
@@ -379,6 +395,12 @@ def _text_error(text: str) -> ConfigError:
     body = [ln for ln in lines if not ln.startswith(("In '", "full_key:", "reference_type", "object_type"))
             and "raised while composing" not in ln]
     msg = body[0] if body else (lines[0] if lines else "invalid configuration")
+    if msg.startswith("Ambiguous value for argument"):
+        import re
+
+        m = re.search(r"argument '([^=']+)=", msg)
+        return ConfigError(m.group(1) if m else key, "several values need a sweep: add -m (multirun), "
+                           "or quote a list as key='[a,b]'")
     if "not in struct" in msg or msg.startswith("Key '") or "Could not override" in msg or "Could not append" in msg:
         if not key:
             import re
@@ -391,12 +413,22 @@ def _text_error(text: str) -> ConfigError:
     return ConfigError(key, msg)
 
 
+# Mappings whose values the schema types as Any (see WorldConfig.firms), with their element type.
+_DICT_ELEMENTS = {"world.firms": FirmCohortConfig}
+
+
 def _allowed_keys(path: str) -> list[str]:
-    """Field names allowed under a dotted path of the schema (best effort)."""
+    """Names allowed under a dotted path: a schema node's fields, or the names a mapping
+    (blocs, stages, firms, ...) holds in the default configuration."""
     import typing
 
     tp: Any = Config
-    for part in [p for p in path.split(".") if p]:
+    parts = [p for p in path.split(".") if p]
+    for i, part in enumerate(parts):
+        here = ".".join(parts[:i])
+        if here in _DICT_ELEMENTS:
+            tp = _DICT_ELEMENTS[here]
+            continue
         if dataclasses.is_dataclass(tp):
             hints = typing.get_type_hints(tp)
             if part not in hints:
@@ -410,7 +442,31 @@ def _allowed_keys(path: str) -> list[str]:
             tp = [a for a in typing.get_args(tp) if a is not type(None)][0]
     if dataclasses.is_dataclass(tp):
         return [fl.name for fl in dataclasses.fields(tp)]
+    if typing.get_origin(tp) is dict:  # names defined by the default configuration
+        node: Any = _default_container()
+        for part in parts:
+            node = node.get(part) if isinstance(node, dict) else None
+        return sorted(node) if isinstance(node, dict) else []
     return []
+
+
+_DEFAULT_CONTAINER: dict | None = None
+
+
+def _default_container() -> dict:
+    """The default configuration as plain containers (composed once, for error messages)."""
+    global _DEFAULT_CONTAINER
+    if _DEFAULT_CONTAINER is None:
+        from hydra import compose as hydra_compose
+        from hydra import initialize_config_dir
+        from omegaconf import OmegaConf
+
+        try:
+            with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+                _DEFAULT_CONTAINER = OmegaConf.to_container(hydra_compose(config_name="config"), resolve=True)
+        except Exception:  # noqa: BLE001 - only used to list names in a message
+            _DEFAULT_CONTAINER = {}
+    return _DEFAULT_CONTAINER
 
 
 def config_options(group: str) -> list[str]:

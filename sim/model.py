@@ -101,8 +101,12 @@ class ChainModel(mesa.Model):
         """A thin view of one live firm."""
         return self.pop.view(firm_id, self)
 
-    def log_event(self, kind: str, firm_id: int = -1, bloc: int = -1, stage: int = -1, detail: str = "", value: float = float("nan")) -> None:
-        self.event_log.append((max(self.quarter, 0), kind, int(firm_id), int(bloc), int(stage), detail, float(value)))
+    def log_event(self, kind: str, firm_id: int = -1, bloc: int = -1, stage: int = -1, detail: str = "", value: float = float("nan"),
+                  quarter: int | None = None) -> None:
+        """Append one event; ``quarter`` defaults to the quarter being simulated (events scheduled between
+        quarters pass the quarter they first act in)."""
+        q = max(self.quarter, 0) if quarter is None else quarter
+        self.event_log.append((q, kind, int(firm_id), int(bloc), int(stage), detail, float(value)))
 
     def _log_rows(self, kind: str, rows: np.ndarray, detail: str = "", values: np.ndarray | None = None) -> None:
         """Append one event per firm row (vectorised: no per-row attribute access)."""
@@ -215,7 +219,7 @@ class ChainModel(mesa.Model):
                 buyer_rows = np.flatnonzero((pop.stage == s + 1) & (pop.orders_t > 0))
                 buyer_class = pop.bloc[buyer_rows].astype(int) * G1 + (pop.group[buyer_rows].astype(int) + 1)
                 need = pop.orders_t[buyer_rows] * T.input_per_t[s + 1]
-                demand = np.bincount(buyer_class, weights=need, minlength=B * G1)
+                demand = np.bincount(buyer_class, weights=need, minlength=B * G1).astype(float)
                 c_bloc = np.repeat(np.arange(B), G1)
                 c_group = np.tile(np.arange(G1) - 1, B)
                 c_state = np.zeros(B * G1, dtype=bool)

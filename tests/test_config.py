@@ -1,0 +1,330 @@
+"""Configuration: every conf file composes and validates; every range, type, name and file check
+ends in a one-line ConfigError naming the key and what is allowed (sim/config.py).
+
+Range checks go through ``validate`` on a composed config (fast: no Hydra per case); the bad-config
+cases of the issue (tests/_config_cases.py) go through ``compose``, the path notebooks and the
+command line's preflight use. tests/test_cli.py runs the same cases through ``python -m sim``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import json
+
+import pytest
+from omegaconf import OmegaConf
+from omegaconf.basecontainer import BaseContainer
+
+from _config_cases import ACCEPTED_AT_BOUNDS, BAD_CONFIGS, EC, BadConfig, get_path, just_above, just_below, range_fields, set_path
+from _sim_helpers import make_config, run_sim
+from sim.config import CONF_DIR, Config, ConfigError, compose, config_options, to_config, validate
+from sim.run import run
+
+GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir())
+COMBINATIONS = [dict(zip(GROUPS, combo)) for combo in itertools.product(*(config_options(g) for g in GROUPS))]
+
+
+def _combo_id(combo: dict[str, str]) -> str:
+    return ",".join(f"{g}={o}" for g, o in combo.items())
+
+
+def _no_omegaconf_objects(obj, path="cfg"):
+    """Behaviour code never sees OmegaConf containers: the validated config is plain Python."""
+    assert not isinstance(obj, BaseContainer), f"{path} is an OmegaConf {type(obj).__name__}"
+    if dataclasses.is_dataclass(obj):
+        for fld in dataclasses.fields(obj):
+            _no_omegaconf_objects(getattr(obj, fld.name), f"{path}.{fld.name}")
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            _no_omegaconf_objects(v, f"{path}.{k}")
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            _no_omegaconf_objects(v, f"{path}[{i}]")
+
+
+# --------------------------------------------------------------------------
+# Every conf file composes and validates
+# --------------------------------------------------------------------------
+def test_config_groups_and_options_match_conf_dir():
+    assert {"world", "scenario"} <= set(GROUPS)
+    for g in GROUPS:
+        files = sorted(p.stem for p in (CONF_DIR / g).iterdir() if p.suffix in (".yaml", ".yml"))
+        assert files, f"conf/{g}/ is empty"
+        assert config_options(g) == files
+    assert (CONF_DIR / "config.yaml").is_file()
+
+
+def test_default_config_composes_to_the_documented_defaults():
+    cfg = compose([])
+    assert isinstance(cfg, Config)
+    assert (cfg.seed, cfg.years, cfg.progress) == (1, 30, True)
+    assert cfg.world.name == "rare_earth_2015"
+    assert cfg.scenario.name == "laissez_faire"
+    assert (cfg.output.root, cfg.output.dir, cfg.output.firm_panel, cfg.output.write) == ("results", None, True, True)
+    _no_omegaconf_objects(cfg)
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS, ids=_combo_id)
+def test_every_option_of_every_group_composes_and_validates(combo):
+    cfg = compose([f"{g}={o}" for g, o in combo.items()])
+    assert isinstance(cfg, Config)
+    for g, o in combo.items():
+        assert getattr(cfg, g).name == o, f"conf/{g}/{o}.yaml sets name {getattr(cfg, g).name!r}"
+    _no_omegaconf_objects(cfg)
+    again = validate(copy.deepcopy(cfg))  # validation is idempotent and does not change the config
+    assert again == cfg
+    assert cfg.world.stages and cfg.world.blocs and cfg.world.firms and cfg.world.buyers
+
+
+def test_scenario_files_only_set_the_scenario():
+    """A scenario file holds differences only: its world equals the default world."""
+    base = compose([])
+    for opt in config_options("scenario"):
+        cfg = compose([f"scenario={opt}"])
+        assert cfg.world == base.world, f"scenario {opt} changes the world"
+        assert (cfg.seed, cfg.years, cfg.output) == (base.seed, base.years, base.output)
+
+
+def test_overrides_reach_the_config():
+    cfg = compose(["seed=7", "years=12", "scenario=export_control_shock", "world.markets.logit_beta=6",
+                   "world.blocs.west.investor_appetite=0.6", "output.firm_panel=false"])
+    assert (cfg.seed, cfg.years, cfg.output.firm_panel) == (7, 12, False)
+    assert cfg.world.markets.logit_beta == 6.0 and isinstance(cfg.world.markets.logit_beta, float)
+    assert cfg.world.blocs["west"].investor_appetite == 0.6
+    assert cfg.scenario.events["licensing_2025"]["exporter"] == "china"
+
+
+@pytest.mark.parametrize("scenario", config_options("scenario"))
+def test_compose_equals_what_the_cli_resolves(scenario, tmp_path):
+    """``compose`` (notebooks, tests) and the Hydra app of ``python -m sim`` resolve the same config."""
+    overrides = [f"scenario={scenario}", "seed=7", "years=12", "world.markets.logit_beta=5.5"]
+    proc = run_sim("--cfg", "job", *overrides, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    from_cli = to_config(OmegaConf.create(proc.stdout))
+    assert from_cli == compose(overrides)
+    assert list(tmp_path.iterdir()) == []  # printing the config writes nothing
+
+
+# --------------------------------------------------------------------------
+# Ranges: every field with a range rejects just-outside values, naming the key
+# --------------------------------------------------------------------------
+_BASE = make_config(EC, "years=12")  # export_control_shock: includes scenario-event parameters
+RANGE_FIELDS = range_fields(_BASE)
+
+
+def test_range_fields_cover_the_schema():
+    keys = {f.key for f in RANGE_FIELDS}
+    # one of each kind of place a range lives
+    for k in ("seed", "years", "world.scale", "world.stages.magnet.learning_rate", "world.stages.mining.plant_size_t",
+              "world.blocs.china.investor_appetite", "world.blocs.west.stages.magnet.fixed_cost_share",
+              "world.buyers.west_defence.domestic_mandate", "world.firms.cn_mining_north.capacity_t",
+              "world.markets.rationing_rounds", "world.innovation.cost_cut_beta", "world.finance.depreciation_years",
+              "world.investment.review_probability", "scenario.events.licensing_2025.licensed_share",
+              "scenario.events.licensing_2025.licence_delay_quarters"):
+        assert k in keys, k
+    assert len(RANGE_FIELDS) > 200
+
+
+def _outside(f, side: str):
+    """(value to set, key the error must name) for a just-outside value on ``side``."""
+    cfg_value = get_path(_BASE, f.path)
+    bound = f.lo if side == "lo" else f.hi
+    bad = just_below(bound, f.is_int) if side == "lo" else just_above(bound, f.is_int)
+    if f.is_list:
+        i = 0 if side == "lo" else len(cfg_value) - 1  # keeps a [low, high] pair ordered
+        value = list(cfg_value)
+        value[i] = bad
+        return value, f"{f.key}[{i}]"
+    return bad, f.key
+
+
+@pytest.mark.parametrize("field", RANGE_FIELDS, ids=[f.key for f in RANGE_FIELDS])
+def test_each_range_rejects_just_outside_values(field):
+    for side, word in (("lo", ">="), ("hi", "<=")):
+        bound = getattr(field, side)
+        if bound is None:
+            continue
+        cfg = copy.deepcopy(_BASE)
+        value, key = _outside(field, side)
+        set_path(cfg, field.path, value)
+        with pytest.raises(ConfigError) as ei:
+            validate(cfg)
+        err = ei.value
+        assert err.key == key, f"{side} bound of {field.key}: error names {err.key!r}: {err}"
+        assert f"must be {word} {bound}" in str(err)
+        assert "\n" not in str(err)
+
+
+@pytest.mark.parametrize("field", RANGE_FIELDS, ids=[f.key for f in RANGE_FIELDS])
+def test_each_range_includes_its_bounds(field):
+    """A value exactly at a bound passes the range check (other cross-checks may still object)."""
+    for side in ("lo", "hi"):
+        bound = getattr(field, side)
+        if bound is None:
+            continue
+        cfg = copy.deepcopy(_BASE)
+        value = [bound] * len(get_path(cfg, field.path)) if field.is_list else bound
+        set_path(cfg, field.path, value)
+        try:
+            validate(cfg)
+        except ConfigError as err:
+            range_msg = (f"must be >= {bound}, got", f"must be <= {bound}, got")
+            assert not (err.key.startswith(field.key) and err.problem.startswith(range_msg)), \
+                f"{field.key} = {value} is at its bound but rejected: {err}"
+
+
+def test_non_finite_numbers_are_rejected():
+    for bad in (float("nan"), float("inf")):
+        cfg = copy.deepcopy(_BASE)
+        cfg.world.markets.logit_beta = bad
+        with pytest.raises(ConfigError, match="world.markets.logit_beta.*finite"):
+            validate(cfg)
+
+
+# --------------------------------------------------------------------------
+# Cross-references and structure checked by validate
+# --------------------------------------------------------------------------
+def test_buyer_shares_of_a_bloc_must_sum_to_one():
+    cfg = copy.deepcopy(_BASE)
+    cfg.world.buyers["west_ev"].share = 0.30
+    with pytest.raises(ConfigError) as ei:
+        validate(cfg)
+    assert ei.value.key == "world.buyers" and "west" in str(ei.value) and "sum to 1" in str(ei.value)
+
+
+def test_every_bloc_needs_parameters_for_every_stage():
+    cfg = copy.deepcopy(_BASE)
+    del cfg.world.blocs["west"].stages["metal"]
+    with pytest.raises(ConfigError) as ei:
+        validate(cfg)
+    assert ei.value.key == "world.blocs.west.stages" and "metal" in str(ei.value)
+
+
+def test_stage_defined_in_a_bloc_but_not_in_the_world():
+    cfg = copy.deepcopy(_BASE)
+    cfg.world.blocs["west"].stages["smelting"] = copy.deepcopy(cfg.world.blocs["west"].stages["metal"])
+    with pytest.raises(ConfigError) as ei:
+        validate(cfg)
+    assert ei.value.key == "world.blocs.west.stages.smelting"
+    assert all(s in str(ei.value) for s in ("smelting", "mining", "separation", "metal", "magnet"))
+
+
+def test_group_of_another_bloc_is_rejected():
+    cfg = copy.deepcopy(_BASE)
+    cfg.world.firms["west_magnet_us"].group = "northern_group"
+    with pytest.raises(ConfigError) as ei:
+        validate(cfg)
+    assert ei.value.key == "world.firms.west_magnet_us.group" and "china" in str(ei.value)
+
+
+def test_demand_path_must_be_increasing_year_points():
+    cfg = copy.deepcopy(_BASE)
+    cfg.world.blocs["china"].demand_t_per_year = [[2020, 1.0], [2015, 2.0]]
+    with pytest.raises(ConfigError, match="world.blocs.china.demand_t_per_year"):
+        validate(cfg)
+    cfg.world.blocs["china"].demand_t_per_year = [[2015, -1.0]]
+    with pytest.raises(ConfigError, match=r"world\.blocs\.china\.demand_t_per_year\[0\]"):
+        validate(cfg)
+
+
+def test_export_control_end_before_start_is_rejected():
+    cfg = copy.deepcopy(_BASE)
+    cfg.scenario.events["licensing_2025"]["end_year"] = 2020.0
+    with pytest.raises(ConfigError) as ei:
+        validate(cfg)
+    assert ei.value.key == "scenario.events.licensing_2025.end_year" and "2025.25" in str(ei.value)
+
+
+def test_export_control_needs_a_stage():
+    cfg = copy.deepcopy(_BASE)
+    cfg.scenario.events["licensing_2025"]["stages"] = []
+    with pytest.raises(ConfigError) as ei:
+        validate(cfg)
+    assert ei.value.key == "scenario.events.licensing_2025.stages" and "magnet" in str(ei.value)
+
+
+def test_to_config_reports_unknown_keys_and_wrong_types_of_plain_dicts():
+    """The Hydra-free path (``to_config`` on a plain dict) checks keys and types like the command line."""
+    base = OmegaConf.to_container(OmegaConf.structured(make_config()), resolve=True)
+    bad = json.loads(json.dumps(base))
+    bad["world"]["markets"]["foo"] = 1
+    with pytest.raises(ConfigError) as ei:
+        to_config(bad)
+    assert ei.value.key == "world.markets.foo" and "logit_beta" in str(ei.value)
+    bad = json.loads(json.dumps(base))
+    bad["world"]["finance"]["exit_after_negative_equity_quarters"] = "soon"
+    with pytest.raises(ConfigError) as ei:
+        to_config(bad)
+    assert ei.value.key == "world.finance.exit_after_negative_equity_quarters" and "Integer" in str(ei.value)
+    assert to_config(base) == make_config()
+
+
+# --------------------------------------------------------------------------
+# The bad-config cases of the issue, through compose()
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("case", [c.param() for c in BAD_CONFIGS])
+def test_bad_config_raises_one_line_config_error_naming_key_and_allowed(case: BadConfig):
+    with pytest.raises(ConfigError) as ei:
+        compose(list(case.overrides))
+    err = ei.value
+    msg = str(err)
+    assert err.key == case.key, f"names {err.key!r}, expected {case.key!r}: {msg}"
+    assert msg.startswith(f"config error at '{case.key}': ")
+    assert "\n" not in msg
+    missing = [frag for frag in case.fragments if frag not in msg]
+    assert not missing, f"message lacks {missing}: {msg}"
+
+
+def test_config_error_is_a_value_error_with_key_and_problem():
+    err = ConfigError("world.markets.foo", "unknown key")
+    assert isinstance(err, ValueError)
+    assert (err.key, err.problem, str(err)) == ("world.markets.foo", "unknown key", "config error at 'world.markets.foo': unknown key")
+    assert str(ConfigError("", "broken")) == "config error: broken"
+
+
+def test_a_valid_firm_cohort_can_be_added_by_override():
+    cfg = compose(["+world.firms.west_magnet_new={bloc:west,stage:magnet,region:us,count:2,capacity_t:[500,1000]}"])
+    assert cfg.world.firms["west_magnet_new"].count == 2
+
+
+# --------------------------------------------------------------------------
+# Values validation accepts must run
+# --------------------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("case", [c.param() for c in ACCEPTED_AT_BOUNDS])
+def test_config_accepted_by_validation_runs_or_is_rejected(case: BadConfig, tmp_path):
+    """A value validate() accepts must run: otherwise validation should reject it with a ConfigError."""
+    try:
+        cfg = compose([*case.overrides, "years=2", "progress=false", f"output.root={tmp_path}"])
+    except ConfigError as err:
+        assert err.key == case.key
+        return
+    result = run(cfg)
+    assert json.loads((result.run_dir / "manifest.json").read_text())["status"] == "complete"
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_every_range_bound_accepted_by_validation_runs():
+    """Sweep: each bound that validate() accepts runs 3 years without an exception (about 100 s)."""
+    failures = []
+    for field in RANGE_FIELDS:
+        for side in ("lo", "hi"):
+            bound = getattr(field, side)
+            if bound is None:
+                continue
+            cfg = copy.deepcopy(_BASE)
+            cfg.years = 12
+            cfg.output.write = False
+            set_path(cfg, field.path, [bound] * len(get_path(cfg, field.path)) if field.is_list else bound)
+            try:
+                validate(cfg)
+            except ConfigError:
+                continue
+            try:
+                run(cfg)
+            except Exception as ex:  # noqa: BLE001 - any exception is a finding
+                failures.append(f"{field.key} = {bound}: {type(ex).__name__}: {ex}")
+    assert not failures, "accepted by validate() but the run fails:\n" + "\n".join(failures)

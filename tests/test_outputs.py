@@ -1,0 +1,353 @@
+"""What a run writes (README "What a run directory holds"; sim/metrics.py, sim/output.py, sim/run.py).
+
+Tidy quarterly time series, annual firm panel, event log, summary and manifest; every file written
+whole, manifest.json last, and an interrupted run recognisable by its missing manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from datetime import datetime
+from importlib import metadata
+
+import numpy as np
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+import sim.output as output
+from _sim_helpers import PROJECT_ROOT, RUN_FILES, make_config, run_dirs, tree
+from sim.metrics import SERIES
+from sim.run import run
+
+STAGES = ["mining", "separation", "metal", "magnet"]
+BLOCS = ["china", "west"]
+KEYS = ["quarter_index", "year", "quarter", "time", "bloc", "stage"]
+EC_YEARS = 12  # the export control starts in 2025 Q2 = quarter index 41
+EC_START_Q = 41
+EC_STAGES = ["separation", "metal", "magnet"]
+EVENT_KINDS = {"run_start", "entry", "project_start", "permitting", "financing", "fid", "abandoned", "construction_complete",
+               "ramped_up", "qualified", "first_output", "exit", "shock_start", "shock_end"}
+# timeseries columns documented in the README
+DOCUMENTED_SERIES = [
+    "capacity_t", "pipeline_t", "output_t", "demand_t", "delivered_t", "shortage_t", "imports_t", "exports_t",
+    "price_usd_per_kg", "paid_price_usd_per_kg", "unit_cost_usd_per_kg", "utilisation", "firms", "firms_in_project",
+    "projects_started", "projects_financed", "projects_stalled", "projects_constrained", "projects_abandoned", "entrants",
+    "exits", "final_demand_t", "self_sufficiency", "capacity_share", "output_share", "rd_spend_musd", "revenue_musd",
+    "profit_musd", "patents_invention", "patents_utility", "export_controlled",
+]
+SUMMARY_KEYS = {"scenario", "seed", "years", "start_year", "timeline_reference_year", "years_to_first_output",
+                "years_to_independence", "self_sufficiency_final", "shares", "price_final_usd_per_kg", "price_max_usd_per_kg",
+                "max_shortage_share", "firms_final", "entries", "exits", "shocks", "wall_time_s"}
+
+
+@pytest.fixture(scope="module")
+def ec(tmp_path_factory):
+    """An export_control_shock run written to a temporary results root."""
+    root = tmp_path_factory.mktemp("ec")
+    return run(make_config("scenario=export_control_shock", f"years={EC_YEARS}", "seed=2", root=root))
+
+
+@pytest.fixture(scope="module")
+def lf(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lf")
+    return run(make_config("years=6", "seed=2", root=root))
+
+
+# --------------------------------------------------------------------------
+# timeseries
+# --------------------------------------------------------------------------
+def test_timeseries_is_tidy_per_quarter_bloc_and_stage(ec):
+    ts = pd.read_parquet(ec.run_dir / "timeseries.parquet")
+    n_q = EC_YEARS * 4
+    assert list(ts.columns) == KEYS + list(SERIES)
+    assert set(DOCUMENTED_SERIES) <= set(ts.columns)
+    assert len(ts) == n_q * len(BLOCS) * len(STAGES)
+    assert not ts.duplicated(["quarter_index", "bloc", "stage"]).any()
+    assert not ts[KEYS].isna().any().any()
+    assert list(ts["bloc"].cat.categories) == BLOCS
+    assert list(ts["stage"].cat.categories) == STAGES  # chain order
+    # every quarter has every bloc x stage, quarters consecutive from 0
+    counts = ts.groupby("quarter_index").size()
+    assert list(counts.index) == list(range(n_q)) and (counts == len(BLOCS) * len(STAGES)).all()
+    assert (np.diff(ts["quarter_index"].to_numpy()) >= 0).all()
+    q = ts["quarter_index"].to_numpy()
+    np.testing.assert_array_equal(ts["year"], 2015 + q // 4)
+    np.testing.assert_array_equal(ts["quarter"], q % 4 + 1)
+    np.testing.assert_allclose(ts["time"], 2015 + q / 4.0)
+    # quantities that cannot be negative, shares within [0, 1]
+    for col in ("capacity_t", "pipeline_t", "output_t", "demand_t", "delivered_t", "shortage_t", "imports_t", "exports_t",
+                "firms", "entrants", "exits", "final_demand_t", "price_usd_per_kg"):
+        assert (ts[col] >= -1e-9).all(), col
+    for col in ("capacity_share", "output_share"):
+        assert ts[col].dropna().between(0, 1 + 1e-9).all(), col
+        sums = ts.groupby(["quarter_index", "stage"], observed=True)[col].sum()
+        np.testing.assert_allclose(sums, 1.0, atol=1e-9)  # bloc shares of the world add up
+
+
+def test_written_tables_equal_the_in_memory_tables(ec):
+    for name, frame in (("timeseries", ec.timeseries()), ("firms", ec.firms()), ("events", ec.events())):
+        assert_frame_equal(pd.read_parquet(ec.run_dir / f"{name}.parquet"), frame, check_exact=True, obj=name)
+
+
+def test_export_control_flag_in_timeseries(ec, lf):
+    ts = ec.timeseries()
+    flagged = ts[ts["export_controlled"] > 0]
+    assert set(zip(flagged["bloc"], flagged["stage"])) == {("china", s) for s in EC_STAGES}
+    for s in EC_STAGES:
+        rows = ts[(ts.bloc == "china") & (ts.stage == s)]
+        np.testing.assert_array_equal(rows["export_controlled"], (rows["quarter_index"] >= EC_START_Q).astype(float))
+    assert (lf.timeseries()["export_controlled"] == 0).all()
+
+
+# --------------------------------------------------------------------------
+# firm panel
+# --------------------------------------------------------------------------
+def test_firm_panel_is_annual(ec):
+    fp = pd.read_parquet(ec.run_dir / "firms.parquet")
+    assert len(fp) > 0
+    assert sorted(fp["year"].unique()) == list(range(2015, 2015 + EC_YEARS))
+    assert not fp.duplicated(["year", "firm_id"]).any(), "one row per firm and year"
+    for col in ("year", "firm_id", "bloc", "region", "stage", "phase", "capacity_t", "revenue_musd", "rd_spend_musd",
+                "patents_invention", "cash_musd", "debt_musd", "equity_musd", "employees"):
+        assert col in fp.columns, col
+    # snapshots one year apart: a firm seen in consecutive years is exactly one year older
+    fp = fp.sort_values(["firm_id", "year"])
+    same = (fp["firm_id"].diff() == 0) & (fp["year"].diff() == 1)
+    assert same.sum() > 100
+    np.testing.assert_allclose(fp["age_years"].diff()[same], 1.0)
+    assert set(fp["bloc"].astype(str)) == set(BLOCS) and set(fp["stage"].astype(str)) == set(STAGES)
+
+
+def test_firm_panel_can_be_switched_off(short_config):
+    result = run(short_config("output.firm_panel=false", years=2))
+    assert {p.name for p in result.run_dir.iterdir()} == RUN_FILES - {"firms.parquet"}
+    assert result.firms().empty
+    assert json.loads((result.run_dir / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_output_write_false_writes_nothing(short_config, results_root, tmp_path):
+    cfg = short_config(years=2)
+    cfg.output.write = False
+    result = run(cfg)
+    assert result.run_dir is None
+    assert not results_root.exists() and tree(tmp_path) == []
+    assert len(result.timeseries()) == 2 * 4 * len(BLOCS) * len(STAGES)
+
+
+def test_explicit_output_dir_is_used(short_config, results_root, tmp_path):
+    cfg = short_config(years=1)
+    cfg.output.dir = str(tmp_path / "my_run")
+    result = run(cfg)
+    assert result.run_dir == tmp_path / "my_run"
+    assert {p.name for p in result.run_dir.iterdir()} == RUN_FILES
+    assert not results_root.exists()
+
+
+# --------------------------------------------------------------------------
+# events
+# --------------------------------------------------------------------------
+def test_events_log_entries_exits_milestones_and_the_shock(ec):
+    ev = pd.read_parquet(ec.run_dir / "events.parquet")
+    assert list(ev.columns) == ["quarter_index", "time", "kind", "firm_id", "bloc", "stage", "detail", "value"]
+    kinds = set(ev["kind"])
+    assert kinds <= EVENT_KINDS, kinds - EVENT_KINDS
+    for k in ("run_start", "entry", "exit", "project_start", "permitting", "financing", "fid", "construction_complete",
+              "ramped_up", "first_output", "shock_start"):
+        assert k in kinds, f"no '{k}' event in {EC_YEARS} years"
+    assert (ev["kind"] == "run_start").sum() == 1 and ev["kind"].iloc[0] == "run_start"
+    assert (np.diff(ev["quarter_index"].to_numpy()) >= 0).all()
+    assert ev["quarter_index"].between(0, EC_YEARS * 4 - 1).all()
+    np.testing.assert_allclose(ev["time"], 2015 + ev["quarter_index"] / 4.0)
+    firm_events = ev[~ev["kind"].isin(["run_start", "shock_start", "shock_end"])]
+    assert (firm_events["firm_id"] >= 0).all()
+    assert set(firm_events["bloc"]) <= set(BLOCS) and set(firm_events["stage"]) <= set(STAGES)
+    assert set(ev.loc[ev["kind"] == "exit", "detail"]) <= {"insolvent", "negative_equity", "project_abandoned"}
+    # the summary counts the same events
+    assert ec.summary["entries"] == (ev["kind"] == "entry").sum()
+    assert ec.summary["exits"] == (ev["kind"] == "exit").sum()
+    shock = ev[ev["kind"] == "shock_start"]
+    assert list(shock["detail"]) == ["export_control:licensing_2025"]
+    assert not (ev["kind"] == "shock_end").any()  # end_year: null keeps it in force
+
+
+def test_project_milestones_come_in_order(ec):
+    """Per firm, the first project passes its phases in order: start (an entrant's is its entry), permitting,
+    financing, FID, construction complete, first output."""
+    ev = ec.events()
+    kinds = ["entry", "project_start", "permitting", "financing", "fid", "construction_complete", "first_output"]
+    first = ev[ev["kind"].isin(kinds)].groupby(["firm_id", "kind"])["quarter_index"].min().unstack()
+    first["start"] = first[["entry", "project_start"]].min(axis=1)
+    done = first.dropna(subset=["construction_complete"])
+    assert len(done) > 10
+    order = ["start", "permitting", "financing", "fid", "construction_complete"]
+    for a, b in zip(order, order[1:]):
+        assert (done[a] <= done[b]).all(), f"{a} after {b}:\n{done[done[a] > done[b]].head()}"
+    entrants = first.dropna(subset=["entry", "first_output"])
+    assert len(entrants) > 0
+    assert (entrants["construction_complete"] <= entrants["first_output"]).all()
+
+
+def test_laissez_faire_has_no_shock_events(lf):
+    assert not lf.events()["kind"].isin(["shock_start", "shock_end"]).any()
+    assert lf.summary["shocks"] == {}
+
+
+def test_shock_start_is_logged_in_the_first_controlled_quarter(ec):
+    ev = ec.events()
+    shock = ev[ev["kind"] == "shock_start"]
+    ts = ec.timeseries()
+    first_controlled = int(ts.loc[ts["export_controlled"] > 0, "quarter_index"].min())
+    assert first_controlled == EC_START_Q
+    assert list(shock["quarter_index"]) == [EC_START_Q]
+    assert list(shock["time"]) == [2025.25]
+
+
+# --------------------------------------------------------------------------
+# summary
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("metric", ["years_to_first_output", "years_to_independence"])
+def test_summary_timelines_keyed_bloc_then_stage(ec, metric):
+    summary = json.loads((ec.run_dir / "summary.json").read_text())
+    table = summary[metric]
+    assert list(table) == BLOCS
+    reached = 0
+    for bloc in BLOCS:
+        assert list(table[bloc]) == STAGES
+        for stage, v in table[bloc].items():
+            assert v is None or isinstance(v, float), f"{bloc}/{stage}: {v!r}"
+            if v is not None:
+                reached += 1
+                assert 0.0 <= v <= EC_YEARS and (v * 4).is_integer(), f"{bloc}/{stage}: {v}"
+    assert reached > 0
+
+
+def test_independence_agrees_with_the_self_sufficiency_series(ec):
+    """years_to_independence = first quarter from which self-sufficiency >= threshold for hold_quarters quarters."""
+    w = ec.model.world
+    ts = ec.timeseries()
+    for bloc in BLOCS:
+        for stage in STAGES:
+            ss = ts[(ts.bloc == bloc) & (ts.stage == stage)]["self_sufficiency"].fillna(0.0).to_numpy()
+            above = ss >= w.independence_threshold
+            hold = w.independence_hold_quarters
+            expected = next((q / 4.0 for q in range(len(ss) - hold + 1) if above[q:q + hold].all()), None)
+            assert ec.summary["years_to_independence"][bloc][stage] == expected, (bloc, stage)
+
+
+def test_summary_file_and_contents(ec):
+    summary = json.loads((ec.run_dir / "summary.json").read_text())
+    assert set(summary) == SUMMARY_KEYS
+    assert summary == json.loads(json.dumps(ec.summary))
+    assert (summary["scenario"], summary["seed"], summary["years"], summary["start_year"]) == ("export_control_shock", 2, EC_YEARS, 2015)
+    assert summary["timeline_reference_year"] == 2015
+    for key in ("self_sufficiency_final", "price_final_usd_per_kg", "price_max_usd_per_kg"):
+        assert list(summary[key]) == BLOCS and all(list(summary[key][b]) == STAGES for b in BLOCS)
+    for b in BLOCS:
+        for s in STAGES:
+            assert summary["price_max_usd_per_kg"][b][s] >= summary["price_final_usd_per_kg"][b][s] > 0
+    assert set(summary["shares"]) == {"2020", "2025"}  # reference years inside 2015..2026
+    assert set(summary["max_shortage_share"]) == set(BLOCS) and set(summary["firms_final"]) == set(BLOCS)
+    shock = summary["shocks"]["licensing_2025"]
+    assert set(shock) == {f"west/{s}" for s in EC_STAGES}
+    for v in shock.values():
+        assert set(v) == {"price_before_usd_per_kg", "peak_price_usd_per_kg", "peak_price_ratio_to_exporter",
+                          "max_shortage_share", "recovery_years"}
+    assert isinstance(summary["wall_time_s"], float) and summary["wall_time_s"] >= 0
+
+
+# --------------------------------------------------------------------------
+# manifest and writing
+# --------------------------------------------------------------------------
+def test_manifest_fields(ec):
+    m = json.loads((ec.run_dir / "manifest.json").read_text())
+    assert m["status"] == "complete"
+    assert (m["seed"], m["scenario"], m["n_quarters"]) == (2, "export_control_shock", EC_YEARS * 4)
+    assert m["overrides"] == []  # run() called directly
+    assert isinstance(m["firms_ever"], int) and m["firms_ever"] >= len(ec.model.pop)
+    v = m["versions"]
+    assert v["python"] and re.match(r"^3\.\d+\.\d+", v["python"])
+    for pkg in ("little-giants", "mesa", "numpy", "pandas", "pyarrow", "hydra-core", "omegaconf"):
+        assert v[pkg] == metadata.version(pkg), pkg
+    if (PROJECT_ROOT / ".git").exists() and shutil.which("git"):
+        assert re.fullmatch(r"[0-9a-f]{40}", m["git"]["commit"] or ""), m["git"]
+        assert isinstance(m["git"]["dirty"], bool)
+    started, finished = datetime.fromisoformat(m["started_at"]), datetime.fromisoformat(m["finished_at"])
+    assert started.tzinfo is not None and started <= finished
+    assert isinstance(m["wall_time_s"], float)
+    assert 0 <= m["wall_time_s"] <= (finished - started).total_seconds() + 0.01
+    assert m["host"]
+
+
+def test_manifest_is_written_last(short_config, monkeypatch):
+    written = []
+    real = output._atomic
+
+    def spy(path, write):
+        real(path, write)
+        written.append(path.name)
+
+    monkeypatch.setattr(output, "_atomic", spy)
+    result = run(short_config(years=2))
+    assert written[0] == "config.yaml"
+    assert written[-1] == "manifest.json" and written.count("manifest.json") == 1
+    assert set(written) == RUN_FILES
+    files = {p.name: p.stat().st_mtime_ns for p in result.run_dir.iterdir()}
+    assert set(files) == RUN_FILES  # no temporary files left
+    assert files["manifest.json"] >= max(files.values())
+
+
+def test_interrupted_run_has_no_complete_manifest(short_config, results_root, monkeypatch):
+    """A failure after the time series is written leaves the directory without a manifest."""
+    real = output.write_parquet
+    calls = []
+
+    def failing(path, df):
+        calls.append(path.name)
+        if len(calls) > 1:
+            raise OSError("disk full (simulated)")
+        real(path, df)
+
+    monkeypatch.setattr(output, "write_parquet", failing)
+    with pytest.raises(OSError, match="simulated"):
+        run(short_config(years=2))
+    (d,) = run_dirs(results_root)
+    names = {p.name for p in d.iterdir()}
+    assert calls[0] == "timeseries.parquet" and "timeseries.parquet" in names
+    assert "manifest.json" not in names and "summary.json" not in names
+    assert not _is_complete(d)
+
+
+def test_crash_while_writing_the_manifest_leaves_no_manifest(short_config, results_root, monkeypatch):
+    """Files are written whole: a crash between writing and renaming the manifest leaves no manifest.json."""
+    real = output._atomic
+
+    def crash_on_manifest(path, write):
+        if path.name == "manifest.json":
+            write(path.with_name(f".{path.name}.tmp"))
+            raise KeyboardInterrupt
+        real(path, write)
+
+    monkeypatch.setattr(output, "_atomic", crash_on_manifest)
+    with pytest.raises(KeyboardInterrupt):
+        run(short_config(years=1))
+    (d,) = run_dirs(results_root)
+    assert not (d / "manifest.json").exists()
+    assert (d / "summary.json").exists()
+    assert not _is_complete(d)
+
+
+def _is_complete(run_dir) -> bool:
+    """How a reader recognises a complete run directory (README)."""
+    p = run_dir / "manifest.json"
+    return p.exists() and json.loads(p.read_text()).get("status") == "complete"
+
+
+def test_atomic_write_replaces_whole_files(tmp_path):
+    p = tmp_path / "x.json"
+    output.write_json(p, {"a": 1})
+    output.write_json(p, {"b": [1, 2]})
+    assert json.loads(p.read_text()) == {"b": [1, 2]}
+    assert [q.name for q in tmp_path.iterdir()] == ["x.json"]
