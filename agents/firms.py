@@ -114,6 +114,12 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "designation_step": (np.int32, -1),
     "review_step": (np.int32, -1),
     "procurement_discount": (np.float64, 0.0),
+    "interest_subsidy": (np.float64, 0.0),  # points off the loan rate while a title is held
+    "credit_bonus": (np.float64, 0.0),  # extra debt / assets lenders allow
+    "appetite_bonus": (np.float64, 0.0),  # extra chance per quarter of outside equity (IPO fast track)
+    "talent_subsidy": (np.float64, 0.0),  # share of R&D cost refunded as a grant
+    "group_grade_a": (np.bool_, False),  # graded best by its group this year (R&D fund)
+    "prof_hist": (np.float64, 0.0),  # (n, HIST) ring of quarterly profit after tax
     "finance_constrained": (np.bool_, False),
     # project pipeline: one project at a time per firm
     "proj_phase": (np.int8, ProjectPhase.NONE),
@@ -129,7 +135,7 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "proj_u": (np.float64, 0.5),  # (n, 5) uniforms fixing the durations of planning..qualification
     "first_output_step": (np.int32, -1),
 }
-WIDE = {"rev_hist": HIST, "rd_hist": HIST, "pat_inv": PATENT_SLOTS, "pat_util": PATENT_SLOTS, "proj_u": 5}
+WIDE = {"rev_hist": HIST, "rd_hist": HIST, "prof_hist": HIST, "pat_inv": PATENT_SLOTS, "pat_util": PATENT_SLOTS, "proj_u": 5}
 
 
 class FirmPopulation:
@@ -342,10 +348,10 @@ def learn(pop: FirmPopulation, T, knowhow_ramp_effect: float, ramp_multiplier_ex
     pop.quality = np.where(pop.operating, 1.0 - gap, pop.quality)
 
 
-def account(pop: FirmPopulation, T, step: int, fin, market_price: np.ndarray) -> None:
+def account(pop: FirmPopulation, T, step: int, fin, market_price: np.ndarray, revenue_adjust: np.ndarray | None = None) -> None:
     """One quarter of accounts (MODEL.md 3, step 3).
 
-    revenue = output x own-bloc price; costs = inputs + processing + fixed + interest + R&D;
+    revenue = output x own-bloc price (less ``revenue_adjust``, M USD per row, if given); costs = inputs + processing + fixed + interest + R&D;
     R&D = min(propensity x revenue + R&D grants, funds available) (MODEL.md 5.3);
     depreciation is straight-line on operating plant at cost (construction in
     progress is not depreciated) and never takes book value below zero;
@@ -360,17 +366,19 @@ def account(pop: FirmPopulation, T, step: int, fin, market_price: np.ndarray) ->
     alive = pop.alive
     price = market_price[pop.bloc, pop.stage]
     pop.revenue = pop.output_t * price / 1000.0
+    if revenue_adjust is not None:  # revenue given up on discounted export sales (scenarios.strategic_pricing)
+        pop.revenue = pop.revenue - revenue_adjust
     proc = processing_cost(pop, T)
     pop.opex = pop.output_t * proc / 1000.0
     capex_per_kt = T.capex[pop.bloc, pop.stage]
     pop.fixed_cost = T.fixed_cost_share[pop.bloc, pop.stage] * capex_per_kt * pop.capacity_t / 1000.0 / 4.0
-    pop.interest = pop.debt * T.interest_rate[pop.bloc] / 4.0
+    pop.interest = pop.debt * np.maximum(T.interest_rate[pop.bloc] - pop.interest_subsidy, 0.0) / 4.0
     # capex: construction spends the remaining budget evenly over the remaining quarters
     building = pop.proj_phase == ProjectPhase.CONSTRUCTION
     spend = np.where(building, pop.proj_capex_left / np.maximum(pop.proj_remaining_q, 1.0), 0.0)
     pop.capex = spend
     pop.proj_capex_left = pop.proj_capex_left - spend
-    room = np.maximum(T.leverage_max[pop.bloc] * (pop.book_assets + pop.cip + spend) - pop.debt, 0.0)
+    room = np.maximum((T.leverage_max[pop.bloc] + pop.credit_bonus) * (pop.book_assets + pop.cip + spend) - pop.debt, 0.0)
     operating_cash = pop.cash + pop.revenue - pop.input_cost - pop.opex - pop.fixed_cost - pop.interest
     funds = np.maximum(operating_cash + room - spend, 0.0)
     pop.rd_spend = np.where(alive, np.minimum(pop.rd_propensity * pop.revenue + pop.rd_grants, funds), 0.0)
@@ -392,6 +400,7 @@ def account(pop: FirmPopulation, T, step: int, fin, market_price: np.ndarray) ->
     slot = step % HIST
     pop.rev_hist[:, slot] = pop.revenue
     pop.rd_hist[:, slot] = pop.rd_spend
+    pop.prof_hist[:, slot] = pop.profit
     wage_bill = np.maximum(pop.employees * T.wage[pop.bloc], 1e-9)
     pop.rd_staff_share = np.clip(0.6 * pop.trailing(pop.rd_hist, step) / wage_bill, 0.0, 0.9)
 

@@ -52,13 +52,17 @@ def phase_ranges(T, phase: ProjectPhase) -> np.ndarray:
     }[phase]
 
 
-def phase_quarters(pop: FirmPopulation, rows: np.ndarray, T, phase: ProjectPhase, permit_factor: np.ndarray | None = None) -> np.ndarray:
-    """Duration in quarters of a phase for the given rows, from the bloc-stage range and the project's uniform."""
+def phase_quarters(pop: FirmPopulation, rows: np.ndarray, T, phase: ProjectPhase, permit_factor: np.ndarray | None = None,
+                   permit_cap_years: np.ndarray | None = None) -> np.ndarray:
+    """Duration in quarters of a phase for the given rows, from the bloc-stage range and the project's uniform
+    (permitting: times the bloc-stage permit factor, at most the bloc-stage permit cap in years)."""
     rng_ = phase_ranges(T, phase)[pop.bloc[rows], pop.stage[rows]]
     u = pop.proj_u[rows, U_COL[phase]]
     years = rng_[:, 0] + u * (rng_[:, 1] - rng_[:, 0])
     if permit_factor is not None and phase == ProjectPhase.PERMITTING:
         years = permit_factor[pop.bloc[rows], pop.stage[rows]] * years
+    if permit_cap_years is not None and phase == ProjectPhase.PERMITTING:
+        years = np.minimum(years, permit_cap_years[pop.bloc[rows], pop.stage[rows]])
     return np.round(years * 4.0)
 
 
@@ -103,7 +107,8 @@ def start_projects(pop: FirmPopulation, rows: np.ndarray, T, rng: np.random.Gene
     pop.proj_remaining_q[rows] = phase_quarters(pop, rows, T, ProjectPhase.PLANNING)
 
 
-def advance_projects(pop: FirmPopulation, T, step: int, permit_factor: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def advance_projects(pop: FirmPopulation, T, step: int, permit_factor: np.ndarray | None = None,
+                     permit_cap_years: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Count down timed phases, bring ramp-up capacity on line, move finished phases on.
 
     Returns the rows reaching each milestone this quarter (for the event log).
@@ -125,7 +130,7 @@ def advance_projects(pop: FirmPopulation, T, step: int, permit_factor: np.ndarra
         ph = pop.proj_phase.copy()
         r = np.flatnonzero(done & (ph == ProjectPhase.PLANNING))
         pop.proj_phase[r] = ProjectPhase.PERMITTING
-        pop.proj_remaining_q[r] = phase_quarters(pop, r, T, ProjectPhase.PERMITTING, permit_factor)
+        pop.proj_remaining_q[r] = phase_quarters(pop, r, T, ProjectPhase.PERMITTING, permit_factor, permit_cap_years)
         milestones["permitting"].append(r)
         r = np.flatnonzero(done & (ph == ProjectPhase.PERMITTING))
         pop.proj_phase[r] = ProjectPhase.FINANCING
@@ -194,10 +199,11 @@ def finance_gate(pop: FirmPopulation, T, rng: np.random.Generator, pi: np.ndarra
     reserve = fin.startup_reserve_share * capex
     own_needed = T.equity_share_required[b] * capex + reserve
     own = np.maximum(pop.cash[gate] - cash_buffer[gate], 0.0)
-    appetite = T.investor_appetite[b] if appetite_bonus is None else np.clip(T.investor_appetite[b] + appetite_bonus[gate], 0.0, 1.0)
+    bonus = pop.appetite_bonus[gate] if appetite_bonus is None else pop.appetite_bonus[gate] + appetite_bonus[gate]
+    appetite = np.clip(T.investor_appetite[b] + bonus, 0.0, 1.0)
     raised = np.where(worth & (own < own_needed) & (u < appetite), own_needed - own, 0.0)
     own_ok = own + raised >= own_needed - 1e-9
-    debt_room = T.leverage_max[b] * (pop.book_assets[gate] + pop.cip[gate] + capex) - pop.debt[gate]
+    debt_room = (T.leverage_max[b] + pop.credit_bonus[gate]) * (pop.book_assets[gate] + pop.cip[gate] + capex) - pop.debt[gate]
     debt_need = np.maximum(capex + reserve - own - raised, 0.0)
     debt_ok = debt_room >= debt_need - 1e-9
     funded = worth & own_ok & debt_ok

@@ -3,10 +3,17 @@
 Each event kind is a class with a parameter dataclass; scenarios list events in
 YAML (``scenario.events``) with ``kind``, ``start_year``, ``end_year`` and the
 kind's parameters. The model schedules each event's start and end with Mesa's
-event scheduling.
+event scheduling. Kinds: export_control, technology_export_ban, demand_shock,
+price_floor, permitting_reform, strategic_pricing (MODEL.md 5.9).
 """
 
 from scenarios.events import EVENT_KINDS, ScenarioEvent, parse_events, register_event
 from scenarios.export_control import ExportControl
+from scenarios.technology_export_ban import TechnologyExportBan
+from scenarios.demand_shock import DemandShock
+from scenarios.price_floor import PriceFloor, PriceFloors
+from scenarios.permitting_reform import PermittingReform
+from scenarios.strategic_pricing import StrategicPricing
 
-__all__ = ["EVENT_KINDS", "ScenarioEvent", "parse_events", "register_event", "ExportControl"]
+__all__ = ["EVENT_KINDS", "ScenarioEvent", "parse_events", "register_event", "ExportControl", "TechnologyExportBan",
+           "DemandShock", "PriceFloor", "PriceFloors", "PermittingReform", "StrategicPricing"]

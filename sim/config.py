@@ -19,6 +19,9 @@ from typing import Any, Optional
 
 from omegaconf import MISSING
 
+from sim.fields import f
+from sim.policy_schema import CriteriaConfig, PolicyChangeConfig, PolicyConfig  # noqa: F401 (re-exported)
+
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
@@ -29,14 +32,6 @@ class ConfigError(ValueError):
         self.key = key
         self.problem = problem
         super().__init__(f"config error at '{key}': {problem}" if key else f"config error: {problem}")
-
-
-def f(default: Any = MISSING, lo: float | None = None, hi: float | None = None, *, pair: bool = False):
-    """A dataclass field with a range check (and a [low, high] check for pairs)."""
-    meta = {"min": lo, "max": hi, "pair": pair}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 # --------------------------------------------------------------------------
@@ -218,6 +213,8 @@ class Config:
     years: int = f(30, lo=1, hi=200)
     progress: bool = True
     world: WorldConfig = field(default_factory=WorldConfig)
+    policy: dict[str, PolicyConfig] = field(default_factory=dict)  # bloc -> its policy regime (conf/policy/)
+    policy_change: dict[str, PolicyChangeConfig] = field(default_factory=dict)  # bloc -> a later regime and its year
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
@@ -325,6 +322,9 @@ def validate(cfg: Config) -> Config:
                 raise ConfigError(f"{key}.group", f"group '{c.group}' belongs to bloc '{w.groups[c.group].bloc}', not '{c.bloc}'")
     if len(w.innovation.cost_cut_beta) != 2:
         raise ConfigError("world.innovation.cost_cut_beta", "must be [a, b] of a Beta distribution")
+    from sim.policy_schema import validate_policy  # local import: checks names against the world
+
+    validate_policy(cfg)
     # Scenario events are checked by their own schema.
     from scenarios import parse_events  # local import: scenarios depends on this module
 

@@ -35,6 +35,9 @@ class Recorder:
         self.series: dict[str, list[np.ndarray]] = {k: [] for k in SERIES}
         self.panel: list[pd.DataFrame] = []
         self.B, self.S = T.B, T.S
+        from sim.policy_metrics import PolicyRecorder
+
+        self.policy = PolicyRecorder(model)
 
     def record_quarter(self) -> None:
         m = self.model
@@ -99,6 +102,7 @@ class Recorder:
         rec["export_controlled"] = export_controlled
         for k in SERIES:
             self.series[k].append(rec[k])
+        self.policy.record_quarter()
 
     def record_firm_panel(self) -> None:
         """Annual snapshot of every live firm (for event studies of designation)."""
@@ -137,7 +141,10 @@ class Recorder:
             "unit_cost_usd_per_kg": pop.unit_cost_usd_per_kg[idx],
             "employees": pop.employees[idx],
             "rd_staff_share": pop.rd_staff_share[idx],
-            "tier": pop.tier[idx],
+            "tier": pd.Categorical.from_codes(pop.tier[idx], ["none", "innovation_type", "srdi", "little_giant"]),
+            "key_little_giant": pop.key_lg[idx],
+            "designation_year": np.where(pop.designation_step[idx] >= 0, m.world.start_year + pop.designation_step[idx] // 4, -1),
+            "group_grade_a": pop.group_grade_a[idx],
             "finance_constrained": pop.finance_constrained[idx],
         }))
 
@@ -235,6 +242,7 @@ class Recorder:
             "exits": int(sum(1 for e in ev if e[1] == "exit")),
             "shocks": self.shock_metrics(),
         }
+        summary["policy"] = self.policy.summary(self.events())
         return summary
 
     def shock_metrics(self) -> dict[str, Any]:

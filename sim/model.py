@@ -9,6 +9,7 @@ fire between quarters.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import mesa
@@ -17,6 +18,8 @@ from mesa.time import Schedule
 
 from agents import investment as inv
 from agents.buyers import Buyer
+from agents.government import Government
+from agents.groups import SOEGroup
 from agents.firms import (
     Firm,
     Phase,
@@ -29,6 +32,8 @@ from agents.firms import (
     set_potential,
 )
 from scenarios import parse_events
+from scenarios.price_floor import PriceFloors
+from scenarios.strategic_pricing import export_discount_loss
 from sim.config import Config
 from sim.markets import Markets, allocate, update_price
 from sim.metrics import Recorder
@@ -71,6 +76,10 @@ class ChainModel(mesa.Model):
         self.utilisation = np.full((T.B, T.S), w.markets.target_utilisation)  # smoothed orders / available
         self.lead_years = inv.lead_years(T)
         self.permit_factor = np.ones((T.B, T.S))  # permitting reforms scale durations
+        self.permit_cap_years = np.full((T.B, T.S), np.inf)  # longest permitting time, years (permit caps)
+        self.export_discount = np.zeros((T.B, T.S))  # exporter bloc's discount to foreign buyers (strategic pricing)
+        self.price_floors = PriceFloors(T.blocs, T.stages)  # price floors and state offtake (scenarios.price_floor)
+        self.quota_outside_groups = np.ones((T.B, T.S))  # share of capacity firms outside groups may use (output quotas)
         self.group_sharing = np.full(len(T.groups), w.innovation.group_sharing)
         self.event_log: list[tuple] = []
         self.quarter = -1  # index of the quarter being simulated (0 = first)
@@ -80,6 +89,17 @@ class ChainModel(mesa.Model):
         for name, b in w.buyers.items():
             Buyer(self, name, T.blocs.index(b.bloc), b.share, b.state_owned, b.domestic_mandate)
         self.buyers = self.agents_by_type[Buyer]
+        self.governments: dict[int, Government] = {}  # bloc -> government (coordinated regimes)
+        self.agencies: dict[int, list] = {}  # bloc -> funding agencies (fragmented regimes)
+        self.retired_agencies: list[tuple[int, object]] = []  # agencies of a replaced regime (still paying awards)
+        self.policies: dict[int, object] = {}  # bloc -> the policy in force
+        for bname, policy in cfg.policy.items():
+            self.install_policy(T.blocs.index(bname), policy)
+        self.soe_groups = [SOEGroup(self, g, name, T.blocs.index(gc.bloc), T.regions.index(gc.region), cfg.policy.get(gc.bloc))
+                           for g, (name, gc) in enumerate(w.groups.items())]
+        for bname, change in cfg.policy_change.items():
+            at = max(self.quarter_index(change.year), 0) + 0.5
+            self.schedule_event(self.change_policies, at=at)
         self.recorder = Recorder(self)
         self.scenario_events = parse_events(cfg.scenario.events, cfg)
         for ev in self.scenario_events:
@@ -97,6 +117,35 @@ class ChainModel(mesa.Model):
         """Quarter index (0 = first simulated quarter) of a fractional calendar year."""
         return int(round((year - self.world.start_year) * 4.0))
 
+    def policy_rng(self, name: str) -> np.random.Generator:
+        """A generator of one policy agent's own, derived from the run's seed and the agent's name.
+
+        Agents present in one scenario and absent from another then leave every other stream
+        untouched (common random numbers, MODEL.md 4).
+        """
+        ss = self.rng.bit_generator.seed_seq
+        return np.random.default_rng(np.random.SeedSequence(entropy=ss.entropy, spawn_key=(10_000, zlib.crc32(name.encode()))))
+
+    def stage_gap(self, b: int, horizon_years: float) -> np.ndarray:
+        """(S,) planned gap of bloc b per stage: 1 - usable capacity incl. pipeline / need ``horizon_years`` ahead.
+
+        Need = the bloc's final magnet demand at that date in each stage's product (magnet-equivalent
+        coefficients); usable capacity = (operating + pipeline nameplate) x max utilisation. Positive: a gap.
+        """
+        T, pop = self.tables, self.pop
+        sel = pop.alive & (pop.bloc == b)
+        cap = np.bincount(pop.stage[sel], weights=np.where(pop.operating[sel], pop.capacity_t[sel], 0.0), minlength=T.S)
+        pipe_rows = sel & (pop.proj_phase != ProjectPhase.NONE)
+        pipe = np.bincount(pop.stage[pipe_rows], weights=pop.proj_nameplate_t[pipe_rows] - pop.proj_added_t[pipe_rows], minlength=T.S)
+        need = T.final_demand_t_per_year(b, self.current_year + horizon_years, self.world.scale) / T.magnet_eq_per_t
+        usable = (cap + pipe) * self.world.markets.max_utilisation
+        return 1.0 - np.divide(usable, need, out=np.ones(T.S), where=need > 0)
+
+    def next_yearly_time(self, offset: float) -> float:
+        """The first event time 4k + offset (k = 0, 1, ...) not before now: yearly agents started mid-run."""
+        k = max(int(np.ceil((self.time - offset) / 4.0 - 1e-9)), 0)
+        return 4.0 * k + offset
+
     def firm(self, firm_id: int) -> Firm:
         """A thin view of one live firm."""
         return self.pop.view(firm_id, self)
@@ -108,14 +157,16 @@ class ChainModel(mesa.Model):
         q = max(self.quarter, 0) if quarter is None else quarter
         self.event_log.append((q, kind, int(firm_id), int(bloc), int(stage), detail, float(value)))
 
-    def _log_rows(self, kind: str, rows: np.ndarray, detail: str = "", values: np.ndarray | None = None) -> None:
+    def _log_rows(self, kind: str, rows: np.ndarray, detail: str = "", values: np.ndarray | None = None,
+                  quarter: int | None = None) -> None:
         """Append one event per firm row (vectorised: no per-row attribute access)."""
         n = len(rows)
         if n == 0:
             return
         pop = self.pop
         vals = np.asarray(values, dtype=float).tolist() if values is not None else [float("nan")] * n
-        self.event_log.extend(zip([self.quarter] * n, [kind] * n, pop.firm_id[rows].tolist(), pop.bloc[rows].tolist(),
+        q = self.quarter if quarter is None else quarter
+        self.event_log.extend(zip([q] * n, [kind] * n, pop.firm_id[rows].tolist(), pop.bloc[rows].tolist(),
                                   pop.stage[rows].tolist(), [detail] * n, vals))
 
     # ------------------------------------------------------------------ step
@@ -159,7 +210,7 @@ class ChainModel(mesa.Model):
         for b in range(B):
             for c in range(B):
                 if b != c:
-                    landed[b, c] = p[c] * (1.0 + T.import_tariff[b]) + T.freight[s]
+                    landed[b, c] = p[c] * (1.0 - self.export_discount[c, s]) * (1.0 + T.import_tariff[b]) + T.freight[s]
         return landed
 
     def _final_classes(self):
@@ -202,7 +253,10 @@ class ChainModel(mesa.Model):
         T, pop, P, mk = self.tables, self.pop, self.world.markets, self.markets
         S, B = T.S, T.B
         G1 = len(T.groups) + 1
-        set_potential(pop, T, P.max_utilisation, mk.price, P.shutdown_tolerance)
+        set_potential(pop, T, P.max_utilisation, self.price_floors.floored(mk.price), P.shutdown_tolerance)
+        if (self.quota_outside_groups < 1.0).any():  # output quotas: firms outside the state groups get a share only
+            outside = (pop.group < 0) & ~pop.state_owned
+            pop.potential_t = np.where(outside, pop.potential_t * self.quota_outside_groups[pop.bloc, pop.stage], pop.potential_t)
         pop.orders_t = 0.0
         pop.output_t = 0.0
         pop.inputs_t = 0.0
@@ -227,6 +281,7 @@ class ChainModel(mesa.Model):
             pref, landed = self._preferences(s, sup, c_bloc, c_state, c_group, c_dom)
             res = allocate(demand, pop.potential_t[sup], pref, P.rationing_rounds, pop.bloc[sup], mk.licensed_share(s, c_bloc))
             pop.orders_t[sup] = res.alloc.sum(axis=0)
+            self.price_floors.place_offtake(self, s, sup)  # the state buys spare domestic output (offtake)
             clearings[s] = StageClearing(sup, res.alloc, demand, res.unmet, c_bloc, landed, buyer_rows, buyer_class)
         # production flows down: output = orders x the fill ratio of the firm's input class
         delivered_to_class = None
@@ -326,7 +381,7 @@ class ChainModel(mesa.Model):
 
     # ------------------------------------------------------------------ accounts and innovation
     def do_accounting(self) -> None:
-        account(self.pop, self.tables, self.quarter, self.world.finance, self.trade_price)
+        account(self.pop, self.tables, self.quarter, self.world.finance, self.trade_price, revenue_adjust=export_discount_loss(self))
 
     def do_innovation(self) -> None:
         pop, inn = self.pop, self.world.innovation
@@ -357,7 +412,7 @@ class ChainModel(mesa.Model):
         util = np.clip(util, 0.0, self.world.markets.max_utilisation)
         vol = mk.volatility()
         rate = T.base_rate[:, None] + T.risk_premium[:, None] + T.volatility_premium[:, None] * vol + self.rate_adjustment()
-        return inv.Expectations(price=mk.expected_price, input_price=input_price, utilisation=util, discount_rate=rate,
+        return inv.Expectations(price=self.price_floors.floored(mk.expected_price), input_price=input_price, utilisation=util, discount_rate=rate,
                                 lead_years=self.lead_years, tax_rate=T.tax_rate)
 
     def rate_adjustment(self) -> np.ndarray:
@@ -370,7 +425,7 @@ class ChainModel(mesa.Model):
         pop.equity_in = 0.0
         pop.grants = 0.0
         pop.rd_grants = 0.0
-        ms = inv.advance_projects(pop, T, q, self.permit_factor)
+        ms = inv.advance_projects(pop, T, q, self.permit_factor, self.permit_cap_years)
         for kind, rows in ms.items():
             self._log_rows(kind, rows)
         E = self.expectations()
@@ -418,8 +473,8 @@ class ChainModel(mesa.Model):
         insolvent = alive & (pop.cash < -1e-9)
         lasting = alive & (pop.neg_equity_quarters >= w.finance.exit_after_negative_equity_quarters)
         no_plant = alive & (pop.phase == Phase.PROJECT) & (pop.proj_phase == ProjectPhase.NONE)
-        out = np.flatnonzero(insolvent | lasting | no_plant)
-        out = self.rescue(out)
+        failing = self.rescue(np.flatnonzero(insolvent | lasting))
+        out = np.union1d(failing, np.flatnonzero(no_plant))
         if len(out):
             reason = np.where(insolvent[out], "insolvent", np.where(lasting[out], "negative_equity", "project_abandoned"))
             for r, why in zip(out, reason):
@@ -449,12 +504,68 @@ class ChainModel(mesa.Model):
         return rows
 
     def rescue(self, rows: np.ndarray) -> np.ndarray:
-        """Rows that exit after parents had their chance to rescue them (no groups rescue without policy)."""
+        """Failing rows that still exit after their parent groups had their chance to rescue them."""
+        for g in self.soe_groups:
+            rows = g.rescue(rows)
         return rows
 
     # ------------------------------------------------------------------ policy
     def do_policy(self) -> None:
-        """Quarterly policy actions of government and agency agents (none under laissez-faire)."""
+        """Quarterly policy actions: benefits of titles held and group R&D funds, paid into the next accounts."""
+        for gov in self.governments.values():
+            gov.apply_benefits()
+        for g in self.soe_groups:
+            g.pay_rd_fund()
+        self.price_floors.apply_quarter(self)  # floor top-ups into grants, offtake and fiscal cost (scenarios.price_floor)
+
+    def fiscal_totals(self) -> dict[tuple[int, str], float]:
+        """Cumulative public money by (bloc, instrument), M USD: government benefits, group budgets,
+        agency payments and price-floor top-ups."""
+        out: dict[tuple[int, str], float] = {}
+        for b, gov in self.governments.items():
+            for k, v in gov.fiscal.items():
+                out[(b, k)] = out.get((b, k), 0.0) + v
+        for g in self.soe_groups:
+            for k, v in g.spent.items():
+                out[(g.bloc, f"group_{k}")] = out.get((g.bloc, f"group_{k}"), 0.0) + v
+        active = [(b, a) for b, agencies in self.agencies.items() for a in agencies]
+        for b, a in active + self.retired_agencies:
+            key = (b, f"agency:{a.name}")
+            out[key] = out.get(key, 0.0) + float(a.totals().get("paid_musd", 0.0))
+        for (b, k), v in getattr(self, "fiscal_extra", {}).items():
+            out[(b, k)] = out.get((b, k), 0.0) + v
+        return out
+
+    def install_policy(self, b: int, policy) -> None:
+        """Create the agents and instruments of one bloc's policy (MODEL.md 5.6-5.8)."""
+        self.policies[b] = policy
+        if policy.designation.enabled or policy.regime == "coordinated":
+            self.governments[b] = Government(self, b, policy)
+        if policy.agencies:
+            from agents.agencies import create_agencies
+
+            self.agencies[b] = create_agencies(self, b, policy)
+
+    def change_policies(self) -> None:
+        """Scheduled regime changes (cfg.policy_change): the old regime's agents stop, the new one starts."""
+        T, pop = self.tables, self.pop
+        for bname, change in self.cfg.policy_change.items():
+            b = T.blocs.index(bname)
+            if self.quarter_index(change.year) != self.quarter + 1:
+                continue
+            gov = self.governments.pop(b, None)
+            if gov is not None:
+                gov.retire()
+            for a in self.agencies.pop(b, []):
+                a.retire()  # committed awards are still paid
+                self.retired_agencies.append((b, a))
+            here = pop.alive & (pop.bloc == b)
+            pop.tier[here] = 0
+            pop.key_lg[here] = False
+            self.permit_factor[b, :] = 1.0
+            self.quota_outside_groups[b, :] = 1.0
+            self.log_event("policy_change", bloc=b, detail=change.policy.regime, quarter=self.quarter + 1)
+            self.install_policy(b, change.policy)
 
     # ------------------------------------------------------------------ helpers
     def _seed_patents(self) -> None:

@@ -79,6 +79,7 @@ def run(cfg: Config, overrides: list[str] | None = None, progress: Callable[[str
         if cfg.output.firm_panel:
             output.write_parquet(run_dir / "firms.parquet", rec.firm_panel())
         output.write_parquet(run_dir / "events.parquet", rec.events())
+        output.write_parquet(run_dir / "policy.parquet", rec.policy.frame())
         output.write_json(run_dir / "summary.json", summary)
         extra = {"n_quarters": model.steps, "firms_ever": int(model.pop.next_id)}
         output.write_json(run_dir / "manifest.json",

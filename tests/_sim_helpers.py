@@ -17,7 +17,7 @@ from sim.config import Config, compose
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHORT_YEARS = 5  # ~0.1-0.3 s per run
-RUN_FILES = {"config.yaml", "timeseries.parquet", "firms.parquet", "events.parquet", "summary.json", "manifest.json"}
+RUN_FILES = {"config.yaml", "timeseries.parquet", "firms.parquet", "events.parquet", "policy.parquet", "summary.json", "manifest.json"}
 
 
 @lru_cache(maxsize=None)

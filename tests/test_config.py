@@ -23,11 +23,31 @@ from sim.config import CONF_DIR, Config, ConfigError, compose, config_options, t
 from sim.run import run
 
 GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir())
-COMBINATIONS = [dict(zip(GROUPS, combo)) for combo in itertools.product(*(config_options(g) for g in GROUPS))]
+BLOCS = ("china", "west")
+# Top-level groups are combined with each other; policy options are placed per bloc and criteria inside a
+# coordinated policy, each with every scenario.
+TOP = [g for g in GROUPS if g not in ("policy", "criteria")]
+COMBINATIONS = [[f"{g}={o}" for g, o in zip(TOP, combo)] for combo in itertools.product(*(config_options(g) for g in TOP))]
+# agencies name the West's regions, so fragmented and coordinated_west fit the West only
+BLOC_POLICIES = {"china": ("none", "coordinated"), "west": tuple(config_options("policy"))}
+COMBINATIONS += [[f"scenario={sc}", f"policy@policy.{b}={o}"] for sc in config_options("scenario") for b in BLOCS
+                 for o in BLOC_POLICIES[b]]
+COMBINATIONS += [[f"scenario={sc}", "policy@policy.china=coordinated", f"criteria@policy.china.designation.criteria={o}"]
+                 for sc in config_options("scenario") for o in config_options("criteria")]
 
 
-def _combo_id(combo: dict[str, str]) -> str:
-    return ",".join(f"{g}={o}" for g, o in combo.items())
+def _combo_id(combo: list[str]) -> str:
+    return ",".join(combo)
+
+
+def _chosen(cfg, override: str):
+    """What the composed config says was chosen for one group override."""
+    key, option = override.split("=", 1)
+    if key.startswith("policy@"):
+        return cfg.policy[key.rsplit(".", 1)[1]].regime, option
+    if key.startswith("criteria@"):
+        return cfg.policy["china"].designation.criteria.name, option
+    return getattr(cfg, key).name, option
 
 
 def _no_omegaconf_objects(obj, path="cfg"):
@@ -68,10 +88,11 @@ def test_default_config_composes_to_the_documented_defaults():
 
 @pytest.mark.parametrize("combo", COMBINATIONS, ids=_combo_id)
 def test_every_option_of_every_group_composes_and_validates(combo):
-    cfg = compose([f"{g}={o}" for g, o in combo.items()])
+    cfg = compose(combo)
     assert isinstance(cfg, Config)
-    for g, o in combo.items():
-        assert getattr(cfg, g).name == o, f"conf/{g}/{o}.yaml sets name {getattr(cfg, g).name!r}"
+    for ov in combo:
+        got, want = _chosen(cfg, ov)
+        assert got == want, f"{ov}: the composed config says {got!r}"
     _no_omegaconf_objects(cfg)
     again = validate(copy.deepcopy(cfg))  # validation is idempotent and does not change the config
     assert again == cfg

@@ -40,7 +40,7 @@ DOCUMENTED_SERIES = [
 ]
 SUMMARY_KEYS = {"scenario", "seed", "years", "start_year", "timeline_reference_year", "years_to_first_output",
                 "years_to_independence", "self_sufficiency_final", "shares", "price_final_usd_per_kg", "price_max_usd_per_kg",
-                "max_shortage_share", "firms_final", "entries", "exits", "shocks", "wall_time_s"}
+                "max_shortage_share", "firms_final", "entries", "exits", "shocks", "policy", "wall_time_s"}
 
 
 @pytest.fixture(scope="module")

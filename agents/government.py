@@ -1,0 +1,376 @@
+"""The coordinated regime's government agent (MODEL.md 5.6).
+
+Yearly, as a Mesa scheduled event in the configured quarter:
+1. plan: each stage's gap (``ChainModel.stage_gap``: 1 - usable capacity and
+   pipeline / need ``plan_horizon_years`` ahead); stages with a gap above the
+   threshold are gap stages;
+2. reviews: titles whose validity ran out are re-evaluated against the criteria
+   of the tier held (SME eligibility, the required lower tier's criteria and the
+   tier's own); a firm that fails loses the title (tier back to none) and may be
+   designated again in the same round from the bottom tier;
+3. designation rounds, tier by tier (innovation_type, srdi, little_giant): firms
+   that hold the required tier from before the round and meet the criteria are
+   designated (at most the tier's yearly quota, best R&D intensity first);
+4. key Little Giants: Little Giants without the key flag, in gap stages when so
+   configured, ranked by R&D intensity, chosen while the term's central budget
+   lasts; the flag lasts one term;
+5. the R&D-raising lever: firms within ``window`` below an R&D-intensity
+   threshold of the next tier raise their R&D propensity to threshold + margin.
+
+Quarterly (``apply_benefits``, called from ``ChainModel.do_policy``): the
+benefits table by tier is applied to title holders only - grants (tilted toward
+gap stages), corporate tax rate, interest subsidy, credit bonus, procurement
+preference, outside-equity bonus (IPO fast track) and talent subsidy (a refund
+of a share of R&D) - and every other firm of the bloc is set back to none.
+Fiscal costs are booked by instrument in M USD.
+
+Criteria are data (conf/criteria/*.yaml, parsed by sim.policy_schema); this
+module only computes firm metrics and evaluates the rule lists on them.
+"""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+from mesa.time import Schedule
+
+from agents.firms import HIST, FirmPopulation, Phase, Tier
+from sim.policy_schema import METRICS, TIERS
+
+TIER_VALUE = {"innovation_type": Tier.INNOVATION_TYPE, "srdi": Tier.SRDI, "little_giant": Tier.LITTLE_GIANT}
+INSTRUMENTS = ("grants", "key_grants", "tax_expenditure", "interest_subsidy", "talent_subsidy")
+
+
+# --------------------------------------------------------------------------
+# Firm metrics and rule evaluation
+# --------------------------------------------------------------------------
+def firm_metrics(pop: FirmPopulation, T, step: int, usd_per_cny: float, niches_per_stage: np.ndarray) -> dict[str, np.ndarray]:
+    """Every criteria metric (sim.policy_schema.METRICS) for every row, from the last completed quarters."""
+    myuan = 1.0 / usd_per_cny  # M USD -> M yuan
+    rev4 = pop.trailing(pop.rev_hist, step, 4)
+    rev_prev4 = pop.trailing(pop.rev_hist, step, 4, lag=4)
+    rd4 = pop.trailing(pop.rd_hist, step, 4)
+    rev8, rd8 = rev4 + rev_prev4, rd4 + pop.trailing(pop.rd_hist, step, 4, lag=4)
+    prof4 = pop.trailing(pop.prof_hist, step, 4)
+    prof_prev4 = pop.trailing(pop.prof_hist, step, 4, lag=4)
+    assets = pop.cash + pop.book_assets + pop.cip
+    cap = np.where(pop.operating, pop.capacity_t, 0.0)
+    bs_cap = T.bs_sum(pop.bloc, pop.stage, cap)
+    niche_cap = bs_cap[pop.bloc, pop.stage] / niches_per_stage[pop.stage]
+    m = {
+        "revenue_myuan": rev4 * myuan,
+        "employees": pop.employees,
+        "rd_intensity": np.divide(rd4, rev4, out=np.zeros(len(pop)), where=rev4 > 1e-12),
+        "rd_intensity_2y": np.divide(rd8, rev8, out=np.zeros(len(pop)), where=rev8 > 1e-12),
+        "rd_myuan": rd4 * myuan,
+        "rd_myuan_2y": rd8 * myuan,
+        "revenue_growth": np.divide(rev4, rev_prev4, out=np.zeros(len(pop)), where=rev_prev4 > 1e-12) - 1.0,
+        "profit_growth": np.divide(prof4 - prof_prev4, np.abs(prof_prev4), out=np.full(len(pop), -1.0), where=np.abs(prof_prev4) > 1e-12),
+        "debt_ratio": np.divide(pop.debt, assets, out=np.ones(len(pop)), where=assets > 1e-12),
+        "years_in_niche": (step + 1 - pop.niche_start_step) / 4.0,
+        "invention_patents": pop.patents_invention.astype(float),
+        "utility_patents": pop.patents_utility.astype(float),
+        "niche_share": np.divide(cap, niche_cap, out=np.zeros(len(pop)), where=niche_cap > 0),
+        "rd_staff_share": pop.rd_staff_share,
+        "equity_raised_myuan": pop.equity_raised * myuan,
+    }
+    assert set(m) == set(METRICS)
+    return m
+
+
+def _compare(x: np.ndarray, op: str, v: float) -> np.ndarray:
+    if op == ">=":
+        return x >= v
+    if op == ">":
+        return x > v
+    if op == "<=":
+        return x <= v
+    return x < v
+
+
+def rule_holds(rule: dict, m: dict[str, np.ndarray]) -> np.ndarray:
+    """Boolean array: where a parsed rule (sim.policy_schema.parse_rule) holds."""
+    if "any_of" in rule:
+        out = np.zeros(len(next(iter(m.values()))), dtype=bool)
+        for alt in rule["any_of"]:
+            out |= rules_hold(alt, m)
+        return out
+    if "when" in rule:
+        return ~rule_holds(rule["when"], m) | rules_hold(rule["then"], m)
+    return _compare(m[rule["metric"]], rule["op"], rule["value"])
+
+
+def rules_hold(rules: list[dict], m: dict[str, np.ndarray]) -> np.ndarray:
+    out = np.ones(len(next(iter(m.values()))), dtype=bool)
+    for r in rules:
+        out &= rule_holds(r, m)
+    return out
+
+
+def score(items: list[dict], m: dict[str, np.ndarray]) -> np.ndarray:
+    """Points of score items: per item, the points of the best band reached."""
+    total = np.zeros(len(next(iter(m.values()))))
+    for item in items:
+        x = m[item["metric"]]
+        pts = np.zeros(len(x))
+        got = np.zeros(len(x), dtype=bool)
+        for threshold, points in item["bands"]:  # best band first
+            hit = ~got & (x < threshold if item["below"] else x >= threshold)
+            pts[hit] = points
+            got |= hit
+        total += pts
+    return total
+
+
+def meets_tier(criteria, tier: str, m: dict[str, np.ndarray], held: np.ndarray) -> np.ndarray:
+    """Where a firm meets a tier: SME eligibility, holds the required lower tier (``held``: tier values
+    held before the round), and the tier's rules and score."""
+    tc = criteria.tiers[tier]
+    ok = rules_hold(criteria.sme, m) & rules_hold(tc.rules, m)
+    if tc.score:
+        ok &= score(tc.score, m) >= tc.min_score
+    if tc.requires_tier is not None:
+        ok &= held >= TIER_VALUE[tc.requires_tier]
+    return ok
+
+
+def rd_thresholds(criteria, tier: str, m: dict[str, np.ndarray]) -> np.ndarray:
+    """(n,) the lowest R&D-intensity threshold of ``tier`` that applies to each firm (inf: none).
+
+    Rules on rd_intensity / rd_intensity_2y count; inside any_of, an alternative counts where the
+    firm meets its other (non-R&D) rules; score items count their bands above the firm's level."""
+    n = len(next(iter(m.values())))
+    best = np.full(n, np.inf)
+    rd_metrics = ("rd_intensity", "rd_intensity_2y")
+
+    def visit(rules, applies):
+        nonlocal best
+        for r in rules:
+            if "any_of" in r:
+                for alt in r["any_of"]:
+                    other = [x for x in alt if not ("metric" in x and x["metric"] in rd_metrics)]
+                    visit(alt, applies & rules_hold(other, m))
+            elif "when" in r:
+                visit(r["then"], applies & rule_holds(r["when"], m))
+            elif r["metric"] in rd_metrics and r["op"] in (">=", ">"):
+                best = np.where(applies, np.minimum(best, r["value"]), best)
+
+    tc = criteria.tiers[tier]
+    visit(tc.rules, np.ones(n, dtype=bool))
+    for item in tc.score:
+        if item["metric"] in rd_metrics and not item["below"]:
+            for threshold, _ in item["bands"]:
+                above = m[item["metric"]] < threshold
+                best = np.where(above, np.minimum(best, threshold), best)
+    return best
+
+
+# --------------------------------------------------------------------------
+# The agent
+# --------------------------------------------------------------------------
+class Government(mesa.Agent):
+    """A coordinated bloc's government: plan, designation, reviews, benefits (MODEL.md 5.6)."""
+
+    def __init__(self, model, bloc: int, policy):
+        super().__init__(model)
+        self.bloc = bloc
+        self.policy = policy
+        T = model.tables
+        d = policy.designation
+        self.niches = np.array([float(d.niches_per_stage.get(s, 1.0)) for s in T.stages])
+        self.gap = np.zeros(T.S)
+        self.gap_stage = np.zeros(T.S, dtype=bool)
+        self.key_budget_left = 0.0  # M yuan left in the current key-Little-Giant term
+        self.key_term_end = -1  # quarter index at which the current term ends
+        self.fiscal = {k: 0.0 for k in INSTRUMENTS}  # cumulative M USD
+        self.fiscal_q = {k: 0.0 for k in INSTRUMENTS}  # this quarter, M USD
+        self.counts = {k: 0 for k in ("designated", "review_passed", "review_failed", "key_designated")}
+        self.policy_rng = model.policy_rng(f"government:{T.blocs[bloc]}")
+        # permits: fast permits in the coordinated bloc
+        model.permit_factor[bloc, :] *= policy.coordination.permit_factor
+        # output quotas held by the state groups
+        for s in policy.coordination.quota_stages:
+            model.quota_outside_groups[bloc, T.stages.index(s)] = policy.coordination.quota_outside_groups
+        # just before the round quarter of each year: an event at time x.5 acts from quarter index floor(x) on
+        start = model.next_yearly_time(d.round_quarter - 1 + 0.5)
+        self._rounds = model.schedule_recurring(self.yearly_round, Schedule(interval=4.0, start=start))
+
+    def retire(self) -> None:
+        """The regime ends: no more rounds; titles and benefit columns of the bloc are cleared."""
+        self._rounds.stop()
+        pop = self.model.pop
+        here = pop.alive & (pop.bloc == self.bloc)
+        pop.tax_rate[here] = self.model.tables.tax_rate[self.bloc]
+        for col in ("interest_subsidy", "credit_bonus", "appetite_bonus", "talent_subsidy", "procurement_discount"):
+            getattr(pop, col)[here] = 0.0
+        self.remove()
+
+    # ------------------------------------------------------------------ yearly
+    def plan(self) -> None:
+        c = self.policy.coordination
+        self.gap = self.model.stage_gap(self.bloc, c.plan_horizon_years)
+        self.gap_stage = self.gap > c.gap_threshold
+
+    def yearly_round(self) -> None:
+        """Plan, reviews, designations, key Little Giants and the R&D lever (before the round quarter)."""
+        self.plan()
+        d = self.policy.designation
+        if not d.enabled:
+            return
+        m_, pop, T = self.model, self.model.pop, self.model.tables
+        q = m_.quarter + 1  # the quarter the decisions act in
+        crit = d.criteria
+        metrics = firm_metrics(pop, T, m_.quarter, m_.world.usd_per_cny, self.niches)
+        here = pop.alive & (pop.bloc == self.bloc) & (pop.phase == Phase.OPERATING)
+        held = pop.tier.astype(int).copy()
+        # reviews of titles whose validity ran out
+        due = here & (pop.tier > Tier.NONE) & (pop.review_step >= 0) & (pop.review_step <= q)
+        for tier in TIERS:
+            t = TIER_VALUE[tier]
+            rows = np.flatnonzero(due & (pop.tier == t))
+            if not len(rows):
+                continue
+            # the tier's own criteria; the required lower tier counts as held by the holder of a higher one
+            sub = {k: v[rows] for k, v in metrics.items()}
+            ok = meets_tier(crit, tier, sub, np.full(len(rows), int(t)))
+            passed, failed = rows[ok], rows[~ok]
+            pop.review_step[passed] = q + int(round(d.validity_years * 4))
+            m_._log_rows("review_passed", passed, detail=tier, quarter=q)
+            m_._log_rows("review_failed", failed, detail=tier, quarter=q)
+            self.counts["review_passed"] += len(passed)
+            self.counts["review_failed"] += len(failed)
+            self._revoke(failed, q, tier)
+            held[failed] = Tier.NONE
+        # designation rounds, bottom tier first; the required tier must be held from before the round
+        for tier in TIERS:
+            t = TIER_VALUE[tier]
+            cand = here & (pop.tier < t)
+            rows = np.flatnonzero(cand)
+            if not len(rows):
+                continue
+            sub = {k: v[rows] for k, v in metrics.items()}
+            ok = meets_tier(crit, tier, sub, held[rows])
+            rows = rows[ok]
+            quota = d.quota_per_year.get(tier)
+            if quota is not None and len(rows) > quota:
+                order = np.argsort(-metrics["rd_intensity"][rows], kind="stable")
+                rows = rows[order[:quota]]
+            pop.tier[rows] = t
+            pop.designation_step[rows] = q
+            pop.review_step[rows] = q + int(round(d.validity_years * 4))
+            m_._log_rows("designated", rows, detail=tier, quarter=q)
+            self.counts["designated"] += len(rows)
+        self._key_little_giants(q, metrics)
+        if d.rd_raise.enabled:
+            self._raise_rd(metrics, here)
+
+    def _revoke(self, rows: np.ndarray, q: int, tier: str) -> None:
+        pop = self.model.pop
+        pop.tier[rows] = Tier.NONE
+        pop.key_lg[rows] = False
+        pop.designation_step[rows] = -1
+        pop.review_step[rows] = -1
+        self.model._log_rows("revoked", rows, detail=tier, quarter=q)
+
+    def _key_little_giants(self, q: int, metrics) -> None:
+        k = self.policy.designation.key_little_giant
+        pop = self.model.pop
+        if not k.enabled:
+            return
+        here = pop.alive & (pop.bloc == self.bloc)
+        if q >= self.key_term_end:  # a new term: flags lapse, the budget is renewed
+            pop.key_lg[here] = False
+            self.key_budget_left = k.budget_myuan_per_term * self.model.world.scale
+            self.key_term_end = q + int(round(k.term_years * 4))
+        pop.key_lg[here & (pop.tier != Tier.LITTLE_GIANT)] = False
+        cand = here & (pop.tier == Tier.LITTLE_GIANT) & ~pop.key_lg
+        if k.priority_gap_stages:
+            cand &= self.gap_stage[pop.stage]
+        rows = np.flatnonzero(cand)
+        rows = rows[np.argsort(-metrics["rd_intensity"][rows], kind="stable")]
+        n_afford = int(self.key_budget_left // k.grant_myuan_per_firm_term) if k.grant_myuan_per_firm_term > 0 else len(rows)
+        rows = rows[:max(n_afford, 0)]
+        pop.key_lg[rows] = True
+        self.key_budget_left -= len(rows) * k.grant_myuan_per_firm_term
+        self.model._log_rows("key_designated", rows, quarter=q)
+        self.counts["key_designated"] += len(rows)
+
+    def _raise_rd(self, metrics, here: np.ndarray) -> None:
+        """Firms within ``window`` below an R&D threshold of the next tier raise R&D propensity to cross it."""
+        r = self.policy.designation.rd_raise
+        pop = self.model.pop
+        crit = self.policy.designation.criteria
+        for tier in TIERS:
+            t = TIER_VALUE[tier]
+            rows = np.flatnonzero(here & (pop.tier == t - 1))
+            if not len(rows):
+                continue
+            sub = {k: v[rows] for k, v in metrics.items()}
+            thr = rd_thresholds(crit, tier, sub)
+            level = sub["rd_intensity"]
+            near = np.isfinite(thr) & (level < thr) & (level >= thr * (1.0 - r.window))
+            target = thr + r.margin
+            rr = rows[near]
+            pop.rd_propensity[rr] = np.maximum(pop.rd_propensity[rr], target[near])
+
+    # ------------------------------------------------------------------ quarterly
+    def apply_benefits(self) -> None:
+        """Set this bloc's benefit columns from titles held and pay this quarter's grants (next accounts)."""
+        m_, pop, T = self.model, self.model.pop, self.model.tables
+        b = self.bloc
+        here = pop.alive & (pop.bloc == b)
+        to_usd = m_.world.usd_per_cny
+        for k in self.fiscal_q:
+            self.fiscal_q[k] = 0.0
+        # tax expenditure and interest subsidy of the quarter just booked (at the rates then in force)
+        pbt = pop.revenue + pop.grants - pop.costs - pop.depreciation
+        std = T.tax_rate[b]
+        self.fiscal_q["tax_expenditure"] = float(np.sum(np.where(here, np.maximum(pbt, 0.0) * np.maximum(std - pop.tax_rate, 0.0), 0.0)))
+        self.fiscal_q["interest_subsidy"] = float(np.sum(np.where(here, pop.debt * np.minimum(pop.interest_subsidy, T.interest_rate[b]) / 4.0, 0.0)))
+        # reset, then apply the table tier by tier
+        pop.tax_rate[here] = std
+        for col in ("interest_subsidy", "credit_bonus", "appetite_bonus", "talent_subsidy", "procurement_discount"):
+            getattr(pop, col)[here] = 0.0
+        tilt = np.where(self.gap_stage[pop.stage], 1.0 + self.policy.coordination.gap_tilt, 1.0)
+        grant = np.zeros(len(pop))
+        for tier, t in TIER_VALUE.items():
+            ben = self.policy.benefits.get(tier)
+            if ben is None:
+                continue
+            rows = np.flatnonzero(here & (pop.tier == t))
+            self._apply(rows, ben, tilt, grant, to_usd)
+        ben = self.policy.benefits.get("key_little_giant")
+        if ben is not None:
+            self._apply(np.flatnonzero(here & pop.key_lg), ben, tilt, grant, to_usd, add=True)
+        k = self.policy.designation.key_little_giant
+        key_rows = np.flatnonzero(here & pop.key_lg)
+        key_grant = k.grant_myuan_per_firm_term / max(k.term_years * 4.0, 1.0) * to_usd if k.enabled else 0.0
+        talent = np.where(here, pop.talent_subsidy * pop.rd_spend, 0.0)
+        pop.grants[here] += grant[here] + talent[here]
+        pop.grants[key_rows] += key_grant
+        self.fiscal_q["grants"] = float(grant[here].sum())
+        self.fiscal_q["talent_subsidy"] = float(talent.sum())
+        self.fiscal_q["key_grants"] = key_grant * len(key_rows)
+        for key, v in self.fiscal_q.items():
+            self.fiscal[key] += v
+
+    @staticmethod
+    def _tilted(values: np.ndarray, tilt: np.ndarray) -> np.ndarray:
+        return values * tilt
+
+    def _apply(self, rows, ben, tilt, grant, to_usd, add: bool = False) -> None:
+        pop = self.model.pop
+        if not len(rows):
+            return
+        if ben.tax_rate is not None:
+            pop.tax_rate[rows] = np.minimum(pop.tax_rate[rows], ben.tax_rate)
+        op = np.add if add else (lambda a, b: b)
+        pop.interest_subsidy[rows] = op(pop.interest_subsidy[rows], ben.interest_subsidy * tilt[rows])
+        pop.credit_bonus[rows] = op(pop.credit_bonus[rows], ben.credit_bonus * tilt[rows])
+        pop.appetite_bonus[rows] = op(pop.appetite_bonus[rows], ben.ipo_fast_track)
+        pop.talent_subsidy[rows] = op(pop.talent_subsidy[rows], ben.talent_subsidy)
+        pop.procurement_discount[rows] = op(pop.procurement_discount[rows], ben.procurement_discount)
+        grant[rows] += ben.grant_myuan_per_year * to_usd / 4.0 * tilt[rows]
+
+
+__all__ = ["Government", "firm_metrics", "meets_tier", "rule_holds", "rules_hold", "score", "rd_thresholds", "TIER_VALUE", "HIST"]

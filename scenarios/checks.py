@@ -1,0 +1,44 @@
+"""Name checks shared by the event kinds: one-line ConfigErrors that list the allowed values."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+
+def check_bloc(key: str, name: Any, cfg) -> None:
+    from sim.config import ConfigError
+
+    blocs = list(cfg.world.blocs)
+    if name not in blocs:
+        raise ConfigError(key, f"unknown bloc '{name}'; allowed: {', '.join(blocs)}")
+
+
+def check_blocs(key: str, names: Iterable[Any], cfg) -> None:
+    """Every name must be a bloc (an empty list is allowed: it means every bloc)."""
+    for b in names:
+        check_bloc(key, b, cfg)
+
+
+def check_stages(key: str, names: Iterable[Any], cfg, required: bool = True) -> None:
+    """Every name must be a stage; ``required``: at least one."""
+    from sim.config import ConfigError
+
+    stages = list(cfg.world.stages)
+    names = list(names)
+    if required and not names:
+        raise ConfigError(key, f"at least one stage is required; allowed: {', '.join(stages)}")
+    for s in names:
+        if s not in stages:
+            raise ConfigError(key, f"unknown stage '{s}'; allowed: {', '.join(stages)}")
+
+
+def check_stage_values(key: str, values: dict, cfg, positive: bool = False) -> None:
+    """A mapping stage -> number: names must be stages, values >= 0 (or > 0 with ``positive``)."""
+    from sim.config import ConfigError
+
+    check_stages(key, list(values), cfg, required=False)
+    for s, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf")):
+            raise ConfigError(f"{key}.{s}", f"must be a finite number, got {v!r}")
+        if v < 0 or (positive and v == 0):
+            raise ConfigError(f"{key}.{s}", f"must be {'> 0' if positive else '>= 0'}, got {v}")

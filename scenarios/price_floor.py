@@ -1,0 +1,194 @@
+"""Price floor with guaranteed offtake: a state backstop for a bloc's domestic producers.
+
+Question served: Q3 of MODEL.md (levers) - does a guaranteed price and buyer of
+last resort make private investors build a stage that the market alone leaves
+to the other bloc, and at what fiscal cost?
+Reference: the 2025 US Department of Defense agreement with MP Materials: a
+floor of 110 USD/kg for NdPr oxide for ten years and 100% offtake of a
+10 kt/yr magnet plant (MODEL.md 5.8). The coordinated-West policy regime
+(conf/policy/coordinated_west.yaml, ``instruments.price_floor_usd_per_kg``,
+``floor_offtake_t_per_year``, ``floor_years``) uses the same mechanism through
+:class:`PriceFloors`.
+
+Mechanism (per bloc b and stage s with a floor F and/or an offtake volume V):
+
+1. Floor top-up. Every domestic producer of b at s receives at least F per kg
+   it sells: the state pays ``max(F - p, 0) x output`` on top of the revenue
+   at the traded price index p (exports included). The top-up is added to the
+   firm's ``grants`` in the policy step of the quarter (``apply_quarter``), so
+   it reaches cash and profit in the next quarter's accounts, like any grant.
+   The shut-down rule sees ``max(p, F)`` (a plant whose cost the floor covers
+   keeps producing), and investors see ``max(expected price, F)`` in the
+   profitability index of projects and entrants (ChainModel.expectations).
+2. Offtake: the state is buyer of last resort. After the market at s has
+   cleared, the state orders the spare sellable output (potential minus market
+   orders) of b's producers at s, pro rata to their spare output, up to V/4 t
+   a quarter. These are real orders: the plants buy inputs for them upstream,
+   they raise the utilisation that drives b's price index, and they are paid at
+   p in the accounts (plus the top-up where s has a floor, so at ``max(p, F)``).
+   What the state buys leaves the market (a stockpile; no resale is counted).
+
+Fiscal cost per quarter (M USD) = top-ups + offtake tonnes delivered x p,
+recorded cumulatively in ``model.fiscal_extra[(bloc, "price_floor")]`` (which
+ChainModel.fiscal_totals and the policy outputs read) and per quarter in
+``PriceFloors.quarter_cost_musd`` (B,), with the offtake tonnes of the quarter
+in ``PriceFloors.offtake_t`` (B, S).
+
+Several floors (events, a policy) may be active at once: per bloc and stage the
+highest floor applies and offtake volumes add up. ``remove(name)`` restores the
+previous state exactly (the arrays are recomputed from the remaining entries).
+
+Wiring in sim.model.ChainModel: ``self.price_floors = PriceFloors(T.blocs,
+T.stages)`` in ``__init__``; ``self.price_floors.place_offtake(self, s, sup)``
+right after a stage's market orders are set in ``clear_markets_and_produce``;
+``self.price_floors.floored(price)`` for the shut-down price and the expected
+price; ``self.price_floors.apply_quarter(self)`` in ``do_policy``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scenarios.checks import check_bloc, check_stage_values
+from scenarios.events import EventParams, ScenarioEvent, register_event
+
+FISCAL_KEY = "price_floor"
+
+
+class PriceFloors:
+    """The price floors and offtake guarantees in force in every bloc (events and policies)."""
+
+    def __init__(self, blocs: list[str], stages: list[str]):
+        self.blocs, self.stages = list(blocs), list(stages)
+        B, S = len(self.blocs), len(self.stages)
+        self._entries: dict[str, list[tuple[int, int, float, float]]] = {}
+        self.floor = np.zeros((B, S))  # USD/kg; 0: no floor
+        self.offtake_t_per_year = np.zeros((B, S))
+        self.quarter_cost_musd = np.zeros(B)  # last quarter: top-ups + offtake purchases
+        self.topup_musd = np.zeros(B)  # last quarter: top-ups alone
+        self.offtake_t = np.zeros((B, S))  # last quarter: tonnes the state received
+        self._orders: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # stage -> (rows, state orders t) this quarter
+
+    # -- what is in force -----------------------------------------------------
+    def add(self, name: str, bloc: int | str, stage: int | str, floor_usd_per_kg: float = 0.0, offtake_t_per_year: float = 0.0) -> None:
+        """Add one bloc-stage floor and/or offtake volume under ``name`` (several calls per name allowed)."""
+        b = self.blocs.index(bloc) if isinstance(bloc, str) else int(bloc)
+        s = self.stages.index(stage) if isinstance(stage, str) else int(stage)
+        self._entries.setdefault(name, []).append((b, s, float(floor_usd_per_kg), float(offtake_t_per_year)))
+        self._rebuild()
+
+    def remove(self, name: str) -> None:
+        """Remove everything added under ``name`` (no-op if absent)."""
+        if self._entries.pop(name, None) is not None:
+            self._rebuild()
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    @property
+    def active(self) -> bool:
+        return bool(self._entries)
+
+    def _rebuild(self) -> None:
+        self.floor = np.zeros_like(self.floor)
+        self.offtake_t_per_year = np.zeros_like(self.offtake_t_per_year)
+        for entries in self._entries.values():
+            for b, s, fl, off in entries:
+                self.floor[b, s] = max(self.floor[b, s], fl)
+                self.offtake_t_per_year[b, s] += off
+
+    def floored(self, price: np.ndarray) -> np.ndarray:
+        """(B, S) ``max(price, floor)``; the same array when no floor is in force."""
+        if not np.any(self.floor > 0):
+            return price
+        return np.maximum(price, self.floor)
+
+    # -- each quarter ---------------------------------------------------------
+    def place_offtake(self, model, s: int, sup: np.ndarray) -> None:
+        """After stage s has cleared: the state orders spare output of domestic producers, up to V/4."""
+        self._orders.pop(s, None)
+        if not np.any(self.offtake_t_per_year[:, s] > 0) or len(sup) == 0:
+            return
+        pop = model.pop
+        rows_all, qty_all = [], []
+        for b in np.flatnonzero(self.offtake_t_per_year[:, s] > 0):
+            rows = sup[pop.bloc[sup] == b]
+            spare = np.maximum(pop.potential_t[rows] - pop.orders_t[rows], 0.0)
+            total = spare.sum()
+            if total <= 1e-12:
+                continue
+            buy = spare * min(self.offtake_t_per_year[b, s] / 4.0 / total, 1.0)
+            pop.orders_t[rows] += buy
+            rows_all.append(rows)
+            qty_all.append(buy)
+        if rows_all:
+            self._orders[s] = (np.concatenate(rows_all), np.concatenate(qty_all))
+
+    def apply_quarter(self, model) -> None:
+        """Policy step: pay floor top-ups into grants, record offtake and the fiscal cost."""
+        B = len(self.blocs)
+        self.quarter_cost_musd = np.zeros(B)
+        self.topup_musd = np.zeros(B)
+        self.offtake_t = np.zeros_like(self.offtake_t)
+        orders, self._orders = self._orders, {}
+        if not self.active and not orders:
+            return
+        pop, price = model.pop, model.trade_price
+        # 1. floor top-ups on everything the floored producers sold this quarter
+        f = self.floor[pop.bloc, pop.stage]
+        gap = np.maximum(f - price[pop.bloc, pop.stage], 0.0)
+        topup = np.where(pop.alive & (f > 0), gap * pop.output_t / 1000.0, 0.0)
+        pop.grants = pop.grants + topup
+        self.topup_musd = np.bincount(pop.bloc, weights=topup, minlength=B)
+        # 2. offtake: what the state received, paid at the traded price (the top-up covers the rest of the floor)
+        cost = self.topup_musd.copy()
+        for s, (rows, qty) in orders.items():
+            ratio = np.divide(pop.output_t[rows], pop.orders_t[rows], out=np.zeros(len(rows)), where=pop.orders_t[rows] > 0)
+            got = qty * np.minimum(ratio, 1.0)
+            b = pop.bloc[rows]
+            self.offtake_t[:, s] += np.bincount(b, weights=got, minlength=B)
+            cost += np.bincount(b, weights=got * price[b, s] / 1000.0, minlength=B)
+        self.quarter_cost_musd = cost
+        # cumulative public money by (bloc, instrument), read by ChainModel.fiscal_totals
+        fiscal = getattr(model, "fiscal_extra", None)
+        if fiscal is None:
+            fiscal = model.fiscal_extra = {}
+        payers = set(np.flatnonzero((self.floor > 0).any(axis=1) | (self.offtake_t_per_year > 0).any(axis=1)).tolist())
+        payers |= set(np.flatnonzero(cost > 0).tolist())
+        for b in sorted(payers):
+            fiscal[(b, FISCAL_KEY)] = fiscal.get((b, FISCAL_KEY), 0.0) + float(cost[b])
+
+
+@dataclass
+class PriceFloorParams(EventParams):
+    bloc: str = ""
+    floor_usd_per_kg: dict[str, float] = field(default_factory=dict)  # stage -> floor paid to domestic producers
+    offtake_t_per_year: dict[str, float] = field(default_factory=dict)  # stage -> what the state buys at most
+
+
+@register_event
+class PriceFloor(ScenarioEvent):
+    kind = "price_floor"
+    Params = PriceFloorParams
+    question = "Does a state price floor with guaranteed offtake make investors build a stage, and at what fiscal cost?"
+
+    def apply(self, model) -> None:
+        p, pf = self.params, model.price_floors
+        for stage in dict.fromkeys(list(p.floor_usd_per_kg) + list(p.offtake_t_per_year)):
+            pf.add(f"event:{self.name}", p.bloc, stage, p.floor_usd_per_kg.get(stage, 0.0), p.offtake_t_per_year.get(stage, 0.0))
+
+    def revert(self, model) -> None:
+        model.price_floors.remove(f"event:{self.name}")
+
+    @classmethod
+    def check(cls, key, params, cfg) -> None:
+        from sim.config import ConfigError
+
+        check_bloc(f"{key}.bloc", params.bloc, cfg)
+        check_stage_values(f"{key}.floor_usd_per_kg", params.floor_usd_per_kg, cfg)
+        check_stage_values(f"{key}.offtake_t_per_year", params.offtake_t_per_year, cfg)
+        if not any(v > 0 for v in list(params.floor_usd_per_kg.values()) + list(params.offtake_t_per_year.values())):
+            stages = ", ".join(cfg.world.stages)
+            raise ConfigError(f"{key}.floor_usd_per_kg", f"give a floor or an offtake volume > 0 for at least one stage; stages: {stages}")

@@ -1,0 +1,158 @@
+"""Policy outputs (MODEL.md 7): a tidy quarterly table per bloc and the policy part of the summary.
+
+``policy.parquet`` has one row per quarter, bloc, measure and key:
+
+| measure | key | value |
+|---|---|---|
+| firms | tier (none, innovation_type, srdi, little_giant, key_little_giant) | live operating firms holding it |
+| rd_spend_musd, revenue_musd | tier | flows of the quarter, M USD |
+| patents_invention, patents_utility | tier | patents in force |
+| finance_constrained | tier | firms flagged this year (wanted to build but could not fund it) |
+| fiscal_musd | instrument (grants, key_grants, tax_expenditure, interest_subsidy, talent_subsidy, group_rescue, group_rd_fund, group_incubation, agency:NAME, price_floor) | public money of the quarter, M USD |
+| lg_control | processing (separation + metal), magnet | share of the bloc's capacity held by Little Giants and by firms of groups that have a Little Giant |
+| group_firms | GROUP:tier | the group's operating subsidiaries holding the tier (Q4 only) |
+
+Designations, reviews, revocations, awards and rescues are in the event log.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from agents.firms import Phase, Tier
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sim.model import ChainModel
+
+TIER_NAMES = ("none", "innovation_type", "srdi", "little_giant")
+TIER_KEYS = TIER_NAMES + ("key_little_giant",)
+
+
+class PolicyRecorder:
+    def __init__(self, model: "ChainModel"):
+        self.model = model
+        self.rows: list[tuple] = []
+        self._fiscal_seen: dict[tuple[int, str], float] = {}
+
+    def _tier_masks(self, here: np.ndarray) -> dict[str, np.ndarray]:
+        pop = self.model.pop
+        masks = {name: here & (pop.tier == t) for t, name in enumerate(TIER_NAMES)}
+        masks["key_little_giant"] = here & pop.key_lg
+        return masks
+
+    def record_quarter(self) -> None:
+        m = self.model
+        pop, T = m.pop, m.tables
+        q = m.quarter
+        out = self.rows
+        op = pop.alive & (pop.phase == Phase.OPERATING)
+        stage_names = list(T.stages)
+        processing = np.isin(pop.stage, [stage_names.index(s) for s in ("separation", "metal") if s in stage_names])
+        magnet = pop.stage == (stage_names.index("magnet") if "magnet" in stage_names else -1)
+        for b in range(T.B):
+            here = op & (pop.bloc == b)
+            for key, mask in self._tier_masks(here).items():
+                out.append((q, b, "firms", key, float(mask.sum())))
+                out.append((q, b, "rd_spend_musd", key, float(pop.rd_spend[mask].sum())))
+                out.append((q, b, "revenue_musd", key, float(pop.revenue[mask].sum())))
+                out.append((q, b, "patents_invention", key, float(pop.patents_invention[mask].sum())))
+                out.append((q, b, "patents_utility", key, float(pop.patents_utility[mask].sum())))
+                out.append((q, b, "finance_constrained", key, float((mask & pop.finance_constrained).sum())))
+            lg = here & (pop.tier == Tier.LITTLE_GIANT)
+            lg_groups = np.unique(pop.group[lg & (pop.group >= 0)])
+            held = lg | (here & np.isin(pop.group, lg_groups))
+            for key, sel in (("processing", processing), ("magnet", magnet)):
+                tot = pop.capacity_t[here & sel].sum()
+                out.append((q, b, "lg_control", key, float(pop.capacity_t[held & sel].sum() / tot) if tot > 0 else np.nan))
+        if q % 4 == 3:  # group pyramids at the end of each year
+            for g, gname in enumerate(T.groups):
+                mine = op & (pop.group == g)
+                b = int(T.group_bloc[g])
+                for t, name in enumerate(TIER_NAMES):
+                    if t > 0:
+                        out.append((q, b, "group_firms", f"{gname}:{name}", float((mine & (pop.tier == t)).sum())))
+        for (b, instrument), total in m.fiscal_totals().items():
+            prev = self._fiscal_seen.get((b, instrument), 0.0)
+            out.append((q, b, "fiscal_musd", instrument, float(total - prev)))
+            self._fiscal_seen[(b, instrument)] = total
+
+    def frame(self) -> pd.DataFrame:
+        m = self.model
+        T = m.tables
+        df = pd.DataFrame(self.rows, columns=["quarter_index", "bloc", "measure", "key", "value"])
+        df.insert(1, "year", (m.world.start_year + df["quarter_index"] // 4).astype(np.int32))
+        df.insert(2, "quarter", (df["quarter_index"] % 4 + 1).astype(np.int8))
+        df.insert(3, "time", m.world.start_year + df["quarter_index"] / 4.0)
+        df["bloc"] = pd.Categorical.from_codes(df["bloc"].astype(int), T.blocs)
+        return df
+
+    # ------------------------------------------------------------------ summary
+    def summary(self, events: pd.DataFrame) -> dict[str, Any]:
+        """Policy scalars per bloc: tiers at the end of each reference year, designation flows,
+        Little Giant control shares, R&D intensity by tier, patents per Little Giant, capital
+        constraint, group pyramids and fiscal cost (MODEL.md 7)."""
+        m = self.model
+        T, w = m.tables, m.world
+        df = self.frame()
+        out: dict[str, Any] = {}
+        years = [y for y in w.reference_years if w.start_year <= y < w.start_year + m.cfg.years]
+        q4 = df[df["quarter"] == 4]
+        for b, bloc in enumerate(T.blocs):
+            d = q4[q4["bloc"] == bloc]
+            res: dict[str, Any] = {"regime": getattr(m.policies.get(b), "regime", "none")}
+
+            def at(measure, key, year, d=d):
+                v = d[(d["measure"] == measure) & (d["key"] == key) & (d["year"] == year)]["value"]
+                return float(v.iloc[0]) if len(v) else None
+
+            res["firms_by_tier"] = {str(y): {k: at("firms", k, y) for k in TIER_KEYS} for y in years}
+            res["lg_control"] = {str(y): {k: at("lg_control", k, y) for k in ("processing", "magnet")} for y in years}
+            patents = {}
+            for y in years:
+                n = at("firms", "little_giant", y)
+                p = at("patents_invention", "little_giant", y)
+                u = at("patents_utility", "little_giant", y)
+                patents[str(y)] = (p + u) / n if n else None
+            res["patents_per_little_giant"] = patents
+            full = df[df["bloc"] == bloc]
+            res["rd_intensity_by_tier"] = {}
+            for k in TIER_KEYS:
+                rd = full[(full["measure"] == "rd_spend_musd") & (full["key"] == k)].groupby("year")["value"].sum()
+                rev = full[(full["measure"] == "revenue_musd") & (full["key"] == k)].groupby("year")["value"].sum()
+                res["rd_intensity_by_tier"][k] = {str(int(y)): (float(rd[y] / rev[y]) if rev[y] > 0 else None) for y in rev.index if y in years}
+            lg_n = full[(full["measure"] == "firms") & (full["key"] == "little_giant") & (full["quarter"] == 4)]
+            lg_c = full[(full["measure"] == "finance_constrained") & (full["key"] == "little_giant") & (full["quarter"] == 4)]
+            win = (lg_n["year"] >= 2020) & (lg_n["year"] <= 2025)
+            n_lg = lg_n[win]["value"].sum()
+            res["capital_constraint_lg_2020_2025"] = float(lg_c[(lg_c["year"] >= 2020) & (lg_c["year"] <= 2025)]["value"].sum() / n_lg) if n_lg else None
+            ev = events[(events["bloc"] == bloc)]
+            res["events"] = {k: int((ev["kind"] == k).sum()) for k in
+                             ("designated", "review_passed", "review_failed", "revoked", "key_designated", "award", "award_paid",
+                              "award_lapsed", "rescued", "incubated")}
+            fis = full[full["measure"] == "fiscal_musd"].groupby("key", observed=True)["value"].sum()
+            res["fiscal_cost_musd"] = {str(k): float(v) for k, v in fis.items()}
+            total = float(fis.sum()) if len(fis) else 0.0
+            res["fiscal_cost_total_musd"] = total
+            # per tonne of domestic capacity: the bloc's weakest stage in magnet-equivalent t/yr at the end
+            pop = m.pop
+            op = pop.alive & (pop.phase == Phase.OPERATING) & (pop.bloc == b)
+            cap = np.bincount(pop.stage[op], weights=pop.capacity_t[op], minlength=T.S) * T.magnet_eq_per_t
+            res["fiscal_cost_usd_per_t_capacity"] = total * 1e6 / cap.min() if cap.min() > 0 else None
+            out[bloc] = res
+        gf = q4[q4["measure"] == "group_firms"]
+        out = _no_nan(out)
+        out["pyramids"] = {g: {str(y): {name: int(gf[(gf["key"] == f"{g}:{name}") & (gf["year"] == y)]["value"].sum())
+                                        for name in TIER_NAMES[1:]} for y in years} for g in T.groups}
+        return out
+
+
+def _no_nan(obj):
+    """JSON-friendly: NaN becomes None (no value), recursively."""
+    if isinstance(obj, dict):
+        return {k: _no_nan(v) for k, v in obj.items()}
+    if isinstance(obj, float) and obj != obj:
+        return None
+    return obj

@@ -1,0 +1,306 @@
+"""Policy configuration schema (MODEL.md 5.6-5.8): one ``PolicyConfig`` per bloc.
+
+conf/policy/*.yaml are the options of the ``policy`` config group, assigned per
+bloc in conf/config.yaml (``policy@policy.china: coordinated``) and switched by
+scenarios. Designation criteria are data too (conf/criteria/*.yaml), composed
+into ``designation.criteria``.
+
+Criteria rules (checked in :func:`validate_policy`):
+    {metric: NAME, op: OP, value: NUMBER}      OP one of >=, >, <=, <
+    {any_of: [[rule, ...], [rule, ...]]}       at least one list holds entirely
+    {when: rule, then: [rule, ...]}           the rules apply only where ``when`` holds
+Score items (innovation_type): {metric: NAME, bands: [[threshold, points], ...]}:
+the firm gets the points of the highest threshold it reaches (metric >= threshold);
+with ``below: true`` the points of the lowest threshold it stays under (metric < threshold).
+Metric names are listed in agents.government.METRICS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import MISSING
+
+from sim.fields import f
+
+
+TIERS = ("innovation_type", "srdi", "little_giant")
+BENEFIT_TIERS = TIERS + ("key_little_giant",)
+OPS = (">=", ">", "<=", "<")
+
+
+@dataclass
+class TierCriteriaConfig:
+    requires_tier: Optional[str] = None  # tier the firm must already hold (or a higher one)
+    rules: list[Any] = field(default_factory=list)  # every rule must hold
+    score: list[Any] = field(default_factory=list)  # points items (see module docstring)
+    min_score: float = f(0.0, lo=0.0)  # points needed (when score items are given)
+
+
+@dataclass
+class CriteriaConfig:
+    name: str = ""
+    source: str = ""
+    sme: list[Any] = field(default_factory=list)  # SME eligibility rules, required for every tier
+    tiers: dict[str, TierCriteriaConfig] = field(default_factory=dict)  # innovation_type, srdi, little_giant
+
+
+@dataclass
+class KeyLittleGiantConfig:
+    enabled: bool = False
+    budget_myuan_per_term: float = f(0.0, lo=0.0)  # central budget available to this chain per term, M yuan
+    grant_myuan_per_firm_term: float = f(0.0, lo=0.0)  # grant per key firm over one term, M yuan
+    term_years: float = f(3.0, lo=0.25)
+    priority_gap_stages: bool = True  # only firms in the plan's gap stages are chosen
+
+
+@dataclass
+class RdRaiseConfig:
+    enabled: bool = False  # firms near a tier's R&D threshold raise R&D to cross it (MODEL.md 4)
+    window: float = f(0.5, lo=0.0)  # relative distance below the threshold within which firms react
+    margin: float = f(0.005, lo=0.0)  # target this much above the threshold (R&D / revenue)
+
+
+@dataclass
+class DesignationConfig:
+    enabled: bool = False
+    criteria: CriteriaConfig = field(default_factory=CriteriaConfig)
+    round_quarter: int = f(2, lo=1, hi=4)  # quarter of the year in which rounds and reviews happen
+    validity_years: float = f(3.0, lo=0.25)  # a title is valid this long, then reviewed
+    quota_per_year: dict[str, int] = field(default_factory=dict)  # tier -> max new titles per year (absent: none)
+    niches_per_stage: dict[str, float] = field(default_factory=dict)  # stage -> product niches (niche_share metric; absent: 1)
+    key_little_giant: KeyLittleGiantConfig = field(default_factory=KeyLittleGiantConfig)
+    rd_raise: RdRaiseConfig = field(default_factory=RdRaiseConfig)
+
+
+@dataclass
+class BenefitConfig:
+    grant_myuan_per_year: float = f(0.0, lo=0.0)  # direct subsidy while the title is held, M yuan / yr
+    tax_rate: Optional[float] = f(None, lo=0.0, hi=1.0)  # corporate income tax rate while held (null: standard)
+    interest_subsidy: float = f(0.0, lo=0.0, hi=1.0)  # points off the loan rate, per year
+    credit_bonus: float = f(0.0, lo=0.0, hi=1.0)  # extra debt / assets lenders allow
+    procurement_discount: float = f(0.0, lo=0.0, hi=0.95)  # price advantage perceived by state buyers
+    ipo_fast_track: float = f(0.0, lo=0.0, hi=1.0)  # extra probability per quarter of outside equity
+    talent_subsidy: float = f(0.0, lo=0.0, hi=1.0)  # share of R&D cost refunded (R&D staff subsidy)
+
+
+@dataclass
+class CoordinationConfig:
+    plan_horizon_years: float = f(5.0, lo=0.0)  # gap = projected demand this far ahead - capacity - pipeline
+    gap_tilt: float = f(0.0, lo=0.0, hi=5.0)  # benefits in gap stages x (1 + tilt); others x 1
+    gap_threshold: float = f(0.0, lo=-1.0, hi=1.0)  # a stage is a gap when gap / demand exceeds this
+    permit_factor: float = f(1.0, lo=0.05, hi=5.0)  # permitting durations x this (fast permits < 1)
+    quota_stages: list[str] = field(default_factory=list)  # output quotas held by the state groups
+    quota_outside_groups: float = f(1.0, lo=0.0, hi=1.0)  # share of capacity firms outside groups may use there
+    incubation_per_year: float = f(0.0, lo=0.0)  # new group subsidiaries per year into gap stages (Poisson mean)
+
+
+@dataclass
+class GroupPolicyConfig:
+    rescue_budget_myuan_per_year: float = f(0.0, lo=0.0)  # per group: failing subsidiaries recapitalised
+    grading_top_share: float = f(0.0, lo=0.0, hi=1.0)  # share of subsidiaries graded best each year
+    rd_fund_myuan_per_year: float = f(0.0, lo=0.0)  # per group, split among the best-graded
+    incubation_per_year: float = f(0.0, lo=0.0)  # per group: new subsidiaries into its gap stages (Poisson mean)
+    knowledge_sharing: Optional[float] = f(None, lo=0.0, hi=1.0)  # null: world.innovation.group_sharing
+
+
+@dataclass
+class AgencyConfig:
+    regions: list[str] = field(default_factory=list)  # jurisdiction (empty: the whole bloc)
+    stages: list[str] = field(default_factory=list)  # stage focus (empty: every stage)
+    budget_musd_per_year: float = f(0.0, lo=0.0)
+    stop_go_sd: float = f(0.0, lo=0.0, hi=3.0)  # sd of the log of the yearly budget multiplier
+    stop_probability: float = f(0.0, lo=0.0, hi=1.0)  # chance that a year's call is cancelled
+    call_quarter: int = f(1, lo=1, hi=4)  # quarter of the yearly call
+    award_lag_years: list[float] = f([1.0, 3.0], lo=0.0, pair=True)  # application -> award, drawn uniform
+    capex_share: float = f(0.0, lo=0.0, hi=1.0)  # award as a share of project capex
+    cap_musd: float = f(0.0, lo=0.0)  # largest single award
+    selection: str = "best_return"  # best_return | first_come | random | largest
+    gap_targeting: bool = False  # rank applicants by the bloc's stage gaps first (pooled, coordinated West)
+
+
+@dataclass
+class InstrumentsConfig:
+    price_floor_usd_per_kg: dict[str, float] = field(default_factory=dict)  # stage -> floor paid to domestic producers
+    floor_offtake_t_per_year: dict[str, float] = field(default_factory=dict)  # stage -> output the state buys at the floor
+    floor_years: float = f(10.0, lo=0.0)
+    permit_cap_years: dict[str, float] = field(default_factory=dict)  # stage -> longest permitting time
+    knowhow_ramp_factor: float = f(1.0, lo=0.05, hi=1.0)  # quality ramp time x this (know-how programme)
+    defence_mandate_share: float = f(0.0, lo=0.0, hi=1.0)  # domestic share required of state-owned (defence) buyers
+
+
+@dataclass
+class PolicyConfig:
+    regime: str = "none"  # none | coordinated | fragmented | coordinated_west (a label; what acts is configured below)
+    description: str = ""
+    designation: DesignationConfig = field(default_factory=DesignationConfig)
+    benefits: dict[str, BenefitConfig] = field(default_factory=dict)  # tier -> benefits while held
+    coordination: CoordinationConfig = field(default_factory=CoordinationConfig)
+    groups: GroupPolicyConfig = field(default_factory=GroupPolicyConfig)
+    agencies: dict[str, AgencyConfig] = field(default_factory=dict)
+    instruments: InstrumentsConfig = field(default_factory=InstrumentsConfig)
+
+
+@dataclass
+class PolicyChangeConfig:
+    year: float = f(lo=1900.0, hi=2300.0)  # fractional calendar year from which ``policy`` replaces the bloc's policy
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+
+
+# --------------------------------------------------------------------------
+# Criteria metrics (computed per firm by agents.government.firm_metrics)
+# --------------------------------------------------------------------------
+METRICS = {
+    "revenue_myuan": "revenue of the last four quarters, M yuan",
+    "employees": "headcount",
+    "rd_intensity": "R&D / revenue over the last four quarters",
+    "rd_intensity_2y": "R&D / revenue over the last eight quarters",
+    "rd_myuan": "R&D of the last four quarters, M yuan",
+    "rd_myuan_2y": "R&D of the last eight quarters, M yuan",
+    "revenue_growth": "revenue of the last four quarters / the four before - 1",
+    "profit_growth": "profit of the last four quarters over the four before - 1 (relative to |profit before|)",
+    "debt_ratio": "debt / (cash + book assets + construction in progress)",
+    "years_in_niche": "years since the firm entered its stage",
+    "invention_patents": "class I (invention) patents in force",
+    "utility_patents": "utility and design patents in force",
+    "niche_share": "the firm's share of its niche: capacity / (bloc capacity at its stage / niches_per_stage)",
+    "rd_staff_share": "share of staff in R&D",
+    "equity_raised_myuan": "outside equity raised since entry, M yuan",
+}
+SELECTIONS = ("best_return", "first_come", "random", "largest")
+REGIMES = ("none", "coordinated", "fragmented", "coordinated_west")
+
+
+def parse_rule(key: str, rule: Any) -> dict:
+    """Check one criteria rule and return it in canonical form (see module docstring)."""
+    from sim.config import ConfigError
+
+    if not isinstance(rule, dict):
+        raise ConfigError(key, f"a rule must be {{metric, op, value}}, {{any_of: [...]}} or {{when, then}}; got {rule!r}")
+    if "any_of" in rule:
+        if set(rule) != {"any_of"} or not isinstance(rule["any_of"], list) or not rule["any_of"]:
+            raise ConfigError(key, "any_of must be the only key and hold a non-empty list of rule lists")
+        return {"any_of": [[parse_rule(f"{key}.any_of[{i}][{j}]", r) for j, r in enumerate(_as_list(f"{key}.any_of[{i}]", alt))]
+                           for i, alt in enumerate(rule["any_of"])]}
+    if "when" in rule:
+        if set(rule) != {"when", "then"}:
+            raise ConfigError(key, "a conditional rule has exactly the keys when and then")
+        return {"when": parse_rule(f"{key}.when", rule["when"]),
+                "then": [parse_rule(f"{key}.then[{j}]", r) for j, r in enumerate(_as_list(f"{key}.then", rule["then"]))]}
+    extra = set(rule) - {"metric", "op", "value", "note"}
+    if extra or not {"metric", "op", "value"} <= set(rule):
+        raise ConfigError(key, f"a rule has the keys metric, op, value (and an optional note); got {sorted(rule)}")
+    if rule["metric"] not in METRICS:
+        raise ConfigError(f"{key}.metric", f"unknown metric '{rule['metric']}'; allowed: {', '.join(METRICS)}")
+    if rule["op"] not in OPS:
+        raise ConfigError(f"{key}.op", f"unknown operator '{rule['op']}'; allowed: {', '.join(OPS)}")
+    v = rule["value"]
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ConfigError(f"{key}.value", f"must be a number, got {v!r}")
+    return {"metric": rule["metric"], "op": rule["op"], "value": float(v)}
+
+
+def parse_score_item(key: str, item: Any) -> dict:
+    from sim.config import ConfigError
+
+    if not isinstance(item, dict) or set(item) - {"metric", "bands", "below", "note"} or not {"metric", "bands"} <= set(item):
+        raise ConfigError(key, f"a score item is {{metric, bands: [[threshold, points], ...], below: false}}; got {item!r}")
+    below = item.get("below", False)
+    if not isinstance(below, bool):
+        raise ConfigError(f"{key}.below", f"must be true or false, got {below!r}")
+    if item["metric"] not in METRICS:
+        raise ConfigError(f"{key}.metric", f"unknown metric '{item['metric']}'; allowed: {', '.join(METRICS)}")
+    bands = item["bands"]
+    ok = isinstance(bands, list) and bands and all(
+        isinstance(b, list) and len(b) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in b) for b in bands)
+    if not ok:
+        raise ConfigError(f"{key}.bands", f"must be a non-empty list of [threshold, points] pairs; got {bands!r}")
+    if any(b[1] < 0 for b in bands):
+        raise ConfigError(f"{key}.bands", "points must be >= 0")
+    # best band first: the highest threshold reached (or, with below, the lowest threshold not reached)
+    return {"metric": item["metric"], "below": below,
+            "bands": sorted(([float(a), float(b)] for a, b in bands), key=lambda x: x[0] if below else -x[0])}
+
+
+def _as_list(key: str, value: Any) -> list:
+    from sim.config import ConfigError
+
+    if not isinstance(value, list):
+        raise ConfigError(key, f"must be a list of rules; got {value!r}")
+    return value
+
+
+def _check_names(key: str, names, allowed, what: str) -> None:
+    from sim.config import ConfigError
+
+    for n in names:
+        if n not in allowed:
+            raise ConfigError(key, f"unknown {what} '{n}'; allowed: {', '.join(map(str, allowed)) or '(none)'}")
+
+
+def check_policy(key: str, bloc: str, p: PolicyConfig, cfg) -> None:
+    """Names and rules of one bloc's policy (raises ConfigError)."""
+    from sim.config import ConfigError
+
+    w = cfg.world
+    stages, regions = list(w.stages), list(w.blocs[bloc].regions)
+    _check_names(f"{key}.regime", [p.regime], REGIMES, "regime")
+    d = p.designation
+    if d.enabled:
+        c = d.criteria
+        ck = f"{key}.designation.criteria"
+        _check_names(f"{ck}.tiers", list(c.tiers), TIERS, "tier")
+        missing = [t for t in TIERS if t not in c.tiers]
+        if missing:
+            raise ConfigError(f"{ck}.tiers", f"criteria for {', '.join(missing)} are missing; every tier needs criteria: {', '.join(TIERS)}")
+        c.sme = [parse_rule(f"{ck}.sme[{i}]", r) for i, r in enumerate(_as_list(f"{ck}.sme", c.sme))]
+        for t, tc in c.tiers.items():
+            tk = f"{ck}.tiers.{t}"
+            if tc.requires_tier is not None:
+                _check_names(f"{tk}.requires_tier", [tc.requires_tier], TIERS, "tier")
+                if TIERS.index(tc.requires_tier) >= TIERS.index(t):
+                    raise ConfigError(f"{tk}.requires_tier", f"must be a lower tier than '{t}'")
+            tc.rules = [parse_rule(f"{tk}.rules[{i}]", r) for i, r in enumerate(_as_list(f"{tk}.rules", tc.rules))]
+            tc.score = [parse_score_item(f"{tk}.score[{i}]", r) for i, r in enumerate(_as_list(f"{tk}.score", tc.score))]
+            top = sum(max(b[1] for b in item["bands"]) for item in tc.score)
+            if tc.score and tc.min_score > top:
+                raise ConfigError(f"{tk}.min_score", f"no firm can reach {tc.min_score:g} points; the items give at most {top:g}")
+        _check_names(f"{key}.designation.niches_per_stage", list(d.niches_per_stage), stages, "stage")
+        for s_, v in d.niches_per_stage.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 1:
+                raise ConfigError(f"{key}.designation.niches_per_stage.{s_}", f"must be a number >= 1, got {v!r}")
+        _check_names(f"{key}.designation.quota_per_year", list(d.quota_per_year), TIERS, "tier")
+        for t, q in d.quota_per_year.items():
+            if isinstance(q, bool) or not isinstance(q, int) or q < 0:
+                raise ConfigError(f"{key}.designation.quota_per_year.{t}", f"must be a whole number >= 0, got {q!r}")
+    _check_names(f"{key}.benefits", list(p.benefits), BENEFIT_TIERS, "tier")
+    _check_names(f"{key}.coordination.quota_stages", p.coordination.quota_stages, stages, "stage")
+    for name, a in p.agencies.items():
+        ak = f"{key}.agencies.{name}"
+        _check_names(f"{ak}.regions", a.regions, regions, f"region of bloc '{bloc}'")
+        _check_names(f"{ak}.stages", a.stages, stages, "stage")
+        _check_names(f"{ak}.selection", [a.selection], SELECTIONS, "selection rule")
+    ins = p.instruments
+    for fname in ("price_floor_usd_per_kg", "floor_offtake_t_per_year", "permit_cap_years"):
+        values = getattr(ins, fname)
+        _check_names(f"{key}.instruments.{fname}", list(values), stages, "stage")
+        for s, v in values.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise ConfigError(f"{key}.instruments.{fname}.{s}", f"must be a number >= 0, got {v!r}")
+
+
+def validate_policy(cfg) -> None:
+    """Policy per bloc and policy changes: names exist in the world, rules parse, years lie in the run."""
+    from sim.config import ConfigError
+
+    blocs = list(cfg.world.blocs)
+    _check_names("policy", list(cfg.policy), blocs, "bloc")
+    for b, p in cfg.policy.items():
+        check_policy(f"policy.{b}", b, p, cfg)
+    _check_names("policy_change", list(cfg.policy_change), blocs, "bloc")
+    first, last = cfg.world.start_year, cfg.world.start_year + cfg.years
+    for b, ch in cfg.policy_change.items():
+        if not first <= ch.year < last:
+            raise ConfigError(f"policy_change.{b}.year", f"must lie within the run, {first}..{last - 1}; got {ch.year:g}")
+        check_policy(f"policy_change.{b}.policy", b, ch.policy, cfg)

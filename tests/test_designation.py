@@ -1,0 +1,800 @@
+"""Tests of the coordinated regime's government agent (MODEL.md 5.6): criteria, metrics, rounds,
+reviews, benefits, key Little Giants, levers; validation target ``designation_criteria_hold``.
+
+Unit tests evaluate the criteria of conf/criteria/*.yaml (as composed and parsed) on hand-built
+metric arrays; run tests wrap the agent's yearly round and quarterly benefits on real coordinated
+runs (China coordinated, West none: ``scenario=laissez_faire policy@policy.china=coordinated``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from _rule_helpers import bloc, fresh_config, make_pop, stage, tables
+from agents.firms import HIST, Phase, Tier
+from agents.government import (
+    TIER_VALUE,
+    Government,
+    firm_metrics,
+    meets_tier,
+    rd_thresholds,
+    rules_hold,
+    score,
+)
+from agents.groups import SOEGroup
+from sim.model import ChainModel
+from sim.policy_schema import METRICS, TIERS
+
+CONF = Path(__file__).resolve().parent.parent / "conf"
+YEARS = 10
+COORD = ("scenario=laissez_faire", "policy@policy.china=coordinated", f"years={YEARS}")
+NONE = ("scenario=laissez_faire", f"years={YEARS}")
+CRIT_OVERRIDE = "criteria@policy.china.designation.criteria={}"
+BENEFIT_COLUMNS = ("interest_subsidy", "credit_bonus", "appetite_bonus", "talent_subsidy", "procurement_discount")
+TIER_NAME = {int(v): k for k, v in TIER_VALUE.items()}
+CHINA = 0  # checked in test_china_is_bloc_zero
+
+
+def coord_config(criteria: str = "miit_2022", **changes):
+    """A coordinated-China config (deep copy); ``criteria`` selects conf/criteria/<name>.yaml."""
+    overrides = COORD if criteria == "miit_2022" else COORD + (CRIT_OVERRIDE.format(criteria),)
+    cfg = fresh_config(*overrides)
+    for k, v in changes.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def china(cfg):
+    return cfg.policy["china"]
+
+
+def criteria(name: str):
+    return china(coord_config(name)).designation.criteria
+
+
+def run(cfg, steps: int | None = None) -> ChainModel:
+    m = ChainModel(cfg)
+    if steps is None:
+        m.run()
+    else:
+        for _ in range(steps):
+            m.step()
+    return m
+
+
+def test_china_is_bloc_zero():
+    cfg = coord_config()
+    assert list(cfg.world.blocs).index("china") == CHINA
+    assert china(cfg).regime == "coordinated" and china(cfg).designation.enabled
+    assert cfg.policy["west"].regime == "none"
+    assert criteria("miit_2022").name == "miit_2022" and criteria("miit_2018").name == "miit_2018"
+
+
+# ---------------------------------------------------------------------------
+# 1. Criteria at their boundaries (meets_tier, rule_holds, score)
+# ---------------------------------------------------------------------------
+PASS = dict(  # meets every tier of both definitions (100 innovation points)
+    revenue_myuan=200.0, employees=100.0, rd_intensity=0.10, rd_intensity_2y=0.10, rd_myuan=20.0, rd_myuan_2y=40.0,
+    revenue_growth=0.20, profit_growth=0.50, debt_ratio=0.30, years_in_niche=5.0, invention_patents=6.0,
+    utility_patents=10.0, niche_share=0.50, rd_staff_share=0.50, equity_raised_myuan=100.0,
+)
+EXPECT = {">=": [False, True, True], ">": [False, False, True], "<=": [True, True, False], "<": [True, False, False]}
+REQUIRED_HELD = {"innovation_type": Tier.NONE, "srdi": Tier.INNOVATION_TYPE, "little_giant": Tier.SRDI}
+
+
+def metrics(n: int = 3, **values) -> dict[str, np.ndarray]:
+    base = dict(PASS, **values)
+    assert set(base) == set(METRICS)
+    return {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)).copy() for k, v in base.items()}
+
+
+def around(v: float) -> np.ndarray:
+    """Just below, at and just above a threshold."""
+    return np.array([np.nextafter(v, -np.inf), v, np.nextafter(v, np.inf)])
+
+
+def _raw(name: str) -> dict:
+    return yaml.safe_load((CONF / "criteria" / f"{name}.yaml").read_text())
+
+
+def _plain_rule_cases():
+    """(criteria, tier, rule index, metric) for every plain rule of every tier (sme: index into sme)."""
+    cases = []
+    for name in ("miit_2022", "miit_2018"):
+        raw = _raw(name)
+        for i, r in enumerate(raw["sme"]):
+            for tier in TIERS:
+                cases.append(pytest.param(name, tier, "sme", i, id=f"{name}-{tier}-sme-{r['metric']}"))
+        for tier, tc in raw["tiers"].items():
+            for i, r in enumerate(tc.get("rules", [])):
+                if "metric" in r:
+                    cases.append(pytest.param(name, tier, "rules", i, id=f"{name}-{tier}-{r['metric']}"))
+    return cases
+
+
+def test_every_rule_is_covered_by_the_boundary_cases():
+    """The YAML files' rule lists are what was composed (so the parametrisation covers every rule)."""
+    for name in ("miit_2022", "miit_2018"):
+        raw, crit = _raw(name), criteria(name)
+        assert len(crit.sme) == len(raw["sme"])
+        for tier in TIERS:
+            assert len(crit.tiers[tier].rules) == len(raw["tiers"][tier].get("rules", []))
+            assert len(crit.tiers[tier].score) == len(raw["tiers"][tier].get("score", []))
+
+
+@pytest.mark.parametrize("name,tier,where,index", _plain_rule_cases())
+def test_rule_at_its_boundary(name, tier, where, index):
+    """Every other requirement met; the rule's metric just below / at / just above its threshold."""
+    crit = criteria(name)
+    rule = (crit.sme if where == "sme" else crit.tiers[tier].rules)[index]
+    held = np.full(3, int(REQUIRED_HELD[tier]))
+    assert meets_tier(crit, tier, metrics(), held).all()  # the base firm meets the tier
+    m = metrics()
+    m[rule["metric"]] = around(rule["value"])
+    assert meets_tier(crit, tier, m, held).tolist() == EXPECT[rule["op"]], (rule, m[rule["metric"]])
+
+
+def test_sme_eligibility_revenue_and_headcount_caps():
+    for name in ("miit_2022", "miit_2018"):
+        crit = criteria(name)
+        for tier in TIERS:
+            held = np.full(3, int(REQUIRED_HELD[tier]))
+            m = metrics(revenue_myuan=[399.99, 400.0, 1000.0])
+            assert meets_tier(crit, tier, m, held).tolist() == [True, False, False], (name, tier)
+            m = metrics(employees=[999.0, 1000.0, 5000.0])
+            assert meets_tier(crit, tier, m, held).tolist() == [True, False, False], (name, tier)
+
+
+def test_the_two_definitions_differ_only_in_the_little_giant_rules():
+    new, old = criteria("miit_2022"), criteria("miit_2018")
+    assert new.sme == old.sme
+    for tier in ("innovation_type", "srdi"):
+        assert new.tiers[tier].rules == old.tiers[tier].rules and new.tiers[tier].score == old.tiers[tier].score
+    byname = {r["metric"]: r for r in old.tiers["little_giant"].rules if "metric" in r}
+    assert byname["invention_patents"]["value"] == 5 and byname["rd_staff_share"]["value"] == 0.15
+    assert byname["profit_growth"]["value"] == 0.10
+    # 2018 rules on a firm that meets the 2022 Little Giant rules but has 2-4 patents, staff or profit short
+    held = np.full(3, int(Tier.SRDI))
+    m = metrics(invention_patents=[2.0, 4.0, 5.0])
+    assert meets_tier(new, "little_giant", m, held).tolist() == [True, True, True]
+    assert meets_tier(old, "little_giant", m, held).tolist() == [False, False, True]
+    m = metrics(rd_staff_share=[0.10, 0.15, 0.2], profit_growth=[0.5, 0.5, 0.09])
+    assert meets_tier(new, "little_giant", m, held).tolist() == [True, True, True]
+    assert meets_tier(old, "little_giant", m, held).tolist() == [False, True, False]
+
+
+# any_of of the 2022 Little Giant: R&D intensity by revenue band, or the R&D-heavy alternative
+NO_ALTERNATIVE = dict(revenue_myuan=20.0, rd_intensity_2y=0.01, rd_myuan_2y=0.0, rd_staff_share=0.0, equity_raised_myuan=0.0)
+
+
+def _any_of_rule():
+    rules = criteria("miit_2022").tiers["little_giant"].rules
+    found = [r for r in rules if "any_of" in r]
+    assert len(found) == 1 and len(found[0]["any_of"]) == 3
+    return found[0]
+
+
+def _only_alternative(alt) -> dict:
+    """Metric values at which exactly this alternative's rules hold, each at its threshold."""
+    values = dict(NO_ALTERNATIVE)
+    for r in alt:
+        assert r["op"] == ">="
+        values[r["metric"]] = r["value"]
+    return values
+
+
+def test_little_giant_any_of_each_alternative_alone_suffices_and_none_fails():
+    crit = criteria("miit_2022")
+    rule = _any_of_rule()
+    held = np.full(1, int(Tier.SRDI))
+    m = metrics(1, **NO_ALTERNATIVE)
+    assert not any(rules_hold(alt, m)[0] for alt in rule["any_of"])
+    assert not meets_tier(crit, "little_giant", m, held)[0]
+    for i, alt in enumerate(rule["any_of"]):
+        m = metrics(1, **_only_alternative(alt))
+        holds = [bool(rules_hold(a, m)[0]) for a in rule["any_of"]]
+        assert holds == [k == i for k in range(3)], (i, holds)
+        assert meets_tier(crit, "little_giant", m, held)[0], i
+
+
+@pytest.mark.parametrize("alt,k", [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1), (2, 2)])
+def test_little_giant_any_of_rules_at_their_boundaries(alt, k):
+    crit = criteria("miit_2022")
+    a = _any_of_rule()["any_of"][alt]
+    r = a[k]
+    m = metrics(**_only_alternative(a))
+    m[r["metric"]] = around(r["value"])
+    assert meets_tier(crit, "little_giant", m, np.full(3, int(Tier.SRDI))).tolist() == EXPECT[r["op"]], r
+
+
+def test_little_giant_rd_intensity_by_revenue_band():
+    """3% of revenue from 100 M yuan, 6% between 50 and 100 M yuan (two-year intensity)."""
+    crit = criteria("miit_2022")
+    held = np.full(6, int(Tier.SRDI))
+    m = metrics(6, revenue_myuan=[150, 150, 99.9, 99.9, 60, 40], rd_intensity_2y=[0.03, 0.0299, 0.059, 0.06, 0.07, 0.07],
+                rd_myuan_2y=0.0)
+    assert meets_tier(crit, "little_giant", m, held).tolist() == [True, False, False, True, True, False]
+
+
+def test_innovation_type_score_bands_at_their_boundaries():
+    """Each score item gives the points of the best band reached (below: the lowest threshold stayed under)."""
+    items = criteria("miit_2022").tiers["innovation_type"].score
+    assert {i["metric"] for i in items} == {"rd_intensity", "invention_patents", "utility_patents", "revenue_growth", "debt_ratio"}
+    for item in items:
+        bands = sorted(item["bands"])  # ascending thresholds
+        for j, (thr, pts) in enumerate(bands):
+            m = metrics(**{item["metric"]: around(thr)})
+            got = score([item], m).tolist()
+            if item["below"]:  # points while metric < thr (the lowest such threshold wins)
+                above = 0.0
+                assert got == [pts, above, above], (item, thr)
+            else:
+                lower = bands[j - 1][1] if j > 0 else 0.0
+                assert got == [lower, pts, pts], (item, thr)
+    # MODEL.md 5.6 values
+    rd = next(i for i in items if i["metric"] == "rd_intensity")
+    np.testing.assert_array_equal(score([rd], metrics(7, rd_intensity=[0.06, 0.05, 0.04, 0.025, 0.015, 0.005, 0.0])),
+                                  [20, 20, 15, 10, 5, 0, 0])
+    g = next(i for i in items if i["metric"] == "revenue_growth")
+    np.testing.assert_array_equal(score([g], metrics(5, revenue_growth=[0.2, 0.12, 0.07, 0.0, -0.01])), [20, 15, 10, 5, 0])
+    d = next(i for i in items if i["metric"] == "debt_ratio")
+    np.testing.assert_array_equal(score([d], metrics(3, debt_ratio=[0.3, 0.5499, 0.55])), [10, 10, 0])
+
+
+def test_innovation_type_needs_60_points():
+    crit = criteria("miit_2022")
+    held = np.zeros(3, dtype=int)
+    # 30 (2 invention patents) + 10 (debt under 55%) + rd_intensity 0.05 (20) -> 60; just below 0.05 -> 15 -> 55
+    m = metrics(rd_intensity=around(0.05), invention_patents=2.0, utility_patents=0.0, revenue_growth=-0.1, debt_ratio=0.3)
+    np.testing.assert_array_equal(score(crit.tiers["innovation_type"].score, m), [55, 60, 60])
+    assert meets_tier(crit, "innovation_type", m, held).tolist() == [False, True, True]
+    # 59 against 60 points: one item worth its metric's value in points
+    crit59 = copy.deepcopy(crit)
+    tc = crit59.tiers["innovation_type"]
+    tc.score = [{"metric": "utility_patents", "below": False, "bands": [[60.0, 60.0], [59.0, 59.0]]}]
+    m = metrics(utility_patents=[59.0, 60.0, 61.0])
+    np.testing.assert_array_equal(score(tc.score, m), [59, 60, 60])
+    assert tc.min_score == 60
+    assert meets_tier(crit59, "innovation_type", m, held).tolist() == [False, True, True]
+
+
+@pytest.mark.parametrize("name", ["miit_2022", "miit_2018"])
+def test_requires_tier_holding_the_lower_tier(name):
+    crit = criteria(name)
+    m = metrics(4)
+    held = np.array([Tier.NONE, Tier.INNOVATION_TYPE, Tier.SRDI, Tier.LITTLE_GIANT], dtype=int)
+    assert meets_tier(crit, "innovation_type", m, held).tolist() == [True, True, True, True]
+    assert meets_tier(crit, "srdi", m, held).tolist() == [False, True, True, True]
+    assert meets_tier(crit, "little_giant", m, held).tolist() == [False, False, True, True]
+
+
+# ---------------------------------------------------------------------------
+# 2. Firm metrics and their units
+# ---------------------------------------------------------------------------
+def _set_history(pop, col: str, row: int, first_step: int, values) -> None:
+    """Quarterly values of steps first_step, first_step + 1, ... into the ring slots step % HIST."""
+    for k, v in enumerate(values):
+        getattr(pop, col)[row, (first_step + k) % HIST] = v
+
+
+def test_firm_metrics_units_on_a_handful_of_firms():
+    T = tables()
+    c, w = bloc(T, "china"), bloc(T, "west")
+    mag, sep = stage(T, "magnet"), stage(T, "separation")
+    usd_per_cny = 0.14
+    niches = np.ones(T.S)
+    niches[mag] = 2.0
+    step = 13  # ring slots hold steps 6..13: the last four quarters are 10..13, the four before 6..9
+    pop = make_pop(5, bloc=[c, c, c, w, c], stage=[mag, mag, mag, mag, sep], capacity_t=[300.0, 100.0, 500.0, 100.0, 50.0],
+                   phase=[Phase.OPERATING, Phase.OPERATING, Phase.PROJECT, Phase.OPERATING, Phase.OPERATING],
+                   niche_start_step=[2, -20, 13, 0, 13], employees=[120.0, 30.0, 5.0, 40.0, 10.0])
+    # firm 0: revenue 8/quarter then 10, 11, 12, 13 (sum 46 against 32); R&D 0.2/quarter then 0.5/quarter
+    _set_history(pop, "rev_hist", 0, 6, [8, 8, 8, 8, 10, 11, 12, 13])
+    _set_history(pop, "rd_hist", 0, 6, [0.2] * 4 + [0.5] * 4)
+    _set_history(pop, "prof_hist", 0, 6, [2.0] * 4 + [3.0] * 4)
+    # firm 1: shrinking revenue, losses narrowing
+    _set_history(pop, "rev_hist", 1, 6, [5.0] * 4 + [4.0] * 4)
+    _set_history(pop, "rd_hist", 1, 6, [0.0] * 4 + [0.1] * 4)
+    _set_history(pop, "prof_hist", 1, 6, [-2.0] * 4 + [-1.0] * 4)
+    # firm 4: new, no revenue before (growth and profit growth undefined)
+    _set_history(pop, "rev_hist", 4, 6, [0.0] * 4 + [1.0] * 4)
+    _set_history(pop, "prof_hist", 4, 6, [0.0] * 4 + [0.5] * 4)
+    pop.cash[:] = [10.0, 0.0, 0.0, 5.0, 0.0]
+    pop.book_assets[:] = [40.0, 10.0, 0.0, 5.0, 0.0]
+    pop.cip[:] = [10.0, 0.0, 0.0, 0.0, 0.0]
+    pop.debt[:] = [30.0, 12.0, 0.0, 0.0, 1.0]
+    pop.pat_inv[0, [0, 5]] = [1, 2]
+    pop.pat_util[0, 7] = 4
+    pop.pat_inv[1, 3] = 1
+    pop.rd_staff_share[:] = [0.2, 0.05, 0.0, 0.0, 0.0]
+    pop.equity_raised[:] = [14.0, 0.0, 0.0, 0.0, 0.0]
+    m = firm_metrics(pop, T, step, usd_per_cny, niches)
+    assert set(m) == set(METRICS)
+    assert all(v.shape == (5,) for v in m.values())
+    yuan = 1.0 / usd_per_cny
+    np.testing.assert_allclose(m["revenue_myuan"][:2], [46 * yuan, 16 * yuan])
+    np.testing.assert_allclose(m["employees"], [120, 30, 5, 40, 10])
+    np.testing.assert_allclose(m["rd_intensity"][:2], [2.0 / 46, 0.4 / 16])
+    np.testing.assert_allclose(m["rd_intensity_2y"][:2], [2.8 / 78, 0.4 / 36])
+    np.testing.assert_allclose(m["rd_myuan"][:2], [2.0 * yuan, 0.4 * yuan])
+    np.testing.assert_allclose(m["rd_myuan_2y"][:2], [2.8 * yuan, 0.4 * yuan])
+    np.testing.assert_allclose(m["revenue_growth"][[0, 1]], [46 / 32 - 1, 16 / 20 - 1])
+    np.testing.assert_allclose(m["profit_growth"][[0, 1, 4]], [(12 - 8) / 8, (-4 + 8) / 8, -1.0])
+    np.testing.assert_allclose(m["revenue_growth"][4], -1.0)  # nothing to grow from: no growth credited
+    np.testing.assert_allclose(m["debt_ratio"], [30 / 60, 12 / 10, 1.0, 0.0, 1.0])  # no assets: ratio 1
+    np.testing.assert_allclose(m["years_in_niche"], [(14 - 2) / 4, (14 + 20) / 4, 0.25, 3.5, 0.25])
+    np.testing.assert_allclose(m["invention_patents"], [3, 1, 0, 0, 0])
+    np.testing.assert_allclose(m["utility_patents"], [4, 0, 0, 0, 0])
+    # niche: China's operating magnet capacity 400 t over 2 niches = 200 t; the project firm has no share;
+    # the West firm is measured in its own bloc (100 / 2); separation counts one niche
+    np.testing.assert_allclose(m["niche_share"], [1.5, 0.5, 0.0, 2.0, 1.0])
+    np.testing.assert_allclose(m["rd_staff_share"], [0.2, 0.05, 0, 0, 0])
+    np.testing.assert_allclose(m["equity_raised_myuan"], [100.0, 0, 0, 0, 0])
+
+
+def test_firm_metrics_use_the_configured_exchange_rate_on_a_real_model():
+    cfg = coord_config()
+    m = run(cfg, steps=5)
+    gov = m.governments[CHINA]
+    pop = m.pop
+    met = firm_metrics(pop, m.tables, m.quarter, m.world.usd_per_cny, gov.niches)
+    assert m.world.usd_per_cny == pytest.approx(1 / 7.1, rel=2e-3)  # MODEL.md 5.6 default
+    rev4 = sum(pop.rev_hist[:, (m.quarter - k) % HIST] for k in range(4))
+    np.testing.assert_allclose(met["revenue_myuan"], rev4 * 7.1, rtol=2e-3)
+    names = list(m.tables.stages)
+    assert gov.niches.tolist() == [float(china(cfg).designation.niches_per_stage[s]) for s in names]
+
+
+# ---------------------------------------------------------------------------
+# Run hooks
+# ---------------------------------------------------------------------------
+def expected_benefits(policy, tier: int, key: bool, tilt: float, std_tax: float) -> dict[str, float]:
+    """Benefit columns of a firm holding ``tier`` (and the key flag) per the configured table."""
+    out = {"tax_rate": std_tax, **{c: 0.0 for c in BENEFIT_COLUMNS}, "grant_myuan_per_year": 0.0}
+    layers = []
+    if tier > 0 and TIER_NAME[tier] in policy.benefits:
+        layers.append((policy.benefits[TIER_NAME[tier]], False))
+    if key and "key_little_giant" in policy.benefits:
+        layers.append((policy.benefits["key_little_giant"], True))
+    for ben, add in layers:
+        vals = {"interest_subsidy": ben.interest_subsidy * tilt, "credit_bonus": ben.credit_bonus * tilt,
+                "appetite_bonus": ben.ipo_fast_track, "talent_subsidy": ben.talent_subsidy,
+                "procurement_discount": ben.procurement_discount}
+        for k, v in vals.items():
+            out[k] = out[k] + v if add else v
+        if ben.tax_rate is not None:
+            out["tax_rate"] = min(out["tax_rate"], ben.tax_rate)
+        out["grant_myuan_per_year"] += ben.grant_myuan_per_year * tilt
+    return out
+
+
+class BenefitWatch:
+    """Wraps Government.apply_benefits: after every call, checks every live firm of the bloc."""
+
+    def __init__(self, monkeypatch):
+        self.quarters = 0
+        self.seen = Counter()  # (tier, key, tilted) -> firm-quarters checked
+        self.after: dict[int, dict[int, dict]] = {}  # quarter -> firm id -> columns after the quarter's benefits
+        orig = Government.apply_benefits
+        watch = self
+
+        def wrapped(gov):
+            orig(gov)
+            watch.check(gov)
+
+        monkeypatch.setattr(Government, "apply_benefits", wrapped)
+
+    def check(self, gov) -> None:
+        m, pop = gov.model, gov.model.pop
+        std = float(m.tables.tax_rate[gov.bloc])
+        usd = m.world.usd_per_cny
+        k = gov.policy.designation.key_little_giant
+        key_grant = k.grant_myuan_per_firm_term / (k.term_years * 4.0) * usd if k.enabled else 0.0
+        self.quarters += 1
+        snap = {}
+        for r in np.flatnonzero(pop.alive & (pop.bloc == gov.bloc)):
+            tier, key = int(pop.tier[r]), bool(pop.key_lg[r])
+            tilted = bool(gov.gap_stage[pop.stage[r]])
+            tilt = 1.0 + gov.policy.coordination.gap_tilt if tilted else 1.0
+            exp = expected_benefits(gov.policy, tier, key, tilt, std)
+            where = (m.quarter, int(pop.firm_id[r]), tier, key, tilted)
+            assert not key or tier == Tier.LITTLE_GIANT, where
+            if tier == Tier.NONE:
+                assert pop.tax_rate[r] == std, where
+                assert all(getattr(pop, c)[r] == 0.0 for c in BENEFIT_COLUMNS), where
+                assert pop.grants[r] == 0.0, where  # no government grant (group funds are paid after)
+            else:
+                assert pop.tax_rate[r] == pytest.approx(exp["tax_rate"]), where
+                for c in BENEFIT_COLUMNS:
+                    assert getattr(pop, c)[r] == pytest.approx(exp[c]), (where, c)
+                grant = exp["grant_myuan_per_year"] * usd / 4.0 + exp["talent_subsidy"] * pop.rd_spend[r] + (key_grant if key else 0.0)
+                assert pop.grants[r] == pytest.approx(grant), where
+            self.seen[(tier, key, tilted)] += 1
+            snap[int(pop.firm_id[r])] = {"tier": tier, "tax_rate": float(pop.tax_rate[r]),
+                                         **{c: float(getattr(pop, c)[r]) for c in BENEFIT_COLUMNS}}
+        self.after[m.quarter] = snap
+
+
+class RoundWatch:
+    """Wraps Government.yearly_round (target designation_criteria_hold): recomputes the firm metrics
+    before the round and checks every designation and review of the round against meets_tier."""
+
+    def __init__(self, monkeypatch):
+        self.rounds = 0
+        self.checked = Counter()  # (kind, tier) -> firms checked
+        self.eligible_max = Counter()  # tier -> largest number of eligible firms in one round
+        orig = Government.yearly_round
+        watch = self
+
+        def wrapped(gov):
+            watch.round(gov, orig)
+
+        monkeypatch.setattr(Government, "yearly_round", wrapped)
+
+    def round(self, gov, orig) -> None:
+        m, pop = gov.model, gov.model.pop
+        d = gov.policy.designation
+        crit = d.criteria
+        q = m.quarter + 1
+        met = firm_metrics(pop, m.tables, m.quarter, m.world.usd_per_cny, gov.niches)
+        ids = pop.firm_id.copy()
+        tier0 = pop.tier.astype(int).copy()
+        here = pop.alive & (pop.bloc == gov.bloc) & (pop.phase == Phase.OPERATING)
+        due = here & (tier0 > 0) & (pop.review_step >= 0) & (pop.review_step <= q)
+        n0 = len(m.event_log)
+        orig(gov)
+        self.rounds += 1
+        assert len(pop) == len(ids) and (pop.firm_id == ids).all()
+        if not d.enabled:
+            return
+        row = {int(f): i for i, f in enumerate(ids)}
+        ev = [e for e in m.event_log[n0:] if e[3] == gov.bloc]
+        assert all(e[0] == q for e in ev if e[1] in ("designated", "review_passed", "review_failed", "revoked"))
+        # reviews: every title due was reviewed once, against its own tier
+        reviewed = {}
+        for e in ev:
+            if e[1] in ("review_passed", "review_failed"):
+                r = row[e[2]]
+                assert r not in reviewed
+                reviewed[r] = e[1]
+                assert TIER_VALUE[e[5]] == tier0[r], e
+                sub = {k: v[[r]] for k, v in met.items()}
+                ok = bool(meets_tier(crit, e[5], sub, np.array([tier0[r]]))[0])
+                assert ok == (e[1] == "review_passed"), (e, {k: float(v[0]) for k, v in sub.items()})
+                self.checked[(e[1], e[5])] += 1
+        assert sorted(reviewed) == np.flatnonzero(due).tolist()
+        failed = [r for r, k in reviewed.items() if k == "review_failed"]
+        revoked = sorted(row[e[2]] for e in ev if e[1] == "revoked")
+        assert revoked == sorted(failed)
+        held = tier0.copy()
+        held[failed] = Tier.NONE
+        # designations: exactly the firms meeting the tier (up to the quota, best R&D intensity first)
+        for tier in TIERS:
+            t = TIER_VALUE[tier]
+            got = sorted(row[e[2]] for e in ev if e[1] == "designated" and e[5] == tier)
+            eligible = here & (held < t) & meets_tier(crit, tier, met, held)
+            elig = np.flatnonzero(eligible).tolist()
+            self.eligible_max[tier] = max(self.eligible_max[tier], len(elig))
+            assert set(got) <= set(elig), (tier, sorted(set(got) - set(elig)))
+            quota = d.quota_per_year.get(tier)
+            if quota is None:
+                assert got == elig, (tier, sorted(set(elig) - set(got)))
+            else:
+                assert len(got) == min(quota, len(elig))
+                left = sorted(set(elig) - set(got))
+                if got and left:
+                    assert met["rd_intensity"][got].min() >= met["rd_intensity"][left].max()
+            self.checked[("designated", tier)] += len(got)
+        # titles after the round
+        for e in ev:
+            if e[1] == "designated":
+                r = row[e[2]]
+                assert pop.tier[r] >= TIER_VALUE[e[5]] and pop.designation_step[r] == q
+                assert pop.review_step[r] == q + int(round(d.validity_years * 4))
+
+
+# ---------------------------------------------------------------------------
+# 3. Designation - review - revocation cycle; benefits only while a title is held
+# ---------------------------------------------------------------------------
+TITLE_EVENTS = ("designated", "review_passed", "review_failed", "revoked", "exit")
+
+
+def test_designation_review_revocation_cycle_and_benefits_only_for_holders(monkeypatch):
+    cfg = coord_config()
+    china(cfg).coordination.gap_threshold = -0.45  # some stages are gap stages, some not (tilted benefits)
+    watch = BenefitWatch(monkeypatch)
+    m = run(cfg)
+    d = china(cfg).designation
+    validity = int(round(d.validity_years * 4))
+    assert validity == 12
+    assert watch.quarters == m.n_steps
+    # every kind of holder was checked, with and without the gap-stage tilt
+    for tier in (Tier.INNOVATION_TYPE, Tier.SRDI, Tier.LITTLE_GIANT):
+        assert sum(v for (t, _, _), v in watch.seen.items() if t == tier) > 0, tier
+    assert sum(v for (_, key, _), v in watch.seen.items() if key) > 0
+    assert sum(v for (t, _, tl), v in watch.seen.items() if t > 0 and tl) > 0
+    assert sum(v for (t, _, tl), v in watch.seen.items() if t > 0 and not tl) > 0
+
+    rounds = sorted({e[0] for e in m.event_log if e[1] == "designated"})
+    last_round = max(q for q in range(1, m.n_steps) if (q - 1) % 4 == 0)  # rounds act from Q2 (index 1, 5, ...)
+    assert rounds[0] == 1
+    by_firm = defaultdict(list)
+    for e in m.event_log:
+        if e[1] in TITLE_EVENTS and e[3] == CHINA:
+            by_firm[e[2]].append(e)
+    cycles = Counter()
+    for fid, evs in by_firm.items():
+        title = None  # (quarter, tier) of the last designation or passed review
+        for i, e in enumerate(evs):
+            q, kind, tier = e[0], e[1], e[5]
+            if kind == "exit":
+                title = None
+                continue
+            if kind == "designated":
+                assert title is None or (q < title[0] + validity and TIER_VALUE[tier] > TIER_VALUE[title[1]]), (fid, evs)
+                title = (q, tier)
+                continue
+            if kind in ("review_passed", "review_failed"):
+                assert title is not None and q == title[0] + validity and tier == title[1], (fid, evs)
+                if kind == "review_passed":
+                    title = (q, tier)
+                    cycles["passed"] += 1
+                else:
+                    assert evs[i + 1][:2] == (q, "revoked") and evs[i + 1][5] == tier, (fid, evs)
+                    title = None
+                    cycles["failed"] += 1
+                    cycles[f"failed_{tier}"] += 1
+                    # the benefits stop from the next apply_benefits (the quarter the round acts in)
+                    after = watch.after.get(q, {}).get(fid)
+                    if after is not None and after["tier"] == Tier.NONE:
+                        assert after["tax_rate"] == float(m.tables.tax_rate[CHINA])
+                        assert all(after[c] == 0.0 for c in BENEFIT_COLUMNS)
+                        cycles["stopped"] += 1
+                continue
+            if kind == "revoked":
+                assert evs[i - 1][1] == "review_failed" and evs[i - 1][0] == q, (fid, evs)
+        # a title not reviewed: the firm exited or its review falls after the last round
+        if title is not None and evs[-1][1] != "exit":
+            assert title[0] + validity > last_round, (fid, evs)
+    assert cycles["passed"] > 0 and cycles["failed"] > 0 and cycles["stopped"] > 0
+    assert cycles["failed_little_giant"] > 0  # Little Giants lost their titles (and the 15% tax rate)
+    # a Little Giant revoked: tax back to the standard rate from the next quarter
+    lg_revoked = [e for e in m.event_log if e[1] == "revoked" and e[5] == "little_giant"]
+    e = lg_revoked[0]
+    before, after = watch.after[e[0] - 1].get(e[2]), watch.after[e[0]].get(e[2])
+    assert before["tax_rate"] == china(cfg).benefits["little_giant"].tax_rate
+    if after is not None and after["tier"] == Tier.NONE:
+        assert after["tax_rate"] == float(m.tables.tax_rate[CHINA]) and after["procurement_discount"] == 0.0
+
+
+def test_retire_clears_the_blocs_benefits():
+    cfg = coord_config()
+    m = run(cfg, steps=10)
+    gov = m.governments[CHINA]
+    pop = m.pop
+    here = pop.alive & (pop.bloc == CHINA)
+    assert (pop.tier[here] > 0).any() and (pop.interest_subsidy[here] > 0).any()
+    gov.retire()
+    assert (pop.tax_rate[here] == m.tables.tax_rate[CHINA]).all()
+    for c in BENEFIT_COLUMNS:
+        assert (getattr(pop, c)[here] == 0.0).all(), c
+
+
+# ---------------------------------------------------------------------------
+# 4. designation_criteria_hold: every designation and passed review met the criteria
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["miit_2022", "miit_2018"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_designation_criteria_hold(monkeypatch, name, seed):
+    cfg = coord_config(name, seed=seed)
+    watch = RoundWatch(monkeypatch)
+    m = run(cfg)
+    assert watch.rounds == YEARS
+    for tier in TIERS:
+        assert watch.checked[("designated", tier)] > 0, (tier, watch.checked)
+    assert watch.checked[("review_passed", "srdi")] > 0
+    assert sum(v for (k, _), v in watch.checked.items() if k == "review_failed") > 0
+    assert len(m.event_log) > 0
+
+
+# ---------------------------------------------------------------------------
+# 5. Budgets
+# ---------------------------------------------------------------------------
+def test_key_little_giant_grants_within_the_term_budget(monkeypatch):
+    cfg = coord_config(seed=1)
+    p = china(cfg)
+    k = p.designation.key_little_giant
+    k.budget_myuan_per_term = 20.0  # two key firms per term: binding
+    p.coordination.gap_threshold = -1.0  # every stage a gap stage (candidates in every stage)
+    paid = {}
+    orig = Government.apply_benefits
+
+    def wrapped(gov):
+        orig(gov)
+        paid[gov.model.quarter] = gov.fiscal_q["key_grants"]
+
+    monkeypatch.setattr(Government, "apply_benefits", wrapped)
+    m = run(cfg)
+    usd = m.world.usd_per_cny
+    term = int(round(k.term_years * 4))
+    per_term = Counter()
+    for e in m.event_log:
+        if e[1] == "key_designated":
+            per_term[(e[0] - 1) // term] += 1  # terms start with the first round (quarter index 1)
+    cap = k.budget_myuan_per_term * m.world.scale / k.grant_myuan_per_firm_term
+    assert per_term and max(per_term.values()) <= cap
+    assert max(per_term.values()) == cap  # the budget was binding at least once
+    pay_term = Counter()
+    for q, v in paid.items():
+        if q >= 1:
+            pay_term[(q - 1) // term] += v
+    for t, v in pay_term.items():
+        assert v <= k.budget_myuan_per_term * m.world.scale * usd + 1e-9, (t, v)
+    # key firms are Little Giants, and a term's grant is paid in full over the term to a firm that keeps its title
+    assert sum(pay_term.values()) > 0
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_group_rescue_and_rd_fund_within_yearly_budgets(monkeypatch, scale):
+    cfg = coord_config(seed=3)
+    cfg.world.scale = scale
+    g = china(cfg).groups
+    g.rescue_budget_myuan_per_year = 2.0  # small: binding
+    spent = defaultdict(lambda: defaultdict(float))  # group -> year -> M USD
+    refused = Counter()
+    year = {}
+    orig_new, orig_rescue, orig_pay = SOEGroup.new_year, SOEGroup.rescue, SOEGroup.pay_rd_fund
+
+    def new_year(self):
+        year[self.name] = year.get(self.name, -1) + 1
+        orig_new(self)
+
+    def rescue(self, rows):
+        before = self.spent["rescue"]
+        out = orig_rescue(self, rows)
+        spent[self.name][("rescue", year.get(self.name))] += self.spent["rescue"] - before
+        pop = self.model.pop
+        refused[self.name] += int(np.sum(pop.group[out] == self.index))
+        return out
+
+    def pay(self):
+        before = self.spent["rd_fund"]
+        orig_pay(self)
+        spent[self.name][("rd_fund", year.get(self.name))] += self.spent["rd_fund"] - before
+
+    monkeypatch.setattr(SOEGroup, "new_year", new_year)
+    monkeypatch.setattr(SOEGroup, "rescue", rescue)
+    monkeypatch.setattr(SOEGroup, "pay_rd_fund", pay)
+    m = run(cfg)
+    usd = m.world.usd_per_cny * scale
+    rescue_cap, fund_cap = g.rescue_budget_myuan_per_year * usd, g.rd_fund_myuan_per_year * usd
+    assert len(m.soe_groups) >= 2 and all(s.active for s in m.soe_groups)
+    total = Counter()
+    for name, by in spent.items():
+        for (what, y), v in by.items():
+            assert y is not None or v == 0.0, (name, what)  # nothing before the first budget
+            cap = rescue_cap if what == "rescue" else fund_cap
+            assert v <= cap * (1 + 1e-9), (name, what, y, v, cap)
+            total[what] += v
+    if scale == 1.0:
+        assert total["rescue"] > 0 and sum(refused.values()) > 0  # rescues happened and the budget bound
+    assert total["rd_fund"] >= 0.5 * fund_cap * len(m.soe_groups) * (YEARS - 1)
+
+
+# ---------------------------------------------------------------------------
+# 6. Quota lever
+# ---------------------------------------------------------------------------
+def test_quota_of_one_little_giant_per_year(monkeypatch):
+    cfg = coord_config(seed=1)
+    china(cfg).designation.quota_per_year = {"little_giant": 1}
+    watch = RoundWatch(monkeypatch)  # with a quota: the best R&D intensity among the eligible
+    m = run(cfg)
+    per_round = Counter(e[0] for e in m.event_log if e[1] == "designated" and e[5] == "little_giant")
+    assert per_round and max(per_round.values()) == 1
+    assert watch.eligible_max["little_giant"] > 1  # the quota was binding
+    other = Counter(e[0] for e in m.event_log if e[1] == "designated" and e[5] == "srdi")
+    assert max(other.values()) > 1  # other tiers have no quota
+
+
+# ---------------------------------------------------------------------------
+# 7. Levers off, determinism
+# ---------------------------------------------------------------------------
+def _series(m):
+    return m.recorder.timeseries()
+
+
+def events(log, drop=()) -> list[tuple]:
+    """The event log with NaN values made comparable (NaN != NaN)."""
+    return [e[:-1] + (None if e[-1] != e[-1] else e[-1],) for e in log if e[1] not in drop]
+
+
+def test_coordinated_with_every_instrument_off_equals_no_policy():
+    cfg = coord_config(seed=5)
+    p = china(cfg)
+    p.designation.enabled = False
+    p.designation.key_little_giant.enabled = False
+    p.designation.rd_raise.enabled = False
+    p.benefits = {}
+    p.coordination.permit_factor = 1.0
+    p.coordination.quota_outside_groups = 1.0
+    p.groups.rescue_budget_myuan_per_year = 0.0
+    p.groups.rd_fund_myuan_per_year = 0.0
+    p.groups.incubation_per_year = 0.0
+    p.groups.knowledge_sharing = None
+    base = fresh_config(*NONE)
+    base.seed = 5
+    assert base.policy["china"].regime == "none"
+    off, none = run(cfg), run(base)
+    assert CHINA in off.governments and CHINA not in none.governments
+    a, b = _series(off), _series(none)
+    assert a.equals(b)
+    assert events(off.event_log, drop=("run_start",)) == events(none.event_log, drop=("run_start",))
+
+
+def test_same_seed_same_run():
+    a, b = run(coord_config(seed=7)), run(coord_config(seed=7))
+    assert events(a.event_log) == events(b.event_log)
+    assert _series(a).equals(_series(b))
+    c = run(coord_config(seed=8))
+    assert events(c.event_log) != events(a.event_log)
+
+
+# ---------------------------------------------------------------------------
+# 8. R&D-raising lever
+# ---------------------------------------------------------------------------
+def test_rd_thresholds_of_each_tier():
+    crit = criteria("miit_2022")
+    m = metrics(4, rd_intensity=[0.025, 0.01, 0.04, 0.0], revenue_myuan=[150.0, 60.0, 30.0, 150.0], rd_myuan_2y=0.0)
+    np.testing.assert_array_equal(rd_thresholds(crit, "srdi", m), [0.03, 0.03, 0.03, 0.03])
+    # little_giant: 3% from 100 M yuan, 6% from 50 M yuan, none below 50 M yuan (the third alternative unmet)
+    np.testing.assert_array_equal(rd_thresholds(crit, "little_giant", m), [0.03, 0.06, np.inf, 0.03])
+    # innovation_type: the lowest score band above the firm's level
+    np.testing.assert_array_equal(rd_thresholds(crit, "innovation_type", m), [0.03, 0.02, 0.05, 0.01])
+    old = criteria("miit_2018")
+    np.testing.assert_array_equal(rd_thresholds(old, "little_giant", m), [0.03, 0.03, 0.03, 0.03])
+
+
+def test_firms_near_an_rd_threshold_raise_rd_at_the_next_round():
+    cfg = coord_config(seed=1)
+    r = china(cfg).designation.rd_raise
+    assert (r.window, r.margin) == (0.5, 0.005)
+    m = run(cfg, steps=4)  # the next round falls at the start of the next step
+    pop, gov = m.pop, m.governments[CHINA]
+    ops = np.flatnonzero(pop.alive & (pop.bloc == CHINA) & (pop.phase == Phase.OPERATING) & (pop.tier == Tier.INNOVATION_TYPE)
+                         & (pop.review_step > m.quarter + 8))
+    assert len(ops) >= 2
+    near, far = ops[:2]
+    for row, intensity in ((near, 0.025), (far, 0.01)):  # 3% srdi threshold; window 50% -> reacts from 1.5%
+        pop.rev_hist[row, :] = 10.0
+        pop.rd_hist[row, :] = 10.0 * intensity
+        pop.rd_propensity[row] = 0.02
+    ids = pop.firm_id[[near, far]].copy()
+    gov.yearly_round()  # what the next scheduled round does
+    rows = [pop.row_of(int(i)) for i in ids]
+    assert pop.tier[rows[0]] == Tier.INNOVATION_TYPE  # 2.5% is not enough for srdi
+    assert pop.rd_propensity[rows[0]] == pytest.approx(0.03 + 0.005)
+    assert pop.rd_propensity[rows[1]] == 0.02
+
+
+def test_rd_raise_switched_off_leaves_propensities_alone():
+    cfg = coord_config(seed=1)
+    china(cfg).designation.rd_raise.enabled = False
+    m = run(cfg, steps=4)
+    pop, gov = m.pop, m.governments[CHINA]
+    ops = np.flatnonzero(pop.alive & (pop.bloc == CHINA) & (pop.phase == Phase.OPERATING) & (pop.tier == Tier.INNOVATION_TYPE)
+                         & (pop.review_step > m.quarter + 8))
+    row = ops[0]
+    pop.rev_hist[row, :] = 10.0
+    pop.rd_hist[row, :] = 0.25
+    pop.rd_propensity[row] = 0.02
+    fid = int(pop.firm_id[row])
+    before = dict(zip(pop.firm_id.tolist(), pop.rd_propensity.tolist()))
+    gov.yearly_round()
+    assert pop.rd_propensity[pop.row_of(fid)] == 0.02
+    assert dict(zip(pop.firm_id.tolist(), pop.rd_propensity.tolist())) == before
