@@ -186,8 +186,6 @@ class Government(mesa.Agent):
         self.fiscal_q = {k: 0.0 for k in INSTRUMENTS}  # this quarter, M USD
         self.counts = {k: 0 for k in ("designated", "review_passed", "review_failed", "key_designated")}
         self.policy_rng = model.policy_rng(f"government:{T.blocs[bloc]}")
-        # permits: fast permits in the coordinated bloc
-        model.permit_factor[bloc, :] *= policy.coordination.permit_factor
         # output quotas held by the state groups
         for s in policy.coordination.quota_stages:
             model.quota_outside_groups[bloc, T.stages.index(s)] = policy.coordination.quota_outside_groups

@@ -108,8 +108,9 @@ def parse_events(events: dict[str, Any], cfg: "Config") -> list[ScenarioEvent]:
         _check_fields(params, key)
         w = cfg.world
         first, last = w.start_year, w.start_year + cfg.years
-        if not first <= params.start_year <= last:
-            raise ConfigError(f"{key}.start_year", f"must lie within the run, {first}..{last}; got {params.start_year}")
+        # an event that starts after the horizon never fires (so short runs of any scenario work)
+        if params.start_year < first:
+            raise ConfigError(f"{key}.start_year", f"must not be before the start of the run ({first}); got {params.start_year}")
         if params.end_year is not None and params.end_year < params.start_year:
             raise ConfigError(f"{key}.end_year", f"must be null or >= start_year ({params.start_year}); got {params.end_year}")
         cls.check(key, params, cfg)

@@ -23,7 +23,9 @@ Mechanism (per bloc b and stage s with a floor F and/or an offtake volume V):
 2. Offtake: the state is buyer of last resort. After the market at s has
    cleared, the state orders the spare sellable output (potential minus market
    orders) of b's producers at s, pro rata to their spare output, up to V/4 t
-   a quarter. These are real orders: the plants buy inputs for them upstream,
+   a quarter. Volumes in the container are model tonnes: callers multiply
+   real tonnes by ``world.scale`` (which scales demand and firm counts), as
+   the event does. These are real orders: the plants buy inputs for them upstream,
    they raise the utilisation that drives b's price index, and they are paid at
    p in the accounts (plus the top-up where s has a floor, so at ``max(p, F)``).
    What the state buys leaves the market (a stockpile; no resale is counted).
@@ -177,7 +179,8 @@ class PriceFloor(ScenarioEvent):
     def apply(self, model) -> None:
         p, pf = self.params, model.price_floors
         for stage in dict.fromkeys(list(p.floor_usd_per_kg) + list(p.offtake_t_per_year)):
-            pf.add(f"event:{self.name}", p.bloc, stage, p.floor_usd_per_kg.get(stage, 0.0), p.offtake_t_per_year.get(stage, 0.0))
+            pf.add(f"event:{self.name}", p.bloc, stage, p.floor_usd_per_kg.get(stage, 0.0),
+                   p.offtake_t_per_year.get(stage, 0.0) * model.world.scale)
 
     def revert(self, model) -> None:
         model.price_floors.remove(f"event:{self.name}")

@@ -545,6 +545,56 @@ class ChainModel(mesa.Model):
             from agents.agencies import create_agencies
 
             self.agencies[b] = create_agencies(self, b, policy)
+        self._install_instruments(b, policy)
+
+    def _install_instruments(self, b: int, policy) -> None:
+        """Bloc-wide instruments as named layers (scenarios.layers), so that a regime change removes exactly them:
+        permitting speed (coordination.permit_factor) and caps, the know-how programme, price floors with offtake
+        (until floor_years have passed) and the defence (state-owned buyers') sourcing mandate."""
+        from scenarios.layers import clear_layer, set_layer
+
+        T = self.tables
+        name = f"policy:{T.blocs[b]}"
+        row = np.zeros((T.B, T.S), dtype=bool)
+        row[b, :] = True
+        for attr in ("permit_factor", "permit_cap_years", "_ramp_extra"):
+            clear_layer(self, attr, name)
+        for fl in [n for n in self.price_floors.names() if n.startswith(name + ":")]:
+            self.price_floors.remove(fl)
+        for buyer, old in getattr(self, "_mandate_before", {}).pop(b, []):
+            buyer.domestic_mandate = old
+        c, ins = policy.coordination, policy.instruments
+        if c.permit_factor != 1.0:
+            set_layer(self, "permit_factor", name, np.where(row, c.permit_factor, 1.0), op="mul")
+        if ins.permit_cap_years:
+            caps = np.full((T.B, T.S), np.inf)
+            for st, years in ins.permit_cap_years.items():
+                caps[b, T.stages.index(st)] = years
+            set_layer(self, "permit_cap_years", name, caps, op="min", init=np.inf)
+        if ins.knowhow_ramp_factor != 1.0:
+            set_layer(self, "_ramp_extra", name, np.where(row, ins.knowhow_ramp_factor, 1.0), op="mul")
+        floors = {st: (f, 0.0) for st, f in ins.price_floor_usd_per_kg.items()}
+        for st, v in ins.floor_offtake_t_per_year.items():
+            floors[st] = (floors.get(st, (0.0, 0.0))[0], v)
+        for st, (f, v) in floors.items():
+            self.price_floors.add(f"{name}:{st}", b, st, floor_usd_per_kg=f, offtake_t_per_year=v * self.world.scale)
+        if floors and ins.floor_years > 0:
+            self._floor_end = getattr(self, "_floor_end", {})
+            self._floor_end[b] = max(self.quarter + 1, 0) + int(round(ins.floor_years * 4))
+            self.schedule_event(self._end_floors, at=self._floor_end[b] + 0.5)
+        if ins.defence_mandate_share > 0:
+            self._mandate_before = getattr(self, "_mandate_before", {})
+            self._mandate_before[b] = [(by, by.domestic_mandate) for by in self.buyers if by.bloc == b and by.state_owned]
+            for by, old in self._mandate_before[b]:
+                by.domestic_mandate = max(old, ins.defence_mandate_share)
+
+    def _end_floors(self) -> None:
+        """Price floors of a policy end after floor_years."""
+        for b, end in getattr(self, "_floor_end", {}).items():
+            if end == self.quarter + 1:
+                prefix = f"policy:{self.tables.blocs[b]}:"
+                for fl in [n for n in self.price_floors.names() if n.startswith(prefix)]:
+                    self.price_floors.remove(fl)
 
     def change_policies(self) -> None:
         """Scheduled regime changes (cfg.policy_change): the old regime's agents stop, the new one starts."""
@@ -562,7 +612,6 @@ class ChainModel(mesa.Model):
             here = pop.alive & (pop.bloc == b)
             pop.tier[here] = 0
             pop.key_lg[here] = False
-            self.permit_factor[b, :] = 1.0
             self.quota_outside_groups[b, :] = 1.0
             self.log_event("policy_change", bloc=b, detail=change.policy.regime, quarter=self.quarter + 1)
             self.install_policy(b, change.policy)

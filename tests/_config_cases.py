@@ -99,7 +99,7 @@ BAD_CONFIGS: list[BadConfig] = [
     BadConfig("group-unknown-bloc", ("world.groups.northern_group.bloc=mars",), "world.groups.northern_group.bloc", ("mars",) + BLOCS),
     BadConfig("export-control-unknown-exporter", (EC, f"{EC_EVENT}.exporter=mars"), f"{EC_EVENT}.exporter", ("mars",) + BLOCS),
     BadConfig("export-control-unknown-stage", (EC, f"{EC_EVENT}.stages=[metal,smelting]"), f"{EC_EVENT}.stages", ("smelting",) + STAGES),
-    BadConfig("export-control-outside-run", (EC, "years=5"), f"{EC_EVENT}.start_year", ("2015..2020", "2025.25")),
+    BadConfig("export-control-before-run", (EC, f"{EC_EVENT}.start_year=2010"), f"{EC_EVENT}.start_year", ("2015", "2010")),
     BadConfig("unknown-event-kind", ("+scenario.events.x={kind:embargo,start_year:2016}",), "scenario.events.x.kind",
               ("embargo", "export_control")),
     # a bloc or stage name used as a key of the world's maps

@@ -25,7 +25,10 @@ def _composed(overrides: tuple[str, ...]) -> Config:
 
 
 def fresh_config(*overrides: str) -> Config:
-    """A validated config (deep copy: safe to modify)."""
+    """A validated config (deep copy: safe to modify). The rule tests run the world without policy:
+    scenario=laissez_faire unless the overrides choose a scenario."""
+    if not any(o.startswith("scenario=") for o in overrides):
+        overrides = ("scenario=laissez_faire",) + tuple(overrides)
     return copy.deepcopy(_composed(tuple(overrides)))
 
 

@@ -114,7 +114,7 @@ def test_good_run_exits_0_with_progress_and_summary_table(good_run):
     assert all(f"{b}: " in progress[-1] for b in BLOCS)
     # the summary table (stdout): header, one row per bloc and stage, the outputs line
     out = proc.stdout.splitlines()
-    assert out[0].startswith("scenario laissez_faire, seed 5, 3 years from 2015")
+    assert out[0].startswith("scenario baseline, seed 5, 3 years from 2015")
     assert re.match(r"^bloc\s+stage\s+capacity kt/yr", out[1])
     rows = [ln.split() for ln in out if ln.split() and ln.split()[0] in BLOCS]
     assert [(r[0], r[1]) for r in rows] == [(b, s) for b in BLOCS for s in STAGES]
@@ -125,15 +125,15 @@ def test_good_run_leaves_one_complete_run_directory(good_run):
     proc, cwd, root, args = good_run
     assert proc.returncode == 0, proc.stderr[-3000:]
     (d,) = run_dirs(root)
-    assert re.fullmatch(r"\d{8}-\d{6}-laissez_faire-seed5-[0-9a-f]{6}", d.name), d.name
+    assert re.fullmatch(r"\d{8}-\d{6}-baseline-seed5-[0-9a-f]{6}", d.name), d.name
     assert {p.name for p in d.iterdir()} == RUN_FILES  # and no temporary files left
     manifest = json.loads((d / "manifest.json").read_text())
     assert manifest["status"] == "complete"
-    assert manifest["seed"] == 5 and manifest["scenario"] == "laissez_faire"
+    assert manifest["seed"] == 5 and manifest["scenario"] == "baseline"
     assert manifest["overrides"] == list(args)
     assert manifest["n_quarters"] == 12
     summary = json.loads((d / "summary.json").read_text())
-    assert (summary["seed"], summary["years"], summary["scenario"]) == (5, 3, "laissez_faire")
+    assert (summary["seed"], summary["years"], summary["scenario"]) == (5, 3, "baseline")
     # Hydra writes nothing of its own: no outputs/, .hydra/, multirun/ or logs in the working directory
     assert tree(cwd) == []
 

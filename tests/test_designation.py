@@ -586,6 +586,19 @@ def test_retire_clears_the_blocs_benefits():
         assert (getattr(pop, c)[here] == 0.0).all(), c
 
 
+def test_fast_permits_and_output_quotas_of_the_coordinated_bloc():
+    cfg = coord_config()
+    c = china(cfg).coordination
+    m = ChainModel(cfg)
+    names = list(m.tables.stages)
+    np.testing.assert_array_equal(m.permit_factor[CHINA], np.full(len(names), c.permit_factor))
+    np.testing.assert_array_equal(m.permit_factor[1], 1.0)
+    expect = [c.quota_outside_groups if s in c.quota_stages else 1.0 for s in names]
+    np.testing.assert_array_equal(m.quota_outside_groups[CHINA], expect)
+    np.testing.assert_array_equal(m.quota_outside_groups[1], 1.0)
+    assert c.permit_factor < 1.0 and set(c.quota_stages) == {"mining", "separation"}
+
+
 # ---------------------------------------------------------------------------
 # 4. designation_criteria_hold: every designation and passed review met the criteria
 # ---------------------------------------------------------------------------
@@ -798,3 +811,45 @@ def test_rd_raise_switched_off_leaves_propensities_alone():
     gov.yearly_round()
     assert pop.rd_propensity[pop.row_of(fid)] == 0.02
     assert dict(zip(pop.firm_id.tolist(), pop.rd_propensity.tolist())) == before
+
+
+# ---------------------------------------------------------------------------
+# Regime changes mid-run (cfg.policy_change)
+# ---------------------------------------------------------------------------
+SWITCH_YEAR, SWITCH_Q = 2018.0, 12  # 2018 Q1 is quarter index 12 of a run from 2015
+
+
+def switched(before: str, after: str, monkeypatch=None):
+    cfg = fresh_config("scenario=laissez_faire", f"policy@policy.china={before}", f"+policy@policy_change.china.policy={after}",
+                       f"+policy_change.china.year={SWITCH_YEAR}", "years=8")
+    return cfg
+
+
+def test_switching_the_coordinated_regime_off_ends_rounds_titles_and_benefits(monkeypatch):
+    cfg = switched("coordinated", "none")
+    watch = BenefitWatch(monkeypatch)
+    m = run(cfg)
+    assert [(e[0], e[5]) for e in m.event_log if e[1] == "policy_change"] == [(SWITCH_Q, "none")]
+    kinds = ("designated", "review_passed", "review_failed", "key_designated")
+    assert [e for e in m.event_log if e[1] in kinds and e[0] < SWITCH_Q]
+    assert not [e for e in m.event_log if e[1] in kinds and e[0] >= SWITCH_Q]
+    assert CHINA not in m.governments and watch.quarters == SWITCH_Q  # benefits applied until the switch
+    pop = m.pop
+    here = pop.alive & (pop.bloc == CHINA)
+    assert (pop.tier[here] == 0).all() and not pop.key_lg[here].any()
+    assert (pop.tax_rate[here] == m.tables.tax_rate[CHINA]).all()
+    for c in BENEFIT_COLUMNS:
+        assert (getattr(pop, c)[here] == 0.0).all(), c
+    np.testing.assert_array_equal(m.permit_factor[CHINA], 1.0)
+    np.testing.assert_array_equal(m.quota_outside_groups[CHINA], 1.0)
+
+
+def test_switching_the_coordinated_regime_on_starts_rounds_in_the_round_quarter(monkeypatch):
+    cfg = switched("none", "coordinated")
+    rounds = RoundWatch(monkeypatch)
+    benefits = BenefitWatch(monkeypatch)
+    m = run(cfg)
+    first = min(e[0] for e in m.event_log if e[1] == "designated")
+    assert first == SWITCH_Q + 1  # the first Q2 after the switch
+    assert rounds.rounds == 5 and benefits.quarters == m.n_steps - SWITCH_Q
+    assert rounds.checked[("designated", "srdi")] > 0

@@ -30,7 +30,7 @@ def test_baseline_files_exist():
     for seed in SEEDS:
         doc = json.loads(baseline.baseline_path(seed).read_text())
         assert doc["seed"] == seed and doc["values"], baseline.baseline_path(seed)
-        assert doc["values"]["seed"] == seed and doc["values"]["scenario"] == "laissez_faire"
+        assert doc["values"]["seed"] == seed and doc["values"]["scenario"] == "baseline"  # the default scenario
 
 
 @pytest.mark.parametrize("seed", SEEDS)

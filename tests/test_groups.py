@@ -1,0 +1,188 @@
+"""Tests of the state-owned groups (MODEL.md 5.7): agents.groups.SOEGroup under the coordinated
+regime (rescue within a yearly budget, grading and the R&D fund, incubation into gap stages) and
+without policy (inactive)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _rule_helpers import fresh_config
+from agents.firms import Phase
+from agents.groups import SOEGroup
+from sim.model import ChainModel
+
+COORD = ("scenario=laissez_faire", "policy@policy.china=coordinated", "years=10")
+NONE = ("scenario=laissez_faire", "years=10")
+CHINA = 0
+
+
+def model(*overrides, steps: int = 0, scale: float | None = None, **groups) -> ChainModel:
+    cfg = fresh_config(*(overrides or COORD))
+    if scale is not None:
+        cfg.world.scale = scale
+    for k, v in groups.items():
+        setattr(cfg.policy["china"].groups, k, v)
+    m = ChainModel(cfg)
+    for _ in range(steps):
+        m.step()
+    return m
+
+
+def members(m, g: SOEGroup, operating: bool = True) -> np.ndarray:
+    pop = m.pop
+    sel = pop.alive & (pop.group == g.index)
+    if operating:
+        sel &= pop.phase == Phase.OPERATING
+    return np.flatnonzero(sel)
+
+
+def test_groups_are_active_only_with_a_policy():
+    m = model()
+    assert [g.name for g in m.soe_groups] == ["northern_group", "southern_group"]
+    assert all(g.active and g.bloc == CHINA for g in m.soe_groups)
+    n = model(*NONE, steps=5)
+    assert not any(g.active for g in n.soe_groups)
+    assert all(g.rescue_left == 0.0 and g.rd_fund_q == 0.0 for g in n.soe_groups)
+    assert not n.pop.group_grade_a.any()
+    kinds = {e[1] for e in n.event_log}
+    assert not kinds & {"graded_a", "rescued", "incubated"}
+
+
+def test_new_year_renews_the_rescue_budget_in_usd_and_scale():
+    m = model(scale=0.5, steps=2)
+    g = m.soe_groups[0]
+    c = g.cfg
+    g.rescue_left = 0.0
+    g.new_year()
+    assert g.rescue_left == pytest.approx(c.rescue_budget_myuan_per_year * m.world.usd_per_cny * 0.5)
+
+
+def test_rescue_recapitalises_to_zero_cash_and_zero_equity_within_the_budget():
+    m = model(steps=2)
+    g, other = m.soe_groups
+    pop = m.pop
+    a, b = members(m, g)[:2]
+    o = members(m, other)[0]
+    for r in (a, b, o):
+        pop.cash[r], pop.book_assets[r], pop.cip[r], pop.debt[r] = -5.0, 10.0, 0.0, 20.0
+        pop.neg_equity_quarters[r] = 3
+    # each needs 5 (cash back to zero) + 10 (equity back to zero) = 15 M USD; the budget covers one
+    g.rescue_left = 20.0
+    spent0, n0 = g.spent["rescue"], len(m.event_log)
+    rows = np.array(sorted([a, b, o]))
+    out = g.rescue(rows)
+    first, second = sorted([a, b])
+    assert sorted(out.tolist()) == sorted([second, o])  # the other group's firm is not this group's business
+    assert pop.cash[first] == pytest.approx(10.0) and pop.equity[first] == pytest.approx(0.0)
+    assert pop.neg_equity_quarters[first] == 0
+    assert pop.cash[second] == -5.0 and pop.cash[o] == -5.0
+    assert g.rescue_left == pytest.approx(5.0) and g.spent["rescue"] - spent0 == pytest.approx(15.0)
+    assert [(e[1], e[2], e[5], e[6]) for e in m.event_log[n0:]] == [("rescued", int(pop.firm_id[first]), g.name, pytest.approx(15.0))]
+    # no budget left for a 15 M USD rescue: nothing happens
+    assert g.rescue(np.array([second])).tolist() == [second] and g.rescue_left == pytest.approx(5.0)
+
+
+def test_a_rescued_subsidiary_does_not_exit():
+    m = model(steps=3)
+    g = m.soe_groups[0]
+    r = members(m, g)[0]
+    fid = int(m.pop.firm_id[r])
+    m.pop.cash[r] = -1000.0  # insolvent after the next accounts unless rescued
+    g.rescue_left = 1e6
+    m.step()
+    assert any(e[1] == "rescued" and e[2] == fid for e in m.event_log)
+    assert not any(e[1] == "exit" and e[2] == fid for e in m.event_log)
+    assert m.pop.alive[m.pop.row_of(fid)]
+
+
+def test_grading_top_share_and_rd_fund_split():
+    m = model(steps=4)  # the next new year falls at the start of the next step
+    pop = m.pop
+    for g in m.soe_groups:
+        g.new_year()
+        ops = members(m, g)
+        graded = np.flatnonzero(pop.group_grade_a & (pop.group == g.index))
+        n_a = max(int(round(g.cfg.grading_top_share * len(ops))), 1)
+        assert len(graded) == n_a and set(graded) <= set(ops)
+        # the best by R&D intensity + invention patents per M USD of revenue / 100
+        step = m.quarter
+        rev = pop.trailing(pop.rev_hist, step, 4)[ops]
+        rd = pop.trailing(pop.rd_hist, step, 4)[ops]
+        perf = np.where(rev > 1e-12, rd / np.where(rev > 1e-12, rev, 1.0) + pop.patents_invention[ops] / np.where(rev > 1e-12, rev, 1.0) / 100.0, 0.0)
+        assert perf[np.isin(ops, graded)].min() >= perf[~np.isin(ops, graded)].max()
+        fund = g.cfg.rd_fund_myuan_per_year * m.world.usd_per_cny * m.world.scale
+        assert g.rd_fund_q == pytest.approx(fund / 4.0 / n_a)
+        pop.grants[:] = 0.0
+        pop.rd_grants[:] = 0.0
+        before = g.spent["rd_fund"]
+        g.pay_rd_fund()
+        np.testing.assert_allclose(pop.grants[graded], g.rd_fund_q)
+        np.testing.assert_allclose(pop.rd_grants[graded], g.rd_fund_q)
+        assert g.spent["rd_fund"] - before == pytest.approx(fund / 4.0)
+        others = np.setdiff1d(np.arange(len(pop)), graded)
+        assert (pop.grants[others] == 0.0).all()
+
+
+def test_incubation_enters_the_largest_gap_stage_as_state_owned_subsidiaries():
+    m = model(steps=2, incubation_per_year=20.0)
+    g = m.soe_groups[0]
+    n0 = len(m.pop)
+    gap = m.stage_gap(CHINA, m.governments[CHINA].policy.coordination.plan_horizon_years)
+    ev0 = len(m.event_log)
+    spent0 = g.spent["incubation"]
+    g._incubate()
+    new = np.arange(n0, len(m.pop))
+    assert len(new) > 0 and g.counts["incubated"] >= len(new)
+    pop = m.pop
+    assert (pop.group[new] == g.index).all() and pop.state_owned[new].all()
+    assert (pop.stage[new] == int(np.argmax(gap))).all() and (pop.bloc[new] == g.bloc).all()
+    assert (pop.region[new] == g.region).all() and (pop.phase[new] == Phase.PROJECT).all()
+    inc = [e for e in m.event_log[ev0:] if e[1] == "incubated"]
+    assert sorted(e[2] for e in inc) == pop.firm_id[new].tolist()
+    assert g.spent["incubation"] - spent0 == pytest.approx(sum(e[6] for e in inc))
+    assert all(e[6] > 0 for e in inc)
+
+
+def test_knowledge_sharing_override():
+    m = model(knowledge_sharing=0.7)
+    np.testing.assert_array_equal(m.group_sharing, 0.7)
+    d = model()
+    np.testing.assert_array_equal(d.group_sharing, d.world.innovation.group_sharing)
+
+
+# ---------------------------------------------------------------------------
+# Regime changes (cfg.policy_change): the groups act under the bloc's policy in force
+# ---------------------------------------------------------------------------
+SWITCH_YEAR, SWITCH_Q = 2018.0, 12  # 2018 Q1 is quarter index 12 of a run from 2015
+
+
+def switched(before: str, after: str) -> ChainModel:
+    m = ChainModel(fresh_config("scenario=laissez_faire", f"policy@policy.china={before}", f"+policy@policy_change.china.policy={after}",
+                                f"+policy_change.china.year={SWITCH_YEAR}", "years=8"))
+    m.run()
+    assert [(e[0], e[5]) for e in m.event_log if e[1] == "policy_change"] == [(SWITCH_Q, after)]
+    return m
+
+
+GROUP_ACTIONS = ("graded_a", "incubated", "rescued")
+
+
+@pytest.mark.xfail(strict=True, reason="bug: SOEGroup keeps the groups policy it was created with (agents/groups.py "
+                   "SOEGroup.__init__ self.cfg / new_year schedule); ChainModel.change_policies never updates the groups, "
+                   "so after a switch to policy none they keep grading, funding, incubating and rescuing")
+def test_groups_stop_acting_after_a_switch_to_no_policy():
+    m = switched("coordinated", "none")
+    before = [e for e in m.event_log if e[1] in GROUP_ACTIONS and e[0] < SWITCH_Q]
+    after = [e for e in m.event_log if e[1] in GROUP_ACTIONS and e[0] > SWITCH_Q]
+    assert before  # they acted under the coordinated regime
+    assert after == []
+
+
+@pytest.mark.xfail(strict=True, reason="bug: groups inactive at construction are never scheduled (agents/groups.py "
+                   "SOEGroup.__init__ schedules new_year only if active then); ChainModel.change_policies does not "
+                   "start them when the bloc switches to a regime with group instruments")
+def test_groups_start_acting_after_a_switch_to_the_coordinated_regime():
+    m = switched("none", "coordinated")
+    assert not [e for e in m.event_log if e[1] in GROUP_ACTIONS and e[0] < SWITCH_Q]
+    assert [e for e in m.event_log if e[1] == "graded_a" and e[0] > SWITCH_Q]
