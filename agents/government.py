@@ -11,11 +11,13 @@ Yearly, as a Mesa scheduled event in the configured quarter:
 3. designation rounds, tier by tier (innovation_type, srdi, little_giant): firms
    that hold the required tier from before the round and meet the criteria are
    designated (at most the tier's yearly quota, best R&D intensity first);
-4. key Little Giants: Little Giants without the key flag, in gap stages when so
-   configured, ranked by R&D intensity, chosen while the term's central budget
-   lasts; the flag lasts one term;
+4. key Little Giants: Little Giants without the key flag, ranked by the plan's
+   stage gaps (priority stages first, when so configured) and then by R&D
+   intensity, chosen while the term's central budget lasts; the flag lasts one
+   term;
 5. the R&D-raising lever: firms within ``window`` below an R&D-intensity
-   threshold of the next tier raise their R&D propensity to threshold + margin.
+   threshold of the next tier, for which R&D is the only missing criterion,
+   raise their R&D propensity to threshold + margin.
 
 Quarterly (``apply_benefits``, called from ``ChainModel.do_policy``): the
 benefits table by tier is applied to title holders only - grants (tilted toward
@@ -282,10 +284,11 @@ class Government(mesa.Agent):
             self.key_term_end = q + int(round(k.term_years * 4))
         pop.key_lg[here & (pop.tier != Tier.LITTLE_GIANT)] = False
         cand = here & (pop.tier == Tier.LITTLE_GIANT) & ~pop.key_lg
-        if k.priority_gap_stages:
-            cand &= self.gap_stage[pop.stage]
         rows = np.flatnonzero(cand)
-        rows = rows[np.argsort(-metrics["rd_intensity"][rows], kind="stable")]
+        if k.priority_gap_stages:  # the plan's priority: stages with the larger gap first, then R&D intensity
+            rows = rows[np.lexsort((-metrics["rd_intensity"][rows], -self.gap[pop.stage[rows]]))]
+        else:
+            rows = rows[np.argsort(-metrics["rd_intensity"][rows], kind="stable")]
         n_afford = int(self.key_budget_left // k.grant_myuan_per_firm_term) if k.grant_myuan_per_firm_term > 0 else len(rows)
         rows = rows[:max(n_afford, 0)]
         pop.key_lg[rows] = True
@@ -294,7 +297,12 @@ class Government(mesa.Agent):
         self.counts["key_designated"] += len(rows)
 
     def _raise_rd(self, metrics, here: np.ndarray) -> None:
-        """Firms within ``window`` below an R&D threshold of the next tier raise R&D propensity to cross it."""
+        """Firms for which R&D is what keeps them from the next tier raise their R&D propensity to cross it.
+
+        A firm holding tier t-1 raises R&D when (a) its R&D intensity is within ``window`` below the lowest
+        R&D threshold of tier t that applies to it and (b) with R&D at that threshold + margin (one and two
+        years) it would meet every criterion of tier t. Criteria are public, so the reaction needs no
+        guessing (MODEL.md 4)."""
         r = self.policy.designation.rd_raise
         pop = self.model.pop
         crit = self.policy.designation.criteria
@@ -306,10 +314,21 @@ class Government(mesa.Agent):
             sub = {k: v[rows] for k, v in metrics.items()}
             thr = rd_thresholds(crit, tier, sub)
             level = sub["rd_intensity"]
-            near = np.isfinite(thr) & (level < thr) & (level >= thr * (1.0 - r.window))
             target = thr + r.margin
-            rr = rows[near]
-            pop.rd_propensity[rr] = np.maximum(pop.rd_propensity[rr], target[near])
+            near = np.isfinite(thr) & (level < thr) & (level >= thr * (1.0 - r.window))
+            if not near.any():
+                continue
+            what_if = dict(sub)
+            boost = np.where(near, target, level)
+            what_if["rd_intensity"] = np.maximum(sub["rd_intensity"], boost)
+            what_if["rd_intensity_2y"] = np.maximum(sub["rd_intensity_2y"], boost)
+            scale = np.divide(what_if["rd_intensity"], level, out=np.ones(len(rows)), where=level > 0)
+            what_if["rd_myuan"] = sub["rd_myuan"] * scale
+            what_if["rd_myuan_2y"] = sub["rd_myuan_2y"] * scale
+            would = meets_tier(crit, tier, what_if, np.full(len(rows), int(t) - 1))
+            go = near & would
+            rr = rows[go]
+            pop.rd_propensity[rr] = np.maximum(pop.rd_propensity[rr], target[go])
 
     # ------------------------------------------------------------------ quarterly
     def apply_benefits(self) -> None:

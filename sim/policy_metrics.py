@@ -10,7 +10,7 @@
 | finance_constrained | tier | firms flagged this year (wanted to build but could not fund it) |
 | fiscal_musd | instrument (grants, key_grants, tax_expenditure, interest_subsidy, talent_subsidy, group_rescue, group_rd_fund, group_incubation, agency:NAME, price_floor) | public money of the quarter, M USD |
 | lg_control | processing (separation + metal), magnet | share of the bloc's capacity held by Little Giants and by firms of groups that have a Little Giant |
-| group_firms | GROUP:tier | the group's operating subsidiaries holding the tier (Q4 only) |
+| group_firms | GROUP:tier, GROUP:all | the group's operating subsidiaries holding the tier, and all of them (Q4 only) |
 
 Designations, reviews, revocations, awards and rescues are in the event log.
 """
@@ -71,6 +71,7 @@ class PolicyRecorder:
             for g, gname in enumerate(T.groups):
                 mine = op & (pop.group == g)
                 b = int(T.group_bloc[g])
+                out.append((q, b, "group_firms", f"{gname}:all", float(mine.sum())))
                 for t, name in enumerate(TIER_NAMES):
                     if t > 0:
                         out.append((q, b, "group_firms", f"{gname}:{name}", float((mine & (pop.tier == t)).sum())))
@@ -128,6 +129,13 @@ class PolicyRecorder:
             win = (lg_n["year"] >= 2020) & (lg_n["year"] <= 2025)
             n_lg = lg_n[win]["value"].sum()
             res["capital_constraint_lg_2020_2025"] = float(lg_c[(lg_c["year"] >= 2020) & (lg_c["year"] <= 2025)]["value"].sum() / n_lg) if n_lg else None
+            span = {}
+            for k in TIER_KEYS:
+                sel = (full["key"] == k) & (full["year"] >= 2020) & (full["year"] <= 2030)
+                rd = full[sel & (full["measure"] == "rd_spend_musd")]["value"].sum()
+                rev = full[sel & (full["measure"] == "revenue_musd")]["value"].sum()
+                span[k] = float(rd / rev) if rev > 0 else None
+            res["rd_intensity_2020_2030"] = span
             ev = events[(events["bloc"] == bloc)]
             res["events"] = {k: int((ev["kind"] == k).sum()) for k in
                              ("designated", "review_passed", "review_failed", "revoked", "key_designated", "award", "award_paid",
@@ -145,7 +153,7 @@ class PolicyRecorder:
         gf = q4[q4["measure"] == "group_firms"]
         out = _no_nan(out)
         out["pyramids"] = {g: {str(y): {name: int(gf[(gf["key"] == f"{g}:{name}") & (gf["year"] == y)]["value"].sum())
-                                        for name in TIER_NAMES[1:]} for y in years} for g in T.groups}
+                                        for name in ("all",) + TIER_NAMES[1:]} for y in years} for g in T.groups}
         return out
 
 

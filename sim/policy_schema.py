@@ -52,7 +52,7 @@ class KeyLittleGiantConfig:
     budget_myuan_per_term: float = f(0.0, lo=0.0)  # central budget available to this chain per term, M yuan
     grant_myuan_per_firm_term: float = f(0.0, lo=0.0)  # grant per key firm over one term, M yuan
     term_years: float = f(3.0, lo=0.25)
-    priority_gap_stages: bool = True  # only firms in the plan's gap stages are chosen
+    priority_gap_stages: bool = True  # firms in stages with the larger planned gap are chosen first
 
 
 @dataclass
