@@ -363,8 +363,12 @@ class Government(mesa.Agent):
         key_rows = np.flatnonzero(here & pop.key_lg)
         key_grant = k.grant_myuan_per_firm_term / max(k.term_years * 4.0, 1.0) * to_usd if k.enabled else 0.0
         talent = np.where(here, pop.talent_subsidy * pop.rd_spend, 0.0)
+        # tier and key grants are earmarked for R&D (the special funds for SRDI firms and Little Giants support
+        # technological innovation; assumption), the talent refund is a plain grant
         pop.grants[here] += grant[here] + talent[here]
+        pop.rd_grants[here] += grant[here]
         pop.grants[key_rows] += key_grant
+        pop.rd_grants[key_rows] += key_grant
         self.fiscal_q["grants"] = float(grant[here].sum())
         self.fiscal_q["talent_subsidy"] = float(talent.sum())
         self.fiscal_q["key_grants"] = key_grant * len(key_rows)
