@@ -4,9 +4,9 @@ Yearly, as a Mesa scheduled event in the configured quarter:
 1. plan: each stage's gap (``ChainModel.stage_gap``: 1 - usable capacity and
    pipeline / need ``plan_horizon_years`` ahead); stages with a gap above the
    threshold are gap stages;
-2. reviews: titles whose validity ran out are re-evaluated against the criteria
-   of the tier held (SME eligibility, the required lower tier's criteria and the
-   tier's own); a firm that fails loses the title (tier back to none) and may be
+2. reviews: titles whose validity ran out are re-evaluated against SME
+   eligibility and the held tier's own rules and score (the lower tier counts as
+   held); a firm that fails loses the title (tier back to none) and may be
    designated again in the same round from the bottom tier;
 3. designation rounds, tier by tier (innovation_type, srdi, little_giant): firms
    that hold the required tier from before the round and meet the criteria are

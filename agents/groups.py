@@ -39,16 +39,32 @@ class SOEGroup(mesa.Agent):
         self.name = name
         self.bloc = bloc
         self.region = region
-        self.cfg = policy.groups if policy is not None else None
         self.policy_rng = model.policy_rng(f"group:{name}")
         self.rescue_left = 0.0  # M USD left this year
         self.spent = {"rescue": 0.0, "rd_fund": 0.0, "incubation": 0.0}  # cumulative M USD
         self.rd_fund_q = 0.0  # M USD per quarter to each A-graded subsidiary
         self.counts = {"rescued": 0, "incubated": 0, "graded_a": 0}
-        if self.cfg is not None and self.cfg.knowledge_sharing is not None:
-            model.group_sharing[index] = self.cfg.knowledge_sharing
-        if self.active:  # yearly between Q4 and Q1 (the first year starts with the run)
-            model.schedule_recurring(self.new_year, Schedule(interval=4.0, start=model.next_yearly_time(0.5)))
+        self._years = None  # the recurring new-year event while the policy gives the group something to do
+        self.cfg = None
+        self.set_policy(policy)
+
+    def set_policy(self, policy) -> None:
+        """Follow the bloc's policy in force (at the start and at a regime change): knowledge sharing,
+        budgets and rates; the yearly process runs only while the policy gives the group something to do."""
+        m = self.model
+        self.cfg = policy.groups if policy is not None else None
+        default = m.world.innovation.group_sharing
+        m.group_sharing[self.index] = self.cfg.knowledge_sharing if self.cfg is not None and self.cfg.knowledge_sharing is not None else default
+        if self._years is not None:
+            self._years.stop()
+            self._years = None
+        if not self.active:  # nothing left to do: budgets lapse, grades and R&D fund end
+            self.rescue_left = 0.0
+            self.rd_fund_q = 0.0
+            m.pop.group_grade_a[m.pop.alive & (m.pop.group == self.index)] = False
+            return
+        # yearly between Q4 and Q1 (the first year starts with the run or with the new regime)
+        self._years = m.schedule_recurring(self.new_year, Schedule(interval=4.0, start=m.next_yearly_time(0.5)))
 
     @property
     def active(self) -> bool:

@@ -615,6 +615,9 @@ class ChainModel(mesa.Model):
             self.quota_outside_groups[b, :] = 1.0
             self.log_event("policy_change", bloc=b, detail=change.policy.regime, quarter=self.quarter + 1)
             self.install_policy(b, change.policy)
+            for g in self.soe_groups:
+                if g.bloc == b:
+                    g.set_policy(change.policy)
 
     # ------------------------------------------------------------------ helpers
     def _seed_patents(self) -> None:

@@ -169,48 +169,80 @@ def test_the_two_definitions_differ_only_in_the_little_giant_rules():
     assert meets_tier(old, "little_giant", m, held).tolist() == [False, True, False]
 
 
-# any_of of the 2022 Little Giant: R&D intensity by revenue band, or the R&D-heavy alternative
-NO_ALTERNATIVE = dict(revenue_myuan=20.0, rd_intensity_2y=0.01, rd_myuan_2y=0.0, rd_staff_share=0.0, equity_raised_myuan=0.0)
+# any_of rules (2022 Little Giant: R&D intensity by revenue band or the R&D-heavy alternative; revenue or
+# profit growth): each alternative alone suffices, none fails, each alternative's rules at their boundaries
+def _any_of_cases(with_rules: bool):
+    cases = []
+    for name in ("miit_2022", "miit_2018"):
+        for tier, tc in _raw(name)["tiers"].items():
+            for i, r in enumerate(tc.get("rules", [])):
+                if "any_of" not in r:
+                    continue
+                for a, alt in enumerate(r["any_of"]):
+                    ks = range(len(alt)) if with_rules else [None]
+                    for k in ks:
+                        label = f"{name}-{tier}-rule{i}-alt{a}" + (f"-{alt[k]['metric']}" if k is not None else "")
+                        cases.append(pytest.param(name, tier, i, a, k, id=label))
+    return cases
 
 
-def _any_of_rule():
+def test_the_2022_little_giant_has_its_any_of_rules():
     rules = criteria("miit_2022").tiers["little_giant"].rules
-    found = [r for r in rules if "any_of" in r]
-    assert len(found) == 1 and len(found[0]["any_of"]) == 3
-    return found[0]
+    any_of = [r for r in rules if "any_of" in r]
+    metrics_of = [{x["metric"] for alt in r["any_of"] for x in alt} for r in any_of]
+    assert {"revenue_myuan", "rd_intensity_2y"} <= metrics_of[0] and len(any_of[0]["any_of"]) == 3
+    assert len(_any_of_cases(False)) >= 3
 
 
-def _only_alternative(alt) -> dict:
-    """Metric values at which exactly this alternative's rules hold, each at its threshold."""
-    values = dict(NO_ALTERNATIVE)
-    for r in alt:
-        assert r["op"] == ">="
-        values[r["metric"]] = r["value"]
+def _no_alternative(rule) -> dict:
+    """Values of the any_of rule's metrics at which no alternative holds (every comparison fails)."""
+    out = {}
+    for metric in {x["metric"] for alt in rule["any_of"] for x in alt}:
+        rs = [x for alt in rule["any_of"] for x in alt if x["metric"] == metric]
+        if all(x["op"] in (">=", ">") for x in rs):
+            lo = min(x["value"] for x in rs)
+            out[metric] = lo / 2 if lo > 0 else lo - 1.0
+        else:
+            assert all(x["op"] in ("<=", "<") for x in rs), rs
+            out[metric] = 2 * max(x["value"] for x in rs) + 1.0
+    return out
+
+
+def _only_alternative(rule, a: int) -> dict:
+    """Metric values at which alternative ``a`` holds with each of its rules at its threshold, others not."""
+    values = _no_alternative(rule)
+    for x in rule["any_of"][a]:
+        values[x["metric"]] = x["value"]
     return values
 
 
-def test_little_giant_any_of_each_alternative_alone_suffices_and_none_fails():
-    crit = criteria("miit_2022")
-    rule = _any_of_rule()
-    held = np.full(1, int(Tier.SRDI))
-    m = metrics(1, **NO_ALTERNATIVE)
+def _tier_any_of(name, tier, i):
+    crit = criteria(name)
+    rule = crit.tiers[tier].rules[i]
+    assert "any_of" in rule
+    return crit, rule
+
+
+@pytest.mark.parametrize("name,tier,i,a,k", _any_of_cases(False))
+def test_any_of_each_alternative_alone_suffices_and_none_fails(name, tier, i, a, k):
+    crit, rule = _tier_any_of(name, tier, i)
+    held = np.full(1, int(REQUIRED_HELD[tier]))
+    m = metrics(1, **_no_alternative(rule))
     assert not any(rules_hold(alt, m)[0] for alt in rule["any_of"])
-    assert not meets_tier(crit, "little_giant", m, held)[0]
-    for i, alt in enumerate(rule["any_of"]):
-        m = metrics(1, **_only_alternative(alt))
-        holds = [bool(rules_hold(a, m)[0]) for a in rule["any_of"]]
-        assert holds == [k == i for k in range(3)], (i, holds)
-        assert meets_tier(crit, "little_giant", m, held)[0], i
+    assert not meets_tier(crit, tier, m, held)[0]
+    m = metrics(1, **_only_alternative(rule, a))
+    holds = [bool(rules_hold(alt, m)[0]) for alt in rule["any_of"]]
+    assert holds == [j == a for j in range(len(holds))], holds
+    assert meets_tier(crit, tier, m, held)[0]
 
 
-@pytest.mark.parametrize("alt,k", [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1), (2, 2)])
-def test_little_giant_any_of_rules_at_their_boundaries(alt, k):
-    crit = criteria("miit_2022")
-    a = _any_of_rule()["any_of"][alt]
-    r = a[k]
-    m = metrics(**_only_alternative(a))
-    m[r["metric"]] = around(r["value"])
-    assert meets_tier(crit, "little_giant", m, np.full(3, int(Tier.SRDI))).tolist() == EXPECT[r["op"]], r
+@pytest.mark.parametrize("name,tier,i,a,k", _any_of_cases(True))
+def test_any_of_rules_at_their_boundaries(name, tier, i, a, k):
+    crit, rule = _tier_any_of(name, tier, i)
+    x = rule["any_of"][a][k]
+    m = metrics(**_only_alternative(rule, a))
+    m[x["metric"]] = around(x["value"])
+    assert meets_tier(crit, tier, m, np.full(3, int(REQUIRED_HELD[tier]))).tolist() == EXPECT[x["op"]], x
 
 
 def test_little_giant_rd_intensity_by_revenue_band():
@@ -408,13 +440,15 @@ class BenefitWatch:
             if tier == Tier.NONE:
                 assert pop.tax_rate[r] == std, where
                 assert all(getattr(pop, c)[r] == 0.0 for c in BENEFIT_COLUMNS), where
-                assert pop.grants[r] == 0.0, where  # no government grant (group funds are paid after)
+                assert pop.grants[r] == 0.0 and pop.rd_grants[r] == 0.0, where  # no government grant (group funds come after)
             else:
                 assert pop.tax_rate[r] == pytest.approx(exp["tax_rate"]), where
                 for c in BENEFIT_COLUMNS:
                     assert getattr(pop, c)[r] == pytest.approx(exp[c]), (where, c)
                 grant = exp["grant_myuan_per_year"] * usd / 4.0 + exp["talent_subsidy"] * pop.rd_spend[r] + (key_grant if key else 0.0)
                 assert pop.grants[r] == pytest.approx(grant), where
+                earmarked = exp["grant_myuan_per_year"] * usd / 4.0 + (key_grant if key else 0.0)  # tier and key grants
+                assert pop.rd_grants[r] == pytest.approx(earmarked), where
             self.seen[(tier, key, tilted)] += 1
             snap[int(pop.firm_id[r])] = {"tier": tier, "tax_rate": float(pop.tax_rate[r]),
                                          **{c: float(getattr(pop, c)[r]) for c in BENEFIT_COLUMNS}}
@@ -639,7 +673,7 @@ def test_key_little_giant_grants_within_the_term_budget(monkeypatch):
     per_term = Counter()
     for e in m.event_log:
         if e[1] == "key_designated":
-            per_term[(e[0] - 1) // term] += 1  # terms start with the first round (quarter index 1)
+            per_term[(e[0] - 1) // term] += 1  # terms start with the first round (acting in quarter index 1)
     cap = k.budget_myuan_per_term * m.world.scale / k.grant_myuan_per_firm_term
     assert per_term and max(per_term.values()) <= cap
     assert max(per_term.values()) == cap  # the budget was binding at least once
@@ -649,8 +683,8 @@ def test_key_little_giant_grants_within_the_term_budget(monkeypatch):
             pay_term[(q - 1) // term] += v
     for t, v in pay_term.items():
         assert v <= k.budget_myuan_per_term * m.world.scale * usd + 1e-9, (t, v)
-    # key firms are Little Giants, and a term's grant is paid in full over the term to a firm that keeps its title
     assert sum(pay_term.values()) > 0
+    assert min(e[0] for e in m.event_log if e[1] == "key_designated") >= 1
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.5])
@@ -774,25 +808,37 @@ def test_rd_thresholds_of_each_tier():
 
 
 def test_firms_near_an_rd_threshold_raise_rd_at_the_next_round():
+    """A firm at 2.5% R&D (within the window of 50% below the 3% SRDI threshold) that meets every other
+    SRDI criterion raises its R&D propensity to threshold + margin; one at 1% (outside the window) does
+    not; nor does one at 2.5% that misses another criterion (under 2 years in its niche)."""
     cfg = coord_config(seed=1)
     r = china(cfg).designation.rd_raise
-    assert (r.window, r.margin) == (0.5, 0.005)
+    thr = next(x["value"] for x in china(cfg).designation.criteria.tiers["srdi"].rules if x.get("metric") == "rd_intensity")
+    assert thr == 0.03 and r.window == 0.5 and r.margin > 0
     m = run(cfg, steps=4)  # the next round falls at the start of the next step
     pop, gov = m.pop, m.governments[CHINA]
     ops = np.flatnonzero(pop.alive & (pop.bloc == CHINA) & (pop.phase == Phase.OPERATING) & (pop.tier == Tier.INNOVATION_TYPE)
-                         & (pop.review_step > m.quarter + 8))
-    assert len(ops) >= 2
-    near, far = ops[:2]
-    for row, intensity in ((near, 0.025), (far, 0.01)):  # 3% srdi threshold; window 50% -> reacts from 1.5%
+                         & (pop.review_step > m.quarter + 8) & (pop.niche_start_step <= m.quarter - 8) & (pop.employees < 500))
+    assert len(ops) >= 3
+    near, far, young = ops[:3]
+    for row, intensity in ((near, 0.025), (far, 0.01), (young, 0.025)):  # revenue 40 M USD a year: ~284 M yuan
         pop.rev_hist[row, :] = 10.0
         pop.rd_hist[row, :] = 10.0 * intensity
         pop.rd_propensity[row] = 0.02
-    ids = pop.firm_id[[near, far]].copy()
+    pop.niche_start_step[young] = m.quarter - 2
+    ids = pop.firm_id[[near, far, young]].copy()
+    met = firm_metrics(pop, m.tables, m.quarter, m.world.usd_per_cny, gov.niches)
+    crit = china(cfg).designation.criteria
+    assert met["rd_intensity"][near] == pytest.approx(0.025) and met["years_in_niche"][young] < 2
+    boosted = {k: v[[near]].copy() for k, v in met.items()}
+    boosted["rd_intensity"][:] = boosted["rd_intensity_2y"][:] = thr + r.margin
+    assert meets_tier(crit, "srdi", boosted, np.array([1]))[0]  # R&D is the only missing criterion
     gov.yearly_round()  # what the next scheduled round does
     rows = [pop.row_of(int(i)) for i in ids]
     assert pop.tier[rows[0]] == Tier.INNOVATION_TYPE  # 2.5% is not enough for srdi
-    assert pop.rd_propensity[rows[0]] == pytest.approx(0.03 + 0.005)
+    assert pop.rd_propensity[rows[0]] == pytest.approx(thr + r.margin)
     assert pop.rd_propensity[rows[1]] == 0.02
+    assert pop.rd_propensity[rows[2]] == 0.02
 
 
 def test_rd_raise_switched_off_leaves_propensities_alone():
@@ -819,10 +865,9 @@ def test_rd_raise_switched_off_leaves_propensities_alone():
 SWITCH_YEAR, SWITCH_Q = 2018.0, 12  # 2018 Q1 is quarter index 12 of a run from 2015
 
 
-def switched(before: str, after: str, monkeypatch=None):
-    cfg = fresh_config("scenario=laissez_faire", f"policy@policy.china={before}", f"+policy@policy_change.china.policy={after}",
+def switched(before: str, after: str):
+    return fresh_config("scenario=laissez_faire", f"policy@policy.china={before}", f"+policy@policy_change.china.policy={after}",
                        f"+policy_change.china.year={SWITCH_YEAR}", "years=8")
-    return cfg
 
 
 def test_switching_the_coordinated_regime_off_ends_rounds_titles_and_benefits(monkeypatch):
