@@ -238,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from sim.config import ConfigError, compose
 
+    if a.seeds < 1 or a.workers < 1:
+        print(f"error: --seeds and --workers must be >= 1; got --seeds {a.seeds} --workers {a.workers}", file=sys.stderr)
+        return 2
     path = Path(a.targets)
     if not path.is_file():
         print(f"error: targets file not found: {path}", file=sys.stderr)

@@ -1,0 +1,46 @@
+"""The validation command (sim/validate.py): one line per target, JSON out, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sim import validate
+
+TARGETS = {"targets": [
+    {"id": "rare_earth_little_giants_2025", "scenario": "baseline", "accept": [0, 100000]},
+    {"id": "lg_patents", "scenario": "baseline", "accept": [-1, -0.5]},  # impossible: must be reported as missed
+    {"id": "designation_criteria_hold", "scenario": "all", "accept": "100%"},
+    {"id": "west_timeline_fragmented_is_slower", "scenario": "baseline", "accept": "later"},
+]}
+
+
+@pytest.fixture(scope="module")
+def targets_file(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("targets") / "targets.yaml"
+    p.write_text(yaml.safe_dump(TARGETS))
+    return p
+
+
+def test_reports_each_target_once_and_writes_json(targets_file, tmp_path, capsys):
+    out = tmp_path / "val.json"
+    rc = validate.main(["--seeds", "1", "--workers", "1", "--targets", str(targets_file), "--out", str(out), "years=12"])
+    assert rc == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == len(TARGETS["targets"])
+    status = {ln.split()[1]: ln.split()[0] for ln in lines}
+    assert status["rare_earth_little_giants_2025"] == "MET"
+    assert status["lg_patents"] == "MISSED"
+    assert status["designation_criteria_hold"] == "-"
+    rows = json.loads(out.read_text())
+    assert [r["id"] for r in rows] == [t["id"] for t in TARGETS["targets"]]
+
+
+@pytest.mark.parametrize("args", [["--seeds", "0"], ["--targets", "/no/such/targets.yaml"], ["world.markets.foo=1"]])
+def test_user_mistakes_end_with_one_line(args, capsys):
+    assert validate.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:")
