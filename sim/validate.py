@@ -253,7 +253,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     targets = yaml.safe_load(path.read_text())["targets"]
     jobs = [(sc, s, tuple(a.overrides)) for s in range(1, a.seeds + 1) for sc in SCENARIOS]
-    with ProcessPoolExecutor(max_workers=max(a.workers, 1)) as ex:
+    import multiprocessing
+
+    # fresh interpreters (spawn): forking a process that already runs threads can deadlock
+    with ProcessPoolExecutor(max_workers=max(a.workers, 1), mp_context=multiprocessing.get_context("spawn")) as ex:
         results = list(ex.map(_one, jobs))
     rows = evaluate(results, targets)
     print(report(rows))
