@@ -139,7 +139,7 @@ class FundingAgency(mesa.Agent):
         self.bloc = int(bloc)
         self.cfg = cfg
         self.plan_horizon_years = float(plan_horizon_years)
-        self.stream = model.policy_rng(f"agency:{name}")  # the agency's only randomness (mesa.Agent.rng is the model's)
+        self.stream = model.policy_rng(f"agency:{model.tables.blocs[bloc]}:{name}")  # the agency's only randomness (mesa.Agent.rng is the model's)
         bloc_regions = np.flatnonzero(T.region_bloc == self.bloc)
         self.regions = np.array([T.regions.index(r) for r in cfg.regions], dtype=int) if cfg.regions else bloc_regions
         if not np.isin(self.regions, bloc_regions).all():

@@ -313,7 +313,7 @@ class Government(mesa.Agent):
                 continue
             sub = {k: v[rows] for k, v in metrics.items()}
             thr = rd_thresholds(crit, tier, sub)
-            level = sub["rd_intensity"]
+            level = np.minimum(sub["rd_intensity"], sub["rd_intensity_2y"])  # thresholds may be one- or two-year
             target = thr + r.margin
             near = np.isfinite(thr) & (level < thr) & (level >= thr * (1.0 - r.window))
             if not near.any():

@@ -398,6 +398,7 @@ class ChainModel(mesa.Model):
         """Investors' view per bloc and stage (MODEL.md 5.4)."""
         T, mk, pop = self.tables, self.markets, self.pop
         B, S = T.B, T.S
+        self.lead_years = inv.lead_years(T, self.permit_factor, self.permit_cap_years)  # permitting reforms count
         input_price = np.zeros((B, S))
         input_price[:, 1:] = self.expected_paid[:, :-1]
         # capacity and pipeline per bloc-stage, and world demand growth over the lead time
