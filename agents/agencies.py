@@ -204,6 +204,25 @@ class FundingAgency(mesa.Agent):
         out["pending_musd"] = sum(a.amount_musd for a in self.awards if a.status == "pending")
         return out
 
+    def expected_support(self) -> np.ndarray:
+        """(S,) share of a new plant's capex that an investor expects from this agency: capex share
+        (bounded by the cap on a typical plant) x the award rate of its calls in past years (awards /
+        eligible applicants; 0 before its first year with applicants). Regional jurisdiction is not priced in:
+        the share counts for every project of the bloc at the agency's stages."""
+        m = self.model
+        T, cfg = m.tables, self.cfg
+        out = np.zeros(T.S)
+        this_year = m.world.start_year + (m.quarter + 1) // 4  # only completed years count (no order effects within a year)
+        past = [book for y, book in self.by_year.items() if y < this_year]
+        n_eligible = sum(book["n_eligible"] for book in past)
+        if n_eligible <= 0:
+            return out
+        rate = min(sum(book["n_awards"] for book in past) / n_eligible, 1.0)
+        typical = T.capex[self.bloc] * T.plant_size_t.mean(axis=1) / 1000.0  # M USD of a mid-size plant
+        share = np.minimum(cfg.capex_share, np.divide(cfg.cap_musd, typical, out=np.full(T.S, cfg.capex_share), where=typical > 0))
+        out[self.stages] = share[self.stages] * rate
+        return out
+
     def year_rows(self) -> list[dict]:
         """One row per calendar year (agency, bloc, year and the yearly figures), for outputs."""
         bloc = self.model.tables.blocs[self.bloc]

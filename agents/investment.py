@@ -40,6 +40,7 @@ class Expectations:
     discount_rate: np.ndarray  # per year
     lead_years: np.ndarray  # years from commitment to output
     tax_rate: np.ndarray  # (B,)
+    capex_support: np.ndarray | None = None  # (B, S) share of capex investors expect public awards to pay
 
 
 def phase_ranges(T, phase: ProjectPhase) -> np.ndarray:
@@ -83,7 +84,8 @@ def profitability_index(bloc, stage, proc_cost, T, E: Expectations, horizon_year
 
     margin (USD/kg = M USD/kt) = expected price - input per t x expected input price - processing cost;
     yearly cash flow = (margin x expected utilisation - fixed cost) x (1 - tax) + tax x depreciation;
-    NPV = -capex + cash flow x annuity(r, horizon) x (1 + r)^-lead.
+    NPV = -capex x (1 - expected capex support) + cash flow x annuity(r, horizon) x (1 + r)^-lead,
+    per unit of (full) capex. Expected support is what investors expect public awards to pay.
     """
     capex = T.capex[bloc, stage]
     margin = E.price[bloc, stage] - T.input_per_t[stage] * E.input_price[bloc, stage] - proc_cost
@@ -92,7 +94,8 @@ def profitability_index(bloc, stage, proc_cost, T, E: Expectations, horizon_year
     cf = (margin * E.utilisation[bloc, stage] - fixed) * (1.0 - tax) + tax * capex / depreciation_years
     r = np.maximum(E.discount_rate[bloc, stage], 1e-6)
     annuity = (1.0 - (1.0 + r) ** (-horizon_years)) / r
-    npv = -capex + cf * annuity * (1.0 + r) ** (-E.lead_years[bloc, stage])
+    outlay = capex if E.capex_support is None else capex * (1.0 - E.capex_support[bloc, stage])
+    npv = -outlay + cf * annuity * (1.0 + r) ** (-E.lead_years[bloc, stage])
     return npv / np.maximum(capex, 1e-9)
 
 

@@ -414,7 +414,17 @@ class ChainModel(mesa.Model):
         vol = mk.volatility()
         rate = T.base_rate[:, None] + T.risk_premium[:, None] + T.volatility_premium[:, None] * vol + self.rate_adjustment()
         return inv.Expectations(price=self.price_floors.floored(mk.expected_price), input_price=input_price, utilisation=util, discount_rate=rate,
-                                lead_years=self.lead_years, tax_rate=T.tax_rate)
+                                lead_years=self.lead_years, tax_rate=T.tax_rate, capex_support=self.capex_support())
+
+    def capex_support(self) -> np.ndarray:
+        """(B, S) share of a new plant's capex investors expect public awards to pay: the agencies of each bloc
+        combined as independent chances (1 - prod(1 - share)), at most 0.9."""
+        T = self.tables
+        keep = np.ones((T.B, T.S))
+        for b, agencies in self.agencies.items():
+            for a in agencies:
+                keep[b] *= 1.0 - a.expected_support()
+        return np.minimum(1.0 - keep, 0.9)
 
     def rate_adjustment(self) -> np.ndarray:
         """Change of the cost of capital per bloc and stage from offtake, floors or state backing (policy)."""
