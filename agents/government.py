@@ -36,11 +36,12 @@ import mesa
 import numpy as np
 from mesa.time import Schedule
 
-from agents.firms import HIST, FirmPopulation, Phase, Tier
+from agents.firms import FirmPopulation, Phase, Tier
 from sim.policy_schema import METRICS, TIERS
 
 TIER_VALUE = {"innovation_type": Tier.INNOVATION_TYPE, "srdi": Tier.SRDI, "little_giant": Tier.LITTLE_GIANT}
 INSTRUMENTS = ("grants", "key_grants", "tax_expenditure", "interest_subsidy", "talent_subsidy")
+BENEFIT_COLUMNS = ("interest_subsidy", "credit_bonus", "appetite_bonus", "talent_subsidy", "procurement_discount")
 
 
 # --------------------------------------------------------------------------
@@ -199,11 +200,15 @@ class Government(mesa.Agent):
         """The regime ends: no more rounds; titles and benefit columns of the bloc are cleared."""
         self._rounds.stop()
         pop = self.model.pop
-        here = pop.alive & (pop.bloc == self.bloc)
-        pop.tax_rate[here] = self.model.tables.tax_rate[self.bloc]
-        for col in ("interest_subsidy", "credit_bonus", "appetite_bonus", "talent_subsidy", "procurement_discount"):
-            getattr(pop, col)[here] = 0.0
+        self._reset_benefits(pop.alive & (pop.bloc == self.bloc))
         self.remove()
+
+    def _reset_benefits(self, rows) -> None:
+        """Standard tax rate and no benefits for the given rows (mask or indices)."""
+        pop = self.model.pop
+        pop.tax_rate[rows] = self.model.tables.tax_rate[self.bloc]
+        for col in BENEFIT_COLUMNS:
+            getattr(pop, col)[rows] = 0.0
 
     # ------------------------------------------------------------------ yearly
     def plan(self) -> None:
@@ -345,9 +350,7 @@ class Government(mesa.Agent):
         self.fiscal_q["tax_expenditure"] = float(np.sum(np.where(here, np.maximum(pbt, 0.0) * np.maximum(std - pop.tax_rate, 0.0), 0.0)))
         self.fiscal_q["interest_subsidy"] = float(np.sum(np.where(here, pop.debt * np.minimum(pop.interest_subsidy, T.interest_rate[b]) / 4.0, 0.0)))
         # reset, then apply the table tier by tier
-        pop.tax_rate[here] = std
-        for col in ("interest_subsidy", "credit_bonus", "appetite_bonus", "talent_subsidy", "procurement_discount"):
-            getattr(pop, col)[here] = 0.0
+        self._reset_benefits(here)
         tilt = np.where(self.gap_stage[pop.stage], 1.0 + self.policy.coordination.gap_tilt, 1.0)
         grant = np.zeros(len(pop))
         for tier, t in TIER_VALUE.items():
@@ -375,10 +378,6 @@ class Government(mesa.Agent):
         for key, v in self.fiscal_q.items():
             self.fiscal[key] += v
 
-    @staticmethod
-    def _tilted(values: np.ndarray, tilt: np.ndarray) -> np.ndarray:
-        return values * tilt
-
     def _apply(self, rows, ben, tilt, grant, to_usd, add: bool = False) -> None:
         pop = self.model.pop
         if not len(rows):
@@ -394,4 +393,4 @@ class Government(mesa.Agent):
         grant[rows] += ben.grant_myuan_per_year * to_usd / 4.0 * tilt[rows]
 
 
-__all__ = ["Government", "firm_metrics", "meets_tier", "rule_holds", "rules_hold", "score", "rd_thresholds", "TIER_VALUE", "HIST"]
+__all__ = ["Government", "firm_metrics", "meets_tier", "rule_holds", "rules_hold", "score", "rd_thresholds", "TIER_VALUE"]

@@ -6,11 +6,9 @@ from typing import Any, Iterable
 
 
 def check_bloc(key: str, name: Any, cfg) -> None:
-    from sim.config import ConfigError
+    from sim.config import _require_name
 
-    blocs = list(cfg.world.blocs)
-    if name not in blocs:
-        raise ConfigError(key, f"unknown bloc '{name}'; allowed: {', '.join(blocs)}")
+    _require_name(key, name, list(cfg.world.blocs), "bloc")
 
 
 def check_blocs(key: str, names: Iterable[Any], cfg) -> None:
@@ -21,15 +19,14 @@ def check_blocs(key: str, names: Iterable[Any], cfg) -> None:
 
 def check_stages(key: str, names: Iterable[Any], cfg, required: bool = True) -> None:
     """Every name must be a stage; ``required``: at least one."""
-    from sim.config import ConfigError
+    from sim.config import ConfigError, _require_name
 
     stages = list(cfg.world.stages)
     names = list(names)
     if required and not names:
         raise ConfigError(key, f"at least one stage is required; allowed: {', '.join(stages)}")
     for s in names:
-        if s not in stages:
-            raise ConfigError(key, f"unknown stage '{s}'; allowed: {', '.join(stages)}")
+        _require_name(key, s, stages, "stage")
 
 
 def check_stage_values(key: str, values: dict, cfg, positive: bool = False) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from scenarios.checks import check_bloc, check_stages
 from scenarios.events import EventParams, ScenarioEvent, register_event
 
 
@@ -50,14 +51,5 @@ class ExportControl(ScenarioEvent):
 
     @classmethod
     def check(cls, key, params, cfg) -> None:
-        from sim.config import ConfigError
-
-        blocs = list(cfg.world.blocs)
-        stages = list(cfg.world.stages)
-        if params.exporter not in blocs:
-            raise ConfigError(f"{key}.exporter", f"unknown bloc '{params.exporter}'; allowed: {', '.join(blocs)}")
-        if not params.stages:
-            raise ConfigError(f"{key}.stages", f"at least one stage is required; allowed: {', '.join(stages)}")
-        for s in params.stages:
-            if s not in stages:
-                raise ConfigError(f"{key}.stages", f"unknown stage '{s}'; allowed: {', '.join(stages)}")
+        check_bloc(f"{key}.exporter", params.exporter, cfg)
+        check_stages(f"{key}.stages", params.stages, cfg)

@@ -81,6 +81,11 @@ class PriceFloors:
         self._entries.setdefault(name, []).append((b, s, float(floor_usd_per_kg), float(offtake_t_per_year)))
         self._rebuild()
 
+    def add_stages(self, name: str, bloc: int | str, floor_usd_per_kg: dict, offtake_t_per_year: dict, scale: float = 1.0) -> None:
+        """Add stage -> floor and stage -> offtake (t/yr, times ``scale``) mappings under ``name``, one entry per stage."""
+        for stage in dict.fromkeys(list(floor_usd_per_kg) + list(offtake_t_per_year)):
+            self.add(name, bloc, stage, floor_usd_per_kg.get(stage, 0.0), offtake_t_per_year.get(stage, 0.0) * scale)
+
     def remove(self, name: str) -> None:
         """Remove everything added under ``name`` (no-op if absent)."""
         if self._entries.pop(name, None) is not None:
@@ -177,10 +182,8 @@ class PriceFloor(ScenarioEvent):
     question = "Does a state price floor with guaranteed offtake make investors build a stage, and at what fiscal cost?"
 
     def apply(self, model) -> None:
-        p, pf = self.params, model.price_floors
-        for stage in dict.fromkeys(list(p.floor_usd_per_kg) + list(p.offtake_t_per_year)):
-            pf.add(f"event:{self.name}", p.bloc, stage, p.floor_usd_per_kg.get(stage, 0.0),
-                   p.offtake_t_per_year.get(stage, 0.0) * model.world.scale)
+        p = self.params
+        model.price_floors.add_stages(f"event:{self.name}", p.bloc, p.floor_usd_per_kg, p.offtake_t_per_year, model.world.scale)
 
     def revert(self, model) -> None:
         model.price_floors.remove(f"event:{self.name}")

@@ -79,14 +79,12 @@ def sweep_variants(overrides: list[str]) -> list[list[str]]:
                                   "Hydra's basic sweeper takes lists (a,b,c), range(start,stop,step) and choice(...)") from None
             options = [str(getattr(sweep, "start", "")), str(getattr(sweep, "end", ""))] if hasattr(sweep, "start") else []
         values.append([f"{key}={v}" for v in options] or [])
-    first = [v[0] for v in values if v]
+    first = [opts[0] if opts else None for opts in values]  # one slot per override (None: nothing to check)
     variants = [first]
     for i, opts in enumerate(values):
         for v in opts[1:]:
-            variant = list(first)
-            variant[[j for j, o in enumerate(values) if o].index(i)] = v
-            variants.append(variant)
-    return variants
+            variants.append(first[:i] + [v] + first[i + 1:])
+    return [[o for o in variant if o is not None] for variant in variants]
 
 
 def main(argv: list[str] | None = None) -> None:

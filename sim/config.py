@@ -20,7 +20,7 @@ from typing import Any, Optional
 from omegaconf import MISSING
 
 from sim.fields import f
-from sim.policy_schema import CriteriaConfig, PolicyChangeConfig, PolicyConfig  # noqa: F401 (re-exported)
+from sim.policy_schema import PolicyChangeConfig, PolicyConfig
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 

@@ -242,7 +242,7 @@ class Recorder:
             "exits": int(sum(1 for e in ev if e[1] == "exit")),
             "shocks": self.shock_metrics(),
         }
-        summary["policy"] = self.policy.summary(self.events())
+        summary["policy"] = self.policy.summary()
         return summary
 
     def shock_metrics(self) -> dict[str, Any]:

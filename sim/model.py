@@ -92,6 +92,8 @@ class ChainModel(mesa.Model):
         self.governments: dict[int, Government] = {}  # bloc -> government (coordinated regimes)
         self.agencies: dict[int, list] = {}  # bloc -> funding agencies (fragmented regimes)
         self.retired_agencies: list[tuple[int, object]] = []  # agencies of a replaced regime (still paying awards)
+        self._floor_end: dict[int, int] = {}  # bloc -> quarter index at which its policy's price floors end
+        self._mandate_before: dict[int, list] = {}  # bloc -> [(state-owned buyer, domestic mandate before the policy)]
         self.policies: dict[int, object] = {}  # bloc -> the policy in force
         for bname, policy in cfg.policy.items():
             self.install_policy(T.blocs.index(bname), policy)
@@ -126,19 +128,24 @@ class ChainModel(mesa.Model):
         ss = self.rng.bit_generator.seed_seq
         return np.random.default_rng(np.random.SeedSequence(entropy=ss.entropy, spawn_key=(10_000, zlib.crc32(name.encode()))))
 
+    def capacity_and_pipeline(self) -> tuple[np.ndarray, np.ndarray]:
+        """(B, S) operating nameplate and nameplate still to come on line from projects, t/yr."""
+        T, pop = self.tables, self.pop
+        cap = T.bs_sum(pop.bloc, pop.stage, np.where(pop.operating, pop.capacity_t, 0.0))
+        in_pipe = (pop.proj_phase != ProjectPhase.NONE) & pop.alive
+        pipe = T.bs_sum(pop.bloc[in_pipe], pop.stage[in_pipe], pop.proj_nameplate_t[in_pipe] - pop.proj_added_t[in_pipe])
+        return cap, pipe
+
     def stage_gap(self, b: int, horizon_years: float) -> np.ndarray:
         """(S,) planned gap of bloc b per stage: 1 - usable capacity incl. pipeline / need ``horizon_years`` ahead.
 
         Need = the bloc's final magnet demand at that date in each stage's product (magnet-equivalent
         coefficients); usable capacity = (operating + pipeline nameplate) x max utilisation. Positive: a gap.
         """
-        T, pop = self.tables, self.pop
-        sel = pop.alive & (pop.bloc == b)
-        cap = np.bincount(pop.stage[sel], weights=np.where(pop.operating[sel], pop.capacity_t[sel], 0.0), minlength=T.S)
-        pipe_rows = sel & (pop.proj_phase != ProjectPhase.NONE)
-        pipe = np.bincount(pop.stage[pipe_rows], weights=pop.proj_nameplate_t[pipe_rows] - pop.proj_added_t[pipe_rows], minlength=T.S)
+        T = self.tables
+        cap, pipe = self.capacity_and_pipeline()
         need = T.final_demand_t_per_year(b, self.current_year + horizon_years, self.world.scale) / T.magnet_eq_per_t
-        usable = (cap + pipe) * self.world.markets.max_utilisation
+        usable = (cap[b] + pipe[b]) * self.world.markets.max_utilisation
         return 1.0 - np.divide(usable, need, out=np.ones(T.S), where=need > 0)
 
     def next_yearly_time(self, offset: float) -> float:
@@ -396,15 +403,13 @@ class ChainModel(mesa.Model):
     # ------------------------------------------------------------------ investment
     def expectations(self) -> inv.Expectations:
         """Investors' view per bloc and stage (MODEL.md 5.4)."""
-        T, mk, pop = self.tables, self.markets, self.pop
+        T, mk = self.tables, self.markets
         B, S = T.B, T.S
         self.lead_years = inv.lead_years(T, self.permit_factor, self.permit_cap_years)  # permitting reforms count
         input_price = np.zeros((B, S))
         input_price[:, 1:] = self.expected_paid[:, :-1]
         # capacity and pipeline per bloc-stage, and world demand growth over the lead time
-        cap = T.bs_sum(pop.bloc, pop.stage, np.where(pop.operating, pop.capacity_t, 0.0))
-        in_pipe = (pop.proj_phase != ProjectPhase.NONE) & pop.alive
-        pipe = T.bs_sum(pop.bloc[in_pipe], pop.stage[in_pipe], pop.proj_nameplate_t[in_pipe] - pop.proj_added_t[in_pipe])
+        cap, pipe = self.capacity_and_pipeline()
         year = self.current_year
         now = sum(T.final_demand_t_per_year(b, year) for b in range(B))
         growth = np.array([[sum(T.final_demand_t_per_year(b, year + self.lead_years[bb, s]) for b in range(B)) / max(now, 1e-9)
@@ -570,9 +575,8 @@ class ChainModel(mesa.Model):
         row[b, :] = True
         for attr in ("permit_factor", "permit_cap_years", "_ramp_extra"):
             clear_layer(self, attr, name)
-        for fl in [n for n in self.price_floors.names() if n.startswith(name + ":")]:
-            self.price_floors.remove(fl)
-        for buyer, old in getattr(self, "_mandate_before", {}).pop(b, []):
+        self.price_floors.remove(f"{name}:floors")
+        for buyer, old in self._mandate_before.pop(b, []):
             buyer.domestic_mandate = old
         c, ins = policy.coordination, policy.instruments
         if c.permit_factor != 1.0:
@@ -584,28 +588,20 @@ class ChainModel(mesa.Model):
             set_layer(self, "permit_cap_years", name, caps, op="min", init=np.inf)
         if ins.knowhow_ramp_factor != 1.0:
             set_layer(self, "_ramp_extra", name, np.where(row, ins.knowhow_ramp_factor, 1.0), op="mul")
-        floors = {st: (f, 0.0) for st, f in ins.price_floor_usd_per_kg.items()}
-        for st, v in ins.floor_offtake_t_per_year.items():
-            floors[st] = (floors.get(st, (0.0, 0.0))[0], v)
-        for st, (f, v) in floors.items():
-            self.price_floors.add(f"{name}:{st}", b, st, floor_usd_per_kg=f, offtake_t_per_year=v * self.world.scale)
-        if floors and ins.floor_years > 0:
-            self._floor_end = getattr(self, "_floor_end", {})
+        self.price_floors.add_stages(f"{name}:floors", b, ins.price_floor_usd_per_kg, ins.floor_offtake_t_per_year, self.world.scale)
+        if (ins.price_floor_usd_per_kg or ins.floor_offtake_t_per_year) and ins.floor_years > 0:
             self._floor_end[b] = max(self.quarter + 1, 0) + int(round(ins.floor_years * 4))
             self.schedule_event(self._end_floors, at=self._floor_end[b] + 0.5)
         if ins.defence_mandate_share > 0:
-            self._mandate_before = getattr(self, "_mandate_before", {})
             self._mandate_before[b] = [(by, by.domestic_mandate) for by in self.buyers if by.bloc == b and by.state_owned]
             for by, old in self._mandate_before[b]:
                 by.domestic_mandate = max(old, ins.defence_mandate_share)
 
     def _end_floors(self) -> None:
         """Price floors of a policy end after floor_years."""
-        for b, end in getattr(self, "_floor_end", {}).items():
+        for b, end in self._floor_end.items():
             if end == self.quarter + 1:
-                prefix = f"policy:{self.tables.blocs[b]}:"
-                for fl in [n for n in self.price_floors.names() if n.startswith(prefix)]:
-                    self.price_floors.remove(fl)
+                self.price_floors.remove(f"policy:{self.tables.blocs[b]}:floors")
 
     def change_policies(self) -> None:
         """Scheduled regime changes (cfg.policy_change): the old regime's agents stop, the new one starts."""

@@ -17,6 +17,7 @@ Designations, reviews, revocations, awards and rescues are in the event log.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,6 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 TIER_NAMES = ("none", "innovation_type", "srdi", "little_giant")
 TIER_KEYS = TIER_NAMES + ("key_little_giant",)
+POLICY_EVENTS = ("designated", "review_passed", "review_failed", "revoked", "key_designated", "award", "award_paid",
+                 "award_lapsed", "rescued", "incubated")
 
 
 class PolicyRecorder:
@@ -37,11 +40,25 @@ class PolicyRecorder:
         self.rows: list[tuple] = []
         self._fiscal_seen: dict[tuple[int, str], float] = {}
 
-    def _tier_masks(self, here: np.ndarray) -> dict[str, np.ndarray]:
-        pop = self.model.pop
-        masks = {name: here & (pop.tier == t) for t, name in enumerate(TIER_NAMES)}
-        masks["key_little_giant"] = here & pop.key_lg
-        return masks
+    def _by_bloc_and_tier(self, op: np.ndarray) -> dict[str, np.ndarray]:
+        """(B, 5) sums over operating firms per bloc and tier key (TIER_KEYS order), one bincount per measure:
+        a few passes over the population per quarter, whatever the number of blocs."""
+        m = self.model
+        pop, B = m.pop, m.tables.B
+        K = len(TIER_NAMES)
+        rows = np.flatnonzero(op)
+        cell = pop.bloc[rows].astype(np.int64) * K + pop.tier[rows]
+        key_rows = rows[pop.key_lg[rows]]
+        values = {"firms": np.ones(len(pop)), "rd_spend_musd": pop.rd_spend, "revenue_musd": pop.revenue,
+                  "patents_invention": pop.patents_invention, "patents_utility": pop.patents_utility,
+                  "finance_constrained": pop.finance_constrained}
+        out = {}
+        for measure, v in values.items():
+            v = np.asarray(v, dtype=float)
+            tiers = np.bincount(cell, weights=v[rows], minlength=B * K).reshape(B, K)
+            key = np.bincount(pop.bloc[key_rows], weights=v[key_rows], minlength=B)
+            out[measure] = np.column_stack([tiers, key])
+        return out
 
     def record_quarter(self) -> None:
         m = self.model
@@ -52,15 +69,12 @@ class PolicyRecorder:
         stage_names = list(T.stages)
         processing = np.isin(pop.stage, [stage_names.index(s) for s in ("separation", "metal") if s in stage_names])
         magnet = pop.stage == (stage_names.index("magnet") if "magnet" in stage_names else -1)
+        sums = self._by_bloc_and_tier(op)
         for b in range(T.B):
             here = op & (pop.bloc == b)
-            for key, mask in self._tier_masks(here).items():
-                out.append((q, b, "firms", key, float(mask.sum())))
-                out.append((q, b, "rd_spend_musd", key, float(pop.rd_spend[mask].sum())))
-                out.append((q, b, "revenue_musd", key, float(pop.revenue[mask].sum())))
-                out.append((q, b, "patents_invention", key, float(pop.patents_invention[mask].sum())))
-                out.append((q, b, "patents_utility", key, float(pop.patents_utility[mask].sum())))
-                out.append((q, b, "finance_constrained", key, float((mask & pop.finance_constrained).sum())))
+            for k, key in enumerate(TIER_KEYS):
+                for measure, v in sums.items():
+                    out.append((q, b, measure, key, float(v[b, k])))
             lg = here & (pop.tier == Tier.LITTLE_GIANT)
             lg_groups = np.unique(pop.group[lg & (pop.group >= 0)])
             held = lg | (here & np.isin(pop.group, lg_groups))
@@ -91,13 +105,14 @@ class PolicyRecorder:
         return df
 
     # ------------------------------------------------------------------ summary
-    def summary(self, events: pd.DataFrame) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
         """Policy scalars per bloc: tiers at the end of each reference year, designation flows,
         Little Giant control shares, R&D intensity by tier, patents per Little Giant, capital
         constraint, group pyramids and fiscal cost (MODEL.md 7)."""
         m = self.model
         T, w = m.tables, m.world
         df = self.frame()
+        counts = Counter((e[1], e[3]) for e in m.event_log)  # (kind, bloc index) of every logged event
         out: dict[str, Any] = {}
         years = [y for y in w.reference_years if w.start_year <= y < w.start_year + m.cfg.years]
         q4 = df[df["quarter"] == 4]
@@ -136,10 +151,7 @@ class PolicyRecorder:
                 rev = full[sel & (full["measure"] == "revenue_musd")]["value"].sum()
                 span[k] = float(rd / rev) if rev > 0 else None
             res["rd_intensity_2020_2030"] = span
-            ev = events[(events["bloc"] == bloc)]
-            res["events"] = {k: int((ev["kind"] == k).sum()) for k in
-                             ("designated", "review_passed", "review_failed", "revoked", "key_designated", "award", "award_paid",
-                              "award_lapsed", "rescued", "incubated")}
+            res["events"] = {k: counts[(k, b)] for k in POLICY_EVENTS}
             fis = full[full["measure"] == "fiscal_musd"].groupby("key", observed=True)["value"].sum()
             res["fiscal_cost_musd"] = {str(k): float(v) for k, v in fis.items()}
             total = float(fis.sum()) if len(fis) else 0.0

@@ -20,8 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from omegaconf import MISSING
-
 from sim.fields import f
 
 
@@ -232,11 +230,10 @@ def _as_list(key: str, value: Any) -> list:
 
 
 def _check_names(key: str, names, allowed, what: str) -> None:
-    from sim.config import ConfigError
+    from sim.config import _require_name
 
     for n in names:
-        if n not in allowed:
-            raise ConfigError(key, f"unknown {what} '{n}'; allowed: {', '.join(map(str, allowed)) or '(none)'}")
+        _require_name(key, n, list(allowed), what)
 
 
 def check_policy(key: str, bloc: str, p: PolicyConfig, cfg) -> None:

@@ -81,11 +81,8 @@ def _did(panel) -> float | None:
     byfirm = p.set_index(["firm_id", "year"])["rd_intensity"]
     stage_of = p.groupby("firm_id")["stage"].first()
     for fid, d in first.items():
-        try:
-            pre = [byfirm.get((fid, y)) for y in (d - 2, d - 1)]
-            post = [byfirm.get((fid, y)) for y in (d + 1, d + 2)]
-        except KeyError:
-            continue
+        pre = [byfirm.get((fid, y)) for y in (d - 2, d - 1)]
+        post = [byfirm.get((fid, y)) for y in (d + 1, d + 2)]
         if any(v is None or not np.isfinite(v) for v in pre + post):
             continue
         s = stage_of[fid]
