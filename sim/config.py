@@ -378,9 +378,7 @@ def omegaconf_error(ex: Exception, prefix: str = "") -> ConfigError:
     msg = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
     name = type(ex).__name__
     if name == "ConfigKeyError" or "not in struct" in msg or "Key '" in msg and "not in" in msg:
-        parent = key.rsplit(".", 1)[0] if "." in key else ""
-        allowed = _allowed_keys(parent)
-        return ConfigError(key, f"unknown key; allowed here: {', '.join(allowed)}" if allowed else "unknown key")
+        return _unknown_key(key)
     if name == "MissingMandatoryValue":
         return ConfigError(key, "a value is required and none was given")
     if name == "ValidationError":
@@ -407,10 +405,19 @@ def _text_error(text: str) -> ConfigError:
 
             m = re.search(r"'([^']+)'", msg)
             key = m.group(1) if m else ""
-        parent = key.rsplit(".", 1)[0] if "." in key else ""
-        allowed = _allowed_keys(parent)
-        return ConfigError(key, f"unknown key; allowed here: {', '.join(allowed)}" if allowed else "unknown key")
+        return _unknown_key(key)
     return ConfigError(key, msg)
+
+
+def _unknown_key(key: str) -> ConfigError:
+    """'unknown key' with the keys allowed beside it, or (in an open map) how to add an entry."""
+    parent = key.rsplit(".", 1)[0] if "." in key else ""
+    allowed = _allowed_keys(parent)
+    if allowed:
+        return ConfigError(key, f"unknown key; allowed here: {', '.join(allowed)}")
+    if parent:
+        return ConfigError(key, f"unknown key; to add an entry to the map '{parent}', write +{key}=VALUE")
+    return ConfigError(key, "unknown key")
 
 
 # Mappings whose values the schema types as Any (see WorldConfig.firms), with their element type.

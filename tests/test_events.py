@@ -208,9 +208,10 @@ def test_technology_ban_slows_foreign_quality_ramp():
     np.testing.assert_array_equal(base.pop.output_t, ban.pop.output_t)
     assert (ban.pop.quality[ramping] < pop.quality[ramping]).all()
     np.testing.assert_array_equal(ban.pop.quality[~banned], pop.quality[~banned])  # China and West mining unaffected
-    _step_to(base, 15)
-    _step_to(ban, 15)
-    w = lambda m: (m.pop.bloc == WEST) & (m.pop.stage == MAGNET) & m.pop.operating  # noqa: E731
+    _step_to(base, 9)  # laissez-faire: Western makers thin out over the years, so compare while several operate
+    _step_to(ban, 9)
+    w = lambda m: (m.pop.bloc == WEST) & np.isin(m.pop.stage, [SEPARATION, METAL, MAGNET]) & m.pop.operating  # noqa: E731
+    assert w(base).sum() >= 3 and w(ban).sum() >= 3
     q_base = np.average(base.pop.quality[w(base)], weights=base.pop.capacity_t[w(base)])
     q_ban = np.average(ban.pop.quality[w(ban)], weights=ban.pop.capacity_t[w(ban)])
     assert q_ban < q_base
@@ -303,10 +304,12 @@ def test_price_floor_records_fiscal_cost(floor_runs):
 
 def test_offtake_adds_demand_for_domestic_output_up_to_the_volume(floor_runs):
     _, _, quarters = floor_runs
-    for d in quarters[START_Q:]:
-        assert 0 < d["offtake"][WEST, MAGNET] <= 1000.0 / 4.0 + 1e-9
+    for d in quarters[START_Q:]:  # the state buys only spare capacity, so a quarter without any buys nothing
+        assert 0 <= d["offtake"][WEST, MAGNET] <= 1000.0 / 4.0 + 1e-9
         assert d["offtake"][CHINA].sum() == 0.0 and d["offtake"][WEST, :MAGNET].sum() == 0.0
+    assert sum(d["offtake"][WEST, MAGNET] > 0 for d in quarters[START_Q:]) >= 4
     first = quarters[START_Q]  # same state entering the quarter: the state's orders are extra output
+    assert first["offtake"][WEST, MAGNET] > 0
     assert first["magnet_out"] > first["base_magnet_out"] + 0.5 * first["offtake"][WEST, MAGNET]
 
 
