@@ -1,0 +1,1067 @@
+"""Analysis API for notebooks and reports: load runs into tidy frames, reduce replications to
+median and quantile bands, paired scenario differences with bootstrap intervals, and figures.
+
+    from sim.analysis import load_runs, tidy, timeline_frame, reduce, paired_differences, plot_timeline
+
+    runs = load_runs("results/runs")                 # every complete run under a directory (or a list of dirs)
+    ts = tidy(runs, "timeseries")                    # one table over runs: run, scenario, seed in front
+    tl = timeline_frame(runs)                        # years to first output / independence per run, bloc, stage
+    reduce(tl, ["scenario", "bloc", "stage"], "years_to_independence")     # n, n_missing, mean, q05, median, q95
+    paired_differences(tl, "years_to_independence", by=["bloc", "stage"])  # other scenario minus baseline, per seed
+    plot_timeline(tl).savefig("timeline.png")
+
+Everything here is a pure function of its inputs (a run is read, never written). Replications are
+reduced across runs (seeds) of the same scenario: the line of a plot is the median across seeds
+and the band the 5-95% quantiles. Figures are built with ``matplotlib.figure.Figure`` directly
+(not pyplot), so nothing is ever shown, no display or interactive backend is needed, figures
+are not kept alive by pyplot, and ``fig.savefig(path)`` renders with Agg. They also display in a
+notebook cell without ``%matplotlib``.
+
+"Never" (a bloc that does not reach first output or independence within the horizon) is NaN in
+the frames, with boolean columns saying whether it was reached. ``reduce`` counts NaN rows as
+``n_missing`` and takes quantiles over the rest; ``paired_differences`` drops pairs with a NaN
+side and counts them, unless a censoring value (such as the horizon) is given.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import warnings
+import zlib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import yaml
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.transforms import blended_transform_factory
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TARGETS_FILE = PROJECT_ROOT.parent / "shared" / "validation" / "targets.yaml"
+TABLES = ("timeseries", "events", "policy", "firms")
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is there: 5x faster
+ID_COLUMNS = ("run", "scenario", "seed")
+TIERS = ("none", "innovation_type", "srdi", "little_giant")  # sim/policy_metrics.py TIER_NAMES
+DESIGNATED_TIERS = TIERS[1:]
+
+# Reference timelines for a committed Western effort, years (MODEL.md 5.4, from the seed article's table
+# "Timeline Estimates for Western Rare Earth Independence": mine development 3-7, processing 5-10,
+# downstream manufacturing 7-15). Used when ../shared/validation/targets.yaml is not there (fresh clone).
+REFERENCE_RANGES = {"mining": (3.0, 7.0), "separation": (5.0, 10.0), "metal": (5.0, 10.0), "magnet": (7.0, 15.0)}
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class Run:
+    """One run directory. ``manifest`` is None for an interrupted run (no manifest.json). The
+    configuration (``config``, a dict from config.yaml) and the tables are read on first use;
+    a table is an empty DataFrame when its file is absent (e.g. firms.parquet with
+    ``output.firm_panel=false``)."""
+
+    path: Path
+    manifest: dict[str, Any] | None
+    summary: dict[str, Any]
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        f = self.path / "config.yaml"
+        if not f.is_file():
+            return {}
+        try:
+            return yaml.load(f.read_text(), Loader=_YAML_LOADER) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"{f}: unreadable YAML ({str(err).splitlines()[0]})") from None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.manifest) and self.manifest.get("status") == "complete"
+
+    @property
+    def scenario(self) -> str | None:
+        for src in (self.manifest or {}, self.summary):
+            if src.get("scenario") is not None:
+                return str(src["scenario"])
+        scen = self.config.get("scenario")
+        return str(scen.get("name")) if isinstance(scen, dict) and scen.get("name") is not None else None
+
+    @property
+    def seed(self) -> int | None:
+        for src in (self.manifest or {}, self.summary, self.config):
+            if src.get("seed") is not None:
+                return int(src["seed"])
+        return None
+
+    def _table(self, name: str) -> pd.DataFrame:
+        f = self.path / f"{name}.parquet"
+        return pd.read_parquet(f) if f.is_file() else pd.DataFrame()
+
+    @cached_property
+    def timeseries(self) -> pd.DataFrame:
+        return self._table("timeseries")
+
+    @cached_property
+    def events(self) -> pd.DataFrame:
+        return self._table("events")
+
+    @cached_property
+    def policy(self) -> pd.DataFrame:
+        return self._table("policy")
+
+    @cached_property
+    def firms(self) -> pd.DataFrame:
+        return self._table("firms")
+
+    def table(self, name: str) -> pd.DataFrame:
+        """One of ``timeseries``, ``events``, ``policy``, ``firms`` by name."""
+        if name not in TABLES:
+            raise ValueError(f"unknown table '{name}'; allowed: {', '.join(TABLES)}")
+        return getattr(self, name)
+
+
+class Runs(list):
+    """A list of :class:`Run` that also remembers the directories ``load_runs`` skipped
+    (``.skipped``: (path, reason) pairs)."""
+
+    def __init__(self, runs: Iterable[Run] = (), skipped: Iterable[tuple[Path, str]] = ()):
+        super().__init__(runs)
+        self.skipped: list[tuple[Path, str]] = list(skipped)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: unreadable JSON ({err})") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return obj
+
+
+def load_run(path: str | Path) -> Run:
+    """Open one run directory (complete or not). Raises FileNotFoundError for a missing path and
+    ValueError for a directory that holds no run (neither manifest.json nor config.yaml)."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"run directory not found: {p}")
+    if not p.is_dir():
+        raise ValueError(f"not a run directory (a file): {p}")
+    if not (p / "manifest.json").is_file() and not (p / "config.yaml").is_file():
+        raise ValueError(f"not a run directory (no manifest.json or config.yaml): {p}")
+    return Run(path=p, manifest=_read_json(p / "manifest.json"), summary=_read_json(p / "summary.json") or {})
+
+
+def _find_run_dirs(root: Path) -> list[Path]:
+    """Directories under ``root`` (itself included) that hold a run: a manifest.json, or a
+    config.yaml (an interrupted run) in a directory that contains no other run."""
+    with_manifest = {f.parent for f in root.rglob("manifest.json")}
+    with_config = {f.parent for f in root.rglob("config.yaml")} - with_manifest
+    found = with_manifest | with_config
+    # a config.yaml above other runs belongs to a sweep, not to a run; Hydra's .hydra/ copies are not runs
+    keep = {d for d in with_config if not any(o != d and d in o.parents for o in found) and d.name != ".hydra"}
+    return sorted(with_manifest | keep)
+
+
+def load_runs(paths_or_root: str | Path | Iterable[str | Path], complete_only: bool = True) -> Runs:
+    """Open several runs: a list of run directories, or one directory searched recursively
+    (a results root, a sweep directory, or a single run).
+
+    With ``complete_only`` (default) a run whose manifest is missing or whose status is not
+    ``complete`` (interrupted or failed) is skipped; a warning gives the number skipped and the
+    result's ``.skipped`` lists them with the reason. Runs come back sorted by path.
+    """
+    if isinstance(paths_or_root, (str, Path)):
+        root = Path(paths_or_root).expanduser()
+        if not root.exists():
+            raise FileNotFoundError(f"no such directory: {root}")
+        if not root.is_dir():
+            raise ValueError(f"not a directory: {root}")
+        dirs = _find_run_dirs(root)
+        if not dirs:
+            raise ValueError(f"no run directories (manifest.json or config.yaml) under {root}")
+    else:
+        dirs = sorted(Path(p).expanduser() for p in paths_or_root)
+        if not dirs:
+            raise ValueError("no run directories given")
+    runs, skipped = [], []
+    for d in dirs:
+        try:
+            r = load_run(d)
+        except ValueError as err:
+            if not complete_only:
+                raise
+            skipped.append((d, str(err)))
+            continue
+        if complete_only and not r.complete:
+            status = (r.manifest or {}).get("status")
+            reason = "no manifest.json (interrupted)" if r.manifest is None else f"status '{status}'"
+            err = (r.manifest or {}).get("error")
+            skipped.append((d, reason + (f": {err}" if err else "")))
+            continue
+        runs.append(r)
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} incomplete or failed run(s), e.g. {skipped[0][0]} ({skipped[0][1]})",
+                      stacklevel=2)
+    return Runs(runs, skipped)
+
+
+def _as_runs(runs: Run | Iterable[Run]) -> list[Run]:
+    out = [runs] if isinstance(runs, Run) else list(runs)
+    bad = [type(r).__name__ for r in out if not isinstance(r, Run)]
+    if bad:
+        raise TypeError(f"expected Run objects (from load_run/load_runs), got {bad[0]}")
+    return out
+
+
+def run_ids(runs: Run | Iterable[Run]) -> list[str]:
+    """The ``run`` id of each run: its directory name, or its path relative to the runs' common
+    parent when two runs share a directory name (e.g. sweeps laid out as .../seed=1/)."""
+    runs = _as_runs(runs)
+    names = [r.name for r in runs]
+    if len(set(names)) == len(names):
+        return names
+    paths = [r.path.resolve() for r in runs]
+    common = Path(*_common_parts([p.parts for p in paths]))
+    return [str(p.relative_to(common)) if p != common else p.name for p in paths]
+
+
+def _common_parts(parts: list[tuple[str, ...]]) -> tuple[str, ...]:
+    out: list[str] = []
+    for level in zip(*parts):
+        if len(set(level)) != 1:
+            break
+        out.append(level[0])
+    return tuple(out)
+
+
+def tidy(runs: Run | Iterable[Run], table: str) -> pd.DataFrame:
+    """One table (``timeseries``, ``events``, ``policy`` or ``firms``) over runs, with the id
+    columns ``run`` (directory name), ``scenario`` and ``seed`` in front."""
+    if table not in TABLES:
+        raise ValueError(f"unknown table '{table}'; allowed: {', '.join(TABLES)}")
+    runs = _as_runs(runs)
+    parts = []
+    for rid, r in zip(run_ids(runs), runs):
+        df = r.table(table)
+        if df.empty:
+            continue
+        df = df.copy()
+        df.insert(0, "seed", r.seed)
+        df.insert(0, "scenario", r.scenario)
+        df.insert(0, "run", rid)
+        parts.append(df)
+    if not parts:
+        return pd.DataFrame(columns=list(ID_COLUMNS))
+    return pd.concat(parts, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Scalars
+# ----------------------------------------------------------------------------------------------
+def _summary_of(run: Run | dict[str, Any] | str | Path) -> dict[str, Any]:
+    if isinstance(run, Run):
+        return run.summary
+    if isinstance(run, dict):
+        return run
+    return load_run(run).summary
+
+
+def summary_scalars(run: Run | dict[str, Any] | str | Path) -> dict[str, Any]:
+    """The summary's scalar leaves as a flat dict with dotted keys, e.g.
+    ``years_to_first_output.west.magnet`` or ``policy.china.fiscal_cost_total_musd``.
+    None (never / no value) becomes NaN; list items are keyed by position."""
+    out: dict[str, Any] = {}
+
+    def walk(obj: Any, prefix: str) -> None:
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                walk(v, f"{prefix}.{k}" if prefix else str(k))
+        elif isinstance(obj, (list, tuple)):
+            for i, v in enumerate(obj):
+                walk(v, f"{prefix}.{i}" if prefix else str(i))
+        else:
+            out[prefix] = math.nan if obj is None else obj
+
+    walk(_summary_of(run), "")
+    return out
+
+
+def scalars_frame(runs: Run | Iterable[Run]) -> pd.DataFrame:
+    """A row per run: ``run``, ``scenario``, ``seed`` and every summary scalar (dotted columns)."""
+    runs = _as_runs(runs)
+    rows = []
+    for rid, r in zip(run_ids(runs), runs):
+        s = summary_scalars(r)
+        s.pop("scenario", None)
+        s.pop("seed", None)
+        rows.append({"run": rid, "scenario": r.scenario, "seed": r.seed, **s})
+    return pd.DataFrame(rows)
+
+
+def timeline_frame(runs: Run | Iterable[Run]) -> pd.DataFrame:
+    """One row per run, bloc and stage: years to first output and to independence (from the
+    summary; NaN = never within the horizon), ``first_output_reached`` and ``independent``, the
+    ``reference_year`` the years count from and ``horizon_years`` (years simulated after it),
+    and the same moments as calendar years (``first_output_year``, ``independence_year``, with
+    ``end_year`` the end of the run).
+
+    Scenarios may count from different reference years (west_coordinated from its 2025 policy
+    switch). The calendar-year columns put them on one clock (censor with ``end_year``), but each
+    still measures from its own reference: first output of a plant of a firm born at or after it,
+    independence first held at or after it (sim/metrics.py)."""
+    runs = _as_runs(runs)
+    rows = []
+    for rid, r in zip(run_ids(runs), runs):
+        s = r.summary
+        if "years_to_first_output" not in s:
+            raise ValueError(f"{r.path}: summary.json has no years_to_first_output (incomplete run?)")
+        start, ref = s.get("start_year"), s.get("timeline_reference_year", s.get("start_year"))
+        known = None not in (s.get("years"), start, ref)
+        horizon = float(s["years"]) - (float(ref) - float(start)) if known else math.nan
+        end = float(start) + float(s["years"]) if known else math.nan
+        ind = s.get("years_to_independence", {})
+        for bloc, stages in s["years_to_first_output"].items():
+            for stage, fo in stages.items():
+                yi = ind.get(bloc, {}).get(stage)
+                fo = math.nan if fo is None else float(fo)
+                yi = math.nan if yi is None else float(yi)
+                rows.append({"run": rid, "scenario": r.scenario, "seed": r.seed, "bloc": bloc, "stage": stage,
+                             "reference_year": ref, "horizon_years": horizon, "end_year": end,
+                             "years_to_first_output": fo, "years_to_independence": yi,
+                             "first_output_reached": not math.isnan(fo), "independent": not math.isnan(yi),
+                             "first_output_year": float(ref) + fo if ref is not None else math.nan,
+                             "independence_year": float(ref) + yi if ref is not None else math.nan})
+    df = pd.DataFrame(rows)
+    for col in ("bloc", "stage"):  # keep the chain's order (mining .. magnet) when grouping and sorting
+        if not df.empty:
+            df[col] = pd.Categorical(df[col], categories=_order(df[col]))
+    return df
+
+
+def reference_ranges(path: str | Path | None = None) -> dict[str, tuple[float, float]]:
+    """Reference years to independence per stage for a committed Western effort, from the
+    ``west_timeline_coordinated`` target of ../shared/validation/targets.yaml when present
+    (metal takes the processing range of separation), else :data:`REFERENCE_RANGES`."""
+    f = Path(path) if path is not None else TARGETS_FILE
+    out = dict(REFERENCE_RANGES)
+    try:
+        targets = yaml.safe_load(f.read_text()).get("targets", [])
+    except (OSError, AttributeError, yaml.YAMLError):
+        return out
+    for t in targets:
+        if isinstance(t, dict) and t.get("id") == "west_timeline_coordinated" and isinstance(t.get("accept"), dict):
+            for stage, rng in t["accept"].items():
+                out[stage] = (float(rng[0]), float(rng[1]))
+            if "separation" in t["accept"] and "metal" not in t["accept"]:
+                out["metal"] = out["separation"]  # "processing facilities" = separation and metal (MODEL.md 5.4)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Reduction and paired differences
+# ----------------------------------------------------------------------------------------------
+def _check_columns(df: pd.DataFrame, cols: Iterable[str], what: str = "column") -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise KeyError(f"no {what} '{missing[0]}' in the frame; columns: {', '.join(map(str, df.columns))}")
+
+
+def _as_list(by: str | Sequence[str] | None) -> list[str]:
+    return [] if by is None else [by] if isinstance(by, str) else list(by)
+
+
+def quantile_name(q: float) -> str:
+    """Column name of a quantile: 0.5 -> ``median``, 0.05 -> ``q05``, 0.95 -> ``q95``, 0.025 -> ``q2.5``."""
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"quantile {q} outside [0, 1]")
+    return "median" if q == 0.5 else "q" + format(round(q * 100, 6), "g").zfill(2)
+
+
+def reduce(df: pd.DataFrame, by: str | Sequence[str] | None, value: str,
+           quantiles: Sequence[float] = (0.05, 0.5, 0.95)) -> pd.DataFrame:
+    """Reduce replications: per group of ``by``, ``n`` (non-missing values), ``n_missing`` (NaN,
+    e.g. "never"), ``mean`` and the quantiles of ``value`` over the non-missing values (linear
+    interpolation, numpy's default), named by :func:`quantile_name` (``q05``, ``median``, ``q95``).
+    A group with no value left has NaN statistics. Booleans count as 0/1 (the mean is a share)."""
+    by = _as_list(by)
+    _check_columns(df, by + [value])
+    names = [quantile_name(q) for q in quantiles]
+    d = df[by].copy()
+    d["_v"] = pd.to_numeric(df[value].astype(float) if df[value].dtype == bool else df[value], errors="raise").astype(float)
+    if not by:
+        v = d["_v"].dropna().to_numpy()
+        row = {"n": len(v), "n_missing": int(d["_v"].isna().sum()), "mean": float(v.mean()) if len(v) else math.nan}
+        for q, name in zip(quantiles, names):
+            row[name] = float(np.quantile(v, q)) if len(v) else math.nan
+        return pd.DataFrame([row])
+    g = d.groupby(by, observed=True, sort=True, dropna=False)["_v"]
+    out = pd.DataFrame({"n": g.count(), "n_missing": g.size() - g.count(), "mean": g.mean()})
+    for q, name in zip(quantiles, names):
+        out[name] = g.quantile(q)
+    return out.reset_index()
+
+
+def _comparison_rng(rng: int | np.random.Generator, scenario: Any, key: tuple) -> np.random.Generator:
+    """The bootstrap generator of one comparison. From an integer seed each comparison gets its own
+    stream (seed, CRC-32 of the scenario and group), so its interval does not depend on which
+    other scenarios or groups are in the table or their order; a Generator is used as it is."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng([int(rng), zlib.crc32(repr((str(scenario), tuple(map(str, key)))).encode())])
+
+
+def paired_differences(df: pd.DataFrame, value: str, scenario_col: str = "scenario", pair_col: str = "seed",
+                       reference: str = "baseline", others: Sequence[str] | None = None,
+                       by: str | Sequence[str] | None = None, level: float = 0.9, n_boot: int = 2000,
+                       rng: int | np.random.Generator = 0, censor: float | str | None = None) -> pd.DataFrame:
+    """Paired differences of ``value`` between scenarios: for each other scenario (and each group
+    of ``by``, e.g. bloc and stage), rows are paired with the reference's row of the same
+    ``pair_col`` (the seed: common random numbers) and the difference is other minus reference.
+
+    Returns per comparison: ``mean`` and ``median`` of the differences, the bootstrap percentile
+    interval of the mean at ``level`` (``ci_low``, ``ci_high``; ``n_boot`` resamples of the pairs,
+    deterministic given ``rng``; from an integer ``rng`` a comparison's interval does not depend on
+    the other comparisons in the table), ``excludes_zero``, ``n_pairs`` used, ``n_dropped`` (pairs with a
+    NaN side) and ``n_unpaired`` (rows with no partner in the other scenario).
+
+    NaN (e.g. "never reached") cannot be differenced: such pairs are dropped and counted. With
+    ``censor`` (a number, or the name of a column of the frame: ``end_year`` with the calendar-year
+    columns of :func:`timeline_frame`) NaN is replaced by that value first, so "never" counts as
+    "at the end of the run" and a difference involving it is a bound, not an estimate. Censor
+    only when both scenarios share the same clock (same reference year, or calendar years).
+    """
+    by = _as_list(by)
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if int(n_boot) != n_boot or n_boot < 1:
+        raise ValueError(f"n_boot must be a positive integer, got {n_boot}")
+    cols = [scenario_col, pair_col, *by, value] + ([censor] if isinstance(censor, str) else [])
+    _check_columns(df, cols)
+    keys = [pair_col, *by]
+    d = df[[scenario_col, *keys]].copy()
+    d["_v"] = df[value].astype(float)
+    if censor is not None:
+        d["_v"] = d["_v"].fillna(df[censor].astype(float) if isinstance(censor, str) else float(censor))
+    dup = d.duplicated([scenario_col, *keys])
+    if dup.any():
+        row = d[dup].iloc[0]
+        where = ", ".join(f"{k}={row[k]!r}" for k in keys)
+        hint = ", ".join(c for c in ("bloc", "stage") if c in df.columns and c not in by) or "the extra key columns"
+        raise ValueError(f"several rows for {scenario_col}={row[scenario_col]!r}, {where}; pair on more columns with by= "
+                         f"(e.g. {hint})")
+    scenarios = list(dict.fromkeys(d[scenario_col].tolist()))
+    present = ", ".join(map(str, scenarios))
+    if reference not in scenarios:
+        raise ValueError(f"reference scenario '{reference}' not in column '{scenario_col}'; present: {present}")
+    others = [s for s in scenarios if s != reference] if others is None else list(others)
+    absent = [s for s in others if s not in scenarios]
+    if absent:
+        raise ValueError(f"scenario '{absent[0]}' not in column '{scenario_col}'; present: {present}")
+    lo_q, hi_q = (1.0 - level) / 2.0, 1.0 - (1.0 - level) / 2.0
+    ref = d[d[scenario_col] == reference].set_index(keys)["_v"]
+    rows = []
+    for other in others:
+        oth = d[d[scenario_col] == other].set_index(keys)["_v"]
+        both = pd.concat({"ref": ref, "oth": oth}, axis=1, join="outer").sort_index()  # resample in key order: same
+        # interval whatever the row order of the input
+        groups = [((), both)] if not by else both.groupby(level=by, observed=True, sort=True)
+        for gkey, g in groups:
+            gkey = gkey if isinstance(gkey, tuple) else (gkey,)
+            in_ref, in_oth = g.index.isin(ref.index), g.index.isin(oth.index)
+            matched = g[in_ref & in_oth]
+            diffs = (matched["oth"] - matched["ref"]).to_numpy()
+            ok = np.isfinite(diffs)
+            diffs = diffs[ok]
+            row: dict[str, Any] = dict(zip(by, gkey))
+            row.update({"scenario": other, "reference": reference, "n_pairs": int(ok.sum()),
+                        "n_dropped": int((~ok).sum()), "n_unpaired": int((in_ref ^ in_oth).sum())})
+            if len(diffs):
+                gen = _comparison_rng(rng, other, gkey)
+                boot = diffs[gen.integers(0, len(diffs), size=(int(n_boot), len(diffs)))].mean(axis=1)
+                lo, hi = np.quantile(boot, [lo_q, hi_q])
+                row.update({"mean": float(diffs.mean()), "median": float(np.median(diffs)),
+                            "ci_low": float(lo), "ci_high": float(hi), "excludes_zero": bool(lo > 0 or hi < 0)})
+            else:
+                row.update({"mean": math.nan, "median": math.nan, "ci_low": math.nan, "ci_high": math.nan,
+                            "excludes_zero": False})
+            row["level"] = level
+            rows.append(row)
+    return pd.DataFrame(rows, columns=[*by, "scenario", "reference", "n_pairs", "n_dropped", "n_unpaired", "mean", "median",
+                                       "ci_low", "ci_high", "excludes_zero", "level"])
+
+
+# ----------------------------------------------------------------------------------------------
+# Event study around designation
+# ----------------------------------------------------------------------------------------------
+def _with_ids(df: pd.DataFrame) -> pd.DataFrame:
+    """A frame of one run (no id columns) gets ``run`` = ``scenario`` = "run"."""
+    if "run" in df.columns and "scenario" in df.columns:
+        return df
+    df = df.copy()
+    if "run" not in df.columns:
+        df.insert(0, "run", "run")
+    if "scenario" not in df.columns:
+        df.insert(1, "scenario", "run")
+    return df
+
+
+def _ids_like(events: pd.DataFrame, other: pd.DataFrame, name: str = "events") -> pd.DataFrame:
+    """``events`` with the ``run`` and ``scenario`` of ``other`` (a frame of the same runs): kept
+    when it has them, copied when ``other`` holds one run, an error when it holds several."""
+    if "run" in events.columns:
+        return _with_ids(events)
+    other = _with_ids(other)
+    if other["run"].nunique() > 1:
+        raise ValueError(f"{name} has no 'run' column but the other frame holds several runs; use tidy(runs, '{name}')")
+    first = other.iloc[0] if len(other) else {"run": "run", "scenario": "run"}
+    return _with_ids(events.assign(run=first["run"], scenario=first["scenario"]))
+
+
+def event_study(firms: pd.DataFrame, events: pd.DataFrame | None = None, window: tuple[int, int] = (-3, 3),
+                values: Sequence[str] = ("rd_intensity", "patents"), bloc: str | None = "china",
+                match_stage: bool = True, balanced: bool = False) -> pd.DataFrame:
+    """Firm outcomes by years relative to a firm's first designation (any tier), against firms
+    not yet designated.
+
+    ``firms`` is the annual firm panel (firms.parquet; one run, or several via ``tidy`` with a
+    ``run`` column). The designation year of a firm is the year of its first ``designated``
+    event when ``events`` is given, else the first panel year in which its tier is not ``none``.
+    Only operating firms of ``bloc`` (None: all) count. ``patents`` is invention + utility
+    patents in force.
+
+    For each designated firm-year at relative year k in ``window`` (inclusive), the comparison
+    value is the mean over firms of the same run, calendar year (and stage, with
+    ``match_stage``) that are not designated yet (never, or later). Firms are not balanced
+    across the window unless ``balanced`` (then only firms observed at every k count).
+
+    Returns one row per scenario, run, variable and ``rel_year``: ``treated`` (mean over
+    designated firms), ``control`` (mean of their comparison values), ``difference`` (mean of
+    treated minus comparison over firm-years where both exist) and ``n_treated``.
+    """
+    lo, hi = int(window[0]), int(window[1])
+    if lo > hi:
+        raise ValueError(f"window must be (start, end) with start <= end, got {window}")
+    _check_columns(firms, ["firm_id", "year"])
+    cols_out = ["scenario", "run", "variable", "rel_year", "treated", "control", "difference", "n_treated"]
+    f = _with_ids(firms)
+    if "patents" in values and "patents" not in f.columns:
+        _check_columns(f, ["patents_invention", "patents_utility"])
+        f = f.assign(patents=f["patents_invention"] + f["patents_utility"])
+    _check_columns(f, list(values))
+    if bloc is not None and "bloc" in f.columns:
+        f = f[f["bloc"].astype(str) == bloc]
+    if "phase" in f.columns:
+        f = f[f["phase"].astype(str) == "operating"]
+    if f.empty:
+        return pd.DataFrame(columns=cols_out)
+    if events is not None:
+        ev = _ids_like(events, f)
+        ev = ev[ev["kind"] == "designated"]
+        first = ev.assign(year=np.floor(ev["time"].astype(float)).astype(int)).groupby(["run", "firm_id"])["year"].min()
+    else:
+        _check_columns(f, ["tier"])
+        first = f[f["tier"].astype(str) != "none"].groupby(["run", "firm_id"])["year"].min()
+    f = f.join(first.rename("_first_designation"), on=["run", "firm_id"])
+    f["rel_year"] = f["year"] - f["_first_designation"]  # NaN for never-designated firms
+    cell = ["run", "year"] + (["stage"] if match_stage and "stage" in f.columns else [])
+    not_yet = f["_first_designation"].isna() | (f["_first_designation"] > f["year"])
+    treated = f[f["rel_year"].between(lo, hi)].copy()
+    if balanced:
+        span = treated.groupby(["run", "firm_id"])["rel_year"].nunique()
+        full = span[span == hi - lo + 1].index
+        treated = treated[pd.MultiIndex.from_frame(treated[["run", "firm_id"]]).isin(full)]
+    rows = []
+    for var in values:
+        ctrl = f[not_yet].groupby(cell, observed=True)[var].mean().rename("_control")
+        t = treated.join(ctrl, on=cell)
+        t["_diff"] = t[var] - t["_control"]
+        g = t.groupby(["scenario", "run", "rel_year"], observed=True, sort=True)
+        r = pd.DataFrame({"treated": g[var].mean(), "control": g["_control"].mean(), "difference": g["_diff"].mean(),
+                          "n_treated": g[var].count()}).reset_index()
+        r.insert(2, "variable", var)
+        rows.append(r)
+    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols_out)
+    out["rel_year"] = out["rel_year"].astype(int)
+    return out[cols_out]
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures
+# ----------------------------------------------------------------------------------------------
+BLOC_STYLES = ("-", "--", ":", "-.")
+BAND = (0.05, 0.5, 0.95)
+
+
+class AnalysisFigure(Figure):
+    """A matplotlib Figure that renders itself as PNG in a notebook cell (no pyplot needed)."""
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=100)
+        return buf.getvalue()
+
+
+def _figure(nrows: int, ncols: int, width: float, height: float, **kw) -> tuple[Figure, np.ndarray]:
+    fig = AnalysisFigure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
+
+
+def _order(values: Iterable[Any], first: Sequence[str] = ()) -> list[Any]:
+    """Unique values in order of appearance, with ``first`` (when present) in front."""
+    seen = list(dict.fromkeys(v for v in values if not (isinstance(v, float) and math.isnan(v))))
+    return [v for v in first if v in seen] + [v for v in seen if v not in first]
+
+
+def scenario_colors(scenarios: Iterable[str]) -> dict[str, Any]:
+    """A fixed colour per scenario (tab10, baseline first), the same in every figure of a report."""
+    pal = colormaps["tab10"].colors
+    return {s: pal[i % len(pal)] for i, s in enumerate(_order(scenarios, ("baseline",)))}
+
+
+def _styles(keys: Iterable[str]) -> dict[str, str]:
+    return {k: BLOC_STYLES[i % len(BLOC_STYLES)] for i, k in enumerate(keys)}
+
+
+def _median_band(ax, d: pd.DataFrame, x: str, value: str, color, ls: str = "-", label: str | None = None,
+                 marker: str | None = None) -> None:
+    """Median across runs of ``value`` at each ``x``, with the 5-95% band when there are several runs."""
+    r = reduce(d, x, value, BAND).sort_values(x)
+    if r.empty:
+        return
+    ax.plot(r[x].to_numpy(float), r["median"].to_numpy(float), color=color, ls=ls, label=label, marker=marker,
+            markersize=3 if marker else None, lw=1.5)
+    if (r["n"] > 1).any():
+        ax.fill_between(r[x].to_numpy(float), r["q05"].to_numpy(float), r["q95"].to_numpy(float), color=color,
+                        alpha=0.15, lw=0)
+
+
+def _legend(fig: Figure, colors: dict[str, Any], styles: dict[str, str] | None = None, style_title: str = "",
+            extra: Sequence[Any] = (), title: str = "median across seeds, band 5-95% of seeds",
+            labels: dict[str, str] | None = None, ncols: int = 4) -> None:
+    """One legend under the figure: scenario colours, then line styles (bloc or tier), then extras."""
+    labels = labels or {}
+    handles = [Line2D([], [], color=c, lw=2, label=labels.get(s, s)) for s, c in colors.items()]
+    if styles and len(styles) > 1:
+        handles += [Line2D([], [], color="0.3", ls=ls, label=f"{style_title}{k}") for k, ls in styles.items()]
+    handles += list(extra)
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), ncols), fontsize="small",
+                   frameon=False, title=title, title_fontsize="small")
+
+
+def _year_axis(ax) -> None:
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _empty(ax, text: str = "no data") -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.5")
+
+
+def plot_timeline(timeline: pd.DataFrame, ranges: dict[str, tuple[float, float]] | None = None) -> Figure:
+    """Years to first output and to independence per bloc and stage (rows: blocs; columns: the
+    two measures), one marker per scenario at the median across seeds that reached it, a bar for
+    the 5-95% range of those seeds and the share of seeds that never reached it, beside the grey
+    reference ranges of a committed Western effort (:func:`reference_ranges`)."""
+    _check_columns(timeline, ["bloc", "stage", "years_to_first_output", "years_to_independence"])
+    tl = _with_ids(timeline)
+    ranges = reference_ranges() if ranges is None else ranges
+    blocs, stages = _order(tl["bloc"]), _order(tl["stage"])
+    colors = scenario_colors(tl["scenario"])
+    measures = (("years_to_first_output", "years to first output"), ("years_to_independence", "years to independence"))
+    fig, axes = _figure(len(blocs), 2, 12, 2.0 + 1.1 * len(stages) * len(blocs), sharex=True, sharey=True)
+    horizon = float(np.nanmax(tl["horizon_years"])) if "horizon_years" in tl and tl["horizon_years"].notna().any() else math.nan
+    xmax = max([horizon] + [hi for lo, hi in ranges.values()] + [float(np.nanmax(tl[m])) if tl[m].notna().any() else 0.0
+                                                                 for m, _ in measures])
+    height = 0.7 / max(len(colors), 1)
+    for i, bloc in enumerate(blocs):
+        for j, (col, title) in enumerate(measures):
+            ax = axes[i, j]
+            for k, stage in enumerate(stages):
+                if stage in ranges:
+                    lo, hi = ranges[stage]
+                    ax.barh(k, hi - lo, left=lo, height=0.85, color="0.88", zorder=0)
+                for n, (scen, color) in enumerate(colors.items()):
+                    y = k + (n - (len(colors) - 1) / 2) * height
+                    v = tl[(tl["bloc"] == bloc) & (tl["stage"] == stage) & (tl["scenario"] == scen)][col].astype(float)
+                    if v.empty:
+                        continue
+                    reached = v.dropna().to_numpy()
+                    never = len(v) - len(reached)
+                    if len(reached):
+                        q05, med, q95 = np.quantile(reached, BAND)
+                        ax.plot([q05, q95], [y, y], color=color, lw=2, solid_capstyle="butt", gid="spread")
+                        ax.plot([med], [y], marker="o", color=color, markersize=6, ls="none", gid="median")
+                    if never:
+                        trans = blended_transform_factory(ax.transAxes, ax.transData)
+                        ax.text(1.0, y, f"never {never}/{len(v)} ", transform=trans, ha="right", va="center",
+                                fontsize="x-small", color=color, gid="never")
+            ax.set_title(f"{bloc}: {title}", fontsize="medium")
+            ax.set_yticks(range(len(stages)), stages)
+            ax.grid(axis="x", alpha=0.3)
+            if i == len(blocs) - 1:
+                ax.set_xlabel("years from the timeline reference year (run start, or the policy switch)")
+    axes[0, 0].set_ylim(len(stages) - 0.5, -0.5)
+    axes[0, 0].set_xlim(0, xmax * 1.15 + 0.5)
+    ref_txt = ", ".join(f"{st} {lo:g}-{hi:g}" for st, (lo, hi) in ranges.items() if st in stages)
+    ref = Patch(color="0.88", label=f"reference range of a committed Western effort, years ({ref_txt})")
+    refs = tl.groupby("scenario")["reference_year"].first() if "reference_year" in tl else pd.Series(dtype=float)
+    labels = {sc: f"{sc} (from {refs[sc]:g})" for sc in colors if sc in refs and pd.notna(refs[sc])} if refs.nunique() > 1 else {}
+    _legend(fig, colors, extra=[ref], labels=labels, ncols=2,
+            title="dot: median of the seeds that reached it; bar: their 5-95% range; 'never k/n': seeds that did not")
+    fig.suptitle("Mine-to-magnet timeline by bloc and stage")
+    return fig
+
+
+def plot_capacity(ts: pd.DataFrame, coordinated_bloc: str = "china") -> Figure:
+    """Operating capacity by bloc and stage over time (top row, kt/yr) and the coordinated
+    bloc's share of world capacity by stage (bottom row)."""
+    _check_columns(ts, ["time", "bloc", "stage", "capacity_t", "capacity_share"])
+    d = _with_ids(ts).assign(capacity_kt=lambda x: x["capacity_t"] / 1000.0)
+    stages, colors, styles = _order(d["stage"]), scenario_colors(d["scenario"]), _styles(_order(d["bloc"]))
+    fig, axes = _figure(2, len(stages), 3.2 * len(stages), 6.5, sharex=True)
+    for k, stage in enumerate(stages):
+        top, bottom = axes[0, k], axes[1, k]
+        for scen, color in colors.items():
+            ds = d[(d["stage"] == stage) & (d["scenario"] == scen)]
+            for bloc, ls in styles.items():
+                _median_band(top, ds[ds["bloc"] == bloc], "time", "capacity_kt", color, ls)
+            _median_band(bottom, ds[ds["bloc"] == coordinated_bloc], "time", "capacity_share", color)
+        top.set_title(stage, fontsize="medium")
+        top.set_ylim(bottom=0)
+        bottom.set_ylim(0, 1.02)
+        bottom.yaxis.set_major_formatter(PercentFormatter(1.0))
+        bottom.set_xlabel("year")
+        for ax in (top, bottom):
+            ax.grid(alpha=0.3)
+            _year_axis(ax)
+    axes[0, 0].set_ylabel("operating capacity, kt/yr")
+    axes[1, 0].set_ylabel(f"{coordinated_bloc} share of world capacity")
+    _legend(fig, colors, styles, "bloc: ")
+    fig.suptitle("Capacity by bloc and stage, and the coordinated bloc's share")
+    return fig
+
+
+def _designations_per_year(events: pd.DataFrame, years: pd.DataFrame, bloc: str) -> pd.DataFrame:
+    """New designations per run, year and tier, zero where a run had none (``years``: run, scenario, year)."""
+    ev = _ids_like(events, years)
+    ev = ev[(ev["kind"] == "designated") & (ev["bloc"].astype(str) == bloc)]
+    ev = ev.assign(year=np.floor(ev["time"].astype(float)).astype(int), tier=ev["detail"].astype(str))
+    counts = ev.groupby(["run", "year", "tier"]).size().rename("designations")
+    grid = years[["run", "scenario", "year"]].drop_duplicates()
+    grid = grid.merge(pd.DataFrame({"tier": list(DESIGNATED_TIERS)}), how="cross")
+    out = grid.join(counts, on=["run", "year", "tier"])
+    out["designations"] = out["designations"].fillna(0.0)
+    return out
+
+
+def plot_pyramid(policy: pd.DataFrame, events: pd.DataFrame | None = None, bloc: str = "china") -> Figure:
+    """The designation pyramid of ``bloc`` over time: operating firms holding each tier (key
+    Little Giants dashed with the Little Giants) and new designations per year by tier (from
+    the event log's ``designated`` events)."""
+    _check_columns(policy, ["time", "year", "bloc", "measure", "key", "value"])
+    p = _with_ids(policy)
+    p = p[(p["bloc"].astype(str) == bloc) & (p["measure"] == "firms")]
+    colors = scenario_colors(_with_ids(policy)["scenario"])
+    fig, axes = _figure(1, 4, 15, 4.2)
+    titles = {"innovation_type": "innovation-type SMEs", "srdi": "SRDI ('specialised, refined, distinctive, innovative') SMEs",
+              "little_giant": "Little Giants (key Little Giants dashed)"}
+    for k, tier in enumerate(DESIGNATED_TIERS):
+        ax = axes[0, k]
+        for scen, color in colors.items():
+            ps = p[p["scenario"] == scen]
+            _median_band(ax, ps[ps["key"] == tier], "time", "value", color)
+            if tier == "little_giant":
+                _median_band(ax, ps[ps["key"] == "key_little_giant"], "time", "value", color, "--")
+        ax.set_title(titles[tier], fontsize="medium", wrap=True)
+        ax.set_ylabel("operating firms holding the title")
+    ax = axes[0, 3]
+    if events is not None and not events.empty:
+        per_year = _designations_per_year(events, _with_ids(policy), bloc)
+        total = per_year.groupby(["scenario", "run", "year"], as_index=False)["designations"].sum()
+        for scen, color in colors.items():
+            _median_band(ax, total[total["scenario"] == scen], "year", "designations", color, marker="o")
+            lg = per_year[(per_year["scenario"] == scen) & (per_year["tier"] == "little_giant")]
+            _median_band(ax, lg, "year", "designations", color, "--")
+    else:
+        _empty(ax, "no event log given")
+    ax.set_title("new designations per year, all tiers (Little Giants dashed)", fontsize="medium", wrap=True)
+    ax.set_ylabel("designations per year")
+    for ax in axes[0]:
+        ax.set_xlabel("year")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        _year_axis(ax)
+    _legend(fig, colors)
+    fig.suptitle(f"Designation pyramid ({bloc})")
+    return fig
+
+
+def _tier_year(policy: pd.DataFrame, bloc: str) -> pd.DataFrame:
+    """Per run, year and tier: R&D intensity (R&D / revenue over the year) and patents in force
+    per operating firm at the year's last recorded quarter."""
+    p = _with_ids(policy)
+    p = p[(p["bloc"].astype(str) == bloc) & p["key"].isin(TIERS)]
+    flows = p[p["measure"].isin(["rd_spend_musd", "revenue_musd"])]
+    flows = flows.pivot_table(index=["scenario", "run", "year", "key"], columns="measure", values="value", aggfunc="sum",
+                              observed=True)
+    last_q = p.groupby(["run", "year"])["quarter_index"].transform("max")
+    stock = p[(p["quarter_index"] == last_q) & p["measure"].isin(["firms", "patents_invention", "patents_utility"])]
+    stock = stock.pivot_table(index=["scenario", "run", "year", "key"], columns="measure", values="value", aggfunc="sum",
+                              observed=True)
+    out = flows.join(stock, how="outer").reset_index()
+    rev = out.get("revenue_musd", pd.Series(np.nan, index=out.index))
+    out["rd_intensity"] = np.where(rev > 0, out.get("rd_spend_musd", np.nan) / rev.where(rev > 0), np.nan)
+    firms = out.get("firms", pd.Series(np.nan, index=out.index))
+    pat = out.get("patents_invention", 0.0) + out.get("patents_utility", 0.0)
+    out["patents_per_firm"] = np.where(firms > 0, pat / firms.where(firms > 0), np.nan)
+    return out
+
+
+def plot_rd_by_tier(policy: pd.DataFrame, bloc: str = "china") -> Figure:
+    """R&D intensity (R&D spend / revenue over each year, top row) and patents in force per
+    operating firm (end of each year, bottom row) by tier of ``bloc``."""
+    _check_columns(policy, ["quarter_index", "year", "bloc", "measure", "key", "value"])
+    d = _tier_year(policy, bloc)
+    colors = scenario_colors(_with_ids(policy)["scenario"])
+    fig, axes = _figure(2, len(TIERS), 3.3 * len(TIERS), 6.5, sharex=True, sharey="row")
+    names = {"none": "not designated", "innovation_type": "innovation-type", "srdi": "SRDI", "little_giant": "Little Giant"}
+    for k, tier in enumerate(TIERS):
+        for scen, color in colors.items():
+            ds = d[(d["scenario"] == scen) & (d["key"] == tier)]
+            _median_band(axes[0, k], ds, "year", "rd_intensity", color, marker="o")
+            _median_band(axes[1, k], ds, "year", "patents_per_firm", color, marker="o")
+        axes[0, k].set_title(names[tier], fontsize="medium")
+        axes[1, k].set_xlabel("year")
+    axes[0, 0].yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+    axes[0, 0].set_ylabel("R&D intensity (R&D / revenue)")
+    axes[1, 0].set_ylabel("patents in force per firm")
+    for ax in axes.flat:
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        _year_axis(ax)
+    _legend(fig, colors)
+    fig.suptitle(f"R&D and patents by designation tier ({bloc})")
+    return fig
+
+
+def plot_event_study(study: pd.DataFrame) -> Figure:
+    """The output of :func:`event_study`: per variable, designated firms (solid) against firms
+    not yet designated (dashed) by years relative to designation (top), and their difference
+    (bottom); median across runs with the 5-95% band."""
+    _check_columns(study, ["scenario", "run", "variable", "rel_year", "treated", "control", "difference"])
+    variables = _order(study["variable"]) or ["rd_intensity"]
+    colors = scenario_colors(study["scenario"])
+    fig, axes = _figure(2, len(variables), 5.5 * len(variables), 6.5, sharex=True)
+    labels = {"rd_intensity": "R&D intensity (R&D / revenue)", "patents": "patents in force per firm"}
+    for k, var in enumerate(variables):
+        top, bottom = axes[0, k], axes[1, k]
+        for scen, color in colors.items():
+            ds = study[(study["scenario"] == scen) & (study["variable"] == var)]
+            _median_band(top, ds, "rel_year", "treated", color, "-", marker="o")
+            _median_band(top, ds, "rel_year", "control", color, "--")
+            _median_band(bottom, ds, "rel_year", "difference", color, marker="o")
+        if study.empty:
+            _empty(top, "no designated firms")
+        top.set_title(labels.get(var, var), fontsize="medium")
+        top.set_ylabel(labels.get(var, var))
+        bottom.set_ylabel("designated minus not yet designated")
+        bottom.axhline(0, color="0.4", lw=0.8)
+        bottom.set_xlabel("years relative to first designation")
+        for ax in (top, bottom):
+            ax.axvline(-0.5, color="0.4", lw=0.8, ls=":")
+            ax.grid(alpha=0.3)
+            _year_axis(ax)
+            if var == "rd_intensity":
+                ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+    extra = [Line2D([], [], color="0.3", ls="-", marker="o", label="designated firms"),
+             Line2D([], [], color="0.3", ls="--", label="not yet designated (same year and stage)")]
+    _legend(fig, colors, extra=extra)
+    fig.suptitle("Event study around first designation")
+    return fig
+
+
+def _shock_windows(events: pd.DataFrame, ts: pd.DataFrame) -> pd.DataFrame:
+    """Scenario-event windows per scenario: start and end time of each ``shock_start`` (``end``
+    = its ``shock_end`` or the end of the run), unique across the seeds of a scenario."""
+    ev = _ids_like(events, ts)
+    end_time = (ts.groupby("run")["time"].max() + 0.25).to_dict()
+    ev = ev[ev["kind"].isin(["shock_start", "shock_end"])]
+    rows = []
+    for (scen, run, detail), g in ev.groupby(["scenario", "run", "detail"], sort=True):
+        starts = sorted(g[g["kind"] == "shock_start"]["time"].astype(float))
+        ends = sorted(g[g["kind"] == "shock_end"]["time"].astype(float))
+        for s in starts:
+            e = next((x for x in ends if x >= s), end_time.get(run, s + 0.25))
+            rows.append({"scenario": scen, "detail": detail, "start": s, "end": e})
+    return pd.DataFrame(rows, columns=["scenario", "detail", "start", "end"]).drop_duplicates()
+
+
+def _runs_of_quarters(times: np.ndarray) -> list[tuple[float, float]]:
+    """Contiguous spans [start, end) of sorted quarterly times."""
+    spans: list[tuple[float, float]] = []
+    for t in np.unique(times):
+        if spans and abs(t - spans[-1][1]) < 1e-9:
+            spans[-1] = (spans[-1][0], t + 0.25)
+        else:
+            spans.append((t, t + 0.25))
+    return spans
+
+
+def plot_prices(ts: pd.DataFrame, events: pd.DataFrame | None = None) -> Figure:
+    """Bloc price index by stage over time (one panel per stage; colour: scenario; line style:
+    bloc), with scenario-event windows shaded (``shock_start`` .. ``shock_end`` of the event
+    log) and the quarters under export control at that stage marked as a bar along the top."""
+    _check_columns(ts, ["time", "bloc", "stage", "price_usd_per_kg"])
+    d = _with_ids(ts)
+    stages, colors, styles = _order(d["stage"]), scenario_colors(d["scenario"]), _styles(_order(d["bloc"]))
+    ncols = 2 if len(stages) > 2 else len(stages)
+    nrows = math.ceil(len(stages) / ncols)
+    fig, axes = _figure(nrows, ncols, 12, 3.2 * nrows + 1.2, sharex=True)
+    windows = pd.DataFrame(columns=["scenario", "detail", "start", "end"])
+    if events is not None and not events.empty:
+        windows = _shock_windows(events, d)
+    spans = windows[["start", "end"]].drop_duplicates().itertuples(index=False)
+    spans = list(spans)
+    for k, stage in enumerate(stages):
+        ax = axes.flat[k]
+        for start, end in spans:
+            ax.axvspan(start, end, color="0.5", alpha=0.08, lw=0, gid="event_window")
+            ax.axvline(start, color="0.5", lw=0.8, ls=":")
+        for n, (scen, color) in enumerate(colors.items()):
+            ds = d[(d["stage"] == stage) & (d["scenario"] == scen)]
+            for bloc, ls in styles.items():
+                _median_band(ax, ds[ds["bloc"] == bloc], "time", "price_usd_per_kg", color, ls)
+            if "export_controlled" in ds.columns:
+                ctl = ds[ds["export_controlled"] > 0]["time"].to_numpy(float)
+                trans = blended_transform_factory(ax.transData, ax.transAxes)
+                for s, e in _runs_of_quarters(ctl):
+                    ax.plot([s, e], [0.98 - 0.03 * n] * 2, color=color, lw=4, transform=trans, solid_capstyle="butt",
+                            gid="export_control")
+        ax.set_title(stage, fontsize="medium")
+        ax.set_ylabel("price index, USD/kg")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        _year_axis(ax)
+    for ax in axes.flat[len(stages):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("year")
+    extra = [Patch(color="0.5", alpha=0.2, label="a scenario event in force (any scenario; dotted: its start)"),
+             Line2D([], [], color="0.5", lw=4, label="export control at this stage (bar at top, scenario colour)")]
+    _legend(fig, colors, styles, "bloc: ", extra=extra)
+    fig.suptitle("Prices by bloc and stage")
+    return fig
+
+
+def magnet_equivalents(ts: pd.DataFrame) -> dict[str, float]:
+    """Tonnes of magnet per tonne of each stage's product, recovered from the time series
+    (self_sufficiency = output_t x factor / final_demand_t); 1.0 where no output was recorded."""
+    d = ts[(ts["output_t"] > 0) & (ts["final_demand_t"] > 0) & ts["self_sufficiency"].notna()]
+    fac = (d["self_sufficiency"] * d["final_demand_t"] / d["output_t"]).groupby(d["stage"].astype(str)).median()
+    return {str(s): float(fac.get(str(s), 1.0)) for s in _order(ts["stage"].astype(str))}
+
+
+def fiscal_per_tonne(policy: pd.DataFrame, ts: pd.DataFrame) -> pd.DataFrame:
+    """Per run, bloc and year: cumulative public money (``fiscal_musd``, M USD) and the cost per
+    tonne of domestic chain capacity added since the start, in USD per t/yr of magnet-equivalent
+    capacity of the bloc's weakest stage (NaN while none was added)."""
+    p, t = _with_ids(policy), _with_ids(ts)
+    fis = p[p["measure"] == "fiscal_musd"].groupby(["scenario", "run", "bloc", "year"], observed=True)["value"].sum()
+    fis = fis.groupby(level=["scenario", "run", "bloc"], observed=True).cumsum().rename("fiscal_cum_musd")
+    me = magnet_equivalents(t)
+    t = t.assign(me_t=t["capacity_t"] * t["stage"].astype(str).map(me).astype(float))
+    chain = t.groupby(["scenario", "run", "bloc", "quarter_index", "year"], observed=True)["me_t"].min().reset_index()
+    start = chain.groupby(["run", "bloc"], observed=True)["me_t"].transform("first")
+    chain["capacity_added_t"] = chain["me_t"] - start
+    chain = chain.groupby(["scenario", "run", "bloc", "year"], observed=True)[["me_t", "capacity_added_t"]].last()
+    out = chain.join(fis, how="left").reset_index()
+    out["fiscal_cum_musd"] = out["fiscal_cum_musd"].fillna(0.0)
+    added = out["capacity_added_t"]
+    out["usd_per_t_added"] = np.where(added > 0, out["fiscal_cum_musd"] * 1e6 / added.where(added > 0), np.nan)
+    out["bloc"] = out["bloc"].astype(str)
+    return out
+
+
+def plot_fiscal(policy: pd.DataFrame, ts: pd.DataFrame | None = None) -> Figure:
+    """Public money per bloc: per year (M USD/yr), in total by instrument (mean across seeds),
+    and, with the time series, cumulative cost per tonne of domestic chain capacity added
+    (USD per t/yr, magnet-equivalent, weakest stage; log scale)."""
+    _check_columns(policy, ["year", "bloc", "measure", "key", "value"])
+    p = _with_ids(policy)
+    p = p[p["measure"] == "fiscal_musd"].assign(bloc=lambda x: x["bloc"].astype(str))
+    colors = scenario_colors(_with_ids(policy)["scenario"])
+    styles = _styles(_order(p["bloc"]))
+    fig, axes = _figure(1, 3, 18, 5.0, width_ratios=(1.0, 1.3, 1.0))
+    ax = axes[0, 0]
+    annual = p.groupby(["scenario", "run", "bloc", "year"], observed=True)["value"].sum().reset_index()
+    for scen, color in colors.items():
+        for bloc, ls in styles.items():
+            _median_band(ax, annual[(annual["scenario"] == scen) & (annual["bloc"] == bloc)], "year", "value", color, ls,
+                         marker="o")
+    ax.set_title("public money per year", fontsize="medium")
+    ax.set_ylabel("M USD per year")
+    ax.set_xlabel("year")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    _year_axis(ax)
+
+    ax = axes[0, 1]
+    tot = p.groupby(["scenario", "run", "bloc", "key"], observed=True)["value"].sum()
+    tot = tot.groupby(level=["scenario", "bloc", "key"], observed=True).mean().unstack("key", fill_value=0.0)
+    tot = tot.loc[:, tot.sum(axis=0) > 0] if not tot.empty else tot
+    if tot.empty or tot.shape[1] == 0:
+        _empty(ax, "no public money spent")
+    else:
+        labels = [f"{s} / {b}" for s, b in tot.index]
+        left = np.zeros(len(tot))
+        inst_colors = colormaps["tab20"].colors
+        for n, inst in enumerate(tot.columns):
+            ax.barh(labels, tot[inst].to_numpy(), left=left, color=inst_colors[n % len(inst_colors)], label=str(inst))
+            left += tot[inst].to_numpy()
+        ax.invert_yaxis()
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0), title="instrument",
+                  title_fontsize="x-small", frameon=False)
+    ax.set_title("total over the run by instrument (mean across seeds)", fontsize="medium")
+    ax.set_xlabel("M USD")
+    ax.grid(axis="x", alpha=0.3)
+
+    ax = axes[0, 2]
+    if ts is not None and not ts.empty:
+        per_t = fiscal_per_tonne(policy, ts)
+        drawn = False
+        for scen, color in colors.items():
+            for bloc, ls in styles.items():
+                dd = per_t[(per_t["scenario"] == scen) & (per_t["bloc"] == bloc)]
+                drawn |= bool(dd["usd_per_t_added"].notna().any())
+                _median_band(ax, dd, "year", "usd_per_t_added", color, ls, marker="o")
+        if drawn:
+            ax.set_yscale("log")
+        else:
+            _empty(ax, "no domestic chain capacity added yet")
+    else:
+        _empty(ax, "needs the time series")
+    ax.set_title("cumulative cost per tonne of chain capacity added", fontsize="medium")
+    ax.set_ylabel("USD per t/yr (magnet-equivalent, weakest stage)")
+    ax.set_xlabel("year")
+    ax.grid(alpha=0.3)
+    _year_axis(ax)
+    _legend(fig, colors, styles, "bloc: ")
+    fig.suptitle("Fiscal cost per bloc")
+    return fig
