@@ -121,6 +121,7 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "group_grade_a": (np.bool_, False),  # graded best by its group this year (R&D fund)
     "prof_hist": (np.float64, 0.0),  # (n, HIST) ring of quarterly profit after tax
     "finance_constrained": (np.bool_, False),
+    "sponsored": (np.bool_, False),  # first project sponsored by the bloc's coordinator: committed without the return test
     # project pipeline: one project at a time per firm
     "proj_phase": (np.int8, ProjectPhase.NONE),
     "proj_remaining_q": (np.float64, 0.0),

@@ -194,7 +194,8 @@ def finance_gate(pop: FirmPopulation, T, rng: np.random.Generator, pi: np.ndarra
     the required equity share of capex plus a start-up reserve (interest during
     construction and ramp-up losses), and lenders allow the rest within the
     leverage limit. Outside equity is paid into cash at financial close. Worth doing but unfundable marks the firm finance-constrained. A
-    project still waiting after the configured time is abandoned.
+    project still waiting after the configured time is abandoned. A sponsored firm's greenfield project
+    (agents/sponsor.py) counts as worth doing whatever its return: the sponsor committed to it.
     pi: profitability index for every row (only gate rows are read).
     """
     gate = np.flatnonzero((pop.proj_phase == ProjectPhase.FINANCING) & pop.alive)
@@ -204,7 +205,8 @@ def finance_gate(pop: FirmPopulation, T, rng: np.random.Generator, pi: np.ndarra
         return {"financed": empty, "stalled": empty, "constrained": empty, "abandoned": empty}
     b = pop.bloc[gate]
     capex = pop.proj_capex_musd[gate]
-    worth = pi[gate] > min_pi
+    # a sponsored greenfield project (agents/sponsor.py) is committed by the plan, not by its expected return
+    worth = (pi[gate] > min_pi) | (pop.sponsored[gate] & pop.proj_greenfield[gate])
     reserve = fin.startup_reserve_share * capex
     own_needed = T.equity_share_required[b] * capex + reserve
     own = np.maximum(pop.cash[gate] - cash_buffer[gate], 0.0)

@@ -20,6 +20,7 @@ from agents import investment as inv
 from agents.buyers import Buyer
 from agents.government import Government
 from agents.groups import SOEGroup
+from agents.sponsor import ProjectSponsor
 from agents.firms import (
     Firm,
     Phase,
@@ -90,8 +91,10 @@ class ChainModel(mesa.Model):
             Buyer(self, name, T.blocs.index(b.bloc), b.share, b.state_owned, b.domestic_mandate)
         self.buyers = self.agents_by_type[Buyer]
         self.governments: dict[int, Government] = {}  # bloc -> government (coordinated regimes)
+        self.sponsors: dict[int, ProjectSponsor] = {}  # bloc -> coordinator's sponsored projects (coordination.incubation_per_year)
         self.agencies: dict[int, list] = {}  # bloc -> funding agencies (fragmented regimes)
         self.retired_agencies: list[tuple[int, object]] = []  # agencies of a replaced regime (still paying awards)
+        self.retired_sponsors: list[ProjectSponsor] = []  # sponsors of a replaced regime (their spending stays counted)
         self._floor_end: dict[int, int] = {}  # bloc -> quarter index at which its policy's price floors end
         self._mandate_before: dict[int, list] = {}  # bloc -> [(state-owned buyer, domestic mandate before the policy)]
         self.policies: dict[int, object] = {}  # bloc -> the policy in force
@@ -544,6 +547,8 @@ class ChainModel(mesa.Model):
         for g in self.soe_groups:
             for k, v in g.spent.items():
                 out[(g.bloc, f"group_{k}")] = out.get((g.bloc, f"group_{k}"), 0.0) + v
+        for sp in [*self.sponsors.values(), *self.retired_sponsors]:
+            out[(sp.bloc, "sponsored_projects")] = out.get((sp.bloc, "sponsored_projects"), 0.0) + sp.spent_musd
         active = [(b, a) for b, agencies in self.agencies.items() for a in agencies]
         for b, a in active + self.retired_agencies:
             key = (b, f"agency:{a.name}")
@@ -557,6 +562,8 @@ class ChainModel(mesa.Model):
         self.policies[b] = policy
         if policy.designation.enabled or policy.regime == "coordinated":
             self.governments[b] = Government(self, b, policy)
+        if policy.coordination.incubation_per_year > 0:
+            self.sponsors[b] = ProjectSponsor(self, b, policy)
         if policy.agencies:
             from agents.agencies import create_agencies
 
@@ -613,6 +620,10 @@ class ChainModel(mesa.Model):
             gov = self.governments.pop(b, None)
             if gov is not None:
                 gov.retire()
+            sponsor = self.sponsors.pop(b, None)
+            if sponsor is not None:
+                sponsor.retire()
+                self.retired_sponsors.append(sponsor)
             for a in self.agencies.pop(b, []):
                 a.retire()  # committed awards are still paid
                 self.retired_agencies.append((b, a))

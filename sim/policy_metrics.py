@@ -8,7 +8,7 @@
 | rd_spend_musd, revenue_musd | tier | flows of the quarter, M USD |
 | patents_invention, patents_utility | tier | patents in force |
 | finance_constrained | tier | firms flagged this year (wanted to build but could not fund it) |
-| fiscal_musd | instrument (grants, key_grants, tax_expenditure, interest_subsidy, talent_subsidy, group_rescue, group_rd_fund, group_incubation, agency:NAME, price_floor) | public money of the quarter, M USD |
+| fiscal_musd | instrument (grants, key_grants, tax_expenditure, interest_subsidy, talent_subsidy, group_rescue, group_rd_fund, group_incubation, sponsored_projects, agency:NAME, price_floor) | public money of the quarter, M USD |
 | lg_control | processing (separation + metal), magnet | share of the bloc's capacity held by Little Giants and by firms of groups that have a Little Giant |
 | group_firms | GROUP:tier, GROUP:all | the group's operating subsidiaries holding the tier, and all of them (Q4 only) |
 

@@ -91,7 +91,7 @@ class CoordinationConfig:
     permit_factor: float = f(1.0, lo=0.05, hi=5.0)  # permitting durations x this (fast permits < 1)
     quota_stages: list[str] = field(default_factory=list)  # output quotas held by the state groups
     quota_outside_groups: float = f(1.0, lo=0.0, hi=1.0)  # share of capacity firms outside groups may use there
-    incubation_per_year: float = f(0.0, lo=0.0)  # new group subsidiaries per year into gap stages (Poisson mean)
+    incubation_per_year: float = f(0.0, lo=0.0)  # projects the coordinator sponsors per year in gap stages (Poisson mean; agents/sponsor.py)
 
 
 @dataclass

@@ -391,6 +391,7 @@ def test_retire_stops_calls_and_honours_or_lapses_pending_awards():
 
 def test_coordinated_west_pooled_fund_targets_gaps():
     cfg = config("policy@policy.west=coordinated_west")
+    cfg.policy["west"].coordination.incubation_per_year = 0.0  # sponsored entrants at the call would move the gaps after look()
     m, agencies = build(cfg)
     (pooled,) = [a for a in agencies if a.name == "pooled_fund"]
     assert pooled.cfg.gap_targeting and pooled.plan_horizon_years == cfg.policy["west"].coordination.plan_horizon_years

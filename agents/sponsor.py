@@ -1,0 +1,66 @@
+"""Sponsored projects: a bloc's coordinator starts new projects in its gap stages (MODEL.md 5.6, 5.8).
+
+``policy.coordination.incubation_per_year`` (Poisson mean per year, times ``world.scale``) new firms
+enter each year, at the start of the year, each in a stage drawn with probability proportional
+to the stage's planned gap (``stage_gap`` over ``coordination.plan_horizon_years``; only stages
+whose gap exceeds ``coordination.gap_threshold``; none when there is no gap). The sponsor pays
+each project's own funds at once (the equity share and the start-up reserve of its capex, like a
+state group's incubation) and commits to it: at the finance gate the project counts as worth
+doing whatever its expected return (the plan chose it) and passes the own-funds test; it still
+needs lenders (the debt test) and goes through planning, permitting, construction, ramp-up and
+qualification. The money is public: fiscal instrument ``sponsored_projects``; each project is an
+``incubated`` event with detail ``sponsor:<bloc>``.
+
+This is the coordinator's own incubation. China's coordinated regime leaves it at 0 (its state
+groups incubate, agents/groups.py); the coordinated-West regime uses it for the programme
+solicitations that seed new Western projects.
+"""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+from mesa.time import Schedule
+
+
+class ProjectSponsor(mesa.Agent):
+    def __init__(self, model, bloc: int, policy):
+        super().__init__(model)
+        self.bloc = bloc
+        self.policy = policy
+        T = model.tables
+        self.name = f"sponsor:{T.blocs[bloc]}"
+        self.policy_rng = model.policy_rng(self.name)
+        self.spent_musd = 0.0
+        self.started = 0
+        self._years = model.schedule_recurring(self.new_year, Schedule(interval=4.0, start=model.next_yearly_time(0.5)))
+
+    def retire(self) -> None:
+        """The regime ends: no more sponsored projects (those started go on)."""
+        self._years.stop()
+        self.remove()
+
+    def new_year(self) -> None:
+        m, c = self.model, self.policy.coordination
+        n = int(self.policy_rng.poisson(c.incubation_per_year * m.world.scale))
+        if n == 0:
+            return
+        gap = m.stage_gap(self.bloc, c.plan_horizon_years)
+        weight = np.where(gap > c.gap_threshold, np.maximum(gap, 0.0), 0.0)
+        if weight.sum() <= 0:
+            return
+        T, pop, fin = m.tables, m.pop, m.world.finance
+        stages = self.policy_rng.choice(T.S, size=n, p=weight / weight.sum())
+        regions = np.flatnonzero(T.region_bloc == self.bloc)
+        for s in np.unique(stages):
+            k = int((stages == s).sum())
+            rows = m.add_entrants(self.bloc, int(s), k, regions[self.policy_rng.integers(0, len(regions), k)], self.policy_rng)
+            own = (T.equity_share_required[self.bloc] + fin.startup_reserve_share) * pop.proj_capex_musd[rows]
+            pop.cash[rows] += own
+            pop.sponsored[rows] = True
+            self.spent_musd += float(own.sum())
+            self.started += k
+            m._log_rows("incubated", rows, detail=self.name, values=own)
+
+
+__all__ = ["ProjectSponsor"]
