@@ -2,7 +2,12 @@
 
 Before Hydra runs, the overrides are composed and validated once, so that a
 user mistake ends with one line naming the key and what is allowed, exit code
-2, and nothing written under results/.
+2, and nothing written under results/. With ``-m`` (multirun) every value of
+every swept key is checked that way before the first job starts, and each job
+runs through :func:`sim.sweep.run_job` in Hydra's sweep directory
+(``hydra.sweep.dir``): complete runs are skipped, a failing run is recorded
+and the sweep goes on; the sweep table is written at the end and the exit
+code is 1 if any run failed.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import sys
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from sim.config import CONF_DIR, ConfigError, compose, register_configs, to_config
@@ -38,9 +44,17 @@ def hydra_main(dcfg: DictConfig) -> None:
     except ConfigError as err:
         fail(err)
     try:
-        overrides = list(HydraConfig.get().overrides.task)
+        hc = HydraConfig.get()
+        overrides = list(hc.overrides.task)
     except ValueError:
-        overrides = []
+        hc, overrides = None, []
+    if hc is not None and hc.mode == RunMode.MULTIRUN:
+        from sim.sweep import execute_job
+
+        _, result = execute_job(overrides, str(hc.sweep.dir), cfg=cfg)  # skips, runs or records a failure
+        if result is not None:
+            print(summary_table(result))
+        return
     result = run(cfg, overrides=overrides)
     print(summary_table(result))
 
@@ -87,15 +101,62 @@ def sweep_variants(overrides: list[str]) -> list[list[str]]:
     return [[o for o in variant if o is not None] for variant in variants]
 
 
+def check_hydra_options(overrides: list[str]) -> None:
+    """``hydra/<group>=<option>`` (launcher, sweeper, ...) must name an installed option; ConfigError otherwise."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    chosen = [(o.split("=", 1)[0].lstrip("+~"), o.split("=", 1)[1]) for o in overrides
+              if o.lstrip("+~").startswith("hydra/") and "=" in o]
+    if not chosen:
+        return
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        for group, option in chosen:
+            allowed = sorted(loader.get_group_options(group))
+            if option not in allowed:
+                hint = " (the joblib and submitit launchers come with pip install -e '.[sweep]')" if group == "hydra/launcher" else ""
+                raise ConfigError(group, f"no option '{option}'; allowed: {', '.join(allowed) or '(none)'}{hint}")
+
+
+def launcher_key_error(err: ConfigError, overrides: list[str]) -> ConfigError:
+    """An unknown ``hydra.launcher.*`` key: say which launcher is in use and how to choose another."""
+    if not (err.key.startswith("hydra.launcher.") and err.problem.startswith("unknown key")):
+        return err
+    launcher = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+~").startswith("hydra/launcher=")), "basic")
+    return ConfigError(err.key, f"unknown key for the launcher in use ('{launcher}'); each launcher has its own keys "
+                       "(joblib: n_jobs, ...; submitit_*: timeout_min, cpus_per_task, ...): choose it with hydra/launcher=NAME")
+
+
+def check_multirun(cfg) -> None:
+    """A multirun gives every job its own directory under the sweep directory, and writes it."""
+    if cfg.output.dir is not None:
+        raise ConfigError("output.dir", "a multirun gives every job its own directory <sweep dir>/runs/<scenario>-seed<k>-<hash>; "
+                          "remove output.dir and choose the sweep directory with hydra.sweep.dir=...")
+    if not cfg.output.write:
+        raise ConfigError("output.write", "a multirun writes every run directory; remove output.write=false")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    multirun = any(a in _MULTIRUN for a in argv)
     if not any(a.split("=")[0] in _SKIP_PREFLIGHT for a in argv):
         overrides = [a for a in argv if a not in _MULTIRUN]
         try:
             variants = sweep_variants(overrides)  # also reports an override that does not parse, with its key
-            for variant in (variants if len(overrides) < len(argv) else [overrides]):
-                compose(variant)
+            check_hydra_options(overrides)
+            for variant in (variants if multirun else [overrides]):
+                cfg = compose(variant)
+                if multirun:
+                    check_multirun(cfg)
         except ConfigError as err:
-            fail(err)
+            fail(launcher_key_error(err, overrides))
     sys.argv = [sys.argv[0]] + argv
+    from sim.sweep import LAST_MULTIRUN
+
+    LAST_MULTIRUN.clear()
     hydra_main()
+    failed = LAST_MULTIRUN.get("failed")
+    if failed:  # filled by sim.sweep.SweepCallback at the end of a multirun
+        print(f"{len(failed)} run(s) not complete (see their manifest.json): {', '.join(failed)}", file=sys.stderr)
+        sys.exit(1)

@@ -23,6 +23,8 @@ from sim.fields import f
 from sim.policy_schema import PolicyChangeConfig, PolicyConfig
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+# conf/ folders that are not config groups of a simulation: study files read by sim.experiment and sim.sensitivity
+STUDY_DIRS = ("experiment", "sensitivity")
 
 
 class ConfigError(ValueError):

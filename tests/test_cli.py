@@ -198,7 +198,9 @@ def multirun(tmp_path_factory):
 def test_multirun_gives_one_complete_directory_per_job(multirun):
     proc, _, root, _ = multirun
     assert proc.returncode == 0, proc.stderr[-3000:]
-    dirs = run_dirs(root)
+    sweeps = list((root / "sweeps").iterdir())  # a multirun's runs are in <sweep dir>/runs/ (sim/sweep.py)
+    assert len(sweeps) == 1, sweeps
+    dirs = run_dirs(sweeps[0])
     assert len(dirs) == 2, dirs
     seeds = []
     for d in dirs:

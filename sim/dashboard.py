@@ -1,0 +1,887 @@
+"""The classroom dashboard's model side: levers, teaching presets, configs and the views' figures.
+
+``sim/app.py`` is only the Solara page; everything it shows is built here, without Solara, so
+that tests and ``benchmarks/bench_app.py`` use the same code:
+
+- :class:`Levers`: the settings a class discusses, each mapped to real config keys
+  (:data:`LEVERS` says which); :func:`lever_overrides` turns them into the Hydra overrides of
+  ``python -m sim`` and :func:`build_config` composes and validates them (a
+  :class:`~sim.config.ConfigError` names the key, as on the command line).
+- :data:`PRESETS`: teaching presets, each a scenario, a few lever settings and a lesson.
+- :class:`ClassroomModel`: the :class:`~sim.model.ChainModel` built from levers, which also
+  keeps the current quarter's trade flows between blocs for the chain picture.
+- ``*_option``: one chart per view as an ECharts option (plain JSON data, drawn in the browser by the
+  ECharts copy that solara-assets serves locally), with a plain-language caption in :data:`CAPTIONS`.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from sim.config import CONF_DIR, Config, ConfigError, compose, config_options
+from sim.model import ChainModel
+
+# Every classroom run: no files, no progress lines, no firm panel (the views do not read it).
+FIXED_OVERRIDES = ("progress=false", "output.write=false", "output.firm_panel=false")
+CHINA_POLICIES = ("coordinated", "coordinated_without_tiers", "none")
+NEW_EXPORT_CONTROL = "classroom_export_control"  # the event the export-control lever adds when a scenario has none
+# The export control the lever adds: the processed stages, 30% licensed after a quarter without licences
+# (as conf/scenario/export_control_shock.yaml).
+NEW_EXPORT_CONTROL_PARAMS = {"kind": "export_control", "end_year": None, "exporter": "china",
+                             "stages": ["separation", "metal", "magnet"], "licensed_share": 0.3, "licence_delay_quarters": 1}
+
+
+# --------------------------------------------------------------------------
+# Levers
+# --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Levers:
+    """The dashboard's settings. Read from a scenario with :func:`default_levers`."""
+
+    scenario: str  # conf/scenario/<name>.yaml
+    seed: int  # one seed fixes a run
+    china_policy: str  # coordinated | coordinated_without_tiers | none
+    grant_budget: float  # x the regime's grant money (China's tier grants and key budget; Western agency budgets)
+    procurement_preference: float  # x the procurement discounts of China's tiers
+    tax_relief_points: float  # Little Giants' tax rate = standard rate - this (percentage points)
+    credit_subsidy: float  # x the interest subsidies and credit bonuses of China's tiers
+    knowledge_sharing: float  # share of the group's R&D pool each Chinese group subsidiary gets
+    west_agencies: int  # Western funding agencies (the first N of conf/policy/fragmented.yaml); 0: none
+    west_coordinated: bool  # one pooled, gap-targeted agency (coordinated_west) instead of N separate ones
+    west_permit_factor: float  # x Western permitting durations
+    west_price_floor_usd_per_kg: float  # NdPr oxide (separation) floor paid to Western producers; 0: none
+    west_offtake_t_per_year: float  # Western magnet output the state buys at the floor; 0: none
+    export_control: bool  # Chinese export controls of products in the scenario (or a new one) are on
+    export_control_year: float  # start of the (earliest) export control, fractional year (2025.25 = 2025 Q2)
+
+    def replace(self, **changes: Any) -> "Levers":
+        return dataclasses.replace(self, **changes)
+
+
+# name -> how the page shows the lever and what it sets. kind: select | slider_int | slider_float | checkbox | int.
+LEVERS: dict[str, dict[str, Any]] = {
+    "scenario": {"label": "Scenario", "kind": "select", "keys": "scenario (conf/scenario/)"},
+    "seed": {"label": "Seed", "kind": "int", "min": 0, "max": 2**31 - 1, "keys": "seed"},
+    "china_policy": {"label": "China's policy", "kind": "select", "values": list(CHINA_POLICIES),
+                     "keys": "policy@policy.china; policy.china.designation.enabled"},
+    "grant_budget": {"label": "Grant budget (x today's)", "kind": "slider_float", "min": 0.0, "max": 3.0, "step": 0.25,
+                     "keys": "policy.china.benefits.*.grant_myuan_per_year, policy.china.designation.key_little_giant."
+                             "budget_myuan_per_term, <west>.agencies.*.budget_musd_per_year"},
+    "procurement_preference": {"label": "Procurement preference (x today's)", "kind": "slider_float", "min": 0.0, "max": 3.0,
+                               "step": 0.25, "keys": "policy.china.benefits.*.procurement_discount"},
+    "tax_relief_points": {"label": "Little Giant tax relief, points", "kind": "slider_float", "min": 0.0, "max": 25.0,
+                          "step": 1.0, "keys": "policy.china.benefits.little_giant.tax_rate"},
+    "credit_subsidy": {"label": "Credit subsidy (x today's)", "kind": "slider_float", "min": 0.0, "max": 3.0, "step": 0.25,
+                       "keys": "policy.china.benefits.*.interest_subsidy and .credit_bonus"},
+    "knowledge_sharing": {"label": "Knowledge sharing in groups", "kind": "slider_float", "min": 0.0, "max": 1.0, "step": 0.05,
+                          "keys": "policy.china.groups.knowledge_sharing"},
+    "west_agencies": {"label": "Western funding agencies", "kind": "slider_int", "min": 0, "max": 5, "step": 1,
+                      "keys": "policy@<west> (fragmented | none); <west>.agencies"},
+    "west_coordinated": {"label": "Western agencies coordinate (pooled fund)",
+                         "kind": "checkbox", "keys": "policy@<west>=coordinated_west"},
+    "west_permit_factor": {"label": "Western permitting time (x today's)", "kind": "slider_float", "min": 0.25, "max": 2.0,
+                           "step": 0.25, "keys": "<west>.coordination.permit_factor"},
+    "west_price_floor_usd_per_kg": {"label": "Western oxide price floor, USD/kg", "kind": "slider_float",
+                                    "min": 0.0, "max": 200.0, "step": 10.0,
+                                    "keys": "<west>.instruments.price_floor_usd_per_kg.separation"},
+    "west_offtake_t_per_year": {"label": "Western magnet offtake, t/yr", "kind": "slider_float",
+                                "min": 0.0, "max": 20000.0, "step": 1000.0,
+                                "keys": "<west>.instruments.floor_offtake_t_per_year.magnet"},
+    "export_control": {"label": "Chinese export control on", "kind": "checkbox",
+                       "keys": "scenario.events.<export_control events>"},
+    "export_control_year": {"label": "Export control starts (year)", "kind": "slider_float", "min": 2016.0, "max": 2044.0,
+                            "step": 0.25, "keys": "scenario.events.<export_control events>.start_year"},
+}
+
+
+def check_levers(levers: Levers) -> None:
+    """Lever values inside the ranges the page offers (raises ConfigError naming the lever)."""
+    scenarios = config_options("scenario")
+    if levers.scenario not in scenarios:
+        raise ConfigError("scenario", f"no config file '{levers.scenario}' in conf/scenario/; allowed: {', '.join(scenarios)}")
+    if levers.china_policy not in CHINA_POLICIES:
+        raise ConfigError("china_policy", f"unknown policy '{levers.china_policy}'; allowed: {', '.join(CHINA_POLICIES)}")
+    for name, spec in LEVERS.items():
+        value = getattr(levers, name)
+        if "min" not in spec:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(name, f"must be a number between {spec['min']} and {spec['max']}, got {value!r}")
+        if spec["kind"] in ("int", "slider_int") and int(value) != value:
+            raise ConfigError(name, f"must be a whole number, got {value!r}")
+        if not spec["min"] <= value <= spec["max"]:
+            raise ConfigError(name, f"must be between {spec['min']} and {spec['max']}, got {value!r}")
+
+
+@lru_cache(maxsize=64)
+def _composed(overrides: tuple[str, ...]) -> Config:
+    return compose(list(FIXED_OVERRIDES + overrides))
+
+
+def composed(overrides: list[str] | tuple[str, ...]) -> Config:
+    """compose() with the classroom's fixed overrides, cached (a deep copy: safe to modify)."""
+    return copy.deepcopy(_composed(tuple(overrides)))
+
+
+def west_target(cfg: Config) -> tuple[str, str, Any]:
+    """(config path, Hydra group path, policy) of the West's policy the levers act on: the later regime
+    when the scenario switches the West's policy (west_coordinated), else the West's policy from the start."""
+    if "west" in cfg.policy_change:
+        return "policy_change.west.policy", "policy@policy_change.west.policy", cfg.policy_change["west"].policy
+    return "policy.west", "policy@policy.west", cfg.policy["west"]
+
+
+def _export_controls(cfg: Config) -> dict[str, dict]:
+    return {name: ev for name, ev in cfg.scenario.events.items()
+            if isinstance(ev, dict) and ev.get("kind") == "export_control" and ev.get("exporter") == "china"}
+
+
+@lru_cache(maxsize=1)
+def fragmented_agencies() -> tuple[tuple[str, float], ...]:
+    """(name, budget M USD/yr) of the Western agencies of conf/policy/fragmented.yaml, in file order."""
+    from omegaconf import OmegaConf
+
+    agencies = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "policy" / "fragmented.yaml"))["agencies"]
+    return tuple((name, float(a.get("budget_musd_per_year", 0.0))) for name, a in agencies.items())
+
+
+def read_levers(cfg: Config, scenario: str) -> Levers:
+    """The lever settings a composed config stands for (multipliers read as 1: today's values)."""
+    china = cfg.policy["china"]
+    _, _, west = west_target(cfg)
+    lg = china.benefits.get("little_giant")
+    std = cfg.world.blocs["china"].tax_rate
+    relief = (std - lg.tax_rate) * 100.0 if lg is not None and lg.tax_rate is not None else 0.0
+    sharing = china.groups.knowledge_sharing
+    if west.regime == "coordinated_west":
+        n_agencies, coordinated = len(fragmented_agencies()), True
+    else:
+        n_agencies, coordinated = len(west.agencies), False
+    controls = _export_controls(cfg)
+    return Levers(
+        scenario=scenario,
+        seed=cfg.seed,
+        china_policy="none" if china.regime == "none" else ("coordinated" if china.designation.enabled else "coordinated_without_tiers"),
+        grant_budget=1.0,
+        procurement_preference=1.0,
+        tax_relief_points=round(max(relief, 0.0), 6),
+        credit_subsidy=1.0,
+        knowledge_sharing=float(sharing if sharing is not None else cfg.world.innovation.group_sharing),
+        west_agencies=min(n_agencies, len(fragmented_agencies())),
+        west_coordinated=coordinated,
+        west_permit_factor=float(west.coordination.permit_factor),
+        west_price_floor_usd_per_kg=float(west.instruments.price_floor_usd_per_kg.get("separation", 0.0)),
+        west_offtake_t_per_year=float(west.instruments.floor_offtake_t_per_year.get("magnet", 0.0)),
+        export_control=bool(controls),
+        export_control_year=float(min((ev["start_year"] for ev in controls.values()), default=2025.25)),
+    )
+
+
+def default_levers(scenario: str = "baseline", seed: int | None = None) -> Levers:
+    """The levers as a scenario sets them (with ``seed`` instead of the configured one, if given)."""
+    levers = read_levers(composed((f"scenario={scenario}",)), scenario)
+    return levers if seed is None else levers.replace(seed=int(seed))
+
+
+def west_regime(levers: Levers) -> str:
+    """The West's regime the levers ask for (conf/policy/)."""
+    return "coordinated_west" if levers.west_coordinated else ("fragmented" if levers.west_agencies > 0 else "none")
+
+
+def regime_overrides(levers: Levers) -> list[str]:
+    """The scenario and the regime choices of the levers: the overrides that need Hydra (they change which
+    keys exist); everything else is an :data:`Edit` of the config they compose to."""
+    check_levers(levers)
+    ov = [f"scenario={levers.scenario}"]
+    base = composed(ov)
+    china = base.policy["china"]
+    if levers.china_policy == "none" and china.regime != "none":
+        ov.append("policy@policy.china=none")
+    elif levers.china_policy != "none" and china.regime != "coordinated":
+        ov.append("policy@policy.china=coordinated")
+    _, west_group, west = west_target(base)
+    if west.regime != west_regime(levers):
+        ov.append(f"{west_group}={west_regime(levers)}")
+    return ov
+
+
+REGIME_LEVERS = ("china_policy", "west_agencies", "west_coordinated")  # levers that choose a regime
+REGIME_NUMBERS = ("tax_relief_points", "west_permit_factor", "west_price_floor_usd_per_kg", "west_offtake_t_per_year")
+
+
+def change_levers(levers: Levers, **changes: Any) -> Levers:
+    """The levers after the page changes some of them.
+
+    A new scenario starts from that scenario's settings (the seed is kept); a new regime brings its own
+    values of the levers it defines (tax relief, permitting, price floor and offtake); other levers stay.
+    Raises ConfigError for a value outside the lever's range.
+    """
+    if "scenario" in changes and changes["scenario"] != levers.scenario:
+        check_levers(levers.replace(scenario=changes["scenario"]))
+        return default_levers(changes["scenario"], changes.get("seed", levers.seed))
+    new = levers.replace(**changes)
+    check_levers(new)
+    if any(k in REGIME_LEVERS and v != getattr(levers, k) for k, v in changes.items()):
+        regime = read_levers(composed(regime_overrides(new)), new.scenario)
+        new = new.replace(**{k: getattr(regime, k) for k in REGIME_NUMBERS})
+    return new
+
+
+# An edit of a composed config: ("set", path, value) a key that exists, ("add", path, value) a map entry that
+# may not exist (Hydra's ++), ("del", path, None) a map entry (Hydra's ~). Paths are dotted, as on the command line.
+Edit = tuple[str, str, Any]
+
+
+def lever_edits(levers: Levers, cfg: Config) -> list[Edit]:
+    """The edits that take ``cfg`` (the levers' scenario and regimes, composed) to the levers' settings;
+    a multiplier of 1 or a value as configured adds nothing."""
+    edits: list[Edit] = [("set", "seed", int(levers.seed))] if levers.seed != cfg.seed else []
+
+    def set_if(path: str, old: Any, new: Any) -> None:
+        if _differs(old, new):
+            edits.append(("set", path, new))
+
+    # China: tiers and their benefits
+    china = cfg.policy["china"]
+    tiers_on = levers.china_policy == "coordinated"
+    if levers.china_policy != "none" and china.designation.enabled != tiers_on:
+        edits.append(("set", "policy.china.designation.enabled", tiers_on))
+    for tier, ben in china.benefits.items():
+        key = f"policy.china.benefits.{tier}"
+        for fname, mult, hi in (("grant_myuan_per_year", levers.grant_budget, None),
+                                ("procurement_discount", levers.procurement_preference, 0.95),
+                                ("interest_subsidy", levers.credit_subsidy, 1.0),
+                                ("credit_bonus", levers.credit_subsidy, 1.0)):
+            old = getattr(ben, fname)
+            set_if(f"{key}.{fname}", old, round(old * mult if hi is None else min(old * mult, hi), 9))
+    klg = china.designation.key_little_giant
+    set_if("policy.china.designation.key_little_giant.budget_myuan_per_term", klg.budget_myuan_per_term,
+           round(klg.budget_myuan_per_term * levers.grant_budget, 9))
+    if "little_giant" in china.benefits:
+        rate = round(max(cfg.world.blocs["china"].tax_rate - levers.tax_relief_points / 100.0, 0.0), 9)
+        set_if("policy.china.benefits.little_giant.tax_rate", china.benefits["little_giant"].tax_rate, rate)
+    sharing = china.groups.knowledge_sharing
+    if _differs(sharing if sharing is not None else cfg.world.innovation.group_sharing, levers.knowledge_sharing):
+        edits.append(("set", "policy.china.groups.knowledge_sharing", float(levers.knowledge_sharing)))
+
+    # West: agencies, permits, price floor and offtake
+    west_key, _, west = west_target(cfg)
+    frag = fragmented_agencies()
+    kept = frag[:int(levers.west_agencies)]
+    if west.regime == "fragmented":
+        edits += [("del", f"{west_key}.agencies.{name}", None) for name, _ in frag[int(levers.west_agencies):] if name in west.agencies]
+        for name, _ in kept:
+            if name in west.agencies:
+                old = west.agencies[name].budget_musd_per_year
+                set_if(f"{west_key}.agencies.{name}.budget_musd_per_year", old, round(old * levers.grant_budget, 9))
+    elif west.regime == "coordinated_west":
+        pooled = round(sum(b for _, b in kept) * levers.grant_budget, 9)
+        for name, a in west.agencies.items():  # one pooled fund in conf/policy/coordinated_west.yaml
+            set_if(f"{west_key}.agencies.{name}.budget_musd_per_year", a.budget_musd_per_year, pooled)
+    set_if(f"{west_key}.coordination.permit_factor", west.coordination.permit_factor, float(levers.west_permit_factor))
+    for fname, stage, value in (("price_floor_usd_per_kg", "separation", levers.west_price_floor_usd_per_kg),
+                                ("floor_offtake_t_per_year", "magnet", levers.west_offtake_t_per_year)):
+        old = getattr(west.instruments, fname).get(stage)
+        if value > 0 and _differs(old, value):
+            edits.append(("add", f"{west_key}.instruments.{fname}.{stage}", float(value)))
+        elif value <= 0 and old is not None:
+            edits.append(("del", f"{west_key}.instruments.{fname}.{stage}", None))
+
+    # Export controls: shift the scenario's, add one, or remove them
+    controls = _export_controls(cfg)
+    if levers.export_control and controls:
+        shift = levers.export_control_year - min(ev["start_year"] for ev in controls.values())
+        if abs(shift) > 1e-9:
+            for name, ev in controls.items():
+                edits.append(("set", f"scenario.events.{name}.start_year", round(ev["start_year"] + shift, 9)))
+                if ev.get("end_year") is not None:
+                    edits.append(("set", f"scenario.events.{name}.end_year", round(ev["end_year"] + shift, 9)))
+    elif levers.export_control:
+        edits.append(("add", f"scenario.events.{NEW_EXPORT_CONTROL}",
+                      dict(NEW_EXPORT_CONTROL_PARAMS, start_year=float(levers.export_control_year))))
+    else:
+        edits += [("del", f"scenario.events.{name}", None) for name in controls]
+    return edits
+
+
+def override_of(edit: Edit) -> str:
+    """An edit as a command-line override."""
+    op, path, value = edit
+    return {"set": f"{path}={_flow(value)}", "add": f"++{path}={_flow(value)}", "del": f"~{path}"}[op]
+
+
+def apply_edits(cfg: Config, edits: list[Edit]) -> Config:
+    """Apply edits to a config in place (then validate it: the edits skip Hydra, not the checks)."""
+    for op, path, value in edits:
+        *parents, last = path.split(".")
+        node: Any = cfg
+        for part in parents:
+            node = node[part] if isinstance(node, dict) else getattr(node, part)
+        if op == "del":
+            del node[last]
+        elif isinstance(node, dict):
+            node[last] = copy.deepcopy(value)
+        else:
+            setattr(node, last, value)
+    return cfg
+
+
+def _num(v: float) -> str:
+    return repr(round(float(v), 6))
+
+
+def _differs(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is not b
+    return abs(float(a) - float(b)) > 1e-9
+
+
+def _flow(value: Any) -> str:
+    """A value in Hydra's override grammar ({k:v,...}, [a,b], null, true)."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_flow(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return _num(value)
+    return str(value)
+
+
+def build_config(levers: Levers) -> tuple[Config, list[str]]:
+    """Validated config of the levers and the ``python -m sim`` overrides that give the same config.
+
+    Only the scenario and regime choices go through Hydra (cached); the numbers are edits of that config,
+    checked by :func:`sim.config.validate` as the command line checks them. Raises ConfigError.
+    """
+    from sim.config import validate
+
+    regimes = regime_overrides(levers)
+    cfg = composed(regimes)
+    edits = lever_edits(levers, cfg)
+    cfg = validate(apply_edits(cfg, edits))
+    overrides = regimes[:1] + [f"seed={int(levers.seed)}"] + regimes[1:] + [override_of(e) for e in edits if e[1] != "seed"]
+    return cfg, overrides
+
+
+def lever_overrides(levers: Levers) -> list[str]:
+    """The ``python -m sim`` overrides of the levers: scenario, seed, then only what differs from the scenario."""
+    return build_config(levers)[1]
+
+
+def command_line(overrides: list[str]) -> str:
+    """The same run from the command line (each override quoted where the shell needs it)."""
+    def q(o: str) -> str:
+        return f"'{o}'" if any(c in o for c in "{}[]~,*@ ") else o
+
+    return "python -m sim " + " ".join(q(o) for o in overrides)
+
+
+# --------------------------------------------------------------------------
+# Teaching presets
+# --------------------------------------------------------------------------
+# name -> title, scenario, lever changes, lesson (one paragraph), what to try next.
+PRESETS: dict[str, dict[str, Any]] = {
+    "mine_alone": {
+        "title": "Why a mine alone is not independence",
+        "scenario": "export_control_shock",
+        "levers": {},
+        "lesson": (
+            "A rare-earth magnet passes through four stages: mining, separation into oxides, reduction to metal, "
+            "and magnet making. A bloc is only independent when it produces enough at every stage. Here neither "
+            "bloc has an industrial policy, and in 2025 China stops most exports of separated oxides, metal and "
+            "magnets. Watch the chain picture: Western mines can still dig, but their ore has to travel to China to "
+            "be processed, and the processed material no longer comes back. In the timeline, count how many Western "
+            "rows reach independence: a mine fills one row, a magnet needs all four."),
+        "try": "Give the West a price floor and offtake, or faster permits, and see which rows start to fill.",
+    },
+    "export_control": {
+        "title": "What an export control does",
+        "scenario": "export_controls_full",
+        "levers": {},
+        "lesson": (
+            "An export control does not destroy anything: the same plants keep running in China. What changes is "
+            "who may buy. After the control starts, Western buyers compete for what little still crosses the border, "
+            "so the Western price of processed rare earths rises above the Chinese price while Chinese producers lose "
+            "customers. Watch the price panels split, the red cut flows in the chain picture, and whether Western "
+            "projects start once high prices make them pay."),
+        "try": "Switch the export control off, or move its start year, and compare the prices.",
+    },
+    "tiers": {
+        "title": "What the tiers change",
+        "scenario": "baseline",
+        "levers": {},
+        "lesson": (
+            "China's designation system gives titles to specialised small firms: innovation-type SMEs, then SRDI "
+            "firms, then national Little Giants and key Little Giants. Each title brings grants, tax relief, cheaper "
+            "credit and a procurement preference, but only while the firm meets published criteria (R&D intensity, "
+            "patents, a niche). Watch the pyramid grow, then thin as reviews remove titles, and compare Chinese "
+            "R&D-led cost and prices with and without tiers."),
+        "try": "Set China's policy to coordinated_without_tiers and run the same seed again.",
+    },
+}
+
+
+def preset_levers(name: str, seed: int | None = None) -> Levers:
+    """A preset's levers: its scenario's settings with the preset's changes."""
+    p = PRESETS[name]
+    return default_levers(p["scenario"], seed).replace(**p["levers"])
+
+
+# --------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------
+class ClassroomModel(ChainModel):
+    """The chain model built from levers; keeps the trade flows between blocs of the last quarter."""
+
+    def __init__(self, levers: Levers | None = None):
+        levers = levers if levers is not None else default_levers()
+        cfg, overrides = build_config(levers)
+        super().__init__(cfg)
+        self.levers = levers
+        self.overrides = overrides
+        T = self.tables
+        self.flows_t = np.zeros((T.B, T.B, T.S))  # t per quarter from supplier bloc (axis 0) to buyer bloc (axis 1)
+
+    def step(self) -> None:
+        super().step()
+        self.flows_t = trade_flows(self)
+
+
+def trade_flows(model: ChainModel) -> np.ndarray:
+    """(B supplier, B buyer, S) deliveries of the quarter just simulated, t (read before the next quarter)."""
+    T, pop = model.tables, model.pop
+    out = np.zeros((T.B, T.B, T.S))
+    for s, cl in model.last_clearing.items():
+        delivered = getattr(cl, "delivered", None)
+        if delivered is None:
+            continue
+        sup = pop.bloc[cl.suppliers]
+        for c in range(T.B):
+            for b in range(T.B):
+                out[c, b, s] = delivered[np.ix_(cl.class_bloc == b, sup == c)].sum()
+    return out
+
+
+# --------------------------------------------------------------------------
+# View data
+# --------------------------------------------------------------------------
+def series(model: ChainModel, name: str) -> np.ndarray:
+    """(Q, B, S) recorded quarters of one series (Q = 0 before the first step)."""
+    rec = model.recorder.series[name]
+    T = model.tables
+    return np.stack(rec) if rec else np.zeros((0, T.B, T.S))
+
+
+def quarter_label(model: ChainModel) -> str:
+    if model.quarter < 0:
+        return f"{model.world.start_year} (not started)"
+    return f"{model.world.start_year + model.quarter // 4} Q{model.quarter % 4 + 1}"
+
+
+def timeline(model: ChainModel) -> dict[str, dict[str, dict[str, float | None]]]:
+    """bloc -> stage -> {first_output, independence}: calendar years reached so far (None: not yet).
+
+    The definitions of summary.json (sim.metrics.Recorder.summary): the first output of a plant whose firm was
+    born at or after the timeline reference year, and the first quarter from which self-sufficiency stays at
+    or above world.independence_threshold for world.independence_hold_quarters quarters.
+    """
+    T, w = model.tables, model.world
+    ss = series(model, "self_sufficiency")
+    n_q = ss.shape[0]
+    ref_year = w.timeline_reference_year if w.timeline_reference_year is not None else w.start_year
+    ref_q = max(model.quarter_index(ref_year), 0)
+    hold = w.independence_hold_quarters
+    firsts = np.concatenate(model.first_outputs) if model.first_outputs else np.zeros((0, 4), dtype=int)
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for b, bloc in enumerate(T.blocs):
+        out[bloc] = {}
+        for s, stage in enumerate(T.stages):
+            sel = (firsts[:, 0] == b) & (firsts[:, 1] == s) & (firsts[:, 2] >= ref_q) & (firsts[:, 3] >= ref_q)
+            first = w.start_year + int(firsts[sel, 3].min()) / 4.0 if sel.any() else None
+            above = np.nan_to_num(ss[:, b, s], nan=0.0) >= w.independence_threshold
+            indep = None
+            for q in range(ref_q, n_q - hold + 1):
+                if above[q:q + hold].all():
+                    indep = w.start_year + q / 4.0
+                    break
+            out[bloc][stage] = {"first_output": first, "independence": indep}
+    return out
+
+
+def tier_counts(model: ChainModel) -> dict[str, np.ndarray]:
+    """bloc -> (Q, 4) operating firms holding innovation_type, srdi, little_giant (without key), key_little_giant,
+    for the blocs whose policy awards titles."""
+    T = model.tables
+    blocs = sorted(b for b, gov in getattr(model, "governments", {}).items() if gov.policy.designation.enabled)
+    keys = ("innovation_type", "srdi", "little_giant", "key_little_giant")
+    n_q = len(model.recorder.series["capacity_t"])
+    out = {T.blocs[b]: np.zeros((n_q, 4)) for b in blocs}
+    for q, b, measure, key, value in model.recorder.policy.rows:
+        if measure == "firms" and key in keys and T.blocs[b] in out and q < n_q:
+            out[T.blocs[b]][q, keys.index(key)] = value
+    for arr in out.values():
+        arr[:, 2] = np.maximum(arr[:, 2] - arr[:, 3], 0.0)  # key Little Giants are Little Giants too
+    return out
+
+
+# --------------------------------------------------------------------------
+# Views: ECharts options (JSON only: the browser draws them, so a step costs the server little)
+# --------------------------------------------------------------------------
+BLOC_COLOURS = {"china": "#c0392b", "west": "#2e6fba"}
+OTHER_COLOURS = ("#2ca02c", "#9467bd", "#17becf")
+STAGE_COLOURS = ("#8c6d31", "#e6850e", "#7f7f7f", "#7b3fa0")
+GREENS = ("#f7fcf5", "#c7e9c0", "#74c476", "#238b45", "#00441b")  # self-sufficiency 0 .. 2 x threshold
+TIER_LABELS = ("innovation-type SME", "SRDI", "Little Giant", "key Little Giant")
+TIER_COLOURS = ("#d9d2e9", "#a58fce", "#6a46a8", "#ffb000")
+STAR = ("path://M50,0 L61,35 L98,35 L68,57 L79,91 L50,70 L21,91 L32,57 L2,35 L39,35 Z")
+CUT = "#d62728"
+
+
+def bloc_colour(bloc: str, b: int) -> str:
+    return BLOC_COLOURS.get(bloc, OTHER_COLOURS[b % len(OTHER_COLOURS)])
+
+
+def _f(x: Any, digits: int = 4) -> float | None:
+    """A JSON number (None for NaN/inf: a gap in the chart)."""
+    x = float(x)
+    return round(x, digits) if math.isfinite(x) else None
+
+
+def quarter_names(model: ChainModel) -> list[str]:
+    """Labels of every quarter of the horizon ("2015 Q1", ...): the category axis of the time charts, so that a
+    chart keeps its width and fills in from the left as the run goes."""
+    y0 = model.world.start_year
+    return [f"{y0 + q // 4} Q{q % 4 + 1}" for q in range(model.n_steps)]
+
+
+def _time_axis(model: ChainModel, grid: int, show: bool = True) -> dict:
+    return {"type": "category", "gridIndex": grid, "data": quarter_names(model), "boundaryGap": False,
+            "axisLabel": {"show": show, "interval": 39, "formatter": "{value}"}, "axisTick": {"interval": 39}}
+
+
+def _green(v: float, thr: float) -> str:
+    """Colour of a self-sufficiency value on GREENS (0 .. 2 x threshold), linear between the stops."""
+    t = min(max(v / (2 * thr), 0.0), 1.0) * (len(GREENS) - 1) if thr > 0 else 0.0
+    i = min(int(t), len(GREENS) - 2)
+    a, b = GREENS[i], GREENS[i + 1]
+    mix = [round(int(a[k:k + 2], 16) * (1 - (t - i)) + int(b[k:k + 2], 16) * (t - i)) for k in (1, 3, 5)]
+    return "#" + "".join(f"{c:02x}" for c in mix)
+
+
+def _grid_boxes(rows: int, cols: int, top: float = 12, bottom: float = 8, left: float = 8, right: float = 3,
+                hgap: float = 6, vgap: float = 12) -> list[dict]:
+    """ECharts grids (percent of the chart) in a rows x cols layout, row by row."""
+    w = (100 - left - right - hgap * (cols - 1)) / cols
+    h = (100 - top - bottom - vgap * (rows - 1)) / rows
+    return [{"left": f"{left + c * (w + hgap):.1f}%", "top": f"{top + r * (h + vgap):.1f}%", "width": f"{w:.1f}%",
+             "height": f"{h:.1f}%", "containLabel": False} for r in range(rows) for c in range(cols)]
+
+
+def _title(text: str, grid: dict, **kw: Any) -> dict:
+    return {"text": text, "left": grid["left"], "top": f"{float(grid['top'][:-1]) - 7:.1f}%",
+            "textStyle": {"fontSize": 13, **kw}}
+
+
+def capacity_option(model: ChainModel) -> dict:
+    """Operating capacity (kt/yr, top row) and self-sufficiency (bottom row) per bloc (columns), a line per stage."""
+    T = model.tables
+    cap = series(model, "capacity_t") / 1000.0
+    ss = series(model, "self_sufficiency")
+    grids = _grid_boxes(2, T.B, top=14, vgap=14)
+    titles, xaxes, yaxes, out = [], [], [], []
+    thr = model.world.independence_threshold
+    for row, (values, name) in enumerate(((cap, "capacity, kt/yr"), (ss, "self-sufficiency"))):
+        for b, bloc in enumerate(T.blocs):
+            i = row * T.B + b
+            titles.append(_title(f"{bloc}: {name}", grids[i], color=bloc_colour(bloc, b)))
+            xaxes.append(_time_axis(model, i, show=row == 1))
+            yaxes.append({"type": "value", "gridIndex": i, "min": 0, "max": 2.0 if row == 1 else None,
+                          "splitNumber": 3})
+            for s, stage in enumerate(T.stages):
+                line = {"type": "line", "name": stage, "xAxisIndex": i, "yAxisIndex": i, "showSymbol": False,
+                        "color": STAGE_COLOURS[s % 4], "data": [_f(v) for v in values[:, b, s]]}
+                if row == 1 and s == 0:
+                    line["markLine"] = {"silent": True, "symbol": "none", "data": [{"yAxis": thr}],
+                                        "lineStyle": {"color": "#000", "type": "dashed"},
+                                        "label": {"formatter": "independence", "position": "insideStartTop"}}
+                out.append(line)
+    return {"animation": False, "title": titles, "grid": grids, "xAxis": xaxes, "yAxis": yaxes, "series": out,
+            "legend": {"data": list(T.stages), "top": 0, "right": 0}, "tooltip": {"trigger": "axis"}}
+
+
+def _intervals(on: np.ndarray, x: list[str]) -> list[tuple[str, str]]:
+    """(first, last) quarter names of the runs of True in a quarterly flag."""
+    out, start = [], None
+    for q, flag in enumerate(on):
+        if flag and start is None:
+            start = x[q]
+        if not flag and start is not None:
+            out.append((start, x[q - 1]))
+            start = None
+    if start is not None:
+        out.append((start, x[len(on) - 1]))
+    return out
+
+
+def prices_option(model: ChainModel) -> dict:
+    """Price index by bloc, a panel per stage; shaded while an exporter's sales there are controlled."""
+    T = model.tables
+    price = series(model, "price_usd_per_kg")
+    ctrl = series(model, "export_controlled")
+    names = quarter_names(model)
+    grids = _grid_boxes(1, T.S, top=16, bottom=12, left=6, hgap=5)
+    titles, xaxes, yaxes, out = [], [], [], []
+    for s, stage in enumerate(T.stages):
+        titles.append(_title(f"{stage}, USD/kg", grids[s]))
+        axis = _time_axis(model, s)
+        axis["axisLabel"]["interval"] = axis["axisTick"]["interval"] = 59
+        xaxes.append(axis)
+        yaxes.append({"type": "value", "gridIndex": s, "min": 0, "splitNumber": 3})
+        cut = _intervals(ctrl[:, :, s].max(axis=1) > 0, names)
+        for b, bloc in enumerate(T.blocs):
+            line = {"type": "line", "name": bloc, "xAxisIndex": s, "yAxisIndex": s, "showSymbol": False,
+                    "color": bloc_colour(bloc, b), "data": [_f(v, 2) for v in price[:, b, s]]}
+            if b == 0 and cut:
+                line["markArea"] = {"silent": True, "itemStyle": {"color": "rgba(214,39,40,0.15)"},
+                                    "data": [[{"xAxis": a, "name": "export control"}, {"xAxis": e}] for a, e in cut],
+                                    "label": {"fontSize": 9, "color": CUT}}
+            out.append(line)
+    return {"animation": False, "title": titles, "grid": grids, "xAxis": xaxes, "yAxis": yaxes, "series": out,
+            "legend": {"data": list(T.blocs), "top": 0, "right": 0}, "tooltip": {"trigger": "axis"}}
+
+
+def pyramid_option(model: ChainModel) -> dict:
+    """Per bloc that awards titles: the pyramid of titles now (left) and titled firms over time (right)."""
+    counts = tier_counts(model)
+    if not counts:
+        return {"animation": False, "graphic": [{"type": "text", "left": "center", "top": "middle", "style": {
+            "text": "No bloc awards titles in this run\n(China's policy is not 'coordinated' with tiers)",
+            "fontSize": 16, "textAlign": "center", "fill": "#444"}}]}
+    grids, titles, xaxes, yaxes, out = [], [], [], [], []
+    rows = len(counts)
+    boxes = _grid_boxes(rows, 2, top=14, left=3, hgap=12)
+    for r, (bloc, arr) in enumerate(counts.items()):
+        left, right = boxes[2 * r], boxes[2 * r + 1]
+        left["width"] = "35%"
+        right["left"], right["width"] = "50%", "46%"
+        grids += [left, right]
+        now = arr[-1] if len(arr) else np.zeros(4)
+        widest = max(float(arr.max(initial=0.0)), 1.0)
+        i, j = 2 * r, 2 * r + 1
+        titles += [_title(f"{bloc}: titles now ({quarter_label(model)})", left), _title(f"{bloc}: titled firms over time", right)]
+        xaxes += [{"type": "value", "gridIndex": i, "min": 0, "max": widest, "show": False},
+                  _time_axis(model, j)]
+        yaxes += [{"type": "category", "gridIndex": i, "data": list(TIER_LABELS), "show": False},
+                  {"type": "value", "gridIndex": j, "min": 0, "splitNumber": 3}]
+        out.append({"type": "bar", "stack": f"pyr{r}", "xAxisIndex": i, "yAxisIndex": i, "silent": True,
+                    "itemStyle": {"color": "transparent"}, "data": [_f((widest - v) / 2) for v in now]})
+        out.append({"type": "bar", "stack": f"pyr{r}", "xAxisIndex": i, "yAxisIndex": i, "name": "titles now", "barWidth": "85%",
+                    "data": [{"value": _f(v), "itemStyle": {"color": TIER_COLOURS[k], "borderColor": "#333"}}
+                             for k, v in enumerate(now)],
+                    "label": {"show": True, "position": "inside", "formatter": "{b}: {c}", "color": "#000", "fontSize": 11}})
+        for k, label in enumerate(TIER_LABELS):
+            out.append({"type": "line", "name": label, "stack": f"time{r}", "xAxisIndex": j, "yAxisIndex": j, "showSymbol": False,
+                        "color": TIER_COLOURS[k], "areaStyle": {"opacity": 0.9}, "lineStyle": {"width": 0.5},
+                        "data": [_f(v) for v in arr[:, k]]})
+    return {"animation": False, "title": titles, "grid": grids, "xAxis": xaxes, "yAxis": yaxes, "series": out,
+            "legend": {"data": list(TIER_LABELS), "top": 0, "right": 0}, "tooltip": {"trigger": "axis"}}
+
+
+def timeline_option(model: ChainModel) -> dict:
+    """Self-sufficiency of every bloc and stage per quarter, filled in as the run goes, with markers at the first
+    output of a new plant (triangle) and at independence (star, labelled with the year)."""
+    T, w = model.tables, model.world
+    ss = series(model, "self_sufficiency")
+    thr = w.independence_threshold
+    quarters = quarter_names(model)
+    rows = [f"{bloc} · {stage}" for bloc in T.blocs for stage in T.stages]
+    cells = [[q, b * T.S + s, _f(min(max(ss[q, b, s], 0.0), 2 * thr), 3)]
+             for q in range(ss.shape[0]) for b in range(T.B) for s in range(T.S) if math.isfinite(ss[q, b, s])]
+    firsts, stars = [], []
+    tl = timeline(model)
+    for b, bloc in enumerate(T.blocs):
+        for s, stage in enumerate(T.stages):
+            cell = tl[bloc][stage]
+            if cell["first_output"] is not None:
+                firsts.append([model.quarter_index(cell["first_output"]), b * T.S + s])
+            if cell["independence"] is not None:
+                stars.append({"value": [model.quarter_index(cell["independence"]), b * T.S + s],
+                              "label": {"show": True, "position": "right", "formatter": f"{cell['independence']:.0f}",
+                                        "backgroundColor": "rgba(255,255,255,0.85)", "padding": 1, "fontSize": 10}})
+    mark = []
+    ref = w.timeline_reference_year
+    if ref is not None and ref > w.start_year:
+        mark = [{"xAxis": model.quarter_index(ref)}]
+    heat = {"type": "heatmap", "name": "self-sufficiency", "data": cells, "itemStyle": {"borderWidth": 0}}
+    if mark:
+        heat["markLine"] = {"silent": True, "symbol": "none", "data": mark, "lineStyle": {"color": "#000", "type": "dotted"},
+                            "label": {"formatter": "timelines counted from here"}}
+    return {
+        "animation": False,
+        "grid": {"left": 120, "right": 20, "top": 30, "bottom": 60},
+        "xAxis": {"type": "category", "data": quarters, "axisLabel": {"interval": 19}, "splitArea": {"show": False}},
+        "yAxis": {"type": "category", "data": rows, "inverse": True,
+                  "axisLabel": {"color": "#222", "fontWeight": "bold"}},
+        "visualMap": {"min": 0, "max": 2 * thr, "calculable": False, "orient": "horizontal", "left": "center", "bottom": 0,
+                      "itemHeight": 120, "text": [f"{2 * thr:g}+", "self-sufficiency 0"], "inRange": {"color": list(GREENS)},
+                      "seriesIndex": 0},
+        "legend": {"data": ["first output of a new plant", "independence"], "top": 0},
+        "series": [heat,
+                   {"type": "scatter", "name": "first output of a new plant", "symbol": "triangle", "symbolSize": 12,
+                    "itemStyle": {"color": "#000"}, "data": firsts},
+                   {"type": "scatter", "name": "independence", "symbol": STAR, "symbolSize": 18,
+                    "itemStyle": {"color": "#ffb000", "borderColor": "#000"}, "data": stars}],
+        "tooltip": {"show": True},
+    }
+
+
+def chain_option(model: ChainModel) -> dict:
+    """The chain: a box per stage and bloc (coloured by self-sufficiency, with capacity and price), the flow down
+    each bloc's chain, and trade between blocs at each stage (width ~ flow); a controlled exporter's flows red and cut."""
+    T = model.tables
+    ss = series(model, "self_sufficiency")
+    cap = series(model, "capacity_t")
+    price = series(model, "price_usd_per_kg")
+    ctrl = series(model, "export_controlled")
+    flows = getattr(model, "flows_t", np.zeros((T.B, T.B, T.S))) * 4.0 / 1000.0  # kt/yr
+    thr = model.world.independence_threshold
+    started = cap.shape[0] > 0
+    nodes, links = [], []
+    for b, bloc in enumerate(T.blocs):
+        nodes.append({"name": bloc, "x": -62, "y": b * 100, "symbolSize": 1, "itemStyle": {"color": "transparent"},
+                      "label": {"show": True, "fontSize": 14, "fontWeight": "bold", "color": bloc_colour(bloc, b), "rotate": 90}})
+        for s, stage in enumerate(T.stages):
+            v = float(ss[-1, b, s]) if started and math.isfinite(ss[-1, b, s]) else 0.0
+            text = (f"{{b|{stage}}}\n{cap[-1, b, s] / 1000:.1f} kt/yr\n{price[-1, b, s]:.0f} USD/kg\nself-s. {v:.2f}"
+                    if started else f"{{b|{stage}}}\nnot started")
+            nodes.append({"name": f"{bloc}:{stage}", "x": s * 100, "y": b * 100, "symbol": "roundRect", "symbolSize": [82, 70],
+                          "itemStyle": {"color": _green(v, thr), "borderColor": bloc_colour(bloc, b), "borderWidth": 3},
+                          "label": {"show": True, "formatter": text, "color": "#000" if v < 1.2 * thr else "#fff", "fontSize": 10,
+                                    "lineHeight": 13, "rich": {"b": {"fontWeight": "bold", "fontSize": 11, "lineHeight": 14}}}})
+            if s + 1 < T.S:
+                links.append({"source": f"{bloc}:{stage}", "target": f"{bloc}:{T.stages[s + 1]}",
+                              "lineStyle": {"color": "#666", "width": 2, "curveness": 0}})
+    biggest = max(float(flows.max(initial=0.0)), 1e-9)
+    for s, stage in enumerate(T.stages):
+        for c in range(T.B):
+            for b in range(T.B):
+                f = float(flows[c, b, s])
+                controlled = bool(started and ctrl[-1, c, s] > 0)
+                if c == b or (f <= 1e-6 and not controlled):
+                    continue
+                label = f"{f:.1f} kt/yr" + ("\n✕ export control" if controlled else "")
+                links.append({"source": f"{T.blocs[c]}:{stage}", "target": f"{T.blocs[b]}:{stage}", "value": _f(f, 2),
+                              "lineStyle": {"color": CUT if controlled else "#333", "width": 1.0 + 6 * f / biggest,
+                                            "type": "dashed" if controlled else "solid", "curveness": 0.35},
+                              "label": {"show": True, "formatter": label, "color": CUT if controlled else "#333", "fontSize": 9}})
+    return {
+        "animation": False,
+        "title": {"text": f"The chain in {quarter_label(model)}", "left": "center", "textStyle": {"fontSize": 14}},
+        "series": [{"type": "graph", "layout": "none", "roam": False, "data": nodes, "links": links,
+                    "edgeSymbol": ["none", "arrow"], "edgeSymbolSize": 8, "left": 30, "right": 45, "top": 75, "bottom": 45,
+                    "edgeLabel": {"show": False}}],
+    }
+
+
+VIEWS = {"chain": chain_option, "timeline": timeline_option, "capacity": capacity_option, "prices": prices_option,
+         "pyramid": pyramid_option}
+
+CAPTIONS = {
+    "chain": ("**The chain.** Each box is one stage in one bloc; the greener, the more of the bloc's own magnet demand "
+              "that stage could cover. Grey arrows carry material down the chain; curved arrows are trade between "
+              "the blocs (thicker = more, in kt per year). A red dashed arrow with ✕ means the exporter's sales there "
+              "are under an export control."),
+    "timeline": ("**Mine-to-magnet timeline.** One row per bloc and stage, filled in quarter by quarter: the darker the "
+                 "green, the more of the bloc's magnets that stage could supply. ▲ marks the first output of a new "
+                 "plant, ★ the year the stage became independent (half of the bloc's needs or more, for a full year)."),
+    "capacity": ("**Capacity and self-sufficiency.** Top: how much each stage can produce per year. Bottom: the share "
+                 "of the bloc's magnet demand its own plants cover at that stage; above the dashed line counts as "
+                 "independent."),
+    "prices": ("**Prices by bloc.** What a kilogram costs in each bloc at each stage. Red shading: an export control "
+               "is in force there; a gap opening between the lines is the price of being cut off."),
+    "pyramid": ("**Designation pyramid.** Left: how many firms hold each title now. Right: the same over time. "
+                "Titles bring grants, tax relief, cheap credit and a procurement preference while the firm keeps "
+                "meeting the criteria; they are reviewed every three years."),
+}
+
+
+# --------------------------------------------------------------------------
+# Serving (make app, tests/test_app.py, benchmarks/bench_app.py)
+# --------------------------------------------------------------------------
+ROOT = CONF_DIR.parent
+CHROMIUM = "/usr/bin/chromium"  # Debian's chromium (apt-get install chromium): the browser of the browser test
+# Chromium with no network but this machine: every host name but localhost fails to resolve, and anything
+# not on the loopback goes to a proxy that does not exist.
+OFFLINE_CHROMIUM_ARGS = ("--no-sandbox", "--disable-background-networking", "--disable-component-update",
+                         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
+                         "--proxy-server=http://127.0.0.1:9")  # loopback bypasses a proxy by default
+
+
+def server_env() -> dict[str, str]:
+    """Environment of the app server: no telemetry (the page must not need the internet)."""
+    import os
+
+    env = dict(os.environ)
+    env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "False"
+    env.pop("HYDRA_FULL_ERROR", None)
+    return env
+
+
+def server_command(port: int, host: str = "localhost") -> list[str]:
+    """``solara run`` of sim/app.py in production mode, without its version check (no internet)."""
+    import sys
+
+    return [sys.executable, "-m", "solara", "run", str(ROOT / "sim" / "app.py"), "--production", "--host", host,
+            "--port", str(port), "--no-open", "--no-check-version"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int | None = None, timeout_s: float = 60.0, log=None):
+    """Start the app on localhost; returns (process, url) once it answers. The caller stops the process."""
+    import subprocess
+    import time
+    import urllib.request
+
+    port = port or free_port()
+    url = f"http://localhost:{port}"
+    proc = subprocess.Popen(server_command(port), cwd=ROOT, env=server_env(), stdout=log or subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the app server exited with code {proc.returncode} before answering")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise RuntimeError(f"the app server did not answer at {url} within {timeout_s:g} s")
+
+
+def stop_server(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except Exception:  # noqa: BLE001 - still running: kill this one process
+        proc.kill()
+        proc.wait(timeout=10)

@@ -1,0 +1,415 @@
+"""The classroom dashboard (sim/app.py, sim/dashboard.py): levers -> configs, views, the page in a browser.
+
+The browser test starts the app server on a free localhost port, drives Debian's chromium through
+Playwright (the system browser: no browser download) with every request that is not for localhost
+refused, moves levers, steps the model and checks that the charts change. Its screenshots are
+written to results/screenshots/ (ignored by git):
+
+- dashboard_loaded.png                 the page as a class first sees it (2015, not started)
+- dashboard_after_lever_and_steps.png  export control switched off, permitting slowed, two years played
+- dashboard_refused_setting.png        a negative seed refused with its one-line message; the run stays
+
+Without /usr/bin/chromium (``apt-get install chromium``) the browser test is skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim import dashboard as d
+from sim.config import ConfigError, compose, config_options
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "results" / "screenshots"
+
+
+# --------------------------------------------------------------------------
+# Smoke: the page imports, the model steps, every view is plain JSON
+# --------------------------------------------------------------------------
+def test_app_imports_and_model_steps():
+    pytest.importorskip("solara", reason="the app dependencies are not installed (pip install -e '.[app]')")
+    from sim import app
+
+    assert callable(app.page)
+    m = app.Classroom(d.default_levers())
+    assert m.quarter == -1 and d.quarter_label(m).endswith("(not started)")
+    before = {name: json.dumps(view(m), allow_nan=False) for name, view in d.VIEWS.items()}
+    for _ in range(4):
+        m.step()
+    assert m.quarter == 3 and d.quarter_label(m) == f"{m.world.start_year} Q4"
+    after = {name: json.dumps(view(m), allow_nan=False) for name, view in d.VIEWS.items()}
+    changed = [name for name in d.VIEWS if before[name] != after[name]]
+    assert set(changed) == set(d.VIEWS), f"views that did not change after a year: {set(d.VIEWS) - set(changed)}"
+    assert set(d.CAPTIONS) == set(d.VIEWS) and all(len(c) > 80 for c in d.CAPTIONS.values())
+
+
+def test_time_charts_fill_in_one_point_per_quarter():
+    m = d.ClassroomModel()
+    for _ in range(6):
+        m.step()
+    cap = d.capacity_option(m)
+    lines = [s for s in cap["series"] if s["type"] == "line"]
+    assert len(lines) == 2 * m.tables.B * m.tables.S
+    assert all(len(s["data"]) == 6 for s in lines)
+    assert all(len(ax["data"]) == m.n_steps for ax in cap["xAxis"])  # the axis spans the horizon from the start
+    heat = d.timeline_option(m)["series"][0]["data"]
+    assert {q for q, _, _ in heat} == set(range(6))
+
+
+# --------------------------------------------------------------------------
+# Levers -> overrides -> config
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("scenario", config_options("scenario"))
+def test_a_scenario_as_it_is_needs_no_override(scenario):
+    levers = d.default_levers(scenario)
+    assert d.lever_overrides(levers) == [f"scenario={scenario}", f"seed={levers.seed}"]
+
+
+def test_each_lever_sets_its_config_keys():
+    base_levers = d.default_levers("baseline")
+    base, _ = d.build_config(base_levers)
+    levers = base_levers.replace(grant_budget=2.0, procurement_preference=0.5, credit_subsidy=1.5, tax_relief_points=20.0,
+                                 knowledge_sharing=0.7, west_agencies=2, west_permit_factor=0.5,
+                                 west_price_floor_usd_per_kg=90.0, west_offtake_t_per_year=4000.0, export_control_year=2030.0)
+    cfg, _ = d.build_config(levers)
+    cb, cc = base.policy["china"], cfg.policy["china"]
+    for tier, ben in cb.benefits.items():
+        assert cc.benefits[tier].grant_myuan_per_year == pytest.approx(2.0 * ben.grant_myuan_per_year)
+        assert cc.benefits[tier].procurement_discount == pytest.approx(0.5 * ben.procurement_discount)
+        assert cc.benefits[tier].interest_subsidy == pytest.approx(1.5 * ben.interest_subsidy)
+        assert cc.benefits[tier].credit_bonus == pytest.approx(1.5 * ben.credit_bonus)
+    assert cc.designation.key_little_giant.budget_myuan_per_term == pytest.approx(2.0 * cb.designation.key_little_giant.budget_myuan_per_term)
+    assert cc.benefits["little_giant"].tax_rate == pytest.approx(cfg.world.blocs["china"].tax_rate - 0.20)
+    assert cc.groups.knowledge_sharing == pytest.approx(0.7)
+    west = cfg.policy["west"]
+    kept = d.fragmented_agencies()[:2]
+    assert list(west.agencies) == [name for name, _ in kept]
+    for name, budget in kept:
+        assert west.agencies[name].budget_musd_per_year == pytest.approx(2.0 * budget)
+    assert west.coordination.permit_factor == 0.5
+    assert west.instruments.price_floor_usd_per_kg == {"separation": 90.0}
+    assert west.instruments.floor_offtake_t_per_year == {"magnet": 4000.0}
+    controls = d._export_controls(cfg)
+    shift = 2030.0 - min(ev["start_year"] for ev in d._export_controls(base).values())
+    assert {n: ev["start_year"] for n, ev in controls.items()} == {n: ev["start_year"] + shift for n, ev in d._export_controls(base).items()}
+    assert d.read_levers(cfg, "baseline") == levers.replace(grant_budget=1.0, procurement_preference=1.0, credit_subsidy=1.0)
+
+
+def test_regime_levers_bring_their_regime_and_its_numbers():
+    levers = d.default_levers("laissez_faire")
+    assert levers.china_policy == "none" and levers.west_agencies == 0 and not levers.export_control
+    coordinated = d.change_levers(levers, west_coordinated=True, west_agencies=3)
+    west_yaml = compose(["policy@policy.west=coordinated_west"]).policy["west"]
+    assert coordinated.west_price_floor_usd_per_kg == west_yaml.instruments.price_floor_usd_per_kg["separation"]
+    cfg, _ = d.build_config(coordinated)
+    (pooled,) = cfg.policy["west"].agencies.values()
+    assert cfg.policy["west"].regime == "coordinated_west"
+    assert pooled.budget_musd_per_year == pytest.approx(sum(b for _, b in d.fragmented_agencies()[:3]))
+    tiers = d.change_levers(levers, china_policy="coordinated_without_tiers")
+    cfg, _ = d.build_config(tiers)
+    assert cfg.policy["china"].regime == "coordinated" and not cfg.policy["china"].designation.enabled
+    assert tiers.tax_relief_points > 0  # the coordinated regime's own Little Giant tax rate, not the none regime's 0
+    on = d.change_levers(levers, export_control=True, export_control_year=2021.5)
+    cfg, _ = d.build_config(on)
+    assert {n: ev["start_year"] for n, ev in d._export_controls(cfg).items()} == {d.NEW_EXPORT_CONTROL: 2021.5}
+    off = d.change_levers(d.default_levers("baseline"), export_control=False)
+    assert d._export_controls(d.build_config(off)[0]) == {}
+    later = d.change_levers(d.default_levers("west_coordinated"), west_coordinated=False)
+    cfg, _ = d.build_config(later)
+    assert cfg.policy_change["west"].policy.regime == "fragmented"  # the West's later regime is the one changed
+    assert cfg.policy["west"].regime == "fragmented"
+
+
+def test_changing_the_scenario_starts_from_its_settings_and_keeps_the_seed():
+    levers = d.default_levers("baseline").replace(seed=7, grant_budget=3.0)
+    new = d.change_levers(levers, scenario="laissez_faire")
+    assert new == d.default_levers("laissez_faire", seed=7)
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"seed": -1}, "seed"),
+    ({"grant_budget": 9.0}, "grant_budget"),
+    ({"west_agencies": 2.5}, "west_agencies"),
+    ({"china_policy": "planned"}, "china_policy"),
+    ({"export_control_year": float("nan")}, "export_control_year"),
+])
+def test_a_setting_out_of_range_is_one_line_naming_the_lever(change, key):
+    with pytest.raises(ConfigError) as ex:
+        d.change_levers(d.default_levers(), **change)
+    assert ex.value.key == key and "\n" not in str(ex.value)
+
+
+def test_an_unknown_scenario_is_refused_with_the_choices():
+    with pytest.raises(ConfigError, match="allowed: .*baseline"):
+        d.change_levers(d.default_levers(), scenario="nope")
+
+
+def test_the_command_line_shown_gives_the_same_config():
+    levers = d.change_levers(d.default_levers("export_control_shock"), west_agencies=2, west_coordinated=True,
+                             west_price_floor_usd_per_kg=80.0, export_control=False)
+    levers = d.change_levers(levers, export_control=True, export_control_year=2027.0)
+    cfg, ov = d.build_config(levers)
+    words = shlex.split(d.command_line(ov))
+    assert words[:3] == ["python", "-m", "sim"]
+    again = compose(list(d.FIXED_OVERRIDES) + words[3:])
+    assert _unused_criteria_dropped(again) == _unused_criteria_dropped(cfg)
+
+
+def _unused_criteria_dropped(cfg):
+    """The config without the designation criteria of blocs whose designation is off: the model never reads
+    them, and validation parses them (notes dropped, numbers as floats) only where designation is on."""
+    import copy
+
+    out = copy.deepcopy(cfg)
+    for p in list(out.policy.values()) + [c.policy for c in out.policy_change.values()]:
+        if not p.designation.enabled:
+            p.designation.criteria = None
+    return out
+
+
+@pytest.mark.parametrize("change", [
+    {"china_policy": "coordinated_without_tiers", "export_control": True, "west_coordinated": True, "west_agencies": 2},
+    {"west_agencies": 0, "knowledge_sharing": 0.9, "seed": 11},
+])
+def test_the_edits_give_what_hydra_composes(change):
+    levers = d.change_levers(d.default_levers("laissez_faire"), **change)
+    cfg, ov = d.build_config(levers)
+    assert _unused_criteria_dropped(compose(list(d.FIXED_OVERRIDES) + ov)) == _unused_criteria_dropped(cfg)
+
+
+@pytest.mark.parametrize("name", list(d.PRESETS))
+def test_presets_build_and_teach(name):
+    p = d.PRESETS[name]
+    assert len(p["lesson"].split()) > 50 and p["try"]
+    levers = d.preset_levers(name, seed=3)
+    assert levers.scenario == p["scenario"] and levers.seed == 3
+    m = d.ClassroomModel(levers)
+    m.step()
+    assert m.cfg.scenario.name == p["scenario"]
+
+
+# --------------------------------------------------------------------------
+# The model behind the page
+# --------------------------------------------------------------------------
+def _stepped(levers: d.Levers, quarters: int) -> d.ClassroomModel:
+    m = d.ClassroomModel(levers)
+    for _ in range(quarters):
+        m.step()
+    return m
+
+
+def test_one_seed_fixes_the_run_and_another_seed_changes_it():
+    levers = d.default_levers("baseline")
+    a, b = _stepped(levers, 12), _stepped(levers, 12)
+    c = _stepped(levers.replace(seed=levers.seed + 1), 12)
+    assert all(np.array_equal(d.series(a, k), d.series(b, k), equal_nan=True) for k in ("capacity_t", "price_usd_per_kg"))
+    assert json.dumps(d.chain_option(a)) == json.dumps(d.chain_option(b))
+    assert not np.array_equal(d.series(a, "output_t"), d.series(c, "output_t"))
+
+
+def test_the_export_control_lever_cuts_flows_in_the_chain_picture():
+    levers = d.change_levers(d.default_levers("export_control_shock"), export_control_year=2016.0)
+    quarters = 8  # two years: the control is in force from 2016
+    on = _stepped(levers, quarters)
+    off = _stepped(d.change_levers(levers, export_control=False), quarters)
+
+    def cut_links(m):
+        return [link for link in d.chain_option(m)["series"][0]["links"] if link["lineStyle"].get("type") == "dashed"]
+
+    assert cut_links(on) and not cut_links(off)
+    assert all("export control" in link["label"]["formatter"] for link in cut_links(on))
+    assert not np.array_equal(d.series(on, "price_usd_per_kg"), d.series(off, "price_usd_per_kg"))
+    shaded = [s for s in d.prices_option(on)["series"] if "markArea" in s]
+    assert shaded and not [s for s in d.prices_option(off)["series"] if "markArea" in s]
+
+
+def test_trade_flows_add_up_to_the_recorded_imports():
+    m = _stepped(d.default_levers("baseline"), 5)
+    imports = d.series(m, "imports_t")[-1]  # (B, S)
+    into = m.flows_t.sum(axis=0) - np.einsum("bbs->bs", m.flows_t)  # from other blocs
+    assert np.allclose(into, imports)
+
+
+def test_timeline_reaches_the_summary_years_at_the_horizon():
+    levers = d.default_levers("west_coordinated")  # timelines counted from 2025, not from the start
+    m = d.ClassroomModel(levers)
+    m.run()
+    summary = m.recorder.summary()
+    ref = summary["timeline_reference_year"]
+    tl = d.timeline(m)
+    for bloc in m.tables.blocs:
+        for stage in m.tables.stages:
+            for mine, theirs in (("first_output", "years_to_first_output"), ("independence", "years_to_independence")):
+                want = summary[theirs][bloc][stage]
+                got = tl[bloc][stage][mine]
+                assert (got is None) == (want is None) and (got is None or got - ref == pytest.approx(want))
+
+
+def test_the_pyramid_shows_titles_only_where_a_bloc_awards_them():
+    tiers = _stepped(d.default_levers("baseline"), 12)
+    counts = d.tier_counts(tiers)
+    assert list(counts) == ["china"] and counts["china"].shape == (12, 4) and counts["china"][-1].sum() > 0
+    assert (counts["china"] >= 0).all()
+    none = _stepped(d.change_levers(d.default_levers("baseline"), china_policy="coordinated_without_tiers"), 4)
+    assert d.tier_counts(none) == {}
+    assert "graphic" in d.pyramid_option(none)
+
+
+def test_green_scale_runs_from_pale_to_dark():
+    assert d._green(0.0, 0.5) == d.GREENS[0] and d._green(5.0, 0.5) == d.GREENS[-1]
+    levels = [d._green(v, 0.5) for v in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    darkness = [sum(int(c[k:k + 2], 16) for k in (1, 3, 5)) for c in levels]
+    assert darkness == sorted(darkness, reverse=True) and len(set(levels)) == len(levels)
+
+
+# --------------------------------------------------------------------------
+# The page in a real browser, offline
+# --------------------------------------------------------------------------
+def _browser_or_skip():
+    if not Path(d.CHROMIUM).exists():
+        pytest.skip(f"no {d.CHROMIUM}: install Debian's chromium (apt-get install chromium) to run the browser test")
+    pytest.importorskip("solara", reason="the app dependencies are not installed (pip install -e '.[app]')")
+    return pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+
+
+def test_the_page_works_offline_in_chromium(tmp_path):
+    pw = _browser_or_skip()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    log = open(tmp_path / "server.log", "w")
+    proc, url = d.start_server(log=log)
+    refused: list[str] = []
+    failed: list[str] = []
+    try:
+        with pw.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=d.CHROMIUM, headless=True, args=list(d.OFFLINE_CHROMIUM_ARGS))
+            page = browser.new_page(viewport={"width": 1500, "height": 1400})
+
+            def only_localhost(route):
+                if route.request.url.startswith((url, "data:", "blob:")):
+                    route.continue_()
+                else:
+                    refused.append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", only_localhost)
+            page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+            page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+            for view in ("chain", "timeline", "capacity", "prices", "pyramid"):
+                page.wait_for_selector(f".view-{view} canvas", timeout=60_000)
+            quarter = page.locator(".view-quarter")
+            pw.expect(quarter).to_contain_text("not started", timeout=30_000)
+            pw.expect(page.get_by_text("Lessons and levers")).to_be_visible()
+            page.wait_for_timeout(500)  # let ECharts finish its first paint
+            page.screenshot(path=SCREENSHOTS / "dashboard_loaded.png", full_page=True)
+            charts = {v: page.locator(f".view-{v} canvas").first for v in ("chain", "capacity", "prices", "timeline")}
+            before = {v: c.screenshot() for v, c in charts.items()}
+
+            # levers: the export control off (a checkbox), Western permitting slower (a slider, by keyboard)
+            lesson = page.locator(".view-lesson")
+            page.get_by_text("Chinese export control on", exact=True).click()
+            pw.expect(lesson).to_contain_text("~scenario.events.licensing_2025", timeout=30_000)
+            slider = page.locator(".v-input", has_text="Western permitting time").get_by_role("slider")
+            slider.focus()
+            page.keyboard.press("ArrowRight")
+            pw.expect(lesson).to_contain_text("policy.west.coordination.permit_factor=1.25", timeout=30_000)
+
+            # step, play, pause, reset, play again
+            step = page.get_by_role("button", name="Step", exact=True)
+            for q in (1, 2):
+                step.click()
+                pw.expect(quarter).to_contain_text(f"Now: 2015 Q{q}", timeout=30_000)
+            page.get_by_role("button", name="Reset", exact=True).click()
+            pw.expect(quarter).to_contain_text("not started", timeout=30_000)
+            pw.expect(lesson).to_contain_text("~scenario.events.licensing_2025")  # Reset keeps the levers
+            page.get_by_role("button", name="▶", exact=True).click()
+            page.wait_for_function(_YEAR_AT_LEAST, arg=2017, timeout=60_000)  # a busy machine may skip redraws
+            page.get_by_role("button", name="❚❚", exact=True).click()
+            pw.expect(step).to_be_enabled(timeout=30_000)
+            paused = _settled(page, quarter)  # a step already under way when Pause was pressed still lands
+            page.wait_for_timeout(1500)
+            assert quarter.inner_text() == paused, "the model went on after Pause"
+            after = {v: c.screenshot() for v, c in charts.items()}
+            unchanged = [v for v in charts if after[v] == before[v]]
+            assert not unchanged, f"charts that did not change after a lever and two years: {unchanged}"
+            page.screenshot(path=SCREENSHOTS / "dashboard_after_lever_and_steps.png", full_page=True)
+
+            # a refused setting: one readable line, and the run on the page stays
+            seed = page.get_by_label("Seed")
+            seed.fill("-1")
+            seed.press("Enter")
+            error = page.locator(".lever-error")
+            pw.expect(error).to_contain_text("config error at 'seed'", timeout=30_000)
+            assert "Traceback" not in page.inner_text("body")
+            assert quarter.inner_text() == paused
+            page.screenshot(path=SCREENSHOTS / "dashboard_refused_setting.png", full_page=True)
+
+            # a teaching preset: its scenario and its lesson
+            _choose_preset(page, d.PRESETS["export_control"]["title"])
+            pw.expect(lesson).to_contain_text(d.PRESETS["export_control"]["lesson"][:60], timeout=30_000)
+            pw.expect(lesson).to_contain_text("scenario=export_controls_full")
+            pw.expect(page.locator(".lever-error")).to_have_count(0)
+            browser.close()
+    finally:
+        d.stop_server(proc)
+        log.close()
+    print(f"screenshots: {', '.join(sorted(str(p.relative_to(ROOT)) for p in SCREENSHOTS.glob('dashboard_*.png')))}")
+    assert not refused, f"the page asked for something outside localhost: {refused[:5]}"
+    assert not failed, f"requests that failed: {failed[:5]}"
+    assert "Traceback" not in (tmp_path / "server.log").read_text()
+
+
+_YEAR_AT_LEAST = """year => {
+    const m = (document.querySelector('.view-quarter') || {innerText: ''}).innerText.match(/Now: (\\d{4})/);
+    return m !== null && Number(m[1]) >= year;
+}"""
+
+
+def _settled(page, locator, tries: int = 20) -> str:
+    """The locator's text once it stays the same for a second."""
+    last = locator.inner_text()
+    for _ in range(tries):
+        page.wait_for_timeout(1000)
+        now = locator.inner_text()
+        if now == last:
+            return now
+        last = now
+    raise AssertionError(f"still changing after {tries} s: {last!r}")
+
+
+def _choose_preset(page, title: str) -> None:
+    page.get_by_label("Teaching preset").click(force=True)
+    page.get_by_role("option", name=title).click()
+
+
+@pytest.mark.slow
+def test_preset_screenshots(tmp_path):
+    """Each teaching preset played to two years after 2025 (results/screenshots/dashboard_preset_<name>.png)."""
+    pw = _browser_or_skip()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with open(tmp_path / "server.log", "w") as log:
+        proc, url = d.start_server(log=log)
+        try:
+            with pw.sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=d.CHROMIUM, headless=True, args=list(d.OFFLINE_CHROMIUM_ARGS))
+                page = browser.new_page(viewport={"width": 1500, "height": 1400})
+                page.route("**/*", lambda r: r.continue_() if r.request.url.startswith((url, "data:", "blob:")) else r.abort())
+                page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+                page.wait_for_selector(".view-chain canvas", timeout=60_000)
+                quarter, lesson = page.locator(".view-quarter"), page.locator(".view-lesson")
+                for name, preset in d.PRESETS.items():
+                    _choose_preset(page, preset["title"])
+                    pw.expect(lesson).to_contain_text(preset["title"], timeout=30_000)
+                    pw.expect(quarter).to_contain_text("not started", timeout=30_000)
+                    page.get_by_role("button", name="▶", exact=True).click()
+                    page.wait_for_function(_YEAR_AT_LEAST, arg=2027, timeout=180_000)
+                    page.get_by_role("button", name="❚❚", exact=True).click()
+                    _settled(page, quarter)
+                    page.screenshot(path=SCREENSHOTS / f"dashboard_preset_{name}.png", full_page=True)
+                browser.close()
+        finally:
+            d.stop_server(proc)

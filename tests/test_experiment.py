@@ -1,0 +1,201 @@
+"""The main experiment (sim/experiment.py): experiment files, the run set, resume, the difference
+table and the report with every figure, on a tiny experiment."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from sim import experiment as ex
+from sim.config import ConfigError
+
+TINY = {
+    "name": "tiny",
+    "scenarios": ["baseline", "china_without_tiers"],
+    "reference": "baseline",
+    "seeds": 2,
+    "overrides": ["years=6"],
+    "differences": [
+        {"label": "China Little Giants 2020", "key": "policy.china.firms_by_tier.2020.little_giant", "unit": "firms"},
+        {"label": "China public money", "key": "policy.china.fiscal_cost_total_musd", "unit": "M USD"},
+        {"label": "West first separation output", "timeline": "first_output_year", "bloc": "west", "stage": "separation",
+         "censor": True, "unit": "year"},
+        {"label": "China magnet capacity 2018", "series": "capacity_t", "bloc": "china", "stage": "magnet", "year": 2018,
+         "scale": 0.001, "unit": "kt/yr"},
+        {"label": "China R&D 2017", "series": "rd_spend_musd", "bloc": "china", "year": 2017, "how": "sum", "unit": "M USD"},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("exp")
+    path = root / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    out = root / "out"
+    rc = ex.main(["--experiment", str(path), "--out", str(out), "--workers", "1"])
+    return rc, path, out
+
+
+def test_tiny_experiment_writes_every_run_figure_and_table(tiny, capsys):
+    rc, _, out = tiny
+    assert rc == 0
+    runs = sorted(p.name for p in (out / "runs").iterdir())
+    assert len(runs) == 4 and sum(r.startswith("baseline-seed") for r in runs) == 2
+    for r in (out / "runs").iterdir():
+        assert json.loads((r / "manifest.json").read_text())["status"] == "complete"
+    rep = out / "report"
+    for name, _, _ in ex.FIGURES:
+        png = rep / "figures" / f"{name}.png"
+        assert png.exists() and png.stat().st_size > 5000, name
+        assert f"figures/{name}.png" in (rep / "report.md").read_text()
+    table = pd.read_csv(rep / "differences.csv")
+    assert len(table) == len(TINY["differences"])  # one other scenario
+    assert set(table["scenario"]) == {"china_without_tiers"}
+    sweep = pd.read_parquet(out / "sweep_table.parquet")
+    assert len(sweep) == 4 and set(sweep["status"]) == {"complete"}
+
+
+def test_difference_values_are_read_from_the_runs(tiny):
+    _, _, out = tiny
+    from sim.analysis import load_runs
+
+    runs = load_runs(out / "runs")
+    exp = ex.parse_experiment(TINY)
+    values = ex.difference_values(exp, runs)
+    assert len(values) == 4 * len(TINY["differences"])
+    for r in runs:
+        v = values[(values["scenario"] == r.scenario) & (values["seed"] == r.seed)].set_index("row")["value"]
+        assert v[0] == r.summary["policy"]["china"]["firms_by_tier"]["2020"]["little_giant"]
+        ts = r.timeseries
+        cap = ts[(ts.bloc == "china") & (ts.stage == "magnet") & (ts.year == 2018) & (ts.quarter == 4)]["capacity_t"].sum()
+        assert v[3] == pytest.approx(cap / 1000.0)
+        rd = ts[(ts.bloc == "china") & (ts.year == 2017)]["rd_spend_musd"].sum()
+        assert v[4] == pytest.approx(rd)
+        fo = r.summary["years_to_first_output"]["west"]["separation"]
+        assert v[2] == (2015 + 6 if fo is None else 2015 + fo)  # never -> end of the run (censored)
+    # without tiers China has no Little Giants: the paired difference is minus the baseline count, seed by seed
+    table = ex.difference_table(exp, values)
+    lg = table[table["label"] == "China Little Giants 2020"].iloc[0]
+    base = values[(values["row"] == 0) & (values["scenario"] == "baseline")]["value"]
+    assert lg["mean_difference"] == pytest.approx(-base.mean())
+    assert lg["n_pairs"] == 2
+
+
+def test_restart_keeps_complete_runs_and_reruns_an_interrupted_one(tiny, tmp_path):
+    _, path, out = tiny
+    victim = next((out / "runs").iterdir())
+    (victim / "manifest.json").unlink()  # as if interrupted before the end
+    before = {p.name: json.loads((p / "manifest.json").read_text())["finished_at"]
+              for p in (out / "runs").iterdir() if p != victim}
+    assert ex.main(["--experiment", str(path), "--out", str(out), "--workers", "1"]) == 0
+    after = {p.name: json.loads((p / "manifest.json").read_text())["finished_at"] for p in (out / "runs").iterdir()}
+    assert len(after) == 4
+    assert all(after[k] == v for k, v in before.items())  # kept, not rerun
+    assert victim.name in after
+
+
+def test_same_seed_same_numbers_in_parallel_workers(tiny, tmp_path):
+    """Two worker processes give the runs the serial experiment gave (one seed fixes a run)."""
+    _, path, out = tiny
+    spec = dict(TINY, scenarios=["baseline"], seeds=2)
+    p2 = tmp_path / "par.yaml"
+    p2.write_text(yaml.safe_dump(spec))
+    out2 = tmp_path / "par"
+    assert ex.main(["--experiment", str(p2), "--out", str(out2), "--workers", "2"]) == 0
+    for d in (out2 / "runs").iterdir():
+        a = pd.read_parquet(d / "timeseries.parquet")
+        b = pd.read_parquet(out / "runs" / d.name / "timeseries.parquet")
+        pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.parametrize("change, key, words", [
+    ({"scenarios": ["baseline", "nope"]}, "scenarios[1]", ["no config file 'nope'", "west_coordinated"]),
+    ({"reference": "west_coordinated"}, "reference", ["must be one of"]),
+    ({"seeds": 0}, "seeds", [">= 1"]),
+    ({"seeds": "ten"}, "seeds", ["whole number"]),
+    ({"level": 1.5}, "level", ["[0.5, 1)"]),
+    ({"colour": "red"}, "colour", ["unknown key", "scenarios"]),
+    ({"differences": [{"label": "x"}]}, "differences[0]", ["exactly one of key, timeline, series"]),
+    ({"differences": [{"label": "x", "timeline": "first_output"}]}, "differences[0].timeline", ["first_output_year"]),
+    ({"differences": [{"label": "x", "series": "capacity_t", "bloc": "west"}]}, "differences[0]", ["bloc and year"]),
+    ({"differences": [{"label": "x", "key": "a.b", "size": 3}]}, "differences[0].size", ["unknown key", "label"]),
+])
+def test_bad_experiment_files_name_the_key(change, key, words):
+    with pytest.raises(ConfigError) as e:
+        ex.parse_experiment({**TINY, **change})
+    assert e.value.key == key
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_cli_mistakes_are_one_line_and_write_nothing(tmp_path, capsys):
+    out = tmp_path / "never"
+    cases = [
+        (["--experiment", "nope", "--out", str(out)], "conf/experiment/"),
+        (["--experiment", str(tmp_path / "missing.yaml"), "--out", str(out)], "file not found"),
+        (["--seeds", "0", "--out", str(out)], "--seeds"),
+        (["--workers", "0", "--out", str(out)], "--workers"),
+        (["years=-3", "--out", str(out)], "years"),
+        (["--report-only"], "--out"),
+        (["--seeds", "two"], "invalid int"),
+    ]
+    for argv, word in cases:
+        with pytest.raises(SystemExit) if "two" in argv else _nothing():
+            rc = ex.main(argv)
+            assert rc == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:") and word in err[0], (argv, err)
+        assert not out.exists()
+
+
+def test_unknown_summary_key_is_an_error_but_an_unreached_year_is_nan(tiny):
+    _, _, out = tiny
+    from sim.analysis import load_runs
+
+    runs = load_runs(out / "runs")
+    bad = ex.parse_experiment({**TINY, "differences": [{"label": "x", "key": "policy.china.no_such_thing"}]})
+    with pytest.raises(ConfigError, match="no summary key"):
+        ex.difference_values(bad, runs)
+    late = ex.parse_experiment({**TINY, "differences": [{"label": "x", "key": "policy.china.firms_by_tier.2040.little_giant"}]})
+    assert ex.difference_values(late, runs)["value"].isna().all()
+
+
+def test_format_table_marks_intervals_that_exclude_zero():
+    t = pd.DataFrame([
+        {"label": "a", "unit": "year", "scenario": "s", "reference": "r", "reference_median": 2031.0, "scenario_median": 2029.5,
+         "mean_difference": -1.5, "ci_low": -2.0, "ci_high": -1.0, "excludes_zero": True, "n_pairs": 10, "n_dropped": 0, "level": 0.9},
+        {"label": "b", "unit": "M USD", "scenario": "s", "reference": "r", "reference_median": 1234.0, "scenario_median": math.nan,
+         "mean_difference": math.nan, "ci_low": math.nan, "ci_high": math.nan, "excludes_zero": False, "n_pairs": 0, "n_dropped": 10,
+         "level": 0.9},
+    ])
+    text = ex.format_table(t)
+    lines = text.splitlines()
+    assert "90% interval" in lines[0]
+    assert "2031.0" in lines[2] and "-1.50 *" in lines[2]
+    assert "1,234" in lines[3] and "n/a" in lines[3] and "0 (10 dropped)" in lines[3]
+    md = ex.format_table(t, markdown=True)
+    assert md.splitlines()[1].startswith("|---")
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def test_main_experiment_file_is_valid_and_has_the_three_scenarios():
+    exp = ex.load_experiment("main")
+    assert exp.scenarios == ["baseline", "west_coordinated", "china_without_tiers"]
+    assert exp.seeds == 10 and exp.reference == "baseline"
+    jobs = exp.jobs()
+    assert len(jobs) == 30
+    assert {(s, k) for s, k, _ in jobs} == {(s, k) for s in exp.scenarios for k in range(1, 11)}
