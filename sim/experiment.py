@@ -202,17 +202,9 @@ def default_workers() -> int:
 
 
 def new_experiment_dir(root: str | Path, name: str) -> Path:
-    base = Path(root) / "experiments"
-    base.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    for _ in range(100):
-        d = base / f"{stamp}-{name}-{os.urandom(3).hex()}"
-        try:
-            d.mkdir()
-            return d
-        except FileExistsError:
-            continue
-    raise RuntimeError("could not create a unique experiment directory")  # pragma: no cover
+    from sim.output import unique_dir
+
+    return unique_dir(Path(root) / "experiments", name)
 
 
 def _quiet(line: str, err: bool = False) -> None:

@@ -150,7 +150,7 @@ class Markets:
         self.stages = stages
         self.params = params
         self.reference_price = np.asarray(reference_price, dtype=float)  # (S,)
-        B, S = len(blocs), len(stages)
+        B = len(blocs)
         self.price = np.tile(self.reference_price, (B, 1))  # (B, S) USD/kg
         self.expected_price = self.price.copy()
         self.log_price_history: list[np.ndarray] = []

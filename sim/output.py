@@ -22,17 +22,22 @@ PACKAGES = ("little-giants", "mesa", "numpy", "scipy", "pandas", "pyarrow", "hyd
 
 def new_run_dir(root: str | Path, scenario: str, seed: int) -> Path:
     """A fresh directory under root/runs, unique even for runs started in the same second."""
-    base = Path(root) / "runs"
+    return unique_dir(Path(root) / "runs", f"{scenario}-seed{seed}")
+
+
+def unique_dir(base: str | Path, name: str) -> Path:
+    """A fresh directory ``base/<date>-<time>-<name>-<random>``, created here (unique across processes)."""
+    base = Path(base)
     base.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     for _ in range(100):
-        d = base / f"{stamp}-{scenario}-seed{seed}-{os.urandom(3).hex()}"
+        d = base / f"{stamp}-{name}-{os.urandom(3).hex()}"
         try:
             d.mkdir()
             return d
         except FileExistsError:
             continue
-    raise RuntimeError("could not create a unique run directory")  # pragma: no cover
+    raise RuntimeError("could not create a unique directory")  # pragma: no cover
 
 
 def _atomic(path: Path, write) -> None:

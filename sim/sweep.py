@@ -40,7 +40,7 @@ import pandas as pd
 import yaml
 
 from sim import output
-from sim.config import Config, ConfigError, compose
+from sim.config import Config, compose
 
 TABLE_NAME = "sweep_table.parquet"
 RUNS = "runs"  # run directories live in <sweep_dir>/runs/

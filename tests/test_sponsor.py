@@ -42,7 +42,6 @@ def test_no_sponsor_without_the_lever_and_the_run_is_unchanged_by_its_absence():
 def test_sponsored_projects_enter_gap_stages_yearly_with_own_funds_paid():
     m = model(rate=6.0)
     sp = m.sponsors[WEST]
-    T = m.tables
     seen_years = []
     for _ in range(24):
         before = m.pop.next_id
