@@ -27,6 +27,32 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 STUDY_DIRS = ("experiment", "sensitivity")
 
 
+def check_count(key: str, value: int | None, lo: int = 1) -> int | None:
+    """A whole-number command-line option (None: not given) that must be at least ``lo``."""
+    if value is not None and value < lo:
+        raise ConfigError(key, f"must be >= {lo}, got {value}")
+    return value
+
+
+def read_study_file(folder: str, name_or_path: str | Path, key: str) -> tuple[Any, Path]:
+    """A study file's YAML content and path: NAME means conf/<folder>/NAME.yaml, a path ending in .yaml/.yml is
+    read as given. A missing file or bad YAML raises ConfigError at ``key`` (the option that named it)."""
+    import yaml
+
+    p = Path(name_or_path)
+    if p.suffix not in (".yaml", ".yml"):
+        p = CONF_DIR / folder / f"{name_or_path}.yaml"
+        if not p.exists():
+            names = sorted(q.stem for q in (CONF_DIR / folder).glob("*.yaml"))
+            raise ConfigError(key, f"no file '{name_or_path}.yaml' in conf/{folder}/; allowed: {', '.join(names)}")
+    elif not p.is_file():
+        raise ConfigError(key, f"file not found: {p}")
+    try:
+        return yaml.safe_load(p.read_text()), p
+    except yaml.YAMLError as ex:
+        raise ConfigError(key, f"{p} is not valid YAML: {str(ex).splitlines()[0]}") from None
+
+
 class ConfigError(ValueError):
     """A user mistake in the configuration; the message is one line."""
 

@@ -23,20 +23,16 @@ import math
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from sim.config import CONF_DIR, ConfigError, compose
+from sim.config import CONF_DIR, ConfigError, check_count, compose, read_study_file
 
-EXPERIMENT_DIR = CONF_DIR / "experiment"
 TIMELINE_VALUES = ("first_output_year", "independence_year")
 SERIES_HOW = ("end", "sum")
 
@@ -177,17 +173,7 @@ def _parse_row(r: Any, i: int) -> DifferenceRow:
 
 def load_experiment(name_or_path: str) -> Experiment:
     """An experiment by name (conf/experiment/NAME.yaml) or by path. Raises ConfigError."""
-    p = Path(name_or_path)
-    if p.suffix not in (".yaml", ".yml"):
-        p = EXPERIMENT_DIR / f"{name_or_path}.yaml"
-        if not p.exists():
-            raise ConfigError("experiment", f"no file '{name_or_path}.yaml' in conf/experiment/; allowed: {', '.join(_names(EXPERIMENT_DIR))}")
-    elif not p.exists():
-        raise ConfigError("experiment", f"file not found: {p}")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as ex:
-        raise ConfigError("experiment", f"{p} is not valid YAML: {str(ex).splitlines()[0]}") from None
+    data, p = read_study_file("experiment", name_or_path, "experiment")
     return parse_experiment(data, source=str(p))
 
 
@@ -207,27 +193,14 @@ def new_experiment_dir(root: str | Path, name: str) -> Path:
     return unique_dir(Path(root) / "experiments", name)
 
 
-def _quiet(line: str, err: bool = False) -> None:
-    """Workers report through the returned records; only failures are printed where they happen."""
-    if err:
-        print(line, file=sys.stderr, flush=True)
-
-
-def _job(args: tuple[list[str], str, Any]) -> dict[str, Any]:
-    from sim.sweep import run_job
-
-    overrides, sweep_dir, cfg = args
-    return run_job(overrides, sweep_dir, cfg, log=_quiet)
-
-
 def run_experiment(exp: Experiment, out_dir: Path, workers: int, say: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Run every job of the experiment in ``out_dir`` (complete runs are kept), ``workers`` at a time.
 
     Every job is composed and validated before the first run starts (ConfigError otherwise)."""
+    from sim.sweep import run_jobs
+
     jobs = exp.jobs()
     cfgs = [compose(o) for _, _, o in jobs]
-    args = [(o, str(out_dir.absolute()), c) for (_, _, o), c in zip(jobs, cfgs)]
-    records: list[dict[str, Any] | None] = [None] * len(jobs)
     n = len(jobs)
     width = len(str(n))
 
@@ -236,23 +209,7 @@ def run_experiment(exp: Experiment, out_dir: Path, workers: int, say: Callable[[
         what = "kept (complete)" if rec["skipped"] else rec["status"] + (f" in {rec['wall_time_s']:.1f} s" if rec["status"] == "complete" else f": {rec['error']}")
         say(f"[{done:>{width}}/{n}] {s} seed {k}: {what}")
 
-    if workers <= 1 or n <= 1:
-        for i, a in enumerate(args):
-            records[i] = _job(a)
-            report(i, records[i], i + 1)
-        return records  # type: ignore[return-value]
-    pool = ProcessPoolExecutor(max_workers=min(workers, n), mp_context=get_context("spawn"))
-    try:
-        futures = {pool.submit(_job, a): i for i, a in enumerate(args)}
-        for done, fut in enumerate(as_completed(futures), start=1):
-            i = futures[fut]
-            records[i] = fut.result()
-            report(i, records[i], done)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
-    return records  # type: ignore[return-value]
+    return run_jobs([o for _, _, o in jobs], cfgs, out_dir, workers, on_done=report, quiet=True)
 
 
 # --------------------------------------------------------------------------
@@ -537,12 +494,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     try:
         exp = load_experiment(a.experiment)
-        if a.seeds is not None:
-            if a.seeds < 1:
-                raise ConfigError("--seeds", f"must be >= 1, got {a.seeds}")
+        if check_count("--seeds", a.seeds) is not None:
             exp.seeds = a.seeds
-        if a.workers is not None and a.workers < 1:
-            raise ConfigError("--workers", f"must be >= 1, got {a.workers}")
+        check_count("--workers", a.workers)
         exp.overrides = [*exp.overrides, *a.overrides]
         if a.report_only and not a.out:
             raise ConfigError("--report-only", "needs --out DIR (the experiment directory to report on)")

@@ -15,7 +15,6 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
 
 from sim import output
 from sim.config import Config
@@ -63,7 +62,7 @@ def run(cfg: Config, overrides: list[str] | None = None, progress: Callable[[str
     if cfg.output.write:
         run_dir = Path(cfg.output.dir) if cfg.output.dir else output.new_run_dir(cfg.output.root, cfg.scenario.name, cfg.seed)
         run_dir.mkdir(parents=True, exist_ok=True)
-        output.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+        output.write_text(run_dir / "config.yaml", output.config_yaml(cfg))
         if progress:
             progress(f"run directory: {run_dir}")
     while model.running and model.steps < model.n_steps:

@@ -31,7 +31,7 @@ import shutil
 import sys
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -139,9 +139,7 @@ def execute_job(overrides: Sequence[str], sweep_dir: str | Path, cfg: Config | N
     except Exception as ex:  # noqa: BLE001 - any failure of one run is recorded and the sweep goes on
         error = {"type": type(ex).__name__, "message": str(ex), "traceback": traceback.format_exc()}
         if not (run_dir / "config.yaml").exists():  # failed while building the model: keep the inputs for the table
-            from omegaconf import OmegaConf
-
-            output.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+            output.write_text(run_dir / "config.yaml", output.config_yaml(cfg))
         output.write_json(run_dir / "manifest.json",
                           output.manifest(cfg.seed, cfg.scenario.name, overrides, started, "failed", {"error": error}))
         first_line = (error["message"].strip().splitlines() or [""])[0]
@@ -166,9 +164,45 @@ def run_job(overrides: Sequence[str], sweep_dir: str | Path, cfg: Config | None 
     return execute_job(overrides, sweep_dir, cfg, log)[0]
 
 
-def _run_job_args(args: tuple[list[str], str, Config]) -> dict[str, Any]:
-    overrides, sweep_dir, cfg = args
-    return run_job(overrides, sweep_dir, cfg)
+def _print_failures(line: str, err: bool = False) -> None:
+    """Worker log: only failures are printed where they happen (callers report progress from the records)."""
+    if err:
+        print(line, file=sys.stderr, flush=True)
+
+
+def _run_job_args(args: tuple[list[str], str, Config, bool]) -> dict[str, Any]:
+    overrides, sweep_dir, cfg, quiet = args
+    return run_job(overrides, sweep_dir, cfg, log=_print_failures) if quiet else run_job(overrides, sweep_dir, cfg)
+
+
+def run_jobs(jobs: Sequence[Sequence[str]], cfgs: Sequence[Config], sweep_dir: str | Path, workers: int = 1,
+             on_done: Callable[[int, dict[str, Any], int], None] | None = None, quiet: bool = False) -> list[dict[str, Any]]:
+    """Run composed jobs with :func:`run_job` in ``sweep_dir``, ``workers`` spawned processes at a time.
+
+    ``on_done(index, record, n_done)`` is called in this process as each job ends (in completion
+    order); ``quiet`` keeps the workers to failure lines. Returns the records in job order. Spawned
+    workers start clean whatever threads the caller runs; one seed fixes a run in any process."""
+    args = [(list(j), str(Path(sweep_dir).absolute()), c, quiet) for j, c in zip(jobs, cfgs)]
+    records: list[dict[str, Any] | None] = [None] * len(args)
+    if workers <= 1 or len(args) <= 1:
+        for i, a in enumerate(args):
+            records[i] = _run_job_args(a)
+            if on_done:
+                on_done(i, records[i], i + 1)
+        return records  # type: ignore[return-value]
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(args)), mp_context=get_context("spawn"))
+    try:
+        futures = {pool.submit(_run_job_args, a): i for i, a in enumerate(args)}
+        for done, fut in enumerate(as_completed(futures), start=1):
+            i = futures[fut]
+            records[i] = fut.result()
+            if on_done:
+                on_done(i, records[i], done)
+    except BaseException:  # an interrupt: no new runs start; complete ones are kept for a restart
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return records  # type: ignore[return-value]
 
 
 def grid(axes: Mapping[str, Iterable[Any]], *fixed: str) -> list[list[str]]:
@@ -199,12 +233,7 @@ def run_sweep(jobs: Sequence[Sequence[str]], sweep_dir: str | Path, workers: int
         if d in seen:
             raise SweepError(f"jobs {seen[d]} and {j} are the same job (same overrides apart from order and {', '.join(IDENTITY_FREE)})")
         seen[d] = j
-    args = [(j, str(Path(sweep_dir).absolute()), c) for j, c in zip(jobs, cfgs)]
-    if workers == 1 or len(jobs) <= 1:
-        return [_run_job_args(a) for a in args]
-    # spawn: workers start clean whatever threads the caller runs; one seed fixes a run in any process
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=get_context("spawn")) as pool:
-        return list(pool.map(_run_job_args, args))
+    return run_jobs(jobs, cfgs, sweep_dir, workers)
 
 
 # --------------------------------------------------------------------------

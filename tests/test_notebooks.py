@@ -1,0 +1,78 @@
+"""The notebooks (notebooks/*.ipynb) execute end to end on their small configuration, and are committed
+without outputs.
+
+Each notebook runs in a kernel started with this interpreter (a kernelspec written to a temporary
+directory, so a system-wide "python3" kernelspec cannot substitute another Python), with
+``LG_NOTEBOOK_OUT`` pointing to a temporary directory so that nothing is written under results/.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from _sim_helpers import PROJECT_ROOT
+
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+EXPECTED = ["01_quickstart.ipynb", "02_scenario_comparison.ipynb", "03_sensitivity.ipynb"]
+FIGURES = {"01_quickstart.ipynb": 4, "02_scenario_comparison.ipynb": 4, "03_sensitivity.ipynb": 1}  # PNG outputs at least
+CELL_TIMEOUT_S = 600  # a guard against a hung kernel, not a timing test
+
+
+def test_the_three_notebooks_exist():
+    assert [p.name for p in NOTEBOOKS] == EXPECTED
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_is_committed_without_outputs(path: Path):
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code, "a notebook without code"
+    for i, c in enumerate(code):
+        assert c.get("outputs") == [], f"code cell {i} has outputs; clear them before committing"
+        assert c.get("execution_count") is None, f"code cell {i} has an execution count; clear outputs before committing"
+    params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1 and "LG_NOTEBOOK_SIZE" in "".join(params[0]["source"]), "one tagged parameter cell with the size switch"
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+
+
+def _kernel_manager(tmp: Path):
+    """A kernel manager whose only kernel is this interpreter's ipykernel."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    kdir = tmp / "kernels" / "python3"
+    kdir.mkdir(parents=True)
+    (kdir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "little-giants test kernel", "language": "python",
+    }))
+    ksm = KernelSpecManager(kernel_dirs=[str(tmp / "kernels")], ensure_native_kernel=False)
+    return KernelManager(kernel_name="python3", kernel_spec_manager=ksm)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_executes(path: Path, tmp_path: Path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    out = tmp_path / "out"
+    monkeypatch.setenv("LG_NOTEBOOK_OUT", str(out))
+    monkeypatch.setenv("LG_NOTEBOOK_SIZE", "small")
+    monkeypatch.setenv("LG_NOTEBOOK_WORKERS", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = nbformat.read(path, as_version=4)
+    km = _kernel_manager(tmp_path)
+    client = nbclient.NotebookClient(nb, km=km, timeout=CELL_TIMEOUT_S, allow_errors=False,
+                                     resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+    client.execute()  # raises CellExecutionError with the cell's traceback if a cell fails
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code), "every code cell ran"
+    errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    images = sum(1 for c in code for o in c.outputs if "image/png" in o.get("data", {}))
+    assert images >= FIGURES[path.name], f"the notebook's figures show ({images} PNG outputs)"
+    assert out.is_dir() and any(out.rglob("manifest.json")), "the runs were written under LG_NOTEBOOK_OUT"
