@@ -9,8 +9,9 @@ then open http://localhost:8765. Everything the page needs is served from this m
 without internet. Only the page lives here; levers, presets, configs and the charts' data are
 in sim/dashboard.py.
 
-Step, play, pause and reset are SolaraViz's (one Step is one quarter; its Render Interval slider
-makes Step and Play advance several quarters per redraw; Reset keeps the levers). Changing a
+Step (one quarter), play, pause and reset are SolaraViz's (its Render Interval slider makes Step
+and Play advance several quarters per redraw; Reset keeps the levers). The lever panel adds
+**Step one year**: four quarters, one redraw. Changing a
 lever or preset rebuilds the model at once from a validated config; a setting the model refuses
 shows the one-line config error and the previous model stays.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import markdown
 import solara
 from mesa.visualization import SolaraViz
+from mesa.visualization.utils import force_update
 
 from sim import dashboard as d
 from sim.config import ConfigError, config_options
@@ -69,6 +71,16 @@ def LeverPanel(model: solara.Reactive):
         if name is not None:
             apply(d.preset_levers(name, now.seed), name)
 
+    def step_year() -> None:
+        """Four quarters, then one redraw of every view (SolaraViz's own Step redraws after each quarter)."""
+        m = model.value
+        for _ in range(4):
+            if not m.running or m.steps >= m.n_steps:
+                break
+            m.step()
+        force_update()
+
+    solara.Button("Step one year", on_click=step_year, color="primary", classes=["step-year"], style={"width": "100%"})
     with solara.Card("Lessons and levers"):
         titles = [p["title"] for p in d.PRESETS.values()]
         solara.Select("Teaching preset", value=d.PRESETS[preset.value]["title"] if preset.value else None,

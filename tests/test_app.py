@@ -323,6 +323,9 @@ def test_the_page_works_offline_in_chromium(tmp_path):
             for q in (1, 2):
                 step.click()
                 pw.expect(quarter).to_contain_text(f"Now: 2015 Q{q}", timeout=30_000)
+            year = page.get_by_role("button", name="Step one year", exact=True)
+            year.click()  # four quarters at once
+            pw.expect(quarter).to_contain_text("Now: 2016 Q2", timeout=30_000)
             page.get_by_role("button", name="Reset", exact=True).click()
             pw.expect(quarter).to_contain_text("not started", timeout=30_000)
             pw.expect(lesson).to_contain_text("~scenario.events.licensing_2025")  # Reset keeps the levers
