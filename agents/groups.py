@@ -113,14 +113,11 @@ class SOEGroup(mesa.Agent):
         horizon = gov.policy.coordination.plan_horizon_years if gov is not None else 5.0
         gap = m.stage_gap(self.bloc, horizon)
         s = int(np.argmax(gap))
-        rows = m.add_entrants(self.bloc, s, n, np.full(n, self.region), self.policy_rng, group=self.index, state_owned=True)
         # the parent pays the project's own funds (equity share and start-up reserve)
-        T, fin = m.tables, m.world.finance
-        own = (T.equity_share_required[self.bloc] + fin.startup_reserve_share) * m.pop.proj_capex_musd[rows]
-        m.pop.cash[rows] += own
+        _, own = m.add_funded_entrants(self.bloc, s, n, np.full(n, self.region), self.policy_rng, self.name,
+                                       group=self.index, state_owned=True)
         self.spent["incubation"] += float(own.sum())
         self.counts["incubated"] += n
-        m._log_rows("incubated", rows, detail=self.name, values=own)
 
     # ------------------------------------------------------------------ quarterly
     def pay_rd_fund(self) -> None:

@@ -49,18 +49,16 @@ class ProjectSponsor(mesa.Agent):
         weight = np.where(gap > c.gap_threshold, np.maximum(gap, 0.0), 0.0)
         if weight.sum() <= 0:
             return
-        T, pop, fin = m.tables, m.pop, m.world.finance
+        T = m.tables
         stages = self.policy_rng.choice(T.S, size=n, p=weight / weight.sum())
         regions = np.flatnonzero(T.region_bloc == self.bloc)
         for s in np.unique(stages):
             k = int((stages == s).sum())
-            rows = m.add_entrants(self.bloc, int(s), k, regions[self.policy_rng.integers(0, len(regions), k)], self.policy_rng)
-            own = (T.equity_share_required[self.bloc] + fin.startup_reserve_share) * pop.proj_capex_musd[rows]
-            pop.cash[rows] += own
-            pop.sponsored[rows] = True
+            rows, own = m.add_funded_entrants(self.bloc, int(s), k, regions[self.policy_rng.integers(0, len(regions), k)],
+                                              self.policy_rng, self.name)
+            m.pop.sponsored[rows] = True
             self.spent_musd += float(own.sum())
             self.started += k
-            m._log_rows("incubated", rows, detail=self.name, values=own)
 
 
 __all__ = ["ProjectSponsor"]

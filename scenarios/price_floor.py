@@ -31,8 +31,8 @@ Mechanism (per bloc b and stage s with a floor F and/or an offtake volume V):
    What the state buys leaves the market (a stockpile; no resale is counted).
 
 Fiscal cost per quarter (M USD) = top-ups + offtake tonnes delivered x p,
-recorded cumulatively in ``model.fiscal_extra[(bloc, "price_floor")]`` (which
-ChainModel.fiscal_totals and the policy outputs read) and per quarter in
+recorded cumulatively in ``PriceFloors.paid_musd[bloc]`` (which ChainModel.fiscal_totals
+reports as instrument ``price_floor`` and the policy outputs read) and per quarter in
 ``PriceFloors.quarter_cost_musd`` (B,), with the offtake tonnes of the quarter
 in ``PriceFloors.offtake_t`` (B, S).
 
@@ -71,6 +71,7 @@ class PriceFloors:
         self.quarter_cost_musd = np.zeros(B)  # last quarter: top-ups + offtake purchases
         self.topup_musd = np.zeros(B)  # last quarter: top-ups alone
         self.offtake_t = np.zeros((B, S))  # last quarter: tonnes the state received
+        self.paid_musd: dict[int, float] = {}  # bloc -> cumulative public money (M USD), for every bloc that had a floor or offtake
         self._orders: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # stage -> (rows, state orders t) this quarter
 
     # -- what is in force -----------------------------------------------------
@@ -158,14 +159,11 @@ class PriceFloors:
             self.offtake_t[:, s] += np.bincount(b, weights=got, minlength=B)
             cost += np.bincount(b, weights=got * price[b, s] / 1000.0, minlength=B)
         self.quarter_cost_musd = cost
-        # cumulative public money by (bloc, instrument), read by ChainModel.fiscal_totals
-        fiscal = getattr(model, "fiscal_extra", None)
-        if fiscal is None:
-            fiscal = model.fiscal_extra = {}
+        # cumulative public money per bloc, read by ChainModel.fiscal_totals as instrument FISCAL_KEY
         payers = set(np.flatnonzero((self.floor > 0).any(axis=1) | (self.offtake_t_per_year > 0).any(axis=1)).tolist())
         payers |= set(np.flatnonzero(cost > 0).tolist())
         for b in sorted(payers):
-            fiscal[(b, FISCAL_KEY)] = fiscal.get((b, FISCAL_KEY), 0.0) + float(cost[b])
+            self.paid_musd[b] = self.paid_musd.get(b, 0.0) + float(cost[b])
 
 
 @dataclass

@@ -15,7 +15,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from omegaconf import MISSING
 
@@ -34,6 +34,24 @@ def check_count(key: str, value: int | None, lo: int = 1) -> int | None:
     return value
 
 
+def check_study_keys(d: Any, allowed: Sequence[str], where: str, what: str = "here") -> dict:
+    """A study-file mapping whose keys are all in ``allowed`` (``what`` names it in the message)."""
+    if not isinstance(d, dict):
+        raise ConfigError(where, f"must be a mapping of {', '.join(allowed)}; got {d!r}")
+    for k in d:
+        if k not in allowed:
+            raise ConfigError(f"{where}.{k}" if where else str(k), f"unknown key; allowed {what}: {', '.join(allowed)}")
+    return d
+
+
+def study_whole(d: dict, key: str, lo: int, where: str = "") -> int:
+    """A whole-number entry of a study-file mapping, at least ``lo``."""
+    v = d[key]
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+        raise ConfigError(f"{where}{key}", f"must be a whole number >= {lo}, got {v!r}")
+    return v
+
+
 def read_study_file(folder: str, name_or_path: str | Path, key: str) -> tuple[Any, Path]:
     """A study file's YAML content and path: NAME means conf/<folder>/NAME.yaml, a path ending in .yaml/.yml is
     read as given. A missing file or bad YAML raises ConfigError at ``key`` (the option that named it)."""
@@ -43,8 +61,7 @@ def read_study_file(folder: str, name_or_path: str | Path, key: str) -> tuple[An
     if p.suffix not in (".yaml", ".yml"):
         p = CONF_DIR / folder / f"{name_or_path}.yaml"
         if not p.exists():
-            names = sorted(q.stem for q in (CONF_DIR / folder).glob("*.yaml"))
-            raise ConfigError(key, f"no file '{name_or_path}.yaml' in conf/{folder}/; allowed: {', '.join(names)}")
+            raise ConfigError(key, f"no file '{name_or_path}.yaml' in conf/{folder}/; allowed: {', '.join(config_options(folder))}")
     elif not p.is_file():
         raise ConfigError(key, f"file not found: {p}")
     try:

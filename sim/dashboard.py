@@ -496,27 +496,11 @@ def timeline(model: ChainModel) -> dict[str, dict[str, dict[str, float | None]]]
     born at or after the timeline reference year, and the first quarter from which self-sufficiency stays at
     or above world.independence_threshold for world.independence_hold_quarters quarters.
     """
-    T, w = model.tables, model.world
-    ss = series(model, "self_sufficiency")
-    n_q = ss.shape[0]
-    ref_year = w.timeline_reference_year if w.timeline_reference_year is not None else w.start_year
-    ref_q = max(model.quarter_index(ref_year), 0)
-    hold = w.independence_hold_quarters
-    firsts = np.concatenate(model.first_outputs) if model.first_outputs else np.zeros((0, 4), dtype=int)
-    out: dict[str, dict[str, dict[str, float | None]]] = {}
-    for b, bloc in enumerate(T.blocs):
-        out[bloc] = {}
-        for s, stage in enumerate(T.stages):
-            sel = (firsts[:, 0] == b) & (firsts[:, 1] == s) & (firsts[:, 2] >= ref_q) & (firsts[:, 3] >= ref_q)
-            first = w.start_year + int(firsts[sel, 3].min()) / 4.0 if sel.any() else None
-            above = np.nan_to_num(ss[:, b, s], nan=0.0) >= w.independence_threshold
-            indep = None
-            for q in range(ref_q, n_q - hold + 1):
-                if above[q:q + hold].all():
-                    indep = w.start_year + q / 4.0
-                    break
-            out[bloc][stage] = {"first_output": first, "independence": indep}
-    return out
+    start = model.world.start_year
+    year = lambda q: None if q is None else start + q / 4.0  # noqa: E731
+    _, milestones = model.recorder.milestone_quarters()
+    return {bloc: {stage: {"first_output": year(q[0]), "independence": year(q[1])} for stage, q in st.items()}
+            for bloc, st in milestones.items()}
 
 
 def tier_counts(model: ChainModel) -> dict[str, np.ndarray]:

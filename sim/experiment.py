@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from sim.config import CONF_DIR, ConfigError, check_count, compose, read_study_file
+from sim.config import ConfigError, check_count, check_study_keys, compose, config_options, read_study_file, study_whole
 
 TIMELINE_VALUES = ("first_output_year", "independence_year")
 SERIES_HOW = ("end", "sum")
@@ -77,36 +77,23 @@ class Experiment:
         return [(s, k, [f"scenario={s}", f"seed={k}", *extra]) for s in self.scenarios for k in range(1, self.seeds + 1)]
 
 
-def _names(folder: Path) -> list[str]:
-    return sorted(p.stem for p in folder.glob("*.yaml"))
-
-
 def _type_error(key: str, want: str, got: Any) -> ConfigError:
     return ConfigError(key, f"must be {want}, got {got!r}")
 
 
-def _check_int(d: dict, key: str, lo: int, where: str) -> int:
-    v = d[key]
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise _type_error(f"{where}{key}", f"a whole number >= {lo}", v)
-    return v
-
-
 def parse_experiment(data: Any, source: str = "") -> Experiment:
     """Validate an experiment mapping (as read from YAML). Raises ConfigError naming the key."""
-    if not isinstance(data, dict):
-        raise ConfigError("experiment", f"must be a mapping of {', '.join(f.name for f in Experiment.__dataclass_fields__.values() if f.name != 'source')}")
     allowed = [f for f in Experiment.__dataclass_fields__ if f != "source"]
-    for k in data:
-        if k not in allowed:
-            raise ConfigError(str(k), f"unknown key; allowed here: {', '.join(allowed)}")
+    if not isinstance(data, dict):
+        raise ConfigError("experiment", f"must be a mapping of {', '.join(allowed)}")
+    check_study_keys(data, allowed, "")
     for k in ("name", "scenarios", "reference"):
         if k not in data:
             raise ConfigError(k, "a value is required and none was given")
     d = {**{"seeds": 10, "overrides": [], "firm_panel": True, "level": 0.9, "n_boot": 2000, "bootstrap_seed": 0, "differences": []}, **data}
     if not isinstance(d["name"], str) or not d["name"]:
         raise _type_error("name", "a non-empty string", d["name"])
-    known = _names(CONF_DIR / "scenario")
+    known = config_options("scenario")
     if not isinstance(d["scenarios"], list) or not d["scenarios"]:
         raise _type_error("scenarios", f"a non-empty list of scenario names ({', '.join(known)})", d["scenarios"])
     for i, s in enumerate(d["scenarios"]):
@@ -116,9 +103,9 @@ def parse_experiment(data: Any, source: str = "") -> Experiment:
         raise ConfigError("scenarios", f"a scenario is listed twice: {d['scenarios']}")
     if d["reference"] not in d["scenarios"]:
         raise ConfigError("reference", f"must be one of the experiment's scenarios ({', '.join(d['scenarios'])}), got {d['reference']!r}")
-    _check_int(d, "seeds", 1, "")
-    _check_int(d, "n_boot", 100, "")
-    _check_int(d, "bootstrap_seed", 0, "")
+    study_whole(d, "seeds", 1)
+    study_whole(d, "n_boot", 100)
+    study_whole(d, "bootstrap_seed", 0)
     if not isinstance(d["overrides"], list) or not all(isinstance(o, str) for o in d["overrides"]):
         raise _type_error("overrides", "a list of override strings such as 'years=20'", d["overrides"])
     if not isinstance(d["firm_panel"], bool):
@@ -136,12 +123,9 @@ def parse_experiment(data: Any, source: str = "") -> Experiment:
 
 def _parse_row(r: Any, i: int) -> DifferenceRow:
     where = f"differences[{i}]"
-    fields = list(DifferenceRow.__dataclass_fields__)
     if not isinstance(r, dict):
         raise ConfigError(where, f"must be a mapping with label and one of key, timeline, series; got {r!r}")
-    for k in r:
-        if k not in fields:
-            raise ConfigError(f"{where}.{k}", f"unknown key; allowed here: {', '.join(fields)}")
+    check_study_keys(r, list(DifferenceRow.__dataclass_fields__), where)
     if not isinstance(r.get("label"), str) or not r["label"]:
         raise ConfigError(f"{where}.label", "a label (text) is required")
     sources = [k for k in ("key", "timeline", "series") if r.get(k) is not None]

@@ -182,30 +182,41 @@ class Recorder:
         return df
 
     # ------------------------------------------------------------------ summary
+    def milestone_quarters(self) -> tuple[int, dict[str, dict[str, tuple[int | None, int | None]]]]:
+        """The timeline reference quarter and, per bloc and stage, the quarter indices (None: not yet) of
+        (a) the first output of a plant whose firm was born at or after the reference quarter and (b) the
+        first quarter at or after it from which self-sufficiency stays at or above
+        ``world.independence_threshold`` for ``world.independence_hold_quarters`` quarters (MODEL.md 7)."""
+        m = self.model
+        T, w = m.tables, m.world
+        rec = self.series["self_sufficiency"]
+        ss = np.stack(rec) if rec else np.zeros((0, T.B, T.S))  # (Q, B, S)
+        n_q = ss.shape[0]
+        ref_year = w.timeline_reference_year if w.timeline_reference_year is not None else w.start_year
+        ref_q = max(m.quarter_index(ref_year), 0)
+        hold = w.independence_hold_quarters
+        firsts = np.concatenate(m.first_outputs) if m.first_outputs else np.zeros((0, 4), dtype=int)
+        out: dict[str, dict[str, tuple[int | None, int | None]]] = {}
+        for b, bloc in enumerate(T.blocs):
+            out[bloc] = {}
+            for s, stage in enumerate(T.stages):
+                sel = (firsts[:, 0] == b) & (firsts[:, 1] == s) & (firsts[:, 2] >= ref_q) & (firsts[:, 3] >= ref_q)
+                first = int(firsts[sel, 3].min()) if sel.any() else None
+                above = np.nan_to_num(ss[:, b, s], nan=0.0) >= w.independence_threshold
+                indep = next((q for q in range(ref_q, n_q - hold + 1) if above[q:q + hold].all()), None)
+                out[bloc][stage] = (first, indep)
+        return ref_q, out
+
     def summary(self) -> dict[str, Any]:
         """Scalar outcomes (MODEL.md 7)."""
         m = self.model
         T, w = m.tables, m.world
         ss = np.stack(self.series["self_sufficiency"])  # (Q, B, S)
         n_q = ss.shape[0]
-        ref_year = w.timeline_reference_year if w.timeline_reference_year is not None else w.start_year
-        ref_q = max(m.quarter_index(ref_year), 0)
-        hold = w.independence_hold_quarters
-        first_output: dict[str, dict[str, float | None]] = {}
-        independence: dict[str, dict[str, float | None]] = {}
-        firsts = np.concatenate(m.first_outputs) if m.first_outputs else np.zeros((0, 4), dtype=int)
-        for b, bloc in enumerate(T.blocs):
-            first_output[bloc] = {}
-            independence[bloc] = {}
-            for s, stage in enumerate(T.stages):
-                sel = (firsts[:, 0] == b) & (firsts[:, 1] == s) & (firsts[:, 2] >= ref_q) & (firsts[:, 3] >= ref_q)
-                first_output[bloc][stage] = (int(firsts[sel, 3].min()) - ref_q) / 4.0 if sel.any() else None
-                above = np.nan_to_num(ss[:, b, s], nan=0.0) >= w.independence_threshold
-                independence[bloc][stage] = None
-                for q in range(ref_q, n_q - hold + 1):
-                    if above[q:q + hold].all():
-                        independence[bloc][stage] = (q - ref_q) / 4.0
-                        break
+        ref_q, milestones = self.milestone_quarters()
+        years = lambda q: None if q is None else (q - ref_q) / 4.0  # noqa: E731
+        first_output = {bloc: {stage: years(q[0]) for stage, q in st.items()} for bloc, st in milestones.items()}
+        independence = {bloc: {stage: years(q[1]) for stage, q in st.items()} for bloc, st in milestones.items()}
         cap = np.stack(self.series["capacity_share"])
         outp = np.stack(self.series["output_share"])
         shares: dict[str, Any] = {}
@@ -229,7 +240,7 @@ class Recorder:
             "seed": m.cfg.seed,
             "years": m.cfg.years,
             "start_year": w.start_year,
-            "timeline_reference_year": ref_year,
+            "timeline_reference_year": w.timeline_reference_year if w.timeline_reference_year is not None else w.start_year,
             "years_to_first_output": first_output,
             "years_to_independence": independence,
             "self_sufficiency_final": {bloc: {stage: _f(np.nanmean(ss[last_year, b, s])) for s, stage in enumerate(T.stages)} for b, bloc in enumerate(T.blocs)},

@@ -33,6 +33,7 @@ from agents.firms import (
     set_potential,
 )
 from scenarios import parse_events
+from scenarios.price_floor import FISCAL_KEY as FLOOR_FISCAL_KEY
 from scenarios.price_floor import PriceFloors
 from scenarios.strategic_pricing import export_discount_loss
 from sim.config import Config
@@ -522,6 +523,17 @@ class ChainModel(mesa.Model):
         self._log_rows("entry", rows, values=nameplate)
         return rows
 
+    def add_funded_entrants(self, b: int, s: int, n: int, regions: np.ndarray, rng: np.random.Generator, sponsor: str,
+                            group: int = -1, state_owned: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Entrants whose sponsor (a state group or the bloc's coordinator) pays the project's own funds at once:
+        the equity share and the start-up reserve of its capex. Logged as ``incubated`` with the sponsor's name.
+        Returns the rows and the money paid per row (M USD)."""
+        rows = self.add_entrants(b, s, n, regions, rng, group=group, state_owned=state_owned)
+        own = (self.tables.equity_share_required[b] + self.world.finance.startup_reserve_share) * self.pop.proj_capex_musd[rows]
+        self.pop.cash[rows] += own
+        self._log_rows("incubated", rows, detail=sponsor, values=own)
+        return rows, own
+
     def rescue(self, rows: np.ndarray) -> np.ndarray:
         """Failing rows that still exit after their parent groups had their chance to rescue them."""
         for g in self.soe_groups:
@@ -553,8 +565,8 @@ class ChainModel(mesa.Model):
         for b, a in active + self.retired_agencies:
             key = (b, f"agency:{a.name}")
             out[key] = out.get(key, 0.0) + float(a.totals().get("paid_musd", 0.0))
-        for (b, k), v in getattr(self, "fiscal_extra", {}).items():
-            out[(b, k)] = out.get((b, k), 0.0) + v
+        for b, v in self.price_floors.paid_musd.items():
+            out[(b, FLOOR_FISCAL_KEY)] = out.get((b, FLOOR_FISCAL_KEY), 0.0) + v
         return out
 
     def install_policy(self, b: int, policy) -> None:

@@ -55,7 +55,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from sim.config import CONF_DIR, Config, ConfigError, check_count, compose, read_study_file, validate
+from sim.config import CONF_DIR, Config, ConfigError, check_count, check_study_keys, compose, config_options, read_study_file, study_whole, validate
 
 STUDY_DIR = CONF_DIR / "sensitivity"
 METHODS = ("sobol", "morris")
@@ -128,13 +128,6 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _whole(d: dict, key: str, lo: int, where: str = "") -> int:
-    v = d[key]
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise ConfigError(f"{where}{key}", f"must be a whole number >= {lo}, got {v!r}")
-    return v
-
-
 def _text(d: dict, key: str, where: str, required: bool = False) -> str:
     v = d.get(key, "")
     if required and (not isinstance(v, str) or not v):
@@ -142,15 +135,6 @@ def _text(d: dict, key: str, where: str, required: bool = False) -> str:
     if not isinstance(v, str):
         raise ConfigError(f"{where}.{key}", f"must be text, got {v!r}")
     return v
-
-
-def _check_keys(d: Any, allowed: Sequence[str], where: str, what: str) -> dict:
-    if not isinstance(d, dict):
-        raise ConfigError(where, f"must be a mapping of {', '.join(allowed)}; got {d!r}")
-    for k in d:
-        if k not in allowed:
-            raise ConfigError(f"{where}.{k}" if where else str(k), f"unknown key; allowed in {what}: {', '.join(allowed)}")
-    return d
 
 
 def is_power_of_two(n: int) -> bool:
@@ -172,7 +156,7 @@ def check_trajectories(n: Any, key: str = "morris.trajectories") -> int:
 def _parse_factor(r: Any, i: int) -> Factor:
     where = f"factors[{i}]"
     allowed = [fl.name for fl in dataclasses.fields(Factor)]
-    _check_keys(r, allowed, where, "a factor")
+    check_study_keys(r, allowed, where, "in a factor")
     name = _text(r, "name", where, required=True)
     if not _NAME.match(name):
         raise ConfigError(f"{where}.name", f"must be an identifier (letters, digits, _), got {name!r}")
@@ -195,7 +179,7 @@ def _parse_factor(r: Any, i: int) -> Factor:
 def _parse_output(r: Any, i: int) -> Output:
     where = f"outputs[{i}]"
     allowed = [fl.name for fl in dataclasses.fields(Output)]
-    _check_keys(r, allowed, where, "an output")
+    check_study_keys(r, allowed, where, "in an output")
     name = _text(r, "name", where, required=True)
     if not _NAME.match(name):
         raise ConfigError(f"{where}.name", f"must be an identifier (letters, digits, _), got {name!r}")
@@ -214,13 +198,13 @@ def _parse_output(r: Any, i: int) -> Output:
 
 def parse_study(data: Any, source: str = "") -> Study:
     """Validate a study mapping (as read from YAML). Raises ConfigError naming the key."""
-    d = _check_keys(data, STUDY_KEYS, "", "a study file")
+    d = check_study_keys(data, STUDY_KEYS, "", "in a study file")
     for k in ("name", "factors", "outputs"):
         if k not in d:
             raise ConfigError(k, "a value is required and none was given")
     if not isinstance(d["name"], str) or not _NAME.match(d["name"]):
         raise ConfigError("name", f"must be an identifier (letters, digits, _), got {d['name']!r}")
-    known = sorted(p.stem for p in (CONF_DIR / "scenario").glob("*.yaml"))
+    known = config_options("scenario")
     scenario = d.get("scenario", "baseline")
     if scenario not in known:
         raise ConfigError("scenario", f"no config file '{scenario}' in conf/scenario/; allowed: {', '.join(known)}")
@@ -230,17 +214,17 @@ def parse_study(data: Any, source: str = "") -> Study:
     if any(o.split("=", 1)[0].lstrip("+~") == "seed" for o in overrides):
         raise ConfigError("overrides", "seed is set per point (seeds 1..K, see 'seeds'); remove it from overrides")
     vals = {"seeds": 1, "sample_seed": 1, "num_resamples": 1000, **d}
-    seeds = _whole(vals, "seeds", 1)
-    sample_seed = _whole(vals, "sample_seed", 0)
-    num_resamples = _whole(vals, "num_resamples", 10)
+    seeds = study_whole(vals, "seeds", 1)
+    sample_seed = study_whole(vals, "sample_seed", 0)
+    num_resamples = study_whole(vals, "num_resamples", 10)
     firm_panel = d.get("firm_panel", False)
     if not isinstance(firm_panel, bool):
         raise ConfigError("firm_panel", f"must be true or false, got {firm_panel!r}")
     conf = d.get("conf_level", 0.95)
     if not _is_number(conf) or not 0.5 <= conf < 1.0:
         raise ConfigError("conf_level", f"must be a number in [0.5, 1), got {conf!r}")
-    sob = _check_keys(d.get("sobol", {}), ["n"], "sobol", "sobol")
-    mor = _check_keys(d.get("morris", {}), ["trajectories", "levels"], "morris", "morris")
+    sob = check_study_keys(d.get("sobol", {}), ["n"], "sobol", "in sobol")
+    mor = check_study_keys(d.get("morris", {}), ["trajectories", "levels"], "morris", "in morris")
     sobol_n = check_sobol_n(sob.get("n", 32))
     traj = check_trajectories(mor.get("trajectories", 10))
     levels = mor.get("levels", 4)

@@ -100,10 +100,7 @@ def job_dir(sweep_dir: str | Path, overrides: Sequence[str], cfg: Config) -> Pat
 
 def read_manifest(run_dir: Path) -> dict[str, Any] | None:
     """The run's manifest, or None if it has none yet (never written, or interrupted before the end)."""
-    try:
-        return json.loads((Path(run_dir) / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return None
+    return _read_json(Path(run_dir) / "manifest.json")
 
 
 def is_complete(run_dir: Path) -> bool:
