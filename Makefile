@@ -1,6 +1,11 @@
 # The two commands of the README (make run, make test). Each creates .venv (Python >= 3.12) if it is
 # missing or older than pyproject.toml, then does its job.
 PYTHON ?= $(shell .ci/find-python)
+# numpy's AVX-512 kernels round exp/log/power differently from the AVX2 ones; without them every x86-64
+# machine with AVX2 and FMA computes the same seeded run (README "Reproducibility"; the same value as
+# sim.NUMPY_DISABLED_FEATURES, which `import sim` sets when numpy is not loaded yet: here it also covers
+# the dashboard, whose server loads numpy before the app).
+export NPY_DISABLE_CPU_FEATURES ?= X86_V4 AVX512_ICL AVX512_SPR
 VENV := .venv
 BIN := $(VENV)/bin
 

@@ -37,6 +37,7 @@ from scenarios.price_floor import FISCAL_KEY as FLOOR_FISCAL_KEY
 from scenarios.price_floor import PriceFloors
 from scenarios.strategic_pricing import export_discount_loss
 from sim.config import Config
+from sim.numerics import check_dispatch
 from sim.markets import Markets, allocate, update_price
 from sim.metrics import Recorder
 from sim.world import build_population, build_tables
@@ -63,6 +64,7 @@ class ChainModel(mesa.Model):
 
     def __init__(self, cfg: Config):
         super().__init__(rng=cfg.seed)
+        check_dispatch()  # warns once if numpy's AVX-512 kernels are active (seeded results would be machine-specific)
         self.cfg = cfg
         self.world = w = cfg.world
         self.tables = T = build_tables(w)

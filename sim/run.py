@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from sim import output
+from sim import numerics, output
 from sim.config import Config
 from sim.model import ChainModel
 
@@ -80,7 +80,7 @@ def run(cfg: Config, overrides: list[str] | None = None, progress: Callable[[str
         output.write_parquet(run_dir / "events.parquet", rec.events())
         output.write_parquet(run_dir / "policy.parquet", rec.policy.frame())
         output.write_json(run_dir / "summary.json", summary)
-        extra = {"n_quarters": model.steps, "firms_ever": int(model.pop.next_id)}
+        extra = {"n_quarters": model.steps, "firms_ever": int(model.pop.next_id), "numpy_dispatch": numerics.dispatch_record()}
         output.write_json(run_dir / "manifest.json",
                           output.manifest(cfg.seed, cfg.scenario.name, overrides or [], started, "complete", extra))
     return RunResult(model=model, summary=summary, run_dir=run_dir, wall_time_s=wall)

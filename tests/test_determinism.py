@@ -8,7 +8,11 @@ state of Python's and numpy's global generators do not matter.
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -91,3 +95,36 @@ def test_fresh_process_gives_identical_outputs(tmp_path):
     cli_summary = json.loads((cli_dir / "summary.json").read_text())
     cli_summary.pop("wall_time_s")
     assert cli_summary == json.loads(json.dumps(_summary(local)))
+
+
+def _python(code: str, env_extra: dict[str, str | None]) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("NPY_DISABLE_CPU_FEATURES", "NPY_ENABLE_CPU_FEATURES")}
+    env.update({k: v for k, v in env_extra.items() if v is not None})
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_import_sim_first_switches_numpy_avx512_kernels_off():
+    """`import sim` before numpy pins numpy's dispatch (README "Reproducibility"); numpy first keeps the
+    machine's kernels, and a model built then warns (on a machine without AVX-512 there is nothing to warn of)."""
+    from sim import NUMPY_DISABLED_FEATURES
+    from sim.numerics import active_kernels
+
+    probe = "from sim.numerics import avx512_active, active_kernels; print(avx512_active(), ' '.join(active_kernels()))"
+    first = _python(f"import sim, numpy\n{probe}", {})
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split()[0] == "False", first.stdout
+    assert not set(first.stdout.split()[1:]) & set(NUMPY_DISABLED_FEATURES.split())
+    late = _python("import numpy, warnings\nwarnings.simplefilter('error')\nfrom sim.numerics import check_dispatch\n"
+                   "try:\n    print(check_dispatch())\nexcept RuntimeWarning as w:\n    print('warned', w)", {})
+    assert late.returncode == 0, late.stderr
+    machine_has_avx512 = bool(set(NUMPY_DISABLED_FEATURES.split()) & set(_python(
+        "import numpy\nfrom sim.numerics import active_kernels; print(' '.join(active_kernels()))", {}).stdout.split()))
+    assert late.stdout.startswith("warned" if machine_has_avx512 else "True"), late.stdout
+    assert not set(active_kernels()) & set(NUMPY_DISABLED_FEATURES.split()), "this test process runs AVX-512 kernels"
+
+
+def test_makefile_pins_the_same_kernels_as_the_package():
+    from sim import NUMPY_DISABLED_FEATURES
+
+    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    assert f"export NPY_DISABLE_CPU_FEATURES ?= {NUMPY_DISABLED_FEATURES}\n" in makefile

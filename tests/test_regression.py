@@ -33,6 +33,12 @@ def test_baseline_files_exist():
         assert doc["values"]["seed"] == seed and doc["values"]["scenario"] == "baseline"  # the default scenario
 
 
+def test_numpy_runs_the_portable_kernels():
+    """The test process computes what machines without AVX-512 compute (sim pins numpy's dispatch);
+    otherwise the baseline below would pass on one kind of CPU and fail on the other."""
+    assert baseline.portable(), "numpy was imported before sim with AVX-512 kernels active (see sim/numerics.py)"
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_summary_matches_the_seeded_baseline(seed):
     expected = baseline.load(seed)

@@ -10,6 +10,9 @@ message. Never regenerate to make a failing test pass without understanding the 
 It works from any working directory with the project's Python (``.venv/bin/python`` or any
 environment where the project is installed; otherwise the repository root is put on sys.path).
 
+The numbers are those of numpy without its AVX-512 kernels (``import sim`` switches them off; see
+sim/numerics.py), so the same baseline holds on x86-64 machines with and without AVX-512.
+
 What is pinned: for each seed, one run of the default configuration (conf/config.yaml: world
 rare_earth_2015, scenario laissez_faire, 30 years; see OVERRIDES) with progress off and nothing
 written, and every scalar of its summary (summary.json) flattened to dotted keys such as
@@ -119,9 +122,19 @@ def load(seed: int) -> dict[str, Any]:
 
 def _provenance() -> dict[str, Any]:
     _import_project()
+    from sim.numerics import dispatch_record
     from sim.output import git_commit, versions
 
-    return {"git": git_commit(), "versions": versions()}
+    return {"git": git_commit(), "versions": versions(), "numpy_dispatch": dispatch_record()}
+
+
+def portable() -> bool:
+    """Whether this process computes what every machine of the project's kind computes (no AVX-512
+    kernels in numpy: see sim/numerics.py); the baseline is only written and checked in such a process."""
+    _import_project()
+    from sim.numerics import avx512_active
+
+    return not avx512_active()
 
 
 def write(seed: int, values: dict[str, Any]) -> Path:
@@ -146,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="compare with the stored baseline instead of writing it")
     args = ap.parse_args(argv)
     seeds = args.seeds or list(SEEDS)
+    if not portable():
+        print("numpy runs AVX-512 kernels in this process, so its numbers are this machine's only: start it with "
+              "NPY_DISABLE_CPU_FEATURES unset (sim sets it) and import nothing before sim", file=sys.stderr)
+        return 2
     status = 0
     for seed in seeds:
         values = compute(seed)
