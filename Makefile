@@ -28,7 +28,7 @@ bench: $(VENV)/.installed
 # The classroom dashboard (README "The classroom dashboard"): http://localhost:8765, no internet needed
 PORT ?= 8765
 app: $(VENV)/.installed
-	SOLARA_TELEMETRY_MIXPANEL_ENABLE=False $(BIN)/solara run sim/app.py --production --host localhost \
+	SOLARA_TELEMETRY_MIXPANEL_ENABLE=False $(BIN)/solara run sim/classroom/app.py --production --host localhost \
 		--port $(PORT) --no-open --no-check-version $(ARGS)
 
 $(VENV)/.installed: pyproject.toml

@@ -3,7 +3,7 @@
 A Buyer holds a share of its bloc's final magnet demand path, whether it is
 state-owned (it then applies procurement preference to designated suppliers)
 and any domestic-sourcing mandate. Buyers with identical preference attributes
-are cleared together as one class (sim.markets).
+are cleared together as one class (sim.engine.markets).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ once for the whole population as array code (MODEL.md 6). ``Firm`` is a thin
 view of one row for inspection, notebooks and the classroom app.
 
 Behaviours here are pure array rules: they read explicit parameter tables
-(``sim.world.Tables``) and a numpy Generator, never config objects or files.
+(``sim.engine.world.Tables``) and a numpy Generator, never config objects or files.
 Units: quantities in t, capacities in t/yr, prices in USD/kg, money in M USD
 per quarter unless a name says otherwise.
 """
@@ -307,7 +307,7 @@ class Firm:
 
 # ===========================================================================
 # Behaviours (MODEL.md 5.2-5.5). Each takes the population, parameter tables
-# (sim.world.Tables) and what the rule needs; none does I/O.
+# (sim.engine.world.Tables) and what the rule needs; none does I/O.
 # ===========================================================================
 def experience_factor(pop: FirmPopulation, T) -> np.ndarray:
     """Learning by doing: cost x (cumulative output / reference)^(-b), b = -log2(1 - learning rate)."""

@@ -26,7 +26,7 @@ preference, outside-equity bonus (IPO fast track) and talent subsidy (a refund
 of a share of R&D) - and every other firm of the bloc is set back to none.
 Fiscal costs are booked by instrument in M USD.
 
-Criteria are data (conf/criteria/*.yaml, parsed by sim.policy_schema); this
+Criteria are data (conf/criteria/*.yaml, parsed by sim.config.policy); this
 module only computes firm metrics and evaluates the rule lists on them.
 """
 
@@ -37,7 +37,7 @@ import numpy as np
 from mesa.time import Schedule
 
 from agents.firms import FirmPopulation, Phase, Tier
-from sim.policy_schema import METRICS, TIERS
+from sim.config.policy import METRICS, TIERS
 
 TIER_VALUE = {"innovation_type": Tier.INNOVATION_TYPE, "srdi": Tier.SRDI, "little_giant": Tier.LITTLE_GIANT}
 INSTRUMENTS = ("grants", "key_grants", "tax_expenditure", "interest_subsidy", "talent_subsidy")
@@ -48,7 +48,7 @@ BENEFIT_COLUMNS = ("interest_subsidy", "credit_bonus", "appetite_bonus", "talent
 # Firm metrics and rule evaluation
 # --------------------------------------------------------------------------
 def firm_metrics(pop: FirmPopulation, T, step: int, usd_per_cny: float, niches_per_stage: np.ndarray) -> dict[str, np.ndarray]:
-    """Every criteria metric (sim.policy_schema.METRICS) for every row, from the last completed quarters."""
+    """Every criteria metric (sim.config.policy.METRICS) for every row, from the last completed quarters."""
     myuan = 1.0 / usd_per_cny  # M USD -> M yuan
     rev4 = pop.trailing(pop.rev_hist, step, 4)
     rev_prev4 = pop.trailing(pop.rev_hist, step, 4, lag=4)
@@ -92,7 +92,7 @@ def _compare(x: np.ndarray, op: str, v: float) -> np.ndarray:
 
 
 def rule_holds(rule: dict, m: dict[str, np.ndarray]) -> np.ndarray:
-    """Boolean array: where a parsed rule (sim.policy_schema.parse_rule) holds."""
+    """Boolean array: where a parsed rule (sim.config.policy.parse_rule) holds."""
     if "any_of" in rule:
         out = np.zeros(len(next(iter(m.values()))), dtype=bool)
         for alt in rule["any_of"]:

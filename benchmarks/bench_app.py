@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sim import dashboard as d  # noqa: E402
+from sim.classroom import dashboard as d  # noqa: E402
 
 TARGET_S = 1.0  # "well under a second" per simulated year
 

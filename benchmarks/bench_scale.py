@@ -53,7 +53,7 @@ def worker(scale: float, years: int, profile_top: int = 0) -> dict:
     """Build and step one world in this process; return its measurements."""
     mb_import0 = peak_mb()
     from sim.config import compose
-    from sim.model import ChainModel
+    from sim.engine.model import ChainModel
 
     mb_imports = peak_mb()
     t0 = time.perf_counter()

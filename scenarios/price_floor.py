@@ -40,7 +40,7 @@ Several floors (events, a policy) may be active at once: per bloc and stage the
 highest floor applies and offtake volumes add up. ``remove(name)`` restores the
 previous state exactly (the arrays are recomputed from the remaining entries).
 
-Wiring in sim.model.ChainModel: ``self.price_floors = PriceFloors(T.blocs,
+Wiring in sim.engine.model.ChainModel: ``self.price_floors = PriceFloors(T.blocs,
 T.stages)`` in ``__init__``; ``self.price_floors.place_offtake(self, s, sup)``
 right after a stage's market orders are set in ``clear_markets_and_produce``;
 ``self.price_floors.floored(price)`` for the shut-down price and the expected

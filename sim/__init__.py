@@ -1,7 +1,7 @@
 """little-giants: an agent-based model of state-directed industrial clustering on the
-rare-earth mine-to-magnet chain. Entry points: ``python -m sim`` and :func:`sim.run.run`.
+rare-earth mine-to-magnet chain. Entry points: ``python -m sim`` and :func:`sim.engine.run.run`.
 
-Importing this package before numpy pins numpy's CPU dispatch (see :mod:`sim.numerics`): numpy
+Importing this package before numpy pins numpy's CPU dispatch (see :mod:`sim.engine.numerics`): numpy
 chooses its float64 ``exp``, ``log`` and ``power`` kernels by CPU, and its AVX-512 kernels round
 differently in the last bit from the AVX2 ones. In an agent-based model a last-bit difference flips
 a threshold decision (a designation, an entry, an exit) and the run diverges, so a seed would give

@@ -4,7 +4,7 @@ Before Hydra runs, the overrides are composed and validated once, so that a
 user mistake ends with one line naming the key and what is allowed, exit code
 2, and nothing written under results/. With ``-m`` (multirun) every value of
 every swept key is checked that way before the first job starts, and each job
-runs through :func:`sim.sweep.run_job` in Hydra's sweep directory
+runs through :func:`sim.research.sweep.run_job` in Hydra's sweep directory
 (``hydra.sweep.dir``): complete runs are skipped, a failing run is recorded
 and the sweep goes on; the sweep table is written at the end and the exit
 code is 1 if any run failed.
@@ -37,7 +37,7 @@ def fail(err: ConfigError) -> None:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def hydra_main(dcfg: DictConfig) -> None:
-    from sim.run import run, summary_table
+    from sim.engine.run import run, summary_table
 
     try:
         cfg = to_config(dcfg)
@@ -49,7 +49,7 @@ def hydra_main(dcfg: DictConfig) -> None:
     except ValueError:
         hc, overrides = None, []
     if hc is not None and hc.mode == RunMode.MULTIRUN:
-        from sim.sweep import execute_job
+        from sim.research.sweep import execute_job
 
         _, result = execute_job(overrides, str(hc.sweep.dir), cfg=cfg)  # skips, runs or records a failure
         if result is not None:
@@ -152,11 +152,11 @@ def main(argv: list[str] | None = None) -> None:
         except ConfigError as err:
             fail(launcher_key_error(err, overrides))
     sys.argv = [sys.argv[0]] + argv
-    from sim.sweep import LAST_MULTIRUN
+    from sim.research.sweep import LAST_MULTIRUN
 
     LAST_MULTIRUN.clear()
     hydra_main()
     failed = LAST_MULTIRUN.get("failed")
-    if failed:  # filled by sim.sweep.SweepCallback at the end of a multirun
+    if failed:  # filled by sim.research.sweep.SweepCallback at the end of a multirun
         print(f"{len(failed)} run(s) not complete (see their manifest.json): {', '.join(failed)}", file=sys.stderr)
         sys.exit(1)

@@ -14,7 +14,7 @@ import numpy as np
 
 from agents.firms import FirmPopulation, Phase
 from sim.config import Config, compose
-from sim.world import Tables, build_tables
+from sim.engine.world import Tables, build_tables
 
 QUIET = ("progress=false", "output.write=false")
 

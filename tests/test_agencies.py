@@ -20,8 +20,8 @@ from agents import investment as inv
 from agents.agencies import Award, FundingAgency, create_agencies, fit_awards, lag_quarters, selection_order
 from agents.firms import Phase, ProjectPhase, processing_cost
 from sim.config import compose
-from sim.model import ChainModel
-from sim.policy_schema import AgencyConfig
+from sim.engine.model import ChainModel
+from sim.config.policy import AgencyConfig
 
 YEARS = 12
 BASE = ("scenario=laissez_faire", f"years={YEARS}", "policy@policy.west=fragmented", "progress=false", "output.write=false")

@@ -1,4 +1,4 @@
-"""The analysis API (sim/analysis.py): loading runs into tidy frames, reducing replications,
+"""The analysis API (sim/research/analysis.py): loading runs into tidy frames, reducing replications,
 paired scenario differences with bootstrap intervals, the event study and the figures.
 
 Reduction, paired differences and the event study are checked on synthetic inputs whose answers
@@ -29,8 +29,8 @@ except ImportError:  # pragma: no cover - not POSIX: every worker writes its own
     fcntl = None
 
 from _sim_helpers import make_config
-from sim import analysis as an
-from sim.run import run
+from sim.research import analysis as an
+from sim.engine.run import run
 
 YEARS = 4
 STAGES = ["mining", "separation", "metal", "magnet"]

@@ -1,4 +1,4 @@
-"""The classroom dashboard (sim/app.py, sim/dashboard.py): levers -> configs, views, the page in a browser.
+"""The classroom dashboard (sim/classroom/app.py, sim/classroom/dashboard.py): levers -> configs, views, the page in a browser.
 
 The browser test starts the app server on a free localhost port, drives Debian's chromium through
 Playwright (the system browser: no browser download) with every request that is not for localhost
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim import dashboard as d
+from sim.classroom import dashboard as d
 from sim.config import ConfigError, compose, config_options
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +33,7 @@ SCREENSHOTS = ROOT / "results" / "screenshots"
 # --------------------------------------------------------------------------
 def test_app_imports_and_model_steps():
     pytest.importorskip("solara", reason="the app dependencies are not installed (pip install -e '.[app]')")
-    from sim import app
+    from sim.classroom import app
 
     assert callable(app.page)
     m = app.Classroom(d.default_levers())

@@ -1,4 +1,4 @@
-"""``python -m sim`` in a fresh process (sim/cli.py, sim/run.py, sim/output.py).
+"""``python -m sim`` in a fresh process (sim/cli.py, sim/engine/run.py, sim/engine/output.py).
 
 A bad configuration ends with exactly one line naming the key and what is allowed, exit code 2,
 no traceback and nothing written; a good run prints progress and a summary table and leaves one
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-import sim.output as output
+import sim.engine.output as output
 from _config_cases import ACCEPTED_AT_BOUNDS, BAD_CONFIGS, CLI_DEFAULT, BadConfig
 from _sim_helpers import RUN_FILES, run_dirs, run_sim, start_sim, tree
 from sim.config import compose, to_config
@@ -198,7 +198,7 @@ def multirun(tmp_path_factory):
 def test_multirun_gives_one_complete_directory_per_job(multirun):
     proc, _, root, _ = multirun
     assert proc.returncode == 0, proc.stderr[-3000:]
-    sweeps = list((root / "sweeps").iterdir())  # a multirun's runs are in <sweep dir>/runs/ (sim/sweep.py)
+    sweeps = list((root / "sweeps").iterdir())  # a multirun's runs are in <sweep dir>/runs/ (sim/research/sweep.py)
     assert len(sweeps) == 1, sweeps
     dirs = run_dirs(sweeps[0])
     assert len(dirs) == 2, dirs

@@ -20,7 +20,7 @@ from omegaconf.basecontainer import BaseContainer
 from _config_cases import ACCEPTED_AT_BOUNDS, BAD_CONFIGS, EC, BadConfig, get_path, just_above, just_below, range_fields, set_path
 from _sim_helpers import make_config, run_sim
 from sim.config import CONF_DIR, STUDY_DIRS, Config, ConfigError, compose, config_options, to_config, validate
-from sim.run import run
+from sim.engine.run import run
 
 GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in STUDY_DIRS)
 BLOCS = ("china", "west")

@@ -28,8 +28,8 @@ from agents.government import (
     score,
 )
 from agents.groups import SOEGroup
-from sim.model import ChainModel
-from sim.policy_schema import METRICS, TIERS
+from sim.engine.model import ChainModel
+from sim.config.policy import METRICS, TIERS
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 YEARS = 10

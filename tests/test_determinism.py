@@ -20,7 +20,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from _sim_helpers import make_config, run_dirs, run_sim
-from sim.run import run
+from sim.engine.run import run
 
 YEARS = 6
 
@@ -107,18 +107,18 @@ def test_import_sim_first_switches_numpy_avx512_kernels_off():
     """`import sim` before numpy pins numpy's dispatch (README "Reproducibility"); numpy first keeps the
     machine's kernels, and a model built then warns (on a machine without AVX-512 there is nothing to warn of)."""
     from sim import NUMPY_DISABLED_FEATURES
-    from sim.numerics import active_kernels
+    from sim.engine.numerics import active_kernels
 
-    probe = "from sim.numerics import avx512_active, active_kernels; print(avx512_active(), ' '.join(active_kernels()))"
+    probe = "from sim.engine.numerics import avx512_active, active_kernels; print(avx512_active(), ' '.join(active_kernels()))"
     first = _python(f"import sim, numpy\n{probe}", {})
     assert first.returncode == 0, first.stderr
     assert first.stdout.split()[0] == "False", first.stdout
     assert not set(first.stdout.split()[1:]) & set(NUMPY_DISABLED_FEATURES.split())
-    late = _python("import numpy, warnings\nwarnings.simplefilter('error')\nfrom sim.numerics import check_dispatch\n"
+    late = _python("import numpy, warnings\nwarnings.simplefilter('error')\nfrom sim.engine.numerics import check_dispatch\n"
                    "try:\n    print(check_dispatch())\nexcept RuntimeWarning as w:\n    print('warned', w)", {})
     assert late.returncode == 0, late.stderr
     machine_has_avx512 = bool(set(NUMPY_DISABLED_FEATURES.split()) & set(_python(
-        "import numpy\nfrom sim.numerics import active_kernels; print(' '.join(active_kernels()))", {}).stdout.split()))
+        "import numpy\nfrom sim.engine.numerics import active_kernels; print(' '.join(active_kernels()))", {}).stdout.split()))
     assert late.stdout.startswith("warned" if machine_has_avx512 else "True"), late.stdout
     assert not set(active_kernels()) & set(NUMPY_DISABLED_FEATURES.split()), "this test process runs AVX-512 kernels"
 

@@ -22,9 +22,9 @@ from scenarios import EVENT_KINDS
 from scenarios.layers import clear_layer, set_layer
 from scenarios.price_floor import PriceFloors
 from sim.config import ConfigError, validate
-from sim.model import ChainModel
-from sim.run import run
-from sim.world import build_tables
+from sim.engine.model import ChainModel
+from sim.engine.run import run
+from sim.engine.world import build_tables
 
 LF = "scenario=laissez_faire"
 START_Q, END_Q = 4, 8  # 2016.0 and 2017.0 with start_year 2015

@@ -1,4 +1,4 @@
-"""The main experiment (sim/experiment.py): experiment files, the run set, resume, the difference
+"""The main experiment (sim/research/experiment.py): experiment files, the run set, resume, the difference
 table and the report with every figure, on a tiny experiment."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from sim import experiment as ex
+from sim.research import experiment as ex
 from sim.config import ConfigError
 
 TINY = {
@@ -62,7 +62,7 @@ def test_tiny_experiment_writes_every_run_figure_and_table(tiny, capsys):
 
 def test_difference_values_are_read_from_the_runs(tiny):
     _, _, out = tiny
-    from sim.analysis import load_runs
+    from sim.research.analysis import load_runs
 
     runs = load_runs(out / "runs")
     exp = ex.parse_experiment(TINY)
@@ -155,7 +155,7 @@ def test_cli_mistakes_are_one_line_and_write_nothing(tmp_path, capsys):
 
 def test_unknown_summary_key_is_an_error_but_an_unreached_year_is_nan(tiny):
     _, _, out = tiny
-    from sim.analysis import load_runs
+    from sim.research.analysis import load_runs
 
     runs = load_runs(out / "runs")
     bad = ex.parse_experiment({**TINY, "differences": [{"label": "x", "key": "policy.china.no_such_thing"}]})

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import sim.model as model_mod
+import sim.engine.model as model_mod
 from _rule_helpers import fresh_config
-from sim.run import run
+from sim.engine.run import run
 
 YEARS = 5
 L = 0.2

@@ -10,7 +10,7 @@ import pytest
 from _rule_helpers import fresh_config
 from agents.firms import Phase
 from agents.groups import SOEGroup
-from sim.model import ChainModel
+from sim.engine.model import ChainModel
 
 COORD = ("scenario=laissez_faire", "policy@policy.china=coordinated", "years=10")
 NONE = ("scenario=laissez_faire", "years=10")

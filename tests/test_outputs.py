@@ -1,4 +1,4 @@
-"""What a run writes (README "What a run directory holds"; sim/metrics.py, sim/output.py, sim/run.py).
+"""What a run writes (README "What a run directory holds"; sim/engine/metrics.py, sim/engine/output.py, sim/engine/run.py).
 
 Tidy quarterly time series, annual firm panel, event log, summary and manifest; every file written
 whole, manifest.json last, and an interrupted run recognisable by its missing manifest.
@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-import sim.output as output
+import sim.engine.output as output
 from _sim_helpers import PROJECT_ROOT, RUN_FILES, make_config, run_dirs, tree
-from sim.metrics import SERIES
-from sim.run import run
+from sim.engine.metrics import SERIES
+from sim.engine.run import run
 
 STAGES = ["mining", "separation", "metal", "magnet"]
 BLOCS = ["china", "west"]

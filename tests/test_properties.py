@@ -3,7 +3,7 @@
 Model properties step short runs (2-4 years) with a random seed and a few random behaviour
 parameters (logit beta, price adjustment, price clip, shut-down tolerance, and an optional export
 control with a random licensed share, delay and stages) and check every quarter, for every firm.
-Market properties check sim.markets.allocate / update_price on random inputs.
+Market properties check sim.engine.markets.allocate / update_price on random inputs.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from _rule_helpers import fresh_config
 from sim.config import validate
-from sim.markets import allocate, update_price
-from sim.model import ChainModel
+from sim.engine.markets import allocate, update_price
+from sim.engine.model import ChainModel
 
 STAGES = ["mining", "separation", "metal", "magnet"]
 TOL = 1e-9

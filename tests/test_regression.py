@@ -36,7 +36,7 @@ def test_baseline_files_exist():
 def test_numpy_runs_the_portable_kernels():
     """The test process computes what machines without AVX-512 compute (sim pins numpy's dispatch);
     otherwise the baseline below would pass on one kind of CPU and fail on the other."""
-    assert baseline.portable(), "numpy was imported before sim with AVX-512 kernels active (see sim/numerics.py)"
+    assert baseline.portable(), "numpy was imported before sim with AVX-512 kernels active (see sim/engine/numerics.py)"
 
 
 @pytest.mark.parametrize("seed", SEEDS)

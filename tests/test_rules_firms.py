@@ -442,7 +442,7 @@ def test_expire_patents_zeroes_only_lapsing_cohort():
 def test_model_expires_the_cohort_its_innovation_writes_next(monkeypatch):
     """At the start of year Y the slot Y mod life lapses (the cohort granted life years ago), and
     the grants of year Y go into that same slot: every cohort is in force exactly patent_life_years."""
-    import sim.model as model_mod
+    import sim.engine.model as model_mod
 
     calls = []
     real_innovate, real_expire = model_mod.innovate, model_mod.expire_patents
@@ -467,7 +467,7 @@ def test_model_expires_the_cohort_its_innovation_writes_next(monkeypatch):
 
 
 def test_seeded_patents_respect_patent_life():
-    from sim.model import ChainModel
+    from sim.engine.model import ChainModel
 
     cfg = fresh_config("years=2")
     m = ChainModel(cfg)

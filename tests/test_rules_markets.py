@@ -1,11 +1,11 @@
-"""Unit tests of the market rules (MODEL.md 5.1): sim.markets.allocate and update_price."""
+"""Unit tests of the market rules (MODEL.md 5.1): sim.engine.markets.allocate and update_price."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sim.markets import Markets, allocate, update_price
+from sim.engine.markets import Markets, allocate, update_price
 
 TOL = 1e-9
 

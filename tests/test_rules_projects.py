@@ -369,7 +369,7 @@ def test_entrant_rate_follows_clipped_pi(T):
 def test_model_project_milestones_follow_fixed_durations():
     """China magnet projects with fixed durations: planning 2 q, permitting 1 q, construction 4 q, ramp-up 2 q,
     qualification 2 q, counted from the commitment (project_start or entry) and the investment decision (fid)."""
-    from sim.model import ChainModel
+    from sim.engine.model import ChainModel
 
     P, M, C, R, Q = 2, 1, 4, 2, 2
     fixed = ("planning_years=[0.5,0.5]", "permitting_years=[0.25,0.25]", "construction_years=[1.0,1.0]",
@@ -424,7 +424,7 @@ def test_project_funded_at_gate_can_pay_its_construction():
 
 
 def test_some_entrants_reach_first_output_in_default_world():
-    from sim.model import ChainModel
+    from sim.engine.model import ChainModel
 
     m = ChainModel(fresh_config("years=12", "seed=1")).run()
     ev = m.recorder.events()

@@ -1,4 +1,4 @@
-"""Sensitivity analysis (sim/sensitivity.py): the SALib plumbing on functions with known indices, the
+"""Sensitivity analysis (sim/research/sensitivity.py): the SALib plumbing on functions with known indices, the
 study file's checks, and tiny real Morris and Sobol studies end to end through the sweep machinery
 (table, plot, resume, one-line errors). No model numbers are pinned: the real studies are checked
 for structure and for a factor that cannot act within their horizon (an export control of 2025 in runs
@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from _sim_helpers import PROJECT_ROOT, sim_env, tree
-from sim import sensitivity as sa
+from sim.research import sensitivity as sa
 from sim.config import ConfigError, compose
 
 PI = math.pi
@@ -289,18 +289,18 @@ def test_a_tiny_morris_study_end_to_end(tmp_path, monkeypatch):
     """One study through the command (in process): runs that fail are recorded and the command says so
     (exit 1); started again it runs only those; then the table, the plot, the runs in the sweep
     machinery, resume after an interruption, and a changed design refused. (One test: the study runs once.)"""
-    import sim.run
+    import sim.engine.run
 
     study = _write_study(tmp_path / "tiny.yaml", TINY)
     out = tmp_path / "study"
-    real_run = sim.run.run
+    real_run = sim.engine.run.run
 
     def failing_run(cfg, *args, **kwargs):
         if cfg.world.markets.logit_beta > 5:
             raise RuntimeError("boom")
         return real_run(cfg, *args, **kwargs)
 
-    monkeypatch.setattr(sim.run, "run", failing_run)
+    monkeypatch.setattr(sim.engine.run, "run", failing_run)
     code, _, stderr = _main("morris", "--study", str(study), "--out", str(out), "--workers", "1")
     table = pd.read_parquet(out / "sweep_table.parquet")
     n_failed = int((table["status"] == "failed").sum())
@@ -308,7 +308,7 @@ def test_a_tiny_morris_study_end_to_end(tmp_path, monkeypatch):
     assert code == 1 and len(lines) == n_failed + 1 and all(ln.startswith("failed: ") for ln in lines[:-1])
     assert lines[-1].startswith(f"error: {n_failed} of 6 runs failed") and "RuntimeError: boom" in lines[-1]
     assert 0 < n_failed < len(table) == 6 and not (out / "indices.parquet").exists()
-    monkeypatch.setattr(sim.run, "run", real_run)
+    monkeypatch.setattr(sim.engine.run, "run", real_run)
     code, stdout, stderr = _main("morris", "--study", str(study), "--out", str(out), "--workers", "1")
     assert code == 0, stderr
     assert f"6 runs: {6 - n_failed} complete already, {n_failed} to run" in stdout
@@ -412,7 +412,7 @@ def test_the_command_reports_a_bad_study_in_one_line(tmp_path):
     data = json.loads(json.dumps(TINY))
     data["factors"][0]["bounds"] = [8.0, 2.0]
     study = _write_study(tmp_path / "bad.yaml", data)
-    r = subprocess.run([sys.executable, "-m", "sim.sensitivity", "morris", "--study", str(study), "--out", str(tmp_path / "out")],
+    r = subprocess.run([sys.executable, "-m", "sim.research.sensitivity", "morris", "--study", str(study), "--out", str(tmp_path / "out")],
                        cwd=PROJECT_ROOT, env=sim_env(), capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.startswith("error: config error at 'factors.beta.bounds'") and r.stderr.count("\n") == 1

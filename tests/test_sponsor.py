@@ -10,7 +10,7 @@ from _rule_helpers import fresh_config, make_pop, tables
 from agents import investment as inv
 from agents.investment import ProjectPhase
 from agents.sponsor import ProjectSponsor
-from sim.model import ChainModel
+from sim.engine.model import ChainModel
 
 WEST = 1
 WEST_COORD = ("scenario=laissez_faire", "policy@policy.west=coordinated_west", "years=6")

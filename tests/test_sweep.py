@@ -1,4 +1,4 @@
-"""Sweeps (sim/sweep.py and the multirun path of sim/cli.py): deterministic run directories, the
+"""Sweeps (sim/research/sweep.py and the multirun path of sim/cli.py): deterministic run directories, the
 sweep table, resume after an interruption, failing runs that do not stop the sweep, and the joblib
 and submitit-local launchers giving the same results as serial runs.
 
@@ -22,9 +22,9 @@ import pandas as pd
 import pytest
 import yaml
 
-import sim.run
+import sim.engine.run
 from _sim_helpers import run_sim, sim_env, tree
-from sim import sweep
+from sim.research import sweep
 from sim.config import ConfigError
 
 SMALL = ("years=3", "progress=false", "output.firm_panel=false")
@@ -226,7 +226,7 @@ def test_table_command_errors_are_one_line_exit_2(tmp_path):
         (["tabel", str(tmp_path)], "error: argument command: invalid choice"),
     ]
     for args, start in cases:
-        proc = subprocess.run([sys.executable, "-m", "sim.sweep", *args], cwd=tmp_path, env=sim_env(), capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-m", "sim.research.sweep", *args], cwd=tmp_path, env=sim_env(), capture_output=True, text=True)
         lines = (proc.stdout + proc.stderr).strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(start), (args, proc.stdout, proc.stderr)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
@@ -271,7 +271,7 @@ def test_restart_reruns_exactly_the_incomplete_run_and_skips_the_rest(serial, tm
 def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch, capsys):
     sweep_dir = tmp_path / "sweep"
     jobs = small_jobs(scenarios=("baseline",), seeds=(2, 3))
-    monkeypatch.setattr(sim.run, "run", fail_seed_2(sim.run.run))
+    monkeypatch.setattr(sim.engine.run, "run", fail_seed_2(sim.engine.run.run))
     records = sweep.run_sweep(jobs, sweep_dir)
     assert [r["status"] for r in records] == ["failed", "complete"], "seed 3 still ran after seed 2 failed"
     assert records[0]["error"] == "RuntimeError: injected failure for seed 2"
@@ -343,8 +343,8 @@ def test_failing_job_in_a_multirun_is_recorded_and_the_sweep_goes_on(tmp_path):
     """The basic launcher, with run() replaced by one that fails for seed 2 (in the launching process):
     the sweep goes on, the table has the failed row, the command ends with exit code 1 and the list."""
     sweep_dir = tmp_path / "sweep"
-    code = ("import sys, sim.run; sys.path.insert(0, sys.argv[1]); import test_sweep; "
-            "sim.run.run = test_sweep.fail_seed_2(sim.run.run); from sim.cli import main; main(sys.argv[2:])")
+    code = ("import sys, sim.engine.run; sys.path.insert(0, sys.argv[1]); import test_sweep; "
+            "sim.engine.run.run = test_sweep.fail_seed_2(sim.engine.run.run); from sim.cli import main; main(sys.argv[2:])")
     proc = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), "-m", "scenario=baseline", "seed=2,3",
                            *SMALL, f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path, env=sim_env(), capture_output=True, text=True,
                           timeout=300)

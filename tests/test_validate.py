@@ -1,4 +1,4 @@
-"""The validation command (sim/validate.py): one line per target, JSON out, one-line errors."""
+"""The validation command (sim/research/validate.py): one line per target, JSON out, one-line errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sim import validate
+from sim.research import validate
 
 TARGETS = {"targets": [
     {"id": "rare_earth_little_giants_2025", "scenario": "baseline", "accept": [0, 100000]},

@@ -11,7 +11,7 @@ It works from any working directory with the project's Python (``.venv/bin/pytho
 environment where the project is installed; otherwise the repository root is put on sys.path).
 
 The numbers are those of numpy without its AVX-512 kernels (``import sim`` switches them off; see
-sim/numerics.py), so the same baseline holds on x86-64 machines with and without AVX-512.
+sim/engine/numerics.py), so the same baseline holds on x86-64 machines with and without AVX-512.
 
 What is pinned: for each seed, one run of the default configuration (conf/config.yaml: world
 rare_earth_2015, scenario laissez_faire, 30 years; see OVERRIDES) with progress off and nothing
@@ -81,7 +81,7 @@ def compute(seed: int) -> dict[str, Any]:
     """Run the baseline configuration with ``seed`` and return its flattened summary scalars."""
     _import_project()
     from sim.config import compose
-    from sim.run import run
+    from sim.engine.run import run
 
     cfg = compose([f"seed={seed}", *OVERRIDES])
     summary = dict(run(cfg).summary)
@@ -122,17 +122,17 @@ def load(seed: int) -> dict[str, Any]:
 
 def _provenance() -> dict[str, Any]:
     _import_project()
-    from sim.numerics import dispatch_record
-    from sim.output import git_commit, versions
+    from sim.engine.numerics import dispatch_record
+    from sim.engine.output import git_commit, versions
 
     return {"git": git_commit(), "versions": versions(), "numpy_dispatch": dispatch_record()}
 
 
 def portable() -> bool:
     """Whether this process computes what every machine of the project's kind computes (no AVX-512
-    kernels in numpy: see sim/numerics.py); the baseline is only written and checked in such a process."""
+    kernels in numpy: see sim/engine/numerics.py); the baseline is only written and checked in such a process."""
     _import_project()
-    from sim.numerics import avx512_active
+    from sim.engine.numerics import avx512_active
 
     return not avx512_active()
 

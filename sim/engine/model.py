@@ -37,10 +37,10 @@ from scenarios.price_floor import FISCAL_KEY as FLOOR_FISCAL_KEY
 from scenarios.price_floor import PriceFloors
 from scenarios.strategic_pricing import export_discount_loss
 from sim.config import Config
-from sim.numerics import check_dispatch
-from sim.markets import Markets, allocate, update_price
-from sim.metrics import Recorder
-from sim.world import build_population, build_tables
+from sim.engine.numerics import check_dispatch
+from sim.engine.markets import Markets, allocate, update_price
+from sim.engine.metrics import Recorder
+from sim.engine.world import build_population, build_tables
 
 STREAMS = ("init", "innovation", "investment", "entry", "projects", "policy", "shocks", "spare")
 

@@ -1,6 +1,6 @@
 """The classroom dashboard's model side: levers, teaching presets, configs and the views' figures.
 
-``sim/app.py`` is only the Solara page; everything it shows is built here, without Solara, so
+``sim/classroom/app.py`` is only the Solara page; everything it shows is built here, without Solara, so
 that tests and ``benchmarks/bench_app.py`` use the same code:
 
 - :class:`Levers`: the settings a class discusses, each mapped to real config keys
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from sim.config import CONF_DIR, Config, ConfigError, compose, config_options
-from sim.model import ChainModel
+from sim.engine.model import ChainModel
 
 # Every classroom run: no files, no progress lines, no firm panel (the views do not read it).
 FIXED_OVERRIDES = ("progress=false", "output.write=false", "output.firm_panel=false")
@@ -492,7 +492,7 @@ def quarter_label(model: ChainModel) -> str:
 def timeline(model: ChainModel) -> dict[str, dict[str, dict[str, float | None]]]:
     """bloc -> stage -> {first_output, independence}: calendar years reached so far (None: not yet).
 
-    The definitions of summary.json (sim.metrics.Recorder.summary): the first output of a plant whose firm was
+    The definitions of summary.json (sim.engine.metrics.Recorder.summary): the first output of a plant whose firm was
     born at or after the timeline reference year, and the first quarter from which self-sufficiency stays at
     or above world.independence_threshold for world.independence_hold_quarters quarters.
     """
@@ -823,7 +823,7 @@ def server_env() -> dict[str, str]:
 
 
 def server_command(port: int, host: str = "localhost") -> list[str]:
-    """``solara run`` of sim/app.py in production mode, without its version check (no internet)."""
+    """``solara run`` of sim/classroom/app.py in production mode, without its version check (no internet)."""
     import sys
 
     return [sys.executable, "-m", "solara", "run", str(ROOT / "sim" / "app.py"), "--production", "--host", host,

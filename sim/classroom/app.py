@@ -2,12 +2,12 @@
 
 Run (README "The classroom dashboard"):
 
-    make app      # solara run sim/app.py --production --host localhost --port 8765 --no-check-version
+    make app      # solara run sim/classroom/app.py --production --host localhost --port 8765 --no-check-version
 
 then open http://localhost:8765. Everything the page needs is served from this machine
 (Solara's assets from solara-assets, charts drawn by its local copy of ECharts), so it works
 without internet. Only the page lives here; levers, presets, configs and the charts' data are
-in sim/dashboard.py.
+in sim/classroom/dashboard.py.
 
 Step (one quarter), play, pause and reset are SolaraViz's (its Render Interval slider makes Step
 and Play advance several quarters per redraw; Reset keeps the levers). The lever panel adds
@@ -23,7 +23,7 @@ import solara
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import force_update
 
-from sim import dashboard as d
+from sim.classroom import dashboard as d
 from sim.config import ConfigError, config_options
 
 levers = solara.reactive(None)  # the levers of the model on the page (per browser session); None: not yet built

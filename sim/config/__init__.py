@@ -19,11 +19,11 @@ from typing import Any, Optional, Sequence
 
 from omegaconf import MISSING
 
-from sim.fields import f
-from sim.policy_schema import PolicyChangeConfig, PolicyConfig
+from sim.config.fields import f
+from sim.config.policy import PolicyChangeConfig, PolicyConfig
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-# conf/ folders that are not config groups of a simulation: study files read by sim.experiment and sim.sensitivity
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+# conf/ folders that are not config groups of a simulation: study files read by sim.research.experiment and sim.research.sensitivity
 STUDY_DIRS = ("experiment", "sensitivity")
 
 
@@ -367,7 +367,7 @@ def validate(cfg: Config) -> Config:
                 raise ConfigError(f"{key}.group", f"group '{c.group}' belongs to bloc '{w.groups[c.group].bloc}', not '{c.bloc}'")
     if len(w.innovation.cost_cut_beta) != 2:
         raise ConfigError("world.innovation.cost_cut_beta", "must be [a, b] of a Beta distribution")
-    from sim.policy_schema import validate_policy  # local import: checks names against the world
+    from sim.config.policy import validate_policy  # local import: checks names against the world
 
     validate_policy(cfg)
     # Scenario events are checked by their own schema.

@@ -1,7 +1,7 @@
 """Analysis API for notebooks and reports: load runs into tidy frames, reduce replications to
 median and quantile bands, paired scenario differences with bootstrap intervals, and figures.
 
-    from sim.analysis import load_runs, tidy, timeline_frame, reduce, paired_differences, plot_timeline
+    from sim.research.analysis import load_runs, tidy, timeline_frame, reduce, paired_differences, plot_timeline
 
     runs = load_runs("results/runs")                 # every complete run under a directory (or a list of dirs)
     ts = tidy(runs, "timeseries")                    # one table over runs: run, scenario, seed in front
@@ -45,12 +45,12 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 from matplotlib.transforms import blended_transform_factory
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TARGETS_FILE = PROJECT_ROOT.parent / "shared" / "validation" / "targets.yaml"
 TABLES = ("timeseries", "events", "policy", "firms")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is there: 5x faster
 ID_COLUMNS = ("run", "scenario", "seed")
-TIERS = ("none", "innovation_type", "srdi", "little_giant")  # sim/policy_metrics.py TIER_NAMES
+TIERS = ("none", "innovation_type", "srdi", "little_giant")  # sim/engine/policy_metrics.py TIER_NAMES
 DESIGNATED_TIERS = TIERS[1:]
 
 # Reference timelines for a committed Western effort, years (MODEL.md 5.4, from the seed article's table
@@ -324,7 +324,7 @@ def timeline_frame(runs: Run | Iterable[Run]) -> pd.DataFrame:
     Scenarios may count from different reference years (west_coordinated from its 2025 policy
     switch). The calendar-year columns put them on one clock (censor with ``end_year``), but each
     still measures from its own reference: first output of a plant of a firm born at or after it,
-    independence first held at or after it (sim/metrics.py)."""
+    independence first held at or after it (sim/engine/metrics.py)."""
     runs = _as_runs(runs)
     rows = []
     for rid, r in zip(run_ids(runs), runs):

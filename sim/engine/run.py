@@ -16,9 +16,9 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from sim import numerics, output
+from sim.engine import numerics, output
 from sim.config import Config
-from sim.model import ChainModel
+from sim.engine.model import ChainModel
 
 
 @dataclass

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from sim.fields import f
+from sim.config.fields import f
 
 
 TIERS = ("innovation_type", "srdi", "little_giant")

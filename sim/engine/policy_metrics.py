@@ -26,7 +26,7 @@ import pandas as pd
 from agents.firms import Phase, Tier
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sim.model import ChainModel
+    from sim.engine.model import ChainModel
 
 TIER_NAMES = ("none", "innovation_type", "srdi", "little_giant")
 TIER_KEYS = TIER_NAMES + ("key_little_giant",)

@@ -15,7 +15,7 @@ import pandas as pd
 from agents.firms import Phase, ProjectPhase
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sim.model import ChainModel
+    from sim.engine.model import ChainModel
 
 SERIES = (
     "capacity_t", "pipeline_t", "output_t", "demand_t", "delivered_t", "imports_t", "exports_t", "shortage_t",
@@ -27,7 +27,7 @@ SERIES = (
 
 
 class Recorder:
-    """Collects the outputs of one run in memory; sim.output writes them."""
+    """Collects the outputs of one run in memory; sim.engine.output writes them."""
 
     def __init__(self, model: "ChainModel"):
         self.model = model
@@ -35,7 +35,7 @@ class Recorder:
         self.series: dict[str, list[np.ndarray]] = {k: [] for k in SERIES}
         self.panel: list[pd.DataFrame] = []
         self.B, self.S = T.B, T.S
-        from sim.policy_metrics import PolicyRecorder
+        from sim.engine.policy_metrics import PolicyRecorder
 
         self.policy = PolicyRecorder(model)
 

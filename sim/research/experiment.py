@@ -1,0 +1,523 @@
+"""The main experiment: several scenarios x replications on the local cores, then a report.
+
+    python -m sim.experiment                                 # conf/experiment/main.yaml
+    python -m sim.experiment --seeds 3 --workers 2 years=20  # fewer seeds; overrides apply to every run
+    python -m sim.experiment --out results/experiments/NAME  # an existing directory resumes
+
+An experiment file (conf/experiment/NAME.yaml) names the scenarios, the reference scenario, the
+number of replications and the rows of the paired-difference table. Replication k of every
+scenario uses seed k (common random numbers), so scenario differences are paired seed by seed.
+
+The runs go through the sweep machinery (sim/research/sweep.py): each streams to
+``<out>/runs/<scenario>-seed<k>-<hash>``, a complete run is skipped when the experiment is started
+again with the same ``--out``, and a failing run is recorded in its manifest while the others go
+on. Then the report is built from the analysis API (sim/research/analysis.py) into ``<out>/report/``:
+report.md with PNG figures, differences.csv and timelines.csv, and ``<out>/sweep_table.parquet``.
+The terminal ends with the paired-difference table and the report's path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from sim.config import ConfigError, check_count, check_study_keys, compose, config_options, read_study_file, study_whole
+
+TIMELINE_VALUES = ("first_output_year", "independence_year")
+SERIES_HOW = ("end", "sum")
+
+
+# --------------------------------------------------------------------------
+# The experiment file
+# --------------------------------------------------------------------------
+@dataclass
+class DifferenceRow:
+    """One row of the paired-difference table: how to read one number from a run."""
+
+    label: str
+    unit: str = ""
+    key: str | None = None        # a dotted summary.json key
+    timeline: str | None = None   # first_output_year | independence_year
+    series: str | None = None     # a timeseries.parquet column
+    bloc: str | None = None
+    stage: str | None = None      # timeline: required; series: None sums over stages
+    year: int | None = None       # series: the calendar year
+    how: str = "end"              # series: end (last quarter of the year) | sum (over its quarters)
+    censor: bool = False          # timeline: "never" counts as the end of the run
+    scale: float = 1.0            # multiplies the value (e.g. 0.001 for t -> kt)
+
+
+@dataclass
+class Experiment:
+    name: str
+    scenarios: list[str]
+    reference: str
+    seeds: int = 10
+    overrides: list[str] = field(default_factory=list)
+    firm_panel: bool = True
+    level: float = 0.9
+    n_boot: int = 2000
+    bootstrap_seed: int = 0
+    differences: list[DifferenceRow] = field(default_factory=list)
+    source: str = ""
+
+    def jobs(self) -> list[tuple[str, int, list[str]]]:
+        """(scenario, seed, overrides) per run: every scenario with seeds 1..N."""
+        extra = [*self.overrides, f"output.firm_panel={str(self.firm_panel).lower()}", "progress=false"]
+        return [(s, k, [f"scenario={s}", f"seed={k}", *extra]) for s in self.scenarios for k in range(1, self.seeds + 1)]
+
+
+def _type_error(key: str, want: str, got: Any) -> ConfigError:
+    return ConfigError(key, f"must be {want}, got {got!r}")
+
+
+def parse_experiment(data: Any, source: str = "") -> Experiment:
+    """Validate an experiment mapping (as read from YAML). Raises ConfigError naming the key."""
+    allowed = [f for f in Experiment.__dataclass_fields__ if f != "source"]
+    if not isinstance(data, dict):
+        raise ConfigError("experiment", f"must be a mapping of {', '.join(allowed)}")
+    check_study_keys(data, allowed, "")
+    for k in ("name", "scenarios", "reference"):
+        if k not in data:
+            raise ConfigError(k, "a value is required and none was given")
+    d = {**{"seeds": 10, "overrides": [], "firm_panel": True, "level": 0.9, "n_boot": 2000, "bootstrap_seed": 0, "differences": []}, **data}
+    if not isinstance(d["name"], str) or not d["name"]:
+        raise _type_error("name", "a non-empty string", d["name"])
+    known = config_options("scenario")
+    if not isinstance(d["scenarios"], list) or not d["scenarios"]:
+        raise _type_error("scenarios", f"a non-empty list of scenario names ({', '.join(known)})", d["scenarios"])
+    for i, s in enumerate(d["scenarios"]):
+        if s not in known:
+            raise ConfigError(f"scenarios[{i}]", f"no config file '{s}' in conf/scenario/; allowed: {', '.join(known)}")
+    if len(set(d["scenarios"])) != len(d["scenarios"]):
+        raise ConfigError("scenarios", f"a scenario is listed twice: {d['scenarios']}")
+    if d["reference"] not in d["scenarios"]:
+        raise ConfigError("reference", f"must be one of the experiment's scenarios ({', '.join(d['scenarios'])}), got {d['reference']!r}")
+    study_whole(d, "seeds", 1)
+    study_whole(d, "n_boot", 100)
+    study_whole(d, "bootstrap_seed", 0)
+    if not isinstance(d["overrides"], list) or not all(isinstance(o, str) for o in d["overrides"]):
+        raise _type_error("overrides", "a list of override strings such as 'years=20'", d["overrides"])
+    if not isinstance(d["firm_panel"], bool):
+        raise _type_error("firm_panel", "true or false", d["firm_panel"])
+    lv = d["level"]
+    if isinstance(lv, bool) or not isinstance(lv, (int, float)) or not 0.5 <= lv < 1.0:
+        raise _type_error("level", "a number in [0.5, 1)", lv)
+    if not isinstance(d["differences"], list):
+        raise _type_error("differences", "a list of rows", d["differences"])
+    rows = [_parse_row(r, i) for i, r in enumerate(d["differences"])]
+    return Experiment(name=d["name"], scenarios=list(d["scenarios"]), reference=d["reference"], seeds=d["seeds"],
+                      overrides=list(d["overrides"]), firm_panel=d["firm_panel"], level=float(lv), n_boot=d["n_boot"],
+                      bootstrap_seed=d["bootstrap_seed"], differences=rows, source=source)
+
+
+def _parse_row(r: Any, i: int) -> DifferenceRow:
+    where = f"differences[{i}]"
+    if not isinstance(r, dict):
+        raise ConfigError(where, f"must be a mapping with label and one of key, timeline, series; got {r!r}")
+    check_study_keys(r, list(DifferenceRow.__dataclass_fields__), where)
+    if not isinstance(r.get("label"), str) or not r["label"]:
+        raise ConfigError(f"{where}.label", "a label (text) is required")
+    sources = [k for k in ("key", "timeline", "series") if r.get(k) is not None]
+    if len(sources) != 1:
+        raise ConfigError(where, f"needs exactly one of key, timeline, series; got {', '.join(sources) or 'none'}")
+    row = DifferenceRow(**r)
+    for k in ("unit", "key", "series", "bloc", "stage"):
+        v = getattr(row, k)
+        if v is not None and not isinstance(v, str):
+            raise _type_error(f"{where}.{k}", "text", v)
+    if isinstance(row.scale, bool) or not isinstance(row.scale, (int, float)):
+        raise _type_error(f"{where}.scale", "a number", row.scale)
+    if not isinstance(row.censor, bool):
+        raise _type_error(f"{where}.censor", "true or false", row.censor)
+    if row.timeline is not None:
+        if row.timeline not in TIMELINE_VALUES:
+            raise ConfigError(f"{where}.timeline", f"must be one of {', '.join(TIMELINE_VALUES)}, got {row.timeline!r}")
+        if row.bloc is None or row.stage is None:
+            raise ConfigError(where, "a timeline row needs bloc and stage")
+    if row.series is not None:
+        if row.bloc is None or row.year is None:
+            raise ConfigError(where, "a series row needs bloc and year")
+        if isinstance(row.year, bool) or not isinstance(row.year, int):
+            raise _type_error(f"{where}.year", "a calendar year (whole number)", row.year)
+        if row.how not in SERIES_HOW:
+            raise ConfigError(f"{where}.how", f"must be one of {', '.join(SERIES_HOW)}, got {row.how!r}")
+    return row
+
+
+def load_experiment(name_or_path: str) -> Experiment:
+    """An experiment by name (conf/experiment/NAME.yaml) or by path. Raises ConfigError."""
+    data, p = read_study_file("experiment", name_or_path, "experiment")
+    return parse_experiment(data, source=str(p))
+
+
+# --------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------
+def default_workers() -> int:
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+def new_experiment_dir(root: str | Path, name: str) -> Path:
+    from sim.engine.output import unique_dir
+
+    return unique_dir(Path(root) / "experiments", name)
+
+
+def run_experiment(exp: Experiment, out_dir: Path, workers: int, say: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Run every job of the experiment in ``out_dir`` (complete runs are kept), ``workers`` at a time.
+
+    Every job is composed and validated before the first run starts (ConfigError otherwise)."""
+    from sim.research.sweep import run_jobs
+
+    jobs = exp.jobs()
+    cfgs = [compose(o) for _, _, o in jobs]
+    n = len(jobs)
+    width = len(str(n))
+
+    def report(i: int, rec: dict[str, Any], done: int) -> None:
+        s, k, _ = jobs[i]
+        what = "kept (complete)" if rec["skipped"] else rec["status"] + (f" in {rec['wall_time_s']:.1f} s" if rec["status"] == "complete" else f": {rec['error']}")
+        say(f"[{done:>{width}}/{n}] {s} seed {k}: {what}")
+
+    return run_jobs([o for _, _, o in jobs], cfgs, out_dir, workers, on_done=report, quiet=True)
+
+
+# --------------------------------------------------------------------------
+# The numbers of the difference table
+# --------------------------------------------------------------------------
+def difference_values(exp: Experiment, runs) -> pd.DataFrame:
+    """Long frame: scenario, seed, row (index into exp.differences), label, value (one per run and row)."""
+    from sim.research import analysis as an
+
+    runs = list(runs)
+    tl = an.timeline_frame(runs) if any(r.timeline for r in exp.differences) else None
+    scal = an.scalars_frame(runs) if any(r.key for r in exp.differences) else None
+    out = []
+    for i, row in enumerate(exp.differences):
+        if row.key is not None:
+            if row.key not in scal.columns and not _names_a_year(row.key, scal.columns):
+                near = [c for c in scal.columns if c.split(".")[0] == row.key.split(".")[0]][:6]
+                raise ConfigError(f"differences[{i}].key", f"no summary key '{row.key}' in these runs"
+                                  + (f"; keys beginning alike: {', '.join(near)}" if near else ""))
+            # a year the runs do not reach (e.g. years=10) gives NaN, like a series row
+            vals = pd.to_numeric(scal[row.key], errors="coerce") if row.key in scal.columns else pd.Series(np.nan, index=scal.index)
+            d = pd.DataFrame({"scenario": scal["scenario"], "seed": scal["seed"], "value": vals})
+        elif row.timeline is not None:
+            sel = tl[(tl["bloc"].astype(str) == row.bloc) & (tl["stage"].astype(str) == row.stage)]
+            if sel.empty:
+                raise ConfigError(f"differences[{i}]", f"no bloc '{row.bloc}' with stage '{row.stage}' in these runs")
+            v = sel[row.timeline].astype(float)
+            if row.censor:
+                v = v.fillna(sel["end_year"].astype(float))
+            d = pd.DataFrame({"scenario": sel["scenario"].to_numpy(), "seed": sel["seed"].to_numpy(), "value": v.to_numpy()})
+        else:
+            d = pd.DataFrame([{"scenario": r.scenario, "seed": r.seed, "value": _series_value(r, row, i)} for r in runs])
+        d["value"] = d["value"].astype(float) * float(row.scale)
+        d.insert(2, "row", i)
+        d.insert(3, "label", row.label)
+        out.append(d)
+    cols = ["scenario", "seed", "row", "label", "value"]
+    return pd.concat(out, ignore_index=True)[cols] if out else pd.DataFrame(columns=cols)
+
+
+def _names_a_year(key: str, columns) -> bool:
+    """Whether the key names a calendar year: summary keys such as shares.2035.... exist only for
+    the years a run covers, so a missing one reads as NaN (not reached), not as a mistake."""
+    return any(len(part) == 4 and part.isdigit() for part in key.split("."))
+
+
+def _series_value(run, row: DifferenceRow, i: int) -> float:
+    ts = run.timeseries
+    if row.series not in ts.columns:
+        raise ConfigError(f"differences[{i}].series", f"no column '{row.series}' in timeseries.parquet; "
+                          f"columns: {', '.join(c for c in ts.columns if c not in ('quarter_index', 'time'))}")
+    sel = ts[(ts["bloc"].astype(str) == row.bloc) & (ts["year"] == row.year)]
+    if row.stage is not None:
+        sel = sel[sel["stage"].astype(str) == row.stage]
+    if sel.empty:
+        return math.nan  # the year is outside this run (or the bloc/stage is absent)
+    if row.how == "end":
+        sel = sel[sel["quarter"] == sel["quarter"].max()]
+    return float(sel[row.series].sum())
+
+
+def difference_table(exp: Experiment, values: pd.DataFrame) -> pd.DataFrame:
+    """Per row and other scenario: medians of both, the paired mean difference and its bootstrap interval."""
+    from sim.research.analysis import paired_differences
+
+    others = [s for s in exp.scenarios if s != exp.reference]
+    rows = []
+    for i, row in enumerate(exp.differences):
+        v = values[values["row"] == i]
+        pdiff = paired_differences(v, "value", reference=exp.reference, others=others, level=exp.level,
+                                   n_boot=exp.n_boot, rng=exp.bootstrap_seed)
+        ref = v[v["scenario"] == exp.reference]["value"]
+        for _, d in pdiff.iterrows():
+            oth = v[v["scenario"] == d["scenario"]]["value"]
+            rows.append({"label": row.label, "unit": row.unit, "scenario": d["scenario"], "reference": exp.reference,
+                         "reference_median": float(ref.median()) if ref.notna().any() else math.nan,
+                         "scenario_median": float(oth.median()) if oth.notna().any() else math.nan,
+                         "mean_difference": d["mean"], "ci_low": d["ci_low"], "ci_high": d["ci_high"],
+                         "excludes_zero": d["excludes_zero"], "n_pairs": d["n_pairs"], "n_dropped": d["n_dropped"],
+                         "level": exp.level})
+    return pd.DataFrame(rows)
+
+
+def _num(x: float, unit: str = "") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    ax = abs(x)
+    if unit == "year" and ax >= 1000:  # a calendar year: no thousands separator
+        return f"{x:.1f}"
+    if ax >= 1000:
+        return f"{x:,.0f}"
+    if ax >= 100:
+        return f"{x:.0f}"
+    if ax >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}" if ax >= 0.1 or x == 0 else f"{x:.3f}"
+
+
+def format_table(table: pd.DataFrame, markdown: bool = False) -> str:
+    """The paired-difference table as text (terminal) or Markdown (report)."""
+    if table.empty:
+        return "(no rows)"
+    level = int(round(table["level"].iloc[0] * 100))
+    head = ["quantity", "unit", "scenario", f"{table['reference'].iloc[0]} median", "scenario median",
+            "paired difference", f"{level}% interval", "pairs"]
+    body = []
+    for _, r in table.iterrows():
+        star = " *" if r["excludes_zero"] else ""
+        pairs = f"{r['n_pairs']}" + (f" ({r['n_dropped']} dropped)" if r["n_dropped"] else "")
+        u = r["unit"]
+        body.append([r["label"], u, r["scenario"], _num(r["reference_median"], u), _num(r["scenario_median"], u),
+                     _num(r["mean_difference"], u) + star, f"[{_num(r['ci_low'], u)}, {_num(r['ci_high'], u)}]", pairs])
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(b) + " |" for b in body]
+        return "\n".join(lines)
+    widths = [max(len(h), *(len(b[j]) for b in body)) for j, h in enumerate(head)]
+    fmt = lambda cells: "  ".join(c.ljust(w) if j < 3 else c.rjust(w) for j, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    return "\n".join([fmt(head), "-" * (sum(widths) + 2 * (len(widths) - 1))] + [fmt(b) for b in body])
+
+
+# --------------------------------------------------------------------------
+# The report
+# --------------------------------------------------------------------------
+FIGURES = (
+    ("timeline", "Mine-to-magnet timeline",
+     "Years from each scenario's reference year (the run start; 2025 for west_coordinated, when its policy starts) "
+     "to the first output of a new plant and to independence (self-sufficiency >= 50% held four quarters), per "
+     "bloc and stage: median across seeds, bar = 5-95% of the seeds that reached it, with the share of seeds that "
+     "never did; grey bands are the reference ranges for a committed Western effort (mine 3-7, processing 5-10, "
+     "downstream 7-15 years)."),
+    ("capacity", "Capacity and the coordinated bloc's share",
+     "Operating capacity by bloc and stage (kt/yr) and China's share of world capacity by stage; median across "
+     "seeds with the 5-95% band."),
+    ("pyramid", "Designation pyramid",
+     "Chinese firms holding each tier at the end of each year, and new designations per year by tier."),
+    ("rd_by_tier", "R&D and patents by tier",
+     "R&D intensity (R&D / revenue) and patents in force per firm, by tier, China."),
+    ("event_study", "Event study around designation",
+     "Designated firms against firms of the same run, year and stage not designated yet, by years relative to "
+     "the first designation."),
+    ("prices", "Prices",
+     "Bloc price index by stage (USD/kg), with scenario-event windows shaded and export-controlled quarters marked."),
+    ("fiscal", "Fiscal cost",
+     "Public money per bloc per year, by instrument in total, and cumulative cost per tonne of domestic chain "
+     "capacity added (magnet-equivalent, weakest stage)."),
+)
+
+
+def build_report(exp: Experiment, out_dir: Path, say: Callable[[str], None] = print) -> tuple[Path, pd.DataFrame]:
+    """Read the experiment's runs and write report/ (report.md, figures/*.png, CSV tables). Returns
+    the report path and the paired-difference table."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sim.research import analysis as an
+    from sim.engine import output
+    from sim.research.sweep import write_table
+
+    runs = an.load_runs(out_dir / "runs")
+    if not runs:
+        raise ConfigError("out", f"no complete run under {out_dir / 'runs'}")
+    rep = out_dir / "report"
+    figdir = rep / "figures"
+    figdir.mkdir(parents=True, exist_ok=True)
+    values = difference_values(exp, runs)
+    table = difference_table(exp, values)
+    output.write_text(rep / "differences.csv", table.to_csv(index=False))
+    output.write_text(rep / "difference_values.csv", values.to_csv(index=False))
+    tl = an.timeline_frame(runs)
+    tl_red = pd.concat([an.reduce(tl, ["scenario", "bloc", "stage"], v).assign(measure=v)
+                        for v in ("years_to_first_output", "years_to_independence")], ignore_index=True)
+    output.write_text(rep / "timelines.csv", tl_red.to_csv(index=False))
+    write_table(out_dir)
+
+    ts, pol, ev = an.tidy(runs, "timeseries"), an.tidy(runs, "policy"), an.tidy(runs, "events")
+    makers: dict[str, Callable[[], Any]] = {
+        "timeline": lambda: an.plot_timeline(tl),
+        "capacity": lambda: an.plot_capacity(ts),
+        "pyramid": lambda: an.plot_pyramid(pol, ev),
+        "rd_by_tier": lambda: an.plot_rd_by_tier(pol),
+        "event_study": lambda: an.plot_event_study(an.event_study(an.tidy(runs, "firms"), ev)),
+        "prices": lambda: an.plot_prices(ts, ev),
+        "fiscal": lambda: an.plot_fiscal(pol, ts),
+    }
+    written = []
+    for name, title, caption in FIGURES:
+        if name == "event_study" and not exp.firm_panel:
+            continue
+        fig = makers[name]()
+        path = figdir / f"{name}.png"
+        tmp = path.with_name(f".{path.name}.tmp.png")
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+        written.append((name, title, caption))
+    text = _report_text(exp, out_dir, runs, table, tl_red, written)
+    output.write_text(rep / "report.md", text)
+    return rep / "report.md", table
+
+
+def _timeline_md(tl_red: pd.DataFrame, scenarios: Sequence[str]) -> str:
+    lines = ["| bloc | stage | measure | " + " | ".join(scenarios) + " |", "|" + "---|" * (3 + len(scenarios))]
+    for (bloc, stage, measure), g in tl_red.groupby(["bloc", "stage", "measure"], observed=True, sort=True):
+        cells = []
+        for s in scenarios:
+            r = g[g["scenario"] == s]
+            if r.empty:
+                cells.append("")
+                continue
+            r = r.iloc[0]
+            n, miss = int(r["n"]), int(r["n_missing"])
+            cell = "never" if n == 0 else f"{r['median']:.1f} [{r['q05']:.1f}, {r['q95']:.1f}]"
+            if n and miss:
+                cell += f", never in {miss}/{n + miss}"
+            cells.append(cell)
+        lines.append(f"| {bloc} | {stage} | {measure.replace('years_to_', '').replace('_', ' ')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _report_text(exp: Experiment, out_dir: Path, runs, table: pd.DataFrame, tl_red: pd.DataFrame, figures) -> str:
+    from sim.engine.output import git_commit, versions
+
+    git = git_commit()
+    v = versions()
+    seeds = sorted({r.seed for r in runs})
+    n_by = pd.Series([r.scenario for r in runs]).value_counts().to_dict()
+    lines = [
+        f"# Experiment `{exp.name}`",
+        "",
+        f"Built {datetime.now().strftime('%Y-%m-%d %H:%M')} from {len(runs)} complete runs in `{out_dir}`"
+        f" (experiment file `{exp.source or '(given)'}`; git {str(git.get('commit', '?'))[:10]}"
+        f"{' with local changes' if git.get('dirty') else ''}; little-giants {v.get('little-giants')}, mesa {v.get('mesa')}).",
+        "",
+        "Scenarios: " + ", ".join(f"`{s}` ({n_by.get(s, 0)} runs)" for s in exp.scenarios)
+        + f". Replication k of every scenario uses seed k (seeds {seeds[0]}-{seeds[-1]}), so differences are paired seed by seed."
+        + (f" Overrides for every run: `{' '.join(exp.overrides)}`." if exp.overrides else ""),
+        "",
+        "## Paired differences",
+        "",
+        f"Scenario minus `{exp.reference}` on the same seed: mean of the differences with its {int(exp.level * 100)}% "
+        f"bootstrap interval ({exp.n_boot} resamples of the seed pairs); `*` marks an interval that excludes zero. "
+        "\"Never\" cannot be differenced: such pairs are dropped and counted, unless the row says never = end of run "
+        "(then the difference is a bound).",
+        "",
+        format_table(table, markdown=True),
+        "",
+        "## Timelines (years from the reference year; median [5%, 95%] over the seeds that reached it)",
+        "",
+        _timeline_md(tl_red, exp.scenarios),
+        "",
+    ]
+    for name, title, caption in figures:
+        lines += [f"## {title}", "", caption, "", f"![{title}](figures/{name}.png)", ""]
+    lines += ["## Files", "",
+              "- `differences.csv`, `difference_values.csv` (one value per run and row), `timelines.csv` in this folder;",
+              "- `../sweep_table.parquet`: a row per run, every input and summary scalar a column;",
+              "- `../runs/*/`: each run's config, time series, firm panel, events, policy outputs, summary and manifest.",
+              ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        print(f"error: {message} (see python -m sim.experiment --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = _Parser(prog="python -m sim.experiment", description=__doc__.split("\n\n")[0],
+                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("overrides", nargs="*", help="config overrides applied to every run (e.g. years=20)")
+    ap.add_argument("--experiment", default="main", help="conf/experiment/NAME.yaml or a path to a YAML file (default: main)")
+    ap.add_argument("--seeds", type=int, help="replications per scenario (default: the experiment file's)")
+    ap.add_argument("--workers", type=int, help="worker processes (default: the cores available)")
+    ap.add_argument("--out", help="experiment directory (default: a new results/experiments/<time>-<name>-<id>); an existing one resumes")
+    ap.add_argument("--root", default="results", help="results root for a new experiment directory (default: results)")
+    ap.add_argument("--report-only", action="store_true", help="rebuild the report from the runs already in --out")
+    a = ap.parse_args(argv)
+    started = time.time()
+    try:
+        exp = load_experiment(a.experiment)
+        if check_count("--seeds", a.seeds) is not None:
+            exp.seeds = a.seeds
+        check_count("--workers", a.workers)
+        exp.overrides = [*exp.overrides, *a.overrides]
+        if a.report_only and not a.out:
+            raise ConfigError("--report-only", "needs --out DIR (the experiment directory to report on)")
+        if a.out:
+            out = Path(a.out)
+            if out.exists() and not out.is_dir():
+                raise ConfigError("--out", f"{out} exists and is not a directory")
+            if a.report_only and not (out / "runs").is_dir():
+                raise ConfigError("--out", f"no runs/ directory in {out}")
+        for _, _, o in exp.jobs()[:: exp.seeds]:  # one job per scenario: the overrides are checked before anything is written
+            compose(o)
+        workers = a.workers or default_workers()
+        if not a.report_only:
+            out = Path(a.out) if a.out else new_experiment_dir(a.root, exp.name)
+            out.mkdir(parents=True, exist_ok=True)
+            print(f"experiment {exp.name}: {len(exp.scenarios)} scenarios x {exp.seeds} seeds = {len(exp.jobs())} runs "
+                  f"on {min(workers, len(exp.jobs()))} worker(s), into {out}", flush=True)
+            records = run_experiment(exp, out, workers, say=lambda s: print(s, flush=True))
+            failed = [r for r in records if r["status"] != "complete"]
+            if failed:
+                print(f"{len(failed)} run(s) failed; their manifests hold the errors. The report uses the complete runs.",
+                      file=sys.stderr)
+        print("building the report ...", flush=True)
+        path, table = build_report(exp, out)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: complete runs are kept; run the same command with --out DIR to resume", file=sys.stderr)
+        return 130
+    print()
+    print(f"Paired differences, scenario minus {exp.reference} on the same seed (mean, {int(exp.level * 100)}% bootstrap interval; * excludes 0):")
+    print(format_table(table))
+    print()
+    print(f"report: {path}  ({time.time() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,839 @@
+"""Global sensitivity analysis with SALib: Sobol indices and a Morris screening, run through the sweep machinery.
+
+    python -m sim.sensitivity morris                       # conf/sensitivity/levers.yaml, a cheap first look
+    python -m sim.sensitivity sobol --n 32 --workers 2     # first-order and total Sobol indices
+    python -m sim.sensitivity sobol --study levers --seeds 2 years=25   # extra arguments: overrides for every run
+    python -m sim.sensitivity sobol --out results/sensitivity/NAME      # the same command again resumes
+
+A study file (conf/sensitivity/NAME.yaml) names the scenario, the factors (each an existing numeric config
+key with [low, high] bounds: policy levers and uncertain parameters), the outputs (summary.json scalars)
+and the method settings. The samples come from SALib (Saltelli/Sobol' sequence for Sobol with
+``calc_second_order=False``: N x (factors + 2) points; Morris trajectories: r x (factors + 1) points).
+Each point runs with seeds 1..K (``seeds``, the same K seeds at every point: common random numbers) and
+its output is the mean over those seeds. With one seed, the indices describe the model under one fixed
+stream of draws: seed noise that a factor's change sets off then counts as that factor's effect (it
+inflates total indices); more seeds average it out, and ``noise_share`` in the table says how much of
+an output's variance across points is still seed noise.
+
+Each run streams to ``<out>/runs/<scenario>-seed<k>-<hash>`` through :func:`sim.research.sweep.run_job`, so a
+study that is interrupted and started again with the same ``--out`` (or the same arguments: the default
+directory is named by the design) skips the complete runs, and a failing run is recorded in its
+manifest. The configs of the points are built from one composed config by setting the factor values
+(Hydra takes ~0.5 s per composition, the model runs in ~1 s); before anything is written, every factor is
+composed with Hydra at both bounds and the result checked equal to this shortcut, and every point is
+validated. Then ``<out>`` receives: design.json (what fixes the runs), sweep_table.parquet (a row per
+run), samples.parquet (a row per run: point, seed, factor values, outputs), indices.csv and
+indices.parquet (a row per output and factor: S1, S1_conf, ST, ST_conf, or mu, mu_star, mu_star_conf,
+sigma) and indices.png (Sobol: first-order and total indices with confidence whiskers; Morris: mu* against
+sigma), and the terminal ends with a compact table of the indices.
+
+Outputs must be defined in every run: ``years_to_*`` keys are null ("never") when a milestone is not
+reached, so they need ``censor: true`` (never = the end of the run, in years from the timeline's
+reference year; the index then describes the censored quantity), and keys with a year need runs that
+reach it. The analytic core (:func:`sample_points`, :func:`compute_indices`, :func:`analyse_function`)
+works on any function, which is how the tests check it against the Ishigami function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import functools
+import hashlib
+import json
+import math
+import os
+import re
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from sim.config import CONF_DIR, Config, ConfigError, check_count, check_study_keys, compose, config_options, read_study_file, study_whole, validate
+
+STUDY_DIR = CONF_DIR / "sensitivity"
+METHODS = ("sobol", "morris")
+KINDS = ("lever", "uncertain")
+INDEX_COLUMNS = {
+    "sobol": ("S1", "S1_conf", "ST", "ST_conf"),
+    "morris": ("mu", "mu_star", "mu_star_conf", "sigma"),
+}
+FILES = ("design.json", "sweep_table.parquet", "samples.parquet", "indices.csv", "indices.parquet", "indices.png")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+# --------------------------------------------------------------------------
+# The study file
+# --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Factor:
+    """One input of the study: an existing numeric config key varied over [low, high]."""
+
+    name: str                     # short identifier, used in tables and plots
+    key: str                      # dotted config key, as in an override (policy.china.coordination.permit_factor)
+    bounds: tuple[float, float]   # [low, high], in the key's own unit
+    kind: str = "uncertain"       # lever (a policy choice) | uncertain (a parameter we do not know well)
+    unit: str = ""
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output: a dotted summary.json scalar (see ``python -m sim.sweep table`` for the keys)."""
+
+    name: str
+    key: str
+    label: str = ""
+    unit: str = ""
+    censor: bool = False  # years_to_* keys: "never" (null) counts as the end of the run
+
+
+@dataclass
+class Study:
+    name: str
+    factors: list[Factor]
+    outputs: list[Output]
+    scenario: str = "baseline"
+    overrides: list[str] = field(default_factory=list)
+    seeds: int = 1
+    firm_panel: bool = False
+    sample_seed: int = 1
+    conf_level: float = 0.95
+    num_resamples: int = 1000
+    sobol_n: int = 32
+    morris_trajectories: int = 10
+    morris_levels: int = 4
+    source: str = ""
+
+    def problem(self) -> dict[str, Any]:
+        return problem(self.factors)
+
+    def size(self, method: str) -> int:
+        """Sample points of the method (before duplicates are merged)."""
+        d = len(self.factors)
+        return self.sobol_n * (d + 2) if method == "sobol" else self.morris_trajectories * (d + 1)
+
+
+STUDY_KEYS = ("name", "scenario", "overrides", "seeds", "firm_panel", "sample_seed", "conf_level", "num_resamples",
+              "sobol", "morris", "factors", "outputs")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _text(d: dict, key: str, where: str, required: bool = False) -> str:
+    v = d.get(key, "")
+    if required and (not isinstance(v, str) or not v):
+        raise ConfigError(f"{where}.{key}", "a value (text) is required")
+    if not isinstance(v, str):
+        raise ConfigError(f"{where}.{key}", f"must be text, got {v!r}")
+    return v
+
+
+def is_power_of_two(n: int) -> bool:
+    return n >= 1 and n & (n - 1) == 0
+
+
+def check_sobol_n(n: Any, key: str = "sobol.n") -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2 or not is_power_of_two(n):
+        raise ConfigError(key, f"must be a power of 2 >= 2 (Sobol' sequences balance only there), got {n!r}")
+    return n
+
+
+def check_trajectories(n: Any, key: str = "morris.trajectories") -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ConfigError(key, f"must be a whole number >= 2, got {n!r}")
+    return n
+
+
+def _parse_factor(r: Any, i: int) -> Factor:
+    where = f"factors[{i}]"
+    allowed = [fl.name for fl in dataclasses.fields(Factor)]
+    check_study_keys(r, allowed, where, "in a factor")
+    name = _text(r, "name", where, required=True)
+    if not _NAME.match(name):
+        raise ConfigError(f"{where}.name", f"must be an identifier (letters, digits, _), got {name!r}")
+    where = f"factors.{name}"
+    key = _text(r, "key", where, required=True)
+    if "=" in key or key.startswith(("+", "~")) or key.split(".")[0] in ("seed", "output", "progress", "hydra"):
+        raise ConfigError(f"{where}.key", f"must be a dotted config key such as policy.china.coordination.permit_factor, got {key!r}")
+    b = r.get("bounds")
+    if not (isinstance(b, list) and len(b) == 2 and all(_is_number(v) for v in b)):
+        raise ConfigError(f"{where}.bounds", f"must be [low, high] (two finite numbers), got {b!r}")
+    if not b[0] < b[1]:
+        raise ConfigError(f"{where}.bounds", f"low must be below high, got {b!r}")
+    kind = r.get("kind", "uncertain")
+    if kind not in KINDS:
+        raise ConfigError(f"{where}.kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+    return Factor(name=name, key=key, bounds=(float(b[0]), float(b[1])), kind=kind,
+                  unit=_text(r, "unit", where), why=_text(r, "why", where))
+
+
+def _parse_output(r: Any, i: int) -> Output:
+    where = f"outputs[{i}]"
+    allowed = [fl.name for fl in dataclasses.fields(Output)]
+    check_study_keys(r, allowed, where, "in an output")
+    name = _text(r, "name", where, required=True)
+    if not _NAME.match(name):
+        raise ConfigError(f"{where}.name", f"must be an identifier (letters, digits, _), got {name!r}")
+    where = f"outputs.{name}"
+    key = _text(r, "key", where, required=True)
+    censor = r.get("censor", False)
+    if not isinstance(censor, bool):
+        raise ConfigError(f"{where}.censor", f"must be true or false, got {censor!r}")
+    if censor and not key.startswith("years_to_"):
+        raise ConfigError(f"{where}.censor", "only years_to_* keys can be censored (null there means 'never')")
+    if key.startswith("years_to_") and not censor:
+        raise ConfigError(f"{where}.censor", f"'{key}' is null when the milestone is never reached; "
+                          "set censor: true (never = the end of the run) or choose an output defined in every run")
+    return Output(name=name, key=key, label=_text(r, "label", where) or name, unit=_text(r, "unit", where), censor=censor)
+
+
+def parse_study(data: Any, source: str = "") -> Study:
+    """Validate a study mapping (as read from YAML). Raises ConfigError naming the key."""
+    d = check_study_keys(data, STUDY_KEYS, "", "in a study file")
+    for k in ("name", "factors", "outputs"):
+        if k not in d:
+            raise ConfigError(k, "a value is required and none was given")
+    if not isinstance(d["name"], str) or not _NAME.match(d["name"]):
+        raise ConfigError("name", f"must be an identifier (letters, digits, _), got {d['name']!r}")
+    known = config_options("scenario")
+    scenario = d.get("scenario", "baseline")
+    if scenario not in known:
+        raise ConfigError("scenario", f"no config file '{scenario}' in conf/scenario/; allowed: {', '.join(known)}")
+    overrides = d.get("overrides", [])
+    if not isinstance(overrides, list) or not all(isinstance(o, str) and "=" in o for o in overrides):
+        raise ConfigError("overrides", f"must be a list of override strings such as 'years=20', got {overrides!r}")
+    if any(o.split("=", 1)[0].lstrip("+~") == "seed" for o in overrides):
+        raise ConfigError("overrides", "seed is set per point (seeds 1..K, see 'seeds'); remove it from overrides")
+    vals = {"seeds": 1, "sample_seed": 1, "num_resamples": 1000, **d}
+    seeds = study_whole(vals, "seeds", 1)
+    sample_seed = study_whole(vals, "sample_seed", 0)
+    num_resamples = study_whole(vals, "num_resamples", 10)
+    firm_panel = d.get("firm_panel", False)
+    if not isinstance(firm_panel, bool):
+        raise ConfigError("firm_panel", f"must be true or false, got {firm_panel!r}")
+    conf = d.get("conf_level", 0.95)
+    if not _is_number(conf) or not 0.5 <= conf < 1.0:
+        raise ConfigError("conf_level", f"must be a number in [0.5, 1), got {conf!r}")
+    sob = check_study_keys(d.get("sobol", {}), ["n"], "sobol", "in sobol")
+    mor = check_study_keys(d.get("morris", {}), ["trajectories", "levels"], "morris", "in morris")
+    sobol_n = check_sobol_n(sob.get("n", 32))
+    traj = check_trajectories(mor.get("trajectories", 10))
+    levels = mor.get("levels", 4)
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2 or levels % 2:
+        raise ConfigError("morris.levels", f"must be an even whole number >= 2 (grid levels per factor), got {levels!r}")
+    if not isinstance(d["factors"], list) or not d["factors"]:
+        raise ConfigError("factors", "must be a non-empty list of factors (name, key, bounds, kind, unit, why)")
+    factors = [_parse_factor(r, i) for i, r in enumerate(d["factors"])]
+    if not isinstance(d["outputs"], list) or not d["outputs"]:
+        raise ConfigError("outputs", "must be a non-empty list of outputs (name, key, label, unit, censor)")
+    outputs = [_parse_output(r, i) for i, r in enumerate(d["outputs"])]
+    for what, items, attr in (("factors", factors, "name"), ("factors", factors, "key"), ("outputs", outputs, "name")):
+        seen: set[str] = set()
+        for it in items:
+            v = getattr(it, attr)
+            if v in seen:
+                raise ConfigError(f"{what}.{it.name}.{attr}", f"'{v}' is used twice; every {attr} must be unique")
+            seen.add(v)
+    for o in overrides:
+        k = o.split("=", 1)[0].lstrip("+~")
+        if k in {f.key for f in factors}:
+            raise ConfigError("overrides", f"'{k}' is a factor; it cannot also be overridden")
+    return Study(name=d["name"], factors=factors, outputs=outputs, scenario=scenario, overrides=list(overrides),
+                 seeds=seeds, firm_panel=firm_panel, sample_seed=sample_seed, conf_level=float(conf),
+                 num_resamples=num_resamples, sobol_n=sobol_n, morris_trajectories=traj, morris_levels=levels,
+                 source=source)
+
+
+def load_study(name_or_path: str | Path) -> Study:
+    """A study by name (conf/sensitivity/NAME.yaml) or by path to a YAML file. Raises ConfigError."""
+    data, p = read_study_file("sensitivity", name_or_path, "--study")
+    return parse_study(data, source=str(p))
+
+
+# --------------------------------------------------------------------------
+# Sampling and indices (SALib), for any function
+# --------------------------------------------------------------------------
+def problem(factors: Sequence[Factor]) -> dict[str, Any]:
+    """SALib's problem dictionary."""
+    return {"num_vars": len(factors), "names": [f.name for f in factors], "bounds": [list(f.bounds) for f in factors]}
+
+
+def sample_points(factors: Sequence[Factor], method: str, n: int, levels: int = 4, seed: int = 1) -> np.ndarray:
+    """The method's sample, one row per point, in the factors' own units.
+
+    sobol: ``n`` base samples (a power of 2) of a scrambled Sobol' sequence in Saltelli's scheme without
+    second-order terms: n x (D + 2) rows. morris: ``n`` trajectories on a grid of ``levels`` levels:
+    n x (D + 1) rows. ``seed`` fixes the sample.
+    """
+    from SALib.sample import morris as morris_sample
+    from SALib.sample import sobol as sobol_sample
+
+    prob = problem(factors)
+    if method == "sobol":
+        check_sobol_n(n, "n")
+        return sobol_sample.sample(prob, n, calc_second_order=False, scramble=True, seed=seed)
+    if method == "morris":
+        check_trajectories(n, "n")
+        return morris_sample.sample(prob, n, num_levels=levels, seed=seed)
+    raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+
+
+def compute_indices(factors: Sequence[Factor], method: str, X: np.ndarray, Y: np.ndarray, levels: int = 4,
+                    conf_level: float = 0.95, num_resamples: int = 1000, seed: int = 1) -> pd.DataFrame:
+    """Indices of one output Y (a value per row of X) as a frame with a row per factor.
+
+    sobol: S1, S1_conf, ST, ST_conf (conf: half-width of the bootstrap interval at ``conf_level``).
+    morris: mu, mu_star, mu_star_conf, sigma of the elementary effects, in units of Y per whole range
+    of the factor. ``seed`` fixes the bootstrap. A Y that is constant gives zeros (it depends on no factor).
+    """
+    from SALib.analyze import morris as morris_analyze
+    from SALib.analyze import sobol as sobol_analyze
+
+    Y = np.asarray(Y, dtype=float)
+    names = [f.name for f in factors]
+    cols = INDEX_COLUMNS[method]
+    if not np.all(np.isfinite(Y)):
+        raise ValueError("Y holds NaN or infinite values")
+    if np.ptp(Y) == 0:  # nothing to apportion: every index is zero
+        return pd.DataFrame({"factor": names, **{c: 0.0 for c in cols}})
+    rng = np.random.default_rng(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if method == "sobol":
+            si = sobol_analyze.analyze(problem(factors), Y, calc_second_order=False, num_resamples=num_resamples,
+                                       conf_level=conf_level, seed=rng)
+        else:
+            si = morris_analyze.analyze(problem(factors), np.asarray(X, dtype=float), Y, num_resamples=num_resamples,
+                                        conf_level=conf_level, num_levels=levels, seed=rng)
+    return pd.DataFrame({"factor": names, **{c: np.asarray(si[c], dtype=float) for c in cols}})
+
+
+def analyse_function(func: Callable[[np.ndarray], np.ndarray], factors: Sequence[Factor], method: str, n: int,
+                     levels: int = 4, seed: int = 1, conf_level: float = 0.95, num_resamples: int = 1000) -> pd.DataFrame:
+    """Sample, evaluate ``func`` (rows of X -> a value per row) and return :func:`compute_indices`."""
+    X = sample_points(factors, method, n, levels, seed)
+    Y = np.asarray(func(X), dtype=float).reshape(-1)
+    return compute_indices(factors, method, X, Y, levels, conf_level, num_resamples, seed)
+
+
+# --------------------------------------------------------------------------
+# Configs of the sample points
+# --------------------------------------------------------------------------
+def get_value(cfg: Any, key: str) -> Any:
+    """The value at a dotted key of a Config (dataclasses and dicts); KeyError if there is none."""
+    node = cfg
+    for part in key.split("."):
+        if dataclasses.is_dataclass(node) and not isinstance(node, type):
+            if part not in {fl.name for fl in dataclasses.fields(node)}:
+                raise KeyError(key)
+            node = getattr(node, part)
+        elif isinstance(node, dict):
+            if part not in node:
+                raise KeyError(key)
+            node = node[part]
+        else:
+            raise KeyError(key)
+    return node
+
+
+def set_value(cfg: Any, key: str, value: float) -> None:
+    """Set the value at a dotted key (in place)."""
+    parent_key, _, last = key.rpartition(".")
+    parent = get_value(cfg, parent_key) if parent_key else cfg
+    if isinstance(parent, dict):
+        parent[last] = value
+    else:
+        setattr(parent, last, value)
+
+
+def override(key: str, value: float) -> str:
+    """``key=value`` with the float's full precision, so that Hydra composes exactly this number."""
+    return f"{key}={float(value)!r}"
+
+
+@functools.lru_cache(maxsize=32)
+def _composed(overrides: tuple[str, ...]) -> Config:
+    return compose(list(overrides))
+
+
+def compose_cached(overrides: Sequence[str]) -> Config:
+    """:func:`sim.config.compose`, remembered in this process (a study started again, a notebook cell run
+    twice); callers must not modify the result (:func:`point_config` works on a copy)."""
+    return _composed(tuple(overrides))
+
+
+def base_overrides(study: Study, extra: Sequence[str] = ()) -> list[str]:
+    """Overrides every run of the study shares (the scenario, the study's and the command line's)."""
+    return [f"scenario={study.scenario}", *study.overrides, *extra,
+            f"output.firm_panel={str(study.firm_panel).lower()}", "progress=false"]
+
+
+def point_config(base: Config, factors: Sequence[Factor], values: Sequence[float], seed: int) -> Config:
+    """The config of one point and seed: a copy of ``base`` with the factor values set, validated."""
+    cfg = copy.deepcopy(base)
+    cfg.seed = int(seed)
+    for f, v in zip(factors, values):
+        set_value(cfg, f.key, float(v))
+    return validate(cfg)
+
+
+def point_overrides(base_ov: Sequence[str], factors: Sequence[Factor], values: Sequence[float], seed: int) -> list[str]:
+    """The override list of one point and seed (what its manifest records and its directory is named by)."""
+    return [*base_ov, f"seed={int(seed)}", *(override(f.key, v) for f, v in zip(factors, values))]
+
+
+def check_factors(factors: Sequence[Factor], base: Config, base_ov: Sequence[str], seeds: int = 1) -> None:
+    """Every factor names an existing real-valued setting that Hydra composes at both bounds, to the same
+    config as :func:`point_config` builds. Raises ConfigError naming the factor's key."""
+    for f in factors:
+        where = f"factors.{f.name}.key"
+        try:
+            current = get_value(base, f.key)
+        except KeyError:
+            try:  # Hydra's own message names the key and what is allowed beside it
+                compose([*base_ov, override(f.key, f.bounds[0])])
+            except ConfigError as ex:
+                hint = " (add the entry in the study's overrides: '+KEY=VALUE')" if "+" in ex.problem else ""
+                raise ConfigError(where, f"'{f.key}': {ex.problem}{hint}") from None
+            raise ConfigError(where, f"no setting '{f.key}' in the composed config") from None
+        if isinstance(current, bool) or not (current is None or isinstance(current, float)):
+            what = "a whole number" if isinstance(current, int) and not isinstance(current, bool) else type(current).__name__
+            raise ConfigError(where, f"'{f.key}' holds {what} ({current!r}); factors vary real-valued (float) settings")
+    for i, bound in enumerate(("low", "high")):
+        values = [f.bounds[i] for f in factors]
+        seed = 1 if i == 0 else seeds
+        try:
+            hydra_cfg = compose_cached(point_overrides(base_ov, factors, values, seed))
+        except ConfigError as ex:
+            raise _bound_error(ex, factors, bound) from None
+        try:
+            ours = point_config(base, factors, values, seed)
+        except ConfigError as ex:
+            raise _bound_error(ex, factors, bound) from None
+        if ours != hydra_cfg:
+            for f, v in zip(factors, values):  # find the factor whose shortcut differs from Hydra's composition
+                one = compose([*base_ov, override(f.key, v)])
+                if point_config(base, [f], [v], 1) != one:
+                    raise ConfigError(f"factors.{f.name}.key", f"'{f.key}' at {v:g} does not compose to a plain number "
+                                      "(another setting depends on it); choose the setting it feeds")
+            raise ConfigError("factors", f"the factors at their {bound} bounds compose differently from the study's shortcut")
+
+
+def _bound_error(ex: ConfigError, factors: Sequence[Factor], bound: str) -> ConfigError:
+    f = next((f for f in factors if ex.key == f.key or ex.key.startswith(f.key + "[")), None)
+    if f is not None:
+        return ConfigError(f"factors.{f.name}.bounds", f"{bound} bound {f.bounds[0 if bound == 'low' else 1]:g} is not "
+                           f"allowed for '{f.key}': {ex.problem}")
+    return ConfigError(ex.key, f"{ex.problem} (with every factor at its {bound} bound)")
+
+
+def check_outputs(outputs: Sequence[Output], base: Config) -> None:
+    """Outputs that name a calendar year need runs that reach it."""
+    end = base.world.start_year + base.years - 1
+    for o in outputs:
+        for part in o.key.split("."):
+            if len(part) == 4 and part.isdigit() and int(part) > end:
+                raise ConfigError(f"outputs.{o.name}.key", f"'{o.key}' names {part} but the runs end in {end} "
+                                  f"(years={base.years}); choose a year up to {end} or more years")
+
+
+# --------------------------------------------------------------------------
+# Running a study
+# --------------------------------------------------------------------------
+@dataclass
+class Design:
+    """What fixes the runs of a study: the sample, its points and their jobs."""
+
+    method: str
+    n: int
+    X: np.ndarray                   # the sample, a row per SALib point
+    point_of_row: np.ndarray        # index into points for every row of X (duplicate rows share a point)
+    points: np.ndarray              # unique points, a row each
+    jobs: list[list[str]]           # point-major, seeds 1..K within a point
+    job_point: list[int]
+    job_seed: list[int]
+    identity: dict[str, Any]
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.identity, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def make_design(study: Study, method: str, base_ov: Sequence[str], n: int | None = None) -> Design:
+    n = n if n is not None else (study.sobol_n if method == "sobol" else study.morris_trajectories)
+    X = sample_points(study.factors, method, n, study.morris_levels, study.sample_seed)
+    index: dict[tuple[float, ...], int] = {}
+    point_of_row = np.empty(len(X), dtype=int)
+    for i, row in enumerate(X):
+        point_of_row[i] = index.setdefault(tuple(float(v) for v in row), len(index))
+    points = np.array(list(index), dtype=float).reshape(len(index), len(study.factors))
+    jobs, job_point, job_seed = [], [], []
+    for p, values in enumerate(points):
+        for k in range(1, study.seeds + 1):
+            jobs.append(point_overrides(base_ov, study.factors, values, k))
+            job_point.append(p)
+            job_seed.append(k)
+    identity = {"method": method, "n": n, "levels": study.morris_levels if method == "morris" else None,
+                "sample_seed": study.sample_seed, "seeds": study.seeds, "base_overrides": list(base_ov),
+                "factors": [[f.name, f.key, *f.bounds] for f in study.factors]}
+    return Design(method, n, X, point_of_row, points, jobs, job_point, job_seed, identity)
+
+
+def default_out(study: Study, design: Design, root: str | Path = "results") -> Path:
+    """``<root>/sensitivity/<study>-<method>-n<N>x<seeds>-<digest of the design>``: the same arguments, the same directory."""
+    return Path(root) / "sensitivity" / f"{study.name}-{design.method}-n{design.n}x{study.seeds}-{design.digest}"
+
+
+def _check_out(out: Path, design: Design) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError("--out", f"{out} exists and is not a directory")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    try:
+        old = json.loads((out / "design.json").read_text())
+    except (OSError, ValueError):
+        raise ConfigError("--out", f"{out} exists and is not a sensitivity study directory (no design.json); choose another --out") from None
+    if old.get("identity") != design.identity:
+        changed = [k for k in design.identity if old.get("identity", {}).get(k) != design.identity[k]]
+        raise ConfigError("--out", f"{out} holds a study with another design (differs in: {', '.join(changed)}); "
+                          "choose another --out (a study resumes only with the same design)")
+
+
+def run_jobs(jobs: Sequence[Sequence[str]], cfgs: Sequence[Config], out: Path, workers: int,
+             say: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Run every job through :func:`sim.research.sweep.run_job` in ``out`` (complete runs are skipped), ``workers`` at a time."""
+    from sim.research import sweep
+
+    n = len(jobs)
+    records: list[dict[str, Any] | None] = [None] * n
+    todo = []
+    for i, (j, c) in enumerate(zip(jobs, cfgs)):
+        d = sweep.job_dir(out, j, c)
+        if sweep.is_complete(d):
+            records[i] = {"run_dir": str(d), "status": "complete", "skipped": True, "wall_time_s": 0.0, "error": None}
+        else:
+            todo.append(i)
+    say(f"{n} runs: {n - len(todo)} complete already, {len(todo)} to run on {max(1, min(workers, len(todo)))} worker(s)")
+    if not todo:
+        return records  # type: ignore[return-value]
+    started = time.time()
+    every = max(1, math.ceil(len(todo) / 10))
+    failed = 0
+
+    def progress(done: int, rec: dict[str, Any]) -> None:
+        nonlocal failed
+        failed += rec["status"] != "complete"
+        if done % every == 0 or done == len(todo):
+            say(f"  [{done:>{len(str(len(todo)))}}/{len(todo)}] runs done"
+                + (f", {failed} failed" if failed else "") + f" ({time.time() - started:.0f} s)")
+
+    run = sweep.run_jobs([jobs[i] for i in todo], [cfgs[i] for i in todo], out, workers,
+                         on_done=lambda _k, rec, done: progress(done, rec), quiet=True)
+    for i, rec in zip(todo, run):
+        records[i] = rec
+    return records  # type: ignore[return-value]
+
+
+@dataclass
+class StudyResult:
+    study: Study
+    design: Design
+    out: Path
+    records: list[dict[str, Any]]
+    samples: pd.DataFrame       # a row per run: point, seed, factor values, outputs
+    indices: pd.DataFrame       # a row per output and factor
+    files: dict[str, Path]
+
+
+class StudyFailed(RuntimeError):
+    """Some runs of the study failed; their manifests hold the errors."""
+
+
+def _column(df: pd.DataFrame, key: str) -> str | None:
+    """The sweep-table column of a summary key (``summary.KEY`` where an input has the same name)."""
+    outputs = df.attrs.get("outputs", [])
+    for c in (key, f"summary.{key}"):
+        if c in outputs or (not outputs and c in df.columns):
+            return c
+    return None
+
+
+def output_values(study: Study, table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """A column per output (rows as in ``table``), censored where asked; and the count censored per output."""
+    values, censored = {}, {}
+    for i, o in enumerate(study.outputs):
+        col = _column(table, o.key)
+        if col is None:
+            head = o.key.split(".")[0]
+            near = [c for c in table.attrs.get("outputs", table.columns) if c.split(".")[0] == head][:6]
+            raise ConfigError(f"outputs.{o.name}.key", f"no summary key '{o.key}' in these runs"
+                              + (f"; keys beginning alike: {', '.join(near)}" if near else "; see python -m sim.sweep table"))
+        v = pd.to_numeric(table[col], errors="coerce").astype(float)
+        censored[o.name] = 0
+        if o.censor:
+            end = (pd.to_numeric(table[_column(table, "start_year") or "start_year"], errors="coerce")
+                   + pd.to_numeric(table[_column(table, "years") or "summary.years"], errors="coerce")
+                   - pd.to_numeric(table[_column(table, "timeline_reference_year") or "timeline_reference_year"], errors="coerce"))
+            censored[o.name] = int(v.isna().sum())
+            v = v.fillna(end)
+        values[o.name] = v.to_numpy()
+    return pd.DataFrame(values, index=table.index), censored
+
+
+def analyse(study: Study, design: Design, samples: pd.DataFrame, censored: dict[str, int]) -> pd.DataFrame:
+    """The index table: a row per output and factor, from the per-run samples (mean over seeds per point)."""
+    cols = INDEX_COLUMNS[design.method]
+    rows = []
+    for o in study.outputs:
+        by_point = samples.groupby("point")[o.name]
+        mean = by_point.mean().reindex(range(len(design.points)))
+        Y = mean.to_numpy()[design.point_of_row]  # back to SALib's rows (a duplicate point counts every time)
+        noise = math.nan
+        if study.seeds > 1 and np.nanvar(Y) > 0:
+            noise = float(by_point.var(ddof=1).mean() / study.seeds / np.var(mean.to_numpy()))
+        n_undefined = int(samples[o.name].isna().sum())
+        base = {"study": study.name, "method": design.method, "output": o.name, "output_key": o.key, "label": o.label,
+                "unit": o.unit, "n_points": len(design.points), "n_runs": len(samples), "seeds": study.seeds,
+                "n_censored": censored.get(o.name, 0), "noise_share": noise, "output_mean": float(np.nanmean(Y)),
+                "output_sd": float(np.nanstd(Y))}
+        if n_undefined:
+            note = f"undefined (null) in {n_undefined} of {len(samples)} runs; no indices"
+            idx = pd.DataFrame({"factor": [f.name for f in study.factors], **{c: math.nan for c in cols}})
+        else:
+            note = "constant across the sample" if np.ptp(Y) == 0 else ""
+            idx = compute_indices(study.factors, design.method, design.X, Y, study.morris_levels, study.conf_level,
+                                  study.num_resamples, study.sample_seed)
+        for f, (_, r) in zip(study.factors, idx.iterrows()):
+            rows.append({**base, "factor": f.name, "factor_key": f.key, "kind": f.kind, "low": f.bounds[0],
+                         "high": f.bounds[1], **{c: float(r[c]) for c in cols}, "note": note})
+    return pd.DataFrame(rows)
+
+
+def run_study(study: Study, method: str, out: Path | None = None, workers: int = 1, n: int | None = None,
+              extra: Sequence[str] = (), root: str | Path = "results", say: Callable[[str], None] = print) -> StudyResult:
+    """Check, sample, run (resuming), analyse and write a study; see the module docstring.
+
+    ``n``: Sobol base samples or Morris trajectories (default: the study's). ``extra``: overrides for every
+    run. Raises ConfigError (before anything is written) for a user mistake, StudyFailed if runs failed.
+    """
+    from sim.engine import output as out_io
+    from sim.research.sweep import write_table
+
+    if method not in METHODS:
+        raise ConfigError("method", f"must be one of {', '.join(METHODS)}, got {method!r}")
+    if workers < 1:
+        raise ConfigError("--workers", f"must be >= 1, got {workers}")
+    if n is not None:
+        (check_sobol_n if method == "sobol" else check_trajectories)(n, "--n")
+    base_ov = base_overrides(study, extra)
+    base = compose_cached(base_ov)
+    check_factors(study.factors, base, base_ov, study.seeds)
+    check_outputs(study.outputs, base)
+    design = make_design(study, method, base_ov, n)
+    out = Path(out) if out is not None else default_out(study, design, root)
+    _check_out(out, design)
+    cfgs = []
+    for j, (p, k) in enumerate(zip(design.job_point, design.job_seed)):
+        try:
+            cfgs.append(point_config(base, study.factors, design.points[p], k))
+        except ConfigError as ex:  # a combination of values the model refuses (bounds are checked one by one)
+            values = ", ".join(f"{f.name}={v:g}" for f, v in zip(study.factors, design.points[p]))
+            raise ConfigError(ex.key, f"{ex.problem} (at sample point {p}: {values})") from None
+    say(f"study {study.name} ({method}): {len(study.factors)} factors, {len(study.outputs)} outputs, "
+        f"{len(design.X)} sample points ({len(design.points)} distinct) x {study.seeds} seed(s), into {out}")
+    out.mkdir(parents=True, exist_ok=True)
+    out_io.write_json(out / "design.json", {"identity": design.identity, "study": dataclasses.asdict(study),
+                                            "digest": design.digest})
+    records = run_jobs(design.jobs, cfgs, out, workers, say)
+    failed = [r for r in records if r["status"] != "complete"]
+    table_path, table = write_table(out)
+    if failed:
+        raise StudyFailed(f"{len(failed)} of {len(records)} runs failed (first: {failed[0]['run_dir']}: {failed[0]['error']}); "
+                          "their manifest.json holds the traceback; fix the cause and run the same command to finish")
+    rows = table.set_index("run").loc[[Path(r["run_dir"]).name for r in records]]
+    rows.attrs = dict(table.attrs)
+    values, censored = output_values(study, rows)
+    samples = pd.DataFrame({"point": design.job_point, "seed": design.job_seed,
+                            **{f.name: design.points[design.job_point, i] for i, f in enumerate(study.factors)},
+                            "run_dir": [r["run_dir"] for r in records]})
+    samples = pd.concat([samples, values.reset_index(drop=True)], axis=1)
+    indices = analyse(study, design, samples, censored)
+    files = {"design": out / "design.json", "sweep_table": table_path, "samples": out / "samples.parquet",
+             "indices_csv": out / "indices.csv", "indices": out / "indices.parquet", "plot": out / "indices.png"}
+    out_io.write_parquet(files["samples"], samples)
+    out_io.write_parquet(files["indices"], indices)
+    out_io.write_text(files["indices_csv"], indices.to_csv(index=False))
+    fig = plot_indices(indices)
+    tmp = files["plot"].with_name(".indices.png.tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, files["plot"])
+    return StudyResult(study, design, out, records, samples, indices, files)
+
+
+# --------------------------------------------------------------------------
+# Table and plot
+# --------------------------------------------------------------------------
+def _g(x: float) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3g}"
+
+
+def format_indices(indices: pd.DataFrame) -> str:
+    """A compact text table: a row per factor, a column per output (Sobol: ST (S1); Morris: mu* (sigma))."""
+    if indices.empty:
+        return "(no indices)"
+    method = indices["method"].iloc[0]
+    outputs = list(dict.fromkeys(indices["output"]))
+    factors = list(dict.fromkeys(indices["factor"]))
+    a, b = ("ST", "S1") if method == "sobol" else ("mu_star", "sigma")
+    cell = {(r["factor"], r["output"]): f"{_g(r[a])} ({_g(r[b])})" for _, r in indices.iterrows()}
+    kind = dict(zip(indices["factor"], indices["kind"]))
+    head = ["factor", "kind", *outputs]
+    body = [[f, kind[f], *(cell[(f, o)] for o in outputs)] for f in factors]
+    widths = [max(len(h), *(len(r[j]) for r in body)) for j, h in enumerate(head)]
+    line = lambda cells: "  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    first = indices.drop_duplicates("output").set_index("output")
+    what = ("total-order index ST (first-order S1)" if method == "sobol"
+            else "Morris mu* (sigma), in output units per whole factor range")
+    legend = []
+    for o in outputs:
+        r = first.loc[o]
+        extra = []
+        if r["n_censored"]:
+            extra.append(f"{int(r['n_censored'])} runs censored at the end of the run")
+        if not math.isnan(r["noise_share"]):
+            extra.append(f"seed noise {r['noise_share']:.0%} of the variance")
+        if method == "sobol" and not r["note"]:
+            sums = indices[indices["output"] == o][["S1", "ST"]].sum()
+            extra.append(f"sum S1 {sums['S1']:.2f}, sum ST {sums['ST']:.2f}")  # ST summing far above 1: interactions or seed noise
+        if r["note"]:
+            extra.append(r["note"])
+        legend.append(f"  {o}: {r['label']} [{r['unit'] or '-'}] = {r['output_key']}" + (f" ({'; '.join(extra)})" if extra else ""))
+    conf = "" if method == "morris" else " (confidence half-widths in indices.csv)"
+    return "\n".join([f"{what}{conf}:", line(head), "-" * (sum(widths) + 2 * (len(widths) - 1)),
+                      *(line(r) for r in body), "outputs:", *legend])
+
+
+def plot_indices(indices: pd.DataFrame):
+    """A matplotlib Figure, a panel per output. Sobol: bars of S1 and ST per factor with confidence whiskers.
+    Morris: mu* against sigma per factor, with mu* whiskers and the line sigma = mu*."""
+    from matplotlib.patches import Patch
+
+    from sim.research.analysis import AnalysisFigure  # a Figure that shows itself in a notebook; no pyplot, no backend
+
+    method = indices["method"].iloc[0]
+    outputs = list(dict.fromkeys(indices["output"]))
+    factors = list(dict.fromkeys(indices["factor"]))
+    ncols = min(3, len(outputs))
+    nrows = math.ceil(len(outputs) / ncols)
+    fig = AnalysisFigure(figsize=(5.2 * ncols, (0.32 * len(factors) + 1.6 if method == "sobol" else 4.0) * nrows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    colors = {"lever": "tab:blue", "uncertain": "tab:orange"}
+    for ax, o in zip(axes, outputs):
+        d = indices[indices["output"] == o].set_index("factor").loc[factors]
+        r0 = d.iloc[0]
+        ax.set_title(f"{r0['label']}" + (f" [{r0['unit']}]" if r0["unit"] else ""), fontsize=9)
+        if d[INDEX_COLUMNS[method][0]].isna().all():
+            ax.text(0.5, 0.5, r0["note"] or "no indices", ha="center", va="center", transform=ax.transAxes, fontsize=8)
+            ax.set_axis_off()
+            continue
+        if method == "sobol":
+            y = np.arange(len(factors))
+            ax.barh(y - 0.2, d["S1"], height=0.38, xerr=d["S1_conf"], color="tab:gray", label="first order S1", capsize=2)
+            ax.barh(y + 0.2, d["ST"], height=0.38, xerr=d["ST_conf"], color=[colors[k] for k in d["kind"]],
+                    label="total ST", capsize=2)
+            ax.set_yticks(y, factors, fontsize=8)
+            ax.invert_yaxis()
+            ax.axvline(0, color="black", lw=0.6)
+            ax.set_xlabel("index (share of output variance)", fontsize=8)
+        else:
+            ax.errorbar(d["mu_star"], d["sigma"], xerr=d["mu_star_conf"], fmt="none", ecolor="lightgray", zorder=1)
+            ax.scatter(d["mu_star"], d["sigma"], c=[colors[k] for k in d["kind"]], zorder=2)
+            for name, r in d.iterrows():
+                ax.annotate(name, (r["mu_star"], r["sigma"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            top = float(np.nanmax([d["mu_star"].max(), d["sigma"].max()])) * 1.1 or 1.0
+            ax.plot([0, top], [0, top], ls="--", color="gray", lw=0.7)
+            ax.set_xlim(left=0)
+            ax.set_ylim(bottom=0)
+            ax.set_xlabel("mu* (mean |elementary effect|)", fontsize=8)
+            ax.set_ylabel("sigma (interaction / nonlinearity)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(outputs):]:
+        ax.set_axis_off()
+    from matplotlib.lines import Line2D
+
+    handles = [Patch(color=c, label=f"{k}") for k, c in colors.items()] + [Line2D([], [], ls="--", color="gray", lw=0.7, label="sigma = mu*")]
+    if method == "sobol":
+        handles = [Patch(color="tab:gray", label="first order S1"), *[Patch(color=c, label=f"total ST ({k})") for k, c in colors.items()]]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8)
+    study = indices["study"].iloc[0]
+    r0 = indices.iloc[0]
+    fig.suptitle(f"{'Sobol indices' if method == 'sobol' else 'Morris screening'}: study {study}, "
+                 f"{int(r0['n_points'])} points x {int(r0['seeds'])} seed(s)", fontsize=10)
+    return fig
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        print(f"error: {message} (see python -m sim.sensitivity --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def default_workers() -> int:
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = _Parser(prog="python -m sim.sensitivity", description=__doc__.split("\n\n")[0],
+                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("method", choices=METHODS, help="sobol (indices) or morris (screening)")
+    ap.add_argument("overrides", nargs="*", help="config overrides applied to every run (e.g. years=20)")
+    ap.add_argument("--study", default="levers", help="conf/sensitivity/NAME.yaml or a path to a YAML file (default: levers)")
+    ap.add_argument("--n", type=int, help="Sobol base samples N (a power of 2) or Morris trajectories (default: the study's)")
+    ap.add_argument("--seeds", type=int, help="seeds per sample point, averaged (default: the study's)")
+    ap.add_argument("--workers", type=int, help="worker processes (default: the cores available)")
+    ap.add_argument("--out", help="study directory (default: results/sensitivity/<study>-<method>-n<N>x<seeds>-<design id>); "
+                    "the same directory resumes")
+    a = ap.parse_intermixed_args(argv)
+    started = time.time()
+    try:
+        study = load_study(a.study)
+        if check_count("--seeds", a.seeds) is not None:
+            study.seeds = a.seeds
+        check_count("--workers", a.workers)
+        res = run_study(study, a.method, Path(a.out) if a.out else None, a.workers or default_workers(), a.n,
+                        a.overrides, say=lambda s: print(s, flush=True))
+    except ConfigError as err:
+        in_study = "study" in locals() and re.split(r"[.\[]", str(err.key))[0] in STUDY_KEYS
+        where = f" (study {study.source})" if in_study else ""
+        print(f"error: {err}{where}", file=sys.stderr)
+        return 2
+    except StudyFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: complete runs are kept; run the same command to resume", file=sys.stderr)
+        return 130
+    print()
+    print(format_indices(res.indices))
+    print()
+    print(f"indices: {res.files['indices_csv']}, plot: {res.files['plot']}  ({time.time() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

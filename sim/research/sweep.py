@@ -1,0 +1,438 @@
+"""Sweeps: many runs that stream to their own directories, resume after an interruption and
+survive a failing run; and the sweep table (a row per run, every input and summary scalar a column).
+
+    python -m sim -m scenario=baseline,west_coordinated seed=range(1,5) hydra.sweep.dir=results/sweeps/NAME
+    python -m sim.sweep table results/sweeps/NAME          # -> results/sweeps/NAME/sweep_table.parquet
+
+A job is a list of overrides. Its run directory inside a sweep directory is fixed by the job,
+``<sweep_dir>/runs/<scenario>-seed<k>-<hash of the sorted overrides>``, so a sweep started again
+with the same sweep directory finds its earlier runs: :func:`run_job` skips a run whose
+manifest.json says ``complete``, clears and reruns one that is incomplete (interrupted) or
+failed, and records a run that raises as ``"status": "failed"`` with the error and traceback in
+its manifest instead of stopping the sweep. The Hydra app (sim/cli.py) runs every multirun job
+through :func:`run_job` with Hydra's sweep directory; Python drivers call :func:`run_sweep`.
+
+Following the EMA Workbench's experiments table, :func:`sweep_table` reads every run directory
+back into one DataFrame: the run's status and error, its overrides, every input of its
+config.yaml as a dotted column (lists as JSON text) and every scalar of its summary.json as a
+dotted column (``years_to_first_output.west.magnet``; null -> NaN).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import hashlib
+import itertools
+import json
+import math
+import shutil
+import sys
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import pandas as pd
+import yaml
+
+from sim.engine import output
+from sim.config import Config, compose
+
+TABLE_NAME = "sweep_table.parquet"
+RUNS = "runs"  # run directories live in <sweep_dir>/runs/
+# Overrides that change neither a run's results nor its identity: where results go and terminal output.
+# They are left out of the job hash, so a sweep restarted with another output.root or progress finds its runs.
+IDENTITY_FREE = ("progress", "output.root", "output.dir")
+HASH_CHARS = 10  # 40 bits: a collision is unlikely below ~10^5 jobs in one sweep
+META_COLUMNS = ("run", "run_dir", "status", "error", "overrides", "started_at", "finished_at", "wall_time_s", "git_commit", "host")
+
+
+class SweepError(ValueError):
+    """A user mistake with a sweep directory or job list; the message is one line."""
+
+
+# --------------------------------------------------------------------------
+# Jobs
+# --------------------------------------------------------------------------
+def override_key(text: str) -> str:
+    """The key an override sets: ``+world.x=1`` -> ``world.x``, ``policy@policy.west=c`` -> ``policy@policy.west``."""
+    return text.split("=", 1)[0].lstrip("+~")
+
+
+@functools.lru_cache(maxsize=1)
+def _override_parser():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create()
+
+
+@functools.lru_cache(maxsize=4096)
+def canonical_override(text: str) -> str:
+    """One spelling per override, as Hydra's sweeper passes it to a job: ``progress=false`` -> ``progress=False``,
+    ``x=0.50`` -> ``x=0.5``, ``a=[1, 2]`` -> ``a=[1,2]`` (an override that does not parse is kept as it is)."""
+    try:
+        o = _override_parser().parse_override(text)
+        return f"{o.get_key_element()}={o.get_value_element_as_str()}"
+    except Exception:  # noqa: BLE001 - compose() reports bad overrides; this only names directories
+        return text
+
+
+def job_identity(overrides: Iterable[str]) -> list[str]:
+    """The overrides that identify a job: canonical, sorted, without Hydra's own and the IDENTITY_FREE keys."""
+    return sorted(canonical_override(o) for o in overrides
+                  if not override_key(o).startswith("hydra") and override_key(o) not in IDENTITY_FREE)
+
+
+def job_hash(overrides: Iterable[str]) -> str:
+    """Short hash of :func:`job_identity` (order of the overrides does not matter)."""
+    text = "\n".join(job_identity(overrides))
+    return hashlib.sha256(text.encode()).hexdigest()[:HASH_CHARS]
+
+
+def job_dir(sweep_dir: str | Path, overrides: Sequence[str], cfg: Config) -> Path:
+    """``<sweep_dir>/runs/<scenario>-seed<k>-<hash>``: the same job always gets the same directory."""
+    return Path(sweep_dir).absolute() / RUNS / f"{cfg.scenario.name}-seed{cfg.seed}-{job_hash(overrides)}"
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any] | None:
+    """The run's manifest, or None if it has none yet (never written, or interrupted before the end)."""
+    return _read_json(Path(run_dir) / "manifest.json")
+
+
+def is_complete(run_dir: Path) -> bool:
+    m = read_manifest(run_dir)
+    return m is not None and m.get("status") == "complete"
+
+
+def _say(line: str, err: bool = False) -> None:
+    print(line, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def execute_job(overrides: Sequence[str], sweep_dir: str | Path, cfg: Config | None = None,
+                log: Callable[[str, bool], None] = _say):
+    """Like :func:`run_job`, but also returns the :class:`sim.engine.run.RunResult` (None if skipped or failed)."""
+    from sim.engine import run as run_module  # the module, so that tests can replace run_module.run
+
+    overrides = list(overrides)
+    if cfg is None:
+        cfg = compose(overrides)  # ConfigError: a user mistake, raised before anything is written
+    run_dir = job_dir(sweep_dir, overrides, cfg)
+    record = {"run_dir": str(run_dir), "status": "complete", "skipped": False, "wall_time_s": 0.0, "error": None}
+    if is_complete(run_dir):
+        log(f"skip (complete): {run_dir}", False)
+        record["skipped"] = True
+        return record, None
+    if run_dir.exists():  # an interrupted or failed earlier attempt of this same job: start it afresh
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, dir=str(run_dir), write=True))  # caller's cfg untouched
+    started = time.time()
+    try:
+        result = run_module.run(cfg, overrides=overrides)
+    except Exception as ex:  # noqa: BLE001 - any failure of one run is recorded and the sweep goes on
+        error = {"type": type(ex).__name__, "message": str(ex), "traceback": traceback.format_exc()}
+        if not (run_dir / "config.yaml").exists():  # failed while building the model: keep the inputs for the table
+            output.write_text(run_dir / "config.yaml", output.config_yaml(cfg))
+        output.write_json(run_dir / "manifest.json",
+                          output.manifest(cfg.seed, cfg.scenario.name, overrides, started, "failed", {"error": error}))
+        first_line = (error["message"].strip().splitlines() or [""])[0]
+        record.update(status="failed", wall_time_s=round(time.time() - started, 3), error=f"{error['type']}: {first_line}")
+        log(f"failed: {run_dir}: {record['error']} (traceback in manifest.json)", True)
+        return record, None
+    record["wall_time_s"] = round(result.wall_time_s, 3)
+    return record, result
+
+
+def run_job(overrides: Sequence[str], sweep_dir: str | Path, cfg: Config | None = None,
+            log: Callable[[str, bool], None] = _say) -> dict[str, Any]:
+    """Run one sweep job in ``<sweep_dir>/runs/...`` unless it is already complete.
+
+    ``overrides`` are config overrides (``["scenario=baseline", "seed=3"]``); ``cfg`` the config they
+    compose to, if the caller has it already. Returns ``{"run_dir", "status": "complete" | "failed",
+    "skipped", "wall_time_s", "error"}``. A run that raises is recorded (manifest.json with
+    ``"status": "failed"`` and ``"error": {type, message, traceback}``) and returned, not raised; a
+    bad override raises :class:`ConfigError` before anything is written. ``log(line, is_error)``
+    receives the skip and failure lines (default: print).
+    """
+    return execute_job(overrides, sweep_dir, cfg, log)[0]
+
+
+def _print_failures(line: str, err: bool = False) -> None:
+    """Worker log: only failures are printed where they happen (callers report progress from the records)."""
+    if err:
+        print(line, file=sys.stderr, flush=True)
+
+
+def _run_job_args(args: tuple[list[str], str, Config, bool]) -> dict[str, Any]:
+    overrides, sweep_dir, cfg, quiet = args
+    return run_job(overrides, sweep_dir, cfg, log=_print_failures) if quiet else run_job(overrides, sweep_dir, cfg)
+
+
+def run_jobs(jobs: Sequence[Sequence[str]], cfgs: Sequence[Config], sweep_dir: str | Path, workers: int = 1,
+             on_done: Callable[[int, dict[str, Any], int], None] | None = None, quiet: bool = False) -> list[dict[str, Any]]:
+    """Run composed jobs with :func:`run_job` in ``sweep_dir``, ``workers`` spawned processes at a time.
+
+    ``on_done(index, record, n_done)`` is called in this process as each job ends (in completion
+    order); ``quiet`` keeps the workers to failure lines. Returns the records in job order. Spawned
+    workers start clean whatever threads the caller runs; one seed fixes a run in any process."""
+    args = [(list(j), str(Path(sweep_dir).absolute()), c, quiet) for j, c in zip(jobs, cfgs)]
+    records: list[dict[str, Any] | None] = [None] * len(args)
+    if workers <= 1 or len(args) <= 1:
+        for i, a in enumerate(args):
+            records[i] = _run_job_args(a)
+            if on_done:
+                on_done(i, records[i], i + 1)
+        return records  # type: ignore[return-value]
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(args)), mp_context=get_context("spawn"))
+    try:
+        futures = {pool.submit(_run_job_args, a): i for i, a in enumerate(args)}
+        for done, fut in enumerate(as_completed(futures), start=1):
+            i = futures[fut]
+            records[i] = fut.result()
+            if on_done:
+                on_done(i, records[i], done)
+    except BaseException:  # an interrupt: no new runs start; complete ones are kept for a restart
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return records  # type: ignore[return-value]
+
+
+def grid(axes: Mapping[str, Iterable[Any]], *fixed: str) -> list[list[str]]:
+    """Every combination of the axes' values as override lists, the fixed overrides first.
+
+    ``grid({"scenario": ["baseline", "laissez_faire"], "seed": range(1, 4)}, "years=10")`` gives 6 jobs,
+    the last axis varying fastest (like Hydra's basic sweeper).
+    """
+    keys = list(axes)
+    values = [list(axes[k]) for k in keys]
+    return [list(fixed) + [f"{k}={v}" for k, v in zip(keys, combo)] for combo in itertools.product(*values)]
+
+
+def run_sweep(jobs: Sequence[Sequence[str]], sweep_dir: str | Path, workers: int = 1) -> list[dict[str, Any]]:
+    """Run every job (a list of overrides) with :func:`run_job` in ``sweep_dir``, ``workers`` processes at a time.
+
+    Every job is composed and validated first, so a bad override raises :class:`ConfigError` before
+    any run starts; two jobs that are the same job raise :class:`SweepError`. Returns the records in
+    job order. Restarting with the same jobs and sweep_dir skips the complete runs.
+    """
+    jobs = [list(j) for j in jobs]
+    if workers < 1:
+        raise SweepError(f"workers must be >= 1, got {workers}")
+    cfgs = [compose(j) for j in jobs]
+    seen: dict[Path, list[str]] = {}
+    for j, c in zip(jobs, cfgs):
+        d = job_dir(sweep_dir, j, c)
+        if d in seen:
+            raise SweepError(f"jobs {seen[d]} and {j} are the same job (same overrides apart from order and {', '.join(IDENTITY_FREE)})")
+        seen[d] = j
+    return run_jobs(jobs, cfgs, sweep_dir, workers)
+
+
+# --------------------------------------------------------------------------
+# Sweep table
+# --------------------------------------------------------------------------
+def flatten(obj: Any, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Nested dicts -> ``{"a.b.c": scalar}``; lists become JSON text (so that Parquet takes them); None stays None."""
+    out = {} if out is None else out
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            flatten(v, f"{prefix}.{k}" if prefix else str(k), out)
+    elif isinstance(obj, (list, tuple)):
+        out[prefix] = json.dumps(obj, default=str)
+    else:
+        out[prefix] = obj
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any] | None:
+    try:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        data = yaml.load(path.read_text(), Loader=loader)  # noqa: S506 - a safe loader
+    except (OSError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def run_status(run_dir: Path) -> dict[str, Any]:
+    """The status columns of one run directory (from its manifest.json; no manifest: ``incomplete``)."""
+    m = read_manifest(run_dir) or {}
+    err = m.get("error")
+    return {
+        "run": run_dir.name,
+        "run_dir": str(run_dir),
+        "status": m.get("status", "incomplete"),
+        "error": f"{err.get('type')}: {(str(err.get('message')).strip().splitlines() or [''])[0]}" if isinstance(err, dict) else err,
+        "overrides": json.dumps(m["overrides"]) if "overrides" in m else None,
+        "started_at": m.get("started_at"),
+        "finished_at": m.get("finished_at"),
+        "wall_time_s": m.get("wall_time_s"),
+        "git_commit": (m.get("git") or {}).get("commit"),
+        "host": m.get("host"),
+    }
+
+
+def _parquet_ready(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns of one type each: null -> NaN/None, mixed int/float -> float, other mixtures -> JSON text."""
+    for col in df.columns:
+        s = df[col]
+        if s.dtype != object:
+            continue
+        present = s[s.notna()]
+        types = {type(v) for v in present}
+        if not types or types <= {str}:
+            continue
+        if types <= {bool}:
+            df[col] = s.astype("boolean")  # True/False/<NA>, the same after a Parquet round trip
+            continue
+        if types <= {int, float}:
+            df[col] = pd.to_numeric(s, errors="coerce").astype(float)
+        else:
+            df[col] = s.map(lambda v: v if v is None or (isinstance(v, float) and math.isnan(v)) else json.dumps(v, default=str))
+    return df
+
+
+def run_dirs(sweep_dir: str | Path) -> list[Path]:
+    """The run directories of a sweep (sorted); SweepError if the sweep directory does not exist."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise SweepError(f"sweep directory '{sweep_dir}' does not exist")
+    base = sweep_dir / RUNS
+    return sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
+
+def sweep_table(sweep_dir: str | Path) -> pd.DataFrame:
+    """A row per run directory of the sweep (complete, failed and incomplete), sorted by scenario, seed, run.
+
+    Columns: ``run`` (directory name), ``run_dir``, ``status`` (complete | failed | incomplete: no
+    manifest yet), ``error`` ("Type: message" of a failed run), ``overrides`` (JSON list),
+    ``started_at``, ``finished_at``, ``wall_time_s``, ``git_commit``, ``host``; then every input of the
+    run's config.yaml under its dotted key (``seed``, ``scenario.name``, ``world.markets.logit_beta``,
+    ...; lists as JSON text); then every scalar of its summary.json under its dotted path
+    (``years_to_first_output.west.magnet``, ``scenario``, ...; null and absent -> NaN), prefixed
+    ``summary.`` where the path is also an input's name (``summary.seed``, ``summary.policy.west.regime``).
+    ``df.attrs["inputs"]`` and ``df.attrs["outputs"]`` list the two groups of columns.
+    Raises SweepError if the directory is missing or holds no runs.
+    """
+    dirs = run_dirs(sweep_dir)
+    if not dirs:
+        raise SweepError(f"no run directories in '{Path(sweep_dir) / RUNS}'")
+    status = [run_status(d) for d in dirs]
+    inputs = [flatten(_read_yaml(d / "config.yaml") or {}) for d in dirs]
+    outputs = [flatten(_read_json(d / "summary.json") or {}) for d in dirs]
+    input_cols = list(dict.fromkeys(k for row in inputs for k in row))
+    taken = set(input_cols) | set(META_COLUMNS)
+    outputs = [{(f"summary.{k}" if k in taken else k): v for k, v in row.items()} for row in outputs]
+    output_cols = list(dict.fromkeys(k for row in outputs for k in row))
+    df = pd.DataFrame([{**s, **i, **o} for s, i, o in zip(status, inputs, outputs)],
+                      columns=list(META_COLUMNS) + input_cols + output_cols)
+    order = [c for c in ("scenario.name", "seed", "run") if c in df.columns]
+    df = df.sort_values(order, kind="stable", key=lambda s: s.astype(str) if s.dtype == object else s).reset_index(drop=True)
+    df = _parquet_ready(df)
+    df.attrs["inputs"], df.attrs["outputs"] = input_cols, output_cols
+    return df
+
+
+def varying_inputs(df: pd.DataFrame) -> list[str]:
+    """Input columns whose value differs between runs of the table (what the sweep swept)."""
+    roots = {f.name for f in dataclasses.fields(Config)}
+    cols = df.attrs.get("inputs") or [c for c in df.columns if c not in META_COLUMNS and c.split(".")[0] in roots]
+    return [c for c in cols if c in df.columns and c not in IDENTITY_FREE and df[c].astype(str).nunique(dropna=False) > 1]
+
+
+def write_table(sweep_dir: str | Path, out: str | Path | None = None) -> tuple[Path, pd.DataFrame]:
+    """Build the sweep table and write it as Parquet (atomically); default ``<sweep_dir>/sweep_table.parquet``."""
+    df = sweep_table(sweep_dir)
+    path = Path(out) if out is not None else Path(sweep_dir) / TABLE_NAME
+    if not path.parent.is_dir():
+        raise SweepError(f"--out: directory '{path.parent}' does not exist")
+    output.write_parquet(path, df)
+    return path, df
+
+
+def swept_keys(df: pd.DataFrame) -> list[str]:
+    """Override keys whose value differs between the runs of a table (what the sweep swept), in first-seen order."""
+    values: dict[str, set[str]] = {}
+    rows = [json.loads(v) if isinstance(v, str) else [] for v in df["overrides"]]
+    for ovs in rows:
+        for o in ovs:
+            if override_key(o) not in IDENTITY_FREE:
+                values.setdefault(override_key(o), set())
+    for key in values:
+        for ovs in rows:
+            values[key].add(next((canonical_override(o) for o in ovs if override_key(o) == key), ""))
+    return [k for k, v in values.items() if len(v) > 1]
+
+
+def table_line(path: Path, df: pd.DataFrame) -> str:
+    counts = df["status"].value_counts()
+    parts = ", ".join(f"{int(counts.get(s, 0))} {s}" for s in ("complete", "failed", "incomplete"))
+    return f"sweep table {path}: {len(df)} runs ({parts}), {df.shape[1]} columns; swept: {', '.join(swept_keys(df)) or 'nothing'}"
+
+
+# --------------------------------------------------------------------------
+# Hydra callback: after a multirun, write the sweep table and say what failed
+# --------------------------------------------------------------------------
+LAST_MULTIRUN: dict[str, Any] = {}  # filled in the launching process by SweepCallback (read by sim.cli.main)
+
+try:
+    from hydra.experimental.callback import Callback as _HydraCallback
+except ImportError:  # pragma: no cover - hydra-core is a dependency
+    _HydraCallback = object  # type: ignore[misc,assignment]
+
+
+class SweepCallback(_HydraCallback):
+    """Configured in conf/config.yaml (hydra.callbacks.sweep_table); runs in the launching process."""
+
+    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
+        LAST_MULTIRUN.clear()
+        LAST_MULTIRUN["sweep_dir"] = sweep_dir
+        try:
+            path, df = write_table(sweep_dir)
+        except SweepError as ex:
+            _say(f"sweep table not written: {ex}", True)
+            return
+        LAST_MULTIRUN["failed"] = df.loc[df["status"] != "complete", "run"].tolist()
+        _say(table_line(path, df))
+
+
+# --------------------------------------------------------------------------
+# python -m sim.sweep table SWEEP_DIR [--out FILE]
+# --------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse would print the usage too)
+        print(f"error: {message} (see python -m sim.sweep --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = _Parser(prog="python -m sim.sweep", description="Sweep tools. table: one row per run directory of a sweep, as Parquet.")
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    tab = sub.add_parser("table", help="write the sweep table (a row per run: status, every input, summary scalars)")
+    tab.add_argument("sweep_dir", help="the sweep directory (hydra.sweep.dir of the multirun); its runs are in SWEEP_DIR/runs/")
+    tab.add_argument("--out", default=None, help=f"output Parquet file (default SWEEP_DIR/{TABLE_NAME})")
+    args = ap.parse_args(argv)
+    try:
+        path, df = write_table(args.sweep_dir, args.out)
+    except SweepError as ex:
+        print(f"error: {ex}", file=sys.stderr)
+        return 2
+    print(table_line(path, df))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
