@@ -9,7 +9,7 @@ export NPY_DISABLE_CPU_FEATURES ?= X86_V4 AVX512_ICL AVX512_SPR
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run one test bench app clean-venv
+.PHONY: run one test lint bench app clean-venv
 
 # The main experiment (conf/experiment/main.yaml): 3 scenarios x 10 seeds on the local cores, then the report
 run: $(VENV)/.installed
@@ -21,6 +21,12 @@ one: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -n 2 $(ARGS)
+
+# Lint, format check and the architecture contract (pyproject.toml [tool.ruff], [tool.importlinter]); CI runs it
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_scale.py $(ARGS)

@@ -37,7 +37,6 @@ import numpy as np
 from mesa.time import Schedule
 
 from agents.firms import FirmPopulation, Phase, Tier
-from sim.config.policy import METRICS, TIERS
 
 TIER_VALUE = {"innovation_type": Tier.INNOVATION_TYPE, "srdi": Tier.SRDI, "little_giant": Tier.LITTLE_GIANT}
 INSTRUMENTS = ("grants", "key_grants", "tax_expenditure", "interest_subsidy", "talent_subsidy")
@@ -47,8 +46,28 @@ BENEFIT_COLUMNS = ("interest_subsidy", "credit_bonus", "appetite_bonus", "talent
 # --------------------------------------------------------------------------
 # Firm metrics and rule evaluation
 # --------------------------------------------------------------------------
+# Criteria metrics: what firm_metrics computes for every row; criteria rules name them (conf/criteria/*.yaml)
+METRICS = {
+    "revenue_myuan": "revenue of the last four quarters, M yuan",
+    "employees": "headcount",
+    "rd_intensity": "R&D / revenue over the last four quarters",
+    "rd_intensity_2y": "R&D / revenue over the last eight quarters",
+    "rd_myuan": "R&D of the last four quarters, M yuan",
+    "rd_myuan_2y": "R&D of the last eight quarters, M yuan",
+    "revenue_growth": "revenue of the last four quarters / the four before - 1",
+    "profit_growth": "profit of the last four quarters over the four before - 1 (relative to |profit before|)",
+    "debt_ratio": "debt / (cash + book assets + construction in progress)",
+    "years_in_niche": "years since the firm entered its stage",
+    "invention_patents": "class I (invention) patents in force",
+    "utility_patents": "utility and design patents in force",
+    "niche_share": "the firm's share of its niche: capacity / (bloc capacity at its stage / niches_per_stage)",
+    "rd_staff_share": "share of staff in R&D",
+    "equity_raised_myuan": "outside equity raised since entry, M yuan",
+}
+TIERS = tuple(t.name.lower() for t in Tier if t != Tier.NONE)  # innovation_type, srdi, little_giant
+
 def firm_metrics(pop: FirmPopulation, T, step: int, usd_per_cny: float, niches_per_stage: np.ndarray) -> dict[str, np.ndarray]:
-    """Every criteria metric (sim.config.policy.METRICS) for every row, from the last completed quarters."""
+    """Every criteria metric (METRICS) for every row, from the last completed quarters."""
     myuan = 1.0 / usd_per_cny  # M USD -> M yuan
     rev4 = pop.trailing(pop.rev_hist, step, 4)
     rev_prev4 = pop.trailing(pop.rev_hist, step, 4, lag=4)

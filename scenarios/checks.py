@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from typing import Any, Iterable
+from sim.checks import ConfigError, require_name
 
 
 def check_bloc(key: str, name: Any, cfg) -> None:
-    from sim.config import _require_name
-
-    _require_name(key, name, list(cfg.world.blocs), "bloc")
+    require_name(key, name, list(cfg.world.blocs), "bloc")
 
 
 def check_blocs(key: str, names: Iterable[Any], cfg) -> None:
@@ -19,20 +18,16 @@ def check_blocs(key: str, names: Iterable[Any], cfg) -> None:
 
 def check_stages(key: str, names: Iterable[Any], cfg, required: bool = True) -> None:
     """Every name must be a stage; ``required``: at least one."""
-    from sim.config import ConfigError, _require_name
-
     stages = list(cfg.world.stages)
     names = list(names)
     if required and not names:
         raise ConfigError(key, f"at least one stage is required; allowed: {', '.join(stages)}")
     for s in names:
-        _require_name(key, s, stages, "stage")
+        require_name(key, s, stages, "stage")
 
 
 def check_stage_values(key: str, values: dict, cfg, positive: bool = False) -> None:
     """A mapping stage -> number: names must be stages, values >= 0 (or > 0 with ``positive``)."""
-    from sim.config import ConfigError
-
     check_stages(key, list(values), cfg, required=False)
     for s, v in values.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf")):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Optional
+from sim.checks import ConfigError, check_fields, omegaconf_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from sim.config import Config
@@ -85,8 +86,6 @@ def parse_events(events: dict[str, Any], cfg: "Config") -> list[ScenarioEvent]:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    from sim.config import ConfigError, _check_fields, omegaconf_error
-
     out: list[ScenarioEvent] = []
     for name, spec in (events or {}).items():
         key = f"scenario.events.{name}"
@@ -105,7 +104,7 @@ def parse_events(events: dict[str, Any], cfg: "Config") -> list[ScenarioEvent]:
         except OmegaConfBaseException as ex:
             err = omegaconf_error(ex)
             raise ConfigError(f"{key}.{err.key}", err.problem) from None
-        _check_fields(params, key)
+        check_fields(params, key)
         w = cfg.world
         first = w.start_year
         # an event that starts after the horizon never fires (so short runs of any scenario work)

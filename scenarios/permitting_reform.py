@@ -28,6 +28,7 @@ import numpy as np
 from scenarios.checks import check_bloc, check_stages
 from scenarios.events import EventParams, ScenarioEvent, register_event
 from scenarios.layers import bs_mask, clear_layer, set_layer
+from sim.checks import ConfigError
 
 
 @dataclass
@@ -61,8 +62,6 @@ class PermittingReform(ScenarioEvent):
 
     @classmethod
     def check(cls, key, params, cfg) -> None:
-        from sim.config import ConfigError
-
         check_bloc(f"{key}.bloc", params.bloc, cfg)
         check_stages(f"{key}.stages", params.stages, cfg)
         if params.factor <= 0:

@@ -55,6 +55,7 @@ import numpy as np
 
 from scenarios.checks import check_bloc, check_stage_values
 from scenarios.events import EventParams, ScenarioEvent, register_event
+from sim.checks import ConfigError
 
 FISCAL_KEY = "price_floor"
 
@@ -188,8 +189,6 @@ class PriceFloor(ScenarioEvent):
 
     @classmethod
     def check(cls, key, params, cfg) -> None:
-        from sim.config import ConfigError
-
         check_bloc(f"{key}.bloc", params.bloc, cfg)
         check_stage_values(f"{key}.floor_usd_per_kg", params.floor_usd_per_kg, cfg)
         check_stage_values(f"{key}.offtake_t_per_year", params.offtake_t_per_year, cfg)

@@ -19,12 +19,14 @@ from typing import Any, Optional, Sequence
 
 from omegaconf import MISSING
 
+from sim import checks
+from sim.checks import ConfigError, check_fields, require_name
 from sim.config.fields import f
 from sim.config.policy import PolicyChangeConfig, PolicyConfig
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-# conf/ folders that are not config groups of a simulation: study files read by sim.research.experiment and sim.research.sensitivity
-STUDY_DIRS = ("experiment", "sensitivity")
+# conf/ folders that are not config groups of a simulation: study files (sim.research.experiment, sim.research.sensitivity) and the validation targets
+STUDY_DIRS = ("experiment", "sensitivity", "validation")
 
 
 def check_count(key: str, value: int | None, lo: int = 1) -> int | None:
@@ -70,13 +72,6 @@ def read_study_file(folder: str, name_or_path: str | Path, key: str) -> tuple[An
         raise ConfigError(key, f"{p} is not valid YAML: {str(ex).splitlines()[0]}") from None
 
 
-class ConfigError(ValueError):
-    """A user mistake in the configuration; the message is one line."""
-
-    def __init__(self, key: str, problem: str):
-        self.key = key
-        self.problem = problem
-        super().__init__(f"config error at '{key}': {problem}" if key else f"config error: {problem}")
 
 
 # --------------------------------------------------------------------------
@@ -267,51 +262,10 @@ class Config:
 # --------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------
-def _check_number(key: str, value: Any, meta: dict) -> None:
-    if isinstance(value, bool):
-        return
-    if isinstance(value, (int, float)):
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(key, f"must be a finite number, got {value}")
-        lo, hi = meta.get("min"), meta.get("max")
-        if lo is not None and value < lo:
-            raise ConfigError(key, f"must be >= {lo}, got {value}")
-        if hi is not None and value > hi:
-            raise ConfigError(key, f"must be <= {hi}, got {value}")
-
-
-def _check_fields(obj: Any, prefix: str) -> None:
-    """Walk a dataclass tree and apply the range metadata of every field."""
-    for fld in dataclasses.fields(obj):
-        key = f"{prefix}.{fld.name}" if prefix else fld.name
-        value = getattr(obj, fld.name)
-        meta = dict(fld.metadata)
-        if dataclasses.is_dataclass(value):
-            _check_fields(value, key)
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                if dataclasses.is_dataclass(v):
-                    _check_fields(v, f"{key}.{k}")
-        elif isinstance(value, list):
-            if meta.get("pair"):
-                if len(value) != 2:
-                    raise ConfigError(key, f"must be a [low, high] pair, got {value}")
-                if value[0] > value[1]:
-                    raise ConfigError(key, f"low must not exceed high, got {value}")
-            for i, v in enumerate(value):
-                _check_number(f"{key}[{i}]", v, meta)
-        else:
-            _check_number(key, value, meta)
-
-
-def _require_name(key: str, name: Any, allowed: list[str], what: str) -> None:
-    if name not in allowed:
-        raise ConfigError(key, f"unknown {what} '{name}'; allowed: {', '.join(map(str, allowed)) or '(none defined)'}")
-
 
 def validate(cfg: Config) -> Config:
     """Range checks and cross-references. Returns cfg; raises ConfigError."""
-    _check_fields(cfg, "")
+    check_fields(cfg, "")
     w = cfg.world
     stages = list(w.stages)
     blocs = list(w.blocs)
@@ -331,7 +285,7 @@ def validate(cfg: Config) -> Config:
         if missing:
             raise ConfigError(f"world.blocs.{b}.stages", f"missing stage(s) {', '.join(missing)}; every stage needs parameters in every bloc")
         for s in bc.stages:
-            _require_name(f"world.blocs.{b}.stages.{s}", s, stages, "stage")
+            require_name(f"world.blocs.{b}.stages.{s}", s, stages, "stage")
         if bc.leverage_max + bc.equity_share_required < 1.0 - 1e-9:
             raise ConfigError(f"world.blocs.{b}.leverage_max",
                               f"must be >= 1 - equity_share_required ({1.0 - bc.equity_share_required:g}), "
@@ -348,21 +302,21 @@ def validate(cfg: Config) -> Config:
     if len(all_regions) != sum(len(bc.regions) for bc in w.blocs.values()):
         raise ConfigError("world.blocs", "region names must be unique across blocs")
     for name, by in w.buyers.items():
-        _require_name(f"world.buyers.{name}.bloc", by.bloc, blocs, "bloc")
+        require_name(f"world.buyers.{name}.bloc", by.bloc, blocs, "bloc")
     for b in blocs:
         total = sum(by.share for by in w.buyers.values() if by.bloc == b)
         if abs(total - 1.0) > 1e-6:
             raise ConfigError("world.buyers", f"buyer shares of bloc '{b}' must sum to 1, got {total:g}")
     for name, g in w.groups.items():
-        _require_name(f"world.groups.{name}.bloc", g.bloc, blocs, "bloc")
-        _require_name(f"world.groups.{name}.region", g.region, w.blocs[g.bloc].regions, f"region of bloc '{g.bloc}'")
+        require_name(f"world.groups.{name}.bloc", g.bloc, blocs, "bloc")
+        require_name(f"world.groups.{name}.region", g.region, w.blocs[g.bloc].regions, f"region of bloc '{g.bloc}'")
     for name, c in w.firms.items():
         key = f"world.firms.{name}"
-        _require_name(f"{key}.bloc", c.bloc, blocs, "bloc")
-        _require_name(f"{key}.stage", c.stage, stages, "stage")
-        _require_name(f"{key}.region", c.region, w.blocs[c.bloc].regions, f"region of bloc '{c.bloc}'")
+        require_name(f"{key}.bloc", c.bloc, blocs, "bloc")
+        require_name(f"{key}.stage", c.stage, stages, "stage")
+        require_name(f"{key}.region", c.region, w.blocs[c.bloc].regions, f"region of bloc '{c.bloc}'")
         if c.group is not None:
-            _require_name(f"{key}.group", c.group, list(w.groups), "group")
+            require_name(f"{key}.group", c.group, list(w.groups), "group")
             if w.groups[c.group].bloc != c.bloc:
                 raise ConfigError(f"{key}.group", f"group '{c.group}' belongs to bloc '{w.groups[c.group].bloc}', not '{c.bloc}'")
     if len(w.innovation.cost_cut_beta) != 2:
@@ -417,19 +371,9 @@ def to_config(dcfg: Any) -> Config:
 
 
 def omegaconf_error(ex: Exception, prefix: str = "") -> ConfigError:
-    """Turn an OmegaConf/Hydra exception into a one-line ConfigError (keys below ``prefix``)."""
-    key = getattr(ex, "full_key", None) or ""
-    key = f"{prefix}.{key}" if prefix and key else (key or prefix)
-    msg = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
-    name = type(ex).__name__
-    if name == "ConfigKeyError" or "not in struct" in msg or "Key '" in msg and "not in" in msg:
-        return _unknown_key(key)
-    if name == "MissingMandatoryValue":
-        return ConfigError(key, "a value is required and none was given")
-    if name == "ValidationError":
-        return ConfigError(key, msg)
-    return ConfigError(key, msg)
-
+    """Turn an OmegaConf/Hydra exception into a one-line ConfigError (keys below ``prefix``); an
+    unknown key names the keys allowed beside it."""
+    return checks.omegaconf_error(ex, prefix, unknown_key=_unknown_key)
 
 def _text_error(text: str) -> ConfigError:
     """Hydra composition messages carry the OmegaConf message and 'full_key: ...' in their text."""

@@ -20,10 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from agents.government import METRICS, TIERS
+from sim.checks import ConfigError, require_name
 from sim.config.fields import f
 
 
-TIERS = ("innovation_type", "srdi", "little_giant")
 BENEFIT_TIERS = TIERS + ("key_little_giant",)
 OPS = (">=", ">", "<=", "<")
 
@@ -146,33 +147,12 @@ class PolicyChangeConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
 
 
-# --------------------------------------------------------------------------
-# Criteria metrics (computed per firm by agents.government.firm_metrics)
-# --------------------------------------------------------------------------
-METRICS = {
-    "revenue_myuan": "revenue of the last four quarters, M yuan",
-    "employees": "headcount",
-    "rd_intensity": "R&D / revenue over the last four quarters",
-    "rd_intensity_2y": "R&D / revenue over the last eight quarters",
-    "rd_myuan": "R&D of the last four quarters, M yuan",
-    "rd_myuan_2y": "R&D of the last eight quarters, M yuan",
-    "revenue_growth": "revenue of the last four quarters / the four before - 1",
-    "profit_growth": "profit of the last four quarters over the four before - 1 (relative to |profit before|)",
-    "debt_ratio": "debt / (cash + book assets + construction in progress)",
-    "years_in_niche": "years since the firm entered its stage",
-    "invention_patents": "class I (invention) patents in force",
-    "utility_patents": "utility and design patents in force",
-    "niche_share": "the firm's share of its niche: capacity / (bloc capacity at its stage / niches_per_stage)",
-    "rd_staff_share": "share of staff in R&D",
-    "equity_raised_myuan": "outside equity raised since entry, M yuan",
-}
 SELECTIONS = ("best_return", "first_come", "random", "largest")
 REGIMES = ("none", "coordinated", "fragmented", "coordinated_west")
 
 
 def parse_rule(key: str, rule: Any) -> dict:
     """Check one criteria rule and return it in canonical form (see module docstring)."""
-    from sim.config import ConfigError
 
     if not isinstance(rule, dict):
         raise ConfigError(key, f"a rule must be {{metric, op, value}}, {{any_of: [...]}} or {{when, then}}; got {rule!r}")
@@ -200,7 +180,6 @@ def parse_rule(key: str, rule: Any) -> dict:
 
 
 def parse_score_item(key: str, item: Any) -> dict:
-    from sim.config import ConfigError
 
     if not isinstance(item, dict) or set(item) - {"metric", "bands", "below", "note"} or not {"metric", "bands"} <= set(item):
         raise ConfigError(key, f"a score item is {{metric, bands: [[threshold, points], ...], below: false}}; got {item!r}")
@@ -222,7 +201,6 @@ def parse_score_item(key: str, item: Any) -> dict:
 
 
 def _as_list(key: str, value: Any) -> list:
-    from sim.config import ConfigError
 
     if not isinstance(value, list):
         raise ConfigError(key, f"must be a list of rules; got {value!r}")
@@ -230,15 +208,13 @@ def _as_list(key: str, value: Any) -> list:
 
 
 def _check_names(key: str, names, allowed, what: str) -> None:
-    from sim.config import _require_name
 
     for n in names:
-        _require_name(key, n, list(allowed), what)
+        require_name(key, n, list(allowed), what)
 
 
 def check_policy(key: str, bloc: str, p: PolicyConfig, cfg) -> None:
     """Names and rules of one bloc's policy (raises ConfigError)."""
-    from sim.config import ConfigError
 
     w = cfg.world
     stages, regions = list(w.stages), list(w.blocs[bloc].regions)
@@ -289,7 +265,6 @@ def check_policy(key: str, bloc: str, p: PolicyConfig, cfg) -> None:
 
 def validate_policy(cfg) -> None:
     """Policy per bloc and policy changes: names exist in the world, rules parse, years lie in the run."""
-    from sim.config import ConfigError
 
     blocs = list(cfg.world.blocs)
     _check_names("policy", list(cfg.policy), blocs, "bloc")

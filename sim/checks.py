@@ -1,0 +1,72 @@
+"""ConfigError and the checks every configuration schema uses: the world and policy schemas
+(sim.config) and the scenario events' own parameters (scenarios.events). The bottom of the import
+layers: it imports nothing of the project, so the scenarios can use it while sim.config checks them."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable
+
+class ConfigError(ValueError):
+    """A user mistake in the configuration; the message is one line."""
+
+    def __init__(self, key: str, problem: str):
+        self.key = key
+        self.problem = problem
+        super().__init__(f"config error at '{key}': {problem}" if key else f"config error: {problem}")
+
+def check_number(key: str, value: Any, meta: dict) -> None:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(key, f"must be a finite number, got {value}")
+        lo, hi = meta.get("min"), meta.get("max")
+        if lo is not None and value < lo:
+            raise ConfigError(key, f"must be >= {lo}, got {value}")
+        if hi is not None and value > hi:
+            raise ConfigError(key, f"must be <= {hi}, got {value}")
+
+
+def check_fields(obj: Any, prefix: str) -> None:
+    """Walk a dataclass tree and apply the range metadata of every field."""
+    for fld in dataclasses.fields(obj):
+        key = f"{prefix}.{fld.name}" if prefix else fld.name
+        value = getattr(obj, fld.name)
+        meta = dict(fld.metadata)
+        if dataclasses.is_dataclass(value):
+            check_fields(value, key)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if dataclasses.is_dataclass(v):
+                    check_fields(v, f"{key}.{k}")
+        elif isinstance(value, list):
+            if meta.get("pair"):
+                if len(value) != 2:
+                    raise ConfigError(key, f"must be a [low, high] pair, got {value}")
+                if value[0] > value[1]:
+                    raise ConfigError(key, f"low must not exceed high, got {value}")
+            for i, v in enumerate(value):
+                check_number(f"{key}[{i}]", v, meta)
+        else:
+            check_number(key, value, meta)
+
+
+def require_name(key: str, name: Any, allowed: list[str], what: str) -> None:
+    if name not in allowed:
+        raise ConfigError(key, f"unknown {what} '{name}'; allowed: {', '.join(map(str, allowed)) or '(none defined)'}")
+
+
+def omegaconf_error(ex: Exception, prefix: str = "", unknown_key: Callable[[str], ConfigError] | None = None) -> ConfigError:
+    """Turn an OmegaConf/Hydra exception into a one-line ConfigError (keys below ``prefix``).
+    ``unknown_key(key)`` words the error for a key the schema lacks (sim.config lists the allowed keys)."""
+    key = getattr(ex, "full_key", None) or ""
+    key = f"{prefix}.{key}" if prefix and key else (key or prefix)
+    msg = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
+    name = type(ex).__name__
+    if name == "ConfigKeyError" or "not in struct" in msg or "Key '" in msg and "not in" in msg:
+        return unknown_key(key) if unknown_key else ConfigError(key, "unknown key")
+    if name == "MissingMandatoryValue":
+        return ConfigError(key, "a value is required and none was given")
+    return ConfigError(key, msg)
