@@ -8,6 +8,7 @@ import dataclasses
 import math
 from typing import Any, Callable
 
+
 class ConfigError(ValueError):
     """A user mistake in the configuration; the message is one line."""
 
@@ -15,6 +16,11 @@ class ConfigError(ValueError):
         self.key = key
         self.problem = problem
         super().__init__(f"config error at '{key}': {problem}" if key else f"config error: {problem}")
+
+    def __reduce__(self):
+        """Picklable with its key and problem: a worker process's config error reaches the parent whole."""
+        return type(self), (self.key, self.problem)
+
 
 def check_number(key: str, value: Any, meta: dict) -> None:
     if isinstance(value, bool):

@@ -9,6 +9,7 @@ command line's preflight use. tests/test_cli.py runs the same cases through ``py
 from __future__ import annotations
 
 import copy
+import pickle
 import dataclasses
 import itertools
 import json
@@ -301,9 +302,10 @@ def test_bad_config_raises_one_line_config_error_naming_key_and_allowed(case: Ba
     assert not missing, f"message lacks {missing}: {msg}"
 
 
-def test_config_error_is_a_value_error_with_key_and_problem():
+def test_config_error_has_key_and_problem_and_crosses_processes_whole():
     err = ConfigError("world.markets.foo", "unknown key")
-    assert isinstance(err, ValueError)
+    back = pickle.loads(pickle.dumps(err))  # what a worker pool does with an error raised in a worker
+    assert (type(back), back.key, back.problem, str(back)) == (ConfigError, err.key, err.problem, str(err))
     assert (err.key, err.problem, str(err)) == ("world.markets.foo", "unknown key", "config error at 'world.markets.foo': unknown key")
     assert str(ConfigError("", "broken")) == "config error: broken"
 
