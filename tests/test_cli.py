@@ -8,6 +8,7 @@ complete run directory. Every process runs in a temporary working directory (the
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
@@ -217,3 +218,24 @@ def test_multirun_writes_nothing_in_the_working_directory(multirun):
     proc, cwd, _, _ = multirun
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert tree(cwd) == []
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_display_prints_plain_lines_off_a_terminal_and_a_bar_on_one():
+    """sim/progress.py (a single run and every driver): a pipe gets the lines exactly, a terminal also a bar,
+    and a disabled display (progress=false) prints nothing."""
+    from sim.progress import Progress
+
+    pipe, term, off = io.StringIO(), _Terminal(), io.StringIO()
+    for stream, enabled in ((pipe, True), (term, True), (off, False)):
+        with Progress(total=3, enabled=enabled, stream=stream) as p:
+            p.advance(text="first")
+            p.advance(2)
+            p.line("last")
+    assert pipe.getvalue() == "first\nlast\n"
+    assert off.getvalue() == ""
+    assert "first" in term.getvalue() and "\r" in term.getvalue() and "3/3" in term.getvalue()

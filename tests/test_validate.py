@@ -44,3 +44,21 @@ def test_user_mistakes_end_with_one_line(args, capsys):
     assert validate.main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:")
+
+
+def test_the_default_targets_are_in_the_project_with_their_sources():
+    """A clone validates on its own: the default targets file is conf/validation/targets.yaml, not ../shared."""
+    project = Path(validate.__file__).resolve().parents[2]
+    assert validate.TARGETS_FILE == project / "conf" / "validation" / "targets.yaml"
+    targets = validate.read_targets(validate.TARGETS_FILE)
+    assert len(targets) >= 10 and all(t.get("source") and t.get("accept") is not None for t in targets)
+
+
+def test_a_short_run_with_the_default_targets(capsys):
+    """``--seeds 1`` with short runs and no --targets: every default target is reported once."""
+    rc = validate.main(["--seeds", "1", "--workers", "1", "years=6"])
+    assert rc == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    ids = [t["id"] for t in validate.read_targets(validate.TARGETS_FILE)]
+    assert [ln.split()[1] for ln in lines] == ids
+    assert all(ln.split()[0] in ("MET", "MISSED", "-") for ln in lines)

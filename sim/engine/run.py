@@ -7,7 +7,6 @@ the horizon, and (unless ``output.write`` is false) writes the run directory.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import pandas as pd
 from sim.engine import numerics, output
 from sim.config import Config
 from sim.engine.model import ChainModel
+from sim.progress import Progress
 
 
 @dataclass
@@ -55,20 +55,24 @@ def progress_line(model: ChainModel) -> str:
 def run(cfg: Config, overrides: list[str] | None = None, progress: Callable[[str], None] | None = None) -> RunResult:
     """Run one simulation to the horizon and (optionally) write its directory."""
     started = time.time()
-    if progress is None and cfg.progress:
-        progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     model = ChainModel(cfg)
-    run_dir = None
-    if cfg.output.write:
-        run_dir = Path(cfg.output.dir) if cfg.output.dir else output.new_run_dir(cfg.output.root, cfg.scenario.name, cfg.seed)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        output.write_text(run_dir / "config.yaml", output.config_yaml(cfg))
-        if progress:
-            progress(f"run directory: {run_dir}")
-    while model.running and model.steps < model.n_steps:
-        model.step()
-        if progress and (model.quarter % 20 == 19 or model.steps == model.n_steps):
-            progress(progress_line(model))
+    # The project's progress display (sim/progress.py): a bar over the quarters on a terminal, the lines alone
+    # otherwise; a caller's ``progress`` callable receives the same lines instead.
+    display = Progress(total=model.n_steps, unit="quarter", enabled=cfg.progress and progress is None)
+    say = progress or display.line
+    with display:
+        run_dir = None
+        if cfg.output.write:
+            run_dir = Path(cfg.output.dir) if cfg.output.dir else output.new_run_dir(cfg.output.root, cfg.scenario.name, cfg.seed)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            output.write_text(run_dir / "config.yaml", output.config_yaml(cfg))
+            if progress or cfg.progress:
+                say(f"run directory: {run_dir}")
+        while model.running and model.steps < model.n_steps:
+            model.step()
+            display.advance()
+            if (progress or cfg.progress) and (model.quarter % 20 == 19 or model.steps == model.n_steps):
+                say(progress_line(model))
     summary = model.recorder.summary()
     wall = time.time() - started
     summary["wall_time_s"] = round(wall, 3)

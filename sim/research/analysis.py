@@ -46,7 +46,7 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 from matplotlib.transforms import blended_transform_factory
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-TARGETS_FILE = PROJECT_ROOT.parent / "shared" / "validation" / "targets.yaml"
+TARGETS_FILE = PROJECT_ROOT / "conf" / "validation" / "targets.yaml"
 TABLES = ("timeseries", "events", "policy", "firms")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is there: 5x faster
 ID_COLUMNS = ("run", "scenario", "seed")
@@ -55,7 +55,7 @@ DESIGNATED_TIERS = TIERS[1:]
 
 # Reference timelines for a committed Western effort, years (MODEL.md 5.4, from the seed article's table
 # "Timeline Estimates for Western Rare Earth Independence": mine development 3-7, processing 5-10,
-# downstream manufacturing 7-15). Used when ../shared/validation/targets.yaml is not there (fresh clone).
+# downstream manufacturing 7-15). Used when conf/validation/targets.yaml has no such target.
 REFERENCE_RANGES = {"mining": (3.0, 7.0), "separation": (5.0, 10.0), "metal": (5.0, 10.0), "magnet": (7.0, 15.0)}
 
 
@@ -356,7 +356,7 @@ def timeline_frame(runs: Run | Iterable[Run]) -> pd.DataFrame:
 
 def reference_ranges(path: str | Path | None = None) -> dict[str, tuple[float, float]]:
     """Reference years to independence per stage for a committed Western effort, from the
-    ``west_timeline_coordinated`` target of ../shared/validation/targets.yaml when present
+    ``west_timeline_coordinated`` target of conf/validation/targets.yaml when present
     (metal takes the processing range of separation), else :data:`REFERENCE_RANGES`."""
     f = Path(path) if path is not None else TARGETS_FILE
     out = dict(REFERENCE_RANGES)

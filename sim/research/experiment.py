@@ -18,7 +18,6 @@ The terminal ends with the paired-difference table and the report's path.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
@@ -31,7 +30,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from sim.config import ConfigError, check_count, check_study_keys, compose, config_options, read_study_file, study_whole
+from sim.config import ConfigError, check_study_keys, compose, config_options, read_study_file, study_whole
+from sim.progress import Progress
+from sim.research.driver import batch_progress, check_counts, command_parser, default_workers
 
 TIMELINE_VALUES = ("first_output_year", "independence_year")
 SERIES_HOW = ("end", "sum")
@@ -164,23 +165,18 @@ def load_experiment(name_or_path: str) -> Experiment:
 # --------------------------------------------------------------------------
 # Running
 # --------------------------------------------------------------------------
-def default_workers() -> int:
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(os.cpu_count() or 1, 1)
-
-
 def new_experiment_dir(root: str | Path, name: str) -> Path:
     from sim.engine.output import unique_dir
 
     return unique_dir(Path(root) / "experiments", name)
 
 
-def run_experiment(exp: Experiment, out_dir: Path, workers: int, say: Callable[[str], None] = print) -> list[dict[str, Any]]:
+def run_experiment(exp: Experiment, out_dir: Path, workers: int, say: Callable[[str], None] = print,
+                   display: Progress | None = None) -> list[dict[str, Any]]:
     """Run every job of the experiment in ``out_dir`` (complete runs are kept), ``workers`` at a time.
 
-    Every job is composed and validated before the first run starts (ConfigError otherwise)."""
+    A line per finished run goes to ``say``, or to ``display`` (the progress display, whose bar it
+    advances) when given. Every job is composed and validated before the first run starts (ConfigError otherwise)."""
     from sim.research.sweep import run_jobs
 
     jobs = exp.jobs()
@@ -191,7 +187,8 @@ def run_experiment(exp: Experiment, out_dir: Path, workers: int, say: Callable[[
     def report(i: int, rec: dict[str, Any], done: int) -> None:
         s, k, _ = jobs[i]
         what = "kept (complete)" if rec["skipped"] else rec["status"] + (f" in {rec['wall_time_s']:.1f} s" if rec["status"] == "complete" else f": {rec['error']}")
-        say(f"[{done:>{width}}/{n}] {s} seed {k}: {what}")
+        line = f"[{done:>{width}}/{n}] {s} seed {k}: {what}"
+        display.advance(text=line) if display is not None else say(line)
 
     return run_jobs([o for _, _, o in jobs], cfgs, out_dir, workers, on_done=report, quiet=True)
 
@@ -458,29 +455,22 @@ def _report_text(exp: Experiment, out_dir: Path, runs, table: pd.DataFrame, tl_r
 # --------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
-        print(f"error: {message} (see python -m sim.experiment --help)", file=sys.stderr)
-        sys.exit(2)
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = _Parser(prog="python -m sim.experiment", description=__doc__.split("\n\n")[0],
-                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("overrides", nargs="*", help="config overrides applied to every run (e.g. years=20)")
+    ap = command_parser("python -m sim.experiment", __doc__.split("\n\n")[0],
+                        overrides="config overrides applied to every run (e.g. years=20; progress=false: no progress lines)",
+                        seeds="replications per scenario (default: the experiment file's)",
+                        workers="worker processes (default: the cores available)",
+                        out="experiment directory (default: a new results/experiments/<time>-<name>-<id>); an existing one resumes")
     ap.add_argument("--experiment", default="main", help="conf/experiment/NAME.yaml or a path to a YAML file (default: main)")
-    ap.add_argument("--seeds", type=int, help="replications per scenario (default: the experiment file's)")
-    ap.add_argument("--workers", type=int, help="worker processes (default: the cores available)")
-    ap.add_argument("--out", help="experiment directory (default: a new results/experiments/<time>-<name>-<id>); an existing one resumes")
     ap.add_argument("--root", default="results", help="results root for a new experiment directory (default: results)")
     ap.add_argument("--report-only", action="store_true", help="rebuild the report from the runs already in --out")
     a = ap.parse_args(argv)
     started = time.time()
     try:
         exp = load_experiment(a.experiment)
-        if check_count("--seeds", a.seeds) is not None:
+        check_counts(a)
+        if a.seeds is not None:
             exp.seeds = a.seeds
-        check_count("--workers", a.workers)
         exp.overrides = [*exp.overrides, *a.overrides]
         if a.report_only and not a.out:
             raise ConfigError("--report-only", "needs --out DIR (the experiment directory to report on)")
@@ -498,7 +488,8 @@ def main(argv: list[str] | None = None) -> int:
             out.mkdir(parents=True, exist_ok=True)
             print(f"experiment {exp.name}: {len(exp.scenarios)} scenarios x {exp.seeds} seeds = {len(exp.jobs())} runs "
                   f"on {min(workers, len(exp.jobs()))} worker(s), into {out}", flush=True)
-            records = run_experiment(exp, out, workers, say=lambda s: print(s, flush=True))
+            with batch_progress(len(exp.jobs()), exp.name, a.overrides) as display:
+                records = run_experiment(exp, out, workers, display=display)
             failed = [r for r in records if r["status"] != "complete"]
             if failed:
                 print(f"{len(failed)} run(s) failed; their manifests hold the errors. The report uses the complete runs.",

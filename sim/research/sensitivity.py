@@ -36,7 +36,6 @@ works on any function, which is how the tests check it against the Ishigami func
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import functools
@@ -55,7 +54,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from sim.config import CONF_DIR, Config, ConfigError, check_count, check_study_keys, compose, config_options, read_study_file, study_whole, validate
+from sim.config import CONF_DIR, Config, ConfigError, check_study_keys, compose, config_options, read_study_file, study_whole, validate
+from sim.progress import Progress
+from sim.research.driver import check_counts, command_parser, default_workers, progress_wanted
 
 STUDY_DIR = CONF_DIR / "sensitivity"
 METHODS = ("sobol", "morris")
@@ -509,8 +510,10 @@ def _check_out(out: Path, design: Design) -> None:
 
 
 def run_jobs(jobs: Sequence[Sequence[str]], cfgs: Sequence[Config], out: Path, workers: int,
-             say: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Run every job through :func:`sim.research.sweep.run_job` in ``out`` (complete runs are skipped), ``workers`` at a time."""
+             say: Callable[[str], None] = print, quiet: bool = False) -> list[dict[str, Any]]:
+    """Run every job through :func:`sim.research.sweep.run_jobs` in ``out`` (complete runs are skipped), ``workers``
+    at a time. ``say`` gets a count line, then a line every tenth of the runs, with a bar of the runs done on a
+    terminal (sim/progress.py); ``quiet`` (progress=false among the overrides) leaves out the bar and those lines."""
     from sim.research import sweep
 
     n = len(jobs)
@@ -528,16 +531,23 @@ def run_jobs(jobs: Sequence[Sequence[str]], cfgs: Sequence[Config], out: Path, w
     started = time.time()
     every = max(1, math.ceil(len(todo) / 10))
     failed = 0
+    display = Progress(total=len(todo), unit="run", enabled=not quiet, stream=sys.stdout)
 
     def progress(done: int, rec: dict[str, Any]) -> None:
         nonlocal failed
         failed += rec["status"] != "complete"
+        line = None
         if done % every == 0 or done == len(todo):
-            say(f"  [{done:>{len(str(len(todo)))}}/{len(todo)}] runs done"
-                + (f", {failed} failed" if failed else "") + f" ({time.time() - started:.0f} s)")
+            line = (f"  [{done:>{len(str(len(todo)))}}/{len(todo)}] runs done"
+                    + (f", {failed} failed" if failed else "") + f" ({time.time() - started:.0f} s)")
+        display.advance()
+        if line is not None and not quiet:
+            with display.above():  # the caller's say writes above the bar
+                say(line)
 
-    run = sweep.run_jobs([jobs[i] for i in todo], [cfgs[i] for i in todo], out, workers,
-                         on_done=lambda _k, rec, done: progress(done, rec), quiet=True)
+    with display:
+        run = sweep.run_jobs([jobs[i] for i in todo], [cfgs[i] for i in todo], out, workers,
+                             on_done=lambda _k, rec, done: progress(done, rec), quiet=True)
     for i, rec in zip(todo, run):
         records[i] = rec
     return records  # type: ignore[return-value]
@@ -619,11 +629,12 @@ def analyse(study: Study, design: Design, samples: pd.DataFrame, censored: dict[
 
 
 def run_study(study: Study, method: str, out: Path | None = None, workers: int = 1, n: int | None = None,
-              extra: Sequence[str] = (), root: str | Path = "results", say: Callable[[str], None] = print) -> StudyResult:
+              extra: Sequence[str] = (), root: str | Path = "results", say: Callable[[str], None] = print,
+              quiet: bool = False) -> StudyResult:
     """Check, sample, run (resuming), analyse and write a study; see the module docstring.
 
     ``n``: Sobol base samples or Morris trajectories (default: the study's). ``extra``: overrides for every
-    run. Raises ConfigError (before anything is written) for a user mistake, StudyFailed if runs failed.
+    run. ``quiet``: no progress of the runs (see :func:`run_jobs`). Raises ConfigError (before anything is written) for a user mistake, StudyFailed if runs failed.
     """
     from sim.engine import output as out_io
     from sim.research.sweep import write_table
@@ -653,7 +664,7 @@ def run_study(study: Study, method: str, out: Path | None = None, workers: int =
     out.mkdir(parents=True, exist_ok=True)
     out_io.write_json(out / "design.json", {"identity": design.identity, "study": dataclasses.asdict(study),
                                             "digest": design.digest})
-    records = run_jobs(design.jobs, cfgs, out, workers, say)
+    records = run_jobs(design.jobs, cfgs, out, workers, say, quiet)
     failed = [r for r in records if r["status"] != "complete"]
     table_path, table = write_table(out)
     if failed:
@@ -784,39 +795,25 @@ def plot_indices(indices: pd.DataFrame):
 # --------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
-        print(f"error: {message} (see python -m sim.sensitivity --help)", file=sys.stderr)
-        sys.exit(2)
-
-
-def default_workers() -> int:
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(os.cpu_count() or 1, 1)
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = _Parser(prog="python -m sim.sensitivity", description=__doc__.split("\n\n")[0],
-                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = command_parser("python -m sim.sensitivity", __doc__.split("\n\n")[0],
+                        seeds="seeds per sample point, averaged (default: the study's)",
+                        workers="worker processes (default: the cores available)",
+                        out="study directory (default: results/sensitivity/<study>-<method>-n<N>x<seeds>-<design id>); "
+                            "the same directory resumes")
     ap.add_argument("method", choices=METHODS, help="sobol (indices) or morris (screening)")
-    ap.add_argument("overrides", nargs="*", help="config overrides applied to every run (e.g. years=20)")
+    ap.add_overrides("config overrides applied to every run (e.g. years=20; progress=false: no progress lines)")
     ap.add_argument("--study", default="levers", help="conf/sensitivity/NAME.yaml or a path to a YAML file (default: levers)")
     ap.add_argument("--n", type=int, help="Sobol base samples N (a power of 2) or Morris trajectories (default: the study's)")
-    ap.add_argument("--seeds", type=int, help="seeds per sample point, averaged (default: the study's)")
-    ap.add_argument("--workers", type=int, help="worker processes (default: the cores available)")
-    ap.add_argument("--out", help="study directory (default: results/sensitivity/<study>-<method>-n<N>x<seeds>-<design id>); "
-                    "the same directory resumes")
     a = ap.parse_intermixed_args(argv)
     started = time.time()
     try:
         study = load_study(a.study)
-        if check_count("--seeds", a.seeds) is not None:
+        check_counts(a)
+        if a.seeds is not None:
             study.seeds = a.seeds
-        check_count("--workers", a.workers)
         res = run_study(study, a.method, Path(a.out) if a.out else None, a.workers or default_workers(), a.n,
-                        a.overrides, say=lambda s: print(s, flush=True))
+                        a.overrides, say=lambda s: print(s, flush=True), quiet=not progress_wanted(a.overrides))
     except ConfigError as err:
         in_study = "study" in locals() and re.split(r"[.\[]", str(err.key))[0] in STUDY_KEYS
         where = f" (study {study.source})" if in_study else ""

@@ -20,7 +20,6 @@ dotted column (``years_to_first_output.west.magnet``; null -> NaN).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import hashlib
@@ -172,34 +171,45 @@ def _run_job_args(args: tuple[list[str], str, Config, bool]) -> dict[str, Any]:
     return run_job(overrides, sweep_dir, cfg, log=_print_failures) if quiet else run_job(overrides, sweep_dir, cfg)
 
 
-def run_jobs(jobs: Sequence[Sequence[str]], cfgs: Sequence[Config], sweep_dir: str | Path, workers: int = 1,
-             on_done: Callable[[int, dict[str, Any], int], None] | None = None, quiet: bool = False) -> list[dict[str, Any]]:
-    """Run composed jobs with :func:`run_job` in ``sweep_dir``, ``workers`` spawned processes at a time.
+def map_jobs(func: Callable[[Any], Any], args: Sequence[Any], workers: int = 1,
+             on_done: Callable[[int, Any, int], None] | None = None) -> list[Any]:
+    """The project's one worker pool: ``func(a)`` for every ``a`` of ``args``, ``workers`` spawned processes at a time.
 
-    ``on_done(index, record, n_done)`` is called in this process as each job ends (in completion
-    order); ``quiet`` keeps the workers to failure lines. Returns the records in job order. Spawned
-    workers start clean whatever threads the caller runs; one seed fixes a run in any process."""
-    args = [(list(j), str(Path(sweep_dir).absolute()), c, quiet) for j, c in zip(jobs, cfgs)]
-    records: list[dict[str, Any] | None] = [None] * len(args)
+    ``func`` must be a module-level function (it is pickled into the workers). ``on_done(index, result,
+    n_done)`` is called in this process as each call ends (in completion order). Returns the results in
+    the order of ``args``. One worker (or one job) runs in this process. Spawned workers start clean
+    whatever threads the caller runs (forking a threaded process can deadlock); one seed fixes a run in
+    any process. On an interrupt no new job starts and the running ones are abandoned."""
+    results: list[Any] = [None] * len(args)
     if workers <= 1 or len(args) <= 1:
         for i, a in enumerate(args):
-            records[i] = _run_job_args(a)
+            results[i] = func(a)
             if on_done:
-                on_done(i, records[i], i + 1)
-        return records  # type: ignore[return-value]
+                on_done(i, results[i], i + 1)
+        return results
     pool = ProcessPoolExecutor(max_workers=min(workers, len(args)), mp_context=get_context("spawn"))
     try:
-        futures = {pool.submit(_run_job_args, a): i for i, a in enumerate(args)}
+        futures = {pool.submit(func, a): i for i, a in enumerate(args)}
         for done, fut in enumerate(as_completed(futures), start=1):
             i = futures[fut]
-            records[i] = fut.result()
+            results[i] = fut.result()
             if on_done:
-                on_done(i, records[i], done)
+                on_done(i, results[i], done)
     except BaseException:  # an interrupt: no new runs start; complete ones are kept for a restart
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
-    return records  # type: ignore[return-value]
+    return results
+
+
+def run_jobs(jobs: Sequence[Sequence[str]], cfgs: Sequence[Config], sweep_dir: str | Path, workers: int = 1,
+             on_done: Callable[[int, dict[str, Any], int], None] | None = None, quiet: bool = False) -> list[dict[str, Any]]:
+    """Run composed jobs with :func:`run_job` in ``sweep_dir`` through :func:`map_jobs`, ``workers`` at a time.
+
+    ``on_done(index, record, n_done)`` is called in this process as each job ends (in completion
+    order); ``quiet`` keeps the workers to failure lines. Returns the records in job order."""
+    args = [(list(j), str(Path(sweep_dir).absolute()), c, quiet) for j, c in zip(jobs, cfgs)]
+    return map_jobs(_run_job_args, args, workers, on_done)
 
 
 def grid(axes: Mapping[str, Iterable[Any]], *fixed: str) -> list[list[str]]:
@@ -412,15 +422,11 @@ class SweepCallback(_HydraCallback):
 # --------------------------------------------------------------------------
 # python -m sim.sweep table SWEEP_DIR [--out FILE]
 # --------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse would print the usage too)
-        print(f"error: {message} (see python -m sim.sweep --help)", file=sys.stderr)
-        sys.exit(2)
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = _Parser(prog="python -m sim.sweep", description="Sweep tools. table: one row per run directory of a sweep, as Parquet.")
-    sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    from sim.research.driver import CommandParser, command_parser
+
+    ap = command_parser("python -m sim.sweep", "Sweep tools. table: one row per run directory of a sweep, as Parquet.")
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=CommandParser)
     tab = sub.add_parser("table", help="write the sweep table (a row per run: status, every input, summary scalars)")
     tab.add_argument("sweep_dir", help="the sweep directory (hydra.sweep.dir of the multirun); its runs are in SWEEP_DIR/runs/")
     tab.add_argument("--out", default=None, help=f"output Parquet file (default SWEEP_DIR/{TABLE_NAME})")

@@ -1,6 +1,6 @@
-"""Validation: report every target of ../shared/validation/targets.yaml as met or missed (MODEL.md 8).
+"""Validation: report every target of conf/validation/targets.yaml as met or missed (MODEL.md 8).
 
-    python -m sim.validate                 # 10 seeds, 2 worker processes
+    python -m sim.validate                 # 10 seeds, 2 worker processes, conf/validation/targets.yaml
     python -m sim.validate --seeds 3 --workers 2 --out results/validation.json
 
 Runs baseline, west_coordinated and china_without_tiers for seeds 1..N (common
@@ -36,27 +36,27 @@ Measures (what each target id reads):
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import math
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
+
+from sim.config import CONF_DIR
 
 SCENARIOS = ("baseline", "west_coordinated", "china_without_tiers")
-TARGETS_FILE = Path(__file__).resolve().parents[3] / "shared" / "validation" / "targets.yaml"
+TARGETS_FILE = CONF_DIR / "validation" / "targets.yaml"  # in the project: a clone validates on its own
 
 
-def _one(args: tuple[str, int, tuple[str, ...]]) -> dict[str, Any]:
-    """Run one scenario and seed; return the summary plus the few panel measures validation needs."""
-    scenario, seed, extra = args
-    from sim.config import compose
+def _one(args: tuple[str, int, Any]) -> dict[str, Any]:
+    """Run one scenario and seed (its composed config); return the summary plus the few panel measures validation needs."""
+    scenario, seed, cfg = args
     from sim.engine.run import run
 
-    cfg = compose([f"scenario={scenario}", f"seed={seed}", "progress=false", "output.write=false", *extra])
     res = run(cfg)
     m = res.model
     out = {"scenario": scenario, "seed": seed, "summary": res.summary}
@@ -224,43 +224,50 @@ def report(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=10, help="replications (seeds 1..N)")
-    ap.add_argument("--workers", type=int, default=2, help="worker processes")
-    ap.add_argument("--targets", default=str(TARGETS_FILE), help="targets.yaml")
-    ap.add_argument("--out", default=None, help="write the results as JSON here")
-    ap.add_argument("overrides", nargs="*", help="config overrides applied to every run (e.g. policy.china.designation.niches_per_stage.magnet=60)")
-    a = ap.parse_args(argv)
-    import yaml
-
     from sim.config import ConfigError, compose
+    from sim.research.driver import batch_progress, check_counts, command_parser
+    from sim.research.sweep import map_jobs
 
-    if a.seeds < 1 or a.workers < 1:
-        print(f"error: --seeds and --workers must be >= 1; got --seeds {a.seeds} --workers {a.workers}", file=sys.stderr)
-        return 2
-    path = Path(a.targets)
-    if not path.is_file():
-        print(f"error: targets file not found: {path}", file=sys.stderr)
-        return 2
+    ap = command_parser("python -m sim.validate", __doc__.split("\n\n")[0],
+                        overrides="config overrides applied to every run (e.g. policy.china.designation.niches_per_stage.magnet=60)",
+                        seeds="replications (seeds 1..N; default 10)", seeds_default=10,
+                        workers="worker processes (default 2)", workers_default=2,
+                        out="write the results as JSON here")
+    ap.add_argument("--targets", default=str(TARGETS_FILE), help="targets.yaml (default: conf/validation/targets.yaml)")
+    a = ap.parse_args(argv)
     try:
-        for sc in SCENARIOS:
-            compose([f"scenario={sc}", *a.overrides])
+        check_counts(a)
+        targets = read_targets(Path(a.targets))
+        # one composition per scenario (checked before any run); a seed changes nothing else in a config
+        base = {sc: compose([f"scenario={sc}", "progress=false", "output.write=false", *a.overrides]) for sc in SCENARIOS}
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    targets = yaml.safe_load(path.read_text())["targets"]
-    jobs = [(sc, s, tuple(a.overrides)) for s in range(1, a.seeds + 1) for sc in SCENARIOS]
-    import multiprocessing
-
-    # fresh interpreters (spawn): forking a process that already runs threads can deadlock
-    with ProcessPoolExecutor(max_workers=max(a.workers, 1), mp_context=multiprocessing.get_context("spawn")) as ex:
-        results = list(ex.map(_one, jobs))
+    jobs = [(sc, s, dataclasses.replace(base[sc], seed=s)) for s in range(1, a.seeds + 1) for sc in SCENARIOS]
+    with batch_progress(len(jobs), "validation", a.overrides, stream=sys.stderr) as display:
+        results = map_jobs(_one, jobs, a.workers, on_done=lambda *_: display.advance())  # a bar on a terminal only
     rows = evaluate(results, targets)
     print(report(rows))
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps(rows, indent=1, default=float))
     return 0
+
+
+def read_targets(path: Path) -> list[dict[str, Any]]:
+    """The targets of a targets.yaml (a mapping with a ``targets`` list, each with an ``id``); ConfigError otherwise."""
+    from sim.config import ConfigError
+
+    if not path.is_file():
+        raise ConfigError("--targets", f"targets file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as ex:
+        raise ConfigError("--targets", f"{path} is not valid YAML: {str(ex).splitlines()[0]}") from None
+    targets = data.get("targets") if isinstance(data, dict) else None
+    if not isinstance(targets, list) or not all(isinstance(t, dict) and "id" in t for t in targets):
+        raise ConfigError("--targets", f"{path} must hold 'targets:', a list of mappings each with an 'id'")
+    return targets
 
 
 if __name__ == "__main__":

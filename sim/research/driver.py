@@ -1,0 +1,88 @@
+"""What the drivers of many runs share (python -m sim.experiment, sim.sensitivity, sim.validate, sim.sweep).
+
+- :class:`CommandParser` / :func:`command_parser`: the argument-parser base. ``prog`` is the command a
+  user types; a usage mistake is one line ``error: ... (see <prog> --help)`` and exit code 2; the common
+  options ``--seeds``, ``--workers``, ``--out`` and the positional config overrides are built here, and
+  :func:`check_counts` refuses counts below 1 with one line naming the option.
+- :func:`default_workers`: the cores this process may use.
+- :func:`batch_progress`: the progress display of a batch of runs (sim/progress.py), off when the user
+  passes ``progress=false`` among the overrides.
+
+The worker pool is :func:`sim.research.sweep.map_jobs` (run directories: :func:`sim.research.sweep.run_jobs`);
+the study-file schema is :mod:`sim.research.study`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, Sequence
+
+from sim.config import check_count
+from sim.progress import Progress
+
+class CommandParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line naming the command's help, exit 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def add_overrides(self, help: str = "config overrides applied to every run (e.g. years=20)") -> None:
+        """The positional config overrides (``args.overrides``); add other positionals before them."""
+        self.add_argument("overrides", nargs="*", help=help)
+
+    def error(self, message: str) -> None:  # argparse would print the usage too
+        root = self.prog.split(" ")
+        prog = " ".join(root[:3]) if root[:2] == ["python", "-m"] else self.prog  # a subcommand points to the command's help
+        print(f"error: {message} (see {prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def command_parser(prog: str, description: str, *, overrides: str | None = None, seeds: str | None = None,
+                   workers: str | None = None, out: str | None = None, seeds_default: Any = None,
+                   workers_default: Any = None, out_default: Any = None) -> CommandParser:
+    """A :class:`CommandParser` with the common options whose help text is given (None: option left out).
+
+    ``overrides``: positional config overrides applied to every run (``args.overrides``; a command with
+    another positional adds it first, then calls :meth:`CommandParser.add_overrides`); ``seeds``:
+    ``--seeds N`` (replications, seeds 1..N); ``workers``: ``--workers N`` (worker processes); ``out``:
+    ``--out PATH``. Check the counts with :func:`check_counts` after parsing."""
+    ap = CommandParser(prog=prog, description=description)
+    if overrides is not None:
+        ap.add_overrides(overrides)
+    if seeds is not None:
+        ap.add_argument("--seeds", type=int, default=seeds_default, help=seeds)
+    if workers is not None:
+        ap.add_argument("--workers", type=int, default=workers_default, help=workers)
+    if out is not None:
+        ap.add_argument("--out", default=out_default, help=out)
+    return ap
+
+
+def check_counts(args: argparse.Namespace) -> None:
+    """``--seeds`` and ``--workers`` (when the parser has them and they are given) must be >= 1: ConfigError naming the option."""
+    for name in ("seeds", "workers"):
+        check_count(f"--{name}", getattr(args, name, None))
+
+
+def default_workers() -> int:
+    """The cores this process may run on (at least 1)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+def progress_wanted(overrides: Sequence[str]) -> bool:
+    """False when the user's overrides switch progress off (``progress=false``, as for a single run)."""
+    from sim.research.sweep import canonical_override
+
+    return not any(canonical_override(o) == "progress=False" for o in overrides)
+
+
+def batch_progress(total: int, desc: str, overrides: Sequence[str] = (), stream: Any = None) -> Progress:
+    """The display of a batch of ``total`` runs: lines as before, and a bar of the runs done on a terminal."""
+    return Progress(total=total, desc=desc, unit="run", enabled=progress_wanted(overrides),
+                    stream=stream if stream is not None else sys.stdout)
