@@ -210,7 +210,7 @@ class Government(mesa.Agent):
         self.policy_rng = model.policy_rng(f"government:{T.blocs[bloc]}")
         # output quotas held by the state groups
         for s in policy.coordination.quota_stages:
-            model.quota_outside_groups[bloc, T.stages.index(s)] = policy.coordination.quota_outside_groups
+            model.instruments.quota_outside_groups[bloc, T.stages.index(s)] = policy.coordination.quota_outside_groups
         # just before the round quarter of each year: an event at time x.5 acts from quarter index floor(x) on
         start = model.next_yearly_time(d.round_quarter - 1 + 0.5)
         self._rounds = model.schedule_recurring(self.yearly_round, Schedule(interval=4.0, start=start))

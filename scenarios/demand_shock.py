@@ -8,7 +8,7 @@ Mechanism: while active, every final buyer (agents.buyers.Buyer) of the listed
 blocs (an empty list: all blocs) has its ``demand_multiplier`` multiplied by
 ``multiplier`` (>= 0; 0 stops their demand). Buyers set their demand from the
 multiplier at the start of each quarter, so the shock acts from the first
-quarter it covers. The multiplier is a layer (scenarios.layers): overlapping
+quarter it covers. The multiplier is a layer (sim.engine.instruments): overlapping
 shocks multiply, and ending one restores each buyer's multiplier exactly.
 """
 
@@ -20,7 +20,6 @@ import numpy as np
 
 from scenarios.checks import check_blocs
 from scenarios.events import EventParams, ScenarioEvent, register_event
-from scenarios.layers import clear_layer_on, set_layer_on
 
 KEY = "buyers.demand_multiplier"
 
@@ -56,11 +55,11 @@ class DemandShock(ScenarioEvent):
         buyers, get, put = _buyer_io(model)
         blocs = [model.tables.blocs.index(b) for b in self.params.blocs] or list(range(model.tables.B))
         factor = [self.params.multiplier if b.bloc in blocs else 1.0 for b in buyers]
-        set_layer_on(model, KEY, f"event:{self.name}", factor, get, put, op="mul", shape=(len(buyers),))
+        model.instruments.set_layer_on(KEY, f"event:{self.name}", factor, get, put, op="mul", shape=(len(buyers),))
 
     def revert(self, model) -> None:
         _, get, put = _buyer_io(model)
-        clear_layer_on(model, KEY, f"event:{self.name}", get, put)
+        model.instruments.clear_layer_on(KEY, f"event:{self.name}", get, put)
 
     @classmethod
     def check(cls, key, params, cfg) -> None:

@@ -12,8 +12,8 @@ its permitting phase draws the permitting duration (agents.investment.
 phase_quarters, from the bloc-stage range and the project's own uniform) times
 ``factor`` (> 0), and at most ``cap_years`` (null: no cap), rounded to whole
 quarters. Projects already in permitting keep the duration they drew. Both are
-layers (scenarios.layers) on ``model.permit_factor`` (multiplied) and
-``model.permit_cap_years`` (the smallest cap wins; inf = no cap), so reforms
+layers (sim.engine.instruments) on ``model.instruments.permit_factor`` (multiplied) and
+``model.instruments.permit_cap_years`` (the smallest cap wins; inf = no cap), so reforms
 compose and ending one restores the arrays exactly. The investors' expected
 lead time (``model.lead_years``) is not changed.
 """
@@ -27,7 +27,6 @@ import numpy as np
 
 from scenarios.checks import check_bloc, check_stages
 from scenarios.events import EventParams, ScenarioEvent, register_event
-from scenarios.layers import bs_mask, clear_layer, set_layer
 from sim.checks import ConfigError
 
 
@@ -47,18 +46,18 @@ class PermittingReform(ScenarioEvent):
 
     def _mask(self, model) -> np.ndarray:
         T = model.tables
-        return bs_mask(model, [T.blocs.index(self.params.bloc)], [T.stages.index(s) for s in self.params.stages])
+        return model.instruments.mask([T.blocs.index(self.params.bloc)], [T.stages.index(s) for s in self.params.stages])
 
     def apply(self, model) -> None:
         mask = self._mask(model)
-        set_layer(model, "permit_factor", f"event:{self.name}", np.where(mask, self.params.factor, 1.0), op="mul", init=1.0)
+        ins = model.instruments
+        ins.set_layer("permit_factor", f"event:{self.name}", np.where(mask, self.params.factor, 1.0), op="mul", init=1.0)
         if self.params.cap_years is not None:
-            set_layer(model, "permit_cap_years", f"event:{self.name}", np.where(mask, self.params.cap_years, np.inf),
-                      op="min", init=np.inf)
+            ins.set_layer("permit_cap_years", f"event:{self.name}", np.where(mask, self.params.cap_years, np.inf), op="min", init=np.inf)
 
     def revert(self, model) -> None:
-        clear_layer(model, "permit_factor", f"event:{self.name}")
-        clear_layer(model, "permit_cap_years", f"event:{self.name}")
+        model.instruments.clear_layer("permit_factor", f"event:{self.name}")
+        model.instruments.clear_layer("permit_cap_years", f"event:{self.name}")
 
     @classmethod
     def check(cls, key, params, cfg) -> None:

@@ -18,9 +18,9 @@ The exporter's sellers bear the discount: :func:`export_discount_loss` is the
 revenue each supplier loses on its foreign deliveries (delivered tonnes x its
 bloc's traded price index x discount), which the model subtracts from revenue in
 the same quarter's accounts (agents.firms.account ``revenue_adjust``). Domestic
-sales stay at the price index. The array ``model.export_discount`` (B, S) holds
+sales stay at the price index. The array ``model.instruments.export_discount`` (B, S) holds
 the discount per exporter bloc and stage; overlapping events combine by the
-largest discount (a layer, scenarios.layers), and ending one restores the array
+largest discount (a layer, sim.engine.instruments), and ending one restores the array
 exactly.
 """
 
@@ -32,7 +32,6 @@ import numpy as np
 
 from scenarios.checks import check_bloc, check_stages
 from scenarios.events import EventParams, ScenarioEvent, register_event
-from scenarios.layers import bs_mask, clear_layer, set_layer
 
 
 @dataclass
@@ -50,11 +49,11 @@ class StrategicPricing(ScenarioEvent):
 
     def apply(self, model) -> None:
         T = model.tables
-        mask = bs_mask(model, [T.blocs.index(self.params.exporter)], [T.stages.index(s) for s in self.params.stages])
-        set_layer(model, "export_discount", f"event:{self.name}", mask * self.params.discount, op="max", init=0.0)
+        mask = model.instruments.mask([T.blocs.index(self.params.exporter)], [T.stages.index(s) for s in self.params.stages])
+        model.instruments.set_layer("export_discount", f"event:{self.name}", mask * self.params.discount, op="max", init=0.0)
 
     def revert(self, model) -> None:
-        clear_layer(model, "export_discount", f"event:{self.name}")
+        model.instruments.clear_layer("export_discount", f"event:{self.name}")
 
     @classmethod
     def check(cls, key, params, cfg) -> None:
@@ -69,8 +68,8 @@ def export_discount_loss(model) -> np.ndarray | None:
     quarter's clearings (``model.last_clearing``) and the traded price index
     (``model.trade_price``), so call it after clear_markets_and_produce.
     """
-    disc = getattr(model, "export_discount", None)
-    if disc is None or not np.any(disc > 0):
+    disc = model.instruments.export_discount
+    if not np.any(disc > 0):
         return None
     pop = model.pop
     loss = np.zeros(len(pop))

@@ -9,8 +9,8 @@ separation and magnet-making technology (MODEL.md 5.2 and 5.9).
 Mechanism: while active, the quality ramp time (agents.firms.learn, the
 constant ``quality_ramp_years x capacity x ramp multiplier``) of every plant in
 every bloc other than ``exporter`` at the listed stages is multiplied by
-``ramp_multiplier`` (>= 1). The factor is a layer on ``model._ramp_extra``
-(scenarios.layers): several bans, or a ban and a know-how programme, compose
+``ramp_multiplier`` (>= 1). The factor is a layer on ``model.instruments.ramp_extra``
+(sim.engine.instruments): several bans, or a ban and a know-how programme, compose
 by multiplication, and ending the ban restores the array exactly. Plants
 already at quality 1 are unaffected; a new plant's quality gap closes more
 slowly per tonne produced.
@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 from scenarios.checks import check_bloc, check_stages
 from scenarios.events import EventParams, ScenarioEvent, register_event
-from scenarios.layers import bs_mask, clear_layer, set_layer
 
 
 @dataclass
@@ -42,14 +41,14 @@ class TechnologyExportBan(ScenarioEvent):
         T = model.tables
         e = T.blocs.index(self.params.exporter)
         others = [b for b in range(T.B) if b != e]
-        mask = bs_mask(model, others, [T.stages.index(s) for s in self.params.stages])
+        mask = model.instruments.mask(others, [T.stages.index(s) for s in self.params.stages])
         return mask * (self.params.ramp_multiplier - 1.0) + 1.0
 
     def apply(self, model) -> None:
-        set_layer(model, "_ramp_extra", f"event:{self.name}", self.factor(model), op="mul", init=1.0)
+        model.instruments.set_layer("ramp_extra", f"event:{self.name}", self.factor(model), op="mul", init=1.0)
 
     def revert(self, model) -> None:
-        clear_layer(model, "_ramp_extra", f"event:{self.name}")
+        model.instruments.clear_layer("ramp_extra", f"event:{self.name}")
 
     @classmethod
     def check(cls, key, params, cfg) -> None:

@@ -625,11 +625,11 @@ def test_fast_permits_and_output_quotas_of_the_coordinated_bloc():
     c = china(cfg).coordination
     m = ChainModel(cfg)
     names = list(m.tables.stages)
-    np.testing.assert_array_equal(m.permit_factor[CHINA], np.full(len(names), c.permit_factor))
-    np.testing.assert_array_equal(m.permit_factor[1], 1.0)
+    np.testing.assert_array_equal(m.instruments.permit_factor[CHINA], np.full(len(names), c.permit_factor))
+    np.testing.assert_array_equal(m.instruments.permit_factor[1], 1.0)
     expect = [c.quota_outside_groups if s in c.quota_stages else 1.0 for s in names]
-    np.testing.assert_array_equal(m.quota_outside_groups[CHINA], expect)
-    np.testing.assert_array_equal(m.quota_outside_groups[1], 1.0)
+    np.testing.assert_array_equal(m.instruments.quota_outside_groups[CHINA], expect)
+    np.testing.assert_array_equal(m.instruments.quota_outside_groups[1], 1.0)
     assert c.permit_factor < 1.0 and set(c.quota_stages) == {"mining", "separation"}
 
 
@@ -885,8 +885,8 @@ def test_switching_the_coordinated_regime_off_ends_rounds_titles_and_benefits(mo
     assert (pop.tax_rate[here] == m.tables.tax_rate[CHINA]).all()
     for c in BENEFIT_COLUMNS:
         assert (getattr(pop, c)[here] == 0.0).all(), c
-    np.testing.assert_array_equal(m.permit_factor[CHINA], 1.0)
-    np.testing.assert_array_equal(m.quota_outside_groups[CHINA], 1.0)
+    np.testing.assert_array_equal(m.instruments.permit_factor[CHINA], 1.0)
+    np.testing.assert_array_equal(m.instruments.quota_outside_groups[CHINA], 1.0)
 
 
 def test_switching_the_coordinated_regime_on_starts_rounds_in_the_round_quarter(monkeypatch):

@@ -19,7 +19,6 @@ from _rule_helpers import fresh_config, make_pop
 from agents import investment as inv
 from agents.firms import ProjectPhase, processing_cost
 from scenarios import EVENT_KINDS
-from scenarios.layers import clear_layer, set_layer
 from scenarios.price_floor import PriceFloors
 from sim.config import ConfigError, validate
 from sim.engine.model import ChainModel
@@ -76,15 +75,15 @@ def _step_to(m: ChainModel, q: int) -> ChainModel:
 def _state(m: ChainModel, kind: str):
     """Copies of what an event of ``kind`` changes."""
     if kind == "technology_export_ban":
-        r = m.ramp_extra()
+        r = m.instruments.ramp_extra
         return None if r is None else r.copy()
     if kind == "demand_shock":
         return np.array([b.demand_multiplier for b in m.buyers])
     if kind == "price_floor":
         return np.stack([m.price_floors.floor, m.price_floors.offtake_t_per_year])
     if kind == "permitting_reform":
-        return np.stack([m.permit_factor, m.permit_cap_years])
-    return m.export_discount.copy()
+        return np.stack([m.instruments.permit_factor, m.instruments.permit_cap_years])
+    return m.instruments.export_discount.copy()
 
 
 def _active_state(m: ChainModel, kind: str):
@@ -183,11 +182,12 @@ def test_overlapping_events_compose_and_revert_exactly_in_any_order(kind):
 def test_layers_keep_changes_made_by_other_code():
     """A policy that multiplies the permit factor while a reform is active keeps its change after the reform ends."""
     m = _model()
-    set_layer(m, "permit_factor", "event:r", np.where(np.arange(4) == 0, 0.5, 1.0)[None, :] * np.ones((2, 1)))
-    m.permit_factor[WEST, :] *= 0.6  # e.g. a government's fast permits
-    clear_layer(m, "permit_factor", "event:r")
-    np.testing.assert_array_equal(m.permit_factor[CHINA], 1.0)
-    np.testing.assert_allclose(m.permit_factor[WEST], 0.6, rtol=1e-15)
+    ins = m.instruments
+    ins.set_layer("permit_factor", "event:r", np.where(np.arange(4) == 0, 0.5, 1.0)[None, :] * np.ones((2, 1)))
+    ins.permit_factor[WEST, :] *= 0.6  # e.g. a government's fast permits
+    ins.clear_layer("permit_factor", "event:r")
+    np.testing.assert_array_equal(ins.permit_factor[CHINA], 1.0)
+    np.testing.assert_allclose(ins.permit_factor[WEST], 0.6, rtol=1e-15)
 
 
 # --------------------------------------------------------------------------

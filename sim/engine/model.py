@@ -37,6 +37,7 @@ from scenarios.price_floor import FISCAL_KEY as FLOOR_FISCAL_KEY
 from scenarios.price_floor import PriceFloors
 from scenarios.strategic_pricing import export_discount_loss
 from sim.config import Config
+from sim.engine.instruments import Instruments
 from sim.engine.numerics import check_dispatch
 from sim.engine.markets import Markets, allocate, update_price
 from sim.engine.metrics import Recorder
@@ -79,11 +80,8 @@ class ChainModel(mesa.Model):
         self.expected_paid = self.paid_price.copy()
         self.utilisation = np.full((T.B, T.S), w.markets.target_utilisation)  # smoothed orders / available
         self.lead_years = inv.lead_years(T)
-        self.permit_factor = np.ones((T.B, T.S))  # permitting reforms scale durations
-        self.permit_cap_years = np.full((T.B, T.S), np.inf)  # longest permitting time, years (permit caps)
-        self.export_discount = np.zeros((T.B, T.S))  # exporter bloc's discount to foreign buyers (strategic pricing)
+        self.instruments = Instruments(T.B, T.S)  # the (B, S) arrays policies and events change, with their layers
         self.price_floors = PriceFloors(T.blocs, T.stages)  # price floors and state offtake (scenarios.price_floor)
-        self.quota_outside_groups = np.ones((T.B, T.S))  # share of capacity firms outside groups may use (output quotas)
         self.group_sharing = np.full(len(T.groups), w.innovation.group_sharing)
         self.event_log: list[tuple] = []
         self.quarter = -1  # index of the quarter being simulated (0 = first)
@@ -223,7 +221,7 @@ class ChainModel(mesa.Model):
         for b in range(B):
             for c in range(B):
                 if b != c:
-                    landed[b, c] = p[c] * (1.0 - self.export_discount[c, s]) * (1.0 + T.import_tariff[b]) + T.freight[s]
+                    landed[b, c] = p[c] * (1.0 - self.instruments.export_discount[c, s]) * (1.0 + T.import_tariff[b]) + T.freight[s]
         return landed
 
     def _final_classes(self):
@@ -267,9 +265,10 @@ class ChainModel(mesa.Model):
         S, B = T.S, T.B
         G1 = len(T.groups) + 1
         set_potential(pop, T, P.max_utilisation, self.price_floors.floored(mk.price), P.shutdown_tolerance)
-        if (self.quota_outside_groups < 1.0).any():  # output quotas: firms outside the state groups get a share only
+        quota = self.instruments.quota_outside_groups
+        if (quota < 1.0).any():  # output quotas: firms outside the state groups get a share only
             outside = (pop.group < 0) & ~pop.state_owned
-            pop.potential_t = np.where(outside, pop.potential_t * self.quota_outside_groups[pop.bloc, pop.stage], pop.potential_t)
+            pop.potential_t = np.where(outside, pop.potential_t * quota[pop.bloc, pop.stage], pop.potential_t)
         pop.orders_t = 0.0
         pop.output_t = 0.0
         pop.inputs_t = 0.0
@@ -400,18 +399,14 @@ class ChainModel(mesa.Model):
         pop, inn = self.pop, self.world.innovation
         year_slot = (self.quarter // 4) % inn.patent_life_years
         innovate(pop, self.tables, inn, self.streams["innovation"], year_slot, self.group_sharing)
-        learn(pop, self.tables, inn.knowhow_ramp_effect, self.ramp_extra())
-
-    def ramp_extra(self) -> np.ndarray | None:
-        """Extra quality-ramp multiplier per bloc and stage (technology export bans set it)."""
-        return getattr(self, "_ramp_extra", None)
+        learn(pop, self.tables, inn.knowhow_ramp_effect, self.instruments.ramp_extra)
 
     # ------------------------------------------------------------------ investment
     def expectations(self) -> inv.Expectations:
         """Investors' view per bloc and stage (MODEL.md 5.4)."""
         T, mk = self.tables, self.markets
         B, S = T.B, T.S
-        self.lead_years = inv.lead_years(T, self.permit_factor, self.permit_cap_years)  # permitting reforms count
+        self.lead_years = inv.lead_years(T, self.instruments.permit_factor, self.instruments.permit_cap_years)  # permitting reforms count
         input_price = np.zeros((B, S))
         input_price[:, 1:] = self.expected_paid[:, :-1]
         # capacity and pipeline per bloc-stage, and world demand growth over the lead time
@@ -447,7 +442,7 @@ class ChainModel(mesa.Model):
         pop.equity_in = 0.0
         pop.grants = 0.0
         pop.rd_grants = 0.0
-        ms = inv.advance_projects(pop, T, q, self.permit_factor, self.permit_cap_years)
+        ms = inv.advance_projects(pop, T, q, self.instruments.permit_factor, self.instruments.permit_cap_years)
         for kind, rows in ms.items():
             self._log_rows(kind, rows)
         E = self.expectations()
@@ -585,30 +580,28 @@ class ChainModel(mesa.Model):
         self._install_instruments(b, policy)
 
     def _install_instruments(self, b: int, policy) -> None:
-        """Bloc-wide instruments as named layers (scenarios.layers), so that a regime change removes exactly them:
+        """Bloc-wide instruments as named layers (Instruments.set_layer), so that a regime change removes exactly them:
         permitting speed (coordination.permit_factor) and caps, the know-how programme, price floors with offtake
         (until floor_years have passed) and the defence (state-owned buyers') sourcing mandate."""
-        from scenarios.layers import clear_layer, set_layer
-
         T = self.tables
         name = f"policy:{T.blocs[b]}"
         row = np.zeros((T.B, T.S), dtype=bool)
         row[b, :] = True
-        for attr in ("permit_factor", "permit_cap_years", "_ramp_extra"):
-            clear_layer(self, attr, name)
+        for attr in ("permit_factor", "permit_cap_years", "ramp_extra"):
+            self.instruments.clear_layer(attr, name)
         self.price_floors.remove(f"{name}:floors")
         for buyer, old in self._mandate_before.pop(b, []):
             buyer.domestic_mandate = old
         c, ins = policy.coordination, policy.instruments
         if c.permit_factor != 1.0:
-            set_layer(self, "permit_factor", name, np.where(row, c.permit_factor, 1.0), op="mul")
+            self.instruments.set_layer("permit_factor", name, np.where(row, c.permit_factor, 1.0), op="mul")
         if ins.permit_cap_years:
             caps = np.full((T.B, T.S), np.inf)
             for st, years in ins.permit_cap_years.items():
                 caps[b, T.stages.index(st)] = years
-            set_layer(self, "permit_cap_years", name, caps, op="min", init=np.inf)
+            self.instruments.set_layer("permit_cap_years", name, caps, op="min", init=np.inf)
         if ins.knowhow_ramp_factor != 1.0:
-            set_layer(self, "_ramp_extra", name, np.where(row, ins.knowhow_ramp_factor, 1.0), op="mul")
+            self.instruments.set_layer("ramp_extra", name, np.where(row, ins.knowhow_ramp_factor, 1.0), op="mul")
         self.price_floors.add_stages(f"{name}:floors", b, ins.price_floor_usd_per_kg, ins.floor_offtake_t_per_year, self.world.scale)
         if (ins.price_floor_usd_per_kg or ins.floor_offtake_t_per_year) and ins.floor_years > 0:
             self._floor_end[b] = max(self.quarter + 1, 0) + int(round(ins.floor_years * 4))
@@ -644,7 +637,7 @@ class ChainModel(mesa.Model):
             here = pop.alive & (pop.bloc == b)
             pop.tier[here] = 0
             pop.key_lg[here] = False
-            self.quota_outside_groups[b, :] = 1.0
+            self.instruments.quota_outside_groups[b, :] = 1.0
             self.log_event("policy_change", bloc=b, detail=change.policy.regime, quarter=self.quarter + 1)
             self.install_policy(b, change.policy)
             for g in self.soe_groups:
