@@ -259,8 +259,8 @@ class Government(mesa.Agent):
             ok = meets_tier(crit, tier, sub, np.full(len(rows), int(t)))
             passed, failed = rows[ok], rows[~ok]
             pop.review_step[passed] = q + int(round(d.validity_years * 4))
-            m_._log_rows("review_passed", passed, detail=tier, quarter=q)
-            m_._log_rows("review_failed", failed, detail=tier, quarter=q)
+            m_.log_rows("review_passed", passed, detail=tier, quarter=q)
+            m_.log_rows("review_failed", failed, detail=tier, quarter=q)
             self.counts["review_passed"] += len(passed)
             self.counts["review_failed"] += len(failed)
             self._revoke(failed, q, tier)
@@ -282,7 +282,7 @@ class Government(mesa.Agent):
             pop.tier[rows] = t
             pop.designation_step[rows] = q
             pop.review_step[rows] = q + int(round(d.validity_years * 4))
-            m_._log_rows("designated", rows, detail=tier, quarter=q)
+            m_.log_rows("designated", rows, detail=tier, quarter=q)
             self.counts["designated"] += len(rows)
         self._key_little_giants(q, metrics)
         if d.rd_raise.enabled:
@@ -294,7 +294,7 @@ class Government(mesa.Agent):
         pop.key_lg[rows] = False
         pop.designation_step[rows] = -1
         pop.review_step[rows] = -1
-        self.model._log_rows("revoked", rows, detail=tier, quarter=q)
+        self.model.log_rows("revoked", rows, detail=tier, quarter=q)
 
     def _key_little_giants(self, q: int, metrics) -> None:
         k = self.policy.designation.key_little_giant
@@ -317,7 +317,7 @@ class Government(mesa.Agent):
         rows = rows[:max(n_afford, 0)]
         pop.key_lg[rows] = True
         self.key_budget_left -= len(rows) * k.grant_myuan_per_firm_term
-        self.model._log_rows("key_designated", rows, quarter=q)
+        self.model.log_rows("key_designated", rows, quarter=q)
         self.counts["key_designated"] += len(rows)
 
     def _raise_rd(self, metrics, here: np.ndarray) -> None:

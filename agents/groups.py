@@ -102,7 +102,7 @@ class SOEGroup(mesa.Agent):
         pop.group_grade_a[best] = True
         self.counts["graded_a"] += len(best)
         self.rd_fund_q = fund_musd / 4.0 / len(best)
-        self.model._log_rows("graded_a", best, detail=self.name, quarter=self.model.quarter + 1)
+        self.model.log_rows("graded_a", best, detail=self.name, quarter=self.model.quarter + 1)
 
     def _incubate(self) -> None:
         m, c = self.model, self.cfg

@@ -20,6 +20,7 @@ from agents import investment as inv
 from agents.agencies import Award, FundingAgency, create_agencies, fit_awards, lag_quarters, selection_order
 from agents.firms import Phase, ProjectPhase, processing_cost
 from sim.config import compose
+from sim.engine.event_log import Event, EventLog
 from sim.engine.model import ChainModel
 from sim.config.policy import AgencyConfig
 
@@ -59,8 +60,8 @@ def run(m: ChainModel, quarters: int | None = None) -> ChainModel:
     return m
 
 
-def events(m: ChainModel, *kinds: str) -> list[tuple]:
-    return [e for e in m.event_log if e[1] in kinds]
+def events(m: ChainModel, *kinds: str) -> list[Event]:
+    return m.event_log.where(kind=kinds)
 
 
 class Snapshots:
@@ -162,15 +163,15 @@ def test_calls_are_yearly_just_before_the_call_quarter(fragmented_run):
             assert aw.commit_quarter % 4 == a.cfg.call_quarter - 1
             assert aw.year == start + aw.commit_quarter // 4
     for e in events(m, "award"):
-        cq = cfg.policy["west"].agencies[e[5]].call_quarter
-        assert e[0] % 4 == cq - 1
+        cq = cfg.policy["west"].agencies[e.detail].call_quarter
+        assert e.quarter % 4 == cq - 1
 
 
 def test_budget_never_exceeded(fragmented_run):
     _, m, agencies, _ = fragmented_run
     committed = defaultdict(float)
     for e in events(m, "award"):
-        committed[(e[5], m.world.start_year + e[0] // 4)] += e[6]
+        committed[(e.detail, m.world.start_year + e.quarter // 4)] += e.value
     assert sum(a.totals()["n_awards"] for a in agencies) >= 10  # the run really funds projects
     for a in agencies:
         for year, book in a.by_year.items():
@@ -206,8 +207,8 @@ def test_stop_go_budget_has_mean_one():
 
 def test_awards_paid_only_after_the_lag(fragmented_run):
     _, m, agencies, _ = fragmented_run
-    settled = Counter((e[1], e[5], e[2], e[0], round(e[6], 9)) for e in events(m, "award_paid", "award_lapsed"))
-    made = Counter((e[5], e[2], e[0], round(e[6], 9)) for e in events(m, "award"))
+    settled = Counter((e.kind, e.detail, e.firm_id, e.quarter, round(e.value, 9)) for e in events(m, "award_paid", "award_lapsed"))
+    made = Counter((e.detail, e.firm_id, e.quarter, round(e.value, 9)) for e in events(m, "award"))
     n_settled = 0
     for a in agencies:
         lo, hi = lag_quarters(np.array(a.cfg.award_lag_years))
@@ -299,9 +300,9 @@ def test_same_seed_same_awards_and_own_random_stream():
     assert np.array_equal(m_off.pop.cash, m_none.pop.cash)
 
 
-def _comparable(log: list[tuple]) -> list[tuple]:
+def _comparable(log: EventLog) -> list[Event]:
     """Event log with NaN values replaced (NaN != NaN)."""
-    return [e[:6] + (None if e[6] != e[6] else e[6],) for e in log]
+    return [e._replace(value=None if e.value != e.value else e.value) for e in log]
 
 
 def _single_agency_model(lag=(1.0, 1.0)):
@@ -339,7 +340,7 @@ def test_award_to_abandoned_project_lapses_and_others_are_paid_into_grants():
     while m.quarter < victim.due_quarter:
         m.step()
     assert victim.status == "lapsed" and victim.settled_quarter == victim.due_quarter
-    assert ("award_lapsed", victim.firm_id, victim.due_quarter) in {(e[1], e[2], e[0]) for e in m.event_log}
+    assert ("award_lapsed", victim.firm_id, victim.due_quarter) in {(e.kind, e.firm_id, e.quarter) for e in m.event_log}
     assert seen[victim.firm_id] == 0.0
     paid = [aw for aw in pending if aw.status == "paid" and aw.due_quarter == victim.due_quarter]
     assert paid
@@ -386,7 +387,7 @@ def test_retire_stops_calls_and_honours_or_lapses_pending_awards():
     a2.retire(honour_pending=False)
     assert all(aw.status == "lapsed" for aw in pend)
     run(m2, 12)
-    assert not events(m2, "award_paid") or max(e[0] for e in events(m2, "award_paid")) <= m2.quarter - 12
+    assert not events(m2, "award_paid") or max(e.quarter for e in events(m2, "award_paid")) <= m2.quarter - 12
 
 
 def test_coordinated_west_pooled_fund_targets_gaps():

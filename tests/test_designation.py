@@ -488,30 +488,30 @@ class RoundWatch:
         if not d.enabled:
             return
         row = {int(f): i for i, f in enumerate(ids)}
-        ev = [e for e in m.event_log[n0:] if e[3] == gov.bloc]
-        assert all(e[0] == q for e in ev if e[1] in ("designated", "review_passed", "review_failed", "revoked"))
+        ev = m.event_log.where(bloc=gov.bloc, start=n0)
+        assert all(e.quarter == q for e in ev if e.kind in ("designated", "review_passed", "review_failed", "revoked"))
         # reviews: every title due was reviewed once, against its own tier
         reviewed = {}
         for e in ev:
-            if e[1] in ("review_passed", "review_failed"):
-                r = row[e[2]]
+            if e.kind in ("review_passed", "review_failed"):
+                r = row[e.firm_id]
                 assert r not in reviewed
-                reviewed[r] = e[1]
-                assert TIER_VALUE[e[5]] == tier0[r], e
+                reviewed[r] = e.kind
+                assert TIER_VALUE[e.detail] == tier0[r], e
                 sub = {k: v[[r]] for k, v in met.items()}
-                ok = bool(meets_tier(crit, e[5], sub, np.array([tier0[r]]))[0])
-                assert ok == (e[1] == "review_passed"), (e, {k: float(v[0]) for k, v in sub.items()})
-                self.checked[(e[1], e[5])] += 1
+                ok = bool(meets_tier(crit, e.detail, sub, np.array([tier0[r]]))[0])
+                assert ok == (e.kind == "review_passed"), (e, {k: float(v[0]) for k, v in sub.items()})
+                self.checked[(e.kind, e.detail)] += 1
         assert sorted(reviewed) == np.flatnonzero(due).tolist()
         failed = [r for r, k in reviewed.items() if k == "review_failed"]
-        revoked = sorted(row[e[2]] for e in ev if e[1] == "revoked")
+        revoked = sorted(row[e.firm_id] for e in ev if e.kind == "revoked")
         assert revoked == sorted(failed)
         held = tier0.copy()
         held[failed] = Tier.NONE
         # designations: exactly the firms meeting the tier (up to the quota, best R&D intensity first)
         for tier in TIERS:
             t = TIER_VALUE[tier]
-            got = sorted(row[e[2]] for e in ev if e[1] == "designated" and e[5] == tier)
+            got = sorted(row[e.firm_id] for e in ev if e.kind == "designated" and e.detail == tier)
             eligible = here & (held < t) & meets_tier(crit, tier, met, held)
             elig = np.flatnonzero(eligible).tolist()
             self.eligible_max[tier] = max(self.eligible_max[tier], len(elig))
@@ -527,9 +527,9 @@ class RoundWatch:
             self.checked[("designated", tier)] += len(got)
         # titles after the round
         for e in ev:
-            if e[1] == "designated":
-                r = row[e[2]]
-                assert pop.tier[r] >= TIER_VALUE[e[5]] and pop.designation_step[r] == q
+            if e.kind == "designated":
+                r = row[e.firm_id]
+                assert pop.tier[r] >= TIER_VALUE[e.detail] and pop.designation_step[r] == q
                 assert pop.review_step[r] == q + int(round(d.validity_years * 4))
 
 
@@ -555,18 +555,18 @@ def test_designation_review_revocation_cycle_and_benefits_only_for_holders(monke
     assert sum(v for (t, _, tl), v in watch.seen.items() if t > 0 and tl) > 0
     assert sum(v for (t, _, tl), v in watch.seen.items() if t > 0 and not tl) > 0
 
-    rounds = sorted({e[0] for e in m.event_log if e[1] == "designated"})
+    rounds = sorted({e.quarter for e in m.event_log if e.kind == "designated"})
     last_round = max(q for q in range(1, m.n_steps) if (q - 1) % 4 == 0)  # rounds act from Q2 (index 1, 5, ...)
     assert rounds[0] == 1
     by_firm = defaultdict(list)
     for e in m.event_log:
-        if e[1] in TITLE_EVENTS and e[3] == CHINA:
-            by_firm[e[2]].append(e)
+        if e.kind in TITLE_EVENTS and e.bloc == CHINA:
+            by_firm[e.firm_id].append(e)
     cycles = Counter()
     for fid, evs in by_firm.items():
         title = None  # (quarter, tier) of the last designation or passed review
         for i, e in enumerate(evs):
-            q, kind, tier = e[0], e[1], e[5]
+            q, kind, tier = e.quarter, e.kind, e.detail
             if kind == "exit":
                 title = None
                 continue
@@ -594,14 +594,14 @@ def test_designation_review_revocation_cycle_and_benefits_only_for_holders(monke
             if kind == "revoked":
                 assert evs[i - 1][1] == "review_failed" and evs[i - 1][0] == q, (fid, evs)
         # a title not reviewed: the firm exited or its review falls after the last round
-        if title is not None and evs[-1][1] != "exit":
+        if title is not None and evs[-1].kind != "exit":
             assert title[0] + validity > last_round, (fid, evs)
     assert cycles["passed"] > 0 and cycles["failed"] > 0 and cycles["stopped"] > 0
     assert cycles["failed_little_giant"] > 0  # Little Giants lost their titles (and the 15% tax rate)
     # a Little Giant revoked: tax back to the standard rate from the next quarter
-    lg_revoked = [e for e in m.event_log if e[1] == "revoked" and e[5] == "little_giant"]
+    lg_revoked = m.event_log.where(kind="revoked", detail="little_giant")
     e = lg_revoked[0]
-    before, after = watch.after[e[0] - 1].get(e[2]), watch.after[e[0]].get(e[2])
+    before, after = watch.after[e.quarter - 1].get(e.firm_id), watch.after[e.quarter].get(e.firm_id)
     assert before["tax_rate"] == china(cfg).benefits["little_giant"].tax_rate
     if after is not None and after["tier"] == Tier.NONE:
         assert after["tax_rate"] == float(m.tables.tax_rate[CHINA]) and after["procurement_discount"] == 0.0
@@ -672,8 +672,8 @@ def test_key_little_giant_grants_within_the_term_budget(monkeypatch):
     term = int(round(k.term_years * 4))
     per_term = Counter()
     for e in m.event_log:
-        if e[1] == "key_designated":
-            per_term[(e[0] - 1) // term] += 1  # terms start with the first round (acting in quarter index 1)
+        if e.kind == "key_designated":
+            per_term[(e.quarter - 1) // term] += 1  # terms start with the first round (acting in quarter index 1)
     cap = k.budget_myuan_per_term * m.world.scale / k.grant_myuan_per_firm_term
     assert per_term and max(per_term.values()) <= cap
     assert max(per_term.values()) == cap  # the budget was binding at least once
@@ -684,7 +684,7 @@ def test_key_little_giant_grants_within_the_term_budget(monkeypatch):
     for t, v in pay_term.items():
         assert v <= k.budget_myuan_per_term * m.world.scale * usd + 1e-9, (t, v)
     assert sum(pay_term.values()) > 0
-    assert min(e[0] for e in m.event_log if e[1] == "key_designated") >= 1
+    assert min(e.quarter for e in m.event_log if e.kind == "key_designated") >= 1
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.5])
@@ -742,10 +742,10 @@ def test_quota_of_one_little_giant_per_year(monkeypatch):
     china(cfg).designation.quota_per_year = {"little_giant": 1}
     watch = RoundWatch(monkeypatch)  # with a quota: the best R&D intensity among the eligible
     m = run(cfg)
-    per_round = Counter(e[0] for e in m.event_log if e[1] == "designated" and e[5] == "little_giant")
+    per_round = Counter(e.quarter for e in m.event_log if e.kind == "designated" and e.detail == "little_giant")
     assert per_round and max(per_round.values()) == 1
     assert watch.eligible_max["little_giant"] > 1  # the quota was binding
-    other = Counter(e[0] for e in m.event_log if e[1] == "designated" and e[5] == "srdi")
+    other = Counter(e.quarter for e in m.event_log if e.kind == "designated" and e.detail == "srdi")
     assert max(other.values()) > 1  # other tiers have no quota
 
 
@@ -758,7 +758,7 @@ def _series(m):
 
 def events(log, drop=()) -> list[tuple]:
     """The event log with NaN values made comparable (NaN != NaN)."""
-    return [e[:-1] + (None if e[-1] != e[-1] else e[-1],) for e in log if e[1] not in drop]
+    return [e._replace(value=None if e.value != e.value else e.value) for e in log if e.kind not in drop]
 
 
 def test_coordinated_with_every_instrument_off_equals_no_policy():
@@ -874,10 +874,10 @@ def test_switching_the_coordinated_regime_off_ends_rounds_titles_and_benefits(mo
     cfg = switched("coordinated", "none")
     watch = BenefitWatch(monkeypatch)
     m = run(cfg)
-    assert [(e[0], e[5]) for e in m.event_log if e[1] == "policy_change"] == [(SWITCH_Q, "none")]
+    assert [(e.quarter, e.detail) for e in m.event_log if e.kind == "policy_change"] == [(SWITCH_Q, "none")]
     kinds = ("designated", "review_passed", "review_failed", "key_designated")
-    assert [e for e in m.event_log if e[1] in kinds and e[0] < SWITCH_Q]
-    assert not [e for e in m.event_log if e[1] in kinds and e[0] >= SWITCH_Q]
+    assert [e for e in m.event_log if e.kind in kinds and e.quarter < SWITCH_Q]
+    assert not [e for e in m.event_log if e.kind in kinds and e.quarter >= SWITCH_Q]
     assert CHINA not in m.governments and watch.quarters == SWITCH_Q  # benefits applied until the switch
     pop = m.pop
     here = pop.alive & (pop.bloc == CHINA)
@@ -894,7 +894,7 @@ def test_switching_the_coordinated_regime_on_starts_rounds_in_the_round_quarter(
     rounds = RoundWatch(monkeypatch)
     benefits = BenefitWatch(monkeypatch)
     m = run(cfg)
-    first = min(e[0] for e in m.event_log if e[1] == "designated")
+    first = min(e.quarter for e in m.event_log if e.kind == "designated")
     assert first == SWITCH_Q + 1  # the first Q2 after the switch
     assert rounds.rounds == 5 and benefits.quarters == m.n_steps - SWITCH_Q
     assert rounds.checked[("designated", "srdi")] > 0

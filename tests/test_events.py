@@ -131,7 +131,7 @@ def test_event_acts_only_while_active_and_restores_exactly(kind):
             assert _same(now, expected), (q, now)
         else:
             assert _same(now, original), (q, now)
-    kinds = [e[1] for e in m.event_log if e[1].startswith("shock")]
+    kinds = [e.kind for e in m.event_log if e.kind.startswith("shock")]
     assert kinds == ["shock_start", "shock_end"]
 
 
@@ -340,8 +340,8 @@ def test_price_floor_raises_expected_price_and_profitability(floor_runs):
 def test_price_floor_brings_investment_at_the_floored_stage(floor_runs):
     """Investors act on the floor: projects start at West separation, where none start without it."""
     def starts(m):
-        return sum(1 for q, kind, _, b, s, _, _ in m.event_log
-                   if kind in ("entry", "project_start") and (b, s) == (WEST, SEPARATION) and q >= START_Q)
+        return sum(1 for e in m.event_log.where(kind=("entry", "project_start"), bloc=WEST)
+                   if e.stage == SEPARATION and e.quarter >= START_Q)
 
     base, fl, _ = floor_runs
     assert starts(base) == 0 and starts(fl) >= 1
@@ -369,12 +369,12 @@ def test_price_floors_container_add_remove():
 def _permit_durations(m: ChainModel) -> dict[tuple[int, int], list[tuple[int, int]]]:
     """(bloc, stage) -> [(quarter entering permitting, quarters in permitting)] from the event log."""
     entered, out = {}, collections.defaultdict(list)
-    for q, kind, fid, b, s, _, _ in m.event_log:
-        if kind == "permitting":
-            entered[fid] = q
-        elif kind == "financing" and fid in entered:
-            q0 = entered.pop(fid)
-            out[(b, s)].append((q0, q - q0))
+    for e in m.event_log.where(kind=("permitting", "financing")):
+        if e.kind == "permitting":
+            entered[e.firm_id] = e.quarter
+        elif e.firm_id in entered:
+            q0 = entered.pop(e.firm_id)
+            out[(e.bloc, e.stage)].append((q0, e.quarter - q0))
     return out
 
 

@@ -45,7 +45,7 @@ def test_groups_are_active_only_with_a_policy():
     assert not any(g.active for g in n.soe_groups)
     assert all(g.rescue_left == 0.0 and g.rd_fund_q == 0.0 for g in n.soe_groups)
     assert not n.pop.group_grade_a.any()
-    kinds = {e[1] for e in n.event_log}
+    kinds = {e.kind for e in n.event_log}
     assert not kinds & {"graded_a", "rescued", "incubated"}
 
 
@@ -79,7 +79,7 @@ def test_rescue_recapitalises_to_zero_cash_and_zero_equity_within_the_budget():
     assert pop.neg_equity_quarters[first] == 0
     assert pop.cash[second] == -5.0 and pop.cash[o] == -5.0
     assert g.rescue_left == pytest.approx(5.0) and g.spent["rescue"] - spent0 == pytest.approx(15.0)
-    assert [(e[1], e[2], e[5], e[6]) for e in m.event_log[n0:]] == [("rescued", int(pop.firm_id[first]), g.name, pytest.approx(15.0))]
+    assert [(e.kind, e.firm_id, e.detail, e.value) for e in m.event_log.where(start=n0)] == [("rescued", int(pop.firm_id[first]), g.name, pytest.approx(15.0))]
     # no budget left for a 15 M USD rescue: nothing happens
     assert g.rescue(np.array([second])).tolist() == [second] and g.rescue_left == pytest.approx(5.0)
 
@@ -92,8 +92,8 @@ def test_a_rescued_subsidiary_does_not_exit():
     m.pop.cash[r] = -1000.0  # insolvent after the next accounts unless rescued
     g.rescue_left = 1e6
     m.step()
-    assert any(e[1] == "rescued" and e[2] == fid for e in m.event_log)
-    assert not any(e[1] == "exit" and e[2] == fid for e in m.event_log)
+    assert any(e.kind == "rescued" and e.firm_id == fid for e in m.event_log)
+    assert not any(e.kind == "exit" and e.firm_id == fid for e in m.event_log)
     assert m.pop.alive[m.pop.row_of(fid)]
 
 
@@ -139,10 +139,10 @@ def test_incubation_enters_the_largest_gap_stage_as_state_owned_subsidiaries():
     assert (pop.group[new] == g.index).all() and pop.state_owned[new].all()
     assert (pop.stage[new] == int(np.argmax(gap))).all() and (pop.bloc[new] == g.bloc).all()
     assert (pop.region[new] == g.region).all() and (pop.phase[new] == Phase.PROJECT).all()
-    inc = [e for e in m.event_log[ev0:] if e[1] == "incubated"]
-    assert sorted(e[2] for e in inc) == pop.firm_id[new].tolist()
-    assert g.spent["incubation"] - spent0 == pytest.approx(sum(e[6] for e in inc))
-    assert all(e[6] > 0 for e in inc)
+    inc = m.event_log.where(kind="incubated", start=ev0)
+    assert sorted(e.firm_id for e in inc) == pop.firm_id[new].tolist()
+    assert g.spent["incubation"] - spent0 == pytest.approx(sum(e.value for e in inc))
+    assert all(e.value > 0 for e in inc)
 
 
 def test_knowledge_sharing_override():
@@ -162,7 +162,7 @@ def switched(before: str, after: str) -> ChainModel:
     m = ChainModel(fresh_config("scenario=laissez_faire", f"policy@policy.china={before}", f"+policy@policy_change.china.policy={after}",
                                 f"+policy_change.china.year={SWITCH_YEAR}", "years=8"))
     m.run()
-    assert [(e[0], e[5]) for e in m.event_log if e[1] == "policy_change"] == [(SWITCH_Q, after)]
+    assert [(e.quarter, e.detail) for e in m.event_log if e.kind == "policy_change"] == [(SWITCH_Q, after)]
     return m
 
 
@@ -171,13 +171,13 @@ GROUP_ACTIONS = ("graded_a", "incubated", "rescued")
 
 def test_groups_stop_acting_after_a_switch_to_no_policy():
     m = switched("coordinated", "none")
-    before = [e for e in m.event_log if e[1] in GROUP_ACTIONS and e[0] < SWITCH_Q]
-    after = [e for e in m.event_log if e[1] in GROUP_ACTIONS and e[0] > SWITCH_Q]
+    before = [e for e in m.event_log if e.kind in GROUP_ACTIONS and e.quarter < SWITCH_Q]
+    after = [e for e in m.event_log if e.kind in GROUP_ACTIONS and e.quarter > SWITCH_Q]
     assert before  # they acted under the coordinated regime
     assert after == []
 
 
 def test_groups_start_acting_after_a_switch_to_the_coordinated_regime():
     m = switched("none", "coordinated")
-    assert not [e for e in m.event_log if e[1] in GROUP_ACTIONS and e[0] < SWITCH_Q]
-    assert [e for e in m.event_log if e[1] == "graded_a" and e[0] > SWITCH_Q]
+    assert not [e for e in m.event_log if e.kind in GROUP_ACTIONS and e.quarter < SWITCH_Q]
+    assert [e for e in m.event_log if e.kind == "graded_a" and e.quarter > SWITCH_Q]

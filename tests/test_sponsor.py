@@ -27,7 +27,7 @@ def model(*overrides, rate: float | None = None, steps: int = 0) -> ChainModel:
 
 
 def sponsored_events(m):
-    return [e for e in m.event_log if e[1] == "incubated" and e[5] == "sponsor:west"]
+    return m.event_log.where(kind="incubated", detail="sponsor:west")
 
 
 def test_no_sponsor_without_the_lever_and_the_run_is_unchanged_by_its_absence():
@@ -57,7 +57,7 @@ def test_sponsored_projects_enter_gap_stages_yearly_with_own_funds_paid():
     assert seen_years and all(q % 4 == 0 for q in seen_years)  # at the start of a year only
     ev = sponsored_events(m)
     assert sp.started == len(ev) > 0
-    assert sum(e[6] for e in ev) == pytest.approx(sp.spent_musd)
+    assert sum(e.value for e in ev) == pytest.approx(sp.spent_musd)
     fiscal = m.fiscal_totals()[(WEST, "sponsored_projects")]
     assert fiscal == pytest.approx(sp.spent_musd)
 
@@ -68,7 +68,7 @@ def test_own_funds_cover_the_equity_share_and_start_up_reserve():
     pop, T, fin = m.pop, m.tables, m.world.finance
     rows = np.flatnonzero(pop.sponsored)
     assert len(rows) > 0
-    ev = {e[2]: e[6] for e in sponsored_events(m)}
+    ev = {e.firm_id: e.value for e in sponsored_events(m)}
     for r in rows:
         own = (T.equity_share_required[WEST] + fin.startup_reserve_share) * pop.proj_capex_musd[r]
         assert ev[int(pop.firm_id[r])] == pytest.approx(own)
@@ -100,7 +100,7 @@ def test_regime_change_starts_and_retires_the_sponsor_and_keeps_its_spending_cou
     for _ in range(8):
         m.step()
     sp = m.sponsors[WEST]
-    assert sp.started > 0 and all(e[0] >= 7 for e in sponsored_events(m))  # stamped with the quarter before they act in, like group incubation
+    assert sp.started > 0 and all(e.quarter >= 7 for e in sponsored_events(m))  # stamped with the quarter before they act in, like group incubation
     # and the other way round: coordinated_west first, fragmented from 2017
     cfg = fresh_config("scenario=west_coordinated", "years=8")
     cfg.policy["west"], cfg.policy_change["west"].policy = cfg.policy_change["west"].policy, cfg.policy["west"]

@@ -173,13 +173,7 @@ class Recorder:
 
     def events(self) -> pd.DataFrame:
         m = self.model
-        T = m.tables
-        rows = m.event_log
-        df = pd.DataFrame(rows, columns=["quarter_index", "kind", "firm_id", "bloc", "stage", "detail", "value"])
-        df.insert(1, "time", m.world.start_year + df["quarter_index"] / 4.0)
-        df["bloc"] = df["bloc"].map(lambda i: T.blocs[i] if i >= 0 else None)
-        df["stage"] = df["stage"].map(lambda i: T.stages[i] if i >= 0 else None)
-        return df
+        return m.event_log.frame(m.tables.blocs, m.tables.stages, m.world.start_year)
 
     # ------------------------------------------------------------------ summary
     def milestone_quarters(self) -> tuple[int, dict[str, dict[str, tuple[int | None, int | None]]]]:
@@ -234,7 +228,6 @@ class Recorder:
         final = np.stack(self.series["final_demand_t"])
         last_year = slice(max(n_q - 4, 0), n_q)
         pop = m.pop
-        ev = m.event_log
         summary = {
             "scenario": m.cfg.scenario.name,
             "seed": m.cfg.seed,
@@ -249,8 +242,8 @@ class Recorder:
             "price_max_usd_per_kg": {bloc: {stage: _f(price[:, b, s].max()) for s, stage in enumerate(T.stages)} for b, bloc in enumerate(T.blocs)},
             "max_shortage_share": {bloc: _f(np.max(np.divide(short[:, b, -1], final[:, b, -1], out=np.zeros(n_q), where=final[:, b, -1] > 0))) for b, bloc in enumerate(T.blocs)},
             "firms_final": {bloc: int(((pop.bloc == b) & pop.operating).sum()) for b, bloc in enumerate(T.blocs)},
-            "entries": int(sum(1 for e in ev if e[1] == "entry")),
-            "exits": int(sum(1 for e in ev if e[1] == "exit")),
+            "entries": m.event_log.count("entry"),
+            "exits": m.event_log.count("exit"),
             "shocks": self.shock_metrics(),
         }
         summary["policy"] = self.policy.summary()

@@ -37,6 +37,7 @@ from scenarios.price_floor import FISCAL_KEY as FLOOR_FISCAL_KEY
 from scenarios.price_floor import PriceFloors
 from scenarios.strategic_pricing import export_discount_loss
 from sim.config import Config
+from sim.engine.event_log import EventLog
 from sim.engine.instruments import Instruments
 from sim.engine.numerics import check_dispatch
 from sim.engine.markets import Markets, allocate, update_price
@@ -83,7 +84,7 @@ class ChainModel(mesa.Model):
         self.instruments = Instruments(T.B, T.S)  # the (B, S) arrays policies and events change, with their layers
         self.price_floors = PriceFloors(T.blocs, T.stages)  # price floors and state offtake (scenarios.price_floor)
         self.group_sharing = np.full(len(T.groups), w.innovation.group_sharing)
-        self.event_log: list[tuple] = []
+        self.event_log = EventLog(now=lambda: self.quarter)  # every logged event, in named columns
         self.quarter = -1  # index of the quarter being simulated (0 = first)
         self.last_clearing: dict[int, StageClearing] = {}
         self.first_outputs: list[np.ndarray] = []  # rows of (bloc, stage, birth quarter, first-output quarter)
@@ -163,22 +164,12 @@ class ChainModel(mesa.Model):
 
     def log_event(self, kind: str, firm_id: int = -1, bloc: int = -1, stage: int = -1, detail: str = "", value: float = float("nan"),
                   quarter: int | None = None) -> None:
-        """Append one event; ``quarter`` defaults to the quarter being simulated (events scheduled between
-        quarters pass the quarter they first act in)."""
-        q = max(self.quarter, 0) if quarter is None else quarter
-        self.event_log.append((q, kind, int(firm_id), int(bloc), int(stage), detail, float(value)))
+        """Log one event (``EventLog.add``); ``quarter`` defaults to the quarter being simulated."""
+        self.event_log.add(kind, firm_id, bloc, stage, detail, value, quarter)
 
-    def _log_rows(self, kind: str, rows: np.ndarray, detail: str = "", values: np.ndarray | None = None,
-                  quarter: int | None = None) -> None:
-        """Append one event per firm row (vectorised: no per-row attribute access)."""
-        n = len(rows)
-        if n == 0:
-            return
-        pop = self.pop
-        vals = np.asarray(values, dtype=float).tolist() if values is not None else [float("nan")] * n
-        q = self.quarter if quarter is None else quarter
-        self.event_log.extend(zip([q] * n, [kind] * n, pop.firm_id[rows].tolist(), pop.bloc[rows].tolist(),
-                                  pop.stage[rows].tolist(), [detail] * n, vals))
+    def log_rows(self, kind: str, rows: np.ndarray, detail: str = "", values: np.ndarray | None = None, quarter: int | None = None) -> None:
+        """Log one event per firm row (``EventLog.add_rows`` over the model's population)."""
+        self.event_log.add_rows(kind, rows, self.pop, detail, values, quarter)
 
     # ------------------------------------------------------------------ step
     def step(self) -> None:
@@ -333,7 +324,7 @@ class ChainModel(mesa.Model):
         fr = np.flatnonzero(first)
         if len(fr):
             self.first_outputs.append(np.stack([pop.bloc[fr], pop.stage[fr], pop.birth_step[fr], np.full(len(fr), self.quarter)], axis=1))
-        self._log_rows("first_output", np.flatnonzero(first & (pop.birth_step >= 0)))
+        self.log_rows("first_output", np.flatnonzero(first & (pop.birth_step >= 0)))
         self.last_clearing = clearings
         self.trade_price = mk.price.copy()  # sellers are paid the price index buyers faced this quarter
         self._update_prices(clearings)
@@ -444,20 +435,20 @@ class ChainModel(mesa.Model):
         pop.rd_grants = 0.0
         ms = inv.advance_projects(pop, T, q, self.instruments.permit_factor, self.instruments.permit_cap_years)
         for kind, rows in ms.items():
-            self._log_rows(kind, rows)
+            self.log_rows(kind, rows)
         E = self.expectations()
         pi = inv.profitability_index(pop.bloc, pop.stage, processing_cost(pop, T), T, E, w.investment.horizon_years, w.finance.depreciation_years)
         buffer = w.finance.min_cash_quarters_of_fixed_cost * pop.fixed_cost
         gate = inv.finance_gate(pop, T, self.streams["projects"], pi, w.investment.min_profitability_index, w.finance, buffer)
-        self._log_rows("fid", gate["financed"], values=pop.proj_capex_musd[gate["financed"]])
-        self._log_rows("abandoned", gate["abandoned"])
+        self.log_rows("fid", gate["financed"], values=pop.proj_capex_musd[gate["financed"]])
+        self.log_rows("abandoned", gate["abandoned"])
         for key, name in (("financed", "financed"), ("stalled", "stalled"), ("constrained", "constrained"), ("abandoned", "abandoned")):
             r = gate[key]
             self.counters[name] += T.bs_sum(pop.bloc[r], pop.stage[r])
         rows, nameplate = inv.choose_expansions(pop, T, self.streams["investment"], pi, w.investment)
         inv.start_projects(pop, rows, T, self.streams["projects"], q, nameplate, greenfield=False)
         self.counters["started"] += T.bs_sum(pop.bloc[rows], pop.stage[rows])
-        self._log_rows("project_start", rows, values=nameplate)
+        self.log_rows("project_start", rows, values=nameplate)
         self._pi_entrant = self._entrant_pi(E)
 
     def _entrant_pi(self, E: inv.Expectations) -> np.ndarray:
@@ -495,7 +486,7 @@ class ChainModel(mesa.Model):
         if len(out):
             reason = np.where(insolvent[out], "insolvent", np.where(lasting[out], "negative_equity", "project_abandoned"))
             for r, why in zip(out, reason):
-                self.event_log.append((q, "exit", int(pop.firm_id[r]), int(pop.bloc[r]), int(pop.stage[r]), str(why), float(pop.capacity_t[r])))
+                self.event_log.add("exit", pop.firm_id[r], pop.bloc[r], pop.stage[r], str(why), pop.capacity_t[r], quarter=q)
             self.counters["exits"] += T.bs_sum(pop.bloc[out], pop.stage[out])
             pop.phase[out] = Phase.EXITED
             pop.capacity_t[out] = 0.0
@@ -517,7 +508,7 @@ class ChainModel(mesa.Model):
         )
         inv.start_projects(pop, rows, T, rng, self.quarter, nameplate, greenfield=True)
         self.counters["started"][b, s] += n
-        self._log_rows("entry", rows, values=nameplate)
+        self.log_rows("entry", rows, values=nameplate)
         return rows
 
     def add_funded_entrants(self, b: int, s: int, n: int, regions: np.ndarray, rng: np.random.Generator, sponsor: str,
@@ -528,7 +519,7 @@ class ChainModel(mesa.Model):
         rows = self.add_entrants(b, s, n, regions, rng, group=group, state_owned=state_owned)
         own = (self.tables.equity_share_required[b] + self.world.finance.startup_reserve_share) * self.pop.proj_capex_musd[rows]
         self.pop.cash[rows] += own
-        self._log_rows("incubated", rows, detail=sponsor, values=own)
+        self.log_rows("incubated", rows, detail=sponsor, values=own)
         return rows, own
 
     def rescue(self, rows: np.ndarray) -> np.ndarray:

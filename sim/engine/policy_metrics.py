@@ -112,7 +112,7 @@ class PolicyRecorder:
         m = self.model
         T, w = m.tables, m.world
         df = self.frame()
-        counts = Counter((e[1], e[3]) for e in m.event_log)  # (kind, bloc index) of every logged event
+        counts = Counter(zip(m.event_log.kind, m.event_log.bloc))  # (kind, bloc index) of every logged event
         out: dict[str, Any] = {}
         years = [y for y in w.reference_years if w.start_year <= y < w.start_year + m.cfg.years]
         q4 = df[df["quarter"] == 4]
