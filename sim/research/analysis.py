@@ -283,22 +283,20 @@ def _summary_of(run: Run | dict[str, Any] | str | Path) -> dict[str, Any]:
 
 
 def summary_scalars(run: Run | dict[str, Any] | str | Path) -> dict[str, Any]:
-    """The summary's scalar leaves as a flat dict with dotted keys, e.g.
+    """The summary's scalar leaves as a flat dict with dotted keys (``pandas.json_normalize``), e.g.
     ``years_to_first_output.west.magnet`` or ``policy.china.fiscal_cost_total_musd``.
     None (never / no value) becomes NaN; list items are keyed by position."""
+    return _scalars(_summary_of(run))
+
+
+def _scalars(obj: dict[str, Any]) -> dict[str, Any]:
+    rows = pd.json_normalize(obj, sep=".").to_dict("records") if obj else []
     out: dict[str, Any] = {}
-
-    def walk(obj: Any, prefix: str) -> None:
-        if isinstance(obj, dict):
-            for k, v in obj.items():
-                walk(v, f"{prefix}.{k}" if prefix else str(k))
-        elif isinstance(obj, (list, tuple)):
-            for i, v in enumerate(obj):
-                walk(v, f"{prefix}.{i}" if prefix else str(i))
+    for k, v in (rows[0] if rows else {}).items():
+        if isinstance(v, (list, tuple)):  # json_normalize keeps lists whole: key their items by position
+            out.update(_scalars({k: {str(i): x for i, x in enumerate(v)}}))
         else:
-            out[prefix] = math.nan if obj is None else obj
-
-    walk(_summary_of(run), "")
+            out[k] = math.nan if v is None else v
     return out
 
 
@@ -426,6 +424,19 @@ def _comparison_rng(rng: int | np.random.Generator, scenario: Any, key: tuple) -
     return np.random.default_rng([int(rng), zlib.crc32(repr((str(scenario), tuple(map(str, key)))).encode())])
 
 
+def _bootstrap_mean_interval(diffs: np.ndarray, level: float, n_boot: int, gen: np.random.Generator) -> tuple[float, float]:
+    """The percentile bootstrap interval of the mean of ``diffs`` at ``level`` (``scipy.stats.bootstrap``,
+    ``n_boot`` resamples drawn by ``gen``). A single pair or equal differences have no spread: the interval
+    is the value itself (scipy needs two distinct values to resample)."""
+    from scipy.stats import bootstrap
+
+    if len(diffs) < 2 or np.ptp(diffs) == 0:
+        m = float(diffs.mean())
+        return m, m
+    res = bootstrap((diffs,), np.mean, n_resamples=n_boot, confidence_level=level, method="percentile", rng=gen)
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
 def paired_differences(df: pd.DataFrame, value: str, scenario_col: str = "scenario", pair_col: str = "seed",
                        reference: str = "baseline", others: Sequence[str] | None = None,
                        by: str | Sequence[str] | None = None, level: float = 0.9, n_boot: int = 2000,
@@ -473,7 +484,6 @@ def paired_differences(df: pd.DataFrame, value: str, scenario_col: str = "scenar
     absent = [s for s in others if s not in scenarios]
     if absent:
         raise ValueError(f"scenario '{absent[0]}' not in column '{scenario_col}'; present: {present}")
-    lo_q, hi_q = (1.0 - level) / 2.0, 1.0 - (1.0 - level) / 2.0
     ref = d[d[scenario_col] == reference].set_index(keys)["_v"]
     rows = []
     for other in others:
@@ -492,9 +502,7 @@ def paired_differences(df: pd.DataFrame, value: str, scenario_col: str = "scenar
             row.update({"scenario": other, "reference": reference, "n_pairs": int(ok.sum()),
                         "n_dropped": int((~ok).sum()), "n_unpaired": int((in_ref ^ in_oth).sum())})
             if len(diffs):
-                gen = _comparison_rng(rng, other, gkey)
-                boot = diffs[gen.integers(0, len(diffs), size=(int(n_boot), len(diffs)))].mean(axis=1)
-                lo, hi = np.quantile(boot, [lo_q, hi_q])
+                lo, hi = _bootstrap_mean_interval(diffs, level, int(n_boot), _comparison_rng(rng, other, gkey))
                 row.update({"mean": float(diffs.mean()), "median": float(np.median(diffs)),
                             "ci_low": float(lo), "ci_high": float(hi), "excludes_zero": bool(lo > 0 or hi < 0)})
             else:

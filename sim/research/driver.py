@@ -5,6 +5,7 @@
   options ``--seeds``, ``--workers``, ``--out`` and the positional config overrides are built here, and
   :func:`check_counts` refuses counts below 1 with one line naming the option.
 - :func:`default_workers`: the cores this process may use.
+- :func:`text_table`: a table of formatted cells for the terminal or a Markdown report.
 - :func:`batch_progress`: the progress display of a batch of runs (sim/progress.py), off when the user
   passes ``progress=false`` among the overrides.
 
@@ -18,6 +19,8 @@ import argparse
 import os
 import sys
 from typing import Any, Sequence
+
+import pandas as pd
 
 from sim.config import check_count
 from sim.progress import Progress
@@ -86,3 +89,11 @@ def batch_progress(total: int, desc: str, overrides: Sequence[str] = (), stream:
     """The display of a batch of ``total`` runs: lines as before, and a bar of the runs done on a terminal."""
     return Progress(total=total, desc=desc, unit="run", enabled=progress_wanted(overrides),
                     stream=stream if stream is not None else sys.stdout)
+
+
+def text_table(frame: pd.DataFrame, markdown: bool = False, left: int = 1) -> str:
+    """A frame of formatted cells as a table (``DataFrame.to_markdown``): GitHub Markdown for a report, or a
+    plain terminal table (header, a rule, rows); the first ``left`` columns are left-aligned, the others right."""
+    align = ["left"] * left + ["right"] * (frame.shape[1] - left)
+    return frame.to_markdown(index=False, tablefmt="github" if markdown else "simple", colalign=align,
+                             disable_numparse=True)

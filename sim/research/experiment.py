@@ -32,7 +32,7 @@ import pandas as pd
 
 from sim.config import ConfigError, check_study_keys, compose, config_options, read_study_file, study_whole
 from sim.progress import Progress
-from sim.research.driver import batch_progress, check_counts, command_parser, default_workers
+from sim.research.driver import batch_progress, check_counts, command_parser, default_workers, text_table
 
 TIMELINE_VALUES = ("first_output_year", "independence_year")
 SERIES_HOW = ("end", "sum")
@@ -303,13 +303,8 @@ def format_table(table: pd.DataFrame, markdown: bool = False) -> str:
         u = r["unit"]
         body.append([r["label"], u, r["scenario"], _num(r["reference_median"], u), _num(r["scenario_median"], u),
                      _num(r["mean_difference"], u) + star, f"[{_num(r['ci_low'], u)}, {_num(r['ci_high'], u)}]", pairs])
-    if markdown:
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(b) + " |" for b in body]
-        return "\n".join(lines)
-    widths = [max(len(h), *(len(b[j]) for b in body)) for j, h in enumerate(head)]
-    fmt = lambda cells: "  ".join(c.ljust(w) if j < 3 else c.rjust(w) for j, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
-    return "\n".join([fmt(head), "-" * (sum(widths) + 2 * (len(widths) - 1))] + [fmt(b) for b in body])
+    return text_table(pd.DataFrame(body, columns=head), markdown, left=3)
+
 
 
 # --------------------------------------------------------------------------
@@ -392,7 +387,7 @@ def build_report(exp: Experiment, out_dir: Path, say: Callable[[str], None] = pr
 
 
 def _timeline_md(tl_red: pd.DataFrame, scenarios: Sequence[str]) -> str:
-    lines = ["| bloc | stage | measure | " + " | ".join(scenarios) + " |", "|" + "---|" * (3 + len(scenarios))]
+    rows = []
     for (bloc, stage, measure), g in tl_red.groupby(["bloc", "stage", "measure"], observed=True, sort=True):
         cells = []
         for s in scenarios:
@@ -406,8 +401,8 @@ def _timeline_md(tl_red: pd.DataFrame, scenarios: Sequence[str]) -> str:
             if n and miss:
                 cell += f", never in {miss}/{n + miss}"
             cells.append(cell)
-        lines.append(f"| {bloc} | {stage} | {measure.replace('years_to_', '').replace('_', ' ')} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append([bloc, stage, measure.replace("years_to_", "").replace("_", " "), *cells])
+    return text_table(pd.DataFrame(rows, columns=["bloc", "stage", "measure", *scenarios]), markdown=True, left=3)
 
 
 def _report_text(exp: Experiment, out_dir: Path, runs, table: pd.DataFrame, tl_red: pd.DataFrame, figures) -> str:

@@ -56,7 +56,7 @@ import pandas as pd
 
 from sim.config import CONF_DIR, Config, ConfigError, check_study_keys, compose, config_options, read_study_file, study_whole, validate
 from sim.progress import Progress
-from sim.research.driver import check_counts, command_parser, default_workers, progress_wanted
+from sim.research.driver import check_counts, command_parser, default_workers, progress_wanted, text_table
 
 STUDY_DIR = CONF_DIR / "sensitivity"
 METHODS = ("sobol", "morris")
@@ -709,8 +709,6 @@ def format_indices(indices: pd.DataFrame) -> str:
     kind = dict(zip(indices["factor"], indices["kind"]))
     head = ["factor", "kind", *outputs]
     body = [[f, kind[f], *(cell[(f, o)] for o in outputs)] for f in factors]
-    widths = [max(len(h), *(len(r[j]) for r in body)) for j, h in enumerate(head)]
-    line = lambda cells: "  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
     first = indices.drop_duplicates("output").set_index("output")
     what = ("total-order index ST (first-order S1)" if method == "sobol"
             else "Morris mu* (sigma), in output units per whole factor range")
@@ -729,8 +727,8 @@ def format_indices(indices: pd.DataFrame) -> str:
             extra.append(r["note"])
         legend.append(f"  {o}: {r['label']} [{r['unit'] or '-'}] = {r['output_key']}" + (f" ({'; '.join(extra)})" if extra else ""))
     conf = "" if method == "morris" else " (confidence half-widths in indices.csv)"
-    return "\n".join([f"{what}{conf}:", line(head), "-" * (sum(widths) + 2 * (len(widths) - 1)),
-                      *(line(r) for r in body), "outputs:", *legend])
+    table = text_table(pd.DataFrame(body, columns=head), left=2)
+    return "\n".join([f"{what}{conf}:", table, "outputs:", *legend])
 
 
 def plot_indices(indices: pd.DataFrame):

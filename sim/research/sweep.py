@@ -246,17 +246,12 @@ def run_sweep(jobs: Sequence[Sequence[str]], sweep_dir: str | Path, workers: int
 # --------------------------------------------------------------------------
 # Sweep table
 # --------------------------------------------------------------------------
-def flatten(obj: Any, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Nested dicts -> ``{"a.b.c": scalar}``; lists become JSON text (so that Parquet takes them); None stays None."""
-    out = {} if out is None else out
-    if isinstance(obj, Mapping):
-        for k, v in obj.items():
-            flatten(v, f"{prefix}.{k}" if prefix else str(k), out)
-    elif isinstance(obj, (list, tuple)):
-        out[prefix] = json.dumps(obj, default=str)
-    else:
-        out[prefix] = obj
-    return out
+def flatten(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested dicts -> ``{"a.b.c": scalar}`` (``pandas.json_normalize``); lists become JSON text (so that Parquet
+    takes them); None stays None; an empty mapping has no keys."""
+    rows = pd.json_normalize(obj, sep=".").to_dict("records") if obj else []
+    flat = rows[0] if rows else {}
+    return {k: json.dumps(v, default=str) if isinstance(v, (list, tuple)) else v for k, v in flat.items()}
 
 
 def _read_yaml(path: Path) -> dict[str, Any] | None:
