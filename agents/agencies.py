@@ -130,7 +130,12 @@ class FundingAgency(mesa.Agent):
 
     Events logged: ``award`` (at commitment), ``award_paid`` / ``award_lapsed`` (at payment time), each
     with the agency's name as detail and the amount in M USD as value.
+
+    A policy module (sim.engine.policy.PolicyModule): ``install`` schedules the yearly call (``year``),
+    ``retire`` stops the calls; its books: ``agency:<name>`` (payments made).
     """
+
+    order = 40
 
     def __init__(self, model, name: str, bloc: int, cfg, plan_horizon_years: float = 5.0):
         super().__init__(model)
@@ -157,18 +162,27 @@ class FundingAgency(mesa.Agent):
         self._awarded: set[int] = set()  # project keys with a pending or paid award
         self._due: dict[float, list[Award]] = {}  # model time of payment -> awards due then
         self.retired = False
-        # first call: the first time 4k + call_quarter - 0.5 (just before quarter index 4k + call_quarter - 1)
-        # not in the past
-        first = cfg.call_quarter - 0.5
+        self._calls = None
+
+    # ------------------------------------------------------------------ policy module
+    def install(self, model) -> None:
+        """First call: the first time 4k + call_quarter - 0.5 (just before quarter index 4k + call_quarter - 1)
+        not in the past."""
+        first = self.cfg.call_quarter - 0.5
         if model.time > first:
             first += 4.0 * math.ceil((model.time - first) / 4.0)
         self._calls = model.schedule_recurring(self.call, Schedule(interval=4.0, start=first))
 
-    # ------------------------------------------------------------------ Mesa
-    def step(self) -> None:
+    def quarter(self, model) -> None:
         """Nothing quarterly: calls and payments are scheduled events."""
 
-    def retire(self, honour_pending: bool = True) -> None:
+    def year(self, model) -> None:
+        self.call()
+
+    def fiscal_musd(self) -> dict[tuple[int, str], float]:
+        return {(self.bloc, f"agency:{self.name}"): float(self.totals().get("paid_musd", 0.0))}
+
+    def retire(self, model=None, honour_pending: bool = True) -> None:
         """The regime ends (policy change): no further calls. Awards already committed are still paid when
         due (the agent stays registered with the model so that its payment events fire); with
         ``honour_pending=False`` they lapse now and the agent is removed from the model."""

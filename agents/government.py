@@ -19,7 +19,7 @@ Yearly, as a Mesa scheduled event in the configured quarter:
    threshold of the next tier, for which R&D is the only missing criterion,
    raise their R&D propensity to threshold + margin.
 
-Quarterly (``apply_benefits``, called from ``ChainModel.do_policy``): the
+Quarterly (``apply_benefits``, the module's ``quarter`` action, sim.engine.policy): the
 benefits table by tier is applied to title holders only - grants (tilted toward
 gap stages), corporate tax rate, interest subsidy, credit bonus, procurement
 preference, outside-equity bonus (IPO fast track) and talent subsidy (a refund
@@ -191,7 +191,12 @@ def rd_thresholds(criteria, tier: str, m: dict[str, np.ndarray]) -> np.ndarray:
 # The agent
 # --------------------------------------------------------------------------
 class Government(mesa.Agent):
-    """A coordinated bloc's government: plan, designation, reviews, benefits (MODEL.md 5.6)."""
+    """A coordinated bloc's government: plan, designation, reviews, benefits (MODEL.md 5.6).
+
+    A policy module (sim.engine.policy.PolicyModule): ``install`` sets the output quotas and schedules
+    the yearly round, ``quarter`` applies benefits, ``retire`` clears titles, benefits and quotas."""
+
+    order = 10  # acts first in the policy step; its books come first
 
     def __init__(self, model, bloc: int, policy):
         super().__init__(model)
@@ -208,18 +213,38 @@ class Government(mesa.Agent):
         self.fiscal_q = {k: 0.0 for k in INSTRUMENTS}  # this quarter, M USD
         self.counts = {k: 0 for k in ("designated", "review_passed", "review_failed", "key_designated")}
         self.policy_rng = model.policy_rng(f"government:{T.blocs[bloc]}")
-        # output quotas held by the state groups
-        for s in policy.coordination.quota_stages:
-            model.instruments.quota_outside_groups[bloc, T.stages.index(s)] = policy.coordination.quota_outside_groups
+        self._rounds = None
+        self.retired = False
+
+    def install(self, model) -> None:
+        """Take office: output quotas held by the state groups; the yearly round scheduled."""
+        c, T = self.policy.coordination, model.tables
+        for s in c.quota_stages:
+            model.instruments.quota_outside_groups[self.bloc, T.stages.index(s)] = c.quota_outside_groups
         # just before the round quarter of each year: an event at time x.5 acts from quarter index floor(x) on
-        start = model.next_yearly_time(d.round_quarter - 1 + 0.5)
+        start = model.next_yearly_time(self.policy.designation.round_quarter - 1 + 0.5)
         self._rounds = model.schedule_recurring(self.yearly_round, Schedule(interval=4.0, start=start))
 
-    def retire(self) -> None:
-        """The regime ends: no more rounds; titles and benefit columns of the bloc are cleared."""
+    def quarter(self, model) -> None:
+        self.apply_benefits()
+
+    def year(self, model) -> None:
+        self.yearly_round()
+
+    def fiscal_musd(self) -> dict[tuple[int, str], float]:
+        # a retired government's books leave the totals, as they did before the policy modules (see CONTRIBUTING.md)
+        return {} if self.retired else {(self.bloc, k): v for k, v in self.fiscal.items()}
+
+    def retire(self, model=None) -> None:
+        """The regime ends: no more rounds; titles, key flags, benefit columns and output quotas of the bloc are cleared."""
         self._rounds.stop()
+        self.retired = True
         pop = self.model.pop
-        self._reset_benefits(pop.alive & (pop.bloc == self.bloc))
+        here = pop.alive & (pop.bloc == self.bloc)
+        self._reset_benefits(here)
+        pop.tier[here] = 0
+        pop.key_lg[here] = False
+        self.model.instruments.quota_outside_groups[self.bloc, :] = 1.0
         self.remove()
 
     def _reset_benefits(self, rows) -> None:

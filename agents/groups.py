@@ -31,7 +31,13 @@ from agents.firms import Phase
 
 
 class SOEGroup(mesa.Agent):
-    """One state-owned group and its subsidiaries (rows with ``group == index``)."""
+    """One state-owned group and its subsidiaries (rows with ``group == index``).
+
+    A policy module (sim.engine.policy.PolicyModule): ``install`` follows the bloc's policy at the start,
+    ``quarter`` pays the R&D fund, ``year`` is the new-year process; a regime change calls ``set_policy``
+    (the group itself stays)."""
+
+    order = 20  # acts after the government in the policy step
 
     def __init__(self, model, index: int, name: str, bloc: int, region: int, policy):
         super().__init__(model)
@@ -46,7 +52,23 @@ class SOEGroup(mesa.Agent):
         self.counts = {"rescued": 0, "incubated": 0, "graded_a": 0}
         self._years = None  # the recurring new-year event while the policy gives the group something to do
         self.cfg = None
-        self.set_policy(policy)
+        self._initial_policy = policy
+
+    def install(self, model) -> None:
+        self.set_policy(self._initial_policy)
+
+    def quarter(self, model) -> None:
+        self.pay_rd_fund()
+
+    def year(self, model) -> None:
+        self.new_year()
+
+    def retire(self, model=None) -> None:
+        """No policy any more: budgets lapse, grades and R&D fund end."""
+        self.set_policy(None)
+
+    def fiscal_musd(self) -> dict[tuple[int, str], float]:
+        return {(self.bloc, f"group_{k}"): v for k, v in self.spent.items()}
 
     def set_policy(self, policy) -> None:
         """Follow the bloc's policy in force (at the start and at a regime change): knowledge sharing,
@@ -109,7 +131,7 @@ class SOEGroup(mesa.Agent):
         n = int(self.policy_rng.poisson(c.incubation_per_year * m.world.scale)) if c.incubation_per_year > 0 else 0
         if n == 0:
             return
-        gov = m.governments.get(self.bloc)
+        gov = m.policy.governments.get(self.bloc)
         horizon = gov.policy.coordination.plan_horizon_years if gov is not None else 5.0
         gap = m.stage_gap(self.bloc, horizon)
         s = int(np.argmax(gap))

@@ -24,6 +24,11 @@ from mesa.time import Schedule
 
 
 class ProjectSponsor(mesa.Agent):
+    """A policy module (sim.engine.policy.PolicyModule): ``install`` schedules the yearly solicitation
+    (``year``), ``retire`` stops it; its books: ``sponsored_projects``."""
+
+    order = 30
+
     def __init__(self, model, bloc: int, policy):
         super().__init__(model)
         self.bloc = bloc
@@ -33,9 +38,21 @@ class ProjectSponsor(mesa.Agent):
         self.policy_rng = model.policy_rng(self.name)
         self.spent_musd = 0.0
         self.started = 0
+        self._years = None
+
+    def install(self, model) -> None:
         self._years = model.schedule_recurring(self.new_year, Schedule(interval=4.0, start=model.next_yearly_time(0.5)))
 
-    def retire(self) -> None:
+    def quarter(self, model) -> None:
+        """Nothing quarterly."""
+
+    def year(self, model) -> None:
+        self.new_year()
+
+    def fiscal_musd(self) -> dict[tuple[int, str], float]:
+        return {(self.bloc, "sponsored_projects"): self.spent_musd}
+
+    def retire(self, model=None) -> None:
         """The regime ends: no more sponsored projects (those started go on)."""
         self._years.stop()
         self.remove()

@@ -34,8 +34,14 @@ class EventParams:
 
 
 class ScenarioEvent:
-    """Base class: subclasses set ``kind`` and ``Params`` and implement apply/revert."""
+    """Base class: subclasses set ``kind`` and ``Params`` and implement apply/revert.
 
+    A policy module (sim.engine.policy.PolicyModule): ``install`` schedules start and end, ``retire`` ends
+    the event now if it is active. Events pay no public money of their own (``fiscal_musd`` is empty; a
+    price-floor event's money is booked by the price-floor container)."""
+
+    order: ClassVar[int] = 70
+    bloc: ClassVar[int] = -1
     kind: ClassVar[str] = ""
     Params: ClassVar[type] = EventParams
     question: ClassVar[str] = ""  # the question the event serves, for docs
@@ -45,6 +51,22 @@ class ScenarioEvent:
         self.params = params
         self.model = None
         self.active = False
+
+    # -- policy module -------------------------------------------------------
+    def install(self, model) -> None:
+        self.schedule(model)
+
+    def quarter(self, model) -> None:
+        """Nothing quarterly: apply and revert change the instruments the model reads."""
+
+    def year(self, model) -> None:
+        """Nothing yearly."""
+
+    def retire(self, model) -> None:
+        self.end()
+
+    def fiscal_musd(self) -> dict[tuple[int, str], float]:
+        return {}
 
     # -- scheduling --------------------------------------------------------
     def schedule(self, model) -> None:

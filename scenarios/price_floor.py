@@ -31,8 +31,8 @@ Mechanism (per bloc b and stage s with a floor F and/or an offtake volume V):
    What the state buys leaves the market (a stockpile; no resale is counted).
 
 Fiscal cost per quarter (M USD) = top-ups + offtake tonnes delivered x p,
-recorded cumulatively in ``PriceFloors.paid_musd[bloc]`` (which ChainModel.fiscal_totals
-reports as instrument ``price_floor`` and the policy outputs read) and per quarter in
+recorded cumulatively in ``PriceFloors.paid_musd[bloc]`` (its ``fiscal_musd`` books, instrument
+``price_floor``, which the policy outputs read) and per quarter in
 ``PriceFloors.quarter_cost_musd`` (B,), with the offtake tonnes of the quarter
 in ``PriceFloors.offtake_t`` (B, S).
 
@@ -44,7 +44,8 @@ Wiring in sim.engine.model.ChainModel: ``self.price_floors = PriceFloors(T.blocs
 T.stages)`` in ``__init__``; ``self.price_floors.place_offtake(self, s, sup)``
 right after a stage's market orders are set in ``clear_markets_and_produce``;
 ``self.price_floors.floored(price)`` for the shut-down price and the expected
-price; ``self.price_floors.apply_quarter(self)`` in ``do_policy``.
+price. The container is a policy module (sim.engine.policy.PolicyModule) installed with the model:
+its ``quarter`` action, ``apply_quarter``, runs in the policy step.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ FISCAL_KEY = "price_floor"
 
 class PriceFloors:
     """The price floors and offtake guarantees in force in every bloc (events and policies)."""
+
+    order = 50  # acts after governments and groups in the policy step
+    bloc = -1  # serves every bloc
 
     def __init__(self, blocs: list[str], stages: list[str]):
         self.blocs, self.stages = list(blocs), list(stages)
@@ -114,6 +118,24 @@ class PriceFloors:
             return price
         return np.maximum(price, self.floor)
 
+    # -- policy module -------------------------------------------------------
+    def install(self, model) -> None:
+        """Nothing to install: floors are added by the policies and events that set them."""
+
+    def quarter(self, model) -> None:
+        self.apply_quarter(model)
+
+    def year(self, model) -> None:
+        """Nothing yearly."""
+
+    def retire(self, model) -> None:
+        """Every floor ends (what was paid stays booked)."""
+        for name in self.names():
+            self.remove(name)
+
+    def fiscal_musd(self) -> dict[tuple[int, str], float]:
+        return {(b, FISCAL_KEY): v for b, v in self.paid_musd.items()}
+
     # -- each quarter ---------------------------------------------------------
     def place_offtake(self, model, s: int, sup: np.ndarray) -> None:
         """After stage s has cleared: the state orders spare output of domestic producers, up to V/4."""
@@ -160,7 +182,7 @@ class PriceFloors:
             self.offtake_t[:, s] += np.bincount(b, weights=got, minlength=B)
             cost += np.bincount(b, weights=got * price[b, s] / 1000.0, minlength=B)
         self.quarter_cost_musd = cost
-        # cumulative public money per bloc, read by ChainModel.fiscal_totals as instrument FISCAL_KEY
+        # cumulative public money per bloc, booked as instrument FISCAL_KEY (fiscal_musd)
         payers = set(np.flatnonzero((self.floor > 0).any(axis=1) | (self.offtake_t_per_year > 0).any(axis=1)).tolist())
         payers |= set(np.flatnonzero(cost > 0).tolist())
         for b in sorted(payers):

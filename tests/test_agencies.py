@@ -48,9 +48,11 @@ def build(cfg) -> tuple[ChainModel, list[FundingAgency]]:
     """A model and the West's agencies (created by the model when it wires them, else here)."""
     m = ChainModel(cfg)
     b = west(m)
-    agencies = list(getattr(m, "agencies", {}).get(b, []))
+    agencies = list(m.policy.agencies.get(b, []))
     if not agencies:
         agencies = create_agencies(m, b, cfg.policy["west"])
+        for a in agencies:
+            a.install(m)
     return m, agencies
 
 

@@ -126,7 +126,7 @@ def test_good_run_leaves_one_complete_run_directory(good_run):
     proc, cwd, root, args = good_run
     assert proc.returncode == 0, proc.stderr[-3000:]
     (d,) = run_dirs(root)
-    assert re.fullmatch(r"\d{8}-\d{6}-baseline-seed5-[0-9a-f]{6}", d.name), d.name
+    assert re.fullmatch(r"\d{8}-\d{6}-baseline-seed5-[a-z0-9_]{8}", d.name), d.name  # tempfile.mkdtemp's suffix
     assert {p.name for p in d.iterdir()} == RUN_FILES  # and no temporary files left
     manifest = json.loads((d / "manifest.json").read_text())
     assert manifest["status"] == "complete"
@@ -166,21 +166,18 @@ def test_runs_started_in_the_same_second_get_different_directories(tmp_path):
 
 
 def test_new_run_dir_is_unique_within_one_second(tmp_path, monkeypatch):
-    """Same timestamp, scenario and seed, and even a repeated random suffix: still distinct directories."""
+    """Same timestamp, scenario and seed: still distinct, empty directories (tempfile.mkdtemp's random suffix)."""
 
     class FrozenDatetime(datetime):
         @classmethod
         def now(cls, tz=None):
             return datetime(2030, 1, 2, 3, 4, 5, tzinfo=tz)
 
-    suffixes = iter([b"\xaa\xbb\xcc", b"\xaa\xbb\xcc", b"\xaa\xbb\xcc", b"\x01\x02\x03"])
     monkeypatch.setattr(output, "datetime", FrozenDatetime)
-    monkeypatch.setattr(output.os, "urandom", lambda n: next(suffixes))
-    a = output.new_run_dir(tmp_path, "laissez_faire", 1)
-    b = output.new_run_dir(tmp_path, "laissez_faire", 1)
-    assert a != b and a.is_dir() and b.is_dir()
-    assert a.name == "20300102-030405-laissez_faire-seed1-aabbcc"
-    assert b.name == "20300102-030405-laissez_faire-seed1-010203"
+    dirs = [output.new_run_dir(tmp_path, "laissez_faire", 1) for _ in range(20)]
+    assert len(set(dirs)) == 20 and all(d.is_dir() and d.parent == tmp_path / "runs" for d in dirs)
+    assert all(re.fullmatch(r"20300102-030405-laissez_faire-seed1-[a-z0-9_]{8}", d.name) for d in dirs)
+    b = dirs[-1]
     assert list(b.iterdir()) == []
 
 

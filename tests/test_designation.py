@@ -373,7 +373,7 @@ def test_firm_metrics_units_on_a_handful_of_firms():
 def test_firm_metrics_use_the_configured_exchange_rate_on_a_real_model():
     cfg = coord_config()
     m = run(cfg, steps=5)
-    gov = m.governments[CHINA]
+    gov = m.policy.governments[CHINA]
     pop = m.pop
     met = firm_metrics(pop, m.tables, m.quarter, m.world.usd_per_cny, gov.niches)
     assert m.world.usd_per_cny == pytest.approx(1 / 7.1, rel=2e-3)  # MODEL.md 5.6 default
@@ -610,7 +610,7 @@ def test_designation_review_revocation_cycle_and_benefits_only_for_holders(monke
 def test_retire_clears_the_blocs_benefits():
     cfg = coord_config()
     m = run(cfg, steps=10)
-    gov = m.governments[CHINA]
+    gov = m.policy.governments[CHINA]
     pop = m.pop
     here = pop.alive & (pop.bloc == CHINA)
     assert (pop.tier[here] > 0).any() and (pop.interest_subsidy[here] > 0).any()
@@ -721,7 +721,7 @@ def test_group_rescue_and_rd_fund_within_yearly_budgets(monkeypatch, scale):
     m = run(cfg)
     usd = m.world.usd_per_cny * scale
     rescue_cap, fund_cap = g.rescue_budget_myuan_per_year * usd, g.rd_fund_myuan_per_year * usd
-    assert len(m.soe_groups) >= 2 and all(s.active for s in m.soe_groups)
+    assert len(m.policy.groups) >= 2 and all(s.active for s in m.policy.groups)
     total = Counter()
     for name, by in spent.items():
         for (what, y), v in by.items():
@@ -731,7 +731,7 @@ def test_group_rescue_and_rd_fund_within_yearly_budgets(monkeypatch, scale):
             total[what] += v
     if scale == 1.0:
         assert total["rescue"] > 0 and sum(refused.values()) > 0  # rescues happened and the budget bound
-    assert total["rd_fund"] >= 0.5 * fund_cap * len(m.soe_groups) * (YEARS - 1)
+    assert total["rd_fund"] >= 0.5 * fund_cap * len(m.policy.groups) * (YEARS - 1)
 
 
 # ---------------------------------------------------------------------------
@@ -778,7 +778,7 @@ def test_coordinated_with_every_instrument_off_equals_no_policy():
     base.seed = 5
     assert base.policy["china"].regime == "none"
     off, none = run(cfg), run(base)
-    assert CHINA in off.governments and CHINA not in none.governments
+    assert CHINA in off.policy.governments and CHINA not in none.policy.governments
     a, b = _series(off), _series(none)
     assert a.equals(b)
     assert events(off.event_log, drop=("run_start",)) == events(none.event_log, drop=("run_start",))
@@ -816,7 +816,7 @@ def test_firms_near_an_rd_threshold_raise_rd_at_the_next_round():
     thr = next(x["value"] for x in china(cfg).designation.criteria.tiers["srdi"].rules if x.get("metric") == "rd_intensity")
     assert thr == 0.03 and r.window == 0.5 and r.margin > 0
     m = run(cfg, steps=4)  # the next round falls at the start of the next step
-    pop, gov = m.pop, m.governments[CHINA]
+    pop, gov = m.pop, m.policy.governments[CHINA]
     ops = np.flatnonzero(pop.alive & (pop.bloc == CHINA) & (pop.phase == Phase.OPERATING) & (pop.tier == Tier.INNOVATION_TYPE)
                          & (pop.review_step > m.quarter + 8) & (pop.niche_start_step <= m.quarter - 8) & (pop.employees < 500))
     assert len(ops) >= 3
@@ -845,7 +845,7 @@ def test_rd_raise_switched_off_leaves_propensities_alone():
     cfg = coord_config(seed=1)
     china(cfg).designation.rd_raise.enabled = False
     m = run(cfg, steps=4)
-    pop, gov = m.pop, m.governments[CHINA]
+    pop, gov = m.pop, m.policy.governments[CHINA]
     ops = np.flatnonzero(pop.alive & (pop.bloc == CHINA) & (pop.phase == Phase.OPERATING) & (pop.tier == Tier.INNOVATION_TYPE)
                          & (pop.review_step > m.quarter + 8))
     row = ops[0]
@@ -878,7 +878,7 @@ def test_switching_the_coordinated_regime_off_ends_rounds_titles_and_benefits(mo
     kinds = ("designated", "review_passed", "review_failed", "key_designated")
     assert [e for e in m.event_log if e.kind in kinds and e.quarter < SWITCH_Q]
     assert not [e for e in m.event_log if e.kind in kinds and e.quarter >= SWITCH_Q]
-    assert CHINA not in m.governments and watch.quarters == SWITCH_Q  # benefits applied until the switch
+    assert CHINA not in m.policy.governments and watch.quarters == SWITCH_Q  # benefits applied until the switch
     pop = m.pop
     here = pop.alive & (pop.bloc == CHINA)
     assert (pop.tier[here] == 0).all() and not pop.key_lg[here].any()

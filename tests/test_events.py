@@ -294,8 +294,8 @@ def test_price_floor_records_fiscal_cost(floor_runs):
     _, fl, quarters = floor_runs
     total = sum(d["cost"] for d in quarters)
     assert total[CHINA] == 0.0 and total[WEST] > 0
-    assert fl.fiscal_totals()[(WEST, "price_floor")] == pytest.approx(total[WEST], rel=1e-12)
-    assert (CHINA, "price_floor") not in fl.fiscal_totals()
+    assert fl.policy.fiscal_totals()[(WEST, "price_floor")] == pytest.approx(total[WEST], rel=1e-12)
+    assert (CHINA, "price_floor") not in fl.policy.fiscal_totals()
     for d in quarters[START_Q:]:
         magnet_purchase = d["offtake"][WEST, MAGNET] * d["trade_price"][WEST, MAGNET] / 1000.0
         assert d["cost"][WEST] == pytest.approx(d["topup"][WEST] + magnet_purchase, rel=1e-12)

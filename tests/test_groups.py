@@ -39,11 +39,11 @@ def members(m, g: SOEGroup, operating: bool = True) -> np.ndarray:
 
 def test_groups_are_active_only_with_a_policy():
     m = model()
-    assert [g.name for g in m.soe_groups] == ["northern_group", "southern_group"]
-    assert all(g.active and g.bloc == CHINA for g in m.soe_groups)
+    assert [g.name for g in m.policy.groups] == ["northern_group", "southern_group"]
+    assert all(g.active and g.bloc == CHINA for g in m.policy.groups)
     n = model(*NONE, steps=5)
-    assert not any(g.active for g in n.soe_groups)
-    assert all(g.rescue_left == 0.0 and g.rd_fund_q == 0.0 for g in n.soe_groups)
+    assert not any(g.active for g in n.policy.groups)
+    assert all(g.rescue_left == 0.0 and g.rd_fund_q == 0.0 for g in n.policy.groups)
     assert not n.pop.group_grade_a.any()
     kinds = {e.kind for e in n.event_log}
     assert not kinds & {"graded_a", "rescued", "incubated"}
@@ -51,7 +51,7 @@ def test_groups_are_active_only_with_a_policy():
 
 def test_new_year_renews_the_rescue_budget_in_usd_and_scale():
     m = model(scale=0.5, steps=2)
-    g = m.soe_groups[0]
+    g = m.policy.groups[0]
     c = g.cfg
     g.rescue_left = 0.0
     g.new_year()
@@ -60,7 +60,7 @@ def test_new_year_renews_the_rescue_budget_in_usd_and_scale():
 
 def test_rescue_recapitalises_to_zero_cash_and_zero_equity_within_the_budget():
     m = model(steps=2)
-    g, other = m.soe_groups
+    g, other = m.policy.groups
     pop = m.pop
     a, b = members(m, g)[:2]
     o = members(m, other)[0]
@@ -86,7 +86,7 @@ def test_rescue_recapitalises_to_zero_cash_and_zero_equity_within_the_budget():
 
 def test_a_rescued_subsidiary_does_not_exit():
     m = model(steps=3)
-    g = m.soe_groups[0]
+    g = m.policy.groups[0]
     r = members(m, g)[0]
     fid = int(m.pop.firm_id[r])
     m.pop.cash[r] = -1000.0  # insolvent after the next accounts unless rescued
@@ -100,7 +100,7 @@ def test_a_rescued_subsidiary_does_not_exit():
 def test_grading_top_share_and_rd_fund_split():
     m = model(steps=4)  # the next new year falls at the start of the next step
     pop = m.pop
-    for g in m.soe_groups:
+    for g in m.policy.groups:
         g.new_year()
         ops = members(m, g)
         graded = np.flatnonzero(pop.group_grade_a & (pop.group == g.index))
@@ -127,9 +127,9 @@ def test_grading_top_share_and_rd_fund_split():
 
 def test_incubation_enters_the_largest_gap_stage_as_state_owned_subsidiaries():
     m = model(steps=2, incubation_per_year=20.0)
-    g = m.soe_groups[0]
+    g = m.policy.groups[0]
     n0 = len(m.pop)
-    gap = m.stage_gap(CHINA, m.governments[CHINA].policy.coordination.plan_horizon_years)
+    gap = m.stage_gap(CHINA, m.policy.governments[CHINA].policy.coordination.plan_horizon_years)
     ev0 = len(m.event_log)
     spent0 = g.spent["incubation"]
     g._incubate()

@@ -32,16 +32,16 @@ def sponsored_events(m):
 
 def test_no_sponsor_without_the_lever_and_the_run_is_unchanged_by_its_absence():
     off = model(rate=0.0, steps=12)
-    assert off.sponsors == {} and not off.pop.sponsored.any() and not sponsored_events(off)
-    assert ("west", "sponsored_projects") not in {(off.tables.blocs[b], k) for b, k in off.fiscal_totals()}
+    assert off.policy.sponsors == {} and not off.pop.sponsored.any() and not sponsored_events(off)
+    assert ("west", "sponsored_projects") not in {(off.tables.blocs[b], k) for b, k in off.policy.fiscal_totals()}
     # the coordinated (China) regime sponsors nothing by default
     cn = model("scenario=baseline", "years=6", steps=4)
-    assert 0 not in cn.sponsors
+    assert 0 not in cn.policy.sponsors
 
 
 def test_sponsored_projects_enter_gap_stages_yearly_with_own_funds_paid():
     m = model(rate=6.0)
-    sp = m.sponsors[WEST]
+    sp = m.policy.sponsors[WEST]
     seen_years = []
     for _ in range(24):
         before = m.pop.next_id
@@ -58,7 +58,7 @@ def test_sponsored_projects_enter_gap_stages_yearly_with_own_funds_paid():
     ev = sponsored_events(m)
     assert sp.started == len(ev) > 0
     assert sum(e.value for e in ev) == pytest.approx(sp.spent_musd)
-    fiscal = m.fiscal_totals()[(WEST, "sponsored_projects")]
+    fiscal = m.policy.fiscal_totals()[(WEST, "sponsored_projects")]
     assert fiscal == pytest.approx(sp.spent_musd)
 
 
@@ -96,10 +96,10 @@ def test_regime_change_starts_and_retires_the_sponsor_and_keeps_its_spending_cou
     m = ChainModel(cfg)
     for _ in range(8):  # 2015 and 2016: fragmented
         m.step()
-        assert WEST not in m.sponsors
+        assert WEST not in m.policy.sponsors
     for _ in range(8):
         m.step()
-    sp = m.sponsors[WEST]
+    sp = m.policy.sponsors[WEST]
     assert sp.started > 0 and all(e.quarter >= 7 for e in sponsored_events(m))  # stamped with the quarter before they act in, like group incubation
     # and the other way round: coordinated_west first, fragmented from 2017
     cfg = fresh_config("scenario=west_coordinated", "years=8")
@@ -107,20 +107,20 @@ def test_regime_change_starts_and_retires_the_sponsor_and_keeps_its_spending_cou
     cfg.policy["west"].coordination.incubation_per_year = 6.0
     cfg.policy_change["west"].year = 2017.0
     m = ChainModel(cfg)
-    sp = m.sponsors[WEST]
+    sp = m.policy.sponsors[WEST]
     for _ in range(8):
         m.step()
     started, spent = sp.started, sp.spent_musd
     assert started > 0
     for _ in range(12):
         m.step()
-    assert WEST not in m.sponsors and m.retired_sponsors == [sp]
+    assert WEST not in m.policy.sponsors and [x for x in m.policy.retired if isinstance(x, ProjectSponsor)] == [sp]
     assert sp.started == started and sp.spent_musd == spent  # no project after the change
-    assert m.fiscal_totals()[(WEST, "sponsored_projects")] == pytest.approx(spent)
+    assert m.policy.fiscal_totals()[(WEST, "sponsored_projects")] == pytest.approx(spent)
 
 
 def test_same_seed_same_sponsored_projects():
     a = model(rate=6.0, steps=12)
     b = model(rate=6.0, steps=12)
     assert sponsored_events(a) == sponsored_events(b)
-    assert isinstance(a.sponsors[WEST], ProjectSponsor)
+    assert isinstance(a.policy.sponsors[WEST], ProjectSponsor)

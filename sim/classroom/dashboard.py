@@ -507,7 +507,7 @@ def tier_counts(model: ChainModel) -> dict[str, np.ndarray]:
     """bloc -> (Q, 4) operating firms holding innovation_type, srdi, little_giant (without key), key_little_giant,
     for the blocs whose policy awards titles."""
     T = model.tables
-    blocs = sorted(b for b, gov in getattr(model, "governments", {}).items() if gov.policy.designation.enabled)
+    blocs = sorted(b for b, gov in model.policy.governments.items() if gov.policy.designation.enabled)
     keys = ("innovation_type", "srdi", "little_giant", "key_little_giant")
     n_q = len(model.recorder.series["capacity_t"])
     out = {T.blocs[b]: np.zeros((n_q, 4)) for b in blocs}

@@ -258,7 +258,7 @@ class Recorder:
         dem = np.stack(self.series["demand_t"])
         n_q = price.shape[0]
         out: dict[str, Any] = {}
-        for ev in m.scenario_events:
+        for ev in m.policy.events:
             p = ev.params
             if getattr(p, "exporter", None) is None or not hasattr(p, "stages"):
                 continue

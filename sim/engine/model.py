@@ -18,9 +18,6 @@ from mesa.time import Schedule
 
 from agents import investment as inv
 from agents.buyers import Buyer
-from agents.government import Government
-from agents.groups import SOEGroup
-from agents.sponsor import ProjectSponsor
 from agents.firms import (
     Firm,
     Phase,
@@ -32,8 +29,6 @@ from agents.firms import (
     processing_cost,
     set_potential,
 )
-from scenarios import parse_events
-from scenarios.price_floor import FISCAL_KEY as FLOOR_FISCAL_KEY
 from scenarios.price_floor import PriceFloors
 from scenarios.strategic_pricing import export_discount_loss
 from sim.config import Config
@@ -42,6 +37,7 @@ from sim.engine.instruments import Instruments
 from sim.engine.numerics import check_dispatch
 from sim.engine.markets import Markets, allocate, update_price
 from sim.engine.metrics import Recorder
+from sim.engine.policy import PolicyModules
 from sim.engine.world import build_population, build_tables
 
 STREAMS = ("init", "innovation", "investment", "entry", "projects", "policy", "shocks", "spare")
@@ -92,25 +88,10 @@ class ChainModel(mesa.Model):
         for name, b in w.buyers.items():
             Buyer(self, name, T.blocs.index(b.bloc), b.share, b.state_owned, b.domestic_mandate)
         self.buyers = self.agents_by_type[Buyer]
-        self.governments: dict[int, Government] = {}  # bloc -> government (coordinated regimes)
-        self.sponsors: dict[int, ProjectSponsor] = {}  # bloc -> coordinator's sponsored projects (coordination.incubation_per_year)
-        self.agencies: dict[int, list] = {}  # bloc -> funding agencies (fragmented regimes)
-        self.retired_agencies: list[tuple[int, object]] = []  # agencies of a replaced regime (still paying awards)
-        self.retired_sponsors: list[ProjectSponsor] = []  # sponsors of a replaced regime (their spending stays counted)
-        self._floor_end: dict[int, int] = {}  # bloc -> quarter index at which its policy's price floors end
-        self._mandate_before: dict[int, list] = {}  # bloc -> [(state-owned buyer, domestic mandate before the policy)]
-        self.policies: dict[int, object] = {}  # bloc -> the policy in force
-        for bname, policy in cfg.policy.items():
-            self.install_policy(T.blocs.index(bname), policy)
-        self.soe_groups = [SOEGroup(self, g, name, T.blocs.index(gc.bloc), T.regions.index(gc.region), cfg.policy.get(gc.bloc))
-                           for g, (name, gc) in enumerate(w.groups.items())]
-        for bname, change in cfg.policy_change.items():
-            at = max(self.quarter_index(change.year), 0) + 0.5
-            self.schedule_event(self.change_policies, at=at)
+        self.policy = PolicyModules(self)  # every policy actor, instrument and scenario event (sim.engine.policy)
+        self.policy.install_all()  # price floors, each bloc's policy, the state groups, scheduled regime changes
         self.recorder = Recorder(self)
-        self.scenario_events = parse_events(cfg.scenario.events, cfg)
-        for ev in self.scenario_events:
-            ev.schedule(self)
+        self.policy.install_events()
         self._yearly = self.schedule_recurring(self.start_of_year, Schedule(interval=4.0, start=4.5))
         self.log_event("run_start", detail=cfg.scenario.name)
 
@@ -182,7 +163,7 @@ class ChainModel(mesa.Model):
         self.do_innovation()
         self.do_investment()
         self.do_entry_exit()
-        self.do_policy()
+        self.policy.quarter()  # governments, groups, price floors (sim.engine.policy)
         self.recorder.record_quarter()
         if self.quarter % 4 == 3:
             self.recorder.record_firm_panel()
@@ -411,17 +392,7 @@ class ChainModel(mesa.Model):
         vol = mk.volatility()
         rate = T.base_rate[:, None] + T.risk_premium[:, None] + T.volatility_premium[:, None] * vol + self.rate_adjustment()
         return inv.Expectations(price=self.price_floors.floored(mk.expected_price), input_price=input_price, utilisation=util, discount_rate=rate,
-                                lead_years=self.lead_years, tax_rate=T.tax_rate, capex_support=self.capex_support())
-
-    def capex_support(self) -> np.ndarray:
-        """(B, S) share of a new plant's capex investors expect public awards to pay: the agencies of each bloc
-        combined as independent chances (1 - prod(1 - share)), at most 0.9."""
-        T = self.tables
-        keep = np.ones((T.B, T.S))
-        for b, agencies in self.agencies.items():
-            for a in agencies:
-                keep[b] *= 1.0 - a.expected_support()
-        return np.minimum(1.0 - keep, 0.9)
+                                lead_years=self.lead_years, tax_rate=T.tax_rate, capex_support=self.policy.capex_support())
 
     def rate_adjustment(self) -> np.ndarray:
         """Change of the cost of capital per bloc and stage from offtake, floors or state backing (policy)."""
@@ -481,7 +452,7 @@ class ChainModel(mesa.Model):
         insolvent = alive & (pop.cash < -1e-9)
         lasting = alive & (pop.neg_equity_quarters >= w.finance.exit_after_negative_equity_quarters)
         no_plant = alive & (pop.phase == Phase.PROJECT) & (pop.proj_phase == ProjectPhase.NONE)
-        failing = self.rescue(np.flatnonzero(insolvent | lasting))
+        failing = self.policy.rescue(np.flatnonzero(insolvent | lasting))
         out = np.union1d(failing, np.flatnonzero(no_plant))
         if len(out):
             reason = np.where(insolvent[out], "insolvent", np.where(lasting[out], "negative_equity", "project_abandoned"))
@@ -521,119 +492,6 @@ class ChainModel(mesa.Model):
         self.pop.cash[rows] += own
         self.log_rows("incubated", rows, detail=sponsor, values=own)
         return rows, own
-
-    def rescue(self, rows: np.ndarray) -> np.ndarray:
-        """Failing rows that still exit after their parent groups had their chance to rescue them."""
-        for g in self.soe_groups:
-            rows = g.rescue(rows)
-        return rows
-
-    # ------------------------------------------------------------------ policy
-    def do_policy(self) -> None:
-        """Quarterly policy actions: benefits of titles held and group R&D funds, paid into the next accounts."""
-        for gov in self.governments.values():
-            gov.apply_benefits()
-        for g in self.soe_groups:
-            g.pay_rd_fund()
-        self.price_floors.apply_quarter(self)  # floor top-ups into grants, offtake and fiscal cost (scenarios.price_floor)
-
-    def fiscal_totals(self) -> dict[tuple[int, str], float]:
-        """Cumulative public money by (bloc, instrument), M USD: government benefits, group budgets,
-        agency payments and price-floor top-ups."""
-        out: dict[tuple[int, str], float] = {}
-        for b, gov in self.governments.items():
-            for k, v in gov.fiscal.items():
-                out[(b, k)] = out.get((b, k), 0.0) + v
-        for g in self.soe_groups:
-            for k, v in g.spent.items():
-                out[(g.bloc, f"group_{k}")] = out.get((g.bloc, f"group_{k}"), 0.0) + v
-        for sp in [*self.sponsors.values(), *self.retired_sponsors]:
-            out[(sp.bloc, "sponsored_projects")] = out.get((sp.bloc, "sponsored_projects"), 0.0) + sp.spent_musd
-        active = [(b, a) for b, agencies in self.agencies.items() for a in agencies]
-        for b, a in active + self.retired_agencies:
-            key = (b, f"agency:{a.name}")
-            out[key] = out.get(key, 0.0) + float(a.totals().get("paid_musd", 0.0))
-        for b, v in self.price_floors.paid_musd.items():
-            out[(b, FLOOR_FISCAL_KEY)] = out.get((b, FLOOR_FISCAL_KEY), 0.0) + v
-        return out
-
-    def install_policy(self, b: int, policy) -> None:
-        """Create the agents and instruments of one bloc's policy (MODEL.md 5.6-5.8)."""
-        self.policies[b] = policy
-        if policy.designation.enabled or policy.regime == "coordinated":
-            self.governments[b] = Government(self, b, policy)
-        if policy.coordination.incubation_per_year > 0:
-            self.sponsors[b] = ProjectSponsor(self, b, policy)
-        if policy.agencies:
-            from agents.agencies import create_agencies
-
-            self.agencies[b] = create_agencies(self, b, policy)
-        self._install_instruments(b, policy)
-
-    def _install_instruments(self, b: int, policy) -> None:
-        """Bloc-wide instruments as named layers (Instruments.set_layer), so that a regime change removes exactly them:
-        permitting speed (coordination.permit_factor) and caps, the know-how programme, price floors with offtake
-        (until floor_years have passed) and the defence (state-owned buyers') sourcing mandate."""
-        T = self.tables
-        name = f"policy:{T.blocs[b]}"
-        row = np.zeros((T.B, T.S), dtype=bool)
-        row[b, :] = True
-        for attr in ("permit_factor", "permit_cap_years", "ramp_extra"):
-            self.instruments.clear_layer(attr, name)
-        self.price_floors.remove(f"{name}:floors")
-        for buyer, old in self._mandate_before.pop(b, []):
-            buyer.domestic_mandate = old
-        c, ins = policy.coordination, policy.instruments
-        if c.permit_factor != 1.0:
-            self.instruments.set_layer("permit_factor", name, np.where(row, c.permit_factor, 1.0), op="mul")
-        if ins.permit_cap_years:
-            caps = np.full((T.B, T.S), np.inf)
-            for st, years in ins.permit_cap_years.items():
-                caps[b, T.stages.index(st)] = years
-            self.instruments.set_layer("permit_cap_years", name, caps, op="min", init=np.inf)
-        if ins.knowhow_ramp_factor != 1.0:
-            self.instruments.set_layer("ramp_extra", name, np.where(row, ins.knowhow_ramp_factor, 1.0), op="mul")
-        self.price_floors.add_stages(f"{name}:floors", b, ins.price_floor_usd_per_kg, ins.floor_offtake_t_per_year, self.world.scale)
-        if (ins.price_floor_usd_per_kg or ins.floor_offtake_t_per_year) and ins.floor_years > 0:
-            self._floor_end[b] = max(self.quarter + 1, 0) + int(round(ins.floor_years * 4))
-            self.schedule_event(self._end_floors, at=self._floor_end[b] + 0.5)
-        if ins.defence_mandate_share > 0:
-            self._mandate_before[b] = [(by, by.domestic_mandate) for by in self.buyers if by.bloc == b and by.state_owned]
-            for by, old in self._mandate_before[b]:
-                by.domestic_mandate = max(old, ins.defence_mandate_share)
-
-    def _end_floors(self) -> None:
-        """Price floors of a policy end after floor_years."""
-        for b, end in self._floor_end.items():
-            if end == self.quarter + 1:
-                self.price_floors.remove(f"policy:{self.tables.blocs[b]}:floors")
-
-    def change_policies(self) -> None:
-        """Scheduled regime changes (cfg.policy_change): the old regime's agents stop, the new one starts."""
-        T, pop = self.tables, self.pop
-        for bname, change in self.cfg.policy_change.items():
-            b = T.blocs.index(bname)
-            if self.quarter_index(change.year) != self.quarter + 1:
-                continue
-            gov = self.governments.pop(b, None)
-            if gov is not None:
-                gov.retire()
-            sponsor = self.sponsors.pop(b, None)
-            if sponsor is not None:
-                sponsor.retire()
-                self.retired_sponsors.append(sponsor)
-            for a in self.agencies.pop(b, []):
-                a.retire()  # committed awards are still paid
-                self.retired_agencies.append((b, a))
-            here = pop.alive & (pop.bloc == b)
-            pop.tier[here] = 0
-            pop.key_lg[here] = False
-            self.instruments.quota_outside_groups[b, :] = 1.0
-            self.log_event("policy_change", bloc=b, detail=change.policy.regime, quarter=self.quarter + 1)
-            self.install_policy(b, change.policy)
-            for g in self.soe_groups:
-                if g.bloc == b:
-                    g.set_policy(change.policy)
 
     # ------------------------------------------------------------------ helpers
     def _seed_patents(self) -> None:

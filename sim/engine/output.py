@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import subprocess
+import tempfile
 import time
 from datetime import datetime, timezone
 from importlib import metadata
@@ -26,18 +27,14 @@ def new_run_dir(root: str | Path, scenario: str, seed: int) -> Path:
 
 
 def unique_dir(base: str | Path, name: str) -> Path:
-    """A fresh directory ``base/<date>-<time>-<name>-<random>``, created here (unique across processes)."""
+    """A fresh directory ``base/<date>-<time>-<name>-<random>``, created here (``tempfile.mkdtemp``: unique across
+    processes), readable by others like any results directory (mkdtemp alone would make it private)."""
     base = Path(base)
     base.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    for _ in range(100):
-        d = base / f"{stamp}-{name}-{os.urandom(3).hex()}"
-        try:
-            d.mkdir()
-            return d
-        except FileExistsError:
-            continue
-    raise RuntimeError("could not create a unique directory")  # pragma: no cover
+    d = Path(tempfile.mkdtemp(prefix=f"{stamp}-{name}-", dir=base))
+    d.chmod(0o755)
+    return d
 
 
 def _atomic(path: Path, write) -> None:

@@ -89,7 +89,7 @@ class PolicyRecorder:
                 for t, name in enumerate(TIER_NAMES):
                     if t > 0:
                         out.append((q, b, "group_firms", f"{gname}:{name}", float((mine & (pop.tier == t)).sum())))
-        for (b, instrument), total in m.fiscal_totals().items():
+        for (b, instrument), total in m.policy.fiscal_totals().items():
             prev = self._fiscal_seen.get((b, instrument), 0.0)
             out.append((q, b, "fiscal_musd", instrument, float(total - prev)))
             self._fiscal_seen[(b, instrument)] = total
@@ -118,7 +118,7 @@ class PolicyRecorder:
         q4 = df[df["quarter"] == 4]
         for b, bloc in enumerate(T.blocs):
             d = q4[q4["bloc"] == bloc]
-            res: dict[str, Any] = {"regime": getattr(m.policies.get(b), "regime", "none")}
+            res: dict[str, Any] = {"regime": getattr(m.policy.regimes.get(b), "regime", "none")}
 
             def at(measure, key, year, d=d):
                 v = d[(d["measure"] == measure) & (d["key"] == key) & (d["year"] == year)]["value"]

@@ -330,26 +330,23 @@ def analyse_function(func: Callable[[np.ndarray], np.ndarray], factors: Sequence
 # Configs of the sample points
 # --------------------------------------------------------------------------
 def get_value(cfg: Any, key: str) -> Any:
-    """The value at a dotted key of a Config (dataclasses and dicts); KeyError if there is none."""
-    node = cfg
-    for part in key.split("."):
-        if dataclasses.is_dataclass(node) and not isinstance(node, type):
-            if part not in {fl.name for fl in dataclasses.fields(node)}:
-                raise KeyError(key)
-            node = getattr(node, part)
-        elif isinstance(node, dict):
-            if part not in node:
-                raise KeyError(key)
-            node = node[part]
-        else:
-            raise KeyError(key)
-    return node
+    """The value at a dotted key of a Config (or of its DictConfig, faster when asked often): ``OmegaConf.select``;
+    KeyError if there is none."""
+    from omegaconf import DictConfig, OmegaConf
+
+    node = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(dataclasses.asdict(cfg))
+    missing = object()
+    value = OmegaConf.select(node, key, default=missing)
+    if value is missing:
+        raise KeyError(key)
+    return OmegaConf.to_container(value) if isinstance(value, DictConfig) else value
 
 
 def set_value(cfg: Any, key: str, value: float) -> None:
-    """Set the value at a dotted key (in place)."""
-    parent_key, _, last = key.rpartition(".")
-    parent = get_value(cfg, parent_key) if parent_key else cfg
+    """Set the value at a dotted key of a Config (in place; dataclasses and dicts, as the Config holds them;
+    OmegaConf.update would need the whole Config converted for every sample point)."""
+    *path, last = key.split(".")
+    parent = functools.reduce(lambda node, part: node[part] if isinstance(node, dict) else getattr(node, part), path, cfg)
     if isinstance(parent, dict):
         parent[last] = value
     else:
@@ -395,10 +392,13 @@ def point_overrides(base_ov: Sequence[str], factors: Sequence[Factor], values: S
 def check_factors(factors: Sequence[Factor], base: Config, base_ov: Sequence[str], seeds: int = 1) -> None:
     """Every factor names an existing real-valued setting that Hydra composes at both bounds, to the same
     config as :func:`point_config` builds. Raises ConfigError naming the factor's key."""
+    from omegaconf import OmegaConf
+
+    tree = OmegaConf.create(dataclasses.asdict(base))  # once: every factor's key is looked up in it
     for f in factors:
         where = f"factors.{f.name}.key"
         try:
-            current = get_value(base, f.key)
+            current = get_value(tree, f.key)
         except KeyError:
             try:  # Hydra's own message names the key and what is allowed beside it
                 compose([*base_ov, override(f.key, f.bounds[0])])
