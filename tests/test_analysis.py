@@ -459,15 +459,43 @@ def test_plot_timeline_marks_every_scenario_bloc_and_stage(frames):
         assert "years" in ax.get_xlabel() or ax.get_xlabel() == ""
 
 
+def _plots_series(ax, series: pd.Series) -> bool:
+    """Whether a line of the panel draws exactly this series (x = its index, y = its values)."""
+    x, y = series.index.to_numpy(float), series.to_numpy(float)
+    return any(len(ln.get_xdata()) == len(x) and np.allclose(ln.get_xdata(), x)
+               and np.allclose(np.asarray(ln.get_ydata(), float), y, equal_nan=True) for ln in ax.get_lines())
+
+
 def test_plot_capacity(frames):
-    axes = _check_figure(an.plot_capacity(frames["timeseries"]), 2 * len(STAGES))
+    ts = frames["timeseries"]
+    axes = _check_figure(an.plot_capacity(ts), 2 * len(STAGES))
     assert [ax.get_title() for ax in axes[: len(STAGES)]] == STAGES
     assert "kt/yr" in axes[0].get_ylabel() and "share" in axes[len(STAGES)].get_ylabel()
+    for k, stage in enumerate(STAGES):  # every scenario's median across seeds, per bloc, is drawn as it is in the data
+        d = ts[ts["stage"].astype(str) == stage]
+        for (scen, bloc), g in d.groupby([d["scenario"], d["bloc"].astype(str)]):
+            assert _plots_series(axes[k], g.groupby("time")["capacity_t"].median() / 1000.0), (stage, scen, bloc)
+            if bloc == "china":
+                assert _plots_series(axes[len(STAGES) + k], g.groupby("time")["capacity_share"].median()), (stage, scen)
 
 
 def test_plot_pyramid(frames):
-    axes = _check_figure(an.plot_pyramid(frames["policy"], frames["events"]), 4)
+    pol, ev = frames["policy"], frames["events"]
+    axes = _check_figure(an.plot_pyramid(pol, ev), 4)
     assert "designations per year" in axes[3].get_ylabel()
+    china = pol[(pol["bloc"].astype(str) == "china") & (pol["measure"] == "firms")]
+    designated = ev[(ev["kind"] == "designated") & (ev["bloc"].astype(str) == "china")]
+    for scen in ("baseline", "export_control_shock"):
+        lg = china[(china["scenario"] == scen) & (china["key"] == "little_giant")]
+        assert _plots_series(axes[2], lg.groupby("time")["value"].median()), scen
+        # designations per year: counted from the event log here, zero in a year without any, median over seeds
+        years = sorted(pol.loc[pol["scenario"] == scen, "year"].unique())
+        d = designated[designated["scenario"] == scen]
+        counts = d.assign(year=np.floor(d["time"].astype(float)).astype(int)).groupby(["run", "year"]).size()
+        runs = pol.loc[pol["scenario"] == scen, "run"].unique()
+        per_run = counts.reindex(pd.MultiIndex.from_product([runs, years], names=["run", "year"]), fill_value=0)
+        assert per_run.sum() > 0 or scen != "baseline", "the baseline test runs designate firms"
+        assert _plots_series(axes[3], per_run.astype(float).groupby("year").median()), scen
     _check_figure(an.plot_pyramid(frames["policy"]), 4, min_axes_with_lines=3)  # no event log: text instead
     one_run_events = frames["events"].drop(columns=["run", "scenario", "seed"])
     with pytest.raises(ValueError, match="no 'run' column"):
@@ -475,8 +503,15 @@ def test_plot_pyramid(frames):
 
 
 def test_plot_rd_by_tier(frames):
-    axes = _check_figure(an.plot_rd_by_tier(frames["policy"]), 2 * len(an.TIERS))
+    pol = frames["policy"]
+    axes = _check_figure(an.plot_rd_by_tier(pol), 2 * len(an.TIERS))
     assert "R&D" in axes[0].get_ylabel() and "patents" in axes[len(an.TIERS)].get_ylabel()
+    # non-designated firms' R&D intensity: R&D over revenue summed over each year, median over seeds
+    p = pol[(pol["bloc"].astype(str) == "china") & (pol["key"] == "none") & (pol["scenario"] == "baseline")]
+    flows = p.pivot_table(index=["run", "year"], columns="measure", values="value", aggfunc="sum")
+    intensity = (flows["rd_spend_musd"] / flows["revenue_musd"]).groupby("year").median()
+    assert intensity.notna().all() and (intensity > 0).any()
+    assert _plots_series(axes[0], intensity)
 
 
 def test_event_study_and_its_plot_on_real_runs(frames):
