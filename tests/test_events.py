@@ -21,6 +21,8 @@ from agents.firms import ProjectPhase, processing_cost
 from scenarios import EVENT_KINDS
 from scenarios.price_floor import PriceFloors
 from sim.config import ConfigError, validate
+from sim.engine.clearing import landed_price
+from sim.engine.investment import entrant_pi
 from sim.engine.model import ChainModel
 from sim.engine.run import run
 from sim.engine.world import build_tables
@@ -322,8 +324,8 @@ def test_price_floor_raises_expected_price_and_profitability(floor_runs):
     mask = np.ones_like(exp, dtype=bool)
     mask[WEST, SEPARATION] = False
     np.testing.assert_array_equal(E.price[mask], exp[mask])
-    pi_floor = fl._entrant_pi(E)
-    pi_market = fl._entrant_pi(dataclasses.replace(E, price=exp))
+    pi_floor = entrant_pi(fl, E)
+    pi_market = entrant_pi(fl, dataclasses.replace(E, price=exp))
     assert pi_floor[WEST, SEPARATION] > pi_market[WEST, SEPARATION]
     np.testing.assert_array_equal(pi_floor[mask], pi_market[mask])
     # incumbents' expansion projects at the stage too
@@ -434,7 +436,7 @@ def test_strategic_pricing_lowers_foreign_paid_price_and_exporter_revenue():
         sp.step()
         assert sp.paid_price[WEST, MAGNET] < base.paid_price[WEST, MAGNET] - 1.0, q
         if q == START_Q:  # same state entering the quarter
-            landed = sp._landed_price(MAGNET)
+            landed = landed_price(sp, MAGNET)
             T, p = sp.tables, sp.markets.price[:, MAGNET]
             assert landed[CHINA, CHINA] == p[CHINA]  # China's own buyers pay the index
             assert landed[WEST, CHINA] == pytest.approx(p[CHINA] * 0.7 * (1 + T.import_tariff[WEST]) + T.freight[MAGNET], rel=1e-12)
@@ -489,11 +491,49 @@ def valid_cfg():
     return _cfg(4)
 
 
+def _good_effect(m: ChainModel, kind: str):
+    """What the event of ``_GOOD[kind]`` sets while active (the layout of :func:`_state`)."""
+    T = m.tables
+    if kind == "technology_export_ban":  # foreign plants at the banned stage ramp 2x slower
+        out = np.ones((T.B, T.S))
+        out[WEST, MAGNET] = 2.0
+        return out
+    if kind == "demand_shock":
+        return np.array([0.5 if b.bloc == WEST else 1.0 for b in m.buyers])
+    if kind == "price_floor":
+        out = np.zeros((2, T.B, T.S))
+        out[0, WEST, SEPARATION] = 110.0
+        out[1, WEST, MAGNET] = 1000.0 * m.world.scale
+        return out
+    if kind == "permitting_reform":
+        out = np.stack([np.ones((T.B, T.S)), np.full((T.B, T.S), np.inf)])
+        out[0, WEST, MINING] = 0.5
+        out[1, WEST, MINING] = 2.25
+        return out
+    out = np.zeros((T.B, T.S))
+    out[CHINA, MAGNET] = 0.3
+    return out
+
+
 @pytest.mark.parametrize("kind", list(_GOOD))
-def test_good_events_validate(valid_cfg, kind):
+def test_good_events_validate_and_change_what_they_declare(valid_cfg, kind):
+    """A valid event passes validation, keeps its parameters, and from its first quarter on the model's
+    instruments hold exactly what the parameters say (and nothing else changed before)."""
     cfg = copy.deepcopy(valid_cfg)
     cfg.scenario.events = {"x": dict(kind=kind, start_year=2016.0, end_year=None, **_GOOD[kind])}
     validate(cfg)
+    m = ChainModel(cfg)
+    (ev,) = m.policy.events
+    assert ev.kind == kind and ev.name == "x"
+    for key, value in _GOOD[kind].items():
+        assert getattr(ev.params, key) == value, key
+    before = _state(m, kind)
+    _step_to(m, START_Q - 1)
+    assert not ev.active and _same(_state(m, kind), before)  # not yet in force
+    _step_to(m, START_Q)
+    assert ev.active
+    assert _same(_state(m, kind), _good_effect(m, kind))
+    assert not _same(_good_effect(m, kind), before)  # the event did change something
 
 
 @pytest.mark.parametrize("kind,change,key,allowed", BAD, ids=[f"{k}-{c}" for k, _, c, _ in BAD])

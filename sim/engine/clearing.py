@@ -1,0 +1,204 @@
+"""Markets and production, step 2 of the quarter (MODEL.md 3, 5.1, 5.2).
+
+Markets clear stage by stage from magnets upstream to mining: final buyers order
+magnets, magnet makers' orders set the demand for metal, and so on. Production
+then flows down: a firm produces its orders times the fill ratio of the inputs its
+buyer class secured upstream, and final buyers receive their classes' deliveries
+pro rata. Each stage's outcome is kept as a :class:`StageClearing`
+(``model.last_clearing``) for the price update and the records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from agents.firms import set_potential
+from sim.engine.markets import allocate
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sim.engine.model import ChainModel
+
+
+@dataclass
+class StageClearing:
+    """What one stage's market produced this quarter (kept for production and records).
+
+    Buyer classes k are final-buyer classes (bloc, state-owned, domestic-only) at the magnet
+    stage and (bloc, state group) classes of the next stage's firms upstream of it.
+    """
+
+    suppliers: np.ndarray  # rows of supplying firms
+    alloc: np.ndarray  # (K, N) orders of class k on supplier j, t
+    demand: np.ndarray  # (K,) t
+    unmet: np.ndarray  # (K,) t
+    class_bloc: np.ndarray  # (K,)
+    landed: np.ndarray  # (K, N) price class k pays supplier j, USD/kg
+    buyer_rows: np.ndarray | None = None  # firm rows buying at this stage (None: final buyers)
+    buyer_class: np.ndarray | None = None  # class index of each buyer row
+    # set when production flows down (_produce)
+    delivered: np.ndarray | None = None  # (K, N) tonnes supplier j delivered to class k
+    delivered_to_class: np.ndarray | None = None  # (K,) tonnes class k received
+    cost_to_class: np.ndarray | None = None  # (K,) what class k paid, t x USD/kg (/ 1000: M USD)
+
+
+def clear_markets_and_produce(model: ChainModel) -> None:
+    """Markets clear from magnets upstream; production flows down limited by inputs (MODEL.md 3.2, 5.1)."""
+    _offer(model)
+    clearings, final_links = _clear_upstream(model)
+    _produce(model, clearings)
+    _deliver_to_final_buyers(model, clearings[model.tables.S - 1], final_links)
+    _record_first_outputs(model)
+    model.last_clearing = clearings
+
+
+def landed_price(model: ChainModel, s: int) -> np.ndarray:
+    """(B buyer bloc, B supplier bloc) price paid per kg including freight and tariff."""
+    T = model.tables
+    p = model.markets.price[:, s]
+    B = T.B
+    landed = np.tile(p[None, :], (B, 1))
+    for b in range(B):
+        for c in range(B):
+            if b != c:
+                landed[b, c] = p[c] * (1.0 - model.instruments.export_discount[c, s]) * (1.0 + T.import_tariff[b]) + T.freight[s]
+    return landed
+
+
+def final_classes(model: ChainModel):
+    """Final buyer classes: (bloc, state-owned, domestic-only) with their demand; buyer -> class shares."""
+    keys: dict[tuple, int] = {}
+    demand: list[float] = []
+    links = []  # (buyer, class, share of its demand)
+    for buyer in model.buyers:
+        parts = [(False, 1.0 - buyer.domestic_mandate), (True, buyer.domestic_mandate)]
+        for domestic_only, share in parts:
+            if share <= 0:
+                continue
+            key = (buyer.bloc, buyer.state_owned, domestic_only)
+            if key not in keys:
+                keys[key] = len(demand)
+                demand.append(0.0)
+            k = keys[key]
+            demand[k] += buyer.demand_t * share
+            links.append((buyer, k, share))
+    kl = list(keys)
+    return (
+        np.array([k[0] for k in kl], dtype=int),
+        np.array([k[1] for k in kl], dtype=bool),
+        np.array([k[2] for k in kl], dtype=bool),
+        np.array(demand),
+        links,
+    )
+
+
+def preferences(model: ChainModel, s: int, sup: np.ndarray, class_bloc, class_state, class_group, class_domestic):
+    """(K, N) logit preference and landed prices of each class for each supplier."""
+    T, pop, P = model.tables, model.pop, model.world.markets
+    landed = landed_price(model, s)[class_bloc][:, pop.bloc[sup]]
+    discount = np.zeros_like(landed)
+    same_group = (class_group[:, None] >= 0) & (class_group[:, None] == pop.group[sup][None, :])
+    discount += np.where(same_group, P.same_group_discount, 0.0)
+    discount += np.where(class_state[:, None], pop.procurement_discount[sup][None, :], 0.0)
+    effective = landed * (1.0 - np.clip(discount, 0.0, 0.95))
+    pref = np.exp(-P.logit_beta * effective / T.reference_price[s])
+    foreign = class_bloc[:, None] != pop.bloc[sup][None, :]
+    pref = np.where(class_domestic[:, None] & foreign, 0.0, pref)
+    return pref, landed
+
+
+def _offer(model: ChainModel) -> None:
+    """Each firm's potential output this quarter (output quotas included); orders and output start at zero."""
+    T, pop, P, mk = model.tables, model.pop, model.world.markets, model.markets
+    set_potential(pop, T, P.max_utilisation, model.price_floors.floored(mk.price), P.shutdown_tolerance)
+    quota = model.instruments.quota_outside_groups
+    if (quota < 1.0).any():  # output quotas: firms outside the state groups get a share only
+        outside = (pop.group < 0) & ~pop.state_owned
+        pop.potential_t = np.where(outside, pop.potential_t * quota[pop.bloc, pop.stage], pop.potential_t)
+    pop.orders_t = 0.0
+    pop.output_t = 0.0
+    pop.inputs_t = 0.0
+    pop.input_cost = 0.0
+
+
+def _clear_upstream(model: ChainModel) -> tuple[dict[int, StageClearing], list]:
+    """Each stage's market, magnets first: suppliers' orders there set the demand of the stage above.
+    Returns the clearings by stage and the final buyers' links to their classes."""
+    T, pop, P, mk = model.tables, model.pop, model.world.markets, model.markets
+    S, B = T.S, T.B
+    G1 = len(T.groups) + 1
+    clearings: dict[int, StageClearing] = {}
+    final_links = None
+    for s in range(S - 1, -1, -1):
+        sup = np.flatnonzero((pop.stage == s) & (pop.potential_t > 0))
+        if s == S - 1:
+            c_bloc, c_state, c_dom, demand, final_links = final_classes(model)
+            c_group = np.full(len(c_bloc), -1)
+            buyer_rows = buyer_class = None
+        else:  # classes of the next stage's firms: (bloc, state group or none)
+            buyer_rows = np.flatnonzero((pop.stage == s + 1) & (pop.orders_t > 0))
+            buyer_class = pop.bloc[buyer_rows].astype(int) * G1 + (pop.group[buyer_rows].astype(int) + 1)
+            need = pop.orders_t[buyer_rows] * T.input_per_t[s + 1]
+            demand = np.bincount(buyer_class, weights=need, minlength=B * G1).astype(float)
+            c_bloc = np.repeat(np.arange(B), G1)
+            c_group = np.tile(np.arange(G1) - 1, B)
+            c_state = np.zeros(B * G1, dtype=bool)
+            c_dom = np.zeros(B * G1, dtype=bool)
+        pref, landed = preferences(model, s, sup, c_bloc, c_state, c_group, c_dom)
+        res = allocate(demand, pop.potential_t[sup], pref, P.rationing_rounds, pop.bloc[sup], mk.licensed_share(s, c_bloc))
+        pop.orders_t[sup] = res.alloc.sum(axis=0)
+        model.price_floors.place_offtake(model, s, sup)  # the state buys spare domestic output (offtake)
+        clearings[s] = StageClearing(sup, res.alloc, demand, res.unmet, c_bloc, landed, buyer_rows, buyer_class)
+    return clearings, final_links
+
+
+def _produce(model: ChainModel, clearings: dict[int, StageClearing]) -> None:
+    """Production flows down: output = orders x the fill ratio of the firm's input class."""
+    T, pop = model.tables, model.pop
+    delivered_to_class = prev_cost_to_class = None  # of the stage below, for the next one up
+    for s in range(T.S):
+        cl = clearings[s]
+        sup = cl.suppliers
+        if s == 0:
+            pop.output_t[sup] = pop.orders_t[sup]
+        else:
+            prev = clearings[s - 1]
+            fill = np.divide(delivered_to_class, prev.demand, out=np.zeros_like(prev.demand), where=prev.demand > 0)
+            cost_per_t = np.divide(prev_cost_to_class, delivered_to_class, out=np.zeros_like(prev.demand), where=delivered_to_class > 0)
+            rows, cls = prev.buyer_rows, prev.buyer_class
+            pop.output_t[rows] = pop.orders_t[rows] * fill[cls]
+            pop.inputs_t[rows] = pop.output_t[rows] * T.input_per_t[s]
+            pop.input_cost[rows] = pop.inputs_t[rows] * cost_per_t[cls] / 1000.0
+        ratio = np.divide(pop.output_t[sup], pop.orders_t[sup], out=np.zeros(len(sup)), where=pop.orders_t[sup] > 0)
+        delivered = cl.alloc * ratio[None, :]
+        delivered_to_class = delivered.sum(axis=1)
+        prev_cost_to_class = (delivered * cl.landed).sum(axis=1)
+        cl.delivered = delivered
+        cl.delivered_to_class = delivered_to_class
+        cl.cost_to_class = prev_cost_to_class
+
+
+def _deliver_to_final_buyers(model: ChainModel, final: StageClearing, final_links: list) -> None:
+    """Final buyers receive their classes' magnet deliveries pro rata, at their classes' average cost."""
+    fill_final = np.divide(final.delivered_to_class, final.demand, out=np.zeros_like(final.demand), where=final.demand > 0)
+    cost_final = np.divide(final.cost_to_class, final.delivered_to_class, out=np.zeros_like(final.demand), where=final.delivered_to_class > 0)
+    for buyer in model.buyers:
+        buyer.received_t = buyer.shortage_t = buyer.spend_musd = 0.0
+    for buyer, k, share in final_links:
+        got = buyer.demand_t * share * fill_final[k]
+        buyer.received_t += got
+        buyer.shortage_t += buyer.demand_t * share - got
+        buyer.spend_musd += got * cost_final[k] / 1000.0
+
+
+def _record_first_outputs(model: ChainModel) -> None:
+    """Plants producing for the first time: their quarter, for the mine-to-magnet timeline (MODEL.md 7)."""
+    pop = model.pop
+    first = (pop.first_output_step < 0) & (pop.output_t > 0)
+    pop.first_output_step[first] = model.quarter
+    fr = np.flatnonzero(first)
+    if len(fr):
+        model.first_outputs.append(np.stack([pop.bloc[fr], pop.stage[fr], pop.birth_step[fr], np.full(len(fr), model.quarter)], axis=1))
+    model.log_rows("first_output", np.flatnonzero(first & (pop.birth_step >= 0)))
