@@ -29,8 +29,9 @@ except ImportError:  # pragma: no cover - not POSIX: every worker writes its own
     fcntl = None
 
 from _sim_helpers import make_config
-from sim.research import analysis as an
+
 from sim.engine.run import run
+from sim.research import analysis as an
 
 YEARS = 4
 STAGES = ["mining", "separation", "metal", "magnet"]

@@ -15,8 +15,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from sim.engine import numerics, output
 from sim.config import Config
+from sim.engine import numerics, output
 from sim.engine.model import ChainModel
 from sim.progress import Progress
 

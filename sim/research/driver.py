@@ -25,6 +25,7 @@ import pandas as pd
 from sim.config import check_count
 from sim.progress import Progress
 
+
 class CommandParser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line naming the command's help, exit 2."""
 
@@ -80,9 +81,18 @@ def default_workers() -> int:
 
 def progress_wanted(overrides: Sequence[str]) -> bool:
     """False when the user's overrides switch progress off (``progress=false``, as for a single run)."""
-    from sim.research.sweep import canonical_override
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
 
-    return not any(canonical_override(o) == "progress=False" for o in overrides)
+    parser = OverridesParser.create()
+    for text in overrides:
+        try:
+            o = parser.parse_override(text)
+        except HydraException:  # compose() reports a bad override; it switches nothing off here
+            continue
+        if o.key_or_group == "progress" and o.value() is False:
+            return False
+    return True
 
 
 def batch_progress(total: int, desc: str, overrides: Sequence[str] = (), stream: Any = None) -> Progress:

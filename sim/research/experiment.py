@@ -341,8 +341,8 @@ def build_report(exp: Experiment, out_dir: Path, say: Callable[[str], None] = pr
     import matplotlib
 
     matplotlib.use("Agg")
-    from sim.research import analysis as an
     from sim.engine import output
+    from sim.research import analysis as an
     from sim.research.sweep import write_table
 
     runs = an.load_runs(out_dir / "runs")

@@ -634,7 +634,8 @@ def run_study(study: Study, method: str, out: Path | None = None, workers: int =
     """Check, sample, run (resuming), analyse and write a study; see the module docstring.
 
     ``n``: Sobol base samples or Morris trajectories (default: the study's). ``extra``: overrides for every
-    run. ``quiet``: no progress of the runs (see :func:`run_jobs`). Raises ConfigError (before anything is written) for a user mistake, StudyFailed if runs failed.
+    run. ``quiet``: no progress of the runs (see :func:`run_jobs`). Raises ConfigError (before anything is
+    written) for a user mistake, StudyFailed if runs failed.
     """
     from sim.engine import output as out_io
     from sim.research.sweep import write_table

@@ -38,8 +38,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import pandas as pd
 import yaml
 
-from sim.engine import output
 from sim.config import Config, compose
+from sim.engine import output
 
 TABLE_NAME = "sweep_table.parquet"
 RUNS = "runs"  # run directories live in <sweep_dir>/runs/
