@@ -37,7 +37,7 @@ def expectations(model: ChainModel) -> inv.Expectations:
     util = np.where(cap > 0, model.utilisation * growth * cap / np.maximum(cap + pipe, 1e-9), model.world.markets.target_utilisation)
     util = np.clip(util, 0.0, model.world.markets.max_utilisation)
     vol = mk.volatility()
-    rate = T.base_rate[:, None] + T.risk_premium[:, None] + T.volatility_premium[:, None] * vol + rate_adjustment(model)
+    rate = T.base_rate[:, None] + T.risk_premium[:, None] + T.volatility_premium[:, None] * vol
     return inv.Expectations(
         price=model.price_floors.floored(mk.expected_price),
         input_price=input_price,
@@ -47,11 +47,6 @@ def expectations(model: ChainModel) -> inv.Expectations:
         tax_rate=T.tax_rate,
         capex_support=model.policy.capex_support(),
     )
-
-
-def rate_adjustment(model: ChainModel) -> np.ndarray:
-    """Change of the cost of capital per bloc and stage from offtake, floors or state backing (policy)."""
-    return np.zeros((model.tables.B, model.tables.S))
 
 
 def do_investment(model: ChainModel) -> None:
