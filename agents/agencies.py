@@ -119,7 +119,7 @@ class FundingAgency(mesa.Agent):
       project before its final investment decision (planning, permitting or financing) that has no
       pending or paid award of this agency; eligible if the project is worth doing
       (profitability index > ``world.investment.min_profitability_index``, computed as in
-      ``ChainModel.do_investment``).
+      ``sim.engine.investment.do_investment``).
     * eligible applicants are ranked by ``cfg.selection`` (see :func:`selection_order`; with
       ``gap_targeting`` by stage gap first, ``model.stage_gap`` at ``plan_horizon_years``) and awarded
       min(``capex_share`` x project capex, ``cap_musd``) M USD while the remaining budget covers an
@@ -269,7 +269,7 @@ class FundingAgency(mesa.Agent):
         return rows
 
     def profitability(self, rows: np.ndarray) -> np.ndarray:
-        """Profitability index (NPV / capex) of the rows' projects, as ``ChainModel.do_investment`` computes it."""
+        """Profitability index (NPV / capex) of the rows' projects, as ``sim.engine.investment.do_investment`` computes it."""
         m = self.model
         T, pop, w = m.tables, m.pop, m.world
         E = m.expectations()

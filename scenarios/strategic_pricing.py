@@ -7,7 +7,7 @@ expected returns and build-out?
 
 Mechanism: while active, buyers of every other bloc pay ``(1 - discount) x``
 the exporter's price index for the exporter's output at the listed stages (plus
-freight and their own tariff, sim.engine.model.ChainModel._landed_price), so the
+freight and their own tariff, sim.engine.clearing.landed_price), so the
 exporter's suppliers are cheaper in foreign buyers' logit choice, and what the
 foreign bloc's buyers pay (``paid_price``, and through it the cost pass-through
 into their own downstream prices and, where a bloc has no producer, its import
