@@ -127,8 +127,17 @@ class Instruments:
         self.clear_layer_on(attr, name, get, put)
 
     # -- layers on values stored elsewhere -------------------------------------------
-    def set_layer_on(self, key: str, name: str, values: Any, get: Callable[[], np.ndarray | None],
-                     put: Callable[[np.ndarray | None], None], op: str = "mul", init: float = 1.0, shape=None) -> None:
+    def set_layer_on(
+        self,
+        key: str,
+        name: str,
+        values: Any,
+        get: Callable[[], np.ndarray | None],
+        put: Callable[[np.ndarray | None], None],
+        op: str = "mul",
+        init: float = 1.0,
+        shape=None,
+    ) -> None:
         """Add (or replace) layer ``name`` on the value that ``get``/``put`` read and write.
 
         ``init`` fills a new array (of ``shape``) when ``get()`` returns None; the value returns
