@@ -20,6 +20,14 @@ Randomness: each agency draws only from ``model.policy_rng("agency:<name>")``
 (stop-go uniform, budget normal), so the budget path of an agency depends only
 on the seed and its name; the draws whose number depends on the applicants
 (random ordering, award lags) come from a child generator spawned per call.
+
+Events logged: ``award`` (at commitment), ``award_paid`` / ``award_lapsed`` (at
+payment time), each with the agency's name as detail and the amount in M USD as
+value.
+
+Each agency is a policy module (sim.engine.policy.PolicyModule): ``install``
+schedules the yearly call (``year``), ``retire`` stops the calls; its books:
+``agency:<name>`` (payments made).
 """
 
 from __future__ import annotations
@@ -127,12 +135,6 @@ class FundingAgency(mesa.Agent):
     * each award is paid ``lag`` later, lag ~ U(``award_lag_years``) rounded to whole quarters (at
       least one), into the firm's grants of that quarter, if the firm is still alive with the same
       project and the project was not abandoned; otherwise the award lapses unpaid.
-
-    Events logged: ``award`` (at commitment), ``award_paid`` / ``award_lapsed`` (at payment time), each
-    with the agency's name as detail and the amount in M USD as value.
-
-    A policy module (sim.engine.policy.PolicyModule): ``install`` schedules the yearly call (``year``),
-    ``retire`` stops the calls; its books: ``agency:<name>`` (payments made).
     """
 
     order = 40
@@ -166,8 +168,7 @@ class FundingAgency(mesa.Agent):
 
     # ------------------------------------------------------------------ policy module
     def install(self, model) -> None:
-        """First call: the first time 4k + call_quarter - 0.5 (just before quarter index 4k + call_quarter - 1)
-        not in the past."""
+        """First call: the first time 4k + call_quarter - 0.5 (before quarter index 4k + call_quarter - 1) not past."""
         first = self.cfg.call_quarter - 0.5
         if model.time > first:
             first += 4.0 * math.ceil((model.time - first) / 4.0)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from _rule_helpers import fresh_config
+
 from agents.agencies import FundingAgency
 from agents.government import Government
 from agents.groups import SOEGroup
