@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import sim.engine.model as model_mod
+import sim.engine.clearing as clearing_mod
 from _rule_helpers import fresh_config
 from sim.engine.run import run
 
@@ -27,7 +27,7 @@ def _ec(start=2017, end="null", share=L, delay=0, stages="[magnet]"):
 def _run_spied(*overrides):
     """Run and record every market clearing that had an export licence in force."""
     calls = []
-    real = model_mod.allocate
+    real = clearing_mod.allocate
 
     def spy(demand, avail, pref, rounds, supplier_bloc=None, licensed=None):
         res = real(demand, avail, pref, rounds, supplier_bloc, licensed)
@@ -36,7 +36,7 @@ def _run_spied(*overrides):
         return res
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(model_mod, "allocate", spy)
+        mp.setattr(clearing_mod, "allocate", spy)  # the markets clear in sim.engine.clearing
         result = run(fresh_config(f"years={YEARS}", *overrides))
     return result, calls
 

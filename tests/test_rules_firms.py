@@ -442,10 +442,11 @@ def test_expire_patents_zeroes_only_lapsing_cohort():
 def test_model_expires_the_cohort_its_innovation_writes_next(monkeypatch):
     """At the start of year Y the slot Y mod life lapses (the cohort granted life years ago), and
     the grants of year Y go into that same slot: every cohort is in force exactly patent_life_years."""
-    import sim.engine.model as model_mod
+    import sim.engine.accounts as accounts_mod  # innovation runs there
+    import sim.engine.model as model_mod  # patents lapse in the model's start_of_year
 
     calls = []
-    real_innovate, real_expire = model_mod.innovate, model_mod.expire_patents
+    real_innovate, real_expire = accounts_mod.innovate, model_mod.expire_patents
 
     def spy_innovate(pop, T, inn, rng, year_slot, sharing):
         calls.append(("grant", m.quarter, year_slot))
@@ -455,7 +456,7 @@ def test_model_expires_the_cohort_its_innovation_writes_next(monkeypatch):
         calls.append(("lapse", m.quarter + 1, year_slot))  # fires between quarters, before quarter + 1
         return real_expire(pop, year_slot)
 
-    monkeypatch.setattr(model_mod, "innovate", spy_innovate)
+    monkeypatch.setattr(accounts_mod, "innovate", spy_innovate)
     monkeypatch.setattr(model_mod, "expire_patents", spy_expire)
     life = 2
     m = model_mod.ChainModel(fresh_config("years=3", f"world.innovation.patent_life_years={life}"))
