@@ -44,8 +44,7 @@ from agents.firms import Phase, ProjectPhase, processing_cost
 
 # projects an agency can fund: not yet past the final investment decision
 UNFUNDED = (ProjectPhase.PLANNING, ProjectPhase.PERMITTING, ProjectPhase.FINANCING)
-BOOK_KEYS = ("budget_musd", "committed_musd", "paid_musd", "lapsed_musd", "n_awards", "n_applicants", "n_eligible",
-             "n_calls", "n_cancelled")
+BOOK_KEYS = ("budget_musd", "committed_musd", "paid_musd", "lapsed_musd", "n_awards", "n_applicants", "n_eligible", "n_calls", "n_cancelled")
 _KEY_SHIFT = 1 << 24  # firm_id x shift + proj_start_step + 1 identifies one project of one firm
 
 
@@ -73,8 +72,9 @@ def lag_quarters(lag_years: np.ndarray) -> np.ndarray:
     return np.maximum(np.floor(np.asarray(lag_years, dtype=float) * 4.0 + 0.5), 1.0).astype(int)
 
 
-def selection_order(rule: str, pi: np.ndarray, start_step: np.ndarray, capex_musd: np.ndarray,
-                    rng: np.random.Generator | None = None, gap: np.ndarray | None = None) -> np.ndarray:
+def selection_order(
+    rule: str, pi: np.ndarray, start_step: np.ndarray, capex_musd: np.ndarray, rng: np.random.Generator | None = None, gap: np.ndarray | None = None
+) -> np.ndarray:
     """Order in which applicants are considered (indices into the applicant arrays), MODEL.md 5.8.
 
     Rules: ``best_return`` highest profitability index (NPV / capex) first; ``first_come`` earliest
@@ -261,8 +261,13 @@ class FundingAgency(mesa.Agent):
         """Rows of firms that may apply: live, of the bloc, in the agency's regions and stages, with an
         unfunded project (planning, permitting, financing) not already awarded by this agency."""
         pop = self.model.pop
-        mask = (pop.alive & (pop.bloc == self.bloc) & np.isin(pop.region, self.regions) & np.isin(pop.stage, self.stages)
-                & np.isin(pop.proj_phase, UNFUNDED))
+        mask = (
+            pop.alive
+            & (pop.bloc == self.bloc)
+            & np.isin(pop.region, self.regions)
+            & np.isin(pop.stage, self.stages)
+            & np.isin(pop.proj_phase, UNFUNDED)
+        )
         rows = np.flatnonzero(mask)
         if len(rows) and self._awarded:
             keys = self.project_key(pop.firm_id[rows], pop.proj_start_step[rows])
@@ -275,8 +280,7 @@ class FundingAgency(mesa.Agent):
         T, pop, w = m.tables, m.pop, m.world
         E = m.expectations()
         proc = processing_cost(pop, T)[rows]
-        return inv.profitability_index(pop.bloc[rows], pop.stage[rows], proc, T, E, w.investment.horizon_years,
-                                       w.finance.depreciation_years)
+        return inv.profitability_index(pop.bloc[rows], pop.stage[rows], proc, T, E, w.investment.horizon_years, w.finance.depreciation_years)
 
     def call(self) -> None:
         """The yearly call (a scheduled event between quarters): budget, applicants, ranking, awards."""
@@ -312,8 +316,19 @@ class FundingAgency(mesa.Agent):
         assert committed <= budget * (1.0 + 1e-12) + 1e-12, (self.name, committed, budget)
         self.budget_left_musd = budget - committed
         for r, a, p, lag in zip(rows[take], amounts[take], pi[take], lags[take]):
-            award = Award(self.name, int(pop.firm_id[r]), int(pop.proj_start_step[r]), self.bloc, int(pop.stage[r]),
-                          int(pop.region[r]), float(a), float(p), year, q, q + int(lag))
+            award = Award(
+                self.name,
+                int(pop.firm_id[r]),
+                int(pop.proj_start_step[r]),
+                self.bloc,
+                int(pop.stage[r]),
+                int(pop.region[r]),
+                float(a),
+                float(p),
+                year,
+                q,
+                q + int(lag),
+            )
             self.awards.append(award)
             self._awarded.add(int(self.project_key(award.firm_id, award.proj_start_step)))
             due_time = m.time + int(lag)

@@ -66,6 +66,7 @@ METRICS = {
 }
 TIERS = tuple(t.name.lower() for t in Tier if t != Tier.NONE)  # innovation_type, srdi, little_giant
 
+
 def firm_metrics(pop: FirmPopulation, T, step: int, usd_per_cny: float, niches_per_stage: np.ndarray) -> dict[str, np.ndarray]:
     """Every criteria metric (METRICS) for every row, from the last completed quarters."""
     myuan = 1.0 / usd_per_cny  # M USD -> M yuan
@@ -339,7 +340,7 @@ class Government(mesa.Agent):
         else:
             rows = rows[np.argsort(-metrics["rd_intensity"][rows], kind="stable")]
         n_afford = int(self.key_budget_left // k.grant_myuan_per_firm_term) if k.grant_myuan_per_firm_term > 0 else len(rows)
-        rows = rows[:max(n_afford, 0)]
+        rows = rows[: max(n_afford, 0)]
         pop.key_lg[rows] = True
         self.key_budget_left -= len(rows) * k.grant_myuan_per_firm_term
         self.model.log_rows("key_designated", rows, quarter=q)

@@ -117,8 +117,10 @@ class SOEGroup(mesa.Agent):
         step = max(self.model.quarter, 0)
         rev = pop.trailing(pop.rev_hist, step, 4)[ops]
         rd = pop.trailing(pop.rd_hist, step, 4)[ops]
-        perf = np.divide(rd, rev, out=np.zeros(len(ops)), where=rev > 1e-12) + np.divide(
-            pop.patents_invention[ops], rev, out=np.zeros(len(ops)), where=rev > 1e-12) / 100.0
+        perf = (
+            np.divide(rd, rev, out=np.zeros(len(ops)), where=rev > 1e-12)
+            + np.divide(pop.patents_invention[ops], rev, out=np.zeros(len(ops)), where=rev > 1e-12) / 100.0
+        )
         n_a = max(int(round(self.cfg.grading_top_share * len(ops))), 1)
         best = ops[np.argsort(-perf, kind="stable")[:n_a]]
         pop.group_grade_a[best] = True
@@ -136,8 +138,7 @@ class SOEGroup(mesa.Agent):
         gap = m.stage_gap(self.bloc, horizon)
         s = int(np.argmax(gap))
         # the parent pays the project's own funds (equity share and start-up reserve)
-        _, own = m.add_funded_entrants(self.bloc, s, n, np.full(n, self.region), self.policy_rng, self.name,
-                                       group=self.index, state_owned=True)
+        _, own = m.add_funded_entrants(self.bloc, s, n, np.full(n, self.region), self.policy_rng, self.name, group=self.index, state_owned=True)
         self.spent["incubation"] += float(own.sum())
         self.counts["incubated"] += n
 

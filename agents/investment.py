@@ -53,8 +53,9 @@ def phase_ranges(T, phase: ProjectPhase) -> np.ndarray:
     }[phase]
 
 
-def phase_quarters(pop: FirmPopulation, rows: np.ndarray, T, phase: ProjectPhase, permit_factor: np.ndarray | None = None,
-                   permit_cap_years: np.ndarray | None = None) -> np.ndarray:
+def phase_quarters(
+    pop: FirmPopulation, rows: np.ndarray, T, phase: ProjectPhase, permit_factor: np.ndarray | None = None, permit_cap_years: np.ndarray | None = None
+) -> np.ndarray:
     """Duration in quarters of a phase for the given rows, from the bloc-stage range and the project's uniform
     (permitting: times the bloc-stage permit factor, at most the bloc-stage permit cap in years)."""
     rng_ = phase_ranges(T, phase)[pop.bloc[rows], pop.stage[rows]]
@@ -116,8 +117,9 @@ def start_projects(pop: FirmPopulation, rows: np.ndarray, T, rng: np.random.Gene
     pop.proj_remaining_q[rows] = phase_quarters(pop, rows, T, ProjectPhase.PLANNING)
 
 
-def advance_projects(pop: FirmPopulation, T, step: int, permit_factor: np.ndarray | None = None,
-                     permit_cap_years: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def advance_projects(
+    pop: FirmPopulation, T, step: int, permit_factor: np.ndarray | None = None, permit_cap_years: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Count down timed phases, bring ramp-up capacity on line, move finished phases on.
 
     Returns the rows reaching each milestone this quarter (for the event log).
@@ -184,8 +186,16 @@ def advance_projects(pop: FirmPopulation, T, step: int, permit_factor: np.ndarra
     return {k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for k, v in milestones.items()}
 
 
-def finance_gate(pop: FirmPopulation, T, rng: np.random.Generator, pi: np.ndarray, min_pi: float, fin, cash_buffer: np.ndarray,
-                 appetite_bonus: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def finance_gate(
+    pop: FirmPopulation,
+    T,
+    rng: np.random.Generator,
+    pi: np.ndarray,
+    min_pi: float,
+    fin,
+    cash_buffer: np.ndarray,
+    appetite_bonus: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Final investment decision for projects waiting at the gate.
 
     A project proceeds when it is still worth doing (PI above the threshold) and

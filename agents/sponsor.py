@@ -71,8 +71,7 @@ class ProjectSponsor(mesa.Agent):
         regions = np.flatnonzero(T.region_bloc == self.bloc)
         for s in np.unique(stages):
             k = int((stages == s).sum())
-            rows, own = m.add_funded_entrants(self.bloc, int(s), k, regions[self.policy_rng.integers(0, len(regions), k)],
-                                              self.policy_rng, self.name)
+            rows, own = m.add_funded_entrants(self.bloc, int(s), k, regions[self.policy_rng.integers(0, len(regions), k)], self.policy_rng, self.name)
             m.pop.sponsored[rows] = True
             self.spent_musd += float(own.sum())
             self.started += k

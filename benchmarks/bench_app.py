@@ -52,9 +52,14 @@ def bench_server() -> dict:
             steps.append(t1 - t0)
             views.append(time.perf_counter() - t1)
         years.append(time.perf_counter() - t_year)
-    return {"years": len(years), "year_median_s": statistics.median(years), "year_max_s": max(years),
-            "step_median_s": statistics.median(steps), "views_median_s": statistics.median(views),
-            "views_max_s": max(views)}
+    return {
+        "years": len(years),
+        "year_median_s": statistics.median(years),
+        "year_max_s": max(years),
+        "step_median_s": statistics.median(steps),
+        "views_median_s": statistics.median(views),
+        "views_max_s": max(views),
+    }
 
 
 def bench_browser(n_years: int) -> dict | None:
@@ -91,8 +96,14 @@ def bench_browser(n_years: int) -> dict | None:
             browser.close()
     finally:
         d.stop_server(proc)
-    return {"page_load_s": load_s, "years": n_years, "year_median_s": statistics.median(years), "year_max_s": max(years),
-            "click_median_s": statistics.median(clicks), "click_max_s": max(clicks)}
+    return {
+        "page_load_s": load_s,
+        "years": n_years,
+        "year_median_s": statistics.median(years),
+        "year_max_s": max(years),
+        "click_median_s": statistics.median(clicks),
+        "click_max_s": max(clicks),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,18 +121,31 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     server = bench_server()
     browser = None if args.no_browser else bench_browser(args.browser_years)
-    result = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "host": platform.node(),
-              "python": platform.python_version(), "target_s_per_year": TARGET_S, "server": server, "browser": browser}
-    lines = ["# Classroom dashboard: time per simulated year (4 steps)", "",
-             f"{result['when']} on {result['host']} (Python {result['python']}); target: well under {TARGET_S:g} s per year.", "",
-             "| measurement | median s / year | worst s / year | detail |", "|---|---|---|---|",
-             f"| server: 4 x (step + all views as JSON), {server['years']} years | {server['year_median_s']:.3f} | "
-             f"{server['year_max_s']:.3f} | step {server['step_median_s'] * 1000:.1f} ms, views {server['views_median_s'] * 1000:.1f} ms (median) |"]
+    result = {
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "target_s_per_year": TARGET_S,
+        "server": server,
+        "browser": browser,
+    }
+    lines = [
+        "# Classroom dashboard: time per simulated year (4 steps)",
+        "",
+        f"{result['when']} on {result['host']} (Python {result['python']}); target: well under {TARGET_S:g} s per year.",
+        "",
+        "| measurement | median s / year | worst s / year | detail |",
+        "|---|---|---|---|",
+        f"| server: 4 x (step + all views as JSON), {server['years']} years | {server['year_median_s']:.3f} | "
+        f"{server['year_max_s']:.3f} | step {server['step_median_s'] * 1000:.1f} ms, views {server['views_median_s'] * 1000:.1f} ms (median) |",
+    ]
     if browser and "skipped" not in browser:
-        lines.append(f"| browser: a click on Step one year until its last quarter shows, {browser['years']} years | "
-                     f"{browser['year_median_s']:.3f} | {browser['year_max_s']:.3f} | "
-                     f"click {browser['click_median_s'] * 1000:.0f} ms median, {browser['click_max_s'] * 1000:.0f} ms worst; "
-                     f"page load {browser['page_load_s']:.1f} s |")
+        lines.append(
+            f"| browser: a click on Step one year until its last quarter shows, {browser['years']} years | "
+            f"{browser['year_median_s']:.3f} | {browser['year_max_s']:.3f} | "
+            f"click {browser['click_median_s'] * 1000:.0f} ms median, {browser['click_max_s'] * 1000:.0f} ms worst; "
+            f"page load {browser['page_load_s']:.1f} s |"
+        )
     elif browser:
         lines.append(f"| browser | - | - | skipped: {browser['skipped']} |")
     out.mkdir(parents=True, exist_ok=True)

@@ -150,8 +150,13 @@ def run_cli_default() -> dict:
             raise SystemExit(f"python -m sim failed (exit {proc.returncode})")
         manifest = json.loads((run_dir / "manifest.json").read_text())
         files = sorted(p.name for p in run_dir.iterdir())
-    return {"command": "python -m sim progress=false output.dir=<tmp>", "wall_s": wall,
-            "run_wall_time_s": manifest.get("wall_time_s"), "status": manifest.get("status"), "files": files}
+    return {
+        "command": "python -m sim progress=false output.dir=<tmp>",
+        "wall_s": wall,
+        "run_wall_time_s": manifest.get("wall_time_s"),
+        "status": manifest.get("status"),
+        "files": files,
+    }
 
 
 def machine() -> dict:
@@ -179,8 +184,10 @@ def machine() -> dict:
 
 
 def fmt_table(rows: list[dict]) -> list[str]:
-    hdr = ("| case | scale | years | steps | firms at start | mean live firms | firms at end | wall s | "
-           "firm-steps/s | µs per firm-step | build s | peak MB |")
+    hdr = (
+        "| case | scale | years | steps | firms at start | mean live firms | firms at end | wall s | "
+        "firm-steps/s | µs per firm-step | build s | peak MB |"
+    )
     sep = "|" + "|".join(["---"] * (hdr.count("|") - 1)) + "|"
     lines = [hdr, sep]
     for r in rows:
@@ -204,8 +211,9 @@ def label(scale: float, firms: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scales", default=DEFAULT_SCALES, help=f"comma-separated world.scale values (default {DEFAULT_SCALES})")
-    ap.add_argument("--years", default=DEFAULT_YEARS,
-                    help="horizon in years: one value for every scale, or one per scale (comma-separated; default 30)")
+    ap.add_argument(
+        "--years", default=DEFAULT_YEARS, help="horizon in years: one value for every scale, or one per scale (comma-separated; default 30)"
+    )
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for bench_scale.json and bench_scale.md")
     ap.add_argument("--no-default", action="store_true", help="skip the default-world timings (scale 1, 30 years; CLI end to end)")
     ap.add_argument("--profile", type=float, metavar="SCALE", help="only profile one scale with cProfile (uses the first --years value)")
@@ -230,9 +238,11 @@ def main(argv: list[str] | None = None) -> int:
         res = run_case(a.profile, years[0], profile_top=30)
         out.mkdir(parents=True, exist_ok=True)
         path = out / f"profile_scale{a.profile:g}_years{years[0]}.txt"
-        head = (f"cProfile of the step loop, world.scale={a.profile:g}, {years[0]} years: {res['firms_start']:,} firms at start, "
-                f"{res['firm_steps']:,} firm-steps in {res['wall_s']:.1f} s ({res['us_per_firm_step']:.2f} µs per firm-step, "
-                f"profiler overhead included)\n")
+        head = (
+            f"cProfile of the step loop, world.scale={a.profile:g}, {years[0]} years: {res['firms_start']:,} firms at start, "
+            f"{res['firm_steps']:,} firm-steps in {res['wall_s']:.1f} s ({res['us_per_firm_step']:.2f} µs per firm-step, "
+            f"profiler overhead included)\n"
+        )
         path.write_text(head + res["profile"])
         print(head + res["profile"])
         print(f"written: {path}")
@@ -252,30 +262,46 @@ def main(argv: list[str] | None = None) -> int:
 
     notes = []
     horizons = sorted({r["years"] for r in rows})
-    notes.append("Horizon: " + (f"{horizons[0]} years ({horizons[0] * 4} quarterly steps) at every scale."
-                                if len(horizons) == 1 else
-                                "; ".join(f"scale {r['scale']:g}: {r['years']} years" for r in rows) + "."))
-    notes.append("wall s and firm-steps/s cover the step loop only (build s is separate); a firm-step is one live firm for one "
-                 "quarter (sum over steps of live firms after each step). Firms enter and exit during a run, so the mean "
-                 "differs from the start.")
-    notes.append("peak MB is the peak resident memory of the case's own process (ru_maxrss), including about "
-                 f"{min(r['rss_after_imports_mb'] for r in rows):.0f} MB of interpreter and imports (numpy, pandas, mesa, hydra).")
+    notes.append(
+        "Horizon: "
+        + (
+            f"{horizons[0]} years ({horizons[0] * 4} quarterly steps) at every scale."
+            if len(horizons) == 1
+            else "; ".join(f"scale {r['scale']:g}: {r['years']} years" for r in rows) + "."
+        )
+    )
+    notes.append(
+        "wall s and firm-steps/s cover the step loop only (build s is separate); a firm-step is one live firm for one "
+        "quarter (sum over steps of live firms after each step). Firms enter and exit during a run, so the mean "
+        "differs from the start."
+    )
+    notes.append(
+        "peak MB is the peak resident memory of the case's own process (ru_maxrss), including about "
+        f"{min(r['rss_after_imports_mb'] for r in rows):.0f} MB of interpreter and imports (numpy, pandas, mesa, hydra)."
+    )
     scaled = [r for r in rows if r["scale"] != 1.0] or rows
     flat_note = None
     if len(scaled) >= 2:
         big, prev = scaled[-1], scaled[-2]
         ratio = big["us_per_firm_step"] / prev["us_per_firm_step"]
         flat = ratio <= FLAT_TOLERANCE
-        flat_note = (f"Cost per firm-step from {prev['firms_start']:,} to {big['firms_start']:,} firms: x{ratio:.2f} "
-                     + (("(falling: the fixed cost per step is spread over more firms; cost is at most linear in firms)."
-                         if ratio < 0.8 else "(roughly flat: linear in firms).") if flat else
-                        f"(NOT flat; profile with: benchmarks/bench_scale.py --profile {big['scale']:g} --years 10)."))
+        flat_note = f"Cost per firm-step from {prev['firms_start']:,} to {big['firms_start']:,} firms: x{ratio:.2f} " + (
+            (
+                "(falling: the fixed cost per step is spread over more firms; cost is at most linear in firms)."
+                if ratio < 0.8
+                else "(roughly flat: linear in firms)."
+            )
+            if flat
+            else f"(NOT flat; profile with: benchmarks/bench_scale.py --profile {big['scale']:g} --years 10)."
+        )
         notes.append(flat_note)
     if cli is not None:
         ok = cli["wall_s"] < 30.0
-        notes.append(f"Default world end to end (`python -m sim`, 30 years, writes a complete run directory incl. firm panel, "
-                     f"interpreter start and Hydra included): {cli['wall_s']:.1f} s wall, of which the run itself "
-                     f"{cli['run_wall_time_s']:.1f} s -> acceptance criterion (< 30 s) {'met' if ok else 'MISSED'}.")
+        notes.append(
+            f"Default world end to end (`python -m sim`, 30 years, writes a complete run directory incl. firm panel, "
+            f"interpreter start and Hydra included): {cli['wall_s']:.1f} s wall, of which the run itself "
+            f"{cli['run_wall_time_s']:.1f} s -> acceptance criterion (< 30 s) {'met' if ok else 'MISSED'}."
+        )
 
     info = machine()
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -7,13 +7,24 @@ event scheduling. Kinds: export_control, technology_export_ban, demand_shock,
 price_floor, permitting_reform, strategic_pricing (MODEL.md 5.9).
 """
 
+from scenarios.demand_shock import DemandShock
 from scenarios.events import EVENT_KINDS, ScenarioEvent, parse_events, register_event
 from scenarios.export_control import ExportControl
-from scenarios.technology_export_ban import TechnologyExportBan
-from scenarios.demand_shock import DemandShock
-from scenarios.price_floor import PriceFloor, PriceFloors
 from scenarios.permitting_reform import PermittingReform
+from scenarios.price_floor import PriceFloor, PriceFloors
 from scenarios.strategic_pricing import StrategicPricing
+from scenarios.technology_export_ban import TechnologyExportBan
 
-__all__ = ["EVENT_KINDS", "ScenarioEvent", "parse_events", "register_event", "ExportControl", "TechnologyExportBan",
-           "DemandShock", "PriceFloor", "PriceFloors", "PermittingReform", "StrategicPricing"]
+__all__ = [
+    "EVENT_KINDS",
+    "ScenarioEvent",
+    "parse_events",
+    "register_event",
+    "ExportControl",
+    "TechnologyExportBan",
+    "DemandShock",
+    "PriceFloor",
+    "PriceFloors",
+    "PermittingReform",
+    "StrategicPricing",
+]

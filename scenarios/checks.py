@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, Iterable
+
 from sim.checks import ConfigError, require_name
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Optional
+
 from sim.checks import ConfigError, check_fields, omegaconf_error
 
 if TYPE_CHECKING:  # pragma: no cover

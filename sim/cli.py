@@ -24,9 +24,28 @@ from sim.config import CONF_DIR, ConfigError, compose, register_configs, to_conf
 register_configs()
 
 # Hydra flags after which there is nothing to validate or run here (help, config printing, ...).
-_SKIP_PREFLIGHT = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "--shell-completion", "-sc",
-                   "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--resolve", "--package", "-p",
-                   "--run", "-r", "--version")
+_SKIP_PREFLIGHT = (
+    "--help",
+    "-h",
+    "--hydra-help",
+    "--cfg",
+    "-c",
+    "--info",
+    "--shell-completion",
+    "-sc",
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--resolve",
+    "--package",
+    "-p",
+    "--run",
+    "-r",
+    "--version",
+)
 _MULTIRUN = ("--multirun", "-m")
 
 
@@ -89,15 +108,18 @@ def sweep_variants(overrides: list[str]) -> list[list[str]]:
         except Exception:  # noqa: BLE001 - interval and glob sweeps are not enumerable
             sweep = o.value()
             if hasattr(sweep, "start") and not custom_sweeper:
-                raise ConfigError(o.key_or_group, "interval(...) needs an optimisation sweeper (hydra/sweeper=...); "
-                                  "Hydra's basic sweeper takes lists (a,b,c), range(start,stop,step) and choice(...)") from None
+                raise ConfigError(
+                    o.key_or_group,
+                    "interval(...) needs an optimisation sweeper (hydra/sweeper=...); "
+                    "Hydra's basic sweeper takes lists (a,b,c), range(start,stop,step) and choice(...)",
+                ) from None
             options = [str(getattr(sweep, "start", "")), str(getattr(sweep, "end", ""))] if hasattr(sweep, "start") else []
         values.append([f"{key}={v}" for v in options] or [])
     first = [opts[0] if opts else None for opts in values]  # one slot per override (None: nothing to check)
     variants = [first]
     for i, opts in enumerate(values):
         for v in opts[1:]:
-            variants.append(first[:i] + [v] + first[i + 1:])
+            variants.append(first[:i] + [v] + first[i + 1 :])
     return [[o for o in variant if o is not None] for variant in variants]
 
 
@@ -106,8 +128,7 @@ def check_hydra_options(overrides: list[str]) -> None:
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    chosen = [(o.split("=", 1)[0].lstrip("+~"), o.split("=", 1)[1]) for o in overrides
-              if o.lstrip("+~").startswith("hydra/") and "=" in o]
+    chosen = [(o.split("=", 1)[0].lstrip("+~"), o.split("=", 1)[1]) for o in overrides if o.lstrip("+~").startswith("hydra/") and "=" in o]
     if not chosen:
         return
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -124,15 +145,21 @@ def launcher_key_error(err: ConfigError, overrides: list[str]) -> ConfigError:
     if not (err.key.startswith("hydra.launcher.") and err.problem.startswith("unknown key")):
         return err
     launcher = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+~").startswith("hydra/launcher=")), "basic")
-    return ConfigError(err.key, f"unknown key for the launcher in use ('{launcher}'); each launcher has its own keys "
-                       "(joblib: n_jobs, ...; submitit_*: timeout_min, cpus_per_task, ...): choose it with hydra/launcher=NAME")
+    return ConfigError(
+        err.key,
+        f"unknown key for the launcher in use ('{launcher}'); each launcher has its own keys "
+        "(joblib: n_jobs, ...; submitit_*: timeout_min, cpus_per_task, ...): choose it with hydra/launcher=NAME",
+    )
 
 
 def check_multirun(cfg) -> None:
     """A multirun gives every job its own directory under the sweep directory, and writes it."""
     if cfg.output.dir is not None:
-        raise ConfigError("output.dir", "a multirun gives every job its own directory <sweep dir>/runs/<scenario>-seed<k>-<hash>; "
-                          "remove output.dir and choose the sweep directory with hydra.sweep.dir=...")
+        raise ConfigError(
+            "output.dir",
+            "a multirun gives every job its own directory <sweep dir>/runs/<scenario>-seed<k>-<hash>; "
+            "remove output.dir and choose the sweep directory with hydra.sweep.dir=...",
+        )
     if not cfg.output.write:
         raise ConfigError("output.write", "a multirun writes every run directory; remove output.write=false")
 
@@ -145,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             variants = sweep_variants(overrides)  # also reports an override that does not parse, with its key
             check_hydra_options(overrides)
-            for variant in (variants if multirun else [overrides]):
+            for variant in variants if multirun else [overrides]:
                 cfg = compose(variant)
                 if multirun:
                     check_multirun(cfg)

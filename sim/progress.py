@@ -34,15 +34,21 @@ class Progress:
 
     ``bar=None`` draws the bar only on a terminal; ``bar=False`` never draws one (lines only)."""
 
-    def __init__(self, total: int | None = None, desc: str = "", unit: str = "run", enabled: bool = True,
-                 stream: IO[str] | None = None, bar: bool | None = None):
+    def __init__(
+        self,
+        total: int | None = None,
+        desc: str = "",
+        unit: str = "run",
+        enabled: bool = True,
+        stream: IO[str] | None = None,
+        bar: bool | None = None,
+    ):
         self.enabled = enabled
         self.stream = stream if stream is not None else sys.stderr
         draw = is_terminal(self.stream) if bar is None else bar and is_terminal(self.stream)
         self._bar: Any = None
         if enabled and draw:
-            self._bar = tqdm(total=total, desc=desc or None, unit=unit, file=self.stream, leave=False,
-                             dynamic_ncols=True)
+            self._bar = tqdm(total=total, desc=desc or None, unit=unit, file=self.stream, leave=False, dynamic_ncols=True)
 
     def line(self, text: str) -> None:
         """Print one line (above the bar when one is drawn)."""

@@ -42,10 +42,23 @@ class BadConfig:
 # The cases tests/test_cli.py runs through ``python -m sim`` by default (about 0.6 s each): at least one of
 # each kind of mistake in the issue, and the known bugs. The others run there with ``-m slow``.
 CLI_DEFAULT = {
-    "unknown-top-level", "unknown-nested", "unknown-event-parameter", "type-seed-str", "type-float-field",
-    "type-list-expected", "negative-capacity", "probability-investor-appetite", "probability-licensed-share",
-    "cohort-unknown-stage", "cohort-unknown-bloc", "export-control-unknown-exporter", "export-control-unknown-stage",
-    "missing-world-file", "missing-scenario-file", "override-unknown-bloc", "new-cohort-unknown-bloc",
+    "unknown-top-level",
+    "unknown-nested",
+    "unknown-event-parameter",
+    "type-seed-str",
+    "type-float-field",
+    "type-list-expected",
+    "negative-capacity",
+    "probability-investor-appetite",
+    "probability-licensed-share",
+    "cohort-unknown-stage",
+    "cohort-unknown-bloc",
+    "export-control-unknown-exporter",
+    "export-control-unknown-stage",
+    "missing-world-file",
+    "missing-scenario-file",
+    "override-unknown-bloc",
+    "new-cohort-unknown-bloc",
 }
 
 
@@ -56,16 +69,25 @@ BAD_CONFIGS: list[BadConfig] = [
     BadConfig("unknown-top-level-append", ("+foo=1",), "foo", ("unknown key", "seed", "years", "world")),
     BadConfig("unknown-nested", ("world.markets.foo=1",), "world.markets.foo", ("unknown key",) + _MARKET_KEYS),
     BadConfig("unknown-nested-append", ("+world.markets.foo=1",), "world.markets.foo", ("unknown key",) + _MARKET_KEYS),
-    BadConfig("new-entry-in-open-map-without-plus", ("policy.china.designation.quota_per_year={little_giant:6}",),
-              "policy.china.designation.quota_per_year.little_giant",
-              ("unknown key", "+policy.china.designation.quota_per_year.little_giant=VALUE")),
-    BadConfig("unknown-in-bloc", ("world.blocs.china.foo=1",), "world.blocs.china.foo",
-              ("unknown key", "base_rate", "investor_appetite", "demand_t_per_year")),
-    BadConfig("unknown-in-cohort", ("world.firms.cn_mining_north.foo=1",), "world.firms.cn_mining_north.foo",
-              ("unknown key", "bloc", "stage", "capacity_t")),
+    BadConfig(
+        "new-entry-in-open-map-without-plus",
+        ("policy.china.designation.quota_per_year={little_giant:6}",),
+        "policy.china.designation.quota_per_year.little_giant",
+        ("unknown key", "+policy.china.designation.quota_per_year.little_giant=VALUE"),
+    ),
+    BadConfig(
+        "unknown-in-bloc",
+        ("world.blocs.china.foo=1",),
+        "world.blocs.china.foo",
+        ("unknown key", "base_rate", "investor_appetite", "demand_t_per_year"),
+    ),
+    BadConfig(
+        "unknown-in-cohort", ("world.firms.cn_mining_north.foo=1",), "world.firms.cn_mining_north.foo", ("unknown key", "bloc", "stage", "capacity_t")
+    ),
     BadConfig("unknown-output-key", ("output.folder=x",), "output.folder", ("unknown key", "root", "dir", "firm_panel", "write")),
-    BadConfig("unknown-event-parameter", (EC, f"+{EC_EVENT}.foo=1"), f"{EC_EVENT}.foo",
-              ("unknown parameter", "exporter", "stages", "licensed_share")),
+    BadConfig(
+        "unknown-event-parameter", (EC, f"+{EC_EVENT}.foo=1"), f"{EC_EVENT}.foo", ("unknown parameter", "exporter", "stages", "licensed_share")
+    ),
     # ---- wrong types
     BadConfig("type-seed-str", ("seed=abc",), "seed", ("abc", "Integer")),
     BadConfig("type-years-float", ("years=1.5",), "years", ("1.5", "Integer")),
@@ -77,12 +99,15 @@ BAD_CONFIGS: list[BadConfig] = [
     BadConfig("type-group-replaced", ("world.markets=3",), "world.markets", ("MarketConfig",)),
     BadConfig("type-event-parameter", (EC, f"{EC_EVENT}.licensed_share=abc"), f"{EC_EVENT}.licensed_share", ("abc", "Float")),
     # ---- negative capacity and other ranges
-    BadConfig("negative-capacity", ("world.firms.cn_mining_north.capacity_t=[-1000,5000]",),
-              "world.firms.cn_mining_north.capacity_t[0]", (">= 0",)),
+    BadConfig("negative-capacity", ("world.firms.cn_mining_north.capacity_t=[-1000,5000]",), "world.firms.cn_mining_north.capacity_t[0]", (">= 0",)),
     BadConfig("negative-plant-size", ("world.stages.magnet.plant_size_t=[-500,5000]",), "world.stages.magnet.plant_size_t[0]", (">= 0",)),
     BadConfig("negative-count", ("world.firms.west_magnet_us.count=-2",), "world.firms.west_magnet_us.count", (">= 0",)),
-    BadConfig("capacity-low-above-high", ("world.firms.cn_mining_north.capacity_t=[9000,5000]",),
-              "world.firms.cn_mining_north.capacity_t", ("low must not exceed high",)),
+    BadConfig(
+        "capacity-low-above-high",
+        ("world.firms.cn_mining_north.capacity_t=[9000,5000]",),
+        "world.firms.cn_mining_north.capacity_t",
+        ("low must not exceed high",),
+    ),
     BadConfig("years-zero", ("years=0",), "years", (">= 1",)),
     BadConfig("seed-negative", ("seed=-1",), "seed", (">= 0",)),
     # ---- probability above 1
@@ -91,27 +116,41 @@ BAD_CONFIGS: list[BadConfig] = [
     BadConfig("probability-mandate", ("world.buyers.west_defence.domestic_mandate=2",), "world.buyers.west_defence.domestic_mandate", ("<= 1",)),
     BadConfig("probability-licensed-share", (EC, f"{EC_EVENT}.licensed_share=1.2"), f"{EC_EVENT}.licensed_share", ("<= 1",)),
     # ---- names the world does not define
-    BadConfig("cohort-unknown-stage", ("world.firms.cn_mining_north.stage=smelting",), "world.firms.cn_mining_north.stage",
-              ("smelting",) + STAGES),
+    BadConfig("cohort-unknown-stage", ("world.firms.cn_mining_north.stage=smelting",), "world.firms.cn_mining_north.stage", ("smelting",) + STAGES),
     BadConfig("cohort-unknown-bloc", ("world.firms.west_magnet_us.bloc=mars",), "world.firms.west_magnet_us.bloc", ("mars",) + BLOCS),
-    BadConfig("cohort-unknown-region", ("world.firms.west_magnet_us.region=mars",), "world.firms.west_magnet_us.region",
-              ("mars", "us", "eu", "australia", "japan")),
-    BadConfig("cohort-unknown-group", ("world.firms.cn_mining_north.group=nope",), "world.firms.cn_mining_north.group",
-              ("nope", "northern_group", "southern_group")),
+    BadConfig(
+        "cohort-unknown-region",
+        ("world.firms.west_magnet_us.region=mars",),
+        "world.firms.west_magnet_us.region",
+        ("mars", "us", "eu", "australia", "japan"),
+    ),
+    BadConfig(
+        "cohort-unknown-group",
+        ("world.firms.cn_mining_north.group=nope",),
+        "world.firms.cn_mining_north.group",
+        ("nope", "northern_group", "southern_group"),
+    ),
     BadConfig("buyer-unknown-bloc", ("world.buyers.west_ev.bloc=mars",), "world.buyers.west_ev.bloc", ("mars",) + BLOCS),
     BadConfig("group-unknown-bloc", ("world.groups.northern_group.bloc=mars",), "world.groups.northern_group.bloc", ("mars",) + BLOCS),
     BadConfig("export-control-unknown-exporter", (EC, f"{EC_EVENT}.exporter=mars"), f"{EC_EVENT}.exporter", ("mars",) + BLOCS),
     BadConfig("export-control-unknown-stage", (EC, f"{EC_EVENT}.stages=[metal,smelting]"), f"{EC_EVENT}.stages", ("smelting",) + STAGES),
     BadConfig("export-control-before-run", (EC, f"{EC_EVENT}.start_year=2010"), f"{EC_EVENT}.start_year", ("2015", "2010")),
-    BadConfig("unknown-event-kind", ("+scenario.events.x={kind:embargo,start_year:2016}",), "scenario.events.x.kind",
-              ("embargo", "export_control")),
+    BadConfig("unknown-event-kind", ("+scenario.events.x={kind:embargo,start_year:2016}",), "scenario.events.x.kind", ("embargo", "export_control")),
     # a bloc or stage name used as a key of the world's maps
     BadConfig("override-unknown-bloc", ("world.blocs.mars.investor_appetite=0.5",), "world.blocs.mars", ("unknown",) + BLOCS),
     BadConfig("override-unknown-stage", ("world.stages.smelting.learning_rate=0.1",), "world.stages.smelting", ("unknown",) + STAGES),
-    BadConfig("override-unknown-bloc-stage", ("world.blocs.china.stages.smelting.capex_musd_per_kt=1",), "world.blocs.china.stages.smelting",
-              ("unknown",) + STAGES),
-    BadConfig("new-cohort-unknown-bloc", ("+world.firms.new_mine={bloc:mars,stage:mining,region:us,count:1,capacity_t:[1000,2000]}",),
-              "world.firms.new_mine.bloc", ("mars",) + BLOCS),
+    BadConfig(
+        "override-unknown-bloc-stage",
+        ("world.blocs.china.stages.smelting.capex_musd_per_kt=1",),
+        "world.blocs.china.stages.smelting",
+        ("unknown",) + STAGES,
+    ),
+    BadConfig(
+        "new-cohort-unknown-bloc",
+        ("+world.firms.new_mine={bloc:mars,stage:mining,region:us,count:1,capacity_t:[1000,2000]}",),
+        "world.firms.new_mine.bloc",
+        ("mars",) + BLOCS,
+    ),
     # ---- missing config files
     BadConfig("missing-world-file", ("world=nope",), "world", ("nope", "rare_earth_2015")),
     BadConfig("missing-scenario-file", ("scenario=nope",), "scenario", ("nope", "laissez_faire", "export_control_shock")),
@@ -157,8 +196,7 @@ def _walk(obj: Any, path: tuple, key: str, out: list[RangeField]) -> None:
 ACCEPTED_AT_BOUNDS: list[BadConfig] = [
     BadConfig("max-utilisation-0", ("world.markets.max_utilisation=0",), "world.markets.max_utilisation", ()),
     BadConfig("scale-at-lower-bound", ("world.scale=1e-6",), "world.scale", ()),
-    BadConfig("reference-price-0", ("world.stages.mining.reference_price_usd_per_kg=0",),
-              "world.stages.mining.reference_price_usd_per_kg", ()),
+    BadConfig("reference-price-0", ("world.stages.mining.reference_price_usd_per_kg=0",), "world.stages.mining.reference_price_usd_per_kg", ()),
 ]
 
 assert CLI_DEFAULT <= {c.id for c in BAD_CONFIGS}
@@ -176,9 +214,16 @@ def range_fields(cfg) -> list[RangeField]:
         for fld in dataclasses.fields(params):
             lo, hi = fld.metadata.get("min"), fld.metadata.get("max")
             if (lo is not None or hi is not None) and fld.name in spec:
-                out.append(RangeField(f"scenario.events.{name}.{fld.name}",
-                                      (("attr", "scenario"), ("attr", "events"), ("item", name), ("item", fld.name)),
-                                      lo, hi, isinstance(spec[fld.name], int), False))
+                out.append(
+                    RangeField(
+                        f"scenario.events.{name}.{fld.name}",
+                        (("attr", "scenario"), ("attr", "events"), ("item", name), ("item", fld.name)),
+                        lo,
+                        hi,
+                        isinstance(spec[fld.name], int),
+                        False,
+                    )
+                )
     return out
 
 

@@ -48,15 +48,13 @@ def sim_env() -> dict[str, str]:
 def run_sim(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
     """``python -m sim *args`` in a fresh process, working directory ``cwd``."""
     cwd.mkdir(parents=True, exist_ok=True)
-    return subprocess.run([sys.executable, "-m", "sim", *args], cwd=cwd, env=sim_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "sim", *args], cwd=cwd, env=sim_env(), capture_output=True, text=True, timeout=timeout)
 
 
 def start_sim(*args: str, cwd: Path) -> subprocess.Popen:
     """Like :func:`run_sim` but returns at once (``.communicate()`` to wait)."""
     cwd.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([sys.executable, "-m", "sim", *args], cwd=cwd, env=sim_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "sim", *args], cwd=cwd, env=sim_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def run_dirs(root: Path) -> list[Path]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from _sim_helpers import SHORT_YEARS, make_config
+
 from sim.config import Config
 
 

@@ -20,9 +20,9 @@ from agents import investment as inv
 from agents.agencies import Award, FundingAgency, create_agencies, fit_awards, lag_quarters, selection_order
 from agents.firms import Phase, ProjectPhase, processing_cost
 from sim.config import compose
+from sim.config.policy import AgencyConfig
 from sim.engine.event_log import Event, EventLog
 from sim.engine.model import ChainModel
-from sim.config.policy import AgencyConfig
 
 YEARS = 12
 BASE = ("scenario=laissez_faire", f"years={YEARS}", "policy@policy.west=fragmented", "progress=false", "output.write=false")
@@ -78,12 +78,17 @@ class Snapshots:
     def snap(self) -> None:
         m = self.m
         pop, T, w = m.pop, m.tables, m.world
-        pi = inv.profitability_index(pop.bloc, pop.stage, processing_cost(pop, T), T, m.expectations(),
-                                     w.investment.horizon_years, w.finance.depreciation_years)
+        pi = inv.profitability_index(
+            pop.bloc, pop.stage, processing_cost(pop, T), T, m.expectations(), w.investment.horizon_years, w.finance.depreciation_years
+        )
         alive = pop.alive
-        self.at[m.quarter + 1] = {int(f): (int(b), int(r), int(s), int(ph), int(st), float(p), float(c))
-                                  for f, b, r, s, ph, st, p, c, a in zip(pop.firm_id, pop.bloc, pop.region, pop.stage, pop.proj_phase,
-                                                                         pop.proj_start_step, pi, pop.proj_capex_musd, alive) if a}
+        self.at[m.quarter + 1] = {
+            int(f): (int(b), int(r), int(s), int(ph), int(st), float(p), float(c))
+            for f, b, r, s, ph, st, p, c, a in zip(
+                pop.firm_id, pop.bloc, pop.region, pop.stage, pop.proj_phase, pop.proj_start_step, pi, pop.proj_capex_musd, alive
+            )
+            if a
+        }
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +114,13 @@ def test_create_agencies_maps_names_to_indices():
     m = ChainModel(cfg)
     T = m.tables
     b = west(m)
-    pol = dataclasses.replace(cfg.policy["west"], agencies={
-        "a": AgencyConfig(regions=["eu"], stages=["magnet", "metal"], budget_musd_per_year=1.0),
-        "b": AgencyConfig(budget_musd_per_year=1.0)})
+    pol = dataclasses.replace(
+        cfg.policy["west"],
+        agencies={
+            "a": AgencyConfig(regions=["eu"], stages=["magnet", "metal"], budget_musd_per_year=1.0),
+            "b": AgencyConfig(budget_musd_per_year=1.0),
+        },
+    )
     a, b_all = create_agencies(m, b, pol)
     assert a.name == "a" and a.bloc == b
     assert list(a.regions) == [T.regions.index("eu")] and sorted(a.stages) == sorted([T.stages.index("magnet"), T.stages.index("metal")])
@@ -190,8 +199,9 @@ def test_budget_never_exceeded(fragmented_run):
 
 def test_budget_rule_without_stop_go():
     cfg = config("world.scale=2.0", rich=False)
-    cfg.policy["west"].agencies = {"steady": AgencyConfig(budget_musd_per_year=40.0, stop_go_sd=0.0, stop_probability=0.0,
-                                                          call_quarter=2, capex_share=0.5, cap_musd=10.0)}
+    cfg.policy["west"].agencies = {
+        "steady": AgencyConfig(budget_musd_per_year=40.0, stop_go_sd=0.0, stop_probability=0.0, call_quarter=2, capex_share=0.5, cap_musd=10.0)
+    }
     m, (a,) = build(cfg)
     run(m, 10)  # calls at model times 1.5, 5.5 and 9.5 (just before quarters 1, 5 and 9)
     assert [round(b["budget_musd"], 9) for b in a.by_year.values()] == [80.0, 80.0, 80.0]  # x world.scale
@@ -310,8 +320,11 @@ def _comparable(log: EventLog) -> list[Event]:
 def _single_agency_model(lag=(1.0, 1.0)):
     """A model whose West has one generous agency for every Western project, paying after ``lag`` years."""
     cfg = config()
-    cfg.policy["west"].agencies = {"solo": AgencyConfig(budget_musd_per_year=5000.0, call_quarter=1, award_lag_years=list(lag),
-                                                        capex_share=0.3, cap_musd=1000.0, selection="first_come")}
+    cfg.policy["west"].agencies = {
+        "solo": AgencyConfig(
+            budget_musd_per_year=5000.0, call_quarter=1, award_lag_years=list(lag), capex_share=0.3, cap_musd=1000.0, selection="first_come"
+        )
+    }
     m, (a,) = build(cfg)
     return m, a
 

@@ -36,8 +36,7 @@ from sim.research import analysis as an
 YEARS = 4
 STAGES = ["mining", "separation", "metal", "magnet"]
 BLOCS = ["china", "west"]
-SHOCK = ("scenario=export_control_shock", "scenario.events.licensing_2025.start_year=2016.0",
-         "scenario.events.licensing_2025.end_year=2017.0")
+SHOCK = ("scenario=export_control_shock", "scenario.events.licensing_2025.start_year=2016.0", "scenario.events.licensing_2025.end_year=2017.0")
 
 
 # --------------------------------------------------------------------------------------------
@@ -95,8 +94,7 @@ def frames(runs):
 # reduce
 # --------------------------------------------------------------------------------------------
 def test_reduce_known_quantiles_and_missing_values():
-    df = pd.DataFrame({"g": ["a"] * 5 + ["b"] * 3 + ["c"] * 2,
-                       "v": [5.0, 1.0, 4.0, 2.0, 3.0, 10.0, np.nan, 30.0, np.nan, np.nan]})
+    df = pd.DataFrame({"g": ["a"] * 5 + ["b"] * 3 + ["c"] * 2, "v": [5.0, 1.0, 4.0, 2.0, 3.0, 10.0, np.nan, 30.0, np.nan, np.nan]})
     r = an.reduce(df, "g", "v").set_index("g")
     assert list(r.columns) == ["n", "n_missing", "mean", "q05", "median", "q95"]
     # a: 1..5, linear interpolation: q05 = 1 + 0.05 * 4, q95 = 1 + 0.95 * 4
@@ -111,8 +109,7 @@ def test_reduce_known_quantiles_and_missing_values():
 
 
 def test_reduce_several_keys_no_keys_custom_quantiles_and_booleans():
-    df = pd.DataFrame({"s": ["x", "x", "y", "y"], "b": ["p", "p", "p", "q"], "v": [1.0, 3.0, 7.0, 8.0],
-                       "ok": [True, False, True, True]})
+    df = pd.DataFrame({"s": ["x", "x", "y", "y"], "b": ["p", "p", "p", "q"], "v": [1.0, 3.0, 7.0, 8.0], "ok": [True, False, True, True]})
     r = an.reduce(df, ["s", "b"], "v", quantiles=(0.25, 0.75))
     assert list(r.columns) == ["s", "b", "n", "n_missing", "mean", "q25", "q75"]
     assert r[["s", "b"]].values.tolist() == [["x", "p"], ["y", "p"], ["y", "q"]]
@@ -143,8 +140,9 @@ def _paired_frame(n: int = 31, effect: float = 2.0) -> pd.DataFrame:
     seeds = np.arange(1, n + 1)
     base = gen.normal(50.0, 10.0, n)
     noise = gen.permutation(np.linspace(-0.3, 0.3, n))  # mean exactly 0
-    return pd.DataFrame({"scenario": ["baseline"] * n + ["policy"] * n, "seed": np.concatenate([seeds, seeds]),
-                         "v": np.concatenate([base, base + effect + noise])})
+    return pd.DataFrame(
+        {"scenario": ["baseline"] * n + ["policy"] * n, "seed": np.concatenate([seeds, seeds]), "v": np.concatenate([base, base + effect + noise])}
+    )
 
 
 def test_paired_difference_recovers_a_known_effect():
@@ -182,8 +180,9 @@ def test_paired_difference_is_deterministic_given_rng():
 
 
 def test_paired_difference_nan_pairs_are_dropped_and_counted_or_censored():
-    df = pd.DataFrame({"scenario": ["baseline"] * 4 + ["other"] * 5, "seed": [1, 2, 3, 4, 1, 2, 3, 4, 5],
-                       "v": [1.0, 2.0, np.nan, 4.0, 2.0, np.nan, 5.0, 7.0, 9.0]})
+    df = pd.DataFrame(
+        {"scenario": ["baseline"] * 4 + ["other"] * 5, "seed": [1, 2, 3, 4, 1, 2, 3, 4, 5], "v": [1.0, 2.0, np.nan, 4.0, 2.0, np.nan, 5.0, 7.0, 9.0]}
+    )
     row = an.paired_differences(df, "v", rng=0).iloc[0]
     # seed 1: +1, seed 4: +3; seeds 2 and 3 have a NaN side; seed 5 has no partner
     assert (row["n_pairs"], row["n_dropped"], row["n_unpaired"]) == (2, 2, 1)
@@ -245,8 +244,13 @@ def test_load_runs_skips_interrupted_and_failed_runs(runs_root):
     assert len(runs) == 5 and all(r.complete for r in runs)
     reasons = sorted(reason for _, reason in runs.skipped)
     assert reasons[0].startswith("no manifest.json") and reasons[1] == "status 'failed': boom"
-    assert sorted((r.scenario, r.seed) for r in runs) == [("baseline", 1), ("baseline", 2), ("china_without_tiers", 1),
-                                                          ("china_without_tiers", 2), ("export_control_shock", 1)]
+    assert sorted((r.scenario, r.seed) for r in runs) == [
+        ("baseline", 1),
+        ("baseline", 2),
+        ("china_without_tiers", 1),
+        ("china_without_tiers", 2),
+        ("export_control_shock", 1),
+    ]
     everything = an.load_runs(runs_root, complete_only=False)
     assert len(everything) == 7 and not everything.skipped
     # an explicit list works the same; a single run directory as root finds itself
@@ -330,9 +334,8 @@ def test_timeline_frame_matches_the_summaries(runs, frames):
                 ind = r.summary["years_to_independence"][bloc][stage]
                 assert row["first_output_reached"] == (fo is not None)
                 assert row["independent"] == (ind is not None)
-                assert (math.isnan(row["years_to_first_output"]) if fo is None else row["years_to_first_output"] == fo)
-                assert (math.isnan(row["independence_year"]) if ind is None
-                        else row["independence_year"] == r.summary["timeline_reference_year"] + ind)
+                assert math.isnan(row["years_to_first_output"]) if fo is None else row["years_to_first_output"] == fo
+                assert math.isnan(row["independence_year"]) if ind is None else row["independence_year"] == r.summary["timeline_reference_year"] + ind
                 assert row["end_year"] == r.summary["start_year"] + YEARS
 
 
@@ -345,7 +348,7 @@ def test_summary_scalars_flatten_with_dotted_keys(runs):
     assert flat["seed"] == r.seed
     v = r.summary["years_to_first_output"]["west"]["magnet"]
     got = flat["years_to_first_output.west.magnet"]
-    assert (math.isnan(got) if v is None else got == v)
+    assert math.isnan(got) if v is None else got == v
     assert flat["policy.china.fiscal_cost_total_musd"] == r.summary["policy"]["china"]["fiscal_cost_total_musd"]
     assert not any(isinstance(x, (dict, list)) for x in flat.values())
     table = an.scalars_frame(runs)
@@ -374,9 +377,19 @@ def _panel(jump: float = 0.03, run: str | None = None) -> pd.DataFrame:
         for year in range(2008, 2023):
             d = first.get(fid)
             on = d is not None and year >= d
-            rows.append({"firm_id": fid, "year": year, "bloc": "china", "stage": "magnet", "phase": "operating",
-                         "tier": "srdi" if on else "none", "rd_intensity": 0.02 + (jump if on else 0.0),
-                         "patents_invention": 5.0 + (10.0 if on else 0.0), "patents_utility": 1.0})
+            rows.append(
+                {
+                    "firm_id": fid,
+                    "year": year,
+                    "bloc": "china",
+                    "stage": "magnet",
+                    "phase": "operating",
+                    "tier": "srdi" if on else "none",
+                    "rd_intensity": 0.02 + (jump if on else 0.0),
+                    "patents_invention": 5.0 + (10.0 if on else 0.0),
+                    "patents_utility": 1.0,
+                }
+            )
     df = pd.DataFrame(rows)
     if run is not None:
         df.insert(0, "run", run)
@@ -463,8 +476,10 @@ def test_plot_timeline_marks_every_scenario_bloc_and_stage(frames):
 def _plots_series(ax, series: pd.Series) -> bool:
     """Whether a line of the panel draws exactly this series (x = its index, y = its values)."""
     x, y = series.index.to_numpy(float), series.to_numpy(float)
-    return any(len(ln.get_xdata()) == len(x) and np.allclose(ln.get_xdata(), x)
-               and np.allclose(np.asarray(ln.get_ydata(), float), y, equal_nan=True) for ln in ax.get_lines())
+    return any(
+        len(ln.get_xdata()) == len(x) and np.allclose(ln.get_xdata(), x) and np.allclose(np.asarray(ln.get_ydata(), float), y, equal_nan=True)
+        for ln in ax.get_lines()
+    )
 
 
 def test_plot_capacity(frames):

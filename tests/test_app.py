@@ -73,9 +73,18 @@ def test_a_scenario_as_it_is_needs_no_override(scenario):
 def test_each_lever_sets_its_config_keys():
     base_levers = d.default_levers("baseline")
     base, _ = d.build_config(base_levers)
-    levers = base_levers.replace(grant_budget=2.0, procurement_preference=0.5, credit_subsidy=1.5, tax_relief_points=20.0,
-                                 knowledge_sharing=0.7, west_agencies=2, west_permit_factor=0.5,
-                                 west_price_floor_usd_per_kg=90.0, west_offtake_t_per_year=4000.0, export_control_year=2030.0)
+    levers = base_levers.replace(
+        grant_budget=2.0,
+        procurement_preference=0.5,
+        credit_subsidy=1.5,
+        tax_relief_points=20.0,
+        knowledge_sharing=0.7,
+        west_agencies=2,
+        west_permit_factor=0.5,
+        west_price_floor_usd_per_kg=90.0,
+        west_offtake_t_per_year=4000.0,
+        export_control_year=2030.0,
+    )
     cfg, _ = d.build_config(levers)
     cb, cc = base.policy["china"], cfg.policy["china"]
     for tier, ben in cb.benefits.items():
@@ -131,13 +140,16 @@ def test_changing_the_scenario_starts_from_its_settings_and_keeps_the_seed():
     assert new == d.default_levers("laissez_faire", seed=7)
 
 
-@pytest.mark.parametrize("change, key", [
-    ({"seed": -1}, "seed"),
-    ({"grant_budget": 9.0}, "grant_budget"),
-    ({"west_agencies": 2.5}, "west_agencies"),
-    ({"china_policy": "planned"}, "china_policy"),
-    ({"export_control_year": float("nan")}, "export_control_year"),
-])
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"seed": -1}, "seed"),
+        ({"grant_budget": 9.0}, "grant_budget"),
+        ({"west_agencies": 2.5}, "west_agencies"),
+        ({"china_policy": "planned"}, "china_policy"),
+        ({"export_control_year": float("nan")}, "export_control_year"),
+    ],
+)
 def test_a_setting_out_of_range_is_one_line_naming_the_lever(change, key):
     with pytest.raises(ConfigError) as ex:
         d.change_levers(d.default_levers(), **change)
@@ -150,8 +162,9 @@ def test_an_unknown_scenario_is_refused_with_the_choices():
 
 
 def test_the_command_line_shown_gives_the_same_config():
-    levers = d.change_levers(d.default_levers("export_control_shock"), west_agencies=2, west_coordinated=True,
-                             west_price_floor_usd_per_kg=80.0, export_control=False)
+    levers = d.change_levers(
+        d.default_levers("export_control_shock"), west_agencies=2, west_coordinated=True, west_price_floor_usd_per_kg=80.0, export_control=False
+    )
     levers = d.change_levers(levers, export_control=True, export_control_year=2027.0)
     cfg, ov = d.build_config(levers)
     words = shlex.split(d.command_line(ov))
@@ -172,10 +185,13 @@ def _unused_criteria_dropped(cfg):
     return out
 
 
-@pytest.mark.parametrize("change", [
-    {"china_policy": "coordinated_without_tiers", "export_control": True, "west_coordinated": True, "west_agencies": 2},
-    {"west_agencies": 0, "knowledge_sharing": 0.9, "seed": 11},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"china_policy": "coordinated_without_tiers", "export_control": True, "west_coordinated": True, "west_agencies": 2},
+        {"west_agencies": 0, "knowledge_sharing": 0.9, "seed": 11},
+    ],
+)
 def test_the_edits_give_what_hydra_composes(change):
     levers = d.change_levers(d.default_levers("laissez_faire"), **change)
     cfg, ov = d.build_config(levers)
@@ -263,7 +279,7 @@ def test_the_pyramid_shows_titles_only_where_a_bloc_awards_them():
 def test_green_scale_runs_from_pale_to_dark():
     assert d._green(0.0, 0.5) == d.GREENS[0] and d._green(5.0, 0.5) == d.GREENS[-1]
     levels = [d._green(v, 0.5) for v in (0.0, 0.25, 0.5, 0.75, 1.0)]
-    darkness = [sum(int(c[k:k + 2], 16) for k in (1, 3, 5)) for c in levels]
+    darkness = [sum(int(c[k : k + 2], 16) for k in (1, 3, 5)) for c in levels]
     assert darkness == sorted(darkness, reverse=True) and len(set(levels)) == len(levels)
 
 

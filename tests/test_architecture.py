@@ -24,8 +24,10 @@ def test_the_import_contracts_are_kept():
 def test_a_broken_contract_is_reported(tmp_path):
     """The checker can fail: the engine does import the agents, so forbidding it breaks the contract."""
     cfg = tmp_path / "contracts.ini"
-    cfg.write_text("[importlinter]\nroot_packages =\n    sim\n    agents\n    scenarios\n\n"
-                   "[importlinter:contract:probe]\nname = probe\ntype = forbidden\n"
-                   "source_modules = sim.engine.model\nforbidden_modules = agents\n")
+    cfg.write_text(
+        "[importlinter]\nroot_packages =\n    sim\n    agents\n    scenarios\n\n"
+        "[importlinter:contract:probe]\nname = probe\ntype = forbidden\n"
+        "source_modules = sim.engine.model\nforbidden_modules = agents\n"
+    )
     proc = lint("--config", str(cfg))
     assert proc.returncode == 1 and "BROKEN" in proc.stdout, proc.stdout[-2000:]

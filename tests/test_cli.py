@@ -16,11 +16,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from _config_cases import ACCEPTED_AT_BOUNDS, BAD_CONFIGS, CLI_DEFAULT, BadConfig
+from _sim_helpers import RUN_FILES, run_dirs, run_sim, start_sim, tree
 from omegaconf import OmegaConf
 
 import sim.engine.output as output
-from _config_cases import ACCEPTED_AT_BOUNDS, BAD_CONFIGS, CLI_DEFAULT, BadConfig
-from _sim_helpers import RUN_FILES, run_dirs, run_sim, start_sim, tree
 from sim.config import compose, to_config
 
 STAGES = ("mining", "separation", "metal", "magnet")

@@ -9,17 +9,17 @@ command line's preflight use. tests/test_cli.py runs the same cases through ``py
 from __future__ import annotations
 
 import copy
-import pickle
 import dataclasses
 import itertools
 import json
+import pickle
 
 import pytest
+from _config_cases import ACCEPTED_AT_BOUNDS, BAD_CONFIGS, EC, BadConfig, get_path, just_above, just_below, range_fields, set_path
+from _sim_helpers import make_config, run_sim
 from omegaconf import OmegaConf
 from omegaconf.basecontainer import BaseContainer
 
-from _config_cases import ACCEPTED_AT_BOUNDS, BAD_CONFIGS, EC, BadConfig, get_path, just_above, just_below, range_fields, set_path
-from _sim_helpers import make_config, run_sim
 from sim.config import CONF_DIR, STUDY_DIRS, Config, ConfigError, compose, config_options, to_config, validate
 from sim.engine.run import run
 
@@ -31,10 +31,12 @@ TOP = [g for g in GROUPS if g not in ("policy", "criteria")]
 COMBINATIONS = [[f"{g}={o}" for g, o in zip(TOP, combo)] for combo in itertools.product(*(config_options(g) for g in TOP))]
 # agencies name the West's regions, so fragmented and coordinated_west fit the West only
 BLOC_POLICIES = {"china": ("none", "coordinated"), "west": tuple(config_options("policy"))}
-COMBINATIONS += [[f"scenario={sc}", f"policy@policy.{b}={o}"] for sc in config_options("scenario") for b in BLOCS
-                 for o in BLOC_POLICIES[b]]
-COMBINATIONS += [[f"scenario={sc}", "policy@policy.china=coordinated", f"criteria@policy.china.designation.criteria={o}"]
-                 for sc in config_options("scenario") for o in config_options("criteria")]
+COMBINATIONS += [[f"scenario={sc}", f"policy@policy.{b}={o}"] for sc in config_options("scenario") for b in BLOCS for o in BLOC_POLICIES[b]]
+COMBINATIONS += [
+    [f"scenario={sc}", "policy@policy.china=coordinated", f"criteria@policy.china.designation.criteria={o}"]
+    for sc in config_options("scenario")
+    for o in config_options("criteria")
+]
 
 
 def _combo_id(combo: list[str]) -> str:
@@ -113,8 +115,16 @@ def test_scenario_files_only_set_the_scenario():
 
 
 def test_overrides_reach_the_config():
-    cfg = compose(["seed=7", "years=12", "scenario=export_control_shock", "world.markets.logit_beta=6",
-                   "world.blocs.west.investor_appetite=0.6", "output.firm_panel=false"])
+    cfg = compose(
+        [
+            "seed=7",
+            "years=12",
+            "scenario=export_control_shock",
+            "world.markets.logit_beta=6",
+            "world.blocs.west.investor_appetite=0.6",
+            "output.firm_panel=false",
+        ]
+    )
     assert (cfg.seed, cfg.years, cfg.output.firm_panel) == (7, 12, False)
     assert cfg.world.markets.logit_beta == 6.0 and isinstance(cfg.world.markets.logit_beta, float)
     assert cfg.world.blocs["west"].investor_appetite == 0.6
@@ -142,12 +152,23 @@ RANGE_FIELDS = range_fields(_BASE)
 def test_range_fields_cover_the_schema():
     keys = {f.key for f in RANGE_FIELDS}
     # one of each kind of place a range lives
-    for k in ("seed", "years", "world.scale", "world.stages.magnet.learning_rate", "world.stages.mining.plant_size_t",
-              "world.blocs.china.investor_appetite", "world.blocs.west.stages.magnet.fixed_cost_share",
-              "world.buyers.west_defence.domestic_mandate", "world.firms.cn_mining_north.capacity_t",
-              "world.markets.rationing_rounds", "world.innovation.cost_cut_beta", "world.finance.depreciation_years",
-              "world.investment.review_probability", "scenario.events.licensing_2025.licensed_share",
-              "scenario.events.licensing_2025.licence_delay_quarters"):
+    for k in (
+        "seed",
+        "years",
+        "world.scale",
+        "world.stages.magnet.learning_rate",
+        "world.stages.mining.plant_size_t",
+        "world.blocs.china.investor_appetite",
+        "world.blocs.west.stages.magnet.fixed_cost_share",
+        "world.buyers.west_defence.domestic_mandate",
+        "world.firms.cn_mining_north.capacity_t",
+        "world.markets.rationing_rounds",
+        "world.innovation.cost_cut_beta",
+        "world.finance.depreciation_years",
+        "world.investment.review_probability",
+        "scenario.events.licensing_2025.licensed_share",
+        "scenario.events.licensing_2025.licence_delay_quarters",
+    ):
         assert k in keys, k
     assert len(RANGE_FIELDS) > 200
 
@@ -196,8 +217,9 @@ def test_each_range_includes_its_bounds(field):
             validate(cfg)
         except ConfigError as err:
             range_msg = (f"must be >= {bound}, got", f"must be <= {bound}, got")
-            assert not (err.key.startswith(field.key) and err.problem.startswith(range_msg)), \
+            assert not (err.key.startswith(field.key) and err.problem.startswith(range_msg)), (
                 f"{field.key} = {value} is at its bound but rejected: {err}"
+            )
 
 
 def test_non_finite_numbers_are_rejected():

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from _rule_helpers import bloc, fresh_config, make_pop, stage, tables
+
 from agents.firms import HIST, Phase, Tier
 from agents.government import (
     TIER_VALUE,
@@ -28,8 +28,8 @@ from agents.government import (
     score,
 )
 from agents.groups import SOEGroup
-from sim.engine.model import ChainModel
 from sim.config.policy import METRICS, TIERS
+from sim.engine.model import ChainModel
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 YEARS = 10
@@ -80,9 +80,21 @@ def test_china_is_bloc_zero():
 # 1. Criteria at their boundaries (meets_tier, rule_holds, score)
 # ---------------------------------------------------------------------------
 PASS = dict(  # meets every tier of both definitions (100 innovation points)
-    revenue_myuan=200.0, employees=100.0, rd_intensity=0.10, rd_intensity_2y=0.10, rd_myuan=20.0, rd_myuan_2y=40.0,
-    revenue_growth=0.20, profit_growth=0.50, debt_ratio=0.30, years_in_niche=5.0, invention_patents=6.0,
-    utility_patents=10.0, niche_share=0.50, rd_staff_share=0.50, equity_raised_myuan=100.0,
+    revenue_myuan=200.0,
+    employees=100.0,
+    rd_intensity=0.10,
+    rd_intensity_2y=0.10,
+    rd_myuan=20.0,
+    rd_myuan_2y=40.0,
+    revenue_growth=0.20,
+    profit_growth=0.50,
+    debt_ratio=0.30,
+    years_in_niche=5.0,
+    invention_patents=6.0,
+    utility_patents=10.0,
+    niche_share=0.50,
+    rd_staff_share=0.50,
+    equity_raised_myuan=100.0,
 )
 EXPECT = {">=": [False, True, True], ">": [False, False, True], "<=": [True, True, False], "<": [True, False, False]}
 REQUIRED_HELD = {"innovation_type": Tier.NONE, "srdi": Tier.INNOVATION_TYPE, "little_giant": Tier.SRDI}
@@ -249,8 +261,7 @@ def test_little_giant_rd_intensity_by_revenue_band():
     """3% of revenue from 100 M yuan, 6% between 50 and 100 M yuan (two-year intensity)."""
     crit = criteria("miit_2022")
     held = np.full(6, int(Tier.SRDI))
-    m = metrics(6, revenue_myuan=[150, 150, 99.9, 99.9, 60, 40], rd_intensity_2y=[0.03, 0.0299, 0.059, 0.06, 0.07, 0.07],
-                rd_myuan_2y=0.0)
+    m = metrics(6, revenue_myuan=[150, 150, 99.9, 99.9, 60, 40], rd_intensity_2y=[0.03, 0.0299, 0.059, 0.06, 0.07, 0.07], rd_myuan_2y=0.0)
     assert meets_tier(crit, "little_giant", m, held).tolist() == [True, False, False, True, True, False]
 
 
@@ -271,8 +282,7 @@ def test_innovation_type_score_bands_at_their_boundaries():
                 assert got == [lower, pts, pts], (item, thr)
     # MODEL.md 5.6 values
     rd = next(i for i in items if i["metric"] == "rd_intensity")
-    np.testing.assert_array_equal(score([rd], metrics(7, rd_intensity=[0.06, 0.05, 0.04, 0.025, 0.015, 0.005, 0.0])),
-                                  [20, 20, 15, 10, 5, 0, 0])
+    np.testing.assert_array_equal(score([rd], metrics(7, rd_intensity=[0.06, 0.05, 0.04, 0.025, 0.015, 0.005, 0.0])), [20, 20, 15, 10, 5, 0, 0])
     g = next(i for i in items if i["metric"] == "revenue_growth")
     np.testing.assert_array_equal(score([g], metrics(5, revenue_growth=[0.2, 0.12, 0.07, 0.0, -0.01])), [20, 15, 10, 5, 0])
     d = next(i for i in items if i["metric"] == "debt_ratio")
@@ -323,9 +333,15 @@ def test_firm_metrics_units_on_a_handful_of_firms():
     niches = np.ones(T.S)
     niches[mag] = 2.0
     step = 13  # ring slots hold steps 6..13: the last four quarters are 10..13, the four before 6..9
-    pop = make_pop(5, bloc=[c, c, c, w, c], stage=[mag, mag, mag, mag, sep], capacity_t=[300.0, 100.0, 500.0, 100.0, 50.0],
-                   phase=[Phase.OPERATING, Phase.OPERATING, Phase.PROJECT, Phase.OPERATING, Phase.OPERATING],
-                   niche_start_step=[2, -20, 13, 0, 13], employees=[120.0, 30.0, 5.0, 40.0, 10.0])
+    pop = make_pop(
+        5,
+        bloc=[c, c, c, w, c],
+        stage=[mag, mag, mag, mag, sep],
+        capacity_t=[300.0, 100.0, 500.0, 100.0, 50.0],
+        phase=[Phase.OPERATING, Phase.OPERATING, Phase.PROJECT, Phase.OPERATING, Phase.OPERATING],
+        niche_start_step=[2, -20, 13, 0, 13],
+        employees=[120.0, 30.0, 5.0, 40.0, 10.0],
+    )
     # firm 0: revenue 8/quarter then 10, 11, 12, 13 (sum 46 against 32); R&D 0.2/quarter then 0.5/quarter
     _set_history(pop, "rev_hist", 0, 6, [8, 8, 8, 8, 10, 11, 12, 13])
     _set_history(pop, "rd_hist", 0, 6, [0.2] * 4 + [0.5] * 4)
@@ -395,9 +411,13 @@ def expected_benefits(policy, tier: int, key: bool, tilt: float, std_tax: float)
     if key and "key_little_giant" in policy.benefits:
         layers.append((policy.benefits["key_little_giant"], True))
     for ben, add in layers:
-        vals = {"interest_subsidy": ben.interest_subsidy * tilt, "credit_bonus": ben.credit_bonus * tilt,
-                "appetite_bonus": ben.ipo_fast_track, "talent_subsidy": ben.talent_subsidy,
-                "procurement_discount": ben.procurement_discount}
+        vals = {
+            "interest_subsidy": ben.interest_subsidy * tilt,
+            "credit_bonus": ben.credit_bonus * tilt,
+            "appetite_bonus": ben.ipo_fast_track,
+            "talent_subsidy": ben.talent_subsidy,
+            "procurement_discount": ben.procurement_discount,
+        }
         for k, v in vals.items():
             out[k] = out[k] + v if add else v
         if ben.tax_rate is not None:
@@ -450,8 +470,7 @@ class BenefitWatch:
                 earmarked = exp["grant_myuan_per_year"] * usd / 4.0 + (key_grant if key else 0.0)  # tier and key grants
                 assert pop.rd_grants[r] == pytest.approx(earmarked), where
             self.seen[(tier, key, tilted)] += 1
-            snap[int(pop.firm_id[r])] = {"tier": tier, "tax_rate": float(pop.tax_rate[r]),
-                                         **{c: float(getattr(pop, c)[r]) for c in BENEFIT_COLUMNS}}
+            snap[int(pop.firm_id[r])] = {"tier": tier, "tax_rate": float(pop.tax_rate[r]), **{c: float(getattr(pop, c)[r]) for c in BENEFIT_COLUMNS}}
         self.after[m.quarter] = snap
 
 
@@ -817,8 +836,15 @@ def test_firms_near_an_rd_threshold_raise_rd_at_the_next_round():
     assert thr == 0.03 and r.window == 0.5 and r.margin > 0
     m = run(cfg, steps=4)  # the next round falls at the start of the next step
     pop, gov = m.pop, m.policy.governments[CHINA]
-    ops = np.flatnonzero(pop.alive & (pop.bloc == CHINA) & (pop.phase == Phase.OPERATING) & (pop.tier == Tier.INNOVATION_TYPE)
-                         & (pop.review_step > m.quarter + 8) & (pop.niche_start_step <= m.quarter - 8) & (pop.employees < 500))
+    ops = np.flatnonzero(
+        pop.alive
+        & (pop.bloc == CHINA)
+        & (pop.phase == Phase.OPERATING)
+        & (pop.tier == Tier.INNOVATION_TYPE)
+        & (pop.review_step > m.quarter + 8)
+        & (pop.niche_start_step <= m.quarter - 8)
+        & (pop.employees < 500)
+    )
     assert len(ops) >= 3
     near, far, young = ops[:3]
     for row, intensity in ((near, 0.025), (far, 0.01), (young, 0.025)):  # revenue 40 M USD a year: ~284 M yuan
@@ -846,8 +872,9 @@ def test_rd_raise_switched_off_leaves_propensities_alone():
     china(cfg).designation.rd_raise.enabled = False
     m = run(cfg, steps=4)
     pop, gov = m.pop, m.policy.governments[CHINA]
-    ops = np.flatnonzero(pop.alive & (pop.bloc == CHINA) & (pop.phase == Phase.OPERATING) & (pop.tier == Tier.INNOVATION_TYPE)
-                         & (pop.review_step > m.quarter + 8))
+    ops = np.flatnonzero(
+        pop.alive & (pop.bloc == CHINA) & (pop.phase == Phase.OPERATING) & (pop.tier == Tier.INNOVATION_TYPE) & (pop.review_step > m.quarter + 8)
+    )
     row = ops[0]
     pop.rev_hist[row, :] = 10.0
     pop.rd_hist[row, :] = 0.25
@@ -866,8 +893,13 @@ SWITCH_YEAR, SWITCH_Q = 2018.0, 12  # 2018 Q1 is quarter index 12 of a run from 
 
 
 def switched(before: str, after: str):
-    return fresh_config("scenario=laissez_faire", f"policy@policy.china={before}", f"+policy@policy_change.china.policy={after}",
-                       f"+policy_change.china.year={SWITCH_YEAR}", "years=8")
+    return fresh_config(
+        "scenario=laissez_faire",
+        f"policy@policy.china={before}",
+        f"+policy@policy_change.china.policy={after}",
+        f"+policy_change.china.year={SWITCH_YEAR}",
+        "years=8",
+    )
 
 
 def test_switching_the_coordinated_regime_off_ends_rounds_titles_and_benefits(monkeypatch):

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _sim_helpers import make_config, run_dirs, run_sim
 from pandas.testing import assert_frame_equal
 
-from _sim_helpers import make_config, run_dirs, run_sim
 from sim.engine.run import run
 
 YEARS = 6
@@ -114,11 +114,16 @@ def test_import_sim_first_switches_numpy_avx512_kernels_off():
     assert first.returncode == 0, first.stderr
     assert first.stdout.split()[0] == "False", first.stdout
     assert not set(first.stdout.split()[1:]) & set(NUMPY_DISABLED_FEATURES.split())
-    late = _python("import numpy, warnings\nwarnings.simplefilter('error')\nfrom sim.engine.numerics import check_dispatch\n"
-                   "try:\n    print(check_dispatch())\nexcept RuntimeWarning as w:\n    print('warned', w)", {})
+    late = _python(
+        "import numpy, warnings\nwarnings.simplefilter('error')\nfrom sim.engine.numerics import check_dispatch\n"
+        "try:\n    print(check_dispatch())\nexcept RuntimeWarning as w:\n    print('warned', w)",
+        {},
+    )
     assert late.returncode == 0, late.stderr
-    machine_has_avx512 = bool(set(NUMPY_DISABLED_FEATURES.split()) & set(_python(
-        "import numpy\nfrom sim.engine.numerics import active_kernels; print(' '.join(active_kernels()))", {}).stdout.split()))
+    machine_has_avx512 = bool(
+        set(NUMPY_DISABLED_FEATURES.split())
+        & set(_python("import numpy\nfrom sim.engine.numerics import active_kernels; print(' '.join(active_kernels()))", {}).stdout.split())
+    )
     assert late.stdout.startswith("warned" if machine_has_avx512 else "True"), late.stdout
     assert not set(active_kernels()) & set(NUMPY_DISABLED_FEATURES.split()), "this test process runs AVX-512 kernels"
 

@@ -14,8 +14,8 @@ import dataclasses
 
 import numpy as np
 import pytest
-
 from _rule_helpers import fresh_config, make_pop
+
 from agents import investment as inv
 from agents.firms import ProjectPhase, processing_cost
 from scenarios import EVENT_KINDS
@@ -138,20 +138,24 @@ def test_event_acts_only_while_active_and_restores_exactly(kind):
 
 
 def _params(kind: str, **kw):
-    base = {"technology_export_ban": dict(exporter="china", stages=["magnet"], ramp_multiplier=3.0),
-            "demand_shock": dict(blocs=[], multiplier=0.37),
-            "price_floor": dict(bloc="west", floor_usd_per_kg={"separation": 110.0}, offtake_t_per_year={"magnet": 1000.0}),
-            "permitting_reform": dict(bloc="west", stages=["mining", "magnet"], factor=0.3, cap_years=2.25),
-            "strategic_pricing": dict(exporter="china", stages=["magnet"], discount=0.3)}[kind]
+    base = {
+        "technology_export_ban": dict(exporter="china", stages=["magnet"], ramp_multiplier=3.0),
+        "demand_shock": dict(blocs=[], multiplier=0.37),
+        "price_floor": dict(bloc="west", floor_usd_per_kg={"separation": 110.0}, offtake_t_per_year={"magnet": 1000.0}),
+        "permitting_reform": dict(bloc="west", stages=["mining", "magnet"], factor=0.3, cap_years=2.25),
+        "strategic_pricing": dict(exporter="china", stages=["magnet"], discount=0.3),
+    }[kind]
     base.update(kw)
     return EVENT_KINDS[kind].Params(kind=kind, start_year=2016.0, **base)
 
 
-SECOND = {"technology_export_ban": dict(stages=["magnet", "metal"], ramp_multiplier=1.7),
-          "demand_shock": dict(blocs=["west"], multiplier=1.9),
-          "price_floor": dict(floor_usd_per_kg={"separation": 95.0, "magnet": 70.0}, offtake_t_per_year={"magnet": 300.0}),
-          "permitting_reform": dict(stages=["mining"], factor=0.7, cap_years=1.25),
-          "strategic_pricing": dict(stages=["magnet", "metal"], discount=0.2)}
+SECOND = {
+    "technology_export_ban": dict(stages=["magnet", "metal"], ramp_multiplier=1.7),
+    "demand_shock": dict(blocs=["west"], multiplier=1.9),
+    "price_floor": dict(floor_usd_per_kg={"separation": 95.0, "magnet": 70.0}, offtake_t_per_year={"magnet": 300.0}),
+    "permitting_reform": dict(stages=["mining"], factor=0.7, cap_years=1.25),
+    "strategic_pricing": dict(stages=["magnet", "metal"], discount=0.2),
+}
 
 
 @pytest.mark.parametrize("kind", list(EVENTS))
@@ -261,12 +265,21 @@ def floor_runs():
         base.step()
         fl.step()
         pop = fl.pop
-        quarters.append(dict(q=q, rows=np.flatnonzero((pop.bloc == WEST) & (pop.stage == SEPARATION) & (pop.output_t > 0)),
-                             revenue=pop.revenue.copy(), output=pop.output_t.copy(), grants=pop.grants.copy(),
-                             trade_price=fl.trade_price.copy(), cost=fl.price_floors.quarter_cost_musd.copy(),
-                             topup=fl.price_floors.topup_musd.copy(), offtake=fl.price_floors.offtake_t.copy(),
-                             base_magnet_out=base.pop.output_t[(base.pop.bloc == WEST) & (base.pop.stage == MAGNET)].sum(),
-                             magnet_out=pop.output_t[(pop.bloc == WEST) & (pop.stage == MAGNET)].sum()))
+        quarters.append(
+            dict(
+                q=q,
+                rows=np.flatnonzero((pop.bloc == WEST) & (pop.stage == SEPARATION) & (pop.output_t > 0)),
+                revenue=pop.revenue.copy(),
+                output=pop.output_t.copy(),
+                grants=pop.grants.copy(),
+                trade_price=fl.trade_price.copy(),
+                cost=fl.price_floors.quarter_cost_musd.copy(),
+                topup=fl.price_floors.topup_musd.copy(),
+                offtake=fl.price_floors.offtake_t.copy(),
+                base_magnet_out=base.pop.output_t[(base.pop.bloc == WEST) & (base.pop.stage == MAGNET)].sum(),
+                magnet_out=pop.output_t[(pop.bloc == WEST) & (pop.stage == MAGNET)].sum(),
+            )
+        )
     return base, fl, quarters
 
 
@@ -341,9 +354,9 @@ def test_price_floor_raises_expected_price_and_profitability(floor_runs):
 
 def test_price_floor_brings_investment_at_the_floored_stage(floor_runs):
     """Investors act on the floor: projects start at West separation, where none start without it."""
+
     def starts(m):
-        return sum(1 for e in m.event_log.where(kind=("entry", "project_start"), bloc=WEST)
-                   if e.stage == SEPARATION and e.quarter >= START_Q)
+        return sum(1 for e in m.event_log.where(kind=("entry", "project_start"), bloc=WEST) if e.stage == SEPARATION and e.quarter >= START_Q)
 
     base, fl, _ = floor_runs
     assert starts(base) == 0 and starts(fl) >= 1
@@ -419,8 +432,9 @@ def test_permit_factor_and_cap_in_phase_quarters():
     np.testing.assert_array_equal(capped, np.minimum(halved, 9.0))
     assert plain.max() == 40 and capped.max() == 9
     # the cap acts on permitting only
-    np.testing.assert_array_equal(inv.phase_quarters(pop, rows, T, ProjectPhase.CONSTRUCTION, factor, cap),
-                                  inv.phase_quarters(pop, rows, T, ProjectPhase.CONSTRUCTION))
+    np.testing.assert_array_equal(
+        inv.phase_quarters(pop, rows, T, ProjectPhase.CONSTRUCTION, factor, cap), inv.phase_quarters(pop, rows, T, ProjectPhase.CONSTRUCTION)
+    )
 
 
 # --------------------------------------------------------------------------
@@ -449,8 +463,11 @@ def test_strategic_pricing_lowers_foreign_paid_price_and_exporter_revenue():
             disc = np.where(pop.bloc[sup] == CHINA, 0.3, 0.0)
             np.testing.assert_allclose(pop.revenue[sup], (pop.output_t[sup] * price - foreign * price * disc) / 1000.0, rtol=1e-12)
             assert foreign[pop.bloc[sup] == CHINA].sum() > 0
-            west_imports = lambda m: m.last_clearing[MAGNET].delivered[np.ix_(m.last_clearing[MAGNET].class_bloc == WEST,  # noqa: E731
-                                                                              m.pop.bloc[m.last_clearing[MAGNET].suppliers] == CHINA)].sum()
+
+            def west_imports(m):
+                cl = m.last_clearing[MAGNET]
+                return cl.delivered[np.ix_(cl.class_bloc == WEST, m.pop.bloc[cl.suppliers] == CHINA)].sum()
+
             assert west_imports(sp) > west_imports(base)
 
 
@@ -479,11 +496,13 @@ BAD = [
     ("strategic_pricing", {"stages": ["alloy"]}, "stages", _ALLOWED_STAGES),
     ("strategic_pricing", {"discount": 0.95}, "discount", "<= 0.9"),
 ]
-_GOOD = {"technology_export_ban": dict(exporter="china", stages=["magnet"], ramp_multiplier=2.0),
-         "demand_shock": dict(blocs=["west"], multiplier=0.5),
-         "price_floor": dict(bloc="west", floor_usd_per_kg={"separation": 110.0}, offtake_t_per_year={"magnet": 1000.0}),
-         "permitting_reform": dict(bloc="west", stages=["mining"], factor=0.5, cap_years=2.25),
-         "strategic_pricing": dict(exporter="china", stages=["magnet"], discount=0.3)}
+_GOOD = {
+    "technology_export_ban": dict(exporter="china", stages=["magnet"], ramp_multiplier=2.0),
+    "demand_shock": dict(blocs=["west"], multiplier=0.5),
+    "price_floor": dict(bloc="west", floor_usd_per_kg={"separation": 110.0}, offtake_t_per_year={"magnet": 1000.0}),
+    "permitting_reform": dict(bloc="west", stages=["mining"], factor=0.5, cap_years=2.25),
+    "strategic_pricing": dict(exporter="china", stages=["magnet"], discount=0.3),
+}
 
 
 @pytest.fixture(scope="module")

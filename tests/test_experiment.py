@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from sim.research import experiment as ex
 from sim.config import ConfigError
+from sim.research import experiment as ex
 
 TINY = {
     "name": "tiny",
@@ -22,10 +22,23 @@ TINY = {
     "differences": [
         {"label": "China Little Giants 2020", "key": "policy.china.firms_by_tier.2020.little_giant", "unit": "firms"},
         {"label": "China public money", "key": "policy.china.fiscal_cost_total_musd", "unit": "M USD"},
-        {"label": "West first separation output", "timeline": "first_output_year", "bloc": "west", "stage": "separation",
-         "censor": True, "unit": "year"},
-        {"label": "China magnet capacity 2018", "series": "capacity_t", "bloc": "china", "stage": "magnet", "year": 2018,
-         "scale": 0.001, "unit": "kt/yr"},
+        {
+            "label": "West first separation output",
+            "timeline": "first_output_year",
+            "bloc": "west",
+            "stage": "separation",
+            "censor": True,
+            "unit": "year",
+        },
+        {
+            "label": "China magnet capacity 2018",
+            "series": "capacity_t",
+            "bloc": "china",
+            "stage": "magnet",
+            "year": 2018,
+            "scale": 0.001,
+            "unit": "kt/yr",
+        },
         {"label": "China R&D 2017", "series": "rd_spend_musd", "bloc": "china", "year": 2017, "how": "sum", "unit": "M USD"},
     ],
 }
@@ -90,8 +103,7 @@ def test_restart_keeps_complete_runs_and_reruns_an_interrupted_one(tiny, tmp_pat
     _, path, out = tiny
     victim = next((out / "runs").iterdir())
     (victim / "manifest.json").unlink()  # as if interrupted before the end
-    before = {p.name: json.loads((p / "manifest.json").read_text())["finished_at"]
-              for p in (out / "runs").iterdir() if p != victim}
+    before = {p.name: json.loads((p / "manifest.json").read_text())["finished_at"] for p in (out / "runs").iterdir() if p != victim}
     assert ex.main(["--experiment", str(path), "--out", str(out), "--workers", "1"]) == 0
     after = {p.name: json.loads((p / "manifest.json").read_text())["finished_at"] for p in (out / "runs").iterdir()}
     assert len(after) == 4
@@ -113,18 +125,21 @@ def test_same_seed_same_numbers_in_parallel_workers(tiny, tmp_path):
         pd.testing.assert_frame_equal(a, b)
 
 
-@pytest.mark.parametrize("change, key, words", [
-    ({"scenarios": ["baseline", "nope"]}, "scenarios[1]", ["no config file 'nope'", "west_coordinated"]),
-    ({"reference": "west_coordinated"}, "reference", ["must be one of"]),
-    ({"seeds": 0}, "seeds", [">= 1"]),
-    ({"seeds": "ten"}, "seeds", ["whole number"]),
-    ({"level": 1.5}, "level", ["[0.5, 1)"]),
-    ({"colour": "red"}, "colour", ["unknown key", "scenarios"]),
-    ({"differences": [{"label": "x"}]}, "differences[0]", ["exactly one of key, timeline, series"]),
-    ({"differences": [{"label": "x", "timeline": "first_output"}]}, "differences[0].timeline", ["first_output_year"]),
-    ({"differences": [{"label": "x", "series": "capacity_t", "bloc": "west"}]}, "differences[0]", ["bloc and year"]),
-    ({"differences": [{"label": "x", "key": "a.b", "size": 3}]}, "differences[0].size", ["unknown key", "label"]),
-])
+@pytest.mark.parametrize(
+    "change, key, words",
+    [
+        ({"scenarios": ["baseline", "nope"]}, "scenarios[1]", ["no config file 'nope'", "west_coordinated"]),
+        ({"reference": "west_coordinated"}, "reference", ["must be one of"]),
+        ({"seeds": 0}, "seeds", [">= 1"]),
+        ({"seeds": "ten"}, "seeds", ["whole number"]),
+        ({"level": 1.5}, "level", ["[0.5, 1)"]),
+        ({"colour": "red"}, "colour", ["unknown key", "scenarios"]),
+        ({"differences": [{"label": "x"}]}, "differences[0]", ["exactly one of key, timeline, series"]),
+        ({"differences": [{"label": "x", "timeline": "first_output"}]}, "differences[0].timeline", ["first_output_year"]),
+        ({"differences": [{"label": "x", "series": "capacity_t", "bloc": "west"}]}, "differences[0]", ["bloc and year"]),
+        ({"differences": [{"label": "x", "key": "a.b", "size": 3}]}, "differences[0].size", ["unknown key", "label"]),
+    ],
+)
 def test_bad_experiment_files_name_the_key(change, key, words):
     with pytest.raises(ConfigError) as e:
         ex.parse_experiment({**TINY, **change})
@@ -166,13 +181,40 @@ def test_unknown_summary_key_is_an_error_but_an_unreached_year_is_nan(tiny):
 
 
 def test_format_table_marks_intervals_that_exclude_zero():
-    t = pd.DataFrame([
-        {"label": "a", "unit": "year", "scenario": "s", "reference": "r", "reference_median": 2031.0, "scenario_median": 2029.5,
-         "mean_difference": -1.5, "ci_low": -2.0, "ci_high": -1.0, "excludes_zero": True, "n_pairs": 10, "n_dropped": 0, "level": 0.9},
-        {"label": "b", "unit": "M USD", "scenario": "s", "reference": "r", "reference_median": 1234.0, "scenario_median": math.nan,
-         "mean_difference": math.nan, "ci_low": math.nan, "ci_high": math.nan, "excludes_zero": False, "n_pairs": 0, "n_dropped": 10,
-         "level": 0.9},
-    ])
+    t = pd.DataFrame(
+        [
+            {
+                "label": "a",
+                "unit": "year",
+                "scenario": "s",
+                "reference": "r",
+                "reference_median": 2031.0,
+                "scenario_median": 2029.5,
+                "mean_difference": -1.5,
+                "ci_low": -2.0,
+                "ci_high": -1.0,
+                "excludes_zero": True,
+                "n_pairs": 10,
+                "n_dropped": 0,
+                "level": 0.9,
+            },
+            {
+                "label": "b",
+                "unit": "M USD",
+                "scenario": "s",
+                "reference": "r",
+                "reference_median": 1234.0,
+                "scenario_median": math.nan,
+                "mean_difference": math.nan,
+                "ci_low": math.nan,
+                "ci_high": math.nan,
+                "excludes_zero": False,
+                "n_pairs": 0,
+                "n_dropped": 10,
+                "level": 0.9,
+            },
+        ]
+    )
     text = ex.format_table(t)
     lines = text.splitlines()
     assert "90% interval" in lines[0]

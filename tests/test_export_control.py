@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from _rule_helpers import fresh_config
 
 import sim.engine.clearing as clearing_mod
-from _rule_helpers import fresh_config
 from sim.engine.run import run
 
 YEARS = 5
@@ -20,8 +20,10 @@ START_Q = 8  # 2017.0 with start_year 2015
 
 
 def _ec(start=2017, end="null", share=L, delay=0, stages="[magnet]"):
-    return (f"+scenario.events.ec={{kind:export_control,start_year:{start},end_year:{end},exporter:china,"
-            f"stages:{stages},licensed_share:{share},licence_delay_quarters:{delay}}}")
+    return (
+        f"+scenario.events.ec={{kind:export_control,start_year:{start},end_year:{end},exporter:china,"
+        f"stages:{stages},licensed_share:{share},licence_delay_quarters:{delay}}}"
+    )
 
 
 def _run_spied(*overrides):
@@ -127,8 +129,8 @@ def test_licence_delay_blocks_all_exports_first():
     result, calls = _run_spied(_ec(delay=delay))
     imp = _series(result, "imports_t")
     assert imp[START_Q - 1] > 0
-    np.testing.assert_array_equal(imp[START_Q:START_Q + delay], 0.0)
-    assert (imp[START_Q + delay:] > 0).all()
+    np.testing.assert_array_equal(imp[START_Q : START_Q + delay], 0.0)
+    assert (imp[START_Q + delay :] > 0).all()
     shares = [lic[lic < 1].max() for *_, lic, _ in calls]
     assert shares[:delay] == [0.0] * delay and all(s == pytest.approx(L) for s in shares[delay:])
 

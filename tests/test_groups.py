@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _rule_helpers import fresh_config
+
 from agents.firms import Phase
 from agents.groups import SOEGroup
 from sim.engine.model import ChainModel
@@ -79,7 +79,9 @@ def test_rescue_recapitalises_to_zero_cash_and_zero_equity_within_the_budget():
     assert pop.neg_equity_quarters[first] == 0
     assert pop.cash[second] == -5.0 and pop.cash[o] == -5.0
     assert g.rescue_left == pytest.approx(5.0) and g.spent["rescue"] - spent0 == pytest.approx(15.0)
-    assert [(e.kind, e.firm_id, e.detail, e.value) for e in m.event_log.where(start=n0)] == [("rescued", int(pop.firm_id[first]), g.name, pytest.approx(15.0))]
+    assert [(e.kind, e.firm_id, e.detail, e.value) for e in m.event_log.where(start=n0)] == [
+        ("rescued", int(pop.firm_id[first]), g.name, pytest.approx(15.0))
+    ]
     # no budget left for a 15 M USD rescue: nothing happens
     assert g.rescue(np.array([second])).tolist() == [second] and g.rescue_left == pytest.approx(5.0)
 
@@ -159,8 +161,15 @@ SWITCH_YEAR, SWITCH_Q = 2018.0, 12  # 2018 Q1 is quarter index 12 of a run from 
 
 
 def switched(before: str, after: str) -> ChainModel:
-    m = ChainModel(fresh_config("scenario=laissez_faire", f"policy@policy.china={before}", f"+policy@policy_change.china.policy={after}",
-                                f"+policy_change.china.year={SWITCH_YEAR}", "years=8"))
+    m = ChainModel(
+        fresh_config(
+            "scenario=laissez_faire",
+            f"policy@policy.china={before}",
+            f"+policy@policy_change.china.policy={after}",
+            f"+policy_change.china.year={SWITCH_YEAR}",
+            "years=8",
+        )
+    )
     m.run()
     assert [(e.quarter, e.detail) for e in m.event_log if e.kind == "policy_change"] == [(SWITCH_Q, after)]
     return m

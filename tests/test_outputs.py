@@ -15,10 +15,10 @@ from importlib import metadata
 import numpy as np
 import pandas as pd
 import pytest
+from _sim_helpers import PROJECT_ROOT, RUN_FILES, make_config, run_dirs, tree
 from pandas.testing import assert_frame_equal
 
 import sim.engine.output as output
-from _sim_helpers import PROJECT_ROOT, RUN_FILES, make_config, run_dirs, tree
 from sim.engine.metrics import SERIES
 from sim.engine.run import run
 
@@ -28,19 +28,76 @@ KEYS = ["quarter_index", "year", "quarter", "time", "bloc", "stage"]
 EC_YEARS = 12  # the export control starts in 2025 Q2 = quarter index 41
 EC_START_Q = 41
 EC_STAGES = ["separation", "metal", "magnet"]
-EVENT_KINDS = {"run_start", "entry", "project_start", "permitting", "financing", "fid", "abandoned", "construction_complete",
-               "ramped_up", "qualified", "first_output", "exit", "shock_start", "shock_end"}
+EVENT_KINDS = {
+    "run_start",
+    "entry",
+    "project_start",
+    "permitting",
+    "financing",
+    "fid",
+    "abandoned",
+    "construction_complete",
+    "ramped_up",
+    "qualified",
+    "first_output",
+    "exit",
+    "shock_start",
+    "shock_end",
+}
 # timeseries columns documented in the README
 DOCUMENTED_SERIES = [
-    "capacity_t", "pipeline_t", "output_t", "demand_t", "delivered_t", "shortage_t", "imports_t", "exports_t",
-    "price_usd_per_kg", "paid_price_usd_per_kg", "unit_cost_usd_per_kg", "utilisation", "firms", "firms_in_project",
-    "projects_started", "projects_financed", "projects_stalled", "projects_constrained", "projects_abandoned", "entrants",
-    "exits", "final_demand_t", "self_sufficiency", "capacity_share", "output_share", "rd_spend_musd", "revenue_musd",
-    "profit_musd", "patents_invention", "patents_utility", "export_controlled",
+    "capacity_t",
+    "pipeline_t",
+    "output_t",
+    "demand_t",
+    "delivered_t",
+    "shortage_t",
+    "imports_t",
+    "exports_t",
+    "price_usd_per_kg",
+    "paid_price_usd_per_kg",
+    "unit_cost_usd_per_kg",
+    "utilisation",
+    "firms",
+    "firms_in_project",
+    "projects_started",
+    "projects_financed",
+    "projects_stalled",
+    "projects_constrained",
+    "projects_abandoned",
+    "entrants",
+    "exits",
+    "final_demand_t",
+    "self_sufficiency",
+    "capacity_share",
+    "output_share",
+    "rd_spend_musd",
+    "revenue_musd",
+    "profit_musd",
+    "patents_invention",
+    "patents_utility",
+    "export_controlled",
 ]
-SUMMARY_KEYS = {"scenario", "seed", "years", "start_year", "timeline_reference_year", "years_to_first_output",
-                "years_to_independence", "self_sufficiency_final", "shares", "price_final_usd_per_kg", "price_max_usd_per_kg",
-                "max_shortage_share", "firms_final", "entries", "exits", "shocks", "policy", "wall_time_s"}
+SUMMARY_KEYS = {
+    "scenario",
+    "seed",
+    "years",
+    "start_year",
+    "timeline_reference_year",
+    "years_to_first_output",
+    "years_to_independence",
+    "self_sufficiency_final",
+    "shares",
+    "price_final_usd_per_kg",
+    "price_max_usd_per_kg",
+    "max_shortage_share",
+    "firms_final",
+    "entries",
+    "exits",
+    "shocks",
+    "policy",
+    "wall_time_s",
+}
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +135,21 @@ def test_timeseries_is_tidy_per_quarter_bloc_and_stage(ec):
     np.testing.assert_array_equal(ts["quarter"], q % 4 + 1)
     np.testing.assert_allclose(ts["time"], 2015 + q / 4.0)
     # quantities that cannot be negative, shares within [0, 1]
-    for col in ("capacity_t", "pipeline_t", "output_t", "demand_t", "delivered_t", "shortage_t", "imports_t", "exports_t",
-                "firms", "entrants", "exits", "final_demand_t", "price_usd_per_kg"):
+    for col in (
+        "capacity_t",
+        "pipeline_t",
+        "output_t",
+        "demand_t",
+        "delivered_t",
+        "shortage_t",
+        "imports_t",
+        "exports_t",
+        "firms",
+        "entrants",
+        "exits",
+        "final_demand_t",
+        "price_usd_per_kg",
+    ):
         assert (ts[col] >= -1e-9).all(), col
     for col in ("capacity_share", "output_share"):
         assert ts[col].dropna().between(0, 1 + 1e-9).all(), col
@@ -110,8 +180,22 @@ def test_firm_panel_is_annual(ec):
     assert len(fp) > 0
     assert sorted(fp["year"].unique()) == list(range(2015, 2015 + EC_YEARS))
     assert not fp.duplicated(["year", "firm_id"]).any(), "one row per firm and year"
-    for col in ("year", "firm_id", "bloc", "region", "stage", "phase", "capacity_t", "revenue_musd", "rd_spend_musd",
-                "patents_invention", "cash_musd", "debt_musd", "equity_musd", "employees"):
+    for col in (
+        "year",
+        "firm_id",
+        "bloc",
+        "region",
+        "stage",
+        "phase",
+        "capacity_t",
+        "revenue_musd",
+        "rd_spend_musd",
+        "patents_invention",
+        "cash_musd",
+        "debt_musd",
+        "equity_musd",
+        "employees",
+    ):
         assert col in fp.columns, col
     # snapshots one year apart: a firm seen in consecutive years is exactly one year older
     fp = fp.sort_values(["firm_id", "year"])
@@ -154,8 +238,19 @@ def test_events_log_entries_exits_milestones_and_the_shock(ec):
     assert list(ev.columns) == ["quarter_index", "time", "kind", "firm_id", "bloc", "stage", "detail", "value"]
     kinds = set(ev["kind"])
     assert kinds <= EVENT_KINDS, kinds - EVENT_KINDS
-    for k in ("run_start", "entry", "exit", "project_start", "permitting", "financing", "fid", "construction_complete",
-              "ramped_up", "first_output", "shock_start"):
+    for k in (
+        "run_start",
+        "entry",
+        "exit",
+        "project_start",
+        "permitting",
+        "financing",
+        "fid",
+        "construction_complete",
+        "ramped_up",
+        "first_output",
+        "shock_start",
+    ):
         assert k in kinds, f"no '{k}' event in {EC_YEARS} years"
     assert (ev["kind"] == "run_start").sum() == 1 and ev["kind"].iloc[0] == "run_start"
     assert (np.diff(ev["quarter_index"].to_numpy()) >= 0).all()
@@ -233,7 +328,7 @@ def test_independence_agrees_with_the_self_sufficiency_series(ec):
             ss = ts[(ts.bloc == bloc) & (ts.stage == stage)]["self_sufficiency"].fillna(0.0).to_numpy()
             above = ss >= w.independence_threshold
             hold = w.independence_hold_quarters
-            expected = next((q / 4.0 for q in range(len(ss) - hold + 1) if above[q:q + hold].all()), None)
+            expected = next((q / 4.0 for q in range(len(ss) - hold + 1) if above[q : q + hold].all()), None)
             assert ec.summary["years_to_independence"][bloc][stage] == expected, (bloc, stage)
 
 
@@ -253,8 +348,7 @@ def test_summary_file_and_contents(ec):
     shock = summary["shocks"]["licensing_2025"]
     assert set(shock) == {f"west/{s}" for s in EC_STAGES}
     for v in shock.values():
-        assert set(v) == {"price_before_usd_per_kg", "peak_price_usd_per_kg", "peak_price_ratio_to_exporter",
-                          "max_shortage_share", "recovery_years"}
+        assert set(v) == {"price_before_usd_per_kg", "peak_price_usd_per_kg", "peak_price_ratio_to_exporter", "max_shortage_share", "recovery_years"}
     assert isinstance(summary["wall_time_s"], float) and summary["wall_time_s"] >= 0
 
 

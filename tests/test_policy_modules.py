@@ -24,8 +24,7 @@ def switched() -> tuple[ChainModel, list]:
     event runs alongside; China keeps its coordinated regime with state groups."""
     cfg = fresh_config("scenario=west_coordinated", "years=5")
     cfg.policy_change["west"].year = SWITCH_YEAR
-    cfg.scenario.events = {"floor": dict(kind="price_floor", start_year=2015.5, end_year=None, bloc="west",
-                                         floor_usd_per_kg={"separation": 200.0})}
+    cfg.scenario.events = {"floor": dict(kind="price_floor", start_year=2015.5, end_year=None, bloc="west", floor_usd_per_kg={"separation": 200.0})}
     m = ChainModel(validate(cfg))
     first = list(m.policy.modules)
     for _ in range(m.n_steps):

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _rule_helpers import fresh_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from _rule_helpers import fresh_config
 from sim.config import validate
 from sim.engine.markets import allocate, update_price
 from sim.engine.model import ChainModel
@@ -22,8 +22,24 @@ STAGES = ["mining", "separation", "metal", "magnet"]
 TOL = 1e-9
 MODEL_SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-NONNEGATIVE = ("capacity_t", "potential_t", "orders_t", "output_t", "inputs_t", "knowledge", "debt", "book_assets",
-               "cum_output_t", "employees", "rd_spend", "tax", "capex", "grants", "equity_in", "equity_raised")
+NONNEGATIVE = (
+    "capacity_t",
+    "potential_t",
+    "orders_t",
+    "output_t",
+    "inputs_t",
+    "knowledge",
+    "debt",
+    "book_assets",
+    "cum_output_t",
+    "employees",
+    "rd_spend",
+    "tax",
+    "capex",
+    "grants",
+    "equity_in",
+    "equity_raised",
+)
 
 
 @st.composite
@@ -38,15 +54,17 @@ def run_configs(draw, min_years: int = 2, max_years: int = 4):
     m.shutdown_tolerance = draw(st.floats(0.0, 0.5))
     if draw(st.booleans()):
         start_q = draw(st.integers(0, 4 * cfg.years - 1))
-        cfg.scenario.events = {"ec": {
-            "kind": "export_control",
-            "start_year": cfg.world.start_year + start_q / 4.0,
-            "end_year": None,
-            "exporter": draw(st.sampled_from(["china", "west"])),
-            "stages": draw(st.lists(st.sampled_from(STAGES), min_size=1, max_size=4, unique=True)),
-            "licensed_share": draw(st.floats(0.0, 1.0)),
-            "licence_delay_quarters": draw(st.integers(0, 3)),
-        }}
+        cfg.scenario.events = {
+            "ec": {
+                "kind": "export_control",
+                "start_year": cfg.world.start_year + start_q / 4.0,
+                "end_year": None,
+                "exporter": draw(st.sampled_from(["china", "west"])),
+                "stages": draw(st.lists(st.sampled_from(STAGES), min_size=1, max_size=4, unique=True)),
+                "licensed_share": draw(st.floats(0.0, 1.0)),
+                "licence_delay_quarters": draw(st.integers(0, 3)),
+            }
+        }
     return validate(cfg)
 
 
@@ -102,8 +120,10 @@ def _check_quarter(m, before, *, with_outside_equity: bool) -> None:
     d_cash = pop.cash[rows] - before["cash"][pos]
     flows = (pop.revenue - pop.costs - pop.tax + pop.grants - pop.capex + pop.net_borrowing + pop.equity_in)[rows]
     bad = np.flatnonzero(~np.isclose(d_cash, flows, rtol=1e-9, atol=1e-9))
-    assert len(bad) == 0, (f"q{q}: cash change != flows for firm ids {pop.firm_id[rows][bad][:5].tolist()}: "
-                           f"d cash {d_cash[bad][:3]}, flows {flows[bad][:3]}, equity_in {pop.equity_in[rows][bad][:3]}")
+    assert len(bad) == 0, (
+        f"q{q}: cash change != flows for firm ids {pop.firm_id[rows][bad][:5].tolist()}: "
+        f"d cash {d_cash[bad][:3]}, flows {flows[bad][:3]}, equity_in {pop.equity_in[rows][bad][:3]}"
+    )
 
 
 def _run_checked(cfg, *, with_outside_equity: bool) -> ChainModel:
@@ -166,8 +186,9 @@ def market_inputs(draw):
     floats = st.floats(0.0, 100.0, allow_nan=False)
     demand = np.array(draw(st.lists(floats, min_size=K, max_size=K)))
     avail = np.array(draw(st.lists(floats, min_size=N, max_size=N)))
-    pref = np.array(draw(st.lists(st.lists(st.one_of(st.just(0.0), st.floats(1e-3, 1.0)), min_size=N, max_size=N),
-                                  min_size=K, max_size=K))).reshape(K, N)
+    pref = np.array(draw(st.lists(st.lists(st.one_of(st.just(0.0), st.floats(1e-3, 1.0)), min_size=N, max_size=N), min_size=K, max_size=K))).reshape(
+        K, N
+    )
     sup_bloc = np.array(draw(st.lists(st.integers(0, B - 1), min_size=N, max_size=N)), dtype=int)
     class_bloc = np.array(draw(st.lists(st.integers(0, B - 1), min_size=K, max_size=K)), dtype=int)
     share = draw(st.floats(0.0, 1.0))
@@ -197,9 +218,17 @@ def test_allocate_conserves_and_respects_limits(inp, controlled):
 
 
 @settings(max_examples=200, deadline=None)
-@given(price=st.floats(0.1, 500.0), util=st.one_of(st.none(), st.floats(0.0, 1.5)), short=st.floats(0.0, 1.0),
-       floor=st.floats(0.0, 100.0), ceiling_gap=st.floats(0.0, 400.0), kappa=st.floats(0.0, 5.0),
-       max_change=st.floats(0.0, 1.0), normal=st.floats(0.1, 500.0), reversion=st.floats(0.0, 1.0))
+@given(
+    price=st.floats(0.1, 500.0),
+    util=st.one_of(st.none(), st.floats(0.0, 1.5)),
+    short=st.floats(0.0, 1.0),
+    floor=st.floats(0.0, 100.0),
+    ceiling_gap=st.floats(0.0, 400.0),
+    kappa=st.floats(0.0, 5.0),
+    max_change=st.floats(0.0, 1.0),
+    normal=st.floats(0.1, 500.0),
+    reversion=st.floats(0.0, 1.0),
+)
 def test_update_price_bounded(price, util, short, floor, ceiling_gap, kappa, max_change, normal, reversion):
     ceiling = floor + ceiling_gap
     new = update_price(price, util, short, floor, ceiling, kappa, 0.85, max_change, normal, reversion)

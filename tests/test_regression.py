@@ -59,9 +59,19 @@ def test_summary_matches_the_seeded_baseline(seed):
 def test_baseline_pins_the_headline_outcomes():
     """The flattened summary covers the timelines and shares the model exists to report."""
     values = baseline.load(baseline.SEEDS[0])
-    for key in ("years_to_first_output.west.magnet", "years_to_independence.china.magnet", "self_sufficiency_final.west.mining",
-                "price_final_usd_per_kg.west.magnet", "shares.2030.china.magnet.capacity", "max_shortage_share.west",
-                "firms_final.china", "entries", "exits", "years", "start_year"):
+    for key in (
+        "years_to_first_output.west.magnet",
+        "years_to_independence.china.magnet",
+        "self_sufficiency_final.west.mining",
+        "price_final_usd_per_kg.west.magnet",
+        "shares.2030.china.magnet.capacity",
+        "max_shortage_share.west",
+        "firms_final.china",
+        "entries",
+        "exits",
+        "years",
+        "start_year",
+    ):
         assert key in values, key
     assert "wall_time_s" not in values
     assert values["years"] == 30

@@ -6,16 +6,16 @@ import dataclasses
 
 import numpy as np
 import pytest
-
 from _rule_helpers import bloc, flat_price, fresh_config, make_pop, stage, tables
+
 from agents.firms import (
     PATENT_SLOTS,
     FirmPopulation,
     Phase,
     ProjectPhase,
     account,
-    expire_patents,
     experience_factor,
+    expire_patents,
     innovate,
     learn,
     processing_cost,
@@ -82,8 +82,15 @@ def test_zero_learning_rate_means_no_learning():
 def test_processing_cost_is_base_x_index_x_experience_x_innovation(T):
     s = stage(T, "metal")
     b = bloc(T, "west")
-    pop = make_pop(3, bloc=b, stage=s, cost_index=[1.0, 1.2, 0.9], innovation_factor=[1.0, 0.8, 0.95],
-                   experience_ref_t=500.0, cum_output_t=[500.0, 1000.0, 250.0])
+    pop = make_pop(
+        3,
+        bloc=b,
+        stage=s,
+        cost_index=[1.0, 1.2, 0.9],
+        innovation_factor=[1.0, 0.8, 0.95],
+        experience_ref_t=500.0,
+        cum_output_t=[500.0, 1000.0, 250.0],
+    )
     f = experience_factor(pop, T)
     expected = T.processing_cost[b, s] * np.array([1.0, 1.2, 0.9]) * f * np.array([1.0, 0.8, 0.95])
     np.testing.assert_allclose(processing_cost(pop, T), expected)
@@ -166,7 +173,11 @@ def test_set_potential_rules(T):
     price = flat_price(T, 50.0)
     tol = 0.1
     pop = make_pop(
-        7, bloc=b, stage=s, capacity_t=4000.0, quality=[0.9, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+        7,
+        bloc=b,
+        stage=s,
+        capacity_t=4000.0,
+        quality=[0.9, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
         phase=[Phase.OPERATING, Phase.PROJECT, Phase.EXITED, Phase.OPERATING, Phase.OPERATING, Phase.OPERATING, Phase.OPERATING],
         qualified=[True, True, True, False, True, True, True],
         unit_cost_usd_per_kg=[40.0, 40.0, 40.0, 40.0, 50.0 / (1 - tol) + 1e-6, 50.0 / (1 - tol) - 1e-6, 55.0],
@@ -284,8 +295,9 @@ def test_account_borrowing_within_credit_room(T, cfg):
 
 def test_account_borrowing_capped_at_room_when_deficit_is_larger(T, cfg):
     s = stage(T, "magnet")
-    pop = make_pop(1, bloc=bloc(T, "china"), stage=s, capacity_t=5000.0, output_t=0.0, cash=0.0, debt=1.0, book_assets=10.0,
-                   input_cost=100.0)  # a large bill, no revenue
+    pop = make_pop(
+        1, bloc=bloc(T, "china"), stage=s, capacity_t=5000.0, output_t=0.0, cash=0.0, debt=1.0, book_assets=10.0, input_cost=100.0
+    )  # a large bill, no revenue
     before = _run_account(T, cfg, pop)
     room = T.leverage_max[0] * before["book_assets"][0] - before["debt"][0]
     assert pop.net_borrowing[0] == pytest.approx(room)
@@ -324,8 +336,17 @@ def test_account_exited_firms_spend_no_rd(T, cfg):
 
 
 def test_account_construction_capex_sums_to_project_capex(T, cfg):
-    pop = make_pop(1, stage=2, capacity_t=0.0, output_t=0.0, cash=100.0, proj_phase=ProjectPhase.CONSTRUCTION,
-                   proj_capex_musd=12.0, proj_capex_left=12.0, proj_remaining_q=5.0)
+    pop = make_pop(
+        1,
+        stage=2,
+        capacity_t=0.0,
+        output_t=0.0,
+        cash=100.0,
+        proj_phase=ProjectPhase.CONSTRUCTION,
+        proj_capex_musd=12.0,
+        proj_capex_left=12.0,
+        proj_remaining_q=5.0,
+    )
     spent = []
     for q in range(5):
         account(pop, T, q, cfg.world.finance, flat_price(T))
@@ -346,8 +367,15 @@ def test_knowledge_update_with_regional_spillover_and_group_sharing(T, cfg):
     r = {name: T.regions.index(name) for name in T.regions}
     inn = _inn(cfg, knowledge_depreciation=0.1, regional_spillover=0.2, zeta=0.0)
     rd = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
-    pop = make_pop(5, bloc=[0, 0, 0, 0, 1], stage=1, knowledge=10.0, rd_spend=rd,
-                   region=[r["inner_mongolia"]] * 3 + [r["jiangxi"], r["us"]], group=[0, -1, -1, 0, -1])
+    pop = make_pop(
+        5,
+        bloc=[0, 0, 0, 0, 1],
+        stage=1,
+        knowledge=10.0,
+        rd_spend=rd,
+        region=[r["inner_mongolia"]] * 3 + [r["jiangxi"], r["us"]],
+        group=[0, -1, -1, 0, -1],
+    )
     sharing = np.array([0.3, 0.3])
     innovate(pop, T, inn, np.random.default_rng(0), 0, sharing)
     spill = np.array([0.2 * (6 - 1) / 2, 0.2 * (6 - 2) / 2, 0.2 * (6 - 3) / 2, 0.0, 0.0])

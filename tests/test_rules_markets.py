@@ -263,8 +263,9 @@ def test_price_bounded_for_random_inputs():
         p = rng.uniform(1, 100)
         floor, ceiling = rng.uniform(0, 50), rng.uniform(60, 200)
         mc = rng.uniform(0, 1)
-        new = update_price(p, rng.uniform(0, 1.2), rng.uniform(0, 1), floor, ceiling, rng.uniform(0, 5), 0.85, mc,
-                           rng.uniform(1, 100), rng.uniform(0, 1))
+        new = update_price(
+            p, rng.uniform(0, 1.2), rng.uniform(0, 1), floor, ceiling, rng.uniform(0, 5), 0.85, mc, rng.uniform(1, 100), rng.uniform(0, 1)
+        )
         assert floor - 1e-9 <= new <= ceiling + 1e-9
         if floor < p * (1 - mc) and p * (1 + mc) < ceiling:
             assert abs(new / p - 1) <= mc + 1e-12

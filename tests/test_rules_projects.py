@@ -6,8 +6,8 @@ import dataclasses
 
 import numpy as np
 import pytest
-
 from _rule_helpers import bloc, fresh_config, make_pop, stage, tables
+
 from agents.firms import Phase, ProjectPhase, account, set_potential
 from agents.investment import (
     Expectations,
@@ -78,8 +78,14 @@ def test_greenfield_magnet_project_passes_every_phase(T, cfg):
     pop = make_pop(1, bloc=b, stage=s, phase=Phase.PROJECT, capacity_t=0.0, qualified=False, quality=0.6, cash=1e4)
     phases, caps, quality, qualified = _simulate(pop, T, cfg.world.finance, np.array([0]), 2000.0, True, 24)
     seq = phases[:, 0]
-    expected = ([ProjectPhase.PLANNING] * 4 + [ProjectPhase.PERMITTING] * 2 + [ProjectPhase.CONSTRUCTION] * 4
-                + [ProjectPhase.RAMPUP] * 4 + [ProjectPhase.QUALIFICATION] * 3 + [ProjectPhase.NONE] * 7)
+    expected = (
+        [ProjectPhase.PLANNING] * 4
+        + [ProjectPhase.PERMITTING] * 2
+        + [ProjectPhase.CONSTRUCTION] * 4
+        + [ProjectPhase.RAMPUP] * 4
+        + [ProjectPhase.QUALIFICATION] * 3
+        + [ProjectPhase.NONE] * 7
+    )
     np.testing.assert_array_equal(seq, expected)
     # the plant starts operating when construction completes, at new-plant quality, not yet qualified
     first_ramp = int(np.argmax(seq == ProjectPhase.RAMPUP))
@@ -133,8 +139,11 @@ def test_brownfield_mining_expansion_durations_and_capacity(T, cfg):
 
 
 def test_zero_length_phases_pass_straight_through():
-    T0 = tables("world.blocs.china.stages.metal.planning_years=[0.0,0.0]", "world.blocs.china.stages.metal.permitting_years=[0.0,0.0]",
-                "world.blocs.china.stages.metal.rampup_years=[0.0,0.0]")
+    T0 = tables(
+        "world.blocs.china.stages.metal.planning_years=[0.0,0.0]",
+        "world.blocs.china.stages.metal.permitting_years=[0.0,0.0]",
+        "world.blocs.china.stages.metal.rampup_years=[0.0,0.0]",
+    )
     fin = fresh_config().world.finance
     pop = make_pop(1, bloc=0, stage=stage(T0, "metal"), capacity_t=100.0, cash=1e4)
     phases, caps, _, _ = _simulate(pop, T0, fin, np.array([0]), 50.0, False, 16)
@@ -188,8 +197,7 @@ def test_projects_of_exited_firms_do_not_advance(T):
 # ---------------------------------------------------------------------------
 def _at_gate(T, n=1, **cols):
     b, s = bloc(T, "west"), stage(T, "magnet")
-    values = dict(bloc=b, stage=s, proj_phase=ProjectPhase.FINANCING, proj_capex_musd=10.0, proj_capex_left=10.0,
-                  cash=0.0, debt=0.0, book_assets=0.0)
+    values = dict(bloc=b, stage=s, proj_phase=ProjectPhase.FINANCING, proj_capex_musd=10.0, proj_capex_left=10.0, cash=0.0, debt=0.0, book_assets=0.0)
     values.update(cols)
     return make_pop(n, **values)
 
@@ -313,8 +321,8 @@ def test_profitability_index_formula(T):
     fixed = T.fixed_cost_share[b, s] * capex
     tax = T.tax_rate[b]
     cf = (margin * 0.8 - fixed) * (1 - tax) + tax * capex / 15.0
-    annuity = (1 - 1.1 ** -15) / 0.1
-    npv = -capex + cf * annuity * 1.1 ** -2.0
+    annuity = (1 - 1.1**-15) / 0.1
+    npv = -capex + cf * annuity * 1.1**-2.0
     assert pi == pytest.approx(npv / capex)
 
 
@@ -372,8 +380,13 @@ def test_model_project_milestones_follow_fixed_durations():
     from sim.engine.model import ChainModel
 
     P, M, C, R, Q = 2, 1, 4, 2, 2
-    fixed = ("planning_years=[0.5,0.5]", "permitting_years=[0.25,0.25]", "construction_years=[1.0,1.0]",
-             "rampup_years=[0.5,0.5]", "qualification_years=[0.5,0.5]")
+    fixed = (
+        "planning_years=[0.5,0.5]",
+        "permitting_years=[0.25,0.25]",
+        "construction_years=[1.0,1.0]",
+        "rampup_years=[0.5,0.5]",
+        "qualification_years=[0.5,0.5]",
+    )
     cfg = fresh_config("years=5", "seed=3", *(f"world.blocs.china.stages.magnet.{o}" for o in fixed))
     m = ChainModel(cfg).run()
     ev = m.recorder.events()
@@ -407,8 +420,18 @@ def test_project_funded_at_gate_can_pay_its_construction():
     fin = fresh_config().world.finance
     b, s = bloc(T, "china"), stage(T, "magnet")
     full = dataclasses.replace(T, investor_appetite=np.ones(T.B))
-    pop = make_pop(1, bloc=b, stage=s, phase=Phase.PROJECT, capacity_t=0.0, qualified=False, cash=0.0,
-                   proj_phase=ProjectPhase.FINANCING, proj_capex_musd=22.0, proj_capex_left=22.0)
+    pop = make_pop(
+        1,
+        bloc=b,
+        stage=s,
+        phase=Phase.PROJECT,
+        capacity_t=0.0,
+        qualified=False,
+        cash=0.0,
+        proj_phase=ProjectPhase.FINANCING,
+        proj_capex_musd=22.0,
+        proj_capex_left=22.0,
+    )
     out = finance_gate(pop, full, np.random.default_rng(0), _pi(pop, 0.5), 0.0, fin, np.zeros(1))
     assert list(out["financed"]) == [0]
     cash = []

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from _sim_helpers import PROJECT_ROOT, sim_env, tree
-from sim.research import sensitivity as sa
+
 from sim.config import ConfigError, compose
+from sim.research import sensitivity as sa
 
 PI = math.pi
 
@@ -60,8 +60,7 @@ def test_sobol_recovers_the_ishigami_indices():
 
 def test_sobol_of_an_additive_function_apportions_the_variance():
     # y = x1 + 2 x2 + 0 x3 with x uniform on [0, 1]: variances 1/12 and 4/12, so S1 = ST = (0.2, 0.8, 0)
-    idx = sa.analyse_function(lambda X: X[:, 0] + 2 * X[:, 1] + 0 * X[:, 2], _factors((0, 1), (0, 1), (5, 9)),
-                              "sobol", 512, num_resamples=100)
+    idx = sa.analyse_function(lambda X: X[:, 0] + 2 * X[:, 1] + 0 * X[:, 2], _factors((0, 1), (0, 1), (5, 9)), "sobol", 512, num_resamples=100)
     np.testing.assert_allclose(idx["S1"], [0.2, 0.8, 0.0], atol=0.03)
     np.testing.assert_allclose(idx["ST"], [0.2, 0.8, 0.0], atol=0.03)
 
@@ -107,9 +106,28 @@ def test_format_and_plot_from_a_synthetic_table():
     rows = []
     for o in ("y1", "y2"):
         for f, kind in (("a", "lever"), ("b", "uncertain")):
-            rows.append({"study": "s", "method": "sobol", "output": o, "output_key": f"k.{o}", "label": o.upper(), "unit": "t",
-                         "n_points": 8, "n_runs": 8, "seeds": 1, "n_censored": 2 if o == "y2" else 0, "noise_share": math.nan,
-                         "factor": f, "kind": kind, "S1": 0.25, "S1_conf": 0.1, "ST": 0.5, "ST_conf": 0.1, "note": ""})
+            rows.append(
+                {
+                    "study": "s",
+                    "method": "sobol",
+                    "output": o,
+                    "output_key": f"k.{o}",
+                    "label": o.upper(),
+                    "unit": "t",
+                    "n_points": 8,
+                    "n_runs": 8,
+                    "seeds": 1,
+                    "n_censored": 2 if o == "y2" else 0,
+                    "noise_share": math.nan,
+                    "factor": f,
+                    "kind": kind,
+                    "S1": 0.25,
+                    "S1_conf": 0.1,
+                    "ST": 0.5,
+                    "ST_conf": 0.1,
+                    "note": "",
+                }
+            )
     idx = pd.DataFrame(rows)
     text = sa.format_indices(idx)
     assert "0.5 (0.25)" in text and "y2: Y2 [t] = k.y2 (2 runs censored" in text
@@ -160,28 +178,31 @@ def _with(path: str, value) -> dict:
     return d
 
 
-@pytest.mark.parametrize("path, value, key", [
-    ("colour", "red", "'colour'"),
-    ("name", KeyError, "'name'"),
-    ("scenario", "nope", "'scenario'"),
-    ("seeds", 0, "'seeds'"),
-    ("conf_level", 1.5, "'conf_level'"),
-    ("overrides", ["seed=3"], "'overrides'"),
-    ("overrides", ["world.markets.logit_beta=3"], "'overrides'"),
-    ("sobol", {"n": 12}, "'sobol.n'"),
-    ("morris", {"levels": 3}, "'morris.levels'"),
-    ("morris", {"trajectories": 1}, "'morris.trajectories'"),
-    ("factors", [], "'factors'"),
-    ("factors/0/bounds", [8.0, 2.0], "'factors.beta.bounds'"),
-    ("factors/0/bounds", [1.0], "'factors.beta.bounds'"),
-    ("factors/0/bounds", [0, "x"], "'factors.beta.bounds'"),
-    ("factors/0/kind", "policy", "'factors.beta.kind'"),
-    ("factors/0/key", "seed", "'factors.beta.key'"),
-    ("factors/0/name", "two words", "'factors[0].name'"),
-    ("factors/0/colour", 1, "'factors[0].colour'"),
-    ("outputs/0/key", "years_to_independence.west.magnet", "'outputs.fiscal.censor'"),
-    ("outputs/0/censor", True, "'outputs.fiscal.censor'"),
-])
+@pytest.mark.parametrize(
+    "path, value, key",
+    [
+        ("colour", "red", "'colour'"),
+        ("name", KeyError, "'name'"),
+        ("scenario", "nope", "'scenario'"),
+        ("seeds", 0, "'seeds'"),
+        ("conf_level", 1.5, "'conf_level'"),
+        ("overrides", ["seed=3"], "'overrides'"),
+        ("overrides", ["world.markets.logit_beta=3"], "'overrides'"),
+        ("sobol", {"n": 12}, "'sobol.n'"),
+        ("morris", {"levels": 3}, "'morris.levels'"),
+        ("morris", {"trajectories": 1}, "'morris.trajectories'"),
+        ("factors", [], "'factors'"),
+        ("factors/0/bounds", [8.0, 2.0], "'factors.beta.bounds'"),
+        ("factors/0/bounds", [1.0], "'factors.beta.bounds'"),
+        ("factors/0/bounds", [0, "x"], "'factors.beta.bounds'"),
+        ("factors/0/kind", "policy", "'factors.beta.kind'"),
+        ("factors/0/key", "seed", "'factors.beta.key'"),
+        ("factors/0/name", "two words", "'factors[0].name'"),
+        ("factors/0/colour", 1, "'factors[0].colour'"),
+        ("outputs/0/key", "years_to_independence.west.magnet", "'outputs.fiscal.censor'"),
+        ("outputs/0/censor", True, "'outputs.fiscal.censor'"),
+    ],
+)
 def test_bad_study_files_name_the_key(path, value, key):
     with pytest.raises(ConfigError) as ei:
         sa.parse_study(_with(path, value))
@@ -208,14 +229,17 @@ def _factor(key: str, lo: float, hi: float, name: str = "f") -> sa.Factor:
     return sa.Factor(name=name, key=key, bounds=(lo, hi))
 
 
-@pytest.mark.parametrize("key, lo, hi, where, problem", [
-    ("world.markets.no_such_key", 0.0, 1.0, "factors.f.key", "unknown key; allowed here: logit_beta"),
-    ("policy.china.designation.quota_per_year.little_giant", 1.0, 5.0, "factors.f.key", "+KEY=VALUE"),
-    ("world.markets.rationing_rounds", 1.0, 5.0, "factors.f.key", "whole number"),
-    ("policy.china.regime", 0.0, 1.0, "factors.f.key", "str"),
-    ("world.blocs.west.investor_appetite", 0.5, 1.5, "factors.f.bounds", "high bound 1.5"),
-    ("world.markets.logit_beta", -1.0, 4.0, "factors.f.bounds", "low bound -1"),
-])
+@pytest.mark.parametrize(
+    "key, lo, hi, where, problem",
+    [
+        ("world.markets.no_such_key", 0.0, 1.0, "factors.f.key", "unknown key; allowed here: logit_beta"),
+        ("policy.china.designation.quota_per_year.little_giant", 1.0, 5.0, "factors.f.key", "+KEY=VALUE"),
+        ("world.markets.rationing_rounds", 1.0, 5.0, "factors.f.key", "whole number"),
+        ("policy.china.regime", 0.0, 1.0, "factors.f.key", "str"),
+        ("world.blocs.west.investor_appetite", 0.5, 1.5, "factors.f.bounds", "high bound 1.5"),
+        ("world.markets.logit_beta", -1.0, 4.0, "factors.f.bounds", "low bound -1"),
+    ],
+)
 def test_factor_keys_are_checked_against_the_config(base, key, lo, hi, where, problem):
     ov, cfg = base
     with pytest.raises(ConfigError) as ei:
@@ -228,8 +252,11 @@ def test_point_configs_equal_hydra_composition(base):
     """The shortcut (set values on a copy of one composed config) gives exactly what Hydra composes,
     for plain, optional (null by default) and open-map settings."""
     ov, cfg = base
-    fs = [_factor("world.markets.logit_beta", 2, 8, "a"), _factor("policy.china.benefits.srdi.tax_rate", 0.1, 0.25, "b"),
-          _factor("scenario.events.licensing_2025.licensed_share", 0.2, 0.9, "c")]
+    fs = [
+        _factor("world.markets.logit_beta", 2, 8, "a"),
+        _factor("policy.china.benefits.srdi.tax_rate", 0.1, 0.25, "b"),
+        _factor("scenario.events.licensing_2025.licensed_share", 0.2, 0.9, "c"),
+    ]
     sa.check_factors(fs, cfg, ov, seeds=2)
     values = [5.123456789012345, 0.1337, 0.31]
     ours = sa.point_config(cfg, fs, values, seed=4)
@@ -261,8 +288,14 @@ TINY = {
     "factors": [
         {"name": "beta", "key": "world.markets.logit_beta", "bounds": [2.0, 8.0], "kind": "uncertain", "unit": "-", "why": "test"},
         # the 2025 licensing cannot act in runs that end in 2017: its indices must be exactly zero
-        {"name": "inert", "key": "scenario.events.licensing_2025.licensed_share", "bounds": [0.2, 0.9], "kind": "lever",
-         "unit": "share", "why": "test"},
+        {
+            "name": "inert",
+            "key": "scenario.events.licensing_2025.licensed_share",
+            "bounds": [0.2, 0.9],
+            "kind": "lever",
+            "unit": "share",
+            "why": "test",
+        },
     ],
     "outputs": [
         {"name": "price", "key": "price_final_usd_per_kg.west.magnet", "unit": "USD/kg"},
@@ -379,20 +412,23 @@ def test_a_tiny_sobol_study_with_two_seeds(tmp_path):
     assert idx[(idx["factor"] == "beta") & (idx["output"] == "price")]["ST"].iloc[0] > 0
     assert (tmp_path / "sobol" / "indices.png").stat().st_size > 10_000
     assert sorted(s["seed"].unique()) == [1, 2] and (s.groupby("point")["seed"].nunique() == 2).all()
-    assert (s.groupby("point")["price"].nunique() == 2).any()          # the seeds differ...
+    assert (s.groupby("point")["price"].nunique() == 2).any()  # the seeds differ...
     assert (idx.loc[idx["output"] == "price", "noise_share"] > 0).all()  # ...and the noise is measured
 
 
 # --------------------------------------------------------------------------
 # Command-line errors: one line, exit 2, nothing written
 # --------------------------------------------------------------------------
-@pytest.mark.parametrize("args, key", [
-    (["sobol", "--n", "12"], "'--n'"),
-    (["morris", "--workers", "0"], "'--workers'"),
-    (["morris", "--seeds", "0"], "'--seeds'"),
-    (["morris", "--study", "nope"], "'--study'"),
-    (["morris", "world.markets.nope=1"], "'world.markets.nope'"),
-])
+@pytest.mark.parametrize(
+    "args, key",
+    [
+        (["sobol", "--n", "12"], "'--n'"),
+        (["morris", "--workers", "0"], "'--workers'"),
+        (["morris", "--seeds", "0"], "'--seeds'"),
+        (["morris", "--study", "nope"], "'--study'"),
+        (["morris", "world.markets.nope=1"], "'world.markets.nope'"),
+    ],
+)
 def test_command_line_mistakes(tmp_path, args, key):
     code, out, err = _main(*args, "--out", str(tmp_path / "out"))
     assert code == 2 and key in err and err.count("\n") == 1 and "Traceback" not in err
@@ -412,8 +448,14 @@ def test_the_command_reports_a_bad_study_in_one_line(tmp_path):
     data = json.loads(json.dumps(TINY))
     data["factors"][0]["bounds"] = [8.0, 2.0]
     study = _write_study(tmp_path / "bad.yaml", data)
-    r = subprocess.run([sys.executable, "-m", "sim.research.sensitivity", "morris", "--study", str(study), "--out", str(tmp_path / "out")],
-                       cwd=PROJECT_ROOT, env=sim_env(), capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "sim.research.sensitivity", "morris", "--study", str(study), "--out", str(tmp_path / "out")],
+        cwd=PROJECT_ROOT,
+        env=sim_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.startswith("error: config error at 'factors.beta.bounds'") and r.stderr.count("\n") == 1
     assert not (tmp_path / "out").exists()

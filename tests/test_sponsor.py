@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _rule_helpers import fresh_config, make_pop, tables
+
 from agents import investment as inv
 from agents.investment import ProjectPhase
 from agents.sponsor import ProjectSponsor
@@ -77,9 +77,16 @@ def test_own_funds_cover_the_equity_share_and_start_up_reserve():
 def test_a_sponsored_greenfield_project_passes_the_gate_without_the_return_test():
     T = tables()
     capex = np.array([100.0, 100.0])
-    pop = make_pop(2, bloc=np.array([WEST, WEST]), stage=np.array([1, 1]), proj_phase=ProjectPhase.FINANCING,
-                   proj_capex_musd=capex, proj_greenfield=True, cash=(T.equity_share_required[WEST] + 0.15) * capex + 1.0,
-                   sponsored=np.array([True, False]))
+    pop = make_pop(
+        2,
+        bloc=np.array([WEST, WEST]),
+        stage=np.array([1, 1]),
+        proj_phase=ProjectPhase.FINANCING,
+        proj_capex_musd=capex,
+        proj_greenfield=True,
+        cash=(T.equity_share_required[WEST] + 0.15) * capex + 1.0,
+        sponsored=np.array([True, False]),
+    )
     fin = fresh_config().world.finance
     pi = np.array([-0.5, -0.5])  # not worth doing by expected return
     out = inv.finance_gate(pop, T, np.random.default_rng(0), pi, 0.0, fin, np.zeros(2))

@@ -21,11 +21,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from _sim_helpers import run_sim, sim_env, tree
 
 import sim.engine.run
-from _sim_helpers import run_sim, sim_env, tree
-from sim.research import sweep
 from sim.config import ConfigError
+from sim.research import sweep
 
 SMALL = ("years=3", "progress=false", "output.firm_panel=false")
 SCENARIOS = ("baseline", "laissez_faire")
@@ -84,8 +84,20 @@ def test_job_hash_ignores_order_spelling_and_where_results_go():
     base = sweep.job_hash(["seed=1", "years=3", "output.firm_panel=false"])
     assert sweep.job_hash(["output.firm_panel=false", "years=3", "seed=1"]) == base
     assert sweep.job_hash(["seed=1", "years=3", "output.firm_panel=False"]) == base  # Hydra's sweeper spells False
-    assert sweep.job_hash(["seed=1", "years=3", "output.firm_panel=false", "progress=true", "output.root=/elsewhere",
-                           "hydra.launcher.n_jobs=2", "hydra/launcher=joblib"]) == base
+    assert (
+        sweep.job_hash(
+            [
+                "seed=1",
+                "years=3",
+                "output.firm_panel=false",
+                "progress=true",
+                "output.root=/elsewhere",
+                "hydra.launcher.n_jobs=2",
+                "hydra/launcher=joblib",
+            ]
+        )
+        == base
+    )
     assert sweep.job_hash(["seed=2", "years=3", "output.firm_panel=false"]) != base
     assert sweep.job_hash(["seed=1", "years=4", "output.firm_panel=false"]) != base
     assert sweep.job_hash(["world.markets.logit_beta=0.50"]) == sweep.job_hash(["world.markets.logit_beta=0.5"])
@@ -188,10 +200,16 @@ def test_sweep_table_on_synthetic_runs_nulls_mixed_types_and_incomplete(tmp_path
     """Known inputs: a complete, a failed and an interrupted run with awkward values."""
     runs = tmp_path / "sweep" / "runs"
     specs = {
-        "a-seed1-x": ({"seed": 1, "knob": 1, "pair": [1, 2], "nested": {"v": "s"}},
-                      {"status": "complete", "overrides": ["seed=1"]}, {"t": {"west": None, "china": 2.5}, "n": 3}),
-        "a-seed2-y": ({"seed": 2, "knob": "high", "pair": [3, 4], "nested": {"v": "t"}},
-                      {"status": "failed", "overrides": ["seed=2"], "error": {"type": "ValueError", "message": "bad\nmore"}}, None),
+        "a-seed1-x": (
+            {"seed": 1, "knob": 1, "pair": [1, 2], "nested": {"v": "s"}},
+            {"status": "complete", "overrides": ["seed=1"]},
+            {"t": {"west": None, "china": 2.5}, "n": 3},
+        ),
+        "a-seed2-y": (
+            {"seed": 2, "knob": "high", "pair": [3, 4], "nested": {"v": "t"}},
+            {"status": "failed", "overrides": ["seed=2"], "error": {"type": "ValueError", "message": "bad\nmore"}},
+            None,
+        ),
         "a-seed3-z": ({"seed": 3, "knob": 2.5, "pair": [5, 6], "nested": {"v": None}}, None, None),
     }
     for name, (config, manifest, summary) in specs.items():
@@ -331,8 +349,9 @@ def test_joblib_sweep_equals_serial_and_restarts_only_the_incomplete_run(serial,
 def test_submitit_local_sweep_equals_serial(serial, tmp_path):
     serial_dir, _ = serial
     sweep_dir = tmp_path / "sweeps" / "submitit"
-    proc = run_sim("-m", *LAUNCHER_ARGS, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
-                   f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path / "work")
+    proc = run_sim(
+        "-m", *LAUNCHER_ARGS, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path / "work"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(manifests(sweep_dir)) == 2
     _assert_same_as_serial(sweep_dir, serial_dir)
@@ -343,11 +362,18 @@ def test_failing_job_in_a_multirun_is_recorded_and_the_sweep_goes_on(tmp_path):
     """The basic launcher, with run() replaced by one that fails for seed 2 (in the launching process):
     the sweep goes on, the table has the failed row, the command ends with exit code 1 and the list."""
     sweep_dir = tmp_path / "sweep"
-    code = ("import sys, sim.engine.run; sys.path.insert(0, sys.argv[1]); import test_sweep; "
-            "sim.engine.run.run = test_sweep.fail_seed_2(sim.engine.run.run); from sim.cli import main; main(sys.argv[2:])")
-    proc = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), "-m", "scenario=baseline", "seed=2,3",
-                           *SMALL, f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path, env=sim_env(), capture_output=True, text=True,
-                          timeout=300)
+    code = (
+        "import sys, sim.engine.run; sys.path.insert(0, sys.argv[1]); import test_sweep; "
+        "sim.engine.run.run = test_sweep.fail_seed_2(sim.engine.run.run); from sim.cli import main; main(sys.argv[2:])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(Path(__file__).parent), "-m", "scenario=baseline", "seed=2,3", *SMALL, f"hydra.sweep.dir={sweep_dir}"],
+        cwd=tmp_path,
+        env=sim_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     failed = [d.name for d in sweep.run_dirs(sweep_dir) if "-seed2-" in d.name]
@@ -360,13 +386,16 @@ def test_failing_job_in_a_multirun_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert json.loads((sweep_dir / "runs" / failed[0] / "manifest.json").read_text())["error"]["type"] == "RuntimeError"
 
 
-@pytest.mark.parametrize("args, key, fragment", [
-    (("hydra/launcher=nope",), "hydra/launcher", "allowed: basic, joblib, submitit_local, submitit_slurm"),
-    (("hydra.launcher.n_jobs=2",), "hydra.launcher.n_jobs", "launcher in use ('basic')"),
-    (("hydra/launcher=joblib", "hydra.launcher.n_jobs=many"), "hydra.launcher.n_jobs", "many"),
-    (("output.dir=somewhere",), "output.dir", "hydra.sweep.dir"),
-    (("output.write=false",), "output.write", "writes every run directory"),
-])
+@pytest.mark.parametrize(
+    "args, key, fragment",
+    [
+        (("hydra/launcher=nope",), "hydra/launcher", "allowed: basic, joblib, submitit_local, submitit_slurm"),
+        (("hydra.launcher.n_jobs=2",), "hydra.launcher.n_jobs", "launcher in use ('basic')"),
+        (("hydra/launcher=joblib", "hydra.launcher.n_jobs=many"), "hydra.launcher.n_jobs", "many"),
+        (("output.dir=somewhere",), "output.dir", "hydra.sweep.dir"),
+        (("output.write=false",), "output.write", "writes every run directory"),
+    ],
+)
 def test_multirun_mistakes_are_one_line_before_any_job(args, key, fragment, tmp_path):
     cwd = tmp_path / "work"
     proc = run_sim("-m", "seed=1,2", "years=1", *args, cwd=cwd)
@@ -381,11 +410,21 @@ def test_joblib_sweep_killed_midway_ends_complete_after_restart(tmp_path):
     """The issue's check: a 2-scenario x 4-seed joblib sweep, killed (SIGKILL, whole process group) once a
     run is complete, then started again, ends with every run complete exactly once."""
     sweep_dir = tmp_path / "sweep"
-    args = [sys.executable, "-m", "sim", "-m", "scenario=baseline,west_coordinated", "seed=1,2,3,4", "years=12",
-            "progress=false", "output.firm_panel=false", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-            f"hydra.sweep.dir={sweep_dir}"]
-    proc = subprocess.Popen(args, cwd=tmp_path, env=sim_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    args = [
+        sys.executable,
+        "-m",
+        "sim",
+        "-m",
+        "scenario=baseline,west_coordinated",
+        "seed=1,2,3,4",
+        "years=12",
+        "progress=false",
+        "output.firm_panel=false",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
+    proc = subprocess.Popen(args, cwd=tmp_path, env=sim_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and not manifests(sweep_dir) and proc.poll() is None:
         time.sleep(0.2)

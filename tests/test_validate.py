@@ -10,12 +10,14 @@ import yaml
 
 from sim.research import validate
 
-TARGETS = {"targets": [
-    {"id": "rare_earth_little_giants_2025", "scenario": "baseline", "accept": [0, 100000]},
-    {"id": "lg_patents", "scenario": "baseline", "accept": [-1, -0.5]},  # impossible: must be reported as missed
-    {"id": "designation_criteria_hold", "scenario": "all", "accept": "100%"},
-    {"id": "west_timeline_fragmented_is_slower", "scenario": "baseline", "accept": "later"},
-]}
+TARGETS = {
+    "targets": [
+        {"id": "rare_earth_little_giants_2025", "scenario": "baseline", "accept": [0, 100000]},
+        {"id": "lg_patents", "scenario": "baseline", "accept": [-1, -0.5]},  # impossible: must be reported as missed
+        {"id": "designation_criteria_hold", "scenario": "all", "accept": "100%"},
+        {"id": "west_timeline_fragmented_is_slower", "scenario": "baseline", "accept": "later"},
+    ]
+}
 
 
 @pytest.fixture(scope="module")

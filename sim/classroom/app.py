@@ -83,18 +83,15 @@ def LeverPanel(model: solara.Reactive):
     solara.Button("Step one year", on_click=step_year, color="primary", classes=["step-year"], style={"width": "100%"})
     with solara.Card("Lessons and levers"):
         titles = [p["title"] for p in d.PRESETS.values()]
-        solara.Select("Teaching preset", value=d.PRESETS[preset.value]["title"] if preset.value else None,
-                      values=titles, on_value=choose_preset)
+        solara.Select("Teaching preset", value=d.PRESETS[preset.value]["title"] if preset.value else None, values=titles, on_value=choose_preset)
         if lever_error.value:
             with solara.Column(classes=["lever-error"]):
                 solara.Error(f"Not applied: {lever_error.value}")
-        solara.Select("Scenario", value=now.scenario, values=config_options("scenario"),
-                      on_value=lambda v: change(scenario=v))
+        solara.Select("Scenario", value=now.scenario, values=config_options("scenario"), on_value=lambda v: change(scenario=v))
         solara.InputInt("Seed", value=now.seed, on_value=lambda v: change(seed=v), continuous_update=False)
         tiers = now.china_policy == "coordinated"
         _text("**China**")
-        solara.Select("China's policy", value=now.china_policy, values=list(d.CHINA_POLICIES),
-                      on_value=lambda v: change(china_policy=v))
+        solara.Select("China's policy", value=now.china_policy, values=list(d.CHINA_POLICIES), on_value=lambda v: change(china_policy=v))
         _slider("grant_budget", now, change, disabled=not tiers and now.west_agencies == 0)
         _slider("procurement_preference", now, change, disabled=not tiers)
         _slider("tax_relief_points", now, change, disabled=not tiers)
@@ -102,14 +99,12 @@ def LeverPanel(model: solara.Reactive):
         _slider("knowledge_sharing", now, change)
         _text("**West**")
         _slider("west_agencies", now, change)
-        solara.Checkbox(label=d.LEVERS["west_coordinated"]["label"], value=now.west_coordinated,
-                        on_value=lambda v: change(west_coordinated=v))
+        solara.Checkbox(label=d.LEVERS["west_coordinated"]["label"], value=now.west_coordinated, on_value=lambda v: change(west_coordinated=v))
         _slider("west_permit_factor", now, change)
         _slider("west_price_floor_usd_per_kg", now, change)
         _slider("west_offtake_t_per_year", now, change)
         _text("**Export control**")
-        solara.Checkbox(label=d.LEVERS["export_control"]["label"], value=now.export_control,
-                        on_value=lambda v: change(export_control=v))
+        solara.Checkbox(label=d.LEVERS["export_control"]["label"], value=now.export_control, on_value=lambda v: change(export_control=v))
         _slider("export_control_year", now, change, disabled=not now.export_control)
 
 
@@ -123,11 +118,25 @@ def _slider(name: str, now: d.Levers, change, disabled: bool = False) -> None:
     value = getattr(now, name)
     label = f"{spec['label']}: {value:g}"
     if spec["kind"] == "slider_int":
-        solara.SliderInt(label, value=int(value), min=spec["min"], max=spec["max"], step=spec["step"],
-                         on_value=lambda v: change(**{name: int(v)}), disabled=disabled)
+        solara.SliderInt(
+            label,
+            value=int(value),
+            min=spec["min"],
+            max=spec["max"],
+            step=spec["step"],
+            on_value=lambda v: change(**{name: int(v)}),
+            disabled=disabled,
+        )
     else:
-        solara.SliderFloat(label, value=float(value), min=spec["min"], max=spec["max"], step=spec["step"],
-                           on_value=lambda v: change(**{name: float(v)}), disabled=disabled)
+        solara.SliderFloat(
+            label,
+            value=float(value),
+            min=spec["min"],
+            max=spec["max"],
+            step=spec["step"],
+            on_value=lambda v: change(**{name: float(v)}),
+            disabled=disabled,
+        )
 
 
 def _lesson(model) -> solara.Element:
@@ -138,13 +147,11 @@ def _lesson(model) -> solara.Element:
             p = d.PRESETS[preset.value]
             _text(f"### {p['title']}\n\n{p['lesson']}\n\n*Try next:* {p['try']}")
         else:
-            _text(f"### Scenario: {m.cfg.scenario.name}\n\n{m.cfg.scenario.question}\n\n"
-                            "Pick a teaching preset on the left for a guided lesson.")
+            _text(f"### Scenario: {m.cfg.scenario.name}\n\n{m.cfg.scenario.question}\n\nPick a teaching preset on the left for a guided lesson.")
         regimes = ", ".join(f"{b}: {p.regime}" for b, p in m.cfg.policy.items())
         changes = ", ".join(f"{b}: {c.policy.regime} from {c.year:g}" for b, c in m.cfg.policy_change.items())
         with solara.Column(classes=["view-quarter"]):
-            _text(f"**Now: {d.quarter_label(m)}** · policies {regimes}" + (f" (then {changes})" if changes else "")
-                            + f" · seed {m.cfg.seed}")
+            _text(f"**Now: {d.quarter_label(m)}** · policies {regimes}" + (f" (then {changes})" if changes else "") + f" · seed {m.cfg.seed}")
         _text("The same run from the command line:\n\n```\n" + d.command_line(m.overrides) + "\n```")
     return col
 
@@ -155,8 +162,7 @@ def _view(name: str):
 
     def view(model) -> solara.Element:
         with solara.Column(classes=[f"view-{name}"], style={"width": "100%"}) as col:
-            solara.FigureEcharts(option=make_option(model), attributes={"style": "height: 300px; width: 100%;"},
-                                 responsive=True)
+            solara.FigureEcharts(option=make_option(model), attributes={"style": "height: 300px; width: 100%;"}, responsive=True)
             _text(d.CAPTIONS[name])
         return col
 

@@ -34,8 +34,14 @@ CHINA_POLICIES = ("coordinated", "coordinated_without_tiers", "none")
 NEW_EXPORT_CONTROL = "classroom_export_control"  # the event the export-control lever adds when a scenario has none
 # The export control the lever adds: the processed stages, 30% licensed after a quarter without licences
 # (as conf/scenario/export_control_shock.yaml).
-NEW_EXPORT_CONTROL_PARAMS = {"kind": "export_control", "end_year": None, "exporter": "china",
-                             "stages": ["separation", "metal", "magnet"], "licensed_share": 0.3, "licence_delay_quarters": 1}
+NEW_EXPORT_CONTROL_PARAMS = {
+    "kind": "export_control",
+    "end_year": None,
+    "exporter": "china",
+    "stages": ["separation", "metal", "magnet"],
+    "licensed_share": 0.3,
+    "licence_delay_quarters": 1,
+}
 
 
 # --------------------------------------------------------------------------
@@ -69,35 +75,95 @@ class Levers:
 LEVERS: dict[str, dict[str, Any]] = {
     "scenario": {"label": "Scenario", "kind": "select", "keys": "scenario (conf/scenario/)"},
     "seed": {"label": "Seed", "kind": "int", "min": 0, "max": 2**31 - 1, "keys": "seed"},
-    "china_policy": {"label": "China's policy", "kind": "select", "values": list(CHINA_POLICIES),
-                     "keys": "policy@policy.china; policy.china.designation.enabled"},
-    "grant_budget": {"label": "Grant budget (x today's)", "kind": "slider_float", "min": 0.0, "max": 3.0, "step": 0.25,
-                     "keys": "policy.china.benefits.*.grant_myuan_per_year, policy.china.designation.key_little_giant."
-                             "budget_myuan_per_term, <west>.agencies.*.budget_musd_per_year"},
-    "procurement_preference": {"label": "Procurement preference (x today's)", "kind": "slider_float", "min": 0.0, "max": 3.0,
-                               "step": 0.25, "keys": "policy.china.benefits.*.procurement_discount"},
-    "tax_relief_points": {"label": "Little Giant tax relief, points", "kind": "slider_float", "min": 0.0, "max": 25.0,
-                          "step": 1.0, "keys": "policy.china.benefits.little_giant.tax_rate"},
-    "credit_subsidy": {"label": "Credit subsidy (x today's)", "kind": "slider_float", "min": 0.0, "max": 3.0, "step": 0.25,
-                       "keys": "policy.china.benefits.*.interest_subsidy and .credit_bonus"},
-    "knowledge_sharing": {"label": "Knowledge sharing in groups", "kind": "slider_float", "min": 0.0, "max": 1.0, "step": 0.05,
-                          "keys": "policy.china.groups.knowledge_sharing"},
-    "west_agencies": {"label": "Western funding agencies", "kind": "slider_int", "min": 0, "max": 5, "step": 1,
-                      "keys": "policy@<west> (fragmented | none); <west>.agencies"},
-    "west_coordinated": {"label": "Western agencies coordinate (pooled fund)",
-                         "kind": "checkbox", "keys": "policy@<west>=coordinated_west"},
-    "west_permit_factor": {"label": "Western permitting time (x today's)", "kind": "slider_float", "min": 0.25, "max": 2.0,
-                           "step": 0.25, "keys": "<west>.coordination.permit_factor"},
-    "west_price_floor_usd_per_kg": {"label": "Western oxide price floor, USD/kg", "kind": "slider_float",
-                                    "min": 0.0, "max": 200.0, "step": 10.0,
-                                    "keys": "<west>.instruments.price_floor_usd_per_kg.separation"},
-    "west_offtake_t_per_year": {"label": "Western magnet offtake, t/yr", "kind": "slider_float",
-                                "min": 0.0, "max": 20000.0, "step": 1000.0,
-                                "keys": "<west>.instruments.floor_offtake_t_per_year.magnet"},
-    "export_control": {"label": "Chinese export control on", "kind": "checkbox",
-                       "keys": "scenario.events.<export_control events>"},
-    "export_control_year": {"label": "Export control starts (year)", "kind": "slider_float", "min": 2016.0, "max": 2044.0,
-                            "step": 0.25, "keys": "scenario.events.<export_control events>.start_year"},
+    "china_policy": {
+        "label": "China's policy",
+        "kind": "select",
+        "values": list(CHINA_POLICIES),
+        "keys": "policy@policy.china; policy.china.designation.enabled",
+    },
+    "grant_budget": {
+        "label": "Grant budget (x today's)",
+        "kind": "slider_float",
+        "min": 0.0,
+        "max": 3.0,
+        "step": 0.25,
+        "keys": "policy.china.benefits.*.grant_myuan_per_year, policy.china.designation.key_little_giant."
+        "budget_myuan_per_term, <west>.agencies.*.budget_musd_per_year",
+    },
+    "procurement_preference": {
+        "label": "Procurement preference (x today's)",
+        "kind": "slider_float",
+        "min": 0.0,
+        "max": 3.0,
+        "step": 0.25,
+        "keys": "policy.china.benefits.*.procurement_discount",
+    },
+    "tax_relief_points": {
+        "label": "Little Giant tax relief, points",
+        "kind": "slider_float",
+        "min": 0.0,
+        "max": 25.0,
+        "step": 1.0,
+        "keys": "policy.china.benefits.little_giant.tax_rate",
+    },
+    "credit_subsidy": {
+        "label": "Credit subsidy (x today's)",
+        "kind": "slider_float",
+        "min": 0.0,
+        "max": 3.0,
+        "step": 0.25,
+        "keys": "policy.china.benefits.*.interest_subsidy and .credit_bonus",
+    },
+    "knowledge_sharing": {
+        "label": "Knowledge sharing in groups",
+        "kind": "slider_float",
+        "min": 0.0,
+        "max": 1.0,
+        "step": 0.05,
+        "keys": "policy.china.groups.knowledge_sharing",
+    },
+    "west_agencies": {
+        "label": "Western funding agencies",
+        "kind": "slider_int",
+        "min": 0,
+        "max": 5,
+        "step": 1,
+        "keys": "policy@<west> (fragmented | none); <west>.agencies",
+    },
+    "west_coordinated": {"label": "Western agencies coordinate (pooled fund)", "kind": "checkbox", "keys": "policy@<west>=coordinated_west"},
+    "west_permit_factor": {
+        "label": "Western permitting time (x today's)",
+        "kind": "slider_float",
+        "min": 0.25,
+        "max": 2.0,
+        "step": 0.25,
+        "keys": "<west>.coordination.permit_factor",
+    },
+    "west_price_floor_usd_per_kg": {
+        "label": "Western oxide price floor, USD/kg",
+        "kind": "slider_float",
+        "min": 0.0,
+        "max": 200.0,
+        "step": 10.0,
+        "keys": "<west>.instruments.price_floor_usd_per_kg.separation",
+    },
+    "west_offtake_t_per_year": {
+        "label": "Western magnet offtake, t/yr",
+        "kind": "slider_float",
+        "min": 0.0,
+        "max": 20000.0,
+        "step": 1000.0,
+        "keys": "<west>.instruments.floor_offtake_t_per_year.magnet",
+    },
+    "export_control": {"label": "Chinese export control on", "kind": "checkbox", "keys": "scenario.events.<export_control events>"},
+    "export_control_year": {
+        "label": "Export control starts (year)",
+        "kind": "slider_float",
+        "min": 2016.0,
+        "max": 2044.0,
+        "step": 0.25,
+        "keys": "scenario.events.<export_control events>.start_year",
+    },
 }
 
 
@@ -139,8 +205,11 @@ def west_target(cfg: Config) -> tuple[str, str, Any]:
 
 
 def _export_controls(cfg: Config) -> dict[str, dict]:
-    return {name: ev for name, ev in cfg.scenario.events.items()
-            if isinstance(ev, dict) and ev.get("kind") == "export_control" and ev.get("exporter") == "china"}
+    return {
+        name: ev
+        for name, ev in cfg.scenario.events.items()
+        if isinstance(ev, dict) and ev.get("kind") == "export_control" and ev.get("exporter") == "china"
+    }
 
 
 @lru_cache(maxsize=1)
@@ -255,15 +324,20 @@ def lever_edits(levers: Levers, cfg: Config) -> list[Edit]:
         edits.append(("set", "policy.china.designation.enabled", tiers_on))
     for tier, ben in china.benefits.items():
         key = f"policy.china.benefits.{tier}"
-        for fname, mult, hi in (("grant_myuan_per_year", levers.grant_budget, None),
-                                ("procurement_discount", levers.procurement_preference, 0.95),
-                                ("interest_subsidy", levers.credit_subsidy, 1.0),
-                                ("credit_bonus", levers.credit_subsidy, 1.0)):
+        for fname, mult, hi in (
+            ("grant_myuan_per_year", levers.grant_budget, None),
+            ("procurement_discount", levers.procurement_preference, 0.95),
+            ("interest_subsidy", levers.credit_subsidy, 1.0),
+            ("credit_bonus", levers.credit_subsidy, 1.0),
+        ):
             old = getattr(ben, fname)
             set_if(f"{key}.{fname}", old, round(old * mult if hi is None else min(old * mult, hi), 9))
     klg = china.designation.key_little_giant
-    set_if("policy.china.designation.key_little_giant.budget_myuan_per_term", klg.budget_myuan_per_term,
-           round(klg.budget_myuan_per_term * levers.grant_budget, 9))
+    set_if(
+        "policy.china.designation.key_little_giant.budget_myuan_per_term",
+        klg.budget_myuan_per_term,
+        round(klg.budget_myuan_per_term * levers.grant_budget, 9),
+    )
     if "little_giant" in china.benefits:
         rate = round(max(cfg.world.blocs["china"].tax_rate - levers.tax_relief_points / 100.0, 0.0), 9)
         set_if("policy.china.benefits.little_giant.tax_rate", china.benefits["little_giant"].tax_rate, rate)
@@ -274,9 +348,9 @@ def lever_edits(levers: Levers, cfg: Config) -> list[Edit]:
     # West: agencies, permits, price floor and offtake
     west_key, _, west = west_target(cfg)
     frag = fragmented_agencies()
-    kept = frag[:int(levers.west_agencies)]
+    kept = frag[: int(levers.west_agencies)]
     if west.regime == "fragmented":
-        edits += [("del", f"{west_key}.agencies.{name}", None) for name, _ in frag[int(levers.west_agencies):] if name in west.agencies]
+        edits += [("del", f"{west_key}.agencies.{name}", None) for name, _ in frag[int(levers.west_agencies) :] if name in west.agencies]
         for name, _ in kept:
             if name in west.agencies:
                 old = west.agencies[name].budget_musd_per_year
@@ -286,8 +360,10 @@ def lever_edits(levers: Levers, cfg: Config) -> list[Edit]:
         for name, a in west.agencies.items():  # one pooled fund in conf/policy/coordinated_west.yaml
             set_if(f"{west_key}.agencies.{name}.budget_musd_per_year", a.budget_musd_per_year, pooled)
     set_if(f"{west_key}.coordination.permit_factor", west.coordination.permit_factor, float(levers.west_permit_factor))
-    for fname, stage, value in (("price_floor_usd_per_kg", "separation", levers.west_price_floor_usd_per_kg),
-                                ("floor_offtake_t_per_year", "magnet", levers.west_offtake_t_per_year)):
+    for fname, stage, value in (
+        ("price_floor_usd_per_kg", "separation", levers.west_price_floor_usd_per_kg),
+        ("floor_offtake_t_per_year", "magnet", levers.west_offtake_t_per_year),
+    ):
         old = getattr(west.instruments, fname).get(stage)
         if value > 0 and _differs(old, value):
             edits.append(("add", f"{west_key}.instruments.{fname}.{stage}", float(value)))
@@ -304,8 +380,7 @@ def lever_edits(levers: Levers, cfg: Config) -> list[Edit]:
                 if ev.get("end_year") is not None:
                     edits.append(("set", f"scenario.events.{name}.end_year", round(ev["end_year"] + shift, 9)))
     elif levers.export_control:
-        edits.append(("add", f"scenario.events.{NEW_EXPORT_CONTROL}",
-                      dict(NEW_EXPORT_CONTROL_PARAMS, start_year=float(levers.export_control_year))))
+        edits.append(("add", f"scenario.events.{NEW_EXPORT_CONTROL}", dict(NEW_EXPORT_CONTROL_PARAMS, start_year=float(levers.export_control_year))))
     else:
         edits += [("del", f"scenario.events.{name}", None) for name in controls]
     return edits
@@ -381,6 +456,7 @@ def lever_overrides(levers: Levers) -> list[str]:
 
 def command_line(overrides: list[str]) -> str:
     """The same run from the command line (each override quoted where the shell needs it)."""
+
     def q(o: str) -> str:
         return f"'{o}'" if any(c in o for c in "{}[]~,*@ ") else o
 
@@ -402,7 +478,8 @@ PRESETS: dict[str, dict[str, Any]] = {
             "bloc has an industrial policy, and in 2025 China stops most exports of separated oxides, metal and "
             "magnets. Watch the chain picture: Western mines can still dig, but their ore has to travel to China to "
             "be processed, and the processed material no longer comes back. In the timeline, count how many Western "
-            "rows reach independence: a mine fills one row, a magnet needs all four."),
+            "rows reach independence: a mine fills one row, a magnet needs all four."
+        ),
         "try": "Give the West a price floor and offtake, or faster permits, and see which rows start to fill.",
     },
     "export_control": {
@@ -414,7 +491,8 @@ PRESETS: dict[str, dict[str, Any]] = {
             "who may buy. After the control starts, Western buyers compete for what little still crosses the border, "
             "so the Western price of processed rare earths rises above the Chinese price while Chinese producers lose "
             "customers. Watch the price panels split, the red cut flows in the chain picture, and whether Western "
-            "projects start once high prices make them pay."),
+            "projects start once high prices make them pay."
+        ),
         "try": "Switch the export control off, or move its start year, and compare the prices.",
     },
     "tiers": {
@@ -426,7 +504,8 @@ PRESETS: dict[str, dict[str, Any]] = {
             "firms, then national Little Giants and key Little Giants. Each title brings grants, tax relief, cheaper "
             "credit and a procurement preference, but only while the firm meets published criteria (R&D intensity, "
             "patents, a niche). Watch the pyramid grow, then thin as reviews remove titles, and compare Chinese "
-            "R&D-led cost and prices with and without tiers."),
+            "R&D-led cost and prices with and without tiers."
+        ),
         "try": "Set China's policy to coordinated_without_tiers and run the same seed again.",
     },
 }
@@ -499,8 +578,7 @@ def timeline(model: ChainModel) -> dict[str, dict[str, dict[str, float | None]]]
     start = model.world.start_year
     year = lambda q: None if q is None else start + q / 4.0  # noqa: E731
     _, milestones = model.recorder.milestone_quarters()
-    return {bloc: {stage: {"first_output": year(q[0]), "independence": year(q[1])} for stage, q in st.items()}
-            for bloc, st in milestones.items()}
+    return {bloc: {stage: {"first_output": year(q[0]), "independence": year(q[1])} for stage, q in st.items()} for bloc, st in milestones.items()}
 
 
 def tier_counts(model: ChainModel) -> dict[str, np.ndarray]:
@@ -528,7 +606,7 @@ STAGE_COLOURS = ("#8c6d31", "#e6850e", "#7f7f7f", "#7b3fa0")
 GREENS = ("#f7fcf5", "#c7e9c0", "#74c476", "#238b45", "#00441b")  # self-sufficiency 0 .. 2 x threshold
 TIER_LABELS = ("innovation-type SME", "SRDI", "Little Giant", "key Little Giant")
 TIER_COLOURS = ("#d9d2e9", "#a58fce", "#6a46a8", "#ffb000")
-STAR = ("path://M50,0 L61,35 L98,35 L68,57 L79,91 L50,70 L21,91 L32,57 L2,35 L39,35 Z")
+STAR = "path://M50,0 L61,35 L98,35 L68,57 L79,91 L50,70 L21,91 L32,57 L2,35 L39,35 Z"
 CUT = "#d62728"
 
 
@@ -550,8 +628,14 @@ def quarter_names(model: ChainModel) -> list[str]:
 
 
 def _time_axis(model: ChainModel, grid: int, show: bool = True) -> dict:
-    return {"type": "category", "gridIndex": grid, "data": quarter_names(model), "boundaryGap": False,
-            "axisLabel": {"show": show, "interval": 39, "formatter": "{value}"}, "axisTick": {"interval": 39}}
+    return {
+        "type": "category",
+        "gridIndex": grid,
+        "data": quarter_names(model),
+        "boundaryGap": False,
+        "axisLabel": {"show": show, "interval": 39, "formatter": "{value}"},
+        "axisTick": {"interval": 39},
+    }
 
 
 def _green(v: float, thr: float) -> str:
@@ -559,22 +643,31 @@ def _green(v: float, thr: float) -> str:
     t = min(max(v / (2 * thr), 0.0), 1.0) * (len(GREENS) - 1) if thr > 0 else 0.0
     i = min(int(t), len(GREENS) - 2)
     a, b = GREENS[i], GREENS[i + 1]
-    mix = [round(int(a[k:k + 2], 16) * (1 - (t - i)) + int(b[k:k + 2], 16) * (t - i)) for k in (1, 3, 5)]
+    mix = [round(int(a[k : k + 2], 16) * (1 - (t - i)) + int(b[k : k + 2], 16) * (t - i)) for k in (1, 3, 5)]
     return "#" + "".join(f"{c:02x}" for c in mix)
 
 
-def _grid_boxes(rows: int, cols: int, top: float = 12, bottom: float = 8, left: float = 8, right: float = 3,
-                hgap: float = 6, vgap: float = 12) -> list[dict]:
+def _grid_boxes(
+    rows: int, cols: int, top: float = 12, bottom: float = 8, left: float = 8, right: float = 3, hgap: float = 6, vgap: float = 12
+) -> list[dict]:
     """ECharts grids (percent of the chart) in a rows x cols layout, row by row."""
     w = (100 - left - right - hgap * (cols - 1)) / cols
     h = (100 - top - bottom - vgap * (rows - 1)) / rows
-    return [{"left": f"{left + c * (w + hgap):.1f}%", "top": f"{top + r * (h + vgap):.1f}%", "width": f"{w:.1f}%",
-             "height": f"{h:.1f}%", "containLabel": False} for r in range(rows) for c in range(cols)]
+    return [
+        {
+            "left": f"{left + c * (w + hgap):.1f}%",
+            "top": f"{top + r * (h + vgap):.1f}%",
+            "width": f"{w:.1f}%",
+            "height": f"{h:.1f}%",
+            "containLabel": False,
+        }
+        for r in range(rows)
+        for c in range(cols)
+    ]
 
 
 def _title(text: str, grid: dict, **kw: Any) -> dict:
-    return {"text": text, "left": grid["left"], "top": f"{float(grid['top'][:-1]) - 7:.1f}%",
-            "textStyle": {"fontSize": 13, **kw}}
+    return {"text": text, "left": grid["left"], "top": f"{float(grid['top'][:-1]) - 7:.1f}%", "textStyle": {"fontSize": 13, **kw}}
 
 
 def capacity_option(model: ChainModel) -> dict:
@@ -590,18 +683,36 @@ def capacity_option(model: ChainModel) -> dict:
             i = row * T.B + b
             titles.append(_title(f"{bloc}: {name}", grids[i], color=bloc_colour(bloc, b)))
             xaxes.append(_time_axis(model, i, show=row == 1))
-            yaxes.append({"type": "value", "gridIndex": i, "min": 0, "max": 2.0 if row == 1 else None,
-                          "splitNumber": 3})
+            yaxes.append({"type": "value", "gridIndex": i, "min": 0, "max": 2.0 if row == 1 else None, "splitNumber": 3})
             for s, stage in enumerate(T.stages):
-                line = {"type": "line", "name": stage, "xAxisIndex": i, "yAxisIndex": i, "showSymbol": False,
-                        "color": STAGE_COLOURS[s % 4], "data": [_f(v) for v in values[:, b, s]]}
+                line = {
+                    "type": "line",
+                    "name": stage,
+                    "xAxisIndex": i,
+                    "yAxisIndex": i,
+                    "showSymbol": False,
+                    "color": STAGE_COLOURS[s % 4],
+                    "data": [_f(v) for v in values[:, b, s]],
+                }
                 if row == 1 and s == 0:
-                    line["markLine"] = {"silent": True, "symbol": "none", "data": [{"yAxis": thr}],
-                                        "lineStyle": {"color": "#000", "type": "dashed"},
-                                        "label": {"formatter": "independence", "position": "insideStartTop"}}
+                    line["markLine"] = {
+                        "silent": True,
+                        "symbol": "none",
+                        "data": [{"yAxis": thr}],
+                        "lineStyle": {"color": "#000", "type": "dashed"},
+                        "label": {"formatter": "independence", "position": "insideStartTop"},
+                    }
                 out.append(line)
-    return {"animation": False, "title": titles, "grid": grids, "xAxis": xaxes, "yAxis": yaxes, "series": out,
-            "legend": {"data": list(T.stages), "top": 0, "right": 0}, "tooltip": {"trigger": "axis"}}
+    return {
+        "animation": False,
+        "title": titles,
+        "grid": grids,
+        "xAxis": xaxes,
+        "yAxis": yaxes,
+        "series": out,
+        "legend": {"data": list(T.stages), "top": 0, "right": 0},
+        "tooltip": {"trigger": "axis"},
+    }
 
 
 def _intervals(on: np.ndarray, x: list[str]) -> list[tuple[str, str]]:
@@ -634,24 +745,55 @@ def prices_option(model: ChainModel) -> dict:
         yaxes.append({"type": "value", "gridIndex": s, "min": 0, "splitNumber": 3})
         cut = _intervals(ctrl[:, :, s].max(axis=1) > 0, names)
         for b, bloc in enumerate(T.blocs):
-            line = {"type": "line", "name": bloc, "xAxisIndex": s, "yAxisIndex": s, "showSymbol": False,
-                    "color": bloc_colour(bloc, b), "data": [_f(v, 2) for v in price[:, b, s]]}
+            line = {
+                "type": "line",
+                "name": bloc,
+                "xAxisIndex": s,
+                "yAxisIndex": s,
+                "showSymbol": False,
+                "color": bloc_colour(bloc, b),
+                "data": [_f(v, 2) for v in price[:, b, s]],
+            }
             if b == 0 and cut:
-                line["markArea"] = {"silent": True, "itemStyle": {"color": "rgba(214,39,40,0.15)"},
-                                    "data": [[{"xAxis": a, "name": "export control"}, {"xAxis": e}] for a, e in cut],
-                                    "label": {"fontSize": 9, "color": CUT}}
+                line["markArea"] = {
+                    "silent": True,
+                    "itemStyle": {"color": "rgba(214,39,40,0.15)"},
+                    "data": [[{"xAxis": a, "name": "export control"}, {"xAxis": e}] for a, e in cut],
+                    "label": {"fontSize": 9, "color": CUT},
+                }
             out.append(line)
-    return {"animation": False, "title": titles, "grid": grids, "xAxis": xaxes, "yAxis": yaxes, "series": out,
-            "legend": {"data": list(T.blocs), "top": 0, "right": 0}, "tooltip": {"trigger": "axis"}}
+    return {
+        "animation": False,
+        "title": titles,
+        "grid": grids,
+        "xAxis": xaxes,
+        "yAxis": yaxes,
+        "series": out,
+        "legend": {"data": list(T.blocs), "top": 0, "right": 0},
+        "tooltip": {"trigger": "axis"},
+    }
 
 
 def pyramid_option(model: ChainModel) -> dict:
     """Per bloc that awards titles: the pyramid of titles now (left) and titled firms over time (right)."""
     counts = tier_counts(model)
     if not counts:
-        return {"animation": False, "graphic": [{"type": "text", "left": "center", "top": "middle", "style": {
-            "text": "No bloc awards titles in this run\n(China's policy is not 'coordinated' with tiers)",
-            "fontSize": 16, "textAlign": "center", "fill": "#444"}}]}
+        return {
+            "animation": False,
+            "graphic": [
+                {
+                    "type": "text",
+                    "left": "center",
+                    "top": "middle",
+                    "style": {
+                        "text": "No bloc awards titles in this run\n(China's policy is not 'coordinated' with tiers)",
+                        "fontSize": 16,
+                        "textAlign": "center",
+                        "fill": "#444",
+                    },
+                }
+            ],
+        }
     grids, titles, xaxes, yaxes, out = [], [], [], [], []
     rows = len(counts)
     boxes = _grid_boxes(rows, 2, top=14, left=3, hgap=12)
@@ -664,22 +806,59 @@ def pyramid_option(model: ChainModel) -> dict:
         widest = max(float(arr.max(initial=0.0)), 1.0)
         i, j = 2 * r, 2 * r + 1
         titles += [_title(f"{bloc}: titles now ({quarter_label(model)})", left), _title(f"{bloc}: titled firms over time", right)]
-        xaxes += [{"type": "value", "gridIndex": i, "min": 0, "max": widest, "show": False},
-                  _time_axis(model, j)]
-        yaxes += [{"type": "category", "gridIndex": i, "data": list(TIER_LABELS), "show": False},
-                  {"type": "value", "gridIndex": j, "min": 0, "splitNumber": 3}]
-        out.append({"type": "bar", "stack": f"pyr{r}", "xAxisIndex": i, "yAxisIndex": i, "silent": True,
-                    "itemStyle": {"color": "transparent"}, "data": [_f((widest - v) / 2) for v in now]})
-        out.append({"type": "bar", "stack": f"pyr{r}", "xAxisIndex": i, "yAxisIndex": i, "name": "titles now", "barWidth": "85%",
-                    "data": [{"value": _f(v), "itemStyle": {"color": TIER_COLOURS[k], "borderColor": "#333"}}
-                             for k, v in enumerate(now)],
-                    "label": {"show": True, "position": "inside", "formatter": "{b}: {c}", "color": "#000", "fontSize": 11}})
+        xaxes += [{"type": "value", "gridIndex": i, "min": 0, "max": widest, "show": False}, _time_axis(model, j)]
+        yaxes += [
+            {"type": "category", "gridIndex": i, "data": list(TIER_LABELS), "show": False},
+            {"type": "value", "gridIndex": j, "min": 0, "splitNumber": 3},
+        ]
+        out.append(
+            {
+                "type": "bar",
+                "stack": f"pyr{r}",
+                "xAxisIndex": i,
+                "yAxisIndex": i,
+                "silent": True,
+                "itemStyle": {"color": "transparent"},
+                "data": [_f((widest - v) / 2) for v in now],
+            }
+        )
+        out.append(
+            {
+                "type": "bar",
+                "stack": f"pyr{r}",
+                "xAxisIndex": i,
+                "yAxisIndex": i,
+                "name": "titles now",
+                "barWidth": "85%",
+                "data": [{"value": _f(v), "itemStyle": {"color": TIER_COLOURS[k], "borderColor": "#333"}} for k, v in enumerate(now)],
+                "label": {"show": True, "position": "inside", "formatter": "{b}: {c}", "color": "#000", "fontSize": 11},
+            }
+        )
         for k, label in enumerate(TIER_LABELS):
-            out.append({"type": "line", "name": label, "stack": f"time{r}", "xAxisIndex": j, "yAxisIndex": j, "showSymbol": False,
-                        "color": TIER_COLOURS[k], "areaStyle": {"opacity": 0.9}, "lineStyle": {"width": 0.5},
-                        "data": [_f(v) for v in arr[:, k]]})
-    return {"animation": False, "title": titles, "grid": grids, "xAxis": xaxes, "yAxis": yaxes, "series": out,
-            "legend": {"data": list(TIER_LABELS), "top": 0, "right": 0}, "tooltip": {"trigger": "axis"}}
+            out.append(
+                {
+                    "type": "line",
+                    "name": label,
+                    "stack": f"time{r}",
+                    "xAxisIndex": j,
+                    "yAxisIndex": j,
+                    "showSymbol": False,
+                    "color": TIER_COLOURS[k],
+                    "areaStyle": {"opacity": 0.9},
+                    "lineStyle": {"width": 0.5},
+                    "data": [_f(v) for v in arr[:, k]],
+                }
+            )
+    return {
+        "animation": False,
+        "title": titles,
+        "grid": grids,
+        "xAxis": xaxes,
+        "yAxis": yaxes,
+        "series": out,
+        "legend": {"data": list(TIER_LABELS), "top": 0, "right": 0},
+        "tooltip": {"trigger": "axis"},
+    }
 
 
 def timeline_option(model: ChainModel) -> dict:
@@ -690,8 +869,13 @@ def timeline_option(model: ChainModel) -> dict:
     thr = w.independence_threshold
     quarters = quarter_names(model)
     rows = [f"{bloc} · {stage}" for bloc in T.blocs for stage in T.stages]
-    cells = [[q, b * T.S + s, _f(min(max(ss[q, b, s], 0.0), 2 * thr), 3)]
-             for q in range(ss.shape[0]) for b in range(T.B) for s in range(T.S) if math.isfinite(ss[q, b, s])]
+    cells = [
+        [q, b * T.S + s, _f(min(max(ss[q, b, s], 0.0), 2 * thr), 3)]
+        for q in range(ss.shape[0])
+        for b in range(T.B)
+        for s in range(T.S)
+        if math.isfinite(ss[q, b, s])
+    ]
     firsts, stars = [], []
     tl = timeline(model)
     for b, bloc in enumerate(T.blocs):
@@ -700,32 +884,69 @@ def timeline_option(model: ChainModel) -> dict:
             if cell["first_output"] is not None:
                 firsts.append([model.quarter_index(cell["first_output"]), b * T.S + s])
             if cell["independence"] is not None:
-                stars.append({"value": [model.quarter_index(cell["independence"]), b * T.S + s],
-                              "label": {"show": True, "position": "right", "formatter": f"{cell['independence']:.0f}",
-                                        "backgroundColor": "rgba(255,255,255,0.85)", "padding": 1, "fontSize": 10}})
+                stars.append(
+                    {
+                        "value": [model.quarter_index(cell["independence"]), b * T.S + s],
+                        "label": {
+                            "show": True,
+                            "position": "right",
+                            "formatter": f"{cell['independence']:.0f}",
+                            "backgroundColor": "rgba(255,255,255,0.85)",
+                            "padding": 1,
+                            "fontSize": 10,
+                        },
+                    }
+                )
     mark = []
     ref = w.timeline_reference_year
     if ref is not None and ref > w.start_year:
         mark = [{"xAxis": model.quarter_index(ref)}]
     heat = {"type": "heatmap", "name": "self-sufficiency", "data": cells, "itemStyle": {"borderWidth": 0}}
     if mark:
-        heat["markLine"] = {"silent": True, "symbol": "none", "data": mark, "lineStyle": {"color": "#000", "type": "dotted"},
-                            "label": {"formatter": "timelines counted from here"}}
+        heat["markLine"] = {
+            "silent": True,
+            "symbol": "none",
+            "data": mark,
+            "lineStyle": {"color": "#000", "type": "dotted"},
+            "label": {"formatter": "timelines counted from here"},
+        }
     return {
         "animation": False,
         "grid": {"left": 120, "right": 20, "top": 30, "bottom": 60},
         "xAxis": {"type": "category", "data": quarters, "axisLabel": {"interval": 19}, "splitArea": {"show": False}},
-        "yAxis": {"type": "category", "data": rows, "inverse": True,
-                  "axisLabel": {"color": "#222", "fontWeight": "bold"}},
-        "visualMap": {"min": 0, "max": 2 * thr, "calculable": False, "orient": "horizontal", "left": "center", "bottom": 0,
-                      "itemHeight": 120, "text": [f"{2 * thr:g}+", "self-sufficiency 0"], "inRange": {"color": list(GREENS)},
-                      "seriesIndex": 0},
+        "yAxis": {"type": "category", "data": rows, "inverse": True, "axisLabel": {"color": "#222", "fontWeight": "bold"}},
+        "visualMap": {
+            "min": 0,
+            "max": 2 * thr,
+            "calculable": False,
+            "orient": "horizontal",
+            "left": "center",
+            "bottom": 0,
+            "itemHeight": 120,
+            "text": [f"{2 * thr:g}+", "self-sufficiency 0"],
+            "inRange": {"color": list(GREENS)},
+            "seriesIndex": 0,
+        },
         "legend": {"data": ["first output of a new plant", "independence"], "top": 0},
-        "series": [heat,
-                   {"type": "scatter", "name": "first output of a new plant", "symbol": "triangle", "symbolSize": 12,
-                    "itemStyle": {"color": "#000"}, "data": firsts},
-                   {"type": "scatter", "name": "independence", "symbol": STAR, "symbolSize": 18,
-                    "itemStyle": {"color": "#ffb000", "borderColor": "#000"}, "data": stars}],
+        "series": [
+            heat,
+            {
+                "type": "scatter",
+                "name": "first output of a new plant",
+                "symbol": "triangle",
+                "symbolSize": 12,
+                "itemStyle": {"color": "#000"},
+                "data": firsts,
+            },
+            {
+                "type": "scatter",
+                "name": "independence",
+                "symbol": STAR,
+                "symbolSize": 18,
+                "itemStyle": {"color": "#ffb000", "borderColor": "#000"},
+                "data": stars,
+            },
+        ],
         "tooltip": {"show": True},
     }
 
@@ -743,19 +964,45 @@ def chain_option(model: ChainModel) -> dict:
     started = cap.shape[0] > 0
     nodes, links = [], []
     for b, bloc in enumerate(T.blocs):
-        nodes.append({"name": bloc, "x": -62, "y": b * 100, "symbolSize": 1, "itemStyle": {"color": "transparent"},
-                      "label": {"show": True, "fontSize": 14, "fontWeight": "bold", "color": bloc_colour(bloc, b), "rotate": 90}})
+        nodes.append(
+            {
+                "name": bloc,
+                "x": -62,
+                "y": b * 100,
+                "symbolSize": 1,
+                "itemStyle": {"color": "transparent"},
+                "label": {"show": True, "fontSize": 14, "fontWeight": "bold", "color": bloc_colour(bloc, b), "rotate": 90},
+            }
+        )
         for s, stage in enumerate(T.stages):
             v = float(ss[-1, b, s]) if started and math.isfinite(ss[-1, b, s]) else 0.0
-            text = (f"{{b|{stage}}}\n{cap[-1, b, s] / 1000:.1f} kt/yr\n{price[-1, b, s]:.0f} USD/kg\nself-s. {v:.2f}"
-                    if started else f"{{b|{stage}}}\nnot started")
-            nodes.append({"name": f"{bloc}:{stage}", "x": s * 100, "y": b * 100, "symbol": "roundRect", "symbolSize": [82, 70],
-                          "itemStyle": {"color": _green(v, thr), "borderColor": bloc_colour(bloc, b), "borderWidth": 3},
-                          "label": {"show": True, "formatter": text, "color": "#000" if v < 1.2 * thr else "#fff", "fontSize": 10,
-                                    "lineHeight": 13, "rich": {"b": {"fontWeight": "bold", "fontSize": 11, "lineHeight": 14}}}})
+            text = (
+                f"{{b|{stage}}}\n{cap[-1, b, s] / 1000:.1f} kt/yr\n{price[-1, b, s]:.0f} USD/kg\nself-s. {v:.2f}"
+                if started
+                else f"{{b|{stage}}}\nnot started"
+            )
+            nodes.append(
+                {
+                    "name": f"{bloc}:{stage}",
+                    "x": s * 100,
+                    "y": b * 100,
+                    "symbol": "roundRect",
+                    "symbolSize": [82, 70],
+                    "itemStyle": {"color": _green(v, thr), "borderColor": bloc_colour(bloc, b), "borderWidth": 3},
+                    "label": {
+                        "show": True,
+                        "formatter": text,
+                        "color": "#000" if v < 1.2 * thr else "#fff",
+                        "fontSize": 10,
+                        "lineHeight": 13,
+                        "rich": {"b": {"fontWeight": "bold", "fontSize": 11, "lineHeight": 14}},
+                    },
+                }
+            )
             if s + 1 < T.S:
-                links.append({"source": f"{bloc}:{stage}", "target": f"{bloc}:{T.stages[s + 1]}",
-                              "lineStyle": {"color": "#666", "width": 2, "curveness": 0}})
+                links.append(
+                    {"source": f"{bloc}:{stage}", "target": f"{bloc}:{T.stages[s + 1]}", "lineStyle": {"color": "#666", "width": 2, "curveness": 0}}
+                )
     biggest = max(float(flows.max(initial=0.0)), 1e-9)
     for s, stage in enumerate(T.stages):
         for c in range(T.B):
@@ -765,38 +1012,70 @@ def chain_option(model: ChainModel) -> dict:
                 if c == b or (f <= 1e-6 and not controlled):
                     continue
                 label = f"{f:.1f} kt/yr" + ("\n✕ export control" if controlled else "")
-                links.append({"source": f"{T.blocs[c]}:{stage}", "target": f"{T.blocs[b]}:{stage}", "value": _f(f, 2),
-                              "lineStyle": {"color": CUT if controlled else "#333", "width": 1.0 + 6 * f / biggest,
-                                            "type": "dashed" if controlled else "solid", "curveness": 0.35},
-                              "label": {"show": True, "formatter": label, "color": CUT if controlled else "#333", "fontSize": 9}})
+                links.append(
+                    {
+                        "source": f"{T.blocs[c]}:{stage}",
+                        "target": f"{T.blocs[b]}:{stage}",
+                        "value": _f(f, 2),
+                        "lineStyle": {
+                            "color": CUT if controlled else "#333",
+                            "width": 1.0 + 6 * f / biggest,
+                            "type": "dashed" if controlled else "solid",
+                            "curveness": 0.35,
+                        },
+                        "label": {"show": True, "formatter": label, "color": CUT if controlled else "#333", "fontSize": 9},
+                    }
+                )
     return {
         "animation": False,
         "title": {"text": f"The chain in {quarter_label(model)}", "left": "center", "textStyle": {"fontSize": 14}},
-        "series": [{"type": "graph", "layout": "none", "roam": False, "data": nodes, "links": links,
-                    "edgeSymbol": ["none", "arrow"], "edgeSymbolSize": 8, "left": 30, "right": 45, "top": 75, "bottom": 45,
-                    "edgeLabel": {"show": False}}],
+        "series": [
+            {
+                "type": "graph",
+                "layout": "none",
+                "roam": False,
+                "data": nodes,
+                "links": links,
+                "edgeSymbol": ["none", "arrow"],
+                "edgeSymbolSize": 8,
+                "left": 30,
+                "right": 45,
+                "top": 75,
+                "bottom": 45,
+                "edgeLabel": {"show": False},
+            }
+        ],
     }
 
 
-VIEWS = {"chain": chain_option, "timeline": timeline_option, "capacity": capacity_option, "prices": prices_option,
-         "pyramid": pyramid_option}
+VIEWS = {"chain": chain_option, "timeline": timeline_option, "capacity": capacity_option, "prices": prices_option, "pyramid": pyramid_option}
 
 CAPTIONS = {
-    "chain": ("**The chain.** Each box is one stage in one bloc; the greener, the more of the bloc's own magnet demand "
-              "that stage could cover. Grey arrows carry material down the chain; curved arrows are trade between "
-              "the blocs (thicker = more, in kt per year). A red dashed arrow with ✕ means the exporter's sales there "
-              "are under an export control."),
-    "timeline": ("**Mine-to-magnet timeline.** One row per bloc and stage, filled in quarter by quarter: the darker the "
-                 "green, the more of the bloc's magnets that stage could supply. ▲ marks the first output of a new "
-                 "plant, ★ the year the stage became independent (half of the bloc's needs or more, for a full year)."),
-    "capacity": ("**Capacity and self-sufficiency.** Top: how much each stage can produce per year. Bottom: the share "
-                 "of the bloc's magnet demand its own plants cover at that stage; above the dashed line counts as "
-                 "independent."),
-    "prices": ("**Prices by bloc.** What a kilogram costs in each bloc at each stage. Red shading: an export control "
-               "is in force there; a gap opening between the lines is the price of being cut off."),
-    "pyramid": ("**Designation pyramid.** Left: how many firms hold each title now. Right: the same over time. "
-                "Titles bring grants, tax relief, cheap credit and a procurement preference while the firm keeps "
-                "meeting the criteria; they are reviewed every three years."),
+    "chain": (
+        "**The chain.** Each box is one stage in one bloc; the greener, the more of the bloc's own magnet demand "
+        "that stage could cover. Grey arrows carry material down the chain; curved arrows are trade between "
+        "the blocs (thicker = more, in kt per year). A red dashed arrow with ✕ means the exporter's sales there "
+        "are under an export control."
+    ),
+    "timeline": (
+        "**Mine-to-magnet timeline.** One row per bloc and stage, filled in quarter by quarter: the darker the "
+        "green, the more of the bloc's magnets that stage could supply. ▲ marks the first output of a new "
+        "plant, ★ the year the stage became independent (half of the bloc's needs or more, for a full year)."
+    ),
+    "capacity": (
+        "**Capacity and self-sufficiency.** Top: how much each stage can produce per year. Bottom: the share "
+        "of the bloc's magnet demand its own plants cover at that stage; above the dashed line counts as "
+        "independent."
+    ),
+    "prices": (
+        "**Prices by bloc.** What a kilogram costs in each bloc at each stage. Red shading: an export control "
+        "is in force there; a gap opening between the lines is the price of being cut off."
+    ),
+    "pyramid": (
+        "**Designation pyramid.** Left: how many firms hold each title now. Right: the same over time. "
+        "Titles bring grants, tax relief, cheap credit and a procurement preference while the firm keeps "
+        "meeting the criteria; they are reviewed every three years."
+    ),
 }
 
 
@@ -807,9 +1086,13 @@ ROOT = CONF_DIR.parent
 CHROMIUM = "/usr/bin/chromium"  # Debian's chromium (apt-get install chromium): the browser of the browser test
 # Chromium with no network but this machine: every host name but localhost fails to resolve, and anything
 # not on the loopback goes to a proxy that does not exist.
-OFFLINE_CHROMIUM_ARGS = ("--no-sandbox", "--disable-background-networking", "--disable-component-update",
-                         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
-                         "--proxy-server=http://127.0.0.1:9")  # loopback bypasses a proxy by default
+OFFLINE_CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
+    "--proxy-server=http://127.0.0.1:9",
+)  # loopback bypasses a proxy by default
 
 
 def server_env() -> dict[str, str]:
@@ -826,8 +1109,20 @@ def server_command(port: int, host: str = "localhost") -> list[str]:
     """``solara run`` of sim/classroom/app.py in production mode, without its version check (no internet)."""
     import sys
 
-    return [sys.executable, "-m", "solara", "run", str(ROOT / "sim" / "app.py"), "--production", "--host", host,
-            "--port", str(port), "--no-open", "--no-check-version"]
+    return [
+        sys.executable,
+        "-m",
+        "solara",
+        "run",
+        str(ROOT / "sim" / "app.py"),
+        "--production",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--no-open",
+        "--no-check-version",
+    ]
 
 
 def free_port() -> int:
@@ -846,8 +1141,9 @@ def start_server(port: int | None = None, timeout_s: float = 60.0, log=None):
 
     port = port or free_port()
     url = f"http://localhost:{port}"
-    proc = subprocess.Popen(server_command(port), cwd=ROOT, env=server_env(), stdout=log or subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        server_command(port), cwd=ROOT, env=server_env(), stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT if log else subprocess.DEVNULL
+    )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -12,7 +12,6 @@ line naming the key and what is allowed.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -70,8 +69,6 @@ def read_study_file(folder: str, name_or_path: str | Path, key: str) -> tuple[An
         return yaml.safe_load(p.read_text()), p
     except yaml.YAMLError as ex:
         raise ConfigError(key, f"{p} is not valid YAML: {str(ex).splitlines()[0]}") from None
-
-
 
 
 # --------------------------------------------------------------------------
@@ -263,6 +260,7 @@ class Config:
 # Validation
 # --------------------------------------------------------------------------
 
+
 def validate(cfg: Config) -> Config:
     """Range checks and cross-references. Returns cfg; raises ConfigError."""
     check_fields(cfg, "")
@@ -287,13 +285,18 @@ def validate(cfg: Config) -> Config:
         for s in bc.stages:
             require_name(f"world.blocs.{b}.stages.{s}", s, stages, "stage")
         if bc.leverage_max + bc.equity_share_required < 1.0 - 1e-9:
-            raise ConfigError(f"world.blocs.{b}.leverage_max",
-                              f"must be >= 1 - equity_share_required ({1.0 - bc.equity_share_required:g}), "
-                              f"got {bc.leverage_max:g}; otherwise lenders cannot fund the rest of any project")
+            raise ConfigError(
+                f"world.blocs.{b}.leverage_max",
+                f"must be >= 1 - equity_share_required ({1.0 - bc.equity_share_required:g}), "
+                f"got {bc.leverage_max:g}; otherwise lenders cannot fund the rest of any project",
+            )
         if not bc.demand_t_per_year:
             raise ConfigError(f"world.blocs.{b}.demand_t_per_year", "at least one [year, t/yr] point is required")
         for i, pt in enumerate(bc.demand_t_per_year):
-            if not (isinstance(pt, (list, tuple)) and len(pt) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pt)) or pt[1] < 0:
+            if (
+                not (isinstance(pt, (list, tuple)) and len(pt) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pt))
+                or pt[1] < 0
+            ):
                 raise ConfigError(f"world.blocs.{b}.demand_t_per_year[{i}]", f"must be [year, t/yr >= 0], got {pt}")
         years = [pt[0] for pt in bc.demand_t_per_year]
         if years != sorted(years):
@@ -375,19 +378,18 @@ def omegaconf_error(ex: Exception, prefix: str = "") -> ConfigError:
     unknown key names the keys allowed beside it."""
     return checks.omegaconf_error(ex, prefix, unknown_key=_unknown_key)
 
+
 def _text_error(text: str) -> ConfigError:
     """Hydra composition messages carry the OmegaConf message and 'full_key: ...' in their text."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     key = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("full_key:")), "")
-    body = [ln for ln in lines if not ln.startswith(("In '", "full_key:", "reference_type", "object_type"))
-            and "raised while composing" not in ln]
+    body = [ln for ln in lines if not ln.startswith(("In '", "full_key:", "reference_type", "object_type")) and "raised while composing" not in ln]
     msg = body[0] if body else (lines[0] if lines else "invalid configuration")
     if msg.startswith("Ambiguous value for argument"):
         import re
 
         m = re.search(r"argument '([^=']+)=", msg)
-        return ConfigError(m.group(1) if m else key, "several values need a sweep: add -m (multirun), "
-                           "or quote a list as key='[a,b]'")
+        return ConfigError(m.group(1) if m else key, "several values need a sweep: add -m (multirun), or quote a list as key='[a,b]'")
     if "not in struct" in msg or msg.startswith("Key '") or "Could not override" in msg or "Could not append" in msg:
         if not key:
             import re

@@ -24,7 +24,6 @@ from agents.government import METRICS, TIERS
 from sim.checks import ConfigError, require_name
 from sim.config.fields import f
 
-
 BENEFIT_TIERS = TIERS + ("key_little_giant",)
 OPS = (">=", ">", "<=", "<")
 
@@ -159,13 +158,19 @@ def parse_rule(key: str, rule: Any) -> dict:
     if "any_of" in rule:
         if set(rule) != {"any_of"} or not isinstance(rule["any_of"], list) or not rule["any_of"]:
             raise ConfigError(key, "any_of must be the only key and hold a non-empty list of rule lists")
-        return {"any_of": [[parse_rule(f"{key}.any_of[{i}][{j}]", r) for j, r in enumerate(_as_list(f"{key}.any_of[{i}]", alt))]
-                           for i, alt in enumerate(rule["any_of"])]}
+        return {
+            "any_of": [
+                [parse_rule(f"{key}.any_of[{i}][{j}]", r) for j, r in enumerate(_as_list(f"{key}.any_of[{i}]", alt))]
+                for i, alt in enumerate(rule["any_of"])
+            ]
+        }
     if "when" in rule:
         if set(rule) != {"when", "then"}:
             raise ConfigError(key, "a conditional rule has exactly the keys when and then")
-        return {"when": parse_rule(f"{key}.when", rule["when"]),
-                "then": [parse_rule(f"{key}.then[{j}]", r) for j, r in enumerate(_as_list(f"{key}.then", rule["then"]))]}
+        return {
+            "when": parse_rule(f"{key}.when", rule["when"]),
+            "then": [parse_rule(f"{key}.then[{j}]", r) for j, r in enumerate(_as_list(f"{key}.then", rule["then"]))],
+        }
     extra = set(rule) - {"metric", "op", "value", "note"}
     if extra or not {"metric", "op", "value"} <= set(rule):
         raise ConfigError(key, f"a rule has the keys metric, op, value (and an optional note); got {sorted(rule)}")
@@ -189,15 +194,21 @@ def parse_score_item(key: str, item: Any) -> dict:
     if item["metric"] not in METRICS:
         raise ConfigError(f"{key}.metric", f"unknown metric '{item['metric']}'; allowed: {', '.join(METRICS)}")
     bands = item["bands"]
-    ok = isinstance(bands, list) and bands and all(
-        isinstance(b, list) and len(b) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in b) for b in bands)
+    ok = (
+        isinstance(bands, list)
+        and bands
+        and all(isinstance(b, list) and len(b) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in b) for b in bands)
+    )
     if not ok:
         raise ConfigError(f"{key}.bands", f"must be a non-empty list of [threshold, points] pairs; got {bands!r}")
     if any(b[1] < 0 for b in bands):
         raise ConfigError(f"{key}.bands", "points must be >= 0")
     # best band first: the highest threshold reached (or, with below, the lowest threshold not reached)
-    return {"metric": item["metric"], "below": below,
-            "bands": sorted(([float(a), float(b)] for a, b in bands), key=lambda x: x[0] if below else -x[0])}
+    return {
+        "metric": item["metric"],
+        "below": below,
+        "bands": sorted(([float(a), float(b)] for a, b in bands), key=lambda x: x[0] if below else -x[0]),
+    }
 
 
 def _as_list(key: str, value: Any) -> list:

@@ -187,7 +187,7 @@ class Markets:
 
     def volatility(self, quarters: int = 12) -> np.ndarray:
         """(B, S) standard deviation of quarterly log-price changes over the last ``quarters``, annualised."""
-        hist = self.log_price_history[-(quarters + 1):]
+        hist = self.log_price_history[-(quarters + 1) :]
         if len(hist) < 3:
             return np.zeros_like(self.price)
         d = np.diff(np.stack(hist), axis=0)

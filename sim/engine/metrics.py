@@ -18,11 +18,37 @@ if TYPE_CHECKING:  # pragma: no cover
     from sim.engine.model import ChainModel
 
 SERIES = (
-    "capacity_t", "pipeline_t", "output_t", "demand_t", "delivered_t", "imports_t", "exports_t", "shortage_t",
-    "price_usd_per_kg", "paid_price_usd_per_kg", "unit_cost_usd_per_kg", "utilisation", "firms", "firms_in_project",
-    "projects_started", "projects_financed", "projects_stalled", "projects_constrained", "projects_abandoned",
-    "entrants", "exits", "final_demand_t", "self_sufficiency", "capacity_share", "output_share",
-    "rd_spend_musd", "revenue_musd", "profit_musd", "patents_invention", "patents_utility", "export_controlled",
+    "capacity_t",
+    "pipeline_t",
+    "output_t",
+    "demand_t",
+    "delivered_t",
+    "imports_t",
+    "exports_t",
+    "shortage_t",
+    "price_usd_per_kg",
+    "paid_price_usd_per_kg",
+    "unit_cost_usd_per_kg",
+    "utilisation",
+    "firms",
+    "firms_in_project",
+    "projects_started",
+    "projects_financed",
+    "projects_stalled",
+    "projects_constrained",
+    "projects_abandoned",
+    "entrants",
+    "exits",
+    "final_demand_t",
+    "self_sufficiency",
+    "capacity_share",
+    "output_share",
+    "rd_spend_musd",
+    "revenue_musd",
+    "profit_musd",
+    "patents_invention",
+    "patents_utility",
+    "export_controlled",
 )
 
 
@@ -83,8 +109,15 @@ class Recorder:
         rec["utilisation"] = m.utilisation.copy()
         rec["firms"] = by_bs(np.ones(len(pop)), op)
         rec["firms_in_project"] = by_bs(np.ones(len(pop)), pop.phase == Phase.PROJECT)
-        for k, name in (("started", "projects_started"), ("financed", "projects_financed"), ("stalled", "projects_stalled"),
-                        ("constrained", "projects_constrained"), ("abandoned", "projects_abandoned"), ("entrants", "entrants"), ("exits", "exits")):
+        for k, name in (
+            ("started", "projects_started"),
+            ("financed", "projects_financed"),
+            ("stalled", "projects_stalled"),
+            ("constrained", "projects_constrained"),
+            ("abandoned", "projects_abandoned"),
+            ("entrants", "entrants"),
+            ("exits", "exits"),
+        ):
             rec[name] = m.counters[k].copy()
         final = np.array([sum(by.demand_t for by in m.buyers if by.bloc == b) for b in range(B)])
         rec["final_demand_t"] = np.repeat(final[:, None], S, axis=1)
@@ -116,37 +149,41 @@ class Recorder:
         rev = pop.trailing(pop.rev_hist, q)[idx]
         rd = pop.trailing(pop.rd_hist, q)[idx]
         rev_prev = pop.trailing(pop.rev_hist, q, lag=4)[idx]
-        self.panel.append(pd.DataFrame({
-            "year": np.full(len(idx), int(m.world.start_year + q // 4), dtype=np.int32),
-            "firm_id": pop.firm_id[idx],
-            "bloc": pd.Categorical.from_codes(pop.bloc[idx], T.blocs),
-            "region": pd.Categorical.from_codes(pop.region[idx], T.regions),
-            "stage": pd.Categorical.from_codes(pop.stage[idx], T.stages),
-            "group": pd.Categorical.from_codes(pop.group[idx], T.groups) if T.groups else pd.Categorical([None] * len(idx)),
-            "state_owned": pop.state_owned[idx],
-            "phase": pd.Categorical.from_codes(pop.phase[idx], [p.name.lower() for p in Phase]),
-            "age_years": (q - pop.birth_step[idx]) / 4.0,
-            "capacity_t": pop.capacity_t[idx],
-            "quality": pop.quality[idx],
-            "revenue_musd": rev,
-            "revenue_growth": np.divide(rev, rev_prev, out=np.full(len(idx), np.nan), where=rev_prev > 0) - 1.0,
-            "rd_spend_musd": rd,
-            "rd_intensity": np.divide(rd, rev, out=np.full(len(idx), np.nan), where=rev > 0),
-            "knowledge": pop.knowledge[idx],
-            "patents_invention": pop.patents_invention[idx],
-            "patents_utility": pop.patents_utility[idx],
-            "cash_musd": pop.cash[idx],
-            "debt_musd": pop.debt[idx],
-            "equity_musd": pop.equity[idx],
-            "unit_cost_usd_per_kg": pop.unit_cost_usd_per_kg[idx],
-            "employees": pop.employees[idx],
-            "rd_staff_share": pop.rd_staff_share[idx],
-            "tier": pd.Categorical.from_codes(pop.tier[idx], ["none", "innovation_type", "srdi", "little_giant"]),
-            "key_little_giant": pop.key_lg[idx],
-            "designation_year": np.where(pop.designation_step[idx] >= 0, m.world.start_year + pop.designation_step[idx] // 4, -1),
-            "group_grade_a": pop.group_grade_a[idx],
-            "finance_constrained": pop.finance_constrained[idx],
-        }))
+        self.panel.append(
+            pd.DataFrame(
+                {
+                    "year": np.full(len(idx), int(m.world.start_year + q // 4), dtype=np.int32),
+                    "firm_id": pop.firm_id[idx],
+                    "bloc": pd.Categorical.from_codes(pop.bloc[idx], T.blocs),
+                    "region": pd.Categorical.from_codes(pop.region[idx], T.regions),
+                    "stage": pd.Categorical.from_codes(pop.stage[idx], T.stages),
+                    "group": pd.Categorical.from_codes(pop.group[idx], T.groups) if T.groups else pd.Categorical([None] * len(idx)),
+                    "state_owned": pop.state_owned[idx],
+                    "phase": pd.Categorical.from_codes(pop.phase[idx], [p.name.lower() for p in Phase]),
+                    "age_years": (q - pop.birth_step[idx]) / 4.0,
+                    "capacity_t": pop.capacity_t[idx],
+                    "quality": pop.quality[idx],
+                    "revenue_musd": rev,
+                    "revenue_growth": np.divide(rev, rev_prev, out=np.full(len(idx), np.nan), where=rev_prev > 0) - 1.0,
+                    "rd_spend_musd": rd,
+                    "rd_intensity": np.divide(rd, rev, out=np.full(len(idx), np.nan), where=rev > 0),
+                    "knowledge": pop.knowledge[idx],
+                    "patents_invention": pop.patents_invention[idx],
+                    "patents_utility": pop.patents_utility[idx],
+                    "cash_musd": pop.cash[idx],
+                    "debt_musd": pop.debt[idx],
+                    "equity_musd": pop.equity[idx],
+                    "unit_cost_usd_per_kg": pop.unit_cost_usd_per_kg[idx],
+                    "employees": pop.employees[idx],
+                    "rd_staff_share": pop.rd_staff_share[idx],
+                    "tier": pd.Categorical.from_codes(pop.tier[idx], ["none", "innovation_type", "srdi", "little_giant"]),
+                    "key_little_giant": pop.key_lg[idx],
+                    "designation_year": np.where(pop.designation_step[idx] >= 0, m.world.start_year + pop.designation_step[idx] // 4, -1),
+                    "group_grade_a": pop.group_grade_a[idx],
+                    "finance_constrained": pop.finance_constrained[idx],
+                }
+            )
+        )
 
     # ------------------------------------------------------------------ frames
     def timeseries(self) -> pd.DataFrame:
@@ -156,14 +193,16 @@ class Recorder:
         n_q = len(self.series["capacity_t"])
         B, S = self.B, self.S
         q = np.repeat(np.arange(n_q), B * S)
-        df = pd.DataFrame({
-            "quarter_index": q.astype(np.int32),
-            "year": (m.world.start_year + q // 4).astype(np.int32),
-            "quarter": (q % 4 + 1).astype(np.int8),
-            "time": m.world.start_year + q / 4.0,
-            "bloc": pd.Categorical.from_codes(np.tile(np.repeat(np.arange(B), S), n_q), T.blocs),
-            "stage": pd.Categorical.from_codes(np.tile(np.tile(np.arange(S), B), n_q), T.stages),
-        })
+        df = pd.DataFrame(
+            {
+                "quarter_index": q.astype(np.int32),
+                "year": (m.world.start_year + q // 4).astype(np.int32),
+                "quarter": (q % 4 + 1).astype(np.int8),
+                "time": m.world.start_year + q / 4.0,
+                "bloc": pd.Categorical.from_codes(np.tile(np.repeat(np.arange(B), S), n_q), T.blocs),
+                "stage": pd.Categorical.from_codes(np.tile(np.tile(np.arange(S), B), n_q), T.stages),
+            }
+        )
         for k in SERIES:
             df[k] = np.stack(self.series[k]).reshape(-1) if n_q else np.zeros(0)
         return df
@@ -197,7 +236,7 @@ class Recorder:
                 sel = (firsts[:, 0] == b) & (firsts[:, 1] == s) & (firsts[:, 2] >= ref_q) & (firsts[:, 3] >= ref_q)
                 first = int(firsts[sel, 3].min()) if sel.any() else None
                 above = np.nan_to_num(ss[:, b, s], nan=0.0) >= w.independence_threshold
-                indep = next((q for q in range(ref_q, n_q - hold + 1) if above[q:q + hold].all()), None)
+                indep = next((q for q in range(ref_q, n_q - hold + 1) if above[q : q + hold].all()), None)
                 out[bloc][stage] = (first, indep)
         return ref_q, out
 
@@ -219,8 +258,9 @@ class Recorder:
             if not qs:
                 continue
             shares[str(y)] = {
-                bloc: {stage: {"capacity": _f(np.nanmean(cap[qs, b, s])), "output": _f(np.nanmean(outp[qs, b, s]))}
-                       for s, stage in enumerate(T.stages)}
+                bloc: {
+                    stage: {"capacity": _f(np.nanmean(cap[qs, b, s])), "output": _f(np.nanmean(outp[qs, b, s]))} for s, stage in enumerate(T.stages)
+                }
                 for b, bloc in enumerate(T.blocs)
             }
         price = np.stack(self.series["price_usd_per_kg"])
@@ -236,11 +276,16 @@ class Recorder:
             "timeline_reference_year": w.timeline_reference_year if w.timeline_reference_year is not None else w.start_year,
             "years_to_first_output": first_output,
             "years_to_independence": independence,
-            "self_sufficiency_final": {bloc: {stage: _f(np.nanmean(ss[last_year, b, s])) for s, stage in enumerate(T.stages)} for b, bloc in enumerate(T.blocs)},
+            "self_sufficiency_final": {
+                bloc: {stage: _f(np.nanmean(ss[last_year, b, s])) for s, stage in enumerate(T.stages)} for b, bloc in enumerate(T.blocs)
+            },
             "shares": shares,
             "price_final_usd_per_kg": {bloc: {stage: _f(price[-1, b, s]) for s, stage in enumerate(T.stages)} for b, bloc in enumerate(T.blocs)},
             "price_max_usd_per_kg": {bloc: {stage: _f(price[:, b, s].max()) for s, stage in enumerate(T.stages)} for b, bloc in enumerate(T.blocs)},
-            "max_shortage_share": {bloc: _f(np.max(np.divide(short[:, b, -1], final[:, b, -1], out=np.zeros(n_q), where=final[:, b, -1] > 0))) for b, bloc in enumerate(T.blocs)},
+            "max_shortage_share": {
+                bloc: _f(np.max(np.divide(short[:, b, -1], final[:, b, -1], out=np.zeros(n_q), where=final[:, b, -1] > 0)))
+                for b, bloc in enumerate(T.blocs)
+            },
             "firms_final": {bloc: int(((pop.bloc == b) & pop.operating).sum()) for b, bloc in enumerate(T.blocs)},
             "entries": m.event_log.count("entry"),
             "exits": m.event_log.count("exit"),

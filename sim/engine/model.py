@@ -120,8 +120,9 @@ class ChainModel(mesa.Model):
         """A thin view of one live firm."""
         return self.pop.view(firm_id, self)
 
-    def log_event(self, kind: str, firm_id: int = -1, bloc: int = -1, stage: int = -1, detail: str = "", value: float = float("nan"),
-                  quarter: int | None = None) -> None:
+    def log_event(
+        self, kind: str, firm_id: int = -1, bloc: int = -1, stage: int = -1, detail: str = "", value: float = float("nan"), quarter: int | None = None
+    ) -> None:
         """Log one event (``EventLog.add``); ``quarter`` defaults to the quarter being simulated."""
         self.event_log.add(kind, firm_id, bloc, stage, detail, value, quarter)
 
@@ -167,13 +168,15 @@ class ChainModel(mesa.Model):
         """Investors' view per bloc and stage (sim.engine.investment.expectations)."""
         return investment.expectations(self)
 
-    def add_entrants(self, b: int, s: int, n: int, regions: np.ndarray, rng: np.random.Generator, group: int = -1,
-                     state_owned: bool = False) -> np.ndarray:
+    def add_entrants(
+        self, b: int, s: int, n: int, regions: np.ndarray, rng: np.random.Generator, group: int = -1, state_owned: bool = False
+    ) -> np.ndarray:
         """New firms with a greenfield project in planning (sim.engine.entry_exit.add_entrants)."""
         return entry_exit.add_entrants(self, b, s, n, regions, rng, group, state_owned)
 
-    def add_funded_entrants(self, b: int, s: int, n: int, regions: np.ndarray, rng: np.random.Generator, sponsor: str,
-                            group: int = -1, state_owned: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def add_funded_entrants(
+        self, b: int, s: int, n: int, regions: np.ndarray, rng: np.random.Generator, sponsor: str, group: int = -1, state_owned: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Entrants whose sponsor pays the project's own funds at once (sim.engine.entry_exit.add_funded_entrants)."""
         return entry_exit.add_funded_entrants(self, b, s, n, regions, rng, sponsor, group, state_owned)
 
@@ -187,7 +190,7 @@ class ChainModel(mesa.Model):
         age_years = np.clip(-pop.birth_step / 4.0, 1.0, life).astype(int)
         mult = T.patent_multiplier[pop.bloc]
         for k in range(life - 1):  # cohorts granted 1..life-1 years ago; the one granted life years ago has lapsed
-            past = (age_years > k)
+            past = age_years > k
             slot = (-1 - k) % life
             pop.pat_inv[:, slot] += np.where(past, rng.poisson(inn.invention_patents_per_musd * mult * rd_year), 0)
             pop.pat_util[:, slot] += np.where(past, rng.poisson(inn.utility_patents_per_musd * mult * rd_year), 0)

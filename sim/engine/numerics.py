@@ -34,8 +34,12 @@ def avx512_active() -> bool:
 
 def dispatch_record() -> dict:
     """What a run's manifest records about numpy's kernels."""
-    return {"numpy": np.__version__, "kernels": active_kernels(), "avx512": avx512_active(),
-            "NPY_DISABLE_CPU_FEATURES": os.environ.get("NPY_DISABLE_CPU_FEATURES")}
+    return {
+        "numpy": np.__version__,
+        "kernels": active_kernels(),
+        "avx512": avx512_active(),
+        "NPY_DISABLE_CPU_FEATURES": os.environ.get("NPY_DISABLE_CPU_FEATURES"),
+    }
 
 
 _warned = False
@@ -51,6 +55,8 @@ def check_dispatch() -> bool:
         warnings.warn(
             "numpy uses AVX-512 kernels in this process (numpy was imported before sim, or "
             "NPY_DISABLE_CPU_FEATURES was set otherwise): seeded results here can differ from other machines. "
-            f"Import sim before numpy, or start Python with NPY_DISABLE_CPU_FEATURES=\"{NUMPY_DISABLED_FEATURES}\".",
-            RuntimeWarning, stacklevel=3)
+            f'Import sim before numpy, or start Python with NPY_DISABLE_CPU_FEATURES="{NUMPY_DISABLED_FEATURES}".',
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return False

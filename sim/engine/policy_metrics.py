@@ -30,8 +30,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
 TIER_NAMES = ("none", "innovation_type", "srdi", "little_giant")
 TIER_KEYS = TIER_NAMES + ("key_little_giant",)
-POLICY_EVENTS = ("designated", "review_passed", "review_failed", "revoked", "key_designated", "award", "award_paid",
-                 "award_lapsed", "rescued", "incubated")
+POLICY_EVENTS = (
+    "designated",
+    "review_passed",
+    "review_failed",
+    "revoked",
+    "key_designated",
+    "award",
+    "award_paid",
+    "award_lapsed",
+    "rescued",
+    "incubated",
+)
 
 
 class PolicyRecorder:
@@ -49,9 +59,14 @@ class PolicyRecorder:
         rows = np.flatnonzero(op)
         cell = pop.bloc[rows].astype(np.int64) * K + pop.tier[rows]
         key_rows = rows[pop.key_lg[rows]]
-        values = {"firms": np.ones(len(pop)), "rd_spend_musd": pop.rd_spend, "revenue_musd": pop.revenue,
-                  "patents_invention": pop.patents_invention, "patents_utility": pop.patents_utility,
-                  "finance_constrained": pop.finance_constrained}
+        values = {
+            "firms": np.ones(len(pop)),
+            "rd_spend_musd": pop.rd_spend,
+            "revenue_musd": pop.revenue,
+            "patents_invention": pop.patents_invention,
+            "patents_utility": pop.patents_utility,
+            "finance_constrained": pop.finance_constrained,
+        }
         out = {}
         for measure, v in values.items():
             v = np.asarray(v, dtype=float)
@@ -143,7 +158,9 @@ class PolicyRecorder:
             lg_c = full[(full["measure"] == "finance_constrained") & (full["key"] == "little_giant") & (full["quarter"] == 4)]
             win = (lg_n["year"] >= 2020) & (lg_n["year"] <= 2025)
             n_lg = lg_n[win]["value"].sum()
-            res["capital_constraint_lg_2020_2025"] = float(lg_c[(lg_c["year"] >= 2020) & (lg_c["year"] <= 2025)]["value"].sum() / n_lg) if n_lg else None
+            res["capital_constraint_lg_2020_2025"] = (
+                float(lg_c[(lg_c["year"] >= 2020) & (lg_c["year"] <= 2025)]["value"].sum() / n_lg) if n_lg else None
+            )
             span = {}
             for k in TIER_KEYS:
                 sel = (full["key"] == k) & (full["year"] >= 2020) & (full["year"] <= 2030)
@@ -164,8 +181,13 @@ class PolicyRecorder:
             out[bloc] = res
         gf = q4[q4["measure"] == "group_firms"]
         out = _no_nan(out)
-        out["pyramids"] = {g: {str(y): {name: int(gf[(gf["key"] == f"{g}:{name}") & (gf["year"] == y)]["value"].sum())
-                                        for name in ("all",) + TIER_NAMES[1:]} for y in years} for g in T.groups}
+        out["pyramids"] = {
+            g: {
+                str(y): {name: int(gf[(gf["key"] == f"{g}:{name}") & (gf["year"] == y)]["value"].sum()) for name in ("all",) + TIER_NAMES[1:]}
+                for y in years
+            }
+            for g in T.groups
+        }
         return out
 
 

@@ -85,8 +85,7 @@ def run(cfg: Config, overrides: list[str] | None = None, progress: Callable[[str
         output.write_parquet(run_dir / "policy.parquet", rec.policy.frame())
         output.write_json(run_dir / "summary.json", summary)
         extra = {"n_quarters": model.steps, "firms_ever": int(model.pop.next_id), "numpy_dispatch": numerics.dispatch_record()}
-        output.write_json(run_dir / "manifest.json",
-                          output.manifest(cfg.seed, cfg.scenario.name, overrides or [], started, "complete", extra))
+        output.write_json(run_dir / "manifest.json", output.manifest(cfg.seed, cfg.scenario.name, overrides or [], started, "complete", extra))
     return RunResult(model=model, summary=summary, run_dir=run_dir, wall_time_s=wall)
 
 
@@ -98,9 +97,14 @@ def summary_table(result: RunResult) -> str:
     ts = m.recorder.series
     cap = ts["capacity_t"][-1]
     share = ts["capacity_share"][-1]
-    lines = [f"scenario {s['scenario']}, seed {s['seed']}, {s['years']} years from {s['start_year']} "
-             f"(timelines from {s['timeline_reference_year']}), wall time {result.wall_time_s:.1f} s"]
-    hdr = f"{'bloc':<8}{'stage':<12}{'capacity kt/yr':>15}{'cap. share':>11}{'self-suff.':>11}{'price USD/kg':>13}{'1st output y':>13}{'independ. y':>12}"
+    lines = [
+        f"scenario {s['scenario']}, seed {s['seed']}, {s['years']} years from {s['start_year']} "
+        f"(timelines from {s['timeline_reference_year']}), wall time {result.wall_time_s:.1f} s"
+    ]
+    hdr = (
+        f"{'bloc':<8}{'stage':<12}{'capacity kt/yr':>15}{'cap. share':>11}{'self-suff.':>11}"
+        f"{'price USD/kg':>13}{'1st output y':>13}{'independ. y':>12}"
+    )
     lines += [hdr, "-" * len(hdr)]
     fmt = lambda v: "never" if v is None else f"{v:.2f}"  # noqa: E731
     for b, bloc in enumerate(T.blocs):

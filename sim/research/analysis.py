@@ -216,8 +216,7 @@ def load_runs(paths_or_root: str | Path | Iterable[str | Path], complete_only: b
             continue
         runs.append(r)
     if skipped:
-        warnings.warn(f"skipped {len(skipped)} incomplete or failed run(s), e.g. {skipped[0][0]} ({skipped[0][1]})",
-                      stacklevel=2)
+        warnings.warn(f"skipped {len(skipped)} incomplete or failed run(s), e.g. {skipped[0][0]} ({skipped[0][1]})", stacklevel=2)
     return Runs(runs, skipped)
 
 
@@ -339,12 +338,24 @@ def timeline_frame(runs: Run | Iterable[Run]) -> pd.DataFrame:
                 yi = ind.get(bloc, {}).get(stage)
                 fo = math.nan if fo is None else float(fo)
                 yi = math.nan if yi is None else float(yi)
-                rows.append({"run": rid, "scenario": r.scenario, "seed": r.seed, "bloc": bloc, "stage": stage,
-                             "reference_year": ref, "horizon_years": horizon, "end_year": end,
-                             "years_to_first_output": fo, "years_to_independence": yi,
-                             "first_output_reached": not math.isnan(fo), "independent": not math.isnan(yi),
-                             "first_output_year": float(ref) + fo if ref is not None else math.nan,
-                             "independence_year": float(ref) + yi if ref is not None else math.nan})
+                rows.append(
+                    {
+                        "run": rid,
+                        "scenario": r.scenario,
+                        "seed": r.seed,
+                        "bloc": bloc,
+                        "stage": stage,
+                        "reference_year": ref,
+                        "horizon_years": horizon,
+                        "end_year": end,
+                        "years_to_first_output": fo,
+                        "years_to_independence": yi,
+                        "first_output_reached": not math.isnan(fo),
+                        "independent": not math.isnan(yi),
+                        "first_output_year": float(ref) + fo if ref is not None else math.nan,
+                        "independence_year": float(ref) + yi if ref is not None else math.nan,
+                    }
+                )
     df = pd.DataFrame(rows)
     for col in ("bloc", "stage"):  # keep the chain's order (mining .. magnet) when grouping and sorting
         if not df.empty:
@@ -391,8 +402,7 @@ def quantile_name(q: float) -> str:
     return "median" if q == 0.5 else "q" + format(round(q * 100, 6), "g").zfill(2)
 
 
-def reduce(df: pd.DataFrame, by: str | Sequence[str] | None, value: str,
-           quantiles: Sequence[float] = (0.05, 0.5, 0.95)) -> pd.DataFrame:
+def reduce(df: pd.DataFrame, by: str | Sequence[str] | None, value: str, quantiles: Sequence[float] = (0.05, 0.5, 0.95)) -> pd.DataFrame:
     """Reduce replications: per group of ``by``, ``n`` (non-missing values), ``n_missing`` (NaN,
     e.g. "never"), ``mean`` and the quantiles of ``value`` over the non-missing values (linear
     interpolation, numpy's default), named by :func:`quantile_name` (``q05``, ``median``, ``q95``).
@@ -437,10 +447,19 @@ def _bootstrap_mean_interval(diffs: np.ndarray, level: float, n_boot: int, gen: 
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def paired_differences(df: pd.DataFrame, value: str, scenario_col: str = "scenario", pair_col: str = "seed",
-                       reference: str = "baseline", others: Sequence[str] | None = None,
-                       by: str | Sequence[str] | None = None, level: float = 0.9, n_boot: int = 2000,
-                       rng: int | np.random.Generator = 0, censor: float | str | None = None) -> pd.DataFrame:
+def paired_differences(
+    df: pd.DataFrame,
+    value: str,
+    scenario_col: str = "scenario",
+    pair_col: str = "seed",
+    reference: str = "baseline",
+    others: Sequence[str] | None = None,
+    by: str | Sequence[str] | None = None,
+    level: float = 0.9,
+    n_boot: int = 2000,
+    rng: int | np.random.Generator = 0,
+    censor: float | str | None = None,
+) -> pd.DataFrame:
     """Paired differences of ``value`` between scenarios: for each other scenario (and each group
     of ``by``, e.g. bloc and stage), rows are paired with the reference's row of the same
     ``pair_col`` (the seed: common random numbers) and the difference is other minus reference.
@@ -474,8 +493,7 @@ def paired_differences(df: pd.DataFrame, value: str, scenario_col: str = "scenar
         row = d[dup].iloc[0]
         where = ", ".join(f"{k}={row[k]!r}" for k in keys)
         hint = ", ".join(c for c in ("bloc", "stage") if c in df.columns and c not in by) or "the extra key columns"
-        raise ValueError(f"several rows for {scenario_col}={row[scenario_col]!r}, {where}; pair on more columns with by= "
-                         f"(e.g. {hint})")
+        raise ValueError(f"several rows for {scenario_col}={row[scenario_col]!r}, {where}; pair on more columns with by= (e.g. {hint})")
     scenarios = list(dict.fromkeys(d[scenario_col].tolist()))
     present = ", ".join(map(str, scenarios))
     if reference not in scenarios:
@@ -499,19 +517,34 @@ def paired_differences(df: pd.DataFrame, value: str, scenario_col: str = "scenar
             ok = np.isfinite(diffs)
             diffs = diffs[ok]
             row: dict[str, Any] = dict(zip(by, gkey))
-            row.update({"scenario": other, "reference": reference, "n_pairs": int(ok.sum()),
-                        "n_dropped": int((~ok).sum()), "n_unpaired": int((in_ref ^ in_oth).sum())})
+            row.update(
+                {
+                    "scenario": other,
+                    "reference": reference,
+                    "n_pairs": int(ok.sum()),
+                    "n_dropped": int((~ok).sum()),
+                    "n_unpaired": int((in_ref ^ in_oth).sum()),
+                }
+            )
             if len(diffs):
                 lo, hi = _bootstrap_mean_interval(diffs, level, int(n_boot), _comparison_rng(rng, other, gkey))
-                row.update({"mean": float(diffs.mean()), "median": float(np.median(diffs)),
-                            "ci_low": float(lo), "ci_high": float(hi), "excludes_zero": bool(lo > 0 or hi < 0)})
+                row.update(
+                    {
+                        "mean": float(diffs.mean()),
+                        "median": float(np.median(diffs)),
+                        "ci_low": float(lo),
+                        "ci_high": float(hi),
+                        "excludes_zero": bool(lo > 0 or hi < 0),
+                    }
+                )
             else:
-                row.update({"mean": math.nan, "median": math.nan, "ci_low": math.nan, "ci_high": math.nan,
-                            "excludes_zero": False})
+                row.update({"mean": math.nan, "median": math.nan, "ci_low": math.nan, "ci_high": math.nan, "excludes_zero": False})
             row["level"] = level
             rows.append(row)
-    return pd.DataFrame(rows, columns=[*by, "scenario", "reference", "n_pairs", "n_dropped", "n_unpaired", "mean", "median",
-                                       "ci_low", "ci_high", "excludes_zero", "level"])
+    return pd.DataFrame(
+        rows,
+        columns=[*by, "scenario", "reference", "n_pairs", "n_dropped", "n_unpaired", "mean", "median", "ci_low", "ci_high", "excludes_zero", "level"],
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -541,9 +574,15 @@ def _ids_like(events: pd.DataFrame, other: pd.DataFrame, name: str = "events") -
     return _with_ids(events.assign(run=first["run"], scenario=first["scenario"]))
 
 
-def event_study(firms: pd.DataFrame, events: pd.DataFrame | None = None, window: tuple[int, int] = (-3, 3),
-                values: Sequence[str] = ("rd_intensity", "patents"), bloc: str | None = "china",
-                match_stage: bool = True, balanced: bool = False) -> pd.DataFrame:
+def event_study(
+    firms: pd.DataFrame,
+    events: pd.DataFrame | None = None,
+    window: tuple[int, int] = (-3, 3),
+    values: Sequence[str] = ("rd_intensity", "patents"),
+    bloc: str | None = "china",
+    match_stage: bool = True,
+    balanced: bool = False,
+) -> pd.DataFrame:
     """Firm outcomes by years relative to a firm's first designation (any tier), against firms
     not yet designated.
 
@@ -600,8 +639,9 @@ def event_study(firms: pd.DataFrame, events: pd.DataFrame | None = None, window:
         t = treated.join(ctrl, on=cell)
         t["_diff"] = t[var] - t["_control"]
         g = t.groupby(["scenario", "run", "rel_year"], observed=True, sort=True)
-        r = pd.DataFrame({"treated": g[var].mean(), "control": g["_control"].mean(), "difference": g["_diff"].mean(),
-                          "n_treated": g[var].count()}).reset_index()
+        r = pd.DataFrame(
+            {"treated": g[var].mean(), "control": g["_control"].mean(), "difference": g["_diff"].mean(), "n_treated": g[var].count()}
+        ).reset_index()
         r.insert(2, "variable", var)
         rows.append(r)
     out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols_out)
@@ -647,22 +687,28 @@ def _styles(keys: Iterable[str]) -> dict[str, str]:
     return {k: BLOC_STYLES[i % len(BLOC_STYLES)] for i, k in enumerate(keys)}
 
 
-def _median_band(ax, d: pd.DataFrame, x: str, value: str, color, ls: str = "-", label: str | None = None,
-                 marker: str | None = None) -> None:
+def _median_band(ax, d: pd.DataFrame, x: str, value: str, color, ls: str = "-", label: str | None = None, marker: str | None = None) -> None:
     """Median across runs of ``value`` at each ``x``, with the 5-95% band when there are several runs."""
     r = reduce(d, x, value, BAND).sort_values(x)
     if r.empty:
         return
-    ax.plot(r[x].to_numpy(float), r["median"].to_numpy(float), color=color, ls=ls, label=label, marker=marker,
-            markersize=3 if marker else None, lw=1.5)
+    ax.plot(
+        r[x].to_numpy(float), r["median"].to_numpy(float), color=color, ls=ls, label=label, marker=marker, markersize=3 if marker else None, lw=1.5
+    )
     if (r["n"] > 1).any():
-        ax.fill_between(r[x].to_numpy(float), r["q05"].to_numpy(float), r["q95"].to_numpy(float), color=color,
-                        alpha=0.15, lw=0)
+        ax.fill_between(r[x].to_numpy(float), r["q05"].to_numpy(float), r["q95"].to_numpy(float), color=color, alpha=0.15, lw=0)
 
 
-def _legend(fig: Figure, colors: dict[str, Any], styles: dict[str, str] | None = None, style_title: str = "",
-            extra: Sequence[Any] = (), title: str = "median across seeds, band 5-95% of seeds",
-            labels: dict[str, str] | None = None, ncols: int = 4) -> None:
+def _legend(
+    fig: Figure,
+    colors: dict[str, Any],
+    styles: dict[str, str] | None = None,
+    style_title: str = "",
+    extra: Sequence[Any] = (),
+    title: str = "median across seeds, band 5-95% of seeds",
+    labels: dict[str, str] | None = None,
+    ncols: int = 4,
+) -> None:
     """One legend under the figure: scenario colours, then line styles (bloc or tier), then extras."""
     labels = labels or {}
     handles = [Line2D([], [], color=c, lw=2, label=labels.get(s, s)) for s, c in colors.items()]
@@ -670,8 +716,15 @@ def _legend(fig: Figure, colors: dict[str, Any], styles: dict[str, str] | None =
         handles += [Line2D([], [], color="0.3", ls=ls, label=f"{style_title}{k}") for k, ls in styles.items()]
     handles += list(extra)
     if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), ncols), fontsize="small",
-                   frameon=False, title=title, title_fontsize="small")
+        fig.legend(
+            handles=handles,
+            loc="outside lower center",
+            ncols=min(len(handles), ncols),
+            fontsize="small",
+            frameon=False,
+            title=title,
+            title_fontsize="small",
+        )
 
 
 def _year_axis(ax) -> None:
@@ -695,8 +748,7 @@ def plot_timeline(timeline: pd.DataFrame, ranges: dict[str, tuple[float, float]]
     measures = (("years_to_first_output", "years to first output"), ("years_to_independence", "years to independence"))
     fig, axes = _figure(len(blocs), 2, 12, 2.0 + 1.1 * len(stages) * len(blocs), sharex=True, sharey=True)
     horizon = float(np.nanmax(tl["horizon_years"])) if "horizon_years" in tl and tl["horizon_years"].notna().any() else math.nan
-    xmax = max([horizon] + [hi for lo, hi in ranges.values()] + [float(np.nanmax(tl[m])) if tl[m].notna().any() else 0.0
-                                                                 for m, _ in measures])
+    xmax = max([horizon] + [hi for lo, hi in ranges.values()] + [float(np.nanmax(tl[m])) if tl[m].notna().any() else 0.0 for m, _ in measures])
     height = 0.7 / max(len(colors), 1)
     for i, bloc in enumerate(blocs):
         for j, (col, title) in enumerate(measures):
@@ -718,8 +770,9 @@ def plot_timeline(timeline: pd.DataFrame, ranges: dict[str, tuple[float, float]]
                         ax.plot([med], [y], marker="o", color=color, markersize=6, ls="none", gid="median")
                     if never:
                         trans = blended_transform_factory(ax.transAxes, ax.transData)
-                        ax.text(1.0, y, f"never {never}/{len(v)} ", transform=trans, ha="right", va="center",
-                                fontsize="x-small", color=color, gid="never")
+                        ax.text(
+                            1.0, y, f"never {never}/{len(v)} ", transform=trans, ha="right", va="center", fontsize="x-small", color=color, gid="never"
+                        )
             ax.set_title(f"{bloc}: {title}", fontsize="medium")
             ax.set_yticks(range(len(stages)), stages)
             ax.grid(axis="x", alpha=0.3)
@@ -731,8 +784,14 @@ def plot_timeline(timeline: pd.DataFrame, ranges: dict[str, tuple[float, float]]
     ref = Patch(color="0.88", label=f"reference range of a committed Western effort, years ({ref_txt})")
     refs = tl.groupby("scenario")["reference_year"].first() if "reference_year" in tl else pd.Series(dtype=float)
     labels = {sc: f"{sc} (from {refs[sc]:g})" for sc in colors if sc in refs and pd.notna(refs[sc])} if refs.nunique() > 1 else {}
-    _legend(fig, colors, extra=[ref], labels=labels, ncols=2,
-            title="dot: median of the seeds that reached it; bar: their 5-95% range; 'never k/n': seeds that did not")
+    _legend(
+        fig,
+        colors,
+        extra=[ref],
+        labels=labels,
+        ncols=2,
+        title="dot: median of the seeds that reached it; bar: their 5-95% range; 'never k/n': seeds that did not",
+    )
     fig.suptitle("Mine-to-magnet timeline by bloc and stage")
     return fig
 
@@ -788,8 +847,11 @@ def plot_pyramid(policy: pd.DataFrame, events: pd.DataFrame | None = None, bloc:
     p = p[(p["bloc"].astype(str) == bloc) & (p["measure"] == "firms")]
     colors = scenario_colors(_with_ids(policy)["scenario"])
     fig, axes = _figure(1, 4, 15, 4.2)
-    titles = {"innovation_type": "innovation-type SMEs", "srdi": "SRDI ('specialised, refined, distinctive, innovative') SMEs",
-              "little_giant": "Little Giants (key Little Giants dashed)"}
+    titles = {
+        "innovation_type": "innovation-type SMEs",
+        "srdi": "SRDI ('specialised, refined, distinctive, innovative') SMEs",
+        "little_giant": "Little Giants (key Little Giants dashed)",
+    }
     for k, tier in enumerate(DESIGNATED_TIERS):
         ax = axes[0, k]
         for scen, color in colors.items():
@@ -827,12 +889,10 @@ def _tier_year(policy: pd.DataFrame, bloc: str) -> pd.DataFrame:
     p = _with_ids(policy)
     p = p[(p["bloc"].astype(str) == bloc) & p["key"].isin(TIERS)]
     flows = p[p["measure"].isin(["rd_spend_musd", "revenue_musd"])]
-    flows = flows.pivot_table(index=["scenario", "run", "year", "key"], columns="measure", values="value", aggfunc="sum",
-                              observed=True)
+    flows = flows.pivot_table(index=["scenario", "run", "year", "key"], columns="measure", values="value", aggfunc="sum", observed=True)
     last_q = p.groupby(["run", "year"])["quarter_index"].transform("max")
     stock = p[(p["quarter_index"] == last_q) & p["measure"].isin(["firms", "patents_invention", "patents_utility"])]
-    stock = stock.pivot_table(index=["scenario", "run", "year", "key"], columns="measure", values="value", aggfunc="sum",
-                              observed=True)
+    stock = stock.pivot_table(index=["scenario", "run", "year", "key"], columns="measure", values="value", aggfunc="sum", observed=True)
     out = flows.join(stock, how="outer").reset_index()
     rev = out.get("revenue_musd", pd.Series(np.nan, index=out.index))
     out["rd_intensity"] = np.where(rev > 0, out.get("rd_spend_musd", np.nan) / rev.where(rev > 0), np.nan)
@@ -898,8 +958,10 @@ def plot_event_study(study: pd.DataFrame) -> Figure:
             _year_axis(ax)
             if var == "rd_intensity":
                 ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
-    extra = [Line2D([], [], color="0.3", ls="-", marker="o", label="designated firms"),
-             Line2D([], [], color="0.3", ls="--", label="not yet designated (same year and stage)")]
+    extra = [
+        Line2D([], [], color="0.3", ls="-", marker="o", label="designated firms"),
+        Line2D([], [], color="0.3", ls="--", label="not yet designated (same year and stage)"),
+    ]
     _legend(fig, colors, extra=extra)
     fig.suptitle("Event study around first designation")
     return fig
@@ -960,19 +1022,20 @@ def plot_prices(ts: pd.DataFrame, events: pd.DataFrame | None = None) -> Figure:
                 ctl = ds[ds["export_controlled"] > 0]["time"].to_numpy(float)
                 trans = blended_transform_factory(ax.transData, ax.transAxes)
                 for s, e in _runs_of_quarters(ctl):
-                    ax.plot([s, e], [0.98 - 0.03 * n] * 2, color=color, lw=4, transform=trans, solid_capstyle="butt",
-                            gid="export_control")
+                    ax.plot([s, e], [0.98 - 0.03 * n] * 2, color=color, lw=4, transform=trans, solid_capstyle="butt", gid="export_control")
         ax.set_title(stage, fontsize="medium")
         ax.set_ylabel("price index, USD/kg")
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         _year_axis(ax)
-    for ax in axes.flat[len(stages):]:
+    for ax in axes.flat[len(stages) :]:
         ax.set_visible(False)
     for ax in axes[-1]:
         ax.set_xlabel("year")
-    extra = [Patch(color="0.5", alpha=0.2, label="a scenario event in force (any scenario; dotted: its start)"),
-             Line2D([], [], color="0.5", lw=4, label="export control at this stage (bar at top, scenario colour)")]
+    extra = [
+        Patch(color="0.5", alpha=0.2, label="a scenario event in force (any scenario; dotted: its start)"),
+        Line2D([], [], color="0.5", lw=4, label="export control at this stage (bar at top, scenario colour)"),
+    ]
     _legend(fig, colors, styles, "bloc: ", extra=extra)
     fig.suptitle("Prices by bloc and stage")
     return fig
@@ -1021,8 +1084,7 @@ def plot_fiscal(policy: pd.DataFrame, ts: pd.DataFrame | None = None) -> Figure:
     annual = p.groupby(["scenario", "run", "bloc", "year"], observed=True)["value"].sum().reset_index()
     for scen, color in colors.items():
         for bloc, ls in styles.items():
-            _median_band(ax, annual[(annual["scenario"] == scen) & (annual["bloc"] == bloc)], "year", "value", color, ls,
-                         marker="o")
+            _median_band(ax, annual[(annual["scenario"] == scen) & (annual["bloc"] == bloc)], "year", "value", color, ls, marker="o")
     ax.set_title("public money per year", fontsize="medium")
     ax.set_ylabel("M USD per year")
     ax.set_xlabel("year")
@@ -1044,8 +1106,7 @@ def plot_fiscal(policy: pd.DataFrame, ts: pd.DataFrame | None = None) -> Figure:
             ax.barh(labels, tot[inst].to_numpy(), left=left, color=inst_colors[n % len(inst_colors)], label=str(inst))
             left += tot[inst].to_numpy()
         ax.invert_yaxis()
-        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0), title="instrument",
-                  title_fontsize="x-small", frameon=False)
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0), title="instrument", title_fontsize="x-small", frameon=False)
     ax.set_title("total over the run by instrument (mean across seeds)", fontsize="medium")
     ax.set_xlabel("M USD")
     ax.grid(axis="x", alpha=0.3)

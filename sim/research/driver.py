@@ -44,9 +44,18 @@ class CommandParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def command_parser(prog: str, description: str, *, overrides: str | None = None, seeds: str | None = None,
-                   workers: str | None = None, out: str | None = None, seeds_default: Any = None,
-                   workers_default: Any = None, out_default: Any = None) -> CommandParser:
+def command_parser(
+    prog: str,
+    description: str,
+    *,
+    overrides: str | None = None,
+    seeds: str | None = None,
+    workers: str | None = None,
+    out: str | None = None,
+    seeds_default: Any = None,
+    workers_default: Any = None,
+    out_default: Any = None,
+) -> CommandParser:
     """A :class:`CommandParser` with the common options whose help text is given (None: option left out).
 
     ``overrides``: positional config overrides applied to every run (``args.overrides``; a command with
@@ -97,13 +106,11 @@ def progress_wanted(overrides: Sequence[str]) -> bool:
 
 def batch_progress(total: int, desc: str, overrides: Sequence[str] = (), stream: Any = None) -> Progress:
     """The display of a batch of ``total`` runs: lines as before, and a bar of the runs done on a terminal."""
-    return Progress(total=total, desc=desc, unit="run", enabled=progress_wanted(overrides),
-                    stream=stream if stream is not None else sys.stdout)
+    return Progress(total=total, desc=desc, unit="run", enabled=progress_wanted(overrides), stream=stream if stream is not None else sys.stdout)
 
 
 def text_table(frame: pd.DataFrame, markdown: bool = False, left: int = 1) -> str:
     """A frame of formatted cells as a table (``DataFrame.to_markdown``): GitHub Markdown for a report, or a
     plain terminal table (header, a rule, rows); the first ``left`` columns are left-aligned, the others right."""
     align = ["left"] * left + ["right"] * (frame.shape[1] - left)
-    return frame.to_markdown(index=False, tablefmt="github" if markdown else "simple", colalign=align,
-                             disable_numparse=True)
+    return frame.to_markdown(index=False, tablefmt="github" if markdown else "simple", colalign=align, disable_numparse=True)

@@ -47,15 +47,15 @@ class DifferenceRow:
 
     label: str
     unit: str = ""
-    key: str | None = None        # a dotted summary.json key
-    timeline: str | None = None   # first_output_year | independence_year
-    series: str | None = None     # a timeseries.parquet column
+    key: str | None = None  # a dotted summary.json key
+    timeline: str | None = None  # first_output_year | independence_year
+    series: str | None = None  # a timeseries.parquet column
     bloc: str | None = None
-    stage: str | None = None      # timeline: required; series: None sums over stages
-    year: int | None = None       # series: the calendar year
-    how: str = "end"              # series: end (last quarter of the year) | sum (over its quarters)
-    censor: bool = False          # timeline: "never" counts as the end of the run
-    scale: float = 1.0            # multiplies the value (e.g. 0.001 for t -> kt)
+    stage: str | None = None  # timeline: required; series: None sums over stages
+    year: int | None = None  # series: the calendar year
+    how: str = "end"  # series: end (last quarter of the year) | sum (over its quarters)
+    censor: bool = False  # timeline: "never" counts as the end of the run
+    scale: float = 1.0  # multiplies the value (e.g. 0.001 for t -> kt)
 
 
 @dataclass
@@ -117,9 +117,19 @@ def parse_experiment(data: Any, source: str = "") -> Experiment:
     if not isinstance(d["differences"], list):
         raise _type_error("differences", "a list of rows", d["differences"])
     rows = [_parse_row(r, i) for i, r in enumerate(d["differences"])]
-    return Experiment(name=d["name"], scenarios=list(d["scenarios"]), reference=d["reference"], seeds=d["seeds"],
-                      overrides=list(d["overrides"]), firm_panel=d["firm_panel"], level=float(lv), n_boot=d["n_boot"],
-                      bootstrap_seed=d["bootstrap_seed"], differences=rows, source=source)
+    return Experiment(
+        name=d["name"],
+        scenarios=list(d["scenarios"]),
+        reference=d["reference"],
+        seeds=d["seeds"],
+        overrides=list(d["overrides"]),
+        firm_panel=d["firm_panel"],
+        level=float(lv),
+        n_boot=d["n_boot"],
+        bootstrap_seed=d["bootstrap_seed"],
+        differences=rows,
+        source=source,
+    )
 
 
 def _parse_row(r: Any, i: int) -> DifferenceRow:
@@ -171,8 +181,9 @@ def new_experiment_dir(root: str | Path, name: str) -> Path:
     return unique_dir(Path(root) / "experiments", name)
 
 
-def run_experiment(exp: Experiment, out_dir: Path, workers: int, say: Callable[[str], None] = print,
-                   display: Progress | None = None) -> list[dict[str, Any]]:
+def run_experiment(
+    exp: Experiment, out_dir: Path, workers: int, say: Callable[[str], None] = print, display: Progress | None = None
+) -> list[dict[str, Any]]:
     """Run every job of the experiment in ``out_dir`` (complete runs are kept), ``workers`` at a time.
 
     A line per finished run goes to ``say``, or to ``display`` (the progress display, whose bar it
@@ -186,7 +197,11 @@ def run_experiment(exp: Experiment, out_dir: Path, workers: int, say: Callable[[
 
     def report(i: int, rec: dict[str, Any], done: int) -> None:
         s, k, _ = jobs[i]
-        what = "kept (complete)" if rec["skipped"] else rec["status"] + (f" in {rec['wall_time_s']:.1f} s" if rec["status"] == "complete" else f": {rec['error']}")
+        what = (
+            "kept (complete)"
+            if rec["skipped"]
+            else rec["status"] + (f" in {rec['wall_time_s']:.1f} s" if rec["status"] == "complete" else f": {rec['error']}")
+        )
         line = f"[{done:>{width}}/{n}] {s} seed {k}: {what}"
         display.advance(text=line) if display is not None else say(line)
 
@@ -208,8 +223,10 @@ def difference_values(exp: Experiment, runs) -> pd.DataFrame:
         if row.key is not None:
             if row.key not in scal.columns and not _names_a_year(row.key, scal.columns):
                 near = [c for c in scal.columns if c.split(".")[0] == row.key.split(".")[0]][:6]
-                raise ConfigError(f"differences[{i}].key", f"no summary key '{row.key}' in these runs"
-                                  + (f"; keys beginning alike: {', '.join(near)}" if near else ""))
+                raise ConfigError(
+                    f"differences[{i}].key",
+                    f"no summary key '{row.key}' in these runs" + (f"; keys beginning alike: {', '.join(near)}" if near else ""),
+                )
             # a year the runs do not reach (e.g. years=10) gives NaN, like a series row
             vals = pd.to_numeric(scal[row.key], errors="coerce") if row.key in scal.columns else pd.Series(np.nan, index=scal.index)
             d = pd.DataFrame({"scenario": scal["scenario"], "seed": scal["seed"], "value": vals})
@@ -240,8 +257,10 @@ def _names_a_year(key: str, columns) -> bool:
 def _series_value(run, row: DifferenceRow, i: int) -> float:
     ts = run.timeseries
     if row.series not in ts.columns:
-        raise ConfigError(f"differences[{i}].series", f"no column '{row.series}' in timeseries.parquet; "
-                          f"columns: {', '.join(c for c in ts.columns if c not in ('quarter_index', 'time'))}")
+        raise ConfigError(
+            f"differences[{i}].series",
+            f"no column '{row.series}' in timeseries.parquet; columns: {', '.join(c for c in ts.columns if c not in ('quarter_index', 'time'))}",
+        )
     sel = ts[(ts["bloc"].astype(str) == row.bloc) & (ts["year"] == row.year)]
     if row.stage is not None:
         sel = sel[sel["stage"].astype(str) == row.stage]
@@ -260,17 +279,27 @@ def difference_table(exp: Experiment, values: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for i, row in enumerate(exp.differences):
         v = values[values["row"] == i]
-        pdiff = paired_differences(v, "value", reference=exp.reference, others=others, level=exp.level,
-                                   n_boot=exp.n_boot, rng=exp.bootstrap_seed)
+        pdiff = paired_differences(v, "value", reference=exp.reference, others=others, level=exp.level, n_boot=exp.n_boot, rng=exp.bootstrap_seed)
         ref = v[v["scenario"] == exp.reference]["value"]
         for _, d in pdiff.iterrows():
             oth = v[v["scenario"] == d["scenario"]]["value"]
-            rows.append({"label": row.label, "unit": row.unit, "scenario": d["scenario"], "reference": exp.reference,
-                         "reference_median": float(ref.median()) if ref.notna().any() else math.nan,
-                         "scenario_median": float(oth.median()) if oth.notna().any() else math.nan,
-                         "mean_difference": d["mean"], "ci_low": d["ci_low"], "ci_high": d["ci_high"],
-                         "excludes_zero": d["excludes_zero"], "n_pairs": d["n_pairs"], "n_dropped": d["n_dropped"],
-                         "level": exp.level})
+            rows.append(
+                {
+                    "label": row.label,
+                    "unit": row.unit,
+                    "scenario": d["scenario"],
+                    "reference": exp.reference,
+                    "reference_median": float(ref.median()) if ref.notna().any() else math.nan,
+                    "scenario_median": float(oth.median()) if oth.notna().any() else math.nan,
+                    "mean_difference": d["mean"],
+                    "ci_low": d["ci_low"],
+                    "ci_high": d["ci_high"],
+                    "excludes_zero": d["excludes_zero"],
+                    "n_pairs": d["n_pairs"],
+                    "n_dropped": d["n_dropped"],
+                    "level": exp.level,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -294,44 +323,68 @@ def format_table(table: pd.DataFrame, markdown: bool = False) -> str:
     if table.empty:
         return "(no rows)"
     level = int(round(table["level"].iloc[0] * 100))
-    head = ["quantity", "unit", "scenario", f"{table['reference'].iloc[0]} median", "scenario median",
-            "paired difference", f"{level}% interval", "pairs"]
+    head = [
+        "quantity",
+        "unit",
+        "scenario",
+        f"{table['reference'].iloc[0]} median",
+        "scenario median",
+        "paired difference",
+        f"{level}% interval",
+        "pairs",
+    ]
     body = []
     for _, r in table.iterrows():
         star = " *" if r["excludes_zero"] else ""
         pairs = f"{r['n_pairs']}" + (f" ({r['n_dropped']} dropped)" if r["n_dropped"] else "")
         u = r["unit"]
-        body.append([r["label"], u, r["scenario"], _num(r["reference_median"], u), _num(r["scenario_median"], u),
-                     _num(r["mean_difference"], u) + star, f"[{_num(r['ci_low'], u)}, {_num(r['ci_high'], u)}]", pairs])
+        body.append(
+            [
+                r["label"],
+                u,
+                r["scenario"],
+                _num(r["reference_median"], u),
+                _num(r["scenario_median"], u),
+                _num(r["mean_difference"], u) + star,
+                f"[{_num(r['ci_low'], u)}, {_num(r['ci_high'], u)}]",
+                pairs,
+            ]
+        )
     return text_table(pd.DataFrame(body, columns=head), markdown, left=3)
-
 
 
 # --------------------------------------------------------------------------
 # The report
 # --------------------------------------------------------------------------
 FIGURES = (
-    ("timeline", "Mine-to-magnet timeline",
-     "Years from each scenario's reference year (the run start; 2025 for west_coordinated, when its policy starts) "
-     "to the first output of a new plant and to independence (self-sufficiency >= 50% held four quarters), per "
-     "bloc and stage: median across seeds, bar = 5-95% of the seeds that reached it, with the share of seeds that "
-     "never did; grey bands are the reference ranges for a committed Western effort (mine 3-7, processing 5-10, "
-     "downstream 7-15 years)."),
-    ("capacity", "Capacity and the coordinated bloc's share",
-     "Operating capacity by bloc and stage (kt/yr) and China's share of world capacity by stage; median across "
-     "seeds with the 5-95% band."),
-    ("pyramid", "Designation pyramid",
-     "Chinese firms holding each tier at the end of each year, and new designations per year by tier."),
-    ("rd_by_tier", "R&D and patents by tier",
-     "R&D intensity (R&D / revenue) and patents in force per firm, by tier, China."),
-    ("event_study", "Event study around designation",
-     "Designated firms against firms of the same run, year and stage not designated yet, by years relative to "
-     "the first designation."),
-    ("prices", "Prices",
-     "Bloc price index by stage (USD/kg), with scenario-event windows shaded and export-controlled quarters marked."),
-    ("fiscal", "Fiscal cost",
-     "Public money per bloc per year, by instrument in total, and cumulative cost per tonne of domestic chain "
-     "capacity added (magnet-equivalent, weakest stage)."),
+    (
+        "timeline",
+        "Mine-to-magnet timeline",
+        "Years from each scenario's reference year (the run start; 2025 for west_coordinated, when its policy starts) "
+        "to the first output of a new plant and to independence (self-sufficiency >= 50% held four quarters), per "
+        "bloc and stage: median across seeds, bar = 5-95% of the seeds that reached it, with the share of seeds that "
+        "never did; grey bands are the reference ranges for a committed Western effort (mine 3-7, processing 5-10, "
+        "downstream 7-15 years).",
+    ),
+    (
+        "capacity",
+        "Capacity and the coordinated bloc's share",
+        "Operating capacity by bloc and stage (kt/yr) and China's share of world capacity by stage; median across seeds with the 5-95% band.",
+    ),
+    ("pyramid", "Designation pyramid", "Chinese firms holding each tier at the end of each year, and new designations per year by tier."),
+    ("rd_by_tier", "R&D and patents by tier", "R&D intensity (R&D / revenue) and patents in force per firm, by tier, China."),
+    (
+        "event_study",
+        "Event study around designation",
+        "Designated firms against firms of the same run, year and stage not designated yet, by years relative to the first designation.",
+    ),
+    ("prices", "Prices", "Bloc price index by stage (USD/kg), with scenario-event windows shaded and export-controlled quarters marked."),
+    (
+        "fiscal",
+        "Fiscal cost",
+        "Public money per bloc per year, by instrument in total, and cumulative cost per tonne of domestic chain "
+        "capacity added (magnet-equivalent, weakest stage).",
+    ),
 )
 
 
@@ -356,8 +409,10 @@ def build_report(exp: Experiment, out_dir: Path, say: Callable[[str], None] = pr
     output.write_text(rep / "differences.csv", table.to_csv(index=False))
     output.write_text(rep / "difference_values.csv", values.to_csv(index=False))
     tl = an.timeline_frame(runs)
-    tl_red = pd.concat([an.reduce(tl, ["scenario", "bloc", "stage"], v).assign(measure=v)
-                        for v in ("years_to_first_output", "years_to_independence")], ignore_index=True)
+    tl_red = pd.concat(
+        [an.reduce(tl, ["scenario", "bloc", "stage"], v).assign(measure=v) for v in ("years_to_first_output", "years_to_independence")],
+        ignore_index=True,
+    )
     output.write_text(rep / "timelines.csv", tl_red.to_csv(index=False))
     write_table(out_dir)
 
@@ -419,7 +474,8 @@ def _report_text(exp: Experiment, out_dir: Path, runs, table: pd.DataFrame, tl_r
         f" (experiment file `{exp.source or '(given)'}`; git {str(git.get('commit', '?'))[:10]}"
         f"{' with local changes' if git.get('dirty') else ''}; little-giants {v.get('little-giants')}, mesa {v.get('mesa')}).",
         "",
-        "Scenarios: " + ", ".join(f"`{s}` ({n_by.get(s, 0)} runs)" for s in exp.scenarios)
+        "Scenarios: "
+        + ", ".join(f"`{s}` ({n_by.get(s, 0)} runs)" for s in exp.scenarios)
         + f". Replication k of every scenario uses seed k (seeds {seeds[0]}-{seeds[-1]}), so differences are paired seed by seed."
         + (f" Overrides for every run: `{' '.join(exp.overrides)}`." if exp.overrides else ""),
         "",
@@ -427,7 +483,7 @@ def _report_text(exp: Experiment, out_dir: Path, runs, table: pd.DataFrame, tl_r
         "",
         f"Scenario minus `{exp.reference}` on the same seed: mean of the differences with its {int(exp.level * 100)}% "
         f"bootstrap interval ({exp.n_boot} resamples of the seed pairs); `*` marks an interval that excludes zero. "
-        "\"Never\" cannot be differenced: such pairs are dropped and counted, unless the row says never = end of run "
+        '"Never" cannot be differenced: such pairs are dropped and counted, unless the row says never = end of run '
         "(then the difference is a bound).",
         "",
         format_table(table, markdown=True),
@@ -439,11 +495,14 @@ def _report_text(exp: Experiment, out_dir: Path, runs, table: pd.DataFrame, tl_r
     ]
     for name, title, caption in figures:
         lines += [f"## {title}", "", caption, "", f"![{title}](figures/{name}.png)", ""]
-    lines += ["## Files", "",
-              "- `differences.csv`, `difference_values.csv` (one value per run and row), `timelines.csv` in this folder;",
-              "- `../sweep_table.parquet`: a row per run, every input and summary scalar a column;",
-              "- `../runs/*/`: each run's config, time series, firm panel, events, policy outputs, summary and manifest.",
-              ""]
+    lines += [
+        "## Files",
+        "",
+        "- `differences.csv`, `difference_values.csv` (one value per run and row), `timelines.csv` in this folder;",
+        "- `../sweep_table.parquet`: a row per run, every input and summary scalar a column;",
+        "- `../runs/*/`: each run's config, time series, firm panel, events, policy outputs, summary and manifest.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -451,11 +510,14 @@ def _report_text(exp: Experiment, out_dir: Path, runs, table: pd.DataFrame, tl_r
 # Command line
 # --------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    ap = command_parser("python -m sim.experiment", __doc__.split("\n\n")[0],
-                        overrides="config overrides applied to every run (e.g. years=20; progress=false: no progress lines)",
-                        seeds="replications per scenario (default: the experiment file's)",
-                        workers="worker processes (default: the cores available)",
-                        out="experiment directory (default: a new results/experiments/<time>-<name>-<id>); an existing one resumes")
+    ap = command_parser(
+        "python -m sim.experiment",
+        __doc__.split("\n\n")[0],
+        overrides="config overrides applied to every run (e.g. years=20; progress=false: no progress lines)",
+        seeds="replications per scenario (default: the experiment file's)",
+        workers="worker processes (default: the cores available)",
+        out="experiment directory (default: a new results/experiments/<time>-<name>-<id>); an existing one resumes",
+    )
     ap.add_argument("--experiment", default="main", help="conf/experiment/NAME.yaml or a path to a YAML file (default: main)")
     ap.add_argument("--root", default="results", help="results root for a new experiment directory (default: results)")
     ap.add_argument("--report-only", action="store_true", help="rebuild the report from the runs already in --out")
@@ -481,14 +543,16 @@ def main(argv: list[str] | None = None) -> int:
         if not a.report_only:
             out = Path(a.out) if a.out else new_experiment_dir(a.root, exp.name)
             out.mkdir(parents=True, exist_ok=True)
-            print(f"experiment {exp.name}: {len(exp.scenarios)} scenarios x {exp.seeds} seeds = {len(exp.jobs())} runs "
-                  f"on {min(workers, len(exp.jobs()))} worker(s), into {out}", flush=True)
+            print(
+                f"experiment {exp.name}: {len(exp.scenarios)} scenarios x {exp.seeds} seeds = {len(exp.jobs())} runs "
+                f"on {min(workers, len(exp.jobs()))} worker(s), into {out}",
+                flush=True,
+            )
             with batch_progress(len(exp.jobs()), exp.name, a.overrides) as display:
                 records = run_experiment(exp, out, workers, display=display)
             failed = [r for r in records if r["status"] != "complete"]
             if failed:
-                print(f"{len(failed)} run(s) failed; their manifests hold the errors. The report uses the complete runs.",
-                      file=sys.stderr)
+                print(f"{len(failed)} run(s) failed; their manifests hold the errors. The report uses the complete runs.", file=sys.stderr)
         print("building the report ...", flush=True)
         path, table = build_report(exp, out)
     except ConfigError as err:

@@ -76,10 +76,10 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 class Factor:
     """One input of the study: an existing numeric config key varied over [low, high]."""
 
-    name: str                     # short identifier, used in tables and plots
-    key: str                      # dotted config key, as in an override (policy.china.coordination.permit_factor)
-    bounds: tuple[float, float]   # [low, high], in the key's own unit
-    kind: str = "uncertain"       # lever (a policy choice) | uncertain (a parameter we do not know well)
+    name: str  # short identifier, used in tables and plots
+    key: str  # dotted config key, as in an override (policy.china.coordination.permit_factor)
+    bounds: tuple[float, float]  # [low, high], in the key's own unit
+    kind: str = "uncertain"  # lever (a policy choice) | uncertain (a parameter we do not know well)
     unit: str = ""
     why: str = ""
 
@@ -121,8 +121,20 @@ class Study:
         return self.sobol_n * (d + 2) if method == "sobol" else self.morris_trajectories * (d + 1)
 
 
-STUDY_KEYS = ("name", "scenario", "overrides", "seeds", "firm_panel", "sample_seed", "conf_level", "num_resamples",
-              "sobol", "morris", "factors", "outputs")
+STUDY_KEYS = (
+    "name",
+    "scenario",
+    "overrides",
+    "seeds",
+    "firm_panel",
+    "sample_seed",
+    "conf_level",
+    "num_resamples",
+    "sobol",
+    "morris",
+    "factors",
+    "outputs",
+)
 
 
 def _is_number(v: Any) -> bool:
@@ -173,8 +185,7 @@ def _parse_factor(r: Any, i: int) -> Factor:
     kind = r.get("kind", "uncertain")
     if kind not in KINDS:
         raise ConfigError(f"{where}.kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
-    return Factor(name=name, key=key, bounds=(float(b[0]), float(b[1])), kind=kind,
-                  unit=_text(r, "unit", where), why=_text(r, "why", where))
+    return Factor(name=name, key=key, bounds=(float(b[0]), float(b[1])), kind=kind, unit=_text(r, "unit", where), why=_text(r, "why", where))
 
 
 def _parse_output(r: Any, i: int) -> Output:
@@ -192,8 +203,11 @@ def _parse_output(r: Any, i: int) -> Output:
     if censor and not key.startswith("years_to_"):
         raise ConfigError(f"{where}.censor", "only years_to_* keys can be censored (null there means 'never')")
     if key.startswith("years_to_") and not censor:
-        raise ConfigError(f"{where}.censor", f"'{key}' is null when the milestone is never reached; "
-                          "set censor: true (never = the end of the run) or choose an output defined in every run")
+        raise ConfigError(
+            f"{where}.censor",
+            f"'{key}' is null when the milestone is never reached; "
+            "set censor: true (never = the end of the run) or choose an output defined in every run",
+        )
     return Output(name=name, key=key, label=_text(r, "label", where) or name, unit=_text(r, "unit", where), censor=censor)
 
 
@@ -248,10 +262,22 @@ def parse_study(data: Any, source: str = "") -> Study:
         k = o.split("=", 1)[0].lstrip("+~")
         if k in {f.key for f in factors}:
             raise ConfigError("overrides", f"'{k}' is a factor; it cannot also be overridden")
-    return Study(name=d["name"], factors=factors, outputs=outputs, scenario=scenario, overrides=list(overrides),
-                 seeds=seeds, firm_panel=firm_panel, sample_seed=sample_seed, conf_level=float(conf),
-                 num_resamples=num_resamples, sobol_n=sobol_n, morris_trajectories=traj, morris_levels=levels,
-                 source=source)
+    return Study(
+        name=d["name"],
+        factors=factors,
+        outputs=outputs,
+        scenario=scenario,
+        overrides=list(overrides),
+        seeds=seeds,
+        firm_panel=firm_panel,
+        sample_seed=sample_seed,
+        conf_level=float(conf),
+        num_resamples=num_resamples,
+        sobol_n=sobol_n,
+        morris_trajectories=traj,
+        morris_levels=levels,
+        source=source,
+    )
 
 
 def load_study(name_or_path: str | Path) -> Study:
@@ -288,8 +314,16 @@ def sample_points(factors: Sequence[Factor], method: str, n: int, levels: int = 
     raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
 
 
-def compute_indices(factors: Sequence[Factor], method: str, X: np.ndarray, Y: np.ndarray, levels: int = 4,
-                    conf_level: float = 0.95, num_resamples: int = 1000, seed: int = 1) -> pd.DataFrame:
+def compute_indices(
+    factors: Sequence[Factor],
+    method: str,
+    X: np.ndarray,
+    Y: np.ndarray,
+    levels: int = 4,
+    conf_level: float = 0.95,
+    num_resamples: int = 1000,
+    seed: int = 1,
+) -> pd.DataFrame:
     """Indices of one output Y (a value per row of X) as a frame with a row per factor.
 
     sobol: S1, S1_conf, ST, ST_conf (conf: half-width of the bootstrap interval at ``conf_level``).
@@ -310,16 +344,24 @@ def compute_indices(factors: Sequence[Factor], method: str, X: np.ndarray, Y: np
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         if method == "sobol":
-            si = sobol_analyze.analyze(problem(factors), Y, calc_second_order=False, num_resamples=num_resamples,
-                                       conf_level=conf_level, seed=rng)
+            si = sobol_analyze.analyze(problem(factors), Y, calc_second_order=False, num_resamples=num_resamples, conf_level=conf_level, seed=rng)
         else:
-            si = morris_analyze.analyze(problem(factors), np.asarray(X, dtype=float), Y, num_resamples=num_resamples,
-                                        conf_level=conf_level, num_levels=levels, seed=rng)
+            si = morris_analyze.analyze(
+                problem(factors), np.asarray(X, dtype=float), Y, num_resamples=num_resamples, conf_level=conf_level, num_levels=levels, seed=rng
+            )
     return pd.DataFrame({"factor": names, **{c: np.asarray(si[c], dtype=float) for c in cols}})
 
 
-def analyse_function(func: Callable[[np.ndarray], np.ndarray], factors: Sequence[Factor], method: str, n: int,
-                     levels: int = 4, seed: int = 1, conf_level: float = 0.95, num_resamples: int = 1000) -> pd.DataFrame:
+def analyse_function(
+    func: Callable[[np.ndarray], np.ndarray],
+    factors: Sequence[Factor],
+    method: str,
+    n: int,
+    levels: int = 4,
+    seed: int = 1,
+    conf_level: float = 0.95,
+    num_resamples: int = 1000,
+) -> pd.DataFrame:
     """Sample, evaluate ``func`` (rows of X -> a value per row) and return :func:`compute_indices`."""
     X = sample_points(factors, method, n, levels, seed)
     Y = np.asarray(func(X), dtype=float).reshape(-1)
@@ -371,8 +413,7 @@ def compose_cached(overrides: Sequence[str]) -> Config:
 
 def base_overrides(study: Study, extra: Sequence[str] = ()) -> list[str]:
     """Overrides every run of the study shares (the scenario, the study's and the command line's)."""
-    return [f"scenario={study.scenario}", *study.overrides, *extra,
-            f"output.firm_panel={str(study.firm_panel).lower()}", "progress=false"]
+    return [f"scenario={study.scenario}", *study.overrides, *extra, f"output.firm_panel={str(study.firm_panel).lower()}", "progress=false"]
 
 
 def point_config(base: Config, factors: Sequence[Factor], values: Sequence[float], seed: int) -> Config:
@@ -424,16 +465,19 @@ def check_factors(factors: Sequence[Factor], base: Config, base_ov: Sequence[str
             for f, v in zip(factors, values):  # find the factor whose shortcut differs from Hydra's composition
                 one = compose([*base_ov, override(f.key, v)])
                 if point_config(base, [f], [v], 1) != one:
-                    raise ConfigError(f"factors.{f.name}.key", f"'{f.key}' at {v:g} does not compose to a plain number "
-                                      "(another setting depends on it); choose the setting it feeds")
+                    raise ConfigError(
+                        f"factors.{f.name}.key",
+                        f"'{f.key}' at {v:g} does not compose to a plain number (another setting depends on it); choose the setting it feeds",
+                    )
             raise ConfigError("factors", f"the factors at their {bound} bounds compose differently from the study's shortcut")
 
 
 def _bound_error(ex: ConfigError, factors: Sequence[Factor], bound: str) -> ConfigError:
     f = next((f for f in factors if ex.key == f.key or ex.key.startswith(f.key + "[")), None)
     if f is not None:
-        return ConfigError(f"factors.{f.name}.bounds", f"{bound} bound {f.bounds[0 if bound == 'low' else 1]:g} is not "
-                           f"allowed for '{f.key}': {ex.problem}")
+        return ConfigError(
+            f"factors.{f.name}.bounds", f"{bound} bound {f.bounds[0 if bound == 'low' else 1]:g} is not allowed for '{f.key}': {ex.problem}"
+        )
     return ConfigError(ex.key, f"{ex.problem} (with every factor at its {bound} bound)")
 
 
@@ -443,8 +487,10 @@ def check_outputs(outputs: Sequence[Output], base: Config) -> None:
     for o in outputs:
         for part in o.key.split("."):
             if len(part) == 4 and part.isdigit() and int(part) > end:
-                raise ConfigError(f"outputs.{o.name}.key", f"'{o.key}' names {part} but the runs end in {end} "
-                                  f"(years={base.years}); choose a year up to {end} or more years")
+                raise ConfigError(
+                    f"outputs.{o.name}.key",
+                    f"'{o.key}' names {part} but the runs end in {end} (years={base.years}); choose a year up to {end} or more years",
+                )
 
 
 # --------------------------------------------------------------------------
@@ -456,10 +502,10 @@ class Design:
 
     method: str
     n: int
-    X: np.ndarray                   # the sample, a row per SALib point
-    point_of_row: np.ndarray        # index into points for every row of X (duplicate rows share a point)
-    points: np.ndarray              # unique points, a row each
-    jobs: list[list[str]]           # point-major, seeds 1..K within a point
+    X: np.ndarray  # the sample, a row per SALib point
+    point_of_row: np.ndarray  # index into points for every row of X (duplicate rows share a point)
+    points: np.ndarray  # unique points, a row each
+    jobs: list[list[str]]  # point-major, seeds 1..K within a point
     job_point: list[int]
     job_seed: list[int]
     identity: dict[str, Any]
@@ -483,9 +529,15 @@ def make_design(study: Study, method: str, base_ov: Sequence[str], n: int | None
             jobs.append(point_overrides(base_ov, study.factors, values, k))
             job_point.append(p)
             job_seed.append(k)
-    identity = {"method": method, "n": n, "levels": study.morris_levels if method == "morris" else None,
-                "sample_seed": study.sample_seed, "seeds": study.seeds, "base_overrides": list(base_ov),
-                "factors": [[f.name, f.key, *f.bounds] for f in study.factors]}
+    identity = {
+        "method": method,
+        "n": n,
+        "levels": study.morris_levels if method == "morris" else None,
+        "sample_seed": study.sample_seed,
+        "seeds": study.seeds,
+        "base_overrides": list(base_ov),
+        "factors": [[f.name, f.key, *f.bounds] for f in study.factors],
+    }
     return Design(method, n, X, point_of_row, points, jobs, job_point, job_seed, identity)
 
 
@@ -505,12 +557,16 @@ def _check_out(out: Path, design: Design) -> None:
         raise ConfigError("--out", f"{out} exists and is not a sensitivity study directory (no design.json); choose another --out") from None
     if old.get("identity") != design.identity:
         changed = [k for k in design.identity if old.get("identity", {}).get(k) != design.identity[k]]
-        raise ConfigError("--out", f"{out} holds a study with another design (differs in: {', '.join(changed)}); "
-                          "choose another --out (a study resumes only with the same design)")
+        raise ConfigError(
+            "--out",
+            f"{out} holds a study with another design (differs in: {', '.join(changed)}); "
+            "choose another --out (a study resumes only with the same design)",
+        )
 
 
-def run_jobs(jobs: Sequence[Sequence[str]], cfgs: Sequence[Config], out: Path, workers: int,
-             say: Callable[[str], None] = print, quiet: bool = False) -> list[dict[str, Any]]:
+def run_jobs(
+    jobs: Sequence[Sequence[str]], cfgs: Sequence[Config], out: Path, workers: int, say: Callable[[str], None] = print, quiet: bool = False
+) -> list[dict[str, Any]]:
     """Run every job through :func:`sim.research.sweep.run_jobs` in ``out`` (complete runs are skipped), ``workers``
     at a time. ``say`` gets a count line, then a line every tenth of the runs, with a bar of the runs done on a
     terminal (sim/progress.py); ``quiet`` (progress=false among the overrides) leaves out the bar and those lines."""
@@ -538,16 +594,20 @@ def run_jobs(jobs: Sequence[Sequence[str]], cfgs: Sequence[Config], out: Path, w
         failed += rec["status"] != "complete"
         line = None
         if done % every == 0 or done == len(todo):
-            line = (f"  [{done:>{len(str(len(todo)))}}/{len(todo)}] runs done"
-                    + (f", {failed} failed" if failed else "") + f" ({time.time() - started:.0f} s)")
+            line = (
+                f"  [{done:>{len(str(len(todo)))}}/{len(todo)}] runs done"
+                + (f", {failed} failed" if failed else "")
+                + f" ({time.time() - started:.0f} s)"
+            )
         display.advance()
         if line is not None and not quiet:
             with display.above():  # the caller's say writes above the bar
                 say(line)
 
     with display:
-        run = sweep.run_jobs([jobs[i] for i in todo], [cfgs[i] for i in todo], out, workers,
-                             on_done=lambda _k, rec, done: progress(done, rec), quiet=True)
+        run = sweep.run_jobs(
+            [jobs[i] for i in todo], [cfgs[i] for i in todo], out, workers, on_done=lambda _k, rec, done: progress(done, rec), quiet=True
+        )
     for i, rec in zip(todo, run):
         records[i] = rec
     return records  # type: ignore[return-value]
@@ -559,8 +619,8 @@ class StudyResult:
     design: Design
     out: Path
     records: list[dict[str, Any]]
-    samples: pd.DataFrame       # a row per run: point, seed, factor values, outputs
-    indices: pd.DataFrame       # a row per output and factor
+    samples: pd.DataFrame  # a row per run: point, seed, factor values, outputs
+    indices: pd.DataFrame  # a row per output and factor
     files: dict[str, Path]
 
 
@@ -585,14 +645,19 @@ def output_values(study: Study, table: pd.DataFrame) -> tuple[pd.DataFrame, dict
         if col is None:
             head = o.key.split(".")[0]
             near = [c for c in table.attrs.get("outputs", table.columns) if c.split(".")[0] == head][:6]
-            raise ConfigError(f"outputs.{o.name}.key", f"no summary key '{o.key}' in these runs"
-                              + (f"; keys beginning alike: {', '.join(near)}" if near else "; see python -m sim.sweep table"))
+            raise ConfigError(
+                f"outputs.{o.name}.key",
+                f"no summary key '{o.key}' in these runs"
+                + (f"; keys beginning alike: {', '.join(near)}" if near else "; see python -m sim.sweep table"),
+            )
         v = pd.to_numeric(table[col], errors="coerce").astype(float)
         censored[o.name] = 0
         if o.censor:
-            end = (pd.to_numeric(table[_column(table, "start_year") or "start_year"], errors="coerce")
-                   + pd.to_numeric(table[_column(table, "years") or "summary.years"], errors="coerce")
-                   - pd.to_numeric(table[_column(table, "timeline_reference_year") or "timeline_reference_year"], errors="coerce"))
+            end = (
+                pd.to_numeric(table[_column(table, "start_year") or "start_year"], errors="coerce")
+                + pd.to_numeric(table[_column(table, "years") or "summary.years"], errors="coerce")
+                - pd.to_numeric(table[_column(table, "timeline_reference_year") or "timeline_reference_year"], errors="coerce")
+            )
             censored[o.name] = int(v.isna().sum())
             v = v.fillna(end)
         values[o.name] = v.to_numpy()
@@ -611,26 +676,56 @@ def analyse(study: Study, design: Design, samples: pd.DataFrame, censored: dict[
         if study.seeds > 1 and np.nanvar(Y) > 0:
             noise = float(by_point.var(ddof=1).mean() / study.seeds / np.var(mean.to_numpy()))
         n_undefined = int(samples[o.name].isna().sum())
-        base = {"study": study.name, "method": design.method, "output": o.name, "output_key": o.key, "label": o.label,
-                "unit": o.unit, "n_points": len(design.points), "n_runs": len(samples), "seeds": study.seeds,
-                "n_censored": censored.get(o.name, 0), "noise_share": noise, "output_mean": float(np.nanmean(Y)),
-                "output_sd": float(np.nanstd(Y))}
+        base = {
+            "study": study.name,
+            "method": design.method,
+            "output": o.name,
+            "output_key": o.key,
+            "label": o.label,
+            "unit": o.unit,
+            "n_points": len(design.points),
+            "n_runs": len(samples),
+            "seeds": study.seeds,
+            "n_censored": censored.get(o.name, 0),
+            "noise_share": noise,
+            "output_mean": float(np.nanmean(Y)),
+            "output_sd": float(np.nanstd(Y)),
+        }
         if n_undefined:
             note = f"undefined (null) in {n_undefined} of {len(samples)} runs; no indices"
             idx = pd.DataFrame({"factor": [f.name for f in study.factors], **{c: math.nan for c in cols}})
         else:
             note = "constant across the sample" if np.ptp(Y) == 0 else ""
-            idx = compute_indices(study.factors, design.method, design.X, Y, study.morris_levels, study.conf_level,
-                                  study.num_resamples, study.sample_seed)
+            idx = compute_indices(
+                study.factors, design.method, design.X, Y, study.morris_levels, study.conf_level, study.num_resamples, study.sample_seed
+            )
         for f, (_, r) in zip(study.factors, idx.iterrows()):
-            rows.append({**base, "factor": f.name, "factor_key": f.key, "kind": f.kind, "low": f.bounds[0],
-                         "high": f.bounds[1], **{c: float(r[c]) for c in cols}, "note": note})
+            rows.append(
+                {
+                    **base,
+                    "factor": f.name,
+                    "factor_key": f.key,
+                    "kind": f.kind,
+                    "low": f.bounds[0],
+                    "high": f.bounds[1],
+                    **{c: float(r[c]) for c in cols},
+                    "note": note,
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def run_study(study: Study, method: str, out: Path | None = None, workers: int = 1, n: int | None = None,
-              extra: Sequence[str] = (), root: str | Path = "results", say: Callable[[str], None] = print,
-              quiet: bool = False) -> StudyResult:
+def run_study(
+    study: Study,
+    method: str,
+    out: Path | None = None,
+    workers: int = 1,
+    n: int | None = None,
+    extra: Sequence[str] = (),
+    root: str | Path = "results",
+    say: Callable[[str], None] = print,
+    quiet: bool = False,
+) -> StudyResult:
     """Check, sample, run (resuming), analyse and write a study; see the module docstring.
 
     ``n``: Sobol base samples or Morris trajectories (default: the study's). ``extra``: overrides for every
@@ -660,27 +755,41 @@ def run_study(study: Study, method: str, out: Path | None = None, workers: int =
         except ConfigError as ex:  # a combination of values the model refuses (bounds are checked one by one)
             values = ", ".join(f"{f.name}={v:g}" for f, v in zip(study.factors, design.points[p]))
             raise ConfigError(ex.key, f"{ex.problem} (at sample point {p}: {values})") from None
-    say(f"study {study.name} ({method}): {len(study.factors)} factors, {len(study.outputs)} outputs, "
-        f"{len(design.X)} sample points ({len(design.points)} distinct) x {study.seeds} seed(s), into {out}")
+    say(
+        f"study {study.name} ({method}): {len(study.factors)} factors, {len(study.outputs)} outputs, "
+        f"{len(design.X)} sample points ({len(design.points)} distinct) x {study.seeds} seed(s), into {out}"
+    )
     out.mkdir(parents=True, exist_ok=True)
-    out_io.write_json(out / "design.json", {"identity": design.identity, "study": dataclasses.asdict(study),
-                                            "digest": design.digest})
+    out_io.write_json(out / "design.json", {"identity": design.identity, "study": dataclasses.asdict(study), "digest": design.digest})
     records = run_jobs(design.jobs, cfgs, out, workers, say, quiet)
     failed = [r for r in records if r["status"] != "complete"]
     table_path, table = write_table(out)
     if failed:
-        raise StudyFailed(f"{len(failed)} of {len(records)} runs failed (first: {failed[0]['run_dir']}: {failed[0]['error']}); "
-                          "their manifest.json holds the traceback; fix the cause and run the same command to finish")
+        raise StudyFailed(
+            f"{len(failed)} of {len(records)} runs failed (first: {failed[0]['run_dir']}: {failed[0]['error']}); "
+            "their manifest.json holds the traceback; fix the cause and run the same command to finish"
+        )
     rows = table.set_index("run").loc[[Path(r["run_dir"]).name for r in records]]
     rows.attrs = dict(table.attrs)
     values, censored = output_values(study, rows)
-    samples = pd.DataFrame({"point": design.job_point, "seed": design.job_seed,
-                            **{f.name: design.points[design.job_point, i] for i, f in enumerate(study.factors)},
-                            "run_dir": [r["run_dir"] for r in records]})
+    samples = pd.DataFrame(
+        {
+            "point": design.job_point,
+            "seed": design.job_seed,
+            **{f.name: design.points[design.job_point, i] for i, f in enumerate(study.factors)},
+            "run_dir": [r["run_dir"] for r in records],
+        }
+    )
     samples = pd.concat([samples, values.reset_index(drop=True)], axis=1)
     indices = analyse(study, design, samples, censored)
-    files = {"design": out / "design.json", "sweep_table": table_path, "samples": out / "samples.parquet",
-             "indices_csv": out / "indices.csv", "indices": out / "indices.parquet", "plot": out / "indices.png"}
+    files = {
+        "design": out / "design.json",
+        "sweep_table": table_path,
+        "samples": out / "samples.parquet",
+        "indices_csv": out / "indices.csv",
+        "indices": out / "indices.parquet",
+        "plot": out / "indices.png",
+    }
     out_io.write_parquet(files["samples"], samples)
     out_io.write_parquet(files["indices"], indices)
     out_io.write_text(files["indices_csv"], indices.to_csv(index=False))
@@ -711,8 +820,7 @@ def format_indices(indices: pd.DataFrame) -> str:
     head = ["factor", "kind", *outputs]
     body = [[f, kind[f], *(cell[(f, o)] for o in outputs)] for f in factors]
     first = indices.drop_duplicates("output").set_index("output")
-    what = ("total-order index ST (first-order S1)" if method == "sobol"
-            else "Morris mu* (sigma), in output units per whole factor range")
+    what = "total-order index ST (first-order S1)" if method == "sobol" else "Morris mu* (sigma), in output units per whole factor range"
     legend = []
     for o in outputs:
         r = first.loc[o]
@@ -758,8 +866,7 @@ def plot_indices(indices: pd.DataFrame):
         if method == "sobol":
             y = np.arange(len(factors))
             ax.barh(y - 0.2, d["S1"], height=0.38, xerr=d["S1_conf"], color="tab:gray", label="first order S1", capsize=2)
-            ax.barh(y + 0.2, d["ST"], height=0.38, xerr=d["ST_conf"], color=[colors[k] for k in d["kind"]],
-                    label="total ST", capsize=2)
+            ax.barh(y + 0.2, d["ST"], height=0.38, xerr=d["ST_conf"], color=[colors[k] for k in d["kind"]], label="total ST", capsize=2)
             ax.set_yticks(y, factors, fontsize=8)
             ax.invert_yaxis()
             ax.axvline(0, color="black", lw=0.6)
@@ -776,7 +883,7 @@ def plot_indices(indices: pd.DataFrame):
             ax.set_xlabel("mu* (mean |elementary effect|)", fontsize=8)
             ax.set_ylabel("sigma (interaction / nonlinearity)", fontsize=8)
         ax.tick_params(labelsize=7)
-    for ax in axes[len(outputs):]:
+    for ax in axes[len(outputs) :]:
         ax.set_axis_off()
     from matplotlib.lines import Line2D
 
@@ -786,8 +893,10 @@ def plot_indices(indices: pd.DataFrame):
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8)
     study = indices["study"].iloc[0]
     r0 = indices.iloc[0]
-    fig.suptitle(f"{'Sobol indices' if method == 'sobol' else 'Morris screening'}: study {study}, "
-                 f"{int(r0['n_points'])} points x {int(r0['seeds'])} seed(s)", fontsize=10)
+    fig.suptitle(
+        f"{'Sobol indices' if method == 'sobol' else 'Morris screening'}: study {study}, {int(r0['n_points'])} points x {int(r0['seeds'])} seed(s)",
+        fontsize=10,
+    )
     return fig
 
 
@@ -795,11 +904,13 @@ def plot_indices(indices: pd.DataFrame):
 # Command line
 # --------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    ap = command_parser("python -m sim.sensitivity", __doc__.split("\n\n")[0],
-                        seeds="seeds per sample point, averaged (default: the study's)",
-                        workers="worker processes (default: the cores available)",
-                        out="study directory (default: results/sensitivity/<study>-<method>-n<N>x<seeds>-<design id>); "
-                            "the same directory resumes")
+    ap = command_parser(
+        "python -m sim.sensitivity",
+        __doc__.split("\n\n")[0],
+        seeds="seeds per sample point, averaged (default: the study's)",
+        workers="worker processes (default: the cores available)",
+        out="study directory (default: results/sensitivity/<study>-<method>-n<N>x<seeds>-<design id>); the same directory resumes",
+    )
     ap.add_argument("method", choices=METHODS, help="sobol (indices) or morris (screening)")
     ap.add_overrides("config overrides applied to every run (e.g. years=20; progress=false: no progress lines)")
     ap.add_argument("--study", default="levers", help="conf/sensitivity/NAME.yaml or a path to a YAML file (default: levers)")
@@ -811,8 +922,16 @@ def main(argv: list[str] | None = None) -> int:
         check_counts(a)
         if a.seeds is not None:
             study.seeds = a.seeds
-        res = run_study(study, a.method, Path(a.out) if a.out else None, a.workers or default_workers(), a.n,
-                        a.overrides, say=lambda s: print(s, flush=True), quiet=not progress_wanted(a.overrides))
+        res = run_study(
+            study,
+            a.method,
+            Path(a.out) if a.out else None,
+            a.workers or default_workers(),
+            a.n,
+            a.overrides,
+            say=lambda s: print(s, flush=True),
+            quiet=not progress_wanted(a.overrides),
+        )
     except ConfigError as err:
         in_study = "study" in locals() and re.split(r"[.\[]", str(err.key))[0] in STUDY_KEYS
         where = f" (study {study.source})" if in_study else ""

@@ -82,8 +82,7 @@ def canonical_override(text: str) -> str:
 
 def job_identity(overrides: Iterable[str]) -> list[str]:
     """The overrides that identify a job: canonical, sorted, without Hydra's own and the IDENTITY_FREE keys."""
-    return sorted(canonical_override(o) for o in overrides
-                  if not override_key(o).startswith("hydra") and override_key(o) not in IDENTITY_FREE)
+    return sorted(canonical_override(o) for o in overrides if not override_key(o).startswith("hydra") and override_key(o) not in IDENTITY_FREE)
 
 
 def job_hash(overrides: Iterable[str]) -> str:
@@ -111,8 +110,7 @@ def _say(line: str, err: bool = False) -> None:
     print(line, file=sys.stderr if err else sys.stdout, flush=True)
 
 
-def execute_job(overrides: Sequence[str], sweep_dir: str | Path, cfg: Config | None = None,
-                log: Callable[[str, bool], None] = _say):
+def execute_job(overrides: Sequence[str], sweep_dir: str | Path, cfg: Config | None = None, log: Callable[[str, bool], None] = _say):
     """Like :func:`run_job`, but also returns the :class:`sim.engine.run.RunResult` (None if skipped or failed)."""
     from sim.engine import run as run_module  # the module, so that tests can replace run_module.run
 
@@ -136,8 +134,7 @@ def execute_job(overrides: Sequence[str], sweep_dir: str | Path, cfg: Config | N
         error = {"type": type(ex).__name__, "message": str(ex), "traceback": traceback.format_exc()}
         if not (run_dir / "config.yaml").exists():  # failed while building the model: keep the inputs for the table
             output.write_text(run_dir / "config.yaml", output.config_yaml(cfg))
-        output.write_json(run_dir / "manifest.json",
-                          output.manifest(cfg.seed, cfg.scenario.name, overrides, started, "failed", {"error": error}))
+        output.write_json(run_dir / "manifest.json", output.manifest(cfg.seed, cfg.scenario.name, overrides, started, "failed", {"error": error}))
         first_line = (error["message"].strip().splitlines() or [""])[0]
         record.update(status="failed", wall_time_s=round(time.time() - started, 3), error=f"{error['type']}: {first_line}")
         log(f"failed: {run_dir}: {record['error']} (traceback in manifest.json)", True)
@@ -146,8 +143,7 @@ def execute_job(overrides: Sequence[str], sweep_dir: str | Path, cfg: Config | N
     return record, result
 
 
-def run_job(overrides: Sequence[str], sweep_dir: str | Path, cfg: Config | None = None,
-            log: Callable[[str, bool], None] = _say) -> dict[str, Any]:
+def run_job(overrides: Sequence[str], sweep_dir: str | Path, cfg: Config | None = None, log: Callable[[str, bool], None] = _say) -> dict[str, Any]:
     """Run one sweep job in ``<sweep_dir>/runs/...`` unless it is already complete.
 
     ``overrides`` are config overrides (``["scenario=baseline", "seed=3"]``); ``cfg`` the config they
@@ -171,8 +167,7 @@ def _run_job_args(args: tuple[list[str], str, Config, bool]) -> dict[str, Any]:
     return run_job(overrides, sweep_dir, cfg, log=_print_failures) if quiet else run_job(overrides, sweep_dir, cfg)
 
 
-def map_jobs(func: Callable[[Any], Any], args: Sequence[Any], workers: int = 1,
-             on_done: Callable[[int, Any, int], None] | None = None) -> list[Any]:
+def map_jobs(func: Callable[[Any], Any], args: Sequence[Any], workers: int = 1, on_done: Callable[[int, Any, int], None] | None = None) -> list[Any]:
     """The project's one worker pool: ``func(a)`` for every ``a`` of ``args``, ``workers`` spawned processes at a time.
 
     ``func`` must be a module-level function (it is pickled into the workers). ``on_done(index, result,
@@ -202,8 +197,14 @@ def map_jobs(func: Callable[[Any], Any], args: Sequence[Any], workers: int = 1,
     return results
 
 
-def run_jobs(jobs: Sequence[Sequence[str]], cfgs: Sequence[Config], sweep_dir: str | Path, workers: int = 1,
-             on_done: Callable[[int, dict[str, Any], int], None] | None = None, quiet: bool = False) -> list[dict[str, Any]]:
+def run_jobs(
+    jobs: Sequence[Sequence[str]],
+    cfgs: Sequence[Config],
+    sweep_dir: str | Path,
+    workers: int = 1,
+    on_done: Callable[[int, dict[str, Any], int], None] | None = None,
+    quiet: bool = False,
+) -> list[dict[str, Any]]:
     """Run composed jobs with :func:`run_job` in ``sweep_dir`` through :func:`map_jobs`, ``workers`` at a time.
 
     ``on_done(index, record, n_done)`` is called in this process as each job ends (in completion
@@ -341,8 +342,7 @@ def sweep_table(sweep_dir: str | Path) -> pd.DataFrame:
     taken = set(input_cols) | set(META_COLUMNS)
     outputs = [{(f"summary.{k}" if k in taken else k): v for k, v in row.items()} for row in outputs]
     output_cols = list(dict.fromkeys(k for row in outputs for k in row))
-    df = pd.DataFrame([{**s, **i, **o} for s, i, o in zip(status, inputs, outputs)],
-                      columns=list(META_COLUMNS) + input_cols + output_cols)
+    df = pd.DataFrame([{**s, **i, **o} for s, i, o in zip(status, inputs, outputs)], columns=list(META_COLUMNS) + input_cols + output_cols)
     order = [c for c in ("scenario.name", "seed", "run") if c in df.columns]
     df = df.sort_values(order, kind="stable", key=lambda s: s.astype(str) if s.dtype == object else s).reset_index(drop=True)
     df = _parquet_ready(df)

@@ -205,13 +205,21 @@ def report(rows: list[dict[str, Any]]) -> str:
         status = "MET" if r["met"] else ("-" if r["met"] is None else "MISSED")
         if "stages" in r or "tiers" in r:
             parts = r.get("stages") or r.get("tiers")
-            detail = "; ".join(f"{k}: " + (f"median {_fmt(v.get('median'))} [{_fmt(v.get('min'))}, {_fmt(v.get('max'))}]"
-                                            + (f", {v['n_none']} never" if v.get("n_none") else "")
-                                            if "median" in v else f"{v['share_of_seeds']:.0%} of seeds")
-                               for k, v in parts.items())
+            detail = "; ".join(
+                f"{k}: "
+                + (
+                    f"median {_fmt(v.get('median'))} [{_fmt(v.get('min'))}, {_fmt(v.get('max'))}]"
+                    + (f", {v['n_none']} never" if v.get("n_none") else "")
+                    if "median" in v
+                    else f"{v['share_of_seeds']:.0%} of seeds"
+                )
+                for k, v in parts.items()
+            )
         elif "little_giants" in r:
-            detail = (f"Little Giants median {_fmt(r['little_giants']['median'])} [{_fmt(r['little_giants']['min'])}, {_fmt(r['little_giants']['max'])}], "
-                      f"non-designated {_fmt(r['non_designated']['median'])}")
+            detail = (
+                f"Little Giants median {_fmt(r['little_giants']['median'])} [{_fmt(r['little_giants']['min'])}, {_fmt(r['little_giants']['max'])}], "
+                f"non-designated {_fmt(r['non_designated']['median'])}"
+            )
         elif "did_rd_intensity" in r:
             f3 = lambda t: "n/a" if t is None else f"{t[0]:.3g} (90% CI {t[1]:.3g}..{t[2]:.3g})"  # noqa: E731
             detail = f"DiD R&D intensity {f3(r['did_rd_intensity'])}; patents 2030 difference {f3(r['patents_2030_difference'])}"
@@ -228,11 +236,16 @@ def main(argv: list[str] | None = None) -> int:
     from sim.research.driver import batch_progress, check_counts, command_parser
     from sim.research.sweep import map_jobs
 
-    ap = command_parser("python -m sim.validate", __doc__.split("\n\n")[0],
-                        overrides="config overrides applied to every run (e.g. policy.china.designation.niches_per_stage.magnet=60)",
-                        seeds="replications (seeds 1..N; default 10)", seeds_default=10,
-                        workers="worker processes (default 2)", workers_default=2,
-                        out="write the results as JSON here")
+    ap = command_parser(
+        "python -m sim.validate",
+        __doc__.split("\n\n")[0],
+        overrides="config overrides applied to every run (e.g. policy.china.designation.niches_per_stage.magnet=60)",
+        seeds="replications (seeds 1..N; default 10)",
+        seeds_default=10,
+        workers="worker processes (default 2)",
+        workers_default=2,
+        out="write the results as JSON here",
+    )
     ap.add_argument("--targets", default=str(TARGETS_FILE), help="targets.yaml (default: conf/validation/targets.yaml)")
     a = ap.parse_args(argv)
     try:

@@ -160,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     seeds = args.seeds or list(SEEDS)
     if not portable():
-        print("numpy runs AVX-512 kernels in this process, so its numbers are this machine's only: start it with "
-              "NPY_DISABLE_CPU_FEATURES unset (sim sets it) and import nothing before sim", file=sys.stderr)
+        print(
+            "numpy runs AVX-512 kernels in this process, so its numbers are this machine's only: start it with "
+            "NPY_DISABLE_CPU_FEATURES unset (sim sets it) and import nothing before sim",
+            file=sys.stderr,
+        )
         return 2
     status = 0
     for seed in seeds:
