@@ -233,8 +233,8 @@ class Government(mesa.Agent):
         self.yearly_round()
 
     def fiscal_musd(self) -> dict[tuple[int, str], float]:
-        # a retired government's books leave the totals, as they did before the policy modules (see CONTRIBUTING.md)
-        return {} if self.retired else {(self.bloc, k): v for k, v in self.fiscal.items()}
+        # a retired government's books keep counting: what it paid stays paid (cumulative totals never fall)
+        return {(self.bloc, k): v for k, v in self.fiscal.items()}
 
     def retire(self, model=None) -> None:
         """The regime ends: no more rounds; titles, key flags, benefit columns and output quotas of the bloc are cleared."""

@@ -72,3 +72,24 @@ def test_fiscal_totals_are_one_sum_over_modules_in_force_and_retired(switched):
     assert paid > 0  # the retired agencies' payments still count
     assert sum(v for (b, k), v in got.items() if b == west and k.startswith("agency:")) >= paid
     assert got[(west, "price_floor")] > 0  # the event's floor is paid through the price-floor module
+
+
+def test_a_retired_government_keeps_its_books():
+    """China drops its coordinated regime in 2018: what its government paid stays in the totals, so the
+    cumulative fiscal totals never fall and no quarter shows negative public money."""
+    cfg = fresh_config("scenario=baseline", "years=5", "+policy@policy_change.china.policy=none", "+policy_change.china.year=2018.0")
+    m = ChainModel(validate(cfg))
+    china = m.tables.blocs.index("china")
+    before = None
+    for _ in range(m.n_steps):
+        m.step()
+        if m.quarter == SWITCH_Q - 1:
+            before = {k: v for k, v in m.policy.fiscal_totals().items() if k[0] == china}
+    gov = [x for x in m.policy.retired if isinstance(x, Government)]
+    assert gov and before and sum(before.values()) > 0
+    after = m.policy.fiscal_totals()
+    for key, v in before.items():
+        assert after[key] >= v, key
+    frame = m.recorder.policy.frame()
+    fiscal = frame[frame["measure"] == "fiscal_musd"]
+    assert len(fiscal) and (fiscal["value"] >= 0).all(), fiscal[fiscal["value"] < 0]
