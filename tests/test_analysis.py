@@ -553,9 +553,41 @@ def test_plot_prices_shades_event_windows_and_marks_export_control(frames):
         assert not any(p.get_gid() == "event_window" for p in ax.patches)  # no event fires in 4 years of baseline
 
 
+def _fiscal_totals(policy: pd.DataFrame) -> dict[tuple[str, str], dict[str, float]]:
+    """Per "scenario / bloc": M USD over the whole run by instrument, mean over the runs that spent on it."""
+    p = policy[policy["measure"] == "fiscal_musd"]
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    for (scen, bloc, key), g in p.groupby(["scenario", "bloc", "key"], observed=True):
+        total = float(g.groupby("run", observed=True)["value"].sum().mean())
+        if total:
+            out.setdefault((str(scen), str(bloc)), {})[str(key)] = total
+    return out
+
+
 def test_plot_fiscal(frames):
     axes = _check_figure(an.plot_fiscal(frames["policy"], frames["timeseries"]), 3, min_axes_with_lines=1)
     assert "M USD" in axes[0].get_ylabel() and axes[1].patches, "bars of spending by instrument"
+    # the stacked bars: one per scenario / bloc and instrument, as long as its mean total, stacked in instrument order
+    want = _fiscal_totals(frames["policy"])
+    assert want, "the runs spend public money"
+    fiscal = frames["policy"][frames["policy"]["measure"] == "fiscal_musd"]
+    labels = {f"{s} / {b}" for s, b in zip(fiscal["scenario"].astype(str), fiscal["bloc"].astype(str))}
+    seen: dict[tuple[str, str], dict[str, float]] = {}
+    ends: dict[tuple[str, str], float] = {}
+    for bars in axes[1].containers:
+        inst = bars.get_label()
+        for rect in bars.patches:
+            y = rect.get_y() + rect.get_height() / 2
+            label = next(lb for lb in labels if abs(axes[1].yaxis.convert_units(lb) - y) < 1e-9)
+            scen, bloc = label.split(" / ")
+            if rect.get_width():
+                seen.setdefault((scen, bloc), {})[inst] = rect.get_width()
+            assert rect.get_x() == pytest.approx(ends.get((scen, bloc), 0.0)), "stacked on the instruments before it"
+            ends[(scen, bloc)] = rect.get_x() + rect.get_width()
+    assert seen.keys() == want.keys()
+    for k, by_inst in want.items():
+        assert seen[k] == pytest.approx(by_inst), k
+        assert ends[k] == pytest.approx(sum(by_inst.values())), k
     per_t = an.fiscal_per_tonne(frames["policy"], frames["timeseries"])
     assert set(per_t["bloc"]) == set(BLOCS)
     assert (per_t.groupby(["run", "bloc"])["fiscal_cum_musd"].diff().dropna() >= -1e-9).all()  # cumulative

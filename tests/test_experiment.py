@@ -158,6 +158,7 @@ def test_cli_mistakes_are_one_line_and_write_nothing(tmp_path, capsys):
         (["years=-3", "--out", str(out)], "years"),
         (["--report-only"], "--out"),
         (["--seeds", "two"], "invalid int"),
+        (["seed=4", "--out", str(out)], "seeds come from --seeds"),
     ]
     for argv, word in cases:
         with pytest.raises(SystemExit) if "two" in argv else _nothing():

@@ -427,6 +427,7 @@ def test_a_tiny_sobol_study_with_two_seeds(tmp_path):
         (["morris", "--seeds", "0"], "'--seeds'"),
         (["morris", "--study", "nope"], "'--study'"),
         (["morris", "world.markets.nope=1"], "'world.markets.nope'"),
+        (["morris", "seed=2"], "seeds come from --seeds"),
     ],
 )
 def test_command_line_mistakes(tmp_path, args, key):

@@ -48,6 +48,14 @@ def test_user_mistakes_end_with_one_line(args, capsys):
     assert len(err) == 1 and err[0].startswith("error:")
 
 
+@pytest.mark.parametrize("override", ["seed=3", "+seed=3", "++seed=3"])
+def test_a_seed_override_is_refused_seeds_come_from_the_option(override, capsys):
+    """seed=K would be silently ignored (the runs take seeds 1..N): refused before any run, one line."""
+    assert validate.main(["--seeds", "1", "years=3", override]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--seeds" in err[0] and override in err[0], err
+
+
 def test_the_default_targets_are_in_the_project_with_their_sources():
     """A clone validates on its own: the default targets file is conf/validation/targets.yaml, not ../shared."""
     project = Path(validate.__file__).resolve().parents[2]

@@ -45,12 +45,14 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 from matplotlib.transforms import blended_transform_factory
 
+from agents.firms import Tier
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TARGETS_FILE = PROJECT_ROOT / "conf" / "validation" / "targets.yaml"
 TABLES = ("timeseries", "events", "policy", "firms")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is there: 5x faster
 ID_COLUMNS = ("run", "scenario", "seed")
-TIERS = ("none", "innovation_type", "srdi", "little_giant")  # sim/engine/policy_metrics.py TIER_NAMES
+TIERS = tuple(t.name.lower() for t in Tier)  # none, innovation_type, srdi, little_giant (as sim/engine/policy_metrics.py TIER_NAMES)
 DESIGNATED_TIERS = TIERS[1:]
 
 # Reference timelines for a committed Western effort, years (MODEL.md 5.4, from the seed article's table

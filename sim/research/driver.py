@@ -3,7 +3,8 @@
 - :class:`CommandParser` / :func:`command_parser`: the argument-parser base. ``prog`` is the command a
   user types; a usage mistake is one line ``error: ... (see <prog> --help)`` and exit code 2; the common
   options ``--seeds``, ``--workers``, ``--out`` and the positional config overrides are built here, and
-  :func:`check_counts` refuses counts below 1 with one line naming the option.
+  :func:`check_counts` refuses counts below 1 with one line naming the option, and :func:`refuse_seed` a
+  ``seed=K`` override (the seeds of a batch come from ``--seeds``).
 - :func:`default_workers`: the cores this process may use.
 - :func:`text_table`: a table of formatted cells for the terminal or a Markdown report.
 - :func:`batch_progress`: the progress display of a batch of runs (sim/progress.py), off when the user
@@ -22,7 +23,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from sim.config import check_count
+from sim.config import ConfigError, check_count
 from sim.progress import Progress
 
 
@@ -78,6 +79,14 @@ def check_counts(args: argparse.Namespace) -> None:
     """``--seeds`` and ``--workers`` (when the parser has them and they are given) must be >= 1: ConfigError naming the option."""
     for name in ("seeds", "workers"):
         check_count(f"--{name}", getattr(args, name, None))
+
+
+def refuse_seed(overrides: Sequence[str], key: str = "seed", seeds: str = "--seeds") -> None:
+    """A ``seed=K`` among the overrides would be ignored (or make every replication the same run): the
+    seeds of a batch come from ``seeds`` (1..N). ConfigError at ``key``, one line."""
+    for o in overrides:
+        if o.split("=", 1)[0].lstrip("+~") == "seed":
+            raise ConfigError(key, f"'{o}': seeds come from {seeds} (seeds 1..N, the same in every scenario); remove seed from the overrides")
 
 
 def default_workers() -> int:

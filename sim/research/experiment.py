@@ -32,7 +32,7 @@ import pandas as pd
 
 from sim.config import ConfigError, check_study_keys, compose, config_options, read_study_file, study_whole
 from sim.progress import Progress
-from sim.research.driver import batch_progress, check_counts, command_parser, default_workers, text_table
+from sim.research.driver import batch_progress, check_counts, command_parser, default_workers, refuse_seed, text_table
 
 TIMELINE_VALUES = ("first_output_year", "independence_year")
 SERIES_HOW = ("end", "sum")
@@ -526,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         exp = load_experiment(a.experiment)
         check_counts(a)
+        refuse_seed(a.overrides)
         if a.seeds is not None:
             exp.seeds = a.seeds
         exp.overrides = [*exp.overrides, *a.overrides]

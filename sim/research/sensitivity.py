@@ -56,7 +56,7 @@ import pandas as pd
 
 from sim.config import CONF_DIR, Config, ConfigError, check_study_keys, compose, config_options, read_study_file, study_whole, validate
 from sim.progress import Progress
-from sim.research.driver import check_counts, command_parser, default_workers, progress_wanted, text_table
+from sim.research.driver import check_counts, command_parser, default_workers, progress_wanted, refuse_seed, text_table
 
 STUDY_DIR = CONF_DIR / "sensitivity"
 METHODS = ("sobol", "morris")
@@ -920,6 +920,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         study = load_study(a.study)
         check_counts(a)
+        refuse_seed(a.overrides)
         if a.seeds is not None:
             study.seeds = a.seeds
         res = run_study(

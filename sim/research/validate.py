@@ -233,7 +233,7 @@ def report(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from sim.config import ConfigError, compose
-    from sim.research.driver import batch_progress, check_counts, command_parser
+    from sim.research.driver import batch_progress, check_counts, command_parser, refuse_seed
     from sim.research.sweep import map_jobs
 
     ap = command_parser(
@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     try:
         check_counts(a)
+        refuse_seed(a.overrides)
         targets = read_targets(Path(a.targets))
         # one composition per scenario (checked before any run); a seed changes nothing else in a config
         base = {sc: compose([f"scenario={sc}", "progress=false", "output.write=false", *a.overrides]) for sc in SCENARIOS}
