@@ -247,7 +247,8 @@ def test_the_export_control_lever_cuts_flows_in_the_chain_picture():
 def test_trade_flows_add_up_to_the_recorded_imports():
     m = _stepped(d.default_levers("baseline"), 5)
     imports = d.series(m, "imports_t")[-1]  # (B, S)
-    into = m.flows_t.sum(axis=0) - np.einsum("bbs->bs", m.flows_t)  # from other blocs
+    trade = m.recorder.trade_t  # (B supplier, B buyer, S)
+    into = trade.sum(axis=0) - np.einsum("bbs->bs", trade)  # from other blocs
     assert np.allclose(into, imports)
 
 

@@ -8,8 +8,8 @@ that tests and ``benchmarks/bench_app.py`` use the same code:
   ``python -m sim`` and :func:`build_config` composes and validates them (a
   :class:`~sim.config.ConfigError` names the key, as on the command line).
 - :data:`PRESETS`: teaching presets, each a scenario, a few lever settings and a lesson.
-- :class:`ClassroomModel`: the :class:`~sim.model.ChainModel` built from levers, which also
-  keeps the current quarter's trade flows between blocs for the chain picture.
+- :class:`ClassroomModel`: the :class:`~sim.engine.model.ChainModel` built from levers (the chain picture
+  draws the trade between blocs that the recorder keeps for the last quarter, ``recorder.trade_t``).
 - ``*_option``: one chart per view as an ECharts option (plain JSON data, drawn in the browser by the
   ECharts copy that solara-assets serves locally), with a plain-language caption in :data:`CAPTIONS`.
 """
@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.firms import DESIGNATED, KEY_LITTLE_GIANT, Tier
 from sim.config import CONF_DIR, Config, ConfigError, compose, config_options
 from sim.engine.model import ChainModel
 
@@ -225,7 +226,7 @@ def read_levers(cfg: Config, scenario: str) -> Levers:
     """The lever settings a composed config stands for (multipliers read as 1: today's values)."""
     china = cfg.policy["china"]
     _, _, west = west_target(cfg)
-    lg = china.benefits.get("little_giant")
+    lg = china.benefits.get(Tier.LITTLE_GIANT.label)
     std = cfg.world.blocs["china"].tax_rate
     relief = (std - lg.tax_rate) * 100.0 if lg is not None and lg.tax_rate is not None else 0.0
     sharing = china.groups.knowledge_sharing
@@ -338,9 +339,10 @@ def lever_edits(levers: Levers, cfg: Config) -> list[Edit]:
         klg.budget_myuan_per_term,
         round(klg.budget_myuan_per_term * levers.grant_budget, 9),
     )
-    if "little_giant" in china.benefits:
+    lg = Tier.LITTLE_GIANT.label
+    if lg in china.benefits:
         rate = round(max(cfg.world.blocs["china"].tax_rate - levers.tax_relief_points / 100.0, 0.0), 9)
-        set_if("policy.china.benefits.little_giant.tax_rate", china.benefits["little_giant"].tax_rate, rate)
+        set_if(f"policy.china.benefits.{lg}.tax_rate", china.benefits[lg].tax_rate, rate)
     sharing = china.groups.knowledge_sharing
     if _differs(sharing if sharing is not None else cfg.world.innovation.group_sharing, levers.knowledge_sharing):
         edits.append(("set", "policy.china.groups.knowledge_sharing", float(levers.knowledge_sharing)))
@@ -521,7 +523,8 @@ def preset_levers(name: str, seed: int | None = None) -> Levers:
 # The model
 # --------------------------------------------------------------------------
 class ClassroomModel(ChainModel):
-    """The chain model built from levers; keeps the trade flows between blocs of the last quarter."""
+    """The chain model built from levers (the trade between blocs that the chain picture draws is the
+    recorder's ``trade_t``, sim.engine.metrics.Recorder)."""
 
     def __init__(self, levers: Levers | None = None):
         levers = levers if levers is not None else default_levers()
@@ -529,27 +532,6 @@ class ClassroomModel(ChainModel):
         super().__init__(cfg)
         self.levers = levers
         self.overrides = overrides
-        T = self.tables
-        self.flows_t = np.zeros((T.B, T.B, T.S))  # t per quarter from supplier bloc (axis 0) to buyer bloc (axis 1)
-
-    def step(self) -> None:
-        super().step()
-        self.flows_t = trade_flows(self)
-
-
-def trade_flows(model: ChainModel) -> np.ndarray:
-    """(B supplier, B buyer, S) deliveries of the quarter just simulated, t (read before the next quarter)."""
-    T, pop = model.tables, model.pop
-    out = np.zeros((T.B, T.B, T.S))
-    for s, cl in model.last_clearing.items():
-        delivered = getattr(cl, "delivered", None)
-        if delivered is None:
-            continue
-        sup = pop.bloc[cl.suppliers]
-        for c in range(T.B):
-            for b in range(T.B):
-                out[c, b, s] = delivered[np.ix_(cl.class_bloc == b, sup == c)].sum()
-    return out
 
 
 # --------------------------------------------------------------------------
@@ -586,7 +568,7 @@ def tier_counts(model: ChainModel) -> dict[str, np.ndarray]:
     for the blocs whose policy awards titles."""
     T = model.tables
     blocs = sorted(b for b, gov in model.policy.governments.items() if gov.policy.designation.enabled)
-    keys = ("innovation_type", "srdi", "little_giant", "key_little_giant")
+    keys = tuple(t.label for t in DESIGNATED) + (KEY_LITTLE_GIANT,)
     n_q = len(model.recorder.series["capacity_t"])
     out = {T.blocs[b]: np.zeros((n_q, 4)) for b in blocs}
     for q, b, measure, key, value in model.recorder.policy.rows:
@@ -959,7 +941,7 @@ def chain_option(model: ChainModel) -> dict:
     cap = series(model, "capacity_t")
     price = series(model, "price_usd_per_kg")
     ctrl = series(model, "export_controlled")
-    flows = getattr(model, "flows_t", np.zeros((T.B, T.B, T.S))) * 4.0 / 1000.0  # kt/yr
+    flows = model.recorder.trade_t * 4.0 / 1000.0  # kt/yr, supplier bloc (axis 0) to buyer bloc (axis 1)
     thr = model.world.independence_threshold
     started = cap.shape[0] > 0
     nodes, links = [], []

@@ -7,12 +7,12 @@ magnet-equivalent tonnes divided by its final magnet demand, both per quarter.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from agents.firms import Phase, ProjectPhase
+from agents.firms import Phase, ProjectPhase, Tier
 
 if TYPE_CHECKING:  # pragma: no cover
     from sim.engine.model import ChainModel
@@ -53,7 +53,19 @@ SERIES = (
 
 
 class Recorder:
-    """Collects the outputs of one run in memory; sim.engine.output writes them."""
+    """Collects the outputs of one run in memory; sim.engine.output writes them.
+
+    What it records, and where each part is built:
+
+    - the quarterly series (``series``, one (B, S) array per name of SERIES and quarter): ``record_quarter``
+      in named steps, the module functions ``firm_series``, ``trade_series``, ``price_series``,
+      ``count_series`` and ``demand_series``; ``timeseries`` makes the tidy table (timeseries.parquet);
+    - the trade between blocs of the last recorded quarter (``trade_t``), which the classroom draws;
+    - the annual firm panel (``panel``; ``firm_panel_rows``, firms.parquet);
+    - the summary and its milestones (``summary``, ``milestone_quarters``, ``shock_metrics``: the module functions
+      ``run_summary``, ``milestones`` and ``shocks`` over the recorded series; summary.json);
+    - the policy outputs (``policy``, sim.engine.policy_metrics).
+    """
 
     def __init__(self, model: "ChainModel"):
         self.model = model
@@ -61,129 +73,30 @@ class Recorder:
         self.series: dict[str, list[np.ndarray]] = {k: [] for k in SERIES}
         self.panel: list[pd.DataFrame] = []
         self.B, self.S = T.B, T.S
+        # t delivered in the last recorded quarter from supplier bloc (axis 0) to buyer bloc (axis 1), per stage
+        self.trade_t = np.zeros((T.B, T.B, T.S))
         from sim.engine.policy_metrics import PolicyRecorder
 
         self.policy = PolicyRecorder(model)
 
     def record_quarter(self) -> None:
+        """Append the quarter's (B, S) value of every series, then the policy rows of the quarter."""
         m = self.model
-        T, pop = m.tables, m.pop
-        B, S = self.B, self.S
-        alive = pop.alive
-        op = pop.operating
-
-        def by_bs(values, mask=None):
-            sel = alive if mask is None else (alive & mask)
-            return T.bs_sum(pop.bloc[sel], pop.stage[sel], values[sel])
-
-        rec = {}
-        rec["capacity_t"] = by_bs(pop.capacity_t, op)
-        in_pipe = pop.proj_phase != ProjectPhase.NONE
-        rec["pipeline_t"] = by_bs(np.maximum(pop.proj_nameplate_t - pop.proj_added_t, 0.0), in_pipe & (pop.proj_phase < ProjectPhase.QUALIFICATION))
-        rec["output_t"] = by_bs(pop.output_t)
-        demand = np.zeros((B, S))
-        delivered = np.zeros((B, S))
-        imports = np.zeros((B, S))
-        exports = np.zeros((B, S))
-        export_controlled = np.zeros((B, S))
-        for s, cl in m.last_clearing.items():
-            demand[:, s] = np.bincount(cl.class_bloc, weights=cl.demand, minlength=B)
-            delivered[:, s] = np.bincount(cl.class_bloc, weights=cl.delivered_to_class, minlength=B)
-            sup_bloc = pop.bloc[cl.suppliers]
-            for b in range(B):
-                for c in range(B):
-                    if b != c:
-                        q = cl.delivered[np.ix_(cl.class_bloc == b, sup_bloc == c)].sum()
-                        imports[b, s] += q
-                        exports[c, s] += q
-                export_controlled[b, s] = float(m.markets.controlled(s, b))
-        rec["demand_t"] = demand
-        rec["delivered_t"] = delivered
-        rec["imports_t"] = imports
-        rec["exports_t"] = exports
-        rec["shortage_t"] = np.maximum(demand - delivered, 0.0)
-        rec["price_usd_per_kg"] = m.markets.price.copy()
-        rec["paid_price_usd_per_kg"] = m.paid_price.copy()
-        wsum = by_bs(pop.unit_cost_usd_per_kg * pop.output_t)
-        rec["unit_cost_usd_per_kg"] = np.divide(wsum, rec["output_t"], out=np.full((B, S), np.nan), where=rec["output_t"] > 0)
-        rec["utilisation"] = m.utilisation.copy()
-        rec["firms"] = by_bs(np.ones(len(pop)), op)
-        rec["firms_in_project"] = by_bs(np.ones(len(pop)), pop.phase == Phase.PROJECT)
-        for k, name in (
-            ("started", "projects_started"),
-            ("financed", "projects_financed"),
-            ("stalled", "projects_stalled"),
-            ("constrained", "projects_constrained"),
-            ("abandoned", "projects_abandoned"),
-            ("entrants", "entrants"),
-            ("exits", "exits"),
-        ):
-            rec[name] = m.counters[k].copy()
-        final = np.array([sum(by.demand_t for by in m.buyers if by.bloc == b) for b in range(B)])
-        rec["final_demand_t"] = np.repeat(final[:, None], S, axis=1)
-        me = rec["output_t"] * T.magnet_eq_per_t[None, :]
-        rec["self_sufficiency"] = np.divide(me, final[:, None], out=np.full((B, S), np.nan), where=final[:, None] > 0)
-        cap_tot = rec["capacity_t"].sum(axis=0, keepdims=True)
-        out_tot = rec["output_t"].sum(axis=0, keepdims=True)
-        rec["capacity_share"] = np.divide(rec["capacity_t"], cap_tot, out=np.full((B, S), np.nan), where=cap_tot > 0)
-        rec["output_share"] = np.divide(rec["output_t"], out_tot, out=np.full((B, S), np.nan), where=out_tot > 0)
-        rec["rd_spend_musd"] = by_bs(pop.rd_spend)
-        rec["revenue_musd"] = by_bs(pop.revenue)
-        rec["profit_musd"] = by_bs(pop.profit)
-        rec["patents_invention"] = by_bs(pop.patents_invention)
-        rec["patents_utility"] = by_bs(pop.patents_utility)
-        rec["export_controlled"] = export_controlled
+        by_bs = bloc_stage_sum(m)
+        rec = firm_series(m, by_bs)
+        trade, self.trade_t = trade_series(m)
+        rec.update(trade)
+        rec.update(price_series(m, by_bs, rec["output_t"]))
+        rec.update(count_series(m))
+        rec.update(demand_series(m, rec["output_t"], rec["capacity_t"]))
         for k in SERIES:
             self.series[k].append(rec[k])
         self.policy.record_quarter()
 
     def record_firm_panel(self) -> None:
         """Annual snapshot of every live firm (for event studies of designation)."""
-        m = self.model
-        if not m.cfg.output.firm_panel:
-            return
-        pop, T = m.pop, m.tables
-        q = m.quarter
-        alive = pop.alive | (pop.phase == Phase.EXITED)  # exited this year are still in the table until compaction
-        idx = np.flatnonzero(alive)
-        rev = pop.trailing(pop.rev_hist, q)[idx]
-        rd = pop.trailing(pop.rd_hist, q)[idx]
-        rev_prev = pop.trailing(pop.rev_hist, q, lag=4)[idx]
-        self.panel.append(
-            pd.DataFrame(
-                {
-                    "year": np.full(len(idx), int(m.world.start_year + q // 4), dtype=np.int32),
-                    "firm_id": pop.firm_id[idx],
-                    "bloc": pd.Categorical.from_codes(pop.bloc[idx], T.blocs),
-                    "region": pd.Categorical.from_codes(pop.region[idx], T.regions),
-                    "stage": pd.Categorical.from_codes(pop.stage[idx], T.stages),
-                    "group": pd.Categorical.from_codes(pop.group[idx], T.groups) if T.groups else pd.Categorical([None] * len(idx)),
-                    "state_owned": pop.state_owned[idx],
-                    "phase": pd.Categorical.from_codes(pop.phase[idx], [p.name.lower() for p in Phase]),
-                    "age_years": (q - pop.birth_step[idx]) / 4.0,
-                    "capacity_t": pop.capacity_t[idx],
-                    "quality": pop.quality[idx],
-                    "revenue_musd": rev,
-                    "revenue_growth": np.divide(rev, rev_prev, out=np.full(len(idx), np.nan), where=rev_prev > 0) - 1.0,
-                    "rd_spend_musd": rd,
-                    "rd_intensity": np.divide(rd, rev, out=np.full(len(idx), np.nan), where=rev > 0),
-                    "knowledge": pop.knowledge[idx],
-                    "patents_invention": pop.patents_invention[idx],
-                    "patents_utility": pop.patents_utility[idx],
-                    "cash_musd": pop.cash[idx],
-                    "debt_musd": pop.debt[idx],
-                    "equity_musd": pop.equity[idx],
-                    "unit_cost_usd_per_kg": pop.unit_cost_usd_per_kg[idx],
-                    "employees": pop.employees[idx],
-                    "rd_staff_share": pop.rd_staff_share[idx],
-                    "tier": pd.Categorical.from_codes(pop.tier[idx], ["none", "innovation_type", "srdi", "little_giant"]),
-                    "key_little_giant": pop.key_lg[idx],
-                    "designation_year": np.where(pop.designation_step[idx] >= 0, m.world.start_year + pop.designation_step[idx] // 4, -1),
-                    "group_grade_a": pop.group_grade_a[idx],
-                    "finance_constrained": pop.finance_constrained[idx],
-                }
-            )
-        )
+        if self.model.cfg.output.firm_panel:
+            self.panel.append(firm_panel_rows(self.model))
 
     # ------------------------------------------------------------------ frames
     def timeseries(self) -> pd.DataFrame:
@@ -220,118 +133,301 @@ class Recorder:
         (a) the first output of a plant whose firm was born at or after the reference quarter and (b) the
         first quarter at or after it from which self-sufficiency stays at or above
         ``world.independence_threshold`` for ``world.independence_hold_quarters`` quarters (MODEL.md 7)."""
-        m = self.model
-        T, w = m.tables, m.world
-        rec = self.series["self_sufficiency"]
-        ss = np.stack(rec) if rec else np.zeros((0, T.B, T.S))  # (Q, B, S)
-        n_q = ss.shape[0]
-        ref_year = w.timeline_reference_year if w.timeline_reference_year is not None else w.start_year
-        ref_q = max(m.quarter_index(ref_year), 0)
-        hold = w.independence_hold_quarters
-        firsts = np.concatenate(m.first_outputs) if m.first_outputs else np.zeros((0, 4), dtype=int)
-        out: dict[str, dict[str, tuple[int | None, int | None]]] = {}
-        for b, bloc in enumerate(T.blocs):
-            out[bloc] = {}
-            for s, stage in enumerate(T.stages):
-                sel = (firsts[:, 0] == b) & (firsts[:, 1] == s) & (firsts[:, 2] >= ref_q) & (firsts[:, 3] >= ref_q)
-                first = int(firsts[sel, 3].min()) if sel.any() else None
-                above = np.nan_to_num(ss[:, b, s], nan=0.0) >= w.independence_threshold
-                indep = next((q for q in range(ref_q, n_q - hold + 1) if above[q : q + hold].all()), None)
-                out[bloc][stage] = (first, indep)
-        return ref_q, out
+        return milestones(self.model, self.series["self_sufficiency"])
 
     def summary(self) -> dict[str, Any]:
         """Scalar outcomes (MODEL.md 7)."""
-        m = self.model
-        T, w = m.tables, m.world
-        ss = np.stack(self.series["self_sufficiency"])  # (Q, B, S)
-        n_q = ss.shape[0]
-        ref_q, milestones = self.milestone_quarters()
-        years = lambda q: None if q is None else (q - ref_q) / 4.0  # noqa: E731
-        first_output = {bloc: {stage: years(q[0]) for stage, q in st.items()} for bloc, st in milestones.items()}
-        independence = {bloc: {stage: years(q[1]) for stage, q in st.items()} for bloc, st in milestones.items()}
-        cap = np.stack(self.series["capacity_share"])
-        outp = np.stack(self.series["output_share"])
-        shares: dict[str, Any] = {}
-        for y in w.reference_years:
-            qs = [q for q in range(n_q) if w.start_year + q // 4 == y]
-            if not qs:
-                continue
-            shares[str(y)] = {
-                bloc: {
-                    stage: {"capacity": _f(np.nanmean(cap[qs, b, s])), "output": _f(np.nanmean(outp[qs, b, s]))} for s, stage in enumerate(T.stages)
-                }
-                for b, bloc in enumerate(T.blocs)
-            }
-        price = np.stack(self.series["price_usd_per_kg"])
-        short = np.stack(self.series["shortage_t"])
-        final = np.stack(self.series["final_demand_t"])
-        last_year = slice(max(n_q - 4, 0), n_q)
-        pop = m.pop
-        summary = {
-            "scenario": m.cfg.scenario.name,
-            "seed": m.cfg.seed,
-            "years": m.cfg.years,
-            "start_year": w.start_year,
-            "timeline_reference_year": w.timeline_reference_year if w.timeline_reference_year is not None else w.start_year,
-            "years_to_first_output": first_output,
-            "years_to_independence": independence,
-            "self_sufficiency_final": {
-                bloc: {stage: _f(np.nanmean(ss[last_year, b, s])) for s, stage in enumerate(T.stages)} for b, bloc in enumerate(T.blocs)
-            },
-            "shares": shares,
-            "price_final_usd_per_kg": {bloc: {stage: _f(price[-1, b, s]) for s, stage in enumerate(T.stages)} for b, bloc in enumerate(T.blocs)},
-            "price_max_usd_per_kg": {bloc: {stage: _f(price[:, b, s].max()) for s, stage in enumerate(T.stages)} for b, bloc in enumerate(T.blocs)},
-            "max_shortage_share": {
-                bloc: _f(np.max(np.divide(short[:, b, -1], final[:, b, -1], out=np.zeros(n_q), where=final[:, b, -1] > 0)))
-                for b, bloc in enumerate(T.blocs)
-            },
-            "firms_final": {bloc: int(((pop.bloc == b) & pop.operating).sum()) for b, bloc in enumerate(T.blocs)},
-            "entries": m.event_log.count("entry"),
-            "exits": m.event_log.count("exit"),
-            "shocks": self.shock_metrics(),
-        }
+        summary = run_summary(self.model, self.series, self.milestone_quarters(), self.shock_metrics())
         summary["policy"] = self.policy.summary()
         return summary
 
     def shock_metrics(self) -> dict[str, Any]:
         """Per scenario event: peak importer/exporter price ratio, shortage depth, recovery time."""
-        m = self.model
-        T = m.tables
-        price = np.stack(self.series["price_usd_per_kg"])
-        short = np.stack(self.series["shortage_t"])
-        dem = np.stack(self.series["demand_t"])
-        n_q = price.shape[0]
-        out: dict[str, Any] = {}
-        for ev in m.policy.events:
-            p = ev.params
-            if getattr(p, "exporter", None) is None or not hasattr(p, "stages"):
-                continue
-            e = T.blocs.index(p.exporter)
-            q0 = max(m.quarter_index(p.start_year), 0)
-            q1 = n_q if p.end_year is None else min(m.quarter_index(p.end_year), n_q)
-            if q0 >= n_q:
-                continue
-            res = {}
-            for stage in p.stages:
-                s = T.stages.index(stage)
-                for b, bloc in enumerate(T.blocs):
-                    if b == e:
-                        continue
-                    ratio = price[q0:q1, b, s] / price[q0:q1, e, s]
-                    depth = np.divide(short[q0:q1, b, s], dem[q0:q1, b, s], out=np.zeros(q1 - q0), where=dem[q0:q1, b, s] > 0)
-                    pre = price[q0 - 1, b, s] if q0 > 0 else price[0, b, s]
-                    peak_q = q0 + int(np.argmax(price[q0:q1, b, s]))
-                    back = [q for q in range(peak_q, n_q) if price[q, b, s] <= 1.1 * pre]
-                    res[f"{bloc}/{stage}"] = {
-                        "price_before_usd_per_kg": _f(pre),
-                        "peak_price_usd_per_kg": _f(price[q0:q1, b, s].max()),
-                        "peak_price_ratio_to_exporter": _f(ratio.max()),
-                        "max_shortage_share": _f(depth.max()),
-                        "recovery_years": (back[0] - q0) / 4.0 if back else None,
-                    }
-            out[ev.name] = res
-        return out
+        return shocks(self.model, self.series)
+
+
+# ---------------------------------------------------------------------- the quarterly series, by kind
+def bloc_stage_sum(m: "ChainModel") -> Callable[..., np.ndarray]:
+    """``by_bs(values, mask=None)``: (B, S) sums of a per-firm array over live firms (and ``mask``)."""
+    T, pop = m.tables, m.pop
+    alive = pop.alive
+
+    def by_bs(values, mask=None):
+        sel = alive if mask is None else (alive & mask)
+        return T.bs_sum(pop.bloc[sel], pop.stage[sel], values[sel])
+
+    return by_bs
+
+
+def firm_series(m: "ChainModel", by_bs) -> dict[str, np.ndarray]:
+    """Stocks and flows summed over firms: capacity, pipeline, output, firm counts, R&D, revenue, profit, patents."""
+    pop = m.pop
+    op = pop.operating
+    in_pipe = pop.proj_phase != ProjectPhase.NONE
+    building = in_pipe & (pop.proj_phase < ProjectPhase.QUALIFICATION)
+    return {
+        "capacity_t": by_bs(pop.capacity_t, op),
+        "pipeline_t": by_bs(np.maximum(pop.proj_nameplate_t - pop.proj_added_t, 0.0), building),
+        "output_t": by_bs(pop.output_t),
+        "firms": by_bs(np.ones(len(pop)), op),
+        "firms_in_project": by_bs(np.ones(len(pop)), pop.phase == Phase.PROJECT),
+        "rd_spend_musd": by_bs(pop.rd_spend),
+        "revenue_musd": by_bs(pop.revenue),
+        "profit_musd": by_bs(pop.profit),
+        "patents_invention": by_bs(pop.patents_invention),
+        "patents_utility": by_bs(pop.patents_utility),
+    }
+
+
+def trade_series(m: "ChainModel") -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The quarter's markets per bloc and stage (demand, deliveries, imports, exports, shortage, export control)
+    and the (B supplier, B buyer, S) tonnes delivered between blocs."""
+    pop = m.pop
+    B, S = m.tables.B, m.tables.S
+    demand = np.zeros((B, S))
+    delivered = np.zeros((B, S))
+    imports = np.zeros((B, S))
+    exports = np.zeros((B, S))
+    export_controlled = np.zeros((B, S))
+    trade_t = np.zeros((B, B, S))
+    for s, cl in m.last_clearing.items():
+        demand[:, s] = np.bincount(cl.class_bloc, weights=cl.demand, minlength=B)
+        delivered[:, s] = np.bincount(cl.class_bloc, weights=cl.delivered_to_class, minlength=B)
+        sup_bloc = pop.bloc[cl.suppliers]
+        for b in range(B):
+            for c in range(B):
+                q = cl.delivered[np.ix_(cl.class_bloc == b, sup_bloc == c)].sum()
+                trade_t[c, b, s] = q
+                if b != c:
+                    imports[b, s] += q
+                    exports[c, s] += q
+            export_controlled[b, s] = float(m.markets.controlled(s, b))
+    series = {
+        "demand_t": demand,
+        "delivered_t": delivered,
+        "imports_t": imports,
+        "exports_t": exports,
+        "shortage_t": np.maximum(demand - delivered, 0.0),
+        "export_controlled": export_controlled,
+    }
+    return series, trade_t
+
+
+def price_series(m: "ChainModel", by_bs, output_t: np.ndarray) -> dict[str, np.ndarray]:
+    """Price indices, prices paid, output-weighted unit cost and utilisation."""
+    pop = m.pop
+    wsum = by_bs(pop.unit_cost_usd_per_kg * pop.output_t)
+    return {
+        "price_usd_per_kg": m.markets.price.copy(),
+        "paid_price_usd_per_kg": m.paid_price.copy(),
+        "unit_cost_usd_per_kg": np.divide(wsum, output_t, out=np.full(output_t.shape, np.nan), where=output_t > 0),
+        "utilisation": m.utilisation.copy(),
+    }
+
+
+def count_series(m: "ChainModel") -> dict[str, np.ndarray]:
+    """The quarter's project, entry and exit counters."""
+    names = {
+        "started": "projects_started",
+        "financed": "projects_financed",
+        "stalled": "projects_stalled",
+        "constrained": "projects_constrained",
+        "abandoned": "projects_abandoned",
+        "entrants": "entrants",
+        "exits": "exits",
+    }
+    return {name: m.counters[k].copy() for k, name in names.items()}
+
+
+def demand_series(m: "ChainModel", output_t: np.ndarray, capacity_t: np.ndarray) -> dict[str, np.ndarray]:
+    """Final magnet demand, self-sufficiency (magnet-equivalent output / final demand) and world shares."""
+    T = m.tables
+    B, S = T.B, T.S
+    final = np.array([sum(by.demand_t for by in m.buyers if by.bloc == b) for b in range(B)])
+    me = output_t * T.magnet_eq_per_t[None, :]
+    cap_tot = capacity_t.sum(axis=0, keepdims=True)
+    out_tot = output_t.sum(axis=0, keepdims=True)
+    return {
+        "final_demand_t": np.repeat(final[:, None], S, axis=1),
+        "self_sufficiency": np.divide(me, final[:, None], out=np.full((B, S), np.nan), where=final[:, None] > 0),
+        "capacity_share": np.divide(capacity_t, cap_tot, out=np.full((B, S), np.nan), where=cap_tot > 0),
+        "output_share": np.divide(output_t, out_tot, out=np.full((B, S), np.nan), where=out_tot > 0),
+    }
+
+
+# ---------------------------------------------------------------------- the firm panel
+def firm_panel_rows(m: "ChainModel") -> pd.DataFrame:
+    """One row per firm alive this year (or exited this year, still in the table until compaction)."""
+    pop, T = m.pop, m.tables
+    q = m.quarter
+    alive = pop.alive | (pop.phase == Phase.EXITED)
+    idx = np.flatnonzero(alive)
+    rev = pop.trailing(pop.rev_hist, q)[idx]
+    rd = pop.trailing(pop.rd_hist, q)[idx]
+    rev_prev = pop.trailing(pop.rev_hist, q, lag=4)[idx]
+    return pd.DataFrame(
+        {
+            "year": np.full(len(idx), int(m.world.start_year + q // 4), dtype=np.int32),
+            "firm_id": pop.firm_id[idx],
+            "bloc": pd.Categorical.from_codes(pop.bloc[idx], T.blocs),
+            "region": pd.Categorical.from_codes(pop.region[idx], T.regions),
+            "stage": pd.Categorical.from_codes(pop.stage[idx], T.stages),
+            "group": pd.Categorical.from_codes(pop.group[idx], T.groups) if T.groups else pd.Categorical([None] * len(idx)),
+            "state_owned": pop.state_owned[idx],
+            "phase": pd.Categorical.from_codes(pop.phase[idx], [p.name.lower() for p in Phase]),
+            "age_years": (q - pop.birth_step[idx]) / 4.0,
+            "capacity_t": pop.capacity_t[idx],
+            "quality": pop.quality[idx],
+            "revenue_musd": rev,
+            "revenue_growth": np.divide(rev, rev_prev, out=np.full(len(idx), np.nan), where=rev_prev > 0) - 1.0,
+            "rd_spend_musd": rd,
+            "rd_intensity": np.divide(rd, rev, out=np.full(len(idx), np.nan), where=rev > 0),
+            "knowledge": pop.knowledge[idx],
+            "patents_invention": pop.patents_invention[idx],
+            "patents_utility": pop.patents_utility[idx],
+            "cash_musd": pop.cash[idx],
+            "debt_musd": pop.debt[idx],
+            "equity_musd": pop.equity[idx],
+            "unit_cost_usd_per_kg": pop.unit_cost_usd_per_kg[idx],
+            "employees": pop.employees[idx],
+            "rd_staff_share": pop.rd_staff_share[idx],
+            "tier": pd.Categorical.from_codes(pop.tier[idx], [t.label for t in Tier]),
+            "key_little_giant": pop.key_lg[idx],
+            "designation_year": np.where(pop.designation_step[idx] >= 0, m.world.start_year + pop.designation_step[idx] // 4, -1),
+            "group_grade_a": pop.group_grade_a[idx],
+            "finance_constrained": pop.finance_constrained[idx],
+        }
+    )
+
+
+# ---------------------------------------------------------------------- the summary and its milestones
+Milestones = dict[str, dict[str, tuple[int | None, int | None]]]
+
+
+def milestones(m: "ChainModel", self_sufficiency: list[np.ndarray]) -> tuple[int, Milestones]:
+    """Recorder.milestone_quarters over the recorded self-sufficiency series."""
+    T, w = m.tables, m.world
+    ss = np.stack(self_sufficiency) if self_sufficiency else np.zeros((0, T.B, T.S))  # (Q, B, S)
+    n_q = ss.shape[0]
+    ref_year = w.timeline_reference_year if w.timeline_reference_year is not None else w.start_year
+    ref_q = max(m.quarter_index(ref_year), 0)
+    hold = w.independence_hold_quarters
+    firsts = np.concatenate(m.first_outputs) if m.first_outputs else np.zeros((0, 4), dtype=int)
+    out: Milestones = {}
+    for b, bloc in enumerate(T.blocs):
+        out[bloc] = {}
+        for s, stage in enumerate(T.stages):
+            sel = (firsts[:, 0] == b) & (firsts[:, 1] == s) & (firsts[:, 2] >= ref_q) & (firsts[:, 3] >= ref_q)
+            first = int(firsts[sel, 3].min()) if sel.any() else None
+            above = np.nan_to_num(ss[:, b, s], nan=0.0) >= w.independence_threshold
+            indep = next((q for q in range(ref_q, n_q - hold + 1) if above[q : q + hold].all()), None)
+            out[bloc][stage] = (first, indep)
+    return ref_q, out
+
+
+def run_summary(m: "ChainModel", series: dict[str, list[np.ndarray]], milestone_quarters: tuple[int, Milestones], shocks: dict) -> dict[str, Any]:
+    """The scalar outcomes of Recorder.summary but the policy part, in summary.json's key order."""
+    T, w = m.tables, m.world
+    ss = np.stack(series["self_sufficiency"])  # (Q, B, S)
+    n_q = ss.shape[0]
+    first_output, independence = _milestone_years(*milestone_quarters)
+    price = np.stack(series["price_usd_per_kg"])
+    short = np.stack(series["shortage_t"])
+    final = np.stack(series["final_demand_t"])
+    last_year = slice(max(n_q - 4, 0), n_q)
+    pop = m.pop
+
+    def per_bloc_stage(value) -> dict[str, dict[str, float | None]]:
+        return {bloc: {stage: _f(value(b, s)) for s, stage in enumerate(T.stages)} for b, bloc in enumerate(T.blocs)}
+
+    return {
+        "scenario": m.cfg.scenario.name,
+        "seed": m.cfg.seed,
+        "years": m.cfg.years,
+        "start_year": w.start_year,
+        "timeline_reference_year": w.timeline_reference_year if w.timeline_reference_year is not None else w.start_year,
+        "years_to_first_output": first_output,
+        "years_to_independence": independence,
+        "self_sufficiency_final": per_bloc_stage(lambda b, s: np.nanmean(ss[last_year, b, s])),
+        "shares": _reference_year_shares(m, series, n_q),
+        "price_final_usd_per_kg": per_bloc_stage(lambda b, s: price[-1, b, s]),
+        "price_max_usd_per_kg": per_bloc_stage(lambda b, s: price[:, b, s].max()),
+        "max_shortage_share": {
+            bloc: _f(np.max(np.divide(short[:, b, -1], final[:, b, -1], out=np.zeros(n_q), where=final[:, b, -1] > 0)))
+            for b, bloc in enumerate(T.blocs)
+        },
+        "firms_final": {bloc: int(((pop.bloc == b) & pop.operating).sum()) for b, bloc in enumerate(T.blocs)},
+        "entries": m.event_log.count("entry"),
+        "exits": m.event_log.count("exit"),
+        "shocks": shocks,
+    }
+
+
+def _milestone_years(ref_q: int, quarters: Milestones) -> tuple[dict, dict]:
+    """Years from the reference quarter to the first output and to independence (None: not reached)."""
+
+    def years(q):
+        return None if q is None else (q - ref_q) / 4.0
+
+    first_output = {bloc: {stage: years(q[0]) for stage, q in st.items()} for bloc, st in quarters.items()}
+    independence = {bloc: {stage: years(q[1]) for stage, q in st.items()} for bloc, st in quarters.items()}
+    return first_output, independence
+
+
+def _reference_year_shares(m: "ChainModel", series: dict[str, list[np.ndarray]], n_q: int) -> dict[str, Any]:
+    """World capacity and output shares per bloc and stage, averaged over each reference year's quarters."""
+    T, w = m.tables, m.world
+    cap = np.stack(series["capacity_share"])
+    outp = np.stack(series["output_share"])
+    shares: dict[str, Any] = {}
+    for y in w.reference_years:
+        qs = [q for q in range(n_q) if w.start_year + q // 4 == y]
+        if not qs:
+            continue
+        shares[str(y)] = {
+            bloc: {stage: {"capacity": _f(np.nanmean(cap[qs, b, s])), "output": _f(np.nanmean(outp[qs, b, s]))} for s, stage in enumerate(T.stages)}
+            for b, bloc in enumerate(T.blocs)
+        }
+    return shares
+
+
+def shocks(m: "ChainModel", series: dict[str, list[np.ndarray]]) -> dict[str, Any]:
+    """Recorder.shock_metrics over the recorded series."""
+    T = m.tables
+    price = np.stack(series["price_usd_per_kg"])
+    short = np.stack(series["shortage_t"])
+    dem = np.stack(series["demand_t"])
+    n_q = price.shape[0]
+    out: dict[str, Any] = {}
+    for ev in m.policy.events:
+        p = ev.params
+        if getattr(p, "exporter", None) is None or not hasattr(p, "stages"):
+            continue
+        e = T.blocs.index(p.exporter)
+        q0 = max(m.quarter_index(p.start_year), 0)
+        q1 = n_q if p.end_year is None else min(m.quarter_index(p.end_year), n_q)
+        if q0 >= n_q:
+            continue
+        res = {}
+        for stage in p.stages:
+            s = T.stages.index(stage)
+            for b, bloc in enumerate(T.blocs):
+                if b == e:
+                    continue
+                ratio = price[q0:q1, b, s] / price[q0:q1, e, s]
+                depth = np.divide(short[q0:q1, b, s], dem[q0:q1, b, s], out=np.zeros(q1 - q0), where=dem[q0:q1, b, s] > 0)
+                pre = price[q0 - 1, b, s] if q0 > 0 else price[0, b, s]
+                peak_q = q0 + int(np.argmax(price[q0:q1, b, s]))
+                back = [q for q in range(peak_q, n_q) if price[q, b, s] <= 1.1 * pre]
+                res[f"{bloc}/{stage}"] = {
+                    "price_before_usd_per_kg": _f(pre),
+                    "peak_price_usd_per_kg": _f(price[q0:q1, b, s].max()),
+                    "peak_price_ratio_to_exporter": _f(ratio.max()),
+                    "max_shortage_share": _f(depth.max()),
+                    "recovery_years": (back[0] - q0) / 4.0 if back else None,
+                }
+        out[ev.name] = res
+    return out
 
 
 def _f(x) -> float | None:
