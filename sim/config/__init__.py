@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from omegaconf import MISSING
 
@@ -24,7 +24,7 @@ from sim.config.fields import f
 from sim.config.policy import PolicyChangeConfig, PolicyConfig
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-# conf/ folders that are not config groups of a simulation: study files (sim.research.experiment, sim.research.sensitivity) and the validation targets
+# conf/ folders that are not config groups of a simulation: study files (read by sim.research.study) and the validation targets
 STUDY_DIRS = ("experiment", "sensitivity", "validation")
 
 
@@ -33,42 +33,6 @@ def check_count(key: str, value: int | None, lo: int = 1) -> int | None:
     if value is not None and value < lo:
         raise ConfigError(key, f"must be >= {lo}, got {value}")
     return value
-
-
-def check_study_keys(d: Any, allowed: Sequence[str], where: str, what: str = "here") -> dict:
-    """A study-file mapping whose keys are all in ``allowed`` (``what`` names it in the message)."""
-    if not isinstance(d, dict):
-        raise ConfigError(where, f"must be a mapping of {', '.join(allowed)}; got {d!r}")
-    for k in d:
-        if k not in allowed:
-            raise ConfigError(f"{where}.{k}" if where else str(k), f"unknown key; allowed {what}: {', '.join(allowed)}")
-    return d
-
-
-def study_whole(d: dict, key: str, lo: int, where: str = "") -> int:
-    """A whole-number entry of a study-file mapping, at least ``lo``."""
-    v = d[key]
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise ConfigError(f"{where}{key}", f"must be a whole number >= {lo}, got {v!r}")
-    return v
-
-
-def read_study_file(folder: str, name_or_path: str | Path, key: str) -> tuple[Any, Path]:
-    """A study file's YAML content and path: NAME means conf/<folder>/NAME.yaml, a path ending in .yaml/.yml is
-    read as given. A missing file or bad YAML raises ConfigError at ``key`` (the option that named it)."""
-    import yaml
-
-    p = Path(name_or_path)
-    if p.suffix not in (".yaml", ".yml"):
-        p = CONF_DIR / folder / f"{name_or_path}.yaml"
-        if not p.exists():
-            raise ConfigError(key, f"no file '{name_or_path}.yaml' in conf/{folder}/; allowed: {', '.join(config_options(folder))}")
-    elif not p.is_file():
-        raise ConfigError(key, f"file not found: {p}")
-    try:
-        return yaml.safe_load(p.read_text()), p
-    except yaml.YAMLError as ex:
-        raise ConfigError(key, f"{p} is not valid YAML: {str(ex).splitlines()[0]}") from None
 
 
 # --------------------------------------------------------------------------
@@ -262,14 +226,33 @@ class Config:
 
 
 def validate(cfg: Config) -> Config:
-    """Range checks and cross-references. Returns cfg; raises ConfigError."""
+    """Range checks and cross-references. Returns cfg; raises ConfigError.
+
+    The checks run in this order, and the first that fails is the error reported: every field's range
+    (check_fields), the world's stages and blocs, the buyers, the groups and firm cohorts, the innovation
+    draws, the policy (sim.config.policy) and the scenario events (their own schema, scenarios)."""
     check_fields(cfg, "")
     w = cfg.world
+    _check_stages_and_blocs(w)
+    _check_buyers(w)
+    _check_groups_and_cohorts(w)
+    if len(w.innovation.cost_cut_beta) != 2:
+        raise ConfigError("world.innovation.cost_cut_beta", "must be [a, b] of a Beta distribution")
+    from sim.config.policy import validate_policy  # local import: checks names against the world
+
+    validate_policy(cfg)
+    from scenarios import parse_events  # local import: scenarios depends on this module
+
+    parse_events(cfg.scenario.events, cfg)
+    return cfg
+
+
+def _check_stages_and_blocs(w: WorldConfig) -> None:
+    """At least one stage and one bloc; only the first stage takes no input; each bloc checked; regions unique."""
     stages = list(w.stages)
-    blocs = list(w.blocs)
     if len(stages) < 1:
         raise ConfigError("world.stages", "at least one stage must be defined")
-    if len(blocs) < 1:
+    if len(w.blocs) < 1:
         raise ConfigError("world.blocs", "at least one bloc must be defined")
     if w.stages[stages[0]].input_per_t != 0:
         raise ConfigError(f"world.stages.{stages[0]}.input_per_t", "the first stage takes no input; must be 0")
@@ -277,39 +260,54 @@ def validate(cfg: Config) -> Config:
         if w.stages[s].input_per_t <= 0:
             raise ConfigError(f"world.stages.{s}.input_per_t", "must be > 0 for every stage after the first")
     for b, bc in w.blocs.items():
-        if not bc.regions:
-            raise ConfigError(f"world.blocs.{b}.regions", "at least one region is required")
-        missing = [s for s in stages if s not in bc.stages]
-        if missing:
-            raise ConfigError(f"world.blocs.{b}.stages", f"missing stage(s) {', '.join(missing)}; every stage needs parameters in every bloc")
-        for s in bc.stages:
-            require_name(f"world.blocs.{b}.stages.{s}", s, stages, "stage")
-        if bc.leverage_max + bc.equity_share_required < 1.0 - 1e-9:
-            raise ConfigError(
-                f"world.blocs.{b}.leverage_max",
-                f"must be >= 1 - equity_share_required ({1.0 - bc.equity_share_required:g}), "
-                f"got {bc.leverage_max:g}; otherwise lenders cannot fund the rest of any project",
-            )
-        if not bc.demand_t_per_year:
-            raise ConfigError(f"world.blocs.{b}.demand_t_per_year", "at least one [year, t/yr] point is required")
-        for i, pt in enumerate(bc.demand_t_per_year):
-            if (
-                not (isinstance(pt, (list, tuple)) and len(pt) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pt))
-                or pt[1] < 0
-            ):
-                raise ConfigError(f"world.blocs.{b}.demand_t_per_year[{i}]", f"must be [year, t/yr >= 0], got {pt}")
-        years = [pt[0] for pt in bc.demand_t_per_year]
-        if years != sorted(years):
-            raise ConfigError(f"world.blocs.{b}.demand_t_per_year", "years must be increasing")
+        _check_bloc(b, bc, stages)
     all_regions = {r: b for b, bc in w.blocs.items() for r in bc.regions}
     if len(all_regions) != sum(len(bc.regions) for bc in w.blocs.values()):
         raise ConfigError("world.blocs", "region names must be unique across blocs")
+
+
+def _check_bloc(b: str, bc: BlocConfig, stages: list[str]) -> None:
+    """One bloc: regions, parameters for every stage, leverage that can fund a project, a demand path."""
+    if not bc.regions:
+        raise ConfigError(f"world.blocs.{b}.regions", "at least one region is required")
+    missing = [s for s in stages if s not in bc.stages]
+    if missing:
+        raise ConfigError(f"world.blocs.{b}.stages", f"missing stage(s) {', '.join(missing)}; every stage needs parameters in every bloc")
+    for s in bc.stages:
+        require_name(f"world.blocs.{b}.stages.{s}", s, stages, "stage")
+    if bc.leverage_max + bc.equity_share_required < 1.0 - 1e-9:
+        raise ConfigError(
+            f"world.blocs.{b}.leverage_max",
+            f"must be >= 1 - equity_share_required ({1.0 - bc.equity_share_required:g}), "
+            f"got {bc.leverage_max:g}; otherwise lenders cannot fund the rest of any project",
+        )
+    if not bc.demand_t_per_year:
+        raise ConfigError(f"world.blocs.{b}.demand_t_per_year", "at least one [year, t/yr] point is required")
+    for i, pt in enumerate(bc.demand_t_per_year):
+        if (
+            not (isinstance(pt, (list, tuple)) and len(pt) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pt))
+            or pt[1] < 0
+        ):
+            raise ConfigError(f"world.blocs.{b}.demand_t_per_year[{i}]", f"must be [year, t/yr >= 0], got {pt}")
+    years = [pt[0] for pt in bc.demand_t_per_year]
+    if years != sorted(years):
+        raise ConfigError(f"world.blocs.{b}.demand_t_per_year", "years must be increasing")
+
+
+def _check_buyers(w: WorldConfig) -> None:
+    """Every buyer in a known bloc; the buyer shares of each bloc sum to 1."""
+    blocs = list(w.blocs)
     for name, by in w.buyers.items():
         require_name(f"world.buyers.{name}.bloc", by.bloc, blocs, "bloc")
     for b in blocs:
         total = sum(by.share for by in w.buyers.values() if by.bloc == b)
         if abs(total - 1.0) > 1e-6:
             raise ConfigError("world.buyers", f"buyer shares of bloc '{b}' must sum to 1, got {total:g}")
+
+
+def _check_groups_and_cohorts(w: WorldConfig) -> None:
+    """Groups and firm cohorts name a known bloc, stage and region of their bloc; a cohort's group is of its bloc."""
+    blocs, stages = list(w.blocs), list(w.stages)
     for name, g in w.groups.items():
         require_name(f"world.groups.{name}.bloc", g.bloc, blocs, "bloc")
         require_name(f"world.groups.{name}.region", g.region, w.blocs[g.bloc].regions, f"region of bloc '{g.bloc}'")
@@ -322,16 +320,6 @@ def validate(cfg: Config) -> Config:
             require_name(f"{key}.group", c.group, list(w.groups), "group")
             if w.groups[c.group].bloc != c.bloc:
                 raise ConfigError(f"{key}.group", f"group '{c.group}' belongs to bloc '{w.groups[c.group].bloc}', not '{c.bloc}'")
-    if len(w.innovation.cost_cut_beta) != 2:
-        raise ConfigError("world.innovation.cost_cut_beta", "must be [a, b] of a Beta distribution")
-    from sim.config.policy import validate_policy  # local import: checks names against the world
-
-    validate_policy(cfg)
-    # Scenario events are checked by their own schema.
-    from scenarios import parse_events  # local import: scenarios depends on this module
-
-    parse_events(cfg.scenario.events, cfg)
-    return cfg
 
 
 # --------------------------------------------------------------------------

@@ -22,7 +22,6 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -30,146 +29,23 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from sim.config import ConfigError, check_study_keys, compose, config_options, read_study_file, study_whole
+from sim.config import ConfigError, compose
 from sim.progress import Progress
 from sim.research.driver import batch_progress, check_counts, command_parser, default_workers, refuse_seed, text_table
-
-TIMELINE_VALUES = ("first_output_year", "independence_year")
-SERIES_HOW = ("end", "sum")
+from sim.research.study import DifferenceRow, Experiment, parse, read_study
 
 
 # --------------------------------------------------------------------------
-# The experiment file
+# The experiment file (schema and reader: sim/research/study.py)
 # --------------------------------------------------------------------------
-@dataclass
-class DifferenceRow:
-    """One row of the paired-difference table: how to read one number from a run."""
-
-    label: str
-    unit: str = ""
-    key: str | None = None  # a dotted summary.json key
-    timeline: str | None = None  # first_output_year | independence_year
-    series: str | None = None  # a timeseries.parquet column
-    bloc: str | None = None
-    stage: str | None = None  # timeline: required; series: None sums over stages
-    year: int | None = None  # series: the calendar year
-    how: str = "end"  # series: end (last quarter of the year) | sum (over its quarters)
-    censor: bool = False  # timeline: "never" counts as the end of the run
-    scale: float = 1.0  # multiplies the value (e.g. 0.001 for t -> kt)
-
-
-@dataclass
-class Experiment:
-    name: str
-    scenarios: list[str]
-    reference: str
-    seeds: int = 10
-    overrides: list[str] = field(default_factory=list)
-    firm_panel: bool = True
-    level: float = 0.9
-    n_boot: int = 2000
-    bootstrap_seed: int = 0
-    differences: list[DifferenceRow] = field(default_factory=list)
-    source: str = ""
-
-    def jobs(self) -> list[tuple[str, int, list[str]]]:
-        """(scenario, seed, overrides) per run: every scenario with seeds 1..N."""
-        extra = [*self.overrides, f"output.firm_panel={str(self.firm_panel).lower()}", "progress=false"]
-        return [(s, k, [f"scenario={s}", f"seed={k}", *extra]) for s in self.scenarios for k in range(1, self.seeds + 1)]
-
-
-def _type_error(key: str, want: str, got: Any) -> ConfigError:
-    return ConfigError(key, f"must be {want}, got {got!r}")
-
-
 def parse_experiment(data: Any, source: str = "") -> Experiment:
     """Validate an experiment mapping (as read from YAML). Raises ConfigError naming the key."""
-    allowed = [f for f in Experiment.__dataclass_fields__ if f != "source"]
-    if not isinstance(data, dict):
-        raise ConfigError("experiment", f"must be a mapping of {', '.join(allowed)}")
-    check_study_keys(data, allowed, "")
-    for k in ("name", "scenarios", "reference"):
-        if k not in data:
-            raise ConfigError(k, "a value is required and none was given")
-    d = {**{"seeds": 10, "overrides": [], "firm_panel": True, "level": 0.9, "n_boot": 2000, "bootstrap_seed": 0, "differences": []}, **data}
-    if not isinstance(d["name"], str) or not d["name"]:
-        raise _type_error("name", "a non-empty string", d["name"])
-    known = config_options("scenario")
-    if not isinstance(d["scenarios"], list) or not d["scenarios"]:
-        raise _type_error("scenarios", f"a non-empty list of scenario names ({', '.join(known)})", d["scenarios"])
-    for i, s in enumerate(d["scenarios"]):
-        if s not in known:
-            raise ConfigError(f"scenarios[{i}]", f"no config file '{s}' in conf/scenario/; allowed: {', '.join(known)}")
-    if len(set(d["scenarios"])) != len(d["scenarios"]):
-        raise ConfigError("scenarios", f"a scenario is listed twice: {d['scenarios']}")
-    if d["reference"] not in d["scenarios"]:
-        raise ConfigError("reference", f"must be one of the experiment's scenarios ({', '.join(d['scenarios'])}), got {d['reference']!r}")
-    study_whole(d, "seeds", 1)
-    study_whole(d, "n_boot", 100)
-    study_whole(d, "bootstrap_seed", 0)
-    if not isinstance(d["overrides"], list) or not all(isinstance(o, str) for o in d["overrides"]):
-        raise _type_error("overrides", "a list of override strings such as 'years=20'", d["overrides"])
-    if not isinstance(d["firm_panel"], bool):
-        raise _type_error("firm_panel", "true or false", d["firm_panel"])
-    lv = d["level"]
-    if isinstance(lv, bool) or not isinstance(lv, (int, float)) or not 0.5 <= lv < 1.0:
-        raise _type_error("level", "a number in [0.5, 1)", lv)
-    if not isinstance(d["differences"], list):
-        raise _type_error("differences", "a list of rows", d["differences"])
-    rows = [_parse_row(r, i) for i, r in enumerate(d["differences"])]
-    return Experiment(
-        name=d["name"],
-        scenarios=list(d["scenarios"]),
-        reference=d["reference"],
-        seeds=d["seeds"],
-        overrides=list(d["overrides"]),
-        firm_panel=d["firm_panel"],
-        level=float(lv),
-        n_boot=d["n_boot"],
-        bootstrap_seed=d["bootstrap_seed"],
-        differences=rows,
-        source=source,
-    )
-
-
-def _parse_row(r: Any, i: int) -> DifferenceRow:
-    where = f"differences[{i}]"
-    if not isinstance(r, dict):
-        raise ConfigError(where, f"must be a mapping with label and one of key, timeline, series; got {r!r}")
-    check_study_keys(r, list(DifferenceRow.__dataclass_fields__), where)
-    if not isinstance(r.get("label"), str) or not r["label"]:
-        raise ConfigError(f"{where}.label", "a label (text) is required")
-    sources = [k for k in ("key", "timeline", "series") if r.get(k) is not None]
-    if len(sources) != 1:
-        raise ConfigError(where, f"needs exactly one of key, timeline, series; got {', '.join(sources) or 'none'}")
-    row = DifferenceRow(**r)
-    for k in ("unit", "key", "series", "bloc", "stage"):
-        v = getattr(row, k)
-        if v is not None and not isinstance(v, str):
-            raise _type_error(f"{where}.{k}", "text", v)
-    if isinstance(row.scale, bool) or not isinstance(row.scale, (int, float)):
-        raise _type_error(f"{where}.scale", "a number", row.scale)
-    if not isinstance(row.censor, bool):
-        raise _type_error(f"{where}.censor", "true or false", row.censor)
-    if row.timeline is not None:
-        if row.timeline not in TIMELINE_VALUES:
-            raise ConfigError(f"{where}.timeline", f"must be one of {', '.join(TIMELINE_VALUES)}, got {row.timeline!r}")
-        if row.bloc is None or row.stage is None:
-            raise ConfigError(where, "a timeline row needs bloc and stage")
-    if row.series is not None:
-        if row.bloc is None or row.year is None:
-            raise ConfigError(where, "a series row needs bloc and year")
-        if isinstance(row.year, bool) or not isinstance(row.year, int):
-            raise _type_error(f"{where}.year", "a calendar year (whole number)", row.year)
-        if row.how not in SERIES_HOW:
-            raise ConfigError(f"{where}.how", f"must be one of {', '.join(SERIES_HOW)}, got {row.how!r}")
-    return row
+    return parse(Experiment, data, source)
 
 
 def load_experiment(name_or_path: str) -> Experiment:
     """An experiment by name (conf/experiment/NAME.yaml) or by path. Raises ConfigError."""
-    data, p = read_study_file("experiment", name_or_path, "experiment")
-    return parse_experiment(data, source=str(p))
+    return read_study(Experiment, name_or_path, "experiment", "experiment")
 
 
 # --------------------------------------------------------------------------

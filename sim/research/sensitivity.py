@@ -47,253 +47,58 @@ import re
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from sim.config import CONF_DIR, Config, ConfigError, check_study_keys, compose, config_options, read_study_file, study_whole, validate
+from sim.config import CONF_DIR, Config, ConfigError, compose, validate
 from sim.progress import Progress
 from sim.research.driver import check_counts, command_parser, default_workers, progress_wanted, refuse_seed, text_table
+from sim.research.study import (  # noqa: F401 - the study's names, as before
+    KINDS,
+    Factor,
+    Output,
+    Study,
+    check_sobol_n,
+    check_trajectories,
+    file_keys,
+    is_power_of_two,
+    parse,
+    problem,
+    read_study,
+)
 
 STUDY_DIR = CONF_DIR / "sensitivity"
 METHODS = ("sobol", "morris")
-KINDS = ("lever", "uncertain")
 INDEX_COLUMNS = {
     "sobol": ("S1", "S1_conf", "ST", "ST_conf"),
     "morris": ("mu", "mu_star", "mu_star_conf", "sigma"),
 }
 FILES = ("design.json", "sweep_table.parquet", "samples.parquet", "indices.csv", "indices.parquet", "indices.png")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 # --------------------------------------------------------------------------
-# The study file
+# The study file (schema and reader: sim/research/study.py)
 # --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Factor:
-    """One input of the study: an existing numeric config key varied over [low, high]."""
-
-    name: str  # short identifier, used in tables and plots
-    key: str  # dotted config key, as in an override (policy.china.coordination.permit_factor)
-    bounds: tuple[float, float]  # [low, high], in the key's own unit
-    kind: str = "uncertain"  # lever (a policy choice) | uncertain (a parameter we do not know well)
-    unit: str = ""
-    why: str = ""
-
-
-@dataclass(frozen=True)
-class Output:
-    """One output: a dotted summary.json scalar (see ``python -m sim.sweep table`` for the keys)."""
-
-    name: str
-    key: str
-    label: str = ""
-    unit: str = ""
-    censor: bool = False  # years_to_* keys: "never" (null) counts as the end of the run
-
-
-@dataclass
-class Study:
-    name: str
-    factors: list[Factor]
-    outputs: list[Output]
-    scenario: str = "baseline"
-    overrides: list[str] = field(default_factory=list)
-    seeds: int = 1
-    firm_panel: bool = False
-    sample_seed: int = 1
-    conf_level: float = 0.95
-    num_resamples: int = 1000
-    sobol_n: int = 32
-    morris_trajectories: int = 10
-    morris_levels: int = 4
-    source: str = ""
-
-    def problem(self) -> dict[str, Any]:
-        return problem(self.factors)
-
-    def size(self, method: str) -> int:
-        """Sample points of the method (before duplicates are merged)."""
-        d = len(self.factors)
-        return self.sobol_n * (d + 2) if method == "sobol" else self.morris_trajectories * (d + 1)
-
-
-STUDY_KEYS = (
-    "name",
-    "scenario",
-    "overrides",
-    "seeds",
-    "firm_panel",
-    "sample_seed",
-    "conf_level",
-    "num_resamples",
-    "sobol",
-    "morris",
-    "factors",
-    "outputs",
-)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _text(d: dict, key: str, where: str, required: bool = False) -> str:
-    v = d.get(key, "")
-    if required and (not isinstance(v, str) or not v):
-        raise ConfigError(f"{where}.{key}", "a value (text) is required")
-    if not isinstance(v, str):
-        raise ConfigError(f"{where}.{key}", f"must be text, got {v!r}")
-    return v
-
-
-def is_power_of_two(n: int) -> bool:
-    return n >= 1 and n & (n - 1) == 0
-
-
-def check_sobol_n(n: Any, key: str = "sobol.n") -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2 or not is_power_of_two(n):
-        raise ConfigError(key, f"must be a power of 2 >= 2 (Sobol' sequences balance only there), got {n!r}")
-    return n
-
-
-def check_trajectories(n: Any, key: str = "morris.trajectories") -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ConfigError(key, f"must be a whole number >= 2, got {n!r}")
-    return n
-
-
-def _parse_factor(r: Any, i: int) -> Factor:
-    where = f"factors[{i}]"
-    allowed = [fl.name for fl in dataclasses.fields(Factor)]
-    check_study_keys(r, allowed, where, "in a factor")
-    name = _text(r, "name", where, required=True)
-    if not _NAME.match(name):
-        raise ConfigError(f"{where}.name", f"must be an identifier (letters, digits, _), got {name!r}")
-    where = f"factors.{name}"
-    key = _text(r, "key", where, required=True)
-    if "=" in key or key.startswith(("+", "~")) or key.split(".")[0] in ("seed", "output", "progress", "hydra"):
-        raise ConfigError(f"{where}.key", f"must be a dotted config key such as policy.china.coordination.permit_factor, got {key!r}")
-    b = r.get("bounds")
-    if not (isinstance(b, list) and len(b) == 2 and all(_is_number(v) for v in b)):
-        raise ConfigError(f"{where}.bounds", f"must be [low, high] (two finite numbers), got {b!r}")
-    if not b[0] < b[1]:
-        raise ConfigError(f"{where}.bounds", f"low must be below high, got {b!r}")
-    kind = r.get("kind", "uncertain")
-    if kind not in KINDS:
-        raise ConfigError(f"{where}.kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
-    return Factor(name=name, key=key, bounds=(float(b[0]), float(b[1])), kind=kind, unit=_text(r, "unit", where), why=_text(r, "why", where))
-
-
-def _parse_output(r: Any, i: int) -> Output:
-    where = f"outputs[{i}]"
-    allowed = [fl.name for fl in dataclasses.fields(Output)]
-    check_study_keys(r, allowed, where, "in an output")
-    name = _text(r, "name", where, required=True)
-    if not _NAME.match(name):
-        raise ConfigError(f"{where}.name", f"must be an identifier (letters, digits, _), got {name!r}")
-    where = f"outputs.{name}"
-    key = _text(r, "key", where, required=True)
-    censor = r.get("censor", False)
-    if not isinstance(censor, bool):
-        raise ConfigError(f"{where}.censor", f"must be true or false, got {censor!r}")
-    if censor and not key.startswith("years_to_"):
-        raise ConfigError(f"{where}.censor", "only years_to_* keys can be censored (null there means 'never')")
-    if key.startswith("years_to_") and not censor:
-        raise ConfigError(
-            f"{where}.censor",
-            f"'{key}' is null when the milestone is never reached; "
-            "set censor: true (never = the end of the run) or choose an output defined in every run",
-        )
-    return Output(name=name, key=key, label=_text(r, "label", where) or name, unit=_text(r, "unit", where), censor=censor)
+STUDY_KEYS = tuple(file_keys(Study))
 
 
 def parse_study(data: Any, source: str = "") -> Study:
     """Validate a study mapping (as read from YAML). Raises ConfigError naming the key."""
-    d = check_study_keys(data, STUDY_KEYS, "", "in a study file")
-    for k in ("name", "factors", "outputs"):
-        if k not in d:
-            raise ConfigError(k, "a value is required and none was given")
-    if not isinstance(d["name"], str) or not _NAME.match(d["name"]):
-        raise ConfigError("name", f"must be an identifier (letters, digits, _), got {d['name']!r}")
-    known = config_options("scenario")
-    scenario = d.get("scenario", "baseline")
-    if scenario not in known:
-        raise ConfigError("scenario", f"no config file '{scenario}' in conf/scenario/; allowed: {', '.join(known)}")
-    overrides = d.get("overrides", [])
-    if not isinstance(overrides, list) or not all(isinstance(o, str) and "=" in o for o in overrides):
-        raise ConfigError("overrides", f"must be a list of override strings such as 'years=20', got {overrides!r}")
-    if any(o.split("=", 1)[0].lstrip("+~") == "seed" for o in overrides):
-        raise ConfigError("overrides", "seed is set per point (seeds 1..K, see 'seeds'); remove it from overrides")
-    vals = {"seeds": 1, "sample_seed": 1, "num_resamples": 1000, **d}
-    seeds = study_whole(vals, "seeds", 1)
-    sample_seed = study_whole(vals, "sample_seed", 0)
-    num_resamples = study_whole(vals, "num_resamples", 10)
-    firm_panel = d.get("firm_panel", False)
-    if not isinstance(firm_panel, bool):
-        raise ConfigError("firm_panel", f"must be true or false, got {firm_panel!r}")
-    conf = d.get("conf_level", 0.95)
-    if not _is_number(conf) or not 0.5 <= conf < 1.0:
-        raise ConfigError("conf_level", f"must be a number in [0.5, 1), got {conf!r}")
-    sob = check_study_keys(d.get("sobol", {}), ["n"], "sobol", "in sobol")
-    mor = check_study_keys(d.get("morris", {}), ["trajectories", "levels"], "morris", "in morris")
-    sobol_n = check_sobol_n(sob.get("n", 32))
-    traj = check_trajectories(mor.get("trajectories", 10))
-    levels = mor.get("levels", 4)
-    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2 or levels % 2:
-        raise ConfigError("morris.levels", f"must be an even whole number >= 2 (grid levels per factor), got {levels!r}")
-    if not isinstance(d["factors"], list) or not d["factors"]:
-        raise ConfigError("factors", "must be a non-empty list of factors (name, key, bounds, kind, unit, why)")
-    factors = [_parse_factor(r, i) for i, r in enumerate(d["factors"])]
-    if not isinstance(d["outputs"], list) or not d["outputs"]:
-        raise ConfigError("outputs", "must be a non-empty list of outputs (name, key, label, unit, censor)")
-    outputs = [_parse_output(r, i) for i, r in enumerate(d["outputs"])]
-    for what, items, attr in (("factors", factors, "name"), ("factors", factors, "key"), ("outputs", outputs, "name")):
-        seen: set[str] = set()
-        for it in items:
-            v = getattr(it, attr)
-            if v in seen:
-                raise ConfigError(f"{what}.{it.name}.{attr}", f"'{v}' is used twice; every {attr} must be unique")
-            seen.add(v)
-    for o in overrides:
-        k = o.split("=", 1)[0].lstrip("+~")
-        if k in {f.key for f in factors}:
-            raise ConfigError("overrides", f"'{k}' is a factor; it cannot also be overridden")
-    return Study(
-        name=d["name"],
-        factors=factors,
-        outputs=outputs,
-        scenario=scenario,
-        overrides=list(overrides),
-        seeds=seeds,
-        firm_panel=firm_panel,
-        sample_seed=sample_seed,
-        conf_level=float(conf),
-        num_resamples=num_resamples,
-        sobol_n=sobol_n,
-        morris_trajectories=traj,
-        morris_levels=levels,
-        source=source,
-    )
+    return parse(Study, data, source)
 
 
 def load_study(name_or_path: str | Path) -> Study:
     """A study by name (conf/sensitivity/NAME.yaml) or by path to a YAML file. Raises ConfigError."""
-    data, p = read_study_file("sensitivity", name_or_path, "--study")
-    return parse_study(data, source=str(p))
+    return read_study(Study, name_or_path, "sensitivity", "--study")
 
 
 # --------------------------------------------------------------------------
 # Sampling and indices (SALib), for any function
 # --------------------------------------------------------------------------
-def problem(factors: Sequence[Factor]) -> dict[str, Any]:
-    """SALib's problem dictionary."""
-    return {"num_vars": len(factors), "names": [f.name for f in factors], "bounds": [list(f.bounds) for f in factors]}
-
-
 def sample_points(factors: Sequence[Factor], method: str, n: int, levels: int = 4, seed: int = 1) -> np.ndarray:
     """The method's sample, one row per point, in the factors' own units.
 

@@ -1,0 +1,411 @@
+"""The study files of the drivers of many runs: one schema, one reader.
+
+conf/experiment/NAME.yaml (``python -m sim.experiment``) and conf/sensitivity/NAME.yaml
+(``python -m sim.sensitivity``) are structured configs: :class:`StudyFile` holds what every study
+file has (name, description, seeds, overrides, firm_panel), :class:`Experiment` and
+:class:`Study` add their own parts (the experiment's scenarios and rows of the paired-difference
+table; the sensitivity study's scenario, factors, outputs and method settings).
+
+:func:`read_study` reads one: OmegaConf merges the YAML into the schema (unknown keys, wrong types,
+missing values), then every field's range or choices (its ``allowed`` text, :func:`spec`) and each
+class's ``check`` (rules across fields, names that must exist) are applied. Every mistake is one
+:class:`~sim.config.ConfigError` naming the key and what is allowed; in a list of named items
+(factors, outputs) the key names the item (``factors.beta.bounds``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import MISSING
+
+from sim.config import CONF_DIR, ConfigError, config_options
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+TIMELINE_VALUES = ("first_output_year", "independence_year")
+SERIES_HOW = ("end", "sum")
+KINDS = ("lever", "uncertain")
+
+
+def spec(default: Any = MISSING, allowed: str = "", *, lo: float | None = None, hi: float | None = None, below: float | None = None, **extra: Any):
+    """A schema field with what is allowed (the text of its error message) and its range: ``lo`` <= value,
+    value <= ``hi``, value < ``below``; ``choices``, ``pattern`` (a regex) and ``pair`` ([low, high]) in ``extra``."""
+    meta = {"allowed": allowed, "lo": lo, "hi": hi, "below": below, **extra}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _whole(lo: int, default: Any = MISSING, what: str = "") -> Any:
+    return spec(default, f"a whole number >= {lo}{what}", lo=lo)
+
+
+def _bad(key: str, allowed: str, value: Any) -> ConfigError:
+    return ConfigError(key, f"must be {allowed}, got {value!r}")
+
+
+# --------------------------------------------------------------------------
+# The schema
+# --------------------------------------------------------------------------
+@dataclass
+class StudyFile:
+    """What every study file has."""
+
+    name: str = spec(allowed="a non-empty name", pattern=r".+")
+    description: str = spec("", "text")
+    seeds: int = _whole(1, 1, " (replications: seeds 1..N, the same in every scenario and point)")
+    overrides: list[str] = spec([], "a list of override strings such as 'years=20'")
+    firm_panel: bool = spec(False, "true or false")
+    source: str = ""  # the file it was read from (set by the reader, not a key of the file)
+
+    def check(self, key: str) -> None:
+        for o in self.overrides:
+            if "=" not in o:
+                raise _bad("overrides", "a list of override strings such as 'years=20'", self.overrides)
+            if o.split("=", 1)[0].lstrip("+~") == "seed":
+                raise ConfigError("overrides", "seed is set per run (seeds 1..N, see 'seeds'); remove it from overrides")
+
+
+def _scenario_names() -> list[str]:
+    return config_options("scenario")
+
+
+@dataclass
+class DifferenceRow:
+    """One row of the paired-difference table: how to read one number from a run."""
+
+    label: str = spec(allowed="a label (text)", pattern=r".+")
+    unit: str = spec("", "text")
+    key: Optional[str] = spec(None, "a dotted summary.json key")
+    timeline: Optional[str] = spec(None, f"one of {', '.join(TIMELINE_VALUES)}", choices=TIMELINE_VALUES)
+    series: Optional[str] = spec(None, "a timeseries.parquet column")
+    bloc: Optional[str] = spec(None, "a bloc name")
+    stage: Optional[str] = spec(None, "a stage name")  # timeline: required; series: None sums over stages
+    year: Optional[int] = spec(None, "a calendar year (whole number)")  # series: the calendar year
+    how: str = spec("end", f"one of {', '.join(SERIES_HOW)}", choices=SERIES_HOW)  # series: end (last quarter) | sum (its quarters)
+    censor: bool = spec(False, "true or false")  # timeline: "never" counts as the end of the run
+    scale: float = spec(1.0, "a number")  # multiplies the value (e.g. 0.001 for t -> kt)
+
+    def check(self, key: str) -> None:
+        sources = [k for k in ("key", "timeline", "series") if getattr(self, k) is not None]
+        if len(sources) != 1:
+            raise ConfigError(key, f"needs exactly one of key, timeline, series; got {', '.join(sources) or 'none'}")
+        if self.timeline is not None and (self.bloc is None or self.stage is None):
+            raise ConfigError(key, "a timeline row needs bloc and stage")
+        if self.series is not None and (self.bloc is None or self.year is None):
+            raise ConfigError(key, "a series row needs bloc and year")
+
+
+@dataclass
+class Experiment(StudyFile):
+    """conf/experiment/NAME.yaml: scenarios x seeds, and the rows of the paired-difference table."""
+
+    scenarios: list[str] = spec(MISSING, "a non-empty list of scenario names (conf/scenario/)")
+    reference: str = spec(allowed="one of the experiment's scenarios")
+    seeds: int = _whole(1, 10, " (replications: replication k of every scenario uses seed k)")
+    firm_panel: bool = spec(True, "true or false")
+    level: float = spec(0.9, "a number in [0.5, 1)", lo=0.5, below=1.0)
+    n_boot: int = _whole(100, 2000)
+    bootstrap_seed: int = _whole(0, 0)
+    differences: list[DifferenceRow] = field(default_factory=list)
+
+    def check(self, key: str) -> None:
+        super().check(key)
+        known = _scenario_names()
+        if not self.scenarios:
+            raise _bad("scenarios", f"a non-empty list of scenario names ({', '.join(known)})", self.scenarios)
+        for i, s in enumerate(self.scenarios):
+            if s not in known:
+                raise ConfigError(f"scenarios[{i}]", f"no config file '{s}' in conf/scenario/; allowed: {', '.join(known)}")
+        if len(set(self.scenarios)) != len(self.scenarios):
+            raise ConfigError("scenarios", f"a scenario is listed twice: {self.scenarios}")
+        if self.reference not in self.scenarios:
+            raise _bad("reference", f"one of the experiment's scenarios ({', '.join(self.scenarios)})", self.reference)
+
+    def jobs(self) -> list[tuple[str, int, list[str]]]:
+        """(scenario, seed, overrides) per run: every scenario with seeds 1..N."""
+        extra = [*self.overrides, f"output.firm_panel={str(self.firm_panel).lower()}", "progress=false"]
+        return [(s, k, [f"scenario={s}", f"seed={k}", *extra]) for s in self.scenarios for k in range(1, self.seeds + 1)]
+
+
+def is_power_of_two(n: int) -> bool:
+    return n >= 1 and n & (n - 1) == 0
+
+
+def check_sobol_n(n: Any, key: str = "sobol.n") -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2 or not is_power_of_two(n):
+        raise ConfigError(key, f"must be a power of 2 >= 2 (Sobol' sequences balance only there), got {n!r}")
+    return n
+
+
+def check_trajectories(n: Any, key: str = "morris.trajectories") -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ConfigError(key, f"must be a whole number >= 2, got {n!r}")
+    return n
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One input of the study: an existing numeric config key varied over [low, high]."""
+
+    name: str = spec(allowed="an identifier (letters, digits, _)", pattern=IDENTIFIER.pattern)  # used in tables and plots
+    key: str = spec(allowed="a dotted config key such as policy.china.coordination.permit_factor", pattern=r".+")  # as in an override
+    bounds: tuple[float, float] = spec(MISSING, "[low, high] (two finite numbers)", pair=True)  # in the key's own unit
+    kind: str = spec("uncertain", f"one of {', '.join(KINDS)}", choices=KINDS)  # lever (a policy choice) | uncertain
+    unit: str = spec("", "text")
+    why: str = spec("", "text")
+
+    def check(self, key: str) -> None:
+        k = self.key
+        if "=" in k or k.startswith(("+", "~")) or k.split(".")[0] in ("seed", "output", "progress", "hydra"):
+            raise _bad(f"{key}.key", "a dotted config key such as policy.china.coordination.permit_factor", k)
+        if not self.bounds[0] < self.bounds[1]:
+            raise ConfigError(f"{key}.bounds", f"low must be below high, got {list(self.bounds)!r}")
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output: a dotted summary.json scalar (see ``python -m sim.sweep table`` for the keys)."""
+
+    name: str = spec(allowed="an identifier (letters, digits, _)", pattern=IDENTIFIER.pattern)
+    key: str = spec(allowed="a dotted summary.json key", pattern=r".+")
+    label: str = spec("", "text")  # empty: the name
+    unit: str = spec("", "text")
+    censor: bool = spec(False, "true or false")  # years_to_* keys: "never" (null) counts as the end of the run
+
+    def __post_init__(self) -> None:
+        if not self.label:  # tables and plots label an output by its name then
+            object.__setattr__(self, "label", self.name)
+
+    def check(self, key: str) -> None:
+        if self.censor and not self.key.startswith("years_to_"):
+            raise ConfigError(f"{key}.censor", "only years_to_* keys can be censored (null there means 'never')")
+        if self.key.startswith("years_to_") and not self.censor:
+            raise ConfigError(
+                f"{key}.censor",
+                f"'{self.key}' is null when the milestone is never reached; "
+                "set censor: true (never = the end of the run) or choose an output defined in every run",
+            )
+
+
+@dataclass
+class SobolSettings:
+    n: int = spec(32, "a power of 2 >= 2 (Sobol' sequences balance only there)")  # base samples N
+
+    def check(self, key: str) -> None:
+        check_sobol_n(self.n, f"{key}.n")
+
+
+@dataclass
+class MorrisSettings:
+    trajectories: int = _whole(2, 10)  # r
+    levels: int = spec(4, "an even whole number >= 2 (grid levels per factor)", lo=2, even=True)
+
+
+@dataclass
+class Study(StudyFile):
+    """conf/sensitivity/NAME.yaml: factors of one scenario's config, outputs and the method settings."""
+
+    name: str = spec(allowed="an identifier (letters, digits, _)", pattern=IDENTIFIER.pattern)
+    scenario: str = spec("baseline", "a scenario name (conf/scenario/)")
+    sample_seed: int = _whole(0, 1)
+    conf_level: float = spec(0.95, "a number in [0.5, 1)", lo=0.5, below=1.0)
+    num_resamples: int = _whole(10, 1000)
+    sobol: SobolSettings = field(default_factory=SobolSettings)
+    morris: MorrisSettings = field(default_factory=MorrisSettings)
+    factors: list[Factor] = field(default_factory=list)
+    outputs: list[Output] = field(default_factory=list)
+
+    def check(self, key: str) -> None:
+        super().check(key)
+        known = _scenario_names()
+        if self.scenario not in known:
+            raise ConfigError("scenario", f"no config file '{self.scenario}' in conf/scenario/; allowed: {', '.join(known)}")
+        if not self.factors:
+            raise ConfigError("factors", "must be a non-empty list of factors (name, key, bounds, kind, unit, why)")
+        if not self.outputs:
+            raise ConfigError("outputs", "must be a non-empty list of outputs (name, key, label, unit, censor)")
+        for what, items, attr in (("factors", self.factors, "name"), ("factors", self.factors, "key"), ("outputs", self.outputs, "name")):
+            seen: set[str] = set()
+            for it in items:
+                v = getattr(it, attr)
+                if v in seen:
+                    raise ConfigError(f"{what}.{it.name}.{attr}", f"'{v}' is used twice; every {attr} must be unique")
+                seen.add(v)
+        for o in self.overrides:
+            k = o.split("=", 1)[0].lstrip("+~")
+            if k in {f.key for f in self.factors}:
+                raise ConfigError("overrides", f"'{k}' is a factor; it cannot also be overridden")
+
+    @property
+    def sobol_n(self) -> int:
+        return self.sobol.n
+
+    @property
+    def morris_trajectories(self) -> int:
+        return self.morris.trajectories
+
+    @property
+    def morris_levels(self) -> int:
+        return self.morris.levels
+
+    def problem(self) -> dict[str, Any]:
+        return problem(self.factors)
+
+    def size(self, method: str) -> int:
+        """Sample points of the method (before duplicates are merged)."""
+        d = len(self.factors)
+        return self.sobol_n * (d + 2) if method == "sobol" else self.morris_trajectories * (d + 1)
+
+
+def problem(factors: typing.Sequence[Factor]) -> dict[str, Any]:
+    """SALib's problem dictionary."""
+    return {"num_vars": len(factors), "names": [f.name for f in factors], "bounds": [list(f.bounds) for f in factors]}
+
+
+def file_keys(schema: type) -> list[str]:
+    """The keys a study file of this schema may hold."""
+    return [fl.name for fl in dataclasses.fields(schema) if fl.name != "source"]
+
+
+# --------------------------------------------------------------------------
+# The reader
+# --------------------------------------------------------------------------
+T = typing.TypeVar("T")
+
+
+def read_study(schema: type[T], name_or_path: str | Path, folder: str, key: str) -> T:
+    """A study file by name (conf/<folder>/NAME.yaml) or by path, read into ``schema``. Raises ConfigError at
+    ``key`` (the option that named it) for a missing file or bad YAML, else naming the key of the mistake."""
+    data, p = read_study_file(folder, name_or_path, key)
+    return parse(schema, data, source=str(p))
+
+
+def parse(schema: type[T], data: Any, source: str = "") -> T:
+    """A study mapping (as read from YAML) as ``schema``; every mistake is one ConfigError naming the key."""
+    if not isinstance(data, dict):
+        raise ConfigError(folder_key(schema), f"must be a mapping of {', '.join(file_keys(schema))}; got {data!r}")
+    obj = _build(schema, data, "", "")
+    obj.source = source
+    return obj
+
+
+def folder_key(schema: type) -> str:
+    return "experiment" if issubclass(schema, Experiment) else "study"
+
+
+def _hints(schema: type) -> dict[str, Any]:
+    return typing.get_type_hints(schema)
+
+
+def _item_type(tp: Any) -> Any:
+    """The dataclass of a ``list[Dataclass]`` field, else None."""
+    if typing.get_origin(tp) is list:
+        (arg,) = typing.get_args(tp)
+        return arg if dataclasses.is_dataclass(arg) else None
+    return None
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _build(schema: type, data: Any, where: str, named: str) -> Any:
+    """One mapping as ``schema``: ``where`` is its key by position (unknown keys, its name), ``named`` its key by
+    name (the other mistakes); nested dataclasses and lists of them are built one by one below it."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+    allowed = file_keys(schema)
+    if not isinstance(data, dict):
+        raise ConfigError(where, f"must be a mapping of {', '.join(allowed)}; got {data!r}")
+    for k in data:
+        if k not in allowed:
+            raise ConfigError(_join(where, str(k)), f"unknown key; allowed here: {', '.join(allowed)}")
+    hints = _hints(schema)
+    nested = {k: v for k, v in data.items() if dataclasses.is_dataclass(hints[k]) or _item_type(hints[k])}
+    plain = {k: v for k, v in data.items() if k not in nested}
+    try:
+        obj = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), plain))
+    except MissingMandatoryValue as ex:
+        raise ConfigError(_field_key(schema, ex.full_key, where, named), "a value is required and none was given") from None
+    except OmegaConfBaseException as ex:
+        name = str(ex.full_key).split("[")[0].split(".")[0]
+        raise _bad(_field_key(schema, name, where, named), _allowed_text(schema, name), data.get(name)) from None
+    _check_values(obj, where, named)
+    changes = {}
+    for k, v in nested.items():
+        item = _item_type(hints[k])
+        if item is None:
+            changes[k] = _build(hints[k], v, _join(named, k), _join(named, k))
+        elif not isinstance(v, list):
+            raise _bad(_join(named, k), f"a list of mappings of {', '.join(file_keys(item))}", v)
+        else:
+            changes[k] = [_build(item, r, f"{_join(named, k)}[{i}]", _item_key(_join(named, k), i, r)) for i, r in enumerate(v)]
+    obj = dataclasses.replace(obj, **changes) if changes else obj
+    if hasattr(obj, "check"):
+        obj.check(named)
+    return obj
+
+
+def _item_key(prefix: str, i: int, data: Any) -> str:
+    """An item of a list by its name where it has a valid one (factors.beta), else by position (factors[0])."""
+    name = data.get("name") if isinstance(data, dict) else None
+    return f"{prefix}.{name}" if isinstance(name, str) and IDENTIFIER.match(name) else f"{prefix}[{i}]"
+
+
+def _field_key(schema: type, name: str, where: str, named: str) -> str:
+    return _join(where if name == "name" else named, name)
+
+
+def _allowed_text(schema: type, name: str) -> str:
+    fl = {f.name: f for f in dataclasses.fields(schema)}.get(name)
+    return (fl.metadata.get("allowed") if fl is not None else "") or "a value of the schema's type"
+
+
+def _check_values(obj: Any, where: str, named: str) -> None:
+    """Each field's own rule (its ``spec``): range, choices, pattern, a [low, high] pair; a pair becomes a tuple."""
+    for fl in dataclasses.fields(obj):
+        meta, v = fl.metadata, getattr(obj, fl.name)
+        if not meta.get("allowed") or v is None:
+            continue
+        key = _field_key(type(obj), fl.name, where, named)
+        if meta.get("pair"):
+            if len(v) != 2 or not all(math.isfinite(x) for x in v):
+                raise _bad(key, meta["allowed"], list(v))
+            object.__setattr__(obj, fl.name, (float(v[0]), float(v[1])))
+            continue
+        lo, hi, below = meta.get("lo"), meta.get("hi"), meta.get("below")
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isfinite(v):
+            raise _bad(key, meta["allowed"], v)
+        out_of_range = (lo is not None and v < lo) or (hi is not None and v > hi) or (below is not None and v >= below)
+        if out_of_range or (meta.get("even") and v % 2):
+            raise _bad(key, meta["allowed"], v)
+        if meta.get("choices") and v not in meta["choices"]:
+            raise _bad(key, meta["allowed"], v)
+        if meta.get("pattern") and not re.fullmatch(meta["pattern"], v):
+            raise _bad(key, meta["allowed"], v)
+
+
+def read_study_file(folder: str, name_or_path: str | Path, key: str) -> tuple[Any, Path]:
+    """A study file's YAML content and path: NAME means conf/<folder>/NAME.yaml, a path ending in .yaml/.yml is
+    read as given. A missing file or bad YAML raises ConfigError at ``key`` (the option that named it)."""
+    import yaml
+
+    p = Path(name_or_path)
+    if p.suffix not in (".yaml", ".yml"):
+        p = CONF_DIR / folder / f"{name_or_path}.yaml"
+        if not p.exists():
+            raise ConfigError(key, f"no file '{name_or_path}.yaml' in conf/{folder}/; allowed: {', '.join(config_options(folder))}")
+    elif not p.is_file():
+        raise ConfigError(key, f"file not found: {p}")
+    try:
+        return yaml.safe_load(p.read_text()), p
+    except yaml.YAMLError as ex:
+        raise ConfigError(key, f"{p} is not valid YAML: {str(ex).splitlines()[0]}") from None
