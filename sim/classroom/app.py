@@ -87,25 +87,30 @@ def LeverPanel(model: solara.Reactive):
         if lever_error.value:
             with solara.Column(classes=["lever-error"]):
                 solara.Error(f"Not applied: {lever_error.value}")
-        solara.Select("Scenario", value=now.scenario, values=config_options("scenario"), on_value=lambda v: change(scenario=v))
-        solara.InputInt("Seed", value=now.seed, on_value=lambda v: change(seed=v), continuous_update=False)
-        tiers = now.china_policy == "coordinated"
-        _text("**China**")
-        solara.Select("China's policy", value=now.china_policy, values=list(d.CHINA_POLICIES), on_value=lambda v: change(china_policy=v))
-        _slider("grant_budget", now, change, disabled=not tiers and now.west_agencies == 0)
-        _slider("procurement_preference", now, change, disabled=not tiers)
-        _slider("tax_relief_points", now, change, disabled=not tiers)
-        _slider("credit_subsidy", now, change, disabled=not tiers)
-        _slider("knowledge_sharing", now, change)
-        _text("**West**")
-        _slider("west_agencies", now, change)
-        solara.Checkbox(label=d.LEVERS["west_coordinated"]["label"], value=now.west_coordinated, on_value=lambda v: change(west_coordinated=v))
-        _slider("west_permit_factor", now, change)
-        _slider("west_price_floor_usd_per_kg", now, change)
-        _slider("west_offtake_t_per_year", now, change)
-        _text("**Export control**")
-        solara.Checkbox(label=d.LEVERS["export_control"]["label"], value=now.export_control, on_value=lambda v: change(export_control=v))
-        _slider("export_control_year", now, change, disabled=not now.export_control)
+        _levers(now, change)
+
+
+def _levers(now: d.Levers, change) -> None:
+    """The lever widgets under the preset, in the panel's order: the run, China, the West, the export control."""
+    solara.Select("Scenario", value=now.scenario, values=config_options("scenario"), on_value=lambda v: change(scenario=v))
+    solara.InputInt("Seed", value=now.seed, on_value=lambda v: change(seed=v), continuous_update=False)
+    tiers = now.china_policy == "coordinated"
+    _text("**China**")
+    solara.Select("China's policy", value=now.china_policy, values=list(d.CHINA_POLICIES), on_value=lambda v: change(china_policy=v))
+    _slider("grant_budget", now, change, disabled=not tiers and now.west_agencies == 0)
+    _slider("procurement_preference", now, change, disabled=not tiers)
+    _slider("tax_relief_points", now, change, disabled=not tiers)
+    _slider("credit_subsidy", now, change, disabled=not tiers)
+    _slider("knowledge_sharing", now, change)
+    _text("**West**")
+    _slider("west_agencies", now, change)
+    solara.Checkbox(label=d.LEVERS["west_coordinated"]["label"], value=now.west_coordinated, on_value=lambda v: change(west_coordinated=v))
+    _slider("west_permit_factor", now, change)
+    _slider("west_price_floor_usd_per_kg", now, change)
+    _slider("west_offtake_t_per_year", now, change)
+    _text("**Export control**")
+    solara.Checkbox(label=d.LEVERS["export_control"]["label"], value=now.export_control, on_value=lambda v: change(export_control=v))
+    _slider("export_control_year", now, change, disabled=not now.export_control)
 
 
 def _text(md: str, classes: list[str] | None = None) -> None:

@@ -313,12 +313,21 @@ def lever_edits(levers: Levers, cfg: Config) -> list[Edit]:
     """The edits that take ``cfg`` (the levers' scenario and regimes, composed) to the levers' settings;
     a multiplier of 1 or a value as configured adds nothing."""
     edits: list[Edit] = [("set", "seed", int(levers.seed))] if levers.seed != cfg.seed else []
+    edits += _china_edits(levers, cfg)
+    edits += _west_edits(levers, cfg)
+    edits += _export_control_edits(levers, cfg)
+    return edits
 
-    def set_if(path: str, old: Any, new: Any) -> None:
-        if _differs(old, new):
-            edits.append(("set", path, new))
 
-    # China: tiers and their benefits
+def _set_if(edits: list[Edit], path: str, old: Any, new: Any) -> None:
+    """Add a "set" edit when the new value differs from the configured one."""
+    if _differs(old, new):
+        edits.append(("set", path, new))
+
+
+def _china_edits(levers: Levers, cfg: Config) -> list[Edit]:
+    """China: tiers on or off, their benefits scaled, the Little Giants' tax rate, knowledge sharing in groups."""
+    edits: list[Edit] = []
     china = cfg.policy["china"]
     tiers_on = levers.china_policy == "coordinated"
     if levers.china_policy != "none" and china.designation.enabled != tiers_on:
@@ -332,9 +341,10 @@ def lever_edits(levers: Levers, cfg: Config) -> list[Edit]:
             ("credit_bonus", levers.credit_subsidy, 1.0),
         ):
             old = getattr(ben, fname)
-            set_if(f"{key}.{fname}", old, round(old * mult if hi is None else min(old * mult, hi), 9))
+            _set_if(edits, f"{key}.{fname}", old, round(old * mult if hi is None else min(old * mult, hi), 9))
     klg = china.designation.key_little_giant
-    set_if(
+    _set_if(
+        edits,
         "policy.china.designation.key_little_giant.budget_myuan_per_term",
         klg.budget_myuan_per_term,
         round(klg.budget_myuan_per_term * levers.grant_budget, 9),
@@ -342,12 +352,16 @@ def lever_edits(levers: Levers, cfg: Config) -> list[Edit]:
     lg = Tier.LITTLE_GIANT.label
     if lg in china.benefits:
         rate = round(max(cfg.world.blocs["china"].tax_rate - levers.tax_relief_points / 100.0, 0.0), 9)
-        set_if(f"policy.china.benefits.{lg}.tax_rate", china.benefits[lg].tax_rate, rate)
+        _set_if(edits, f"policy.china.benefits.{lg}.tax_rate", china.benefits[lg].tax_rate, rate)
     sharing = china.groups.knowledge_sharing
     if _differs(sharing if sharing is not None else cfg.world.innovation.group_sharing, levers.knowledge_sharing):
         edits.append(("set", "policy.china.groups.knowledge_sharing", float(levers.knowledge_sharing)))
+    return edits
 
-    # West: agencies, permits, price floor and offtake
+
+def _west_edits(levers: Levers, cfg: Config) -> list[Edit]:
+    """The West: agencies kept and their budgets (or the pooled fund), permits, price floor and offtake."""
+    edits: list[Edit] = []
     west_key, _, west = west_target(cfg)
     frag = fragmented_agencies()
     kept = frag[: int(levers.west_agencies)]
@@ -356,12 +370,12 @@ def lever_edits(levers: Levers, cfg: Config) -> list[Edit]:
         for name, _ in kept:
             if name in west.agencies:
                 old = west.agencies[name].budget_musd_per_year
-                set_if(f"{west_key}.agencies.{name}.budget_musd_per_year", old, round(old * levers.grant_budget, 9))
+                _set_if(edits, f"{west_key}.agencies.{name}.budget_musd_per_year", old, round(old * levers.grant_budget, 9))
     elif west.regime == "coordinated_west":
         pooled = round(sum(b for _, b in kept) * levers.grant_budget, 9)
         for name, a in west.agencies.items():  # one pooled fund in conf/policy/coordinated_west.yaml
-            set_if(f"{west_key}.agencies.{name}.budget_musd_per_year", a.budget_musd_per_year, pooled)
-    set_if(f"{west_key}.coordination.permit_factor", west.coordination.permit_factor, float(levers.west_permit_factor))
+            _set_if(edits, f"{west_key}.agencies.{name}.budget_musd_per_year", a.budget_musd_per_year, pooled)
+    _set_if(edits, f"{west_key}.coordination.permit_factor", west.coordination.permit_factor, float(levers.west_permit_factor))
     for fname, stage, value in (
         ("price_floor_usd_per_kg", "separation", levers.west_price_floor_usd_per_kg),
         ("floor_offtake_t_per_year", "magnet", levers.west_offtake_t_per_year),
@@ -371,21 +385,24 @@ def lever_edits(levers: Levers, cfg: Config) -> list[Edit]:
             edits.append(("add", f"{west_key}.instruments.{fname}.{stage}", float(value)))
         elif value <= 0 and old is not None:
             edits.append(("del", f"{west_key}.instruments.{fname}.{stage}", None))
+    return edits
 
-    # Export controls: shift the scenario's, add one, or remove them
+
+def _export_control_edits(levers: Levers, cfg: Config) -> list[Edit]:
+    """Export controls: shift the scenario's to the lever's start year, add one, or remove them."""
     controls = _export_controls(cfg)
     if levers.export_control and controls:
+        edits: list[Edit] = []
         shift = levers.export_control_year - min(ev["start_year"] for ev in controls.values())
         if abs(shift) > 1e-9:
             for name, ev in controls.items():
                 edits.append(("set", f"scenario.events.{name}.start_year", round(ev["start_year"] + shift, 9)))
                 if ev.get("end_year") is not None:
                     edits.append(("set", f"scenario.events.{name}.end_year", round(ev["end_year"] + shift, 9)))
-    elif levers.export_control:
-        edits.append(("add", f"scenario.events.{NEW_EXPORT_CONTROL}", dict(NEW_EXPORT_CONTROL_PARAMS, start_year=float(levers.export_control_year))))
-    else:
-        edits += [("del", f"scenario.events.{name}", None) for name in controls]
-    return edits
+        return edits
+    if levers.export_control:
+        return [("add", f"scenario.events.{NEW_EXPORT_CONTROL}", dict(NEW_EXPORT_CONTROL_PARAMS, start_year=float(levers.export_control_year)))]
+    return [("del", f"scenario.events.{name}", None) for name in controls]
 
 
 def override_of(edit: Edit) -> str:
@@ -760,22 +777,7 @@ def pyramid_option(model: ChainModel) -> dict:
     """Per bloc that awards titles: the pyramid of titles now (left) and titled firms over time (right)."""
     counts = tier_counts(model)
     if not counts:
-        return {
-            "animation": False,
-            "graphic": [
-                {
-                    "type": "text",
-                    "left": "center",
-                    "top": "middle",
-                    "style": {
-                        "text": "No bloc awards titles in this run\n(China's policy is not 'coordinated' with tiers)",
-                        "fontSize": 16,
-                        "textAlign": "center",
-                        "fill": "#444",
-                    },
-                }
-            ],
-        }
+        return _no_titles_option()
     grids, titles, xaxes, yaxes, out = [], [], [], [], []
     rows = len(counts)
     boxes = _grid_boxes(rows, 2, top=14, left=3, hgap=12)
@@ -793,44 +795,8 @@ def pyramid_option(model: ChainModel) -> dict:
             {"type": "category", "gridIndex": i, "data": list(TIER_LABELS), "show": False},
             {"type": "value", "gridIndex": j, "min": 0, "splitNumber": 3},
         ]
-        out.append(
-            {
-                "type": "bar",
-                "stack": f"pyr{r}",
-                "xAxisIndex": i,
-                "yAxisIndex": i,
-                "silent": True,
-                "itemStyle": {"color": "transparent"},
-                "data": [_f((widest - v) / 2) for v in now],
-            }
-        )
-        out.append(
-            {
-                "type": "bar",
-                "stack": f"pyr{r}",
-                "xAxisIndex": i,
-                "yAxisIndex": i,
-                "name": "titles now",
-                "barWidth": "85%",
-                "data": [{"value": _f(v), "itemStyle": {"color": TIER_COLOURS[k], "borderColor": "#333"}} for k, v in enumerate(now)],
-                "label": {"show": True, "position": "inside", "formatter": "{b}: {c}", "color": "#000", "fontSize": 11},
-            }
-        )
-        for k, label in enumerate(TIER_LABELS):
-            out.append(
-                {
-                    "type": "line",
-                    "name": label,
-                    "stack": f"time{r}",
-                    "xAxisIndex": j,
-                    "yAxisIndex": j,
-                    "showSymbol": False,
-                    "color": TIER_COLOURS[k],
-                    "areaStyle": {"opacity": 0.9},
-                    "lineStyle": {"width": 0.5},
-                    "data": [_f(v) for v in arr[:, k]],
-                }
-            )
+        out += _pyramid_bars(r, i, now, widest)
+        out += _titles_over_time(r, j, arr)
     return {
         "animation": False,
         "title": titles,
@@ -843,59 +809,57 @@ def pyramid_option(model: ChainModel) -> dict:
     }
 
 
+def _no_titles_option() -> dict:
+    """The pyramid view when no bloc awards titles: a line of text."""
+    text = "No bloc awards titles in this run\n(China's policy is not 'coordinated' with tiers)"
+    style = {"text": text, "fontSize": 16, "textAlign": "center", "fill": "#444"}
+    return {"animation": False, "graphic": [{"type": "text", "left": "center", "top": "middle", "style": style}]}
+
+
+def _pyramid_bars(r: int, i: int, now: np.ndarray, widest: float) -> list[dict]:
+    """The pyramid of titles now in grid ``i``: a transparent bar that centres each tier's bar, then the bar."""
+    stack = {"type": "bar", "stack": f"pyr{r}", "xAxisIndex": i, "yAxisIndex": i}
+    spacer = dict(stack, silent=True, itemStyle={"color": "transparent"}, data=[_f((widest - v) / 2) for v in now])
+    bars = dict(
+        stack,
+        name="titles now",
+        barWidth="85%",
+        data=[{"value": _f(v), "itemStyle": {"color": TIER_COLOURS[k], "borderColor": "#333"}} for k, v in enumerate(now)],
+        label={"show": True, "position": "inside", "formatter": "{b}: {c}", "color": "#000", "fontSize": 11},
+    )
+    return [spacer, bars]
+
+
+def _titles_over_time(r: int, j: int, arr: np.ndarray) -> list[dict]:
+    """Titled firms per tier over time in grid ``j``, stacked areas."""
+    return [
+        {
+            "type": "line",
+            "name": label,
+            "stack": f"time{r}",
+            "xAxisIndex": j,
+            "yAxisIndex": j,
+            "showSymbol": False,
+            "color": TIER_COLOURS[k],
+            "areaStyle": {"opacity": 0.9},
+            "lineStyle": {"width": 0.5},
+            "data": [_f(v) for v in arr[:, k]],
+        }
+        for k, label in enumerate(TIER_LABELS)
+    ]
+
+
 def timeline_option(model: ChainModel) -> dict:
     """Self-sufficiency of every bloc and stage per quarter, filled in as the run goes, with markers at the first
     output of a new plant (triangle) and at independence (star, labelled with the year)."""
     T, w = model.tables, model.world
-    ss = series(model, "self_sufficiency")
     thr = w.independence_threshold
-    quarters = quarter_names(model)
     rows = [f"{bloc} · {stage}" for bloc in T.blocs for stage in T.stages]
-    cells = [
-        [q, b * T.S + s, _f(min(max(ss[q, b, s], 0.0), 2 * thr), 3)]
-        for q in range(ss.shape[0])
-        for b in range(T.B)
-        for s in range(T.S)
-        if math.isfinite(ss[q, b, s])
-    ]
-    firsts, stars = [], []
-    tl = timeline(model)
-    for b, bloc in enumerate(T.blocs):
-        for s, stage in enumerate(T.stages):
-            cell = tl[bloc][stage]
-            if cell["first_output"] is not None:
-                firsts.append([model.quarter_index(cell["first_output"]), b * T.S + s])
-            if cell["independence"] is not None:
-                stars.append(
-                    {
-                        "value": [model.quarter_index(cell["independence"]), b * T.S + s],
-                        "label": {
-                            "show": True,
-                            "position": "right",
-                            "formatter": f"{cell['independence']:.0f}",
-                            "backgroundColor": "rgba(255,255,255,0.85)",
-                            "padding": 1,
-                            "fontSize": 10,
-                        },
-                    }
-                )
-    mark = []
-    ref = w.timeline_reference_year
-    if ref is not None and ref > w.start_year:
-        mark = [{"xAxis": model.quarter_index(ref)}]
-    heat = {"type": "heatmap", "name": "self-sufficiency", "data": cells, "itemStyle": {"borderWidth": 0}}
-    if mark:
-        heat["markLine"] = {
-            "silent": True,
-            "symbol": "none",
-            "data": mark,
-            "lineStyle": {"color": "#000", "type": "dotted"},
-            "label": {"formatter": "timelines counted from here"},
-        }
+    firsts, stars = _timeline_markers(model)
     return {
         "animation": False,
         "grid": {"left": 120, "right": 20, "top": 30, "bottom": 60},
-        "xAxis": {"type": "category", "data": quarters, "axisLabel": {"interval": 19}, "splitArea": {"show": False}},
+        "xAxis": {"type": "category", "data": quarter_names(model), "axisLabel": {"interval": 19}, "splitArea": {"show": False}},
         "yAxis": {"type": "category", "data": rows, "inverse": True, "axisLabel": {"color": "#222", "fontWeight": "bold"}},
         "visualMap": {
             "min": 0,
@@ -911,7 +875,7 @@ def timeline_option(model: ChainModel) -> dict:
         },
         "legend": {"data": ["first output of a new plant", "independence"], "top": 0},
         "series": [
-            heat,
+            _timeline_heatmap(model),
             {
                 "type": "scatter",
                 "name": "first output of a new plant",
@@ -933,29 +897,95 @@ def timeline_option(model: ChainModel) -> dict:
     }
 
 
+def _timeline_heatmap(model: ChainModel) -> dict:
+    """The heatmap series: a cell per quarter and bloc-stage row (self-sufficiency, capped at twice the threshold),
+    with a dotted line where timelines are counted from when that is after the start."""
+    T, w = model.tables, model.world
+    ss = series(model, "self_sufficiency")
+    thr = w.independence_threshold
+    cells = [
+        [q, b * T.S + s, _f(min(max(ss[q, b, s], 0.0), 2 * thr), 3)]
+        for q in range(ss.shape[0])
+        for b in range(T.B)
+        for s in range(T.S)
+        if math.isfinite(ss[q, b, s])
+    ]
+    heat = {"type": "heatmap", "name": "self-sufficiency", "data": cells, "itemStyle": {"borderWidth": 0}}
+    ref = w.timeline_reference_year
+    if ref is not None and ref > w.start_year:
+        heat["markLine"] = {
+            "silent": True,
+            "symbol": "none",
+            "data": [{"xAxis": model.quarter_index(ref)}],
+            "lineStyle": {"color": "#000", "type": "dotted"},
+            "label": {"formatter": "timelines counted from here"},
+        }
+    return heat
+
+
+def _timeline_markers(model: ChainModel) -> tuple[list, list]:
+    """The first-output triangles and the independence stars (labelled with the year) reached so far."""
+    T = model.tables
+    firsts, stars = [], []
+    tl = timeline(model)
+    for b, bloc in enumerate(T.blocs):
+        for s, stage in enumerate(T.stages):
+            cell = tl[bloc][stage]
+            if cell["first_output"] is not None:
+                firsts.append([model.quarter_index(cell["first_output"]), b * T.S + s])
+            if cell["independence"] is not None:
+                label = {
+                    "show": True,
+                    "position": "right",
+                    "formatter": f"{cell['independence']:.0f}",
+                    "backgroundColor": "rgba(255,255,255,0.85)",
+                    "padding": 1,
+                    "fontSize": 10,
+                }
+                stars.append({"value": [model.quarter_index(cell["independence"]), b * T.S + s], "label": label})
+    return firsts, stars
+
+
 def chain_option(model: ChainModel) -> dict:
     """The chain: a box per stage and bloc (coloured by self-sufficiency, with capacity and price), the flow down
     each bloc's chain, and trade between blocs at each stage (width ~ flow); a controlled exporter's flows red and cut."""
+    nodes, links = _chain_boxes(model)
+    links += _trade_links(model)
+    return {
+        "animation": False,
+        "title": {"text": f"The chain in {quarter_label(model)}", "left": "center", "textStyle": {"fontSize": 14}},
+        "series": [
+            {
+                "type": "graph",
+                "layout": "none",
+                "roam": False,
+                "data": nodes,
+                "links": links,
+                "edgeSymbol": ["none", "arrow"],
+                "edgeSymbolSize": 8,
+                "left": 30,
+                "right": 45,
+                "top": 75,
+                "bottom": 45,
+                "edgeLabel": {"show": False},
+            }
+        ],
+    }
+
+
+def _chain_boxes(model: ChainModel) -> tuple[list[dict], list[dict]]:
+    """Per bloc: its name, a box per stage (self-sufficiency colour, capacity, price) and the links down its chain."""
     T = model.tables
     ss = series(model, "self_sufficiency")
     cap = series(model, "capacity_t")
     price = series(model, "price_usd_per_kg")
-    ctrl = series(model, "export_controlled")
-    flows = model.recorder.trade_t * 4.0 / 1000.0  # kt/yr, supplier bloc (axis 0) to buyer bloc (axis 1)
     thr = model.world.independence_threshold
     started = cap.shape[0] > 0
     nodes, links = [], []
     for b, bloc in enumerate(T.blocs):
-        nodes.append(
-            {
-                "name": bloc,
-                "x": -62,
-                "y": b * 100,
-                "symbolSize": 1,
-                "itemStyle": {"color": "transparent"},
-                "label": {"show": True, "fontSize": 14, "fontWeight": "bold", "color": bloc_colour(bloc, b), "rotate": 90},
-            }
-        )
+        colour = bloc_colour(bloc, b)
+        label = {"show": True, "fontSize": 14, "fontWeight": "bold", "color": colour, "rotate": 90}
+        nodes.append({"name": bloc, "x": -62, "y": b * 100, "symbolSize": 1, "itemStyle": {"color": "transparent"}, "label": label})
         for s, stage in enumerate(T.stages):
             v = float(ss[-1, b, s]) if started and math.isfinite(ss[-1, b, s]) else 0.0
             text = (
@@ -970,7 +1000,7 @@ def chain_option(model: ChainModel) -> dict:
                     "y": b * 100,
                     "symbol": "roundRect",
                     "symbolSize": [82, 70],
-                    "itemStyle": {"color": _green(v, thr), "borderColor": bloc_colour(bloc, b), "borderWidth": 3},
+                    "itemStyle": {"color": _green(v, thr), "borderColor": colour, "borderWidth": 3},
                     "label": {
                         "show": True,
                         "formatter": text,
@@ -982,10 +1012,19 @@ def chain_option(model: ChainModel) -> dict:
                 }
             )
             if s + 1 < T.S:
-                links.append(
-                    {"source": f"{bloc}:{stage}", "target": f"{bloc}:{T.stages[s + 1]}", "lineStyle": {"color": "#666", "width": 2, "curveness": 0}}
-                )
+                down = {"color": "#666", "width": 2, "curveness": 0}
+                links.append({"source": f"{bloc}:{stage}", "target": f"{bloc}:{T.stages[s + 1]}", "lineStyle": down})
+    return nodes, links
+
+
+def _trade_links(model: ChainModel) -> list[dict]:
+    """Trade between blocs at each stage in the last quarter (width ~ flow, kt/yr); a controlled exporter's red and cut."""
+    T = model.tables
+    ctrl = series(model, "export_controlled")
+    started = ctrl.shape[0] > 0
+    flows = model.recorder.trade_t * 4.0 / 1000.0  # kt/yr, supplier bloc (axis 0) to buyer bloc (axis 1)
     biggest = max(float(flows.max(initial=0.0)), 1e-9)
+    links = []
     for s, stage in enumerate(T.stages):
         for c in range(T.B):
             for b in range(T.B):
@@ -1008,26 +1047,7 @@ def chain_option(model: ChainModel) -> dict:
                         "label": {"show": True, "formatter": label, "color": CUT if controlled else "#333", "fontSize": 9},
                     }
                 )
-    return {
-        "animation": False,
-        "title": {"text": f"The chain in {quarter_label(model)}", "left": "center", "textStyle": {"fontSize": 14}},
-        "series": [
-            {
-                "type": "graph",
-                "layout": "none",
-                "roam": False,
-                "data": nodes,
-                "links": links,
-                "edgeSymbol": ["none", "arrow"],
-                "edgeSymbolSize": 8,
-                "left": 30,
-                "right": 45,
-                "top": 75,
-                "bottom": 45,
-                "edgeLabel": {"show": False},
-            }
-        ],
-    }
+    return links
 
 
 VIEWS = {"chain": chain_option, "timeline": timeline_option, "capacity": capacity_option, "prices": prices_option, "pyramid": pyramid_option}
