@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 TIER_NAMES = ("none", "innovation_type", "srdi", "little_giant")
 TIER_KEYS = TIER_NAMES + ("key_little_giant",)
+LG = "little_giant"  # the Little Giant tier key
 POLICY_EVENTS = (
     "designated",
     "review_passed",
@@ -132,63 +133,84 @@ class PolicyRecorder:
         years = [y for y in w.reference_years if w.start_year <= y < w.start_year + m.cfg.years]
         q4 = df[df["quarter"] == 4]
         for b, bloc in enumerate(T.blocs):
-            d = q4[q4["bloc"] == bloc]
-            res: dict[str, Any] = {"regime": getattr(m.policy.regimes.get(b), "regime", "none")}
-
-            def at(measure, key, year, d=d):
-                v = d[(d["measure"] == measure) & (d["key"] == key) & (d["year"] == year)]["value"]
-                return float(v.iloc[0]) if len(v) else None
-
-            res["firms_by_tier"] = {str(y): {k: at("firms", k, y) for k in TIER_KEYS} for y in years}
-            res["lg_control"] = {str(y): {k: at("lg_control", k, y) for k in ("processing", "magnet")} for y in years}
-            patents = {}
-            for y in years:
-                n = at("firms", "little_giant", y)
-                p = at("patents_invention", "little_giant", y)
-                u = at("patents_utility", "little_giant", y)
-                patents[str(y)] = (p + u) / n if n else None
-            res["patents_per_little_giant"] = patents
             full = df[df["bloc"] == bloc]
-            res["rd_intensity_by_tier"] = {}
-            for k in TIER_KEYS:
-                rd = full[(full["measure"] == "rd_spend_musd") & (full["key"] == k)].groupby("year")["value"].sum()
-                rev = full[(full["measure"] == "revenue_musd") & (full["key"] == k)].groupby("year")["value"].sum()
-                res["rd_intensity_by_tier"][k] = {str(int(y)): (float(rd[y] / rev[y]) if rev[y] > 0 else None) for y in rev.index if y in years}
-            lg_n = full[(full["measure"] == "firms") & (full["key"] == "little_giant") & (full["quarter"] == 4)]
-            lg_c = full[(full["measure"] == "finance_constrained") & (full["key"] == "little_giant") & (full["quarter"] == 4)]
-            win = (lg_n["year"] >= 2020) & (lg_n["year"] <= 2025)
-            n_lg = lg_n[win]["value"].sum()
-            res["capital_constraint_lg_2020_2025"] = (
-                float(lg_c[(lg_c["year"] >= 2020) & (lg_c["year"] <= 2025)]["value"].sum() / n_lg) if n_lg else None
-            )
-            span = {}
-            for k in TIER_KEYS:
-                sel = (full["key"] == k) & (full["year"] >= 2020) & (full["year"] <= 2030)
-                rd = full[sel & (full["measure"] == "rd_spend_musd")]["value"].sum()
-                rev = full[sel & (full["measure"] == "revenue_musd")]["value"].sum()
-                span[k] = float(rd / rev) if rev > 0 else None
-            res["rd_intensity_2020_2030"] = span
+            res: dict[str, Any] = {"regime": getattr(m.policy.regimes.get(b), "regime", "none")}
+            res.update(_year_end_tiers(q4[q4["bloc"] == bloc], years))
+            res.update(_rd_and_capital(full, years))
             res["events"] = {k: counts[(k, b)] for k in POLICY_EVENTS}
-            fis = full[full["measure"] == "fiscal_musd"].groupby("key", observed=True)["value"].sum()
-            res["fiscal_cost_musd"] = {str(k): float(v) for k, v in fis.items()}
-            total = float(fis.sum()) if len(fis) else 0.0
-            res["fiscal_cost_total_musd"] = total
-            # per tonne of domestic capacity: the bloc's weakest stage in magnet-equivalent t/yr at the end
-            pop = m.pop
-            op = pop.alive & (pop.phase == Phase.OPERATING) & (pop.bloc == b)
-            cap = np.bincount(pop.stage[op], weights=pop.capacity_t[op], minlength=T.S) * T.magnet_eq_per_t
-            res["fiscal_cost_usd_per_t_capacity"] = total * 1e6 / cap.min() if cap.min() > 0 else None
+            res.update(self._fiscal_cost(b, full))
             out[bloc] = res
-        gf = q4[q4["measure"] == "group_firms"]
         out = _no_nan(out)
-        out["pyramids"] = {
-            g: {
-                str(y): {name: int(gf[(gf["key"] == f"{g}:{name}") & (gf["year"] == y)]["value"].sum()) for name in ("all",) + TIER_NAMES[1:]}
-                for y in years
-            }
-            for g in T.groups
-        }
+        out["pyramids"] = _pyramids(q4[q4["measure"] == "group_firms"], T.groups, years)
         return out
+
+    def _fiscal_cost(self, b: int, full: pd.DataFrame) -> dict[str, Any]:
+        """Public money per instrument and in total, and per tonne of domestic capacity: the bloc's weakest stage
+        in magnet-equivalent t/yr at the end."""
+        m = self.model
+        T, pop = m.tables, m.pop
+        fis = full[full["measure"] == "fiscal_musd"].groupby("key", observed=True)["value"].sum()
+        total = float(fis.sum()) if len(fis) else 0.0
+        op = pop.alive & (pop.phase == Phase.OPERATING) & (pop.bloc == b)
+        cap = np.bincount(pop.stage[op], weights=pop.capacity_t[op], minlength=T.S) * T.magnet_eq_per_t
+        return {
+            "fiscal_cost_musd": {str(k): float(v) for k, v in fis.items()},
+            "fiscal_cost_total_musd": total,
+            "fiscal_cost_usd_per_t_capacity": total * 1e6 / cap.min() if cap.min() > 0 else None,
+        }
+
+
+def _year_end_tiers(d: pd.DataFrame, years: list[int]) -> dict[str, Any]:
+    """From one bloc's Q4 rows: firms by tier, Little Giant control and patents per Little Giant at each year's end."""
+
+    def at(measure, key, year):
+        v = d[(d["measure"] == measure) & (d["key"] == key) & (d["year"] == year)]["value"]
+        return float(v.iloc[0]) if len(v) else None
+
+    patents = {}
+    for y in years:
+        n = at("firms", LG, y)
+        p = at("patents_invention", LG, y)
+        u = at("patents_utility", LG, y)
+        patents[str(y)] = (p + u) / n if n else None
+    return {
+        "firms_by_tier": {str(y): {k: at("firms", k, y) for k in TIER_KEYS} for y in years},
+        "lg_control": {str(y): {k: at("lg_control", k, y) for k in ("processing", "magnet")} for y in years},
+        "patents_per_little_giant": patents,
+    }
+
+
+def _rd_and_capital(full: pd.DataFrame, years: list[int]) -> dict[str, Any]:
+    """From all of one bloc's rows: R&D intensity by tier per reference year, the share of Little Giants held back
+    by finance in 2020-2025, and R&D intensity by tier over 2020-2030."""
+    by_year = {}
+    for k in TIER_KEYS:
+        rd = full[(full["measure"] == "rd_spend_musd") & (full["key"] == k)].groupby("year")["value"].sum()
+        rev = full[(full["measure"] == "revenue_musd") & (full["key"] == k)].groupby("year")["value"].sum()
+        by_year[k] = {str(int(y)): (float(rd[y] / rev[y]) if rev[y] > 0 else None) for y in rev.index if y in years}
+    lg_n = full[(full["measure"] == "firms") & (full["key"] == LG) & (full["quarter"] == 4)]
+    lg_c = full[(full["measure"] == "finance_constrained") & (full["key"] == LG) & (full["quarter"] == 4)]
+    win = (lg_n["year"] >= 2020) & (lg_n["year"] <= 2025)
+    n_lg = lg_n[win]["value"].sum()
+    constrained = float(lg_c[(lg_c["year"] >= 2020) & (lg_c["year"] <= 2025)]["value"].sum() / n_lg) if n_lg else None
+    span = {}
+    for k in TIER_KEYS:
+        sel = (full["key"] == k) & (full["year"] >= 2020) & (full["year"] <= 2030)
+        rd = full[sel & (full["measure"] == "rd_spend_musd")]["value"].sum()
+        rev = full[sel & (full["measure"] == "revenue_musd")]["value"].sum()
+        span[k] = float(rd / rev) if rev > 0 else None
+    return {"rd_intensity_by_tier": by_year, "capital_constraint_lg_2020_2025": constrained, "rd_intensity_2020_2030": span}
+
+
+def _pyramids(gf: pd.DataFrame, groups, years: list[int]) -> dict[str, Any]:
+    """Per group and reference year: its operating subsidiaries in all and by tier above none (Q4 rows)."""
+    return {
+        g: {
+            str(y): {name: int(gf[(gf["key"] == f"{g}:{name}") & (gf["year"] == y)]["value"].sum()) for name in ("all",) + TIER_NAMES[1:]}
+            for y in years
+        }
+        for g in groups
+    }
 
 
 def _no_nan(obj):
