@@ -486,6 +486,30 @@ def paired_differences(
     cols = [scenario_col, pair_col, *by, value] + ([censor] if isinstance(censor, str) else [])
     _check_columns(df, cols)
     keys = [pair_col, *by]
+    d = _paired_values(df, value, scenario_col, keys, by, censor)
+    others = _other_scenarios(d, scenario_col, reference, others)
+    ref = d[d[scenario_col] == reference].set_index(keys)["_v"]
+    rows = []
+    for other in others:
+        oth = d[d[scenario_col] == other].set_index(keys)["_v"]
+        both = pd.concat({"ref": ref, "oth": oth}, axis=1, join="outer").sort_index()  # resample in key order: same
+        # interval whatever the row order of the input
+        groups = [((), both)] if not by else both.groupby(level=by, observed=True, sort=True)
+        for gkey, g in groups:
+            gkey = gkey if isinstance(gkey, tuple) else (gkey,)
+            row: dict[str, Any] = dict(zip(by, gkey))
+            row.update({"scenario": other, "reference": reference})
+            row.update(_compare_pairs(g, ref.index, oth.index, level, int(n_boot), _comparison_rng(rng, other, gkey)))
+            row["level"] = level
+            rows.append(row)
+    return pd.DataFrame(
+        rows,
+        columns=[*by, "scenario", "reference", "n_pairs", "n_dropped", "n_unpaired", "mean", "median", "ci_low", "ci_high", "excludes_zero", "level"],
+    )
+
+
+def _paired_values(df: pd.DataFrame, value: str, scenario_col: str, keys: list[str], by: list[str], censor: float | str | None) -> pd.DataFrame:
+    """The scenario, the pairing keys and the value as ``_v`` (censored where asked); one row per scenario and key."""
     d = df[[scenario_col, *keys]].copy()
     d["_v"] = df[value].astype(float)
     if censor is not None:
@@ -496,6 +520,11 @@ def paired_differences(
         where = ", ".join(f"{k}={row[k]!r}" for k in keys)
         hint = ", ".join(c for c in ("bloc", "stage") if c in df.columns and c not in by) or "the extra key columns"
         raise ValueError(f"several rows for {scenario_col}={row[scenario_col]!r}, {where}; pair on more columns with by= (e.g. {hint})")
+    return d
+
+
+def _other_scenarios(d: pd.DataFrame, scenario_col: str, reference: str, others: Sequence[str] | None) -> list[str]:
+    """The scenarios compared with the reference (default: every other one, in order of appearance); all must be present."""
     scenarios = list(dict.fromkeys(d[scenario_col].tolist()))
     present = ", ".join(map(str, scenarios))
     if reference not in scenarios:
@@ -504,49 +533,28 @@ def paired_differences(
     absent = [s for s in others if s not in scenarios]
     if absent:
         raise ValueError(f"scenario '{absent[0]}' not in column '{scenario_col}'; present: {present}")
-    ref = d[d[scenario_col] == reference].set_index(keys)["_v"]
-    rows = []
-    for other in others:
-        oth = d[d[scenario_col] == other].set_index(keys)["_v"]
-        both = pd.concat({"ref": ref, "oth": oth}, axis=1, join="outer").sort_index()  # resample in key order: same
-        # interval whatever the row order of the input
-        groups = [((), both)] if not by else both.groupby(level=by, observed=True, sort=True)
-        for gkey, g in groups:
-            gkey = gkey if isinstance(gkey, tuple) else (gkey,)
-            in_ref, in_oth = g.index.isin(ref.index), g.index.isin(oth.index)
-            matched = g[in_ref & in_oth]
-            diffs = (matched["oth"] - matched["ref"]).to_numpy()
-            ok = np.isfinite(diffs)
-            diffs = diffs[ok]
-            row: dict[str, Any] = dict(zip(by, gkey))
-            row.update(
-                {
-                    "scenario": other,
-                    "reference": reference,
-                    "n_pairs": int(ok.sum()),
-                    "n_dropped": int((~ok).sum()),
-                    "n_unpaired": int((in_ref ^ in_oth).sum()),
-                }
-            )
-            if len(diffs):
-                lo, hi = _bootstrap_mean_interval(diffs, level, int(n_boot), _comparison_rng(rng, other, gkey))
-                row.update(
-                    {
-                        "mean": float(diffs.mean()),
-                        "median": float(np.median(diffs)),
-                        "ci_low": float(lo),
-                        "ci_high": float(hi),
-                        "excludes_zero": bool(lo > 0 or hi < 0),
-                    }
-                )
-            else:
-                row.update({"mean": math.nan, "median": math.nan, "ci_low": math.nan, "ci_high": math.nan, "excludes_zero": False})
-            row["level"] = level
-            rows.append(row)
-    return pd.DataFrame(
-        rows,
-        columns=[*by, "scenario", "reference", "n_pairs", "n_dropped", "n_unpaired", "mean", "median", "ci_low", "ci_high", "excludes_zero", "level"],
-    )
+    return others
+
+
+def _compare_pairs(g: pd.DataFrame, ref_index: pd.Index, oth_index: pd.Index, level: float, n_boot: int, rng: Any) -> dict[str, Any]:
+    """One comparison (columns ref, oth): the counts of pairs, and the mean and median of the differences with the
+    bootstrap interval of the mean (NaN when no pair is left)."""
+    in_ref, in_oth = g.index.isin(ref_index), g.index.isin(oth_index)
+    matched = g[in_ref & in_oth]
+    diffs = (matched["oth"] - matched["ref"]).to_numpy()
+    ok = np.isfinite(diffs)
+    diffs = diffs[ok]
+    row: dict[str, Any] = {"n_pairs": int(ok.sum()), "n_dropped": int((~ok).sum()), "n_unpaired": int((in_ref ^ in_oth).sum())}
+    if not len(diffs):
+        return row | {"mean": math.nan, "median": math.nan, "ci_low": math.nan, "ci_high": math.nan, "excludes_zero": False}
+    lo, hi = _bootstrap_mean_interval(diffs, level, n_boot, rng)
+    return row | {
+        "mean": float(diffs.mean()),
+        "median": float(np.median(diffs)),
+        "ci_low": float(lo),
+        "ci_high": float(hi),
+        "excludes_zero": bool(lo > 0 or hi < 0),
+    }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -608,25 +616,10 @@ def event_study(
         raise ValueError(f"window must be (start, end) with start <= end, got {window}")
     _check_columns(firms, ["firm_id", "year"])
     cols_out = ["scenario", "run", "variable", "rel_year", "treated", "control", "difference", "n_treated"]
-    f = _with_ids(firms)
-    if "patents" in values and "patents" not in f.columns:
-        _check_columns(f, ["patents_invention", "patents_utility"])
-        f = f.assign(patents=f["patents_invention"] + f["patents_utility"])
-    _check_columns(f, list(values))
-    if bloc is not None and "bloc" in f.columns:
-        f = f[f["bloc"].astype(str) == bloc]
-    if "phase" in f.columns:
-        f = f[f["phase"].astype(str) == "operating"]
+    f = _event_study_firms(firms, values, bloc)
     if f.empty:
         return pd.DataFrame(columns=cols_out)
-    if events is not None:
-        ev = _ids_like(events, f)
-        ev = ev[ev["kind"] == "designated"]
-        first = ev.assign(year=np.floor(ev["time"].astype(float)).astype(int)).groupby(["run", "firm_id"])["year"].min()
-    else:
-        _check_columns(f, ["tier"])
-        first = f[f["tier"].astype(str) != "none"].groupby(["run", "firm_id"])["year"].min()
-    f = f.join(first.rename("_first_designation"), on=["run", "firm_id"])
+    f = f.join(_first_designation(f, events).rename("_first_designation"), on=["run", "firm_id"])
     f["rel_year"] = f["year"] - f["_first_designation"]  # NaN for never-designated firms
     cell = ["run", "year"] + (["stage"] if match_stage and "stage" in f.columns else [])
     not_yet = f["_first_designation"].isna() | (f["_first_designation"] > f["year"])
@@ -649,6 +642,31 @@ def event_study(
     out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols_out)
     out["rel_year"] = out["rel_year"].astype(int)
     return out[cols_out]
+
+
+def _event_study_firms(firms: pd.DataFrame, values: Sequence[str], bloc: str | None) -> pd.DataFrame:
+    """The operating firm-years of ``bloc`` (None: all) with the run ids and ``patents`` (invention + utility) when asked."""
+    f = _with_ids(firms)
+    if "patents" in values and "patents" not in f.columns:
+        _check_columns(f, ["patents_invention", "patents_utility"])
+        f = f.assign(patents=f["patents_invention"] + f["patents_utility"])
+    _check_columns(f, list(values))
+    if bloc is not None and "bloc" in f.columns:
+        f = f[f["bloc"].astype(str) == bloc]
+    if "phase" in f.columns:
+        f = f[f["phase"].astype(str) == "operating"]
+    return f
+
+
+def _first_designation(f: pd.DataFrame, events: pd.DataFrame | None) -> pd.Series:
+    """The year of each firm's first designation by run and firm_id: its first ``designated`` event, or
+    without events the first panel year with a tier other than ``none``."""
+    if events is not None:
+        ev = _ids_like(events, f)
+        ev = ev[ev["kind"] == "designated"]
+        return ev.assign(year=np.floor(ev["time"].astype(float)).astype(int)).groupby(["run", "firm_id"])["year"].min()
+    _check_columns(f, ["tier"])
+    return f[f["tier"].astype(str) != "none"].groupby(["run", "firm_id"])["year"].min()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1082,7 +1100,16 @@ def plot_fiscal(policy: pd.DataFrame, ts: pd.DataFrame | None = None) -> Figure:
     colors = scenario_colors(_with_ids(policy)["scenario"])
     styles = _styles(_order(p["bloc"]))
     fig, axes = _figure(1, 3, 18, 5.0, width_ratios=(1.0, 1.3, 1.0))
-    ax = axes[0, 0]
+    _fiscal_per_year(axes[0, 0], p, colors, styles)
+    _fiscal_by_instrument(axes[0, 1], p)
+    _fiscal_per_tonne_panel(axes[0, 2], policy, ts, colors, styles)
+    _legend(fig, colors, styles, "bloc: ")
+    fig.suptitle("Fiscal cost per bloc")
+    return fig
+
+
+def _fiscal_per_year(ax, p: pd.DataFrame, colors: dict, styles: dict) -> None:
+    """Public money per year and bloc (median and band across seeds), one line per scenario."""
     annual = p.groupby(["scenario", "run", "bloc", "year"], observed=True)["value"].sum().reset_index()
     for scen, color in colors.items():
         for bloc, ls in styles.items():
@@ -1094,7 +1121,9 @@ def plot_fiscal(policy: pd.DataFrame, ts: pd.DataFrame | None = None) -> Figure:
     ax.grid(alpha=0.3)
     _year_axis(ax)
 
-    ax = axes[0, 1]
+
+def _fiscal_by_instrument(ax, p: pd.DataFrame) -> None:
+    """Total over the run by instrument, stacked bars per scenario and bloc (mean across seeds)."""
     tot = p.groupby(["scenario", "run", "bloc", "key"], observed=True)["value"].sum()
     tot = tot.groupby(level=["scenario", "bloc", "key"], observed=True).mean().unstack("key", fill_value=0.0)
     tot = tot.loc[:, tot.sum(axis=0) > 0] if not tot.empty else tot
@@ -1113,7 +1142,9 @@ def plot_fiscal(policy: pd.DataFrame, ts: pd.DataFrame | None = None) -> Figure:
     ax.set_xlabel("M USD")
     ax.grid(axis="x", alpha=0.3)
 
-    ax = axes[0, 2]
+
+def _fiscal_per_tonne_panel(ax, policy: pd.DataFrame, ts: pd.DataFrame | None, colors: dict, styles: dict) -> None:
+    """Cumulative cost per tonne of domestic chain capacity added (needs the time series; log scale)."""
     if ts is not None and not ts.empty:
         per_t = fiscal_per_tonne(policy, ts)
         drawn = False
@@ -1133,6 +1164,3 @@ def plot_fiscal(policy: pd.DataFrame, ts: pd.DataFrame | None = None) -> Figure:
     ax.set_xlabel("year")
     ax.grid(alpha=0.3)
     _year_axis(ax)
-    _legend(fig, colors, styles, "bloc: ")
-    fig.suptitle("Fiscal cost per bloc")
-    return fig

@@ -553,13 +553,7 @@ def run_study(
     design = make_design(study, method, base_ov, n)
     out = Path(out) if out is not None else default_out(study, design, root)
     _check_out(out, design)
-    cfgs = []
-    for j, (p, k) in enumerate(zip(design.job_point, design.job_seed)):
-        try:
-            cfgs.append(point_config(base, study.factors, design.points[p], k))
-        except ConfigError as ex:  # a combination of values the model refuses (bounds are checked one by one)
-            values = ", ".join(f"{f.name}={v:g}" for f, v in zip(study.factors, design.points[p]))
-            raise ConfigError(ex.key, f"{ex.problem} (at sample point {p}: {values})") from None
+    cfgs = _job_configs(study, design, base)
     say(
         f"study {study.name} ({method}): {len(study.factors)} factors, {len(study.outputs)} outputs, "
         f"{len(design.X)} sample points ({len(design.points)} distinct) x {study.seeds} seed(s), into {out}"
@@ -574,6 +568,26 @@ def run_study(
             f"{len(failed)} of {len(records)} runs failed (first: {failed[0]['run_dir']}: {failed[0]['error']}); "
             "their manifest.json holds the traceback; fix the cause and run the same command to finish"
         )
+    samples, censored = _samples(study, design, records, table)
+    indices = analyse(study, design, samples, censored)
+    files = _write_results(out, table_path, samples, indices)
+    return StudyResult(study, design, out, records, samples, indices, files)
+
+
+def _job_configs(study: Study, design: Design, base: Config) -> list[Config]:
+    """The validated config of every job; a combination of values the model refuses names its sample point."""
+    cfgs = []
+    for p, k in zip(design.job_point, design.job_seed):
+        try:
+            cfgs.append(point_config(base, study.factors, design.points[p], k))
+        except ConfigError as ex:  # bounds are checked one by one, combinations here
+            values = ", ".join(f"{f.name}={v:g}" for f, v in zip(study.factors, design.points[p]))
+            raise ConfigError(ex.key, f"{ex.problem} (at sample point {p}: {values})") from None
+    return cfgs
+
+
+def _samples(study: Study, design: Design, records: list[dict[str, Any]], table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """A row per run (point, seed, factor values, run_dir, outputs) and the count censored per output."""
     rows = table.set_index("run").loc[[Path(r["run_dir"]).name for r in records]]
     rows.attrs = dict(table.attrs)
     values, censored = output_values(study, rows)
@@ -585,8 +599,13 @@ def run_study(
             "run_dir": [r["run_dir"] for r in records],
         }
     )
-    samples = pd.concat([samples, values.reset_index(drop=True)], axis=1)
-    indices = analyse(study, design, samples, censored)
+    return pd.concat([samples, values.reset_index(drop=True)], axis=1), censored
+
+
+def _write_results(out: Path, table_path: Path, samples: pd.DataFrame, indices: pd.DataFrame) -> dict[str, Path]:
+    """samples.parquet, indices.parquet, indices.csv and indices.png into ``out``; the files of the study by role."""
+    from sim.engine import output as out_io
+
     files = {
         "design": out / "design.json",
         "sweep_table": table_path,
@@ -602,7 +621,7 @@ def run_study(
     tmp = files["plot"].with_name(".indices.png.tmp.png")
     fig.savefig(tmp, dpi=110, bbox_inches="tight")
     os.replace(tmp, files["plot"])
-    return StudyResult(study, design, out, records, samples, indices, files)
+    return files
 
 
 # --------------------------------------------------------------------------

@@ -116,79 +116,121 @@ def _mean_ci90(values: list[float]) -> tuple[float, float, float] | None:
     return mean, mean - half, mean + half
 
 
+def _pol(by: dict, scenario: str, seed: int) -> dict[str, Any]:
+    return by[(scenario, seed)]["summary"]["policy"]
+
+
+def _west_timeline_coordinated(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
+    parts = {}
+    for stage, rng in t["accept"].items():
+        vals = [by[("west_coordinated", s)]["summary"]["years_to_independence"]["west"][stage] for s in seeds]
+        st = _stats(vals)
+        st["met"] = _in(st["median"], rng) and st["n_none"] <= len(seeds) // 2
+        parts[stage] = st
+    row["stages"] = parts
+    row["met"] = all(p["met"] for p in parts.values())
+
+
+def _west_timeline_fragmented_is_slower(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
+    parts = {}
+    for stage in ("separation", "magnet"):
+        later = []
+        for s in seeds:
+            yb = by[("baseline", s)]["summary"]["years_to_independence"]["west"][stage]
+            yc = by[("west_coordinated", s)]["summary"]["years_to_independence"]["west"][stage]
+            cb = None if yb is None else 2015 + yb
+            cc = None if yc is None else 2025 + yc
+            later.append(cb is None or (cc is not None and cb > cc))
+        parts[stage] = {"share_of_seeds": float(np.mean(later))}
+    row["stages"] = parts
+    row["met"] = all(p["share_of_seeds"] >= 0.5 for p in parts.values())
+
+
+def _little_giants_2025(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
+    st = _stats([(_pol(by, "baseline", s)["china"]["firms_by_tier"].get("2025") or {}).get("little_giant") for s in seeds])
+    row.update(st, met=_in(st["median"], t["accept"]))
+
+
+def _soe_group_pyramid_2025(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
+    parts = {}
+    for tier, rng in t["accept"].items():
+        vals = []
+        for s in seeds:
+            pyr = _pol(by, "baseline", s)["pyramids"]
+            if not pyr:
+                vals.append(None)
+                continue
+            largest = max(pyr, key=lambda g: pyr[g].get("2025", {}).get("all", 0))
+            vals.append(pyr[largest].get("2025", {}).get(tier))
+        st = _stats(vals)
+        st["met"] = _in(st["median"], rng)
+        parts[tier] = st
+    row["tiers"] = parts
+    row["met"] = all(p["met"] for p in parts.values())
+
+
+def _lg_control(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
+    key = "processing" if t["id"].endswith("processing") else "magnet"
+    st = _stats([(_pol(by, "baseline", s)["china"]["lg_control"].get("2025") or {}).get(key) for s in seeds])
+    row.update(st, met=_in(st["median"], t["accept"]))
+
+
+def _lg_rd_intensity(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
+    lg = _stats([_pol(by, "baseline", s)["china"]["rd_intensity_2020_2030"]["little_giant"] for s in seeds])
+    non = _stats([_pol(by, "baseline", s)["china"]["rd_intensity_2020_2030"]["none"] for s in seeds])
+    row.update(little_giants=lg, non_designated=non)
+    row["met"] = lg["median"] is not None and non["median"] is not None and lg["median"] >= 0.05 and lg["median"] >= 2 * non["median"]
+
+
+def _lg_patents(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
+    st = _stats([_pol(by, "baseline", s)["china"]["patents_per_little_giant"].get("2025") for s in seeds])
+    row.update(st, met=_in(st["median"], t["accept"]))
+
+
+def _lg_capital_constraint(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
+    st = _stats([_pol(by, "baseline", s)["china"]["capital_constraint_lg_2020_2025"] for s in seeds])
+    row.update(st, met=_in(st["median"], t["accept"]))
+
+
+def _designation_criteria_hold(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
+    row.update(met=None, note="checked by the property test tests/test_designation.py, not by this command")
+
+
+def _designation_raises_rd(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
+    did = _mean_ci90([by[("baseline", s)]["did"] for s in seeds])
+    pat = _mean_ci90([by[("baseline", s)]["patents_2030"] - by[("china_without_tiers", s)]["patents_2030"] for s in seeds])
+    row.update(did_rd_intensity=did, patents_2030_difference=pat)
+    row["met"] = bool(did and pat and did[1] > 0 and pat[1] > 0)
+
+
+# the measure of each target id (see the module docstring): it fills the target's row
+MEASURES = {
+    "west_timeline_coordinated": _west_timeline_coordinated,
+    "west_timeline_fragmented_is_slower": _west_timeline_fragmented_is_slower,
+    "rare_earth_little_giants_2025": _little_giants_2025,
+    "soe_group_pyramid_2025": _soe_group_pyramid_2025,
+    "lg_control_processing": _lg_control,
+    "lg_control_downstream": _lg_control,
+    "lg_rd_intensity": _lg_rd_intensity,
+    "lg_patents": _lg_patents,
+    "lg_capital_constraint": _lg_capital_constraint,
+    "designation_criteria_hold": _designation_criteria_hold,
+    "designation_raises_rd": _designation_raises_rd,
+}
+
+
 def evaluate(results: list[dict[str, Any]], targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A row per target: its measure over the seeds (:data:`MEASURES`) and whether it is met."""
     by = {(r["scenario"], r["seed"]): r for r in results}
     seeds = sorted({r["seed"] for r in results})
-    pol = lambda sc, s: by[(sc, s)]["summary"]["policy"]  # noqa: E731
     rows = []
     for t in targets:
-        tid = t["id"]
-        row: dict[str, Any] = {"id": tid, "accept": t.get("accept")}
-        if tid == "west_timeline_coordinated":
-            parts = {}
-            for stage, rng in t["accept"].items():
-                vals = [by[("west_coordinated", s)]["summary"]["years_to_independence"]["west"][stage] for s in seeds]
-                st = _stats(vals)
-                st["met"] = _in(st["median"], rng) and st["n_none"] <= len(seeds) // 2
-                parts[stage] = st
-            row["stages"] = parts
-            row["met"] = all(p["met"] for p in parts.values())
-        elif tid == "west_timeline_fragmented_is_slower":
-            parts = {}
-            for stage in ("separation", "magnet"):
-                later = []
-                for s in seeds:
-                    yb = by[("baseline", s)]["summary"]["years_to_independence"]["west"][stage]
-                    yc = by[("west_coordinated", s)]["summary"]["years_to_independence"]["west"][stage]
-                    cb = None if yb is None else 2015 + yb
-                    cc = None if yc is None else 2025 + yc
-                    later.append(cb is None or (cc is not None and cb > cc))
-                parts[stage] = {"share_of_seeds": float(np.mean(later))}
-            row["stages"] = parts
-            row["met"] = all(p["share_of_seeds"] >= 0.5 for p in parts.values())
-        elif tid == "rare_earth_little_giants_2025":
-            st = _stats([(pol("baseline", s)["china"]["firms_by_tier"].get("2025") or {}).get("little_giant") for s in seeds])
-            row.update(st, met=_in(st["median"], t["accept"]))
-        elif tid == "soe_group_pyramid_2025":
-            parts = {}
-            for tier, rng in t["accept"].items():
-                vals = []
-                for s in seeds:
-                    pyr = pol("baseline", s)["pyramids"]
-                    if not pyr:
-                        vals.append(None)
-                        continue
-                    largest = max(pyr, key=lambda g: pyr[g].get("2025", {}).get("all", 0))
-                    vals.append(pyr[largest].get("2025", {}).get(tier))
-                st = _stats(vals)
-                st["met"] = _in(st["median"], rng)
-                parts[tier] = st
-            row["tiers"] = parts
-            row["met"] = all(p["met"] for p in parts.values())
-        elif tid in ("lg_control_processing", "lg_control_downstream"):
-            key = "processing" if tid.endswith("processing") else "magnet"
-            st = _stats([(pol("baseline", s)["china"]["lg_control"].get("2025") or {}).get(key) for s in seeds])
-            row.update(st, met=_in(st["median"], t["accept"]))
-        elif tid == "lg_rd_intensity":
-            lg = _stats([pol("baseline", s)["china"]["rd_intensity_2020_2030"]["little_giant"] for s in seeds])
-            non = _stats([pol("baseline", s)["china"]["rd_intensity_2020_2030"]["none"] for s in seeds])
-            row.update(little_giants=lg, non_designated=non)
-            row["met"] = lg["median"] is not None and non["median"] is not None and lg["median"] >= 0.05 and lg["median"] >= 2 * non["median"]
-        elif tid == "lg_patents":
-            st = _stats([pol("baseline", s)["china"]["patents_per_little_giant"].get("2025") for s in seeds])
-            row.update(st, met=_in(st["median"], t["accept"]))
-        elif tid == "lg_capital_constraint":
-            st = _stats([pol("baseline", s)["china"]["capital_constraint_lg_2020_2025"] for s in seeds])
-            row.update(st, met=_in(st["median"], t["accept"]))
-        elif tid == "designation_criteria_hold":
-            row.update(met=None, note="checked by the property test tests/test_designation.py, not by this command")
-        elif tid == "designation_raises_rd":
-            did = _mean_ci90([by[("baseline", s)]["did"] for s in seeds])
-            pat = _mean_ci90([by[("baseline", s)]["patents_2030"] - by[("china_without_tiers", s)]["patents_2030"] for s in seeds])
-            row.update(did_rd_intensity=did, patents_2030_difference=pat)
-            row["met"] = bool(did and pat and did[1] > 0 and pat[1] > 0)
-        else:
+        row: dict[str, Any] = {"id": t["id"], "accept": t.get("accept")}
+        measure = MEASURES.get(t["id"])
+        if measure is None:
             row.update(met=None, note="no measure implemented for this target")
+        else:
+            measure(row, t, by, seeds)
         rows.append(row)
     return rows
 
