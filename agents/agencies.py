@@ -233,7 +233,7 @@ class FundingAgency(mesa.Agent):
         if n_eligible <= 0:
             return out
         rate = min(sum(book["n_awards"] for book in past) / n_eligible, 1.0)
-        typical = T.capex[self.bloc] * T.plant_size_t.mean(axis=1) / 1000.0  # M USD of a mid-size plant
+        typical = T.capex_musd_per_kt[self.bloc] * T.plant_size_t.mean(axis=1) / 1000.0  # M USD of a mid-size plant
         share = np.minimum(cfg.capex_share, np.divide(cfg.cap_musd, typical, out=np.full(T.S, cfg.capex_share), where=typical > 0))
         out[self.stages] = share[self.stages] * rate
         return out

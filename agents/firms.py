@@ -39,12 +39,31 @@ class ProjectPhase(IntEnum):
 
 
 class Tier(IntEnum):
-    """Designation tier (MODEL.md 5.6); set by the government agent."""
+    """Designation tier (MODEL.md 5.6); set by the government agent.
+
+    ``label`` is the tier's name as data: the key of its criteria, quota and benefits in
+    conf/policy and conf/criteria, the ``detail`` of its events and the ``tier`` / ``key``
+    values of the outputs (``Tier.LITTLE_GIANT.label == "little_giant"``)."""
 
     NONE = 0
     INNOVATION_TYPE = 1
     SRDI = 2
     LITTLE_GIANT = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def of(cls, label: str) -> Tier:
+        """The tier named ``label`` (``Tier.of("srdi") is Tier.SRDI``)."""
+        return cls[label.upper()]
+
+
+DESIGNATED = tuple(t for t in Tier if t != Tier.NONE)  # the tiers a government awards, bottom first
+# Key Little Giants are Little Giants with a flag (column key_lg), not a tier; their benefits and output rows
+# carry this label beside the tiers' (conf/policy benefits, policy.parquet key, firms.parquet column)
+KEY_LITTLE_GIANT = "key_little_giant"
 
 
 PATENT_SLOTS = 40  # cohort ring for patents in force (>= the longest configurable patent life)
@@ -97,7 +116,7 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "tax_rate": (np.float64, 0.25),
     "grants": (np.float64, 0.0),  # received this quarter (all instruments)
     "rd_grants": (np.float64, 0.0),  # the part of grants earmarked for R&D
-    "capex": (np.float64, 0.0),
+    "capex": (np.float64, 0.0),  # M USD spent on construction this quarter (a project's capex paid out)
     "net_borrowing": (np.float64, 0.0),
     "equity_in": (np.float64, 0.0),
     "neg_equity_quarters": (np.int16, 0),
@@ -116,7 +135,7 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "procurement_discount": (np.float64, 0.0),
     "interest_subsidy": (np.float64, 0.0),  # points off the loan rate while a title is held
     "credit_bonus": (np.float64, 0.0),  # extra debt / assets lenders allow
-    "appetite_bonus": (np.float64, 0.0),  # extra chance per quarter of outside equity (IPO fast track)
+    "ipo_fast_track": (np.float64, 0.0),  # extra chance per quarter of outside equity while a title is held
     "talent_subsidy": (np.float64, 0.0),  # share of R&D cost refunded as a grant
     "group_grade_a": (np.bool_, False),  # graded best by its group this year (R&D fund)
     "prof_hist": (np.float64, 0.0),  # (n, HIST) ring of quarterly profit after tax
@@ -317,7 +336,7 @@ def experience_factor(pop: FirmPopulation, T) -> np.ndarray:
 
 def processing_cost(pop: FirmPopulation, T) -> np.ndarray:
     """Unit processing cost, USD/kg: base (bloc, stage) x firm index x experience x innovation."""
-    base = T.processing_cost[pop.bloc, pop.stage]
+    base = T.processing_cost_usd_per_kg[pop.bloc, pop.stage]
     return base * pop.cost_index * experience_factor(pop, T) * pop.innovation_factor
 
 
@@ -371,8 +390,8 @@ def account(pop: FirmPopulation, T, step: int, fin, market_price: np.ndarray, re
         pop.revenue = pop.revenue - revenue_adjust
     proc = processing_cost(pop, T)
     pop.opex = pop.output_t * proc / 1000.0
-    capex_per_kt = T.capex[pop.bloc, pop.stage]
-    pop.fixed_cost = T.fixed_cost_share[pop.bloc, pop.stage] * capex_per_kt * pop.capacity_t / 1000.0 / 4.0
+    capex_musd_per_kt = T.capex_musd_per_kt[pop.bloc, pop.stage]
+    pop.fixed_cost = T.fixed_cost_share[pop.bloc, pop.stage] * capex_musd_per_kt * pop.capacity_t / 1000.0 / 4.0
     pop.interest = pop.debt * np.maximum(T.interest_rate[pop.bloc] - pop.interest_subsidy, 0.0) / 4.0
     # capex: construction spends the remaining budget evenly over the remaining quarters
     building = pop.proj_phase == ProjectPhase.CONSTRUCTION
@@ -402,7 +421,7 @@ def account(pop: FirmPopulation, T, step: int, fin, market_price: np.ndarray, re
     pop.rev_hist[:, slot] = pop.revenue
     pop.rd_hist[:, slot] = pop.rd_spend
     pop.prof_hist[:, slot] = pop.profit
-    wage_bill = np.maximum(pop.employees * T.wage[pop.bloc], 1e-9)
+    wage_bill = np.maximum(pop.employees * T.wage_musd_per_employee_year[pop.bloc], 1e-9)
     pop.rd_staff_share = np.clip(0.6 * pop.trailing(pop.rd_hist, step) / wage_bill, 0.0, 0.9)
 
 

@@ -22,8 +22,8 @@ Yearly, as a Mesa scheduled event in the configured quarter:
 Quarterly (``apply_benefits``, the module's ``quarter`` action, sim.engine.policy): the
 benefits table by tier is applied to title holders only - grants (tilted toward
 gap stages), corporate tax rate, interest subsidy, credit bonus, procurement
-preference, outside-equity bonus (IPO fast track) and talent subsidy (a refund
-of a share of R&D) - and every other firm of the bloc is set back to none.
+preference, IPO fast track (an extra chance of outside equity) and talent subsidy
+(a refund of a share of R&D) - and every other firm of the bloc is set back to none.
 Fiscal costs are booked by instrument in M USD.
 
 Criteria are data (conf/criteria/*.yaml, parsed by sim.config.policy); this
@@ -36,11 +36,11 @@ import mesa
 import numpy as np
 from mesa.time import Schedule
 
-from agents.firms import FirmPopulation, Phase, Tier
+from agents.firms import DESIGNATED, KEY_LITTLE_GIANT, FirmPopulation, Phase, Tier
 
-TIER_VALUE = {"innovation_type": Tier.INNOVATION_TYPE, "srdi": Tier.SRDI, "little_giant": Tier.LITTLE_GIANT}
 INSTRUMENTS = ("grants", "key_grants", "tax_expenditure", "interest_subsidy", "talent_subsidy")
-BENEFIT_COLUMNS = ("interest_subsidy", "credit_bonus", "appetite_bonus", "talent_subsidy", "procurement_discount")
+# firm columns holding a benefit while a title is held, each named as its field of BenefitConfig (conf/policy benefits)
+BENEFIT_COLUMNS = ("interest_subsidy", "credit_bonus", "ipo_fast_track", "talent_subsidy", "procurement_discount")
 
 
 # --------------------------------------------------------------------------
@@ -64,7 +64,7 @@ METRICS = {
     "rd_staff_share": "share of staff in R&D",
     "equity_raised_myuan": "outside equity raised since entry, M yuan",
 }
-TIERS = tuple(t.name.lower() for t in Tier if t != Tier.NONE)  # innovation_type, srdi, little_giant
+TIERS = tuple(t.label for t in DESIGNATED)  # the designated tiers as config names them: innovation_type, srdi, little_giant
 
 
 def firm_metrics(pop: FirmPopulation, T, step: int, usd_per_cny: float, niches_per_stage: np.ndarray) -> dict[str, np.ndarray]:
@@ -145,19 +145,19 @@ def score(items: list[dict], m: dict[str, np.ndarray]) -> np.ndarray:
     return total
 
 
-def meets_tier(criteria, tier: str, m: dict[str, np.ndarray], held: np.ndarray) -> np.ndarray:
+def meets_tier(criteria, tier: Tier, m: dict[str, np.ndarray], held: np.ndarray) -> np.ndarray:
     """Where a firm meets a tier: SME eligibility, holds the required lower tier (``held``: tier values
     held before the round), and the tier's rules and score."""
-    tc = criteria.tiers[tier]
+    tc = criteria.tiers[tier.label]
     ok = rules_hold(criteria.sme, m) & rules_hold(tc.rules, m)
     if tc.score:
         ok &= score(tc.score, m) >= tc.min_score
     if tc.requires_tier is not None:
-        ok &= held >= TIER_VALUE[tc.requires_tier]
+        ok &= held >= Tier.of(tc.requires_tier)
     return ok
 
 
-def rd_thresholds(criteria, tier: str, m: dict[str, np.ndarray]) -> np.ndarray:
+def rd_thresholds(criteria, tier: Tier, m: dict[str, np.ndarray]) -> np.ndarray:
     """(n,) the lowest R&D-intensity threshold of ``tier`` that applies to each firm (inf: none).
 
     Rules on rd_intensity / rd_intensity_2y count; inside any_of, an alternative counts where the
@@ -178,7 +178,7 @@ def rd_thresholds(criteria, tier: str, m: dict[str, np.ndarray]) -> np.ndarray:
             elif r["metric"] in rd_metrics and r["op"] in (">=", ">"):
                 best = np.where(applies, np.minimum(best, r["value"]), best)
 
-    tc = criteria.tiers[tier]
+    tc = criteria.tiers[tier.label]
     visit(tc.rules, np.ones(n, dtype=bool))
     for item in tc.score:
         if item["metric"] in rd_metrics and not item["below"]:
@@ -243,7 +243,7 @@ class Government(mesa.Agent):
         pop = self.model.pop
         here = pop.alive & (pop.bloc == self.bloc)
         self._reset_benefits(here)
-        pop.tier[here] = 0
+        pop.tier[here] = Tier.NONE
         pop.key_lg[here] = False
         self.model.instruments.quota_outside_groups[self.bloc, :] = 1.0
         self.remove()
@@ -275,52 +275,50 @@ class Government(mesa.Agent):
         held = pop.tier.astype(int).copy()
         # reviews of titles whose validity ran out
         due = here & (pop.tier > Tier.NONE) & (pop.review_step >= 0) & (pop.review_step <= q)
-        for tier in TIERS:
-            t = TIER_VALUE[tier]
+        for t in DESIGNATED:
             rows = np.flatnonzero(due & (pop.tier == t))
             if not len(rows):
                 continue
             # the tier's own criteria; the required lower tier counts as held by the holder of a higher one
             sub = {k: v[rows] for k, v in metrics.items()}
-            ok = meets_tier(crit, tier, sub, np.full(len(rows), int(t)))
+            ok = meets_tier(crit, t, sub, np.full(len(rows), int(t)))
             passed, failed = rows[ok], rows[~ok]
             pop.review_step[passed] = q + int(round(d.validity_years * 4))
-            m_.log_rows("review_passed", passed, detail=tier, quarter=q)
-            m_.log_rows("review_failed", failed, detail=tier, quarter=q)
+            m_.log_rows("review_passed", passed, detail=t.label, quarter=q)
+            m_.log_rows("review_failed", failed, detail=t.label, quarter=q)
             self.counts["review_passed"] += len(passed)
             self.counts["review_failed"] += len(failed)
-            self._revoke(failed, q, tier)
+            self._revoke(failed, q, t)
             held[failed] = Tier.NONE
         # designation rounds, bottom tier first; the required tier must be held from before the round
-        for tier in TIERS:
-            t = TIER_VALUE[tier]
+        for t in DESIGNATED:
             cand = here & (pop.tier < t)
             rows = np.flatnonzero(cand)
             if not len(rows):
                 continue
             sub = {k: v[rows] for k, v in metrics.items()}
-            ok = meets_tier(crit, tier, sub, held[rows])
+            ok = meets_tier(crit, t, sub, held[rows])
             rows = rows[ok]
-            quota = d.quota_per_year.get(tier)
+            quota = d.quota_per_year.get(t.label)
             if quota is not None and len(rows) > quota:
                 order = np.argsort(-metrics["rd_intensity"][rows], kind="stable")
                 rows = rows[order[:quota]]
             pop.tier[rows] = t
             pop.designation_step[rows] = q
             pop.review_step[rows] = q + int(round(d.validity_years * 4))
-            m_.log_rows("designated", rows, detail=tier, quarter=q)
+            m_.log_rows("designated", rows, detail=t.label, quarter=q)
             self.counts["designated"] += len(rows)
         self._key_little_giants(q, metrics)
         if d.rd_raise.enabled:
             self._raise_rd(metrics, here)
 
-    def _revoke(self, rows: np.ndarray, q: int, tier: str) -> None:
+    def _revoke(self, rows: np.ndarray, q: int, tier: Tier) -> None:
         pop = self.model.pop
         pop.tier[rows] = Tier.NONE
         pop.key_lg[rows] = False
         pop.designation_step[rows] = -1
         pop.review_step[rows] = -1
-        self.model.log_rows("revoked", rows, detail=tier, quarter=q)
+        self.model.log_rows("revoked", rows, detail=tier.label, quarter=q)
 
     def _key_little_giants(self, q: int, metrics) -> None:
         k = self.policy.designation.key_little_giant
@@ -356,13 +354,12 @@ class Government(mesa.Agent):
         r = self.policy.designation.rd_raise
         pop = self.model.pop
         crit = self.policy.designation.criteria
-        for tier in TIERS:
-            t = TIER_VALUE[tier]
+        for t in DESIGNATED:
             rows = np.flatnonzero(here & (pop.tier == t - 1))
             if not len(rows):
                 continue
             sub = {k: v[rows] for k, v in metrics.items()}
-            thr = rd_thresholds(crit, tier, sub)
+            thr = rd_thresholds(crit, t, sub)
             level = np.minimum(sub["rd_intensity"], sub["rd_intensity_2y"])  # thresholds may be one- or two-year
             target = thr + r.margin
             near = np.isfinite(thr) & (level < thr) & (level >= thr * (1.0 - r.window))
@@ -375,7 +372,7 @@ class Government(mesa.Agent):
             scale = np.divide(what_if["rd_intensity"], level, out=np.ones(len(rows)), where=level > 0)
             what_if["rd_myuan"] = sub["rd_myuan"] * scale
             what_if["rd_myuan_2y"] = sub["rd_myuan_2y"] * scale
-            would = meets_tier(crit, tier, what_if, np.full(len(rows), int(t) - 1))
+            would = meets_tier(crit, t, what_if, np.full(len(rows), int(t) - 1))
             go = near & would
             rr = rows[go]
             pop.rd_propensity[rr] = np.maximum(pop.rd_propensity[rr], target[go])
@@ -398,13 +395,13 @@ class Government(mesa.Agent):
         self._reset_benefits(here)
         tilt = np.where(self.gap_stage[pop.stage], 1.0 + self.policy.coordination.gap_tilt, 1.0)
         grant = np.zeros(len(pop))
-        for tier, t in TIER_VALUE.items():
-            ben = self.policy.benefits.get(tier)
+        for t in DESIGNATED:
+            ben = self.policy.benefits.get(t.label)
             if ben is None:
                 continue
             rows = np.flatnonzero(here & (pop.tier == t))
             self._apply(rows, ben, tilt, grant, to_usd)
-        ben = self.policy.benefits.get("key_little_giant")
+        ben = self.policy.benefits.get(KEY_LITTLE_GIANT)
         if ben is not None:
             self._apply(np.flatnonzero(here & pop.key_lg), ben, tilt, grant, to_usd, add=True)
         k = self.policy.designation.key_little_giant
@@ -432,10 +429,10 @@ class Government(mesa.Agent):
         op = np.add if add else (lambda a, b: b)
         pop.interest_subsidy[rows] = op(pop.interest_subsidy[rows], ben.interest_subsidy * tilt[rows])
         pop.credit_bonus[rows] = op(pop.credit_bonus[rows], ben.credit_bonus * tilt[rows])
-        pop.appetite_bonus[rows] = op(pop.appetite_bonus[rows], ben.ipo_fast_track)
+        pop.ipo_fast_track[rows] = op(pop.ipo_fast_track[rows], ben.ipo_fast_track)
         pop.talent_subsidy[rows] = op(pop.talent_subsidy[rows], ben.talent_subsidy)
         pop.procurement_discount[rows] = op(pop.procurement_discount[rows], ben.procurement_discount)
         grant[rows] += ben.grant_myuan_per_year * to_usd / 4.0 * tilt[rows]
 
 
-__all__ = ["Government", "firm_metrics", "meets_tier", "rule_holds", "rules_hold", "score", "rd_thresholds", "TIER_VALUE"]
+__all__ = ["Government", "firm_metrics", "meets_tier", "rule_holds", "rules_hold", "score", "rd_thresholds", "TIERS"]

@@ -88,7 +88,7 @@ def profitability_index(bloc, stage, proc_cost, T, E: Expectations, horizon_year
     NPV = -capex x (1 - expected capex support) + cash flow x annuity(r, horizon) x (1 + r)^-lead,
     per unit of (full) capex. Expected support is what investors expect public awards to pay.
     """
-    capex = T.capex[bloc, stage]
+    capex = T.capex_musd_per_kt[bloc, stage]
     margin = E.price[bloc, stage] - T.input_per_t[stage] * E.input_price[bloc, stage] - proc_cost
     fixed = T.fixed_cost_share[bloc, stage] * capex
     tax = E.tax_rate[bloc]
@@ -108,7 +108,7 @@ def start_projects(pop: FirmPopulation, rows: np.ndarray, T, rng: np.random.Gene
     pop.proj_u[rows] = rng.random((len(rows), 5))
     pop.proj_phase[rows] = ProjectPhase.PLANNING
     pop.proj_nameplate_t[rows] = nameplate_t
-    pop.proj_capex_musd[rows] = T.capex[b, s] * nameplate_t / 1000.0
+    pop.proj_capex_musd[rows] = T.capex_musd_per_kt[b, s] * nameplate_t / 1000.0
     pop.proj_capex_left[rows] = pop.proj_capex_musd[rows]
     pop.proj_wait_q[rows] = 0.0
     pop.proj_added_t[rows] = 0.0
@@ -160,7 +160,7 @@ def advance_projects(
         if len(green):  # a new plant starts operating at specification quality below 1
             pop.phase[green] = Phase.OPERATING
             pop.quality[green] = T.new_plant_quality[pop.bloc[green], pop.stage[green]]
-            pop.qualified[green] = ~T.needs_qualification[pop.stage[green]]
+            pop.qualified[green] = ~T.qualification[pop.stage[green]]
             pop.niche_start_step[green] = step
         # first ramp-up quarter brings its share on line at once
         add = np.minimum(pop.proj_nameplate_t[r] / pop.proj_rampup_q[r], pop.proj_nameplate_t[r])
@@ -174,7 +174,7 @@ def advance_projects(
         pop.proj_added_t[r] = pop.proj_nameplate_t[r]
         pop.employees[r] = np.maximum(T.employees_per_kt[pop.stage[r]] * pop.capacity_t[r] / 1000.0, 5.0)
         milestones["ramped_up"].append(r)
-        needs_q = pop.proj_greenfield[r] & T.needs_qualification[pop.stage[r]] & ~pop.qualified[r]
+        needs_q = pop.proj_greenfield[r] & T.qualification[pop.stage[r]] & ~pop.qualified[r]
         rq = r[needs_q]
         pop.proj_phase[rq] = ProjectPhase.QUALIFICATION
         pop.proj_remaining_q[rq] = phase_quarters(pop, rq, T, ProjectPhase.QUALIFICATION)
@@ -194,13 +194,13 @@ def finance_gate(
     min_pi: float,
     fin,
     cash_buffer: np.ndarray,
-    appetite_bonus: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Final investment decision for projects waiting at the gate.
 
     A project proceeds when it is still worth doing (PI above the threshold) and
     fundable: own funds (cash above the buffer, plus outside equity, which
-    investors provide with the bloc's appetite probability per quarter) cover
+    investors provide with the bloc's appetite probability per quarter, plus the
+    firm's IPO fast track while it holds a title) cover
     the required equity share of capex plus a start-up reserve (interest during
     construction and ramp-up losses), and lenders allow the rest within the
     leverage limit. Outside equity is paid into cash at financial close. Worth doing but unfundable marks the firm finance-constrained. A
@@ -220,8 +220,7 @@ def finance_gate(
     reserve = fin.startup_reserve_share * capex
     own_needed = T.equity_share_required[b] * capex + reserve
     own = np.maximum(pop.cash[gate] - cash_buffer[gate], 0.0)
-    bonus = pop.appetite_bonus[gate] if appetite_bonus is None else pop.appetite_bonus[gate] + appetite_bonus[gate]
-    appetite = np.clip(T.investor_appetite[b] + bonus, 0.0, 1.0)
+    appetite = np.clip(T.investor_appetite[b] + pop.ipo_fast_track[gate], 0.0, 1.0)
     raised = np.where(worth & (own < own_needed) & (u < appetite), own_needed - own, 0.0)
     own_ok = own + raised >= own_needed - 1e-9
     debt_room = (T.leverage_max[b] + pop.credit_bonus[gate]) * (pop.book_assets[gate] + pop.cip[gate] + capex) - pop.debt[gate]
@@ -266,7 +265,7 @@ def choose_expansions(pop: FirmPopulation, T, rng: np.random.Generator, pi: np.n
 
 def entrants(T, rng: np.random.Generator, pi_entrant: np.ndarray, scale: float, extra_rate: np.ndarray | None = None) -> np.ndarray:
     """(B, S) number of entrants this quarter: Poisson(rate x clip(PI, 0, 3) / 4) (MODEL.md 5.5)."""
-    rate = T.entry_rate * np.clip(pi_entrant, 0.0, 3.0) / 4.0 * scale
+    rate = T.entry_rate_per_year * np.clip(pi_entrant, 0.0, 3.0) / 4.0 * scale
     if extra_rate is not None:
         rate = rate + extra_rate
     return rng.poisson(rate)

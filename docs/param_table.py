@@ -77,6 +77,12 @@ UNITS = {
     "entry_rate_per_year": "entrants per year at PI 1",
     "min_cash_quarters_of_fixed_cost": "quarters of fixed cost",
     "capacity_t": "t/yr",
+    # benefits while a title is held (conf/policy benefits; the firm columns of the same names)
+    "interest_subsidy": "per year off the loan rate",
+    "credit_bonus": "debt / book assets",
+    "procurement_discount": "share of price",
+    "ipo_fast_track": "probability per quarter",
+    "talent_subsidy": "share of R&D",
 }
 SUFFIXES = (
     ("_usd_per_kg", "USD/kg"),
@@ -84,6 +90,9 @@ SUFFIXES = (
     ("_musd_per_employee_year", "M USD per employee-year"),
     ("_per_musd", "per M USD of R&D"),
     ("_musd", "M USD"),
+    ("_myuan_per_year", "M yuan per year"),
+    ("_myuan_per_term", "M yuan per term"),
+    ("_myuan_per_firm_term", "M yuan per firm and term"),
     ("_t_per_year", "t/yr"),
     ("_per_kt", "per kt/yr"),
     ("_per_year", "per year"),

@@ -74,5 +74,5 @@ def make_pop(n: int, **columns) -> FirmPopulation:
 def flat_price(T: Tables, value: float | None = None) -> np.ndarray:
     """(B, S) price array: the reference prices, or one value everywhere."""
     if value is None:
-        return np.tile(T.reference_price, (T.B, 1)).astype(float)
+        return np.tile(T.reference_price_usd_per_kg, (T.B, 1)).astype(float)
     return np.full((T.B, T.S), float(value))

@@ -17,9 +17,8 @@ import pytest
 import yaml
 from _rule_helpers import bloc, fresh_config, make_pop, stage, tables
 
-from agents.firms import HIST, Phase, Tier
+from agents.firms import DESIGNATED, HIST, KEY_LITTLE_GIANT, Phase, Tier
 from agents.government import (
-    TIER_VALUE,
     Government,
     firm_metrics,
     meets_tier,
@@ -36,8 +35,7 @@ YEARS = 10
 COORD = ("scenario=laissez_faire", "policy@policy.china=coordinated", f"years={YEARS}")
 NONE = ("scenario=laissez_faire", f"years={YEARS}")
 CRIT_OVERRIDE = "criteria@policy.china.designation.criteria={}"
-BENEFIT_COLUMNS = ("interest_subsidy", "credit_bonus", "appetite_bonus", "talent_subsidy", "procurement_discount")
-TIER_NAME = {int(v): k for k, v in TIER_VALUE.items()}
+BENEFIT_COLUMNS = ("interest_subsidy", "credit_bonus", "ipo_fast_track", "talent_subsidy", "procurement_discount")
 CHINA = 0  # checked in test_china_is_bloc_zero
 
 
@@ -97,7 +95,7 @@ PASS = dict(  # meets every tier of both definitions (100 innovation points)
     equity_raised_myuan=100.0,
 )
 EXPECT = {">=": [False, True, True], ">": [False, False, True], "<=": [True, True, False], "<": [True, False, False]}
-REQUIRED_HELD = {"innovation_type": Tier.NONE, "srdi": Tier.INNOVATION_TYPE, "little_giant": Tier.SRDI}
+REQUIRED_HELD = {Tier.INNOVATION_TYPE: Tier.NONE, Tier.SRDI: Tier.INNOVATION_TYPE, Tier.LITTLE_GIANT: Tier.SRDI}
 
 
 def metrics(n: int = 3, **values) -> dict[str, np.ndarray]:
@@ -145,22 +143,23 @@ def test_rule_at_its_boundary(name, tier, where, index):
     """Every other requirement met; the rule's metric just below / at / just above its threshold."""
     crit = criteria(name)
     rule = (crit.sme if where == "sme" else crit.tiers[tier].rules)[index]
-    held = np.full(3, int(REQUIRED_HELD[tier]))
-    assert meets_tier(crit, tier, metrics(), held).all()  # the base firm meets the tier
+    t = Tier.of(tier)
+    held = np.full(3, int(REQUIRED_HELD[t]))
+    assert meets_tier(crit, t, metrics(), held).all()  # the base firm meets the tier
     m = metrics()
     m[rule["metric"]] = around(rule["value"])
-    assert meets_tier(crit, tier, m, held).tolist() == EXPECT[rule["op"]], (rule, m[rule["metric"]])
+    assert meets_tier(crit, t, m, held).tolist() == EXPECT[rule["op"]], (rule, m[rule["metric"]])
 
 
 def test_sme_eligibility_revenue_and_headcount_caps():
     for name in ("miit_2022", "miit_2018"):
         crit = criteria(name)
-        for tier in TIERS:
-            held = np.full(3, int(REQUIRED_HELD[tier]))
+        for t in DESIGNATED:
+            held = np.full(3, int(REQUIRED_HELD[t]))
             m = metrics(revenue_myuan=[399.99, 400.0, 1000.0])
-            assert meets_tier(crit, tier, m, held).tolist() == [True, False, False], (name, tier)
+            assert meets_tier(crit, t, m, held).tolist() == [True, False, False], (name, t)
             m = metrics(employees=[999.0, 1000.0, 5000.0])
-            assert meets_tier(crit, tier, m, held).tolist() == [True, False, False], (name, tier)
+            assert meets_tier(crit, t, m, held).tolist() == [True, False, False], (name, t)
 
 
 def test_the_two_definitions_differ_only_in_the_little_giant_rules():
@@ -174,11 +173,11 @@ def test_the_two_definitions_differ_only_in_the_little_giant_rules():
     # 2018 rules on a firm that meets the 2022 Little Giant rules but has 2-4 patents, staff or profit short
     held = np.full(3, int(Tier.SRDI))
     m = metrics(invention_patents=[2.0, 4.0, 5.0])
-    assert meets_tier(new, "little_giant", m, held).tolist() == [True, True, True]
-    assert meets_tier(old, "little_giant", m, held).tolist() == [False, False, True]
+    assert meets_tier(new, Tier.LITTLE_GIANT, m, held).tolist() == [True, True, True]
+    assert meets_tier(old, Tier.LITTLE_GIANT, m, held).tolist() == [False, False, True]
     m = metrics(rd_staff_share=[0.10, 0.15, 0.2], profit_growth=[0.5, 0.5, 0.09])
-    assert meets_tier(new, "little_giant", m, held).tolist() == [True, True, True]
-    assert meets_tier(old, "little_giant", m, held).tolist() == [False, True, False]
+    assert meets_tier(new, Tier.LITTLE_GIANT, m, held).tolist() == [True, True, True]
+    assert meets_tier(old, Tier.LITTLE_GIANT, m, held).tolist() == [False, True, False]
 
 
 # any_of rules (2022 Little Giant: R&D intensity by revenue band or the R&D-heavy alternative; revenue or
@@ -238,14 +237,15 @@ def _tier_any_of(name, tier, i):
 @pytest.mark.parametrize("name,tier,i,a,k", _any_of_cases(False))
 def test_any_of_each_alternative_alone_suffices_and_none_fails(name, tier, i, a, k):
     crit, rule = _tier_any_of(name, tier, i)
-    held = np.full(1, int(REQUIRED_HELD[tier]))
+    t = Tier.of(tier)
+    held = np.full(1, int(REQUIRED_HELD[t]))
     m = metrics(1, **_no_alternative(rule))
     assert not any(rules_hold(alt, m)[0] for alt in rule["any_of"])
-    assert not meets_tier(crit, tier, m, held)[0]
+    assert not meets_tier(crit, t, m, held)[0]
     m = metrics(1, **_only_alternative(rule, a))
     holds = [bool(rules_hold(alt, m)[0]) for alt in rule["any_of"]]
     assert holds == [j == a for j in range(len(holds))], holds
-    assert meets_tier(crit, tier, m, held)[0]
+    assert meets_tier(crit, t, m, held)[0]
 
 
 @pytest.mark.parametrize("name,tier,i,a,k", _any_of_cases(True))
@@ -254,7 +254,8 @@ def test_any_of_rules_at_their_boundaries(name, tier, i, a, k):
     x = rule["any_of"][a][k]
     m = metrics(**_only_alternative(rule, a))
     m[x["metric"]] = around(x["value"])
-    assert meets_tier(crit, tier, m, np.full(3, int(REQUIRED_HELD[tier]))).tolist() == EXPECT[x["op"]], x
+    t = Tier.of(tier)
+    assert meets_tier(crit, t, m, np.full(3, int(REQUIRED_HELD[t]))).tolist() == EXPECT[x["op"]], x
 
 
 def test_little_giant_rd_intensity_by_revenue_band():
@@ -262,7 +263,7 @@ def test_little_giant_rd_intensity_by_revenue_band():
     crit = criteria("miit_2022")
     held = np.full(6, int(Tier.SRDI))
     m = metrics(6, revenue_myuan=[150, 150, 99.9, 99.9, 60, 40], rd_intensity_2y=[0.03, 0.0299, 0.059, 0.06, 0.07, 0.07], rd_myuan_2y=0.0)
-    assert meets_tier(crit, "little_giant", m, held).tolist() == [True, False, False, True, True, False]
+    assert meets_tier(crit, Tier.LITTLE_GIANT, m, held).tolist() == [True, False, False, True, True, False]
 
 
 def test_innovation_type_score_bands_at_their_boundaries():
@@ -295,7 +296,7 @@ def test_innovation_type_needs_60_points():
     # 30 (2 invention patents) + 10 (debt under 55%) + rd_intensity 0.05 (20) -> 60; just below 0.05 -> 15 -> 55
     m = metrics(rd_intensity=around(0.05), invention_patents=2.0, utility_patents=0.0, revenue_growth=-0.1, debt_ratio=0.3)
     np.testing.assert_array_equal(score(crit.tiers["innovation_type"].score, m), [55, 60, 60])
-    assert meets_tier(crit, "innovation_type", m, held).tolist() == [False, True, True]
+    assert meets_tier(crit, Tier.INNOVATION_TYPE, m, held).tolist() == [False, True, True]
     # 59 against 60 points: one item worth its metric's value in points
     crit59 = copy.deepcopy(crit)
     tc = crit59.tiers["innovation_type"]
@@ -303,7 +304,7 @@ def test_innovation_type_needs_60_points():
     m = metrics(utility_patents=[59.0, 60.0, 61.0])
     np.testing.assert_array_equal(score(tc.score, m), [59, 60, 60])
     assert tc.min_score == 60
-    assert meets_tier(crit59, "innovation_type", m, held).tolist() == [False, True, True]
+    assert meets_tier(crit59, Tier.INNOVATION_TYPE, m, held).tolist() == [False, True, True]
 
 
 @pytest.mark.parametrize("name", ["miit_2022", "miit_2018"])
@@ -311,9 +312,9 @@ def test_requires_tier_holding_the_lower_tier(name):
     crit = criteria(name)
     m = metrics(4)
     held = np.array([Tier.NONE, Tier.INNOVATION_TYPE, Tier.SRDI, Tier.LITTLE_GIANT], dtype=int)
-    assert meets_tier(crit, "innovation_type", m, held).tolist() == [True, True, True, True]
-    assert meets_tier(crit, "srdi", m, held).tolist() == [False, True, True, True]
-    assert meets_tier(crit, "little_giant", m, held).tolist() == [False, False, True, True]
+    assert meets_tier(crit, Tier.INNOVATION_TYPE, m, held).tolist() == [True, True, True, True]
+    assert meets_tier(crit, Tier.SRDI, m, held).tolist() == [False, True, True, True]
+    assert meets_tier(crit, Tier.LITTLE_GIANT, m, held).tolist() == [False, False, True, True]
 
 
 # ---------------------------------------------------------------------------
@@ -406,15 +407,15 @@ def expected_benefits(policy, tier: int, key: bool, tilt: float, std_tax: float)
     """Benefit columns of a firm holding ``tier`` (and the key flag) per the configured table."""
     out = {"tax_rate": std_tax, **{c: 0.0 for c in BENEFIT_COLUMNS}, "grant_myuan_per_year": 0.0}
     layers = []
-    if tier > 0 and TIER_NAME[tier] in policy.benefits:
-        layers.append((policy.benefits[TIER_NAME[tier]], False))
-    if key and "key_little_giant" in policy.benefits:
-        layers.append((policy.benefits["key_little_giant"], True))
+    if tier > 0 and Tier(tier).label in policy.benefits:
+        layers.append((policy.benefits[Tier(tier).label], False))
+    if key and KEY_LITTLE_GIANT in policy.benefits:
+        layers.append((policy.benefits[KEY_LITTLE_GIANT], True))
     for ben, add in layers:
         vals = {
             "interest_subsidy": ben.interest_subsidy * tilt,
             "credit_bonus": ben.credit_bonus * tilt,
-            "appetite_bonus": ben.ipo_fast_track,
+            "ipo_fast_track": ben.ipo_fast_track,
             "talent_subsidy": ben.talent_subsidy,
             "procurement_discount": ben.procurement_discount,
         }
@@ -516,9 +517,9 @@ class RoundWatch:
                 r = row[e.firm_id]
                 assert r not in reviewed
                 reviewed[r] = e.kind
-                assert TIER_VALUE[e.detail] == tier0[r], e
+                assert Tier.of(e.detail) == tier0[r], e
                 sub = {k: v[[r]] for k, v in met.items()}
-                ok = bool(meets_tier(crit, e.detail, sub, np.array([tier0[r]]))[0])
+                ok = bool(meets_tier(crit, Tier.of(e.detail), sub, np.array([tier0[r]]))[0])
                 assert ok == (e.kind == "review_passed"), (e, {k: float(v[0]) for k, v in sub.items()})
                 self.checked[(e.kind, e.detail)] += 1
         assert sorted(reviewed) == np.flatnonzero(due).tolist()
@@ -528,10 +529,10 @@ class RoundWatch:
         held = tier0.copy()
         held[failed] = Tier.NONE
         # designations: exactly the firms meeting the tier (up to the quota, best R&D intensity first)
-        for tier in TIERS:
-            t = TIER_VALUE[tier]
+        for t in DESIGNATED:
+            tier = t.label
             got = sorted(row[e.firm_id] for e in ev if e.kind == "designated" and e.detail == tier)
-            eligible = here & (held < t) & meets_tier(crit, tier, met, held)
+            eligible = here & (held < t) & meets_tier(crit, t, met, held)
             elig = np.flatnonzero(eligible).tolist()
             self.eligible_max[tier] = max(self.eligible_max[tier], len(elig))
             assert set(got) <= set(elig), (tier, sorted(set(got) - set(elig)))
@@ -548,7 +549,7 @@ class RoundWatch:
         for e in ev:
             if e.kind == "designated":
                 r = row[e.firm_id]
-                assert pop.tier[r] >= TIER_VALUE[e.detail] and pop.designation_step[r] == q
+                assert pop.tier[r] >= Tier.of(e.detail) and pop.designation_step[r] == q
                 assert pop.review_step[r] == q + int(round(d.validity_years * 4))
 
 
@@ -590,7 +591,7 @@ def test_designation_review_revocation_cycle_and_benefits_only_for_holders(monke
                 title = None
                 continue
             if kind == "designated":
-                assert title is None or (q < title[0] + validity and TIER_VALUE[tier] > TIER_VALUE[title[1]]), (fid, evs)
+                assert title is None or (q < title[0] + validity and Tier.of(tier) > Tier.of(title[1])), (fid, evs)
                 title = (q, tier)
                 continue
             if kind in ("review_passed", "review_failed"):
@@ -817,13 +818,13 @@ def test_same_seed_same_run():
 def test_rd_thresholds_of_each_tier():
     crit = criteria("miit_2022")
     m = metrics(4, rd_intensity=[0.025, 0.01, 0.04, 0.0], revenue_myuan=[150.0, 60.0, 30.0, 150.0], rd_myuan_2y=0.0)
-    np.testing.assert_array_equal(rd_thresholds(crit, "srdi", m), [0.03, 0.03, 0.03, 0.03])
+    np.testing.assert_array_equal(rd_thresholds(crit, Tier.SRDI, m), [0.03, 0.03, 0.03, 0.03])
     # little_giant: 3% from 100 M yuan, 6% from 50 M yuan, none below 50 M yuan (the third alternative unmet)
-    np.testing.assert_array_equal(rd_thresholds(crit, "little_giant", m), [0.03, 0.06, np.inf, 0.03])
+    np.testing.assert_array_equal(rd_thresholds(crit, Tier.LITTLE_GIANT, m), [0.03, 0.06, np.inf, 0.03])
     # innovation_type: the lowest score band above the firm's level
-    np.testing.assert_array_equal(rd_thresholds(crit, "innovation_type", m), [0.03, 0.02, 0.05, 0.01])
+    np.testing.assert_array_equal(rd_thresholds(crit, Tier.INNOVATION_TYPE, m), [0.03, 0.02, 0.05, 0.01])
     old = criteria("miit_2018")
-    np.testing.assert_array_equal(rd_thresholds(old, "little_giant", m), [0.03, 0.03, 0.03, 0.03])
+    np.testing.assert_array_equal(rd_thresholds(old, Tier.LITTLE_GIANT, m), [0.03, 0.03, 0.03, 0.03])
 
 
 def test_firms_near_an_rd_threshold_raise_rd_at_the_next_round():
@@ -858,7 +859,7 @@ def test_firms_near_an_rd_threshold_raise_rd_at_the_next_round():
     assert met["rd_intensity"][near] == pytest.approx(0.025) and met["years_in_niche"][young] < 2
     boosted = {k: v[[near]].copy() for k, v in met.items()}
     boosted["rd_intensity"][:] = boosted["rd_intensity_2y"][:] = thr + r.margin
-    assert meets_tier(crit, "srdi", boosted, np.array([1]))[0]  # R&D is the only missing criterion
+    assert meets_tier(crit, Tier.SRDI, boosted, np.array([1]))[0]  # R&D is the only missing criterion
     gov.yearly_round()  # what the next scheduled round does
     rows = [pop.row_of(int(i)) for i in ids]
     assert pop.tier[rows[0]] == Tier.INNOVATION_TYPE  # 2.5% is not enough for srdi

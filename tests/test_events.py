@@ -453,8 +453,8 @@ def test_strategic_pricing_lowers_foreign_paid_price_and_exporter_revenue():
             landed = landed_price(sp, MAGNET)
             T, p = sp.tables, sp.markets.price[:, MAGNET]
             assert landed[CHINA, CHINA] == p[CHINA]  # China's own buyers pay the index
-            assert landed[WEST, CHINA] == pytest.approx(p[CHINA] * 0.7 * (1 + T.import_tariff[WEST]) + T.freight[MAGNET], rel=1e-12)
-            assert landed[CHINA, WEST] == pytest.approx(p[WEST] * (1 + T.import_tariff[CHINA]) + T.freight[MAGNET], rel=1e-12)
+            assert landed[WEST, CHINA] == pytest.approx(p[CHINA] * 0.7 * (1 + T.import_tariff[WEST]) + T.freight_usd_per_kg[MAGNET], rel=1e-12)
+            assert landed[CHINA, WEST] == pytest.approx(p[WEST] * (1 + T.import_tariff[CHINA]) + T.freight_usd_per_kg[MAGNET], rel=1e-12)
             # exporters' revenue: the index on domestic sales, 70% of it on sales to the West
             pop, cl = sp.pop, sp.last_clearing[MAGNET]
             sup = cl.suppliers

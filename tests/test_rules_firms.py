@@ -92,9 +92,9 @@ def test_processing_cost_is_base_x_index_x_experience_x_innovation(T):
         cum_output_t=[500.0, 1000.0, 250.0],
     )
     f = experience_factor(pop, T)
-    expected = T.processing_cost[b, s] * np.array([1.0, 1.2, 0.9]) * f * np.array([1.0, 0.8, 0.95])
+    expected = T.processing_cost_usd_per_kg[b, s] * np.array([1.0, 1.2, 0.9]) * f * np.array([1.0, 0.8, 0.95])
     np.testing.assert_allclose(processing_cost(pop, T), expected)
-    assert processing_cost(pop, T)[0] == pytest.approx(T.processing_cost[b, s])
+    assert processing_cost(pop, T)[0] == pytest.approx(T.processing_cost_usd_per_kg[b, s])
 
 
 # ---------------------------------------------------------------------------
@@ -258,7 +258,9 @@ def test_account_revenue_and_cost_components(T, cfg):
     np.testing.assert_allclose(pop.revenue, pop.output_t * price[pop.bloc, pop.stage] / 1000.0)
     np.testing.assert_allclose(pop.opex, pop.output_t * proc / 1000.0)
     np.testing.assert_allclose(pop.interest, before["debt"] * T.interest_rate[pop.bloc] / 4.0)
-    np.testing.assert_allclose(pop.fixed_cost, T.fixed_cost_share[pop.bloc, pop.stage] * T.capex[pop.bloc, pop.stage] * pop.capacity_t / 4000.0)
+    np.testing.assert_allclose(
+        pop.fixed_cost, T.fixed_cost_share[pop.bloc, pop.stage] * T.capex_musd_per_kt[pop.bloc, pop.stage] * pop.capacity_t / 4000.0
+    )
     # straight-line on plant at cost, never below zero book value; construction in progress is not depreciated
     straight = before["gross_assets"] / (cfg.world.finance.depreciation_years * 4.0)
     np.testing.assert_allclose(pop.depreciation, np.minimum(straight, before["book_assets"]))

@@ -176,7 +176,7 @@ def test_start_projects_fixes_capex_and_draws(T):
     rng = np.random.default_rng(9)
     start_projects(pop, np.array([0, 2]), T, rng, 7, np.array([1000.0, 2500.0]), False)
     np.testing.assert_array_equal(pop.proj_phase, [ProjectPhase.PLANNING, ProjectPhase.NONE, ProjectPhase.PLANNING])
-    np.testing.assert_allclose(pop.proj_capex_musd[[0, 2]], T.capex[b, s] * np.array([1.0, 2.5]))
+    np.testing.assert_allclose(pop.proj_capex_musd[[0, 2]], T.capex_musd_per_kt[b, s] * np.array([1.0, 2.5]))
     np.testing.assert_allclose(pop.proj_capex_left, pop.proj_capex_musd)
     assert (pop.proj_start_step[[0, 2]] == 7).all() and pop.proj_start_step[1] == -1
     assert ((pop.proj_u[[0, 2]] >= 0) & (pop.proj_u[[0, 2]] < 1)).all()
@@ -288,6 +288,20 @@ def test_gate_outside_equity_probability_is_appetite(T, cfg):
     assert len(out["financed"]) / n == pytest.approx(p, abs=5 * np.sqrt(p * (1 - p) / n))
 
 
+def test_gate_ipo_fast_track_adds_to_appetite(T, cfg):
+    """A title holder's IPO fast track (the benefit ipo_fast_track, in the firm column of that name) adds to
+    the bloc's investor appetite; the chance of outside equity is at most 1."""
+    n = 4000
+    pop = _at_gate(T, n=n, ipo_fast_track=0.3)
+    out = finance_gate(pop, T, np.random.default_rng(3), _pi(pop, 0.5), 0.0, cfg.world.finance, np.zeros(n))
+    p = T.investor_appetite[bloc(T, "west")] + 0.3
+    assert p < 1.0
+    assert len(out["financed"]) / n == pytest.approx(p, abs=5 * np.sqrt(p * (1 - p) / n))
+    sure = _at_gate(T, n=50, ipo_fast_track=1.0)
+    out = finance_gate(sure, T, np.random.default_rng(3), _pi(sure, 0.5), 0.0, cfg.world.finance, np.zeros(50))
+    assert len(out["financed"]) == 50
+
+
 def test_gate_ignores_projects_not_at_the_gate(T, cfg):
     pop = _at_gate(T, n=3, cash=1e4, proj_phase=[ProjectPhase.PLANNING, ProjectPhase.CONSTRUCTION, ProjectPhase.FINANCING])
     pop.phase[2] = Phase.EXITED
@@ -302,7 +316,7 @@ def test_gate_ignores_projects_not_at_the_gate(T, cfg):
 def _expect(T, price=None, input_price=None, util=0.8, rate=0.08, lead=2.0):
     shape = (T.B, T.S)
     return Expectations(
-        price=np.tile(T.reference_price, (T.B, 1)) if price is None else np.broadcast_to(price, shape).astype(float),
+        price=np.tile(T.reference_price_usd_per_kg, (T.B, 1)) if price is None else np.broadcast_to(price, shape).astype(float),
         input_price=np.zeros(shape) if input_price is None else np.broadcast_to(input_price, shape).astype(float),
         utilisation=np.full(shape, util),
         discount_rate=np.full(shape, rate),
@@ -316,7 +330,7 @@ def test_profitability_index_formula(T):
     E = _expect(T, price=70.0, input_price=40.0, util=0.8, rate=0.1, lead=2.0)
     proc = 5.0
     pi = profitability_index(np.array([b]), np.array([s]), np.array([proc]), T, E, 15.0, 15.0)[0]
-    capex = T.capex[b, s]
+    capex = T.capex_musd_per_kt[b, s]
     margin = 70.0 - T.input_per_t[s] * 40.0 - proc
     fixed = T.fixed_cost_share[b, s] * capex
     tax = T.tax_rate[b]
@@ -364,7 +378,7 @@ def test_entrant_rate_follows_clipped_pi(T):
     n = 4000
     for pi, scale in ((0.5, 1.0), (3.0, 2.0), (10.0, 2.0)):
         draws = np.stack([entrants(T, rng, np.full((T.B, T.S), pi), scale) for _ in range(n)])
-        rate = T.entry_rate * min(pi, 3.0) / 4.0 * scale
+        rate = T.entry_rate_per_year * min(pi, 3.0) / 4.0 * scale
         np.testing.assert_allclose(draws.mean(axis=0), rate, atol=5 * np.sqrt(rate.max() / n))
     extra = np.full((T.B, T.S), 0.5)
     draws = np.stack([entrants(T, rng, np.zeros((T.B, T.S)), 1.0, extra) for _ in range(n)])
@@ -436,7 +450,7 @@ def test_project_funded_at_gate_can_pay_its_construction():
     assert list(out["financed"]) == [0]
     cash = []
     for q in range(1, 16):
-        account(pop, full, q, fin, np.tile(T.reference_price, (T.B, 1)))
+        account(pop, full, q, fin, np.tile(T.reference_price_usd_per_kg, (T.B, 1)))
         cash.append(pop.cash[0])
         pop.equity_in = 0.0
         advance_projects(pop, full, q)

@@ -20,11 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from agents.firms import KEY_LITTLE_GIANT, Tier
 from agents.government import METRICS, TIERS
 from sim.checks import ConfigError, require_name
 from sim.config.fields import f
 
-BENEFIT_TIERS = TIERS + ("key_little_giant",)
+BENEFIT_TIERS = TIERS + (KEY_LITTLE_GIANT,)  # benefits are given by tier and to key Little Giants
 OPS = (">=", ">", "<=", "<")
 
 
@@ -243,7 +244,7 @@ def check_policy(key: str, bloc: str, p: PolicyConfig, cfg) -> None:
             tk = f"{ck}.tiers.{t}"
             if tc.requires_tier is not None:
                 _check_names(f"{tk}.requires_tier", [tc.requires_tier], TIERS, "tier")
-                if TIERS.index(tc.requires_tier) >= TIERS.index(t):
+                if Tier.of(tc.requires_tier) >= Tier.of(t):
                     raise ConfigError(f"{tk}.requires_tier", f"must be a lower tier than '{t}'")
             tc.rules = [parse_rule(f"{tk}.rules[{i}]", r) for i, r in enumerate(_as_list(f"{tk}.rules", tc.rules))]
             tc.score = [parse_score_item(f"{tk}.score[{i}]", r) for i, r in enumerate(_as_list(f"{tk}.score", tc.score))]

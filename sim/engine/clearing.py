@@ -63,7 +63,7 @@ def landed_price(model: ChainModel, s: int) -> np.ndarray:
     for b in range(B):
         for c in range(B):
             if b != c:
-                landed[b, c] = p[c] * (1.0 - model.instruments.export_discount[c, s]) * (1.0 + T.import_tariff[b]) + T.freight[s]
+                landed[b, c] = p[c] * (1.0 - model.instruments.export_discount[c, s]) * (1.0 + T.import_tariff[b]) + T.freight_usd_per_kg[s]
     return landed
 
 
@@ -103,7 +103,7 @@ def preferences(model: ChainModel, s: int, sup: np.ndarray, class_bloc, class_st
     discount += np.where(same_group, P.same_group_discount, 0.0)
     discount += np.where(class_state[:, None], pop.procurement_discount[sup][None, :], 0.0)
     effective = landed * (1.0 - np.clip(discount, 0.0, 0.95))
-    pref = np.exp(-P.logit_beta * effective / T.reference_price[s])
+    pref = np.exp(-P.logit_beta * effective / T.reference_price_usd_per_kg[s])
     foreign = class_bloc[:, None] != pop.bloc[sup][None, :]
     pref = np.where(class_domestic[:, None] & foreign, 0.0, pref)
     return pref, landed

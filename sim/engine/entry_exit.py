@@ -82,7 +82,7 @@ def add_entrants(
         niche_start_step=model.quarter,
         capacity_t=0.0,
         quality=T.new_plant_quality[b, s],
-        qualified=not T.needs_qualification[s],
+        qualified=not T.qualification[s],
         experience_ref_t=T.experience_ref_years[s] * nameplate,
         cum_output_t=T.entrant_experience_years[s] * nameplate,
         cost_index=rng.uniform(0.9, 1.1, n),

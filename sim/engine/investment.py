@@ -81,5 +81,5 @@ def entrant_pi(model: ChainModel, E: inv.Expectations) -> np.ndarray:
     B, S = T.B, T.S
     b, s = np.meshgrid(np.arange(B), np.arange(S), indexing="ij")
     exp_factor = (T.entrant_experience_years / T.experience_ref_years) ** (-T.learning_b)
-    proc = T.processing_cost * exp_factor[None, :]
+    proc = T.processing_cost_usd_per_kg * exp_factor[None, :]
     return inv.profitability_index(b, s, proc, T, E, model.world.investment.horizon_years, model.world.finance.depreciation_years)

@@ -145,13 +145,13 @@ def update_price(
 class Markets:
     """Price indices per bloc and stage, expectations and active export controls."""
 
-    def __init__(self, blocs: list[str], stages: list[str], reference_price: np.ndarray, params):
+    def __init__(self, blocs: list[str], stages: list[str], reference_price_usd_per_kg: np.ndarray, params):
         self.blocs = blocs
         self.stages = stages
         self.params = params
-        self.reference_price = np.asarray(reference_price, dtype=float)  # (S,)
+        self.reference_price_usd_per_kg = np.asarray(reference_price_usd_per_kg, dtype=float)  # (S,)
         B = len(blocs)
-        self.price = np.tile(self.reference_price, (B, 1))  # (B, S) USD/kg
+        self.price = np.tile(self.reference_price_usd_per_kg, (B, 1))  # (B, S) USD/kg
         self.expected_price = self.price.copy()
         self.log_price_history: list[np.ndarray] = []
         self._controls: dict[str, tuple[int, list[int], float]] = {}

@@ -47,7 +47,7 @@ class ChainModel(mesa.Model):
         self.streams = dict(zip(STREAMS, streams))
         self.pop = build_population(w, T, self.streams["init"])
         self._seed_patents()
-        self.markets = Markets(T.blocs, T.stages, T.reference_price, w.markets)
+        self.markets = Markets(T.blocs, T.stages, T.reference_price_usd_per_kg, w.markets)
         self.paid_price = self.markets.price.copy()  # (B, S) average landed price the bloc's buyers paid
         self.trade_price = self.markets.price.copy()  # (B, S) price index at which the last quarter traded
         self.expected_paid = self.paid_price.copy()

@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from agents.firms import Phase, Tier
+from agents.firms import DESIGNATED, KEY_LITTLE_GIANT, Phase, Tier
 
 if TYPE_CHECKING:  # pragma: no cover
     from sim.engine.model import ChainModel
 
-TIER_NAMES = ("none", "innovation_type", "srdi", "little_giant")
-TIER_KEYS = TIER_NAMES + ("key_little_giant",)
-LG = "little_giant"  # the Little Giant tier key
+TIER_NAMES = tuple(t.label for t in Tier)  # none, innovation_type, srdi, little_giant
+TIER_KEYS = TIER_NAMES + (KEY_LITTLE_GIANT,)  # the tier keys of policy.parquet, in the order of the bincount columns
+LG = Tier.LITTLE_GIANT.label  # the Little Giant tier key
 POLICY_EVENTS = (
     "designated",
     "review_passed",
@@ -56,7 +56,7 @@ class PolicyRecorder:
         a few passes over the population per quarter, whatever the number of blocs."""
         m = self.model
         pop, B = m.pop, m.tables.B
-        K = len(TIER_NAMES)
+        K = len(Tier)
         rows = np.flatnonzero(op)
         cell = pop.bloc[rows].astype(np.int64) * K + pop.tier[rows]
         key_rows = rows[pop.key_lg[rows]]
@@ -102,9 +102,8 @@ class PolicyRecorder:
                 mine = op & (pop.group == g)
                 b = int(T.group_bloc[g])
                 out.append((q, b, "group_firms", f"{gname}:all", float(mine.sum())))
-                for t, name in enumerate(TIER_NAMES):
-                    if t > 0:
-                        out.append((q, b, "group_firms", f"{gname}:{name}", float((mine & (pop.tier == t)).sum())))
+                for t in DESIGNATED:
+                    out.append((q, b, "group_firms", f"{gname}:{t.label}", float((mine & (pop.tier == t)).sum())))
         for (b, instrument), total in m.policy.fiscal_totals().items():
             prev = self._fiscal_seen.get((b, instrument), 0.0)
             out.append((q, b, "fiscal_musd", instrument, float(total - prev)))
@@ -206,7 +205,10 @@ def _pyramids(gf: pd.DataFrame, groups, years: list[int]) -> dict[str, Any]:
     """Per group and reference year: its operating subsidiaries in all and by tier above none (Q4 rows)."""
     return {
         g: {
-            str(y): {name: int(gf[(gf["key"] == f"{g}:{name}") & (gf["year"] == y)]["value"].sum()) for name in ("all",) + TIER_NAMES[1:]}
+            str(y): {
+                name: int(gf[(gf["key"] == f"{g}:{name}") & (gf["year"] == y)]["value"].sum())
+                for name in ("all",) + tuple(t.label for t in DESIGNATED)
+            }
             for y in years
         }
         for g in groups

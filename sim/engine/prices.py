@@ -64,14 +64,17 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
     wanted = np.bincount(cl.class_bloc, weights=cl.demand, minlength=B)
     got = np.bincount(cl.class_bloc, weights=cl.delivered_to_class, minlength=B)
     landed = landed_price(model, s)
-    ceiling = P.price_ceiling_multiple * T.reference_price[s]
+    ceiling = P.price_ceiling_multiple * T.reference_price_usd_per_kg[s]
     for c in range(B):
         short = max(wanted[c] - got[c], 0.0) / wanted[c] if wanted[c] > 1e-9 else 0.0
         here_c = here & (pop.bloc == c)
         floor = pop.unit_cost_usd_per_kg[here_c].min() if here_c.any() else -np.inf
         cap_c = pop.capacity_t[here_c]
         normal = (
-            (np.average(pop.unit_cost_usd_per_kg[here_c], weights=cap_c) + P.capital_recovery_factor * T.capex[c, s] / P.target_utilisation)
+            (
+                np.average(pop.unit_cost_usd_per_kg[here_c], weights=cap_c)
+                + P.capital_recovery_factor * T.capex_musd_per_kt[c, s] / P.target_utilisation
+            )
             if cap_c.sum() > 0
             else np.nan
         )

@@ -2,6 +2,10 @@
 
 Blocs, regions, stages and groups are data: their names come from config and
 everything else is indexed by position (bloc index, stage index, ...).
+
+One name end to end: a table read from the config has the name of its YAML key
+(``capex_musd_per_kt`` in conf/world/*.yaml, in ``BlocStageConfig`` and here);
+a derived table says its unit in its name where it is not obvious.
 """
 
 from __future__ import annotations
@@ -25,21 +29,21 @@ class Tables:
     groups: list[str]
     group_bloc: np.ndarray
     group_region: np.ndarray
-    # stage (S,)
+    # stage (S,): StageConfig
     input_per_t: np.ndarray
-    reference_price: np.ndarray
-    freight: np.ndarray
-    learning_b: np.ndarray
+    reference_price_usd_per_kg: np.ndarray
+    freight_usd_per_kg: np.ndarray
+    learning_b: np.ndarray  # experience-curve exponent -log2(1 - learning_rate): unit cost x (experience)^-b
     experience_ref_years: np.ndarray
     entrant_experience_years: np.ndarray
     quality_ramp_years: np.ndarray
     plant_size_t: np.ndarray  # (S, 2)
     employees_per_kt: np.ndarray
-    needs_qualification: np.ndarray
+    qualification: np.ndarray  # bool: new plants must pass buyer qualification
     magnet_eq_per_t: np.ndarray  # t of final product per t of the stage's product
-    # bloc x stage (B, S)
-    processing_cost: np.ndarray
-    capex: np.ndarray
+    # bloc x stage (B, S): BlocStageConfig
+    processing_cost_usd_per_kg: np.ndarray
+    capex_musd_per_kt: np.ndarray
     fixed_cost_share: np.ndarray
     planning_years: np.ndarray  # (B, S, 2)
     permitting_years: np.ndarray
@@ -48,8 +52,8 @@ class Tables:
     qualification_years: np.ndarray
     new_plant_quality: np.ndarray
     ramp_multiplier: np.ndarray
-    entry_rate: np.ndarray
-    # bloc (B,)
+    entry_rate_per_year: np.ndarray
+    # bloc (B,): BlocConfig
     base_rate: np.ndarray
     risk_premium: np.ndarray
     volatility_premium: np.ndarray
@@ -58,12 +62,13 @@ class Tables:
     equity_share_required: np.ndarray
     investor_appetite: np.ndarray
     tax_rate: np.ndarray
-    wage: np.ndarray
+    wage_musd_per_employee_year: np.ndarray
     rd_propensity: np.ndarray  # (B, 2)
     patent_multiplier: np.ndarray
     import_tariff: np.ndarray
+    # the points of BlocConfig.demand_t_per_year, per bloc: years and final magnet demand (t/yr)
     demand_years: list[np.ndarray]
-    demand_t: list[np.ndarray]
+    demand_t_per_year: list[np.ndarray]
 
     @property
     def B(self) -> int:
@@ -81,72 +86,97 @@ class Tables:
 
     def final_demand_t_per_year(self, bloc: int, year: float, scale: float = 1.0) -> float:
         """Final magnet demand path: linear between configured points, flat beyond them."""
-        return float(np.interp(year, self.demand_years[bloc], self.demand_t[bloc])) * scale
+        return float(np.interp(year, self.demand_years[bloc], self.demand_t_per_year[bloc])) * scale
+
+
+# Config fields copied into tables of the same name, by shape
+STAGE_KEYS = (
+    "input_per_t",
+    "reference_price_usd_per_kg",
+    "freight_usd_per_kg",
+    "experience_ref_years",
+    "entrant_experience_years",
+    "quality_ramp_years",
+    "plant_size_t",
+    "employees_per_kt",
+)
+BLOC_STAGE_KEYS = (
+    "processing_cost_usd_per_kg",
+    "capex_musd_per_kt",
+    "fixed_cost_share",
+    "planning_years",
+    "permitting_years",
+    "construction_years",
+    "rampup_years",
+    "qualification_years",
+    "new_plant_quality",
+    "ramp_multiplier",
+    "entry_rate_per_year",
+)
+BLOC_KEYS = (
+    "base_rate",
+    "risk_premium",
+    "volatility_premium",
+    "interest_rate",
+    "leverage_max",
+    "equity_share_required",
+    "investor_appetite",
+    "tax_rate",
+    "wage_musd_per_employee_year",
+    "rd_propensity",
+    "patent_multiplier",
+    "import_tariff",
+)
 
 
 def build_tables(w: WorldConfig) -> Tables:
+    """The parameter tables of a validated world, in config order."""
+    return Tables(**_name_tables(w), **_stage_tables(w), **_bloc_stage_tables(w), **_bloc_tables(w))
+
+
+def _name_tables(w: WorldConfig) -> dict[str, list[str] | np.ndarray]:
+    """Names of blocs, stages, regions and groups, and the bloc (and region) index of each region and group."""
     blocs = list(w.blocs)
-    stages = list(w.stages)
     regions = [r for b in blocs for r in w.blocs[b].regions]
-    region_bloc = np.array([blocs.index(b) for b in blocs for _ in w.blocs[b].regions], dtype=np.int16)
     groups = list(w.groups)
-    sc = [w.stages[s] for s in stages]
-
-    def bs(attr):
-        return np.array([[getattr(w.blocs[b].stages[s], attr) for s in stages] for b in blocs], dtype=float)
-
-    def bl(attr):
-        return np.array([getattr(w.blocs[b], attr) for b in blocs], dtype=float)
-
-    input_per_t = np.array([c.input_per_t for c in sc], dtype=float)
-    magnet_eq = np.ones(len(stages))
-    for i in range(len(stages) - 2, -1, -1):
-        magnet_eq[i] = magnet_eq[i + 1] / input_per_t[i + 1]
-    return Tables(
+    return dict(
         blocs=blocs,
-        stages=stages,
+        stages=list(w.stages),
         regions=regions,
-        region_bloc=region_bloc,
+        region_bloc=np.array([blocs.index(b) for b in blocs for _ in w.blocs[b].regions], dtype=np.int16),
         groups=groups,
         group_bloc=np.array([blocs.index(w.groups[g].bloc) for g in groups], dtype=np.int16),
         group_region=np.array([regions.index(w.groups[g].region) for g in groups], dtype=np.int16),
-        input_per_t=input_per_t,
-        reference_price=np.array([c.reference_price_usd_per_kg for c in sc], dtype=float),
-        freight=np.array([c.freight_usd_per_kg for c in sc], dtype=float),
-        learning_b=np.array([-np.log2(1.0 - c.learning_rate) for c in sc], dtype=float),
-        experience_ref_years=np.array([c.experience_ref_years for c in sc], dtype=float),
-        entrant_experience_years=np.array([c.entrant_experience_years for c in sc], dtype=float),
-        quality_ramp_years=np.array([c.quality_ramp_years for c in sc], dtype=float),
-        plant_size_t=np.array([c.plant_size_t for c in sc], dtype=float),
-        employees_per_kt=np.array([c.employees_per_kt for c in sc], dtype=float),
-        needs_qualification=np.array([c.qualification for c in sc], dtype=bool),
-        magnet_eq_per_t=magnet_eq,
-        processing_cost=bs("processing_cost_usd_per_kg"),
-        capex=bs("capex_musd_per_kt"),
-        fixed_cost_share=bs("fixed_cost_share"),
-        planning_years=np.array([[w.blocs[b].stages[s].planning_years for s in stages] for b in blocs], dtype=float),
-        permitting_years=np.array([[w.blocs[b].stages[s].permitting_years for s in stages] for b in blocs], dtype=float),
-        construction_years=np.array([[w.blocs[b].stages[s].construction_years for s in stages] for b in blocs], dtype=float),
-        rampup_years=np.array([[w.blocs[b].stages[s].rampup_years for s in stages] for b in blocs], dtype=float),
-        qualification_years=np.array([[w.blocs[b].stages[s].qualification_years for s in stages] for b in blocs], dtype=float),
-        new_plant_quality=bs("new_plant_quality"),
-        ramp_multiplier=bs("ramp_multiplier"),
-        entry_rate=bs("entry_rate_per_year"),
-        base_rate=bl("base_rate"),
-        risk_premium=bl("risk_premium"),
-        volatility_premium=bl("volatility_premium"),
-        interest_rate=bl("interest_rate"),
-        leverage_max=bl("leverage_max"),
-        equity_share_required=bl("equity_share_required"),
-        investor_appetite=bl("investor_appetite"),
-        tax_rate=bl("tax_rate"),
-        wage=bl("wage_musd_per_employee_year"),
-        rd_propensity=np.array([w.blocs[b].rd_propensity for b in blocs], dtype=float),
-        patent_multiplier=bl("patent_multiplier"),
-        import_tariff=bl("import_tariff"),
-        demand_years=[np.array([p[0] for p in w.blocs[b].demand_t_per_year], dtype=float) for b in blocs],
-        demand_t=[np.array([p[1] for p in w.blocs[b].demand_t_per_year], dtype=float) for b in blocs],
     )
+
+
+def _stage_tables(w: WorldConfig) -> dict[str, np.ndarray]:
+    """(S,) tables: the stage config, the experience-curve exponent and the magnet equivalent of a tonne."""
+    sc = list(w.stages.values())
+    out = {k: np.array([getattr(c, k) for c in sc], dtype=float) for k in STAGE_KEYS}
+    out["qualification"] = np.array([c.qualification for c in sc], dtype=bool)
+    out["learning_b"] = np.array([-np.log2(1.0 - c.learning_rate) for c in sc], dtype=float)
+    input_per_t = out["input_per_t"]
+    magnet_eq = np.ones(len(sc))
+    for i in range(len(sc) - 2, -1, -1):  # a tonne of stage i makes 1 / input_per_t[i + 1] t of stage i + 1
+        magnet_eq[i] = magnet_eq[i + 1] / input_per_t[i + 1]
+    out["magnet_eq_per_t"] = magnet_eq
+    return out
+
+
+def _bloc_stage_tables(w: WorldConfig) -> dict[str, np.ndarray]:
+    """(B, S) tables (pairs: (B, S, 2)) of the bloc-stage config."""
+    cells = [[b.stages[s] for s in w.stages] for b in w.blocs.values()]
+    return {k: np.array([[getattr(c, k) for c in row] for row in cells], dtype=float) for k in BLOC_STAGE_KEYS}
+
+
+def _bloc_tables(w: WorldConfig) -> dict[str, np.ndarray | list[np.ndarray]]:
+    """(B,) tables (pairs: (B, 2)) of the bloc config, and each bloc's final demand path."""
+    bc = list(w.blocs.values())
+    out: dict[str, np.ndarray | list[np.ndarray]] = {k: np.array([getattr(c, k) for c in bc], dtype=float) for k in BLOC_KEYS}
+    out["demand_years"] = [np.array([p[0] for p in c.demand_t_per_year], dtype=float) for c in bc]
+    out["demand_t_per_year"] = [np.array([p[1] for p in c.demand_t_per_year], dtype=float) for c in bc]
+    return out
 
 
 def log_uniform(rng: np.random.Generator, lo: float, hi: float, size: int) -> np.ndarray:
@@ -176,7 +206,7 @@ def build_population(w: WorldConfig, T: Tables, rng: np.random.Generator) -> Fir
         quality = rng.uniform(c.quality[0], c.quality[1], n)
         age = rng.uniform(c.age_years[0], c.age_years[1], n)
         rd_prop = rng.uniform(T.rd_propensity[b, 0], T.rd_propensity[b, 1], n)
-        capex = T.capex[b, s] * cap / 1000.0
+        capex = T.capex_musd_per_kt[b, s] * cap / 1000.0
         book = 0.5 * capex
         ref = T.experience_ref_years[s] * cap
         rows = pop.add(
@@ -199,15 +229,15 @@ def build_population(w: WorldConfig, T: Tables, rng: np.random.Generator) -> Fir
             book_assets=book,
             gross_assets=capex,
             debt=0.5 * T.leverage_max[b] * book,
-            cash=0.15 * cap * 0.8 * T.reference_price[s] / 1000.0,  # ~two months of revenue (assumption)
+            cash=0.15 * cap * 0.8 * T.reference_price_usd_per_kg[s] / 1000.0,  # ~two months of revenue (assumption)
             tax_rate=T.tax_rate[b],
             rd_propensity=rd_prop,
             knowledge=0.0,
         )
-        unit_input = T.input_per_t[s] * T.reference_price[s - 1] if s > 0 else 0.0
-        pop._data["unit_cost_usd_per_kg"][rows] = T.processing_cost[b, s] * cost_index + unit_input
+        unit_input = T.input_per_t[s] * T.reference_price_usd_per_kg[s - 1] if s > 0 else 0.0
+        pop._data["unit_cost_usd_per_kg"][rows] = T.processing_cost_usd_per_kg[b, s] * cost_index + unit_input
         # Revenue history at reference prices and 80% utilisation, so trailing indicators start sensible.
-        rev_q = cap / 4.0 * 0.8 * T.reference_price[s] / 1000.0
+        rev_q = cap / 4.0 * 0.8 * T.reference_price_usd_per_kg[s] / 1000.0
         pop._data["rev_hist"][rows, :] = rev_q[:, None]
         pop._data["rd_hist"][rows, :] = (rd_prop * rev_q)[:, None]
         pop._data["knowledge"][rows] = rd_prop * rev_q * 4.0 * 2.0  # about two years of R&D (assumption)
