@@ -67,6 +67,11 @@ class Award:
     settled_quarter: int = -1  # quarter of payment or lapse
 
 
+def project_key(firm_id, proj_start_step) -> np.ndarray:
+    """One integer per project of a firm (a firm has one project at a time; its start quarter tells them apart)."""
+    return np.asarray(firm_id, dtype=np.int64) * _KEY_SHIFT + (np.asarray(proj_start_step, dtype=np.int64) + 1)
+
+
 def lag_quarters(lag_years: np.ndarray) -> np.ndarray:
     """Award lag in whole quarters: years x 4 rounded half up, at least one quarter."""
     return np.maximum(np.floor(np.asarray(lag_years, dtype=float) * 4.0 + 0.5), 1.0).astype(int)
@@ -113,6 +118,23 @@ def fit_awards(amounts_musd: np.ndarray, budget_musd: float) -> np.ndarray:
             take[i] = True
             left -= a
     return take
+
+
+def decide_awards(
+    cfg, pi: np.ndarray, start_step: np.ndarray, capex_musd: np.ndarray, budget_musd: float, rng: np.random.Generator, gap: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A call's decision over its eligible applicants: their order (:func:`selection_order`), the award each
+    would get in that order (min(``capex_share`` x project capex, ``cap_musd``), M USD) and which of them
+    the budget covers (:func:`fit_awards`)."""
+    order = selection_order(cfg.selection, pi, start_step, capex_musd, rng, gap)
+    amounts = np.minimum(cfg.capex_share * capex_musd[order], cfg.cap_musd)
+    return order, amounts, fit_awards(amounts, budget_musd)
+
+
+def support_share(cfg, typical_capex_musd: np.ndarray) -> np.ndarray:
+    """(S,) share of a typical plant's capex (M USD) an award of this agency pays: ``capex_share``, at most ``cap_musd``."""
+    capped = np.divide(cfg.cap_musd, typical_capex_musd, out=np.full(len(typical_capex_musd), cfg.capex_share), where=typical_capex_musd > 0)
+    return np.minimum(cfg.capex_share, capped)
 
 
 class FundingAgency(mesa.Agent):
@@ -191,14 +213,9 @@ class FundingAgency(mesa.Agent):
         self.retired = True
         if honour_pending:
             return
-        m = self.model
-        q = m.quarter + 1
-        year = int(m.world.start_year + q // 4)
         for t in sorted(self._due):
             for award in self._due[t]:
-                award.status, award.settled_quarter = "lapsed", q
-                self._book(year, "lapsed_musd", award.amount_musd)
-                m.log_event("award_lapsed", award.firm_id, award.bloc, award.stage, detail=self.name, value=award.amount_musd, quarter=q)
+                self._settle(award, self.model.quarter + 1, None)
         self._due.clear()  # the scheduled payment events find nothing due (and die with the agent)
         self.remove()
 
@@ -225,7 +242,7 @@ class FundingAgency(mesa.Agent):
         eligible applicants; 0 before its first year with applicants). Regional jurisdiction is not priced in:
         the share counts for every project of the bloc at the agency's stages."""
         m = self.model
-        T, cfg = m.tables, self.cfg
+        T = m.tables
         out = np.zeros(T.S)
         this_year = m.world.start_year + (m.quarter + 1) // 4  # only completed years count (no order effects within a year)
         past = [book for y, book in self.by_year.items() if y < this_year]
@@ -234,18 +251,13 @@ class FundingAgency(mesa.Agent):
             return out
         rate = min(sum(book["n_awards"] for book in past) / n_eligible, 1.0)
         typical = T.capex_musd_per_kt[self.bloc] * T.plant_size_t.mean(axis=1) / 1000.0  # M USD of a mid-size plant
-        share = np.minimum(cfg.capex_share, np.divide(cfg.cap_musd, typical, out=np.full(T.S, cfg.capex_share), where=typical > 0))
-        out[self.stages] = share[self.stages] * rate
+        out[self.stages] = support_share(self.cfg, typical)[self.stages] * rate
         return out
 
     def year_rows(self) -> list[dict]:
         """One row per calendar year (agency, bloc, year and the yearly figures), for outputs."""
         bloc = self.model.tables.blocs[self.bloc]
         return [{"agency": self.name, "bloc": bloc, "year": y, **book} for y, book in sorted(self.by_year.items())]
-
-    @staticmethod
-    def project_key(firm_id, proj_start_step):
-        return np.asarray(firm_id, dtype=np.int64) * _KEY_SHIFT + (np.asarray(proj_start_step, dtype=np.int64) + 1)
 
     # ------------------------------------------------------------------ the yearly call
     def draw_budget(self) -> float:
@@ -270,7 +282,7 @@ class FundingAgency(mesa.Agent):
         )
         rows = np.flatnonzero(mask)
         if len(rows) and self._awarded:
-            keys = self.project_key(pop.firm_id[rows], pop.proj_start_step[rows])
+            keys = project_key(pop.firm_id[rows], pop.proj_start_step[rows])
             rows = rows[~np.isin(keys, np.fromiter(self._awarded, dtype=np.int64, count=len(self._awarded)))]
         return rows
 
@@ -306,37 +318,15 @@ class FundingAgency(mesa.Agent):
         if len(rows) == 0 or budget <= 0.0:
             return
         gap = m.stage_gap(self.bloc, self.plan_horizon_years)[pop.stage[rows]] if cfg.gap_targeting else None
-        capex = pop.proj_capex_musd[rows]
-        order = selection_order(cfg.selection, pi, pop.proj_start_step[rows], capex, call_rng, gap)
-        rows, pi, capex = rows[order], pi[order], capex[order]
-        amounts = np.minimum(cfg.capex_share * capex, cfg.cap_musd)
-        take = fit_awards(amounts, budget)
+        order, amounts, take = decide_awards(cfg, pi, pop.proj_start_step[rows], pop.proj_capex_musd[rows], budget, call_rng, gap)
+        rows, pi = rows[order], pi[order]
         lags = lag_quarters(call_rng.uniform(self.lag_years[0], self.lag_years[1], len(rows)))  # one per applicant, in order
         committed = float(amounts[take].sum())
         assert committed <= budget * (1.0 + 1e-12) + 1e-12, (self.name, committed, budget)
         self.budget_left_musd = budget - committed
         for r, a, p, lag in zip(rows[take], amounts[take], pi[take], lags[take]):
-            award = Award(
-                self.name,
-                int(pop.firm_id[r]),
-                int(pop.proj_start_step[r]),
-                self.bloc,
-                int(pop.stage[r]),
-                int(pop.region[r]),
-                float(a),
-                float(p),
-                year,
-                q,
-                q + int(lag),
-            )
-            self.awards.append(award)
-            self._awarded.add(int(self.project_key(award.firm_id, award.proj_start_step)))
-            due_time = m.time + int(lag)
-            if due_time not in self._due:
-                self._due[due_time] = []
-                m.schedule_event(self.pay_due, at=due_time)
-            self._due[due_time].append(award)
-            m.log_event("award", award.firm_id, self.bloc, award.stage, detail=self.name, value=award.amount_musd, quarter=q)
+            firm = (int(pop.firm_id[r]), int(pop.proj_start_step[r]), self.bloc, int(pop.stage[r]), int(pop.region[r]))
+            self._commit(Award(self.name, *firm, float(a), float(p), year, q, q + int(lag)), int(lag))
         self._book(year, "committed_musd", committed)
         self._book(year, "n_awards", int(take.sum()))
 
@@ -359,24 +349,35 @@ class FundingAgency(mesa.Agent):
             return None
         return r
 
+    def _commit(self, award: Award, lag: int) -> None:
+        """Record a new award, schedule its payment ``lag`` quarters on and log it."""
+        m = self.model
+        self.awards.append(award)
+        self._awarded.add(int(project_key(award.firm_id, award.proj_start_step)))
+        due_time = m.time + lag
+        if due_time not in self._due:
+            self._due[due_time] = []
+            m.schedule_event(self.pay_due, at=due_time)
+        self._due[due_time].append(award)
+        m.log_event("award", award.firm_id, self.bloc, award.stage, detail=self.name, value=award.amount_musd, quarter=award.commit_quarter)
+
     def pay_due(self) -> None:
         """Payments due now (a scheduled event between quarters): grant into the firm's grants of the next
         quarter (M USD), or the award lapses."""
+        for award in self._due.pop(self.model.time, []):
+            self._settle(award, self.model.quarter + 1, self.still_due(award))
+
+    def _settle(self, award: Award, q: int, row: int | None) -> None:
+        """Pay the award into the grants of the firm's ``row`` in quarter ``q``, or (row None) let it lapse; book and log it."""
         m = self.model
-        q = m.quarter + 1
-        year = int(m.world.start_year + q // 4)
-        for award in self._due.pop(m.time, []):
-            r = self.still_due(award)
-            award.settled_quarter = q
-            if r is None:
-                award.status = "lapsed"
-                self._book(year, "lapsed_musd", award.amount_musd)
-                m.log_event("award_lapsed", award.firm_id, award.bloc, award.stage, detail=self.name, value=award.amount_musd, quarter=q)
-            else:
-                award.status = "paid"
-                m.pop.grants[r] += award.amount_musd
-                self._book(year, "paid_musd", award.amount_musd)
-                m.log_event("award_paid", award.firm_id, award.bloc, award.stage, detail=self.name, value=award.amount_musd, quarter=q)
+        award.settled_quarter = q
+        if row is None:
+            award.status, book, kind = "lapsed", "lapsed_musd", "award_lapsed"
+        else:
+            award.status, book, kind = "paid", "paid_musd", "award_paid"
+            m.pop.grants[row] += award.amount_musd
+        self._book(int(m.world.start_year + q // 4), book, award.amount_musd)
+        m.log_event(kind, award.firm_id, award.bloc, award.stage, detail=self.name, value=award.amount_musd, quarter=q)
 
     def __repr__(self) -> str:
         return f"<FundingAgency {self.name} bloc={self.bloc} selection={self.cfg.selection}>"

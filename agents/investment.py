@@ -19,6 +19,7 @@ import numpy as np
 
 from agents.firms import FirmPopulation, Phase, ProjectPhase
 
+MILESTONES = ("permitting", "financing", "construction_complete", "ramped_up", "qualified")  # event kinds of advance_projects
 TIMED = (ProjectPhase.PLANNING, ProjectPhase.PERMITTING, ProjectPhase.CONSTRUCTION, ProjectPhase.RAMPUP, ProjectPhase.QUALIFICATION)
 # column of proj_u that fixes each timed phase's duration
 U_COL = {
@@ -124,66 +125,92 @@ def advance_projects(
 
     Returns the rows reaching each milestone this quarter (for the event log).
     """
-    milestones: dict[str, list[np.ndarray]] = {k: [] for k in ("permitting", "financing", "construction_complete", "ramped_up", "qualified")}
+    milestones: dict[str, list[np.ndarray]] = {k: [] for k in MILESTONES}
     timed = np.isin(pop.proj_phase, TIMED) & pop.alive
     pop.proj_remaining_q = np.where(timed, pop.proj_remaining_q - 1.0, pop.proj_remaining_q)
-    # ramp-up: nameplate comes on line in equal quarterly steps
+    ramp_up(pop)
+    for _ in range(len(TIMED) + 1):  # zero-length phases pass straight through
+        done = np.isin(pop.proj_phase, TIMED) & pop.alive & (pop.proj_remaining_q <= 0)
+        if not done.any():
+            break
+        ph = pop.proj_phase.copy()
+        ended = {phase: np.flatnonzero(done & (ph == phase)) for phase in TIMED}  # rows whose phase ended (before this pass)
+        milestones["permitting"].append(start_permitting(pop, ended[ProjectPhase.PLANNING], T, permit_factor, permit_cap_years))
+        milestones["financing"].append(reach_gate(pop, ended[ProjectPhase.PERMITTING]))
+        milestones["construction_complete"].append(complete_construction(pop, ended[ProjectPhase.CONSTRUCTION], T, step))
+        milestones["ramped_up"].append(complete_rampup(pop, ended[ProjectPhase.RAMPUP], T))
+        milestones["qualified"].append(complete_qualification(pop, ended[ProjectPhase.QUALIFICATION]))
+    return {k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for k, v in milestones.items()}
+
+
+def ramp_up(pop: FirmPopulation) -> None:
+    """Projects in ramp-up bring nameplate on line in equal quarterly steps (nameplate / ramp-up quarters)."""
     ramp = (pop.proj_phase == ProjectPhase.RAMPUP) & pop.alive
     if ramp.any():
         r = np.flatnonzero(ramp)
         add = np.minimum(pop.proj_nameplate_t[r] / np.maximum(pop.proj_rampup_q[r], 1.0), pop.proj_nameplate_t[r] - pop.proj_added_t[r])
         pop.capacity_t[r] += add
         pop.proj_added_t[r] += add
-    for _ in range(len(TIMED) + 1):  # zero-length phases pass straight through
-        done = np.isin(pop.proj_phase, TIMED) & pop.alive & (pop.proj_remaining_q <= 0)
-        if not done.any():
-            break
-        ph = pop.proj_phase.copy()
-        r = np.flatnonzero(done & (ph == ProjectPhase.PLANNING))
-        pop.proj_phase[r] = ProjectPhase.PERMITTING
-        pop.proj_remaining_q[r] = phase_quarters(pop, r, T, ProjectPhase.PERMITTING, permit_factor, permit_cap_years)
-        milestones["permitting"].append(r)
-        r = np.flatnonzero(done & (ph == ProjectPhase.PERMITTING))
-        pop.proj_phase[r] = ProjectPhase.FINANCING
-        pop.proj_wait_q[r] = 0.0
-        milestones["financing"].append(r)
-        r = np.flatnonzero(done & (ph == ProjectPhase.CONSTRUCTION))
-        pop.proj_phase[r] = ProjectPhase.RAMPUP
-        # the finished plant moves from construction in progress to depreciable plant
-        pop.book_assets[r] += pop.cip[r]
-        pop.gross_assets[r] += pop.cip[r]
-        pop.cip[r] = 0.0
-        q = phase_quarters(pop, r, T, ProjectPhase.RAMPUP)
-        pop.proj_rampup_q[r] = np.maximum(q, 1.0)
-        pop.proj_remaining_q[r] = q
-        green = r[pop.proj_greenfield[r]]
-        if len(green):  # a new plant starts operating at specification quality below 1
-            pop.phase[green] = Phase.OPERATING
-            pop.quality[green] = T.new_plant_quality[pop.bloc[green], pop.stage[green]]
-            pop.qualified[green] = ~T.qualification[pop.stage[green]]
-            pop.niche_start_step[green] = step
-        # first ramp-up quarter brings its share on line at once
-        add = np.minimum(pop.proj_nameplate_t[r] / pop.proj_rampup_q[r], pop.proj_nameplate_t[r])
-        pop.capacity_t[r] += add
-        pop.proj_added_t[r] = add
-        pop.employees[r] = np.maximum(T.employees_per_kt[pop.stage[r]] * pop.capacity_t[r] / 1000.0, 5.0)
-        milestones["construction_complete"].append(r)
-        r = np.flatnonzero(done & (ph == ProjectPhase.RAMPUP))
-        rest = pop.proj_nameplate_t[r] - pop.proj_added_t[r]
-        pop.capacity_t[r] += np.maximum(rest, 0.0)
-        pop.proj_added_t[r] = pop.proj_nameplate_t[r]
-        pop.employees[r] = np.maximum(T.employees_per_kt[pop.stage[r]] * pop.capacity_t[r] / 1000.0, 5.0)
-        milestones["ramped_up"].append(r)
-        needs_q = pop.proj_greenfield[r] & T.qualification[pop.stage[r]] & ~pop.qualified[r]
-        rq = r[needs_q]
-        pop.proj_phase[rq] = ProjectPhase.QUALIFICATION
-        pop.proj_remaining_q[rq] = phase_quarters(pop, rq, T, ProjectPhase.QUALIFICATION)
-        pop.proj_phase[r[~needs_q]] = ProjectPhase.NONE
-        r = np.flatnonzero(done & (ph == ProjectPhase.QUALIFICATION))
-        pop.qualified[r] = True
-        pop.proj_phase[r] = ProjectPhase.NONE
-        milestones["qualified"].append(r)
-    return {k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for k, v in milestones.items()}
+
+
+def start_permitting(pop: FirmPopulation, r: np.ndarray, T, permit_factor: np.ndarray | None, permit_cap_years: np.ndarray | None) -> np.ndarray:
+    """Planning done: permitting starts (its duration x the permit factor, at most the permit cap). Returns ``r``."""
+    pop.proj_phase[r] = ProjectPhase.PERMITTING
+    pop.proj_remaining_q[r] = phase_quarters(pop, r, T, ProjectPhase.PERMITTING, permit_factor, permit_cap_years)
+    return r
+
+
+def reach_gate(pop: FirmPopulation, r: np.ndarray) -> np.ndarray:
+    """Permits granted: the project waits at the final investment decision (:func:`finance_gate`). Returns ``r``."""
+    pop.proj_phase[r] = ProjectPhase.FINANCING
+    pop.proj_wait_q[r] = 0.0
+    return r
+
+
+def complete_construction(pop: FirmPopulation, r: np.ndarray, T, step: int) -> np.ndarray:
+    """Construction done: the plant moves from construction in progress to depreciable plant and ramp-up starts,
+    its first share of nameplate on line at once; a greenfield plant starts operating at the bloc-stage
+    new-plant quality, qualified unless its stage needs buyer qualification. Returns ``r``."""
+    pop.proj_phase[r] = ProjectPhase.RAMPUP
+    pop.book_assets[r] += pop.cip[r]
+    pop.gross_assets[r] += pop.cip[r]
+    pop.cip[r] = 0.0
+    q = phase_quarters(pop, r, T, ProjectPhase.RAMPUP)
+    pop.proj_rampup_q[r] = np.maximum(q, 1.0)
+    pop.proj_remaining_q[r] = q
+    green = r[pop.proj_greenfield[r]]
+    if len(green):
+        pop.phase[green] = Phase.OPERATING
+        pop.quality[green] = T.new_plant_quality[pop.bloc[green], pop.stage[green]]
+        pop.qualified[green] = ~T.qualification[pop.stage[green]]
+        pop.niche_start_step[green] = step
+    add = np.minimum(pop.proj_nameplate_t[r] / pop.proj_rampup_q[r], pop.proj_nameplate_t[r])
+    pop.capacity_t[r] += add
+    pop.proj_added_t[r] = add
+    pop.employees[r] = np.maximum(T.employees_per_kt[pop.stage[r]] * pop.capacity_t[r] / 1000.0, 5.0)
+    return r
+
+
+def complete_rampup(pop: FirmPopulation, r: np.ndarray, T) -> np.ndarray:
+    """Ramp-up done: the rest of the nameplate comes on line; a new plant whose stage needs buyer
+    qualification goes on to qualification, every other project ends. Returns ``r``."""
+    rest = pop.proj_nameplate_t[r] - pop.proj_added_t[r]
+    pop.capacity_t[r] += np.maximum(rest, 0.0)
+    pop.proj_added_t[r] = pop.proj_nameplate_t[r]
+    pop.employees[r] = np.maximum(T.employees_per_kt[pop.stage[r]] * pop.capacity_t[r] / 1000.0, 5.0)
+    needs_q = pop.proj_greenfield[r] & T.qualification[pop.stage[r]] & ~pop.qualified[r]
+    rq = r[needs_q]
+    pop.proj_phase[rq] = ProjectPhase.QUALIFICATION
+    pop.proj_remaining_q[rq] = phase_quarters(pop, rq, T, ProjectPhase.QUALIFICATION)
+    pop.proj_phase[r[~needs_q]] = ProjectPhase.NONE
+    return r
+
+
+def complete_qualification(pop: FirmPopulation, r: np.ndarray) -> np.ndarray:
+    """Buyer qualification passed: the plant can sell; the project ends. Returns ``r``."""
+    pop.qualified[r] = True
+    pop.proj_phase[r] = ProjectPhase.NONE
+    return r
 
 
 def finance_gate(
