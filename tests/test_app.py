@@ -248,8 +248,20 @@ def test_trade_flows_add_up_to_the_recorded_imports():
     m = _stepped(d.default_levers("baseline"), 5)
     imports = d.series(m, "imports_t")[-1]  # (B, S)
     trade = m.recorder.trade_t  # (B supplier, B buyer, S)
+    # the same flows counted afresh from the last clearing of every stage: deliveries of suppliers of
+    # bloc c to buyer classes of bloc b
+    B, S = trade.shape[0], trade.shape[2]
+    counted = np.zeros((B, B, S))
+    for s in range(S):
+        cl = m.last_clearing[s]
+        supplier_bloc = m.pop.bloc[cl.suppliers]
+        for c in range(B):
+            for b in range(B):
+                counted[c, b, s] = cl.delivered[np.ix_(cl.class_bloc == b, supplier_bloc == c)].sum()
+    np.testing.assert_allclose(trade, counted, rtol=1e-9, atol=1e-9)
     into = trade.sum(axis=0) - np.einsum("bbs->bs", trade)  # from other blocs
     assert np.allclose(into, imports)
+    assert into.sum() > 0  # the baseline trades across blocs
 
 
 def test_timeline_reaches_the_summary_years_at_the_horizon():
