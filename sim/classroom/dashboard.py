@@ -1116,7 +1116,7 @@ def server_command(port: int, host: str = "localhost") -> list[str]:
         "-m",
         "solara",
         "run",
-        str(ROOT / "sim" / "app.py"),
+        str(ROOT / "sim" / "classroom" / "app.py"),
         "--production",
         "--host",
         host,
