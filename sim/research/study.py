@@ -4,7 +4,8 @@ conf/experiment/NAME.yaml (``python -m sim.experiment``) and conf/sensitivity/NA
 (``python -m sim.sensitivity``) are structured configs: :class:`StudyFile` holds what every study
 file has (name, description, seeds, overrides, firm_panel), :class:`Experiment` and
 :class:`Study` add their own parts (the experiment's scenarios and rows of the paired-difference
-table; the sensitivity study's scenario, factors, outputs and method settings).
+table; the sensitivity study's scenario, factors, outputs and method settings), and :class:`Calibration`
+(conf/calibration/NAME.yaml, ``python -m sim.calibrate``: parameters with bounds, targets, seeds, trials).
 
 :func:`read_study` reads one: OmegaConf merges the YAML into the schema (unknown keys, wrong types,
 missing values), then every field's range or choices (its ``allowed`` text, :func:`spec`) and each
@@ -264,6 +265,53 @@ class Study(StudyFile):
         return self.sobol_n * (d + 2) if method == "sobol" else self.morris_trajectories * (d + 1)
 
 
+@dataclass(frozen=True)
+class Parameter(Factor):
+    """One calibrated parameter: a factor searched within its bounds, optionally on a log scale; ``why`` says where
+    the bounds come from."""
+
+    log: bool = spec(False, "true or false")  # search log(value): for bounds spanning orders of magnitude (low > 0)
+
+    def check(self, key: str) -> None:
+        super().check(key)
+        if self.log and self.bounds[0] <= 0:
+            raise ConfigError(f"{key}.bounds", f"a log-scale parameter needs low > 0, got {list(self.bounds)!r}")
+        if not self.why:
+            raise ConfigError(f"{key}.why", "must say where the bounds come from (a source or 'assumption')")
+
+
+@dataclass
+class Calibration(StudyFile):
+    """conf/calibration/NAME.yaml (``python -m sim.calibrate``): parameters searched within their bounds to minimise
+    the loss over the public targets (sim/research/calibrate.py says which targets qualify)."""
+
+    name: str = spec(allowed="an identifier (letters, digits, _)", pattern=IDENTIFIER.pattern)
+    seeds: int = _whole(1, 3, " (seeds 1..N per trial; the stability check uses the next N)")
+    trials: int = _whole(1, 30, " (trials in all; the same command again adds the missing ones)")
+    sampler_seed: int = _whole(0, 1)
+    targets: list[str] = spec([], "a list of target ids (empty: every target the calibration can use)")
+    weights: dict[str, float] = spec({}, "a mapping of target id to a weight >= 0 (missing: 1)")
+    missing_distance: float = spec(2.0, "a number >= 0 (the distance of a target the runs leave unmeasured)", lo=0.0)
+    parameters: list[Parameter] = field(default_factory=list)
+
+    def check(self, key: str) -> None:
+        super().check(key)
+        if not self.parameters:
+            raise ConfigError("parameters", "must be a non-empty list of parameters (name, key, bounds, log, unit, why)")
+        for attr in ("name", "key"):
+            seen: set[str] = set()
+            for p in self.parameters:
+                if getattr(p, attr) in seen:
+                    raise ConfigError(f"parameters.{p.name}.{attr}", f"'{getattr(p, attr)}' is used twice; every {attr} must be unique")
+                seen.add(getattr(p, attr))
+        for o in self.overrides:
+            if o.split("=", 1)[0].lstrip("+~") in {p.key for p in self.parameters}:
+                raise ConfigError("overrides", f"'{o.split('=', 1)[0]}' is a parameter; it cannot also be overridden")
+        for t, w in self.weights.items():
+            if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
+                raise _bad(f"weights.{t}", "a number >= 0", w)
+
+
 def problem(factors: typing.Sequence[Factor]) -> dict[str, Any]:
     """SALib's problem dictionary."""
     return {"num_vars": len(factors), "names": [f.name for f in factors], "bounds": [list(f.bounds) for f in factors]}
@@ -297,7 +345,7 @@ def parse(schema: type[T], data: Any, source: str = "") -> T:
 
 
 def folder_key(schema: type) -> str:
-    return "experiment" if issubclass(schema, Experiment) else "study"
+    return "experiment" if issubclass(schema, Experiment) else "study"  # a calibration is a study too
 
 
 def _hints(schema: type) -> dict[str, Any]:

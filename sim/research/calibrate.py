@@ -1,0 +1,397 @@
+"""Calibration: search declared parameters within declared bounds to minimise a loss over the public targets (Optuna).
+
+    python -m sim.calibrate --study quick --trials 3 --seeds 1      # conf/calibration/quick.yaml
+    python -m sim.calibrate --study main --workers 2                # the same command again resumes
+    python -m sim.calibrate --trials 60                             # brings the study to 60 trials in all
+
+A study file (conf/calibration/NAME.yaml, schema :class:`sim.research.study.Calibration`) names the
+parameters (existing real-valued config keys with bounds, optionally log scale, and where the bounds come
+from), the targets, the seeds per trial, the number of trials and the sampler's seed.
+
+**Targets.** Only targets whose measure reads years up to 2025 and that :mod:`sim.research.validate` can
+measure from runs (:data:`USABLE`); the others are excluded with the reason in :data:`EXCLUDED`. The
+measures are validate's own (:data:`sim.research.validate.MEASURES` through ``validate.evaluate``).
+
+**Loss.** For each target the distance of the measured median (across seeds) to its accepted range:
+0 inside, (low - median) / (high - low) below it, (median - high) / (high - low) above; a target with
+several ranges (the group pyramid's tiers) takes the mean of its parts; a rule target is 0 when met and 1
+when not; a median the runs leave unmeasured (no Little Giant, no group) counts as ``missing_distance``.
+The loss is the weighted sum of the distances, equal weights unless the study file's ``weights`` says
+otherwise.
+
+**Search.** Optuna's TPE sampler seeded from the study file, with the study in an SQLite file in the output
+directory (``optuna.db``), so the same command with the same ``--out`` resumes: ``--trials N`` is the number
+of complete trials in all. Every trial runs its scenarios x seeds through the shared worker pool
+(:func:`sim.research.sweep.map_jobs`), with the common random numbers of seeds 1..K.
+
+**Outputs** (in ``--out``, default ``results/calibration/<study>``): ``best.yaml`` (the best values as a
+config file: ``python -m sim --config-dir <out> +calibrated=best``, the same file is written as
+``calibrated/best.yaml``; :func:`best_overrides` reads it as overrides), ``trials.parquet`` (a row per
+trial: values, loss, per-target distances), ``loss.png`` (loss against trial and the best so far) and
+``report.md`` with the stability check: the best values re-evaluated on the disjoint seeds K+1..2K (loss
+and per-target medians on both sets).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from sim.config import ConfigError, compose
+from sim.research import validate
+from sim.research.driver import check_counts, command_parser, default_workers, refuse_seed, text_table
+from sim.research.sensitivity import check_factors, point_config
+from sim.research.study import Calibration, file_keys, read_study
+from sim.research.sweep import map_jobs
+
+STUDY_KEYS = tuple(file_keys(Calibration))
+LAST_YEAR = 2025  # only targets whose measure reads years up to this one
+# target id -> (last calendar year its measure reads, the scenarios it needs)
+USABLE = {
+    "rare_earth_little_giants_2025": (2025, ("baseline",)),
+    "soe_group_pyramid_2025": (2025, ("baseline",)),
+    "lg_control_processing": (2025, ("baseline",)),
+    "lg_control_downstream": (2025, ("baseline",)),
+    "lg_patents": (2025, ("baseline",)),
+    "lg_capital_constraint": (2025, ("baseline",)),
+}
+EXCLUDED = {
+    "west_timeline_coordinated": "reads years after 2025 (independence 3-15 years after 2025)",
+    "west_timeline_fragmented_is_slower": "reads years after 2025 (the timelines after 2025)",
+    "lg_rd_intensity": "reads 2020-2030",
+    "designation_raises_rd": "reads patents in 2030",
+    "designation_criteria_hold": "not measured from runs (the property test tests/test_designation.py)",
+}
+FILES = ("best.yaml", "trials.parquet", "loss.png", "report.md")
+
+
+# --------------------------------------------------------------------------
+# Study file and targets
+# --------------------------------------------------------------------------
+def load_study(name_or_path: str | Path) -> Calibration:
+    """A calibration study by name (conf/calibration/NAME.yaml) or path; its targets checked. Raises ConfigError."""
+    study = read_study(Calibration, name_or_path, "calibration", "--study")
+    for i, t in enumerate(study.targets):
+        if t in EXCLUDED:
+            raise ConfigError(f"targets[{i}]", f"'{t}' cannot be calibrated: {EXCLUDED[t]}; allowed: {', '.join(USABLE)}")
+        if t not in USABLE:
+            raise ConfigError(f"targets[{i}]", f"unknown target '{t}'; allowed: {', '.join(USABLE)}")
+    for t in study.weights:
+        if t not in USABLE:
+            raise ConfigError(f"weights.{t}", f"not a target the calibration uses; allowed: {', '.join(USABLE)}")
+    return study
+
+
+def study_targets(study: Calibration, path: Path = validate.TARGETS_FILE) -> list[dict[str, Any]]:
+    """The targets the study uses (its list, or every usable one), as in the targets file."""
+    ids = study.targets or list(USABLE)
+    by_id = {t["id"]: t for t in validate.read_targets(path)}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+# --------------------------------------------------------------------------
+# The loss
+# --------------------------------------------------------------------------
+def range_distance(median: float | None, accept: Sequence[float], missing: float = 2.0) -> float:
+    """0 inside [low, high]; outside, the gap to the nearer end in units of the range's width."""
+    if median is None or not math.isfinite(median):
+        return missing
+    lo, hi = float(accept[0]), float(accept[1])
+    gap = max(lo - median, median - hi, 0.0)
+    return gap / (hi - lo) if hi > lo else float(gap > 0)
+
+
+def distance(row: dict[str, Any], missing: float = 2.0) -> float:
+    """A target's distance from its row of ``validate.evaluate``: ranges by median, parts averaged, rules 0/1."""
+    parts = row.get("stages") or row.get("tiers")
+    if parts and all("median" in p for p in parts.values()):
+        return float(np.mean([range_distance(p["median"], row["accept"][k], missing) for k, p in parts.items()]))
+    if "median" in row and isinstance(row.get("accept"), (list, tuple)):
+        return range_distance(row["median"], row["accept"], missing)
+    return 0.0 if row.get("met") else 1.0
+
+
+def medians(row: dict[str, Any]) -> Any:
+    """What a target measured (its median, or a median per part), for the history and the report."""
+    parts = row.get("stages") or row.get("tiers")
+    if parts:
+        return {k: p.get("median") for k, p in parts.items()}
+    return row.get("median", row.get("met"))
+
+
+def loss(rows: list[dict[str, Any]], weights: dict[str, float] | None = None, missing: float = 2.0) -> tuple[float, dict[str, float]]:
+    """The weighted sum of the targets' distances (weight 1 unless given) and the distance per target."""
+    d = {r["id"]: distance(r, missing) for r in rows}
+    w = weights or {}
+    return float(sum(w.get(k, 1.0) * v for k, v in d.items())), d
+
+
+# --------------------------------------------------------------------------
+# Evaluating a point
+# --------------------------------------------------------------------------
+@dataclasses.dataclass
+class Problem:
+    """What every trial shares: the study, its targets, one composed config per scenario and the worker count."""
+
+    study: Calibration
+    targets: list[dict[str, Any]]
+    base: dict[str, Any]
+    workers: int = 1
+
+    @classmethod
+    def build(cls, study: Calibration, overrides: Sequence[str] = (), workers: int = 1) -> Problem:
+        targets = study_targets(study)
+        scenarios = sorted({sc for t in targets for sc in USABLE[t["id"]][1]})
+        shared = [*study.overrides, *overrides, "progress=false", "output.write=false", f"output.firm_panel={str(study.firm_panel).lower()}"]
+        base = {}
+        for sc in scenarios:
+            ov = [f"scenario={sc}", *shared]
+            base[sc] = compose(ov)
+            end = base[sc].world.start_year + base[sc].years - 1
+            if end < LAST_YEAR:
+                raise ConfigError(
+                    "years", f"the runs end in {end}; the targets read up to {LAST_YEAR}: set years >= {LAST_YEAR - base[sc].world.start_year + 1}"
+                )
+            check_factors(study.parameters, base[sc], ov, study.seeds)
+        return cls(study, targets, base, workers)
+
+    def evaluate(self, values: Sequence[float], seeds: Sequence[int]) -> dict[str, Any]:
+        """Run the point on ``seeds``: the loss, the distance and the median of every target."""
+        params = self.study.parameters
+        jobs = [(sc, s, point_config(cfg, params, values, s)) for sc, cfg in self.base.items() for s in seeds]
+        results = map_jobs(validate._one, jobs, self.workers)  # validate's run and measures, not a copy
+        rows = validate.evaluate(results, self.targets)
+        total, dist = loss(rows, self.study.weights, self.study.missing_distance)
+        return {"loss": total, "distances": dist, "medians": {r["id"]: medians(r) for r in rows}}
+
+
+# --------------------------------------------------------------------------
+# The search (Optuna)
+# --------------------------------------------------------------------------
+def signature(study: Calibration, overrides: Sequence[str]) -> str:
+    """What fixes a trial's result: a study directory holding another one is refused."""
+    keep = {k: v for k, v in dataclasses.asdict(study).items() if k not in ("trials", "description", "source")}
+    return json.dumps({**keep, "extra_overrides": list(overrides)}, sort_keys=True, default=str)
+
+
+def open_study(out: Path, study: Calibration, overrides: Sequence[str]):
+    """The Optuna study in ``out/optuna.db`` (created, or loaded to resume); ConfigError if it holds another design."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    out.mkdir(parents=True, exist_ok=True)
+    storage = f"sqlite:///{(out / 'optuna.db').resolve()}"
+    sampler = optuna.samplers.TPESampler(seed=study.sampler_seed)
+    ostudy = optuna.create_study(study_name=study.name, storage=storage, sampler=sampler, direction="minimize", load_if_exists=True)
+    sig = signature(study, overrides)
+    held = ostudy.user_attrs.get("signature")
+    if held is None:
+        ostudy.set_user_attr("signature", sig)
+    elif held != sig:
+        raise ConfigError("--out", f"{out} holds another calibration (different study, seeds or overrides); choose another --out")
+    return ostudy
+
+
+def complete_trials(ostudy) -> list:
+    import optuna
+
+    return [t for t in ostudy.trials if t.state == optuna.trial.TrialState.COMPLETE]
+
+
+def search(problem: Problem, ostudy, say=print) -> None:
+    """Run trials until the study holds ``problem.study.trials`` complete ones."""
+    import optuna
+
+    params = problem.study.parameters
+    seeds = list(range(1, problem.study.seeds + 1))
+    dists = {p.name: optuna.distributions.FloatDistribution(p.bounds[0], p.bounds[1], log=p.log) for p in params}
+    while (done := len(complete_trials(ostudy))) < problem.study.trials:
+        trial = ostudy.ask(dists)
+        started = time.time()
+        res = problem.evaluate([trial.params[p.name] for p in params], seeds)
+        trial.set_user_attr("distances", res["distances"])
+        trial.set_user_attr("medians", res["medians"])
+        ostudy.tell(trial, res["loss"])
+        best = ostudy.best_value
+        say(f"trial {done + 1}/{problem.study.trials}: loss {res['loss']:.3f} (best {best:.3f})  {time.time() - started:.0f} s")
+
+
+# --------------------------------------------------------------------------
+# Outputs
+# --------------------------------------------------------------------------
+def history(ostudy, study: Calibration) -> pd.DataFrame:
+    """A row per complete trial: number, parameter values, loss, best so far, distance per target."""
+    rows = []
+    for t in complete_trials(ostudy):
+        row = {"trial": t.number, **{p.name: t.params[p.name] for p in study.parameters}, "loss": t.value}
+        row.update({f"d_{k}": v for k, v in t.user_attrs.get("distances", {}).items()})
+        row["medians"] = json.dumps(t.user_attrs.get("medians", {}), default=float)
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if not df.empty:
+        df["best_so_far"] = df["loss"].cummin()
+    return df
+
+
+def best_config(study: Calibration, values: dict[str, float], loss_value: float) -> str:
+    """The best values as a Hydra config file (global package: composes with any other config)."""
+    tree: dict[str, Any] = {}
+    for p in study.parameters:
+        *path, last = p.key.split(".")
+        node = tree
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = float(values[p.name])
+    head = (
+        "# @package _global_\n"
+        f"# Calibrated by python -m sim.calibrate (study {study.name}, {study.seeds} seed(s) per trial): loss {loss_value:.4g}.\n"
+        "# Use it: python -m sim --config-dir <this directory> +calibrated=best   (or copy calibrated/best.yaml into conf/)\n"
+    )
+    return head + yaml.safe_dump(tree, sort_keys=False)
+
+
+def best_overrides(path: str | Path) -> list[str]:
+    """The values of a best.yaml as override strings (``key=value``), e.g. for :func:`sim.config.compose`."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    out: list[str] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        for k, v in node.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            walk(v, key) if isinstance(v, dict) else out.append(f"{key}={float(v)!r}")
+
+    walk(data, "")
+    return out
+
+
+def plot_loss(df: pd.DataFrame, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 3.5), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(df["trial"], df["loss"], "o", ms=4, color="tab:gray", label="trial")
+    ax.step(df["trial"], df["best_so_far"], where="post", color="tab:blue", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("loss (sum of target distances)")
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, dict):
+        return " / ".join(_fmt(x) for x in v.values())
+    if isinstance(v, bool) or v is None:
+        return {True: "met", False: "not met", None: "none"}[v]
+    return f"{v:.3g}"
+
+
+def write_report(out: Path, problem: Problem, df: pd.DataFrame, best, check: dict[str, Any], elapsed: float) -> str:
+    """report.md: the study, the best values, and the stability check on a disjoint seed set."""
+    s = problem.study
+    k = s.seeds
+    first = {"loss": best.value, "distances": best.user_attrs["distances"], "medians": best.user_attrs["medians"]}
+    rows = []
+    for t in problem.targets:
+        i = t["id"]
+        met = lambda r: "yes" if r["distances"][i] == 0 else "no"  # noqa: E731
+        rows.append([i, json.dumps(t["accept"]), _fmt(first["medians"][i]), met(first), _fmt(check["medians"][i]), met(check)])
+    table = text_table(pd.DataFrame(rows, columns=["target", "accept", f"seeds 1-{k}", "met", f"seeds {k + 1}-{2 * k}", "met "]), markdown=True)
+    params = text_table(
+        pd.DataFrame(
+            [[p.name, p.key, f"{best.params[p.name]:.4g}", f"[{p.bounds[0]:g}, {p.bounds[1]:g}]" + (" log" if p.log else "")] for p in s.parameters],
+            columns=["parameter", "key", "best", "bounds"],
+        ),
+        markdown=True,
+    )
+    weights = "equal weights" if not s.weights else f"weights {json.dumps(s.weights)} (others 1)"
+    excluded = "; ".join(f"{t}: {why}" for t, why in EXCLUDED.items())
+    text = f"""# Calibration: study {s.name}
+
+{len(df)} trials (TPE, sampler seed {s.sampler_seed}), {k} seed(s) per trial; this session {elapsed:.0f} s.
+Loss: the sum of the targets' distances to their accepted ranges ({weights}; 0 inside a range, the gap in
+range widths outside, rules 0/1, unmeasured {s.missing_distance:g}). Targets excluded (years after {LAST_YEAR}
+or not measured from runs): {excluded}.
+
+## Best values (trial {best.number})
+
+{params}
+
+## Stability across seed sets
+
+Loss on seeds 1-{k}: {first["loss"]:.3f}; on the disjoint seeds {k + 1}-{2 * k}: {check["loss"]:.3f}.
+
+{table}
+"""
+    (out / "report.md").write_text(text)
+    return text
+
+
+def calibrate(study: Calibration, out: Path, workers: int = 1, overrides: Sequence[str] = (), say=print) -> dict[str, Any]:
+    """Run (or resume) the study into ``out`` and write its files; returns the history, the best values and the check."""
+    started = time.time()
+    problem = Problem.build(study, overrides, workers)
+    ostudy = open_study(out, study, overrides)
+    search(problem, ostudy, say)
+    best = ostudy.best_trial
+    values = [best.params[p.name] for p in study.parameters]
+    check = problem.evaluate(values, list(range(study.seeds + 1, 2 * study.seeds + 1)))
+    df = history(ostudy, study)
+    df.to_parquet(out / "trials.parquet")
+    cfg_text = best_config(study, best.params, best.value)
+    (out / "best.yaml").write_text(cfg_text)
+    (out / "calibrated").mkdir(exist_ok=True)
+    (out / "calibrated" / "best.yaml").write_text(cfg_text)
+    plot_loss(df, out / "loss.png")
+    write_report(out, problem, df, best, check, time.time() - started)
+    return {"history": df, "best": dict(best.params), "best_loss": best.value, "check": check, "files": {f: out / f for f in FILES}}
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    ap = command_parser(
+        "python -m sim.calibrate",
+        __doc__.split("\n\n")[0],
+        overrides="config overrides applied to every run (e.g. years=12)",
+        seeds="seeds per trial (default: the study's)",
+        workers="worker processes (default: the cores available)",
+        out="study directory (default: results/calibration/<study>); the same directory resumes",
+    )
+    ap.add_argument("--study", default="main", help="conf/calibration/NAME.yaml or a path to a YAML file (default: main)")
+    ap.add_argument("--trials", type=int, help="complete trials in all (default: the study's)")
+    a = ap.parse_intermixed_args(argv)
+    try:
+        study = load_study(a.study)
+        check_counts(a)
+        if a.trials is not None and a.trials < 1:
+            raise ConfigError("--trials", f"must be >= 1, got {a.trials}")
+        refuse_seed(a.overrides)
+        study.seeds = a.seeds or study.seeds
+        study.trials = a.trials or study.trials
+        out = Path(a.out) if a.out else Path("results") / "calibration" / study.name
+        res = calibrate(study, out, a.workers or default_workers(), a.overrides, say=lambda s: print(s, flush=True))
+    except ConfigError as err:
+        in_study = "study" in locals() and re.split(r"[.\[]", str(err.key))[0] in STUDY_KEYS
+        print(f"error: {err}" + (f" (study {study.source})" if in_study else ""), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: complete trials are kept; run the same command to resume", file=sys.stderr)
+        return 130
+    print(f"best loss {res['best_loss']:.3f} (seeds 1-{study.seeds}); on seeds {study.seeds + 1}-{2 * study.seeds}: {res['check']['loss']:.3f}")
+    print(f"files: {', '.join(str(p) for p in res['files'].values())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Calibration (sim/research/calibrate.py): the loss, a tiny study end to end through Optuna (files, resume,
+best.yaml composing and running), and one-line errors for bad study files. No model numbers are pinned."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+from _sim_helpers import PROJECT_ROOT, sim_env
+
+from sim.config import ConfigError, compose
+from sim.research import calibrate as cal
+from sim.research.sensitivity import get_value
+
+
+# --------------------------------------------------------------------------
+# The loss
+# --------------------------------------------------------------------------
+def test_range_distance_is_zero_inside_and_grows_outside():
+    assert cal.range_distance(30, [30, 120]) == cal.range_distance(75, [30, 120]) == cal.range_distance(120, [30, 120]) == 0
+    below = [cal.range_distance(x, [30, 120]) for x in (20, 10, 0)]
+    above = [cal.range_distance(x, [30, 120]) for x in (130, 150, 300)]
+    assert below == sorted(below) and below[0] > 0 and above == sorted(above) and above[0] > 0
+    assert cal.range_distance(21, [30, 120]) == pytest.approx(0.1)  # in units of the range's width
+    assert cal.range_distance(None, [30, 120], missing=2.0) == 2.0
+
+
+def test_loss_over_rows_of_every_kind():
+    rows = [
+        {"id": "a", "accept": [0.5, 0.9], "median": 0.7},
+        {"id": "b", "accept": {"x": [1, 3], "y": [5, 15]}, "tiers": {"x": {"median": 2}, "y": {"median": 10}}},
+        {"id": "c", "accept": "a rule", "met": True},
+    ]
+    total, d = cal.loss(rows)
+    assert total == 0 and d == {"a": 0, "b": 0, "c": 0}
+    rows[0]["median"], rows[1]["tiers"]["y"]["median"], rows[2]["met"] = 1.3, 25, False
+    total, d = cal.loss(rows, weights={"c": 0.5})
+    assert d == {"a": pytest.approx(1.0), "b": pytest.approx(0.5), "c": 1.0}  # parts averaged, rules 0/1
+    assert total == pytest.approx(1.0 + 0.5 + 0.5)
+
+
+def test_targets_up_to_2025_only():
+    assert set(cal.USABLE) | set(cal.EXCLUDED) >= {t["id"] for t in cal.validate.read_targets(cal.validate.TARGETS_FILE)}
+    assert all(year <= cal.LAST_YEAR for year, _ in cal.USABLE.values())
+    assert all(t in cal.validate.MEASURES for t in cal.USABLE)
+
+
+# --------------------------------------------------------------------------
+# A tiny study end to end
+# --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cal")
+    study = cal.load_study("quick")
+    study.trials = 2
+    res = cal.calibrate(study, out, workers=1, say=lambda s: None)
+    return out, res
+
+
+def test_tiny_study_writes_every_file(tiny):
+    out, res = tiny
+    for f in cal.FILES:
+        assert (out / f).is_file(), f
+    df = pd.read_parquet(out / "trials.parquet")
+    assert len(df) == 2 and {"magnet_niches", "group_rd_fund", "loss", "best_so_far"} <= set(df.columns)
+    assert {f"d_{t}" for t in cal.USABLE} <= set(df.columns)
+    assert "seeds 2-2" in (out / "report.md").read_text()
+    assert res["best_loss"] == df["loss"].min()
+
+
+def test_resuming_adds_trials(tiny):
+    out, _ = tiny
+    before = pd.read_parquet(out / "trials.parquet")
+    study = cal.load_study("quick")
+    study.trials = 3
+    cal.calibrate(study, out, workers=1, say=lambda s: None)
+    after = pd.read_parquet(out / "trials.parquet")
+    assert len(after) == 3
+    pd.testing.assert_frame_equal(after.iloc[:2][before.columns.drop("best_so_far")], before[before.columns.drop("best_so_far")])
+
+
+def test_best_yaml_composes_and_runs(tiny):
+    out, _ = tiny
+    df = pd.read_parquet(out / "trials.parquet")  # the best so far (another test may have resumed the study)
+    ov = cal.best_overrides(out / "best.yaml")
+    cfg = compose([*ov, "years=2"])
+    assert get_value(cfg, "policy.china.groups.rd_fund_myuan_per_year") == pytest.approx(df.loc[df["loss"].idxmin(), "group_rd_fund"])
+    r = subprocess.run(
+        [sys.executable, "-m", "sim", "--config-dir", str(out), "+calibrated=best", "years=1", "output.write=false", "progress=false"],
+        cwd=PROJECT_ROOT,
+        env=sim_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+# --------------------------------------------------------------------------
+# One-line errors
+# --------------------------------------------------------------------------
+def _quick(**change):
+    data = yaml.safe_load((cal.validate.CONF_DIR / "calibration" / "quick.yaml").read_text())
+    data.update(change)
+    return data
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"trials": 0}, "trials"),
+        ({"nope": 1}, "nope"),
+        ({"targets": ["lg_rd_intensity"]}, "targets[0]"),
+        ({"targets": ["no_such"]}, "targets[0]"),
+        ({"parameters": []}, "parameters"),
+        ({"parameters": [{"name": "a", "key": "world.markets.logit_beta", "bounds": [0.0, 8.0], "log": True, "why": "x"}]}, "parameters.a.bounds"),
+        ({"parameters": [{"name": "a", "key": "world.markets.logit_beta", "bounds": [2.0, 8.0]}]}, "parameters.a.why"),
+        ({"weights": {"lg_patents": -1}}, "weights.lg_patents"),
+    ],
+)
+def test_bad_study_names_the_key(tmp_path, change, key):
+    p = tmp_path / "bad.yaml"
+    p.write_text(yaml.safe_dump(_quick(**change)))
+    with pytest.raises(ConfigError) as ex:
+        cal.load_study(p)
+    assert ex.value.key == key
+
+
+def test_command_error_is_one_line(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text(yaml.safe_dump(_quick(trials=0)))
+    r = subprocess.run(
+        [sys.executable, "-m", "sim.calibrate", "--study", str(p), "--out", str(tmp_path / "o")],
+        cwd=PROJECT_ROOT,
+        env=sim_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "trials" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()
