@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agents.firms import account, innovate, learn
+from agents.firms import account, innovate, learn, processing_cost
+from scenarios.production_credit import ProductionCredit
 from scenarios.strategic_pricing import export_discount_loss
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -16,8 +17,19 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def do_accounting(model: ChainModel) -> None:
-    """Revenue at the traded price (less strategic export discounts), costs, interest, tax; cash and debt update."""
+    """Production credits paid into this quarter's grants; revenue at the traded price (less strategic export
+    discounts), costs, interest, tax; cash and debt update."""
+    pay_production_credits(model)
     account(model.pop, model.tables, model.quarter, model.world.finance, model.trade_price, revenue_adjust=export_discount_loss(model))
+
+
+def pay_production_credits(model: ChainModel) -> None:
+    """Every active production credit (scenarios.production_credit) pays into this quarter's grants."""
+    credits = [m for m in model.policy.modules if isinstance(m, ProductionCredit) and m.active]
+    if credits:
+        proc = processing_cost(model.pop, model.tables)
+        for credit in credits:
+            credit.pay(model, proc)
 
 
 def do_innovation(model: ChainModel) -> None:

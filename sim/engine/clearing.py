@@ -55,29 +55,41 @@ def clear_markets_and_produce(model: ChainModel) -> None:
 
 
 def landed_price(model: ChainModel, s: int) -> np.ndarray:
-    """(B buyer bloc, B supplier bloc) price paid per kg including freight and tariff."""
+    """(B buyer bloc, B supplier bloc) price paid per kg including freight and tariff.
+
+    The tariff is the world's ``import_tariff`` of the buyer bloc plus the tariffs in force on this
+    origin and stage (``model.instruments.tariff``, scenarios.tariff; zero when none: adding 0.0 is exact)."""
     T = model.tables
     p = model.markets.price[:, s]
     B = T.B
+    extra = model.instruments.tariff[:, :, s]
     landed = np.tile(p[None, :], (B, 1))
     for b in range(B):
         for c in range(B):
             if b != c:
-                landed[b, c] = p[c] * (1.0 - model.instruments.export_discount[c, s]) * (1.0 + T.import_tariff[b]) + T.freight_usd_per_kg[s]
+                landed[b, c] = (
+                    p[c] * (1.0 - model.instruments.export_discount[c, s]) * (1.0 + (T.import_tariff[b] + extra[b, c])) + T.freight_usd_per_kg[s]
+                )
     return landed
 
 
 def final_classes(model: ChainModel):
-    """Final buyer classes: (bloc, state-owned, domestic-only) with their demand; buyer -> class shares."""
+    """Final buyer classes: (bloc, state-owned, domestic-only, banned origins) with their demand; buyer -> class
+    shares. Banned origins come from sourcing bans naming the buyer (scenarios.sourcing_ban); with none in
+    force every buyer's are empty, and the classes are those of (bloc, state-owned, domestic-only).
+    Returns class bloc, state-owned, domestic-only, (K, B) banned-origin mask, demand and the links."""
     keys: dict[tuple, int] = {}
     demand: list[float] = []
     links = []  # (buyer, class, share of its demand)
+    bans = model.instruments.buyer_bans
     for buyer in model.buyers:
+        ban = bans.get(buyer.name)
+        banned = tuple(int(c) for c in np.flatnonzero(ban > 0)) if ban is not None else ()
         parts = [(False, 1.0 - buyer.domestic_mandate), (True, buyer.domestic_mandate)]
         for domestic_only, share in parts:
             if share <= 0:
                 continue
-            key = (buyer.bloc, buyer.state_owned, domestic_only)
+            key = (buyer.bloc, buyer.state_owned, domestic_only, banned)
             if key not in keys:
                 keys[key] = len(demand)
                 demand.append(0.0)
@@ -85,17 +97,22 @@ def final_classes(model: ChainModel):
             demand[k] += buyer.demand_t * share
             links.append((buyer, k, share))
     kl = list(keys)
+    class_ban = np.zeros((len(kl), model.tables.B), dtype=bool)
+    for k, key in enumerate(kl):
+        class_ban[k, list(key[3])] = True
     return (
         np.array([k[0] for k in kl], dtype=int),
         np.array([k[1] for k in kl], dtype=bool),
         np.array([k[2] for k in kl], dtype=bool),
+        class_ban,
         np.array(demand),
         links,
     )
 
 
-def preferences(model: ChainModel, s: int, sup: np.ndarray, class_bloc, class_state, class_group, class_domestic):
-    """(K, N) logit preference and landed prices of each class for each supplier."""
+def preferences(model: ChainModel, s: int, sup: np.ndarray, class_bloc, class_state, class_group, class_domestic, class_ban=None):
+    """(K, N) logit preference and landed prices of each class for each supplier; ``class_ban``: (K, B) origins
+    each class may not buy from (final classes; None upstream)."""
     T, pop, P = model.tables, model.pop, model.world.markets
     landed = landed_price(model, s)[class_bloc][:, pop.bloc[sup]]
     discount = np.zeros_like(landed)
@@ -106,7 +123,25 @@ def preferences(model: ChainModel, s: int, sup: np.ndarray, class_bloc, class_st
     pref = np.exp(-P.logit_beta * effective / T.reference_price_usd_per_kg[s])
     foreign = class_bloc[:, None] != pop.bloc[sup][None, :]
     pref = np.where(class_domestic[:, None] & foreign, 0.0, pref)
+    banned = sourcing_banned(model, s, sup, class_bloc, class_ban)
+    if banned is not None:
+        pref = np.where(banned, 0.0, pref)
     return pref, landed
+
+
+def sourcing_banned(model: ChainModel, s: int, sup: np.ndarray, class_bloc, class_ban=None) -> np.ndarray | None:
+    """(K, N) True where a sourcing ban (scenarios.sourcing_ban) forbids class k to buy from supplier j at
+    stage s: every class of a banning bloc (``model.instruments.ban_all``), or final classes whose buyers
+    a ban names (``class_ban``). None when no ban is in force here (preferences are then untouched)."""
+    ban_all = model.instruments.ban_all[:, :, s]
+    named = class_ban is not None and class_ban.any()
+    if not (named or ban_all.any()):
+        return None
+    origin = model.pop.bloc[sup]
+    out = ban_all[class_bloc][:, origin] > 0
+    if named:
+        out |= class_ban[:, origin]
+    return out
 
 
 def _offer(model: ChainModel) -> None:
@@ -134,7 +169,7 @@ def _clear_upstream(model: ChainModel) -> tuple[dict[int, StageClearing], list]:
     for s in range(S - 1, -1, -1):
         sup = np.flatnonzero((pop.stage == s) & (pop.potential_t > 0))
         if s == S - 1:
-            c_bloc, c_state, c_dom, demand, final_links = final_classes(model)
+            c_bloc, c_state, c_dom, c_ban, demand, final_links = final_classes(model)
             c_group = np.full(len(c_bloc), -1)
             buyer_rows = buyer_class = None
         else:  # classes of the next stage's firms: (bloc, state group or none)
@@ -146,7 +181,8 @@ def _clear_upstream(model: ChainModel) -> tuple[dict[int, StageClearing], list]:
             c_group = np.tile(np.arange(G1) - 1, B)
             c_state = np.zeros(B * G1, dtype=bool)
             c_dom = np.zeros(B * G1, dtype=bool)
-        pref, landed = preferences(model, s, sup, c_bloc, c_state, c_group, c_dom)
+            c_ban = None
+        pref, landed = preferences(model, s, sup, c_bloc, c_state, c_group, c_dom, c_ban)
         res = allocate(demand, pop.potential_t[sup], pref, P.rationing_rounds, pop.bloc[sup], mk.licensed_share(s, c_bloc))
         pop.orders_t[sup] = res.alloc.sum(axis=0)
         model.price_floors.place_offtake(model, s, sup)  # the state buys spare domestic output (offtake)

@@ -1,0 +1,236 @@
+"""Trade and content rules (docs/ODD.md 7.11): tariff, sourcing ban, production tax credit.
+
+Each rule is checked on short laissez-faire runs (the event starts 2016 Q1 = quarter 4 and ends
+2017 Q1 = quarter 8 with start_year 2015): what it sets while in force, that ending it restores
+the instruments exactly, and one-line errors naming the key for bad parameters.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from _rule_helpers import fresh_config
+
+from agents.firms import processing_cost
+from sim.config import ConfigError, validate
+from sim.engine import accounts
+from sim.engine.clearing import final_classes, landed_price
+from sim.engine.instruments import Instruments
+from sim.engine.model import ChainModel
+
+LF = "scenario=laissez_faire"
+START_Q, END_Q = 4, 8
+CHINA, WEST = 0, 1
+MINING, SEPARATION, METAL, MAGNET = 0, 1, 2, 3
+_BASE = fresh_config(LF)
+
+TARIFF = dict(kind="tariff", start_year=2016.0, end_year=2017.0, importer="west", stages=["magnet"], origins=["china"], rate=0.25)
+BAN = dict(kind="sourcing_ban", start_year=2016.0, end_year=2017.0, bloc="west", origins=["china"], stages=["magnet"], buyers=["west_defence"])
+CREDIT = dict(kind="production_credit", start_year=2016.0, end_year=2017.0, bloc="west", stages=["separation", "metal"], cost_share=0.10)
+
+
+def _model(years: int = 3, **events) -> ChainModel:
+    cfg = copy.deepcopy(_BASE)
+    cfg.years = years
+    cfg.scenario.events = copy.deepcopy(events)
+    return ChainModel(validate(cfg))
+
+
+def _step_to(m: ChainModel, q: int) -> ChainModel:
+    while m.quarter < q:
+        m.step()
+    return m
+
+
+def _expected_landed(m: ChainModel, s: int, extra: float) -> np.ndarray:
+    T, p = m.tables, m.markets.price[:, s]
+    return np.array(
+        [
+            [
+                p[c] if b == c else p[c] * (1.0 + (T.import_tariff[b] + (extra if (b, c) == (WEST, CHINA) else 0.0))) + T.freight_usd_per_kg[s]
+                for c in range(T.B)
+            ]
+            for b in range(T.B)
+        ]
+    )
+
+
+# --------------------------------------------------------------------------
+# tariff
+# --------------------------------------------------------------------------
+def test_tariff_raises_the_landed_price_by_the_rate_and_ends_exactly():
+    m = _model(x=TARIFF)
+    _step_to(m, START_Q - 1)
+    np.testing.assert_array_equal(landed_price(m, MAGNET), _expected_landed(m, MAGNET, 0.0))
+    _step_to(m, START_Q)
+    T, p = m.tables, m.markets.price[:, MAGNET]
+    with_tariff = landed_price(m, MAGNET)
+    np.testing.assert_array_equal(with_tariff, _expected_landed(m, MAGNET, 0.25))
+    without = p[CHINA] * (1.0 + T.import_tariff[WEST]) + T.freight_usd_per_kg[MAGNET]
+    assert with_tariff[WEST, CHINA] - without == pytest.approx(0.25 * p[CHINA], rel=1e-12)  # exactly the rate on the price
+    for s in (MINING, SEPARATION, METAL):  # other stages untouched
+        np.testing.assert_array_equal(landed_price(m, s), _expected_landed(m, s, 0.0))
+    _step_to(m, END_Q)
+    assert not m.policy.events[0].active
+    np.testing.assert_array_equal(m.instruments.tariff, np.zeros_like(m.instruments.tariff))
+    np.testing.assert_array_equal(landed_price(m, MAGNET), _expected_landed(m, MAGNET, 0.0))
+
+
+def test_tariff_without_origins_taxes_every_other_bloc_and_tariffs_stack():
+    m = _model(a=dict(TARIFF, origins=[], rate=0.1), b=dict(TARIFF, rate=0.05))
+    _step_to(m, START_Q)
+    assert m.instruments.tariff[WEST, CHINA, MAGNET] == pytest.approx(0.15, rel=1e-15)
+    assert m.instruments.tariff[CHINA, WEST, MAGNET] == 0.0 and m.instruments.tariff[WEST, WEST, MAGNET] == 0.0
+
+
+def test_add_layers_restore_the_base_bit_for_bit():
+    ins = Instruments(2, 4)
+    base = ins.tariff.copy()
+    ins.set_layer("tariff", "a", np.full((2, 2, 4), 0.1), op="add", init=0.0)
+    ins.set_layer("tariff", "b", np.full((2, 2, 4), 0.07), op="add", init=0.0)
+    ins.tariff[0, 1, 2] = 0.5  # a change from outside is kept
+    ins.clear_layer("tariff", "a")
+    assert ins.tariff[0, 0, 0] == 0.07 and ins.tariff[0, 1, 2] == pytest.approx(0.4)
+    ins.clear_layer("tariff", "b")
+    base[0, 1, 2] = ins.tariff[0, 1, 2]
+    np.testing.assert_array_equal(ins.tariff, base)
+
+
+# --------------------------------------------------------------------------
+# sourcing ban
+# --------------------------------------------------------------------------
+def _deliveries(m: ChainModel):
+    """(banned classes from China, other West classes from China, banned classes in total) of the last quarter's magnets."""
+    cl = m.last_clearing[MAGNET]
+    c_bloc, _, _, c_ban, _, _ = final_classes(m)
+    china = m.pop.bloc[cl.suppliers] == CHINA
+    banned = c_ban[:, CHINA]
+    others = (c_bloc == WEST) & ~banned
+    d = cl.delivered
+    return d[np.ix_(banned, china)].sum(), d[np.ix_(others, china)].sum(), cl.alloc[np.ix_(banned, china)].sum()
+
+
+def test_sourcing_ban_stops_deliveries_to_the_banned_buyers_only():
+    base, m = _model(), _model(x=BAN)
+    _step_to(base, START_Q - 1)
+    _step_to(m, START_Q - 1)
+    assert len(final_classes(m)[0]) == len(final_classes(base)[0])  # no ban: the classes of before
+    for q in range(START_Q, END_Q):
+        base.step()
+        m.step()
+        banned, others, ordered = _deliveries(m)
+        assert banned == 0.0 and ordered == 0.0, q  # nothing from China reaches the banned defence buyers
+        assert others > 0, q  # other Western buyers still buy Chinese magnets
+        cl = base.last_clearing[MAGNET]
+        west_from_china = cl.delivered[np.ix_(cl.class_bloc == WEST, base.pop.bloc[cl.suppliers] == CHINA)].sum()
+        assert west_from_china > 0
+    cl = m.last_clearing[MAGNET]
+    banned = final_classes(m)[3][:, CHINA]
+    assert cl.delivered[np.ix_(banned, m.pop.bloc[cl.suppliers] == WEST)].sum() > 0  # they buy Western magnets instead
+    _step_to(m, END_Q)
+    assert m.instruments.buyer_bans == {} and not m.instruments.ban_all.any()
+
+
+def test_sourcing_ban_of_a_whole_bloc_upstream():
+    m = _model(x=dict(BAN, stages=["separation"], buyers=[]))
+    _step_to(m, START_Q + 1)
+    cl = m.last_clearing[SEPARATION]
+    west = cl.class_bloc == WEST
+    china = m.pop.bloc[cl.suppliers] == CHINA
+    assert cl.delivered[np.ix_(west, china)].sum() == 0.0
+    assert m.instruments.ban_all[WEST, CHINA, SEPARATION] == 1.0 and m.instruments.ban_all.sum() == 1.0
+
+
+# --------------------------------------------------------------------------
+# production tax credit
+# --------------------------------------------------------------------------
+def _spy_credits(monkeypatch) -> list:
+    """Record, each quarter, the grants before and after the credits and what the rule should pay."""
+    seen = []
+    orig = accounts.pay_production_credits
+
+    def spy(model):
+        pop = model.pop
+        before = np.array(pop.grants, dtype=float, copy=True) * np.ones(len(pop))
+        proc = processing_cost(pop, model.tables)
+        orig(model)
+        seen.append(
+            (
+                model.quarter,
+                np.asarray(pop.grants) - before,
+                pop.output_t.copy(),
+                pop.input_cost.copy(),
+                proc,
+                pop.bloc.copy(),
+                pop.stage.copy(),
+                pop.alive.copy(),
+            )
+        )
+
+    monkeypatch.setattr(accounts, "pay_production_credits", spy)
+    return seen
+
+
+@pytest.mark.parametrize("rule", ["cost_share", "usd_per_kg"])
+def test_production_credit_pays_the_rule_and_shows_in_fiscal_totals(monkeypatch, rule):
+    spec = CREDIT if rule == "cost_share" else dict(CREDIT, cost_share=0.0, usd_per_kg=20.0, stages=["magnet"])
+    seen = _spy_credits(monkeypatch)
+    m = _step_to(_model(x=spec), END_Q + 1)
+    paid = 0.0
+    for q, got, output, input_cost, proc, bloc, stage, alive in seen:
+        if rule == "cost_share":
+            rule_pay = 0.10 * (input_cost + output * proc / 1000.0)
+            here = alive & (bloc == WEST) & np.isin(stage, [SEPARATION, METAL])
+        else:
+            rule_pay = 20.0 * output / 1000.0
+            here = alive & (bloc == WEST) & (stage == MAGNET)
+        want = np.where(here, rule_pay, 0.0) if START_Q <= q < END_Q else np.zeros(len(got))
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=f"quarter {q}")
+        paid += want.sum()
+    assert paid > 0
+    fiscal = m.policy.fiscal_totals()
+    assert fiscal[(WEST, "production_credit")] == pytest.approx(paid, rel=1e-12)
+    rows = [r for r in m.recorder.policy.rows if r[2] == "fiscal_musd" and r[3] == "production_credit"]
+    assert sum(r[4] for r in rows) == pytest.approx(paid, rel=1e-9)
+
+
+# --------------------------------------------------------------------------
+# bad parameters: one-line ConfigErrors naming the key
+# --------------------------------------------------------------------------
+_ALLOWED_BLOCS = "china, west"
+_ALLOWED_STAGES = "mining, separation, metal, magnet"
+BAD = [
+    (TARIFF, {"importer": "usa"}, "importer", _ALLOWED_BLOCS),
+    (TARIFF, {"stages": []}, "stages", _ALLOWED_STAGES),
+    (TARIFF, {"origins": ["mars"]}, "origins", _ALLOWED_BLOCS),
+    (TARIFF, {"origins": ["west"]}, "origins", "importer"),
+    (TARIFF, {"rate": -0.1}, "rate", ">= 0.0"),
+    (BAN, {"bloc": "eu"}, "bloc", _ALLOWED_BLOCS),
+    (BAN, {"origins": []}, "origins", _ALLOWED_BLOCS),
+    (BAN, {"origins": ["west"]}, "origins", "banning bloc"),
+    (BAN, {"buyers": ["china_defence"]}, "buyers", "west_defence"),
+    (BAN, {"stages": ["metal", "magnet"]}, "stages", "final stage 'magnet'"),
+    (CREDIT, {"bloc": "us"}, "bloc", _ALLOWED_BLOCS),
+    (CREDIT, {"stages": ["oxide"]}, "stages", _ALLOWED_STAGES),
+    (CREDIT, {"cost_share": 0.0}, "usd_per_kg", "exactly one"),
+    (CREDIT, {"usd_per_kg": 5.0}, "usd_per_kg", "exactly one"),
+    (CREDIT, {"cost_share": 1.5}, "cost_share", "<= 1.0"),
+]
+
+
+@pytest.mark.parametrize("good,change,key,allowed", BAD, ids=[f"{g['kind']}-{k}-{i}" for i, (g, _, k, _) in enumerate(BAD)])
+def test_bad_trade_rule_parameter_is_a_one_line_config_error(good, change, key, allowed):
+    cfg = copy.deepcopy(_BASE)
+    cfg.scenario.events = {"x": {**good, **change}}
+    with pytest.raises(ConfigError) as ei:
+        validate(cfg)
+    assert ei.value.key == f"scenario.events.x.{key}"
+    assert allowed in str(ei.value) and "\n" not in str(ei.value)
+
+
+def test_good_trade_rules_validate():
+    cfg = copy.deepcopy(_BASE)
+    cfg.scenario.events = {"t": TARIFF, "b": BAN, "c": CREDIT}
+    validate(cfg)
