@@ -46,6 +46,39 @@ class ProductionCreditParams(EventParams):
     cost_share: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})  # share of production cost; 0.10: 45X critical minerals
 
 
+class CreditBook:
+    """One bloc's production credit by stage and the money it paid (shared by the event and a bloc's policy)."""
+
+    def __init__(self):
+        self.bloc_index = -1
+        self.usd_per_kg: np.ndarray | None = None  # (S,) credit per kg of output, USD/kg
+        self.cost_share: np.ndarray | None = None  # (S,) share of production cost
+        self.paid_musd = 0.0  # cumulative, M USD
+
+    def set_rates(self, model, bloc: str, usd_per_kg: dict[str, float], cost_share: dict[str, float]) -> None:
+        T = model.tables
+        self.bloc_index = T.blocs.index(bloc)
+        self.usd_per_kg = np.array([float(usd_per_kg.get(s, 0.0)) for s in T.stages])
+        self.cost_share = np.array([float(cost_share.get(s, 0.0)) for s in T.stages])
+
+    def credit_musd(self, model, proc_usd_per_kg: np.ndarray) -> np.ndarray:
+        """(firm rows,) this quarter's credit of each firm, M USD (zero outside the bloc and the credited stages);
+        ``proc_usd_per_kg``: each firm's unit processing cost this quarter (agents.firms.processing_cost)."""
+        pop = model.pop
+        per_t = pop.output_t * self.usd_per_kg[pop.stage] / 1000.0  # t x USD/kg / 1000 = M USD
+        share = self.cost_share[pop.stage] * (pop.input_cost + pop.output_t * proc_usd_per_kg / 1000.0)
+        return np.where(pop.alive & (pop.bloc == self.bloc_index), per_t + share, 0.0)
+
+    def pay(self, model, proc_usd_per_kg: np.ndarray) -> None:
+        """Pay this quarter's credit into the firms' grants (called by the accounts, before they are booked)."""
+        pay = self.credit_musd(model, proc_usd_per_kg)
+        model.pop.grants = model.pop.grants + pay
+        self.paid_musd += float(pay.sum())
+
+    def fiscal_musd(self) -> dict[tuple[int, str], float]:
+        return {(self.bloc_index, INSTRUMENT): self.paid_musd} if self.bloc_index >= 0 else {}
+
+
 @register_event
 class ProductionCredit(ScenarioEvent):
     kind = "production_credit"
@@ -54,33 +87,16 @@ class ProductionCredit(ScenarioEvent):
 
     def __init__(self, name, params):
         super().__init__(name, params)
-        self.paid_musd = 0.0  # cumulative, M USD
-        self.bloc_index = -1
+        self.book = CreditBook()
 
     def install(self, model) -> None:
-        self.bloc_index = model.tables.blocs.index(self.params.bloc)
+        p = self.params
+        self.book.set_rates(model, p.bloc, {s: p.usd_per_kg for s in p.stages}, {s: p.cost_share for s in p.stages})
         super().install(model)
 
-    def credit_musd(self, model, proc_usd_per_kg: np.ndarray) -> np.ndarray:
-        """(firm rows,) this quarter's credit of each firm, M USD (zero outside the bloc and stages);
-        ``proc_usd_per_kg``: each firm's unit processing cost this quarter (agents.firms.processing_cost)."""
-        T, pop, p = model.tables, model.pop, self.params
-        stage = np.zeros(T.S, dtype=bool)
-        stage[[T.stages.index(s) for s in p.stages]] = True
-        here = pop.alive & (pop.bloc == self.bloc_index) & stage[pop.stage]
-        if p.usd_per_kg > 0:
-            pay = pop.output_t * p.usd_per_kg / 1000.0  # t x USD/kg / 1000 = M USD
-        else:
-            pay = p.cost_share * (pop.input_cost + pop.output_t * proc_usd_per_kg / 1000.0)
-        return np.where(here, pay, 0.0)
-
     def pay(self, model, proc_usd_per_kg: np.ndarray) -> None:
-        """Pay this quarter's credit into the firms' grants (called by the accounts, before they are booked)."""
-        if not self.active:
-            return
-        pay = self.credit_musd(model, proc_usd_per_kg)
-        model.pop.grants = model.pop.grants + pay
-        self.paid_musd += float(pay.sum())
+        if self.active:
+            self.book.pay(model, proc_usd_per_kg)
 
     def apply(self, model) -> None:
         """Nothing to set: the accounts call :meth:`pay` while the event is active."""
@@ -89,7 +105,7 @@ class ProductionCredit(ScenarioEvent):
         """Nothing to undo: payments stop with the event."""
 
     def fiscal_musd(self) -> dict[tuple[int, str], float]:
-        return {(self.bloc_index, INSTRUMENT): self.paid_musd} if self.bloc_index >= 0 else {}
+        return self.book.fiscal_musd()
 
     @classmethod
     def check(cls, key, params, cfg) -> None:
@@ -100,3 +116,36 @@ class ProductionCredit(ScenarioEvent):
                 f"{key}.usd_per_kg",
                 f"give exactly one of usd_per_kg > 0 or cost_share > 0; got usd_per_kg={params.usd_per_kg}, cost_share={params.cost_share}",
             )
+
+
+class ProductionCreditPolicy:
+    """The production credit of a bloc's policy (sim.config.policy.InstrumentsConfig ``production_credit_*``):
+    in force from install to retirement (a regime change). A policy module; the accounts call :meth:`pay`."""
+
+    order = 61  # after BlocInstruments; it has no quarterly action
+    active = True
+
+    def __init__(self, bloc: int, usd_per_kg: dict[str, float], cost_share: dict[str, float]):
+        self.bloc = bloc
+        self.rates = (usd_per_kg, cost_share)
+        self.book = CreditBook()
+
+    def install(self, model) -> None:
+        self.book.set_rates(model, model.tables.blocs[self.bloc], *self.rates)
+        self.active = True
+
+    def quarter(self, model) -> None:
+        """Nothing quarterly: the accounts pay the credit."""
+
+    def year(self, model) -> None:
+        """Nothing yearly."""
+
+    def retire(self, model) -> None:
+        self.active = False
+
+    def pay(self, model, proc_usd_per_kg: np.ndarray) -> None:
+        if self.active:
+            self.book.pay(model, proc_usd_per_kg)
+
+    def fiscal_musd(self) -> dict[tuple[int, str], float]:
+        return self.book.fiscal_musd()

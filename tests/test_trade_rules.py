@@ -234,3 +234,53 @@ def test_good_trade_rules_validate():
     cfg = copy.deepcopy(_BASE)
     cfg.scenario.events = {"t": TARIFF, "b": BAN, "c": CREDIT}
     validate(cfg)
+
+
+# --------------------------------------------------------------------------
+# the same rules in a bloc's policy file (sim.config.policy.InstrumentsConfig)
+# --------------------------------------------------------------------------
+def _policy_model(years: int = 2, **instruments) -> ChainModel:
+    cfg = copy.deepcopy(_BASE)
+    cfg.years = years
+    for k, v in instruments.items():
+        setattr(cfg.policy["west"].instruments, k, v)
+    return ChainModel(validate(cfg))
+
+
+def test_policy_tariff_is_a_layer_removed_exactly_at_retirement():
+    m = _policy_model(import_tariff={"magnet": 0.25, "metal": 0.1})
+    t = m.instruments.tariff
+    assert t[WEST, CHINA, MAGNET] == 0.25 and t[WEST, CHINA, METAL] == 0.1 and t.sum() == pytest.approx(0.35)
+    _step_to(m, 1)
+    np.testing.assert_array_equal(landed_price(m, MAGNET), _expected_landed(m, MAGNET, 0.25))
+    m.policy.retire_bloc(WEST)
+    np.testing.assert_array_equal(m.instruments.tariff, np.zeros_like(t))
+
+
+def test_policy_production_credit_pays_from_the_start_with_its_fiscal_book(monkeypatch):
+    seen = _spy_credits(monkeypatch)
+    m = _step_to(_policy_model(production_credit_cost_share={"separation": 0.1}, production_credit_usd_per_kg={"magnet": 5.0}), 3)
+    paid = 0.0
+    for _q, got, output, input_cost, proc, bloc, stage, alive in seen:
+        west = alive & (bloc == WEST)
+        want = np.where(west & (stage == SEPARATION), 0.1 * (input_cost + output * proc / 1000.0), 0.0)
+        want = want + np.where(west & (stage == MAGNET), 5.0 * output / 1000.0, 0.0)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        paid += want.sum()
+    assert paid > 0 and m.policy.fiscal_totals()[(WEST, "production_credit")] == pytest.approx(paid, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "field,value,key",
+    [
+        ("import_tariff", {"oxide": 0.1}, "import_tariff"),
+        ("import_tariff", {"magnet": -0.1}, "import_tariff.magnet"),
+        ("production_credit_cost_share", {"metal": 1.5}, "production_credit_cost_share.metal"),
+    ],
+)
+def test_bad_policy_trade_rule_is_a_one_line_config_error(field, value, key):
+    cfg = copy.deepcopy(_BASE)
+    setattr(cfg.policy["west"].instruments, field, value)
+    with pytest.raises(ConfigError) as ei:
+        validate(cfg)
+    assert ei.value.key == f"policy.west.instruments.{key}" and "\n" not in str(ei.value)

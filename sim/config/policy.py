@@ -127,6 +127,10 @@ class InstrumentsConfig:
     permit_cap_years: dict[str, float] = field(default_factory=dict)  # stage -> longest permitting time
     knowhow_ramp_factor: float = f(1.0, lo=0.05, hi=1.0)  # quality ramp time x this (know-how programme)
     defence_mandate_share: float = f(0.0, lo=0.0, hi=1.0)  # domestic share required of state-owned (defence) buyers
+    # trade and content rules (docs/ODD.md 7.11); empty: off
+    import_tariff: dict[str, float] = field(default_factory=dict)  # stage -> ad valorem tariff on imports from every other bloc, added to the world's
+    production_credit_usd_per_kg: dict[str, float] = field(default_factory=dict)  # stage -> credit per kg of the bloc's output, USD/kg
+    production_credit_cost_share: dict[str, float] = field(default_factory=dict)  # stage -> credit as share of production cost (45X: 0.10)
 
 
 @dataclass
@@ -267,12 +271,24 @@ def check_policy(key: str, bloc: str, p: PolicyConfig, cfg) -> None:
         _check_names(f"{ak}.stages", a.stages, stages, "stage")
         _check_names(f"{ak}.selection", [a.selection], SELECTIONS, "selection rule")
     ins = p.instruments
-    for fname in ("price_floor_usd_per_kg", "floor_offtake_t_per_year", "permit_cap_years"):
+    for fname in (
+        "price_floor_usd_per_kg",
+        "floor_offtake_t_per_year",
+        "permit_cap_years",
+        "import_tariff",
+        "production_credit_usd_per_kg",
+        "production_credit_cost_share",
+    ):
         values = getattr(ins, fname)
         _check_names(f"{key}.instruments.{fname}", list(values), stages, "stage")
         for s, v in values.items():
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
                 raise ConfigError(f"{key}.instruments.{fname}.{s}", f"must be a number >= 0, got {v!r}")
+    for s, v in ins.production_credit_cost_share.items():
+        if v > 1.0:
+            raise ConfigError(f"{key}.instruments.production_credit_cost_share.{s}", f"must be <= 1, got {v!r}")
+        if s in ins.production_credit_usd_per_kg:
+            raise ConfigError(f"{key}.instruments.production_credit_cost_share.{s}", "a stage has a credit per kg or a cost share, not both")
 
 
 def validate_policy(cfg) -> None:

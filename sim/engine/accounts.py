@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agents.firms import account, innovate, learn, processing_cost
-from scenarios.production_credit import ProductionCredit
+from scenarios.production_credit import ProductionCredit, ProductionCreditPolicy
 from scenarios.strategic_pricing import export_discount_loss
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,8 +24,9 @@ def do_accounting(model: ChainModel) -> None:
 
 
 def pay_production_credits(model: ChainModel) -> None:
-    """Every active production credit (scenarios.production_credit) pays into this quarter's grants."""
-    credits = [m for m in model.policy.modules if isinstance(m, ProductionCredit) and m.active]
+    """Every active production credit (scenarios.production_credit: events and blocs' policies) pays into this
+    quarter's grants."""
+    credits = [m for m in model.policy.modules if isinstance(m, ProductionCredit | ProductionCreditPolicy) and m.active]
     if credits:
         proc = processing_cost(model.pop, model.tables)
         for credit in credits:

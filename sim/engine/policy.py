@@ -29,6 +29,7 @@ from agents.groups import SOEGroup
 from agents.sponsor import ProjectSponsor
 from scenarios import parse_events
 from scenarios.events import ScenarioEvent
+from scenarios.production_credit import ProductionCreditPolicy
 
 if TYPE_CHECKING:  # pragma: no cover
     from sim.engine.model import ChainModel
@@ -55,8 +56,8 @@ class PolicyModule(Protocol):
 class BlocInstruments:
     """Bloc-wide instruments of one bloc's policy, as named layers on ``model.instruments`` (so that retiring
     removes exactly them): permitting speed (coordination.permit_factor) and caps, the know-how programme,
-    price floors with offtake (until floor_years have passed) and the defence (state-owned buyers') sourcing
-    mandate. No public money of its own (price floors book theirs in ``model.price_floors``)."""
+    price floors with offtake (until floor_years have passed), import tariffs and the defence (state-owned
+    buyers') sourcing mandate. No public money of its own (price floors book theirs in ``model.price_floors``)."""
 
     order = 60
 
@@ -90,6 +91,11 @@ class BlocInstruments:
         if (pi.price_floor_usd_per_kg or pi.floor_offtake_t_per_year) and pi.floor_years > 0:
             self.floor_end = max(model.quarter + 1, 0) + int(round(pi.floor_years * 4))
             model.schedule_event(self.end_floors, at=self.floor_end + 0.5)  # a bound method: Mesa holds callbacks weakly
+        if pi.import_tariff:  # ad valorem, on imports from every other bloc, added to the world's (scenarios.tariff)
+            tariff = np.zeros((T.B, T.B, T.S))
+            for st, rate in pi.import_tariff.items():
+                tariff[b, np.arange(T.B) != b, T.stages.index(st)] = rate
+            ins.set_layer("tariff", name, tariff, op="add", init=0.0)
         if pi.defence_mandate_share > 0:
             self._mandate_before = [(by, by.domestic_mandate) for by in model.buyers if by.bloc == b and by.state_owned]
             for by, old in self._mandate_before:
@@ -107,7 +113,7 @@ class BlocInstruments:
         """Nothing yearly."""
 
     def retire(self, model) -> None:
-        for attr in ("permit_factor", "permit_cap_years", "ramp_extra"):
+        for attr in ("permit_factor", "permit_cap_years", "ramp_extra", "tariff"):
             model.instruments.clear_layer(attr, self.name)
         model.price_floors.remove(f"{self.name}:floors")
         self.retired = True
@@ -194,6 +200,9 @@ class PolicyModules:
         for agency in create_agencies(m, b, policy) if policy.agencies else []:
             self.add(agency)
         self.add(BlocInstruments(b, policy))
+        pi = policy.instruments
+        if pi.production_credit_usd_per_kg or pi.production_credit_cost_share:
+            self.add(ProductionCreditPolicy(b, pi.production_credit_usd_per_kg, pi.production_credit_cost_share))
 
     def retire_bloc(self, b: int) -> None:
         """Retire the modules of bloc b's policy (state groups stay: they follow the new policy)."""
