@@ -129,6 +129,17 @@ def test_bad_study_names_the_key(tmp_path, change, key):
     assert ex.value.key == key
 
 
+def test_a_parameter_the_config_lacks_is_named_as_a_parameter(tmp_path):
+    """Settings are checked against the composed config when the problem is built: the error names the
+    study file's own key (parameters.NAME.key), not the sensitivity studies' ``factors``."""
+    p = tmp_path / "bad.yaml"
+    bad = {"name": "nope", "key": "world.markets.no_such_setting", "bounds": [1.0, 2.0], "why": "test"}
+    p.write_text(yaml.safe_dump(_quick(parameters=[bad])))
+    with pytest.raises(ConfigError) as ex:
+        cal.Problem.build(cal.load_study(p))
+    assert ex.value.key == "parameters.nope.key" and "no_such_setting" in str(ex.value)
+
+
 def test_command_error_is_one_line(tmp_path):
     p = tmp_path / "bad.yaml"
     p.write_text(yaml.safe_dump(_quick(trials=0)))

@@ -162,7 +162,7 @@ class Problem:
                 raise ConfigError(
                     "years", f"the runs end in {end}; the targets read up to {LAST_YEAR}: set years >= {LAST_YEAR - base[sc].world.start_year + 1}"
                 )
-            check_factors(study.parameters, base[sc], ov, study.seeds)
+            check_factors(study.parameters, base[sc], ov, study.seeds, section="parameters")
         return cls(study, targets, base, workers)
 
     def evaluate(self, values: Sequence[float], seeds: Sequence[int]) -> dict[str, Any]:

@@ -238,14 +238,15 @@ def point_overrides(base_ov: Sequence[str], factors: Sequence[Factor], values: S
     return [*base_ov, f"seed={int(seed)}", *(override(f.key, v) for f, v in zip(factors, values))]
 
 
-def check_factors(factors: Sequence[Factor], base: Config, base_ov: Sequence[str], seeds: int = 1) -> None:
+def check_factors(factors: Sequence[Factor], base: Config, base_ov: Sequence[str], seeds: int = 1, section: str = "factors") -> None:
     """Every factor names an existing real-valued setting that Hydra composes at both bounds, to the same
-    config as :func:`point_config` builds. Raises ConfigError naming the factor's key."""
+    config as :func:`point_config` builds. Raises ConfigError naming the factor's key in the study file
+    (``<section>.<name>.key``: ``factors`` in a sensitivity study, ``parameters`` in a calibration)."""
     from omegaconf import OmegaConf
 
     tree = OmegaConf.create(dataclasses.asdict(base))  # once: every factor's key is looked up in it
     for f in factors:
-        where = f"factors.{f.name}.key"
+        where = f"{section}.{f.name}.key"
         try:
             current = get_value(tree, f.key)
         except KeyError:
@@ -264,27 +265,27 @@ def check_factors(factors: Sequence[Factor], base: Config, base_ov: Sequence[str
         try:
             hydra_cfg = compose_cached(point_overrides(base_ov, factors, values, seed))
         except ConfigError as ex:
-            raise _bound_error(ex, factors, bound) from None
+            raise _bound_error(ex, factors, bound, section) from None
         try:
             ours = point_config(base, factors, values, seed)
         except ConfigError as ex:
-            raise _bound_error(ex, factors, bound) from None
+            raise _bound_error(ex, factors, bound, section) from None
         if ours != hydra_cfg:
             for f, v in zip(factors, values):  # find the factor whose shortcut differs from Hydra's composition
                 one = compose([*base_ov, override(f.key, v)])
                 if point_config(base, [f], [v], 1) != one:
                     raise ConfigError(
-                        f"factors.{f.name}.key",
+                        f"{section}.{f.name}.key",
                         f"'{f.key}' at {v:g} does not compose to a plain number (another setting depends on it); choose the setting it feeds",
                     )
-            raise ConfigError("factors", f"the factors at their {bound} bounds compose differently from the study's shortcut")
+            raise ConfigError(section, f"the {section} at their {bound} bounds compose differently from the study's shortcut")
 
 
-def _bound_error(ex: ConfigError, factors: Sequence[Factor], bound: str) -> ConfigError:
+def _bound_error(ex: ConfigError, factors: Sequence[Factor], bound: str, section: str = "factors") -> ConfigError:
     f = next((f for f in factors if ex.key == f.key or ex.key.startswith(f.key + "[")), None)
     if f is not None:
         return ConfigError(
-            f"factors.{f.name}.bounds", f"{bound} bound {f.bounds[0 if bound == 'low' else 1]:g} is not allowed for '{f.key}': {ex.problem}"
+            f"{section}.{f.name}.bounds", f"{bound} bound {f.bounds[0 if bound == 'low' else 1]:g} is not allowed for '{f.key}': {ex.problem}"
         )
     return ConfigError(ex.key, f"{ex.problem} (with every factor at its {bound} bound)")
 
