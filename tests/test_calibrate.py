@@ -82,6 +82,16 @@ def test_resuming_adds_trials(tiny):
     pd.testing.assert_frame_equal(after.iloc[:2][before.columns.drop("best_so_far")], before[before.columns.drop("best_so_far")])
 
 
+def test_a_trial_cut_off_midway_is_marked_failed_when_the_study_resumes(tmp_path):
+    import optuna
+
+    study = cal.load_study("quick")
+    first = cal.open_study(tmp_path, study, [])
+    first.ask({"x": optuna.distributions.FloatDistribution(0.0, 1.0)})  # a trial whose run was killed: RUNNING
+    states = [t.state for t in cal.open_study(tmp_path, study, []).trials]
+    assert states == [optuna.trial.TrialState.FAIL]
+
+
 def test_best_yaml_composes_and_runs(tiny):
     out, _ = tiny
     df = pd.read_parquet(out / "trials.parquet")  # the best so far (another test may have resumed the study)

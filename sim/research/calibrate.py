@@ -199,6 +199,8 @@ def open_study(out: Path, study: Calibration, overrides: Sequence[str]):
         ostudy.set_user_attr("signature", sig)
     elif held != sig:
         raise ConfigError("--out", f"{out} holds another calibration (different study, seeds or overrides); choose another --out")
+    for t in ostudy.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        ostudy.tell(t.number, state=optuna.trial.TrialState.FAIL)  # cut off by an interrupted run: resuming runs it again
     return ostudy
 
 
