@@ -37,7 +37,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import re
 import sys
 import time
 from pathlib import Path
@@ -49,7 +48,7 @@ import yaml
 
 from sim.config import ConfigError, compose
 from sim.research import validate
-from sim.research.driver import check_counts, command_parser, default_workers, refuse_seed, text_table
+from sim.research.driver import check_counts, command_parser, default_workers, error_line, refuse_seed, text_table
 from sim.research.sensitivity import check_factors, point_config
 from sim.research.study import Calibration, file_keys, read_study
 from sim.research.sweep import map_jobs
@@ -373,19 +372,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--study", default="main", help="conf/calibration/NAME.yaml or a path to a YAML file (default: main)")
     ap.add_argument("--trials", type=int, help="complete trials in all (default: the study's)")
     a = ap.parse_intermixed_args(argv)
+    study = None
     try:
         study = load_study(a.study)
         check_counts(a)
-        if a.trials is not None and a.trials < 1:
-            raise ConfigError("--trials", f"must be >= 1, got {a.trials}")
         refuse_seed(a.overrides)
         study.seeds = a.seeds or study.seeds
         study.trials = a.trials or study.trials
         out = Path(a.out) if a.out else Path("results") / "calibration" / study.name
         res = calibrate(study, out, a.workers or default_workers(), a.overrides, say=lambda s: print(s, flush=True))
     except ConfigError as err:
-        in_study = "study" in locals() and re.split(r"[.\[]", str(err.key))[0] in STUDY_KEYS
-        print(f"error: {err}" + (f" (study {study.source})" if in_study else ""), file=sys.stderr)
+        print(error_line(err, study, STUDY_KEYS), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: complete trials are kept; run the same command to resume", file=sys.stderr)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from typing import Any, Sequence
 
@@ -76,9 +77,16 @@ def command_parser(
 
 
 def check_counts(args: argparse.Namespace) -> None:
-    """``--seeds`` and ``--workers`` (when the parser has them and they are given) must be >= 1: ConfigError naming the option."""
-    for name in ("seeds", "workers"):
+    """``--seeds``, ``--workers`` and ``--trials`` (when the parser has them and they are given) must be >= 1:
+    ConfigError naming the option."""
+    for name in ("seeds", "workers", "trials"):
         check_count(f"--{name}", getattr(args, name, None))
+
+
+def error_line(err: ConfigError, study: Any = None, study_keys: Sequence[str] = ()) -> str:
+    """The one line a command prints for a config error; an error at a key of the study file names the file."""
+    in_study = study is not None and re.split(r"[.\[]", str(err.key))[0] in study_keys
+    return f"error: {err}" + (f" (study {study.source})" if in_study else "")
 
 
 def refuse_seed(overrides: Sequence[str], key: str = "seed", seeds: str = "--seeds") -> None:

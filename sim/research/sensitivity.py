@@ -43,7 +43,6 @@ import hashlib
 import json
 import math
 import os
-import re
 import sys
 import time
 import warnings
@@ -56,7 +55,7 @@ import pandas as pd
 
 from sim.config import CONF_DIR, Config, ConfigError, compose, validate
 from sim.progress import Progress
-from sim.research.driver import check_counts, command_parser, default_workers, progress_wanted, refuse_seed, text_table
+from sim.research.driver import check_counts, command_parser, default_workers, error_line, progress_wanted, refuse_seed, text_table
 from sim.research.study import (  # noqa: F401 - the study's names, as before
     KINDS,
     Factor,
@@ -745,6 +744,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, help="Sobol base samples N (a power of 2) or Morris trajectories (default: the study's)")
     a = ap.parse_intermixed_args(argv)
     started = time.time()
+    study = None
     try:
         study = load_study(a.study)
         check_counts(a)
@@ -762,9 +762,7 @@ def main(argv: list[str] | None = None) -> int:
             quiet=not progress_wanted(a.overrides),
         )
     except ConfigError as err:
-        in_study = "study" in locals() and re.split(r"[.\[]", str(err.key))[0] in STUDY_KEYS
-        where = f" (study {study.source})" if in_study else ""
-        print(f"error: {err}{where}", file=sys.stderr)
+        print(error_line(err, study, STUDY_KEYS), file=sys.stderr)
         return 2
     except StudyFailed as err:
         print(f"error: {err}", file=sys.stderr)
