@@ -142,6 +142,15 @@ def update_price(
     return float(new)
 
 
+def bound_side(price: float, floor: float, ceiling: float) -> int:
+    """Which clip bound of ``update_price`` a price it returned sits at: -1 the cost floor (applied last, so it
+    wins when the floor is above the ceiling), +1 the ceiling, 0 neither. Exact compares: the rule assigns the
+    bound itself."""
+    if np.isfinite(floor) and price == floor:
+        return -1
+    return 1 if price == ceiling else 0
+
+
 class Markets:
     """Price indices per bloc and stage, expectations and active export controls."""
 
@@ -153,6 +162,7 @@ class Markets:
         B = len(blocs)
         self.price = np.tile(self.reference_price_usd_per_kg, (B, 1))  # (B, S) USD/kg
         self.expected_price = self.price.copy()
+        self.price_at_bound = np.zeros((B, len(stages)))  # (B, S) after this quarter's update: +1 ceiling, -1 cost floor, 0 neither
         self.log_price_history: list[np.ndarray] = []
         self._controls: dict[str, tuple[int, list[int], float]] = {}
 

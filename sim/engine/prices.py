@@ -16,7 +16,7 @@ import numpy as np
 
 from agents.firms import processing_cost
 from sim.engine.clearing import StageClearing, landed_price
-from sim.engine.markets import update_price
+from sim.engine.markets import bound_side, update_price
 
 if TYPE_CHECKING:  # pragma: no cover
     from sim.engine.model import ChainModel
@@ -65,6 +65,8 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
     got = np.bincount(cl.class_bloc, weights=cl.delivered_to_class, minlength=B)
     landed = landed_price(model, s)
     ceiling = P.price_ceiling_multiple * T.reference_price_usd_per_kg[s]
+    at_bound = model.markets.price_at_bound
+    at_bound[:, s] = 0.0  # import parity and an unchanged index are not clipped
     for c in range(B):
         short = max(wanted[c] - got[c], 0.0) / wanted[c] if wanted[c] > 1e-9 else 0.0
         here_c = here & (pop.bloc == c)
@@ -84,10 +86,12 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
             new_price[c, s] = update_price(
                 new_price[c, s], util, short, floor, ceiling, P.price_adjustment, P.target_utilisation, P.max_price_change, normal, P.price_reversion
             )
+            at_bound[c, s] = bound_side(new_price[c, s], floor, ceiling)
         elif short > 1e-9 or here_c.any():  # no domestic supplier offering: shortage (or idle plants) push the price
             new_price[c, s] = update_price(
                 new_price[c, s], None, short, floor, ceiling, P.price_adjustment, P.target_utilisation, P.max_price_change, normal, P.price_reversion
             )
+            at_bound[c, s] = bound_side(new_price[c, s], floor, ceiling)
         else:  # no domestic producer at all: import parity from the cheapest bloc with supply
             others = [o for o in range(B) if o != c and avail[o] > 1e-9]
             if others:
