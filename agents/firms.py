@@ -118,6 +118,7 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "rd_grants": (np.float64, 0.0),  # the part of grants earmarked for R&D
     "capex": (np.float64, 0.0),  # M USD spent on construction this quarter (a project's capex paid out)
     "net_borrowing": (np.float64, 0.0),
+    "dividends": (np.float64, 0.0),  # paid out this quarter (finance.payout_ratio), M USD
     "equity_in": (np.float64, 0.0),
     "neg_equity_quarters": (np.int16, 0),
     "rev_hist": (np.float64, 0.0),  # (n, HIST) ring of quarterly revenue
@@ -378,9 +379,11 @@ def account(pop: FirmPopulation, T, step: int, fin, market_price: np.ndarray, re
     tax on positive profit at the firm's rate; capex of projects under construction
     adds to construction in progress; borrowing covers a cash deficit up to the
     credit limit (leverage limit x (book assets + construction in progress)),
-    surplus cash above the buffer repays debt.
+    surplus cash above the buffer repays debt; a share ``fin.payout_ratio`` of positive
+    after-tax profit is paid out as dividends from cash above the buffer (firms do not
+    hoard: the finance gate of the next project can bind).
     Identity per firm and quarter: d cash = revenue - costs - tax + grants - capex
-    + net borrowing + equity in (outside equity arrives at the finance gate, later
+    + net borrowing - dividends + equity in (outside equity arrives at the finance gate, later
     in the same quarter, see agents.investment.finance_gate).
     """
     alive = pop.alive
@@ -415,6 +418,11 @@ def account(pop: FirmPopulation, T, step: int, fin, market_price: np.ndarray, re
     pop.net_borrowing = borrow - repay
     pop.debt = pop.debt + pop.net_borrowing
     pop.cash = cash_pre + pop.net_borrowing
+    if fin.payout_ratio > 0:
+        pop.dividends = np.clip(np.minimum(fin.payout_ratio * pop.profit, pop.cash - buffer), 0.0, None)
+        pop.cash = pop.cash - pop.dividends
+    else:
+        pop.dividends = 0.0
     pop.book_assets = pop.book_assets - pop.depreciation
     pop.cip = pop.cip + pop.capex
     slot = step % HIST

@@ -213,6 +213,24 @@ def complete_qualification(pop: FirmPopulation, r: np.ndarray) -> np.ndarray:
     return r
 
 
+def funding(pop: FirmPopulation, T, rows: np.ndarray, capex: np.ndarray, worth: np.ndarray, fin, cash_buffer: np.ndarray, u: np.ndarray):
+    """Whether firms ``rows`` can fund projects of ``capex`` (M USD): own funds (cash above the buffer, plus outside
+    equity, which investors provide with the bloc's appetite plus the firm's IPO fast track, drawn by ``u`` < appetite,
+    for projects ``worth`` doing) cover the required equity share plus a start-up reserve, and lenders allow the rest
+    within the leverage limit. Returns (outside equity raised, own funds suffice, debt room suffices)."""
+    b = pop.bloc[rows]
+    reserve = fin.startup_reserve_share * capex
+    own_needed = T.equity_share_required[b] * capex + reserve
+    own = np.maximum(pop.cash[rows] - cash_buffer[rows], 0.0)
+    appetite = np.clip(T.investor_appetite[b] + pop.ipo_fast_track[rows], 0.0, 1.0)
+    raised = np.where(worth & (own < own_needed) & (u < appetite), own_needed - own, 0.0)
+    own_ok = own + raised >= own_needed - 1e-9
+    debt_room = (T.leverage_max[b] + pop.credit_bonus[rows]) * (pop.book_assets[rows] + pop.cip[rows] + capex) - pop.debt[rows]
+    debt_need = np.maximum(capex + reserve - own - raised, 0.0)
+    debt_ok = debt_room >= debt_need - 1e-9
+    return raised, own_ok, debt_ok
+
+
 def finance_gate(
     pop: FirmPopulation,
     T,
@@ -240,19 +258,10 @@ def finance_gate(
     empty = np.zeros(0, dtype=np.int64)
     if len(gate) == 0:
         return {"financed": empty, "stalled": empty, "constrained": empty, "abandoned": empty}
-    b = pop.bloc[gate]
     capex = pop.proj_capex_musd[gate]
     # a sponsored greenfield project (agents/sponsor.py) is committed by the plan, not by its expected return
     worth = (pi[gate] > min_pi) | (pop.sponsored[gate] & pop.proj_greenfield[gate])
-    reserve = fin.startup_reserve_share * capex
-    own_needed = T.equity_share_required[b] * capex + reserve
-    own = np.maximum(pop.cash[gate] - cash_buffer[gate], 0.0)
-    appetite = np.clip(T.investor_appetite[b] + pop.ipo_fast_track[gate], 0.0, 1.0)
-    raised = np.where(worth & (own < own_needed) & (u < appetite), own_needed - own, 0.0)
-    own_ok = own + raised >= own_needed - 1e-9
-    debt_room = (T.leverage_max[b] + pop.credit_bonus[gate]) * (pop.book_assets[gate] + pop.cip[gate] + capex) - pop.debt[gate]
-    debt_need = np.maximum(capex + reserve - own - raised, 0.0)
-    debt_ok = debt_room >= debt_need - 1e-9
+    raised, own_ok, debt_ok = funding(pop, T, gate, capex, worth, fin, cash_buffer, u)
     funded = worth & own_ok & debt_ok
     fr = gate[funded]
     # outside equity is paid in at financial close, in this quarter
@@ -273,12 +282,16 @@ def finance_gate(
     return {"financed": fr, "stalled": stalled, "constrained": constrained, "abandoned": abandon}
 
 
-def choose_expansions(pop: FirmPopulation, T, rng: np.random.Generator, pi: np.ndarray, inv) -> tuple[np.ndarray, np.ndarray]:
+def choose_expansions(
+    pop: FirmPopulation, T, rng: np.random.Generator, pi: np.ndarray, inv, fin=None, cash_buffer: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Operating firms without a project whose plants are busy (orders at least the configured share
     of nameplate) review expansion with a probability per quarter;
-    those whose expansion beats the PI threshold commit (nameplate = a drawn share of capacity,
-    at most one new plant of the stage's largest size).
-    Returns (rows, nameplate_t)."""
+    those whose expansion beats the PI threshold want it (nameplate = a drawn share of capacity,
+    at most one new plant of the stage's largest size). With ``inv.check_funds_at_expansion`` a firm that
+    could not fund it today (:func:`funding`, outside equity drawn with its appetite) skips it and is marked
+    finance-constrained; otherwise it commits and meets the funding test at the gate.
+    Returns (rows that commit, their nameplate_t, rows that skipped for want of funds)."""
     n = len(pop)
     u = rng.random(n)
     share = rng.uniform(inv.expansion_share[0], inv.expansion_share[1], n)
@@ -287,7 +300,17 @@ def choose_expansions(pop: FirmPopulation, T, rng: np.random.Generator, pi: np.n
     go = review & (pi > inv.min_profitability_index)
     rows = np.flatnonzero(go)
     size = T.plant_size_t[pop.stage[rows]]
-    return rows, np.clip(share[rows] * pop.capacity_t[rows], 0.1 * size[:, 0], size[:, 1])
+    nameplate = np.clip(share[rows] * pop.capacity_t[rows], 0.1 * size[:, 0], size[:, 1])
+    skipped = np.zeros(0, dtype=np.int64)
+    if inv.check_funds_at_expansion and fin is not None:
+        u_eq = rng.random(n)[rows]
+        capex = T.capex_musd_per_kt[pop.bloc[rows], pop.stage[rows]] * nameplate / 1000.0
+        _, own_ok, debt_ok = funding(pop, T, rows, capex, np.ones(len(rows), dtype=bool), fin, cash_buffer, u_eq)
+        ok = own_ok & debt_ok
+        skipped = rows[~ok]
+        pop.finance_constrained[skipped] = True
+        rows, nameplate = rows[ok], nameplate[ok]
+    return rows, nameplate, skipped
 
 
 def entrants(T, rng: np.random.Generator, pi_entrant: np.ndarray, scale: float, extra_rate: np.ndarray | None = None) -> np.ndarray:

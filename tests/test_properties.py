@@ -118,7 +118,7 @@ def _check_quarter(m, before, *, with_outside_equity: bool) -> None:
         quiet = (before["equity_in"][pos] == 0) & (pop.equity_in[rows] == 0)
         rows, pos = rows[quiet], pos[quiet]
     d_cash = pop.cash[rows] - before["cash"][pos]
-    flows = (pop.revenue - pop.costs - pop.tax + pop.grants - pop.capex + pop.net_borrowing + pop.equity_in)[rows]
+    flows = (pop.revenue - pop.costs - pop.tax + pop.grants - pop.capex + pop.net_borrowing - pop.dividends + pop.equity_in)[rows]
     bad = np.flatnonzero(~np.isclose(d_cash, flows, rtol=1e-9, atol=1e-9))
     assert len(bad) == 0, (
         f"q{q}: cash change != flows for firm ids {pop.firm_id[rows][bad][:5].tolist()}: "
@@ -139,7 +139,7 @@ def _run_checked(cfg, *, with_outside_equity: bool) -> ChainModel:
 @given(cfg=run_configs())
 def test_quarterly_invariants(cfg):
     """Every quarter, every live firm: no negative stocks, cash >= 0, output within potential and inputs,
-    mass balance between stages, and d cash = revenue - costs - tax + grants - capex + net borrowing
+    mass balance between stages, and d cash = revenue - costs - tax + grants - capex + net borrowing - dividends
     (firms with outside equity in flight are checked by test_cash_identity_with_outside_equity)."""
     m = _run_checked(cfg, with_outside_equity=False)
     assert m.steps == cfg.years * 4

@@ -157,6 +157,7 @@ class FinanceConfig:
     exit_after_negative_equity_quarters: int = f(lo=1)
     financing_max_wait_years: float = f(lo=0.0)  # a project that cannot be financed is abandoned after this
     startup_reserve_share: float = f(lo=0.0, hi=1.0)  # own funds raised on top of the equity share, per unit of capex
+    payout_ratio: float = f(0.0, lo=0.0, hi=1.0)  # share of positive after-tax profit paid out as dividends (0: none)
 
 
 @dataclass
@@ -167,6 +168,34 @@ class InvestmentConfig:
     horizon_years: float = f(lo=1.0)
     price_memory_quarters: float = f(lo=1.0)  # smoothing of expected prices
     min_profitability_index: float = f(lo=0.0)  # NPV / capex needed to commit
+    demand_based_expectations: bool = False  # expected sales include the bloc's unmet demand and imports at risk (false: orders only)
+    check_funds_at_expansion: bool = False  # an expansion the firm cannot fund is skipped and recorded (false: it waits at the gate)
+
+
+@dataclass
+class DemandConfig:
+    """Final demand that adapts to the price buyers face, buyers' inventories and bloc stockpiles (MODEL.md 5.8a).
+    Every default is 'off': demand then follows the configured path exactly."""
+
+    short_run_elasticity: float = f(0.0, lo=0.0, hi=2.0)  # demand x (magnet price index / reference price) ^ -elasticity
+    substitution_max: float = f(0.0, lo=0.0, hi=1.0)  # share of demand that substitution and thrifting can remove
+    substitution_saturation_multiple: float = f(3.0, lo=1.0001)  # price / reference at which the full substitution is sought
+    substitution_rate_per_year: float = f(0.0, lo=0.0, hi=1.0)  # share of demand substituted per year at most, while the target is above
+    substitution_reversal_per_year: float = f(0.0, lo=0.0, hi=1.0)  # share of the substituted demand that returns per year once the target is below
+    inventory_quarters: float = f(0.0, lo=0.0, hi=8.0)  # buyers' target stock, quarters of their need
+    restock_quarters: float = f(4.0, lo=1.0)  # quarters over which a stock gap is closed
+    stockpile_quarters: dict[str, Any] = field(default_factory=dict)  # bloc -> state stockpile target, quarters of the bloc's need
+    stockpile_release_quarters: float = f(2.0, lo=1.0)  # a stockpile releases at most stock / this per quarter, to buyers short of magnets
+
+
+@dataclass
+class ProcurementConfig:
+    """Buyers' security premium on suppliers of risky origins (MODEL.md 5.8a). Defaults: off."""
+
+    security_premium_max: float = f(0.0, lo=0.0, hi=5.0)  # highest premium (share of the landed price) buyers add to a risky origin
+    security_build_per_quarter: float = f(0.0, lo=0.0, hi=1.0)  # share of the gap to the maximum closed per quarter of full exposure
+    security_decay_per_year: float = f(0.0, lo=0.0, hi=1.0)  # share of the premium that fades per year
+    initial_security_premium: dict[str, Any] = field(default_factory=dict)  # buyer bloc -> origin bloc -> premium at the start
 
 
 @dataclass
@@ -190,6 +219,8 @@ class WorldConfig:
     innovation: InnovationConfig = field(default_factory=InnovationConfig)
     finance: FinanceConfig = field(default_factory=FinanceConfig)
     investment: InvestmentConfig = field(default_factory=InvestmentConfig)
+    demand: DemandConfig = field(default_factory=DemandConfig)
+    procurement: ProcurementConfig = field(default_factory=ProcurementConfig)
 
 
 @dataclass
@@ -236,6 +267,7 @@ def validate(cfg: Config) -> Config:
     _check_stages_and_blocs(w)
     _check_buyers(w)
     _check_groups_and_cohorts(w)
+    _check_demand_and_procurement(w)
     if len(w.innovation.cost_cut_beta) != 2:
         raise ConfigError("world.innovation.cost_cut_beta", "must be [a, b] of a Beta distribution")
     from sim.config.policy import validate_policy  # local import: checks names against the world
@@ -245,6 +277,25 @@ def validate(cfg: Config) -> Config:
 
     parse_events(cfg.scenario.events, cfg)
     return cfg
+
+
+def _check_demand_and_procurement(w: WorldConfig) -> None:
+    """Stockpiles and initial security premiums name blocs of the world, with values in range."""
+    blocs = list(w.blocs)
+    for b, v in w.demand.stockpile_quarters.items():
+        key = f"world.demand.stockpile_quarters.{b}"
+        require_name(key, b, blocs, "bloc")
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0.0 <= v <= 8.0:
+            raise ConfigError(key, f"must be a number of quarters in [0, 8], got {v!r}")
+    for b, origins in w.procurement.initial_security_premium.items():
+        key = f"world.procurement.initial_security_premium.{b}"
+        require_name(key, b, blocs, "bloc")
+        if not isinstance(origins, dict):
+            raise ConfigError(key, f"must map origin blocs to premiums, e.g. {{{blocs[0]}: 0.1}}; got {origins!r}")
+        for c, v in origins.items():
+            require_name(f"{key}.{c}", c, [x for x in blocs if x != b], "origin bloc (another bloc)")
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0.0 <= v <= w.procurement.security_premium_max + 1e-12:
+                raise ConfigError(f"{key}.{c}", f"must be a premium in [0, security_premium_max = {w.procurement.security_premium_max}], got {v!r}")
 
 
 def _check_stages_and_blocs(w: WorldConfig) -> None:

@@ -120,6 +120,9 @@ def preferences(model: ChainModel, s: int, sup: np.ndarray, class_bloc, class_st
     discount += np.where(same_group, P.same_group_discount, 0.0)
     discount += np.where(class_state[:, None], pop.procurement_discount[sup][None, :], 0.0)
     effective = landed * (1.0 - np.clip(discount, 0.0, 0.95))
+    markup = model.security.markup(class_bloc, pop.bloc[sup])  # buyers' security premium on risky origins (sim.engine.security)
+    if markup is not None:
+        effective = effective * markup
     pref = np.exp(-P.logit_beta * effective / T.reference_price_usd_per_kg[s])
     foreign = class_bloc[:, None] != pop.bloc[sup][None, :]
     pref = np.where(class_domestic[:, None] & foreign, 0.0, pref)

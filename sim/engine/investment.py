@@ -34,7 +34,10 @@ def expectations(model: ChainModel) -> inv.Expectations:
     growth = np.array(
         [[sum(T.final_demand_t_per_year(b, year + model.lead_years[bb, s]) for b in range(B)) / max(now, 1e-9) for s in range(S)] for bb in range(B)]
     )
-    util = np.where(cap > 0, model.utilisation * growth * cap / np.maximum(cap + pipe, 1e-9), model.world.markets.target_utilisation)
+    if model.world.investment.demand_based_expectations:
+        util = expected_sales_share(model, cap, pipe, growth)
+    else:
+        util = np.where(cap > 0, model.utilisation * growth * cap / np.maximum(cap + pipe, 1e-9), model.world.markets.target_utilisation)
     util = np.clip(util, 0.0, model.world.markets.max_utilisation)
     vol = mk.volatility()
     rate = T.base_rate[:, None] + T.risk_premium[:, None] + T.volatility_premium[:, None] * vol
@@ -47,6 +50,44 @@ def expectations(model: ChainModel) -> inv.Expectations:
         tax_rate=T.tax_rate,
         capex_support=model.policy.capex_support(),
     )
+
+
+def sales_within_reach(model: ChainModel) -> np.ndarray:
+    """(B, S) tonnes a quarter a bloc's producers can expect to sell at each stage: the orders placed on them, the
+    unmet demand of the bloc's own buyers, and the imports its buyers would rather replace (each origin's share of
+    the imports times its security premium over the maximum premium: sim.engine.security)."""
+    T, pop = model.tables, model.pop
+    B = T.B
+    out = np.zeros((B, T.S))
+    prem = model.security.premium
+    pmax = model.world.procurement.security_premium_max
+    for s, cl in model.last_clearing.items():
+        sup_bloc = pop.bloc[cl.suppliers]
+        out[:, s] += np.bincount(sup_bloc, weights=pop.orders_t[cl.suppliers], minlength=B)
+        out[:, s] += np.bincount(cl.class_bloc, weights=cl.unmet, minlength=B)
+        if pmax > 0 and cl.delivered is not None:
+            for b in range(B):
+                got = np.bincount(sup_bloc, weights=cl.delivered[cl.class_bloc == b].sum(axis=0), minlength=B)
+                at_risk = np.minimum(prem[b] / pmax, 1.0)
+                at_risk[b] = 0.0
+                out[b, s] += (got * at_risk).sum()
+    return out
+
+
+def expected_sales_share(model: ChainModel, cap: np.ndarray, pipe: np.ndarray, growth: np.ndarray) -> np.ndarray:
+    """(B, S) expected utilisation of the bloc's capacity incl. pipeline: smoothed sales within reach
+    (:func:`sales_within_reach`, t a quarter, over ``investment.price_memory_quarters``) x demand growth over the
+    lead time x 4 / (capacity + pipeline); a stage with neither capacity nor pipeline but sales within reach
+    expects the maximum utilisation, one with nothing at all the target utilisation."""
+    if model.sales_expected_quarter != model.quarter:  # smoothed once a quarter, however often investors ask
+        a = 1.0 / max(model.world.investment.price_memory_quarters, 1.0)
+        now = sales_within_reach(model)
+        model.sales_expected = now if model.sales_expected is None else (1 - a) * model.sales_expected + a * now
+        model.sales_expected_quarter = model.quarter
+    nameplate = cap + pipe
+    mk = model.world.markets
+    empty = np.where(model.sales_expected > 1e-9, mk.max_utilisation, mk.target_utilisation)
+    return np.where(nameplate > 0, model.sales_expected * growth * 4.0 / np.maximum(nameplate, 1e-9), empty)
 
 
 def do_investment(model: ChainModel) -> None:
@@ -68,7 +109,9 @@ def do_investment(model: ChainModel) -> None:
     for key, name in (("financed", "financed"), ("stalled", "stalled"), ("constrained", "constrained"), ("abandoned", "abandoned")):
         r = gate[key]
         model.counters[name] += T.bs_sum(pop.bloc[r], pop.stage[r])
-    rows, nameplate = inv.choose_expansions(pop, T, model.streams["investment"], pi, w.investment)
+    rows, nameplate, skipped = inv.choose_expansions(pop, T, model.streams["investment"], pi, w.investment, w.finance, buffer)
+    model.counters["constrained"] += T.bs_sum(pop.bloc[skipped], pop.stage[skipped])
+    model.log_rows("expansion_skipped", skipped)
     inv.start_projects(pop, rows, T, model.streams["projects"], q, nameplate, greenfield=False)
     model.counters["started"] += T.bs_sum(pop.bloc[rows], pop.stage[rows])
     model.log_rows("project_start", rows, values=nameplate)

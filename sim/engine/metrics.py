@@ -30,6 +30,7 @@ SERIES = (
     "paid_price_usd_per_kg",
     "unit_cost_usd_per_kg",
     "utilisation",
+    "price_at_bound",
     "firms",
     "firms_in_project",
     "projects_started",
@@ -49,6 +50,12 @@ SERIES = (
     "patents_invention",
     "patents_utility",
     "export_controlled",
+    "final_shortage_t",
+    "buyer_inventory_t",
+    "stockpile_t",
+    "substituted_share",
+    "demand_price_factor",
+    "security_premium",
 )
 
 
@@ -89,6 +96,7 @@ class Recorder:
         rec.update(price_series(m, by_bs, rec["output_t"]))
         rec.update(count_series(m))
         rec.update(demand_series(m, rec["output_t"], rec["capacity_t"]))
+        rec.update(adaptation_series(m, self.trade_t))
         for k in SERIES:
             self.series[k].append(rec[k])
         self.policy.record_quarter()
@@ -214,7 +222,7 @@ def trade_series(m: "ChainModel") -> tuple[dict[str, np.ndarray], np.ndarray]:
 
 
 def price_series(m: "ChainModel", by_bs, output_t: np.ndarray) -> dict[str, np.ndarray]:
-    """Price indices, prices paid, output-weighted unit cost and utilisation."""
+    """Price indices, prices paid, output-weighted unit cost, utilisation and the clip bound the index ended at."""
     pop = m.pop
     wsum = by_bs(pop.unit_cost_usd_per_kg * pop.output_t)
     return {
@@ -222,6 +230,7 @@ def price_series(m: "ChainModel", by_bs, output_t: np.ndarray) -> dict[str, np.n
         "paid_price_usd_per_kg": m.paid_price.copy(),
         "unit_cost_usd_per_kg": np.divide(wsum, output_t, out=np.full(output_t.shape, np.nan), where=output_t > 0),
         "utilisation": m.utilisation.copy(),
+        "price_at_bound": m.markets.price_at_bound.copy(),
     }
 
 
@@ -243,7 +252,7 @@ def demand_series(m: "ChainModel", output_t: np.ndarray, capacity_t: np.ndarray)
     """Final magnet demand, self-sufficiency (magnet-equivalent output / final demand) and world shares."""
     T = m.tables
     B, S = T.B, T.S
-    final = np.array([sum(by.demand_t for by in m.buyers if by.bloc == b) for b in range(B)])
+    final = np.array([sum(by.need_t for by in m.buyers if by.bloc == b and not by.stockpile) for b in range(B)])
     me = output_t * T.magnet_eq_per_t[None, :]
     cap_tot = capacity_t.sum(axis=0, keepdims=True)
     out_tot = output_t.sum(axis=0, keepdims=True)
@@ -252,6 +261,37 @@ def demand_series(m: "ChainModel", output_t: np.ndarray, capacity_t: np.ndarray)
         "self_sufficiency": np.divide(me, final[:, None], out=np.full((B, S), np.nan), where=final[:, None] > 0),
         "capacity_share": np.divide(capacity_t, cap_tot, out=np.full((B, S), np.nan), where=cap_tot > 0),
         "output_share": np.divide(output_t, out_tot, out=np.full((B, S), np.nan), where=out_tot > 0),
+    }
+
+
+def adaptation_series(m: "ChainModel", trade_t: np.ndarray) -> dict[str, np.ndarray]:
+    """How buyers adapt (MODEL.md 5.8a), per bloc (the same value at every stage unless said):
+    final_shortage_t (need not consumed after stocks and stockpile releases), buyer_inventory_t,
+    stockpile_t, substituted_share, demand_price_factor, and security_premium per stage (the premium the
+    bloc's buyers put on their import origins, weighted by the stage's imports from each; 0 without imports)."""
+    T = m.tables
+    B, S = T.B, T.S
+    rep = lambda v: np.repeat(np.asarray(v, dtype=float)[:, None], S, axis=1)  # noqa: E731
+    short, inv, pile = np.zeros(B), np.zeros(B), np.zeros(B)
+    for by in m.buyers:
+        if by.stockpile:
+            pile[by.bloc] += by.inventory_t
+        else:
+            short[by.bloc] += by.shortage_t
+            inv[by.bloc] += by.inventory_t
+    prem = m.security.premium
+    imports = trade_t.copy()  # (supplier bloc, buyer bloc, stage)
+    for b in range(B):
+        imports[b, b, :] = 0.0
+    tot = imports.sum(axis=0)  # (buyer bloc, stage)
+    weighted = np.einsum("bc,cbs->bs", prem, imports)
+    return {
+        "final_shortage_t": rep(short),
+        "buyer_inventory_t": rep(inv),
+        "stockpile_t": rep(pile),
+        "substituted_share": rep(m.demand.substituted),
+        "demand_price_factor": rep(m.demand.price_factor),
+        "security_premium": np.divide(weighted, tot, out=np.zeros((B, S)), where=tot > 0),
     }
 
 

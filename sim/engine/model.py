@@ -20,7 +20,7 @@ from agents.buyers import Buyer
 from agents.firms import Firm, ProjectPhase, expire_patents
 from scenarios.price_floor import PriceFloors
 from sim.config import Config
-from sim.engine import accounts, clearing, entry_exit, investment, prices
+from sim.engine import accounts, clearing, demand, entry_exit, investment, prices
 from sim.engine.clearing import StageClearing
 from sim.engine.event_log import EventLog
 from sim.engine.instruments import Instruments
@@ -28,6 +28,7 @@ from sim.engine.markets import Markets
 from sim.engine.metrics import Recorder
 from sim.engine.numerics import check_dispatch
 from sim.engine.policy import PolicyModules
+from sim.engine.security import SecurityPremium
 from sim.engine.world import build_population, build_tables
 
 STREAMS = ("init", "innovation", "investment", "entry", "projects", "policy", "shocks", "spare")
@@ -52,6 +53,8 @@ class ChainModel(mesa.Model):
         self.trade_price = self.markets.price.copy()  # (B, S) price index at which the last quarter traded
         self.expected_paid = self.paid_price.copy()
         self.utilisation = np.full((T.B, T.S), w.markets.target_utilisation)  # smoothed orders / available
+        self.sales_expected: np.ndarray | None = None  # (B, S) smoothed sales within reach, t a quarter (sim.engine.investment)
+        self.sales_expected_quarter = -2  # the quarter sales_expected was last smoothed
         self.lead_years = inv.lead_years(T)
         self.instruments = Instruments(T.B, T.S)  # the (B, S) arrays policies and events change, with their layers
         self.price_floors = PriceFloors(T.blocs, T.stages)  # price floors and state offtake (scenarios.price_floor)
@@ -62,8 +65,13 @@ class ChainModel(mesa.Model):
         self.pi_entrant = np.zeros((T.B, T.S))  # profitability index of a typical new plant, set by investment for entry
         self.first_outputs: list[np.ndarray] = []  # rows of (bloc, stage, birth quarter, first-output quarter)
         self.counters = {k: np.zeros((T.B, T.S)) for k in ("started", "stalled", "constrained", "abandoned", "entrants", "exits", "financed")}
+        self.demand = demand.DemandState(self)  # price response and substitution of final demand (sim.engine.demand)
+        self.security = SecurityPremium(self)  # buyers' premium on risky origins (sim.engine.security)
         for name, b in w.buyers.items():
             Buyer(self, name, T.blocs.index(b.bloc), b.share, b.state_owned, b.domestic_mandate)
+        for bloc, quarters in w.demand.stockpile_quarters.items():  # state stockpiles: buyers with no need of their own
+            if quarters > 0:
+                Buyer(self, f"{bloc}_stockpile", T.blocs.index(bloc), 0.0, True, 0.0, stockpile=True, cover_quarters=quarters)
         self.buyers = self.agents_by_type[Buyer]
         self.policy = PolicyModules(self)  # every policy actor, instrument and scenario event (sim.engine.policy)
         self.policy.install_all()  # price floors, each bloc's policy, the state groups, scheduled regime changes
@@ -136,9 +144,12 @@ class ChainModel(mesa.Model):
         self.quarter = self.steps - 1
         for c in self.counters.values():
             c[:] = 0.0
-        self.buyers.do("step")  # 1. demand
+        self.demand.update(self)  # 1. demand answers last quarter's prices
+        self.buyers.do("step")  #    buyers set their need and orders
         clearing.clear_markets_and_produce(self)  # 2. markets clear upstream, production flows down
+        demand.consume(self)  #    buyers stock what arrived and consume; stockpiles release to the short
         prices.update_prices(self)  #    and price indices move with the quarter's trade
+        self.security.update(self)  #    buyers' security premiums build with exposure and fade
         accounts.do_accounting(self)  # 3. accounts
         accounts.do_innovation(self)  # 4. innovation and learning
         investment.do_investment(self)  # 5. projects advance, investors decide
