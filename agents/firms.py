@@ -119,6 +119,10 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "capex": (np.float64, 0.0),  # M USD spent on construction this quarter (a project's capex paid out)
     "net_borrowing": (np.float64, 0.0),
     "dividends": (np.float64, 0.0),  # paid out this quarter (finance.payout_ratio), M USD
+    "contract_t": (np.float64, 0.0),  # offtake contract volume, t/yr (0: none; sim/engine/contracts.py)
+    "contract_floor": (np.float64, 0.0),  # the contract's floor price, USD/kg
+    "contract_end_q": (np.int64, -1),  # quarter index at which the contract ends
+    "contract_short_q": (np.int64, 0),  # consecutive quarters the plant delivered under half the contracted volume
     "equity_in": (np.float64, 0.0),
     "neg_equity_quarters": (np.int16, 0),
     "rev_hist": (np.float64, 0.0),  # (n, HIST) ring of quarterly revenue

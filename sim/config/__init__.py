@@ -196,6 +196,12 @@ class ProcurementConfig:
     security_build_per_quarter: float = f(0.0, lo=0.0, hi=1.0)  # share of the gap to the maximum closed per quarter of full exposure
     security_decay_per_year: float = f(0.0, lo=0.0, hi=1.0)  # share of the premium that fades per year
     initial_security_premium: dict[str, Any] = field(default_factory=dict)  # buyer bloc -> origin bloc -> premium at the start
+    offtake_share: float = f(0.0, lo=0.0, hi=1.0)  # share of a new plant's nameplate contracted at the finance gate (0: no contracts)
+    offtake_years: float = f(7.0, lo=0.25, hi=40.0)  # contract term from expected first output, years
+    offtake_min_premium: float = f(0.05, lo=0.0)  # buyers sign when their security premium on another origin is at least this
+    offtake_floor_share: float = f(0.8, lo=0.0, hi=2.0)  # floor price as a share of the price expected at signing
+    offtake_risk_reduction: float = f(0.5, lo=0.0, hi=1.0)  # share of the bloc risk premium a fully contracted project sheds
+    offtake_break_quarters: int = f(4, lo=1, hi=40)  # buyers break a contract after this many quarters of under half delivery
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from agents.firms import account, innovate, learn, processing_cost
 from scenarios.production_credit import ProductionCredit, ProductionCreditPolicy
 from scenarios.strategic_pricing import export_discount_loss
+from sim.engine import contracts
 
 if TYPE_CHECKING:  # pragma: no cover
     from sim.engine.model import ChainModel
@@ -20,7 +21,11 @@ def do_accounting(model: ChainModel) -> None:
     """Production credits paid into this quarter's grants; revenue at the traded price (less strategic export
     discounts), costs, interest, tax; cash and debt update."""
     pay_production_credits(model)
-    account(model.pop, model.tables, model.quarter, model.world.finance, model.trade_price, revenue_adjust=export_discount_loss(model))
+    adjust = export_discount_loss(model)
+    if contracts.enabled(model):  # contract floors top up contracted sales (sim.engine.contracts)
+        adjust = (0.0 if adjust is None else adjust) - contracts.topup(model)
+    account(model.pop, model.tables, model.quarter, model.world.finance, model.trade_price, revenue_adjust=adjust)
+    contracts.review(model)
 
 
 def pay_production_credits(model: ChainModel) -> None:

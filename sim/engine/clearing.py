@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents.firms import set_potential
+from sim.engine import contracts
 from sim.engine.markets import allocate
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -186,7 +187,14 @@ def _clear_upstream(model: ChainModel) -> tuple[dict[int, StageClearing], list]:
             c_dom = np.zeros(B * G1, dtype=bool)
             c_ban = None
         pref, landed = preferences(model, s, sup, c_bloc, c_state, c_group, c_dom, c_ban)
-        res = allocate(demand, pop.potential_t[sup], pref, P.rationing_rounds, pop.bloc[sup], mk.licensed_share(s, c_bloc))
+        pre = contracts.reserve(model, s, sup, c_bloc, demand, pref > 0)  # offtake contracts are served first (sim.engine.contracts)
+        if pre is None:
+            res = allocate(demand, pop.potential_t[sup], pref, P.rationing_rounds, pop.bloc[sup], mk.licensed_share(s, c_bloc))
+        else:
+            rest_demand = np.maximum(demand - pre.sum(axis=1), 0.0)
+            rest_avail = np.maximum(pop.potential_t[sup] - pre.sum(axis=0), 0.0)
+            res = allocate(rest_demand, rest_avail, pref, P.rationing_rounds, pop.bloc[sup], mk.licensed_share(s, c_bloc))
+            res.alloc = res.alloc + pre
         pop.orders_t[sup] = res.alloc.sum(axis=0)
         model.price_floors.place_offtake(model, s, sup)  # the state buys spare domestic output (offtake)
         clearings[s] = StageClearing(sup, res.alloc, demand, res.unmet, c_bloc, landed, buyer_rows, buyer_class)

@@ -15,6 +15,7 @@ import numpy as np
 
 from agents import investment as inv
 from agents.firms import processing_cost
+from sim.engine import contracts
 
 if TYPE_CHECKING:  # pragma: no cover
     from sim.engine.model import ChainModel
@@ -103,7 +104,16 @@ def do_investment(model: ChainModel) -> None:
     E = expectations(model)
     pi = inv.profitability_index(pop.bloc, pop.stage, processing_cost(pop, T), T, E, w.investment.horizon_years, w.finance.depreciation_years)
     buffer = w.finance.min_cash_quarters_of_fixed_cost * pop.fixed_cost
+    E_contract = None
+    if contracts.enabled(model):  # projects at the gate in blocs whose buyers sign offtake contracts are valued with one
+        E_contract = contracts.contract_terms(model, E)
+        pi_c = inv.profitability_index(
+            pop.bloc, pop.stage, processing_cost(pop, T), T, E_contract, w.investment.horizon_years, w.finance.depreciation_years
+        )
+        pi = np.where(contracts.eligible_blocs(model)[pop.bloc], pi_c, pi)
     gate = inv.finance_gate(pop, T, model.streams["projects"], pi, w.investment.min_profitability_index, w.finance, buffer)
+    if E_contract is not None:
+        contracts.sign(model, gate["financed"], E_contract)
     model.log_rows("fid", gate["financed"], values=pop.proj_capex_musd[gate["financed"]])
     model.log_rows("abandoned", gate["abandoned"])
     for key, name in (("financed", "financed"), ("stalled", "stalled"), ("constrained", "constrained"), ("abandoned", "abandoned")):
@@ -115,7 +125,7 @@ def do_investment(model: ChainModel) -> None:
     inv.start_projects(pop, rows, T, model.streams["projects"], q, nameplate, greenfield=False)
     model.counters["started"] += T.bs_sum(pop.bloc[rows], pop.stage[rows])
     model.log_rows("project_start", rows, values=nameplate)
-    model.pi_entrant = entrant_pi(model, E)
+    model.pi_entrant = entrant_pi(model, E if E_contract is None else E_contract)  # entrants in eligible blocs expect a contract
 
 
 def entrant_pi(model: ChainModel, E: inv.Expectations) -> np.ndarray:

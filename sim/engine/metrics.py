@@ -56,6 +56,7 @@ SERIES = (
     "substituted_share",
     "demand_price_factor",
     "security_premium",
+    "contracted_t",
 )
 
 
@@ -267,8 +268,9 @@ def demand_series(m: "ChainModel", output_t: np.ndarray, capacity_t: np.ndarray)
 def adaptation_series(m: "ChainModel", trade_t: np.ndarray) -> dict[str, np.ndarray]:
     """How buyers adapt (MODEL.md 5.8a), per bloc (the same value at every stage unless said):
     final_shortage_t (need not consumed after stocks and stockpile releases), buyer_inventory_t,
-    stockpile_t, substituted_share, demand_price_factor, and security_premium per stage (the premium the
-    bloc's buyers put on their import origins, weighted by the stage's imports from each; 0 without imports)."""
+    stockpile_t, substituted_share, demand_price_factor, security_premium per stage (the premium the
+    bloc's buyers put on their import origins, weighted by the stage's imports from each; 0 without imports),
+    and contracted_t (offtake contract volumes held by the bloc's plants, t/yr; sim.engine.contracts)."""
     T = m.tables
     B, S = T.B, T.S
     rep = lambda v: np.repeat(np.asarray(v, dtype=float)[:, None], S, axis=1)  # noqa: E731
@@ -279,6 +281,7 @@ def adaptation_series(m: "ChainModel", trade_t: np.ndarray) -> dict[str, np.ndar
         else:
             short[by.bloc] += by.shortage_t
             inv[by.bloc] += by.inventory_t
+    alive = m.pop.alive
     prem = m.security.premium
     imports = trade_t.copy()  # (supplier bloc, buyer bloc, stage)
     for b in range(B):
@@ -292,6 +295,7 @@ def adaptation_series(m: "ChainModel", trade_t: np.ndarray) -> dict[str, np.ndar
         "substituted_share": rep(m.demand.substituted),
         "demand_price_factor": rep(m.demand.price_factor),
         "security_premium": np.divide(weighted, tot, out=np.zeros((B, S)), where=tot > 0),
+        "contracted_t": T.bs_sum(m.pop.bloc[alive], m.pop.stage[alive], m.pop.contract_t[alive]),
     }
 
 

@@ -1,0 +1,140 @@
+"""Long-term offtake contracts (MODEL.md 5.4, 5.8a): signed at the finance gate, honoured in clearing, broken by rule.
+
+Signing. A project waiting at the final investment decision in bloc b is offered a contract when b's buyers
+hold a security premium of at least ``offtake_min_premium`` on some other origin (sim.engine.security): they
+then want supply outside it. The contract covers ``offtake_share`` of the project's nameplate for
+``offtake_years`` from the plant's expected first output, at the bloc's price index with a floor of
+``offtake_floor_share`` x the price investors expect at signing. Investors value the project with the
+contract: the contracted share is sold (utilisation at least share x maximum utilisation), at least at the
+floor on that share, and lenders' and investors' risk premium on the project falls by
+``offtake_risk_reduction`` x share of the bloc's risk premium (MODEL.md 5.4: "the premium falls with
+offtake contracts"). Public examples: the 2021 GM - MP Materials magnet supply agreement; the 2025 US
+defence agreement (MODEL.md 5.8).
+
+Honouring. Each quarter, before a stage's market clears, every plant under contract offers the contracted
+volume (a quarter of the contracted t/yr, at most its sellable output) to its bloc's buyer classes at that
+stage, pro rata to their demand and within it; the rest of the market clears as before (logit). Contracted
+sales are paid at the index, and the floor's top-up (floor - index, when positive) is paid to the plant in
+the accounts (``contract_topup`` in the firm's revenue adjustment).
+
+Breaking. A contract ends at its term (``contract_ended``). Buyers break it (``contract_broken``) after
+``offtake_break_quarters`` consecutive quarters in which an operating, qualified plant delivered less than
+half of the contracted volume.
+
+With ``offtake_share`` 0 (the default) no contract is ever signed and nothing here changes a run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from agents import investment as inv
+from agents.firms import ProjectPhase
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sim.engine.model import ChainModel
+
+
+def enabled(model: ChainModel) -> bool:
+    return model.world.procurement.offtake_share > 0
+
+
+def eligible_blocs(model: ChainModel) -> np.ndarray:
+    """(B,) blocs whose buyers would sign: a security premium of at least the minimum on another origin."""
+    P = model.world.procurement
+    prem = model.security.premium.copy()
+    np.fill_diagonal(prem, 0.0)
+    return prem.max(axis=1) >= P.offtake_min_premium
+
+
+def contract_terms(model: ChainModel, E: inv.Expectations) -> inv.Expectations:
+    """The investors' expectations with a contract: utilisation at least the contracted share, price at least the
+    floor on that share (blended), and a lower risk premium, in every bloc-stage of an eligible bloc."""
+    P, T, mk = model.world.procurement, model.tables, model.world.markets
+    share = P.offtake_share
+    elig = eligible_blocs(model)[:, None]
+    util = np.where(elig, np.maximum(E.utilisation, share * mk.max_utilisation), E.utilisation)
+    floor = P.offtake_floor_share * E.price
+    # the contracted share sells at max(index, floor) >= index: expected price of the plant's sales rises on that share
+    price = np.where(elig, E.price + share * np.maximum(floor - E.price, 0.0), E.price)
+    rate = np.where(elig, E.discount_rate - P.offtake_risk_reduction * share * T.risk_premium[:, None], E.discount_rate)
+    return inv.Expectations(
+        price=price,
+        input_price=E.input_price,
+        utilisation=util,
+        discount_rate=rate,
+        lead_years=E.lead_years,
+        tax_rate=E.tax_rate,
+        capex_support=E.capex_support,
+    )
+
+
+def sign(model: ChainModel, rows: np.ndarray, E: inv.Expectations) -> None:
+    """Contracts for the projects ``rows`` just financed in eligible blocs (nameplate x share, from first output)."""
+    if not enabled(model) or len(rows) == 0:
+        return
+    P, T, pop = model.world.procurement, model.tables, model.pop
+    rows = rows[eligible_blocs(model)[pop.bloc[rows]] & (pop.contract_t[rows] <= 0)]
+    if len(rows) == 0:
+        return
+    b, s = pop.bloc[rows], pop.stage[rows]
+    to_output = T.construction_years[b, s].mean(axis=1) + 0.5 * T.rampup_years[b, s].mean(axis=1) + T.qualification_years[b, s].mean(axis=1)
+    pop.contract_t[rows] = P.offtake_share * pop.proj_nameplate_t[rows]
+    pop.contract_floor[rows] = P.offtake_floor_share * E.price[b, s]
+    pop.contract_end_q[rows] = model.quarter + np.round(4.0 * (to_output + P.offtake_years)).astype(int)
+    pop.contract_short_q[rows] = 0
+    model.log_rows("contract_signed", rows, values=pop.contract_t[rows])
+
+
+def reserve(model: ChainModel, s: int, sup: np.ndarray, class_bloc: np.ndarray, demand: np.ndarray, class_open: np.ndarray | None = None):
+    """Contracted volumes of stage s's suppliers ``sup`` placed first with their bloc's classes.
+
+    Returns (K, N) contracted orders (None when no supplier here holds a contract); ``class_open`` (K, N) False
+    where a class may not buy from a supplier (bans, mandates). The caller takes them off class demand and off
+    the suppliers' potential before the logit clears the rest."""
+    pop = model.pop
+    vol = np.where(pop.contract_t[sup] > 0, np.minimum(pop.contract_t[sup] / 4.0, pop.potential_t[sup]), 0.0)
+    if not (vol > 0).any():
+        return None
+    K, N = len(class_bloc), len(sup)
+    same = class_bloc[:, None] == pop.bloc[sup][None, :]
+    if class_open is not None:
+        same &= class_open
+    w = np.where(same, demand[:, None], 0.0)
+    tot = w.sum(axis=0)
+    alloc = np.divide(w, tot[None, :], out=np.zeros((K, N)), where=tot[None, :] > 0) * vol[None, :]
+    # within each class's demand: scale a class's contracted orders down if they exceed its demand
+    over = alloc.sum(axis=1)
+    scale = np.divide(demand, over, out=np.ones(K), where=over > demand)
+    return alloc * np.minimum(scale, 1.0)[:, None]
+
+
+def topup(model: ChainModel) -> np.ndarray:
+    """(rows,) M USD the floor adds to contracted sales this quarter (floor above the traded index)."""
+    pop = model.pop
+    price = model.trade_price[pop.bloc, pop.stage]
+    sold = np.minimum(pop.output_t, pop.contract_t / 4.0)
+    return np.where(pop.contract_t > 0, sold * np.maximum(pop.contract_floor - price, 0.0) / 1000.0, 0.0)
+
+
+def review(model: ChainModel) -> None:
+    """Contracts end at their term; buyers break those a running plant keeps failing to honour."""
+    if not enabled(model):
+        return
+    P, pop, q = model.world.procurement, model.pop, model.quarter
+    held = pop.alive & (pop.contract_t > 0)
+    if not held.any():
+        return
+    running = held & pop.operating & pop.qualified & (pop.proj_phase != ProjectPhase.RAMPUP)
+    failing = running & (pop.output_t < 0.5 * pop.contract_t / 4.0)
+    pop.contract_short_q = np.where(failing, pop.contract_short_q + 1, np.where(running, 0, pop.contract_short_q))
+    broken = np.flatnonzero(held & (pop.contract_short_q >= P.offtake_break_quarters))
+    ended = np.flatnonzero(held & (pop.contract_end_q <= q) & (pop.contract_short_q < P.offtake_break_quarters))
+    model.log_rows("contract_broken", broken, values=pop.contract_t[broken])
+    model.log_rows("contract_ended", ended, values=pop.contract_t[ended])
+    for r in (broken, ended):
+        pop.contract_t[r] = 0.0
+        pop.contract_floor[r] = 0.0
+        pop.contract_short_q[r] = 0
