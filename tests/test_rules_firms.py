@@ -244,7 +244,7 @@ def test_account_cash_identity_per_firm(T, cfg):
     pop = _account_pop(T)
     before = _run_account(T, cfg, pop)
     # outside equity is paid in at the finance gate, not in the accounts (firm 5 has equity_in = 1 pending)
-    flows = pop.revenue - pop.costs - pop.tax + pop.grants - pop.capex + pop.net_borrowing
+    flows = pop.revenue - pop.costs - pop.tax + pop.grants - pop.capex + pop.net_borrowing - pop.dividends
     np.testing.assert_allclose(pop.cash - before["cash"], flows, atol=1e-12)
     np.testing.assert_allclose(pop.debt - before["debt"], pop.net_borrowing, atol=1e-12)
     np.testing.assert_allclose(pop.costs, pop.input_cost + pop.opex + pop.fixed_cost + pop.interest + pop.rd_spend)
