@@ -80,7 +80,10 @@ def _matched(before, pop):
     return np.flatnonzero(present), pos[present]
 
 
-def _check_quarter(m, before, *, with_outside_equity: bool) -> None:
+def _check_quarter(m, before, *, with_outside_equity: bool, paid_in: np.ndarray | None = None) -> None:
+    """The quarter's invariants. ``paid_in``: per row, the grants this quarter's accounts booked plus public money
+    paid straight into cash (group rescues); by default ``pop.grants``, which is that only while no policy pays
+    into the next quarter's accounts (the laissez-faire worlds here; tests/test_economic_sanity.py passes it)."""
     pop, T = m.pop, m.tables
     q = m.quarter
     alive = pop.alive
@@ -97,13 +100,15 @@ def _check_quarter(m, before, *, with_outside_equity: bool) -> None:
     down = alive & (pop.stage > 0)
     need = pop.output_t[down] * T.input_per_t[pop.stage[down]]
     assert (need <= pop.inputs_t[down] * (1 + 1e-9) + TOL).all(), f"q{q}: output above inputs / input_per_t"
-    # mass balance: what a stage produced is what its buyers received
+    # mass balance: what a stage produced is what its buyers received, plus what the state bought as offtake (price floors)
+    state = m.price_floors.offtake_t.sum(axis=0)  # (S,) t
     for s in range(T.S - 1):
         made = pop.output_t[pop.stage == s].sum()
-        used = pop.inputs_t[pop.stage == s + 1].sum()
-        assert used == pytest.approx(made, rel=1e-9, abs=1e-6), f"q{q}: stage {s} output {made} != inputs bought {used}"
-    final = sum(b.received_t for b in m.buyers)
-    assert final == pytest.approx(pop.output_t[pop.stage == T.S - 1].sum(), rel=1e-9, abs=1e-6)
+        used = pop.inputs_t[pop.stage == s + 1].sum() + state[s]
+        assert used == pytest.approx(made, rel=1e-9, abs=1e-6), f"q{q}: stage {s} output {made} != inputs bought + state offtake {used}"
+    final = sum(b.received_t for b in m.buyers) + state[-1]
+    made = pop.output_t[pop.stage == T.S - 1].sum()
+    assert final == pytest.approx(made, rel=1e-9, abs=1e-6), f"q{q}: magnet output {made} != final buyers' receipts + state offtake {final}"
     for b in m.buyers:
         assert -TOL <= b.received_t <= b.demand_t + 1e-6 and b.shortage_t >= -1e-6
     for cl in m.last_clearing.values():
@@ -118,7 +123,8 @@ def _check_quarter(m, before, *, with_outside_equity: bool) -> None:
         quiet = (before["equity_in"][pos] == 0) & (pop.equity_in[rows] == 0)
         rows, pos = rows[quiet], pos[quiet]
     d_cash = pop.cash[rows] - before["cash"][pos]
-    flows = (pop.revenue - pop.costs - pop.tax + pop.grants - pop.capex + pop.net_borrowing - pop.dividends + pop.equity_in)[rows]
+    grants = pop.grants if paid_in is None else paid_in
+    flows = (pop.revenue - pop.costs - pop.tax + grants - pop.capex + pop.net_borrowing - pop.dividends + pop.equity_in)[rows]
     bad = np.flatnonzero(~np.isclose(d_cash, flows, rtol=1e-9, atol=1e-9))
     assert len(bad) == 0, (
         f"q{q}: cash change != flows for firm ids {pop.firm_id[rows][bad][:5].tolist()}: "
