@@ -459,18 +459,32 @@ def _check_figure(fig, n_axes: int, min_axes_with_lines: int | None = None) -> l
 def test_plot_timeline_marks_every_scenario_bloc_and_stage(frames):
     tl = frames["timeline"]
     fig = an.plot_timeline(tl)
-    axes = _check_figure(fig, len(BLOCS) * 2, min_axes_with_lines=1)
-    n_scen = tl["scenario"].nunique()
-    for ax, (bloc, col) in zip(axes, [(b, c) for b in BLOCS for c in ("years_to_first_output", "years_to_independence")]):
-        medians = [ln for ln in ax.get_lines() if ln.get_gid() == "median"]
-        nevers = [t for t in ax.texts if t.get_gid() == "never"]
-        sub = tl[tl["bloc"] == bloc]
-        cells = sub.groupby(["scenario", "stage"])[col]
-        assert len(medians) == int((cells.count() > 0).sum())
-        assert len(nevers) == int((cells.count() < cells.size()).sum())
-        assert len(medians) + len(nevers) >= n_scen * len(STAGES)
-        assert len(ax.patches) == len(STAGES)  # the reference ranges
+    blocs = list(pd.unique(tl["bloc"].astype(str)))  # rows of panels in the order of the runs' blocs
+    axes = _check_figure(fig, len(blocs) * 2, min_axes_with_lines=1)
+    table = an.timeline_table(tl)
+    for ax, (bloc, col) in zip(axes, [(b, c) for b in blocs for c in ("years_to_first_output", "years_to_independence")]):
+        assert ax.get_title().startswith(f"{bloc}: ")
+        cells = table[(table["bloc"] == bloc) & (table["measure"] == col)]
+        medians = sorted(float(ln.get_xdata()[0]) for ln in ax.get_lines() if ln.get_gid() == "median")
+        assert medians == sorted(cells[cells["median_status"] != "never"]["median"].tolist())
+        counts = [t for t in ax.texts if t.get_gid() == "reached"]
+        assert len(counts) == int((cells["n_reached"] < cells["n_seeds"]).sum())
+        ranges = bloc == "west" and col == "years_to_independence"
+        assert len(ax.patches) == (len(STAGES) if ranges else 0)  # the accepted ranges, on the West's independence only
         assert "years" in ax.get_xlabel() or ax.get_xlabel() == ""
+
+
+def test_independence_years_recomputed_from_the_time_series_match_the_summaries(runs):
+    ind = an.independence_years(runs)
+    tl = an.timeline_frame(runs)
+    both = ind.merge(tl, on=["run", "bloc", "stage"], suffixes=("", "_summary"))
+    assert len(both) == len(tl) == len(runs) * tl["bloc"].nunique() * len(STAGES)
+    np.testing.assert_array_equal(both["years_to_independence"], both["years_to_independence_summary"])
+    later = an.independence_years(runs, from_year=2017.0).merge(tl, on=["run", "bloc", "stage"], suffixes=("", "_summary"))
+    reached = later["independence_year"].notna()
+    assert (later.loc[reached, "independence_year"] >= 2017.0).all()
+    kept = later["independence_year_summary"] >= 2017.0  # first held after the later clock already: the same quarter
+    assert (later.loc[kept, "independence_year"] == later.loc[kept, "independence_year_summary"]).all()
 
 
 def _plots_series(ax, series: pd.Series) -> bool:

@@ -71,6 +71,45 @@ def test_tiny_experiment_writes_every_run_figure_and_table(tiny, capsys):
     assert set(table["scenario"]) == {"china_without_tiers"}
     sweep = pd.read_parquet(out / "sweep_table.parquet")
     assert len(sweep) == 4 and set(sweep["status"]) == {"complete"}
+    text = (rep / "report.md").read_text()
+    assert "## Timelines (years from the reference year; median [10%, 90%] over seeds" in text
+    assert "## Timelines: paired differences in years" in text and "right-censored" in text
+
+
+def test_timelines_csv_holds_every_scenario_bloc_stage_and_measure(tiny):
+    _, _, out = tiny
+    from sim.research.analysis import censored_quantile, load_runs, timeline_frame
+
+    tl = timeline_frame(load_runs(out / "runs"))
+    table = pd.read_csv(out / "report" / "timelines.csv", keep_default_na=False, na_values=[""])
+    blocs = tl["bloc"].nunique()
+    assert len(table) == 2 * blocs * 4 * 2  # scenarios x blocs x stages x measures
+    for _, r in table.iterrows():
+        v = tl[(tl["scenario"] == r["scenario"]) & (tl["bloc"] == r["bloc"]) & (tl["stage"] == r["stage"])][r["measure"]]
+        assert (r["n_seeds"], r["n_reached"]) == (2, int(v.notna().sum()))
+        value, status = censored_quantile(v.to_numpy(), 0.5)
+        assert r["median_status"] == status and (math.isnan(value) and math.isnan(r["median"]) or r["median"] == value)
+    diff = pd.read_csv(out / "report" / "timeline_differences.csv")
+    # china_without_tiers counts from the same year as baseline: independence and first output, every bloc and stage
+    assert len(diff) == 2 * blocs * 4 and set(diff["measure"]) == {"years_to_independence", "years_to_first_output"}
+    assert (diff["n_pairs"] == 2).all()
+    assert (diff["n_both"] + diff["n_scenario_only"] + diff["n_reference_only"] + diff["n_neither"] == diff["n_pairs"]).all()
+    assert (diff["earlier"] + diff["same"] + diff["later"] + diff["n_neither"] == diff["n_pairs"]).all()
+
+
+def test_report_only_prints_the_timelines_and_their_differences(tiny, capsys):
+    _, path, out = tiny
+    assert ex.main(["--experiment", str(path), "--out", str(out), "--report-only"]) == 0
+    text = capsys.readouterr().out
+    assert "Timelines, years from each scenario's reference year: median [10%, 90%]" in text
+    assert "baseline (from 2015)" in text and "china_without_tiers (from 2015)" in text
+    assert "Years to independence, scenario minus baseline on the same seed" in text
+    lines = text.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("Timelines, years"))
+    rows = lines[start + 3 : lines.index("", start)]
+    blocs = [ln.split()[0] for ln in rows]
+    assert blocs[:8] == ["west"] * 8 and "china" in blocs and len(rows) % 8 == 0  # the West first: 2 measures x 4 stages a bloc
+    assert all(ln.rstrip().endswith(("/2", "/2)")) for ln in rows)  # reached/seeds in every cell
 
 
 def test_difference_values_are_read_from_the_runs(tiny):

@@ -8,6 +8,8 @@ median and quantile bands, paired scenario differences with bootstrap intervals,
     tl = timeline_frame(runs)                        # years to first output / independence per run, bloc, stage
     reduce(tl, ["scenario", "bloc", "stage"], "years_to_independence")     # n, n_missing, mean, q05, median, q95
     paired_differences(tl, "years_to_independence", by=["bloc", "stage"])  # other scenario minus baseline, per seed
+    timeline_table(tl)                               # median and 10-90% over seeds, "never" right-censored
+    timeline_differences(independence_years(runs, from_year=2025), "independence_year")  # paired, never counted
     plot_timeline(tl).savefig("timeline.png")
 
 Everything here is a pure function of its inputs (a run is read, never written). Replications are
@@ -20,7 +22,10 @@ notebook cell without ``%matplotlib``.
 "Never" (a bloc that does not reach first output or independence within the horizon) is NaN in
 the frames, with boolean columns saying whether it was reached. ``reduce`` counts NaN rows as
 ``n_missing`` and takes quantiles over the rest; ``paired_differences`` drops pairs with a NaN
-side and counts them, unless a censoring value (such as the horizon) is given.
+side and counts them, unless a censoring value (such as the horizon) is given. The timeline
+functions treat it as right-censored at the end of the run: ``timeline_table`` takes quantiles over
+all seeds with "never" after every reached time (a quantile is then a value, a lower bound or
+never), ``timeline_differences`` counts the pairs in which one side or neither reached.
 """
 
 from __future__ import annotations
@@ -558,6 +563,213 @@ def _compare_pairs(g: pd.DataFrame, ref_index: pd.Index, oth_index: pd.Index, le
 
 
 # ----------------------------------------------------------------------------------------------
+# Timelines over seeds: quantiles with "never" (right-censored) and paired differences in years
+# ----------------------------------------------------------------------------------------------
+TIMELINE_MEASURES = ("years_to_first_output", "years_to_independence")
+# The interval of a timeline: the 10th-90th percentile over seeds (with 10 seeds, the middle 8 runs), the spread of
+# the outcome across replications, not the precision of the median (choice of this report; the paired differences
+# carry the bootstrap intervals). Quantiles as in censored_quantile.
+TIMELINE_BAND = (0.1, 0.9)
+REACHED, LOWER_BOUND, NEVER = "reached", "lower_bound", "never"  # the status of a quantile over seeds
+
+
+def censored_quantile(values: Sequence[float] | np.ndarray, q: float) -> tuple[float, str]:
+    """The ``q`` quantile over seeds of a time that some seeds never reach (NaN: not within the
+    horizon). Every seed of a scenario shares the horizon, so "never" is right-censored at one point
+    and the Kaplan-Meier curve is the empirical distribution of the seeds with "never" after every
+    reached time.
+
+    The rule is the sample quantile with the midpoint at a flat step (numpy's ``averaged_inverted_cdf``;
+    R survival's ``quantile.survfit``; the usual median when every seed reached): with n seeds sorted,
+    h = q n; a whole h = k gives the mean of the k-th and (k+1)-th values (q = 0: the first, q = 1:
+    the last), any other h the ceil(h)-th value. Returns (value, status):
+
+    - (x, ``"reached"``) when every seed the rule needs reached;
+    - (x_k, ``"lower_bound"``) when the rule needs the k-th seed, which reached at x_k, and the
+      (k+1)-th, which never did: the quantile is later than x_k (the median of 10 seeds of which
+      exactly 5 reached);
+    - (NaN, ``"never"``) when the rule needs only seeds that never reached (the median when more
+      than half never did).
+    """
+    v = np.asarray(values, dtype=float).ravel()
+    if v.size == 0:
+        raise ValueError("censored_quantile needs at least one value")
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"quantile {q} outside [0, 1]")
+    x = np.sort(v[~np.isnan(v)])
+    m, n = len(x), len(v)
+    h = q * n
+    k = int(round(h))
+    if abs(h - k) > 1e-9:  # between two seeds: the next one
+        i = math.ceil(h)
+        return (float(x[i - 1]), REACHED) if i <= m else (math.nan, NEVER)
+    if k == 0:
+        return (float(x[0]), REACHED) if m else (math.nan, NEVER)
+    if k == n:
+        return (float(x[-1]), REACHED) if m == n else (math.nan, NEVER)
+    if k < m:
+        return float((x[k - 1] + x[k]) / 2.0), REACHED
+    if k == m:
+        return float(x[k - 1]), LOWER_BOUND
+    return math.nan, NEVER
+
+
+def timeline_table(timeline: pd.DataFrame, band: tuple[float, float] = TIMELINE_BAND, measures: Sequence[str] = TIMELINE_MEASURES) -> pd.DataFrame:
+    """Per scenario, bloc, stage and measure (``years_to_first_output``, ``years_to_independence``
+    of :func:`timeline_frame`): ``n_seeds``, ``n_reached`` and the median and the ``band`` quantiles
+    over all the seeds, "never" counting as later than any reached time (:func:`censored_quantile`).
+    Each quantile has a value column (``median``, ``q10``, ``q90``; NaN when never) and a status
+    column (``median_status``: reached, lower_bound or never). ``reference_year`` and
+    ``horizon_years`` say where the years count from and how far the run went past it."""
+    _check_columns(timeline, ["bloc", "stage", *measures])
+    tl = _with_ids(timeline)
+    names = [quantile_name(q) for q in (0.5, *band)]
+    rows = []
+    for scen in _order(tl["scenario"]):
+        ts = tl[tl["scenario"] == scen]
+        for measure in measures:
+            for bloc in _order(tl["bloc"]):
+                for stage in _order(tl["stage"]):
+                    g = ts[(ts["bloc"] == bloc) & (ts["stage"] == stage)]
+                    if g.empty:
+                        continue
+                    v = g[measure].astype(float).to_numpy()
+                    row: dict[str, Any] = {"scenario": scen, "bloc": bloc, "stage": stage, "measure": measure}
+                    for col in ("reference_year", "horizon_years"):
+                        row[col] = float(g[col].max()) if col in g else math.nan
+                    row.update({"n_seeds": len(v), "n_reached": int(np.isfinite(v).sum())})
+                    for q, name in zip((0.5, *band), names):
+                        row[name], row[f"{name}_status"] = censored_quantile(v, q)
+                    rows.append(row)
+    cols = ["scenario", "bloc", "stage", "measure", "reference_year", "horizon_years", "n_seeds", "n_reached"]
+    return pd.DataFrame(rows, columns=cols + [c for name in names for c in (name, f"{name}_status")])
+
+
+def first_held(values: np.ndarray, start: int, threshold: float, hold: int) -> int | None:
+    """The first index q >= ``start`` from which ``values`` stays at or above ``threshold`` for
+    ``hold`` entries (NaN counts as below); None when there is none (the window must end within the
+    series). The independence rule of sim/engine/metrics.py ``milestones``, on one quarterly series."""
+    above = np.nan_to_num(np.asarray(values, dtype=float), nan=0.0) >= threshold
+    if hold < 1 or len(above) < hold:
+        return None
+    held = np.lib.stride_tricks.sliding_window_view(above, hold).all(axis=1)  # held[q]: above over q .. q + hold - 1
+    hits = np.flatnonzero(held[max(start, 0) :])
+    return int(hits[0]) + max(start, 0) if hits.size else None
+
+
+def independence_years(runs: Run | Iterable[Run], from_year: float | None = None) -> pd.DataFrame:
+    """Independence on a chosen clock, recomputed from each run's time series: per run, bloc and
+    stage, the calendar year (``independence_year``; NaN = never within the run) of the first
+    quarter at or after ``from_year`` from which self-sufficiency stays at or above the run's
+    ``world.independence_threshold`` for ``world.independence_hold_quarters`` quarters, and
+    ``years_to_independence`` from ``from_year``. With ``from_year=None`` each run counts from its
+    own timeline reference year, which gives the summary's ``years_to_independence``.
+
+    Two scenarios that count from different reference years (west_coordinated from 2025) are
+    compared on the later one: a run of the earlier scenario that was independent before it is
+    asked again from there."""
+    runs = _as_runs(runs)
+    rows = []
+    for rid, r in zip(run_ids(runs), runs):
+        world = r.config.get("world") or {}
+        s = r.summary
+        missing = [k for k in ("independence_threshold", "independence_hold_quarters") if k not in world]
+        if missing or "start_year" not in s:
+            raise ValueError(f"{r.path}: no world.{missing[0] if missing else 'start_year'} in config.yaml/summary.json (not a complete run?)")
+        ts = r.timeseries
+        _check_columns(ts, ["quarter_index", "bloc", "stage", "self_sufficiency"], f"column of {r.path / 'timeseries.parquet'}")
+        start = float(s["start_year"])
+        clock = float(s.get("timeline_reference_year", start) if from_year is None else from_year)
+        ss = ts.pivot_table(index="quarter_index", columns=["bloc", "stage"], values="self_sufficiency", aggfunc="first", observed=True)
+        ss = ss.reindex(range(int(ts["quarter_index"].max()) + 1))
+        q0 = max(int(round((clock - start) * 4.0)), 0)
+        for bloc, stage in ss.columns:
+            q = first_held(ss[(bloc, stage)].to_numpy(), q0, float(world["independence_threshold"]), int(world["independence_hold_quarters"]))
+            year = math.nan if q is None else start + q / 4.0
+            rows.append(
+                {
+                    "run": rid,
+                    "scenario": r.scenario,
+                    "seed": r.seed,
+                    "bloc": str(bloc),
+                    "stage": str(stage),
+                    "from_year": clock,
+                    "end_year": start + len(ss) / 4.0,
+                    "independence_year": year,
+                    "years_to_independence": year - clock,
+                    "independent": q is not None,
+                }
+            )
+    df = pd.DataFrame(rows)
+    for col in ("bloc", "stage"):
+        if not df.empty:
+            df[col] = pd.Categorical(df[col], categories=_order(df[col]))
+    return df
+
+
+def timeline_differences(
+    df: pd.DataFrame,
+    value: str,
+    reference: str = "baseline",
+    others: Sequence[str] | None = None,
+    by: str | Sequence[str] | None = ("bloc", "stage"),
+    level: float = 0.9,
+    n_boot: int = 2000,
+    rng: int | np.random.Generator = 0,
+    scenario_col: str = "scenario",
+    pair_col: str = "seed",
+) -> pd.DataFrame:
+    """Paired differences of a time that some seeds never reach (``value``: years or a calendar
+    year on one clock, NaN = never within the horizon), other scenario minus ``reference`` seed by
+    seed, per group of ``by``.
+
+    "Never" is not given a number. Of the ``n_pairs`` seeds present in both scenarios, ``n_both``
+    reached in both: over those, :func:`paired_differences` (``mean``, ``median`` and the bootstrap
+    interval of the mean, ``ci_low``, ``ci_high``, ``excludes_zero``; no interval from a single
+    pair). The others are counted:
+    ``n_scenario_only`` (the scenario reached, the reference never did), ``n_reference_only`` and
+    ``n_neither``. A pair with one side reached is still ordered (the other side comes after the
+    horizon both share), so ``earlier``, ``same`` and ``later`` count the seeds in which the scenario
+    came first, together, or after, over every pair but those that never reached in either.
+    """
+    by = _as_list(by)
+    base = paired_differences(
+        df, value, scenario_col=scenario_col, pair_col=pair_col, reference=reference, others=others, by=by, level=level, n_boot=n_boot, rng=rng
+    )
+    keys = [pair_col, *by]
+    d = _paired_values(df, value, scenario_col, keys, by, None)
+    ref = d[d[scenario_col] == reference].drop(columns=scenario_col)
+    counts = []
+    for other in base["scenario"].drop_duplicates():
+        oth = d[d[scenario_col] == other].drop(columns=scenario_col)
+        p = ref.merge(oth, on=keys, suffixes=("_ref", "_oth"))
+        r, s = p["_v_ref"].notna(), p["_v_oth"].notna()
+        both = r & s
+        c = p[by].assign(
+            scenario=other,
+            n_pairs=1,
+            n_scenario_only=s & ~r,
+            n_reference_only=r & ~s,
+            n_neither=~r & ~s,
+            earlier=(s & ~r) | (both & (p["_v_oth"] < p["_v_ref"])),
+            same=both & (p["_v_oth"] == p["_v_ref"]),
+            later=(r & ~s) | (both & (p["_v_oth"] > p["_v_ref"])),
+        )
+        counts.append(c.groupby([*by, "scenario"], observed=True, sort=False).sum().astype(int))
+    cnt_cols = ["n_pairs", "n_scenario_only", "n_reference_only", "n_neither", "earlier", "same", "later"]
+    out = base.rename(columns={"n_pairs": "n_both"}).drop(columns=["n_dropped", "n_unpaired"])
+    single = out["n_both"] == 1  # one pair has no spread to resample: no interval, and not marked as excluding zero
+    out.loc[single, ["ci_low", "ci_high"]] = math.nan
+    out.loc[single, "excludes_zero"] = False
+    if counts:
+        out = out.join(pd.concat(counts), on=[*by, "scenario"])
+    for c in cnt_cols:
+        out[c] = out[c].fillna(0).astype(int) if c in out else 0
+    front = [*by, "scenario", "reference", "n_pairs", "n_both", "n_scenario_only", "n_reference_only", "n_neither", "earlier", "same", "later"]
+    return out[front + ["mean", "median", "ci_low", "ci_high", "excludes_zero", "level"]]
+
+
+# ----------------------------------------------------------------------------------------------
 # Event study around designation
 # ----------------------------------------------------------------------------------------------
 def _with_ids(df: pd.DataFrame) -> pd.DataFrame:
@@ -755,44 +967,41 @@ def _empty(ax, text: str = "no data") -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.5")
 
 
-def plot_timeline(timeline: pd.DataFrame, ranges: dict[str, tuple[float, float]] | None = None) -> Figure:
+TARGET_BLOC = "west"  # the bloc whose independence the west_timeline_coordinated target ranges are about
+
+
+def plot_timeline(timeline: pd.DataFrame, ranges: dict[str, tuple[float, float]] | None = None, band: tuple[float, float] = TIMELINE_BAND) -> Figure:
     """Years to first output and to independence per bloc and stage (rows: blocs; columns: the
-    two measures), one marker per scenario at the median across seeds that reached it, a bar for
-    the 5-95% range of those seeds and the share of seeds that never reached it, beside the grey
-    reference ranges of a committed Western effort (:func:`reference_ranges`)."""
+    two measures), one line per scenario from :func:`timeline_table`: a dot at the median over all
+    seeds (a triangle when it is only a lower bound), a bar over the ``band`` quantiles (an arrow at
+    its end when the upper quantile is later than drawn: a lower bound, or never within the run,
+    then drawn to the scenario's horizon), and the seeds that reached it when not all did. The
+    West's independence panel carries the accepted ranges of the west_timeline_coordinated target
+    (:func:`reference_ranges`) in grey."""
     _check_columns(timeline, ["bloc", "stage", "years_to_first_output", "years_to_independence"])
     tl = _with_ids(timeline)
+    table = timeline_table(tl, band)
     ranges = reference_ranges() if ranges is None else ranges
     blocs, stages = _order(tl["bloc"]), _order(tl["stage"])
     colors = scenario_colors(tl["scenario"])
+    lo, hi = (quantile_name(q) for q in band)
     measures = (("years_to_first_output", "years to first output"), ("years_to_independence", "years to independence"))
     fig, axes = _figure(len(blocs), 2, 12, 2.0 + 1.1 * len(stages) * len(blocs), sharex=True, sharey=True)
-    horizon = float(np.nanmax(tl["horizon_years"])) if "horizon_years" in tl and tl["horizon_years"].notna().any() else math.nan
-    xmax = max([horizon] + [hi for lo, hi in ranges.values()] + [float(np.nanmax(tl[m])) if tl[m].notna().any() else 0.0 for m, _ in measures])
+    horizon = table.groupby("scenario")["horizon_years"].max()
+    finite = [float(np.nanmax(tl[m])) for m, _ in measures if tl[m].notna().any()]
+    xmax = max([float(np.nanmax(horizon)) if horizon.notna().any() else 0.0] + [b for _, b in ranges.values()] + finite)
     height = 0.7 / max(len(colors), 1)
     for i, bloc in enumerate(blocs):
         for j, (col, title) in enumerate(measures):
             ax = axes[i, j]
             for k, stage in enumerate(stages):
-                if stage in ranges:
-                    lo, hi = ranges[stage]
-                    ax.barh(k, hi - lo, left=lo, height=0.85, color="0.88", zorder=0)
+                if bloc == TARGET_BLOC and col == "years_to_independence" and stage in ranges:
+                    a, b = ranges[stage]
+                    ax.barh(k, b - a, left=a, height=0.85, color="0.88", zorder=0, gid="accepted_range")
                 for n, (scen, color) in enumerate(colors.items()):
-                    y = k + (n - (len(colors) - 1) / 2) * height
-                    v = tl[(tl["bloc"] == bloc) & (tl["stage"] == stage) & (tl["scenario"] == scen)][col].astype(float)
-                    if v.empty:
-                        continue
-                    reached = v.dropna().to_numpy()
-                    never = len(v) - len(reached)
-                    if len(reached):
-                        q05, med, q95 = np.quantile(reached, BAND)
-                        ax.plot([q05, q95], [y, y], color=color, lw=2, solid_capstyle="butt", gid="spread")
-                        ax.plot([med], [y], marker="o", color=color, markersize=6, ls="none", gid="median")
-                    if never:
-                        trans = blended_transform_factory(ax.transAxes, ax.transData)
-                        ax.text(
-                            1.0, y, f"never {never}/{len(v)} ", transform=trans, ha="right", va="center", fontsize="x-small", color=color, gid="never"
-                        )
+                    sel = table[(table["scenario"] == scen) & (table["bloc"] == bloc) & (table["stage"] == stage) & (table["measure"] == col)]
+                    if not sel.empty:
+                        _timeline_marks(ax, sel.iloc[0], k + (n - (len(colors) - 1) / 2) * height, color, lo, hi, horizon.get(scen, xmax))
             ax.set_title(f"{bloc}: {title}", fontsize="medium")
             ax.set_yticks(range(len(stages)), stages)
             ax.grid(axis="x", alpha=0.3)
@@ -800,20 +1009,38 @@ def plot_timeline(timeline: pd.DataFrame, ranges: dict[str, tuple[float, float]]
                 ax.set_xlabel("years from the timeline reference year (run start, or the policy switch)")
     axes[0, 0].set_ylim(len(stages) - 0.5, -0.5)
     axes[0, 0].set_xlim(0, xmax * 1.15 + 0.5)
-    ref_txt = ", ".join(f"{st} {lo:g}-{hi:g}" for st, (lo, hi) in ranges.items() if st in stages)
-    ref = Patch(color="0.88", label=f"reference range of a committed Western effort, years ({ref_txt})")
-    refs = tl.groupby("scenario")["reference_year"].first() if "reference_year" in tl else pd.Series(dtype=float)
+    ref_txt = ", ".join(f"{st} {a:g}-{b:g}" for st, (a, b) in ranges.items() if st in stages)
+    ref = Patch(color="0.88", label=f"{TARGET_BLOC} independence: accepted range of west_timeline_coordinated, years ({ref_txt})")
+    refs = table.groupby("scenario")["reference_year"].first()
     labels = {sc: f"{sc} (from {refs[sc]:g})" for sc in colors if sc in refs and pd.notna(refs[sc])} if refs.nunique() > 1 else {}
+    band_txt = "-".join(f"{q * 100:g}" for q in band)
     _legend(
         fig,
         colors,
         extra=[ref],
         labels=labels,
         ncols=2,
-        title="dot: median of the seeds that reached it; bar: their 5-95% range; 'never k/n': seeds that did not",
+        title=f"dot: median over all seeds (triangle: later than drawn); bar: {band_txt}% of seeds (arrow: runs on); k/n: seeds that reached it",
     )
     fig.suptitle("Mine-to-magnet timeline by bloc and stage")
     return fig
+
+
+def _timeline_marks(ax, row: pd.Series, y: float, color, lo: str, hi: str, horizon: float) -> None:
+    """One scenario's median, interval and count of seeds that reached, from a row of timeline_table."""
+    if row[f"{lo}_status"] != NEVER:
+        open_end = row[f"{hi}_status"] != REACHED
+        end = row[hi] if row[f"{hi}_status"] != NEVER else max(float(horizon), row[lo])
+        ax.plot([row[lo], end], [y, y], color=color, lw=2, solid_capstyle="butt", gid="interval")
+        if open_end:
+            ax.plot([end], [y], marker=">", color=color, markersize=5, ls="none", gid="open_end")
+    if row["median_status"] != NEVER:
+        bound = row["median_status"] == LOWER_BOUND
+        ax.plot([row["median"]], [y], marker=">" if bound else "o", color=color, markersize=6, ls="none", gid="median")
+    if row["n_reached"] < row["n_seeds"]:
+        trans = blended_transform_factory(ax.transAxes, ax.transData)
+        text = f"{'never ' if row['n_reached'] == 0 else ''}{int(row['n_reached'])}/{int(row['n_seeds'])} "
+        ax.text(1.0, y, text, transform=trans, ha="right", va="center", fontsize="x-small", color=color, gid="reached")
 
 
 def plot_capacity(ts: pd.DataFrame, coordinated_bloc: str = "china") -> Figure:

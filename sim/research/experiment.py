@@ -12,8 +12,10 @@ The runs go through the sweep machinery (sim/research/sweep.py): each streams to
 ``<out>/runs/<scenario>-seed<k>-<hash>``, a complete run is skipped when the experiment is started
 again with the same ``--out``, and a failing run is recorded in its manifest while the others go
 on. Then the report is built from the analysis API (sim/research/analysis.py) into ``<out>/report/``:
-report.md with PNG figures, differences.csv and timelines.csv, and ``<out>/sweep_table.parquet``.
-The terminal ends with the paired-difference table and the report's path.
+report.md with PNG figures, differences.csv, timelines.csv and timeline_differences.csv, and
+``<out>/sweep_table.parquet``. The terminal ends with the paired-difference table, the timelines of
+every bloc and stage per scenario (median and interval over seeds, "never" right-censored), the
+paired differences of independence in years, and the report's path.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -230,6 +232,125 @@ def format_table(table: pd.DataFrame, markdown: bool = False) -> str:
 
 
 # --------------------------------------------------------------------------
+# Timelines: years per scenario with their interval, and paired differences in years
+# --------------------------------------------------------------------------
+TIMELINE_LABELS = {"years_to_first_output": "first output", "years_to_independence": "independence"}
+
+
+def timeline_difference_table(exp: Experiment, runs, timeline: pd.DataFrame) -> pd.DataFrame:
+    """Per other scenario, bloc and stage: the paired difference in years with the reference, seed by
+    seed, of independence and, where both scenarios count from the same reference year, of first output
+    (:func:`sim.research.analysis.timeline_differences`; "never" counted, not given a number).
+
+    Independence is compared on one clock, the later of the two reference years (``from_year``),
+    recomputed from the time series (analysis.independence_years). First output is not: it counts plants
+    of firms born after each scenario's own reference year, so it is left out where those differ."""
+    from sim.research import analysis as an
+
+    refs = timeline.groupby("scenario")["reference_year"].max()
+    if exp.reference not in refs:
+        return pd.DataFrame()
+    parts = []
+    for other in [s for s in exp.scenarios if s != exp.reference and s in refs]:
+        clock = max(float(refs[other]), float(refs[exp.reference]))
+        opts = {"reference": exp.reference, "others": [other], "level": exp.level, "n_boot": exp.n_boot, "rng": exp.bootstrap_seed}
+        pair = [r for r in runs if r.scenario in (other, exp.reference)]
+        ind = an.timeline_differences(an.independence_years(pair, from_year=clock), "independence_year", **opts)
+        parts.append(ind.assign(measure="years_to_independence", from_year=clock))
+        if refs[other] == refs[exp.reference]:
+            fo = an.timeline_differences(timeline, "first_output_year", **opts)
+            parts.append(fo.assign(measure="years_to_first_output", from_year=clock))
+    if not parts:
+        return pd.DataFrame()
+    out = pd.concat(parts, ignore_index=True)
+    for col in ("bloc", "stage"):
+        out[col] = out[col].astype(str)
+    front = ["measure", "bloc", "stage", "scenario", "reference", "from_year"]
+    return out[front + [c for c in out.columns if c not in front]]
+
+
+def _west_first(values) -> list[str]:
+    """Unique values in order of appearance, the West (the question's bloc) first."""
+    seen = list(dict.fromkeys(map(str, values)))
+    return [v for v in seen if v == "west"] + [v for v in seen if v != "west"]
+
+
+def _years(x: float) -> str:
+    return f"{x:.1f}"
+
+
+def _quantile_text(value: float, status: str) -> str:
+    from sim.research.analysis import LOWER_BOUND, NEVER
+
+    return "never" if status == NEVER else f"> {_years(value)}" if status == LOWER_BOUND else _years(value)
+
+
+def timeline_cell(row: pd.Series | dict, band: tuple[float, float] | None = None) -> str:
+    """One row of analysis.timeline_table as text: 'median [low, high] reached/seeds', e.g.
+    '6.4 [5.8, 7.2] 10/10', '> 11.5 [10.2, never] 5/10', 'never (0/10)'."""
+    from sim.research.analysis import NEVER, TIMELINE_BAND, quantile_name
+
+    lo, hi = (quantile_name(q) for q in (band or TIMELINE_BAND))
+    count = f"{int(row['n_reached'])}/{int(row['n_seeds'])}"
+    if row["n_reached"] == 0 or (row["median_status"] == NEVER and row[f"{lo}_status"] == NEVER):
+        return f"never ({count})"
+    med = _quantile_text(row["median"], row["median_status"])
+    return f"{med} [{_quantile_text(row[lo], row[f'{lo}_status'])}, {_quantile_text(row[hi], row[f'{hi}_status'])}] {count}"
+
+
+def format_timelines(table: pd.DataFrame, scenarios: Sequence[str], markdown: bool = False, measures: Sequence[str] | None = None) -> str:
+    """analysis.timeline_table as a table: a row per bloc (the West first), measure and stage, a column per scenario."""
+    if table.empty:
+        return "(no rows)"
+    refs = table.groupby("scenario")["reference_year"].max()
+    scen = [s for s in scenarios if s in set(table["scenario"])]
+    heads = [f"{s} (from {refs[s]:g})" if pd.notna(refs.get(s)) else s for s in scen]
+    measures = [m for m in (measures or TIMELINE_LABELS) if m in set(table["measure"])]
+    rows = []
+    for bloc in _west_first(table["bloc"].astype(str)):
+        for measure in measures:
+            for stage in dict.fromkeys(table["stage"].astype(str)):
+                sel = table[(table["bloc"].astype(str) == bloc) & (table["stage"].astype(str) == stage) & (table["measure"] == measure)]
+                if sel.empty:
+                    continue
+                cells = {r["scenario"]: timeline_cell(r) for _, r in sel.iterrows()}
+                rows.append([bloc, TIMELINE_LABELS.get(measure, measure), stage, *[cells.get(s, "") for s in scen]])
+    return text_table(pd.DataFrame(rows, columns=["bloc", "measure", "stage", *heads]), markdown, left=3)
+
+
+def format_timeline_differences(table: pd.DataFrame, markdown: bool = False, measures: Sequence[str] | None = None) -> str:
+    """timeline_difference_table as a table: a row per measure, bloc (the West first), stage and scenario; the
+    measure column only when there are several."""
+    t = table[table["measure"].isin(measures)] if measures is not None and not table.empty else table
+    if t.empty:
+        return "(no rows)"
+    level = int(round(t["level"].iloc[0] * 100))
+    ref = t["reference"].iloc[0]
+    several = t["measure"].nunique() > 1
+    head = ["measure"] * several + ["bloc", "stage", "scenario", "from", "both reached", "mean difference", f"{level}% interval"]
+    head += [f"only scenario / only {ref} / neither", "earlier / same / later"]
+    body = []
+    for measure in [m for m in TIMELINE_LABELS if m in set(t["measure"])]:
+        for bloc in _west_first(t["bloc"]):
+            for _, r in t[(t["measure"] == measure) & (t["bloc"] == bloc)].iterrows():
+                body.append(
+                    [TIMELINE_LABELS[measure]] * several
+                    + [
+                        bloc,
+                        r["stage"],
+                        r["scenario"],
+                        f"{r['from_year']:g}",
+                        f"{r['n_both']}/{r['n_pairs']}",
+                        _num(r["mean"]) + (" *" if r["excludes_zero"] else ""),
+                        "" if pd.isna(r["ci_low"]) else f"[{_num(r['ci_low'])}, {_num(r['ci_high'])}]",
+                        f"{r['n_scenario_only']} / {r['n_reference_only']} / {r['n_neither']}",
+                        f"{r['earlier']} / {r['same']} / {r['later']}",
+                    ]
+                )
+    return text_table(pd.DataFrame(body, columns=head), markdown, left=3 + several)
+
+
+# --------------------------------------------------------------------------
 # The report
 # --------------------------------------------------------------------------
 FIGURES = (
@@ -237,10 +358,10 @@ FIGURES = (
         "timeline",
         "Mine-to-magnet timeline",
         "Years from each scenario's reference year (the run start; 2025 for west_coordinated, when its policy starts) "
-        "to the first output of a new plant and to independence (self-sufficiency >= 50% held four quarters), per "
-        "bloc and stage: median across seeds, bar = 5-95% of the seeds that reached it, with the share of seeds that "
-        "never did; grey bands are the reference ranges for a committed Western effort (mine 3-7, processing 5-10, "
-        "downstream 7-15 years).",
+        "to the first output of a new plant and to independence, per bloc and stage, as in the Timelines table: dot = "
+        "median over all seeds, bar = the interval over seeds (an arrow where it runs on past what is drawn), and the "
+        "seeds that reached it; grey bands on the West's independence are the accepted ranges of "
+        "the west_timeline_coordinated target (conf/validation/targets.yaml).",
     ),
     (
         "capacity",
@@ -264,9 +385,17 @@ FIGURES = (
 )
 
 
-def build_report(exp: Experiment, out_dir: Path, say: Callable[[str], None] = print) -> tuple[Path, pd.DataFrame]:
-    """Read the experiment's runs and write report/ (report.md, figures/*.png, CSV tables). Returns
-    the report path and the paired-difference table."""
+class Report(NamedTuple):
+    """What build_report wrote: the report's path and the tables the terminal shows."""
+
+    path: Path
+    differences: pd.DataFrame  # difference_table
+    timelines: pd.DataFrame  # analysis.timeline_table
+    timeline_differences: pd.DataFrame  # timeline_difference_table
+
+
+def build_report(exp: Experiment, out_dir: Path, say: Callable[[str], None] = print) -> Report:
+    """Read the experiment's runs and write report/ (report.md, figures/*.png, CSV tables)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -285,11 +414,10 @@ def build_report(exp: Experiment, out_dir: Path, say: Callable[[str], None] = pr
     output.write_text(rep / "differences.csv", table.to_csv(index=False))
     output.write_text(rep / "difference_values.csv", values.to_csv(index=False))
     tl = an.timeline_frame(runs)
-    tl_red = pd.concat(
-        [an.reduce(tl, ["scenario", "bloc", "stage"], v).assign(measure=v) for v in ("years_to_first_output", "years_to_independence")],
-        ignore_index=True,
-    )
-    output.write_text(rep / "timelines.csv", tl_red.to_csv(index=False))
+    timelines = an.timeline_table(tl)
+    tl_diff = timeline_difference_table(exp, runs, tl)
+    output.write_text(rep / "timelines.csv", timelines.to_csv(index=False))
+    output.write_text(rep / "timeline_differences.csv", tl_diff.to_csv(index=False))
     write_table(out_dir)
 
     ts, pol, ev = an.tidy(runs, "timeseries"), an.tidy(runs, "policy"), an.tidy(runs, "events")
@@ -312,37 +440,77 @@ def build_report(exp: Experiment, out_dir: Path, say: Callable[[str], None] = pr
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
         os.replace(tmp, path)
         written.append((name, title, caption))
-    text = _report_text(exp, out_dir, runs, table, tl_red, written)
+    text = _report_text(exp, out_dir, runs, table, timelines, tl_diff, written)
     output.write_text(rep / "report.md", text)
-    return rep / "report.md", table
+    return Report(rep / "report.md", table, timelines, tl_diff)
 
 
-def _timeline_md(tl_red: pd.DataFrame, scenarios: Sequence[str]) -> str:
-    rows = []
-    for (bloc, stage, measure), g in tl_red.groupby(["bloc", "stage", "measure"], observed=True, sort=True):
-        cells = []
-        for s in scenarios:
-            r = g[g["scenario"] == s]
-            if r.empty:
-                cells.append("")
-                continue
-            r = r.iloc[0]
-            n, miss = int(r["n"]), int(r["n_missing"])
-            cell = "never" if n == 0 else f"{r['median']:.1f} [{r['q05']:.1f}, {r['q95']:.1f}]"
-            if n and miss:
-                cell += f", never in {miss}/{n + miss}"
-            cells.append(cell)
-        rows.append([bloc, stage, measure.replace("years_to_", "").replace("_", " "), *cells])
-    return text_table(pd.DataFrame(rows, columns=["bloc", "stage", "measure", *scenarios]), markdown=True, left=3)
+def _band_text() -> str:
+    from sim.research.analysis import TIMELINE_BAND
+
+    return ", ".join(f"{q * 100:g}%" for q in TIMELINE_BAND)
 
 
-def _report_text(exp: Experiment, out_dir: Path, runs, table: pd.DataFrame, tl_red: pd.DataFrame, figures) -> str:
+def _timelines_heading(timelines: pd.DataFrame) -> str:
+    return (
+        f"Timelines, years from each scenario's reference year: median [{_band_text()}] over all seeds, reached/seeds "
+        "('never': not within the run; '> x': later than x, the seeds it needs did not all reach):"
+    )
+
+
+def _differences_heading(exp: Experiment, diff: pd.DataFrame, measure: str) -> str:
+    what = TIMELINE_LABELS.get(measure, measure)
+    return (
+        f"Years to {what}, scenario minus {exp.reference} on the same seed, from the later reference year "
+        f"(mean over the seeds where both reached, {int(exp.level * 100)}% bootstrap interval, * excludes 0; the other seeds counted):"
+    )
+
+
+def _independence_rule(runs) -> str:
+    """The independence rule of the runs, in words (from the first run's configuration)."""
+    world = (runs[0].config.get("world") or {}) if runs else {}
+    thr, hold = world.get("independence_threshold"), world.get("independence_hold_quarters")
+    return f"self-sufficiency >= {thr:g} held {hold} quarters" if thr is not None and hold is not None else "sustained self-sufficiency"
+
+
+def _timeline_method(exp: Experiment, runs) -> list[str]:
+    """The method paragraphs of the two timeline sections of the report."""
+    refs = sorted({(str(r.scenario), r.summary.get("timeline_reference_year", r.summary.get("start_year"))) for r in runs})
+    clocks = ", ".join(f"`{s}` from {y:g}" for s, y in refs if y is not None)
+    table = (
+        f"Years from each scenario's timeline reference year ({clocks}) to the first output of a plant of a firm born at or after "
+        f"it, and to independence ({_independence_rule(runs)}), per bloc and stage. A cell is the median over all the seeds "
+        f"[{_band_text()} quantiles over the seeds] and the seeds that reached it within the run. A seed that never reached it "
+        "is right-censored at the end of the run (every seed of a scenario ends the same year): it counts as later than any "
+        "reached time. The quantiles are the usual sample quantiles (the midpoint of the two middle seeds for the median of an "
+        "even count) while the seeds they need reached; *never* when they need only seeds that never did (the median when more "
+        "than half never reached); *> x* when they need the last seed that reached, at x, and the first that did not (the "
+        "median when exactly half reached): later than x. The interval is the spread of the outcome across replications, not "
+        "the uncertainty of the median."
+    )
+    diff = (
+        f"Scenario minus `{exp.reference}` on the same seed, in years. Independence is compared on one clock, the later of "
+        "the two scenarios' reference years (*from*), recomputed from each run's self-sufficiency series: a run independent "
+        "before then is asked again from there (China, independent from the start, then differs by 0, not by the years "
+        "between the two reference years). First output is compared only between scenarios that count from the same year "
+        "(it counts plants of firms born after each scenario's own reference year). *Never* is not given a number: the mean "
+        f"difference and its {int(exp.level * 100)}% bootstrap interval ({exp.n_boot} resamples of the seed pairs; `*`: "
+        "excludes zero) are over the seeds in which both reached; the seeds in which only one side reached, and those in "
+        "which neither did, are counted beside it. *earlier/same/later* counts the seeds in which the scenario came first, "
+        "at the same quarter or after, over every pair in which at least one side reached (a seed that reached comes before "
+        "one that never did: both runs end the same year)."
+    )
+    return [table, diff]
+
+
+def _report_text(exp: Experiment, out_dir: Path, runs, table: pd.DataFrame, timelines: pd.DataFrame, tl_diff: pd.DataFrame, figures) -> str:
     from sim.engine.output import git_commit, versions
 
     git = git_commit()
     v = versions()
     seeds = sorted({r.seed for r in runs})
     n_by = pd.Series([r.scenario for r in runs]).value_counts().to_dict()
+    tl_method, diff_method = _timeline_method(exp, runs)
     lines = [
         f"# Experiment `{exp.name}`",
         "",
@@ -355,6 +523,18 @@ def _report_text(exp: Experiment, out_dir: Path, runs, table: pd.DataFrame, tl_r
         + f". Replication k of every scenario uses seed k (seeds {seeds[0]}-{seeds[-1]}), so differences are paired seed by seed."
         + (f" Overrides for every run: `{' '.join(exp.overrides)}`." if exp.overrides else ""),
         "",
+        f"## Timelines (years from the reference year; median [{_band_text()}] over seeds, reached/seeds)",
+        "",
+        tl_method,
+        "",
+        format_timelines(timelines, exp.scenarios, markdown=True),
+        "",
+        "## Timelines: paired differences in years",
+        "",
+        diff_method,
+        "",
+        format_timeline_differences(tl_diff, markdown=True),
+        "",
         "## Paired differences",
         "",
         f"Scenario minus `{exp.reference}` on the same seed: mean of the differences with its {int(exp.level * 100)}% "
@@ -364,17 +544,15 @@ def _report_text(exp: Experiment, out_dir: Path, runs, table: pd.DataFrame, tl_r
         "",
         format_table(table, markdown=True),
         "",
-        "## Timelines (years from the reference year; median [5%, 95%] over the seeds that reached it)",
-        "",
-        _timeline_md(tl_red, exp.scenarios),
-        "",
     ]
     for name, title, caption in figures:
         lines += [f"## {title}", "", caption, "", f"![{title}](figures/{name}.png)", ""]
     lines += [
         "## Files",
         "",
-        "- `differences.csv`, `difference_values.csv` (one value per run and row), `timelines.csv` in this folder;",
+        "- `timelines.csv` (a row per scenario, bloc, stage and measure: median and quantiles with their status: reached, "
+        "lower_bound, never), `timeline_differences.csv`, `differences.csv`, `difference_values.csv` (one value per run and "
+        "row) in this folder;",
         "- `../sweep_table.parquet`: a row per run, every input and summary scalar a column;",
         "- `../runs/*/`: each run's config, time series, firm panel, events, policy outputs, summary and manifest.",
         "",
@@ -431,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
             if failed:
                 print(f"{len(failed)} run(s) failed; their manifests hold the errors. The report uses the complete runs.", file=sys.stderr)
         print("building the report ...", flush=True)
-        path, table = build_report(exp, out)
+        report = build_report(exp, out)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -440,9 +618,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     print()
     print(f"Paired differences, scenario minus {exp.reference} on the same seed (mean, {int(exp.level * 100)}% bootstrap interval; * excludes 0):")
-    print(format_table(table))
+    print(format_table(report.differences))
     print()
-    print(f"report: {path}  ({time.time() - started:.0f} s)")
+    print(_timelines_heading(report.timelines))
+    print(format_timelines(report.timelines, exp.scenarios))
+    print()
+    print(_differences_heading(exp, report.timeline_differences, "years_to_independence"))
+    print(format_timeline_differences(report.timeline_differences, measures=["years_to_independence"]))
+    print()
+    print(f"report: {report.path}  ({time.time() - started:.0f} s)")
     return 0
 
 
