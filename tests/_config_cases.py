@@ -151,6 +151,50 @@ BAD_CONFIGS: list[BadConfig] = [
         "world.firms.new_mine.bloc",
         ("mars",) + BLOCS,
     ),
+    # ---- demand and procurement maps (world.demand, world.procurement: sim/config _check_demand_and_procurement)
+    BadConfig(
+        "stockpile-unknown-bloc",
+        ("+world.demand.stockpile_quarters.mars=1.0",),
+        "world.demand.stockpile_quarters.mars",
+        ("unknown bloc 'mars'",) + BLOCS,
+    ),
+    BadConfig("stockpile-negative", ("world.demand.stockpile_quarters.china=-1",), "world.demand.stockpile_quarters.china", ("[0, 8]", "got -1")),
+    BadConfig(
+        "stockpile-not-a-number", ("world.demand.stockpile_quarters.west=lots",), "world.demand.stockpile_quarters.west", ("[0, 8]", "got 'lots'")
+    ),
+    BadConfig(
+        "initial-premium-above-max",
+        ("world.procurement.security_premium_max=0.5", "world.procurement.initial_security_premium.west.china=0.6"),
+        "world.procurement.initial_security_premium.west.china",
+        ("security_premium_max = 0.5", "got 0.6"),
+    ),
+    BadConfig(
+        "initial-premium-own-bloc",
+        ("+world.procurement.initial_security_premium.west.west=0.1",),
+        "world.procurement.initial_security_premium.west.west",
+        ("'west'", "another bloc", "china"),
+    ),
+    BadConfig(
+        "initial-premium-not-a-map",
+        ("world.procurement.initial_security_premium.west=0.1",),
+        "world.procurement.initial_security_premium.west",
+        ("must map origin blocs to premiums", "got 0.1"),
+    ),
+    BadConfig(
+        "initial-premium-unknown-bloc",
+        ("+world.procurement.initial_security_premium.mars={china:0.1}",),
+        "world.procurement.initial_security_premium.mars",
+        ("unknown bloc 'mars'",) + BLOCS,
+    ),
+    BadConfig(
+        "initial-premium-new-bloc-without-plus",
+        ("world.procurement.initial_security_premium.china={west:0.1}",),
+        "world.procurement.initial_security_premium.china",
+        ("+world.procurement.initial_security_premium.china=VALUE",),
+        reason="a bloc missing from a bloc-keyed map of the world is reported as 'unknown key; allowed here: <the blocs the map holds>'",
+    ),
+    BadConfig("substitution-max-above-1", ("world.demand.substitution_max=1.5",), "world.demand.substitution_max", ("<= 1", "1.5")),
+    BadConfig("elasticity-negative", ("world.demand.short_run_elasticity=-1",), "world.demand.short_run_elasticity", (">= 0", "-1")),
     # ---- missing config files
     BadConfig("missing-world-file", ("world=nope",), "world", ("nope", "rare_earth_2015")),
     BadConfig("missing-scenario-file", ("scenario=nope",), "scenario", ("nope", "laissez_faire", "export_control_shock")),
@@ -197,6 +241,19 @@ ACCEPTED_AT_BOUNDS: list[BadConfig] = [
     BadConfig("max-utilisation-0", ("world.markets.max_utilisation=0",), "world.markets.max_utilisation", ()),
     BadConfig("scale-at-lower-bound", ("world.scale=1e-6",), "world.scale", ()),
     BadConfig("reference-price-0", ("world.stages.mining.reference_price_usd_per_kg=0",), "world.stages.mining.reference_price_usd_per_kg", ()),
+    # demand can vanish: the whole of it substituted as soon as the price is above the reference
+    BadConfig(
+        "substitution-total-and-immediate",
+        ("world.demand.substitution_max=1", "world.demand.substitution_saturation_multiple=1.0001", "world.demand.substitution_rate_per_year=1"),
+        "world.demand.substitution_max",
+        (),
+    ),
+    BadConfig(
+        "stockpile-largest-fastest-release",
+        ("world.demand.stockpile_quarters.china=8", "world.demand.stockpile_release_quarters=1", "world.demand.restock_quarters=1"),
+        "world.demand.stockpile_quarters.china",
+        (),
+    ),
 ]
 
 assert CLI_DEFAULT <= {c.id for c in BAD_CONFIGS}
