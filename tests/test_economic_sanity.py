@@ -1,0 +1,346 @@
+"""Economic sanity over every shipped scenario: prices do not stick at a bound, shortages clear, the books balance.
+
+The issue's "Done when", for every scenario file in conf/scenario (found from the directory, so a new file is
+covered), seeds 1-5 and the default horizon (30 years):
+
+(a) no bloc's price index at a stage sits at a clip bound of the price rule (timeseries ``price_at_bound`` != 0:
+    the ceiling, ``price_ceiling_multiple`` x the reference price, or the cost floor, the cheapest operating
+    supplier's unit cost; docs/ODD.md 7.3) for more than MAX_BOUND_RUN_Q consecutive quarters;
+(b) no bloc's buyers at a stage (the final buyers at the magnet stage, the next stage's firms upstream) lack more
+    than SHORT_SHARE of their demand (``shortage_t / demand_t``) for more than MAX_SHORT_RUN_Q consecutive
+    quarters, except in the quarters in which the scenario cuts all of the bloc's supply of the stage
+    (``supply_cut_quarters``, which says exactly when);
+(c) every quarter, for every firm, the money and mass identities of tests/test_properties.py hold (its
+    ``_check_quarter``: cash change = flows, no negative stocks, output within potential and inputs, what a stage
+    made is what its buyers received plus any state offtake).
+
+These are yardsticks for the market economics, not descriptions of today's results: a failure names the scenario,
+seed, bloc, stage, the longest run, its quarters and the values in it. Each (scenario, seed) runs once per test
+process (the module-scoped fixture ``checked_run``, about 2-3 s a run); the three checks read that run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from _sim_helpers import PROJECT_ROOT, make_config
+from test_properties import _check_quarter, _snapshot
+
+import sim.engine.accounts as accounts
+from scenarios.events import EVENT_KINDS, parse_events
+from sim.engine.model import ChainModel
+from sim.engine.run import run
+
+SCENARIOS = sorted(p.stem for p in (PROJECT_ROOT / "conf" / "scenario").glob("*.yaml"))
+SEEDS = (1, 2, 3, 4, 5)
+MAX_BOUND_RUN_Q = 4  # quarters a price index may sit at a clip bound in a row (the issue's "Done when")
+SHORT_SHARE = 0.20  # unmet share of a bloc's demand at a stage that counts as a shortage (the issue's "Done when")
+MAX_SHORT_RUN_Q = 8  # quarters a bloc may be short in a row, unless the scenario cuts all its supply (the issue's "Done when")
+MAX_IDENTITY_MESSAGES = 5  # quarters whose identity failure a message quotes
+
+
+@dataclass
+class CheckedRun:
+    """One (scenario, seed) run: its timeseries, the quarters excused from the shortage check, the identity failures."""
+
+    scenario: str
+    seed: int
+    start_year: int
+    blocs: list[str]
+    stages: list[str]
+    ceiling_usd_per_kg: np.ndarray  # (S,) price_ceiling_multiple x reference price
+    series: dict[str, np.ndarray]  # name -> (B, S, n_q)
+    excused: np.ndarray  # (B, S, n_q) bool: the scenario cuts all supply (supply_cut_quarters)
+    identity_failures: list[str]  # one line per quarter in which _check_quarter failed
+
+    def when(self, q: int) -> str:
+        return f"{self.start_year + q // 4}Q{q % 4 + 1}"
+
+    def span(self, first: int, n: int) -> str:
+        return f"{self.when(first)}-{self.when(first + n - 1)} (quarters {first}-{first + n - 1})"
+
+
+# ---------------------------------------------------------------------- helpers
+def longest_run(mask: np.ndarray) -> tuple[int, int]:
+    """(length, first index) of the longest run of True in a 1-d mask; (0, -1) if there is none."""
+    best, first, n = 0, -1, 0
+    for i, v in enumerate(mask):
+        n = n + 1 if v else 0
+        if n > best:
+            best, first = n, i - n + 1
+    return best, first
+
+
+def supply_cut_quarters(events: list, blocs: list[str], stages: list[str], start_year: float, capacity_t: np.ndarray) -> np.ndarray:
+    """Quarters in which the scenario leaves a bloc's buyers at a stage nothing to buy: (B, S, n_q) bool.
+
+    A shortage cannot close while nothing can be bought, so those quarters are not held against the market
+    economics. The scenario cuts all of bloc b's supply at stage s in quarter q when both hold:
+
+    1. Imports are cut: for every other bloc o, an event in force in q forbids b's buyers the output of o at s:
+       an ``export_control`` by o covering s whose licensed share is 0 in q (``licensed_share: 0``, or the first
+       ``licence_delay_quarters`` of any control, when no licence is granted yet), or a ``sourcing_ban`` of b on
+       origin o at s that covers all of b's buyers (``buyers: []``; a ban on named buyers leaves the others supplied).
+    2. There is no domestic supply to fall back on: b had no operating capacity at s (``capacity_t``, the run's
+       record) in the first quarter of that import cut, or, for s > 0, b's own producers at s are themselves cut
+       off at s - 1 in q (their inputs).
+
+    A bloc that has capacity at the stage when the cut begins is not excused, however small that capacity: its
+    shortage must then close within the limit like any other, by build-out, demand response or stocks. The
+    quarters of a cut are excused whole (a plant started during a total cut needs years before it covers demand);
+    the limit applies again from the quarter the cut ends. Event years map to quarters as the model schedules them
+    (2025.25 -> the quarter starting 2025 Q2); an open end lasts to the horizon.
+    """
+    B, S, n_q = capacity_t.shape
+    q0_of = lambda year: max(int(round((year - start_year) * 4)), 0)  # noqa: E731
+    blocked = np.zeros((B, B, S, n_q), dtype=bool)  # importer, origin, stage, quarter
+    for ev in events:
+        p = ev.params
+        first = q0_of(p.start_year)
+        end = n_q if p.end_year is None else min(q0_of(p.end_year), n_q)
+        if ev.kind == "export_control":
+            o = blocs.index(p.exporter)
+            zero_until = end if p.licensed_share <= 0.0 else min(first + p.licence_delay_quarters, end)
+            for s in (stages.index(x) for x in p.stages):
+                for b in range(B):
+                    if b != o:
+                        blocked[b, o, s, first:zero_until] = True
+        elif ev.kind == "sourcing_ban" and not p.buyers:
+            b = blocs.index(p.bloc)
+            for o in (blocs.index(x) for x in p.origins):
+                for s in (stages.index(x) for x in p.stages):
+                    blocked[b, o, s, first:end] = True
+    excused = np.zeros((B, S, n_q), dtype=bool)
+    for b in range(B):
+        others = [o for o in range(B) if o != b]
+        for s in range(S):
+            imports_cut = blocked[b, others, s, :].all(axis=0) if others else np.zeros(n_q, dtype=bool)
+            q = 0
+            while q < n_q:
+                if not imports_cut[q]:
+                    q += 1
+                    continue
+                stop = q
+                while stop < n_q and imports_cut[stop]:
+                    stop += 1
+                if capacity_t[b, s, q] <= 0.0:
+                    excused[b, s, q:stop] = True
+                elif s > 0:
+                    excused[b, s, q:stop] = excused[b, s - 1, q:stop]
+                q = stop
+    return excused
+
+
+def run_checked(scenario: str, seed: int) -> CheckedRun:
+    """Run (scenario, seed) on the default horizon, checking tests/test_properties.py's identities every quarter.
+
+    The cash identity needs the grants a firm booked this quarter: by the end of a step ``pop.grants`` already holds
+    the next quarter's (the policy step pays into the next accounts), and a group rescue pays straight into cash.
+    So ``paid_in`` is what the accounts booked (noted right after ``accounts.do_accounting``) plus this quarter's
+    rescues (event log, ``rescued``).
+    """
+    cfg = make_config(f"scenario={scenario}", f"seed={seed}")
+    booked: dict[str, np.ndarray] = {}
+    do_accounting = accounts.do_accounting
+
+    def accounting_then_note_grants(model) -> None:
+        do_accounting(model)
+        booked["firm_id"], booked["grants"] = model.pop.firm_id.copy(), model.pop.grants.copy()
+
+    failures: list[str] = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(accounts, "do_accounting", accounting_then_note_grants)
+        m = ChainModel(cfg)
+        while m.running and m.steps < m.n_steps:
+            before = _snapshot(m.pop)
+            n_events = len(m.event_log.kind)
+            booked.clear()
+            m.step()
+            pop = m.pop
+            paid_in = np.zeros(len(pop))
+            if booked:
+                pos = np.minimum(np.searchsorted(booked["firm_id"], pop.firm_id), len(booked["firm_id"]) - 1)
+                same = booked["firm_id"][pos] == pop.firm_id
+                paid_in[same] = booked["grants"][pos[same]]
+            log = m.event_log
+            for kind, fid, value in zip(log.kind[n_events:], log.firm_id[n_events:], log.value[n_events:]):
+                if kind == "rescued":
+                    paid_in[pop.row_of(fid)] += value
+            try:
+                _check_quarter(m, before, with_outside_equity=True, paid_in=paid_in)
+            except AssertionError as err:
+                failures.append(f"{m.world.start_year + m.quarter // 4}Q{m.quarter % 4 + 1}: {str(err).splitlines()[0]}")
+    T = m.tables
+    ts = m.recorder.timeseries()
+    B, S = T.B, T.S
+    n_q = len(ts) // (B * S)
+    series = {
+        k: ts[k].to_numpy(float).reshape(n_q, B, S).transpose(1, 2, 0)
+        for k in ("price_usd_per_kg", "price_at_bound", "demand_t", "shortage_t", "capacity_t")
+    }
+    events = parse_events(cfg.scenario.events, cfg)
+    return CheckedRun(
+        scenario=scenario,
+        seed=seed,
+        start_year=int(m.world.start_year),
+        blocs=list(T.blocs),
+        stages=list(T.stages),
+        ceiling_usd_per_kg=m.world.markets.price_ceiling_multiple * np.asarray(T.reference_price_usd_per_kg, dtype=float),
+        series=series,
+        excused=supply_cut_quarters(events, list(T.blocs), list(T.stages), m.world.start_year, series["capacity_t"]),
+        identity_failures=failures,
+    )
+
+
+@pytest.fixture(scope="module", params=[(sc, seed) for sc in SCENARIOS for seed in SEEDS], ids=lambda p: f"{p[0]}-seed{p[1]}")
+def checked_run(request) -> CheckedRun:
+    return run_checked(*request.param)
+
+
+# ---------------------------------------------------------------------- the checks
+def test_price_index_leaves_clip_bounds_within_a_year(checked_run):
+    """(a) No bloc's price index at a stage sits at the ceiling or the cost floor for more than MAX_BOUND_RUN_Q quarters in a row."""
+    r = checked_run
+    price, at = r.series["price_usd_per_kg"], r.series["price_at_bound"]
+    problems = []
+    for b, bloc in enumerate(r.blocs):
+        for s, stage in enumerate(r.stages):
+            n, first = longest_run(at[b, s] != 0)
+            if n > MAX_BOUND_RUN_Q:
+                run_q = slice(first, first + n)
+                p = price[b, s, run_q]
+                problems.append(
+                    f"{r.scenario} seed {r.seed}: {bloc} {stage} price index at a clip bound for {n} consecutive quarters "
+                    f"(limit {MAX_BOUND_RUN_Q}), {r.span(first, n)}: {int((at[b, s, run_q] > 0).sum())} at the ceiling "
+                    f"({r.ceiling_usd_per_kg[s]:.4g} USD/kg), {int((at[b, s, run_q] < 0).sum())} at the cost floor; "
+                    f"price {p[0]:.4g} -> {p[-1]:.4g} USD/kg (min {p.min():.4g}, max {p.max():.4g})"
+                )
+    assert not problems, "\n".join(problems)
+
+
+def test_shortages_close_within_two_years(checked_run):
+    """(b) No bloc's buyers at a stage lack more than SHORT_SHARE of their demand for more than MAX_SHORT_RUN_Q
+    quarters in a row, outside the quarters in which the scenario cuts all their supply (supply_cut_quarters)."""
+    r = checked_run
+    demand, short = r.series["demand_t"], r.series["shortage_t"]
+    share = np.divide(short, demand, out=np.zeros_like(short), where=demand > 1e-9)
+    problems = []
+    for b, bloc in enumerate(r.blocs):
+        for s, stage in enumerate(r.stages):
+            n, first = longest_run((share[b, s] > SHORT_SHARE) & ~r.excused[b, s])
+            if n > MAX_SHORT_RUN_Q:
+                run_q = slice(first, first + n)
+                worst = first + int(np.argmax(share[b, s, run_q]))
+                buyers = "final buyers" if s == len(r.stages) - 1 else f"{r.stages[s + 1]} makers"
+                problems.append(
+                    f"{r.scenario} seed {r.seed}: {bloc} {stage} ({buyers}) short of more than {SHORT_SHARE:.0%} of demand for {n} "
+                    f"consecutive quarters (limit {MAX_SHORT_RUN_Q}), {r.span(first, n)}: shortage share mean "
+                    f"{share[b, s, run_q].mean():.0%}, max {share[b, s, worst]:.0%} in {r.when(worst)} "
+                    f"({short[b, s, worst]:.4g} t of {demand[b, s, worst]:.4g} t); {int(r.excused[b, s].sum())} quarters excused as a supply cut"
+                )
+    assert not problems, "\n".join(problems)
+
+
+def test_money_and_mass_identities_hold_every_quarter(checked_run):
+    """(c) tests/test_properties.py's quarterly identities, for every firm of the shipped scenario's run."""
+    r = checked_run
+    fails = r.identity_failures
+    assert not fails, f"{r.scenario} seed {r.seed}: identities fail in {len(fails)} quarters; first: " + " | ".join(fails[:MAX_IDENTITY_MESSAGES])
+
+
+# ---------------------------------------------------------------------- the record the price check reads
+@pytest.mark.parametrize(
+    "overrides, side",
+    [
+        (("world.markets.price_ceiling_multiple=1.5",), 1),  # a low ceiling: indices that rise reach it within a few quarters
+        # indices fall while utilisation stays below a target it cannot reach (max_utilisation 0.95), down to the cost floor
+        (("world.markets.target_utilisation=1.0", "world.markets.price_reversion=0.0", "world.markets.price_adjustment=2.0"), -1),
+    ],
+    ids=["ceiling", "floor"],
+)
+def test_price_at_bound_marks_the_clip_bounds(overrides, side):
+    """``price_at_bound`` is +1 exactly where the index equals the ceiling, and -1 only where it is at most the
+    producers' unit cost (the floor is the cheapest one's, the recorded cost their output-weighted mean)."""
+    res = run(make_config("years=4", "seed=1", *overrides))
+    ts = res.timeseries()
+    T, w = res.model.tables, res.model.world
+    at = ts["price_at_bound"].to_numpy()
+    price = ts["price_usd_per_kg"].to_numpy()
+    ceiling = w.markets.price_ceiling_multiple * np.asarray(T.reference_price_usd_per_kg)[ts["stage"].cat.codes.to_numpy()]
+    assert set(np.unique(at)) <= {-1.0, 0.0, 1.0}
+    assert (at == side).any() and (at == 0).any()
+    np.testing.assert_array_equal(at == 1, price == ceiling)
+    at_floor = at == -1
+    assert not (price[at_floor] > ts["unit_cost_usd_per_kg"].to_numpy()[at_floor] * (1 + 1e-12)).any()
+    assert (price[at_floor] < ceiling[at_floor]).all()
+
+
+# ---------------------------------------------------------------------- the exception itself
+BLOCS = ["china", "west"]
+STAGES = ["mining", "separation", "metal", "magnet"]
+
+
+def _cut(events: dict, zero_capacity: tuple = (), blocs: list[str] = BLOCS, years: int = 10) -> dict[tuple[str, str], list[int]]:
+    """The quarters supply_cut_quarters excuses per (bloc, stage), for hand-made events from 2015 Q1; every bloc has
+    1000 t/yr at every stage except the (bloc, stage) pairs in ``zero_capacity``."""
+    cap = np.full((len(blocs), len(STAGES), years * 4), 1000.0)
+    for bloc, stage in zero_capacity:
+        cap[blocs.index(bloc), STAGES.index(stage), :] = 0.0
+    built = [EVENT_KINDS[spec["kind"]](name, EVENT_KINDS[spec["kind"]].Params(**spec)) for name, spec in events.items()]
+    ex = supply_cut_quarters(built, blocs, STAGES, 2015, cap)
+    return {(bloc, stage): np.flatnonzero(ex[b, s]).tolist() for b, bloc in enumerate(blocs) for s, stage in enumerate(STAGES)}
+
+
+def _ec(share: float, stages: list[str], start: float = 2017.0, end=None, delay: int = 0, exporter: str = "china") -> dict:
+    return {
+        "kind": "export_control",
+        "start_year": start,
+        "end_year": end,
+        "exporter": exporter,
+        "stages": stages,
+        "licensed_share": share,
+        "licence_delay_quarters": delay,
+    }
+
+
+def test_supply_cut_needs_a_zero_licence_and_no_domestic_capacity():
+    to_horizon = list(range(8, 40))  # 2017 Q1 to the end of 2024
+    processed = ["separation", "metal", "magnet"]
+    # zero licence on the processed stages; the west has no separation and no magnet plants but metal plants
+    ex = _cut({"ec": _ec(0.0, processed)}, (("west", "separation"), ("west", "magnet")))
+    assert ex[("west", "separation")] == to_horizon
+    assert ex[("west", "metal")] == to_horizon  # its metal plants have no oxide to work
+    assert ex[("west", "magnet")] == to_horizon
+    assert ex[("west", "mining")] == []  # not controlled
+    assert all(ex[("china", s)] == [] for s in STAGES)
+    # domestic capacity at every stage: nothing is excused
+    assert all(not v for v in _cut({"ec": _ec(0.0, processed)}).values())
+    # a positive licence: only the licence delay cuts imports; the end year ends a cut
+    assert _cut({"ec": _ec(0.2, ["magnet"], delay=2)}, (("west", "magnet"),))[("west", "magnet")] == [8, 9]
+    assert _cut({"ec": _ec(0.0, ["magnet"], end=2019.0)}, (("west", "magnet"),))[("west", "magnet")] == list(range(8, 16))
+    # a stage with plants is excused only while the stage above it is cut off
+    ex = _cut({"a": _ec(0.0, ["separation"], end=2018.0), "b": _ec(0.0, ["metal"])}, (("west", "separation"),))
+    assert ex[("west", "separation")] == [8, 9, 10, 11]
+    assert ex[("west", "metal")] == [8, 9, 10, 11]
+
+
+def test_supply_cut_needs_every_origin_closed():
+    blocs = ["china", "west", "rest_of_world"]
+    one = {"ec": _ec(0.0, ["magnet"])}
+    assert _cut(one, (("west", "magnet"),), blocs)[("west", "magnet")] == []  # rest_of_world still sells
+    both = dict(one, ec_row=_ec(0.0, ["magnet"], start=2018.0, exporter="rest_of_world"))
+    assert _cut(both, (("west", "magnet"),), blocs)[("west", "magnet")] == list(range(12, 40))
+
+
+def test_supply_cut_by_a_sourcing_ban_of_every_buyer_only():
+    ban = {"kind": "sourcing_ban", "start_year": 2017.0, "end_year": None, "bloc": "west", "origins": ["china"], "stages": ["magnet"]}
+    assert _cut({"ban": dict(ban, buyers=[])}, (("west", "magnet"),))[("west", "magnet")] == list(range(8, 40))
+    assert _cut({"ban": dict(ban, buyers=["west_defence"])}, (("west", "magnet"),))[("west", "magnet")] == []
+
+
+def test_longest_run():
+    assert longest_run(np.array([], dtype=bool)) == (0, -1)
+    assert longest_run(np.array([0, 1, 1, 0, 1, 1, 1, 0], dtype=bool)) == (3, 4)
+    assert longest_run(np.array([1, 1, 0, 1], dtype=bool)) == (2, 0)
