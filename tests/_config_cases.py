@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 STAGES = ("mining", "separation", "metal", "magnet")
-BLOCS = ("china", "west")
+BLOCS = ("china", "west", "rest_of_world")
 EC = "scenario=export_control_shock"
 EC_EVENT = "scenario.events.licensing_2025"
 

@@ -35,7 +35,7 @@ from sim.research import analysis as an
 
 YEARS = 4
 STAGES = ["mining", "separation", "metal", "magnet"]
-BLOCS = ["china", "west"]
+BLOCS = ["china", "west", "rest_of_world"]
 SHOCK = ("scenario=export_control_shock", "scenario.events.licensing_2025.start_year=2016.0", "scenario.events.licensing_2025.end_year=2017.0")
 
 

@@ -24,7 +24,7 @@ import sim.engine.output as output
 from sim.config import compose, to_config
 
 STAGES = ("mining", "separation", "metal", "magnet")
-BLOCS = ("china", "west")
+BLOCS = ("china", "west", "rest_of_world")
 
 
 def _one_line(proc) -> str:

@@ -23,7 +23,7 @@ from sim.engine.metrics import SERIES
 from sim.engine.run import run
 
 STAGES = ["mining", "separation", "metal", "magnet"]
-BLOCS = ["china", "west"]
+BLOCS = ["china", "west", "rest_of_world"]
 KEYS = ["quarter_index", "year", "quarter", "time", "bloc", "stage"]
 EC_YEARS = 12  # the export control starts in 2025 Q2 = quarter index 41
 EC_START_Q = 41
@@ -346,7 +346,7 @@ def test_summary_file_and_contents(ec):
     assert set(summary["shares"]) == {"2020", "2025"}  # reference years inside 2015..2026
     assert set(summary["max_shortage_share"]) == set(BLOCS) and set(summary["firms_final"]) == set(BLOCS)
     shock = summary["shocks"]["licensing_2025"]
-    assert set(shock) == {f"west/{s}" for s in EC_STAGES}
+    assert set(shock) == {f"{b}/{s}" for b in BLOCS if b != "china" for s in EC_STAGES}  # every bloc but the exporter
     for v in shock.values():
         assert set(v) == {"price_before_usd_per_kg", "peak_price_usd_per_kg", "peak_price_ratio_to_exporter", "max_shortage_share", "recovery_years"}
     assert isinstance(summary["wall_time_s"], float) and summary["wall_time_s"] >= 0

@@ -493,11 +493,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "levers": {},
         "lesson": (
             "A rare-earth magnet passes through four stages: mining, separation into oxides, reduction to metal, "
-            "and magnet making. A bloc is only independent when it produces enough at every stage. Here neither "
+            "and magnet making. A bloc is only independent when it produces enough at every stage. Here no "
             "bloc has an industrial policy, and in 2025 China stops most exports of separated oxides, metal and "
-            "magnets. Watch the chain picture: Western mines can still dig, but their ore has to travel to China to "
-            "be processed, and the processed material no longer comes back. In the timeline, count how many Western "
-            "rows reach independence: a mine fills one row, a magnet needs all four."
+            "magnets. Watch the chain picture: Western mines can still dig, but their ore has to travel abroad (to "
+            "China, or to the rest of the world's plant in Malaysia) to be processed, and China's processed material "
+            "no longer comes back. In the timeline, count how many Western rows reach independence: a mine fills one "
+            "row, a magnet needs all four."
         ),
         "try": "Give the West a price floor and offtake, or faster permits, and see which rows start to fill.",
     },
@@ -599,8 +600,8 @@ def tier_counts(model: ChainModel) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------
 # Views: ECharts options (JSON only: the browser draws them, so a step costs the server little)
 # --------------------------------------------------------------------------
-BLOC_COLOURS = {"china": "#c0392b", "west": "#2e6fba"}
-OTHER_COLOURS = ("#2ca02c", "#9467bd", "#17becf")
+BLOC_COLOURS = {"china": "#c0392b", "west": "#2e6fba", "rest_of_world": "#2ca02c"}
+OTHER_COLOURS = ("#9467bd", "#17becf", "#8c564b")
 STAGE_COLOURS = ("#8c6d31", "#e6850e", "#7f7f7f", "#7b3fa0")
 GREENS = ("#f7fcf5", "#c7e9c0", "#74c476", "#238b45", "#00441b")  # self-sufficiency 0 .. 2 x threshold
 TIER_LABELS = ("innovation-type SME", "SRDI", "Little Giant", "key Little Giant")

@@ -296,6 +296,10 @@ def validate_policy(cfg) -> None:
 
     blocs = list(cfg.world.blocs)
     _check_names("policy", list(cfg.policy), blocs, "bloc")
+    for b in blocs:  # every bloc names its regime, 'none' included (conf/config.yaml: policy@policy.<bloc>)
+        if b not in cfg.policy:
+            allowed = ", ".join(REGIMES)
+            raise ConfigError(f"policy.{b}", f"bloc '{b}' has no policy; add policy@policy.{b}: none (or one of {allowed}) to conf/config.yaml")
     for b, p in cfg.policy.items():
         check_policy(f"policy.{b}", b, p, cfg)
     _check_names("policy_change", list(cfg.policy_change), blocs, "bloc")

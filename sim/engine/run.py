@@ -101,8 +101,9 @@ def summary_table(result: RunResult) -> str:
         f"scenario {s['scenario']}, seed {s['seed']}, {s['years']} years from {s['start_year']} "
         f"(timelines from {s['timeline_reference_year']}), wall time {result.wall_time_s:.1f} s"
     ]
+    wb = max([8] + [len(b) + 1 for b in T.blocs])  # the bloc column fits the longest bloc name
     hdr = (
-        f"{'bloc':<8}{'stage':<12}{'capacity kt/yr':>15}{'cap. share':>11}{'self-suff.':>11}"
+        f"{'bloc':<{wb}}{'stage':<12}{'capacity kt/yr':>15}{'cap. share':>11}{'self-suff.':>11}"
         f"{'price USD/kg':>13}{'1st output y':>13}{'independ. y':>12}"
     )
     lines += [hdr, "-" * len(hdr)]
@@ -110,7 +111,7 @@ def summary_table(result: RunResult) -> str:
     for b, bloc in enumerate(T.blocs):
         for st, stage in enumerate(T.stages):
             lines.append(
-                f"{bloc:<8}{stage:<12}{cap[b, st] / 1000:>15.1f}{share[b, st]:>11.2f}"
+                f"{bloc:<{wb}}{stage:<12}{cap[b, st] / 1000:>15.1f}{share[b, st]:>11.2f}"
                 f"{s['self_sufficiency_final'][bloc][stage] or 0:>11.2f}{s['price_final_usd_per_kg'][bloc][stage]:>13.1f}"
                 f"{fmt(s['years_to_first_output'][bloc][stage]):>13}{fmt(s['years_to_independence'][bloc][stage]):>12}"
             )
