@@ -3,7 +3,7 @@
 Each event kind is a class with a parameter dataclass; scenarios list events in
 YAML (``scenario.events``) with ``kind``, ``start_year``, ``end_year`` and the
 kind's parameters. The model schedules each event's start and end with Mesa's
-event scheduling. Kinds: export_control, technology_export_ban, demand_shock,
+event scheduling. Kinds: export_control, export_quota, technology_export_ban, demand_shock,
 price_floor, permitting_reform, strategic_pricing, and the trade and content rules
 tariff, sourcing_ban, production_credit (MODEL.md 5.9; docs/ODD.md 7.11).
 """
@@ -11,6 +11,7 @@ tariff, sourcing_ban, production_credit (MODEL.md 5.9; docs/ODD.md 7.11).
 from scenarios.demand_shock import DemandShock
 from scenarios.events import EVENT_KINDS, ScenarioEvent, parse_events, register_event
 from scenarios.export_control import ExportControl
+from scenarios.export_quota import ExportQuota
 from scenarios.permitting_reform import PermittingReform
 from scenarios.price_floor import PriceFloor, PriceFloors
 from scenarios.production_credit import ProductionCredit
@@ -25,6 +26,7 @@ __all__ = [
     "parse_events",
     "register_event",
     "ExportControl",
+    "ExportQuota",
     "TechnologyExportBan",
     "DemandShock",
     "PriceFloor",

@@ -165,7 +165,7 @@ def _offer(model: ChainModel) -> None:
 def _clear_upstream(model: ChainModel) -> tuple[dict[int, StageClearing], list]:
     """Each stage's market, magnets first: suppliers' orders there set the demand of the stage above.
     Returns the clearings by stage and the final buyers' links to their classes."""
-    T, pop, P, mk = model.tables, model.pop, model.world.markets, model.markets
+    T, pop, mk = model.tables, model.pop, model.markets
     S, B = T.S, T.B
     G1 = len(T.groups) + 1
     clearings: dict[int, StageClearing] = {}
@@ -189,16 +189,29 @@ def _clear_upstream(model: ChainModel) -> tuple[dict[int, StageClearing], list]:
         pref, landed = preferences(model, s, sup, c_bloc, c_state, c_group, c_dom, c_ban)
         pre = contracts.reserve(model, s, sup, c_bloc, demand, pref > 0)  # offtake contracts are served first (sim.engine.contracts)
         if pre is None:
-            res = allocate(demand, pop.potential_t[sup], pref, P.rationing_rounds, pop.bloc[sup], mk.licensed_share(s, c_bloc))
+            res = _allocate_traded(model, s, sup, c_bloc, demand, pop.potential_t[sup], pref)
         else:
             rest_demand = np.maximum(demand - pre.sum(axis=1), 0.0)
             rest_avail = np.maximum(pop.potential_t[sup] - pre.sum(axis=0), 0.0)
-            res = allocate(rest_demand, rest_avail, pref, P.rationing_rounds, pop.bloc[sup], mk.licensed_share(s, c_bloc))
+            mk.use_export_quota(s, c_bloc, pre, pop.bloc[sup])  # contracted sales abroad count against export quotas first
+            res = _allocate_traded(model, s, sup, c_bloc, rest_demand, rest_avail, pref)
             res.alloc = res.alloc + pre
         pop.orders_t[sup] = res.alloc.sum(axis=0)
         model.price_floors.place_offtake(model, s, sup)  # the state buys spare domestic output (offtake)
         clearings[s] = StageClearing(sup, res.alloc, demand, res.unmet, c_bloc, landed, buyer_rows, buyer_class)
     return clearings, final_links
+
+
+def _allocate_traded(model: ChainModel, s: int, sup: np.ndarray, c_bloc: np.ndarray, demand, avail, pref):
+    """``allocate`` under the stage's export controls and export quotas (scenarios.export_quota); sales abroad are
+    counted against the quotas. Stages clear downstream first, so a quota shared by stages serves the most
+    processed product first."""
+    mk = model.markets
+    quota = mk.quota_left_t(s)  # None: no quota at this stage
+    res = allocate(demand, avail, pref, model.world.markets.rationing_rounds, model.pop.bloc[sup], mk.licensed_share(s, c_bloc), quota, c_bloc)
+    if quota is not None:
+        mk.use_export_quota(s, c_bloc, res.alloc, model.pop.bloc[sup])
+    return res
 
 
 def _produce(model: ChainModel, clearings: dict[int, StageClearing]) -> None:

@@ -47,6 +47,8 @@ def allocate(
     rounds: int,
     supplier_bloc: np.ndarray | None = None,
     licensed: np.ndarray | None = None,
+    quota_t: np.ndarray | None = None,
+    class_bloc: np.ndarray | None = None,
 ) -> Allocation:
     """Allocate class demand over suppliers (logit shares, pro-rata rationing, re-offers).
 
@@ -62,17 +64,39 @@ def allocate(
         re-offered to suppliers in blocs still open to the class. The cap moves
         continuously with the licensed share: a share of 1 - eps gives almost
         the uncontrolled allocation.
+    quota_t: (B,) tonnes the suppliers of bloc b may still sell to classes of other
+        blocs (np.inf: no quota; an export quota, scenarios.export_quota), with
+        ``class_bloc`` (K,) the bloc of each class. A quota is a licensed share
+        for those classes: min(1, quota / F_b), F_b their uncontrolled purchases
+        from b, so each class keeps the share of the quota it would have bought.
     """
-    controlled = licensed is not None and supplier_bloc is not None and bool(np.any(licensed < 1.0))
+    quota_on = quota_t is not None and class_bloc is not None and supplier_bloc is not None and bool(np.isfinite(quota_t).any())
+    controlled = (licensed is not None and supplier_bloc is not None and bool(np.any(licensed < 1.0))) or quota_on
     free = _allocate(demand, avail, pref, rounds)
     if not controlled:
         return free
-    B = licensed.shape[1]
+    B = licensed.shape[1] if licensed is not None else len(quota_t)
     by_bloc = np.stack([free.alloc[:, supplier_bloc == b].sum(axis=1) for b in range(B)], axis=1)
+    if quota_on:
+        licensed = quota_licensed(by_bloc, class_bloc, quota_t, licensed)
+        if not np.any(licensed < 1.0):  # no quota binds: the allocation is the uncontrolled one
+            return free
     caps = np.where(licensed < 1.0, licensed * by_bloc, np.inf)
     res = _allocate(demand, avail, pref, rounds, supplier_bloc, caps)
     res.capped = ((1.0 - licensed) * by_bloc).sum(axis=1)
     return res
+
+
+def quota_licensed(by_bloc: np.ndarray, class_bloc: np.ndarray, quota_t: np.ndarray, licensed: np.ndarray | None = None) -> np.ndarray:
+    """(K, B) licensed shares under export quotas: classes outside bloc b may obtain from b the share
+    min(1, quota_t[b] / F_b) of what they would have bought (``by_bloc`` (K, B), uncontrolled), F_b the
+    sum over those classes; combined with ``licensed`` (export controls) by the minimum."""
+    K, B = by_bloc.shape
+    out = np.ones((K, B)) if licensed is None else np.array(licensed, dtype=float)
+    foreign = np.asarray(class_bloc)[:, None] != np.arange(B)[None, :]
+    wanted = (by_bloc * foreign).sum(axis=0)
+    share = np.divide(quota_t, wanted, out=np.ones(B), where=wanted > quota_t)  # wanted > quota >= 0: a binding quota
+    return np.where(foreign, np.minimum(out, share[None, :]), out)
 
 
 def _allocate(demand, avail, pref, rounds, supplier_bloc=None, caps=None) -> Allocation:
@@ -165,6 +189,11 @@ class Markets:
         self.price_at_bound = np.zeros((B, len(stages)))  # (B, S) after this quarter's update: +1 ceiling, -1 cost floor, 0 neither
         self.log_price_history: list[np.ndarray] = []
         self._controls: dict[str, tuple[int, list[int], float]] = {}
+        # export quotas (scenarios.export_quota): name -> (exporter, stages, quota units per t of each stage (S,)),
+        # and the quota units left this quarter and used so far this quarter
+        self._quotas: dict[str, tuple[int, list[int], np.ndarray]] = {}
+        self._quota_left: dict[str, float] = {}
+        self._quota_used: dict[str, float] = {}
 
     # -- export controls ------------------------------------------------------
     def set_export_control(self, name: str, exporter: str, stages: list[str], share: float) -> None:
@@ -186,7 +215,45 @@ class Markets:
         return out
 
     def controlled(self, stage: int, exporter: int) -> bool:
-        return any(stage in st and ex == exporter for ex, st, _ in self._controls.values())
+        """Whether an export control or an export quota covers the exporter's sales abroad at the stage."""
+        return any(stage in st and ex == exporter for ex, st, _ in self._controls.values()) or any(
+            stage in st and ex == exporter for ex, st, _ in self._quotas.values()
+        )
+
+    # -- export quotas (scenarios.export_quota) ------------------------------------
+    def set_export_quota(self, name: str, exporter: str, stages: list[str], units_per_t: np.ndarray, allowance: float) -> None:
+        """Quota ``name`` for the coming quarter: ``exporter``'s suppliers may sell ``allowance`` (quota units) to
+        other blocs' buyers, summed over ``stages``; a tonne of stage s uses ``units_per_t[s]`` units."""
+        self._quotas[name] = (self.blocs.index(exporter), [self.stages.index(s) for s in stages], np.asarray(units_per_t, dtype=float))
+        self._quota_left[name] = max(float(allowance), 0.0)
+        self._quota_used[name] = 0.0
+
+    def clear_export_quota(self, name: str) -> None:
+        for d in (self._quotas, self._quota_left, self._quota_used):
+            d.pop(name, None)
+
+    def quota_left_t(self, stage: int) -> np.ndarray | None:
+        """(B,) tonnes of the stage's product each bloc's suppliers may still sell abroad this quarter under
+        the quotas in force (np.inf: none), or None when no quota covers the stage."""
+        out = None
+        for name, (ex, stages, per_t) in self._quotas.items():
+            if stage in stages:
+                if out is None:
+                    out = np.full(len(self.blocs), np.inf)
+                out[ex] = min(out[ex], self._quota_left[name] / per_t[stage])
+        return out
+
+    def use_export_quota(self, stage: int, class_bloc: np.ndarray, alloc: np.ndarray, supplier_bloc: np.ndarray) -> None:
+        """Count the stage's sales abroad (``alloc`` (K, N) of the clearing) against the quotas covering it."""
+        for name, (ex, stages, per_t) in self._quotas.items():
+            if stage in stages:
+                sold = alloc[np.ix_(np.asarray(class_bloc) != ex, np.asarray(supplier_bloc) == ex)].sum() * per_t[stage]
+                self._quota_used[name] += sold
+                self._quota_left[name] = max(self._quota_left[name] - sold, 0.0)
+
+    def export_quota_used(self, name: str) -> float:
+        """Quota units sold abroad since the quota's allowance was last set (0 for a quota not in force)."""
+        return self._quota_used.get(name, 0.0)
 
     # -- expectations ---------------------------------------------------------
     def update_expectations(self, memory_quarters: float) -> None:
