@@ -90,9 +90,9 @@ def _state(m: ChainModel, kind: str):
 
 def _active_state(m: ChainModel, kind: str):
     T = m.tables
-    if kind == "technology_export_ban":
+    if kind == "technology_export_ban":  # every bloc but the exporter
         r = np.ones((T.B, T.S))
-        r[WEST, [SEPARATION, METAL, MAGNET]] = 3.0
+        r[np.ix_([b for b in range(T.B) if b != CHINA], [SEPARATION, METAL, MAGNET])] = 3.0
         return r
     if kind == "demand_shock":
         return np.array([0.5 if b.bloc == WEST else 1.0 for b in m.buyers])
@@ -189,7 +189,7 @@ def test_layers_keep_changes_made_by_other_code():
     """A policy that multiplies the permit factor while a reform is active keeps its change after the reform ends."""
     m = _model()
     ins = m.instruments
-    ins.set_layer("permit_factor", "event:r", np.where(np.arange(4) == 0, 0.5, 1.0)[None, :] * np.ones((2, 1)))
+    ins.set_layer("permit_factor", "event:r", np.where(np.arange(4) == 0, 0.5, 1.0)[None, :] * np.ones((m.tables.B, 1)))
     ins.permit_factor[WEST, :] *= 0.6  # e.g. a government's fast permits
     ins.clear_layer("permit_factor", "event:r")
     np.testing.assert_array_equal(ins.permit_factor[CHINA], 1.0)
@@ -208,12 +208,12 @@ def test_technology_ban_slows_foreign_quality_ramp():
     base.step()
     ban.step()  # both enter the quarter from the same state: only learning differs
     pop = base.pop
-    banned = (pop.bloc == WEST) & np.isin(pop.stage, [SEPARATION, METAL, MAGNET]) & pop.operating & (pop.output_t > 0)
+    banned = (pop.bloc != CHINA) & np.isin(pop.stage, [SEPARATION, METAL, MAGNET]) & pop.operating & (pop.output_t > 0)
     ramping = banned & (pop.quality < 1.0 - 1e-9)
     assert ramping.sum() >= 5
     np.testing.assert_array_equal(base.pop.output_t, ban.pop.output_t)
     assert (ban.pop.quality[ramping] < pop.quality[ramping]).all()
-    np.testing.assert_array_equal(ban.pop.quality[~banned], pop.quality[~banned])  # China and West mining unaffected
+    np.testing.assert_array_equal(ban.pop.quality[~banned], pop.quality[~banned])  # China and mining unaffected
     _step_to(base, 9)  # laissez-faire: Western makers thin out over the years, so compare while several operate
     _step_to(ban, 9)
     w = lambda m: (m.pop.bloc == WEST) & np.isin(m.pop.stage, [SEPARATION, METAL, MAGNET]) & m.pop.operating  # noqa: E731
@@ -513,9 +513,9 @@ def valid_cfg():
 def _good_effect(m: ChainModel, kind: str):
     """What the event of ``_GOOD[kind]`` sets while active (the layout of :func:`_state`)."""
     T = m.tables
-    if kind == "technology_export_ban":  # foreign plants at the banned stage ramp 2x slower
+    if kind == "technology_export_ban":  # foreign plants (every bloc but China) at the banned stage ramp 2x slower
         out = np.ones((T.B, T.S))
-        out[WEST, MAGNET] = 2.0
+        out[[b for b in range(T.B) if b != CHINA], MAGNET] = 2.0
         return out
     if kind == "demand_shock":
         return np.array([0.5 if b.bloc == WEST else 1.0 for b in m.buyers])

@@ -208,7 +208,8 @@ def _allocate_traded(model: ChainModel, s: int, sup: np.ndarray, c_bloc: np.ndar
     processed product first."""
     mk = model.markets
     quota = mk.quota_left_t(s)  # None: no quota at this stage
-    res = allocate(demand, avail, pref, model.world.markets.rationing_rounds, model.pop.bloc[sup], mk.licensed_share(s, c_bloc), quota, c_bloc)
+    with_quota = {} if quota is None else {"quota_t": quota, "class_bloc": c_bloc}
+    res = allocate(demand, avail, pref, model.world.markets.rationing_rounds, model.pop.bloc[sup], mk.licensed_share(s, c_bloc), **with_quota)
     if quota is not None:
         mk.use_export_quota(s, c_bloc, res.alloc, model.pop.bloc[sup])
     return res
