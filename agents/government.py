@@ -56,6 +56,8 @@ METRICS = {
     "rd_myuan_2y": "R&D of the last eight quarters, M yuan",
     "revenue_growth": "revenue of the last four quarters / the four before - 1",
     "profit_growth": "profit of the last four quarters over the four before - 1 (relative to |profit before|)",
+    "revenue_growth_2y": "mean of the last two yearly revenue growth rates (revenue_growth and the year before's; that alone if unknown)",
+    "profit_growth_2y": "mean of the last two yearly profit growth rates (profit_growth and the year before's; that alone if unknown)",
     "debt_ratio": "debt / (cash + book assets + construction in progress)",
     "years_in_niche": "years since the firm entered its stage",
     "invention_patents": "class I (invention) patents in force",
@@ -67,8 +69,24 @@ METRICS = {
 TIERS = tuple(t.label for t in DESIGNATED)  # the designated tiers as config names them: innovation_type, srdi, little_giant
 
 
-def firm_metrics(pop: FirmPopulation, T, step: int, usd_per_cny: float, niches_per_stage: np.ndarray) -> dict[str, np.ndarray]:
-    """Every criteria metric (METRICS) for every row, from the last completed quarters."""
+def _growth(now: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """Revenue growth: now / before - 1 (-1 where nothing came before: no growth credited)."""
+    return np.divide(now, before, out=np.zeros(len(now)), where=before > 1e-12) - 1.0
+
+
+def _profit_growth(now: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """Profit growth relative to |profit before| (-1 where profit before was nil)."""
+    return np.divide(now - before, np.abs(before), out=np.full(len(now), -1.0), where=np.abs(before) > 1e-12)
+
+
+def firm_metrics(
+    pop: FirmPopulation, T, step: int, usd_per_cny: float, niches_per_stage: np.ndarray, year_before: tuple[np.ndarray, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
+    """Every criteria metric (METRICS) for every row, from the last completed quarters.
+
+    ``year_before``: (revenue, profit) per row of the four quarters before the previous four, M USD (NaN: not
+    known), which the firm histories no longer hold; the government keeps them from its last round. Without
+    it (or where NaN) the two-year growth metrics are the one-year ones."""
     myuan = 1.0 / usd_per_cny  # M USD -> M yuan
     rev4 = pop.trailing(pop.rev_hist, step, 4)
     rev_prev4 = pop.trailing(pop.rev_hist, step, 4, lag=4)
@@ -76,6 +94,12 @@ def firm_metrics(pop: FirmPopulation, T, step: int, usd_per_cny: float, niches_p
     rev8, rd8 = rev4 + rev_prev4, rd4 + pop.trailing(pop.rd_hist, step, 4, lag=4)
     prof4 = pop.trailing(pop.prof_hist, step, 4)
     prof_prev4 = pop.trailing(pop.prof_hist, step, 4, lag=4)
+    rev_growth, prof_growth = _growth(rev4, rev_prev4), _profit_growth(prof4, prof_prev4)
+    rev_growth_2y, prof_growth_2y = rev_growth, prof_growth
+    if year_before is not None:
+        rev_yb, prof_yb = year_before
+        rev_growth_2y = np.where(np.isnan(rev_yb), rev_growth, 0.5 * (rev_growth + _growth(rev_prev4, np.nan_to_num(rev_yb))))
+        prof_growth_2y = np.where(np.isnan(prof_yb), prof_growth, 0.5 * (prof_growth + _profit_growth(prof_prev4, np.nan_to_num(prof_yb))))
     assets = pop.cash + pop.book_assets + pop.cip
     cap = np.where(pop.operating, pop.capacity_t, 0.0)
     bs_cap = T.bs_sum(pop.bloc, pop.stage, cap)
@@ -87,8 +111,10 @@ def firm_metrics(pop: FirmPopulation, T, step: int, usd_per_cny: float, niches_p
         "rd_intensity_2y": np.divide(rd8, rev8, out=np.zeros(len(pop)), where=rev8 > 1e-12),
         "rd_myuan": rd4 * myuan,
         "rd_myuan_2y": rd8 * myuan,
-        "revenue_growth": np.divide(rev4, rev_prev4, out=np.zeros(len(pop)), where=rev_prev4 > 1e-12) - 1.0,
-        "profit_growth": np.divide(prof4 - prof_prev4, np.abs(prof_prev4), out=np.full(len(pop), -1.0), where=np.abs(prof_prev4) > 1e-12),
+        "revenue_growth": rev_growth,
+        "profit_growth": prof_growth,
+        "revenue_growth_2y": rev_growth_2y,
+        "profit_growth_2y": prof_growth_2y,
         "debt_ratio": np.divide(pop.debt, assets, out=np.ones(len(pop)), where=assets > 1e-12),
         "years_in_niche": (step + 1 - pop.niche_start_step) / 4.0,
         "invention_patents": pop.patents_invention.astype(float),
@@ -145,11 +171,13 @@ def score(items: list[dict], m: dict[str, np.ndarray]) -> np.ndarray:
     return total
 
 
-def meets_tier(criteria, tier: Tier, m: dict[str, np.ndarray], held: np.ndarray) -> np.ndarray:
-    """Where a firm meets a tier: SME eligibility, holds the required lower tier (``held``: tier values
-    held before the round), and the tier's rules and score."""
+def meets_tier(criteria, tier: Tier, m: dict[str, np.ndarray], held: np.ndarray, sme: bool = True) -> np.ndarray:
+    """Where a firm meets a tier: SME eligibility (unless ``sme`` is false), holds the required lower tier
+    (``held``: tier values held before the round), and the tier's rules and score."""
     tc = criteria.tiers[tier.label]
-    ok = rules_hold(criteria.sme, m) & rules_hold(tc.rules, m)
+    ok = rules_hold(tc.rules, m)
+    if sme:
+        ok &= rules_hold(criteria.sme, m)
     if tc.score:
         ok &= score(tc.score, m) >= tc.min_score
     if tc.requires_tier is not None:
@@ -189,6 +217,39 @@ def rd_thresholds(criteria, tier: Tier, m: dict[str, np.ndarray]) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------
+# The national Little Giant round
+# --------------------------------------------------------------------------
+def yearly_quota(first_year: int, batches: list[int], year: int, share: float, carry: float) -> tuple[int, float]:
+    """(quota, carry): the chain's Little Giant quota of ``year`` and the fraction carried to the next round.
+
+    quota = floor(carry + batch(year) x share), where batch(year) = batches[year - first_year] (none before
+    ``first_year``: the national programme had not started; the last batch repeats after the list); the
+    fraction left by rounding down carries over, so the quotas add up to share x the batches over the years."""
+    batch = batches[min(year - first_year, len(batches) - 1)] if year >= first_year and batches else 0
+    due = carry + batch * share
+    quota = int(np.floor(due + 1e-9))
+    return quota, max(due - quota, 0.0)
+
+
+def recommend(region: np.ndarray, rd_intensity: np.ndarray, srdi_holders: np.ndarray, share: float) -> np.ndarray:
+    """Indices (ascending) of the candidates the provinces recommend: each region its best by R&D intensity
+    (ties: the earlier candidate), at most ceil(share x the region's SRDI holders, ``srdi_holders[region]``)."""
+    cap = np.ceil(share * srdi_holders - 1e-9).astype(int)
+    order = np.lexsort((np.arange(len(region)), -rd_intensity, region))  # by region, best R&D intensity first
+    place = np.zeros(len(region), dtype=int)  # each candidate's place within its region's ranking
+    for r in np.unique(region):
+        mine = order[region[order] == r]
+        place[mine] = np.arange(len(mine))
+    return np.flatnonzero(place < cap[region])
+
+
+def rank(rd_intensity: np.ndarray, gap: np.ndarray) -> np.ndarray:
+    """Order of the candidates of a round under a quota: the larger planned gap of the firm's stage first, then the
+    higher R&D intensity, then the earlier candidate (pass a zero gap to rank by R&D intensity alone)."""
+    return np.lexsort((np.arange(len(gap)), -rd_intensity, -gap))
+
+
+# --------------------------------------------------------------------------
 # The agent
 # --------------------------------------------------------------------------
 class Government(mesa.Agent):
@@ -210,6 +271,10 @@ class Government(mesa.Agent):
         self.gap_stage = np.zeros(T.S, dtype=bool)
         self.key_budget_left = 0.0  # M yuan left in the current key-Little-Giant term
         self.key_term_end = -1  # quarter index at which the current term ends
+        self.quota_carry = 0.0  # national quota: the fraction of a Little Giant left by rounding down, carried to the next round
+        # by firm id: revenue and profit (M USD) of the four quarters before the last four at the last round, i.e. the year
+        # before the previous one at this round (the two-year growth metrics); NaN: not recorded
+        self.year_before = np.full((2, 0), np.nan)
         self.fiscal = {k: 0.0 for k in INSTRUMENTS}  # cumulative M USD
         self.fiscal_q = {k: 0.0 for k in INSTRUMENTS}  # this quarter, M USD
         self.counts = {k: 0 for k in ("designated", "review_passed", "review_failed", "key_designated")}
@@ -267,38 +332,22 @@ class Government(mesa.Agent):
         d = self.policy.designation
         if not d.enabled:
             return
-        m_, pop, T = self.model, self.model.pop, self.model.tables
+        m_, pop = self.model, self.model.pop
         q = m_.quarter + 1  # the quarter the decisions act in
-        crit = d.criteria
-        metrics = firm_metrics(pop, T, m_.quarter, m_.world.usd_per_cny, self.niches)
+        metrics = self.round_metrics()
+        self._record_year()
         here = pop.alive & (pop.bloc == self.bloc) & (pop.phase == Phase.OPERATING)
         held = pop.tier.astype(int).copy()
-        # reviews of titles whose validity ran out
-        due = here & (pop.tier > Tier.NONE) & (pop.review_step >= 0) & (pop.review_step <= q)
-        for t in DESIGNATED:
-            rows = np.flatnonzero(due & (pop.tier == t))
-            if not len(rows):
-                continue
-            # the tier's own criteria; the required lower tier counts as held by the holder of a higher one
-            sub = {k: v[rows] for k, v in metrics.items()}
-            ok = meets_tier(crit, t, sub, np.full(len(rows), int(t)))
-            passed, failed = rows[ok], rows[~ok]
-            pop.review_step[passed] = q + int(round(d.validity_years * 4))
-            m_.log_rows("review_passed", passed, detail=t.label, quarter=q)
-            m_.log_rows("review_failed", failed, detail=t.label, quarter=q)
-            self.counts["review_passed"] += len(passed)
-            self.counts["review_failed"] += len(failed)
-            self._revoke(failed, q, t)
-            held[failed] = Tier.NONE
+        self._reviews(q, metrics, here, held)
         # designation rounds, bottom tier first; the required tier must be held from before the round
         for t in DESIGNATED:
-            cand = here & (pop.tier < t)
-            rows = np.flatnonzero(cand)
+            rows = np.flatnonzero(here & (pop.tier < t))
             if not len(rows):
                 continue
             sub = {k: v[rows] for k, v in metrics.items()}
-            ok = meets_tier(crit, t, sub, held[rows])
-            rows = rows[ok]
+            rows = rows[meets_tier(d.criteria, t, sub, held[rows])]
+            if t == Tier.LITTLE_GIANT:
+                rows = self._national_round(rows, q, metrics, held)
             quota = d.quota_per_year.get(t.label)
             if quota is not None and len(rows) > quota:
                 order = np.argsort(-metrics["rd_intensity"][rows], kind="stable")
@@ -311,6 +360,69 @@ class Government(mesa.Agent):
         self._key_little_giants(q, metrics)
         if d.rd_raise.enabled:
             self._raise_rd(metrics, here)
+
+    def round_metrics(self) -> dict[str, np.ndarray]:
+        """The criteria metrics of every row for this quarter's round, the two-year growth from the year recorded at
+        the last round (``firm_metrics``)."""
+        m_, pop = self.model, self.model.pop
+        ids = pop.firm_id
+        known = ids < self.year_before.shape[1]
+        yb = np.full((2, len(pop)), np.nan)
+        yb[:, known] = self.year_before[:, ids[known]]
+        return firm_metrics(pop, m_.tables, m_.quarter, m_.world.usd_per_cny, self.niches, (yb[0], yb[1]))
+
+    def _record_year(self) -> None:
+        """Record, by firm id, revenue and profit of the four quarters before the last four (next round's year before)."""
+        m_, pop = self.model, self.model.pop
+        ids = pop.firm_id
+        if len(ids) and ids.max() >= self.year_before.shape[1]:
+            grown = np.full((2, int(ids.max()) + 1), np.nan)
+            grown[:, : self.year_before.shape[1]] = self.year_before
+            self.year_before = grown
+        self.year_before[0, ids] = pop.trailing(pop.rev_hist, m_.quarter, 4, lag=4)
+        self.year_before[1, ids] = pop.trailing(pop.prof_hist, m_.quarter, 4, lag=4)
+
+    def _reviews(self, q: int, metrics, here: np.ndarray, held: np.ndarray) -> None:
+        """Re-examination of titles whose validity ran out, against the criteria in force: the tier's own rules and
+        score (its required lower tier counts as held) and, unless ``outgrown_sme`` is keep, the SME rules. A title
+        that passes is valid another ``validity_years``; one that fails lapses (``held`` is set to none)."""
+        d, pop = self.policy.designation, self.model.pop
+        due = here & (pop.tier > Tier.NONE) & (pop.review_step >= 0) & (pop.review_step <= q)
+        for t in DESIGNATED:
+            rows = np.flatnonzero(due & (pop.tier == t))
+            if not len(rows):
+                continue
+            sub = {k: v[rows] for k, v in metrics.items()}
+            ok = meets_tier(d.criteria, t, sub, np.full(len(rows), int(t)), sme=d.outgrown_sme == "revoke")
+            passed, failed = rows[ok], rows[~ok]
+            pop.review_step[passed] = q + int(round(d.validity_years * 4))
+            self.model.log_rows("review_passed", passed, detail=t.label, quarter=q)
+            self.model.log_rows("review_failed", failed, detail=t.label, quarter=q)
+            self.counts["review_passed"] += len(passed)
+            self.counts["review_failed"] += len(failed)
+            self._revoke(failed, q, t)
+            held[failed] = Tier.NONE
+
+    def _national_round(self, rows: np.ndarray, q: int, metrics, held: np.ndarray) -> np.ndarray:
+        """The national Little Giant round among ``rows`` (the firms meeting the criteria): the provinces recommend
+        (``recommended`` events), then the plan's yearly quota for the chain (a ``national_quota`` event of the bloc
+        with the quota as value) takes the best ranked. Either step is skipped when not configured; with a national
+        quota there is no round before its ``first_year``."""
+        d, pop = self.policy.designation, self.model.pop
+        rd, nq = metrics["rd_intensity"], d.national_quota
+        year = self.model.world.start_year + q // 4
+        if nq is not None and year < nq.first_year:  # no national programme yet
+            return rows[:0]
+        if d.provincial_recommendation is not None:
+            srdi = np.bincount(pop.region[pop.alive & (pop.bloc == self.bloc) & (held == Tier.SRDI)], minlength=len(self.model.tables.regions))
+            rows = rows[recommend(pop.region[rows], rd[rows], srdi, d.provincial_recommendation.share_of_srdi)]
+            self.model.log_rows("recommended", rows, detail=Tier.LITTLE_GIANT.label, quarter=q)
+        if nq is None:
+            return rows
+        quota, self.quota_carry = yearly_quota(nq.first_year, nq.batches, year, nq.chain_share * self.model.world.scale, self.quota_carry)
+        self.model.event_log.add("national_quota", bloc=self.bloc, detail=Tier.LITTLE_GIANT.label, value=quota, quarter=q)
+        gap = self.gap[pop.stage[rows]] if nq.priority_gap_stages else np.zeros(len(rows))
+        return rows[rank(rd[rows], gap)[:quota]]
 
     def _revoke(self, rows: np.ndarray, q: int, tier: Tier) -> None:
         pop = self.model.pop
@@ -435,4 +547,16 @@ class Government(mesa.Agent):
         grant[rows] += ben.grant_myuan_per_year * to_usd / 4.0 * tilt[rows]
 
 
-__all__ = ["Government", "firm_metrics", "meets_tier", "rule_holds", "rules_hold", "score", "rd_thresholds", "TIERS"]
+__all__ = [
+    "Government",
+    "firm_metrics",
+    "meets_tier",
+    "rule_holds",
+    "rules_hold",
+    "score",
+    "rd_thresholds",
+    "yearly_quota",
+    "recommend",
+    "rank",
+    "TIERS",
+]

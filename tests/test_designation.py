@@ -86,6 +86,8 @@ PASS = dict(  # meets every tier of both definitions (100 innovation points)
     rd_myuan_2y=40.0,
     revenue_growth=0.20,
     profit_growth=0.50,
+    revenue_growth_2y=0.20,
+    profit_growth_2y=0.50,
     debt_ratio=0.30,
     years_in_niche=5.0,
     invention_patents=6.0,
@@ -119,8 +121,9 @@ def _plain_rule_cases():
     for name in ("miit_2022", "miit_2018"):
         raw = _raw(name)
         for i, r in enumerate(raw["sme"]):
-            for tier in TIERS:
-                cases.append(pytest.param(name, tier, "sme", i, id=f"{name}-{tier}-sme-{r['metric']}"))
+            if "metric" in r:
+                for tier in TIERS:
+                    cases.append(pytest.param(name, tier, "sme", i, id=f"{name}-{tier}-sme-{r['metric']}"))
         for tier, tc in raw["tiers"].items():
             for i, r in enumerate(tc.get("rules", [])):
                 if "metric" in r:
@@ -151,15 +154,19 @@ def test_rule_at_its_boundary(name, tier, where, index):
     assert meets_tier(crit, t, m, held).tolist() == EXPECT[rule["op"]], (rule, m[rule["metric"]])
 
 
-def test_sme_eligibility_revenue_and_headcount_caps():
+def test_sme_eligibility_is_the_2011_classification():
+    """An industrial firm is an SME with fewer than 1,000 staff or revenue under 400 M yuan; it is large (no title)
+    only when it reaches both caps."""
     for name in ("miit_2022", "miit_2018"):
         crit = criteria(name)
         for t in DESIGNATED:
-            held = np.full(3, int(REQUIRED_HELD[t]))
-            m = metrics(revenue_myuan=[399.99, 400.0, 1000.0])
-            assert meets_tier(crit, t, m, held).tolist() == [True, False, False], (name, t)
-            m = metrics(employees=[999.0, 1000.0, 5000.0])
-            assert meets_tier(crit, t, m, held).tolist() == [True, False, False], (name, t)
+            held = np.full(4, int(REQUIRED_HELD[t]))
+            m = metrics(4, revenue_myuan=[399.99, 5000.0, 400.0, 1000.0], employees=[5000.0, 999.0, 1000.0, 5000.0])
+            assert meets_tier(crit, t, m, held).tolist() == [True, True, False, False], (name, t)
+            m = metrics(4, revenue_myuan=[399.99, 400.0, 400.0, 5000.0], employees=[999.0, 999.0, 1000.0, 999.99])
+            assert meets_tier(crit, t, m, held).tolist() == [True, True, False, True], (name, t)
+            # without the SME rules (a review under outgrown_sme: keep) size does not matter
+            assert meets_tier(crit, t, metrics(2, revenue_myuan=5000.0, employees=5000.0), held[:2], sme=False).all(), (name, t)
 
 
 def test_the_two_definitions_differ_only_in_the_little_giant_rules():
@@ -183,17 +190,22 @@ def test_the_two_definitions_differ_only_in_the_little_giant_rules():
 # any_of rules (2022 Little Giant: R&D intensity by revenue band or the R&D-heavy alternative; revenue or
 # profit growth): each alternative alone suffices, none fails, each alternative's rules at their boundaries
 def _any_of_cases(with_rules: bool):
+    """(criteria, tier, where, rule index, alternative, rule in the alternative) of every any_of rule: the tiers' own
+    (where: rules) and the SME rule, checked for every tier (where: sme)."""
     cases = []
     for name in ("miit_2022", "miit_2018"):
-        for tier, tc in _raw(name)["tiers"].items():
-            for i, r in enumerate(tc.get("rules", [])):
+        raw = _raw(name)
+        lists = [(tier, "rules", tc.get("rules", [])) for tier, tc in raw["tiers"].items()]
+        lists += [(tier, "sme", raw["sme"]) for tier in TIERS]
+        for tier, where, rules in lists:
+            for i, r in enumerate(rules):
                 if "any_of" not in r:
                     continue
                 for a, alt in enumerate(r["any_of"]):
                     ks = range(len(alt)) if with_rules else [None]
                     for k in ks:
-                        label = f"{name}-{tier}-rule{i}-alt{a}" + (f"-{alt[k]['metric']}" if k is not None else "")
-                        cases.append(pytest.param(name, tier, i, a, k, id=label))
+                        label = f"{name}-{tier}-{where}{i}-alt{a}" + (f"-{alt[k]['metric']}" if k is not None else "")
+                        cases.append(pytest.param(name, tier, where, i, a, k, id=label))
     return cases
 
 
@@ -203,6 +215,7 @@ def test_the_2022_little_giant_has_its_any_of_rules():
     metrics_of = [{x["metric"] for alt in r["any_of"] for x in alt} for r in any_of]
     assert {"revenue_myuan", "rd_intensity_2y"} <= metrics_of[0] and len(any_of[0]["any_of"]) == 3
     assert len(_any_of_cases(False)) >= 3
+    assert sum(1 for c in _any_of_cases(False) if c.values[2] == "sme") == 2 * len(TIERS) * 2  # two alternatives per tier and file
 
 
 def _no_alternative(rule) -> dict:
@@ -220,23 +233,25 @@ def _no_alternative(rule) -> dict:
 
 
 def _only_alternative(rule, a: int) -> dict:
-    """Metric values at which alternative ``a`` holds with each of its rules at its threshold, others not."""
+    """Metric values at which alternative ``a`` holds with each of its rules at the value closest to its threshold
+    that still holds (the threshold itself for >= and <=), others not."""
     values = _no_alternative(rule)
+    closest = {">=": lambda v: v, "<=": lambda v: v, ">": lambda v: np.nextafter(v, np.inf), "<": lambda v: np.nextafter(v, -np.inf)}
     for x in rule["any_of"][a]:
-        values[x["metric"]] = x["value"]
+        values[x["metric"]] = closest[x["op"]](x["value"])
     return values
 
 
-def _tier_any_of(name, tier, i):
+def _tier_any_of(name, tier, where, i):
     crit = criteria(name)
-    rule = crit.tiers[tier].rules[i]
+    rule = (crit.sme if where == "sme" else crit.tiers[tier].rules)[i]
     assert "any_of" in rule
     return crit, rule
 
 
-@pytest.mark.parametrize("name,tier,i,a,k", _any_of_cases(False))
-def test_any_of_each_alternative_alone_suffices_and_none_fails(name, tier, i, a, k):
-    crit, rule = _tier_any_of(name, tier, i)
+@pytest.mark.parametrize("name,tier,where,i,a,k", _any_of_cases(False))
+def test_any_of_each_alternative_alone_suffices_and_none_fails(name, tier, where, i, a, k):
+    crit, rule = _tier_any_of(name, tier, where, i)
     t = Tier.of(tier)
     held = np.full(1, int(REQUIRED_HELD[t]))
     m = metrics(1, **_no_alternative(rule))
@@ -248,9 +263,9 @@ def test_any_of_each_alternative_alone_suffices_and_none_fails(name, tier, i, a,
     assert meets_tier(crit, t, m, held)[0]
 
 
-@pytest.mark.parametrize("name,tier,i,a,k", _any_of_cases(True))
-def test_any_of_rules_at_their_boundaries(name, tier, i, a, k):
-    crit, rule = _tier_any_of(name, tier, i)
+@pytest.mark.parametrize("name,tier,where,i,a,k", _any_of_cases(True))
+def test_any_of_rules_at_their_boundaries(name, tier, where, i, a, k):
+    crit, rule = _tier_any_of(name, tier, where, i)
     x = rule["any_of"][a][k]
     m = metrics(**_only_alternative(rule, a))
     m[x["metric"]] = around(x["value"])
@@ -385,6 +400,17 @@ def test_firm_metrics_units_on_a_handful_of_firms():
     np.testing.assert_allclose(m["niche_share"], [1.5, 0.5, 0.0, 2.0, 1.0])
     np.testing.assert_allclose(m["rd_staff_share"], [0.2, 0.05, 0, 0, 0])
     np.testing.assert_allclose(m["equity_raised_myuan"], [100.0, 0, 0, 0, 0])
+    # two-year growth: without the year before, the one-year growth; with it, the mean of the two yearly rates
+    np.testing.assert_array_equal(m["revenue_growth_2y"], m["revenue_growth"])
+    np.testing.assert_array_equal(m["profit_growth_2y"], m["profit_growth"])
+    nan = np.nan
+    year_before = (np.array([16.0, nan, 0.0, nan, 0.0]), np.array([-4.0, nan, 0.0, nan, 2.0]))
+    m2 = firm_metrics(pop, T, step, usd_per_cny, niches, year_before)
+    np.testing.assert_allclose(m2["revenue_growth_2y"][[0, 1, 4]], [((46 / 32 - 1) + (32 / 16 - 1)) / 2, 16 / 20 - 1, -1.0])
+    np.testing.assert_allclose(m2["profit_growth_2y"][[0, 1, 4]], [((12 - 8) / 8 + (8 + 4) / 4) / 2, (-4 + 8) / 8, (-1.0 + (0 - 2) / 2) / 2])
+    for k in METRICS:
+        if not k.endswith("_2y") or k in ("rd_intensity_2y", "rd_myuan_2y"):
+            np.testing.assert_array_equal(m2[k], m[k], err_msg=k)
 
 
 def test_firm_metrics_use_the_configured_exchange_rate_on_a_real_model():
@@ -477,12 +503,16 @@ class BenefitWatch:
 
 class RoundWatch:
     """Wraps Government.yearly_round (target designation_criteria_hold): recomputes the firm metrics
-    before the round and checks every designation and review of the round against meets_tier."""
+    before the round and checks every designation and review of the round against meets_tier, and the
+    national Little Giant round: what the provinces recommended and what the yearly quota let through."""
 
     def __init__(self, monkeypatch):
         self.rounds = 0
         self.checked = Counter()  # (kind, tier) -> firms checked
         self.eligible_max = Counter()  # tier -> largest number of eligible firms in one round
+        self.quota_due = 0.0  # national Little Giant quotas the batches entitle the chain to so far
+        self.quota_given = 0  # quotas announced so far (national_quota events)
+        self.recommended = 0  # firms recommended by the provinces so far
         orig = Government.yearly_round
         watch = self
 
@@ -496,7 +526,7 @@ class RoundWatch:
         d = gov.policy.designation
         crit = d.criteria
         q = m.quarter + 1
-        met = firm_metrics(pop, m.tables, m.quarter, m.world.usd_per_cny, gov.niches)
+        met = gov.round_metrics()  # what the round sees (the two-year growth from the year the government recorded)
         ids = pop.firm_id.copy()
         tier0 = pop.tier.astype(int).copy()
         here = pop.alive & (pop.bloc == gov.bloc) & (pop.phase == Phase.OPERATING)
@@ -509,8 +539,9 @@ class RoundWatch:
             return
         row = {int(f): i for i, f in enumerate(ids)}
         ev = m.event_log.where(bloc=gov.bloc, start=n0)
-        assert all(e.quarter == q for e in ev if e.kind in ("designated", "review_passed", "review_failed", "revoked"))
-        # reviews: every title due was reviewed once, against its own tier
+        round_kinds = ("designated", "review_passed", "review_failed", "revoked", "recommended", "national_quota")
+        assert all(e.quarter == q for e in ev if e.kind in round_kinds)
+        # reviews: every title due was reviewed once, against its own tier (and the SME rules unless outgrown_sme is keep)
         reviewed = {}
         for e in ev:
             if e.kind in ("review_passed", "review_failed"):
@@ -519,7 +550,7 @@ class RoundWatch:
                 reviewed[r] = e.kind
                 assert Tier.of(e.detail) == tier0[r], e
                 sub = {k: v[[r]] for k, v in met.items()}
-                ok = bool(meets_tier(crit, Tier.of(e.detail), sub, np.array([tier0[r]]))[0])
+                ok = bool(meets_tier(crit, Tier.of(e.detail), sub, np.array([tier0[r]]), sme=d.outgrown_sme == "revoke")[0])
                 assert ok == (e.kind == "review_passed"), (e, {k: float(v[0]) for k, v in sub.items()})
                 self.checked[(e.kind, e.detail)] += 1
         assert sorted(reviewed) == np.flatnonzero(due).tolist()
@@ -528,22 +559,35 @@ class RoundWatch:
         assert revoked == sorted(failed)
         held = tier0.copy()
         held[failed] = Tier.NONE
-        # designations: exactly the firms meeting the tier (up to the quota, best R&D intensity first)
+        # designations: the firms meeting the tier, through the national round for Little Giants, up to the quotas
         for t in DESIGNATED:
             tier = t.label
             got = sorted(row[e.firm_id] for e in ev if e.kind == "designated" and e.detail == tier)
             eligible = here & (held < t) & meets_tier(crit, t, met, held)
             elig = np.flatnonzero(eligible).tolist()
             self.eligible_max[tier] = max(self.eligible_max[tier], len(elig))
-            assert set(got) <= set(elig), (tier, sorted(set(got) - set(elig)))
+            assert set(got) <= set(elig), (tier, sorted(set(got) - set(elig)))  # designation_criteria_hold
+            cand, n = elig, len(elig)
+            nq = d.national_quota
+            if t == Tier.LITTLE_GIANT and nq is not None and m.world.start_year + q // 4 < nq.first_year:
+                assert not [e for e in ev if e.kind in ("recommended", "national_quota")]  # no national programme yet
+                cand, n = [], 0
+            elif t == Tier.LITTLE_GIANT:
+                cand = self.recommendation(gov, ev, row, met, held, elig)
+                n = len(cand) if nq is None else min(len(cand), self.national_quota(gov, ev, q))
+            assert set(got) <= set(cand), (tier, sorted(set(got) - set(cand)))
             quota = d.quota_per_year.get(tier)
-            if quota is None:
-                assert got == elig, (tier, sorted(set(elig) - set(got)))
-            else:
-                assert len(got) == min(quota, len(elig))
-                left = sorted(set(elig) - set(got))
-                if got and left:
-                    assert met["rd_intensity"][got].min() >= met["rd_intensity"][left].max()
+            if quota is not None:
+                n = min(n, quota)
+            assert len(got) == n, (tier, len(got), n)
+            left = sorted(set(cand) - set(got))
+            if got and left and quota is not None and (t != Tier.LITTLE_GIANT or d.national_quota is None):
+                assert met["rd_intensity"][got].min() >= met["rd_intensity"][left].max()
+            if got and left and quota is None and t == Tier.LITTLE_GIANT and d.national_quota is not None:
+                gap = gov.gap[pop.stage] if d.national_quota.priority_gap_stages else np.zeros(len(pop))
+                worst_in = min((gap[r], met["rd_intensity"][r]) for r in got)
+                best_out = max((gap[r], met["rd_intensity"][r]) for r in left)
+                assert worst_in >= best_out, (worst_in, best_out)
             self.checked[("designated", tier)] += len(got)
         # titles after the round
         for e in ev:
@@ -551,6 +595,39 @@ class RoundWatch:
                 r = row[e.firm_id]
                 assert pop.tier[r] >= Tier.of(e.detail) and pop.designation_step[r] == q
                 assert pop.review_step[r] == q + int(round(d.validity_years * 4))
+
+    def recommendation(self, gov, ev, row, met, held, elig) -> list[int]:
+        """The provinces' recommendation: each region its best eligible firms by R&D intensity, at most
+        ceil(share_of_srdi x its SRDI holders before the round). Returns the candidates of the national round."""
+        pr = gov.policy.designation.provincial_recommendation
+        rec = sorted(row[e.firm_id] for e in ev if e.kind == "recommended")
+        if pr is None:
+            assert not rec
+            return elig
+        pop = gov.model.pop
+        assert set(rec) <= set(elig) and len(set(rec)) == len(rec)
+        for r in set(pop.region[elig].tolist()):
+            srdi = int(np.sum(pop.alive & (pop.bloc == gov.bloc) & (held == Tier.SRDI) & (pop.region == r)))
+            cap = int(np.ceil(pr.share_of_srdi * srdi - 1e-9))
+            mine = [x for x in elig if pop.region[x] == r]
+            chosen = [x for x in rec if pop.region[x] == r]
+            assert len(chosen) == min(cap, len(mine)), (r, len(chosen), cap, len(mine))
+            out = sorted(set(mine) - set(chosen))
+            if chosen and out:
+                assert met["rd_intensity"][chosen].min() >= met["rd_intensity"][out].max()
+        self.recommended += len(rec)
+        return rec
+
+    def national_quota(self, gov, ev, q) -> int:
+        """The round's quota: over the rounds so far the quotas add up to floor(chain_share x scale x the batches due)."""
+        nq = gov.policy.designation.national_quota
+        announced = [e.value for e in ev if e.kind == "national_quota"]
+        assert len(announced) == 1 and announced[0] == int(announced[0]) >= 0, announced
+        year = gov.model.world.start_year + q // 4
+        self.quota_due += nq.batches[min(year - nq.first_year, len(nq.batches) - 1)] * nq.chain_share * gov.model.world.scale
+        self.quota_given += int(announced[0])
+        assert self.quota_given == int(np.floor(self.quota_due + 1e-9)), (self.quota_given, self.quota_due)
+        return int(announced[0])
 
 
 # ---------------------------------------------------------------------------
@@ -562,6 +639,9 @@ TITLE_EVENTS = ("designated", "review_passed", "review_failed", "revoked", "exit
 def test_designation_review_revocation_cycle_and_benefits_only_for_holders(monkeypatch):
     cfg = coord_config()
     china(cfg).coordination.gap_threshold = -0.45  # some stages are gap stages, some not (tilted benefits)
+    # Little Giants from the first rounds on (no national quota: the first batch is 2019), so that their reviews fall in the run
+    china(cfg).designation.national_quota = None
+    china(cfg).designation.provincial_recommendation = None
     watch = BenefitWatch(monkeypatch)
     m = run(cfg)
     d = china(cfg).designation
@@ -758,8 +838,11 @@ def test_group_rescue_and_rd_fund_within_yearly_budgets(monkeypatch, scale):
 # 6. Quota lever
 # ---------------------------------------------------------------------------
 def test_quota_of_one_little_giant_per_year(monkeypatch):
+    """The fixed cap per tier on its own (the national round switched off)."""
     cfg = coord_config(seed=1)
     china(cfg).designation.quota_per_year = {"little_giant": 1}
+    china(cfg).designation.national_quota = None
+    china(cfg).designation.provincial_recommendation = None
     watch = RoundWatch(monkeypatch)  # with a quota: the best R&D intensity among the eligible
     m = run(cfg)
     per_round = Counter(e.quarter for e in m.event_log if e.kind == "designated" and e.detail == "little_giant")

@@ -62,12 +62,35 @@ class RdRaiseConfig:
 
 
 @dataclass
+class NationalQuotaConfig:
+    """The national Little Giant rounds under the plan's yearly quota (docs/ODD.md 7.9)."""
+
+    first_year: int = f(2019, lo=1900, hi=2300)  # calendar year of the first national batch (no national round before)
+    batches: list[int] = f([], lo=0)  # Little Giants the ministry designates nationally, one a year from first_year (the last repeats)
+    chain_share: float = f(0.0, lo=0.0, hi=1.0)  # share of each national batch that falls to this chain (at world.scale 1)
+    priority_gap_stages: bool = True  # candidates in stages with the larger planned gap first, then R&D intensity
+
+
+@dataclass
+class ProvincialRecommendationConfig:
+    """Provinces (the bloc's regions) recommend Little Giant candidates before the national round (docs/ODD.md 7.9)."""
+
+    share_of_srdi: float = f(0.11, lo=0.0, hi=1.0)  # a region recommends at most this share of its SRDI holders (rounded up)
+
+
+OUTGROWN_SME = ("revoke", "keep")  # what a review does with a title holder that no longer meets the SME rules
+
+
+@dataclass
 class DesignationConfig:
     enabled: bool = False
     criteria: CriteriaConfig = field(default_factory=CriteriaConfig)
     round_quarter: int = f(2, lo=1, hi=4)  # quarter of the year in which rounds and reviews happen
     validity_years: float = f(3.0, lo=0.25)  # a title is valid this long, then reviewed
     quota_per_year: dict[str, int] = field(default_factory=dict)  # tier -> max new titles per year (absent: none)
+    national_quota: Optional[NationalQuotaConfig] = None  # null: no national Little Giant quota
+    provincial_recommendation: Optional[ProvincialRecommendationConfig] = None  # null: every eligible firm is a candidate
+    outgrown_sme: str = "revoke"  # revoke: reviews apply the SME rules (the title lapses); keep: reviews skip them
     niches_per_stage: dict[str, float] = field(default_factory=dict)  # stage -> product niches (niche_share metric; absent: 1)
     key_little_giant: KeyLittleGiantConfig = field(default_factory=KeyLittleGiantConfig)
     rd_raise: RdRaiseConfig = field(default_factory=RdRaiseConfig)
@@ -263,6 +286,12 @@ def check_policy(key: str, bloc: str, p: PolicyConfig, cfg) -> None:
         for t, q in d.quota_per_year.items():
             if isinstance(q, bool) or not isinstance(q, int) or q < 0:
                 raise ConfigError(f"{key}.designation.quota_per_year.{t}", f"must be a whole number >= 0, got {q!r}")
+        _check_names(f"{key}.designation.outgrown_sme", [d.outgrown_sme], OUTGROWN_SME, "rule for outgrown SMEs")
+        if d.national_quota is not None and not d.national_quota.batches:
+            raise ConfigError(
+                f"{key}.designation.national_quota.batches",
+                "must list one batch a year from first_year, e.g. [248, 1744] (or set national_quota: null)",
+            )
     _check_names(f"{key}.benefits", list(p.benefits), BENEFIT_TIERS, "tier")
     _check_names(f"{key}.coordination.quota_stages", p.coordination.quota_stages, stages, "stage")
     for name, a in p.agencies.items():

@@ -12,7 +12,8 @@
 | lg_control | processing (separation + metal), magnet | share of the bloc's capacity held by Little Giants and by firms of groups that have a Little Giant |
 | group_firms | GROUP:tier, GROUP:all | the group's operating subsidiaries holding the tier, and all of them (Q4 only) |
 
-Designations, reviews, revocations, awards and rescues are in the event log.
+Designations, reviews, revocations, awards and rescues are in the event log; the summary counts the Little Giant
+rounds per year from it (``little_giant_rounds``: quota, recommended, designated, reviews passed and failed).
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ class PolicyRecorder:
             res.update(_year_end_tiers(q4[q4["bloc"] == bloc], years))
             res.update(_rd_and_capital(full, years))
             res["events"] = {k: counts[(k, b)] for k in POLICY_EVENTS}
+            res["little_giant_rounds"] = _little_giant_rounds(m.event_log, b, w.start_year)
             res.update(self._fiscal_cost(b, full))
             out[bloc] = res
         out = _no_nan(out)
@@ -177,6 +179,22 @@ def _year_end_tiers(d: pd.DataFrame, years: list[int]) -> dict[str, Any]:
         "lg_control": {str(y): {k: at("lg_control", k, y) for k in ("processing", "magnet")} for y in years},
         "patents_per_little_giant": patents,
     }
+
+
+def _little_giant_rounds(log, b: int, start_year: int) -> dict[str, Any]:
+    """Per calendar year of bloc b's Little Giant rounds: the national quota announced (None: no national quota),
+    the firms the provinces recommended, the firms designated, and the reviews passed and failed (docs/ODD.md 7.9)."""
+    out: dict[str, Any] = {}
+    kinds = ("national_quota", "recommended", "designated", "review_passed", "review_failed")
+    for q, kind, bloc, detail, value in zip(log.quarter, log.kind, log.bloc, log.detail, log.value):
+        if bloc != b or kind not in kinds or detail != LG:
+            continue
+        y = out.setdefault(str(start_year + q // 4), {"quota": None, "recommended": 0, "designated": 0, "review_passed": 0, "review_failed": 0})
+        if kind == "national_quota":
+            y["quota"] = int(value)
+        else:
+            y[kind] += 1
+    return dict(sorted(out.items()))
 
 
 def _rd_and_capital(full: pd.DataFrame, years: list[int]) -> dict[str, Any]:
