@@ -48,6 +48,7 @@ class Buyer(mesa.Agent):
         self.spend_musd = 0.0
         self.inventory_t = 0.0
         self.released_t = 0.0  # a stockpile's release to short buyers this quarter, t
+        self.shortage_before_release_t = 0.0  # shortage before stockpile releases, t (a stockpile restocks only when 0)
         self._stocked = False  # the first quarter fills the target stock
 
     def step(self) -> None:
@@ -105,5 +106,6 @@ def restock_factor(model, bloc: int) -> float:
 
 
 def bloc_short(model, bloc: int) -> bool:
-    """Whether the bloc's buyers (not its stockpile) were short in the last quarter."""
-    return any(by.shortage_t > 1e-9 for by in model.buyers if by.bloc == bloc and not by.stockpile)
+    """Whether the bloc's buyers (not its stockpile) were short in the last quarter before any stockpile release
+    (a pile that covered a shortage does not restock into the same tight market)."""
+    return any(by.shortage_before_release_t > 1e-9 for by in model.buyers if by.bloc == bloc and not by.stockpile)

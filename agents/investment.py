@@ -313,9 +313,11 @@ def choose_expansions(
     return rows, nameplate, skipped
 
 
-def entrants(T, rng: np.random.Generator, pi_entrant: np.ndarray, scale: float, extra_rate: np.ndarray | None = None) -> np.ndarray:
-    """(B, S) number of entrants this quarter: Poisson(rate x clip(PI, 0, 3) / 4) (MODEL.md 5.5)."""
-    rate = T.entry_rate_per_year * np.clip(pi_entrant, 0.0, 3.0) / 4.0 * scale
+def entrants(
+    T, rng: np.random.Generator, pi_entrant: np.ndarray, scale: float, extra_rate: np.ndarray | None = None, pi_cap: float = 3.0
+) -> np.ndarray:
+    """(B, S) number of entrants this quarter: Poisson(rate x clip(PI, 0, pi_cap) / 4) (MODEL.md 5.5)."""
+    rate = T.entry_rate_per_year * np.clip(pi_entrant, 0.0, pi_cap) / 4.0 * scale
     if extra_rate is not None:
         rate = rate + extra_rate
     return rng.poisson(rate)

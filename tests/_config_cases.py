@@ -191,7 +191,6 @@ BAD_CONFIGS: list[BadConfig] = [
         ("world.procurement.initial_security_premium.china={west:0.1}",),
         "world.procurement.initial_security_premium.china",
         ("+world.procurement.initial_security_premium.china=VALUE",),
-        reason="a bloc missing from a bloc-keyed map of the world is reported as 'unknown key; allowed here: <the blocs the map holds>'",
     ),
     BadConfig("substitution-max-above-1", ("world.demand.substitution_max=1.5",), "world.demand.substitution_max", ("<= 1", "1.5")),
     BadConfig("elasticity-negative", ("world.demand.short_run_elasticity=-1",), "world.demand.short_run_elasticity", (">= 0", "-1")),

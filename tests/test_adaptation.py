@@ -368,7 +368,8 @@ def test_stockpile_releases_nothing_when_nobody_is_short():
 
 def test_stockpile_fills_its_target_and_restocks_only_after_a_quarter_without_shortage():
     """Target = cover x the bloc's need; below it the pile orders gap / restock_quarters (x p0 / p), but not in a
-    quarter after the bloc's buyers were short."""
+    quarter after the bloc's buyers were short before any release (a pile that covered a shortage does not restock
+    into the same tight market)."""
     m = Handful(inventory_quarters=0.0, restock_quarters=4.0)
     by = m.buyer(WEST)
     pile = m.stockpile(WEST, 1.0)
@@ -379,12 +380,12 @@ def test_stockpile_fills_its_target_and_restocks_only_after_a_quarter_without_sh
     m.quarter(fill={by.name: 0.5})  # the buyer is short by half its need; the pile releases half its stock
     assert pile.released_t == pytest.approx(0.5 * need, rel=1e-12)
     assert pile.inventory_t == pytest.approx(0.5 * need, rel=1e-12)
-    assert by.shortage_t == pytest.approx(0.0, abs=1e-9)  # fully covered
+    assert by.shortage_t == pytest.approx(0.0, abs=1e-9)  # fully covered after the release
+    assert bloc_short(m, WEST)  # but short before it
     m.quarter(fill={by.name: 0.5})
-    assert pile.demand_t == pytest.approx(0.5 * need / 4.0, rel=1e-12)  # nobody was short after the release: it restocks
-    # the pile now covers 0.25 need of a 0.5 need shortage: the buyer stays short
-    assert pile.released_t == pytest.approx(0.25 * need + 0.5 * need / 4.0 * 0.5, rel=1e-12)
-    assert by.shortage_t > 1e-6 and bloc_short(m, WEST)
+    assert pile.demand_t == 0.0  # the market was short last quarter: no restocking although the release covered it
+    assert pile.released_t == pytest.approx(0.25 * need, rel=1e-12)  # stock / 2
+    assert by.shortage_t == pytest.approx(0.25 * need, rel=1e-12) and bloc_short(m, WEST)
     m.quarter()
     assert pile.demand_t == 0.0  # after a short quarter: no restocking
     assert not bloc_short(m, WEST)

@@ -168,6 +168,9 @@ class InvestmentConfig:
     horizon_years: float = f(lo=1.0)
     price_memory_quarters: float = f(lo=1.0)  # smoothing of expected prices
     min_profitability_index: float = f(lo=0.0)  # NPV / capex needed to commit
+    entry_pi_cap: float = f(3.0, lo=0.0, hi=100.0)  # entrants per year = entry_rate_per_year x clip(PI, 0, this)
+    pipeline_aware_prices: bool = False  # investors expect the price to return to its long-run level as far as capacity and pipeline
+    # cover the sales within reach (false: the smoothed price is expected to last, the rule before 2026)
     demand_based_expectations: bool = False  # expected sales include the bloc's unmet demand and imports at risk (false: orders only)
     check_funds_at_expansion: bool = False  # an expansion the firm cannot fund is skipped and recorded (false: it waits at the gate)
 
@@ -449,11 +452,36 @@ def _unknown_key(key: str) -> ConfigError:
     """'unknown key' with the keys allowed beside it, or (in an open map) how to add an entry."""
     parent = key.rsplit(".", 1)[0] if "." in key else ""
     allowed = _allowed_keys(parent)
+    if allowed and _is_open_map(parent):  # a map whose entries are data (blocs, stockpiles, premiums): entries can be added
+        return ConfigError(key, f"unknown key; the map '{parent}' holds {', '.join(allowed)}; to add an entry, write +{key}=VALUE")
     if allowed:
         return ConfigError(key, f"unknown key; allowed here: {', '.join(allowed)}")
     if parent:
         return ConfigError(key, f"unknown key; to add an entry to the map '{parent}', write +{key}=VALUE")
     return ConfigError(key, "unknown key")
+
+
+def _is_open_map(path: str) -> bool:
+    """Whether the schema types ``path`` as a map of scalars or of untyped values (its entries are data that a user
+    may extend), not as a record of fixed fields or a map of records (blocs, stages: their names are the world's)."""
+    import typing
+
+    tp: Any = Config
+    for part in [p for p in path.split(".") if p]:
+        if dataclasses.is_dataclass(tp):
+            tp = typing.get_type_hints(tp).get(part)
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        else:
+            return False
+        if typing.get_origin(tp) is typing.Union:
+            tp = [a for a in typing.get_args(tp) if a is not type(None)][0]
+        if tp is None:
+            return False
+    if typing.get_origin(tp) is not dict:
+        return False
+    value = typing.get_args(tp)[1]
+    return value is Any or value in (int, float, str, bool)
 
 
 # Mappings whose values the schema types as Any (see WorldConfig.firms), with their element type.

@@ -154,6 +154,11 @@ class InstrumentsConfig:
     import_tariff: dict[str, float] = field(default_factory=dict)  # stage -> ad valorem tariff on imports from every other bloc, added to the world's
     production_credit_usd_per_kg: dict[str, float] = field(default_factory=dict)  # stage -> credit per kg of the bloc's output, USD/kg
     production_credit_cost_share: dict[str, float] = field(default_factory=dict)  # stage -> credit as share of production cost (45X: 0.10)
+    # national output quota (docs/ODD.md 7.9): stage -> the bloc's total output allowed in the base year, t/yr of the stage's
+    # product; it grows with the bloc's configured final-demand path (the plan's projection); empty: none
+    output_quota_t_per_year: dict[str, float] = field(default_factory=dict)
+    output_quota_base_year: float = f(2015.0, lo=1900.0, hi=2300.0)  # the year of output_quota_t_per_year
+    output_quota_unofficial_share: float = f(0.0, lo=0.0, hi=0.9)  # share of output produced beyond the quota (tolerated): cap = quota / (1 - share)
 
 
 @dataclass
@@ -307,6 +312,7 @@ def check_policy(key: str, bloc: str, p: PolicyConfig, cfg) -> None:
         "import_tariff",
         "production_credit_usd_per_kg",
         "production_credit_cost_share",
+        "output_quota_t_per_year",
     ):
         values = getattr(ins, fname)
         _check_names(f"{key}.instruments.{fname}", list(values), stages, "stage")

@@ -156,6 +156,11 @@ def _offer(model: ChainModel) -> None:
     if (quota < 1.0).any():  # output quotas: firms outside the state groups get a share only
         outside = (pop.group < 0) & ~pop.state_owned
         pop.potential_t = np.where(outside, pop.potential_t * quota[pop.bloc, pop.stage], pop.potential_t)
+    cap = model.instruments.output_cap_t
+    if cap is not None and np.isfinite(cap).any():  # national output quotas: the bloc-stage's output at most a quarter of it
+        total = T.bs_sum(pop.bloc, pop.stage, np.where(pop.alive, pop.potential_t, 0.0))
+        scale = np.where(total > cap / 4.0, np.divide(cap / 4.0, total, out=np.ones_like(total), where=total > 0), 1.0)
+        pop.potential_t = pop.potential_t * scale[pop.bloc, pop.stage]
     pop.orders_t = 0.0
     pop.output_t = 0.0
     pop.inputs_t = 0.0

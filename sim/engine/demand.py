@@ -70,6 +70,7 @@ def consume(model: ChainModel) -> None:
     buyers = model.buyers
     for by in buyers:
         by.consume()
+        by.shortage_before_release_t = by.shortage_t  # stockpiles judge the market by this (agents.buyers.bloc_short)
     piles = [by for by in buyers if by.stockpile]
     if not piles:
         return

@@ -29,7 +29,7 @@ def enter(model: ChainModel) -> None:
     """Poisson entrants per bloc and stage on the entrants' profitability index (``model.pi_entrant``), in random regions of the bloc."""
     T, w = model.tables, model.world
     rng = model.streams["entry"]
-    n_new = inv.entrants(T, rng, model.pi_entrant, w.scale)
+    n_new = inv.entrants(T, rng, model.pi_entrant, w.scale, pi_cap=w.investment.entry_pi_cap)
     for b in range(T.B):
         regions = np.flatnonzero(T.region_bloc == b)
         for s in range(T.S):

@@ -86,7 +86,7 @@ class _Stack:
 class Instruments:
     """Bloc x stage arrays of the instruments in force, and their exactly revertible layers."""
 
-    ARRAYS = ("permit_factor", "permit_cap_years", "ramp_extra", "export_discount", "quota_outside_groups", "tariff", "ban_all")
+    ARRAYS = ("permit_factor", "permit_cap_years", "ramp_extra", "export_discount", "quota_outside_groups", "output_cap_t", "tariff", "ban_all")
 
     def __init__(self, B: int, S: int):
         self.shape = (B, S)
@@ -96,6 +96,7 @@ class Instruments:
         self.ramp_extra: np.ndarray | None = None  # quality-ramp time multiplier (technology bans, know-how); None: 1
         self.export_discount = np.zeros((B, S))  # exporter bloc's discount to foreign buyers (strategic pricing)
         self.quota_outside_groups = np.ones((B, S))  # share of capacity firms outside groups may use (output quotas)
+        self.output_cap_t: np.ndarray | None = None  # national output quota of a bloc-stage, t/yr (None: no quota anywhere)
         # trade rules (scenarios.tariff, scenarios.sourcing_ban), (B importer, B origin, S):
         self.tariff = np.zeros((B, B, S))  # ad valorem tariff added to the world's import_tariff (layers add)
         self.ban_all = np.zeros((B, B, S))  # 1: no buyer class of the importer may buy the origin's output

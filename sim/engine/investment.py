@@ -36,14 +36,15 @@ def expectations(model: ChainModel) -> inv.Expectations:
         [[sum(T.final_demand_t_per_year(b, year + model.lead_years[bb, s]) for b in range(B)) / max(now, 1e-9) for s in range(S)] for bb in range(B)]
     )
     if model.world.investment.demand_based_expectations:
-        util = expected_sales_share(model, cap, pipe, growth)
+        util = expected_sales_share(model, cap, model.committed_pipeline(), growth)
     else:
         util = np.where(cap > 0, model.utilisation * growth * cap / np.maximum(cap + pipe, 1e-9), model.world.markets.target_utilisation)
     util = np.clip(util, 0.0, model.world.markets.max_utilisation)
+    model.demand_growth = growth
     vol = mk.volatility()
     rate = T.base_rate[:, None] + T.risk_premium[:, None] + T.volatility_premium[:, None] * vol
     return inv.Expectations(
-        price=model.price_floors.floored(mk.expected_price),
+        price=model.price_floors.floored(expected_project_price(model)),
         input_price=input_price,
         utilisation=util,
         discount_rate=rate,
@@ -53,10 +54,42 @@ def expectations(model: ChainModel) -> inv.Expectations:
     )
 
 
+def long_run_price(model: ChainModel) -> np.ndarray:
+    """(B, S) the bloc's long-run price: capacity-weighted unit cost of its operating producers plus the capital charge
+    (``markets.capital_recovery_factor`` x capex per kt / target utilisation), as in the price index's reversion
+    (sim.engine.prices); NaN where the bloc has no operating producer at the stage."""
+    T, pop, P = model.tables, model.pop, model.world.markets
+    here = pop.operating & pop.alive
+    capw = T.bs_sum(pop.bloc[here], pop.stage[here], pop.capacity_t[here])
+    cost = T.bs_sum(pop.bloc[here], pop.stage[here], pop.unit_cost_usd_per_kg[here] * pop.capacity_t[here])
+    unit = np.divide(cost, capw, out=np.full(capw.shape, np.nan), where=capw > 0)
+    return unit + P.capital_recovery_factor * T.capex_musd_per_kt / P.target_utilisation
+
+
+def expected_project_price(model: ChainModel) -> np.ndarray:
+    """(B, S) the price investors expect over a new plant's life. With ``investment.pipeline_aware_prices`` the smoothed
+    index's gap to the long-run price (:func:`long_run_price`) is expected to last only for the share of the sales
+    within reach (:func:`sales_within_reach`, grown to the lead time) that the bloc's capacity and committed pipeline
+    (past the final investment decision: ``ChainModel.committed_pipeline``) at target utilisation leave uncovered; the rest closes as the pipeline comes on line (investors see each other's projects;
+    the cobweb of naive expectations is damped). A price below the long-run level is expected to last (no one builds
+    into a glut). False, or no producer at the stage: the smoothed index itself."""
+    mk = model.markets
+    if not model.world.investment.pipeline_aware_prices or model.sales_expected is None:
+        return mk.expected_price
+    cap, pipe = model.capacity_and_pipeline()[0], model.committed_pipeline()
+    wanted = model.sales_expected * model.demand_growth * 4.0 / model.world.markets.target_utilisation
+    keep = np.clip(np.divide(wanted - (cap + pipe), wanted, out=np.zeros_like(wanted), where=wanted > 1e-9), 0.0, 1.0)
+    normal = long_run_price(model)
+    boom = np.isfinite(normal) & (mk.expected_price > normal)  # a slump is expected to last: nobody builds into a glut
+    return np.where(boom, normal + (mk.expected_price - normal) * keep, mk.expected_price)
+
+
 def sales_within_reach(model: ChainModel) -> np.ndarray:
     """(B, S) tonnes a quarter a bloc's producers can expect to sell at each stage: the orders placed on them, the
-    unmet demand of the bloc's own buyers, and the imports its buyers would rather replace (each origin's share of
-    the imports times its security premium over the maximum premium: sim.engine.security)."""
+    unmet demand of the bloc's own buyers, an equal share (1 / (B - 1)) of the other blocs' unmet demand, and the
+    imports its buyers would rather replace (each origin's share of
+    the imports times its security premium over the maximum premium: sim.engine.security); at most a quarter of
+    the bloc-stage's national output quota where one is in force."""
     T, pop = model.tables, model.pop
     B = T.B
     out = np.zeros((B, T.S))
@@ -65,18 +98,25 @@ def sales_within_reach(model: ChainModel) -> np.ndarray:
     for s, cl in model.last_clearing.items():
         sup_bloc = pop.bloc[cl.suppliers]
         out[:, s] += np.bincount(sup_bloc, weights=pop.orders_t[cl.suppliers], minlength=B)
-        out[:, s] += np.bincount(cl.class_bloc, weights=cl.unmet, minlength=B)
+        unmet = np.bincount(cl.class_bloc, weights=cl.unmet, minlength=B)
+        out[:, s] += unmet
+        if B > 1:  # other blocs' unmet demand: an export opportunity, split equally among the blocs that could serve it
+            out[:, s] += (unmet.sum() - unmet) / (B - 1)
         if pmax > 0 and cl.delivered is not None:
             for b in range(B):
                 got = np.bincount(sup_bloc, weights=cl.delivered[cl.class_bloc == b].sum(axis=0), minlength=B)
                 at_risk = np.minimum(prem[b] / pmax, 1.0)
                 at_risk[b] = 0.0
                 out[b, s] += (got * at_risk).sum()
+    cap = model.instruments.output_cap_t
+    if cap is not None:  # a national output quota caps what the bloc's producers can sell, whatever the demand
+        out = np.minimum(out, cap / 4.0)
     return out
 
 
 def expected_sales_share(model: ChainModel, cap: np.ndarray, pipe: np.ndarray, growth: np.ndarray) -> np.ndarray:
-    """(B, S) expected utilisation of the bloc's capacity incl. pipeline: smoothed sales within reach
+    """(B, S) expected utilisation of the bloc's capacity incl. committed pipeline (past the final investment decision;
+    projects still in planning, permitting or at the gate are options, not supply): smoothed sales within reach
     (:func:`sales_within_reach`, t a quarter, over ``investment.price_memory_quarters``) x demand growth over the
     lead time x 4 / (capacity + pipeline); a stage with neither capacity nor pipeline but sales within reach
     expects the maximum utilisation, one with nothing at all the target utilisation."""
@@ -103,6 +143,7 @@ def do_investment(model: ChainModel) -> None:
         model.log_rows(kind, rows)
     E = expectations(model)
     pi = inv.profitability_index(pop.bloc, pop.stage, processing_cost(pop, T), T, E, w.investment.horizon_years, w.finance.depreciation_years)
+    licensed = licence_room(model)  # (B, S) False where a national output quota is already covered: no new capacity licensed
     buffer = w.finance.min_cash_quarters_of_fixed_cost * pop.fixed_cost
     E_contract = None
     if contracts.enabled(model):  # projects at the gate in blocs whose buyers sign offtake contracts are valued with one
@@ -119,6 +160,8 @@ def do_investment(model: ChainModel) -> None:
     for key, name in (("financed", "financed"), ("stalled", "stalled"), ("constrained", "constrained"), ("abandoned", "abandoned")):
         r = gate[key]
         model.counters[name] += T.bs_sum(pop.bloc[r], pop.stage[r])
+    if licensed is not None:
+        pi = np.where(licensed[pop.bloc, pop.stage], pi, -np.inf)
     rows, nameplate, skipped = inv.choose_expansions(pop, T, model.streams["investment"], pi, w.investment, w.finance, buffer)
     model.counters["constrained"] += T.bs_sum(pop.bloc[skipped], pop.stage[skipped])
     model.log_rows("expansion_skipped", skipped)
@@ -126,6 +169,25 @@ def do_investment(model: ChainModel) -> None:
     model.counters["started"] += T.bs_sum(pop.bloc[rows], pop.stage[rows])
     model.log_rows("project_start", rows, values=nameplate)
     model.pi_entrant = entrant_pi(model, E if E_contract is None else E_contract)  # entrants in eligible blocs expect a contract
+    if licensed is not None:
+        model.pi_entrant = np.where(licensed, model.pi_entrant, 0.0)
+
+
+def licence_room(model: ChainModel) -> np.ndarray | None:
+    """(B, S) whether new capacity can still be licensed: where a national output quota is in force, only while
+    the sellable output of operating capacity and committed pipeline (nameplate x the stage's mean quality x maximum
+    utilisation) falls short of the quota one lead time ahead (the state
+    "strictly controls mining, smelting and separating capacities", white paper on rare earths, 2012). None: no
+    quota anywhere. Projects already under way go on."""
+    ahead = model.quota_ahead(model.lead_years)
+    if ahead is None:
+        return None
+    T, pop = model.tables, model.pop
+    cap, pipe = model.capacity_and_pipeline()[0], model.committed_pipeline()
+    here = pop.operating & pop.alive
+    q_cap = T.bs_sum(pop.bloc[here], pop.stage[here], pop.quality[here] * pop.capacity_t[here])
+    quality = np.divide(q_cap, cap, out=np.ones_like(cap), where=cap > 0)  # sellable share of nameplate
+    return (cap + pipe) * quality * model.world.markets.max_utilisation < ahead
 
 
 def entrant_pi(model: ChainModel, E: inv.Expectations) -> np.ndarray:

@@ -55,6 +55,7 @@ class ChainModel(mesa.Model):
         self.utilisation = np.full((T.B, T.S), w.markets.target_utilisation)  # smoothed orders / available
         self.sales_expected: np.ndarray | None = None  # (B, S) smoothed sales within reach, t a quarter (sim.engine.investment)
         self.sales_expected_quarter = -2  # the quarter sales_expected was last smoothed
+        self.demand_growth = np.ones((T.B, T.S))  # world final demand over the lead time / now (sim.engine.investment)
         self.lead_years = inv.lead_years(T)
         self.instruments = Instruments(T.B, T.S)  # the (B, S) arrays policies and events change, with their layers
         self.price_floors = PriceFloors(T.blocs, T.stages)  # price floors and state offtake (scenarios.price_floor)
@@ -107,6 +108,14 @@ class ChainModel(mesa.Model):
         pipe = T.bs_sum(pop.bloc[in_pipe], pop.stage[in_pipe], pop.proj_nameplate_t[in_pipe] - pop.proj_added_t[in_pipe])
         return cap, pipe
 
+    def committed_pipeline(self) -> np.ndarray:
+        """(B, S) nameplate still to come on line from projects past their final investment decision (construction,
+        ramp-up, qualification), t/yr: capacity investors can count on, unlike projects still in planning, permitting
+        or waiting at the gate."""
+        T, pop = self.tables, self.pop
+        sel = (pop.proj_phase >= ProjectPhase.CONSTRUCTION) & pop.alive
+        return T.bs_sum(pop.bloc[sel], pop.stage[sel], pop.proj_nameplate_t[sel] - pop.proj_added_t[sel])
+
     def stage_gap(self, b: int, horizon_years: float) -> np.ndarray:
         """(S,) planned gap of bloc b per stage: 1 - usable capacity incl. pipeline / need ``horizon_years`` ahead.
 
@@ -116,8 +125,24 @@ class ChainModel(mesa.Model):
         T = self.tables
         cap, pipe = self.capacity_and_pipeline()
         need = T.final_demand_t_per_year(b, self.current_year + horizon_years, self.world.scale) / T.magnet_eq_per_t
+        quota = self.quota_ahead(horizon_years)
+        if quota is not None:  # under a national output quota the plan needs no capacity beyond it
+            need = np.minimum(need, quota[b])
         usable = (cap[b] + pipe[b]) * self.world.markets.max_utilisation
         return 1.0 - np.divide(usable, need, out=np.ones(T.S), where=need > 0)
+
+    def quota_ahead(self, years: float | np.ndarray) -> np.ndarray | None:
+        """(B, S) national output quotas ``years`` ahead, t/yr (the quota in force grows with the bloc's demand path:
+        sim.engine.policy.BlocInstruments); None when no quota is in force. ``years`` may be (B, S)."""
+        cap = self.instruments.output_cap_t
+        if cap is None or not np.isfinite(cap).any():
+            return None
+        T, y = self.tables, self.current_year
+        years = np.broadcast_to(np.asarray(years, dtype=float), cap.shape)
+        growth = np.array(
+            [[T.final_demand_t_per_year(b, y + years[b, s]) / max(T.final_demand_t_per_year(b, y), 1e-9) for s in range(T.S)] for b in range(T.B)]
+        )
+        return cap * growth
 
     def next_yearly_time(self, offset: float) -> float:
         """The first event time 4k + offset (k = 0, 1, ...) not before now: yearly agents started mid-run."""

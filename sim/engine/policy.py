@@ -96,6 +96,8 @@ class BlocInstruments:
             for st, rate in pi.import_tariff.items():
                 tariff[b, np.arange(T.B) != b, T.stages.index(st)] = rate
             ins.set_layer("tariff", name, tariff, op="add", init=0.0)
+        if pi.output_quota_t_per_year:
+            self.set_output_quota(model)
         if pi.defence_mandate_share > 0:
             self._mandate_before = [(by, by.domestic_mandate) for by in model.buyers if by.bloc == b and by.state_owned]
             for by, old in self._mandate_before:
@@ -106,14 +108,27 @@ class BlocInstruments:
         if not self.retired and self.floor_end == self.model.quarter + 1:
             self.model.price_floors.remove(f"{self.name}:floors")
 
+    def set_output_quota(self, model) -> None:
+        """The national output quota of this quarter: the base-year quota x the bloc's final-demand path now over its
+        value in the base year (the plan grows the quota with projected demand; MODEL.md 5.6), plus the output produced
+        beyond the quota (``output_quota_unofficial_share`` of the total)."""
+        T, pi, b = model.tables, self.policy.instruments, self.bloc
+        growth = T.final_demand_t_per_year(b, model.current_year) / max(T.final_demand_t_per_year(b, pi.output_quota_base_year), 1e-9)
+        caps = np.full((T.B, T.S), np.inf)
+        for st, base in pi.output_quota_t_per_year.items():
+            caps[b, T.stages.index(st)] = base * model.world.scale * growth / (1.0 - pi.output_quota_unofficial_share)
+        model.instruments.set_layer("output_cap_t", self.name, caps, op="min", init=np.inf)
+
     def quarter(self, model) -> None:
-        """Nothing quarterly: the layers act where the arrays are read."""
+        """The output quota moves with the plan's demand projection; the other layers act where the arrays are read."""
+        if self.policy.instruments.output_quota_t_per_year and not self.retired:
+            self.set_output_quota(model)
 
     def year(self, model) -> None:
         """Nothing yearly."""
 
     def retire(self, model) -> None:
-        for attr in ("permit_factor", "permit_cap_years", "ramp_extra", "tariff"):
+        for attr in ("permit_factor", "permit_cap_years", "ramp_extra", "tariff", "output_cap_t"):
             model.instruments.clear_layer(attr, self.name)
         model.price_floors.remove(f"{self.name}:floors")
         self.retired = True
