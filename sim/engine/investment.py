@@ -70,8 +70,9 @@ def expected_project_price(model: ChainModel) -> np.ndarray:
     """(B, S) the price investors expect over a new plant's life. With ``investment.pipeline_aware_prices`` the smoothed
     index's gap to the long-run price (:func:`long_run_price`) is expected to last only for the share of the sales
     within reach (:func:`sales_within_reach`, grown to the lead time) that the bloc's capacity and committed pipeline
-    (past the final investment decision: ``ChainModel.committed_pipeline``) at target utilisation leave uncovered; the rest closes as the pipeline comes on line (investors see each other's projects;
-    the cobweb of naive expectations is damped). A price below the long-run level is expected to last (no one builds
+    (past the final investment decision: ``ChainModel.committed_pipeline``) at target utilisation leave uncovered;
+    the rest closes as the pipeline comes on line (investors see each other's projects; the cobweb of naive
+    expectations is damped). A price below the long-run level is expected to last (no one builds
     into a glut). False, or no producer at the stage: the smoothed index itself."""
     mk = model.markets
     if not model.world.investment.pipeline_aware_prices or model.sales_expected is None:
