@@ -15,6 +15,7 @@ import json
 import pickle
 
 import pytest
+import yaml
 from _config_cases import ACCEPTED_AT_BOUNDS, BAD_CONFIGS, EC, BadConfig, get_path, just_above, just_below, range_fields, set_path
 from _sim_helpers import make_config, run_sim
 from omegaconf import OmegaConf
@@ -28,7 +29,29 @@ BLOCS = ("china", "west")
 # Top-level groups are combined with each other; policy options are placed per bloc and criteria inside a
 # coordinated policy, each with every scenario.
 TOP = [g for g in GROUPS if g not in ("policy", "criteria")]
-COMBINATIONS = [[f"{g}={o}" for g, o in zip(TOP, combo)] for combo in itertools.product(*(config_options(g) for g in TOP))]
+
+
+def _pinned_world(scenario: str) -> str | None:
+    """The world a scenario file selects itself (``override /world: NAME`` in its defaults; the 2010 replay), or None."""
+    spec = yaml.safe_load((CONF_DIR / "scenario" / f"{scenario}.yaml").read_text()) or {}
+    for d in spec.get("defaults", []):
+        if isinstance(d, dict) and "override /world" in d:
+            return d["override /world"]
+    return None
+
+
+PINNED_WORLD = {sc: w for sc in config_options("scenario") if (w := _pinned_world(sc)) is not None}
+
+
+def _fits(choice: dict[str, str]) -> bool:
+    """A scenario that selects its own world is combined with that world only (its events are dated in it)."""
+    pinned = PINNED_WORLD.get(choice.get("scenario", ""))
+    return pinned is None or choice.get("world") == pinned
+
+
+COMBINATIONS = [
+    [f"{g}={o}" for g, o in zip(TOP, combo)] for combo in itertools.product(*(config_options(g) for g in TOP)) if _fits(dict(zip(TOP, combo)))
+]
 # agencies name the West's regions, so fragmented and coordinated_west fit the West only
 BLOC_POLICIES = {"china": ("none", "coordinated"), "west": tuple(config_options("policy"))}
 COMBINATIONS += [[f"scenario={sc}", f"policy@policy.{b}={o}"] for sc in config_options("scenario") for b in BLOCS for o in BLOC_POLICIES[b]]
@@ -85,7 +108,7 @@ def test_default_config_composes_to_the_documented_defaults():
     assert (cfg.seed, cfg.years, cfg.progress) == (1, 30, True)
     assert cfg.world.name == "rare_earth_2015"
     assert cfg.scenario.name == "baseline"
-    assert {b: p.regime for b, p in cfg.policy.items()} == {"china": "coordinated", "west": "fragmented"}
+    assert {b: p.regime for b, p in cfg.policy.items()} == {"china": "coordinated", "west": "fragmented", "rest_of_world": "none"}
     assert (cfg.output.root, cfg.output.dir, cfg.output.firm_panel, cfg.output.write) == ("results", None, True, True)
     _no_omegaconf_objects(cfg)
 
@@ -104,13 +127,15 @@ def test_every_option_of_every_group_composes_and_validates(combo):
 
 
 def test_scenario_files_only_set_the_scenario():
-    """A scenario file holds differences only: its world equals the default world."""
+    """A scenario file holds differences only: its world equals the default world (or, for a scenario that
+    selects its own world, that world file unchanged)."""
     base = compose([])
     for opt in config_options("scenario"):
         cfg = compose([f"scenario={opt}"])
+        ref = compose([f"world={PINNED_WORLD[opt]}"]) if opt in PINNED_WORLD else base
         # a scenario may move the reference year of its timelines (west_coordinated counts from its policy switch)
-        world = dataclasses.replace(cfg.world, timeline_reference_year=base.world.timeline_reference_year)
-        assert world == base.world, f"scenario {opt} changes the world"
+        world = dataclasses.replace(cfg.world, timeline_reference_year=ref.world.timeline_reference_year)
+        assert world == ref.world, f"scenario {opt} changes the world"
         assert (cfg.seed, cfg.years, cfg.output) == (base.seed, base.years, base.output)
 
 

@@ -230,3 +230,9 @@ def test_the_replay_scenario_composes_with_the_2010_world_and_its_quotas():
     for y, t in ev["periods"]:
         yearly[int(y)] = yearly.get(int(y), 0.0) + t
     assert yearly == {2010: 30258.0, 2011: 30184.0, 2012: 30996.0, 2013: 30999.0, 2014: 30611.0}  # MOFCOM's yearly totals
+
+
+def test_the_replay_scenario_with_the_2015_world_is_one_line_naming_the_event_start():
+    with pytest.raises(ConfigError) as ei:
+        compose([*QUIET, "scenario=export_quota_2010", "world=rare_earth_2015"])
+    assert ei.value.key == "scenario.events.export_quotas_2010_2014.start_year" and "2015" in str(ei.value)
