@@ -215,14 +215,17 @@ def complete_qualification(pop: FirmPopulation, r: np.ndarray) -> np.ndarray:
 
 def funding(pop: FirmPopulation, T, rows: np.ndarray, capex: np.ndarray, worth: np.ndarray, fin, cash_buffer: np.ndarray, u: np.ndarray):
     """Whether firms ``rows`` can fund projects of ``capex`` (M USD): own funds (cash above the buffer, plus outside
-    equity, which investors provide with the bloc's appetite plus the firm's IPO fast track, drawn by ``u`` < appetite,
+    equity, which investors provide with the bloc's appetite -- its private appetite for private firms outside the state
+    groups -- plus the firm's IPO fast track, drawn by ``u`` < appetite,
     for projects ``worth`` doing) cover the required equity share plus a start-up reserve, and lenders allow the rest
     within the leverage limit. Returns (outside equity raised, own funds suffice, debt room suffices)."""
     b = pop.bloc[rows]
     reserve = fin.startup_reserve_share * capex
     own_needed = T.equity_share_required[b] * capex + reserve
     own = np.maximum(pop.cash[rows] - cash_buffer[rows], 0.0)
-    appetite = np.clip(T.investor_appetite[b] + pop.ipo_fast_track[rows], 0.0, 1.0)
+    private = (pop.group[rows] < 0) & ~pop.state_owned[rows]  # private firms outside the state groups
+    base = np.where(private, T.private_investor_appetite[b], T.investor_appetite[b])
+    appetite = np.clip(base + pop.ipo_fast_track[rows], 0.0, 1.0)
     raised = np.where(worth & (own < own_needed) & (u < appetite), own_needed - own, 0.0)
     own_ok = own + raised >= own_needed - 1e-9
     debt_room = (T.leverage_max[b] + pop.credit_bonus[rows]) * (pop.book_assets[rows] + pop.cip[rows] + capex) - pop.debt[rows]

@@ -80,6 +80,7 @@ class BlocConfig:
     leverage_max: float = f(lo=0.0, hi=1.0)  # debt / book assets that lenders allow
     equity_share_required: float = f(lo=0.0, hi=1.0)  # share of project capex that must come from own funds
     investor_appetite: float = f(lo=0.0, hi=1.0)  # probability outside equity backs an entrant with NPV > 0
+    private_investor_appetite: Optional[float] = f(None, lo=0.0, hi=1.0)  # the same for private firms outside state groups (null: as above)
     tax_rate: float = f(lo=0.0, hi=1.0)  # corporate income tax, standard rate
     wage_musd_per_employee_year: float = f(lo=0.0)
     rd_propensity: list[float] = f([0.0, 0.0], lo=0.0, hi=1.0, pair=True)  # R&D / revenue, drawn per firm

@@ -61,6 +61,7 @@ class Tables:
     leverage_max: np.ndarray
     equity_share_required: np.ndarray
     investor_appetite: np.ndarray
+    private_investor_appetite: np.ndarray  # (B,) for private firms outside state groups (null in the config: investor_appetite)
     tax_rate: np.ndarray
     wage_musd_per_employee_year: np.ndarray
     rd_propensity: np.ndarray  # (B, 2)
@@ -174,6 +175,9 @@ def _bloc_tables(w: WorldConfig) -> dict[str, np.ndarray | list[np.ndarray]]:
     """(B,) tables (pairs: (B, 2)) of the bloc config, and each bloc's final demand path."""
     bc = list(w.blocs.values())
     out: dict[str, np.ndarray | list[np.ndarray]] = {k: np.array([getattr(c, k) for c in bc], dtype=float) for k in BLOC_KEYS}
+    out["private_investor_appetite"] = np.array(
+        [c.investor_appetite if c.private_investor_appetite is None else c.private_investor_appetite for c in bc], dtype=float
+    )
     out["demand_years"] = [np.array([p[0] for p in c.demand_t_per_year], dtype=float) for c in bc]
     out["demand_t_per_year"] = [np.array([p[1] for p in c.demand_t_per_year], dtype=float) for c in bc]
     return out
