@@ -135,8 +135,11 @@ class SOEGroup(mesa.Agent):
             return
         gov = m.policy.governments.get(self.bloc)
         horizon = gov.policy.coordination.plan_horizon_years if gov is not None else 5.0
+        threshold = gov.policy.coordination.gap_threshold if gov is not None else 0.0
         gap = m.stage_gap(self.bloc, horizon)
         s = int(np.argmax(gap))
+        if gap[s] <= threshold:  # no stage short of capacity: nothing to incubate into (MODEL.md 5.5: "into ... gaps")
+            return
         # the parent pays the project's own funds (equity share and start-up reserve)
         _, own = m.add_funded_entrants(self.bloc, s, n, np.full(n, self.region), self.policy_rng, self.name, group=self.index, state_owned=True)
         self.spent["incubation"] += float(own.sum())

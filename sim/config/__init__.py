@@ -133,6 +133,7 @@ class MarketConfig:
     price_reversion: float = f(lo=0.0, hi=1.0)  # per quarter pull of the index toward the long-run price
     capital_recovery_factor: float = f(lo=0.0, hi=1.0)  # per year, capital charge in the long-run price
     same_group_discount: float = f(lo=0.0, hi=1.0)  # price discount a group buyer perceives on its group's suppliers
+    price_moves_margin: bool = False  # excess demand moves the margin over the input cost, not the whole price (false: the whole price)
 
 
 @dataclass

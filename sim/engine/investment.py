@@ -44,7 +44,7 @@ def expectations(model: ChainModel) -> inv.Expectations:
     vol = mk.volatility()
     rate = T.base_rate[:, None] + T.risk_premium[:, None] + T.volatility_premium[:, None] * vol
     return inv.Expectations(
-        price=model.price_floors.floored(expected_project_price(model)),
+        price=model.price_floors.floored(expected_project_price(model, input_price)),
         input_price=input_price,
         utilisation=util,
         discount_rate=rate,
@@ -54,19 +54,20 @@ def expectations(model: ChainModel) -> inv.Expectations:
     )
 
 
-def long_run_price(model: ChainModel) -> np.ndarray:
-    """(B, S) the bloc's long-run price: capacity-weighted unit cost of its operating producers plus the capital charge
-    (``markets.capital_recovery_factor`` x capex per kt / target utilisation), as in the price index's reversion
-    (sim.engine.prices); NaN where the bloc has no operating producer at the stage."""
+def long_run_price(model: ChainModel, input_price: np.ndarray) -> np.ndarray:
+    """(B, S) the bloc's long-run price as investors see it: capacity-weighted processing cost of its operating
+    producers, plus the input at the input price investors expect (``input_price``, the same as in their margin), plus
+    the capital charge (``markets.capital_recovery_factor`` x capex per kt / target utilisation), as in the price
+    index's reversion (sim.engine.prices); NaN where the bloc has no operating producer at the stage."""
     T, pop, P = model.tables, model.pop, model.world.markets
     here = pop.operating & pop.alive
     capw = T.bs_sum(pop.bloc[here], pop.stage[here], pop.capacity_t[here])
-    cost = T.bs_sum(pop.bloc[here], pop.stage[here], pop.unit_cost_usd_per_kg[here] * pop.capacity_t[here])
-    unit = np.divide(cost, capw, out=np.full(capw.shape, np.nan), where=capw > 0)
-    return unit + P.capital_recovery_factor * T.capex_musd_per_kt / P.target_utilisation
+    proc = T.bs_sum(pop.bloc[here], pop.stage[here], processing_cost(pop, T)[here] * pop.capacity_t[here])
+    unit = np.divide(proc, capw, out=np.full(capw.shape, np.nan), where=capw > 0)
+    return unit + T.input_per_t[None, :] * input_price + P.capital_recovery_factor * T.capex_musd_per_kt / P.target_utilisation
 
 
-def expected_project_price(model: ChainModel) -> np.ndarray:
+def expected_project_price(model: ChainModel, input_price: np.ndarray) -> np.ndarray:
     """(B, S) the price investors expect over a new plant's life. With ``investment.pipeline_aware_prices`` the smoothed
     index's gap to the long-run price (:func:`long_run_price`) is expected to last only for the share of the sales
     within reach (:func:`sales_within_reach`, grown to the lead time) that the bloc's capacity and committed pipeline
@@ -80,14 +81,15 @@ def expected_project_price(model: ChainModel) -> np.ndarray:
     cap, pipe = model.capacity_and_pipeline()[0], model.committed_pipeline()
     wanted = model.sales_expected * model.demand_growth * 4.0 / model.world.markets.target_utilisation
     keep = np.clip(np.divide(wanted - (cap + pipe), wanted, out=np.zeros_like(wanted), where=wanted > 1e-9), 0.0, 1.0)
-    normal = long_run_price(model)
+    normal = long_run_price(model, input_price)
     boom = np.isfinite(normal) & (mk.expected_price > normal)  # a slump is expected to last: nobody builds into a glut
     return np.where(boom, normal + (mk.expected_price - normal) * keep, mk.expected_price)
 
 
 def sales_within_reach(model: ChainModel) -> np.ndarray:
     """(B, S) tonnes a quarter a bloc's producers can expect to sell at each stage: the orders placed on them, the
-    unmet demand of the bloc's own buyers, an equal share (1 / (B - 1)) of the other blocs' unmet demand, and the
+    unmet demand of the bloc's own buyers, an equal share (1 / (B - 1)) of the other blocs' unmet demand (times the
+    licensed share of its exports there under an export control), and the
     imports its buyers would rather replace (each origin's share of
     the imports times its security premium over the maximum premium: sim.engine.security); at most a quarter of
     the bloc-stage's national output quota where one is in force."""
@@ -101,8 +103,12 @@ def sales_within_reach(model: ChainModel) -> np.ndarray:
         out[:, s] += np.bincount(sup_bloc, weights=pop.orders_t[cl.suppliers], minlength=B)
         unmet = np.bincount(cl.class_bloc, weights=cl.unmet, minlength=B)
         out[:, s] += unmet
-        if B > 1:  # other blocs' unmet demand: an export opportunity, split equally among the blocs that could serve it
-            out[:, s] += (unmet.sum() - unmet) / (B - 1)
+        if B > 1:  # other blocs' unmet demand: an export opportunity, split equally among the blocs that could serve it,
+            # as far as export licences (the exporter's own controls) let it through
+            lic = model.markets.licensed_share(s, np.arange(B))  # (buyer bloc, exporter bloc) or None
+            reach = np.ones((B, B)) if lic is None else lic
+            np.fill_diagonal(reach, 0.0)
+            out[:, s] += (unmet[:, None] * reach).sum(axis=0) / (B - 1)
         if pmax > 0 and cl.delivered is not None:
             for b in range(B):
                 got = np.bincount(sup_bloc, weights=cl.delivered[cl.class_bloc == b].sum(axis=0), minlength=B)

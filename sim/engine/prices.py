@@ -80,18 +80,44 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
             if cap_c.sum() > 0
             else np.nan
         )
+        # with markets.price_moves_margin, scarcity moves the stage's margin over its input cost (value added), not
+        # the whole price: the input cost has already passed through, and a conversion stage with a thin margin
+        # (metal) would otherwise lose its whole margin to a small utilisation shortfall in one quarter
+        base = T.input_per_t[s] * model.paid_price[c, s - 1] if (P.price_moves_margin and s > 0) else 0.0
+        if base > 0 and not (new_price[c, s] - base > 0 and ceiling - base > 0):
+            base = 0.0  # price at or below the input cost: the whole price moves
         if avail[c] > 1e-9:
             util = orders[c] / avail[c]
             model.utilisation[c, s] += (util - model.utilisation[c, s]) / max(model.world.investment.price_memory_quarters, 1.0)
-            new_price[c, s] = update_price(
-                new_price[c, s], util, short, floor, ceiling, P.price_adjustment, P.target_utilisation, P.max_price_change, normal, P.price_reversion
+            m = update_price(
+                new_price[c, s] - base,
+                util,
+                short,
+                floor - base,
+                ceiling - base,
+                P.price_adjustment,
+                P.target_utilisation,
+                P.max_price_change,
+                normal - base,
+                P.price_reversion,
             )
-            at_bound[c, s] = bound_side(new_price[c, s], floor, ceiling)
+            new_price[c, s] = base + m
+            at_bound[c, s] = bound_side(m, floor - base, ceiling - base)
         elif short > 1e-9 or here_c.any():  # no domestic supplier offering: shortage (or idle plants) push the price
-            new_price[c, s] = update_price(
-                new_price[c, s], None, short, floor, ceiling, P.price_adjustment, P.target_utilisation, P.max_price_change, normal, P.price_reversion
+            m = update_price(
+                new_price[c, s] - base,
+                None,
+                short,
+                floor - base,
+                ceiling - base,
+                P.price_adjustment,
+                P.target_utilisation,
+                P.max_price_change,
+                normal - base,
+                P.price_reversion,
             )
-            at_bound[c, s] = bound_side(new_price[c, s], floor, ceiling)
+            new_price[c, s] = base + m
+            at_bound[c, s] = bound_side(m, floor - base, ceiling - base)
         else:  # no domestic producer at all: import parity from the cheapest bloc with supply
             others = [o for o in range(B) if o != c and avail[o] > 1e-9]
             if others:
