@@ -219,14 +219,21 @@ def rd_thresholds(criteria, tier: Tier, m: dict[str, np.ndarray]) -> np.ndarray:
 # --------------------------------------------------------------------------
 # The national Little Giant round
 # --------------------------------------------------------------------------
+def scheduled(first_year: int, values: list, year: int):
+    """The value of ``year`` in a yearly schedule from ``first_year``: values[year - first_year], the last repeating
+    after the list; None before ``first_year`` (or for an empty schedule)."""
+    if year < first_year or not values:
+        return None
+    return values[min(year - first_year, len(values) - 1)]
+
+
 def yearly_quota(first_year: int, batches: list[int], year: int, share: float, carry: float) -> tuple[int, float]:
     """(quota, carry): the chain's Little Giant quota of ``year`` and the fraction carried to the next round.
 
-    quota = floor(carry + batch(year) x share), where batch(year) = batches[year - first_year] (none before
-    ``first_year``: the national programme had not started; the last batch repeats after the list); the
-    fraction left by rounding down carries over, so the quotas add up to share x the batches over the years."""
-    batch = batches[min(year - first_year, len(batches) - 1)] if year >= first_year and batches else 0
-    due = carry + batch * share
+    quota = floor(carry + batch(year) x share), batch(year) = ``scheduled(first_year, batches, year)`` (none
+    before ``first_year``: the national programme had not started); the fraction left by rounding down carries
+    over, so the quotas add up to the chain's share of the batches over the years."""
+    due = carry + (scheduled(first_year, batches, year) or 0) * share
     quota = int(np.floor(due + 1e-9))
     return quota, max(due - quota, 0.0)
 
@@ -413,13 +420,18 @@ class Government(mesa.Agent):
         year = self.model.world.start_year + q // 4
         if nq is not None and year < nq.first_year:  # no national programme yet
             return rows[:0]
+        here = pop.alive & (pop.bloc == self.bloc)
+        srdi = np.bincount(pop.region[here & (held == Tier.SRDI)], minlength=len(self.model.tables.regions))  # by region
         if d.provincial_recommendation is not None:
-            srdi = np.bincount(pop.region[pop.alive & (pop.bloc == self.bloc) & (held == Tier.SRDI)], minlength=len(self.model.tables.regions))
             rows = rows[recommend(pop.region[rows], rd[rows], srdi, d.provincial_recommendation.share_of_srdi)]
             self.model.log_rows("recommended", rows, detail=Tier.LITTLE_GIANT.label, quarter=q)
         if nq is None:
             return rows
-        quota, self.quota_carry = yearly_quota(nq.first_year, nq.batches, year, nq.chain_share * self.model.world.scale, self.quota_carry)
+        if nq.national_srdi:  # the chain's share of the national pool of SRDI SMEs the batch is drawn from
+            share = srdi.sum() / scheduled(nq.first_year, nq.national_srdi, year)
+        else:
+            share = nq.chain_share * self.model.world.scale
+        quota, self.quota_carry = yearly_quota(nq.first_year, nq.batches, year, share, self.quota_carry)
         self.model.event_log.add("national_quota", bloc=self.bloc, detail=Tier.LITTLE_GIANT.label, value=quota, quarter=q)
         gap = self.gap[pop.stage[rows]] if nq.priority_gap_stages else np.zeros(len(rows))
         return rows[rank(rd[rows], gap)[:quota]]
@@ -555,6 +567,7 @@ __all__ = [
     "rules_hold",
     "score",
     "rd_thresholds",
+    "scheduled",
     "yearly_quota",
     "recommend",
     "rank",

@@ -574,7 +574,7 @@ class RoundWatch:
                 cand, n = [], 0
             elif t == Tier.LITTLE_GIANT:
                 cand = self.recommendation(gov, ev, row, met, held, elig)
-                n = len(cand) if nq is None else min(len(cand), self.national_quota(gov, ev, q))
+                n = len(cand) if nq is None else min(len(cand), self.national_quota(gov, ev, q, held))
             assert set(got) <= set(cand), (tier, sorted(set(got) - set(cand)))
             quota = d.quota_per_year.get(tier)
             if quota is not None:
@@ -618,13 +618,19 @@ class RoundWatch:
         self.recommended += len(rec)
         return rec
 
-    def national_quota(self, gov, ev, q) -> int:
-        """The round's quota: over the rounds so far the quotas add up to floor(chain_share x scale x the batches due)."""
+    def national_quota(self, gov, ev, q, held) -> int:
+        """The round's quota: over the rounds so far the quotas add up to floor(the chain's share x the batches due); the
+        share is the bloc's SRDI holders before the round over the national pool of the year (or chain_share x scale)."""
         nq = gov.policy.designation.national_quota
+        pop = gov.model.pop
         announced = [e.value for e in ev if e.kind == "national_quota"]
         assert len(announced) == 1 and announced[0] == int(announced[0]) >= 0, announced
-        year = gov.model.world.start_year + q // 4
-        self.quota_due += nq.batches[min(year - nq.first_year, len(nq.batches) - 1)] * nq.chain_share * gov.model.world.scale
+        k = min(gov.model.world.start_year + q // 4 - nq.first_year, len(nq.batches) - 1)
+        if nq.national_srdi:
+            share = np.sum(pop.alive & (pop.bloc == gov.bloc) & (held == Tier.SRDI)) / nq.national_srdi[k]
+        else:
+            share = nq.chain_share * gov.model.world.scale
+        self.quota_due += nq.batches[k] * share
         self.quota_given += int(announced[0])
         assert self.quota_given == int(np.floor(self.quota_due + 1e-9)), (self.quota_given, self.quota_due)
         return int(announced[0])

@@ -18,7 +18,7 @@ from _rule_helpers import fresh_config
 
 import agents.government as government
 from agents.firms import Phase, Tier
-from agents.government import rank, recommend, yearly_quota
+from agents.government import rank, recommend, scheduled, yearly_quota
 from sim.checks import ConfigError
 from sim.config import compose, validate
 from sim.config.policy import METRICS, NationalQuotaConfig, ProvincialRecommendationConfig
@@ -58,6 +58,11 @@ def test_yearly_quota_follows_the_batches_with_the_fraction_carried():
         q, carry = yearly_quota(2019, [1], 2020, 0.1, carry)
         got += q
     assert got == 1
+
+
+def test_schedules_start_at_their_first_year_and_repeat_their_last_value():
+    assert [scheduled(2019, [1, 2, 3], y) for y in (2017, 2018, 2019, 2020, 2021, 2022, 2040)] == [None, None, 1, 2, 3, 3, 3]
+    assert scheduled(2019, [], 2025) is None
 
 
 def test_provinces_recommend_their_best_up_to_a_share_of_their_srdi_holders():
@@ -148,7 +153,9 @@ def _got(events, kind, detail="little_giant") -> set[int]:
 
 
 def test_provinces_recommend_and_the_nation_designates_under_the_quota(monkeypatch):
-    nq = NationalQuotaConfig(first_year=2015, batches=[1000], chain_share=0.002, priority_gap_stages=False)  # 2 Little Giants a year
+    nq = NationalQuotaConfig(
+        first_year=2015, batches=[1000], national_srdi=[], chain_share=0.002, priority_gap_stages=False
+    )  # 2 Little Giants a year
     cfg = coord(national_quota=nq, provincial_recommendation=ProvincialRecommendationConfig(share_of_srdi=0.25))
     h = Handful(monkeypatch, cfg)
     # Inner Mongolia: 4 SRDI holders, 3 candidates -> recommends ceil(0.25 x 4) = 1, its best by R&D intensity
@@ -172,8 +179,28 @@ def test_provinces_recommend_and_the_nation_designates_under_the_quota(monkeypat
     assert pop.tier[im[1]] == Tier.LITTLE_GIANT and pop.tier[im[2]] == Tier.SRDI and pop.tier[sc] == Tier.SRDI
 
 
+def test_the_chains_share_of_a_batch_is_its_share_of_the_national_srdi_pool(monkeypatch):
+    """With national_srdi, the quota is batch x the bloc's SRDI holders before the round / the national pool: 10 holders
+    of a pool of 2,000 get 5 of a batch of 1,000 (whatever the world scale: the holders scale with it)."""
+    nq = NationalQuotaConfig(first_year=2015, batches=[1000, 1000], national_srdi=[2000, 4000], chain_share=0.5, priority_gap_stages=False)
+    cfg = coord(national_quota=nq, provincial_recommendation=None)
+    cfg.world.scale = 0.5  # ignored with a pool: the chain's holders are what they are
+    h = Handful(monkeypatch, cfg)
+    cands = [h.firm("rest_of_china", Tier.SRDI, rd_intensity=0.05 + 0.01 * i) for i in range(7)]
+    for _ in range(3):
+        h.firm("jiangxi", Tier.SRDI, invention_patents=0.0)  # SRDI holders that are no candidates count in the pool share
+    ev = h.round()
+    assert [e.value for e in ev if e.kind == "national_quota"] == [5.0]
+    assert _got(ev, "designated") == h.ids(cands[-5:])  # the five best R&D intensities
+    # next year: 5 holders left (2 candidates + 3) of a pool of 4,000: 1.25 -> 1, the 0.25 carried
+    assert h.gov.quota_carry == 0.0
+    h.m.quarter += 4
+    ev = h.round()
+    assert [e.value for e in ev if e.kind == "national_quota"] == [1.0] and h.gov.quota_carry == pytest.approx(0.25)
+
+
 def test_the_plans_gap_stages_go_first_in_the_national_round(monkeypatch):
-    nq = NationalQuotaConfig(first_year=2015, batches=[1000], chain_share=0.001, priority_gap_stages=True)  # 1 a year
+    nq = NationalQuotaConfig(first_year=2015, batches=[1000], national_srdi=[], chain_share=0.001, priority_gap_stages=True)  # 1 a year
     cfg = coord(national_quota=nq, provincial_recommendation=None)
     h = Handful(monkeypatch, cfg)
     T, pop = h.m.tables, h.m.pop
@@ -294,6 +321,7 @@ def test_little_giants_start_with_the_first_national_batch_and_follow_the_quota(
     d = cfg.policy["china"].designation
     nq = d.national_quota
     assert nq.first_year == 2019 and d.provincial_recommendation is not None
+    nq.national_srdi = []  # the fixed share, so that the quotas add up to a number known before the run
     m = _run(cfg)
     log = m.event_log
     lg = [e for e in log.where(kind="designated", bloc=CHINA) if e.detail == "little_giant"]
@@ -338,6 +366,7 @@ def test_the_coordinated_policy_runs_the_programme_by_default():
     d = fresh_config(*COORD).policy["china"].designation
     nq = d.national_quota
     assert nq.first_year == 2019 and nq.batches == [248, 1744, 2930, 4357, 3671, 3012, 3482]
+    assert len(nq.national_srdi) == len(nq.batches) and nq.national_srdi == sorted(nq.national_srdi)  # the pool grew every year
     assert 0 < nq.chain_share < 0.001 and nq.priority_gap_stages
     assert d.provincial_recommendation.share_of_srdi == pytest.approx(0.11)
     assert d.outgrown_sme == "revoke"
@@ -364,10 +393,16 @@ BAD = [
     (f"{DQ}.national_quota.first_year=1800", f"{DQ}.national_quota.first_year", (">= 1900",)),
     (f"{DQ}.national_quota.batches=[248,-5]", f"{DQ}.national_quota.batches[1]", (">= 0",)),
     (f"{DQ}.national_quota.batches=[248,many]", f"{DQ}.national_quota.batches[1]", ("many", "Integer")),
+    (f"{DQ}.national_quota.national_srdi=[30000,0,1,1,1,1,1]", f"{DQ}.national_quota.national_srdi[1]", (">= 1",)),
+    (f"{DQ}.national_quota.national_srdi=[30000]", f"{DQ}.national_quota.national_srdi", ("one number a year", "(7)", "chain_share")),
     (f"{DQ}.national_quota.priority_gap_stages=maybe", f"{DQ}.national_quota.priority_gap_stages", ("maybe", "bool")),
     (f"{DQ}.provincial_recommendation.share_of_srdi=2", f"{DQ}.provincial_recommendation.share_of_srdi", ("<= 1",)),
     (f"{DQ}.outgrown_sme=forgive", f"{DQ}.outgrown_sme", ("forgive", "revoke", "keep")),
-    (f"{DQ}.national_quota.foo=1", f"{DQ}.national_quota.foo", ("unknown key", "first_year", "batches", "chain_share", "priority_gap_stages")),
+    (
+        f"{DQ}.national_quota.foo=1",
+        f"{DQ}.national_quota.foo",
+        ("unknown key", "first_year", "batches", "national_srdi", "chain_share", "priority_gap_stages"),
+    ),
 ]
 
 

@@ -67,7 +67,10 @@ class NationalQuotaConfig:
 
     first_year: int = f(2019, lo=1900, hi=2300)  # calendar year of the first national batch (no national round before)
     batches: list[int] = f([], lo=0)  # Little Giants the ministry designates nationally, one a year from first_year (the last repeats)
-    chain_share: float = f(0.0, lo=0.0, hi=1.0)  # share of each national batch that falls to this chain (at world.scale 1)
+    # the chain's share of a batch: its SRDI holders over the national SRDI SMEs not yet Little Giants (one a year from first_year),
+    # or, with national_srdi empty, the fixed chain_share x world.scale
+    national_srdi: list[int] = f([], lo=1)
+    chain_share: float = f(0.0, lo=0.0, hi=1.0)  # fixed share of each batch for this chain at world.scale 1 (when national_srdi is empty)
     priority_gap_stages: bool = True  # candidates in stages with the larger planned gap first, then R&D intensity
 
 
@@ -292,10 +295,16 @@ def check_policy(key: str, bloc: str, p: PolicyConfig, cfg) -> None:
             if isinstance(q, bool) or not isinstance(q, int) or q < 0:
                 raise ConfigError(f"{key}.designation.quota_per_year.{t}", f"must be a whole number >= 0, got {q!r}")
         _check_names(f"{key}.designation.outgrown_sme", [d.outgrown_sme], OUTGROWN_SME, "rule for outgrown SMEs")
-        if d.national_quota is not None and not d.national_quota.batches:
+        nq = d.national_quota
+        if nq is not None and not nq.batches:
             raise ConfigError(
                 f"{key}.designation.national_quota.batches",
                 "must list one batch a year from first_year, e.g. [248, 1744] (or set national_quota: null)",
+            )
+        if nq is not None and nq.national_srdi and len(nq.national_srdi) != len(nq.batches):
+            raise ConfigError(
+                f"{key}.designation.national_quota.national_srdi",
+                f"must give one number a year like batches ({len(nq.batches)}), got {len(nq.national_srdi)} (or [] to use chain_share)",
             )
     _check_names(f"{key}.benefits", list(p.benefits), BENEFIT_TIERS, "tier")
     _check_names(f"{key}.coordination.quota_stages", p.coordination.quota_stages, stages, "stage")
