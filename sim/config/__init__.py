@@ -170,6 +170,7 @@ class InvestmentConfig:
     horizon_years: float = f(lo=1.0)
     price_memory_quarters: float = f(lo=1.0)  # smoothing of expected prices
     min_profitability_index: float = f(lo=0.0)  # NPV / capex needed to commit
+    derived_demand_share: float = f(0.0, lo=0.0, hi=1.0)  # share of the bloc's unmet final demand upstream investors count as theirs
     entry_pi_cap: float = f(3.0, lo=0.0, hi=100.0)  # entrants per year = entry_rate_per_year x clip(PI, 0, this)
     pipeline_aware_prices: bool = False  # investors expect the price to return to its long-run level as far as capacity and pipeline
     # cover the sales within reach (false: the smoothed price is expected to last, the rule before 2026)

@@ -89,7 +89,9 @@ def expected_project_price(model: ChainModel, input_price: np.ndarray) -> np.nda
 def sales_within_reach(model: ChainModel) -> np.ndarray:
     """(B, S) tonnes a quarter a bloc's producers can expect to sell at each stage: the orders placed on them, the
     unmet demand of the bloc's own buyers, an equal share (1 / (B - 1)) of the other blocs' unmet demand (times the
-    licensed share of its exports there under an export control), and the
+    licensed share of its exports there under an export control), at upstream stages ``investment.derived_demand_share``
+    of the bloc's final buyers' unmet magnets in the stage's product (investors see the chain's demand through a
+    downstream shortage, before downstream plants exist to order from them), and the
     imports its buyers would rather replace (each origin's share of
     the imports times its security premium over the maximum premium: sim.engine.security); at most a quarter of
     the bloc-stage's national output quota where one is in force."""
@@ -115,6 +117,12 @@ def sales_within_reach(model: ChainModel) -> np.ndarray:
                 at_risk = np.minimum(prem[b] / pmax, 1.0)
                 at_risk[b] = 0.0
                 out[b, s] += (got * at_risk).sum()
+    share = model.world.investment.derived_demand_share
+    if share > 0 and (T.S - 1) in model.last_clearing:  # the bloc's final buyers' unmet magnets, in each upstream stage's product
+        final = model.last_clearing[T.S - 1]
+        unmet_magnets = np.bincount(final.class_bloc, weights=final.unmet, minlength=B)
+        per_magnet = T.magnet_eq_per_t[T.S - 1] / T.magnet_eq_per_t  # (S,) t of stage-s product per t of magnet
+        out[:, : T.S - 1] += share * unmet_magnets[:, None] * per_magnet[None, : T.S - 1]
     cap = model.instruments.output_cap_t
     if cap is not None:  # a national output quota caps what the bloc's producers can sell, whatever the demand
         out = np.minimum(out, cap / 4.0)
