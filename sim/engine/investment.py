@@ -43,46 +43,55 @@ def expectations(model: ChainModel) -> inv.Expectations:
     model.demand_growth = growth
     vol = mk.volatility()
     rate = T.base_rate[:, None] + T.risk_premium[:, None] + T.volatility_premium[:, None] * vol
+    support = model.policy.capex_support()
     return inv.Expectations(
-        price=model.price_floors.floored(expected_project_price(model, input_price)),
+        price=model.price_floors.floored(expected_project_price(model, input_price, rate, support)),
         input_price=input_price,
         utilisation=util,
         discount_rate=rate,
         lead_years=model.lead_years,
         tax_rate=T.tax_rate,
-        capex_support=model.policy.capex_support(),
+        capex_support=support,
     )
 
 
-def long_run_price(model: ChainModel, input_price: np.ndarray) -> np.ndarray:
-    """(B, S) the bloc's long-run price as investors see it: capacity-weighted processing cost of its operating
-    producers, plus the input at the input price investors expect (``input_price``, the same as in their margin), plus
-    the capital charge (``markets.capital_recovery_factor`` x capex per kt / target utilisation), as in the price
-    index's reversion (sim.engine.prices); NaN where the bloc has no operating producer at the stage."""
-    T, pop, P = model.tables, model.pop, model.world.markets
-    here = pop.operating & pop.alive
-    capw = T.bs_sum(pop.bloc[here], pop.stage[here], pop.capacity_t[here])
-    proc = T.bs_sum(pop.bloc[here], pop.stage[here], processing_cost(pop, T)[here] * pop.capacity_t[here])
-    unit = np.divide(proc, capw, out=np.full(capw.shape, np.nan), where=capw > 0)
-    return unit + T.input_per_t[None, :] * input_price + P.capital_recovery_factor * T.capex_musd_per_kt / P.target_utilisation
+def long_run_price(model: ChainModel, input_price: np.ndarray, rate: np.ndarray, support: np.ndarray | None) -> np.ndarray:
+    """(B, S) the long-run price investors expect a boom to return to: the price at which a typical new plant (entrant
+    costs, target utilisation) just earns its cost of capital (profitability index 0, as in :func:`entrant_pi`), at
+    the input price investors expect: entry and expansion drive the price toward it. The PI is linear in the price:
+
+        p* = input_per_t x input + processing + (fixed + (capex (1 - support) / (annuity x discount) - tax x capex / dep)
+             / (1 - tax)) / target utilisation   (per kg; capex and fixed cost per kt and year)."""
+    T, w = model.tables, model.world
+    exp_factor = (T.entrant_experience_years / T.experience_ref_years) ** (-T.learning_b)
+    proc = T.processing_cost_usd_per_kg * exp_factor[None, :]
+    capex = T.capex_musd_per_kt
+    fixed = T.fixed_cost_share * capex
+    tax = T.tax_rate[:, None]
+    r = np.maximum(rate, 1e-6)
+    H = w.investment.horizon_years
+    annuity = (1.0 - (1.0 + r) ** (-H)) / r * (1.0 + r) ** (-model.lead_years)
+    outlay = capex if support is None else capex * (1.0 - support)
+    per_year = fixed + (outlay / annuity - tax * capex / w.finance.depreciation_years) / (1.0 - tax)
+    return T.input_per_t[None, :] * input_price + proc + per_year / w.markets.target_utilisation
 
 
-def expected_project_price(model: ChainModel, input_price: np.ndarray) -> np.ndarray:
+def expected_project_price(model: ChainModel, input_price: np.ndarray, rate: np.ndarray, support: np.ndarray | None) -> np.ndarray:
     """(B, S) the price investors expect over a new plant's life. With ``investment.pipeline_aware_prices`` the smoothed
     index's gap to the long-run price (:func:`long_run_price`) is expected to last only for the share of the sales
     within reach (:func:`sales_within_reach`, grown to the lead time) that the bloc's capacity and committed pipeline
     (past the final investment decision: ``ChainModel.committed_pipeline``) at target utilisation leave uncovered;
     the rest closes as the pipeline comes on line (investors see each other's projects; the cobweb of naive
-    expectations is damped). A price below the long-run level is expected to last (no one builds
-    into a glut). False, or no producer at the stage: the smoothed index itself."""
+    expectations is damped). A price below the long-run level is expected to last (no one builds into a glut).
+    False: the smoothed index itself."""
     mk = model.markets
     if not model.world.investment.pipeline_aware_prices or model.sales_expected is None:
         return mk.expected_price
     cap, pipe = model.capacity_and_pipeline()[0], model.committed_pipeline()
     wanted = model.sales_expected * model.demand_growth * 4.0 / model.world.markets.target_utilisation
     keep = np.clip(np.divide(wanted - (cap + pipe), wanted, out=np.zeros_like(wanted), where=wanted > 1e-9), 0.0, 1.0)
-    normal = long_run_price(model, input_price)
-    boom = np.isfinite(normal) & (mk.expected_price > normal)  # a slump is expected to last: nobody builds into a glut
+    normal = long_run_price(model, input_price, rate, support)
+    boom = mk.expected_price > normal  # a slump is expected to last: nobody builds into a glut
     return np.where(boom, normal + (mk.expected_price - normal) * keep, mk.expected_price)
 
 
