@@ -83,7 +83,8 @@ class Tables:
         """(B, S) sums of ``weights`` over rows by bloc and stage (bincount: linear in rows)."""
         cell = np.asarray(bloc, dtype=np.int64) * self.S + np.asarray(stage, dtype=np.int64)
         w = np.broadcast_to(np.asarray(weights, dtype=float), cell.shape)
-        return np.bincount(cell, weights=w, minlength=self.B * self.S).reshape(self.B, self.S)
+        # float even with no rows (bincount then returns integers whatever the weights): a recorded series keeps one dtype
+        return np.bincount(cell, weights=w, minlength=self.B * self.S).astype(float, copy=False).reshape(self.B, self.S)
 
     def final_demand_t_per_year(self, bloc: int, year: float, scale: float = 1.0) -> float:
         """Final magnet demand path: linear between configured points, flat beyond them."""
