@@ -22,7 +22,7 @@ from scenarios import EVENT_KINDS
 from scenarios.price_floor import PriceFloors
 from sim.config import ConfigError, validate
 from sim.engine.clearing import landed_price
-from sim.engine.investment import entrant_pi
+from sim.engine.investment import entrant_pi, expected_project_price
 from sim.engine.model import ChainModel
 from sim.engine.run import run
 from sim.engine.world import build_tables
@@ -55,16 +55,16 @@ def _hydra(v) -> str:
     return "null" if v is None else str(v)
 
 
-def _cfg(years: int = 3, **events: dict):
-    """The laissez-faire config with ``years`` and the given events (validated like a composed one)."""
-    cfg = copy.deepcopy(_BASE)
+def _cfg(years: int = 3, base=None, **events: dict):
+    """The laissez-faire config (or ``base``) with ``years`` and the given events (validated like a composed one)."""
+    cfg = copy.deepcopy(_BASE if base is None else base)
     cfg.years = years
     cfg.scenario.events = copy.deepcopy(events)
     return validate(cfg)
 
 
-def _model(years: int = 3, **events: dict) -> ChainModel:
-    return ChainModel(_cfg(years, **events))
+def _model(years: int = 3, base=None, **events: dict) -> ChainModel:
+    return ChainModel(_cfg(years, base, **events))
 
 
 def _step_to(m: ChainModel, q: int) -> ChainModel:
@@ -226,12 +226,33 @@ def test_technology_ban_slows_foreign_quality_ramp():
 # --------------------------------------------------------------------------
 # demand shock
 # --------------------------------------------------------------------------
+# demand that neither answers the price (short-run response, substitution) nor holds stocks (buyers' inventories,
+# stockpiles): buyers order exactly their path demand x the shock (docs/ODD.md 7.13, everything at 0)
+FIXED_DEMAND = (
+    "world.demand.short_run_elasticity=0",
+    "world.demand.substitution_max=0",
+    "world.demand.inventory_quarters=0",
+    "world.demand.stockpile_quarters.china=0",
+    "world.demand.stockpile_quarters.west=0",
+)
+
+
 def _demand_by_bloc(m: ChainModel) -> np.ndarray:
+    """Each bloc's orders on the magnet market this quarter (buyers and stockpile)."""
     return np.array([sum(b.demand_t for b in m.buyers if b.bloc == k) for k in range(m.tables.B)])
 
 
+def _need_by_bloc(m: ChainModel) -> np.ndarray:
+    """Each bloc's final need (consumption demand) this quarter: what a demand shock scales (docs/ODD.md 7.13)."""
+    return np.array([sum(b.need_t for b in m.buyers if b.bloc == k and not b.stockpile) for k in range(m.tables.B)])
+
+
 def test_demand_shock_scales_demand_only_while_active():
-    base, shock = _model(), _model(x=_spec("demand_shock", end=2017.0))
+    """With demand fixed to its path (no price response, no stocks), the shock scales the orders by its multiplier
+    while in force and only then; the demand that answers the price would move them after the shock's first quarter."""
+    fixed = fresh_config(LF, *FIXED_DEMAND)
+    base, shock = _model(base=fixed), _model(base=fixed, x=_spec("demand_shock", end=2017.0))
+    assert base.world.demand.inventory_quarters == 0 and not base.demand.active
     for q in range(12):
         base.step()
         shock.step()
@@ -243,11 +264,18 @@ def test_demand_shock_scales_demand_only_while_active():
 
 
 def test_demand_shock_with_no_blocs_hits_every_bloc():
+    """In the default world, in the shock's first quarter (both runs enter it from the same state and prices), every
+    bloc's need is 1.5 times the run's without it; orders differ by more, as buyers also move their stocks to target."""
     m = _model(x=_spec("demand_shock", blocs=[], multiplier=1.5))
     base = _model()
-    _step_to(m, START_Q)
-    _step_to(base, START_Q)
-    np.testing.assert_allclose(_demand_by_bloc(m) / _demand_by_bloc(base), 1.5, rtol=1e-12)
+    _step_to(m, START_Q - 1)
+    _step_to(base, START_Q - 1)
+    assert m.demand.active and m.world.demand.inventory_quarters > 0
+    np.testing.assert_array_equal(m.markets.price, base.markets.price)  # the prices the shock's first quarter's need answers
+    m.step()
+    base.step()
+    np.testing.assert_allclose(_need_by_bloc(m) / _need_by_bloc(base), 1.5, rtol=1e-12)
+    assert (_demand_by_bloc(m) > 1.5 * _demand_by_bloc(base)).all()
 
 
 # --------------------------------------------------------------------------
@@ -329,9 +357,11 @@ def test_offtake_adds_demand_for_domestic_output_up_to_the_volume(floor_runs):
 
 
 def test_price_floor_raises_expected_price_and_profitability(floor_runs):
+    """The floor lifts the investors' expected price at the floored stage to the floor and leaves every other cell at
+    the investors' price without it (the smoothed index adjusted for committed pipeline: expected_project_price)."""
     _, fl, _ = floor_runs
     E = fl.expectations()
-    exp = fl.markets.expected_price
+    exp = expected_project_price(fl, E.input_price, E.discount_rate, E.capex_support)
     assert exp[WEST, SEPARATION] < FLOOR_USD
     assert E.price[WEST, SEPARATION] == FLOOR_USD
     mask = np.ones_like(exp, dtype=bool)
