@@ -89,36 +89,24 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
         if avail[c] > 1e-9:
             util = orders[c] / avail[c]
             model.utilisation[c, s] += (util - model.utilisation[c, s]) / max(model.world.investment.price_memory_quarters, 1.0)
-            m = update_price(
-                new_price[c, s] - base,
-                util,
-                short,
-                floor - base,
-                ceiling - base,
-                P.price_adjustment,
-                P.target_utilisation,
-                P.max_price_change,
-                normal - base,
-                P.price_reversion,
-            )
-            new_price[c, s] = base + m
-            at_bound[c, s] = bound_side(m, floor - base, ceiling - base)
         elif short > 1e-9 or here_c.any():  # no domestic supplier offering: shortage (or idle plants) push the price
-            m = update_price(
-                new_price[c, s] - base,
-                None,
-                short,
-                floor - base,
-                ceiling - base,
-                P.price_adjustment,
-                P.target_utilisation,
-                P.max_price_change,
-                normal - base,
-                P.price_reversion,
-            )
-            new_price[c, s] = base + m
-            at_bound[c, s] = bound_side(m, floor - base, ceiling - base)
+            util = None
         else:  # no domestic producer at all: import parity from the cheapest bloc with supply
             others = [o for o in range(B) if o != c and avail[o] > 1e-9]
             if others:
                 new_price[c, s] = min(landed[c, o] for o in others)
+            continue
+        m = update_price(
+            new_price[c, s] - base,
+            util,
+            short,
+            floor - base,
+            ceiling - base,
+            P.price_adjustment,
+            P.target_utilisation,
+            P.max_price_change,
+            normal - base,
+            P.price_reversion,
+        )
+        new_price[c, s] = base + m
+        at_bound[c, s] = bound_side(m, floor - base, ceiling - base)
