@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import test_designation
 from _rule_helpers import fresh_config
 
 import agents.government as government
@@ -89,25 +90,7 @@ def test_rank_puts_the_larger_gap_first_then_rd_intensity_then_order():
 # ---------------------------------------------------------------------------
 # 2. The yearly round on a handful of firms
 # ---------------------------------------------------------------------------
-PASS = dict(  # meets every tier (as in tests/test_designation.py)
-    revenue_myuan=200.0,
-    employees=100.0,
-    rd_intensity=0.10,
-    rd_intensity_2y=0.10,
-    rd_myuan=20.0,
-    rd_myuan_2y=40.0,
-    revenue_growth=0.20,
-    profit_growth=0.50,
-    revenue_growth_2y=0.20,
-    profit_growth_2y=0.50,
-    debt_ratio=0.30,
-    years_in_niche=5.0,
-    invention_patents=6.0,
-    utility_patents=10.0,
-    niche_share=0.50,
-    rd_staff_share=0.50,
-    equity_raised_myuan=100.0,
-)
+PASS = test_designation.PASS  # firm metrics that meet every tier of both definitions
 
 
 class Handful:
