@@ -25,9 +25,15 @@ from sim.engine.run import run
 STAGES = ["mining", "separation", "metal", "magnet"]
 BLOCS = ["china", "west", "rest_of_world"]
 KEYS = ["quarter_index", "year", "quarter", "time", "bloc", "stage"]
-EC_YEARS = 12  # the export control starts in 2025 Q2 = quarter index 41
+# The export control starts in 2025 Q2 = quarter index 41. Twenty years: without policy, entry before the control is
+# rare (prices sit near the investment-neutral price and incumbents' expansions meet growth; seed 2 has three entrants
+# by 2026 and none producing), the control draws Western and rest-of-world entrants from 2027 and their plants
+# produce from the early 2030s: the log then holds every milestone of an entrant's project.
+EC_YEARS = 20
 EC_START_Q = 41
 EC_STAGES = ["separation", "metal", "magnet"]
+# event kinds a run without policy can log (README "What a run directory holds"; the policy kinds are in test_designation,
+# test_groups, test_agencies)
 EVENT_KINDS = {
     "run_start",
     "entry",
@@ -43,8 +49,12 @@ EVENT_KINDS = {
     "exit",
     "shock_start",
     "shock_end",
+    "expansion_skipped",
+    "contract_signed",
+    "contract_ended",
+    "contract_broken",
 }
-# timeseries columns documented in the README
+# timeseries columns documented in the README: every column of the table (test_readme_documents_every_column_and_event_kind)
 DOCUMENTED_SERIES = [
     "capacity_t",
     "pipeline_t",
@@ -77,6 +87,14 @@ DOCUMENTED_SERIES = [
     "patents_invention",
     "patents_utility",
     "export_controlled",
+    "price_at_bound",
+    "final_shortage_t",
+    "buyer_inventory_t",
+    "stockpile_t",
+    "substituted_share",
+    "demand_price_factor",
+    "security_premium",
+    "contracted_t",
 ]
 SUMMARY_KEYS = {
     "scenario",
@@ -155,6 +173,18 @@ def test_timeseries_is_tidy_per_quarter_bloc_and_stage(ec):
         assert ts[col].dropna().between(0, 1 + 1e-9).all(), col
         sums = ts.groupby(["quarter_index", "stage"], observed=True)[col].sum()
         np.testing.assert_allclose(sums, 1.0, atol=1e-9)  # bloc shares of the world add up
+
+
+def test_readme_documents_every_column_and_event_kind():
+    """Every timeseries column and every event kind of a run without policy is named in README's tables."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    series_doc = readme.split("**timeseries.parquet** columns:")[1].split("**summary.json**")[0]
+    (events_row,) = [line for line in readme.splitlines() if line.startswith("| `events.parquet` |")]
+    assert set(DOCUMENTED_SERIES) == set(SERIES)
+    for col in SERIES:
+        assert f"`{col}`" in series_doc, f"README's timeseries columns do not name {col}"
+    for kind in EVENT_KINDS:
+        assert f"`{kind}`" in events_row, f"README's events row does not name {kind}"
 
 
 def test_written_tables_equal_the_in_memory_tables(ec):
@@ -343,7 +373,7 @@ def test_summary_file_and_contents(ec):
     for b in BLOCS:
         for s in STAGES:
             assert summary["price_max_usd_per_kg"][b][s] >= summary["price_final_usd_per_kg"][b][s] > 0
-    assert set(summary["shares"]) == {"2020", "2025"}  # reference years inside 2015..2026
+    assert set(summary["shares"]) == {"2020", "2025", "2030"}  # reference years inside 2015..2034
     assert set(summary["max_shortage_share"]) == set(BLOCS) and set(summary["firms_final"]) == set(BLOCS)
     shock = summary["shocks"]["licensing_2025"]
     assert set(shock) == {f"{b}/{s}" for b in BLOCS if b != "china" for s in EC_STAGES}  # every bloc but the exporter
