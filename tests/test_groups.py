@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from _rule_helpers import fresh_config
 
-from agents.firms import Phase
+from agents.firms import Phase, ProjectPhase
 from agents.groups import SOEGroup
 from sim.engine.model import ChainModel
 
@@ -130,16 +130,28 @@ def test_grading_top_share_and_rd_fund_split():
 def test_incubation_enters_the_largest_gap_stage_as_state_owned_subsidiaries():
     m = model(steps=2, incubation_per_year=20.0)
     g = m.policy.groups[0]
-    n0 = len(m.pop)
-    gap = m.stage_gap(CHINA, m.policy.governments[CHINA].policy.coordination.plan_horizon_years)
+    coord = m.policy.governments[CHINA].policy.coordination
+    pop = m.pop
+    # China's 2015 capacity covers its planned need at every stage: no gap above the threshold, nothing to incubate into
+    assert (m.stage_gap(CHINA, coord.plan_horizon_years) <= coord.gap_threshold).all()
+    n0, incubated0 = len(pop), g.counts["incubated"]
+    g._incubate()
+    assert len(m.pop) == n0 and g.counts["incubated"] == incubated0
+    # China's metal capacity falls to a fifth and its metal projects stop: metal becomes the largest gap, above the threshold
+    metal = m.tables.stages.index("metal")
+    here = (pop.bloc == CHINA) & (pop.stage == metal)
+    pop.capacity_t[here] *= 0.2
+    pop.proj_phase[here] = ProjectPhase.NONE
+    gap = m.stage_gap(CHINA, coord.plan_horizon_years)
+    assert int(np.argmax(gap)) == metal and gap[metal] > coord.gap_threshold
     ev0 = len(m.event_log)
     spent0 = g.spent["incubation"]
     g._incubate()
     new = np.arange(n0, len(m.pop))
-    assert len(new) > 0 and g.counts["incubated"] >= len(new)
+    assert len(new) > 0 and g.counts["incubated"] - incubated0 == len(new)
     pop = m.pop
     assert (pop.group[new] == g.index).all() and pop.state_owned[new].all()
-    assert (pop.stage[new] == int(np.argmax(gap))).all() and (pop.bloc[new] == g.bloc).all()
+    assert (pop.stage[new] == metal).all() and (pop.bloc[new] == g.bloc).all()
     assert (pop.region[new] == g.region).all() and (pop.phase[new] == Phase.PROJECT).all()
     inc = m.event_log.where(kind="incubated", start=ev0)
     assert sorted(e.firm_id for e in inc) == pop.firm_id[new].tolist()
