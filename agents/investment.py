@@ -70,15 +70,16 @@ def phase_quarters(
 
 
 def lead_years(T, permit_factor: np.ndarray | None = None, permit_cap_years: np.ndarray | None = None) -> np.ndarray:
-    """(B, S) expected years from commitment to first output (mid-points of the ranges); permitting
-    times the permit factor and at most the permit cap in force, as projects will meet them."""
+    """(B, S) expected years from commitment to first sales (mid-points of the ranges); permitting
+    times the permit factor and at most the permit cap in force, as projects will meet them; a new plant of a
+    stage whose buyers qualify it (magnets) sells only after qualification, so its mean counts too."""
     mid = lambda a: a.mean(axis=2)  # noqa: E731
     permitting = mid(T.permitting_years)
     if permit_factor is not None:
         permitting = permitting * permit_factor
     if permit_cap_years is not None:
         permitting = np.minimum(permitting, permit_cap_years)
-    return mid(T.planning_years) + permitting + mid(T.construction_years) + 0.5 * mid(T.rampup_years)
+    return mid(T.planning_years) + permitting + mid(T.construction_years) + 0.5 * mid(T.rampup_years) + mid(T.qualification_years)
 
 
 def profitability_index(bloc, stage, proc_cost, T, E: Expectations, horizon_years: float, depreciation_years: float) -> np.ndarray:

@@ -358,9 +358,11 @@ def test_profitability_index_monotone(T):
 def test_lead_years_is_sum_of_midpoints(T):
     mid = lambda a: a.mean(axis=2)  # noqa: E731
     expected = mid(T.planning_years) + mid(T.permitting_years) + mid(T.construction_years) + 0.5 * mid(T.rampup_years)
+    expected = expected + mid(T.qualification_years)  # a new magnet plant sells only after buyer qualification
     np.testing.assert_allclose(lead_years(T), expected)
     b, s = bloc(T, "west"), stage(T, "mining")
-    assert lead_years(T)[b, s] == pytest.approx(0.25 + 2.0 + 2.0 + 0.25)
+    assert lead_years(T)[b, s] == pytest.approx(0.25 + 2.0 + 2.0 + 0.25)  # mining: no qualification
+    assert mid(T.qualification_years)[b, stage(T, "magnet")] > 0  # so the magnet lead is longer by its mean
 
 
 # ---------------------------------------------------------------------------
