@@ -214,14 +214,27 @@ def complete_qualification(pop: FirmPopulation, r: np.ndarray) -> np.ndarray:
     return r
 
 
+def qualification_reserve(pop: FirmPopulation, T, rows: np.ndarray, capex: np.ndarray) -> np.ndarray:
+    """M USD a new plant of a stage whose buyers qualify it (magnets) must hold for the qualification period, when it
+    carries its fixed cost and the interest on its debt without sales: (fixed cost share + interest rate x debt share)
+    x capex per year x the mean qualification years of its bloc and stage. Zero for expansions and other stages."""
+    b, s = pop.bloc[rows], pop.stage[rows]
+    years = T.qualification_years[b, s].mean(axis=-1) if len(rows) else np.zeros(0)
+    needs = pop.proj_greenfield[rows] & T.qualification[s]
+    per_year = T.fixed_cost_share[b, s] + T.interest_rate[b] * (1.0 - T.equity_share_required[b])
+    return np.where(needs, per_year * years * capex, 0.0)
+
+
 def funding(pop: FirmPopulation, T, rows: np.ndarray, capex: np.ndarray, worth: np.ndarray, fin, cash_buffer: np.ndarray, u: np.ndarray):
     """Whether firms ``rows`` can fund projects of ``capex`` (M USD): own funds (cash above the buffer, plus outside
     equity, which investors provide with the bloc's appetite -- its private appetite for private firms outside the state
     groups -- plus the firm's IPO fast track, drawn by ``u`` < appetite,
     for projects ``worth`` doing) cover the required equity share plus a start-up reserve, and lenders allow the rest
-    within the leverage limit. Returns (outside equity raised, own funds suffice, debt room suffices)."""
+    within the leverage limit. A new plant that must pass buyer qualification also raises what carries it through
+    qualification (:func:`qualification_reserve`: the start-up reserve share alone left magnet entrants illiquid
+    before their first sale). Returns (outside equity raised, own funds suffice, debt room suffices)."""
     b = pop.bloc[rows]
-    reserve = fin.startup_reserve_share * capex
+    reserve = fin.startup_reserve_share * capex + qualification_reserve(pop, T, rows, capex)
     own_needed = T.equity_share_required[b] * capex + reserve
     own = np.maximum(pop.cash[rows] - cash_buffer[rows], 0.0)
     private = (pop.group[rows] < 0) & ~pop.state_owned[rows]  # private firms outside the state groups
