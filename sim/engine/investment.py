@@ -63,8 +63,7 @@ def long_run_price(model: ChainModel, input_price: np.ndarray, rate: np.ndarray,
         p* = input_per_t x input + processing + (fixed + (capex (1 - support) / (annuity x discount) - tax x capex / dep)
              / (1 - tax)) / target utilisation   (per kg; capex and fixed cost per kt and year)."""
     T, w = model.tables, model.world
-    exp_factor = (T.entrant_experience_years / T.experience_ref_years) ** (-T.learning_b)
-    proc = T.processing_cost_usd_per_kg * exp_factor[None, :]
+    proc = entrant_processing_cost(T)
     capex = T.capex_musd_per_kt
     fixed = T.fixed_cost_share * capex
     tax = T.tax_rate[:, None]
@@ -138,17 +137,23 @@ def sales_within_reach(model: ChainModel) -> np.ndarray:
     return out
 
 
-def expected_sales_share(model: ChainModel, cap: np.ndarray, pipe: np.ndarray, growth: np.ndarray) -> np.ndarray:
-    """(B, S) expected utilisation of the bloc's capacity incl. committed pipeline (past the final investment decision;
-    projects still in planning, permitting or at the gate are options, not supply): smoothed sales within reach
-    (:func:`sales_within_reach`, t a quarter, over ``investment.price_memory_quarters``) x demand growth over the
-    lead time x 4 / (capacity + pipeline); a stage with neither capacity nor pipeline but sales within reach
-    expects the maximum utilisation, one with nothing at all the target utilisation."""
-    if model.sales_expected_quarter != model.quarter:  # smoothed once a quarter, however often investors ask
+def smooth_sales(model: ChainModel) -> None:
+    """``model.sales_expected``: sales within reach (:func:`sales_within_reach`) smoothed over
+    ``investment.price_memory_quarters``, once a quarter however often investors ask."""
+    if model.sales_expected_quarter != model.quarter:
         a = 1.0 / max(model.world.investment.price_memory_quarters, 1.0)
         now = sales_within_reach(model)
         model.sales_expected = now if model.sales_expected is None else (1 - a) * model.sales_expected + a * now
         model.sales_expected_quarter = model.quarter
+
+
+def expected_sales_share(model: ChainModel, cap: np.ndarray, pipe: np.ndarray, growth: np.ndarray) -> np.ndarray:
+    """(B, S) expected utilisation of the bloc's capacity incl. committed pipeline (past the final investment decision;
+    projects still in planning, permitting or at the gate are options, not supply): smoothed sales within reach
+    (``model.sales_expected``, :func:`smooth_sales`, t a quarter) x demand growth over the
+    lead time x 4 / (capacity + pipeline); a stage with neither capacity nor pipeline but sales within reach
+    expects the maximum utilisation, one with nothing at all the target utilisation."""
+    smooth_sales(model)
     nameplate = cap + pipe
     mk = model.world.markets
     empty = np.where(model.sales_expected > 1e-9, mk.max_utilisation, mk.target_utilisation)
@@ -166,15 +171,14 @@ def do_investment(model: ChainModel) -> None:
     for kind, rows in ms.items():
         model.log_rows(kind, rows)
     E = expectations(model)
-    pi = inv.profitability_index(pop.bloc, pop.stage, processing_cost(pop, T), T, E, w.investment.horizon_years, w.finance.depreciation_years)
+    proc = processing_cost(pop, T)
+    pi = inv.profitability_index(pop.bloc, pop.stage, proc, T, E, w.investment.horizon_years, w.finance.depreciation_years)
     licensed = licence_room(model)  # (B, S) False where a national output quota is already covered: no new capacity licensed
     buffer = w.finance.min_cash_quarters_of_fixed_cost * pop.fixed_cost
     E_contract = None
     if contracts.enabled(model):  # projects at the gate in blocs whose buyers sign offtake contracts are valued with one
         E_contract = contracts.contract_terms(model, E)
-        pi_c = inv.profitability_index(
-            pop.bloc, pop.stage, processing_cost(pop, T), T, E_contract, w.investment.horizon_years, w.finance.depreciation_years
-        )
+        pi_c = inv.profitability_index(pop.bloc, pop.stage, proc, T, E_contract, w.investment.horizon_years, w.finance.depreciation_years)
         pi = np.where(contracts.eligible_blocs(model)[pop.bloc], pi_c, pi)
     gate = inv.finance_gate(pop, T, model.streams["projects"], pi, w.investment.min_profitability_index, w.finance, buffer)
     if E_contract is not None:
@@ -219,6 +223,12 @@ def entrant_pi(model: ChainModel, E: inv.Expectations) -> np.ndarray:
     T = model.tables
     B, S = T.B, T.S
     b, s = np.meshgrid(np.arange(B), np.arange(S), indexing="ij")
+    return inv.profitability_index(
+        b, s, entrant_processing_cost(T), T, E, model.world.investment.horizon_years, model.world.finance.depreciation_years
+    )
+
+
+def entrant_processing_cost(T) -> np.ndarray:
+    """(B, S) processing cost of a typical new plant: the bloc-stage cost at the entrant's experience (cost index 1)."""
     exp_factor = (T.entrant_experience_years / T.experience_ref_years) ** (-T.learning_b)
-    proc = T.processing_cost_usd_per_kg * exp_factor[None, :]
-    return inv.profitability_index(b, s, proc, T, E, model.world.investment.horizon_years, model.world.finance.depreciation_years)
+    return T.processing_cost_usd_per_kg * exp_factor[None, :]

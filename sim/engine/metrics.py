@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from agents.firms import Phase, ProjectPhase, Tier
+from sim.engine.demand import bloc_need
 
 if TYPE_CHECKING:  # pragma: no cover
     from sim.engine.model import ChainModel
@@ -253,7 +254,7 @@ def demand_series(m: "ChainModel", output_t: np.ndarray, capacity_t: np.ndarray)
     """Final magnet demand, self-sufficiency (magnet-equivalent output / final demand) and world shares."""
     T = m.tables
     B, S = T.B, T.S
-    final = np.array([sum(by.need_t for by in m.buyers if by.bloc == b and not by.stockpile) for b in range(B)])
+    final = bloc_need(m.buyers, B)  # consumption need of the bloc's buyers (a stockpile has none)
     me = output_t * T.magnet_eq_per_t[None, :]
     cap_tot = capacity_t.sum(axis=0, keepdims=True)
     out_tot = output_t.sum(axis=0, keepdims=True)
