@@ -39,7 +39,7 @@ def members(m, g: SOEGroup, operating: bool = True) -> np.ndarray:
 
 def test_groups_are_active_only_with_a_policy():
     m = model()
-    assert [g.name for g in m.policy.groups] == ["northern_group", "southern_group"]
+    assert [g.name for g in m.policy.groups] == ["northern_group", "southern_group", "chalco_group"]
     assert all(g.active and g.bloc == CHINA for g in m.policy.groups)
     n = model(*NONE, steps=5)
     assert not any(g.active for g in n.policy.groups)
@@ -60,7 +60,7 @@ def test_new_year_renews_the_rescue_budget_in_usd_and_scale():
 
 def test_rescue_recapitalises_to_zero_cash_and_zero_equity_within_the_budget():
     m = model(steps=2)
-    g, other = m.policy.groups
+    g, other = m.policy.groups[:2]
     pop = m.pop
     a, b = members(m, g)[:2]
     o = members(m, other)[0]

@@ -134,6 +134,8 @@ class MarketConfig:
     capital_recovery_factor: float = f(lo=0.0, hi=1.0)  # per year, capital charge in the long-run price
     same_group_discount: float = f(lo=0.0, hi=1.0)  # price discount a group buyer perceives on its group's suppliers
     price_moves_margin: bool = False  # excess demand moves the margin over the input cost, not the whole price (false: the whole price)
+    shortage_moves_whole_price: bool = False  # with price_moves_margin: excess demand moves the whole price, a glut only the margin
+    import_parity: bool = False  # a bloc's index reverts to and may fall to the landed price of uncontrolled imports below its costs
 
 
 @dataclass
@@ -176,6 +178,8 @@ class InvestmentConfig:
     # cover the sales within reach (false: the smoothed price is expected to last, the rule before 2026)
     demand_based_expectations: bool = False  # expected sales include the bloc's unmet demand and imports at risk (false: orders only)
     check_funds_at_expansion: bool = False  # an expansion the firm cannot fund is skipped and recorded (false: it waits at the gate)
+    netback_share: float = f(0.0, lo=0.0, hi=1.0)  # share of the downstream netback upstream investors expect while final buyers are short
+    netback_min_shortage: float = f(0.02, lo=0.0, hi=1.0)  # unmet share of the bloc's final demand at which the netback counts
 
 
 @dataclass

@@ -40,6 +40,8 @@ def expectations(model: ChainModel) -> inv.Expectations:
     else:
         util = np.where(cap > 0, model.utilisation * growth * cap / np.maximum(cap + pipe, 1e-9), model.world.markets.target_utilisation)
     util = np.clip(util, 0.0, model.world.markets.max_utilisation)
+    unit = T.input_per_t[None, :] * input_price + entrant_processing_cost(T)
+    util = floor_covered_utilisation(util, model.price_floors.floor, unit, model.world.markets.max_utilisation)
     model.demand_growth = growth
     vol = mk.volatility()
     rate = T.base_rate[:, None] + T.risk_premium[:, None] + T.volatility_premium[:, None] * vol
@@ -53,6 +55,14 @@ def expectations(model: ChainModel) -> inv.Expectations:
         tax_rate=T.tax_rate,
         capex_support=support,
     )
+
+
+def floor_covered_utilisation(util: np.ndarray, floor: np.ndarray, unit_cost: np.ndarray, max_utilisation: float) -> np.ndarray:
+    """(B, S) expected utilisation where a state price floor (scenarios.price_floor; ``floor`` > 0) covers a new plant's
+    unit cost: the maximum. The state tops up every kg sold to the floor whatever the index, so such a plant can
+    undercut any supplier and sells what it can make; elsewhere ``util`` unchanged."""
+    covered = (floor > 0) & (floor >= unit_cost)
+    return np.where(covered, max_utilisation, util)
 
 
 def long_run_price(model: ChainModel, input_price: np.ndarray, rate: np.ndarray, support: np.ndarray | None) -> np.ndarray:
@@ -90,8 +100,42 @@ def expected_project_price(model: ChainModel, input_price: np.ndarray, rate: np.
     wanted = model.sales_expected * model.demand_growth * 4.0 / model.world.markets.target_utilisation
     keep = np.clip(np.divide(wanted - (cap + pipe), wanted, out=np.zeros_like(wanted), where=wanted > 1e-9), 0.0, 1.0)
     normal = long_run_price(model, input_price, rate, support)
-    boom = mk.expected_price > normal  # a slump is expected to last: nobody builds into a glut
-    return np.where(boom, normal + (mk.expected_price - normal) * keep, mk.expected_price)
+    price = netback_prices(model, mk.expected_price, normal, input_price)
+    boom = price > normal  # a slump is expected to last: nobody builds into a glut
+    return np.where(boom, normal + (price - normal) * keep, price)
+
+
+def netback_prices(model: ChainModel, price: np.ndarray, normal: np.ndarray, input_price: np.ndarray) -> np.ndarray:
+    """(B, S) expected prices with ``investment.netback_share`` of the downstream netback: while a bloc's final buyers
+    lack magnets, investors at each upstream stage expect that share of the gap between their price and the input
+    price at which a new downstream plant just breaks even at the downstream's expected price (its long-run price
+    ``normal`` less its input cost), from the magnet stage up: a downstream stage short of input bids its margin
+    upstream, and investors see it before the stage between them has been built. 0: the smoothed indices."""
+    share = model.world.investment.netback_share
+    T = model.tables
+    if share <= 0 or (T.S - 1) not in model.last_clearing:
+        return price
+    final = model.last_clearing[T.S - 1]
+    unmet = np.bincount(final.class_bloc, weights=final.unmet, minlength=T.B)
+    need = np.bincount(final.class_bloc, weights=final.demand, minlength=T.B)
+    short = unmet > model.world.investment.netback_min_shortage * np.maximum(need, 1e-9)
+    if not short.any():
+        return price
+    return with_netback(price, normal, input_price, T.input_per_t, short, share)
+
+
+def with_netback(price: np.ndarray, normal: np.ndarray, input_price: np.ndarray, input_per_t: np.ndarray, short: np.ndarray, share: float):
+    """(B, S) ``price`` raised, in the blocs ``short`` (B,), by ``share`` of the gap to the netback, from the last stage up:
+    netback at stage s = the input price at which a new plant of stage s+1 breaks even at its (already raised) price,
+    ``input_price[:, s+1] + (price[:, s+1] - normal[:, s+1]) / input_per_t[s+1]`` (``normal``: its long-run price at
+    that input price). A price above the netback stays."""
+    out = np.array(price, dtype=float)
+    for s in range(out.shape[1] - 2, -1, -1):
+        dn = s + 1
+        netback = input_price[:, dn] + (out[:, dn] - normal[:, dn]) / input_per_t[dn]
+        gain = np.maximum(netback - out[:, s], 0.0)
+        out[:, s] = np.where(short, out[:, s] + share * gain, out[:, s])
+    return out
 
 
 def sales_within_reach(model: ChainModel) -> np.ndarray:

@@ -70,7 +70,7 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
     for c in range(B):
         short = max(wanted[c] - got[c], 0.0) / wanted[c] if wanted[c] > 1e-9 else 0.0
         here_c = here & (pop.bloc == c)
-        floor = pop.unit_cost_usd_per_kg[here_c].min() if here_c.any() else -np.inf
+        floor = cost_floor(pop.unit_cost_usd_per_kg[here_c], model.price_floors.floor[c, s]) if here_c.any() else -np.inf
         cap_c = pop.capacity_t[here_c]
         normal = (
             (
@@ -80,12 +80,10 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
             if cap_c.sum() > 0
             else np.nan
         )
-        # with markets.price_moves_margin, scarcity moves the stage's margin over its input cost (value added), not
-        # the whole price: the input cost has already passed through, and a conversion stage with a thin margin
-        # (metal) would otherwise lose its whole margin to a small utilisation shortfall in one quarter
-        base = T.input_per_t[s] * model.paid_price[c, s - 1] if (P.price_moves_margin and s > 0) else 0.0
-        if base > 0 and not (new_price[c, s] - base > 0 and ceiling - base > 0):
-            base = 0.0  # price at or below the input cost: the whole price moves
+        parity_floor = False
+        if P.import_parity:  # an importing bloc's price does not stay above what uncontrolled imports cost landed
+            free = [o for o in range(B) if o != c and avail[o] > 1e-9 and not model.markets.controlled(s, o)]
+            floor, normal, parity_floor = import_parity(floor, normal, min((landed[c, o] for o in free), default=np.inf))
         if avail[c] > 1e-9:
             util = orders[c] / avail[c]
             model.utilisation[c, s] += (util - model.utilisation[c, s]) / max(model.world.investment.price_memory_quarters, 1.0)
@@ -96,6 +94,9 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
             if others:
                 new_price[c, s] = min(landed[c, o] for o in others)
             continue
+        excess = short + (util - P.target_utilisation if util is not None else 0.0)
+        input_cost = T.input_per_t[s] * model.paid_price[c, s - 1] if s > 0 else 0.0
+        base = moving_base(new_price[c, s], input_cost, ceiling, excess, P.price_moves_margin, P.shortage_moves_whole_price)
         m = update_price(
             new_price[c, s] - base,
             util,
@@ -109,4 +110,44 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
             P.price_reversion,
         )
         new_price[c, s] = base + m
-        at_bound[c, s] = bound_side(m, floor - base, ceiling - base)
+        # at import parity the index is what imports cost, not a clip of the rule
+        at_bound[c, s] = bound_side(m, -np.inf if parity_floor else floor - base, ceiling - base)
+
+
+def moving_base(price: float, input_cost: float, ceiling: float, excess: float, moves_margin: bool, shortage_whole: bool) -> float:
+    """The part of a stage's price index that the scarcity rule leaves alone (``update_price`` moves the rest).
+
+    0 (the whole price moves) unless ``markets.price_moves_margin``: then the input cost per kg, which has already
+    passed through, so that excess demand moves the margin over it (value added); a conversion stage with a thin
+    margin (metal) would otherwise lose its whole margin to a small glut in one quarter. Also 0 when the price is
+    at or below the input cost (or the ceiling is), and, with ``markets.shortage_moves_whole_price``, when demand
+    exceeds supply (``excess`` > 0: buyers short or suppliers above target utilisation): buyers short of an input bid
+    up the whole price, so a downstream shortage reaches the stage above it at the rule's full speed."""
+    if not moves_margin or input_cost <= 0 or price - input_cost <= 0 or ceiling - input_cost <= 0:
+        return 0.0
+    if shortage_whole and excess > 0:
+        return 0.0
+    return float(input_cost)
+
+
+def import_parity(floor: float, normal: float, parity: float) -> tuple[float, float, bool]:
+    """``markets.import_parity``: the cost floor and long-run price of a bloc's index given ``parity``, the landed price
+    of the cheapest uncontrolled import (inf: none). The index reverts toward the lower of its plants' long-run price
+    and parity, and may fall to parity below its cheapest plant's unit cost (the dearer plants then idle by the
+    shut-down rule): an importing bloc's price does not stay above what imports cost. Returns (floor, normal, whether
+    parity replaced the cost floor: an index resting there is set by imports, not clipped by the rule)."""
+    if not np.isfinite(parity):
+        return floor, normal, False
+    normal = min(normal, parity) if np.isfinite(normal) else normal
+    if parity < floor:
+        return parity, normal, True
+    return floor, normal, False
+
+
+def cost_floor(unit_cost: np.ndarray, state_floor: float) -> float:
+    """The lowest price index at which some producer still sells: its unit cost, except where a state price floor
+    (scenarios.price_floor) at least covers that cost: the state tops up to the floor whatever the index, so such a
+    producer sells at any price and the index may fall to what buyers elsewhere pay (0 here, never reached by the
+    multiplicative rule)."""
+    covered = state_floor > 0 and state_floor >= unit_cost.min()
+    return 0.0 if covered else float(unit_cost.min())
