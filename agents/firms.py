@@ -442,7 +442,8 @@ def innovate(pop: FirmPopulation, T, inn, rng: np.random.Generator, year_slot: i
 
     K <- (1 - delta) K + R&D + regional spillover + group sharing;
     P(process innovation) = 1 - exp(-zeta x effective R&D / scale), cost x (1 - x), x ~ max x Beta(a, b);
-    patents ~ Poisson(rate x R&D), invention and utility separately, in force for patent_life_years.
+    patents ~ Poisson(rate x R&D), invention and utility separately, into ``year_slot`` (``patent_slot``), in force
+    for patent_life_years (invention) and utility_patent_life_years (utility).
     Draws are made for every row in a fixed order so that the stream does not depend on outcomes.
     """
     n = len(pop)
@@ -473,7 +474,14 @@ def innovate(pop: FirmPopulation, T, inn, rng: np.random.Generator, year_slot: i
     pop.pat_util[:, year_slot] += util
 
 
-def expire_patents(pop: FirmPopulation, year_slot: int) -> None:
-    """At the start of a year the cohort granted patent_life_years ago lapses (slot reuse)."""
-    pop.pat_inv[:, year_slot] = 0
-    pop.pat_util[:, year_slot] = 0
+def patent_slot(year_index: int) -> int:
+    """The cohort slot of the patents granted in year ``year_index`` of the run (0: the start year; negative: before
+    it): a ring of PATENT_SLOTS years, longer than any patent term."""
+    return year_index % PATENT_SLOTS
+
+
+def expire_patents(pop: FirmPopulation, year_index: int, invention_life: int, utility_life: int) -> None:
+    """At the start of year ``year_index`` the invention cohort granted ``invention_life`` years ago and the utility
+    cohort granted ``utility_life`` years ago lapse (each class in force for its own term)."""
+    pop.pat_inv[:, patent_slot(year_index - invention_life)] = 0
+    pop.pat_util[:, patent_slot(year_index - utility_life)] = 0

@@ -18,6 +18,7 @@ from agents.firms import (
     expire_patents,
     innovate,
     learn,
+    patent_slot,
     processing_cost,
     set_potential,
 )
@@ -463,15 +464,34 @@ def test_expire_patents_zeroes_only_lapsing_cohort():
     pop = make_pop(3)
     pop.pat_inv[:, :] = np.arange(PATENT_SLOTS)[None, :] + 1.0
     pop.pat_util[:, :] = 2.0
-    expire_patents(pop, 7)
+    expire_patents(pop, 27, 20, 20)  # year 27: the cohort of year 7 lapses in both classes
     assert (pop.pat_inv[:, 7] == 0).all() and (pop.pat_util[:, 7] == 0).all()
     np.testing.assert_array_equal(np.delete(pop.pat_inv, 7, axis=1), np.delete(np.arange(PATENT_SLOTS) + 1.0, 7)[None, :].repeat(3, 0))
     assert (np.delete(pop.pat_util, 7, axis=1) == 2.0).all()
 
 
+def test_utility_patents_lapse_after_their_own_shorter_term():
+    """Utility models are in force 10 years, inventions 20 (Patent Law of the PRC, art. 42): at the start of year 12 the
+    utility cohort of year 2 lapses while the invention cohort of year 2 stays in force (it lapses in year 22)."""
+    pop = make_pop(2)
+    pop.pat_inv[:, patent_slot(2)] = 5
+    pop.pat_util[:, patent_slot(2)] = 7
+    for year in range(3, 12):
+        expire_patents(pop, year, 20, 10)
+    assert (pop.patents_utility == 7).all() and (pop.patents_invention == 5).all()  # nine years on: both in force
+    expire_patents(pop, 12, 20, 10)
+    assert (pop.patents_utility == 0).all() and (pop.patents_invention == 5).all()
+    for year in range(13, 22):
+        expire_patents(pop, year, 20, 10)
+    assert (pop.patents_invention == 5).all()
+    expire_patents(pop, 22, 20, 10)
+    assert (pop.patents_invention == 0).all()
+
+
 def test_model_expires_the_cohort_its_innovation_writes_next(monkeypatch):
-    """At the start of year Y the slot Y mod life lapses (the cohort granted life years ago), and
-    the grants of year Y go into that same slot: every cohort is in force exactly patent_life_years."""
+    """Grants of year Y go into slot Y of the cohort ring; at the start of year Y the invention cohort of year
+    Y - patent_life_years and the utility cohort of year Y - utility_patent_life_years lapse: every cohort is in force
+    exactly its term."""
     import sim.engine.accounts as accounts_mod  # innovation runs there
     import sim.engine.model as model_mod  # patents lapse in the model's start_of_year
 
@@ -482,19 +502,18 @@ def test_model_expires_the_cohort_its_innovation_writes_next(monkeypatch):
         calls.append(("grant", m.quarter, year_slot))
         return real_innovate(pop, T, inn, rng, year_slot, sharing)
 
-    def spy_expire(pop, year_slot):
-        calls.append(("lapse", m.quarter + 1, year_slot))  # fires between quarters, before quarter + 1
-        return real_expire(pop, year_slot)
+    def spy_expire(pop, year_index, inv_life, util_life):
+        calls.append(("lapse", m.quarter + 1, (year_index, inv_life, util_life)))  # fires between quarters, before quarter + 1
+        return real_expire(pop, year_index, inv_life, util_life)
 
     monkeypatch.setattr(accounts_mod, "innovate", spy_innovate)
     monkeypatch.setattr(model_mod, "expire_patents", spy_expire)
-    life = 2
-    m = model_mod.ChainModel(fresh_config("years=3", f"world.innovation.patent_life_years={life}"))
+    m = model_mod.ChainModel(fresh_config("years=3", "world.innovation.patent_life_years=2", "world.innovation.utility_patent_life_years=1"))
     m.run()
     grants = [(q, slot) for kind, q, slot in calls if kind == "grant"]
-    lapses = [(q, slot) for kind, q, slot in calls if kind == "lapse"]
-    assert grants == [(q, (q // 4) % life) for q in range(12)]
-    assert lapses == [(4 * y, y % life) for y in (1, 2)]
+    lapses = [(q, arg) for kind, q, arg in calls if kind == "lapse"]
+    assert grants == [(q, patent_slot(q // 4)) for q in range(12)]
+    assert lapses == [(4 * y, (y, 2, 1)) for y in (1, 2)]
 
 
 def test_seeded_patents_respect_patent_life():
@@ -502,10 +521,14 @@ def test_seeded_patents_respect_patent_life():
 
     cfg = fresh_config("years=2")
     m = ChainModel(cfg)
-    L = cfg.world.innovation.patent_life_years
-    assert m.pop.pat_inv[:, :L].sum() > 0  # incumbents hold patents
-    # before the first quarter, the slot that year 0's grants go into must be empty (cohort -L has lapsed)
-    assert m.pop.pat_inv[:, 0].sum() == 0 and m.pop.pat_util[:, 0].sum() == 0
+    inn = cfg.world.innovation
+    assert m.pop.pat_inv.sum() > 0 and m.pop.pat_util.sum() > 0  # incumbents hold patents
+    # before the first quarter, the slot that year 0's grants go into must be empty (cohorts of a full term ago have lapsed)
+    assert m.pop.pat_inv[:, patent_slot(0)].sum() == 0 and m.pop.pat_util[:, patent_slot(0)].sum() == 0
+    # seeded cohorts reach back at most term - 1 years, each class its own term
+    inv_years = [k for k in range(1, PATENT_SLOTS) if m.pop.pat_inv[:, patent_slot(-k)].sum() > 0]
+    util_years = [k for k in range(1, PATENT_SLOTS) if m.pop.pat_util[:, patent_slot(-k)].sum() > 0]
+    assert max(inv_years) == inn.patent_life_years - 1 and max(util_years) == inn.utility_patent_life_years - 1
 
 
 def test_exited_group_members_do_not_dilute_group_sharing(T, cfg):

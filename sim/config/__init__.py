@@ -149,7 +149,8 @@ class InnovationConfig:
     cost_cut_max: float = f(lo=0.0, hi=1.0)
     invention_patents_per_musd: float = f(lo=0.0)  # class I patents per M USD of R&D
     utility_patents_per_musd: float = f(lo=0.0)
-    patent_life_years: int = f(lo=1, hi=40)
+    patent_life_years: int = f(lo=1, hi=40)  # years an invention (class I) patent stays in force
+    utility_patent_life_years: int = f(lo=1, hi=40)  # years a utility-model / design (class II) patent stays in force
     knowhow_ramp_effect: float = f(lo=0.0)  # quality-ramp speed-up per unit of knowledge per kt capacity
 
 

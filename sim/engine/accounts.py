@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agents.firms import account, innovate, learn, processing_cost
+from agents.firms import account, innovate, learn, patent_slot, processing_cost
 from scenarios.production_credit import ProductionCredit, ProductionCreditPolicy
 from scenarios.strategic_pricing import export_discount_loss
 from sim.engine import contracts
@@ -41,6 +41,6 @@ def pay_production_credits(model: ChainModel) -> None:
 def do_innovation(model: ChainModel) -> None:
     """R&D adds knowledge and patents (the patent cohort of this year); learning by doing and the quality ramp."""
     pop, inn = model.pop, model.world.innovation
-    year_slot = (model.quarter // 4) % inn.patent_life_years
+    year_slot = patent_slot(model.quarter // 4)
     innovate(pop, model.tables, inn, model.streams["innovation"], year_slot, model.group_sharing)
     learn(pop, model.tables, inn.knowhow_ramp_effect, model.instruments.ramp_extra)

@@ -17,7 +17,7 @@ from mesa.time import Schedule
 
 from agents import investment as inv
 from agents.buyers import Buyer
-from agents.firms import Firm, ProjectPhase, expire_patents
+from agents.firms import Firm, ProjectPhase, expire_patents, patent_slot
 from scenarios.price_floor import PriceFloors
 from sim.config import Config
 from sim.engine import accounts, clearing, demand, entry_exit, investment, prices
@@ -195,7 +195,8 @@ class ChainModel(mesa.Model):
     def start_of_year(self) -> None:
         """Yearly housekeeping between Q4 and Q1: patents lapse, flags reset, exited rows dropped."""
         year_index = (self.steps) // 4
-        expire_patents(self.pop, year_index % self.world.innovation.patent_life_years)
+        inn = self.world.innovation
+        expire_patents(self.pop, year_index, inn.patent_life_years, inn.utility_patent_life_years)
         self.pop.finance_constrained = False
         self.pop.compact()
 
@@ -221,12 +222,16 @@ class ChainModel(mesa.Model):
         """Incumbents' patents in force: Poisson draws on their past R&D, spread over past cohorts."""
         pop, T, inn = self.pop, self.tables, self.world.innovation
         rng = self.streams["init"]
-        life = inn.patent_life_years
+        life, util_life = inn.patent_life_years, inn.utility_patent_life_years
         rd_year = pop.rd_hist.sum(axis=1) / 2.0  # 8 quarters of history -> per year
-        age_years = np.clip(-pop.birth_step / 4.0, 1.0, life).astype(int)
+        age_years = np.clip(-pop.birth_step / 4.0, 1.0, max(life, util_life)).astype(int)
         mult = T.patent_multiplier[pop.bloc]
-        for k in range(life - 1):  # cohorts granted 1..life-1 years ago; the one granted life years ago has lapsed
+        # cohorts granted 1..life-1 years ago (each class its own term; the one granted a full term ago has lapsed);
+        # the draws are made for every row and past cohort of the longer term, in a fixed order
+        for k in range(max(life, util_life) - 1):
             past = age_years > k
-            slot = (-1 - k) % life
-            pop.pat_inv[:, slot] += np.where(past, rng.poisson(inn.invention_patents_per_musd * mult * rd_year), 0)
-            pop.pat_util[:, slot] += np.where(past, rng.poisson(inn.utility_patents_per_musd * mult * rd_year), 0)
+            slot = patent_slot(-1 - k)
+            inv = rng.poisson(inn.invention_patents_per_musd * mult * rd_year)
+            util = rng.poisson(inn.utility_patents_per_musd * mult * rd_year)
+            pop.pat_inv[:, slot] += np.where(past & (k < life - 1), inv, 0)
+            pop.pat_util[:, slot] += np.where(past & (k < util_life - 1), util, 0)
