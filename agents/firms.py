@@ -145,6 +145,7 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "group_grade_a": (np.bool_, False),  # graded best by its group this year (R&D fund)
     "prof_hist": (np.float64, 0.0),  # (n, HIST) ring of quarterly profit after tax
     "finance_constrained": (np.bool_, False),
+    "outside_finance": (np.bool_, False),  # wanted to scale and needed outside money for it (finance.outside_finance_share; reset each year)
     "sponsored": (np.bool_, False),  # first project sponsored by the bloc's coordinator: committed without the return test
     # project pipeline: one project at a time per firm
     "proj_phase": (np.int8, ProjectPhase.NONE),
@@ -389,6 +390,8 @@ def account(pop: FirmPopulation, T, step: int, fin, market_price: np.ndarray, re
     Identity per firm and quarter: d cash = revenue - costs - tax + grants - capex
     + net borrowing - dividends + equity in (outside equity arrives at the finance gate, later
     in the same quarter, see agents.investment.finance_gate).
+    A firm that borrows for more than ``fin.outside_finance_share`` of the quarter's capex is marked
+    ``outside_finance`` for the year (an observation; see agents.investment.mark_outside_finance).
     """
     alive = pop.alive
     price = market_price[pop.bloc, pop.stage]
@@ -420,6 +423,9 @@ def account(pop: FirmPopulation, T, step: int, fin, market_price: np.ndarray, re
     repay = np.where(cash_pre > buffer, np.minimum(pop.debt * fin.repayment_share, cash_pre - buffer), 0.0)
     repay = np.maximum(repay, 0.0)
     pop.net_borrowing = borrow - repay
+    # observation (no rule reads it): a firm that borrows for more than the configured share of this quarter's capex
+    # needed outside money to build (agents.investment.mark_outside_finance marks the decision and the gate)
+    pop.outside_finance = pop.outside_finance | ((spend > 0) & (np.minimum(borrow, spend) > fin.outside_finance_share * spend))
     pop.debt = pop.debt + pop.net_borrowing
     pop.cash = cash_pre + pop.net_borrowing
     if fin.payout_ratio > 0:

@@ -225,6 +225,29 @@ def qualification_reserve(pop: FirmPopulation, T, rows: np.ndarray, capex: np.nd
     return np.where(needs, per_year * years * capex, 0.0)
 
 
+def project_reserve(pop: FirmPopulation, T, rows: np.ndarray, capex: np.ndarray, fin) -> np.ndarray:
+    """M USD raised on top of a project's capex: the start-up reserve share of capex, plus the qualification reserve
+    of a new plant that buyers must qualify (:func:`qualification_reserve`)."""
+    return fin.startup_reserve_share * capex + qualification_reserve(pop, T, rows, capex)
+
+
+def outside_share(pop: FirmPopulation, T, rows: np.ndarray, capex: np.ndarray, fin, cash_buffer: np.ndarray) -> np.ndarray:
+    """Share of a project's cost (capex + reserve, :func:`project_reserve`) that the firm's own funds (cash above the
+    buffer) leave to outside money, debt or outside equity: max(cost - own, 0) / cost (0 for a zero cost)."""
+    cost = capex + project_reserve(pop, T, rows, capex, fin)
+    own = np.maximum(pop.cash[rows] - cash_buffer[rows], 0.0)
+    return np.divide(np.maximum(cost - own, 0.0), cost, out=np.zeros_like(cost), where=cost > 1e-12)
+
+
+def mark_outside_finance(pop: FirmPopulation, T, rows: np.ndarray, capex: np.ndarray, fin, cash_buffer: np.ndarray) -> np.ndarray:
+    """Firms ``rows`` seek finance for projects of ``capex``: those whose own funds leave more than
+    ``fin.outside_finance_share`` of the cost to outside money are marked ``outside_finance`` for the year (the
+    observation behind the reported difficulty of scaling for want of capital; no rule reads it). Returns them."""
+    dep = rows[outside_share(pop, T, rows, capex, fin, cash_buffer) > fin.outside_finance_share]
+    pop.outside_finance[dep] = True
+    return dep
+
+
 def funding(pop: FirmPopulation, T, rows: np.ndarray, capex: np.ndarray, worth: np.ndarray, fin, cash_buffer: np.ndarray, u: np.ndarray):
     """Whether firms ``rows`` can fund projects of ``capex`` (M USD): own funds (cash above the buffer, plus outside
     equity, which investors provide with the bloc's appetite -- its private appetite for private firms outside the state
@@ -234,7 +257,7 @@ def funding(pop: FirmPopulation, T, rows: np.ndarray, capex: np.ndarray, worth: 
     qualification (:func:`qualification_reserve`: the start-up reserve share alone left magnet entrants illiquid
     before their first sale). Returns (outside equity raised, own funds suffice, debt room suffices)."""
     b = pop.bloc[rows]
-    reserve = fin.startup_reserve_share * capex + qualification_reserve(pop, T, rows, capex)
+    reserve = project_reserve(pop, T, rows, capex, fin)
     own_needed = T.equity_share_required[b] * capex + reserve
     own = np.maximum(pop.cash[rows] - cash_buffer[rows], 0.0)
     private = (pop.group[rows] < 0) & ~pop.state_owned[rows]  # private firms outside the state groups
@@ -265,7 +288,8 @@ def finance_gate(
     firm's IPO fast track while it holds a title) cover
     the required equity share of capex plus a start-up reserve (interest during
     construction and ramp-up losses), and lenders allow the rest within the
-    leverage limit. Outside equity is paid into cash at financial close. Worth doing but unfundable marks the firm finance-constrained. A
+    leverage limit. Outside equity is paid into cash at financial close. Worth doing but unfundable marks the firm finance-constrained;
+    worth doing and needing outside money beyond ``fin.outside_finance_share`` of its cost marks it ``outside_finance``. A
     project still waiting after the configured time is abandoned. A sponsored firm's greenfield project
     (agents/sponsor.py) counts as worth doing whatever its return: the sponsor committed to it.
     pi: profitability index for every row (only gate rows are read).
@@ -279,6 +303,7 @@ def finance_gate(
     # a sponsored greenfield project (agents/sponsor.py) is committed by the plan, not by its expected return
     worth = (pi[gate] > min_pi) | (pop.sponsored[gate] & pop.proj_greenfield[gate])
     raised, own_ok, debt_ok = funding(pop, T, gate, capex, worth, fin, cash_buffer, u)
+    mark_outside_finance(pop, T, gate[worth], capex[worth], fin, cash_buffer)
     funded = worth & own_ok & debt_ok
     fr = gate[funded]
     # outside equity is paid in at financial close, in this quarter
@@ -307,7 +332,9 @@ def choose_expansions(
     those whose expansion beats the PI threshold want it (nameplate = a drawn share of capacity,
     at most one new plant of the stage's largest size). With ``inv.check_funds_at_expansion`` a firm that
     could not fund it today (:func:`funding`, outside equity drawn with its appetite) skips it and is marked
-    finance-constrained; otherwise it commits and meets the funding test at the gate.
+    finance-constrained; otherwise it commits and meets the funding test at the gate. A firm whose wanted
+    expansion needs outside money beyond ``fin.outside_finance_share`` of its cost is marked ``outside_finance``
+    (:func:`mark_outside_finance`), whether or not it could raise it.
     Returns (rows that commit, their nameplate_t, rows that skipped for want of funds)."""
     n = len(pop)
     u = rng.random(n)
@@ -319,9 +346,11 @@ def choose_expansions(
     size = T.plant_size_t[pop.stage[rows]]
     nameplate = np.clip(share[rows] * pop.capacity_t[rows], 0.1 * size[:, 0], size[:, 1])
     skipped = np.zeros(0, dtype=np.int64)
+    capex = T.capex_musd_per_kt[pop.bloc[rows], pop.stage[rows]] * nameplate / 1000.0
+    if fin is not None and cash_buffer is not None:
+        mark_outside_finance(pop, T, rows, capex, fin, cash_buffer)
     if inv.check_funds_at_expansion and fin is not None:
         u_eq = rng.random(n)[rows]
-        capex = T.capex_musd_per_kt[pop.bloc[rows], pop.stage[rows]] * nameplate / 1000.0
         _, own_ok, debt_ok = funding(pop, T, rows, capex, np.ones(len(rows), dtype=bool), fin, cash_buffer, u_eq)
         ok = own_ok & debt_ok
         skipped = rows[~ok]

@@ -736,6 +736,59 @@ def test_skipped_expansions_count_as_constrained_in_the_model():
     assert firms[False][1] == firms[True][0]  # the same firms commit when the check is off
 
 
+def _seekers(cash):
+    """Busy China magnet makers without a project, each wanting to add exactly half its 1,000 t/yr (expansion share
+    fixed at 0.5), with ample debt room and no outside equity; the last does not find its expansion worth doing."""
+    T0 = dataclasses.replace(T, investor_appetite=np.zeros(T.B), private_investor_appetite=np.zeros(T.B))
+    n = len(cash)
+    pop = make_pop(n, bloc=CHINA, stage=MAGNET, capacity_t=1000.0, orders_t=250.0, cash=cash, debt=0.0, book_assets=1e3)
+    pi = np.r_[np.full(n - 1, 0.5), -0.1]
+    return T0, pop, pi
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.4, 0.6])
+def test_an_expansion_that_needs_outside_money_marks_outside_finance(threshold):
+    """Cost = capex of 500 t + the start-up reserve. Firm 0 pays it from cash (not marked); firm 1 holds half of it
+    (outside share 0.5: marked while the threshold is below 0.5, and it still commits: debt covers the rest); firm 2
+    has no cash (outside share 1: marked, and skipped for want of the equity share); firm 3 does not want to expand
+    (not marked, however poor)."""
+    cfg = fresh_config()
+    fin = dataclasses.replace(cfg.world.finance, outside_finance_share=threshold)
+    inv = dataclasses.replace(cfg.world.investment, review_probability=1.0, expansion_share=[0.5, 0.5], check_funds_at_expansion=True)
+    capex = T.capex_musd_per_kt[CHINA, MAGNET] * 500.0 / 1000.0
+    cost = capex * (1.0 + fin.startup_reserve_share)
+    T0, pop, pi = _seekers([10 * cost, 0.5 * cost, 0.0, 0.0])
+    rows, nameplate, skipped = choose_expansions(pop, T0, np.random.default_rng(0), pi, inv, fin, np.zeros(4))
+    assert list(rows) == [0, 1] and list(skipped) == [2]
+    np.testing.assert_allclose(nameplate, 500.0)
+    np.testing.assert_array_equal(pop.outside_finance, [False, threshold < 0.5, True, False])
+    np.testing.assert_array_equal(pop.finance_constrained, [False, False, True, False])
+
+
+def test_outside_finance_is_an_observation_the_same_expansions_start_without_it():
+    """The mark changes no decision: with any threshold the same firms commit to the same nameplate and skip."""
+    cfg = fresh_config()
+    inv = dataclasses.replace(cfg.world.investment, review_probability=0.5, check_funds_at_expansion=True)
+    out = []
+    for threshold in (0.0, 1.0):
+        fin = dataclasses.replace(cfg.world.finance, outside_finance_share=threshold)
+        T0, pop, pi = _seekers([100.0, 3.0, 1.0, 0.5, 0.0, 0.0])
+        rows, nameplate, skipped = choose_expansions(pop, T0, np.random.default_rng(7), pi, inv, fin, np.zeros(6))
+        out.append((list(rows), list(nameplate), list(skipped), pop.outside_finance.copy()))
+    assert out[0][:3] == out[1][:3]
+    assert out[0][3].any() and not out[1][3].any()  # a threshold of 1 marks nobody
+
+
+def test_reported_difficulty_counts_every_constrained_little_giant_and_more():
+    """A baseline run to 2025: the share of Little Giant-years that needed outside money to scale or could not finance
+    it is at least the share that could not finance it (the second is part of the first)."""
+    m = ChainModel(fresh_config("scenario=baseline", "years=11"))
+    m.run()
+    china = m.recorder.summary()["policy"]["china"]
+    assert china["firms_by_tier"]["2025"]["little_giant"] > 0
+    assert china["scaling_finance_difficulty_lg_2020_2025"] >= china["capital_constraint_lg_2020_2025"] >= 0.0
+
+
 # --------------------------------------------------------------------------
 # 7. payout
 # --------------------------------------------------------------------------

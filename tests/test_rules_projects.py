@@ -233,6 +233,39 @@ def test_gate_own_funds_and_debt_room_edges(T, cfg):
     np.testing.assert_array_equal(pop.finance_constrained, [False, True, False, True])
 
 
+def test_gate_marks_projects_that_need_outside_money(T, cfg):
+    """At the gate a project worth doing whose cost (capex + start-up reserve) exceeds the firm's cash above the buffer
+    marks the firm ``outside_finance``, funded or not; one paid from own cash, or not worth doing, does not."""
+    cost = 10.0 * (1.0 + cfg.world.finance.startup_reserve_share)
+    pop = _at_gate(T, n=4, cash=[cost + 1.0, cost - 0.5, cost - 0.5, 0.0], book_assets=100.0)
+    pi = np.array([0.5, 0.5, -0.5, 0.5])
+    buffer = np.array([0.0, 0.0, 0.0, 0.0])
+    finance_gate(pop, T, np.random.default_rng(0), pi, 0.0, cfg.world.finance, buffer)
+    np.testing.assert_array_equal(pop.outside_finance, [False, True, False, True])
+    assert pop.proj_phase[1] == ProjectPhase.CONSTRUCTION  # debt pays the rest: outside money, no constraint
+
+
+def test_borrowing_for_construction_marks_outside_finance(T, cfg):
+    """A firm whose construction spend this quarter is paid partly by new borrowing needed outside money to build;
+    a rich builder, and a poor firm that borrows without building, are not marked."""
+    b, s = bloc(T, "west"), stage(T, "magnet")
+    pop = make_pop(
+        3,
+        bloc=b,
+        stage=s,
+        output_t=0.0,
+        cash=[1e3, 0.0, -5.0],
+        book_assets=100.0,
+        gross_assets=100.0,
+        proj_phase=[ProjectPhase.CONSTRUCTION, ProjectPhase.CONSTRUCTION, ProjectPhase.NONE],
+        proj_capex_left=[8.0, 8.0, 0.0],
+        proj_remaining_q=4.0,
+    )
+    account(pop, T, 0, cfg.world.finance, np.tile(T.reference_price_usd_per_kg, (T.B, 1)).astype(float))
+    assert pop.capex[1] == pytest.approx(2.0) and pop.net_borrowing[1] > 0 and pop.net_borrowing[2] > 0
+    np.testing.assert_array_equal(pop.outside_finance, [False, True, False])
+
+
 def test_gate_worth_but_unfundable_is_constrained_and_waits(T, cfg):
     no_appetite = dataclasses.replace(T, investor_appetite=np.zeros(T.B), private_investor_appetite=np.zeros(T.B))
     pop = _at_gate(no_appetite)

@@ -72,3 +72,19 @@ def test_a_short_run_with_the_default_targets(capsys):
     ids = [t["id"] for t in validate.read_targets(validate.TARGETS_FILE)]
     assert [ln.split()[1] for ln in lines] == ids
     assert all(ln.split()[0] in ("MET", "MISSED", "-") for ln in lines)
+
+
+def test_capital_constraint_is_reported_as_written_and_as_reported_difficulty():
+    """lg_capital_constraint is met or missed on its measure as written; the reported difficulty (docs/ODD.md 7.12) is
+    reported beside it on the same line, against the same range, with its own verdict."""
+    target = {"id": "lg_capital_constraint", "scenario": "baseline", "accept": [0.45, 0.75]}
+    china = lambda c, d: {"capital_constraint_lg_2020_2025": c, "scaling_finance_difficulty_lg_2020_2025": d}  # noqa: E731
+    results = [
+        {"scenario": "baseline", "seed": s, "summary": {"policy": {"china": china(c, d)}}}
+        for s, c, d in ((1, 0.0, 0.5), (2, 0.01, 0.6), (3, 0.02, 0.7))
+    ]
+    (row,) = validate.evaluate(results, [target])
+    assert row["met"] is False and row["median"] == 0.01
+    assert row["reported_difficulty"]["median"] == 0.6 and row["reported_difficulty"]["met"] is True
+    (line,) = validate.report([row]).splitlines()
+    assert line.startswith("MISSED") and "reported difficulty" in line and line.count("MET") == 1

@@ -341,6 +341,7 @@ def firm_panel_rows(m: "ChainModel") -> pd.DataFrame:
             "designation_year": np.where(pop.designation_step[idx] >= 0, m.world.start_year + pop.designation_step[idx] // 4, -1),
             "group_grade_a": pop.group_grade_a[idx],
             "finance_constrained": pop.finance_constrained[idx],
+            "outside_finance": pop.outside_finance[idx],
         }
     )
 

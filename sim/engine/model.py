@@ -198,6 +198,7 @@ class ChainModel(mesa.Model):
         inn = self.world.innovation
         expire_patents(self.pop, year_index, inn.patent_life_years, inn.utility_patent_life_years)
         self.pop.finance_constrained = False
+        self.pop.outside_finance = False
         self.pop.compact()
 
     # ------------------------------------------------------------------ called by agents (the processes live in their modules)

@@ -8,6 +8,7 @@
 | rd_spend_musd, revenue_musd | tier | flows of the quarter, M USD |
 | patents_invention, patents_utility | tier | patents in force |
 | finance_constrained | tier | firms flagged this year (wanted to build but could not fund it) |
+| scaling_finance_difficulty | tier | firms that this year wanted to build and needed outside money for it (``outside_finance``: more than ``finance.outside_finance_share`` of the cost) or could not fund it (``finance_constrained``) |
 | fiscal_musd | instrument (grants, key_grants, tax_expenditure, interest_subsidy, talent_subsidy, group_rescue, group_rd_fund, group_incubation, sponsored_projects, agency:NAME, price_floor) | public money of the quarter, M USD |
 | lg_control | processing (separation + metal), magnet | share of the bloc's capacity held by Little Giants and by firms of groups that have a Little Giant |
 | group_firms | GROUP:tier, GROUP:all | the group's operating subsidiaries holding the tier, and all of them (Q4 only) |
@@ -68,6 +69,7 @@ class PolicyRecorder:
             "patents_invention": pop.patents_invention,
             "patents_utility": pop.patents_utility,
             "finance_constrained": pop.finance_constrained,
+            "scaling_finance_difficulty": pop.finance_constrained | pop.outside_finance,
         }
         out = {}
         for measure, v in values.items():
@@ -199,24 +201,34 @@ def _little_giant_rounds(log, b: int, start_year: int) -> dict[str, Any]:
 
 def _rd_and_capital(full: pd.DataFrame, years: list[int]) -> dict[str, Any]:
     """From all of one bloc's rows: R&D intensity by tier per reference year, the share of Little Giants held back
-    by finance in 2020-2025, and R&D intensity by tier over 2020-2030."""
+    by finance in 2020-2025 (wanted to expand but could not fund it), the share that met a difficulty of scaling
+    for want of capital in 2020-2025 (needed outside money for it, or could not fund it: docs/ODD.md 7.8), and R&D
+    intensity by tier over 2020-2030. Both shares count Little Giant-years (Q4 rows) in the window."""
     by_year = {}
     for k in TIER_KEYS:
         rd = full[(full["measure"] == "rd_spend_musd") & (full["key"] == k)].groupby("year")["value"].sum()
         rev = full[(full["measure"] == "revenue_musd") & (full["key"] == k)].groupby("year")["value"].sum()
         by_year[k] = {str(int(y)): (float(rd[y] / rev[y]) if rev[y] > 0 else None) for y in rev.index if y in years}
     lg_n = full[(full["measure"] == "firms") & (full["key"] == LG) & (full["quarter"] == 4)]
-    lg_c = full[(full["measure"] == "finance_constrained") & (full["key"] == LG) & (full["quarter"] == 4)]
     win = (lg_n["year"] >= 2020) & (lg_n["year"] <= 2025)
     n_lg = lg_n[win]["value"].sum()
-    constrained = float(lg_c[(lg_c["year"] >= 2020) & (lg_c["year"] <= 2025)]["value"].sum() / n_lg) if n_lg else None
+
+    def lg_share(measure: str) -> float | None:
+        v = full[(full["measure"] == measure) & (full["key"] == LG) & (full["quarter"] == 4)]
+        return float(v[(v["year"] >= 2020) & (v["year"] <= 2025)]["value"].sum() / n_lg) if n_lg else None
+
     span = {}
     for k in TIER_KEYS:
         sel = (full["key"] == k) & (full["year"] >= 2020) & (full["year"] <= 2030)
         rd = full[sel & (full["measure"] == "rd_spend_musd")]["value"].sum()
         rev = full[sel & (full["measure"] == "revenue_musd")]["value"].sum()
         span[k] = float(rd / rev) if rev > 0 else None
-    return {"rd_intensity_by_tier": by_year, "capital_constraint_lg_2020_2025": constrained, "rd_intensity_2020_2030": span}
+    return {
+        "rd_intensity_by_tier": by_year,
+        "capital_constraint_lg_2020_2025": lg_share("finance_constrained"),
+        "scaling_finance_difficulty_lg_2020_2025": lg_share("scaling_finance_difficulty"),
+        "rd_intensity_2020_2030": span,
+    }
 
 
 def _pyramids(gf: pd.DataFrame, groups, years: list[int]) -> dict[str, Any]:

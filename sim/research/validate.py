@@ -23,7 +23,11 @@ Measures (what each target id reads):
   2020-2030;
 - lg_patents: patents in force per Little Giant, end of 2025;
 - lg_capital_constraint: share of Little Giant-years 2020-2025 flagged
-  finance-constrained;
+  finance-constrained (wanted to expand but could not finance it: met or missed
+  on this), and beside it, against the same range, the share that reported a
+  difficulty of scaling for want of capital (``reported_difficulty``: wanted to
+  build and needed outside money for it, or could not finance it; docs/ODD.md
+  7.12: the source is a survey of perceived difficulty);
 - designation_criteria_hold: checked by tests/test_designation.py (property
   test), not here;
 - designation_raises_rd: baseline against china_without_tiers on the same
@@ -188,8 +192,13 @@ def _lg_patents(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
 
 
 def _lg_capital_constraint(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
+    """The target's measure as written (met or missed on it), and beside it the reading of its source as a survey of
+    perceived difficulty (``reported_difficulty``, with its own met against the same range; docs/ODD.md 7.12)."""
     st = _stats([_pol(by, "baseline", s)["china"]["capital_constraint_lg_2020_2025"] for s in seeds])
     row.update(st, met=_in(st["median"], t["accept"]))
+    rep = _stats([_pol(by, "baseline", s)["china"].get("scaling_finance_difficulty_lg_2020_2025") for s in seeds])
+    rep["met"] = _in(rep["median"], t["accept"])
+    row["reported_difficulty"] = rep
 
 
 def _designation_criteria_hold(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
@@ -267,6 +276,12 @@ def report(rows: list[dict[str, Any]]) -> str:
             detail = f"DiD R&D intensity {f3(r['did_rd_intensity'])}; patents 2030 difference {f3(r['patents_2030_difference'])}"
         elif "median" in r:
             detail = f"median {_fmt(r['median'])} [{_fmt(r['min'])}, {_fmt(r['max'])}]" + (f", {r['n_none']} none" if r.get("n_none") else "")
+            if "reported_difficulty" in r:  # lg_capital_constraint: the survey reading beside the measure as written
+                d = r["reported_difficulty"]
+                detail += (
+                    f"; reported difficulty (needed outside money or could not finance): median {_fmt(d['median'])} "
+                    f"[{_fmt(d['min'])}, {_fmt(d['max'])}] {'MET' if d['met'] else 'MISSED'}"
+                )
         else:
             detail = r.get("note", "")
         lines.append(f"{status:<7}{r['id']:<36}{detail}   accept: {json.dumps(r['accept'])}")
