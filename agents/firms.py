@@ -102,6 +102,8 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "book_assets": (np.float64, 0.0),  # operating plant at cost less depreciation, M USD
     "gross_assets": (np.float64, 0.0),  # operating plant at cost (straight-line depreciation base), M USD
     "cip": (np.float64, 0.0),  # construction in progress at cost (not depreciated), M USD
+    "working_capital": (np.float64, 0.0),  # receivables + inventories - trade payables, M USD (finance.working_capital_share)
+    "working_capital_in": (np.float64, 0.0),  # cash tied up in working capital this quarter (negative: released), M USD
     "equity_raised": (np.float64, 0.0),
     "revenue": (np.float64, 0.0),
     "input_cost": (np.float64, 0.0),
@@ -259,7 +261,7 @@ class FirmPopulation:
     @property
     def equity(self) -> np.ndarray:
         """Book equity, M USD."""
-        return self.cash + self.book_assets + self.cip - self.debt
+        return self.cash + self.book_assets + self.cip + self.working_capital - self.debt
 
     def trailing(self, hist: np.ndarray, step: int, quarters: int = 4, lag: int = 0) -> np.ndarray:
         """Sum of ``quarters`` quarters of a history ring ending ``lag`` quarters before ``step``."""
@@ -377,17 +379,20 @@ def learn(pop: FirmPopulation, T, knowhow_ramp_effect: float, ramp_multiplier_ex
 def account(pop: FirmPopulation, T, step: int, fin, market_price: np.ndarray, revenue_adjust: np.ndarray | None = None) -> None:
     """One quarter of accounts (MODEL.md 3, step 3).
 
+    Working capital (receivables and stocks less supplier credit) is ``fin.working_capital_share`` x this quarter's
+    revenue at an annual rate; its change ties up (or releases) cash and lenders count it with plant.
+
     revenue = output x own-bloc price (less ``revenue_adjust``, M USD per row, if given); costs = inputs + processing + fixed + interest + R&D;
     R&D = min(propensity x revenue + R&D grants, funds available) (MODEL.md 5.3);
     depreciation is straight-line on operating plant at cost (construction in
     progress is not depreciated) and never takes book value below zero;
     tax on positive profit at the firm's rate; capex of projects under construction
     adds to construction in progress; borrowing covers a cash deficit up to the
-    credit limit (leverage limit x (book assets + construction in progress)),
+    credit limit (leverage limit x (book assets + construction in progress + working capital)),
     surplus cash above the buffer repays debt; a share ``fin.payout_ratio`` of positive
     after-tax profit is paid out as dividends from cash above the buffer (firms do not
     hoard: the finance gate of the next project can bind).
-    Identity per firm and quarter: d cash = revenue - costs - tax + grants - capex
+    Identity per firm and quarter: d cash = revenue - costs - tax + grants - capex - working capital in
     + net borrowing - dividends + equity in (outside equity arrives at the finance gate, later
     in the same quarter, see agents.investment.finance_gate).
     A firm that borrows for more than ``fin.outside_finance_share`` of the quarter's capex is marked
@@ -408,8 +413,13 @@ def account(pop: FirmPopulation, T, step: int, fin, market_price: np.ndarray, re
     spend = np.where(building, pop.proj_capex_left / np.maximum(pop.proj_remaining_q, 1.0), 0.0)
     pop.capex = spend
     pop.proj_capex_left = pop.proj_capex_left - spend
-    room = np.maximum((T.leverage_max[pop.bloc] + pop.credit_bonus) * (pop.book_assets + pop.cip + spend) - pop.debt, 0.0)
-    operating_cash = pop.cash + pop.revenue - pop.input_cost - pop.opex - pop.fixed_cost - pop.interest
+    # working capital follows sales: receivables and stocks at this quarter's sales rate, less supplier credit
+    d_wc = np.where(alive, fin.working_capital_share * 4.0 * np.maximum(pop.revenue, 0.0), 0.0) - pop.working_capital
+    pop.working_capital_in = d_wc
+    # lenders lend against plant, construction and working capital (working-capital loans)
+    base = pop.book_assets + pop.cip + spend + pop.working_capital + d_wc
+    room = np.maximum((T.leverage_max[pop.bloc] + pop.credit_bonus) * base - pop.debt, 0.0)
+    operating_cash = pop.cash + pop.revenue - pop.input_cost - pop.opex - pop.fixed_cost - pop.interest - d_wc
     funds = np.maximum(operating_cash + room - spend, 0.0)
     pop.rd_spend = np.where(alive, np.minimum(pop.rd_propensity * pop.revenue + pop.rd_grants, funds), 0.0)
     pop.costs = pop.input_cost + pop.opex + pop.fixed_cost + pop.interest + pop.rd_spend
@@ -417,7 +427,8 @@ def account(pop: FirmPopulation, T, step: int, fin, market_price: np.ndarray, re
     pbt = pop.revenue + pop.grants - pop.costs - pop.depreciation
     pop.tax = np.maximum(pbt, 0.0) * pop.tax_rate
     pop.profit = pbt - pop.tax
-    cash_pre = pop.cash + pop.revenue - pop.costs - pop.tax + pop.grants - pop.capex
+    cash_pre = pop.cash + pop.revenue - pop.costs - pop.tax + pop.grants - pop.capex - d_wc
+    pop.working_capital = pop.working_capital + d_wc
     buffer = fin.min_cash_quarters_of_fixed_cost * pop.fixed_cost
     borrow = np.minimum(np.maximum(-cash_pre, 0.0), room)
     repay = np.where(cash_pre > buffer, np.minimum(pop.debt * fin.repayment_share, cash_pre - buffer), 0.0)

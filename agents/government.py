@@ -58,7 +58,7 @@ METRICS = {
     "profit_growth": "profit of the last four quarters over the four before - 1 (relative to |profit before|)",
     "revenue_growth_2y": "mean of the last two yearly revenue growth rates (revenue_growth and the year before's; that alone if unknown)",
     "profit_growth_2y": "mean of the last two yearly profit growth rates (profit_growth and the year before's; that alone if unknown)",
-    "debt_ratio": "debt / (cash + book assets + construction in progress)",
+    "debt_ratio": "debt / (cash + book assets + construction in progress + working capital)",
     "years_in_niche": "years since the firm entered its stage",
     "invention_patents": "class I (invention) patents in force",
     "utility_patents": "utility and design patents in force",
@@ -100,7 +100,7 @@ def firm_metrics(
         rev_yb, prof_yb = year_before
         rev_growth_2y = np.where(np.isnan(rev_yb), rev_growth, 0.5 * (rev_growth + _growth(rev_prev4, np.nan_to_num(rev_yb))))
         prof_growth_2y = np.where(np.isnan(prof_yb), prof_growth, 0.5 * (prof_growth + _profit_growth(prof_prev4, np.nan_to_num(prof_yb))))
-    assets = pop.cash + pop.book_assets + pop.cip
+    assets = pop.cash + pop.book_assets + pop.cip + pop.working_capital
     cap = np.where(pop.operating, pop.capacity_t, 0.0)
     bs_cap = T.bs_sum(pop.bloc, pop.stage, cap)
     niche_cap = bs_cap[pop.bloc, pop.stage] / niches_per_stage[pop.stage]

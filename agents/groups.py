@@ -169,7 +169,7 @@ class SOEGroup(mesa.Agent):
         rescued = []
         for r in mine:
             need = max(-pop.cash[r], 0.0)
-            equity_after = pop.cash[r] + need + pop.book_assets[r] + pop.cip[r] - pop.debt[r]
+            equity_after = pop.equity[r] + need
             need += max(-equity_after, 0.0)
             if need <= self.rescue_left:
                 pop.cash[r] += need

@@ -231,42 +231,72 @@ def project_reserve(pop: FirmPopulation, T, rows: np.ndarray, capex: np.ndarray,
     return fin.startup_reserve_share * capex + qualification_reserve(pop, T, rows, capex)
 
 
-def outside_share(pop: FirmPopulation, T, rows: np.ndarray, capex: np.ndarray, fin, cash_buffer: np.ndarray) -> np.ndarray:
-    """Share of a project's cost (capex + reserve, :func:`project_reserve`) that the firm's own funds (cash above the
-    buffer) leave to outside money, debt or outside equity: max(cost - own, 0) / cost (0 for a zero cost)."""
-    cost = capex + project_reserve(pop, T, rows, capex, fin)
+def added_working_capital(pop: FirmPopulation, rows: np.ndarray, nameplate_t: np.ndarray, fin) -> np.ndarray:
+    """M USD of working capital the added nameplate will tie up (the initial working capital a Chinese project's
+    investment includes): ``fin.working_capital_share`` x the firm's sales per t of capacity at this quarter's annual
+    rate x the nameplate. Zero for a firm without capacity or sales (a greenfield project carries its start-up in the
+    reserve)."""
+    cap = pop.capacity_t[rows]
+    per_t = np.divide(4.0 * pop.revenue[rows], cap, out=np.zeros(len(rows)), where=cap > 0)
+    return fin.working_capital_share * np.maximum(per_t, 0.0) * nameplate_t
+
+
+def outside_share(
+    pop: FirmPopulation, T, rows: np.ndarray, capex: np.ndarray, fin, cash_buffer: np.ndarray, wc_new: np.ndarray | None = None
+) -> np.ndarray:
+    """Share of a project's cost (capex + added working capital + reserve, :func:`project_reserve`) that the firm's
+    own funds (cash above the buffer) leave to outside money, debt or outside equity: max(cost - own, 0) / cost (0 for
+    a zero cost)."""
+    cost = capex + project_reserve(pop, T, rows, capex, fin) + (0.0 if wc_new is None else wc_new)
     own = np.maximum(pop.cash[rows] - cash_buffer[rows], 0.0)
     return np.divide(np.maximum(cost - own, 0.0), cost, out=np.zeros_like(cost), where=cost > 1e-12)
 
 
-def mark_outside_finance(pop: FirmPopulation, T, rows: np.ndarray, capex: np.ndarray, fin, cash_buffer: np.ndarray) -> np.ndarray:
+def mark_outside_finance(
+    pop: FirmPopulation, T, rows: np.ndarray, capex: np.ndarray, fin, cash_buffer: np.ndarray, wc_new: np.ndarray | None = None
+) -> np.ndarray:
     """Firms ``rows`` seek finance for projects of ``capex``: those whose own funds leave more than
     ``fin.outside_finance_share`` of the cost to outside money are marked ``outside_finance`` for the year (the
     observation behind the reported difficulty of scaling for want of capital; no rule reads it). Returns them."""
-    dep = rows[outside_share(pop, T, rows, capex, fin, cash_buffer) > fin.outside_finance_share]
+    dep = rows[outside_share(pop, T, rows, capex, fin, cash_buffer, wc_new) > fin.outside_finance_share]
     pop.outside_finance[dep] = True
     return dep
 
 
-def funding(pop: FirmPopulation, T, rows: np.ndarray, capex: np.ndarray, worth: np.ndarray, fin, cash_buffer: np.ndarray, u: np.ndarray):
+def funding(
+    pop: FirmPopulation,
+    T,
+    rows: np.ndarray,
+    capex: np.ndarray,
+    worth: np.ndarray,
+    fin,
+    cash_buffer: np.ndarray,
+    u: np.ndarray,
+    wc_new: np.ndarray | None = None,
+):
     """Whether firms ``rows`` can fund projects of ``capex`` (M USD): own funds (cash above the buffer, plus outside
     equity, which investors provide with the bloc's appetite -- its private appetite for private firms outside the state
     groups -- plus the firm's IPO fast track, drawn by ``u`` < appetite,
     for projects ``worth`` doing) cover the required equity share plus a start-up reserve, and lenders allow the rest
     within the leverage limit. A new plant that must pass buyer qualification also raises what carries it through
     qualification (:func:`qualification_reserve`: the start-up reserve share alone left magnet entrants illiquid
-    before their first sale). Returns (outside equity raised, own funds suffice, debt room suffices)."""
+    before their first sale). The project's investment is its capex plus the working capital its output will tie up
+    (``wc_new``, :func:`added_working_capital`; none for a greenfield plant): the equity share applies to both and
+    lenders count both, with the firm's plant, construction and working capital, within the leverage limit.
+    Returns (outside equity raised, own funds suffice, debt room suffices)."""
     b = pop.bloc[rows]
     reserve = project_reserve(pop, T, rows, capex, fin)
-    own_needed = T.equity_share_required[b] * capex + reserve
+    invest = capex if wc_new is None else capex + wc_new
+    own_needed = T.equity_share_required[b] * invest + reserve
     own = np.maximum(pop.cash[rows] - cash_buffer[rows], 0.0)
     private = (pop.group[rows] < 0) & ~pop.state_owned[rows]  # private firms outside the state groups
     base = np.where(private, T.private_investor_appetite[b], T.investor_appetite[b])
     appetite = np.clip(base + pop.ipo_fast_track[rows], 0.0, 1.0)
     raised = np.where(worth & (own < own_needed) & (u < appetite), own_needed - own, 0.0)
     own_ok = own + raised >= own_needed - 1e-9
-    debt_room = (T.leverage_max[b] + pop.credit_bonus[rows]) * (pop.book_assets[rows] + pop.cip[rows] + capex) - pop.debt[rows]
-    debt_need = np.maximum(capex + reserve - own - raised, 0.0)
+    base = pop.book_assets[rows] + pop.cip[rows] + pop.working_capital[rows] + invest
+    debt_room = (T.leverage_max[b] + pop.credit_bonus[rows]) * base - pop.debt[rows]
+    debt_need = np.maximum(invest + reserve - own - raised, 0.0)
     debt_ok = debt_room >= debt_need - 1e-9
     return raised, own_ok, debt_ok
 
@@ -302,8 +332,9 @@ def finance_gate(
     capex = pop.proj_capex_musd[gate]
     # a sponsored greenfield project (agents/sponsor.py) is committed by the plan, not by its expected return
     worth = (pi[gate] > min_pi) | (pop.sponsored[gate] & pop.proj_greenfield[gate])
-    raised, own_ok, debt_ok = funding(pop, T, gate, capex, worth, fin, cash_buffer, u)
-    mark_outside_finance(pop, T, gate[worth], capex[worth], fin, cash_buffer)
+    wc_new = added_working_capital(pop, gate, pop.proj_nameplate_t[gate], fin)
+    raised, own_ok, debt_ok = funding(pop, T, gate, capex, worth, fin, cash_buffer, u, wc_new)
+    mark_outside_finance(pop, T, gate[worth], capex[worth], fin, cash_buffer, wc_new[worth])
     funded = worth & own_ok & debt_ok
     fr = gate[funded]
     # outside equity is paid in at financial close, in this quarter
@@ -347,11 +378,12 @@ def choose_expansions(
     nameplate = np.clip(share[rows] * pop.capacity_t[rows], 0.1 * size[:, 0], size[:, 1])
     skipped = np.zeros(0, dtype=np.int64)
     capex = T.capex_musd_per_kt[pop.bloc[rows], pop.stage[rows]] * nameplate / 1000.0
+    wc_new = None if fin is None else added_working_capital(pop, rows, nameplate, fin)
     if fin is not None and cash_buffer is not None:
-        mark_outside_finance(pop, T, rows, capex, fin, cash_buffer)
+        mark_outside_finance(pop, T, rows, capex, fin, cash_buffer, wc_new)
     if inv.check_funds_at_expansion and fin is not None:
         u_eq = rng.random(n)[rows]
-        _, own_ok, debt_ok = funding(pop, T, rows, capex, np.ones(len(rows), dtype=bool), fin, cash_buffer, u_eq)
+        _, own_ok, debt_ok = funding(pop, T, rows, capex, np.ones(len(rows), dtype=bool), fin, cash_buffer, u_eq, wc_new)
         ok = own_ok & debt_ok
         skipped = rows[~ok]
         pop.finance_constrained[skipped] = True

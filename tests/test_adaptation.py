@@ -794,13 +794,16 @@ def test_reported_difficulty_counts_every_constrained_little_giant_and_more():
 # --------------------------------------------------------------------------
 def _payers():
     """Four magnet makers selling at the reference price: 0 rich and profitable, 1 profitable with cash just above
-    the buffer, 2 loss-making, 3 profitable with cash below the buffer (no debt: nothing repaid)."""
+    the buffer, 2 loss-making, 3 profitable with cash below the buffer (no debt: nothing repaid). Working capital
+    starts where the quarter's sales keep it (no cash tied up or released)."""
+    output = np.array([250.0, 250.0, 0.0, 250.0])
     return make_pop(
         4,
         bloc=WEST,
         stage=MAGNET,
         capacity_t=1000.0,
-        output_t=[250.0, 250.0, 0.0, 250.0],
+        output_t=output,
+        working_capital=_WORLD.finance.working_capital_share * 4.0 * output * P0 / 1000.0,
         cash=[500.0, -2.0, 100.0, -50.0],
         book_assets=20.0,
         gross_assets=20.0,

@@ -799,8 +799,10 @@ def test_group_rescue_and_rd_fund_within_yearly_budgets(monkeypatch, scale):
     cfg = coord_config(seed=3)
     # world magnet demand halved 2017-2019: group subsidiaries fall insolvent and call on the rescue budget (without a
     # slump few do: 0-5 in 10 years over seeds 1-6, and the budget both rescued and refused in 2 of them; with it 11-18
-    # over seeds 1-4, all four with rescues and refusals)
+    # over seeds 1-4, all four with rescues and refusals). Without working capital: a slump releases it into cash
+    # (world.finance.working_capital_share), which carries the subsidiaries through this one.
     cfg.scenario.events = {"slump": dict(kind="demand_shock", start_year=2017.0, end_year=2020.0, blocs=[], multiplier=0.5)}
+    cfg.world.finance.working_capital_share = 0.0
     cfg = validate(cfg)
     cfg.world.scale = scale
     g = china(cfg).groups

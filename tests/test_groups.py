@@ -65,7 +65,7 @@ def test_rescue_recapitalises_to_zero_cash_and_zero_equity_within_the_budget():
     a, b = members(m, g)[:2]
     o = members(m, other)[0]
     for r in (a, b, o):
-        pop.cash[r], pop.book_assets[r], pop.cip[r], pop.debt[r] = -5.0, 10.0, 0.0, 20.0
+        pop.cash[r], pop.book_assets[r], pop.cip[r], pop.debt[r], pop.working_capital[r] = -5.0, 10.0, 0.0, 20.0, 0.0
         pop.neg_equity_quarters[r] = 3
     pop.book_assets[o] = 20.0  # the other group's firm would need 5 only: what is left after one rescue
     # each needs 5 (cash back to zero) + 10 (equity back to zero) = 15 M USD; the budget covers one

@@ -31,6 +31,7 @@ NONNEGATIVE = (
     "knowledge",
     "debt",
     "book_assets",
+    "working_capital",
     "cum_output_t",
     "employees",
     "rd_spend",
@@ -124,7 +125,9 @@ def _check_quarter(m, before, *, with_outside_equity: bool, paid_in: np.ndarray 
         rows, pos = rows[quiet], pos[quiet]
     d_cash = pop.cash[rows] - before["cash"][pos]
     grants = pop.grants if paid_in is None else paid_in
-    flows = (pop.revenue - pop.costs - pop.tax + grants - pop.capex + pop.net_borrowing - pop.dividends + pop.equity_in)[rows]
+    flows = (pop.revenue - pop.costs - pop.tax + grants - pop.capex - pop.working_capital_in + pop.net_borrowing - pop.dividends + pop.equity_in)[
+        rows
+    ]
     bad = np.flatnonzero(~np.isclose(d_cash, flows, rtol=1e-9, atol=1e-9))
     assert len(bad) == 0, (
         f"q{q}: cash change != flows for firm ids {pop.firm_id[rows][bad][:5].tolist()}: "
@@ -145,7 +148,7 @@ def _run_checked(cfg, *, with_outside_equity: bool) -> ChainModel:
 @given(cfg=run_configs())
 def test_quarterly_invariants(cfg):
     """Every quarter, every live firm: no negative stocks, cash >= 0, output within potential and inputs,
-    mass balance between stages, and d cash = revenue - costs - tax + grants - capex + net borrowing - dividends
+    mass balance between stages, and d cash = revenue - costs - tax + grants - capex - working capital in + net borrowing - dividends
     (firms with outside equity in flight are checked by test_cash_identity_with_outside_equity)."""
     m = _run_checked(cfg, with_outside_equity=False)
     assert m.steps == cfg.years * 4

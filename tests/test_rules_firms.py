@@ -236,7 +236,7 @@ def _account_pop(T):
 
 
 def _run_account(T, cfg, pop, price=None):
-    before = {k: getattr(pop, k).copy() for k in ("cash", "debt", "book_assets", "gross_assets", "cip")}
+    before = {k: getattr(pop, k).copy() for k in ("cash", "debt", "book_assets", "gross_assets", "cip", "working_capital")}
     account(pop, T, 3, cfg.world.finance, flat_price(T) if price is None else price)
     return before
 
@@ -245,8 +245,9 @@ def test_account_cash_identity_per_firm(T, cfg):
     pop = _account_pop(T)
     before = _run_account(T, cfg, pop)
     # outside equity is paid in at the finance gate, not in the accounts (firm 5 has equity_in = 1 pending)
-    flows = pop.revenue - pop.costs - pop.tax + pop.grants - pop.capex + pop.net_borrowing - pop.dividends
+    flows = pop.revenue - pop.costs - pop.tax + pop.grants - pop.capex - pop.working_capital_in + pop.net_borrowing - pop.dividends
     np.testing.assert_allclose(pop.cash - before["cash"], flows, atol=1e-12)
+    np.testing.assert_allclose(pop.working_capital - before["working_capital"], pop.working_capital_in, atol=1e-12)
     np.testing.assert_allclose(pop.debt - before["debt"], pop.net_borrowing, atol=1e-12)
     np.testing.assert_allclose(pop.costs, pop.input_cost + pop.opex + pop.fixed_cost + pop.interest + pop.rd_spend)
 
@@ -288,12 +289,46 @@ def test_account_borrowing_within_credit_room(T, cfg):
     before = _run_account(T, cfg, pop)
     spend = np.where(pop.proj_phase == ProjectPhase.CONSTRUCTION, capex_left / np.maximum(remaining, 1.0), 0.0)
     np.testing.assert_allclose(pop.capex, spend)
-    room = np.maximum(T.leverage_max[pop.bloc] * (before["book_assets"] + spend) - before["debt"], 0.0)
+    # lenders count plant, construction and the working capital after this quarter's change
+    room = np.maximum(T.leverage_max[pop.bloc] * (before["book_assets"] + spend + pop.working_capital) - before["debt"], 0.0)
     assert (pop.net_borrowing <= room + 1e-12).all()
     # firm 3 (West, debt 30 > 0.6 x 20) has no room: it cannot borrow and ends with negative cash
     assert room[3] == 0.0 and pop.net_borrowing[3] <= 0.0 and pop.cash[3] < 0.0
     # the construction firm borrows exactly what its cash deficit needs, within room
     assert pop.net_borrowing[5] > 0 and pop.cash[5] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_working_capital_follows_sales_ties_up_cash_and_counts_with_lenders(T, cfg):
+    """Working capital = working_capital_share x this quarter's revenue at an annual rate; its change comes out of
+    cash (firm 0, rich, against the same firm without working capital) and lenders count it: firm 1, with no plant, no
+    cash and a large input bill, borrows up to the leverage limit x its working capital; a firm that stops selling
+    releases its working capital into cash (firm 2)."""
+    s = stage(T, "magnet")
+    fin0 = dataclasses.replace(cfg.world.finance, working_capital_share=0.0)
+    share = cfg.world.finance.working_capital_share
+    assert share > 0
+
+    def firms():
+        return make_pop(
+            3,
+            bloc=bloc(T, "china"),
+            stage=s,
+            output_t=[200.0, 200.0, 0.0],
+            input_cost=[0.0, 100.0, 0.0],
+            cash=[100.0, 0.0, 1.0],
+            book_assets=[10.0, 0.0, 10.0],
+            gross_assets=[10.0, 0.0, 10.0],
+            working_capital=[0.0, 0.0, 4.0],
+        )
+
+    pop, ref = firms(), firms()
+    account(pop, T, 3, cfg.world.finance, flat_price(T))
+    account(ref, T, 3, fin0, flat_price(T))
+    np.testing.assert_allclose(pop.working_capital, share * 4.0 * pop.revenue)
+    assert pop.working_capital_in[0] > 0
+    assert pop.cash[0] == pytest.approx(ref.cash[0] - pop.working_capital_in[0] - (pop.dividends[0] - ref.dividends[0]))
+    assert pop.net_borrowing[1] == pytest.approx(T.leverage_max[0] * pop.working_capital[1]) and ref.net_borrowing[1] == 0.0
+    assert pop.working_capital[2] == 0.0 and pop.working_capital_in[2] == -4.0
 
 
 def test_account_borrowing_capped_at_room_when_deficit_is_larger(T, cfg):
@@ -323,8 +358,8 @@ def test_account_rd_within_propensity_and_funds(T, cfg):
     before = _run_account(T, cfg, pop)
     assert (pop.rd_spend <= pop.rd_propensity * pop.revenue + pop.rd_grants + 1e-12).all()
     assert pop.rd_spend[4] == pytest.approx(pop.rd_propensity[4] * pop.revenue[4] + 1.0)  # R&D grant spent on R&D
-    operating = before["cash"] + pop.revenue - pop.input_cost - pop.opex - pop.fixed_cost - pop.interest
-    room = np.maximum(T.leverage_max[pop.bloc] * (before["book_assets"] + pop.capex) - before["debt"], 0.0)
+    operating = before["cash"] + pop.revenue - pop.input_cost - pop.opex - pop.fixed_cost - pop.interest - pop.working_capital_in
+    room = np.maximum(T.leverage_max[pop.bloc] * (before["book_assets"] + pop.capex + pop.working_capital) - before["debt"], 0.0)
     funds = np.maximum(operating + room - pop.capex, 0.0)
     assert (pop.rd_spend <= funds + 1e-12).all()
     # firm 2 (propensity 0.5) is held back by funds, not by its propensity

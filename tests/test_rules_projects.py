@@ -233,6 +233,23 @@ def test_gate_own_funds_and_debt_room_edges(T, cfg):
     np.testing.assert_array_equal(pop.finance_constrained, [False, True, False, True])
 
 
+@pytest.mark.parametrize("wc_share", [0.0, 0.2])
+def test_gate_expansion_raises_the_equity_share_of_its_working_capital(T, cfg, wc_share):
+    """An expansion's investment is its capex plus the working capital its output will tie up (the firm's sales per t
+    of capacity x nameplate x working_capital_share): own funds must cover the equity share of both plus the start-up
+    reserve. Firm 0 holds exactly that, firm 1 a little less; without working capital both hold enough."""
+    b = bloc(T, "china")
+    fin = dataclasses.replace(cfg.world.finance, working_capital_share=wc_share)
+    no_appetite = dataclasses.replace(T, investor_appetite=np.zeros(T.B), private_investor_appetite=np.zeros(T.B))
+    capex, revenue_q = 10.0, 12.5  # 1,000 t/yr selling 50 M USD a year; a 500 t expansion
+    wc_new = 0.2 * 4.0 * revenue_q / 1000.0 * 500.0
+    need = T.equity_share_required[b] * (capex + wc_new) + fin.startup_reserve_share * capex
+    pop = _at_gate(no_appetite, n=2, bloc=b, proj_nameplate_t=500.0, revenue=revenue_q, cash=[need, need - 1e-3], book_assets=100.0)
+    out = finance_gate(pop, no_appetite, np.random.default_rng(0), _pi(pop, 0.5), 0.0, fin, np.zeros(2))
+    assert sorted(out["financed"]) == ([0] if wc_share else [0, 1])
+    assert sorted(out["constrained"]) == ([1] if wc_share else [])
+
+
 def test_gate_marks_projects_that_need_outside_money(T, cfg):
     """At the gate a project worth doing whose cost (capex + start-up reserve) exceeds the firm's cash above the buffer
     marks the firm ``outside_finance``, funded or not; one paid from own cash, or not worth doing, does not."""

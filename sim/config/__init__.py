@@ -163,6 +163,7 @@ class FinanceConfig:
     financing_max_wait_years: float = f(lo=0.0)  # a project that cannot be financed is abandoned after this
     startup_reserve_share: float = f(lo=0.0, hi=1.0)  # own funds raised on top of the equity share, per unit of capex
     payout_ratio: float = f(0.0, lo=0.0, hi=1.0)  # share of positive after-tax profit paid out as dividends (0: none)
+    working_capital_share: float = f(0.0, lo=0.0, hi=2.0)  # net working capital held per unit of annual revenue (0: none)
     outside_finance_share: float = f(0.0, lo=0.0, hi=1.0)  # a project whose outside money (debt, outside equity) pays more than this
     # share of its cost (capex + reserve) marks the firm ``outside_finance`` for the year (an observation: no behaviour reads it)
 
