@@ -125,6 +125,7 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "contract_floor": (np.float64, 0.0),  # the contract's floor price, USD/kg
     "contract_end_q": (np.int64, -1),  # quarter index at which the contract ends
     "contract_short_q": (np.int64, 0),  # consecutive quarters the plant delivered under half the contracted volume
+    "floor_end_q": (np.int64, -1),  # quarter index at which the plant's own price-floor agreement ends (-1: none; scenarios.price_floor)
     "equity_in": (np.float64, 0.0),
     "neg_equity_quarters": (np.int16, 0),
     "rev_hist": (np.float64, 0.0),  # (n, HIST) ring of quarterly revenue
@@ -348,12 +349,16 @@ def processing_cost(pop: FirmPopulation, T) -> np.ndarray:
     return base * pop.cost_index * experience_factor(pop, T) * pop.innovation_factor
 
 
-def set_potential(pop: FirmPopulation, T, max_utilisation: float, price: np.ndarray, shutdown_tolerance: float = 0.0) -> None:
+def set_potential(
+    pop: FirmPopulation, T, max_utilisation: float, price: np.ndarray, shutdown_tolerance: float = 0.0, row_floor: np.ndarray | None = None
+) -> None:
     """Sellable output this quarter: capacity/4 x utilisation x quality, offered by qualified plants
-    whose variable unit cost (last quarter's processing + inputs) is covered by their bloc's price:
+    whose variable unit cost (last quarter's processing + inputs) is covered by their bloc's price
+    (or by ``row_floor``, the state price floor the plant holds, where higher):
     a plant idles when the price falls more than the tolerance below its unit cost (shut-down rule;
     small temporary losses are carried rather than losing customers)."""
-    covers_cost = pop.unit_cost_usd_per_kg * (1.0 - shutdown_tolerance) <= price[pop.bloc, pop.stage]
+    seen = price[pop.bloc, pop.stage] if row_floor is None else np.maximum(price[pop.bloc, pop.stage], row_floor)
+    covers_cost = pop.unit_cost_usd_per_kg * (1.0 - shutdown_tolerance) <= seen
     ok = pop.operating & pop.qualified & covers_cost
     pop.potential_t = np.where(ok, pop.capacity_t / 4.0 * max_utilisation * pop.quality, 0.0)
 

@@ -70,9 +70,10 @@ class PriceFloors:
     def __init__(self, blocs: list[str], stages: list[str]):
         self.blocs, self.stages = list(blocs), list(stages)
         B, S = len(self.blocs), len(self.stages)
-        self._entries: dict[str, list[tuple[int, int, float, float]]] = {}
+        self._entries: dict[str, list[tuple[int, int, float, float, float]]] = {}
         self.floor = np.zeros((B, S))  # USD/kg; 0: no floor
         self.offtake_t_per_year = np.zeros((B, S))
+        self.term_quarters = np.zeros((B, S), dtype=np.int64)  # > 0: each plant holds its own agreement of this many quarters
         self.quarter_cost_musd = np.zeros(B)  # last quarter: top-ups + offtake purchases
         self.topup_musd = np.zeros(B)  # last quarter: top-ups alone
         self.offtake_t = np.zeros((B, S))  # last quarter: tonnes the state received
@@ -80,17 +81,29 @@ class PriceFloors:
         self._orders: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # stage -> (rows, state orders t) this quarter
 
     # -- what is in force -----------------------------------------------------
-    def add(self, name: str, bloc: int | str, stage: int | str, floor_usd_per_kg: float = 0.0, offtake_t_per_year: float = 0.0) -> None:
-        """Add one bloc-stage floor and/or offtake volume under ``name`` (several calls per name allowed)."""
+    def add(
+        self,
+        name: str,
+        bloc: int | str,
+        stage: int | str,
+        floor_usd_per_kg: float = 0.0,
+        offtake_t_per_year: float = 0.0,
+        term_years: float = 0.0,
+    ) -> None:
+        """Add one bloc-stage floor and/or offtake volume under ``name`` (several calls per name allowed).
+        ``term_years`` > 0: the floor is an agreement per plant, running that long from the plant's first quarter of
+        operation while the floor is in force (incumbents: from now); 0: every producer holds it while it is in force."""
         b = self.blocs.index(bloc) if isinstance(bloc, str) else int(bloc)
         s = self.stages.index(stage) if isinstance(stage, str) else int(stage)
-        self._entries.setdefault(name, []).append((b, s, float(floor_usd_per_kg), float(offtake_t_per_year)))
+        self._entries.setdefault(name, []).append((b, s, float(floor_usd_per_kg), float(offtake_t_per_year), float(term_years)))
         self._rebuild()
 
-    def add_stages(self, name: str, bloc: int | str, floor_usd_per_kg: dict, offtake_t_per_year: dict, scale: float = 1.0) -> None:
+    def add_stages(
+        self, name: str, bloc: int | str, floor_usd_per_kg: dict, offtake_t_per_year: dict, scale: float = 1.0, term_years: float = 0.0
+    ) -> None:
         """Add stage -> floor and stage -> offtake (t/yr, times ``scale``) mappings under ``name``, one entry per stage."""
         for stage in dict.fromkeys(list(floor_usd_per_kg) + list(offtake_t_per_year)):
-            self.add(name, bloc, stage, floor_usd_per_kg.get(stage, 0.0), offtake_t_per_year.get(stage, 0.0) * scale)
+            self.add(name, bloc, stage, floor_usd_per_kg.get(stage, 0.0), offtake_t_per_year.get(stage, 0.0) * scale, term_years)
 
     def remove(self, name: str) -> None:
         """Remove everything added under ``name`` (no-op if absent)."""
@@ -107,10 +120,31 @@ class PriceFloors:
     def _rebuild(self) -> None:
         self.floor = np.zeros_like(self.floor)
         self.offtake_t_per_year = np.zeros_like(self.offtake_t_per_year)
+        self.term_quarters = np.zeros_like(self.term_quarters)
         for entries in self._entries.values():
-            for b, s, fl, off in entries:
+            for b, s, fl, off, term in entries:
                 self.floor[b, s] = max(self.floor[b, s], fl)
                 self.offtake_t_per_year[b, s] += off
+                if fl > 0 and term > 0:
+                    self.term_quarters[b, s] = max(self.term_quarters[b, s], int(round(4 * term)))
+
+    def row_floor(self, pop, quarter: int) -> np.ndarray | None:
+        """(n,) the floor each firm holds now (0: none): its bloc-stage's floor, where a per-plant term applies only
+        while the firm's agreement runs (``pop.floor_end_q`` > quarter). None when no floor is in force."""
+        if not np.any(self.floor > 0):
+            return None
+        f = self.floor[pop.bloc, pop.stage]
+        per_plant = self.term_quarters[pop.bloc, pop.stage] > 0
+        return np.where(per_plant & (pop.floor_end_q <= quarter), 0.0, f)
+
+    def sign_agreements(self, pop, quarter: int) -> None:
+        """Per-plant floors: every operating plant of a floored bloc-stage that has never held an agreement signs one,
+        running ``term_quarters`` from now (the programme's incumbents at its start, new plants at first output)."""
+        if not np.any(self.term_quarters > 0):
+            return
+        term = self.term_quarters[pop.bloc, pop.stage]
+        new = pop.alive & pop.operating & (term > 0) & (self.floor[pop.bloc, pop.stage] > 0) & (pop.floor_end_q < 0)
+        pop.floor_end_q[new] = quarter + term[new]
 
     def floored(self, price: np.ndarray) -> np.ndarray:
         """(B, S) ``max(price, floor)``; the same array when no floor is in force."""
@@ -167,8 +201,10 @@ class PriceFloors:
         if not self.active and not orders:
             return
         pop, price = model.pop, model.trade_price
-        # 1. floor top-ups on everything the floored producers sold this quarter
-        f = self.floor[pop.bloc, pop.stage]
+        self.sign_agreements(pop, model.quarter)
+        # 1. floor top-ups on everything the floored producers sold this quarter (per-plant agreements: while they run)
+        f = self.row_floor(pop, model.quarter)
+        f = np.zeros(len(pop.bloc)) if f is None else f
         gap = np.maximum(f - price[pop.bloc, pop.stage], 0.0)
         topup = np.where(pop.alive & (f > 0), gap * pop.output_t / 1000.0, 0.0)
         pop.grants = pop.grants + topup

@@ -168,3 +168,93 @@ def test_an_export_control_lifts_the_western_metal_price_faster_with_whole_price
         return float(m.markets.price[m.tables.blocs.index("west"), m.tables.stages.index("metal")])
 
     assert metal_price(True) > 1.2 * metal_price(False)
+
+
+# -- per-plant floor agreements (instruments.floor_per_plant) --------------------------------------------------------
+
+
+def _pop(n_west_sep=3):
+    """Three Western separation plants (operating), one Chinese one; no agreements yet."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        bloc=np.array([1] * n_west_sep + [0]),
+        stage=np.array([1] * (n_west_sep + 1)),
+        alive=np.ones(n_west_sep + 1, dtype=bool),
+        operating=np.array([True, True, False, True][: n_west_sep + 1]),
+        floor_end_q=np.full(n_west_sep + 1, -1, dtype=np.int64),
+    )
+
+
+def _floors(term_years: float):
+    from scenarios.price_floor import PriceFloors
+
+    pf = PriceFloors(["china", "west"], ["mining", "separation", "metal", "magnet"])
+    pf.add("policy:west", "west", "separation", 110.0, 0.0, term_years)
+    return pf
+
+
+def test_a_programme_floor_is_held_by_every_producer_of_the_stage():
+    pop = _pop()
+    np.testing.assert_array_equal(_floors(0.0).row_floor(pop, 40), [110.0, 110.0, 110.0, 0.0])
+
+
+def test_per_plant_agreements_run_their_term_from_the_plants_first_quarter_of_operation():
+    pf, pop = _floors(10.0), _pop()
+    np.testing.assert_array_equal(pf.row_floor(pop, 40), [0.0, 0.0, 0.0, 0.0])  # nobody has signed yet
+    pf.sign_agreements(pop, 40)
+    np.testing.assert_array_equal(pop.floor_end_q, [80, 80, -1, -1])  # the plant still being built signs nothing
+    pop.operating[2] = True  # on line eight years later: its own ten years
+    pf.sign_agreements(pop, 72)
+    np.testing.assert_array_equal(pop.floor_end_q, [80, 80, 112, -1])
+    np.testing.assert_array_equal(pf.row_floor(pop, 79), [110.0, 110.0, 110.0, 0.0])
+    np.testing.assert_array_equal(pf.row_floor(pop, 80), [0.0, 0.0, 110.0, 0.0])  # the first two have run out
+    pf.sign_agreements(pop, 81)  # an agreement that ran out is not renewed
+    np.testing.assert_array_equal(pop.floor_end_q, [80, 80, 112, -1])
+
+
+def test_the_shut_down_rule_sees_the_floor_a_plant_holds():
+    from types import SimpleNamespace
+
+    from agents.firms import set_potential
+
+    pop = SimpleNamespace(
+        bloc=np.array([1, 1]),
+        stage=np.array([1, 1]),
+        unit_cost_usd_per_kg=np.array([60.0, 60.0]),
+        operating=np.array([True, True]),
+        qualified=np.array([True, True]),
+        capacity_t=np.array([4000.0, 4000.0]),
+        quality=np.array([1.0, 1.0]),
+    )
+    price = np.full((2, 4), 40.0)  # the index well below both plants' unit cost
+    set_potential(pop, None, 0.95, price, 0.1, row_floor=np.array([110.0, 0.0]))
+    np.testing.assert_allclose(pop.potential_t, [950.0, 0.0])  # the plant whose agreement runs produces; the other idles
+
+
+def test_the_cost_floor_goes_only_where_a_held_floor_covers_a_plant():
+    costs = np.array([60.0, 80.0])
+    assert cost_floor(costs, np.array([0.0, 110.0])) == 0.0
+    assert cost_floor(costs, np.array([0.0, 70.0])) == 60.0  # the covered plant's floor is below its cost
+    assert cost_floor(costs, np.array([0.0, 0.0])) == 60.0
+
+
+def test_per_plant_floors_keep_paying_after_the_programmes_tenth_year():
+    """west_coordinated (policy from 2025, floors of ten years): with per-plant agreements Western separation plants
+    built after 2025 still receive top-ups in 2036; with one programme-wide floor nothing is paid after 2035."""
+    from sim.engine.model import ChainModel
+
+    def topups_2036(per_plant: bool) -> float:
+        cfg = make_config(
+            "scenario=west_coordinated", "seed=1", "years=22", f"policy_change.west.policy.instruments.floor_per_plant={str(per_plant).lower()}"
+        )
+        m = ChainModel(cfg)
+        paid = 0.0
+        while m.running and m.steps < m.n_steps:
+            m.step()
+            if m.quarter >= 84:  # 2036
+                paid += m.price_floors.topup_musd[m.tables.blocs.index("west")]
+        return paid
+
+    assert topups_2036(False) == 0.0
+    assert topups_2036(True) > 0.0

@@ -150,6 +150,8 @@ class InstrumentsConfig:
     price_floor_usd_per_kg: dict[str, float] = field(default_factory=dict)  # stage -> floor paid to domestic producers
     floor_offtake_t_per_year: dict[str, float] = field(default_factory=dict)  # stage -> output the state buys at the floor
     floor_years: float = f(10.0, lo=0.0)
+    floor_per_plant: bool = False  # false: one floor for floor_years from the policy's start; true: each plant's agreement runs
+    # floor_years from its first output while the policy is in force (incumbents from the start)
     permit_cap_years: dict[str, float] = field(default_factory=dict)  # stage -> longest permitting time
     knowhow_ramp_factor: float = f(1.0, lo=0.05, hi=1.0)  # quality ramp time x this (know-how programme)
     defence_mandate_share: float = f(0.0, lo=0.0, hi=1.0)  # domestic share required of state-owned (defence) buyers

@@ -151,7 +151,7 @@ def sourcing_banned(model: ChainModel, s: int, sup: np.ndarray, class_bloc, clas
 def _offer(model: ChainModel) -> None:
     """Each firm's potential output this quarter (output quotas included); orders and output start at zero."""
     T, pop, P, mk = model.tables, model.pop, model.world.markets, model.markets
-    set_potential(pop, T, P.max_utilisation, model.price_floors.floored(mk.price), P.shutdown_tolerance)
+    set_potential(pop, T, P.max_utilisation, mk.price, P.shutdown_tolerance, model.price_floors.row_floor(pop, model.quarter))
     quota = model.instruments.quota_outside_groups
     if (quota < 1.0).any():  # output quotas: firms outside the state groups get a share only
         outside = (pop.group < 0) & ~pop.state_owned

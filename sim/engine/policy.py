@@ -56,7 +56,8 @@ class PolicyModule(Protocol):
 class BlocInstruments:
     """Bloc-wide instruments of one bloc's policy, as named layers on ``model.instruments`` (so that retiring
     removes exactly them): permitting speed (coordination.permit_factor) and caps, the know-how programme,
-    price floors with offtake (until floor_years have passed), import tariffs and the defence (state-owned
+    price floors with offtake (until floor_years have passed; with instruments.floor_per_plant each plant's floor
+    agreement runs floor_years from its first output while the policy is in force), import tariffs and the defence (state-owned
     buyers') sourcing mandate. No public money of its own (price floors book theirs in ``model.price_floors``)."""
 
     order = 60
@@ -87,8 +88,14 @@ class BlocInstruments:
             ins.set_layer("permit_cap_years", name, caps, op="min", init=np.inf)
         if pi.knowhow_ramp_factor != 1.0:
             ins.set_layer("ramp_extra", name, np.where(row, pi.knowhow_ramp_factor, 1.0), op="mul")
-        model.price_floors.add_stages(f"{name}:floors", b, pi.price_floor_usd_per_kg, pi.floor_offtake_t_per_year, model.world.scale)
-        if (pi.price_floor_usd_per_kg or pi.floor_offtake_t_per_year) and pi.floor_years > 0:
+        if pi.floor_per_plant:  # each plant's agreement runs floor_years from its first output; the state's offtake floor_years
+            model.price_floors.add_stages(f"{name}:plant_floors", b, pi.price_floor_usd_per_kg, {}, model.world.scale, pi.floor_years)
+            model.price_floors.add_stages(f"{name}:floors", b, {}, pi.floor_offtake_t_per_year, model.world.scale)
+        else:
+            model.price_floors.add_stages(f"{name}:floors", b, pi.price_floor_usd_per_kg, pi.floor_offtake_t_per_year, model.world.scale)
+        # programme-wide: the floors and offtake end floor_years after the start; per plant: the offtake runs floor_years
+        # from the first quarter the state receives any (the agreement's plant on line: BlocInstruments.quarter)
+        if (pi.price_floor_usd_per_kg or pi.floor_offtake_t_per_year) and pi.floor_years > 0 and not pi.floor_per_plant:
             self.floor_end = max(model.quarter + 1, 0) + int(round(pi.floor_years * 4))
             model.schedule_event(self.end_floors, at=self.floor_end + 0.5)  # a bound method: Mesa holds callbacks weakly
         if pi.import_tariff:  # ad valorem, on imports from every other bloc, added to the world's (scenarios.tariff)
@@ -120,9 +127,15 @@ class BlocInstruments:
         model.instruments.set_layer("output_cap_t", self.name, caps, op="min", init=np.inf)
 
     def quarter(self, model) -> None:
-        """The output quota moves with the plan's demand projection; the other layers act where the arrays are read."""
-        if self.policy.instruments.output_quota_t_per_year and not self.retired:
+        """The output quota moves with the plan's demand projection; with per-plant floors the state's offtake clock
+        starts at its first delivery; the other layers act where the arrays are read."""
+        pi = self.policy.instruments
+        if pi.output_quota_t_per_year and not self.retired:
             self.set_output_quota(model)
+        if pi.floor_per_plant and pi.floor_years > 0 and self.floor_end < 0 and not self.retired:
+            if model.price_floors.offtake_t[self.bloc].sum() > 0:
+                self.floor_end = model.quarter + 1 + int(round(pi.floor_years * 4))
+                model.schedule_event(self.end_floors, at=self.floor_end + 0.5)
 
     def year(self, model) -> None:
         """Nothing yearly."""
@@ -131,6 +144,7 @@ class BlocInstruments:
         for attr in ("permit_factor", "permit_cap_years", "ramp_extra", "tariff", "output_cap_t"):
             model.instruments.clear_layer(attr, self.name)
         model.price_floors.remove(f"{self.name}:floors")
+        model.price_floors.remove(f"{self.name}:plant_floors")
         self.retired = True
         for buyer, old in self._mandate_before:
             buyer.domestic_mandate = old

@@ -67,10 +67,13 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
     ceiling = P.price_ceiling_multiple * T.reference_price_usd_per_kg[s]
     at_bound = model.markets.price_at_bound
     at_bound[:, s] = 0.0  # import parity and an unchanged index are not clipped
+    row_floor = model.price_floors.row_floor(pop, model.quarter)  # the state floor each plant holds (None: no floor anywhere)
+    if row_floor is None:
+        row_floor = np.zeros(len(pop.bloc))
     for c in range(B):
         short = max(wanted[c] - got[c], 0.0) / wanted[c] if wanted[c] > 1e-9 else 0.0
         here_c = here & (pop.bloc == c)
-        floor = cost_floor(pop.unit_cost_usd_per_kg[here_c], model.price_floors.floor[c, s]) if here_c.any() else -np.inf
+        floor = cost_floor(pop.unit_cost_usd_per_kg[here_c], row_floor[here_c]) if here_c.any() else -np.inf
         cap_c = pop.capacity_t[here_c]
         normal = (
             (
@@ -144,10 +147,10 @@ def import_parity(floor: float, normal: float, parity: float) -> tuple[float, fl
     return floor, normal, False
 
 
-def cost_floor(unit_cost: np.ndarray, state_floor: float) -> float:
+def cost_floor(unit_cost: np.ndarray, state_floor: np.ndarray | float) -> float:
     """The lowest price index at which some producer still sells: its unit cost, except where a state price floor
-    (scenarios.price_floor) at least covers that cost: the state tops up to the floor whatever the index, so such a
-    producer sells at any price and the index may fall to what buyers elsewhere pay (0 here, never reached by the
-    multiplicative rule)."""
-    covered = state_floor > 0 and state_floor >= unit_cost.min()
+    it holds (scenarios.price_floor; per producer, or one value for all) at least covers that cost: the state tops up
+    to the floor whatever the index, so such a producer sells at any price and the index may fall to what buyers
+    elsewhere pay (0 here, never reached by the multiplicative rule)."""
+    covered = np.any((np.asarray(state_floor) > 0) & (np.asarray(state_floor) >= unit_cost))
     return 0.0 if covered else float(unit_cost.min())
