@@ -88,3 +88,20 @@ def test_capital_constraint_is_reported_as_written_and_as_reported_difficulty():
     assert row["reported_difficulty"]["median"] == 0.6 and row["reported_difficulty"]["met"] is True
     (line,) = validate.report([row]).splitlines()
     assert line.startswith("MISSED") and "reported difficulty" in line and line.count("MET") == 1
+
+
+def test_west_timeline_is_reported_as_written_and_as_development_times():
+    """west_timeline_coordinated is met or missed on years to independence; the first output of a new plant per stage
+    (the source's timelines read as development times, docs/ODD.md 7.12) is reported beside it with its own verdicts."""
+    target = {"id": "west_timeline_coordinated", "scenario": "west_coordinated", "accept": {"mining": [3, 7], "magnet": [7, 15]}}
+    west = lambda ind, first: {"years_to_independence": {"west": ind}, "years_to_first_output": {"west": first}}  # noqa: E731
+    results = [
+        {"scenario": "west_coordinated", "seed": s, "summary": west({"mining": None, "magnet": m}, {"mining": f, "magnet": 8.0})}
+        for s, m, f in ((1, 9.0, 5.0), (2, None, 6.0), (3, 10.0, 7.5))
+    ]
+    (row,) = validate.evaluate(results, [target])
+    assert row["met"] is False  # mining never reached in any seed
+    assert row["stages"]["magnet"]["median"] == 9.5 and row["stages"]["magnet"]["met"] is True
+    assert row["first_output"]["mining"]["median"] == 6.0 and row["first_output"]["mining"]["met"] is True
+    (line,) = validate.report([row]).splitlines()
+    assert line.startswith("MISSED") and "first output of a new plant" in line and line.count(" MET") == 2

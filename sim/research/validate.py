@@ -10,7 +10,9 @@ range and MET / MISSED. Targets are checked, never forced.
 
 Measures (what each target id reads):
 - west_timeline_coordinated: west_coordinated, years from 2025 to independence
-  per stage (summary years_to_independence; never = missed);
+  per stage (summary years_to_independence; never = missed); beside it, not deciding
+  MET, the years from 2025 to the first output of a new Western plant per stage
+  (years_to_first_output), the source's timelines read as development times;
 - west_timeline_fragmented_is_slower: the calendar year of Western independence
   at separation and magnet in baseline is later than in west_coordinated (or
   never), per seed; met when it holds in the median;
@@ -125,14 +127,18 @@ def _pol(by: dict, scenario: str, seed: int) -> dict[str, Any]:
 
 
 def _west_timeline_coordinated(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
-    parts = {}
-    for stage, rng in t["accept"].items():
-        vals = [by[("west_coordinated", s)]["summary"]["years_to_independence"]["west"][stage] for s in seeds]
-        st = _stats(vals)
-        st["met"] = _in(st["median"], rng) and st["n_none"] <= len(seeds) // 2
-        parts[stage] = st
-    row["stages"] = parts
-    row["met"] = all(p["met"] for p in parts.values())
+    """The target's measure as written (years to independence; met or missed on it), and beside it the reading of its
+    source as development times (``first_output``: years from 2025 to the first output of a new Western plant at the
+    stage, with its own met against the same windows; docs/ODD.md 7.12)."""
+    for key, out in (("years_to_independence", "stages"), ("years_to_first_output", "first_output")):
+        parts = {}
+        for stage, rng in t["accept"].items():
+            vals = [by[("west_coordinated", s)]["summary"][key]["west"][stage] for s in seeds]
+            st = _stats(vals)
+            st["met"] = _in(st["median"], rng) and st["n_none"] <= len(seeds) // 2
+            parts[stage] = st
+        row[out] = parts
+    row["met"] = all(p["met"] for p in row["stages"].values())
 
 
 def _west_timeline_fragmented_is_slower(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
@@ -266,6 +272,13 @@ def report(rows: list[dict[str, Any]]) -> str:
                 )
                 for k, v in parts.items()
             )
+            if "first_output" in r:  # west_timeline_coordinated: the source read as development times beside the measure
+                detail += "; first output of a new plant (the source's development times): " + "; ".join(
+                    f"{k}: median {_fmt(v['median'])} [{_fmt(v['min'])}, {_fmt(v['max'])}]"
+                    + (f", {v['n_none']} never" if v.get("n_none") else "")
+                    + f" {'MET' if v['met'] else 'MISSED'}"
+                    for k, v in r["first_output"].items()
+                )
         elif "little_giants" in r:
             detail = (
                 f"Little Giants median {_fmt(r['little_giants']['median'])} [{_fmt(r['little_giants']['min'])}, {_fmt(r['little_giants']['max'])}], "
