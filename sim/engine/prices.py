@@ -31,6 +31,8 @@ def update_prices(model: ChainModel) -> None:
     proc = processing_cost(pop, T)
     new_price = mk.price.copy()
     paid_before = model.paid_price.copy()
+    held_floor = model.price_floors.row_floor(pop, model.quarter)  # the state floor each firm holds (None: no floor anywhere)
+    held_floor = np.zeros(len(pop.bloc)) if held_floor is None else held_floor
     for s in range(S):
         cl = clearings[s]
         # cost pass-through: a change in the input price a bloc's producers paid moves their price one for one per kg
@@ -45,16 +47,17 @@ def update_prices(model: ChainModel) -> None:
         here = (pop.stage == s) & pop.operating
         unit_input = T.input_per_t[s] * model.paid_price[pop.bloc[here], s - 1] if s > 0 else 0.0
         pop.unit_cost_usd_per_kg[here] = proc[here] + unit_input
-        _move_bloc_prices(model, s, cl, here, new_price)
+        _move_bloc_prices(model, s, cl, here, new_price, held_floor)
     mk.price = new_price
     mk.update_expectations(model.world.investment.price_memory_quarters)
     a = 1.0 / max(model.world.investment.price_memory_quarters, 1.0)
     model.expected_paid = (1 - a) * model.expected_paid + a * model.paid_price
 
 
-def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.ndarray, new_price: np.ndarray) -> None:
+def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.ndarray, new_price: np.ndarray, held_floor: np.ndarray) -> None:
     """Stage s's price index of each bloc (``new_price[:, s]``, in place) from its suppliers' utilisation (smoothed
-    into ``model.utilisation``) and its buyers' shortage; ``here``: the stage's operating rows."""
+    into ``model.utilisation``) and its buyers' shortage; ``here``: the stage's operating rows; ``held_floor``: the state
+    price floor each firm holds (0: none)."""
     T, pop, P = model.tables, model.pop, model.world.markets
     B = T.B
     sup = cl.suppliers
@@ -67,13 +70,10 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
     ceiling = P.price_ceiling_multiple * T.reference_price_usd_per_kg[s]
     at_bound = model.markets.price_at_bound
     at_bound[:, s] = 0.0  # import parity and an unchanged index are not clipped
-    row_floor = model.price_floors.row_floor(pop, model.quarter)  # the state floor each plant holds (None: no floor anywhere)
-    if row_floor is None:
-        row_floor = np.zeros(len(pop.bloc))
     for c in range(B):
         short = max(wanted[c] - got[c], 0.0) / wanted[c] if wanted[c] > 1e-9 else 0.0
         here_c = here & (pop.bloc == c)
-        floor = cost_floor(pop.unit_cost_usd_per_kg[here_c], row_floor[here_c]) if here_c.any() else -np.inf
+        floor = cost_floor(pop.unit_cost_usd_per_kg[here_c], held_floor[here_c]) if here_c.any() else -np.inf
         cap_c = pop.capacity_t[here_c]
         normal = (
             (
