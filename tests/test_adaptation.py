@@ -444,24 +444,27 @@ def test_premium_fades_by_the_decay_rate_a_year():
     assert m.security.premium[WEST, CHINA] == pytest.approx(0.4 * 0.9, rel=1e-12)
 
 
+def _magnet_clearing(delivered: np.ndarray, demand: np.ndarray) -> StageClearing:
+    """A cleared magnet market of two buyer classes (West, China) and ``delivered.shape[1]`` suppliers."""
+    return StageClearing(
+        suppliers=np.arange(delivered.shape[1]),
+        alloc=delivered,
+        demand=demand,
+        unmet=demand - delivered.sum(axis=1),
+        class_bloc=np.array([WEST, CHINA]),
+        landed=np.zeros(delivered.shape),
+        delivered=delivered,
+        delivered_to_class=delivered.sum(axis=1),
+    )
+
+
 def test_premium_builds_with_shortage_times_import_share():
     """West buyers got 80 of 100 t (short 0.2), 60 of it from China (import share 0.75): exposure 0.15."""
     m = _security(decay=0.0)
     m.pop = SimpleNamespace(bloc=np.array([CHINA, CHINA, WEST]))
     delivered = np.array([[30.0, 30.0, 20.0], [25.0, 25.0, 0.0]])
     demand = np.array([100.0, 50.0])
-    m.last_clearing = {
-        MAGNET: StageClearing(
-            suppliers=np.arange(3),
-            alloc=delivered,
-            demand=demand,
-            unmet=demand - delivered.sum(axis=1),
-            class_bloc=np.array([WEST, CHINA]),
-            landed=np.zeros((2, 3)),
-            delivered=delivered,
-            delivered_to_class=delivered.sum(axis=1),
-        )
-    }
+    m.last_clearing = {MAGNET: _magnet_clearing(delivered, demand)}
     m.security.update(m)
     assert m.security.premium[WEST, CHINA] == pytest.approx(0.1 * 0.15 * 0.8, rel=1e-12)
     assert m.security.premium[CHINA, WEST] == 0.0  # China's buyers were not short
@@ -556,18 +559,7 @@ def _sales_model(premium: float) -> ChainModel:
     m.pop = make_pop(2, bloc=[CHINA, WEST], stage=MAGNET, orders_t=[130.0, 0.0])
     delivered = np.array([[80.0, 0.0], [50.0, 0.0]])
     demand = np.array([100.0, 50.0])
-    m.last_clearing = {
-        MAGNET: StageClearing(
-            suppliers=np.arange(2),
-            alloc=delivered,
-            demand=demand,
-            unmet=demand - delivered.sum(axis=1),
-            class_bloc=np.array([WEST, CHINA]),
-            landed=np.zeros((2, 2)),
-            delivered=delivered,
-            delivered_to_class=delivered.sum(axis=1),
-        )
-    }
+    m.last_clearing = {MAGNET: _magnet_clearing(delivered, demand)}
     m.security.premium = np.zeros((T.B, T.B))
     m.security.premium[WEST, CHINA] = premium
     m.quarter, m.sales_expected, m.sales_expected_quarter = 0, None, -2
