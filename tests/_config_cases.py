@@ -70,6 +70,12 @@ BAD_CONFIGS: list[BadConfig] = [
     BadConfig("unknown-nested", ("world.markets.foo=1",), "world.markets.foo", ("unknown key",) + _MARKET_KEYS),
     BadConfig("unknown-nested-append", ("+world.markets.foo=1",), "world.markets.foo", ("unknown key",) + _MARKET_KEYS),
     BadConfig(
+        "append-existing-key",
+        ("+world.markets.logit_beta=5",),
+        "world.markets.logit_beta",
+        ("already set", "world.markets.logit_beta=5", "without '+'"),
+    ),
+    BadConfig(
         "new-entry-in-open-map-without-plus",
         ("policy.china.designation.quota_per_year={little_giant:6}",),
         "policy.china.designation.quota_per_year.little_giant",

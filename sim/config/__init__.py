@@ -455,8 +455,19 @@ def _text_error(text: str) -> ConfigError:
 
             m = re.search(r"'([^']+)'", msg)
             key = m.group(1) if m else ""
+        if "Could not append" in msg and "already" in msg:  # '+key=VALUE' on a key the configuration already holds
+            value = _appended_value(text, key)
+            return ConfigError(key, f"already set: '+' adds a key that is not there; to change it write {key}={value} (without '+')")
         return _unknown_key(key)
     return ConfigError(key, msg)
+
+
+def _appended_value(text: str, key: str) -> str:
+    """The VALUE of the override '+key=VALUE' that Hydra refused ('VALUE' when its message does not quote it)."""
+    import re
+
+    m = re.search(r"\+" + re.escape(key) + r"=([^'\s]+)", text)
+    return m.group(1) if m else "VALUE"
 
 
 def _unknown_key(key: str) -> ConfigError:
