@@ -74,6 +74,8 @@ class PriceFloors:
         self.floor = np.zeros((B, S))  # USD/kg; 0: no floor
         self.offtake_t_per_year = np.zeros((B, S))
         self.term_quarters = np.zeros((B, S), dtype=np.int64)  # > 0: each plant holds its own agreement of this many quarters
+        self.cap_t = np.full((B, S), np.inf)  # nameplate t/yr that per-plant agreements may cover at once (inf: no cap)
+        self.room_t = np.full((B, S), np.inf)  # what the cap leaves after the last signing (investors' view)
         self.quarter_cost_musd = np.zeros(B)  # last quarter: top-ups + offtake purchases
         self.topup_musd = np.zeros(B)  # last quarter: top-ups alone
         self.offtake_t = np.zeros((B, S))  # last quarter: tonnes the state received
@@ -89,21 +91,34 @@ class PriceFloors:
         floor_usd_per_kg: float = 0.0,
         offtake_t_per_year: float = 0.0,
         term_years: float = 0.0,
+        cap_t_per_year: float = np.inf,
     ) -> None:
         """Add one bloc-stage floor and/or offtake volume under ``name`` (several calls per name allowed).
         ``term_years`` > 0: the floor is an agreement per plant, running that long from the plant's first quarter of
-        operation while the floor is in force (incumbents: from now); 0: every producer holds it while it is in force."""
+        operation while the floor is in force (incumbents: from now), and the plants holding a running agreement
+        cover at most ``cap_t_per_year`` of nameplate; 0: every producer holds it while it is in force."""
         b = self.blocs.index(bloc) if isinstance(bloc, str) else int(bloc)
         s = self.stages.index(stage) if isinstance(stage, str) else int(stage)
-        self._entries.setdefault(name, []).append((b, s, float(floor_usd_per_kg), float(offtake_t_per_year), float(term_years)))
+        entry = (b, s, float(floor_usd_per_kg), float(offtake_t_per_year), float(term_years), float(cap_t_per_year))
+        self._entries.setdefault(name, []).append(entry)
         self._rebuild()
 
     def add_stages(
-        self, name: str, bloc: int | str, floor_usd_per_kg: dict, offtake_t_per_year: dict, scale: float = 1.0, term_years: float = 0.0
+        self,
+        name: str,
+        bloc: int | str,
+        floor_usd_per_kg: dict,
+        offtake_t_per_year: dict,
+        scale: float = 1.0,
+        term_years: float = 0.0,
+        cap_t_per_year: dict | None = None,
     ) -> None:
-        """Add stage -> floor and stage -> offtake (t/yr, times ``scale``) mappings under ``name``, one entry per stage."""
+        """Add stage -> floor and stage -> offtake (t/yr, times ``scale``) mappings under ``name``, one entry per stage;
+        ``cap_t_per_year``: stage -> nameplate per-plant agreements may cover (t/yr, times ``scale``)."""
+        caps = cap_t_per_year or {}
         for stage in dict.fromkeys(list(floor_usd_per_kg) + list(offtake_t_per_year)):
-            self.add(name, bloc, stage, floor_usd_per_kg.get(stage, 0.0), offtake_t_per_year.get(stage, 0.0) * scale, term_years)
+            cap = caps[stage] * scale if stage in caps else np.inf
+            self.add(name, bloc, stage, floor_usd_per_kg.get(stage, 0.0), offtake_t_per_year.get(stage, 0.0) * scale, term_years, cap)
 
     def remove(self, name: str) -> None:
         """Remove everything added under ``name`` (no-op if absent)."""
@@ -121,12 +136,25 @@ class PriceFloors:
         self.floor = np.zeros_like(self.floor)
         self.offtake_t_per_year = np.zeros_like(self.offtake_t_per_year)
         self.term_quarters = np.zeros_like(self.term_quarters)
+        self.cap_t = np.full(self.floor.shape, np.inf)
         for entries in self._entries.values():
-            for b, s, fl, off, term in entries:
+            for b, s, fl, off, term, cap in entries:
                 self.floor[b, s] = max(self.floor[b, s], fl)
                 self.offtake_t_per_year[b, s] += off
                 if fl > 0 and term > 0:
                     self.term_quarters[b, s] = max(self.term_quarters[b, s], int(round(4 * term)))
+                    self.cap_t[b, s] = min(self.cap_t[b, s], cap)
+        self.room_t = self.cap_t.copy()
+
+    def investor_floor(self) -> np.ndarray:
+        """(B, S) the floor a new plant can expect: 0 where per-plant agreements have filled their cap."""
+        return np.where(self.room_t > 0, self.floor, 0.0)
+
+    def floored_for_investors(self, price: np.ndarray) -> np.ndarray:
+        """(B, S) ``max(price, investor_floor)``; the same array when no floor is in force."""
+        if not np.any(self.floor > 0):
+            return price
+        return np.maximum(price, self.investor_floor())
 
     def row_floor(self, pop, quarter: int) -> np.ndarray | None:
         """(n,) the floor each firm holds now (0: none): its bloc-stage's floor, where a per-plant term applies only
@@ -144,6 +172,17 @@ class PriceFloors:
             return
         term = self.term_quarters[pop.bloc, pop.stage]
         new = pop.alive & pop.operating & (term > 0) & (self.floor[pop.bloc, pop.stage] > 0) & (pop.floor_end_q < 0)
+        if np.isfinite(self.cap_t).any():  # capped cells: plants sign in row order while their nameplate fits what is left
+            held = pop.alive & (pop.floor_end_q > quarter)
+            for b, s in zip(*np.nonzero(np.isfinite(self.cap_t) & (self.term_quarters > 0))):
+                cell = (pop.bloc == b) & (pop.stage == s)
+                room = self.cap_t[b, s] - pop.capacity_t[cell & held].sum()
+                for i in np.flatnonzero(cell & new):
+                    if pop.capacity_t[i] <= room:
+                        room -= pop.capacity_t[i]
+                    else:
+                        new[i] = False
+                self.room_t[b, s] = room
         pop.floor_end_q[new] = quarter + term[new]
 
     def floored(self, price: np.ndarray) -> np.ndarray:

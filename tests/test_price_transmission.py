@@ -258,3 +258,39 @@ def test_per_plant_floors_keep_paying_after_the_programmes_tenth_year():
 
     assert topups_2036(False) == 0.0
     assert topups_2036(True) > 0.0
+
+
+def test_capped_agreements_sign_first_come_while_their_nameplate_fits():
+    """A cap of 5,000 t/yr: plants of 3,000, 3,000 and 2,000 t/yr coming on line together sign in row order while
+    they fit (the first and the third); when the first agreement runs out, room opens for a newcomer."""
+    from types import SimpleNamespace
+
+    from scenarios.price_floor import PriceFloors
+
+    pf = PriceFloors(["china", "west"], ["mining", "separation", "metal", "magnet"])
+    pf.add("policy:west", "west", "separation", 110.0, 0.0, 10.0, 5000.0)
+    pop = SimpleNamespace(
+        bloc=np.array([1, 1, 1, 1]),
+        stage=np.array([1, 1, 1, 1]),
+        alive=np.ones(4, dtype=bool),
+        operating=np.array([True, True, True, False]),
+        capacity_t=np.array([3000.0, 3000.0, 2000.0, 3000.0]),
+        floor_end_q=np.full(4, -1, dtype=np.int64),
+    )
+    np.testing.assert_array_equal(pf.investor_floor()[1], [0.0, 110.0, 0.0, 0.0])  # room before anyone signs
+    pf.sign_agreements(pop, 40)
+    np.testing.assert_array_equal(pop.floor_end_q, [80, -1, 80, -1])
+    assert pf.room_t[1, 1] == 0.0 and pf.investor_floor()[1, 1] == 0.0  # full: new plants cannot expect the floor
+    np.testing.assert_array_equal(pf.floored_for_investors(np.full((2, 4), 50.0))[1], [50.0, 50.0, 50.0, 50.0])
+    pop.floor_end_q[0] = 60  # the first plant's agreement runs out at quarter 60 (a shorter term, for the test)
+    pop.operating[3] = True
+    pf.sign_agreements(pop, 60)  # the second plant never signed: it does now, and so room is used again
+    np.testing.assert_array_equal(pop.floor_end_q, [60, 100, 80, -1])
+    assert pf.room_t[1, 1] == 0.0
+
+
+def test_without_a_cap_every_plant_signs_and_investors_see_the_floor():
+    pf, pop = _floors(10.0), _pop()
+    pf.sign_agreements(pop, 40)
+    np.testing.assert_array_equal(pop.floor_end_q, [80, 80, -1, -1])
+    assert pf.investor_floor()[1, 1] == 110.0

@@ -152,6 +152,8 @@ class InstrumentsConfig:
     floor_years: float = f(10.0, lo=0.0)
     floor_per_plant: bool = False  # false: one floor for floor_years from the policy's start; true: each plant's agreement runs
     # floor_years from its first output while the policy is in force (incumbents from the start)
+    floor_capacity_t_per_year: dict[str, float] = field(default_factory=dict)  # stage -> nameplate (t/yr) per-plant agreements may
+    # cover at once (first come, first served; empty: no cap)
     permit_cap_years: dict[str, float] = field(default_factory=dict)  # stage -> longest permitting time
     knowhow_ramp_factor: float = f(1.0, lo=0.05, hi=1.0)  # quality ramp time x this (know-how programme)
     defence_mandate_share: float = f(0.0, lo=0.0, hi=1.0)  # domestic share required of state-owned (defence) buyers
@@ -319,6 +321,7 @@ def check_policy(key: str, bloc: str, p: PolicyConfig, cfg) -> None:
     for fname in (
         "price_floor_usd_per_kg",
         "floor_offtake_t_per_year",
+        "floor_capacity_t_per_year",
         "permit_cap_years",
         "import_tariff",
         "production_credit_usd_per_kg",

@@ -41,13 +41,13 @@ def expectations(model: ChainModel) -> inv.Expectations:
         util = np.where(cap > 0, model.utilisation * growth * cap / np.maximum(cap + pipe, 1e-9), model.world.markets.target_utilisation)
     util = np.clip(util, 0.0, model.world.markets.max_utilisation)
     unit = T.input_per_t[None, :] * input_price + entrant_processing_cost(T)
-    util = floor_covered_utilisation(util, model.price_floors.floor, unit, model.world.markets.max_utilisation)
+    util = floor_covered_utilisation(util, model.price_floors.investor_floor(), unit, model.world.markets.max_utilisation)
     model.demand_growth = growth
     vol = mk.volatility()
     rate = T.base_rate[:, None] + T.risk_premium[:, None] + T.volatility_premium[:, None] * vol
     support = model.policy.capex_support()
     return inv.Expectations(
-        price=model.price_floors.floored(expected_project_price(model, input_price, rate, support)),
+        price=model.price_floors.floored_for_investors(expected_project_price(model, input_price, rate, support)),
         input_price=input_price,
         utilisation=util,
         discount_rate=rate,

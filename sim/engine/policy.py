@@ -89,7 +89,9 @@ class BlocInstruments:
         if pi.knowhow_ramp_factor != 1.0:
             ins.set_layer("ramp_extra", name, np.where(row, pi.knowhow_ramp_factor, 1.0), op="mul")
         if pi.floor_per_plant:  # each plant's agreement runs floor_years from its first output; the state's offtake floor_years
-            model.price_floors.add_stages(f"{name}:plant_floors", b, pi.price_floor_usd_per_kg, {}, model.world.scale, pi.floor_years)
+            model.price_floors.add_stages(
+                f"{name}:plant_floors", b, pi.price_floor_usd_per_kg, {}, model.world.scale, pi.floor_years, pi.floor_capacity_t_per_year
+            )
             model.price_floors.add_stages(f"{name}:floors", b, {}, pi.floor_offtake_t_per_year, model.world.scale)
         else:
             model.price_floors.add_stages(f"{name}:floors", b, pi.price_floor_usd_per_kg, pi.floor_offtake_t_per_year, model.world.scale)
