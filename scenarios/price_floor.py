@@ -43,9 +43,9 @@ previous state exactly (the arrays are recomputed from the remaining entries).
 Wiring in sim.engine.model.ChainModel: ``self.price_floors = PriceFloors(T.blocs,
 T.stages)`` in ``__init__``; ``self.price_floors.place_offtake(self, s, sup)``
 right after a stage's market orders are set in ``clear_markets_and_produce``;
-``self.price_floors.floored(price)`` for the shut-down price and the expected
-price. The container is a policy module (sim.engine.policy.PolicyModule) installed with the model:
-its ``quarter`` action, ``apply_quarter``, runs in the policy step.
+``self.price_floors.row_floor(pop, quarter)`` for the floor each plant holds (the shut-down rule and the
+index's cost floor) and ``self.price_floors.floored(price)`` for investors' expected price. The container is a
+policy module (sim.engine.policy.PolicyModule) installed with the model: its ``quarter`` action, ``apply_quarter``, runs in the policy step.
 """
 
 from __future__ import annotations
@@ -150,12 +150,6 @@ class PriceFloors:
         """(B, S) the floor a new plant can expect: 0 where per-plant agreements have filled their cap."""
         return np.where(self.room_t > 0, self.floor, 0.0)
 
-    def floored_for_investors(self, price: np.ndarray) -> np.ndarray:
-        """(B, S) ``max(price, investor_floor)``; the same array when no floor is in force."""
-        if not np.any(self.floor > 0):
-            return price
-        return np.maximum(price, self.investor_floor())
-
     def row_floor(self, pop, quarter: int) -> np.ndarray | None:
         """(n,) the floor each firm holds now (0: none): its bloc-stage's floor, where a per-plant term applies only
         while the firm's agreement runs (``pop.floor_end_q`` > quarter). None when no floor is in force."""
@@ -186,10 +180,11 @@ class PriceFloors:
         pop.floor_end_q[new] = quarter + term[new]
 
     def floored(self, price: np.ndarray) -> np.ndarray:
-        """(B, S) ``max(price, floor)``; the same array when no floor is in force."""
+        """(B, S) ``max(price, investor_floor())``, the price a new plant can expect (the floor itself where per-plant
+        agreements have no cap or room left under it); the same array when no floor is in force."""
         if not np.any(self.floor > 0):
             return price
-        return np.maximum(price, self.floor)
+        return np.maximum(price, self.investor_floor())
 
     # -- policy module -------------------------------------------------------
     def install(self, model) -> None:

@@ -281,7 +281,7 @@ def test_capped_agreements_sign_first_come_while_their_nameplate_fits():
     pf.sign_agreements(pop, 40)
     np.testing.assert_array_equal(pop.floor_end_q, [80, -1, 80, -1])
     assert pf.room_t[1, 1] == 0.0 and pf.investor_floor()[1, 1] == 0.0  # full: new plants cannot expect the floor
-    np.testing.assert_array_equal(pf.floored_for_investors(np.full((2, 4), 50.0))[1], [50.0, 50.0, 50.0, 50.0])
+    np.testing.assert_array_equal(pf.floored(np.full((2, 4), 50.0))[1], [50.0, 50.0, 50.0, 50.0])
     pop.floor_end_q[0] = 60  # the first plant's agreement runs out at quarter 60 (a shorter term, for the test)
     pop.operating[3] = True
     pf.sign_agreements(pop, 60)  # the second plant never signed: it does now, and so room is used again

@@ -47,7 +47,7 @@ def expectations(model: ChainModel) -> inv.Expectations:
     rate = T.base_rate[:, None] + T.risk_premium[:, None] + T.volatility_premium[:, None] * vol
     support = model.policy.capex_support()
     return inv.Expectations(
-        price=model.price_floors.floored_for_investors(expected_project_price(model, input_price, rate, support)),
+        price=model.price_floors.floored(expected_project_price(model, input_price, rate, support)),
         input_price=input_price,
         utilisation=util,
         discount_rate=rate,
@@ -115,13 +115,18 @@ def netback_prices(model: ChainModel, price: np.ndarray, normal: np.ndarray, inp
     T = model.tables
     if share <= 0 or (T.S - 1) not in model.last_clearing:
         return price
-    final = model.last_clearing[T.S - 1]
-    unmet = np.bincount(final.class_bloc, weights=final.unmet, minlength=T.B)
-    need = np.bincount(final.class_bloc, weights=final.demand, minlength=T.B)
+    unmet, need = final_unmet(model)
     short = unmet > model.world.investment.netback_min_shortage * np.maximum(need, 1e-9)
     if not short.any():
         return price
     return with_netback(price, normal, input_price, T.input_per_t, short, share)
+
+
+def final_unmet(model: ChainModel) -> tuple[np.ndarray, np.ndarray]:
+    """(B,), (B,) the final buyers' unmet magnets and their demand by bloc, t, in the last clearing of magnets."""
+    final = model.last_clearing[model.tables.S - 1]
+    B = model.tables.B
+    return np.bincount(final.class_bloc, weights=final.unmet, minlength=B), np.bincount(final.class_bloc, weights=final.demand, minlength=B)
 
 
 def with_netback(price: np.ndarray, normal: np.ndarray, input_price: np.ndarray, input_per_t: np.ndarray, short: np.ndarray, share: float):
@@ -171,8 +176,7 @@ def sales_within_reach(model: ChainModel) -> np.ndarray:
                 out[b, s] += (got * at_risk).sum()
     share = model.world.investment.derived_demand_share
     if share > 0 and (T.S - 1) in model.last_clearing:  # the bloc's final buyers' unmet magnets, in each upstream stage's product
-        final = model.last_clearing[T.S - 1]
-        unmet_magnets = np.bincount(final.class_bloc, weights=final.unmet, minlength=B)
+        unmet_magnets = final_unmet(model)[0]
         per_magnet = T.magnet_eq_per_t[T.S - 1] / T.magnet_eq_per_t  # (S,) t of stage-s product per t of magnet
         out[:, : T.S - 1] += share * unmet_magnets[:, None] * per_magnet[None, : T.S - 1]
     cap = model.instruments.output_cap_t
