@@ -153,16 +153,26 @@ def rows_of(path: Path) -> tuple[list[tuple[str, str, object, str]], dict[str, s
     notes: dict[str, str] = {}
     block: list[str] = []  # full-line comments waiting for the next key
     pending = None  # row collecting "- item" lines
+    last: list | None = None  # the row of the previous line, while its trailing comment may go on below it
+    last_col = -1  # column of that trailing comment's '#'
     for raw in path.read_text().splitlines():
         stripped = raw.strip()
         if not stripped:
             block = []
+            last = None
             continue
         if stripped.startswith("#"):
             text = stripped.lstrip("#").strip()
+            col = len(raw) - len(raw.lstrip(" "))
+            if last is not None and abs(col - last_col) <= 2:  # a trailing comment continued on the next lines
+                if text:
+                    last[3] = f"{last[3]} {text}"
+                continue
+            last = None
             if text and not set(text) <= set("-=# "):
                 block.append(text)
             continue
+        last = None
         indent = len(raw) - len(raw.lstrip(" "))
         code, comment = split_comment(stripped)
         if code.startswith("- "):
@@ -194,9 +204,15 @@ def rows_of(path: Path) -> tuple[list[tuple[str, str, object, str]], dict[str, s
             continue
         if block and not stack:
             notes[key] = " ".join(block)
+        trailing = bool(comment)
+        if block and stack and not comment:  # a leaf documented by the comment block above it
+            comment = " ".join(block)
         block = []
         pending = None
-        out.append([section, key, yaml.safe_load(value), comment])
+        row = [section, key, yaml.safe_load(value), comment]
+        out.append(row)
+        if trailing:
+            last, last_col = row, raw.index("#", len(raw) - len(raw.lstrip(" ")) + len(code))
     return [tuple(r) for r in out], notes
 
 

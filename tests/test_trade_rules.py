@@ -291,3 +291,63 @@ def test_bad_policy_trade_rule_is_a_one_line_config_error(field, value, key):
     with pytest.raises(ConfigError) as ei:
         validate(cfg)
     assert ei.value.key == f"policy.west.instruments.{key}" and "\n" not in str(ei.value)
+
+
+# --------------------------------------------------------------------------
+# a standing export ban in a bloc's policy (instruments.export_ban_stages)
+# --------------------------------------------------------------------------
+def _ban_model(years: int = 2, stages: tuple[str, ...] = ("mining",)) -> ChainModel:
+    cfg = copy.deepcopy(_BASE)
+    cfg.years = years
+    cfg.policy["china"].instruments.export_ban_stages = list(stages)
+    return ChainModel(validate(cfg))
+
+
+def _bought_from(m: ChainModel, s: int, origin: int) -> np.ndarray:
+    """(B,) tonnes each bloc's buyers received at stage s from ``origin``'s suppliers in the last clearing."""
+    cl = m.last_clearing[s]
+    from_origin = m.pop.bloc[cl.suppliers] == origin
+    return np.array([cl.delivered[np.ix_(cl.class_bloc == b, from_origin)].sum() for b in range(m.tables.B)])
+
+
+def test_export_ban_stops_other_blocs_buying_the_stage_and_nothing_else():
+    """Without the ban the West's and the rest of the world's separation plants buy some Chinese ore (the test can
+    fail); with it they buy none, China's own plants still do, and Chinese oxide still sells abroad."""
+    base, m = _policy_model(), _ban_model()
+    for _ in range(4):
+        base.step()
+        m.step()
+        free, banned = _bought_from(base, MINING, CHINA), _bought_from(m, MINING, CHINA)
+        assert free[np.arange(base.tables.B) != CHINA].sum() > 0
+        assert (banned[np.arange(m.tables.B) != CHINA] == 0.0).all()
+        assert banned[CHINA] > 0
+        assert _bought_from(m, SEPARATION, CHINA)[WEST] > 0
+    assert m.markets.controlled(MINING, CHINA) and not m.markets.controlled(SEPARATION, CHINA)
+    assert not m.markets.controlled(MINING, CHINA, standing=False)  # a standing rule, not a shock
+    ts = m.recorder.timeseries()
+    assert (ts["export_controlled"] == 0.0).all()  # the recorded series shows shocks only
+
+
+def test_export_ban_builds_no_security_premium_and_ends_with_the_policy():
+    m = _ban_model()
+    m.security.premium[:] = 0.0
+    m.security.active = True
+    m.last_clearing = {}  # no shortage exposure: only export controls in force could build a premium
+    m.security.update(m)
+    assert (m.security.premium == 0.0).all()
+    m.markets.set_export_control("shock", "china", ["magnet"], 0.5)
+    m.security.update(m)
+    assert m.security.premium[WEST, CHINA] > 0.0  # the same update builds one under a shock
+    m.markets.clear_export_control("shock")
+    m.policy.retire_bloc(CHINA)
+    assert not m.markets.controlled(MINING, CHINA)
+    assert m.markets.licensed_share(MINING, np.arange(m.tables.B)) is None
+
+
+def test_bad_export_ban_stage_is_a_one_line_config_error():
+    cfg = copy.deepcopy(_BASE)
+    cfg.policy["china"].instruments.export_ban_stages = ["ore"]
+    with pytest.raises(ConfigError) as ei:
+        validate(cfg)
+    assert ei.value.key == "policy.china.instruments.export_ban_stages" and "\n" not in str(ei.value)
+    assert "mining" in str(ei.value)

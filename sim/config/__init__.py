@@ -160,6 +160,7 @@ class FinanceConfig:
     repayment_share: float = f(lo=0.0, hi=1.0)  # share of debt repaid per quarter from surplus cash
     depreciation_years: float = f(lo=1.0)
     exit_after_negative_equity_quarters: int = f(lo=1)
+    insolvency_sale: bool = False  # an exiting firm's operating plant passes to a new owner, free of its debts, where it is worth running
     financing_max_wait_years: float = f(lo=0.0)  # a project that cannot be financed is abandoned after this
     startup_reserve_share: float = f(lo=0.0, hi=1.0)  # own funds raised on top of the equity share, per unit of capex
     payout_ratio: float = f(0.0, lo=0.0, hi=1.0)  # share of positive after-tax profit paid out as dividends (0: none)

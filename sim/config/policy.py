@@ -161,6 +161,7 @@ class InstrumentsConfig:
     import_tariff: dict[str, float] = field(default_factory=dict)  # stage -> ad valorem tariff on imports from every other bloc, added to the world's
     production_credit_usd_per_kg: dict[str, float] = field(default_factory=dict)  # stage -> credit per kg of the bloc's output, USD/kg
     production_credit_cost_share: dict[str, float] = field(default_factory=dict)  # stage -> credit as share of production cost (45X: 0.10)
+    export_ban_stages: list[str] = field(default_factory=list)  # stages whose product the bloc's producers do not sell abroad (a standing rule)
     # national output quota (docs/ODD.md 7.9): stage -> the bloc's total output allowed in the base year, t/yr of the stage's
     # product; it grows with the bloc's configured final-demand path (the plan's projection); empty: none
     output_quota_t_per_year: dict[str, float] = field(default_factory=dict)
@@ -333,6 +334,7 @@ def check_policy(key: str, bloc: str, p: PolicyConfig, cfg) -> None:
         for s, v in values.items():
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
                 raise ConfigError(f"{key}.instruments.{fname}.{s}", f"must be a number >= 0, got {v!r}")
+    _check_names(f"{key}.instruments.export_ban_stages", ins.export_ban_stages, stages, "stage")
     for s, v in ins.production_credit_cost_share.items():
         if v > 1.0:
             raise ConfigError(f"{key}.instruments.production_credit_cost_share.{s}", f"must be <= 1, got {v!r}")

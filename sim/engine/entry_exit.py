@@ -3,7 +3,9 @@
 Entrants arrive per bloc and stage as Poisson draws on the profitability of a
 typical new plant, each with a greenfield project in planning. A live firm exits
 when it is insolvent, when its equity has been negative too long (unless its state
-group rescues it) or when its first project was abandoned.
+group rescues it) or when its first project was abandoned. With
+``finance.insolvency_sale`` an exiting firm's operating plant that is worth running
+passes to a new owner (:func:`sell_plants`) instead of closing.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents import investment as inv
-from agents.firms import Phase, ProjectPhase
+from agents.firms import PATENT_SLOTS, Phase, ProjectPhase, processing_cost
 
 if TYPE_CHECKING:  # pragma: no cover
     from sim.engine.model import ChainModel
@@ -52,6 +54,7 @@ def exit_failing(model: ChainModel) -> None:
     no_plant = alive & (pop.phase == Phase.PROJECT) & (pop.proj_phase == ProjectPhase.NONE)
     failing = model.policy.rescue(np.flatnonzero(insolvent | lasting))
     out = np.union1d(failing, np.flatnonzero(no_plant))
+    sold = sell_plants(model, failing) if w.finance.insolvency_sale and len(failing) else None
     if len(out):
         reason = np.where(insolvent[out], "insolvent", np.where(lasting[out], "negative_equity", "project_abandoned"))
         for r, why in zip(out, reason):
@@ -61,6 +64,91 @@ def exit_failing(model: ChainModel) -> None:
         pop.capacity_t[out] = 0.0
         pop.potential_t[out] = 0.0
         pop.proj_phase[out] = ProjectPhase.NONE
+    if sold is not None and len(sold[0]):
+        old, new, value = sold
+        model.log_rows("acquired", new, values=value)
+        model.counters["acquired"] += T.bs_sum(pop.bloc[new], pop.stage[new])
+
+
+# A plant and what works in it pass to the buyer; its owner's balance sheet, titles, group, contracts and projects do not
+PLANT_COLUMNS = (
+    "bloc",
+    "region",
+    "stage",
+    "capacity_t",
+    "quality",
+    "qualified",
+    "cum_output_t",
+    "experience_ref_t",
+    "cost_index",
+    "innovation_factor",
+    "unit_cost_usd_per_kg",
+    "employees",
+    "rd_propensity",
+    "knowledge",
+    "tax_rate",
+    "floor_end_q",
+    "first_output_step",
+    "pat_inv",
+    "pat_util",
+)
+
+
+def plant_value(model: ChainModel, rows: np.ndarray) -> np.ndarray:
+    """Going-concern value of each row's operating plant to a buyer free of its debts, M USD: this quarter's investors'
+    expected margin (price - inputs - the plant's processing cost) on its sellable output (nameplate x quality x the
+    bloc-stage's expected utilisation) less the plant's fixed cost, after tax, as an annuity over the investment horizon
+    at the bloc-stage's discount rate (no capex, no lead time: the plant runs). 0 without this quarter's expectations."""
+    E, T, pop = model.investor_view, model.tables, model.pop
+    if E is None or not len(rows):
+        return np.zeros(len(rows))
+    b, s = pop.bloc[rows], pop.stage[rows]
+    proc = processing_cost(pop, T)[rows]
+    margin = E.price[b, s] - T.input_per_t[s] * E.input_price[b, s] - proc
+    util = np.minimum(E.utilisation[b, s], model.world.markets.max_utilisation)
+    kt = pop.capacity_t[rows] / 1000.0
+    fixed = T.fixed_cost_share[b, s] * T.capex_musd_per_kt[b, s] * kt
+    cf = (margin * util * pop.quality[rows] * kt - fixed) * (1.0 - E.tax_rate[b])
+    r = np.maximum(E.discount_rate[b, s], 1e-6)
+    annuity = (1.0 - (1.0 + r) ** (-model.world.investment.horizon_years)) / r
+    return np.where(cf > 0, cf * annuity, 0.0)
+
+
+def sell_plants(model: ChainModel, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Insolvency sale (``finance.insolvency_sale``): of the failing ``rows``, each operating plant with a positive
+    going-concern value (:func:`plant_value`) that covered its cash operating costs this quarter (revenue and grants
+    above inputs, processing and fixed cost: the firm fails on its debts or its projects, not on running the plant)
+    passes to a new firm, as when MP Materials bought the Mountain Pass mine
+    out of Molycorp's bankruptcy in 2017 and restarted it: the plant, its experience, know-how, patents and staff carry
+    on; the old firm's debts stay with its creditors, its titles, group, contracts and projects end with it. The buyer
+    books the plant at the price paid (its going-concern value) and brings cash for two quarters of
+    fixed cost and a quarter's working capital. The old firm still exits. Returns (old rows, new rows, value paid)."""
+    T, pop, w = model.tables, model.pop, model.world
+    ops = rows[(pop.phase[rows] == Phase.OPERATING) & (pop.capacity_t[rows] > 0)]
+    value = plant_value(model, ops)
+    operating_cash = pop.revenue[ops] + pop.grants[ops] - pop.input_cost[ops] - pop.opex[ops] - pop.fixed_cost[ops]
+    keep = (value > 0) & (operating_cash > 0)
+    old, price = ops[keep], value[keep]
+    if not len(old):
+        return old, old, price
+    cols = {c: getattr(pop, c)[old].copy() for c in PLANT_COLUMNS}
+    fixed_q = T.fixed_cost_share[cols["bloc"], cols["stage"]] * T.capex_musd_per_kt[cols["bloc"], cols["stage"]] * cols["capacity_t"] / 4000.0
+    cash = w.finance.min_cash_quarters_of_fixed_cost * fixed_q + w.finance.working_capital_share * pop.revenue[old]
+    new = pop.add(
+        len(old),
+        phase=Phase.OPERATING,
+        birth_step=model.quarter,
+        niche_start_step=pop.niche_start_step[old],
+        book_assets=price,
+        gross_assets=price,
+        cash=cash,
+        equity_raised=price + cash,
+        **{c: v for c, v in cols.items() if c not in ("pat_inv", "pat_util")},
+    )
+    pop.pat_inv[new] = cols["pat_inv"]
+    pop.pat_util[new] = cols["pat_util"]
+    assert pop.pat_inv.shape[1] == PATENT_SLOTS
+    return old, new, price
 
 
 def add_entrants(

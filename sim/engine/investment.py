@@ -219,6 +219,7 @@ def do_investment(model: ChainModel) -> None:
     for kind, rows in ms.items():
         model.log_rows(kind, rows)
     E = expectations(model)
+    model.investor_view = E  # read later this quarter by entry_exit.sell_plants (a plant's value to a buyer)
     proc = processing_cost(pop, T)
     pi = inv.profitability_index(pop.bloc, pop.stage, proc, T, E, w.investment.horizon_years, w.finance.depreciation_years)
     licensed = licence_room(model)  # (B, S) False where a national output quota is already covered: no new capacity licensed

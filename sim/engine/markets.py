@@ -189,6 +189,7 @@ class Markets:
         self.price_at_bound = np.zeros((B, len(stages)))  # (B, S) after this quarter's update: +1 ceiling, -1 cost floor, 0 neither
         self.log_price_history: list[np.ndarray] = []
         self._controls: dict[str, tuple[int, list[int], float]] = {}
+        self._standing: set[str] = set()  # names of standing bans (a policy's export_ban_stages), not shocks
         # export quotas (scenarios.export_quota): name -> (exporter, stages, quota units per t of each stage (S,)),
         # and the quota units left this quarter and used so far this quarter
         self._quotas: dict[str, tuple[int, list[int], np.ndarray]] = {}
@@ -196,11 +197,20 @@ class Markets:
         self._quota_used: dict[str, float] = {}
 
     # -- export controls ------------------------------------------------------
-    def set_export_control(self, name: str, exporter: str, stages: list[str], share: float) -> None:
+    def set_export_control(self, name: str, exporter: str, stages: list[str], share: float, standing: bool = False) -> None:
+        """Cap other blocs' purchases from ``exporter`` at ``stages`` to ``share`` of what they would buy. ``standing``: a
+        long-standing rule of the exporter's policy (``instruments.export_ban_stages``), which buyers know and plan
+        around, not a shock: it caps trade and import parity like any control, but buyers' security premiums and the
+        recorded ``export_controlled`` series see only the others."""
         self._controls[name] = (self.blocs.index(exporter), [self.stages.index(s) for s in stages], float(share))
+        if standing:
+            self._standing.add(name)
+        else:
+            self._standing.discard(name)
 
     def clear_export_control(self, name: str) -> None:
         self._controls.pop(name, None)
+        self._standing.discard(name)
 
     def licensed_share(self, stage: int, class_bloc: np.ndarray) -> np.ndarray | None:
         """(K, B) licensed shares for buyer classes at a stage, or None when nothing is controlled."""
@@ -214,11 +224,11 @@ class Markets:
                 out[foreign, exporter] = np.minimum(out[foreign, exporter], share)
         return out
 
-    def controlled(self, stage: int, exporter: int) -> bool:
-        """Whether an export control or an export quota covers the exporter's sales abroad at the stage."""
-        return any(stage in st and ex == exporter for ex, st, _ in self._controls.values()) or any(
-            stage in st and ex == exporter for ex, st, _ in self._quotas.values()
-        )
+    def controlled(self, stage: int, exporter: int, standing: bool = True) -> bool:
+        """Whether an export control or an export quota covers the exporter's sales abroad at the stage
+        (``standing=False``: counting only scenario shocks, not the standing bans of a bloc's policy)."""
+        shocks = any(stage in st and ex == exporter for name, (ex, st, _) in self._controls.items() if standing or name not in self._standing)
+        return shocks or any(stage in st and ex == exporter for ex, st, _ in self._quotas.values())
 
     # -- export quotas (scenarios.export_quota) ------------------------------------
     def set_export_quota(self, name: str, exporter: str, stages: list[str], units_per_t: np.ndarray, allowance: float) -> None:

@@ -41,6 +41,7 @@ SERIES = (
     "projects_abandoned",
     "entrants",
     "exits",
+    "plants_sold",
     "final_demand_t",
     "self_sufficiency",
     "capacity_share",
@@ -211,7 +212,7 @@ def trade_series(m: "ChainModel") -> tuple[dict[str, np.ndarray], np.ndarray]:
                 if b != c:
                     imports[b, s] += q
                     exports[c, s] += q
-            export_controlled[b, s] = float(m.markets.controlled(s, b))
+            export_controlled[b, s] = float(m.markets.controlled(s, b, standing=False))
     series = {
         "demand_t": demand,
         "delivered_t": delivered,
@@ -246,6 +247,7 @@ def count_series(m: "ChainModel") -> dict[str, np.ndarray]:
         "abandoned": "projects_abandoned",
         "entrants": "entrants",
         "exits": "exits",
+        "acquired": "plants_sold",
     }
     return {name: m.counters[k].copy() for k, name in names.items()}
 
@@ -405,6 +407,7 @@ def run_summary(m: "ChainModel", series: dict[str, list[np.ndarray]], milestone_
         "firms_final": {bloc: int(((pop.bloc == b) & pop.operating).sum()) for b, bloc in enumerate(T.blocs)},
         "entries": m.event_log.count("entry"),
         "exits": m.event_log.count("exit"),
+        "plants_sold": m.event_log.count("acquired"),
         "shocks": shocks,
     }
 

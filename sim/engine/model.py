@@ -64,8 +64,10 @@ class ChainModel(mesa.Model):
         self.quarter = -1  # index of the quarter being simulated (0 = first)
         self.last_clearing: dict[int, StageClearing] = {}
         self.pi_entrant = np.zeros((T.B, T.S))  # profitability index of a typical new plant, set by investment for entry
+        self.investor_view: inv.Expectations | None = None  # this quarter's investors' expectations (set by investment)
         self.first_outputs: list[np.ndarray] = []  # rows of (bloc, stage, birth quarter, first-output quarter)
-        self.counters = {k: np.zeros((T.B, T.S)) for k in ("started", "stalled", "constrained", "abandoned", "entrants", "exits", "financed")}
+        counted = ("started", "stalled", "constrained", "abandoned", "entrants", "exits", "financed", "acquired")
+        self.counters = {k: np.zeros((T.B, T.S)) for k in counted}
         self.demand = demand.DemandState(self)  # price response and substitution of final demand (sim.engine.demand)
         self.security = SecurityPremium(self)  # buyers' premium on risky origins (sim.engine.security)
         for name, b in w.buyers.items():

@@ -107,6 +107,8 @@ class BlocInstruments:
             ins.set_layer("tariff", name, tariff, op="add", init=0.0)
         if pi.output_quota_t_per_year:
             self.set_output_quota(model)
+        if pi.export_ban_stages:  # a standing ban: other blocs' buyers cannot buy these stages from the bloc's producers
+            model.markets.set_export_control(f"{name}:export_ban", T.blocs[b], pi.export_ban_stages, 0.0, standing=True)
         if pi.defence_mandate_share > 0:
             self._mandate_before = [(by, by.domestic_mandate) for by in model.buyers if by.bloc == b and by.state_owned]
             for by, old in self._mandate_before:
@@ -145,6 +147,7 @@ class BlocInstruments:
     def retire(self, model) -> None:
         for attr in ("permit_factor", "permit_cap_years", "ramp_extra", "tariff", "output_cap_t"):
             model.instruments.clear_layer(attr, self.name)
+        model.markets.clear_export_control(f"{self.name}:export_ban")
         model.price_floors.remove(f"{self.name}:floors")
         model.price_floors.remove(f"{self.name}:plant_floors")
         self.retired = True

@@ -48,7 +48,7 @@ class SecurityPremium:
         B = T.B
         exposure = np.zeros((B, B))
         for c in range(B):
-            if any(model.markets.controlled(s, c) for s in range(T.S)):
+            if any(model.markets.controlled(s, c, standing=False) for s in range(T.S)):
                 exposure[:, c] = 1.0
         for s, cl in model.last_clearing.items():
             sup_bloc = model.pop.bloc[cl.suppliers]

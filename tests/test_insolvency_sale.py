@@ -1,0 +1,118 @@
+"""Insolvency sale (finance.insolvency_sale; sim/engine/entry_exit.py sell_plants, docs/ODD.md 7.5).
+
+A failing firm's operating plant that is worth running passes to a new firm free of the old debts; a plant that does
+not cover its cash costs, or has no going-concern value, closes with its firm; with the lever off every plant closes.
+Checked on one quarter of a laissez-faire run (no state groups to rescue anyone first).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from _rule_helpers import fresh_config
+
+from agents.firms import Phase, processing_cost
+from sim.config import validate
+from sim.engine import entry_exit
+from sim.engine.model import ChainModel
+
+_BASE = fresh_config("years=2")
+
+
+def _model(sale: bool = True) -> ChainModel:
+    cfg = copy.deepcopy(_BASE)
+    cfg.world.finance.insolvency_sale = sale
+    m = ChainModel(validate(cfg))
+    m.step()
+    return m
+
+
+def _running_plant(m: ChainModel) -> int:
+    """The largest operating plant that covered its cash costs this quarter and has a going-concern value."""
+    pop = m.pop
+    cash_ok = pop.revenue + pop.grants - pop.input_cost - pop.opex - pop.fixed_cost > 0
+    rows = np.flatnonzero(pop.operating & (pop.capacity_t > 0) & cash_ok)
+    rows = rows[entry_exit.plant_value(m, rows) > 0]
+    assert len(rows), "no running plant to test on"
+    return int(rows[np.argmax(pop.capacity_t[rows])])
+
+
+def _fail(m: ChainModel, r: int) -> None:
+    m.pop.cash[r] = -1.0  # insolvent
+    m.pop.debt[r] = 1e4
+
+
+def test_plant_value_is_the_annuity_of_expected_operating_cash_after_tax():
+    m = _model()
+    pop, T, E, w = m.pop, m.tables, m.investor_view, m.world
+    r = _running_plant(m)
+    b, s = pop.bloc[r], pop.stage[r]
+    margin = E.price[b, s] - T.input_per_t[s] * E.input_price[b, s] - processing_cost(pop, T)[r]
+    kt = pop.capacity_t[r] / 1000.0
+    util = min(E.utilisation[b, s], w.markets.max_utilisation)
+    cf = (margin * util * pop.quality[r] * kt - T.fixed_cost_share[b, s] * T.capex_musd_per_kt[b, s] * kt) * (1 - E.tax_rate[b])
+    rate = E.discount_rate[b, s]
+    want = cf * (1 - (1 + rate) ** -w.investment.horizon_years) / rate
+    assert want > 0
+    assert entry_exit.plant_value(m, np.array([r]))[0] == pytest.approx(want, rel=1e-12)
+    E.price[b, s] = 0.0  # at no price the plant is worth nothing to a buyer (never negative)
+    assert entry_exit.plant_value(m, np.array([r]))[0] == 0.0
+
+
+def test_a_failing_plant_worth_running_passes_to_a_new_firm_free_of_debt():
+    m = _model()
+    pop, T, w = m.pop, m.tables, m.world
+    r = _running_plant(m)
+    _fail(m, r)
+    value = entry_exit.plant_value(m, np.array([r]))[0]
+    plant = {c: np.copy(getattr(pop, c)[r]) for c in entry_exit.PLANT_COLUMNS}
+    old_id, revenue, n_before = int(pop.firm_id[r]), float(pop.revenue[r]), len(pop)
+    entry_exit.exit_failing(m)
+    assert pop.phase[r] == Phase.EXITED and pop.capacity_t[r] == 0.0
+    assert len(pop) == n_before + 1
+    new = n_before
+    assert pop.firm_id[new] > old_id and pop.phase[new] == Phase.OPERATING
+    for c, v in plant.items():
+        np.testing.assert_array_equal(getattr(pop, c)[new], v, err_msg=c)
+    assert pop.debt[new] == 0.0 and pop.tier[new] == 0 and pop.group[new] == -1 and not pop.state_owned[new]
+    assert pop.book_assets[new] == pytest.approx(value) and pop.gross_assets[new] == pytest.approx(value)
+    fixed_q = T.fixed_cost_share[plant["bloc"], plant["stage"]] * T.capex_musd_per_kt[plant["bloc"], plant["stage"]] * plant["capacity_t"] / 4000.0
+    want_cash = w.finance.min_cash_quarters_of_fixed_cost * fixed_q + w.finance.working_capital_share * revenue
+    assert pop.cash[new] == pytest.approx(want_cash)
+    assert pop.equity_raised[new] == pytest.approx(value + want_cash)
+    ev = m.recorder.events()
+    sold = ev[ev["kind"] == "acquired"]
+    assert list(sold["firm_id"]) == [int(pop.firm_id[new])] and sold["value"].iloc[0] == pytest.approx(value)
+    assert ((ev["kind"] == "exit") & (ev["firm_id"] == old_id)).sum() == 1
+    assert m.counters["acquired"].sum() == 1 and m.counters["exits"].sum() == 1
+
+
+def test_a_plant_that_does_not_cover_its_cash_costs_closes():
+    m = _model()
+    r = _running_plant(m)
+    _fail(m, r)
+    m.pop.revenue[r] = 0.0  # nothing sold this quarter: the firm fails on running the plant
+    n = len(m.pop)
+    entry_exit.exit_failing(m)
+    assert m.pop.phase[r] == Phase.EXITED and len(m.pop) == n and m.counters["acquired"].sum() == 0
+
+
+def test_a_plant_without_going_concern_value_closes():
+    m = _model()
+    r = _running_plant(m)
+    _fail(m, r)
+    m.investor_view.price[m.pop.bloc[r], m.pop.stage[r]] = 0.0
+    n = len(m.pop)
+    entry_exit.exit_failing(m)
+    assert m.pop.phase[r] == Phase.EXITED and len(m.pop) == n
+
+
+def test_with_the_lever_off_every_failing_plant_closes():
+    m = _model(sale=False)
+    r = _running_plant(m)
+    _fail(m, r)
+    n = len(m.pop)
+    entry_exit.exit_failing(m)
+    assert m.pop.phase[r] == Phase.EXITED and len(m.pop) == n and m.counters["acquired"].sum() == 0
