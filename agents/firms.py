@@ -81,6 +81,7 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "phase": (np.int8, Phase.PROJECT),
     "birth_step": (np.int32, 0),
     "niche_start_step": (np.int32, 0),
+    "exit_step": (np.int32, -1),  # quarter the firm exited (-1: live); its row stays until compact() at the next start of a year
     # production and learning
     "capacity_t": (np.float64, 0.0),  # operating nameplate, t/yr
     "quality": (np.float64, 1.0),  # share of output that meets specification
@@ -254,6 +255,11 @@ class FirmPopulation:
     @property
     def alive(self) -> np.ndarray:
         return self.phase != Phase.EXITED
+
+    def live_in(self, quarter: int) -> np.ndarray:
+        """Firms live in ``quarter``: live now or exited in it. Their flows (output, inputs, revenue, costs, profit)
+        are this quarter's, which the outputs record; a row exited in an earlier quarter holds none of its own."""
+        return self.alive | (self.exit_step == quarter)
 
     @property
     def operating(self) -> np.ndarray:

@@ -61,6 +61,7 @@ def exit_failing(model: ChainModel) -> None:
             model.event_log.add("exit", pop.firm_id[r], pop.bloc[r], pop.stage[r], str(why), pop.capacity_t[r], quarter=q)
         model.counters["exits"] += T.bs_sum(pop.bloc[out], pop.stage[out])
         pop.phase[out] = Phase.EXITED
+        pop.exit_step[out] = q
         pop.capacity_t[out] = 0.0
         pop.potential_t[out] = 0.0
         pop.proj_phase[out] = ProjectPhase.NONE

@@ -92,11 +92,12 @@ class Recorder:
     def record_quarter(self) -> None:
         """Append the quarter's (B, S) value of every series, then the policy rows of the quarter."""
         m = self.model
-        by_bs = bloc_stage_sum(m)
-        rec = firm_series(m, by_bs)
+        live = bloc_stage_sum(m, m.pop.alive)  # stocks: the firms live at the end of the quarter
+        in_quarter = bloc_stage_sum(m, m.pop.live_in(m.quarter))  # flows: also the firms that exited in it
+        rec = firm_series(m, live, in_quarter)
         trade, self.trade_t = trade_series(m)
         rec.update(trade)
-        rec.update(price_series(m, by_bs, rec["output_t"]))
+        rec.update(price_series(m, in_quarter, rec["output_t"]))
         rec.update(count_series(m))
         rec.update(demand_series(m, rec["output_t"], rec["capacity_t"]))
         rec.update(adaptation_series(m, self.trade_t))
@@ -158,35 +159,38 @@ class Recorder:
 
 
 # ---------------------------------------------------------------------- the quarterly series, by kind
-def bloc_stage_sum(m: "ChainModel") -> Callable[..., np.ndarray]:
-    """``by_bs(values, mask=None)``: (B, S) sums of a per-firm array over live firms (and ``mask``)."""
+def bloc_stage_sum(m: "ChainModel", rows: np.ndarray) -> Callable[..., np.ndarray]:
+    """``by_bs(values, mask=None)``: (B, S) sums of a per-firm array over the firms ``rows`` selects (and ``mask``)."""
     T, pop = m.tables, m.pop
-    alive = pop.alive
 
     def by_bs(values, mask=None):
-        sel = alive if mask is None else (alive & mask)
+        sel = rows if mask is None else (rows & mask)
         return T.bs_sum(pop.bloc[sel], pop.stage[sel], values[sel])
 
     return by_bs
 
 
-def firm_series(m: "ChainModel", by_bs) -> dict[str, np.ndarray]:
-    """Stocks and flows summed over firms: capacity, pipeline, output, firm counts, R&D, revenue, profit, patents."""
+def firm_series(m: "ChainModel", live, in_quarter) -> dict[str, np.ndarray]:
+    """Stocks and flows summed over firms: capacity, pipeline, output, firm counts, R&D, revenue, profit, patents.
+
+    Stocks (capacity, pipeline, firm counts, patents in force) are summed by ``live`` over the firms live at the end
+    of the quarter; flows (output, R&D, revenue, profit) by ``in_quarter`` over every firm live in it,
+    including those that exited in it: they produced, sold and bought this quarter before they left."""
     pop = m.pop
     op = pop.operating
     in_pipe = pop.proj_phase != ProjectPhase.NONE
     building = in_pipe & (pop.proj_phase < ProjectPhase.QUALIFICATION)
     return {
-        "capacity_t": by_bs(pop.capacity_t, op),
-        "pipeline_t": by_bs(np.maximum(pop.proj_nameplate_t - pop.proj_added_t, 0.0), building),
-        "output_t": by_bs(pop.output_t),
-        "firms": by_bs(np.ones(len(pop)), op),
-        "firms_in_project": by_bs(np.ones(len(pop)), pop.phase == Phase.PROJECT),
-        "rd_spend_musd": by_bs(pop.rd_spend),
-        "revenue_musd": by_bs(pop.revenue),
-        "profit_musd": by_bs(pop.profit),
-        "patents_invention": by_bs(pop.patents_invention),
-        "patents_utility": by_bs(pop.patents_utility),
+        "capacity_t": live(pop.capacity_t, op),
+        "pipeline_t": live(np.maximum(pop.proj_nameplate_t - pop.proj_added_t, 0.0), building),
+        "output_t": in_quarter(pop.output_t),
+        "firms": live(np.ones(len(pop)), op),
+        "firms_in_project": live(np.ones(len(pop)), pop.phase == Phase.PROJECT),
+        "rd_spend_musd": in_quarter(pop.rd_spend),
+        "revenue_musd": in_quarter(pop.revenue),
+        "profit_musd": in_quarter(pop.profit),
+        "patents_invention": live(pop.patents_invention),
+        "patents_utility": live(pop.patents_utility),
     }
 
 
@@ -224,10 +228,11 @@ def trade_series(m: "ChainModel") -> tuple[dict[str, np.ndarray], np.ndarray]:
     return series, trade_t
 
 
-def price_series(m: "ChainModel", by_bs, output_t: np.ndarray) -> dict[str, np.ndarray]:
-    """Price indices, prices paid, output-weighted unit cost, utilisation and the clip bound the index ended at."""
+def price_series(m: "ChainModel", in_quarter, output_t: np.ndarray) -> dict[str, np.ndarray]:
+    """Price indices, prices paid, output-weighted unit cost (over every firm that produced in the quarter, as
+    ``output_t``), utilisation and the clip bound the index ended at."""
     pop = m.pop
-    wsum = by_bs(pop.unit_cost_usd_per_kg * pop.output_t)
+    wsum = in_quarter(pop.unit_cost_usd_per_kg * pop.output_t)
     return {
         "price_usd_per_kg": m.markets.price.copy(),
         "paid_price_usd_per_kg": m.paid_price.copy(),

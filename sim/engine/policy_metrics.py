@@ -5,7 +5,7 @@
 | measure | key | value |
 |---|---|---|
 | firms | tier (none, innovation_type, srdi, little_giant, key_little_giant) | live operating firms holding it |
-| rd_spend_musd, revenue_musd | tier | flows of the quarter, M USD |
+| rd_spend_musd, revenue_musd | tier | flows of the quarter of the operating firms and of those that exited in it (at the tier they held), M USD |
 | patents_invention, patents_utility | tier | patents in force |
 | finance_constrained | tier | firms flagged this year (wanted to build but could not fund it) |
 | scaling_finance_difficulty | tier | firms that this year wanted to build and needed outside money for it (``outside_finance``: more than ``finance.outside_finance_share`` of the cost) or could not fund it (``finance_constrained``) |
@@ -33,6 +33,16 @@ if TYPE_CHECKING:  # pragma: no cover
 TIER_NAMES = tuple(t.label for t in Tier)  # none, innovation_type, srdi, little_giant
 TIER_KEYS = TIER_NAMES + (KEY_LITTLE_GIANT,)  # the tier keys of policy.parquet, in the order of the bincount columns
 LG = Tier.LITTLE_GIANT.label  # the Little Giant tier key
+# the measures per tier key, in the row order of policy.parquet
+TIER_MEASURES = (
+    "firms",
+    "rd_spend_musd",
+    "revenue_musd",
+    "patents_invention",
+    "patents_utility",
+    "finance_constrained",
+    "scaling_finance_difficulty",
+)
 POLICY_EVENTS = (
     "designated",
     "review_passed",
@@ -53,31 +63,33 @@ class PolicyRecorder:
         self.rows: list[tuple] = []
         self._fiscal_seen: dict[tuple[int, str], float] = {}
 
-    def _by_bloc_and_tier(self, op: np.ndarray) -> dict[str, np.ndarray]:
-        """(B, 5) sums over operating firms per bloc and tier key (TIER_KEYS order), one bincount per measure:
-        a few passes over the population per quarter, whatever the number of blocs."""
+    def _by_bloc_and_tier(self, op: np.ndarray, exited_now: np.ndarray) -> dict[str, np.ndarray]:
+        """(B, 5) sums per bloc and tier key (TIER_KEYS order), one bincount per measure: a few passes over the
+        population per quarter, whatever the number of blocs. Counts and stocks are over the operating firms ``op``;
+        the quarter's flows (R&D, revenue) also over the firms that exited in it (``exited_now``, at the tier they
+        held), which sold and spent this quarter before they left (a project firm has neither)."""
         m = self.model
         pop, B = m.pop, m.tables.B
         K = len(Tier)
-        rows = np.flatnonzero(op)
-        cell = pop.bloc[rows].astype(np.int64) * K + pop.tier[rows]
-        key_rows = rows[pop.key_lg[rows]]
-        values = {
+        stocks = {
             "firms": np.ones(len(pop)),
-            "rd_spend_musd": pop.rd_spend,
-            "revenue_musd": pop.revenue,
             "patents_invention": pop.patents_invention,
             "patents_utility": pop.patents_utility,
             "finance_constrained": pop.finance_constrained,
             "scaling_finance_difficulty": pop.finance_constrained | pop.outside_finance,
         }
+        flows = {"rd_spend_musd": pop.rd_spend, "revenue_musd": pop.revenue}
         out = {}
-        for measure, v in values.items():
-            v = np.asarray(v, dtype=float)
-            tiers = np.bincount(cell, weights=v[rows], minlength=B * K).reshape(B, K)
-            key = np.bincount(pop.bloc[key_rows], weights=v[key_rows], minlength=B)
-            out[measure] = np.column_stack([tiers, key])
-        return out
+        for sel, values in ((op, stocks), (op | exited_now, flows)):
+            rows = np.flatnonzero(sel)
+            cell = pop.bloc[rows].astype(np.int64) * K + pop.tier[rows]
+            key_rows = rows[pop.key_lg[rows]]
+            for measure, v in values.items():
+                v = np.asarray(v, dtype=float)
+                tiers = np.bincount(cell, weights=v[rows], minlength=B * K).reshape(B, K)
+                key = np.bincount(pop.bloc[key_rows], weights=v[key_rows], minlength=B)
+                out[measure] = np.column_stack([tiers, key])
+        return {measure: out[measure] for measure in TIER_MEASURES}
 
     def record_quarter(self) -> None:
         m = self.model
@@ -88,7 +100,7 @@ class PolicyRecorder:
         stage_names = list(T.stages)
         processing = np.isin(pop.stage, [stage_names.index(s) for s in ("separation", "metal") if s in stage_names])
         magnet = pop.stage == (stage_names.index("magnet") if "magnet" in stage_names else -1)
-        sums = self._by_bloc_and_tier(op)
+        sums = self._by_bloc_and_tier(op, pop.exit_step == q)
         for b in range(T.B):
             here = op & (pop.bloc == b)
             for k, key in enumerate(TIER_KEYS):
