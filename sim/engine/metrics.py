@@ -22,10 +22,12 @@ SERIES = (
     "capacity_t",
     "pipeline_t",
     "output_t",
+    "inputs_t",
     "demand_t",
     "delivered_t",
     "imports_t",
     "exports_t",
+    "state_offtake_t",
     "shortage_t",
     "price_usd_per_kg",
     "paid_price_usd_per_kg",
@@ -171,10 +173,10 @@ def bloc_stage_sum(m: "ChainModel", rows: np.ndarray) -> Callable[..., np.ndarra
 
 
 def firm_series(m: "ChainModel", live, in_quarter) -> dict[str, np.ndarray]:
-    """Stocks and flows summed over firms: capacity, pipeline, output, firm counts, R&D, revenue, profit, patents.
+    """Stocks and flows summed over firms: capacity, pipeline, output, input use, firm counts, R&D, revenue, profit, patents.
 
     Stocks (capacity, pipeline, firm counts, patents in force) are summed by ``live`` over the firms live at the end
-    of the quarter; flows (output, R&D, revenue, profit) by ``in_quarter`` over every firm live in it,
+    of the quarter; flows (output, inputs, R&D, revenue, profit) by ``in_quarter`` over every firm live in it,
     including those that exited in it: they produced, sold and bought this quarter before they left."""
     pop = m.pop
     op = pop.operating
@@ -184,6 +186,7 @@ def firm_series(m: "ChainModel", live, in_quarter) -> dict[str, np.ndarray]:
         "capacity_t": live(pop.capacity_t, op),
         "pipeline_t": live(np.maximum(pop.proj_nameplate_t - pop.proj_added_t, 0.0), building),
         "output_t": in_quarter(pop.output_t),
+        "inputs_t": in_quarter(pop.inputs_t),
         "firms": live(np.ones(len(pop)), op),
         "firms_in_project": live(np.ones(len(pop)), pop.phase == Phase.PROJECT),
         "rd_spend_musd": in_quarter(pop.rd_spend),
@@ -195,8 +198,13 @@ def firm_series(m: "ChainModel", live, in_quarter) -> dict[str, np.ndarray]:
 
 
 def trade_series(m: "ChainModel") -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The quarter's markets per bloc and stage (demand, deliveries, imports, exports, shortage, export control)
-    and the (B supplier, B buyer, S) tonnes delivered between blocs."""
+    """The quarter's markets per bloc and stage (demand, deliveries, imports, exports, shortage, export control,
+    the state's price-floor offtake from the bloc's producers) and the (B supplier, B buyer, S) tonnes delivered
+    between blocs.
+
+    Per stage and quarter, over the world: output = delivered + state offtake (the state's stock builds by what it
+    buys and is never sold); imports = exports; and per bloc, the input use of its stage-s firms = what was
+    delivered to them at stage s - 1."""
     pop = m.pop
     B, S = m.tables.B, m.tables.S
     demand = np.zeros((B, S))
@@ -224,6 +232,7 @@ def trade_series(m: "ChainModel") -> tuple[dict[str, np.ndarray], np.ndarray]:
         "exports_t": exports,
         "shortage_t": np.maximum(demand - delivered, 0.0),
         "export_controlled": export_controlled,
+        "state_offtake_t": m.price_floors.offtake_t.copy(),
     }
     return series, trade_t
 
