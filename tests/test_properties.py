@@ -3,6 +3,9 @@
 Model properties step short runs (2-4 years) with a random seed and a few random behaviour
 parameters (logit beta, price adjustment, price clip, shut-down tolerance, and an optional export
 control with a random licensed share, delay and stages) and check every quarter, for every firm.
+The recorded series (what timeseries.parquet holds) are checked on the same configurations, with an
+optional state offtake, against the balances of docs/ODD.md 7.8: world output = deliveries + the state's
+stock change, imports = exports, input use = upstream deliveries.
 Market properties check sim.engine.markets.allocate / update_price on random inputs.
 """
 
@@ -17,6 +20,7 @@ from hypothesis import strategies as st
 from sim.config import validate
 from sim.engine.markets import allocate, update_price
 from sim.engine.model import ChainModel
+from sim.engine.policy_metrics import TIER_NAMES
 
 STAGES = ["mining", "separation", "metal", "magnet"]
 TOL = 1e-9
@@ -65,6 +69,25 @@ def run_configs(draw, min_years: int = 2, max_years: int = 4):
                 "licensed_share": draw(st.floats(0.0, 1.0)),
                 "licence_delay_quarters": draw(st.integers(0, 3)),
             }
+        }
+    return validate(cfg)
+
+
+@st.composite
+def recording_configs(draw):
+    """``run_configs``, sometimes with a state offtake (a price-floor event with an offtake volume and no floor,
+    so that no grant flows into the next quarter's accounts) from a random quarter: a stock change of product."""
+    cfg = draw(run_configs())
+    if draw(st.booleans()):
+        start_q = draw(st.integers(0, 4 * cfg.years - 1))
+        cfg.scenario.events = dict(cfg.scenario.events)
+        cfg.scenario.events["offtake"] = {
+            "kind": "price_floor",
+            "start_year": cfg.world.start_year + start_q / 4.0,
+            "end_year": None,
+            "bloc": draw(st.sampled_from(["china", "west", "rest_of_world"])),
+            "floor_usd_per_kg": {},
+            "offtake_t_per_year": {draw(st.sampled_from(STAGES)): draw(st.floats(100.0, 20_000.0))},
         }
     return validate(cfg)
 
@@ -182,6 +205,75 @@ def test_outside_equity_reaches_cash_once():
         checked += 1
         assert total - last.get(fid, 0.0) - 1e-9 <= m.pop.equity_raised[r] <= total + 1e-9
     assert checked
+
+
+def _check_recorded_quarter(m) -> int:
+    """The quarter's recorded series (Recorder.series, the rows of timeseries.parquet) balance, per stage: world
+    output = world deliveries + the states' offtake (their stock change; firms hold no stocks); world imports = world
+    exports; per bloc, input use = what its firms received from the stage above (0 at mining). The recorded output,
+    input use and revenue are those of every row of the population: firms that exited in the quarter are still in it
+    (compaction is between years) and rows that exited earlier hold no output, inputs or revenue of the quarter;
+    the policy table's R&D and revenue over the tiers add up to the bloc's recorded R&D and revenue.
+    Returns how many firms that produced in the quarter exited in it."""
+    pop, T = m.pop, m.tables
+    q = m.quarter
+    rec = {k: v[-1] for k, v in m.recorder.series.items()}
+    out, dl, off = rec["output_t"], rec["delivered_t"], rec["state_offtake_t"]
+    for s in range(T.S):
+        made, went = out[:, s].sum(), dl[:, s].sum() + off[:, s].sum()
+        assert made == pytest.approx(went, rel=1e-9, abs=1e-6), f"q{q} {T.stages[s]}: world output {made} != deliveries + state offtake {went}"
+    np.testing.assert_allclose(rec["imports_t"].sum(axis=0), rec["exports_t"].sum(axis=0), rtol=1e-9, atol=1e-6, err_msg=f"q{q}: imports != exports")
+    np.testing.assert_allclose(rec["inputs_t"][:, 1:], dl[:, :-1], rtol=1e-9, atol=1e-6, err_msg=f"q{q}: input use != upstream deliveries")
+    assert (rec["inputs_t"][:, 0] == 0).all()
+    for col, name in (("output_t", "output_t"), ("inputs_t", "inputs_t"), ("revenue", "revenue_musd")):
+        every_row = T.bs_sum(pop.bloc, pop.stage, getattr(pop, col))
+        np.testing.assert_allclose(rec[name], every_row, rtol=1e-9, atol=1e-9, err_msg=f"q{q}: recorded {name} != the population's")
+    # the policy table's R&D and revenue by tier (policy.parquet) add up to the bloc's recorded R&D and revenue
+    by_tier = {}
+    for qq, b, measure, key, value in reversed(m.recorder.policy.rows):
+        if qq != q:
+            break
+        if measure in ("rd_spend_musd", "revenue_musd") and key in TIER_NAMES:
+            by_tier[(b, measure)] = by_tier.get((b, measure), 0.0) + value
+    for b in range(T.B):
+        for measure in ("rd_spend_musd", "revenue_musd"):
+            assert by_tier[(b, measure)] == pytest.approx(rec[measure][b].sum(), rel=1e-9, abs=1e-9), f"q{q}: {measure} by tier != recorded"
+    return int(((pop.exit_step == q) & (pop.output_t > 0)).sum())
+
+
+@MODEL_SETTINGS
+@given(cfg=recording_configs())
+def test_recorded_series_balance(cfg):
+    """Every quarter of a random configuration: the recorded series balance (docs/ODD.md 7.8), including the
+    flows of firms that produced in a quarter and exited in it."""
+    m = ChainModel(cfg)
+    while m.running and m.steps < m.n_steps:
+        m.step()
+        _check_recorded_quarter(m)
+    assert m.steps == cfg.years * 4
+
+
+def test_recorded_series_balance_when_producers_exit():
+    """A run in which firms that produced in a quarter exit in it (the case that set recorded output below
+    deliveries before those firms' flows were recorded), and in which the state takes offtake."""
+    cfg = fresh_config("years=4", "seed=5")
+    cfg.scenario.events = {
+        "offtake": {
+            "kind": "price_floor",
+            "start_year": 2016.0,
+            "end_year": None,
+            "bloc": "west",
+            "floor_usd_per_kg": {},
+            "offtake_t_per_year": {"magnet": 2000.0},
+        }
+    }
+    m = ChainModel(validate(cfg))
+    exits, offtake = 0, 0.0
+    while m.running and m.steps < m.n_steps:
+        m.step()
+        exits += _check_recorded_quarter(m)
+        offtake += m.recorder.series["state_offtake_t"][-1].sum()
+    assert exits > 0 and offtake > 0  # both cases happened
 
 
 # ---------------------------------------------------------------------------
