@@ -29,12 +29,14 @@ class Buyer(mesa.Agent):
         domestic_mandate: float,
         stockpile: bool = False,
         cover_quarters: float | None = None,
+        defence: bool = False,
     ):
         super().__init__(model)
         self.name = name
         self.bloc = bloc
         self.share = share
         self.state_owned = state_owned
+        self.defence = defence
         self.domestic_mandate = domestic_mandate
         self.stockpile = stockpile
         # target stock in quarters of need (a stockpile: of its bloc's need)

@@ -30,10 +30,10 @@ def _model(sale: bool = True) -> ChainModel:
 
 
 def _running_plant(m: ChainModel) -> int:
-    """The largest operating plant that covered its cash costs this quarter and has a going-concern value."""
+    """The largest operating plant whose sales covered their variable cost this quarter and that has a going-concern value."""
     pop = m.pop
-    cash_ok = pop.revenue + pop.grants - pop.input_cost - pop.opex - pop.fixed_cost > 0
-    rows = np.flatnonzero(pop.operating & (pop.capacity_t > 0) & cash_ok)
+    covered = pop.revenue + pop.grants - pop.input_cost - pop.opex > 0
+    rows = np.flatnonzero(pop.operating & (pop.capacity_t > 0) & covered & (pop.opex > 0))
     rows = rows[entry_exit.plant_value(m, rows) > 0]
     assert len(rows), "no running plant to test on"
     return int(rows[np.argmax(pop.capacity_t[rows])])
@@ -89,14 +89,27 @@ def test_a_failing_plant_worth_running_passes_to_a_new_firm_free_of_debt():
     assert m.counters["acquired"].sum() == 1 and m.counters["exits"].sum() == 1
 
 
-def test_a_plant_that_does_not_cover_its_cash_costs_closes():
+def test_a_plant_whose_sales_do_not_cover_their_variable_cost_closes():
     m = _model()
     r = _running_plant(m)
     _fail(m, r)
-    m.pop.revenue[r] = 0.0  # nothing sold this quarter: the firm fails on running the plant
+    m.pop.revenue[r] = 0.5 * (m.pop.input_cost[r] + m.pop.opex[r])  # sold below variable cost: the plant itself loses money
     n = len(m.pop)
     entry_exit.exit_failing(m)
     assert m.pop.phase[r] == Phase.EXITED and len(m.pop) == n and m.counters["acquired"].sum() == 0
+
+
+def test_an_idle_plant_worth_running_is_sold():
+    """A plant that sold nothing this quarter (idle: no revenue, no inputs, no processing) fails on its fixed costs and
+    debts; a buyer who expects to run it at investors' expected prices still takes it."""
+    m = _model()
+    r = _running_plant(m)
+    _fail(m, r)
+    for col in ("revenue", "input_cost", "opex", "output_t"):
+        getattr(m.pop, col)[r] = 0.0
+    n = len(m.pop)
+    entry_exit.exit_failing(m)
+    assert m.pop.phase[r] == Phase.EXITED and len(m.pop) == n + 1 and m.counters["acquired"].sum() == 1
 
 
 def test_a_plant_without_going_concern_value_closes():

@@ -351,3 +351,24 @@ def test_bad_export_ban_stage_is_a_one_line_config_error():
         validate(cfg)
     assert ei.value.key == "policy.china.instruments.export_ban_stages" and "\n" not in str(ei.value)
     assert "mining" in str(ei.value)
+
+
+# --------------------------------------------------------------------------
+# the defence sourcing mandate of a bloc's policy (instruments.defence_mandate_share)
+# --------------------------------------------------------------------------
+def test_defence_mandate_reaches_defence_buyers_and_state_buyers_only_and_ends_with_the_policy():
+    """west_defence is private (state_owned: false) but a defence buyer: the mandate reaches it (before, it reached
+    only state-owned buyers, so the coordinated West's mandate bound nobody but the stockpile)."""
+    m = _policy_model(defence_mandate_share=0.6)
+    west = {b.name: b for b in m.buyers if b.bloc == WEST}
+    assert west["west_defence"].defence and not west["west_defence"].state_owned
+    assert west["west_defence"].domestic_mandate == 0.6
+    for name, b in west.items():
+        if not (b.defence or b.state_owned):
+            assert b.domestic_mandate == 0.0, name
+    assert all(b.domestic_mandate == 0.0 for b in m.buyers if b.bloc != WEST)
+    _step_to(m, 1)
+    cl = m.last_clearing[MAGNET]
+    assert cl.demand[(cl.class_bloc == WEST)].sum() > 0
+    m.policy.retire_bloc(WEST)
+    assert west["west_defence"].domestic_mandate == 0.0

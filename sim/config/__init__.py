@@ -95,6 +95,7 @@ class BuyerConfig:
     bloc: str = MISSING
     share: float = f(lo=0.0, hi=1.0)  # share of the bloc's final magnet demand
     state_owned: bool = False
+    defence: bool = False  # defence buyers (contractors for the armed forces): a policy's defence_mandate_share reaches them
     domestic_mandate: float = f(0.0, lo=0.0, hi=1.0)  # share that must be sourced in the bloc
 
 

@@ -156,7 +156,7 @@ class InstrumentsConfig:
     # cover at once (first come, first served; empty: no cap)
     permit_cap_years: dict[str, float] = field(default_factory=dict)  # stage -> longest permitting time
     knowhow_ramp_factor: float = f(1.0, lo=0.05, hi=1.0)  # quality ramp time x this (know-how programme)
-    defence_mandate_share: float = f(0.0, lo=0.0, hi=1.0)  # domestic share required of state-owned (defence) buyers
+    defence_mandate_share: float = f(0.0, lo=0.0, hi=1.0)  # domestic share required of defence and state-owned buyers
     # trade and content rules (docs/ODD.md 7.11); empty: off
     import_tariff: dict[str, float] = field(default_factory=dict)  # stage -> ad valorem tariff on imports from every other bloc, added to the world's
     production_credit_usd_per_kg: dict[str, float] = field(default_factory=dict)  # stage -> credit per kg of the bloc's output, USD/kg

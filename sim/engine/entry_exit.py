@@ -117,18 +117,19 @@ def plant_value(model: ChainModel, rows: np.ndarray) -> np.ndarray:
 
 def sell_plants(model: ChainModel, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Insolvency sale (``finance.insolvency_sale``): of the failing ``rows``, each operating plant with a positive
-    going-concern value (:func:`plant_value`) that covered its cash operating costs this quarter (revenue and grants
-    above inputs, processing and fixed cost: the firm fails on its debts or its projects, not on running the plant)
-    passes to a new firm, as when MP Materials bought the Mountain Pass mine
-    out of Molycorp's bankruptcy in 2017 and restarted it: the plant, its experience, know-how, patents and staff carry
-    on; the old firm's debts stay with its creditors, its titles, group, contracts and projects end with it. The buyer
-    books the plant at the price paid (its going-concern value) and brings cash for two quarters of
-    fixed cost and a quarter's working capital. The old firm still exits. Returns (old rows, new rows, value paid)."""
+    going-concern value (:func:`plant_value`) whose sales covered their variable cost this quarter (revenue and grants
+    at least inputs and processing; an idle plant, which sells nothing and spends nothing on them, qualifies: the firm
+    fails on its debts, its fixed costs or its projects, not on the plant's sales) passes to a new firm, as when MP
+    Materials bought the Mountain Pass mine out of Molycorp's bankruptcy in 2017 and restarted it: the plant, its
+    experience, know-how, patents and staff carry on; the old firm's debts stay with its creditors, its titles, group,
+    contracts and projects end with it. The buyer books the plant at the price paid (its going-concern value) and brings
+    cash for ``min_cash_quarters_of_fixed_cost`` of fixed cost and a quarter's working capital. The old firm still
+    exits. Returns (old rows, new rows, value paid)."""
     T, pop, w = model.tables, model.pop, model.world
     ops = rows[(pop.phase[rows] == Phase.OPERATING) & (pop.capacity_t[rows] > 0)]
     value = plant_value(model, ops)
-    operating_cash = pop.revenue[ops] + pop.grants[ops] - pop.input_cost[ops] - pop.opex[ops] - pop.fixed_cost[ops]
-    keep = (value > 0) & (operating_cash > 0)
+    contribution = pop.revenue[ops] + pop.grants[ops] - pop.input_cost[ops] - pop.opex[ops]
+    keep = (value > 0) & (contribution >= 0)
     old, price = ops[keep], value[keep]
     if not len(old):
         return old, old, price

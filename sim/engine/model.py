@@ -71,7 +71,7 @@ class ChainModel(mesa.Model):
         self.demand = demand.DemandState(self)  # price response and substitution of final demand (sim.engine.demand)
         self.security = SecurityPremium(self)  # buyers' premium on risky origins (sim.engine.security)
         for name, b in w.buyers.items():
-            Buyer(self, name, T.blocs.index(b.bloc), b.share, b.state_owned, b.domestic_mandate)
+            Buyer(self, name, T.blocs.index(b.bloc), b.share, b.state_owned, b.domestic_mandate, defence=b.defence)
         for bloc, quarters in w.demand.stockpile_quarters.items():  # state stockpiles: buyers with no need of their own
             if quarters > 0:
                 Buyer(self, f"{bloc}_stockpile", T.blocs.index(bloc), 0.0, True, 0.0, stockpile=True, cover_quarters=quarters)

@@ -110,7 +110,10 @@ class BlocInstruments:
         if pi.export_ban_stages:  # a standing ban: other blocs' buyers cannot buy these stages from the bloc's producers
             model.markets.set_export_control(f"{name}:export_ban", T.blocs[b], pi.export_ban_stages, 0.0, standing=True)
         if pi.defence_mandate_share > 0:
-            self._mandate_before = [(by, by.domestic_mandate) for by in model.buyers if by.bloc == b and by.state_owned]
+            # state-owned buyers (the bloc's stockpile, state utilities) and defence buyers, whose contractors are private in
+            # the West (before, west_defence was not state-owned and the mandate reached only the stockpile)
+            reached = [by for by in model.buyers if by.bloc == b and (by.state_owned or by.defence)]
+            self._mandate_before = [(by, by.domestic_mandate) for by in reached]
             for by, old in self._mandate_before:
                 by.domestic_mandate = max(old, pi.defence_mandate_share)
 
