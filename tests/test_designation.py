@@ -891,6 +891,7 @@ def test_coordinated_with_every_instrument_off_equals_no_policy():
     p.groups.rd_fund_myuan_per_year = 0.0
     p.groups.incubation_per_year = 0.0
     p.groups.knowledge_sharing = None
+    p.instruments.export_ban_stages = []  # China's standing ban on ore exports (conf/policy/coordinated.yaml)
     base = fresh_config(*NONE)
     base.seed = 5
     assert base.policy["china"].regime == "none"
