@@ -75,4 +75,26 @@ def omegaconf_error(ex: Exception, prefix: str = "", unknown_key: Callable[[str]
         return unknown_key(key) if unknown_key else ConfigError(key, "unknown key")
     if name == "MissingMandatoryValue":
         return ConfigError(key, "a value is required and none was given")
+    value = getattr(ex, "value", None)
+    if "is not a ListConfig, list or tuple" in msg:
+        return ConfigError(key, f"must be a list such as [1, 2], got {value!r}")
+    if "is not Optional" in msg:
+        return ConfigError(key, "must not be null (None): a value is required here")
     return ConfigError(key, msg)
+
+
+def yaml_problem(ex: Exception) -> str:
+    """A YAML parse error as one line: ``line N, column M: <problem>`` (PyYAML's marked errors), else its first line."""
+    mark = getattr(ex, "problem_mark", None) or getattr(ex, "context_mark", None)
+    problem = getattr(ex, "problem", None) or (str(ex).strip().splitlines() or [type(ex).__name__])[0]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
+
+
+def whole_number(text: str) -> int:
+    """argparse ``type=`` of a whole-number option: ``--seeds abc`` is one line naming the option and the value."""
+    import argparse
+
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got '{text}'") from None

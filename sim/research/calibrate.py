@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from sim.checks import whole_number
 from sim.config import ConfigError, compose
 from sim.research import validate
 from sim.research.driver import check_counts, command_parser, default_workers, error_line, refuse_seed, text_table
@@ -370,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         out="study directory (default: results/calibration/<study>); the same directory resumes",
     )
     ap.add_argument("--study", default="main", help="conf/calibration/NAME.yaml or a path to a YAML file (default: main)")
-    ap.add_argument("--trials", type=int, help="complete trials in all (default: the study's)")
+    ap.add_argument("--trials", type=whole_number, help="complete trials in all (default: the study's)")
     a = ap.parse_intermixed_args(argv)
     study = None
     try:

@@ -24,6 +24,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from sim.checks import whole_number
 from sim.config import ConfigError, check_count
 from sim.progress import Progress
 
@@ -40,10 +41,27 @@ class CommandParser(argparse.ArgumentParser):
         self.add_argument("overrides", nargs="*", help=help)
 
     def error(self, message: str) -> None:  # argparse would print the usage too
+        if message.startswith("the following arguments are required: "):
+            message = self._required_message(message)
+        elif message.startswith("unrecognized arguments: "):
+            options = sorted({o for a in self._actions for o in a.option_strings if o.startswith("--") and o != "--help"})
+            message += f"; options: {', '.join(options)}" if options else ""
         root = self.prog.split(" ")
         prog = " ".join(root[:3]) if root[:2] == ["python", "-m"] else self.prog  # a subcommand points to the command's help
         print(f"error: {message} (see {prog} --help)", file=sys.stderr)
         sys.exit(2)
+
+    def _required_message(self, message: str) -> str:
+        """'required: method, overrides' -> 'required: method (one of sobol, morris)': the missing arguments with
+        their choices; optional positionals (the overrides, ``nargs="*"``) are left out."""
+        actions = {a.dest: a for a in self._actions}
+        named = []
+        for name in message.split(": ", 1)[1].split(", "):
+            a = actions.get(name)
+            if a is not None and a.nargs in ("*", "?"):
+                continue
+            named.append(f"{name} (one of {', '.join(a.choices)})" if a is not None and a.choices else name)
+        return f"the following arguments are required: {', '.join(named)}" if named else message
 
 
 def command_parser(
@@ -68,9 +86,9 @@ def command_parser(
     if overrides is not None:
         ap.add_overrides(overrides)
     if seeds is not None:
-        ap.add_argument("--seeds", type=int, default=seeds_default, help=seeds)
+        ap.add_argument("--seeds", type=whole_number, default=seeds_default, help=seeds)
     if workers is not None:
-        ap.add_argument("--workers", type=int, default=workers_default, help=workers)
+        ap.add_argument("--workers", type=whole_number, default=workers_default, help=workers)
     if out is not None:
         ap.add_argument("--out", default=out_default, help=out)
     return ap

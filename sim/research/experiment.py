@@ -47,7 +47,7 @@ def parse_experiment(data: Any, source: str = "") -> Experiment:
 
 def load_experiment(name_or_path: str) -> Experiment:
     """An experiment by name (conf/experiment/NAME.yaml) or by path. Raises ConfigError."""
-    return read_study(Experiment, name_or_path, "experiment", "experiment")
+    return read_study(Experiment, name_or_path, "experiment", "--experiment")
 
 
 # --------------------------------------------------------------------------

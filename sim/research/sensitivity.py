@@ -53,6 +53,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from sim.checks import whole_number
 from sim.config import CONF_DIR, Config, ConfigError, compose, validate
 from sim.progress import Progress
 from sim.research.driver import check_counts, command_parser, default_workers, error_line, progress_wanted, refuse_seed, text_table
@@ -741,7 +742,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("method", choices=METHODS, help="sobol (indices) or morris (screening)")
     ap.add_overrides("config overrides applied to every run (e.g. years=20; progress=false: no progress lines)")
     ap.add_argument("--study", default="levers", help="conf/sensitivity/NAME.yaml or a path to a YAML file (default: levers)")
-    ap.add_argument("--n", type=int, help="Sobol base samples N (a power of 2) or Morris trajectories (default: the study's)")
+    ap.add_argument("--n", type=whole_number, help="Sobol base samples N (a power of 2) or Morris trajectories (default: the study's)")
     a = ap.parse_intermixed_args(argv)
     started = time.time()
     study = None

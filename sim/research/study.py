@@ -26,6 +26,7 @@ from typing import Any, Optional
 
 from omegaconf import MISSING
 
+from sim.checks import yaml_problem
 from sim.config import CONF_DIR, ConfigError, config_options
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -456,4 +457,4 @@ def read_study_file(folder: str, name_or_path: str | Path, key: str) -> tuple[An
     try:
         return yaml.safe_load(p.read_text()), p
     except yaml.YAMLError as ex:
-        raise ConfigError(key, f"{p} is not valid YAML: {str(ex).splitlines()[0]}") from None
+        raise ConfigError(key, f"{p} is not valid YAML: {yaml_problem(ex)}") from None

@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import pandas as pd
 import yaml
 
-from sim.config import Config, compose
+from sim.config import Config, check_count, compose
 from sim.engine import output
 
 TABLE_NAME = "sweep_table.parquet"
@@ -232,8 +232,7 @@ def run_sweep(jobs: Sequence[Sequence[str]], sweep_dir: str | Path, workers: int
     job order. Restarting with the same jobs and sweep_dir skips the complete runs.
     """
     jobs = [list(j) for j in jobs]
-    if workers < 1:
-        raise SweepError(f"workers must be >= 1, got {workers}")
+    check_count("workers", workers)
     cfgs = [compose(j) for j in jobs]
     seen: dict[Path, list[str]] = {}
     for j, c in zip(jobs, cfgs):
@@ -313,6 +312,8 @@ def _parquet_ready(df: pd.DataFrame) -> pd.DataFrame:
 def run_dirs(sweep_dir: str | Path) -> list[Path]:
     """The run directories of a sweep (sorted); SweepError if the sweep directory does not exist."""
     sweep_dir = Path(sweep_dir)
+    if sweep_dir.exists() and not sweep_dir.is_dir():
+        raise SweepError(f"sweep directory '{sweep_dir}' is a file, not a directory")
     if not sweep_dir.is_dir():
         raise SweepError(f"sweep directory '{sweep_dir}' does not exist")
     base = sweep_dir / RUNS

@@ -340,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def read_targets(path: Path) -> list[dict[str, Any]]:
     """The targets of a targets.yaml (a mapping with a ``targets`` list, each with an ``id``); ConfigError otherwise."""
+    from sim.checks import yaml_problem
     from sim.config import ConfigError
 
     if not path.is_file():
@@ -347,10 +348,13 @@ def read_targets(path: Path) -> list[dict[str, Any]]:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as ex:
-        raise ConfigError("--targets", f"{path} is not valid YAML: {str(ex).splitlines()[0]}") from None
+        raise ConfigError("--targets", f"{path} is not valid YAML: {yaml_problem(ex)}") from None
     targets = data.get("targets") if isinstance(data, dict) else None
     if not isinstance(targets, list) or not all(isinstance(t, dict) and "id" in t for t in targets):
         raise ConfigError("--targets", f"{path} must hold 'targets:', a list of mappings each with an 'id'")
+    for i, t in enumerate(targets):  # a misspelt id would only show as an unmeasured target after every run
+        if t["id"] not in MEASURES:
+            raise ConfigError(f"targets[{i}].id", f"unknown target '{t['id']}' in {path}; allowed: {', '.join(MEASURES)}")
     return targets
 
 
