@@ -113,7 +113,9 @@ def parse_events(events: dict[str, Any], cfg: "Config") -> list[ScenarioEvent]:
     for name, spec in (events or {}).items():
         key = f"scenario.events.{name}"
         if not isinstance(spec, dict):
-            raise ConfigError(key, "must be a mapping with kind, start_year, end_year and parameters")
+            raise ConfigError(
+                key, f"must be a mapping with kind, start_year, end_year and parameters, e.g. {{kind: export_control, ...}}; got {spec!r}"
+            )
         kind = spec.get("kind")
         if kind not in EVENT_KINDS:
             raise ConfigError(f"{key}.kind", f"unknown event kind '{kind}'; allowed: {', '.join(sorted(EVENT_KINDS))}")

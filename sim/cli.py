@@ -8,6 +8,11 @@ runs through :func:`sim.research.sweep.run_job` in Hydra's sweep directory
 (``hydra.sweep.dir``): complete runs are skipped, a failing run is recorded
 and the sweep goes on; the sweep table is written at the end and the exit
 code is 1 if any run failed.
+
+The same preflight reads ``--config-dir DIR`` (the user's own config groups, searched before conf/; every
+YAML file in it must parse), refuses arguments that are not overrides (``--seeds 3``, a bare ``years``), a
+sweep with no values and launcher settings the launcher would refuse only once started
+(``hydra.launcher.n_jobs=0``).
 """
 
 from __future__ import annotations
@@ -37,8 +42,6 @@ _SKIP_PREFLIGHT = (
     "-cp",
     "--config-name",
     "-cn",
-    "--config-dir",
-    "-cd",
     "--resolve",
     "--package",
     "-p",
@@ -47,6 +50,7 @@ _SKIP_PREFLIGHT = (
     "--version",
 )
 _MULTIRUN = ("--multirun", "-m")
+_CONFIG_DIR = ("--config-dir", "-cd")
 
 
 def fail(err: ConfigError) -> None:
@@ -114,6 +118,9 @@ def sweep_variants(overrides: list[str]) -> list[list[str]]:
                     "Hydra's basic sweeper takes lists (a,b,c), range(start,stop,step) and choice(...)",
                 ) from None
             options = [str(getattr(sweep, "start", "")), str(getattr(sweep, "end", ""))] if hasattr(sweep, "start") else []
+        else:
+            if not options:  # range(3,1), an empty list: the sweep would launch nothing
+                raise ConfigError(o.key_or_group, f"'{text}' gives no values to sweep; e.g. range(1,4) is 1, 2, 3")
         values.append([f"{key}={v}" for v in options] or [])
     first = [opts[0] if opts else None for opts in values]  # one slot per override (None: nothing to check)
     variants = [first]
@@ -121,6 +128,61 @@ def sweep_variants(overrides: list[str]) -> list[list[str]]:
         for v in opts[1:]:
             variants.append(first[:i] + [v] + first[i + 1 :])
     return [[o for o in variant if o is not None] for variant in variants]
+
+
+def config_dir_argument(argv: list[str]) -> str | None:
+    """The directory of ``--config-dir DIR`` / ``-cd DIR`` / ``--config-dir=DIR`` (None: not given)."""
+    for i, a in enumerate(argv):
+        if a in _CONFIG_DIR:
+            if i + 1 >= len(argv):
+                raise ConfigError(a, "needs a directory: --config-dir DIR (your own config groups, searched before conf/)")
+            return argv[i + 1]
+        if a.split("=", 1)[0] in _CONFIG_DIR:
+            return a.split("=", 1)[1]
+    return None
+
+
+def check_arguments(args: list[str]) -> None:
+    """Every argument left is an override ``key=value`` (or ``~key``): an unknown option or a bare word is one line."""
+    for a in args:
+        if a.startswith("-"):
+            raise ConfigError(
+                a.split("=", 1)[0],
+                "unknown option; python -m sim takes overrides key=value, -m (multirun), --config-dir DIR and Hydra's flags "
+                "(see python -m sim --help); --seeds and --workers belong to python -m sim.validate and sim.experiment",
+            )
+        if "=" not in a and not a.startswith("~"):
+            raise ConfigError(a, f"an override is key=value (e.g. years=5), or ~key to remove a key; got '{a}'")
+
+
+# Launcher settings that Hydra's schemas type but do not bound: (check, what is allowed).
+LAUNCHER_RULES = {
+    "n_jobs": (lambda v: v != 0, "a whole number other than 0 (2: two processes; -1: every core, -2: all but one)"),
+    "timeout_min": (lambda v: v >= 1, "minutes >= 1"),
+    "cpus_per_task": (lambda v: v >= 1, "a whole number >= 1"),
+    "tasks_per_node": (lambda v: v >= 1, "a whole number >= 1"),
+    "nodes": (lambda v: v >= 1, "a whole number >= 1"),
+    "gpus_per_node": (lambda v: v >= 0, "a whole number >= 0"),
+    "mem_gb": (lambda v: v >= 0, "a number of GB >= 0"),
+    "array_parallelism": (lambda v: v >= 1, "a whole number >= 1"),
+}
+
+
+def check_launcher(overrides: list[str]) -> None:
+    """``hydra.launcher.<key>=VALUE``: values the launcher would only refuse once the sweep has started."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for text in overrides:
+        if not text.lstrip("+~").startswith("hydra.launcher."):
+            continue
+        o = parser.parse_override(text)
+        name = o.key_or_group.rsplit(".", 1)[1]
+        value = o.value()
+        if name in LAUNCHER_RULES and isinstance(value, (int, float)) and not isinstance(value, bool):
+            ok, allowed = LAUNCHER_RULES[name]
+            if not ok(value):
+                raise ConfigError(o.key_or_group, f"must be {allowed}, got {value}")
 
 
 def check_hydra_options(overrides: list[str]) -> None:
@@ -168,12 +230,18 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     multirun = any(a in _MULTIRUN for a in argv)
     if not any(a.split("=")[0] in _SKIP_PREFLIGHT for a in argv):
-        overrides = [a for a in argv if a not in _MULTIRUN]
+        overrides = []
         try:
+            config_dir = config_dir_argument(argv)
+            skip = {i + 1 for i, a in enumerate(argv) if a in _CONFIG_DIR}
+            overrides = [a for i, a in enumerate(argv) if a not in _MULTIRUN and i not in skip and a.split("=", 1)[0] not in _CONFIG_DIR]
+            check_arguments(overrides)
             variants = sweep_variants(overrides)  # also reports an override that does not parse, with its key
             check_hydra_options(overrides)
+            if multirun:
+                check_launcher(overrides)
             for variant in variants if multirun else [overrides]:
-                cfg = compose(variant)
+                cfg = compose(variant, config_dir=config_dir)
                 if multirun:
                     check_multirun(cfg)
         except ConfigError as err:

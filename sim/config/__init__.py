@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from omegaconf import MISSING
 
@@ -301,6 +301,82 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
+def check_config(cfg: Any) -> Config:
+    """A Config as ``run()`` receives it, perhaps edited after compose: every field's type as the schema declares it,
+    then every rule of :func:`validate`. Returns cfg; raises ConfigError."""
+    if not isinstance(cfg, Config):
+        text = repr(cfg)
+        raise ConfigError("cfg", f"must be a Config: build one with sim.config.compose([...]), got {text[:80]}{'...' if len(text) > 80 else ''}")
+    check_types(cfg, "")
+    return validate(cfg)
+
+
+def check_types(obj: Any, prefix: str) -> None:
+    """Each field of a dataclass tree holds a value of its declared type (int, float, bool, str, lists and maps of
+    them, nested records); ConfigError at the first that does not."""
+    import typing
+
+    for fl in dataclasses.fields(obj):
+        key = f"{prefix}.{fl.name}" if prefix else fl.name
+        tp = _DICT_ELEMENTS.get(key)
+        value = getattr(obj, fl.name)
+        if fl.metadata.get("pair") and not isinstance(value, (list, tuple)):
+            raise ConfigError(key, f"must be a [low, high] pair (a list of two numbers, e.g. [1000, 5000]), got {value!r}")
+        _check_type(key, value, dict[str, tp] if tp is not None else _hints(type(obj))[fl.name], typing)
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    import typing
+
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+_TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+
+
+def _check_type(key: str, value: Any, tp: Any, typing: Any) -> None:
+    import numbers
+
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return
+    if origin is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None and len(args) < len(typing.get_args(tp)):
+            return
+        tp, origin = args[0], typing.get_origin(args[0])
+    ok = {
+        bool: lambda v: isinstance(v, bool),
+        int: lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool),
+        float: lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool),
+        str: lambda v: isinstance(v, str),
+    }
+    if tp in ok:
+        if not ok[tp](value):
+            raise ConfigError(key, f"must be {_TYPE_WORDS[tp]}, got {value!r}")
+    elif origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(key, f"must be a list, got {value!r}")
+        (item, *_) = typing.get_args(tp) or (Any,)
+        for i, v in enumerate(value):
+            _check_type(f"{key}[{i}]", v, item, typing)
+    elif origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(key, f"must be a mapping, got {value!r}")
+        item = typing.get_args(tp)[1]
+        for k, v in value.items():
+            _check_type(f"{key}.{k}", v, item, typing)
+    elif dataclasses.is_dataclass(tp):
+        if not isinstance(value, tp):
+            raise ConfigError(key, f"must be a mapping of {', '.join(fl.name for fl in dataclasses.fields(tp))}, got {value!r}")
+        check_types(value, key)
+
+
 def _check_demand_and_procurement(w: WorldConfig) -> None:
     """Stockpiles and initial security premiums name blocs of the world, with values in range."""
     blocs = list(w.blocs)
@@ -411,6 +487,10 @@ def to_config(dcfg: Any) -> Config:
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    if not isinstance(dcfg, (dict, DictConfig)):
+        raise ConfigError(
+            "", f"to_config takes a mapping of {', '.join(fl.name for fl in dataclasses.fields(Config))} (as compose builds it), got {dcfg!r}"
+        )
     try:
         if isinstance(dcfg, DictConfig):
             dcfg = OmegaConf.to_container(dcfg, resolve=True)
@@ -425,7 +505,10 @@ def to_config(dcfg: Any) -> Config:
             cohorts[name] = c
             continue
         if not isinstance(c, dict):
-            raise ConfigError(key, f"must be a mapping of {', '.join(fl.name for fl in dataclasses.fields(FirmCohortConfig))}")
+            raise ConfigError(key, f"must be a mapping of {', '.join(fl.name for fl in dataclasses.fields(FirmCohortConfig))}, got {c!r}")
+        for fl in dataclasses.fields(FirmCohortConfig):  # OmegaConf would only say 'AnyNode is not a ListConfig'
+            if fl.metadata.get("pair") and fl.name in c and not isinstance(c[fl.name], (list, tuple)):
+                raise ConfigError(f"{key}.{fl.name}", f"must be a [low, high] pair (a list of two numbers, e.g. [1000, 5000]), got {c[fl.name]!r}")
         try:
             cohorts[name] = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(FirmCohortConfig), c))
         except OmegaConfBaseException as ex:
@@ -437,7 +520,18 @@ def to_config(dcfg: Any) -> Config:
 def omegaconf_error(ex: Exception, prefix: str = "") -> ConfigError:
     """Turn an OmegaConf/Hydra exception into a one-line ConfigError (keys below ``prefix``); an
     unknown key names the keys allowed beside it."""
-    return checks.omegaconf_error(ex, prefix, unknown_key=_unknown_key)
+    err = checks.omegaconf_error(ex, prefix, unknown_key=_unknown_key)
+    if "is not a subclass of PolicyChangeConfig" in err.problem:  # '+policy_change.west.year=...' alone
+        return _policy_change_error(err.key.rsplit(".", 1)[-1])
+    return err
+
+
+def _policy_change_error(bloc: str) -> ConfigError:
+    return ConfigError(
+        f"policy_change.{bloc}",
+        f"a later regime needs its policy and its year: write +policy@policy_change.{bloc}.policy=NAME "
+        f"+policy_change.{bloc}.year=YEAR (NAME one of {', '.join(config_options('policy'))})",
+    )
 
 
 def _text_error(text: str) -> ConfigError:
@@ -475,6 +569,8 @@ def _appended_value(text: str, key: str) -> str:
 def _unknown_key(key: str) -> ConfigError:
     """'unknown key' with the keys allowed beside it, or (in an open map) how to add an entry."""
     parent = key.rsplit(".", 1)[0] if "." in key else ""
+    if parent == "policy_change":
+        return _policy_change_error(key.rsplit(".", 1)[1])
     allowed = _allowed_keys(parent)
     if allowed and _is_open_map(parent):  # a map whose entries are data (blocs, stockpiles, premiums): entries can be added
         return ConfigError(key, f"unknown key; the map '{parent}' holds {', '.join(allowed)}; to add an entry, write +{key}=VALUE")
@@ -569,20 +665,27 @@ def config_options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
-def compose(overrides: list[str] | None = None) -> Config:
-    """Compose conf/config.yaml with overrides and validate (for tests and notebooks)."""
+def compose(overrides: Sequence[str] | None = None, config_dir: str | Path | None = None) -> Config:
+    """Compose conf/config.yaml with overrides and validate (for tests and notebooks).
+
+    ``overrides`` is a list of override strings (``["years=5", "scenario=laissez_faire"]``); ``config_dir`` a
+    directory of the user's own config files, searched before conf/ (``python -m sim --config-dir DIR``).
+    Every mistake raises one ConfigError naming the key, the bad value and what is allowed."""
     from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
     from hydra.errors import HydraException, MissingConfigException
+    from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     register_configs()
-    overrides = list(overrides or [])
+    overrides = override_list(overrides)
+    extra = check_config_dir(config_dir) if config_dir is not None else None
+    _check_group_selections(overrides)
     try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        with _hydra(extra):
             dcfg = hydra_compose(config_name="config", overrides=overrides)
+            container = OmegaConf.to_container(dcfg, resolve=True)  # an interpolation that does not resolve fails here
     except MissingConfigException as ex:
-        raise _missing_option_error(ex, overrides) from None
+        raise _missing_option_error(ex, overrides, extra) from None
     except HydraException as ex:
         cause = ex.__cause__
         if isinstance(cause, OmegaConfBaseException):
@@ -590,17 +693,110 @@ def compose(overrides: list[str] | None = None) -> Config:
         raise _text_error(str(ex)) from None
     except OmegaConfBaseException as ex:
         raise omegaconf_error(ex) from None
-    from omegaconf import OmegaConf
-
-    container = OmegaConf.to_container(dcfg, resolve=True)
     container.pop("hydra", None)
     return to_config(container)
 
 
-def _missing_option_error(ex: Exception, overrides: list[str]) -> ConfigError:
-    text = str(ex)
-    for group in ("world", "scenario"):
-        if f"'{group}/" in text:
-            chosen = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+~").split("=")[0] == group), "?")
-            return ConfigError(group, f"no config file '{chosen}' in conf/{group}/; allowed: {', '.join(config_options(group))}")
-    return ConfigError("", text.strip().splitlines()[0])
+def override_list(overrides: Any) -> list[str]:
+    """``compose``'s overrides as a list of strings; ConfigError for anything else (a bare string, numbers, a dict)."""
+    if overrides is None:
+        return []
+    example = "a list of override strings such as ['years=5', 'scenario=laissez_faire']"
+    if isinstance(overrides, str):
+        raise ConfigError("overrides", f"must be {example}, got the string {overrides!r}: write [{overrides!r}]")
+    if isinstance(overrides, dict):
+        items = ", ".join(repr(f"{k}={v}") for k, v in overrides.items())
+        raise ConfigError("overrides", f"must be {example}, got a mapping {overrides!r}: write [{items}]")
+    try:
+        items = list(overrides)
+    except TypeError:
+        raise ConfigError("overrides", f"must be {example}, got {overrides!r}") from None
+    for o in items:
+        if not isinstance(o, str):
+            raise ConfigError("overrides", f"must be {example}, got {o!r} among them")
+    return items
+
+
+def check_config_dir(config_dir: str | Path) -> Path:
+    """The user's config directory (``--config-dir``), absolute: it must exist, and every YAML file in it must parse
+    (ConfigError naming the file and the line)."""
+    import yaml
+
+    d = Path(config_dir)
+    if not d.is_dir():
+        raise ConfigError("--config-dir", f"directory not found: {config_dir}")
+    for p in sorted([*d.rglob("*.yaml"), *d.rglob("*.yml")]):
+        try:
+            yaml.safe_load(p.read_text())
+        except yaml.YAMLError as ex:
+            raise ConfigError("--config-dir", f"{p} is not valid YAML: {checks.yaml_problem(ex)}") from None
+    return d.absolute()
+
+
+def _hydra(extra: Path | None):
+    """Hydra initialised with conf/ (and, searched first, the user's ``extra`` directory, as ``--config-dir`` does)."""
+    from hydra import initialize_config_dir
+
+    if extra is None:
+        return initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3")
+    return _with_config_dir(extra)
+
+
+class _with_config_dir:
+    """Like hydra.initialize_config_dir(CONF_DIR), with ``extra`` before it on the search path (Hydra's --config-dir)."""
+
+    def __init__(self, extra: Path):
+        from hydra import version
+        from hydra._internal.hydra import Hydra
+        from hydra._internal.utils import create_config_search_path
+        from hydra.core.config_search_path import SearchPathQuery
+        from hydra.initialize import get_gh_backup
+
+        self._backup = get_gh_backup()
+        version.setbase("1.3")
+        csp = create_config_search_path(search_path_dir=str(CONF_DIR))
+        csp.prepend(provider="command-line", path=f"file://{extra}", anchor=SearchPathQuery(provider="schema"))
+        Hydra.create_main_hydra2(task_name="app", config_search_path=csp)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        from hydra.initialize import restore_gh_from_backup
+
+        restore_gh_from_backup(self._backup)
+
+
+# Config groups selected per package: a bare 'policy=NAME' has no bloc to go to.
+_PACKAGED_GROUPS = {"policy": "policy@policy.<bloc>", "criteria": "criteria@policy.<bloc>.designation.criteria"}
+
+
+def _check_group_selections(overrides: list[str]) -> None:
+    for o in overrides:
+        key = o.split("=", 1)[0].lstrip("+~")
+        if key in _PACKAGED_GROUPS and "=" in o:
+            value = o.split("=", 1)[1]
+            blocs = ", ".join(_default_container().get("world", {}).get("blocs", {}))
+            raise ConfigError(
+                key, f"'{o}' names no bloc: write {_PACKAGED_GROUPS[key]}={value} (blocs: {blocs}); allowed: {', '.join(config_options(key))}"
+            )
+
+
+def _missing_option_error(ex: Exception, overrides: list[str], extra: Path | None = None) -> ConfigError:
+    """A config-group option that does not exist: the override that chose it (its key as typed, e.g.
+    ``policy@policy.west``), the bad name and the options of the group."""
+    import re
+
+    text = str(ex).strip()
+    m = re.search(r"Could not (?:find|load) '([^']+)'", text)
+    if not m or "/" not in m.group(1):
+        return ConfigError("", text.splitlines()[0] if text else "a config file was not found")
+    group, option = m.group(1).rsplit("/", 1)
+    key = group
+    for o in overrides:  # the last override that chose this option of this group names the key
+        k, _, v = o.partition("=")
+        if k.lstrip("+~").split("@")[0] == group and v == option:
+            key = k.lstrip("+~")
+    options = sorted(set(getattr(ex, "options", None) or []) | set(config_options(group)))
+    where = f"conf/{group}/" + (f" or {extra}/{group}/" if extra is not None else "")
+    return ConfigError(key, f"no config file '{option}' in {where}; allowed: {', '.join(options) or '(none)'}")
