@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from sim.config import Config
+from sim.config import Config, check_config
 from sim.engine import numerics, output
 from sim.engine.model import ChainModel
 from sim.progress import Progress
@@ -53,8 +53,12 @@ def progress_line(model: ChainModel) -> str:
 
 
 def run(cfg: Config, overrides: list[str] | None = None, progress: Callable[[str], None] | None = None) -> RunResult:
-    """Run one simulation to the horizon and (optionally) write its directory."""
+    """Run one simulation to the horizon and (optionally) write its directory.
+
+    ``cfg`` is checked again first (types and every rule of validation), so that a config edited after
+    ``compose`` fails with one ConfigError naming the key, not deep inside the model."""
     started = time.time()
+    check_config(cfg)
     model = ChainModel(cfg)
     # The project's progress display (sim/progress.py): a bar over the quarters on a terminal, the lines alone
     # otherwise; a caller's ``progress`` callable receives the same lines instead.

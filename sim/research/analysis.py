@@ -51,6 +51,7 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from agents.firms import Tier
+from sim.checks import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TARGETS_FILE = PROJECT_ROOT / "conf" / "validation" / "targets.yaml"
@@ -161,16 +162,20 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return obj
 
 
+class RunsNotFound(ConfigError, FileNotFoundError):
+    """A run directory or results root that does not exist: a one-line ConfigError that is also a FileNotFoundError."""
+
+
 def load_run(path: str | Path) -> Run:
-    """Open one run directory (complete or not). Raises FileNotFoundError for a missing path and
-    ValueError for a directory that holds no run (neither manifest.json nor config.yaml)."""
+    """Open one run directory (complete or not). Raises RunsNotFound (a ConfigError and FileNotFoundError) for a
+    missing path and ConfigError (a ValueError) for a directory that holds no run (neither manifest.json nor config.yaml)."""
     p = Path(path).expanduser()
     if not p.exists():
-        raise FileNotFoundError(f"run directory not found: {p}")
+        raise RunsNotFound("path", f"run directory not found: {p}")
     if not p.is_dir():
-        raise ValueError(f"not a run directory (a file): {p}")
+        raise ConfigError("path", f"not a run directory (a file): {p}")
     if not (p / "manifest.json").is_file() and not (p / "config.yaml").is_file():
-        raise ValueError(f"not a run directory (no manifest.json or config.yaml): {p}")
+        raise ConfigError("path", f"not a run directory (no manifest.json or config.yaml): {p}")
     return Run(path=p, manifest=_read_json(p / "manifest.json"), summary=_read_json(p / "summary.json") or {})
 
 
@@ -196,16 +201,16 @@ def load_runs(paths_or_root: str | Path | Iterable[str | Path], complete_only: b
     if isinstance(paths_or_root, (str, Path)):
         root = Path(paths_or_root).expanduser()
         if not root.exists():
-            raise FileNotFoundError(f"no such directory: {root}")
+            raise RunsNotFound("paths_or_root", f"no such directory: {root}")
         if not root.is_dir():
-            raise ValueError(f"not a directory: {root}")
+            raise ConfigError("paths_or_root", f"not a directory: {root}")
         dirs = _find_run_dirs(root)
         if not dirs:
-            raise ValueError(f"no run directories (manifest.json or config.yaml) under {root}")
+            raise ConfigError("paths_or_root", f"no run directories (manifest.json or config.yaml) under {root}")
     else:
         dirs = sorted(Path(p).expanduser() for p in paths_or_root)
         if not dirs:
-            raise ValueError("no run directories given")
+            raise ConfigError("paths_or_root", "no run directories given: pass a results root, a sweep directory or a list of run directories")
     runs, skipped = [], []
     for d in dirs:
         try:
