@@ -196,7 +196,7 @@ def test_cli_mistakes_are_one_line_and_write_nothing(tmp_path, capsys):
         (["--workers", "0", "--out", str(out)], "--workers"),
         (["years=-3", "--out", str(out)], "years"),
         (["--report-only"], "--out"),
-        (["--seeds", "two"], "invalid int"),
+        (["--seeds", "two"], "must be a whole number, got 'two'"),
         (["seed=4", "--out", str(out)], "seeds come from --seeds"),
     ]
     for argv, word in cases:

@@ -452,6 +452,8 @@ def read_study_file(folder: str, name_or_path: str | Path, key: str) -> tuple[An
         p = CONF_DIR / folder / f"{name_or_path}.yaml"
         if not p.exists():
             raise ConfigError(key, f"no file '{name_or_path}.yaml' in conf/{folder}/; allowed: {', '.join(config_options(folder))}")
+    elif p.is_dir():
+        raise ConfigError(key, f"{p} is a directory, not a YAML file")
     elif not p.is_file():
         raise ConfigError(key, f"file not found: {p}")
     try:

@@ -343,6 +343,8 @@ def read_targets(path: Path) -> list[dict[str, Any]]:
     from sim.checks import yaml_problem
     from sim.config import ConfigError
 
+    if path.is_dir():
+        raise ConfigError("--targets", f"{path} is a directory; give a targets file such as conf/validation/targets.yaml")
     if not path.is_file():
         raise ConfigError("--targets", f"targets file not found: {path}")
     try:
@@ -352,10 +354,39 @@ def read_targets(path: Path) -> list[dict[str, Any]]:
     targets = data.get("targets") if isinstance(data, dict) else None
     if not isinstance(targets, list) or not all(isinstance(t, dict) and "id" in t for t in targets):
         raise ConfigError("--targets", f"{path} must hold 'targets:', a list of mappings each with an 'id'")
-    for i, t in enumerate(targets):  # a misspelt id would only show as an unmeasured target after every run
+    for i, t in enumerate(targets):  # checked now: a mistake would otherwise surface after every run
         if t["id"] not in MEASURES:
             raise ConfigError(f"targets[{i}].id", f"unknown target '{t['id']}' in {path}; allowed: {', '.join(MEASURES)}")
+        _check_accept(f"targets[{i}].accept", t, path)
     return targets
+
+
+# Targets whose measure compares a median with ``accept``: one [low, high] range, or a range per key (stage, tier).
+ACCEPT_RANGE = ("rare_earth_little_giants_2025", "lg_control_processing", "lg_control_downstream", "lg_patents", "lg_capital_constraint")
+ACCEPT_RANGES_BY = {"west_timeline_coordinated": ("stage", ("mining", "separation", "metal", "magnet")), "soe_group_pyramid_2025": ("tier", None)}
+
+
+def _is_range(v: Any) -> bool:
+    return isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v) and v[0] <= v[1]
+
+
+def _check_accept(key: str, t: dict[str, Any], path: Path) -> None:
+    """A target's ``accept`` has the shape its measure reads (the others are text for the reader)."""
+    from sim.config import ConfigError
+
+    accept = t.get("accept")
+    if t["id"] in ACCEPT_RANGE and not _is_range(accept):
+        raise ConfigError(key, f"target '{t['id']}' in {path} needs a range [low, high] of two numbers, got {accept!r}")
+    if t["id"] in ACCEPT_RANGES_BY:
+        what, names = ACCEPT_RANGES_BY[t["id"]]
+        example = f"{{{names[0] if names else 'little_giant'}: [low, high], ...}}"
+        if not isinstance(accept, dict) or not accept:
+            raise ConfigError(key, f"target '{t['id']}' in {path} needs a range per {what}, e.g. {example}; got {accept!r}")
+        for k, v in accept.items():
+            if names and k not in names:
+                raise ConfigError(f"{key}.{k}", f"unknown {what} '{k}' in {path}; allowed: {', '.join(names)}")
+            if not _is_range(v):
+                raise ConfigError(f"{key}.{k}", f"needs a range [low, high] of two numbers (in {path}), got {v!r}")
 
 
 if __name__ == "__main__":
