@@ -51,7 +51,7 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from agents.firms import Tier
-from sim.checks import ConfigError
+from sim.checks import ConfigError, yaml_problem
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TARGETS_FILE = PROJECT_ROOT / "conf" / "validation" / "targets.yaml"
@@ -89,7 +89,7 @@ class Run:
         try:
             return yaml.load(f.read_text(), Loader=_YAML_LOADER) or {}
         except yaml.YAMLError as err:
-            raise ValueError(f"{f}: unreadable YAML ({str(err).splitlines()[0]})") from None
+            raise ConfigError("path", f"{f}: unreadable YAML ({yaml_problem(err)})") from None
 
     @property
     def name(self) -> str:
@@ -156,9 +156,9 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         obj = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: unreadable JSON ({err})") from None
+        raise ConfigError("path", f"{path}: unreadable JSON ({err})") from None
     if not isinstance(obj, dict):
-        raise ValueError(f"{path}: expected a JSON object")
+        raise ConfigError("path", f"{path}: expected a JSON object, got {type(obj).__name__}")
     return obj
 
 
