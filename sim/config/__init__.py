@@ -12,6 +12,8 @@ line naming the key and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import numbers
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -314,63 +316,57 @@ def check_config(cfg: Any) -> Config:
 def check_types(obj: Any, prefix: str) -> None:
     """Each field of a dataclass tree holds a value of its declared type (int, float, bool, str, lists and maps of
     them, nested records); ConfigError at the first that does not."""
-    import typing
-
     for fl in dataclasses.fields(obj):
         key = f"{prefix}.{fl.name}" if prefix else fl.name
-        tp = _DICT_ELEMENTS.get(key)
         value = getattr(obj, fl.name)
         if fl.metadata.get("pair") and not isinstance(value, (list, tuple)):
             raise ConfigError(key, f"must be a [low, high] pair (a list of two numbers, e.g. [1000, 5000]), got {value!r}")
-        _check_type(key, value, dict[str, tp] if tp is not None else _hints(type(obj))[fl.name], typing)
+        element = _DICT_ELEMENTS.get(key)  # a map the schema types as Any (world.firms) holds records after to_config
+        _check_type(key, value, dict[str, element] if element is not None else _hints(type(obj))[fl.name])
 
 
 _HINTS: dict[type, dict[str, Any]] = {}
 
 
 def _hints(cls: type) -> dict[str, Any]:
-    import typing
-
     if cls not in _HINTS:
         _HINTS[cls] = typing.get_type_hints(cls)
     return _HINTS[cls]
 
 
-_TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+# Scalar types of the schema: (the test, what is allowed).
+_SCALARS: dict[type, tuple[Any, str]] = {
+    bool: (lambda v: isinstance(v, bool), "true or false"),
+    int: (lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool), "a whole number"),
+    float: (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool), "a number"),
+    str: (lambda v: isinstance(v, str), "text"),
+}
 
 
-def _check_type(key: str, value: Any, tp: Any, typing: Any) -> None:
-    import numbers
-
-    origin = typing.get_origin(tp)
+def _check_type(key: str, value: Any, tp: Any) -> None:
     if tp is Any:
         return
-    if origin is typing.Union:
+    if typing.get_origin(tp) is typing.Union:  # Optional[X]
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None and len(args) < len(typing.get_args(tp)):
             return
-        tp, origin = args[0], typing.get_origin(args[0])
-    ok = {
-        bool: lambda v: isinstance(v, bool),
-        int: lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool),
-        float: lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool),
-        str: lambda v: isinstance(v, str),
-    }
-    if tp in ok:
-        if not ok[tp](value):
-            raise ConfigError(key, f"must be {_TYPE_WORDS[tp]}, got {value!r}")
+        tp = args[0]
+    origin = typing.get_origin(tp)
+    if tp in _SCALARS:
+        ok, allowed = _SCALARS[tp]
+        if not ok(value):
+            raise ConfigError(key, f"must be {allowed}, got {value!r}")
     elif origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(key, f"must be a list, got {value!r}")
-        (item, *_) = typing.get_args(tp) or (Any,)
+        item = (typing.get_args(tp) or (Any,))[0]
         for i, v in enumerate(value):
-            _check_type(f"{key}[{i}]", v, item, typing)
+            _check_type(f"{key}[{i}]", v, item)
     elif origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(key, f"must be a mapping, got {value!r}")
-        item = typing.get_args(tp)[1]
         for k, v in value.items():
-            _check_type(f"{key}.{k}", v, item, typing)
+            _check_type(f"{key}.{k}", v, typing.get_args(tp)[1])
     elif dataclasses.is_dataclass(tp):
         if not isinstance(value, tp):
             raise ConfigError(key, f"must be a mapping of {', '.join(fl.name for fl in dataclasses.fields(tp))}, got {value!r}")
