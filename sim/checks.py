@@ -1,6 +1,8 @@
 """ConfigError and the checks every configuration schema uses: the world and policy schemas
 (sim.config) and the scenario events' own parameters (scenarios.events). The bottom of the import
-layers: it imports nothing of the project, so the scenarios can use it while sim.config checks them."""
+layers: it imports nothing of the project, so the scenarios can use it while sim.config checks them.
+Also the two wordings every command shares: a YAML parse error as one line (:func:`yaml_problem`) and a
+whole-number option (:func:`whole_number`, argparse's ``type=``)."""
 
 from __future__ import annotations
 
