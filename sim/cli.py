@@ -17,7 +17,9 @@ sweep with no values and launcher settings the launcher would refuse only once s
 
 from __future__ import annotations
 
+import math
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -50,7 +52,7 @@ _SKIP_PREFLIGHT = (
     "--version",
 )
 _MULTIRUN = ("--multirun", "-m")
-_CONFIG_DIR = ("--config-dir", "-cd")
+_CONFIG_DIR = ("--config-dir", "-cd")  # an extra config directory: checked, then composed like conf/
 
 
 def fail(err: ConfigError) -> None:
@@ -78,17 +80,20 @@ def hydra_main(dcfg: DictConfig) -> None:
         if result is not None:
             print(summary_table(result))
         return
-    result = run(cfg, overrides=overrides)
+    try:
+        result = run(cfg, overrides=overrides)
+    except ConfigError as err:  # the output directory, refused before anything is written
+        fail(err)
+    except OSError as err:  # the disk filled up or went away during the run: nothing of it is kept
+        where = cfg.output.dir or f"{cfg.output.root}/runs"
+        print(f"error: the run could not be written under '{where}': {err.strerror or err}; nothing of it was kept", file=sys.stderr)
+        sys.exit(1)
     print(summary_table(result))
 
 
-def sweep_variants(overrides: list[str]) -> list[list[str]]:
-    """Override lists that together use every value of every enumerable sweep at least once.
-
-    The first list takes the first value of each sweep; each further list changes one sweep
-    to one of its other values. Interval sweeps (continuous) are checked at both ends.
-    Raises ConfigError for overrides that do not parse.
-    """
+def sweep_values(overrides: list[str]) -> list[list[str]]:
+    """Each override's values as overrides: one for a plain override, every value of an enumerable sweep, both
+    ends of an interval sweep. Raises ConfigError for overrides that do not parse."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
@@ -122,6 +127,22 @@ def sweep_variants(overrides: list[str]) -> list[list[str]]:
             if not options:  # range(3,1), an empty list: the sweep would launch nothing
                 raise ConfigError(o.key_or_group, f"'{text}' gives no values to sweep; e.g. range(1,4) is 1, 2, 3")
         values.append([f"{key}={v}" for v in options] or [])
+    return values
+
+
+def job_count(overrides: list[str]) -> int:
+    """How many jobs a multirun of these overrides has (Hydra's basic sweeper: every combination)."""
+    return math.prod(max(len(v), 1) for v in sweep_values(overrides))
+
+
+def sweep_variants(overrides: list[str]) -> list[list[str]]:
+    """Override lists that together use every value of every enumerable sweep at least once.
+
+    The first list takes the first value of each sweep; each further list changes one sweep
+    to one of its other values. Interval sweeps (continuous) are checked at both ends.
+    Raises ConfigError for overrides that do not parse.
+    """
+    values = sweep_values(overrides)
     first = [opts[0] if opts else None for opts in values]  # one slot per override (None: nothing to check)
     variants = [first]
     for i, opts in enumerate(values):
@@ -226,26 +247,59 @@ def check_multirun(cfg) -> None:
         raise ConfigError("output.write", "a multirun writes every run directory; remove output.write=false")
 
 
+def _named_sweep_dir(overrides: list[str]) -> str | None:
+    value = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+~").split("=", 1)[0] == "hydra.sweep.dir"), None)
+    return None if value is None or "${" in value else value
+
+
+def preflight(argv: list[str], multirun: bool) -> list[str]:
+    """Check everything before Hydra runs: the arguments, every value of every swept key, the launcher, the
+    ``--config-dir`` directory, the output directory (writable, room for the runs, not another run's); the argv Hydra
+    then gets (a multirun without ``hydra.sweep.dir`` gets a new unique sweep directory). ConfigError on a mistake."""
+    config_dir = config_dir_argument(argv)
+    skip = {i + 1 for i, a in enumerate(argv) if a in _CONFIG_DIR}
+    overrides = [a for i, a in enumerate(argv) if a not in _MULTIRUN and i not in skip and a.split("=", 1)[0] not in _CONFIG_DIR]
+    check_arguments(overrides)
+    variants = sweep_variants(overrides)  # also reports an override that does not parse, with its key
+    check_hydra_options(overrides)
+    if multirun:
+        check_launcher(overrides)
+    cfgs = []
+    for variant in variants if multirun else [overrides]:
+        cfg = compose(variant, config_dir=config_dir)
+        if multirun:
+            check_multirun(cfg)
+        cfgs.append(cfg)
+    from sim.engine import output
+
+    cfg = cfgs[0]
+    if not multirun:
+        if cfg.output.write:
+            if cfg.output.dir:
+                target = output.check_run_target(cfg.output.dir, cfg.output.overwrite)
+                output.check_output(target, "output.dir", [cfg])
+            else:
+                output.check_output(Path(cfg.output.root) / "runs", "output.root", [cfg])
+        return argv
+    n = job_count(overrides)
+    named = _named_sweep_dir(overrides)
+    if named is not None:
+        output.check_output(named, "hydra.sweep.dir", [cfg] * n)
+        return argv
+    base = Path(cfg.output.root) / "sweeps"
+    output.check_output(base, "output.root", [cfg] * n)
+    sweep_dir = output.unique_dir(base, "sweep")  # two sweeps started in the same second never share a directory
+    return [*argv, f"hydra.sweep.dir={sweep_dir}"]
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     multirun = any(a in _MULTIRUN for a in argv)
     if not any(a.split("=")[0] in _SKIP_PREFLIGHT for a in argv):
-        overrides = []
         try:
-            config_dir = config_dir_argument(argv)
-            skip = {i + 1 for i, a in enumerate(argv) if a in _CONFIG_DIR}
-            overrides = [a for i, a in enumerate(argv) if a not in _MULTIRUN and i not in skip and a.split("=", 1)[0] not in _CONFIG_DIR]
-            check_arguments(overrides)
-            variants = sweep_variants(overrides)  # also reports an override that does not parse, with its key
-            check_hydra_options(overrides)
-            if multirun:
-                check_launcher(overrides)
-            for variant in variants if multirun else [overrides]:
-                cfg = compose(variant, config_dir=config_dir)
-                if multirun:
-                    check_multirun(cfg)
+            argv = preflight(argv, multirun)
         except ConfigError as err:
-            fail(launcher_key_error(err, overrides))
+            fail(launcher_key_error(err, [a for a in argv if a not in _MULTIRUN]))
     sys.argv = [sys.argv[0]] + argv
     from sim.research.sweep import LAST_MULTIRUN
 

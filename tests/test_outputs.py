@@ -6,6 +6,7 @@ whole, manifest.json last, and an interrupted run recognisable by its missing ma
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -398,6 +399,9 @@ def test_manifest_fields(ec):
     assert (m["seed"], m["scenario"], m["n_quarters"]) == (2, "export_control_shock", EC_YEARS * 4)
     assert m["overrides"] == []  # run() called directly
     assert isinstance(m["firms_ever"], int) and m["firms_ever"] >= len(ec.model.pop)
+    # what the loaders check: config.yaml's hash and every other file with its size
+    assert m["config_sha256"] == hashlib.sha256((ec.run_dir / "config.yaml").read_bytes()).hexdigest()
+    assert m["files"] == {f: (ec.run_dir / f).stat().st_size for f in RUN_FILES - {"manifest.json"}}
     v = m["versions"]
     assert v["python"] and re.match(r"^3\.\d+\.\d+", v["python"])
     for pkg in ("little-giants", "mesa", "numpy", "pandas", "pyarrow", "hydra-core", "omegaconf"):
@@ -430,8 +434,9 @@ def test_manifest_is_written_last(short_config, monkeypatch):
     assert files["manifest.json"] >= max(files.values())
 
 
-def test_interrupted_run_has_no_complete_manifest(short_config, results_root, monkeypatch):
-    """A failure after the time series is written leaves the directory without a manifest."""
+def test_a_run_that_fails_while_writing_leaves_nothing(short_config, results_root, monkeypatch):
+    """A failure after the time series is written (a full disk, say) leaves no run directory, complete or
+    not, and no temporary file or directory: the run was written beside its place and is removed."""
     real = output.write_parquet
     calls = []
 
@@ -444,15 +449,13 @@ def test_interrupted_run_has_no_complete_manifest(short_config, results_root, mo
     monkeypatch.setattr(output, "write_parquet", failing)
     with pytest.raises(OSError, match="simulated"):
         run(short_config(years=2))
-    (d,) = run_dirs(results_root)
-    names = {p.name for p in d.iterdir()}
-    assert calls[0] == "timeseries.parquet" and "timeseries.parquet" in names
-    assert "manifest.json" not in names and "summary.json" not in names
-    assert not _is_complete(d)
+    assert calls[:2] == ["timeseries.parquet", "firms.parquet"]
+    assert tree(results_root) == ["runs"]
 
 
-def test_crash_while_writing_the_manifest_leaves_no_manifest(short_config, results_root, monkeypatch):
-    """Files are written whole: a crash between writing and renaming the manifest leaves no manifest.json."""
+def test_crash_while_writing_the_manifest_leaves_nothing(short_config, results_root, monkeypatch):
+    """Files are written whole and the run directory appears only when complete: a crash between writing and
+    renaming the manifest leaves neither the manifest nor a directory."""
     real = output._atomic
 
     def crash_on_manifest(path, write):
@@ -464,10 +467,27 @@ def test_crash_while_writing_the_manifest_leaves_no_manifest(short_config, resul
     monkeypatch.setattr(output, "_atomic", crash_on_manifest)
     with pytest.raises(KeyboardInterrupt):
         run(short_config(years=1))
-    (d,) = run_dirs(results_root)
-    assert not (d / "manifest.json").exists()
-    assert (d / "summary.json").exists()
-    assert not _is_complete(d)
+    assert tree(results_root) == ["runs"]
+
+
+def test_while_a_run_goes_on_its_directory_is_a_hidden_sibling(short_config, tmp_path, monkeypatch):
+    """During the run the files go to .<name>.tmp-...; the named directory appears, whole, at the end."""
+    target = tmp_path / "named"
+    seen = []
+    real = output.write_json
+
+    def spy(path, obj):
+        seen.append((path.parent.name, target.exists()))
+        real(path, obj)
+
+    monkeypatch.setattr(output, "write_json", spy)
+    cfg = short_config(years=1)
+    cfg.output.dir = str(target)
+    result = run(cfg)
+    assert [name.startswith(".named.tmp-") for name, _ in seen] == [True, True]  # summary.json, manifest.json
+    assert not any(existed for _, existed in seen)
+    assert result.run_dir == target and _is_complete(target)
+    assert tree(tmp_path) == sorted(["named", *(f"named/{f}" for f in RUN_FILES)])
 
 
 def _is_complete(run_dir) -> bool:

@@ -259,6 +259,7 @@ class ScenarioConfig:
 class OutputConfig:
     root: str = "results"
     dir: Optional[str] = None  # null: a new unique directory under root/runs
+    overwrite: bool = False  # true: an output.dir that holds a run is replaced once the new run is complete
     firm_panel: bool = True
     write: bool = True
 

@@ -1,21 +1,36 @@
-"""Writing a run directory: every file is written whole (temp file + rename), and
-manifest.json comes last, so an interrupted run is recognisable by its missing
-or incomplete manifest."""
+"""Writing a run directory, and checking one before it is trusted.
+
+A run is written into a hidden temporary sibling of its directory (``.<name>.tmp-<host>-<pid>-<random>``)
+and renamed into place only when complete (:class:`RunWriter`), so a killed run never sits beside or
+inside a complete one, and an explicit directory that already holds a run is refused (or replaced, with
+``output.overwrite=true``, once the new run is complete). Inside it every file is written whole (temp
+file + rename) and manifest.json comes last; the manifest records the SHA-256 of config.yaml and the
+size of every file, which :func:`verify_run` (the loaders' check) compares with what is on disk.
+
+:func:`check_writable` and :func:`check_free_space` are the output checks every command makes before
+its first run (sim/engine/preflight.py).
+"""
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import platform
+import shutil
+import socket
 import subprocess
 import tempfile
 import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
+
+from sim.checks import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("little-giants", "mesa", "numpy", "scipy", "pandas", "pyarrow", "hydra-core", "omegaconf", "matplotlib")
@@ -38,9 +53,14 @@ def unique_dir(base: str | Path, name: str) -> Path:
 
 
 def _atomic(path: Path, write) -> None:
+    """Write ``path`` whole: into ``.<name>.tmp`` beside it, then rename; a failed write leaves neither."""
     tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -102,3 +122,235 @@ def manifest(seed: int, scenario: str, overrides: list[str], started: float, sta
     if extra:
         m.update(extra)
     return m
+
+
+# --------------------------------------------------------------------------
+# Run directories: written in a hidden sibling, renamed into place when complete
+# --------------------------------------------------------------------------
+RUN_FILES = ("config.yaml", "timeseries.parquet", "firms.parquet", "events.parquet", "policy.parquet", "summary.json", "manifest.json")
+STAGING = ".tmp-"  # a run being written: <parent>/.<name>.tmp-<host>-<pid>-<random>
+_HOST = socket.gethostname().replace("/", "_")
+
+
+def is_staging(path: Path) -> bool:
+    """A hidden directory in which a run is (or was, if killed) being written."""
+    return path.name.startswith(".") and STAGING in path.name
+
+
+def staging_target(path: Path) -> Path:
+    """The run directory a staging directory is written for."""
+    return path.with_name(path.name[1:].rsplit(STAGING, 1)[0])
+
+
+def _run_file(name: str) -> bool:
+    return name in RUN_FILES or any(name == f".{f}.tmp" for f in RUN_FILES)
+
+
+def holds_run(path: Path) -> bool:
+    """A directory a run wrote (complete, failed or interrupted): a manifest.json or config.yaml, and only run files."""
+    try:
+        names = {p.name for p in Path(path).iterdir()}
+    except OSError:
+        return False
+    return bool(names & {"manifest.json", "config.yaml"}) and all(_run_file(n) for n in names)
+
+
+def _describe(path: Path) -> str:
+    """A few words on the run in ``path`` for a refusal: its scenario, seed and status."""
+    try:
+        m = json.loads((path / "manifest.json").read_text())
+        return f"{m.get('scenario')} seed {m.get('seed')}, {m.get('status')}"
+    except (OSError, ValueError, AttributeError):
+        return "no manifest: interrupted"
+
+
+def check_run_target(final: str | Path, overwrite: bool = False, key: str = "output.dir") -> Path:
+    """``final`` may receive a run: new, an empty directory, or (with ``overwrite``) a directory that holds a run;
+    and its nearest existing ancestor can be written. ConfigError naming ``key`` otherwise. Returns the absolute path."""
+    final = Path(os.path.abspath(final))
+    if final.is_dir():
+        try:
+            names = sorted(p.name for p in final.iterdir())
+        except OSError as ex:
+            raise ConfigError(key, f"'{final}' cannot be read ({ex.strerror}); allowed: a new or empty directory") from None
+        if names and not holds_run(final):
+            shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+            raise ConfigError(key, f"'{final}' is not empty and holds no run ({shown}); allowed: a new or empty directory")
+        if names and not overwrite:
+            raise ConfigError(
+                key, f"'{final}' holds a run already ({_describe(final)}); allowed: another {key}, or output.overwrite=true to replace that run"
+            )
+    elif final.exists() or final.is_symlink():
+        raise ConfigError(key, f"'{final}' exists and is not a directory; allowed: a new or empty directory")
+    check_writable(final.parent, key, shown=final)
+    return final
+
+
+def _owner_gone(staging: Path) -> bool:
+    """A staging directory whose writer ran on this host in a process that has ended (a killed run)."""
+    rest = staging.name[1:].rsplit(STAGING, 1)[-1]
+    parts = rest.rsplit("-", 2)  # host, pid, mkdtemp's random part (letters, digits, _)
+    if len(parts) != 3 or parts[0] != _HOST or not parts[1].isdigit() or int(parts[1]) == os.getpid():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def clear_stale_staging(final: Path) -> None:
+    """Remove what killed runs of ``final`` left in its parent (staging directories whose process is gone)."""
+    final = Path(final)
+    try:
+        siblings = list(final.parent.glob(f".{final.name}{STAGING}*"))
+    except OSError:
+        return
+    for d in siblings:
+        if d.is_dir() and staging_target(d) == final and _owner_gone(d):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+class RunWriter:
+    """Where one run is written. ``path``, a hidden temporary sibling of ``final``, receives the files while the
+    run goes on; :meth:`commit` renames it to ``final`` once the run is complete (with ``overwrite``, a run already
+    there is replaced only then); :meth:`discard` removes it after a failure. So ``final`` holds either nothing,
+    or the old run, or the new complete run: never a mix, never a run cut short."""
+
+    def __init__(self, final: str | Path, overwrite: bool = False, key: str = "output.dir", reserved: bool = False):
+        self.final = check_run_target(final, overwrite, key)
+        self.overwrite, self.key = overwrite, key
+        self.reserved = reserved  # final is an empty directory made for this run (new_run_dir): removed on discard
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        clear_stale_staging(self.final)
+        self.path = Path(tempfile.mkdtemp(prefix=f".{self.final.name}{STAGING}{_HOST}-{os.getpid()}-", dir=self.final.parent))
+        self.path.chmod(0o755)
+
+    def commit(self) -> Path:
+        """Rename the written run into place (onto a missing or empty directory, or replacing a run with ``overwrite``)."""
+        try:
+            os.replace(self.path, self.final)
+        except OSError as ex:
+            if ex.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not (self.overwrite and holds_run(self.final)):
+                self.discard()
+                if ex.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise ConfigError(self.key, f"'{self.final}' received another run while this one ran; this run was not kept") from None
+                raise
+            old = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.old-", dir=self.final.parent))
+            os.replace(self.final, old)  # the old run steps aside only now that the new one is complete
+            os.replace(self.path, self.final)
+            shutil.rmtree(old, ignore_errors=True)
+        return self.final
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        if self.reserved:
+            try:
+                self.final.rmdir()  # only if still empty
+            except OSError:
+                pass
+
+    @classmethod
+    def for_config(cls, cfg: Any) -> RunWriter:
+        """The writer of a run's directory: ``output.dir`` (checked: new, empty, or a run to replace with
+        ``output.overwrite``), or a new unique directory under ``output.root``/runs."""
+        if cfg.output.dir:
+            return cls(cfg.output.dir, cfg.output.overwrite)
+        check_writable(Path(cfg.output.root) / "runs", "output.root")
+        return cls(new_run_dir(cfg.output.root, cfg.scenario.name, cfg.seed), key="output.root", reserved=True)
+
+
+# --------------------------------------------------------------------------
+# Checking a run directory before trusting it (the loaders)
+# --------------------------------------------------------------------------
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def file_record(run_dir: Path) -> dict[str, Any]:
+    """What the manifest records of the files written before it: config.yaml's SHA-256 and every file's size."""
+    run_dir = Path(run_dir)
+    files = {p.name: p.stat().st_size for p in sorted(run_dir.iterdir()) if p.is_file() and p.name in RUN_FILES and p.name != "manifest.json"}
+    return {"config_sha256": sha256_file(run_dir / "config.yaml"), "files": files}
+
+
+def verify_run(run_dir: Path, manifest: dict[str, Any]) -> str | None:
+    """Why a run directory cannot be trusted as its manifest describes it, or None: config.yaml must have the
+    SHA-256 the manifest records, and the run files present must be exactly those it lists, with their sizes.
+    (Manifests written before these records have neither; such runs are taken as they are.)"""
+    run_dir = Path(run_dir)
+    want = manifest.get("config_sha256")
+    if want is not None:
+        try:
+            if sha256_file(run_dir / "config.yaml") != want:
+                return "config.yaml is not the one the manifest records (another run's configuration)"
+        except OSError:
+            return "config.yaml is missing"
+    files = manifest.get("files")
+    if isinstance(files, dict):
+        present = {p.name: p.stat().st_size for p in run_dir.iterdir() if p.is_file() and p.name in RUN_FILES and p.name != "manifest.json"}
+        extra, missing = sorted(set(present) - set(files)), sorted(set(files) - set(present))
+        if extra or missing:
+            return (
+                "files differ from the manifest's list ("
+                + "; ".join(x for x in (f"not listed: {', '.join(extra)}" if extra else "", f"missing: {', '.join(missing)}" if missing else "") if x)
+                + ")"
+            )
+        changed = sorted(n for n, size in present.items() if size != files[n])
+        if changed:
+            return f"files changed since the manifest was written: {', '.join(changed)}"
+    return None
+
+
+# --------------------------------------------------------------------------
+# Output checks before the first run
+# --------------------------------------------------------------------------
+def existing_ancestor(path: str | Path) -> Path:
+    """``path`` itself if it exists, or its nearest existing ancestor."""
+    p = Path(os.path.abspath(path))
+    while not (p.exists() or p.is_symlink()) and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_writable(path: str | Path, key: str, shown: str | Path | None = None) -> Path:
+    """``path`` (a directory, which may not exist yet) can be created and written: its nearest existing ancestor is a
+    directory in which this process can create a file (tried, then removed). ConfigError naming ``key``, with the
+    path (``shown`` if given), otherwise. Returns that ancestor."""
+    shown = path if shown is None else shown
+    probe = existing_ancestor(path)
+    if not probe.is_dir():
+        raise ConfigError(key, f"'{shown}' cannot be created: '{probe}' is not a directory; allowed: a path under a directory this user can write")
+    try:
+        fd, name = tempfile.mkstemp(prefix=".write-check-", dir=probe)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as ex:
+        raise ConfigError(
+            key, f"'{shown}' cannot be written ({ex.strerror} in '{probe}'); allowed: a path under a directory this user can write"
+        ) from None
+    return probe
+
+
+def check_free_space(path: str | Path, key: str, need_bytes: float, what: str = "the run") -> None:
+    """The disk of ``path`` has ``need_bytes`` free (``shutil.disk_usage``); ConfigError naming ``key`` with both numbers."""
+    free = shutil.disk_usage(existing_ancestor(path)).free
+    if free < need_bytes:
+        raise ConfigError(
+            key,
+            f"'{path}' has {free / 1e6:,.1f} MB free and {what} need(s) about {need_bytes / 1e6:,.1f} MB; "
+            "allowed: a disk with room, or fewer, shorter or smaller runs (output.firm_panel=false writes less)",
+        )
+
+
+def check_output(path: str | Path, key: str, cfgs: Sequence[Any], what: str | None = None) -> Path:
+    """Before the first run of a command: ``path`` can be written and its disk holds every run of ``cfgs``
+    (:func:`sim.config.sizes.run_bytes`, doubled while a run is written beside the one it replaces)."""
+    from sim.config.sizes import run_bytes
+
+    probe = check_writable(path, key)
+    need = 2 * sum(run_bytes(c) for c in cfgs)
+    check_free_space(path, key, need, what or (f"{len(cfgs)} runs" if len(cfgs) != 1 else "the run"))
+    return probe

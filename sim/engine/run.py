@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from sim.config import Config, check_config
+from sim.config.sizes import run_bytes
 from sim.engine import numerics, output
 from sim.engine.model import ChainModel
 from sim.progress import Progress
@@ -56,22 +57,44 @@ def run(cfg: Config, overrides: list[str] | None = None, progress: Callable[[str
     """Run one simulation to the horizon and (optionally) write its directory.
 
     ``cfg`` is checked again first (types and every rule of validation), so that a config edited after
-    ``compose`` fails with one ConfigError naming the key, not deep inside the model."""
+    ``compose`` fails with one ConfigError naming the key, not deep inside the model. The directory is checked
+    before the model is built (ConfigError: an ``output.dir`` that holds a run without ``output.overwrite``, a path
+    that cannot be written, a disk without room) and written in a hidden temporary sibling that is renamed into place
+    when the run is complete (sim.engine.output.RunWriter); a run that raises leaves nothing behind."""
     started = time.time()
     check_config(cfg)
+    writer = None
+    if cfg.output.write:
+        writer = output.RunWriter.for_config(cfg)
+        try:
+            output.check_free_space(writer.final, "output.dir" if cfg.output.dir else "output.root", 2 * run_bytes(cfg))
+        except BaseException:
+            writer.discard()
+            raise
+    try:
+        result = _run(cfg, overrides, progress, started, writer)
+    except BaseException:
+        if writer is not None:
+            writer.discard()
+        raise
+    if writer is not None:
+        result.run_dir = writer.commit()
+    return result
+
+
+def _run(cfg: Config, overrides: list[str] | None, progress: Callable[[str], None] | None, started: float, writer) -> RunResult:
     model = ChainModel(cfg)
     # The project's progress display (sim/progress.py): a bar over the quarters on a terminal, the lines alone
     # otherwise; a caller's ``progress`` callable receives the same lines instead.
     display = Progress(total=model.n_steps, unit="quarter", enabled=cfg.progress and progress is None)
     say = progress or display.line
     with display:
-        run_dir = None
-        if cfg.output.write:
-            run_dir = Path(cfg.output.dir) if cfg.output.dir else output.new_run_dir(cfg.output.root, cfg.scenario.name, cfg.seed)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            output.write_text(run_dir / "config.yaml", output.config_yaml(cfg))
+        stage = None
+        if writer is not None:
+            stage = writer.path
+            output.write_text(stage / "config.yaml", output.config_yaml(cfg))
             if progress or cfg.progress:
-                say(f"run directory: {run_dir}")
+                say(f"run directory: {writer.final}")
         while model.running and model.steps < model.n_steps:
             model.step()
             display.advance()
@@ -80,17 +103,22 @@ def run(cfg: Config, overrides: list[str] | None = None, progress: Callable[[str
     summary = model.recorder.summary()
     wall = time.time() - started
     summary["wall_time_s"] = round(wall, 3)
-    if run_dir is not None:
+    if stage is not None:
         rec = model.recorder
-        output.write_parquet(run_dir / "timeseries.parquet", rec.timeseries())
+        output.write_parquet(stage / "timeseries.parquet", rec.timeseries())
         if cfg.output.firm_panel:
-            output.write_parquet(run_dir / "firms.parquet", rec.firm_panel())
-        output.write_parquet(run_dir / "events.parquet", rec.events())
-        output.write_parquet(run_dir / "policy.parquet", rec.policy.frame())
-        output.write_json(run_dir / "summary.json", summary)
-        extra = {"n_quarters": model.steps, "firms_ever": int(model.pop.next_id), "numpy_dispatch": numerics.dispatch_record()}
-        output.write_json(run_dir / "manifest.json", output.manifest(cfg.seed, cfg.scenario.name, overrides or [], started, "complete", extra))
-    return RunResult(model=model, summary=summary, run_dir=run_dir, wall_time_s=wall)
+            output.write_parquet(stage / "firms.parquet", rec.firm_panel())
+        output.write_parquet(stage / "events.parquet", rec.events())
+        output.write_parquet(stage / "policy.parquet", rec.policy.frame())
+        output.write_json(stage / "summary.json", summary)
+        extra = {
+            "n_quarters": model.steps,
+            "firms_ever": int(model.pop.next_id),
+            "numpy_dispatch": numerics.dispatch_record(),
+            **output.file_record(stage),
+        }
+        output.write_json(stage / "manifest.json", output.manifest(cfg.seed, cfg.scenario.name, overrides or [], started, "complete", extra))
+    return RunResult(model=model, summary=summary, run_dir=stage, wall_time_s=wall)
 
 
 def summary_table(result: RunResult) -> str:

@@ -52,6 +52,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from agents.firms import Tier
 from sim.checks import ConfigError, yaml_problem
+from sim.engine import output
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TARGETS_FILE = PROJECT_ROOT / "conf" / "validation" / "targets.yaml"
@@ -97,7 +98,14 @@ class Run:
 
     @property
     def complete(self) -> bool:
-        return bool(self.manifest) and self.manifest.get("status") == "complete"
+        """The manifest says ``complete`` and the directory holds the files it records (:attr:`mismatch` is None)."""
+        return bool(self.manifest) and self.manifest.get("status") == "complete" and self.mismatch is None
+
+    @cached_property
+    def mismatch(self) -> str | None:
+        """Why the directory is not the run its manifest describes (another run's config.yaml or files beside it,
+        sim.engine.output.verify_run), or None."""
+        return output.verify_run(self.path, self.manifest) if self.manifest else None
 
     @property
     def scenario(self) -> str | None:
@@ -181,9 +189,14 @@ def load_run(path: str | Path) -> Run:
 
 def _find_run_dirs(root: Path) -> list[Path]:
     """Directories under ``root`` (itself included) that hold a run: a manifest.json, or a
-    config.yaml (an interrupted run) in a directory that contains no other run."""
-    with_manifest = {f.parent for f in root.rglob("manifest.json")}
-    with_config = {f.parent for f in root.rglob("config.yaml")} - with_manifest
+    config.yaml (an interrupted run) in a directory that contains no other run. Hidden directories
+    (a run still being written beside its place, or left there when killed) are not runs."""
+
+    def visible(f: Path) -> bool:
+        return not any(part.startswith(".") for part in f.relative_to(root).parts[:-1])
+
+    with_manifest = {f.parent for f in root.rglob("manifest.json") if visible(f)}
+    with_config = {f.parent for f in root.rglob("config.yaml") if visible(f)} - with_manifest
     found = with_manifest | with_config
     # a config.yaml above other runs belongs to a sweep, not to a run; Hydra's .hydra/ copies are not runs
     keep = {d for d in with_config if not any(o != d and d in o.parents for o in found) and d.name != ".hydra"}
@@ -222,7 +235,7 @@ def load_runs(paths_or_root: str | Path | Iterable[str | Path], complete_only: b
             continue
         if complete_only and not r.complete:
             status = (r.manifest or {}).get("status")
-            reason = "no manifest.json (interrupted)" if r.manifest is None else f"status '{status}'"
+            reason = "no manifest.json (interrupted)" if r.manifest is None else r.mismatch if status == "complete" else f"status '{status}'"
             err = (r.manifest or {}).get("error")
             skipped.append((d, reason + (f": {err}" if err else "")))
             continue

@@ -188,7 +188,10 @@ def open_study(out: Path, study: Calibration, overrides: Sequence[str]):
     """The Optuna study in ``out/optuna.db`` (created, or loaded to resume); ConfigError if it holds another design."""
     import optuna
 
+    from sim.engine import output
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    output.check_writable(out, "--out")  # before the study database is created
     out.mkdir(parents=True, exist_ok=True)
     storage = f"sqlite:///{(out / 'optuna.db').resolve()}"
     sampler = optuna.samplers.TPESampler(seed=study.sampler_seed)

@@ -59,6 +59,41 @@ def new_experiment_dir(root: str | Path, name: str) -> Path:
     return unique_dir(Path(root) / "experiments", name)
 
 
+def job_names(exp: Experiment, scenario_names: dict[str, str] | None = None) -> list[str]:
+    """The run directory name of every job (``<scenario>-seed<k>-<hash>``, as sim.research.sweep.job_dir names it);
+    ``scenario_names`` maps a scenario file to the name its config carries (default: the same)."""
+    from sim.research.sweep import job_hash
+
+    names = scenario_names or {}
+    return [f"{names.get(s, s)}-seed{k}-{job_hash(o)}" for s, k, o in exp.jobs()]
+
+
+def check_out(exp: Experiment, out: Path, scenario_names: dict[str, str] | None = None) -> None:
+    """``--out`` may hold only this experiment's runs, so that its report never mixes two designs: a new or empty
+    directory, or one whose runs/ holds no run outside this experiment's jobs (the same experiment file,
+    overrides and seeds; more seeds than before also resume). ConfigError at ``--out`` otherwise."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ConfigError("--out", f"'{out}' exists and is not a directory; allowed: a new directory, or this experiment's to resume")
+    names = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    if not names:
+        return
+    if "runs" not in names:
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise ConfigError(
+            "--out", f"'{out}' is not empty and holds no experiment ({shown}); allowed: a new directory, or this experiment's to resume"
+        )
+    expected = set(job_names(exp, scenario_names))
+    other = sorted(p.name for p in (out / "runs").iterdir() if not p.name.startswith(".") and p.name not in expected)
+    if other:
+        raise ConfigError(
+            "--out",
+            f"'{out}' holds {len(other)} run(s) of another design (e.g. {other[0]}: other scenarios, seeds or overrides); "
+            f"allowed: another --out, or the same experiment, --seeds and overrides to resume",
+        )
+
+
 def run_experiment(
     exp: Experiment, out_dir: Path, workers: int, say: Callable[[str], None] = print, display: Progress | None = None
 ) -> list[dict[str, Any]]:
@@ -66,10 +101,13 @@ def run_experiment(
 
     A line per finished run goes to ``say``, or to ``display`` (the progress display, whose bar it
     advances) when given. Every job is composed and validated before the first run starts (ConfigError otherwise)."""
+    from sim.engine import output
     from sim.research.sweep import run_jobs
 
     jobs = exp.jobs()
     cfgs = [compose(o) for _, _, o in jobs]
+    check_out(exp, Path(out_dir), {s: c.scenario.name for (s, _, _), c in zip(jobs, cfgs)})
+    output.check_output(out_dir, "--out", cfgs)
     n = len(jobs)
     width = len(str(n))
 
@@ -592,10 +630,17 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("--out", f"{out} exists and is not a directory")
             if a.report_only and not (out / "runs").is_dir():
                 raise ConfigError("--out", f"no runs/ directory in {out}")
-        for _, _, o in exp.jobs()[:: exp.seeds]:  # one job per scenario: the overrides are checked before anything is written
-            compose(o)
+        firsts = {s: compose(o) for s, _, o in exp.jobs()[:: exp.seeds]}  # one job per scenario: checked before anything is written
         workers = a.workers or default_workers()
         if not a.report_only:
+            from sim.engine import output
+
+            all_runs = [firsts[s] for s, _, _ in exp.jobs()]  # sizes as the scenario's first job (a seed changes none)
+            if a.out:
+                check_out(exp, Path(a.out), {s: c.scenario.name for s, c in firsts.items()})
+                output.check_output(a.out, "--out", all_runs)
+            else:
+                output.check_output(Path(a.root) / "experiments", "--root", all_runs)
             out = Path(a.out) if a.out else new_experiment_dir(a.root, exp.name)
             out.mkdir(parents=True, exist_ok=True)
             print(

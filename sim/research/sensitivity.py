@@ -558,6 +558,7 @@ def run_study(
     out = Path(out) if out is not None else default_out(study, design, root)
     _check_out(out, design)
     cfgs = _job_configs(study, design, base)
+    out_io.check_output(out, "--out", cfgs)  # writable, room for every run: before the first
     say(
         f"study {study.name} ({method}): {len(study.factors)} factors, {len(study.outputs)} outputs, "
         f"{len(design.X)} sample points ({len(design.points)} distinct) x {study.seeds} seed(s), into {out}"

@@ -38,7 +38,11 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import pandas as pd
 import yaml
 
+<<<<<<< HEAD
 from sim.config import Config, check_count, compose
+=======
+from sim.config import Config, ConfigError, compose
+>>>>>>> fa7460a (Output safety: a run is written in a hidden sibling and renamed into place when complete; an output.dir that holds a run is refused unless output.overwrite=true; the manifest records config.yaml's SHA-256 and every file's size, and the loaders check them; every command checks its output path (writable, free space) before the first run)
 from sim.engine import output
 
 TABLE_NAME = "sweep_table.parquet"
@@ -102,8 +106,9 @@ def read_manifest(run_dir: Path) -> dict[str, Any] | None:
 
 
 def is_complete(run_dir: Path) -> bool:
+    """The run's manifest says ``complete`` and its files are those the manifest records (sim.engine.output.verify_run)."""
     m = read_manifest(run_dir)
-    return m is not None and m.get("status") == "complete"
+    return m is not None and m.get("status") == "complete" and output.verify_run(Path(run_dir), m) is None
 
 
 def _say(line: str, err: bool = False) -> None:
@@ -123,24 +128,42 @@ def execute_job(overrides: Sequence[str], sweep_dir: str | Path, cfg: Config | N
         log(f"skip (complete): {run_dir}", False)
         record["skipped"] = True
         return record, None
-    if run_dir.exists():  # an interrupted or failed earlier attempt of this same job: start it afresh
+    if run_dir.exists():  # a failed (or, from before staging, an interrupted) earlier attempt of this same job: start afresh
         shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
     cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, dir=str(run_dir), write=True))  # caller's cfg untouched
     started = time.time()
     try:
-        result = run_module.run(cfg, overrides=overrides)
+        result = run_module.run(cfg, overrides=overrides)  # written beside run_dir, renamed into place when complete
     except Exception as ex:  # noqa: BLE001 - any failure of one run is recorded and the sweep goes on
         error = {"type": type(ex).__name__, "message": str(ex), "traceback": traceback.format_exc()}
-        if not (run_dir / "config.yaml").exists():  # failed while building the model: keep the inputs for the table
-            output.write_text(run_dir / "config.yaml", output.config_yaml(cfg))
-        output.write_json(run_dir / "manifest.json", output.manifest(cfg.seed, cfg.scenario.name, overrides, started, "failed", {"error": error}))
+        _record_failure(run_dir, cfg, overrides, started, error)
         first_line = (error["message"].strip().splitlines() or [""])[0]
         record.update(status="failed", wall_time_s=round(time.time() - started, 3), error=f"{error['type']}: {first_line}")
         log(f"failed: {run_dir}: {record['error']} (traceback in manifest.json)", True)
         return record, None
     record["wall_time_s"] = round(result.wall_time_s, 3)
     return record, result
+
+
+def _record_failure(run_dir: Path, cfg: Config, overrides: Sequence[str], started: float, error: dict[str, Any]) -> None:
+    """A failed run's directory: its config.yaml (the inputs, for the table) and a manifest with ``"status": "failed"``,
+    written beside and renamed into place like a run. If another process completed the job meanwhile, that run stays."""
+    try:
+        writer = output.RunWriter(run_dir, key="sweep job")
+    except ConfigError:
+        return  # the job's directory holds a run again (another process): keep it
+    try:
+        output.write_text(writer.path / "config.yaml", output.config_yaml(cfg))
+        output.write_json(
+            writer.path / "manifest.json",
+            output.manifest(cfg.seed, cfg.scenario.name, list(overrides), started, "failed", {"error": error, **output.file_record(writer.path)}),
+        )
+        writer.commit()
+    except ConfigError:
+        pass
+    except BaseException:
+        writer.discard()
+        raise
 
 
 def run_job(overrides: Sequence[str], sweep_dir: str | Path, cfg: Config | None = None, log: Callable[[str, bool], None] = _say) -> dict[str, Any]:
@@ -240,6 +263,7 @@ def run_sweep(jobs: Sequence[Sequence[str]], sweep_dir: str | Path, workers: int
         if d in seen:
             raise SweepError(f"jobs {seen[d]} and {j} are the same job (same overrides apart from order and {', '.join(IDENTITY_FREE)})")
         seen[d] = j
+    output.check_output(sweep_dir, "sweep_dir", cfgs)  # writable, room for every run: ConfigError before the first
     return run_jobs(jobs, cfgs, sweep_dir, workers)
 
 
@@ -272,14 +296,23 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def run_status(run_dir: Path) -> dict[str, Any]:
-    """The status columns of one run directory (from its manifest.json; no manifest: ``incomplete``)."""
+    """The status columns of one run directory (from its manifest.json). No manifest (a run still being written, or
+    killed), or files that are not the ones the manifest records: ``incomplete``, with the reason as ``error``."""
+    run_dir = Path(run_dir)
     m = read_manifest(run_dir) or {}
     err = m.get("error")
+    status = m.get("status", "incomplete")
+    error = f"{err.get('type')}: {(str(err.get('message')).strip().splitlines() or [''])[0]}" if isinstance(err, dict) else err
+    if m:
+        mismatch = output.verify_run(run_dir, m)
+        if mismatch:
+            status, error = "incomplete", mismatch
+    name = output.staging_target(run_dir).name if output.is_staging(run_dir) else run_dir.name
     return {
-        "run": run_dir.name,
+        "run": name,
         "run_dir": str(run_dir),
-        "status": m.get("status", "incomplete"),
-        "error": f"{err.get('type')}: {(str(err.get('message')).strip().splitlines() or [''])[0]}" if isinstance(err, dict) else err,
+        "status": status,
+        "error": error,
         "overrides": json.dumps(m["overrides"]) if "overrides" in m else None,
         "started_at": m.get("started_at"),
         "finished_at": m.get("finished_at"),
@@ -310,14 +343,24 @@ def _parquet_ready(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_dirs(sweep_dir: str | Path) -> list[Path]:
-    """The run directories of a sweep (sorted); SweepError if the sweep directory does not exist."""
+    """The run directories of a sweep (sorted), and for a job that has none yet the hidden directory it is being
+    written in (or was, when killed: it counts as incomplete); SweepError if the sweep directory does not exist."""
     sweep_dir = Path(sweep_dir)
     if sweep_dir.exists() and not sweep_dir.is_dir():
         raise SweepError(f"sweep directory '{sweep_dir}' is a file, not a directory")
     if not sweep_dir.is_dir():
         raise SweepError(f"sweep directory '{sweep_dir}' does not exist")
     base = sweep_dir / RUNS
-    return sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    if not base.is_dir():
+        return []
+    dirs = [p for p in base.iterdir() if p.is_dir()]
+    runs = {p for p in dirs if not p.name.startswith(".")}
+    staging: dict[Path, Path] = {}
+    for p in sorted((p for p in dirs if output.is_staging(p)), key=lambda p: p.stat().st_mtime):
+        target = output.staging_target(p)
+        if target not in runs:
+            staging[target] = p  # the newest attempt of the job
+    return sorted([*runs, *staging.values()], key=lambda p: output.staging_target(p).name if output.is_staging(p) else p.name)
 
 
 def sweep_table(sweep_dir: str | Path) -> pd.DataFrame:
@@ -364,6 +407,10 @@ def write_table(sweep_dir: str | Path, out: str | Path | None = None) -> tuple[P
     path = Path(out) if out is not None else Path(sweep_dir) / TABLE_NAME
     if not path.parent.is_dir():
         raise SweepError(f"--out: directory '{path.parent}' does not exist")
+    try:
+        output.check_writable(path.parent, "--out", shown=path)
+    except ConfigError as err:
+        raise SweepError(err.problem if out is None else f"--out: {err.problem}") from None
     output.write_parquet(path, df)
     return path, df
 

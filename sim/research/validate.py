@@ -324,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         targets = read_targets(Path(a.targets))
         # one composition per scenario (checked before any run); a seed changes nothing else in a config
         base = {sc: compose([f"scenario={sc}", "progress=false", "output.write=false", *a.overrides]) for sc in SCENARIOS}
+        if a.out:
+            check_out_file(Path(a.out))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -333,9 +335,23 @@ def main(argv: list[str] | None = None) -> int:
     rows = evaluate(results, targets)
     print(report(rows))
     if a.out:
+        from sim.engine import output
+
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(json.dumps(rows, indent=1, default=float))
+        output.write_text(Path(a.out), json.dumps(rows, indent=1, default=float))  # whole, or not at all
     return 0
+
+
+def check_out_file(path: Path) -> None:
+    """``--out FILE`` can be written, checked before the runs: not a directory, under a directory this user can write
+    (created if missing), with room for the JSON. ConfigError at ``--out`` otherwise."""
+    from sim.config import ConfigError
+    from sim.engine import output
+
+    if path.is_dir():
+        raise ConfigError("--out", f"'{path}' is a directory; allowed: a file path for the JSON results")
+    output.check_writable(path.parent, "--out", shown=path)
+    output.check_free_space(path.parent, "--out", 1e6, "the JSON results")
 
 
 def read_targets(path: Path) -> list[dict[str, Any]]:
