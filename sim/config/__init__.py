@@ -286,7 +286,8 @@ def validate(cfg: Config) -> Config:
 
     The checks run in this order, and the first that fails is the error reported: every field's range
     (check_fields), the world's stages and blocs, the buyers, the groups and firm cohorts, the innovation
-    draws, the policy (sim.config.policy) and the scenario events (their own schema, scenarios)."""
+    draws, the policy (sim.config.policy), the scenario events (their own schema, scenarios) and the run's size
+    (sim.config.sizes: a firm in every bloc and stage, memory within the machine's)."""
     check_fields(cfg, "")
     w = cfg.world
     _check_stages_and_blocs(w)
@@ -301,6 +302,9 @@ def validate(cfg: Config) -> Config:
     from scenarios import parse_events  # local import: scenarios depends on this module
 
     parse_events(cfg.scenario.events, cfg)
+    from sim.config.sizes import check_sizes
+
+    check_sizes(cfg)  # at least one firm per bloc and stage, memory within the machine's
     return cfg
 
 
