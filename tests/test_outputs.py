@@ -16,7 +16,7 @@ from importlib import metadata
 import numpy as np
 import pandas as pd
 import pytest
-from _sim_helpers import PROJECT_ROOT, RUN_FILES, make_config, run_dirs, tree
+from _sim_helpers import PROJECT_ROOT, RUN_FILES, make_config, tree
 from pandas.testing import assert_frame_equal
 
 import sim.engine.output as output
