@@ -38,11 +38,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import pandas as pd
 import yaml
 
-<<<<<<< HEAD
-from sim.config import Config, check_count, compose
-=======
-from sim.config import Config, ConfigError, compose
->>>>>>> fa7460a (Output safety: a run is written in a hidden sibling and renamed into place when complete; an output.dir that holds a run is refused unless output.overwrite=true; the manifest records config.yaml's SHA-256 and every file's size, and the loaders check them; every command checks its output path (writable, free space) before the first run)
+from sim.config import Config, ConfigError, check_count, compose
 from sim.engine import output
 
 TABLE_NAME = "sweep_table.parquet"
