@@ -18,6 +18,7 @@ sweep with no values and launcher settings the launcher would refuse only once s
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -178,7 +179,10 @@ def check_arguments(args: list[str]) -> None:
 
 # Launcher settings that Hydra's schemas type but do not bound: (check, what is allowed).
 LAUNCHER_RULES = {
-    "n_jobs": (lambda v: v != 0, "a whole number other than 0 (2: two processes; -1: every core, -2: all but one)"),
+    "n_jobs": (
+        lambda v: v != 0 and v >= -(os.cpu_count() or 1),
+        f"a whole number other than 0 (2: two processes; -1: every core, -2: all but one; at least -{os.cpu_count() or 1} here)",
+    ),
     "timeout_min": (lambda v: v >= 1, "minutes >= 1"),
     "cpus_per_task": (lambda v: v >= 1, "a whole number >= 1"),
     "tasks_per_node": (lambda v: v >= 1, "a whole number >= 1"),

@@ -86,6 +86,12 @@ IO_CASES: list[IoCase] = [
         "sweep-root-read-only", ("sim", "-m", "seed=1,2", *SHORT, "output.root={ro}"), 2, "'output.root': '{ro}/sweeps' cannot be written", needs="ro"
     ),
     IoCase("sweep-on-a-full-disk", ("sim", "-m", "seed=1,2", *SHORT, "hydra.sweep.dir={full}/s"), 2, "need(s) about", needs="full"),
+    IoCase(
+        "sweep-no-workers",
+        ("sim", "-m", "seed=1,2", *SHORT, "hydra/launcher=joblib", "hydra.launcher.n_jobs=0", "hydra.sweep.dir={tmp}/s"),
+        2,
+        "'hydra.launcher.n_jobs': must be a whole number other than 0",
+    ),
     IoCase("api-sweep-under-a-file", ("api:run_sweep", "{file}/s", *SHORT), 2, "'sweep_dir': '{file}/s' cannot be created"),
     # --- python -m sim.experiment ---------------------------------------------------------------
     IoCase(

@@ -25,6 +25,7 @@ from _sim_helpers import run_sim, sim_env, tree
 
 import sim.engine.run
 from sim.config import ConfigError
+from sim.engine import output
 from sim.research import sweep
 
 SMALL = ("years=3", "progress=false", "output.firm_panel=false")
@@ -39,10 +40,12 @@ def small_jobs(scenarios=SCENARIOS, seeds=SEEDS) -> list[list[str]]:
 
 
 def manifests(sweep_dir: Path) -> dict[str, bytes]:
-    """Run directory name -> its manifest.json bytes (runs without one are left out; {} before the sweep starts)."""
+    """Run directory name -> its manifest.json bytes (runs without one, and runs still being written beside their
+    directory, are left out; {} before the sweep starts)."""
     if not sweep_dir.is_dir():
         return {}
-    return {d.name: (d / "manifest.json").read_bytes() for d in sweep.run_dirs(sweep_dir) if (d / "manifest.json").exists()}
+    dirs = [d for d in sweep.run_dirs(sweep_dir) if not output.is_staging(d)]
+    return {d.name: (d / "manifest.json").read_bytes() for d in dirs if (d / "manifest.json").exists()}
 
 
 def timeseries(sweep_dir: Path) -> dict[str, pd.DataFrame]:
