@@ -103,6 +103,25 @@ def test_staging_left_by_a_killed_run_is_removed_by_the_next_run_and_ignored_by_
     assert [r.path for r in runs] == [d] and not runs.skipped
 
 
+def test_a_run_killed_between_the_two_renames_of_an_overwrite_gets_the_old_run_back(tmp_path):
+    """commit() with overwrite moves the old run aside, then the new one in: killed in between, the directory is
+    missing. The next run of that directory first puts the old run back (or, if the new one made it in, removes
+    the old), so the directory again holds one complete run."""
+    d = tmp_path / "ex"
+    _run_into(d, "seed=1")
+    old = _snapshot(d)
+    host, dead = output._HOST, _dead_pid()
+    d.rename(tmp_path / f".ex{output.OLD}{host}-{dead}-abc123")
+    new = tmp_path / f".ex{output.STAGING}{host}-{dead}-def456"
+    _run_into(tmp_path / "scratch", "seed=2").run_dir.rename(new)  # the new run, complete, not yet renamed in
+    with pytest.raises(ConfigError, match=r"holds a run already \(baseline seed 1, complete\)"):
+        _run_into(d, "seed=3")
+    assert _snapshot(d) == old and sorted(p.name for p in tmp_path.iterdir()) == ["ex"]
+    (tmp_path / f".ex{output.OLD}{host}-{dead}-ghi789").mkdir()  # the new run made it in before the kill
+    _run_into(d, "seed=4", "output.overwrite=true")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ex"] and json.loads((d / "manifest.json").read_text())["seed"] == 4
+
+
 # --------------------------------------------------------------------------
 # the loaders check the manifest's records
 # --------------------------------------------------------------------------

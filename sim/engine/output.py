@@ -186,9 +186,12 @@ def check_run_target(final: str | Path, overwrite: bool = False, key: str = "out
     return final
 
 
-def _owner_gone(staging: Path) -> bool:
-    """A staging directory whose writer ran on this host in a process that has ended (a killed run)."""
-    rest = staging.name[1:].rsplit(STAGING, 1)[-1]
+OLD = ".old-"  # a run stepping aside for its replacement: <parent>/.<name>.old-<host>-<pid>-<random>
+
+
+def _owner_gone(path: Path, marker: str = STAGING) -> bool:
+    """A staging (or stepped-aside) directory whose writer ran on this host in a process that has ended (killed)."""
+    rest = path.name[1:].rsplit(marker, 1)[-1]
     parts = rest.rsplit("-", 2)  # host, pid, mkdtemp's random part (letters, digits, _)
     if len(parts) != 3 or parts[0] != _HOST or not parts[1].isdigit() or int(parts[1]) == os.getpid():
         return False
@@ -202,15 +205,24 @@ def _owner_gone(staging: Path) -> bool:
 
 
 def clear_stale_staging(final: Path) -> None:
-    """Remove what killed runs of ``final`` left in its parent (staging directories whose process is gone)."""
+    """Tidy what killed runs of ``final`` left in its parent (only those whose process is gone): remove their
+    staging directories; and if a run was killed while replacing another (between the two renames of
+    :meth:`RunWriter.commit`), put the old run back where it was, or remove it if the new one made it in."""
     final = Path(final)
     try:
-        siblings = list(final.parent.glob(f".{final.name}{STAGING}*"))
+        siblings = sorted(final.parent.glob(f".{final.name}.*"), key=lambda p: p.name)
     except OSError:
         return
     for d in siblings:
-        if d.is_dir() and staging_target(d) == final and _owner_gone(d):
+        if not d.is_dir():
+            continue
+        if is_staging(d) and staging_target(d) == final and _owner_gone(d):
             shutil.rmtree(d, ignore_errors=True)
+        elif d.name.startswith(f".{final.name}{OLD}") and _owner_gone(d, OLD):
+            if final.exists() or final.is_symlink():
+                shutil.rmtree(d, ignore_errors=True)
+            else:
+                os.replace(d, final)
 
 
 class RunWriter:
@@ -220,11 +232,11 @@ class RunWriter:
     or the old run, or the new complete run: never a mix, never a run cut short."""
 
     def __init__(self, final: str | Path, overwrite: bool = False, key: str = "output.dir", reserved: bool = False):
+        clear_stale_staging(Path(os.path.abspath(final)))  # first: a run killed mid-replacement gets its old run back
         self.final = check_run_target(final, overwrite, key)
         self.overwrite, self.key = overwrite, key
         self.reserved = reserved  # final is an empty directory made for this run (new_run_dir): removed on discard
         self.final.parent.mkdir(parents=True, exist_ok=True)
-        clear_stale_staging(self.final)
         self.path = Path(tempfile.mkdtemp(prefix=f".{self.final.name}{STAGING}{_HOST}-{os.getpid()}-", dir=self.final.parent))
         self.path.chmod(0o755)
 
@@ -238,7 +250,7 @@ class RunWriter:
                 if ex.errno in (errno.ENOTEMPTY, errno.EEXIST):
                     raise ConfigError(self.key, f"'{self.final}' received another run while this one ran; this run was not kept") from None
                 raise
-            old = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.old-", dir=self.final.parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{self.final.name}{OLD}{_HOST}-{os.getpid()}-", dir=self.final.parent))
             os.replace(self.final, old)  # the old run steps aside only now that the new one is complete
             os.replace(self.path, self.final)
             shutil.rmtree(old, ignore_errors=True)
