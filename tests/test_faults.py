@@ -102,12 +102,17 @@ def comparable(table: pd.DataFrame) -> pd.DataFrame:
 RUN = ("seed=1", "years=3", "progress=false")
 
 
+def _reference(tmp_path_factory, name: str, args: tuple[str, ...], key: str, sub: str) -> tuple[Path, float]:
+    """An uninterrupted ``python -m sim`` run of ``args`` writing to ``key=<tmp>/sub``: its path and wall time."""
+    base = tmp_path_factory.mktemp(name)
+    proc, wall = timed(command("sim", *args, f"{key}={base / sub}"), base)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return base / sub, wall
+
+
 @pytest.fixture(scope="module")
 def reference_run(tmp_path_factory):
-    base = tmp_path_factory.mktemp("ref_run")
-    proc, wall = timed(command("sim", *RUN, f"output.dir={base / 'ref'}"), base)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return base / "ref", wall
+    return _reference(tmp_path_factory, "ref_run", RUN, "output.dir", "ref")
 
 
 @pytest.mark.parametrize("fraction", points("run"))
@@ -162,10 +167,7 @@ SWEEP = ("-m", "seed=1,2", "years=2", "progress=false", "output.firm_panel=false
 
 @pytest.fixture(scope="module")
 def reference_sweep(tmp_path_factory):
-    base = tmp_path_factory.mktemp("ref_sweep")
-    proc, wall = timed(command("sim", *SWEEP, f"hydra.sweep.dir={base / 's'}"), base)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return base / "s", wall
+    return _reference(tmp_path_factory, "ref_sweep", SWEEP, "hydra.sweep.dir", "s")
 
 
 @pytest.mark.parametrize("fraction", points("sweep"))
