@@ -211,7 +211,7 @@ BAD_INPUTS: list[Bad] = [
         ("--config-dir", "mine/scenario/mine.yaml", "line 3"),
         files=_files(("mine/scenario/mine.yaml", BROKEN_YAML)),
     ),
-    Bad("sim-config-dir-missing", "sim", ("--config-dir", "nowhere"), ("--config-dir", "nowhere", "not found")),
+    Bad("sim-config-dir-missing", "sim", ("--config-dir", "nowhere"), ("--config-dir", "nowhere", "is not a directory")),
     Bad(
         "sim-config-dir-unknown-key",
         "sim",
@@ -676,7 +676,7 @@ BAD_INPUTS: list[Bad] = [
         says=("path", "config.yaml", "unreadable YAML", "line 2"),
         files=_files(("r/config.yaml", "seed: [1,\n")),
     ),
-    Bad("api-compose-config-dir-missing", "api", call=_compose(["years=5"], "nowhere"), says=("--config-dir", "nowhere", "not found")),
+    Bad("api-compose-config-dir-missing", "api", call=_compose(["years=5"], "nowhere"), says=("--config-dir", "nowhere", "is not a directory")),
     Bad("api-read-targets-missing", "api", call=_api("sim.research.validate", "read_targets", Path("nope.yaml")), says=("--targets", "nope.yaml")),
     Bad("api-load-experiment-typo", "api", call=_api("sim.research.experiment", "load_experiment", "mian"), says=("mian", "main")),
     Bad("api-load-study-typo", "api", call=_api("sim.research.sensitivity", "load_study", "lever"), says=("lever", "levers", "quick")),

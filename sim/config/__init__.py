@@ -725,7 +725,7 @@ def check_config_dir(config_dir: str | Path) -> Path:
 
     d = Path(config_dir)
     if not d.is_dir():
-        raise ConfigError("--config-dir", f"directory not found: {config_dir}")
+        raise ConfigError("--config-dir", f"'{config_dir}' is not a directory; allowed: a directory of config files (e.g. a calibration's output)")
     for p in sorted([*d.rglob("*.yaml"), *d.rglob("*.yml")]):
         try:
             yaml.safe_load(p.read_text())
