@@ -36,12 +36,10 @@ def kill_points(name: str, n: int) -> list[float]:
     return [rng.uniform(0.4, 1.0) for _ in range(n)]  # before 0.4 the interpreter is mostly still importing
 
 
-def points(name: str, slow: bool = False) -> list:
-    """One kill point in the default suite, three more under ``-m slow`` (all four there with ``slow``: a command
-    whose three executions take over ten seconds, the report or the analysis included)."""
+def points(name: str) -> list:
+    """One kill point in the default suite (every command's: the issue's done-when), three more under ``-m slow``."""
     fr = kill_points(name, 4)
-    first = [pytest.mark.slow] if slow else []
-    return [pytest.param(fr[0], id="p0", marks=first)] + [pytest.param(f, id=f"p{i}", marks=pytest.mark.slow) for i, f in enumerate(fr[1:], start=1)]
+    return [pytest.param(fr[0], id="p0")] + [pytest.param(f, id=f"p{i}", marks=pytest.mark.slow) for i, f in enumerate(fr[1:], start=1)]
 
 
 def command(module: str, *args: str) -> list[str]:
@@ -207,7 +205,7 @@ def reference_experiment(tmp_path_factory):
     return path, base / "e", wall
 
 
-@pytest.mark.parametrize("fraction", points("experiment", slow=True))
+@pytest.mark.parametrize("fraction", points("experiment"))
 def test_experiment_killed_then_run_again(reference_experiment, tmp_path, fraction):
     path, ref, wall = reference_experiment
     e = tmp_path / "e"
@@ -250,7 +248,7 @@ def reference_study(tmp_path_factory):
     return path, base / "o", wall
 
 
-@pytest.mark.parametrize("fraction", points("sensitivity", slow=True))
+@pytest.mark.parametrize("fraction", points("sensitivity"))
 def test_sensitivity_study_killed_then_run_again(reference_study, tmp_path, fraction):
     path, ref, wall = reference_study
     o = tmp_path / "o"
