@@ -68,7 +68,7 @@ def test_a_failing_plant_worth_running_passes_to_a_new_firm_free_of_debt():
     _fail(m, r)
     value = entry_exit.plant_value(m, np.array([r]))[0]
     plant = {c: np.copy(getattr(pop, c)[r]) for c in entry_exit.PLANT_COLUMNS}
-    old_id, revenue, n_before = int(pop.firm_id[r]), float(pop.revenue[r]), len(pop)
+    old_id, revenue, fixed_q, n_before = int(pop.firm_id[r]), float(pop.revenue[r]), float(pop.fixed_cost[r]), len(pop)
     entry_exit.exit_failing(m)
     assert pop.phase[r] == Phase.EXITED and pop.capacity_t[r] == 0.0
     assert len(pop) == n_before + 1
@@ -78,7 +78,9 @@ def test_a_failing_plant_worth_running_passes_to_a_new_firm_free_of_debt():
         np.testing.assert_array_equal(getattr(pop, c)[new], v, err_msg=c)
     assert pop.debt[new] == 0.0 and pop.tier[new] == 0 and pop.group[new] == -1 and not pop.state_owned[new]
     assert pop.book_assets[new] == pytest.approx(value) and pop.gross_assets[new] == pytest.approx(value)
-    fixed_q = T.fixed_cost_share[plant["bloc"], plant["stage"]] * T.capex_musd_per_kt[plant["bloc"], plant["stage"]] * plant["capacity_t"] / 4000.0
+    assert fixed_q == pytest.approx(
+        T.fixed_cost_share[plant["bloc"], plant["stage"]] * T.capex_musd_per_kt[plant["bloc"], plant["stage"]] * plant["capacity_t"] / 4000.0
+    )
     want_cash = w.finance.min_cash_quarters_of_fixed_cost * fixed_q + w.finance.working_capital_share * revenue
     assert pop.cash[new] == pytest.approx(want_cash)
     assert pop.equity_raised[new] == pytest.approx(value + want_cash)

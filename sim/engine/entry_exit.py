@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents import investment as inv
-from agents.firms import PATENT_SLOTS, Phase, ProjectPhase, processing_cost
+from agents.firms import Phase, ProjectPhase, processing_cost
 
 if TYPE_CHECKING:  # pragma: no cover
     from sim.engine.model import ChainModel
@@ -66,7 +66,7 @@ def exit_failing(model: ChainModel) -> None:
         pop.potential_t[out] = 0.0
         pop.proj_phase[out] = ProjectPhase.NONE
     if sold is not None and len(sold[0]):
-        old, new, value = sold
+        _, new, value = sold
         model.log_rows("acquired", new, values=value)
         model.counters["acquired"] += T.bs_sum(pop.bloc[new], pop.stage[new])
 
@@ -123,9 +123,10 @@ def sell_plants(model: ChainModel, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     Materials bought the Mountain Pass mine out of Molycorp's bankruptcy in 2017 and restarted it: the plant, its
     experience, know-how, patents and staff carry on; the old firm's debts stay with its creditors, its titles, group,
     contracts and projects end with it. The buyer books the plant at the price paid (its going-concern value) and brings
-    cash for ``min_cash_quarters_of_fixed_cost`` of fixed cost and a quarter's working capital. The old firm still
+    cash for ``min_cash_quarters_of_fixed_cost`` of this quarter's fixed cost (the accounts' buffer) and a quarter's
+    working capital. The old firm still
     exits. Returns (old rows, new rows, value paid)."""
-    T, pop, w = model.tables, model.pop, model.world
+    pop, w = model.pop, model.world
     ops = rows[(pop.phase[rows] == Phase.OPERATING) & (pop.capacity_t[rows] > 0)]
     value = plant_value(model, ops)
     contribution = pop.revenue[ops] + pop.grants[ops] - pop.input_cost[ops] - pop.opex[ops]
@@ -133,9 +134,7 @@ def sell_plants(model: ChainModel, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     old, price = ops[keep], value[keep]
     if not len(old):
         return old, old, price
-    cols = {c: getattr(pop, c)[old].copy() for c in PLANT_COLUMNS}
-    fixed_q = T.fixed_cost_share[cols["bloc"], cols["stage"]] * T.capex_musd_per_kt[cols["bloc"], cols["stage"]] * cols["capacity_t"] / 4000.0
-    cash = w.finance.min_cash_quarters_of_fixed_cost * fixed_q + w.finance.working_capital_share * pop.revenue[old]
+    cash = w.finance.min_cash_quarters_of_fixed_cost * pop.fixed_cost[old] + w.finance.working_capital_share * pop.revenue[old]
     new = pop.add(
         len(old),
         phase=Phase.OPERATING,
@@ -145,11 +144,8 @@ def sell_plants(model: ChainModel, rows: np.ndarray) -> tuple[np.ndarray, np.nda
         gross_assets=price,
         cash=cash,
         equity_raised=price + cash,
-        **{c: v for c, v in cols.items() if c not in ("pat_inv", "pat_util")},
+        **{c: getattr(pop, c)[old].copy() for c in PLANT_COLUMNS},
     )
-    pop.pat_inv[new] = cols["pat_inv"]
-    pop.pat_util[new] = cols["pat_util"]
-    assert pop.pat_inv.shape[1] == PATENT_SLOTS
     return old, new, price
 
 
