@@ -36,22 +36,18 @@ _SKIP_PREFLIGHT = (
     "--help",
     "-h",
     "--hydra-help",
-    "--cfg",
-    "-c",
     "--info",
     "--shell-completion",
     "-sc",
-    "--config-path",
-    "-cp",
-    "--config-name",
-    "-cn",
-    "--resolve",
-    "--package",
-    "-p",
     "--run",
     "-r",
     "--version",
 )
+# Hydra's flags that print the composed config instead of running it (with the value each takes, if any): the
+# overrides are checked like a run's, the output directory is not (nothing is written)
+_PRINT_CONFIG = {"--cfg": True, "-c": True, "--package": True, "-p": True, "--resolve": False}
+# Hydra's flags that choose another primary config: python -m sim always composes conf/config.yaml
+_OTHER_PRIMARY = ("--config-path", "-cp", "--config-name", "-cn")
 _MULTIRUN = ("--multirun", "-m")
 _CONFIG_DIR = ("--config-dir", "-cd")  # an extra config directory: checked, then composed like conf/
 
@@ -256,7 +252,23 @@ def _named_sweep_dir(overrides: list[str]) -> str | None:
     return None if value is None or "${" in value else value
 
 
-def preflight(argv: list[str], multirun: bool) -> list[str]:
+def printing_flags(argv: list[str]) -> tuple[bool, list[str]]:
+    """Whether ``argv`` asks Hydra to print the config (``--cfg job`` ...), and ``argv`` without those flags and values."""
+    rest, printing, skip = [], False, False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        name, eq, _ = a.partition("=")
+        if name in _PRINT_CONFIG:
+            printing = True
+            skip = _PRINT_CONFIG[name] and not eq
+            continue
+        rest.append(a)
+    return printing, rest
+
+
+def preflight(argv: list[str], multirun: bool, outputs: bool = True) -> list[str]:
     """Check everything before Hydra runs: the arguments, every value of every swept key, the launcher, the
     ``--config-dir`` directory, the output directory (writable, room for the runs, not another run's); the argv Hydra
     then gets (a multirun without ``hydra.sweep.dir`` gets a new unique sweep directory). ConfigError on a mistake."""
@@ -274,6 +286,8 @@ def preflight(argv: list[str], multirun: bool) -> list[str]:
         if multirun:
             check_multirun(cfg)
         cfgs.append(cfg)
+    if not outputs:
+        return argv
     from sim.engine import output
 
     cfg = cfgs[0]
@@ -299,11 +313,24 @@ def preflight(argv: list[str], multirun: bool) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     multirun = any(a in _MULTIRUN for a in argv)
+    other = next((a.split("=")[0] for a in argv if a.split("=")[0] in _OTHER_PRIMARY), None)
+    if other is not None:
+        fail(
+            ConfigError(
+                other,
+                "python -m sim always composes conf/config.yaml; allowed: --config-dir DIR to add your own config groups "
+                "(searched before conf/), and overrides key=value",
+            )
+        )
     if not any(a.split("=")[0] in _SKIP_PREFLIGHT for a in argv):
+        printing, rest = printing_flags(argv)
         try:
-            argv = preflight(argv, multirun)
+            if printing:  # the config is printed, not run: the overrides are checked, the output directory is not
+                preflight(rest, multirun, outputs=False)
+            else:
+                argv = preflight(argv, multirun)
         except ConfigError as err:
-            fail(launcher_key_error(err, [a for a in argv if a not in _MULTIRUN]))
+            fail(launcher_key_error(err, [a for a in rest if a not in _MULTIRUN]))
     sys.argv = [sys.argv[0]] + argv
     from sim.research.sweep import LAST_MULTIRUN
 
