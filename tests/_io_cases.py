@@ -151,4 +151,5 @@ IO_CASES: list[IoCase] = [
         needs="ro",
     ),
     IoCase("calibrate-out-under-a-file", ("sim.calibrate", "--study", "quick", "--out", "{file}/c"), 2, "'--out': '{file}/c' cannot be created"),
+    IoCase("calibrate-on-a-full-disk", ("sim.calibrate", "--study", "quick", "--out", "{full}/c"), 2, "need(s) about", needs="full"),
 ]

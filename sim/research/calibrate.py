@@ -73,6 +73,8 @@ EXCLUDED = {
     "designation_criteria_hold": "not measured from runs (the property test tests/test_designation.py)",
 }
 FILES = ("best.yaml", "trials.parquet", "loss.png", "report.md")
+CALIBRATION_BYTES = 2e6  # what the files above take, generously (loss.png is the largest, ~0.1 MB)
+TRIAL_BYTES = 1e5  # optuna.db per trial, generously (a trial's parameters, values and attributes: a few kB)
 
 
 # --------------------------------------------------------------------------
@@ -192,6 +194,9 @@ def open_study(out: Path, study: Calibration, overrides: Sequence[str]):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     output.check_writable(out, "--out")  # before the study database is created
+    # room for what the study writes (trials run without run directories): the database, a few kB a trial, and the
+    # tables, plot and report, under a MB; generous so that a nearly full disk is refused before the first trial
+    output.check_free_space(out, "--out", CALIBRATION_BYTES + TRIAL_BYTES * study.trials, "the calibration's files")
     out.mkdir(parents=True, exist_ok=True)
     storage = f"sqlite:///{(out / 'optuna.db').resolve()}"
     sampler = optuna.samplers.TPESampler(seed=study.sampler_seed)
