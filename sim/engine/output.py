@@ -7,8 +7,8 @@ inside a complete one, and an explicit directory that already holds a run is ref
 file + rename) and manifest.json comes last; the manifest records the SHA-256 of config.yaml and the
 size of every file, which :func:`verify_run` (the loaders' check) compares with what is on disk.
 
-:func:`check_writable` and :func:`check_free_space` are the output checks every command makes before
-its first run (sim/engine/preflight.py).
+:func:`check_writable` and :func:`check_free_space` (together: :func:`check_output`) are the output checks
+every command makes before its first run (sim/cli.py ``preflight`` for ``python -m sim``; each driver for its own).
 """
 
 from __future__ import annotations
@@ -281,11 +281,14 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _file_sizes(run_dir: Path) -> dict[str, int]:
+    """The run files in ``run_dir`` other than the manifest, by name, with their sizes in bytes."""
+    return {p.name: p.stat().st_size for p in sorted(Path(run_dir).iterdir()) if p.is_file() and p.name in RUN_FILES and p.name != "manifest.json"}
+
+
 def file_record(run_dir: Path) -> dict[str, Any]:
     """What the manifest records of the files written before it: config.yaml's SHA-256 and every file's size."""
-    run_dir = Path(run_dir)
-    files = {p.name: p.stat().st_size for p in sorted(run_dir.iterdir()) if p.is_file() and p.name in RUN_FILES and p.name != "manifest.json"}
-    return {"config_sha256": sha256_file(run_dir / "config.yaml"), "files": files}
+    return {"config_sha256": sha256_file(Path(run_dir) / "config.yaml"), "files": _file_sizes(run_dir)}
 
 
 def verify_run(run_dir: Path, manifest: dict[str, Any]) -> str | None:
@@ -302,7 +305,7 @@ def verify_run(run_dir: Path, manifest: dict[str, Any]) -> str | None:
             return "config.yaml is missing"
     files = manifest.get("files")
     if isinstance(files, dict):
-        present = {p.name: p.stat().st_size for p in run_dir.iterdir() if p.is_file() and p.name in RUN_FILES and p.name != "manifest.json"}
+        present = _file_sizes(run_dir)
         extra, missing = sorted(set(present) - set(files)), sorted(set(files) - set(present))
         if extra or missing:
             return (
