@@ -8,7 +8,8 @@ each project's own funds at once (the equity share and the start-up reserve of i
 state group's incubation) and commits to it: at the finance gate the project counts as worth
 doing whatever its expected return (the plan chose it) and passes the own-funds test; it still
 needs lenders (the debt test) and goes through planning, permitting, construction, ramp-up and
-qualification. The money is public: fiscal instrument ``sponsored_projects``; each project is an
+qualification; with ``coordination.sponsored_studies_done`` the plan picks advanced-stage projects whose studies
+are done, so each starts at permitting (its planning phase is behind it). The money is public: fiscal instrument ``sponsored_projects``; each project is an
 ``incubated`` event with detail ``sponsor:<bloc>``.
 
 This is the coordinator's own incubation. China's coordinated regime leaves it at 0 (its state
@@ -21,6 +22,8 @@ from __future__ import annotations
 import mesa
 import numpy as np
 from mesa.time import Schedule
+
+import agents.investment as inv
 
 
 class ProjectSponsor(mesa.Agent):
@@ -73,6 +76,8 @@ class ProjectSponsor(mesa.Agent):
             k = int((stages == s).sum())
             rows, own = m.add_funded_entrants(self.bloc, int(s), k, regions[self.policy_rng.integers(0, len(regions), k)], self.policy_rng, self.name)
             m.pop.sponsored[rows] = True
+            if c.sponsored_studies_done:  # advanced-stage projects: planning is behind them, permitting starts now
+                inv.start_permitting(m.pop, rows, T, m.instruments.permit_factor, m.instruments.permit_cap_years)
             self.spent_musd += float(own.sum())
             self.started += k
 

@@ -131,3 +131,22 @@ def test_same_seed_same_sponsored_projects():
     b = model(rate=6.0, steps=12)
     assert sponsored_events(a) == sponsored_events(b)
     assert isinstance(a.policy.sponsors[WEST], ProjectSponsor)
+
+
+@pytest.mark.parametrize("studies_done", [False, True])
+def test_advanced_stage_projects_start_at_permitting_others_plan_first(studies_done):
+    m = model(rate=6.0, steps=4)
+    m.policy.sponsors[WEST].policy.coordination.sponsored_studies_done = studies_done
+    before = m.pop.next_id
+    m.step()  # the sponsor's round at the start of year 2
+    pop, T = m.pop, m.tables
+    rows = np.flatnonzero(pop.sponsored & (pop.firm_id >= before))
+    assert len(rows) > 0
+    if studies_done:
+        assert (pop.proj_phase[rows] == ProjectPhase.PERMITTING).all()
+        # the permitting time is the bloc-stage draw under the regime's permit cap, as for any project
+        cap = m.instruments.permit_cap_years[pop.bloc[rows], pop.stage[rows]]
+        hi = T.permitting_years[pop.bloc[rows], pop.stage[rows], 1]
+        assert (pop.proj_remaining_q[rows] <= np.round(np.minimum(hi, cap) * 4.0)).all()
+    else:
+        assert (pop.proj_phase[rows] == ProjectPhase.PLANNING).all()

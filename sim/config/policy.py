@@ -119,6 +119,7 @@ class CoordinationConfig:
     quota_stages: list[str] = field(default_factory=list)  # output quotas held by the state groups
     quota_outside_groups: float = f(1.0, lo=0.0, hi=1.0)  # share of capacity firms outside groups may use there
     incubation_per_year: float = f(0.0, lo=0.0)  # projects the coordinator sponsors per year in gap stages (Poisson mean; agents/sponsor.py)
+    sponsored_studies_done: bool = False  # the coordinator picks projects whose studies are done: they start at permitting (agents/sponsor.py)
 
 
 @dataclass
