@@ -8,9 +8,10 @@ each project's own funds at once (the equity share and the start-up reserve of i
 state group's incubation) and commits to it: at the finance gate the project counts as worth
 doing whatever its expected return (the plan chose it) and passes the own-funds test; it still
 needs lenders (the debt test) and goes through planning, permitting, construction, ramp-up and
-qualification; with ``coordination.sponsored_studies_done`` the plan picks advanced-stage projects whose studies
-are done, so each starts at permitting (its planning phase is behind it). The money is public: fiscal instrument ``sponsored_projects``; each project is an
-``incubated`` event with detail ``sponsor:<bloc>``.
+qualification; with ``coordination.sponsored_studies_done`` the plan picks advanced-stage projects
+whose studies are done, so each starts at permitting (its planning phase is behind it). The money
+is public: fiscal instrument ``sponsored_projects``; each project is an ``incubated`` event with
+detail ``sponsor:<bloc>``.
 
 This is the coordinator's own incubation. China's coordinated regime leaves it at 0 (its state
 groups incubate, agents/groups.py); the coordinated-West regime uses it for the programme
