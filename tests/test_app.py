@@ -119,6 +119,15 @@ def test_regime_levers_bring_their_regime_and_its_numbers():
     (pooled,) = cfg.policy["west"].agencies.values()
     assert cfg.policy["west"].regime == "coordinated_west"
     assert pooled.budget_musd_per_year == pytest.approx(sum(b for _, b in d.fragmented_agencies()[:3]))
+    # the coordinated West floors concentrate too (the oxide floor seen from an integrated mine): the oxide lever moves it in
+    # proportion, and an oxide floor of 0 removes both
+    floors = west_yaml.instruments.price_floor_usd_per_kg
+    half = d.change_levers(coordinated, west_price_floor_usd_per_kg=floors["separation"] / 2)
+    assert d.build_config(half)[0].policy["west"].instruments.price_floor_usd_per_kg == pytest.approx(
+        {"separation": floors["separation"] / 2, "mining": floors["mining"] / 2}
+    )
+    none = d.change_levers(coordinated, west_price_floor_usd_per_kg=0.0)
+    assert d.build_config(none)[0].policy["west"].instruments.price_floor_usd_per_kg == {}
     tiers = d.change_levers(levers, china_policy="coordinated_without_tiers")
     cfg, _ = d.build_config(tiers)
     assert cfg.policy["china"].regime == "coordinated" and not cfg.policy["china"].designation.enabled

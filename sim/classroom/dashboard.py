@@ -385,6 +385,15 @@ def _west_edits(levers: Levers, cfg: Config) -> list[Edit]:
             edits.append(("add", f"{west_key}.instruments.{fname}.{stage}", float(value)))
         elif value <= 0 and old is not None:
             edits.append(("del", f"{west_key}.instruments.{fname}.{stage}", None))
+    # a regime that floors concentrate too (coordinated_west: the oxide floor seen from an integrated mine) moves it with
+    # the oxide floor, in proportion; none without an oxide floor
+    floors = west.instruments.price_floor_usd_per_kg
+    ore, oxide, value = floors.get("mining"), floors.get("separation"), levers.west_price_floor_usd_per_kg
+    if ore is not None and oxide and _differs(oxide, value):
+        if value > 0:
+            edits.append(("add", f"{west_key}.instruments.price_floor_usd_per_kg.mining", round(ore * value / oxide, 9)))
+        else:
+            edits.append(("del", f"{west_key}.instruments.price_floor_usd_per_kg.mining", None))
     return edits
 
 
