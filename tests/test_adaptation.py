@@ -773,12 +773,16 @@ def test_outside_finance_is_an_observation_the_same_expansions_start_without_it(
 
 def test_reported_difficulty_counts_every_constrained_little_giant_and_more():
     """A baseline run to 2025: the share of Little Giant-years that needed outside money to scale or could not finance
-    it is at least the share that could not finance it (the second is part of the first)."""
+    it is at least the share that could not finance it (the second is part of the first); so are the shares of firms
+    (a firm flagged in any of its Little Giant years of the window counts once)."""
     m = ChainModel(fresh_config("scenario=baseline", "years=11"))
     m.run()
     china = m.recorder.summary()["policy"]["china"]
     assert china["firms_by_tier"]["2025"]["little_giant"] > 0
     assert china["scaling_finance_difficulty_lg_2020_2025"] >= china["capital_constraint_lg_2020_2025"] >= 0.0
+    firms_c, firms_d = china["capital_constraint_lg_firms_2020_2025"], china["scaling_finance_difficulty_lg_firms_2020_2025"]
+    assert 1.0 >= firms_d >= firms_c >= 0.0
+    assert firms_d > 0.0
 
 
 # --------------------------------------------------------------------------

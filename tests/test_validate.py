@@ -75,19 +75,30 @@ def test_a_short_run_with_the_default_targets(capsys):
 
 
 def test_capital_constraint_is_reported_as_written_and_as_reported_difficulty():
-    """lg_capital_constraint is met or missed on its measure as written; the reported difficulty (docs/ODD.md 7.12) is
-    reported beside it on the same line, against the same range, with its own verdict."""
+    """lg_capital_constraint is met or missed on its measure as written, a share of Little Giants (firms); the reported
+    difficulty (docs/ODD.md 7.12) is reported beside it on the same line, against the same range, with its own verdict;
+    each with its rate per Little Giant-year, which decides nothing."""
     target = {"id": "lg_capital_constraint", "scenario": "baseline", "accept": [0.45, 0.75]}
-    china = lambda c, d: {"capital_constraint_lg_2020_2025": c, "scaling_finance_difficulty_lg_2020_2025": d}  # noqa: E731
+
+    def china(c, d):
+        return {
+            "capital_constraint_lg_firms_2020_2025": c,
+            "scaling_finance_difficulty_lg_firms_2020_2025": d,
+            "capital_constraint_lg_2020_2025": c / 4,  # a yearly rate: a fraction of the firms' share over six years
+            "scaling_finance_difficulty_lg_2020_2025": d / 4,
+        }
+
     results = [
         {"scenario": "baseline", "seed": s, "summary": {"policy": {"china": china(c, d)}}}
-        for s, c, d in ((1, 0.0, 0.5), (2, 0.01, 0.6), (3, 0.02, 0.7))
+        for s, c, d in ((1, 0.0, 0.5), (2, 0.2, 0.6), (3, 0.4, 0.7))
     ]
     (row,) = validate.evaluate(results, [target])
-    assert row["met"] is False and row["median"] == 0.01
+    assert row["met"] is False and row["median"] == 0.2 and row["per_year"]["median"] == 0.05
     assert row["reported_difficulty"]["median"] == 0.6 and row["reported_difficulty"]["met"] is True
+    assert row["reported_difficulty"]["per_year"]["median"] == 0.15
     (line,) = validate.report([row]).splitlines()
     assert line.startswith("MISSED") and "reported difficulty" in line and line.count("MET") == 1
+    assert "per Little Giant-year 0.05" in line and "per Little Giant-year 0.15" in line
 
 
 def test_west_timeline_is_reported_as_written_and_as_development_times():

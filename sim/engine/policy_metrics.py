@@ -57,11 +57,18 @@ POLICY_EVENTS = (
 )
 
 
+CAPITAL_WINDOW = (2020, 2025)  # years whose year-end Little Giants the firm-level capital-constraint shares read (the keys name them)
+CAPITAL_FLAGS = ("finance_constrained", "scaling_finance_difficulty")
+
+
 class PolicyRecorder:
     def __init__(self, model: "ChainModel"):
         self.model = model
         self.rows: list[tuple] = []
         self._fiscal_seen: dict[tuple[int, str], float] = {}
+        # per bloc: ids of the firms holding the Little Giant title at a year's end in CAPITAL_WINDOW, and of those among
+        # them flagged that year (the firm-level capital-constraint shares of the summary)
+        self._lg_window: dict[int, dict[str, set[int]]] = {}
 
     def _by_bloc_and_tier(self, op: np.ndarray, exited_now: np.ndarray) -> dict[str, np.ndarray]:
         """(B, 5) sums per bloc and tier key (TIER_KEYS order), one bincount per measure: a few passes over the
@@ -112,6 +119,9 @@ class PolicyRecorder:
             for key, sel in (("processing", processing), ("magnet", magnet)):
                 tot = pop.capacity_t[here & sel].sum()
                 out.append((q, b, "lg_control", key, float(pop.capacity_t[held & sel].sum() / tot) if tot > 0 else np.nan))
+        year = int(m.world.start_year) + q // 4
+        if q % 4 == 3 and CAPITAL_WINDOW[0] <= year <= CAPITAL_WINDOW[1]:
+            self._note_little_giants(op)
         if q % 4 == 3:  # group pyramids at the end of each year
             for g, gname in enumerate(T.groups):
                 mine = op & (pop.group == g)
@@ -123,6 +133,29 @@ class PolicyRecorder:
             prev = self._fiscal_seen.get((b, instrument), 0.0)
             out.append((q, b, "fiscal_musd", instrument, float(total - prev)))
             self._fiscal_seen[(b, instrument)] = total
+
+    def _note_little_giants(self, op: np.ndarray) -> None:
+        """At a year's end in CAPITAL_WINDOW: note each bloc's operating Little Giants, and those flagged this year."""
+        pop = self.model.pop
+        lg = op & (pop.tier == Tier.LITTLE_GIANT)
+        flags = {"finance_constrained": pop.finance_constrained, "scaling_finance_difficulty": pop.finance_constrained | pop.outside_finance}
+        for b in np.unique(pop.bloc[lg]):
+            here = lg & (pop.bloc == b)
+            seen = self._lg_window.setdefault(int(b), {"little_giant": set(), **{k: set() for k in CAPITAL_FLAGS}})
+            seen["little_giant"].update(pop.firm_id[here].tolist())
+            for k in CAPITAL_FLAGS:
+                seen[k].update(pop.firm_id[here & flags[k]].tolist())
+
+    def _firm_shares(self, b: int) -> dict[str, float | None]:
+        """The firm-level capital-constraint shares of bloc b: of the firms that held the Little Giant title at a year's
+        end in CAPITAL_WINDOW, the share flagged in such a year while holding it."""
+        seen = self._lg_window.get(b, {})
+        n = len(seen.get("little_giant", ()))
+        share = lambda k: len(seen[k]) / n if n else None  # noqa: E731
+        return {
+            "capital_constraint_lg_firms_2020_2025": share("finance_constrained"),
+            "scaling_finance_difficulty_lg_firms_2020_2025": share("scaling_finance_difficulty"),
+        }
 
     def frame(self) -> pd.DataFrame:
         m = self.model
@@ -151,6 +184,7 @@ class PolicyRecorder:
             res: dict[str, Any] = {"regime": getattr(m.policy.regimes.get(b), "regime", "none")}
             res.update(_year_end_tiers(q4[q4["bloc"] == bloc], years))
             res.update(_rd_and_capital(full, years))
+            res.update(self._firm_shares(b))
             res["events"] = {k: counts[(k, b)] for k in POLICY_EVENTS}
             res["little_giant_rounds"] = _little_giant_rounds(m.event_log, b, w.start_year)
             res.update(self._fiscal_cost(b, full))

@@ -24,12 +24,14 @@ Measures (what each target id reads):
 - lg_rd_intensity: R&D / revenue of Little Giants and of non-designated firms,
   2020-2030;
 - lg_patents: patents in force per Little Giant, end of 2025;
-- lg_capital_constraint: share of Little Giant-years 2020-2025 flagged
-  finance-constrained (wanted to expand but could not finance it: met or missed
-  on this), and beside it, against the same range, the share that reported a
-  difficulty of scaling for want of capital (``reported_difficulty``: wanted to
-  build and needed outside money for it, or could not finance it; docs/ODD.md
-  7.12: the source is a survey of perceived difficulty);
+- lg_capital_constraint: share of the firms that held the Little Giant title
+  at a year's end in 2020-2025 flagged finance-constrained in such a year
+  (wanted to expand but could not finance it: met or missed on this; the rate
+  per Little Giant-year beside it), and beside it, against the same range, the
+  share of the same firms that met a difficulty of scaling for want of capital
+  (``reported_difficulty``: wanted to build and needed outside money for it, or
+  could not finance it; docs/ODD.md 7.12: the source is a survey of perceived
+  difficulty);
 - designation_criteria_hold: checked by tests/test_designation.py (property
   test), not here;
 - designation_raises_rd: baseline against china_without_tiers on the same
@@ -198,12 +200,17 @@ def _lg_patents(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
 
 
 def _lg_capital_constraint(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
-    """The target's measure as written (met or missed on it), and beside it the reading of its source as a survey of
-    perceived difficulty (``reported_difficulty``, with its own met against the same range; docs/ODD.md 7.12)."""
-    st = _stats([_pol(by, "baseline", s)["china"]["capital_constraint_lg_2020_2025"] for s in seeds])
+    """The target's measure as written, a share of Little Giants (firms that held the title at a year's end in
+    2020-2025, flagged in such a year: met or missed on it), and beside it the reading of its source as a survey of
+    perceived difficulty (``reported_difficulty``, with its own met against the same range; docs/ODD.md 7.12); each
+    with its yearly rate, per Little Giant-year (``per_year``), which decides nothing."""
+    china = lambda s: _pol(by, "baseline", s)["china"]  # noqa: E731
+    st = _stats([china(s).get("capital_constraint_lg_firms_2020_2025") for s in seeds])
     row.update(st, met=_in(st["median"], t["accept"]))
-    rep = _stats([_pol(by, "baseline", s)["china"].get("scaling_finance_difficulty_lg_2020_2025") for s in seeds])
+    row["per_year"] = _stats([china(s)["capital_constraint_lg_2020_2025"] for s in seeds])
+    rep = _stats([china(s).get("scaling_finance_difficulty_lg_firms_2020_2025") for s in seeds])
     rep["met"] = _in(rep["median"], t["accept"])
+    rep["per_year"] = _stats([china(s).get("scaling_finance_difficulty_lg_2020_2025") for s in seeds])
     row["reported_difficulty"] = rep
 
 
@@ -291,9 +298,10 @@ def report(rows: list[dict[str, Any]]) -> str:
             detail = f"median {_fmt(r['median'])} [{_fmt(r['min'])}, {_fmt(r['max'])}]" + (f", {r['n_none']} none" if r.get("n_none") else "")
             if "reported_difficulty" in r:  # lg_capital_constraint: the survey reading beside the measure as written
                 d = r["reported_difficulty"]
+                per_year = lambda x: f" (per Little Giant-year {_fmt(x['per_year']['median'])})" if "per_year" in x else ""  # noqa: E731
                 detail += (
-                    f"; reported difficulty (needed outside money or could not finance): median {_fmt(d['median'])} "
-                    f"[{_fmt(d['min'])}, {_fmt(d['max'])}] {'MET' if d['met'] else 'MISSED'}"
+                    f" of Little Giants{per_year(r)}; reported difficulty (needed outside money or could not finance): "
+                    f"median {_fmt(d['median'])} [{_fmt(d['min'])}, {_fmt(d['max'])}]{per_year(d)} {'MET' if d['met'] else 'MISSED'}"
                 )
         else:
             detail = r.get("note", "")
