@@ -136,6 +136,7 @@ class MarketConfig:
     price_reversion: float = f(lo=0.0, hi=1.0)  # per quarter pull of the index toward the long-run price
     capital_recovery_factor: float = f(lo=0.0, hi=1.0)  # per year, capital charge in the long-run price
     same_group_discount: float = f(lo=0.0, hi=1.0)  # price discount a group buyer perceives on its group's suppliers
+    max_price_rise: float = f(0.0, lo=0.0, hi=2.0)  # clip on a quarterly rise, if larger than max_price_change (0: max_price_change both ways)
     price_moves_margin: bool = False  # excess demand moves the margin over the input cost, not the whole price (false: the whole price)
     shortage_moves_whole_price: bool = False  # with price_moves_margin: excess demand moves the whole price, a glut only the margin
     import_parity: bool = False  # a bloc's index reverts to and may fall to the landed price of uncontrolled imports below its costs
@@ -200,6 +201,11 @@ class DemandConfig:
     substitution_saturation_multiple: float = f(3.0, lo=1.0001)  # price / reference at which the full substitution is sought
     substitution_rate_per_year: float = f(0.0, lo=0.0, hi=1.0)  # share of demand substituted per year at most, while the target is above
     substitution_reversal_per_year: float = f(0.0, lo=0.0, hi=1.0)  # share of the substituted demand that returns per year once the target is below
+    substitution_shortage_saturation: float = f(0.0, lo=0.0, hi=1.0)  # unmet share of the bloc's need at which buyers seek the full
+    # substitution whatever the price (buyers who cannot get magnets redesign); 0: off, the price alone sets the target
+    product_cost_share: float = f(0.0, lo=0.0, hi=0.5)  # magnets' share of the cost of the products that use them, at the reference price
+    product_demand_elasticity: float = f(0.0, lo=0.0, hi=3.0)  # price elasticity of those products' demand: the scale effect of derived
+    # demand, need x (1 + share x (p / p0 - 1)) ^ -elasticity; 0: off
     inventory_quarters: float = f(0.0, lo=0.0, hi=8.0)  # buyers' target stock, quarters of their need
     restock_quarters: float = f(4.0, lo=1.0)  # quarters over which a stock gap is closed
     stockpile_quarters: dict[str, Any] = field(default_factory=dict)  # bloc -> state stockpile target, quarters of the bloc's need

@@ -3,13 +3,22 @@
 Each bloc's final magnet demand starts from its configured path (``demand_t_per_year``) and answers the
 bloc's magnet price index p (the price its buyers face; reference price p0 of the stage):
 
-- a short-run response, factor (p / p0) ^ -elasticity;
+- a short-run response, factor (p / p0) ^ -elasticity (substitution within a product: thrifting, grades);
+- the scale effect of derived demand (Marshall's and Hicks's rules: an input's demand falls with the demand for
+  the products it is in, the more so the larger its share of their cost): the magnets' cost share
+  ``product_cost_share`` c at the reference price, passed on in full, raises the products' price by
+  1 + c x (p / p0 - 1), and their buyers take (1 + c x (p / p0 - 1)) ^ -``product_demand_elasticity`` as much;
+  small at the reference, large at several times it, when the magnet becomes a large part of a motor's cost;
 - substitution and thrifting z (share of the path demand designed out: ferrite and reduced-heavy-rare-earth
-  designs), which moves toward a target z* = z_max x clip((p / p0 - 1) / (saturation - 1), 0, 1) by at most
+  designs, induction and wound-rotor motors, geared generators), which moves toward a target
+  z* = z_max x max(clip((p / p0 - 1) / (saturation - 1), 0, 1), clip(u / u_sat, 0, 1)) by at most
   ``substitution_rate_per_year`` a year while z* is above z, and returns by at most
   ``substitution_reversal_per_year`` of z a year while z* is below (designs persist: partly, and slowly);
+  u is the share of the bloc's need its buyers went without last quarter and u_sat
+  ``substitution_shortage_saturation`` (0: the term is off): buyers who cannot get magnets at any price redesign
+  as if the price were at saturation;
 
-  need = path x share x shocks x (p / p0) ^ -elasticity x (1 - z).
+  need = path x share x shocks x (p / p0) ^ -elasticity x (1 + c (p / p0 - 1)) ^ -product_elasticity x (1 - z).
 
 Buyers hold an inventory with a target of ``inventory_quarters`` of their need. They order their need plus
 the gap to the target over ``restock_quarters`` (a negative gap: they draw the stock down), and while the
@@ -41,8 +50,9 @@ class DemandState:
         T = model.tables
         self.params = model.world.demand
         self.substituted = np.zeros(T.B)  # z: share of path demand designed out
-        self.price_factor = np.ones(T.B)  # (p / p0) ^ -elasticity
-        self.active = self.params.short_run_elasticity > 0 or self.params.substitution_max > 0
+        self.price_factor = np.ones(T.B)  # (p / p0) ^ -elasticity x (1 + c (p / p0 - 1)) ^ -product_elasticity
+        P = self.params
+        self.active = P.short_run_elasticity > 0 or P.substitution_max > 0 or (P.product_cost_share > 0 and P.product_demand_elasticity > 0)
 
     def update(self, model: ChainModel) -> None:
         """Move the price response and the substitution share with the bloc magnet price index of last quarter."""
@@ -51,8 +61,11 @@ class DemandState:
         D, T = self.params, model.tables
         s = T.S - 1
         ratio = model.markets.price[:, s] / T.reference_price_usd_per_kg[s]
-        self.price_factor = ratio ** (-D.short_run_elasticity)
-        target = D.substitution_max * np.clip((ratio - 1.0) / (D.substitution_saturation_multiple - 1.0), 0.0, 1.0)
+        self.price_factor = price_factor(ratio, D.short_run_elasticity, D.product_cost_share, D.product_demand_elasticity)
+        pressure = np.clip((ratio - 1.0) / (D.substitution_saturation_multiple - 1.0), 0.0, 1.0)
+        if D.substitution_shortage_saturation > 0:
+            pressure = np.maximum(pressure, np.clip(unmet_share(model.buyers, T.B) / D.substitution_shortage_saturation, 0.0, 1.0))
+        target = D.substitution_max * pressure
         z = self.substituted
         up = np.minimum(target - z, D.substitution_rate_per_year / 4.0)
         down = np.minimum(z - target, D.substitution_reversal_per_year / 4.0 * z)
@@ -63,6 +76,28 @@ class DemandState:
         if not self.active:
             return 1.0
         return float(self.price_factor[bloc] * (1.0 - self.substituted[bloc]))
+
+
+def price_factor(ratio: np.ndarray, elasticity: float, cost_share: float, product_elasticity: float) -> np.ndarray:
+    """Need per unit of path demand at the magnet price ``ratio`` x the reference:
+    ratio ^ -elasticity x (1 + cost_share x (ratio - 1)) ^ -product_elasticity. The second factor is the scale effect
+    of derived demand (Marshall 1920, Principles, V.VI; Hicks 1932, The Theory of Wages): the magnets' cost passed on
+    in full raises their products' price by that factor, and the products' buyers respond with their own elasticity;
+    its elasticity with respect to the magnet price, cost_share' x product_elasticity with cost_share' the magnets'
+    share of the product's cost at that price, grows with the price."""
+    ratio = np.asarray(ratio, dtype=float)
+    return ratio ** (-elasticity) * (1.0 + cost_share * (ratio - 1.0)) ** (-product_elasticity)
+
+
+def unmet_share(buyers: list[Buyer], B: int) -> np.ndarray:
+    """(B,) share of each bloc's final need its buyers (not stockpiles) went without in the last quarter, after
+    stockpile releases (0 where there was no need)."""
+    short, need = np.zeros(B), np.zeros(B)
+    for by in buyers:
+        if not by.stockpile:
+            short[by.bloc] += by.shortage_t
+            need[by.bloc] += by.need_t
+    return np.divide(short, need, out=np.zeros(B), where=need > 1e-12)
 
 
 def consume(model: ChainModel) -> None:

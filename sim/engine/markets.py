@@ -148,6 +148,7 @@ def update_price(
     max_change: float,
     normal: float = float("nan"),
     reversion: float = 0.0,
+    max_rise: float = 0.0,
 ) -> float:
     """One quarter of the bloc price index rule (module docstring).
 
@@ -155,11 +156,12 @@ def update_price(
     bloc has no supplier offering); shortage_share: unmet share of the bloc's buyers'
     demand (market rationing plus production shortfalls upstream); normal: the long-run
     price (producers' unit cost plus a capital charge) toward which the index reverts at
-    rate ``reversion`` per quarter (NaN: no reversion).
+    rate ``reversion`` per quarter (NaN: no reversion); max_rise: the clip on a rise when it
+    is larger than ``max_change`` (``markets.max_price_rise``; 0: ``max_change`` both ways).
     """
     excess = shortage_share + (utilisation - target_utilisation if utilisation is not None else 0.0)
     pull = reversion * (price - normal) / price if np.isfinite(normal) and price > 0 else 0.0
-    change = float(np.clip(kappa * excess - pull, -max_change, max_change))
+    change = float(np.clip(kappa * excess - pull, -max_change, max(max_change, max_rise)))
     new = min(price * (1.0 + change), ceiling)
     if np.isfinite(floor):
         new = max(new, floor)

@@ -111,6 +111,7 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
             P.max_price_change,
             normal - base,
             P.price_reversion,
+            P.max_price_rise,
         )
         new_price[c, s] = base + m
         # at import parity the index is what imports cost, not a clip of the rule
