@@ -44,7 +44,12 @@ NO_INITIAL_PREMIUM = tuple(
     f"world.procurement.initial_security_premium.{b}.{c}=0" for b, o in _WORLD.procurement.initial_security_premium.items() for c in o
 )
 # demand levers off, stockpiles off: the path demand exactly, orders = need
-DEMAND_OFF = ("world.demand.short_run_elasticity=0", "world.demand.substitution_max=0", "world.demand.inventory_quarters=0") + NO_STOCKPILES
+DEMAND_OFF = (
+    "world.demand.short_run_elasticity=0",
+    "world.demand.substitution_max=0",
+    "world.demand.product_cost_share=0",
+    "world.demand.inventory_quarters=0",
+) + NO_STOCKPILES
 # China stops licensing processed exports for a year from 2016 Q1 (quarter 4 of a run starting 2015)
 EMBARGO = dict(
     kind="export_control", start_year=2016.0, end_year=2017.0, exporter="china", stages=["separation", "metal", "magnet"], licensed_share=0.0
@@ -114,6 +119,51 @@ def test_need_is_path_times_price_response():
     m.quarter()
     assert west.need_t == pytest.approx(path_need(WEST) * 0.4 * 0.5**-0.3, rel=1e-13)
     assert bloc_need(m.buyers, T.B)[WEST] == west.need_t
+
+
+def test_scale_effect_of_derived_demand():
+    """need = path x (1 + c (p / p0 - 1)) ^ -eta with c = 0.05, eta = 1 (no own elasticity): at 8x the products cost 35%
+    more and their buyers take 1 / 1.35 as much; at the reference nothing changes; either lever at 0 switches it off."""
+    m = Handful(product_cost_share=0.05, product_demand_elasticity=1.0)
+    west, china = m.buyer(WEST), m.buyer(CHINA)
+    m.set_ratio(WEST, 8.0)
+    m.quarter()
+    assert west.need_t == pytest.approx(path_need(WEST) / 1.35, rel=1e-13)
+    assert china.need_t == pytest.approx(path_need(CHINA), rel=1e-13)
+    m = Handful(short_run_elasticity=0.1, product_cost_share=0.05, product_demand_elasticity=1.5)
+    west = m.buyer(WEST)
+    m.set_ratio(WEST, 3.0)
+    m.quarter()
+    assert west.need_t == pytest.approx(path_need(WEST) * 3.0**-0.1 * 1.1**-1.5, rel=1e-13)
+    for off in (dict(product_cost_share=0.05), dict(product_demand_elasticity=1.0)):
+        m = Handful(**off)
+        west = m.buyer(WEST)
+        m.set_ratio(WEST, 8.0)
+        m.quarter()
+        assert west.need_t == path_need(WEST) and not m.demand.active
+
+
+def test_buyers_short_of_magnets_substitute_as_if_the_price_were_high():
+    """substitution_shortage_saturation 0.5: a bloc whose buyers went without 25% of their need seeks half the maximum
+    substitution (0.5 x 0.4 = 0.2) at the reference price; the price target counts when it is higher; 0: off."""
+    m = Handful(substitution_max=0.4, substitution_rate_per_year=0.4, substitution_shortage_saturation=0.5)
+    west, china = m.buyer(WEST), m.buyer(CHINA)
+    m.quarter(fill={west.name: 0.75})  # the West gets three quarters of its orders (no stocks): short of 25% of its need
+    assert m.demand.substituted[WEST] == 0.0  # the target moves with last quarter's shortage
+    z = []
+    for _ in range(3):
+        m.quarter(fill={west.name: 0.75})
+        z.append(m.demand.substituted[WEST])
+    np.testing.assert_allclose(z, [0.1, 0.2, 0.2], rtol=1e-12)  # up 0.1 a quarter to the target 0.2
+    assert m.demand.substituted[CHINA] == 0.0  # China's buyers were served
+    m.set_ratio(WEST, 3.0)  # the price target 0.4 x 2 / 2 = 0.4 is higher: it counts
+    m.quarter(fill={west.name: 0.75})
+    assert m.demand.substituted[WEST] == pytest.approx(0.3, rel=1e-12)
+    off = Handful(substitution_max=0.4, substitution_rate_per_year=0.4)
+    w = off.buyer(WEST)
+    for _ in range(3):
+        off.quarter(fill={w.name: 0.5})
+    assert off.demand.substituted[WEST] == 0.0
 
 
 def test_substitution_rises_by_at_most_rate_a_quarter_and_stops_at_target():
@@ -832,21 +882,22 @@ def test_dividends_are_payout_times_profit_when_cash_allows_and_never_breach_the
 # outputs
 # --------------------------------------------------------------------------
 def test_adaptation_outputs_are_the_agents_state_and_demand_answers_last_quarters_price():
-    """Each quarter of a run with China's embargo: the price response is (p / p0) ^ -e of the magnet index at the end
-    of the quarter before; the recorded final_shortage_t, buyer_inventory_t, stockpile_t, substituted_share,
+    """Each quarter of a run with China's embargo: the price response is (p / p0) ^ -e x (1 + c (p / p0 - 1)) ^ -eta
+    of the magnet index at the end of the quarter before; the recorded final_shortage_t, buyer_inventory_t, stockpile_t, substituted_share,
     demand_price_factor are the buyers' and the demand state's; security_premium is the premium on each origin
     weighted by the bloc's imports at the stage."""
     cfg = fresh_config("years=3")
     cfg.scenario.events = {"embargo": copy.deepcopy(EMBARGO)}
     m = ChainModel(validate(cfg))
-    e = m.world.demand.short_run_elasticity
-    assert e > 0 and m.world.demand.substitution_max > 0
+    D = m.world.demand
+    e, c, eta = D.short_run_elasticity, D.product_cost_share, D.product_demand_elasticity
+    assert e > 0 and D.substitution_max > 0 and c > 0 and eta > 0
     rec = m.recorder.series
     weighted_seen = False
     for _ in range(12):
         ratio = m.markets.price[:, MAGNET] / P0
         m.step()
-        np.testing.assert_allclose(m.demand.price_factor, ratio**-e, rtol=1e-12)
+        np.testing.assert_allclose(m.demand.price_factor, ratio**-e * (1 + c * (ratio - 1)) ** -eta, rtol=1e-12)
         for b in range(T.B):
             mine = [by for by in m.buyers if by.bloc == b]
             assert (rec["final_shortage_t"][-1][b] == sum(by.shortage_t for by in mine if not by.stockpile)).all()

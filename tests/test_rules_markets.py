@@ -212,6 +212,17 @@ def _up(price=10.0, util=0.85, short=0.0, floor=-np.inf, ceiling=np.inf, kappa=0
     return update_price(price, util, short, floor, ceiling, kappa, target, max_change, **kw)
 
 
+def test_max_rise_widens_only_the_upward_clip():
+    """markets.max_price_rise: a rise is clipped at max(max_change, max_rise), a fall still at max_change; 0 (off) and a
+    value below max_change leave the rule as it was."""
+    assert _up(short=1.0, max_change=0.15) == pytest.approx(10.0 * 1.15)  # kappa x excess = 0.5, clipped at 0.15
+    assert _up(short=1.0, max_change=0.15, max_rise=0.4) == pytest.approx(10.0 * 1.4)
+    assert _up(short=0.5, max_change=0.15, max_rise=0.4) == pytest.approx(10.0 * 1.25)  # below the clip: the rule's own move
+    assert _up(util=0.0, kappa=2.0, max_change=0.15, max_rise=0.4) == pytest.approx(10.0 * 0.85)  # a fall: max_change
+    assert _up(short=1.0, max_change=0.15, max_rise=0.1) == _up(short=1.0, max_change=0.15) == _up(short=1.0, max_change=0.15, max_rise=0.0)
+    assert _up(short=1.0, max_change=0.15, max_rise=0.4, ceiling=12.0) == 12.0  # the ceiling still caps
+
+
 def test_price_still_at_target_utilisation_without_shortage():
     assert _up() == pytest.approx(10.0)
 
