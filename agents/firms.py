@@ -95,6 +95,8 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "inputs_t": (np.float64, 0.0),
     "output_t": (np.float64, 0.0),
     "unit_cost_usd_per_kg": (np.float64, 0.0),  # processing + inputs
+    "mothballed": (np.bool_, False),  # operating plant on care and maintenance: offers nothing, pays part of its fixed cost (markets.mothball_after_quarters)
+    "uncovered_q": (np.int16, 0),  # consecutive quarters its bloc's price has not covered the plant's cash cost (``mothball``)
     "employees": (np.float64, 0.0),
     "rd_staff_share": (np.float64, 0.0),
     # accounts (M USD per quarter for flows)
@@ -362,11 +364,56 @@ def set_potential(
     whose variable unit cost (last quarter's processing + inputs) is covered by their bloc's price
     (or by ``row_floor``, the state price floor the plant holds, where higher):
     a plant idles when the price falls more than the tolerance below its unit cost (shut-down rule;
-    small temporary losses are carried rather than losing customers)."""
+    small temporary losses are carried rather than losing customers). A mothballed plant (``mothball``) offers nothing."""
     seen = price[pop.bloc, pop.stage] if row_floor is None else np.maximum(price[pop.bloc, pop.stage], row_floor)
     covers_cost = pop.unit_cost_usd_per_kg * (1.0 - shutdown_tolerance) <= seen
-    ok = pop.operating & pop.qualified & covers_cost
+    ok = pop.operating & pop.qualified & covers_cost & ~pop.mothballed
     pop.potential_t = np.where(ok, pop.capacity_t / 4.0 * max_utilisation * pop.quality, 0.0)
+
+
+def cash_cost(pop: FirmPopulation, T, fixed_cost_saved: float, target_utilisation: float) -> np.ndarray:
+    """Cash cost per kg a plant covers by running rather than mothballing, USD/kg: its variable unit cost plus the
+    fixed cost it would save on care and maintenance, per kg at normal utilisation:
+
+        cash_cost = unit_cost + fixed_cost_saved x fixed_cost_share x capex_musd_per_kt / target_utilisation
+
+    (fixed_cost_share x capex_musd_per_kt is M USD per kt of nameplate per year, i.e. USD per kg of nameplate)."""
+    fixed = T.fixed_cost_share[pop.bloc, pop.stage] * T.capex_musd_per_kt[pop.bloc, pop.stage]
+    return pop.unit_cost_usd_per_kg + fixed_cost_saved * fixed / target_utilisation
+
+
+def mothball(
+    pop: FirmPopulation,
+    T,
+    price: np.ndarray,
+    after_quarters: int,
+    fixed_cost_saved: float,
+    target_utilisation: float,
+    row_floor: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mothballing: excess capacity that cannot earn its cash costs leaves the market, and comes back when it can.
+
+    A running plant whose bloc's price (or the state price floor it holds, where higher) has stayed below its
+    ``cash_cost`` for ``after_quarters`` quarters in a row goes on care and maintenance: it offers nothing
+    (``set_potential``) and pays only 1 - ``fixed_cost_saved`` of its fixed cost (``account``). A mothballed plant
+    restarts in the quarter its bloc's price covers its cash cost again. The shut-down rule (``set_potential``)
+    idles a plant for a quarter on its variable cost; this rule takes out capacity that a lasting glut leaves
+    without a margin over its avoidable costs (Mountain Pass went on care and maintenance in 2015-2017 with
+    NdPr oxide below its costs; China's smaller separators closed in the 2015-2016 glut). Plants not yet
+    qualified (magnet plants in buyer qualification) are left alone. ``after_quarters`` 0: no mothballing.
+    Returns (rows mothballed, rows restarted) this quarter."""
+    none = np.zeros(0, dtype=np.int64)
+    if after_quarters <= 0:
+        return none, none
+    seen = price[pop.bloc, pop.stage] if row_floor is None else np.maximum(price[pop.bloc, pop.stage], row_floor)
+    covered = seen >= cash_cost(pop, T, fixed_cost_saved, target_utilisation)
+    running = pop.operating & pop.qualified & ~pop.mothballed
+    pop.uncovered_q = np.where(running & ~covered, pop.uncovered_q + 1, 0).astype(pop.uncovered_q.dtype)
+    shut = running & (pop.uncovered_q >= after_quarters)
+    restart = pop.operating & pop.mothballed & covered
+    pop.mothballed = (pop.mothballed | shut) & ~restart & pop.operating
+    pop.uncovered_q = np.where(shut, 0, pop.uncovered_q).astype(pop.uncovered_q.dtype)
+    return np.flatnonzero(shut), np.flatnonzero(restart)
 
 
 def learn(pop: FirmPopulation, T, knowhow_ramp_effect: float, ramp_multiplier_extra: np.ndarray | None = None) -> None:
@@ -387,13 +434,16 @@ def learn(pop: FirmPopulation, T, knowhow_ramp_effect: float, ramp_multiplier_ex
     pop.quality = np.where(pop.operating, 1.0 - gap, pop.quality)
 
 
-def account(pop: FirmPopulation, T, step: int, fin, market_price: np.ndarray, revenue_adjust: np.ndarray | None = None) -> None:
+def account(
+    pop: FirmPopulation, T, step: int, fin, market_price: np.ndarray, revenue_adjust: np.ndarray | None = None, mothball_fixed_cost_saved: float = 0.0
+) -> None:
     """One quarter of accounts (MODEL.md 3, step 3).
 
     Working capital (receivables and stocks less supplier credit) is ``fin.working_capital_share`` x this quarter's
     revenue at an annual rate; its change ties up (or releases) cash and lenders count it with plant.
 
     revenue = output x own-bloc price (less ``revenue_adjust``, M USD per row, if given); costs = inputs + processing + fixed + interest + R&D;
+    fixed = fixed_cost_share x capex per kt x capacity, times 1 - ``mothball_fixed_cost_saved`` for a mothballed plant;
     R&D = min(propensity x revenue + R&D grants, funds available) (MODEL.md 5.3);
     depreciation is straight-line on operating plant at cost (construction in
     progress is not depreciated) and never takes book value below zero;
@@ -418,6 +468,8 @@ def account(pop: FirmPopulation, T, step: int, fin, market_price: np.ndarray, re
     pop.opex = pop.output_t * proc / 1000.0
     capex_musd_per_kt = T.capex_musd_per_kt[pop.bloc, pop.stage]
     pop.fixed_cost = T.fixed_cost_share[pop.bloc, pop.stage] * capex_musd_per_kt * pop.capacity_t / 1000.0 / 4.0
+    # a mothballed plant pays care and maintenance only (``mothball``)
+    pop.fixed_cost = np.where(pop.mothballed, (1.0 - mothball_fixed_cost_saved) * pop.fixed_cost, pop.fixed_cost)
     pop.interest = pop.debt * np.maximum(T.interest_rate[pop.bloc] - pop.interest_subsidy, 0.0) / 4.0
     # capex: construction spends the remaining budget evenly over the remaining quarters
     building = pop.proj_phase == ProjectPhase.CONSTRUCTION

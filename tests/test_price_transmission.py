@@ -224,6 +224,7 @@ def test_the_shut_down_rule_sees_the_floor_a_plant_holds():
         unit_cost_usd_per_kg=np.array([60.0, 60.0]),
         operating=np.array([True, True]),
         qualified=np.array([True, True]),
+        mothballed=np.array([False, False]),
         capacity_t=np.array([4000.0, 4000.0]),
         quality=np.array([1.0, 1.0]),
     )

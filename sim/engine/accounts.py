@@ -24,7 +24,15 @@ def do_accounting(model: ChainModel) -> None:
     adjust = export_discount_loss(model)
     if contracts.enabled(model):  # contract floors top up contracted sales (sim.engine.contracts)
         adjust = (0.0 if adjust is None else adjust) - contracts.topup(model)
-    account(model.pop, model.tables, model.quarter, model.world.finance, model.trade_price, revenue_adjust=adjust)
+    account(
+        model.pop,
+        model.tables,
+        model.quarter,
+        model.world.finance,
+        model.trade_price,
+        revenue_adjust=adjust,
+        mothball_fixed_cost_saved=model.world.markets.mothball_fixed_cost_saved,
+    )
     contracts.review(model)
 
 

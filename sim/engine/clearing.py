@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agents.firms import set_potential
+from agents.firms import mothball, set_potential
 from sim.engine import contracts
 from sim.engine.markets import allocate
 
@@ -149,9 +149,15 @@ def sourcing_banned(model: ChainModel, s: int, sup: np.ndarray, class_bloc, clas
 
 
 def _offer(model: ChainModel) -> None:
-    """Each firm's potential output this quarter (output quotas included); orders and output start at zero."""
+    """Plants mothball or restart (``mothball``); each firm's potential output this quarter (output quotas included);
+    orders and output start at zero."""
     T, pop, P, mk = model.tables, model.pop, model.world.markets, model.markets
-    set_potential(pop, T, P.max_utilisation, mk.price, P.shutdown_tolerance, model.price_floors.row_floor(pop, model.quarter))
+    row_floor = model.price_floors.row_floor(pop, model.quarter)
+    shut, restart = mothball(pop, T, mk.price, P.mothball_after_quarters, P.mothball_fixed_cost_saved, P.target_utilisation, row_floor)
+    if len(shut) or len(restart):
+        model.log_rows("mothball", shut, values=pop.capacity_t[shut])
+        model.log_rows("restart", restart, values=pop.capacity_t[restart])
+    set_potential(pop, T, P.max_utilisation, mk.price, P.shutdown_tolerance, row_floor)
     quota = model.instruments.quota_outside_groups
     if (quota < 1.0).any():  # output quotas: firms outside the state groups get a share only
         outside = (pop.group < 0) & ~pop.state_owned

@@ -72,7 +72,7 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
     at_bound[:, s] = 0.0  # import parity and an unchanged index are not clipped
     for c in range(B):
         short = max(wanted[c] - got[c], 0.0) / wanted[c] if wanted[c] > 1e-9 else 0.0
-        here_c = here & (pop.bloc == c)
+        here_c = here & (pop.bloc == c) & ~pop.mothballed  # a mothballed plant sells at no price: it neither floors nor sets the long-run price
         floor = cost_floor(pop.unit_cost_usd_per_kg[here_c], held_floor[here_c]) if here_c.any() else -np.inf
         cap_c = pop.capacity_t[here_c]
         normal = (
