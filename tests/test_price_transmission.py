@@ -295,3 +295,24 @@ def test_without_a_cap_every_plant_signs_and_investors_see_the_floor():
     pf.sign_agreements(pop, 40)
     np.testing.assert_array_equal(pop.floor_end_q, [80, 80, -1, -1])
     assert pf.investor_floor()[1, 1] == 110.0
+
+
+def test_a_bloc_whose_plants_are_all_mothballed_takes_import_parity():
+    """West metal plants all on care and maintenance (set by hand; markets.mothball_after_quarters 0 leaves them so):
+    they offer nothing, floor nothing, and the West's metal index is the landed price of the cheapest import, which
+    the price rule does not count as a clip."""
+    from sim.engine.clearing import landed_price
+    from sim.engine.model import ChainModel
+
+    m = ChainModel(make_config("scenario=laissez_faire", "seed=1", "years=2", "world.markets.mothball_after_quarters=0"))
+    m.step()
+    w, s = m.tables.blocs.index("west"), m.tables.stages.index("metal")
+    pop = m.pop
+    theirs = (pop.bloc == w) & (pop.stage == s) & pop.operating
+    assert theirs.any()
+    pop.mothballed[theirs] = True
+    landed = landed_price(m, s)[w]
+    m.step()
+    assert (pop.potential_t[theirs] == 0.0).all() and (pop.orders_t[theirs] == 0.0).all()
+    assert m.markets.price[w, s] == min(landed[o] for o in range(m.tables.B) if o != w)
+    assert m.markets.price_at_bound[w, s] == 0.0

@@ -14,10 +14,12 @@ from agents.firms import (
     Phase,
     ProjectPhase,
     account,
+    cash_cost,
     experience_factor,
     expire_patents,
     innovate,
     learn,
+    mothball,
     patent_slot,
     processing_cost,
     set_potential,
@@ -203,6 +205,78 @@ def test_set_potential_uses_own_bloc_price(T):
     pop = make_pop(2, bloc=[bloc(T, "china"), bloc(T, "west")], stage=s, unit_cost_usd_per_kg=50.0)
     set_potential(pop, T, 1.0, price, 0.0)
     assert pop.potential_t[0] > 0 and pop.potential_t[1] == 0
+
+
+# ---------------------------------------------------------------------------
+# Mothballing (mothball, cash_cost)
+# ---------------------------------------------------------------------------
+def _glut_pop(T, costs):
+    """West metal plants with the given variable unit costs."""
+    return make_pop(len(costs), bloc=bloc(T, "west"), stage=stage(T, "metal"), capacity_t=1000.0, unit_cost_usd_per_kg=costs)
+
+
+def test_cash_cost_adds_the_avoidable_fixed_cost_per_kg_at_target_utilisation(T):
+    b, s = bloc(T, "west"), stage(T, "metal")
+    pop = _glut_pop(T, [40.0])
+    per_kg = T.fixed_cost_share[b, s] * T.capex_musd_per_kt[b, s]  # M USD per kt per year = USD per kg of nameplate
+    np.testing.assert_allclose(cash_cost(pop, T, 0.7, 0.85), 40.0 + 0.7 * per_kg / 0.85)
+    np.testing.assert_allclose(cash_cost(pop, T, 0.0, 0.85), 40.0)
+
+
+def test_plants_below_cash_cost_for_the_set_quarters_mothball_and_restart_when_covered(T):
+    """Three plants, price 50: one covers its cash cost, one is below it, one is not yet qualified. After two
+    quarters below, the second mothballs (offers nothing); it restarts the quarter the price covers it again."""
+    pop = _glut_pop(T, [40.0, 49.9, 49.9])
+    pop.qualified[2] = False  # in buyer qualification: left alone
+    price = flat_price(T, 50.0)
+    shut, restart = mothball(pop, T, price, 2, 0.7, 0.85)
+    assert len(shut) == 0 and len(restart) == 0
+    np.testing.assert_array_equal(pop.uncovered_q, [0, 1, 0])
+    shut, restart = mothball(pop, T, price, 2, 0.7, 0.85)
+    np.testing.assert_array_equal(shut, [1])
+    np.testing.assert_array_equal(pop.mothballed, [False, True, False])
+    set_potential(pop, T, 1.0, price, 0.1)
+    assert pop.potential_t[0] > 0 and pop.potential_t[1] == 0.0  # covers its variable cost, but is mothballed
+    assert mothball(pop, T, price, 2, 0.7, 0.85)[1].size == 0  # still below: stays mothballed
+    high = flat_price(T, 49.9) + cash_cost(pop, T, 0.7, 0.85)[1] - 49.9  # exactly its cash cost
+    shut, restart = mothball(pop, T, high, 2, 0.7, 0.85)
+    np.testing.assert_array_equal(restart, [1])
+    assert not pop.mothballed.any()
+
+
+def test_a_quarter_covered_resets_the_count(T):
+    pop = _glut_pop(T, [49.9])
+    low, high = flat_price(T, 50.0), flat_price(T, 100.0)
+    for price in (low, low, high, low, low):
+        shut, _ = mothball(pop, T, price, 3, 0.7, 0.85)
+        assert len(shut) == 0
+    assert pop.uncovered_q[0] == 2
+
+
+def test_a_held_state_floor_counts_as_the_price(T):
+    pop = _glut_pop(T, [49.9, 49.9])
+    price = flat_price(T, 50.0)
+    for _ in range(2):
+        shut, _ = mothball(pop, T, price, 2, 0.7, 0.85, row_floor=np.array([110.0, 0.0]))
+    np.testing.assert_array_equal(pop.mothballed, [False, True])
+
+
+def test_without_mothballing_nothing_changes(T):
+    pop = _glut_pop(T, [49.9])
+    for _ in range(10):
+        shut, restart = mothball(pop, T, flat_price(T, 1.0), 0, 0.7, 0.85)
+        assert len(shut) == 0 and len(restart) == 0
+    assert not pop.mothballed[0] and pop.uncovered_q[0] == 0
+
+
+def test_a_mothballed_plant_pays_care_and_maintenance_only(T, cfg):
+    pop = _glut_pop(T, [49.9, 49.9])
+    pop.mothballed[1] = True
+    cash0 = pop.cash.copy()
+    account(pop, T, 3, cfg.world.finance, flat_price(T), mothball_fixed_cost_saved=0.7)
+    np.testing.assert_allclose(pop.fixed_cost[1], 0.3 * pop.fixed_cost[0])
+    flows = pop.revenue - pop.costs - pop.tax + pop.grants - pop.capex - pop.working_capital_in + pop.net_borrowing - pop.dividends
+    np.testing.assert_allclose(pop.cash - cash0, flows, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------
