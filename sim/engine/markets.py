@@ -226,11 +226,12 @@ class Markets:
                 out[foreign, exporter] = np.minimum(out[foreign, exporter], share)
         return out
 
-    def controlled(self, stage: int, exporter: int, standing: bool = True) -> bool:
+    def controlled(self, stage: int, exporter: int, standing: bool = True, quotas: bool = True) -> bool:
         """Whether an export control or an export quota covers the exporter's sales abroad at the stage
-        (``standing=False``: counting only scenario shocks, not the standing bans of a bloc's policy)."""
+        (``standing=False``: counting only scenario shocks, not the standing bans of a bloc's policy;
+        ``quotas=False``: export controls only)."""
         shocks = any(stage in st and ex == exporter for name, (ex, st, _) in self._controls.items() if standing or name not in self._standing)
-        return shocks or any(stage in st and ex == exporter for ex, st, _ in self._quotas.values())
+        return shocks or (quotas and any(stage in st and ex == exporter for ex, st, _ in self._quotas.values()))
 
     # -- export quotas (scenarios.export_quota) ------------------------------------
     def set_export_quota(self, name: str, exporter: str, stages: list[str], units_per_t: np.ndarray, allowance: float) -> None:

@@ -70,6 +70,7 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
     ceiling = P.price_ceiling_multiple * T.reference_price_usd_per_kg[s]
     at_bound = model.markets.price_at_bound
     at_bound[:, s] = 0.0  # import parity and an unchanged index are not clipped
+    quota_left = model.markets.quota_left_t(s)  # (B,) t each bloc may still export this quarter under export quotas; None: none
     for c in range(B):
         short = max(wanted[c] - got[c], 0.0) / wanted[c] if wanted[c] > 1e-9 else 0.0
         here_c = here & (pop.bloc == c) & ~pop.mothballed  # a mothballed plant sells at no price: it neither floors nor sets the long-run price
@@ -84,8 +85,13 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
             else np.nan
         )
         parity_floor = False
-        if P.import_parity:  # an importing bloc's price does not stay above what uncontrolled imports cost landed
-            free = [o for o in range(B) if o != c and avail[o] > 1e-9 and not model.markets.controlled(s, o)]
+        if P.import_parity:  # an importing bloc's price does not stay above what uncontrolled imports cost landed: an exporter
+            # under an export control does not set it, nor one under an export quota that this quarter's sales used up
+            free = [
+                o
+                for o in range(B)
+                if o != c and avail[o] > 1e-9 and not model.markets.controlled(s, o, quotas=False) and (quota_left is None or quota_left[o] > 1e-9)
+            ]
             floor, normal, parity_floor = import_parity(floor, normal, min((landed[c, o] for o in free), default=np.inf))
         if avail[c] > 1e-9:
             util = orders[c] / avail[c]
