@@ -49,6 +49,8 @@ EVENT_KINDS = {
     "first_output",
     "exit",
     "acquired",
+    "mothball",
+    "restart",
     "shock_start",
     "shock_end",
     "expansion_skipped",
@@ -59,6 +61,7 @@ EVENT_KINDS = {
 # timeseries columns documented in the README: every column of the table (test_readme_documents_every_column_and_event_kind)
 DOCUMENTED_SERIES = [
     "capacity_t",
+    "mothballed_t",
     "pipeline_t",
     "output_t",
     "inputs_t",
@@ -161,6 +164,7 @@ def test_timeseries_is_tidy_per_quarter_bloc_and_stage(ec):
     # quantities that cannot be negative, shares within [0, 1]
     for col in (
         "capacity_t",
+        "mothballed_t",
         "pipeline_t",
         "output_t",
         "inputs_t",
@@ -177,6 +181,7 @@ def test_timeseries_is_tidy_per_quarter_bloc_and_stage(ec):
         "price_usd_per_kg",
     ):
         assert (ts[col] >= -1e-9).all(), col
+    assert (ts["mothballed_t"] <= ts["capacity_t"] + 1e-9).all()  # care and maintenance is part of operating nameplate
     for col in ("capacity_share", "output_share"):
         assert ts[col].dropna().between(0, 1 + 1e-9).all(), col
         sums = ts.groupby(["quarter_index", "stage"], observed=True)[col].sum()

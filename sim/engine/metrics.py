@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SERIES = (
     "capacity_t",
+    "mothballed_t",
     "pipeline_t",
     "output_t",
     "inputs_t",
@@ -173,7 +174,7 @@ def bloc_stage_sum(m: "ChainModel", rows: np.ndarray) -> Callable[..., np.ndarra
 
 
 def firm_series(m: "ChainModel", live, in_quarter) -> dict[str, np.ndarray]:
-    """Stocks and flows summed over firms: capacity, pipeline, output, input use, firm counts, R&D, revenue, profit, patents.
+    """Stocks and flows summed over firms: capacity (and the part mothballed), pipeline, output, input use, firms, R&D, revenue, profit, patents.
 
     Stocks (capacity, pipeline, firm counts, patents in force) are summed by ``live`` over the firms live at the end
     of the quarter; flows (output, inputs, R&D, revenue, profit) by ``in_quarter`` over every firm live in it,
@@ -184,6 +185,7 @@ def firm_series(m: "ChainModel", live, in_quarter) -> dict[str, np.ndarray]:
     building = in_pipe & (pop.proj_phase < ProjectPhase.QUALIFICATION)
     return {
         "capacity_t": live(pop.capacity_t, op),
+        "mothballed_t": live(pop.capacity_t, op & pop.mothballed),  # part of capacity_t: plants on care and maintenance
         "pipeline_t": live(np.maximum(pop.proj_nameplate_t - pop.proj_added_t, 0.0), building),
         "output_t": in_quarter(pop.output_t),
         "inputs_t": in_quarter(pop.inputs_t),
