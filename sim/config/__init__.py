@@ -167,6 +167,8 @@ class FinanceConfig:
     depreciation_years: float = f(lo=1.0)
     exit_after_negative_equity_quarters: int = f(lo=1)
     insolvency_sale: bool = False  # an exiting firm's operating plant passes to a new owner, free of its debts, where it is worth running
+    sale_values_own_demand: bool = False  # the sale values the share of the plant's bloc-stage output its bloc's downstream plants and
+    # committed pipeline will need at the long-run price at least (a slump in the export market is not expected to last for it)
     financing_max_wait_years: float = f(lo=0.0)  # a project that cannot be financed is abandoned after this
     startup_reserve_share: float = f(lo=0.0, hi=1.0)  # own funds raised on top of the equity share, per unit of capex
     payout_ratio: float = f(0.0, lo=0.0, hi=1.0)  # share of positive after-tax profit paid out as dividends (0: none)
@@ -191,6 +193,9 @@ class InvestmentConfig:
     check_funds_at_expansion: bool = False  # an expansion the firm cannot fund is skipped and recorded (false: it waits at the gate)
     netback_share: float = f(0.0, lo=0.0, hi=1.0)  # share of the downstream netback upstream investors expect while final buyers are short
     netback_min_shortage: float = f(0.02, lo=0.0, hi=1.0)  # unmet share of the bloc's final demand at which the netback counts
+    input_feasible_supply: bool = False  # investors count what the bloc's inputs (own upstream, licensed imports) can feed: an
+    # input-limited stage expects no scarcity margin and no more sales than the feed; its unfed input need counts upstream
+    input_limit_tolerance: float = f(0.1, lo=0.0, hi=1.0)  # share of a stage's sellable nameplate the feed may miss before it is input-limited
 
 
 @dataclass

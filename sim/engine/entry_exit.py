@@ -16,6 +16,7 @@ import numpy as np
 
 from agents import investment as inv
 from agents.firms import Phase, ProjectPhase, processing_cost
+from sim.engine.investment import long_run_price
 
 if TYPE_CHECKING:  # pragma: no cover
     from sim.engine.model import ChainModel
@@ -105,7 +106,10 @@ def plant_value(model: ChainModel, rows: np.ndarray) -> np.ndarray:
         return np.zeros(len(rows))
     b, s = pop.bloc[rows], pop.stage[rows]
     proc = processing_cost(pop, T)[rows]
-    margin = E.price[b, s] - T.input_per_t[s] * E.input_price[b, s] - proc
+    price = E.price[b, s]
+    if model.world.finance.sale_values_own_demand:
+        price = own_demand_price(model, E)[b, s]
+    margin = price - T.input_per_t[s] * E.input_price[b, s] - proc
     util = np.minimum(E.utilisation[b, s], model.world.markets.max_utilisation)
     kt = pop.capacity_t[rows] / 1000.0
     fixed = T.fixed_cost_share[b, s] * T.capex_musd_per_kt[b, s] * kt
@@ -113,6 +117,27 @@ def plant_value(model: ChainModel, rows: np.ndarray) -> np.ndarray:
     r = np.maximum(E.discount_rate[b, s], 1e-6)
     annuity = (1.0 - (1.0 + r) ** (-model.world.investment.horizon_years)) / r
     return np.where(cf > 0, cf * annuity, 0.0)
+
+
+def own_demand_price(model: ChainModel, E) -> np.ndarray:
+    """(B, S) the price a buyer of a plant expects for its output with ``finance.sale_values_own_demand``: the share w of
+    the bloc-stage's sellable output (capacity + committed pipeline, x the stage's mean quality x maximum utilisation)
+    that the bloc's next-stage plants and committed pipeline will need (their nameplate x maximum utilisation x input
+    per t) sells at no less than the long-run price (sim.engine.investment.long_run_price: a new plant's break-even),
+    the rest at investors' expected price: w max(E.price, long-run) + (1 - w) E.price. The last stage: E.price."""
+    T, pop = model.tables, model.pop
+    cap, _ = model.capacity_and_pipeline()
+    committed = model.committed_pipeline()
+    here = pop.operating & pop.alive
+    q_cap = T.bs_sum(pop.bloc[here], pop.stage[here], pop.quality[here] * pop.capacity_t[here])
+    quality = np.divide(q_cap, cap, out=np.ones_like(cap), where=cap > 0)
+    mu = model.world.markets.max_utilisation
+    sellable = (cap + committed) * quality * mu
+    need = np.zeros_like(cap)
+    need[:, :-1] = (cap + committed)[:, 1:] * mu * T.input_per_t[None, 1:]
+    w = np.clip(np.divide(need, sellable, out=np.zeros_like(need), where=sellable > 0), 0.0, 1.0)
+    normal = long_run_price(model, E.input_price, E.discount_rate, E.capex_support)
+    return w * np.maximum(E.price, normal) + (1.0 - w) * E.price
 
 
 def sell_plants(model: ChainModel, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -129,8 +154,11 @@ def sell_plants(model: ChainModel, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     pop, w = model.pop, model.world
     ops = rows[(pop.phase[rows] == Phase.OPERATING) & (pop.capacity_t[rows] > 0)]
     value = plant_value(model, ops)
-    contribution = pop.revenue[ops] + pop.grants[ops] - pop.input_cost[ops] - pop.opex[ops]
-    keep = (value > 0) & (contribution >= 0)
+    variable = pop.input_cost[ops] + pop.opex[ops]
+    contribution = pop.revenue[ops] + pop.grants[ops] - variable
+    # with the own-demand value, a plant runs on as long as the shut-down rule lets it (a loss within the tolerance)
+    slack = w.markets.shutdown_tolerance * variable if w.finance.sale_values_own_demand else 0.0
+    keep = (value > 0) & (contribution >= -slack)
     old, price = ops[keep], value[keep]
     if not len(old):
         return old, old, price

@@ -35,10 +35,16 @@ def expectations(model: ChainModel) -> inv.Expectations:
     growth = np.array(
         [[sum(T.final_demand_t_per_year(b, year + model.lead_years[bb, s]) for b in range(B)) / max(now, 1e-9) for s in range(S)] for bb in range(B)]
     )
+    committed = model.committed_pipeline()
+    model.input_feed = input_feed(model, cap, committed) if model.world.investment.input_feasible_supply else None
     if model.world.investment.demand_based_expectations:
-        util = expected_sales_share(model, cap, model.committed_pipeline(), growth)
+        util = expected_sales_share(model, cap, committed, growth)
     else:
         util = np.where(cap > 0, model.utilisation * growth * cap / np.maximum(cap + pipe, 1e-9), model.world.markets.target_utilisation)
+    if model.input_feed is not None:  # a plant sells no more than its bloc's inputs let the stage make
+        feed = model.input_feed[0]
+        nameplate = cap + committed
+        util = np.where(np.isfinite(feed) & (nameplate > 0), np.minimum(util, feed / np.maximum(nameplate, 1e-9)), util)
     util = np.clip(util, 0.0, model.world.markets.max_utilisation)
     unit = T.input_per_t[None, :] * input_price + entrant_processing_cost(T)
     util = floor_covered_utilisation(util, model.price_floors.investor_floor(), unit, model.world.markets.max_utilisation)
@@ -55,6 +61,47 @@ def expectations(model: ChainModel) -> inv.Expectations:
         tax_rate=T.tax_rate,
         capex_support=support,
     )
+
+
+def input_feed(model: ChainModel, cap: np.ndarray, committed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(B, S) feed, (B, S) sellable: with ``investment.input_feasible_supply``, t a year of each stage's product the
+    bloc's inputs let its plants make, and what its plants can sell, both counting capacity past the final investment
+    decision. Sellable = (capacity + committed pipeline) x the stage's mean quality x maximum utilisation, at most the
+    feed. Feed at stage s > 0 = (the bloc's sellable output at s - 1 + its imports of that product last quarter x 4)
+    / input per t at s, where an export control covers the bloc's imports of the s - 1 product (licences cap what
+    more it can buy abroad); infinite where they are free (the world market feeds a new plant) and at the first stage.
+    A stage whose plants and pipeline the feed cannot keep busy is input-limited (:func:`input_limited`)."""
+    T, pop, mk = model.tables, model.pop, model.markets
+    B, S = T.B, T.S
+    here = pop.operating & pop.alive
+    q_cap = T.bs_sum(pop.bloc[here], pop.stage[here], pop.quality[here] * pop.capacity_t[here])
+    quality = np.divide(q_cap, cap, out=np.ones_like(cap), where=cap > 0)
+    sellable = (cap + committed) * quality * model.world.markets.max_utilisation
+    feed = np.full((B, S), np.inf)
+    recorded = model.recorder.series.get("imports_t")
+    imports_bs = np.asarray(recorded[-1], dtype=float) if recorded else np.zeros((B, S))  # (B, S) last quarter's imports, t
+    for s in range(1, S):
+        lic = mk.licensed_share(s - 1, np.arange(B))  # (buyer bloc, exporter bloc) or None
+        if lic is None:
+            continue
+        np.fill_diagonal(lic, 1.0)
+        controlled = (lic < 1.0).any(axis=1)  # (B,) the bloc's imports of the s - 1 product are licensed
+        fed = (np.minimum(sellable[:, s - 1], feed[:, s - 1]) + 4.0 * imports_bs[:, s - 1]) / T.input_per_t[s]
+        feed[:, s] = np.where(controlled, fed, np.inf)
+    return feed, np.minimum(sellable, feed)
+
+
+def input_limited(model: ChainModel) -> np.ndarray:
+    """(B, S) whether a stage is input-limited (:func:`input_feed`): its bloc's inputs cannot keep its plants and
+    committed pipeline busy (feed below sellable nameplate by more than ``investment.input_limit_tolerance``).
+    All False without the feed."""
+    T = model.tables
+    if getattr(model, "input_feed", None) is None:
+        return np.zeros((T.B, T.S), dtype=bool)
+    feed, _ = model.input_feed
+    cap, _ = model.capacity_and_pipeline()
+    nameplate = (cap + model.committed_pipeline()) * model.world.markets.max_utilisation
+    return np.isfinite(feed) & (feed < (1.0 - model.world.investment.input_limit_tolerance) * nameplate)
 
 
 def floor_covered_utilisation(util: np.ndarray, floor: np.ndarray, unit_cost: np.ndarray, max_utilisation: float) -> np.ndarray:
@@ -102,6 +149,9 @@ def expected_project_price(model: ChainModel, input_price: np.ndarray, rate: np.
     normal = long_run_price(model, input_price, rate, support)
     price = netback_prices(model, mk.expected_price, normal, input_price)
     boom = price > normal  # a slump is expected to last: nobody builds into a glut
+    # at an input-limited stage a new plant adds no output: the scarcity margin is the input's (bid upstream by the
+    # netback, which reads the price before this), its investors expect the long-run price
+    keep = np.where(input_limited(model), 0.0, keep)
     return np.where(boom, normal + (price - normal) * keep, price)
 
 
@@ -179,6 +229,16 @@ def sales_within_reach(model: ChainModel) -> np.ndarray:
         unmet_magnets = final_unmet(model)[0]
         per_magnet = T.magnet_eq_per_t[T.S - 1] / T.magnet_eq_per_t  # (S,) t of stage-s product per t of magnet
         out[:, : T.S - 1] += share * unmet_magnets[:, None] * per_magnet[None, : T.S - 1]
+    feed = getattr(model, "input_feed", None)
+    if feed is not None:  # the input the bloc's plants and committed pipeline downstream would buy but cannot get
+        lim = input_limited(model)
+        cap_now, _ = model.capacity_and_pipeline()
+        nameplate = (cap_now + model.committed_pipeline()) * model.world.markets.max_utilisation
+        for s in range(1, T.S):
+            gap = np.where(lim[:, s], T.input_per_t[s] * np.maximum(nameplate[:, s] - feed[0][:, s], 0.0) / 4.0, 0.0)
+            cl = model.last_clearing.get(s - 1)
+            unmet = np.zeros(B) if cl is None else np.bincount(cl.class_bloc, weights=cl.unmet, minlength=B)
+            out[:, s - 1] += np.maximum(gap - unmet, 0.0)  # their unmet orders already count
     cap = model.instruments.output_cap_t
     if cap is not None:  # a national output quota caps what the bloc's producers can sell, whatever the demand
         out = np.minimum(out, cap / 4.0)
