@@ -119,13 +119,14 @@ def plant_value(model: ChainModel, rows: np.ndarray) -> np.ndarray:
     return np.where(cf > 0, cf * annuity, 0.0)
 
 
-def own_demand_price(model: ChainModel, E) -> np.ndarray:
-    """(B, S) the price a buyer of a plant expects for its output with ``finance.sale_values_own_demand``: the share w of
-    the bloc-stage's sellable output (capacity + committed pipeline, x the stage's mean quality x maximum utilisation)
-    that the bloc's next-stage plants and committed pipeline will need (their nameplate x maximum utilisation x input
-    per t) sells at no less than the long-run price (sim.engine.investment.long_run_price: a new plant's break-even),
-    the rest at investors' expected price: w max(E.price, long-run) + (1 - w) E.price. The last stage: E.price."""
+def own_demand_share(model: ChainModel) -> np.ndarray:
+    """(B, S) with ``finance.sale_values_own_demand``: the share of a bloc-stage's sellable output (capacity + committed
+    pipeline, x the stage's mean quality x maximum utilisation) that the bloc's next-stage plants and committed pipeline
+    will need (their nameplate x maximum utilisation x input per t), at most 1, where an export control covers the
+    bloc's imports of the next stage's product (that stage is being built up against the control and its input
+    demand lasts; under free trade it may buy its input abroad: 0). 0 at the last stage."""
     T, pop = model.tables, model.pop
+    B, S = T.B, T.S
     cap, _ = model.capacity_and_pipeline()
     committed = model.committed_pipeline()
     here = pop.operating & pop.alive
@@ -135,7 +136,22 @@ def own_demand_price(model: ChainModel, E) -> np.ndarray:
     sellable = (cap + committed) * quality * mu
     need = np.zeros_like(cap)
     need[:, :-1] = (cap + committed)[:, 1:] * mu * T.input_per_t[None, 1:]
-    w = np.clip(np.divide(need, sellable, out=np.zeros_like(need), where=sellable > 0), 0.0, 1.0)
+    for s in range(S - 1):
+        lic = model.markets.licensed_share(s + 1, np.arange(B))  # (buyer bloc, exporter bloc) or None
+        if lic is None:
+            need[:, s] = 0.0
+            continue
+        np.fill_diagonal(lic, 1.0)
+        need[:, s] = np.where((lic < 1.0).any(axis=1), need[:, s], 0.0)
+    return np.clip(np.divide(need, sellable, out=np.zeros_like(need), where=sellable > 0), 0.0, 1.0)
+
+
+def own_demand_price(model: ChainModel, E) -> np.ndarray:
+    """(B, S) the price a buyer of a plant expects for its output with ``finance.sale_values_own_demand``: the share w
+    of the bloc-stage's output its bloc's next stage will need (:func:`own_demand_share`) sells at no less than the
+    long-run price (sim.engine.investment.long_run_price: a new plant's break-even), the rest at investors' expected
+    price: w max(E.price, long-run) + (1 - w) E.price."""
+    w = own_demand_share(model)
     normal = long_run_price(model, E.input_price, E.discount_rate, E.capex_support)
     return w * np.maximum(E.price, normal) + (1.0 - w) * E.price
 
@@ -156,8 +172,11 @@ def sell_plants(model: ChainModel, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     value = plant_value(model, ops)
     variable = pop.input_cost[ops] + pop.opex[ops]
     contribution = pop.revenue[ops] + pop.grants[ops] - variable
-    # with the own-demand value, a plant runs on as long as the shut-down rule lets it (a loss within the tolerance)
-    slack = w.markets.shutdown_tolerance * variable if w.finance.sale_values_own_demand else 0.0
+    # a plant its bloc's next stage will need runs on as long as the shut-down rule lets it (a loss within the tolerance)
+    slack = 0.0
+    if w.finance.sale_values_own_demand:
+        share = own_demand_share(model)[pop.bloc[ops], pop.stage[ops]]
+        slack = np.where(share > 0, w.markets.shutdown_tolerance * variable, 0.0)
     keep = (value > 0) & (contribution >= -slack)
     old, price = ops[keep], value[keep]
     if not len(old):
