@@ -36,6 +36,7 @@ UNITS = {
     "learning_rate": "cost fall per doubling",
     "qualification": "flag",
     "fixed_cost_share": "share of capex per year",
+    "mothball_fixed_cost_saved": "share of fixed cost",
     "new_plant_quality": "share in specification",
     "ramp_multiplier": "multiplier",
     "base_rate": "per year",
