@@ -67,8 +67,7 @@ class Buyer(mesa.Agent):
             rate = gap / m.world.demand.restock_quarters * restock_factor(m, self.bloc) if restock else 0.0
             self.demand_t = max(rate, 0.0)
             return
-        annual = m.tables.final_demand_t_per_year(self.bloc, m.current_year, m.world.scale)
-        self.need_t = annual / 4.0 * self.share * self.demand_multiplier * m.demand.factor(self.bloc)
+        self.need_t = m.demand.relocated_need_t(self, self.own_need_t())
         if self.cover_quarters <= 0 and self.inventory_t == 0:
             self.demand_t = self.need_t
             return
@@ -79,6 +78,13 @@ class Buyer(mesa.Agent):
         if gap > 0:
             gap *= restock_factor(m, self.bloc)
         self.demand_t = max(self.need_t + gap / m.world.demand.restock_quarters, 0.0)
+
+    def own_need_t(self) -> float:
+        """This quarter's need before any relocation of demand (sim.engine.demand): the bloc's path x share x demand
+        shocks x the bloc's price response and substitution."""
+        m = self.model
+        annual = m.tables.final_demand_t_per_year(self.bloc, m.current_year, m.world.scale)
+        return annual / 4.0 * self.share * self.demand_multiplier * m.demand.factor(self.bloc)
 
     def consume(self) -> None:
         """What arrived goes into stock; consumption comes out of it; the rest of the need is a shortage."""

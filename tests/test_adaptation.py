@@ -49,6 +49,7 @@ DEMAND_OFF = (
     "world.demand.substitution_max=0",
     "world.demand.product_cost_share=0",
     "world.demand.inventory_quarters=0",
+    "world.demand.relocation_max=0",
 ) + NO_STOCKPILES
 # China stops licensing processed exports for a year from 2016 Q1 (quarter 4 of a run starting 2015)
 EMBARGO = dict(
@@ -243,6 +244,91 @@ def test_whole_run_with_demand_levers_off_follows_the_path_every_quarter():
     ts = m.recorder.timeseries()
     assert (ts["substituted_share"] == 0.0).all() and (ts["demand_price_factor"] == 1.0).all()
     assert (ts["buyer_inventory_t"] == 0.0).all() and (ts["stockpile_t"] == 0.0).all()
+
+
+# relocation of demand: China's export control covers magnets; 0.6 of the civil need at most, 0.4 a year at full speed
+RELOCATION = dict(relocation_max=0.6, relocation_shortage_saturation=0.5, relocation_rate_per_year=0.4, relocation_reversal_per_year=0.2)
+
+
+def controlled_by(m: Handful, exporter: int | None) -> None:
+    """The export control in force at the magnet stage in the hand-built market (None: none)."""
+    m.markets.controlled = lambda s, o, **_: exporter is not None and s == MAGNET and o == exporter
+
+
+def relocation_market(exporter: int | None = CHINA, **levers) -> tuple[Handful, Buyer, Buyer, Buyer, Buyer]:
+    """Civil and defence buyers in the West and China (shares 0.95 and 0.05 each)."""
+    m = Handful(**{**RELOCATION, **levers})
+    controlled_by(m, exporter)
+    west, west_def = m.buyer(WEST, 0.95), Buyer(m, "west_def", WEST, 0.05, False, 0.0, defence=True)
+    china, china_def = m.buyer(CHINA, 0.95), Buyer(m, "china_def", CHINA, 0.05, True, 0.0, defence=True)
+    return m, west, west_def, china, china_def
+
+
+def test_short_buyers_relocate_need_to_the_controlling_bloc_tonne_for_tonne():
+    """The West's buyers get half their orders: the next quarter its civil need moves to China at the full rate
+    (0.4 / 4 x min(0.5 / 0.5, 1) = 0.1); China's civil buyers need those tonnes more; defence buyers keep theirs."""
+    m, west, west_def, china, china_def = relocation_market()
+    m.quarter(fill={west.name: 0.5, west_def.name: 0.5})
+    assert m.demand.relocated[WEST] == 0.0  # relocation answers last quarter's shortage
+    m.quarter(fill={west.name: 0.5, west_def.name: 0.5})
+    assert m.demand.relocated[WEST] == pytest.approx(0.1, rel=1e-13) and m.demand.relocated[CHINA] == 0.0
+    moved = 0.1 * path_need(WEST) * 0.95
+    assert west.need_t == pytest.approx(path_need(WEST) * 0.95 - moved, rel=1e-13)
+    assert west_def.need_t == pytest.approx(path_need(WEST) * 0.05, rel=1e-13)
+    assert china.need_t == pytest.approx(path_need(CHINA) * 0.95 + moved, rel=1e-13)
+    assert china_def.need_t == pytest.approx(path_need(CHINA) * 0.05, rel=1e-13)
+    assert bloc_need(m.buyers, T.B).sum() == pytest.approx(path_need(WEST) + path_need(CHINA), rel=1e-13)  # tonnes conserved
+
+
+def test_relocation_speed_follows_the_shortage_and_stops_at_the_maximum():
+    """Short of a quarter of the need: half speed (+0.05 a quarter); short of half: full speed, up to 0.6; the
+    relocated share then holds while the buyers stay short."""
+    m, west, west_def, *_ = relocation_market()
+    m.quarter(fill=dict.fromkeys((west.name, west_def.name), 0.75))
+    r = []
+    for _ in range(2):
+        m.quarter(fill=dict.fromkeys((west.name, west_def.name), 0.75))
+        r.append(m.demand.relocated[WEST])
+    for _ in range(8):
+        m.quarter(fill=dict.fromkeys((west.name, west_def.name), 0.5))
+        r.append(m.demand.relocated[WEST])
+    np.testing.assert_allclose(r, [0.05, 0.10, 0.15, 0.25, 0.35, 0.45, 0.55, 0.6, 0.6, 0.6], rtol=1e-12)
+
+
+def test_relocated_need_returns_slowly_once_served():
+    """Served in full, the West's relocated share returns by reversal / 4 = 5% of itself a quarter; lifting the
+    control does the same, the tonnes still bought in China while they return."""
+    m, west, west_def, china, _ = relocation_market()
+    for _ in range(3):
+        m.quarter(fill={west.name: 0.5, west_def.name: 0.5})
+    r = []
+    for _ in range(3):
+        m.quarter()
+        r.append(m.demand.relocated[WEST])
+    np.testing.assert_allclose(r, [0.3, 0.3 * 0.95, 0.3 * 0.95**2], rtol=1e-12)  # the first answers the last short quarter
+    controlled_by(m, None)  # the control lifted while the West is short again: no new relocation, the rest returns
+    for _ in range(2):
+        m.quarter(fill={west.name: 0.5, west_def.name: 0.5})
+    assert m.demand.relocated[WEST] == pytest.approx(0.3 * 0.95**4, rel=1e-12)
+    assert china.need_t == pytest.approx(path_need(CHINA) * 0.95 + 0.3 * 0.95**4 * path_need(WEST) * 0.95, rel=1e-13)
+
+
+def test_no_relocation_without_a_control_on_magnets_or_with_the_lever_off():
+    """No bloc controls magnet exports: short buyers have nowhere to relocate; relocation_max 0 (the schema's
+    default): the mechanism is idle; a buyer under a domestic mandate neither sends nor receives relocated need."""
+    for exporter, levers in ((None, {}), (CHINA, dict(relocation_max=0.0))):
+        m, west, west_def, china, _ = relocation_market(exporter, **levers)
+        for _ in range(3):
+            m.quarter(fill={west.name: 0.5, west_def.name: 0.5})
+        assert m.demand.relocated[WEST] == 0.0 and china.need_t == pytest.approx(path_need(CHINA) * 0.95, rel=1e-13)
+    assert not DemandState(Handful()).relocating
+    m = Handful(**RELOCATION)
+    controlled_by(m, CHINA)
+    mandated = Buyer(m, "west_mandated", WEST, 1.0, False, 0.5)
+    china = m.buyer(CHINA)
+    for _ in range(3):
+        m.quarter(fill={mandated.name: 0.5})
+    assert mandated.need_t == path_need(WEST) and china.need_t == path_need(CHINA)
 
 
 # --------------------------------------------------------------------------

@@ -213,6 +213,13 @@ class DemandConfig:
     product_cost_share: float = f(0.0, lo=0.0, hi=0.5)  # magnets' share of the cost of the products that use them, at the reference price
     product_demand_elasticity: float = f(0.0, lo=0.0, hi=3.0)  # price elasticity of those products' demand: the scale effect of derived
     # demand, need x (1 + share x (p / p0 - 1)) ^ -elasticity; 0: off
+    relocation_max: float = f(0.0, lo=0.0, hi=1.0)  # share of the need of a bloc's civil buyers (no defence, no domestic mandate)
+    # that can move to buying the finished components (motors, drive units) from a bloc whose export control covers magnets
+    # but not the products containing them; their magnet need then counts in that bloc (0: off)
+    relocation_shortage_saturation: float = f(0.0, lo=0.0, hi=1.0)  # unmet share of the bloc's need, above the controlling
+    # bloc's own, at which buyers seek the full relocation, less in proportion (0: off)
+    relocation_rate_per_year: float = f(0.0, lo=0.0, hi=4.0)  # share of the civil need relocated per year at most, while the target is above
+    relocation_reversal_per_year: float = f(0.0, lo=0.0, hi=4.0)  # share of the relocated need that returns per year once the target is below
     inventory_quarters: float = f(0.0, lo=0.0, hi=8.0)  # buyers' target stock, quarters of their need
     restock_quarters: float = f(4.0, lo=1.0)  # quarters over which a stock gap is closed
     stockpile_quarters: dict[str, Any] = field(default_factory=dict)  # bloc -> state stockpile target, quarters of the bloc's need

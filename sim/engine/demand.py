@@ -20,6 +20,18 @@ bloc's magnet price index p (the price its buyers face; reference price p0 of th
 
   need = path x share x shocks x (p / p0) ^ -elasticity x (1 + c (p / p0 - 1)) ^ -product_elasticity x (1 - z).
 
+Relocation of demand (``relocation_*``; 0: off): a bloc's civil buyers (not defence, not under a domestic-sourcing
+mandate) who cannot get magnets because another bloc's export control covers them buy the finished components that
+contain magnets (motors, drive units, rotors) from that bloc instead, since the control covers magnets, not the
+products made with them. A share r of the civil need moves: the bloc's civil buyers need (1 - r) of it, and the
+destination's civil buyers need the same tonnes more, pro rata to their shares. While the bloc's buyers went without
+more of their need last quarter than the destination's (u > u_dest, unmet shares), r rises by
+``relocation_rate_per_year`` / 4 x min((u - u_dest) / ``relocation_shortage_saturation``, 1) a quarter, up to
+``relocation_max``: buyers who found components keep them, the others keep looking. Once the bloc's buyers are no
+shorter than the destination's (or the control is lifted), r returns by ``relocation_reversal_per_year`` / 4 of itself
+a quarter (supply contracts and qualified parts persist); the
+destination is a bloc whose export control covers magnets, kept while any of the need is relocated there.
+
 Buyers hold an inventory with a target of ``inventory_quarters`` of their need. They order their need plus
 the gap to the target over ``restock_quarters`` (a negative gap: they draw the stock down), and while the
 price is above the reference the restocking part shrinks by p0 / p (nobody builds stocks into a spike).
@@ -52,7 +64,14 @@ class DemandState:
         self.substituted = np.zeros(T.B)  # z: share of path demand designed out
         self.price_factor = np.ones(T.B)  # (p / p0) ^ -elasticity x (1 + c (p / p0 - 1)) ^ -product_elasticity
         P = self.params
-        self.active = P.short_run_elasticity > 0 or P.substitution_max > 0 or (P.product_cost_share > 0 and P.product_demand_elasticity > 0)
+        self.relocated = np.zeros(T.B)  # r: share of the bloc's civil need bought as finished components from another bloc
+        self.relocated_to = np.full(T.B, -1)  # the bloc that need is relocated to (-1: none)
+        self.relocated_in_t = np.zeros(T.B)  # need relocated into the bloc from others this quarter, t
+        self.civil_share = np.zeros(T.B)  # sum of the shares of the bloc's civil buyers (those whose need can relocate)
+        self.relocating = P.relocation_max > 0 and P.relocation_shortage_saturation > 0 and P.relocation_rate_per_year > 0
+        self.active = (
+            P.short_run_elasticity > 0 or P.substitution_max > 0 or (P.product_cost_share > 0 and P.product_demand_elasticity > 0) or self.relocating
+        )
 
     def update(self, model: ChainModel) -> None:
         """Move the price response and the substitution share with the bloc magnet price index of last quarter."""
@@ -70,6 +89,45 @@ class DemandState:
         up = np.minimum(target - z, D.substitution_rate_per_year / 4.0)
         down = np.minimum(z - target, D.substitution_reversal_per_year / 4.0 * z)
         self.substituted = np.where(target > z, z + up, z - np.maximum(down, 0.0))
+        if self.relocating:
+            self.relocate(model)
+
+    def relocate(self, model: ChainModel) -> None:
+        """Move the relocated share of each bloc's civil need (module docstring) and count the tonnes each bloc receives
+        this quarter."""
+        D, T = self.params, model.tables
+        s, B = T.S - 1, T.B
+        u = unmet_share(model.buyers, B)
+        civil = [by for by in model.buyers if relocatable(by)]
+        self.civil_share = np.bincount([by.bloc for by in civil], weights=[by.share for by in civil], minlength=B).astype(float)
+        for b in range(B):
+            dests = [o for o in range(B) if o != b and self.civil_share[o] > 0 and model.markets.controlled(s, o)]
+            if self.relocated[b] <= 0.0:  # a destination is kept while any need is relocated there
+                self.relocated_to[b] = max(dests, key=lambda o: u[b] - u[o], default=-1)  # the best-served controlling bloc
+            o = self.relocated_to[b]
+            gap = u[b] - u[o] if o in dests else 0.0  # how much shorter the bloc's buyers were than the destination's
+            r = self.relocated[b]
+            if gap > 0.0:  # buyers still short move more of their need abroad, the faster the shorter they are
+                self.relocated[b] = min(
+                    r + D.relocation_rate_per_year / 4.0 * min(gap / D.relocation_shortage_saturation, 1.0), max(D.relocation_max, r)
+                )
+            else:  # served (or the control lifted): the relocated need comes home slowly
+                self.relocated[b] = r * (1.0 - D.relocation_reversal_per_year / 4.0)
+        # tonnes: the relocated share of the need the bloc's civil buyers would have had (path, shocks, price response)
+        self.relocated_in_t = np.zeros(B)
+        for by in civil:
+            o = self.relocated_to[by.bloc]
+            if o >= 0 and self.relocated[by.bloc] > 0:
+                self.relocated_in_t[o] += self.relocated[by.bloc] * by.own_need_t()
+
+    def relocated_need_t(self, by: Buyer, need_t: float) -> float:
+        """A buyer's need after relocation: its own ``need_t`` less the relocated share, plus its part of the need relocated
+        into its bloc (civil buyers only)."""
+        if not self.relocating or not relocatable(by):
+            return need_t
+        b = by.bloc
+        inflow = self.relocated_in_t[b] * by.share / self.civil_share[b] if self.civil_share[b] > 0 else 0.0
+        return need_t * (1.0 - self.relocated[b]) + inflow
 
     def factor(self, bloc: int) -> float:
         """Multiplier of the bloc's path demand this quarter."""
@@ -87,6 +145,12 @@ def price_factor(ratio: np.ndarray, elasticity: float, cost_share: float, produc
     share of the product's cost at that price, grows with the price."""
     ratio = np.asarray(ratio, dtype=float)
     return ratio ** (-elasticity) * (1.0 + cost_share * (ratio - 1.0)) ** (-product_elasticity)
+
+
+def relocatable(by: Buyer) -> bool:
+    """Whether a buyer's need can relocate (sent or received): civil buyers only; a defence buyer, a buyer under a
+    domestic-sourcing mandate and a stockpile do not buy their magnets as foreign components."""
+    return not by.stockpile and not by.defence and by.domestic_mandate <= 0.0
 
 
 def unmet_share(buyers: list[Buyer], B: int) -> np.ndarray:
