@@ -95,7 +95,7 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "inputs_t": (np.float64, 0.0),
     "output_t": (np.float64, 0.0),
     "unit_cost_usd_per_kg": (np.float64, 0.0),  # processing + inputs
-    "mothballed": (np.bool_, False),  # operating plant on care and maintenance: offers nothing, pays part of its fixed cost (markets.mothball_after_quarters)
+    "mothballed": (np.bool_, False),  # on care and maintenance: offers nothing, pays part of its fixed cost (markets.mothball_after_quarters)
     "uncovered_q": (np.int16, 0),  # consecutive quarters its bloc's price has not covered the plant's cash cost (``mothball``)
     "employees": (np.float64, 0.0),
     "rd_staff_share": (np.float64, 0.0),

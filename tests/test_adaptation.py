@@ -148,7 +148,8 @@ def test_buyers_short_of_magnets_substitute_as_if_the_price_were_high():
     """substitution_shortage_saturation 0.5: a bloc whose buyers went without 25% of their need seeks half the maximum
     substitution (0.5 x 0.4 = 0.2) at the reference price; the price target counts when it is higher; 0: off."""
     m = Handful(substitution_max=0.4, substitution_rate_per_year=0.4, substitution_shortage_saturation=0.5)
-    west, china = m.buyer(WEST), m.buyer(CHINA)
+    west = m.buyer(WEST)
+    m.buyer(CHINA)  # a second bloc with buyers
     m.quarter(fill={west.name: 0.75})  # the West gets three quarters of its orders (no stocks): short of 25% of its need
     assert m.demand.substituted[WEST] == 0.0  # the target moves with last quarter's shortage
     z = []
@@ -277,7 +278,11 @@ def test_short_buyers_relocate_need_to_the_controlling_bloc_tonne_for_tonne():
     assert west_def.need_t == pytest.approx(path_need(WEST) * 0.05, rel=1e-13)
     assert china.need_t == pytest.approx(path_need(CHINA) * 0.95 + moved, rel=1e-13)
     assert china_def.need_t == pytest.approx(path_need(CHINA) * 0.05, rel=1e-13)
-    assert bloc_need(m.buyers, T.B).sum() == pytest.approx(path_need(WEST) + path_need(CHINA), rel=1e-13)  # tonnes conserved
+    assert sum(by.need_t for by in m.buyers) == pytest.approx(path_need(WEST) + path_need(CHINA), rel=1e-13)  # tonnes conserved
+    # each bloc's final demand (self-sufficiency's denominator) is its own need, before relocation: the West still uses
+    # the magnets it buys inside Chinese components, and China's own need is not the West's
+    own = bloc_need(m.buyers, T.B)
+    assert own[WEST] == pytest.approx(path_need(WEST), rel=1e-13) and own[CHINA] == pytest.approx(path_need(CHINA), rel=1e-13)
 
 
 def test_relocation_speed_follows_the_shortage_and_stops_at_the_maximum():

@@ -100,6 +100,7 @@ DOCUMENTED_SERIES = [
     "buyer_inventory_t",
     "stockpile_t",
     "substituted_share",
+    "relocated_share",
     "demand_price_factor",
     "security_premium",
     "contracted_t",

@@ -190,8 +190,11 @@ def consume(model: ChainModel) -> None:
 
 
 def bloc_need(buyers: list[Buyer], B: int) -> np.ndarray:
-    """(B,) this quarter's final need (consumption demand) of each bloc's buyers, t."""
+    """(B,) this quarter's final need (consumption demand) of each bloc's economy, t: its buyers' own need before any
+    relocation of demand (a bloc's buyers that buy finished components abroad under relocation still use those
+    magnets, and the need relocated into a bloc is another bloc's); a stockpile has none."""
     out = np.zeros(B)
     for by in buyers:
-        out[by.bloc] += by.need_t
+        if not by.stockpile:
+            out[by.bloc] += by.own_need_t()
     return out

@@ -59,6 +59,7 @@ SERIES = (
     "buyer_inventory_t",
     "stockpile_t",
     "substituted_share",
+    "relocated_share",
     "demand_price_factor",
     "security_premium",
     "contracted_t",
@@ -272,7 +273,7 @@ def demand_series(m: "ChainModel", output_t: np.ndarray, capacity_t: np.ndarray)
     """Final magnet demand, self-sufficiency (magnet-equivalent output / final demand) and world shares."""
     T = m.tables
     B, S = T.B, T.S
-    final = bloc_need(m.buyers, B)  # consumption need of the bloc's buyers (a stockpile has none)
+    final = bloc_need(m.buyers, B)  # the bloc's own final need, before relocation of demand (a stockpile has none)
     me = output_t * T.magnet_eq_per_t[None, :]
     cap_tot = capacity_t.sum(axis=0, keepdims=True)
     out_tot = output_t.sum(axis=0, keepdims=True)
@@ -287,7 +288,8 @@ def demand_series(m: "ChainModel", output_t: np.ndarray, capacity_t: np.ndarray)
 def adaptation_series(m: "ChainModel", trade_t: np.ndarray) -> dict[str, np.ndarray]:
     """How buyers adapt (MODEL.md 5.8a), per bloc (the same value at every stage unless said):
     final_shortage_t (need not consumed after stocks and stockpile releases), buyer_inventory_t,
-    stockpile_t, substituted_share, demand_price_factor, security_premium per stage (the premium the
+    stockpile_t, substituted_share, relocated_share (the share of the bloc's civil need bought as finished components
+    from a bloc whose export control covers magnets: sim.engine.demand), demand_price_factor, security_premium per stage (the premium the
     bloc's buyers put on their import origins, weighted by the stage's imports from each; 0 without imports),
     and contracted_t (offtake contract volumes held by the bloc's plants, t/yr; sim.engine.contracts)."""
     T = m.tables
@@ -312,6 +314,7 @@ def adaptation_series(m: "ChainModel", trade_t: np.ndarray) -> dict[str, np.ndar
         "buyer_inventory_t": rep(inv),
         "stockpile_t": rep(pile),
         "substituted_share": rep(m.demand.substituted),
+        "relocated_share": rep(m.demand.relocated),
         "demand_price_factor": rep(m.demand.price_factor),
         "security_premium": np.divide(weighted, tot, out=np.zeros((B, S)), where=tot > 0),
         "contracted_t": T.bs_sum(m.pop.bloc[alive], m.pop.stage[alive], m.pop.contract_t[alive]),
