@@ -226,12 +226,13 @@ def test_technology_ban_slows_foreign_quality_ramp():
 # --------------------------------------------------------------------------
 # demand shock
 # --------------------------------------------------------------------------
-# demand that neither answers the price (short-run response, scale effect, substitution) nor holds stocks (buyers' inventories,
-# stockpiles): buyers order exactly their path demand x the shock (docs/ODD.md 7.13, everything at 0)
+# demand that neither answers the price (short-run response, scale effect, substitution) nor moves abroad (relocation) nor holds
+# stocks (buyers' inventories, stockpiles): buyers order exactly their path demand x the shock (docs/ODD.md 7.13, everything at 0)
 FIXED_DEMAND = (
     "world.demand.short_run_elasticity=0",
     "world.demand.substitution_max=0",
     "world.demand.product_cost_share=0",
+    "world.demand.relocation_max=0",
     "world.demand.inventory_quarters=0",
     "world.demand.stockpile_quarters.china=0",
     "world.demand.stockpile_quarters.west=0",
