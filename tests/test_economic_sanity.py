@@ -16,8 +16,10 @@ covered), seeds 1-5 and the default horizon (30 years):
 
 These are yardsticks for the market economics, not descriptions of today's results: a failure names the scenario,
 seed, bloc, stage, the longest run, its quarters and the values in it. The module is marked ``slow`` (40 runs of 30
-years; `make test ARGS="-m slow"`) while the market issue is open: the export-control scenarios and some cost-floor
-runs still fail (30 years, seeds 1-5; the list is in the issue's notes), and the default suite must stay green.
+years, about a minute on 2 cores; `make test ARGS="-m slow"`) while the market issue is open: 4 of its 126 tests still
+fail (intermediate stages under a lasting export control: export_control_shock seed 4, export_controls_full seeds 3
+and 4; an ore shortage of Western separators in the 2020s of export_quota_2010 seed 2), and the default suite must
+stay green.
 Each (scenario, seed) runs once per test process (the module-scoped fixture ``checked_run``, about 2-3 s a run);
 the three checks read that run.
 """
