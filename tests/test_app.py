@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import shlex
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +38,8 @@ def test_app_imports_and_model_steps():
     from sim.classroom import app
 
     assert callable(app.page)
-    m = app.Classroom(d.default_levers())
+    assert callable(app.Controls) and callable(app.LeverPanel)
+    m = d.Run(d.default_levers()).model
     assert m.quarter == -1 and d.quarter_label(m).endswith("(not started)")
     before = {name: json.dumps(view(m), allow_nan=False) for name, view in d.VIEWS.items()}
     for _ in range(4):
@@ -303,6 +306,175 @@ def test_green_scale_runs_from_pale_to_dark():
     levels = [d._green(v, 0.5) for v in (0.0, 0.25, 0.5, 0.75, 1.0)]
     darkness = [sum(int(c[k : k + 2], 16) for k in (1, 3, 5)) for c in levels]
     assert darkness == sorted(darkness, reverse=True) and len(set(levels)) == len(levels)
+
+
+# --------------------------------------------------------------------------
+# Safe stepping: the play loop and the widgets share one Run (its lock), without a browser
+# --------------------------------------------------------------------------
+@pytest.fixture
+def watched_steps(monkeypatch):
+    """Every ClassroomModel step built from here on, recorded as (start, end) with a short pause inside, so
+    that two steps at once would overlap; ``overlaps`` counts steps that began while another was under way."""
+    log = {"inside": 0, "overlaps": 0, "steps": 0}
+    guard = threading.Lock()
+    step = d.ClassroomModel.step
+
+    def watched(self):
+        with guard:
+            log["overlaps"] += log["inside"] > 0
+            log["inside"] += 1
+        time.sleep(0.002)  # long enough for another thread to come in, if it could
+        step(self)
+        with guard:
+            log["inside"] -= 1
+            log["steps"] += 1
+
+    monkeypatch.setattr(d.ClassroomModel, "step", watched)
+    return log
+
+
+def _short_run(quarters: int = 6, **changes) -> d.Run:
+    """A run that ends after ``quarters`` quarters (the model stops itself at n_steps)."""
+    run = d.Run(d.change_levers(d.default_levers(), **changes) if changes else None)
+    run.model.n_steps = quarters
+    return run
+
+
+def _playing(run: d.Run, redraws: list | None = None) -> threading.Thread:
+    generation = run.start_playing()
+    assert generation is not None
+    redraws = redraws if redraws is not None else []
+    t = threading.Thread(target=run.play, args=(generation, lambda: redraws.append(run.model.steps)), kwargs={"interval_s": lambda: 0.0})
+    t.start()
+    return t
+
+
+def test_steps_from_the_play_loop_and_the_buttons_never_interleave(watched_steps):
+    run = _short_run(40)
+    loop = _playing(run)
+    clicks = [threading.Thread(target=run.step, args=(4,)) for _ in range(3)]  # Step one year, pressed while playing
+    for t in clicks:
+        t.start()
+    for t in clicks:
+        t.join()
+    loop.join(timeout=10)
+    assert not loop.is_alive() and not run.playing
+    assert watched_steps["overlaps"] == 0
+    # every quarter stepped once and none past the last (two steps at once leave Mesa's clock ahead of the steps)
+    assert run.model.steps == watched_steps["steps"] == run.model.time == 40
+
+
+def test_stepping_stops_at_the_last_quarter_and_says_so():
+    run = _short_run(6)
+    assert run.step(4) == 4 and "Quarter 4 of 6" in run.status()
+    assert run.step(4) == 2 and run.finished and not run.model.running
+    assert run.step(4) == 0 and run.model.steps == 6 and run.model.time == 6
+    assert run.status().startswith("Run finished") and d.quarter_label(run.model) in run.status()
+    assert run.start_playing() is None and not run.playing  # Play refuses a finished run
+    run.reset()
+    assert not run.finished and run.model.steps == 0
+
+
+def test_play_stops_by_itself_at_the_last_quarter():
+    run = _short_run(5)
+    redraws: list[int] = []
+    _playing(run, redraws).join(timeout=10)
+    assert run.finished and not run.playing and run.model.steps == 5
+    assert redraws == [1, 2, 3, 4, 5]
+
+
+def test_pause_stops_the_loop_after_the_step_under_way_and_a_new_play_replaces_the_old_loop():
+    run = _short_run(1000)
+    first = run.start_playing()
+    run.pause()
+    run.play(first, lambda: None)  # a loop that starts after its Pause never steps
+    assert run.model.steps == 0
+    loop = _playing(run)
+    time.sleep(0.05)
+    run.pause()
+    loop.join(timeout=5)
+    stopped = run.model.steps
+    time.sleep(0.05)
+    assert not loop.is_alive() and run.model.steps == stopped > 0
+    old = run.start_playing()
+    newer = run.start_playing()  # Pause then Play again before the old loop noticed
+    run.play(old, lambda: None)  # the old loop ends at once
+    assert run.model.steps == stopped
+    run.pause(old)  # a stale loop's pause leaves the new one playing
+    assert run.playing
+    run.pause(newer)
+    assert not run.playing
+
+
+def test_a_lever_change_during_play_pauses_and_is_kept(watched_steps):
+    run = _short_run(1000)
+    loop = _playing(run)
+    time.sleep(0.05)
+    assert run.model.levers.west_coordinated is False
+    built = run.change(west_coordinated=True)
+    loop.join(timeout=5)
+    assert not loop.is_alive() and not run.playing
+    assert run.model is built and built.steps == 0  # the rebuilt model is the one on the page, and it stays still
+    assert built.levers.west_coordinated is True and "policy@policy.west=coordinated_west" in built.overrides
+    assert watched_steps["overlaps"] == 0
+
+
+def test_lever_changes_at_once_are_all_kept():
+    run = d.Run()
+    changes = ({"west_coordinated": True}, {"seed": 7}, {"export_control": False})
+    threads = [threading.Thread(target=run.change, kwargs=c) for c in changes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    held = run.model.levers  # each change started from the levers the previous one left
+    assert (held.west_coordinated, held.seed, held.export_control) == (True, 7, False)
+
+
+def test_a_refused_change_keeps_the_model():
+    run = _short_run(6)
+    run.step(2)
+    model = run.model
+    with pytest.raises(ConfigError):
+        run.change(seed=-1)
+    assert run.model is model and model.steps == 2
+
+
+def test_the_panel_greys_stepping_and_levers_while_playing_and_says_when_the_run_is_finished():
+    """The controls and the lever panel rendered by Solara without a browser (a kernel of our own)."""
+    solara = pytest.importorskip("solara", reason="the app dependencies are not installed (pip install -e '.[app]')")
+    import ipyvuetify as v
+    from solara.server import kernel, kernel_context
+
+    from sim.classroom import app
+
+    with kernel_context.VirtualKernelContext(id="test", kernel=kernel.Kernel(), session_id="test"):
+        run = _short_run(6)
+        model, generation = solara.reactive(run.model), solara.reactive(None)
+
+        @solara.component
+        def Panel():
+            app.Controls(run, model, generation)
+            app.LeverPanel(run, model, generation)
+
+        _, rc = solara.render(Panel(), handle_error=False)
+        button = lambda label: rc.find(v.Btn, children=[label]).widget  # noqa: E731
+        control = lambda: rc.find(v.Checkbox, label=d.LEVERS["export_control"]["label"]).widget  # noqa: E731
+        before = set(threading.enumerate())
+        button("▶").click()
+        assert generation.value is not None and button("Step one year").disabled and button("Step").disabled
+        assert control().disabled and "Pause to change the levers." in str(rc.find(v.Alert).widgets[0].children)
+        control().v_model = False  # a change sent before the page greyed the box: it pauses and applies
+        for loop in set(threading.enumerate()) - before:
+            loop.join(timeout=10)
+        assert generation.value is None and not run.playing and run.model.steps == 0
+        assert model.value is run.model and run.model.levers.export_control is False and control().v_model is False
+        run.model.n_steps = 6  # the rebuilt model, shortened too
+        button("Step one year").click()
+        button("Step one year").click()
+        assert run.model.steps == 6 and button("Step one year").disabled and button("▶").disabled
+        assert "Run finished" in str(rc.find(v.Alert).widgets[0].children)
+        rc.close()
 
 
 # --------------------------------------------------------------------------

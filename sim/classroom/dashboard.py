@@ -10,6 +10,9 @@ that tests and ``benchmarks/bench_app.py`` use the same code:
 - :data:`PRESETS`: teaching presets, each a scenario, a few lever settings and a lesson.
 - :class:`ClassroomModel`: the :class:`~sim.engine.model.ChainModel` built from levers (the chain picture
   draws the trade between blocs that the recorder keeps for the last quarter, ``recorder.trade_t``).
+- :class:`Run`: the run on one page, with the one lock that every step and rebuild takes (the play loop and
+  the widgets never step or rebuild the model at once), stepping that stops at the last quarter, and lever
+  changes made from the levers the model holds.
 - ``*_option``: one chart per view as an ECharts option (plain JSON data, drawn in the browser by the
   ECharts copy that solara-assets serves locally), with a plain-language caption in :data:`CAPTIONS`.
 """
@@ -19,6 +22,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -559,6 +564,107 @@ class ClassroomModel(ChainModel):
         super().__init__(cfg)
         self.levers = levers
         self.overrides = overrides
+
+
+class Run:
+    """The run on one page: its model, and the one lock that every step and every rebuild takes.
+
+    The page has two actors on the model: the play loop (a thread of its own) and the widgets' handlers (the
+    websocket's thread). Two steps of one model at once corrupt its columns (firms appended by one step while
+    the other pays out over the old rows), a step beside a rebuild can go past the last quarter, and a lever
+    read from a stale picture of the page can be lost. So:
+
+    - :meth:`step` takes the lock and refuses past the last quarter (``model.running`` is false at ``n_steps``);
+    - :meth:`change` and :meth:`choose_preset` pause the run, then rebuild under the lock from the levers the
+      model holds, so a change never overwrites another and the widgets can show ``model.levers``;
+    - :meth:`play` is the play loop: it steps under the lock only while its own generation is the one playing,
+      so Pause (or a rebuild) stops it after the step under way, and a Play pressed again starts a new loop
+      instead of sharing the old one.
+
+    Nothing here calls Solara (a redraw while holding the lock could wait on a render that waits on the lock):
+    the page redraws after the lock is released.
+    """
+
+    def __init__(self, levers: Levers | None = None):
+        self.lock = threading.RLock()  # every step and rebuild of the model
+        self._state = threading.Lock()  # only the play state (Pause must never wait for a step)
+        self._generation = 0  # counts Plays; the loop of the latest one is the only one allowed to step
+        self._playing: int | None = None  # generation of the loop that may step; None: paused
+        self.model = ClassroomModel(levers)
+
+    # -- state
+    @property
+    def finished(self) -> bool:
+        """The run has reached its last quarter (or the model stopped itself)."""
+        m = self.model
+        return not m.running or m.steps >= m.n_steps
+
+    @property
+    def playing(self) -> bool:
+        return self._playing is not None
+
+    def status(self) -> str:
+        """Where the run is, in a line for the page."""
+        m = self.model
+        if self.finished:
+            return f"Run finished: {quarter_label(m)} was its last quarter. Reset, or change a lever, to run again."
+        return f"Quarter {m.steps} of {m.n_steps}"
+
+    # -- stepping
+    def step(self, quarters: int = 1) -> int:
+        """Up to ``quarters`` quarters, never past the last one; returns the number stepped."""
+        with self.lock:
+            done = 0
+            while done < quarters and not self.finished:
+                self.model.step()
+                done += 1
+            return done
+
+    def start_playing(self) -> int | None:
+        """Mark the run as playing; returns the generation its loop must pass to :meth:`play` (None: finished)."""
+        with self._state:
+            if self.finished:
+                return None
+            self._generation += 1
+            self._playing = self._generation
+            return self._generation
+
+    def pause(self, generation: int | None = None) -> None:
+        """Stop the play loop (only the loop of ``generation``, if given) after the step under way."""
+        with self._state:
+            if generation is None or self._playing == generation:
+                self._playing = None
+
+    def play(self, generation: int, redraw, quarters=lambda: 1, interval_s=lambda: 0.1) -> None:
+        """The play loop of ``generation``: wait ``interval_s()``, step ``quarters()`` quarters, ``redraw()``;
+        until paused, superseded by a later Play, or finished (then the run is paused)."""
+        while self._playing == generation:
+            time.sleep(interval_s())
+            with self.lock:
+                stepped = self.step(quarters()) if self._playing == generation else 0
+            if stepped:
+                redraw()
+            if self.finished:
+                self.pause(generation)
+
+    # -- rebuilding
+    def reset(self) -> ClassroomModel:
+        """Back to the start with the same levers (paused)."""
+        return self._rebuild(lambda levers: levers)
+
+    def change(self, **changes: Any) -> ClassroomModel:
+        """The model rebuilt with some levers changed (paused). Raises ConfigError; then the model stays."""
+        return self._rebuild(lambda levers: change_levers(levers, **changes))
+
+    def choose_preset(self, name: str) -> ClassroomModel:
+        """The model rebuilt from a teaching preset, keeping the seed (paused)."""
+        return self._rebuild(lambda levers: preset_levers(name, levers.seed))
+
+    def _rebuild(self, new_levers) -> ClassroomModel:
+        self.pause()
+        with self.lock:  # waits for a step under way; the levers read are those of the model it finished
+            self.model = ClassroomModel(new_levers(self.model.levers))
+            return self.model
 
 
 # --------------------------------------------------------------------------
