@@ -226,7 +226,7 @@ def _lesson(model) -> solara.Element:
 
 
 def _view(name: str):
-    """One chart with its caption, redrawn after every step (SolaraViz's update counter)."""
+    """One chart with its caption, redrawn after every step (Mesa's update counter, which the page's force_update raises)."""
     make_option = d.VIEWS[name]
 
     def view(model) -> solara.Element:
