@@ -91,16 +91,21 @@ def input_feed(model: ChainModel, cap: np.ndarray, committed: np.ndarray) -> tup
     return feed, np.minimum(sellable, feed)
 
 
-def input_limited(model: ChainModel) -> np.ndarray:
+def fed_nameplate(model: ChainModel) -> np.ndarray:
+    """(B, S) what the bloc's plants and committed pipeline could make a year, t: (capacity + committed) x max utilisation."""
+    cap, _ = model.capacity_and_pipeline()
+    return (cap + model.committed_pipeline()) * model.world.markets.max_utilisation
+
+
+def input_limited(model: ChainModel, nameplate: np.ndarray | None = None) -> np.ndarray:
     """(B, S) whether a stage is input-limited (:func:`input_feed`): its bloc's inputs cannot keep its plants and
-    committed pipeline busy (feed below sellable nameplate by more than ``investment.input_limit_tolerance``).
-    All False without the feed."""
+    committed pipeline busy (feed below ``nameplate``, :func:`fed_nameplate` unless given, by more than
+    ``investment.input_limit_tolerance``). All False without the feed."""
     T = model.tables
-    if getattr(model, "input_feed", None) is None:
+    if model.input_feed is None:
         return np.zeros((T.B, T.S), dtype=bool)
     feed, _ = model.input_feed
-    cap, _ = model.capacity_and_pipeline()
-    nameplate = (cap + model.committed_pipeline()) * model.world.markets.max_utilisation
+    nameplate = fed_nameplate(model) if nameplate is None else nameplate
     return np.isfinite(feed) & (feed < (1.0 - model.world.investment.input_limit_tolerance) * nameplate)
 
 
@@ -229,11 +234,10 @@ def sales_within_reach(model: ChainModel) -> np.ndarray:
         unmet_magnets = final_unmet(model)[0]
         per_magnet = T.magnet_eq_per_t[T.S - 1] / T.magnet_eq_per_t  # (S,) t of stage-s product per t of magnet
         out[:, : T.S - 1] += share * unmet_magnets[:, None] * per_magnet[None, : T.S - 1]
-    feed = getattr(model, "input_feed", None)
+    feed = model.input_feed
     if feed is not None:  # the input the bloc's plants and committed pipeline downstream would buy but cannot get
-        lim = input_limited(model)
-        cap_now, _ = model.capacity_and_pipeline()
-        nameplate = (cap_now + model.committed_pipeline()) * model.world.markets.max_utilisation
+        nameplate = fed_nameplate(model)
+        lim = input_limited(model, nameplate)
         for s in range(1, T.S):
             gap = np.where(lim[:, s], T.input_per_t[s] * np.maximum(nameplate[:, s] - feed[0][:, s], 0.0) / 4.0, 0.0)
             cl = model.last_clearing.get(s - 1)
