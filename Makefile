@@ -40,8 +40,9 @@ app: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -n "$(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@echo "Installing the project and its test tools into $(VENV) (a few minutes on a fresh machine; pip shows each package)"
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install --progress-bar on -e '.[test]'
 	touch $@
 
 clean-venv:

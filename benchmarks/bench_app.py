@@ -12,7 +12,8 @@ Two measurements on the default world (scenario baseline, seed 1):
 The acceptance criterion (issue 5) is "one simulated year renders in well under a second".
 
 Run:  .venv/bin/python benchmarks/bench_app.py [--browser-years 3] [--no-browser] [--out DIR]
-Writes DIR/bench_app.json and DIR/bench_app.md (default DIR: benchmarks/results).
+Writes DIR/bench_app.json and DIR/bench_app.md (default DIR: results/benchmarks, ignored by git; the committed
+tables in benchmarks/results are updated on purpose with --out benchmarks/results).
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--browser-years", type=int, default=3, help="simulated years clicked through in the browser")
     ap.add_argument("--no-browser", action="store_true", help="only the server-side measurement")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="directory for bench_app.{json,md}")
+    ap.add_argument("--out", default=str(ROOT / "results" / "benchmarks"), help="directory for bench_app.{json,md} (committed: benchmarks/results)")
     args = ap.parse_args(argv)
     if args.browser_years < 1:
         print("error: --browser-years must be >= 1", file=sys.stderr)

@@ -15,7 +15,8 @@ acceptance criterion is "default world (several hundred firms, 30 years) under
 
 Run:  make bench   (or .venv/bin/python benchmarks/bench_scale.py [--scales 3.2,32,320] [--years 30] [--out DIR])
       .venv/bin/python benchmarks/bench_scale.py --profile 320 --years 10   (cProfile of one scale)
-Writes DIR/bench_scale.json and DIR/bench_scale.md (default DIR: benchmarks/results).
+Writes DIR/bench_scale.json and DIR/bench_scale.md (default DIR: results/benchmarks, ignored by git; the
+committed tables in benchmarks/results are updated on purpose with --out benchmarks/results).
 """
 
 from __future__ import annotations
@@ -214,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--years", default=DEFAULT_YEARS, help="horizon in years: one value for every scale, or one per scale (comma-separated; default 30)"
     )
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for bench_scale.json and bench_scale.md")
+    ap.add_argument(
+        "--out", default=str(ROOT / "results" / "benchmarks"), help="folder for bench_scale.json and bench_scale.md (committed: benchmarks/results)"
+    )
     ap.add_argument("--no-default", action="store_true", help="skip the default-world timings (scale 1, 30 years; CLI end to end)")
     ap.add_argument("--profile", type=float, metavar="SCALE", help="only profile one scale with cProfile (uses the first --years value)")
     ap.add_argument("--profile-top", type=int, default=0, help=argparse.SUPPRESS)

@@ -14,7 +14,7 @@ The numbers are those of numpy without its AVX-512 kernels (``import sim`` switc
 sim/engine/numerics.py), so the same baseline holds on x86-64 machines with and without AVX-512.
 
 What is pinned: for each seed, one run of the default configuration (conf/config.yaml: world
-rare_earth_2015, scenario laissez_faire, 30 years; see OVERRIDES) with progress off and nothing
+rare_earth_2015, scenario baseline, 30 years; see OVERRIDES) with progress off and nothing
 written, and every scalar of its summary (summary.json) flattened to dotted keys such as
 ``years_to_first_output.west.magnet`` or ``shares.2030.china.magnet.capacity`` - except
 ``wall_time_s``. The test compares floats with a relative tolerance of 1e-9 and everything else
