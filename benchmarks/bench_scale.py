@@ -1,11 +1,18 @@
-"""Scale benchmark: firm-steps per second and peak memory at about 1k, 10k and 100k firms.
+"""Scale benchmark: firm-steps per second and peak memory at about 10k, 100k and 1M firms, beside Mesa.
 
 Worlds are scaled with ``world.scale``, which multiplies the initial firm counts,
-final demand and entry rates (the default world has 309 firms, so scales 3.2,
-32 and 320 give about 1,000, 10,000 and 100,000 firms at the start). Each case
+final demand and entry rates (the default world has 309 firms, so scales 32, 320
+and 3200 give about 10,000, 100,000 and 1,000,000 firms at the start). Each case
 runs in its own subprocess, so the peak resident memory (``ru_maxrss``) is that
 case's alone. A firm-step is one live firm simulated for one quarter; the
 count is the sum over steps of the live (not exited) firms after each step.
+
+Beside each world size, in the same sequence of processes, a reference Mesa model
+runs as many agents as the world has firms at start: each agent does five float
+operations per step (``v = 0.9 v + 0.1 x; x += 0.01 v``) and the model steps them
+with ``AgentSet.shuffle_do`` (Mesa's own idiom), for ``--ref-steps`` steps. The
+table gives the world's firm-steps per second over Mesa's agent-steps per second
+(the ratio), which holds better on a busy machine than either figure alone.
 
 The benchmark also times the default world (scale 1, 30 years) twice: the
 model loop alone, and end to end as a user runs it (``python -m sim`` in a fresh
@@ -13,7 +20,7 @@ interpreter, writing a complete run directory to a temporary folder). The
 acceptance criterion is "default world (several hundred firms, 30 years) under
 30 s on 2 cores".
 
-Run:  make bench   (or .venv/bin/python benchmarks/bench_scale.py [--scales 3.2,32,320] [--years 30] [--out DIR])
+Run:  make bench   (or .venv/bin/python benchmarks/bench_scale.py [--scales 32,320,3200] [--years 30,30,10] [--no-mesa] [--out DIR])
       .venv/bin/python benchmarks/bench_scale.py --profile 320 --years 10   (cProfile of one scale)
 Writes DIR/bench_scale.json and DIR/bench_scale.md (default DIR: results/benchmarks, ignored by git; the
 committed tables in benchmarks/results are updated on purpose with --out benchmarks/results).
@@ -34,8 +41,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SCALES = "3.2,32,320"
-DEFAULT_YEARS = "30"
+DEFAULT_SCALES = "32,320,3200"
+DEFAULT_YEARS = "30,30,10"  # 1M firms for 30 years would take several minutes; 10 years show the same cost per firm-step
+DEFAULT_REF_STEPS = 20  # steps of the Mesa reference (its cost per agent-step does not change with the count of steps)
 FLAT_TOLERANCE = 1.5  # cost per firm-step may grow this much from the second-largest to the largest scale
 
 
@@ -108,6 +116,55 @@ def worker(scale: float, years: int, profile_top: int = 0) -> dict:
     return out
 
 
+class _Reference:
+    """The Mesa reference: agents that do five float operations per step, stepped with shuffle_do (built lazily so
+    that importing this module does not import Mesa)."""
+
+    @staticmethod
+    def build(n: int, seed: int = 1):
+        import mesa
+
+        class RefAgent(mesa.Agent):
+            def __init__(self, model, x: float):
+                super().__init__(model)
+                self.x = x
+                self.v = 0.0
+
+            def step(self) -> None:
+                self.v = 0.9 * self.v + 0.1 * self.x
+                self.x += 0.01 * self.v
+
+        class RefModel(mesa.Model):
+            def __init__(self, n: int, seed: int):
+                super().__init__(rng=seed)
+                for x in self.rng.random(n):
+                    RefAgent(self, float(x))
+
+            def step(self) -> None:
+                self.agents.shuffle_do("step")
+
+        return RefModel(n, seed)
+
+
+def mesa_worker(n: int, steps: int) -> dict:
+    """Build and step the Mesa reference with ``n`` agents in this process; return its measurements."""
+    t0 = time.perf_counter()
+    model = _Reference.build(n)
+    t1 = time.perf_counter()
+    for _ in range(steps):
+        model.step()
+    wall = time.perf_counter() - t1
+    return {
+        "agents": n,
+        "steps": steps,
+        "build_s": t1 - t0,
+        "wall_s": wall,
+        "agent_steps_per_s": n * steps / wall if wall > 0 else float("nan"),
+        "us_per_agent_step": 1e6 * wall / (n * steps) if n and steps else float("nan"),
+        "peak_mb": peak_mb(),
+    }
+
+
 def profile_text(prof, top: int) -> str:
     """Top functions by own time and by cumulative time, with file:line."""
     import io
@@ -136,6 +193,16 @@ def run_case(scale: float, years: int, profile_top: int = 0) -> dict:
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     res["process_s"] = time.perf_counter() - started
     return res
+
+
+def run_mesa_case(n: int, steps: int) -> dict:
+    """Run the Mesa reference in a fresh interpreter."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--mesa-worker", str(n), str(steps)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(f"Mesa reference with {n} agents failed (exit {proc.returncode})")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def run_cli_default() -> dict:
@@ -187,7 +254,7 @@ def machine() -> dict:
 def fmt_table(rows: list[dict]) -> list[str]:
     hdr = (
         "| case | scale | years | steps | firms at start | mean live firms | firms at end | wall s | "
-        "firm-steps/s | µs per firm-step | build s | peak MB |"
+        "firm-steps/s | µs per firm-step | build s | peak MB | Mesa agent-steps/s | ratio |"
     )
     sep = "|" + "|".join(["---"] * (hdr.count("|") - 1)) + "|"
     lines = [hdr, sep]
@@ -195,9 +262,16 @@ def fmt_table(rows: list[dict]) -> list[str]:
         lines.append(
             f"| {r['label']} | {r['scale']:g} | {r['years']} | {r['steps']} | {r['firms_start']:,} | {r['firms_mean']:,.0f} | "
             f"{r['firms_end']:,} | {r['wall_s']:.2f} | {r['firm_steps_per_s']:,.0f} | {r['us_per_firm_step']:.2f} | "
-            f"{r['build_s']:.2f} | {r['peak_mb']:.0f} |"
+            f"{r['build_s']:.2f} | {r['peak_mb']:.0f} | {fmt_mesa(r.get('mesa'))} |"
         )
     return lines
+
+
+def fmt_mesa(ref: dict | None) -> str:
+    """The Mesa reference's rate and the world's ratio to it (two table cells), or dashes."""
+    if not ref:
+        return "- | -"
+    return f"{ref['agent_steps_per_s']:,.0f} | {ref['ratio']:.2f}"
 
 
 def label(scale: float, firms: int) -> str:
@@ -219,10 +293,19 @@ def main(argv: list[str] | None = None) -> int:
         "--out", default=str(ROOT / "results" / "benchmarks"), help="folder for bench_scale.json and bench_scale.md (committed: benchmarks/results)"
     )
     ap.add_argument("--no-default", action="store_true", help="skip the default-world timings (scale 1, 30 years; CLI end to end)")
+    ap.add_argument("--no-mesa", action="store_true", help="skip the Mesa reference beside each scaled world")
+    ap.add_argument("--ref-steps", type=int, default=DEFAULT_REF_STEPS, help=f"steps of the Mesa reference (default {DEFAULT_REF_STEPS})")
     ap.add_argument("--profile", type=float, metavar="SCALE", help="only profile one scale with cProfile (uses the first --years value)")
     ap.add_argument("--profile-top", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--worker", nargs=2, metavar=("SCALE", "YEARS"), help=argparse.SUPPRESS)
+    ap.add_argument("--mesa-worker", nargs=2, type=int, metavar=("AGENTS", "STEPS"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    if a.ref_steps < 1:
+        ap.error(f"--ref-steps must be a positive number of steps, got {a.ref_steps}")
+
+    if a.mesa_worker:
+        print(json.dumps(mesa_worker(*a.mesa_worker)))
+        return 0
 
     if a.worker:
         res = worker(float(a.worker[0]), int(a.worker[1]), a.profile_top)
@@ -257,6 +340,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running world.scale={s:g} for {y} years ...", file=sys.stderr, flush=True)
         r = run_case(s, y)
         r["label"] = label(s, r["firms_start"])
+        if s != 1.0 and not a.no_mesa:  # the Mesa reference at the world's firm count, next in the same sequence
+            print(f"running the Mesa reference with {r['firms_start']:,} agents for {a.ref_steps} steps ...", file=sys.stderr, flush=True)
+            ref = run_mesa_case(r["firms_start"], a.ref_steps)
+            ref["ratio"] = r["firm_steps_per_s"] / ref["agent_steps_per_s"]
+            r["mesa"] = ref
         rows.append(r)
     cli = None
     if not a.no_default:
@@ -282,6 +370,16 @@ def main(argv: list[str] | None = None) -> int:
         "peak MB is the peak resident memory of the case's own process (ru_maxrss), including about "
         f"{min(r['rss_after_imports_mb'] for r in rows):.0f} MB of interpreter and imports (numpy, pandas, mesa, hydra)."
     )
+    refs = [r for r in rows if r.get("mesa")]
+    if refs:
+        notes.append(
+            f"Mesa reference: as many agents as the world's firms at start, five float operations each per step, "
+            f"`shuffle_do`, {refs[0]['mesa']['steps']} steps, in its own process right after the world's; ratio = the world's "
+            "firm-steps/s over the reference's agent-steps/s (above 1: the world simulates a firm for a quarter faster than "
+            "Mesa steps an agent that does almost nothing). "
+            + "; ".join(f"{r['firms_start']:,} firms: x{r['mesa']['ratio']:.2f}" for r in refs)
+            + "."
+        )
     scaled = [r for r in rows if r["scale"] != 1.0] or rows
     flat_note = None
     if len(scaled) >= 2:
@@ -327,7 +425,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *("- " + n for n in notes),
         "",
-        "Regenerate: `make bench` (or `.venv/bin/python benchmarks/bench_scale.py --scales 3.2,32,320 --years 30`).",
+        'Regenerate: `make bench ARGS="--out benchmarks/results"` (or `.venv/bin/python benchmarks/bench_scale.py '
+        "--scales 32,320,3200 --years 30,30,10 --out benchmarks/results`).",
         "",
     ]
     (out / "bench_scale.md").write_text("\n".join(md))
