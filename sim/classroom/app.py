@@ -27,16 +27,21 @@ import traceback
 import markdown
 import solara
 import solara.lab
-from mesa.visualization.solara_viz import ComponentsView
+import solara.server.settings
 from mesa.visualization.utils import force_update, update_counter
+from solara.alias import rv as v
 
+from sim.classroom import about
 from sim.classroom import dashboard as d
+from sim.classroom.chart import Chart
 from sim.config import ConfigError, config_options
 
 TITLE = "Little giants: the mine-to-magnet classroom"
 lever_error = solara.reactive(None)  # the last refused setting's message (per browser session)
 preset = solara.reactive(None)  # name of the teaching preset chosen last (None: free settings)
 play_error = solara.reactive(None)  # an error the play loop met (the run is paused)
+solara.lab.theme.dark = False  # the light theme, whatever the system's: the charts are drawn for it
+solara.server.settings.theme.show_banner = False  # Solara's banner sat over the panels' corner
 
 
 @solara.component
@@ -145,6 +150,16 @@ def LeverPanel(run: d.Run, model: solara.Reactive, play_gen: solara.Reactive):
             on_value=choose_preset,
             disabled=playing,
         )
+        if preset.value and now != d.preset_levers(preset.value, now.seed):
+            solara.Button(
+                "Back to the preset",
+                color="primary",
+                outlined=True,
+                classes=["back-to-preset"],
+                style={"width": "100%"},
+                on_click=lambda: choose_preset(d.PRESETS[preset.value]["title"]),
+                disabled=playing,
+            )
         if lever_error.value:
             with solara.Column(classes=["lever-error"]):
                 solara.Error(f"Not applied: {lever_error.value}")
@@ -154,8 +169,17 @@ def LeverPanel(run: d.Run, model: solara.Reactive, play_gen: solara.Reactive):
 def _levers(now: d.Levers, change, playing: bool) -> None:
     """The lever widgets under the preset, in the panel's order: the run, China, the West, the export control."""
     off = playing
+
+    def change_seed(text: str) -> None:
+        try:
+            seed = d.parse_seed(text)
+        except ConfigError as ex:  # the seed's own message, in place of any earlier one
+            lever_error.set(str(ex))
+            return
+        change(seed=seed)
+
     solara.Select("Scenario", value=now.scenario, values=config_options("scenario"), on_value=lambda v: change(scenario=v), disabled=off)
-    solara.InputInt("Seed", value=now.seed, on_value=lambda v: change(seed=v), continuous_update=False, disabled=off)
+    solara.InputText("Seed", value=str(now.seed), on_value=lambda text: change_seed(text), continuous_update=False, disabled=off)
     tiers = now.china_policy == "coordinated"
     _text("**China**")
     solara.Select("China's policy", value=now.china_policy, values=list(d.CHINA_POLICIES), on_value=lambda v: change(china_policy=v), disabled=off)
@@ -184,73 +208,118 @@ def _text(md: str, classes: list[str] | None = None) -> None:
 
 def _slider(name: str, now: d.Levers, change, disabled: bool = False) -> None:
     spec = d.LEVERS[name]
-    value = getattr(now, name)
-    label = f"{spec['label']}: {value:g}"
-    if spec["kind"] == "slider_int":
-        solara.SliderInt(
-            label,
-            value=int(value),
-            min=spec["min"],
-            max=spec["max"],
-            step=spec["step"],
-            on_value=lambda v: change(**{name: int(v)}),
-            disabled=disabled,
-        )
-    else:
-        solara.SliderFloat(
-            label,
-            value=float(value),
-            min=spec["min"],
-            max=spec["max"],
-            step=spec["step"],
-            on_value=lambda v: change(**{name: float(v)}),
-            disabled=disabled,
-        )
+    cast = int if spec["kind"] == "slider_int" else float
+    value = cast(getattr(now, name))
+    LeverSlider(spec["label"], value, spec["min"], spec["max"], spec["step"], lambda v: change(**{name: cast(v)}), disabled).key(f"{name}={value}")
 
 
-def _lesson(model) -> solara.Element:
-    """The preset's lesson (or the scenario's question), where the run is, and the same run from the command line."""
+@solara.component
+def LeverSlider(label: str, value: float, min: float, max: float, step: float, on_release, disabled: bool = False):
+    """A full-width slider with its label and value above it; the model is rebuilt when the slider is released
+    (Vuetify's change event: the mouse let go, a click on the track or a key), not at every value dragged over."""
+    shown, set_shown = solara.use_state(value)  # the value under the thumb while dragging
+    with solara.Div(classes=["lever"]):
+        solara.HTML(tag="div", unsafe_innerHTML=f"{label}: <b>{shown:g}</b>", classes=["lever-label"])
+        slider = v.Slider(
+            v_model=shown, min=min, max=max, step=step, disabled=disabled, hide_details=True, dense=True, on_v_model=set_shown, class_="lever-slider"
+        )
+
+        def released(widget, event, data) -> None:
+            if data is not None and data != value:
+                on_release(data)
+
+        v.use_event(slider, "change", released)
+
+
+def _lesson(model) -> None:
+    """The preset's lesson (or the scenario's question) and where the run is."""
     m = model
-    with solara.Column(classes=["view-lesson"]) as col:
+    with solara.Div(classes=["view-lesson"]):
+        with solara.Div(classes=["view-quarter"]):
+            _text(f"**Now: {d.quarter_label(m)}** · seed {m.cfg.seed}")
         if preset.value:
             p = d.PRESETS[preset.value]
-            _text(f"### {p['title']}\n\n{p['lesson']}\n\n*Try next:* {p['try']}")
+            _text(f"### {p['title']}\n\n{p['lesson']} *Try next:* {p['try']}")
         else:
-            _text(f"### Scenario: {m.cfg.scenario.name}\n\n{m.cfg.scenario.question}\n\nPick a teaching preset on the left for a guided lesson.")
-        regimes = ", ".join(f"{b}: {p.regime}" for b, p in m.cfg.policy.items())
-        changes = ", ".join(f"{b}: {c.policy.regime} from {c.year:g}" for b, c in m.cfg.policy_change.items())
-        with solara.Column(classes=["view-quarter"]):
-            _text(f"**Now: {d.quarter_label(m)}** · policies {regimes}" + (f" (then {changes})" if changes else "") + f" · seed {m.cfg.seed}")
+            _text(f"### Scenario: {m.cfg.scenario.name}\n\n{m.cfg.scenario.question} Pick a teaching preset on the left for a guided lesson.")
+
+
+def _this_run(model) -> None:
+    """The policies of the run and the same run from the command line."""
+    m = model
+    regimes = ", ".join(f"{b}: {p.regime}" for b, p in m.cfg.policy.items())
+    changes = ", ".join(f"{b}: {c.policy.regime} from {c.year:g}" for b, c in m.cfg.policy_change.items())
+    with solara.Div(classes=["view-run"]):
+        _text(f"**This run.** Policies {regimes}" + (f" (then {changes})" if changes else "") + ".")
         _text("The same run from the command line:\n\n```\n" + d.command_line(m.overrides) + "\n```")
-    return col
 
 
-def _view(name: str):
-    """One chart with its caption, redrawn after every step (Mesa's update counter, which the page's force_update raises)."""
-    make_option = d.VIEWS[name]
-
-    def view(model) -> solara.Element:
-        with solara.Column(classes=[f"view-{name}"], style={"width": "100%"}) as col:
-            solara.FigureEcharts(option=make_option(model), attributes={"style": "height: 300px; width: 100%;"}, responsive=True)
-            _text(d.CAPTIONS[name])
-        return col
-
-    view.__name__ = f"View_{name}"
-    return view
-
-
-COMPONENTS = [_lesson] + [_view(name) for name in ("chain", "timeline", "capacity", "prices", "pyramid")]
+@solara.component
+def View(run: d.Run, name: str, model, fill: bool = False):
+    """One chart with its caption, redrawn after every step (Mesa's update counter, which the page's force_update
+    raises); the model is read under the run's lock (a redraw asked for while a step is under way waits for it)."""
+    update_counter.get()
+    with run.lock:
+        option = d.VIEWS[name](model)
+    with solara.Div(classes=["view", f"view-{name}"]):
+        with solara.Div(classes=["chart-box"]):
+            Chart.element(option=option, height="" if fill else f"{d.CHART_HEIGHT_PX}px")
+        _text(d.CAPTIONS[name], classes=["caption"])
 
 
-def _under_lock(run: d.Run, view):
-    """A view that reads the model only between steps (a redraw asked for while a step is under way waits for it)."""
-
-    def locked(model) -> solara.Element:
+@solara.component
+def Views(run: d.Run, model):
+    """The lesson and the two panels it names on the first screen; the other panels and the run's command line below."""
+    update_counter.get()
+    first = d.PRESETS[preset.value]["panels"] if preset.value else d.DEFAULT_PANELS
+    with solara.Div(classes=["first-screen"]):
         with run.lock:
-            return view(model)
+            _lesson(model)
+        with solara.Div(classes=["focus"]):
+            for name in first:
+                View(run, name, model, fill=True)
+    with solara.Div(classes=["more"]):
+        for name in d.VIEWS:
+            if name not in first:
+                View(run, name, model)
+    with run.lock:
+        _this_run(model)
 
-    locked.__name__ = view.__name__
-    return locked
+
+@solara.component
+def About():
+    """About this model, in the sections of NetLogo's Info tab."""
+    with solara.Div(classes=["about"]):
+        _text(about.ABOUT)
+
+
+# The page on a projector: always the light theme (charts are drawn for it), the levers in a column of their own
+# that scrolls apart from the panels, the lesson and the two panels it names filling the first screen, chart
+# text and captions at 16 px. Mesa's tabs and Solara's banner are not used.
+CSS = """
+.lg-page { position: fixed; top: 64px; left: 0; right: 0; bottom: 0; display: flex; flex-wrap: nowrap; overflow: hidden; }
+.lg-side { width: 310px; min-width: 310px; height: 100%; overflow-y: auto; padding: 8px; background: #f5f5f5; }
+.lg-side .v-card { margin-bottom: 8px; }
+.lever { margin: 6px 0 2px 0; }
+.lg-side .v-select__selection--comma { white-space: normal; overflow: visible; text-overflow: clip; line-height: 1.3; }
+.lever-label { font-size: 15px; line-height: 1.3; }
+.lever-slider { margin: 0 !important; }
+.lg-main { flex: 1 1 auto; min-width: 0; height: 100%; overflow-y: auto; padding: 8px 14px; }
+.lg-main p, .lg-main li { font-size: 16px; line-height: 1.35; margin-bottom: 6px; }
+.lg-main h3 { font-size: 21px; margin: 2px 0 4px 0; }
+.first-screen { height: calc(100vh - 64px - 16px); display: flex; flex-direction: column; }
+.view-lesson { flex: 0 0 auto; }
+.view-quarter { float: right; margin-left: 16px; }
+.focus { flex: 1 1 0; min-height: 0; display: flex; gap: 16px; }
+.focus .view { flex: 1 1 0; min-width: 0; display: flex; flex-direction: column; }
+.focus .chart-box { flex: 1 1 0; min-height: 200px; }
+.more { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 16px; margin-top: 16px; }
+.caption p { margin: 4px 0 0 0; }
+.view-run { margin-top: 16px; }
+.view-run pre { white-space: pre-wrap; word-break: break-all; font-size: 15px; }
+.about { max-width: 60em; }
+.about h2 { font-size: 19px; margin: 18px 0 6px 0; letter-spacing: 0.02em; }
+"""
 
 
 @solara.component
@@ -258,14 +327,25 @@ def Page():
     run = solara.use_memo(d.Run, [])
     model = solara.use_reactive(run.model)  # always run.model: set after each rebuild, redrawn after each step
     play_gen = solara.use_reactive(None)  # the generation of the play loop running (Run.start_playing); None: paused
-    views = solara.use_memo(lambda: [_under_lock(run, view) for view in COMPONENTS], [])
+    show_about = solara.use_reactive(False)
+    solara.Style(CSS)
     with solara.AppBar():
         solara.AppBarTitle(TITLE)
-        solara.lab.ThemeToggle()
-    with solara.Sidebar(), solara.Column():
-        Controls(run, model, play_gen)
-        LeverPanel(run, model, play_gen)
-    ComponentsView(views, model.value)
+        solara.Button(
+            "Back to the run" if show_about.value else "About this model",
+            text=True,
+            classes=["about-toggle"],
+            on_click=lambda: show_about.set(not show_about.value),
+        )
+    with solara.Div(classes=["lg-page"]):
+        with solara.Div(classes=["lg-side"]):
+            Controls(run, model, play_gen)
+            LeverPanel(run, model, play_gen)
+        with solara.Div(classes=["lg-main"]):
+            if show_about.value:
+                About()
+            else:
+                Views(run, model.value)
 
 
 page = Page

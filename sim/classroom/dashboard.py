@@ -173,6 +173,19 @@ LEVERS: dict[str, dict[str, Any]] = {
 }
 
 
+def parse_seed(text: str) -> int:
+    """The seed typed on the page (raises ConfigError at 'seed' saying what is wrong with this text)."""
+    spec = LEVERS["seed"]
+    text = (text or "").strip()
+    if not text:
+        raise ConfigError("seed", f"empty; type a whole number from {spec['min']} to {spec['max']}")
+    try:
+        seed = int(text)
+    except ValueError:
+        raise ConfigError("seed", f"'{text}' is not a whole number; type one from {spec['min']} to {spec['max']}") from None
+    return seed
+
+
 def check_levers(levers: Levers) -> None:
     """Lever values inside the ranges the page offers (raises ConfigError naming the lever)."""
     scenarios = config_options("scenario")
@@ -499,7 +512,8 @@ def command_line(overrides: list[str]) -> str:
 # --------------------------------------------------------------------------
 # Teaching presets
 # --------------------------------------------------------------------------
-# name -> title, scenario, lever changes, lesson (one paragraph), what to try next.
+# name -> title, scenario, lever changes, lesson (one paragraph), what to try next, and the two panels (VIEWS) the
+# lesson talks about, which the page shows beside it on the first screen.
 PRESETS: dict[str, dict[str, Any]] = {
     "mine_alone": {
         "title": "Why a mine alone is not independence",
@@ -515,6 +529,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "row, a magnet needs all four."
         ),
         "try": "Give the West a price floor and offtake, or faster permits, and see which rows start to fill.",
+        "panels": ("chain", "timeline"),
     },
     "export_control": {
         "title": "What an export control does",
@@ -528,6 +543,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "projects start once high prices make them pay."
         ),
         "try": "Switch the export control off, or move its start year, and compare the prices.",
+        "panels": ("prices", "chain"),
     },
     "tiers": {
         "title": "What the tiers change",
@@ -541,6 +557,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "R&D-led cost and prices with and without tiers."
         ),
         "try": "Set China's policy to coordinated_without_tiers and run the same seed again.",
+        "panels": ("pyramid", "prices"),
     },
 }
 
@@ -715,7 +732,15 @@ def tier_counts(model: ChainModel) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------
 # Views: ECharts options (JSON only: the browser draws them, so a step costs the server little)
 # --------------------------------------------------------------------------
+# Drawn for a projector: every text of a chart at FONT px or more, the light theme, and a layout that holds
+# from a 460 x 400 px panel (two panels beside the lesson at 1280 x 720) up: gaps for text are fractions of the
+# chart that leave at least a line of text at that size, and axis labels ECharts cannot fit are dropped
+# (hideOverlap) rather than drawn over each other.
+FONT = 16  # px, the smallest text of a chart
+TEXT = {"fontSize": FONT, "color": "#222", "fontFamily": "Roboto, Arial, sans-serif"}
 BLOC_COLOURS = {"china": "#c0392b", "west": "#2e6fba", "rest_of_world": "#2ca02c"}
+BLOC_NAMES = {"china": "China", "west": "West", "rest_of_world": "Rest of world"}
+BLOC_SHORT = {"china": "China", "west": "West", "rest_of_world": "RoW"}  # the timeline's row labels
 OTHER_COLOURS = ("#9467bd", "#17becf", "#8c564b")
 STAGE_COLOURS = ("#8c6d31", "#e6850e", "#7f7f7f", "#7b3fa0")
 GREENS = ("#f7fcf5", "#c7e9c0", "#74c476", "#238b45", "#00441b")  # self-sufficiency 0 .. 2 x threshold
@@ -729,27 +754,56 @@ def bloc_colour(bloc: str, b: int) -> str:
     return BLOC_COLOURS.get(bloc, OTHER_COLOURS[b % len(OTHER_COLOURS)])
 
 
+def bloc_name(bloc: str, short: bool = False) -> str:
+    """A bloc as the charts name it ("Rest of world"; "RoW" where space is short)."""
+    return (BLOC_SHORT if short else BLOC_NAMES).get(bloc, bloc.replace("_", " "))
+
+
 def _f(x: Any, digits: int = 4) -> float | None:
     """A JSON number (None for NaN/inf: a gap in the chart)."""
     x = float(x)
     return round(x, digits) if math.isfinite(x) else None
 
 
+def _option(**parts: Any) -> dict:
+    """An ECharts option with the dashboard's defaults: no animation, text at FONT px, a white background."""
+    return {"animation": False, "backgroundColor": "#fff", "textStyle": dict(TEXT), **parts}
+
+
 def quarter_names(model: ChainModel) -> list[str]:
-    """Labels of every quarter of the horizon ("2015 Q1", ...): the category axis of the time charts, so that a
-    chart keeps its width and fills in from the left as the run goes."""
+    """Labels of every quarter of the horizon ("2015", "2015 Q2", ...: a year's first quarter is the year): the
+    category axis of the time charts, so that a chart keeps its width and fills in from the left as the run goes,
+    and its axis labels are plain years."""
     y0 = model.world.start_year
-    return [f"{y0 + q // 4} Q{q % 4 + 1}" for q in range(model.n_steps)]
+    return [f"{y0 + q // 4}" + (f" Q{q % 4 + 1}" if q % 4 else "") for q in range(model.n_steps)]
 
 
-def _time_axis(model: ChainModel, grid: int, show: bool = True) -> dict:
+def _time_axis(model: ChainModel, grid: int, show: bool = True, every_years: int = 10) -> dict:
+    """The quarters of the horizon, labelled with a year every ``every_years`` years."""
+    every = 4 * every_years
     return {
         "type": "category",
         "gridIndex": grid,
         "data": quarter_names(model),
         "boundaryGap": False,
-        "axisLabel": {"show": show, "interval": 39, "formatter": "{value}"},
-        "axisTick": {"interval": 39},
+        "axisLabel": {"show": show, "interval": every - 1, "hideOverlap": True, "margin": 14, **TEXT},
+        "axisTick": {"interval": every - 1},
+    }
+
+
+def _value_axis(grid: int, name: str = "", **kw: Any) -> dict:
+    """A value axis named above its top-left end (the name moves with the grid, so it never sits on another chart)."""
+    return {
+        "type": "value",
+        "gridIndex": grid,
+        "min": 0,
+        "splitNumber": 3,
+        "name": name,
+        "nameLocation": "end",
+        "nameGap": 8,
+        "nameTextStyle": {**TEXT, "align": "left", "fontWeight": "bold", **kw.pop("name_style", {})},
+        "axisLabel": {**TEXT, "hideOverlap": True},
+        **kw,
     }
 
 
@@ -763,7 +817,7 @@ def _green(v: float, thr: float) -> str:
 
 
 def _grid_boxes(
-    rows: int, cols: int, top: float = 12, bottom: float = 8, left: float = 8, right: float = 3, hgap: float = 6, vgap: float = 12
+    rows: int, cols: int, top: float = 14, bottom: float = 10, left: float = 8, right: float = 3, hgap: float = 8, vgap: float = 16
 ) -> list[dict]:
     """ECharts grids (percent of the chart) in a rows x cols layout, row by row."""
     w = (100 - left - right - hgap * (cols - 1)) / cols
@@ -781,24 +835,20 @@ def _grid_boxes(
     ]
 
 
-def _title(text: str, grid: dict, **kw: Any) -> dict:
-    return {"text": text, "left": grid["left"], "top": f"{float(grid['top'][:-1]) - 7:.1f}%", "textStyle": {"fontSize": 13, **kw}}
-
-
 def capacity_option(model: ChainModel) -> dict:
     """Operating capacity (kt/yr, top row) and self-sufficiency (bottom row) per bloc (columns), a line per stage."""
     T = model.tables
     cap = series(model, "capacity_t") / 1000.0
     ss = series(model, "self_sufficiency")
-    grids = _grid_boxes(2, T.B, top=14, vgap=14)
-    titles, xaxes, yaxes, out = [], [], [], []
+    grids = _grid_boxes(2, T.B, top=16, bottom=9, left=6, hgap=9, vgap=17)
+    xaxes, yaxes, out = [], [], []
     thr = model.world.independence_threshold
-    for row, (values, name) in enumerate(((cap, "capacity, kt/yr"), (ss, "self-sufficiency"))):
+    for row, (values, unit) in enumerate(((cap, "kt/yr"), (ss, "self-suff."))):
         for b, bloc in enumerate(T.blocs):
             i = row * T.B + b
-            titles.append(_title(f"{bloc}: {name}", grids[i], color=bloc_colour(bloc, b)))
-            xaxes.append(_time_axis(model, i, show=row == 1))
-            yaxes.append({"type": "value", "gridIndex": i, "min": 0, "max": 2.0 if row == 1 else None, "splitNumber": 3})
+            xaxes.append(_time_axis(model, i, show=row == 1, every_years=15))
+            name = f"{bloc_name(bloc)}, {unit}"
+            yaxes.append(_value_axis(i, name, max=2.0 if row == 1 else None, name_style={"color": bloc_colour(bloc, b)}))
             for s, stage in enumerate(T.stages):
                 line = {
                     "type": "line",
@@ -815,19 +865,17 @@ def capacity_option(model: ChainModel) -> dict:
                         "symbol": "none",
                         "data": [{"yAxis": thr}],
                         "lineStyle": {"color": "#000", "type": "dashed"},
-                        "label": {"formatter": "independence", "position": "insideStartTop"},
+                        "label": {"show": False},
                     }
                 out.append(line)
-    return {
-        "animation": False,
-        "title": titles,
-        "grid": grids,
-        "xAxis": xaxes,
-        "yAxis": yaxes,
-        "series": out,
-        "legend": {"data": list(T.stages), "top": 0, "right": 0},
-        "tooltip": {"trigger": "axis"},
-    }
+    return _option(
+        grid=grids,
+        xAxis=xaxes,
+        yAxis=yaxes,
+        series=out,
+        legend={"data": list(T.stages), "top": 0, "right": 0, "textStyle": TEXT},
+        tooltip={"trigger": "axis"},
+    )
 
 
 def _intervals(on: np.ndarray, x: list[str]) -> list[tuple[str, str]]:
@@ -845,24 +893,22 @@ def _intervals(on: np.ndarray, x: list[str]) -> list[tuple[str, str]]:
 
 
 def prices_option(model: ChainModel) -> dict:
-    """Price index by bloc, a panel per stage; shaded while an exporter's sales there are controlled."""
+    """Price index by bloc, a panel per stage (two by two); shaded while an exporter's sales there are controlled."""
     T = model.tables
     price = series(model, "price_usd_per_kg")
     ctrl = series(model, "export_controlled")
     names = quarter_names(model)
-    grids = _grid_boxes(1, T.S, top=16, bottom=12, left=6, hgap=5)
-    titles, xaxes, yaxes, out = [], [], [], []
+    rows = (T.S + 1) // 2
+    grids = _grid_boxes(rows, 2, top=16, bottom=9, left=9, hgap=12, vgap=17)
+    xaxes, yaxes, out = [], [], []
     for s, stage in enumerate(T.stages):
-        titles.append(_title(f"{stage}, USD/kg", grids[s]))
-        axis = _time_axis(model, s)
-        axis["axisLabel"]["interval"] = axis["axisTick"]["interval"] = 59
-        xaxes.append(axis)
-        yaxes.append({"type": "value", "gridIndex": s, "min": 0, "splitNumber": 3})
+        xaxes.append(_time_axis(model, s, show=s >= T.S - 2))
+        yaxes.append(_value_axis(s, f"{stage}, USD/kg"))
         cut = _intervals(ctrl[:, :, s].max(axis=1) > 0, names)
         for b, bloc in enumerate(T.blocs):
             line = {
                 "type": "line",
-                "name": bloc,
+                "name": bloc_name(bloc),
                 "xAxisIndex": s,
                 "yAxisIndex": s,
                 "showSymbol": False,
@@ -873,20 +919,11 @@ def prices_option(model: ChainModel) -> dict:
                 line["markArea"] = {
                     "silent": True,
                     "itemStyle": {"color": "rgba(214,39,40,0.15)"},
-                    "data": [[{"xAxis": a, "name": "export control"}, {"xAxis": e}] for a, e in cut],
-                    "label": {"fontSize": 9, "color": CUT},
+                    "data": [[{"xAxis": a}, {"xAxis": e}] for a, e in cut],
                 }
             out.append(line)
-    return {
-        "animation": False,
-        "title": titles,
-        "grid": grids,
-        "xAxis": xaxes,
-        "yAxis": yaxes,
-        "series": out,
-        "legend": {"data": list(T.blocs), "top": 0, "right": 0},
-        "tooltip": {"trigger": "axis"},
-    }
+    legend = {"data": [bloc_name(b) for b in T.blocs], "top": 0, "right": 0, "textStyle": TEXT}
+    return _option(grid=grids, xAxis=xaxes, yAxis=yaxes, series=out, legend=legend, tooltip={"trigger": "axis"})
 
 
 def pyramid_option(model: ChainModel) -> dict:
@@ -896,52 +933,43 @@ def pyramid_option(model: ChainModel) -> dict:
         return _no_titles_option()
     grids, titles, xaxes, yaxes, out = [], [], [], [], []
     rows = len(counts)
-    boxes = _grid_boxes(rows, 2, top=14, left=3, hgap=12)
+    boxes = _grid_boxes(rows, 2, top=14, bottom=26, left=3, hgap=12, vgap=20)
     for r, (bloc, arr) in enumerate(counts.items()):
         left, right = boxes[2 * r], boxes[2 * r + 1]
-        left["width"] = "35%"
-        right["left"], right["width"] = "50%", "46%"
+        left["width"] = "38%"
+        right["left"], right["width"] = "53%", "44%"
         grids += [left, right]
         now = arr[-1] if len(arr) else np.zeros(4)
         widest = max(float(arr.max(initial=0.0)), 1.0)
         i, j = 2 * r, 2 * r + 1
-        titles += [_title(f"{bloc}: titles now ({quarter_label(model)})", left), _title(f"{bloc}: titled firms over time", right)]
-        xaxes += [{"type": "value", "gridIndex": i, "min": 0, "max": widest, "show": False}, _time_axis(model, j)]
-        yaxes += [
-            {"type": "category", "gridIndex": i, "data": list(TIER_LABELS), "show": False},
-            {"type": "value", "gridIndex": j, "min": 0, "splitNumber": 3},
-        ]
+        title_top = f"{max(float(left['top'][:-1]) - 11, 0):.1f}%"
+        titles.append({"text": f"{bloc_name(bloc)}: titles now", "left": left["left"], "top": title_top, "textStyle": {**TEXT, "fontWeight": "bold"}})
+        xaxes += [{"type": "value", "gridIndex": i, "min": 0, "max": widest, "show": False}, _time_axis(model, j, every_years=15)]
+        yaxes += [{"type": "category", "gridIndex": i, "data": list(TIER_LABELS), "show": False}, _value_axis(j, "titled firms")]
         out += _pyramid_bars(r, i, now, widest)
         out += _titles_over_time(r, j, arr)
-    return {
-        "animation": False,
-        "title": titles,
-        "grid": grids,
-        "xAxis": xaxes,
-        "yAxis": yaxes,
-        "series": out,
-        "legend": {"data": list(TIER_LABELS), "top": 0, "right": 0},
-        "tooltip": {"trigger": "axis"},
-    }
+    legend = {"data": list(TIER_LABELS), "bottom": 0, "left": "center", "textStyle": TEXT}
+    return _option(title=titles, grid=grids, xAxis=xaxes, yAxis=yaxes, series=out, legend=legend, tooltip={"trigger": "axis"})
 
 
 def _no_titles_option() -> dict:
     """The pyramid view when no bloc awards titles: a line of text."""
     text = "No bloc awards titles in this run\n(China's policy is not 'coordinated' with tiers)"
-    style = {"text": text, "fontSize": 16, "textAlign": "center", "fill": "#444"}
-    return {"animation": False, "graphic": [{"type": "text", "left": "center", "top": "middle", "style": style}]}
+    style = {"text": text, "fontSize": FONT, "textAlign": "center", "fill": "#444", "lineHeight": 22}
+    return _option(graphic=[{"type": "text", "left": "center", "top": "middle", "style": style}])
 
 
 def _pyramid_bars(r: int, i: int, now: np.ndarray, widest: float) -> list[dict]:
-    """The pyramid of titles now in grid ``i``: a transparent bar that centres each tier's bar, then the bar."""
+    """The pyramid of titles now in grid ``i``: a transparent bar that centres each tier's bar, then the bar
+    (the count beside it; the legend names the tiers)."""
     stack = {"type": "bar", "stack": f"pyr{r}", "xAxisIndex": i, "yAxisIndex": i}
     spacer = dict(stack, silent=True, itemStyle={"color": "transparent"}, data=[_f((widest - v) / 2) for v in now])
     bars = dict(
         stack,
         name="titles now",
-        barWidth="85%",
+        barWidth="80%",
         data=[{"value": _f(v), "itemStyle": {"color": TIER_COLOURS[k], "borderColor": "#333"}} for k, v in enumerate(now)],
-        label={"show": True, "position": "inside", "formatter": "{b}: {c}", "color": "#000", "fontSize": 11},
+        label={"show": True, "position": "inside", "formatter": "{c}", **TEXT, "color": "#000", "textBorderColor": "#fff", "textBorderWidth": 2},
     )
     return [spacer, bars]
 
@@ -970,14 +998,16 @@ def timeline_option(model: ChainModel) -> dict:
     output of a new plant (triangle) and at independence (star, labelled with the year)."""
     T, w = model.tables, model.world
     thr = w.independence_threshold
-    rows = [f"{bloc} · {stage}" for bloc in T.blocs for stage in T.stages]
+    rows = [f"{bloc_name(bloc, short=True)} {stage}" for bloc in T.blocs for stage in T.stages]
     firsts, stars = _timeline_markers(model)
-    return {
-        "animation": False,
-        "grid": {"left": 120, "right": 20, "top": 30, "bottom": 60},
-        "xAxis": {"type": "category", "data": quarter_names(model), "axisLabel": {"interval": 19}, "splitArea": {"show": False}},
-        "yAxis": {"type": "category", "data": rows, "inverse": True, "axisLabel": {"color": "#222", "fontWeight": "bold"}},
-        "visualMap": {
+    x = _time_axis(model, 0)
+    x.update(boundaryGap=True, splitArea={"show": False})  # a heatmap's cells sit between the ticks
+    y = {"type": "category", "data": rows, "inverse": True, "axisLabel": {**TEXT, "fontWeight": "bold"}}
+    return _option(
+        grid={"left": 140, "right": 16, "top": 34, "bottom": 70},
+        xAxis=x,
+        yAxis=y,
+        visualMap={
             "min": 0,
             "max": 2 * thr,
             "calculable": False,
@@ -985,12 +1015,14 @@ def timeline_option(model: ChainModel) -> dict:
             "left": "center",
             "bottom": 0,
             "itemHeight": 120,
+            "itemWidth": 16,
             "text": [f"{2 * thr:g}+", "self-sufficiency 0"],
+            "textStyle": TEXT,
             "inRange": {"color": list(GREENS)},
             "seriesIndex": 0,
         },
-        "legend": {"data": ["first output of a new plant", "independence"], "top": 0},
-        "series": [
+        legend={"data": ["first output of a new plant", "independence"], "top": 0, "textStyle": TEXT},
+        series=[
             _timeline_heatmap(model),
             {
                 "type": "scatter",
@@ -1009,8 +1041,8 @@ def timeline_option(model: ChainModel) -> dict:
                 "data": stars,
             },
         ],
-        "tooltip": {"show": True},
-    }
+        tooltip={"show": True},
+    )
 
 
 def _timeline_heatmap(model: ChainModel) -> dict:
@@ -1033,14 +1065,15 @@ def _timeline_heatmap(model: ChainModel) -> dict:
             "silent": True,
             "symbol": "none",
             "data": [{"xAxis": model.quarter_index(ref)}],
-            "lineStyle": {"color": "#000", "type": "dotted"},
-            "label": {"formatter": "timelines counted from here"},
+            "lineStyle": {"color": "#000", "type": "dotted", "width": 2},
+            "label": {"show": False},
         }
     return heat
 
 
 def _timeline_markers(model: ChainModel) -> tuple[list, list]:
-    """The first-output triangles and the independence stars (labelled with the year) reached so far."""
+    """The first-output triangles and the independence stars (labelled with the year) reached so far; a star in the
+    last quarter of the horizon has its year on its left, inside the chart."""
     T = model.tables
     firsts, stars = [], []
     tl = timeline(model)
@@ -1050,47 +1083,58 @@ def _timeline_markers(model: ChainModel) -> tuple[list, list]:
             if cell["first_output"] is not None:
                 firsts.append([model.quarter_index(cell["first_output"]), b * T.S + s])
             if cell["independence"] is not None:
+                q = model.quarter_index(cell["independence"])
                 label = {
                     "show": True,
-                    "position": "right",
+                    "position": "left" if q > 0.75 * model.n_steps else "right",
                     "formatter": f"{cell['independence']:.0f}",
-                    "backgroundColor": "rgba(255,255,255,0.85)",
-                    "padding": 1,
-                    "fontSize": 10,
+                    **TEXT,
+                    "textBorderColor": "#fff",
+                    "textBorderWidth": 3,
                 }
-                stars.append({"value": [model.quarter_index(cell["independence"]), b * T.S + s], "label": label})
+                stars.append({"value": [q, b * T.S + s], "label": label})
     return firsts, stars
 
 
 def chain_option(model: ChainModel) -> dict:
     """The chain: a box per stage and bloc (coloured by self-sufficiency, with capacity and price), the flow down
-    each bloc's chain, and trade between blocs at each stage (width ~ flow); a controlled exporter's flows red and cut."""
+    each bloc's chain, and trade between blocs at each stage (width ~ flow, the flow on hover); a controlled
+    exporter's flows red and dashed, with a ✕ under its box."""
     nodes, links = _chain_boxes(model)
-    links += _trade_links(model)
-    return {
-        "animation": False,
-        "title": {"text": f"The chain in {quarter_label(model)}", "left": "center", "textStyle": {"fontSize": 14}},
-        "series": [
+    cut_nodes, trade = _trade_links(model)
+    T = model.tables
+    # the boxes on a hidden grid (stages 0..S-1 across, blocs 0..B-1 down): on a grid a symbol keeps its size in
+    # px, where the graph's own layout stretched the boxes with the chart's shape. The margins in px hold the
+    # title and half a box above, the bloc names and half a box on the left, half a box right and below.
+    w, h = CHAIN_BOX
+    grid = {"left": 30 + w // 2, "right": 4 + w // 2, "top": 30 + h // 2, "bottom": 4 + h // 2}
+    hidden = {"type": "value", "show": False, "min": 0}
+    return _option(
+        title={"text": f"The chain in {quarter_label(model)}", "left": "center", "top": 0, "textStyle": {**TEXT, "fontWeight": "bold"}},
+        tooltip={"show": True},
+        grid=grid,
+        xAxis=dict(hidden, max=T.S - 1),
+        yAxis=dict(hidden, max=T.B - 1, inverse=True),
+        series=[
             {
                 "type": "graph",
-                "layout": "none",
-                "roam": False,
-                "data": nodes,
-                "links": links,
+                "coordinateSystem": "cartesian2d",
+                "data": nodes + cut_nodes,
+                "links": links + trade,
                 "edgeSymbol": ["none", "arrow"],
                 "edgeSymbolSize": 8,
-                "left": 30,
-                "right": 45,
-                "top": 75,
-                "bottom": 45,
                 "edgeLabel": {"show": False},
             }
         ],
-    }
+    )
+
+
+CHAIN_BOX = (100, 66)  # px: a stage's box (three lines of text at FONT px)
 
 
 def _chain_boxes(model: ChainModel) -> tuple[list[dict], list[dict]]:
-    """Per bloc: its name, a box per stage (self-sufficiency colour, capacity, price) and the links down its chain."""
+    """Per bloc: its name beside its row, a box per stage (self-sufficiency colour, capacity, price) and the links
+    down its chain."""
     T = model.tables
     ss = series(model, "self_sufficiency")
     cap = series(model, "capacity_t")
@@ -1100,55 +1144,74 @@ def _chain_boxes(model: ChainModel) -> tuple[list[dict], list[dict]]:
     nodes, links = [], []
     for b, bloc in enumerate(T.blocs):
         colour = bloc_colour(bloc, b)
-        label = {"show": True, "fontSize": 14, "fontWeight": "bold", "color": colour, "rotate": 90}
-        nodes.append({"name": bloc, "x": -62, "y": b * 100, "symbolSize": 1, "itemStyle": {"color": "transparent"}, "label": label})
+        # the bloc's name: an invisible point left of its first box, the name rotated beside the box
+        label = {"show": True, "position": "left", "distance": CHAIN_BOX[0] // 2 + 3, **TEXT, "fontWeight": "bold", "color": colour, "rotate": 90}
+        nodes.append(
+            {
+                "name": bloc,
+                "value": [0, b],
+                "symbolSize": 1,
+                "itemStyle": {"color": "transparent"},
+                "label": dict(label, formatter=bloc_name(bloc, short=True), align="center", verticalAlign="bottom"),
+                "tooltip": {"formatter": bloc_name(bloc)},
+            }
+        )
         for s, stage in enumerate(T.stages):
             v = float(ss[-1, b, s]) if started and math.isfinite(ss[-1, b, s]) else 0.0
-            text = (
-                f"{{b|{stage}}}\n{cap[-1, b, s] / 1000:.1f} kt/yr\n{price[-1, b, s]:.0f} USD/kg\nself-s. {v:.2f}"
-                if started
-                else f"{{b|{stage}}}\nnot started"
-            )
+            text = f"{{b|{stage}}}\n{cap[-1, b, s] / 1000:.1f} kt/yr\n{price[-1, b, s]:.0f} USD/kg" if started else f"{{b|{stage}}}\nnot started"
+            ink = "#000" if v < 1.2 * thr else "#fff"
             nodes.append(
                 {
                     "name": f"{bloc}:{stage}",
-                    "x": s * 100,
-                    "y": b * 100,
+                    "value": [s, b],
                     "symbol": "roundRect",
-                    "symbolSize": [82, 70],
+                    "symbolSize": list(CHAIN_BOX),
                     "itemStyle": {"color": _green(v, thr), "borderColor": colour, "borderWidth": 3},
+                    "tooltip": {"formatter": f"{bloc_name(bloc)}, {stage}: self-sufficiency {v:.2f}"},
                     "label": {
                         "show": True,
                         "formatter": text,
-                        "color": "#000" if v < 1.2 * thr else "#fff",
-                        "fontSize": 10,
-                        "lineHeight": 13,
-                        "rich": {"b": {"fontWeight": "bold", "fontSize": 11, "lineHeight": 14}},
+                        **TEXT,
+                        "color": ink,
+                        "lineHeight": 19,
+                        "rich": {"b": {**TEXT, "color": ink, "fontWeight": "bold", "lineHeight": 19}},
                     },
                 }
             )
             if s + 1 < T.S:
                 down = {"color": "#666", "width": 2, "curveness": 0}
-                links.append({"source": f"{bloc}:{stage}", "target": f"{bloc}:{T.stages[s + 1]}", "lineStyle": down})
+                links.append({"source": f"{bloc}:{stage}", "target": f"{bloc}:{T.stages[s + 1]}", "lineStyle": down, "tooltip": {"show": False}})
     return nodes, links
 
 
-def _trade_links(model: ChainModel) -> list[dict]:
-    """Trade between blocs at each stage in the last quarter (width ~ flow, kt/yr); a controlled exporter's red and cut."""
+def _trade_links(model: ChainModel) -> tuple[list[dict], list[dict]]:
+    """Trade between blocs at each stage in the last quarter (width ~ flow, kt/yr on hover), a controlled exporter's
+    red and dashed; and a ✕ under the box of each exporter and stage under an export control (one mark per box, so
+    marks never sit on each other as labels on the arrows did)."""
     T = model.tables
     ctrl = series(model, "export_controlled")
     started = ctrl.shape[0] > 0
     flows = model.recorder.trade_t * 4.0 / 1000.0  # kt/yr, supplier bloc (axis 0) to buyer bloc (axis 1)
     biggest = max(float(flows.max(initial=0.0)), 1e-9)
-    links = []
+    marks, links = [], []
     for s, stage in enumerate(T.stages):
         for c in range(T.B):
+            controlled = bool(started and ctrl[-1, c, s] > 0)
+            if controlled:
+                marks.append(
+                    {
+                        "name": f"cut:{T.blocs[c]}:{stage}",
+                        "value": [s, c + 0.5],
+                        "symbolSize": 1,
+                        "itemStyle": {"color": "transparent"},
+                        "label": {"show": True, "position": "inside", "formatter": "✕", **TEXT, "color": CUT, "fontWeight": "bold"},
+                        "tooltip": {"formatter": f"{bloc_name(T.blocs[c])}'s {stage} exports under an export control"},
+                    }
+                )
             for b in range(T.B):
                 f = float(flows[c, b, s])
-                controlled = bool(started and ctrl[-1, c, s] > 0)
                 if c == b or (f <= 1e-6 and not controlled):
                     continue
-                label = f"{f:.1f} kt/yr" + ("\n✕ export control" if controlled else "")
                 links.append(
                     {
                         "source": f"{T.blocs[c]}:{stage}",
@@ -1160,25 +1223,32 @@ def _trade_links(model: ChainModel) -> list[dict]:
                             "type": "dashed" if controlled else "solid",
                             "curveness": 0.35,
                         },
-                        "label": {"show": True, "formatter": label, "color": CUT if controlled else "#333", "fontSize": 9},
+                        "tooltip": {
+                            "formatter": f"{bloc_name(T.blocs[c])} to {bloc_name(T.blocs[b])}, {stage}: {f:.1f} kt/yr"
+                            + (" (export control)" if controlled else "")
+                        },
                     }
                 )
-    return links
+    return marks, links
 
+
+DEFAULT_PANELS = ("chain", "timeline")  # beside the scenario's question when no preset is chosen
+CHART_HEIGHT_PX = 420  # the panels below the first screen
 
 VIEWS = {"chain": chain_option, "timeline": timeline_option, "capacity": capacity_option, "prices": prices_option, "pyramid": pyramid_option}
 
 CAPTIONS = {
     "chain": (
-        "**The chain.** Each box is one stage in one bloc; the greener, the more of the bloc's own magnet demand "
-        "that stage could cover. Grey arrows carry material down the chain; curved arrows are trade between "
-        "the blocs (thicker = more, in kt per year). A red dashed arrow with ✕ means the exporter's sales there "
-        "are under an export control."
+        "**The chain.** Each box is one stage in one bloc, with its capacity and price; the greener, the more of "
+        "the bloc's own magnet demand that stage could cover. Grey arrows carry material down the chain; curved "
+        "arrows are trade between the blocs (thicker = more; point at one for its tonnes per year). Red dashed "
+        "arrows are under an export control, with a ✕ under the exporter's box."
     ),
     "timeline": (
-        "**Mine-to-magnet timeline.** One row per bloc and stage, filled in quarter by quarter: the darker the "
-        "green, the more of the bloc's magnets that stage could supply. ▲ marks the first output of a new "
-        "plant, ★ the year the stage became independent (half of the bloc's needs or more, for a full year)."
+        "**Mine-to-magnet timeline.** One row per bloc and stage (RoW: rest of the world), filled in quarter by "
+        "quarter: the darker the green, the more of the bloc's magnets that stage could supply. ▲ marks the first "
+        "output of a new plant, ★ the year the stage became independent (half of the bloc's needs or more, for a "
+        "full year); a dotted line, where there is one, the year timelines are counted from."
     ),
     "capacity": (
         "**Capacity and self-sufficiency.** Top: how much each stage can produce per year. Bottom: the share "
