@@ -81,7 +81,7 @@ def bench_browser(n_years: int) -> dict | None:
             t0 = time.perf_counter()
             page.goto(url, wait_until="domcontentloaded", timeout=120_000)
             for view in ("chain", "timeline", "capacity", "prices", "pyramid"):
-                page.wait_for_selector(f".view-{view} canvas", timeout=120_000)
+                page.wait_for_selector(f".view-{view} svg text", timeout=120_000)
             load_s = time.perf_counter() - t0
             quarter = page.locator(".view-quarter")
             step = page.get_by_role("button", name="Step one year", exact=True)

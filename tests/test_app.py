@@ -263,6 +263,16 @@ def test_every_chart_text_is_set_at_projector_size():
     assert min(_font_sizes(d.pyramid_option(_stepped(d.change_levers(d.default_levers(), china_policy="none"), 1)))) >= d.FONT
 
 
+def test_the_western_price_floor_is_drawn_on_its_price_panel():
+    levers = d.change_levers(d.default_levers("baseline"), west_price_floor_usd_per_kg=90.0)
+    lines = [s for s in d.prices_option(_stepped(levers, 1))["series"] if "markLine" in s]
+    assert [(s["name"], s["yAxisIndex"], s["markLine"]["data"]) for s in lines] == [("West", 1, [{"yAxis": 90.0}])]  # separation
+    reach = [s for s in d.prices_option(_stepped(levers, 1))["series"] if s["type"] == "scatter"]
+    assert [(s["yAxisIndex"], s["data"][0][1]) for s in reach] == [(1, 90.0)]  # the axis reaches the floor
+    none = d.change_levers(levers, west_price_floor_usd_per_kg=0.0)
+    assert not [s for s in d.prices_option(_stepped(none, 1))["series"] if "markLine" in s]
+
+
 def test_about_has_netlogo_info_sections_in_order_with_sources():
     from sim.classroom import about
 

@@ -1,4 +1,4 @@
-"""The classroom dashboard: a Solara page of the mine-to-magnet chain, its views laid out by Mesa's ComponentsView (issue 5).
+"""The classroom dashboard: a Solara page of the mine-to-magnet chain, laid out for a projector (issue 5).
 
 Run (README "The classroom dashboard"):
 
@@ -9,6 +9,11 @@ then open http://localhost:8765. Everything the page needs is served from this m
 without internet. Only the page lives here; levers, presets, configs and the charts' data are
 in sim/classroom/dashboard.py.
 
+The page is drawn for a projector in the light theme, whatever the system's: the levers in a column of their own on
+the left; on the right the lesson and the two panels it names (``PRESETS[...]["panels"]``) filling the first screen,
+the other panels and the run's command line below; charts drawn as SVG by :class:`sim.classroom.chart.Chart`, their
+text at 16 px. **About this model** (the app bar) shows :data:`sim.classroom.about.ABOUT` in place of the panels.
+
 The controls are the page's own (Mesa's SolaraViz steps the model from its play thread and from its
 buttons without a lock, and keeps its play state where the levers cannot see it). Every step and
 rebuild goes through :class:`sim.classroom.dashboard.Run`, which holds one lock: **Step** (one quarter,
@@ -16,8 +21,9 @@ or the render interval's quarters), **Step one year** (four quarters, one redraw
 **Reset** (back to the start with the same levers). While the run plays, Step, Step one year and the
 levers are disabled; a lever change that still arrives (sent before the page greyed it) pauses the run
 and applies. The run stops at its last quarter and says so. Changing a lever or preset rebuilds the
-model from a validated config; a setting the model refuses shows the one-line config error and the
-previous model stays.
+model from a validated config (a slider when it is released); a setting the model refuses, or seed text
+that is not a whole number, shows its one-line message and the previous model stays. **Back to the
+preset** undoes the lever changes made since the preset was chosen.
 """
 
 from __future__ import annotations

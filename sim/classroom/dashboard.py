@@ -893,13 +893,15 @@ def _intervals(on: np.ndarray, x: list[str]) -> list[tuple[str, str]]:
 
 
 def prices_option(model: ChainModel) -> dict:
-    """Price index by bloc, a panel per stage (two by two); shaded while an exporter's sales there are controlled."""
+    """Price index by bloc, a panel per stage (two by two); shaded while an exporter's sales there are controlled; the
+    West's price floor (its policy's, or its later policy's when the scenario switches it) as a dashed line."""
     T = model.tables
     price = series(model, "price_usd_per_kg")
     ctrl = series(model, "export_controlled")
     names = quarter_names(model)
     rows = (T.S + 1) // 2
     grids = _grid_boxes(rows, 2, top=16, bottom=9, left=9, hgap=12, vgap=17)
+    floors = dict(west_target(model.cfg)[2].instruments.price_floor_usd_per_kg) if "west" in model.cfg.policy else {}
     xaxes, yaxes, out = [], [], []
     for s, stage in enumerate(T.stages):
         xaxes.append(_time_axis(model, s, show=s >= T.S - 2))
@@ -915,6 +917,17 @@ def prices_option(model: ChainModel) -> dict:
                 "color": bloc_colour(bloc, b),
                 "data": [_f(v, 2) for v in price[:, b, s]],
             }
+            floor = floors.get(stage) if bloc == "west" else None
+            if floor:  # the Western price floor of this stage: a dashed line in the West's colour
+                line["markLine"] = {
+                    "silent": True,
+                    "symbol": "none",
+                    "data": [{"yAxis": floor}],
+                    "lineStyle": {"color": bloc_colour(bloc, b), "type": "dashed", "width": 2},
+                    "label": {"formatter": "West floor", "position": "insideEndTop", **TEXT, "color": bloc_colour(bloc, b)},
+                }
+                # an invisible point at the floor, so that the axis reaches it (a mark line does not stretch the axis)
+                out.append({"type": "scatter", "xAxisIndex": s, "yAxisIndex": s, "silent": True, "symbolSize": 0, "data": [[names[0], floor]]})
             if b == 0 and cut:
                 line["markArea"] = {
                     "silent": True,
@@ -1257,7 +1270,8 @@ CAPTIONS = {
     ),
     "prices": (
         "**Prices by bloc.** What a kilogram costs in each bloc at each stage. Red shading: an export control "
-        "is in force there; a gap opening between the lines is the price of being cut off."
+        "is in force there; a gap opening between the lines is the price of being cut off. A dashed blue line is "
+        "the West's price floor, where it has one."
     ),
     "pyramid": (
         "**Designation pyramid.** Left: how many firms hold each title now. Right: the same over time. "
