@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.firms import DESIGNATED, KEY_LITTLE_GIANT, Tier
+from agents.firms import DESIGNATED, KEY_LITTLE_GIANT, Phase, Tier
 from sim.config import CONF_DIR, Config, ConfigError, compose, config_options
 from sim.engine.model import ChainModel
 
@@ -835,10 +835,43 @@ def _grid_boxes(
     ]
 
 
+# Fixed y-axes, so that two runs compare by eye: an axis reaches a scale set by the world (prices: PRICE_AXIS_REFERENCES
+# times the stage's reference price; capacity: twice the bloc's largest stage at the start of the run) and grows,
+# to a round number, only when a run's values go beyond it.
+PRICE_AXIS_REFERENCES = 3.0
+
+
+def _nice_ceiling(x: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 x 10^k at or above x (x > 0)."""
+    power = 10.0 ** math.floor(math.log10(x))
+    return next(m * power for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * power >= x * (1 - 1e-9))
+
+
+def _axis_max(fixed: float, values: np.ndarray) -> dict:
+    """The max and tick interval of a value axis from 0: a fixed maximum, grown when the values go beyond it, rounded
+    up to a whole number of round intervals (about three), so the top tick is the axis's end."""
+    seen = float(np.nanmax(values, initial=0.0)) if values.size else 0.0
+    top = max(fixed, seen, 1e-9)
+    step = _nice_ceiling(top / 3.0)
+    return {"max": round(step * math.ceil(top / step - 1e-9), 9), "interval": step}
+
+
+def start_capacity_kt(model: ChainModel) -> np.ndarray:
+    """(B,) kt/yr: each bloc's largest stage of operating capacity when the model was built (kept on the model)."""
+    if not hasattr(model, "_start_capacity_kt"):
+        T, pop = model.tables, model.pop
+        live = pop.phase == Phase.OPERATING
+        cap = np.zeros((T.B, T.S))
+        np.add.at(cap, (pop.bloc[live], pop.stage[live]), pop.capacity_t[live] / 1000.0)
+        model._start_capacity_kt = cap.max(axis=1)
+    return model._start_capacity_kt
+
+
 def capacity_option(model: ChainModel) -> dict:
     """Operating capacity (kt/yr, top row) and self-sufficiency (bottom row) per bloc (columns), a line per stage."""
     T = model.tables
     cap = series(model, "capacity_t") / 1000.0
+    cap_scale = start_capacity_kt(model)
     ss = series(model, "self_sufficiency")
     grids = _grid_boxes(2, T.B, top=16, bottom=9, left=6, hgap=9, vgap=17)
     xaxes, yaxes, out = [], [], []
@@ -848,7 +881,8 @@ def capacity_option(model: ChainModel) -> dict:
             i = row * T.B + b
             xaxes.append(_time_axis(model, i, show=row == 1, every_years=15))
             name = f"{bloc_name(bloc)}, {unit}"
-            yaxes.append(_value_axis(i, name, max=2.0 if row == 1 else None, name_style={"color": bloc_colour(bloc, b)}))
+            scale = {"max": 2.0, "interval": 0.5} if row == 1 else _axis_max(2.0 * cap_scale[b], cap[:, b, :])
+            yaxes.append(_value_axis(i, name, **scale, name_style={"color": bloc_colour(bloc, b)}))
             for s, stage in enumerate(T.stages):
                 line = {
                     "type": "line",
@@ -894,7 +928,8 @@ def _intervals(on: np.ndarray, x: list[str]) -> list[tuple[str, str]]:
 
 def prices_option(model: ChainModel) -> dict:
     """Price index by bloc, a panel per stage (two by two); shaded while an exporter's sales there are controlled; the
-    West's price floor (its policy's, or its later policy's when the scenario switches it) as a dashed line."""
+    West's price floor (its policy's, or its later policy's when the scenario switches it) as a dashed line, which the
+    axis reaches."""
     T = model.tables
     price = series(model, "price_usd_per_kg")
     ctrl = series(model, "export_controlled")
@@ -905,7 +940,8 @@ def prices_option(model: ChainModel) -> dict:
     xaxes, yaxes, out = [], [], []
     for s, stage in enumerate(T.stages):
         xaxes.append(_time_axis(model, s, show=s >= T.S - 2))
-        yaxes.append(_value_axis(s, f"{stage}, USD/kg"))
+        scale = _axis_max(PRICE_AXIS_REFERENCES * T.reference_price_usd_per_kg[s], np.append(price[:, :, s].ravel(), floors.get(stage, 0.0)))
+        yaxes.append(_value_axis(s, f"{stage}, USD/kg", **scale))
         cut = _intervals(ctrl[:, :, s].max(axis=1) > 0, names)
         for b, bloc in enumerate(T.blocs):
             line = {
@@ -926,8 +962,6 @@ def prices_option(model: ChainModel) -> dict:
                     "lineStyle": {"color": bloc_colour(bloc, b), "type": "dashed", "width": 2},
                     "label": {"formatter": "West floor", "position": "insideEndTop", **TEXT, "color": bloc_colour(bloc, b)},
                 }
-                # an invisible point at the floor, so that the axis reaches it (a mark line does not stretch the axis)
-                out.append({"type": "scatter", "xAxisIndex": s, "yAxisIndex": s, "silent": True, "symbolSize": 0, "data": [[names[0], floor]]})
             if b == 0 and cut:
                 line["markArea"] = {
                     "silent": True,
@@ -944,7 +978,7 @@ def pyramid_option(model: ChainModel) -> dict:
     counts = tier_counts(model)
     if not counts:
         return _no_titles_option()
-    grids, titles, xaxes, yaxes, out = [], [], [], [], []
+    grids, xaxes, yaxes, out = [], [], [], []
     rows = len(counts)
     boxes = _grid_boxes(rows, 2, top=14, bottom=26, left=3, hgap=12, vgap=20)
     for r, (bloc, arr) in enumerate(counts.items()):
@@ -955,14 +989,15 @@ def pyramid_option(model: ChainModel) -> dict:
         now = arr[-1] if len(arr) else np.zeros(4)
         widest = max(float(arr.max(initial=0.0)), 1.0)
         i, j = 2 * r, 2 * r + 1
-        title_top = f"{max(float(left['top'][:-1]) - 11, 0):.1f}%"
-        titles.append({"text": f"{bloc_name(bloc)}: titles now", "left": left["left"], "top": title_top, "textStyle": {**TEXT, "fontWeight": "bold"}})
         xaxes += [{"type": "value", "gridIndex": i, "min": 0, "max": widest, "show": False}, _time_axis(model, j, every_years=15)]
-        yaxes += [{"type": "category", "gridIndex": i, "data": list(TIER_LABELS), "show": False}, _value_axis(j, "titled firms")]
+        named_only = {"axisLine": {"show": False}, "axisTick": {"show": False}, "axisLabel": {"show": False}, "splitLine": {"show": False}}
+        pyramid_axis = _value_axis(i, f"{bloc_name(bloc)}: titles now", type="category", data=list(TIER_LABELS), **named_only)
+        pyramid_axis.pop("min"), pyramid_axis.pop("splitNumber")
+        yaxes += [pyramid_axis, _value_axis(j, "titled firms")]
         out += _pyramid_bars(r, i, now, widest)
         out += _titles_over_time(r, j, arr)
     legend = {"data": list(TIER_LABELS), "bottom": 0, "left": "center", "textStyle": TEXT}
-    return _option(title=titles, grid=grids, xAxis=xaxes, yAxis=yaxes, series=out, legend=legend, tooltip={"trigger": "axis"})
+    return _option(grid=grids, xAxis=xaxes, yAxis=yaxes, series=out, legend=legend, tooltip={"trigger": "axis"})
 
 
 def _no_titles_option() -> dict:
