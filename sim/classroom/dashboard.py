@@ -1269,7 +1269,8 @@ def _trade_links(model: ChainModel) -> tuple[list[dict], list[dict]]:
                             "color": CUT if controlled else "#333",
                             "width": 1.0 + 6 * f / biggest,
                             "type": "dashed" if controlled else "solid",
-                            "curveness": 0.35,
+                            # the bow grows with the arrow's length: flatter across two rows, so it stays in the chart
+                            "curveness": 0.25 / abs(b - c) ** 0.8,
                         },
                         "tooltip": {
                             "formatter": f"{bloc_name(T.blocs[c])} to {bloc_name(T.blocs[b])}, {stage}: {f:.1f} kt/yr"
