@@ -81,6 +81,9 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "phase": (np.int8, Phase.PROJECT),
     "birth_step": (np.int32, 0),
     "niche_start_step": (np.int32, 0),
+    "niche": (np.int32, -1),  # product niche (the national world's niche markets; -1: the rare-earth world's stage markets)
+    "appeal": (np.float64, 1.0),  # the firm's share weight in its niche per unit of capacity (national world: buyers' taste, shocks)
+    "capacity_per_employee": (np.float64, 0.0),  # national world: capacity (t = M yuan a year) per employee, kept as capacity grows
     "exit_step": (np.int32, -1),  # quarter the firm exited (-1: live); its row stays until compact() at the next start of a year
     # production and learning
     "capacity_t": (np.float64, 0.0),  # operating nameplate, t/yr
@@ -435,14 +438,22 @@ def learn(pop: FirmPopulation, T, knowhow_ramp_effect: float, ramp_multiplier_ex
 
 
 def account(
-    pop: FirmPopulation, T, step: int, fin, market_price: np.ndarray, revenue_adjust: np.ndarray | None = None, mothball_fixed_cost_saved: float = 0.0
+    pop: FirmPopulation,
+    T,
+    step: int,
+    fin,
+    market_price: np.ndarray,
+    revenue_adjust: np.ndarray | None = None,
+    mothball_fixed_cost_saved: float = 0.0,
+    row_price: np.ndarray | None = None,
 ) -> None:
     """One quarter of accounts (MODEL.md 3, step 3).
 
     Working capital (receivables and stocks less supplier credit) is ``fin.working_capital_share`` x this quarter's
     revenue at an annual rate; its change ties up (or releases) cash and lenders count it with plant.
 
-    revenue = output x own-bloc price (less ``revenue_adjust``, M USD per row, if given); costs = inputs + processing + fixed + interest + R&D;
+    revenue = output x own-bloc price (or ``row_price``, USD/kg per row, where the firm sells in its own niche market: the national
+    world) (less ``revenue_adjust``, M USD per row, if given); costs = inputs + processing + fixed + interest + R&D;
     fixed = fixed_cost_share x capex per kt x capacity, times 1 - ``mothball_fixed_cost_saved`` for a mothballed plant;
     R&D = min(propensity x revenue + R&D grants, funds available) (MODEL.md 5.3);
     depreciation is straight-line on operating plant at cost (construction in
@@ -460,7 +471,7 @@ def account(
     ``outside_finance`` for the year (an observation; see agents.investment.mark_outside_finance).
     """
     alive = pop.alive
-    price = market_price[pop.bloc, pop.stage]
+    price = market_price[pop.bloc, pop.stage] if row_price is None else row_price
     pop.revenue = pop.output_t * price / 1000.0
     if revenue_adjust is not None:  # revenue given up on discounted export sales (scenarios.strategic_pricing)
         pop.revenue = pop.revenue - revenue_adjust

@@ -56,7 +56,10 @@ def check_fields(obj: Any, prefix: str) -> None:
                 if value[0] > value[1]:
                     raise ConfigError(key, f"low must not exceed high, got {value}")
             for i, v in enumerate(value):
-                check_number(f"{key}[{i}]", v, meta)
+                if dataclasses.is_dataclass(v):
+                    check_fields(v, f"{key}[{i}]")
+                else:
+                    check_number(f"{key}[{i}]", v, meta)
         else:
             check_number(key, value, meta)
 

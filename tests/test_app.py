@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 
 from sim.classroom import dashboard as d
-from sim.config import ConfigError, compose, config_options
+from sim.config import ConfigError, chain_scenarios, compose
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "results" / "screenshots"
@@ -72,7 +72,7 @@ def test_time_charts_fill_in_one_point_per_quarter():
 # --------------------------------------------------------------------------
 # Levers -> overrides -> config
 # --------------------------------------------------------------------------
-@pytest.mark.parametrize("scenario", config_options("scenario"))
+@pytest.mark.parametrize("scenario", chain_scenarios())
 def test_a_scenario_as_it_is_needs_no_override(scenario):
     levers = d.default_levers(scenario)
     assert d.lever_overrides(levers) == [f"scenario={scenario}", f"seed={levers.seed}"]

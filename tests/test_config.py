@@ -21,14 +21,14 @@ from _sim_helpers import make_config, run_sim
 from omegaconf import OmegaConf
 from omegaconf.basecontainer import BaseContainer
 
-from sim.config import CONF_DIR, STUDY_DIRS, Config, ConfigError, compose, config_options, to_config, validate
+from sim.config import CONF_DIR, STUDY_DIRS, Config, ConfigError, chain_scenarios, compose, config_options, national_scenarios, to_config, validate
 from sim.engine.run import run
 
 GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in STUDY_DIRS)
 BLOCS = ("china", "west")
 # Top-level groups are combined with each other; policy options are placed per bloc and criteria inside a
 # coordinated policy, each with every scenario.
-TOP = [g for g in GROUPS if g not in ("policy", "criteria")]
+TOP = [g for g in GROUPS if g not in ("policy", "criteria", "national")]
 
 
 def _pinned_world(scenario: str) -> str | None:
@@ -52,6 +52,8 @@ def _fits(choice: dict[str, str]) -> bool:
 COMBINATIONS = [
     [f"{g}={o}" for g, o in zip(TOP, combo)] for combo in itertools.product(*(config_options(g) for g in TOP)) if _fits(dict(zip(TOP, combo)))
 ]
+# a national world shares its start year and China with the world of its start (rare_earth_2015): combined with that world
+COMBINATIONS += [["world=rare_earth_2015", f"national={o}", f"scenario={sc}"] for o in config_options("national") for sc in chain_scenarios()[:1]]
 # agencies name the West's regions, so fragmented and coordinated_west fit the West only
 BLOC_POLICIES = {"china": ("none", "coordinated"), "west": tuple(config_options("policy"))}
 COMBINATIONS += [[f"scenario={sc}", f"policy@policy.{b}={o}"] for sc in config_options("scenario") for b in BLOCS for o in BLOC_POLICIES[b]]
@@ -136,7 +138,11 @@ def test_scenario_files_only_set_the_scenario():
         # a scenario may move the reference year of its timelines (west_coordinated counts from its policy switch)
         world = dataclasses.replace(cfg.world, timeline_reference_year=ref.world.timeline_reference_year)
         assert world == ref.world, f"scenario {opt} changes the world"
-        assert (cfg.seed, cfg.years, cfg.output) == (base.seed, base.years, base.output)
+        assert (cfg.seed, cfg.output) == (base.seed, base.output)
+        if opt in national_scenarios():  # a national scenario sets its horizon (2015-2025) and its national world
+            assert cfg.national is not None and cfg.years != base.years
+        else:
+            assert cfg.years == base.years and cfg.national is None
 
 
 def test_overrides_reach_the_config():

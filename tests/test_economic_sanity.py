@@ -30,17 +30,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from _sim_helpers import PROJECT_ROOT, make_config
+from _sim_helpers import make_config
 from test_properties import _check_quarter, _snapshot
 
 import sim.engine.accounts as accounts
 from scenarios.events import EVENT_KINDS, parse_events
+from sim.config import chain_scenarios
 from sim.engine.model import ChainModel
 from sim.engine.run import run
 
 pytestmark = pytest.mark.slow
 
-SCENARIOS = sorted(p.stem for p in (PROJECT_ROOT / "conf" / "scenario").glob("*.yaml"))
+SCENARIOS = chain_scenarios()  # every rare-earth scenario file (the national world has its own tests: tests/test_national.py)
 SEEDS = (1, 2, 3, 4, 5)
 MAX_BOUND_RUN_Q = 4  # quarters a price index may sit at a clip bound in a row (the "Done when")
 SHORT_SHARE = 0.20  # unmet share of a bloc's demand at a stage that counts as a shortage (the "Done when")

@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from _sim_helpers import PROJECT_ROOT, make_config
+from _sim_helpers import make_config
 
-from sim.config import validate
+from sim.config import chain_scenarios, validate
 from sim.engine.model import ChainModel
 
-SCENARIOS = sorted(p.stem for p in (PROJECT_ROOT / "conf" / "scenario").glob("*.yaml"))
+SCENARIOS = chain_scenarios()  # every rare-earth scenario file (the national world has its own tests: tests/test_national.py)
 SEEDS = (1, 2, 3)
 REL, ABS = 1e-9, 1e-6  # t per quarter
 

@@ -40,7 +40,7 @@ from solara.alias import rv as v
 from sim.classroom import about
 from sim.classroom import dashboard as d
 from sim.classroom.chart import Chart
-from sim.config import ConfigError, config_options
+from sim.config import ConfigError, chain_scenarios
 
 TITLE = "Little giants: the mine-to-magnet classroom"
 lever_error = solara.reactive(None)  # the last refused setting's message (per browser session)
@@ -184,7 +184,7 @@ def _levers(now: d.Levers, change, playing: bool) -> None:
             return
         change(seed=seed)
 
-    solara.Select("Scenario", value=now.scenario, values=config_options("scenario"), on_value=lambda v: change(scenario=v), disabled=off)
+    solara.Select("Scenario", value=now.scenario, values=chain_scenarios(), on_value=lambda v: change(scenario=v), disabled=off)
     solara.InputText("Seed", value=str(now.seed), on_value=lambda text: change_seed(text), continuous_update=False, disabled=off)
     tiers = now.china_policy == "coordinated"
     _text("**China**")

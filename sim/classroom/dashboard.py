@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from agents.firms import DESIGNATED, KEY_LITTLE_GIANT, Phase, Tier
-from sim.config import CONF_DIR, Config, ConfigError, compose, config_options
+from sim.config import CONF_DIR, Config, ConfigError, chain_scenarios, compose
 from sim.engine.model import ChainModel
 
 # Every classroom run: no files, no progress lines, no firm panel (the views do not read it).
@@ -188,7 +188,7 @@ def parse_seed(text: str) -> int:
 
 def check_levers(levers: Levers) -> None:
     """Lever values inside the ranges the page offers (raises ConfigError naming the lever)."""
-    scenarios = config_options("scenario")
+    scenarios = chain_scenarios()  # the dashboard shows the rare-earth chain (not the national world)
     if levers.scenario not in scenarios:
         raise ConfigError("scenario", f"no config file '{levers.scenario}' in conf/scenario/; allowed: {', '.join(scenarios)}")
     if levers.china_policy not in CHINA_POLICIES:

@@ -23,6 +23,7 @@ from omegaconf import MISSING
 from sim import checks
 from sim.checks import ConfigError, check_fields, require_name
 from sim.config.fields import f
+from sim.config.national import NationalConfig, check_national
 from sim.config.policy import PolicyChangeConfig, PolicyConfig
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -294,6 +295,7 @@ class Config:
     policy_change: dict[str, PolicyChangeConfig] = field(default_factory=dict)  # bloc -> a later regime and its year
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    national: Optional[NationalConfig] = None  # the national world (conf/national/): set, a run simulates the programme's candidates
 
 
 # --------------------------------------------------------------------------
@@ -310,6 +312,8 @@ def validate(cfg: Config) -> Config:
     (sim.config.sizes: a firm in every bloc and stage, memory within the machine's)."""
     check_fields(cfg, "")
     w = cfg.world
+    if cfg.national is not None:
+        check_national(cfg.national, w)
     _check_stages_and_blocs(w)
     _check_buyers(w)
     _check_groups_and_cohorts(w)
@@ -684,6 +688,29 @@ def _default_container() -> dict:
 def config_options(group: str) -> list[str]:
     """Names of the YAML files of a config group under conf/."""
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def scenario_selects(scenario: str, group: str) -> str | None:
+    """The option a scenario file selects itself for a config group (``override /GROUP: NAME`` in its defaults), or None."""
+    import yaml
+
+    path = CONF_DIR / "scenario" / f"{scenario}.yaml"
+    spec = yaml.safe_load(path.read_text()) if path.is_file() else None
+    for d in (spec or {}).get("defaults", []) or []:
+        if isinstance(d, dict) and f"override /{group}" in d:
+            return d[f"override /{group}"]
+    return None
+
+
+def national_scenarios() -> list[str]:
+    """Scenarios that run the national world (their file selects a conf/national/ option): sim.engine.national."""
+    return [sc for sc in config_options("scenario") if scenario_selects(sc, "national") is not None]
+
+
+def chain_scenarios() -> list[str]:
+    """Scenarios that run the rare-earth chain (every other scenario): sim.engine.model.ChainModel."""
+    national = set(national_scenarios())
+    return [sc for sc in config_options("scenario") if sc not in national]
 
 
 def compose(overrides: Sequence[str] | None = None, config_dir: str | Path | None = None) -> Config:

@@ -83,6 +83,8 @@ def run(cfg: Config, overrides: list[str] | None = None, progress: Callable[[str
 
 
 def _run(cfg: Config, overrides: list[str] | None, progress: Callable[[str], None] | None, started: float, writer) -> RunResult:
+    if cfg.national is not None:
+        return _run_national(cfg, overrides, progress, started, writer)
     model = ChainModel(cfg)
     # The project's progress display (sim/progress.py): a bar over the quarters on a terminal, the lines alone
     # otherwise; a caller's ``progress`` callable receives the same lines instead.
@@ -121,8 +123,64 @@ def _run(cfg: Config, overrides: list[str] | None, progress: Callable[[str], Non
     return RunResult(model=model, summary=summary, run_dir=stage, wall_time_s=wall)
 
 
+def _run_national(cfg: Config, overrides: list[str] | None, progress: Callable[[str], None] | None, started: float, writer) -> RunResult:
+    """A national run (sim.engine.national): the same progress display and run directory, with the national outputs:
+    national.parquet (yearly series), provinces.parquet and sectors.parquet (firms by tier), reviews.parquet (by tier and
+    cohort), events.parquet (the programme's events), firms.parquet (the sampled panel, when ``national.sample_firms``)."""
+    from sim.engine.national.model import NationalModel
+
+    model = NationalModel(cfg)
+    display = Progress(total=model.n_steps, unit="quarter", enabled=cfg.progress and progress is None)
+    say = progress or display.line
+    with display:
+        stage = None
+        if writer is not None:
+            stage = writer.path
+            output.write_text(stage / "config.yaml", output.config_yaml(cfg))
+            if progress or cfg.progress:
+                say(f"run directory: {writer.final}")
+        while model.running and model.steps < model.n_steps:
+            model.step()
+            display.advance()
+            if (progress or cfg.progress) and model.quarter % 4 == 3:
+                say(national_progress_line(model))
+    summary = model.summary()
+    wall = time.time() - started
+    summary["wall_time_s"] = round(wall, 3)
+    if stage is not None:
+        rec = model.recorder
+        output.write_parquet(stage / "national.parquet", rec.timeseries())
+        output.write_parquet(stage / "provinces.parquet", rec.provinces())
+        output.write_parquet(stage / "sectors.parquet", rec.sectors())
+        output.write_parquet(stage / "reviews.parquet", rec.review_table())
+        output.write_parquet(stage / "events.parquet", rec.events())
+        if cfg.national.sample_firms > 0:
+            output.write_parquet(stage / "firms.parquet", rec.firm_panel())
+        output.write_json(stage / "summary.json", summary)
+        extra = {
+            "n_quarters": model.steps,
+            "firms_ever": int(model.pop.next_id),
+            "numpy_dispatch": numerics.dispatch_record(),
+            **output.file_record(stage),
+        }
+        output.write_json(stage / "manifest.json", output.manifest(cfg.seed, cfg.scenario.name, overrides or [], started, "complete", extra))
+    return RunResult(model=model, summary=summary, run_dir=stage, wall_time_s=wall)
+
+
+def national_progress_line(model) -> str:
+    """One line of a national run's progress: the year, firms and title holders by tier."""
+    c = model.tier_counts()
+    y = model.national.start_year + model.quarter // 4
+    return (
+        f"{y}: {c['firms']:,} firms; innovation-type {c['innovation_type']:,}, SRDI {c['srdi']:,}, "
+        f"Little Giants {c['little_giant']:,} (key {c['key_little_giant']:,})"
+    )
+
+
 def summary_table(result: RunResult) -> str:
-    """A short end-of-run table per bloc and stage."""
+    """A short end-of-run table per bloc and stage (a national run: the pyramid by year)."""
+    if result.model.cfg.national is not None:
+        return national_summary_table(result)
     m = result.model
     T = m.tables
     s = result.summary
@@ -147,6 +205,29 @@ def summary_table(result: RunResult) -> str:
                 f"{s['self_sufficiency_final'][bloc][stage] or 0:>11.2f}{s['price_final_usd_per_kg'][bloc][stage]:>13.1f}"
                 f"{fmt(s['years_to_first_output'][bloc][stage]):>13}{fmt(s['years_to_independence'][bloc][stage]):>12}"
             )
+    if result.run_dir is not None:
+        lines.append(f"outputs: {result.run_dir}")
+    return "\n".join(lines)
+
+
+def national_summary_table(result: RunResult) -> str:
+    """The national run's pyramid by year, the Little Giants' R&D, patents and capital constraint."""
+    s = result.summary
+    lines = [
+        f"scenario {s['scenario']}, seed {s['seed']}, {s['years']} years from {s['start_year']}, national world {s['world']} "
+        f"at scale {s['scale']:g}, wall time {result.wall_time_s:.1f} s"
+    ]
+    hdr = f"{'year':<6}{'firms':>11}{'innovation-type':>17}{'SRDI':>9}{'Little Giants':>15}{'key':>7}"
+    lines += [hdr, "-" * len(hdr)]
+    ts = result.model.recorder.timeseries()
+    for r in ts.itertuples():
+        lines.append(f"{r.year:<6}{r.firms:>11,}{r.n_innovation_type:>17,}{r.n_srdi:>9,}{r.n_little_giant:>15,}{r.n_key_little_giant:>7,}")
+    rd = s["rd_intensity_2020_2030"]
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    lines.append(
+        f"R&D / revenue 2020-2030: Little Giants {fmt(rd['little_giant'])}, others {fmt(rd['none'])}; patents per Little Giant 2025: "
+        f"{fmt(s['patents_per_little_giant_2025'])}; Little Giants finance-constrained 2020-2025: {fmt(s['capital_constraint_lg_firms_2020_2025'])}"
+    )
     if result.run_dir is not None:
         lines.append(f"outputs: {result.run_dir}")
     return "\n".join(lines)

@@ -27,7 +27,7 @@ from typing import Any, Optional
 from omegaconf import MISSING
 
 from sim.checks import yaml_problem
-from sim.config import CONF_DIR, ConfigError, config_options
+from sim.config import CONF_DIR, ConfigError, chain_scenarios, config_options
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TIMELINE_VALUES = ("first_output_year", "independence_year")
@@ -75,7 +75,8 @@ class StudyFile:
 
 
 def _scenario_names() -> list[str]:
-    return config_options("scenario")
+    """The scenarios a study can name: the rare-earth chain's (a national scenario's outputs are not the study's tables)."""
+    return chain_scenarios()
 
 
 @dataclass

@@ -1,0 +1,169 @@
+"""The national world's niche markets and the firms' investment, entry and exit (docs/ODD.md 8).
+
+Each niche is one product with one price index (1 = the reference price). Every quarter:
+
+    demand[n]  = base[n] x (1 + g[sector of n]) ^ (years since the start) x price[n] ^ -elasticity   (M yuan a year at
+                 the reference price; base = the niche's output at the start)
+    offer[i]   = capacity[i] x appeal[i]   for operating firms whose unit cost the price covers (shut-down rule)
+    sales[i]   = min(offer[i] / sum of offers in the niche x demand, max_utilisation x capacity[i]), the demand full
+                 firms turn away going to the others by the same weights (ALLOCATION_PASSES passes)
+    price[n]  <- price[n] + price_adjustment x (target - price[n]),
+    target     = (demand / normal supply) ^ price_flexibility,   normal supply = offered capacity x target_utilisation
+
+a normal-cost price (1, the reference) marked up or down with the niche's utilisation (markup pricing, as in
+Dosi et al.'s K+S models; the price does not run away while capacity catches up): a niche whose firms cannot serve its
+demand sees its price rise, and one with idle capacity sees it fall, until the firms' expansions, entry and exit
+bring utilisation back to its normal level. A firm's appeal
+(its share weight per unit of capacity: buyers' taste, its products' fit) takes a Laplace shock each year, which
+gives firms in one niche different growth.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from agents import investment as inv
+from agents.firms import Phase, ProjectPhase, processing_cost
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sim.engine.national.model import NationalModel
+
+ALLOCATION_PASSES = 3  # rounds of buyers turned away by full firms trying the others of the niche
+
+
+def niche_demand(model: NationalModel) -> np.ndarray:
+    """(niches,) demand this quarter at the niches' prices, M yuan a year at the reference price."""
+    mk = model.national.market
+    years = max(model.quarter, 0) / 4.0
+    grown = model.niche_base * np.power(1.0 + model.niche_growth, years)
+    return grown * np.power(model.price, -mk.demand_elasticity)
+
+
+def clear_niches(model: NationalModel) -> None:
+    """Sales and output of every firm this quarter (``output_t``, ``orders_t``), then the niches' prices move."""
+    pop, mk, T = model.pop, model.national.market, model.tables
+    n_niches = len(model.price)
+    niche = np.maximum(pop.niche, 0)
+    price_usd = model.price[niche] * T.reference_price_usd_per_kg[0]
+    pop.unit_cost_usd_per_kg = processing_cost(pop, T)
+    offers = pop.operating & (pop.unit_cost_usd_per_kg <= price_usd)
+    weight = np.where(offers, pop.capacity_t * pop.appeal, 0.0)
+    demand = niche_demand(model)
+    room = np.where(offers, mk.max_utilisation * pop.capacity_t, 0.0)  # what each firm can still sell, M yuan a year
+    sales = np.zeros(len(pop))
+    left = demand.copy()
+    for k in range(ALLOCATION_PASSES):  # buyers turned away by a full firm go to the others of the niche, by the same weights
+        w = np.where(room > 1e-12, weight, 0.0)
+        total = np.bincount(niche, weights=w, minlength=n_niches)
+        ask = np.divide(w, total[niche], out=np.zeros(len(pop)), where=total[niche] > 0) * left[niche]
+        if k == 0:
+            pop.orders_t = ask / 4.0  # first-choice orders: what buyers would take from the firm (its busy-ness)
+        got = np.minimum(ask, room)
+        sales += got
+        room -= got
+        left = np.maximum(left - np.bincount(niche, weights=got, minlength=n_niches), 0.0)
+    pop.output_t = sales / 4.0
+    pop.potential_t = np.where(offers, mk.max_utilisation * pop.capacity_t / 4.0, 0.0)
+    normal = np.bincount(niche, weights=np.where(offers, pop.capacity_t, 0.0), minlength=n_niches) * mk.target_utilisation
+    ratio = np.divide(demand, normal, out=np.ones(n_niches), where=normal > 0)  # no supplier: no trade, the price stays
+    target = np.power(np.clip(ratio, 0.25, 4.0), mk.price_flexibility)
+    model.price = model.price + mk.price_adjustment * (target - model.price)
+    model.niche_demand_last = demand
+    model.niche_unserved = np.maximum(demand - np.bincount(niche, weights=sales, minlength=n_niches), 0.0)
+
+
+def shock_appeal(model: NationalModel, rng: np.random.Generator) -> None:
+    """Yearly: log appeal <- 0.8 log appeal + Laplace(0, sd / sqrt 2), sd = ``firms.growth_sd_per_year``
+    (persistence 0.8 a year: assumption; the Laplace shape: Chinese firm growth rates, Zou 2019)."""
+    sd = model.national.firms.growth_sd_per_year
+    pop = model.pop
+    shock = rng.laplace(0.0, sd / np.sqrt(2.0), len(pop)) if sd > 0 else np.zeros(len(pop))
+    pop.appeal = np.exp(0.8 * np.log(np.maximum(pop.appeal, 1e-12)) + shock)
+
+
+def invest(model: NationalModel) -> None:
+    """Projects advance (construction, ramp-up: agents.investment), the finance gate passes funded projects, and
+    busy, profitable firms decide expansions: a firm whose orders exceed ``target_utilisation`` of its capacity and
+    whose last year's profit was positive wants, with chance ``review_probability`` a quarter, the capacity that would
+    serve its orders at that utilisation (within ``expansion_share`` of its capacity, at most a medium firm's 400 M
+    yuan); it commits if it can fund it (agents.investment.funding: equity share from cash above the buffer or outside
+    equity drawn with the private investors' appetite plus its title's IPO fast track, the rest
+    within the leverage limit plus its credit bonus), otherwise it is recorded finance-constrained for the year. An
+    expansion that needs outside money beyond ``finance.outside_finance_share`` of its cost is recorded too."""
+    pop, T, mk = model.pop, model.tables, model.national.market
+    fin = model.cfg.world.finance
+    q = model.quarter
+    rng = model.streams["investment"]
+    pop.equity_in = 0.0  # this quarter's outside equity and grants start afresh (the government pays grants after this step)
+    pop.grants = 0.0
+    pop.rd_grants = 0.0
+    ms = inv.advance_projects(pop, T, q)
+    grown = np.concatenate([ms["construction_complete"], ms["ramped_up"]])
+    if len(grown):  # staff grow with capacity at the firm's own productivity
+        pop.employees[grown] = pop.capacity_t[grown] / np.maximum(pop.capacity_per_employee[grown], 1e-9)
+    buffer = fin.min_cash_quarters_of_fixed_cost * pop.fixed_cost
+    gate = inv.finance_gate(pop, T, model.streams["projects"], np.full(len(pop), np.inf), 0.0, fin, buffer)
+    model.log_rows("fid", gate["financed"], values=pop.proj_capex_musd[gate["financed"]])
+    n = len(pop)
+    u = rng.random(n)
+    u_eq = rng.random(n)
+    util = np.divide(pop.orders_t * 4.0, pop.capacity_t, out=np.zeros(n), where=pop.capacity_t > 0)  # orders: what buyers would take
+    profit_year = pop.trailing(pop.prof_hist, q, 4)
+    want = pop.operating & (pop.proj_phase == ProjectPhase.NONE) & (util > mk.target_utilisation) & (profit_year > 0) & (u < mk.review_probability)
+    rows = np.flatnonzero(want)
+    if not len(rows):
+        return
+    # the capacity that would serve its orders at the normal utilisation, within the expansion bounds
+    cap = pop.capacity_t[rows]
+    need = 4.0 * pop.orders_t[rows] / mk.target_utilisation - cap
+    size = T.plant_size_t[pop.stage[rows]]
+    nameplate = np.clip(np.clip(need, mk.expansion_share[0] * cap, mk.expansion_share[1] * cap), size[:, 0], size[:, 1])
+    capex = T.capex_musd_per_kt[0, pop.stage[rows]] * nameplate / 1000.0
+    wc_new = inv.added_working_capital(pop, rows, nameplate, fin)
+    inv.mark_outside_finance(pop, T, rows, capex, fin, buffer, wc_new)
+    _, own_ok, debt_ok = inv.funding(pop, T, rows, capex, np.ones(len(rows), dtype=bool), fin, buffer, u_eq[rows], wc_new)
+    ok = own_ok & debt_ok
+    skipped = rows[~ok]
+    pop.finance_constrained[skipped] = True
+    model.log_rows("expansion_skipped", skipped)
+    inv.start_projects(pop, rows[ok], T, model.streams["projects"], q, nameplate[ok], greenfield=False)
+    model.counters["expansions"] += int(ok.sum())
+    model.counters["constrained"] += len(skipped)
+
+
+def enter_and_exit(model: NationalModel) -> None:
+    """Exits: insolvency (cash below zero after borrowing), lasting negative equity, and closures for reasons outside
+    the model (``exit_hazard_per_year``); entrants: Poisson(``entry_rate_per_year`` x live firms / 4), each a small
+    firm in a niche drawn in proportion to its demand x (max(price index - 1, 0) + 0.05) + its unserved demand:
+    entrants go where prices are above the reference (margins) and buyers go unserved, and a little everywhere
+    (assumption), operating at once."""
+    pop, mk = model.pop, model.national.market
+    fin = model.cfg.world.finance
+    q = model.quarter
+    rng = model.streams["entry"]
+    alive = pop.alive
+    neg = alive & (pop.equity < 0)
+    pop.neg_equity_quarters = np.where(neg, pop.neg_equity_quarters + 1, 0)
+    insolvent = alive & (pop.cash < -1e-9)
+    lasting = alive & (pop.neg_equity_quarters >= fin.exit_after_negative_equity_quarters)
+    closed = alive & (rng.random(len(pop)) < mk.exit_hazard_per_year / 4.0)
+    out = np.flatnonzero(insolvent | lasting | closed)
+    if len(out):
+        model.log_rows("exit", out, values=pop.capacity_t[out])
+        pop.phase[out] = Phase.EXITED
+        pop.exit_step[out] = q
+        pop.capacity_t[out] = 0.0
+        pop.potential_t[out] = 0.0
+        pop.proj_phase[out] = ProjectPhase.NONE
+        model.counters["exits"] += len(out)
+    live = int(alive.sum())
+    k = int(rng.poisson(mk.entry_rate_per_year * live / 4.0))
+    if k == 0:
+        return
+    # where margins are (price above the reference), where buyers go unserved, and a little everywhere
+    pool = model.niche_demand_last * (np.maximum(model.price - 1.0, 0.0) + 0.05) + model.niche_unserved
+    niche = rng.choice(len(pool), size=k, p=pool / pool.sum())
+    rows = model.add_entrants(niche, rng)
+    model.counters["entrants"] += len(rows)

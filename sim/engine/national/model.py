@@ -1,0 +1,230 @@
+"""The national world: the programme's candidate firms at 1:1 scale under the coordinated regime (docs/ODD.md 8).
+
+One step is one quarter, in the rare-earth world's order (MODEL.md 3): niche markets clear and prices move;
+accounts (agents.firms.account, at the firm's niche price); innovation (agents.firms.innovate: R&D, process
+innovation, patents); investment (projects, the finance gate, expansions); entry and exit; the government applies
+the benefits of titles; outputs. The government's yearly round (reviews, designation tier by tier with the
+provinces' recommendation and the national batch, key Little Giants, the R&D lever) and the yearly housekeeping
+(patents lapse, flags reset, exited rows dropped, firms' appeal shocks) are Mesa scheduled events between quarters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import mesa
+import numpy as np
+from mesa.time import Schedule
+
+from agents.firms import DESIGNATED, Phase, Tier, expire_patents, innovate, patent_slot
+from agents.firms import account as firm_account
+from agents.government import Government, firm_metrics
+from sim.config import Config
+from sim.engine.event_log import EventLog
+from sim.engine.instruments import Instruments
+from sim.engine.national import market
+from sim.engine.national.recorder import NationalRecorder
+from sim.engine.national.world import build_national_population, build_national_tables, niche_layout
+from sim.engine.numerics import check_dispatch
+
+STREAMS = ("init", "innovation", "investment", "entry", "projects", "policy", "shocks", "spare")
+# events a national run logs per firm (the programme's); entry, exit and investment are counted, not logged, at this scale
+LOGGED = frozenset({"designated", "recommended", "review_passed", "review_failed", "revoked", "key_designated"})
+
+
+@dataclass
+class NationalWorldView:
+    """What the government agent reads of ``model.world`` (the national world has no stage chain)."""
+
+    start_year: int
+    usd_per_cny: float
+    scale: float
+
+
+class NationalGovernment(Government):
+    """The coordinated regime's government on the national world: the same rounds, reviews, benefits and R&D
+    lever; no output quotas (there is no mining or separation stage), and the niche-share criterion read on the
+    firms' own niches (capacity / the niche's operating capacity) instead of a stage's average niche."""
+
+    def install(self, model) -> None:
+        start = model.next_yearly_time(self.policy.designation.round_quarter - 1 + 0.5)
+        self._rounds = model.schedule_recurring(self.yearly_round, Schedule(interval=4.0, start=start))
+
+    def _reviews(self, q: int, metrics, here: np.ndarray, held: np.ndarray) -> None:
+        """The reviews, recorded by tier and cohort (the year of the designation to the tier held) for the outputs."""
+        pop = self.model.pop
+        due = np.flatnonzero(here & (pop.tier > Tier.NONE) & (pop.review_step >= 0) & (pop.review_step <= q))
+        tiers = pop.tier[due].copy()
+        cohort = self.model.national.start_year + pop.designation_step[due] // 4
+        super()._reviews(q, metrics, here, held)
+        passed = pop.tier[due] == tiers
+        for t in DESIGNATED:
+            sel = tiers == t
+            if sel.any():
+                self.model.recorder.record_review(t.label, cohort[sel], passed[sel])
+
+    def round_metrics(self) -> dict[str, np.ndarray]:
+        m = super().round_metrics()
+        pop = self.model.pop
+        cap = np.where(pop.operating, pop.capacity_t, 0.0)
+        niche = np.maximum(pop.niche, 0)
+        total = np.bincount(niche, weights=cap, minlength=len(self.model.price))
+        m["niche_share"] = np.divide(cap, total[niche], out=np.zeros(len(pop)), where=total[niche] > 0)
+        return m
+
+
+class NationalModel(mesa.Model):
+    """China's manufacturing SMEs in their niches, and the tiered programme."""
+
+    def __init__(self, cfg: Config):
+        super().__init__(rng=cfg.seed)
+        check_dispatch()
+        if cfg.national is None:
+            raise ValueError("NationalModel needs a config with national set (scenario=national_programme)")
+        self.cfg = cfg
+        self.national = n = cfg.national
+        self.world = NationalWorldView(start_year=n.start_year, usd_per_cny=n.usd_per_cny, scale=n.scale)
+        self.tables = T = build_national_tables(cfg)
+        self.n_steps = cfg.years * 4
+        self.streams = dict(zip(STREAMS, self.rng.spawn(len(STREAMS))))
+        self.pop, start_output = build_national_population(cfg, T, self.streams["init"])
+        niche_sector, _ = niche_layout(cfg)
+        self.niche_sector = niche_sector
+        self.niche_base = np.maximum(start_output, 1e-6)  # a niche without firms at the start still has a little demand
+        self.niche_growth = np.array([s.demand_growth_per_year for s in n.sectors])[niche_sector]
+        self.price = np.ones(len(niche_sector))
+        self.niche_demand_last = self.niche_base.copy()
+        self.niche_unserved = np.zeros(len(niche_sector))
+        pop = self.pop
+        pop.capacity_per_employee = np.divide(pop.capacity_t, pop.employees, out=np.ones(len(pop)), where=pop.employees > 0)
+        self.instruments = Instruments(T.B, T.S)
+        self.event_log = EventLog(now=lambda: self.quarter)
+        self.quarter = -1
+        self.counters = {k: 0 for k in ("expansions", "constrained", "entrants", "exits")}
+        self.government: NationalGovernment | None = None
+        policy = cfg.policy.get("china")
+        if policy is not None and policy.regime == "coordinated":
+            self.government = NationalGovernment(self, 0, policy)
+            self.government.install(self)
+        self.recorder = NationalRecorder(self)
+        self._yearly = self.schedule_recurring(self.start_of_year, Schedule(interval=4.0, start=4.5))
+
+    # ------------------------------------------------------------------ what the government agent asks
+    def next_yearly_time(self, offset: float) -> float:
+        k = max(int(np.ceil((self.time - offset) / 4.0 - 1e-9)), 0)
+        return 4.0 * k + offset
+
+    def stage_gap(self, b: int, horizon_years: float) -> np.ndarray:
+        """No plan of stage gaps on the national world: every sector is neutral (zeros)."""
+        return np.zeros(self.tables.S)
+
+    def policy_rng(self, name: str) -> np.random.Generator:
+        import zlib
+
+        ss = self.rng.bit_generator.seed_seq
+        return np.random.default_rng(np.random.SeedSequence(entropy=ss.entropy, spawn_key=(10_000, zlib.crc32(name.encode()))))
+
+    def log_rows(self, kind: str, rows: np.ndarray, detail: str = "", values: np.ndarray | None = None, quarter: int | None = None) -> None:
+        """Log one event per firm row, for the programme's event kinds (``LOGGED``); others are counted only."""
+        if kind in LOGGED:
+            self.event_log.add_rows(kind, rows, self.pop, detail, values, quarter)
+
+    @property
+    def current_year(self) -> float:
+        return self.national.start_year + max(self.quarter, 0) / 4.0
+
+    def metrics(self) -> dict[str, np.ndarray]:
+        """The criteria metrics of every row now (agents.government.firm_metrics), as the government reads them."""
+        if self.government is not None:
+            return self.government.round_metrics()
+        return firm_metrics(self.pop, self.tables, self.quarter, self.national.usd_per_cny, np.ones(self.tables.S))
+
+    # ------------------------------------------------------------------ step
+    def step(self) -> None:
+        self.quarter = self.steps - 1
+        for k in self.counters:
+            self.counters[k] = 0
+        T, pop = self.tables, self.pop
+        market.clear_niches(self)
+        price_usd = self.price[np.maximum(pop.niche, 0)] * T.reference_price_usd_per_kg[0]
+        firm_account(pop, T, self.quarter, self.cfg.world.finance, np.zeros((T.B, T.S)), row_price=price_usd)
+        innovate(pop, T, self.cfg.world.innovation, self.streams["innovation"], patent_slot(self.quarter // 4), np.zeros(0))
+        market.invest(self)
+        market.enter_and_exit(self)
+        if self.government is not None:
+            self.government.apply_benefits()
+        self.recorder.record_quarter()
+        if self.steps >= self.n_steps:
+            self.running = False
+
+    def run(self) -> "NationalModel":
+        while self.running and self.steps < self.n_steps:
+            self.step()
+        return self
+
+    def start_of_year(self) -> None:
+        """Between Q4 and Q1: patents lapse, the year's flags reset, exited rows are dropped, appeal shocks."""
+        inn = self.cfg.world.innovation
+        expire_patents(self.pop, self.steps // 4, inn.patent_life_years, inn.utility_patent_life_years)
+        self.pop.finance_constrained = False
+        self.pop.outside_finance = False
+        self.pop.compact()
+        market.shock_appeal(self, self.streams["shocks"])
+
+    def add_entrants(self, niche: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """New small firms, operating at once, in the given niches: capacity ``entrant_revenue_myuan`` x a lognormal
+        spread (sd 0.5 of the log: assumption), a province drawn by the provinces' firm shares, R&D as the smallest
+        size class's, a new plant paid by its owners (no debt) and two months of revenue in cash."""
+        n, T, pop = self.national, self.tables, self.pop
+        k = len(niche)
+        sector = self.niche_sector[niche]
+        pshare = np.array([p.firm_share for p in n.provinces])
+        province = rng.choice(len(pshare), size=k, p=pshare / pshare.sum())
+        cap = n.market.entrant_revenue_myuan * np.exp(0.5 * rng.standard_normal(k))
+        classes = list(n.firms.size_classes.values())
+        smallest = min(classes, key=lambda c: c.revenue_lognormal.median_myuan)
+        rd_factor = np.array([s.rd_intensity_factor for s in n.sectors])[sector]
+        med, sig = n.firms.rd_intensity.median, n.firms.rd_intensity.sigma
+        rd = np.where(rng.random(k) < smallest.rd_share, np.clip(med * np.exp(sig * rng.standard_normal(k)) * rd_factor, 0.0, 0.3), 0.0)
+        capex = T.capex_musd_per_kt[0, sector] * cap / 1000.0
+        rev_q = cap / n.market.capacity_headroom * n.usd_per_cny / 4.0
+        emp = np.clip(
+            cap / n.market.capacity_headroom / 0.2, smallest.employees[0], smallest.employees[1]
+        )  # ~0.2 M yuan per head (small firms below designated size)
+        rows = pop.add(
+            k,
+            bloc=0,
+            region=province.astype(np.int16),
+            stage=sector.astype(np.int16),
+            niche=niche.astype(np.int32),
+            phase=Phase.OPERATING,
+            birth_step=self.quarter,
+            niche_start_step=self.quarter,
+            capacity_t=cap,
+            cum_output_t=cap,
+            experience_ref_t=cap,
+            employees=emp,
+            capacity_per_employee=cap / emp,
+            book_assets=capex,
+            gross_assets=capex,
+            cash=2.0 / 3.0 * rev_q,
+            tax_rate=T.tax_rate[0],
+            rd_propensity=rd,
+            unit_cost_usd_per_kg=T.processing_cost_usd_per_kg[0, sector],
+        )
+        pop._data["rev_hist"][rows, :] = 0.0
+        self.log_rows("entry", rows, values=cap)
+        return rows
+
+    # ------------------------------------------------------------------ outputs
+    def tier_counts(self) -> dict[str, int]:
+        pop = self.pop
+        here = pop.alive
+        out = {t.label: int((here & (pop.tier == t)).sum()) for t in Tier if t != Tier.NONE}
+        out["key_little_giant"] = int((here & pop.key_lg).sum())
+        out["firms"] = int(here.sum())
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        return self.recorder.summary()

@@ -1,0 +1,239 @@
+"""The national world (sim.engine.national; docs/ODD.md 8): its config, its population, its niche-market rules on a
+handful of firms, and small seeded runs (national.scale 0.002: about 2,000 firms, a second or two each)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from agents.firms import Phase, Tier
+from sim.checks import ConfigError
+from sim.config import chain_scenarios, compose, national_scenarios
+from sim.engine.national import market
+from sim.engine.national.model import NationalModel
+from sim.engine.national.world import niches_per_sector
+from sim.engine.run import run
+
+SMALL = ("scenario=national_programme", "national.scale=0.002", "progress=false", "output.write=false")
+
+
+def small_config(*extra: str):
+    return compose([*SMALL, *extra])
+
+
+@pytest.fixture(scope="module")
+def small_run():
+    return run(small_config("years=8"))
+
+
+# --------------------------------------------------------------------------
+# Config
+# --------------------------------------------------------------------------
+def test_national_programme_is_the_national_scenario():
+    assert national_scenarios() == ["national_programme"]
+    assert "national_programme" not in chain_scenarios() and "baseline" in chain_scenarios()
+    cfg = compose(["scenario=national_programme"])
+    assert cfg.years == 11  # 2015-2025
+    assert cfg.national.firms.count == 1_000_000
+    assert len(cfg.national.provinces) == 31
+    assert abs(sum(p.firm_share for p in cfg.national.provinces) - 1.0) < 0.01
+    assert abs(sum(s.firm_share for s in cfg.national.sectors) - 1.0) < 0.01
+    nq = cfg.policy["china"].designation.national_quota
+    assert (nq.chain_share, nq.national_srdi) == (1.0, [])  # the whole batch: the nation is the pool
+    assert compose([]).national is None
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("national.rare_earth_sector=steel", "national.rare_earth_sector"),
+        ("national.start_year=2016", "national.start_year"),
+        ("national.firms.size_classes.micro.share=0.5", "national.firms.size_classes"),
+        ("national.firms.size_classes.micro.revenue_lognormal.median_myuan=50", "national.firms.size_classes.micro.revenue_lognormal.median_myuan"),
+        ("national.market.price_adjustment=1.5", "national.market.price_adjustment"),
+        ("national.sectors.0.niches=0", "national.sectors[0].niches"),
+    ],
+)
+def test_a_bad_national_value_is_one_config_error_naming_its_key(override, key):
+    with pytest.raises(ConfigError) as e:
+        compose(["scenario=national_programme", override])
+    assert f"'{key}'" in str(e.value) and "\n" not in str(e.value)
+
+
+# --------------------------------------------------------------------------
+# The population
+# --------------------------------------------------------------------------
+def test_population_follows_the_configured_shares():
+    cfg = small_config()
+    m = NationalModel(cfg)
+    pop, n = m.pop, cfg.national
+    re_sector = [s.name for s in n.sectors].index(n.rare_earth_sector)
+    others = pop.stage != re_sector
+    assert abs(others.sum() - n.firms.count * n.scale) <= 1
+    # the rare-earth sector: the rare-earth world's Chinese cohorts at the national scale
+    china = [c for c in cfg.world.firms.values() if c.bloc == "china"]
+    assert (pop.stage == re_sector).sum() == sum(max(int(round(c.count * n.scale)), 0) for c in china)
+    # every firm in a niche of its own sector; niches scale with the nation
+    first = np.concatenate([[0], np.cumsum(niches_per_sector(cfg))])
+    assert np.all((pop.niche >= first[pop.stage]) & (pop.niche < first[pop.stage + 1]))
+    assert np.all(pop.phase == Phase.OPERATING) and np.all(pop.tier == Tier.NONE)
+    # revenue within the size classes' ranges, staff within their headcount ranges
+    rev_myuan = pop.trailing(pop.rev_hist, 3, 4) / n.usd_per_cny
+    lo = min(c.revenue_myuan[0] for c in n.firms.size_classes.values())
+    assert rev_myuan[others].min() >= lo * 0.999
+    assert pop.employees[others].min() >= 1.0 and pop.employees[others].max() <= 999.0 + 1e-9
+    # R&D: about the configured share of firms has R&D at the start
+    shares = {k: c.share * c.rd_share for k, c in n.firms.size_classes.items()}
+    assert abs((pop.rd_propensity[others] > 0).mean() - sum(shares.values())) < 0.03
+
+
+# --------------------------------------------------------------------------
+# Rules on a handful of firms
+# --------------------------------------------------------------------------
+def _tiny_market(capacity, appeal, demand, price=1.0):
+    """A one-niche model stub with firms of the given capacities and appeals, and a demand at the reference price."""
+    m = NationalModel(small_config())
+    pop = m.pop
+    k = len(capacity)
+    pop.phase[:] = Phase.EXITED
+    pop.phase[:k] = Phase.OPERATING
+    pop.niche[:k] = 0
+    pop.capacity_t[:k] = capacity
+    pop.appeal[:k] = appeal
+    pop.cost_index[:k] = 1.0
+    pop.innovation_factor[:k] = 1.0
+    m.price = np.full(len(m.price), price)
+    m.niche_base = np.zeros(len(m.price))
+    m.niche_base[0] = demand
+    m.niche_growth = np.zeros(len(m.price))
+    m.quarter = 0
+    return m
+
+
+def test_buyers_turned_away_by_a_full_firm_go_to_the_others():
+    m = _tiny_market(capacity=[50.0, 200.0], appeal=[10.0, 1.0], demand=120.0)
+    market.clear_niches(m)
+    sales = m.pop.output_t[:2] * 4.0
+    cap = m.national.market.max_utilisation * np.array([50.0, 200.0])
+    assert sales[0] == pytest.approx(cap[0])  # the favourite sells all it can
+    assert sales.sum() == pytest.approx(120.0)  # and the rest of the demand reaches the other firm
+    assert m.pop.orders_t[0] * 4.0 > cap[0]  # its first-choice orders exceed what it can make: it is busy
+
+
+def test_price_moves_toward_the_utilisation_target():
+    mk = compose([*SMALL]).national.market
+    tight = _tiny_market(capacity=[100.0], appeal=[1.0], demand=120.0)  # demand 1.5x normal supply (80)
+    market.clear_niches(tight)
+    assert tight.price[0] == pytest.approx(1.0 + mk.price_adjustment * (1.5**mk.price_flexibility - 1.0))
+    slack = _tiny_market(capacity=[100.0], appeal=[1.0], demand=40.0)
+    market.clear_niches(slack)
+    assert slack.price[0] < 1.0
+    empty = _tiny_market(capacity=[], appeal=[], demand=40.0)
+    market.clear_niches(empty)
+    assert empty.price[0] == 1.0  # no supplier, no trade: the price stays
+
+
+def test_a_firm_whose_price_does_not_cover_its_unit_cost_sells_nothing():
+    m = _tiny_market(capacity=[100.0, 100.0], appeal=[1.0, 1.0], demand=100.0, price=0.9)
+    m.pop.cost_index[:2] = [1.0, 1.2]  # unit cost 0.85 and 1.02 of the reference price
+    market.clear_niches(m)
+    assert m.pop.output_t[1] == 0.0 and m.pop.output_t[0] > 0.0
+
+
+def test_busy_firms_that_cannot_fund_an_expansion_are_finance_constrained():
+    m = _tiny_market(capacity=[100.0, 100.0], appeal=[1.0, 1.0], demand=400.0)
+    pop = m.pop
+    market.clear_niches(m)
+    pop.prof_hist[:2, :] = 1.0  # profitable last year
+    pop.cash[:2] = [1000.0, 0.0]  # the first can pay for anything, the second has nothing
+    pop.debt[:2] = [0.0, 1e6]  # and no room to borrow
+    pop.fixed_cost[:2] = 0.0
+    pop.ipo_fast_track[:2] = -1.0  # no outside equity either
+    m.national.market.review_probability = 1.0
+    market.invest(m)
+    assert pop.proj_phase[0] > 0 and not pop.finance_constrained[0]
+    assert pop.proj_phase[1] == 0 and pop.finance_constrained[1]
+
+
+# --------------------------------------------------------------------------
+# Runs
+# --------------------------------------------------------------------------
+def test_a_small_run_gives_the_programme_outputs(small_run):
+    r = small_run
+    s = r.summary
+    ts = r.model.recorder.timeseries()
+    assert list(ts["year"]) == list(range(2015, 2023))
+    assert (ts["firms"] > 1500).all()
+    # the pyramid: no Little Giant before the first national batch (2019), then some
+    assert (ts.loc[ts["year"] < 2019, "n_little_giant"] == 0).all()
+    assert ts.loc[ts["year"] >= 2020, "n_little_giant"].max() > 0
+    assert ts["n_innovation_type"].max() > 0 and ts["n_srdi"].max() > 0
+    # prices stay within a band (no niche index runs away: markup pricing)
+    assert ts["price_index_mean"].between(0.7, 1.5).all()
+    assert set(s["pyramid"]) == set(range(2015, 2023))
+    reviews = r.model.recorder.review_table()
+    assert set(reviews.columns) == {"tier", "cohort", "passed", "failed", "pass_rate"}
+    assert (reviews["passed"] + reviews["failed"] > 0).all()
+
+
+def test_every_title_granted_met_the_criteria_when_granted():
+    """The property of the rare-earth world (tests/test_designation.py), on the national world's rounds."""
+    from agents.government import meets_tier
+
+    cfg = small_config("years=7")
+    m = NationalModel(cfg)
+    gov = m.government
+    seen = []
+    original = gov.yearly_round
+
+    def checked_round():
+        before = m.pop.tier.copy()
+        ids = m.pop.firm_id.copy()
+        metrics = gov.round_metrics()
+        original()
+        after = m.pop.tier
+        new = np.flatnonzero((after > before) & (m.pop.firm_id == ids))
+        crit = gov.policy.designation.criteria
+        for t in np.unique(after[new]):
+            rows = new[after[new] == t]
+            sub = {k: v[rows] for k, v in metrics.items()}
+            held = np.maximum(before[rows], int(t) - 1).astype(int)  # the tier held before the round (its lower tier counts)
+            assert meets_tier(crit, Tier(int(t)), sub, held).all()
+            seen.append(len(rows))
+
+    gov._rounds.stop()
+    gov._rounds = m.schedule_recurring(
+        checked_round, type(gov._rounds.schedule)(interval=4.0, start=m.next_yearly_time(gov.policy.designation.round_quarter - 0.5))
+    )
+    m.run()
+    assert sum(seen) > 0
+
+
+def test_same_seed_same_run_and_another_seed_another():
+    a = run(small_config("years=5")).model.recorder.timeseries()
+    b = run(small_config("years=5")).model.recorder.timeseries()
+    c = run(small_config("years=5", "seed=2")).model.recorder.timeseries()
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(c)
+
+
+def test_a_national_run_writes_its_directory(tmp_path):
+    cfg = compose(["scenario=national_programme", "national.scale=0.002", "years=6", "progress=false", f"output.dir={tmp_path / 'run'}"])
+    r = run(cfg)
+    files = {p.name for p in r.run_dir.iterdir()}
+    assert {
+        "config.yaml",
+        "summary.json",
+        "manifest.json",
+        "national.parquet",
+        "provinces.parquet",
+        "sectors.parquet",
+        "reviews.parquet",
+        "events.parquet",
+        "firms.parquet",
+    } <= files
+    prov = pd.read_parquet(r.run_dir / "provinces.parquet")
+    assert prov.groupby("year")["n_none"].sum().gt(0).all() and prov["province"].nunique() == 31
+    events = pd.read_parquet(r.run_dir / "events.parquet")
+    assert set(events["kind"]) <= {"designated", "recommended", "review_passed", "review_failed", "revoked", "key_designated", "national_quota"}
