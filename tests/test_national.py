@@ -1,4 +1,4 @@
-"""The national world (sim.engine.national; docs/ODD.md 8): its config, its population, its niche-market rules on a
+"""The national world (sim.engine.national; docs/ODD.md 7.15): its config, its population, its niche-market rules on a
 handful of firms, and small seeded runs (national.scale 0.002: about 2,000 firms, a second or two each)."""
 
 from __future__ import annotations

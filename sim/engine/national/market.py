@@ -1,4 +1,4 @@
-"""The national world's niche markets and the firms' investment, entry and exit (docs/ODD.md 8).
+"""The national world's niche markets and the firms' investment, entry and exit (docs/ODD.md 7.15).
 
 Each niche is one product with one price index (1 = the reference price). Every quarter:
 

@@ -1,4 +1,4 @@
-"""The national world: the programme's candidate firms at 1:1 scale under the coordinated regime (docs/ODD.md 8).
+"""The national world: the programme's candidate firms at 1:1 scale under the coordinated regime (docs/ODD.md 7.15).
 
 One step is one quarter, in the rare-earth world's order (MODEL.md 3): niche markets clear and prices move;
 accounts (agents.firms.account, at the firm's niche price); innovation (agents.firms.innovate: R&D, process

@@ -1,4 +1,4 @@
-"""Outputs of a national run, without per-firm bulk (docs/ODD.md 8).
+"""Outputs of a national run, without per-firm bulk (docs/ODD.md 7.15).
 
 Yearly (at each year's Q4): firms and title holders by tier, nationally, by province and by sector; titles granted
 in the year by tier; R&D intensity (R&D / revenue of the year) and patents in force per firm by tier; the share of

@@ -1,4 +1,4 @@
-"""The national world's parameter tables and initial population (sim.config.national; docs/ODD.md 8).
+"""The national world's parameter tables and initial population (sim.config.national; docs/ODD.md 7.15).
 
 The national world has one bloc (China) whose "stages" are the manufacturing sectors and whose regions are the
 provinces, so that the rare-earth world's firm rules (agents.firms.account, innovate; agents.investment.funding
