@@ -115,7 +115,8 @@ class NationalMarketConfig:
     build_quarters: int = f(lo=1, hi=40)  # quarters from the decision to the new capacity
     entry_rate_per_year: float = f(lo=0.0, hi=1.0)  # entrants a year as a share of live firms
     entrant_revenue_myuan: float = f(lo=1e-6)  # an entrant's capacity, M yuan a year
-    exit_hazard_per_year: float = f(lo=0.0, hi=1.0)  # closures a year for reasons outside the model (owners retiring, ...)
+    exit_hazard_per_year: float = f(lo=0.0, hi=1.0)  # closures a year for reasons outside the model (owners retiring, ...), mean over firms
+    exit_size_elasticity: float = f(0.0, lo=0.0, hi=2.0)  # the hazard x capacity ^ -this (small firms close more often; 0: any size alike)
 
 
 @dataclass

@@ -148,7 +148,11 @@ def enter_and_exit(model: NationalModel) -> None:
     pop.neg_equity_quarters = np.where(neg, pop.neg_equity_quarters + 1, 0)
     insolvent = alive & (pop.cash < -1e-9)
     lasting = alive & (pop.neg_equity_quarters >= fin.exit_after_negative_equity_quarters)
-    closed = alive & (rng.random(len(pop)) < mk.exit_hazard_per_year / 4.0)
+    # the hazard falls with size (small firms close more often: Dunne, Roberts and Samuelson 1989; Evans 1987), its mean over
+    # live firms the configured rate
+    w = np.where(alive, np.power(np.maximum(pop.capacity_t, 1e-6), -mk.exit_size_elasticity), 0.0)
+    hazard = np.minimum(mk.exit_hazard_per_year * w / max(w.sum() / max(alive.sum(), 1), 1e-12), 0.5)
+    closed = alive & (rng.random(len(pop)) < hazard / 4.0)
     out = np.flatnonzero(insolvent | lasting | closed)
     if len(out):
         model.log_rows("exit", out, values=pop.capacity_t[out])
