@@ -358,6 +358,8 @@ BAD_INPUTS: list[Bad] = [
     Bad("validate-seeds-text", V, ("--seeds", "abc"), ("--seeds", "abc", "whole number")),
     Bad("validate-seeds-text-subprocess", V, ("--seeds", "abc"), ("--seeds", "abc", "whole number"), subprocess=True),
     Bad("validate-seeds-zero", V, ("--seeds", "0"), ("--seeds", ">= 1", "0")),
+    Bad("validate-national-scale-zero", V, ("--national-scale", "0", "--seeds", "1"), ("national.scale", ">= 1e-06", "0")),
+    Bad("validate-national-scale-text", V, ("--national-scale", "big"), ("--national-scale", "big")),
     Bad("validate-seeds-missing-value", V, ("--seeds",), ("--seeds", "expected one argument")),
     Bad("validate-workers-text", V, ("--workers", "two"), ("--workers", "two", "whole number")),
     Bad("validate-workers-zero", V, ("--workers", "0"), ("--workers", ">= 1", "0")),

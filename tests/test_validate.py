@@ -66,7 +66,7 @@ def test_the_default_targets_are_in_the_project_with_their_sources():
 
 def test_a_short_run_with_the_default_targets(capsys):
     """``--seeds 1`` with short runs and no --targets: every default target is reported once."""
-    rc = validate.main(["--seeds", "1", "--workers", "1", "years=6"])
+    rc = validate.main(["--seeds", "1", "--workers", "1", "--national-scale", "0.002", "years=6"])
     assert rc == 0
     lines = capsys.readouterr().out.strip().splitlines()
     ids = [t["id"] for t in validate.read_targets(validate.TARGETS_FILE)]
@@ -116,3 +116,27 @@ def test_west_timeline_is_reported_as_written_and_as_development_times():
     assert row["first_output"]["mining"]["median"] == 6.0 and row["first_output"]["mining"]["met"] is True
     (line,) = validate.report([row]).splitlines()
     assert line.startswith("MISSED") and "first output of a new plant" in line and line.count(" MET") == 2
+
+
+def test_national_counts_are_compared_at_one_to_one_scale():
+    """A national run at national.scale x reports x times the programme's counts: the measure divides by x; shares and
+    per-firm figures are read as they are."""
+    summary = {
+        "scale": 0.01,
+        "little_giants_2024": 140,
+        "little_giants_2025": 160,
+        "srdi_2024": 1500,
+        "patents_per_little_giant_2025": 30.0,
+        "capital_constraint_lg_firms_2020_2025": 0.5,
+        "rd_intensity_2020_2030": {"little_giant": 0.06, "none": 0.01},
+    }
+    results = [{"scenario": validate.NATIONAL, "seed": 1, "summary": summary}]
+    targets = [t for t in validate.read_targets(validate.TARGETS_FILE) if t["id"].startswith("national_")]
+    rows = {r["id"]: r for r in validate.evaluate(results, targets)}
+    assert rows["national_little_giants_2024"]["median"] == 14000 and rows["national_little_giants_2024"]["met"]
+    assert rows["national_srdi_2024"]["median"] == 150000 and rows["national_srdi_2024"]["met"]
+    assert rows["national_lg_patents"]["median"] == 30.0 and rows["national_lg_patents"]["met"]
+    assert rows["national_lg_capital_constraint"]["met"] and rows["national_lg_rd_intensity"]["met"]
+    summary["little_giants_2024"] = 50  # 5,000 at 1:1 scale: too few
+    rows = {r["id"]: r for r in validate.evaluate(results, targets)}
+    assert not rows["national_little_giants_2024"]["met"]

@@ -4,7 +4,9 @@
     python -m sim.validate --seeds 3 --workers 2 --out results/validation.json
 
 Runs baseline, west_coordinated and china_without_tiers for seeds 1..N (common
-random numbers: seed k in every scenario), nothing written per run, and prints
+random numbers: seed k in every scenario), and national_programme when the targets
+file has national targets (at ``--national-scale``, default 1: about a million firms,
+two minutes and 3.5 GB a run), nothing written per run, and prints
 one line per target: the simulated median and range across seeds, the accepted
 range and MET / MISSED. Targets are checked, never forced.
 
@@ -32,6 +34,10 @@ Measures (what each target id reads):
   (``reported_difficulty``: wanted to build and needed outside money for it, or
   could not finance it; docs/ODD.md 7.12: the source is a survey of perceived
   difficulty);
+- national_little_giants_2024 / _2025, national_srdi_2024: national_programme, title
+  holders at the end of the year, divided by national.scale (counts at 1:1 scale);
+  national_lg_rd_intensity, national_lg_patents, national_lg_capital_constraint: the same
+  measures as the rare-earth ones, on the national world (docs/ODD.md 7.15);
 - designation_criteria_hold: checked by tests/test_designation.py (property
   test), not here;
 - designation_raises_rd: baseline against china_without_tiers on the same
@@ -57,6 +63,7 @@ import yaml
 from sim.config import CONF_DIR
 
 SCENARIOS = ("baseline", "west_coordinated", "china_without_tiers")
+NATIONAL = "national_programme"  # the national world's scenario: run when the targets file has national targets
 TARGETS_FILE = CONF_DIR / "validation" / "targets.yaml"  # in the project: a clone validates on its own
 
 
@@ -68,6 +75,8 @@ def _one(args: tuple[str, int, Any]) -> dict[str, Any]:
     res = run(cfg)
     m = res.model
     out = {"scenario": scenario, "seed": seed, "summary": res.summary}
+    if cfg.national is not None:  # the national world: its summary holds every national measure
+        return out
     ts = m.recorder.timeseries()
     china = ts[(ts["bloc"] == "china") & (ts["year"] == 2030) & (ts["quarter"] == 4)]
     out["patents_2030"] = float((china["patents_invention"] + china["patents_utility"]).sum())
@@ -225,6 +234,40 @@ def _designation_raises_rd(row: dict, t: dict, by: dict, seeds: list[int]) -> No
     row["met"] = bool(did and pat and did[1] > 0 and pat[1] > 0)
 
 
+def _national(by: dict, seeds: list[int], key: str, per_firm: bool = False) -> list[float | None]:
+    """A national summary value per seed; counts (``per_firm`` false) at 1:1 scale (the run's count / national.scale)."""
+    out = []
+    for s in seeds:
+        r = by.get((NATIONAL, s))
+        v = None if r is None else r["summary"].get(key)
+        out.append(v if v is None or per_firm else v / r["summary"]["scale"])
+    return out
+
+
+def _national_count(key: str):
+    def measure(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
+        st = _stats(_national(by, seeds, key))
+        row.update(st, met=_in(st["median"], t["accept"]))
+
+    return measure
+
+
+def _national_share(key: str):
+    def measure(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
+        st = _stats(_national(by, seeds, key, per_firm=True))
+        row.update(st, met=_in(st["median"], t["accept"]))
+
+    return measure
+
+
+def _national_rd_intensity(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
+    rd = [None if (r := by.get((NATIONAL, s))) is None else r["summary"]["rd_intensity_2020_2030"] for s in seeds]
+    lg = _stats([None if x is None else x["little_giant"] for x in rd])
+    non = _stats([None if x is None else x["none"] for x in rd])
+    row.update(little_giants=lg, non_designated=non)
+    row["met"] = lg["median"] is not None and non["median"] is not None and lg["median"] >= 0.05 and lg["median"] >= 2 * non["median"]
+
+
 # the measure of each target id (see the module docstring): it fills the target's row
 MEASURES = {
     "west_timeline_coordinated": _west_timeline_coordinated,
@@ -238,6 +281,12 @@ MEASURES = {
     "lg_capital_constraint": _lg_capital_constraint,
     "designation_criteria_hold": _designation_criteria_hold,
     "designation_raises_rd": _designation_raises_rd,
+    "national_little_giants_2024": _national_count("little_giants_2024"),
+    "national_little_giants_2025": _national_count("little_giants_2025"),
+    "national_srdi_2024": _national_count("srdi_2024"),
+    "national_lg_rd_intensity": _national_rd_intensity,
+    "national_lg_patents": _national_share("patents_per_little_giant_2025"),
+    "national_lg_capital_constraint": _national_share("capital_constraint_lg_firms_2020_2025"),
 }
 
 
@@ -325,6 +374,12 @@ def main(argv: list[str] | None = None) -> int:
         out="write the results as JSON here",
     )
     ap.add_argument("--targets", default=str(TARGETS_FILE), help="targets.yaml (default: conf/validation/targets.yaml)")
+    ap.add_argument(
+        "--national-scale",
+        type=float,
+        default=1.0,
+        help="national.scale of the national runs (default 1: the programme at 1:1 scale; their counts are compared at 1:1 scale)",
+    )
     a = ap.parse_args(argv)
     try:
         check_counts(a)
@@ -332,12 +387,19 @@ def main(argv: list[str] | None = None) -> int:
         targets = read_targets(Path(a.targets))
         # one composition per scenario (checked before any run); a seed changes nothing else in a config
         base = {sc: compose([f"scenario={sc}", "progress=false", "output.write=false", *a.overrides]) for sc in SCENARIOS}
+        national = any(t["id"].startswith("national_") for t in targets)
+        if national:
+            national_overrides = [f"scenario={NATIONAL}", f"national.scale={a.national_scale}", "progress=false", "output.write=false"]
+            base[NATIONAL] = compose([*national_overrides, *a.overrides])
         if a.out:
             check_out_file(Path(a.out))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    jobs = [(sc, s, dataclasses.replace(base[sc], seed=s)) for s in range(1, a.seeds + 1) for sc in SCENARIOS]
+    scenarios = (*SCENARIOS, NATIONAL) if national else SCENARIOS
+    jobs = [(sc, s, dataclasses.replace(base[sc], seed=s)) for s in range(1, a.seeds + 1) for sc in scenarios]
+    if national:  # the long national runs first, so that the short ones fill the workers at the end
+        jobs.sort(key=lambda j: j[0] != NATIONAL)
     with batch_progress(len(jobs), "validation", a.overrides, stream=sys.stderr) as display:
         results = map_jobs(_one, jobs, a.workers, on_done=lambda *_: display.advance())  # a bar on a terminal only
     rows = evaluate(results, targets)
@@ -386,7 +448,18 @@ def read_targets(path: Path) -> list[dict[str, Any]]:
 
 
 # Targets whose measure compares a median with ``accept``: one [low, high] range, or a range per key (stage, tier).
-ACCEPT_RANGE = ("rare_earth_little_giants_2025", "lg_control_processing", "lg_control_downstream", "lg_patents", "lg_capital_constraint")
+ACCEPT_RANGE = (
+    "rare_earth_little_giants_2025",
+    "lg_control_processing",
+    "lg_control_downstream",
+    "lg_patents",
+    "lg_capital_constraint",
+    "national_little_giants_2024",
+    "national_little_giants_2025",
+    "national_srdi_2024",
+    "national_lg_patents",
+    "national_lg_capital_constraint",
+)
 ACCEPT_RANGES_BY = {"west_timeline_coordinated": ("stage", ("mining", "separation", "metal", "magnet")), "soe_group_pyramid_2025": ("tier", None)}
 
 
