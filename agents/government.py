@@ -17,7 +17,9 @@ Yearly, as a Mesa scheduled event in the configured quarter:
    term;
 5. the R&D-raising lever: firms within ``window`` below an R&D-intensity
    threshold of the next tier, for which R&D is the only missing criterion,
-   raise their R&D propensity to threshold + margin.
+   raise their R&D propensity to threshold + margin (with
+   ``groups.rd_raise_graded_only``, a subsidiary of a grading group only while
+   its group grades it A: ``decides_own_rd``).
 
 Quarterly (``apply_benefits``, the module's ``quarter`` action, sim.engine.policy): the
 benefits table by tier is applied to title holders only - grants (tilted toward
@@ -366,7 +368,7 @@ class Government(mesa.Agent):
             self.counts["designated"] += len(rows)
         self._key_little_giants(q, metrics)
         if d.rd_raise.enabled:
-            self._raise_rd(metrics, here)
+            self._raise_rd(metrics, here & self.decides_own_rd())
 
     def round_metrics(self) -> dict[str, np.ndarray]:
         """The criteria metrics of every row for this quarter's round, the two-year growth from the year recorded at
@@ -467,6 +469,19 @@ class Government(mesa.Agent):
         self.key_budget_left -= len(rows) * k.grant_myuan_per_firm_term
         self.model.log_rows("key_designated", rows, quarter=q)
         self.counts["key_designated"] += len(rows)
+
+    def decides_own_rd(self) -> np.ndarray:
+        """(n,) rows whose R&D the R&D lever may raise: every firm, except that with ``groups.rd_raise_graded_only`` a
+        subsidiary of a group that grades its subsidiaries (active, ``grading_top_share`` > 0) counts only while graded A:
+        its parent sets its R&D budget and directs it to the subsidiaries it grades best (MODEL.md 5.7; assumption)."""
+        pop = self.model.pop
+        if not self.policy.groups.rd_raise_graded_only:
+            return np.ones(len(pop), dtype=bool)
+        grading = np.zeros(len(self.model.tables.groups), dtype=bool)
+        for g in self.model.policy.groups:
+            grading[g.index] = g.active and g.cfg.grading_top_share > 0
+        graded_group = (pop.group >= 0) & grading[np.maximum(pop.group, 0)]
+        return ~graded_group | pop.group_grade_a
 
     def _raise_rd(self, metrics, here: np.ndarray) -> None:
         """Firms for which R&D is what keeps them from the next tier raise their R&D propensity to cross it.

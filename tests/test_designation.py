@@ -946,6 +946,7 @@ def test_firms_near_an_rd_threshold_raise_rd_at_the_next_round():
         & (pop.review_step > m.quarter + 8)
         & (pop.niche_start_step <= m.quarter - 8)
         & (pop.employees < 500)
+        & (pop.group < 0)  # firms deciding their own R&D (a group's is its parent's: groups.rd_raise_graded_only)
     )
     assert len(ops) >= 3
     near, far, young = ops[:3]
@@ -986,6 +987,39 @@ def test_rd_raise_switched_off_leaves_propensities_alone():
     gov.yearly_round()
     assert pop.rd_propensity[pop.row_of(fid)] == 0.02
     assert dict(zip(pop.firm_id.tolist(), pop.rd_propensity.tolist())) == before
+
+
+@pytest.mark.parametrize("graded_only", [True, False])
+def test_group_subsidiaries_raise_rd_only_while_graded_a(graded_only):
+    """With groups.rd_raise_graded_only, of four firms at 2.5% R&D that miss only R&D for SRDI, the private firm and
+    the subsidiary its group graded A raise their R&D propensity; the ungraded subsidiary does not, nor does an
+    ungraded subsidiary of a group that grades nobody (grading_top_share 0: it decides alone). Off, all four raise."""
+    cfg = coord_config(seed=1)
+    china(cfg).groups.rd_raise_graded_only = graded_only
+    m = run(cfg, steps=4)
+    pop, gov = m.pop, m.policy.governments[CHINA]
+    g0, g1 = m.policy.groups[:2]
+    g1.cfg = copy.deepcopy(g1.cfg)
+    g1.cfg.grading_top_share = 0.0  # the second group grades nobody
+    ops = pop.alive & (pop.bloc == CHINA) & (pop.phase == Phase.OPERATING) & (pop.tier == Tier.INNOVATION_TYPE)
+    ops &= (pop.review_step > m.quarter + 8) & (pop.niche_start_step <= m.quarter - 8) & (pop.employees < 500)
+    private = np.flatnonzero(ops & (pop.group < 0))[0]
+    graded, ungraded = np.flatnonzero(ops & (pop.group == g0.index))[:2]
+    other = np.flatnonzero(ops & (pop.group == g1.index))[0]
+    rows = [private, graded, ungraded, other]
+    for row in rows:  # revenue 40 M USD a year, R&D 2.5%: within the window below the 3% SRDI threshold
+        pop.rev_hist[row, :] = 10.0
+        pop.rd_hist[row, :] = 0.25
+        pop.rd_propensity[row] = 0.02
+    pop.group_grade_a[rows] = [False, True, False, False]
+    ids = pop.firm_id[rows].copy()
+    r = china(cfg).designation.rd_raise
+    np.testing.assert_array_equal(gov.decides_own_rd()[rows], [True, True, not graded_only, True])
+    gov.yearly_round()
+    got = [pop.rd_propensity[pop.row_of(int(i))] for i in ids]
+    raised = 0.03 + r.margin
+    want = [raised, raised, 0.02 if graded_only else raised, raised]
+    np.testing.assert_allclose(got, want)
 
 
 # ---------------------------------------------------------------------------

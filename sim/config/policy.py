@@ -129,6 +129,8 @@ class GroupPolicyConfig:
     rd_fund_myuan_per_year: float = f(0.0, lo=0.0)  # per group, split among the best-graded
     incubation_per_year: float = f(0.0, lo=0.0)  # per group: new subsidiaries into its gap stages (Poisson mean)
     knowledge_sharing: Optional[float] = f(None, lo=0.0, hi=1.0)  # null: world.innovation.group_sharing
+    # true: a subsidiary raises R&D toward the next tier (designation.rd_raise) only while its group grades it A
+    rd_raise_graded_only: bool = False
 
 
 @dataclass
