@@ -240,10 +240,21 @@ def yearly_quota(first_year: int, batches: list[int], year: int, share: float, c
     return quota, max(due - quota, 0.0)
 
 
-def recommend(region: np.ndarray, rd_intensity: np.ndarray, srdi_holders: np.ndarray, share: float) -> np.ndarray:
+def recommendation_caps(srdi_holders: np.ndarray, share: float, carry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(caps, carry) per region, rounding with a carry: cap = floor(carry + share x the region's SRDI holders), the
+    fraction left carried to the next round, so that over the rounds a region recommends its share of its holders (as
+    ``yearly_quota`` does for the national quota) rather than at least one a year while it holds any."""
+    due = carry + share * srdi_holders
+    cap = np.floor(due + 1e-9)
+    return cap.astype(int), np.maximum(due - cap, 0.0)
+
+
+def recommend(region: np.ndarray, rd_intensity: np.ndarray, srdi_holders: np.ndarray, share: float, cap: np.ndarray | None = None) -> np.ndarray:
     """Indices (ascending) of the candidates the provinces recommend: each region its best by R&D intensity
-    (ties: the earlier candidate), at most ceil(share x the region's SRDI holders, ``srdi_holders[region]``)."""
-    cap = np.ceil(share * srdi_holders - 1e-9).astype(int)
+    (ties: the earlier candidate), at most ceil(share x the region's SRDI holders, ``srdi_holders[region]``), or at
+    most ``cap[region]`` when given (``recommendation_caps``)."""
+    if cap is None:
+        cap = np.ceil(share * srdi_holders - 1e-9).astype(int)
     order = np.lexsort((np.arange(len(region)), -rd_intensity, region))  # by region, best R&D intensity first
     place = np.zeros(len(region), dtype=int)  # each candidate's place within its region's ranking
     for r in np.unique(region):
@@ -281,6 +292,7 @@ class Government(mesa.Agent):
         self.key_budget_left = 0.0  # M yuan left in the current key-Little-Giant term
         self.key_term_end = -1  # quarter index at which the current term ends
         self.quota_carry = 0.0  # national quota: the fraction of a Little Giant left by rounding down, carried to the next round
+        self.recommend_carry = np.zeros(len(T.regions))  # by region: the fraction of a candidate left by rounding down (rounding: carry)
         # by firm id: revenue and profit (M USD) of the four quarters before the last four at the last round, i.e. the year
         # before the previous one at this round (the two-year growth metrics); NaN: not recorded
         self.year_before = np.full((2, 0), np.nan)
@@ -424,8 +436,12 @@ class Government(mesa.Agent):
             return rows[:0]
         here = pop.alive & (pop.bloc == self.bloc)
         srdi = np.bincount(pop.region[here & (held == Tier.SRDI)], minlength=len(self.model.tables.regions))  # by region
-        if d.provincial_recommendation is not None:
-            rows = rows[recommend(pop.region[rows], rd[rows], srdi, d.provincial_recommendation.share_of_srdi)]
+        pr = d.provincial_recommendation
+        if pr is not None:
+            cap = None
+            if pr.rounding == "carry":
+                cap, self.recommend_carry = recommendation_caps(srdi, pr.share_of_srdi, self.recommend_carry)
+            rows = rows[recommend(pop.region[rows], rd[rows], srdi, pr.share_of_srdi, cap)]
             self.model.log_rows("recommended", rows, detail=Tier.LITTLE_GIANT.label, quarter=q)
         if nq is None:
             return rows
@@ -585,6 +601,7 @@ __all__ = [
     "scheduled",
     "yearly_quota",
     "recommend",
+    "recommendation_caps",
     "rank",
     "TIERS",
 ]

@@ -125,6 +125,12 @@ BAD_CONFIGS: list[BadConfig] = [
     BadConfig("cohort-unknown-stage", ("world.firms.cn_mining_north.stage=smelting",), "world.firms.cn_mining_north.stage", ("smelting",) + STAGES),
     BadConfig("cohort-unknown-bloc", ("world.firms.west_magnet_us.bloc=mars",), "world.firms.west_magnet_us.bloc", ("mars",) + BLOCS),
     BadConfig(
+        "recommendation-unknown-rounding",
+        ("policy.china.designation.provincial_recommendation.rounding=down",),
+        "policy.china.designation.provincial_recommendation.rounding",
+        ("down", "up", "carry"),
+    ),
+    BadConfig(
         "cohort-unknown-region",
         ("world.firms.west_magnet_us.region=mars",),
         "world.firms.west_magnet_us.region",

@@ -533,6 +533,7 @@ class RoundWatch:
         here = pop.alive & (pop.bloc == gov.bloc) & (pop.phase == Phase.OPERATING)
         due = here & (tier0 > 0) & (pop.review_step >= 0) & (pop.review_step <= q)
         n0 = len(m.event_log)
+        self.recommend_carry = gov.recommend_carry.copy()  # by region, before the round (provincial_recommendation.rounding: carry)
         orig(gov)
         self.rounds += 1
         assert len(pop) == len(ids) and (pop.firm_id == ids).all()
@@ -599,7 +600,8 @@ class RoundWatch:
 
     def recommendation(self, gov, ev, row, met, held, elig) -> list[int]:
         """The provinces' recommendation: each region its best eligible firms by R&D intensity, at most
-        ceil(share_of_srdi x its SRDI holders before the round). Returns the candidates of the national round."""
+        ceil(share_of_srdi x its SRDI holders before the round), or with rounding: carry floor(its carry before the round +
+        share_of_srdi x its holders). Returns the candidates of the national round."""
         pr = gov.policy.designation.provincial_recommendation
         rec = sorted(row[e.firm_id] for e in ev if e.kind == "recommended")
         if pr is None:
@@ -609,7 +611,10 @@ class RoundWatch:
         assert set(rec) <= set(elig) and len(set(rec)) == len(rec)
         for r in set(pop.region[elig].tolist()):
             srdi = int(np.sum(pop.alive & (pop.bloc == gov.bloc) & (held == Tier.SRDI) & (pop.region == r)))
-            cap = int(np.ceil(pr.share_of_srdi * srdi - 1e-9))
+            if pr.rounding == "carry":
+                cap = int(np.floor(self.recommend_carry[r] + pr.share_of_srdi * srdi + 1e-9))
+            else:
+                cap = int(np.ceil(pr.share_of_srdi * srdi - 1e-9))
             mine = [x for x in elig if pop.region[x] == r]
             chosen = [x for x in rec if pop.region[x] == r]
             assert len(chosen) == min(cap, len(mine)), (r, len(chosen), cap, len(mine))

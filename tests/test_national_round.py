@@ -19,7 +19,7 @@ from _rule_helpers import fresh_config
 
 import agents.government as government
 from agents.firms import Phase, Tier
-from agents.government import rank, recommend, scheduled, yearly_quota
+from agents.government import rank, recommend, recommendation_caps, scheduled, yearly_quota
 from sim.checks import ConfigError
 from sim.config import compose, validate
 from sim.config.policy import METRICS, NationalQuotaConfig, ProvincialRecommendationConfig
@@ -78,6 +78,40 @@ def test_provinces_recommend_their_best_up_to_a_share_of_their_srdi_holders():
     assert recommend(region, rd, srdi, 1.0).tolist() == [0, 1, 2, 3, 4, 6, 7]  # everyone but region 2's
     assert recommend(region, rd, srdi, 0.0).tolist() == []
     assert recommend(region[:0], rd[:0], srdi, 0.5).tolist() == []
+
+
+def test_recommendation_with_a_carry_adds_up_to_the_share_of_the_holders():
+    """rounding: carry. A region of 7 SRDI holders at 0.11 (0.77 a year) recommends 0, 1, 1, 1, 0 ... in turn, 3 in four
+    rounds (3.08), where rounding up gives one every round; a region of 20 (2.2 a year) 2, 2, 2, 2, 3; none without holders."""
+    srdi = np.array([7, 20, 0])
+    carry = np.zeros(3)
+    caps = []
+    for _ in range(5):
+        cap, carry = recommendation_caps(srdi, 0.11, carry)
+        caps.append(cap.tolist())
+    assert [c[0] for c in caps] == [0, 1, 1, 1, 0] and [c[1] for c in caps] == [2, 2, 2, 2, 3] and all(c[2] == 0 for c in caps)
+    assert carry == pytest.approx([5 * 0.77 - 3, 5 * 2.2 - 11, 0.0])
+    # the caps replace ceil(share x holders) in recommend: region 0 takes its best one, region 1 none
+    region = np.array([0, 0, 1, 1])
+    rd = np.array([0.05, 0.09, 0.07, 0.08])
+    assert recommend(region, rd, np.array([7, 20]), 0.11, cap=np.array([1, 0])).tolist() == [1]
+    assert recommend(region, rd, np.array([7, 20]), 0.11).tolist() == [1, 2, 3]  # rounding up: 1 and 3
+
+
+def test_provinces_recommend_with_a_carry_in_the_round(monkeypatch):
+    """In the round (rounding: carry): a region of 4 SRDI holders at a share of 0.25 recommends one every round, one of 3
+    holders (0.75 a round) none in the first round and its best in the second, with the fraction carried."""
+    nq = NationalQuotaConfig(first_year=2015, batches=[10000], national_srdi=[], chain_share=0.01, priority_gap_stages=False)
+    cfg = coord(national_quota=nq, provincial_recommendation=ProvincialRecommendationConfig(share_of_srdi=0.25, rounding="carry"))
+    h = Handful(monkeypatch, cfg)
+    im = [h.firm("inner_mongolia", Tier.SRDI, rd_intensity=x) for x in (0.08, 0.12, 0.10, 0.09)]
+    jx = [h.firm("jiangxi", Tier.SRDI, rd_intensity=x) for x in (0.07, 0.11, 0.09)]
+    ev = h.round()
+    assert _got(ev, "recommended") == h.ids([im[1]])  # Jiangxi: floor(0.75) = 0, 0.75 carried
+    assert h.gov.recommend_carry[h.m.tables.regions.index("jiangxi")] == pytest.approx(0.75)
+    h.m.quarter += 4
+    ev = h.round()  # Inner Mongolia now 3 holders (one became a Little Giant): floor(0.75) = 0; Jiangxi floor(1.5) = 1
+    assert _got(ev, "recommended") == h.ids([jx[1]])
 
 
 def test_rank_puts_the_larger_gap_first_then_rd_intensity_then_order():

@@ -78,9 +78,12 @@ class NationalQuotaConfig:
 class ProvincialRecommendationConfig:
     """Provinces (the bloc's regions) recommend Little Giant candidates before the national round (docs/ODD.md 7.9)."""
 
-    share_of_srdi: float = f(0.11, lo=0.0, hi=1.0)  # a region recommends at most this share of its SRDI holders (rounded up)
+    share_of_srdi: float = f(0.11, lo=0.0, hi=1.0)  # a region recommends at most this share of its SRDI holders (rounded as below)
+    # up: ceil(share x holders) each round; carry: floor(carry + share x holders), the fraction left carried to the next round
+    rounding: str = "up"
 
 
+RECOMMENDATION_ROUNDING = ("up", "carry")  # how a region's share of its SRDI holders becomes a whole number of candidates
 OUTGROWN_SME = ("revoke", "keep")  # what a review does with a title holder that no longer meets the SME rules
 
 
@@ -303,6 +306,13 @@ def check_policy(key: str, bloc: str, p: PolicyConfig, cfg) -> None:
             if isinstance(q, bool) or not isinstance(q, int) or q < 0:
                 raise ConfigError(f"{key}.designation.quota_per_year.{t}", f"must be a whole number >= 0, got {q!r}")
         _check_names(f"{key}.designation.outgrown_sme", [d.outgrown_sme], OUTGROWN_SME, "rule for outgrown SMEs")
+        if d.provincial_recommendation is not None:
+            _check_names(
+                f"{key}.designation.provincial_recommendation.rounding",
+                [d.provincial_recommendation.rounding],
+                RECOMMENDATION_ROUNDING,
+                "rounding",
+            )
         nq = d.national_quota
         if nq is not None and not nq.batches:
             raise ConfigError(
