@@ -9,6 +9,11 @@ when the profitability index (NPV / capex) of the capacity at its cost of
 capital beats the threshold; at the decision gate the project waits until it
 is both still worth doing and fundable, and is abandoned after a configured
 wait.
+
+An expansion of an operating plant (brownfield) takes ``T.brownfield_factor`` (investment.brownfield_*_factor) of
+the bloc-stage planning, permitting and construction time of a new plant: the site, its licence (amended rather than
+granted anew), utilities, reagent supply and owner's team exist; and it needs no buyer qualification. Its investors
+value it with that shorter lead time (:func:`lead_years` with ``brownfield=True``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from agents.firms import FirmPopulation, Phase, ProjectPhase
 
 MILESTONES = ("permitting", "financing", "construction_complete", "ramped_up", "qualified")  # event kinds of advance_projects
 TIMED = (ProjectPhase.PLANNING, ProjectPhase.PERMITTING, ProjectPhase.CONSTRUCTION, ProjectPhase.RAMPUP, ProjectPhase.QUALIFICATION)
+# phases an expansion of an operating plant shortens, in the order of T.brownfield_factor
+BROWNFIELD = {ProjectPhase.PLANNING: 0, ProjectPhase.PERMITTING: 1, ProjectPhase.CONSTRUCTION: 2}
 # column of proj_u that fixes each timed phase's duration
 U_COL = {
     ProjectPhase.PLANNING: 0,
@@ -42,6 +49,7 @@ class Expectations:
     lead_years: np.ndarray  # years from commitment to output
     tax_rate: np.ndarray  # (B,)
     capex_support: np.ndarray | None = None  # (B, S) share of capex investors expect public awards to pay
+    brownfield_lead_years: np.ndarray | None = None  # (B, S) years from commitment to output of an expansion (None: lead_years)
 
 
 def phase_ranges(T, phase: ProjectPhase) -> np.ndarray:
@@ -57,11 +65,14 @@ def phase_ranges(T, phase: ProjectPhase) -> np.ndarray:
 def phase_quarters(
     pop: FirmPopulation, rows: np.ndarray, T, phase: ProjectPhase, permit_factor: np.ndarray | None = None, permit_cap_years: np.ndarray | None = None
 ) -> np.ndarray:
-    """Duration in quarters of a phase for the given rows, from the bloc-stage range and the project's uniform
+    """Duration in quarters of a phase for the given rows, from the bloc-stage range and the project's uniform; an
+    expansion (``proj_greenfield`` False) takes ``T.brownfield_factor`` of it in planning, permitting and construction
     (permitting: times the bloc-stage permit factor, at most the bloc-stage permit cap in years)."""
     rng_ = phase_ranges(T, phase)[pop.bloc[rows], pop.stage[rows]]
     u = pop.proj_u[rows, U_COL[phase]]
     years = rng_[:, 0] + u * (rng_[:, 1] - rng_[:, 0])
+    if phase in BROWNFIELD:
+        years = np.where(pop.proj_greenfield[rows], years, T.brownfield_factor[BROWNFIELD[phase]] * years)
     if permit_factor is not None and phase == ProjectPhase.PERMITTING:
         years = permit_factor[pop.bloc[rows], pop.stage[rows]] * years
     if permit_cap_years is not None and phase == ProjectPhase.PERMITTING:
@@ -69,26 +80,33 @@ def phase_quarters(
     return np.round(years * 4.0)
 
 
-def lead_years(T, permit_factor: np.ndarray | None = None, permit_cap_years: np.ndarray | None = None) -> np.ndarray:
+def lead_years(T, permit_factor: np.ndarray | None = None, permit_cap_years: np.ndarray | None = None, brownfield: bool = False) -> np.ndarray:
     """(B, S) expected years from commitment to first sales (mid-points of the ranges); permitting
     times the permit factor and at most the permit cap in force, as projects will meet them; a new plant of a
-    stage whose buyers qualify it (magnets) sells only after qualification, so its mean counts too."""
+    stage whose buyers qualify it (magnets) sells only after qualification, so its mean counts too.
+    ``brownfield``: an expansion of an operating plant (planning, permitting and construction times
+    ``T.brownfield_factor``, as :func:`phase_quarters` draws them; no qualification)."""
     mid = lambda a: a.mean(axis=2)  # noqa: E731
-    permitting = mid(T.permitting_years)
+    f = T.brownfield_factor if brownfield else np.ones(3)
+    permitting = f[1] * mid(T.permitting_years)
     if permit_factor is not None:
         permitting = permitting * permit_factor
     if permit_cap_years is not None:
         permitting = np.minimum(permitting, permit_cap_years)
-    return mid(T.planning_years) + permitting + mid(T.construction_years) + 0.5 * mid(T.rampup_years) + mid(T.qualification_years)
+    qualification = 0.0 if brownfield else mid(T.qualification_years)
+    return f[0] * mid(T.planning_years) + permitting + f[2] * mid(T.construction_years) + 0.5 * mid(T.rampup_years) + qualification
 
 
-def profitability_index(bloc, stage, proc_cost, T, E: Expectations, horizon_years: float, depreciation_years: float) -> np.ndarray:
+def profitability_index(
+    bloc, stage, proc_cost, T, E: Expectations, horizon_years: float, depreciation_years: float, brownfield: np.ndarray | None = None
+) -> np.ndarray:
     """NPV per unit of capex of 1 kt/yr of new capacity (MODEL.md 5.4).
 
     margin (USD/kg = M USD/kt) = expected price - input per t x expected input price - processing cost;
     yearly cash flow = (margin x expected utilisation - fixed cost) x (1 - tax) + tax x depreciation;
     NPV = -capex x (1 - expected capex support) + cash flow x annuity(r, horizon) x (1 + r)^-lead,
     per unit of (full) capex. Expected support is what investors expect public awards to pay.
+    ``brownfield`` (per row): an expansion of an operating plant, discounted over ``E.brownfield_lead_years`` where given.
     """
     capex = T.capex_musd_per_kt[bloc, stage]
     margin = E.price[bloc, stage] - T.input_per_t[stage] * E.input_price[bloc, stage] - proc_cost
@@ -98,7 +116,10 @@ def profitability_index(bloc, stage, proc_cost, T, E: Expectations, horizon_year
     r = np.maximum(E.discount_rate[bloc, stage], 1e-6)
     annuity = (1.0 - (1.0 + r) ** (-horizon_years)) / r
     outlay = capex if E.capex_support is None else capex * (1.0 - E.capex_support[bloc, stage])
-    npv = -outlay + cf * annuity * (1.0 + r) ** (-E.lead_years[bloc, stage])
+    lead = E.lead_years[bloc, stage]
+    if brownfield is not None and E.brownfield_lead_years is not None:
+        lead = np.where(brownfield, E.brownfield_lead_years[bloc, stage], lead)
+    npv = -outlay + cf * annuity * (1.0 + r) ** (-lead)
     return npv / np.maximum(capex, 1e-9)
 
 

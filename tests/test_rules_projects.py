@@ -138,6 +138,68 @@ def test_brownfield_mining_expansion_durations_and_capacity(T, cfg):
     assert qualified.all()
 
 
+BROWNFIELD = (
+    "world.investment.brownfield_planning_factor=0.5",
+    "world.investment.brownfield_permitting_factor=0.25",
+    "world.investment.brownfield_construction_factor=0.5",
+)
+
+
+def test_brownfield_factors_shorten_an_expansion_not_a_new_plant(cfg):
+    """With investment.brownfield_*_factor an expansion of an operating plant takes those shares of planning (0.25 y x 0.5
+    rounds to 0 q), permitting (8 q -> 2 q) and construction (8 q -> 4 q); ramp-up is unchanged (2 q) and the nameplate
+    is added as before. A greenfield mine of the same bloc and stage keeps every duration."""
+    T = tables(*FIXED, *BROWNFIELD)
+    fin = cfg.world.finance
+    b, s = bloc(T, "west"), stage(T, "mining")
+    pop = make_pop(1, bloc=b, stage=s, capacity_t=5000.0, cash=1e4)
+    phases, caps, _, _ = _simulate(pop, T, fin, np.array([0]), 3000.0, False, 24)
+    seq = phases[:, 0]
+    assert seq[0] == ProjectPhase.PLANNING  # committed this quarter; the zero-length planning ends at the next advance
+    assert _quarters_in(seq, ProjectPhase.PERMITTING) == 2
+    assert _quarters_in(seq, ProjectPhase.CONSTRUCTION) == 4
+    assert _quarters_in(seq, ProjectPhase.RAMPUP) == 2
+    assert seq[-1] == ProjectPhase.NONE
+    assert caps[-1, 0] == pytest.approx(8000.0)
+    green = make_pop(1, bloc=b, stage=s, phase=Phase.PROJECT, capacity_t=0.0, cash=1e4)
+    gphases, _, _, _ = _simulate(green, T, fin, np.array([0]), 3000.0, True, 30)
+    assert _quarters_in(gphases[:, 0], ProjectPhase.PERMITTING) == 8
+    assert _quarters_in(gphases[:, 0], ProjectPhase.CONSTRUCTION) == 8
+
+
+def test_brownfield_factors_of_one_are_the_old_durations(T):
+    """The default factors (1) draw exactly a new plant's durations for an expansion (the rule before the lever)."""
+    assert (T.brownfield_factor == 1.0).all()
+    n = 50
+    pop = make_pop(n, bloc=bloc(T, "west"), stage=stage(T, "metal"))
+    pop.proj_u[:] = np.linspace(0.0, 1.0, n)[:, None]
+    for phase in (ProjectPhase.PLANNING, ProjectPhase.PERMITTING, ProjectPhase.CONSTRUCTION):
+        pop.proj_greenfield[:] = True
+        green = phase_quarters(pop, np.arange(n), T, phase)
+        pop.proj_greenfield[:] = False
+        np.testing.assert_array_equal(phase_quarters(pop, np.arange(n), T, phase), green)
+
+
+def test_brownfield_lead_years_and_pi():
+    """An expansion's lead time: planning, permitting and construction mid-points times the factors, half the ramp-up,
+    no qualification (an operating magnet plant is qualified); a permitting reform scales its permitting too. The PI of
+    a brownfield row is discounted over it, so it exceeds a new plant's at the same expectations."""
+    T = tables(*FIXED, *BROWNFIELD)
+    mid = lambda a: a.mean(axis=2)  # noqa: E731
+    brown = lead_years(T, brownfield=True)
+    expected = 0.5 * mid(T.planning_years) + 0.25 * mid(T.permitting_years) + 0.5 * mid(T.construction_years) + 0.5 * mid(T.rampup_years)
+    np.testing.assert_allclose(brown, expected)
+    b, s = bloc(T, "west"), stage(T, "magnet")
+    assert brown[b, s] == pytest.approx(0.5 + 0.125 + 0.5 + 0.5)  # qualification (0.75 y) left out
+    factor = np.full((T.B, T.S), 0.5)
+    np.testing.assert_allclose(lead_years(T, factor, brownfield=True) - brown, -0.5 * 0.25 * mid(T.permitting_years))
+    E = dataclasses.replace(_expect(T, price=80.0, input_price=30.0, util=0.8, rate=0.1, lead=4.0), brownfield_lead_years=np.full((T.B, T.S), 1.0))
+    rows = np.array([b, b]), np.array([s, s])
+    pi = profitability_index(*rows, np.array([20.0, 20.0]), T, E, 15.0, 15.0, brownfield=np.array([False, True]))
+    assert pi[1] > pi[0] > 0
+    assert pi[0] == pytest.approx(profitability_index(*rows, np.array([20.0, 20.0]), T, E, 15.0, 15.0)[0])
+
+
 def test_zero_length_phases_pass_straight_through():
     T0 = tables(
         "world.blocs.china.stages.metal.planning_years=[0.0,0.0]",

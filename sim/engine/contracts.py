@@ -68,6 +68,7 @@ def contract_terms(model: ChainModel, E: inv.Expectations) -> inv.Expectations:
         lead_years=E.lead_years,
         tax_rate=E.tax_rate,
         capex_support=E.capex_support,
+        brownfield_lead_years=E.brownfield_lead_years,
     )
 
 

@@ -60,7 +60,17 @@ def expectations(model: ChainModel) -> inv.Expectations:
         lead_years=model.lead_years,
         tax_rate=T.tax_rate,
         capex_support=support,
+        brownfield_lead_years=brownfield_lead_years(model),
     )
+
+
+def brownfield_lead_years(model: ChainModel) -> np.ndarray | None:
+    """(B, S) lead time of an expansion of an operating plant (agents.investment.lead_years, brownfield), or None while
+    every ``investment.brownfield_*_factor`` is 1: expansions are then valued as new plants, the rule before."""
+    T = model.tables
+    if (T.brownfield_factor >= 1.0).all():
+        return None
+    return inv.lead_years(T, model.instruments.permit_factor, model.instruments.permit_cap_years, brownfield=True)
 
 
 def input_feed(model: ChainModel, cap: np.ndarray, committed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -285,13 +295,15 @@ def do_investment(model: ChainModel) -> None:
     E = expectations(model)
     model.investor_view = E  # read later this quarter by entry_exit.sell_plants (a plant's value to a buyer)
     proc = processing_cost(pop, T)
-    pi = inv.profitability_index(pop.bloc, pop.stage, proc, T, E, w.investment.horizon_years, w.finance.depreciation_years)
+    # an operating firm's project, or the one it would start, is an expansion (brownfield); an entrant's is a new plant
+    brownfield = np.where(pop.proj_phase != inv.ProjectPhase.NONE, ~pop.proj_greenfield, pop.operating)
+    pi = inv.profitability_index(pop.bloc, pop.stage, proc, T, E, w.investment.horizon_years, w.finance.depreciation_years, brownfield)
     licensed = licence_room(model)  # (B, S) False where a national output quota is already covered: no new capacity licensed
     buffer = w.finance.min_cash_quarters_of_fixed_cost * pop.fixed_cost
     E_contract = None
     if contracts.enabled(model):  # projects at the gate in blocs whose buyers sign offtake contracts are valued with one
         E_contract = contracts.contract_terms(model, E)
-        pi_c = inv.profitability_index(pop.bloc, pop.stage, proc, T, E_contract, w.investment.horizon_years, w.finance.depreciation_years)
+        pi_c = inv.profitability_index(pop.bloc, pop.stage, proc, T, E_contract, w.investment.horizon_years, w.finance.depreciation_years, brownfield)
         pi = np.where(contracts.eligible_blocs(model)[pop.bloc], pi_c, pi)
     gate = inv.finance_gate(pop, T, model.streams["projects"], pi, w.investment.min_profitability_index, w.finance, buffer)
     if E_contract is not None:

@@ -53,6 +53,8 @@ class Tables:
     new_plant_quality: np.ndarray
     ramp_multiplier: np.ndarray
     entry_rate_per_year: np.ndarray
+    # (3,) investment.brownfield_*_factor: planning, permitting and construction time of an expansion per unit of a new plant's
+    brownfield_factor: np.ndarray
     # bloc (B,): BlocConfig
     base_rate: np.ndarray
     risk_premium: np.ndarray
@@ -133,7 +135,9 @@ BLOC_KEYS = (
 
 def build_tables(w: WorldConfig) -> Tables:
     """The parameter tables of a validated world, in config order."""
-    return Tables(**_name_tables(w), **_stage_tables(w), **_bloc_stage_tables(w), **_bloc_tables(w))
+    inv = w.investment
+    brownfield = np.array([inv.brownfield_planning_factor, inv.brownfield_permitting_factor, inv.brownfield_construction_factor], dtype=float)
+    return Tables(**_name_tables(w), **_stage_tables(w), **_bloc_stage_tables(w), **_bloc_tables(w), brownfield_factor=brownfield)
 
 
 def _name_tables(w: WorldConfig) -> dict[str, list[str] | np.ndarray]:
