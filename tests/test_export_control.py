@@ -66,8 +66,8 @@ def _run_spied(*overrides) -> Spied:
     real = clearing_mod.allocate
     real_trade = metrics_mod.trade_series
 
-    def spy(demand, avail, pref, rounds, supplier_bloc=None, licensed=None):
-        res = real(demand, avail, pref, rounds, supplier_bloc, licensed)
+    def spy(demand, avail, pref, rounds, supplier_bloc=None, licensed=None, **kw):
+        res = real(demand, avail, pref, rounds, supplier_bloc, licensed, **kw)
         if licensed is not None:
             calls.append((np.array(demand), np.array(avail), np.array(pref), np.array(supplier_bloc), np.array(licensed), res))
         return res

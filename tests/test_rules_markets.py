@@ -51,6 +51,65 @@ def test_pro_rata_rationing_when_over_subscribed():
     np.testing.assert_allclose(res.unmet, [20.0 - 20.0 / 3.0, 10.0 - 10.0 / 3.0])
 
 
+# A tight market like the West's ore supply in export_quota_2010 seed 2 (2026-2027): a large home class spread over the
+# home suppliers, a small foreign class whose security premium sends most of its requests to one small third supplier.
+TIGHT_DEMAND = np.array([900.0, 50.0])
+TIGHT_AVAIL = np.array([500.0, 350.0, 40.0])
+TIGHT_PREF = np.array([[1.0, 1.0, 1.0], [0.05, 0.05, 1.0]])
+
+
+def test_without_resplit_a_buyer_sent_to_a_sold_out_supplier_is_rationed_harder():
+    """The rule before (no re-split): the small class's requests go mostly to the small supplier, which rations them
+    in the first round; the home suppliers are sold out to the home class in the same round, so the re-offers find
+    almost nothing: the small class lacks far more of its demand than the home class."""
+    res = allocate(TIGHT_DEMAND, TIGHT_AVAIL, TIGHT_PREF, rounds=4)
+    unmet_share = res.unmet / TIGHT_DEMAND
+    assert unmet_share[1] > 2.0 * unmet_share[0]
+
+
+@pytest.mark.parametrize("passes, rtol", [(5, 1e-3), (20, 1e-6), (100, 1e-8)])
+def test_resplit_rations_every_class_in_the_same_proportion(passes, rtol):
+    """With the re-split buyers move requests off sold-out suppliers before rationing: both classes reach every
+    supplier, so both lack the same share, the overall shortfall (950 - 890) / 950; supply and demand are respected."""
+    res = allocate(TIGHT_DEMAND, TIGHT_AVAIL, TIGHT_PREF, rounds=4, resplit_passes=passes)
+    expected = (TIGHT_DEMAND.sum() - TIGHT_AVAIL.sum()) / TIGHT_DEMAND.sum()
+    np.testing.assert_allclose(res.unmet / TIGHT_DEMAND, expected, rtol=rtol)
+    assert (res.alloc.sum(axis=0) <= TIGHT_AVAIL + TOL).all()
+    np.testing.assert_allclose(res.alloc.sum(axis=1) + res.unmet, TIGHT_DEMAND)
+
+
+def test_resplit_changes_nothing_where_no_supplier_is_over_subscribed():
+    """Demand within every supplier's output: the logit split stands, bit for bit."""
+    demand = np.array([10.0, 20.0])
+    avail = np.array([100.0, 100.0])
+    pref = np.array([[1.0, 3.0], [3.0, 1.0]])
+    np.testing.assert_array_equal(allocate(demand, avail, pref, 1, resplit_passes=20).alloc, allocate(demand, avail, pref, 1).alloc)
+
+
+def test_resplit_keeps_preferences_where_supply_allows():
+    """A supplier that can fill what is asked keeps its requests: the home class still buys from its preferred
+    supplier first; only the sold-out supplier's requests move, and no class is refused while output is left."""
+    demand = np.array([60.0, 30.0])
+    avail = np.array([40.0, 100.0])
+    pref = np.array([[4.0, 1.0], [1.0, 1.0]])
+    res = allocate(demand, avail, pref, 1, resplit_passes=50)
+    assert res.unmet.sum() == pytest.approx(0.0, abs=1e-6)
+    assert res.alloc[:, 0].sum() == pytest.approx(40.0, rel=1e-6)  # the preferred supplier is sold out, not idle
+
+
+def test_resplit_respects_export_licences():
+    """Under an export control the licence still caps purchases from the exporter whatever the re-split does."""
+    demand = np.array([100.0])
+    avail = np.array([80.0, 10.0])
+    pref = np.ones((1, 2))
+    sup_bloc = np.array([0, 1])
+    licensed = np.array([[0.3, 1.0]])
+    free = allocate(demand, avail, pref, 4)
+    res = allocate(demand, avail, pref, 4, sup_bloc, licensed, resplit_passes=20)
+    assert res.alloc[0, 0] <= 0.3 * free.alloc[0, 0] + TOL
+    assert res.alloc[0, 1] == pytest.approx(10.0)
+
+
 def test_rationing_never_exceeds_avail_nor_demand():
     rng = np.random.default_rng(5)
     for _ in range(50):

@@ -132,6 +132,8 @@ class MarketConfig:
     max_price_change: float = f(lo=0.0, hi=1.0)  # clip on the quarterly relative price change
     price_ceiling_multiple: float = f(lo=1.0)  # ceiling as a multiple of the stage reference price
     rationing_rounds: int = f(lo=1, hi=20)
+    sold_out_resplit_passes: int = f(0, lo=0, hi=100)  # passes in which buyers move requests off over-subscribed suppliers before a
+    # rationing round (weights x the share those suppliers could fill, until the fills settle); 0: none, the rule before
     max_utilisation: float = f(lo=0.0, hi=1.0)  # share of nameplate that can be run
     shutdown_tolerance: float = f(lo=0.0, hi=1.0)  # a plant idles when price < unit cost x (1 - tolerance)
     price_reversion: float = f(lo=0.0, hi=1.0)  # per quarter pull of the index toward the long-run price

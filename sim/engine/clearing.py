@@ -220,7 +220,9 @@ def _allocate_traded(model: ChainModel, s: int, sup: np.ndarray, c_bloc: np.ndar
     mk = model.markets
     quota = mk.quota_left_t(s)  # None: no quota at this stage
     with_quota = {} if quota is None else {"quota_t": quota, "class_bloc": c_bloc}
-    res = allocate(demand, avail, pref, model.world.markets.rationing_rounds, model.pop.bloc[sup], mk.licensed_share(s, c_bloc), **with_quota)
+    P = model.world.markets
+    licensed = mk.licensed_share(s, c_bloc)
+    res = allocate(demand, avail, pref, P.rationing_rounds, model.pop.bloc[sup], licensed, **with_quota, resplit_passes=P.sold_out_resplit_passes)
     if quota is not None:
         mk.use_export_quota(s, c_bloc, res.alloc, model.pop.bloc[sup])
     return res

@@ -49,6 +49,7 @@ def allocate(
     licensed: np.ndarray | None = None,
     quota_t: np.ndarray | None = None,
     class_bloc: np.ndarray | None = None,
+    resplit_passes: int = 0,
 ) -> Allocation:
     """Allocate class demand over suppliers (logit shares, pro-rata rationing, re-offers).
 
@@ -69,10 +70,12 @@ def allocate(
         ``class_bloc`` (K,) the bloc of each class. A quota is a licensed share
         for those classes: min(1, quota / F_b), F_b their uncontrolled purchases
         from b, so each class keeps the share of the quota it would have bought.
+    resplit_passes: before each rationing round buyers re-split their requests up to this many times, away from
+        suppliers that could not fill them (:func:`resplit_sold_out`); 0: requests go where the logit sends them.
     """
     quota_on = quota_t is not None and class_bloc is not None and supplier_bloc is not None and bool(np.isfinite(quota_t).any())
     controlled = (licensed is not None and supplier_bloc is not None and bool(np.any(licensed < 1.0))) or quota_on
-    free = _allocate(demand, avail, pref, rounds)
+    free = _allocate(demand, avail, pref, rounds, resplit_passes=resplit_passes)
     if not controlled:
         return free
     B = licensed.shape[1] if licensed is not None else len(quota_t)
@@ -82,7 +85,7 @@ def allocate(
         if not np.any(licensed < 1.0):  # no quota binds: the allocation is the uncontrolled one
             return free
     caps = np.where(licensed < 1.0, licensed * by_bloc, np.inf)
-    res = _allocate(demand, avail, pref, rounds, supplier_bloc, caps)
+    res = _allocate(demand, avail, pref, rounds, supplier_bloc, caps, resplit_passes)
     res.capped = ((1.0 - licensed) * by_bloc).sum(axis=1)
     return res
 
@@ -99,8 +102,31 @@ def quota_licensed(by_bloc: np.ndarray, class_bloc: np.ndarray, quota_t: np.ndar
     return np.where(foreign, np.minimum(out, share[None, :]), out)
 
 
-def _allocate(demand, avail, pref, rounds, supplier_bloc=None, caps=None) -> Allocation:
-    """Logit shares, pro-rata rationing and re-offers; ``caps`` (K, B) limits what class k obtains from bloc b."""
+def resplit_sold_out(w: np.ndarray, want: np.ndarray, avail: np.ndarray, passes: int, tol: float = 1e-9) -> np.ndarray:
+    """(K, N) request weights after buyers have moved their requests off over-subscribed suppliers: each pass splits
+    ``want`` by the weights, computes each supplier's fill min(1, avail / requested) and multiplies its weights by it,
+    so that a sold-out supplier draws fewer requests; passes stop once every request can be filled or the fills
+    change by less than ``tol``. At the fixed point every supplier a class still asks is filled in the same proportion,
+    so the order in which a class ranks suppliers no longer decides how much of a scarce total it gets: a buyer
+    turned away by the supplier it prefers competes for the others' output on the same terms as their other buyers.
+    Rows are rescaled to a maximum of 1 (the split reads only ratios)."""
+    prev = None
+    for _ in range(passes):
+        tot = w.sum(axis=1, keepdims=True)
+        requested = (np.divide(w, tot, out=np.zeros_like(w), where=tot > 0) * want[:, None]).sum(axis=0)
+        fill = np.minimum(np.divide(avail, requested, out=np.ones_like(requested), where=requested > avail), 1.0)
+        if (fill >= 1.0 - tol).all() or (prev is not None and np.abs(fill - prev).max() < tol):
+            break
+        prev = fill
+        w = w * fill[None, :]
+        top = w.max(axis=1, keepdims=True)
+        w = np.divide(w, top, out=np.zeros_like(w), where=top > 0)
+    return w
+
+
+def _allocate(demand, avail, pref, rounds, supplier_bloc=None, caps=None, resplit_passes: int = 0) -> Allocation:
+    """Logit shares, pro-rata rationing and re-offers; ``caps`` (K, B) limits what class k obtains from bloc b;
+    ``resplit_passes``: requests re-split off sold-out suppliers before each round (:func:`resplit_sold_out`)."""
     demand = np.asarray(demand, dtype=float)
     remaining_avail = np.asarray(avail, dtype=float).copy()
     K, N = pref.shape
@@ -113,6 +139,8 @@ def _allocate(demand, avail, pref, rounds, supplier_bloc=None, caps=None) -> All
         w = pref * remaining_avail[None, :]
         if cap_left is not None:  # a class whose licence is used up no longer considers that bloc
             w = np.where(cap_left[:, supplier_bloc] > 1e-12, w, 0.0)
+        if resplit_passes > 0:
+            w = resplit_sold_out(w, want, remaining_avail, resplit_passes)
         tot = w.sum(axis=1, keepdims=True)
         desired = np.divide(w, tot, out=np.zeros_like(w), where=tot > 0) * want[:, None]
         if cap_left is not None:
