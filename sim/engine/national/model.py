@@ -51,6 +51,10 @@ class NationalGovernment(Government):
         start = model.next_yearly_time(self.policy.designation.round_quarter - 1 + 0.5)
         self._rounds = model.schedule_recurring(self.yearly_round, Schedule(interval=4.0, start=start))
 
+    def decides_own_rd(self) -> np.ndarray:
+        """Every firm decides its own R&D: the national world has no state groups."""
+        return np.ones(len(self.model.pop), dtype=bool)
+
     def _reviews(self, q: int, metrics, here: np.ndarray, held: np.ndarray) -> None:
         """The reviews, recorded by tier and cohort (the year of the designation to the tier held) for the outputs."""
         pop = self.model.pop
