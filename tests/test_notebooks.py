@@ -17,12 +17,12 @@ from _sim_helpers import PROJECT_ROOT
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-EXPECTED = ["01_quickstart.ipynb", "02_scenario_comparison.ipynb", "03_sensitivity.ipynb"]
-FIGURES = {"01_quickstart.ipynb": 4, "02_scenario_comparison.ipynb": 4, "03_sensitivity.ipynb": 1}  # PNG outputs at least
+EXPECTED = ["01_quickstart.ipynb", "02_scenario_comparison.ipynb", "03_sensitivity.ipynb", "05_national_programme.ipynb"]
+FIGURES = {"01_quickstart.ipynb": 4, "02_scenario_comparison.ipynb": 4, "03_sensitivity.ipynb": 1, "05_national_programme.ipynb": 4}  # PNG outputs at least
 CELL_TIMEOUT_S = 600  # a guard against a hung kernel, not a timing test
 
 
-def test_the_three_notebooks_exist():
+def test_the_notebooks_exist():
     assert [p.name for p in NOTEBOOKS] == EXPECTED
 
 

@@ -524,10 +524,13 @@ def to_config(dcfg: Any) -> Config:
             "", f"to_config takes a mapping of {', '.join(fl.name for fl in dataclasses.fields(Config))} (as compose builds it), got {dcfg!r}"
         )
     try:
-        if isinstance(dcfg, DictConfig):
-            dcfg = OmegaConf.to_container(dcfg, resolve=True)
-        merged = OmegaConf.merge(OmegaConf.structured(Config), dcfg)
-        obj = OmegaConf.to_object(merged)
+        if isinstance(dcfg, DictConfig) and OmegaConf.get_type(dcfg) is Config and _schema_keys_only(dcfg):
+            obj = OmegaConf.to_object(dcfg)  # composed against the schema already (conf/config.yaml's first default): no second merge
+        else:
+            if isinstance(dcfg, DictConfig):
+                dcfg = OmegaConf.to_container(dcfg, resolve=True)
+            merged = OmegaConf.merge(OmegaConf.structured(Config), dcfg)
+            obj = OmegaConf.to_object(merged)
     except OmegaConfBaseException as ex:
         raise omegaconf_error(ex) from None
     cohorts = {}
@@ -547,6 +550,21 @@ def to_config(dcfg: Any) -> Config:
             raise omegaconf_error(ex, prefix=key) from None
     obj.world.firms = cohorts
     return validate(obj)
+
+
+def _schema_keys_only(node: Any) -> bool:
+    """Whether every key of a composed config is a field of its node's dataclass (an appended ``+key=value`` that the
+    schema does not have is not: such a config takes the slow path, whose merge with the schema names the key)."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if isinstance(node, DictConfig):
+        tp = OmegaConf.get_type(node)
+        if dataclasses.is_dataclass(tp) and not set(node.keys()) <= {fl.name for fl in dataclasses.fields(tp)}:
+            return False
+        return all(_schema_keys_only(node._get_node(k)) for k in node.keys())
+    if isinstance(node, ListConfig):
+        return all(_schema_keys_only(node._get_node(i)) for i in range(len(node)))
+    return True
 
 
 def omegaconf_error(ex: Exception, prefix: str = "") -> ConfigError:
@@ -728,7 +746,7 @@ def compose(overrides: Sequence[str] | None = None, config_dir: str | Path | Non
     Every mistake raises one ConfigError naming the key, the bad value and what is allowed."""
     from hydra import compose as hydra_compose
     from hydra.errors import HydraException, MissingConfigException
-    from omegaconf import OmegaConf
+    from omegaconf import open_dict
     from omegaconf.errors import OmegaConfBaseException
 
     register_configs()
@@ -738,7 +756,6 @@ def compose(overrides: Sequence[str] | None = None, config_dir: str | Path | Non
     try:
         with _hydra(extra):
             dcfg = hydra_compose(config_name="config", overrides=overrides)
-            container = OmegaConf.to_container(dcfg, resolve=True)  # an interpolation that does not resolve fails here
     except MissingConfigException as ex:
         raise _missing_option_error(ex, overrides, extra) from None
     except HydraException as ex:
@@ -748,8 +765,10 @@ def compose(overrides: Sequence[str] | None = None, config_dir: str | Path | Non
         raise _text_error(str(ex)) from None
     except OmegaConfBaseException as ex:
         raise omegaconf_error(ex) from None
-    container.pop("hydra", None)
-    return to_config(container)
+    if "hydra" in dcfg:  # pragma: no cover - Hydra's compose leaves it out unless asked
+        with open_dict(dcfg):
+            del dcfg["hydra"]
+    return to_config(dcfg)  # typed by the schema already: converted without a second merge (an interpolation that does not resolve fails here)
 
 
 def override_list(overrides: Any) -> list[str]:

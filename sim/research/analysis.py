@@ -56,7 +56,7 @@ from sim.engine import output
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TARGETS_FILE = PROJECT_ROOT / "conf" / "validation" / "targets.yaml"
-TABLES = ("timeseries", "events", "policy", "firms")
+TABLES = ("timeseries", "events", "policy", "firms", "national", "provinces", "sectors", "reviews")  # the last four: national runs (docs/ODD.md 7.15)
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is there: 5x faster
 ID_COLUMNS = ("run", "scenario", "seed")
 TIERS = tuple(t.name.lower() for t in Tier)  # none, innovation_type, srdi, little_giant (as sim/engine/policy_metrics.py TIER_NAMES)
@@ -142,8 +142,25 @@ class Run:
     def firms(self) -> pd.DataFrame:
         return self._table("firms")
 
+    @cached_property
+    def national(self) -> pd.DataFrame:
+        """A national run's yearly series (national.parquet; empty for a rare-earth run)."""
+        return self._table("national")
+
+    @cached_property
+    def provinces(self) -> pd.DataFrame:
+        return self._table("provinces")
+
+    @cached_property
+    def sectors(self) -> pd.DataFrame:
+        return self._table("sectors")
+
+    @cached_property
+    def reviews(self) -> pd.DataFrame:
+        return self._table("reviews")
+
     def table(self, name: str) -> pd.DataFrame:
-        """One of ``timeseries``, ``events``, ``policy``, ``firms`` by name."""
+        """One of :data:`TABLES` by name."""
         if name not in TABLES:
             raise ValueError(f"unknown table '{name}'; allowed: {', '.join(TABLES)}")
         return getattr(self, name)
@@ -275,8 +292,8 @@ def _common_parts(parts: list[tuple[str, ...]]) -> tuple[str, ...]:
 
 
 def tidy(runs: Run | Iterable[Run], table: str) -> pd.DataFrame:
-    """One table (``timeseries``, ``events``, ``policy`` or ``firms``) over runs, with the id
-    columns ``run`` (directory name), ``scenario`` and ``seed`` in front."""
+    """One table (``timeseries``, ``events``, ``policy``, ``firms``; of national runs ``national``, ``provinces``,
+    ``sectors``, ``reviews``) over runs, with the id columns ``run`` (directory name), ``scenario`` and ``seed`` in front."""
     if table not in TABLES:
         raise ValueError(f"unknown table '{table}'; allowed: {', '.join(TABLES)}")
     runs = _as_runs(runs)
@@ -1409,3 +1426,114 @@ def _fiscal_per_tonne_panel(ax, policy: pd.DataFrame, ts: pd.DataFrame | None, c
     ax.set_xlabel("year")
     ax.grid(alpha=0.3)
     _year_axis(ax)
+
+
+# ----------------------------------------------------------------------------------------------
+# National runs (scenario national_programme; docs/ODD.md 7.15)
+# ----------------------------------------------------------------------------------------------
+NATIONAL_TIERS = (("innovation_type", "innovation-type", "#1f77b4"), ("srdi", "SRDI", "#ff7f0e"), ("little_giant", "Little Giant", "#d62728"))
+
+
+def _per_scale(run: Run) -> float:
+    """The factor that takes a national run's counts to 1:1 scale (1 / national.scale)."""
+    return 1.0 / float(run.summary.get("scale") or (run.config.get("national") or {}).get("scale") or 1.0)
+
+
+def plot_national_pyramid(runs: Run | Iterable[Run], published: dict[str, dict[int, float]] | None = None) -> Figure:
+    """Title holders by tier at each year's end, at 1:1 scale (median across runs; stacked), with the published sizes
+    as points (``published``: tier -> {year: count})."""
+    runs = _as_runs(runs)
+    fig, axes = _figure(1, 1, 8.0, 4.5)
+    ax = axes[0, 0]
+    frames = [r.national.assign(per=_per_scale(r)) for r in runs if not r.national.empty]
+    if not frames:
+        _empty(ax, "no national runs")
+        return fig
+    d = pd.concat(frames, ignore_index=True)
+    bottom = None
+    for key, label, colour in reversed(NATIONAL_TIERS):
+        vals = (d[f"n_{key}"] * d["per"]).groupby(d["year"]).median()
+        ax.bar(vals.index, vals.to_numpy(), bottom=None if bottom is None else bottom.to_numpy(), color=colour, alpha=0.8, label=f"{label} (model)")
+        bottom = vals if bottom is None else bottom + vals
+    marks = {"srdi": "o--", "little_giant": "s--", "innovation_type": "^--"}
+    for key, label, colour in NATIONAL_TIERS:
+        pts = (published or {}).get(key)
+        if pts:
+            ax.plot(list(pts), list(pts.values()), marks[key], color=colour, label=f"{label} (published)")
+    ax.set_xlabel("year (end)")
+    ax.set_ylabel("firms holding the title (1:1 scale)")
+    ax.set_title("The pyramid by tier")
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def plot_national_batches(runs: Run | Iterable[Run], batches: dict[int, float] | None = None) -> Figure:
+    """Titles granted each year by tier at 1:1 scale (median across runs), with the ministry's Little Giant batches."""
+    runs = _as_runs(runs)
+    fig, axes = _figure(1, 1, 8.0, 4.0)
+    ax = axes[0, 0]
+    frames = [r.national.assign(per=_per_scale(r)) for r in runs if not r.national.empty]
+    if not frames:
+        _empty(ax, "no national runs")
+        return fig
+    d = pd.concat(frames, ignore_index=True)
+    width = 0.28
+    for i, (key, label, colour) in enumerate(NATIONAL_TIERS):
+        vals = (d[f"designated_{key}"] * d["per"]).groupby(d["year"]).median()
+        ax.bar(vals.index + (i - 1) * width, vals.to_numpy(), width=width, color=colour, label=label)
+    if batches:
+        ax.plot(list(batches), list(batches.values()), "k_", markersize=18, markeredgewidth=2, label="Little Giant batch (MIIT)")
+    ax.set_xlabel("year")
+    ax.set_ylabel("titles granted in the year (1:1 scale)")
+    ax.set_title("Titles granted each year")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_national_provinces(runs: Run | Iterable[Run], top: int = 12) -> Figure:
+    """SRDI SMEs and Little Giants by province in the final year at 1:1 scale (median across runs), the ``top``
+    provinces by title holders."""
+    runs = _as_runs(runs)
+    fig, axes = _figure(1, 1, 8.0, 4.0)
+    ax = axes[0, 0]
+    frames = [r.provinces.assign(per=_per_scale(r)) for r in runs if not r.provinces.empty]
+    if not frames:
+        _empty(ax, "no national runs")
+        return fig
+    d = pd.concat(frames, ignore_index=True)
+    d = d[d["year"] == d["year"].max()]
+    med = d.assign(srdi=d["n_srdi"] * d["per"], lg=d["n_little_giant"] * d["per"]).groupby("province")[["srdi", "lg"]].median()
+    med = med.loc[(med["srdi"] + med["lg"]).sort_values(ascending=False).index[:top]]
+    ax.bar(med.index, med["srdi"], color="#ff7f0e", label="SRDI")
+    ax.bar(med.index, med["lg"], bottom=med["srdi"], color="#d62728", label="Little Giant")
+    ax.tick_params(axis="x", labelrotation=45)
+    ax.set_xlabel("province")
+    ax.set_ylabel("title holders, final year (1:1 scale)")
+    ax.set_title("SRDI SMEs and Little Giants by province")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_national_reviews(runs: Run | Iterable[Run], published: dict[int, float] | None = None) -> Figure:
+    """Share of each tier's cohort (year of designation) that passed its three-year review, pooled over runs, with
+    published pass rates of the Little Giant batches (``published``: cohort year -> share)."""
+    runs = _as_runs(runs)
+    fig, axes = _figure(1, 1, 8.0, 4.0)
+    ax = axes[0, 0]
+    frames = [r.reviews for r in runs if not r.reviews.empty]
+    if not frames:
+        _empty(ax, "no reviews yet")
+        return fig
+    d = pd.concat(frames, ignore_index=True).groupby(["tier", "cohort"], as_index=False)[["passed", "failed"]].sum()
+    d["pass_rate"] = d["passed"] / (d["passed"] + d["failed"])
+    for key, label, colour in NATIONAL_TIERS:
+        r = d[d["tier"] == key]
+        ax.plot(r["cohort"], r["pass_rate"], "o-", color=colour, label=label)
+    if published:
+        ax.plot(list(published), list(published.values()), "kx", markersize=9, label="Little Giant batches (published)")
+    ax.set_xlabel("cohort (year of the designation)")
+    ax.set_ylabel("share passing its review")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Reviews by cohort")
+    ax.legend(fontsize=8)
+    return fig

@@ -89,6 +89,7 @@ def build_national_tables(cfg: Config) -> Tables:
         import_tariff=np.array([bc.import_tariff]),
         demand_years=[np.array([float(w.start_year)])],
         demand_t_per_year=[np.array([0.0])],
+        brownfield_factor=np.ones(3),  # every project is an expansion built in build_quarters: no brownfield shortening
     )
 
 
