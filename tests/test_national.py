@@ -235,5 +235,10 @@ def test_a_national_run_writes_its_directory(tmp_path):
     } <= files
     prov = pd.read_parquet(r.run_dir / "provinces.parquet")
     assert prov.groupby("year")["n_none"].sum().gt(0).all() and prov["province"].nunique() == 31
+    from sim.research import analysis as an  # the analysis API reads a national run like any other
+
+    nat = an.tidy(an.load_run(r.run_dir), "national")
+    assert list(nat.columns[:3]) == ["run", "scenario", "seed"] and set(nat["scenario"]) == {"national_programme"} and len(nat) == 6
+    assert an.plot_national_pyramid(an.load_run(r.run_dir)).axes
     events = pd.read_parquet(r.run_dir / "events.parquet")
     assert set(events["kind"]) <= {"designated", "recommended", "review_passed", "review_failed", "revoked", "key_designated", "national_quota"}

@@ -18,7 +18,8 @@ from _sim_helpers import PROJECT_ROOT
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 EXPECTED = ["01_quickstart.ipynb", "02_scenario_comparison.ipynb", "03_sensitivity.ipynb", "05_national_programme.ipynb"]
-FIGURES = {"01_quickstart.ipynb": 4, "02_scenario_comparison.ipynb": 4, "03_sensitivity.ipynb": 1, "05_national_programme.ipynb": 4}  # PNG outputs at least
+# PNG outputs at least
+FIGURES = {"01_quickstart.ipynb": 4, "02_scenario_comparison.ipynb": 4, "03_sensitivity.ipynb": 1, "05_national_programme.ipynb": 4}
 CELL_TIMEOUT_S = 600  # a guard against a hung kernel, not a timing test
 
 
