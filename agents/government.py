@@ -62,12 +62,18 @@ METRICS = {
     "profit_growth_2y": "mean of the last two yearly profit growth rates (profit_growth and the year before's; that alone if unknown)",
     "debt_ratio": "debt / (cash + book assets + construction in progress + working capital)",
     "years_in_niche": "years since the firm entered its stage",
-    "invention_patents": "class I (invention) patents in force",
-    "utility_patents": "utility and design patents in force",
+    "invention_patents": "class I (invention) patents in force; self-developed: the model's patents come from the firm's own R&D",
+    "utility_patents": "utility and design patents in force (class II IP)",
     "niche_share": "the firm's share of its niche: capacity / (bloc capacity at its stage / niches_per_stage)",
     "rd_staff_share": "share of staff in R&D",
     "equity_raised_myuan": "outside equity raised since entry, M yuan",
+    "equity_raised_3y_myuan": "outside equity raised in the last three years, M yuan: since the government's round three years "
+    "before (by firm id), all since entry where it holds no record (a younger firm, or a government in office under three years)",
+    "main_business_share": "main-business revenue / total revenue: 1.0 (the model's firms make one product, their stage's or niche's)",
+    "strategic_emerging_field": "1 where the firm's stage (sector) is in the Strategic Emerging Industries Classification (NBS 2018), "
+    "else 0 (designation.strategic_emerging_stages; national world: the sectors' strategic_emerging)",
 }
+EQUITY_YEARS = 3  # "new equity financing in the last three years" (innovation-type SME direct route, MIIT 2022 measures annex 1)
 TIERS = tuple(t.label for t in DESIGNATED)  # the designated tiers as config names them: innovation_type, srdi, little_giant
 
 
@@ -82,13 +88,23 @@ def _profit_growth(now: np.ndarray, before: np.ndarray) -> np.ndarray:
 
 
 def firm_metrics(
-    pop: FirmPopulation, T, step: int, usd_per_cny: float, niches_per_stage: np.ndarray, year_before: tuple[np.ndarray, np.ndarray] | None = None
+    pop: FirmPopulation,
+    T,
+    step: int,
+    usd_per_cny: float,
+    niches_per_stage: np.ndarray,
+    year_before: tuple[np.ndarray, np.ndarray] | None = None,
+    strategic_stage: np.ndarray | None = None,
+    equity_before: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Every criteria metric (METRICS) for every row, from the last completed quarters.
 
     ``year_before``: (revenue, profit) per row of the four quarters before the previous four, M USD (NaN: not
     known), which the firm histories no longer hold; the government keeps them from its last round. Without
-    it (or where NaN) the two-year growth metrics are the one-year ones."""
+    it (or where NaN) the two-year growth metrics are the one-year ones. ``strategic_stage``: (S,) 1 where a
+    stage's product is in the Strategic Emerging Industries Classification (None: no stage is). ``equity_before``:
+    per row, the outside equity raised since entry three years before, M USD (NaN: not known, then all equity
+    since entry counts; None: none known)."""
     myuan = 1.0 / usd_per_cny  # M USD -> M yuan
     rev4 = pop.trailing(pop.rev_hist, step, 4)
     rev_prev4 = pop.trailing(pop.rev_hist, step, 4, lag=4)
@@ -102,6 +118,8 @@ def firm_metrics(
         rev_yb, prof_yb = year_before
         rev_growth_2y = np.where(np.isnan(rev_yb), rev_growth, 0.5 * (rev_growth + _growth(rev_prev4, np.nan_to_num(rev_yb))))
         prof_growth_2y = np.where(np.isnan(prof_yb), prof_growth, 0.5 * (prof_growth + _profit_growth(prof_prev4, np.nan_to_num(prof_yb))))
+    eq_before = np.zeros(len(pop)) if equity_before is None else np.nan_to_num(equity_before)
+    strategic = np.zeros(len(pop)) if strategic_stage is None else np.asarray(strategic_stage, dtype=float)[pop.stage]
     assets = pop.cash + pop.book_assets + pop.cip + pop.working_capital
     cap = np.where(pop.operating, pop.capacity_t, 0.0)
     bs_cap = T.bs_sum(pop.bloc, pop.stage, cap)
@@ -124,6 +142,9 @@ def firm_metrics(
         "niche_share": np.divide(cap, niche_cap, out=np.zeros(len(pop)), where=niche_cap > 0),
         "rd_staff_share": pop.rd_staff_share,
         "equity_raised_myuan": pop.equity_raised * myuan,
+        "equity_raised_3y_myuan": np.maximum(pop.equity_raised - eq_before, 0.0) * myuan,
+        "main_business_share": np.ones(len(pop)),
+        "strategic_emerging_field": strategic,
     }
     assert set(m) == set(METRICS)
     return m
@@ -158,30 +179,63 @@ def rules_hold(rules: list[dict], m: dict[str, np.ndarray]) -> np.ndarray:
     return out
 
 
+def _item_points(item: dict, m: dict[str, np.ndarray]) -> np.ndarray:
+    """Points of one parsed score item: the best band reached (best_of: the best of its items)."""
+    if "best_of" in item:
+        return np.max([_item_points(x, m) for x in item["best_of"]], axis=0)
+    x = m[item["metric"]]
+    op = item.get("op", "<" if item["below"] else ">=")
+    pts = np.zeros(len(x))
+    got = np.zeros(len(x), dtype=bool)
+    for threshold, points in item["bands"]:  # best band first
+        hit = ~got & _compare(x, op, threshold)
+        pts[hit] = points
+        got |= hit
+    return pts
+
+
 def score(items: list[dict], m: dict[str, np.ndarray]) -> np.ndarray:
     """Points of score items: per item, the points of the best band reached."""
     total = np.zeros(len(next(iter(m.values()))))
     for item in items:
-        x = m[item["metric"]]
-        pts = np.zeros(len(x))
-        got = np.zeros(len(x), dtype=bool)
-        for threshold, points in item["bands"]:  # best band first
-            hit = ~got & (x < threshold if item["below"] else x >= threshold)
-            pts[hit] = points
-            got |= hit
-        total += pts
+        total += _item_points(item, m)
     return total
+
+
+def category_scores(items: list[dict], m: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Points per category (items without a category are left out)."""
+    cats: dict[str, list[dict]] = {}
+    for item in items:
+        if item.get("category") is not None:
+            cats.setdefault(item["category"], []).append(item)
+    return {c: score(its, m) for c, its in cats.items()}
+
+
+def score_passes(tc, m: dict[str, np.ndarray]) -> np.ndarray:
+    """Where a tier's score is met: ``min_score`` points in all and each category's ``category_min_score`` from its
+    items, or one of the tier's ``direct_routes`` holds entirely (True everywhere for a tier without score items)."""
+    n = len(next(iter(m.values())))
+    if not tc.score:
+        return np.ones(n, dtype=bool)
+    ok = score(tc.score, m) >= tc.min_score
+    if tc.category_min_score:
+        by_cat = category_scores(tc.score, m)
+        for cat, need in tc.category_min_score.items():
+            ok &= by_cat[cat] >= need
+    for alt in tc.direct_routes:
+        ok |= rules_hold(alt, m)
+    return ok
 
 
 def meets_tier(criteria, tier: Tier, m: dict[str, np.ndarray], held: np.ndarray, sme: bool = True) -> np.ndarray:
     """Where a firm meets a tier: SME eligibility (unless ``sme`` is false), holds the required lower tier
-    (``held``: tier values held before the round), and the tier's rules and score."""
+    (``held``: tier values held before the round), the tier's rules, and its score (``score_passes``: points in
+    all and by category, or a direct route)."""
     tc = criteria.tiers[tier.label]
     ok = rules_hold(tc.rules, m)
     if sme:
         ok &= rules_hold(criteria.sme, m)
-    if tc.score:
-        ok &= score(tc.score, m) >= tc.min_score
+    ok &= score_passes(tc, m)
     if tc.requires_tier is not None:
         ok &= held >= Tier.of(tc.requires_tier)
     return ok
@@ -210,7 +264,7 @@ def rd_thresholds(criteria, tier: Tier, m: dict[str, np.ndarray]) -> np.ndarray:
 
     tc = criteria.tiers[tier.label]
     visit(tc.rules, np.ones(n, dtype=bool))
-    for item in tc.score:
+    for item in [x for it in tc.score for x in it.get("best_of", [it])]:
         if item["metric"] in rd_metrics and not item["below"]:
             for threshold, _ in item["bands"]:
                 above = m[item["metric"]] < threshold
@@ -296,12 +350,22 @@ class Government(mesa.Agent):
         # by firm id: revenue and profit (M USD) of the four quarters before the last four at the last round, i.e. the year
         # before the previous one at this round (the two-year growth metrics); NaN: not recorded
         self.year_before = np.full((2, 0), np.nan)
+        # by firm id: outside equity raised since entry (M USD) as recorded at each of the last EQUITY_YEARS rounds, the
+        # latest first (the equity_raised_3y_myuan metric); NaN: not recorded
+        self.equity_rounds = np.full((EQUITY_YEARS, 0), np.nan)
+        self.strategic = self.strategic_emerging(model)  # (S,) 1 where the stage's product is a strategic emerging industry's
         self.fiscal = {k: 0.0 for k in INSTRUMENTS}  # cumulative M USD
         self.fiscal_q = {k: 0.0 for k in INSTRUMENTS}  # this quarter, M USD
         self.counts = {k: 0 for k in ("designated", "review_passed", "review_failed", "key_designated")}
         self.policy_rng = model.policy_rng(f"government:{T.blocs[bloc]}")
         self._rounds = None
         self.retired = False
+
+    def strategic_emerging(self, model) -> np.ndarray:
+        """(S,) 1.0 where a stage's product is in the Strategic Emerging Industries Classification (NBS 2018), from
+        ``designation.strategic_emerging_stages`` (absent: 0, another field)."""
+        flags = self.policy.designation.strategic_emerging_stages
+        return np.array([1.0 if flags.get(s, False) else 0.0 for s in model.tables.stages])
 
     def install(self, model) -> None:
         """Take office: output quotas held by the state groups; the yearly round scheduled."""
@@ -390,10 +454,14 @@ class Government(mesa.Agent):
         known = ids < self.year_before.shape[1]
         yb = np.full((2, len(pop)), np.nan)
         yb[:, known] = self.year_before[:, ids[known]]
-        return firm_metrics(pop, m_.tables, m_.quarter, m_.world.usd_per_cny, self.niches, (yb[0], yb[1]))
+        eq = np.full(len(pop), np.nan)
+        known = ids < self.equity_rounds.shape[1]
+        eq[known] = self.equity_rounds[-1, ids[known]]
+        return firm_metrics(pop, m_.tables, m_.quarter, m_.world.usd_per_cny, self.niches, (yb[0], yb[1]), self.strategic, eq)
 
     def _record_year(self) -> None:
-        """Record, by firm id, revenue and profit of the four quarters before the last four (next round's year before)."""
+        """Record, by firm id, revenue and profit of the four quarters before the last four (next round's year before),
+        and the equity raised since entry (``equity_rounds``: the equity raised in the last three years, three rounds on)."""
         m_, pop = self.model, self.model.pop
         ids = pop.firm_id
         if len(ids) and ids.max() >= self.year_before.shape[1]:
@@ -402,6 +470,14 @@ class Government(mesa.Agent):
             self.year_before = grown
         self.year_before[0, ids] = pop.trailing(pop.rev_hist, m_.quarter, 4, lag=4)
         self.year_before[1, ids] = pop.trailing(pop.prof_hist, m_.quarter, 4, lag=4)
+        # equity raised since entry, by firm id, now: the oldest record drops out, this round's comes first
+        if len(ids) and ids.max() >= self.equity_rounds.shape[1]:
+            grown = np.full((EQUITY_YEARS, int(ids.max()) + 1), np.nan)
+            grown[:, : self.equity_rounds.shape[1]] = self.equity_rounds
+            self.equity_rounds = grown
+        self.equity_rounds[1:] = self.equity_rounds[:-1].copy()
+        self.equity_rounds[0] = np.nan
+        self.equity_rounds[0, ids] = pop.equity_raised
 
     def _reviews(self, q: int, metrics, here: np.ndarray, held: np.ndarray) -> None:
         """Re-examination of titles whose validity ran out, against the criteria in force: the tier's own rules and
@@ -597,6 +673,8 @@ __all__ = [
     "rule_holds",
     "rules_hold",
     "score",
+    "category_scores",
+    "score_passes",
     "rd_thresholds",
     "scheduled",
     "yearly_quota",

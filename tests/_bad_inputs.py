@@ -33,7 +33,7 @@ BLOCS = ("china", "west", "rest_of_world")
 STAGES = ("mining", "separation", "metal", "magnet")
 SCENARIOS = ("baseline", "china_without_tiers", "export_control_shock", "laissez_faire", "west_coordinated")
 REGIMES = ("coordinated", "coordinated_west", "fragmented", "none")
-CRITERIA = ("miit_2018", "miit_2022", "miit_2022_simplified")
+CRITERIA = ("miit_2018", "miit_2022", "miit_2022_assumed_score", "miit_2022_simplified")
 
 
 @dataclass(frozen=True)

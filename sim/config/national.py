@@ -81,6 +81,9 @@ class SectorConfig:
     niches: int = f(lo=1)  # product niches (one product each; the Little Giant niche-share criterion reads them)
     demand_growth_per_year: float = f(lo=-0.5, hi=1.0)  # growth of the sector's demand at constant prices
     rd_intensity_factor: float = f(1.0, lo=0.0, hi=10.0)  # the sector's R&D intensity over the national mean
+    # its main products are in the Strategic Emerging Industries Classification (NBS 2018): the innovation-type SME score's
+    # field item (strategic_emerging_field metric); false: another field
+    strategic_emerging: bool = False
     codes: list[str] = field(default_factory=list)  # divisions it groups (documentation)
     firms: Optional[int] = None  # firm_share x count (documentation)
     note: str = ""

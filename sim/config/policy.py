@@ -11,7 +11,15 @@ Criteria rules (checked in :func:`validate_policy`):
     {when: rule, then: [rule, ...]}           the rules apply only where ``when`` holds
 Score items (innovation_type): {metric: NAME, bands: [[threshold, points], ...]}:
 the firm gets the points of the highest threshold it reaches (metric >= threshold);
-with ``below: true`` the points of the lowest threshold it stays under (metric < threshold).
+with ``below: true`` the points of the lowest threshold it stays under (metric < threshold);
+``op`` names the comparison instead (>= or > reach a threshold, <= or < stay under it;
+``below: true`` is ``op: "<"``). {best_of: [item, ...]}: the points of the best of
+its items (one published item read from several metrics). An item may name its
+``category``; the tier's ``category_min_score`` (category -> points) asks at least
+that many points from each category's items besides ``min_score`` in all.
+A tier's ``direct_routes`` ([[rule, ...], ...], like any_of) are alternatives to the
+score: where one of them holds entirely the score is not needed (its rules, the
+required tier and the SME rules still are).
 Metric names are listed in agents.government.METRICS.
 """
 
@@ -35,6 +43,8 @@ class TierCriteriaConfig:
     rules: list[Any] = field(default_factory=list)  # every rule must hold
     score: list[Any] = field(default_factory=list)  # points items (see module docstring)
     min_score: float = f(0.0, lo=0.0)  # points needed (when score items are given)
+    category_min_score: dict[str, float] = field(default_factory=dict)  # category -> points needed from its items ({}: none)
+    direct_routes: list[Any] = field(default_factory=list)  # alternatives to the score, each a list of rules ([]: none)
 
 
 @dataclass
@@ -98,6 +108,8 @@ class DesignationConfig:
     provincial_recommendation: Optional[ProvincialRecommendationConfig] = None  # null: every eligible firm is a candidate
     outgrown_sme: str = "revoke"  # revoke: reviews apply the SME rules (the title lapses); keep: reviews skip them
     niches_per_stage: dict[str, float] = field(default_factory=dict)  # stage -> product niches (niche_share metric; absent: 1)
+    # stage -> its product is in the Strategic Emerging Industries Classification (strategic_emerging_field metric; absent: false)
+    strategic_emerging_stages: dict[str, bool] = field(default_factory=dict)
     key_little_giant: KeyLittleGiantConfig = field(default_factory=KeyLittleGiantConfig)
     rd_raise: RdRaiseConfig = field(default_factory=RdRaiseConfig)
 
@@ -232,12 +244,28 @@ def parse_rule(key: str, rule: Any) -> dict:
 
 
 def parse_score_item(key: str, item: Any) -> dict:
+    """Check one score item and return it in canonical form: {metric, op, below, bands (best band first), category}
+    or {best_of: [items], category} (see module docstring)."""
 
-    if not isinstance(item, dict) or set(item) - {"metric", "bands", "below", "note"} or not {"metric", "bands"} <= set(item):
+    if isinstance(item, dict) and "best_of" in item:
+        if set(item) - {"best_of", "category", "note"} or not isinstance(item["best_of"], list) or not item["best_of"]:
+            raise ConfigError(key, f"a best_of item is {{best_of: [item, ...], category: NAME}}; got {item!r}")
+        parts = [parse_score_item(f"{key}.best_of[{i}]", x) for i, x in enumerate(item["best_of"])]
+        if any("best_of" in x or x["category"] is not None for x in parts):
+            raise ConfigError(f"{key}.best_of", "the items of best_of are plain items without a category of their own")
+        return {"best_of": parts, "category": _category(key, item)}
+    keys = {"metric", "bands", "below", "op", "category", "note"}
+    if not isinstance(item, dict) or set(item) - keys or not {"metric", "bands"} <= set(item):
         raise ConfigError(key, f"a score item is {{metric, bands: [[threshold, points], ...], below: false}}; got {item!r}")
     below = item.get("below", False)
     if not isinstance(below, bool):
         raise ConfigError(f"{key}.below", f"must be true or false, got {below!r}")
+    op = item.get("op", "<" if below else ">=")
+    if op not in OPS:
+        raise ConfigError(f"{key}.op", f"unknown operator '{op}'; allowed: {', '.join(OPS)}")
+    if "op" in item and "below" in item and below != (op in ("<=", "<")):
+        raise ConfigError(f"{key}.below", f"contradicts op '{op}' (give one of them)")
+    below = op in ("<=", "<")
     if item["metric"] not in METRICS:
         raise ConfigError(f"{key}.metric", f"unknown metric '{item['metric']}'; allowed: {', '.join(METRICS)}")
     bands = item["bands"]
@@ -253,9 +281,25 @@ def parse_score_item(key: str, item: Any) -> dict:
     # best band first: the highest threshold reached (or, with below, the lowest threshold not reached)
     return {
         "metric": item["metric"],
+        "op": op,
         "below": below,
         "bands": sorted(([float(a), float(b)] for a, b in bands), key=lambda x: x[0] if below else -x[0]),
+        "category": _category(key, item),
     }
+
+
+def _category(key: str, item: dict) -> Optional[str]:
+    c = item.get("category")
+    if c is not None and (not isinstance(c, str) or not c):
+        raise ConfigError(f"{key}.category", f"must be a name, got {c!r}")
+    return c
+
+
+def item_max_points(item: dict) -> float:
+    """The most points a parsed score item can give."""
+    if "best_of" in item:
+        return max(item_max_points(x) for x in item["best_of"])
+    return max(b[1] for b in item["bands"])
 
 
 def _as_list(key: str, value: Any) -> list:
@@ -294,10 +338,29 @@ def check_policy(key: str, bloc: str, p: PolicyConfig, cfg) -> None:
                     raise ConfigError(f"{tk}.requires_tier", f"must be a lower tier than '{t}'")
             tc.rules = [parse_rule(f"{tk}.rules[{i}]", r) for i, r in enumerate(_as_list(f"{tk}.rules", tc.rules))]
             tc.score = [parse_score_item(f"{tk}.score[{i}]", r) for i, r in enumerate(_as_list(f"{tk}.score", tc.score))]
-            top = sum(max(b[1] for b in item["bands"]) for item in tc.score)
+            top = sum(item_max_points(item) for item in tc.score)
             if tc.score and tc.min_score > top:
                 raise ConfigError(f"{tk}.min_score", f"no firm can reach {tc.min_score:g} points; the items give at most {top:g}")
+            for cat, need in tc.category_min_score.items():
+                ck_ = f"{tk}.category_min_score.{cat}"
+                if isinstance(need, bool) or not isinstance(need, (int, float)) or need < 0:
+                    raise ConfigError(ck_, f"must be a number >= 0, got {need!r}")
+                cat_items = [item for item in tc.score if item["category"] == cat]
+                if not cat_items:
+                    cats = sorted({str(item["category"]) for item in tc.score if item["category"] is not None})
+                    raise ConfigError(ck_, f"no score item has category '{cat}'; categories: {', '.join(cats) or 'none'}")
+                cat_top = sum(item_max_points(item) for item in cat_items)
+                if need > cat_top:
+                    raise ConfigError(ck_, f"no firm can reach {need:g} points; the category's items give at most {cat_top:g}")
+            if tc.direct_routes:
+                if not tc.score:
+                    raise ConfigError(f"{tk}.direct_routes", "direct routes are alternatives to a score: the tier has no score items")
+                tc.direct_routes = parse_rule(f"{tk}.direct_routes", {"any_of": tc.direct_routes})["any_of"]
         _check_names(f"{key}.designation.niches_per_stage", list(d.niches_per_stage), stages, "stage")
+        _check_names(f"{key}.designation.strategic_emerging_stages", list(d.strategic_emerging_stages), stages, "stage")
+        for s_, v in d.strategic_emerging_stages.items():
+            if not isinstance(v, bool):
+                raise ConfigError(f"{key}.designation.strategic_emerging_stages.{s_}", f"must be true or false, got {v!r}")
         for s_, v in d.niches_per_stage.items():
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 1:
                 raise ConfigError(f"{key}.designation.niches_per_stage.{s_}", f"must be a number >= 1, got {v!r}")

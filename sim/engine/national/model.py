@@ -51,6 +51,11 @@ class NationalGovernment(Government):
         start = model.next_yearly_time(self.policy.designation.round_quarter - 1 + 0.5)
         self._rounds = model.schedule_recurring(self.yearly_round, Schedule(interval=4.0, start=start))
 
+    def strategic_emerging(self, model) -> np.ndarray:
+        """(S,) 1.0 where a sector's products are in the Strategic Emerging Industries Classification (NBS 2018): the
+        sectors' ``strategic_emerging`` flags (conf/national)."""
+        return np.array([1.0 if s.strategic_emerging else 0.0 for s in model.national.sectors])
+
     def decides_own_rd(self) -> np.ndarray:
         """Every firm decides its own R&D: the national world has no state groups."""
         return np.ones(len(self.model.pop), dtype=bool)
