@@ -162,7 +162,12 @@ def test_overrides_reach_the_config():
     assert cfg.scenario.events["licensing_2025"]["exporter"] == "china"
 
 
-@pytest.mark.parametrize("scenario", config_options("scenario"))
+# every scenario file is composed by the tests above; the CLI's resolution (a subprocess each, 5-8 s) is compared for
+# one scenario of each kind in the default suite, and for every scenario in the slow suite
+CLI_SCENARIOS = ("baseline", "west_coordinated", "national_programme")
+
+
+@pytest.mark.parametrize("scenario", [sc if sc in CLI_SCENARIOS else pytest.param(sc, marks=pytest.mark.slow) for sc in config_options("scenario")])
 def test_compose_equals_what_the_cli_resolves(scenario, tmp_path):
     """``compose`` (notebooks, tests) and the Hydra app of ``python -m sim`` resolve the same config."""
     overrides = [f"scenario={scenario}", "seed=7", "years=12", "world.markets.logit_beta=5.5"]
