@@ -275,7 +275,8 @@ def View(run: d.Run, name: str, model, fill: bool = False):
 
 @solara.component
 def Views(run: d.Run, model):
-    """The lesson and the two panels it names on the first screen; the other panels and the run's command line below."""
+    """The lesson and the two panels it names on the first screen; below them the preset's note on seed noise, the other
+    panels and the run's command line."""
     update_counter.get()
     first = d.PRESETS[preset.value]["panels"] if preset.value else d.DEFAULT_PANELS
     with solara.Div(classes=["first-screen"]):
@@ -284,6 +285,8 @@ def Views(run: d.Run, model):
         with solara.Div(classes=["focus"]):
             for name in first:
                 View(run, name, model, fill=True)
+    if preset.value:  # which differences the lesson points to are larger than the differences between seeds
+        _text(f"**Seed noise.** {d.PRESETS[preset.value]['noise']}", classes=["view-noise"])
     with solara.Div(classes=["more"]):
         for name in d.VIEWS:
             if name not in first:
@@ -319,6 +322,7 @@ CSS = """
 .focus { flex: 1 1 0; min-height: 0; display: flex; gap: 16px; }
 .focus .view { flex: 1 1 0; min-width: 0; display: flex; flex-direction: column; }
 .focus .chart-box { flex: 1 1 0; min-height: 200px; }
+.view-noise { margin-top: 12px; max-width: 60em; }
 .more { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 16px; margin-top: 16px; }
 .caption p { margin: 4px 0 0 0; }
 .view-run { margin-top: 16px; }

@@ -512,23 +512,35 @@ def command_line(overrides: list[str]) -> str:
 # --------------------------------------------------------------------------
 # Teaching presets
 # --------------------------------------------------------------------------
-# name -> title, scenario, lever changes, lesson (one paragraph), what to try next, and the two panels (VIEWS) the
-# lesson talks about, which the page shows beside it on the first screen.
+# name -> title, scenario, lever changes, lesson (one paragraph), what to try next, a note on seed noise (which of the
+# comparisons the lesson and "try" suggest are larger than the differences between seeds, and which are not), and
+# the two panels (VIEWS) the lesson talks about, which the page shows beside it on the first screen. Every statement
+# of a lesson, its "try" and its note is checked on seeds 1-5 by tests/test_lessons.py, from the run the preset builds.
 PRESETS: dict[str, dict[str, Any]] = {
     "mine_alone": {
         "title": "Why a mine alone is not independence",
         "scenario": "export_control_shock",
         "levers": {},
         "lesson": (
-            "A rare-earth magnet passes through four stages: mining, separation into oxides, reduction to metal, "
-            "and magnet making. A bloc is only independent when it produces enough at every stage. Here no "
-            "bloc has an industrial policy, and in 2025 China stops most exports of separated oxides, metal and "
-            "magnets. Watch the chain picture: Western mines can still dig, but their ore has to travel abroad (to "
-            "China, or to the rest of the world's plant in Malaysia) to be processed, and China's processed material "
-            "no longer comes back. In the timeline, count how many Western rows reach independence: a mine fills one "
-            "row, a magnet needs all four."
+            "A magnet passes through four stages: mining, separation into oxides, reduction to metal, and magnet "
+            "making; a bloc is independent only when it produces enough at every stage. Here no bloc has an "
+            "industrial policy, and from 2025 China licenses only part of its exports of oxides, metal and magnets. "
+            "Watch the chain after 2025: Western mines still dig, but most of their ore goes abroad to be separated "
+            "(most to China, some to Malaysia), and only the licensed part of China's processed material comes back, "
+            "so Western metal and magnet prices rise well above China's (magnets' doubles). In the timeline the "
+            "Western magnet row fills a few years later (its makers run on imported metal), the mine row only where "
+            "the large mine survives the 2010s, but separation stays pale to 2044: a magnet needs all four rows."
         ),
-        "try": "Give the West a price floor and offtake, or faster permits, and see which rows start to fill.",
+        "try": (
+            "A Western oxide price floor of 110 USD/kg with a 10,000 t/yr magnet offtake (the 2025 US agreement with "
+            "MP Materials), or permitting time 0.5: which rows fill by the 2040s?"
+        ),
+        "noise": (
+            "Both changes in *Try next* raise the West's separation, metal and magnet capacity in 2044 in every seed "
+            "we tried (1-5), yet Western magnet capacity differs more from seed to seed than halving permitting time "
+            "changes it: compare runs of the same seed. One step of the permitting slider (0.75) is within seed noise: "
+            "with the same seed, Western magnet capacity in 2044 ends above today's in some seeds and below in others."
+        ),
         "panels": ("chain", "timeline"),
     },
     "export_control": {
@@ -543,6 +555,11 @@ PRESETS: dict[str, dict[str, Any]] = {
             "projects start once high prices make them pay."
         ),
         "try": "Switch the export control off, or move its start year, and compare the prices.",
+        "noise": (
+            "The split is far larger than the differences between seeds: in 2027 the Western price of metal and "
+            "magnets is at least one and a half times the Chinese one in every seed we tried (1-5), and with the "
+            "control off the two stay within a few percent."
+        ),
         "panels": ("prices", "chain"),
     },
     "tiers": {
@@ -553,10 +570,17 @@ PRESETS: dict[str, dict[str, Any]] = {
             "China's designation system gives titles to specialised small firms: innovation-type SMEs, then SRDI "
             "firms, then national Little Giants and key Little Giants. Each title brings grants, tax relief, cheaper "
             "credit and a procurement preference, but only while the firm meets published criteria (R&D intensity, "
-            "patents, a niche). Watch the pyramid grow, then thin as reviews remove titles, and compare Chinese "
-            "R&D-led cost and prices with and without tiers."
+            "patents, a niche). Watch titles grow to the mid-2020s, then thin as reviews remove them and fewer firms "
+            "win new ones. Each firm counts once, at its highest title: here most first-title holders soon meet the "
+            "SRDI criteria and move up while few new firms qualify, so in the 2020s the SRDI step is wider than the "
+            "innovation-type base. Compare Chinese R&D, costs and prices with and without tiers."
         ),
         "try": "Set China's policy to coordinated_without_tiers and run the same seed again.",
+        "noise": (
+            "Chinese firms spend more on R&D with the tiers in every seed we tried (1-5), but the lower costs it buys "
+            "take time: Chinese magnet costs and prices differ less than between seeds in 2030, and are lower with the "
+            "tiers in every seed by 2044."
+        ),
         "panels": ("pyramid", "prices"),
     },
 }
