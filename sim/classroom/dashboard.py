@@ -522,19 +522,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "scenario": "export_control_shock",
         "levers": {},
         "lesson": (
-            "A magnet passes through four stages: mining, separation into oxides, reduction to metal, and magnet "
-            "making; a bloc is independent only when it produces enough at every stage. Here no bloc has an "
-            "industrial policy, and from 2025 China licenses only part of its exports of oxides, metal and magnets. "
-            "Watch the chain after 2025: Western mines still dig, but most of their ore goes abroad to be separated "
-            "(most to China, some to Malaysia), and only the licensed part of China's processed material comes back, "
-            "so Western metal and magnet prices rise well above China's (magnets' doubles). In the timeline the "
-            "Western magnet row fills a few years later (its makers run on imported metal), the mine row only where "
-            "the large mine survives the 2010s, but separation stays pale to 2044: a magnet needs all four rows."
+            "A magnet passes through mining, separation, metal and magnet making; a bloc is independent only when it "
+            "makes enough at every stage. Here no bloc has an industrial policy, and from 2025 China licenses only part "
+            "of its exports of oxides, metal and magnets. After 2025 Western mines still dig but send most ore abroad, "
+            "mostly to China, and only licensed processed material comes back: Western metal and magnet prices rise "
+            "well above China's. In the timeline the Western magnet row fills later, on imported metal, the mine row "
+            "only where the large mine survives, but separation stays pale: a magnet needs all four rows."
         ),
-        "try": (
-            "A Western oxide price floor of 110 USD/kg with a 10,000 t/yr magnet offtake (the 2025 US agreement with "
-            "MP Materials), or permitting time 0.5: which rows fill by the 2040s?"
-        ),
+        "try": "A 110 USD/kg oxide floor with 10,000 t/yr offtake, or permitting 0.5: which rows fill by 2044?",
         "noise": (
             "Both changes in *Try next* raise the West's separation, metal and magnet capacity in 2044 in every seed "
             "we tried (1-5), yet Western magnet capacity differs more from seed to seed than halving permitting time "
