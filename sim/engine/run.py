@@ -86,22 +86,7 @@ def _run(cfg: Config, overrides: list[str] | None, progress: Callable[[str], Non
     if cfg.national is not None:
         return _run_national(cfg, overrides, progress, started, writer)
     model = ChainModel(cfg)
-    # The project's progress display (sim/progress.py): a bar over the quarters on a terminal, the lines alone
-    # otherwise; a caller's ``progress`` callable receives the same lines instead.
-    display = Progress(total=model.n_steps, unit="quarter", enabled=cfg.progress and progress is None)
-    say = progress or display.line
-    with display:
-        stage = None
-        if writer is not None:
-            stage = writer.path
-            output.write_text(stage / "config.yaml", output.config_yaml(cfg))
-            if progress or cfg.progress:
-                say(f"run directory: {writer.final}")
-        while model.running and model.steps < model.n_steps:
-            model.step()
-            display.advance()
-            if (progress or cfg.progress) and (model.quarter % 20 == 19 or model.steps == model.n_steps):
-                say(progress_line(model))
+    stage = _step_to_horizon(model, cfg, progress, writer, progress_line, lambda m: m.quarter % 20 == 19 or m.steps == m.n_steps)
     summary = model.recorder.summary()
     wall = time.time() - started
     summary["wall_time_s"] = round(wall, 3)
@@ -112,15 +97,42 @@ def _run(cfg: Config, overrides: list[str] | None, progress: Callable[[str], Non
             output.write_parquet(stage / "firms.parquet", rec.firm_panel())
         output.write_parquet(stage / "events.parquet", rec.events())
         output.write_parquet(stage / "policy.parquet", rec.policy.frame())
-        output.write_json(stage / "summary.json", summary)
-        extra = {
-            "n_quarters": model.steps,
-            "firms_ever": int(model.pop.next_id),
-            "numpy_dispatch": numerics.dispatch_record(),
-            **output.file_record(stage),
-        }
-        output.write_json(stage / "manifest.json", output.manifest(cfg.seed, cfg.scenario.name, overrides or [], started, "complete", extra))
+        _finish(stage, cfg, model, summary, overrides, started)
     return RunResult(model=model, summary=summary, run_dir=stage, wall_time_s=wall)
+
+
+def _step_to_horizon(model, cfg: Config, progress: Callable[[str], None] | None, writer, line: Callable, say_now: Callable) -> Path | None:
+    """Step a model to its horizon under the project's progress display (sim/progress.py: a bar over the quarters on a
+    terminal, the lines alone otherwise; a caller's ``progress`` callable receives the same lines instead), after
+    writing config.yaml into the run's staging directory when there is one (returned; None: nothing written)."""
+    display = Progress(total=model.n_steps, unit="quarter", enabled=cfg.progress and progress is None)
+    say = progress or display.line
+    talk = bool(progress or cfg.progress)
+    with display:
+        stage = None
+        if writer is not None:
+            stage = writer.path
+            output.write_text(stage / "config.yaml", output.config_yaml(cfg))
+            if talk:
+                say(f"run directory: {writer.final}")
+        while model.running and model.steps < model.n_steps:
+            model.step()
+            display.advance()
+            if talk and say_now(model):
+                say(line(model))
+    return stage
+
+
+def _finish(stage: Path, cfg: Config, model, summary: dict[str, Any], overrides: list[str] | None, started: float) -> None:
+    """summary.json, then the manifest (last: a run directory with a manifest is complete)."""
+    output.write_json(stage / "summary.json", summary)
+    extra = {
+        "n_quarters": model.steps,
+        "firms_ever": int(model.pop.next_id),
+        "numpy_dispatch": numerics.dispatch_record(),
+        **output.file_record(stage),
+    }
+    output.write_json(stage / "manifest.json", output.manifest(cfg.seed, cfg.scenario.name, overrides or [], started, "complete", extra))
 
 
 def _run_national(cfg: Config, overrides: list[str] | None, progress: Callable[[str], None] | None, started: float, writer) -> RunResult:
@@ -130,20 +142,7 @@ def _run_national(cfg: Config, overrides: list[str] | None, progress: Callable[[
     from sim.engine.national.model import NationalModel
 
     model = NationalModel(cfg)
-    display = Progress(total=model.n_steps, unit="quarter", enabled=cfg.progress and progress is None)
-    say = progress or display.line
-    with display:
-        stage = None
-        if writer is not None:
-            stage = writer.path
-            output.write_text(stage / "config.yaml", output.config_yaml(cfg))
-            if progress or cfg.progress:
-                say(f"run directory: {writer.final}")
-        while model.running and model.steps < model.n_steps:
-            model.step()
-            display.advance()
-            if (progress or cfg.progress) and model.quarter % 4 == 3:
-                say(national_progress_line(model))
+    stage = _step_to_horizon(model, cfg, progress, writer, national_progress_line, lambda m: m.quarter % 4 == 3)
     summary = model.summary()
     wall = time.time() - started
     summary["wall_time_s"] = round(wall, 3)
@@ -156,14 +155,7 @@ def _run_national(cfg: Config, overrides: list[str] | None, progress: Callable[[
         output.write_parquet(stage / "events.parquet", rec.events())
         if cfg.national.sample_firms > 0:
             output.write_parquet(stage / "firms.parquet", rec.firm_panel())
-        output.write_json(stage / "summary.json", summary)
-        extra = {
-            "n_quarters": model.steps,
-            "firms_ever": int(model.pop.next_id),
-            "numpy_dispatch": numerics.dispatch_record(),
-            **output.file_record(stage),
-        }
-        output.write_json(stage / "manifest.json", output.manifest(cfg.seed, cfg.scenario.name, overrides or [], started, "complete", extra))
+        _finish(stage, cfg, model, summary, overrides, started)
     return RunResult(model=model, summary=summary, run_dir=stage, wall_time_s=wall)
 
 

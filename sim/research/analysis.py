@@ -127,44 +127,24 @@ class Run:
         f = self.path / f"{name}.parquet"
         return pd.read_parquet(f) if f.is_file() else pd.DataFrame()
 
-    @cached_property
-    def timeseries(self) -> pd.DataFrame:
-        return self._table("timeseries")
-
-    @cached_property
-    def events(self) -> pd.DataFrame:
-        return self._table("events")
-
-    @cached_property
-    def policy(self) -> pd.DataFrame:
-        return self._table("policy")
-
-    @cached_property
-    def firms(self) -> pd.DataFrame:
-        return self._table("firms")
-
-    @cached_property
-    def national(self) -> pd.DataFrame:
-        """A national run's yearly series (national.parquet; empty for a rare-earth run)."""
-        return self._table("national")
-
-    @cached_property
-    def provinces(self) -> pd.DataFrame:
-        return self._table("provinces")
-
-    @cached_property
-    def sectors(self) -> pd.DataFrame:
-        return self._table("sectors")
-
-    @cached_property
-    def reviews(self) -> pd.DataFrame:
-        return self._table("reviews")
+    # one read-once attribute per table (``run.timeseries``, ``run.national``, ...), set below the class from TABLES
 
     def table(self, name: str) -> pd.DataFrame:
         """One of :data:`TABLES` by name."""
         if name not in TABLES:
             raise ValueError(f"unknown table '{name}'; allowed: {', '.join(TABLES)}")
         return getattr(self, name)
+
+
+def _table_attribute(name: str) -> cached_property:
+    prop = cached_property(lambda self: self._table(name))
+    prop.__doc__ = f"{name}.parquet of the run (read on first use; empty when absent)"
+    prop.__set_name__(Run, name)
+    return prop
+
+
+for _name in TABLES:
+    setattr(Run, _name, _table_attribute(_name))
 
 
 class Runs(list):
@@ -1440,17 +1420,22 @@ def _per_scale(run: Run) -> float:
     return 1.0 / float(run.summary.get("scale") or (run.config.get("national") or {}).get("scale") or 1.0)
 
 
+def _national_figure(runs: Run | Iterable[Run], table: str, height: float, empty: str = "no national runs"):
+    """(figure, axes, the table over the runs with each run's 1:1 factor ``per``, or None when no run has it)."""
+    fig, axes = _figure(1, 1, 8.0, height)
+    frames = [r.table(table).assign(per=_per_scale(r)) for r in _as_runs(runs) if not r.table(table).empty]
+    if not frames:
+        _empty(axes[0, 0], empty)
+        return fig, axes[0, 0], None
+    return fig, axes[0, 0], pd.concat(frames, ignore_index=True)
+
+
 def plot_national_pyramid(runs: Run | Iterable[Run], published: dict[str, dict[int, float]] | None = None) -> Figure:
     """Title holders by tier at each year's end, at 1:1 scale (median across runs; stacked), with the published sizes
     as points (``published``: tier -> {year: count})."""
-    runs = _as_runs(runs)
-    fig, axes = _figure(1, 1, 8.0, 4.5)
-    ax = axes[0, 0]
-    frames = [r.national.assign(per=_per_scale(r)) for r in runs if not r.national.empty]
-    if not frames:
-        _empty(ax, "no national runs")
+    fig, ax, d = _national_figure(runs, "national", 4.5)
+    if d is None:
         return fig
-    d = pd.concat(frames, ignore_index=True)
     bottom = None
     for key, label, colour in reversed(NATIONAL_TIERS):
         vals = (d[f"n_{key}"] * d["per"]).groupby(d["year"]).median()
@@ -1470,14 +1455,9 @@ def plot_national_pyramid(runs: Run | Iterable[Run], published: dict[str, dict[i
 
 def plot_national_batches(runs: Run | Iterable[Run], batches: dict[int, float] | None = None) -> Figure:
     """Titles granted each year by tier at 1:1 scale (median across runs), with the ministry's Little Giant batches."""
-    runs = _as_runs(runs)
-    fig, axes = _figure(1, 1, 8.0, 4.0)
-    ax = axes[0, 0]
-    frames = [r.national.assign(per=_per_scale(r)) for r in runs if not r.national.empty]
-    if not frames:
-        _empty(ax, "no national runs")
+    fig, ax, d = _national_figure(runs, "national", 4.0)
+    if d is None:
         return fig
-    d = pd.concat(frames, ignore_index=True)
     width = 0.28
     for i, (key, label, colour) in enumerate(NATIONAL_TIERS):
         vals = (d[f"designated_{key}"] * d["per"]).groupby(d["year"]).median()
@@ -1494,14 +1474,9 @@ def plot_national_batches(runs: Run | Iterable[Run], batches: dict[int, float] |
 def plot_national_provinces(runs: Run | Iterable[Run], top: int = 12) -> Figure:
     """SRDI SMEs and Little Giants by province in the final year at 1:1 scale (median across runs), the ``top``
     provinces by title holders."""
-    runs = _as_runs(runs)
-    fig, axes = _figure(1, 1, 8.0, 4.0)
-    ax = axes[0, 0]
-    frames = [r.provinces.assign(per=_per_scale(r)) for r in runs if not r.provinces.empty]
-    if not frames:
-        _empty(ax, "no national runs")
+    fig, ax, d = _national_figure(runs, "provinces", 4.0)
+    if d is None:
         return fig
-    d = pd.concat(frames, ignore_index=True)
     d = d[d["year"] == d["year"].max()]
     med = d.assign(srdi=d["n_srdi"] * d["per"], lg=d["n_little_giant"] * d["per"]).groupby("province")[["srdi", "lg"]].median()
     med = med.loc[(med["srdi"] + med["lg"]).sort_values(ascending=False).index[:top]]
@@ -1518,14 +1493,10 @@ def plot_national_provinces(runs: Run | Iterable[Run], top: int = 12) -> Figure:
 def plot_national_reviews(runs: Run | Iterable[Run], published: dict[int, float] | None = None) -> Figure:
     """Share of each tier's cohort (year of designation) that passed its three-year review, pooled over runs, with
     published pass rates of the Little Giant batches (``published``: cohort year -> share)."""
-    runs = _as_runs(runs)
-    fig, axes = _figure(1, 1, 8.0, 4.0)
-    ax = axes[0, 0]
-    frames = [r.reviews for r in runs if not r.reviews.empty]
-    if not frames:
-        _empty(ax, "no reviews yet")
+    fig, ax, d = _national_figure(runs, "reviews", 4.0, "no reviews yet")
+    if d is None:
         return fig
-    d = pd.concat(frames, ignore_index=True).groupby(["tier", "cohort"], as_index=False)[["passed", "failed"]].sum()
+    d = d.groupby(["tier", "cohort"], as_index=False)[["passed", "failed"]].sum()
     d["pass_rate"] = d["passed"] / (d["passed"] + d["failed"])
     for key, label, colour in NATIONAL_TIERS:
         r = d[d["tier"] == key]
