@@ -170,7 +170,24 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "proj_u": (np.float64, 0.5),  # (n, 5) uniforms fixing the durations of planning..qualification
     "first_output_step": (np.int32, -1),
 }
+GROWTH = 1.25  # the columns grow by this factor when full (FirmPopulation.add)
 WIDE = {"rev_hist": HIST, "rd_hist": HIST, "prof_hist": HIST, "pat_inv": PATENT_SLOTS, "pat_util": PATENT_SLOTS, "proj_u": 5}
+
+
+def _compact_rows(arr: np.ndarray, first: int, n: int, m: int, keep: np.ndarray) -> None:
+    """Move the kept rows of ``arr[first:n]`` (``keep``) to ``arr[first:m]`` in order. A wide (n, k) column moves
+    each row as one opaque item (a row's bytes), which numpy copies faster than k separate numbers."""
+    src = arr[first:n]
+    if arr.ndim == 2 and arr.flags.c_contiguous:
+        row = np.dtype((np.void, arr.dtype.itemsize * arr.shape[1]))
+        arr.view(row)[first:m, 0] = src.view(row)[:, 0][keep]
+    else:
+        arr[first:m] = src[keep]
+
+
+def _row_sums(counts: np.ndarray) -> np.ndarray:
+    """Row sums of an (n, k) integer column as int64 (as ``counts.sum(axis=1)``; einsum's loop is about twice as fast)."""
+    return np.einsum("ij->i", counts).astype(np.int64, copy=False)
 
 
 class FirmPopulation:
@@ -193,7 +210,10 @@ class FirmPopulation:
 
     def __setattr__(self, name: str, value) -> None:
         if name in self._data:
-            self._data[name][: self.n] = value
+            col = self._data[name][: self.n]
+            if isinstance(value, np.ndarray) and value.shape == col.shape and value.ctypes.data == col.ctypes.data and value.strides == col.strides:
+                return  # the column itself, changed in place (``pop.cash += x``): nothing to copy
+            col[...] = value
         else:
             object.__setattr__(self, name, value)
 
@@ -206,39 +226,44 @@ class FirmPopulation:
 
     # -- rows -----------------------------------------------------------------
     def add(self, count: int, **values) -> np.ndarray:
-        """Append ``count`` firms with the given column values; returns their rows."""
+        """Append ``count`` firms with the given column values; returns their rows.
+
+        The columns grow by a quarter (``GROWTH``) when full, not double: a million-firm world keeps its memory
+        near its size. Rows beyond ``n`` hold nothing a rule reads; the new rows get their defaults here."""
         count = int(count)
         if count <= 0:
             return np.zeros(0, dtype=np.int64)
         need = self.n + count
         if need > self.capacity_rows:
-            new_cap = max(need, 2 * self.capacity_rows)
+            new_cap = max(need, int(GROWTH * self.capacity_rows) + 1)
             for name, arr in self._data.items():
-                dtype, default = COLUMNS[name]
-                grown = np.full((new_cap,) + arr.shape[1:], default, dtype=dtype)
+                grown = np.empty((new_cap,) + arr.shape[1:], dtype=arr.dtype)
                 grown[: self.n] = arr[: self.n]
                 self._data[name] = grown
-        rows = np.arange(self.n, need)
+        new = slice(self.n, need)
         for name, (dtype, default) in COLUMNS.items():
-            self._data[name][rows] = default
-        ids = np.arange(self.next_id, self.next_id + count, dtype=np.int64)
-        self._data["firm_id"][rows] = ids
+            self._data[name][new] = default
+        self._data["firm_id"][new] = np.arange(self.next_id, self.next_id + count, dtype=np.int64)
         object.__setattr__(self, "next_id", self.next_id + count)
         object.__setattr__(self, "n", need)
         for name, v in values.items():
             if name not in self._data:
                 raise KeyError(f"unknown firm column '{name}'")
-            self._data[name][rows] = v
-        return rows
+            self._data[name][new] = v
+        return np.arange(new.start, need)
 
     def compact(self) -> int:
-        """Drop exited firms' rows (their history is already in the outputs)."""
-        keep = self.phase != Phase.EXITED
-        removed = int(self.n - keep.sum())
+        """Drop exited firms' rows (their history is already in the outputs), keeping the live rows' order.
+
+        Only rows from the first exited one on move; a wide column moves as one block of bytes per row."""
+        keep = self._data["phase"][: self.n] != Phase.EXITED
+        m = int(np.count_nonzero(keep))
+        removed = self.n - m
         if removed:
-            m = int(keep.sum())
+            first = int(np.argmin(keep))  # the first exited row: the rows before it stay where they are
+            tail = keep[first:]
             for name, arr in self._data.items():
-                arr[:m] = arr[: self.n][keep]
+                _compact_rows(arr, first, self.n, m, tail)
             object.__setattr__(self, "n", m)
         return removed
 
@@ -276,17 +301,25 @@ class FirmPopulation:
         return self.cash + self.book_assets + self.cip + self.working_capital - self.debt
 
     def trailing(self, hist: np.ndarray, step: int, quarters: int = 4, lag: int = 0) -> np.ndarray:
-        """Sum of ``quarters`` quarters of a history ring ending ``lag`` quarters before ``step``."""
+        """Sum of ``quarters`` quarters of a history ring ending ``lag`` quarters before ``step``.
+
+        Column by column from zero, in the order (and so with the rounding) of ``hist[:, idx].sum(axis=1)``, which
+        sums fewer than eight columns one after another (tests/test_rules_firms.py checks the bits)."""
         idx = [(step - lag - k) % HIST for k in range(quarters)]
-        return hist[:, idx].sum(axis=1)
+        if quarters >= 8:  # numpy sums eight or more columns pairwise: keep its order
+            return hist[:, idx].sum(axis=1)
+        out = np.zeros(len(hist))
+        for i in idx:
+            out += hist[:, i]
+        return out
 
     @property
     def patents_invention(self) -> np.ndarray:
-        return self.pat_inv.sum(axis=1)
+        return _row_sums(self.pat_inv)
 
     @property
     def patents_utility(self) -> np.ndarray:
-        return self.pat_util.sum(axis=1)
+        return _row_sums(self.pat_util)
 
 
 class Firm:
@@ -355,9 +388,16 @@ def experience_factor(pop: FirmPopulation, T) -> np.ndarray:
 
 
 def processing_cost(pop: FirmPopulation, T) -> np.ndarray:
-    """Unit processing cost, USD/kg: base (bloc, stage) x firm index x experience x innovation."""
-    base = T.processing_cost_usd_per_kg[pop.bloc, pop.stage]
-    return base * pop.cost_index * experience_factor(pop, T) * pop.innovation_factor
+    """Unit processing cost, USD/kg: base (bloc, stage) x firm index x experience x innovation.
+
+    Without learning by doing (every stage's exponent 0, as the national world's) the experience factor is exactly 1
+    (x^0 = 1 for every x) and is not computed: the same numbers, one power less per firm."""
+    out = T.processing_cost_usd_per_kg[pop.bloc, pop.stage]
+    out *= pop.cost_index
+    if T.learning_b.any():
+        out *= experience_factor(pop, T)
+    out *= pop.innovation_factor
+    return out
 
 
 def set_potential(
@@ -470,62 +510,117 @@ def account(
     A firm that borrows for more than ``fin.outside_finance_share`` of the quarter's capex is marked
     ``outside_finance`` for the year (an observation; see agents.investment.mark_outside_finance).
     """
+    n = len(pop)
     alive = pop.alive
+    dead = ~alive
+    revenue, fixed_cost, d_wc = pop.revenue, pop.fixed_cost, pop.working_capital_in
+    # every quantity below is computed in the order of its formula (the docstring's), in place where it can be
     price = market_price[pop.bloc, pop.stage] if row_price is None else row_price
-    pop.revenue = pop.output_t * price / 1000.0
+    np.multiply(pop.output_t, price, out=revenue)
+    revenue /= 1000.0
     if revenue_adjust is not None:  # revenue given up on discounted export sales (scenarios.strategic_pricing)
-        pop.revenue = pop.revenue - revenue_adjust
+        revenue -= revenue_adjust
     proc = processing_cost(pop, T)
-    pop.opex = pop.output_t * proc / 1000.0
-    capex_musd_per_kt = T.capex_musd_per_kt[pop.bloc, pop.stage]
-    pop.fixed_cost = T.fixed_cost_share[pop.bloc, pop.stage] * capex_musd_per_kt * pop.capacity_t / 1000.0 / 4.0
+    np.multiply(pop.output_t, proc, out=pop.opex)
+    pop.opex /= 1000.0
+    bs = pop.bloc, pop.stage
+    np.multiply(T.fixed_cost_share[bs], T.capex_musd_per_kt[bs], out=fixed_cost)
+    fixed_cost *= pop.capacity_t
+    fixed_cost /= 1000.0
+    fixed_cost /= 4.0
     # a mothballed plant pays care and maintenance only (``mothball``)
-    pop.fixed_cost = np.where(pop.mothballed, (1.0 - mothball_fixed_cost_saved) * pop.fixed_cost, pop.fixed_cost)
-    pop.interest = pop.debt * np.maximum(T.interest_rate[pop.bloc] - pop.interest_subsidy, 0.0) / 4.0
+    mb = np.flatnonzero(pop.mothballed)
+    if len(mb):
+        fixed_cost[mb] = (1.0 - mothball_fixed_cost_saved) * fixed_cost[mb]
+    rate = T.interest_rate[pop.bloc] - pop.interest_subsidy
+    np.maximum(rate, 0.0, out=rate)
+    np.multiply(pop.debt, rate, out=pop.interest)
+    pop.interest /= 4.0
     # capex: construction spends the remaining budget evenly over the remaining quarters
-    building = pop.proj_phase == ProjectPhase.CONSTRUCTION
-    spend = np.where(building, pop.proj_capex_left / np.maximum(pop.proj_remaining_q, 1.0), 0.0)
-    pop.capex = spend
-    pop.proj_capex_left = pop.proj_capex_left - spend
+    building = np.flatnonzero(pop.proj_phase == ProjectPhase.CONSTRUCTION)
+    spend = pop.capex
+    spend[:] = 0.0
+    spend[building] = pop.proj_capex_left[building] / np.maximum(pop.proj_remaining_q[building], 1.0)
+    pop.proj_capex_left[building] -= spend[building]
     # working capital follows sales: receivables and stocks at this quarter's sales rate, less supplier credit
-    d_wc = np.where(alive, fin.working_capital_share * 4.0 * np.maximum(pop.revenue, 0.0), 0.0) - pop.working_capital
-    pop.working_capital_in = d_wc
+    np.maximum(revenue, 0.0, out=d_wc)
+    np.multiply(fin.working_capital_share * 4.0, d_wc, out=d_wc)
+    d_wc[dead] = 0.0
+    d_wc -= pop.working_capital
     # lenders lend against plant, construction and working capital (working-capital loans)
-    base = pop.book_assets + pop.cip + spend + pop.working_capital + d_wc
-    room = np.maximum((T.leverage_max[pop.bloc] + pop.credit_bonus) * base - pop.debt, 0.0)
-    operating_cash = pop.cash + pop.revenue - pop.input_cost - pop.opex - pop.fixed_cost - pop.interest - d_wc
-    funds = np.maximum(operating_cash + room - spend, 0.0)
-    pop.rd_spend = np.where(alive, np.minimum(pop.rd_propensity * pop.revenue + pop.rd_grants, funds), 0.0)
-    pop.costs = pop.input_cost + pop.opex + pop.fixed_cost + pop.interest + pop.rd_spend
-    pop.depreciation = np.minimum(pop.gross_assets / (fin.depreciation_years * 4.0), pop.book_assets)
-    pbt = pop.revenue + pop.grants - pop.costs - pop.depreciation
-    pop.tax = np.maximum(pbt, 0.0) * pop.tax_rate
-    pop.profit = pbt - pop.tax
-    cash_pre = pop.cash + pop.revenue - pop.costs - pop.tax + pop.grants - pop.capex - d_wc
-    pop.working_capital = pop.working_capital + d_wc
-    buffer = fin.min_cash_quarters_of_fixed_cost * pop.fixed_cost
-    borrow = np.minimum(np.maximum(-cash_pre, 0.0), room)
-    repay = np.where(cash_pre > buffer, np.minimum(pop.debt * fin.repayment_share, cash_pre - buffer), 0.0)
-    repay = np.maximum(repay, 0.0)
-    pop.net_borrowing = borrow - repay
+    room = pop.book_assets + pop.cip
+    room += spend
+    room += pop.working_capital
+    room += d_wc
+    np.multiply(T.leverage_max[pop.bloc] + pop.credit_bonus, room, out=room)
+    room -= pop.debt
+    np.maximum(room, 0.0, out=room)
+    funds = pop.cash + revenue
+    for x in (pop.input_cost, pop.opex, fixed_cost, pop.interest, d_wc):
+        funds -= x
+    funds += room
+    funds -= spend
+    np.maximum(funds, 0.0, out=funds)
+    rd = pop.rd_spend
+    np.multiply(pop.rd_propensity, revenue, out=rd)
+    rd += pop.rd_grants
+    np.minimum(rd, funds, out=rd)
+    rd[dead] = 0.0
+    costs = pop.costs
+    np.add(pop.input_cost, pop.opex, out=costs)
+    costs += fixed_cost
+    costs += pop.interest
+    costs += rd
+    np.minimum(pop.gross_assets / (fin.depreciation_years * 4.0), pop.book_assets, out=pop.depreciation)
+    pbt = revenue + pop.grants
+    pbt -= costs
+    pbt -= pop.depreciation
+    np.maximum(pbt, 0.0, out=pop.tax)
+    pop.tax *= pop.tax_rate
+    np.subtract(pbt, pop.tax, out=pop.profit)
+    cash_pre = np.add(pop.cash, revenue, out=funds)
+    cash_pre -= costs
+    cash_pre -= pop.tax
+    cash_pre += pop.grants
+    cash_pre -= pop.capex
+    cash_pre -= d_wc
+    pop.working_capital += d_wc
+    buffer = fin.min_cash_quarters_of_fixed_cost * fixed_cost
+    borrow = np.negative(cash_pre)
+    np.maximum(borrow, 0.0, out=borrow)
+    np.minimum(borrow, room, out=borrow)
+    repay = np.zeros(n)
+    over = np.flatnonzero(cash_pre > buffer)
+    repay[over] = np.minimum(pop.debt[over] * fin.repayment_share, cash_pre[over] - buffer[over])
+    np.maximum(repay, 0.0, out=repay)
+    np.subtract(borrow, repay, out=pop.net_borrowing)
     # observation (no rule reads it): a firm that borrows for more than the configured share of this quarter's capex
     # needed outside money to build (agents.investment.mark_outside_finance marks the decision and the gate)
-    pop.outside_finance = pop.outside_finance | ((spend > 0) & (np.minimum(borrow, spend) > fin.outside_finance_share * spend))
-    pop.debt = pop.debt + pop.net_borrowing
-    pop.cash = cash_pre + pop.net_borrowing
+    if len(building):
+        sb, bb = spend[building], borrow[building]
+        pop.outside_finance[building] |= (sb > 0) & (np.minimum(bb, sb) > fin.outside_finance_share * sb)
+    pop.debt += pop.net_borrowing
+    np.add(cash_pre, pop.net_borrowing, out=pop.cash)
     if fin.payout_ratio > 0:
-        pop.dividends = np.clip(np.minimum(fin.payout_ratio * pop.profit, pop.cash - buffer), 0.0, None)
-        pop.cash = pop.cash - pop.dividends
+        div = pop.dividends
+        np.multiply(fin.payout_ratio, pop.profit, out=div)
+        np.minimum(div, pop.cash - buffer, out=div)
+        np.clip(div, 0.0, None, out=div)
+        pop.cash -= div
     else:
         pop.dividends = 0.0
-    pop.book_assets = pop.book_assets - pop.depreciation
-    pop.cip = pop.cip + pop.capex
+    pop.book_assets -= pop.depreciation
+    pop.cip += pop.capex
     slot = step % HIST
-    pop.rev_hist[:, slot] = pop.revenue
-    pop.rd_hist[:, slot] = pop.rd_spend
+    pop.rev_hist[:, slot] = revenue
+    pop.rd_hist[:, slot] = rd
     pop.prof_hist[:, slot] = pop.profit
-    wage_bill = np.maximum(pop.employees * T.wage_musd_per_employee_year[pop.bloc], 1e-9)
-    pop.rd_staff_share = np.clip(0.6 * pop.trailing(pop.rd_hist, step) / wage_bill, 0.0, 0.9)
+    wage_bill = np.multiply(pop.employees, T.wage_musd_per_employee_year[pop.bloc])
+    np.maximum(wage_bill, 1e-9, out=wage_bill)
+    share = pop.trailing(pop.rd_hist, step)
+    share *= 0.6
+    share /= wage_bill
+    np.clip(share, 0.0, 0.9, out=pop.rd_staff_share)
 
 
 def innovate(pop: FirmPopulation, T, inn, rng: np.random.Generator, year_slot: int, group_sharing: np.ndarray) -> None:
@@ -538,31 +633,50 @@ def innovate(pop: FirmPopulation, T, inn, rng: np.random.Generator, year_slot: i
     Draws are made for every row in a fixed order so that the stream does not depend on outcomes.
     """
     n = len(pop)
-    rd = np.where(pop.alive, pop.rd_spend, 0.0)
+    alive = pop.alive
+    dead = ~alive
+    rd = pop.rd_spend.copy()
+    rd[dead] = 0.0
     n_regions = len(T.regions)
-    reg_sum = np.bincount(pop.region, weights=rd, minlength=n_regions)
-    reg_n = np.bincount(pop.region, weights=pop.alive.astype(float), minlength=n_regions)
-    spill = inn.regional_spillover * (reg_sum[pop.region] - rd) / np.maximum(reg_n[pop.region] - 1.0, 1.0)
-    in_group = pop.group >= 0
-    n_groups = max(len(T.groups), 1)
-    g = np.where(in_group, pop.group, 0)
-    g_sum = np.bincount(g[in_group], weights=rd[in_group], minlength=n_groups)
-    g_n = np.bincount(g[in_group & pop.alive], minlength=n_groups)
-    g_mean = g_sum / np.maximum(g_n, 1)
-    share = group_sharing[g] if len(group_sharing) else np.zeros(n)
-    group_in = np.where(in_group & pop.alive, share * g_mean[g], 0.0)
-    effective = rd + np.where(pop.alive, spill + group_in, 0.0)
-    pop.knowledge = (1.0 - inn.knowledge_depreciation) * pop.knowledge + effective
+    region = pop.region
+    reg_sum = np.bincount(region, weights=rd, minlength=n_regions)
+    reg_n = np.bincount(region[alive], minlength=n_regions).astype(float)  # live firms per region (exact counts)
+    spill = reg_sum[region]
+    spill -= rd
+    spill *= inn.regional_spillover
+    spill /= np.maximum(reg_n - 1.0, 1.0)[region]
+    effective = spill  # rd + (spillover + group sharing) for live firms, rd for the others
+    if T.groups:
+        in_group = pop.group >= 0
+        n_groups = len(T.groups)
+        g = np.where(in_group, pop.group, 0)
+        g_sum = np.bincount(g[in_group], weights=rd[in_group], minlength=n_groups)
+        g_n = np.bincount(g[in_group & alive], minlength=n_groups)
+        g_mean = g_sum / np.maximum(g_n, 1)
+        share = group_sharing[g] if len(group_sharing) else np.zeros(n)
+        effective += np.where(in_group & alive, share * g_mean[g], 0.0)
+    else:  # no groups: every firm's group share is 0 (x + 0.0 = x)
+        effective += 0.0
+    effective[dead] = 0.0
+    np.add(rd, effective, out=effective)
+    knowledge = pop.knowledge
+    knowledge *= 1.0 - inn.knowledge_depreciation
+    knowledge += effective
     u = rng.random(n)
-    x = inn.cost_cut_max * rng.beta(inn.cost_cut_beta[0], inn.cost_cut_beta[1], size=n)
-    p_success = 1.0 - np.exp(-inn.zeta * effective / inn.innovation_scale_musd)
-    success = (u < p_success) & pop.operating
-    pop.innovation_factor = np.where(success, pop.innovation_factor * (1.0 - x), pop.innovation_factor)
+    x = rng.beta(inn.cost_cut_beta[0], inn.cost_cut_beta[1], size=n)
+    p_success = np.multiply(-inn.zeta, effective, out=effective)
+    p_success /= inn.innovation_scale_musd
+    np.exp(p_success, out=p_success)
+    np.subtract(1.0, p_success, out=p_success)
+    success = np.flatnonzero((u < p_success) & pop.operating)
+    pop.innovation_factor[success] *= 1.0 - inn.cost_cut_max * x[success]
     mult = T.patent_multiplier[pop.bloc]
-    inv = rng.poisson(inn.invention_patents_per_musd * mult * rd)
-    util = rng.poisson(inn.utility_patents_per_musd * mult * rd)
-    pop.pat_inv[:, year_slot] += inv
-    pop.pat_util[:, year_slot] += util
+    # a zero rate draws nothing from the stream (numpy's Poisson returns 0 without a draw), so only positive R&D draws
+    has = np.flatnonzero(rd != 0.0)
+    inv = rng.poisson(inn.invention_patents_per_musd * mult[has] * rd[has])
+    util = rng.poisson(inn.utility_patents_per_musd * mult[has] * rd[has])
+    pop.pat_inv[has, year_slot] += inv.astype(pop.pat_inv.dtype)
+    pop.pat_util[has, year_slot] += util.astype(pop.pat_util.dtype)
 
 
 def patent_slot(year_index: int) -> int:

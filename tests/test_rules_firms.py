@@ -645,3 +645,46 @@ def test_exited_group_members_do_not_dilute_group_sharing(T, cfg):
     pop = make_pop(2, stage=1, group=0, rd_spend=[4.0, 0.0], phase=[Phase.OPERATING, Phase.EXITED])
     innovate(pop, T, inn, np.random.default_rng(0), 0, np.array([0.5, 0.5]))
     assert pop.knowledge[0] == pytest.approx(4.0 + 0.5 * 4.0)
+
+
+# ---------------------------------------------------------------------------
+# The store at scale: the fast paths give the very numbers of the plain formulas
+# ---------------------------------------------------------------------------
+def test_trailing_sums_bit_for_bit_as_numpy_sum():
+    rng = np.random.default_rng(7)
+    for n in (1, 3, 9, 1000):
+        pop = make_pop(n)
+        hist = rng.standard_normal((n, 8)) * 10.0 ** rng.integers(-3, 6, (n, 8))
+        hist[rng.random((n, 8)) < 0.2] = -0.0
+        pop.rev_hist[:] = hist
+        for quarters in range(1, 9):
+            for step, lag in ((0, 0), (5, 4), (13, 1)):
+                idx = [(step - lag - k) % 8 for k in range(quarters)]
+                want = pop.rev_hist[:, idx].sum(axis=1)
+                assert pop.trailing(pop.rev_hist, step, quarters, lag).tobytes() == want.tobytes()
+
+
+def test_compact_moves_wide_columns_and_growth_keeps_rows():
+    pop = FirmPopulation(capacity=4)
+    rows = pop.add(10, capacity_t=np.arange(10.0))
+    assert pop.capacity_rows >= 10 and pop.capacity_rows < 20  # grows by a quarter, not double
+    pop.pat_inv[:] = np.arange(10 * PATENT_SLOTS).reshape(10, PATENT_SLOTS)
+    pop.rev_hist[:] = np.arange(80.0).reshape(10, 8)
+    before = {k: pop._data[k][:10].copy() for k in ("pat_inv", "rev_hist", "capacity_t", "firm_id")}
+    pop.phase[[2, 3, 7]] = Phase.EXITED
+    assert pop.compact() == 3
+    keep = np.setdiff1d(rows, [2, 3, 7])
+    for k, v in before.items():
+        np.testing.assert_array_equal(getattr(pop, k), v[keep])
+    assert pop.patents_invention.dtype == np.int64
+    np.testing.assert_array_equal(pop.patents_invention, before["pat_inv"][keep].sum(axis=1))
+    new = pop.add(1)
+    assert pop.capacity_t[new[0]] == 0.0 and pop.pat_inv[new[0]].sum() == 0  # a new row starts from the defaults
+
+
+def test_processing_cost_without_learning_is_the_formula(T):
+    pop = make_pop(5, cost_index=[0.7, 1.0, 1.3, 0.9, 1.1], innovation_factor=[1.0, 0.9, 0.8, 0.95, 0.85], cum_output_t=[1.0, 5e3, 1e5, 0.0, 7.0])
+    flat = dataclasses.replace(T, learning_b=np.zeros(T.S))
+    base = flat.processing_cost_usd_per_kg[pop.bloc, pop.stage]
+    want = base * pop.cost_index * experience_factor(pop, flat) * pop.innovation_factor
+    assert processing_cost(pop, flat).tobytes() == want.tobytes()
