@@ -190,6 +190,17 @@ def _row_sums(counts: np.ndarray) -> np.ndarray:
     return np.einsum("ij->i", counts).astype(np.int64, copy=False)
 
 
+def per_row(table: np.ndarray, *index: np.ndarray) -> np.ndarray | np.floating:
+    """``table[index]`` (one value per row), or the table's single value as a numpy scalar where every entry of a
+    float table holds the same bits (the national world's one bloc and uniform sectors): an operation with the
+    scalar gives each row the very number it gives with the row's own copy, without gathering a million copies."""
+    if table.dtype == np.float64 and table.size:
+        bits = np.ascontiguousarray(table).view(np.uint64)
+        if (bits == bits.flat[0]).all():
+            return table.flat[0]
+    return table[index]
+
+
 class FirmPopulation:
     """Columnar store of all firms. ``pop.cash`` is a view of the live rows."""
 
@@ -392,8 +403,7 @@ def processing_cost(pop: FirmPopulation, T) -> np.ndarray:
 
     Without learning by doing (every stage's exponent 0, as the national world's) the experience factor is exactly 1
     (x^0 = 1 for every x) and is not computed: the same numbers, one power less per firm."""
-    out = T.processing_cost_usd_per_kg[pop.bloc, pop.stage]
-    out *= pop.cost_index
+    out = np.multiply(per_row(T.processing_cost_usd_per_kg, pop.bloc, pop.stage), pop.cost_index)
     if T.learning_b.any():
         out *= experience_factor(pop, T)
     out *= pop.innovation_factor
@@ -524,15 +534,14 @@ def account(
     np.multiply(pop.output_t, proc, out=pop.opex)
     pop.opex /= 1000.0
     bs = pop.bloc, pop.stage
-    np.multiply(T.fixed_cost_share[bs], T.capex_musd_per_kt[bs], out=fixed_cost)
-    fixed_cost *= pop.capacity_t
+    np.multiply(per_row(T.fixed_cost_share, *bs) * per_row(T.capex_musd_per_kt, *bs), pop.capacity_t, out=fixed_cost)
     fixed_cost /= 1000.0
     fixed_cost /= 4.0
     # a mothballed plant pays care and maintenance only (``mothball``)
     mb = np.flatnonzero(pop.mothballed)
     if len(mb):
         fixed_cost[mb] = (1.0 - mothball_fixed_cost_saved) * fixed_cost[mb]
-    rate = T.interest_rate[pop.bloc] - pop.interest_subsidy
+    rate = np.subtract(per_row(T.interest_rate, pop.bloc), pop.interest_subsidy)
     np.maximum(rate, 0.0, out=rate)
     np.multiply(pop.debt, rate, out=pop.interest)
     pop.interest /= 4.0
@@ -552,7 +561,7 @@ def account(
     room += spend
     room += pop.working_capital
     room += d_wc
-    np.multiply(T.leverage_max[pop.bloc] + pop.credit_bonus, room, out=room)
+    np.multiply(np.add(per_row(T.leverage_max, pop.bloc), pop.credit_bonus), room, out=room)
     room -= pop.debt
     np.maximum(room, 0.0, out=room)
     funds = pop.cash + revenue
@@ -615,7 +624,7 @@ def account(
     pop.rev_hist[:, slot] = revenue
     pop.rd_hist[:, slot] = rd
     pop.prof_hist[:, slot] = pop.profit
-    wage_bill = np.multiply(pop.employees, T.wage_musd_per_employee_year[pop.bloc])
+    wage_bill = np.multiply(pop.employees, per_row(T.wage_musd_per_employee_year, pop.bloc))
     np.maximum(wage_bill, 1e-9, out=wage_bill)
     share = pop.trailing(pop.rd_hist, step)
     share *= 0.6

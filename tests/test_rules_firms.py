@@ -688,3 +688,13 @@ def test_processing_cost_without_learning_is_the_formula(T):
     base = flat.processing_cost_usd_per_kg[pop.bloc, pop.stage]
     want = base * pop.cost_index * experience_factor(pop, flat) * pop.innovation_factor
     assert processing_cost(pop, flat).tobytes() == want.tobytes()
+
+
+def test_per_row_gives_a_scalar_only_for_a_uniform_float_table():
+    from agents.firms import per_row
+
+    rows = np.array([0, 0, 0])
+    assert np.ndim(per_row(np.full((1, 3), 2.5), rows, np.array([0, 1, 2]))) == 0
+    np.testing.assert_array_equal(per_row(np.array([[1.0, 2.0, 3.0]]), rows, np.array([2, 1, 0])), [3.0, 2.0, 1.0])
+    mixed_zero = np.array([0.0, -0.0])  # equal, not the same bits: gathered
+    assert per_row(mixed_zero, np.array([1])).shape == (1,)

@@ -10,7 +10,7 @@ sample of ``national.sample_firms`` firm ids, a yearly panel (firms.parquet).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -89,13 +89,14 @@ class NationalRecorder:
         self._grow(int(ids.max()) if len(ids) else 0)
         rev4 = pop.trailing(pop.rev_hist, q, 4)
         rd4 = pop.trailing(pop.rd_hist, q, 4)
-        tier = pop.tier.astype(int)
+        tier = pop.tier
         self.rd_intensity[ids[here], yi] = np.divide(rd4[here], rev4[here], out=np.zeros(int(here.sum())), where=rev4[here] > 0)
         self.sector_of[ids] = pop.stage
         titled = here & (tier > Tier.NONE)
         newly = titled & (self.first_designation[ids] < 0)
         self.first_designation[ids[newly]] = yi
-        pats = pop.patents_invention + pop.patents_utility
+        pat_inv, pat_util = pop.patents_invention, pop.patents_utility  # summed once: 40 cohorts a firm
+        pats = pat_inv + pat_util
         row: dict[str, Any] = {"year": year, "firms": int(here.sum())}
         for t, label in enumerate(TIER_LABELS):
             sel = here & (tier == t)
@@ -103,7 +104,7 @@ class NationalRecorder:
             r = float(rev4[sel].sum())
             row[f"rd_intensity_{label}"] = float(rd4[sel].sum()) / r if r > 0 else float("nan")
             row[f"patents_per_firm_{label}"] = float(pats[sel].mean()) if sel.any() else float("nan")
-            row[f"invention_patents_per_firm_{label}"] = float(pop.patents_invention[sel].mean()) if sel.any() else float("nan")
+            row[f"invention_patents_per_firm_{label}"] = float(pat_inv[sel].mean()) if sel.any() else float("nan")
         row["n_key_little_giant"] = int((here & pop.key_lg).sum())
         lg = here & (tier == Tier.LITTLE_GIANT)
         row["little_giants_constrained_share"] = float(pop.finance_constrained[lg].mean()) if lg.any() else float("nan")
@@ -114,10 +115,9 @@ class NationalRecorder:
             for t in TIER_LABELS[1:]:
                 row[f"{label}_{t}"] = 0
         log = m.event_log
-        for i in range(self._events_seen, len(log.kind)):
-            kind = log.kind[i]
-            if kind in ("designated", "review_passed", "review_failed") and log.detail[i] in TIER_LABELS:
-                row[f"{kind}_{log.detail[i]}"] += 1
+        for (kind, detail), k in Counter(zip(log.kind[self._events_seen :], log.detail[self._events_seen :])).items():
+            if kind in ("designated", "review_passed", "review_failed") and detail in TIER_LABELS:
+                row[f"{kind}_{detail}"] += k
         self._events_seen = len(log.kind)
         gov = m.government
         for k, v in gov.fiscal.items() if gov is not None else ():
@@ -126,10 +126,8 @@ class NationalRecorder:
             row[k] = int(self.counts[k])
             self.counts[k] = 0
         row["price_index_mean"] = float(np.average(m.price, weights=m.niche_demand_last))
-        rev_growth = (
-            np.divide(rev4, pop.trailing(pop.rev_hist, q, 4, lag=4), out=np.full(len(pop), np.nan), where=pop.trailing(pop.rev_hist, q, 4, lag=4) > 0)
-            - 1.0
-        )
+        rev_prev4 = pop.trailing(pop.rev_hist, q, 4, lag=4)
+        rev_growth = np.divide(rev4, rev_prev4, out=np.full(len(pop), np.nan), where=rev_prev4 > 0) - 1.0
         g = rev_growth[here & np.isfinite(rev_growth)]
         row["revenue_growth_median"] = float(np.median(g)) if len(g) else float("nan")
         row["revenue_growth_sd"] = float(np.std(g)) if len(g) else float("nan")
@@ -148,8 +146,8 @@ class NationalRecorder:
             frame = pd.DataFrame({"year": year, "firm_id": ids[sel], **{c: getattr(pop, c)[sel] for c in PANEL_COLUMNS}})
             frame["revenue_musd"] = rev4[sel]
             frame["rd_musd"] = rd4[sel]
-            frame["patents_invention"] = pop.patents_invention[sel]
-            frame["patents_utility"] = pop.patents_utility[sel]
+            frame["patents_invention"] = pat_inv[sel]
+            frame["patents_utility"] = pat_util[sel]
             self.panel.append(frame)
 
     def record_review(self, tier: str, cohort_year: np.ndarray, passed: np.ndarray) -> None:
