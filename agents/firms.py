@@ -171,18 +171,25 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "first_output_step": (np.int32, -1),
 }
 GROWTH = 1.25  # the columns grow by this factor when full (FirmPopulation.add)
+# history rings stored quarter by quarter (column-major): a quarter's column of every firm is contiguous, so a quarter is
+# written and the trailing sums are added a column at a time. Sum such a ring across quarters with ``trailing`` (or
+# np.ascontiguousarray first): numpy's ``.sum(axis=1)`` adds eight or more columns in another order in this layout
+BY_QUARTER = ("rev_hist", "rd_hist", "prof_hist")
 WIDE = {"rev_hist": HIST, "rd_hist": HIST, "prof_hist": HIST, "pat_inv": PATENT_SLOTS, "pat_util": PATENT_SLOTS, "proj_u": 5}
 
 
 def _compact_rows(arr: np.ndarray, first: int, n: int, m: int, keep: np.ndarray) -> None:
     """Move the kept rows of ``arr[first:n]`` (``keep``) to ``arr[first:m]`` in order. A wide (n, k) column moves
     each row as one opaque item (a row's bytes), which numpy copies faster than k separate numbers."""
-    src = arr[first:n]
     if arr.ndim == 2 and arr.flags.c_contiguous:
         row = np.dtype((np.void, arr.dtype.itemsize * arr.shape[1]))
-        arr.view(row)[first:m, 0] = src.view(row)[:, 0][keep]
+        arr.view(row)[first:m, 0] = arr[first:n].view(row)[:, 0][keep]
+    elif arr.ndim == 2:  # column-major (BY_QUARTER): column by column
+        for j in range(arr.shape[1]):
+            col = arr[:, j]
+            col[first:m] = col[first:n][keep]
     else:
-        arr[first:m] = src[keep]
+        arr[first:m] = arr[first:n][keep]
 
 
 def _row_sums(counts: np.ndarray) -> np.ndarray:
@@ -210,7 +217,7 @@ class FirmPopulation:
         object.__setattr__(self, "_data", {})
         for name, (dtype, default) in COLUMNS.items():
             shape = (capacity, WIDE[name]) if name in WIDE else (capacity,)
-            self._data[name] = np.full(shape, default, dtype=dtype)
+            self._data[name] = np.full(shape, default, dtype=dtype, order="F" if name in BY_QUARTER else "C")
 
     # -- column access ------------------------------------------------------
     def __getattr__(self, name: str) -> np.ndarray:
@@ -248,7 +255,7 @@ class FirmPopulation:
         if need > self.capacity_rows:
             new_cap = max(need, int(GROWTH * self.capacity_rows) + 1)
             for name, arr in self._data.items():
-                grown = np.empty((new_cap,) + arr.shape[1:], dtype=arr.dtype)
+                grown = np.empty((new_cap,) + arr.shape[1:], dtype=arr.dtype, order="F" if name in BY_QUARTER else "C")
                 grown[: self.n] = arr[: self.n]
                 self._data[name] = grown
         new = slice(self.n, need)
@@ -317,8 +324,8 @@ class FirmPopulation:
         Column by column from zero, in the order (and so with the rounding) of ``hist[:, idx].sum(axis=1)``, which
         sums fewer than eight columns one after another (tests/test_rules_firms.py checks the bits)."""
         idx = [(step - lag - k) % HIST for k in range(quarters)]
-        if quarters >= 8:  # numpy sums eight or more columns pairwise: keep its order
-            return hist[:, idx].sum(axis=1)
+        if quarters >= 8:  # numpy sums eight or more columns of a row-major ring in another order: keep it
+            return np.ascontiguousarray(hist)[:, idx].sum(axis=1)
         out = np.zeros(len(hist))
         for i in idx:
             out += hist[:, i]

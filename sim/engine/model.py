@@ -227,7 +227,7 @@ class ChainModel(mesa.Model):
         pop, T, inn = self.pop, self.tables, self.world.innovation
         rng = self.streams["init"]
         life, util_life = inn.patent_life_years, inn.utility_patent_life_years
-        rd_year = pop.rd_hist.sum(axis=1) / 2.0  # 8 quarters of history -> per year
+        rd_year = np.ascontiguousarray(pop.rd_hist).sum(axis=1) / 2.0  # 8 quarters of history -> per year (row-major: numpy's order)
         age_years = np.clip(-pop.birth_step / 4.0, 1.0, max(life, util_life)).astype(int)
         mult = T.patent_multiplier[pop.bloc]
         # cohorts granted 1..life-1 years ago (each class its own term; the one granted a full term ago has lapsed);
