@@ -178,18 +178,24 @@ BY_QUARTER = ("rev_hist", "rd_hist", "prof_hist")
 WIDE = {"rev_hist": HIST, "rd_hist": HIST, "prof_hist": HIST, "pat_inv": PATENT_SLOTS, "pat_util": PATENT_SLOTS, "proj_u": 5}
 
 
-def _compact_rows(arr: np.ndarray, first: int, n: int, m: int, keep: np.ndarray) -> None:
-    """Move the kept rows of ``arr[first:n]`` (``keep``) to ``arr[first:m]`` in order. A wide (n, k) column moves
-    each row as one opaque item (a row's bytes), which numpy copies faster than k separate numbers."""
-    if arr.ndim == 2 and arr.flags.c_contiguous:
-        row = np.dtype((np.void, arr.dtype.itemsize * arr.shape[1]))
-        arr.view(row)[first:m, 0] = arr[first:n].view(row)[:, 0][keep]
-    elif arr.ndim == 2:  # column-major (BY_QUARTER): column by column
+COMPACT_CHUNK_BYTES = 1 << 21  # compact() moves rows in pieces of about this many bytes (temporaries stay small and reused)
+
+
+def _compact_rows(arr: np.ndarray, first: int, kept: np.ndarray) -> None:
+    """Move the kept rows ``kept`` (ascending row indices, ``kept[j] >= first + j``) to ``arr[first:first + len(kept)]``
+    in order, a piece at a time: a piece's rows land below every later piece's sources, so nothing is overwritten
+    before it moves, and no full-size temporary is made. A row-major wide (n, k) column moves each row as one opaque
+    item (a row's bytes); a column-major one (BY_QUARTER) column by column."""
+    if arr.ndim == 2 and not arr.flags.c_contiguous:
         for j in range(arr.shape[1]):
-            col = arr[:, j]
-            col[first:m] = col[first:n][keep]
-    else:
-        arr[first:m] = arr[first:n][keep]
+            _compact_rows(arr[:, j], first, kept)
+        return
+    if arr.ndim == 2:
+        arr = arr.view(np.dtype((np.void, arr.dtype.itemsize * arr.shape[1])))[:, 0]
+    step = max(COMPACT_CHUNK_BYTES // arr.itemsize, 1)
+    for a in range(0, len(kept), step):
+        part = kept[a : a + step]
+        arr[first + a : first + a + len(part)] = arr.take(part)
 
 
 def _row_sums(counts: np.ndarray) -> np.ndarray:
@@ -279,9 +285,9 @@ class FirmPopulation:
         removed = self.n - m
         if removed:
             first = int(np.argmin(keep))  # the first exited row: the rows before it stay where they are
-            tail = keep[first:]
-            for name, arr in self._data.items():
-                _compact_rows(arr, first, self.n, m, tail)
+            kept = first + np.flatnonzero(keep[first:])
+            for arr in self._data.values():
+                _compact_rows(arr, first, kept)
             object.__setattr__(self, "n", m)
         return removed
 

@@ -28,6 +28,7 @@ MILESTONES = ("permitting", "financing", "construction_complete", "ramped_up", "
 TIMED = (ProjectPhase.PLANNING, ProjectPhase.PERMITTING, ProjectPhase.CONSTRUCTION, ProjectPhase.RAMPUP, ProjectPhase.QUALIFICATION)
 # phases an expansion of an operating plant shortens, in the order of T.brownfield_factor
 BROWNFIELD = {ProjectPhase.PLANNING: 0, ProjectPhase.PERMITTING: 1, ProjectPhase.CONSTRUCTION: 2}
+IS_TIMED = np.isin(np.arange(max(ProjectPhase) + 1), TIMED)  # by phase value: whether it is TIMED (a lookup, not np.isin per firm)
 # column of proj_u that fixes each timed phase's duration
 U_COL = {
     ProjectPhase.PLANNING: 0,
@@ -148,11 +149,11 @@ def advance_projects(
     Returns the rows reaching each milestone this quarter (for the event log).
     """
     milestones: dict[str, list[np.ndarray]] = {k: [] for k in MILESTONES}
-    timed = np.isin(pop.proj_phase, TIMED) & pop.alive
-    pop.proj_remaining_q = np.where(timed, pop.proj_remaining_q - 1.0, pop.proj_remaining_q)
+    timed = IS_TIMED[pop.proj_phase] & pop.alive
+    pop.proj_remaining_q[timed] -= 1.0
     ramp_up(pop)
     for _ in range(len(TIMED) + 1):  # zero-length phases pass straight through
-        done = np.isin(pop.proj_phase, TIMED) & pop.alive & (pop.proj_remaining_q <= 0)
+        done = IS_TIMED[pop.proj_phase] & pop.alive & (pop.proj_remaining_q <= 0)
         if not done.any():
             break
         ph = pop.proj_phase.copy()

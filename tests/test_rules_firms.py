@@ -698,3 +698,21 @@ def test_per_row_gives_a_scalar_only_for_a_uniform_float_table():
     np.testing.assert_array_equal(per_row(np.array([[1.0, 2.0, 3.0]]), rows, np.array([2, 1, 0])), [3.0, 2.0, 1.0])
     mixed_zero = np.array([0.0, -0.0])  # equal, not the same bits: gathered
     assert per_row(mixed_zero, np.array([1])).shape == (1,)
+
+
+def test_compact_in_small_pieces_moves_every_row(monkeypatch):
+    import agents.firms as firms
+
+    monkeypatch.setattr(firms, "COMPACT_CHUNK_BYTES", 24)  # three float64 per piece: many pieces
+    rng = np.random.default_rng(3)
+    pop = FirmPopulation(capacity=64)
+    pop.add(50, capacity_t=rng.random(50))
+    pop.pat_util[:] = rng.integers(0, 9, (50, PATENT_SLOTS))
+    pop.prof_hist[:] = rng.random((50, 8))
+    before = {k: getattr(pop, k).copy() for k in ("capacity_t", "pat_util", "prof_hist", "firm_id")}
+    out = rng.random(50) < 0.3
+    out[[0, 49]] = [False, True]
+    pop.phase[out] = Phase.EXITED
+    assert pop.compact() == out.sum()
+    for k, v in before.items():
+        np.testing.assert_array_equal(getattr(pop, k), v[~out])
