@@ -20,9 +20,14 @@ interpreter, writing a complete run directory to a temporary folder). The
 acceptance criterion is "default world (several hundred firms, 30 years) under
 30 s on 2 cores".
 
+The national world (``--world national``: scenario national_programme, docs/ODD.md 7.15) is scaled with
+``national.scale`` instead: scales 0.01, 0.1 and 1 give about 10,000, 100,000 and 1,000,000 firms at the start,
+each run over its horizon (2015-2025: 11 years); there is no default-world row.
+
 Run:  make bench   (or .venv/bin/python benchmarks/bench_scale.py [--scales 32,320,3200] [--years 30,30,10] [--no-mesa] [--out DIR])
-      .venv/bin/python benchmarks/bench_scale.py --profile 320 --years 10   (cProfile of one scale)
-Writes DIR/bench_scale.json and DIR/bench_scale.md (default DIR: results/benchmarks, ignored by git; the
+      .venv/bin/python benchmarks/bench_scale.py --world national   (the national world at 10k, 100k and 1M firms)
+      .venv/bin/python benchmarks/bench_scale.py --profile 320 --years 10   (cProfile of one scale; --world national too)
+Writes DIR/bench_scale.json and DIR/bench_scale.md (national: bench_scale_national.*; default DIR: results/benchmarks, ignored by git; the
 committed tables in benchmarks/results are updated on purpose with --out benchmarks/results).
 """
 
@@ -43,6 +48,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCALES = "32,320,3200"
 DEFAULT_YEARS = "30,30,10"  # 1M firms for 30 years would take several minutes; 10 years show the same cost per firm-step
+WORLDS = ("rare_earth", "national")
+NATIONAL_SCALES = "0.01,0.1,1"  # national.scale: about 10k, 100k and 1M firms at the start
+NATIONAL_YEARS = "11"  # the national_programme horizon, 2015-2025
 DEFAULT_REF_STEPS = 20  # steps of the Mesa reference (its cost per agent-step does not change with the count of steps)
 FLAT_TOLERANCE = 1.5  # cost per firm-step may grow this much from the second-largest to the largest scale
 
@@ -53,22 +61,26 @@ def peak_mb() -> float:
     return r / 1024.0 / (1024.0 if sys.platform == "darwin" else 1.0)
 
 
-def overrides(scale: float, years: int) -> list[str]:
-    return [f"world.scale={scale}", f"years={years}", "progress=false", "output.write=false", "output.firm_panel=false"]
+def overrides(scale: float, years: int, world: str = "rare_earth") -> list[str]:
+    quiet = [f"years={years}", "progress=false", "output.write=false", "output.firm_panel=false"]
+    if world == "national":
+        return ["scenario=national_programme", f"national.scale={scale}", *quiet]
+    return [f"world.scale={scale}", *quiet]
 
 
 # --------------------------------------------------------------------------- worker (one case)
-def worker(scale: float, years: int, profile_top: int = 0) -> dict:
+def worker(scale: float, years: int, profile_top: int = 0, world: str = "rare_earth") -> dict:
     """Build and step one world in this process; return its measurements."""
     mb_import0 = peak_mb()
     from sim.config import compose
     from sim.engine.model import ChainModel
+    from sim.engine.national.model import NationalModel
 
     mb_imports = peak_mb()
     t0 = time.perf_counter()
-    cfg = compose(overrides(scale, years))
+    cfg = compose(overrides(scale, years, world))
     t1 = time.perf_counter()
-    model = ChainModel(cfg)
+    model = NationalModel(cfg) if world == "national" else ChainModel(cfg)
     t2 = time.perf_counter()
     mb_built = peak_mb()
     firms_start = int(model.pop.alive.sum())
@@ -91,6 +103,7 @@ def worker(scale: float, years: int, profile_top: int = 0) -> dict:
         prof.disable()
     wall = t4 - t3
     out = {
+        "world": world,
         "scale": scale,
         "years": years,
         "steps": int(model.steps),
@@ -180,9 +193,9 @@ def profile_text(prof, top: int) -> str:
 
 
 # --------------------------------------------------------------------------- driver
-def run_case(scale: float, years: int, profile_top: int = 0) -> dict:
+def run_case(scale: float, years: int, profile_top: int = 0, world: str = "rare_earth") -> dict:
     """Run one case in a fresh interpreter (per-case peak memory)."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(scale), str(years)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(scale), str(years), "--world", world]
     if profile_top:
         cmd += ["--profile-top", str(profile_top)]
     started = time.perf_counter()
@@ -274,9 +287,9 @@ def fmt_mesa(ref: dict | None) -> str:
     return f"{ref['agent_steps_per_s']:,.0f} | {ref['ratio']:.2f}"
 
 
-def label(scale: float, firms: int) -> str:
+def label(scale: float, firms: int, world: str = "rare_earth") -> str:
     """Row name: the default world, or the firm count at start to one significant figure (~1k, ~10k, ~100k)."""
-    if scale == 1.0:
+    if scale == 1.0 and world != "national":
         return f"default world ({firms} firms)"
     digits = len(str(max(firms, 1))) - 1
     rounded = round(firms / 10**digits) * 10**digits
@@ -285,9 +298,13 @@ def label(scale: float, firms: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scales", default=DEFAULT_SCALES, help=f"comma-separated world.scale values (default {DEFAULT_SCALES})")
+    ap.add_argument("--world", choices=WORLDS, default="rare_earth", help="the rare-earth chain (world.scale) or the national world (national.scale)")
     ap.add_argument(
-        "--years", default=DEFAULT_YEARS, help="horizon in years: one value for every scale, or one per scale (comma-separated; default 30)"
+        "--scales", help=f"comma-separated world.scale values (default {DEFAULT_SCALES}; national world: national.scale, default {NATIONAL_SCALES})"
+    )
+    ap.add_argument(
+        "--years",
+        help=f"horizon in years: one value for every scale, or one per scale (comma-separated; default {DEFAULT_YEARS}; national {NATIONAL_YEARS})",
     )
     ap.add_argument(
         "--out", default=str(ROOT / "results" / "benchmarks"), help="folder for bench_scale.json and bench_scale.md (committed: benchmarks/results)"
@@ -307,8 +324,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(mesa_worker(*a.mesa_worker)))
         return 0
 
+    national = a.world == "national"
+    a.scales = a.scales or (NATIONAL_SCALES if national else DEFAULT_SCALES)
+    a.years = a.years or (NATIONAL_YEARS if national else DEFAULT_YEARS)
+    a.no_default = a.no_default or national  # the default world is the rare-earth chain's
+    stem = "bench_scale_national" if national else "bench_scale"
+
     if a.worker:
-        res = worker(float(a.worker[0]), int(a.worker[1]), a.profile_top)
+        res = worker(float(a.worker[0]), int(a.worker[1]), a.profile_top, a.world)
         print(json.dumps(res))
         return 0
 
@@ -321,11 +344,12 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(a.out)
     if a.profile is not None:
-        res = run_case(a.profile, years[0], profile_top=30)
+        res = run_case(a.profile, years[0], profile_top=30, world=a.world)
         out.mkdir(parents=True, exist_ok=True)
-        path = out / f"profile_scale{a.profile:g}_years{years[0]}.txt"
+        path = out / f"profile_{'national_' if national else ''}scale{a.profile:g}_years{years[0]}.txt"
         head = (
-            f"cProfile of the step loop, world.scale={a.profile:g}, {years[0]} years: {res['firms_start']:,} firms at start, "
+            f"cProfile of the step loop, {'national' if national else 'world'}.scale={a.profile:g}, {years[0]} years: "
+            f"{res['firms_start']:,} firms at start, "
             f"{res['firm_steps']:,} firm-steps in {res['wall_s']:.1f} s ({res['us_per_firm_step']:.2f} µs per firm-step, "
             f"profiler overhead included)\n"
         )
@@ -337,10 +361,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     cases = ([(1.0, 30)] if not a.no_default else []) + list(zip(scales, years))
     for s, y in cases:
-        print(f"running world.scale={s:g} for {y} years ...", file=sys.stderr, flush=True)
-        r = run_case(s, y)
-        r["label"] = label(s, r["firms_start"])
-        if s != 1.0 and not a.no_mesa:  # the Mesa reference at the world's firm count, next in the same sequence
+        print(f"running {'national' if national else 'world'}.scale={s:g} for {y} years ...", file=sys.stderr, flush=True)
+        r = run_case(s, y, world=a.world)
+        r["label"] = label(s, r["firms_start"], a.world)
+        if (s != 1.0 or national) and not a.no_mesa:  # the Mesa reference at the world's firm count, next in the same sequence
             print(f"running the Mesa reference with {r['firms_start']:,} agents for {a.ref_steps} steps ...", file=sys.stderr, flush=True)
             ref = run_mesa_case(r["firms_start"], a.ref_steps)
             ref["ratio"] = r["firm_steps_per_s"] / ref["agent_steps_per_s"]
@@ -380,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
             + "; ".join(f"{r['firms_start']:,} firms: x{r['mesa']['ratio']:.2f}" for r in refs)
             + "."
         )
-    scaled = [r for r in rows if r["scale"] != 1.0] or rows
+    scaled = [r for r in rows if r["scale"] != 1.0 or national] or rows
+    profile_hint = "--world national --profile" if national else "--profile"
     flat_note = None
     if len(scaled) >= 2:
         big, prev = scaled[-1], scaled[-2]
@@ -393,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
                 else "(roughly flat: linear in firms)."
             )
             if flat
-            else f"(NOT flat; profile with: benchmarks/bench_scale.py --profile {big['scale']:g} --years 10)."
+            else f"(NOT flat; profile with: benchmarks/bench_scale.py {profile_hint} {big['scale']:g}{'' if national else ' --years 10'})."
         )
         notes.append(flat_note)
     if cli is not None:
@@ -412,10 +437,10 @@ def main(argv: list[str] | None = None) -> int:
         print("- " + n)
 
     out.mkdir(parents=True, exist_ok=True)
-    payload = {"benchmark": "bench_scale", "created_at": stamp, "machine": info, "cases": rows, "cli_default": cli, "notes": notes}
-    (out / "bench_scale.json").write_text(json.dumps(payload, indent=2) + "\n")
+    payload = {"benchmark": stem, "world": a.world, "created_at": stamp, "machine": info, "cases": rows, "cli_default": cli, "notes": notes}
+    (out / f"{stem}.json").write_text(json.dumps(payload, indent=2) + "\n")
     md = [
-        "# Scale benchmark (benchmarks/bench_scale.py)",
+        f"# Scale benchmark{', national world' if national else ''} (benchmarks/bench_scale.py)",
         "",
         f"Measured {stamp} on {info['cpu'] or 'unknown CPU'}, {info['cores_available']} cores available, "
         f"Python {info['versions']['python']}, Mesa {info['versions']['mesa']}, numpy {info['versions']['numpy']}. "
@@ -425,12 +450,16 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *("- " + n for n in notes),
         "",
-        'Regenerate: `make bench ARGS="--out benchmarks/results"` (or `.venv/bin/python benchmarks/bench_scale.py '
-        "--scales 32,320,3200 --years 30,30,10 --out benchmarks/results`).",
+        (
+            "Regenerate: `.venv/bin/python benchmarks/bench_scale.py --world national --out benchmarks/results`."
+            if national
+            else 'Regenerate: `make bench ARGS="--out benchmarks/results"` (or `.venv/bin/python benchmarks/bench_scale.py '
+            "--scales 32,320,3200 --years 30,30,10 --out benchmarks/results`)."
+        ),
         "",
     ]
-    (out / "bench_scale.md").write_text("\n".join(md))
-    print(f"written: {out / 'bench_scale.json'}, {out / 'bench_scale.md'}")
+    (out / f"{stem}.md").write_text("\n".join(md))
+    print(f"written: {out / f'{stem}.json'}, {out / f'{stem}.md'}")
     return 0
 
 
