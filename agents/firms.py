@@ -171,6 +171,7 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "first_output_step": (np.int32, -1),
 }
 GROWTH = 1.25  # the columns grow by this factor when full (FirmPopulation.add)
+ROW_BLOCK = 32768  # rows per block of the row-by-row rules at scale (FirmPopulation.blocks): a column's block is 256 kB
 # history rings stored quarter by quarter (column-major): a quarter's column of every firm is contiguous, so a quarter is
 # written and the trailing sums are added a column at a time. Sum such a ring across quarters with ``trailing`` (or
 # np.ascontiguousarray first): numpy's ``.sum(axis=1)`` adds eight or more columns in another order in this layout
@@ -299,6 +300,16 @@ class FirmPopulation:
             raise KeyError(f"no live firm with id {firm_id}")
         return r
 
+    def blocks(self, rows: int | None = None):
+        """(first row, block) pairs covering the population in blocks of ``rows`` rows (ROW_BLOCK; the population
+        itself when it is no larger)."""
+        rows = rows or ROW_BLOCK
+        if self.n <= rows:
+            yield 0, self
+            return
+        for lo in range(0, self.n, rows):
+            yield lo, RowBlock(self, lo, min(lo + rows, self.n))
+
     def view(self, firm_id: int, model=None) -> "Firm":
         return Firm(self, firm_id, model)
 
@@ -344,6 +355,44 @@ class FirmPopulation:
     @property
     def patents_utility(self) -> np.ndarray:
         return _row_sums(self.pat_util)
+
+
+class RowBlock(FirmPopulation):
+    """Rows [lo, lo + n) of a population, read and written as a population of their own (``FirmPopulation.blocks``).
+
+    A rule that treats every row on its own (``account``, ``processing_cost``) runs block by block at scale: its
+    temporaries stay small enough for the processor's cache and are reused, and each row's numbers are the same."""
+
+    def __init__(self, pop: FirmPopulation, lo: int, hi: int):
+        object.__setattr__(self, "n", hi - lo)
+        object.__setattr__(self, "next_id", pop.next_id)
+        object.__setattr__(self, "_data", pop._data)
+        object.__setattr__(self, "lo", lo)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        data = self.__dict__.get("_data")
+        if data is not None and name in data:
+            return data[name][self.lo : self.lo + self.n]
+        raise AttributeError(name)
+
+    def __setattr__(self, name: str, value) -> None:
+        if name not in self._data:
+            raise AttributeError(f"a block of rows has no attribute '{name}' to set")
+        col = self._data[name][self.lo : self.lo + self.n]
+        if isinstance(value, np.ndarray) and value.shape == col.shape and value.ctypes.data == col.ctypes.data and value.strides == col.strides:
+            return
+        col[...] = value
+
+    def add(self, count: int, **values) -> np.ndarray:
+        raise TypeError("rows are added to the population, not to a block of it")
+
+    def compact(self) -> int:
+        raise TypeError("the population is compacted, not a block of it")
+
+
+def _block_of(x, lo: int, hi: int):
+    """Rows lo..hi of a per-row argument (a scalar or None is every row's)."""
+    return x if x is None or np.ndim(x) == 0 else x[lo:hi]
 
 
 class Firm:
@@ -533,6 +582,22 @@ def account(
     A firm that borrows for more than ``fin.outside_finance_share`` of the quarter's capex is marked
     ``outside_finance`` for the year (an observation; see agents.investment.mark_outside_finance).
     """
+    for lo, block in pop.blocks():  # each row on its own: block by block at scale (FirmPopulation.blocks)
+        hi = lo + len(block)
+        _account_rows(block, T, step, fin, market_price, _block_of(revenue_adjust, lo, hi), mothball_fixed_cost_saved, _block_of(row_price, lo, hi))
+
+
+def _account_rows(
+    pop: FirmPopulation,
+    T,
+    step: int,
+    fin,
+    market_price: np.ndarray,
+    revenue_adjust: np.ndarray | None,
+    mothball_fixed_cost_saved: float,
+    row_price: np.ndarray | None,
+) -> None:
+    """``account`` on the rows of ``pop`` (a population or a block of one)."""
     n = len(pop)
     alive = pop.alive
     dead = ~alive

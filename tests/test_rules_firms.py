@@ -716,3 +716,40 @@ def test_compact_in_small_pieces_moves_every_row(monkeypatch):
     assert pop.compact() == out.sum()
     for k, v in before.items():
         np.testing.assert_array_equal(getattr(pop, k), v[~out])
+
+
+def test_account_block_by_block_gives_the_same_numbers(cfg, T, monkeypatch):
+    import agents.firms as firms
+
+    rng = np.random.default_rng(11)
+    n = 23
+
+    def population():
+        pop = make_pop(
+            n,
+            stage=rng.integers(0, T.S, n),
+            bloc=rng.integers(0, T.B, n),
+            output_t=rng.random(n) * 200.0,
+            cash=rng.standard_normal(n) * 5.0,
+            debt=rng.random(n) * 20.0,
+            book_assets=rng.random(n) * 30.0,
+            gross_assets=rng.random(n) * 60.0,
+            rd_propensity=rng.random(n) * 0.05,
+            mothballed=rng.random(n) < 0.2,
+            proj_phase=np.where(rng.random(n) < 0.3, ProjectPhase.CONSTRUCTION, ProjectPhase.NONE),
+            proj_capex_left=rng.random(n) * 10.0,
+            proj_remaining_q=rng.integers(0, 5, n).astype(float),
+        )
+        pop.rd_hist[:] = rng.random((n, 8))
+        pop.phase[[4, 9]] = Phase.EXITED
+        return pop
+
+    state = rng.bit_generator.state
+    whole = population()
+    account(whole, T, 5, cfg.world.finance, flat_price(T), revenue_adjust=rng.random(n), mothball_fixed_cost_saved=0.5)
+    rng.bit_generator.state = state
+    monkeypatch.setattr(firms, "ROW_BLOCK", 4)  # six blocks, the last of three rows
+    blocks = population()
+    account(blocks, T, 5, cfg.world.finance, flat_price(T), revenue_adjust=rng.random(n), mothball_fixed_cost_saved=0.5)
+    for name in firms.COLUMNS:
+        assert getattr(blocks, name).tobytes() == getattr(whole, name).tobytes(), name

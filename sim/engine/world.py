@@ -83,7 +83,8 @@ class Tables:
 
     def bs_sum(self, bloc: np.ndarray, stage: np.ndarray, weights: np.ndarray | float = 1.0) -> np.ndarray:
         """(B, S) sums of ``weights`` over rows by bloc and stage (bincount: linear in rows)."""
-        cell = np.asarray(bloc, dtype=np.int64) * self.S + np.asarray(stage, dtype=np.int64)
+        cell = np.multiply(bloc, self.S, dtype=np.int64)  # bloc x S + stage in one int64 array, two passes
+        cell += np.asarray(stage)
         w = np.broadcast_to(np.asarray(weights, dtype=float), cell.shape)
         # float even with no rows (bincount then returns integers whatever the weights): a recorded series keeps one dtype
         return np.bincount(cell, weights=w, minlength=self.B * self.S).astype(float, copy=False).reshape(self.B, self.S)

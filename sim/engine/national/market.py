@@ -44,29 +44,44 @@ def niche_demand(model: NationalModel) -> np.ndarray:
 def clear_niches(model: NationalModel) -> None:
     """Sales and output of every firm this quarter (``output_t``, ``orders_t``), then the niches' prices move."""
     pop, mk, T = model.pop, model.national.market, model.tables
-    n_niches = len(model.price)
+    n, n_niches = len(pop), len(model.price)
     niche = np.maximum(pop.niche, 0)
-    price_usd = model.price[niche] * T.reference_price_usd_per_kg[0]
-    pop.unit_cost_usd_per_kg = processing_cost(pop, T)
-    offers = pop.operating & (pop.unit_cost_usd_per_kg <= price_usd)
-    weight = np.where(offers, pop.capacity_t * pop.appeal, 0.0)
+    price_usd = model.price[niche]
+    price_usd *= T.reference_price_usd_per_kg[0]
+    cost = pop.unit_cost_usd_per_kg
+    cost[...] = processing_cost(pop, T)
+    offers = pop.operating & (cost <= price_usd)
+    idle = ~offers
+    cap = pop.capacity_t
+    weight = np.multiply(cap, pop.appeal)
+    weight[idle] = 0.0
     demand = niche_demand(model)
-    room = np.where(offers, mk.max_utilisation * pop.capacity_t, 0.0)  # what each firm can still sell, M yuan a year
-    sales = np.zeros(len(pop))
+    room = np.multiply(mk.max_utilisation, cap)  # what each firm can still sell, M yuan a year
+    room[idle] = 0.0
+    sales = np.zeros(n)
     left = demand.copy()
+    w, ask, got = np.empty(n), np.empty(n), np.empty(n)
     for k in range(ALLOCATION_PASSES):  # buyers turned away by a full firm go to the others of the niche, by the same weights
-        w = np.where(room > 1e-12, weight, 0.0)
-        total = np.bincount(niche, weights=w, minlength=n_niches)
-        ask = np.divide(w, total[niche], out=np.zeros(len(pop)), where=total[niche] > 0) * left[niche]
+        np.copyto(w, weight)
+        w[~(room > 1e-12)] = 0.0
+        total = np.bincount(niche, weights=w, minlength=n_niches)[niche]
+        ask[:] = 0.0
+        np.divide(w, total, out=ask, where=total > 0)
+        ask *= left[niche]
         if k == 0:
-            pop.orders_t = ask / 4.0  # first-choice orders: what buyers would take from the firm (its busy-ness)
-        got = np.minimum(ask, room)
+            np.divide(ask, 4.0, out=pop.orders_t)  # first-choice orders: what buyers would take from the firm (its busy-ness)
+        np.minimum(ask, room, out=got)
         sales += got
         room -= got
         left = np.maximum(left - np.bincount(niche, weights=got, minlength=n_niches), 0.0)
-    pop.output_t = sales / 4.0
-    pop.potential_t = np.where(offers, mk.max_utilisation * pop.capacity_t / 4.0, 0.0)
-    normal = np.bincount(niche, weights=np.where(offers, pop.capacity_t, 0.0), minlength=n_niches) * mk.target_utilisation
+    np.divide(sales, 4.0, out=pop.output_t)
+    potential = pop.potential_t
+    np.multiply(mk.max_utilisation, cap, out=potential)
+    potential /= 4.0
+    potential[idle] = 0.0
+    cap_offered = cap.copy()
+    cap_offered[idle] = 0.0
+    normal = np.bincount(niche, weights=cap_offered, minlength=n_niches) * mk.target_utilisation
     ratio = np.divide(demand, normal, out=np.ones(n_niches), where=normal > 0)  # no supplier: no trade, the price stays
     target = np.power(np.clip(ratio, 0.25, 4.0), mk.price_flexibility)
     model.price = model.price + mk.price_adjustment * (target - model.price)
