@@ -429,8 +429,11 @@ class Government(mesa.Agent):
             rows = np.flatnonzero(here & (pop.tier < t))
             if not len(rows):
                 continue
-            sub = {k: v[rows] for k, v in metrics.items()}
-            rows = rows[meets_tier(d.criteria, t, sub, held[rows])]
+            if 2 * len(rows) > len(pop):  # most rows: the criteria hold row by row, so read them on every row, no copies
+                rows = rows[meets_tier(d.criteria, t, metrics, held)[rows]]
+            else:
+                sub = {k: v[rows] for k, v in metrics.items()}
+                rows = rows[meets_tier(d.criteria, t, sub, held[rows])]
             if t == Tier.LITTLE_GIANT:
                 rows = self._national_round(rows, q, metrics, held)
             quota = d.quota_per_year.get(t.label)
