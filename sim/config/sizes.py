@@ -25,7 +25,7 @@ BASE_DISK = 100e3  # bytes: config.yaml, summary.json, manifest.json
 SERIES_ROW_DISK = 250.0  # bytes per quarter, bloc and stage (timeseries.parquet, policy.parquet)
 EVENT_DISK = 60.0  # bytes per firm-year (events.parquet)
 PANEL_ROW_DISK = 100.0  # bytes per firm-year (firms.parquet)
-NATIONAL_FIRM_MEMORY = 3.5e3  # bytes per firm of a national run (measured: 3.5 GB peak for 1.0 M firms at the start, 2015-2025)
+NATIONAL_FIRM_MEMORY = 3.5e3  # bytes per firm of a national run (generous: 2.6 GB peak measured for 1.0 M firms at the start, 2015-2025)
 NATIONAL_EVENT_DISK = 5.0  # bytes per firm-year of a national run (events.parquet holds the programme's events only)
 
 
