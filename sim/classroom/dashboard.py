@@ -565,10 +565,10 @@ PRESETS: dict[str, dict[str, Any]] = {
             "China's designation system gives titles to specialised small firms: innovation-type SMEs, then SRDI "
             "firms, then national Little Giants and key Little Giants. Each title brings grants, tax relief, cheaper "
             "credit and a procurement preference, but only while the firm meets published criteria (R&D intensity, "
-            "patents, a niche). Watch titles grow to the mid-2020s, then thin as reviews remove them and fewer firms "
-            "win new ones. Each firm counts once, at its highest title: here most first-title holders soon meet the "
-            "SRDI criteria and move up while few new firms qualify, so in the 2020s the SRDI step is wider than the "
-            "innovation-type base. Compare Chinese R&D, costs and prices with and without tiers."
+            "patents, a niche). Watch titles grow fast in the first rounds, hold through the mid-2020s, then thin as "
+            "reviews remove them and fewer firms win new ones. Each firm counts once, at its highest title: here most "
+            "first-title holders soon meet the SRDI criteria and move up while few new firms qualify, so in the 2020s "
+            "the SRDI step is wider than the innovation-type base. Compare Chinese R&D, costs and prices with and without tiers."
         ),
         "try": "Set China's policy to coordinated_without_tiers and run the same seed again.",
         "noise": (
