@@ -23,6 +23,7 @@ from agents.government import Government, firm_metrics
 from sim.config import Config
 from sim.engine.event_log import EventLog
 from sim.engine.instruments import Instruments
+from sim.engine.model import ChainModel
 from sim.engine.national import market
 from sim.engine.national.recorder import NationalRecorder
 from sim.engine.national.world import build_national_population, build_national_tables, niche_layout
@@ -120,19 +121,14 @@ class NationalModel(mesa.Model):
         self._yearly = self.schedule_recurring(self.start_of_year, Schedule(interval=4.0, start=4.5))
 
     # ------------------------------------------------------------------ what the government agent asks
-    def next_yearly_time(self, offset: float) -> float:
-        k = max(int(np.ceil((self.time - offset) / 4.0 - 1e-9)), 0)
-        return 4.0 * k + offset
+    # the rare-earth model's own: the first yearly event time from now, a policy agent's own generator, the run loop
+    next_yearly_time = ChainModel.next_yearly_time
+    policy_rng = ChainModel.policy_rng
+    run = ChainModel.run
 
     def stage_gap(self, b: int, horizon_years: float) -> np.ndarray:
         """No plan of stage gaps on the national world: every sector is neutral (zeros)."""
         return np.zeros(self.tables.S)
-
-    def policy_rng(self, name: str) -> np.random.Generator:
-        import zlib
-
-        ss = self.rng.bit_generator.seed_seq
-        return np.random.default_rng(np.random.SeedSequence(entropy=ss.entropy, spawn_key=(10_000, zlib.crc32(name.encode()))))
 
     def log_rows(self, kind: str, rows: np.ndarray, detail: str = "", values: np.ndarray | None = None, quarter: int | None = None) -> None:
         """Log one event per firm row, for the programme's event kinds (``LOGGED``); others are counted only."""
@@ -166,11 +162,6 @@ class NationalModel(mesa.Model):
         self.recorder.record_quarter()
         if self.steps >= self.n_steps:
             self.running = False
-
-    def run(self) -> "NationalModel":
-        while self.running and self.steps < self.n_steps:
-            self.step()
-        return self
 
     def start_of_year(self) -> None:
         """Between Q4 and Q1: patents lapse, the year's flags reset, exited rows are dropped, appeal shocks."""
