@@ -19,7 +19,7 @@ from mesa.time import Schedule
 
 from agents.firms import DESIGNATED, Phase, Tier, expire_patents, innovate, patent_slot
 from agents.firms import account as firm_account
-from agents.government import Government, firm_metrics
+from agents.government import Government
 from sim.config import Config
 from sim.engine.event_log import EventLog
 from sim.engine.instruments import Instruments
@@ -138,12 +138,6 @@ class NationalModel(mesa.Model):
     @property
     def current_year(self) -> float:
         return self.national.start_year + max(self.quarter, 0) / 4.0
-
-    def metrics(self) -> dict[str, np.ndarray]:
-        """The criteria metrics of every row now (agents.government.firm_metrics), as the government reads them."""
-        if self.government is not None:
-            return self.government.round_metrics()
-        return firm_metrics(self.pop, self.tables, self.quarter, self.national.usd_per_cny, np.ones(self.tables.S))
 
     # ------------------------------------------------------------------ step
     def step(self) -> None:

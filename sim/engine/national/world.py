@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from agents.firms import PATENT_SLOTS, FirmPopulation, Phase, patent_slot
+from agents.firms import FirmPopulation, Phase, patent_slot
 from sim.config import Config
 from sim.engine.world import Tables
 
@@ -299,4 +299,4 @@ def _add_firms(pop, T, w, mk, sector, niche, province, revenue_myuan, employees,
     return rows
 
 
-__all__ = ["build_national_tables", "build_national_population", "niche_layout", "reference_price_usd_per_kg", "PATENT_SLOTS"]
+__all__ = ["build_national_tables", "build_national_population", "niche_layout", "niches_per_sector", "reference_price_usd_per_kg"]
