@@ -109,6 +109,12 @@ BAD_CONFIGS: list[BadConfig] = [
     BadConfig("negative-plant-size", ("world.stages.magnet.plant_size_t=[-500,5000]",), "world.stages.magnet.plant_size_t[0]", (">= 0",)),
     BadConfig("negative-count", ("world.firms.west_magnet_us.count=-2",), "world.firms.west_magnet_us.count", (">= 0",)),
     BadConfig(
+        "project-first-output-before-start",
+        ("+world.firms.west_magnet_us.first_output_year=2014",),
+        "world.firms.west_magnet_us.first_output_year",
+        ("after world.start_year", "2015", "null"),
+    ),
+    BadConfig(
         "capacity-low-above-high",
         ("world.firms.cn_mining_north.capacity_t=[9000,5000]",),
         "world.firms.cn_mining_north.capacity_t",

@@ -18,13 +18,12 @@ covered), seeds 1-5 and the default horizon (30 years):
     made is what its buyers received plus any state offtake).
 
 These are yardsticks for the market economics, not descriptions of today's results: a failure names the scenario,
-seed, bloc, stage, the longest run, its quarters and the values in it. The module is marked ``slow`` (40 runs of 30
-years, about a minute on 2 cores; `make test ARGS="-m slow"`) while the market issue is open: 3 of its 126 tests still
-fail (the West's separation in the mid-2030s under a lasting export control: export_control_shock seed 4 short in
-2035-38, export_controls_full seed 3 at the ceiling in 2035-38, after years of metal plants built beyond their oxide
-feed and separation built late; an ore shortage of Western separators in the 2020s of export_quota_2010 seed 2, where
-a security premium sends the West's requests to one small foreign mine that is sold out),
-and the default suite must stay green.
+seed, bloc, stage, the longest run, its quarters and the values in it. All 126 pass (November 2026, after investors'
+shortfall prices, docs/ODD.md 7.7, and the projects committed by 2010 in the 2010 world, section 5; before them 2 or 3
+failed: the West's separation short in 2035-38 under the 2025 control, export_control_shock seed 4, and the West's
+separators short of ore in the 2020s of export_quota_2010 seed 2). The module is marked ``slow`` (40 runs of 30 years,
+about a minute on 2 idle cores, 4-5 minutes on a busy machine; `make test ARGS="-m slow"`) so that the default suite
+stays within its time.
 Each (scenario, seed) runs once per test process (the module-scoped fixture ``checked_run``, about 2-3 s a run);
 the three checks read that run.
 """

@@ -216,8 +216,12 @@ def test_every_cohort_and_buyer_of_the_2010_world_is_declared_in_its_own_file():
     for b, bc in cfg.world.blocs.items():
         assert bc.demand_t_per_year[0][0] == 2010, b
     assert cfg.world.start_year == 2010 and cfg.world.name == "rare_earth_2010"
-    for absent in ("west_mining_au", "row_separation_my", "row_mining_myanmar"):  # under construction or not yet mining in 2010
-        assert cfg.world.firms[absent].count == 0
+    assert cfg.world.firms["row_mining_myanmar"].count == 0  # not yet mining in 2010
+    for building in ("west_mining_au", "row_separation_my", "west_mining_us_phoenix", "west_separation_us_phoenix"):
+        c = cfg.world.firms[building]  # under construction in 2010: projects that first produce on the 2010 schedules
+        assert c.count == 1 and 2011.0 <= c.first_output_year <= 2013.0, (building, c)
+    operating = [name for name, c in cfg.world.firms.items() if c.count > 0 and c.first_output_year is None]
+    assert "west_mining_us" in operating and len(operating) > 20
 
 
 def test_the_replay_scenario_composes_with_the_2010_world_and_its_quotas():

@@ -8,7 +8,9 @@
   (sim.engine.prices.cost_floor) and lets investors expect to sell what they make
   (sim.engine.investment.floor_covered_utilisation);
 - investment.netback_share: while final buyers are short, upstream investors expect part of the downstream
-  netback (sim.engine.investment.with_netback).
+  netback (sim.engine.investment.with_netback);
+- investment.shortfall_prices: below the long-run price, the sales within reach that capacity and committed pipeline
+  leave uncovered are expected to sell at the long-run price (sim.engine.investment.price_gap_expected).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.engine.investment import floor_covered_utilisation, with_netback
+from sim.engine.investment import floor_covered_utilisation, price_gap_expected, with_netback
 from sim.engine.markets import update_price
+from sim.engine.model import ChainModel
 from sim.engine.prices import cost_floor, import_parity, moving_base
 from tests._sim_helpers import make_config
 
@@ -316,3 +319,44 @@ def test_a_bloc_whose_plants_are_all_mothballed_takes_import_parity():
     assert (pop.potential_t[theirs] == 0.0).all() and (pop.orders_t[theirs] == 0.0).all()
     assert m.markets.price[w, s] == min(landed[o] for o in range(m.tables.B) if o != w)
     assert m.markets.price_at_bound[w, s] == 0.0
+
+
+# -- the gap to the long-run price (investment.shortfall_prices) -----------------------------------------------------
+
+
+def test_above_the_long_run_price_the_gap_lasts_for_the_uncovered_share_with_or_without_the_lever():
+    price, normal = np.array([90.0, 90.0, 90.0]), np.full(3, 60.0)
+    uncovered = np.array([0.0, 0.5, 1.0])
+    for shortfall in (True, False):
+        np.testing.assert_allclose(price_gap_expected(price, normal, uncovered, shortfall), [60.0, 75.0, 90.0])
+
+
+def test_below_the_long_run_price_the_uncovered_share_sells_at_it_with_the_lever():
+    """40 USD/kg against a long-run 60: a glut (nothing uncovered) keeps 40; half the sales within reach uncovered
+    expect 50; all uncovered, 60 (only new plants can serve them, and they come at 60)."""
+    price, normal = np.full(3, 40.0), np.full(3, 60.0)
+    uncovered = np.array([0.0, 0.5, 1.0])
+    np.testing.assert_allclose(price_gap_expected(price, normal, uncovered, True), [40.0, 50.0, 60.0])
+    np.testing.assert_allclose(price_gap_expected(price, normal, uncovered, False), [40.0, 40.0, 40.0])  # off: the rule before
+
+
+def _first_west_separation_start(shortfall: bool) -> float:
+    cfg = make_config("scenario=export_control_shock", "seed=4", "years=20", f"world.investment.shortfall_prices={str(shortfall).lower()}")
+    m = ChainModel(cfg)
+    for _ in range(cfg.years * 4):
+        m.step()
+    ev = m.recorder.events()
+    control = (2025 - m.world.start_year) * 4  # the shock's export control starts in 2025
+    after = ev[(ev.bloc == "west") & (ev.stage == "separation") & ev.kind.isin(["entry", "project_start"]) & (ev.quarter_index >= control)]
+    return m.world.start_year + after.quarter_index.min() / 4 if len(after) else np.inf
+
+
+@pytest.mark.parametrize("shortfall", [True, False])
+def test_an_export_control_brings_western_separation_projects_years_earlier_with_the_lever(shortfall):
+    """export_control_shock, seed 4: after the 2025 control, Western metal makers draw oxide from the two small Western
+    separators and imports at an index below a new Western plant's long-run price (1.1-1.3x the reference in
+    2028-2031 against 1.75x). Without the lever that price is expected to last and the first separation project
+    starts in 2034, when the index has climbed past the long-run level; with it, the uncovered demand is valued at
+    the long-run price and the first project starts within three years of the control."""
+    year = _first_west_separation_start(shortfall)
+    assert (year < 2028.5) if shortfall else (year >= 2033.0), year

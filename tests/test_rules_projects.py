@@ -590,3 +590,60 @@ def test_some_entrants_reach_first_output_in_default_world():
     assert len(completed) >= 3  # entrants do build plants
     producing = ev[(ev.kind == "first_output") & ev.firm_id.isin(entrants_)]
     assert len(producing) > 0, f"{len(completed)} entrant plants completed, none produced"
+
+
+# ---------------------------------------------------------------------------
+# Projects under construction at the start (world.firms.NAME.first_output_year)
+# ---------------------------------------------------------------------------
+PROJECT_COHORT = (
+    "+world.firms.test_project={bloc:west,stage:mining,region:us,count:2,capacity_t:[5000.0,5000.0],first_output_year:2016.5}",
+    *FIXED,
+)
+
+
+def test_a_project_cohort_starts_in_construction_financed_as_the_gate_finances():
+    """Two Western mines of 5,000 t/yr whose construction ends in 2016 Q3 (quarter 6): at the start they hold no
+    capacity, are in construction with all their capex to spend (6 quarters left of a 2-year construction: 3/4 of it,
+    1/4 spent as construction in progress), own funds for the equity share of what is left plus the start-up reserve,
+    and debt for the rest of what was spent."""
+    from agents.investment import project_reserve
+    from sim.engine.model import ChainModel
+
+    m = ChainModel(fresh_config(*PROJECT_COHORT))
+    pop, T, fin = m.pop, m.tables, m.world.finance
+    rows = np.flatnonzero(pop.proj_nameplate_t == 5000.0)
+    assert len(rows) == 2
+    b, s = T.blocs.index("west"), T.stages.index("mining")
+    capex = T.capex_musd_per_kt[b, s] * 5.0
+    eq = T.equity_share_required[b]
+    assert (pop.phase[rows] == Phase.PROJECT).all() and (pop.proj_phase[rows] == ProjectPhase.CONSTRUCTION).all()
+    assert (pop.capacity_t[rows] == 0.0).all() and (pop.proj_remaining_q[rows] == 7.0).all()
+    np.testing.assert_allclose(pop.proj_capex_left[rows], 0.75 * capex)
+    np.testing.assert_allclose(pop.cip[rows], 0.25 * capex)
+    np.testing.assert_allclose(pop.debt[rows], (1 - eq) * 0.25 * capex)
+    np.testing.assert_allclose(pop.cash[rows], eq * 0.75 * capex + project_reserve(pop, T, rows, np.full(2, capex), fin))
+    equity = pop.cash + pop.book_assets + pop.cip + pop.working_capital - pop.debt
+    np.testing.assert_allclose(equity[rows], eq * capex + project_reserve(pop, T, rows, np.full(2, capex), fin))
+
+
+def test_a_project_cohort_first_produces_in_its_quarter_and_ramps_up():
+    from sim.engine.model import ChainModel
+
+    m = ChainModel(fresh_config(*PROJECT_COHORT))
+    ids = m.pop.firm_id[m.pop.proj_nameplate_t == 5000.0].copy()
+    for _ in range(9):
+        m.step()
+    ev = m.recorder.events()
+    done = ev[(ev.kind == "construction_complete") & ev.firm_id.isin(ids)]
+    assert sorted(done.quarter_index) == [6, 6]  # 2016 Q3
+    ramped = ev[(ev.kind == "ramped_up") & ev.firm_id.isin(ids)]
+    assert sorted(ramped.quarter_index) == [8, 8]  # half a year of ramp-up (FIXED)
+
+
+def test_without_project_cohorts_the_start_is_the_operating_incumbents():
+    """The shipped 2015 world has no project cohort: every firm starts operating, without a project."""
+    from sim.engine.model import ChainModel
+
+    m = ChainModel(fresh_config())
+    assert all(c.first_output_year is None for c in m.world.firms.values())
+    assert (m.pop.phase[m.pop.alive] == Phase.OPERATING).all() and (m.pop.proj_phase[m.pop.alive] == ProjectPhase.NONE).all()

@@ -121,6 +121,9 @@ class FirmCohortConfig:
     age_years: list[float] = f([5.0, 15.0], lo=0.0, pair=True)
     group: Optional[str] = None
     state_owned: bool = False
+    # a project past its final investment decision at the start (financed, under construction): the year its construction
+    # ends and ramp-up to ``capacity_t`` begins, as announced by the start year (null: operating incumbents)
+    first_output_year: Optional[float] = None
     note: str = ""
 
 
@@ -194,6 +197,8 @@ class InvestmentConfig:
     # cover the sales within reach (false: the smoothed price is expected to last, the rule before 2026)
     demand_based_expectations: bool = False  # expected sales include the bloc's unmet demand and imports at risk (false: orders only)
     check_funds_at_expansion: bool = False  # an expansion the firm cannot fund is skipped and recorded (false: it waits at the gate)
+    shortfall_prices: bool = False  # below the long-run price, the share of sales within reach that capacity and committed pipeline
+    # leave uncovered is expected to sell at the long-run price (new plants must serve it); false: a price below it is expected to last
     netback_share: float = f(0.0, lo=0.0, hi=1.0)  # share of the downstream netback upstream investors expect while final buyers are short
     netback_min_shortage: float = f(0.02, lo=0.0, hi=1.0)  # unmet share of the bloc's final demand at which the netback counts
     input_feasible_supply: bool = False  # investors count what the bloc's inputs (own upstream, licensed imports) can feed: an
@@ -501,6 +506,12 @@ def _check_groups_and_cohorts(w: WorldConfig) -> None:
             require_name(f"{key}.group", c.group, list(w.groups), "group")
             if w.groups[c.group].bloc != c.bloc:
                 raise ConfigError(f"{key}.group", f"group '{c.group}' belongs to bloc '{w.groups[c.group].bloc}', not '{c.bloc}'")
+        if c.first_output_year is not None and not c.first_output_year > w.start_year:
+            raise ConfigError(
+                f"{key}.first_output_year",
+                f"a project under construction must first produce after world.start_year ({w.start_year}), got {c.first_output_year}; "
+                "an operating plant has no first_output_year (null)",
+            )
 
 
 # --------------------------------------------------------------------------

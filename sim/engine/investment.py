@@ -153,7 +153,8 @@ def expected_project_price(model: ChainModel, input_price: np.ndarray, rate: np.
     within reach (:func:`sales_within_reach`, grown to the lead time) that the bloc's capacity and committed pipeline
     (past the final investment decision: ``ChainModel.committed_pipeline``) at target utilisation leave uncovered;
     the rest closes as the pipeline comes on line (investors see each other's projects; the cobweb of naive
-    expectations is damped). A price below the long-run level is expected to last (no one builds into a glut).
+    expectations is damped). Below the long-run level, the uncovered share is expected to sell at it with
+    ``investment.shortfall_prices`` (:func:`price_gap_expected`); a glut is expected to last (no one builds into it).
     False: the smoothed index itself."""
     mk = model.markets
     if not model.world.investment.pipeline_aware_prices or model.sales_expected is None:
@@ -163,11 +164,23 @@ def expected_project_price(model: ChainModel, input_price: np.ndarray, rate: np.
     keep = np.clip(np.divide(wanted - (cap + pipe), wanted, out=np.zeros_like(wanted), where=wanted > 1e-9), 0.0, 1.0)
     normal = long_run_price(model, input_price, rate, support)
     price = netback_prices(model, mk.expected_price, normal, input_price)
-    boom = price > normal  # a slump is expected to last: nobody builds into a glut
     # at an input-limited stage a new plant adds no output: the scarcity margin is the input's (bid upstream by the
     # netback, which reads the price before this), its investors expect the long-run price
     keep = np.where(input_limited(model), 0.0, keep)
-    return np.where(boom, normal + (price - normal) * keep, price)
+    return price_gap_expected(price, normal, keep, model.world.investment.shortfall_prices)
+
+
+def price_gap_expected(price: np.ndarray, normal: np.ndarray, uncovered: np.ndarray, shortfall: bool) -> np.ndarray:
+    """The price investors expect over a new plant's life from the smoothed price ``price``, the long-run price
+    ``normal`` and the ``uncovered`` share (0-1) of the sales within reach that capacity and committed pipeline leave
+    to new plants. Above the long-run price the gap lasts only for the uncovered share (investors see each other's
+    projects). Below it, a glut (nothing uncovered) is expected to last: nobody builds into it. With ``shortfall``
+    (``investment.shortfall_prices``) the uncovered share is expected to sell at the long-run price, as only new plants,
+    which come at that price, can serve it: a bloc short of capacity behind cheap imports or a run-down index is not a
+    glut. Without it a price below the long-run level is expected to last whatever is uncovered (the rule before)."""
+    above = normal + (price - normal) * uncovered
+    below = price + (normal - price) * uncovered if shortfall else price
+    return np.where(price > normal, above, below)
 
 
 def netback_prices(model: ChainModel, price: np.ndarray, normal: np.ndarray, input_price: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agents.firms import FirmPopulation, Phase
+from agents.investment import ProjectPhase, project_reserve
 from sim.config import WorldConfig
 
 
@@ -209,6 +210,9 @@ def build_population(w: WorldConfig, T: Tables, rng: np.random.Generator) -> Fir
         n = max(int(round(c.count * w.scale)), 0)
         if n == 0:
             continue
+        if c.first_output_year is not None:
+            add_projects_under_construction(pop, w, T, c, n, rng)
+            continue
         b = T.blocs.index(c.bloc)
         s = T.stages.index(c.stage)
         cap = log_uniform(rng, c.capacity_t[0], c.capacity_t[1], n)
@@ -253,3 +257,59 @@ def build_population(w: WorldConfig, T: Tables, rng: np.random.Generator) -> Fir
         pop._data["rd_hist"][rows, :] = (rd_prop * rev_q)[:, None]
         pop._data["knowledge"][rows] = rd_prop * rev_q * 4.0 * 2.0  # about two years of R&D (assumption)
     return pop
+
+
+def add_projects_under_construction(pop: FirmPopulation, w: WorldConfig, T: Tables, c, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` firms of cohort ``c`` whose plant is a greenfield project past its final investment decision at the start
+    (``first_output_year``): construction ends, and ramp-up to the drawn nameplate begins, in that year's quarter.
+    The part of the capex not yet spent is the share of the stage's mid construction time still to run (all of it
+    if the project is younger than that); what was spent is construction in progress. The
+    project was financed at its gate as the finance gate finances one: the equity share of the capex and the start-up
+    reserve (agents.investment.project_reserve) as own funds, the rest borrowed as construction spends it (the spent
+    part already borrowed), so the accounts' borrowing rule carries it on."""
+    b = T.blocs.index(c.bloc)
+    s = T.stages.index(c.stage)
+    nameplate = log_uniform(rng, c.capacity_t[0], c.capacity_t[1], n)
+    cost_index = rng.uniform(c.cost_index[0], c.cost_index[1], n)
+    rd_prop = rng.uniform(T.rd_propensity[b, 0], T.rd_propensity[b, 1], n)
+    proj_u = rng.random((n, 5))
+    # construction ends in quarter index k = (first_output_year - start_year) x 4: projects count down at the start of
+    # each quarter (agents.investment.advance_projects), the first time in quarter 0
+    k = max(round((c.first_output_year - w.start_year) * 4.0), 0)  # quarters of construction still to run
+    remaining_q = k + 1
+    construction_q = 4.0 * float(T.construction_years[b, s].mean())
+    capex = T.capex_musd_per_kt[b, s] * nameplate / 1000.0
+    left = capex * min(max(k, 1) / max(construction_q, 1.0), 1.0)
+    rows = pop.add(
+        n,
+        bloc=b,
+        region=T.regions.index(c.region),
+        stage=s,
+        group=T.groups.index(c.group) if c.group is not None else -1,
+        state_owned=c.state_owned,
+        phase=Phase.PROJECT,
+        birth_step=0,
+        niche_start_step=0,
+        capacity_t=0.0,
+        quality=T.new_plant_quality[b, s],
+        qualified=not T.qualification[s],
+        experience_ref_t=T.experience_ref_years[s] * nameplate,
+        cum_output_t=T.entrant_experience_years[s] * nameplate,
+        cost_index=cost_index,
+        rd_propensity=rd_prop,
+        tax_rate=T.tax_rate[b],
+        employees=5.0,
+    )
+    pop.proj_u[rows] = proj_u
+    pop.proj_phase[rows] = ProjectPhase.CONSTRUCTION
+    pop.proj_greenfield[rows] = True
+    pop.proj_nameplate_t[rows] = nameplate
+    pop.proj_capex_musd[rows] = capex
+    pop.proj_capex_left[rows] = left
+    pop.proj_remaining_q[rows] = float(remaining_q)
+    pop.proj_start_step[rows] = 0
+    eq = T.equity_share_required[b]
+    pop.cip[rows] = capex - left
+    pop.debt[rows] = (1.0 - eq) * (capex - left)
+    pop.cash[rows] = eq * left + project_reserve(pop, T, rows, capex, w.finance)
+    return rows
