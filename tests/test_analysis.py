@@ -32,6 +32,7 @@ from _sim_helpers import make_config
 
 from sim.engine.run import run
 from sim.research import analysis as an
+from sim.research import style
 
 YEARS = 4
 STAGES = ["mining", "separation", "metal", "magnet"]
@@ -468,13 +469,14 @@ def test_plot_timeline_marks_every_scenario_bloc_and_stage(frames):
     for ax, (bloc, col) in zip(axes, [(b, c) for b in blocs for c in ("years_to_first_output", "years_to_independence")]):
         assert ax.get_title().startswith(f"{bloc}: ")
         cells = table[(table["bloc"] == bloc) & (table["measure"] == col)]
-        medians = sorted(float(ln.get_xdata()[0]) for ln in ax.get_lines() if ln.get_gid() == "median")
-        assert medians == sorted(cells[cells["median_status"] != "never"]["median"].tolist())
+        medians = sorted(float(_xdata(ln)[0]) for ln in ax.get_lines() if ln.get_gid() == "median")  # calendar years, by month
+        want = cells[cells["median_status"] != "never"]
+        assert medians == pytest.approx(sorted((want["reference_year"] + want["median"]).tolist()), abs=1 / 12)
         counts = [t for t in ax.texts if t.get_gid() == "reached"]
         assert len(counts) == int((cells["n_reached"] < cells["n_seeds"]).sum())
         ranges = bloc == "west" and col == "years_to_independence"
         assert len(ax.patches) == (len(STAGES) if ranges else 0)  # the accepted ranges, on the West's independence only
-        assert "years" in ax.get_xlabel() or ax.get_xlabel() == ""
+        assert "year" in ax.get_xlabel() or ax.get_xlabel() == ""
 
 
 def test_independence_years_recomputed_from_the_time_series_match_the_summaries(runs):
@@ -490,26 +492,34 @@ def test_independence_years_recomputed_from_the_time_series_match_the_summaries(
     assert (later.loc[kept, "independence_year"] == later.loc[kept, "independence_year_summary"]).all()
 
 
+def _xdata(ln) -> np.ndarray:
+    """A line's x in decimal years (date axes give dates back)."""
+    x = np.asarray(ln.get_xdata())
+    return style.to_years(x) if x.dtype.kind in "Mm" or x.dtype == object else x.astype(float)
+
+
 def _plots_series(ax, series: pd.Series) -> bool:
-    """Whether a line of the panel draws exactly this series (x = its index, y = its values)."""
+    """Whether a line of the panel draws exactly this series (x = its index in decimal years, y = its values)."""
     x, y = series.index.to_numpy(float), series.to_numpy(float)
     return any(
-        len(ln.get_xdata()) == len(x) and np.allclose(ln.get_xdata(), x) and np.allclose(np.asarray(ln.get_ydata(), float), y, equal_nan=True)
+        len(ln.get_xdata()) == len(x) and np.allclose(_xdata(ln), x) and np.allclose(np.asarray(ln.get_ydata(), float), y, equal_nan=True)
         for ln in ax.get_lines()
     )
 
 
 def test_plot_capacity(frames):
     ts = frames["timeseries"]
-    axes = _check_figure(an.plot_capacity(ts), 2 * len(STAGES))
-    assert [ax.get_title() for ax in axes[: len(STAGES)]] == STAGES
-    assert "kt/yr" in axes[0].get_ylabel() and "share" in axes[len(STAGES)].get_ylabel()
-    for k, stage in enumerate(STAGES):  # every scenario's median across seeds, per bloc, is drawn as it is in the data
+    blocs = ["china", *[b for b in pd.unique(ts["bloc"].astype(str)) if b != "china"]]
+    axes = _check_figure(an.plot_capacity(ts), len(STAGES) * (len(blocs) + 1))
+    ncol = len(blocs) + 1
+    assert [ax.get_title() for ax in axes[:ncol]] == [*(f"mining: {b}" for b in blocs), "mining: china's share"]
+    assert "kt REO/yr" in axes[0].get_ylabel() and "kt NdFeB magnet/yr" in axes[3 * ncol].get_ylabel() and "%" in axes[ncol - 1].get_ylabel()
+    for k, stage in enumerate(STAGES):  # every scenario's median across seeds, in each bloc's own panel, as it is in the data
         d = ts[ts["stage"].astype(str) == stage]
         for (scen, bloc), g in d.groupby([d["scenario"], d["bloc"].astype(str)]):
-            assert _plots_series(axes[k], g.groupby("time")["capacity_t"].median() / 1000.0), (stage, scen, bloc)
+            assert _plots_series(axes[k * ncol + blocs.index(bloc)], g.groupby("time")["capacity_t"].median() / 1000.0), (stage, scen, bloc)
             if bloc == "china":
-                assert _plots_series(axes[len(STAGES) + k], g.groupby("time")["capacity_share"].median()), (stage, scen)
+                assert _plots_series(axes[k * ncol + ncol - 1], g.groupby("time")["capacity_share"].median()), (stage, scen)
 
 
 def test_plot_pyramid(frames):
@@ -528,7 +538,8 @@ def test_plot_pyramid(frames):
         runs = pol.loc[pol["scenario"] == scen, "run"].unique()
         per_run = counts.reindex(pd.MultiIndex.from_product([runs, years], names=["run", "year"]), fill_value=0)
         assert per_run.sum() > 0 or scen != "baseline", "the baseline test runs designate firms"
-        assert _plots_series(axes[3], per_run.astype(float).groupby("year").median()), scen
+        per_year = per_run.astype(float).groupby("year").median()
+        assert _plots_series(axes[3], per_year.set_axis(per_year.index + 0.5)), scen  # a year's count at mid-year
     _check_figure(an.plot_pyramid(frames["policy"]), 4, min_axes_with_lines=3)  # no event log: text instead
     one_run_events = frames["events"].drop(columns=["run", "scenario", "seed"])
     with pytest.raises(ValueError, match="no 'run' column"):
@@ -544,7 +555,7 @@ def test_plot_rd_by_tier(frames):
     flows = p.pivot_table(index=["run", "year"], columns="measure", values="value", aggfunc="sum")
     intensity = (flows["rd_spend_musd"] / flows["revenue_musd"]).groupby("year").median()
     assert intensity.notna().all() and (intensity > 0).any()
-    assert _plots_series(axes[0], intensity)
+    assert _plots_series(axes[0], intensity.set_axis(intensity.index + 0.5))  # a year's flows at mid-year
 
 
 def test_event_study_and_its_plot_on_real_runs(frames):
@@ -555,16 +566,26 @@ def test_event_study_and_its_plot_on_real_runs(frames):
     _check_figure(an.plot_event_study(es), 4)
 
 
-def test_plot_prices_shades_event_windows_and_marks_export_control(frames):
+def test_plot_prices_shades_only_where_an_export_control_is_in_force(frames):
     ts, ev = frames["timeseries"], frames["events"]
     axes = _check_figure(an.plot_prices(ts, ev), len(STAGES))
     controlled = set(ts[ts["export_controlled"] > 0]["stage"].astype(str))
     assert controlled == {"separation", "metal", "magnet"}  # the moved shock (test setup), not a model number
     for ax, stage in zip(axes, STAGES):
-        assert any(p.get_gid() == "event_window" for p in ax.patches)
+        assert any(ln.get_gid() == "event_start" for ln in ax.get_lines()), "the shock's start on every panel"
         bars = [ln for ln in ax.get_lines() if ln.get_gid() == "export_control"]
         assert bool(bars) == (stage in controlled)
+        assert not any(p.get_gid() == "event_window" for p in ax.patches), "the other scenarios are not under control: no shading"
         assert "USD/kg" in ax.get_ylabel()
+    shock = ts[ts["scenario"] == "export_control_shock"]
+    for ax, stage in zip(an.plot_prices(shock, ev[ev["scenario"] == "export_control_shock"]).axes, STAGES):
+        shaded = [p for p in ax.patches if p.get_gid() == "event_window"]
+        assert bool(shaded) == (stage in controlled), stage  # shaded only at the stages under control
+        if shaded:
+            years = shock[(shock["stage"].astype(str) == stage) & (shock["export_controlled"] > 0)]["time"]
+            x = np.rint([shaded[0].get_x(), shaded[0].get_x() + shaded[0].get_width()]).astype("int64").astype("datetime64[D]")
+            x0, x1 = (float(v) for v in style.to_years(x))
+            assert (x0, x1) == pytest.approx((years.min(), years.max() + 0.25), abs=1 / 12)
     quiet = ts[ts["scenario"] != "export_control_shock"]
     for ax in an.plot_prices(quiet, ev[ev["scenario"] != "export_control_shock"]).axes:
         assert not any(p.get_gid() == "event_window" for p in ax.patches)  # no event fires in 4 years of baseline
@@ -582,29 +603,36 @@ def _fiscal_totals(policy: pd.DataFrame) -> dict[tuple[str, str], dict[str, floa
 
 
 def test_plot_fiscal(frames):
-    axes = _check_figure(an.plot_fiscal(frames["policy"], frames["timeseries"]), 3, min_axes_with_lines=1)
-    assert "M USD" in axes[0].get_ylabel() and axes[1].patches, "bars of spending by instrument"
-    # the stacked bars: one per scenario / bloc and instrument, as long as its mean total, stacked in instrument order
+    fig = an.plot_fiscal(frames["policy"], frames["timeseries"])
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert fig.get_suptitle() and fig.legends
+    per_year = [ax for ax in axes if ax.get_title().endswith("public money per year")]
+    assert per_year and all("M USD/yr" in ax.get_ylabel() for ax in per_year), "a panel and scale per bloc that spends"
+    bars_ax = next(ax for ax in axes if ax.containers)
+    # the stacked bars: one per scenario / bloc and instrument, as long as its share of the mean total, stacked in order
     want = _fiscal_totals(frames["policy"])
     assert want, "the runs spend public money"
     fiscal = frames["policy"][frames["policy"]["measure"] == "fiscal_musd"]
     labels = {f"{s} / {b}" for s, b in zip(fiscal["scenario"].astype(str), fiscal["bloc"].astype(str))}
     seen: dict[tuple[str, str], dict[str, float]] = {}
     ends: dict[tuple[str, str], float] = {}
-    for bars in axes[1].containers:
+    for bars in bars_ax.containers:
         inst = bars.get_label()
         for rect in bars.patches:
             y = rect.get_y() + rect.get_height() / 2
-            label = next(lb for lb in labels if abs(axes[1].yaxis.convert_units(lb) - y) < 1e-9)
+            label = next(lb for lb in labels if abs(bars_ax.yaxis.convert_units(lb) - y) < 1e-9)
             scen, bloc = label.split(" / ")
             if rect.get_width():
                 seen.setdefault((scen, bloc), {})[inst] = rect.get_width()
             assert rect.get_x() == pytest.approx(ends.get((scen, bloc), 0.0)), "stacked on the instruments before it"
             ends[(scen, bloc)] = rect.get_x() + rect.get_width()
     assert seen.keys() == want.keys()
+    totals = [t.get_text() for t in bars_ax.texts]
     for k, by_inst in want.items():
-        assert seen[k] == pytest.approx(by_inst), k
-        assert ends[k] == pytest.approx(sum(by_inst.values())), k
+        total = sum(by_inst.values())
+        assert seen[k] == pytest.approx({i: v / total for i, v in by_inst.items()}), k
+        assert ends[k] == pytest.approx(1.0), k
+        assert f"{total:,.0f} M USD" in totals, k
     per_t = an.fiscal_per_tonne(frames["policy"], frames["timeseries"])
     assert set(per_t["bloc"]) == set(BLOCS)
     assert (per_t.groupby(["run", "bloc"])["fiscal_cum_musd"].diff().dropna() >= -1e-9).all()  # cumulative
@@ -612,7 +640,7 @@ def test_plot_fiscal(frames):
 
 def test_plots_accept_one_run_without_id_columns(runs):
     r = runs[0]
-    _check_figure(an.plot_capacity(r.timeseries), 2 * len(STAGES))
+    _check_figure(an.plot_capacity(r.timeseries), len(STAGES) * (len(BLOCS) + 1))
     _check_figure(an.plot_prices(r.timeseries, r.events), len(STAGES))
     fig = an.plot_event_study(an.event_study(r.firms, r.events))
     png = fig._repr_png_()

@@ -74,6 +74,73 @@ def test_tiny_experiment_writes_every_run_figure_and_table(tiny, capsys):
     text = (rep / "report.md").read_text()
     assert "## Timelines (years from the reference year; median [10%, 90%] over seeds" in text
     assert "## Timelines: paired differences in years" in text and "right-censored" in text
+    for name, _, _ in ex.FIGURES:  # the vector copy beside each PNG
+        assert (rep / "figures" / f"{name}.pdf").stat().st_size > 5000, name
+    assert text.count("*In this run.*") >= 5, "a sentence from the run's numbers under the figures"
+
+
+def test_every_report_figure_has_readable_ticks_and_labelled_axes_with_units(tiny):
+    """Renders every figure of the tiny experiment and checks, from the figure objects: no two tick labels of an axis
+    overlap, every axis that shows tick labels has a label, and a quantity's label ends with its unit in parentheses
+    (sim/research/style.py axis_problems); scenario colours are the same in every figure and none is an instrument's."""
+    from matplotlib.colors import to_hex
+
+    from sim.research import analysis as an
+    from sim.research import style
+
+    _, path, out = tiny
+    exp = ex.load_experiment(str(path))
+    runs = an.load_runs(out / "runs")
+    names, seen = [], {}
+    for f in ex.report_figures(exp, runs):
+        names.append(f.name)
+        assert style.axis_problems(f.figure) == [], f.name
+        assert f.figure.get_figwidth() <= style.WIDTHS["double"] + 1e-9, f.name  # a journal's double column
+        for leg in f.figure.legends:  # the legend's scenario entries: one colour per scenario in every figure
+            for h, t in zip(leg.legend_handles, leg.get_texts()):
+                scen = t.get_text().split(" (")[0]
+                if scen in exp.scenarios:
+                    assert seen.setdefault(scen, to_hex(h.get_color())) == to_hex(h.get_color()), (f.name, scen)
+        if f.name == "fiscal":
+            bars = {to_hex(p.get_facecolor()) for ax in f.figure.axes for p in ax.patches}
+            assert bars and not bars & {to_hex(c) for c in style.scenario_colors(exp.scenarios).values()}
+    assert names == [n for n, _, _ in ex.FIGURES]
+    assert seen == {s: to_hex(c) for s, c in style.scenario_colors(exp.scenarios).items()}
+
+
+def test_palettes_never_share_a_colour():
+    from matplotlib.colors import to_hex
+
+    from sim.research import style
+
+    scen = {to_hex(c) for c in [*style.SCENARIO_PALETTE.values(), *style.SCENARIO_SPARE]}
+    inst = {to_hex(c) for c in style.INSTRUMENT_SPARE}
+    tiers = {to_hex(c) for c in style.TIER_PALETTE.values()}
+    assert not scen & inst and not scen & tiers and not inst & tiers
+    many = style.instrument_colors([*style.INSTRUMENT_ORDER, "agency:a", "agency:b", "agency:c"])
+    assert len(set(many.values())) == len(many)
+
+
+def test_axis_problems_catch_overlapping_years_and_labels_without_units():
+    """The checker itself: years on a narrow axis with a plain locator run together; the style's date axis does not."""
+    from matplotlib.ticker import FixedLocator
+
+    from sim.research import style
+
+    fig, axes = style.figure(1, 2, width="column", height=2.0)
+    years = list(range(2015, 2046))
+    bad, good = axes[0]
+    bad.plot(years, years)
+    bad.xaxis.set_major_locator(FixedLocator(years))
+    bad.set_xlabel("year")
+    good.plot(style.to_dates(years), years)
+    style.date_axis(good)
+    good.set_ylabel("capacity (kt REO/yr)")
+    problems = style.axis_problems(fig)
+    assert any("x tick labels overlap" in p for p in problems)
+    assert any("'year' has no unit" in p for p in problems)
+    assert any("y axis shows tick labels without a label" in p for p in problems)
+    assert not [p for p in problems if p.startswith("axes 1")]
 
 
 def test_timelines_csv_holds_every_scenario_bloc_stage_and_measure(tiny):
@@ -228,8 +295,8 @@ def test_format_table_marks_intervals_that_exclude_zero():
                 "unit": "year",
                 "scenario": "s",
                 "reference": "r",
-                "reference_median": 2031.0,
-                "scenario_median": 2029.5,
+                "reference_mean": 2031.0,
+                "scenario_mean": 2029.5,
                 "mean_difference": -1.5,
                 "ci_low": -2.0,
                 "ci_high": -1.0,
@@ -243,14 +310,32 @@ def test_format_table_marks_intervals_that_exclude_zero():
                 "unit": "M USD",
                 "scenario": "s",
                 "reference": "r",
-                "reference_median": 1234.0,
-                "scenario_median": math.nan,
+                "reference_mean": 1234.0,
+                "scenario_mean": math.nan,
                 "mean_difference": math.nan,
                 "ci_low": math.nan,
                 "ci_high": math.nan,
                 "excludes_zero": False,
                 "n_pairs": 0,
                 "n_dropped": 10,
+                "level": 0.9,
+            },
+            {
+                "label": "c",
+                "unit": "year",
+                "scenario": "s",
+                "reference": "r",
+                "reference_mean": 2045.0,  # censored at the end of the run: every reference seed never reached it
+                "scenario_mean": 2040.0,
+                "mean_difference": -5.0,
+                "ci_low": -6.0,
+                "ci_high": -4.0,
+                "excludes_zero": True,
+                "n_pairs": 10,
+                "n_dropped": 0,
+                "n_never_reference": 10,
+                "n_never_scenario": 3,
+                "n_seeds": 10,
                 "level": 0.9,
             },
         ]
@@ -260,6 +345,10 @@ def test_format_table_marks_intervals_that_exclude_zero():
     assert "90% interval" in lines[0]
     assert "2031.0" in lines[2] and "-1.50 *" in lines[2]
     assert "1,234" in lines[3] and "n/a" in lines[3] and "0 (10 dropped)" in lines[3]
+    # "never within the run" is printed as such and counted, never as the year the run ends
+    assert "2045" not in lines[4] and " never " in lines[4] and "2040.0 (bound)" in lines[4]
+    assert "never within the run: r 10/10, scenario 3/10" in lines[4]
+    assert "r mean" in lines[0] and "mean paired difference" in lines[0]
     md = ex.format_table(t, markdown=True)
     assert md.splitlines()[1].startswith("|---")
 

@@ -17,6 +17,7 @@ import yaml
 
 from sim.research import analysis as an
 from sim.research import experiment as ex
+from sim.research import style
 
 N = math.nan
 
@@ -356,24 +357,32 @@ def test_plot_timeline_draws_medians_intervals_open_ends_and_the_accepted_ranges
     fig = an.plot_timeline(tl, ranges={"mining": (3.0, 7.0), "magnet": (7.0, 15.0)})
     west_fo, west_ind, china_fo, china_ind = fig.axes[:4]
     assert [ax.get_title() for ax in fig.axes[:4]] == [
-        "west: years to first output",
-        "west: years to independence",
-        "china: years to first output",
-        "china: years to independence",
+        "west: first output of a new plant",
+        "west: independence",
+        "china: first output of a new plant",
+        "china: independence",
     ]
 
     def marks(ax, gid):
         return [ln for ln in ax.get_lines() if ln.get_gid() == gid]
 
-    medians = sorted((float(ln.get_xdata()[0]), ln.get_marker()) for ln in marks(west_fo, "median"))
+    def years(x):  # dates (or matplotlib's day numbers) back to years after the runs' reference year, 2015
+        x = np.asarray(x)
+        days = x.astype("datetime64[D]") if x.dtype.kind == "M" else np.rint(x.astype(float)).astype("int64").astype("datetime64[D]")
+        return tuple(float(v) - 2015.0 for v in style.to_years(days))
+
+    medians = sorted((years(ln.get_xdata())[0], ln.get_marker()) for ln in marks(west_fo, "median"))  # on the calendar axis
     assert medians == [(4.0, "o"), (8.0, ">"), (8.5, "o")]  # base mining never: no dot
-    intervals = sorted(tuple(map(float, ln.get_xdata())) for ln in marks(west_fo, "interval"))
-    assert intervals == [(3.0, 5.0), (6.0, 30.0), (7.0, 20.0)]  # "never" runs to the scenario's horizon
-    assert sorted(float(ln.get_xdata()[0]) for ln in marks(west_fo, "open_end")) == [20.0, 30.0]
+    intervals = sorted(years(ln.get_xdata()) for ln in marks(west_fo, "interval"))
+    assert intervals == [(3.0, 5.0), (6.0, 30.0), (7.0, 20.0)]  # "never" runs to the end of the scenario's runs
+    assert sorted(years(ln.get_xdata())[0] for ln in marks(west_fo, "open_end")) == [20.0, 30.0]
+    ends = sorted(years(ln.get_xdata())[0] for ln in west_fo.get_lines() if ln.get_gid() == "run_end")
+    assert ends == [20.0, 30.0], "each scenario's end of run is marked"
     texts = sorted(t.get_text().strip() for t in west_fo.texts if t.get_gid() == "reached")
     assert texts == ["2/4", "3/4", "never 0/4"]
-    assert [float(ln.get_xdata()[0]) for ln in marks(west_ind, "median")] == [6.5]
-    # the accepted ranges of west_timeline_coordinated: on the West's independence panel only
-    assert sorted((p.get_x(), p.get_width()) for p in west_ind.patches if p.get_gid() == "accepted_range") == [(3.0, 4.0), (7.0, 8.0)]
+    assert [years(ln.get_xdata())[0] for ln in marks(west_ind, "median")] == [6.5]
+    # the accepted ranges of west_timeline_coordinated: on the West's independence panel only, from the clock's start
+    spans = sorted(years([p.get_x(), p.get_x() + p.get_width()]) for p in west_ind.patches if p.get_gid() == "accepted_range")
+    assert spans == [(3.0, 7.0), (7.0, 15.0)]
     assert not west_fo.patches and not china_fo.patches and not china_ind.patches
     assert fig.legends and "10-90% of seeds" in fig.legends[0].get_title().get_text()

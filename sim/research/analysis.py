@@ -30,7 +30,6 @@ never), ``timeline_differences`` counts the pairs in which one side or neither r
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import warnings
@@ -43,7 +42,6 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 import yaml
-from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -53,6 +51,7 @@ from matplotlib.transforms import blended_transform_factory
 from agents.firms import Tier
 from sim.checks import ConfigError, yaml_problem
 from sim.engine import output
+from sim.research import style
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TARGETS_FILE = PROJECT_ROOT / "conf" / "validation" / "targets.yaml"
@@ -898,25 +897,16 @@ def _first_designation(f: pd.DataFrame, events: pd.DataFrame | None) -> pd.Serie
 
 
 # ----------------------------------------------------------------------------------------------
-# Figures
+# Figures (the project's style: sim/research/style.py)
 # ----------------------------------------------------------------------------------------------
-BLOC_STYLES = ("-", "--", ":", "-.")
 BAND = (0.05, 0.5, 0.95)
+AnalysisFigure = style.StyledFigure  # the name notebooks and sensitivity.py use
+scenario_colors = style.scenario_colors
+BLOC_STYLES = style.BLOC_STYLES
 
 
-class AnalysisFigure(Figure):
-    """A matplotlib Figure that renders itself as PNG in a notebook cell (no pyplot needed)."""
-
-    def _repr_png_(self) -> bytes:
-        buf = io.BytesIO()
-        self.savefig(buf, format="png", dpi=100)
-        return buf.getvalue()
-
-
-def _figure(nrows: int, ncols: int, width: float, height: float, **kw) -> tuple[Figure, np.ndarray]:
-    fig = AnalysisFigure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
-    return fig, axes
+def _figure(nrows: int, ncols: int, width: str | float, height: float, **kw) -> tuple[Figure, np.ndarray]:
+    return style.figure(nrows, ncols, width=width, height=height, **kw)
 
 
 def _order(values: Iterable[Any], first: Sequence[str] = ()) -> list[Any]:
@@ -925,32 +915,24 @@ def _order(values: Iterable[Any], first: Sequence[str] = ()) -> list[Any]:
     return [v for v in first if v in seen] + [v for v in seen if v not in first]
 
 
-def scenario_colors(scenarios: Iterable[str]) -> dict[str, Any]:
-    """A fixed colour per scenario (tab10, baseline first), the same in every figure of a report."""
-    pal = colormaps["tab10"].colors
-    return {s: pal[i % len(pal)] for i, s in enumerate(_order(scenarios, ("baseline",)))}
-
-
-def _styles(keys: Iterable[str]) -> dict[str, str]:
-    return {k: BLOC_STYLES[i % len(BLOC_STYLES)] for i, k in enumerate(keys)}
-
-
-def _median_band(ax, d: pd.DataFrame, x: str, value: str, color, ls: str = "-", label: str | None = None, marker: str | None = None) -> None:
-    """Median across runs of ``value`` at each ``x``, with the 5-95% band when there are several runs."""
+def _median_band(
+    ax, d: pd.DataFrame, x: str, value: str, color, ls: Any = "-", label: str | None = None, marker: str | None = None, dates: bool = True
+) -> None:
+    """Median across runs of ``value`` at each ``x``, with the 5-95% band when there are several runs; ``x`` in decimal
+    years is drawn on a date axis (``dates``)."""
     r = reduce(d, x, value, BAND).sort_values(x)
     if r.empty:
         return
-    ax.plot(
-        r[x].to_numpy(float), r["median"].to_numpy(float), color=color, ls=ls, label=label, marker=marker, markersize=3 if marker else None, lw=1.5
-    )
+    xs = style.to_dates(r[x].to_numpy(float)) if dates else r[x].to_numpy(float)
+    ax.plot(xs, r["median"].to_numpy(float), color=color, ls=ls, label=label, marker=marker, markersize=2.5 if marker else None)
     if (r["n"] > 1).any():
-        ax.fill_between(r[x].to_numpy(float), r["q05"].to_numpy(float), r["q95"].to_numpy(float), color=color, alpha=0.15, lw=0)
+        ax.fill_between(xs, r["q05"].to_numpy(float), r["q95"].to_numpy(float), color=color, alpha=0.15, lw=0)
 
 
 def _legend(
     fig: Figure,
     colors: dict[str, Any],
-    styles: dict[str, str] | None = None,
+    styles: dict[str, Any] | None = None,
     style_title: str = "",
     extra: Sequence[Any] = (),
     title: str = "median across seeds, band 5-95% of seeds",
@@ -964,19 +946,17 @@ def _legend(
         handles += [Line2D([], [], color="0.3", ls=ls, label=f"{style_title}{k}") for k, ls in styles.items()]
     handles += list(extra)
     if handles:
-        fig.legend(
-            handles=handles,
-            loc="outside lower center",
-            ncols=min(len(handles), ncols),
-            fontsize="small",
-            frameon=False,
-            title=title,
-            title_fontsize="small",
-        )
+        with style.styled(fig):
+            fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), ncols), frameon=False, title=title)
 
 
-def _year_axis(ax) -> None:
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+def _suptitle(fig: Figure, text: str) -> None:
+    with style.styled(fig):
+        fig.suptitle(text)
+
+
+def _year_axis(ax, label: str | None = "time (calendar year)", maxticks: int = 7) -> None:
+    style.date_axis(ax, label, maxticks=maxticks)
 
 
 def _empty(ax, text: str = "no data") -> None:
@@ -986,14 +966,30 @@ def _empty(ax, text: str = "no data") -> None:
 TARGET_BLOC = "west"  # the bloc whose independence the west_timeline_coordinated target ranges are about
 
 
-def plot_timeline(timeline: pd.DataFrame, ranges: dict[str, tuple[float, float]] | None = None, band: tuple[float, float] = TIMELINE_BAND) -> Figure:
-    """Years to first output and to independence per bloc and stage (rows: blocs; columns: the
-    two measures), one line per scenario from :func:`timeline_table`: a dot at the median over all
-    seeds (a triangle when it is only a lower bound), a bar over the ``band`` quantiles (an arrow at
-    its end when the upper quantile is later than drawn: a lower bound, or never within the run,
-    then drawn to the scenario's horizon), and the seeds that reached it when not all did. The
-    West's independence panel carries the accepted ranges of the west_timeline_coordinated target
-    (:func:`reference_ranges`) in grey."""
+def reference_target(path: str | Path | None = None) -> str | None:
+    """The scenario the ``west_timeline_coordinated`` target of conf/validation/targets.yaml is about (None when absent)."""
+    f = Path(path) if path is not None else TARGETS_FILE
+    try:
+        targets = yaml.safe_load(f.read_text()).get("targets", [])
+    except (OSError, AttributeError, yaml.YAMLError):
+        return None
+    return next(
+        (str(t["scenario"]) for t in targets if isinstance(t, dict) and t.get("id") == "west_timeline_coordinated" and t.get("scenario")), None
+    )
+
+
+@style.in_style()
+def plot_timeline(
+    timeline: pd.DataFrame, ranges: dict[str, tuple[float, float]] | None = None, band: tuple[float, float] = TIMELINE_BAND, target: str | None = None
+) -> Figure:
+    """First output and independence per bloc and stage on one calendar axis (rows: blocs; columns: the two measures),
+    one line per scenario from :func:`timeline_table`: a dot at the median over all seeds (a triangle when it is only
+    a lower bound), a bar over the ``band`` quantiles (an arrow at its end when the upper quantile is later than drawn:
+    a lower bound, or never within the run, then drawn to the end of the scenario's run), and the seeds that reached
+    it when not all did. Each scenario's clock start (its reference year) is a tick of its colour at the top of every
+    panel and the end of its run a vertical line: "never" means not by then. The West's independence panel carries the
+    accepted ranges of the west_timeline_coordinated target (:func:`reference_ranges`) in grey, counted from the
+    reference year of the target's scenario (``target``; default the target's, else the latest reference year)."""
     _check_columns(timeline, ["bloc", "stage", "years_to_first_output", "years_to_independence"])
     tl = _with_ids(timeline)
     table = timeline_table(tl, band)
@@ -1001,90 +997,114 @@ def plot_timeline(timeline: pd.DataFrame, ranges: dict[str, tuple[float, float]]
     blocs, stages = _order(tl["bloc"]), _order(tl["stage"])
     colors = scenario_colors(tl["scenario"])
     lo, hi = (quantile_name(q) for q in band)
-    measures = (("years_to_first_output", "years to first output"), ("years_to_independence", "years to independence"))
-    fig, axes = _figure(len(blocs), 2, 12, 2.0 + 1.1 * len(stages) * len(blocs), sharex=True, sharey=True)
-    horizon = table.groupby("scenario")["horizon_years"].max()
-    finite = [float(np.nanmax(tl[m])) for m, _ in measures if tl[m].notna().any()]
-    xmax = max([float(np.nanmax(horizon)) if horizon.notna().any() else 0.0] + [b for _, b in ranges.values()] + finite)
+    measures = (("years_to_first_output", "first output of a new plant"), ("years_to_independence", "independence"))
+    fig, axes = _figure(len(blocs), 2, "double", 1.3 + 0.42 * len(stages) * len(blocs) * max(1.0, len(colors) / 3) ** 0.5, sharex=True, sharey=True)
+    refs = table.groupby("scenario")["reference_year"].max()
+    ends = (refs + table.groupby("scenario")["horizon_years"].max()).dropna()
+    target = target or reference_target()
+    range_from = refs.get(target, refs.max()) if len(refs) else 0.0
     height = 0.7 / max(len(colors), 1)
     for i, bloc in enumerate(blocs):
         for j, (col, title) in enumerate(measures):
             ax = axes[i, j]
             for k, stage in enumerate(stages):
-                if bloc == TARGET_BLOC and col == "years_to_independence" and stage in ranges:
+                if bloc == TARGET_BLOC and col == "years_to_independence" and stage in ranges and pd.notna(range_from):
                     a, b = ranges[stage]
-                    ax.barh(k, b - a, left=a, height=0.85, color="0.88", zorder=0, gid="accepted_range")
+                    ax.barh(k, style.to_dates(range_from + b) - style.to_dates(range_from + a), left=style.to_dates(range_from + a), height=0.85,
+                            color="0.88", zorder=0, gid="accepted_range")  # fmt: skip
                 for n, (scen, color) in enumerate(colors.items()):
                     sel = table[(table["scenario"] == scen) & (table["bloc"] == bloc) & (table["stage"] == stage) & (table["measure"] == col)]
-                    if not sel.empty:
-                        _timeline_marks(ax, sel.iloc[0], k + (n - (len(colors) - 1) / 2) * height, color, lo, hi, horizon.get(scen, xmax))
-            ax.set_title(f"{bloc}: {title}", fontsize="medium")
+                    if not sel.empty and scen in refs:
+                        y = k + (n - (len(colors) - 1) / 2) * height
+                        _timeline_marks(ax, sel.iloc[0], y, color, lo, hi, float(refs[scen]), float(ends.get(scen, np.nan)))
+            trans = blended_transform_factory(ax.transData, ax.transAxes)
+            for scen, color in colors.items():
+                if scen in refs:
+                    ax.plot(style.to_dates([refs[scen]] * 2), [1.0, 0.96], color=color, lw=2.5, transform=trans, clip_on=False, gid="clock_start")
+                if scen in ends:
+                    ax.axvline(style.to_dates(ends[scen]), color=color, lw=0.8, ls=(0, (2, 2)), gid="run_end")
+            ax.set_title(f"{bloc}: {title}")
             ax.set_yticks(range(len(stages)), stages)
-            ax.grid(axis="x", alpha=0.3)
-            if i == len(blocs) - 1:
-                ax.set_xlabel("years from the timeline reference year (run start, or the policy switch)")
+            ax.set_ylabel("stage" if j == 0 else "")
+            ax.grid(axis="y", visible=False)
+            _year_axis(ax, "calendar year (year)" if i == len(blocs) - 1 else None)
+    style.hide_inner_labels(axes, x=True, y=True)
     axes[0, 0].set_ylim(len(stages) - 0.5, -0.5)
-    axes[0, 0].set_xlim(0, xmax * 1.15 + 0.5)
+    if len(refs) and len(ends):  # room on the right for the counts of seeds, past the latest end of a run
+        axes[0, 0].set_xlim(
+            style.to_dates(float(refs.min()) - 1.0), style.to_dates(float(ends.max()) + 0.2 * (float(ends.max()) - float(refs.min())) + 1.0)
+        )
     ref_txt = ", ".join(f"{st} {a:g}-{b:g}" for st, (a, b) in ranges.items() if st in stages)
-    ref = Patch(color="0.88", label=f"{TARGET_BLOC} independence: accepted range of west_timeline_coordinated, years ({ref_txt})")
-    refs = table.groupby("scenario")["reference_year"].first()
-    labels = {sc: f"{sc} (from {refs[sc]:g})" for sc in colors if sc in refs and pd.notna(refs[sc])} if refs.nunique() > 1 else {}
+    extra = [
+        Patch(color="0.88", label=f"{TARGET_BLOC} independence: target range from {range_from:g} ({ref_txt} years)"),
+        Line2D([], [], color="0.3", lw=2.5, label="tick at top: the scenario's clock starts"),
+        Line2D([], [], color="0.3", lw=0.8, ls=(0, (2, 2)), label="dashed: its runs end ('never': not by then)"),
+    ]
+    labels = {sc: f"{sc} ({refs[sc]:g}-{ends[sc]:g})" for sc in colors if sc in refs and sc in ends}
     band_txt = "-".join(f"{q * 100:g}" for q in band)
     _legend(
         fig,
         colors,
-        extra=[ref],
+        extra=extra,
         labels=labels,
         ncols=2,
-        title=f"dot: median over all seeds (triangle: later than drawn); bar: {band_txt}% of seeds (arrow: runs on); k/n: seeds that reached it",
+        title=f"dot: median over seeds (triangle: later than drawn); bar: {band_txt}% of seeds (arrow: runs on);\nk/n: seeds that reached it",
     )
-    fig.suptitle("Mine-to-magnet timeline by bloc and stage")
+    _suptitle(fig, "Mine-to-magnet timeline by bloc and stage")
     return fig
 
 
-def _timeline_marks(ax, row: pd.Series, y: float, color, lo: str, hi: str, horizon: float) -> None:
-    """One scenario's median, interval and count of seeds that reached, from a row of timeline_table."""
+def _timeline_marks(ax, row: pd.Series, y: float, color, lo: str, hi: str, ref: float, end: float) -> None:
+    """One scenario's median, interval and count of seeds that reached, from a row of timeline_table, in calendar years
+    (``ref``: the scenario's reference year; ``end``: the end of its runs)."""
+    end = end if np.isfinite(end) else ref + float(row.get("horizon_years", 0.0))
     if row[f"{lo}_status"] != NEVER:
         open_end = row[f"{hi}_status"] != REACHED
-        end = row[hi] if row[f"{hi}_status"] != NEVER else max(float(horizon), row[lo])
-        ax.plot([row[lo], end], [y, y], color=color, lw=2, solid_capstyle="butt", gid="interval")
+        stop = ref + row[hi] if row[f"{hi}_status"] != NEVER else max(end, ref + row[lo])
+        ax.plot(style.to_dates([ref + row[lo], stop]), [y, y], color=color, lw=2, solid_capstyle="butt", gid="interval")
         if open_end:
-            ax.plot([end], [y], marker=">", color=color, markersize=5, ls="none", gid="open_end")
+            ax.plot(style.to_dates([stop]), [y], marker=">", color=color, markersize=4, ls="none", gid="open_end")
     if row["median_status"] != NEVER:
         bound = row["median_status"] == LOWER_BOUND
-        ax.plot([row["median"]], [y], marker=">" if bound else "o", color=color, markersize=6, ls="none", gid="median")
+        ax.plot(style.to_dates([ref + row["median"]]), [y], marker=">" if bound else "o", color=color, markersize=4.5, ls="none", gid="median")
     if row["n_reached"] < row["n_seeds"]:
         trans = blended_transform_factory(ax.transAxes, ax.transData)
         text = f"{'never ' if row['n_reached'] == 0 else ''}{int(row['n_reached'])}/{int(row['n_seeds'])} "
         ax.text(1.0, y, text, transform=trans, ha="right", va="center", fontsize="x-small", color=color, gid="reached")
 
 
+@style.in_style()
 def plot_capacity(ts: pd.DataFrame, coordinated_bloc: str = "china") -> Figure:
-    """Operating capacity by bloc and stage over time (top row, kt/yr) and the coordinated
-    bloc's share of world capacity by stage (bottom row)."""
+    """Operating capacity by stage (rows) and bloc (columns, each its own scale, so that the small blocs are not
+    squashed under the large one; kt of the stage's product per year) and, in the last column, the coordinated bloc's
+    share of world capacity by stage."""
     _check_columns(ts, ["time", "bloc", "stage", "capacity_t", "capacity_share"])
     d = _with_ids(ts).assign(capacity_kt=lambda x: x["capacity_t"] / 1000.0)
-    stages, colors, styles = _order(d["stage"]), scenario_colors(d["scenario"]), _styles(_order(d["bloc"]))
-    fig, axes = _figure(2, len(stages), 3.2 * len(stages), 6.5, sharex=True)
+    stages, colors = _order(d["stage"]), scenario_colors(d["scenario"])
+    blocs = _order(d["bloc"].astype(str), (coordinated_bloc,))
+    fig, axes = _figure(len(stages), len(blocs) + 1, "double", 1.4 + 1.55 * len(stages), sharex=True)
     for k, stage in enumerate(stages):
-        top, bottom = axes[0, k], axes[1, k]
+        for j, bloc in enumerate(blocs):
+            ax = axes[k, j]
+            for scen, color in colors.items():
+                ds = d[(d["stage"] == stage) & (d["scenario"] == scen) & (d["bloc"].astype(str) == bloc)]
+                _median_band(ax, ds, "time", "capacity_kt", color, style.bloc_styles([bloc])[bloc])
+            ax.set_ylim(bottom=0)
+            ax.set_ylabel(f"capacity ({style.stage_unit(stage, 'kt/yr')})")
+            ax.set_title(f"{stage}: {bloc}")
+        share = axes[k, len(blocs)]
         for scen, color in colors.items():
-            ds = d[(d["stage"] == stage) & (d["scenario"] == scen)]
-            for bloc, ls in styles.items():
-                _median_band(top, ds[ds["bloc"] == bloc], "time", "capacity_kt", color, ls)
-            _median_band(bottom, ds[ds["bloc"] == coordinated_bloc], "time", "capacity_share", color)
-        top.set_title(stage, fontsize="medium")
-        top.set_ylim(bottom=0)
-        bottom.set_ylim(0, 1.02)
-        bottom.yaxis.set_major_formatter(PercentFormatter(1.0))
-        bottom.set_xlabel("year")
-        for ax in (top, bottom):
-            ax.grid(alpha=0.3)
-            _year_axis(ax)
-    axes[0, 0].set_ylabel("operating capacity, kt/yr")
-    axes[1, 0].set_ylabel(f"{coordinated_bloc} share of world capacity")
-    _legend(fig, colors, styles, "bloc: ")
-    fig.suptitle("Capacity by bloc and stage, and the coordinated bloc's share")
+            ds = d[(d["stage"] == stage) & (d["scenario"] == scen) & (d["bloc"].astype(str) == coordinated_bloc)]
+            _median_band(share, ds, "time", "capacity_share", color)
+        share.set_ylim(0, 1.02)
+        share.yaxis.set_major_formatter(PercentFormatter(1.0))
+        share.set_ylabel(f"{coordinated_bloc} share (% of world)")
+        share.set_title(f"{stage}: {coordinated_bloc}'s share")
+        for ax in axes[k]:
+            _year_axis(ax, maxticks=4)
+    style.hide_inner_labels(axes, x=True)
+    _legend(fig, colors, style.bloc_styles(blocs), "bloc: ")
+    _suptitle(fig, "Operating capacity by stage and bloc (each panel its own scale)")
     return fig
 
 
@@ -1101,48 +1121,49 @@ def _designations_per_year(events: pd.DataFrame, years: pd.DataFrame, bloc: str)
     return out
 
 
+@style.in_style()
 def plot_pyramid(policy: pd.DataFrame, events: pd.DataFrame | None = None, bloc: str = "china") -> Figure:
     """The designation pyramid of ``bloc`` over time: operating firms holding each tier (key
     Little Giants dashed with the Little Giants) and new designations per year by tier (from
-    the event log's ``designated`` events)."""
+    the event log's ``designated`` events; drawn at mid-year)."""
     _check_columns(policy, ["time", "year", "bloc", "measure", "key", "value"])
     p = _with_ids(policy)
     p = p[(p["bloc"].astype(str) == bloc) & (p["measure"] == "firms")]
     colors = scenario_colors(_with_ids(policy)["scenario"])
-    fig, axes = _figure(1, 4, 15, 4.2)
+    fig, grid = _figure(2, 2, "double", 5.2, sharex=True)
+    axes = grid.ravel()
     titles = {
         "innovation_type": "innovation-type SMEs",
-        "srdi": "SRDI ('specialised, refined, distinctive, innovative') SMEs",
+        "srdi": "SRDI SMEs (specialised, refined, distinctive, innovative)",
         "little_giant": "Little Giants (key Little Giants dashed)",
     }
     for k, tier in enumerate(DESIGNATED_TIERS):
-        ax = axes[0, k]
+        ax = axes[k]
         for scen, color in colors.items():
             ps = p[p["scenario"] == scen]
             _median_band(ax, ps[ps["key"] == tier], "time", "value", color)
             if tier == "little_giant":
                 _median_band(ax, ps[ps["key"] == "key_little_giant"], "time", "value", color, "--")
-        ax.set_title(titles[tier], fontsize="medium", wrap=True)
-        ax.set_ylabel("operating firms holding the title")
-    ax = axes[0, 3]
+        ax.set_title(titles[tier])
+        ax.set_ylabel("title holders (operating firms)")
+    ax = axes[3]
     if events is not None and not events.empty:
-        per_year = _designations_per_year(events, _with_ids(policy), bloc)
-        total = per_year.groupby(["scenario", "run", "year"], as_index=False)["designations"].sum()
+        per_year = _designations_per_year(events, _with_ids(policy), bloc).assign(mid=lambda x: x["year"] + 0.5)
+        total = per_year.groupby(["scenario", "run", "mid"], as_index=False)["designations"].sum()
         for scen, color in colors.items():
-            _median_band(ax, total[total["scenario"] == scen], "year", "designations", color, marker="o")
+            _median_band(ax, total[total["scenario"] == scen], "mid", "designations", color, marker="o")
             lg = per_year[(per_year["scenario"] == scen) & (per_year["tier"] == "little_giant")]
-            _median_band(ax, lg, "year", "designations", color, "--")
+            _median_band(ax, lg, "mid", "designations", color, "--")
     else:
         _empty(ax, "no event log given")
-    ax.set_title("new designations per year, all tiers (Little Giants dashed)", fontsize="medium", wrap=True)
-    ax.set_ylabel("designations per year")
-    for ax in axes[0]:
-        ax.set_xlabel("year")
+    ax.set_title("new designations per year, all tiers (Little Giants dashed)")
+    ax.set_ylabel("designations per year (firms/yr)")
+    for ax in axes:
         ax.set_ylim(bottom=0)
-        ax.grid(alpha=0.3)
         _year_axis(ax)
+    style.hide_inner_labels(grid, x=True)
     _legend(fig, colors)
-    fig.suptitle(f"Designation pyramid ({bloc})")
+    _suptitle(fig, f"Designation pyramid ({bloc})")
     return fig
 
 
@@ -1162,71 +1183,88 @@ def _tier_year(policy: pd.DataFrame, bloc: str) -> pd.DataFrame:
     firms = out.get("firms", pd.Series(np.nan, index=out.index))
     pat = out.get("patents_invention", 0.0) + out.get("patents_utility", 0.0)
     out["patents_per_firm"] = np.where(firms > 0, pat / firms.where(firms > 0), np.nan)
+    out["mid"] = out["year"] + 0.5
     return out
 
 
+TIER_NAMES = {"none": "not designated", "innovation_type": "innovation-type", "srdi": "SRDI", "little_giant": "Little Giant"}
+
+
+@style.in_style()
 def plot_rd_by_tier(policy: pd.DataFrame, bloc: str = "china") -> Figure:
     """R&D intensity (R&D spend / revenue over each year, top row) and patents in force per
-    operating firm (end of each year, bottom row) by tier of ``bloc``."""
+    operating firm (end of each year, bottom row) by tier of ``bloc``; drawn at mid-year."""
     _check_columns(policy, ["quarter_index", "year", "bloc", "measure", "key", "value"])
     d = _tier_year(policy, bloc)
     colors = scenario_colors(_with_ids(policy)["scenario"])
-    fig, axes = _figure(2, len(TIERS), 3.3 * len(TIERS), 6.5, sharex=True, sharey="row")
-    names = {"none": "not designated", "innovation_type": "innovation-type", "srdi": "SRDI", "little_giant": "Little Giant"}
+    fig, axes = _figure(2, len(TIERS), "double", 4.6, sharex=True, sharey="row")
     for k, tier in enumerate(TIERS):
         for scen, color in colors.items():
             ds = d[(d["scenario"] == scen) & (d["key"] == tier)]
-            _median_band(axes[0, k], ds, "year", "rd_intensity", color, marker="o")
-            _median_band(axes[1, k], ds, "year", "patents_per_firm", color, marker="o")
-        axes[0, k].set_title(names[tier], fontsize="medium")
-        axes[1, k].set_xlabel("year")
-    axes[0, 0].yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
-    axes[0, 0].set_ylabel("R&D intensity (R&D / revenue)")
-    axes[1, 0].set_ylabel("patents in force per firm")
+            _median_band(axes[0, k], ds, "mid", "rd_intensity", color, marker="o")
+            _median_band(axes[1, k], ds, "mid", "patents_per_firm", color, marker="o")
+        axes[0, k].set_title(TIER_NAMES[tier])
+    axes[0, 0].yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    axes[0, 0].set_ylabel("R&D intensity (% of revenue)")
+    axes[1, 0].set_ylabel("patents in force per firm (patents)")
     for ax in axes.flat:
         ax.set_ylim(bottom=0)
-        ax.grid(alpha=0.3)
-        _year_axis(ax)
+        _year_axis(ax, maxticks=4)
+    style.hide_inner_labels(axes, x=True, y=True)
     _legend(fig, colors)
-    fig.suptitle(f"R&D and patents by designation tier ({bloc})")
+    _suptitle(fig, f"R&D and patents by designation tier ({bloc})")
     return fig
 
 
+EVENT_STUDY_LABELS = {
+    "rd_intensity": ("R&D intensity", "% of revenue", "pp"),
+    "patents": ("patents in force per firm", "patents", "patents"),
+}
+
+
+@style.in_style()
 def plot_event_study(study: pd.DataFrame) -> Figure:
-    """The output of :func:`event_study`: per variable, designated firms (solid) against firms
-    not yet designated (dashed) by years relative to designation (top), and their difference
-    (bottom); median across runs with the 5-95% band."""
+    """The output of :func:`event_study`: per variable, designated firms (solid) against their comparison firms
+    (dashed) by years relative to designation (top), and their difference (bottom); median across runs with the
+    5-95% band."""
     _check_columns(study, ["scenario", "run", "variable", "rel_year", "treated", "control", "difference"])
     variables = _order(study["variable"]) or ["rd_intensity"]
     colors = scenario_colors(study["scenario"])
-    fig, axes = _figure(2, len(variables), 5.5 * len(variables), 6.5, sharex=True)
-    labels = {"rd_intensity": "R&D intensity (R&D / revenue)", "patents": "patents in force per firm"}
+    fig, axes = _figure(2, len(variables), "double", 5.0, sharex=True)
     for k, var in enumerate(variables):
         top, bottom = axes[0, k], axes[1, k]
+        name, unit, diff_unit = EVENT_STUDY_LABELS.get(var, (var, "value", "value"))
         for scen, color in colors.items():
             ds = study[(study["scenario"] == scen) & (study["variable"] == var)]
-            _median_band(top, ds, "rel_year", "treated", color, "-", marker="o")
-            _median_band(top, ds, "rel_year", "control", color, "--")
-            _median_band(bottom, ds, "rel_year", "difference", color, marker="o")
+            _median_band(top, ds, "rel_year", "treated", color, "-", marker="o", dates=False)
+            _median_band(top, ds, "rel_year", "control", color, "--", dates=False)
+            _median_band(bottom, ds.assign(difference=ds["difference"] * (100.0 if var == "rd_intensity" else 1.0)), "rel_year", "difference", color,
+                         marker="o", dates=False)  # fmt: skip
         if study.empty:
             _empty(top, "no designated firms")
-        top.set_title(labels.get(var, var), fontsize="medium")
-        top.set_ylabel(labels.get(var, var))
-        bottom.set_ylabel("designated minus not yet designated")
+        top.set_title(name)
+        top.set_ylabel(f"{name} ({unit})")
+        bottom.set_ylabel(f"designated minus comparison ({diff_unit})")
         bottom.axhline(0, color="0.4", lw=0.8)
-        bottom.set_xlabel("years relative to first designation")
+        bottom.set_xlabel("years relative to first designation (years)")
         for ax in (top, bottom):
             ax.axvline(-0.5, color="0.4", lw=0.8, ls=":")
-            ax.grid(alpha=0.3)
-            _year_axis(ax)
-            if var == "rd_intensity":
-                ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if var == "rd_intensity":
+            top.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+    style.hide_inner_labels(axes, x=True)
     extra = [
         Line2D([], [], color="0.3", ls="-", marker="o", label="designated firms"),
-        Line2D([], [], color="0.3", ls="--", label="not yet designated (same year and stage)"),
+        Line2D(
+            [],
+            [],
+            color="0.3",
+            ls="--",
+            label="comparison: not yet designated, same year and stage" + (", SME-sized" if study.attrs.get("sme_controls") else ""),
+        ),
     ]
-    _legend(fig, colors, extra=extra)
-    fig.suptitle("Event study around first designation")
+    _legend(fig, colors, extra=extra, ncols=3)
+    _suptitle(fig, "Event study around first designation")
     return fig
 
 
@@ -1257,50 +1295,65 @@ def _runs_of_quarters(times: np.ndarray) -> list[tuple[float, float]]:
     return spans
 
 
+@style.in_style()
 def plot_prices(ts: pd.DataFrame, events: pd.DataFrame | None = None) -> Figure:
-    """Bloc price index by stage over time (one panel per stage; colour: scenario; line style:
-    bloc), with scenario-event windows shaded (``shock_start`` .. ``shock_end`` of the event
-    log) and the quarters under export control at that stage marked as a bar along the top."""
+    """Bloc price index by stage over time (one panel per stage; colour: scenario; line style: bloc). Shaded: the
+    quarters in which that stage is under export control in every scenario drawn (a bar along the top per scenario
+    marks its own controlled quarters); dotted lines: the start of each scenario event of the event log
+    (``shock_start``), named at the top, on every panel (an event's stages are not in the log)."""
     _check_columns(ts, ["time", "bloc", "stage", "price_usd_per_kg"])
     d = _with_ids(ts)
-    stages, colors, styles = _order(d["stage"]), scenario_colors(d["scenario"]), _styles(_order(d["bloc"]))
+    stages, colors, styles = _order(d["stage"]), scenario_colors(d["scenario"]), style.bloc_styles(_order(d["bloc"]))
     ncols = 2 if len(stages) > 2 else len(stages)
     nrows = math.ceil(len(stages) / ncols)
-    fig, axes = _figure(nrows, ncols, 12, 3.2 * nrows + 1.2, sharex=True)
+    fig, axes = _figure(nrows, ncols, "double", 2.3 * nrows + 1.3, sharex=True)
     windows = pd.DataFrame(columns=["scenario", "detail", "start", "end"])
     if events is not None and not events.empty:
         windows = _shock_windows(events, d)
-    spans = windows[["start", "end"]].drop_duplicates().itertuples(index=False)
-    spans = list(spans)
+    starts = windows.groupby("detail")["start"].min().sort_values() if not windows.empty else pd.Series(dtype=float)
     for k, stage in enumerate(stages):
         ax = axes.flat[k]
-        for start, end in spans:
-            ax.axvspan(start, end, color="0.5", alpha=0.08, lw=0, gid="event_window")
-            ax.axvline(start, color="0.5", lw=0.8, ls=":")
+        trans = blended_transform_factory(ax.transData, ax.transAxes)
+        for n, (detail, start) in enumerate(starts.items()):
+            ax.axvline(style.to_dates(start), color="0.45", lw=0.8, ls=":", gid="event_start")
+            if k < ncols:
+                ax.text(style.to_dates(start), 1.0 - 0.07 * n, f" {str(detail).split(':')[-1]}", transform=trans, fontsize="x-small", color="0.35",
+                        va="top", ha="left", gid="event_name")  # fmt: skip
+        in_all = None
         for n, (scen, color) in enumerate(colors.items()):
             ds = d[(d["stage"] == stage) & (d["scenario"] == scen)]
             for bloc, ls in styles.items():
                 _median_band(ax, ds[ds["bloc"] == bloc], "time", "price_usd_per_kg", color, ls)
             if "export_controlled" in ds.columns:
-                ctl = ds[ds["export_controlled"] > 0]["time"].to_numpy(float)
-                trans = blended_transform_factory(ax.transData, ax.transAxes)
-                for s, e in _runs_of_quarters(ctl):
-                    ax.plot([s, e], [0.98 - 0.03 * n] * 2, color=color, lw=4, transform=trans, solid_capstyle="butt", gid="export_control")
-        ax.set_title(stage, fontsize="medium")
-        ax.set_ylabel("price index, USD/kg")
+                ctl = ds.groupby("time")["export_controlled"].max()
+                ctl = set(ctl[ctl > 0].index.astype(float))
+                in_all = ctl if in_all is None else in_all & ctl
+                for s, e in _runs_of_quarters(np.array(sorted(ctl))):
+                    ax.plot(
+                        style.to_dates([s, e]),
+                        [0.985 - 0.025 * n] * 2,
+                        color=color,
+                        lw=3,
+                        transform=trans,
+                        solid_capstyle="butt",
+                        gid="export_control",
+                    )
+        for s, e in _runs_of_quarters(np.array(sorted(in_all or []))):
+            ax.axvspan(style.to_dates(s), style.to_dates(e), color=style.SHADE, alpha=0.12, lw=0, gid="event_window")
+        ax.set_title(stage)
+        ax.set_ylabel(f"price ({style.stage_unit(stage, 'USD/kg')})")
         ax.set_ylim(bottom=0)
-        ax.grid(alpha=0.3)
         _year_axis(ax)
     for ax in axes.flat[len(stages) :]:
         ax.set_visible(False)
-    for ax in axes[-1]:
-        ax.set_xlabel("year")
+    style.hide_inner_labels(axes, x=True)
     extra = [
-        Patch(color="0.5", alpha=0.2, label="a scenario event in force (any scenario; dotted: its start)"),
-        Line2D([], [], color="0.5", lw=4, label="export control at this stage (bar at top, scenario colour)"),
+        Patch(color=style.SHADE, alpha=0.25, label="export control at this stage in force (every scenario)"),
+        Line2D([], [], color="0.5", lw=3, label="export control at this stage (bar at top, scenario colour)"),
+        Line2D([], [], color="0.45", lw=0.8, ls=":", label="a scenario event starts (named at the top)"),
     ]
-    _legend(fig, colors, styles, "bloc: ", extra=extra)
-    fig.suptitle("Prices by bloc and stage")
+    _legend(fig, colors, styles, "bloc: ", extra=extra, ncols=3)
+    _suptitle(fig, "Prices by bloc and stage")
     return fig
 
 
@@ -1333,80 +1386,110 @@ def fiscal_per_tonne(policy: pd.DataFrame, ts: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def fiscal_by_instrument(policy: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario and bloc (rows) and instrument (columns): public money over the whole run, M USD, mean across seeds;
+    instruments never used are left out."""
+    p = _with_ids(policy)
+    p = p[p["measure"] == "fiscal_musd"].assign(bloc=lambda x: x["bloc"].astype(str))
+    tot = p.groupby(["scenario", "run", "bloc", "key"], observed=True)["value"].sum()
+    tot = tot.groupby(level=["scenario", "bloc", "key"], observed=True).mean().unstack("key", fill_value=0.0)
+    return tot.loc[:, tot.sum(axis=0) > 0] if not tot.empty else tot
+
+
+@style.in_style()
 def plot_fiscal(policy: pd.DataFrame, ts: pd.DataFrame | None = None) -> Figure:
-    """Public money per bloc: per year (M USD/yr), in total by instrument (mean across seeds),
-    and, with the time series, cumulative cost per tonne of domestic chain capacity added
-    (USD per t/yr, magnet-equivalent, weakest stage; log scale)."""
+    """Public money: per year and bloc, each bloc its own panel and scale (M USD/yr; top row), each scenario and bloc's
+    total over the run split by instrument (share of its total, with the total at the bar's end; instrument colours,
+    never a scenario's), and, with the time series, cumulative cost per tonne of domestic chain capacity added (USD per
+    t/yr, magnet-equivalent, weakest stage; log scale)."""
     _check_columns(policy, ["year", "bloc", "measure", "key", "value"])
     p = _with_ids(policy)
     p = p[p["measure"] == "fiscal_musd"].assign(bloc=lambda x: x["bloc"].astype(str))
     colors = scenario_colors(_with_ids(policy)["scenario"])
-    styles = _styles(_order(p["bloc"]))
-    fig, axes = _figure(1, 3, 18, 5.0, width_ratios=(1.0, 1.3, 1.0))
-    _fiscal_per_year(axes[0, 0], p, colors, styles)
-    _fiscal_by_instrument(axes[0, 1], p)
-    _fiscal_per_tonne_panel(axes[0, 2], policy, ts, colors, styles)
+    spent = p.groupby("bloc")["value"].sum()
+    blocs = [b for b in _order(p["bloc"], ("china", "west")) if spent.get(b, 0.0) > 0] or _order(p["bloc"])[:1]
+    styles = style.bloc_styles(blocs)
+    fig = style.blank("double", 6.8)
+    top, bottom = fig.subfigures(2, 1, height_ratios=(1.0, 1.1))
+    with style.styled(fig):
+        row = top.subplots(1, len(blocs) + 1, squeeze=False)[0]
+        bars = bottom.subplots(1, 1)
+    for ax, bloc in zip(row, blocs):
+        _fiscal_per_year(ax, p[p["bloc"] == bloc], colors, {bloc: styles[bloc]})
+        ax.set_title(f"{bloc}: public money per year")
+    _fiscal_per_tonne_panel(row[-1], policy, ts, colors, styles)
+    _fiscal_by_instrument(bars, policy)
     _legend(fig, colors, styles, "bloc: ")
-    fig.suptitle("Fiscal cost per bloc")
+    _suptitle(fig, "Public money per bloc")
     return fig
 
 
 def _fiscal_per_year(ax, p: pd.DataFrame, colors: dict, styles: dict) -> None:
-    """Public money per year and bloc (median and band across seeds), one line per scenario."""
-    annual = p.groupby(["scenario", "run", "bloc", "year"], observed=True)["value"].sum().reset_index()
+    """Public money per year and bloc (median and band across seeds), one line per scenario; drawn at mid-year."""
+    annual = p.groupby(["scenario", "run", "bloc", "year"], observed=True)["value"].sum().reset_index().assign(mid=lambda x: x["year"] + 0.5)
     for scen, color in colors.items():
         for bloc, ls in styles.items():
-            _median_band(ax, annual[(annual["scenario"] == scen) & (annual["bloc"] == bloc)], "year", "value", color, ls, marker="o")
-    ax.set_title("public money per year", fontsize="medium")
-    ax.set_ylabel("M USD per year")
-    ax.set_xlabel("year")
+            _median_band(ax, annual[(annual["scenario"] == scen) & (annual["bloc"] == bloc)], "mid", "value", color, ls, marker="o")
+    ax.set_ylabel("public money (M USD/yr)")
     ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    _year_axis(ax)
+    _year_axis(ax, maxticks=4)
 
 
-def _fiscal_by_instrument(ax, p: pd.DataFrame) -> None:
-    """Total over the run by instrument, stacked bars per scenario and bloc (mean across seeds)."""
-    tot = p.groupby(["scenario", "run", "bloc", "key"], observed=True)["value"].sum()
-    tot = tot.groupby(level=["scenario", "bloc", "key"], observed=True).mean().unstack("key", fill_value=0.0)
-    tot = tot.loc[:, tot.sum(axis=0) > 0] if not tot.empty else tot
+def _fiscal_by_instrument(ax, policy: pd.DataFrame) -> None:
+    """Each scenario and bloc's total over the run by instrument: stacked bars of the shares (mean across seeds), the
+    total in M USD written at the bar's end."""
+    tot = fiscal_by_instrument(policy)
     if tot.empty or tot.shape[1] == 0:
         _empty(ax, "no public money spent")
-    else:
-        labels = [f"{s} / {b}" for s, b in tot.index]
-        left = np.zeros(len(tot))
-        inst_colors = colormaps["tab20"].colors
-        for n, inst in enumerate(tot.columns):
-            ax.barh(labels, tot[inst].to_numpy(), left=left, color=inst_colors[n % len(inst_colors)], label=str(inst))
-            left += tot[inst].to_numpy()
-        ax.invert_yaxis()
-        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0), title="instrument", title_fontsize="x-small", frameon=False)
-    ax.set_title("total over the run by instrument (mean across seeds)", fontsize="medium")
-    ax.set_xlabel("M USD")
-    ax.grid(axis="x", alpha=0.3)
+        ax.set_xlabel("share of the total (%)")
+        return
+    labels = [f"{s} / {b}" for s, b in tot.index]
+    totals = tot.sum(axis=1).to_numpy()
+    shares = tot.div(tot.sum(axis=1).where(tot.sum(axis=1) > 0), axis=0).fillna(0.0)
+    left = np.zeros(len(tot))
+    inst_colors = style.instrument_colors(tot.columns)
+    for inst in inst_colors:
+        ax.barh(labels, shares[inst].to_numpy(), left=left, color=inst_colors[inst], label=str(inst), edgecolor="white", lw=0.3)
+        left += shares[inst].to_numpy()
+    for y, total in enumerate(totals):
+        ax.text(
+            1.01,
+            y,
+            f"{total:,.0f} M USD",
+            va="center",
+            ha="left",
+            fontsize="x-small",
+            transform=blended_transform_factory(ax.transAxes, ax.transData),
+        )
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.grid(axis="y", visible=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.16, 1.0), title="instrument", frameon=False, fontsize="x-small")
+    ax.set_title("total over the run by instrument (mean across seeds; total at the right)")
+    ax.set_xlabel("share of the scenario's and bloc's total (%)")
+    ax.set_ylabel("scenario / bloc")
 
 
 def _fiscal_per_tonne_panel(ax, policy: pd.DataFrame, ts: pd.DataFrame | None, colors: dict, styles: dict) -> None:
     """Cumulative cost per tonne of domestic chain capacity added (needs the time series; log scale)."""
     if ts is not None and not ts.empty:
-        per_t = fiscal_per_tonne(policy, ts)
+        per_t = fiscal_per_tonne(policy, ts).assign(mid=lambda x: x["year"] + 0.5)
         drawn = False
         for scen, color in colors.items():
             for bloc, ls in styles.items():
                 dd = per_t[(per_t["scenario"] == scen) & (per_t["bloc"] == bloc)]
                 drawn |= bool(dd["usd_per_t_added"].notna().any())
-                _median_band(ax, dd, "year", "usd_per_t_added", color, ls, marker="o")
+                _median_band(ax, dd, "mid", "usd_per_t_added", color, ls, marker="o")
         if drawn:
             ax.set_yscale("log")
         else:
             _empty(ax, "no domestic chain capacity added yet")
     else:
         _empty(ax, "needs the time series")
-    ax.set_title("cumulative cost per tonne of chain capacity added", fontsize="medium")
-    ax.set_ylabel("USD per t/yr (magnet-equivalent, weakest stage)")
-    ax.set_xlabel("year")
-    ax.grid(alpha=0.3)
-    _year_axis(ax)
+    ax.set_title("cumulative cost per t/yr added")
+    ax.set_ylabel("cost (USD per t NdFeB magnet/yr)")
+    _year_axis(ax, maxticks=4)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1430,6 +1513,7 @@ def _national_figure(runs: Run | Iterable[Run], table: str, height: float, empty
     return fig, axes[0, 0], pd.concat(frames, ignore_index=True)
 
 
+@style.in_style()
 def plot_national_pyramid(runs: Run | Iterable[Run], published: dict[str, dict[int, float]] | None = None) -> Figure:
     """Title holders by tier at each year's end, at 1:1 scale (median across runs; stacked), with the published sizes
     as points (``published``: tier -> {year: count})."""
@@ -1453,6 +1537,7 @@ def plot_national_pyramid(runs: Run | Iterable[Run], published: dict[str, dict[i
     return fig
 
 
+@style.in_style()
 def plot_national_batches(runs: Run | Iterable[Run], batches: dict[int, float] | None = None) -> Figure:
     """Titles granted each year by tier at 1:1 scale (median across runs), with the ministry's Little Giant batches."""
     fig, ax, d = _national_figure(runs, "national", 4.0)
@@ -1471,6 +1556,7 @@ def plot_national_batches(runs: Run | Iterable[Run], batches: dict[int, float] |
     return fig
 
 
+@style.in_style()
 def plot_national_provinces(runs: Run | Iterable[Run], top: int = 12) -> Figure:
     """SRDI SMEs and Little Giants by province in the final year at 1:1 scale (median across runs), the ``top``
     provinces by title holders."""
@@ -1490,6 +1576,7 @@ def plot_national_provinces(runs: Run | Iterable[Run], top: int = 12) -> Figure:
     return fig
 
 
+@style.in_style()
 def plot_national_reviews(runs: Run | Iterable[Run], published: dict[int, float] | None = None) -> Figure:
     """Share of each tier's cohort (year of designation) that passed its three-year review, pooled over runs, with
     published pass rates of the Little Giant batches (``published``: cohort year -> share)."""

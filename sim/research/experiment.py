@@ -12,7 +12,7 @@ The runs go through the sweep machinery (sim/research/sweep.py): each streams to
 ``<out>/runs/<scenario>-seed<k>-<hash>``, a complete run is skipped when the experiment is started
 again with the same ``--out``, and a failing run is recorded in its manifest while the others go
 on. Then the report is built from the analysis API (sim/research/analysis.py) into ``<out>/report/``:
-report.md with PNG figures, differences.csv, timelines.csv and timeline_differences.csv, and
+report.md with its figures (PNG, and PDF beside each), differences.csv, timelines.csv and timeline_differences.csv, and
 ``<out>/sweep_table.parquet``. The terminal ends with the paired-difference table, the timelines of
 every bloc and stage per scenario (median and interval over seeds, "never" right-censored), the
 paired differences of independence in years, and the report's path.
@@ -21,7 +21,6 @@ paired differences of independence in years, and the report's path.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from datetime import datetime
@@ -151,16 +150,18 @@ def difference_values(exp: Experiment, runs) -> pd.DataFrame:
             if sel.empty:
                 raise ConfigError(f"differences[{i}]", f"no bloc '{row.bloc}' with stage '{row.stage}' in these runs")
             v = sel[row.timeline].astype(float)
+            never = v.isna().to_numpy()
             if row.censor:
                 v = v.fillna(sel["end_year"].astype(float))
-            d = pd.DataFrame({"scenario": sel["scenario"].to_numpy(), "seed": sel["seed"].to_numpy(), "value": v.to_numpy()})
+            d = pd.DataFrame({"scenario": sel["scenario"].to_numpy(), "seed": sel["seed"].to_numpy(), "value": v.to_numpy(), "never": never})
         else:
             d = pd.DataFrame([{"scenario": r.scenario, "seed": r.seed, "value": _series_value(r, row, i)} for r in runs])
         d["value"] = d["value"].astype(float) * float(row.scale)
+        d["never"] = d["never"].astype(bool) if "never" in d else False
         d.insert(2, "row", i)
         d.insert(3, "label", row.label)
         out.append(d)
-    cols = ["scenario", "seed", "row", "label", "value"]
+    cols = ["scenario", "seed", "row", "label", "value", "never"]
     return pd.concat(out, ignore_index=True)[cols] if out else pd.DataFrame(columns=cols)
 
 
@@ -188,7 +189,9 @@ def _series_value(run, row: DifferenceRow, i: int) -> float:
 
 
 def difference_table(exp: Experiment, values: pd.DataFrame) -> pd.DataFrame:
-    """Per row and other scenario: medians of both, the paired mean difference and its bootstrap interval."""
+    """Per row and other scenario: the means of both over the seeds paired (so that their difference is the mean
+    paired difference), the mean paired difference with its bootstrap interval, the median paired difference, and the
+    medians of both over all their seeds (in the CSV only)."""
     from sim.research.analysis import paired_differences
 
     others = [s for s in exp.scenarios if s != exp.reference]
@@ -199,6 +202,10 @@ def difference_table(exp: Experiment, values: pd.DataFrame) -> pd.DataFrame:
         ref = v[v["scenario"] == exp.reference]["value"]
         for _, d in pdiff.iterrows():
             oth = v[v["scenario"] == d["scenario"]]["value"]
+            pair = v[v["scenario"].isin([exp.reference, d["scenario"]])].pivot_table(
+                index="seed", columns="scenario", values="value", aggfunc="first"
+            )
+            pair = pair.dropna() if {exp.reference, d["scenario"]} <= set(pair.columns) else pair.iloc[0:0]
             rows.append(
                 {
                     "label": row.label,
@@ -207,12 +214,18 @@ def difference_table(exp: Experiment, values: pd.DataFrame) -> pd.DataFrame:
                     "reference": exp.reference,
                     "reference_median": float(ref.median()) if ref.notna().any() else math.nan,
                     "scenario_median": float(oth.median()) if oth.notna().any() else math.nan,
+                    "reference_mean": float(pair[exp.reference].mean()) if len(pair) else math.nan,
+                    "scenario_mean": float(pair[d["scenario"]].mean()) if len(pair) else math.nan,
                     "mean_difference": d["mean"],
+                    "median_difference": d["median"],
                     "ci_low": d["ci_low"],
                     "ci_high": d["ci_high"],
                     "excludes_zero": d["excludes_zero"],
                     "n_pairs": d["n_pairs"],
                     "n_dropped": d["n_dropped"],
+                    "n_never_reference": int(v.loc[v["scenario"] == exp.reference, "never"].sum()) if "never" in v else 0,
+                    "n_never_scenario": int(v.loc[v["scenario"] == d["scenario"], "never"].sum()) if "never" in v else 0,
+                    "n_seeds": int((v["scenario"] == d["scenario"]).sum()),
                     "level": exp.level,
                 }
             )
@@ -243,9 +256,9 @@ def format_table(table: pd.DataFrame, markdown: bool = False) -> str:
         "quantity",
         "unit",
         "scenario",
-        f"{table['reference'].iloc[0]} median",
-        "scenario median",
-        "paired difference",
+        f"{table['reference'].iloc[0]} mean",
+        "scenario mean",
+        "mean paired difference",
         f"{level}% interval",
         "pairs",
     ]
@@ -253,14 +266,17 @@ def format_table(table: pd.DataFrame, markdown: bool = False) -> str:
     for _, r in table.iterrows():
         star = " *" if r["excludes_zero"] else ""
         pairs = f"{r['n_pairs']}" + (f" ({r['n_dropped']} dropped)" if r["n_dropped"] else "")
+        never_ref, never_scen = (int(r[c]) if c in r and pd.notna(r[c]) else 0 for c in ("n_never_reference", "n_never_scenario"))
+        if never_ref or never_scen:  # "never within the horizon": counted, and a side that never reached is not a year
+            pairs += f"; never within the run: {r['reference']} {never_ref}/{int(r['n_seeds'])}, scenario {never_scen}/{int(r['n_seeds'])}"
         u = r["unit"]
         body.append(
             [
                 r["label"],
                 u,
                 r["scenario"],
-                _num(r["reference_median"], u),
-                _num(r["scenario_median"], u),
+                "never" if never_ref and never_ref == r["n_seeds"] else _num(r["reference_mean"], u) + (" (bound)" if never_ref else ""),
+                "never" if never_scen and never_scen == r["n_seeds"] else _num(r["scenario_mean"], u) + (" (bound)" if never_scen else ""),
                 _num(r["mean_difference"], u) + star,
                 f"[{_num(r['ci_low'], u)}, {_num(r['ci_high'], u)}]",
                 pairs,
@@ -395,32 +411,45 @@ FIGURES = (
     (
         "timeline",
         "Mine-to-magnet timeline",
-        "Years from each scenario's reference year (the run start; 2025 for west_coordinated, when its policy starts) "
-        "to the first output of a new plant and to independence, per bloc and stage, as in the Timelines table: dot = "
-        "median over all seeds, bar = the interval over seeds (an arrow where it runs on past what is drawn), and the "
-        "seeds that reached it; grey bands on the West's independence are the accepted ranges of "
-        "the west_timeline_coordinated target (conf/validation/targets.yaml).",
+        "First output of a new plant and independence per bloc and stage on one calendar axis, as in the Timelines "
+        "table: dot = median over all seeds, bar = the interval over seeds (an arrow where it runs on past what is "
+        "drawn), and the seeds that reached it when not all did. A tick at the top marks where each scenario's clock "
+        "starts and a dashed line where its runs end: 'never' means not by then. Grey bands on the West's independence "
+        "are the accepted ranges of the west_timeline_coordinated target (conf/validation/targets.yaml), counted from "
+        "its scenario's clock.",
     ),
     (
         "capacity",
         "Capacity and the coordinated bloc's share",
-        "Operating capacity by bloc and stage (kt/yr) and China's share of world capacity by stage; median across seeds with the 5-95% band.",
+        "Operating capacity by stage (rows) and bloc (columns, each panel its own scale: the West and the rest of the "
+        "world are not drawn on China's), in kt of the stage's product per year, and China's share of world capacity; "
+        "median across seeds with the 5-95% band.",
     ),
-    ("pyramid", "Designation pyramid", "Chinese firms holding each tier at the end of each year, and new designations per year by tier."),
+    ("pyramid", "Designation pyramid", "Chinese firms holding each tier at the end of each quarter, and new designations per year."),
     ("rd_by_tier", "R&D and patents by tier", "R&D intensity (R&D / revenue) and patents in force per firm, by tier, China."),
     (
         "event_study",
         "Event study around designation",
         "Designated firms against firms of the same run, year and stage not designated yet, by years relative to the first designation.",
     ),
-    ("prices", "Prices", "Bloc price index by stage (USD/kg), with scenario-event windows shaded and export-controlled quarters marked."),
+    (
+        "prices",
+        "Prices",
+        "Bloc price by stage (USD per kg of the stage's product). Shaded: the quarters in which that stage is under "
+        "China's export control in every scenario (a bar at the top per scenario marks its own); dotted: the start of "
+        "each scenario event.",
+    ),
     (
         "fiscal",
         "Fiscal cost",
-        "Public money per bloc per year, by instrument in total, and cumulative cost per tonne of domestic chain "
-        "capacity added (magnet-equivalent, weakest stage).",
+        "Public money per year, each bloc its own panel and scale; each scenario and bloc's total split by instrument "
+        "(instrument colours are never a scenario's); and cumulative cost per tonne of domestic chain capacity added "
+        "(magnet-equivalent, weakest stage).",
     ),
 )
+
+
+STAGE_FIGURES = ("capacity", "prices", "fiscal")  # figures whose axes carry tonnes of a stage's product
 
 
 class Report(NamedTuple):
@@ -432,8 +461,47 @@ class Report(NamedTuple):
     timeline_differences: pd.DataFrame  # timeline_difference_table
 
 
+class ReportFigure(NamedTuple):
+    """One figure of the report: its file name, title, what it draws, what it shows in this run, and the figure."""
+
+    name: str
+    title: str
+    caption: str
+    finding: str
+    figure: Any  # matplotlib Figure
+
+
+def report_figures(exp: Experiment, runs, tl: pd.DataFrame | None = None, timelines: pd.DataFrame | None = None):
+    """Yield every figure of the report (:data:`FIGURES`; the event study only with the firm panel), one at a time,
+    with its caption and the sentence made from the runs' numbers (sim/research/findings.py)."""
+    from sim.research import analysis as an
+    from sim.research import findings, style
+
+    tl = an.timeline_frame(runs) if tl is None else tl
+    timelines = an.timeline_table(tl) if timelines is None else timelines
+    ts, pol, ev = an.tidy(runs, "timeseries"), an.tidy(runs, "policy"), an.tidy(runs, "events")
+    firms = an.tidy(runs, "firms") if exp.firm_panel else pd.DataFrame()
+    study = an.event_study(firms, ev) if exp.firm_panel else None
+    makers: dict[str, Callable[[], Any]] = {
+        "timeline": lambda: an.plot_timeline(tl),
+        "capacity": lambda: an.plot_capacity(ts),
+        "pyramid": lambda: an.plot_pyramid(pol, ev),
+        "rd_by_tier": lambda: an.plot_rd_by_tier(pol),
+        "event_study": lambda: an.plot_event_study(study),
+        "prices": lambda: an.plot_prices(ts, ev),
+        "fiscal": lambda: an.plot_fiscal(pol, ts),
+    }
+    found = findings.figure_findings({"timeseries": ts, "policy": pol, "events": ev, "firms": firms, "timelines": timelines}, study)
+    units = style.units_note(an._order(ts["stage"].astype(str)))  # noqa: SLF001
+    for name, title, caption in FIGURES:
+        if name == "event_study" and not exp.firm_panel:
+            continue
+        what = " ".join(x for x in (caption, units if name in STAGE_FIGURES else "") if x)
+        yield ReportFigure(name, title, what, found.get(name, ""), makers[name]())
+
+
 def build_report(exp: Experiment, out_dir: Path, say: Callable[[str], None] = print) -> Report:
-    """Read the experiment's runs and write report/ (report.md, figures/*.png, CSV tables)."""
+    """Read the experiment's runs and write report/ (report.md, figures/*.png and *.pdf, CSV tables)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -458,26 +526,12 @@ def build_report(exp: Experiment, out_dir: Path, say: Callable[[str], None] = pr
     output.write_text(rep / "timeline_differences.csv", tl_diff.to_csv(index=False))
     write_table(out_dir)
 
-    ts, pol, ev = an.tidy(runs, "timeseries"), an.tidy(runs, "policy"), an.tidy(runs, "events")
-    makers: dict[str, Callable[[], Any]] = {
-        "timeline": lambda: an.plot_timeline(tl),
-        "capacity": lambda: an.plot_capacity(ts),
-        "pyramid": lambda: an.plot_pyramid(pol, ev),
-        "rd_by_tier": lambda: an.plot_rd_by_tier(pol),
-        "event_study": lambda: an.plot_event_study(an.event_study(an.tidy(runs, "firms"), ev)),
-        "prices": lambda: an.plot_prices(ts, ev),
-        "fiscal": lambda: an.plot_fiscal(pol, ts),
-    }
+    from sim.research import style
+
     written = []
-    for name, title, caption in FIGURES:
-        if name == "event_study" and not exp.firm_panel:
-            continue
-        fig = makers[name]()
-        path = figdir / f"{name}.png"
-        tmp = path.with_name(f".{path.name}.tmp.png")
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-        written.append((name, title, caption))
+    for fig in report_figures(exp, runs, tl, timelines):
+        style.save(fig.figure, figdir / f"{fig.name}.png")
+        written.append((fig.name, fig.title, fig.caption, fig.finding))
     text = _report_text(exp, out_dir, runs, table, timelines, tl_diff, written)
     output.write_text(rep / "report.md", text)
     return Report(rep / "report.md", table, timelines, tl_diff)
@@ -575,16 +629,19 @@ def _report_text(exp: Experiment, out_dir: Path, runs, table: pd.DataFrame, time
         "",
         "## Paired differences",
         "",
-        f"Scenario minus `{exp.reference}` on the same seed: mean of the differences with its {int(exp.level * 100)}% "
-        f"bootstrap interval ({exp.n_boot} resamples of the seed pairs); `*` marks an interval that excludes zero. "
+        f"Scenario minus `{exp.reference}` on the same seed: the means of both over the seeds paired, and the mean of the "
+        f"differences (their difference) with its {int(exp.level * 100)}% bootstrap interval ({exp.n_boot} resamples of the "
+        "seed pairs); `*` marks an interval that excludes zero. differences.csv adds the median paired difference and "
+        "each scenario's median. "
         '"Never" cannot be differenced: such pairs are dropped and counted, unless the row says never = end of run '
         "(then the difference is a bound).",
         "",
         format_table(table, markdown=True),
         "",
     ]
-    for name, title, caption in figures:
-        lines += [f"## {title}", "", caption, "", f"![{title}](figures/{name}.png)", ""]
+    for name, title, caption, finding in figures:
+        lines += [f"## {title}", "", f"![{title}](figures/{name}.png)", "", f"*What it draws.* {caption}", ""]
+        lines += [f"*In this run.* {finding}", ""] if finding else []
     lines += [
         "## Files",
         "",
@@ -662,7 +719,10 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted: complete runs are kept; run the same command with --out DIR to resume", file=sys.stderr)
         return 130
     print()
-    print(f"Paired differences, scenario minus {exp.reference} on the same seed (mean, {int(exp.level * 100)}% bootstrap interval; * excludes 0):")
+    print(
+        f"Paired differences, scenario minus {exp.reference} on the same seed (means over the pairs and the mean difference, "
+        f"{int(exp.level * 100)}% bootstrap interval; * excludes 0):"
+    )
     print(format_table(report.differences))
     print()
     print(_timelines_heading(report.timelines))
