@@ -1205,8 +1205,8 @@ def plot_rd_by_tier(policy: pd.DataFrame, bloc: str = "china") -> Figure:
             _median_band(axes[1, k], ds, "mid", "patents_per_firm", color, marker="o")
         axes[0, k].set_title(TIER_NAMES[tier])
     axes[0, 0].yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    axes[0, 0].set_ylabel("R&D intensity (% of revenue)")
-    axes[1, 0].set_ylabel("patents in force per firm (patents)")
+    axes[0, 0].set_ylabel("R&D (% of revenue)")
+    axes[1, 0].set_ylabel("patents in force (per firm)")
     for ax in axes.flat:
         ax.set_ylim(bottom=0)
         _year_axis(ax, maxticks=4)
@@ -1216,9 +1216,9 @@ def plot_rd_by_tier(policy: pd.DataFrame, bloc: str = "china") -> Figure:
     return fig
 
 
-EVENT_STUDY_LABELS = {
+EVENT_STUDY_LABELS = {  # title, unit of the value, unit of the gap
     "rd_intensity": ("R&D intensity", "% of revenue", "pp"),
-    "patents": ("patents in force per firm", "patents", "patents"),
+    "patents": ("patents in force", "per firm", "per firm"),
 }
 
 
@@ -1243,8 +1243,9 @@ def plot_event_study(study: pd.DataFrame) -> Figure:
         if study.empty:
             _empty(top, "no designated firms")
         top.set_title(name)
-        top.set_ylabel(f"{name} ({unit})")
-        bottom.set_ylabel(f"designated minus comparison ({diff_unit})")
+        top.set_ylabel(f"{name.split(' ')[0]} ({unit})")
+        bottom.set_title(f"{name}: designated minus comparison")
+        bottom.set_ylabel(f"gap ({diff_unit})")
         bottom.axhline(0, color="0.4", lw=0.8)
         bottom.set_xlabel("years relative to first designation (years)")
         for ax in (top, bottom):
@@ -1495,7 +1496,9 @@ def _fiscal_per_tonne_panel(ax, policy: pd.DataFrame, ts: pd.DataFrame | None, c
 # ----------------------------------------------------------------------------------------------
 # National runs (scenario national_programme; docs/ODD.md 7.15)
 # ----------------------------------------------------------------------------------------------
-NATIONAL_TIERS = (("innovation_type", "innovation-type", "#1f77b4"), ("srdi", "SRDI", "#ff7f0e"), ("little_giant", "Little Giant", "#d62728"))
+NATIONAL_TIERS = tuple(
+    (k, name, style.TIER_PALETTE[k]) for k, name in (("innovation_type", "innovation-type"), ("srdi", "SRDI"), ("little_giant", "Little Giant"))
+)
 
 
 def _per_scale(run: Run) -> float:
@@ -1505,7 +1508,7 @@ def _per_scale(run: Run) -> float:
 
 def _national_figure(runs: Run | Iterable[Run], table: str, height: float, empty: str = "no national runs"):
     """(figure, axes, the table over the runs with each run's 1:1 factor ``per``, or None when no run has it)."""
-    fig, axes = _figure(1, 1, 8.0, height)
+    fig, axes = _figure(1, 1, "double", height)
     frames = [r.table(table).assign(per=_per_scale(r)) for r in _as_runs(runs) if not r.table(table).empty]
     if not frames:
         _empty(axes[0, 0], empty)
@@ -1530,10 +1533,10 @@ def plot_national_pyramid(runs: Run | Iterable[Run], published: dict[str, dict[i
         pts = (published or {}).get(key)
         if pts:
             ax.plot(list(pts), list(pts.values()), marks[key], color=colour, label=f"{label} (published)")
-    ax.set_xlabel("year (end)")
-    ax.set_ylabel("firms holding the title (1:1 scale)")
+    ax.set_xlabel("end of year (calendar year)")
+    ax.set_ylabel("title holders (firms, 1:1 scale)")
     ax.set_title("The pyramid by tier")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize="small", loc="upper left")
     return fig
 
 
@@ -1549,10 +1552,10 @@ def plot_national_batches(runs: Run | Iterable[Run], batches: dict[int, float] |
         ax.bar(vals.index + (i - 1) * width, vals.to_numpy(), width=width, color=colour, label=label)
     if batches:
         ax.plot(list(batches), list(batches.values()), "k_", markersize=18, markeredgewidth=2, label="Little Giant batch (MIIT)")
-    ax.set_xlabel("year")
-    ax.set_ylabel("titles granted in the year (1:1 scale)")
+    ax.set_xlabel("year of the round (calendar year)")
+    ax.set_ylabel("titles granted (firms/yr, 1:1 scale)")
     ax.set_title("Titles granted each year")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize="small")
     return fig
 
 
@@ -1566,13 +1569,13 @@ def plot_national_provinces(runs: Run | Iterable[Run], top: int = 12) -> Figure:
     d = d[d["year"] == d["year"].max()]
     med = d.assign(srdi=d["n_srdi"] * d["per"], lg=d["n_little_giant"] * d["per"]).groupby("province")[["srdi", "lg"]].median()
     med = med.loc[(med["srdi"] + med["lg"]).sort_values(ascending=False).index[:top]]
-    ax.bar(med.index, med["srdi"], color="#ff7f0e", label="SRDI")
-    ax.bar(med.index, med["lg"], bottom=med["srdi"], color="#d62728", label="Little Giant")
+    ax.bar(med.index, med["srdi"], color=style.TIER_PALETTE["srdi"], label="SRDI")
+    ax.bar(med.index, med["lg"], bottom=med["srdi"], color=style.TIER_PALETTE["little_giant"], label="Little Giant")
     ax.tick_params(axis="x", labelrotation=45)
     ax.set_xlabel("province")
-    ax.set_ylabel("title holders, final year (1:1 scale)")
+    ax.set_ylabel("title holders, final year (firms, 1:1 scale)")
     ax.set_title("SRDI SMEs and Little Giants by province")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize="small")
     return fig
 
 
@@ -1590,9 +1593,9 @@ def plot_national_reviews(runs: Run | Iterable[Run], published: dict[int, float]
         ax.plot(r["cohort"], r["pass_rate"], "o-", color=colour, label=label)
     if published:
         ax.plot(list(published), list(published.values()), "kx", markersize=9, label="Little Giant batches (published)")
-    ax.set_xlabel("cohort (year of the designation)")
-    ax.set_ylabel("share passing its review")
+    ax.set_xlabel("cohort: year of the designation (calendar year)")
+    ax.set_ylabel("passing its review (share of the cohort)")
     ax.set_ylim(0, 1.05)
     ax.set_title("Reviews by cohort")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize="small")
     return fig

@@ -27,7 +27,7 @@ of complete trials in all. Every trial runs its scenarios x seeds through the sh
 **Outputs** (in ``--out``, default ``results/calibration/<study>``): ``best.yaml`` (the best values as a
 config file: ``python -m sim --config-dir <out> +calibrated=best``, the same file is written as
 ``calibrated/best.yaml``; :func:`best_overrides` reads it as overrides), ``trials.parquet`` (a row per
-trial: values, loss, per-target distances), ``loss.png`` (loss against trial and the best so far) and
+trial: values, loss, per-target distances), ``loss.png`` (loss against trial and the best so far; ``loss.pdf`` beside it) and
 ``report.md`` with the stability check: the best values re-evaluated on the disjoint seeds K+1..2K (loss
 and per-target medians on both sets).
 """
@@ -48,7 +48,7 @@ import yaml
 
 from sim.checks import whole_number
 from sim.config import ConfigError, compose
-from sim.research import validate
+from sim.research import style, validate
 from sim.research.driver import check_counts, command_parser, default_workers, error_line, refuse_seed, text_table
 from sim.research.sensitivity import check_factors, point_config
 from sim.research.study import Calibration, file_keys, read_study
@@ -83,7 +83,7 @@ EXCLUDED = {
         )
     },
 }
-FILES = ("best.yaml", "trials.parquet", "loss.png", "report.md")
+FILES = ("best.yaml", "trials.parquet", "loss.png", "loss.pdf", "report.md")
 CALIBRATION_BYTES = 2e6  # what the files above take, generously (loss.png is the largest, ~0.1 MB)
 TRIAL_BYTES = 1e5  # optuna.db per trial, generously (a trial's parameters, values and attributes: a few kB)
 
@@ -295,17 +295,17 @@ def best_overrides(path: str | Path) -> list[str]:
     return out
 
 
+@style.in_style("column")
 def plot_loss(df: pd.DataFrame, path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 3.5), layout="constrained")
-    ax = fig.subplots()
-    ax.plot(df["trial"], df["loss"], "o", ms=4, color="tab:gray", label="trial")
-    ax.step(df["trial"], df["best_so_far"], where="post", color="tab:blue", label="best so far")
-    ax.set_xlabel("trial")
+    """The loss of every trial and the best so far, in the project's figure style (PNG, and PDF beside it)."""
+    fig, axes = style.figure(1, 1, width="column", height=2.4)
+    ax = axes[0, 0]
+    ax.plot(df["trial"], df["loss"], "o", ms=3, color=style.SHADE, label="trial")
+    ax.step(df["trial"], df["best_so_far"], where="post", color=style.TIER_PALETTE["little_giant"], label="best so far")
+    ax.set_xlabel("trial (number)")
     ax.set_ylabel("loss (sum of target distances)")
-    ax.legend(fontsize=8)
-    fig.savefig(path, dpi=110)
+    ax.legend()
+    style.save(fig, path)
 
 
 def _fmt(v: Any) -> str:

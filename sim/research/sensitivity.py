@@ -24,7 +24,7 @@ composed with Hydra at both bounds and the result checked equal to this shortcut
 validated. Then ``<out>`` receives: design.json (what fixes the runs), sweep_table.parquet (a row per
 run), samples.parquet (a row per run: point, seed, factor values, outputs), indices.csv and
 indices.parquet (a row per output and factor: S1, S1_conf, ST, ST_conf, or mu, mu_star, mu_star_conf,
-sigma) and indices.png (Sobol: first-order and total indices with confidence whiskers; Morris: mu* against
+sigma) and indices.png with indices.pdf (Sobol: first-order and total indices with confidence whiskers; Morris: mu* against
 sigma), and the terminal ends with a compact table of the indices.
 
 Outputs must be defined in every run: ``years_to_*`` keys are null ("never") when a milestone is not
@@ -42,7 +42,6 @@ import functools
 import hashlib
 import json
 import math
-import os
 import sys
 import time
 import warnings
@@ -56,6 +55,7 @@ import pandas as pd
 from sim.checks import whole_number
 from sim.config import CONF_DIR, Config, ConfigError, compose, validate
 from sim.progress import Progress
+from sim.research import style
 from sim.research.driver import check_counts, command_parser, default_workers, error_line, progress_wanted, refuse_seed, text_table
 from sim.research.study import (  # noqa: F401 - the study's names, as before
     KINDS,
@@ -77,7 +77,7 @@ INDEX_COLUMNS = {
     "sobol": ("S1", "S1_conf", "ST", "ST_conf"),
     "morris": ("mu", "mu_star", "mu_star_conf", "sigma"),
 }
-FILES = ("design.json", "sweep_table.parquet", "samples.parquet", "indices.csv", "indices.parquet", "indices.png")
+FILES = ("design.json", "sweep_table.parquet", "samples.parquet", "indices.csv", "indices.parquet", "indices.png", "indices.pdf")
 
 
 # --------------------------------------------------------------------------
@@ -623,9 +623,7 @@ def _write_results(out: Path, table_path: Path, samples: pd.DataFrame, indices: 
     out_io.write_parquet(files["indices"], indices)
     out_io.write_text(files["indices_csv"], indices.to_csv(index=False))
     fig = plot_indices(indices)
-    tmp = files["plot"].with_name(".indices.png.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, files["plot"])
+    style.save(fig, files["plot"])
     return files
 
 
@@ -669,62 +667,63 @@ def format_indices(indices: pd.DataFrame) -> str:
     return "\n".join([f"{what}{conf}:", table, "outputs:", *legend])
 
 
+@style.in_style()
 def plot_indices(indices: pd.DataFrame):
-    """A matplotlib Figure, a panel per output. Sobol: bars of S1 and ST per factor with confidence whiskers.
-    Morris: mu* against sigma per factor, with mu* whiskers and the line sigma = mu*."""
+    """A matplotlib Figure in the project's style (sim/research/style.py), a panel per output. Sobol: bars of S1 and
+    ST per factor with confidence whiskers. Morris: mu* against sigma per factor, with mu* whiskers and the line
+    sigma = mu*."""
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-
-    from sim.research.analysis import AnalysisFigure  # a Figure that shows itself in a notebook; no pyplot, no backend
 
     method = indices["method"].iloc[0]
     outputs = list(dict.fromkeys(indices["output"]))
     factors = list(dict.fromkeys(indices["factor"]))
     ncols = min(3, len(outputs))
     nrows = math.ceil(len(outputs) / ncols)
-    fig = AnalysisFigure(figsize=(5.2 * ncols, (0.32 * len(factors) + 1.6 if method == "sobol" else 4.0) * nrows), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
-    colors = {"lever": "tab:blue", "uncertain": "tab:orange"}
+    height = (0.2 * len(factors) + 1.2 if method == "sobol" else 2.6) * nrows + 0.8
+    fig, grid = style.figure(nrows, ncols, width="double" if ncols > 1 else "column", height=height)
+    axes = grid.ravel()
+    colors = style.FACTOR_PALETTE
     for ax, o in zip(axes, outputs):
         d = indices[indices["output"] == o].set_index("factor").loc[factors]
         r0 = d.iloc[0]
-        ax.set_title(f"{r0['label']}" + (f" [{r0['unit']}]" if r0["unit"] else ""), fontsize=9)
+        ax.set_title(f"{r0['label']}" + (f" [{r0['unit']}]" if r0["unit"] else ""), wrap=True)
         if d[INDEX_COLUMNS[method][0]].isna().all():
-            ax.text(0.5, 0.5, r0["note"] or "no indices", ha="center", va="center", transform=ax.transAxes, fontsize=8)
+            ax.text(0.5, 0.5, r0["note"] or "no indices", ha="center", va="center", transform=ax.transAxes)
             ax.set_axis_off()
             continue
         if method == "sobol":
             y = np.arange(len(factors))
-            ax.barh(y - 0.2, d["S1"], height=0.38, xerr=d["S1_conf"], color="tab:gray", label="first order S1", capsize=2)
+            ax.barh(y - 0.2, d["S1"], height=0.38, xerr=d["S1_conf"], color=colors["first_order"], label="first order S1", capsize=2)
             ax.barh(y + 0.2, d["ST"], height=0.38, xerr=d["ST_conf"], color=[colors[k] for k in d["kind"]], label="total ST", capsize=2)
-            ax.set_yticks(y, factors, fontsize=8)
+            ax.set_yticks(y, factors)
+            ax.set_ylabel("factor")
             ax.invert_yaxis()
             ax.axvline(0, color="black", lw=0.6)
-            ax.set_xlabel("index (share of output variance)", fontsize=8)
+            ax.set_xlabel("index (share of output variance)")
         else:
             ax.errorbar(d["mu_star"], d["sigma"], xerr=d["mu_star_conf"], fmt="none", ecolor="lightgray", zorder=1)
             ax.scatter(d["mu_star"], d["sigma"], c=[colors[k] for k in d["kind"]], zorder=2)
             for name, r in d.iterrows():
-                ax.annotate(name, (r["mu_star"], r["sigma"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+                ax.annotate(name, (r["mu_star"], r["sigma"]), fontsize="x-small", xytext=(3, 3), textcoords="offset points")
             top = float(np.nanmax([d["mu_star"].max(), d["sigma"].max()])) * 1.1 or 1.0
             ax.plot([0, top], [0, top], ls="--", color="gray", lw=0.7)
             ax.set_xlim(left=0)
             ax.set_ylim(bottom=0)
-            ax.set_xlabel("mu* (mean |elementary effect|)", fontsize=8)
-            ax.set_ylabel("sigma (interaction / nonlinearity)", fontsize=8)
-        ax.tick_params(labelsize=7)
+            unit = f"{r0['unit']}" if r0["unit"] else "output units"
+            ax.set_xlabel(f"mu*, mean |elementary effect| ({unit})")
+            ax.set_ylabel(f"sigma, interaction ({unit})")
     for ax in axes[len(outputs) :]:
         ax.set_axis_off()
-    from matplotlib.lines import Line2D
-
-    handles = [Patch(color=c, label=f"{k}") for k, c in colors.items()] + [Line2D([], [], ls="--", color="gray", lw=0.7, label="sigma = mu*")]
+    kinds = {k: c for k, c in colors.items() if k != "first_order"}
+    handles = [Patch(color=c, label=f"{k}") for k, c in kinds.items()] + [Line2D([], [], ls="--", color="gray", lw=0.7, label="sigma = mu*")]
     if method == "sobol":
-        handles = [Patch(color="tab:gray", label="first order S1"), *[Patch(color=c, label=f"total ST ({k})") for k, c in colors.items()]]
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8)
+        handles = [Patch(color=colors["first_order"], label="first order S1"), *[Patch(color=c, label=f"total ST ({k})") for k, c in kinds.items()]]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
     study = indices["study"].iloc[0]
     r0 = indices.iloc[0]
     fig.suptitle(
-        f"{'Sobol indices' if method == 'sobol' else 'Morris screening'}: study {study}, {int(r0['n_points'])} points x {int(r0['seeds'])} seed(s)",
-        fontsize=10,
+        f"{'Sobol indices' if method == 'sobol' else 'Morris screening'}: study {study}, {int(r0['n_points'])} points x {int(r0['seeds'])} seed(s)"
     )
     return fig
 

@@ -89,6 +89,8 @@ INSTRUMENT_SPARE = (
 )
 # Designation tiers (Purples): innovation-type, SRDI, Little Giant, from light to dark
 TIER_PALETTE = {"innovation_type": "#9E9AC8", "srdi": "#6A51A3", "little_giant": "#3F007D", "key_little_giant": "#3F007D", "none": "#BDBDBD"}
+# Sensitivity factors (sim/research/sensitivity.py): policy levers, uncertain parameters, and the first-order bars
+FACTOR_PALETTE = {"lever": "#4B0092", "uncertain": "#B07AA1", "first_order": "#CCCCCC"}
 # Blocs are line styles; the coordinated bloc solid
 BLOC_STYLES = {"china": "-", "west": "--", "rest_of_world": ":"}
 SPARE_STYLES = ("-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
@@ -324,8 +326,9 @@ def hide_inner_labels(axes: np.ndarray, x: bool = True, y: bool = False) -> None
 
 def axis_problems(fig: Figure) -> list[str]:
     """What is wrong with the figure's axes, as readable lines (empty when nothing is): tick labels that overlap a
-    neighbour on a visible axis, and an axis that shows tick labels without a label, or a quantity's label without its
-    unit in parentheses. Draws the figure (Agg) to measure the texts."""
+    neighbour on a visible axis, an axis label or panel title that runs into another, and an axis that shows tick
+    labels without a label, or a quantity's label without its unit in parentheses. Draws the figure (Agg) to measure
+    the texts."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
@@ -333,8 +336,11 @@ def axis_problems(fig: Figure) -> list[str]:
         canvas.draw()
     renderer = canvas.get_renderer()
     out = []
+    texts = []  # the axis labels and titles of every panel: none may run into another
     for n, ax in enumerate(a for a in fig.axes if a.get_visible()):
         name = ax.get_title() or f"axes {n}"
+        if ax.get_title():
+            texts.append((f"{name}: title", ax.title.get_window_extent(renderer)))
         for which, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
             labels = [t for t in (axis.get_ticklabels() + axis.get_ticklabels(minor=True)) if t.get_visible() and t.get_text().strip()]
             if not labels or not axis.get_visible():
@@ -346,8 +352,14 @@ def axis_problems(fig: Figure) -> list[str]:
                     out.append(f"{name}: {which} tick labels overlap ({[t.get_text() for t in labels]})")
                     break
             label = axis.get_label_text()
+            if label.strip():
+                texts.append((f"{name}: {which} axis label '{label}'", axis.label.get_window_extent(renderer)))
             if not label.strip():
                 out.append(f"{name}: {which} axis shows tick labels without a label")
             elif not is_categorical(axis) and not has_unit(label):
                 out.append(f"{name}: {which} axis label '{label}' has no unit in parentheses")
+    for i, (what, box) in enumerate(texts):
+        for other, obox in texts[i + 1 :]:
+            if box.overlaps(obox):
+                out.append(f"{what} runs into {other}")
     return out
