@@ -187,7 +187,7 @@ def prices_finding(ts: pd.DataFrame, bloc: str = "west", stage: str = "magnet", 
     ctl = ts[(ts["stage"].astype(str) == stage) & (ts.get("export_controlled", 0) > 0)]
     if d.empty or ctl.empty:
         return ""
-    parts = []
+    parts, unit = [], style.stage_unit(stage, "kt/yr")
     for scen, g in d.groupby("scenario"):
         c = ctl[ctl["scenario"] == scen]
         if c.empty:
@@ -200,11 +200,11 @@ def prices_finding(ts: pd.DataFrame, bloc: str = "west", stage: str = "magnet", 
         at = after.loc[peak]
         s = (
             f"`{scen}`: {_fmt(at['price_usd_per_kg'])} USD/kg in {_year(peak)}, {peak - start:.1f} years after the control began "
-            f"({_year(start)}), when {bloc} capacity was {_fmt(at['capacity_t'] / 1e3, 1)} kt/yr and output {_fmt(at['output_t'] * 4 / 1e3, 1)} kt/yr"
+            f"({_year(start)}), when {bloc} capacity was {_fmt(at['capacity_t'] / 1e3, 1)} and output {_fmt(at['output_t'] * 4 / 1e3, 1)} {unit}"
         )
         if not later.empty:
             nx = later.iloc[0]
-            s += f"; {lag} years later output is {_fmt(nx['output_t'] * 4 / 1e3, 1)} kt/yr and the price {_fmt(nx['price_usd_per_kg'])} USD/kg"
+            s += f"; {lag} years later output is {_fmt(nx['output_t'] * 4 / 1e3, 1)} {unit} and the price {_fmt(nx['price_usd_per_kg'])} USD/kg"
         parts.append(s)
     if not parts:
         return ""

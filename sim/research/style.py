@@ -130,6 +130,9 @@ def units_note(stages: Iterable[str]) -> str:
 # Colours and styles per key
 # --------------------------------------------------------------------------------------------------
 def _unique(values: Iterable[Any]) -> list[str]:
+    """The distinct values in order of appearance, as strings (a pandas column is reduced by pandas first)."""
+    if hasattr(values, "unique"):
+        values = values.unique()
     return list(dict.fromkeys(str(v) for v in values if not (isinstance(v, float) and math.isnan(v))))
 
 
@@ -256,7 +259,7 @@ def save(fig: Figure, path: str | Path, formats: Sequence[str] = ("png", "pdf"),
         tmp = target.with_name(f".{target.name}.tmp.{fmt}")
         meta = {"CreationDate": None} if fmt == "pdf" else {"Date": None} if fmt == "svg" else {}
         with styled(fig):
-            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight", metadata=meta or None)
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta or None)  # the constrained layout fits the page
         os.replace(tmp, target)
         out.append(target)
     return out
