@@ -512,7 +512,7 @@ def test_plot_capacity(frames):
     blocs = ["china", *[b for b in pd.unique(ts["bloc"].astype(str)) if b != "china"]]
     axes = _check_figure(an.plot_capacity(ts), len(STAGES) * (len(blocs) + 1))
     ncol = len(blocs) + 1
-    assert [ax.get_title() for ax in axes[:ncol]] == [*(f"mining: {b}" for b in blocs), "mining: china's share"]
+    assert [ax.get_title() for ax in axes[:ncol]] == [*(f"mining: {b}" for b in blocs), "mining: share"]
     assert "kt REO/yr" in axes[0].get_ylabel() and "kt NdFeB magnet/yr" in axes[3 * ncol].get_ylabel() and "%" in axes[ncol - 1].get_ylabel()
     for k, stage in enumerate(STAGES):  # every scenario's median across seeds, in each bloc's own panel, as it is in the data
         d = ts[ts["stage"].astype(str) == stage]

@@ -1034,9 +1034,9 @@ def plot_timeline(
         axes[0, 0].set_xlim(
             style.to_dates(float(refs.min()) - 1.0), style.to_dates(float(ends.max()) + 0.2 * (float(ends.max()) - float(refs.min())) + 1.0)
         )
-    ref_txt = ", ".join(f"{st} {a:g}-{b:g}" for st, (a, b) in ranges.items() if st in stages)
+    ref_txt = "/".join(f"{a:g}-{b:g}" for st, (a, b) in ranges.items() if st in stages)
     extra = [
-        Patch(color="0.88", label=f"{TARGET_BLOC} independence: target range from {range_from:g} ({ref_txt} years)"),
+        Patch(color="0.88", label=f"{TARGET_BLOC} independence: target range, {ref_txt} years after {range_from:g}"),
         Line2D([], [], color="0.3", lw=2.5, label="tick at top: the scenario's clock starts"),
         Line2D([], [], color="0.3", lw=0.8, ls=(0, (2, 2)), label="dashed: its runs end ('never': not by then)"),
     ]
@@ -1099,7 +1099,7 @@ def plot_capacity(ts: pd.DataFrame, coordinated_bloc: str = "china") -> Figure:
         share.set_ylim(0, 1.02)
         share.yaxis.set_major_formatter(PercentFormatter(1.0))
         share.set_ylabel(f"{coordinated_bloc} share (% of world)")
-        share.set_title(f"{stage}: {coordinated_bloc}'s share")
+        share.set_title(f"{stage}: share")
         for ax in axes[k]:
             _year_axis(ax, maxticks=4)
     style.hide_inner_labels(axes, x=True)
@@ -1134,7 +1134,7 @@ def plot_pyramid(policy: pd.DataFrame, events: pd.DataFrame | None = None, bloc:
     axes = grid.ravel()
     titles = {
         "innovation_type": "innovation-type SMEs",
-        "srdi": "SRDI SMEs (specialised, refined, distinctive, innovative)",
+        "srdi": "SRDI SMEs",
         "little_giant": "Little Giants (key Little Giants dashed)",
     }
     for k, tier in enumerate(DESIGNATED_TIERS):
@@ -1156,7 +1156,7 @@ def plot_pyramid(policy: pd.DataFrame, events: pd.DataFrame | None = None, bloc:
             _median_band(ax, lg, "mid", "designations", color, "--")
     else:
         _empty(ax, "no event log given")
-    ax.set_title("new designations per year, all tiers (Little Giants dashed)")
+    ax.set_title("new designations, all tiers (Little Giants dashed)")
     ax.set_ylabel("designations per year (firms/yr)")
     for ax in axes:
         ax.set_ylim(bottom=0)
@@ -1349,9 +1349,9 @@ def plot_prices(ts: pd.DataFrame, events: pd.DataFrame | None = None) -> Figure:
         ax.set_visible(False)
     style.hide_inner_labels(axes, x=True)
     extra = [
-        Patch(color=style.SHADE, alpha=0.25, label="export control at this stage in force (every scenario)"),
-        Line2D([], [], color="0.5", lw=3, label="export control at this stage (bar at top, scenario colour)"),
-        Line2D([], [], color="0.45", lw=0.8, ls=":", label="a scenario event starts (named at the top)"),
+        Patch(color=style.SHADE, alpha=0.25, label="export control here, all scenarios"),
+        Line2D([], [], color="0.5", lw=3, label="export control here (bar at top)"),
+        Line2D([], [], color="0.45", lw=0.8, ls=":", label="an event starts (named at top)"),
     ]
     _legend(fig, colors, styles, "bloc: ", extra=extra, ncols=3)
     _suptitle(fig, "Prices by bloc and stage")

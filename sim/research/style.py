@@ -329,9 +329,9 @@ def hide_inner_labels(axes: np.ndarray, x: bool = True, y: bool = False) -> None
 
 def axis_problems(fig: Figure) -> list[str]:
     """What is wrong with the figure's axes, as readable lines (empty when nothing is): tick labels that overlap a
-    neighbour on a visible axis, an axis label or panel title that runs into another, and an axis that shows tick
-    labels without a label, or a quantity's label without its unit in parentheses. Draws the figure (Agg) to measure
-    the texts."""
+    neighbour on a visible axis, an axis label, panel title or legend that runs into another or off the figure's edge,
+    and an axis that shows tick labels without a label, or a quantity's label without its unit in parentheses. Draws
+    the figure (Agg) to measure the texts."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
@@ -361,6 +361,13 @@ def axis_problems(fig: Figure) -> list[str]:
                 out.append(f"{name}: {which} axis shows tick labels without a label")
             elif not is_categorical(axis) and not has_unit(label):
                 out.append(f"{name}: {which} axis label '{label}' has no unit in parentheses")
+    page = fig.bbox
+    texts += [(f"legend {k}", leg.get_window_extent(renderer)) for k, leg in enumerate(fig.legends)]
+    if fig.get_suptitle():
+        texts.append(("the figure's title", fig._suptitle.get_window_extent(renderer)))  # noqa: SLF001 - no public getter
+    for what, box in texts:
+        if box.x0 < page.x0 - 0.5 or box.x1 > page.x1 + 0.5 or box.y0 < page.y0 - 0.5 or box.y1 > page.y1 + 0.5:
+            out.append(f"{what} runs off the edge of the figure")
     for i, (what, box) in enumerate(texts):
         for other, obox in texts[i + 1 :]:
             if box.overlaps(obox):
