@@ -23,7 +23,8 @@ levers are disabled; a lever change that still arrives (sent before the page gre
 and applies. The run stops at its last quarter and says so. Changing a lever or preset rebuilds the
 model from a validated config (a slider when it is released); a setting the model refuses, or seed text
 that is not a whole number, shows its one-line message and the previous model stays. **Back to the
-preset** undoes the lever changes made since the preset was chosen.
+preset** undoes the lever changes made since the preset was chosen. Every lever applies the value its change event
+carries, so clicks and lever changes reach the run in the order they were made (see :func:`LeverSelect`).
 """
 
 from __future__ import annotations
@@ -138,6 +139,13 @@ def LeverPanel(run: d.Run, model: solara.Reactive, play_gen: solara.Reactive):
         model.set(run.model)
 
     def change(**changes) -> None:
+        try:
+            same = d.change_levers(run.model.levers, **changes) == run.model.levers
+        except ConfigError:
+            same = False  # refused below, with its message
+        if same:  # Vuetify sends a box's change again when it is left: the run goes on
+            lever_error.set(None)
+            return
         rebuild(lambda: run.change(**changes), None if "scenario" in changes else preset.value)
 
     def choose_preset(title: str) -> None:
@@ -149,12 +157,8 @@ def LeverPanel(run: d.Run, model: solara.Reactive, play_gen: solara.Reactive):
         if playing:
             solara.Info("Pause to change the levers.", dense=True)
         titles = [p["title"] for p in d.PRESETS.values()]
-        solara.Select(
-            "Teaching preset",
-            value=d.PRESETS[preset.value]["title"] if preset.value else None,
-            values=titles,
-            on_value=choose_preset,
-            disabled=playing,
+        LeverSelect("Teaching preset", d.PRESETS[preset.value]["title"] if preset.value else None, titles, choose_preset, disabled=playing).key(
+            "lever-preset"
         )
         if preset.value and now != d.preset_levers(preset.value, now.seed):
             solara.Button(
@@ -165,7 +169,7 @@ def LeverPanel(run: d.Run, model: solara.Reactive, play_gen: solara.Reactive):
                 style={"width": "100%"},
                 on_click=lambda: choose_preset(d.PRESETS[preset.value]["title"]),
                 disabled=playing,
-            )
+            ).key("back-to-preset")
         if lever_error.value:
             with solara.Column(classes=["lever-error"]):
                 solara.Error(f"Not applied: {lever_error.value}")
@@ -184,11 +188,11 @@ def _levers(now: d.Levers, change, playing: bool) -> None:
             return
         change(seed=seed)
 
-    solara.Select("Scenario", value=now.scenario, values=chain_scenarios(), on_value=lambda v: change(scenario=v), disabled=off)
-    solara.InputText("Seed", value=str(now.seed), on_value=lambda text: change_seed(text), continuous_update=False, disabled=off)
+    LeverSelect("Scenario", now.scenario, chain_scenarios(), lambda v: change(scenario=v), disabled=off).key("lever-scenario")
+    SeedInput(now.seed, change_seed, disabled=off).key("lever-seed")
     tiers = now.china_policy == "coordinated"
     _text("**China**")
-    solara.Select("China's policy", value=now.china_policy, values=list(d.CHINA_POLICIES), on_value=lambda v: change(china_policy=v), disabled=off)
+    LeverSelect("China's policy", now.china_policy, list(d.CHINA_POLICIES), lambda v: change(china_policy=v), disabled=off).key("lever-china_policy")
     _slider("grant_budget", now, change, disabled=off or (not tiers and now.west_agencies == 0))
     _slider("procurement_preference", now, change, disabled=off or not tiers)
     _slider("tax_relief_points", now, change, disabled=off or not tiers)
@@ -196,15 +200,65 @@ def _levers(now: d.Levers, change, playing: bool) -> None:
     _slider("knowledge_sharing", now, change, disabled=off)
     _text("**West**")
     _slider("west_agencies", now, change, disabled=off)
-    solara.Checkbox(
-        label=d.LEVERS["west_coordinated"]["label"], value=now.west_coordinated, on_value=lambda v: change(west_coordinated=v), disabled=off
+    LeverCheckbox(d.LEVERS["west_coordinated"]["label"], now.west_coordinated, lambda v: change(west_coordinated=v), disabled=off).key(
+        "lever-west_coordinated"
     )
     _slider("west_permit_factor", now, change, disabled=off)
     _slider("west_price_floor_usd_per_kg", now, change, disabled=off)
     _slider("west_offtake_t_per_year", now, change, disabled=off)
     _text("**Export control**")
-    solara.Checkbox(label=d.LEVERS["export_control"]["label"], value=now.export_control, on_value=lambda v: change(export_control=v), disabled=off)
+    LeverCheckbox(d.LEVERS["export_control"]["label"], now.export_control, lambda v: change(export_control=v), disabled=off).key(
+        "lever-export_control"
+    )
     _slider("export_control_year", now, change, disabled=off or not now.export_control)
+
+
+# Every lever applies what the browser's change event carries (Vuetify's "change": a choice made, a box ticked, a slider
+# released, Enter or leaving the Seed box), never the value the widget syncs. The browser holds a widget's next value
+# sync until the server has handled its previous one, while clicks and change events go at once and in order: a value
+# read from the widget could be the one before the user's (a seed typed right after another stayed in its box without
+# reaching the model), and a choice applied from a held sync arrived after later clicks (a late rebuild). Through the
+# events every action reaches the run in the order it was made; a lever change that arrives while a step or rebuild is
+# under way waits for the run's lock and then applies. Each lever keeps its widget (a key of its own, not its place in
+# the panel, nor its value) while the panel's other parts come and go (the note while playing, Back to the preset, a
+# refused setting's message) and while its value changes: a widget made anew in its place dropped whatever was typed
+# into or clicked on the old one while the browser still showed it.
+@solara.component
+def LeverSelect(label: str, value, values: list, on_pick, disabled: bool = False):
+    """A select showing ``value``; ``on_pick(choice)`` when the user picks another."""
+    select = v.Select(v_model=value, items=values, label=label, disabled=disabled)
+
+    def picked(widget, event, data) -> None:
+        if data is not None:
+            on_pick(data)
+
+    v.use_event(select, "change", picked)
+
+
+@solara.component
+def LeverCheckbox(label: str, value: bool, on_toggle, disabled: bool = False):
+    """A checkbox showing ``value``; ``on_toggle(ticked)`` when the user ticks or unticks it."""
+    box = v.Checkbox(label=label, v_model=value, disabled=disabled, children=[label])
+    v.use_event(box, "change", lambda widget, event, data: on_toggle(bool(data)))
+
+
+@solara.component
+def SeedInput(seed: int, on_enter, disabled: bool = False):
+    """The Seed box: the text as typed, kept when the page redraws for other reasons; back to the model's seed when the
+    model's seed changes and while the run plays (the box greyed). ``on_enter(text)`` on Enter or when the box is left."""
+    typed = solara.use_ref((seed, str(seed)))  # (the model's seed when the text was typed, the text)
+    _, redraw = solara.use_state(0)
+    if typed.current[0] != seed or disabled:
+        typed.current = (seed, str(seed))
+
+    def keep(text) -> None:
+        if disabled:  # text that reached the greyed box (typed before it greyed): the box goes back to the seed
+            redraw(lambda n: n + 1)
+        else:
+            typed.current = (seed, str(text or ""))
+
+    field = v.TextField(v_model=typed.current[1], label="Seed", disabled=disabled, on_v_model=keep)
+    v.use_event(field, "change", lambda widget, event, data: on_enter("" if data is None else str(data)))
 
 
 def _text(md: str, classes: list[str] | None = None) -> None:
@@ -216,18 +270,28 @@ def _slider(name: str, now: d.Levers, change, disabled: bool = False) -> None:
     spec = d.LEVERS[name]
     cast = int if spec["kind"] == "slider_int" else float
     value = cast(getattr(now, name))
-    LeverSlider(spec["label"], value, spec["min"], spec["max"], spec["step"], lambda v: change(**{name: cast(v)}), disabled).key(f"{name}={value}")
+    LeverSlider(spec["label"], value, spec["min"], spec["max"], spec["step"], lambda v: change(**{name: cast(v)}), disabled).key(f"lever-{name}")
 
 
 @solara.component
 def LeverSlider(label: str, value: float, min: float, max: float, step: float, on_release, disabled: bool = False):
     """A full-width slider with its label and value above it; the model is rebuilt when the slider is released
-    (Vuetify's change event: the mouse let go, a click on the track or a key), not at every value dragged over."""
-    shown, set_shown = solara.use_state(value)  # the value under the thumb while dragging
+    (Vuetify's change event: the mouse let go, a click on the track or a key), not at every value dragged over. The
+    thumb goes to the model's value when that changes (a rebuild), and the label follows the thumb while dragging."""
+    dragged = solara.use_ref((value, value))  # (the model's value when the thumb moved, the value under the thumb)
+    _, redraw = solara.use_state(0)
+    if dragged.current[0] != value:
+        dragged.current = (value, value)
+
+    def drag(x) -> None:
+        dragged.current = (value, x)
+        redraw(lambda n: n + 1)
+
+    shown = dragged.current[1]
     with solara.Div(classes=["lever"]):
         solara.HTML(tag="div", unsafe_innerHTML=f"{label}: <b>{shown:g}</b>", classes=["lever-label"])
         slider = v.Slider(
-            v_model=shown, min=min, max=max, step=step, disabled=disabled, hide_details=True, dense=True, on_v_model=set_shown, class_="lever-slider"
+            v_model=shown, min=min, max=max, step=step, disabled=disabled, hide_details=True, dense=True, on_v_model=drag, class_="lever-slider"
         )
 
         def released(widget, event, data) -> None:
