@@ -13,6 +13,7 @@ page errors), at 1280x720 and 1920x1080 with the system theme dark. Screenshots 
 - dashboard_projector_1280x720.png     the export-control lesson in 2027 with the two panels it names
 - dashboard_projector_1920x1080.png    the same at 1920x1080
 - dashboard_about_1920x1080.png        About this model
+- dashboard_first_<lesson>_<size>.png   each lesson's first screen (and the page's without one) at both sizes
 
 Without /usr/bin/chromium (``apt-get install chromium``) the browser tests are skipped, saying so.
 """
@@ -731,10 +732,23 @@ def _check_projector_screen(page, panels: tuple[str, ...], width: int, height: i
     assert not problems, f"at {width}x{height}: {problems[:10]}"
 
 
+PROJECTORS = ((1920, 1080), (1280, 720))  # the page ends at the smaller
+
+
+def _check_on_projectors(page, panels: tuple[str, ...], name: str) -> None:
+    """The first screen checked at each projector size (screenshots dashboard_first_<name>_<w>x<h>.png)."""
+    for width, height in PROJECTORS:
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(500)  # the charts follow their boxes' new size
+        _check_projector_screen(page, panels, width, height)
+        page.screenshot(path=SCREENSHOTS / f"dashboard_first_{name}_{width}x{height}.png")
+
+
 def test_the_page_on_a_projector(served):
     """At 1280x720 and 1920x1080, in a browser whose system theme is dark: the light theme; the lesson and the two
     panels it names on the first screen; chart text at 16 px or more; no text overlapping or cut; no page errors and
-    nothing of Mesa's default page; the About panel; a seed that is not a whole number says so."""
+    nothing of Mesa's default page; each lesson's first screen at both sizes; the About
+    panel; a seed that is not a whole number says so."""
     pw = served[0]
     page, errors, refused, failed = _open(served, 1280, 720, scheme="dark")
     body = page.inner_text("body")
@@ -742,13 +756,13 @@ def test_the_page_on_a_projector(served):
         assert leftover not in body
     background = page.evaluate("() => getComputedStyle(document.querySelector('.v-application')).backgroundColor")
     assert background in ("rgb(255, 255, 255)", "rgba(0, 0, 0, 0)"), f"not the light theme: {background}"
-    _check_projector_screen(page, d.DEFAULT_PANELS, 1280, 720)
+    _check_on_projectors(page, d.DEFAULT_PANELS, "default")
 
     for name in [n for n in d.PRESETS if n != "export_control"] + ["export_control"]:  # every lesson fits; the last is played
         _choose_preset(page, d.PRESETS[name]["title"])
         pw.expect(page.locator(".view-lesson")).to_contain_text(d.PRESETS[name]["title"], timeout=30_000)
         page.wait_for_timeout(300)
-        _check_projector_screen(page, d.PRESETS[name]["panels"], 1280, 720)
+        _check_on_projectors(page, d.PRESETS[name]["panels"], name)
     quarter = page.locator(".view-quarter")
     year = page.get_by_role("button", name="Step one year", exact=True)
     for y in range(2015, 2027):  # past the control's start: shaded prices, red flows, crosses
