@@ -12,6 +12,7 @@ page errors), at 1280x720 and 1920x1080 with the system theme dark. Screenshots 
 - dashboard_refused_setting.png        a negative seed refused with its one-line message; the run stays
 - dashboard_projector_1280x720.png     the export-control lesson in 2027 with the two panels it names
 - dashboard_projector_1920x1080.png    the same at 1920x1080
+- dashboard_compare_1920x1080.png      its comparison over five seeds, with its note on seed noise
 - dashboard_about_1920x1080.png        About this model
 - dashboard_first_<lesson>_<size>.png   each lesson's first screen (and the page's without one) at both sizes
 
@@ -747,8 +748,8 @@ def _check_on_projectors(page, panels: tuple[str, ...], name: str) -> None:
 def test_the_page_on_a_projector(served):
     """At 1280x720 and 1920x1080, in a browser whose system theme is dark: the light theme; the lesson and the two
     panels it names on the first screen; chart text at 16 px or more; no text overlapping or cut; no page errors and
-    nothing of Mesa's default page; each lesson's first screen at both sizes; the About
-    panel; a seed that is not a whole number says so."""
+    nothing of Mesa's default page; each lesson's first screen at both sizes; a lesson's comparison over five seeds;
+    the About panel; a seed that is not a whole number says so."""
     pw = served[0]
     page, errors, refused, failed = _open(served, 1280, 720, scheme="dark")
     body = page.inner_text("body")
@@ -776,14 +777,26 @@ def test_the_page_on_a_projector(served):
     _check_projector_screen(page, d.PRESETS[name]["panels"], 1920, 1080)
     page.screenshot(path=SCREENSHOTS / "dashboard_projector_1920x1080.png")
 
+    # the lesson's comparison over five seeds: run apart (Step one year still steps), then its note on seed noise
+    compare = page.locator(".view-compare")
+    compare.scroll_into_view_if_needed()
+    compare.get_by_role("checkbox").click(force=True)
+    pw.expect(compare).to_contain_text("in the background", timeout=30_000)
+    year.click()
+    pw.expect(quarter).to_contain_text("Now: 2027 Q4", timeout=30_000)
+    pw.expect(compare.locator(".compare-note")).to_contain_text("Seeds 1-5.", timeout=300_000)
+    assert "The difference is larger than the differences between seeds." in compare.inner_text()
+    assert not page.evaluate(PAGE_TEXT_PROBLEMS, d.FONT)
+    page.screenshot(path=SCREENSHOTS / "dashboard_compare_1920x1080.png", full_page=False)
+
     # a seed that is not a whole number: its own message each time, and the run stays
-    seed, error = page.get_by_label("Seed"), page.locator(".lever-error")
+    seed, error = page.get_by_label("Seed", exact=True), page.locator(".lever-error")
     for text, says in (("abc", "'abc' is not a whole number"), ("3.7", "'3.7' is not a whole number"), ("", "empty")):
         seed.fill(text)
         seed.press("Enter")
         pw.expect(error).to_contain_text(says, timeout=30_000)
         assert error.count() == 1
-    pw.expect(quarter).to_contain_text("Now: 2026 Q4")
+    pw.expect(quarter).to_contain_text("Now: 2027 Q4")
 
     # About this model: the Info sections, then back to the run
     page.get_by_role("button", name="About this model").click()
@@ -801,7 +814,7 @@ def test_the_page_on_a_projector(served):
     assert not page.evaluate(PAGE_TEXT_PROBLEMS, d.FONT)
     page.screenshot(path=SCREENSHOTS / "dashboard_about_1920x1080.png")
     page.get_by_role("button", name="Back to the run").click()
-    pw.expect(quarter).to_contain_text("Now: 2026 Q4", timeout=30_000)
+    pw.expect(quarter).to_contain_text("Now: 2027 Q4", timeout=30_000)
     page.context.close()
     assert not errors, f"page errors: {errors[:5]}"
     assert not refused and not failed, (refused[:5], failed[:5])
@@ -850,7 +863,7 @@ def test_the_page_works_offline_in_chromium(served):
     page.screenshot(path=SCREENSHOTS / "dashboard_after_lever_and_steps.png", full_page=True)
 
     # a refused setting: one readable line, and the run on the page stays
-    seed = page.get_by_label("Seed")
+    seed = page.get_by_label("Seed", exact=True)
     seed.fill("-1")
     seed.press("Enter")
     error = page.locator(".lever-error")
@@ -980,7 +993,7 @@ def _fuzz_action(page, rng, action: str) -> bool | str:
             page.keyboard.press(rng.choice(("ArrowRight", "ArrowLeft", "PageUp")))
             return True
         if action == "seed":
-            seed = page.get_by_label("Seed")
+            seed = page.get_by_label("Seed", exact=True)
             if not seed.is_enabled():
                 return False
             text = str(rng.randint(0, 9))
@@ -1053,7 +1066,7 @@ def _fuzz(served, n_actions: int, seed: int) -> dict:
         now = _settled(page, quarter)
     page.wait_for_timeout(500)  # the redraw after the last step
     command = page.locator(".view-run pre").inner_text()
-    seed_shown = page.get_by_label("Seed").input_value()
+    seed_shown = page.get_by_label("Seed", exact=True).input_value()
     shown = page.evaluate(_CHAIN_NUMBERS)
     body = page.inner_text("body")
     page.context.close()

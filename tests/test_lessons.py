@@ -65,12 +65,7 @@ def changed(changes: dict) -> tuple:
     return tuple(sorted(changes.items()))
 
 
-def within_seed_noise(base: list[float], other: list[float]) -> bool:
-    """Whether a change's effect on a figure is within seed noise over paired seeds (the same seed with and without the
-    change): the paired differences do not all have one sign, or their mean is within two standard errors of zero."""
-    diff = np.asarray(other, dtype=float) - np.asarray(base, dtype=float)
-    one_sign = bool((diff > 0).all() or (diff < 0).all())
-    return not one_sign or abs(diff.mean()) < 2 * diff.std(ddof=1) / np.sqrt(len(diff))
+within_seed_noise = d.within_seed_noise  # the page's own test of a difference against seed noise
 
 
 # --------------------------------------------------------------------------
@@ -222,6 +217,33 @@ CHECKS = {"mine_alone": check_mine_alone, "export_control": check_export_control
 def test_every_preset_has_its_checks_and_a_note_on_seed_noise():
     assert set(CHECKS) == set(d.PRESETS)
     assert all(len(p["noise"].split()) > 15 for p in d.PRESETS.values())
+
+
+def test_a_lessons_comparison_runs_apart_and_says_whether_the_difference_is_beyond_seed_noise():
+    """The page's comparison (Compare seeds ...): the lesson's figure with and without its change for the run's seed and
+    the next four, run in a process of its own, each run once; the note from those runs."""
+    levers = d.preset_levers("export_control", 1)
+    runs = d.comparison_runs(levers, "export_control")
+    assert [lv.seed for lv, _ in runs] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    assert [lv.export_control for lv, _ in runs] == [True, False] * 5 and runs[0][0] == levers
+    seed_runs = d.SeedRuns()
+    try:
+        values = seed_runs.figures(runs)
+        assert seed_runs.submit(runs) == seed_runs.submit(runs)  # kept: asking again runs nothing
+    finally:
+        seed_runs.close()
+    L = lesson("export_control", 1)  # the whole run, read as the lesson's checks read it
+    price = L.yearly("price_usd_per_kg", 2027)
+    assert values[0] == pytest.approx(price[L.b("west"), L.s("magnet")] / price[L.b("china"), L.s("magnet")], rel=1e-12)
+    assert values[1] == d.figure_of_run(*runs[1])  # the other process's runs are this one's
+    assert all(v > 1.5 for v in values[0::2]) and all(abs(v - 1) < 0.05 for v in values[1::2]), values  # as the note on seed noise says
+    note = d.comparison_note(levers, "export_control", values)
+    assert note.startswith("**Seeds 1-5.** The Western magnet price over China's in 2027: ") and note.endswith(
+        "without the export control. The difference is larger than the differences between seeds."
+    ), note
+    # a difference of either sign is within seed noise; one of one sign, but smaller than the spread of seeds, is not
+    assert "within seed noise" in d.comparison_note(levers, "export_control", [1, 1.1, 2, 1.9, 3, 3.1, 4, 3.9, 5, 5.1])
+    assert "smaller than the differences between seeds" in d.comparison_note(levers, "export_control", [1, 1.2, 2, 2.2, 3, 3.2, 4, 4.2, 5, 5.2])
 
 
 def test_within_seed_noise():

@@ -24,7 +24,8 @@ and applies. The run stops at its last quarter and says so. Changing a lever or 
 model from a validated config (a slider when it is released); a setting the model refuses, or seed text
 that is not a whole number, shows its one-line message and the previous model stays. **Back to the
 preset** undoes the lever changes made since the preset was chosen. Every lever applies the value its change event
-carries, so clicks and lever changes reach the run in the order they were made (see :func:`LeverSelect`).
+carries, so clicks and lever changes reach the run in the order they were made (see :func:`LeverSelect`). Under a
+lesson, **Compare seeds** runs its comparison for a few seeds in a process of its own (:func:`Comparison`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ TITLE = "Little giants: the mine-to-magnet classroom"
 lever_error = solara.reactive(None)  # the last refused setting's message (per browser session)
 preset = solara.reactive(None)  # name of the teaching preset chosen last (None: free settings)
 play_error = solara.reactive(None)  # an error the play loop met (the run is paused)
+comparing = solara.reactive(False)  # the lesson's comparison over a few seeds is asked for
+SEED_RUNS = d.SeedRuns()  # the comparisons' runs, in a process of their own, kept by settings and seed (all pages)
 solara.lab.theme.dark = False  # the light theme, whatever the system's: the charts are drawn for it
 solara.server.settings.theme.show_banner = False  # Solara's banner sat over the panels' corner
 
@@ -351,12 +354,39 @@ def Views(run: d.Run, model):
                 View(run, name, model, fill=True)
     if preset.value:  # which differences the lesson points to are larger than the differences between seeds
         _text(f"**Seed noise.** {d.PRESETS[preset.value]['noise']}", classes=["view-noise"])
+        Comparison(preset.value, model.levers)
     with solara.Div(classes=["more"]):
         for name in d.VIEWS:
             if name not in first:
                 View(run, name, model)
     with run.lock:
         _this_run(model)
+
+
+@solara.component
+def Comparison(name: str, levers: d.Levers):
+    """The lesson's comparison on demand: for the run's seed and the next few, the lesson's figure with these settings
+    and with the lesson's change, run in the background (stepping stays as fast), then a note saying whether the
+    difference is beyond seed noise."""
+    spec = d.PRESETS[name]["compare"]
+    runs = d.comparison_runs(levers, name)
+    asked = comparing.value
+
+    def figures() -> list[float] | None:
+        return SEED_RUNS.figures(runs) if asked else None
+
+    task = solara.lab.use_task(figures, dependencies=[asked, name, levers], raise_error=False, prefer_threaded=True)
+    seeds = d.compare_seeds(levers)
+    with solara.Div(classes=["view-compare"]):
+        LeverCheckbox(f"Compare seeds {seeds[0]}-{seeds[-1]}: these settings and {spec['other']}", asked, comparing.set)
+        if not asked:
+            return
+        if task.error:
+            solara.Error(f"The comparison stopped: {task.exception}")
+        elif task.finished and task.value is not None:
+            _text(d.comparison_note(levers, name, task.value), classes=["compare-note"])
+        else:
+            _text(f"Running {len(runs)} runs to {d.FIGURES[spec['figure']][2]} in the background; the run above steps as before.")
 
 
 @solara.component
@@ -387,6 +417,7 @@ CSS = """
 .focus .view { flex: 1 1 0; min-width: 0; display: flex; flex-direction: column; }
 .focus .chart-box { flex: 1 1 0; min-height: 200px; }
 .view-noise { margin-top: 12px; max-width: 60em; }
+.view-compare { max-width: 60em; }
 .more { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 16px; margin-top: 16px; }
 .caption p { margin: 4px 0 0 0; }
 .view-run { margin-top: 16px; }

@@ -514,7 +514,8 @@ def command_line(overrides: list[str]) -> str:
 # --------------------------------------------------------------------------
 # name -> title, scenario, lever changes, lesson (one paragraph), what to try next, a note on seed noise (which of the
 # comparisons the lesson and "try" suggest are larger than the differences between seeds, and which are not), and
-# the two panels (VIEWS) the lesson talks about, which the page shows beside it on the first screen. Every statement
+# the two panels (VIEWS) the lesson talks about, which the page shows beside it on the first screen; "compare": the
+# lesson's comparison (the preset's levers, and the same with "changes"), read on one of FIGURES over a few seeds. Every statement
 # of a lesson, its "try" and its note is checked on seeds 1-5 by tests/test_lessons.py, from the run the preset builds.
 PRESETS: dict[str, dict[str, Any]] = {
     "mine_alone": {
@@ -537,6 +538,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "with the same seed, Western magnet capacity in 2044 ends above today's in some seeds and below in others."
         ),
         "panels": ("chain", "timeline"),
+        "compare": {"changes": {"west_permit_factor": 0.5}, "other": "permitting twice as fast (0.5)", "figure": "west_magnet_capacity_2044"},
     },
     "export_control": {
         "title": "What an export control does",
@@ -556,6 +558,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "control off the two stay within a few percent."
         ),
         "panels": ("prices", "chain"),
+        "compare": {"changes": {"export_control": False}, "other": "without the export control", "figure": "magnet_price_ratio_2027"},
     },
     "tiers": {
         "title": "What the tiers change",
@@ -577,6 +580,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "tiers in every seed by 2044."
         ),
         "panels": ("pyramid", "prices"),
+        "compare": {"changes": {"china_policy": "coordinated_without_tiers"}, "other": "without the tiers", "figure": "china_magnet_price_2044"},
     },
 }
 
@@ -585,6 +589,145 @@ def preset_levers(name: str, seed: int | None = None) -> Levers:
     """A preset's levers: its scenario's settings with the preset's changes."""
     p = PRESETS[name]
     return default_levers(p["scenario"], seed).replace(**p["levers"])
+
+
+# --------------------------------------------------------------------------
+# A lesson's comparison over a few seeds: the same seed with and without the lesson's change, for COMPARE_SEEDS seeds
+# --------------------------------------------------------------------------
+COMPARE_SEEDS = 5
+
+
+def _yearly(model: ChainModel, name: str, year: int) -> np.ndarray:
+    """(B, S) the mean of a series over the quarters of one calendar year."""
+    first = 4 * (year - model.world.start_year)
+    return series(model, name)[first : first + 4].mean(axis=0)
+
+
+def _at(model: ChainModel, bloc: str, stage: str) -> tuple[int, int]:
+    return model.tables.blocs.index(bloc), model.tables.stages.index(stage)
+
+
+def _price_ratio(model: ChainModel, stage: str, year: int) -> float:
+    price = _yearly(model, "price_usd_per_kg", year)
+    return float(price[_at(model, "west", stage)] / price[_at(model, "china", stage)])
+
+
+# name -> (what it is, its unit, its year, the figure read on a run stepped through that year)
+FIGURES: dict[str, tuple[str, str, int, Any]] = {
+    "west_magnet_capacity_2044": (
+        "Western magnet capacity",
+        "kt/yr",
+        2044,
+        lambda m: float(_yearly(m, "capacity_t", 2044)[_at(m, "west", "magnet")]) / 1000.0,
+    ),
+    "magnet_price_ratio_2027": ("the Western magnet price over China's", "x", 2027, lambda m: _price_ratio(m, "magnet", 2027)),
+    "china_magnet_price_2044": (
+        "China's magnet price",
+        "USD/kg",
+        2044,
+        lambda m: float(_yearly(m, "price_usd_per_kg", 2044)[_at(m, "china", "magnet")]),
+    ),
+}
+
+
+def figure_of_run(levers: Levers, figure: str) -> float:
+    """One of FIGURES on a run of these levers, stepped to the end of the figure's year (about a second a decade)."""
+    _, _, year, read = FIGURES[figure]
+    m = ClassroomModel(levers)
+    while m.running and m.steps < min(m.n_steps, 4 * (year - m.world.start_year + 1)):
+        m.step()
+    return read(m)
+
+
+def compare_seeds(levers: Levers) -> list[int]:
+    """The seeds a lesson is compared on: the run's own seed and the next COMPARE_SEEDS - 1."""
+    return [levers.seed + i for i in range(COMPARE_SEEDS)]
+
+
+def comparison_runs(levers: Levers, name: str) -> list[tuple[Levers, str]]:
+    """(levers, figure) of the runs a lesson's comparison needs: per seed, these levers and the same with the lesson's change."""
+    spec = PRESETS[name]["compare"]
+    out = []
+    for seed in compare_seeds(levers):
+        base = levers.replace(seed=seed)
+        out += [(base, spec["figure"]), (change_levers(base, **spec["changes"]), spec["figure"])]
+    return out
+
+
+class SeedRuns:
+    """The runs of lessons' comparisons, in a process of their own (a step of the page's run never waits for them, not
+    even for Python's interpreter lock), one at a time, each kept by (levers, figure): ticking the comparison again, or
+    for a setting compared before, costs nothing. Nothing here calls Solara."""
+
+    def __init__(self, executor=None):
+        self._executor = executor
+        self._lock = threading.Lock()
+        self._runs: dict[tuple[Levers, str], Any] = {}  # (levers, figure) -> Future of figure_of_run
+
+    def _pool(self):
+        if self._executor is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return self._executor
+
+    def submit(self, runs: list[tuple[Levers, str]]) -> list:
+        """Futures of the figures of these runs (a run asked for before is not run again, unless it failed)."""
+        with self._lock:
+            out = []
+            for key in runs:
+                run = self._runs.get(key)
+                if run is None or (run.done() and run.exception() is not None):
+                    run = self._runs[key] = self._pool().submit(figure_of_run, *key)
+                out.append(run)
+            return out
+
+    def figures(self, runs: list[tuple[Levers, str]]) -> list[float]:
+        """The figures of these runs, waiting for those not run yet."""
+        return [run.result() for run in self.submit(runs)]
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(cancel_futures=True)
+
+
+def within_seed_noise(base: list[float], other: list[float]) -> bool:
+    """Whether a change's effect on a figure is within seed noise over paired seeds (the same seed with and without the
+    change): the paired differences do not all have one sign, or their mean is within two standard errors of zero."""
+    diff = np.asarray(other, dtype=float) - np.asarray(base, dtype=float)
+    one_sign = bool((diff > 0).all() or (diff < 0).all())
+    return not one_sign or abs(diff.mean()) < 2 * diff.std(ddof=1) / np.sqrt(len(diff))
+
+
+def comparison_note(levers: Levers, name: str, values: list[float]) -> str:
+    """The note on a lesson's comparison from its runs' figures (in the order of :func:`comparison_runs`): the range
+    over the seeds with and without the change, and whether the difference of the same seed is beyond seed noise."""
+    spec = PRESETS[name]["compare"]
+    what, unit, year, _ = FIGURES[spec["figure"]]
+    seeds = compare_seeds(levers)
+    base, other = values[0::2], values[1::2]
+    digits = 2 if unit == "x" else 1 if unit == "kt/yr" else 0
+
+    def span(xs: list[float]) -> str:
+        lo, hi = min(xs), max(xs)
+        return f"{lo:.{digits}f} to {hi:.{digits}f} {unit}" if f"{lo:.{digits}f}" != f"{hi:.{digits}f}" else f"{lo:.{digits}f} {unit}"
+
+    diff = [o - b for b, o in zip(base, other)]
+    overlap = max(min(base), min(other)) <= min(max(base), max(other))
+    if within_seed_noise(base, other):
+        verdict = "within seed noise: the same seed moves one way in some seeds and the other way in others"
+    elif overlap:
+        verdict = (
+            f"beyond seed noise for the same seed ({'up' if diff[0] > 0 else 'down'} in every seed), but smaller than the "
+            "differences between seeds: compare runs of the same seed"
+        )
+    else:
+        verdict = "larger than the differences between seeds"
+    return (
+        f"**Seeds {seeds[0]}-{seeds[-1]}.** {what[0].upper() + what[1:]} in {year}: {span(base)} with these settings, "
+        f"{span(other)} {spec['other']}. The difference is {verdict}."
+    )
 
 
 # --------------------------------------------------------------------------
