@@ -561,8 +561,8 @@ def test_the_panel_greys_stepping_and_levers_while_playing_and_says_when_the_run
 
 
 def test_levers_apply_their_change_events_and_keep_their_widgets():
-    """A lever applies the value its change event carries (Enter in the Seed box, a box ticked), not the value its
-    widget syncs while typing; the same value again (the box left after Enter) changes nothing; every lever keeps its
+    """A lever applies the value its change event carries (Enter in the Seed box, a box ticked, a slider released), not
+    the value its widget syncs while typing; the same value again (the box left after Enter) changes nothing; every lever keeps its
     widget through a rebuild."""
     solara = pytest.importorskip("solara", reason="the app dependencies are not installed (pip install -e '.[app]')")
     import ipyvuetify as v
@@ -592,6 +592,9 @@ def test_levers_apply_their_change_events_and_keep_their_widgets():
         assert stepped.steps == 1
         seed().fire_event("change", "5")  # the box left after Enter: the same seed, the run goes on
         assert run.model is stepped and stepped.steps == 1
+        rc.find(v.Slider).widgets[1].fire_event("change", 3)  # the Controls' Render interval released at 3 quarters
+        rc.find(v.Btn, children=["Step"]).widget.click()
+        assert stepped.steps == 4
         control().fire_event("change", False)
         assert run.model.levers.export_control is False and run.model.levers.seed == 5 and control().v_model is False
         assert (seed(), control()) == widgets  # the same widgets through the rebuilds

@@ -112,8 +112,10 @@ def Controls(run: d.Run, model: solara.Reactive, play_gen: solara.Reactive):
             style={"width": "100%"},
             disabled=playing or run.finished,
         )
-        solara.SliderInt("Play Interval (ms)", value=play_interval, min=1, max=500, step=10)
-        solara.SliderInt("Render Interval (quarters)", value=render_interval, min=1, max=100, step=1)
+        # applied when released, from the slider's change event, as the levers: a Step clicked right after moving the
+        # render interval steps the quarters it shows
+        LeverSlider("Play interval (ms)", play_interval.value, 10, 500, 10, lambda x: play_interval.set(int(x))).key("play-interval")
+        LeverSlider("Render interval (quarters)", render_interval.value, 1, 100, 1, lambda x: render_interval.set(int(x))).key("render-interval")
         if run.finished:
             with solara.Column(classes=["run-finished"]):
                 solara.Success(run.status())
