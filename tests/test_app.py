@@ -21,6 +21,7 @@ Without /usr/bin/chromium (``apt-get install chromium``) the browser tests are s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import threading
@@ -522,15 +523,17 @@ def test_a_refused_change_keeps_the_model():
     assert run.model is model and model.steps == 2
 
 
-def test_the_panel_greys_stepping_and_levers_while_playing_and_says_when_the_run_is_finished():
-    """The controls and the lever panel rendered by Solara without a browser (a kernel of our own)."""
+@contextlib.contextmanager
+def _rendered_panel(kernel_id: str):
+    """The controls and the lever panel of a 6-quarter run, rendered by Solara without a browser in a kernel of our
+    own: yields (run, model, generation, render context, ipyvuetify)."""
     solara = pytest.importorskip("solara", reason="the app dependencies are not installed (pip install -e '.[app]')")
     import ipyvuetify as v
     from solara.server import kernel, kernel_context
 
     from sim.classroom import app
 
-    with kernel_context.VirtualKernelContext(id="test", kernel=kernel.Kernel(), session_id="test"):
+    with kernel_context.VirtualKernelContext(id=kernel_id, kernel=kernel.Kernel(), session_id=kernel_id):
         run = _short_run(6)
         model, generation = solara.reactive(run.model), solara.reactive(None)
 
@@ -540,6 +543,15 @@ def test_the_panel_greys_stepping_and_levers_while_playing_and_says_when_the_run
             app.LeverPanel(run, model, generation)
 
         _, rc = solara.render(Panel(), handle_error=False)
+        try:
+            yield run, model, generation, rc, v
+        finally:
+            rc.close()
+
+
+def test_the_panel_greys_stepping_and_levers_while_playing_and_says_when_the_run_is_finished():
+    """The controls and the lever panel rendered by Solara without a browser (a kernel of our own)."""
+    with _rendered_panel("test") as (run, model, generation, rc, v):
         button = lambda label: rc.find(v.Btn, children=[label]).widget  # noqa: E731
         control = lambda: rc.find(v.Checkbox, label=d.LEVERS["export_control"]["label"]).widget  # noqa: E731
         before, box = set(threading.enumerate()), control()
@@ -557,29 +569,13 @@ def test_the_panel_greys_stepping_and_levers_while_playing_and_says_when_the_run
         button("Step one year").click()
         assert run.model.steps == 6 and button("Step one year").disabled and button("▶").disabled
         assert "Run finished" in str(rc.find(v.Alert).widgets[0].children)
-        rc.close()
 
 
 def test_levers_apply_their_change_events_and_keep_their_widgets():
     """A lever applies the value its change event carries (Enter in the Seed box, a box ticked, a slider released), not
     the value its widget syncs while typing; the same value again (the box left after Enter) changes nothing; every lever keeps its
     widget through a rebuild."""
-    solara = pytest.importorskip("solara", reason="the app dependencies are not installed (pip install -e '.[app]')")
-    import ipyvuetify as v
-    from solara.server import kernel, kernel_context
-
-    from sim.classroom import app
-
-    with kernel_context.VirtualKernelContext(id="test-events", kernel=kernel.Kernel(), session_id="test-events"):
-        run = _short_run(6)
-        model, generation = solara.reactive(run.model), solara.reactive(None)
-
-        @solara.component
-        def Panel():
-            app.Controls(run, model, generation)
-            app.LeverPanel(run, model, generation)
-
-        _, rc = solara.render(Panel(), handle_error=False)
+    with _rendered_panel("test-events") as (run, model, generation, rc, v):
         seed = lambda: rc.find(v.TextField, label="Seed").widget  # noqa: E731
         control = lambda: rc.find(v.Checkbox, label=d.LEVERS["export_control"]["label"]).widget  # noqa: E731
         widgets = (seed(), control())
@@ -598,7 +594,6 @@ def test_levers_apply_their_change_events_and_keep_their_widgets():
         control().fire_event("change", False)
         assert run.model.levers.export_control is False and run.model.levers.seed == 5 and control().v_model is False
         assert (seed(), control()) == widgets  # the same widgets through the rebuilds
-        rc.close()
 
 
 # --------------------------------------------------------------------------

@@ -225,11 +225,7 @@ def build_population(w: WorldConfig, T: Tables, rng: np.random.Generator) -> Fir
         ref = T.experience_ref_years[s] * cap
         rows = pop.add(
             n,
-            bloc=b,
-            region=T.regions.index(c.region),
-            stage=s,
-            group=T.groups.index(c.group) if c.group is not None else -1,
-            state_owned=c.state_owned,
+            **cohort_identity(c, T),
             phase=Phase.OPERATING,
             birth_step=np.round(-age * 4).astype(np.int32),
             niche_start_step=np.round(-age * 4).astype(np.int32),
@@ -259,6 +255,18 @@ def build_population(w: WorldConfig, T: Tables, rng: np.random.Generator) -> Fir
     return pop
 
 
+def cohort_identity(c, T: Tables) -> dict:
+    """The identity columns of a cohort's firms (bloc, region, stage, group, state ownership) as ``FirmPopulation.add``
+    takes them."""
+    return dict(
+        bloc=T.blocs.index(c.bloc),
+        region=T.regions.index(c.region),
+        stage=T.stages.index(c.stage),
+        group=T.groups.index(c.group) if c.group is not None else -1,
+        state_owned=c.state_owned,
+    )
+
+
 def add_projects_under_construction(pop: FirmPopulation, w: WorldConfig, T: Tables, c, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` firms of cohort ``c`` whose plant is a greenfield project past its final investment decision at the start
     (``first_output_year``): construction ends, and ramp-up to the drawn nameplate begins, in that year's quarter.
@@ -282,11 +290,7 @@ def add_projects_under_construction(pop: FirmPopulation, w: WorldConfig, T: Tabl
     left = capex * min(max(k, 1) / max(construction_q, 1.0), 1.0)
     rows = pop.add(
         n,
-        bloc=b,
-        region=T.regions.index(c.region),
-        stage=s,
-        group=T.groups.index(c.group) if c.group is not None else -1,
-        state_owned=c.state_owned,
+        **cohort_identity(c, T),
         phase=Phase.PROJECT,
         birth_step=0,
         niche_start_step=0,
