@@ -17,9 +17,21 @@ from _sim_helpers import PROJECT_ROOT
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-EXPECTED = ["01_quickstart.ipynb", "02_scenario_comparison.ipynb", "03_sensitivity.ipynb", "05_national_programme.ipynb"]
+EXPECTED = [
+    "01_quickstart.ipynb",
+    "02_scenario_comparison.ipynb",
+    "03_sensitivity.ipynb",
+    "04_lever_exploration.ipynb",
+    "05_national_programme.ipynb",
+]
 # PNG outputs at least
-FIGURES = {"01_quickstart.ipynb": 4, "02_scenario_comparison.ipynb": 4, "03_sensitivity.ipynb": 1, "05_national_programme.ipynb": 4}
+FIGURES = {
+    "01_quickstart.ipynb": 4,
+    "02_scenario_comparison.ipynb": 4,
+    "03_sensitivity.ipynb": 1,
+    "04_lever_exploration.ipynb": 2,
+    "05_national_programme.ipynb": 4,
+}
 CELL_TIMEOUT_S = 600  # a guard against a hung kernel, not a timing test
 
 

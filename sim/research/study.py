@@ -5,7 +5,9 @@ conf/experiment/NAME.yaml (``python -m sim.experiment``) and conf/sensitivity/NA
 file has (name, description, seeds, overrides, firm_panel), :class:`Experiment` and
 :class:`Study` add their own parts (the experiment's scenarios and rows of the paired-difference
 table; the sensitivity study's scenario, factors, outputs and method settings), and :class:`Calibration`
-(conf/calibration/NAME.yaml, ``python -m sim.calibrate``: parameters with bounds, targets, seeds, trials).
+(conf/calibration/NAME.yaml, ``python -m sim.calibrate``: parameters with bounds, targets, seeds, trials) and
+:class:`Exploration` (conf/exploration/NAME.yaml, ``python -m sim.explore``: levers and uncertainties with bounds
+or categories, outcomes as rules on summary scalars, a sampler, candidate policies).
 
 :func:`read_study` reads one: OmegaConf merges the YAML into the schema (unknown keys, wrong types,
 missing values), then every field's range or choices (its ``allowed`` text, :func:`spec`) and each
@@ -33,6 +35,8 @@ IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TIMELINE_VALUES = ("first_output_year", "independence_year")
 SERIES_HOW = ("end", "sum")
 KINDS = ("lever", "uncertain")
+SAMPLERS = ("lhs", "sobol")  # scipy.stats.qmc: Latin hypercube, scrambled Sobol' sequence
+RULES = ("<=", "<", ">=", ">")
 
 
 def spec(default: Any = MISSING, allowed: str = "", *, lo: float | None = None, hi: float | None = None, below: float | None = None, **extra: Any):
@@ -312,6 +316,171 @@ class Calibration(StudyFile):
         for t, w in self.weights.items():
             if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
                 raise _bad(f"weights.{t}", "a number >= 0", w)
+
+
+@dataclass(frozen=True)
+class ExploreFactor:
+    """One lever or uncertainty of an exploration: an existing config key varied uniformly over [low, high]
+    (``bounds``, a real-valued setting) or drawn from a list of its allowed values (``values``, categories)."""
+
+    name: str = spec(allowed="an identifier (letters, digits, _)", pattern=IDENTIFIER.pattern)
+    key: str = spec(allowed="a dotted config key such as policy.china.coordination.permit_factor", pattern=r".+")
+    bounds: Optional[tuple[float, float]] = spec(None, "[low, high] (two finite numbers)", pair=True)
+    values: list[Any] = spec([], "a list of two or more values of the key (categories)")
+    kind: str = spec("uncertain", f"one of {', '.join(KINDS)}", choices=KINDS)
+    unit: str = spec("", "text")
+    why: str = spec("", "text")
+
+    @property
+    def categorical(self) -> bool:
+        return self.bounds is None
+
+    def check(self, key: str) -> None:
+        Factor(name=self.name, key=self.key, bounds=(0.0, 1.0)).check(key)  # the rule of a factor key
+        if (self.bounds is None) == (not self.values):
+            raise ConfigError(key, "needs exactly one of bounds ([low, high]) and values (a list of categories)")
+        if self.bounds is not None and not self.bounds[0] < self.bounds[1]:
+            raise ConfigError(f"{key}.bounds", f"low must be below high, got {list(self.bounds)!r}")
+        if self.values:
+            if len(self.values) < 2 or len(set(map(repr, self.values))) != len(self.values):
+                raise _bad(f"{key}.values", "a list of two or more different values of the key (categories)", list(self.values))
+            for v in self.values:
+                if isinstance(v, (list, dict)) or v is None:
+                    raise _bad(f"{key}.values", "a list of plain values (text, numbers, true/false)", list(self.values))
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One comparison of a run's number with a threshold: ``key`` ``rule`` ``value`` (or ``by_year``)."""
+
+    key: str = spec(allowed="a dotted summary.json key (or a config input) such as years_to_independence.west.magnet", pattern=r".+")
+    rule: str = spec("<=", f"one of {', '.join(RULES)}", choices=RULES)
+    value: Optional[float] = spec(None, "a number, in the key's unit")
+    by_year: Optional[int] = spec(None, "a calendar year (whole number)", lo=1900, hi=2200)
+
+    def check(self, key: str) -> None:
+        if (self.value is None) == (self.by_year is None):
+            raise ConfigError(key, "needs exactly one of value (a threshold in the key's unit) and by_year (a calendar year)")
+        if self.by_year is not None and not self.key.startswith("years_to_"):
+            raise ConfigError(f"{key}.by_year", f"only years_to_* keys count years to a calendar year; use value for '{self.key}'")
+        if self.by_year is not None and self.rule not in ("<=", "<"):
+            raise _bad(f"{key}.rule", "<= or < with by_year (reached by that year)", self.rule)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An outcome of interest: a run reaches it when every condition holds. A ``years_to_*`` key is null when the
+    milestone is never reached: never counts as infinitely late (it fails ``<=``/``<`` and meets ``>=``/``>``)."""
+
+    name: str = spec(allowed="an identifier (letters, digits, _)", pattern=IDENTIFIER.pattern)
+    label: str = spec("", "text")
+    when: list[Condition] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
+
+    def check(self, key: str) -> None:
+        if not self.when:
+            raise ConfigError(f"{key}.when", "must be a non-empty list of conditions (key, rule, value or by_year)")
+
+
+@dataclass
+class PrimSettings:
+    """PRIM (ema_workbench.analysis.prim) and the choice of one box on its peeling trajectory."""
+
+    peel_alpha: float = spec(0.05, "a number in (0, 0.5)", lo=1e-9, below=0.5)  # share of the box peeled per step
+    paste_alpha: float = spec(0.05, "a number in (0, 0.5)", lo=1e-9, below=0.5)
+    mass_min: float = spec(0.05, "a number in (0, 1)", lo=1e-9, below=1.0)  # the smallest box, as a share of the runs
+    min_density: float = spec(0.8, "a number in (0, 1]", lo=1e-9, hi=1.0)  # the chosen box: the highest coverage among boxes this dense
+
+
+@dataclass
+class StackingSettings:
+    levels: int = _whole(1, 2, " (factor pairs stacked on each axis of the dimensional-stacking plot)")
+    bins: int = _whole(2, 3, " (bins of a continuous factor)")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A candidate policy: values of some levers (the others keep the scenario's values)."""
+
+    name: str = spec(allowed="an identifier (letters, digits, _)", pattern=IDENTIFIER.pattern)
+    levers: dict[str, Any] = spec({}, "a mapping of lever name to its value")
+    why: str = spec("", "text")
+
+
+@dataclass
+class Robustness:
+    """Candidate policies, each run against the same uncertainty samples (a Latin hypercube over the uncertainties)."""
+
+    scenarios: int = _whole(0, 0, " (uncertainty samples per policy; 0: no robustness table)")
+    policies: list[Policy] = field(default_factory=list)
+
+
+@dataclass
+class Exploration(StudyFile):
+    """conf/exploration/NAME.yaml (``python -m sim.explore``): scenario discovery over levers and uncertainties."""
+
+    name: str = spec(allowed="an identifier (letters, digits, _)", pattern=IDENTIFIER.pattern)
+    scenario: str = spec("baseline", "a scenario name (conf/scenario/)")
+    seeds: int = _whole(1, 2, " (replications per experiment: seeds 1..N)")
+    sampler: str = spec("lhs", f"one of {', '.join(SAMPLERS)}", choices=SAMPLERS)
+    experiments: int = _whole(2, 64, " (points of the sample; sobol: a power of 2)")
+    sample_seed: int = _whole(0, 1)
+    factors: list[ExploreFactor] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    prim: PrimSettings = field(default_factory=PrimSettings)
+    stacking: StackingSettings = field(default_factory=StackingSettings)
+    robustness: Robustness = field(default_factory=Robustness)
+
+    def check(self, key: str) -> None:
+        super().check(key)
+        known = _scenario_names()
+        if self.scenario not in known:
+            raise ConfigError("scenario", f"no config file '{self.scenario}' in conf/scenario/; allowed: {', '.join(known)}")
+        if self.sampler == "sobol":
+            check_sobol_n(self.experiments, "experiments")
+        if not self.factors:
+            raise ConfigError("factors", "must be a non-empty list of factors (name, key, bounds or values, kind, unit, why)")
+        if not self.outcomes:
+            raise ConfigError("outcomes", "must be a non-empty list of outcomes (name, label, when)")
+        for what, items, attr in (("factors", self.factors, "name"), ("factors", self.factors, "key"), ("outcomes", self.outcomes, "name")):
+            seen: set[str] = set()
+            for it in items:
+                if getattr(it, attr) in seen:
+                    raise ConfigError(f"{what}.{it.name}.{attr}", f"'{getattr(it, attr)}' is used twice; every {attr} must be unique")
+                seen.add(getattr(it, attr))
+        for o in self.overrides:
+            if o.split("=", 1)[0].lstrip("+~") in {f.key for f in self.factors}:
+                raise ConfigError("overrides", f"'{o.split('=', 1)[0]}' is a factor; it cannot also be overridden")
+        levers = {f.name: f for f in self.factors if f.kind == "lever"}
+        names = set()
+        for p in self.robustness.policies:
+            if p.name in names:
+                raise ConfigError(f"robustness.policies.{p.name}.name", f"'{p.name}' is used twice; every name must be unique")
+            names.add(p.name)
+            for lever, v in p.levers.items():
+                where = f"robustness.policies.{p.name}.levers.{lever}"
+                f = levers.get(lever)
+                if f is None:
+                    raise ConfigError(where, f"not a lever of the study; allowed: {', '.join(levers) or '(none: no factor has kind lever)'}")
+                if f.categorical and v not in f.values:
+                    raise _bad(where, f"one of the lever's values {list(f.values)!r}", v)
+                if not f.categorical and (isinstance(v, bool) or not isinstance(v, (int, float)) or not f.bounds[0] <= v <= f.bounds[1]):
+                    raise _bad(where, f"a number in the lever's bounds [{f.bounds[0]:g}, {f.bounds[1]:g}]", v)
+        if self.robustness.policies and self.robustness.scenarios < 1:
+            raise _bad("robustness.scenarios", "a whole number >= 1 when policies are listed", self.robustness.scenarios)
+        if self.robustness.scenarios and not any(f.kind == "uncertain" for f in self.factors):
+            raise ConfigError("robustness.scenarios", "needs uncertain factors to sample (kind: uncertain)")
+
+    @property
+    def levers(self) -> list[ExploreFactor]:
+        return [f for f in self.factors if f.kind == "lever"]
+
+    @property
+    def uncertainties(self) -> list[ExploreFactor]:
+        return [f for f in self.factors if f.kind == "uncertain"]
 
 
 def problem(factors: typing.Sequence[Factor]) -> dict[str, Any]:
