@@ -39,7 +39,7 @@ CRITERIA = ("miit_2018", "miit_2022", "miit_2022_assumed_score", "miit_2022_simp
 @dataclass(frozen=True)
 class Bad:
     id: str
-    cmd: str  # "sim", "sim.validate", "sim.experiment", "sim.sensitivity", "sim.calibrate", "sim.sweep", or "api"
+    cmd: str  # "sim", "sim.validate", "sim.experiment", "sim.sensitivity", "sim.calibrate", "sim.sweep", "sim.explore", or "api"
     argv: tuple[str, ...] = ()  # the command's arguments (commands)
     says: tuple[str, ...] = ()  # what the one line must contain: the key, the bad value, what is allowed
     call: Callable[[], Any] | None = None  # the API call (cmd "api")
@@ -64,6 +64,12 @@ STUDY = (
 CALIBRATION = (
     "name: t\noverrides: ['years=11']\nseeds: 1\ntrials: 1\n"
     "parameters:\n  - {name: beta, key: world.markets.logit_beta, bounds: [2.0, 8.0], why: assumption}\n"
+)
+EXPLORATION = (
+    "name: t\nscenario: baseline\noverrides: ['years=1']\nexperiments: 4\nseeds: 1\n"
+    "factors:\n  - {name: beta, key: world.markets.logit_beta, bounds: [2.0, 8.0], kind: lever}\n"
+    "  - {name: margin, key: world.markets.price_moves_margin, values: [true, false]}\n"
+    "outcomes:\n  - {name: o, when: [{key: years_to_independence.west.magnet, rule: '<=', by_year: 2015}]}\n"
 )
 WORLD_WITH_UNKNOWN_KEY = "# @package _global_\nworld:\n  markets:\n    logit_bta: 5\n"
 
@@ -151,6 +157,7 @@ def _swap_cohort_capacity(cfg) -> None:
 
 AN = "sim.research.analysis"
 V, E, S, C, W = "sim.validate", "sim.experiment", "sim.sensitivity", "sim.calibrate", "sim.sweep"
+X = "sim.explore"
 
 BAD_INPUTS: list[Bad] = [
     # ======================================================================
@@ -695,6 +702,107 @@ BAD_INPUTS: list[Bad] = [
     ),
     Bad("api-run-sweep-workers-zero", "api", call=_api("sim.research.sweep", "run_sweep", [["years=1"]], "sw", 0), says=("workers", ">= 1", "0")),
     Bad("api-sensitivity-sobol-n", "api", call=_api("sim.research.study", "check_sobol_n", 3), says=("sobol.n", "power of 2", "3")),
+    # ======================================================================
+    # python -m sim.explore
+    # ======================================================================
+    Bad("explore-no-command", X, (), ("command", "run", "analyse")),
+    Bad("explore-command-typo", X, ("rn",), ("rn", "run", "analyse")),
+    Bad("explore-command-typo-subprocess", X, ("rn",), ("rn", "run", "analyse"), subprocess=True),
+    Bad("explore-study-typo", X, ("run", "--study", "lever"), ("--study", "lever", "levers", "quick")),
+    Bad("explore-study-broken-yaml", X, ("run", "--study", "s.yaml"), ("--study", "s.yaml", "line 3"), files=_files(("s.yaml", BROKEN_YAML))),
+    Bad("explore-experiments-text", X, ("run", "--experiments", "many"), ("--experiments", "many", "whole number")),
+    Bad(
+        "explore-experiments-one",
+        X,
+        ("run", "--study", "s.yaml", "--experiments", "1"),
+        ("--experiments", ">= 2", "1"),
+        files=_files(("s.yaml", EXPLORATION)),
+    ),
+    Bad("explore-seeds-zero", X, ("run", "--study", "quick", "--seeds", "0"), ("--seeds", ">= 1", "0")),
+    Bad("explore-seed-override", X, ("run", "--study", "quick", "seed=4"), ("seed", "seed=4", "--seeds")),
+    Bad("explore-launcher-typo", X, ("run", "--launcher", "slurm"), ("--launcher", "slurm", "local", "submitit_slurm")),
+    Bad(
+        "explore-launcher-opt-not-key-value", X, ("run", "--study", "quick", "--launcher-opt", "timeout"), ("--launcher-opt", "KEY=VALUE", "timeout")
+    ),
+    Bad(
+        "explore-sobol-experiments-not-power",
+        X,
+        ("run", "--study", "s.yaml"),
+        ("experiments", "power of 2", "6"),
+        files=_files(("s.yaml", EXPLORATION.replace("experiments: 4", "experiments: 6\nsampler: sobol"))),
+    ),
+    Bad(
+        "explore-sampler-typo",
+        X,
+        ("run", "--study", "s.yaml"),
+        ("sampler", "latin", "lhs", "sobol"),
+        files=_files(("s.yaml", EXPLORATION + "sampler: latin\n")),
+    ),
+    Bad(
+        "explore-factor-unknown-key",
+        X,
+        ("run", "--study", "s.yaml"),
+        ("world.markets.logit_bta", "unknown key", "logit_beta"),
+        files=_files(("s.yaml", EXPLORATION.replace("logit_beta", "logit_bta"))),
+    ),
+    Bad(
+        "explore-factor-bounds-and-values",
+        X,
+        ("run", "--study", "s.yaml"),
+        ("factors.beta", "exactly one of bounds", "values"),
+        files=_files(("s.yaml", EXPLORATION.replace("bounds: [2.0, 8.0],", "bounds: [2.0, 8.0], values: [2, 3],"))),
+    ),
+    Bad(
+        "explore-category-not-allowed",
+        X,
+        ("run", "--study", "s.yaml"),
+        ("factors.margin.values", "maybe", "price_moves_margin"),
+        files=_files(("s.yaml", EXPLORATION.replace("values: [true, false]", "values: [true, maybe]"))),
+    ),
+    Bad(
+        "explore-outcome-rule-typo",
+        X,
+        ("run", "--study", "s.yaml"),
+        ("outcomes.o.when[0].rule", "=<", "<=", ">="),
+        files=_files(("s.yaml", EXPLORATION.replace("rule: '<='", "rule: '=<'"))),
+    ),
+    Bad(
+        "explore-outcome-year-after-the-runs",
+        X,
+        ("run", "--study", "s.yaml"),
+        ("outcomes.o.when[0]", "2035", "2015", "years=1"),
+        files=_files(("s.yaml", EXPLORATION.replace("by_year: 2015", "by_year: 2035"))),
+    ),
+    Bad(
+        "explore-policy-names-no-lever",
+        X,
+        ("run", "--study", "s.yaml"),
+        ("robustness.policies.p.levers.gamma", "not a lever", "beta"),
+        files=_files(("s.yaml", EXPLORATION + "robustness: {scenarios: 2, policies: [{name: p, levers: {gamma: 1.0}}]}\n")),
+    ),
+    Bad(
+        "explore-policy-lever-out-of-bounds",
+        X,
+        ("run", "--study", "s.yaml"),
+        ("robustness.policies.p.levers.beta", "[2, 8]", "9"),
+        files=_files(("s.yaml", EXPLORATION + "robustness: {scenarios: 2, policies: [{name: p, levers: {beta: 9.0}}]}\n")),
+        subprocess=True,
+    ),
+    Bad(
+        "explore-launcher-opt-unknown",
+        X,
+        ("run", "--study", "quick", "--launcher", "submitit_local", "--launcher-opt", "nonsense=1"),
+        ("--launcher-opt", "nonsense", "timeout_min"),
+    ),
+    Bad("explore-launcher-opt-with-local", X, ("run", "--study", "quick", "--launcher-opt", "timeout_min=5"), ("--launcher-opt", "--launcher local")),
+    Bad("explore-analyse-no-dir", X, ("analyse", "nowhere"), ("dir", "nowhere")),
+    Bad("explore-analyse-not-an-exploration", X, ("analyse", "d"), ("dir", "not an exploration directory"), files=_files(("d/x.txt", "x"))),
+    Bad(
+        "explore-api-unknown-key",
+        "api",
+        call=_api("sim.research.explore", "parse_study", {"name": "t", "factors": [], "outcomes": [], "samplr": "lhs"}),
+        says=("samplr", "unknown key", "sampler"),
+    ),
 ]
 
 assert len({c.id for c in BAD_INPUTS}) == len(BAD_INPUTS), "case ids must be unique"

@@ -31,6 +31,7 @@ MODULES = {
     "sim.sensitivity": "sim.research.sensitivity",
     "sim.calibrate": "sim.research.calibrate",
     "sim.sweep": "sim.research.sweep",
+    "sim.explore": "sim.research.explore",
 }
 
 

@@ -245,11 +245,14 @@ def _complete(out: Path) -> int:
     return sum(1 for d in runs.iterdir() if (d / "manifest.json").is_file()) if runs.is_dir() else 0
 
 
-def test_a_small_exploration_killed_and_resumed_recovers_the_synthetic_box(tmp_path):
+@pytest.mark.parametrize("seeds", [1, pytest.param(2, marks=pytest.mark.slow)])
+def test_a_small_exploration_killed_and_resumed_recovers_the_synthetic_box(tmp_path, seeds):
+    """64 experiments of one-year runs (x 1 seed in the default suite, about 20 s on 2 cores; x 2 seeds in the slow
+    one), killed (SIGKILL, the whole process group) once three runs are complete, then run again to the end."""
     study = tmp_path / "small.yaml"
-    study.write_text(yaml.safe_dump(SMALL))
+    study.write_text(yaml.safe_dump(dict(SMALL, seeds=seeds)))
     out = tmp_path / "small"
-    n_runs = (64 + 2 * 1) * 2
+    n_runs = (64 + 2 * 1) * seeds
     args = [sys.executable, "-m", "sim.explore", "run", "--study", str(study), "--out", str(out), "--workers", "1", "progress=false"]
     proc = subprocess.Popen(args, cwd=tmp_path, env=sim_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
@@ -273,7 +276,7 @@ def test_a_small_exploration_killed_and_resumed_recovers_the_synthetic_box(tmp_p
     exp = pd.read_parquet(out / "experiments.parquet")
     outcomes = pd.read_parquet(out / "outcomes.parquet")
     table = pd.read_parquet(out / "sweep_table.parquet").set_index("run")
-    assert len(exp) == 128 and sorted(exp["seed"].unique()) == [1, 2] and exp["experiment"].nunique() == 64
+    assert len(exp) == 64 * seeds and sorted(exp["seed"].unique()) == list(range(1, seeds + 1)) and exp["experiment"].nunique() == 64
     inputs = table.loc[[Path(d).name for d in exp["run_dir"]]]
     np.testing.assert_array_equal(exp["west_permit"], inputs["policy.west.coordination.permit_factor"])
     assert (exp["margin"] == inputs["world.markets.price_moves_margin"].astype(str).to_numpy()).all()
@@ -303,7 +306,7 @@ def test_a_small_exploration_killed_and_resumed_recovers_the_synthetic_box(tmp_p
     code, stdout, stderr = _main("analyse", str(out))
     assert code == 0, stderr
     pd.testing.assert_frame_equal(pd.read_parquet(out / "prim_boxes.parquet"), before)
-    other = dict(SMALL, experiments=32)
+    other = dict(SMALL, seeds=seeds, experiments=32)
     (tmp_path / "other.yaml").write_text(yaml.safe_dump(other))
     code, _, err = _main("analyse", str(out), "--study", str(tmp_path / "other.yaml"))
     assert code == 2 and "'--study'" in err and err.count("\n") == 1
@@ -322,6 +325,34 @@ def test_the_same_seed_gives_the_same_runs_in_any_order(tmp_path):
     cfgs = [ex.set_point(base, fs, vs, k) for (fs, vs), k in zip(design.job_factors, design.job_seed)]
     a = sweep.run_jobs(design.jobs, cfgs, tmp_path / "a", 1, quiet=True)
     b = sweep.run_jobs(design.jobs[::-1], cfgs[::-1], tmp_path / "b", 1, quiet=True)[::-1]
+
+    def summary(rec):
+        data = json.loads((Path(rec["run_dir"]) / "summary.json").read_text())
+        data.pop("wall_time_s")  # how long it took: the one thing a seed does not fix
+        return data
+
     for ra, rb in zip(a, b):
         assert Path(ra["run_dir"]).name == Path(rb["run_dir"]).name
-        assert (Path(ra["run_dir"]) / "summary.json").read_text() == (Path(rb["run_dir"]) / "summary.json").read_text()
+        assert summary(ra) == summary(rb)
+    assert summary(a[0]) != summary(a[1])  # two experiments, two different runs
+
+
+@pytest.mark.slow
+def test_the_submitit_launcher_runs_the_same_jobs_and_resumes(tmp_path):
+    """--launcher submitit_local: the jobs as a submitit job array (each task one sweep job); the same runs as local
+    workers give, and the same command again submits nothing."""
+    data = dict(SMALL, experiments=2, seeds=1, robustness={"scenarios": 0})
+    study = tmp_path / "s.yaml"
+    study.write_text(yaml.safe_dump(data))
+    args = ("run", "--study", str(study), "--launcher", "submitit_local", "--launcher-opt", "timeout_min=10", "progress=false")
+    code, stdout, stderr = _main(*args, "--out", str(tmp_path / "sub"))
+    assert code == 0, stderr
+    assert "2 runs: 0 complete already, 2 to submit (local job array)" in stdout and (tmp_path / "sub" / ".submitit").is_dir()
+    code, stdout, stderr = _main(*args, "--out", str(tmp_path / "sub"))
+    assert code == 0 and "2 runs: 2 complete already, 0 to submit" in stdout
+    code, _, stderr = _main("run", "--study", str(study), "--out", str(tmp_path / "local"), "--workers", "1", "progress=false")
+    assert code == 0, stderr
+    a = pd.read_parquet(tmp_path / "sub" / "outcomes.parquet").drop(columns="run_dir")
+    b = pd.read_parquet(tmp_path / "local" / "outcomes.parquet").drop(columns="run_dir")
+    pd.testing.assert_frame_equal(a, b)
+    assert sorted(p.name for p in (tmp_path / "sub" / "runs").iterdir()) == sorted(p.name for p in (tmp_path / "local" / "runs").iterdir())

@@ -283,11 +283,14 @@ def _check_out(out: Path, design: Design) -> None:
         )
 
 
-def _read_design(out: Path) -> dict[str, Any]:
+def _read_design(out: Path, key: str = "--out") -> dict[str, Any]:
     try:
-        return json.loads((out / DESIGN).read_text())
+        data = json.loads((out / DESIGN).read_text())
     except (OSError, ValueError):
-        raise ConfigError("--out", f"{out} is not an exploration directory (no {DESIGN}); choose another directory") from None
+        data = None
+    if not isinstance(data, dict) or not {"identity", "study"} <= set(data):
+        raise ConfigError(key, f"{out} is not an exploration directory (no {DESIGN} of an exploration); choose another directory")
+    return data
 
 
 # --------------------------------------------------------------------------
@@ -315,11 +318,41 @@ def launcher_options(opts: Sequence[str]) -> dict[str, Any]:
     return params
 
 
+def submitit_executor(cluster: str, params: dict[str, Any], folder: Path):
+    """A submitit executor for ``cluster`` (``local`` or ``slurm``) with ``params``; ConfigError (``--launcher`` or
+    ``--launcher-opt``) if submitit is missing, the cluster is not there, or a parameter is refused."""
+    try:
+        import submitit
+    except ImportError:
+        raise ConfigError("--launcher", "submitit is not installed; it comes with the sweep extra: pip install -e '.[sweep]'") from None
+    try:
+        executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
+    except RuntimeError as ex:  # e.g. no srun: not on a SLURM cluster
+        raise ConfigError("--launcher", f"submitit_{cluster}: {str(ex).splitlines()[0]}") from None
+    try:
+        executor.update_parameters(**params)
+    except (NameError, ValueError, TypeError) as ex:
+        raise ConfigError("--launcher-opt", f"submitit refused it: {' '.join(str(ex).split())[:300]}") from None
+    return executor
+
+
+def check_launcher(launcher: str, params: dict[str, Any]) -> None:
+    """The launcher and its options, tried on a throw-away executor before anything is written."""
+    import tempfile
+
+    if launcher not in LAUNCHERS:
+        raise ConfigError("--launcher", f"must be one of {', '.join(LAUNCHERS)}, got {launcher!r}")
+    if launcher == "local":
+        if params:
+            raise ConfigError("--launcher-opt", f"options are for the submitit launchers; got {', '.join(params)} with --launcher local")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        submitit_executor(launcher.split("_", 1)[1], params, Path(tmp) / "submitit")
+
+
 def run_submitit(jobs: Sequence[Sequence[str]], cfgs: Sequence[Config], out: Path, cluster: str, params: dict[str, Any], say: Callable[[str], None]):
     """The jobs that are not complete as one submitit job array (``cluster``: ``local`` or ``slurm``); each runs
     :func:`sim.research.sweep.run_job` in ``out``, so resume and failures work as with the local workers."""
-    import submitit
-
     from sim.research import sweep
 
     records: list[dict[str, Any] | None] = [None] * len(jobs)
@@ -332,11 +365,7 @@ def run_submitit(jobs: Sequence[Sequence[str]], cfgs: Sequence[Config], out: Pat
             todo.append(i)
     say(f"{len(jobs)} runs: {len(jobs) - len(todo)} complete already, {len(todo)} to submit ({cluster} job array)")
     if todo:
-        executor = submitit.AutoExecutor(folder=str(out.absolute() / ".submitit"), cluster=cluster)
-        try:
-            executor.update_parameters(**params)
-        except (ValueError, TypeError) as ex:
-            raise ConfigError("--launcher-opt", f"submitit refused it: {str(ex).splitlines()[0]}") from None
+        executor = submitit_executor(cluster, params, out.absolute() / ".submitit")
         args = [(list(jobs[i]), str(out.absolute()), cfgs[i], True) for i in todo]
         futures = executor.map_array(sweep._run_job_args, args)
         for i, fut in zip(todo, futures):
@@ -377,9 +406,8 @@ def run_exploration(
     from sim.engine import output as out_io
     from sim.research.sweep import write_table
 
-    if launcher not in LAUNCHERS:
-        raise ConfigError("--launcher", f"must be one of {', '.join(LAUNCHERS)}, got {launcher!r}")
     params = launcher_options(launcher_opts)
+    check_launcher(launcher, params)
     if n is not None:
         if n < 2:
             raise ConfigError("--experiments", f"must be a whole number >= 2, got {n}")
@@ -424,13 +452,13 @@ def analyse_dir(out: Path, study: Exploration | None = None, design: Design | No
     from sim.research import sweep
 
     out = Path(out)
-    saved = _read_design(out)
+    saved = _read_design(out, "dir")
     if study is None:
         data = {k: v for k, v in saved["study"].items() if k != "source"}
         study = parse_study(data, source=saved["study"].get("source", ""))
     base_ov = saved["identity"]["base_overrides"]
     if design is None:
-        design = make_design(study, base_ov, saved["identity"]["experiments"])
+        design = make_design(study, base_ov)
         if json.loads(json.dumps(design.identity, default=str)) != saved["identity"]:
             raise ConfigError("--study", f"its design differs from the one in {out / DESIGN}; only outcomes and analysis settings may change")
     table_path = out / sweep.TABLE_NAME
