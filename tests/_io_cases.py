@@ -1,7 +1,7 @@
 """Refusals of output paths, sizes, a reused --out and overwriting, as data (run by tests/test_io_cases.py).
 
 One row per case: the command (``argv[0]`` is the module after ``python -m``: ``sim``, ``sim.experiment``,
-``sim.validate``, ``sim.sensitivity``, ``sim.sweep``, ``sim.calibrate``; or ``api:run`` / ``api:run_sweep``
+``sim.validate``, ``sim.sensitivity``, ``sim.sweep``, ``sim.calibrate``, ``sim.explore``; or ``api:run`` / ``api:run_sweep``
 for a call from Python, whose ConfigError counts as exit code 2), the expected exit code and a substring of
 the one line the command prints (for an API call: of the ConfigError). Every case must also leave every file
 that existed before it as it was and write nothing new.
@@ -152,4 +152,13 @@ IO_CASES: list[IoCase] = [
     ),
     IoCase("calibrate-out-under-a-file", ("sim.calibrate", "--study", "quick", "--out", "{file}/c"), 2, "'--out': '{file}/c' cannot be created"),
     IoCase("calibrate-on-a-full-disk", ("sim.calibrate", "--study", "quick", "--out", "{full}/c"), 2, "need(s) about", needs="full"),
+    # --- python -m sim.explore --------------------------------------------------------------------
+    IoCase("explore-out-a-file", ("sim.explore", "run", "--study", "quick", "--out", "{file}"), 2, "'--out': {file} exists and is not a directory"),
+    IoCase("explore-out-a-non-exploration", ("sim.explore", "run", "--study", "quick", "--out", "{junk}"), 2, "is not an exploration directory"),
+    IoCase("explore-out-under-a-file", ("sim.explore", "run", "--study", "quick", "--out", "{file}/x"), 2, "'--out': '{file}/x' cannot be created"),
+    IoCase(
+        "explore-out-read-only", ("sim.explore", "run", "--study", "quick", "--out", "{ro}/x"), 2, "'--out': '{ro}/x' cannot be written", needs="ro"
+    ),
+    IoCase("explore-on-a-full-disk", ("sim.explore", "run", "--study", "quick", "--out", "{full}/x"), 2, "need(s) about", needs="full"),
+    IoCase("explore-analyse-a-run", ("sim.explore", "analyse", "{run}"), 2, "is not an exploration directory"),
 ]
