@@ -464,8 +464,8 @@ def analyse_dir(out: Path, study: Exploration | None = None, design: Design | No
     table_path = out / sweep.TABLE_NAME
     table = pd.read_parquet(table_path) if table_path.exists() else sweep.sweep_table(out)
     if records is None:
-        base = sa.compose_cached(base_ov)
-        dirs = [sweep.job_dir(out, j, set_point(base, fs, vs, k)) for j, (fs, vs), k in zip(design.jobs, design.job_factors, design.job_seed)]
+        base = sa.compose_cached(base_ov)  # a job's directory needs its scenario's name (not a factor) and its seed
+        dirs = [sweep.job_dir(out, j, dataclasses.replace(base, seed=k)) for j, k in zip(design.jobs, design.job_seed)]
         records = [{"run_dir": str(d), "status": "complete" if sweep.is_complete(d) else "incomplete"} for d in dirs]
         missing = [r for r in records if r["status"] != "complete"]
         if missing:
