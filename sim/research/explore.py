@@ -414,12 +414,12 @@ def run_exploration(
         study = dataclasses.replace(study, experiments=n)
         study.check("")  # a Sobol' sample still needs a power of 2
     base_ov = base_overrides(study, extra)
+    design = make_design(study, base_ov)
+    out = Path(out) if out is not None else default_out(study, design, root)
+    _check_out(out, design)  # first: a directory holding another design is refused before any composition
     base = sa.compose_cached(base_ov)
     check_factors(study, base, base_ov)
     check_outcomes(study, base)
-    design = make_design(study, base_ov)
-    out = Path(out) if out is not None else default_out(study, design, root)
-    _check_out(out, design)
     cfgs = _job_configs(design, base)
     out_io.check_output(out, "--out", cfgs)
     n_exp = len(design.experiments)
