@@ -100,7 +100,7 @@ def test_prim_recovers_a_box_of_two_lever_thresholds():
     study, x, y = _synthetic()
     traj, box, chosen = ex.prim_box(ex.x_frame(study, x), y, PrimSettings(), {f.name: f.kind for f in study.factors})
     c = traj.iloc[chosen]
-    assert c["chosen"] and c["density"] >= 0.9 and c["coverage"] >= 0.9
+    assert c["chosen"] and c["density"] >= 0.9 and c["coverage"] >= 0.9 and c["res_dim"] == 2
     assert (traj["density"] >= 0.8).any() and c["coverage"] == traj.loc[traj["density"] >= 0.8, "coverage"].max()
     b = box.set_index("factor")
     assert set(b.index[b["restricted"]]) == {"grant", "permit"}
@@ -117,6 +117,14 @@ def test_prim_recovers_a_box_of_two_lever_thresholds():
 
     fig = ex.stacking_plot(ex.x_frame(study, x), y, scores, levels=2, bins=3, title="t")
     assert len(fig.axes) >= 2
+
+
+def test_the_chosen_box_restricts_at_most_max_dims_factors():
+    study, x, y = _synthetic()
+    traj, box, chosen = ex.prim_box(ex.x_frame(study, x), y, PrimSettings(max_dims=1, min_density=0.9))
+    c = traj.iloc[chosen]
+    assert c["res_dim"] == 1 and box["restricted"].sum() == 1  # one threshold alone is never 90% dense: the densest 1-D box
+    assert c["density"] == traj.loc[traj["res_dim"] <= 1, "density"].max() < 0.9
 
 
 def test_prim_on_a_categorical_box_and_no_box_when_every_run_or_none_reaches_it():
@@ -139,14 +147,21 @@ def test_robustness_shares_and_regret():
                 {"name": "lev", "key": "a.b", "bounds": [0, 1], "kind": "lever"},
                 {"name": "unc", "key": "a.c", "bounds": [0, 1], "kind": "uncertain"},
             ],
-            "outcomes": [{"name": "o", "when": [{"key": "k", "rule": ">", "value": 0}]}],
+            "outcomes": [
+                {"name": "o", "when": [{"key": "k", "rule": ">", "value": 0}]},
+                {"name": "bad", "when": [{"key": "k", "rule": ">", "value": 0}], "prefer": "avoid"},
+            ],
             "robustness": {"scenarios": 2, "policies": [{"name": "high", "levers": {"lev": 1.0}}]},
         }
     )
     cases = pd.DataFrame({"policy": ["status_quo", "status_quo", "high", "high"], "sample": [0, 1, 0, 1]})
     # two seeds per case: status quo reaches it in sample 0 twice, in sample 1 never; "high" once in each
-    outcomes = pd.DataFrame({"row": [0, 0, 1, 1, 2, 2, 3, 3], "o": [True, True, False, False, True, False, True, False]})
+    o = [True, True, False, False, True, False, True, False]
+    outcomes = pd.DataFrame({"row": [0, 0, 1, 1, 2, 2, 3, 3], "o": o, "bad": [not v for v in o]})
     table, per_sample = ex.robustness(study, cases, outcomes)
+    bad = table[table["outcome"] == "bad"].set_index("policy")  # the complement, to avoid: the same regrets
+    assert bad["max_regret"].to_dict() == {"status_quo": 0.5, "high": 0.5} and bad["mean_regret"].to_dict() == {"status_quo": 0.25, "high": 0.25}
+    table, per_sample = table[table["outcome"] == "o"], per_sample[per_sample["outcome"] == "o"]
     t = table.set_index("policy")
     assert t.loc["status_quo", "reach_share"] == 0.5 and t.loc["high", "reach_share"] == 0.5
     assert t.loc["status_quo", "max_regret"] == 0.5 and t.loc["high", "max_regret"] == 0.5  # 1 - 0.5 in sample 0; 0.5 - 0 in sample 1

@@ -79,6 +79,7 @@ FILES = (
     "report.md",
 )
 STATUS_QUO = "status_quo"
+WEAK_QP = 0.05  # a box restriction with quasi-p-values above this is flagged as weak in the report (Bryant and Lempert 2010)
 
 
 def load_study(name_or_path: str | Path) -> Exploration:
@@ -564,8 +565,9 @@ def x_frame(study: Exploration, experiments: pd.DataFrame) -> pd.DataFrame:
 
 def prim_box(x: pd.DataFrame, y: np.ndarray, settings: Any, kinds: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, int | None]:
     """PRIM on ``x`` (a row per run) and the boolean ``y``: the peeling trajectory, the chosen box's limits (a row per
-    factor: restricted, low, high or categories, quasi-p-values) and the chosen box's index. The chosen box has the
-    highest coverage among the boxes at least ``settings.min_density`` dense (ties: the denser); if none is, the densest."""
+    factor: restricted, low, high or categories, quasi-p-values) and the chosen box's index. The chosen box restricts
+    at most ``settings.max_dims`` factors and has the highest coverage among those at least ``settings.min_density``
+    dense (ties: the denser); if none is, it is the densest of them."""
     prim, _, _ = _ema()
     y = np.asarray(y, dtype=bool)
     if y.all() or not y.any():
@@ -575,11 +577,12 @@ def prim_box(x: pd.DataFrame, y: np.ndarray, settings: Any, kinds: dict[str, str
         alg = prim.Prim(x, y.astype(int), peel_alpha=settings.peel_alpha, paste_alpha=settings.paste_alpha, mass_min=settings.mass_min)
         box = alg.find_box()
     traj = box.peeling_trajectory.reset_index(drop=True).copy()
-    dense = traj[traj["density"] >= settings.min_density - 1e-12]
+    simple = traj[traj["res_dim"] <= settings.max_dims]  # never empty: the first box restricts nothing
+    dense = simple[simple["density"] >= settings.min_density - 1e-12]
     if len(dense):
         chosen = int(dense.sort_values(["coverage", "density"], ascending=[False, False], kind="stable").index[0])
     else:
-        chosen = int(traj["density"].idxmax())
+        chosen = int(simple.sort_values(["density", "coverage"], ascending=[False, False], kind="stable").index[0])
     traj["chosen"] = traj.index == chosen
     lims = box.box_lims[chosen]
     first = box.box_lims[0]
@@ -639,7 +642,8 @@ def stacking_plot(x: pd.DataFrame, y: np.ndarray, scores: pd.Series, levels: int
 
 def robustness(study: Exploration, cases: pd.DataFrame, outcomes: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per outcome and policy: the share of its runs reaching the outcome, and its regret in each uncertainty sample
-    (the best policy's share of seeds reaching it there minus its own): mean and maximum; ranked by maximum regret."""
+    (the best policy's share of seeds reaching it there minus its own; for an outcome to avoid, its own share minus
+    the lowest): mean and maximum; ranked by maximum regret."""
     if cases.empty:
         return pd.DataFrame(), pd.DataFrame()
     runs = pd.concat([cases.iloc[outcomes["row"].to_numpy()][["policy", "sample"]].reset_index(drop=True), outcomes.reset_index(drop=True)], axis=1)
@@ -647,12 +651,13 @@ def robustness(study: Exploration, cases: pd.DataFrame, outcomes: pd.DataFrame) 
     summary, per_sample = [], []
     for o in study.outcomes:
         share = runs.groupby(["policy", "sample"])[o.name].mean().unstack("sample").reindex(order)  # policy x sample
-        regret = share.max(axis=0) - share
+        regret = share.max(axis=0) - share if o.prefer == "reach" else share - share.min(axis=0)
         for p in order:
             levers = {k: v for k, v in dict(policies(study))[p].items()}
             summary.append(
                 {
                     "outcome": o.name,
+                    "prefer": o.prefer,
                     "policy": p,
                     "levers": json.dumps(levers, default=str),
                     "reach_share": float(share.loc[p].mean()),
@@ -762,22 +767,25 @@ def _fmt(v: float) -> str:
 
 
 def box_words(study: Exploration, boxes: pd.DataFrame) -> list[str]:
-    """The chosen box's restrictions in words, levers first."""
+    """The chosen box's restrictions in words, levers first; a restriction whose quasi-p-values are all above
+    ``WEAK_QP`` (it could be chance) says so."""
     units = {f.name: f.unit for f in study.factors}
     words = []
     for kind in ("lever", "uncertain"):
         for _, r in boxes[(boxes["restricted"]) & (boxes["kind"] == kind)].iterrows():
             unit = f" {units[r['factor']]}" if units.get(r["factor"]) else ""
+            qps = [q for q in (r["qp_lower"], r["qp_upper"]) if not math.isnan(q)]
+            weak = f" (weak: quasi-p {min(qps):.2g})" if qps and min(qps) > WEAK_QP else ""
             if r["categories"]:
-                words.append(f"{r['factor']} ({kind}) in {', '.join(json.loads(r['categories']))}")
+                words.append(f"{r['factor']} ({kind}) in {', '.join(json.loads(r['categories']))}{weak}")
                 continue
             lo_cut, hi_cut = r["low"] > r["range_low"], r["high"] < r["range_high"]
             if lo_cut and hi_cut:
-                words.append(f"{r['factor']} ({kind}) between {_fmt(r['low'])} and {_fmt(r['high'])}{unit}")
+                words.append(f"{r['factor']} ({kind}) between {_fmt(r['low'])} and {_fmt(r['high'])}{unit}{weak}")
             elif lo_cut:
-                words.append(f"{r['factor']} ({kind}) >= {_fmt(r['low'])}{unit}")
+                words.append(f"{r['factor']} ({kind}) >= {_fmt(r['low'])}{unit}{weak}")
             else:
-                words.append(f"{r['factor']} ({kind}) <= {_fmt(r['high'])}{unit}")
+                words.append(f"{r['factor']} ({kind}) <= {_fmt(r['high'])}{unit}{weak}")
     return words
 
 
@@ -806,7 +814,11 @@ def report(study: Exploration, design: Design, a: Analysis, out: Path) -> str:
             b = a.boxes[a.boxes["outcome"] == o.name]
             words = box_words(study, b)
             if c["density"] < study.prim.min_density:
-                lines += [f"No box on the peeling trajectory is {study.prim.min_density:.0%} dense; the densest is shown.", ""]
+                lines += [
+                    f"No box on the peeling trajectory that restricts at most {study.prim.max_dims} factors is "
+                    f"{study.prim.min_density:.0%} dense; the densest of them is shown.",
+                    "",
+                ]
             lines += [
                 f"**PRIM box** (box {int(c['id'])} of {len(t)} on the peeling trajectory): "
                 + (" and ".join(words) if words else "no restriction")
@@ -814,14 +826,15 @@ def report(study: Exploration, design: Design, a: Analysis, out: Path) -> str:
                 f"{c['coverage']:.0%} of the runs that reach it (coverage) and {c['mass']:.0%} of all runs (mass).",
                 "",
             ]
-            levers_in = [w for w in words if "(lever)" in w]
-            unc_in = [w for w in words if "(uncertain)" in w]
+            levers_in = [w for w in words if "(lever)" in w and "(weak:" not in w]
+            unc_in = [w for w in words if "(uncertain)" in w and "(weak:" not in w]
+            strong = " (leaving out the weak restrictions)" if len(levers_in) + len(unc_in) < len(words) else ""
             if levers_in and unc_in:
-                lines += ["The outcome is likely when the levers are set so and the uncertainties fall so: both matter.", ""]
+                lines += [f"The outcome is likely when the levers are set so and the uncertainties fall so{strong}: both matter.", ""]
             elif levers_in:
-                lines += ["The box restricts only levers: the outcome is in the policy's hands across the uncertainties sampled.", ""]
+                lines += [f"The box restricts only levers{strong}: the outcome is in the policy's hands across the uncertainties sampled.", ""]
             elif unc_in:
-                lines += ["The box restricts only uncertainties: no lever range makes the outcome likely on its own.", ""]
+                lines += [f"The box restricts only uncertainties{strong}: no lever range makes the outcome likely on its own.", ""]
             rows = b[b["restricted"]]
             if len(rows):
                 show = pd.DataFrame(
@@ -854,9 +867,14 @@ def report(study: Exploration, design: Design, a: Analysis, out: Path) -> str:
                     "max regret": [f"{v:.2f}" for v in r["max_regret"]],
                 }
             )
+            regret_text = (
+                "the best policy's share of seeds reaching the outcome in a sample minus the policy's"
+                if o.prefer == "reach"
+                else "an outcome to avoid: the policy's share of seeds reaching it in a sample minus the lowest share"
+            )
             lines += [
-                f"**Robustness** ({study.robustness.scenarios} uncertainty samples x {study.seeds} seed(s) per policy; regret: the best "
-                "policy's share of seeds reaching the outcome in a sample minus the policy's; ranked by maximum regret):",
+                f"**Robustness** ({study.robustness.scenarios} uncertainty samples x {study.seeds} seed(s) per policy; regret: "
+                f"{regret_text}; ranked by maximum regret):",
                 "",
                 text_table(show, markdown=True, left=2),
                 "",

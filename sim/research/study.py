@@ -37,6 +37,7 @@ SERIES_HOW = ("end", "sum")
 KINDS = ("lever", "uncertain")
 SAMPLERS = ("lhs", "sobol")  # scipy.stats.qmc: Latin hypercube, scrambled Sobol' sequence
 RULES = ("<=", "<", ">=", ">")
+PREFER = ("reach", "avoid")
 
 
 def spec(default: Any = MISSING, allowed: str = "", *, lo: float | None = None, hi: float | None = None, below: float | None = None, **extra: Any):
@@ -375,6 +376,8 @@ class Outcome:
     name: str = spec(allowed="an identifier (letters, digits, _)", pattern=IDENTIFIER.pattern)
     label: str = spec("", "text")
     when: list[Condition] = field(default_factory=list)
+    prefer: str = spec("reach", f"one of {', '.join(PREFER)}", choices=PREFER)  # the robustness table's direction: a policy's regret
+    # is the best policy's share of seeds reaching it minus its own (reach), or its own minus the lowest (avoid)
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -393,6 +396,7 @@ class PrimSettings:
     paste_alpha: float = spec(0.05, "a number in (0, 0.5)", lo=1e-9, below=0.5)
     mass_min: float = spec(0.05, "a number in (0, 1)", lo=1e-9, below=1.0)  # the smallest box, as a share of the runs
     min_density: float = spec(0.8, "a number in (0, 1]", lo=1e-9, hi=1.0)  # the chosen box: the highest coverage among boxes this dense
+    max_dims: int = _whole(1, 3, " (the chosen box restricts at most this many factors)")  # no box dense enough: the densest of these
 
 
 @dataclass
