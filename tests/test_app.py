@@ -12,6 +12,7 @@ page errors), at 1280x720 and 1920x1080 with the system theme dark. Screenshots 
 - dashboard_refused_setting.png        a negative seed refused with its one-line message; the run stays
 - dashboard_projector_1280x720.png     the export-control lesson in 2027 with the two panels it names
 - dashboard_projector_1920x1080.png    the same at 1920x1080
+- dashboard_ghost_<size>.png            the same in 2027 with its ghost: the run without the export control, dashed
 - dashboard_compare_1920x1080.png      its comparison over five seeds, with its note on seed noise
 - dashboard_about_1920x1080.png        About this model
 - dashboard_first_<lesson>_<size>.png   each lesson's first screen (and the page's without one) at both sizes
@@ -746,8 +747,9 @@ def _check_on_projectors(page, panels: tuple[str, ...], name: str) -> None:
 def test_the_page_on_a_projector(served):
     """At 1280x720 and 1920x1080, in a browser whose system theme is dark: the light theme; the lesson and the two
     panels it names on the first screen; chart text at 16 px or more; no text overlapping or cut; no page errors and
-    nothing of Mesa's default page; each lesson's first screen at both sizes; a lesson's comparison over five seeds;
-    the About panel; a seed that is not a whole number says so."""
+    nothing of Mesa's default page; each lesson's first screen at both sizes; a lesson's ghost (the same seed without
+    its change, dashed on its panels); a lesson's comparison over five seeds; the About panel; a seed that is not a whole
+    number says so."""
     pw = served[0]
     page, errors, refused, failed = _open(served, 1280, 720, scheme="dark")
     body = page.inner_text("body")
@@ -775,13 +777,36 @@ def test_the_page_on_a_projector(served):
     _check_projector_screen(page, d.PRESETS[name]["panels"], 1920, 1080)
     page.screenshot(path=SCREENSHOTS / "dashboard_projector_1920x1080.png")
 
+    # the lesson's ghost: computed apart (Step one year steps while it runs), then drawn on the lesson's price panel, a
+    # dashed line per bloc and stage with its legend entry, on both projectors
+    label = d.PRESETS[name]["compare"]["ghost"]
+    prices = page.locator(".focus .view-prices svg")
+    dashed = prices.locator("path[stroke-dasharray]")
+    dashed_before = dashed.count()
+    toggle = page.locator(".ghost-toggle")
+    toggle.get_by_role("checkbox").click(force=True)
+    status = page.locator(".ghost-status")
+    pw.expect(status).to_contain_text(f"Computing the run {label}", timeout=30_000)
+    year.click()
+    pw.expect(quarter).to_contain_text("Now: 2027 Q4", timeout=30_000)
+    assert "Computing" in toggle.inner_text(), "the ghost was ready before the step: it does not show that stepping does not wait for it"
+    pw.expect(status).to_have_count(0, timeout=120_000)
+    pw.expect(prices.locator("text", has_text=label)).to_have_count(1, timeout=30_000)
+    tables = d.ClassroomModel(d.preset_levers(name, 1)).tables
+    assert dashed.count() >= dashed_before + tables.B * tables.S, (dashed_before, dashed.count())  # a ghost per bloc and stage
+    for width, height in reversed(PROJECTORS):
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(500)
+        _check_projector_screen(page, d.PRESETS[name]["panels"], width, height)
+        page.screenshot(path=SCREENSHOTS / f"dashboard_ghost_{width}x{height}.png")
+
     # the lesson's comparison over five seeds: run apart (Step one year still steps), then its note on seed noise
     compare = page.locator(".view-compare")
     compare.scroll_into_view_if_needed()
     compare.get_by_role("checkbox").click(force=True)
     pw.expect(compare).to_contain_text("in the background", timeout=30_000)
     year.click()
-    pw.expect(quarter).to_contain_text("Now: 2027 Q4", timeout=30_000)
+    pw.expect(quarter).to_contain_text("Now: 2028 Q4", timeout=30_000)
     pw.expect(compare.locator(".compare-note")).to_contain_text("Seeds 1-5.", timeout=300_000)
     assert "The difference is larger than the differences between seeds." in compare.inner_text()
     assert not page.evaluate(PAGE_TEXT_PROBLEMS, d.FONT)
@@ -794,7 +819,7 @@ def test_the_page_on_a_projector(served):
         seed.press("Enter")
         pw.expect(error).to_contain_text(says, timeout=30_000)
         assert error.count() == 1
-    pw.expect(quarter).to_contain_text("Now: 2027 Q4")
+    pw.expect(quarter).to_contain_text("Now: 2028 Q4")
 
     # About this model: the Info sections, then back to the run
     page.get_by_role("button", name="About this model").click()
@@ -812,7 +837,7 @@ def test_the_page_on_a_projector(served):
     assert not page.evaluate(PAGE_TEXT_PROBLEMS, d.FONT)
     page.screenshot(path=SCREENSHOTS / "dashboard_about_1920x1080.png")
     page.get_by_role("button", name="Back to the run").click()
-    pw.expect(quarter).to_contain_text("Now: 2027 Q4", timeout=30_000)
+    pw.expect(quarter).to_contain_text("Now: 2028 Q4", timeout=30_000)
     page.context.close()
     assert not errors, f"page errors: {errors[:5]}"
     assert not refused and not failed, (refused[:5], failed[:5])

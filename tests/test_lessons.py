@@ -246,6 +246,49 @@ def test_a_lessons_comparison_runs_apart_and_says_whether_the_difference_is_beyo
     assert "smaller than the differences between seeds" in d.comparison_note(levers, "export_control", [1, 1.2, 2, 2.2, 3, 3.2, 4, 4.2, 5, 5.2])
 
 
+def test_a_lessons_ghost_is_the_clean_run_of_the_same_seed_with_its_change():
+    """The dashed ghost on the lesson's panels: run in the other process, over the whole horizon, it is a clean run of
+    the page's settings with the lesson's change (same seed), drawn line by line in the run's colours, lighter and dashed,
+    on the same axes; the timeline's hollow stars are its independence years."""
+    levers = d.preset_levers("export_control", 1)
+    assert d.ghost_levers(levers, "export_control") == levers.replace(export_control=False)
+    for name in d.PRESETS:  # settings that already have the lesson's change have no ghost
+        other = d.ghost_levers(d.preset_levers(name, 1), name)
+        assert other is not None and d.ghost_levers(other, name) is None, name
+    runs = d.SeedRuns()
+    try:
+        ghost = d.lesson_ghost("export_control", levers, runs)
+        key = [(ghost.levers, d.GHOST)]
+        assert runs.submit(key) == runs.submit(key)  # kept: asking again runs nothing
+    finally:
+        runs.close()
+    assert ghost.label == "without the export control" and ghost.levers == levers.replace(export_control=False)
+    clean = lesson("export_control", 1, changed({"export_control": False}))  # a clean run of the changed settings, here
+    n_q = clean.model.n_steps
+    for name in d.GHOST_SERIES:
+        assert ghost.series[name].shape == (n_q, clean.T.B, clean.T.S)
+        for q in (0, 47, 48, n_q - 1):  # before, at and after the control's start (2027 Q1), the last quarter
+            np.testing.assert_array_equal(ghost.series[name][q], d.series(clean.model, name)[q], err_msg=f"{name}, quarter {q}")
+    assert ghost.timeline == clean.timeline
+    live = lesson("export_control", 1)  # the page's run, drawn with the ghost: the ghost's lines are the clean run's
+    option = d.view_option("prices", live.model, ghost)
+    ghosts = [s for s in option["series"] if s["name"] == ghost.label and s["data"]]
+    lines = [s for s in option["series"] if s["name"] != ghost.label]
+    assert len(ghosts) == len(lines) == clean.T.B * clean.T.S
+    price = d.series(clean.model, "price_usd_per_kg")
+    W, magnet = clean.b("west"), clean.s("magnet")
+    (west_magnet,) = [g for g, line in zip(ghosts, lines) if line["name"] == "West" and line["xAxisIndex"] == magnet]
+    assert west_magnet["data"] == [d._f(v, 2) for v in price[:, W, magnet]] and west_magnet["lineStyle"]["type"] == "dashed"
+    assert all(g["color"] == d._lighter(line["color"]) != line["color"] for g, line in zip(ghosts, lines))
+    assert option["legend"][1]["data"] == [ghost.label]
+    # the axes reach the ghost: the price axis of each stage is at or above the ghost's highest price there
+    assert all(ax["max"] >= price[:, :, s].max() for s, ax in enumerate(option["yAxis"]))
+    stars = [s for s in d.view_option("timeline", live.model, ghost)["series"] if s["name"] == ghost.label]
+    n_independent = sum(cell["independence"] is not None for stages in clean.timeline.values() for cell in stages.values())
+    assert len(stars) == 1 and len(stars[0]["data"]) == n_independent > 0
+    assert d.view_option("chain", live.model, ghost) == d.chain_option(live.model)  # a picture of the quarter: no ghost
+
+
 def test_within_seed_noise():
     assert within_seed_noise([10, 20, 30], [12, 19, 33])  # mixed signs
     assert within_seed_noise([10, 20, 30, 40], [11, 30, 31, 41])  # one sign, but a mean of 3.25 within 2 x 2.25

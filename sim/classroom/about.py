@@ -65,7 +65,12 @@ at least half of its magnet needs at that stage (in magnet-equivalent tonnes) fo
    preset** undoes your changes.
 4. The **seed** fixes the run's random draws: the same seed and levers give the same run. Change it to see how much
    of what you see is chance.
-5. Under the panels, the same run is written as a command line (`python -m sim ...`), so a run seen in class can be
+5. Under a preset, tick **Dashed: this seed without ...** to draw, under the run, the same seed with the lesson's
+   change (without the export control, without the tiers, with permitting twice as fast) as faint dashed lines over
+   the whole run, in the colour of each line, on the same axes; in the timeline as hollow stars ☆. It is computed in
+   the background, so the run keeps stepping meanwhile. Under the panels, **Compare seeds** runs the lesson's figure with and
+   without the change for five seeds and says whether the difference is larger than the differences between seeds.
+6. Under the panels, the same run is written as a command line (`python -m sim ...`), so a run seen in class can be
    repeated and analysed outside it.
 
 ## THINGS TO NOTICE

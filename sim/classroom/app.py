@@ -25,7 +25,9 @@ model from a validated config (a slider when it is released); a setting the mode
 that is not a whole number, shows its one-line message and the previous model stays. **Back to the
 preset** undoes the lever changes made since the preset was chosen. Every lever applies the value its change event
 carries, so clicks and lever changes reach the run in the order they were made (see :func:`LeverSelect`). Under a
-lesson, **Compare seeds** runs its comparison for a few seeds in a process of its own (:func:`Comparison`).
+lesson, **Compare seeds** runs its comparison for a few seeds in a process of its own (:func:`Comparison`). Under the
+preset, **Dashed: this seed <the lesson's change>** draws the same seed with the lesson's change over the panels, run
+once in a process of its own and drawn when ready (:func:`use_ghost`).
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ lever_error = solara.reactive(None)  # the last refused setting's message (per b
 preset = solara.reactive(None)  # name of the teaching preset chosen last (None: free settings)
 play_error = solara.reactive(None)  # an error the play loop met (the run is paused)
 comparing = solara.reactive(False)  # the lesson's comparison over a few seeds is asked for
+ghosting = solara.reactive(False)  # the lesson's ghost (the same seed with the lesson's change) is drawn on the panels
 SEED_RUNS = d.SeedRuns()  # the comparisons' runs, in a process of their own, kept by settings and seed (all pages)
+GHOST_RUNS = d.SeedRuns()  # the ghosts' runs: a process of their own too, so a ghost never waits behind a comparison
 solara.lab.theme.dark = False  # the light theme, whatever the system's: the charts are drawn for it
 solara.server.settings.theme.show_banner = False  # Solara's banner sat over the panels' corner
 
@@ -126,9 +130,10 @@ def Controls(run: d.Run, model: solara.Reactive, play_gen: solara.Reactive):
 
 
 @solara.component
-def LeverPanel(run: d.Run, model: solara.Reactive, play_gen: solara.Reactive):
+def LeverPanel(run: d.Run, model: solara.Reactive, play_gen: solara.Reactive, ghost_status: str | None = None):
     """Presets and levers, showing what the model on the page holds; every change rebuilds the model (or shows
-    why it cannot). Disabled while the run plays."""
+    why it cannot). Disabled while the run plays. Under a preset, the lesson's ghost on or off (never disabled: it
+    does not touch the run) and ``ghost_status``, a line on it while it is not drawn."""
     now = model.value.levers
     playing = play_gen.value is not None
 
@@ -165,6 +170,12 @@ def LeverPanel(run: d.Run, model: solara.Reactive, play_gen: solara.Reactive):
         LeverSelect("Teaching preset", d.PRESETS[preset.value]["title"] if preset.value else None, titles, choose_preset, disabled=playing).key(
             "lever-preset"
         )
+        if preset.value:
+            with solara.Div(classes=["ghost-toggle"]):
+                label = f"Dashed: this seed {d.PRESETS[preset.value]['compare']['ghost']}"
+                LeverCheckbox(label, ghosting.value, ghosting.set).key("ghost-toggle")
+                if ghost_status:
+                    _text(ghost_status, classes=["ghost-status"])
         if preset.value and now != d.preset_levers(preset.value, now.seed):
             solara.Button(
                 "Back to the preset",
@@ -330,12 +341,13 @@ def _this_run(model) -> None:
 
 
 @solara.component
-def View(run: d.Run, name: str, model, fill: bool = False):
+def View(run: d.Run, name: str, model, fill: bool = False, ghost: d.Ghost | None = None):
     """One chart with its caption, redrawn after every step (Mesa's update counter, which the page's force_update
-    raises); the model is read under the run's lock (a redraw asked for while a step is under way waits for it)."""
+    raises); the model is read under the run's lock (a redraw asked for while a step is under way waits for it). With
+    a ghost, the views that draw one show it over the whole horizon under the run."""
     update_counter.get()
     with run.lock:
-        option = d.VIEWS[name](model)
+        option = d.view_option(name, model, ghost)
     with solara.Div(classes=["view", f"view-{name}"]):
         with solara.Div(classes=["chart-box"]):
             Chart.element(option=option, height="" if fill else f"{d.CHART_HEIGHT_PX}px")
@@ -343,9 +355,9 @@ def View(run: d.Run, name: str, model, fill: bool = False):
 
 
 @solara.component
-def Views(run: d.Run, model):
+def Views(run: d.Run, model, ghost: d.Ghost | None = None):
     """The lesson and the two panels it names on the first screen; below them the preset's note on seed noise, the other
-    panels and the run's command line."""
+    panels and the run's command line. A ghost goes to every panel that draws one."""
     update_counter.get()
     first = d.PRESETS[preset.value]["panels"] if preset.value else d.DEFAULT_PANELS
     with solara.Div(classes=["first-screen"]):
@@ -353,14 +365,14 @@ def Views(run: d.Run, model):
             _lesson(model)
         with solara.Div(classes=["focus"]):
             for name in first:
-                View(run, name, model, fill=True)
+                View(run, name, model, fill=True, ghost=ghost)
     if preset.value:  # which differences the lesson points to are larger than the differences between seeds
         _text(f"**Seed noise.** {d.PRESETS[preset.value]['noise']}", classes=["view-noise"])
         Comparison(preset.value, model.levers)
     with solara.Div(classes=["more"]):
         for name in d.VIEWS:
             if name not in first:
-                View(run, name, model)
+                View(run, name, model, ghost=ghost)
     with run.lock:
         _this_run(model)
 
@@ -389,6 +401,30 @@ def Comparison(name: str, levers: d.Levers):
             _text(d.comparison_note(levers, name, task.value), classes=["compare-note"])
         else:
             _text(f"Running {len(runs)} runs to {d.FIGURES[spec['figure']][2]} in the background; the run above steps as before.")
+
+
+def use_ghost(levers: d.Levers) -> tuple[d.Ghost | None, str | None]:
+    """The lesson's ghost for these levers when it is asked for, run once in the background (:data:`GHOST_RUNS`, kept by
+    its settings) and drawn when ready, and a line on it meanwhile. Stepping and Play never wait for it; a lever change
+    or another preset asks for the ghost of the new settings, and the old one is not drawn meanwhile."""
+    name = preset.value
+    asked = bool(ghosting.value and name)
+
+    def fetch() -> d.Ghost | None:
+        return d.lesson_ghost(name, levers, GHOST_RUNS) if asked else None
+
+    task = solara.lab.use_task(fetch, dependencies=[asked, name, levers], raise_error=False, prefer_threaded=True)
+    if not asked:
+        return None, None
+    other = d.PRESETS[name]["compare"]["ghost"]
+    if task.error:
+        return None, f"The run {other} stopped: {task.exception}"
+    ghost = task.value if task.finished else None
+    if ghost is not None and ghost.levers == d.ghost_levers(levers, name):
+        return ghost, None
+    if task.finished and ghost is None:
+        return None, f"These settings are already the run {other}: nothing to draw."
+    return None, f"Computing the run {other}…"
 
 
 @solara.component
@@ -420,6 +456,8 @@ CSS = """
 .focus .chart-box { flex: 1 1 0; min-height: 200px; }
 .view-noise { margin-top: 12px; max-width: 60em; }
 .view-compare { max-width: 60em; }
+.ghost-toggle .v-input { margin-top: 0; }
+.ghost-status p { font-size: 15px; color: #555; margin: 0 0 4px 0; }
 .more { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 16px; margin-top: 16px; }
 .caption p { margin: 4px 0 0 0; }
 .view-run { margin-top: 16px; }
@@ -435,6 +473,7 @@ def Page():
     model = solara.use_reactive(run.model)  # always run.model: set after each rebuild, redrawn after each step
     play_gen = solara.use_reactive(None)  # the generation of the play loop running (Run.start_playing); None: paused
     show_about = solara.use_reactive(False)
+    ghost, ghost_status = use_ghost(model.value.levers)
     solara.Style(CSS)
     with solara.AppBar():
         solara.AppBarTitle(TITLE)
@@ -447,12 +486,12 @@ def Page():
     with solara.Div(classes=["lg-page"]):
         with solara.Div(classes=["lg-side"]):
             Controls(run, model, play_gen)
-            LeverPanel(run, model, play_gen)
+            LeverPanel(run, model, play_gen, ghost_status)
         with solara.Div(classes=["lg-main"]):
             if show_about.value:
                 About()
             else:
-                Views(run, model.value)
+                Views(run, model.value, ghost)
 
 
 page = Page

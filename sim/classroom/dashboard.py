@@ -515,7 +515,8 @@ def command_line(overrides: list[str]) -> str:
 # name -> title, scenario, lever changes, lesson (one paragraph), what to try next, a note on seed noise (which of the
 # comparisons the lesson and "try" suggest are larger than the differences between seeds, and which are not), and
 # the two panels (VIEWS) the lesson talks about, which the page shows beside it on the first screen; "compare": the
-# lesson's comparison (the preset's levers, and the same with "changes"), read on one of FIGURES over a few seeds. Every statement
+# lesson's comparison (the preset's levers, and the same with "changes"), read on one of FIGURES over a few seeds, and
+# drawn as a ghost over the panels ("ghost": its legend entry, short enough for a panel at 1280 x 720). Every statement
 # of a lesson, its "try" and its note is checked on seeds 1-5 by tests/test_lessons.py, from the run the preset builds.
 PRESETS: dict[str, dict[str, Any]] = {
     "mine_alone": {
@@ -538,7 +539,12 @@ PRESETS: dict[str, dict[str, Any]] = {
             "with the same seed, Western magnet capacity in 2044 ends above today's in some seeds and below in others."
         ),
         "panels": ("chain", "timeline"),
-        "compare": {"changes": {"west_permit_factor": 0.5}, "other": "permitting twice as fast (0.5)", "figure": "west_magnet_capacity_2044"},
+        "compare": {
+            "changes": {"west_permit_factor": 0.5},
+            "other": "permitting twice as fast (0.5)",
+            "ghost": "with permitting x0.5",
+            "figure": "west_magnet_capacity_2044",
+        },
     },
     "export_control": {
         "title": "What an export control does",
@@ -558,7 +564,12 @@ PRESETS: dict[str, dict[str, Any]] = {
             "control off the two stay within a few percent."
         ),
         "panels": ("prices", "chain"),
-        "compare": {"changes": {"export_control": False}, "other": "without the export control", "figure": "magnet_price_ratio_2027"},
+        "compare": {
+            "changes": {"export_control": False},
+            "other": "without the export control",
+            "ghost": "without the export control",
+            "figure": "magnet_price_ratio_2027",
+        },
     },
     "tiers": {
         "title": "What the tiers change",
@@ -580,7 +591,12 @@ PRESETS: dict[str, dict[str, Any]] = {
             "tiers in every seed by 2044."
         ),
         "panels": ("pyramid", "prices"),
-        "compare": {"changes": {"china_policy": "coordinated_without_tiers"}, "other": "without the tiers", "figure": "china_magnet_price_2044"},
+        "compare": {
+            "changes": {"china_policy": "coordinated_without_tiers"},
+            "other": "without the tiers",
+            "ghost": "without the tiers",
+            "figure": "china_magnet_price_2044",
+        },
     },
 }
 
@@ -679,7 +695,7 @@ class SeedRuns:
             for key in runs:
                 run = self._runs.get(key)
                 if run is None or (run.done() and run.exception() is not None):
-                    run = self._runs[key] = self._pool().submit(figure_of_run, *key)
+                    run = self._runs[key] = self._pool().submit(_run_of, *key)
                 out.append(run)
             return out
 
@@ -687,9 +703,101 @@ class SeedRuns:
         """The figures of these runs, waiting for those not run yet."""
         return [run.result() for run in self.submit(runs)]
 
+    def ghost(self, levers: Levers) -> dict[str, Any]:
+        """The series of a run of these levers over the whole horizon (:func:`ghost_of_run`), waiting for it if it is
+        not run yet; kept by its levers, like the figures."""
+        (run,) = self.submit([(levers, GHOST)])
+        return run.result()
+
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(cancel_futures=True)
+
+
+def _run_of(levers: Levers, what: str) -> Any:
+    """What :class:`SeedRuns` runs in its process: a figure (:data:`FIGURES`) or a ghost's series (:data:`GHOST`)."""
+    return ghost_of_run(levers) if what == GHOST else figure_of_run(levers, what)
+
+
+# --------------------------------------------------------------------------
+# A lesson's ghost: the same seed with the lesson's change, over the whole horizon, faint and dashed on the panels
+# --------------------------------------------------------------------------
+GHOST = "ghost"  # SeedRuns' key for a ghost's series (beside FIGURES' names)
+GHOST_SERIES = ("price_usd_per_kg", "capacity_t", "self_sufficiency")  # what the ghosted panels draw
+GHOSTED = ("prices", "capacity", "timeline")  # the views that draw a ghost: lines over time, and the timeline's stars
+
+
+@dataclass(frozen=True, eq=False)
+class Ghost:
+    """A run of the same seed with the lesson's change, every quarter of its horizon: what the ghosted views draw
+    under the page's run (lines lighter and dashed in each line's colour; the timeline's independence as hollow stars).
+    Compared by identity (the page keeps one until the settings change)."""
+
+    label: str  # the legend entry, e.g. "without the export control"
+    levers: Levers  # the ghost run's settings
+    series: dict[str, np.ndarray]  # GHOST_SERIES name -> (Q, B, S), Q the whole horizon
+    timeline: dict[str, dict[str, dict[str, float | None]]]  # as timeline(): the years at the end of the run
+
+
+def ghost_levers(levers: Levers, name: str) -> Levers | None:
+    """The levers of a lesson's ghost: these levers with the lesson's change (None when they already have it)."""
+    other = change_levers(levers, **PRESETS[name]["compare"]["changes"])
+    return None if other == levers else other
+
+
+def lesson_ghost(name: str, levers: Levers, runs: SeedRuns) -> Ghost | None:
+    """A lesson's ghost for the page's levers, run by ``runs`` (in its process; waits for it), or None when these levers
+    already have the lesson's change."""
+    other = ghost_levers(levers, name)
+    return None if other is None else Ghost(PRESETS[name]["compare"]["ghost"], other, **runs.ghost(other))
+
+
+def ghost_of_run(levers: Levers) -> dict[str, Any]:
+    """The series and timeline a ghost draws: a clean run of these levers to its last quarter (about three seconds)."""
+    m = ClassroomModel(levers)
+    while m.running and m.steps < m.n_steps:
+        m.step()
+    return {"series": {name: series(m, name) for name in GHOST_SERIES}, "timeline": timeline(m)}
+
+
+def view_option(name: str, model: ChainModel, ghost: Ghost | None = None) -> dict:
+    """The chart of one view, with the ghost over it where the view draws one (:data:`GHOSTED`)."""
+    return VIEWS[name](model, ghost) if ghost is not None and name in GHOSTED else VIEWS[name](model)
+
+
+def _lighter(colour: str, share: float = 0.45) -> str:
+    """A hex colour mixed with white (``share`` of white)."""
+    rgb = [int(colour[k : k + 2], 16) for k in (1, 3, 5)]
+    return "#" + "".join(f"{round(c + (255 - c) * share):02x}" for c in rgb)
+
+
+GHOST_INK = "#777"  # the ghost's legend entry
+
+
+def _ghost_line(line: dict, values: np.ndarray, digits: int, label: str) -> dict:
+    """A live line's ghost: the same axes, its colour lighter, dashed, over the whole horizon, named by the ghost's label
+    (so that the legend's one entry shows and hides every ghost line)."""
+    colour = _lighter(line["color"])
+    return {
+        "type": "line",
+        "name": label,
+        "xAxisIndex": line["xAxisIndex"],
+        "yAxisIndex": line["yAxisIndex"],
+        "showSymbol": False,
+        "silent": True,
+        "z": 1,
+        "color": colour,
+        "lineStyle": {"type": "dashed", "width": 2, "color": colour},
+        "tooltip": {"show": False},
+        "data": [_f(v, digits) for v in values],
+    }
+
+
+def _ghost_legend(label: str, top: int) -> tuple[dict, dict]:
+    """The ghost's legend entry on a row of its own (under the view's legend), and the empty grey dashed series it shows."""
+    carrier = {"type": "line", "name": label, "data": [], "color": GHOST_INK, "lineStyle": {"type": "dashed", "width": 2, "color": GHOST_INK}}
+    legend = {"data": [label], "top": top, "right": 0, "textStyle": TEXT, "itemWidth": 30}
+    return legend, carrier
 
 
 def within_seed_noise(base: list[float], other: list[float]) -> bool:
@@ -900,6 +1008,7 @@ def tier_counts(model: ChainModel) -> dict[str, np.ndarray]:
 # (hideOverlap) rather than drawn over each other.
 FONT = 16  # px, the smallest text of a chart
 TEXT = {"fontSize": FONT, "color": "#222", "fontFamily": "Roboto, Arial, sans-serif"}
+GHOST_LEGEND_TOP = FONT + 12  # px: a ghost's legend row, under the view's legend
 BLOC_COLOURS = {"china": "#c0392b", "west": "#2e6fba", "rest_of_world": "#2ca02c"}
 BLOC_NAMES = {"china": "China", "west": "West", "rest_of_world": "Rest of world"}
 BLOC_SHORT = {"china": "China", "west": "West", "rest_of_world": "RoW"}  # the timeline's row labels
@@ -1029,13 +1138,15 @@ def start_capacity_kt(model: ChainModel) -> np.ndarray:
     return model._start_capacity_kt
 
 
-def capacity_option(model: ChainModel) -> dict:
-    """Operating capacity (kt/yr, top row) and self-sufficiency (bottom row) per bloc (columns), a line per stage."""
+def capacity_option(model: ChainModel, ghost: Ghost | None = None) -> dict:
+    """Operating capacity (kt/yr, top row) and self-sufficiency (bottom row) per bloc (columns), a line per stage; with
+    a ghost, each line's ghost over the whole horizon (the axes reach it too)."""
     T = model.tables
     cap = series(model, "capacity_t") / 1000.0
     cap_scale = start_capacity_kt(model)
     ss = series(model, "self_sufficiency")
-    grids = _grid_boxes(2, T.B, top=16, bottom=9, left=6, hgap=9, vgap=17)
+    ghosts = None if ghost is None else (ghost.series["capacity_t"] / 1000.0, ghost.series["self_sufficiency"])
+    grids = _grid_boxes(2, T.B, top=16 if ghost is None else 23, bottom=9, left=6, hgap=9, vgap=17)
     xaxes, yaxes, out = [], [], []
     thr = model.world.independence_threshold
     for row, (values, unit) in enumerate(((cap, "kt/yr"), (ss, "self-suff."))):
@@ -1043,7 +1154,8 @@ def capacity_option(model: ChainModel) -> dict:
             i = row * T.B + b
             xaxes.append(_time_axis(model, i, show=row == 1, every_years=15))
             name = f"{bloc_name(bloc)}, {unit}"
-            scale = {"max": 2.0, "interval": 0.5} if row == 1 else _axis_max(2.0 * cap_scale[b], cap[:, b, :])
+            seen = cap[:, b, :] if ghosts is None else np.append(cap[:, b, :], ghosts[0][:, b, :])
+            scale = {"max": 2.0, "interval": 0.5} if row == 1 else _axis_max(2.0 * cap_scale[b], seen)
             yaxes.append(_value_axis(i, name, **scale, name_style={"color": bloc_colour(bloc, b)}))
             for s, stage in enumerate(T.stages):
                 line = {
@@ -1064,14 +1176,14 @@ def capacity_option(model: ChainModel) -> dict:
                         "label": {"show": False},
                     }
                 out.append(line)
-    return _option(
-        grid=grids,
-        xAxis=xaxes,
-        yAxis=yaxes,
-        series=out,
-        legend={"data": list(T.stages), "top": 0, "right": 0, "textStyle": TEXT},
-        tooltip={"trigger": "axis"},
-    )
+                if ghosts is not None:
+                    out.append(_ghost_line(line, ghosts[row][:, b, s], 4, ghost.label))
+    legend: dict | list = {"data": list(T.stages), "top": 0, "right": 0, "textStyle": TEXT}
+    if ghost is not None:  # the ghost's entry on a row of its own
+        ghost_legend, carrier = _ghost_legend(ghost.label, GHOST_LEGEND_TOP)
+        legend = [legend, ghost_legend]
+        out.insert(0, carrier)
+    return _option(grid=grids, xAxis=xaxes, yAxis=yaxes, series=out, legend=legend, tooltip={"trigger": "axis"})
 
 
 def _intervals(on: np.ndarray, x: list[str]) -> list[tuple[str, str]]:
@@ -1088,21 +1200,23 @@ def _intervals(on: np.ndarray, x: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def prices_option(model: ChainModel) -> dict:
+def prices_option(model: ChainModel, ghost: Ghost | None = None) -> dict:
     """Price index by bloc, a panel per stage (two by two); shaded while an exporter's sales there are controlled; the
     West's price floor (its policy's, or its later policy's when the scenario switches it) as a dashed line, which the
-    axis reaches."""
+    axis reaches; with a ghost, each bloc's ghost price over the whole horizon (the axes reach it too)."""
     T = model.tables
     price = series(model, "price_usd_per_kg")
+    ghost_price = None if ghost is None else ghost.series["price_usd_per_kg"]
     ctrl = series(model, "export_controlled")
     names = quarter_names(model)
     rows = (T.S + 1) // 2
-    grids = _grid_boxes(rows, 2, top=16, bottom=9, left=9, hgap=12, vgap=17)
+    grids = _grid_boxes(rows, 2, top=16 if ghost is None else 23, bottom=9, left=9, hgap=12, vgap=17)
     floors = dict(west_target(model.cfg)[2].instruments.price_floor_usd_per_kg) if "west" in model.cfg.policy else {}
     xaxes, yaxes, out = [], [], []
     for s, stage in enumerate(T.stages):
         xaxes.append(_time_axis(model, s, show=s >= T.S - 2))
-        scale = _axis_max(PRICE_AXIS_REFERENCES * T.reference_price_usd_per_kg[s], np.append(price[:, :, s].ravel(), floors.get(stage, 0.0)))
+        seen = [price[:, :, s].ravel(), [floors.get(stage, 0.0)]] + ([] if ghost_price is None else [ghost_price[:, :, s].ravel()])
+        scale = _axis_max(PRICE_AXIS_REFERENCES * T.reference_price_usd_per_kg[s], np.concatenate(seen))
         yaxes.append(_value_axis(s, f"{stage}, USD/kg", **scale))
         cut = _intervals(ctrl[:, :, s].max(axis=1) > 0, names)
         for b, bloc in enumerate(T.blocs):
@@ -1131,7 +1245,13 @@ def prices_option(model: ChainModel) -> dict:
                     "data": [[{"xAxis": a}, {"xAxis": e}] for a, e in cut],
                 }
             out.append(line)
-    legend = {"data": [bloc_name(b) for b in T.blocs], "top": 0, "right": 0, "textStyle": TEXT}
+            if ghost_price is not None:
+                out.append(_ghost_line(line, ghost_price[:, b, s], 2, ghost.label))
+    legend: dict | list = {"data": [bloc_name(b) for b in T.blocs], "top": 0, "right": 0, "textStyle": TEXT}
+    if ghost is not None:  # the ghost's entry on a row of its own
+        ghost_legend, carrier = _ghost_legend(ghost.label, GHOST_LEGEND_TOP)
+        legend = [legend, ghost_legend]
+        out.insert(0, carrier)
     return _option(grid=grids, xAxis=xaxes, yAxis=yaxes, series=out, legend=legend, tooltip={"trigger": "axis"})
 
 
@@ -1203,9 +1323,10 @@ def _titles_over_time(r: int, j: int, arr: np.ndarray) -> list[dict]:
     ]
 
 
-def timeline_option(model: ChainModel) -> dict:
+def timeline_option(model: ChainModel, ghost: Ghost | None = None) -> dict:
     """Self-sufficiency of every bloc and stage per quarter, filled in as the run goes, with markers at the first
-    output of a new plant (triangle) and at independence (star, labelled with the year)."""
+    output of a new plant (triangle) and at independence (star, labelled with the year); with a ghost, a hollow dashed
+    star where each row became independent in the ghost's run (over the whole horizon)."""
     T, w = model.tables, model.world
     thr = w.independence_threshold
     rows = [f"{bloc_name(bloc, short=True)} {stage}" for bloc in T.blocs for stage in T.stages]
@@ -1213,6 +1334,10 @@ def timeline_option(model: ChainModel) -> dict:
     x = _time_axis(model, 0)
     x.update(boundaryGap=True, splitArea={"show": False})  # a heatmap's cells sit between the ticks
     y = {"type": "category", "data": rows, "inverse": True, "axisLabel": {**TEXT, "fontWeight": "bold"}}
+    # with a ghost, its stars and its entry on the legend's one row (a second row left too few px for the rows at
+    # 1280 x 720), the triangles' entry shortened to make room
+    first = "first output of a new plant" if ghost is None else "first output"
+    extra = [] if ghost is None else [_ghost_stars(model, ghost)]
     return _option(
         grid={"left": 140, "right": 16, "top": 34, "bottom": 70},
         xAxis=x,
@@ -1231,12 +1356,12 @@ def timeline_option(model: ChainModel) -> dict:
             "inRange": {"color": list(GREENS)},
             "seriesIndex": 0,
         },
-        legend={"data": ["first output of a new plant", "independence"], "top": 0, "textStyle": TEXT},
+        legend={"data": [first, "independence"] + [s["name"] for s in extra], "top": 0, "textStyle": TEXT},
         series=[
             _timeline_heatmap(model),
             {
                 "type": "scatter",
-                "name": "first output of a new plant",
+                "name": first,
                 "symbol": "triangle",
                 "symbolSize": 12,
                 "itemStyle": {"color": "#000"},
@@ -1250,9 +1375,31 @@ def timeline_option(model: ChainModel) -> dict:
                 "itemStyle": {"color": "#ffb000", "borderColor": "#000"},
                 "data": stars,
             },
+            *extra,
         ],
         tooltip={"show": True},
     )
+
+
+def _ghost_stars(model: ChainModel, ghost: Ghost) -> dict:
+    """Hollow dashed stars at the quarters where the ghost's rows became independent (under the run's own stars)."""
+    T = model.tables
+    data = [
+        [model.quarter_index(year), b * T.S + s]
+        for b, bloc in enumerate(T.blocs)
+        for s, stage in enumerate(T.stages)
+        if (year := ghost.timeline.get(bloc, {}).get(stage, {}).get("independence")) is not None
+    ]
+    return {
+        "type": "scatter",
+        "name": ghost.label,
+        "symbol": STAR,
+        "symbolSize": 18,
+        "z": 1,
+        "silent": True,
+        "itemStyle": {"color": "rgba(255,255,255,0.6)", "borderColor": "#555", "borderType": "dashed", "borderWidth": 1.5},
+        "data": data,
+    }
 
 
 def _timeline_heatmap(model: ChainModel) -> dict:
