@@ -22,7 +22,8 @@ from _sim_helpers import PROJECT_ROOT, sim_env
 
 from sim.checks import ConfigError
 from sim.research import explore as ex
-from sim.research.study import Exploration, ExploreFactor, PrimSettings
+from sim.research import style
+from sim.research.study import Condition, Exploration, ExploreFactor, Outcome, PrimSettings
 
 STUDY_FILES = sorted((PROJECT_ROOT / "conf" / "exploration").glob("*.yaml"))
 
@@ -117,6 +118,13 @@ def test_prim_recovers_a_box_of_two_lever_thresholds():
 
     fig = ex.stacking_plot(ex.x_frame(study, x), y, scores, levels=2, bins=3, title="t")
     assert len(fig.axes) >= 2
+
+    # the trade-off curve in the project's figure style: readable ticks, every axis labelled with its unit
+    traj = traj.assign(outcome="o")
+    study_o = Exploration(
+        name="t", factors=study.factors, outcomes=[Outcome(name="o", label="grant and permit", when=[Condition(key="k", value=0.0)])]
+    )
+    assert style.axis_problems(ex.plot_tradeoff(study_o, traj, {"o": float(y.mean())})) == []
 
 
 def test_the_chosen_box_restricts_at_most_max_dims_factors():

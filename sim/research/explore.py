@@ -36,7 +36,7 @@ rows of their own, so a box's density is the chance of the outcome in it):
 ``<out>`` then holds design.json, sweep_table.parquet, experiments.parquet (a row per run: experiment, seed,
 factor values, run_dir), outcomes.parquet (a row per run: every condition's value and every outcome), and the
 analysis: prim_trajectory.parquet, prim_boxes.parquet, feature_scores.parquet, robustness.parquet,
-robustness_samples.parquet, tradeoff.png, stacking_<outcome>.png and report.md (the boxes in words).
+robustness_samples.parquet, tradeoff.png, stacking_<outcome>.png (each with a PDF beside it) and report.md (the boxes in words).
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import sys
 import time
 import warnings
@@ -621,7 +620,10 @@ def stacking_plot(x: pd.DataFrame, y: np.ndarray, scores: pd.Series, levels: int
     """Dimensional stacking: the share of runs reaching the outcome in each cell of the top-scoring factors
     (``2 x levels`` of them, fewer if the study has fewer), continuous factors in ``bins`` bins."""
     _, _, ds = _ema()
+    import matplotlib
     import matplotlib.pyplot as plt
+
+    from sim.research import style
 
     order = list(scores.fillna(0).sort_values(ascending=False, kind="stable").index)
     n = min(2 * levels, len(order) - len(order) % 2) or 1
@@ -634,8 +636,9 @@ def stacking_plot(x: pd.DataFrame, y: np.ndarray, scores: pd.Series, levels: int
         pvt = pd.pivot_table(data, values="y", index=rows, columns=columns or None, dropna=False, observed=False)
         if not columns:
             pvt = pvt.to_frame() if isinstance(pvt, pd.Series) else pvt
-        fig = ds.plot_pivot_table(pvt, plot_labels=True, plot_cats=True)
-    fig.suptitle(title, fontsize=10)
+        with matplotlib.rc_context(style.rc("double")):  # the library draws it; the project's fonts
+            fig = ds.plot_pivot_table(pvt, plot_labels=True, plot_cats=True)
+            fig.suptitle(title)
     plt.close(fig)  # saved by the caller; not left open in pyplot
     return fig
 
@@ -704,38 +707,40 @@ def analyse(study: Exploration, experiments: pd.DataFrame, outcomes: pd.DataFram
 
 def plot_tradeoff(study: Exploration, trajectory: pd.DataFrame, shares: dict[str, float]):
     """The PRIM trade-off curves, a panel per outcome: density against coverage of every box of the peeling
-    trajectory, coloured by the number of restricted dimensions, the chosen box circled."""
-    from sim.research.analysis import AnalysisFigure
+    trajectory, coloured by the number of restricted dimensions, the chosen box circled (the project's figure style,
+    sim.research.style)."""
+    from sim.research import style
 
     outs = study.outcomes
-    fig = AnalysisFigure(figsize=(4.6 * len(outs), 3.8), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(outs), squeeze=False)).ravel()
-    for ax, o in zip(axes, outs):
-        ax.set_title(f"{o.label}\n({shares.get(o.name, math.nan):.0%} of runs)", fontsize=9)
-        t = trajectory[trajectory["outcome"] == o.name] if len(trajectory) else trajectory
-        if not len(t):
-            ax.text(0.5, 0.5, "every run or none reaches it: no box", ha="center", va="center", transform=ax.transAxes, fontsize=8)
-            ax.set_axis_off()
-            continue
-        sc = ax.scatter(t["coverage"], t["density"], c=t["res_dim"], cmap="viridis", s=18)
-        c = t[t["chosen"]]
-        ax.scatter(c["coverage"], c["density"], s=120, facecolors="none", edgecolors="red", label="chosen box")
-        ax.axhline(study.prim.min_density, ls="--", lw=0.7, color="gray")
-        ax.set_xlabel("coverage", fontsize=8)
-        ax.set_ylabel("density", fontsize=8)
-        ax.set_xlim(0, 1.02)
-        ax.set_ylim(0, 1.02)
-        ax.tick_params(labelsize=7)
-        ax.legend(fontsize=7, loc="lower left")
-        fig.colorbar(sc, ax=ax, label="restricted dimensions")
-    fig.suptitle(f"PRIM trade-off: exploration {study.name}", fontsize=10)
+    width = "column" if len(outs) == 1 else "double"
+    fig, axes = style.figure(1, len(outs), width=width, height=3.2)
+    with style.styled(fig):
+        for ax, o in zip(axes.ravel(), outs):
+            ax.set_title(f"{o.label}\n({shares.get(o.name, math.nan):.0%} of runs)")
+            t = trajectory[trajectory["outcome"] == o.name] if len(trajectory) else trajectory
+            if not len(t):
+                ax.text(0.5, 0.5, "every run or none reaches it: no box", ha="center", va="center", transform=ax.transAxes)
+                ax.set_axis_off()
+                continue
+            sc = ax.scatter(t["coverage"], t["density"], c=t["res_dim"], cmap="viridis", s=18)
+            c = t[t["chosen"]]
+            ax.scatter(c["coverage"], c["density"], s=120, facecolors="none", edgecolors="red", label="chosen box")
+            ax.axhline(study.prim.min_density, ls="--", lw=0.7, color="gray", label="minimum density")
+            ax.set_xlabel("coverage (share of the runs reaching it)")
+            ax.set_ylabel("density (share of the box's runs)")
+            ax.set_xlim(0, 1.02)
+            ax.set_ylim(0, 1.02)
+            ax.legend(loc="lower left")
+            fig.colorbar(sc, ax=ax, label="restricted dimensions (count)")
+        fig.suptitle(f"PRIM trade-off: exploration {study.name}")
     return fig
 
 
 def _save_figure(fig: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+    """The PNG at ``path`` and a PDF beside it, each written atomically (sim.research.style.save)."""
+    from sim.research import style
+
+    style.save(fig, path)
 
 
 def write_results(out: Path, study: Exploration, design: Design, experiments: pd.DataFrame, outcomes: pd.DataFrame, a: Analysis) -> dict[str, Path]:
