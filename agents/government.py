@@ -241,6 +241,29 @@ def meets_tier(criteria, tier: Tier, m: dict[str, np.ndarray], held: np.ndarray,
     return ok
 
 
+def rd_threshold_values(criteria, tier: Tier) -> np.ndarray:
+    """Every R&D-intensity threshold of ``tier`` (rules, inside any_of and when too, and score bands), ascending."""
+    rd_metrics = ("rd_intensity", "rd_intensity_2y")
+    out: set[float] = set()
+
+    def visit(rules):
+        for r in rules:
+            if "any_of" in r:
+                for alt in r["any_of"]:
+                    visit(alt)
+            elif "when" in r:
+                visit(r["then"])
+            elif r["metric"] in rd_metrics and r["op"] in (">=", ">"):
+                out.add(float(r["value"]))
+
+    tc = criteria.tiers[tier.label]
+    visit(tc.rules)
+    for item in [x for it in tc.score for x in it.get("best_of", [it])]:
+        if item["metric"] in rd_metrics and not item["below"]:
+            out.update(float(t) for t, _ in item["bands"])
+    return np.array(sorted(out))
+
+
 def rd_thresholds(criteria, tier: Tier, m: dict[str, np.ndarray]) -> np.ndarray:
     """(n,) the lowest R&D-intensity threshold of ``tier`` that applies to each firm (inf: none).
 
@@ -593,21 +616,28 @@ class Government(mesa.Agent):
             if not len(rows):
                 continue
             sub = {k: v[rows] for k, v in metrics.items()}
-            thr = rd_thresholds(crit, t, sub)
             level = np.minimum(sub["rd_intensity"], sub["rd_intensity_2y"])  # thresholds may be one- or two-year
-            target = thr + r.margin
-            near = np.isfinite(thr) & (level < thr) & (level >= thr * (1.0 - r.window))
-            if not near.any():
-                continue
-            what_if = dict(sub)
-            boost = np.where(near, target, level)
-            what_if["rd_intensity"] = np.maximum(sub["rd_intensity"], boost)
-            what_if["rd_intensity_2y"] = np.maximum(sub["rd_intensity_2y"], boost)
-            scale = np.divide(what_if["rd_intensity"], level, out=np.ones(len(rows)), where=level > 0)
-            what_if["rd_myuan"] = sub["rd_myuan"] * scale
-            what_if["rd_myuan_2y"] = sub["rd_myuan_2y"] * scale
-            would = meets_tier(crit, t, what_if, np.full(len(rows), int(t) - 1))
-            go = near & would
+            if r.lowest_qualifying:  # each threshold of the tier in turn, lowest first: the first at which the firm would qualify
+                options = [np.full(len(rows), x) for x in rd_threshold_values(crit, t)]
+            else:  # the lowest threshold above the firm's level that applies to it
+                options = [rd_thresholds(crit, t, sub)]
+            go = np.zeros(len(rows), dtype=bool)
+            target = np.zeros(len(rows))
+            for thr in options:
+                near = ~go & np.isfinite(thr) & (level < thr) & (level >= thr * (1.0 - r.window))
+                if not near.any():
+                    continue
+                aim = thr + r.margin
+                what_if = dict(sub)
+                boost = np.where(near, aim, level)
+                what_if["rd_intensity"] = np.maximum(sub["rd_intensity"], boost)
+                what_if["rd_intensity_2y"] = np.maximum(sub["rd_intensity_2y"], boost)
+                scale = np.divide(what_if["rd_intensity"], level, out=np.ones(len(rows)), where=level > 0)
+                what_if["rd_myuan"] = sub["rd_myuan"] * scale
+                what_if["rd_myuan_2y"] = sub["rd_myuan_2y"] * scale
+                would = near & meets_tier(crit, t, what_if, np.full(len(rows), int(t) - 1))
+                target[would] = aim[would]
+                go |= would
             rr = rows[go]
             pop.rd_propensity[rr] = np.maximum(pop.rd_propensity[rr], target[go])
 
@@ -679,6 +709,7 @@ __all__ = [
     "category_scores",
     "score_passes",
     "rd_thresholds",
+    "rd_threshold_values",
     "scheduled",
     "yearly_quota",
     "recommend",

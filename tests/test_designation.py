@@ -23,6 +23,7 @@ from agents.government import (
     category_scores,
     firm_metrics,
     meets_tier,
+    rd_threshold_values,
     rd_thresholds,
     rules_hold,
     score,
@@ -1265,3 +1266,53 @@ def test_switching_the_coordinated_regime_on_starts_rounds_in_the_round_quarter(
     assert first == SWITCH_Q + 1  # the first Q2 after the switch
     assert rounds.rounds == 5 and benefits.quarters == m.n_steps - SWITCH_Q
     assert rounds.checked[("designated", "srdi")] > 0
+
+
+def test_rd_threshold_values_of_each_tier():
+    crit = criteria("miit_2022")
+    np.testing.assert_array_equal(rd_threshold_values(crit, Tier.INNOVATION_TYPE), [0.01, 0.02, 0.03, 0.05])
+    np.testing.assert_array_equal(rd_threshold_values(crit, Tier.SRDI), [0.03])
+    np.testing.assert_array_equal(rd_threshold_values(crit, Tier.LITTLE_GIANT), [0.03, 0.06])
+
+
+@pytest.mark.parametrize("lowest_qualifying", [False, True])
+def test_a_firm_aims_at_the_lowest_rd_threshold_at_which_it_qualifies(lowest_qualifying):
+    """Innovation-type score: a firm at 2.5% R&D holding a utility patent only (5 innovation points) needs 3% (15 points)
+    to reach the category's 20; one at 2.8% without patents needs 5% (20 points), within the window (50% below 5%);
+    one at 1.2% without patents would need 5% too, outside the window. With lowest_qualifying the first raises to
+    3% + margin and the second to 5% + margin; without, only the first (its next band, 3%, qualifies it): the second
+    aims at 3% only, which does not qualify it, so it stays."""
+    cfg = coord_config(seed=1)
+    r = china(cfg).designation.rd_raise
+    r.lowest_qualifying = lowest_qualifying
+    m = run(cfg, steps=8)
+    pop, gov = m.pop, m.policy.governments[CHINA]
+    ops = np.flatnonzero(
+        pop.alive
+        & (pop.bloc == CHINA)
+        & (pop.phase == Phase.OPERATING)
+        & (pop.tier == Tier.NONE)
+        & (pop.group < 0)
+        & (pop.employees < 500)
+        & (pop.niche_start_step <= m.quarter - 8)
+        & (pop.equity_raised == 0)  # no direct route to the title
+    )
+    assert len(ops) >= 3
+    rows = ops[:3]
+    for row, intensity, utility in zip(rows, (0.025, 0.028, 0.012), (1, 0, 0)):
+        pop.rev_hist[row, :] = 10.0
+        pop.rd_hist[row, :] = 10.0 * intensity
+        pop.prof_hist[row, :] = 1.0
+        pop.rd_propensity[row] = intensity
+        pop.pat_inv[row, :] = 0
+        pop.pat_util[row, :] = 0
+        pop.pat_util[row, 0] = utility
+        pop.debt[row] = 0.0
+    ids = pop.firm_id[rows].copy()
+    met = firm_metrics(pop, m.tables, m.quarter, m.world.usd_per_cny, gov.niches, None, gov.strategic)
+    crit = china(cfg).designation.criteria
+    assert not meets_tier(crit, Tier.INNOVATION_TYPE, {k: v[rows] for k, v in met.items()}, np.zeros(3, dtype=int)).any()
+    gov._raise_rd(met, np.isin(np.arange(len(pop)), rows))
+    got = [pop.rd_propensity[pop.row_of(int(i))] for i in ids]
+    want = [0.03 + r.margin, 0.05 + r.margin if lowest_qualifying else 0.028, 0.012]
+    np.testing.assert_allclose(got, want)

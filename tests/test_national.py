@@ -242,3 +242,57 @@ def test_a_national_run_writes_its_directory(tmp_path):
     assert an.plot_national_pyramid(an.load_run(r.run_dir)).axes
     events = pd.read_parquet(r.run_dir / "events.parquet")
     assert set(events["kind"]) <= {"designated", "recommended", "review_passed", "review_failed", "revoked", "key_designated", "national_quota"}
+
+
+# --------------------------------------------------------------------------
+# Calibration rules: who holds patents, firms starting R&D, niches
+# --------------------------------------------------------------------------
+def test_patent_holders_are_the_rd_firms_first():
+    """With patents_follow_rd, a class's holder share goes to its R&D firms first: a share below the R&D share is held
+    by R&D firms only, one above it by every R&D firm and the remainder of the others; the class's share is kept."""
+    from sim.engine.national.world import _holding_given_rd
+
+    share = np.array([0.15, 0.15, 0.40, 0.40])
+    rd_share = np.array([0.3, 0.3, 0.3, 0.3])
+    has_rd = np.array([True, False, True, False])
+    p = _holding_given_rd(share, rd_share, has_rd)
+    np.testing.assert_allclose(p, [0.5, 0.0, 1.0, 0.1 / 0.7])
+    np.testing.assert_allclose(0.3 * p[[0, 2]] + 0.7 * p[[1, 3]], [0.15, 0.40])  # the class's expected share is unchanged
+    m = NationalModel(small_config("national.scale=0.01"))
+    pop = m.pop
+    others = pop.stage != [s.name for s in m.national.sectors].index(m.national.rare_earth_sector)
+    rd = pop.rd_propensity[others] > 0
+    inv = pop.patents_invention[others] > 0
+    assert inv[rd].mean() > 0.2 and inv[~rd].sum() == 0  # every class's invention share is below its R&D share
+    apart = NationalModel(small_config("national.scale=0.01", "national.firms.patents_follow_rd=false")).pop
+    rd2, inv2 = apart.rd_propensity[others] > 0, apart.patents_invention[others] > 0
+    assert inv2[~rd2].mean() > 0.01 and inv2[rd2].mean() < 0.1  # drawn apart from R&D: about the same share in both
+
+
+def test_firms_without_rd_start_it_at_the_adoption_rate():
+    """Yearly, each operating firm without R&D starts it with chance rd_adoption_per_year, at an intensity drawn as at the
+    start; firms with R&D keep theirs, and exited firms do not start; 0 switches it off."""
+    m = NationalModel(small_config("national.scale=0.01", "national.firms.rd_adoption_per_year=0.25"))
+    pop = m.pop
+    pop.phase[:10] = Phase.EXITED
+    before = pop.rd_propensity.copy()
+    none = (before <= 0) & pop.operating
+    market.adopt_rd(m, np.random.default_rng(3))
+    started = none & (pop.rd_propensity > 0)
+    assert abs(started.sum() / none.sum() - 0.25) < 0.03
+    assert np.all(pop.rd_propensity[before > 0] == before[before > 0])  # firms with R&D keep theirs
+    assert np.all(pop.rd_propensity[:10][before[:10] <= 0] == 0.0)  # exited firms do not start
+    assert np.median(pop.rd_propensity[started]) < 0.05 and pop.rd_propensity[started].max() <= 0.3
+    off = NationalModel(small_config("national.scale=0.01", "national.firms.rd_adoption_per_year=0"))
+    was = off.pop.rd_propensity.copy()
+    market.adopt_rd(off, np.random.default_rng(3))
+    np.testing.assert_array_equal(off.pop.rd_propensity, was)
+
+
+def test_niches_per_listed_multiplies_every_sector_but_the_rare_earth_one():
+    one, six = (small_config("national.scale=0.01", f"national.niches_per_listed={k}") for k in (1, 6))
+    a, b = niches_per_sector(one), niches_per_sector(six)
+    re_sector = [s.name for s in one.national.sectors].index(one.national.rare_earth_sector)
+    assert b[re_sector] == a[re_sector]
+    rest = np.arange(len(a)) != re_sector
+    assert np.all(np.abs(b[rest] - 6 * np.array([s.niches * 0.01 for s in one.national.sectors])[rest]) <= 0.5)

@@ -66,8 +66,13 @@ class NationalFirmsConfig:
     age_max_years: float = f(60.0, lo=0.0)
     growth_sd_per_year: float = f(lo=0.0, hi=2.0)  # sd of a firm's yearly demand shock in its niche (Laplace, log)
     rd_intensity: LognormalConfig = field(default_factory=LognormalConfig)  # R&D / revenue among firms with R&D (x the sector's factor)
+    # chance a year that a firm without R&D starts it, at an intensity drawn as at the start (0: R&D only where drawn at birth)
+    rd_adoption_per_year: float = f(0.0, lo=0.0, hi=1.0)
     invention_per_holder: CountConfig = field(default_factory=CountConfig)
     utility_per_holder: CountConfig = field(default_factory=CountConfig)
+    # patents in force are held by the firms with R&D first (their class's holder share filled from its R&D firms, the
+    # rest from the others): patents come from R&D (agents.firms.innovate); false: holding drawn apart from R&D
+    patents_follow_rd: bool = False
     debt_ratio_mean: float = f(lo=0.0, hi=1.0)  # liabilities / assets
     debt_ratio_sd: float = f(lo=0.0, hi=1.0)
 
@@ -128,6 +133,7 @@ class NationalConfig:
     start_year: int = f(lo=1900, hi=2200)  # must equal world.start_year
     usd_per_cny: float = f(lo=0.0)  # must equal world.usd_per_cny
     scale: float = f(1.0, lo=1e-6, hi=10.0)  # multiplies the firm count (tests and benchmarks run smaller nations)
+    niches_per_listed: float = f(1.0, lo=1e-3, hi=100.0)  # product niches per niche listed in the sectors' ``niches`` (1: as listed)
     rare_earth_sector: str = "rare_earth_chain"  # the sector whose firms are the rare-earth world's Chinese cohorts
     firms: NationalFirmsConfig = field(default_factory=NationalFirmsConfig)
     provinces: list[ProvinceConfig] = field(default_factory=list)

@@ -69,6 +69,9 @@ class RdRaiseConfig:
     enabled: bool = False  # firms near a tier's R&D threshold raise R&D to cross it (MODEL.md 4)
     window: float = f(0.5, lo=0.0)  # relative distance below the threshold within which firms react
     margin: float = f(0.005, lo=0.0)  # target this much above the threshold (R&D / revenue)
+    # true: a firm aims at the lowest of the tier's R&D thresholds at which it would meet the tier (every rule and score band
+    # above its level, each within the window); false: only the lowest threshold above its level, however short that leaves it
+    lowest_qualifying: bool = False
 
 
 @dataclass

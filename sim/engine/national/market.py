@@ -98,6 +98,23 @@ def shock_appeal(model: NationalModel, rng: np.random.Generator) -> None:
     pop.appeal = np.exp(0.8 * np.log(np.maximum(pop.appeal, 1e-12)) + shock)
 
 
+def adopt_rd(model: NationalModel, rng: np.random.Generator) -> None:
+    """Yearly: each operating firm without R&D starts it with chance ``firms.rd_adoption_per_year``, its R&D / revenue
+    drawn as at the start (lognormal ``firms.rd_intensity`` x its sector's ``rd_intensity_factor``, at most 0.3). Draws
+    for every row in a fixed order, so the stream does not depend on outcomes."""
+    fc = model.national.firms
+    if fc.rd_adoption_per_year <= 0:
+        return
+    pop = model.pop
+    n = len(pop)
+    u = rng.random(n)
+    z = rng.standard_normal(n)
+    start = np.flatnonzero(pop.operating & (pop.rd_propensity <= 0) & (u < fc.rd_adoption_per_year))
+    factor = np.array([s.rd_intensity_factor for s in model.national.sectors])[pop.stage[start]]
+    ri = fc.rd_intensity
+    pop.rd_propensity[start] = np.clip(ri.median * np.exp(ri.sigma * z[start]) * factor, 0.0, 0.3)
+
+
 def invest(model: NationalModel) -> None:
     """Projects advance (construction, ramp-up: agents.investment), the finance gate passes funded projects, and
     busy, profitable firms decide expansions: a firm whose orders exceed ``target_utilisation`` of its capacity and

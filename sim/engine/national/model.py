@@ -165,6 +165,7 @@ class NationalModel(mesa.Model):
         self.pop.outside_finance = False
         self.pop.compact()
         market.shock_appeal(self, self.streams["shocks"])
+        market.adopt_rd(self, self.streams["spare"])
 
     def add_entrants(self, niche: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """New small firms, operating at once, in the given niches: capacity ``entrant_revenue_myuan`` x a lognormal

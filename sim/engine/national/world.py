@@ -94,10 +94,12 @@ def build_national_tables(cfg: Config) -> Tables:
 
 
 def niches_per_sector(cfg: Config) -> np.ndarray:
-    """(S,) niches of each sector at the national world's scale (at least one): a smaller nation has fewer niches, so
-    that firms per niche, and so niche shares, are those of the nation at 1:1 scale."""
+    """(S,) niches of each sector at the national world's scale (at least one): the sectors' listed niches x
+    ``niches_per_listed`` (the rare-earth sector's as listed: the rare-earth world's designation niches) x ``scale``; a
+    smaller nation has fewer niches, so that firms per niche, and so niche shares, are those of the nation at 1:1 scale."""
     n = cfg.national
-    return np.array([max(int(round(c.niches * n.scale)), 1) for c in n.sectors], dtype=np.int64)
+    per = [1.0 if c.name == n.rare_earth_sector else n.niches_per_listed for c in n.sectors]  # the rare-earth world's niches as listed
+    return np.array([max(int(round(c.niches * k * n.scale)), 1) for c, k in zip(n.sectors, per)], dtype=np.int64)
 
 
 def niche_layout(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
@@ -125,6 +127,15 @@ def _neg_binomial(rng: np.random.Generator, c, size: int) -> np.ndarray:
     """Negative binomial counts with mean ``c.mean - 1`` and shape ``c.shape`` (a holder's count is 1 + this)."""
     mean = max(c.mean - 1.0, 1e-9)
     return rng.negative_binomial(c.shape, c.shape / (c.shape + mean), size)
+
+
+def _holding_given_rd(share: np.ndarray, rd_share: np.ndarray, has_rd: np.ndarray) -> np.ndarray:
+    """(n,) chance that a firm holds a patent class, its class's holder share ``share`` given to the class's R&D firms
+    (``rd_share`` of it) first: min(share / rd_share, 1) for a firm with R&D, the remainder (share - rd_share) / (1 -
+    rd_share) for one without, so that the class's expected holder share is unchanged."""
+    with_rd = np.divide(share, rd_share, out=np.ones_like(share), where=rd_share > 0)
+    without = np.divide(np.maximum(share - rd_share, 0.0), 1.0 - rd_share, out=np.zeros_like(share), where=rd_share < 1)
+    return np.where(has_rd, np.minimum(with_rd, 1.0), without)
 
 
 def _province_of(region: str, provinces: list[str]) -> int:
@@ -203,8 +214,12 @@ def build_national_population(cfg: Config, T: Tables, rng: np.random.Generator) 
     rd_prop = np.where(has_rd, np.clip(rd_int, 0.0, 0.3), 0.0)
     debt_ratio = np.clip(fc.debt_ratio_mean + fc.debt_ratio_sd * rng.standard_normal(n_other), 0.0, 0.95)
     cost_index = np.clip(1.0 + mk.cost_index_sd * rng.standard_normal(n_other), 0.5, 1.5)
-    inv_n = np.where(rng.random(n_other) < inv_share, 1 + _neg_binomial(rng, fc.invention_per_holder, n_other), 0)
-    util_n = np.where(rng.random(n_other) < util_share, 1 + _neg_binomial(rng, fc.utility_per_holder, n_other), 0)
+    if fc.patents_follow_rd:  # the class's holders are its R&D firms first (as many as the holder share allows), then the others
+        inv_p, util_p = (_holding_given_rd(share, rd_share, has_rd) for share in (inv_share, util_share))
+    else:
+        inv_p, util_p = inv_share, util_share
+    inv_n = np.where(rng.random(n_other) < inv_p, 1 + _neg_binomial(rng, fc.invention_per_holder, n_other), 0)
+    util_n = np.where(rng.random(n_other) < util_p, 1 + _neg_binomial(rng, fc.utility_per_holder, n_other), 0)
     rows = _add_firms(pop, T, w, mk, sector, niche, province, revenue, employees, age, rd_prop, debt_ratio, cost_index, state_owned=False)
     inn = w.innovation
     _seed_patents(pop, rows, "pat_inv", inv_n, age, inn.patent_life_years, rng)
