@@ -607,7 +607,9 @@ class Government(mesa.Agent):
         A firm holding tier t-1 raises R&D when (a) its R&D intensity is within ``window`` below the lowest
         R&D threshold of tier t that applies to it and (b) with R&D at that threshold + margin (one and two
         years) it would meet every criterion of tier t. Criteria are public, so the reaction needs no
-        guessing (MODEL.md 4)."""
+        guessing (MODEL.md 4). With ``rd_raise.lowest_qualifying`` every R&D threshold of tier t
+        (``rd_threshold_values``) is tried in turn, lowest first, each within the window: the firm aims at the
+        first at which it would meet tier t."""
         r = self.policy.designation.rd_raise
         pop = self.model.pop
         crit = self.policy.designation.criteria
