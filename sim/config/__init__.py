@@ -28,7 +28,7 @@ from sim.config.policy import PolicyChangeConfig, PolicyConfig
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 # conf/ folders that are not config groups of a simulation: study files (read by sim.research.study) and the validation targets
-STUDY_DIRS = ("calibration", "experiment", "sensitivity", "validation")
+STUDY_DIRS = ("calibration", "experiment", "exploration", "sensitivity", "validation")
 
 
 def check_count(key: str, value: int | None, lo: int = 1) -> int | None:
