@@ -120,11 +120,13 @@ def test_prim_recovers_a_box_of_two_lever_thresholds():
     assert len(fig.axes) >= 2
 
     # the trade-off curve in the project's figure style: readable ticks, every axis labelled with its unit
-    traj = traj.assign(outcome="o")
-    study_o = Exploration(
-        name="t", factors=study.factors, outcomes=[Outcome(name="o", label="grant and permit", when=[Condition(key="k", value=0.0)])]
-    )
-    assert style.axis_problems(ex.plot_tradeoff(study_o, traj, {"o": float(y.mean())})) == []
+    # three panels with long labels, as the levers study has: titles must not run into each other
+    names = ("a", "b", "c")
+    label = "West magnet independence later than 2035, or never"
+    outcomes = [Outcome(name=n, label=f"{label} ({n})", when=[Condition(key="k", value=0.0)]) for n in names]
+    study_o = Exploration(name="t", factors=study.factors, outcomes=outcomes)
+    trajs = pd.concat([traj.assign(outcome=n) for n in names], ignore_index=True)
+    assert style.axis_problems(ex.plot_tradeoff(study_o, trajs, {n: float(y.mean()) for n in names})) == []
 
 
 def test_the_chosen_box_restricts_at_most_max_dims_factors():

@@ -47,6 +47,7 @@ import hashlib
 import json
 import math
 import sys
+import textwrap
 import time
 import warnings
 from dataclasses import dataclass
@@ -709,6 +710,8 @@ def plot_tradeoff(study: Exploration, trajectory: pd.DataFrame, shares: dict[str
     """The PRIM trade-off curves, a panel per outcome: density against coverage of every box of the peeling
     trajectory, coloured by the number of restricted dimensions, the chosen box circled (the project's figure style,
     sim.research.style)."""
+    from matplotlib.ticker import MaxNLocator
+
     from sim.research import style
 
     outs = study.outcomes
@@ -716,7 +719,7 @@ def plot_tradeoff(study: Exploration, trajectory: pd.DataFrame, shares: dict[str
     fig, axes = style.figure(1, len(outs), width=width, height=3.2)
     with style.styled(fig):
         for ax, o in zip(axes.ravel(), outs):
-            ax.set_title(f"{o.label}\n({shares.get(o.name, math.nan):.0%} of runs)")
+            ax.set_title(textwrap.fill(o.label, 30) + f"\n({shares.get(o.name, math.nan):.0%} of runs)")
             t = trajectory[trajectory["outcome"] == o.name] if len(trajectory) else trajectory
             if not len(t):
                 ax.text(0.5, 0.5, "every run or none reaches it: no box", ha="center", va="center", transform=ax.transAxes)
@@ -731,7 +734,9 @@ def plot_tradeoff(study: Exploration, trajectory: pd.DataFrame, shares: dict[str
             ax.set_xlim(0, 1.02)
             ax.set_ylim(0, 1.02)
             ax.legend(loc="lower left")
-            fig.colorbar(sc, ax=ax, label="restricted dimensions (count)")
+            bar = fig.colorbar(sc, ax=ax, label="restricted dimensions (count)")
+            bar.locator = MaxNLocator(integer=True)
+            bar.update_ticks()
         fig.suptitle(f"PRIM trade-off: exploration {study.name}")
     return fig
 
