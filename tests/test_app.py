@@ -607,6 +607,24 @@ def _browser_or_skip():
     return pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
 
 
+def _descendants(pid: int) -> list[int]:
+    """The processes a process started, and theirs (Linux /proc; none elsewhere)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, parent in parents.items() if parent == p]
+        out += kids
+        todo += kids
+    return out
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """(playwright module, browser, url, server log path, requests refused, requests failed): the app server and
@@ -622,8 +640,14 @@ def served(tmp_path_factory):
                 yield pw, browser, url, log_path
                 browser.close()
         finally:
+            spawned = _descendants(proc.pid)
             d.stop_server(proc)
     assert "Traceback" not in log_path.read_text()
+    # the run processes the server started (lessons' comparisons, ghosts) went with it (once reaped: within 30 s)
+    deadline = time.monotonic() + 30
+    while (alive := [pid for pid in spawned if Path(f"/proc/{pid}").exists()]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not alive, f"processes the app server started outlived it: {alive}"
 
 
 def _open(served, width: int, height: int, scheme: str = "light"):

@@ -1688,8 +1688,13 @@ def start_server(port: int | None = None, timeout_s: float = 60.0, log=None):
 
     port = port or free_port()
     url = f"http://localhost:{port}"
-    proc = subprocess.Popen(
-        server_command(port), cwd=ROOT, env=server_env(), stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT if log else subprocess.DEVNULL
+    proc = subprocess.Popen(  # a session of its own: stop_server stops the server and the run processes it spawned (SeedRuns)
+        server_command(port),
+        cwd=ROOT,
+        env=server_env(),
+        stdout=log or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -1701,14 +1706,27 @@ def start_server(port: int | None = None, timeout_s: float = 60.0, log=None):
                     return proc, url
         except OSError:
             time.sleep(0.3)
-    proc.terminate()
+    stop_server(proc)
     raise RuntimeError(f"the app server did not answer at {url} within {timeout_s:g} s")
 
 
 def stop_server(proc) -> None:
-    proc.terminate()
+    """Stop a server of :func:`start_server` and every process it started (the lessons' run processes, which would
+    otherwise outlive it): SIGTERM to its process group, SIGKILL to what is left after 10 s."""
+    import os
+    import signal
+    import subprocess
+
+    def signal_group(sig) -> None:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:  # the group is gone
+            pass
+
+    signal_group(signal.SIGTERM)
     try:
         proc.wait(timeout=10)
-    except Exception:  # noqa: BLE001 - still running: kill this one process
-        proc.kill()
+    except subprocess.TimeoutExpired:
+        signal_group(signal.SIGKILL)
         proc.wait(timeout=10)
+    signal_group(signal.SIGKILL)  # children that outlived the server (a run process blocked on its pipe)
