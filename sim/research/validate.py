@@ -400,8 +400,16 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(sc, s, dataclasses.replace(base[sc], seed=s)) for s in range(1, a.seeds + 1) for sc in scenarios]
     if national:  # the long national runs first, so that the short ones fill the workers at the end
         jobs.sort(key=lambda j: j[0] != NATIONAL)
+    from sim.progress import is_terminal
+
+    every = 1 if is_terminal(sys.stderr) else max(1, len(jobs) // 10)  # off a terminal (a log, a pipe): a line a tenth of the way
+
+    def done(_i, _record, n_done: int) -> None:
+        quiet = is_terminal(sys.stderr) or (n_done % every and n_done != len(jobs))
+        display.advance(text=None if quiet else f"validation: {n_done}/{len(jobs)} runs done")
+
     with batch_progress(len(jobs), "validation", a.overrides, stream=sys.stderr) as display:
-        results = map_jobs(_one, jobs, a.workers, on_done=lambda *_: display.advance())  # a bar on a terminal only
+        results = map_jobs(_one, jobs, a.workers, on_done=done)  # a bar on a terminal, a line a tenth of the way elsewhere
     rows = evaluate(results, targets)
     print(report(rows))
     if a.out:
