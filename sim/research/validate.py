@@ -402,10 +402,11 @@ def main(argv: list[str] | None = None) -> int:
         jobs.sort(key=lambda j: j[0] != NATIONAL)
     from sim.progress import is_terminal
 
-    every = 1 if is_terminal(sys.stderr) else max(1, len(jobs) // 10)  # off a terminal (a log, a pipe): a line a tenth of the way
+    bar = is_terminal(sys.stderr)  # on a terminal the bar counts; off it (a log, a pipe) a line a tenth of the way
+    every = max(1, len(jobs) // 10)
 
     def done(_i, _record, n_done: int) -> None:
-        quiet = is_terminal(sys.stderr) or (n_done % every and n_done != len(jobs))
+        quiet = bar or (n_done % every and n_done != len(jobs))
         display.advance(text=None if quiet else f"validation: {n_done}/{len(jobs)} runs done")
 
     with batch_progress(len(jobs), "validation", a.overrides, stream=sys.stderr) as display:
