@@ -405,6 +405,8 @@ def test_manifest_fields(ec):
     assert (m["seed"], m["scenario"], m["n_quarters"]) == (2, "export_control_shock", EC_YEARS * 4)
     assert m["overrides"] == []  # run() called directly
     assert isinstance(m["firms_ever"], int) and m["firms_ever"] >= len(ec.model.pop)
+    # the memory budget a cluster job needs: this process's peak so far, at least the interpreter and numpy (MB)
+    assert isinstance(m["peak_rss_mb"], float) and 30.0 < m["peak_rss_mb"] < 100_000.0
     # what the loaders check: config.yaml's hash and every other file with its size
     assert m["config_sha256"] == hashlib.sha256((ec.run_dir / "config.yaml").read_bytes()).hexdigest()
     assert m["files"] == {f: (ec.run_dir / f).stat().st_size for f in RUN_FILES - {"manifest.json"}}

@@ -172,6 +172,7 @@ def test_sweep_table_has_every_run_once_with_inputs_and_summary_scalars(serial):
         assert d.name == row["run"] and d.parent == sweep_dir.absolute() / "runs"
         m = json.loads((d / "manifest.json").read_text())
         assert json.loads(row["overrides"]) == m["overrides"]
+        assert row["peak_rss_mb"] == m["peak_rss_mb"] and row["peak_rss_mb"] > 0  # the job's memory, for a cluster budget
         # every input of config.yaml is a column holding its value (lists as JSON text)
         config = sweep.flatten(yaml.safe_load((d / "config.yaml").read_text()))
         assert len(config) > 100

@@ -106,6 +106,17 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+def peak_rss_mb() -> float | None:
+    """Peak resident memory of this process so far, MB (``ru_maxrss``: Linux reports KB, macOS bytes; None where the
+    platform has no ``resource`` module). In a worker that ran earlier jobs it is the largest of them so far."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(r / 1024.0 / (1024.0 if platform.system() == "Darwin" else 1.0), 1)
+
+
 def manifest(seed: int, scenario: str, overrides: list[str], started: float, status: str, extra: dict | None = None) -> dict[str, Any]:
     m = {
         "status": status,
@@ -118,6 +129,7 @@ def manifest(seed: int, scenario: str, overrides: list[str], started: float, sta
         "versions": versions(),
         "git": git_commit(),
         "host": platform.node(),
+        "peak_rss_mb": peak_rss_mb(),
     }
     if extra:
         m.update(extra)

@@ -47,7 +47,7 @@ RUNS = "runs"  # run directories live in <sweep_dir>/runs/
 # They are left out of the job hash, so a sweep restarted with another output.root or progress finds its runs.
 IDENTITY_FREE = ("progress", "output.root", "output.dir")
 HASH_CHARS = 10  # 40 bits: a collision is unlikely below ~10^5 jobs in one sweep
-META_COLUMNS = ("run", "run_dir", "status", "error", "overrides", "started_at", "finished_at", "wall_time_s", "git_commit", "host")
+META_COLUMNS = ("run", "run_dir", "status", "error", "overrides", "started_at", "finished_at", "wall_time_s", "peak_rss_mb", "git_commit", "host")
 
 
 class SweepError(ValueError):
@@ -313,6 +313,7 @@ def run_status(run_dir: Path) -> dict[str, Any]:
         "started_at": m.get("started_at"),
         "finished_at": m.get("finished_at"),
         "wall_time_s": m.get("wall_time_s"),
+        "peak_rss_mb": m.get("peak_rss_mb"),
         "git_commit": (m.get("git") or {}).get("commit"),
         "host": m.get("host"),
     }
@@ -364,7 +365,8 @@ def sweep_table(sweep_dir: str | Path) -> pd.DataFrame:
 
     Columns: ``run`` (directory name), ``run_dir``, ``status`` (complete | failed | incomplete: no
     manifest yet), ``error`` ("Type: message" of a failed run), ``overrides`` (JSON list),
-    ``started_at``, ``finished_at``, ``wall_time_s``, ``git_commit``, ``host``; then every input of the
+    ``started_at``, ``finished_at``, ``wall_time_s``, ``peak_rss_mb`` (the peak resident memory of the process that
+    ran it, from manifest.json), ``git_commit``, ``host``; then every input of the
     run's config.yaml under its dotted key (``seed``, ``scenario.name``, ``world.markets.logit_beta``,
     ...; lists as JSON text); then every scalar of its summary.json under its dotted path
     (``years_to_first_output.west.magnet``, ``scenario``, ...; null and absent -> NaN), prefixed
