@@ -37,7 +37,10 @@ Measures (what each target id reads):
 - national_little_giants_2024 / _2025, national_srdi_2024: national_programme, title
   holders at the end of the year, divided by national.scale (counts at 1:1 scale);
   national_lg_rd_intensity, national_lg_patents, national_lg_capital_constraint: the same
-  measures as the rare-earth ones, on the national world (docs/ODD.md 7.15);
+  measures as the rare-earth ones, on the national world (docs/ODD.md 7.15), the
+  capital constraint with its reported difficulty beside it; national_srdi_2024
+  beside it the published count's reading (``as_published``: SRDI SMEs including
+  Little Giants, against the range x the target's ``manufacturing_share``);
 - designation_criteria_hold: checked by tests/test_designation.py (property
   test), not here;
 - designation_raises_rd: baseline against china_without_tiers on the same
@@ -260,6 +263,35 @@ def _national_share(key: str):
     return measure
 
 
+def _national_lg_capital_constraint(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
+    """As the rare-earth ``lg_capital_constraint``: met or missed on the measure as written (a share of the firms that
+    held the Little Giant title at a year's end in 2020-2025 and could not finance a wanted expansion in such a year),
+    and beside it, against the same range, the source read as a survey of perceived difficulty (``reported_difficulty``:
+    needed outside money to scale, or could not finance it; docs/ODD.md 7.12, 7.15)."""
+    st = _stats(_national(by, seeds, "capital_constraint_lg_firms_2020_2025", per_firm=True))
+    row.update(st, met=_in(st["median"], t["accept"]))
+    rep = _stats(_national(by, seeds, "scaling_finance_difficulty_lg_firms_2020_2025", per_firm=True))
+    rep["met"] = _in(rep["median"], t["accept"])
+    row["reported_difficulty"] = rep
+
+
+def _national_srdi(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
+    """SRDI SMEs at the end of 2024 as the target is written (holders of the SRDI tier, Little Giants not counted: met or
+    missed on it), and beside it the reading of the published count (``as_published``): SRDI SMEs including the Little
+    Giants, the published 141,000 counting them, against the accepted range x the target's ``manufacturing_share`` (the
+    model's candidates are manufacturers, the published count is of all sectors; docs/ODD.md 7.15)."""
+    st = _stats(_national(by, seeds, "srdi_2024"))
+    row.update(st, met=_in(st["median"], t["accept"]))
+    share = t.get("manufacturing_share")
+    if share is None:
+        return
+    srdi, lg = _national(by, seeds, "srdi_2024"), _national(by, seeds, "little_giants_2024")
+    pub = _stats([None if a is None or b is None else a + b for a, b in zip(srdi, lg)])
+    pub["accept"] = [float(share) * x for x in t["accept"]]
+    pub["met"] = _in(pub["median"], pub["accept"])
+    row["as_published"] = pub
+
+
 def _national_rd_intensity(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
     rd = [None if (r := by.get((NATIONAL, s))) is None else r["summary"]["rd_intensity_2020_2030"] for s in seeds]
     lg = _stats([None if x is None else x["little_giant"] for x in rd])
@@ -283,10 +315,10 @@ MEASURES = {
     "designation_raises_rd": _designation_raises_rd,
     "national_little_giants_2024": _national_count("little_giants_2024"),
     "national_little_giants_2025": _national_count("little_giants_2025"),
-    "national_srdi_2024": _national_count("srdi_2024"),
+    "national_srdi_2024": _national_srdi,
     "national_lg_rd_intensity": _national_rd_intensity,
     "national_lg_patents": _national_share("patents_per_little_giant_2025"),
-    "national_lg_capital_constraint": _national_share("capital_constraint_lg_firms_2020_2025"),
+    "national_lg_capital_constraint": _national_lg_capital_constraint,
 }
 
 
@@ -351,6 +383,13 @@ def report(rows: list[dict[str, Any]]) -> str:
                 detail += (
                     f" of Little Giants{per_year(r)}; reported difficulty (needed outside money or could not finance): "
                     f"median {_fmt(d['median'])} [{_fmt(d['min'])}, {_fmt(d['max'])}]{per_year(d)} {'MET' if d['met'] else 'MISSED'}"
+                )
+            if "as_published" in r:  # national_srdi_2024: the published count's reading beside the measure as written
+                d = r["as_published"]
+                lo, hi = d["accept"]
+                detail += (
+                    f"; as published (SRDI SMEs including Little Giants, manufacturing): median {_fmt(d['median'])} [{_fmt(d['min'])}, "
+                    f"{_fmt(d['max'])}] against [{_fmt(lo)}, {_fmt(hi)}] {'MET' if d['met'] else 'MISSED'}"
                 )
         else:
             detail = r.get("note", "")

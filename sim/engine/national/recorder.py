@@ -49,6 +49,7 @@ class NationalRecorder:
         self.sector_of = np.full(0, -1, dtype=np.int16)
         self.lg_ever: set[int] = set()  # Little Giants at a year end in the capital-constraint window
         self.lg_constrained: set[int] = set()
+        self.lg_difficulty: set[int] = set()  # ... that needed outside money to scale or could not finance it (the survey reading)
         n = model.national
         rng = np.random.default_rng(np.random.SeedSequence(entropy=model.cfg.seed, spawn_key=(20_000,)))
         self.sample_rate = min(1.0, n.sample_firms / max(n.firms.count * n.scale, 1.0)) if n.sample_firms > 0 else 0.0
@@ -111,6 +112,7 @@ class NationalRecorder:
         if CAPITAL_WINDOW[0] <= year <= CAPITAL_WINDOW[1]:
             self.lg_ever |= set(ids[lg].tolist())
             self.lg_constrained |= set(ids[lg & pop.finance_constrained].tolist())
+            self.lg_difficulty |= set(ids[lg & (pop.finance_constrained | pop.outside_finance)].tolist())
         for kind, label in (("designated", "designated"), ("review_passed", "review_passed"), ("review_failed", "review_failed")):
             for t in TIER_LABELS[1:]:
                 row[f"{label}_{t}"] = 0
@@ -243,6 +245,9 @@ class NationalRecorder:
             },
             "patents_per_little_giant_2025": at(2025, "patents_per_firm_little_giant"),
             "capital_constraint_lg_firms_2020_2025": len(self.lg_constrained) / len(self.lg_ever) if self.lg_ever else None,
+            # the same firms read as the source's survey of perceived difficulty (docs/ODD.md 7.12): in a Little Giant year of the
+            # window they wanted to scale and needed outside money for it (``outside_finance``) or could not finance it
+            "scaling_finance_difficulty_lg_firms_2020_2025": len(self.lg_difficulty) / len(self.lg_ever) if self.lg_ever else None,
             "reviews": self.review_table().to_dict(orient="records"),
             "did_rd_intensity": self.did_rd_intensity(),
             "fiscal_musd": {k: float(v) for k, v in (m.government.fiscal.items() if m.government is not None else ())},
