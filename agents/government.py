@@ -347,6 +347,35 @@ def rank(rd_intensity: np.ndarray, gap: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------
+# The provinces' plans for the lower tiers
+# --------------------------------------------------------------------------
+def plan_stock(points: dict[int, float], year: int) -> float | None:
+    """The national stock a tier's plan aims at in ``year``: linear between the years given, the last held after them,
+    None before the first (no plan yet) or for an empty plan."""
+    if not points:
+        return None
+    years = sorted(points)
+    if year < years[0]:
+        return None
+    return float(np.interp(year, years, [float(points[y]) for y in years]))
+
+
+def plan_shares(weights: np.ndarray, own_share: np.ndarray) -> np.ndarray:
+    """(R,) each region's share of the national plan: its own target's share where given (``own_share`` not NaN), the rest
+    of the whole shared among the other regions in proportion to ``weights`` (their firms)."""
+    given = ~np.isnan(own_share)
+    rest = max(1.0 - float(own_share[given].sum()), 0.0)
+    w = np.where(given, 0.0, np.asarray(weights, dtype=float))
+    total = w.sum()
+    return np.where(given, np.nan_to_num(own_share), rest * w / total if total > 0 else 0.0)
+
+
+def plan_room(plan: np.ndarray, holders: np.ndarray) -> np.ndarray:
+    """(R,) whole titles a region may still grant, or must still find, under its plan: floor(plan - holders), at least 0."""
+    return np.maximum(np.floor(plan - holders + 1e-9), 0).astype(int)
+
+
+# --------------------------------------------------------------------------
 # The agent
 # --------------------------------------------------------------------------
 class Government(mesa.Agent):
@@ -459,6 +488,7 @@ class Government(mesa.Agent):
                 rows = rows[meets_tier(d.criteria, t, sub, held[rows])]
             if t == Tier.LITTLE_GIANT:
                 rows = self._national_round(rows, q, metrics, held)
+            rows = self._plan_cap(t, rows, q, metrics)
             quota = d.quota_per_year.get(t.label)
             if quota is not None and len(rows) > quota:
                 order = np.argsort(-metrics["rd_intensity"][rows], kind="stable")
@@ -556,6 +586,43 @@ class Government(mesa.Agent):
         gap = self.gap[pop.stage[rows]] if nq.priority_gap_stages else np.zeros(len(rows))
         return rows[rank(rd[rows], gap)[:quota]]
 
+    def plan_by_region(self, tier: Tier, year: int) -> np.ndarray | None:
+        """(R,) the stock of holders of ``tier`` or a higher one that each region's plan aims at in ``year`` (None: no plan
+        for the tier, or none yet): the national stock (``provincial_plans.tiers``) x ``scope_share`` x world scale, shared
+        among the regions by their own published targets and, for the others, by their firms (``plan_shares``)."""
+        pp = self.policy.designation.provincial_plans
+        tp = None if pp is None else pp.tiers.get(tier.label)
+        nat = None if tp is None else plan_stock(tp.national, year)
+        if nat is None:
+            return None
+        pop, regions = self.model.pop, self.model.tables.regions
+        here = pop.alive & (pop.bloc == self.bloc)
+        weights = np.bincount(pop.region[here], minlength=len(regions))
+        last = float(tp.national[max(tp.national)])
+        own = np.full(len(regions), np.nan)
+        for name, v in tp.provinces.items():
+            own[regions.index(name)] = float(v) / last if last > 0 else 0.0
+        return nat * plan_shares(weights, own) * pp.scope_share * self.model.world.scale
+
+    def _holders_by_region(self, tier: Tier) -> np.ndarray:
+        """(R,) the bloc's live firms holding ``tier`` or a higher one, by region."""
+        pop = self.model.pop
+        here = pop.alive & (pop.bloc == self.bloc) & (pop.tier >= tier)
+        return np.bincount(pop.region[here], minlength=len(self.model.tables.regions))
+
+    def _plan_cap(self, tier: Tier, rows: np.ndarray, q: int, metrics) -> np.ndarray:
+        """With ``provincial_plans.cap``: each region designates at most its plan's stock of the year less its holders of
+        the tier or a higher one, its candidates with the highest R&D intensity first; every candidate otherwise."""
+        pp = self.policy.designation.provincial_plans
+        if pp is None or not pp.cap or not len(rows):
+            return rows
+        plan = self.plan_by_region(tier, self.model.world.start_year + q // 4)
+        if plan is None:
+            return rows
+        room = plan_room(plan, self._holders_by_region(tier))
+        region = self.model.pop.region[rows]
+        return rows[recommend(region, metrics["rd_intensity"][rows], np.zeros(len(room)), 0.0, cap=room)]
+
     def _revoke(self, rows: np.ndarray, q: int, tier: Tier) -> None:
         pop = self.model.pop
         pop.tier[rows] = Tier.NONE
@@ -623,25 +690,59 @@ class Government(mesa.Agent):
                 options = [np.full(len(rows), x) for x in rd_threshold_values(crit, t)]
             else:  # the lowest threshold above the firm's level that applies to it
                 options = [rd_thresholds(crit, t, sub)]
-            go = np.zeros(len(rows), dtype=bool)
-            target = np.zeros(len(rows))
-            for thr in options:
-                near = ~go & np.isfinite(thr) & (level < thr) & (level >= thr * (1.0 - r.window))
-                if not near.any():
-                    continue
-                aim = thr + r.margin
-                what_if = dict(sub)
-                boost = np.where(near, aim, level)
-                what_if["rd_intensity"] = np.maximum(sub["rd_intensity"], boost)
-                what_if["rd_intensity_2y"] = np.maximum(sub["rd_intensity_2y"], boost)
-                scale = np.divide(what_if["rd_intensity"], level, out=np.ones(len(rows)), where=level > 0)
-                what_if["rd_myuan"] = sub["rd_myuan"] * scale
-                what_if["rd_myuan_2y"] = sub["rd_myuan_2y"] * scale
-                would = near & meets_tier(crit, t, what_if, np.full(len(rows), int(t) - 1))
-                target[would] = aim[would]
-                go |= would
+            go, target = self._lever(t, sub, level, options, r.window, np.zeros(len(rows), dtype=bool))
+            go, target = self._coach(t, rows, sub, level, options, go, target)
             rr = rows[go]
             pop.rd_propensity[rr] = np.maximum(pop.rd_propensity[rr], target[go])
+
+    def _lever(self, t: Tier, sub, level: np.ndarray, options, window: float, go: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(go, target): the firms (rows of ``sub`` not yet in ``go``) within ``window`` below one of the R&D thresholds
+        ``options`` (in turn) that would meet tier ``t`` with R&D at threshold + margin, and that level."""
+        r, crit = self.policy.designation.rd_raise, self.policy.designation.criteria
+        n = len(level)
+        go, target = go.copy(), np.zeros(n)
+        for thr in options:
+            near = ~go & np.isfinite(thr) & (level < thr) & (level >= thr * (1.0 - window))
+            if not near.any():
+                continue
+            aim = thr + r.margin
+            what_if = dict(sub)
+            boost = np.where(near, aim, level)
+            what_if["rd_intensity"] = np.maximum(sub["rd_intensity"], boost)
+            what_if["rd_intensity_2y"] = np.maximum(sub["rd_intensity_2y"], boost)
+            scale = np.divide(what_if["rd_intensity"], level, out=np.ones(n), where=level > 0)
+            what_if["rd_myuan"] = sub["rd_myuan"] * scale
+            what_if["rd_myuan_2y"] = sub["rd_myuan_2y"] * scale
+            would = near & meets_tier(crit, t, what_if, np.full(n, int(t) - 1))
+            target[would] = aim[would]
+            go |= would
+        return go, target
+
+    def _coach(self, t: Tier, rows: np.ndarray, sub, level, options, go: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """With ``provincial_plans.coach``: a region whose holders of tier ``t`` or higher, with the firms the R&D lever
+        already lifts toward it, fall short of its plan for next year coaches as many of its holders of the tier below as
+        it is short (best R&D intensity first) among those within ``coaching_window`` below one of the tier's R&D
+        thresholds that would meet every criterion of tier ``t`` with R&D at threshold + margin: they raise R&D to it
+        (provinces recruit and coach candidates toward the criteria of their plans)."""
+        pp = self.policy.designation.provincial_plans
+        if pp is None or not pp.coach:
+            return go, target
+        plan = self.plan_by_region(t, self.model.world.start_year + (self.model.quarter + 1) // 4 + 1)
+        if plan is None:
+            return go, target
+        region = self.model.pop.region[rows]
+        lifted = np.bincount(region[go], minlength=len(plan))
+        short = plan_room(plan, self._holders_by_region(t) + lifted)
+        if not short.any():
+            return go, target
+        skip = go | (short[region] == 0)
+        more, aim = self._lever(t, sub, level, options, pp.coaching_window, skip)
+        cand = np.flatnonzero(more & ~skip)
+        take = cand[recommend(region[cand], level[cand], np.zeros(len(short)), 0.0, cap=short)]
+        go, target = go.copy(), target.copy()
+        go[take] = True
+        target[take] = aim[take]
+        return go, target
 
     # ------------------------------------------------------------------ quarterly
     def apply_benefits(self) -> None:
@@ -717,5 +818,8 @@ __all__ = [
     "recommend",
     "recommendation_caps",
     "rank",
+    "plan_stock",
+    "plan_shares",
+    "plan_room",
     "TIERS",
 ]

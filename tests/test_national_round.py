@@ -438,3 +438,74 @@ def test_bad_designation_values_give_one_line_naming_the_key(override, key, frag
     assert ei.value.key == key, msg
     assert msg.startswith(f"config error at '{key}': ") and "\n" not in msg
     assert all(f in msg for f in fragments), (fragments, msg)
+
+
+# ---------------------------------------------------------------------------
+# 4. The provinces' plans for the lower tiers (designation.provincial_plans)
+# ---------------------------------------------------------------------------
+def test_plan_stock_runs_between_the_years_given_and_holds_the_last():
+    plan = {2021: 40000, 2025: 100000}
+    assert [government.plan_stock(plan, y) for y in (2020, 2021, 2023, 2025, 2030)] == [None, 40000, 70000, 100000, 100000]
+    assert government.plan_stock({}, 2025) is None
+
+
+def test_plan_shares_give_own_targets_and_share_the_rest_by_firms():
+    own = np.array([0.1, np.nan, np.nan, 0.2])
+    got = government.plan_shares(np.array([50, 30, 10, 99]), own)
+    assert got == pytest.approx([0.1, 0.7 * 0.75, 0.7 * 0.25, 0.2]) and got.sum() == pytest.approx(1.0)
+    assert government.plan_shares(np.array([1, 3]), np.array([np.nan, np.nan])) == pytest.approx([0.25, 0.75])
+    assert government.plan_room(np.array([2.99, 3.0, 1.0]), np.array([1, 1, 4])).tolist() == [1, 2, 0]
+
+
+def _plans(cap: bool, coach: bool, national: dict, provinces: dict):
+    from sim.config.policy import ProvincialPlansConfig, TierPlanConfig
+
+    return ProvincialPlansConfig(tiers={"srdi": TierPlanConfig(national=national, provinces=provinces)}, cap=cap, coach=coach)
+
+
+@pytest.mark.parametrize("cap", [True, False])
+def test_a_province_designates_srdi_up_to_its_plan_when_it_caps(monkeypatch, cap):
+    """Inner Mongolia's plan is 3 SRDI SMEs (or higher) in 2015 and it holds 1: with the cap it designates its best two of
+    four candidates by R&D intensity; Jiangxi's plan is none, so its candidate waits. Without the cap all five are designated."""
+    plans = _plans(cap, False, {2015: 3}, {"inner_mongolia": 3})  # the whole plan is Inner Mongolia's: the other regions none
+    h = Handful(monkeypatch, coord(national_quota=None, provincial_recommendation=None, provincial_plans=plans))
+    h.firm("inner_mongolia", Tier.SRDI)
+    im = [h.firm("inner_mongolia", Tier.INNOVATION_TYPE, rd_intensity=x) for x in (0.05, 0.09, 0.07, 0.06)]
+    jx = h.firm("jiangxi", Tier.INNOVATION_TYPE)
+    ev = h.round()
+    assert _got(ev, "designated", "srdi") == (h.ids([im[1], im[2]]) if cap else h.ids(im + [jx]))
+
+
+@pytest.mark.parametrize("coach", [True, False])
+def test_a_province_short_of_next_years_plan_coaches_its_best_candidates(monkeypatch, coach):
+    """Inner Mongolia's plan for 2016 is 2 SRDI SMEs and it holds none: it coaches its two innovation-type SMEs with the most
+    R&D, however far below the 3% rule, to 3% + margin; the third keeps its R&D. The R&D lever alone (window 0.5: 1.5-3%)
+    reaches none of them. Jiangxi, with no plan, coaches nobody."""
+    plans = _plans(False, coach, {2015: 0, 2016: 2}, {"inner_mongolia": 2})
+    cfg = coord(national_quota=None, provincial_recommendation=None, provincial_plans=plans)
+    h = Handful(monkeypatch, cfg)
+    im = [h.firm("inner_mongolia", Tier.INNOVATION_TYPE, rd_intensity=x, rd_intensity_2y=x) for x in (0.005, 0.010, 0.002)]
+    jx = h.firm("jiangxi", Tier.INNOVATION_TYPE, rd_intensity=0.012, rd_intensity_2y=0.012)
+    pop = h.m.pop
+    pop.group[im + [jx]] = -1  # private firms: each decides its own R&D (a group's subsidiary only while graded A, 7.10)
+    before = pop.rd_propensity[im + [jx]].copy()
+    h.round()
+    aim = 0.03 + cfg.policy["china"].designation.rd_raise.margin
+    raised = pop.rd_propensity[im + [jx]]
+    if coach:
+        assert raised[:2] == pytest.approx([aim, aim]) and raised[2:] == pytest.approx(before[2:])
+    else:
+        assert raised == pytest.approx(before)
+
+
+def test_provincial_plans_name_tiers_and_provinces_that_exist():
+    cfg = compose(["scenario=national_programme"])
+    validate(cfg)
+    plans = cfg.policy["china"].designation.provincial_plans
+    plans.tiers["srdi"].provinces["atlantis"] = 1.0
+    with pytest.raises(ConfigError, match="atlantis"):
+        validate(cfg)
+    del plans.tiers["srdi"].provinces["atlantis"]
+    plans.tiers["srdi"].provinces["jiangsu"] = 1e9
+    with pytest.raises(ConfigError, match="add up to more"):
+        validate(cfg)

@@ -96,6 +96,29 @@ class ProvincialRecommendationConfig:
     rounding: str = "up"
 
 
+@dataclass
+class TierPlanConfig:
+    """One tier's plan (docs/ODD.md 7.9): the national stock of holders aimed at by year, and provinces' own targets."""
+
+    # calendar year -> national stock of firms holding the tier or a higher one that the plans aim at, all sectors: linear
+    # between the years given, no plan before the first, the last held after it
+    national: dict[int, float] = field(default_factory=dict)
+    # region (province) -> its own published target for the last year of ``national``; the other regions share the rest of
+    # the national figure in proportion to their firms ({}: every region by its firms)
+    provinces: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ProvincialPlansConfig:
+    """Provinces' plans for the lower tiers, each province its own yearly round under its plan (docs/ODD.md 7.9)."""
+
+    tiers: dict[str, TierPlanConfig] = field(default_factory=dict)  # tier -> its plan (innovation_type, srdi)
+    scope_share: float = f(1.0, lo=0.0, hi=1.0)  # share of the plans' firms that are of the model's population (national: manufacturers)
+    cap: bool = False  # true: a region designates at most its plan's stock of the year less its holders (best R&D intensity first)
+    coach: bool = True  # true: a region short of next year's plan coaches holders of the tier below toward the tier's R&D rules
+    coaching_window: float = f(1.0, lo=0.0, hi=1.0)  # how far below an R&D threshold a coached firm may be (1: any), as rd_raise.window
+
+
 RECOMMENDATION_ROUNDING = ("up", "carry")  # how a region's share of its SRDI holders becomes a whole number of candidates
 OUTGROWN_SME = ("revoke", "keep")  # what a review does with a title holder that no longer meets the SME rules
 
@@ -109,6 +132,7 @@ class DesignationConfig:
     quota_per_year: dict[str, int] = field(default_factory=dict)  # tier -> max new titles per year (absent: none)
     national_quota: Optional[NationalQuotaConfig] = None  # null: no national Little Giant quota
     provincial_recommendation: Optional[ProvincialRecommendationConfig] = None  # null: every eligible firm is a candidate
+    provincial_plans: Optional[ProvincialPlansConfig] = None  # null: the lower tiers take every eligible firm, no province plans
     outgrown_sme: str = "revoke"  # revoke: reviews apply the SME rules (the title lapses); keep: reviews skip them
     niches_per_stage: dict[str, float] = field(default_factory=dict)  # stage -> product niches (niche_share metric; absent: 1)
     # stage -> its product is in the Strategic Emerging Industries Classification (strategic_emerging_field metric; absent: false)
@@ -379,6 +403,24 @@ def check_policy(key: str, bloc: str, p: PolicyConfig, cfg) -> None:
                 RECOMMENDATION_ROUNDING,
                 "rounding",
             )
+        pp = d.provincial_plans
+        if pp is not None:
+            plan_regions = [x.name for x in cfg.national.provinces] if getattr(cfg, "national", None) is not None else regions
+            _check_names(f"{key}.designation.provincial_plans.tiers", list(pp.tiers), TIERS[:-1], "tier below Little Giant")
+            for t, tp in pp.tiers.items():
+                tk = f"{key}.designation.provincial_plans.tiers.{t}"
+                if not tp.national:
+                    raise ConfigError(f"{tk}.national", "must give the national stock aimed at for at least one year, e.g. {2025: 100000}")
+                for y, v in tp.national.items():
+                    if isinstance(y, bool) or not isinstance(y, int) or isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                        raise ConfigError(f"{tk}.national", f"must map years to stocks >= 0, got {y!r}: {v!r}")
+                _check_names(f"{tk}.provinces", list(tp.provinces), plan_regions, f"region of bloc '{bloc}'")
+                last = tp.national[max(tp.national)]
+                for r_, v in tp.provinces.items():
+                    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                        raise ConfigError(f"{tk}.provinces.{r_}", f"must be a number >= 0, got {v!r}")
+                if sum(tp.provinces.values()) > last:
+                    raise ConfigError(f"{tk}.provinces", f"the provinces' targets add up to more than the national {last:g}")
         nq = d.national_quota
         if nq is not None and not nq.batches:
             raise ConfigError(
