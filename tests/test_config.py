@@ -412,3 +412,18 @@ def test_every_range_bound_accepted_by_validation_runs():
             except Exception as ex:  # noqa: BLE001 - any exception is a finding
                 failures.append(f"{field.key} = {bound}: {type(ex).__name__}: {ex}")
     assert not failures, "accepted by validate() but the run fails:\n" + "\n".join(failures)
+
+
+def test_odd_parameter_table_is_the_config_as_shipped():
+    """docs/ODD.md section 9 is what docs/param_table.py prints from the shipped world and policy files: a parameter
+    added, changed or re-commented in conf/ without regenerating the table fails here (CONTRIBUTING.md)."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("param_table", root / "docs" / "param_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    expected = "\n".join(mod.markdown(p) for p in [mod.DEFAULT, *mod.POLICY_FILES])
+    odd = (root / "docs" / "ODD.md").read_text()
+    assert odd.endswith(expected), "docs/ODD.md section 9 is stale: run `.venv/bin/python docs/param_table.py` and replace the section"
