@@ -323,6 +323,29 @@ def test_run_job_leaves_the_callers_config_alone(tmp_path):
     assert record["status"] == "complete" and cfg.output.dir is None and cfg.output.write is False
 
 
+def test_run_job_frees_its_model_before_the_next_job(tmp_path, monkeypatch):
+    """A worker runs job after job: the finished run's model (a cycle of model and agents) is gone when run_job returns,
+    so the next job does not hold two worlds at its peak."""
+    import gc
+    import weakref
+
+    real, seen = sim.engine.run.run, []
+
+    def run_and_watch(cfg, **kw):
+        result = real(cfg, **kw)
+        seen.append(weakref.ref(result.model))
+        return result
+
+    monkeypatch.setattr(sim.engine.run, "run", run_and_watch)
+    gc.disable()  # only run_job's own collection may free it
+    try:
+        record = sweep.run_job(["seed=1", *SMALL], tmp_path / "sweep")
+        assert record["status"] == "complete" and len(seen) == 1
+        assert seen[0]() is None, "the finished run's model is still alive after run_job"
+    finally:
+        gc.enable()
+
+
 # --------------------------------------------------------------------------
 # python -m sim -m ...: launchers, resume, failures
 # --------------------------------------------------------------------------
