@@ -186,11 +186,8 @@ def _item_points(item: dict, m: dict[str, np.ndarray]) -> np.ndarray:
     x = m[item["metric"]]
     op = item.get("op", "<" if item["below"] else ">=")
     pts = np.zeros(len(x))
-    got = np.zeros(len(x), dtype=bool)
-    for threshold, points in item["bands"]:  # best band first
-        hit = ~got & _compare(x, op, threshold)
-        pts[hit] = points
-        got |= hit
+    for threshold, points in reversed(item["bands"]):  # best band first in the list: worst first here, a better band overwrites
+        np.copyto(pts, points, where=_compare(x, op, threshold))
     return pts
 
 
@@ -706,16 +703,18 @@ class Government(mesa.Agent):
             if not near.any():
                 continue
             aim = thr + r.margin
-            what_if = dict(sub)
-            boost = np.where(near, aim, level)
-            what_if["rd_intensity"] = np.maximum(sub["rd_intensity"], boost)
-            what_if["rd_intensity_2y"] = np.maximum(sub["rd_intensity_2y"], boost)
-            scale = np.divide(what_if["rd_intensity"], level, out=np.ones(n), where=level > 0)
-            what_if["rd_myuan"] = sub["rd_myuan"] * scale
-            what_if["rd_myuan_2y"] = sub["rd_myuan_2y"] * scale
-            would = near & meets_tier(crit, t, what_if, np.full(n, int(t) - 1))
+            # the criteria hold row by row: read them on the near rows only (the other rows would not move)
+            at = np.flatnonzero(near)
+            what_if = {k: v[at] for k, v in sub.items()}
+            boost, lv = aim[at], level[at]
+            what_if["rd_intensity"] = np.maximum(what_if["rd_intensity"], boost)
+            what_if["rd_intensity_2y"] = np.maximum(what_if["rd_intensity_2y"], boost)
+            scale = np.divide(what_if["rd_intensity"], lv, out=np.ones(len(at)), where=lv > 0)
+            what_if["rd_myuan"] = what_if["rd_myuan"] * scale
+            what_if["rd_myuan_2y"] = what_if["rd_myuan_2y"] * scale
+            would = at[meets_tier(crit, t, what_if, np.full(len(at), int(t) - 1))]
             target[would] = aim[would]
-            go |= would
+            go[would] = True
         return go, target
 
     def _coach(self, t: Tier, rows: np.ndarray, sub, level, options, go: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
