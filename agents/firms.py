@@ -725,7 +725,7 @@ def innovate(pop: FirmPopulation, T, inn, rng: np.random.Generator, year_slot: i
     rd = pop.rd_spend.copy()
     rd[dead] = 0.0
     n_regions = len(T.regions)
-    region = pop.region
+    region = pop.region.astype(np.intp)  # once: bincount and gathers index with intp
     reg_sum = np.bincount(region, weights=rd, minlength=n_regions)
     reg_n = np.bincount(region[alive], minlength=n_regions).astype(float)  # live firms per region (exact counts)
     spill = reg_sum[region]
@@ -757,13 +757,15 @@ def innovate(pop: FirmPopulation, T, inn, rng: np.random.Generator, year_slot: i
     np.subtract(1.0, p_success, out=p_success)
     success = np.flatnonzero((u < p_success) & pop.operating)
     pop.innovation_factor[success] *= 1.0 - inn.cost_cut_max * x[success]
-    mult = T.patent_multiplier[pop.bloc]
     # a zero rate draws nothing from the stream (numpy's Poisson returns 0 without a draw), so only positive R&D draws
     has = np.flatnonzero(rd != 0.0)
-    inv = rng.poisson(inn.invention_patents_per_musd * mult[has] * rd[has])
-    util = rng.poisson(inn.utility_patents_per_musd * mult[has] * rd[has])
-    pop.pat_inv[has, year_slot] += inv.astype(pop.pat_inv.dtype)
-    pop.pat_util[has, year_slot] += util.astype(pop.pat_util.dtype)
+    mult = per_row(T.patent_multiplier, pop.bloc[has])
+    rd_has = rd[has]
+    inv = rng.poisson(inn.invention_patents_per_musd * mult * rd_has)
+    util = rng.poisson(inn.utility_patents_per_musd * mult * rd_has)
+    # each row once: np.add.at on the cohort's column adds as ``col[has] += x`` does, without the two-index gather and scatter
+    np.add.at(pop.pat_inv[:, year_slot], has, inv.astype(pop.pat_inv.dtype))
+    np.add.at(pop.pat_util[:, year_slot], has, util.astype(pop.pat_util.dtype))
 
 
 def patent_slot(year_index: int) -> int:

@@ -232,10 +232,44 @@ def meets_tier(criteria, tier: Tier, m: dict[str, np.ndarray], held: np.ndarray,
     ok = rules_hold(tc.rules, m)
     if sme:
         ok &= rules_hold(criteria.sme, m)
-    ok &= score_passes(tc, m)
     if tc.requires_tier is not None:
         ok &= held >= Tier.of(tc.requires_tier)
+    if tc.score:  # every criterion holds row by row: the score is read on the rows the rest lets through
+        at = np.flatnonzero(ok)
+        if 2 * len(at) < len(ok):
+            used = _metrics_of(tc)
+            ok[at] = score_passes(tc, {k: v[at] for k, v in m.items() if k in used})
+        else:
+            ok &= score_passes(tc, m)
     return ok
+
+
+def _metrics_of(tc) -> set[str]:
+    """The metrics a tier's score items and direct routes read."""
+    out: set[str] = set()
+
+    def visit_rules(rules):
+        for r in rules:
+            if "any_of" in r:
+                for alt in r["any_of"]:
+                    visit_rules(alt)
+            elif "when" in r:
+                visit_rules([r["when"]])
+                visit_rules(r["then"])
+            else:
+                out.add(r["metric"])
+
+    def visit_items(items):
+        for item in items:
+            if "best_of" in item:
+                visit_items(item["best_of"])
+            else:
+                out.add(item["metric"])
+
+    visit_items(tc.score)
+    for alt in tc.direct_routes:
+        visit_rules(alt)
+    return out
 
 
 def rd_threshold_values(criteria, tier: Tier) -> np.ndarray:
@@ -450,6 +484,11 @@ class Government(mesa.Agent):
     def _reset_benefits(self, rows) -> None:
         """Standard tax rate and no benefits for the given rows (mask or indices)."""
         pop = self.model.pop
+        if isinstance(rows, np.ndarray) and rows.dtype == bool:  # a mask: written in place, without gathering its rows
+            np.copyto(pop.tax_rate, self.model.tables.tax_rate[self.bloc], where=rows)
+            for col in BENEFIT_COLUMNS:
+                np.copyto(getattr(pop, col), 0.0, where=rows)
+            return
         pop.tax_rate[rows] = self.model.tables.tax_rate[self.bloc]
         for col in BENEFIT_COLUMNS:
             getattr(pop, col)[rows] = 0.0
@@ -776,8 +815,9 @@ class Government(mesa.Agent):
         talent = np.where(here, pop.talent_subsidy * pop.rd_spend, 0.0)
         # tier and key grants are earmarked for R&D (the special funds for SRDI firms and Little Giants support
         # technological innovation; assumption), the talent refund is a plain grant
-        pop.grants[here] += grant[here] + talent[here]
-        pop.rd_grants[here] += grant[here]
+        # in place on this bloc's live rows (as ``pop.grants[here] += ...``, without gathering them)
+        np.add(pop.grants, np.add(grant, talent), out=pop.grants, where=here)
+        np.add(pop.rd_grants, grant, out=pop.rd_grants, where=here)
         pop.grants[key_rows] += key_grant
         pop.rd_grants[key_rows] += key_grant
         self.fiscal_q["grants"] = float(grant[here].sum())

@@ -149,15 +149,17 @@ def advance_projects(
     Returns the rows reaching each milestone this quarter (for the event log).
     """
     milestones: dict[str, list[np.ndarray]] = {k: [] for k in MILESTONES}
-    timed = IS_TIMED[pop.proj_phase] & pop.alive
+    # only rows with a project move (ascending, as a mask's rows): no row starts a project here and none exits
+    act = np.flatnonzero((pop.proj_phase != ProjectPhase.NONE) & pop.alive)
+    timed = act[IS_TIMED[pop.proj_phase[act]]]
     pop.proj_remaining_q[timed] -= 1.0
-    ramp_up(pop)
+    ramp_up(pop, act)
     for _ in range(len(TIMED) + 1):  # zero-length phases pass straight through
-        done = IS_TIMED[pop.proj_phase] & pop.alive & (pop.proj_remaining_q <= 0)
+        ph = pop.proj_phase[act]
+        done = IS_TIMED[ph] & (pop.proj_remaining_q[act] <= 0)
         if not done.any():
             break
-        ph = pop.proj_phase.copy()
-        ended = {phase: np.flatnonzero(done & (ph == phase)) for phase in TIMED}  # rows whose phase ended (before this pass)
+        ended = {phase: act[done & (ph == phase)] for phase in TIMED}  # rows whose phase ended (before this pass)
         milestones["permitting"].append(start_permitting(pop, ended[ProjectPhase.PLANNING], T, permit_factor, permit_cap_years))
         milestones["financing"].append(reach_gate(pop, ended[ProjectPhase.PERMITTING]))
         milestones["construction_complete"].append(complete_construction(pop, ended[ProjectPhase.CONSTRUCTION], T, step))
@@ -166,11 +168,13 @@ def advance_projects(
     return {k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for k, v in milestones.items()}
 
 
-def ramp_up(pop: FirmPopulation) -> None:
-    """Projects in ramp-up bring nameplate on line in equal quarterly steps (nameplate / ramp-up quarters)."""
-    ramp = (pop.proj_phase == ProjectPhase.RAMPUP) & pop.alive
-    if ramp.any():
-        r = np.flatnonzero(ramp)
+def ramp_up(pop: FirmPopulation, rows: np.ndarray | None = None) -> None:
+    """Projects in ramp-up bring nameplate on line in equal quarterly steps (nameplate / ramp-up quarters). ``rows``:
+    the live rows with a project, ascending (None: every row is looked at)."""
+    if rows is None:
+        rows = np.flatnonzero(pop.alive)
+    r = rows[pop.proj_phase[rows] == ProjectPhase.RAMPUP]
+    if len(r):
         add = np.minimum(pop.proj_nameplate_t[r] / np.maximum(pop.proj_rampup_q[r], 1.0), pop.proj_nameplate_t[r] - pop.proj_added_t[r])
         pop.capacity_t[r] += add
         pop.proj_added_t[r] += add

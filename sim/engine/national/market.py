@@ -45,7 +45,7 @@ def clear_niches(model: NationalModel) -> None:
     """Sales and output of every firm this quarter (``output_t``, ``orders_t``), then the niches' prices move."""
     pop, mk, T = model.pop, model.national.market, model.tables
     n, n_niches = len(pop), len(model.price)
-    niche = np.maximum(pop.niche, 0)
+    niche = np.maximum(pop.niche, 0).astype(np.intp)  # once: bincount and gathers index with intp (an int32 index is converted at each use)
     price_usd = model.price[niche]
     price_usd *= T.reference_price_usd_per_kg[0]
     cost = pop.unit_cost_usd_per_kg
@@ -62,8 +62,8 @@ def clear_niches(model: NationalModel) -> None:
     left = demand.copy()
     w, ask, got = np.empty(n), np.empty(n), np.empty(n)
     for k in range(ALLOCATION_PASSES):  # buyers turned away by a full firm go to the others of the niche, by the same weights
-        np.copyto(w, weight)
-        w[~(room > 1e-12)] = 0.0
+        w[:] = 0.0
+        np.copyto(w, weight, where=room > 1e-12)
         total = np.bincount(niche, weights=w, minlength=n_niches)[niche]
         ask[:] = 0.0
         np.divide(w, total, out=ask, where=total > 0)
@@ -141,10 +141,13 @@ def invest(model: NationalModel) -> None:
     n = len(pop)
     u = rng.random(n)
     u_eq = rng.random(n)
-    util = np.divide(pop.orders_t * 4.0, pop.capacity_t, out=np.zeros(n), where=pop.capacity_t > 0)  # orders: what buyers would take
-    profit_year = pop.trailing(pop.prof_hist, q, 4)
-    want = pop.operating & (pop.proj_phase == ProjectPhase.NONE) & (util > mk.target_utilisation) & (profit_year > 0) & (u < mk.review_probability)
-    rows = np.flatnonzero(want)
+    # the firms that review this quarter first (a tenth), then the rest of the test on them alone (each row on its own)
+    rows = np.flatnonzero(u < mk.review_probability)
+    rows = rows[(pop.phase[rows] == Phase.OPERATING) & (pop.proj_phase[rows] == ProjectPhase.NONE)]
+    cap_r = pop.capacity_t[rows]
+    util = np.divide(pop.orders_t[rows] * 4.0, cap_r, out=np.zeros(len(rows)), where=cap_r > 0)  # orders: what buyers would take
+    profit_year = pop.trailing(pop.prof_hist[rows], q, 4)
+    rows = rows[(util > mk.target_utilisation) & (profit_year > 0)]
     if not len(rows):
         return
     # the capacity that would serve its orders at the normal utilisation, within the expansion bounds

@@ -144,7 +144,7 @@ class NationalRecorder:
             for i, lab in enumerate(labels):
                 rows_out.append({"year": year, name: lab, **{f"n_{TIER_LABELS[t]}": int(counts[i, t]) for t in range(len(TIER_LABELS))}})
         if self.sample_rate > 0:
-            sel = here & self._sample_ids[ids]
+            sel = np.flatnonzero(here & self._sample_ids[ids])  # the sample's rows, once
             frame = pd.DataFrame({"year": year, "firm_id": ids[sel], **{c: getattr(pop, c)[sel] for c in PANEL_COLUMNS}})
             frame["revenue_musd"] = rev4[sel]
             frame["rd_musd"] = rd4[sel]
