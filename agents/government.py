@@ -214,9 +214,19 @@ def score_passes(tc, m: dict[str, np.ndarray]) -> np.ndarray:
     n = len(next(iter(m.values())))
     if not tc.score:
         return np.ones(n, dtype=bool)
-    ok = score(tc.score, m) >= tc.min_score
+    points = [_item_points(item, m) for item in tc.score]  # each item once (score and category_scores, summed the same way)
+    total = np.zeros(n)
+    for p in points:
+        total += p
+    ok = total >= tc.min_score
     if tc.category_min_score:
-        by_cat = category_scores(tc.score, m)
+        by_cat: dict[str, np.ndarray] = {}
+        for item, p in zip(tc.score, points):
+            if item.get("category") is not None:
+                if item["category"] in by_cat:
+                    by_cat[item["category"]] += p
+                else:
+                    by_cat[item["category"]] = np.zeros(n) + p
         for cat, need in tc.category_min_score.items():
             ok &= by_cat[cat] >= need
     for alt in tc.direct_routes:
@@ -229,46 +239,54 @@ def meets_tier(criteria, tier: Tier, m: dict[str, np.ndarray], held: np.ndarray,
     (``held``: tier values held before the round), the tier's rules, and its score (``score_passes``: points in
     all and by category, or a direct route)."""
     tc = criteria.tiers[tier.label]
-    ok = rules_hold(tc.rules, m)
+    ok = np.ones(len(held), dtype=bool) if tc.requires_tier is None else held >= Tier.of(tc.requires_tier)
+    # every criterion holds row by row: each test is read on the rows the tests before it let through (the metrics it
+    # reads only) once they are fewer than half, the cheap ones first
+    tests = [(tc.rules, lambda mm: rules_hold(tc.rules, mm))]
     if sme:
-        ok &= rules_hold(criteria.sme, m)
-    if tc.requires_tier is not None:
-        ok &= held >= Tier.of(tc.requires_tier)
-    if tc.score:  # every criterion holds row by row: the score is read on the rows the rest lets through
+        tests.append((criteria.sme, lambda mm: rules_hold(criteria.sme, mm)))
+    if tc.score:
+        tests.append((None, lambda mm: score_passes(tc, mm)))
+    for rules, test in tests:
+        if rules is not None and not rules:
+            continue
         at = np.flatnonzero(ok)
         if 2 * len(at) < len(ok):
-            used = _metrics_of(tc)
-            ok[at] = score_passes(tc, {k: v[at] for k, v in m.items() if k in used})
+            used = _rule_metrics(rules) if rules is not None else _score_metrics(tc)
+            ok[at] = test({k: v[at] for k, v in m.items() if k in used}) if len(at) else np.zeros(0, dtype=bool)
         else:
-            ok &= score_passes(tc, m)
+            ok &= test(m)
     return ok
 
 
-def _metrics_of(tc) -> set[str]:
+def _rule_metrics(rules: list[dict], out: set[str] | None = None) -> set[str]:
+    """The metrics parsed rules read."""
+    out = set() if out is None else out
+    for r in rules:
+        if "any_of" in r:
+            for alt in r["any_of"]:
+                _rule_metrics(alt, out)
+        elif "when" in r:
+            _rule_metrics([r["when"], *r["then"]], out)
+        else:
+            out.add(r["metric"])
+    return out
+
+
+def _score_metrics(tc) -> set[str]:
     """The metrics a tier's score items and direct routes read."""
     out: set[str] = set()
 
-    def visit_rules(rules):
-        for r in rules:
-            if "any_of" in r:
-                for alt in r["any_of"]:
-                    visit_rules(alt)
-            elif "when" in r:
-                visit_rules([r["when"]])
-                visit_rules(r["then"])
-            else:
-                out.add(r["metric"])
-
-    def visit_items(items):
+    def visit(items):
         for item in items:
             if "best_of" in item:
-                visit_items(item["best_of"])
+                visit(item["best_of"])
             else:
                 out.add(item["metric"])
 
-    visit_items(tc.score)
+    visit(tc.score)
     for alt in tc.direct_routes:
-        visit_rules(alt)
+        _rule_metrics(alt, out)
     return out
 
 
@@ -720,20 +738,19 @@ class Government(mesa.Agent):
             rows = np.flatnonzero(here & (pop.tier == t - 1))
             if not len(rows):
                 continue
-            sub = {k: v[rows] for k, v in metrics.items()}
-            level = np.minimum(sub["rd_intensity"], sub["rd_intensity_2y"])  # thresholds may be one- or two-year
+            level = np.minimum(metrics["rd_intensity"][rows], metrics["rd_intensity_2y"][rows])  # thresholds may be one- or two-year
             if r.lowest_qualifying:  # each threshold of the tier in turn, lowest first: the first at which the firm would qualify
                 options = [np.full(len(rows), x) for x in rd_threshold_values(crit, t)]
             else:  # the lowest threshold above the firm's level that applies to it
-                options = [rd_thresholds(crit, t, sub)]
-            go, target = self._lever(t, sub, level, options, r.window, np.zeros(len(rows), dtype=bool))
-            go, target = self._coach(t, rows, sub, level, options, go, target)
+                options = [rd_thresholds(crit, t, {k: v[rows] for k, v in metrics.items()})]
+            go, target = self._lever(t, metrics, rows, level, options, r.window, np.zeros(len(rows), dtype=bool))
+            go, target = self._coach(t, rows, metrics, level, options, go, target)
             rr = rows[go]
             pop.rd_propensity[rr] = np.maximum(pop.rd_propensity[rr], target[go])
 
-    def _lever(self, t: Tier, sub, level: np.ndarray, options, window: float, go: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(go, target): the firms (rows of ``sub`` not yet in ``go``) within ``window`` below one of the R&D thresholds
-        ``options`` (in turn) that would meet tier ``t`` with R&D at threshold + margin, and that level."""
+    def _lever(self, t: Tier, metrics, rows: np.ndarray, level: np.ndarray, options, window: float, go: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(go, target): the firms (``rows`` of ``metrics``, not yet in ``go``) within ``window`` below one of the R&D
+        thresholds ``options`` (in turn) that would meet tier ``t`` with R&D at threshold + margin, and that level."""
         r, crit = self.policy.designation.rd_raise, self.policy.designation.criteria
         n = len(level)
         go, target = go.copy(), np.zeros(n)
@@ -744,7 +761,7 @@ class Government(mesa.Agent):
             aim = thr + r.margin
             # the criteria hold row by row: read them on the near rows only (the other rows would not move)
             at = np.flatnonzero(near)
-            what_if = {k: v[at] for k, v in sub.items()}
+            what_if = {k: v[rows[at]] for k, v in metrics.items()}
             boost, lv = aim[at], level[at]
             what_if["rd_intensity"] = np.maximum(what_if["rd_intensity"], boost)
             what_if["rd_intensity_2y"] = np.maximum(what_if["rd_intensity_2y"], boost)
@@ -756,7 +773,7 @@ class Government(mesa.Agent):
             go[would] = True
         return go, target
 
-    def _coach(self, t: Tier, rows: np.ndarray, sub, level, options, go: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _coach(self, t: Tier, rows: np.ndarray, metrics, level, options, go: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """With ``provincial_plans.coach``: a region whose holders of tier ``t`` or higher, with the firms the R&D lever
         already lifts toward it, fall short of its plan for next year coaches as many of its holders of the tier below as
         it is short (best R&D intensity first) among those within ``coaching_window`` below one of the tier's R&D
@@ -774,7 +791,7 @@ class Government(mesa.Agent):
         if not short.any():
             return go, target
         skip = go | (short[region] == 0)
-        more, aim = self._lever(t, sub, level, options, pp.coaching_window, skip)
+        more, aim = self._lever(t, metrics, rows, level, options, pp.coaching_window, skip)
         cand = np.flatnonzero(more & ~skip)
         take = cand[recommend(region[cand], level[cand], np.zeros(len(short)), 0.0, cap=short)]
         go, target = go.copy(), target.copy()
