@@ -160,11 +160,16 @@ def advance_projects(
         if not done.any():
             break
         ended = {phase: act[done & (ph == phase)] for phase in TIMED}  # rows whose phase ended (before this pass)
-        milestones["permitting"].append(start_permitting(pop, ended[ProjectPhase.PLANNING], T, permit_factor, permit_cap_years))
-        milestones["financing"].append(reach_gate(pop, ended[ProjectPhase.PERMITTING]))
-        milestones["construction_complete"].append(complete_construction(pop, ended[ProjectPhase.CONSTRUCTION], T, step))
-        milestones["ramped_up"].append(complete_rampup(pop, ended[ProjectPhase.RAMPUP], T))
-        milestones["qualified"].append(complete_qualification(pop, ended[ProjectPhase.QUALIFICATION]))
+        moves = (
+            ("permitting", ProjectPhase.PLANNING, lambda r: start_permitting(pop, r, T, permit_factor, permit_cap_years)),
+            ("financing", ProjectPhase.PERMITTING, lambda r: reach_gate(pop, r)),
+            ("construction_complete", ProjectPhase.CONSTRUCTION, lambda r: complete_construction(pop, r, T, step)),
+            ("ramped_up", ProjectPhase.RAMPUP, lambda r: complete_rampup(pop, r, T)),
+            ("qualified", ProjectPhase.QUALIFICATION, lambda r: complete_qualification(pop, r)),
+        )
+        for milestone, phase, move in moves:  # in this order; a phase no row ended is not called (nothing to move)
+            r = ended[phase]
+            milestones[milestone].append(move(r) if len(r) else r)
     return {k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for k, v in milestones.items()}
 
 

@@ -39,7 +39,7 @@ class NationalRecorder:
         self.rows: list[dict[str, Any]] = []  # one per year
         self.by_province: list[dict[str, Any]] = []
         self.by_sector: list[dict[str, Any]] = []
-        self.panel: list[pd.DataFrame] = []
+        self.panel: list[dict[str, Any]] = []  # one dict of columns a year (firm_panel)
         self.reviews: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])  # (tier, cohort year) -> [passed, failed]
         self.counts = defaultdict(int)  # this year's entrants, exits, expansions, constrained expansions
         self._events_seen = 0
@@ -145,7 +145,8 @@ class NationalRecorder:
                 rows_out.append({"year": year, name: lab, **{f"n_{TIER_LABELS[t]}": int(counts[i, t]) for t in range(len(TIER_LABELS))}})
         if self.sample_rate > 0:
             sel = np.flatnonzero(here & self._sample_ids[ids])  # the sample's rows, once
-            frame = pd.DataFrame({"year": year, "firm_id": ids[sel], **{c: getattr(pop, c)[sel] for c in PANEL_COLUMNS}})
+            # the year's columns as arrays; firm_panel makes the frames (pandas costs more than the arrays at 10k firms)
+            frame = {"year": year, "firm_id": ids[sel], **{c: getattr(pop, c)[sel] for c in PANEL_COLUMNS}}
             frame["revenue_musd"] = rev4[sel]
             frame["rd_musd"] = rd4[sel]
             frame["patents_invention"] = pat_inv[sel]
@@ -171,7 +172,9 @@ class NationalRecorder:
         return pd.DataFrame(self.by_sector)
 
     def firm_panel(self) -> pd.DataFrame:
-        return pd.concat(self.panel, ignore_index=True) if self.panel else pd.DataFrame(columns=["year", "firm_id", *PANEL_COLUMNS])
+        if not self.panel:
+            return pd.DataFrame(columns=["year", "firm_id", *PANEL_COLUMNS])
+        return pd.concat([pd.DataFrame(f) for f in self.panel], ignore_index=True)
 
     def events(self) -> pd.DataFrame:
         m = self.model
