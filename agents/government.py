@@ -96,6 +96,7 @@ def firm_metrics(
     year_before: tuple[np.ndarray, np.ndarray] | None = None,
     strategic_stage: np.ndarray | None = None,
     equity_before: np.ndarray | None = None,
+    niche_share: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Every criteria metric (METRICS) for every row, from the last completed quarters.
 
@@ -104,7 +105,8 @@ def firm_metrics(
     it (or where NaN) the two-year growth metrics are the one-year ones. ``strategic_stage``: (S,) 1 where a
     stage's product is in the Strategic Emerging Industries Classification (None: no stage is). ``equity_before``:
     per row, the outside equity raised since entry three years before, M USD (NaN: not known, then all equity
-    since entry counts; None: none known)."""
+    since entry counts; None: none known). ``niche_share``: each row's share of its own niche where the world has
+    niche markets (None: capacity over the stage's average niche, the rare-earth world's measure)."""
     myuan = 1.0 / usd_per_cny  # M USD -> M yuan
     rev4 = pop.trailing(pop.rev_hist, step, 4)
     rev_prev4 = pop.trailing(pop.rev_hist, step, 4, lag=4)
@@ -121,9 +123,11 @@ def firm_metrics(
     eq_before = np.zeros(len(pop)) if equity_before is None else np.nan_to_num(equity_before)
     strategic = np.zeros(len(pop)) if strategic_stage is None else np.asarray(strategic_stage, dtype=float)[pop.stage]
     assets = pop.cash + pop.book_assets + pop.cip + pop.working_capital
-    cap = np.where(pop.operating, pop.capacity_t, 0.0)
-    bs_cap = T.bs_sum(pop.bloc, pop.stage, cap)
-    niche_cap = bs_cap[pop.bloc, pop.stage] / niches_per_stage[pop.stage]
+    if niche_share is None:
+        cap = np.where(pop.operating, pop.capacity_t, 0.0)
+        bs_cap = T.bs_sum(pop.bloc, pop.stage, cap)
+        niche_cap = bs_cap[pop.bloc, pop.stage] / niches_per_stage[pop.stage]
+        niche_share = np.divide(cap, niche_cap, out=np.zeros(len(pop)), where=niche_cap > 0)
     m = {
         "revenue_myuan": rev4 * myuan,
         "employees": pop.employees,
@@ -139,7 +143,7 @@ def firm_metrics(
         "years_in_niche": (step + 1 - pop.niche_start_step) / 4.0,
         "invention_patents": pop.patents_invention.astype(float),
         "utility_patents": pop.patents_utility.astype(float),
-        "niche_share": np.divide(cap, niche_cap, out=np.zeros(len(pop)), where=niche_cap > 0),
+        "niche_share": niche_share,
         "rd_staff_share": pop.rd_staff_share,
         "equity_raised_myuan": pop.equity_raised * myuan,
         "equity_raised_3y_myuan": np.maximum(pop.equity_raised - eq_before, 0.0) * myuan,
@@ -148,6 +152,22 @@ def firm_metrics(
     }
     assert set(m) == set(METRICS)
     return m
+
+
+def _by_id(table: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """(k, n) the columns of a (k, firm ids) table for the rows' firm ids, NaN for ids beyond it (firms that entered
+    since it was recorded): one gather along the ids instead of a masked one."""
+    width = table.shape[1]
+    out = np.full((table.shape[0], len(ids)), np.nan)
+    if width == 0 or not len(ids):
+        return out
+    known = ids < width
+    if known.all():
+        np.take(table, ids, axis=1, out=out)
+    else:
+        at = np.flatnonzero(known)
+        out[:, at] = table.take(ids[at], axis=1)
+    return out
 
 
 def _compare(x: np.ndarray, op: str, v: float) -> np.ndarray:
@@ -561,13 +581,14 @@ class Government(mesa.Agent):
         the last round (``firm_metrics``)."""
         m_, pop = self.model, self.model.pop
         ids = pop.firm_id
-        known = ids < self.year_before.shape[1]
-        yb = np.full((2, len(pop)), np.nan)
-        yb[:, known] = self.year_before[:, ids[known]]
-        eq = np.full(len(pop), np.nan)
-        known = ids < self.equity_rounds.shape[1]
-        eq[known] = self.equity_rounds[-1, ids[known]]
-        return firm_metrics(pop, m_.tables, m_.quarter, m_.world.usd_per_cny, self.niches, (yb[0], yb[1]), self.strategic, eq)
+        yb = _by_id(self.year_before, ids)
+        eq = _by_id(self.equity_rounds[-1:], ids)[0]
+        return firm_metrics(pop, m_.tables, m_.quarter, m_.world.usd_per_cny, self.niches, (yb[0], yb[1]), self.strategic, eq, self.niche_shares())
+
+    def niche_shares(self) -> np.ndarray | None:
+        """Each row's share of its own niche, where the world has niche markets (None here: ``firm_metrics`` reads
+        capacity over the stage's average niche)."""
+        return None
 
     def _record_year(self) -> None:
         """Record, by firm id, revenue and profit of the four quarters before the last four (next round's year before),

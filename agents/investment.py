@@ -249,6 +249,8 @@ def qualification_reserve(pop: FirmPopulation, T, rows: np.ndarray, capex: np.nd
     """M USD a new plant of a stage whose buyers qualify it (magnets) must hold for the qualification period, when it
     carries its fixed cost and the interest on its debt without sales: (fixed cost share + interest rate x debt share)
     x capex per year x the mean qualification years of its bloc and stage. Zero for expansions and other stages."""
+    if not T.qualification.any():  # no stage's buyers qualify plants (the national world): no reserve
+        return np.zeros(len(rows))
     b, s = pop.bloc[rows], pop.stage[rows]
     years = T.qualification_years[b, s].mean(axis=-1) if len(rows) else np.zeros(0)
     needs = pop.proj_greenfield[rows] & T.qualification[s]

@@ -74,14 +74,13 @@ class NationalGovernment(Government):
             if sel.any():
                 self.model.recorder.record_review(t.label, cohort[sel], passed[sel])
 
-    def round_metrics(self) -> dict[str, np.ndarray]:
-        m = super().round_metrics()
+    def niche_shares(self) -> np.ndarray:
+        """Each firm's capacity over its own niche's operating capacity (the niche-share criterion)."""
         pop = self.model.pop
         cap = np.where(pop.operating, pop.capacity_t, 0.0)
-        niche = np.maximum(pop.niche, 0)
-        total = np.bincount(niche, weights=cap, minlength=len(self.model.price))
-        m["niche_share"] = np.divide(cap, total[niche], out=np.zeros(len(pop)), where=total[niche] > 0)
-        return m
+        niche = np.maximum(pop.niche, 0).astype(np.intp)
+        total = np.bincount(niche, weights=cap, minlength=len(self.model.price))[niche]
+        return np.divide(cap, total, out=np.zeros(len(pop)), where=total > 0)
 
 
 class NationalModel(mesa.Model):
