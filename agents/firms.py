@@ -676,9 +676,8 @@ def _account_rows(
     borrow = np.negative(cash_pre)
     np.maximum(borrow, 0.0, out=borrow)
     np.minimum(borrow, room, out=borrow)
-    repay = np.zeros(n)
-    over = np.flatnonzero(cash_pre > buffer)
-    repay[over] = np.minimum(pop.debt[over] * fin.repayment_share, cash_pre[over] - buffer[over])
+    repay = np.zeros(n)  # surplus above the buffer repays debt: min(debt x share, cash - buffer) where cash is above it
+    np.minimum(np.multiply(pop.debt, fin.repayment_share), np.subtract(cash_pre, buffer), out=repay, where=cash_pre > buffer)
     np.maximum(repay, 0.0, out=repay)
     np.subtract(borrow, repay, out=pop.net_borrowing)
     # observation (no rule reads it): a firm that borrows for more than the configured share of this quarter's capex
