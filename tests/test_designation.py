@@ -1316,3 +1316,61 @@ def test_a_firm_aims_at_the_lowest_rd_threshold_at_which_it_qualifies(lowest_qua
     got = [pop.rd_propensity[pop.row_of(int(i))] for i in ids]
     want = [0.03 + r.margin, 0.05 + r.margin if lowest_qualifying else 0.028, 0.012]
     np.testing.assert_allclose(got, want)
+
+
+def _meets_tier_every_row(crit, tier, m, held, sme=True):
+    """meets_tier as a plain conjunction read on every row (the rule the narrowed one must reproduce)."""
+    from agents.government import score_passes
+
+    tc = crit.tiers[tier.label]
+    ok = rules_hold(tc.rules, m)
+    if sme:
+        ok &= rules_hold(crit.sme, m)
+    total = score(tc.score, m) if tc.score else None
+    if tc.score:
+        passes = total >= tc.min_score
+        for cat, need in tc.category_min_score.items():
+            passes &= category_scores(tc.score, m)[cat] >= need
+        for alt in tc.direct_routes:
+            passes |= rules_hold(alt, m)
+        assert (passes == score_passes(tc, m)).all()
+        ok &= passes
+    if tc.requires_tier is not None:
+        ok &= held >= Tier.of(tc.requires_tier)
+    return ok
+
+
+@pytest.mark.parametrize("name", ["miit_2022", "miit_2018", "miit_2022_simplified", "miit_2022_assumed_score"])
+def test_meets_tier_reads_each_test_on_the_rows_still_standing(name):
+    """meets_tier reads the required tier, the rules, the SME rules and the score one after another, each on the rows
+    the tests before it let through once they are fewer than half: the same answer as the conjunction on every row,
+    whether few rows or most pass the first tests (random metrics around the thresholds, every tier, SME test on/off)."""
+    crit = criteria(name)
+    rng = np.random.default_rng(7)
+    n = 400
+    scales = {"revenue_myuan": 300.0, "employees": 1200.0, "rd_myuan": 3.0, "rd_myuan_2y": 40.0, "years_in_niche": 5.0}
+    for rep in range(4):
+        m = {k: rng.random(n) * scales.get(k, 1.0) for k in METRICS}
+        m["invention_patents"] = rng.integers(0, 4, n).astype(float)
+        m["utility_patents"] = rng.integers(0, 3, n).astype(float)
+        m["equity_raised_3y_myuan"] = rng.random(n) * 10.0
+        for held_share in (0.1, 0.9):  # few rows hold the required tier (narrowed at once) or most do (read on all first)
+            for t in DESIGNATED:
+                held = np.where(rng.random(n) < held_share, int(t) - 1, 0)
+                for sme in (True, False):
+                    got = meets_tier(crit, t, m, held, sme=sme)
+                    assert (got == _meets_tier_every_row(crit, t, m, held, sme=sme)).all(), (name, rep, held_share, t, sme)
+
+
+def test_by_id_gathers_a_by_id_table_with_nan_beyond_it():
+    """Government.round_metrics reads its by-id tables through _by_id: the column of each row's firm id, NaN for an id
+    the table does not reach yet (a firm that entered since it was recorded)."""
+    from agents.government import _by_id
+
+    table = np.arange(12.0).reshape(2, 6)
+    ids = np.array([0, 2, 5, 6, 9])
+    out = _by_id(table, ids)
+    assert out[:, :3].tolist() == [[0.0, 2.0, 5.0], [6.0, 8.0, 11.0]]
+    assert np.isnan(out[:, 3:]).all()
+    assert _by_id(table, np.array([1, 3])).tolist() == [[1.0, 3.0], [7.0, 9.0]]
+    assert np.isnan(_by_id(np.zeros((1, 0)), ids)).all() and _by_id(table, ids[:0]).shape == (2, 0)
