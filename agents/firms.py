@@ -454,21 +454,25 @@ class Firm:
 # Behaviours (MODEL.md 5.2-5.5). Each takes the population, parameter tables
 # (sim.engine.world.Tables) and what the rule needs; none does I/O.
 # ===========================================================================
-def experience_factor(pop: FirmPopulation, T) -> np.ndarray:
-    """Learning by doing: cost x (cumulative output / reference)^(-b), b = -log2(1 - learning rate)."""
-    b = T.learning_b[pop.stage]
-    return np.power(np.maximum(pop.cum_output_t, 1e-9) / np.maximum(pop.experience_ref_t, 1e-9), -b)
+def experience_factor(pop: FirmPopulation, T, rows: np.ndarray | None = None) -> np.ndarray:
+    """Learning by doing: cost x (cumulative output / reference)^(-b), b = -log2(1 - learning rate). ``rows``: those
+    rows only (each row's own number)."""
+    at = slice(None) if rows is None else rows
+    b = T.learning_b[pop.stage[at]]
+    return np.power(np.maximum(pop.cum_output_t[at], 1e-9) / np.maximum(pop.experience_ref_t[at], 1e-9), -b)
 
 
-def processing_cost(pop: FirmPopulation, T) -> np.ndarray:
-    """Unit processing cost, USD/kg: base (bloc, stage) x firm index x experience x innovation.
+def processing_cost(pop: FirmPopulation, T, rows: np.ndarray | None = None) -> np.ndarray:
+    """Unit processing cost, USD/kg: base (bloc, stage) x firm index x experience x innovation. ``rows``: those rows
+    only (each row's own number, as in the whole population's).
 
     Without learning by doing (every stage's exponent 0, as the national world's) the experience factor is exactly 1
     (x^0 = 1 for every x) and is not computed: the same numbers, one power less per firm."""
-    out = np.multiply(per_row(T.processing_cost_usd_per_kg, pop.bloc, pop.stage), pop.cost_index)
+    at = slice(None) if rows is None else rows
+    out = np.multiply(per_row(T.processing_cost_usd_per_kg, pop.bloc[at], pop.stage[at]), pop.cost_index[at])
     if T.learning_b.any():
-        out *= experience_factor(pop, T)
-    out *= pop.innovation_factor
+        out *= experience_factor(pop, T, rows)
+    out *= pop.innovation_factor[at]
     return out
 
 

@@ -82,6 +82,25 @@ def test_zero_learning_rate_means_no_learning():
     np.testing.assert_allclose(experience_factor(pop, T0), 1.0)
 
 
+def test_processing_cost_of_some_rows_is_theirs_in_the_whole_population(T):
+    """processing_cost(pop, T, rows) gives those rows the very numbers (bits) of the whole population's cost:
+    do_investment values the rows it reads only."""
+    rng = np.random.default_rng(3)
+    n = 12
+    pop = make_pop(
+        n,
+        bloc=rng.integers(0, T.B, n),
+        stage=rng.integers(0, T.S, n),
+        cost_index=rng.uniform(0.8, 1.2, n),
+        innovation_factor=rng.uniform(0.9, 1.0, n),
+        cum_output_t=rng.uniform(10.0, 1e5, n),
+        experience_ref_t=rng.uniform(10.0, 1e4, n),
+    )
+    rows = np.array([1, 4, 5, 11])
+    assert processing_cost(pop, T, rows).tobytes() == processing_cost(pop, T)[rows].tobytes()
+    assert experience_factor(pop, T, rows).tobytes() == experience_factor(pop, T)[rows].tobytes()
+
+
 def test_processing_cost_is_base_x_index_x_experience_x_innovation(T):
     s = stage(T, "metal")
     b = bloc(T, "west")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents import investment as inv
-from agents.firms import processing_cost
+from agents.firms import Phase, processing_cost
 from sim.engine import contracts
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -307,17 +307,26 @@ def do_investment(model: ChainModel) -> None:
         model.log_rows(kind, rows)
     E = expectations(model)
     model.investor_view = E  # read later this quarter by entry_exit.sell_plants (a plant's value to a buyer)
-    proc = processing_cost(pop, T)
+    # the profitability index is read at the gate and by busy operating firms without a project (choose_expansions);
+    # it is computed for those rows only (each row's own numbers), NaN elsewhere (never read)
+    busy = pop.orders_t >= w.investment.min_own_utilisation * pop.capacity_t / 4.0
+    at_gate = (pop.proj_phase == inv.ProjectPhase.FINANCING) & pop.alive
+    at = np.flatnonzero(at_gate | (pop.operating & (pop.proj_phase == inv.ProjectPhase.NONE) & busy))
+    b_at, s_at = pop.bloc[at], pop.stage[at]
+    proc = processing_cost(pop, T, at)
     # an operating firm's project, or the one it would start, is an expansion (brownfield); an entrant's is a new plant
-    brownfield = np.where(pop.proj_phase != inv.ProjectPhase.NONE, ~pop.proj_greenfield, pop.operating)
-    pi = inv.profitability_index(pop.bloc, pop.stage, proc, T, E, w.investment.horizon_years, w.finance.depreciation_years, brownfield)
+    ph = pop.proj_phase[at]
+    brownfield = np.where(ph != inv.ProjectPhase.NONE, ~pop.proj_greenfield[at], pop.phase[at] == Phase.OPERATING)
+    pi_at = inv.profitability_index(b_at, s_at, proc, T, E, w.investment.horizon_years, w.finance.depreciation_years, brownfield)
     licensed = licence_room(model)  # (B, S) False where a national output quota is already covered: no new capacity licensed
     buffer = w.finance.min_cash_quarters_of_fixed_cost * pop.fixed_cost
     E_contract = None
     if contracts.enabled(model):  # projects at the gate in blocs whose buyers sign offtake contracts are valued with one
         E_contract = contracts.contract_terms(model, E)
-        pi_c = inv.profitability_index(pop.bloc, pop.stage, proc, T, E_contract, w.investment.horizon_years, w.finance.depreciation_years, brownfield)
-        pi = np.where(contracts.eligible_blocs(model)[pop.bloc], pi_c, pi)
+        pi_c = inv.profitability_index(b_at, s_at, proc, T, E_contract, w.investment.horizon_years, w.finance.depreciation_years, brownfield)
+        pi_at = np.where(contracts.eligible_blocs(model)[b_at], pi_c, pi_at)
+    pi = np.full(len(pop), np.nan)
+    pi[at] = pi_at
     gate = inv.finance_gate(pop, T, model.streams["projects"], pi, w.investment.min_profitability_index, w.finance, buffer)
     if E_contract is not None:
         contracts.sign(model, gate["financed"], E_contract)
