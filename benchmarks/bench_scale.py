@@ -228,25 +228,38 @@ def run_mesa_case(n: int, steps: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run_cli_default() -> dict:
-    """The default world as a user runs it: ``python -m sim`` (30 years, writes a run directory)."""
+def sim_cli(*extra: str) -> dict:
+    """``python -m sim progress=false output.dir=<tmp> EXTRA...`` as a child of this process, as a user runs it: its wall
+    time, the run's manifest and summary, the files it wrote, and the peak resident memory of this process's children
+    so far (MB: the run's own where this process starts no other child)."""
     with tempfile.TemporaryDirectory(prefix="lg-bench-") as tmp:
         run_dir = Path(tmp) / "run"
-        cmd = [sys.executable, "-m", "sim", "progress=false", f"output.dir={run_dir}"]
+        cmd = [sys.executable, "-m", "sim", *extra, "progress=false", f"output.dir={run_dir}"]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
             sys.stderr.write(proc.stderr)
-            raise SystemExit(f"python -m sim failed (exit {proc.returncode})")
-        manifest = json.loads((run_dir / "manifest.json").read_text())
-        files = sorted(p.name for p in run_dir.iterdir())
+            raise SystemExit(f"python -m sim {' '.join(extra)} failed (exit {proc.returncode})")
+        r = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        return {
+            "wall_s": wall,
+            "manifest": json.loads((run_dir / "manifest.json").read_text()),
+            "summary": json.loads((run_dir / "summary.json").read_text()),
+            "files": sorted(p.name for p in run_dir.iterdir()),
+            "peak_mb": r / 1024.0 / (1024.0 if sys.platform == "darwin" else 1.0),
+        }
+
+
+def run_cli_default() -> dict:
+    """The default world as a user runs it: ``python -m sim`` (30 years, writes a run directory)."""
+    run = sim_cli()
     return {
         "command": "python -m sim progress=false output.dir=<tmp>",
-        "wall_s": wall,
-        "run_wall_time_s": manifest.get("wall_time_s"),
-        "status": manifest.get("status"),
-        "files": files,
+        "wall_s": run["wall_s"],
+        "run_wall_time_s": run["manifest"].get("wall_time_s"),
+        "status": run["manifest"].get("status"),
+        "files": run["files"],
     }
 
 
@@ -319,28 +332,16 @@ def run_cli_national(scale: float = 1.0) -> dict:
 
 def cli_worker(scale: float) -> dict:
     """Run ``python -m sim scenario=national_programme`` as a child of this process; its wall time and peak memory."""
-    with tempfile.TemporaryDirectory(prefix="lg-bench-") as tmp:
-        run_dir = Path(tmp) / "run"
-        cmd = [sys.executable, "-m", "sim", "scenario=national_programme", "progress=false", f"output.dir={run_dir}"]
-        if scale != 1.0:
-            cmd.append(f"national.scale={scale}")
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stderr)
-            raise SystemExit(f"python -m sim scenario=national_programme failed (exit {proc.returncode})")
-        r = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        peak = r / 1024.0 / (1024.0 if sys.platform == "darwin" else 1.0)
-        manifest = json.loads((run_dir / "manifest.json").read_text())
-        summary = json.loads((run_dir / "summary.json").read_text())
+    extra = ["scenario=national_programme"] + ([f"national.scale={scale}"] if scale != 1.0 else [])
+    run = sim_cli(*extra)
+    summary = run["summary"]
     return {
-        "command": " ".join(["python -m sim scenario=national_programme progress=false output.dir=<tmp>", *cmd[6:]]),
+        "command": " ".join(["python -m sim scenario=national_programme progress=false output.dir=<tmp>", *extra[1:]]),
         "scale": scale,
-        "wall_s": wall,
-        "run_wall_time_s": manifest.get("wall_time_s"),
-        "status": manifest.get("status"),
-        "peak_mb": peak,
+        "wall_s": run["wall_s"],
+        "run_wall_time_s": run["manifest"].get("wall_time_s"),
+        "status": run["manifest"].get("status"),
+        "peak_mb": run["peak_mb"],
         "firms_start": summary.get("firms_start"),
         "firms_end": summary.get("firms_end"),
         "firms_ever": summary.get("firms_ever"),
