@@ -143,6 +143,8 @@ def test_national_counts_are_compared_at_one_to_one_scale():
     summary["little_giants_2024"] = 50  # 5,000 at 1:1 scale: too few
     rows = {r["id"]: r for r in validate.evaluate(results, targets)}
     assert not rows["national_little_giants_2024"]["met"]
+    text = validate.report(list(rows.values()))
+    assert "median 5,000 [5,000, 5,000]" in text and "e+0" not in text  # counts in full, not 5e+03
 
 
 def test_national_readings_beside_the_measures_as_written():

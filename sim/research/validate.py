@@ -347,8 +347,11 @@ def evaluate(results: list[dict[str, Any]], targets: list[dict[str, Any]]) -> li
 
 
 def _fmt(x) -> str:
+    """Three significant figures; counts of thousands and more in full with separators (15,000, not 1.5e+04)."""
     if x is None:
         return "never/none"
+    if isinstance(x, float) and abs(x) >= 1000:
+        return f"{float(f'{x:.3g}'):,.0f}"
     return f"{x:.3g}" if isinstance(x, float) else str(x)
 
 
@@ -381,7 +384,7 @@ def report(rows: list[dict[str, Any]]) -> str:
                 f"non-designated {_fmt(r['non_designated']['median'])}"
             )
         elif "did_rd_intensity" in r:
-            f3 = lambda t: "n/a" if t is None else f"{t[0]:.3g} (90% CI {t[1]:.3g}..{t[2]:.3g})"  # noqa: E731
+            f3 = lambda t: "n/a" if t is None else f"{_fmt(float(t[0]))} (90% CI {_fmt(float(t[1]))}..{_fmt(float(t[2]))})"  # noqa: E731
             detail = f"DiD R&D intensity {f3(r['did_rd_intensity'])}; patents 2030 difference {f3(r['patents_2030_difference'])}"
         elif "median" in r:
             detail = f"median {_fmt(r['median'])} [{_fmt(r['min'])}, {_fmt(r['max'])}]" + (f", {r['n_none']} none" if r.get("n_none") else "")
