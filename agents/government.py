@@ -79,12 +79,23 @@ TIERS = tuple(t.label for t in DESIGNATED)  # the designated tiers as config nam
 
 def _growth(now: np.ndarray, before: np.ndarray) -> np.ndarray:
     """Revenue growth: now / before - 1 (-1 where nothing came before: no growth credited)."""
-    return np.divide(now, before, out=np.zeros(len(now)), where=before > 1e-12) - 1.0
+    out = np.divide(now, before, out=np.zeros(len(now)), where=before > 1e-12)
+    out -= 1.0
+    return out
 
 
 def _profit_growth(now: np.ndarray, before: np.ndarray) -> np.ndarray:
     """Profit growth relative to |profit before| (-1 where profit before was nil)."""
-    return np.divide(now - before, np.abs(before), out=np.full(len(now), -1.0), where=np.abs(before) > 1e-12)
+    size = np.abs(before)
+    return np.divide(now - before, size, out=np.full(len(now), -1.0), where=size > 1e-12)
+
+
+def _mean_with(now: np.ndarray, before: np.ndarray, unknown: np.ndarray) -> np.ndarray:
+    """0.5 x (now + before) (``before`` overwritten with it), ``now`` where ``unknown``: as np.where(unknown, now, 0.5 x (now + before))."""
+    before += now
+    before *= 0.5
+    np.copyto(before, now, where=unknown)
+    return before
 
 
 def firm_metrics(
@@ -111,18 +122,25 @@ def firm_metrics(
     rev4 = pop.trailing(pop.rev_hist, step, 4)
     rev_prev4 = pop.trailing(pop.rev_hist, step, 4, lag=4)
     rd4 = pop.trailing(pop.rd_hist, step, 4)
-    rev8, rd8 = rev4 + rev_prev4, rd4 + pop.trailing(pop.rd_hist, step, 4, lag=4)
+    rev8, rd8 = rev4 + rev_prev4, pop.trailing(pop.rd_hist, step, 4, lag=4)
+    np.add(rd4, rd8, out=rd8)
     prof4 = pop.trailing(pop.prof_hist, step, 4)
     prof_prev4 = pop.trailing(pop.prof_hist, step, 4, lag=4)
     rev_growth, prof_growth = _growth(rev4, rev_prev4), _profit_growth(prof4, prof_prev4)
     rev_growth_2y, prof_growth_2y = rev_growth, prof_growth
     if year_before is not None:
         rev_yb, prof_yb = year_before
-        rev_growth_2y = np.where(np.isnan(rev_yb), rev_growth, 0.5 * (rev_growth + _growth(rev_prev4, np.nan_to_num(rev_yb))))
-        prof_growth_2y = np.where(np.isnan(prof_yb), prof_growth, 0.5 * (prof_growth + _profit_growth(prof_prev4, np.nan_to_num(prof_yb))))
+        # 0.5 x (this year's growth + the year before's), this year's alone where the year before is not known; in place
+        rev_growth_2y = _mean_with(rev_growth, _growth(rev_prev4, np.nan_to_num(rev_yb)), np.isnan(rev_yb))
+        prof_growth_2y = _mean_with(prof_growth, _profit_growth(prof_prev4, np.nan_to_num(prof_yb)), np.isnan(prof_yb))
     eq_before = np.zeros(len(pop)) if equity_before is None else np.nan_to_num(equity_before)
     strategic = np.zeros(len(pop)) if strategic_stage is None else np.asarray(strategic_stage, dtype=float)[pop.stage]
-    assets = pop.cash + pop.book_assets + pop.cip + pop.working_capital
+    assets = pop.cash + pop.book_assets
+    assets += pop.cip
+    assets += pop.working_capital
+    equity_3y = np.subtract(pop.equity_raised, eq_before, out=eq_before)  # eq_before is this function's own copy
+    np.maximum(equity_3y, 0.0, out=equity_3y)
+    equity_3y *= myuan
     if niche_share is None:
         cap = np.where(pop.operating, pop.capacity_t, 0.0)
         bs_cap = T.bs_sum(pop.bloc, pop.stage, cap)
@@ -146,12 +164,18 @@ def firm_metrics(
         "niche_share": niche_share,
         "rd_staff_share": pop.rd_staff_share,
         "equity_raised_myuan": pop.equity_raised * myuan,
-        "equity_raised_3y_myuan": np.maximum(pop.equity_raised - eq_before, 0.0) * myuan,
+        "equity_raised_3y_myuan": equity_3y,
         "main_business_share": np.ones(len(pop)),
         "strategic_emerging_field": strategic,
     }
     assert set(m) == set(METRICS)
     return m
+
+
+def _id_width(max_id: int) -> int:
+    """Columns of a by-firm-id table that must hold ``max_id``: a quarter more (as FirmPopulation grows), so that the
+    ids of a few years' entrants fit without copying the table at every round."""
+    return int(1.25 * max_id) + 1
 
 
 def _by_id(table: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -246,7 +270,7 @@ def score_passes(tc, m: dict[str, np.ndarray]) -> np.ndarray:
                 if item["category"] in by_cat:
                     by_cat[item["category"]] += p
                 else:
-                    by_cat[item["category"]] = np.zeros(n) + p
+                    by_cat[item["category"]] = p + 0.0  # as np.zeros(n) + p (x + 0.0 is 0.0 + x), one array fewer
         for cat, need in tc.category_min_score.items():
             ok &= by_cat[cat] >= need
     for alt in tc.direct_routes:
@@ -308,6 +332,15 @@ def _score_metrics(tc) -> set[str]:
     for alt in tc.direct_routes:
         _rule_metrics(alt, out)
     return out
+
+
+_RD_METRICS = frozenset({"rd_intensity", "rd_intensity_2y", "rd_myuan", "rd_myuan_2y"})
+
+
+def _tier_metrics(criteria, tier: Tier) -> set[str]:
+    """The metrics ``meets_tier`` reads for ``tier``: its rules, the SME rules, its score items and direct routes."""
+    tc = criteria.tiers[tier.label]
+    return _rule_metrics(tc.rules, _rule_metrics(criteria.sme or [], _score_metrics(tc)))
 
 
 def rd_threshold_values(criteria, tier: Tier) -> np.ndarray:
@@ -595,15 +628,15 @@ class Government(mesa.Agent):
         and the equity raised since entry (``equity_rounds``: the equity raised in the last three years, three rounds on)."""
         m_, pop = self.model, self.model.pop
         ids = pop.firm_id
-        if len(ids) and ids.max() >= self.year_before.shape[1]:
-            grown = np.full((2, int(ids.max()) + 1), np.nan)
+        if len(ids) and ids.max() >= self.year_before.shape[1]:  # grown by a quarter beyond the largest id (NaN: not recorded), not every round
+            grown = np.full((2, _id_width(int(ids.max()))), np.nan)
             grown[:, : self.year_before.shape[1]] = self.year_before
             self.year_before = grown
         self.year_before[0, ids] = pop.trailing(pop.rev_hist, m_.quarter, 4, lag=4)
         self.year_before[1, ids] = pop.trailing(pop.prof_hist, m_.quarter, 4, lag=4)
         # equity raised since entry, by firm id, now: the oldest record drops out, this round's comes first
         if len(ids) and ids.max() >= self.equity_rounds.shape[1]:
-            grown = np.full((EQUITY_YEARS, int(ids.max()) + 1), np.nan)
+            grown = np.full((EQUITY_YEARS, _id_width(int(ids.max()))), np.nan)
             grown[:, : self.equity_rounds.shape[1]] = self.equity_rounds
             self.equity_rounds = grown
         self.equity_rounds[1:] = self.equity_rounds[:-1].copy()
@@ -782,7 +815,8 @@ class Government(mesa.Agent):
             aim = thr + r.margin
             # the criteria hold row by row: read them on the near rows only (the other rows would not move)
             at = np.flatnonzero(near)
-            what_if = {k: v[rows[at]] for k, v in metrics.items()}
+            sel = rows[at]
+            what_if = {k: metrics[k][sel] for k in _tier_metrics(crit, t) | _RD_METRICS}  # what meets_tier reads, and the R&D it raises
             boost, lv = aim[at], level[at]
             what_if["rd_intensity"] = np.maximum(what_if["rd_intensity"], boost)
             what_if["rd_intensity_2y"] = np.maximum(what_if["rd_intensity_2y"], boost)
