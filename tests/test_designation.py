@@ -20,6 +20,7 @@ from _rule_helpers import bloc, fresh_config, make_pop, stage, tables
 from agents.firms import DESIGNATED, HIST, KEY_LITTLE_GIANT, Phase, Tier
 from agents.government import (
     Government,
+    _tier_metrics,
     category_scores,
     firm_metrics,
     meets_tier,
@@ -434,6 +435,25 @@ def test_innovation_type_needs_60_points():
     np.testing.assert_array_equal(score(tc.score, m), [59, 60, 60])
     assert tc.min_score == 60
     assert meets_tier(crit59, Tier.INNOVATION_TYPE, m, held).tolist() == [False, True, True]
+
+
+@pytest.mark.parametrize("name", ["miit_2018", "miit_2022", "miit_2022_assumed_score", "miit_2022_simplified"])
+def test_a_tiers_criteria_read_only_the_metrics_listed_for_it(name):
+    """The R&D lever's what-if gathers only ``_tier_metrics`` (and the R&D metrics): meets_tier on those alone gives what it
+    gives on every metric (a metric it reads and the set left out would raise KeyError), firms around the thresholds."""
+    crit = criteria(name)
+    rng = np.random.default_rng(3)
+    n = 600
+    for t in DESIGNATED:
+        m = metrics(n)
+        for k in m:  # each metric at its passing value scaled by 0, 0.5-2 or 10, so that every test passes and fails
+            m[k] = m[k] * rng.choice([0.0, 0.5, 0.9, 1.0, 1.1, 2.0, 10.0], n)
+        held = np.full(n, int(t) - 1)
+        used = _tier_metrics(crit, t)
+        assert used <= set(METRICS)
+        full = meets_tier(crit, t, m, held)
+        assert full.any() and not full.all(), (name, t)
+        np.testing.assert_array_equal(meets_tier(crit, t, {k: m[k] for k in used}, held), full)
 
 
 @pytest.mark.parametrize(
