@@ -133,35 +133,50 @@ def _allocate(demand, avail, pref, rounds, supplier_bloc=None, caps=None, respli
     alloc = np.zeros((K, N))
     want = demand.copy()
     cap_left = None if caps is None else caps.astype(float).copy()
+    buf = np.empty((K, N))  # this round's weights, then desired orders, then what they obtain, in place
     for r in range(rounds):
         if N == 0 or want.sum() <= 1e-12 or remaining_avail.sum() <= 1e-12:
             break
-        w = pref * remaining_avail[None, :]
+        # a class with nothing left to buy asks for nothing: its row is all zeros and adds nothing to the sums below
+        # (x + 0.0 == x), so the round works on the other rows only
+        rows = np.flatnonzero(want > 0)
+        whole = len(rows) == K
+        w = buf if whole else buf[: len(rows)]
+        np.multiply(pref if whole else pref[rows], remaining_avail[None, :], out=w)
         if cap_left is not None:  # a class whose licence is used up no longer considers that bloc
-            w = np.where(cap_left[:, supplier_bloc] > 1e-12, w, 0.0)
+            w = np.where(cap_left[rows][:, supplier_bloc] > 1e-12, w, 0.0)
         if resplit_passes > 0:
-            w = resplit_sold_out(w, want, remaining_avail, resplit_passes)
+            w = resplit_sold_out(w, want[rows], remaining_avail, resplit_passes)
         tot = w.sum(axis=1, keepdims=True)
-        desired = np.divide(w, tot, out=np.zeros_like(w), where=tot > 0) * want[:, None]
+        desired = w if (cap_left is None and resplit_passes == 0) else w.copy()  # w itself is read again under caps
+        np.divide(desired, tot, out=desired, where=tot > 0)
+        if not (tot > 0).all():
+            desired[tot[:, 0] <= 0] = 0.0
+        desired *= want[rows, None]
         if cap_left is not None:
             B = cap_left.shape[1]
             by_bloc = np.stack([desired[:, supplier_bloc == b].sum(axis=1) for b in range(B)], axis=1)
-            scale = np.divide(np.minimum(by_bloc, cap_left), by_bloc, out=np.ones_like(by_bloc), where=by_bloc > 0)
+            cl = cap_left[rows]
+            scale = np.divide(np.minimum(by_bloc, cl), by_bloc, out=np.ones_like(by_bloc), where=by_bloc > 0)
             desired = desired * scale[:, supplier_bloc]
             # what the licence refuses goes, in the same round, to suppliers in blocs still open to the class
-            excess = np.maximum(by_bloc - cap_left, 0.0)
+            excess = np.maximum(by_bloc - cl, 0.0)
             open_w = np.where(excess[:, supplier_bloc] > 1e-12, 0.0, w)
             open_tot = open_w.sum(axis=1, keepdims=True)
             desired += np.divide(open_w, open_tot, out=np.zeros_like(open_w), where=open_tot > 0) * excess.sum(axis=1, keepdims=True)
         requested = desired.sum(axis=0)
         fill = np.divide(remaining_avail, requested, out=np.ones_like(requested), where=requested > remaining_avail)
-        got = desired * np.minimum(fill, 1.0)[None, :]
-        alloc += got
+        got = desired
+        got *= np.minimum(fill, 1.0)[None, :]
+        if whole:
+            alloc += got
+        else:
+            alloc[rows] += got
         remaining_avail = np.maximum(remaining_avail - got.sum(axis=0), 0.0)
-        want = np.maximum(want - got.sum(axis=1), 0.0)
+        want[rows] = np.maximum(want[rows] - got.sum(axis=1), 0.0)
         if cap_left is not None:
             for b in range(cap_left.shape[1]):
-                cap_left[:, b] = np.maximum(cap_left[:, b] - got[:, supplier_bloc == b].sum(axis=1), 0.0)
+                cap_left[rows, b] = np.maximum(cap_left[rows, b] - got[:, supplier_bloc == b].sum(axis=1), 0.0)
     return Allocation(alloc=alloc, unmet=want, capped=np.zeros(K))
 
 
