@@ -128,18 +128,46 @@ def preferences(model: ChainModel, s: int, sup: np.ndarray, class_bloc, class_st
 def supplier_types(pop, sup: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Suppliers ``sup`` by what their buyers' preferences read: (N,) type of each supplier and (T,) the position in
     ``sup`` of one supplier of each type, a type being a distinct (bloc, state group, procurement discount)."""
-    if len(sup) == 0:
+    n = len(sup)
+    if n == 0:
         return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
-    bloc = pop.bloc[sup].astype(np.int64)
-    group = pop.group[sup].astype(np.int64) + 1  # -1 (no group) -> 0
-    _, disc = np.unique(pop.procurement_discount[sup], return_inverse=True)
-    key = (bloc * (int(group.max()) + 1) + group) * (int(disc.max()) + 1) + disc
-    present = np.bincount(key)
-    lut = np.cumsum(present > 0) - 1
+    group = pop.group[sup].astype(np.intp)
+    key = pop.bloc[sup].astype(np.intp)
+    key *= int(group.max()) + 2
+    key += group
+    key += 1  # group -1 (none) -> 0
+    disc, n_disc = _value_codes(pop.procurement_discount[sup])
+    if n_disc > 1:
+        key *= n_disc
+        key += disc
+    present = np.zeros(int(key.max()) + 1, dtype=bool)
+    present[key] = True
+    lut = np.cumsum(present) - 1
     col = lut[key]
     rep = np.empty(int(lut[-1]) + 1, dtype=np.intp)
-    rep[col] = np.arange(len(sup))  # any supplier of a type stands for it: they have the same inputs
+    rep[col] = np.arange(n)  # any supplier of a type stands for it: they have the same inputs
     return col, rep
+
+
+def _value_codes(v: np.ndarray, few: int = 8) -> tuple[np.ndarray, int]:
+    """(N,) code of each value of ``v`` among its distinct values and their count: a scan per value while there are
+    at most ``few`` (procurement discounts take a handful of levels), a sort beyond. Values that compare unequal
+    (NaN) may get codes of their own: a type is then split, never merged."""
+    codes = np.zeros(len(v), dtype=np.intp)
+    todo = v != v[0]
+    n = 1
+    while todo.any():
+        if n >= few:
+            _, inv = np.unique(v, return_inverse=True)
+            return inv.astype(np.intp, copy=False), int(inv.max()) + 1
+        same = v == v[int(np.argmax(todo))]
+        if not same.any():  # NaN: equal to nothing, itself included
+            _, inv = np.unique(v, return_inverse=True)
+            return inv.astype(np.intp, copy=False), int(inv.max()) + 1
+        codes[same] = n
+        todo &= ~same
+        n += 1
+    return codes, n
 
 
 def _preferences_dense(model: ChainModel, s: int, sup: np.ndarray, class_bloc, class_state, class_group, class_domestic, class_ban=None):
