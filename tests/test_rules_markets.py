@@ -1,11 +1,16 @@
-"""Unit tests of the market rules (MODEL.md 5.1): sim.engine.markets.allocate and update_price."""
+"""Unit tests of the market rules (MODEL.md 5.1): sim.engine.markets.allocate and update_price, and the buyer classes'
+preferences of sim.engine.clearing on a handful of firms."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from _rule_helpers import fresh_config, make_pop
 
+from sim.config import validate
+from sim.engine import clearing
 from sim.engine.markets import Markets, allocate, update_price
+from sim.engine.model import ChainModel
 
 TOL = 1e-9
 
@@ -339,3 +344,143 @@ def test_price_bounded_for_random_inputs():
         assert floor - 1e-9 <= new <= ceiling + 1e-9
         if floor < p * (1 - mc) and p * (1 + mc) < ceiling:
             assert abs(new / p - 1) <= mc + 1e-12
+
+
+# ---------------------------------------------------------------------------
+# allocate: the in-place rounds compute what the plain rounds compute, bit for bit
+# ---------------------------------------------------------------------------
+def _plain_allocate(demand, avail, pref, rounds, supplier_bloc=None, caps=None, resplit_passes=0):
+    """The rounds of ``markets._allocate`` written with a fresh array per step and every class in every round
+    (the rule as stated in the module docstring), to compare the in-place rounds with."""
+    from sim.engine.markets import resplit_sold_out
+
+    remaining_avail = np.asarray(avail, dtype=float).copy()
+    K, N = pref.shape
+    alloc = np.zeros((K, N))
+    want = np.asarray(demand, dtype=float).copy()
+    cap_left = None if caps is None else caps.astype(float).copy()
+    for _ in range(rounds):
+        if N == 0 or want.sum() <= 1e-12 or remaining_avail.sum() <= 1e-12:
+            break
+        w = pref * remaining_avail[None, :]
+        if cap_left is not None:
+            w = np.where(cap_left[:, supplier_bloc] > 1e-12, w, 0.0)
+        if resplit_passes > 0:
+            w = resplit_sold_out(w, want, remaining_avail, resplit_passes)
+        tot = w.sum(axis=1, keepdims=True)
+        desired = np.divide(w, tot, out=np.zeros_like(w), where=tot > 0) * want[:, None]
+        if cap_left is not None:
+            by_bloc = np.stack([desired[:, supplier_bloc == b].sum(axis=1) for b in range(cap_left.shape[1])], axis=1)
+            scale = np.divide(np.minimum(by_bloc, cap_left), by_bloc, out=np.ones_like(by_bloc), where=by_bloc > 0)
+            desired = desired * scale[:, supplier_bloc]
+            excess = np.maximum(by_bloc - cap_left, 0.0)
+            open_w = np.where(excess[:, supplier_bloc] > 1e-12, 0.0, w)
+            open_tot = open_w.sum(axis=1, keepdims=True)
+            desired += np.divide(open_w, open_tot, out=np.zeros_like(open_w), where=open_tot > 0) * excess.sum(axis=1, keepdims=True)
+        requested = desired.sum(axis=0)
+        fill = np.divide(remaining_avail, requested, out=np.ones_like(requested), where=requested > remaining_avail)
+        got = desired * np.minimum(fill, 1.0)[None, :]
+        alloc += got
+        remaining_avail = np.maximum(remaining_avail - got.sum(axis=0), 0.0)
+        want = np.maximum(want - got.sum(axis=1), 0.0)
+        if cap_left is not None:
+            for b in range(cap_left.shape[1]):
+                cap_left[:, b] = np.maximum(cap_left[:, b] - got[:, supplier_bloc == b].sum(axis=1), 0.0)
+    return alloc, want
+
+
+def _market(seed: int, K: int = 5, N: int = 300, B: int = 3):
+    """Random classes and suppliers: some classes want nothing, one has no allowed supplier, supply is tight."""
+    rng = np.random.default_rng(seed)
+    demand = rng.uniform(0.0, 100.0, K) * (rng.random(K) > 0.3)
+    avail = rng.uniform(0.0, 1.0, N) * (rng.random(N) > 0.1) * demand.sum() / N * rng.uniform(0.5, 2.0)
+    pref = np.exp(-4.0 * rng.uniform(0.5, 1.5, (K, N))) * (rng.random((K, N)) > 0.2)
+    pref[K - 1] = 0.0
+    supplier_bloc = rng.integers(0, B, N)
+    caps = np.where(rng.random((K, B)) < 0.4, rng.uniform(0.0, 30.0, (K, B)), np.inf)
+    return demand, avail, pref, supplier_bloc, caps
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("capped", [False, True])
+@pytest.mark.parametrize("resplit", [0, 4])
+def test_in_place_rounds_match_plain_rounds_bit_for_bit(seed, capped, resplit):
+    """Classes with nothing left to buy are left out of a round and one buffer is reused in place: the allocation
+    and the unmet demand are the same bits as the plain rounds give (same operations, same order)."""
+    from sim.engine.markets import _allocate
+
+    demand, avail, pref, supplier_bloc, caps = _market(seed)
+    kw = dict(supplier_bloc=supplier_bloc, caps=caps) if capped else {}
+    res = _allocate(demand, avail, pref, 4, resplit_passes=resplit, **kw)
+    alloc, unmet = _plain_allocate(demand, avail, pref, 4, resplit_passes=resplit, **kw)
+    assert res.alloc.tobytes() == alloc.tobytes()
+    assert res.unmet.tobytes() == unmet.tobytes()
+
+
+# ---------------------------------------------------------------------------
+# clearing.preferences: once per supplier type, spread by a gather
+# ---------------------------------------------------------------------------
+def _preference_model(n: int = 40, discounts=(0.0, 0.02, 0.08)) -> ChainModel:
+    """The world's model before its first quarter with ``n`` magnet makers of every bloc, group (or none) and
+    procurement discount, and a security premium on every foreign origin."""
+    m = ChainModel(validate(fresh_config("years=1")))
+    T = m.tables
+    rng = np.random.default_rng(7)
+    m.pop = make_pop(
+        n,
+        bloc=rng.integers(0, T.B, n),
+        stage=T.S - 1,
+        group=rng.integers(-1, len(T.groups), n),
+        procurement_discount=rng.choice(np.asarray(discounts, dtype=float), n),
+    )
+    m.security.active = True
+    m.security.premium = rng.uniform(0.0, 0.3, (T.B, T.B)) * (1.0 - np.eye(T.B))
+    return m
+
+
+def _classes(m: ChainModel):
+    """Classes of every bloc: state-owned or not, a group or none, domestic-only or not, and banned origins."""
+    B = m.tables.B
+    c_bloc = np.tile(np.arange(B), 2)
+    c_state = np.repeat([True, False], B)
+    c_group = np.array([-1, 0, 1, 2, -1, 0][: 2 * B])
+    c_dom = np.arange(2 * B) % 3 == 0
+    c_ban = np.zeros((2 * B, B), dtype=bool)
+    c_ban[1, 0] = c_ban[4, 2 % B] = True
+    return c_bloc, c_state, c_group, c_dom, c_ban
+
+
+@pytest.mark.parametrize("discounts", [(0.0, 0.02, 0.08), (0.0,), tuple(np.linspace(0.0, 0.1, 12))])
+def test_preferences_by_supplier_type_are_the_dense_preferences_bit_for_bit(discounts):
+    """A class's preference and landed price read a supplier's bloc, group and procurement discount only: computed
+    once per type and gathered, they are the same bits as computed for every (class, supplier) pair, with few or
+    many distinct discounts (a sort codes them beyond a handful), domestic mandates, bans and security premiums."""
+    m = _preference_model(discounts=discounts)
+    s, sup = m.tables.S - 1, np.arange(m.pop.n)
+    args = _classes(m)
+    pref, landed = clearing.preferences(m, s, sup, *args)
+    dense_pref, dense_landed = clearing._preferences_dense(m, s, sup, *args)
+    assert pref.shape == (len(args[0]), len(sup))
+    assert pref.tobytes() == dense_pref.tobytes()
+    assert landed.tobytes() == dense_landed.tobytes()
+    assert (pref == 0).any() and (pref > 0).any()  # mandates and bans forbid some pairs, not all
+
+
+def test_supplier_types_group_suppliers_with_the_same_inputs():
+    m = _preference_model()
+    pop, sup = m.pop, np.arange(m.pop.n)
+    col, rep = clearing.supplier_types(pop, sup)
+    key = np.stack([pop.bloc[sup], pop.group[sup], pop.procurement_discount[sup]], axis=1)
+    assert len(rep) == len(np.unique(key, axis=0))  # one type per distinct (bloc, group, discount)
+    np.testing.assert_array_equal(key, key[rep][col])  # every supplier has its type's inputs
+    assert clearing.supplier_types(pop, sup[:0])[0].shape == (0,)
+
+
+def test_value_codes_few_many_and_nan():
+    codes, n = clearing._value_codes(np.array([0.02, 0.0, 0.02, 0.08]))
+    assert n == 3 and codes[0] == codes[2] and len({*codes.tolist()}) == 3
+    many = np.linspace(0.0, 1.0, 20)[np.arange(40) % 20]
+    codes, n = clearing._value_codes(many)
+    assert n == 20 and (codes[:20] == codes[20:]).all()
+    codes, n = clearing._value_codes(np.array([np.nan, 0.0, np.nan]))
+    assert codes[1] != codes[0] and n >= 2
