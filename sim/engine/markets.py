@@ -138,8 +138,9 @@ def _allocate(demand, avail, pref, rounds, supplier_bloc=None, caps=None, respli
         if N == 0 or want.sum() <= 1e-12 or remaining_avail.sum() <= 1e-12:
             break
         # a class with nothing left to buy asks for nothing: its row is all zeros and adds nothing to the sums below
-        # (x + 0.0 == x), so the round works on the other rows only
-        rows = np.flatnonzero(want > 0)
+        # (x + 0.0 == x), so the round works on the other rows only. Not with a single supplier: numpy then sums the
+        # one column pairwise, whose grouping depends on the number of rows
+        rows = np.flatnonzero(want > 0) if N > 1 else np.arange(K)
         whole = len(rows) == K
         w = buf if whole else buf[: len(rows)]
         np.multiply(pref if whole else pref[rows], remaining_avail[None, :], out=w)
