@@ -96,11 +96,12 @@ PLANT_COLUMNS = (
 )
 
 
-def plant_value(model: ChainModel, rows: np.ndarray) -> np.ndarray:
+def plant_value(model: ChainModel, rows: np.ndarray, share: np.ndarray | None = None) -> np.ndarray:
     """Going-concern value of each row's operating plant to a buyer free of its debts, M USD: this quarter's investors'
     expected margin (price - inputs - the plant's processing cost) on its sellable output (nameplate x quality x the
     bloc-stage's expected utilisation) less the plant's fixed cost, after tax, as an annuity over the investment horizon
-    at the bloc-stage's discount rate (no capex, no lead time: the plant runs). 0 without this quarter's expectations."""
+    at the bloc-stage's discount rate (no capex, no lead time: the plant runs). 0 without this quarter's expectations.
+    ``share``: :func:`own_demand_share` when the caller has it (else read now)."""
     E, T, pop = model.investor_view, model.tables, model.pop
     if E is None or not len(rows):
         return np.zeros(len(rows))
@@ -108,7 +109,7 @@ def plant_value(model: ChainModel, rows: np.ndarray) -> np.ndarray:
     proc = processing_cost(pop, T)[rows]
     price = E.price[b, s]
     if model.world.finance.sale_values_own_demand:
-        price = own_demand_price(model, E)[b, s]
+        price = own_demand_price(model, E, share)[b, s]
     margin = price - T.input_per_t[s] * E.input_price[b, s] - proc
     util = np.minimum(E.utilisation[b, s], model.world.markets.max_utilisation)
     kt = pop.capacity_t[rows] / 1000.0
@@ -146,12 +147,12 @@ def own_demand_share(model: ChainModel) -> np.ndarray:
     return np.clip(np.divide(need, sellable, out=np.zeros_like(need), where=sellable > 0), 0.0, 1.0)
 
 
-def own_demand_price(model: ChainModel, E) -> np.ndarray:
+def own_demand_price(model: ChainModel, E, share: np.ndarray | None = None) -> np.ndarray:
     """(B, S) the price a buyer of a plant expects for its output with ``finance.sale_values_own_demand``: the share w
     of the bloc-stage's output its bloc's next stage will need (:func:`own_demand_share`) sells at no less than the
     long-run price (sim.engine.investment.long_run_price: a new plant's break-even), the rest at investors' expected
-    price: w max(E.price, long-run) + (1 - w) E.price."""
-    w = own_demand_share(model)
+    price: w max(E.price, long-run) + (1 - w) E.price. ``share``: w when the caller has it (else read now)."""
+    w = own_demand_share(model) if share is None else share
     normal = long_run_price(model, E.input_price, E.discount_rate, E.capex_support)
     return w * np.maximum(E.price, normal) + (1.0 - w) * E.price
 
@@ -169,13 +170,15 @@ def sell_plants(model: ChainModel, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     exits. Returns (old rows, new rows, value paid)."""
     pop, w = model.pop, model.world
     ops = rows[(pop.phase[rows] == Phase.OPERATING) & (pop.capacity_t[rows] > 0)]
-    value = plant_value(model, ops)
+    # the share of output the bloc's next stage will need, read once for the plants' values and their slack
+    own = own_demand_share(model) if w.finance.sale_values_own_demand else None
+    value = plant_value(model, ops, own)
     variable = pop.input_cost[ops] + pop.opex[ops]
     contribution = pop.revenue[ops] + pop.grants[ops] - variable
     # a plant its bloc's next stage will need runs on as long as the shut-down rule lets it (a loss within the tolerance)
     slack = 0.0
     if w.finance.sale_values_own_demand:
-        share = own_demand_share(model)[pop.bloc[ops], pop.stage[ops]]
+        share = own[pop.bloc[ops], pop.stage[ops]]
         slack = np.where(share > 0, w.markets.shutdown_tolerance * variable, 0.0)
     keep = (value > 0) & (contribution >= -slack)
     old, price = ops[keep], value[keep]

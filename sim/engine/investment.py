@@ -21,24 +21,24 @@ if TYPE_CHECKING:  # pragma: no cover
     from sim.engine.model import ChainModel
 
 
-def expectations(model: ChainModel) -> inv.Expectations:
-    """Investors' view per bloc and stage (MODEL.md 5.4)."""
+def expectations(model: ChainModel, supply: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> inv.Expectations:
+    """Investors' view per bloc and stage (MODEL.md 5.4). ``supply``: this quarter's (capacity, pipeline, committed
+    pipeline) (:func:`supply_now`) when the caller has them, read once for every use below (none of them changes the firms)."""
     T, mk = model.tables, model.markets
     B, S = T.B, T.S
     model.lead_years = inv.lead_years(T, model.instruments.permit_factor, model.instruments.permit_cap_years)  # permitting reforms count
     input_price = np.zeros((B, S))
     input_price[:, 1:] = model.expected_paid[:, :-1]
     # capacity and pipeline per bloc-stage, and world demand growth over the lead time
-    cap, pipe = model.capacity_and_pipeline()
+    cap, pipe, committed = supply_now(model) if supply is None else supply
     year = model.current_year
     now = sum(T.final_demand_t_per_year(b, year) for b in range(B))
     growth = np.array(
         [[sum(T.final_demand_t_per_year(b, year + model.lead_years[bb, s]) for b in range(B)) / max(now, 1e-9) for s in range(S)] for bb in range(B)]
     )
-    committed = model.committed_pipeline()
     model.input_feed = input_feed(model, cap, committed) if model.world.investment.input_feasible_supply else None
     if model.world.investment.demand_based_expectations:
-        util = expected_sales_share(model, cap, committed, growth)
+        util = expected_sales_share(model, cap, committed, growth, fed_nameplate(model, cap, committed))
     else:
         util = np.where(cap > 0, model.utilisation * growth * cap / np.maximum(cap + pipe, 1e-9), model.world.markets.target_utilisation)
     if model.input_feed is not None:  # a plant sells no more than its bloc's inputs let the stage make
@@ -53,7 +53,7 @@ def expectations(model: ChainModel) -> inv.Expectations:
     rate = T.base_rate[:, None] + T.risk_premium[:, None] + T.volatility_premium[:, None] * vol
     support = model.policy.capex_support()
     return inv.Expectations(
-        price=model.price_floors.floored(expected_project_price(model, input_price, rate, support)),
+        price=model.price_floors.floored(expected_project_price(model, input_price, rate, support, (cap, committed))),
         input_price=input_price,
         utilisation=util,
         discount_rate=rate,
@@ -101,10 +101,19 @@ def input_feed(model: ChainModel, cap: np.ndarray, committed: np.ndarray) -> tup
     return feed, np.minimum(sellable, feed)
 
 
-def fed_nameplate(model: ChainModel) -> np.ndarray:
-    """(B, S) what the bloc's plants and committed pipeline could make a year, t: (capacity + committed) x max utilisation."""
-    cap, _ = model.capacity_and_pipeline()
-    return (cap + model.committed_pipeline()) * model.world.markets.max_utilisation
+def supply_now(model: ChainModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(B, S) operating nameplate, pipeline and committed pipeline, t/yr (``ChainModel.capacity_and_pipeline``,
+    ``ChainModel.committed_pipeline``): read once and passed to the investors' uses of them in a quarter."""
+    cap, pipe = model.capacity_and_pipeline()
+    return cap, pipe, model.committed_pipeline()
+
+
+def fed_nameplate(model: ChainModel, cap: np.ndarray | None = None, committed: np.ndarray | None = None) -> np.ndarray:
+    """(B, S) what the bloc's plants and committed pipeline could make a year, t: (capacity + committed) x max utilisation
+    (``cap`` and ``committed`` the model's now unless given)."""
+    if cap is None or committed is None:
+        cap, _, committed = supply_now(model)
+    return (cap + committed) * model.world.markets.max_utilisation
 
 
 def input_limited(model: ChainModel, nameplate: np.ndarray | None = None) -> np.ndarray:
@@ -147,7 +156,9 @@ def long_run_price(model: ChainModel, input_price: np.ndarray, rate: np.ndarray,
     return T.input_per_t[None, :] * input_price + proc + per_year / w.markets.target_utilisation
 
 
-def expected_project_price(model: ChainModel, input_price: np.ndarray, rate: np.ndarray, support: np.ndarray | None) -> np.ndarray:
+def expected_project_price(
+    model: ChainModel, input_price: np.ndarray, rate: np.ndarray, support: np.ndarray | None, supply: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
     """(B, S) the price investors expect over a new plant's life. With ``investment.pipeline_aware_prices`` the smoothed
     index's gap to the long-run price (:func:`long_run_price`) is expected to last only for the share of the sales
     within reach (:func:`sales_within_reach`, grown to the lead time) that the bloc's capacity and committed pipeline
@@ -155,18 +166,18 @@ def expected_project_price(model: ChainModel, input_price: np.ndarray, rate: np.
     the rest closes as the pipeline comes on line (investors see each other's projects; the cobweb of naive
     expectations is damped). Below the long-run level, the uncovered share is expected to sell at it with
     ``investment.shortfall_prices`` (:func:`price_gap_expected`); a glut is expected to last (no one builds into it).
-    False: the smoothed index itself."""
+    False: the smoothed index itself. ``supply``: (capacity, committed pipeline) when the caller has them (else read now)."""
     mk = model.markets
     if not model.world.investment.pipeline_aware_prices or model.sales_expected is None:
         return mk.expected_price
-    cap, pipe = model.capacity_and_pipeline()[0], model.committed_pipeline()
+    cap, pipe = (model.capacity_and_pipeline()[0], model.committed_pipeline()) if supply is None else supply
     wanted = model.sales_expected * model.demand_growth * 4.0 / model.world.markets.target_utilisation
     keep = np.clip(np.divide(wanted - (cap + pipe), wanted, out=np.zeros_like(wanted), where=wanted > 1e-9), 0.0, 1.0)
     normal = long_run_price(model, input_price, rate, support)
     price = netback_prices(model, mk.expected_price, normal, input_price)
     # at an input-limited stage a new plant adds no output: the scarcity margin is the input's (bid upstream by the
     # netback, which reads the price before this), its investors expect the long-run price
-    keep = np.where(input_limited(model), 0.0, keep)
+    keep = np.where(input_limited(model, fed_nameplate(model, cap, pipe)), 0.0, keep)
     return price_gap_expected(price, normal, keep, model.world.investment.shortfall_prices)
 
 
@@ -221,7 +232,7 @@ def with_netback(price: np.ndarray, normal: np.ndarray, input_price: np.ndarray,
     return out
 
 
-def sales_within_reach(model: ChainModel) -> np.ndarray:
+def sales_within_reach(model: ChainModel, nameplate: np.ndarray | None = None) -> np.ndarray:
     """(B, S) tonnes a quarter a bloc's producers can expect to sell at each stage: the orders placed on them, the
     unmet demand of the bloc's own buyers, an equal share (1 / (B - 1)) of the other blocs' unmet demand (times the
     licensed share of its exports there under an export control), at upstream stages ``investment.derived_demand_share``
@@ -229,7 +240,8 @@ def sales_within_reach(model: ChainModel) -> np.ndarray:
     downstream shortage, before downstream plants exist to order from them), and the
     imports its buyers would rather replace (each origin's share of
     the imports times its security premium over the maximum premium: sim.engine.security); at most a quarter of
-    the bloc-stage's national output quota where one is in force."""
+    the bloc-stage's national output quota where one is in force. ``nameplate``: :func:`fed_nameplate` when the caller
+    has it (else read now)."""
     T, pop = model.tables, model.pop
     B = T.B
     out = np.zeros((B, T.S))
@@ -259,7 +271,7 @@ def sales_within_reach(model: ChainModel) -> np.ndarray:
         out[:, : T.S - 1] += share * unmet_magnets[:, None] * per_magnet[None, : T.S - 1]
     feed = model.input_feed
     if feed is not None:  # the input the bloc's plants and committed pipeline downstream would buy but cannot get
-        nameplate = fed_nameplate(model)
+        nameplate = fed_nameplate(model) if nameplate is None else nameplate
         lim = input_limited(model, nameplate)
         for s in range(1, T.S):
             gap = np.where(lim[:, s], T.input_per_t[s] * np.maximum(nameplate[:, s] - feed[0][:, s], 0.0) / 4.0, 0.0)
@@ -272,23 +284,24 @@ def sales_within_reach(model: ChainModel) -> np.ndarray:
     return out
 
 
-def smooth_sales(model: ChainModel) -> None:
+def smooth_sales(model: ChainModel, nameplate: np.ndarray | None = None) -> None:
     """``model.sales_expected``: sales within reach (:func:`sales_within_reach`) smoothed over
-    ``investment.price_memory_quarters``, once a quarter however often investors ask."""
+    ``investment.price_memory_quarters``, once a quarter however often investors ask (``nameplate``: as there)."""
     if model.sales_expected_quarter != model.quarter:
         a = 1.0 / max(model.world.investment.price_memory_quarters, 1.0)
-        now = sales_within_reach(model)
+        now = sales_within_reach(model, nameplate)
         model.sales_expected = now if model.sales_expected is None else (1 - a) * model.sales_expected + a * now
         model.sales_expected_quarter = model.quarter
 
 
-def expected_sales_share(model: ChainModel, cap: np.ndarray, pipe: np.ndarray, growth: np.ndarray) -> np.ndarray:
+def expected_sales_share(model: ChainModel, cap: np.ndarray, pipe: np.ndarray, growth: np.ndarray, nameplate: np.ndarray | None = None) -> np.ndarray:
     """(B, S) expected utilisation of the bloc's capacity incl. committed pipeline (past the final investment decision;
     projects still in planning, permitting or at the gate are options, not supply): smoothed sales within reach
     (``model.sales_expected``, :func:`smooth_sales`, t a quarter) x demand growth over the
     lead time x 4 / (capacity + pipeline); a stage with neither capacity nor pipeline but sales within reach
-    expects the maximum utilisation, one with nothing at all the target utilisation."""
-    smooth_sales(model)
+    expects the maximum utilisation, one with nothing at all the target utilisation (``nameplate``: as
+    :func:`smooth_sales`)."""
+    smooth_sales(model, nameplate)
     nameplate = cap + pipe
     mk = model.world.markets
     empty = np.where(model.sales_expected > 1e-9, mk.max_utilisation, mk.target_utilisation)
@@ -305,7 +318,8 @@ def do_investment(model: ChainModel) -> None:
     ms = inv.advance_projects(pop, T, q, model.instruments.permit_factor, model.instruments.permit_cap_years)
     for kind, rows in ms.items():
         model.log_rows(kind, rows)
-    E = expectations(model)
+    supply = supply_now(model)  # the firms' capacity and pipeline after the projects' advance; unchanged until the gate
+    E = expectations(model, supply)
     model.investor_view = E  # read later this quarter by entry_exit.sell_plants (a plant's value to a buyer)
     # the profitability index is read at the gate and by busy operating firms without a project (choose_expansions);
     # it is computed for those rows only (each row's own numbers), NaN elsewhere (never read)
@@ -318,7 +332,7 @@ def do_investment(model: ChainModel) -> None:
     ph = pop.proj_phase[at]
     brownfield = np.where(ph != inv.ProjectPhase.NONE, ~pop.proj_greenfield[at], pop.phase[at] == Phase.OPERATING)
     pi_at = inv.profitability_index(b_at, s_at, proc, T, E, w.investment.horizon_years, w.finance.depreciation_years, brownfield)
-    licensed = licence_room(model)  # (B, S) False where a national output quota is already covered: no new capacity licensed
+    licensed = licence_room(model, supply[0], supply[2])  # (B, S) False where a national output quota is already covered: no new capacity licensed
     buffer = w.finance.min_cash_quarters_of_fixed_cost * pop.fixed_cost
     E_contract = None
     if contracts.enabled(model):  # projects at the gate in blocs whose buyers sign offtake contracts are valued with one
@@ -348,17 +362,19 @@ def do_investment(model: ChainModel) -> None:
         model.pi_entrant = np.where(licensed, model.pi_entrant, 0.0)
 
 
-def licence_room(model: ChainModel) -> np.ndarray | None:
+def licence_room(model: ChainModel, cap: np.ndarray | None = None, committed: np.ndarray | None = None) -> np.ndarray | None:
     """(B, S) whether new capacity can still be licensed: where a national output quota is in force, only while
     the sellable output of operating capacity and committed pipeline (nameplate x the stage's mean quality x maximum
     utilisation) falls short of the quota one lead time ahead (the state
     "strictly controls mining, smelting and separating capacities", white paper on rare earths, 2012). None: no
-    quota anywhere. Projects already under way go on."""
+    quota anywhere. Projects already under way go on. ``cap``, ``committed``: as :func:`fed_nameplate`."""
     ahead = model.quota_ahead(model.lead_years)
     if ahead is None:
         return None
     T, pop = model.tables, model.pop
-    cap, pipe = model.capacity_and_pipeline()[0], model.committed_pipeline()
+    if cap is None or committed is None:
+        cap, _, committed = supply_now(model)
+    pipe = committed
     here = pop.operating & pop.alive
     q_cap = T.bs_sum(pop.bloc[here], pop.stage[here], pop.quality[here] * pop.capacity_t[here])
     quality = np.divide(q_cap, cap, out=np.ones_like(cap), where=cap > 0)  # sellable share of nameplate
