@@ -2,7 +2,8 @@
 
 Investors' capacity, pipeline and committed pipeline (``investment.supply_now``) are read once after the projects
 advance and passed to every use in the quarter's expectations and licensing; an insolvency sale reads the own-demand
-share once for the plants' values and their slack. Each on a handful of hand-made firms in a model before its first quarter.
+share once for the plants' values and their slack; the recorder's sums over one selection of firms share its
+rows' cells (``Tables.bs_cells``). Each on a handful of hand-made firms in a model before its first quarter.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from _rule_helpers import bloc, fresh_config, make_pop, stage, tables
 from agents.firms import Phase, ProjectPhase
 from sim.config import validate
 from sim.engine import entry_exit, investment
+from sim.engine.metrics import bloc_stage_sum
 from sim.engine.model import ChainModel
 
 T = tables()
@@ -96,3 +98,23 @@ def test_an_insolvency_sale_reads_the_own_demand_share_once_with_the_same_values
     assert share[WEST, METAL] > 0.0
     assert _same(entry_exit.plant_value(m, rows), entry_exit.plant_value(m, rows, share))
     assert _same(entry_exit.own_demand_price(m, m.investor_view), entry_exit.own_demand_price(m, m.investor_view, share))
+
+
+def test_the_recorders_sums_over_one_selection_share_cells_and_equal_fresh_sums():
+    m = _model()
+    pop = m.pop
+    live = bloc_stage_sum(m, pop.alive)
+    op = pop.operating
+    fresh = lambda v, sel: T.bs_sum(pop.bloc[sel], pop.stage[sel], v[sel])  # noqa: E731
+    for values, mask in (
+        (pop.capacity_t, op),
+        (np.ones(len(pop)), op),
+        (pop.quality, None),
+        (pop.capacity_t, None),
+        (pop.quality, op & (pop.bloc == WEST)),
+        (pop.quality, op),  # the first mask again, after others
+    ):
+        sel = pop.alive if mask is None else pop.alive & mask
+        assert _same(live(values, mask), fresh(values, sel))
+    assert live(pop.capacity_t)[WEST, SEPARATION] == 0.0  # the exited plant is not live
+    assert live(pop.capacity_t, op)[WEST, MAGNET] == 17_000.0

@@ -164,12 +164,18 @@ class Recorder:
 
 # ---------------------------------------------------------------------- the quarterly series, by kind
 def bloc_stage_sum(m: "ChainModel", rows: np.ndarray) -> Callable[..., np.ndarray]:
-    """``by_bs(values, mask=None)``: (B, S) sums of a per-firm array over the firms ``rows`` selects (and ``mask``)."""
+    """``by_bs(values, mask=None)``: (B, S) sums of a per-firm array over the firms ``rows`` selects (and ``mask``).
+    Sums over the same selection (no mask, or the same ``mask`` object, which the caller does not change in between)
+    share its rows' cells (``Tables.bs_cells``), computed once: the same sums, in the same order."""
     T, pop = m.tables, m.pop
+    seen: dict[int, tuple] = {}  # id(mask) -> (the mask itself, held so its id stays its own; selection; cells)
 
     def by_bs(values, mask=None):
-        sel = rows if mask is None else (rows & mask)
-        return T.bs_sum(pop.bloc[sel], pop.stage[sel], values[sel])
+        hit = seen.get(id(mask))
+        if hit is None or hit[0] is not mask:
+            sel = rows if mask is None else (rows & mask)
+            hit = seen[id(mask)] = (mask, sel, T.bs_cells(pop.bloc[sel], pop.stage[sel]))
+        return T.cell_sum(hit[2], values[hit[1]])
 
     return by_bs
 

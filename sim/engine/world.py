@@ -84,8 +84,16 @@ class Tables:
 
     def bs_sum(self, bloc: np.ndarray, stage: np.ndarray, weights: np.ndarray | float = 1.0) -> np.ndarray:
         """(B, S) sums of ``weights`` over rows by bloc and stage (bincount: linear in rows)."""
+        return self.cell_sum(self.bs_cells(bloc, stage), weights)
+
+    def bs_cells(self, bloc: np.ndarray, stage: np.ndarray) -> np.ndarray:
+        """Each row's (bloc, stage) cell, bloc x S + stage: computed once for several sums over the same rows (:meth:`cell_sum`)."""
         cell = np.multiply(bloc, self.S, dtype=np.int64)  # bloc x S + stage in one int64 array, two passes
         cell += np.asarray(stage)
+        return cell
+
+    def cell_sum(self, cell: np.ndarray, weights: np.ndarray | float = 1.0) -> np.ndarray:
+        """(B, S) sums of ``weights`` over rows by their cells (:meth:`bs_cells`): :meth:`bs_sum` of the same rows."""
         w = np.broadcast_to(np.asarray(weights, dtype=float), cell.shape)
         # float even with no rows (bincount then returns integers whatever the weights): a recorded series keeps one dtype
         return np.bincount(cell, weights=w, minlength=self.B * self.S).astype(float, copy=False).reshape(self.B, self.S)
