@@ -537,6 +537,7 @@ def _rendered_panel(kernel_id: str):
     with kernel_context.VirtualKernelContext(id=kernel_id, kernel=kernel.Kernel(), session_id=kernel_id):
         run = _short_run(6)
         model, generation = solara.reactive(run.model), solara.reactive(None)
+        before = set(threading.enumerate())
 
         @solara.component
         def Panel():
@@ -547,6 +548,10 @@ def _rendered_panel(kernel_id: str):
         try:
             yield run, model, generation, rc, v
         finally:
+            # the page's task threads (a play loop ending, a task's last re-render) finish before the widgets close: closing
+            # them while such a thread re-renders fails in reacton on a busy machine (seen in a CI run under load)
+            for thread in set(threading.enumerate()) - before:
+                thread.join(timeout=60)
             rc.close()
 
 

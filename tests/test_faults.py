@@ -85,7 +85,7 @@ def same_run(a: Path, b: Path) -> None:
     assert sa == sb
 
 
-VOLATILE = ("run_dir", "started_at", "finished_at", "wall_time_s", "host", "summary.wall_time_s", "git_commit")
+VOLATILE = ("run_dir", "started_at", "finished_at", "wall_time_s", "peak_rss_mb", "host", "summary.wall_time_s", "git_commit")
 
 
 def comparable(table: pd.DataFrame) -> pd.DataFrame:
