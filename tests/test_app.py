@@ -28,6 +28,7 @@ import shlex
 import threading
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -534,7 +535,22 @@ def _rendered_panel(kernel_id: str):
 
     from sim.classroom import app
 
-    with kernel_context.VirtualKernelContext(id=kernel_id, kernel=kernel.Kernel(), session_id=kernel_id):
+    ctx = kernel_context.VirtualKernelContext(id=kernel_id, kernel=kernel.Kernel(), session_id=kernel_id)
+    start = threading.Thread.start
+
+    def start_in_kernel(thread: threading.Thread) -> None:
+        """A thread the page starts (a task: the play loop) runs in the page's kernel, as the server's would: its
+        renders then find the widgets of this kernel, not of none (without it they fail now and then on a busy machine)."""
+        body = thread.run
+
+        def run_in_kernel() -> None:
+            with ctx:
+                body()
+
+        thread.run = run_in_kernel
+        start(thread)
+
+    with ctx, mock.patch.object(threading.Thread, "start", start_in_kernel):
         run = _short_run(6)
         model, generation = solara.reactive(run.model), solara.reactive(None)
         before = set(threading.enumerate())
