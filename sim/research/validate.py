@@ -276,8 +276,7 @@ def _national_lg_capital_constraint(row: dict, t: dict, by: dict, seeds: list[in
     held the Little Giant title at a year's end in 2020-2025 and could not finance a wanted expansion in such a year),
     and beside it, against the same range, the source read as a survey of perceived difficulty (``reported_difficulty``:
     needed outside money to scale, or could not finance it; docs/ODD.md 7.12, 7.15)."""
-    st = _stats(_national(by, seeds, "capital_constraint_lg_firms_2020_2025", per_firm=True))
-    row.update(st, met=_in(st["median"], t["accept"]))
+    _national_share("capital_constraint_lg_firms_2020_2025")(row, t, by, seeds)
     rep = _stats(_national(by, seeds, "scaling_finance_difficulty_lg_firms_2020_2025", per_firm=True))
     rep["met"] = _in(rep["median"], t["accept"])
     row["reported_difficulty"] = rep
@@ -288,8 +287,7 @@ def _national_srdi(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
     missed on it), and beside it the reading of the published count (``as_published``): SRDI SMEs including the Little
     Giants, the published 141,000 counting them, against the accepted range x the target's ``manufacturing_share`` (the
     model's candidates are manufacturers, the published count is of all sectors; docs/ODD.md 7.15)."""
-    st = _stats(_national(by, seeds, "srdi_2024"))
-    row.update(st, met=_in(st["median"], t["accept"]))
+    _national_count("srdi_2024")(row, t, by, seeds)
     share = t.get("manufacturing_share")
     if share is None:
         return
