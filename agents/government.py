@@ -303,32 +303,37 @@ def meets_tier(criteria, tier: Tier, m: dict[str, np.ndarray], held: np.ndarray,
     return ok
 
 
-def _rule_metrics(rules: list[dict], out: set[str] | None = None) -> set[str]:
-    """The metrics parsed rules read."""
-    out = set() if out is None else out
+def _leaf_rules(rules: list[dict], conditions: bool = True):
+    """The comparisons of parsed rules, inside any_of and when too (a when's condition only with ``conditions``)."""
     for r in rules:
         if "any_of" in r:
             for alt in r["any_of"]:
-                _rule_metrics(alt, out)
+                yield from _leaf_rules(alt, conditions)
         elif "when" in r:
-            _rule_metrics([r["when"], *r["then"]], out)
+            yield from _leaf_rules([r["when"], *r["then"]] if conditions else r["then"], conditions)
         else:
-            out.add(r["metric"])
+            yield r
+
+
+def _score_items(items: list[dict]):
+    """Score items, each best_of's items (at any depth) in its place."""
+    for item in items:
+        if "best_of" in item:
+            yield from _score_items(item["best_of"])
+        else:
+            yield item
+
+
+def _rule_metrics(rules: list[dict], out: set[str] | None = None) -> set[str]:
+    """The metrics parsed rules read."""
+    out = set() if out is None else out
+    out.update(r["metric"] for r in _leaf_rules(rules))
     return out
 
 
 def _score_metrics(tc) -> set[str]:
     """The metrics a tier's score items and direct routes read."""
-    out: set[str] = set()
-
-    def visit(items):
-        for item in items:
-            if "best_of" in item:
-                visit(item["best_of"])
-            else:
-                out.add(item["metric"])
-
-    visit(tc.score)
+    out = {item["metric"] for item in _score_items(tc.score)}
     for alt in tc.direct_routes:
         _rule_metrics(alt, out)
     return out
@@ -346,21 +351,9 @@ def _tier_metrics(criteria, tier: Tier) -> set[str]:
 def rd_threshold_values(criteria, tier: Tier) -> np.ndarray:
     """Every R&D-intensity threshold of ``tier`` (rules, inside any_of and when too, and score bands), ascending."""
     rd_metrics = ("rd_intensity", "rd_intensity_2y")
-    out: set[float] = set()
-
-    def visit(rules):
-        for r in rules:
-            if "any_of" in r:
-                for alt in r["any_of"]:
-                    visit(alt)
-            elif "when" in r:
-                visit(r["then"])
-            elif r["metric"] in rd_metrics and r["op"] in (">=", ">"):
-                out.add(float(r["value"]))
-
     tc = criteria.tiers[tier.label]
-    visit(tc.rules)
-    for item in [x for it in tc.score for x in it.get("best_of", [it])]:
+    out = {float(r["value"]) for r in _leaf_rules(tc.rules, conditions=False) if r["metric"] in rd_metrics and r["op"] in (">=", ">")}
+    for item in _score_items(tc.score):
         if item["metric"] in rd_metrics and not item["below"]:
             out.update(float(t) for t, _ in item["bands"])
     return np.array(sorted(out))
