@@ -421,13 +421,14 @@ def recommendation_caps(srdi_holders: np.ndarray, share: float, carry: np.ndarra
     return cap.astype(int), np.maximum(due - cap, 0.0)
 
 
-def recommend(region: np.ndarray, rd_intensity: np.ndarray, srdi_holders: np.ndarray, share: float, cap: np.ndarray | None = None) -> np.ndarray:
-    """Indices (ascending) of the candidates the provinces recommend: each region its best by R&D intensity
-    (ties: the earlier candidate), at most ceil(share x the region's SRDI holders, ``srdi_holders[region]``), or at
-    most ``cap[region]`` when given (``recommendation_caps``)."""
+def recommend(region: np.ndarray, merit: np.ndarray, srdi_holders: np.ndarray, share: float, cap: np.ndarray | None = None) -> np.ndarray:
+    """Indices (ascending) of the candidates the provinces recommend: each region its best by ``merit`` (the
+    designation's ``candidate_rank`` metric: R&D intensity or niche share; ties: the earlier candidate), at most
+    ceil(share x the region's SRDI holders, ``srdi_holders[region]``), or at most ``cap[region]`` when given
+    (``recommendation_caps``)."""
     if cap is None:
         cap = np.ceil(share * srdi_holders - 1e-9).astype(int)
-    order = np.lexsort((np.arange(len(region)), -rd_intensity, region))  # by region, best R&D intensity first
+    order = np.lexsort((np.arange(len(region)), -merit, region))  # by region, best merit first
     place = np.zeros(len(region), dtype=int)  # each candidate's place within its region's ranking
     for r in np.unique(region):
         mine = order[region[order] == r]
@@ -435,10 +436,11 @@ def recommend(region: np.ndarray, rd_intensity: np.ndarray, srdi_holders: np.nda
     return np.flatnonzero(place < cap[region])
 
 
-def rank(rd_intensity: np.ndarray, gap: np.ndarray) -> np.ndarray:
+def rank(merit: np.ndarray, gap: np.ndarray) -> np.ndarray:
     """Order of the candidates of a round under a quota: the larger planned gap of the firm's stage first, then the
-    higher R&D intensity, then the earlier candidate (pass a zero gap to rank by R&D intensity alone)."""
-    return np.lexsort((np.arange(len(gap)), -rd_intensity, -gap))
+    higher ``merit`` (the designation's ``candidate_rank`` metric), then the earlier candidate (pass a zero gap to rank
+    by merit alone)."""
+    return np.lexsort((np.arange(len(gap)), -merit, -gap))
 
 
 # --------------------------------------------------------------------------
@@ -663,7 +665,7 @@ class Government(mesa.Agent):
         with the quota as value) takes the best ranked. Either step is skipped when not configured; with a national
         quota there is no round before its ``first_year``."""
         d, pop = self.policy.designation, self.model.pop
-        rd, nq = metrics["rd_intensity"], d.national_quota
+        merit, nq = metrics[d.candidate_rank], d.national_quota
         year = self.model.world.start_year + q // 4
         if nq is not None and year < nq.first_year:  # no national programme yet
             return rows[:0]
@@ -674,7 +676,7 @@ class Government(mesa.Agent):
             cap = None
             if pr.rounding == "carry":
                 cap, self.recommend_carry = recommendation_caps(srdi, pr.share_of_srdi, self.recommend_carry)
-            rows = rows[recommend(pop.region[rows], rd[rows], srdi, pr.share_of_srdi, cap)]
+            rows = rows[recommend(pop.region[rows], merit[rows], srdi, pr.share_of_srdi, cap)]
             self.model.log_rows("recommended", rows, detail=Tier.LITTLE_GIANT.label, quarter=q)
         if nq is None:
             return rows
@@ -685,7 +687,7 @@ class Government(mesa.Agent):
         quota, self.quota_carry = yearly_quota(nq.first_year, nq.batches, year, share, self.quota_carry)
         self.model.event_log.add("national_quota", bloc=self.bloc, detail=Tier.LITTLE_GIANT.label, value=quota, quarter=q)
         gap = self.gap[pop.stage[rows]] if nq.priority_gap_stages else np.zeros(len(rows))
-        return rows[rank(rd[rows], gap)[:quota]]
+        return rows[rank(merit[rows], gap)[:quota]]
 
     def plan_by_region(self, tier: Tier, year: int) -> np.ndarray | None:
         """(R,) the stock of holders of ``tier`` or a higher one that each region's plan aims at in ``year`` (None: no plan

@@ -322,7 +322,7 @@ def funding(
     invest = capex if wc_new is None else capex + wc_new
     own_needed = T.equity_share_required[b] * invest + reserve
     own = np.maximum(pop.cash[rows] - cash_buffer[rows], 0.0)
-    private = (pop.group[rows] < 0) & ~pop.state_owned[rows]  # private firms outside the state groups
+    private = T.private_outside_state_groups(pop.group[rows], pop.state_owned[rows])
     base = np.where(private, T.private_investor_appetite[b], T.investor_appetite[b])
     appetite = np.clip(base + pop.ipo_fast_track[rows], 0.0, 1.0)
     raised = np.where(worth & (own < own_needed) & (u < appetite), own_needed - own, 0.0)

@@ -427,3 +427,19 @@ def test_odd_parameter_table_is_the_config_as_shipped():
     expected = "\n".join(mod.markdown(p) for p in [mod.DEFAULT, *mod.POLICY_FILES])
     odd = (root / "docs" / "ODD.md").read_text()
     assert odd.endswith(expected), "docs/ODD.md section 9 is stale: run `.venv/bin/python docs/param_table.py` and replace the section"
+
+
+def test_a_state_owned_cohort_in_a_private_group_is_refused():
+    with pytest.raises(ConfigError) as ei:
+        compose(["progress=false", "output.write=false", "+world.firms.cn_magnet_listed_a.state_owned=true"])
+    assert ei.value.key == "world.firms.cn_magnet_listed_a.state_owned"
+    assert "private" in str(ei.value) and "\n" not in str(ei.value)
+
+
+def test_a_field_an_entry_does_not_write_is_set_with_a_plus():
+    """A known field of a map's entry that the file leaves out cannot be changed with '=': the message says so and how
+    to set it, instead of calling it unknown while listing it as allowed."""
+    with pytest.raises(ConfigError) as ei:
+        compose(["progress=false", "output.write=false", "world.firms.cn_magnet_sme.first_output_year=2020"])
+    assert ei.value.key == "world.firms.cn_magnet_sme.first_output_year"
+    assert "+world.firms.cn_magnet_sme.first_output_year=VALUE" in str(ei.value) and "unknown" not in str(ei.value)

@@ -160,8 +160,10 @@ def test_incubation_enters_the_largest_gap_stage_as_state_owned_subsidiaries():
 
 
 def test_knowledge_sharing_override():
-    m = model(knowledge_sharing=0.7)
-    np.testing.assert_array_equal(m.group_sharing, 0.7)
+    m = model(knowledge_sharing=0.7)  # the policy's sharing reaches the state groups; a private group keeps the world's
+    state = m.tables.group_state_owned
+    np.testing.assert_array_equal(m.group_sharing[state], 0.7)
+    np.testing.assert_array_equal(m.group_sharing[~state], m.world.innovation.group_sharing)
     d = model()
     np.testing.assert_array_equal(d.group_sharing, d.world.innovation.group_sharing)
 
@@ -202,3 +204,68 @@ def test_groups_start_acting_after_a_switch_to_the_coordinated_regime():
     m = switched("none", "coordinated")
     assert not [e for e in m.event_log if e.kind in GROUP_ACTIONS and e.quarter < SWITCH_Q]
     assert [e for e in m.event_log if e.kind == "graded_a" and e.quarter > SWITCH_Q]
+
+
+# ---------------------------------------------------------------------------
+# Private groups (world.groups.<g>.state_owned false): the listed makers and their plant subsidiaries
+# ---------------------------------------------------------------------------
+def _listed(m) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the private groups' plants and of the state groups' firms."""
+    T, pop = m.tables, m.pop
+    in_group = pop.group >= 0
+    private = in_group & ~T.group_state_owned[np.maximum(pop.group, 0)]
+    return np.flatnonzero(private), np.flatnonzero(in_group & ~private)
+
+
+def test_private_groups_get_no_state_support_and_count_as_private_firms():
+    """A private group is no SOEGroup agent (no rescue, grading or incubation); its plants are private firms outside the
+    state groups (investors' private appetite, output quotas for firms outside the state groups)."""
+    m = model()
+    T, pop = m.tables, m.pop
+    private_groups = [g for g, so in zip(T.groups, T.group_state_owned) if not so]
+    assert len(private_groups) == 6 and all(T.group_bloc[T.groups.index(g)] == CHINA for g in private_groups)
+    assert {g.name for g in m.policy.groups}.isdisjoint(private_groups)
+    listed, state = _listed(m)
+    assert len(listed) == 18 and not pop.state_owned[listed].any()
+    outside = T.private_outside_state_groups(pop.group, pop.state_owned)
+    assert outside[listed].all() and not outside[state].any()
+    assert outside[(pop.group < 0) & ~pop.state_owned].all()
+
+
+def test_investors_treat_a_private_groups_plant_as_a_private_firm():
+    """At the finance gate investors provide outside equity with the bloc's appetite to a state group's firm and with
+    its private appetite to a private group's plant: a draw between the two gives equity to the first only."""
+    from agents.investment import funding
+
+    m = model()
+    T, pop = m.tables, m.pop
+    listed, state = _listed(m)
+    rows = np.array([listed[0], state[0]])
+    assert T.private_investor_appetite[CHINA] < T.investor_appetite[CHINA]
+    pop.cash[rows] = 0.0
+    u = np.full(2, 0.5 * (T.private_investor_appetite[CHINA] + T.investor_appetite[CHINA]))
+    raised, _, _ = funding(pop, T, rows, np.full(2, 10.0), np.ones(2, dtype=bool), m.world.finance, np.zeros(len(pop)), u)
+    assert raised[0] == 0.0 and raised[1] > 0.0
+
+
+def test_a_private_group_with_a_little_giant_counts_whole_in_the_control_share():
+    """lg_control: a group with a Little Giant holds its whole magnet capacity, a private group as a state group."""
+    from agents.firms import Tier
+
+    m = model(steps=1)
+    T, pop = m.tables, m.pop
+    pop.tier[pop.bloc == CHINA] = Tier.NONE
+    listed, _ = _listed(m)
+    g = pop.group[listed[0]]
+    mine = np.flatnonzero(pop.alive & (pop.group == g) & (pop.phase == Phase.OPERATING))
+    mag = pop.alive & (pop.phase == Phase.OPERATING) & (pop.bloc == CHINA) & (pop.stage == T.stages.index("magnet"))
+
+    def magnet_share() -> float:
+        rows = m.recorder.policy.rows
+        n0 = len(rows)
+        m.recorder.policy.record_quarter()
+        return [r[4] for r in rows[n0:] if r[1] == CHINA and r[2] == "lg_control" and r[3] == "magnet"][0]
+
+    assert magnet_share() == 0.0
+    pop.tier[mine[0]] = Tier.LITTLE_GIANT
+    assert magnet_share() == pytest.approx(pop.capacity_t[mine].sum() / pop.capacity_t[mag].sum())

@@ -242,6 +242,23 @@ def test_the_plans_gap_stages_go_first_in_the_national_round(monkeypatch):
     assert _got(ev, "designated") == h.ids([a])  # by R&D intensity alone
 
 
+def test_candidates_can_be_ranked_by_niche_share(monkeypatch):
+    """designation.candidate_rank: the provinces' recommendation and the national quota rank the candidates by the named
+    metric: by niche share, the leader of its niche is recommended and designated before the most R&D-intensive firm."""
+    nq = NationalQuotaConfig(first_year=2015, batches=[1000], national_srdi=[], chain_share=0.001, priority_gap_stages=False)  # 1 a year
+    cfg = coord(national_quota=nq, provincial_recommendation=ProvincialRecommendationConfig(share_of_srdi=0.5))
+    cfg.policy["china"].designation.candidate_rank = "niche_share"
+    h = Handful(monkeypatch, cfg)
+    intense = h.firm("rest_of_china", Tier.SRDI, rd_intensity=0.20, niche_share=0.15)
+    leader = h.firm("rest_of_china", Tier.SRDI, rd_intensity=0.05, niche_share=0.60)
+    second = h.firm("rest_of_china", Tier.SRDI, rd_intensity=0.10, niche_share=0.30)
+    h.firm("rest_of_china", Tier.SRDI, niche_share=0.90, invention_patents=0.0)  # the largest niche share, but no candidate
+    ev = h.round()
+    assert _got(ev, "recommended") == h.ids([leader, second])  # ceil(0.5 x 4) = 2 of the 3 candidates, by niche share
+    assert _got(ev, "designated") == h.ids([leader])
+    assert h.m.pop.tier[intense] == Tier.SRDI
+
+
 @pytest.mark.parametrize("rule", ["revoke", "keep"])
 def test_a_holder_that_outgrew_the_sme_size_at_its_review(monkeypatch, rule):
     """revoke: the review applies the SME rules and the large firm loses its title; keep: the review applies only the
@@ -414,6 +431,7 @@ BAD = [
     (f"{DQ}.national_quota.priority_gap_stages=maybe", f"{DQ}.national_quota.priority_gap_stages", ("maybe", "bool")),
     (f"{DQ}.provincial_recommendation.share_of_srdi=2", f"{DQ}.provincial_recommendation.share_of_srdi", ("<= 1",)),
     (f"{DQ}.outgrown_sme=forgive", f"{DQ}.outgrown_sme", ("forgive", "revoke", "keep")),
+    (f"{DQ}.candidate_rank=size", f"{DQ}.candidate_rank", ("size", "rd_intensity", "niche_share")),
     (
         f"{DQ}.national_quota.foo=1",
         f"{DQ}.national_quota.foo",

@@ -107,6 +107,10 @@ class GroupConfig:
     bloc: str = MISSING
     region: str = MISSING
     description: str = ""
+    # true: a state-owned group, an SOEGroup agent that the bloc's policy.groups gives rescue, grading and incubation
+    # (MODEL.md 5.7); false: a private group (a listed maker and its plant subsidiaries) that only shares R&D and
+    # prefers its own suppliers, as every group does, and whose firms count as private outside the state groups
+    state_owned: bool = True
 
 
 @dataclass
@@ -506,6 +510,8 @@ def _check_groups_and_cohorts(w: WorldConfig) -> None:
             require_name(f"{key}.group", c.group, list(w.groups), "group")
             if w.groups[c.group].bloc != c.bloc:
                 raise ConfigError(f"{key}.group", f"group '{c.group}' belongs to bloc '{w.groups[c.group].bloc}', not '{c.bloc}'")
+            if c.state_owned and not w.groups[c.group].state_owned:
+                raise ConfigError(f"{key}.state_owned", f"group '{c.group}' is private (state_owned: false): its firms cannot be state-owned")
         if c.first_output_year is not None and not c.first_output_year > w.start_year:
             raise ConfigError(
                 f"{key}.first_output_year",
@@ -633,6 +639,8 @@ def _unknown_key(key: str) -> ConfigError:
     if parent == "policy_change":
         return _policy_change_error(key.rsplit(".", 1)[1])
     allowed = _allowed_keys(parent)
+    if allowed and key.rsplit(".", 1)[-1] in allowed:  # a known field that this entry of the file does not write (a map's entries are data)
+        return ConfigError(key, f"not set in this entry of the file, so '=' cannot change it: to set it write +{key}=VALUE")
     if allowed and _is_open_map(parent):  # a map whose entries are data (blocs, stockpiles, premiums): entries can be added
         return ConfigError(key, f"unknown key; the map '{parent}' holds {', '.join(allowed)}; to add an entry, write +{key}=VALUE")
     if allowed:

@@ -121,6 +121,7 @@ class ProvincialPlansConfig:
 
 RECOMMENDATION_ROUNDING = ("up", "carry")  # how a region's share of its SRDI holders becomes a whole number of candidates
 OUTGROWN_SME = ("revoke", "keep")  # what a review does with a title holder that no longer meets the SME rules
+CANDIDATE_RANK = ("rd_intensity", "niche_share")  # the metric by which provinces and the national round rank Little Giant candidates
 
 
 @dataclass
@@ -134,6 +135,10 @@ class DesignationConfig:
     provincial_recommendation: Optional[ProvincialRecommendationConfig] = None  # null: every eligible firm is a candidate
     provincial_plans: Optional[ProvincialPlansConfig] = None  # null: the lower tiers take every eligible firm, no province plans
     outgrown_sme: str = "revoke"  # revoke: reviews apply the SME rules (the title lapses); keep: reviews skip them
+    # the metric by which the provinces' recommendation and the national quota rank Little Giant candidates that meet the
+    # criteria (after the plan's gap stages): rd_intensity (the firm's R&D over revenue) or niche_share (its share of its
+    # national niche, the measures' market-position criterion); docs/ODD.md 7.9
+    candidate_rank: str = "rd_intensity"
     niches_per_stage: dict[str, float] = field(default_factory=dict)  # stage -> product niches (niche_share metric; absent: 1)
     # stage -> its product is in the Strategic Emerging Industries Classification (strategic_emerging_field metric; absent: false)
     strategic_emerging_stages: dict[str, bool] = field(default_factory=dict)
@@ -396,6 +401,7 @@ def check_policy(key: str, bloc: str, p: PolicyConfig, cfg) -> None:
             if isinstance(q, bool) or not isinstance(q, int) or q < 0:
                 raise ConfigError(f"{key}.designation.quota_per_year.{t}", f"must be a whole number >= 0, got {q!r}")
         _check_names(f"{key}.designation.outgrown_sme", [d.outgrown_sme], OUTGROWN_SME, "rule for outgrown SMEs")
+        _check_names(f"{key}.designation.candidate_rank", [d.candidate_rank], CANDIDATE_RANK, "ranking metric")
         if d.provincial_recommendation is not None:
             _check_names(
                 f"{key}.designation.provincial_recommendation.rounding",

@@ -218,7 +218,7 @@ def _offer(model: ChainModel) -> None:
     set_potential(pop, T, P.max_utilisation, mk.price, P.shutdown_tolerance, row_floor)
     quota = model.instruments.quota_outside_groups
     if (quota < 1.0).any():  # output quotas: firms outside the state groups get a share only
-        outside = (pop.group < 0) & ~pop.state_owned
+        outside = T.private_outside_state_groups(pop.group, pop.state_owned)
         pop.potential_t = np.where(outside, pop.potential_t * quota[pop.bloc, pop.stage], pop.potential_t)
     cap = model.instruments.output_cap_t
     if cap is not None and np.isfinite(cap).any():  # national output quotas: the bloc-stage's output at most a quarter of it

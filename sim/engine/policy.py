@@ -216,6 +216,8 @@ class PolicyModules:
         for bname, policy in cfg.policy.items():
             self.install_policy(T.blocs.index(bname), policy)
         for g, (name, gc) in enumerate(m.world.groups.items()):
+            if not gc.state_owned:  # a private group: no agent, the policy's group support is for the state groups
+                continue
             self.add(SOEGroup(m, g, name, T.blocs.index(gc.bloc), T.regions.index(gc.region), cfg.policy.get(gc.bloc)))
         for bname, change in cfg.policy_change.items():
             at = max(m.quarter_index(change.year), 0) + 0.5

@@ -122,8 +122,10 @@ class PolicyRecorder:
         year = int(m.world.start_year) + q // 4
         if q % 4 == 3 and CAPITAL_WINDOW[0] <= year <= CAPITAL_WINDOW[1]:
             self._note_little_giants(op)
-        if q % 4 == 3:  # group pyramids at the end of each year
+        if q % 4 == 3:  # the state groups' pyramids at the end of each year
             for g, gname in enumerate(T.groups):
+                if not T.group_state_owned[g]:
+                    continue
                 mine = op & (pop.group == g)
                 b = int(T.group_bloc[g])
                 out.append((q, b, "group_firms", f"{gname}:all", float(mine.sum())))
@@ -190,7 +192,7 @@ class PolicyRecorder:
             res.update(self._fiscal_cost(b, full))
             out[bloc] = res
         out = _no_nan(out)
-        out["pyramids"] = _pyramids(q4[q4["measure"] == "group_firms"], T.groups, years)
+        out["pyramids"] = _pyramids(q4[q4["measure"] == "group_firms"], [g for g, so in zip(T.groups, T.group_state_owned) if so], years)
         return out
 
     def _fiscal_cost(self, b: int, full: pd.DataFrame) -> dict[str, Any]:

@@ -30,6 +30,7 @@ class Tables:
     groups: list[str]
     group_bloc: np.ndarray
     group_region: np.ndarray
+    group_state_owned: np.ndarray  # (G,) bool: a state-owned group (false: a private group, world.groups.<g>.state_owned)
     # stage (S,): StageConfig
     input_per_t: np.ndarray
     reference_price_usd_per_kg: np.ndarray
@@ -81,6 +82,13 @@ class Tables:
     @property
     def S(self) -> int:
         return len(self.stages)
+
+    def private_outside_state_groups(self, group: np.ndarray, state_owned: np.ndarray) -> np.ndarray:
+        """Rows of private firms outside the state groups: not state-owned, and in no group or in a private one
+        (world.groups.<g>.state_owned false: a listed maker's plant subsidiaries are private firms)."""
+        group = np.asarray(group)
+        in_state_group = (group >= 0) & self.group_state_owned[np.maximum(group, 0)] if len(self.groups) else np.zeros(group.shape, dtype=bool)
+        return ~np.asarray(state_owned) & ~in_state_group
 
     def bs_sum(self, bloc: np.ndarray, stage: np.ndarray, weights: np.ndarray | float = 1.0) -> np.ndarray:
         """(B, S) sums of ``weights`` over rows by bloc and stage (bincount: linear in rows)."""
@@ -163,6 +171,7 @@ def _name_tables(w: WorldConfig) -> dict[str, list[str] | np.ndarray]:
         groups=groups,
         group_bloc=np.array([blocs.index(w.groups[g].bloc) for g in groups], dtype=np.int16),
         group_region=np.array([regions.index(w.groups[g].region) for g in groups], dtype=np.int16),
+        group_state_owned=np.array([bool(w.groups[g].state_owned) for g in groups], dtype=bool),
     )
 
 

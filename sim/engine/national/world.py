@@ -52,6 +52,7 @@ def build_national_tables(cfg: Config) -> Tables:
         groups=[],
         group_bloc=np.zeros(0, dtype=np.int16),
         group_region=np.zeros(0, dtype=np.int16),
+        group_state_owned=np.zeros(0, dtype=bool),
         input_per_t=np.zeros(S),
         reference_price_usd_per_kg=np.full(S, ref),
         freight_usd_per_kg=np.zeros(S),
