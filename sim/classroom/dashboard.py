@@ -527,18 +527,16 @@ PRESETS: dict[str, dict[str, Any]] = {
             "A magnet passes through mining, separation, metal and magnet making; a bloc is independent only when it "
             "makes enough at every stage. Here no bloc has an industrial policy, and from 2025 China licenses only part "
             "of its exports of oxides, metal and magnets. After 2025 Western mines still dig but send most ore abroad, "
-            "mostly to China, and only licensed processed material comes back (China's oxide and metal sales to the "
-            "West fall by a third or more, its magnet sales by over four fifths): Western metal and magnet prices rise "
+            "mostly to China, and only licensed processed material comes back: Western metal and magnet prices rise "
             "well above China's. In the timeline the Western magnet row fills later, on imported metal, the mine row "
             "only where the large mine survives, but separation stays pale: a magnet needs all four rows."
         ),
         "try": "A 110 USD/kg oxide floor with 10,000 t/yr offtake, or permitting 0.5: which rows fill by 2044?",
         "noise": (
-            "The oxide floor with offtake in *Try next* raises the West's separation, metal and magnet capacity in 2044 "
-            "in every seed we tried (1-5), by more than seed noise. Halving permitting time does not: with the same seed, "
-            "Western magnet capacity in 2044 ends above today's in some seeds and below in others, and it differs more "
-            "from seed to seed than halving permitting time changes it on average; so does one step of the permitting "
-            "slider (0.75). Compare runs of the same seed."
+            "Both changes in *Try next* raise the West's separation, metal and magnet capacity in 2044 in every seed "
+            "we tried (1-5), yet Western magnet capacity differs more from seed to seed than halving permitting time "
+            "changes it: compare runs of the same seed. One step of the permitting slider (0.75) is within seed noise: "
+            "with the same seed, Western magnet capacity in 2044 ends above today's in some seeds and below in others."
         ),
         "panels": ("chain", "timeline"),
         "compare": {
@@ -589,9 +587,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "try": "Set China's policy to coordinated_without_tiers and run the same seed again.",
         "noise": (
             "Chinese firms spend more on R&D with the tiers in every seed we tried (1-5), but the lower costs it buys "
-            "take time: Chinese magnet costs and prices differ less than between seeds in 2030. By 2044 the costs are "
-            "lower with the tiers in every seed; the price, which answers supply and demand as well as cost, is lower "
-            "in some seeds and higher in others."
+            "take time: Chinese magnet costs and prices differ less than between seeds in 2030, and are lower with the "
+            "tiers in every seed by 2044."
         ),
         "panels": ("pyramid", "prices"),
         "compare": {
