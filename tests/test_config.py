@@ -431,7 +431,7 @@ def test_odd_parameter_table_is_the_config_as_shipped():
 
 def test_a_state_owned_cohort_in_a_private_group_is_refused():
     with pytest.raises(ConfigError) as ei:
-        compose(["progress=false", "output.write=false", "+world.firms.cn_magnet_listed_a.state_owned=true"])
+        compose(["progress=false", "output.write=false", "world=rare_earth_2015_listed_groups", "+world.firms.cn_magnet_listed_a.state_owned=true"])
     assert ei.value.key == "world.firms.cn_magnet_listed_a.state_owned"
     assert "private" in str(ei.value) and "\n" not in str(ei.value)
 

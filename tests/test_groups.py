@@ -160,7 +160,7 @@ def test_incubation_enters_the_largest_gap_stage_as_state_owned_subsidiaries():
 
 
 def test_knowledge_sharing_override():
-    m = model(knowledge_sharing=0.7)  # the policy's sharing reaches the state groups; a private group keeps the world's
+    m = model(*LISTED, knowledge_sharing=0.7)  # the policy's sharing reaches the state groups; a private group keeps the world's
     state = m.tables.group_state_owned
     np.testing.assert_array_equal(m.group_sharing[state], 0.7)
     np.testing.assert_array_equal(m.group_sharing[~state], m.world.innovation.group_sharing)
@@ -209,6 +209,9 @@ def test_groups_start_acting_after_a_switch_to_the_coordinated_regime():
 # ---------------------------------------------------------------------------
 # Private groups (world.groups.<g>.state_owned false): the listed makers and their plant subsidiaries
 # ---------------------------------------------------------------------------
+LISTED = (*COORD, "world=rare_earth_2015_listed_groups")  # the listed makers as private groups of plants
+
+
 def _listed(m) -> tuple[np.ndarray, np.ndarray]:
     """Rows of the private groups' plants and of the state groups' firms."""
     T, pop = m.tables, m.pop
@@ -219,8 +222,10 @@ def _listed(m) -> tuple[np.ndarray, np.ndarray]:
 
 def test_private_groups_get_no_state_support_and_count_as_private_firms():
     """A private group is no SOEGroup agent (no rescue, grading or incubation); its plants are private firms outside the
-    state groups (investors' private appetite, output quotas for firms outside the state groups)."""
-    m = model()
+    state groups (investors' private appetite, output quotas for firms outside the state groups). The default world has
+    no private group."""
+    assert model().tables.group_state_owned.all()
+    m = model(*LISTED)
     T, pop = m.tables, m.pop
     private_groups = [g for g, so in zip(T.groups, T.group_state_owned) if not so]
     assert len(private_groups) == 6 and all(T.group_bloc[T.groups.index(g)] == CHINA for g in private_groups)
@@ -237,7 +242,7 @@ def test_investors_treat_a_private_groups_plant_as_a_private_firm():
     its private appetite to a private group's plant: a draw between the two gives equity to the first only."""
     from agents.investment import funding
 
-    m = model()
+    m = model(*LISTED)
     T, pop = m.tables, m.pop
     listed, state = _listed(m)
     rows = np.array([listed[0], state[0]])
@@ -252,7 +257,7 @@ def test_a_private_group_with_a_little_giant_counts_whole_in_the_control_share()
     """lg_control: a group with a Little Giant holds its whole magnet capacity, a private group as a state group."""
     from agents.firms import Tier
 
-    m = model(steps=1)
+    m = model(*LISTED, steps=1)
     T, pop = m.tables, m.pop
     pop.tier[pop.bloc == CHINA] = Tier.NONE
     listed, _ = _listed(m)

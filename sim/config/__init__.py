@@ -50,7 +50,9 @@ class StageConfig:
     freight_usd_per_kg: float = f(lo=0.0)  # cross-bloc freight and handling
     learning_rate: float = f(lo=0.0, hi=0.9)  # unit-cost fall per doubling of cumulative output
     experience_ref_years: float = f(lo=0.01)  # years of nameplate output an incumbent has accumulated in 2015
-    entrant_experience_years: float = f(lo=0.0)  # equivalent experience a new plant starts with
+    # equivalent experience a new plant starts with, years of its nameplate output: above zero, as on the experience curve a
+    # plant with none has an unbounded unit cost (the incumbents' experience_ref_years has the same floor)
+    entrant_experience_years: float = f(lo=0.01)
     quality_ramp_years: float = f(lo=0.0)  # years of full output to close 63% of the quality gap
     plant_size_t: list[float] = f([0.0, 0.0], lo=0.0, pair=True)  # new plant nameplate, t/yr
     employees_per_kt: float = f(lo=0.0)
@@ -84,7 +86,7 @@ class BlocConfig:
     equity_share_required: float = f(lo=0.0, hi=1.0)  # share of project capex that must come from own funds
     investor_appetite: float = f(lo=0.0, hi=1.0)  # probability outside equity backs an entrant with NPV > 0
     private_investor_appetite: Optional[float] = f(None, lo=0.0, hi=1.0)  # the same for private firms outside state groups (null: as above)
-    tax_rate: float = f(lo=0.0, hi=1.0)  # corporate income tax, standard rate
+    tax_rate: float = f(lo=0.0, hi=0.9)  # corporate income tax, standard rate (below 1: the long-run price divides by 1 - tax)
     wage_musd_per_employee_year: float = f(lo=0.0)
     rd_propensity: list[float] = f([0.0, 0.0], lo=0.0, hi=1.0, pair=True)  # R&D / revenue, drawn per firm
     patent_multiplier: float = f(lo=0.0)  # national patenting propensity relative to the base rates
