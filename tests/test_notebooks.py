@@ -33,6 +33,9 @@ FIGURES = {
     "05_national_programme.ipynb": 4,
 }
 CELL_TIMEOUT_S = 600  # a guard against a hung kernel, not a timing test
+# executed only with -m slow: each takes over ten seconds (13-28 s on two cores), and the studies they drive are tested
+# by tests/test_sensitivity.py, tests/test_explore.py and tests/test_experiment.py in the default suite
+SLOW_NOTEBOOKS = {"02_scenario_comparison.ipynb", "03_sensitivity.ipynb", "04_lever_exploration.ipynb"}
 
 
 def test_the_notebooks_exist():
@@ -72,7 +75,9 @@ def _kernel_manager(tmp: Path):
     return KernelManager(kernel_name="python3", kernel_spec_manager=ksm)
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize(
+    "path", [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_NOTEBOOKS else p for p in NOTEBOOKS], ids=[p.stem for p in NOTEBOOKS]
+)
 def test_notebook_executes(path: Path, tmp_path: Path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")

@@ -396,6 +396,7 @@ def test_a_tiny_morris_study_end_to_end(tmp_path, monkeypatch):
     assert tree(out) == before
 
 
+@pytest.mark.slow  # over ten seconds; the Morris study above runs the same pipeline in the default suite
 def test_a_tiny_sobol_study_with_two_seeds(tmp_path):
     """Sobol indices from real runs; two seeds per point: twice the runs, the output is the mean over
     the seeds, and the seed noise is measured."""
