@@ -38,7 +38,7 @@ import mesa
 import numpy as np
 from mesa.time import Schedule
 
-from agents.firms import DESIGNATED, KEY_LITTLE_GIANT, ROW_BLOCK, FirmPopulation, Phase, Tier
+from agents.firms import DESIGNATED, KEY_LITTLE_GIANT, FirmPopulation, Phase, Tier
 
 INSTRUMENTS = ("grants", "key_grants", "tax_expenditure", "interest_subsidy", "talent_subsidy")
 # firm columns holding a benefit while a title is held, each named as its field of BenefitConfig (conf/policy benefits)
@@ -117,33 +117,7 @@ def firm_metrics(
     stage's product is in the Strategic Emerging Industries Classification (None: no stage is). ``equity_before``:
     per row, the outside equity raised since entry three years before, M USD (NaN: not known, then all equity
     since entry counts; None: none known). ``niche_share``: each row's share of its own niche where the world has
-    niche markets (None: capacity over the stage's average niche, the rare-earth world's measure).
-
-    Every metric is a row's own, except the niche share of the rare-earth world (its bloc-stage's capacity), so a long
-    population is read in blocks of ROW_BLOCK rows (``FirmPopulation.blocks``) once the niche shares are known: the
-    temporaries stay in the processor's cache, and each row's numbers are the same."""
-    if len(pop) > 2 * ROW_BLOCK:
-        if niche_share is None:
-            niche_share = _capacity_niche_share(pop, T, niches_per_stage)
-        out: dict[str, np.ndarray] = {}
-        for lo, block in pop.blocks(ROW_BLOCK):
-            hi = lo + len(block)
-            part = firm_metrics(
-                block,
-                T,
-                step,
-                usd_per_cny,
-                niches_per_stage,
-                None if year_before is None else (year_before[0][lo:hi], year_before[1][lo:hi]),
-                strategic_stage,
-                None if equity_before is None else equity_before[lo:hi],
-                niche_share[lo:hi],
-            )
-            for k, v in part.items():
-                if k not in out:
-                    out[k] = np.empty(len(pop), dtype=v.dtype)
-                out[k][lo:hi] = v
-        return out
+    niche markets (None: capacity over the stage's average niche, the rare-earth world's measure)."""
     myuan = 1.0 / usd_per_cny  # M USD -> M yuan
     rev4 = pop.trailing(pop.rev_hist, step, 4)
     rev_prev4 = pop.trailing(pop.rev_hist, step, 4, lag=4)
@@ -168,7 +142,10 @@ def firm_metrics(
     np.maximum(equity_3y, 0.0, out=equity_3y)
     equity_3y *= myuan
     if niche_share is None:
-        niche_share = _capacity_niche_share(pop, T, niches_per_stage)
+        cap = np.where(pop.operating, pop.capacity_t, 0.0)
+        bs_cap = T.bs_sum(pop.bloc, pop.stage, cap)
+        niche_cap = bs_cap[pop.bloc, pop.stage] / niches_per_stage[pop.stage]
+        niche_share = np.divide(cap, niche_cap, out=np.zeros(len(pop)), where=niche_cap > 0)
     m = {
         "revenue_myuan": rev4 * myuan,
         "employees": pop.employees,
@@ -193,14 +170,6 @@ def firm_metrics(
     }
     assert set(m) == set(METRICS)
     return m
-
-
-def _capacity_niche_share(pop: FirmPopulation, T, niches_per_stage: np.ndarray) -> np.ndarray:
-    """Each row's operating capacity over its bloc-stage's operating capacity per niche (the rare-earth world's niche share)."""
-    cap = np.where(pop.operating, pop.capacity_t, 0.0)
-    bs_cap = T.bs_sum(pop.bloc, pop.stage, cap)
-    niche_cap = bs_cap[pop.bloc, pop.stage] / niches_per_stage[pop.stage]
-    return np.divide(cap, niche_cap, out=np.zeros(len(pop)), where=niche_cap > 0)
 
 
 def _id_width(max_id: int) -> int:
@@ -312,20 +281,7 @@ def score_passes(tc, m: dict[str, np.ndarray]) -> np.ndarray:
 def meets_tier(criteria, tier: Tier, m: dict[str, np.ndarray], held: np.ndarray, sme: bool = True) -> np.ndarray:
     """Where a firm meets a tier: SME eligibility (unless ``sme`` is false), holds the required lower tier
     (``held``: tier values held before the round), the tier's rules, and its score (``score_passes``: points in
-    all and by category, or a direct route). Every test holds row by row, so a long population is read in blocks of
-    ROW_BLOCK rows, whose temporaries stay in the processor's cache (the same result, row for row)."""
-    n = len(held)
-    if n <= 2 * ROW_BLOCK:
-        return _meets_tier(criteria, tier, m, held, sme)
-    out = np.empty(n, dtype=bool)
-    for lo in range(0, n, ROW_BLOCK):
-        hi = min(lo + ROW_BLOCK, n)
-        out[lo:hi] = _meets_tier(criteria, tier, {k: v[lo:hi] for k, v in m.items()}, held[lo:hi], sme)
-    return out
-
-
-def _meets_tier(criteria, tier: Tier, m: dict[str, np.ndarray], held: np.ndarray, sme: bool) -> np.ndarray:
-    """:func:`meets_tier` on one block of rows."""
+    all and by category, or a direct route)."""
     tc = criteria.tiers[tier.label]
     ok = np.ones(len(held), dtype=bool) if tc.requires_tier is None else held >= Tier.of(tc.requires_tier)
     # every criterion holds row by row: each test is read on the rows the tests before it let through (the metrics it

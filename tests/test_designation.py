@@ -1394,28 +1394,3 @@ def test_by_id_gathers_a_by_id_table_with_nan_beyond_it():
     assert np.isnan(out[:, 3:]).all()
     assert _by_id(table, np.array([1, 3])).tolist() == [[1.0, 3.0], [7.0, 9.0]]
     assert np.isnan(_by_id(np.zeros((1, 0)), ids)).all() and _by_id(table, ids[:0]).shape == (2, 0)
-
-
-def test_criteria_read_in_blocks_of_rows_give_every_row_the_same_result(monkeypatch):
-    """At scale the criteria metrics and the tier tests run block by block (ROW_BLOCK rows); a row's metrics and its
-    verdict on every tier are the same bits as read on the whole population at once (here with blocks of 7 rows)."""
-    import agents.government as government
-
-    cfg = fresh_config("scenario=baseline", "years=4")
-    m = ChainModel(cfg)
-    for _ in range(9):
-        m.step()
-    gov, pop = m.policy.governments[0], m.pop
-    year_before = (np.linspace(0.0, 5.0, len(pop)), np.full(len(pop), np.nan))
-    args = (pop, m.tables, m.quarter, m.world.usd_per_cny, gov.niches, year_before, gov.strategic, np.full(len(pop), np.nan))
-    whole = government.firm_metrics(*args)
-    held = pop.tier.astype(int)
-    verdicts = {t: government.meets_tier(gov.policy.designation.criteria, t, whole, held) for t in DESIGNATED}
-    monkeypatch.setattr(government, "ROW_BLOCK", 7)
-    blocked = government.firm_metrics(*args)
-    assert set(blocked) == set(whole)
-    for k, v in whole.items():
-        np.testing.assert_array_equal(blocked[k], v, err_msg=k)
-    for t in DESIGNATED:
-        np.testing.assert_array_equal(government.meets_tier(gov.policy.designation.criteria, t, blocked, held), verdicts[t])
-    assert any(verdicts[t].any() for t in DESIGNATED) and not all(verdicts[t].all() for t in DESIGNATED)
