@@ -86,10 +86,11 @@ def check_mine_alone(seed: int) -> None:
         assert out > 0, f"seed {seed}: no Western ore in {year}"
         assert to_china + to_row > 0.5 * out, f"seed {seed}, {year}: {to_china + to_row:.0f} t of {out:.0f} t of Western ore exported"
         assert to_china > to_row > 0, f"seed {seed}, {year}: ore to China {to_china:.0f} t, to the rest of the world {to_row:.0f} t"
-    for stage in PROCESSED:  # "only the licensed part of China's processed material comes back"
+    for stage in PROCESSED:  # "only licensed processed material comes back": oxide and metal by a third or more, magnets to under a fifth
         s = L.s(stage)
         before, after = L.trade[L.q(2024), C, W, s].sum(), L.trade[L.q(2027), C, W, s].sum()
-        assert 0 < after < 0.5 * before, f"seed {seed}, {stage}: China to the West {before:.0f} t in 2024, {after:.0f} t in 2027"
+        most = 0.2 if stage == "magnet" else 2.0 / 3.0
+        assert 0 < after < most * before, f"seed {seed}, {stage}: China to the West {before:.0f} t in 2024, {after:.0f} t in 2027"
         assert L.yearly("export_controlled", 2027)[C, s] == 1.0
     price = L.yearly("price_usd_per_kg", 2027, 2030)
     for stage in ("metal", "magnet"):  # "so Western metal and magnet prices rise well above China's, magnets' the most"
@@ -103,38 +104,39 @@ def check_mine_alone(seed: int) -> None:
     assert west["separation"]["independence"] is None, (seed, west["separation"])
     ss = L.yearly("self_sufficiency", 2044)[W]
     assert ss[L.s("separation")] < L.model.world.independence_threshold and ss[L.s("separation")] < ss[L.s("magnet")]
-    # the mine row only where the large mine survives the 2010s: reached (if at all) before the control, on the mine of 2015
+    # the mine row only where the large mine survives the 2010s: reached (if at all) on the mine of 2015, no new one
     if west["mining"]["independence"] is not None:
-        assert west["mining"]["independence"] < 2025
-        assert L.yearly("capacity_t", 2024)[W, mining] >= 0.9 * L.yearly("capacity_t", 2015)[W, mining]
-    # "try": a price floor with offtake, or permitting halved, fill rows by the 2040s: more Western capacity at every
-    # processing stage in 2044, and a fuller separation row
+        reached, cap_2015 = int(west["mining"]["independence"]), L.yearly("capacity_t", 2015)[W, mining]
+        assert L.yearly("capacity_t", 2024)[W, mining] >= 0.9 * cap_2015
+        assert L.yearly("capacity_t", reached)[W, mining] <= 1.1 * cap_2015, (seed, reached)
+    # "try": a price floor with offtake fills rows by the 2040s: more Western capacity at every processing stage in 2044,
+    # and a fuller separation row (permitting halved: the note, over seeds, in check_mine_alone_noise)
     base_cap, base_ss = L.yearly("capacity_t", 2044)[W], L.yearly("self_sufficiency", 2044)[W]
-    for changes in (FLOOR, FASTER_PERMITS):
-        other = lesson("mine_alone", seed, changed(changes))
-        cap = other.yearly("capacity_t", 2044)[W]
-        for stage in PROCESSED:
-            s = L.s(stage)
-            assert cap[s] > base_cap[s], f"seed {seed}, {changes}: Western {stage} capacity 2044 {cap[s]:.0f} t/yr against {base_cap[s]:.0f}"
-        assert other.yearly("self_sufficiency", 2044)[W, L.s("separation")] > base_ss[L.s("separation")]
+    other = lesson("mine_alone", seed, changed(FLOOR))
+    cap = other.yearly("capacity_t", 2044)[W]
+    for stage in PROCESSED:
+        s = L.s(stage)
+        assert cap[s] > base_cap[s], f"seed {seed}, floor: Western {stage} capacity 2044 {cap[s]:.0f} t/yr against {base_cap[s]:.0f}"
+    assert other.yearly("self_sufficiency", 2044)[W, L.s("separation")] > base_ss[L.s("separation")]
 
 
 def check_mine_alone_noise(seeds: tuple[int, ...]) -> None:
-    """The note: both changes raise capacity in every seed (checked per seed above), by more than seed noise, yet Western
-    magnet capacity differs more between seeds than halving permitting time changes it; one step of the permitting
-    slider is within seed noise, and lowers it in some seeds."""
+    """The note: the floor raises capacity in every seed (checked per seed above), by more than seed noise; halving
+    permitting time raises Western magnet capacity in some seeds and lowers it in others, within seed noise, and by less
+    on average than it differs between seeds; one step of the permitting slider is within seed noise, and lowers it in
+    some seeds."""
     magnet = lesson("mine_alone", seeds[0]).s("magnet")
     W = lesson("mine_alone", seeds[0]).b("west")
     base = [lesson("mine_alone", s).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
     step = [lesson("mine_alone", s, changed(ONE_STEP_FASTER)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
     assert within_seed_noise(base, step), (base, step)
     assert any(b > a for a, b in zip(step, base)), f"one step faster raised Western magnet capacity in every seed: {base} -> {step}"
-    for changes in (FLOOR, FASTER_PERMITS):
-        other = [lesson("mine_alone", s, changed(changes)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
-        assert not within_seed_noise(base, other), (changes, base, other)
-    # "Western magnet capacity differs more from seed to seed than halving permitting time changes it"
+    floor = [lesson("mine_alone", s, changed(FLOOR)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
+    assert not within_seed_noise(base, floor), (base, floor)
+    # "Western magnet capacity differs more from seed to seed than halving permitting time changes it", of either sign
     faster = [lesson("mine_alone", s, changed(FASTER_PERMITS)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
-    assert np.ptp(base) > np.mean(np.subtract(faster, base)) > 0, (base, faster)
+    assert within_seed_noise(base, faster) and any(a > b for a, b in zip(faster, base)) and any(a < b for a, b in zip(faster, base))
+    assert np.ptp(base) > abs(np.mean(np.subtract(faster, base))), (base, faster)
 
 
 # --------------------------------------------------------------------------
@@ -193,22 +195,26 @@ def check_tiers(seed: int) -> None:
     for y in (2022, 2025):
         innovation, srdi, lg, key = titled(L, y)
         assert srdi > max(innovation, lg) and lg > key > 0, f"seed {seed}, {y}: {titled(L, y)}"
-    # "try": without tiers no titles; Chinese R&D is higher with the tiers, and (the note) the magnet cost and price lower by 2044
+    # "try": without tiers no titles; Chinese R&D is higher with the tiers, and (the note) the magnet price lower by 2044
     assert without.tiers == {}
     C = L.b("china")
     assert L.yearly("rd_spend_musd", 2025, 2044, how=np.sum)[C].sum() > without.yearly("rd_spend_musd", 2025, 2044, how=np.sum)[C].sum()
     magnet = L.s("magnet")
-    for name in ("unit_cost_usd_per_kg", "price_usd_per_kg"):
-        assert L.yearly(name, 2044)[C, magnet] < without.yearly(name, 2044)[C, magnet], (seed, name)
+    assert L.yearly("price_usd_per_kg", 2044)[C, magnet] < without.yearly("price_usd_per_kg", 2044)[C, magnet], seed
 
 
 def check_tiers_noise(seeds: tuple[int, ...]) -> None:
-    """The note: the magnet cost and price with and without tiers differ less than between seeds in 2030."""
+    """The note: the magnet cost and price with and without tiers differ less than between seeds in 2030; by 2044 the
+    unit cost is lower with the tiers in most seeds, not all (the price: per seed, check_tiers)."""
     C, magnet = lesson("tiers", seeds[0]).b("china"), lesson("tiers", seeds[0]).s("magnet")
     for name in ("unit_cost_usd_per_kg", "price_usd_per_kg"):
         base = [lesson("tiers", s).yearly(name, 2030)[C, magnet] for s in seeds]
         other = [lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, 2030)[C, magnet] for s in seeds]
         assert within_seed_noise(base, other), (name, base, other)
+    name = "unit_cost_usd_per_kg"
+    on = np.array([lesson("tiers", s).yearly(name, 2044)[C, magnet] for s in seeds])
+    off = np.array([lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, 2044)[C, magnet] for s in seeds])
+    assert (on < off).sum() > len(seeds) / 2 and (on > off).any(), (on, off)
 
 
 CHECKS = {"mine_alone": check_mine_alone, "export_control": check_export_control, "tiers": check_tiers}

@@ -533,10 +533,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         ),
         "try": "A 110 USD/kg oxide floor with 10,000 t/yr offtake, or permitting 0.5: which rows fill by 2044?",
         "noise": (
-            "Both changes in *Try next* raise the West's separation, metal and magnet capacity in 2044 in every seed "
-            "we tried (1-5), yet Western magnet capacity differs more from seed to seed than halving permitting time "
-            "changes it: compare runs of the same seed. One step of the permitting slider (0.75) is within seed noise: "
-            "with the same seed, Western magnet capacity in 2044 ends above today's in some seeds and below in others."
+            "The oxide floor with offtake in *Try next* raises the West's separation, metal and magnet capacity in 2044 "
+            "in every seed we tried (1-5), by more than seed noise. Halving permitting time does not: with the same seed, "
+            "Western magnet capacity in 2044 ends above today's in some seeds and below in others, and it differs more "
+            "from seed to seed than halving permitting time changes it on average; so does one step of the permitting "
+            "slider (0.75). Compare runs of the same seed."
         ),
         "panels": ("chain", "timeline"),
         "compare": {
@@ -587,8 +588,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "try": "Set China's policy to coordinated_without_tiers and run the same seed again.",
         "noise": (
             "Chinese firms spend more on R&D with the tiers in every seed we tried (1-5), but the lower costs it buys "
-            "take time: Chinese magnet costs and prices differ less than between seeds in 2030, and are lower with the "
-            "tiers in every seed by 2044."
+            "take time: Chinese magnet costs and prices differ less than between seeds in 2030. By 2044 the magnet "
+            "price is lower with the tiers in every seed, the unit cost in most: in one seed of five it ends a little "
+            "higher, as costs follow each run's own path of learning and plants."
         ),
         "panels": ("pyramid", "prices"),
         "compare": {
