@@ -98,6 +98,13 @@ def _mean_with(now: np.ndarray, before: np.ndarray, unknown: np.ndarray) -> np.n
     return before
 
 
+def yuan_price_level(world, year: float) -> float:
+    """The price level of the year ``year`` relative to the world's start year, (1 + ``world.price_level_growth``) ^
+    (year - start_year): a yuan amount written for that year (a criterion's threshold, a budget, a grant: nominal) is
+    worth 1 / this of it in the model's money, which is at the start year's prices (docs/ODD.md 7.9)."""
+    return (1.0 + world.price_level_growth) ** (year - world.start_year)
+
+
 def firm_metrics(
     pop: FirmPopulation,
     T,
@@ -108,6 +115,7 @@ def firm_metrics(
     strategic_stage: np.ndarray | None = None,
     equity_before: np.ndarray | None = None,
     niche_share: np.ndarray | None = None,
+    price_level_growth: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Every criteria metric (METRICS) for every row, from the last completed quarters.
 
@@ -117,19 +125,32 @@ def firm_metrics(
     stage's product is in the Strategic Emerging Industries Classification (None: no stage is). ``equity_before``:
     per row, the outside equity raised since entry three years before, M USD (NaN: not known, then all equity
     since entry counts; None: none known). ``niche_share``: each row's share of its own niche where the world has
-    niche markets (None: capacity over the stage's average niche, the rare-earth world's measure)."""
+    niche markets (None: capacity over the stage's average niche, the rare-earth world's measure).
+    ``price_level_growth`` (``world.price_level_growth``): the criteria's yuan are nominal and the model's money is at
+    the start year's prices, so each window's flows are raised to the prices of its own year: the last four quarters
+    by (1 + g) ^ (their mid-point in years since the start), the four before by a year's less, the year before that
+    by two (growth rates are then nominal: (1 + real growth) x (1 + g) - 1); money stocks (equity raised) at the last
+    four quarters' prices. 0: the model's money as it is (the rule before)."""
     myuan = 1.0 / usd_per_cny  # M USD -> M yuan
     rev4 = pop.trailing(pop.rev_hist, step, 4)
     rev_prev4 = pop.trailing(pop.rev_hist, step, 4, lag=4)
     rd4 = pop.trailing(pop.rd_hist, step, 4)
-    rev8, rd8 = rev4 + rev_prev4, pop.trailing(pop.rd_hist, step, 4, lag=4)
-    np.add(rd4, rd8, out=rd8)
+    rd_prev4 = pop.trailing(pop.rd_hist, step, 4, lag=4)
     prof4 = pop.trailing(pop.prof_hist, step, 4)
     prof_prev4 = pop.trailing(pop.prof_hist, step, 4, lag=4)
+    inflate = 1.0 + price_level_growth
+    level = inflate ** ((step + 1) / 4.0 - 0.5)  # the last four quarters' price level (at their mid-point) over the start year's
+    if price_level_growth != 0.0:  # nominal flows, each window at its own year's prices
+        rev4, rd4, prof4 = rev4 * level, rd4 * level, prof4 * level
+        rev_prev4, rd_prev4, prof_prev4 = (x * (level / inflate) for x in (rev_prev4, rd_prev4, prof_prev4))
+    rev8, rd8 = rev4 + rev_prev4, rd_prev4
+    np.add(rd4, rd8, out=rd8)
     rev_growth, prof_growth = _growth(rev4, rev_prev4), _profit_growth(prof4, prof_prev4)
     rev_growth_2y, prof_growth_2y = rev_growth, prof_growth
     if year_before is not None:
         rev_yb, prof_yb = year_before
+        if price_level_growth != 0.0:
+            rev_yb, prof_yb = (x * (level / inflate**2) for x in (rev_yb, prof_yb))
         # 0.5 x (this year's growth + the year before's), this year's alone where the year before is not known; in place
         rev_growth_2y = _mean_with(rev_growth, _growth(rev_prev4, np.nan_to_num(rev_yb)), np.isnan(rev_yb))
         prof_growth_2y = _mean_with(prof_growth, _profit_growth(prof_prev4, np.nan_to_num(prof_yb)), np.isnan(prof_yb))
@@ -140,7 +161,8 @@ def firm_metrics(
     assets += pop.working_capital
     equity_3y = np.subtract(pop.equity_raised, eq_before, out=eq_before)  # eq_before is this function's own copy
     np.maximum(equity_3y, 0.0, out=equity_3y)
-    equity_3y *= myuan
+    stock_myuan = myuan * level if price_level_growth != 0.0 else myuan  # money stocks at the last four quarters' prices
+    equity_3y *= stock_myuan
     if niche_share is None:
         cap = np.where(pop.operating, pop.capacity_t, 0.0)
         bs_cap = T.bs_sum(pop.bloc, pop.stage, cap)
@@ -163,7 +185,7 @@ def firm_metrics(
         "utility_patents": pop.patents_utility.astype(float),
         "niche_share": niche_share,
         "rd_staff_share": pop.rd_staff_share,
-        "equity_raised_myuan": pop.equity_raised * myuan,
+        "equity_raised_myuan": pop.equity_raised * stock_myuan,
         "equity_raised_3y_myuan": equity_3y,
         "main_business_share": np.ones(len(pop)),
         "strategic_emerging_field": strategic,
@@ -611,7 +633,10 @@ class Government(mesa.Agent):
         ids = pop.firm_id
         yb = _by_id(self.year_before, ids)
         eq = _by_id(self.equity_rounds[-1:], ids)[0]
-        return firm_metrics(pop, m_.tables, m_.quarter, m_.world.usd_per_cny, self.niches, (yb[0], yb[1]), self.strategic, eq, self.niche_shares())
+        w = m_.world
+        return firm_metrics(
+            pop, m_.tables, m_.quarter, w.usd_per_cny, self.niches, (yb[0], yb[1]), self.strategic, eq, self.niche_shares(), w.price_level_growth
+        )
 
     def niche_shares(self) -> np.ndarray | None:
         """Each row's share of its own niche, where the world has niche markets (None here: ``firm_metrics`` reads
@@ -855,7 +880,7 @@ class Government(mesa.Agent):
         m_, pop, T = self.model, self.model.pop, self.model.tables
         b = self.bloc
         here = pop.alive & (pop.bloc == b)
-        to_usd = m_.world.usd_per_cny
+        to_usd = m_.world.usd_per_cny / yuan_price_level(m_.world, m_.current_year)  # the benefits table's yuan are this year's (nominal)
         for k in self.fiscal_q:
             self.fiscal_q[k] = 0.0
         # tax expenditure and interest subsidy of the quarter just booked (at the rates then in force)

@@ -28,6 +28,7 @@ import numpy as np
 from mesa.time import Schedule
 
 from agents.firms import Phase
+from agents.government import yuan_price_level
 
 
 class SOEGroup(mesa.Agent):
@@ -101,7 +102,7 @@ class SOEGroup(mesa.Agent):
     def new_year(self) -> None:
         """Renew the rescue budget, grade subsidiaries, incubate into gaps."""
         m, c = self.model, self.cfg
-        usd = m.world.usd_per_cny * m.world.scale
+        usd = m.world.usd_per_cny * m.world.scale / yuan_price_level(m.world, m.current_year)  # the budgets' yuan are this year's (nominal)
         self.rescue_left = c.rescue_budget_myuan_per_year * usd
         self._grade(c.rd_fund_myuan_per_year * usd)
         self._incubate()

@@ -28,6 +28,7 @@ from agents.government import (
     rd_thresholds,
     rules_hold,
     score,
+    yuan_price_level,
 )
 from agents.groups import SOEGroup
 from sim.checks import ConfigError
@@ -580,6 +581,61 @@ def test_firm_metrics_units_on_a_handful_of_firms():
     np.testing.assert_allclose(m3["equity_raised_3y_myuan"], [7.0 * yuan, 0, 0, 0, 0])
 
 
+def test_criteria_read_the_firms_money_at_the_prices_of_its_year():
+    """world.price_level_growth g: the model's money is at the start year's prices and the criteria's yuan are nominal,
+    so each window's flows are raised to its own year's price level (the last four quarters at their mid-point, the
+    four before a year earlier, the year before that two): levels grow by the price level, growth rates become nominal
+    ((1 + real) x (1 + g) - 1), shares of two flows of one window do not move, and g = 0 is the rule before."""
+    T = tables()
+    c, mag = bloc(T, "china"), stage(T, "magnet")
+    usd_per_cny, niches, step, g = 0.14, np.ones(T.S), 13, 0.05
+    pop = make_pop(2, bloc=[c, c], stage=[mag, mag], capacity_t=[300.0, 100.0], niche_start_step=[2, 2], employees=[120.0, 30.0])
+    _set_history(pop, "rev_hist", 0, 6, [8, 8, 8, 8, 10, 11, 12, 13])  # 32 then 46
+    _set_history(pop, "rd_hist", 0, 6, [0.2] * 4 + [0.5] * 4)  # 0.8 then 2.0
+    _set_history(pop, "prof_hist", 0, 6, [2.0] * 4 + [3.0] * 4)  # 8 then 12
+    _set_history(pop, "rev_hist", 1, 6, [5.0] * 4 + [4.0] * 4)
+    pop.equity_raised[:] = [14.0, 0.0]
+    year_before = (np.array([16.0, np.nan]), np.array([-4.0, np.nan]))
+    real = firm_metrics(pop, T, step, usd_per_cny, niches, year_before)
+    zero = firm_metrics(pop, T, step, usd_per_cny, niches, year_before, price_level_growth=0.0)
+    assert all(np.array_equal(v, real[k], equal_nan=True) for k, v in zero.items())
+    m = firm_metrics(pop, T, step, usd_per_cny, niches, year_before, price_level_growth=g)
+    level = (1 + g) ** ((step + 1) / 4 - 0.5)  # quarters 10-13 of a run: mid-point 3 years after its start
+    yuan = 1.0 / usd_per_cny
+    np.testing.assert_allclose(m["revenue_myuan"], real["revenue_myuan"] * level)
+    np.testing.assert_allclose(m["rd_myuan"][0], 2.0 * yuan * level)
+    np.testing.assert_allclose(m["rd_myuan_2y"][0], (2.0 + 0.8 / (1 + g)) * yuan * level)
+    np.testing.assert_allclose(m["equity_raised_myuan"][0], 14.0 * yuan * level)
+    np.testing.assert_allclose(m["revenue_growth"], (1 + real["revenue_growth"]) * (1 + g) - 1)
+    np.testing.assert_allclose(m["profit_growth"][0], 12 * (1 + g) / 8 - 1)
+    np.testing.assert_allclose(m["revenue_growth_2y"][0], ((46 / 32) * (1 + g) - 1 + (32 / 16) * (1 + g) - 1) / 2)
+    np.testing.assert_allclose(m["revenue_growth_2y"][1], 16 / 20 * (1 + g) - 1)  # year before unknown: this year's alone
+    np.testing.assert_allclose(m["rd_intensity"], real["rd_intensity"])
+    np.testing.assert_allclose(m["rd_intensity_2y"][0], (2.0 + 0.8 / (1 + g)) / (46 + 32 / (1 + g)))
+    for k in ("employees", "debt_ratio", "years_in_niche", "niche_share", "invention_patents"):
+        np.testing.assert_array_equal(m[k], real[k], err_msg=k)
+    world = type("W", (), {"start_year": 2015, "price_level_growth": 0.02})()
+    assert yuan_price_level(world, 2015) == 1.0
+    np.testing.assert_allclose(yuan_price_level(world, 2025.5), 1.02**10.5)
+
+
+def test_policy_yuan_are_nominal_in_the_year_they_are_paid():
+    """A group's yearly budgets are in yuan of the year they apply (as the benefits table's grants, which apply_benefits
+    converts by the same rule): the model pays them at 1 / (1 + world.price_level_growth) ^ (year - start) of the start
+    year's prices."""
+    cfg = coord_config(seed=1)
+    cfg.world.price_level_growth = 0.1
+    m = ChainModel(validate(cfg))
+    for _ in range(21):  # into 2020
+        m.step()
+    g = m.policy.groups[0]
+    g.new_year()
+    c = china(cfg).groups
+    level = 1.1 ** (m.current_year - 2015)
+    assert level > 1.5
+    np.testing.assert_allclose(g.rescue_left, c.rescue_budget_myuan_per_year * m.world.usd_per_cny * m.world.scale / level)
+
+
 def test_strategic_emerging_flags_by_stage_and_by_sector():
     """Rare-earth world: designation.strategic_emerging_stages (magnets and metal in, separation and mining out); national
     world: the sectors' strategic_emerging flags."""
@@ -610,7 +666,8 @@ def test_equity_of_the_last_three_years_is_read_from_the_round_three_years_befor
         met = gov.round_metrics()
         pop = gov.model.pop
         raised = {int(i): float(e) for i, e in zip(pop.firm_id, pop.equity_raised)}
-        seen.append((raised, dict(zip(pop.firm_id.tolist(), met["equity_raised_3y_myuan"]))))
+        level = (1.0 + gov.model.world.price_level_growth) ** ((gov.model.quarter + 1) / 4.0 - 0.5)  # nominal yuan (docs/ODD.md 7.9)
+        seen.append((raised, dict(zip(pop.firm_id.tolist(), met["equity_raised_3y_myuan"] / level))))
         orig(gov)
 
     monkeypatch.setattr(Government, "yearly_round", wrapped)
@@ -687,7 +744,7 @@ class BenefitWatch:
     def check(self, gov) -> None:
         m, pop = gov.model, gov.model.pop
         std = float(m.tables.tax_rate[gov.bloc])
-        usd = m.world.usd_per_cny
+        usd = m.world.usd_per_cny / yuan_price_level(m.world, m.current_year)  # the table's yuan are this year's (nominal)
         k = gov.policy.designation.key_little_giant
         key_grant = k.grant_myuan_per_firm_term / (k.term_years * 4.0) * usd if k.enabled else 0.0
         self.quarters += 1

@@ -9,6 +9,7 @@ import pytest
 from _rule_helpers import fresh_config
 
 from agents.firms import Phase, ProjectPhase
+from agents.government import yuan_price_level
 from agents.groups import SOEGroup
 from sim.engine.model import ChainModel
 
@@ -55,7 +56,8 @@ def test_new_year_renews_the_rescue_budget_in_usd_and_scale():
     c = g.cfg
     g.rescue_left = 0.0
     g.new_year()
-    assert g.rescue_left == pytest.approx(c.rescue_budget_myuan_per_year * m.world.usd_per_cny * 0.5)
+    level = yuan_price_level(m.world, m.current_year)  # the budget's yuan are this year's (nominal)
+    assert g.rescue_left == pytest.approx(c.rescue_budget_myuan_per_year * m.world.usd_per_cny * 0.5 / level)
 
 
 def test_rescue_recapitalises_to_zero_cash_and_zero_equity_within_the_budget():
@@ -114,7 +116,7 @@ def test_grading_top_share_and_rd_fund_split():
         rd = pop.trailing(pop.rd_hist, step, 4)[ops]
         perf = np.where(rev > 1e-12, rd / np.where(rev > 1e-12, rev, 1.0) + pop.patents_invention[ops] / np.where(rev > 1e-12, rev, 1.0) / 100.0, 0.0)
         assert perf[np.isin(ops, graded)].min() >= perf[~np.isin(ops, graded)].max()
-        fund = g.cfg.rd_fund_myuan_per_year * m.world.usd_per_cny * m.world.scale
+        fund = g.cfg.rd_fund_myuan_per_year * m.world.usd_per_cny * m.world.scale / yuan_price_level(m.world, m.current_year)
         assert g.rd_fund_q == pytest.approx(fund / 4.0 / n_a)
         pop.grants[:] = 0.0
         pop.rd_grants[:] = 0.0

@@ -320,7 +320,8 @@ def test_the_government_records_the_year_before_for_the_two_year_growth():
     np.testing.assert_array_equal(met["revenue_growth_2y"][new], met["revenue_growth"][new])  # (none, when no firm entered)
     ok = ~new & (rev_yb > 0) & (prev4 > 0) & pop.alive
     assert ok.sum() > 10
-    expect = 0.5 * ((rev4[ok] / prev4[ok] - 1) + (prev4[ok] / rev_yb[ok] - 1))
+    g = 1.0 + m.world.price_level_growth  # nominal growth: each year's revenue at its own year's prices (docs/ODD.md 7.9)
+    expect = 0.5 * ((rev4[ok] / prev4[ok] * g - 1) + (prev4[ok] / rev_yb[ok] * g - 1))
     np.testing.assert_allclose(met["revenue_growth_2y"][ok], expect, rtol=1e-12)
     assert not np.allclose(met["revenue_growth_2y"][ok], met["revenue_growth"][ok])
 

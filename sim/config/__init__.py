@@ -267,6 +267,8 @@ class WorldConfig:
     start_year: int = f(lo=1900, hi=2200)
     scale: float = f(1.0, lo=1e-6)  # multiplies firm counts and demand (benchmarks)
     usd_per_cny: float = f(lo=0.0)  # exchange rate used where criteria are in yuan
+    price_level_growth: float = f(0.0, lo=-0.2, hi=0.5)  # a year: the model's money is at the start year's prices; a yuan amount of
+    # the criteria and the policy (nominal in the year it applies) is worth 1 / (1 + this) ^ (year - start_year) of it (0: no inflation)
     independence_threshold: float = f(lo=0.0, hi=10.0)
     independence_hold_quarters: int = f(lo=1)
     timeline_reference_year: Optional[float] = None  # null: the start of the run

@@ -41,6 +41,7 @@ class NationalWorldView:
     start_year: int
     usd_per_cny: float
     scale: float
+    price_level_growth: float = 0.0  # the world's (sim.config.WorldConfig): yuan amounts are nominal
 
 
 class NationalGovernment(Government):
@@ -93,7 +94,7 @@ class NationalModel(mesa.Model):
             raise ValueError("NationalModel needs a config with national set (scenario=national_programme)")
         self.cfg = cfg
         self.national = n = cfg.national
-        self.world = NationalWorldView(start_year=n.start_year, usd_per_cny=n.usd_per_cny, scale=n.scale)
+        self.world = NationalWorldView(n.start_year, n.usd_per_cny, n.scale, cfg.world.price_level_growth)
         self.tables = T = build_national_tables(cfg)
         self.n_steps = cfg.years * 4
         self.streams = dict(zip(STREAMS, self.rng.spawn(len(STREAMS))))
