@@ -140,17 +140,15 @@ def firm_metrics(
     prof_prev4 = pop.trailing(pop.prof_hist, step, 4, lag=4)
     inflate = 1.0 + price_level_growth
     level = inflate ** ((step + 1) / 4.0 - 0.5)  # the last four quarters' price level (at their mid-point) over the start year's
-    if price_level_growth != 0.0:  # nominal flows, each window at its own year's prices
-        rev4, rd4, prof4 = rev4 * level, rd4 * level, prof4 * level
-        rev_prev4, rd_prev4, prof_prev4 = (x * (level / inflate) for x in (rev_prev4, rd_prev4, prof_prev4))
+    # nominal flows, each window at its own year's prices (exact at g = 0: every factor is then 1.0)
+    rev4, rd4, prof4 = rev4 * level, rd4 * level, prof4 * level
+    rev_prev4, rd_prev4, prof_prev4 = (x * (level / inflate) for x in (rev_prev4, rd_prev4, prof_prev4))
     rev8, rd8 = rev4 + rev_prev4, rd_prev4
     np.add(rd4, rd8, out=rd8)
     rev_growth, prof_growth = _growth(rev4, rev_prev4), _profit_growth(prof4, prof_prev4)
     rev_growth_2y, prof_growth_2y = rev_growth, prof_growth
     if year_before is not None:
-        rev_yb, prof_yb = year_before
-        if price_level_growth != 0.0:
-            rev_yb, prof_yb = (x * (level / inflate**2) for x in (rev_yb, prof_yb))
+        rev_yb, prof_yb = (x * (level / inflate**2) for x in year_before)
         # 0.5 x (this year's growth + the year before's), this year's alone where the year before is not known; in place
         rev_growth_2y = _mean_with(rev_growth, _growth(rev_prev4, np.nan_to_num(rev_yb)), np.isnan(rev_yb))
         prof_growth_2y = _mean_with(prof_growth, _profit_growth(prof_prev4, np.nan_to_num(prof_yb)), np.isnan(prof_yb))
@@ -161,7 +159,7 @@ def firm_metrics(
     assets += pop.working_capital
     equity_3y = np.subtract(pop.equity_raised, eq_before, out=eq_before)  # eq_before is this function's own copy
     np.maximum(equity_3y, 0.0, out=equity_3y)
-    stock_myuan = myuan * level if price_level_growth != 0.0 else myuan  # money stocks at the last four quarters' prices
+    stock_myuan = myuan * level  # money stocks at the last four quarters' prices
     equity_3y *= stock_myuan
     if niche_share is None:
         cap = np.where(pop.operating, pop.capacity_t, 0.0)
