@@ -140,9 +140,12 @@ def firm_metrics(
     prof_prev4 = pop.trailing(pop.prof_hist, step, 4, lag=4)
     inflate = 1.0 + price_level_growth
     level = inflate ** ((step + 1) / 4.0 - 0.5)  # the last four quarters' price level (at their mid-point) over the start year's
-    # nominal flows, each window at its own year's prices (exact at g = 0: every factor is then 1.0)
-    rev4, rd4, prof4 = rev4 * level, rd4 * level, prof4 * level
-    rev_prev4, rd_prev4, prof_prev4 = (x * (level / inflate) for x in (rev_prev4, rd_prev4, prof_prev4))
+    # nominal flows, each window at its own year's prices (exact at g = 0: every factor is then 1.0); in place, as
+    # trailing() returns new arrays, so a million-firm round allocates nothing more
+    for x in (rev4, rd4, prof4):
+        x *= level
+    for x in (rev_prev4, rd_prev4, prof_prev4):
+        x *= level / inflate
     rev8, rd8 = rev4 + rev_prev4, rd_prev4
     np.add(rd4, rd8, out=rd8)
     rev_growth, prof_growth = _growth(rev4, rev_prev4), _profit_growth(prof4, prof_prev4)
