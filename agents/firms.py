@@ -562,6 +562,7 @@ def account(
     revenue_adjust: np.ndarray | None = None,
     mothball_fixed_cost_saved: float = 0.0,
     row_price: np.ndarray | None = None,
+    rd_tax: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
     """One quarter of accounts (MODEL.md 3, step 3).
 
@@ -571,7 +572,9 @@ def account(
     revenue = output x own-bloc price (or ``row_price``, USD/kg per row, where the firm sells in its own niche market: the national
     world) (less ``revenue_adjust``, M USD per row, if given); costs = inputs + processing + fixed + interest + R&D;
     fixed = fixed_cost_share x capex per kt x capacity, times 1 - ``mothball_fixed_cost_saved`` for a mothballed plant;
-    R&D = min(propensity x revenue + R&D grants, funds available) (MODEL.md 5.3);
+    R&D = min(propensity x revenue + R&D grants, funds available) (MODEL.md 5.3), with ``rd_tax`` = (factor, deduction),
+    each (B,) per bloc (Tables.rd_tax_factor, Tables.rd_extra_deduction): min(propensity x factor x revenue + R&D grants,
+    funds available), and the deduction x R&D taken off profit before tax (the additional deduction of R&D expense);
     depreciation is straight-line on operating plant at cost (construction in
     progress is not depreciated) and never takes book value below zero;
     tax on positive profit at the firm's rate; capex of projects under construction
@@ -588,7 +591,9 @@ def account(
     """
     for lo, block in pop.blocks():  # each row on its own: block by block at scale (FirmPopulation.blocks)
         hi = lo + len(block)
-        _account_rows(block, T, step, fin, market_price, _block_of(revenue_adjust, lo, hi), mothball_fixed_cost_saved, _block_of(row_price, lo, hi))
+        _account_rows(
+            block, T, step, fin, market_price, _block_of(revenue_adjust, lo, hi), mothball_fixed_cost_saved, _block_of(row_price, lo, hi), rd_tax
+        )
 
 
 def _account_rows(
@@ -600,6 +605,7 @@ def _account_rows(
     revenue_adjust: np.ndarray | None,
     mothball_fixed_cost_saved: float,
     row_price: np.ndarray | None,
+    rd_tax: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
     """``account`` on the rows of ``pop`` (a population or a block of one)."""
     n = len(pop)
@@ -654,6 +660,8 @@ def _account_rows(
     np.maximum(funds, 0.0, out=funds)
     rd = pop.rd_spend
     np.multiply(pop.rd_propensity, revenue, out=rd)
+    if rd_tax is not None:  # R&D answers its after-tax price
+        rd *= rd_tax[0][pop.bloc]
     rd += pop.rd_grants
     np.minimum(rd, funds, out=rd)
     rd[dead] = 0.0
@@ -666,7 +674,10 @@ def _account_rows(
     pbt = revenue + pop.grants
     pbt -= costs
     pbt -= pop.depreciation
-    np.maximum(pbt, 0.0, out=pop.tax)
+    if rd_tax is None:
+        np.maximum(pbt, 0.0, out=pop.tax)
+    else:  # the additional deduction of R&D expense comes off taxable profit
+        np.maximum(pbt - rd_tax[1][pop.bloc] * rd, 0.0, out=pop.tax)
     pop.tax *= pop.tax_rate
     np.subtract(pbt, pop.tax, out=pop.profit)
     cash_pre = np.add(pop.cash, revenue, out=funds)

@@ -809,6 +809,7 @@ class Government(mesa.Agent):
         r = self.policy.designation.rd_raise
         pop = self.model.pop
         crit = self.policy.designation.criteria
+        rd_tax = self.model.rd_tax_now()
         for t in DESIGNATED:
             rows = np.flatnonzero(here & (pop.tier == t - 1))
             if not len(rows):
@@ -821,6 +822,8 @@ class Government(mesa.Agent):
             go, target = self._lever(t, metrics, rows, level, options, r.window, np.zeros(len(rows), dtype=bool))
             go, target = self._coach(t, rows, metrics, level, options, go, target)
             rr = rows[go]
+            if rd_tax is not None:  # R&D is propensity x the tax factor (agents.firms.account): the propensity that reaches the aim
+                target = target / rd_tax[0][self.bloc]
             pop.rd_propensity[rr] = np.maximum(pop.rd_propensity[rr], target[go])
 
     def _lever(self, t: Tier, metrics, rows: np.ndarray, level: np.ndarray, options, window: float, go: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

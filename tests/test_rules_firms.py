@@ -460,6 +460,48 @@ def test_account_rd_within_propensity_and_funds(T, cfg):
     assert pop.rd_spend[2] < pop.rd_propensity[2] * pop.revenue[2]
 
 
+def test_account_rd_answers_its_tax_price_and_the_deduction_comes_off_taxable_profit(T, cfg):
+    """With the R&D tax terms (factor, deduction) per bloc: R&D = propensity x the bloc's factor x revenue (+ R&D
+    grants, within funds), and tax = rate x max(profit before tax - deduction x R&D, 0); a bloc with factor 1 and
+    deduction 0 is exactly as without the terms."""
+    cn, we = bloc(T, "china"), bloc(T, "west")
+    factor, deduction = np.ones(T.B), np.zeros(T.B)
+    factor[cn], deduction[cn] = 1.25, 1.0
+    ref, pop = _account_pop(T), _account_pop(T)
+    account(ref, T, 3, cfg.world.finance, flat_price(T))
+    account(pop, T, 3, cfg.world.finance, flat_price(T), rd_tax=(factor, deduction))
+    china = pop.bloc == cn
+    free = np.array([0, 4])  # Chinese firms whose funds do not hold their R&D back (firm 2's do: propensity 0.5)
+    assert (pop.bloc[free] == cn).all() and (pop.rd_spend[free] > ref.rd_spend[free]).all()
+    np.testing.assert_allclose(pop.rd_spend[free], pop.rd_propensity[free] * 1.25 * pop.revenue[free] + pop.rd_grants[free])
+    pbt = pop.revenue + pop.grants - pop.costs - pop.depreciation
+    np.testing.assert_allclose(pop.tax, pop.tax_rate * np.maximum(pbt - deduction[pop.bloc] * pop.rd_spend, 0.0))
+    assert (pop.tax[china] < np.maximum(pbt[china], 0.0) * pop.tax_rate[china]).any(), "the deduction lowers some Chinese firm's tax"
+    west = np.flatnonzero(pop.bloc == we)
+    for k in ("rd_spend", "tax", "profit", "cash", "debt"):
+        np.testing.assert_array_equal(getattr(pop, k)[west], getattr(ref, k)[west])
+
+
+def test_rd_tax_terms_follow_the_deduction_schedule(T):
+    """Tables.rd_extra_deduction steps at each scheduled year (0 before the first); the factor is the after-tax price of
+    R&D in the start year over this year's, to the elasticity; no schedule anywhere: None (the accounts as before)."""
+    assert T.rd_tax(2030.0, 2015.0, 1.0) is None
+    cn = bloc(T, "china")
+    years = [np.zeros(0) for _ in range(T.B)]
+    shares = [np.zeros(0) for _ in range(T.B)]
+    years[cn], shares[cn] = np.array([2008.0, 2018.0, 2021.0]), np.array([0.5, 0.75, 1.0])
+    T2 = dataclasses.replace(T, rd_deduction_years=years, rd_deduction_share=shares)
+    assert T2.rd_extra_deduction(2007.75)[cn] == 0.0
+    assert T2.rd_extra_deduction(2017.75)[cn] == 0.5 and T2.rd_extra_deduction(2018.0)[cn] == 0.75
+    assert T2.rd_extra_deduction(2040.0)[cn] == 1.0 and (np.delete(T2.rd_extra_deduction(2040.0), cn) == 0.0).all()
+    tau = T.tax_rate[cn]
+    factor, deduction = T2.rd_tax(2022.0, 2015.0, 1.0)
+    assert factor[cn] == pytest.approx((1 - tau * 1.5) / (1 - tau * 2.0)) and deduction[cn] == 1.0
+    assert (np.delete(factor, cn) == 1.0).all() and (np.delete(deduction, cn) == 0.0).all()
+    assert T2.rd_tax(2022.0, 2015.0, 0.0)[0][cn] == 1.0  # no R&D response: the deduction alone
+    assert T2.rd_tax(2016.0, 2015.0, 1.0)[0][cn] == 1.0  # the start year's deduction is the reference
+
+
 def test_account_exited_firms_spend_no_rd(T, cfg):
     pop = make_pop(1, stage=1, output_t=100.0, cash=100.0, phase=Phase.EXITED, rd_propensity=0.1)
     _run_account(T, cfg, pop)

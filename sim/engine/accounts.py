@@ -32,6 +32,7 @@ def do_accounting(model: ChainModel) -> None:
         model.trade_price,
         revenue_adjust=adjust,
         mothball_fixed_cost_saved=model.world.markets.mothball_fixed_cost_saved,
+        rd_tax=model.rd_tax_now(),
     )
     contracts.review(model)
 

@@ -90,6 +90,12 @@ class ChainModel(mesa.Model):
         """Fractional calendar year of the quarter being simulated (2015.0 = 2015 Q1)."""
         return self.world.start_year + max(self.quarter, 0) / 4.0
 
+    def rd_tax_now(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """This quarter's R&D tax terms per bloc, (factor, deduction) (Tables.rd_tax; None without a deduction schedule):
+        what the accounts and the government's R&D lever read."""
+        inn = self.cfg.world.innovation
+        return self.tables.rd_tax(self.current_year, self.world.start_year, inn.rd_tax_price_elasticity)
+
     def quarter_index(self, year: float) -> int:
         """Quarter index (0 = first simulated quarter) of a fractional calendar year."""
         return int(round((year - self.world.start_year) * 4.0))

@@ -10,7 +10,7 @@ a derived table says its unit in its name where it is not obvious.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -74,6 +74,9 @@ class Tables:
     # the points of BlocConfig.demand_t_per_year, per bloc: years and final magnet demand (t/yr)
     demand_years: list[np.ndarray]
     demand_t_per_year: list[np.ndarray]
+    # the points of BlocConfig.rd_extra_deduction, per bloc: years and the additional deduction of R&D (empty: none)
+    rd_deduction_years: list[np.ndarray] = field(default_factory=list)
+    rd_deduction_share: list[np.ndarray] = field(default_factory=list)
 
     @property
     def B(self) -> int:
@@ -105,6 +108,32 @@ class Tables:
         w = np.broadcast_to(np.asarray(weights, dtype=float), cell.shape)
         # float even with no rows (bincount then returns integers whatever the weights): a recorded series keeps one dtype
         return np.bincount(cell, weights=w, minlength=self.B * self.S).astype(float, copy=False).reshape(self.B, self.S)
+
+    def rd_extra_deduction(self, year: float) -> np.ndarray:
+        """(B,) the additional deduction of R&D expense from taxable profit in ``year`` (BlocConfig.rd_extra_deduction: the
+        share of the last point at or before the year; 0 before the first point and in a bloc without points)."""
+        out = np.zeros(self.B)
+        for b, (yrs, share) in enumerate(zip(self.rd_deduction_years, self.rd_deduction_share)):
+            i = int(np.searchsorted(yrs, year, side="right")) - 1
+            if i >= 0:
+                out[b] = share[i]
+        return out
+
+    def rd_tax_factor(self, year: float, start_year: float, elasticity: float) -> np.ndarray | None:
+        """(B,) R&D relative to its drawn propensity in ``year``: (the after-tax price of R&D in the start year / in ``year``)
+        ^ ``elasticity``, the after-tax price of a unit of R&D being 1 - tax rate x (1 + the additional deduction) at the
+        bloc's standard rate. None (the rule before) when no bloc has a deduction schedule."""
+        if not any(len(y) for y in self.rd_deduction_years):
+            return None
+        price_then = 1.0 - self.tax_rate * (1.0 + self.rd_extra_deduction(start_year))
+        price_now = 1.0 - self.tax_rate * (1.0 + self.rd_extra_deduction(year))
+        return np.power(price_then / np.maximum(price_now, 1e-9), elasticity)
+
+    def rd_tax(self, year: float, start_year: float, elasticity: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """(factor, deduction), each (B,), in ``year`` (:meth:`rd_tax_factor`, :meth:`rd_extra_deduction`), as
+        agents.firms.account reads them; None (the rule before) when no bloc has a deduction schedule."""
+        factor = self.rd_tax_factor(year, start_year, elasticity)
+        return None if factor is None else (factor, self.rd_extra_deduction(year))
 
     def final_demand_t_per_year(self, bloc: int, year: float, scale: float = 1.0) -> float:
         """Final magnet demand path: linear between configured points, flat beyond them."""
@@ -204,7 +233,15 @@ def _bloc_tables(w: WorldConfig) -> dict[str, np.ndarray | list[np.ndarray]]:
     )
     out["demand_years"] = [np.array([p[0] for p in c.demand_t_per_year], dtype=float) for c in bc]
     out["demand_t_per_year"] = [np.array([p[1] for p in c.demand_t_per_year], dtype=float) for c in bc]
+    out["rd_deduction_years"], out["rd_deduction_share"] = rd_deduction_points(bc)
     return out
+
+
+def rd_deduction_points(blocs) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each bloc's BlocConfig.rd_extra_deduction as (years, shares) arrays (empty for a bloc without a schedule)."""
+    years = [np.array([p[0] for p in c.rd_extra_deduction], dtype=float) for c in blocs]
+    shares = [np.array([p[1] for p in c.rd_extra_deduction], dtype=float) for c in blocs]
+    return years, shares
 
 
 def log_uniform(rng: np.random.Generator, lo: float, hi: float, size: int) -> np.ndarray:

@@ -125,6 +125,7 @@ class NationalModel(mesa.Model):
     next_yearly_time = ChainModel.next_yearly_time
     policy_rng = ChainModel.policy_rng
     run = ChainModel.run
+    rd_tax_now = ChainModel.rd_tax_now
 
     def stage_gap(self, b: int, horizon_years: float) -> np.ndarray:
         """No plan of stage gaps on the national world: every sector is neutral (zeros)."""
@@ -147,7 +148,7 @@ class NationalModel(mesa.Model):
         T, pop = self.tables, self.pop
         market.clear_niches(self)
         price_usd = self.price[np.maximum(pop.niche, 0)] * T.reference_price_usd_per_kg[0]
-        firm_account(pop, T, self.quarter, self.cfg.world.finance, np.zeros((T.B, T.S)), row_price=price_usd)
+        firm_account(pop, T, self.quarter, self.cfg.world.finance, np.zeros((T.B, T.S)), row_price=price_usd, rd_tax=self.rd_tax_now())
         innovate(pop, T, self.cfg.world.innovation, self.streams["innovation"], patent_slot(self.quarter // 4), np.zeros(0))
         market.invest(self)
         market.enter_and_exit(self)
