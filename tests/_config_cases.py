@@ -273,20 +273,20 @@ ACCEPTED_AT_BOUNDS: list[BadConfig] = [
     ),
     BadConfig(
         "rd-deduction-share-too-large",
-        ("world.blocs.china.rd_extra_deduction=[[2008,0.5],[2018,7.5]]",),
-        "world.blocs.china.rd_extra_deduction[1]",
+        ("policy.china.instruments.rd_extra_deduction=[[2008,0.5],[2018,7.5]]",),
+        "policy.china.instruments.rd_extra_deduction[1]",
         ("[year, share]", "[0, 3]", "7.5"),
     ),
     BadConfig(
         "rd-deduction-years-not-increasing",
-        ("world.blocs.china.rd_extra_deduction=[[2018,0.75],[2008,0.5]]",),
-        "world.blocs.china.rd_extra_deduction",
+        ("policy.china.instruments.rd_extra_deduction=[[2018,0.75],[2008,0.5]]",),
+        "policy.china.instruments.rd_extra_deduction",
         ("strictly increasing", "2018"),
     ),
     BadConfig(
         "rd-deduction-not-a-list",
-        ("world.blocs.china.rd_extra_deduction=0.75",),
-        "world.blocs.china.rd_extra_deduction",
+        ("policy.china.instruments.rd_extra_deduction=0.75",),
+        "policy.china.instruments.rd_extra_deduction",
         (),
     ),
 ]

@@ -372,3 +372,36 @@ def test_defence_mandate_reaches_defence_buyers_and_state_buyers_only_and_ends_w
     assert cl.demand[(cl.class_bloc == WEST)].sum() > 0
     m.policy.retire_bloc(WEST)
     assert west["west_defence"].domestic_mandate == 0.0
+
+
+# -- China's additional deduction of R&D (docs/ODD.md 7.4) ------------------------------------------------------------
+
+
+def test_policy_rd_deduction_lowers_tax_from_the_start_and_lifts_rd_when_it_rises():
+    """policy.china.instruments.rd_extra_deduction reaches the accounts: in the first quarter (2015, the 50% of 2008 in
+    force) Chinese firms pay tax on profit less half their R&D and spend as before (the factor is 1 at the start); from
+    2018 (75%) a firm with the same propensity spends more on R&D by the tax-price factor. Other blocs are untouched."""
+    from _sim_helpers import make_config
+
+    law = "policy.china.instruments.rd_extra_deduction=[[2008,0.5],[2018,0.75],[2021,1.0]]"
+    off, on = ChainModel(make_config("years=4")), ChainModel(make_config("years=4", law))
+    off.step()
+    on.step()
+    pop_off, pop_on = off.pop, on.pop
+    cn = np.flatnonzero(pop_on.alive & (pop_on.bloc == CHINA))
+    np.testing.assert_array_equal(pop_on.rd_spend, pop_off.rd_spend)
+    pbt = pop_on.profit + pop_on.tax  # profit before tax (the grants are reset later in the quarter)
+    np.testing.assert_allclose(pop_on.tax[cn], pop_on.tax_rate[cn] * np.maximum(pbt[cn] - 0.5 * pop_on.rd_spend[cn], 0.0))
+    assert (pop_on.tax[cn] < pop_off.tax[cn]).any()
+    other = np.flatnonzero(pop_on.bloc != CHINA)
+    np.testing.assert_array_equal(pop_on.tax[other], pop_off.tax[other])
+    while on.steps < 13:  # to 2018 Q1
+        on.step()
+    factor, deduction = on.rd_tax_now()
+    tau = on.tables.tax_rate[CHINA]
+    assert deduction[CHINA] == 0.75 and factor[CHINA] == pytest.approx((1 - tau * 1.5) / (1 - tau * 1.75))
+    assert factor[WEST] == 1.0 and deduction[WEST] == 0.0
+    pop = on.pop
+    free = np.flatnonzero(pop.alive & (pop.bloc == CHINA) & (pop.rd_grants == 0) & (pop.rd_spend > 0) & (pop.cash > 10 * pop.rd_spend))
+    assert len(free) > 0
+    np.testing.assert_allclose(pop.rd_spend[free], pop.rd_propensity[free] * factor[CHINA] * pop.revenue[free])

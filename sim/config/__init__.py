@@ -92,9 +92,6 @@ class BlocConfig:
     patent_multiplier: float = f(lo=0.0)  # national patenting propensity relative to the base rates
     import_tariff: float = f(lo=0.0, hi=5.0)  # ad valorem, on imports from other blocs
     demand_t_per_year: list[Any] = MISSING  # [[year, final magnet demand t/yr], ...] (checked in validate)
-    # [[year, share], ...]: the additional deduction of R&D expense from taxable profit from each year on (0.75: 175% of R&D
-    # deducted), a step schedule (checked in validate); [] none: no deduction and R&D at its drawn propensity (the rule before)
-    rd_extra_deduction: list[Any] = field(default_factory=list)
     stages: dict[str, BlocStageConfig] = field(default_factory=dict)
 
 
@@ -173,7 +170,7 @@ class InnovationConfig:
     patent_life_years: int = f(lo=1, hi=40)  # years an invention (class I) patent stays in force
     utility_patent_life_years: int = f(lo=1, hi=40)  # years a utility-model / design (class II) patent stays in force
     knowhow_ramp_effect: float = f(lo=0.0)  # quality-ramp speed-up per unit of knowledge per kt capacity
-    # elasticity of R&D to its after-tax price (1 - tax rate x (1 + the bloc's rd_extra_deduction)), against the start year's
+    # elasticity of R&D to its after-tax price (1 - tax rate x (1 + the bloc's policy's instruments.rd_extra_deduction)), against the start year's
     rd_tax_price_elasticity: float = f(0.0, lo=0.0, hi=3.0)
 
 
@@ -491,20 +488,6 @@ def _check_bloc(b: str, bc: BlocConfig, stages: list[str]) -> None:
     years = [pt[0] for pt in bc.demand_t_per_year]
     if years != sorted(years):
         raise ConfigError(f"world.blocs.{b}.demand_t_per_year", "years must be increasing")
-    key = f"world.blocs.{b}.rd_extra_deduction"
-    if not isinstance(bc.rd_extra_deduction, (list, tuple)):
-        raise ConfigError(key, f"must be a list of [year, share] points (share in [0, 3]), or [] for none; got {bc.rd_extra_deduction!r}")
-    for i, pt in enumerate(bc.rd_extra_deduction):
-        if not (
-            isinstance(pt, (list, tuple))
-            and len(pt) == 2
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v == v for v in pt)
-            and 0.0 <= pt[1] <= 3.0
-        ):
-            raise ConfigError(f"{key}[{i}]", f"must be [year, share] with share in [0, 3] (0.75: 175% of R&D deducted), got {pt!r}")
-    years = [pt[0] for pt in bc.rd_extra_deduction]
-    if any(b2 <= a for a, b2 in zip(years, years[1:])):
-        raise ConfigError(key, f"years must be strictly increasing, got {years}")
 
 
 def _check_buyers(w: WorldConfig) -> None:

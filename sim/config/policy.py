@@ -217,6 +217,9 @@ class InstrumentsConfig:
     output_quota_t_per_year: dict[str, float] = field(default_factory=dict)
     output_quota_base_year: float = f(2015.0, lo=1900.0, hi=2300.0)  # the year of output_quota_t_per_year
     output_quota_unofficial_share: float = f(0.0, lo=0.0, hi=0.9)  # share of output produced beyond the quota (tolerated): cap = quota / (1 - share)
+    # [[year, share], ...]: the additional deduction of R&D expense from taxable profit from each year on (0.75: 175% of R&D
+    # deducted), a step schedule read at the start of the run; [] none: no deduction and R&D at its drawn propensity (the rule before)
+    rd_extra_deduction: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -467,6 +470,24 @@ def check_policy(key: str, bloc: str, p: PolicyConfig, cfg) -> None:
             raise ConfigError(f"{key}.instruments.production_credit_cost_share.{s}", f"must be <= 1, got {v!r}")
         if s in ins.production_credit_usd_per_kg:
             raise ConfigError(f"{key}.instruments.production_credit_cost_share.{s}", "a stage has a credit per kg or a cost share, not both")
+    check_deduction_schedule(f"{key}.instruments.rd_extra_deduction", ins.rd_extra_deduction)
+
+
+def check_deduction_schedule(key: str, schedule: Any) -> None:
+    """[[year, share], ...] with shares in [0, 3] and years strictly increasing ([]: none)."""
+    if not isinstance(schedule, (list, tuple)):
+        raise ConfigError(key, f"must be a list of [year, share] points (share in [0, 3]), or [] for none; got {schedule!r}")
+    for i, pt in enumerate(schedule):
+        if not (
+            isinstance(pt, (list, tuple))
+            and len(pt) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v == v for v in pt)
+            and 0.0 <= pt[1] <= 3.0
+        ):
+            raise ConfigError(f"{key}[{i}]", f"must be [year, share] with share in [0, 3] (0.75: 175% of R&D deducted), got {pt!r}")
+    years = [pt[0] for pt in schedule]
+    if any(b <= a for a, b in zip(years, years[1:])):
+        raise ConfigError(key, f"years must be strictly increasing, got {years}")
 
 
 def validate_policy(cfg) -> None:

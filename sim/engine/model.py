@@ -29,7 +29,7 @@ from sim.engine.metrics import Recorder
 from sim.engine.numerics import check_dispatch
 from sim.engine.policy import PolicyModules
 from sim.engine.security import SecurityPremium
-from sim.engine.world import build_population, build_tables
+from sim.engine.world import build_population, build_tables, set_rd_deduction
 
 STREAMS = ("init", "innovation", "investment", "entry", "projects", "policy", "shocks", "spare")
 
@@ -43,6 +43,7 @@ class ChainModel(mesa.Model):
         self.cfg = cfg
         self.world = w = cfg.world
         self.tables = T = build_tables(w)
+        set_rd_deduction(T, cfg.policy)
         self.n_steps = cfg.years * 4
         streams = self.rng.spawn(len(STREAMS))
         self.streams = dict(zip(STREAMS, streams))

@@ -74,7 +74,7 @@ class Tables:
     # the points of BlocConfig.demand_t_per_year, per bloc: years and final magnet demand (t/yr)
     demand_years: list[np.ndarray]
     demand_t_per_year: list[np.ndarray]
-    # the points of BlocConfig.rd_extra_deduction, per bloc: years and the additional deduction of R&D (empty: none)
+    # the points of each bloc's policy instruments.rd_extra_deduction (set_rd_deduction): years and the additional deduction of R&D
     rd_deduction_years: list[np.ndarray] = field(default_factory=list)
     rd_deduction_share: list[np.ndarray] = field(default_factory=list)
 
@@ -110,8 +110,9 @@ class Tables:
         return np.bincount(cell, weights=w, minlength=self.B * self.S).astype(float, copy=False).reshape(self.B, self.S)
 
     def rd_extra_deduction(self, year: float) -> np.ndarray:
-        """(B,) the additional deduction of R&D expense from taxable profit in ``year`` (BlocConfig.rd_extra_deduction: the
-        share of the last point at or before the year; 0 before the first point and in a bloc without points)."""
+        """(B,) the additional deduction of R&D expense from taxable profit in ``year`` (the bloc's policy's
+        ``instruments.rd_extra_deduction``: the share of the last point at or before the year; 0 before the first point and in
+        a bloc without points)."""
         out = np.zeros(self.B)
         for b, (yrs, share) in enumerate(zip(self.rd_deduction_years, self.rd_deduction_share)):
             i = int(np.searchsorted(yrs, year, side="right")) - 1
@@ -233,15 +234,15 @@ def _bloc_tables(w: WorldConfig) -> dict[str, np.ndarray | list[np.ndarray]]:
     )
     out["demand_years"] = [np.array([p[0] for p in c.demand_t_per_year], dtype=float) for c in bc]
     out["demand_t_per_year"] = [np.array([p[1] for p in c.demand_t_per_year], dtype=float) for c in bc]
-    out["rd_deduction_years"], out["rd_deduction_share"] = rd_deduction_points(bc)
     return out
 
 
-def rd_deduction_points(blocs) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Each bloc's BlocConfig.rd_extra_deduction as (years, shares) arrays (empty for a bloc without a schedule)."""
-    years = [np.array([p[0] for p in c.rd_extra_deduction], dtype=float) for c in blocs]
-    shares = [np.array([p[1] for p in c.rd_extra_deduction], dtype=float) for c in blocs]
-    return years, shares
+def set_rd_deduction(T: Tables, policy: dict) -> None:
+    """Each bloc's R&D deduction schedule from its policy (``instruments.rd_extra_deduction``, read at the start of the run;
+    a bloc without a policy or a schedule has none) into ``T.rd_deduction_years`` and ``T.rd_deduction_share``."""
+    schedules = [list(policy[b].instruments.rd_extra_deduction) if policy.get(b) is not None else [] for b in T.blocs]
+    T.rd_deduction_years = [np.array([p[0] for p in sc], dtype=float) for sc in schedules]
+    T.rd_deduction_share = [np.array([p[1] for p in sc], dtype=float) for sc in schedules]
 
 
 def log_uniform(rng: np.random.Generator, lo: float, hi: float, size: int) -> np.ndarray:

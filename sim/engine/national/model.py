@@ -28,6 +28,7 @@ from sim.engine.national import market
 from sim.engine.national.recorder import NationalRecorder
 from sim.engine.national.world import build_national_population, build_national_tables, niche_layout
 from sim.engine.numerics import check_dispatch
+from sim.engine.world import set_rd_deduction
 
 STREAMS = ("init", "innovation", "investment", "entry", "projects", "policy", "shocks", "spare")
 # events a national run logs per firm (the programme's); entry, exit and investment are counted, not logged, at this scale
@@ -96,6 +97,7 @@ class NationalModel(mesa.Model):
         self.national = n = cfg.national
         self.world = NationalWorldView(n.start_year, n.usd_per_cny, n.scale, cfg.world.price_level_growth)
         self.tables = T = build_national_tables(cfg)
+        set_rd_deduction(T, cfg.policy)
         self.n_steps = cfg.years * 4
         self.streams = dict(zip(STREAMS, self.rng.spawn(len(STREAMS))))
         self.pop, start_output = build_national_population(cfg, T, self.streams["init"])

@@ -17,7 +17,7 @@ from scipy.special import ndtr, ndtri
 
 from agents.firms import FirmPopulation, Phase, patent_slot
 from sim.config import Config
-from sim.engine.world import Tables, rd_deduction_points
+from sim.engine.world import Tables
 
 RARE_EARTH_BLOC = "china"  # the bloc of the rare-earth world whose firm cohorts form the national world's rare-earth sector
 
@@ -90,8 +90,6 @@ def build_national_tables(cfg: Config) -> Tables:
         import_tariff=np.array([bc.import_tariff]),
         demand_years=[np.array([float(w.start_year)])],
         demand_t_per_year=[np.array([0.0])],
-        rd_deduction_years=rd_deduction_points([bc])[0],
-        rd_deduction_share=rd_deduction_points([bc])[1],
         brownfield_factor=np.ones(3),  # every project is an expansion built in build_quarters: no brownfield shortening
     )
 
