@@ -144,6 +144,55 @@ def test_the_unfed_input_need_counts_upstream_less_what_is_already_unmet():
     assert with_unmet == pytest.approx(base, rel=1e-12)  # 50 unmet + (gap - 50) = gap
 
 
+def test_the_unfed_need_counts_at_once_and_the_rest_is_smoothed():
+    """``investment.unfed_need_at_once``: the unfed input need of the West's magnet plants enters its metal investors'
+    expected sales whole in the quarter it appears (and leaves whole when it is fed), while orders are smoothed over
+    price_memory_quarters; off, the need is smoothed with them (the rule before)."""
+    orders = (100.0, 300.0, 300.0, 300.0)  # t a quarter on the West's metal plant
+    controls = (False, True, True, False)  # China's licences on metal and magnets: the magnet plants go unfed
+
+    def run(at_once: bool) -> tuple[list[float], list[float]]:
+        m = _west_chain()
+        m.world.investment.input_feasible_supply = True
+        m.world.investment.unfed_need_at_once = at_once
+        cap, _ = m.capacity_and_pipeline()
+        m.last_clearing = {  # the metal market of last quarter: the West's and China's plants, nothing unmet
+            METAL: StageClearing(
+                suppliers=np.array([0, 3]),
+                alloc=np.zeros((2, 2)),
+                demand=np.zeros(2),
+                unmet=np.zeros(2),
+                class_bloc=np.array([WEST, CHINA]),
+                landed=np.zeros((2, 2)),
+            )
+        }
+        got, needs = [], []
+        for q, (o, control) in enumerate(zip(orders, controls)):
+            m.markets.clear_export_control("test")
+            if control:
+                m.markets.set_export_control("test", "china", ["metal", "magnet"], 0.2)
+            m.input_feed = investment.input_feed(m, cap, m.committed_pipeline())
+            m.pop.orders_t[:] = 0.0
+            m.pop.orders_t[0] = o
+            m.quarter = q
+            needs.append(float(investment.unfed_need(m)[WEST, METAL]))
+            investment.smooth_sales(m)
+            got.append(float(m.sales_expected[WEST, METAL]))
+        return got, needs
+
+    a = 1.0 / fresh_config("years=1").world.investment.price_memory_quarters
+    on, need = run(True)
+    off, _ = run(False)
+    assert need[0] == need[3] == 0.0 and need[1] == need[2] > 0
+    smooth = lambda xs: [xs[0]] + [None] * (len(xs) - 1)  # noqa: E731
+    s_on, s_off = smooth(orders), smooth([o + n for o, n in zip(orders, need)])
+    for q in range(1, len(orders)):
+        s_on[q] = (1 - a) * s_on[q - 1] + a * orders[q]
+        s_off[q] = (1 - a) * s_off[q - 1] + a * (orders[q] + need[q])
+    np.testing.assert_allclose(on, [x + n for x, n in zip(s_on, need)], rtol=1e-12)
+    np.testing.assert_allclose(off, s_off, rtol=1e-12)
+
+
 # ---------------------------------------------------------------------- the insolvency sale
 def _mine_model(control: bool = True) -> ChainModel:
     """West: a 40 kt mine at quality 1, a separation plant of 2 kt and 6 kt of separation past its decision; China

@@ -232,7 +232,7 @@ def with_netback(price: np.ndarray, normal: np.ndarray, input_price: np.ndarray,
     return out
 
 
-def sales_within_reach(model: ChainModel, nameplate: np.ndarray | None = None) -> np.ndarray:
+def sales_within_reach(model: ChainModel, nameplate: np.ndarray | None = None, with_unfed: bool = True) -> np.ndarray:
     """(B, S) tonnes a quarter a bloc's producers can expect to sell at each stage: the orders placed on them, the
     unmet demand of the bloc's own buyers, an equal share (1 / (B - 1)) of the other blocs' unmet demand (times the
     licensed share of its exports there under an export control), at upstream stages ``investment.derived_demand_share``
@@ -241,7 +241,7 @@ def sales_within_reach(model: ChainModel, nameplate: np.ndarray | None = None) -
     imports its buyers would rather replace (each origin's share of
     the imports times its security premium over the maximum premium: sim.engine.security); at most a quarter of
     the bloc-stage's national output quota where one is in force. ``nameplate``: :func:`fed_nameplate` when the caller
-    has it (else read now)."""
+    has it (else read now). ``with_unfed`` false: without the unfed input need (:func:`unfed_need`)."""
     T, pop = model.tables, model.pop
     B = T.B
     out = np.zeros((B, T.S))
@@ -269,18 +269,36 @@ def sales_within_reach(model: ChainModel, nameplate: np.ndarray | None = None) -
         unmet_magnets = final_unmet(model)[0]
         per_magnet = T.magnet_eq_per_t[T.S - 1] / T.magnet_eq_per_t  # (S,) t of stage-s product per t of magnet
         out[:, : T.S - 1] += share * unmet_magnets[:, None] * per_magnet[None, : T.S - 1]
-    feed = model.input_feed
-    if feed is not None:  # the input the bloc's plants and committed pipeline downstream would buy but cannot get
-        nameplate = fed_nameplate(model) if nameplate is None else nameplate
-        lim = input_limited(model, nameplate)
-        for s in range(1, T.S):
-            gap = np.where(lim[:, s], T.input_per_t[s] * np.maximum(nameplate[:, s] - feed[0][:, s], 0.0) / 4.0, 0.0)
-            cl = model.last_clearing.get(s - 1)
-            unmet = np.zeros(B) if cl is None else np.bincount(cl.class_bloc, weights=cl.unmet, minlength=B)
-            out[:, s - 1] += np.maximum(gap - unmet, 0.0)  # their unmet orders already count
+    if with_unfed and model.input_feed is not None:  # the input the bloc's plants and committed pipeline downstream would buy but cannot get
+        out += unfed_need(model, nameplate)
+    return capped_sales(model, out)
+
+
+def capped_sales(model: ChainModel, out: np.ndarray) -> np.ndarray:
+    """``out`` (B, S), t a quarter, at most a quarter of the bloc-stage's national output quota where one is in force."""
     cap = model.instruments.output_cap_t
     if cap is not None:  # a national output quota caps what the bloc's producers can sell, whatever the demand
         out = np.minimum(out, cap / 4.0)
+    return out
+
+
+def unfed_need(model: ChainModel, nameplate: np.ndarray | None = None) -> np.ndarray:
+    """(B, S) t a quarter: at each stage s - 1, the input that the bloc's plants and committed pipeline at an input-limited stage
+    s (:func:`input_limited`) would buy but the feed cannot give them, input_per_t x (nameplate - feed) / 4, less the
+    unmet orders of the last clearing at s - 1 (which count already); zeros without the input feed."""
+    T = model.tables
+    B = T.B
+    out = np.zeros((B, T.S))
+    feed = model.input_feed
+    if feed is None:
+        return out
+    nameplate = fed_nameplate(model) if nameplate is None else nameplate
+    lim = input_limited(model, nameplate)
+    for s in range(1, T.S):
+        gap = np.where(lim[:, s], T.input_per_t[s] * np.maximum(nameplate[:, s] - feed[0][:, s], 0.0) / 4.0, 0.0)
+        cl = model.last_clearing.get(s - 1)
+        unmet = np.zeros(B) if cl is None else np.bincount(cl.class_bloc, weights=cl.unmet, minlength=B)
+        out[:, s - 1] += np.maximum(gap - unmet, 0.0)  # their unmet orders already count
     return out
 
 
@@ -289,8 +307,14 @@ def smooth_sales(model: ChainModel, nameplate: np.ndarray | None = None) -> None
     ``investment.price_memory_quarters``, once a quarter however often investors ask (``nameplate``: as there)."""
     if model.sales_expected_quarter != model.quarter:
         a = 1.0 / max(model.world.investment.price_memory_quarters, 1.0)
-        now = sales_within_reach(model, nameplate)
-        model.sales_expected = now if model.sales_expected is None else (1 - a) * model.sales_expected + a * now
+        if model.world.investment.unfed_need_at_once:  # the downstream's unfed need counts as it is now, the rest smoothed
+            now = sales_within_reach(model, nameplate, with_unfed=False)
+            prev = model.sales_smoothed
+            model.sales_smoothed = now if prev is None else (1 - a) * prev + a * now
+            model.sales_expected = capped_sales(model, model.sales_smoothed + unfed_need(model, nameplate))
+        else:
+            now = sales_within_reach(model, nameplate)
+            model.sales_expected = now if model.sales_expected is None else (1 - a) * model.sales_expected + a * now
         model.sales_expected_quarter = model.quarter
 
 

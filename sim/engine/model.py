@@ -56,6 +56,7 @@ class ChainModel(mesa.Model):
         self.utilisation = np.full((T.B, T.S), w.markets.target_utilisation)  # smoothed orders / available
         self.sales_expected: np.ndarray | None = None  # (B, S) smoothed sales within reach, t a quarter (sim.engine.investment)
         self.sales_expected_quarter = -2  # the quarter sales_expected was last smoothed
+        self.sales_smoothed: np.ndarray | None = None  # (B, S) the smoothed part of sales_expected (investment.unfed_need_at_once)
         self.demand_growth = np.ones((T.B, T.S))  # world final demand over the lead time / now (sim.engine.investment)
         self.input_feed: tuple[np.ndarray, np.ndarray] | None = None  # (B, S) feed and sellable output, t/yr (sim.engine.investment.input_feed)
         self.lead_years = inv.lead_years(T)
