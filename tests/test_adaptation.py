@@ -703,7 +703,7 @@ def _sales_model(premium: float) -> ChainModel:
     m.last_clearing = {MAGNET: _magnet_clearing(delivered, demand)}
     m.security.premium = np.zeros((T.B, T.B))
     m.security.premium[WEST, CHINA] = premium
-    m.quarter, m.sales_expected, m.sales_expected_quarter = 0, None, -2
+    m.quarter, m.sales_expected, m.sales_smoothed, m.sales_expected_quarter = 0, None, None, -2
     return m
 
 

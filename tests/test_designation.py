@@ -1171,6 +1171,7 @@ def test_coordinated_with_every_instrument_off_equals_no_policy():
     p.groups.incubation_per_year = 0.0
     p.groups.knowledge_sharing = None
     p.instruments.export_ban_stages = []  # China's standing ban on ore exports (conf/policy/coordinated.yaml)
+    p.instruments.rd_extra_deduction = []  # and its additional deduction of R&D (docs/ODD.md 7.4)
     base = fresh_config(*NONE)
     base.seed = 5
     assert base.policy["china"].regime == "none"

@@ -384,7 +384,8 @@ def test_policy_rd_deduction_lowers_tax_from_the_start_and_lifts_rd_when_it_rise
     from _sim_helpers import make_config
 
     law = "policy.china.instruments.rd_extra_deduction=[[2008,0.5],[2018,0.75],[2021,1.0]]"
-    off, on = ChainModel(make_config("years=4")), ChainModel(make_config("years=4", law))
+    off = ChainModel(make_config("years=4", "policy.china.instruments.rd_extra_deduction=[]"))
+    on = ChainModel(make_config("years=4", law))
     off.step()
     on.step()
     pop_off, pop_on = off.pop, on.pop
