@@ -535,12 +535,14 @@ def mothball(
     return np.flatnonzero(shut), np.flatnonzero(restart)
 
 
-def learn(pop: FirmPopulation, T, knowhow_ramp_effect: float, ramp_multiplier_extra: np.ndarray | None = None) -> None:
+def learn(pop: FirmPopulation, T, knowhow_ramp_effect: float, ramp_multiplier_extra: np.ndarray | None = None, on_throughput: bool = False) -> None:
     """Cumulative output grows; quality closes its gap to 1 with output (MODEL.md 5.2).
 
-    q <- 1 - (1 - q) exp(-output / (ramp_years x capacity x m)), where m is the
+    q <- 1 - (1 - q) exp(-x / (ramp_years x capacity x m)), where m is the
     bloc-stage ramp multiplier (missing know-how), reduced by the firm's knowledge
-    per kt of capacity.
+    per kt of capacity, and x the quarter's sellable output, or with ``on_throughput`` what the plant
+    processed for it, output / q (off-specification batches teach as much as good ones: yield learning
+    runs on volume processed, Hatch and Mowery 1998).
     """
     pop.cum_output_t = pop.cum_output_t + pop.output_t
     cap = np.maximum(pop.capacity_t, 1e-9)
@@ -549,7 +551,10 @@ def learn(pop: FirmPopulation, T, knowhow_ramp_effect: float, ramp_multiplier_ex
         mult = mult * ramp_multiplier_extra[pop.bloc, pop.stage]
     mult = mult / (1.0 + knowhow_ramp_effect * pop.knowledge / (cap / 1000.0))
     scale = T.quality_ramp_years[pop.stage] * cap * mult
-    gap = (1.0 - pop.quality) * np.exp(-np.divide(pop.output_t, scale, out=np.zeros_like(scale), where=scale > 0))
+    done = pop.output_t
+    if on_throughput:
+        done = np.divide(done, pop.quality, out=np.zeros_like(scale), where=pop.quality > 0)
+    gap = (1.0 - pop.quality) * np.exp(-np.divide(done, scale, out=np.zeros_like(scale), where=scale > 0))
     pop.quality = np.where(pop.operating, 1.0 - gap, pop.quality)
 
 

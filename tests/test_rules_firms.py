@@ -143,6 +143,38 @@ def test_learn_ramp_constant_means_63_percent_after_ramp_years_of_full_output(T)
     assert 1.0 - pop.quality[0] == pytest.approx(0.8 * np.exp(-1.0))
 
 
+def test_learn_on_throughput_counts_what_the_plant_processed(T):
+    """``world.innovation.quality_ramp_on_throughput``: the quarter's sellable output over the plant's quality (what it
+    processed, off-specification batches too) drives the ramp; off, the sellable output alone (the rule before)."""
+    s, b = stage(T, "separation"), bloc(T, "west")
+    scale = T.quality_ramp_years[s] * 1000.0 * T.ramp_multiplier[b, s]
+    on = make_pop(3, bloc=b, stage=s, quality=[0.5, 0.8, 0.0], capacity_t=1000.0, output_t=[100.0, 100.0, 0.0], cum_output_t=3000.0)
+    off = make_pop(3, bloc=b, stage=s, quality=[0.5, 0.8, 0.0], capacity_t=1000.0, output_t=[100.0, 100.0, 0.0], cum_output_t=3000.0)
+    learn(on, T, 0.0, on_throughput=True)
+    learn(off, T, 0.0)
+    np.testing.assert_allclose(on.quality[:2], 1.0 - np.array([0.5, 0.2]) * np.exp(-np.array([200.0, 125.0]) / scale))
+    np.testing.assert_allclose(off.quality[:2], 1.0 - np.array([0.5, 0.2]) * np.exp(-100.0 / scale))
+    assert on.quality[2] == 0.0 and off.quality[2] == 0.0  # nothing sold at quality 0: nothing processed, no learning
+    np.testing.assert_array_equal(on.cum_output_t, off.cum_output_t)  # experience (unit cost) still counts sellable output
+    np.testing.assert_array_equal(on.cum_output_t, [3100.0, 3100.0, 3000.0])
+
+
+def test_learn_on_throughput_a_plant_at_any_quality_closes_63_percent_in_ramp_years(T):
+    """Run at full throughput (sellable output = capacity / 4 x quality), a plant closes 63% of its quality gap in
+    ``quality_ramp_years`` whatever its quality at the start; on sellable output a plant at 0.2 takes far longer."""
+    s, b = stage(T, "metal"), bloc(T, "china")
+    T1 = dataclasses.replace(T, ramp_multiplier=np.ones_like(T.ramp_multiplier))
+    cap = 800.0
+    pops = {flag: make_pop(2, bloc=b, stage=s, quality=[0.2, 0.6], capacity_t=cap) for flag in (True, False)}
+    for _ in range(int(round(T.quality_ramp_years[s] * 4))):
+        for flag, pop in pops.items():
+            pop.output_t = cap / 4.0 * pop.quality
+            learn(pop, T1, 0.0, on_throughput=flag)
+    np.testing.assert_allclose(1.0 - pops[True].quality, np.array([0.8, 0.4]) * np.exp(-1.0))
+    assert (1.0 - pops[False].quality > 1.0 - pops[True].quality).all()
+    assert 1.0 - pops[False].quality[0] > 0.8 * np.exp(-0.5)  # at 0.2, less than half the ramp's progress
+
+
 def test_learn_quality_rises_never_exceeds_one(T):
     s = stage(T, "magnet")
     pop = make_pop(5, stage=s, quality=[0.0, 0.5, 0.99, 1.0, 0.3], output_t=[250.0, 1e12, 10.0, 500.0, 0.0])

@@ -170,6 +170,8 @@ class InnovationConfig:
     patent_life_years: int = f(lo=1, hi=40)  # years an invention (class I) patent stays in force
     utility_patent_life_years: int = f(lo=1, hi=40)  # years a utility-model / design (class II) patent stays in force
     knowhow_ramp_effect: float = f(lo=0.0)  # quality-ramp speed-up per unit of knowledge per kt capacity
+    # the quality ramp learns from throughput (sellable output / quality: what the plant processed, off-spec batches too); false: from sellable output
+    quality_ramp_on_throughput: bool = False
     # elasticity of R&D to its after-tax price (1 - tax rate x (1 + the bloc's policy's instruments.rd_extra_deduction)), against the start year's
     rd_tax_price_elasticity: float = f(0.0, lo=0.0, hi=3.0)
 

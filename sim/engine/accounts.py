@@ -52,4 +52,4 @@ def do_innovation(model: ChainModel) -> None:
     pop, inn = model.pop, model.world.innovation
     year_slot = patent_slot(model.quarter // 4)
     innovate(pop, model.tables, inn, model.streams["innovation"], year_slot, model.group_sharing)
-    learn(pop, model.tables, inn.knowhow_ramp_effect, model.instruments.ramp_extra)
+    learn(pop, model.tables, inn.knowhow_ramp_effect, model.instruments.ramp_extra, inn.quality_ramp_on_throughput)
