@@ -148,8 +148,8 @@ def test_learn_on_throughput_counts_what_the_plant_processed(T):
     processed, off-specification batches too) drives the ramp; off, the sellable output alone (the rule before)."""
     s, b = stage(T, "separation"), bloc(T, "west")
     scale = T.quality_ramp_years[s] * 1000.0 * T.ramp_multiplier[b, s]
-    on = make_pop(3, bloc=b, stage=s, quality=[0.5, 0.8, 0.0], capacity_t=1000.0, output_t=[100.0, 100.0, 0.0], cum_output_t=3000.0)
-    off = make_pop(3, bloc=b, stage=s, quality=[0.5, 0.8, 0.0], capacity_t=1000.0, output_t=[100.0, 100.0, 0.0], cum_output_t=3000.0)
+    rows = dict(bloc=b, stage=s, quality=[0.5, 0.8, 0.0], capacity_t=1000.0, output_t=[100.0, 100.0, 0.0], cum_output_t=3000.0)
+    on, off = make_pop(3, **rows), make_pop(3, **rows)
     learn(on, T, 0.0, on_throughput=True)
     learn(off, T, 0.0)
     np.testing.assert_allclose(on.quality[:2], 1.0 - np.array([0.5, 0.2]) * np.exp(-np.array([200.0, 125.0]) / scale))
