@@ -162,6 +162,32 @@ def test_overrides_reach_the_config():
     assert cfg.scenario.events["licensing_2025"]["exporter"] == "china"
 
 
+def test_composes_in_one_process_do_not_leak_into_each_other():
+    """Parsed config files and converted firm cohorts are kept for the process (sim/config/source.py, to_config): an
+    override, or a change to a returned config, must not reach the next compose."""
+    default = compose([])
+    beta, count = default.world.markets.logit_beta, default.world.firms["west_magnet_us"].count
+    changed = compose(["world.markets.logit_beta=9", "world.firms.west_magnet_us.count=7", "scenario=export_controls_full"])
+    assert (changed.world.markets.logit_beta, changed.world.firms["west_magnet_us"].count) == (9.0, 7)
+    changed.world.firms["west_magnet_us"].capacity_t[0] = -1.0
+    default.world.firms["west_magnet_us"].count = 99
+    again = compose([])
+    assert (again.world.markets.logit_beta, again.world.firms["west_magnet_us"].count) == (beta, count)
+    assert again.world.firms["west_magnet_us"].capacity_t[0] > 0 and "expansion_2025" not in again.scenario.events
+    assert again == compose([])
+
+
+def test_a_config_file_edited_between_composes_is_read_again(tmp_path):
+    """The kept parse of a file is keyed by its bytes: a user's file changed in place is read afresh."""
+    scenario = tmp_path / "scenario" / "mine.yaml"
+    scenario.parent.mkdir()
+    text = (CONF_DIR / "scenario" / "baseline.yaml").read_text()
+    scenario.write_text(text + "\nyears: 7\n")
+    assert compose(["scenario=mine"], config_dir=tmp_path).years == 7
+    scenario.write_text(text + "\nyears: 8\n")
+    assert compose(["scenario=mine"], config_dir=tmp_path).years == 8
+
+
 # every scenario file is composed by the tests above; the CLI's resolution (a subprocess each, 5-8 s) is compared for
 # one scenario of each kind in the default suite, and for every scenario in the slow suite
 CLI_SCENARIOS = ("baseline", "west_coordinated", "national_programme")

@@ -11,7 +11,9 @@ line naming the key and what is allowed.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import json
 import numbers
 import typing
 from dataclasses import dataclass, field
@@ -538,7 +540,11 @@ def register_configs() -> None:
     from hydra.core.config_store import ConfigStore
 
     cs = ConfigStore.instance()
-    cs.store(name="schema", node=Config)
+    if "schema.yaml" not in cs.list("/"):  # stored once per process: storing builds the structured schema again (~25 ms)
+        cs.store(name="schema", node=Config)
+
+
+_COHORTS: dict[str, FirmCohortConfig] = {}  # to_config's conversions of firm cohorts, by the cohort's values (JSON)
 
 
 def to_config(dcfg: Any) -> Config:
@@ -571,10 +577,13 @@ def to_config(dcfg: Any) -> Config:
         for fl in dataclasses.fields(FirmCohortConfig):  # OmegaConf would only say 'AnyNode is not a ListConfig'
             if fl.metadata.get("pair") and fl.name in c and not isinstance(c[fl.name], (list, tuple)):
                 raise ConfigError(f"{key}.{fl.name}", f"must be a [low, high] pair (a list of two numbers, e.g. [1000, 5000]), got {c[fl.name]!r}")
-        try:
-            cohorts[name] = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(FirmCohortConfig), c))
-        except OmegaConfBaseException as ex:
-            raise omegaconf_error(ex, prefix=key) from None
+        memo = json.dumps(c, sort_keys=True, default=repr)  # the same cohort is converted once per process (a compose
+        if memo not in _COHORTS:  # spent most of its conversion on OmegaConf's merge of each cohort with the schema)
+            try:
+                _COHORTS[memo] = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(FirmCohortConfig), c))
+            except OmegaConfBaseException as ex:
+                raise omegaconf_error(ex, prefix=key) from None
+        cohorts[name] = copy.deepcopy(_COHORTS[memo])
     obj.world.firms = cohorts
     return validate(obj)
 
@@ -728,11 +737,10 @@ def _default_container() -> dict:
     global _DEFAULT_CONTAINER
     if _DEFAULT_CONTAINER is None:
         from hydra import compose as hydra_compose
-        from hydra import initialize_config_dir
         from omegaconf import OmegaConf
 
         try:
-            with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            with _hydra(None):
                 _DEFAULT_CONTAINER = OmegaConf.to_container(hydra_compose(config_name="config"), resolve=True)
         except Exception:  # noqa: BLE001 - only used to list names in a message
             _DEFAULT_CONTAINER = {}
@@ -837,28 +845,30 @@ def check_config_dir(config_dir: str | Path) -> Path:
 
 
 def _hydra(extra: Path | None):
-    """Hydra initialised with conf/ (and, searched first, the user's ``extra`` directory, as ``--config-dir`` does)."""
-    from hydra import initialize_config_dir
-
-    if extra is None:
-        return initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3")
+    """Hydra initialised with conf/ (and, searched first, the user's ``extra`` directory, as ``--config-dir`` does), both
+    read through the source that keeps its parses for the process (sim/config/source.py)."""
     return _with_config_dir(extra)
 
 
 class _with_config_dir:
-    """Like hydra.initialize_config_dir(CONF_DIR), with ``extra`` before it on the search path (Hydra's --config-dir)."""
+    """Like hydra.initialize_config_dir(CONF_DIR), with ``extra`` (if given) before it on the search path (Hydra's
+    --config-dir), both read through ``sim.config.source``."""
 
-    def __init__(self, extra: Path):
+    def __init__(self, extra: Path | None):
         from hydra import version
         from hydra._internal.hydra import Hydra
         from hydra._internal.utils import create_config_search_path
         from hydra.core.config_search_path import SearchPathQuery
         from hydra.initialize import get_gh_backup
 
+        from sim.config import source
+
+        source.register()
         self._backup = get_gh_backup()
         version.setbase("1.3")
-        csp = create_config_search_path(search_path_dir=str(CONF_DIR))
-        csp.prepend(provider="command-line", path=f"file://{extra}", anchor=SearchPathQuery(provider="schema"))
+        csp = create_config_search_path(search_path_dir=source.search_path(str(CONF_DIR)))
+        if extra is not None:
+            csp.prepend(provider="command-line", path=source.search_path(str(extra)), anchor=SearchPathQuery(provider="schema"))
         Hydra.create_main_hydra2(task_name="app", config_search_path=csp)
 
     def __enter__(self) -> None:
