@@ -20,7 +20,7 @@ that many points from each category's items besides ``min_score`` in all.
 A tier's ``direct_routes`` ([[rule, ...], ...], like any_of) are alternatives to the
 score: where one of them holds entirely the score is not needed (its rules, the
 required tier and the SME rules still are).
-Metric names are listed in agents.government.METRICS.
+Metric names are listed in agents.criteria_names.METRICS.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from agents.criteria_names import METRICS, TIERS
 from agents.firms import KEY_LITTLE_GIANT, Tier
-from agents.government import METRICS, TIERS
 from sim.checks import ConfigError, require_name
 from sim.config.fields import f
 
