@@ -37,7 +37,9 @@ def test_the_configuration_layer_composes_without_mesa():
     """Composing and validating a config imports no Mesa (nor pandas, which Mesa brings): ``python -m sim`` answers a
     mistake in its overrides in about half the time it took when the config layer pulled in the agents' Mesa classes.
     agents/criteria_names.py holds what the config checks against; ``agents.Buyer`` is imported on first use."""
-    probe = "import sys; from sim.config import compose; compose(['seed=3']); print(sorted({m.split('.')[0] for m in sys.modules} & {'mesa', 'pandas'}))"
+    probe = (
+        "import sys; from sim.config import compose; compose(['seed=3']); print(sorted({m.split('.')[0] for m in sys.modules} & {'mesa', 'pandas'}))"
+    )
     proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "[]", proc.stdout
