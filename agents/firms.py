@@ -699,6 +699,10 @@ def _account_rows(
     repay = np.zeros(n)  # surplus above the buffer repays debt: min(debt x share, cash - buffer) where cash is above it
     np.minimum(np.multiply(pop.debt, fin.repayment_share), np.subtract(cash_pre, buffer), out=repay, where=cash_pre > buffer)
     np.maximum(repay, 0.0, out=repay)
+    if fin.target_capital_structure:  # repay only down to the target debt ratio: (debt - x) / (assets - x) = target
+        t = fin.target_debt_ratio
+        assets = pop.book_assets + pop.cip + pop.working_capital + np.maximum(cash_pre, 0.0)
+        np.minimum(repay, np.maximum((pop.debt - t * assets) / (1.0 - t), 0.0), out=repay)
     np.subtract(borrow, repay, out=pop.net_borrowing)
     # observation (no rule reads it): a firm that borrows for more than the configured share of this quarter's capex
     # needed outside money to build (agents.investment.mark_outside_finance marks the decision and the gate)
@@ -715,6 +719,13 @@ def _account_rows(
         pop.cash -= div
     else:
         pop.dividends = 0.0
+    if fin.target_capital_structure:  # at or below the target debt ratio, owners take the cash above the target holding
+        keep = np.maximum(buffer, fin.target_cash_months_of_revenue / 3.0 * np.maximum(revenue, 0.0))
+        assets = pop.book_assets + pop.cip + pop.working_capital + np.maximum(pop.cash, 0.0)
+        surplus = np.where(alive & (pop.debt <= fin.target_debt_ratio * assets), np.maximum(pop.cash - keep, 0.0), 0.0)
+        paid = pop.dividends
+        paid += surplus
+        pop.cash -= surplus
     pop.book_assets -= pop.depreciation
     pop.cip += pop.capex
     slot = step % HIST

@@ -478,6 +478,59 @@ def test_account_surplus_cash_repays_debt_above_buffer(T, cfg):
     assert (pop.debt >= 0).all()
 
 
+def _capital_structure_firms(T):
+    """Four profitable Chinese magnet makers with plenty of cash: 0 without debt, 1 just above the target debt ratio,
+    2 far above it, 3 without debt and cash below its target holding."""
+    return make_pop(
+        4,
+        bloc=bloc(T, "china"),
+        stage=stage(T, "magnet"),
+        capacity_t=[1000.0, 1000.0, 1000.0, 1000.0],
+        output_t=[200.0, 200.0, 200.0, 200.0],
+        cash=[60.0, 60.0, 60.0, 0.5],
+        debt=[0.0, 52.0, 200.0, 0.0],
+        book_assets=[40.0, 40.0, 40.0, 40.0],
+        gross_assets=[80.0, 80.0, 80.0, 80.0],
+        rd_propensity=0.02,
+    )
+
+
+def test_target_capital_structure_repays_only_down_to_the_target_debt_ratio(T, cfg):
+    """finance.target_capital_structure: surplus cash repays debt as before (repayment_share a quarter) but never below
+    target_debt_ratio of cash, plant, construction and working capital: (debt - x) / (assets - x) = target."""
+    fin = dataclasses.replace(cfg.world.finance, target_capital_structure=True, target_debt_ratio=0.5)
+    off, on = _capital_structure_firms(T), _capital_structure_firms(T)
+    account(off, T, 3, cfg.world.finance, flat_price(T))
+    before = {k: getattr(on, k).copy() for k in ("debt", "book_assets", "cip")}
+    account(on, T, 3, fin, flat_price(T))
+    repaid_off, repaid_on = -off.net_borrowing, -on.net_borrowing
+    assert repaid_off[1] > 0 and repaid_on[1] < repaid_off[1]  # firm 1: the cap binds
+    cash_pre = on.cash - on.net_borrowing + on.dividends  # cash before this quarter's borrowing, repayment and dividends
+    assets = before["book_assets"] + before["cip"] + on.working_capital + cash_pre
+    t = fin.target_debt_ratio
+    assert (before["debt"][1] - repaid_on[1]) / (assets[1] - repaid_on[1]) == pytest.approx(t, rel=1e-12)
+    assert repaid_on[2] == pytest.approx(repaid_off[2], rel=1e-12) == pytest.approx(fin.repayment_share * 200.0)  # far above: as before
+    assert repaid_on[0] == 0.0 and on.net_borrowing[3] == off.net_borrowing[3] > 0  # no debt to repay; a deficit borrows as before
+
+
+def test_target_capital_structure_pays_owners_the_cash_above_the_target_holding(T, cfg):
+    """A firm at or below the target debt ratio keeps target_cash_months_of_revenue of revenue (at least its buffer) and
+    pays out the rest on top of the payout ratio's dividends; one above the target keeps its cash to repay; the cash
+    identity still holds."""
+    fin = dataclasses.replace(cfg.world.finance, target_capital_structure=True, target_debt_ratio=0.5, target_cash_months_of_revenue=2.0)
+    off, on = _capital_structure_firms(T), _capital_structure_firms(T)
+    account(off, T, 3, cfg.world.finance, flat_price(T))
+    before = on.cash.copy()
+    account(on, T, 3, fin, flat_price(T))
+    keep = np.maximum(fin.min_cash_quarters_of_fixed_cost * on.fixed_cost, 2.0 / 3.0 * on.revenue)
+    assert on.cash[0] == pytest.approx(keep[0], rel=1e-12) and off.cash[0] > 2.0 * keep[0]
+    assert on.dividends[0] == pytest.approx(off.dividends[0] + off.cash[0] - keep[0], rel=1e-12)
+    assert on.cash[2] == pytest.approx(off.cash[2], rel=1e-12) and on.dividends[2] == off.dividends[2]  # far above the target
+    assert on.cash[3] == pytest.approx(off.cash[3], rel=1e-12) and on.cash[3] < keep[3]  # below its holding: nothing extra
+    flows = on.revenue - on.costs - on.tax + on.grants - on.capex - on.working_capital_in + on.net_borrowing - on.dividends
+    np.testing.assert_allclose(on.cash - before, flows, atol=1e-12)
+
+
 def test_account_rd_within_propensity_and_funds(T, cfg):
     pop = _account_pop(T)
     before = _run_account(T, cfg, pop)
