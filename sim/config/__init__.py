@@ -848,15 +848,10 @@ def check_config_dir(config_dir: str | Path) -> Path:
     return d.absolute()
 
 
-def _hydra(extra: Path | None):
-    """Hydra initialised with conf/ (and, searched first, the user's ``extra`` directory, as ``--config-dir`` does), both
-    read through the source that keeps its parses for the process (sim/config/source.py)."""
-    return _with_config_dir(extra)
-
-
-class _with_config_dir:
-    """Like hydra.initialize_config_dir(CONF_DIR), with ``extra`` (if given) before it on the search path (Hydra's
-    --config-dir), both read through ``sim.config.source``."""
+class _hydra:
+    """Hydra initialised with conf/ (and, searched first, the user's ``extra`` directory, as ``--config-dir`` does), like
+    hydra.initialize_config_dir(CONF_DIR), both read through the source that keeps its parses for the process
+    (sim/config/source.py). A context manager: Hydra's global state is restored on exit."""
 
     def __init__(self, extra: Path | None):
         from hydra import version
