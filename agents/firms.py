@@ -804,6 +804,19 @@ def patent_slot(year_index: int) -> int:
     return year_index % PATENT_SLOTS
 
 
+def lapse_patents(pop: FirmPopulation, lapse_per_year: np.ndarray, rng: np.random.Generator) -> None:
+    """Patents let lapse before their term, as holders stop paying the annual fees: each patent in force is dropped
+    this year with its holder's bloc's ``lapse_per_year`` (a binomial thinning of each nonzero cohort, both classes).
+    A bloc with 0 keeps its patents to term; where every bloc has 0 nothing is drawn."""
+    if not lapse_per_year.any():
+        return
+    keep = 1.0 - lapse_per_year
+    for arr in (pop.pat_inv, pop.pat_util):
+        rows, cols = np.nonzero(arr)
+        if rows.size:
+            arr[rows, cols] = rng.binomial(arr[rows, cols], keep[pop.bloc[rows]]).astype(arr.dtype, copy=False)
+
+
 def expire_patents(pop: FirmPopulation, year_index: int, invention_life: int, utility_life: int) -> None:
     """At the start of year ``year_index`` the invention cohort granted ``invention_life`` years ago and the utility
     cohort granted ``utility_life`` years ago lapse (each class in force for its own term)."""

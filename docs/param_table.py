@@ -49,6 +49,7 @@ UNITS = {
     "tax_rate": "share of profit",
     "rd_propensity": "R&D / revenue",
     "patent_multiplier": "multiplier",
+    "patent_lapse_per_year": "share per year",
     "import_tariff": "ad valorem share",
     "regions": "names",
     "logit_beta": "per unit of price / reference price",

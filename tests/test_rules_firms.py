@@ -18,6 +18,7 @@ from agents.firms import (
     experience_factor,
     expire_patents,
     innovate,
+    lapse_patents,
     learn,
     mothball,
     patent_slot,
@@ -784,6 +785,90 @@ def test_seeded_patents_respect_patent_life():
     inv_years = [k for k in range(1, PATENT_SLOTS) if m.pop.pat_inv[:, patent_slot(-k)].sum() > 0]
     util_years = [k for k in range(1, PATENT_SLOTS) if m.pop.pat_util[:, patent_slot(-k)].sum() > 0]
     assert max(inv_years) == inn.patent_life_years - 1 and max(util_years) == inn.utility_patent_life_years - 1
+
+
+def test_patents_lapse_at_their_blocs_yearly_rate():
+    """Each patent in force is let lapse with its holder's bloc's yearly rate (annual fees unpaid, IP5 2012): a
+    binomial thinning of every nonzero cohort of both classes; empty cohorts stay empty."""
+    n = 20000
+    T = tables()
+    cn, west = bloc(T, "china"), bloc(T, "west")
+    lapse = np.zeros(T.B)
+    lapse[cn], lapse[west] = 0.109, 0.0424
+    pop = make_pop(2 * n, bloc=np.repeat([cn, west], n))
+    pop.pat_inv[:, patent_slot(3)] = 10
+    pop.pat_util[:, patent_slot(5)] = 4
+    lapse_patents(pop, lapse, np.random.default_rng(3))
+    for rows, p in ((slice(0, n), 0.109), (slice(n, 2 * n), 0.0424)):
+        for arr, slot, k in ((pop.pat_inv, patent_slot(3), 10), (pop.pat_util, patent_slot(5), 4)):
+            kept = arr[rows, slot]
+            mean = k * (1 - p)
+            assert kept.mean() == pytest.approx(mean, abs=5 * np.sqrt(k * p * (1 - p) / n))
+            assert kept.var() == pytest.approx(k * p * (1 - p), rel=0.1)  # binomial, not a rounded share
+            assert kept.min() >= 0 and kept.max() <= k
+    assert pop.pat_inv.sum() == pop.pat_inv[:, patent_slot(3)].sum() and pop.pat_util.sum() == pop.pat_util[:, patent_slot(5)].sum()
+
+
+def test_no_lapse_draws_nothing_and_keeps_every_patent():
+    T = tables()
+    pop = make_pop(5)
+    pop.pat_inv[:, :] = 3
+    pop.pat_util[:, 2] = 7
+    before_inv, before_util = pop.pat_inv.copy(), pop.pat_util.copy()
+    rng = np.random.default_rng(11)
+    lapse_patents(pop, np.zeros(T.B), rng)
+    np.testing.assert_array_equal(pop.pat_inv, before_inv)
+    np.testing.assert_array_equal(pop.pat_util, before_util)
+    assert rng.random() == np.random.default_rng(11).random()  # the stream is untouched: a run without lapse is as before
+
+
+def test_a_bloc_that_lets_every_patent_lapse_holds_only_this_years_grants():
+    """With China's lapse at 1 every Chinese patent goes at each year's start, seeded ones included (none are seeded:
+    a cohort still in force after k + 1 years of lapse is none), so at the end of year 1 China holds only year 1's
+    grants, while the West keeps its seeded cohorts."""
+    from sim.engine.model import ChainModel
+
+    m = ChainModel(fresh_config("years=2", "world.blocs.china.patent_lapse_per_year=1.0"))
+    cn = m.pop.bloc == bloc(m.tables, "china")
+    assert m.pop.pat_inv[cn].sum() == 0 and m.pop.pat_util[cn].sum() == 0
+    assert m.pop.pat_inv[~cn].sum() > 0
+    m.run()
+    cn = m.pop.bloc == bloc(m.tables, "china")
+    held = np.flatnonzero(m.pop.pat_inv[cn].sum(axis=0) + m.pop.pat_util[cn].sum(axis=0))
+    assert list(held) == [patent_slot(1)]
+    west_slots = np.flatnonzero(m.pop.pat_inv[~cn].sum(axis=0))
+    assert len(west_slots) > 5
+
+
+def test_seeded_patents_in_force_thin_with_the_years_of_lapse():
+    """Incumbents' seeded cohorts are what the bloc's lapse leaves: the cohort granted k + 1 years ago in force at
+    (1 - lapse) ** (k + 1) of its rate (a thinned Poisson draw), the same firms with lapse 0 as the reference."""
+    from sim.engine.model import ChainModel
+
+    totals = {}
+    for lapse in (0.0, 0.3):
+        m = ChainModel(fresh_config("years=1", "world.scale=20", f"world.blocs.china.patent_lapse_per_year={lapse}"))
+        cn = m.pop.bloc == bloc(m.tables, "china")
+        totals[lapse] = np.array([m.pop.pat_util[cn, patent_slot(-1 - k)].sum() for k in range(6)], dtype=float)
+    ratio = totals[0.3] / totals[0.0]
+    np.testing.assert_allclose(ratio, 0.7 ** np.arange(1, 7), rtol=0.15)
+
+
+def test_national_seeding_spreads_patents_in_force_by_what_lapse_leaves():
+    """The national world's patents in force (counts from the statistics) go to past cohorts evenly where patents are
+    kept to term, else in proportion to (1 - lapse) ** (years since grant); every patent is placed."""
+    from sim.engine.national.world import _seed_patents
+
+    n, life, age = 4000, 20, 10.0
+    for keep in (1.0, 0.8):
+        pop = make_pop(n)
+        counts = np.full(n, 50)
+        _seed_patents(pop, np.arange(n), "pat_inv", counts, np.full(n, age), life, np.random.default_rng(5), keep)
+        by_cohort = np.array([pop.pat_inv[:, patent_slot(-1 - k)].sum() for k in range(life - 1)], dtype=float)
+        assert by_cohort.sum() == counts.sum()
+        assert (by_cohort[10:] == 0).all()  # no cohort older than the firm
+        w = keep ** np.arange(1, 11)
+        np.testing.assert_allclose(by_cohort[:10] / counts.sum(), w / w.sum(), rtol=0.05)
 
 
 def test_exited_group_members_do_not_dilute_group_sharing(T, cfg):

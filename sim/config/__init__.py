@@ -92,6 +92,7 @@ class BlocConfig:
     wage_musd_per_employee_year: float = f(lo=0.0)
     rd_propensity: list[float] = f([0.0, 0.0], lo=0.0, hi=1.0, pair=True)  # R&D / revenue, drawn per firm
     patent_multiplier: float = f(lo=0.0)  # national patenting propensity relative to the base rates
+    patent_lapse_per_year: float = f(0.0, lo=0.0, hi=1.0)  # chance a patent in force is let lapse in a year before its term (0: kept to term)
     import_tariff: float = f(lo=0.0, hi=5.0)  # ad valorem, on imports from other blocs
     demand_t_per_year: list[Any] = MISSING  # [[year, final magnet demand t/yr], ...] (checked in validate)
     stages: dict[str, BlocStageConfig] = field(default_factory=dict)

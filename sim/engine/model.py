@@ -17,7 +17,7 @@ from mesa.time import Schedule
 
 from agents import investment as inv
 from agents.buyers import Buyer
-from agents.firms import Firm, ProjectPhase, expire_patents, patent_slot
+from agents.firms import Firm, ProjectPhase, expire_patents, lapse_patents, patent_slot
 from scenarios.price_floor import PriceFloors
 from sim.config import Config
 from sim.engine import accounts, clearing, demand, entry_exit, investment, prices
@@ -208,6 +208,7 @@ class ChainModel(mesa.Model):
         year_index = (self.steps) // 4
         inn = self.world.innovation
         expire_patents(self.pop, year_index, inn.patent_life_years, inn.utility_patent_life_years)
+        lapse_patents(self.pop, self.tables.patent_lapse_per_year, self.streams["innovation"])
         self.pop.finance_constrained = False
         self.pop.outside_finance = False
         self.pop.compact()
@@ -238,12 +239,15 @@ class ChainModel(mesa.Model):
         rd_year = np.ascontiguousarray(pop.rd_hist).sum(axis=1) / 2.0  # 8 quarters of history -> per year (row-major: numpy's order)
         age_years = np.clip(-pop.birth_step / 4.0, 1.0, max(life, util_life)).astype(int)
         mult = T.patent_multiplier[pop.bloc]
-        # cohorts granted 1..life-1 years ago (each class its own term; the one granted a full term ago has lapsed);
-        # the draws are made for every row and past cohort of the longer term, in a fixed order
+        keep = 1.0 - T.patent_lapse_per_year[pop.bloc]
+        # cohorts granted 1..life-1 years ago (each class its own term; the one granted a full term ago has lapsed),
+        # each still in force after k + 1 years of its bloc's lapse (a Poisson draw thinned is a Poisson draw at the
+        # thinned rate); the draws are made for every row and past cohort of the longer term, in a fixed order
         for k in range(max(life, util_life) - 1):
             past = age_years > k
             slot = patent_slot(-1 - k)
-            inv = rng.poisson(inn.invention_patents_per_musd * mult * rd_year)
-            util = rng.poisson(inn.utility_patents_per_musd * mult * rd_year)
+            kept = mult * keep ** (k + 1)
+            inv = rng.poisson(inn.invention_patents_per_musd * kept * rd_year)
+            util = rng.poisson(inn.utility_patents_per_musd * kept * rd_year)
             pop.pat_inv[:, slot] += np.where(past & (k < life - 1), inv, 0)
             pop.pat_util[:, slot] += np.where(past & (k < util_life - 1), util, 0)

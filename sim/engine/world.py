@@ -70,6 +70,7 @@ class Tables:
     wage_musd_per_employee_year: np.ndarray
     rd_propensity: np.ndarray  # (B, 2)
     patent_multiplier: np.ndarray
+    patent_lapse_per_year: np.ndarray
     import_tariff: np.ndarray
     # the points of BlocConfig.demand_t_per_year, per bloc: years and final magnet demand (t/yr)
     demand_years: list[np.ndarray]
@@ -177,6 +178,7 @@ BLOC_KEYS = (
     "wage_musd_per_employee_year",
     "rd_propensity",
     "patent_multiplier",
+    "patent_lapse_per_year",
     "import_tariff",
 )
 

@@ -17,7 +17,7 @@ import mesa
 import numpy as np
 from mesa.time import Schedule
 
-from agents.firms import DESIGNATED, Phase, Tier, expire_patents, innovate, patent_slot
+from agents.firms import DESIGNATED, Phase, Tier, expire_patents, innovate, lapse_patents, patent_slot
 from agents.firms import account as firm_account
 from agents.government import Government
 from sim.config import Config
@@ -164,6 +164,7 @@ class NationalModel(mesa.Model):
         """Between Q4 and Q1: patents lapse, the year's flags reset, exited rows are dropped, appeal shocks."""
         inn = self.cfg.world.innovation
         expire_patents(self.pop, self.steps // 4, inn.patent_life_years, inn.utility_patent_life_years)
+        lapse_patents(self.pop, self.tables.patent_lapse_per_year, self.streams["innovation"])
         self.pop.finance_constrained = False
         self.pop.outside_finance = False
         self.pop.compact()

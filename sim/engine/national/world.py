@@ -87,6 +87,7 @@ def build_national_tables(cfg: Config) -> Tables:
         wage_musd_per_employee_year=np.array([bc.wage_musd_per_employee_year]),
         rd_propensity=np.array([bc.rd_propensity], dtype=float),
         patent_multiplier=np.array([bc.patent_multiplier]),
+        patent_lapse_per_year=np.array([bc.patent_lapse_per_year]),
         import_tariff=np.array([bc.import_tariff]),
         demand_years=[np.array([float(w.start_year)])],
         demand_t_per_year=[np.array([0.0])],
@@ -145,14 +146,25 @@ def _province_of(region: str, provinces: list[str]) -> int:
     return provinces.index(region) if region in provinces else 0
 
 
-def _seed_patents(pop: FirmPopulation, rows: np.ndarray, col: str, counts: np.ndarray, age_years: np.ndarray, life: int, rng) -> None:
-    """Spread each firm's patents in force over the cohorts of the last min(age, life - 1) years, evenly in
-    expectation (binomial splits, one vectorised draw per past year)."""
+def _seed_patents(
+    pop: FirmPopulation, rows: np.ndarray, col: str, counts: np.ndarray, age_years: np.ndarray, life: int, rng, keep: float = 1.0
+) -> None:
+    """Spread each firm's patents in force over the cohorts of the last min(age, life - 1) years (binomial splits,
+    one vectorised draw per past year): evenly in expectation where patents are kept to term (``keep`` 1), else in
+    proportion to the share of a cohort still in force, ``keep`` ** (years since its grant), as the bloc's yearly
+    lapse leaves them."""
     left = counts.astype(np.int64)
     years = np.clip(np.floor(age_years).astype(np.int64), 1, life - 1)
+    tail = keep * (1.0 - keep**years) / (1.0 - keep) if keep < 1.0 else None  # sum of keep ** (j + 1), j = 0 .. years - 1
     for k in range(life - 1):
         slots_left = np.maximum(years - k, 1)
-        take = np.where(years > k, rng.binomial(left, 1.0 / slots_left), 0)
+        if tail is None:
+            p = 1.0 / slots_left
+        else:
+            w = keep ** (k + 1)
+            p = np.where(slots_left == 1, 1.0, w / np.maximum(tail, w))
+            tail = tail - w
+        take = np.where(years > k, rng.binomial(left, p), 0)
         pop._data[col][rows, patent_slot(-1 - k)] += take.astype(np.int32)
         left = left - take
 
@@ -223,8 +235,9 @@ def build_national_population(cfg: Config, T: Tables, rng: np.random.Generator) 
     util_n = np.where(rng.random(n_other) < util_p, 1 + _neg_binomial(rng, fc.utility_per_holder, n_other), 0)
     rows = _add_firms(pop, T, w, mk, sector, niche, province, revenue, employees, age, rd_prop, debt_ratio, cost_index, state_owned=False)
     inn = w.innovation
-    _seed_patents(pop, rows, "pat_inv", inv_n, age, inn.patent_life_years, rng)
-    _seed_patents(pop, rows, "pat_util", util_n, age, inn.utility_patent_life_years, rng)
+    keep = 1.0 - float(T.patent_lapse_per_year[0])
+    _seed_patents(pop, rows, "pat_inv", inv_n, age, inn.patent_life_years, rng, keep)
+    _seed_patents(pop, rows, "pat_util", util_n, age, inn.utility_patent_life_years, rng, keep)
     # -- the rare-earth sector's firms: each cohort's draws as in the rare-earth world (capacity, cost, age), its stage
     #    a band of the sector's niches in proportion to the designation's niches per stage
     re_niches = int(niches_of[re_sector])
@@ -263,7 +276,10 @@ def build_national_population(cfg: Config, T: Tables, rng: np.random.Generator) 
             ("pat_inv", inn.invention_patents_per_musd, inn.patent_life_years),
             ("pat_util", inn.utility_patents_per_musd, inn.utility_patent_life_years),
         ):
-            _seed_patents(pop, re_rows, col, rng.poisson(rate * rd_year * np.minimum(age_re, life - 1)), age_re, life, rng)
+            years_re = np.minimum(age_re, life - 1)
+            # the cohorts of past years still in force: years_re of them where kept to term, else sum of keep ** k, k = 1 .. years_re
+            in_force = years_re if keep == 1.0 else keep * (1.0 - keep**years_re) / (1.0 - keep)
+            _seed_patents(pop, re_rows, col, rng.poisson(rate * rd_year * in_force), age_re, life, rng, keep)
     output = np.bincount(pop.niche, weights=pop.capacity_t / mk.capacity_headroom, minlength=n_niches)
     return pop, output
 
