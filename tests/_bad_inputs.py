@@ -53,6 +53,7 @@ class Bad:
 # --------------------------------------------------------------------------
 BROKEN_YAML = "name: x\nseeds: [1, 2\nscenario: baseline\n"  # an unclosed list: a parse error on line 3
 TARGETS_NOT_A_LIST = "targets: {id: x}\n"
+TARGETS_RARE_EARTH_ONLY = "targets:\n  - {id: lg_patents, scenario: baseline, measure: patents, accept: [15, 40], source: s}\n"
 TARGETS_NO_ID = "targets:\n  - {scenario: baseline, accept: [1, 2]}\n"
 TARGETS_UNKNOWN_ID = "targets:\n  - {id: moon_landings, scenario: baseline, accept: [1, 2]}\n"
 EXPERIMENT = "name: t\nscenarios: [baseline, laissez_faire]\nreference: baseline\nseeds: 1\noverrides: ['years=1']\n"
@@ -167,6 +168,15 @@ BAD_INPUTS: list[Bad] = [
     Bad("sim-policy-group-typo-china", "sim", ("policy@policy.china=coordinatd",), ("policy@policy.china", "coordinatd") + REGIMES, subprocess=True),
     Bad("sim-criteria-group-typo", "sim", ("criteria@policy.china.designation.criteria=miit_2030",), ("criteria", "miit_2030") + CRITERIA),
     Bad("sim-world-group-typo", "sim", ("world=rare_earth_2051",), ("world", "rare_earth_2051", "rare_earth_2010", "rare_earth_2015")),
+    # a setting of the national world where none runs: OmegaConf asserted (a traceback) before
+    Bad("sim-national-setting-without-national-world", "sim", ("national.scale=0.1",), ("'national'", "is null", "national.scale", "scenario=national_programme")),
+    Bad(
+        "sim-national-setting-without-national-world-subprocess",
+        "sim",
+        ("national.firms.rd_intensity.median=0.02",),
+        ("'national'", "national.firms.rd_intensity.median", "scenario=national_programme"),
+        subprocess=True,
+    ),
     Bad("sim-scenario-typo-in-multirun", "sim", ("-m", "scenario=baseline,west_coordinatd"), ("scenario", "west_coordinatd") + SCENARIOS),
     Bad("sim-policy-group-unknown-bloc", "sim", ("+policy@policy.mars=none",), ("policy", "mars") + BLOCS),
     Bad("sim-policy-group-without-package", "sim", ("policy=coordinated",), ("policy", "policy@policy.<bloc>")),
@@ -378,6 +388,13 @@ BAD_INPUTS: list[Bad] = [
     Bad("validate-bad-type", V, ("years=abc",), ("years", "abc", "Integer")),
     Bad("validate-policy-group-typo", V, ("policy@policy.west=fragmentd",), ("policy@policy.west", "fragmentd") + REGIMES),
     Bad("validate-targets-missing", V, ("--targets", "nope.yaml"), ("--targets", "nope.yaml", "not found")),
+    Bad(
+        "validate-national-setting-without-national-targets",
+        V,
+        ("--targets", "re.yaml", "national.scale=0.1"),
+        ("national.scale", "no national run", "--targets"),
+        files=(("re.yaml", TARGETS_RARE_EARTH_ONLY),),
+    ),
     Bad("validate-targets-broken-yaml", V, ("--targets", "t.yaml"), ("--targets", "t.yaml", "line 3"), files=_files(("t.yaml", BROKEN_YAML))),
     Bad(
         "validate-targets-broken-yaml-subprocess",
@@ -636,6 +653,7 @@ BAD_INPUTS: list[Bad] = [
     # ======================================================================
     Bad("api-compose-int-in-list", "api", call=_compose([5]), says=("overrides", "5", "override strings")),
     Bad("api-compose-string", "api", call=_compose("years=5"), says=("overrides", "years=5", "['years=5']")),
+    Bad("api-compose-national-setting-without-national-world", "api", call=_compose(["national.scale=0.1"]), says=("national", "is null", "scenario=national_programme")),
     Bad("api-compose-none-in-list", "api", call=_compose(["years=5", None]), says=("overrides", "None", "override strings")),
     Bad("api-compose-dict", "api", call=_compose({"years": 5}), says=("overrides", "years", "['years=5']")),
     Bad("api-compose-group-typo", "api", call=_compose(["policy@policy.west=fragmentd"]), says=("policy@policy.west", "fragmentd") + REGIMES),

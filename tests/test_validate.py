@@ -167,3 +167,26 @@ def test_national_readings_beside_the_measures_as_written():
     lines = validate.report([srdi, cap]).splitlines()
     assert lines[0].startswith("MISSED") and "as published" in lines[0] and lines[0].count("MET") == 1
     assert lines[1].startswith("MISSED") and "reported difficulty" in lines[1] and lines[1].count("MET") == 1
+
+
+def test_national_settings_reach_only_the_national_runs(tmp_path, monkeypatch, capsys):
+    """An override of the national world's own settings (national.*) is applied to the national runs; the rare-earth
+    scenarios, which have no national world, run without it (composing them with it failed), and every other override
+    reaches both."""
+    import sim.research.sweep
+
+    seen = []
+
+    def capture(fn, jobs, workers, on_done=None):
+        seen.extend(jobs)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(sim.research.sweep, "map_jobs", capture)
+    targets = tmp_path / "t.yaml"
+    targets.write_text(yaml.safe_dump({"targets": [{"id": "national_lg_patents", "scenario": "national_programme", "accept": [15, 100]}]}))
+    with pytest.raises(SystemExit):
+        validate.main(["--seeds", "1", "--targets", str(targets), "national.firms.rd_intensity.median=0.02", "world.innovation.zeta=0.25"])
+    by_scenario = {sc: cfg for sc, _seed, cfg in seen}
+    national = by_scenario.pop(validate.NATIONAL)
+    assert national.national.firms.rd_intensity.median == 0.02 and national.world.innovation.zeta == 0.25
+    assert by_scenario and all(cfg.national is None and cfg.world.innovation.zeta == 0.25 for cfg in by_scenario.values())

@@ -807,10 +807,42 @@ def compose(overrides: Sequence[str] | None = None, config_dir: str | Path | Non
         raise _text_error(str(ex)) from None
     except OmegaConfBaseException as ex:
         raise omegaconf_error(ex) from None
+    except AssertionError:  # OmegaConf asserts when an override reaches below a null node (national.* without a national world)
+        raise _null_parent_error(overrides, extra) from None
     if "hydra" in dcfg:  # pragma: no cover - Hydra's compose leaves it out unless asked
         with open_dict(dcfg):
             del dcfg["hydra"]
     return to_config(dcfg)  # typed by the schema already: converted without a second merge (an interpolation that does not resolve fails here)
+
+
+def _null_parent_error(overrides: list[str], extra: Path | None) -> ConfigError:
+    """The override that reaches below a node that is null in this configuration (``national.scale=0.1`` without a
+    scenario that runs the national world): the node, and what would set it. Found on the configuration the group
+    selections and top-level values alone compose."""
+    from hydra import compose as hydra_compose
+    from omegaconf import DictConfig
+
+    plain = [o for o in overrides if "." not in o.split("=", 1)[0]]
+    try:
+        with _hydra(extra):
+            dcfg = hydra_compose(config_name="config", overrides=plain)
+    except Exception:  # noqa: BLE001 - the selections alone fail: that error is the one to report
+        return _text_error("invalid configuration: an override reaches below a value that is not a mapping")
+    for o in overrides:
+        key = o.split("=", 1)[0].lstrip("+~")
+        parts = key.split(".")
+        node: Any = dcfg
+        for i, part in enumerate(parts[:-1]):
+            if not isinstance(node, DictConfig) or part not in node:
+                break
+            node = node[part]
+            if node is None:
+                where = ".".join(parts[: i + 1])
+                hint = ""
+                if where == "national":
+                    hint = f"; the national world's settings apply with a scenario that runs it ({', '.join(f'scenario={sc}' for sc in national_scenarios())})"
+                return ConfigError(where, f"is null in this configuration, so '{key}' cannot be set below it{hint}")
+    return _text_error("invalid configuration: an override reaches below a value that is null or not a mapping")
 
 
 def override_list(overrides: Any) -> list[str]:

@@ -414,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = command_parser(
         "python -m sim.validate",
         __doc__.split("\n\n")[0],
-        overrides="config overrides applied to every run (e.g. policy.china.designation.niches_per_stage.magnet=60)",
+        overrides="config overrides applied to every run (e.g. policy.china.designation.niches_per_stage.magnet=60); national.* ones to the national runs only",
         seeds="replications (seeds 1..N; default 10)",
         seeds_default=10,
         workers="worker processes (default 2)",
@@ -433,9 +433,14 @@ def main(argv: list[str] | None = None) -> int:
         check_counts(a)
         refuse_seed(a.overrides)
         targets = read_targets(Path(a.targets))
-        # one composition per scenario (checked before any run); a seed changes nothing else in a config
-        base = {sc: compose([f"scenario={sc}", "progress=false", "output.write=false", *a.overrides]) for sc in SCENARIOS}
+        # one composition per scenario (checked before any run); a seed changes nothing else in a config. Overrides of
+        # the national world's own settings (national.*) reach only its runs: the rare-earth scenarios have none
         national = any(t["id"].startswith("national_") for t in targets)
+        only_national = [o for o in a.overrides if _national_key(o)]
+        if only_national and not national:
+            raise ConfigError(only_national[0].split("=", 1)[0], "sets the national world, and these targets have no national run: add the national targets to --targets")
+        common = [o for o in a.overrides if not _national_key(o)]
+        base = {sc: compose([f"scenario={sc}", "progress=false", "output.write=false", *common]) for sc in SCENARIOS}
         if national:
             national_overrides = [f"scenario={NATIONAL}", f"national.scale={a.national_scale}", "progress=false", "output.write=false"]
             base[NATIONAL] = compose([*national_overrides, *a.overrides])
@@ -467,6 +472,12 @@ def main(argv: list[str] | None = None) -> int:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         output.write_text(Path(a.out), json.dumps(rows, indent=1, default=float))  # whole, or not at all
     return 0
+
+
+def _national_key(override: str) -> bool:
+    """An override of the national world's own settings (``national.firms.rd_intensity.median=0.025``)."""
+    key = override.split("=", 1)[0].lstrip("+~")
+    return key == "national" or key.startswith("national.")
 
 
 def check_out_file(path: Path) -> None:
