@@ -169,7 +169,12 @@ BAD_INPUTS: list[Bad] = [
     Bad("sim-criteria-group-typo", "sim", ("criteria@policy.china.designation.criteria=miit_2030",), ("criteria", "miit_2030") + CRITERIA),
     Bad("sim-world-group-typo", "sim", ("world=rare_earth_2051",), ("world", "rare_earth_2051", "rare_earth_2010", "rare_earth_2015")),
     # a setting of the national world where none runs: OmegaConf asserted (a traceback) before
-    Bad("sim-national-setting-without-national-world", "sim", ("national.scale=0.1",), ("'national'", "is null", "national.scale", "scenario=national_programme")),
+    Bad(
+        "sim-national-setting-without-national-world",
+        "sim",
+        ("national.scale=0.1",),
+        ("'national'", "is null", "national.scale", "scenario=national_programme"),
+    ),
     Bad(
         "sim-national-setting-without-national-world-subprocess",
         "sim",
@@ -653,7 +658,12 @@ BAD_INPUTS: list[Bad] = [
     # ======================================================================
     Bad("api-compose-int-in-list", "api", call=_compose([5]), says=("overrides", "5", "override strings")),
     Bad("api-compose-string", "api", call=_compose("years=5"), says=("overrides", "years=5", "['years=5']")),
-    Bad("api-compose-national-setting-without-national-world", "api", call=_compose(["national.scale=0.1"]), says=("national", "is null", "scenario=national_programme")),
+    Bad(
+        "api-compose-national-setting-without-national-world",
+        "api",
+        call=_compose(["national.scale=0.1"]),
+        says=("national", "is null", "scenario=national_programme"),
+    ),
     Bad("api-compose-none-in-list", "api", call=_compose(["years=5", None]), says=("overrides", "None", "override strings")),
     Bad("api-compose-dict", "api", call=_compose({"years": 5}), says=("overrides", "years", "['years=5']")),
     Bad("api-compose-group-typo", "api", call=_compose(["policy@policy.west=fragmentd"]), says=("policy@policy.west", "fragmentd") + REGIMES),

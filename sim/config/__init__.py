@@ -840,7 +840,8 @@ def _null_parent_error(overrides: list[str], extra: Path | None) -> ConfigError:
                 where = ".".join(parts[: i + 1])
                 hint = ""
                 if where == "national":
-                    hint = f"; the national world's settings apply with a scenario that runs it ({', '.join(f'scenario={sc}' for sc in national_scenarios())})"
+                    runs_it = ", ".join(f"scenario={sc}" for sc in national_scenarios())
+                    hint = f"; the national world's settings apply with a scenario that runs it ({runs_it})"
                 return ConfigError(where, f"is null in this configuration, so '{key}' cannot be set below it{hint}")
     return _text_error("invalid configuration: an override reaches below a value that is null or not a mapping")
 

@@ -414,7 +414,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = command_parser(
         "python -m sim.validate",
         __doc__.split("\n\n")[0],
-        overrides="config overrides applied to every run (e.g. policy.china.designation.niches_per_stage.magnet=60); national.* ones to the national runs only",
+        overrides=(
+            "config overrides applied to every run (e.g. policy.china.designation.niches_per_stage.magnet=60); "
+            "national.* ones to the national runs only"
+        ),
         seeds="replications (seeds 1..N; default 10)",
         seeds_default=10,
         workers="worker processes (default 2)",
@@ -438,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
         national = any(t["id"].startswith("national_") for t in targets)
         only_national = [o for o in a.overrides if _national_key(o)]
         if only_national and not national:
-            raise ConfigError(only_national[0].split("=", 1)[0], "sets the national world, and these targets have no national run: add the national targets to --targets")
+            key = only_national[0].split("=", 1)[0]
+            raise ConfigError(key, "sets the national world, and these targets have no national run: add the national targets to --targets")
         common = [o for o in a.overrides if not _national_key(o)]
         base = {sc: compose([f"scenario={sc}", "progress=false", "output.write=false", *common]) for sc in SCENARIOS}
         if national:
