@@ -356,8 +356,8 @@ def test_an_export_control_brings_western_separation_projects_years_earlier_with
     """export_control_shock, seed 4: after the 2025 control, Western metal makers draw oxide from the two small Western
     separators and imports at an index below a new Western plant's long-run price (1.1-1.3x the reference in
     2028-2031 against 1.75x). Without the lever that price is expected to last and the first separation project
-    starts in 2031-2034, when the index has climbed past the long-run level (2031.5 with patents let lapse before their
-    term, docs/ODD.md 7.5; 2032.5 with the unfed input need counted at once, 7.7; 2034 before); with it, the uncovered
-    demand is valued at the long-run price and the first project starts within three years of the control."""
+    starts in 2032-2034, when the index has climbed past the long-run level (2032.5 with the unfed input need counted
+    at once, docs/ODD.md 7.7; 2034 before); with it, the uncovered demand is valued at the long-run price and the first
+    project starts within three years of the control."""
     year = _first_west_separation_start(shortfall)
-    assert (year < 2028.5) if shortfall else (year >= 2031.0), year
+    assert (year < 2028.5) if shortfall else (year >= 2032.0), year
