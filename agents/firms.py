@@ -811,7 +811,6 @@ def lapse_patents(pop: FirmPopulation, lapse_per_year: np.ndarray, rng: np.rando
     if not lapse_per_year.any():
         return
     keep = 1.0 - lapse_per_year
-    width = pop.pat_inv.shape[1]
     for arr in (pop.pat_inv, pop.pat_util):
         # the rows holding any patent, then their nonzero cohorts in row-major order (as np.nonzero gives them): most
         # firms hold none, and a nonzero test on booleans is several times faster than on the counts
@@ -821,7 +820,7 @@ def lapse_patents(pop: FirmPopulation, lapse_per_year: np.ndarray, rng: np.rando
         sub = np.take(arr, held, axis=0)
         flat = sub.reshape(-1)
         nz = np.flatnonzero(flat > 0)
-        flat[nz] = rng.binomial(flat[nz], per_row(keep, pop.bloc[held[nz // width]])).astype(arr.dtype, copy=False)
+        flat[nz] = rng.binomial(flat[nz], per_row(keep, pop.bloc[held[nz // arr.shape[1]]])).astype(arr.dtype, copy=False)
         arr[held] = sub
 
 

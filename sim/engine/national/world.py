@@ -146,6 +146,12 @@ def _province_of(region: str, provinces: list[str]) -> int:
     return provinces.index(region) if region in provinces else 0
 
 
+def _years_in_force(years: np.ndarray, keep: float) -> np.ndarray:
+    """Sum of ``keep`` ** k for k = 1 .. ``years``: the past yearly cohorts' share still in force under a yearly lapse
+    of 1 - ``keep``, in cohorts (``years`` itself where patents are kept to term)."""
+    return years if keep == 1.0 else keep * (1.0 - keep**years) / (1.0 - keep)
+
+
 def _seed_patents(
     pop: FirmPopulation, rows: np.ndarray, col: str, counts: np.ndarray, age_years: np.ndarray, life: int, rng, keep: float = 1.0
 ) -> None:
@@ -155,7 +161,7 @@ def _seed_patents(
     lapse leaves them."""
     left = counts.astype(np.int64)
     years = np.clip(np.floor(age_years).astype(np.int64), 1, life - 1)
-    tail = keep * (1.0 - keep**years) / (1.0 - keep) if keep < 1.0 else None  # sum of keep ** (j + 1), j = 0 .. years - 1
+    tail = _years_in_force(years, keep) if keep < 1.0 else None  # what the cohorts not yet filled hold, in cohorts
     for k in range(life - 1):
         slots_left = np.maximum(years - k, 1)
         if tail is None:
@@ -276,9 +282,7 @@ def build_national_population(cfg: Config, T: Tables, rng: np.random.Generator) 
             ("pat_inv", inn.invention_patents_per_musd, inn.patent_life_years),
             ("pat_util", inn.utility_patents_per_musd, inn.utility_patent_life_years),
         ):
-            years_re = np.minimum(age_re, life - 1)
-            # the cohorts of past years still in force: years_re of them where kept to term, else sum of keep ** k, k = 1 .. years_re
-            in_force = years_re if keep == 1.0 else keep * (1.0 - keep**years_re) / (1.0 - keep)
+            in_force = _years_in_force(np.minimum(age_re, life - 1), keep)
             _seed_patents(pop, re_rows, col, rng.poisson(rate * rd_year * in_force), age_re, life, rng, keep)
     output = np.bincount(pop.niche, weights=pop.capacity_t / mk.capacity_headroom, minlength=n_niches)
     return pop, output
