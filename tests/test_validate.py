@@ -183,10 +183,41 @@ def test_national_settings_reach_only_the_national_runs(tmp_path, monkeypatch, c
 
     monkeypatch.setattr(sim.research.sweep, "map_jobs", capture)
     targets = tmp_path / "t.yaml"
-    targets.write_text(yaml.safe_dump({"targets": [{"id": "national_lg_patents", "scenario": "national_programme", "accept": [15, 100]}]}))
+    both = [
+        {"id": "national_lg_patents", "scenario": "national_programme", "accept": [15, 100]},
+        {"id": "lg_patents", "scenario": "baseline", "accept": [15, 40]},
+    ]
+    targets.write_text(yaml.safe_dump({"targets": both}))
     with pytest.raises(SystemExit):
         validate.main(["--seeds", "1", "--targets", str(targets), "national.firms.rd_intensity.median=0.02", "world.innovation.zeta=0.25"])
     by_scenario = {sc: cfg for sc, _seed, cfg in seen}
     national = by_scenario.pop(validate.NATIONAL)
     assert national.national.firms.rd_intensity.median == 0.02 and national.world.innovation.zeta == 0.25
     assert by_scenario and all(cfg.national is None and cfg.world.innovation.zeta == 0.25 for cfg in by_scenario.values())
+
+
+@pytest.mark.parametrize("national_only", [True, False])
+def test_only_the_worlds_the_targets_need_are_run(tmp_path, monkeypatch, national_only):
+    """National targets alone run the national world alone; rare-earth targets alone run the three rare-earth
+    scenarios alone (each seed once)."""
+    import sim.research.sweep
+
+    seen = []
+
+    def capture(fn, jobs, workers, on_done=None):
+        seen.extend(jobs)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(sim.research.sweep, "map_jobs", capture)
+    targets = tmp_path / "t.yaml"
+    one = (
+        {"id": "national_lg_patents", "scenario": "national_programme", "accept": [15, 100]}
+        if national_only
+        else {"id": "lg_patents", "scenario": "baseline", "accept": [15, 40]}
+    )
+    targets.write_text(yaml.safe_dump({"targets": [one]}))
+    with pytest.raises(SystemExit):
+        validate.main(["--seeds", "2", "--targets", str(targets)])
+    scenarios = sorted({sc for sc, _seed, _cfg in seen})
+    assert scenarios == ([validate.NATIONAL] if national_only else sorted(validate.SCENARIOS))
+    assert len(seen) == 2 * len(scenarios)

@@ -439,12 +439,13 @@ def main(argv: list[str] | None = None) -> int:
         # one composition per scenario (checked before any run); a seed changes nothing else in a config. Overrides of
         # the national world's own settings (national.*) reach only its runs: the rare-earth scenarios have none
         national = any(t["id"].startswith("national_") for t in targets)
+        chain = any(not t["id"].startswith("national_") for t in targets)  # the rare-earth scenarios run only when asked
         only_national = [o for o in a.overrides if _national_key(o)]
         if only_national and not national:
             key = only_national[0].split("=", 1)[0]
             raise ConfigError(key, "sets the national world, and these targets have no national run: add the national targets to --targets")
         common = [o for o in a.overrides if not _national_key(o)]
-        base = {sc: compose([f"scenario={sc}", "progress=false", "output.write=false", *common]) for sc in SCENARIOS}
+        base = {sc: compose([f"scenario={sc}", "progress=false", "output.write=false", *common]) for sc in SCENARIOS}  # checked even if unused
         if national:
             national_overrides = [f"scenario={NATIONAL}", f"national.scale={a.national_scale}", "progress=false", "output.write=false"]
             base[NATIONAL] = compose([*national_overrides, *a.overrides])
@@ -453,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    scenarios = (*SCENARIOS, NATIONAL) if national else SCENARIOS
+    scenarios = (*(SCENARIOS if chain else ()), *((NATIONAL,) if national else ()))
     jobs = [(sc, s, dataclasses.replace(base[sc], seed=s)) for s in range(1, a.seeds + 1) for sc in scenarios]
     if national:  # the long national runs first, so that the short ones fill the workers at the end
         jobs.sort(key=lambda j: j[0] != NATIONAL)
