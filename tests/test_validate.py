@@ -169,10 +169,13 @@ def test_national_readings_beside_the_measures_as_written():
     assert lines[1].startswith("MISSED") and "reported difficulty" in lines[1] and lines[1].count("MET") == 1
 
 
-def test_national_settings_reach_only_the_national_runs(tmp_path, monkeypatch, capsys):
-    """An override of the national world's own settings (national.*) is applied to the national runs; the rare-earth
-    scenarios, which have no national world, run without it (composing them with it failed), and every other override
-    reaches both."""
+NATIONAL_TARGET = {"id": "national_lg_patents", "scenario": "national_programme", "accept": [15, 100]}
+CHAIN_TARGET = {"id": "lg_patents", "scenario": "baseline", "accept": [15, 40]}
+
+
+def _jobs(tmp_path, monkeypatch, targets: list[dict], *args: str) -> list[tuple]:
+    """The (scenario, seed, config) jobs ``python -m sim.validate --targets <targets> *args`` would run (the worker
+    pool replaced by one that records them and stops)."""
     import sim.research.sweep
 
     seen = []
@@ -182,14 +185,19 @@ def test_national_settings_reach_only_the_national_runs(tmp_path, monkeypatch, c
         raise SystemExit(0)
 
     monkeypatch.setattr(sim.research.sweep, "map_jobs", capture)
-    targets = tmp_path / "t.yaml"
-    both = [
-        {"id": "national_lg_patents", "scenario": "national_programme", "accept": [15, 100]},
-        {"id": "lg_patents", "scenario": "baseline", "accept": [15, 40]},
-    ]
-    targets.write_text(yaml.safe_dump({"targets": both}))
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump({"targets": targets}))
     with pytest.raises(SystemExit):
-        validate.main(["--seeds", "1", "--targets", str(targets), "national.firms.rd_intensity.median=0.02", "world.innovation.zeta=0.25"])
+        validate.main(["--targets", str(path), *args])
+    return seen
+
+
+def test_national_settings_reach_only_the_national_runs(tmp_path, monkeypatch):
+    """An override of the national world's own settings (national.*) is applied to the national runs; the rare-earth
+    scenarios, which have no national world, run without it (composing them with it failed), and every other override
+    reaches both."""
+    overrides = ("national.firms.rd_intensity.median=0.02", "world.innovation.zeta=0.25")
+    seen = _jobs(tmp_path, monkeypatch, [NATIONAL_TARGET, CHAIN_TARGET], "--seeds", "1", *overrides)
     by_scenario = {sc: cfg for sc, _seed, cfg in seen}
     national = by_scenario.pop(validate.NATIONAL)
     assert national.national.firms.rd_intensity.median == 0.02 and national.world.innovation.zeta == 0.25
@@ -200,24 +208,7 @@ def test_national_settings_reach_only_the_national_runs(tmp_path, monkeypatch, c
 def test_only_the_worlds_the_targets_need_are_run(tmp_path, monkeypatch, national_only):
     """National targets alone run the national world alone; rare-earth targets alone run the three rare-earth
     scenarios alone (each seed once)."""
-    import sim.research.sweep
-
-    seen = []
-
-    def capture(fn, jobs, workers, on_done=None):
-        seen.extend(jobs)
-        raise SystemExit(0)
-
-    monkeypatch.setattr(sim.research.sweep, "map_jobs", capture)
-    targets = tmp_path / "t.yaml"
-    one = (
-        {"id": "national_lg_patents", "scenario": "national_programme", "accept": [15, 100]}
-        if national_only
-        else {"id": "lg_patents", "scenario": "baseline", "accept": [15, 40]}
-    )
-    targets.write_text(yaml.safe_dump({"targets": [one]}))
-    with pytest.raises(SystemExit):
-        validate.main(["--seeds", "2", "--targets", str(targets)])
+    seen = _jobs(tmp_path, monkeypatch, [NATIONAL_TARGET if national_only else CHAIN_TARGET], "--seeds", "2")
     scenarios = sorted({sc for sc, _seed, _cfg in seen})
     assert scenarios == ([validate.NATIONAL] if national_only else sorted(validate.SCENARIOS))
     assert len(seen) == 2 * len(scenarios)
