@@ -445,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
             key = only_national[0].split("=", 1)[0]
             raise ConfigError(key, "sets the national world, and these targets have no national run: add the national targets to --targets")
         common = [o for o in a.overrides if not _national_key(o)]
-        base = {sc: compose([f"scenario={sc}", "progress=false", "output.write=false", *common]) for sc in SCENARIOS}  # checked even if unused
+        base = {sc: compose([f"scenario={sc}", "progress=false", "output.write=false", *common]) for sc in (SCENARIOS if chain else ())}
         if national:
             national_overrides = [f"scenario={NATIONAL}", f"national.scale={a.national_scale}", "progress=false", "output.write=false"]
             base[NATIONAL] = compose([*national_overrides, *a.overrides])
