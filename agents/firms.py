@@ -722,7 +722,10 @@ def _account_rows(
     if fin.target_capital_structure:  # at or below the target debt ratio, owners take the cash above the target holding
         keep = np.maximum(buffer, fin.target_cash_months_of_revenue / 3.0 * np.maximum(revenue, 0.0))
         assets = pop.book_assets + pop.cip + pop.working_capital + np.maximum(pop.cash, 0.0)
-        surplus = np.where(alive & (pop.debt <= fin.target_debt_ratio * assets), np.maximum(pop.cash - keep, 0.0), 0.0)
+        # a firm with a project in its pipeline keeps its cash for it (retained for committed investment: the pecking
+        # order, Myers and Majluf 1984): a plant being planned, financed, built or ramped up is not paid out
+        idle = alive & (pop.proj_phase == ProjectPhase.NONE)
+        surplus = np.where(idle & (pop.debt <= fin.target_debt_ratio * assets), np.maximum(pop.cash - keep, 0.0), 0.0)
         paid = pop.dividends
         paid += surplus
         pop.cash -= surplus

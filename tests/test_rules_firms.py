@@ -532,6 +532,25 @@ def test_target_capital_structure_pays_owners_the_cash_above_the_target_holding(
     np.testing.assert_allclose(on.cash - before, flows, atol=1e-12)
 
 
+def test_target_capital_structure_keeps_cash_for_a_project_in_the_pipeline(T, cfg):
+    """A firm with a project being planned, financed, built or ramped up pays its owners nothing above the payout ratio's
+    dividends: the cash is kept for the project (before, a plant under construction, whose revenue is 0, paid out all its
+    cash above the buffer, and no Western greenfield project was ever completed with the lever on)."""
+    fin = dataclasses.replace(cfg.world.finance, target_capital_structure=True, target_debt_ratio=0.5, target_cash_months_of_revenue=2.0)
+    idle, busy = _capital_structure_firms(T), _capital_structure_firms(T)
+    busy.proj_phase[:] = [ProjectPhase.CONSTRUCTION, ProjectPhase.FINANCING, ProjectPhase.RAMPUP, ProjectPhase.PLANNING]
+    busy.proj_capex_left[0] = 10.0
+    busy.proj_remaining_q[0] = 4
+    account(idle, T, 3, fin, flat_price(T))
+    account(busy, T, 3, fin, flat_price(T))
+    assert idle.dividends[0] > 0.5 * 60.0  # idle: the cash above the holding goes to the owners
+    assert idle.dividends[3] == 0.0 or idle.dividends[3] == pytest.approx(fin.payout_ratio * idle.profit[3])
+    # busy: the payout ratio's dividends only (firm 3 has too little cash even for those), the rest of the cash kept
+    np.testing.assert_allclose(busy.dividends[:3], fin.payout_ratio * busy.profit[:3], rtol=1e-12)
+    assert busy.dividends[3] <= fin.payout_ratio * busy.profit[3] + 1e-12
+    assert busy.cash[0] > 5.0 * idle.cash[0]  # firm 0 keeps its cash for the plant it is building
+
+
 def test_account_rd_within_propensity_and_funds(T, cfg):
     pop = _account_pop(T)
     before = _run_account(T, cfg, pop)

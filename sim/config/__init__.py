@@ -195,7 +195,8 @@ class FinanceConfig:
     outside_finance_share: float = f(0.0, lo=0.0, hi=1.0)  # a project whose outside money (debt, outside equity) pays more than this
     # share of its cost (capex + reserve) marks the firm ``outside_finance`` for the year (an observation: no behaviour reads it)
     target_capital_structure: bool = False  # firms keep a target capital structure: surplus cash repays debt only down to
-    # target_debt_ratio, and at or below it cash above target_cash_months_of_revenue goes to the owners (false: the rule before)
+    # target_debt_ratio, and at or below it cash above target_cash_months_of_revenue goes to the owners unless a project is in the
+    # firm's pipeline (false: the rule before)
     target_debt_ratio: float = f(0.52, lo=0.0, hi=0.95)  # debt / (cash + plant + construction + working capital)
     target_cash_months_of_revenue: float = f(2.0, lo=0.0, hi=24.0)  # cash a firm keeps beyond its buffer, months of revenue
 
