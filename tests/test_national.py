@@ -156,6 +156,26 @@ def test_busy_firms_that_cannot_fund_an_expansion_are_finance_constrained():
     assert pop.proj_phase[1] == 0 and pop.finance_constrained[1]
 
 
+def _debt_ratio(pop) -> float:
+    """Aggregate debt over cash, plant, construction and working capital of the live firms."""
+    a = pop.alive
+    assets = pop.book_assets[a] + pop.cip[a] + pop.working_capital[a] + np.maximum(pop.cash[a], 0.0)
+    return float(pop.debt[a].sum() / assets.sum())
+
+
+def test_the_national_firms_keep_their_capital_structure_unless_told_to_follow_the_world():
+    """national.target_capital_structure (true in conf/national): the firms stop repaying at the target debt ratio and pay
+    out the cash above their holding, so the balance sheets stay near the statistics they start from; null takes the
+    world's setting (off in the rare-earth world), under which profitable firms delever to nothing and hoard cash."""
+    kept = run(small_config("years=8"))
+    world = run(small_config("years=8", "national.target_capital_structure=null"))
+    assert kept.model.finance.target_capital_structure and not world.model.finance.target_capital_structure
+    assert world.model.cfg.world.finance == kept.model.cfg.world.finance  # the world's own setting is untouched
+    start = _debt_ratio(NationalModel(small_config("years=1")).pop)
+    assert start > 0.3
+    assert _debt_ratio(kept.model.pop) > 0.15 and _debt_ratio(world.model.pop) < 0.1
+
+
 # --------------------------------------------------------------------------
 # Runs
 # --------------------------------------------------------------------------

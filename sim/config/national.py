@@ -139,6 +139,9 @@ class NationalConfig:
     provinces: list[ProvinceConfig] = field(default_factory=list)
     sectors: list[SectorConfig] = field(default_factory=list)
     market: NationalMarketConfig = field(default_factory=NationalMarketConfig)
+    # the firms keep a target capital structure (world.finance.target_capital_structure for the national firms; None: the
+    # world's setting, which the rare-earth world keeps off, docs/ODD.md 7.4)
+    target_capital_structure: Optional[bool] = None
     sample_firms: int = f(0, lo=0)  # firms in the panel a run writes (a fixed random sample of firm ids; 0: no panel)
     programme: dict[str, Any] = field(default_factory=dict)  # the programme's published sizes (documentation; targets read them)
 

@@ -125,7 +125,7 @@ def invest(model: NationalModel) -> None:
     within the leverage limit plus its credit bonus), otherwise it is recorded finance-constrained for the year. An
     expansion that needs outside money beyond ``finance.outside_finance_share`` of its cost is recorded too."""
     pop, T, mk = model.pop, model.tables, model.national.market
-    fin = model.cfg.world.finance
+    fin = model.finance
     q = model.quarter
     rng = model.streams["investment"]
     pop.equity_in = 0.0  # this quarter's outside equity and grants start afresh (the government pays grants after this step)
@@ -175,7 +175,7 @@ def enter_and_exit(model: NationalModel) -> None:
     entrants go where prices are above the reference (margins) and buyers go unserved, and a little everywhere
     (assumption), operating at once."""
     pop, mk = model.pop, model.national.market
-    fin = model.cfg.world.finance
+    fin = model.finance
     q = model.quarter
     rng = model.streams["entry"]
     alive = pop.alive

@@ -10,7 +10,7 @@ provinces' recommendation and the national batch, key Little Giants, the R&D lev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import mesa
@@ -95,6 +95,8 @@ class NationalModel(mesa.Model):
             raise ValueError("NationalModel needs a config with national set (scenario=national_programme)")
         self.cfg = cfg
         self.national = n = cfg.national
+        fin = cfg.world.finance  # the bloc's finance, with the national world's own choice of capital structure
+        self.finance = fin if n.target_capital_structure is None else replace(fin, target_capital_structure=n.target_capital_structure)
         self.world = NationalWorldView(n.start_year, n.usd_per_cny, n.scale, cfg.world.price_level_growth)
         self.tables = T = build_national_tables(cfg)
         set_rd_deduction(T, cfg.policy)
@@ -150,7 +152,7 @@ class NationalModel(mesa.Model):
         T, pop = self.tables, self.pop
         market.clear_niches(self)
         price_usd = self.price[np.maximum(pop.niche, 0)] * T.reference_price_usd_per_kg[0]
-        firm_account(pop, T, self.quarter, self.cfg.world.finance, np.zeros((T.B, T.S)), row_price=price_usd, rd_tax=self.rd_tax_now())
+        firm_account(pop, T, self.quarter, self.finance, np.zeros((T.B, T.S)), row_price=price_usd, rd_tax=self.rd_tax_now())
         innovate(pop, T, self.cfg.world.innovation, self.streams["innovation"], patent_slot(self.quarter // 4), np.zeros(0))
         market.invest(self)
         market.enter_and_exit(self)
