@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from agents import kernels
+
 
 class Phase(IntEnum):
     """Life phase of a firm."""
@@ -171,7 +173,6 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "first_output_step": (np.int32, -1),
 }
 GROWTH = 1.25  # the columns grow by this factor when full (FirmPopulation.add)
-ROW_BLOCK = 32768  # rows per block of the row-by-row rules at scale (FirmPopulation.blocks): a column's block is 256 kB
 # history rings stored quarter by quarter (column-major): a quarter's column of every firm is contiguous, so a quarter is
 # written and the trailing sums are added a column at a time. Sum such a ring across quarters with ``trailing`` (or
 # np.ascontiguousarray first): numpy's ``.sum(axis=1)`` adds eight or more columns in another order in this layout
@@ -300,16 +301,6 @@ class FirmPopulation:
             raise KeyError(f"no live firm with id {firm_id}")
         return r
 
-    def blocks(self, rows: int | None = None):
-        """(first row, block) pairs covering the population in blocks of ``rows`` rows (ROW_BLOCK; the population
-        itself when it is no larger)."""
-        rows = rows or ROW_BLOCK
-        if self.n <= rows:
-            yield 0, self
-            return
-        for lo in range(0, self.n, rows):
-            yield lo, RowBlock(self, lo, min(lo + rows, self.n))
-
     def view(self, firm_id: int, model=None) -> "Firm":
         return Firm(self, firm_id, model)
 
@@ -355,44 +346,6 @@ class FirmPopulation:
     @property
     def patents_utility(self) -> np.ndarray:
         return _row_sums(self.pat_util)
-
-
-class RowBlock(FirmPopulation):
-    """Rows [lo, lo + n) of a population, read and written as a population of their own (``FirmPopulation.blocks``).
-
-    A rule that treats every row on its own (``account``, ``processing_cost``) runs block by block at scale: its
-    temporaries stay small enough for the processor's cache and are reused, and each row's numbers are the same."""
-
-    def __init__(self, pop: FirmPopulation, lo: int, hi: int):
-        object.__setattr__(self, "n", hi - lo)
-        object.__setattr__(self, "next_id", pop.next_id)
-        object.__setattr__(self, "_data", pop._data)
-        object.__setattr__(self, "lo", lo)
-
-    def __getattr__(self, name: str) -> np.ndarray:
-        data = self.__dict__.get("_data")
-        if data is not None and name in data:
-            return data[name][self.lo : self.lo + self.n]
-        raise AttributeError(name)
-
-    def __setattr__(self, name: str, value) -> None:
-        if name not in self._data:
-            raise AttributeError(f"a block of rows has no attribute '{name}' to set")
-        col = self._data[name][self.lo : self.lo + self.n]
-        if isinstance(value, np.ndarray) and value.shape == col.shape and value.ctypes.data == col.ctypes.data and value.strides == col.strides:
-            return
-        col[...] = value
-
-    def add(self, count: int, **values) -> np.ndarray:
-        raise TypeError("rows are added to the population, not to a block of it")
-
-    def compact(self) -> int:
-        raise TypeError("the population is compacted, not a block of it")
-
-
-def _block_of(x, lo: int, hi: int):
-    """Rows lo..hi of a per-row argument (a scalar or None is every row's)."""
-    return x if x is None or np.ndim(x) == 0 else x[lo:hi]
 
 
 class Firm:
@@ -593,154 +546,97 @@ def account(
     in the same quarter, see agents.investment.finance_gate).
     A firm that borrows for more than ``fin.outside_finance_share`` of the quarter's capex is marked
     ``outside_finance`` for the year (an observation; see agents.investment.mark_outside_finance).
+    With ``fin.target_capital_structure`` surplus cash repays debt only down to ``fin.target_debt_ratio`` and a firm at
+    or below it with no project in its pipeline pays its owners the cash above ``fin.target_cash_months_of_revenue``
+    (docs/ODD.md 7.4). The R&D staff share is 0.6 x the trailing four quarters' R&D over the wage bill, at most 0.9.
+
+    Every row on its own, in one compiled pass over the rows (agents.kernels.account_rows: the formulas above in this
+    order; tests/test_kernels.py checks its numbers bit for bit against the array code it replaced).
     """
-    for lo, block in pop.blocks():  # each row on its own: block by block at scale (FirmPopulation.blocks)
-        hi = lo + len(block)
-        _account_rows(
-            block, T, step, fin, market_price, _block_of(revenue_adjust, lo, hi), mothball_fixed_cost_saved, _block_of(row_price, lo, hi), rd_tax
-        )
-
-
-def _account_rows(
-    pop: FirmPopulation,
-    T,
-    step: int,
-    fin,
-    market_price: np.ndarray,
-    revenue_adjust: np.ndarray | None,
-    mothball_fixed_cost_saved: float,
-    row_price: np.ndarray | None,
-    rd_tax: tuple[np.ndarray, np.ndarray] | None = None,
-) -> None:
-    """``account`` on the rows of ``pop`` (a population or a block of one)."""
     n = len(pop)
-    alive = pop.alive
-    dead = ~alive
-    revenue, fixed_cost, d_wc = pop.revenue, pop.fixed_cost, pop.working_capital_in
-    # every quantity below is computed in the order of its formula (the docstring's), in place where it can be
-    price = market_price[pop.bloc, pop.stage] if row_price is None else row_price
-    np.multiply(pop.output_t, price, out=revenue)
-    revenue /= 1000.0
-    if revenue_adjust is not None:  # revenue given up on discounted export sales (scenarios.strategic_pricing)
-        revenue -= revenue_adjust
-    proc = processing_cost(pop, T)
-    np.multiply(pop.output_t, proc, out=pop.opex)
-    pop.opex /= 1000.0
-    bs = pop.bloc, pop.stage
-    np.multiply(per_row(T.fixed_cost_share, *bs) * per_row(T.capex_musd_per_kt, *bs), pop.capacity_t, out=fixed_cost)
-    fixed_cost /= 1000.0
-    fixed_cost /= 4.0
-    # a mothballed plant pays care and maintenance only (``mothball``)
-    mb = np.flatnonzero(pop.mothballed)
-    if len(mb):
-        fixed_cost[mb] = (1.0 - mothball_fixed_cost_saved) * fixed_cost[mb]
-    rate = np.subtract(per_row(T.interest_rate, pop.bloc), pop.interest_subsidy)
-    np.maximum(rate, 0.0, out=rate)
-    np.multiply(pop.debt, rate, out=pop.interest)
-    pop.interest /= 4.0
-    # capex: construction spends the remaining budget evenly over the remaining quarters
-    building = np.flatnonzero(pop.proj_phase == ProjectPhase.CONSTRUCTION)
-    spend = pop.capex
-    spend[:] = 0.0
-    spend[building] = pop.proj_capex_left[building] / np.maximum(pop.proj_remaining_q[building], 1.0)
-    pop.proj_capex_left[building] -= spend[building]
-    # working capital follows sales: receivables and stocks at this quarter's sales rate, less supplier credit
-    np.maximum(revenue, 0.0, out=d_wc)
-    np.multiply(fin.working_capital_share * 4.0, d_wc, out=d_wc)
-    d_wc[dead] = 0.0
-    d_wc -= pop.working_capital
-    # lenders lend against plant, construction and working capital (working-capital loans)
-    room = pop.book_assets + pop.cip
-    room += spend
-    room += pop.working_capital
-    room += d_wc
-    np.multiply(np.add(per_row(T.leverage_max, pop.bloc), pop.credit_bonus), room, out=room)
-    room -= pop.debt
-    np.maximum(room, 0.0, out=room)
-    funds = pop.cash + revenue
-    for x in (pop.input_cost, pop.opex, fixed_cost, pop.interest, d_wc):
-        funds -= x
-    funds += room
-    funds -= spend
-    np.maximum(funds, 0.0, out=funds)
-    rd = pop.rd_spend
-    np.multiply(pop.rd_propensity, revenue, out=rd)
-    if rd_tax is not None:  # R&D answers its after-tax price
-        rd *= rd_tax[0][pop.bloc]
-    rd += pop.rd_grants
-    np.minimum(rd, funds, out=rd)
-    rd[dead] = 0.0
-    costs = pop.costs
-    np.add(pop.input_cost, pop.opex, out=costs)
-    costs += fixed_cost
-    costs += pop.interest
-    costs += rd
-    np.minimum(pop.gross_assets / (fin.depreciation_years * 4.0), pop.book_assets, out=pop.depreciation)
-    pbt = revenue + pop.grants
-    pbt -= costs
-    pbt -= pop.depreciation
-    if rd_tax is None:
-        np.maximum(pbt, 0.0, out=pop.tax)
-    else:  # the additional deduction of R&D expense comes off taxable profit
-        np.maximum(pbt - rd_tax[1][pop.bloc] * rd, 0.0, out=pop.tax)
-    pop.tax *= pop.tax_rate
-    np.subtract(pbt, pop.tax, out=pop.profit)
-    cash_pre = np.add(pop.cash, revenue, out=funds)
-    cash_pre -= costs
-    cash_pre -= pop.tax
-    cash_pre += pop.grants
-    cash_pre -= pop.capex
-    cash_pre -= d_wc
-    pop.working_capital += d_wc
-    buffer = fin.min_cash_quarters_of_fixed_cost * fixed_cost
-    borrow = np.negative(cash_pre)
-    np.maximum(borrow, 0.0, out=borrow)
-    np.minimum(borrow, room, out=borrow)
-    repay = np.zeros(n)  # surplus above the buffer repays debt: min(debt x share, cash - buffer) where cash is above it
-    np.minimum(np.multiply(pop.debt, fin.repayment_share), np.subtract(cash_pre, buffer), out=repay, where=cash_pre > buffer)
-    np.maximum(repay, 0.0, out=repay)
-    if fin.target_capital_structure:  # repay only down to the target debt ratio: (debt - x) / (assets - x) = target
-        t = fin.target_debt_ratio
-        assets = pop.book_assets + pop.cip + pop.working_capital + np.maximum(cash_pre, 0.0)
-        np.minimum(repay, np.maximum((pop.debt - t * assets) / (1.0 - t), 0.0), out=repay)
-    np.subtract(borrow, repay, out=pop.net_borrowing)
-    # observation (no rule reads it): a firm that borrows for more than the configured share of this quarter's capex
-    # needed outside money to build (agents.investment.mark_outside_finance marks the decision and the gate)
-    if len(building):
-        sb, bb = spend[building], borrow[building]
-        pop.outside_finance[building] |= (sb > 0) & (np.minimum(bb, sb) > fin.outside_finance_share * sb)
-    pop.debt += pop.net_borrowing
-    np.add(cash_pre, pop.net_borrowing, out=pop.cash)
-    if fin.payout_ratio > 0:
-        div = pop.dividends
-        np.multiply(fin.payout_ratio, pop.profit, out=div)
-        np.minimum(div, pop.cash - buffer, out=div)
-        np.clip(div, 0.0, None, out=div)
-        pop.cash -= div
-    else:
-        pop.dividends = 0.0
-    if fin.target_capital_structure:  # at or below the target debt ratio, owners take the cash above the target holding
-        keep = np.maximum(buffer, fin.target_cash_months_of_revenue / 3.0 * np.maximum(revenue, 0.0))
-        assets = pop.book_assets + pop.cip + pop.working_capital + np.maximum(pop.cash, 0.0)
-        # a firm with a project in its pipeline keeps its cash for it (retained for committed investment: the pecking
-        # order, Myers and Majluf 1984): a plant being planned, financed, built or ramped up is not paid out
-        idle = alive & (pop.proj_phase == ProjectPhase.NONE)
-        surplus = np.where(idle & (pop.debt <= fin.target_debt_ratio * assets), np.maximum(pop.cash - keep, 0.0), 0.0)
-        paid = pop.dividends
-        paid += surplus
-        pop.cash -= surplus
-    pop.book_assets -= pop.depreciation
-    pop.cip += pop.capex
-    slot = step % HIST
-    pop.rev_hist[:, slot] = revenue
-    pop.rd_hist[:, slot] = rd
-    pop.prof_hist[:, slot] = pop.profit
-    wage_bill = np.multiply(pop.employees, per_row(T.wage_musd_per_employee_year, pop.bloc))
-    np.maximum(wage_bill, 1e-9, out=wage_bill)
-    share = pop.trailing(pop.rd_hist, step)
-    share *= 0.6
-    share /= wage_bill
-    np.clip(share, 0.0, 0.9, out=pop.rd_staff_share)
+    if revenue_adjust is None:
+        adjust = np.zeros(0)
+    else:  # a scalar is every row's
+        scalar = np.ndim(revenue_adjust) == 0
+        adjust = np.full(n, revenue_adjust, dtype=np.float64) if scalar else np.ascontiguousarray(revenue_adjust, dtype=np.float64)
+    factor, deduction = (np.zeros(0), np.zeros(0)) if rd_tax is None else rd_tax
+    f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731  (the tables as the kernel reads them)
+    kernels.account_rows(
+        f64(market_price),
+        f64(np.broadcast_to(T.fixed_cost_share, market_price.shape)),
+        f64(np.broadcast_to(T.capex_musd_per_kt, market_price.shape)),
+        f64(T.interest_rate),
+        f64(T.leverage_max),
+        f64(T.wage_musd_per_employee_year),
+        f64(factor),
+        f64(deduction),
+        pop.phase,
+        pop.bloc,
+        pop.stage,
+        pop.output_t,
+        processing_cost(pop, T),
+        pop.capacity_t,
+        pop.mothballed,
+        pop.interest_subsidy,
+        pop.proj_phase,
+        pop.proj_remaining_q,
+        pop.credit_bonus,
+        pop.input_cost,
+        pop.rd_propensity,
+        pop.rd_grants,
+        pop.gross_assets,
+        pop.grants,
+        pop.tax_rate,
+        pop.employees,
+        np.zeros(0) if row_price is None else np.ascontiguousarray(row_price, dtype=np.float64),
+        adjust,
+        pop.debt,
+        pop.proj_capex_left,
+        pop.working_capital,
+        pop.book_assets,
+        pop.cip,
+        pop.cash,
+        pop.outside_finance,
+        pop._data["rev_hist"],  # the whole rings (capacity rows, always Fortran-contiguous: one compiled signature)
+        pop._data["rd_hist"],
+        pop._data["prof_hist"],
+        pop.revenue,
+        pop.opex,
+        pop.fixed_cost,
+        pop.interest,
+        pop.capex,
+        pop.working_capital_in,
+        pop.rd_spend,
+        pop.costs,
+        pop.depreciation,
+        pop.tax,
+        pop.profit,
+        pop.net_borrowing,
+        pop.dividends,
+        pop.rd_staff_share,
+        row_price is not None,
+        revenue_adjust is not None,
+        rd_tax is not None,
+        float(mothball_fixed_cost_saved),
+        fin.working_capital_share * 4.0,
+        fin.depreciation_years * 4.0,
+        float(fin.min_cash_quarters_of_fixed_cost),
+        float(fin.repayment_share),
+        bool(fin.target_capital_structure),
+        float(fin.target_debt_ratio),
+        fin.target_cash_months_of_revenue / 3.0,
+        float(fin.payout_ratio),
+        float(fin.outside_finance_share),
+        step % HIST,
+        np.array([(step - k) % HIST for k in range(4)], dtype=np.int64),  # the quarters ``trailing`` sums, in its order,
+    )
+
+
+def load_kernels(T, fin) -> None:
+    """Compile the compiled rules (agents.kernels; the first time on a machine, a second or two) or load them from
+    their cache (about 0.2 s) now, on an empty population, so that the model's build pays for it and a quarter's time
+    is the rules' own. No number changes."""
+    account(FirmPopulation(), T, 0, fin, np.zeros((T.B, T.S)))
 
 
 def innovate(pop: FirmPopulation, T, inn, rng: np.random.Generator, year_slot: int, group_sharing: np.ndarray) -> None:

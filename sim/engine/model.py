@@ -17,7 +17,7 @@ from mesa.time import Schedule
 
 from agents import investment as inv
 from agents.buyers import Buyer
-from agents.firms import Firm, ProjectPhase, expire_patents, lapse_patents, patent_slot
+from agents.firms import Firm, ProjectPhase, expire_patents, lapse_patents, load_kernels, patent_slot
 from scenarios.price_floor import PriceFloors
 from sim.config import Config
 from sim.engine import accounts, clearing, demand, entry_exit, investment, prices
@@ -44,6 +44,7 @@ class ChainModel(mesa.Model):
         self.world = w = cfg.world
         self.tables = T = build_tables(w)
         set_rd_deduction(T, cfg.policy)
+        load_kernels(T, w.finance)
         self.n_steps = cfg.years * 4
         streams = self.rng.spawn(len(STREAMS))
         self.streams = dict(zip(STREAMS, streams))

@@ -17,7 +17,7 @@ import mesa
 import numpy as np
 from mesa.time import Schedule
 
-from agents.firms import DESIGNATED, Phase, Tier, expire_patents, innovate, lapse_patents, patent_slot
+from agents.firms import DESIGNATED, Phase, Tier, expire_patents, innovate, lapse_patents, load_kernels, patent_slot
 from agents.firms import account as firm_account
 from agents.government import Government
 from sim.config import Config
@@ -100,6 +100,7 @@ class NationalModel(mesa.Model):
         self.world = NationalWorldView(n.start_year, n.usd_per_cny, n.scale, cfg.world.price_level_growth)
         self.tables = T = build_national_tables(cfg)
         set_rd_deduction(T, cfg.policy)
+        load_kernels(T, self.finance)
         self.n_steps = cfg.years * 4
         self.streams = dict(zip(STREAMS, self.rng.spawn(len(STREAMS))))
         self.pop, start_output = build_national_population(cfg, T, self.streams["init"])

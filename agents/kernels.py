@@ -1,0 +1,245 @@
+"""Compiled row kernels (numba) for the firm rules that the profile says dominate at scale.
+
+A rule that treats every row on its own is written once as a loop over rows: each row's formula is the rule's
+docstring formula, evaluated in the same order, with the same IEEE double operations (+, -, x, /, min, max: no
+transcendental function, no reduction across rows, no fast-math), so a row's numbers are bit for bit those of the
+array code it replaces, on any processor (tests/test_kernels.py compares both on random populations). One pass over
+the rows instead of one per operation: the million-firm world reads each column once a quarter (docs/ODD.md 7.15,
+"Speed").
+
+The kernels are compiled on first use and cached beside this file (``cache=True``: a later process loads them in
+well under a second); NUMBA_CACHE_DIR moves the cache where the source directory cannot be written.
+"""
+
+from __future__ import annotations
+
+import numba
+
+CONSTRUCTION = 4  # agents.firms.ProjectPhase.CONSTRUCTION (kept here so that this module imports nothing of the rules)
+NONE = 0  # agents.firms.ProjectPhase.NONE
+EXITED = 2  # agents.firms.Phase.EXITED
+
+
+@numba.njit(inline="always")
+def _max(a: float, b: float) -> float:
+    """numpy's maximum for two doubles: the first where it is larger or NaN, else the second (of 0.0 and -0.0 the
+    second, as numpy's maximum and clip give it)."""
+    return a if (a > b or a != a) else b
+
+
+@numba.njit(inline="always")
+def _min(a: float, b: float) -> float:
+    """numpy's minimum for two doubles: the first where it is smaller or NaN, else the second."""
+    return a if (a < b or a != a) else b
+
+
+@numba.njit(cache=True, nogil=True)
+def account_rows(
+    # per (bloc, stage) and per bloc tables
+    market_price,
+    fixed_cost_share,
+    capex_per_kt,
+    interest_rate,
+    leverage_max,
+    wage,
+    rd_factor,
+    rd_deduction,
+    # per row inputs
+    phase,
+    bloc,
+    stage,
+    output_t,
+    proc,
+    capacity_t,
+    mothballed,
+    interest_subsidy,
+    proj_phase,
+    proj_remaining_q,
+    credit_bonus,
+    input_cost,
+    rd_propensity,
+    rd_grants,
+    gross_assets,
+    grants,
+    tax_rate,
+    employees,
+    row_price,
+    revenue_adjust,
+    # per row state, read and written
+    debt,
+    proj_capex_left,
+    working_capital,
+    book_assets,
+    cip,
+    cash,
+    outside_finance,
+    rev_hist,
+    rd_hist,
+    prof_hist,
+    # per row outputs
+    revenue,
+    opex,
+    fixed_cost,
+    interest,
+    capex,
+    working_capital_in,
+    rd_spend,
+    costs,
+    depreciation,
+    tax,
+    profit,
+    net_borrowing,
+    dividends,
+    rd_staff_share,
+    # scalars
+    use_row_price,
+    use_adjust,
+    use_rd_tax,
+    mothball_saved,
+    wc_share4,
+    depreciation_q,
+    min_cash_q,
+    repayment_share,
+    target_structure,
+    target_debt_ratio,
+    target_cash_thirds,
+    payout_ratio,
+    outside_share,
+    slot,
+    trailing_slots,
+):
+    """agents.firms.account on every row: the formulas of its docstring, in its order (see there)."""
+    n = len(phase)
+    for i in range(n):
+        b = bloc[i]
+        s = stage[i]
+        alive = phase[i] != EXITED
+        price = row_price[i] if use_row_price else market_price[b, s]
+        rev = output_t[i] * price
+        rev /= 1000.0
+        if use_adjust:
+            rev -= revenue_adjust[i]
+        op = output_t[i] * proc[i]
+        op /= 1000.0
+        fc = (fixed_cost_share[b, s] * capex_per_kt[b, s]) * capacity_t[i]
+        fc /= 1000.0
+        fc /= 4.0
+        if mothballed[i]:  # a mothballed plant pays care and maintenance only
+            fc = (1.0 - mothball_saved) * fc
+        rate = _max(interest_rate[b] - interest_subsidy[i], 0.0)
+        intr = debt[i] * rate
+        intr /= 4.0
+        building = proj_phase[i] == CONSTRUCTION
+        spend = 0.0
+        if building:  # construction spends the remaining budget evenly over the remaining quarters
+            spend = proj_capex_left[i] / _max(proj_remaining_q[i], 1.0)
+            proj_capex_left[i] -= spend
+        # working capital follows sales: receivables and stocks at this quarter's sales rate, less supplier credit
+        d_wc = _max(rev, 0.0)
+        d_wc = wc_share4 * d_wc
+        if not alive:
+            d_wc = 0.0
+        d_wc -= working_capital[i]
+        # lenders lend against plant, construction and working capital, up to the leverage limit
+        room = book_assets[i] + cip[i]
+        room += spend
+        room += working_capital[i]
+        room += d_wc
+        room = (leverage_max[b] + credit_bonus[i]) * room
+        room -= debt[i]
+        room = _max(room, 0.0)
+        funds = cash[i] + rev
+        funds -= input_cost[i]
+        funds -= op
+        funds -= fc
+        funds -= intr
+        funds -= d_wc
+        funds += room
+        funds -= spend
+        funds = _max(funds, 0.0)
+        rd = rd_propensity[i] * rev
+        if use_rd_tax:
+            rd *= rd_factor[b]
+        rd += rd_grants[i]
+        rd = _min(rd, funds)
+        if not alive:
+            rd = 0.0
+        c = input_cost[i] + op
+        c += fc
+        c += intr
+        c += rd
+        dep = _min(gross_assets[i] / depreciation_q, book_assets[i])
+        pbt = rev + grants[i]
+        pbt -= c
+        pbt -= dep
+        if use_rd_tax:
+            tx = _max(pbt - rd_deduction[b] * rd, 0.0)
+        else:
+            tx = _max(pbt, 0.0)
+        tx *= tax_rate[i]
+        prof = pbt - tx
+        cash_pre = cash[i] + rev
+        cash_pre -= c
+        cash_pre -= tx
+        cash_pre += grants[i]
+        cash_pre -= spend
+        cash_pre -= d_wc
+        wc = working_capital[i] + d_wc
+        buffer = min_cash_q * fc
+        borrow = _min(_max(-cash_pre, 0.0), room)
+        repay = 0.0  # surplus above the buffer repays debt
+        if cash_pre > buffer:
+            repay = _min(debt[i] * repayment_share, cash_pre - buffer)
+        repay = _max(repay, 0.0)
+        if target_structure:  # repay only down to the target debt ratio: (debt - x) / (assets - x) = target
+            assets = book_assets[i] + cip[i] + wc + _max(cash_pre, 0.0)
+            repay = _min(repay, _max((debt[i] - target_debt_ratio * assets) / (1.0 - target_debt_ratio), 0.0))
+        nb = borrow - repay
+        # observation: borrowed for more than the configured share of this quarter's capex (needed outside money)
+        if building and spend > 0 and _min(borrow, spend) > outside_share * spend:
+            outside_finance[i] = True
+        d = debt[i] + nb
+        cash_i = cash_pre + nb
+        div = 0.0
+        if payout_ratio > 0:
+            div = payout_ratio * prof
+            div = _min(div, cash_i - buffer)
+            div = _max(div, 0.0)
+            cash_i -= div
+        if target_structure:  # at or below the target, owners take the cash above the target holding, unless a project waits
+            keep = _max(buffer, target_cash_thirds * _max(rev, 0.0))
+            assets = book_assets[i] + cip[i] + wc + _max(cash_i, 0.0)
+            surplus = 0.0
+            if alive and proj_phase[i] == NONE and d <= target_debt_ratio * assets:
+                surplus = _max(cash_i - keep, 0.0)
+            div += surplus
+            cash_i -= surplus
+        # write back
+        revenue[i] = rev
+        opex[i] = op
+        fixed_cost[i] = fc
+        interest[i] = intr
+        capex[i] = spend
+        working_capital_in[i] = d_wc
+        working_capital[i] = wc
+        rd_spend[i] = rd
+        costs[i] = c
+        depreciation[i] = dep
+        tax[i] = tx
+        profit[i] = prof
+        net_borrowing[i] = nb
+        debt[i] = d
+        cash[i] = cash_i
+        dividends[i] = div
+        book_assets[i] -= dep
+        cip[i] += spend
+        rev_hist[i, slot] = rev
+        rd_hist[i, slot] = rd
+        prof_hist[i, slot] = prof
+        wage_bill = _max(employees[i] * wage[b], 1e-9)
+        share = 0.0
+        for k in trailing_slots:
+            share += rd_hist[i, k]
+        share *= 0.6
+        share /= wage_bill
+        rd_staff_share[i] = _min(_max(share, 0.0), 0.9)

@@ -1,0 +1,228 @@
+"""The compiled row kernels (agents/kernels.py) give bit for bit the numbers of the array formulas they replace.
+
+``account_reference`` below is ``agents.firms.account`` as it was written in numpy array code before the kernel (the
+rule's docstring formulas, in order, on whole columns); each test draws random populations with every option of the
+rule on and off, edge values included (zero and negative cash, exited rows, mothballed plants, plants under
+construction with no quarter left, -0.0), runs both and compares every column's bytes.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from _rule_helpers import fresh_config, make_pop, tables
+
+from agents.firms import COLUMNS, HIST, Phase, ProjectPhase, account, per_row, processing_cost
+
+
+def account_reference(pop, T, step, fin, market_price, revenue_adjust, mothball_fixed_cost_saved, row_price, rd_tax=None) -> None:
+    """agents.firms.account in numpy array code (the reference the kernel is checked against)."""
+    n = len(pop)
+    alive = pop.alive
+    dead = ~alive
+    revenue, fixed_cost, d_wc = pop.revenue, pop.fixed_cost, pop.working_capital_in
+    # every quantity below is computed in the order of its formula (the docstring's), in place where it can be
+    price = market_price[pop.bloc, pop.stage] if row_price is None else row_price
+    np.multiply(pop.output_t, price, out=revenue)
+    revenue /= 1000.0
+    if revenue_adjust is not None:  # revenue given up on discounted export sales (scenarios.strategic_pricing)
+        revenue -= revenue_adjust
+    proc = processing_cost(pop, T)
+    np.multiply(pop.output_t, proc, out=pop.opex)
+    pop.opex /= 1000.0
+    bs = pop.bloc, pop.stage
+    np.multiply(per_row(T.fixed_cost_share, *bs) * per_row(T.capex_musd_per_kt, *bs), pop.capacity_t, out=fixed_cost)
+    fixed_cost /= 1000.0
+    fixed_cost /= 4.0
+    # a mothballed plant pays care and maintenance only (``mothball``)
+    mb = np.flatnonzero(pop.mothballed)
+    if len(mb):
+        fixed_cost[mb] = (1.0 - mothball_fixed_cost_saved) * fixed_cost[mb]
+    rate = np.subtract(per_row(T.interest_rate, pop.bloc), pop.interest_subsidy)
+    np.maximum(rate, 0.0, out=rate)
+    np.multiply(pop.debt, rate, out=pop.interest)
+    pop.interest /= 4.0
+    # capex: construction spends the remaining budget evenly over the remaining quarters
+    building = np.flatnonzero(pop.proj_phase == ProjectPhase.CONSTRUCTION)
+    spend = pop.capex
+    spend[:] = 0.0
+    spend[building] = pop.proj_capex_left[building] / np.maximum(pop.proj_remaining_q[building], 1.0)
+    pop.proj_capex_left[building] -= spend[building]
+    # working capital follows sales: receivables and stocks at this quarter's sales rate, less supplier credit
+    np.maximum(revenue, 0.0, out=d_wc)
+    np.multiply(fin.working_capital_share * 4.0, d_wc, out=d_wc)
+    d_wc[dead] = 0.0
+    d_wc -= pop.working_capital
+    # lenders lend against plant, construction and working capital (working-capital loans)
+    room = pop.book_assets + pop.cip
+    room += spend
+    room += pop.working_capital
+    room += d_wc
+    np.multiply(np.add(per_row(T.leverage_max, pop.bloc), pop.credit_bonus), room, out=room)
+    room -= pop.debt
+    np.maximum(room, 0.0, out=room)
+    funds = pop.cash + revenue
+    for x in (pop.input_cost, pop.opex, fixed_cost, pop.interest, d_wc):
+        funds -= x
+    funds += room
+    funds -= spend
+    np.maximum(funds, 0.0, out=funds)
+    rd = pop.rd_spend
+    np.multiply(pop.rd_propensity, revenue, out=rd)
+    if rd_tax is not None:  # R&D answers its after-tax price
+        rd *= rd_tax[0][pop.bloc]
+    rd += pop.rd_grants
+    np.minimum(rd, funds, out=rd)
+    rd[dead] = 0.0
+    costs = pop.costs
+    np.add(pop.input_cost, pop.opex, out=costs)
+    costs += fixed_cost
+    costs += pop.interest
+    costs += rd
+    np.minimum(pop.gross_assets / (fin.depreciation_years * 4.0), pop.book_assets, out=pop.depreciation)
+    pbt = revenue + pop.grants
+    pbt -= costs
+    pbt -= pop.depreciation
+    if rd_tax is None:
+        np.maximum(pbt, 0.0, out=pop.tax)
+    else:  # the additional deduction of R&D expense comes off taxable profit
+        np.maximum(pbt - rd_tax[1][pop.bloc] * rd, 0.0, out=pop.tax)
+    pop.tax *= pop.tax_rate
+    np.subtract(pbt, pop.tax, out=pop.profit)
+    cash_pre = np.add(pop.cash, revenue, out=funds)
+    cash_pre -= costs
+    cash_pre -= pop.tax
+    cash_pre += pop.grants
+    cash_pre -= pop.capex
+    cash_pre -= d_wc
+    pop.working_capital += d_wc
+    buffer = fin.min_cash_quarters_of_fixed_cost * fixed_cost
+    borrow = np.negative(cash_pre)
+    np.maximum(borrow, 0.0, out=borrow)
+    np.minimum(borrow, room, out=borrow)
+    repay = np.zeros(n)  # surplus above the buffer repays debt: min(debt x share, cash - buffer) where cash is above it
+    np.minimum(np.multiply(pop.debt, fin.repayment_share), np.subtract(cash_pre, buffer), out=repay, where=cash_pre > buffer)
+    np.maximum(repay, 0.0, out=repay)
+    if fin.target_capital_structure:  # repay only down to the target debt ratio: (debt - x) / (assets - x) = target
+        t = fin.target_debt_ratio
+        assets = pop.book_assets + pop.cip + pop.working_capital + np.maximum(cash_pre, 0.0)
+        np.minimum(repay, np.maximum((pop.debt - t * assets) / (1.0 - t), 0.0), out=repay)
+    np.subtract(borrow, repay, out=pop.net_borrowing)
+    # observation (no rule reads it): a firm that borrows for more than the configured share of this quarter's capex
+    # needed outside money to build (agents.investment.mark_outside_finance marks the decision and the gate)
+    if len(building):
+        sb, bb = spend[building], borrow[building]
+        pop.outside_finance[building] |= (sb > 0) & (np.minimum(bb, sb) > fin.outside_finance_share * sb)
+    pop.debt += pop.net_borrowing
+    np.add(cash_pre, pop.net_borrowing, out=pop.cash)
+    if fin.payout_ratio > 0:
+        div = pop.dividends
+        np.multiply(fin.payout_ratio, pop.profit, out=div)
+        np.minimum(div, pop.cash - buffer, out=div)
+        np.clip(div, 0.0, None, out=div)
+        pop.cash -= div
+    else:
+        pop.dividends = 0.0
+    if fin.target_capital_structure:  # at or below the target debt ratio, owners take the cash above the target holding
+        keep = np.maximum(buffer, fin.target_cash_months_of_revenue / 3.0 * np.maximum(revenue, 0.0))
+        assets = pop.book_assets + pop.cip + pop.working_capital + np.maximum(pop.cash, 0.0)
+        # a firm with a project in its pipeline keeps its cash for it (retained for committed investment: the pecking
+        # order, Myers and Majluf 1984): a plant being planned, financed, built or ramped up is not paid out
+        idle = alive & (pop.proj_phase == ProjectPhase.NONE)
+        surplus = np.where(idle & (pop.debt <= fin.target_debt_ratio * assets), np.maximum(pop.cash - keep, 0.0), 0.0)
+        paid = pop.dividends
+        paid += surplus
+        pop.cash -= surplus
+    pop.book_assets -= pop.depreciation
+    pop.cip += pop.capex
+    slot = step % HIST
+    pop.rev_hist[:, slot] = revenue
+    pop.rd_hist[:, slot] = rd
+    pop.prof_hist[:, slot] = pop.profit
+    wage_bill = np.multiply(pop.employees, per_row(T.wage_musd_per_employee_year, pop.bloc))
+    np.maximum(wage_bill, 1e-9, out=wage_bill)
+    share = pop.trailing(pop.rd_hist, step)
+    share *= 0.6
+    share /= wage_bill
+    np.clip(share, 0.0, 0.9, out=pop.rd_staff_share)
+
+
+@pytest.fixture(scope="module")
+def T():
+    return tables()
+
+
+def population(T, rng: np.random.Generator, n: int):
+    """``n`` firms with random books: some exited, mothballed, building (some with no quarter left), at zero cash."""
+    pop = make_pop(
+        n,
+        stage=rng.integers(0, T.S, n),
+        bloc=rng.integers(0, T.B, n),
+        output_t=rng.random(n) * 200.0 * (rng.random(n) < 0.8),
+        cash=rng.standard_normal(n) * 5.0 * (rng.random(n) < 0.8),
+        debt=rng.random(n) * 20.0 * (rng.random(n) < 0.7),
+        book_assets=rng.random(n) * 30.0,
+        gross_assets=rng.random(n) * 60.0,
+        cip=rng.random(n) * 5.0 * (rng.random(n) < 0.3),
+        working_capital=rng.random(n) * 4.0,
+        input_cost=rng.random(n) * 3.0,
+        rd_propensity=rng.random(n) * 0.05,
+        rd_grants=rng.random(n) * 0.2 * (rng.random(n) < 0.3),
+        grants=rng.random(n) * 0.5 * (rng.random(n) < 0.3),
+        interest_subsidy=rng.random(n) * 0.1 * (rng.random(n) < 0.3),
+        credit_bonus=rng.random(n) * 0.2 * (rng.random(n) < 0.3),
+        tax_rate=rng.choice([0.15, 0.25], n),
+        employees=rng.random(n) * 100.0 * (rng.random(n) < 0.9),
+        mothballed=rng.random(n) < 0.2,
+        proj_phase=rng.choice([ProjectPhase.NONE, ProjectPhase.CONSTRUCTION, ProjectPhase.PLANNING], n, p=[0.6, 0.3, 0.1]),
+        proj_capex_left=rng.random(n) * 10.0,
+        proj_remaining_q=rng.integers(0, 5, n).astype(float),
+    )
+    pop.cash[rng.random(n) < 0.05] = -0.0
+    pop.rd_hist[:] = rng.random((n, HIST))
+    pop.rev_hist[:] = rng.random((n, HIST))
+    pop.phase[rng.random(n) < 0.1] = Phase.EXITED
+    return pop
+
+
+OPTIONS = list(itertools.product([False, True], repeat=5))  # row price, revenue adjustment, R&D tax, target structure, payout
+
+
+@pytest.mark.parametrize("row_price, adjust, rd_tax, target, payout", OPTIONS)
+def test_account_kernel_gives_the_array_formulas_numbers(T, row_price, adjust, rd_tax, target, payout):
+    fin = fresh_config().world.finance
+    fin.target_capital_structure = target
+    fin.payout_ratio = 0.3 if payout else 0.0
+    rng = np.random.default_rng(hash((row_price, adjust, rd_tax, target, payout)) % 2**32)
+    n = 257
+    price = np.tile(T.reference_price_usd_per_kg, (T.B, 1)).astype(float) * (0.5 + rng.random((T.B, T.S)))
+    args = dict(
+        revenue_adjust=rng.random(n) * 0.3 if adjust else None,
+        mothball_fixed_cost_saved=0.5,
+        row_price=rng.random(n) * 80.0 if row_price else None,
+        rd_tax=(1.0 + rng.random(T.B), rng.random(T.B)) if rd_tax else None,
+    )
+    state = rng.bit_generator.state
+    for step in (0, 5, 13):
+        rng.bit_generator.state = state
+        ref, new = population(T, rng, n), None
+        rng.bit_generator.state = state
+        new = population(T, rng, n)
+        account_reference(ref, T, step, fin, price, **args)
+        account(new, T, step, fin, price, **args)
+        for name in COLUMNS:
+            assert getattr(new, name).tobytes() == getattr(ref, name).tobytes(), (name, step)
+
+
+def test_account_kernel_takes_a_scalar_revenue_adjustment(T):
+    """A scalar adjustment is every row's (as the array code broadcast it)."""
+    fin = fresh_config().world.finance
+    price = np.tile(T.reference_price_usd_per_kg, (T.B, 1)).astype(float)
+    a, b = population(T, np.random.default_rng(3), 40), population(T, np.random.default_rng(3), 40)
+    account(a, T, 2, fin, price, revenue_adjust=0.25)
+    account(b, T, 2, fin, price, revenue_adjust=np.full(40, 0.25))
+    for name in COLUMNS:
+        assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
+    assert processing_cost(a, T).shape == (40,) and per_row(T.interest_rate, a.bloc).shape in {(), (40,)}
