@@ -637,6 +637,8 @@ def load_kernels(T, fin) -> None:
     their cache (about 0.2 s) now, on an empty population, so that the model's build pays for it and a quarter's time
     is the rules' own. No number changes."""
     account(FirmPopulation(), T, 0, fin, np.zeros((T.B, T.S)))
+    none, no_rows = np.zeros(0), np.zeros(0, dtype=bool)  # the national world's niche clearing, with its columns' types
+    kernels.clear_niche_rows(np.zeros(0, dtype=COLUMNS["niche"][0]), none, 1.0, none, no_rows, none, none, 1.0, none, 1, none, none, none)
 
 
 def innovate(pop: FirmPopulation, T, inn, rng: np.random.Generator, year_slot: int, group_sharing: np.ndarray) -> None:

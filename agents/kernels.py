@@ -14,6 +14,7 @@ well under a second); NUMBA_CACHE_DIR moves the cache where the source directory
 from __future__ import annotations
 
 import numba
+import numpy as np
 
 CONSTRUCTION = 4  # agents.firms.ProjectPhase.CONSTRUCTION (kept here so that this module imports nothing of the rules)
 NONE = 0  # agents.firms.ProjectPhase.NONE
@@ -243,3 +244,57 @@ def account_rows(
         share *= 0.6
         share /= wage_bill
         rd_staff_share[i] = _min(_max(share, 0.0), 0.9)
+
+
+@numba.njit(cache=True, nogil=True)
+def clear_niche_rows(niche, price, ref_price, cost, operating, cap, appeal, max_util, demand, passes, output_t, orders_t, potential_t):
+    """sim.engine.national.market.clear_niches on every row (see there): each firm offers in its niche when its unit
+    cost is within the niche's price; buyers' demand goes to the offering firms in proportion to capacity x appeal,
+    each taking at most ``max_util`` of its capacity, and what full firms turn away goes to the others of the niche
+    by the same weights, ``passes`` times. Writes output, first-choice orders and potential (a quarter's); returns
+    (the offered capacity, the sales) summed by niche, in row order as numpy's bincount adds them."""
+    n = len(niche)
+    m = len(demand)
+    weight = np.zeros(n)
+    room = np.zeros(n)
+    sales = np.zeros(n)
+    cap_sum = np.zeros(m)
+    total = np.zeros(m)
+    for i in range(n):
+        j = max(niche[i], 0)
+        price_usd = price[j] * ref_price
+        potential_t[i] = 0.0
+        if operating[i] and cost[i] <= price_usd:
+            weight[i] = cap[i] * appeal[i]
+            room[i] = max_util * cap[i]
+            pot = max_util * cap[i]
+            potential_t[i] = pot / 4.0
+            cap_sum[j] += cap[i]
+            if room[i] > 1e-12:
+                total[j] += weight[i]
+    left = demand.copy()
+    for k in range(passes):
+        got_sum = np.zeros(m)
+        nxt = np.zeros(m)
+        for i in range(n):
+            j = max(niche[i], 0)
+            ask = 0.0
+            if total[j] > 0:
+                ask = (weight[i] if room[i] > 1e-12 else 0.0) / total[j]
+            ask *= left[j]
+            if k == 0:
+                orders_t[i] = ask / 4.0
+            got = _min(ask, room[i])
+            sales[i] += got
+            room[i] -= got
+            got_sum[j] += got
+            if room[i] > 1e-12:
+                nxt[j] += weight[i]
+        for j in range(m):
+            left[j] = _max(left[j] - got_sum[j], 0.0)
+        total = nxt
+    sales_sum = np.zeros(m)
+    for i in range(n):
+        output_t[i] = sales[i] / 4.0
+        sales_sum[max(niche[i], 0)] += sales[i]
+    return cap_sum, sales_sum

@@ -8,6 +8,7 @@ construction with no quarter left, -0.0), runs both and compares every column's 
 
 from __future__ import annotations
 
+import copy
 import itertools
 
 import numpy as np
@@ -15,6 +16,8 @@ import pytest
 from _rule_helpers import fresh_config, make_pop, tables
 
 from agents.firms import COLUMNS, HIST, Phase, ProjectPhase, account, per_row, processing_cost
+from sim.engine.national import market
+from sim.engine.national.model import NationalModel
 
 
 def account_reference(pop, T, step, fin, market_price, revenue_adjust, mothball_fixed_cost_saved, row_price, rd_tax=None) -> None:
@@ -226,3 +229,75 @@ def test_account_kernel_takes_a_scalar_revenue_adjustment(T):
     for name in COLUMNS:
         assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
     assert processing_cost(a, T).shape == (40,) and per_row(T.interest_rate, a.bloc).shape in {(), (40,)}
+
+
+def clear_niches_reference(model) -> None:
+    """sim.engine.national.market.clear_niches in numpy array code (the reference the kernel is checked against)."""
+    pop, mk, T = model.pop, model.national.market, model.tables
+    n, n_niches = len(pop), len(model.price)
+    niche = np.maximum(pop.niche, 0).astype(np.intp)  # once: bincount and gathers index with intp (an int32 index is converted at each use)
+    price_usd = model.price[niche]
+    price_usd *= T.reference_price_usd_per_kg[0]
+    cost = pop.unit_cost_usd_per_kg
+    cost[...] = processing_cost(pop, T)
+    offers = pop.operating & (cost <= price_usd)
+    idle = ~offers
+    cap = pop.capacity_t
+    weight = np.multiply(cap, pop.appeal)
+    weight[idle] = 0.0
+    demand = market.niche_demand(model)
+    room = np.multiply(mk.max_utilisation, cap)  # what each firm can still sell, M yuan a year
+    room[idle] = 0.0
+    sales = np.zeros(n)
+    left = demand.copy()
+    w, ask, got = np.empty(n), np.empty(n), np.empty(n)
+    for k in range(market.ALLOCATION_PASSES):  # buyers turned away by a full firm go to the others of the niche, by the same weights
+        w[:] = 0.0
+        np.copyto(w, weight, where=room > 1e-12)
+        total = np.bincount(niche, weights=w, minlength=n_niches)[niche]
+        ask[:] = 0.0
+        np.divide(w, total, out=ask, where=total > 0)
+        ask *= left[niche]
+        if k == 0:
+            np.divide(ask, 4.0, out=pop.orders_t)  # first-choice orders: what buyers would take from the firm (its busy-ness)
+        np.minimum(ask, room, out=got)
+        sales += got
+        room -= got
+        left = np.maximum(left - np.bincount(niche, weights=got, minlength=n_niches), 0.0)
+    np.divide(sales, 4.0, out=pop.output_t)
+    potential = pop.potential_t
+    np.multiply(mk.max_utilisation, cap, out=potential)
+    potential /= 4.0
+    potential[idle] = 0.0
+    cap_offered = cap.copy()
+    cap_offered[idle] = 0.0
+    normal = np.bincount(niche, weights=cap_offered, minlength=n_niches) * mk.target_utilisation
+    ratio = np.divide(demand, normal, out=np.ones(n_niches), where=normal > 0)  # no supplier: no trade, the price stays
+    target = np.power(np.clip(ratio, 0.25, 4.0), mk.price_flexibility)
+    model.price = model.price + mk.price_adjustment * (target - model.price)
+    model.niche_demand_last = demand
+    model.niche_unserved = np.maximum(demand - np.bincount(niche, weights=sales, minlength=n_niches), 0.0)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_niche_clearing_kernel_gives_the_array_formulas_numbers(seed):
+    """A small national world a few quarters in, its firms' capacities, appeals and costs and its niches' prices
+    shaken (some niches without an offering firm, some firms idle, some with no room), cleared both ways."""
+    model = NationalModel(fresh_config("scenario=national_programme", "national.scale=0.002", f"seed={seed}", "years=2"))
+    for _ in range(3):
+        model.step()
+    rng = np.random.default_rng(seed)
+    pop = model.pop
+    n = len(pop)
+    pop.appeal[:] = pop.appeal * rng.lognormal(0.0, 0.5, n)
+    pop.capacity_t[rng.random(n) < 0.05] = 0.0
+    pop.innovation_factor[:] = pop.innovation_factor * rng.uniform(0.5, 2.0, n)
+    model.price = model.price * rng.uniform(0.3, 3.0, len(model.price))
+    twin = copy.deepcopy(model)
+    clear_niches_reference(twin)
+    market.clear_niches(model)
+    for name in COLUMNS:
+        assert getattr(model.pop, name).tobytes() == getattr(twin.pop, name).tobytes(), name
+    for name in ("price", "niche_demand_last", "niche_unserved"):
+        assert getattr(model, name).tobytes() == getattr(twin, name).tobytes(), name
+    assert (model.pop.output_t > 0).any() and (model.niche_unserved > 0).any()

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents import investment as inv
+from agents import kernels
 from agents.firms import Phase, ProjectPhase, processing_cost
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,51 +43,41 @@ def niche_demand(model: NationalModel) -> np.ndarray:
 
 
 def clear_niches(model: NationalModel) -> None:
-    """Sales and output of every firm this quarter (``output_t``, ``orders_t``), then the niches' prices move."""
+    """Sales and output of every firm this quarter (``output_t``, ``orders_t``), then the niches' prices move.
+
+    A firm offers in its niche when its unit cost is within the niche's price; the niche's demand at that price goes to
+    the offering firms in proportion to capacity x appeal, each selling at most ``max_utilisation`` of its capacity;
+    buyers turned away by a full firm go to the others of the niche by the same weights (``ALLOCATION_PASSES``
+    rounds). First-choice orders are what buyers would take from the firm (its busy-ness). The row loop is compiled
+    (agents.kernels.clear_niche_rows). Each niche's price then moves toward (demand / (offered capacity x
+    ``target_utilisation``)) ^ ``price_flexibility`` (the ratio within 0.25-4) at ``price_adjustment`` a quarter; a
+    niche without a supplier keeps its price."""
     pop, mk, T = model.pop, model.national.market, model.tables
-    n, n_niches = len(pop), len(model.price)
-    niche = np.maximum(pop.niche, 0).astype(np.intp)  # once: bincount and gathers index with intp (an int32 index is converted at each use)
-    price_usd = model.price[niche]
-    price_usd *= T.reference_price_usd_per_kg[0]
+    n_niches = len(model.price)
     cost = pop.unit_cost_usd_per_kg
     cost[...] = processing_cost(pop, T)
-    offers = pop.operating & (cost <= price_usd)
-    idle = ~offers
-    cap = pop.capacity_t
-    weight = np.multiply(cap, pop.appeal)
-    weight[idle] = 0.0
     demand = niche_demand(model)
-    room = np.multiply(mk.max_utilisation, cap)  # what each firm can still sell, M yuan a year
-    room[idle] = 0.0
-    sales = np.zeros(n)
-    left = demand.copy()
-    w, ask, got = np.empty(n), np.empty(n), np.empty(n)
-    for k in range(ALLOCATION_PASSES):  # buyers turned away by a full firm go to the others of the niche, by the same weights
-        w[:] = 0.0
-        np.copyto(w, weight, where=room > 1e-12)
-        total = np.bincount(niche, weights=w, minlength=n_niches)[niche]
-        ask[:] = 0.0
-        np.divide(w, total, out=ask, where=total > 0)
-        ask *= left[niche]
-        if k == 0:
-            np.divide(ask, 4.0, out=pop.orders_t)  # first-choice orders: what buyers would take from the firm (its busy-ness)
-        np.minimum(ask, room, out=got)
-        sales += got
-        room -= got
-        left = np.maximum(left - np.bincount(niche, weights=got, minlength=n_niches), 0.0)
-    np.divide(sales, 4.0, out=pop.output_t)
-    potential = pop.potential_t
-    np.multiply(mk.max_utilisation, cap, out=potential)
-    potential /= 4.0
-    potential[idle] = 0.0
-    cap_offered = cap.copy()
-    cap_offered[idle] = 0.0
-    normal = np.bincount(niche, weights=cap_offered, minlength=n_niches) * mk.target_utilisation
+    cap_offered, sold = kernels.clear_niche_rows(
+        pop.niche,
+        model.price,
+        float(T.reference_price_usd_per_kg[0]),
+        cost,
+        pop.operating,
+        pop.capacity_t,
+        pop.appeal,
+        float(mk.max_utilisation),
+        demand,
+        ALLOCATION_PASSES,
+        pop.output_t,
+        pop.orders_t,
+        pop.potential_t,
+    )
+    normal = cap_offered * mk.target_utilisation
     ratio = np.divide(demand, normal, out=np.ones(n_niches), where=normal > 0)  # no supplier: no trade, the price stays
     target = np.power(np.clip(ratio, 0.25, 4.0), mk.price_flexibility)
     model.price = model.price + mk.price_adjustment * (target - model.price)
     model.niche_demand_last = demand
-    model.niche_unserved = np.maximum(demand - np.bincount(niche, weights=sales, minlength=n_niches), 0.0)
+    model.niche_unserved = np.maximum(demand - sold, 0.0)
 
 
 def shock_appeal(model: NationalModel, rng: np.random.Generator) -> None:
