@@ -101,6 +101,23 @@ def test_capital_constraint_is_reported_as_written_and_as_reported_difficulty():
     assert "per Little Giant-year 0.05" in line and "per Little Giant-year 0.15" in line
 
 
+def test_patents_are_reported_as_written_and_as_invention_patents():
+    """lg_patents and national_lg_patents are met or missed on patents of both classes as written; invention patents
+    alone (the programme's statistics' count, docs/ODD.md 7.12) are reported beside them against the same range."""
+    target = {"id": "lg_patents", "scenario": "baseline", "accept": [15, 40]}
+    china = lambda both, inv: {"patents_per_little_giant": {"2025": both}, "invention_patents_per_little_giant": {"2025": inv}}  # noqa: E731
+    results = [{"scenario": "baseline", "seed": s, "summary": {"policy": {"china": china(b, i)}}} for s, b, i in ((1, 45.0, 12.0), (2, 41.0, 16.0))]
+    (row,) = validate.evaluate(results, [target])
+    assert row["met"] is False and row["median"] == 43.0
+    assert row["invention"]["median"] == 14.0 and row["invention"]["met"] is False
+    (line,) = validate.report([row]).splitlines()
+    assert line.startswith("MISSED") and "invention patents alone" in line and "MET" not in line.replace("MISSED", "")
+    national = {"id": "national_lg_patents", "scenario": "national_programme", "accept": [15, 100]}
+    summary = {"scale": 0.01, "patents_per_little_giant_2025": 57.0, "invention_patents_per_little_giant_2025": 15.5}
+    (row,) = validate.evaluate([{"scenario": validate.NATIONAL, "seed": 1, "summary": summary}], [national])
+    assert row["met"] and row["invention"]["median"] == 15.5 and row["invention"]["met"]
+
+
 def test_west_timeline_is_reported_as_written_and_as_development_times():
     """west_timeline_coordinated is met or missed on years to independence; the first output of a new plant per stage
     (the source's timelines read as development times, docs/ODD.md 7.12) is reported beside it with its own verdicts."""

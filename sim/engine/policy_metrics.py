@@ -218,16 +218,18 @@ def _year_end_tiers(d: pd.DataFrame, years: list[int]) -> dict[str, Any]:
         v = d[(d["measure"] == measure) & (d["key"] == key) & (d["year"] == year)]["value"]
         return float(v.iloc[0]) if len(v) else None
 
-    patents = {}
+    patents, invention = {}, {}
     for y in years:
         n = at("firms", LG, y)
         p = at("patents_invention", LG, y)
         u = at("patents_utility", LG, y)
         patents[str(y)] = (p + u) / n if n else None
+        invention[str(y)] = p / n if n else None
     return {
         "firms_by_tier": {str(y): {k: at("firms", k, y) for k in TIER_KEYS} for y in years},
         "lg_control": {str(y): {k: at("lg_control", k, y) for k in ("processing", "magnet")} for y in years},
         "patents_per_little_giant": patents,
+        "invention_patents_per_little_giant": invention,  # class I only: the count the programme's statistics give
     }
 
 

@@ -25,7 +25,9 @@ Measures (what each target id reads):
   of magnet capacity held by Little Giants and their parent groups, 2025;
 - lg_rd_intensity: R&D / revenue of Little Giants and of non-designated firms,
   2020-2030;
-- lg_patents: patents in force per Little Giant, end of 2025;
+- lg_patents: patents in force per Little Giant, end of 2025 (both classes: met or
+  missed on this), and beside it, against the same range, invention patents alone
+  (``invention``: the programme's statistics count valid invention patents);
 - lg_capital_constraint: share of the firms that held the Little Giant title
   at a year's end in 2020-2025 flagged finance-constrained in such a year
   (wanted to expand but could not finance it: met or missed on this; the rate
@@ -215,8 +217,23 @@ def _lg_rd_intensity(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
 
 
 def _lg_patents(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
-    st = _stats([_pol(by, "baseline", s)["china"]["patents_per_little_giant"].get("2025") for s in seeds])
+    """Patents in force per Little Giant, both classes, as the target is written (met or missed on it), and beside it,
+    against the same range, invention (class I) patents alone (``invention``): the count the programme's statistics
+    give, "valid invention patents" per Little Giant (docs/ODD.md section 9, lg_patents)."""
+    china = lambda s: _pol(by, "baseline", s)["china"]  # noqa: E731
+    st = _stats([china(s)["patents_per_little_giant"].get("2025") for s in seeds])
     row.update(st, met=_in(st["median"], t["accept"]))
+    inv = _stats([china(s).get("invention_patents_per_little_giant", {}).get("2025") for s in seeds])
+    inv["met"] = _in(inv["median"], t["accept"])
+    row["invention"] = inv
+
+
+def _national_lg_patents(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
+    """As the rare-earth ``lg_patents``, on the national world: both classes as written, invention patents beside."""
+    _national_share("patents_per_little_giant_2025")(row, t, by, seeds)
+    inv = _stats(_national(by, seeds, "invention_patents_per_little_giant_2025", per_firm=True))
+    inv["met"] = _in(inv["median"], t["accept"])
+    row["invention"] = inv
 
 
 def _lg_capital_constraint(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
@@ -323,7 +340,7 @@ MEASURES = {
     "national_little_giants_2025": _national_count("little_giants_2025"),
     "national_srdi_2024": _national_srdi,
     "national_lg_rd_intensity": _national_rd_intensity,
-    "national_lg_patents": _national_share("patents_per_little_giant_2025"),
+    "national_lg_patents": _national_lg_patents,
     "national_lg_capital_constraint": _national_lg_capital_constraint,
 }
 
@@ -392,6 +409,12 @@ def report(rows: list[dict[str, Any]]) -> str:
                 detail += (
                     f" of Little Giants{per_year(r)}; reported difficulty (needed outside money or could not finance): "
                     f"median {_fmt(d['median'])} [{_fmt(d['min'])}, {_fmt(d['max'])}]{per_year(d)} {'MET' if d['met'] else 'MISSED'}"
+                )
+            if "invention" in r:  # lg_patents: the programme's statistics' count (invention patents) beside the measure as written
+                d = r["invention"]
+                detail += (
+                    f" (both classes); invention patents alone (the programme's statistics' count): median {_fmt(d['median'])} "
+                    f"[{_fmt(d['min'])}, {_fmt(d['max'])}] {'MET' if d['met'] else 'MISSED'}"
                 )
             if "as_published" in r:  # national_srdi_2024: the published count's reading beside the measure as written
                 d = r["as_published"]

@@ -247,6 +247,7 @@ class NationalRecorder:
                 "none": float(np.mean(rd_none)) if rd_none else None,
             },
             "patents_per_little_giant_2025": at(2025, "patents_per_firm_little_giant"),
+            "invention_patents_per_little_giant_2025": at(2025, "invention_patents_per_firm_little_giant"),
             "capital_constraint_lg_firms_2020_2025": len(self.lg_constrained) / len(self.lg_ever) if self.lg_ever else None,
             # the same firms read as the source's survey of perceived difficulty (docs/ODD.md 7.12): in a Little Giant year of the
             # window they wanted to scale and needed outside money for it (``outside_finance``) or could not finance it
