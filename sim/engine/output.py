@@ -33,7 +33,7 @@ import pandas as pd
 from sim.checks import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("little-giants", "mesa", "numpy", "scipy", "pandas", "pyarrow", "hydra-core", "omegaconf", "matplotlib")
+PACKAGES = ("little-giants", "mesa", "numpy", "numba", "scipy", "pandas", "pyarrow", "hydra-core", "omegaconf", "matplotlib")
 
 
 def new_run_dir(root: str | Path, scenario: str, seed: int) -> Path:
