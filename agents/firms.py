@@ -180,24 +180,19 @@ BY_QUARTER = ("rev_hist", "rd_hist", "prof_hist")
 WIDE = {"rev_hist": HIST, "rd_hist": HIST, "prof_hist": HIST, "pat_inv": PATENT_SLOTS, "pat_util": PATENT_SLOTS, "proj_u": 5}
 
 
-COMPACT_CHUNK_BYTES = 1 << 21  # compact() moves rows in pieces of about this many bytes (temporaries stay small and reused)
+UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # a column's items as raw bits of their width
 
 
 def _compact_rows(arr: np.ndarray, first: int, kept: np.ndarray) -> None:
     """Move the kept rows ``kept`` (ascending row indices, ``kept[j] >= first + j``) to ``arr[first:first + len(kept)]``
-    in order, a piece at a time: a piece's rows land below every later piece's sources, so nothing is overwritten
-    before it moves, and no full-size temporary is made. A row-major wide (n, k) column moves each row as one opaque
-    item (a row's bytes); a column-major one (BY_QUARTER) column by column."""
+    in order, in place (agents.kernels.move_rows: a row lands at or below where it was, so nothing is overwritten before
+    it moves, and no temporary is made). A row-major wide (n, k) column moves row by row; a column-major one
+    (BY_QUARTER) column by column. The items move as raw bits of their width, whatever their type."""
     if arr.ndim == 2 and not arr.flags.c_contiguous:
         for j in range(arr.shape[1]):
             _compact_rows(arr[:, j], first, kept)
         return
-    if arr.ndim == 2:
-        arr = arr.view(np.dtype((np.void, arr.dtype.itemsize * arr.shape[1])))[:, 0]
-    step = max(COMPACT_CHUNK_BYTES // arr.itemsize, 1)
-    for a in range(0, len(kept), step):
-        part = kept[a : a + step]
-        arr[first + a : first + a + len(part)] = arr.take(part)
+    kernels.move_rows(arr.view(UINT[arr.dtype.itemsize]), first, kept)
 
 
 def _row_sums(counts: np.ndarray) -> np.ndarray:
@@ -639,6 +634,9 @@ def load_kernels(T, fin) -> None:
     account(FirmPopulation(), T, 0, fin, np.zeros((T.B, T.S)))
     none, no_rows = np.zeros(0), np.zeros(0, dtype=bool)  # the national world's niche clearing, with its columns' types
     kernels.clear_niche_rows(np.zeros(0, dtype=COLUMNS["niche"][0]), none, 1.0, none, no_rows, none, none, 1.0, none, 1, none, none, none)
+    for width in UINT.values():  # the compaction's row moves, every width, 1-d and row-major 2-d
+        kernels.move_rows(np.zeros(0, dtype=width), 0, np.zeros(0, dtype=np.int64))
+        kernels.move_rows(np.zeros((0, 2), dtype=width), 0, np.zeros(0, dtype=np.int64))
 
 
 def innovate(pop: FirmPopulation, T, inn, rng: np.random.Generator, year_slot: int, group_sharing: np.ndarray) -> None:

@@ -298,3 +298,13 @@ def clear_niche_rows(niche, price, ref_price, cost, operating, cap, appeal, max_
         output_t[i] = sales[i] / 4.0
         sales_sum[max(niche[i], 0)] += sales[i]
     return cap_sum, sales_sum
+
+
+@numba.njit(cache=True, nogil=True)
+def move_rows(arr, first, kept):
+    """``arr[first + j] = arr[kept[j]]`` for j = 0, 1, ... in order (FirmPopulation.compact): ``kept`` ascending with
+    ``kept[j] >= first + j``, so a row lands at or below where it was and nothing is overwritten before it moves.
+    ``arr``: one column's raw items (1-d) or rows (2-d, row-major), as unsigned integers of the item's width: a copy
+    of bits, whatever the column's type."""
+    for j in range(len(kept)):
+        arr[first + j] = arr[kept[j]]
