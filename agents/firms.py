@@ -628,8 +628,8 @@ def account(
 
 
 def load_kernels(T, fin) -> None:
-    """Compile the compiled rules (agents.kernels; the first time on a machine, a second or two) or load them from
-    their cache (about 0.2 s) now, on an empty population, so that the model's build pays for it and a quarter's time
+    """Compile the compiled rules (agents.kernels; the first time on a machine, about 3.5 s) or load them from
+    their cache (about 0.3 s) now, on an empty population, so that the model's build pays for it and a quarter's time
     is the rules' own. No number changes."""
     account(FirmPopulation(), T, 0, fin, np.zeros((T.B, T.S)))
     none, no_rows = np.zeros(0), np.zeros(0, dtype=bool)  # the national world's niche clearing, with its columns' types
