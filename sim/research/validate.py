@@ -219,7 +219,7 @@ def _lg_rd_intensity(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
 def _lg_patents(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
     """Patents in force per Little Giant, both classes, as the target is written (met or missed on it), and beside it,
     against the same range, invention (class I) patents alone (``invention``): the count the programme's statistics
-    give, "valid invention patents" per Little Giant (docs/ODD.md section 9, lg_patents)."""
+    give, "valid invention patents" per Little Giant (docs/ODD.md 7.12, patents per Little Giant)."""
     china = lambda s: _pol(by, "baseline", s)["china"]  # noqa: E731
     st = _stats([china(s)["patents_per_little_giant"].get("2025") for s in seeds])
     row.update(st, met=_in(st["median"], t["accept"]))
