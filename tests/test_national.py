@@ -3,6 +3,8 @@ handful of firms, and small seeded runs (national.scale 0.002: about 2,000 firms
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -239,8 +241,8 @@ def test_same_seed_same_run_and_another_seed_another():
 
 
 def test_a_national_run_writes_its_directory(tmp_path):
-    cfg = compose(["scenario=national_programme", "national.scale=0.002", "years=6", "progress=false", f"output.dir={tmp_path / 'run'}"])
-    r = run(cfg)
+    args = ["scenario=national_programme", "national.scale=0.002", "years=6", "progress=false", f"output.dir={tmp_path / 'run'}"]
+    r = run(compose(args))
     files = {p.name for p in r.run_dir.iterdir()}
     assert {
         "config.yaml",
@@ -262,6 +264,10 @@ def test_a_national_run_writes_its_directory(tmp_path):
     assert an.plot_national_pyramid(an.load_run(r.run_dir)).axes
     events = pd.read_parquet(r.run_dir / "events.parquet")
     assert set(events["kind"]) <= {"designated", "recommended", "review_passed", "review_failed", "revoked", "key_designated", "national_quota"}
+    manifest = json.loads((r.run_dir / "manifest.json").read_text())
+    assert set(manifest["files"]) == files - {"manifest.json"}  # every file the run wrote is recorded with its size
+    again = run(compose([*args, "output.overwrite=true"]))  # a national run is a run: it can be replaced
+    assert again.run_dir == r.run_dir and {p.name for p in again.run_dir.iterdir()} == files
 
 
 # --------------------------------------------------------------------------

@@ -139,7 +139,20 @@ def manifest(seed: int, scenario: str, overrides: list[str], started: float, sta
 # --------------------------------------------------------------------------
 # Run directories: written in a hidden sibling, renamed into place when complete
 # --------------------------------------------------------------------------
-RUN_FILES = ("config.yaml", "timeseries.parquet", "firms.parquet", "events.parquet", "policy.parquet", "summary.json", "manifest.json")
+RUN_FILES = (
+    "config.yaml",
+    "timeseries.parquet",
+    "firms.parquet",
+    "events.parquet",
+    "policy.parquet",
+    "summary.json",
+    "manifest.json",
+    # a national run's own (sim.engine.run._run_national)
+    "national.parquet",
+    "provinces.parquet",
+    "sectors.parquet",
+    "reviews.parquet",
+)
 STAGING = ".tmp-"  # a run being written: <parent>/.<name>.tmp-<host>-<pid>-<random>
 _HOST = socket.gethostname().replace("/", "_")
 
