@@ -195,6 +195,12 @@ def _compact_rows(arr: np.ndarray, first: int, kept: np.ndarray) -> None:
     kernels.move_rows(arr.view(UINT[arr.dtype.itemsize]), first, kept)
 
 
+def trailing_slots(step: int, quarters: int = 4, lag: int = 0) -> list[int]:
+    """The slots of a history ring holding the ``quarters`` quarters that end ``lag`` quarters before ``step``, the
+    latest first (the order in which ``FirmPopulation.trailing`` and the compiled accounts add them)."""
+    return [(step - lag - k) % HIST for k in range(quarters)]
+
+
 def _row_sums(counts: np.ndarray) -> np.ndarray:
     """Row sums of an (n, k) integer column as int64 (as ``counts.sum(axis=1)``; einsum's loop is about twice as fast)."""
     return np.einsum("ij->i", counts).astype(np.int64, copy=False)
@@ -326,7 +332,7 @@ class FirmPopulation:
 
         Column by column from zero, in the order (and so with the rounding) of ``hist[:, idx].sum(axis=1)``, which
         sums fewer than eight columns one after another (tests/test_rules_firms.py checks the bits)."""
-        idx = [(step - lag - k) % HIST for k in range(quarters)]
+        idx = trailing_slots(step, quarters, lag)
         if quarters >= 8:  # numpy sums eight or more columns of a row-major ring in another order: keep it
             return np.ascontiguousarray(hist)[:, idx].sum(axis=1)
         out = np.zeros(len(hist))
@@ -623,7 +629,7 @@ def account(
         float(fin.payout_ratio),
         float(fin.outside_finance_share),
         step % HIST,
-        np.array([(step - k) % HIST for k in range(4)], dtype=np.int64),  # the quarters ``trailing`` sums, in its order,
+        np.array(trailing_slots(step), dtype=np.int64),  # the quarters ``trailing`` sums, in its order
     )
 
 
@@ -631,12 +637,12 @@ def load_kernels(T, fin) -> None:
     """Compile the compiled rules (agents.kernels; the first time on a machine, about 3.5 s) or load them from
     their cache (about 0.3 s) now, on an empty population, so that the model's build pays for it and a quarter's time
     is the rules' own. No number changes."""
-    account(FirmPopulation(), T, 0, fin, np.zeros((T.B, T.S)))
+    empty = FirmPopulation()
+    account(empty, T, 0, fin, np.zeros((T.B, T.S)))
     none, no_rows = np.zeros(0), np.zeros(0, dtype=bool)  # the national world's niche clearing, with its columns' types
-    kernels.clear_niche_rows(np.zeros(0, dtype=COLUMNS["niche"][0]), none, 1.0, none, no_rows, none, none, 1.0, none, 1, none, none, none)
-    for width in UINT.values():  # the compaction's row moves, every width, 1-d and row-major 2-d
-        kernels.move_rows(np.zeros(0, dtype=width), 0, np.zeros(0, dtype=np.int64))
-        kernels.move_rows(np.zeros((0, 2), dtype=width), 0, np.zeros(0, dtype=np.int64))
+    kernels.clear_niche_rows(empty.niche, none, 1.0, none, no_rows, none, none, 1.0, none, 1, none, none, none)
+    for arr in empty._data.values():  # the compaction's row moves, for the kinds of column there are
+        _compact_rows(arr, 0, np.zeros(0, dtype=np.int64))
 
 
 def innovate(pop: FirmPopulation, T, inn, rng: np.random.Generator, year_slot: int, group_sharing: np.ndarray) -> None:
