@@ -202,17 +202,17 @@ def check_tiers(seed: int) -> None:
 
 
 def check_tiers_noise(seeds: tuple[int, ...]) -> None:
-    """The note: the magnet cost and price with and without tiers differ less than between seeds in 2030; by 2044 both
-    are lower with the tiers in three seeds of five and higher in the other two."""
+    """The note: the magnet cost and price with and without tiers differ less than between seeds in 2030; by 2044 the
+    cost is lower with the tiers in every seed and the price in four of five, higher in the fifth."""
     C, magnet = lesson("tiers", seeds[0]).b("china"), lesson("tiers", seeds[0]).s("magnet")
     for name in ("unit_cost_usd_per_kg", "price_usd_per_kg"):
         base = [lesson("tiers", s).yearly(name, 2030)[C, magnet] for s in seeds]
         other = [lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, 2030)[C, magnet] for s in seeds]
         assert within_seed_noise(base, other), (name, base, other)
-    for name in ("unit_cost_usd_per_kg", "price_usd_per_kg"):
+    for name, lower in (("unit_cost_usd_per_kg", 5), ("price_usd_per_kg", 4)):
         on = np.array([lesson("tiers", s).yearly(name, 2044)[C, magnet] for s in seeds])
         off = np.array([lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, 2044)[C, magnet] for s in seeds])
-        assert (on < off).sum() == 3 and (on > off).sum() == 2, (name, on, off)
+        assert (on < off).sum() == lower and (on > off).sum() == len(seeds) - lower, (name, on, off)
 
 
 CHECKS = {"mine_alone": check_mine_alone, "export_control": check_export_control, "tiers": check_tiers}

@@ -8,7 +8,8 @@
   (sim.engine.prices.cost_floor) and lets investors expect to sell what they make
   (sim.engine.investment.floor_covered_utilisation);
 - investment.netback_share: while final buyers are short, upstream investors expect part of the downstream
-  netback (sim.engine.investment.with_netback);
+  netback (sim.engine.investment.with_netback); with investment.netback_input_limited, also the stage above an
+  input-limited stage (sim.engine.investment.netback_prices);
 - investment.shortfall_prices: below the long-run price, the sales within reach that capacity and committed pipeline
   leave uncovered are expected to sell at the long-run price (sim.engine.investment.price_gap_expected).
 """
@@ -152,6 +153,39 @@ def test_a_price_above_its_netback_stays():
     price = np.array([[20.0, 120.0, 40.0]] * 2)  # oxide netback 45 - 10 / 0.3 = 11.7, ore netback 3 + 75 / 5 = 18
     out = with_netback(price, normal, inp, ipt, np.array([True, True]), 1.0)
     np.testing.assert_array_equal(out, price)
+
+
+def test_a_netback_by_stage_raises_only_the_stages_it_names():
+    """The (B, S) form: bloc 1's oxide takes the netback of its magnets' boom (the stage below it is input-limited),
+    its ore does not (its separation is not); bloc 0 nothing."""
+    ipt, inp, normal = _chain()
+    price = np.array([[3.0, 45.0, 80.0], [3.0, 45.0, 80.0]])
+    bid = np.array([[False, False, False], [False, True, False]])
+    out = with_netback(price, normal, inp, ipt, bid, 0.5)
+    np.testing.assert_array_equal(out[0], price[0])
+    assert out[1, 1] == pytest.approx(95.0)  # as with the whole bloc short
+    assert out[1, 0] == 3.0
+    assert out[1, 2] == 80.0
+
+
+def _west_separation_pipeline_2029(input_limited: bool) -> float:
+    cfg = make_config("scenario=export_controls_full", "seed=1", "years=15", f"world.investment.netback_input_limited={str(input_limited).lower()}")
+    m = ChainModel(cfg)
+    for _ in range(cfg.years * 4):
+        m.step()
+    _, pipe = m.capacity_and_pipeline()
+    return float(pipe[m.tables.blocs.index("west"), m.tables.stages.index("separation")])
+
+
+@pytest.mark.parametrize("input_limited", [True, False])
+def test_an_input_limited_metal_stage_bids_western_separation_with_the_lever(input_limited):
+    """export_controls_full, seed 1: from 2027 the West's metal plants cannot get the oxide to run (input-limited) and
+    earn 2-3x their long-run price, while its final magnet buyers, served by relocation and substitution, are no longer
+    short, so the netback of the final shortage is off. With the lever the oxide investors see the metal margin as the
+    missing oxide's rent: 9.2 kt a year of separation projects are under way at the end of 2029 (docs/ODD.md 7.7);
+    without it, one 0.4 kt expansion, and the first entrants come in 2033."""
+    pipe = _west_separation_pipeline_2029(input_limited)
+    assert (pipe > 4000.0) if input_limited else (pipe < 1000.0), pipe
 
 
 # -- in a run --------------------------------------------------------------------------------------------------------
@@ -341,7 +375,13 @@ def test_below_the_long_run_price_the_uncovered_share_sells_at_it_with_the_lever
 
 
 def _first_west_separation_start(shortfall: bool) -> float:
-    cfg = make_config("scenario=export_control_shock", "seed=4", "years=20", f"world.investment.shortfall_prices={str(shortfall).lower()}")
+    cfg = make_config(
+        "scenario=export_control_shock",
+        "seed=4",
+        "years=20",
+        f"world.investment.shortfall_prices={str(shortfall).lower()}",
+        "world.investment.netback_input_limited=false",  # this lever alone (the input-limited netback also brings them earlier)
+    )
     m = ChainModel(cfg)
     for _ in range(cfg.years * 4):
         m.step()

@@ -589,9 +589,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "noise": (
             "Chinese firms spend more on R&D with the tiers in every seed we tried (1-5), but the lower costs it buys "
             "take time: Chinese magnet costs and prices differ less than between seeds in 2030. By 2044 the magnet "
-            "price and unit cost are lower with the tiers in three seeds of five and a little higher in two, as costs "
-            "follow each run's own path of learning and plants, and every Chinese firm already deducts its R&D twice "
-            "from taxable profit, tiers or not."
+            "unit cost is lower with the tiers in every seed, in one by only a cent a kilo, and the price in four seeds "
+            "of five (a little higher in the fifth), as costs follow each run's own path of learning and plants, and "
+            "every Chinese firm already deducts its R&D twice from taxable profit, tiers or not."
         ),
         "panels": ("pyramid", "prices"),
         "compare": {

@@ -219,6 +219,8 @@ class InvestmentConfig:
     # leave uncovered is expected to sell at the long-run price (new plants must serve it); false: a price below it is expected to last
     netback_share: float = f(0.0, lo=0.0, hi=1.0)  # share of the downstream netback upstream investors expect while final buyers are short
     netback_min_shortage: float = f(0.02, lo=0.0, hi=1.0)  # unmet share of the bloc's final demand at which the netback counts
+    netback_input_limited: bool = False  # the netback also counts from a downstream stage its bloc's inputs cannot keep busy: the margin
+    # its plants earn above their long-run price is the scarce input's rent (false: only while final buyers are short, the rule before)
     input_feasible_supply: bool = False  # investors count what the bloc's inputs (own upstream, licensed imports) can feed: an
     # input-limited stage expects no scarcity margin and no more sales than the feed; its unfed input need counts upstream
     input_limit_tolerance: float = f(0.1, lo=0.0, hi=1.0)  # share of a stage's sellable nameplate the feed may miss before it is input-limited

@@ -174,10 +174,11 @@ def expected_project_price(
     wanted = model.sales_expected * model.demand_growth * 4.0 / model.world.markets.target_utilisation
     keep = np.clip(np.divide(wanted - (cap + pipe), wanted, out=np.zeros_like(wanted), where=wanted > 1e-9), 0.0, 1.0)
     normal = long_run_price(model, input_price, rate, support)
-    price = netback_prices(model, mk.expected_price, normal, input_price)
+    nameplate = fed_nameplate(model, cap, pipe)
+    price = netback_prices(model, mk.expected_price, normal, input_price, nameplate)
     # at an input-limited stage a new plant adds no output: the scarcity margin is the input's (bid upstream by the
     # netback, which reads the price before this), its investors expect the long-run price
-    keep = np.where(input_limited(model, fed_nameplate(model, cap, pipe)), 0.0, keep)
+    keep = np.where(input_limited(model, nameplate), 0.0, keep)
     return price_gap_expected(price, normal, keep, model.world.investment.shortfall_prices)
 
 
@@ -194,21 +195,29 @@ def price_gap_expected(price: np.ndarray, normal: np.ndarray, uncovered: np.ndar
     return np.where(price > normal, above, below)
 
 
-def netback_prices(model: ChainModel, price: np.ndarray, normal: np.ndarray, input_price: np.ndarray) -> np.ndarray:
+def netback_prices(model: ChainModel, price: np.ndarray, normal: np.ndarray, input_price: np.ndarray, nameplate: np.ndarray | None = None) -> np.ndarray:
     """(B, S) expected prices with ``investment.netback_share`` of the downstream netback: while a bloc's final buyers
     lack magnets, investors at each upstream stage expect that share of the gap between their price and the input
     price at which a new downstream plant just breaks even at the downstream's expected price (its long-run price
     ``normal`` less its input cost), from the magnet stage up: a downstream stage short of input bids its margin
-    upstream, and investors see it before the stage between them has been built. 0: the smoothed indices."""
-    share = model.world.investment.netback_share
+    upstream, and investors see it before the stage between them has been built. With
+    ``investment.netback_input_limited`` the stage above an input-limited stage (:func:`input_limited`, its bloc's
+    inputs cannot keep its plants busy) expects that share too, whatever the final buyers: the margin the input-limited
+    plants earn over their long-run price is the missing input's rent. 0: the smoothed indices. ``nameplate``:
+    :func:`fed_nameplate` when the caller has it."""
+    inv_p = model.world.investment
+    share = inv_p.netback_share
     T = model.tables
     if share <= 0 or (T.S - 1) not in model.last_clearing:
         return price
     unmet, need = final_unmet(model)
-    short = unmet > model.world.investment.netback_min_shortage * np.maximum(need, 1e-9)
-    if not short.any():
+    short = unmet > inv_p.netback_min_shortage * np.maximum(need, 1e-9)
+    bid = np.repeat(short[:, None], T.S, axis=1)  # (B, S): stage s takes the netback from s + 1
+    if inv_p.netback_input_limited:
+        bid[:, :-1] |= input_limited(model, nameplate)[:, 1:]
+    if not bid.any():
         return price
-    return with_netback(price, normal, input_price, T.input_per_t, short, share)
+    return with_netback(price, normal, input_price, T.input_per_t, bid, share)
 
 
 def final_unmet(model: ChainModel) -> tuple[np.ndarray, np.ndarray]:
@@ -219,7 +228,7 @@ def final_unmet(model: ChainModel) -> tuple[np.ndarray, np.ndarray]:
 
 
 def with_netback(price: np.ndarray, normal: np.ndarray, input_price: np.ndarray, input_per_t: np.ndarray, short: np.ndarray, share: float):
-    """(B, S) ``price`` raised, in the blocs ``short`` (B,), by ``share`` of the gap to the netback, from the last stage up:
+    """(B, S) ``price`` raised, in the blocs ``short`` (B,) or at the bloc-stages ``short`` (B, S), by ``share`` of the gap to the netback, from the last stage up:
     netback at stage s = the input price at which a new plant of stage s+1 breaks even at its (already raised) price,
     ``input_price[:, s+1] + (price[:, s+1] - normal[:, s+1]) / input_per_t[s+1]`` (``normal``: its long-run price at
     that input price). A price above the netback stays."""
@@ -228,7 +237,8 @@ def with_netback(price: np.ndarray, normal: np.ndarray, input_price: np.ndarray,
         dn = s + 1
         netback = input_price[:, dn] + (out[:, dn] - normal[:, dn]) / input_per_t[dn]
         gain = np.maximum(netback - out[:, s], 0.0)
-        out[:, s] = np.where(short, out[:, s] + share * gain, out[:, s])
+        here = short if short.ndim == 1 else short[:, s]
+        out[:, s] = np.where(here, out[:, s] + share * gain, out[:, s])
     return out
 
 
