@@ -195,7 +195,9 @@ def price_gap_expected(price: np.ndarray, normal: np.ndarray, uncovered: np.ndar
     return np.where(price > normal, above, below)
 
 
-def netback_prices(model: ChainModel, price: np.ndarray, normal: np.ndarray, input_price: np.ndarray, nameplate: np.ndarray | None = None) -> np.ndarray:
+def netback_prices(
+    model: ChainModel, price: np.ndarray, normal: np.ndarray, input_price: np.ndarray, nameplate: np.ndarray | None = None
+) -> np.ndarray:
     """(B, S) expected prices with ``investment.netback_share`` of the downstream netback: while a bloc's final buyers
     lack magnets, investors at each upstream stage expect that share of the gap between their price and the input
     price at which a new downstream plant just breaks even at the downstream's expected price (its long-run price
@@ -228,10 +230,10 @@ def final_unmet(model: ChainModel) -> tuple[np.ndarray, np.ndarray]:
 
 
 def with_netback(price: np.ndarray, normal: np.ndarray, input_price: np.ndarray, input_per_t: np.ndarray, short: np.ndarray, share: float):
-    """(B, S) ``price`` raised, in the blocs ``short`` (B,) or at the bloc-stages ``short`` (B, S), by ``share`` of the gap to the netback, from the last stage up:
-    netback at stage s = the input price at which a new plant of stage s+1 breaks even at its (already raised) price,
-    ``input_price[:, s+1] + (price[:, s+1] - normal[:, s+1]) / input_per_t[s+1]`` (``normal``: its long-run price at
-    that input price). A price above the netback stays."""
+    """(B, S) ``price`` raised, in the blocs ``short`` (B,) or at the bloc-stages ``short`` (B, S), by ``share`` of the
+    gap to the netback, from the last stage up: netback at stage s = the input price at which a new plant of stage s+1
+    breaks even at its (already raised) price, ``input_price[:, s+1] + (price[:, s+1] - normal[:, s+1]) /
+    input_per_t[s+1]`` (``normal``: its long-run price at that input price). A price above the netback stays."""
     out = np.array(price, dtype=float)
     for s in range(out.shape[1] - 2, -1, -1):
         dn = s + 1
