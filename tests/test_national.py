@@ -199,6 +199,32 @@ def test_a_small_run_gives_the_programme_outputs(small_run):
     assert (reviews["passed"] + reviews["failed"] > 0).all()
 
 
+def test_firms_above_designated_size_are_those_with_20_m_yuan_of_revenue(small_run):
+    """The yearly count of firms above designated size (and of the Little Giants among them) is the firms whose revenue
+    of the year, in nominal yuan, is at least 20 M, read again from the population at the run's last year-end; the
+    summary's 2024 shares are None when the run stops before 2024."""
+    m = small_run.model
+    pop, q, row = m.pop, m.quarter, m.recorder.rows[-1]
+    assert row["year"] == m.national.start_year + q // 4 and q % 4 == 3
+    level = (1.0 + m.world.price_level_growth) ** ((q - 1.5) / 4.0)
+    myuan = pop.trailing(pop.rev_hist, q, 4) * level / m.world.usd_per_cny
+    above = pop.alive & pop.operating & (myuan >= 20.0)
+    lg = above & (pop.tier == Tier.LITTLE_GIANT)
+    assert row["above_size_firms"] == int(above.sum()) and 0 < row["above_size_firms"] < row["firms"]
+    assert row["above_size_firms_little_giant"] == int(lg.sum()) > 0
+    assert row["above_size_revenue_musd_little_giant"] == pytest.approx(float(pop.trailing(pop.rev_hist, q, 4)[lg].sum()))
+    assert small_run.summary["little_giants_share_of_above_size_2024"] is None  # an 8-year run ends in 2022
+
+
+def test_the_above_size_shares_are_the_little_giants_part_of_each_total():
+    from sim.engine.national.recorder import above_size_shares
+
+    row = {"above_size_firms": 400, "above_size_revenue_musd": 1000.0, "above_size_profit_musd": 0.0}
+    row |= {"above_size_firms_little_giant": 12, "above_size_revenue_musd_little_giant": 60.0, "above_size_profit_musd_little_giant": 5.0}
+    assert above_size_shares(row) == {"firms": 0.03, "revenue": 0.06, "profit": None}
+    assert above_size_shares(None) is None
+
+
 def test_every_title_granted_met_the_criteria_when_granted():
     """The property of the rare-earth world (tests/test_designation.py), on the national world's rounds."""
     from agents.government import meets_tier

@@ -3,7 +3,8 @@
 Yearly (at each year's Q4): firms and title holders by tier, nationally, by province and by sector; titles granted
 in the year by tier; R&D intensity (R&D / revenue of the year) and patents in force per firm by tier; the share of
 Little Giants recorded finance-constrained in the year; the government's fiscal cost by instrument (cumulative);
-entrants, exits and expansions. Reviews by tier and cohort (the year of the designation) as they happen. Per firm id,
+entrants, exits and expansions; the firms above designated size and the Little Giants among them (number, revenue,
+profit). Reviews by tier and cohort (the year of the designation) as they happen. Per firm id,
 the yearly R&D intensity (float32; the designation difference-in-differences of the summary) and, for a fixed random
 sample of ``national.sample_firms`` firm ids, a yearly panel (firms.parquet).
 """
@@ -24,6 +25,21 @@ if TYPE_CHECKING:  # pragma: no cover
 TIER_LABELS = ("none", "innovation_type", "srdi", "little_giant")
 PANEL_COLUMNS = ("region", "stage", "niche", "tier", "key_lg", "employees", "capacity_t", "cash", "debt", "rd_propensity", "finance_constrained")
 CAPITAL_WINDOW = (2020, 2025)  # the years of the Little Giants' capital-constraint measure (conf/validation/targets.yaml)
+# An industrial enterprise is "above designated size" with main business revenue of at least 20 M yuan a year (NBS, from
+# 2011; docs/national_sources.md [S3]): the population of MIIT's comparison of Little Giants with industrial SMEs [S47]
+ABOVE_SIZE_MYUAN = 20.0
+
+
+def above_size_shares(row: dict[str, Any] | None) -> dict[str, float | None] | None:
+    """Little Giants' shares of the firms above designated size in a year's row: of their number, revenue and profit
+    (None where the year was not run, or a total is not positive)."""
+    if row is None:
+        return None
+    out: dict[str, float | None] = {}
+    for key, name in (("firms", "above_size_firms"), ("revenue", "above_size_revenue_musd"), ("profit", "above_size_profit_musd")):
+        total = row[name]
+        out[key] = float(row[f"{name}_little_giant"]) / total if total > 0 else None
+    return out
 
 
 def _mean_finite(a: np.ndarray) -> np.ndarray:
@@ -108,6 +124,15 @@ class NationalRecorder:
             row[f"invention_patents_per_firm_{label}"] = float(pat_inv[sel].mean()) if sel.any() else float("nan")
         row["n_key_little_giant"] = int((here & pop.key_lg).sum())
         lg = here & (tier == Tier.LITTLE_GIANT)
+        # firms above designated size and the Little Giants among them: counts, revenue and profit after tax of the year
+        # (M USD at the start year's prices); revenue in nominal yuan for the size line, as the criteria read it
+        prof4 = pop.trailing(pop.prof_hist, q, 4)
+        level = (1.0 + m.world.price_level_growth) ** ((q - 1.5) / 4.0)  # the last four quarters' mid-point, years since the start
+        above = here & (rev4 * level / m.world.usd_per_cny >= ABOVE_SIZE_MYUAN)
+        for suffix, sel in (("", above), ("_little_giant", above & lg)):
+            row[f"above_size_firms{suffix}"] = int(sel.sum())
+            row[f"above_size_revenue_musd{suffix}"] = float(rev4[sel].sum())
+            row[f"above_size_profit_musd{suffix}"] = float(prof4[sel].sum())
         row["little_giants_constrained_share"] = float(pop.finance_constrained[lg].mean()) if lg.any() else float("nan")
         if CAPITAL_WINDOW[0] <= year <= CAPITAL_WINDOW[1]:
             self.lg_ever |= set(ids[lg].tolist())
@@ -248,6 +273,9 @@ class NationalRecorder:
             },
             "patents_per_little_giant_2025": at(2025, "patents_per_firm_little_giant"),
             "invention_patents_per_little_giant_2025": at(2025, "invention_patents_per_firm_little_giant"),
+            # Little Giants' share of the firms above designated size, of their revenue and of their profit (MIIT for 2024:
+            # about 3%, 6% and 9.7% of industrial SMEs above designated size [S47]; a check, not a target: docs/ODD.md 7.15)
+            "little_giants_share_of_above_size_2024": above_size_shares(by_year.get(2024)),
             "capital_constraint_lg_firms_2020_2025": len(self.lg_constrained) / len(self.lg_ever) if self.lg_ever else None,
             # the same firms read as the source's survey of perceived difficulty (docs/ODD.md 7.12): in a Little Giant year of the
             # window they wanted to scale and needed outside money for it (``outside_finance``) or could not finance it
