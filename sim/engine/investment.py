@@ -174,11 +174,11 @@ def expected_project_price(
     wanted = model.sales_expected * model.demand_growth * 4.0 / model.world.markets.target_utilisation
     keep = np.clip(np.divide(wanted - (cap + pipe), wanted, out=np.zeros_like(wanted), where=wanted > 1e-9), 0.0, 1.0)
     normal = long_run_price(model, input_price, rate, support)
-    nameplate = fed_nameplate(model, cap, pipe)
-    price = netback_prices(model, mk.expected_price, normal, input_price, nameplate)
+    limited = input_limited(model, fed_nameplate(model, cap, pipe))
+    price = netback_prices(model, mk.expected_price, normal, input_price, limited)
     # at an input-limited stage a new plant adds no output: the scarcity margin is the input's (bid upstream by the
     # netback, which reads the price before this), its investors expect the long-run price
-    keep = np.where(input_limited(model, nameplate), 0.0, keep)
+    keep = np.where(limited, 0.0, keep)
     return price_gap_expected(price, normal, keep, model.world.investment.shortfall_prices)
 
 
@@ -196,7 +196,7 @@ def price_gap_expected(price: np.ndarray, normal: np.ndarray, uncovered: np.ndar
 
 
 def netback_prices(
-    model: ChainModel, price: np.ndarray, normal: np.ndarray, input_price: np.ndarray, nameplate: np.ndarray | None = None
+    model: ChainModel, price: np.ndarray, normal: np.ndarray, input_price: np.ndarray, limited: np.ndarray | None = None
 ) -> np.ndarray:
     """(B, S) expected prices with ``investment.netback_share`` of the downstream netback: while a bloc's final buyers
     lack magnets, investors at each upstream stage expect that share of the gap between their price and the input
@@ -205,8 +205,8 @@ def netback_prices(
     upstream, and investors see it before the stage between them has been built. With
     ``investment.netback_input_limited`` the stage above an input-limited stage (:func:`input_limited`, its bloc's
     inputs cannot keep its plants busy) expects that share too, whatever the final buyers: the margin the input-limited
-    plants earn over their long-run price is the missing input's rent. 0: the smoothed indices. ``nameplate``:
-    :func:`fed_nameplate` when the caller has it."""
+    plants earn over their long-run price is the missing input's rent. 0: the smoothed indices. ``limited``: the (B, S)
+    :func:`input_limited` when the caller has it (else read now)."""
     inv_p = model.world.investment
     share = inv_p.netback_share
     T = model.tables
@@ -216,7 +216,7 @@ def netback_prices(
     short = unmet > inv_p.netback_min_shortage * np.maximum(need, 1e-9)
     bid = np.repeat(short[:, None], T.S, axis=1)  # (B, S): stage s takes the netback from s + 1
     if inv_p.netback_input_limited:
-        bid[:, :-1] |= input_limited(model, nameplate)[:, 1:]
+        bid[:, :-1] |= (input_limited(model) if limited is None else limited)[:, 1:]
     if not bid.any():
         return price
     return with_netback(price, normal, input_price, T.input_per_t, bid, share)
