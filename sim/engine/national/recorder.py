@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from agents.firms import Tier
+from agents.government import yuan_price_level
 
 if TYPE_CHECKING:  # pragma: no cover
     from sim.engine.national.model import NationalModel
@@ -127,7 +128,8 @@ class NationalRecorder:
         # firms above designated size and the Little Giants among them: counts, revenue and profit after tax of the year
         # (M USD at the start year's prices); revenue in nominal yuan for the size line, as the criteria read it
         prof4 = pop.trailing(pop.prof_hist, q, 4)
-        level = (1.0 + m.world.price_level_growth) ** ((q - 1.5) / 4.0)  # the last four quarters' mid-point, years since the start
+        # the last four quarters' price level at their mid-point, as the criteria read revenue (agents.government.firm_metrics)
+        level = yuan_price_level(m.world, m.world.start_year + (q + 1) / 4.0 - 0.5)
         above = here & (rev4 * level / m.world.usd_per_cny >= ABOVE_SIZE_MYUAN)
         for suffix, sel in (("", above), ("_little_giant", above & lg)):
             row[f"above_size_firms{suffix}"] = int(sel.sum())
