@@ -424,6 +424,13 @@ def processing_cost(pop: FirmPopulation, T, rows: np.ndarray | None = None) -> n
     (x^0 = 1 for every x) and is not computed: the same numbers, one power less per firm."""
     at = slice(None) if rows is None else rows
     out = np.multiply(per_row(T.processing_cost_usd_per_kg, pop.bloc[at], pop.stage[at]), pop.cost_index[at])
+    if T.cost_floor_share.any():  # learning and innovation lower the cost above the floor only
+        gain = pop.innovation_factor[at] * experience_factor(pop, T, rows) if T.learning_b.any() else pop.innovation_factor[at].copy()
+        floor = T.cost_floor_share[pop.stage[at]]
+        gain *= 1.0 - floor
+        gain += floor
+        out *= gain
+        return out
     if T.learning_b.any():
         out *= experience_factor(pop, T, rows)
     out *= pop.innovation_factor[at]

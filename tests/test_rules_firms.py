@@ -120,6 +120,62 @@ def test_processing_cost_is_base_x_index_x_experience_x_innovation(T):
     assert processing_cost(pop, T)[0] == pytest.approx(T.processing_cost_usd_per_kg[b, s])
 
 
+def test_cost_floor_learning_and_innovation_lower_only_the_cost_above_it(T):
+    """world.stages.<s>.cost_floor_share: base x index x (floor + (1 - floor) x experience x innovation); the
+    rows' own numbers; however far experience and innovation go, the cost stays above floor x base x index."""
+    fl = 0.4
+    Tf = dataclasses.replace(T, cost_floor_share=np.full(T.S, fl))
+    s, b = stage(T, "separation"), bloc(T, "china")
+    idx = np.array([1.0, 1.2, 0.9, 1.1])
+    pop = make_pop(
+        4, bloc=b, stage=s, cost_index=idx, innovation_factor=[1.0, 0.5, 0.1, 1e-6], experience_ref_t=500.0, cum_output_t=[500.0, 1000.0, 5e4, 1e9]
+    )
+    f = experience_factor(pop, T)
+    base = T.processing_cost_usd_per_kg[b, s]
+    cost = processing_cost(pop, Tf)
+    np.testing.assert_allclose(cost, base * idx * (fl + (1.0 - fl) * f * pop.innovation_factor), rtol=1e-12)
+    assert cost[0] == pytest.approx(base)  # no experience beyond the reference, no innovation: the base cost
+    assert np.all(cost > fl * base * idx) and cost[3] == pytest.approx(fl * base * idx[3], rel=1e-4)
+    assert np.all(cost > processing_cost(pop, T)[1:].min())  # the rule before goes below the floor
+    rows = np.array([3, 1])
+    assert processing_cost(pop, Tf, rows).tobytes() == cost[rows].tobytes()
+
+
+def test_cost_floor_zero_is_the_rule_before_bit_for_bit(T):
+    rng = np.random.default_rng(5)
+    n = 20
+    pop = make_pop(
+        n,
+        bloc=rng.integers(0, T.B, n),
+        stage=rng.integers(0, T.S, n),
+        cost_index=rng.uniform(0.8, 1.2, n),
+        innovation_factor=rng.uniform(0.3, 1.0, n),
+        cum_output_t=rng.uniform(10.0, 1e5, n),
+        experience_ref_t=rng.uniform(10.0, 1e4, n),
+    )
+    assert not T.cost_floor_share.any()  # the shipped world
+    base = T.processing_cost_usd_per_kg[pop.bloc, pop.stage]
+    want = base * pop.cost_index * experience_factor(pop, T) * pop.innovation_factor
+    assert processing_cost(pop, T).tobytes() == want.tobytes()
+
+
+def test_cost_floor_holds_for_the_typical_entrant_too(T):
+    """Investors' new plant (entrant experience, index 1, no innovation) costs floor + (1 - floor) x its experience factor."""
+    from sim.engine.investment import entrant_processing_cost
+
+    fl = np.linspace(0.1, 0.7, T.S)
+    Tf = dataclasses.replace(T, cost_floor_share=fl)
+    ef = (T.entrant_experience_years / T.experience_ref_years) ** (-T.learning_b)
+    np.testing.assert_allclose(entrant_processing_cost(Tf), T.processing_cost_usd_per_kg * (fl + (1.0 - fl) * ef)[None, :], rtol=1e-12)
+    np.testing.assert_allclose(entrant_processing_cost(T), T.processing_cost_usd_per_kg * ef[None, :], rtol=1e-15)
+
+
+def test_cost_floor_is_read_from_the_stage_config():
+    Tf = tables("world.stages.separation.cost_floor_share=0.5")
+    s = stage(Tf, "separation")
+    assert Tf.cost_floor_share[s] == 0.5 and Tf.cost_floor_share.sum() == 0.5
+
+
 # ---------------------------------------------------------------------------
 # Quality ramp (learn)
 # ---------------------------------------------------------------------------

@@ -59,6 +59,10 @@ class StageConfig:
     plant_size_t: list[float] = f([0.0, 0.0], lo=0.0, pair=True)  # new plant nameplate, t/yr
     employees_per_kt: float = f(lo=0.0)
     qualification: bool = False  # new plants must pass buyer qualification
+    # share of the bloc-stage's base processing cost that neither learning by doing nor process innovation lowers (reagents
+    # and energy at their physical consumption): unit cost = base x cost index x (floor + (1 - floor) x experience x innovation);
+    # 0: both act on the whole cost (the rule before)
+    cost_floor_share: float = f(0.0, lo=0.0, hi=1.0)
 
 
 @dataclass

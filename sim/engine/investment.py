@@ -430,4 +430,6 @@ def entrant_pi(model: ChainModel, E: inv.Expectations) -> np.ndarray:
 def entrant_processing_cost(T) -> np.ndarray:
     """(B, S) processing cost of a typical new plant: the bloc-stage cost at the entrant's experience (cost index 1)."""
     exp_factor = (T.entrant_experience_years / T.experience_ref_years) ** (-T.learning_b)
+    if T.cost_floor_share.any():  # learning lowers the cost above the floor only (processing_cost)
+        exp_factor = T.cost_floor_share + (1.0 - T.cost_floor_share) * exp_factor
     return T.processing_cost_usd_per_kg * exp_factor[None, :]

@@ -42,6 +42,7 @@ class Tables:
     plant_size_t: np.ndarray  # (S, 2)
     employees_per_kt: np.ndarray
     qualification: np.ndarray  # bool: new plants must pass buyer qualification
+    cost_floor_share: np.ndarray  # share of the processing cost that learning and process innovation do not lower
     magnet_eq_per_t: np.ndarray  # t of final product per t of the stage's product
     # bloc x stage (B, S): BlocStageConfig
     processing_cost_usd_per_kg: np.ndarray
@@ -152,6 +153,7 @@ STAGE_KEYS = (
     "quality_ramp_years",
     "plant_size_t",
     "employees_per_kt",
+    "cost_floor_share",
 )
 BLOC_STAGE_KEYS = (
     "processing_cost_usd_per_kg",

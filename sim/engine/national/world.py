@@ -63,6 +63,7 @@ def build_national_tables(cfg: Config) -> Tables:
         plant_size_t=np.tile([entrant, 400.0], (S, 1)),  # an expansion is at most a medium firm's revenue (400 M yuan a year)
         employees_per_kt=np.zeros(S),
         qualification=np.zeros(S, dtype=bool),
+        cost_floor_share=np.zeros(S),
         magnet_eq_per_t=np.ones(S),
         processing_cost_usd_per_kg=np.full((1, S), mk.variable_cost_share * ref),
         capex_musd_per_kt=np.full((1, S), capex_per_kt),
