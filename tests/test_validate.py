@@ -118,6 +118,25 @@ def test_patents_are_reported_as_written_and_as_invention_patents():
     assert row["met"] and row["invention"]["median"] == 15.5 and row["invention"]["met"]
 
 
+def test_each_seed_and_the_seeds_in_range_are_reported():
+    """A target is met on the median; the row keeps every seed's value (None where there is none) and counts the seeds
+    whose value lies in the range, and the line says so: a median on the edge of its range shows."""
+    target = {"id": "rare_earth_little_giants_2025", "scenario": "baseline", "accept": [30, 120]}
+    tiers = lambda n: {"china": {"firms_by_tier": {"2025": {"little_giant": n}}}}  # noqa: E731
+    results = [{"scenario": "baseline", "seed": s, "summary": {"policy": tiers(n)}} for s, n in ((1, 29), (2, 30), (3, 31), (4, None), (5, 200))]
+    (row,) = validate.evaluate(results, [target])
+    assert row["met"] and row["median"] == 30.5 and row["values"] == [29.0, 30.0, 31.0, None, 200.0]
+    assert row["in_range"] == 2 and row["n"] == 4 and row["n_none"] == 1
+    (line,) = validate.report([row]).splitlines()
+    assert "median 30.5 [29, 200], 2 of 5 seeds in range, 1 none" in line
+    pyr = {"id": "soe_group_pyramid_2025", "scenario": "baseline", "accept": {"little_giant": [1, 3]}}
+    group = lambda n: {"china": {}, "pyramids": {"g": {"2025": {"all": 10, "little_giant": n}}}}  # noqa: E731
+    results = [{"scenario": "baseline", "seed": s, "summary": {"policy": group(n)}} for s, n in ((1, 3), (2, 4), (3, 3))]
+    (row,) = validate.evaluate(results, [pyr])
+    assert row["met"] and row["tiers"]["little_giant"]["in_range"] == 2
+    assert "little_giant: median 3 [3, 4], 2 of 3 seeds in range" in validate.report([row])
+
+
 def test_west_timeline_is_reported_as_written_and_as_development_times():
     """west_timeline_coordinated is met or missed on years to independence; the first output of a new plant per stage
     (the source's timelines read as development times, docs/ODD.md 7.12) is reported beside it with its own verdicts."""

@@ -8,7 +8,10 @@ random numbers: seed k in every scenario), and national_programme when the targe
 file has national targets (at ``--national-scale``, default 1: about a million firms,
 two minutes and 3.5 GB a run), nothing written per run, and prints
 one line per target: the simulated median and range across seeds, the accepted
-range and MET / MISSED. Targets are checked, never forced.
+range and MET / MISSED. Targets are checked, never forced. A target is met on the
+median; where it has a range the line also says how many seeds lie in it ("6 of
+10 seeds in range"), so a median near an edge shows, and --out writes every
+seed's value (``values``, in seed order; null where there is none or never).
 
 Measures (what each target id reads):
 - west_timeline_coordinated: west_coordinated, years from 2025 to independence
@@ -124,11 +127,20 @@ def _did(panel) -> float | None:
     return float(np.mean(diffs)) if diffs else None
 
 
-def _stats(values: list[float | None]) -> dict[str, Any]:
-    v = [x for x in values if x is not None and np.isfinite(x)]
+def _stats(values: list[float | None], accept: list | None = None) -> dict[str, Any]:
+    """Median, range and counts over the seeds; ``values``: each seed's value (None where there is none, in seed
+    order); with an ``accept`` range also ``in_range``, how many seeds' values lie in it (a target is met on the
+    median: this says how many seeds agree, which shows a median near an edge of its range)."""
+    each = [float(x) if x is not None and np.isfinite(x) else None for x in values]
+    v = [x for x in each if x is not None]
     if not v:
-        return {"median": None, "min": None, "max": None, "n": 0, "n_none": len(values)}
-    return {"median": float(np.median(v)), "min": float(np.min(v)), "max": float(np.max(v)), "n": len(v), "n_none": len(values) - len(v)}
+        out = {"median": None, "min": None, "max": None, "n": 0, "n_none": len(values)}
+    else:
+        out = {"median": float(np.median(v)), "min": float(np.min(v)), "max": float(np.max(v)), "n": len(v), "n_none": len(values) - len(v)}
+    out["values"] = each
+    if accept is not None:
+        out["in_range"] = sum(_in(x, accept) for x in v)
+    return out
 
 
 def _in(x, lo_hi) -> bool:
@@ -158,7 +170,7 @@ def _west_timeline_coordinated(row: dict, t: dict, by: dict, seeds: list[int]) -
         parts = {}
         for stage, rng in t["accept"].items():
             vals = [by[("west_coordinated", s)]["summary"][key]["west"][stage] for s in seeds]
-            st = _stats(vals)
+            st = _stats(vals, rng)
             st["met"] = _in(st["median"], rng) and st["n_none"] <= len(seeds) // 2
             parts[stage] = st
         row[out] = parts
@@ -181,7 +193,7 @@ def _west_timeline_fragmented_is_slower(row: dict, t: dict, by: dict, seeds: lis
 
 
 def _little_giants_2025(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
-    st = _stats([(_pol(by, "baseline", s)["china"]["firms_by_tier"].get("2025") or {}).get("little_giant") for s in seeds])
+    st = _stats([(_pol(by, "baseline", s)["china"]["firms_by_tier"].get("2025") or {}).get("little_giant") for s in seeds], t["accept"])
     row.update(st, met=_in(st["median"], t["accept"]))
 
 
@@ -196,7 +208,7 @@ def _soe_group_pyramid_2025(row: dict, t: dict, by: dict, seeds: list[int]) -> N
                 continue
             largest = max(pyr, key=lambda g: pyr[g].get("2025", {}).get("all", 0))
             vals.append(pyr[largest].get("2025", {}).get(tier))
-        st = _stats(vals)
+        st = _stats(vals, rng)
         st["met"] = _in(st["median"], rng)
         parts[tier] = st
     row["tiers"] = parts
@@ -205,7 +217,7 @@ def _soe_group_pyramid_2025(row: dict, t: dict, by: dict, seeds: list[int]) -> N
 
 def _lg_control(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
     key = "processing" if t["id"].endswith("processing") else "magnet"
-    st = _stats([(_pol(by, "baseline", s)["china"]["lg_control"].get("2025") or {}).get(key) for s in seeds])
+    st = _stats([(_pol(by, "baseline", s)["china"]["lg_control"].get("2025") or {}).get(key) for s in seeds], t["accept"])
     row.update(st, met=_in(st["median"], t["accept"]))
 
 
@@ -221,9 +233,9 @@ def _lg_patents(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
     against the same range, invention (class I) patents alone (``invention``): the count the programme's statistics
     give, "valid invention patents" per Little Giant (docs/ODD.md 7.12, patents per Little Giant)."""
     china = lambda s: _pol(by, "baseline", s)["china"]  # noqa: E731
-    st = _stats([china(s)["patents_per_little_giant"].get("2025") for s in seeds])
+    st = _stats([china(s)["patents_per_little_giant"].get("2025") for s in seeds], t["accept"])
     row.update(st, met=_in(st["median"], t["accept"]))
-    inv = _stats([china(s).get("invention_patents_per_little_giant", {}).get("2025") for s in seeds])
+    inv = _stats([china(s).get("invention_patents_per_little_giant", {}).get("2025") for s in seeds], t["accept"])
     inv["met"] = _in(inv["median"], t["accept"])
     row["invention"] = inv
 
@@ -231,7 +243,7 @@ def _lg_patents(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
 def _national_lg_patents(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
     """As the rare-earth ``lg_patents``, on the national world: both classes as written, invention patents beside."""
     _national_share("patents_per_little_giant_2025")(row, t, by, seeds)
-    inv = _stats(_national(by, seeds, "invention_patents_per_little_giant_2025", per_firm=True))
+    inv = _stats(_national(by, seeds, "invention_patents_per_little_giant_2025", per_firm=True), t["accept"])
     inv["met"] = _in(inv["median"], t["accept"])
     row["invention"] = inv
 
@@ -242,10 +254,10 @@ def _lg_capital_constraint(row: dict, t: dict, by: dict, seeds: list[int]) -> No
     perceived difficulty (``reported_difficulty``, with its own met against the same range; docs/ODD.md 7.12); each
     with its yearly rate, per Little Giant-year (``per_year``), which decides nothing."""
     china = lambda s: _pol(by, "baseline", s)["china"]  # noqa: E731
-    st = _stats([china(s).get("capital_constraint_lg_firms_2020_2025") for s in seeds])
+    st = _stats([china(s).get("capital_constraint_lg_firms_2020_2025") for s in seeds], t["accept"])
     row.update(st, met=_in(st["median"], t["accept"]))
     row["per_year"] = _stats([china(s)["capital_constraint_lg_2020_2025"] for s in seeds])
-    rep = _stats([china(s).get("scaling_finance_difficulty_lg_firms_2020_2025") for s in seeds])
+    rep = _stats([china(s).get("scaling_finance_difficulty_lg_firms_2020_2025") for s in seeds], t["accept"])
     rep["met"] = _in(rep["median"], t["accept"])
     rep["per_year"] = _stats([china(s).get("scaling_finance_difficulty_lg_2020_2025") for s in seeds])
     row["reported_difficulty"] = rep
@@ -274,7 +286,7 @@ def _national(by: dict, seeds: list[int], key: str, per_firm: bool = False) -> l
 
 def _national_count(key: str):
     def measure(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
-        st = _stats(_national(by, seeds, key))
+        st = _stats(_national(by, seeds, key), t["accept"])
         row.update(st, met=_in(st["median"], t["accept"]))
 
     return measure
@@ -282,7 +294,7 @@ def _national_count(key: str):
 
 def _national_share(key: str):
     def measure(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
-        st = _stats(_national(by, seeds, key, per_firm=True))
+        st = _stats(_national(by, seeds, key, per_firm=True), t["accept"])
         row.update(st, met=_in(st["median"], t["accept"]))
 
     return measure
@@ -294,7 +306,7 @@ def _national_lg_capital_constraint(row: dict, t: dict, by: dict, seeds: list[in
     and beside it, against the same range, the source read as a survey of perceived difficulty (``reported_difficulty``:
     needed outside money to scale, or could not finance it; docs/ODD.md 7.12, 7.15)."""
     _national_share("capital_constraint_lg_firms_2020_2025")(row, t, by, seeds)
-    rep = _stats(_national(by, seeds, "scaling_finance_difficulty_lg_firms_2020_2025", per_firm=True))
+    rep = _stats(_national(by, seeds, "scaling_finance_difficulty_lg_firms_2020_2025", per_firm=True), t["accept"])
     rep["met"] = _in(rep["median"], t["accept"])
     row["reported_difficulty"] = rep
 
@@ -309,8 +321,9 @@ def _national_srdi(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
     if share is None:
         return
     srdi, lg = _national(by, seeds, "srdi_2024"), _national(by, seeds, "little_giants_2024")
-    pub = _stats([None if a is None or b is None else a + b for a, b in zip(srdi, lg)])
-    pub["accept"] = [float(share) * x for x in t["accept"]]
+    accept = [float(share) * x for x in t["accept"]]
+    pub = _stats([None if a is None or b is None else a + b for a, b in zip(srdi, lg)], accept)
+    pub["accept"] = accept
     pub["met"] = _in(pub["median"], pub["accept"])
     row["as_published"] = pub
 
@@ -370,6 +383,15 @@ def _fmt(x) -> str:
     return f"{x:.3g}" if isinstance(x, float) else str(x)
 
 
+def _span(v: dict[str, Any], unit: str = "") -> str:
+    """ "median m [min, max]" (then ``unit``), and where the range was judged, how many seeds lie in it ("6 of 10 seeds
+    in range")."""
+    out = f"median {_fmt(v.get('median'))} [{_fmt(v.get('min'))}, {_fmt(v.get('max'))}]{unit}"
+    if "in_range" in v:
+        out += f", {v['in_range']} of {v['n'] + v['n_none']} seeds in range"
+    return out
+
+
 def report(rows: list[dict[str, Any]]) -> str:
     lines = []
     for r in rows:
@@ -378,19 +400,12 @@ def report(rows: list[dict[str, Any]]) -> str:
             parts = r.get("stages") or r.get("tiers")
             detail = "; ".join(
                 f"{k}: "
-                + (
-                    f"median {_fmt(v.get('median'))} [{_fmt(v.get('min'))}, {_fmt(v.get('max'))}]"
-                    + (f", {v['n_none']} never" if v.get("n_none") else "")
-                    if "median" in v
-                    else f"{v['share_of_seeds']:.0%} of seeds"
-                )
+                + (_span(v) + (f", {v['n_none']} never" if v.get("n_none") else "") if "median" in v else f"{v['share_of_seeds']:.0%} of seeds")
                 for k, v in parts.items()
             )
             if "first_output" in r:  # west_timeline_coordinated: the source read as development times beside the measure
                 detail += "; first output of a new plant (the source's development times): " + "; ".join(
-                    f"{k}: median {_fmt(v['median'])} [{_fmt(v['min'])}, {_fmt(v['max'])}]"
-                    + (f", {v['n_none']} never" if v.get("n_none") else "")
-                    + f" {'MET' if v['met'] else 'MISSED'}"
+                    f"{k}: {_span(v)}" + (f", {v['n_none']} never" if v.get("n_none") else "") + f" {'MET' if v['met'] else 'MISSED'}"
                     for k, v in r["first_output"].items()
                 )
         elif "little_giants" in r:
@@ -402,26 +417,26 @@ def report(rows: list[dict[str, Any]]) -> str:
             f3 = lambda t: "n/a" if t is None else f"{_fmt(float(t[0]))} (90% CI {_fmt(float(t[1]))}..{_fmt(float(t[2]))})"  # noqa: E731
             detail = f"DiD R&D intensity {f3(r['did_rd_intensity'])}; patents 2030 difference {f3(r['patents_2030_difference'])}"
         elif "median" in r:
-            detail = f"median {_fmt(r['median'])} [{_fmt(r['min'])}, {_fmt(r['max'])}]" + (f", {r['n_none']} none" if r.get("n_none") else "")
+            detail = _span(r) + (f", {r['n_none']} none" if r.get("n_none") else "")
             if "reported_difficulty" in r:  # lg_capital_constraint: the survey reading beside the measure as written
                 d = r["reported_difficulty"]
                 per_year = lambda x: f" (per Little Giant-year {_fmt(x['per_year']['median'])})" if "per_year" in x else ""  # noqa: E731
-                detail += (
-                    f" of Little Giants{per_year(r)}; reported difficulty (needed outside money or could not finance): "
-                    f"median {_fmt(d['median'])} [{_fmt(d['min'])}, {_fmt(d['max'])}]{per_year(d)} {'MET' if d['met'] else 'MISSED'}"
+                detail = (
+                    _span(r, f" of Little Giants{per_year(r)}") + (f", {r['n_none']} none" if r.get("n_none") else "") + "; reported "
+                    f"difficulty (needed outside money or could not finance): {_span(d, per_year(d))} {'MET' if d['met'] else 'MISSED'}"
                 )
             if "invention" in r:  # lg_patents: the programme's statistics' count (invention patents) beside the measure as written
                 d = r["invention"]
                 detail += (
-                    f" (both classes); invention patents alone (the programme's statistics' count): median {_fmt(d['median'])} "
-                    f"[{_fmt(d['min'])}, {_fmt(d['max'])}] {'MET' if d['met'] else 'MISSED'}"
+                    f" (both classes); invention patents alone (the programme's statistics' count): {_span(d)} {'MET' if d['met'] else 'MISSED'}"
                 )
             if "as_published" in r:  # national_srdi_2024: the published count's reading beside the measure as written
                 d = r["as_published"]
                 lo, hi = d["accept"]
                 detail += (
                     f"; as published (SRDI SMEs including Little Giants, manufacturing): median {_fmt(d['median'])} [{_fmt(d['min'])}, "
-                    f"{_fmt(d['max'])}] against [{_fmt(lo)}, {_fmt(hi)}] {'MET' if d['met'] else 'MISSED'}"
+                    f"{_fmt(d['max'])}] against [{_fmt(lo)}, {_fmt(hi)}], {d['in_range']} of {d['n'] + d['n_none']} seeds in range "
+                    f"{'MET' if d['met'] else 'MISSED'}"
                 )
         else:
             detail = r.get("note", "")
