@@ -83,20 +83,25 @@ def test_zero_learning_rate_means_no_learning():
     np.testing.assert_allclose(experience_factor(pop, T0), 1.0)
 
 
-def test_processing_cost_of_some_rows_is_theirs_in_the_whole_population(T):
-    """processing_cost(pop, T, rows) gives those rows the very numbers (bits) of the whole population's cost:
-    do_investment values the rows it reads only."""
-    rng = np.random.default_rng(3)
-    n = 12
-    pop = make_pop(
+def _random_plants(T, seed: int, n: int, innovation_low: float):
+    """``n`` plants of random blocs and stages, cost indices, innovation factors (from ``innovation_low`` to 1) and
+    experience."""
+    rng = np.random.default_rng(seed)
+    return make_pop(
         n,
         bloc=rng.integers(0, T.B, n),
         stage=rng.integers(0, T.S, n),
         cost_index=rng.uniform(0.8, 1.2, n),
-        innovation_factor=rng.uniform(0.9, 1.0, n),
+        innovation_factor=rng.uniform(innovation_low, 1.0, n),
         cum_output_t=rng.uniform(10.0, 1e5, n),
         experience_ref_t=rng.uniform(10.0, 1e4, n),
     )
+
+
+def test_processing_cost_of_some_rows_is_theirs_in_the_whole_population(T):
+    """processing_cost(pop, T, rows) gives those rows the very numbers (bits) of the whole population's cost:
+    do_investment values the rows it reads only."""
+    pop = _random_plants(T, 3, 12, 0.9)
     rows = np.array([1, 4, 5, 11])
     assert processing_cost(pop, T, rows).tobytes() == processing_cost(pop, T)[rows].tobytes()
     assert experience_factor(pop, T, rows).tobytes() == experience_factor(pop, T)[rows].tobytes()
@@ -142,17 +147,7 @@ def test_cost_floor_learning_and_innovation_lower_only_the_cost_above_it(T):
 
 
 def test_cost_floor_zero_is_the_rule_before_bit_for_bit(T):
-    rng = np.random.default_rng(5)
-    n = 20
-    pop = make_pop(
-        n,
-        bloc=rng.integers(0, T.B, n),
-        stage=rng.integers(0, T.S, n),
-        cost_index=rng.uniform(0.8, 1.2, n),
-        innovation_factor=rng.uniform(0.3, 1.0, n),
-        cum_output_t=rng.uniform(10.0, 1e5, n),
-        experience_ref_t=rng.uniform(10.0, 1e4, n),
-    )
+    pop = _random_plants(T, 5, 20, 0.3)
     assert not T.cost_floor_share.any()  # the shipped world
     base = T.processing_cost_usd_per_kg[pop.bloc, pop.stage]
     want = base * pop.cost_index * experience_factor(pop, T) * pop.innovation_factor
