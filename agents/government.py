@@ -576,16 +576,21 @@ class Government(mesa.Agent):
         here = pop.alive & (pop.bloc == self.bloc) & (pop.phase == Phase.OPERATING)
         held = pop.tier.astype(int).copy()
         self._reviews(q, metrics, here, held)
-        # designation rounds, bottom tier first; the required tier must be held from before the round
+        year = m_.world.start_year + q // 4
+        # designation rounds, bottom tier first; the required tier must be held from before the round (unless it does not
+        # exist yet: designation.tier_first_year)
         for t in DESIGNATED:
+            if not self.tier_exists(t, year):
+                continue
             rows = np.flatnonzero(here & (pop.tier < t))
             if not len(rows):
                 continue
+            h = self._held_for(t, held, year)
             if 2 * len(rows) > len(pop):  # most rows: the criteria hold row by row, so read them on every row, no copies
-                rows = rows[meets_tier(d.criteria, t, metrics, held)[rows]]
+                rows = rows[meets_tier(d.criteria, t, metrics, h)[rows]]
             else:
                 sub = {k: v[rows] for k, v in metrics.items()}
-                rows = rows[meets_tier(d.criteria, t, sub, held[rows])]
+                rows = rows[meets_tier(d.criteria, t, sub, h[rows])]
             if t == Tier.LITTLE_GIANT:
                 rows = self._national_round(rows, q, metrics, held)
             rows = self._plan_cap(t, rows, q, metrics)
@@ -601,6 +606,27 @@ class Government(mesa.Agent):
         self._key_little_giants(q, metrics)
         if d.rd_raise.enabled:
             self._raise_rd(metrics, here & self.decides_own_rd())
+
+    def tier_exists(self, t: Tier, year: int) -> bool:
+        """Whether tier ``t``'s titles are granted in ``year`` (designation.tier_first_year; absent: from the start)."""
+        first = self.policy.designation.tier_first_year.get(t.label)
+        return first is None or year >= first
+
+    def tier_below(self, t: Tier, year: int) -> Tier:
+        """The tier a firm holds to climb to ``t`` in ``year``: the one below it, or the next one down that exists (a tier
+        that does not exist yet is passed over; Tier.NONE at the bottom)."""
+        below = Tier(int(t) - 1)
+        while below != Tier.NONE and not self.tier_exists(below, year):
+            below = Tier(int(below) - 1)
+        return below
+
+    def _held_for(self, t: Tier, held: np.ndarray, year: int) -> np.ndarray:
+        """``held`` as tier ``t``'s rule of a required tier reads it in ``year``: where that tier does not exist yet, every
+        firm is taken to hold it (the rule waits for the tier; designation.tier_first_year), else ``held`` itself."""
+        req = self.policy.designation.criteria.tiers[t.label].requires_tier
+        if req is None or self.tier_exists(Tier.of(req), year):
+            return held
+        return np.maximum(held, int(Tier.of(req)))
 
     def round_metrics(self) -> dict[str, np.ndarray]:
         """The criteria metrics of every row for this quarter's round, the two-year growth from the year recorded at
@@ -785,8 +811,11 @@ class Government(mesa.Agent):
         pop = self.model.pop
         crit = self.policy.designation.criteria
         rd_tax = self.model.rd_tax_now()
+        year = self.model.world.start_year + (self.model.quarter + 1) // 4  # the round's year
         for t in DESIGNATED:
-            rows = np.flatnonzero(here & (pop.tier == t - 1))
+            if not self.tier_exists(t, year):
+                continue
+            rows = np.flatnonzero(here & (pop.tier == self.tier_below(t, year)))
             if not len(rows):
                 continue
             level = np.minimum(metrics["rd_intensity"][rows], metrics["rd_intensity_2y"][rows])  # thresholds may be one- or two-year

@@ -82,6 +82,18 @@ BAD_CONFIGS: list[BadConfig] = [
         ("unknown key", "+policy.china.designation.quota_per_year.little_giant=VALUE"),
     ),
     BadConfig(
+        "tier-first-year-unknown-tier",
+        ("+policy.china.designation.tier_first_year.innovation=2022",),
+        "policy.china.designation.tier_first_year",
+        ("unknown tier 'innovation'", "innovation_type", "srdi", "little_giant"),
+    ),
+    BadConfig(
+        "tier-first-year-out-of-range",
+        ("+policy.china.designation.tier_first_year.innovation_type=22",),
+        "policy.china.designation.tier_first_year.innovation_type",
+        ("whole year between 1900 and 2200", "22"),
+    ),
+    BadConfig(
         "unknown-in-bloc",
         ("world.blocs.china.foo=1",),
         "world.blocs.china.foo",

@@ -990,6 +990,38 @@ def test_designation_review_revocation_cycle_and_benefits_only_for_holders(monke
         assert after["tax_rate"] == float(m.tables.tax_rate[CHINA]) and after["procurement_discount"] == 0.0
 
 
+def test_a_tier_dated_to_its_creation_is_not_granted_before_it_and_not_required_before_it():
+    """designation.tier_first_year: the innovation-type tier (created by the 2022 Interim Measures) given a first year: no
+    such title before it, SRDI titles before it go to firms without it (its rule waits for the tier), and from that
+    year a new SRDI title needs it again; the R&D lever aims past a tier that does not exist yet."""
+    cfg = coord_config()
+    first = 2019
+    china(cfg).designation.tier_first_year = {"innovation_type": first}
+    m = run(cfg)
+    gov = m.policy.governments[CHINA]
+    y0 = m.world.start_year
+    year_of = lambda q: y0 + q // 4  # noqa: E731  (the round's year, as Government.yearly_round reads it)
+    designated = [e for e in m.event_log if e.kind == "designated" and e.bloc == CHINA]
+    it = [e for e in designated if e.detail == "innovation_type"]
+    assert it and min(year_of(e.quarter) for e in it) == first
+    srdi_before = [e for e in designated if e.detail == "srdi" and year_of(e.quarter) < first]
+    assert srdi_before  # granted without the innovation-type title
+    titled_it = {}  # firm -> quarter of its innovation-type title
+    for e in it:
+        titled_it.setdefault(e.firm_id, e.quarter)
+    assert all(e.firm_id not in titled_it or titled_it[e.firm_id] > e.quarter for e in srdi_before)
+    later = [e for e in designated if e.detail == "srdi" and year_of(e.quarter) >= first + 1]
+    assert later and all(e.firm_id in titled_it and titled_it[e.firm_id] < e.quarter for e in later)
+    assert gov.tier_below(Tier.SRDI, first - 1) == Tier.NONE and gov.tier_below(Tier.SRDI, first) == Tier.INNOVATION_TYPE
+    assert not gov.tier_exists(Tier.INNOVATION_TYPE, first - 1) and gov.tier_exists(Tier.LITTLE_GIANT, first - 1)
+    held = np.zeros(3, dtype=int)
+    assert gov._held_for(Tier.SRDI, held, first - 1).tolist() == [int(Tier.INNOVATION_TYPE)] * 3
+    assert gov._held_for(Tier.SRDI, held, first) is held
+    # without a first year every tier is granted from the first round
+    m0 = run(coord_config(), steps=2)
+    assert any(e.kind == "designated" and e.detail == "innovation_type" and e.quarter == 1 for e in m0.event_log)
+
+
 def test_retire_clears_the_blocs_benefits():
     cfg = coord_config()
     m = run(cfg, steps=10)

@@ -131,6 +131,9 @@ class DesignationConfig:
     round_quarter: int = f(2, lo=1, hi=4)  # quarter of the year in which rounds and reviews happen
     validity_years: float = f(3.0, lo=0.25)  # a title is valid this long, then reviewed
     quota_per_year: dict[str, int] = field(default_factory=dict)  # tier -> max new titles per year (absent: none)
+    # tier -> the first year its titles are granted (absent: from the start of the run); before it the tier does not exist:
+    # no titles, and a tier above it does not require it (docs/ODD.md 7.9)
+    tier_first_year: dict[str, int] = field(default_factory=dict)
     national_quota: Optional[NationalQuotaConfig] = None  # null: no national Little Giant quota
     provincial_recommendation: Optional[ProvincialRecommendationConfig] = None  # null: every eligible firm is a candidate
     provincial_plans: Optional[ProvincialPlansConfig] = None  # null: the lower tiers take every eligible firm, no province plans
@@ -403,6 +406,10 @@ def check_policy(key: str, bloc: str, p: PolicyConfig, cfg) -> None:
         for t, q in d.quota_per_year.items():
             if isinstance(q, bool) or not isinstance(q, int) or q < 0:
                 raise ConfigError(f"{key}.designation.quota_per_year.{t}", f"must be a whole number >= 0, got {q!r}")
+        _check_names(f"{key}.designation.tier_first_year", list(d.tier_first_year), TIERS, "tier")
+        for t, y in d.tier_first_year.items():
+            if isinstance(y, bool) or not isinstance(y, int) or not 1900 <= y <= 2200:
+                raise ConfigError(f"{key}.designation.tier_first_year.{t}", f"must be a whole year between 1900 and 2200, got {y!r}")
         _check_names(f"{key}.designation.outgrown_sme", [d.outgrown_sme], OUTGROWN_SME, "rule for outgrown SMEs")
         _check_names(f"{key}.designation.candidate_rank", [d.candidate_rank], CANDIDATE_RANK, "ranking metric")
         if d.provincial_recommendation is not None:
