@@ -157,10 +157,13 @@ def build_out_quarters(events: list, blocs: list[str], stages: list[str], start_
     an export control covering the stage (licensed share below 1) cuts a bloc's imports, the gap can close only by
     new capacity, which takes the bloc-stage's lead time (planning, permitting, construction and half the ramp-up at
     their mid-points, with the permit factors in force: agents.investment.lead_years; the West's separation 6.25
-    years, its metal 4.1; MODEL.md 5.4: Western processing independence takes 5-10 years). So from a control's first
-    quarter its intermediate stages' shortages are excused for one lead time; after it, the two-year limit applies
-    again (a plant started at the control has had time to come on line). Final buyers are never excused this way:
-    stocks, substitution and relocation reach them within two years."""
+    years, its metal 4.1; MODEL.md 5.4: Western processing independence takes 5-10 years). New plants of a stage
+    answer only once their input exists: where the control also covers the stage below (and the one below that), its
+    new plants are needed too, so the lead time is the longest of the run of covered stages ending at the stage (the
+    West's metal under a control of separation and metal: 6.25 years, not 4.1). So from a control's first quarter its
+    intermediate stages' shortages are excused for that lead time; after it, the two-year limit applies again (a
+    plant started at the control, and its supplier's, have had time to come on line). Final buyers are never excused
+    this way: stocks, substitution and relocation reach them within two years."""
     B, S = len(blocs), len(stages)
     q0_of = lambda year: max(int(round((year - start_year) * 4)), 0)  # noqa: E731
     excused = np.zeros((B, S, n_q), dtype=bool)
@@ -171,12 +174,17 @@ def build_out_quarters(events: list, blocs: list[str], stages: list[str], start_
         first = q0_of(p.start_year)
         end = n_q if p.end_year is None else min(q0_of(p.end_year), n_q)
         o = blocs.index(p.exporter)
-        for s in (stages.index(x) for x in p.stages):
+        covered = {stages.index(x) for x in p.stages}
+        for s in covered:
             if s == S - 1:
                 continue
+            chain = [s]  # the run of covered stages ending at s: their new plants feed one another
+            while chain[-1] - 1 in covered:
+                chain.append(chain[-1] - 1)
             for b in range(B):
                 if b != o:
-                    excused[b, s, first : min(first + int(round(4 * lead_years[b, s])), end)] = True
+                    lead = max(lead_years[b, x] for x in chain)
+                    excused[b, s, first : min(first + int(round(4 * lead)), end)] = True
     return excused
 
 
@@ -375,6 +383,25 @@ def test_supply_cut_needs_a_zero_licence_and_no_domestic_capacity():
     ex = _cut({"a": _ec(0.0, ["separation"], end=2018.0), "b": _ec(0.0, ["metal"])}, (("west", "separation"),))
     assert ex[("west", "separation")] == [8, 9, 10, 11]
     assert ex[("west", "metal")] == [8, 9, 10, 11]
+
+
+def test_build_out_of_a_stage_waits_for_the_covered_stages_below_it():
+    """An intermediate stage under an export control is excused for the longest lead time of the run of covered stages
+    ending at it (its new plants need their input's new plants), the final stage and the exporter never."""
+    lead = np.tile([1.0, 6.25, 4.1, 2.0], (len(BLOCS), 1))  # years, by stage
+
+    def excused(stages: list[str]) -> dict[tuple[str, str], list[int]]:
+        built = [EVENT_KINDS["export_control"]("ec", EVENT_KINDS["export_control"].Params(**_ec(0.5, stages)))]
+        ex = build_out_quarters(built, BLOCS, STAGES, 2015, lead, 60)
+        return {(bloc, stage): np.flatnonzero(ex[b, s]).tolist() for b, bloc in enumerate(BLOCS) for s, stage in enumerate(STAGES)}
+
+    full = excused(["separation", "metal", "magnet"])
+    assert full[("west", "separation")] == list(range(8, 33))  # 6.25 years from 2017 Q1
+    assert full[("west", "metal")] == list(range(8, 33))  # its oxide needs new separation plants too: 6.25, not 4.1
+    assert full[("west", "magnet")] == [] and full[("west", "mining")] == []
+    assert all(full[("china", s)] == [] for s in STAGES)
+    assert excused(["metal", "magnet"])[("west", "metal")] == list(range(8, 24))  # oxide free: its own 4.1 years
+    assert excused(["separation", "magnet"])[("west", "separation")] == list(range(8, 33))
 
 
 def test_supply_cut_needs_every_origin_closed():
