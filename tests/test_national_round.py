@@ -401,7 +401,8 @@ def test_the_coordinated_policy_runs_the_programme_by_default():
     nq = d.national_quota
     assert nq.first_year == 2019 and nq.batches == [248, 1744, 2930, 4357, 3671, 3012, 3482]
     assert len(nq.national_srdi) == len(nq.batches) and nq.national_srdi == sorted(nq.national_srdi)  # the pool grew every year
-    assert 0 < nq.chain_share < 0.001 and nq.priority_gap_stages
+    assert 0 < nq.chain_share < 0.001 and not nq.priority_gap_stages  # ranked by R&D intensity alone (MODEL.md 5.6)
+    assert d.key_little_giant.priority_gap_stages  # the key Little Giants: priority stages first (MODEL.md 5.6)
     assert d.provincial_recommendation.share_of_srdi == pytest.approx(0.11)
     assert d.outgrown_sme == "revoke"
     off = (
