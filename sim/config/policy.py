@@ -139,8 +139,8 @@ class DesignationConfig:
     provincial_plans: Optional[ProvincialPlansConfig] = None  # null: the lower tiers take every eligible firm, no province plans
     outgrown_sme: str = "revoke"  # revoke: reviews apply the SME rules (the title lapses); keep: reviews skip them
     # the metric by which the provinces' recommendation and the national quota rank Little Giant candidates that meet the
-    # criteria (after the plan's gap stages): rd_intensity (the firm's R&D over revenue) or niche_share (its share of its
-    # national niche, the measures' market-position criterion); docs/ODD.md 7.9
+    # criteria (after the plan's gap stages where national_quota.priority_gap_stages): rd_intensity (the firm's R&D over
+    # revenue) or niche_share (its share of its national niche, the measures' market-position criterion); docs/ODD.md 7.9
     candidate_rank: str = "rd_intensity"
     niches_per_stage: dict[str, float] = field(default_factory=dict)  # stage -> product niches (niche_share metric; absent: 1)
     # stage -> its product is in the Strategic Emerging Industries Classification (strategic_emerging_field metric; absent: false)
