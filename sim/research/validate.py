@@ -129,8 +129,8 @@ def _did(panel) -> float | None:
 
 def _stats(values: list[float | None], accept: list | None = None) -> dict[str, Any]:
     """Median, range and counts over the seeds; ``values``: each seed's value (None where there is none, in seed
-    order); with an ``accept`` range also ``in_range``, how many seeds' values lie in it (a target is met on the
-    median: this says how many seeds agree, which shows a median near an edge of its range)."""
+    order); with an ``accept`` range also ``met`` (the median lies in it: a target is met on the median) and
+    ``in_range``, how many seeds' values lie in it (how many seeds agree, which shows a median near an edge)."""
     each = [float(x) if x is not None and np.isfinite(x) else None for x in values]
     v = [x for x in each if x is not None]
     if not v:
@@ -140,6 +140,7 @@ def _stats(values: list[float | None], accept: list | None = None) -> dict[str, 
     out["values"] = each
     if accept is not None:
         out["in_range"] = sum(_in(x, accept) for x in v)
+        out["met"] = _in(out["median"], accept)
     return out
 
 
@@ -171,7 +172,7 @@ def _west_timeline_coordinated(row: dict, t: dict, by: dict, seeds: list[int]) -
         for stage, rng in t["accept"].items():
             vals = [by[("west_coordinated", s)]["summary"][key]["west"][stage] for s in seeds]
             st = _stats(vals, rng)
-            st["met"] = _in(st["median"], rng) and st["n_none"] <= len(seeds) // 2
+            st["met"] = st["met"] and st["n_none"] <= len(seeds) // 2
             parts[stage] = st
         row[out] = parts
     row["met"] = all(p["met"] for p in row["stages"].values())
@@ -194,7 +195,7 @@ def _west_timeline_fragmented_is_slower(row: dict, t: dict, by: dict, seeds: lis
 
 def _little_giants_2025(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
     st = _stats([(_pol(by, "baseline", s)["china"]["firms_by_tier"].get("2025") or {}).get("little_giant") for s in seeds], t["accept"])
-    row.update(st, met=_in(st["median"], t["accept"]))
+    row.update(st)
 
 
 def _soe_group_pyramid_2025(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
@@ -208,9 +209,7 @@ def _soe_group_pyramid_2025(row: dict, t: dict, by: dict, seeds: list[int]) -> N
                 continue
             largest = max(pyr, key=lambda g: pyr[g].get("2025", {}).get("all", 0))
             vals.append(pyr[largest].get("2025", {}).get(tier))
-        st = _stats(vals, rng)
-        st["met"] = _in(st["median"], rng)
-        parts[tier] = st
+        parts[tier] = _stats(vals, rng)
     row["tiers"] = parts
     row["met"] = all(p["met"] for p in parts.values())
 
@@ -218,7 +217,7 @@ def _soe_group_pyramid_2025(row: dict, t: dict, by: dict, seeds: list[int]) -> N
 def _lg_control(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
     key = "processing" if t["id"].endswith("processing") else "magnet"
     st = _stats([(_pol(by, "baseline", s)["china"]["lg_control"].get("2025") or {}).get(key) for s in seeds], t["accept"])
-    row.update(st, met=_in(st["median"], t["accept"]))
+    row.update(st)
 
 
 def _lg_rd_intensity(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
@@ -234,9 +233,8 @@ def _lg_patents(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
     give, "valid invention patents" per Little Giant (docs/ODD.md 7.12, patents per Little Giant)."""
     china = lambda s: _pol(by, "baseline", s)["china"]  # noqa: E731
     st = _stats([china(s)["patents_per_little_giant"].get("2025") for s in seeds], t["accept"])
-    row.update(st, met=_in(st["median"], t["accept"]))
+    row.update(st)
     inv = _stats([china(s).get("invention_patents_per_little_giant", {}).get("2025") for s in seeds], t["accept"])
-    inv["met"] = _in(inv["median"], t["accept"])
     row["invention"] = inv
 
 
@@ -244,7 +242,6 @@ def _national_lg_patents(row: dict, t: dict, by: dict, seeds: list[int]) -> None
     """As the rare-earth ``lg_patents``, on the national world: both classes as written, invention patents beside."""
     _national_share("patents_per_little_giant_2025")(row, t, by, seeds)
     inv = _stats(_national(by, seeds, "invention_patents_per_little_giant_2025", per_firm=True), t["accept"])
-    inv["met"] = _in(inv["median"], t["accept"])
     row["invention"] = inv
 
 
@@ -255,10 +252,9 @@ def _lg_capital_constraint(row: dict, t: dict, by: dict, seeds: list[int]) -> No
     with its yearly rate, per Little Giant-year (``per_year``), which decides nothing."""
     china = lambda s: _pol(by, "baseline", s)["china"]  # noqa: E731
     st = _stats([china(s).get("capital_constraint_lg_firms_2020_2025") for s in seeds], t["accept"])
-    row.update(st, met=_in(st["median"], t["accept"]))
+    row.update(st)
     row["per_year"] = _stats([china(s)["capital_constraint_lg_2020_2025"] for s in seeds])
     rep = _stats([china(s).get("scaling_finance_difficulty_lg_firms_2020_2025") for s in seeds], t["accept"])
-    rep["met"] = _in(rep["median"], t["accept"])
     rep["per_year"] = _stats([china(s).get("scaling_finance_difficulty_lg_2020_2025") for s in seeds])
     row["reported_difficulty"] = rep
 
@@ -287,7 +283,7 @@ def _national(by: dict, seeds: list[int], key: str, per_firm: bool = False) -> l
 def _national_count(key: str):
     def measure(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
         st = _stats(_national(by, seeds, key), t["accept"])
-        row.update(st, met=_in(st["median"], t["accept"]))
+        row.update(st)
 
     return measure
 
@@ -295,7 +291,7 @@ def _national_count(key: str):
 def _national_share(key: str):
     def measure(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
         st = _stats(_national(by, seeds, key, per_firm=True), t["accept"])
-        row.update(st, met=_in(st["median"], t["accept"]))
+        row.update(st)
 
     return measure
 
@@ -307,7 +303,6 @@ def _national_lg_capital_constraint(row: dict, t: dict, by: dict, seeds: list[in
     needed outside money to scale, or could not finance it; docs/ODD.md 7.12, 7.15)."""
     _national_share("capital_constraint_lg_firms_2020_2025")(row, t, by, seeds)
     rep = _stats(_national(by, seeds, "scaling_finance_difficulty_lg_firms_2020_2025", per_firm=True), t["accept"])
-    rep["met"] = _in(rep["median"], t["accept"])
     row["reported_difficulty"] = rep
 
 
@@ -324,7 +319,6 @@ def _national_srdi(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
     accept = [float(share) * x for x in t["accept"]]
     pub = _stats([None if a is None or b is None else a + b for a, b in zip(srdi, lg)], accept)
     pub["accept"] = accept
-    pub["met"] = _in(pub["median"], pub["accept"])
     row["as_published"] = pub
 
 
@@ -417,13 +411,13 @@ def report(rows: list[dict[str, Any]]) -> str:
             f3 = lambda t: "n/a" if t is None else f"{_fmt(float(t[0]))} (90% CI {_fmt(float(t[1]))}..{_fmt(float(t[2]))})"  # noqa: E731
             detail = f"DiD R&D intensity {f3(r['did_rd_intensity'])}; patents 2030 difference {f3(r['patents_2030_difference'])}"
         elif "median" in r:
-            detail = _span(r) + (f", {r['n_none']} none" if r.get("n_none") else "")
+            per_year = lambda x: f" (per Little Giant-year {_fmt(x['per_year']['median'])})" if "per_year" in x else ""  # noqa: E731
+            unit = f" of Little Giants{per_year(r)}" if "reported_difficulty" in r else ""
+            detail = _span(r, unit) + (f", {r['n_none']} none" if r.get("n_none") else "")
             if "reported_difficulty" in r:  # lg_capital_constraint: the survey reading beside the measure as written
                 d = r["reported_difficulty"]
-                per_year = lambda x: f" (per Little Giant-year {_fmt(x['per_year']['median'])})" if "per_year" in x else ""  # noqa: E731
-                detail = (
-                    _span(r, f" of Little Giants{per_year(r)}") + (f", {r['n_none']} none" if r.get("n_none") else "") + "; reported "
-                    f"difficulty (needed outside money or could not finance): {_span(d, per_year(d))} {'MET' if d['met'] else 'MISSED'}"
+                detail += (
+                    f"; reported difficulty (needed outside money or could not finance): {_span(d, per_year(d))} {'MET' if d['met'] else 'MISSED'}"
                 )
             if "invention" in r:  # lg_patents: the programme's statistics' count (invention patents) beside the measure as written
                 d = r["invention"]
@@ -434,8 +428,7 @@ def report(rows: list[dict[str, Any]]) -> str:
                 d = r["as_published"]
                 lo, hi = d["accept"]
                 detail += (
-                    f"; as published (SRDI SMEs including Little Giants, manufacturing): median {_fmt(d['median'])} [{_fmt(d['min'])}, "
-                    f"{_fmt(d['max'])}] against [{_fmt(lo)}, {_fmt(hi)}], {d['in_range']} of {d['n'] + d['n_none']} seeds in range "
+                    f"; as published (SRDI SMEs including Little Giants, manufacturing): {_span(d, f' against [{_fmt(lo)}, {_fmt(hi)}]')} "
                     f"{'MET' if d['met'] else 'MISSED'}"
                 )
         else:
