@@ -605,7 +605,7 @@ class Government(mesa.Agent):
             self.counts["designated"] += len(rows)
         self._key_little_giants(q, metrics)
         if d.rd_raise.enabled:
-            self._raise_rd(metrics, here & self.decides_own_rd())
+            self._raise_rd(metrics, here & self.decides_own_rd(), year)
 
     def tier_exists(self, t: Tier, year: int) -> bool:
         """Whether tier ``t``'s titles are granted in ``year`` (designation.tier_first_year; absent: from the start)."""
@@ -798,7 +798,7 @@ class Government(mesa.Agent):
         graded_group = (pop.group >= 0) & grading[np.maximum(pop.group, 0)]
         return ~graded_group | pop.group_grade_a
 
-    def _raise_rd(self, metrics, here: np.ndarray) -> None:
+    def _raise_rd(self, metrics, here: np.ndarray, year: int) -> None:
         """Firms for which R&D is what keeps them from the next tier raise their R&D propensity to cross it.
 
         A firm holding tier t-1 raises R&D when (a) its R&D intensity is within ``window`` below the lowest
@@ -811,7 +811,6 @@ class Government(mesa.Agent):
         pop = self.model.pop
         crit = self.policy.designation.criteria
         rd_tax = self.model.rd_tax_now()
-        year = self.model.world.start_year + (self.model.quarter + 1) // 4  # the round's year
         for t in DESIGNATED:
             if not self.tier_exists(t, year):
                 continue

@@ -1422,7 +1422,7 @@ def test_a_firm_aims_at_the_lowest_rd_threshold_at_which_it_qualifies(lowest_qua
     met = firm_metrics(pop, m.tables, m.quarter, m.world.usd_per_cny, gov.niches, None, gov.strategic)
     crit = china(cfg).designation.criteria
     assert not meets_tier(crit, Tier.INNOVATION_TYPE, {k: v[rows] for k, v in met.items()}, np.zeros(3, dtype=int)).any()
-    gov._raise_rd(met, np.isin(np.arange(len(pop)), rows))
+    gov._raise_rd(met, np.isin(np.arange(len(pop)), rows), m.world.start_year + (m.quarter + 1) // 4)
     got = [pop.rd_propensity[pop.row_of(int(i))] for i in ids]
     want = [0.03 + r.margin, 0.05 + r.margin if lowest_qualifying else 0.028, 0.012]
     np.testing.assert_allclose(got, want)
