@@ -91,6 +91,7 @@ def firm_metrics(
     equity_before: np.ndarray | None = None,
     niche_share: np.ndarray | None = None,
     price_level_growth: float = 0.0,
+    rd_booked: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Every criteria metric (METRICS) for every row, from the last completed quarters.
 
@@ -105,7 +106,8 @@ def firm_metrics(
     the start year's prices, so each window's flows are raised to the prices of its own year: the last four quarters
     by (1 + g) ^ (their mid-point in years since the start), the four before by a year's less, the year before that
     by two (growth rates are then nominal: (1 + real growth) x (1 + g) - 1); money stocks (equity raised) at the last
-    four quarters' prices. 0: the model's money as it is (the rule before)."""
+    four quarters' prices. 0: the model's money as it is (the rule before). ``rd_booked``: per row, R&D as booked in the
+    accounts the criteria read per unit of R&D spent (relabelled expense included; None: R&D as spent)."""
     myuan = 1.0 / usd_per_cny  # M USD -> M yuan
     rev4 = pop.trailing(pop.rev_hist, step, 4)
     rev_prev4 = pop.trailing(pop.rev_hist, step, 4, lag=4)
@@ -121,6 +123,9 @@ def firm_metrics(
         x *= level
     for x in (rev_prev4, rd_prev4, prof_prev4):
         x *= level / inflate
+    if rd_booked is not None:  # the criteria read R&D as booked
+        rd4 *= rd_booked
+        rd_prev4 *= rd_booked
     rev8, rd8 = rev4 + rev_prev4, rd_prev4
     np.add(rd4, rd8, out=rd8)
     rev_growth, prof_growth = _growth(rev4, rev_prev4), _profit_growth(prof4, prof_prev4)
@@ -637,8 +642,24 @@ class Government(mesa.Agent):
         eq = _by_id(self.equity_rounds[-1:], ids)[0]
         w = m_.world
         return firm_metrics(
-            pop, m_.tables, m_.quarter, w.usd_per_cny, self.niches, (yb[0], yb[1]), self.strategic, eq, self.niche_shares(), w.price_level_growth
+            pop,
+            m_.tables,
+            m_.quarter,
+            w.usd_per_cny,
+            self.niches,
+            (yb[0], yb[1]),
+            self.strategic,
+            eq,
+            self.niche_shares(),
+            w.price_level_growth,
+            self.rd_booked(),
         )
+
+    def rd_booked(self) -> np.ndarray | None:
+        """Per row, R&D as booked in the accounts the criteria read per unit of R&D spent (``firm_metrics``); None
+        here: the rare-earth world's R&D propensities are the programme's own figures of reported R&D (MODEL.md 5.3),
+        so the criteria read R&D as spent."""
+        return None
 
     def niche_shares(self) -> np.ndarray | None:
         """Each row's share of its own niche, where the world has niche markets (None here: ``firm_metrics`` reads
@@ -811,6 +832,7 @@ class Government(mesa.Agent):
         pop = self.model.pop
         crit = self.policy.designation.criteria
         rd_tax = self.model.rd_tax_now()
+        booked = self.rd_booked()
         for t in DESIGNATED:
             if not self.tier_exists(t, year):
                 continue
@@ -827,6 +849,8 @@ class Government(mesa.Agent):
             rr = rows[go]
             if rd_tax is not None:  # R&D is propensity x the tax factor (agents.firms.account): the propensity that reaches the aim
                 target = target / rd_tax[0][self.bloc]
+            if booked is not None:  # the aim is R&D as booked: the spending that books it
+                target = target / booked[rows]
             pop.rd_propensity[rr] = np.maximum(pop.rd_propensity[rr], target[go])
 
     def _lever(self, t: Tier, metrics, rows: np.ndarray, level: np.ndarray, options, window: float, go: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -619,6 +619,30 @@ def test_criteria_read_the_firms_money_at_the_prices_of_its_year():
     np.testing.assert_allclose(yuan_price_level(world, 2025.5), 1.02**10.5)
 
 
+def test_criteria_read_rd_as_booked_where_the_world_says_so():
+    """``rd_booked`` (per row, R&D as booked in the accounts per unit spent, relabelled expense included): the four R&D
+    metrics scale by it row by row, with last year's R&D at the same factor, and nothing else moves; None is the rule
+    before, R&D as spent."""
+    T = tables()
+    c, mag = bloc(T, "china"), stage(T, "magnet")
+    usd_per_cny, niches, step = 0.14, np.ones(T.S), 13
+    pop = make_pop(2, bloc=[c, c], stage=[mag, mag], capacity_t=[300.0, 100.0], niche_start_step=[2, 2], employees=[120.0, 30.0])
+    for i in (0, 1):
+        _set_history(pop, "rev_hist", i, 6, [8, 8, 8, 8, 10, 11, 12, 13])  # 32 then 46
+        _set_history(pop, "rd_hist", i, 6, [0.2] * 4 + [0.5] * 4)  # 0.8 then 2.0
+    spent = firm_metrics(pop, T, step, usd_per_cny, niches)
+    booked = np.array([1.0 / (1.0 - 0.242), 1.0])
+    m = firm_metrics(pop, T, step, usd_per_cny, niches, rd_booked=booked)
+    rd = ("rd_intensity", "rd_intensity_2y", "rd_myuan", "rd_myuan_2y")
+    for k in rd:
+        np.testing.assert_allclose(m[k], spent[k] * booked, err_msg=k)
+        np.testing.assert_array_equal(m[k][1], spent[k][1], err_msg=k)  # factor 1: as spent, bit for bit
+    np.testing.assert_allclose(m["rd_intensity"][0], 2.0 / 46 / (1 - 0.242))
+    np.testing.assert_allclose(m["rd_intensity_2y"][0], 2.8 / 78 / (1 - 0.242))
+    for k in set(METRICS) - set(rd):
+        np.testing.assert_array_equal(m[k], spent[k], err_msg=k)
+
+
 def test_policy_yuan_are_nominal_in_the_year_they_are_paid():
     """A group's yearly budgets are in yuan of the year they apply (as the benefits table's grants, which apply_benefits
     converts by the same rule): the model pays them at 1 / (1 + world.price_level_growth) ^ (year - start) of the start

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.firms import Phase, Tier
+from agents.firms import DESIGNATED, Phase, Tier
 from sim.checks import ConfigError
 from sim.config import chain_scenarios, compose, national_scenarios
 from sim.engine.national import market
@@ -345,6 +345,39 @@ def test_firms_without_rd_start_it_at_the_adoption_rate():
     was = off.pop.rd_propensity.copy()
     market.adopt_rd(off, np.random.default_rng(3))
     np.testing.assert_array_equal(off.pop.rd_propensity, was)
+
+
+def test_the_criteria_read_rd_as_booked_and_the_lever_spends_what_books_the_aim():
+    """firms.relabelled_rd_share s: the criteria read R&D as booked, spent / (1 - s), for the firms of every sector but the
+    rare-earth one (whose R&D is the rare-earth world's, reported R&D already); a firm the R&D lever lifts spends
+    (threshold + margin) x (1 - s): what books its aim. s = 0: R&D as spent (no factor)."""
+    from agents.government import rd_threshold_values
+
+    m = NationalModel(small_config("national.scale=0.01", "years=6"))
+    gov, pop, s = m.government, m.pop, m.national.firms.relabelled_rd_share
+    assert s > 0
+    re_sector = [x.name for x in m.national.sectors].index(m.national.rare_earth_sector)
+    booked = gov.rd_booked()
+    np.testing.assert_array_equal(booked[pop.stage == re_sector], 1.0)
+    np.testing.assert_allclose(booked[pop.stage != re_sector], 1.0 / (1.0 - s))
+    m.run()
+    gov, pop = m.government, m.pop
+    booked = gov.rd_booked()
+    metrics = gov.round_metrics()
+    here = pop.alive & (pop.phase == Phase.OPERATING)
+    before = pop.rd_propensity.copy()
+    gov._raise_rd(metrics, here, m.national.start_year + m.quarter // 4)
+    lifted = np.flatnonzero(pop.rd_propensity != before)
+    assert len(lifted) > 0
+    rd_tax = m.rd_tax_now()
+    tax = 1.0 if rd_tax is None else rd_tax[0][0]
+    crit, margin = gov.policy.designation.criteria, gov.policy.designation.rd_raise.margin
+    aims = {x + margin for t in DESIGNATED for x in rd_threshold_values(crit, t) if np.isfinite(x)}
+    books = pop.rd_propensity[lifted] * tax * booked[lifted]  # the R&D intensity each lifted firm books
+    assert all(any(abs(b - a) < 1e-9 for a in aims) for b in books)
+    assert np.any(booked[lifted] > 1.0)  # lifted firms of the NBS-drawn sectors spend less than they book
+    off = NationalModel(small_config("national.scale=0.01", "national.firms.relabelled_rd_share=0"))
+    assert off.government.rd_booked() is None
 
 
 def test_niches_per_listed_multiplies_every_sector_but_the_rare_earth_one():

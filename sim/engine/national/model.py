@@ -63,6 +63,19 @@ class NationalGovernment(Government):
         """Every firm decides its own R&D: the national world has no state groups."""
         return np.ones(len(self.model.pop), dtype=bool)
 
+    def rd_booked(self) -> np.ndarray | None:
+        """Per row, R&D as booked per unit of R&D spent: 1 / (1 - ``firms.relabelled_rd_share``) for the firms of every
+        sector but the rare-earth one, whose R&D is drawn from the NBS survey's figures (R&D as surveyed, while the
+        criteria read the R&D expense of the accounts, relabelled expense included); 1 for the rare-earth sector's firms,
+        whose R&D is the rare-earth world's (the programme's figures of reported R&D). None when the share is 0."""
+        n = self.model.national
+        share = n.firms.relabelled_rd_share
+        if share <= 0:
+            return None
+        by_sector = np.full(len(n.sectors), 1.0 / (1.0 - share))
+        by_sector[[s.name for s in n.sectors].index(n.rare_earth_sector)] = 1.0
+        return by_sector[self.model.pop.stage]
+
     def _reviews(self, q: int, metrics, here: np.ndarray, held: np.ndarray) -> None:
         """The reviews, recorded by tier and cohort (the year of the designation to the tier held) for the outputs."""
         pop = self.model.pop
