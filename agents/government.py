@@ -783,9 +783,15 @@ class Government(mesa.Agent):
         self.model.log_rows("revoked", rows, detail=tier.label, quarter=q)
 
     def _key_little_giants(self, q: int, metrics) -> None:
+        """The central budget's key Little Giants: a term of ``term_years`` from the first round at or after
+        ``first_year`` (null: the first round), renewed when it ends; each round the Little Giants without the key flag
+        are taken in order (plan's gap stages first where ``priority_gap_stages``, then R&D intensity) while the term's
+        budget lasts; the flag lapses with the Little Giant title or at the term's end."""
         k = self.policy.designation.key_little_giant
         pop = self.model.pop
         if not k.enabled:
+            return
+        if k.first_year is not None and self.model.world.start_year + q // 4 < k.first_year:
             return
         here = pop.alive & (pop.bloc == self.bloc)
         if q >= self.key_term_end:  # a new term: flags lapse, the budget is renewed

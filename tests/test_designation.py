@@ -1126,6 +1126,24 @@ def test_key_little_giant_grants_within_the_term_budget(monkeypatch):
     assert min(e.quarter for e in m.event_log if e.kind == "key_designated") >= 1
 
 
+def test_key_little_giants_start_with_the_central_budget_in_its_first_year():
+    """key_little_giant.first_year: no key firm before that year's round (the central budget's terms begin in 2021, MoF/MIIT
+    Cai Jian [2021] No. 2) and the first term starts at it; null: from the first Little Giant round, the rule before."""
+    cfg = coord_config(seed=1)
+    k = china(cfg).designation.key_little_giant
+    assert k.first_year == 2021
+    m = run(cfg)
+    start = m.world.start_year
+    key_q = [e.quarter for e in m.event_log if e.kind == "key_designated"]
+    lg_q = [e.quarter for e in m.event_log if e.kind == "designated" and e.detail == "little_giant"]
+    assert key_q and min(lg_q) < m.quarter_index(2021)  # Little Giants before 2021, and key firms later
+    assert start + min(key_q) // 4 == 2021
+    k.first_year = None
+    before = run(cfg)
+    early = [e.quarter for e in before.event_log if e.kind == "key_designated"]
+    assert min(early) == min(e.quarter for e in before.event_log if e.kind == "designated" and e.detail == "little_giant")
+
+
 @pytest.mark.parametrize("scale", [1.0, 0.5])
 def test_group_rescue_and_rd_fund_within_yearly_budgets(monkeypatch, scale):
     cfg = coord_config(seed=3)

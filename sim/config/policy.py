@@ -62,6 +62,8 @@ class KeyLittleGiantConfig:
     grant_myuan_per_firm_term: float = f(0.0, lo=0.0)  # grant per key firm over one term, M yuan
     term_years: float = f(3.0, lo=0.25)
     priority_gap_stages: bool = True  # firms in stages with the larger planned gap are chosen first
+    # first year of the central budget's terms (no key firm before it); null: from the first Little Giant round
+    first_year: Optional[int] = f(None, lo=1900, hi=2200)
 
 
 @dataclass
