@@ -529,6 +529,7 @@ def account(
     mothball_fixed_cost_saved: float = 0.0,
     row_price: np.ndarray | None = None,
     rd_tax: tuple[np.ndarray, np.ndarray] | None = None,
+    rd_booked: np.ndarray | None = None,
 ) -> None:
     """One quarter of accounts (MODEL.md 3, step 3).
 
@@ -540,7 +541,9 @@ def account(
     fixed = fixed_cost_share x capex per kt x capacity, times 1 - ``mothball_fixed_cost_saved`` for a mothballed plant;
     R&D = min(propensity x revenue + R&D grants, funds available) (MODEL.md 5.3), with ``rd_tax`` = (factor, deduction),
     each (B,) per bloc (Tables.rd_tax_factor, Tables.rd_extra_deduction): min(propensity x factor x revenue + R&D grants,
-    funds available), and the deduction x R&D taken off profit before tax (the additional deduction of R&D expense);
+    funds available), and the deduction x R&D taken off profit before tax (the additional deduction of R&D expense;
+    with ``rd_booked``, per row R&D as booked per unit spent, the deduction x R&D x rd_booked: the expense relabelled as
+    R&D is deducted again too, docs/ODD.md 7.15);
     depreciation is straight-line on operating plant at cost (construction in
     progress is not depreciated) and never takes book value below zero;
     tax on positive profit at the firm's rate; capex of projects under construction
@@ -598,6 +601,7 @@ def account(
         pop.employees,
         np.zeros(0) if row_price is None else np.ascontiguousarray(row_price, dtype=np.float64),
         adjust,
+        np.zeros(0) if rd_booked is None else np.ascontiguousarray(rd_booked, dtype=np.float64),
         pop.debt,
         pop.proj_capex_left,
         pop.working_capital,
@@ -625,6 +629,7 @@ def account(
         row_price is not None,
         revenue_adjust is not None,
         rd_tax is not None,
+        rd_tax is not None and rd_booked is not None,
         float(mothball_fixed_cost_saved),
         fin.working_capital_share * 4.0,
         fin.depreciation_years * 4.0,

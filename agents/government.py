@@ -942,6 +942,9 @@ class Government(mesa.Agent):
         key_rows = np.flatnonzero(here & pop.key_lg)
         key_grant = k.grant_myuan_per_firm_term / max(k.term_years * 4.0, 1.0) * to_usd if k.enabled else 0.0
         talent = np.where(here, pop.talent_subsidy * pop.rd_spend, 0.0)
+        booked = self.rd_booked()
+        if booked is not None:  # the refund is a share of R&D as booked (relabelled expense included)
+            talent *= booked
         # tier and key grants are earmarked for R&D (the special funds for SRDI firms and Little Giants support
         # technological innovation; assumption), the talent refund is a plain grant
         # in place on this bloc's live rows (as ``pop.grants[here] += ...``, without gathering them)

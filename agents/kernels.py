@@ -66,6 +66,7 @@ def account_rows(
     employees,
     row_price,
     revenue_adjust,
+    rd_booked,
     # per row state, read and written
     debt,
     proj_capex_left,
@@ -96,6 +97,7 @@ def account_rows(
     use_row_price,
     use_adjust,
     use_rd_tax,
+    use_booked,
     mothball_saved,
     wc_share4,
     depreciation_q,
@@ -174,7 +176,10 @@ def account_rows(
         pbt -= c
         pbt -= dep
         if use_rd_tax:
-            tx = _max(pbt - rd_deduction[b] * rd, 0.0)
+            if use_booked:  # the additional deduction of R&D expense as booked (relabelled expense included)
+                tx = _max(pbt - rd_deduction[b] * (rd * rd_booked[i]), 0.0)
+            else:
+                tx = _max(pbt - rd_deduction[b] * rd, 0.0)
         else:
             tx = _max(pbt, 0.0)
         tx *= tax_rate[i]

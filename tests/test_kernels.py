@@ -20,8 +20,9 @@ from sim.engine.national import market
 from sim.engine.national.model import NationalModel
 
 
-def account_reference(pop, T, step, fin, market_price, revenue_adjust, mothball_fixed_cost_saved, row_price, rd_tax=None) -> None:
-    """agents.firms.account in numpy array code (the reference the kernel is checked against)."""
+def account_reference(pop, T, step, fin, market_price, revenue_adjust, mothball_fixed_cost_saved, row_price, rd_tax=None, rd_booked=None) -> None:
+    """agents.firms.account in numpy array code (the reference the kernel is checked against; ``rd_booked``, the
+    deduction's base as booked, was added to the rule after the kernel, in the same formula's order)."""
     n = len(pop)
     alive = pop.alive
     dead = ~alive
@@ -90,8 +91,10 @@ def account_reference(pop, T, step, fin, market_price, revenue_adjust, mothball_
     pbt -= pop.depreciation
     if rd_tax is None:
         np.maximum(pbt, 0.0, out=pop.tax)
-    else:  # the additional deduction of R&D expense comes off taxable profit
+    elif rd_booked is None:  # the additional deduction of R&D expense comes off taxable profit
         np.maximum(pbt - rd_tax[1][pop.bloc] * rd, 0.0, out=pop.tax)
+    else:  # of R&D expense as booked
+        np.maximum(pbt - rd_tax[1][pop.bloc] * (rd * rd_booked), 0.0, out=pop.tax)
     pop.tax *= pop.tax_rate
     np.subtract(pbt, pop.tax, out=pop.profit)
     cash_pre = np.add(pop.cash, revenue, out=funds)
@@ -217,6 +220,40 @@ def test_account_kernel_gives_the_array_formulas_numbers(T, row_price, adjust, r
         account(new, T, step, fin, price, **args)
         for name in COLUMNS:
             assert getattr(new, name).tobytes() == getattr(ref, name).tobytes(), (name, step)
+
+
+@pytest.mark.parametrize("row_price, target", [(False, False), (True, True)])
+def test_account_kernel_deducts_rd_as_booked(T, row_price, target):
+    """With ``rd_booked`` (per row, R&D as booked per unit spent) the additional deduction's base is R&D x rd_booked: the
+    kernel gives the array formula's numbers, and the tax is lower than without it wherever the deduction bites."""
+    fin = fresh_config().world.finance
+    fin.target_capital_structure = target
+    rng = np.random.default_rng(11 + row_price)
+    n = 257
+    price = np.tile(T.reference_price_usd_per_kg, (T.B, 1)).astype(float) * (0.5 + rng.random((T.B, T.S)))
+    booked = np.where(rng.random(n) < 0.5, 1.0 / (1.0 - 0.242), 1.0)
+    args = dict(
+        revenue_adjust=None,
+        mothball_fixed_cost_saved=0.5,
+        row_price=rng.random(n) * 80.0 if row_price else None,
+        rd_tax=(1.0 + rng.random(T.B), rng.random(T.B)),
+    )
+    state = rng.bit_generator.state
+    ref, new, spent = (None, None, None)
+    for step in (0, 13):
+        pops = []
+        for _ in range(3):
+            rng.bit_generator.state = state
+            pops.append(population(T, rng, n))
+        ref, new, spent = pops
+        account_reference(ref, T, step, fin, price, **args, rd_booked=booked)
+        account(new, T, step, fin, price, **args, rd_booked=booked)
+        account(spent, T, step, fin, price, **args)
+        for name in COLUMNS:
+            assert getattr(new, name).tobytes() == getattr(ref, name).tobytes(), (name, step)
+        more = (booked > 1.0) & (spent.tax > 0) & (spent.rd_spend > 0)
+        assert more.any() and np.all(new.tax[more] <= spent.tax[more]) and np.any(new.tax[more] < spent.tax[more])
+        np.testing.assert_array_equal(new.tax[booked == 1.0], spent.tax[booked == 1.0])
 
 
 def test_account_kernel_takes_a_scalar_revenue_adjustment(T):

@@ -350,7 +350,8 @@ def test_firms_without_rd_start_it_at_the_adoption_rate():
 def test_the_criteria_read_rd_as_booked_and_the_lever_spends_what_books_the_aim():
     """firms.relabelled_rd_share s: the criteria read R&D as booked, spent / (1 - s), for the firms of every sector but the
     rare-earth one (whose R&D is the rare-earth world's, reported R&D already); a firm the R&D lever lifts spends
-    (threshold + margin) x (1 - s): what books its aim. s = 0: R&D as spent (no factor)."""
+    (threshold + margin) x (1 - s): what books its aim; the talent refund is a share of booked R&D (the additional
+    deduction's base: tests/test_kernels.py). s = 0: R&D as spent (no factor)."""
     from agents.government import rd_threshold_values
 
     m = NationalModel(small_config("national.scale=0.01", "years=6"))
@@ -376,6 +377,10 @@ def test_the_criteria_read_rd_as_booked_and_the_lever_spends_what_books_the_aim(
     books = pop.rd_propensity[lifted] * tax * booked[lifted]  # the R&D intensity each lifted firm books
     assert all(any(abs(b - a) < 1e-9 for a in aims) for b in books)
     assert np.any(booked[lifted] > 1.0)  # lifted firms of the NBS-drawn sectors spend less than they book
+    gov.apply_benefits()  # the talent refund is a share of R&D as booked
+    here = pop.alive & (pop.bloc == gov.bloc)
+    expect = float(np.sum(np.where(here, pop.talent_subsidy * pop.rd_spend, 0.0) * booked))
+    assert expect > 0 and abs(gov.fiscal_q["talent_subsidy"] - expect) <= 1e-9 * expect
     off = NationalModel(small_config("national.scale=0.01", "national.firms.relabelled_rd_share=0"))
     assert off.government.rd_booked() is None
 

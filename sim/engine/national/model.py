@@ -166,7 +166,8 @@ class NationalModel(mesa.Model):
         T, pop = self.tables, self.pop
         market.clear_niches(self)
         price_usd = self.price[np.maximum(pop.niche, 0)] * T.reference_price_usd_per_kg[0]
-        firm_account(pop, T, self.quarter, self.finance, np.zeros((T.B, T.S)), row_price=price_usd, rd_tax=self.rd_tax_now())
+        booked = self.government.rd_booked() if self.government is not None else None  # R&D as booked: the deduction's base
+        firm_account(pop, T, self.quarter, self.finance, np.zeros((T.B, T.S)), row_price=price_usd, rd_tax=self.rd_tax_now(), rd_booked=booked)
         innovate(pop, T, self.cfg.world.innovation, self.streams["innovation"], patent_slot(self.quarter // 4), np.zeros(0))
         market.invest(self)
         market.enter_and_exit(self)
