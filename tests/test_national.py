@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.firms import DESIGNATED, Phase, Tier
+from agents.firms import DESIGNATED, Phase, Tier, processing_cost
 from sim.checks import ConfigError
 from sim.config import chain_scenarios, compose, national_scenarios
 from sim.engine.national import market
@@ -110,6 +110,8 @@ def _tiny_market(capacity, appeal, demand, price=1.0):
     m.niche_base[0] = demand
     m.niche_growth = np.zeros(len(m.price))
     m.quarter = 0
+    # the niches' unit cost at the start is these firms' (market.cost_pass_through reads the change from it)
+    m.niche_cost0 = market.niche_cost(m, processing_cost(pop, m.tables), m.niche_cost0)
     return m
 
 
@@ -134,6 +136,21 @@ def test_price_moves_toward_the_utilisation_target():
     empty = _tiny_market(capacity=[], appeal=[], demand=40.0)
     market.clear_niches(empty)
     assert empty.price[0] == 1.0  # no supplier, no trade: the price stays
+
+
+@pytest.mark.parametrize("pass_through", [0.0, 0.5, 1.0])
+def test_the_normal_price_follows_the_niches_unit_cost(pass_through):
+    """market.cost_pass_through k: the target price is (1 + k x (niche cost / niche cost at the start - 1)) x the
+    utilisation markup, the niche cost being its operating firms' capacity-weighted unit cost (markup pricing on current
+    cost); k = 0 is the rule before (a normal price fixed at the reference)."""
+    m = _tiny_market(capacity=[100.0, 300.0], appeal=[1.0, 1.0], demand=320.0)  # demand at normal supply (400 x 0.8)
+    m.national.market.cost_pass_through = pass_through
+    mk = m.national.market
+    m.pop.cost_index[:2] = [0.8, 0.9]  # costs fell: capacity-weighted 0.875 of the start's
+    market.clear_niches(m)
+    target = 1.0 + pass_through * (0.875 - 1.0)
+    assert m.price[0] == pytest.approx(1.0 + mk.price_adjustment * (target - 1.0))
+    assert m.price[1:].tolist() == [1.0] * (len(m.price) - 1)  # niches without firms keep their price
 
 
 def test_a_firm_whose_price_does_not_cover_its_unit_cost_sells_nothing():

@@ -121,6 +121,9 @@ class NationalMarketConfig:
     assets_per_revenue: float = f(lo=0.0)  # plant per unit of yearly capacity at the reference price (capex of an expansion)
     capacity_headroom: float = f(lo=1.0, hi=3.0)  # capacity / output at the start
     target_utilisation: float = f(0.8, lo=0.1, hi=1.0)  # normal utilisation: the price rises above it, falls below
+    # share of a change in the niche's unit cost (its operating firms' capacity-weighted cost over the niche's at the start)
+    # that its normal price follows: 1 markup pricing on current cost, 0 a normal price fixed at the reference (the rule before)
+    cost_pass_through: float = f(0.0, lo=0.0, hi=1.0)
     max_utilisation: float = f(0.95, lo=0.0, hi=1.0)  # output / capacity at most
     expansion_share: list[float] = f([0.1, 0.5], lo=0.0, pair=True)  # bounds of an expansion, as a share of capacity
     review_probability: float = f(lo=0.0, hi=1.0)  # chance per quarter that a busy, profitable firm wants to expand

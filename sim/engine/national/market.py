@@ -8,10 +8,12 @@ Each niche is one product with one price index (1 = the reference price). Every 
     sales[i]   = min(offer[i] / sum of offers in the niche x demand, max_utilisation x capacity[i]), the demand full
                  firms turn away going to the others by the same weights (ALLOCATION_PASSES passes)
     price[n]  <- price[n] + price_adjustment x (target - price[n]),
-    target     = (demand / normal supply) ^ price_flexibility,   normal supply = offered capacity x target_utilisation
+    target     = normal[n] x (demand / normal supply) ^ price_flexibility,   normal supply = offered capacity x target_utilisation
+    normal[n]  = 1 + cost_pass_through x (unit cost[n] / unit cost[n] at the start - 1)   (capacity-weighted, operating firms)
 
-a normal-cost price (1, the reference) marked up or down with the niche's utilisation (markup pricing, as in
-Dosi et al.'s K+S models; the price does not run away while capacity catches up): a niche whose firms cannot serve its
+a normal-cost price (1, the reference, moving with the niche's unit cost) marked up or down with the niche's
+utilisation (markup pricing on current cost, as in Dosi et al.'s K+S models; the price does not run away while
+capacity catches up): a niche whose firms cannot serve its
 demand sees its price rise, and one with idle capacity sees it fall, until the firms' expansions, entry and exit
 bring utilisation back to its normal level. A firm's appeal
 (its share weight per unit of capacity: buyers' taste, its products' fit) takes a Laplace shock each year, which
@@ -42,6 +44,18 @@ def niche_demand(model: NationalModel) -> np.ndarray:
     return grown * np.power(model.price, -mk.demand_elasticity)
 
 
+def niche_cost(model: NationalModel, unit_cost: np.ndarray, empty: np.ndarray) -> np.ndarray:
+    """(niches,) the capacity-weighted ``unit_cost`` (per firm row) of each niche's operating firms; ``empty`` where a
+    niche has none."""
+    pop = model.pop
+    niche = np.maximum(pop.niche, 0).astype(np.intp)
+    cap = np.where(pop.operating, pop.capacity_t, 0.0)
+    n = len(model.price)
+    w = np.bincount(niche, weights=cap, minlength=n)
+    c = np.bincount(niche, weights=cap * unit_cost, minlength=n)
+    return np.divide(c, w, out=np.array(empty, dtype=float), where=w > 0)
+
+
 def clear_niches(model: NationalModel) -> None:
     """Sales and output of every firm this quarter (``output_t``, ``orders_t``), then the niches' prices move.
 
@@ -50,8 +64,9 @@ def clear_niches(model: NationalModel) -> None:
     buyers turned away by a full firm go to the others of the niche by the same weights (``ALLOCATION_PASSES``
     rounds). First-choice orders are what buyers would take from the firm (its busy-ness). The row loop is compiled
     (agents.kernels.clear_niche_rows). Each niche's price then moves toward (demand / (offered capacity x
-    ``target_utilisation``)) ^ ``price_flexibility`` (the ratio within 0.25-4) at ``price_adjustment`` a quarter; a
-    niche without a supplier keeps its price."""
+    ``target_utilisation``)) ^ ``price_flexibility`` (the ratio within 0.25-4) at ``price_adjustment`` a quarter, times its
+    normal-cost price, 1 + ``cost_pass_through`` x (the niche's unit cost over its unit cost at the start - 1); a niche
+    without a supplier keeps its price."""
     pop, mk, T = model.pop, model.national.market, model.tables
     n_niches = len(model.price)
     cost = pop.unit_cost_usd_per_kg
@@ -75,6 +90,8 @@ def clear_niches(model: NationalModel) -> None:
     normal = cap_offered * mk.target_utilisation
     ratio = np.divide(demand, normal, out=np.ones(n_niches), where=normal > 0)  # no supplier: no trade, the price stays
     target = np.power(np.clip(ratio, 0.25, 4.0), mk.price_flexibility)
+    if mk.cost_pass_through > 0:  # the normal price follows the niche's unit cost (markup pricing on current cost)
+        target *= 1.0 + mk.cost_pass_through * (niche_cost(model, cost, model.niche_cost0) / model.niche_cost0 - 1.0)
     model.price = model.price + mk.price_adjustment * (target - model.price)
     model.niche_demand_last = demand
     model.niche_unserved = np.maximum(demand - sold, 0.0)

@@ -17,7 +17,7 @@ import mesa
 import numpy as np
 from mesa.time import Schedule
 
-from agents.firms import DESIGNATED, Phase, Tier, expire_patents, innovate, lapse_patents, load_kernels, patent_slot
+from agents.firms import DESIGNATED, Phase, Tier, expire_patents, innovate, lapse_patents, load_kernels, patent_slot, processing_cost
 from agents.firms import account as firm_account
 from agents.government import Government
 from sim.config import Config
@@ -122,6 +122,10 @@ class NationalModel(mesa.Model):
         self.niche_base = np.maximum(start_output, 1e-6)  # a niche without firms at the start still has a little demand
         self.niche_growth = np.array([s.demand_growth_per_year for s in n.sectors])[niche_sector]
         self.price = np.ones(len(niche_sector))
+        # each niche's capacity-weighted unit cost at the start, the base of its normal price (market.cost_pass_through);
+        # a niche without firms at the start: the variable cost of a firm of cost index 1
+        ref = float(T.reference_price_usd_per_kg[0])
+        self.niche_cost0 = market.niche_cost(self, processing_cost(self.pop, T), np.full(len(niche_sector), ref * n.market.variable_cost_share))
         self.niche_demand_last = self.niche_base.copy()
         self.niche_unserved = np.zeros(len(niche_sector))
         pop = self.pop
