@@ -311,16 +311,25 @@ def clear_niches_reference(model) -> None:
     normal = np.bincount(niche, weights=cap_offered, minlength=n_niches) * mk.target_utilisation
     ratio = np.divide(demand, normal, out=np.ones(n_niches), where=normal > 0)  # no supplier: no trade, the price stays
     target = np.power(np.clip(ratio, 0.25, 4.0), mk.price_flexibility)
+    if mk.cost_pass_through > 0:  # added after the kernel (not part of it): the normal price follows the niche's unit cost
+        live_cap = np.where(pop.operating, cap, 0.0)
+        w_cap = np.bincount(niche, weights=live_cap, minlength=n_niches)
+        c_cap = np.bincount(niche, weights=live_cap * cost, minlength=n_niches)
+        unit = np.divide(c_cap, w_cap, out=model.niche_cost0.copy(), where=w_cap > 0)
+        target *= 1.0 + mk.cost_pass_through * (unit / model.niche_cost0 - 1.0)
     model.price = model.price + mk.price_adjustment * (target - model.price)
     model.niche_demand_last = demand
     model.niche_unserved = np.maximum(demand - np.bincount(niche, weights=sales, minlength=n_niches), 0.0)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_niche_clearing_kernel_gives_the_array_formulas_numbers(seed):
+@pytest.mark.parametrize("seed, pass_through", [(1, 1.0), (2, 1.0), (3, 0.0)])
+def test_niche_clearing_kernel_gives_the_array_formulas_numbers(seed, pass_through):
     """A small national world a few quarters in, its firms' capacities, appeals and costs and its niches' prices
-    shaken (some niches without an offering firm, some firms idle, some with no room), cleared both ways."""
-    model = NationalModel(fresh_config("scenario=national_programme", "national.scale=0.002", f"seed={seed}", "years=2"))
+    shaken (some niches without an offering firm, some firms idle, some with no room), cleared both ways (the normal
+    price on current cost, market.cost_pass_through, and without it)."""
+    cfg = fresh_config("scenario=national_programme", "national.scale=0.002", f"seed={seed}", "years=2")
+    cfg.national.market.cost_pass_through = pass_through
+    model = NationalModel(cfg)
     for _ in range(3):
         model.step()
     rng = np.random.default_rng(seed)
