@@ -608,7 +608,7 @@ class Government(mesa.Agent):
             pop.review_step[rows] = q + int(round(d.validity_years * 4))
             m_.log_rows("designated", rows, detail=t.label, quarter=q)
             self.counts["designated"] += len(rows)
-        self._key_little_giants(q, metrics)
+        self._key_little_giants(q, metrics, year)
         if d.rd_raise.enabled:
             self._raise_rd(metrics, here & self.decides_own_rd(), year)
 
@@ -782,7 +782,7 @@ class Government(mesa.Agent):
         pop.review_step[rows] = -1
         self.model.log_rows("revoked", rows, detail=tier.label, quarter=q)
 
-    def _key_little_giants(self, q: int, metrics) -> None:
+    def _key_little_giants(self, q: int, metrics, year: int) -> None:
         """The central budget's key Little Giants: a term of ``term_years`` from the first round at or after
         ``first_year`` (null: the first round), renewed when it ends; each round the Little Giants without the key flag
         are taken in order (plan's gap stages first where ``priority_gap_stages``, then R&D intensity) while the term's
@@ -791,7 +791,7 @@ class Government(mesa.Agent):
         pop = self.model.pop
         if not k.enabled:
             return
-        if k.first_year is not None and self.model.world.start_year + q // 4 < k.first_year:
+        if k.first_year is not None and year < k.first_year:
             return
         here = pop.alive & (pop.bloc == self.bloc)
         if q >= self.key_term_end:  # a new term: flags lapse, the budget is renewed

@@ -175,11 +175,9 @@ def account_rows(
         pbt = rev + grants[i]
         pbt -= c
         pbt -= dep
-        if use_rd_tax:
-            if use_booked:  # the additional deduction of R&D expense as booked (relabelled expense included)
-                tx = _max(pbt - rd_deduction[b] * (rd * rd_booked[i]), 0.0)
-            else:
-                tx = _max(pbt - rd_deduction[b] * rd, 0.0)
+        if use_rd_tax:  # the additional deduction of R&D expense (as booked: relabelled expense included)
+            base = rd * rd_booked[i] if use_booked else rd
+            tx = _max(pbt - rd_deduction[b] * base, 0.0)
         else:
             tx = _max(pbt, 0.0)
         tx *= tax_rate[i]

@@ -11,6 +11,7 @@ provinces' recommendation and the national batch, key Little Giants, the R&D lev
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import mesa
@@ -68,13 +69,19 @@ class NationalGovernment(Government):
         sector but the rare-earth one, whose R&D is drawn from the NBS survey's figures (R&D as surveyed, while the
         criteria read the R&D expense of the accounts, relabelled expense included); 1 for the rare-earth sector's firms,
         whose R&D is the rare-earth world's (the programme's figures of reported R&D). None when the share is 0."""
+        by_sector = self._booked_by_sector
+        return None if by_sector is None else by_sector[self.model.pop.stage]
+
+    @cached_property
+    def _booked_by_sector(self) -> np.ndarray | None:
+        """(sectors,) the factor of ``rd_booked`` by sector (the config's, fixed for the run); None when the share is 0."""
         n = self.model.national
         share = n.firms.relabelled_rd_share
         if share <= 0:
             return None
         by_sector = np.full(len(n.sectors), 1.0 / (1.0 - share))
         by_sector[[s.name for s in n.sectors].index(n.rare_earth_sector)] = 1.0
-        return by_sector[self.model.pop.stage]
+        return by_sector
 
     def _reviews(self, q: int, metrics, here: np.ndarray, held: np.ndarray) -> None:
         """The reviews, recorded by tier and cohort (the year of the designation to the tier held) for the outputs."""
