@@ -250,12 +250,14 @@ def account_rows(
 
 
 @numba.njit(cache=True, nogil=True)
-def clear_niche_rows(niche, price, ref_price, cost, operating, cap, appeal, max_util, demand, passes, output_t, orders_t, potential_t):
+def clear_niche_rows(niche, price, ref_price, cost, operating, cap, appeal, max_util, demand, passes, output_t, orders_t, potential_t, seen=False):
     """sim.engine.national.market.clear_niches on every row (see there): each firm offers in its niche when its unit
     cost is within the niche's price; buyers' demand goes to the offering firms in proportion to capacity x appeal,
     each taking at most ``max_util`` of its capacity, and what full firms turn away goes to the others of the niche
-    by the same weights, ``passes`` times. Writes output, first-choice orders and potential (a quarter's); returns
-    (the offered capacity, the sales) summed by niche, in row order as numpy's bincount adds them."""
+    by the same weights, ``passes`` times. Writes output, orders and potential (a quarter's): orders are the
+    first-choice orders, or with ``seen`` the demand the firm met, its sales plus its weight's share of the niche's
+    demand left unserved (summed over the niche's firms: the niche's demand); returns (the offered capacity, the
+    sales) summed by niche, in row order as numpy's bincount adds them."""
     n = len(niche)
     m = len(demand)
     weight = np.zeros(n)
@@ -276,6 +278,7 @@ def clear_niche_rows(niche, price, ref_price, cost, operating, cap, appeal, max_
             if room[i] > 1e-12:
                 total[j] += weight[i]
     left = demand.copy()
+    total0 = total.copy()
     for k in range(passes):
         got_sum = np.zeros(m)
         nxt = np.zeros(m)
@@ -298,8 +301,12 @@ def clear_niche_rows(niche, price, ref_price, cost, operating, cap, appeal, max_
         total = nxt
     sales_sum = np.zeros(m)
     for i in range(n):
+        j = max(niche[i], 0)
         output_t[i] = sales[i] / 4.0
-        sales_sum[max(niche[i], 0)] += sales[i]
+        sales_sum[j] += sales[i]
+        if seen:
+            w = weight[i] / total0[j] if total0[j] > 0 and cap[i] * max_util > 1e-12 else 0.0
+            orders_t[i] = (sales[i] + w * left[j]) / 4.0
     return cap_sum, sales_sum
 
 

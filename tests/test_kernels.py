@@ -297,11 +297,14 @@ def clear_niches_reference(model) -> None:
         ask *= left[niche]
         if k == 0:
             np.divide(ask, 4.0, out=pop.orders_t)  # first-choice orders: what buyers would take from the firm (its busy-ness)
+            share0 = np.divide(w, total, out=np.zeros(n), where=total > 0)  # each firm's share of its niche's first choice
         np.minimum(ask, room, out=got)
         sales += got
         room -= got
         left = np.maximum(left - np.bincount(niche, weights=got, minlength=n_niches), 0.0)
     np.divide(sales, 4.0, out=pop.output_t)
+    if mk.orders_met:  # the demand a firm met: its sales plus its first-choice share of the niche's unserved demand
+        np.divide(sales + share0 * left[niche], 4.0, out=pop.orders_t)
     potential = pop.potential_t
     np.multiply(mk.max_utilisation, cap, out=potential)
     potential /= 4.0
@@ -322,13 +325,15 @@ def clear_niches_reference(model) -> None:
     model.niche_unserved = np.maximum(demand - np.bincount(niche, weights=sales, minlength=n_niches), 0.0)
 
 
-@pytest.mark.parametrize("seed, pass_through", [(1, 1.0), (2, 1.0), (3, 0.0)])
-def test_niche_clearing_kernel_gives_the_array_formulas_numbers(seed, pass_through):
+@pytest.mark.parametrize("seed, pass_through, orders_met", [(1, 1.0, True), (2, 1.0, False), (3, 0.0, False), (4, 0.0, True)])
+def test_niche_clearing_kernel_gives_the_array_formulas_numbers(seed, pass_through, orders_met):
     """A small national world a few quarters in, its firms' capacities, appeals and costs and its niches' prices
     shaken (some niches without an offering firm, some firms idle, some with no room), cleared both ways (the normal
-    price on current cost, market.cost_pass_through, and without it)."""
+    price on current cost, market.cost_pass_through, and without it; orders as the demand met,
+    market.orders_met, and as first choice)."""
     cfg = fresh_config("scenario=national_programme", "national.scale=0.002", f"seed={seed}", "years=2")
     cfg.national.market.cost_pass_through = pass_through
+    cfg.national.market.orders_met = orders_met
     model = NationalModel(cfg)
     for _ in range(3):
         model.step()

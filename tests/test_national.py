@@ -117,12 +117,61 @@ def _tiny_market(capacity, appeal, demand, price=1.0):
 
 def test_buyers_turned_away_by_a_full_firm_go_to_the_others():
     m = _tiny_market(capacity=[50.0, 200.0], appeal=[10.0, 1.0], demand=120.0)
+    m.national.market.orders_met = False
     market.clear_niches(m)
     sales = m.pop.output_t[:2] * 4.0
     cap = m.national.market.max_utilisation * np.array([50.0, 200.0])
     assert sales[0] == pytest.approx(cap[0])  # the favourite sells all it can
     assert sales.sum() == pytest.approx(120.0)  # and the rest of the demand reaches the other firm
     assert m.pop.orders_t[0] * 4.0 > cap[0]  # its first-choice orders exceed what it can make: it is busy
+
+
+@pytest.mark.parametrize("demand", [120.0, 400.0])
+def test_a_firms_orders_are_the_demand_it_met(demand):
+    """market.orders_met: a firm's orders are its sales plus its first-choice share (capacity x appeal) of the niche's
+    demand left unserved, so they add up to the niche's demand; without it, its buyers' first choice alone."""
+    m = _tiny_market(capacity=[50.0, 200.0], appeal=[10.0, 1.0], demand=demand)
+    assert m.national.market.orders_met  # the shipped rule
+    market.clear_niches(m)
+    pop = m.pop
+    sales, orders = pop.output_t[:2] * 4.0, pop.orders_t[:2] * 4.0
+    share = np.array([500.0, 200.0]) / 700.0
+    unserved = max(demand - 0.95 * 250.0, 0.0)
+    assert orders == pytest.approx(sales + share * unserved)
+    assert orders.sum() == pytest.approx(demand)
+    target = m.national.market.target_utilisation
+    if unserved > 0:  # the firm kept full by buyers the favourite turned away is busy too: it met demand above its normal use
+        assert orders[1] / 200.0 > target
+    m.national.market.orders_met = False
+    m.price[:] = 1.0  # as before the first clearing, which moved it
+    market.clear_niches(m)
+    assert pop.orders_t[:2] * 4.0 == pytest.approx(share * demand)  # first choice
+    if unserved > 0:
+        assert pop.orders_t[1] * 4.0 / 200.0 < target  # which leaves it looking idle
+
+
+@pytest.mark.parametrize("plan_years", [0.0, 2.5])
+def test_firms_plan_capacity_for_the_demand_growth_they_expect(plan_years):
+    """market.plan_years y: a firm whose orders, grown at its sector's demand growth g for y years, exceed the normal
+    utilisation wants the capacity that serves them there: 4 x orders x (1 + g)^y / target - capacity (within the
+    expansion bounds). A firm at 78% of capacity with demand growing 6% a year expands with y = 2.5, not with 0."""
+    m = _tiny_market(capacity=[100.0], appeal=[1.0], demand=78.0 / 0.95 * 0.95)
+    mk = m.national.market
+    mk.plan_years, mk.review_probability = plan_years, 1.0
+    m.niche_growth[0] = 0.06
+    pop = m.pop
+    market.clear_niches(m)
+    pop.prof_hist[:1, :] = 1.0  # profitable last year
+    pop.cash[:1], pop.debt[:1], pop.fixed_cost[:1] = 1000.0, 0.0, 0.0  # and able to fund anything
+    market.invest(m)
+    orders = pop.orders_t[0] * 4.0
+    assert orders == pytest.approx(78.0)
+    if plan_years == 0.0:
+        assert pop.proj_phase[0] == 0  # 78% is below the normal 80%: no expansion
+    else:
+        assert pop.proj_phase[0] > 0
+        want = orders * 1.06**plan_years / mk.target_utilisation - 100.0
+        assert pop.proj_nameplate_t[0] == pytest.approx(np.clip(want, mk.expansion_share[0] * 100.0, mk.expansion_share[1] * 100.0))
 
 
 def test_price_moves_toward_the_utilisation_target():

@@ -127,6 +127,11 @@ class NationalMarketConfig:
     max_utilisation: float = f(0.95, lo=0.0, hi=1.0)  # output / capacity at most
     expansion_share: list[float] = f([0.1, 0.5], lo=0.0, pair=True)  # bounds of an expansion, as a share of capacity
     review_probability: float = f(lo=0.0, hi=1.0)  # chance per quarter that a busy, profitable firm wants to expand
+    # years of their sector's demand growth busy firms plan capacity ahead for (0: today's orders, the rule before)
+    plan_years: float = f(0.0, lo=0.0, hi=20.0)
+    # the orders a firm plans its capacity on: the demand it met (its sales plus its share, by capacity x appeal, of the
+    # niche's demand left unserved); false: its buyers' first choice alone (the rule before)
+    orders_met: bool = False
     build_quarters: int = f(lo=1, hi=40)  # quarters from the decision to the new capacity
     entry_rate_per_year: float = f(lo=0.0, hi=1.0)  # entrants a year as a share of live firms
     entrant_revenue_myuan: float = f(lo=1e-6)  # an entrant's capacity, M yuan a year

@@ -10,6 +10,8 @@ Each niche is one product with one price index (1 = the reference price). Every 
     price[n]  <- price[n] + price_adjustment x (target - price[n]),
     target     = normal[n] x (demand / normal supply) ^ price_flexibility,   normal supply = offered capacity x target_utilisation
     normal[n]  = 1 + cost_pass_through x (unit cost[n] / unit cost[n] at the start - 1)   (capacity-weighted, operating firms)
+    orders[i]  = sales[i] + offer[i] / sum of offers in the niche x the niche's unserved demand   (orders_met)
+    expansion  : a busy, profitable firm wants 4 x orders x (1 + g) ^ plan_years / target_utilisation - capacity
 
 a normal-cost price (1, the reference, moving with the niche's unit cost) marked up or down with the niche's
 utilisation (markup pricing on current cost, as in Dosi et al.'s K+S models; the price does not run away while
@@ -62,7 +64,8 @@ def clear_niches(model: NationalModel) -> None:
     A firm offers in its niche when its unit cost is within the niche's price; the niche's demand at that price goes to
     the offering firms in proportion to capacity x appeal, each selling at most ``max_utilisation`` of its capacity;
     buyers turned away by a full firm go to the others of the niche by the same weights (``ALLOCATION_PASSES``
-    rounds). First-choice orders are what buyers would take from the firm (its busy-ness). The row loop is compiled
+    rounds). A firm's orders (its busy-ness) are the demand it met, its sales plus its share (capacity x appeal) of
+    the niche's demand left unserved, with ``market.orders_met``; its buyers' first choice without. The row loop is compiled
     (agents.kernels.clear_niche_rows). Each niche's price then moves toward (demand / (offered capacity x
     ``target_utilisation``)) ^ ``price_flexibility`` (the ratio within 0.25-4) at ``price_adjustment`` a quarter, times its
     normal-cost price, 1 + ``cost_pass_through`` x (the niche's unit cost over its unit cost at the start - 1); a niche
@@ -86,6 +89,7 @@ def clear_niches(model: NationalModel) -> None:
         pop.output_t,
         pop.orders_t,
         pop.potential_t,
+        bool(mk.orders_met),
     )
     normal = cap_offered * mk.target_utilisation
     ratio = np.divide(demand, normal, out=np.ones(n_niches), where=normal > 0)  # no supplier: no trade, the price stays
@@ -123,14 +127,24 @@ def adopt_rd(model: NationalModel, rng: np.random.Generator) -> None:
     pop.rd_propensity[start] = np.clip(ri.median * np.exp(ri.sigma * z[start]) * factor, 0.0, 0.3)
 
 
+def expected_growth(model: NationalModel, rows: np.ndarray) -> np.ndarray:
+    """(rows,) the factor by which firms ``rows`` expect their orders to grow over the ``market.plan_years`` they plan
+    capacity ahead for: (1 + their sector's demand growth) ^ plan_years (1 with 0: today's orders)."""
+    years = model.national.market.plan_years
+    if years <= 0:
+        return np.ones(len(rows))
+    return np.power(1.0 + model.niche_growth[np.maximum(model.pop.niche[rows], 0)], years)
+
+
 def invest(model: NationalModel) -> None:
     """Projects advance (construction, ramp-up: agents.investment), the finance gate passes funded projects, and
-    busy, profitable firms decide expansions: a firm whose orders exceed ``target_utilisation`` of its capacity and
-    whose last year's profit was positive wants, with chance ``review_probability`` a quarter, the capacity that would
-    serve its orders at that utilisation (within ``expansion_share`` of its capacity, at most a medium firm's 400 M
-    yuan); it commits if it can fund it (agents.investment.funding: equity share from cash above the buffer or outside
-    equity drawn with the private investors' appetite plus its title's IPO fast track, the rest
-    within the leverage limit plus its credit bonus), otherwise it is recorded finance-constrained for the year. An
+    busy, profitable firms decide expansions: a firm whose orders, grown at its sector's demand growth over
+    ``plan_years`` (:func:`expected_growth`), exceed ``target_utilisation`` of its capacity and whose last year's profit
+    was positive wants, with chance ``review_probability`` a quarter, the capacity that would serve those orders at that
+    utilisation (within ``expansion_share`` of its capacity, at most a medium firm's 400 M yuan); it commits if it can
+    fund it (agents.investment.funding: equity share from cash above the buffer or outside equity drawn with the
+    private investors' appetite plus its title's IPO fast track, the rest within the leverage limit plus its credit
+    bonus), otherwise it is recorded finance-constrained for the year. An
     expansion that needs outside money beyond ``finance.outside_finance_share`` of its cost is recorded too."""
     pop, T, mk = model.pop, model.tables, model.national.market
     fin = model.finance
@@ -153,14 +167,17 @@ def invest(model: NationalModel) -> None:
     rows = np.flatnonzero(u < mk.review_probability)
     rows = rows[(pop.phase[rows] == Phase.OPERATING) & (pop.proj_phase[rows] == ProjectPhase.NONE)]
     cap_r = pop.capacity_t[rows]
-    util = np.divide(pop.orders_t[rows] * 4.0, cap_r, out=np.zeros(len(rows)), where=cap_r > 0)  # orders: what buyers would take
+    ahead = expected_growth(model, rows)
+    util = np.divide(pop.orders_t[rows] * 4.0 * ahead, cap_r, out=np.zeros(len(rows)), where=cap_r > 0)  # orders: what buyers would take
     profit_year = pop.trailing(pop.prof_hist[rows], q, 4)
-    rows = rows[(util > mk.target_utilisation) & (profit_year > 0)]
+    keep = (util > mk.target_utilisation) & (profit_year > 0)
+    rows, ahead = rows[keep], ahead[keep]
     if not len(rows):
         return
-    # the capacity that would serve its orders at the normal utilisation, within the expansion bounds
+    # the capacity that would serve its orders (grown to when the capacity comes on line) at the normal utilisation,
+    # within the expansion bounds
     cap = pop.capacity_t[rows]
-    need = 4.0 * pop.orders_t[rows] / mk.target_utilisation - cap
+    need = 4.0 * pop.orders_t[rows] * ahead / mk.target_utilisation - cap
     size = T.plant_size_t[pop.stage[rows]]
     nameplate = np.clip(np.clip(need, mk.expansion_share[0] * cap, mk.expansion_share[1] * cap), size[:, 0], size[:, 1])
     capex = T.capex_musd_per_kt[0, pop.stage[rows]] * nameplate / 1000.0
