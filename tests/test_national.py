@@ -244,6 +244,21 @@ def test_the_national_firms_keep_their_capital_structure_unless_told_to_follow_t
     assert _debt_ratio(kept.model.pop) > 0.15 and _debt_ratio(world.model.pop) < 0.1
 
 
+def test_the_national_yuan_are_read_at_its_own_price_level_unless_told_to_follow_the_world():
+    """national.price_level_growth (0.014 in conf/national: China's producer prices 2016-2024) is the growth of the price
+    level at which the national world's criteria and benefits read yuan; null takes the world's (0 in the rare-earth
+    world). At the national level, a firm whose revenue did not change in constant yuan grew 1.4% in nominal yuan."""
+    own = NationalModel(small_config("years=1"))
+    world = NationalModel(small_config("years=1", "national.price_level_growth=null", "world.price_level_growth=0.03"))
+    assert own.world.price_level_growth == 0.014 and world.world.price_level_growth == 0.03
+    assert own.cfg.world.price_level_growth == 0.0  # the world's own setting is untouched
+    for m, g in ((own, 0.014), (world, 0.03)):
+        m.pop.rev_hist[:, :] = 1.0  # flat revenue: growth 0 in constant yuan
+        m.quarter = 7  # the round at the end of the second year
+        growth = m.government.round_metrics()["revenue_growth"]
+        assert np.allclose(growth[m.pop.alive], g)
+
+
 # --------------------------------------------------------------------------
 # Runs
 # --------------------------------------------------------------------------

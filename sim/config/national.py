@@ -154,6 +154,9 @@ class NationalConfig:
     # the firms keep a target capital structure (world.finance.target_capital_structure for the national firms; None: the
     # world's setting, which the rare-earth world keeps off, docs/ODD.md 7.4)
     target_capital_structure: Optional[bool] = None
+    # a year: the price level the criteria's, the benefits' and the budgets' yuan are read at (world.price_level_growth for the
+    # national world; None: the world's, which the rare-earth world keeps at 0, docs/ODD.md 7.9)
+    price_level_growth: Optional[float] = f(None, lo=-0.2, hi=0.5)
     sample_firms: int = f(0, lo=0)  # firms in the panel a run writes (a fixed random sample of firm ids; 0: no panel)
     programme: dict[str, Any] = field(default_factory=dict)  # the programme's published sizes (documentation; targets read them)
 

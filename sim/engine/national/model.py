@@ -117,7 +117,8 @@ class NationalModel(mesa.Model):
         self.national = n = cfg.national
         fin = cfg.world.finance  # the bloc's finance, with the national world's own choice of capital structure
         self.finance = fin if n.target_capital_structure is None else replace(fin, target_capital_structure=n.target_capital_structure)
-        self.world = NationalWorldView(n.start_year, n.usd_per_cny, n.scale, cfg.world.price_level_growth)
+        g = cfg.world.price_level_growth if n.price_level_growth is None else n.price_level_growth
+        self.world = NationalWorldView(n.start_year, n.usd_per_cny, n.scale, g)
         self.tables = T = build_national_tables(cfg)
         set_rd_deduction(T, cfg.policy)
         load_kernels(T, self.finance)
