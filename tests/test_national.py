@@ -157,7 +157,7 @@ def test_firms_plan_capacity_for_the_demand_growth_they_expect(plan_years):
     expansion bounds). A firm at 78% of capacity with demand growing 6% a year expands with y = 2.5, not with 0."""
     m = _tiny_market(capacity=[100.0], appeal=[1.0], demand=78.0 / 0.95 * 0.95)
     mk = m.national.market
-    mk.plan_years, mk.review_probability = plan_years, 1.0
+    mk.plan_years, mk.review_probability, mk.target_utilisation = plan_years, 1.0, 0.8
     m.niche_growth[0] = 0.06
     pop = m.pop
     market.clear_niches(m)
@@ -176,10 +176,12 @@ def test_firms_plan_capacity_for_the_demand_growth_they_expect(plan_years):
 
 def test_price_moves_toward_the_utilisation_target():
     mk = compose([*SMALL]).national.market
-    tight = _tiny_market(capacity=[100.0], appeal=[1.0], demand=120.0)  # demand 1.5x normal supply (80)
+    tight = _tiny_market(capacity=[100.0], appeal=[1.0], demand=120.0)  # demand 1.5x normal supply (80 at 0.8)
+    tight.national.market.target_utilisation = 0.8
     market.clear_niches(tight)
     assert tight.price[0] == pytest.approx(1.0 + mk.price_adjustment * (1.5**mk.price_flexibility - 1.0))
     slack = _tiny_market(capacity=[100.0], appeal=[1.0], demand=40.0)
+    slack.national.market.target_utilisation = 0.8
     market.clear_niches(slack)
     assert slack.price[0] < 1.0
     empty = _tiny_market(capacity=[], appeal=[], demand=40.0)
@@ -193,7 +195,7 @@ def test_the_normal_price_follows_the_niches_unit_cost(pass_through):
     utilisation markup, the niche cost being its operating firms' capacity-weighted unit cost (markup pricing on current
     cost); k = 0 is the rule before (a normal price fixed at the reference)."""
     m = _tiny_market(capacity=[100.0, 300.0], appeal=[1.0, 1.0], demand=320.0)  # demand at normal supply (400 x 0.8)
-    m.national.market.cost_pass_through = pass_through
+    m.national.market.cost_pass_through, m.national.market.target_utilisation = pass_through, 0.8
     mk = m.national.market
     m.pop.cost_index[:2] = [0.8, 0.9]  # costs fell: capacity-weighted 0.875 of the start's
     market.clear_niches(m)
@@ -224,6 +226,58 @@ def test_busy_firms_that_cannot_fund_an_expansion_are_finance_constrained():
     assert pop.proj_phase[1] == 0 and pop.finance_constrained[1]
 
 
+@pytest.mark.parametrize("sell", [True, False])
+def test_a_failing_firms_plant_that_earns_its_running_costs_passes_to_a_new_firm(sell):
+    """market.sell_failed_plants: of three firms, one insolvent with a plant that covers its costs, one insolvent with a
+    plant that does not, one closed by the hazard: only the first plant carries on, under a new firm with its capacity,
+    niche, appeal, patents and books, without the old debts or titles; without the lever all three plants close."""
+    m = _tiny_market(capacity=[100.0, 100.0, 100.0], appeal=[1.0, 2.0, 3.0], demand=240.0)
+    mk = m.national.market
+    mk.sell_failed_plants, mk.entry_rate_per_year = sell, 0.0
+    pop = m.pop
+    market.clear_niches(m)
+    pop.revenue[:3] = [10.0, 10.0, 10.0]
+    pop.opex[:3] = [6.0, 9.0, 6.0]
+    pop.fixed_cost[:3] = [1.0, 2.0, 1.0]  # the second plant loses 1 a quarter before interest
+    pop.cash[:3] = [-1.0, -1.0, 5.0]  # the first two insolvent
+    pop.debt[:3] = 50.0
+    pop.tier[:3] = int(Tier.SRDI)
+    pop.pat_inv[0, :] = 0.0
+    pop.pat_inv[0, 0] = 3.0
+    pop.rev_hist[0, :] = 7.0
+    mk.exit_hazard_per_year = 0.0
+    n0 = len(pop)
+    market.enter_and_exit(m)
+    assert not pop.alive[:2].any() and pop.alive[2]  # the failing firms exit (the third stays: no hazard here)
+    new = np.arange(n0, len(pop))
+    if not sell:
+        assert len(new) == 0
+        return
+    assert len(new) == 1 and m.counters["plants_sold"] == 1
+    r = new[0]
+    assert pop.alive[r] and pop.phase[r] == Phase.OPERATING
+    assert pop.capacity_t[r] == 100.0 and pop.niche[r] == pop.niche[0] and pop.appeal[r] == 1.0
+    assert pop.pat_inv[r].sum() == 3.0 and (pop.rev_hist[r] == 7.0).all()
+    assert pop.debt[r] == 0.0 and pop.tier[r] == int(Tier.NONE)
+    assert pop.book_assets[r] > 0.0 and pop.cash[r] > 0.0
+
+
+def test_a_plant_closed_for_reasons_outside_the_model_closes():
+    """The exit hazard is calibrated on firms that cease: its closures are not sold on."""
+    m = _tiny_market(capacity=[100.0], appeal=[1.0], demand=80.0)
+    mk = m.national.market
+    mk.sell_failed_plants, mk.entry_rate_per_year, mk.exit_hazard_per_year = True, 0.0, 1.0
+    pop = m.pop
+    market.clear_niches(m)
+    pop.revenue[:1], pop.opex[:1], pop.fixed_cost[:1], pop.cash[:1] = 10.0, 6.0, 1.0, 5.0
+    n0 = len(pop)
+    for _ in range(40):  # the hazard (at most 0.5 a year) closes it within ten years
+        market.enter_and_exit(m)
+        if not pop.alive[0]:
+            break
+    assert not pop.alive[0] and len(pop) == n0
+
+
 def _debt_ratio(pop) -> float:
     """Aggregate debt over cash, plant, construction and working capital of the live firms."""
     a = pop.alive
@@ -241,7 +295,8 @@ def test_the_national_firms_keep_their_capital_structure_unless_told_to_follow_t
     assert world.model.cfg.world.finance == kept.model.cfg.world.finance  # the world's own setting is untouched
     start = _debt_ratio(NationalModel(small_config("years=1")).pop)
     assert start > 0.3
-    assert _debt_ratio(kept.model.pop) > 0.15 and _debt_ratio(world.model.pop) < 0.1
+    kept_ratio, world_ratio = _debt_ratio(kept.model.pop), _debt_ratio(world.model.pop)
+    assert kept_ratio > 0.15 and world_ratio < 0.12 and kept_ratio > 2.0 * world_ratio  # (0.29 and 0.10 at 8 years)
 
 
 def test_the_national_yuan_are_read_at_its_own_price_level_unless_told_to_follow_the_world():

@@ -132,6 +132,9 @@ class NationalMarketConfig:
     # the orders a firm plans its capacity on: the demand it met (its sales plus its share, by capacity x appeal, of the
     # niche's demand left unserved); false: its buyers' first choice alone (the rule before)
     orders_met: bool = False
+    # a failing firm's (insolvent, lasting negative equity) plant that earns its running costs passes to a new firm (a
+    # going-concern sale, as the rare-earth world's insolvency sale); false: it closes with its firm (the rule before)
+    sell_failed_plants: bool = False
     build_quarters: int = f(lo=1, hi=40)  # quarters from the decision to the new capacity
     entry_rate_per_year: float = f(lo=0.0, hi=1.0)  # entrants a year as a share of live firms
     entrant_revenue_myuan: float = f(lo=1e-6)  # an entrant's capacity, M yuan a year

@@ -31,6 +31,7 @@ import numpy as np
 from agents import investment as inv
 from agents import kernels
 from agents.firms import Phase, ProjectPhase, processing_cost
+from sim.engine.entry_exit import PLANT_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover
     from sim.engine.national.model import NationalModel
@@ -198,7 +199,8 @@ def enter_and_exit(model: NationalModel) -> None:
     the model (``exit_hazard_per_year``); entrants: Poisson(``entry_rate_per_year`` x live firms / 4), each a small
     firm in a niche drawn in proportion to its demand x (max(price index - 1, 0) + 0.05) + its unserved demand:
     entrants go where prices are above the reference (margins) and buyers go unserved, and a little everywhere
-    (assumption), operating at once."""
+    (assumption), operating at once. With ``market.sell_failed_plants`` a failing firm's plant that earns its running
+    costs passes to a new firm first (:func:`sell_plants`)."""
     pop, mk = model.pop, model.national.market
     fin = model.finance
     q = model.quarter
@@ -216,6 +218,10 @@ def enter_and_exit(model: NationalModel) -> None:
     out = np.flatnonzero(insolvent | lasting | closed)
     if len(out):
         model.log_rows("exit", out, values=pop.capacity_t[out])
+        if mk.sell_failed_plants:  # a failing firm's plant worth running passes to a new owner before the firm goes
+            _, new = sell_plants(model, np.flatnonzero(insolvent | lasting))
+            model.log_rows("acquired", new, values=pop.capacity_t[new])
+            model.counters["plants_sold"] += len(new)
         pop.phase[out] = Phase.EXITED
         pop.exit_step[out] = q
         pop.capacity_t[out] = 0.0
@@ -231,3 +237,41 @@ def enter_and_exit(model: NationalModel) -> None:
     niche = rng.choice(len(pool), size=k, p=pool / pool.sum())
     rows = model.add_entrants(niche, rng)
     model.counters["entrants"] += len(rows)
+
+
+def sell_plants(model: NationalModel, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of the failing firms ``rows`` (insolvent, or in negative equity too long), each operating plant whose sales
+    this quarter covered its variable and fixed costs passes to a new firm (``market.sell_failed_plants``): a business
+    that fails on its debts is sold as a going concern when it earns its running costs, as in the rare-earth world's
+    insolvency sale (sim.engine.entry_exit.sell_plants). Closures for reasons outside the model are closures: the
+    exit hazard is calibrated on firms that cease. The plant, its niche, appeal, staff, know-how and patents carry
+    on under the new firm; the old firm's debts, titles and projects end with it. The buyer pays the plant's
+    going-concern value (a year's operating cash flow after tax as an annuity over ``investment.horizon_years`` at the
+    bloc's base rate plus risk premium), books it as its plant and brings the buffer's cash and a quarter's working
+    capital, all as its owners' equity; the business's quarterly records (revenue, R&D, profit) carry on, so the
+    criteria read its growth as the business's. Returns (old rows, new rows)."""
+    pop, T, w = model.pop, model.tables, model.cfg.world
+    ops = rows[(pop.phase[rows] == Phase.OPERATING) & (pop.capacity_t[rows] > 0)]
+    margin = pop.revenue[ops] - pop.opex[ops] - pop.fixed_cost[ops]  # M USD this quarter
+    keep = margin > 0
+    old = ops[keep]
+    if not len(old):
+        return old, old
+    r = float(T.base_rate[0] + T.risk_premium[0])
+    annuity = (1.0 - (1.0 + r) ** (-w.investment.horizon_years)) / r
+    value = 4.0 * margin[keep] * (1.0 - T.tax_rate[0]) * annuity
+    cash = model.finance.min_cash_quarters_of_fixed_cost * pop.fixed_cost[old] + model.finance.working_capital_share * pop.revenue[old]
+    carried = {c: getattr(pop, c)[old].copy() for c in (*PLANT_COLUMNS, "niche", "appeal", "capacity_per_employee", "niche_start_step")}
+    new = pop.add(
+        len(old),
+        phase=Phase.OPERATING,
+        birth_step=model.quarter,
+        book_assets=value,
+        gross_assets=value,
+        cash=cash,
+        equity_raised=value + cash,
+        **carried,
+    )
+    for col in ("rev_hist", "rd_hist", "prof_hist"):  # the business's books carry on (a going concern changes owner)
+        pop._data[col][new, :] = pop._data[col][old, :]
+    return old, new

@@ -141,7 +141,7 @@ class NationalModel(mesa.Model):
         self.instruments = Instruments(T.B, T.S)
         self.event_log = EventLog(now=lambda: self.quarter)
         self.quarter = -1
-        self.counters = {k: 0 for k in ("expansions", "constrained", "entrants", "exits")}
+        self.counters = {k: 0 for k in ("expansions", "constrained", "entrants", "exits", "plants_sold")}
         self.government: NationalGovernment | None = None
         policy = cfg.policy.get("china")
         if policy is not None and policy.regime == "coordinated":

@@ -151,7 +151,7 @@ class NationalRecorder:
         gov = m.government
         for k, v in gov.fiscal.items() if gov is not None else ():
             row[f"fiscal_{k}_musd"] = float(v)
-        for k in ("entrants", "exits", "expansions", "constrained"):
+        for k in ("entrants", "exits", "plants_sold", "expansions", "constrained"):
             row[k] = int(self.counts[k])
             self.counts[k] = 0
         row["price_index_mean"] = float(np.average(m.price, weights=m.niche_demand_last))
