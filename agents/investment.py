@@ -248,12 +248,15 @@ def complete_qualification(pop: FirmPopulation, r: np.ndarray) -> np.ndarray:
 def qualification_reserve(pop: FirmPopulation, T, rows: np.ndarray, capex: np.ndarray) -> np.ndarray:
     """M USD a new plant of a stage whose buyers qualify it (magnets) must hold for the qualification period, when it
     carries its fixed cost and the interest on its debt without sales: (fixed cost share + interest rate x debt share)
-    x capex per year x the mean qualification years of its bloc and stage. Zero for expansions and other stages."""
+    x capex per year x the mean qualification years of its bloc and stage. Zero for expansions (a firm without a
+    project in hand weighs one) and other stages."""
     if not T.qualification.any():  # no stage's buyers qualify plants (the national world): no reserve
         return np.zeros(len(rows))
     b, s = pop.bloc[rows], pop.stage[rows]
     years = T.qualification_years[b, s].mean(axis=-1) if len(rows) else np.zeros(0)
-    needs = pop.proj_greenfield[rows] & T.qualification[s]
+    # the project in hand: a firm between projects keeps its last project's flag, and the one it weighs (an expansion:
+    # choose_expansions) needs no qualification, its plant being qualified
+    needs = pop.proj_greenfield[rows] & (pop.proj_phase[rows] != ProjectPhase.NONE) & T.qualification[s]
     per_year = T.fixed_cost_share[b, s] + T.interest_rate[b] * (1.0 - T.equity_share_required[b])
     return np.where(needs, per_year * years * capex, 0.0)
 

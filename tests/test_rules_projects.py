@@ -17,6 +17,7 @@ from agents.investment import (
     lead_years,
     phase_quarters,
     profitability_index,
+    project_reserve,
     start_projects,
 )
 
@@ -647,3 +648,18 @@ def test_without_project_cohorts_the_start_is_the_operating_incumbents():
     m = ChainModel(fresh_config())
     assert all(c.first_output_year is None for c in m.world.firms.values())
     assert (m.pop.phase[m.pop.alive] == Phase.OPERATING).all() and (m.pop.proj_phase[m.pop.alive] == ProjectPhase.NONE).all()
+
+
+def test_the_qualification_reserve_is_for_a_new_plant_in_hand_not_for_the_next_expansion(T, cfg):
+    """A magnet firm whose plant was a greenfield project keeps that project's flag after it ends; the expansion it then
+    weighs is brownfield and needs no qualification reserve (an operating plant is qualified): only the start-up share
+    of its capex. A greenfield project in hand carries the qualification reserve."""
+    b, s = bloc(T, "west"), stage(T, "magnet")
+    fin = cfg.world.finance
+    pop = make_pop(2, bloc=b, stage=s, cash=1e4)
+    pop.proj_greenfield[:] = True  # both built their plant as a greenfield project
+    pop.proj_phase[1] = ProjectPhase.PLANNING  # the second has a new plant in hand
+    capex = np.array([100.0, 100.0])
+    reserve = project_reserve(pop, T, np.array([0, 1]), capex, fin)
+    assert reserve[0] == pytest.approx(fin.startup_reserve_share * 100.0)
+    assert reserve[1] > reserve[0]
