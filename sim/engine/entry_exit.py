@@ -184,19 +184,27 @@ def sell_plants(model: ChainModel, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     old, price = ops[keep], value[keep]
     if not len(old):
         return old, old, price
-    cash = w.finance.min_cash_quarters_of_fixed_cost * pop.fixed_cost[old] + w.finance.working_capital_share * pop.revenue[old]
-    new = pop.add(
+    return old, pass_plants(pop, old, price, w.finance, model.quarter), price
+
+
+def pass_plants(pop, old: np.ndarray, price: np.ndarray, fin, step: int, carried: tuple[str, ...] = ()) -> np.ndarray:
+    """New firms, one for each row of ``old``, that take over its operating plant (``PLANT_COLUMNS``, its time in the
+    niche and the ``carried`` columns) at ``price`` M USD, booked as their plant, and bring cash for
+    ``fin.min_cash_quarters_of_fixed_cost`` of this quarter's fixed cost (the accounts' buffer) and a quarter's working
+    capital, all as their owners' equity (both worlds' sales of plants: :func:`sell_plants`,
+    sim.engine.national.market.sell_plants). Returns the new rows."""
+    cash = fin.min_cash_quarters_of_fixed_cost * pop.fixed_cost[old] + fin.working_capital_share * pop.revenue[old]
+    return pop.add(
         len(old),
         phase=Phase.OPERATING,
-        birth_step=model.quarter,
+        birth_step=step,
         niche_start_step=pop.niche_start_step[old],
         book_assets=price,
         gross_assets=price,
         cash=cash,
         equity_raised=price + cash,
-        **{c: getattr(pop, c)[old].copy() for c in PLANT_COLUMNS},
+        **{c: getattr(pop, c)[old].copy() for c in (*PLANT_COLUMNS, *carried)},
     )
-    return old, new, price
 
 
 def add_entrants(

@@ -31,7 +31,7 @@ import numpy as np
 from agents import investment as inv
 from agents import kernels
 from agents.firms import Phase, ProjectPhase, processing_cost
-from sim.engine.entry_exit import PLANT_COLUMNS
+from sim.engine.entry_exit import pass_plants
 
 if TYPE_CHECKING:  # pragma: no cover
     from sim.engine.national.model import NationalModel
@@ -260,18 +260,7 @@ def sell_plants(model: NationalModel, rows: np.ndarray) -> tuple[np.ndarray, np.
     r = float(T.base_rate[0] + T.risk_premium[0])
     annuity = (1.0 - (1.0 + r) ** (-w.investment.horizon_years)) / r
     value = 4.0 * margin[keep] * (1.0 - T.tax_rate[0]) * annuity
-    cash = model.finance.min_cash_quarters_of_fixed_cost * pop.fixed_cost[old] + model.finance.working_capital_share * pop.revenue[old]
-    carried = {c: getattr(pop, c)[old].copy() for c in (*PLANT_COLUMNS, "niche", "appeal", "capacity_per_employee", "niche_start_step")}
-    new = pop.add(
-        len(old),
-        phase=Phase.OPERATING,
-        birth_step=model.quarter,
-        book_assets=value,
-        gross_assets=value,
-        cash=cash,
-        equity_raised=value + cash,
-        **carried,
-    )
+    new = pass_plants(pop, old, value, model.finance, model.quarter, carried=("niche", "appeal", "capacity_per_employee"))
     for col in ("rev_hist", "rd_hist", "prof_hist"):  # the business's books carry on (a going concern changes owner)
         pop._data[col][new, :] = pop._data[col][old, :]
     return old, new
