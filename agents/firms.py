@@ -635,7 +635,7 @@ def account(
         fin.depreciation_years * 4.0,
         float(fin.min_cash_quarters_of_fixed_cost),
         float(fin.repayment_share),
-        bool(fin.target_capital_structure),
+        target_structure_code(fin),
         float(fin.target_debt_ratio),
         fin.target_cash_months_of_revenue / 3.0,
         float(fin.payout_ratio),
@@ -643,6 +643,14 @@ def account(
         step % HIST,
         np.array(trailing_slots(step), dtype=np.int64),  # the quarters ``trailing`` sums, in its order
     )
+
+
+def target_structure_code(fin) -> int:
+    """The account kernel's capital-structure rule: 0 none (``finance.target_capital_structure`` off), 1 the target
+    capital structure, 2 with construction financed with debt up to the target ratio (``finance.target_borrowing``)."""
+    if not fin.target_capital_structure:
+        return 0
+    return 2 if fin.target_borrowing else 1
 
 
 def load_kernels(T, fin) -> None:

@@ -191,6 +191,10 @@ def account_rows(
         wc = working_capital[i] + d_wc
         buffer = min_cash_q * fc
         borrow = _min(_max(-cash_pre, 0.0), room)
+        need = borrow  # what the quarter's cash could not pay
+        if target_structure == 2 and spend > 0:  # construction financed with debt as far as the target debt ratio allows
+            assets = book_assets[i] + cip[i] + spend + wc + _max(cash_pre, 0.0)
+            borrow = _max(borrow, _min(_min(spend, _max(target_debt_ratio * assets - debt[i], 0.0)), room))
         repay = 0.0  # surplus above the buffer repays debt
         if cash_pre > buffer:
             repay = _min(debt[i] * repayment_share, cash_pre - buffer)
@@ -200,7 +204,7 @@ def account_rows(
             repay = _min(repay, _max((debt[i] - target_debt_ratio * assets) / (1.0 - target_debt_ratio), 0.0))
         nb = borrow - repay
         # observation: borrowed for more than the configured share of this quarter's capex (needed outside money)
-        if building and spend > 0 and _min(borrow, spend) > outside_share * spend:
+        if building and spend > 0 and _min(need, spend) > outside_share * spend:
             outside_finance[i] = True
         d = debt[i] + nb
         cash_i = cash_pre + nb

@@ -108,6 +108,11 @@ def account_reference(pop, T, step, fin, market_price, revenue_adjust, mothball_
     borrow = np.negative(cash_pre)
     np.maximum(borrow, 0.0, out=borrow)
     np.minimum(borrow, room, out=borrow)
+    need = borrow.copy()  # what the quarter's cash could not pay
+    if fin.target_capital_structure and fin.target_borrowing:  # construction financed with debt up to the target ratio
+        assets = pop.book_assets + pop.cip + spend + pop.working_capital + np.maximum(cash_pre, 0.0)
+        top = np.minimum(np.minimum(spend, np.maximum(fin.target_debt_ratio * assets - pop.debt, 0.0)), room)
+        np.maximum(borrow, top, out=borrow, where=spend > 0)
     repay = np.zeros(n)  # surplus above the buffer repays debt: min(debt x share, cash - buffer) where cash is above it
     np.minimum(np.multiply(pop.debt, fin.repayment_share), np.subtract(cash_pre, buffer), out=repay, where=cash_pre > buffer)
     np.maximum(repay, 0.0, out=repay)
@@ -119,7 +124,7 @@ def account_reference(pop, T, step, fin, market_price, revenue_adjust, mothball_
     # observation (no rule reads it): a firm that borrows for more than the configured share of this quarter's capex
     # needed outside money to build (agents.investment.mark_outside_finance marks the decision and the gate)
     if len(building):
-        sb, bb = spend[building], borrow[building]
+        sb, bb = spend[building], need[building]
         pop.outside_finance[building] |= (sb > 0) & (np.minimum(bb, sb) > fin.outside_finance_share * sb)
     pop.debt += pop.net_borrowing
     np.add(cash_pre, pop.net_borrowing, out=pop.cash)
@@ -193,13 +198,14 @@ def population(T, rng: np.random.Generator, n: int):
     return pop
 
 
-OPTIONS = list(itertools.product([False, True], repeat=5))  # row price, revenue adjustment, R&D tax, target structure, payout
+# row price, revenue adjustment, R&D tax, target structure (0 off, 1 on, 2 on with construction borrowed to the target), payout
+OPTIONS = list(itertools.product([False, True], [False, True], [False, True], [0, 1, 2], [False, True]))
 
 
 @pytest.mark.parametrize("row_price, adjust, rd_tax, target, payout", OPTIONS)
 def test_account_kernel_gives_the_array_formulas_numbers(T, row_price, adjust, rd_tax, target, payout):
     fin = fresh_config().world.finance
-    fin.target_capital_structure = target
+    fin.target_capital_structure, fin.target_borrowing = target > 0, target == 2
     fin.payout_ratio = 0.3 if payout else 0.0
     rng = np.random.default_rng(hash((row_price, adjust, rd_tax, target, payout)) % 2**32)
     n = 257

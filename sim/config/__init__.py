@@ -203,6 +203,9 @@ class FinanceConfig:
     # firm's pipeline (false: the rule before)
     target_debt_ratio: float = f(0.52, lo=0.0, hi=0.95)  # debt / (cash + plant + construction + working capital)
     target_cash_months_of_revenue: float = f(2.0, lo=0.0, hi=24.0)  # cash a firm keeps beyond its buffer, months of revenue
+    # with target_capital_structure, construction is financed with debt as far as target_debt_ratio allows (a firm at its
+    # target funds investment at its target mix) instead of from cash first (false: the rule before)
+    target_borrowing: bool = False
 
 
 @dataclass
