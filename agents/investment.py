@@ -98,6 +98,11 @@ def lead_years(T, permit_factor: np.ndarray | None = None, permit_cap_years: np.
     return f[0] * mid(T.planning_years) + permitting + f[2] * mid(T.construction_years) + 0.5 * mid(T.rampup_years) + qualification
 
 
+def annuity_factor(r, years):
+    """Present value of 1 a year for ``years`` years at rate ``r`` (> 0): (1 - (1 + r) ^ -years) / r."""
+    return (1.0 - (1.0 + r) ** (-years)) / r
+
+
 def profitability_index(
     bloc, stage, proc_cost, T, E: Expectations, horizon_years: float, depreciation_years: float, brownfield: np.ndarray | None = None
 ) -> np.ndarray:
@@ -115,7 +120,7 @@ def profitability_index(
     tax = E.tax_rate[bloc]
     cf = (margin * E.utilisation[bloc, stage] - fixed) * (1.0 - tax) + tax * capex / depreciation_years
     r = np.maximum(E.discount_rate[bloc, stage], 1e-6)
-    annuity = (1.0 - (1.0 + r) ** (-horizon_years)) / r
+    annuity = annuity_factor(r, horizon_years)
     outlay = capex if E.capex_support is None else capex * (1.0 - E.capex_support[bloc, stage])
     lead = E.lead_years[bloc, stage]
     if brownfield is not None and E.brownfield_lead_years is not None:

@@ -116,7 +116,7 @@ def plant_value(model: ChainModel, rows: np.ndarray, share: np.ndarray | None = 
     fixed = T.fixed_cost_share[b, s] * T.capex_musd_per_kt[b, s] * kt
     cf = (margin * util * pop.quality[rows] * kt - fixed) * (1.0 - E.tax_rate[b])
     r = np.maximum(E.discount_rate[b, s], 1e-6)
-    annuity = (1.0 - (1.0 + r) ** (-model.world.investment.horizon_years)) / r
+    annuity = inv.annuity_factor(r, model.world.investment.horizon_years)
     return np.where(cf > 0, cf * annuity, 0.0)
 
 

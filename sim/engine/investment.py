@@ -150,7 +150,7 @@ def long_run_price(model: ChainModel, input_price: np.ndarray, rate: np.ndarray,
     tax = T.tax_rate[:, None]
     r = np.maximum(rate, 1e-6)
     H = w.investment.horizon_years
-    annuity = (1.0 - (1.0 + r) ** (-H)) / r * (1.0 + r) ** (-model.lead_years)
+    annuity = inv.annuity_factor(r, H) * (1.0 + r) ** (-model.lead_years)
     outlay = capex if support is None else capex * (1.0 - support)
     per_year = fixed + (outlay / annuity - tax * capex / w.finance.depreciation_years) / (1.0 - tax)
     return T.input_per_t[None, :] * input_price + proc + per_year / w.markets.target_utilisation

@@ -219,7 +219,7 @@ def enter_and_exit(model: NationalModel) -> None:
     if len(out):
         model.log_rows("exit", out, values=pop.capacity_t[out])
         if mk.sell_failed_plants:  # a failing firm's plant worth running passes to a new owner before the firm goes
-            _, new = sell_plants(model, np.flatnonzero(insolvent | lasting))
+            new = sell_plants(model, np.flatnonzero(insolvent | lasting))
             model.log_rows("acquired", new, values=pop.capacity_t[new])
             model.counters["plants_sold"] += len(new)
         pop.phase[out] = Phase.EXITED
@@ -239,7 +239,7 @@ def enter_and_exit(model: NationalModel) -> None:
     model.counters["entrants"] += len(rows)
 
 
-def sell_plants(model: NationalModel, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sell_plants(model: NationalModel, rows: np.ndarray) -> np.ndarray:
     """Of the failing firms ``rows`` (insolvent, or in negative equity too long), each operating plant whose sales
     this quarter covered its variable and fixed costs passes to a new firm (``market.sell_failed_plants``): a business
     that fails on its debts is sold as a going concern when it earns its running costs, as in the rare-earth world's
@@ -249,18 +249,17 @@ def sell_plants(model: NationalModel, rows: np.ndarray) -> tuple[np.ndarray, np.
     going-concern value (a year's operating cash flow after tax as an annuity over ``investment.horizon_years`` at the
     bloc's base rate plus risk premium), books it as its plant and brings the buffer's cash and a quarter's working
     capital, all as its owners' equity; the business's quarterly records (revenue, R&D, profit) carry on, so the
-    criteria read its growth as the business's. Returns (old rows, new rows)."""
+    criteria read its growth as the business's. Returns the new rows."""
     pop, T, w = model.pop, model.tables, model.cfg.world
     ops = rows[(pop.phase[rows] == Phase.OPERATING) & (pop.capacity_t[rows] > 0)]
     margin = pop.revenue[ops] - pop.opex[ops] - pop.fixed_cost[ops]  # M USD this quarter
     keep = margin > 0
     old = ops[keep]
     if not len(old):
-        return old, old
+        return old
     r = float(T.base_rate[0] + T.risk_premium[0])
-    annuity = (1.0 - (1.0 + r) ** (-w.investment.horizon_years)) / r
-    value = 4.0 * margin[keep] * (1.0 - T.tax_rate[0]) * annuity
+    value = 4.0 * margin[keep] * (1.0 - T.tax_rate[0]) * inv.annuity_factor(r, w.investment.horizon_years)
     new = pass_plants(pop, old, value, model.finance, model.quarter, carried=("niche", "appeal", "capacity_per_employee"))
     for col in ("rev_hist", "rd_hist", "prof_hist"):  # the business's books carry on (a going concern changes owner)
         pop._data[col][new, :] = pop._data[col][old, :]
-    return old, new
+    return new
