@@ -262,6 +262,31 @@ def test_a_failing_firms_plant_that_earns_its_running_costs_passes_to_a_new_firm
     assert pop.book_assets[r] > 0.0 and pop.cash[r] > 0.0
 
 
+@pytest.mark.parametrize("per_firm", [True, False])
+def test_entrants_come_as_a_share_of_a_niches_firms_however_large(per_firm):
+    """market.entry_per_firm: two niches of equal demand, one of 20 firms of capacity 100, one of 100 firms of 20:
+    entrants split by firm count (100 of 120 to the second) with the lever, by demand (half) without it."""
+    m = _tiny_market(capacity=[100.0] * 20 + [20.0] * 100, appeal=[1.0] * 120, demand=1600.0)
+    mk = m.national.market
+    mk.entry_per_firm, mk.entry_rate_per_year, mk.exit_hazard_per_year = per_firm, 1.0, 0.0
+    m.pop.niche[20:120] = 1
+    m.niche_base[1] = 1600.0
+    m.niche_cost0 = market.niche_cost(m, processing_cost(m.pop, m.tables), m.niche_cost0)  # both niches' own
+    market.clear_niches(m)
+    pull = market.entry_pull(m)
+    share = pull[1] / pull.sum()
+    assert share == pytest.approx(100 / 120 if per_firm else 0.5)
+    n0 = len(m.pop)
+    got = []
+    for _ in range(10):  # about 30 entrants a call
+        market.enter_and_exit(m)
+        got.append(m.pop.niche[n0:].copy())
+        n0 = len(m.pop)
+    got = np.concatenate(got)
+    assert len(got) > 200
+    assert np.mean(got == 1) == pytest.approx(share, abs=0.08)
+
+
 def test_a_plant_closed_for_reasons_outside_the_model_closes():
     """The exit hazard is calibrated on firms that cease: its closures are not sold on."""
     m = _tiny_market(capacity=[100.0], appeal=[1.0], demand=80.0)

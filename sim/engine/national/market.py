@@ -197,9 +197,8 @@ def invest(model: NationalModel) -> None:
 def enter_and_exit(model: NationalModel) -> None:
     """Exits: insolvency (cash below zero after borrowing), lasting negative equity, and closures for reasons outside
     the model (``exit_hazard_per_year``); entrants: Poisson(``entry_rate_per_year`` x live firms / 4), each a small
-    firm in a niche drawn in proportion to its demand x (max(price index - 1, 0) + 0.05) + its unserved demand:
-    entrants go where prices are above the reference (margins) and buyers go unserved, and a little everywhere
-    (assumption), operating at once. With ``market.sell_failed_plants`` a failing firm's plant that earns its running
+    firm in a niche drawn by :func:`entry_pull` (where margins are and buyers go unserved, as a share of the niche's
+    firms with ``market.entry_per_firm``), operating at once. With ``market.sell_failed_plants`` a failing firm's plant that earns its running
     costs passes to a new firm first (:func:`sell_plants`)."""
     pop, mk = model.pop, model.national.market
     fin = model.finance
@@ -232,11 +231,38 @@ def enter_and_exit(model: NationalModel) -> None:
     k = int(rng.poisson(mk.entry_rate_per_year * live / 4.0))
     if k == 0:
         return
-    # where margins are (price above the reference), where buyers go unserved, and a little everywhere
-    pool = model.niche_demand_last * (np.maximum(model.price - 1.0, 0.0) + 0.05) + model.niche_unserved
+    pool = entry_pull(model)
     niche = rng.choice(len(pool), size=k, p=pool / pool.sum())
     rows = model.add_entrants(niche, rng)
     model.counters["entrants"] += len(rows)
+
+
+def entry_pull(model: NationalModel) -> np.ndarray:
+    """(niches,) the weights by which entrants choose a niche: its demand x (max(price index - 1, 0) + 0.05) plus its
+    unserved demand, where margins are (a price above the reference), where buyers go unserved, and a little
+    everywhere (assumption); with ``market.entry_per_firm`` over its firms' mean capacity (:func:`niche_firm_size`), so
+    that entrants come as a share of a niche's firms, however large they are."""
+    pull = model.niche_demand_last * (np.maximum(model.price - 1.0, 0.0) + 0.05) + model.niche_unserved
+    if model.national.market.entry_per_firm:
+        pull = pull / niche_firm_size(model)
+    return pull
+
+
+def niche_firm_size(model: NationalModel) -> np.ndarray:
+    """(niches,) the mean capacity of each niche's live firms; a niche without one takes its sector's mean (a sector
+    without one, the mean of all firms)."""
+    pop = model.pop
+    live = pop.alive
+    niche = np.maximum(pop.niche[live], 0)
+    n_niches = len(model.price)
+    cap = np.bincount(niche, weights=pop.capacity_t[live], minlength=n_niches)
+    firms = np.bincount(niche, minlength=n_niches).astype(float)
+    sector = model.niche_sector
+    n_sectors = int(sector.max()) + 1
+    s_cap, s_firms = np.bincount(sector, weights=cap, minlength=n_sectors), np.bincount(sector, weights=firms, minlength=n_sectors)
+    overall = cap.sum() / max(firms.sum(), 1.0)
+    by_sector = np.divide(s_cap, s_firms, out=np.full(n_sectors, overall), where=s_firms > 0)
+    return np.divide(cap, firms, out=by_sector[sector].copy(), where=firms > 0)
 
 
 def sell_plants(model: NationalModel, rows: np.ndarray) -> np.ndarray:
