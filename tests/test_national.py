@@ -360,6 +360,22 @@ def test_a_small_run_gives_the_programme_outputs(small_run):
     assert (reviews["passed"] + reviews["failed"] > 0).all()
 
 
+def test_the_sector_table_holds_each_sectors_market(small_run):
+    """sectors.parquet: each sector's demand, operating capacity, unserved demand and price index at each year's end;
+    summed over sectors they are the niches' totals and the firms' capacity of the last quarter."""
+    m = small_run.model
+    sec = m.recorder.sectors()
+    last = sec[sec["year"] == sec["year"].max()]
+    assert len(last) == m.tables.S
+    assert last["demand_myuan"].sum() == pytest.approx(m.niche_demand_last.sum())
+    assert last["unserved_myuan"].sum() == pytest.approx(m.niche_unserved.sum())
+    op = m.pop.alive & (m.pop.phase == Phase.OPERATING)
+    assert last["capacity_myuan"].sum() == pytest.approx(m.pop.capacity_t[op].sum())
+    assert (sec["unserved_myuan"] <= sec["demand_myuan"] + 1e-9).all() and (sec["capacity_myuan"] >= 0).all()
+    assert (sec.loc[sec["demand_myuan"] > 1.0, "capacity_myuan"] > 0).all()  # at this scale a sector may have no firm
+    assert sec["price_index"].between(0.5, 2.0).all()
+
+
 def _check_above_size(m) -> None:
     """The last year's row of a national run counts the firms whose revenue of the year, in nominal yuan (the model's
     money raised to the four quarters' mid-point), is at least 20 M, read again from the population."""

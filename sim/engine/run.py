@@ -137,7 +137,7 @@ def _finish(stage: Path, cfg: Config, model, summary: dict[str, Any], overrides:
 
 def _run_national(cfg: Config, overrides: list[str] | None, progress: Callable[[str], None] | None, started: float, writer) -> RunResult:
     """A national run (sim.engine.national): the same progress display and run directory, with the national outputs:
-    national.parquet (yearly series), provinces.parquet and sectors.parquet (firms by tier), reviews.parquet (by tier and
+    national.parquet (yearly series), provinces.parquet and sectors.parquet (firms by tier; the sectors' markets too), reviews.parquet (by tier and
     cohort), events.parquet (the programme's events), firms.parquet (the sampled panel, when ``national.sample_firms``)."""
     from sim.engine.national.model import NationalModel
 

@@ -1,6 +1,7 @@
 """Outputs of a national run, without per-firm bulk (docs/ODD.md 7.15).
 
-Yearly (at each year's Q4): firms and title holders by tier, nationally, by province and by sector; titles granted
+Yearly (at each year's Q4): firms and title holders by tier, nationally, by province and by sector (with each sector's
+demand, operating capacity, unserved demand and price index); titles granted
 in the year by tier; R&D intensity (R&D / revenue of the year) and patents in force per firm by tier; the share of
 Little Giants recorded finance-constrained in the year; the government's fiscal cost by instrument (cumulative);
 entrants, exits and expansions; the firms above designated size and the Little Giants among them (number, revenue,
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from agents.firms import Tier
+from agents.firms import Phase, Tier
 from agents.government import yuan_price_level
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -168,8 +169,10 @@ class NationalRecorder:
             counts = np.zeros((k, len(TIER_LABELS)), dtype=np.int64)
             for t in range(len(TIER_LABELS)):
                 counts[:, t] = np.bincount(col[here & (tier == t)], minlength=k)
+            extra = self._sector_markets(k) if name == "sector" else {}
             for i, lab in enumerate(labels):
-                rows_out.append({"year": year, name: lab, **{f"n_{TIER_LABELS[t]}": int(counts[i, t]) for t in range(len(TIER_LABELS))}})
+                row_i = {"year": year, name: lab, **{f"n_{TIER_LABELS[t]}": int(counts[i, t]) for t in range(len(TIER_LABELS))}}
+                rows_out.append({**row_i, **{key: float(v[i]) for key, v in extra.items()}})
         if self.sample_rate > 0:
             sel = np.flatnonzero(here & self._sample_ids[ids])  # the sample's rows, once
             # the year's columns as arrays; firm_panel makes the frames (pandas costs more than the arrays at 10k firms)
@@ -179,6 +182,23 @@ class NationalRecorder:
             frame["patents_invention"] = pat_inv[sel]
             frame["patents_utility"] = pat_util[sel]
             self.panel.append(frame)
+
+    def _sector_markets(self, k: int) -> dict[str, np.ndarray]:
+        """(k,) each sector's niche markets this quarter (the year's last): demand, the operating firms' capacity and
+        the demand left unserved, M yuan a year at the reference price (x national.scale), and the demand-weighted
+        price index."""
+        m, pop = self.model, self.model.pop
+        op = pop.alive & (pop.phase == Phase.OPERATING)
+        sector = m.niche_sector
+        demand = np.bincount(sector, weights=m.niche_demand_last, minlength=k)
+        return {
+            "demand_myuan": demand,
+            "capacity_myuan": np.bincount(pop.stage[op], weights=pop.capacity_t[op], minlength=k),
+            "unserved_myuan": np.bincount(sector, weights=m.niche_unserved, minlength=k),
+            "price_index": np.divide(
+                np.bincount(sector, weights=m.niche_demand_last * m.price, minlength=k), demand, out=np.full(k, np.nan), where=demand > 0
+            ),
+        }
 
     def record_review(self, tier: str, cohort_year: np.ndarray, passed: np.ndarray) -> None:
         """Reviews of one round and tier: each firm's cohort (year of its designation) and whether it passed."""
