@@ -178,6 +178,7 @@ def test_price_moves_toward_the_utilisation_target():
     mk = compose([*SMALL]).national.market
     tight = _tiny_market(capacity=[100.0], appeal=[1.0], demand=120.0)  # demand 1.5x normal supply (80 at 0.8)
     tight.national.market.target_utilisation = 0.8
+    tight.national.market.shortage_pricing = False  # the capacity ratio alone (the next test adds the shortage's bid)
     market.clear_niches(tight)
     assert tight.price[0] == pytest.approx(1.0 + mk.price_adjustment * (1.5**mk.price_flexibility - 1.0))
     slack = _tiny_market(capacity=[100.0], appeal=[1.0], demand=40.0)
@@ -187,6 +188,24 @@ def test_price_moves_toward_the_utilisation_target():
     empty = _tiny_market(capacity=[], appeal=[], demand=40.0)
     market.clear_niches(empty)
     assert empty.price[0] == 1.0  # no supplier, no trade: the price stays
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_buyers_left_unserved_bid_the_price_toward_what_clears_the_supply(on):
+    """market.shortage_pricing: one firm of capacity 100 (95 at most sold) and demand 200 at the reference price, unit
+    elastic: the target price is at least 200 / 95, where demand falls to the supply; without the lever the capacity
+    ratio's (200 / 80) ^ flexibility. A niche with slack keeps the capacity ratio's target either way."""
+    mk = compose([*SMALL]).national.market
+    m = _tiny_market(capacity=[100.0], appeal=[1.0], demand=200.0)
+    m.national.market.target_utilisation, m.national.market.shortage_pricing = 0.8, on
+    m.national.market.demand_elasticity = 1.0
+    market.clear_niches(m)
+    target = max(200.0 / 95.0, 2.5**mk.price_flexibility) if on else 2.5**mk.price_flexibility
+    assert m.price[0] == pytest.approx(1.0 + mk.price_adjustment * (target - 1.0))
+    slack = _tiny_market(capacity=[100.0], appeal=[1.0], demand=40.0)
+    slack.national.market.target_utilisation, slack.national.market.shortage_pricing = 0.8, on
+    market.clear_niches(slack)
+    assert slack.price[0] == pytest.approx(1.0 + mk.price_adjustment * (0.5**mk.price_flexibility - 1.0))
 
 
 @pytest.mark.parametrize("pass_through", [0.0, 0.5, 1.0])

@@ -125,6 +125,9 @@ class NationalMarketConfig:
     # that its normal price follows: 1 markup pricing on current cost, 0 a normal price fixed at the reference (the rule before)
     cost_pass_through: float = f(0.0, lo=0.0, hi=1.0)
     max_utilisation: float = f(0.95, lo=0.0, hi=1.0)  # output / capacity at most
+    # where the niche's firms sold all they could and buyers went unserved, the target price is at least the price at which
+    # demand would fall to what they sold (buyers bid for scarce supply); false: the capacity ratio alone (the rule before)
+    shortage_pricing: bool = False
     expansion_share: list[float] = f([0.1, 0.5], lo=0.0, pair=True)  # bounds of an expansion, as a share of capacity
     review_probability: float = f(lo=0.0, hi=1.0)  # chance per quarter that a busy, profitable firm wants to expand
     # years of their sector's demand growth busy firms plan capacity ahead for (0: today's orders, the rule before)

@@ -69,8 +69,9 @@ def clear_niches(model: NationalModel) -> None:
     the niche's demand left unserved, with ``market.orders_met``; its buyers' first choice without. The row loop is compiled
     (agents.kernels.clear_niche_rows). Each niche's price then moves toward (demand / (offered capacity x
     ``target_utilisation``)) ^ ``price_flexibility`` (the ratio within 0.25-4) at ``price_adjustment`` a quarter, times its
-    normal-cost price, 1 + ``cost_pass_through`` x (the niche's unit cost over its unit cost at the start - 1); a niche
-    without a supplier keeps its price."""
+    normal-cost price, 1 + ``cost_pass_through`` x (the niche's unit cost over its unit cost at the start - 1), and with
+    ``market.shortage_pricing`` at least the price at which the niche's demand would fall to what its firms sold where
+    buyers went unserved (:func:`clearing_price`); a niche without a supplier keeps its price."""
     pop, mk, T = model.pop, model.national.market, model.tables
     n_niches = len(model.price)
     cost = pop.unit_cost_usd_per_kg
@@ -97,9 +98,22 @@ def clear_niches(model: NationalModel) -> None:
     target = np.power(np.clip(ratio, 0.25, 4.0), mk.price_flexibility)
     if mk.cost_pass_through > 0:  # the normal price follows the niche's unit cost (markup pricing on current cost)
         target *= 1.0 + mk.cost_pass_through * (niche_cost(model, cost, model.niche_cost0) / model.niche_cost0 - 1.0)
+    if mk.shortage_pricing:  # buyers left unserved bid for the supply there is: at least the price that clears it
+        np.maximum(target, clearing_price(model.price, demand, sold, mk.demand_elasticity), out=target)
     model.price = model.price + mk.price_adjustment * (target - model.price)
     model.niche_demand_last = demand
     model.niche_unserved = np.maximum(demand - sold, 0.0)
+
+
+def clearing_price(price: np.ndarray, demand: np.ndarray, sold: np.ndarray, elasticity: float) -> np.ndarray:
+    """(niches,) the price index at which each niche's demand (``demand`` at ``price``, falling with ``elasticity``)
+    would fall to what its firms ``sold``: price x (demand / sold) ^ (1 / elasticity), the ratio at most 4 (as the
+    capacity ratio; with elasticity 0, the ratio itself). Where nothing was sold or nobody went unserved, 0 (no bound)."""
+    short = (sold > 0) & (demand > sold * (1.0 + 1e-9))
+    ratio = np.divide(demand, sold, out=np.ones(len(price)), where=short)
+    np.minimum(ratio, 4.0, out=ratio)
+    factor = np.power(ratio, 1.0 / elasticity) if elasticity > 0 else ratio
+    return np.where(short, price * factor, 0.0)
 
 
 def shock_appeal(model: NationalModel, rng: np.random.Generator) -> None:
