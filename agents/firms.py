@@ -227,8 +227,16 @@ class FirmPopulation:
         for name, (dtype, default) in COLUMNS.items():
             shape = (capacity, WIDE[name]) if name in WIDE else (capacity,)
             self._data[name] = np.full(shape, default, dtype=dtype, order="F" if name in BY_QUARTER else "C")
+        self._views()
 
     # -- column access ------------------------------------------------------
+    def _views(self) -> None:
+        """Each column's view of the live rows as an instance attribute, so that ``pop.cash`` is a plain attribute
+        read (no call, no new view); made again whenever the rows or the arrays change (``add``, ``compact``)."""
+        n, d = self.n, self.__dict__
+        for name, arr in self._data.items():
+            d[name] = arr[:n]
+
     def __getattr__(self, name: str) -> np.ndarray:
         data = self.__dict__.get("_data")
         if data is not None and name in data:
@@ -237,7 +245,7 @@ class FirmPopulation:
 
     def __setattr__(self, name: str, value) -> None:
         if name in self._data:
-            col = self._data[name][: self.n]
+            col = self.__dict__[name]
             if isinstance(value, np.ndarray) and value.shape == col.shape and value.ctypes.data == col.ctypes.data and value.strides == col.strides:
                 return  # the column itself, changed in place (``pop.cash += x``): nothing to copy
             col[...] = value
@@ -273,6 +281,7 @@ class FirmPopulation:
         self._data["firm_id"][new] = np.arange(self.next_id, self.next_id + count, dtype=np.int64)
         object.__setattr__(self, "next_id", self.next_id + count)
         object.__setattr__(self, "n", need)
+        self._views()
         for name, v in values.items():
             if name not in self._data:
                 raise KeyError(f"unknown firm column '{name}'")
@@ -292,6 +301,7 @@ class FirmPopulation:
             for arr in self._data.values():
                 _compact_rows(arr, first, kept)
             object.__setattr__(self, "n", m)
+            self._views()
         return removed
 
     def row_of(self, firm_id: int) -> int:
