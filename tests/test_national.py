@@ -388,8 +388,7 @@ def test_the_sector_table_holds_each_sectors_market(small_run):
     assert len(last) == m.tables.S
     assert last["demand_myuan"].sum() == pytest.approx(m.niche_demand_last.sum())
     assert last["unserved_myuan"].sum() == pytest.approx(m.niche_unserved.sum())
-    op = m.pop.alive & (m.pop.phase == Phase.OPERATING)
-    assert last["capacity_myuan"].sum() == pytest.approx(m.pop.capacity_t[op].sum())
+    assert last["capacity_myuan"].sum() == pytest.approx(m.pop.capacity_t[m.pop.operating].sum())
     assert (sec["unserved_myuan"] <= sec["demand_myuan"] + 1e-9).all() and (sec["capacity_myuan"] >= 0).all()
     assert (sec.loc[sec["demand_myuan"] > 1.0, "capacity_myuan"] > 0).all()  # at this scale a sector may have no firm
     assert sec["price_index"].between(0.5, 2.0).all()

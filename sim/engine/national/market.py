@@ -272,7 +272,7 @@ def niche_firm_size(model: NationalModel) -> np.ndarray:
     cap = np.bincount(niche, weights=pop.capacity_t[live], minlength=n_niches)
     firms = np.bincount(niche, minlength=n_niches).astype(float)
     sector = model.niche_sector
-    n_sectors = int(sector.max()) + 1
+    n_sectors = model.tables.S
     s_cap, s_firms = np.bincount(sector, weights=cap, minlength=n_sectors), np.bincount(sector, weights=firms, minlength=n_sectors)
     overall = cap.sum() / max(firms.sum(), 1.0)
     by_sector = np.divide(s_cap, s_firms, out=np.full(n_sectors, overall), where=s_firms > 0)

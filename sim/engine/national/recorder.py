@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from agents.firms import Phase, Tier
+from agents.firms import Tier
 from agents.government import yuan_price_level
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -188,7 +188,7 @@ class NationalRecorder:
         the demand left unserved, M yuan a year at the reference price (x national.scale), and the demand-weighted
         price index."""
         m, pop = self.model, self.model.pop
-        op = pop.alive & (pop.phase == Phase.OPERATING)
+        op = pop.operating
         sector = m.niche_sector
         demand = np.bincount(sector, weights=m.niche_demand_last, minlength=k)
         return {
