@@ -282,18 +282,22 @@ def test_a_failing_firms_plant_that_earns_its_running_costs_passes_to_a_new_firm
 
 
 @pytest.mark.parametrize("per_firm", [True, False])
-def test_entrants_come_as_a_share_of_a_niches_firms_however_large(per_firm):
-    """market.entry_per_firm: two niches of equal demand, one of 20 firms of capacity 100, one of 100 firms of 20:
-    entrants split by firm count (100 of 120 to the second) with the lever, by demand (half) without it."""
+def test_entrants_come_as_a_share_of_a_sectors_firms_however_large(per_firm):
+    """market.entry_per_firm: two niches of equal demand in two sectors, one of 20 firms of capacity 100, one of 100
+    firms of 20: entrants split by firm count (100 of 120 to the second) with the lever, by demand (half) without it;
+    two niches of one sector split by their pull alone either way."""
     m = _tiny_market(capacity=[100.0] * 20 + [20.0] * 100, appeal=[1.0] * 120, demand=1600.0)
     mk = m.national.market
     mk.entry_per_firm, mk.entry_rate_per_year, mk.exit_hazard_per_year = per_firm, 1.0, 0.0
-    m.pop.niche[20:120] = 1
-    m.niche_base[1] = 1600.0
+    other = int(np.flatnonzero(m.niche_sector != m.niche_sector[0])[0])  # a niche of another sector
+    m.pop.niche[20:120] = other
+    m.pop.stage[:20] = m.niche_sector[0]
+    m.pop.stage[20:120] = m.niche_sector[other]
+    m.niche_base[other] = 1600.0
     m.niche_cost0 = market.niche_cost(m, processing_cost(m.pop, m.tables), m.niche_cost0)  # both niches' own
     market.clear_niches(m)
     pull = market.entry_pull(m)
-    share = pull[1] / pull.sum()
+    share = pull[other] / pull.sum()
     assert share == pytest.approx(100 / 120 if per_firm else 0.5)
     n0 = len(m.pop)
     got = []
@@ -303,7 +307,22 @@ def test_entrants_come_as_a_share_of_a_niches_firms_however_large(per_firm):
         n0 = len(m.pop)
     got = np.concatenate(got)
     assert len(got) > 200
-    assert np.mean(got == 1) == pytest.approx(share, abs=0.08)
+    assert np.mean(got == other) == pytest.approx(share, abs=0.08)
+
+
+def test_entrants_to_niches_of_one_sector_follow_their_pull_alone():
+    """market.entry_per_firm divides by the sector's mean firm capacity, not the niche's: of two niches of one sector
+    with equal demand, one of 10 firms of 100 and one of 10 firms of 300, neither draws more entrants per unit of pull
+    (a niche that lost its large firms does not draw hundreds of small ones)."""
+    m = _tiny_market(capacity=[100.0] * 10 + [300.0] * 10, appeal=[1.0] * 20, demand=800.0)
+    m.national.market.entry_per_firm = True
+    same = int(np.flatnonzero(m.niche_sector == m.niche_sector[0])[1])  # a second niche of the first sector
+    m.pop.niche[10:20] = same
+    m.pop.stage[:20] = m.niche_sector[0]
+    market.clear_niches(m)
+    m.niche_demand_last[same], m.niche_unserved[same], m.price[same] = m.niche_demand_last[0], m.niche_unserved[0], m.price[0]
+    pull = market.entry_pull(m)
+    assert pull[same] == pytest.approx(pull[0]) and pull[0] > 0
 
 
 def test_a_plant_closed_for_reasons_outside_the_model_closes():

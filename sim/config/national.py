@@ -141,9 +141,9 @@ class NationalMarketConfig:
     build_quarters: int = f(lo=1, hi=40)  # quarters from the decision to the new capacity
     entry_rate_per_year: float = f(lo=0.0, hi=1.0)  # entrants a year as a share of live firms
     entrant_revenue_myuan: float = f(lo=1e-6)  # an entrant's capacity, M yuan a year
-    # entrants come to a niche in proportion to its pull (demand x margin + unserved demand) over its firms' mean capacity,
-    # i.e. as a share of its firms; false: in proportion to the pull alone (the rule before), so that a niche of large firms
-    # drew as many more small entrants per incumbent as its firms were larger
+    # entrants come to a niche in proportion to its pull (demand x margin + unserved demand) over its sector's mean firm
+    # capacity, so a sector draws them as a share of its firms; false: in proportion to the pull alone (the rule before),
+    # so that a sector of large firms drew as many more small entrants per incumbent as its firms were larger
     entry_per_firm: bool = False
     exit_hazard_per_year: float = f(lo=0.0, hi=1.0)  # closures a year for reasons outside the model (owners retiring, ...), mean over firms
     exit_size_elasticity: float = f(0.0, lo=0.0, hi=2.0)  # the hazard x capacity ^ -this (small firms close more often; 0: any size alike)

@@ -211,7 +211,7 @@ def invest(model: NationalModel) -> None:
 def enter_and_exit(model: NationalModel) -> None:
     """Exits: insolvency (cash below zero after borrowing), lasting negative equity, and closures for reasons outside
     the model (``exit_hazard_per_year``); entrants: Poisson(``entry_rate_per_year`` x live firms / 4), each a small
-    firm in a niche drawn by :func:`entry_pull` (where margins are and buyers go unserved, as a share of the niche's
+    firm in a niche drawn by :func:`entry_pull` (where margins are and buyers go unserved, as a share of the sector's
     firms with ``market.entry_per_firm``), operating at once. With ``market.sell_failed_plants`` a failing firm's plant that earns its running
     costs passes to a new firm first (:func:`sell_plants`)."""
     pop, mk = model.pop, model.national.market
@@ -254,29 +254,24 @@ def enter_and_exit(model: NationalModel) -> None:
 def entry_pull(model: NationalModel) -> np.ndarray:
     """(niches,) the weights by which entrants choose a niche: its demand x (max(price index - 1, 0) + 0.05) plus its
     unserved demand, where margins are (a price above the reference), where buyers go unserved, and a little
-    everywhere (assumption); with ``market.entry_per_firm`` over its firms' mean capacity (:func:`niche_firm_size`), so
-    that entrants come as a share of a niche's firms, however large they are."""
+    everywhere (assumption); with ``market.entry_per_firm`` over the mean capacity of its sector's firms
+    (:func:`sector_firm_size`), so that a sector draws entrants as a share of its firms, however large they are."""
     pull = model.niche_demand_last * (np.maximum(model.price - 1.0, 0.0) + 0.05) + model.niche_unserved
     if model.national.market.entry_per_firm:
-        pull = pull / niche_firm_size(model)
+        pull = pull / sector_firm_size(model)
     return pull
 
 
-def niche_firm_size(model: NationalModel) -> np.ndarray:
-    """(niches,) the mean capacity of each niche's live firms; a niche without one takes its sector's mean (a sector
-    without one, the mean of all firms)."""
+def sector_firm_size(model: NationalModel) -> np.ndarray:
+    """(niches,) the mean capacity of the live firms of each niche's sector (of all live firms for a sector without
+    one)."""
     pop = model.pop
     live = pop.alive
-    niche = np.maximum(pop.niche[live], 0)
-    n_niches = len(model.price)
-    cap = np.bincount(niche, weights=pop.capacity_t[live], minlength=n_niches)
-    firms = np.bincount(niche, minlength=n_niches).astype(float)
-    sector = model.niche_sector
     n_sectors = model.tables.S
-    s_cap, s_firms = np.bincount(sector, weights=cap, minlength=n_sectors), np.bincount(sector, weights=firms, minlength=n_sectors)
-    overall = cap.sum() / max(firms.sum(), 1.0)
-    by_sector = np.divide(s_cap, s_firms, out=np.full(n_sectors, overall), where=s_firms > 0)
-    return np.divide(cap, firms, out=by_sector[sector].copy(), where=firms > 0)
+    cap = np.bincount(pop.stage[live], weights=pop.capacity_t[live], minlength=n_sectors)
+    firms = np.bincount(pop.stage[live], minlength=n_sectors)
+    mean = np.divide(cap, firms, out=np.full(n_sectors, cap.sum() / max(firms.sum(), 1)), where=firms > 0)
+    return mean[model.niche_sector]
 
 
 def sell_plants(model: NationalModel, rows: np.ndarray) -> np.ndarray:
