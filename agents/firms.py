@@ -237,12 +237,6 @@ class FirmPopulation:
         for name, arr in self._data.items():
             d[name] = arr[:n]
 
-    def __getattr__(self, name: str) -> np.ndarray:
-        data = self.__dict__.get("_data")
-        if data is not None and name in data:
-            return data[name][: self.n]
-        raise AttributeError(name)
-
     def __setattr__(self, name: str, value) -> None:
         if name in self._data:
             col = self.__dict__[name]

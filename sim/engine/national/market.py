@@ -268,8 +268,9 @@ def sector_firm_size(model: NationalModel) -> np.ndarray:
     pop = model.pop
     live = pop.alive
     n_sectors = model.tables.S
-    cap = np.bincount(pop.stage[live], weights=pop.capacity_t[live], minlength=n_sectors)
-    firms = np.bincount(pop.stage[live], minlength=n_sectors)
+    sector = pop.stage[live]
+    cap = np.bincount(sector, weights=pop.capacity_t[live], minlength=n_sectors)
+    firms = np.bincount(sector, minlength=n_sectors)
     mean = np.divide(cap, firms, out=np.full(n_sectors, cap.sum() / max(firms.sum(), 1)), where=firms > 0)
     return mean[model.niche_sector]
 
