@@ -561,6 +561,29 @@ def test_firms_without_rd_start_it_at_the_adoption_rate():
     np.testing.assert_array_equal(off.pop.rd_propensity, was)
 
 
+@pytest.mark.parametrize("g", [0.0, 0.058])
+def test_staff_follow_capacity_at_a_productivity_that_rises_yearly(g):
+    """firms.labour_productivity_growth g: yearly, capacity per employee and the wage rise by 1 + g and operating firms'
+    staff follow capacity at the new productivity, so a firm of steady capacity sheds staff while the R&D staff share its
+    R&D buys is unchanged; a firm building keeps its staff until its project completes; entrants start at the new
+    productivity; 0 changes nothing."""
+    m = NationalModel(small_config("national.scale=0.01", f"national.firms.labour_productivity_growth={g}"))
+    pop, T = m.pop, m.tables
+    pop.phase[:5] = Phase.EXITED
+    cpe, emp, wage = pop.capacity_per_employee.copy(), pop.employees.copy(), T.wage_musd_per_employee_year.copy()
+    market.raise_productivity(m)
+    market.raise_productivity(m)
+    np.testing.assert_allclose(pop.capacity_per_employee, cpe * (1 + g) ** 2)
+    np.testing.assert_allclose(T.wage_musd_per_employee_year, wage * (1 + g) ** 2)
+    assert m.productivity_index == pytest.approx((1 + g) ** 2)
+    ops = np.flatnonzero(pop.operating)
+    np.testing.assert_allclose(pop.employees[ops], emp[ops] / (1 + g) ** 2)
+    np.testing.assert_array_equal(pop.employees[:5], emp[:5])
+    np.testing.assert_allclose(pop.employees[ops] * T.wage_musd_per_employee_year[0], emp[ops] * wage[0])  # the wage bill
+    new = m.add_entrants(np.array([0, 0]), np.random.default_rng(1))
+    assert np.all(pop.capacity_per_employee[new] >= 0.2 * (1 + g) ** 2 * m.national.market.capacity_headroom - 1e-9)
+
+
 def test_the_criteria_read_rd_as_booked_and_the_lever_spends_what_books_the_aim():
     """firms.relabelled_rd_share s: the criteria read R&D as booked, spent / (1 - s), for the firms of every sector but the
     rare-earth one (whose R&D is the rare-earth world's, reported R&D already); a firm the R&D lever lifts spends

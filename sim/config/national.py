@@ -68,6 +68,10 @@ class NationalFirmsConfig:
     rd_intensity: LognormalConfig = field(default_factory=LognormalConfig)  # R&D / revenue among firms with R&D (x the sector's factor)
     # chance a year that a firm without R&D starts it, at an intensity drawn as at the start (0: R&D only where drawn at birth)
     rd_adoption_per_year: float = f(0.0, lo=0.0, hi=1.0)
+    # a year: every firm's capacity per employee, and the wage per employee with it (so the wage bill per unit of capacity,
+    # and the R&D staff share a given R&D buys, stay as they were), rise at this rate; staff follow capacity at the new
+    # productivity, yearly (sim.engine.national.market.raise_productivity). 0: a firm's own productivity never rises
+    labour_productivity_growth: float = f(0.0, lo=0.0, hi=0.3)
     # share of R&D as booked in the accounts (the "R&D expense" the designation criteria read) that is other expense
     # relabelled as R&D, for the firms whose R&D is drawn from the NBS survey's figures (every sector but the rare-earth
     # one): booked = spent / (1 - share) (docs/ODD.md 7.15); 0: the criteria read R&D as spent

@@ -125,6 +125,21 @@ def shock_appeal(model: NationalModel, rng: np.random.Generator) -> None:
     pop.appeal = np.exp(0.8 * np.log(np.maximum(pop.appeal, 1e-12)) + shock)
 
 
+def raise_productivity(model: NationalModel) -> None:
+    """Yearly: every firm's capacity per employee and the wage per employee rise by ``firms.labour_productivity_growth``
+    (``model.productivity_index`` follows them), and operating firms' staff follow their capacity at the new productivity
+    (an expansion's capacity, and the staff for it, come when it completes: :func:`invest`)."""
+    g = model.national.firms.labour_productivity_growth
+    if g <= 0:
+        return
+    pop, T = model.pop, model.tables
+    model.productivity_index *= 1.0 + g
+    pop.capacity_per_employee *= 1.0 + g
+    T.wage_musd_per_employee_year = T.wage_musd_per_employee_year * (1.0 + g)
+    live = np.flatnonzero(pop.phase == Phase.OPERATING)
+    pop.employees[live] = pop.capacity_t[live] / np.maximum(pop.capacity_per_employee[live], 1e-9)
+
+
 def adopt_rd(model: NationalModel, rng: np.random.Generator) -> None:
     """Yearly: each operating firm without R&D starts it with chance ``firms.rd_adoption_per_year``, its R&D / revenue
     drawn as at the start (lognormal ``firms.rd_intensity`` x its sector's ``rd_intensity_factor``, at most 0.3). Draws

@@ -138,6 +138,7 @@ class NationalModel(mesa.Model):
         self.niche_unserved = np.zeros(len(niche_sector))
         pop = self.pop
         pop.capacity_per_employee = np.divide(pop.capacity_t, pop.employees, out=np.ones(len(pop)), where=pop.employees > 0)
+        self.productivity_index = 1.0  # labour productivity over the start's (market.raise_productivity)
         self.instruments = Instruments(T.B, T.S)
         self.event_log = EventLog(now=lambda: self.quarter)
         self.quarter = -1
@@ -199,6 +200,7 @@ class NationalModel(mesa.Model):
         self.pop.compact()
         market.shock_appeal(self, self.streams["shocks"])
         market.adopt_rd(self, self.streams["spare"])
+        market.raise_productivity(self)
 
     def add_entrants(self, niche: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """New small firms, operating at once, in the given niches: capacity ``entrant_revenue_myuan`` x a lognormal
@@ -218,8 +220,8 @@ class NationalModel(mesa.Model):
         capex = T.capex_musd_per_kt[0, sector] * cap / 1000.0
         rev_q = cap / n.market.capacity_headroom * n.usd_per_cny / 4.0
         emp = np.clip(
-            cap / n.market.capacity_headroom / 0.2, smallest.employees[0], smallest.employees[1]
-        )  # ~0.2 M yuan per head (small firms below designated size)
+            cap / n.market.capacity_headroom / (0.2 * self.productivity_index), smallest.employees[0], smallest.employees[1]
+        )  # ~0.2 M yuan per head at the start (small firms below designated size), rising with labour productivity
         rows = pop.add(
             k,
             bloc=0,
