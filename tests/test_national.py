@@ -562,24 +562,30 @@ def test_firms_without_rd_start_it_at_the_adoption_rate():
 
 
 @pytest.mark.parametrize("g", [0.0, 0.058])
-def test_staff_follow_capacity_at_a_productivity_that_rises_yearly(g):
-    """firms.labour_productivity_growth g: yearly, capacity per employee and the wage rise by 1 + g and operating firms'
-    staff follow capacity at the new productivity, so a firm of steady capacity sheds staff while the R&D staff share its
-    R&D buys is unchanged; a firm building keeps its staff until its project completes; entrants start at the new
-    productivity; 0 changes nothing."""
+def test_staff_follow_capacity_at_a_productivity_that_rises_each_quarter(g):
+    """firms.labour_productivity_growth g: each quarter, capacity per employee and the wage rise by (1 + g) ^ 0.25 and
+    operating firms' staff follow capacity at the new productivity (at least one person), so a firm of steady capacity
+    sheds staff while the R&D staff share its R&D buys is unchanged; a firm that has exited keeps its last count;
+    entrants start at the new productivity; 0 changes nothing."""
     m = NationalModel(small_config("national.scale=0.01", f"national.firms.labour_productivity_growth={g}"))
     pop, T = m.pop, m.tables
     pop.phase[:5] = Phase.EXITED
+    pop.capacity_t[5] = 1e-3  # a firm too small for one person at any productivity
     cpe, emp, wage = pop.capacity_per_employee.copy(), pop.employees.copy(), T.wage_musd_per_employee_year.copy()
-    market.raise_productivity(m)
-    market.raise_productivity(m)
+    emp0 = emp.copy()
+    emp[5] = pop.capacity_t[5] / cpe[5]  # its staff at its own productivity, once recomputed
+    for _ in range(8):  # two years
+        market.raise_productivity(m, 0.25)
     np.testing.assert_allclose(pop.capacity_per_employee, cpe * (1 + g) ** 2)
     np.testing.assert_allclose(T.wage_musd_per_employee_year, wage * (1 + g) ** 2)
     assert m.productivity_index == pytest.approx((1 + g) ** 2)
     ops = np.flatnonzero(pop.operating)
-    np.testing.assert_allclose(pop.employees[ops], emp[ops] / (1 + g) ** 2)
+    expected = np.maximum(emp[ops] / (1 + g) ** 2, 1.0) if g > 0 else emp0[ops]  # 0: the rule is off, nothing recomputed
+    np.testing.assert_allclose(pop.employees[ops], expected)
+    assert pop.employees[5] == (1.0 if g > 0 else emp0[5])
     np.testing.assert_array_equal(pop.employees[:5], emp[:5])
-    np.testing.assert_allclose(pop.employees[ops] * T.wage_musd_per_employee_year[0], emp[ops] * wage[0])  # the wage bill
+    big = ops[emp[ops] > 10]
+    np.testing.assert_allclose(pop.employees[big] * T.wage_musd_per_employee_year[0], emp[big] * wage[0])  # the wage bill
     new = m.add_entrants(np.array([0, 0]), np.random.default_rng(1))
     assert np.all(pop.capacity_per_employee[new] >= 0.2 * (1 + g) ** 2 * m.national.market.capacity_headroom - 1e-9)
 

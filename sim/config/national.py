@@ -70,7 +70,7 @@ class NationalFirmsConfig:
     rd_adoption_per_year: float = f(0.0, lo=0.0, hi=1.0)
     # a year: every firm's capacity per employee, and the wage per employee with it (so the wage bill per unit of capacity,
     # and the R&D staff share a given R&D buys, stay as they were), rise at this rate; staff follow capacity at the new
-    # productivity, yearly (sim.engine.national.market.raise_productivity). 0: a firm's own productivity never rises
+    # productivity, each quarter (sim.engine.national.market.raise_productivity). 0: a firm's own productivity never rises
     labour_productivity_growth: float = f(0.0, lo=0.0, hi=0.3)
     # share of R&D as booked in the accounts (the "R&D expense" the designation criteria read) that is other expense
     # relabelled as R&D, for the firms whose R&D is drawn from the NBS survey's figures (every sector but the rare-earth

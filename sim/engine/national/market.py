@@ -125,19 +125,21 @@ def shock_appeal(model: NationalModel, rng: np.random.Generator) -> None:
     pop.appeal = np.exp(0.8 * np.log(np.maximum(pop.appeal, 1e-12)) + shock)
 
 
-def raise_productivity(model: NationalModel) -> None:
-    """Yearly: every firm's capacity per employee and the wage per employee rise by ``firms.labour_productivity_growth``
-    (``model.productivity_index`` follows them), and operating firms' staff follow their capacity at the new productivity
-    (an expansion's capacity, and the staff for it, come when it completes: :func:`invest`)."""
+def raise_productivity(model: NationalModel, years: float = 0.25) -> None:
+    """Each quarter (``years`` 0.25): every firm's capacity per employee and the wage per employee rise by
+    ``firms.labour_productivity_growth`` a year, compounded over ``years`` (``model.productivity_index`` follows them),
+    and operating firms' staff follow their capacity at the new productivity, at least one person (an expansion's
+    capacity, and the staff for it, come when it completes: :func:`invest`)."""
     g = model.national.firms.labour_productivity_growth
     if g <= 0:
         return
     pop, T = model.pop, model.tables
-    model.productivity_index *= 1.0 + g
-    pop.capacity_per_employee *= 1.0 + g
-    T.wage_musd_per_employee_year = T.wage_musd_per_employee_year * (1.0 + g)
+    step = (1.0 + g) ** years
+    model.productivity_index *= step
+    pop.capacity_per_employee *= step
+    T.wage_musd_per_employee_year = T.wage_musd_per_employee_year * step
     live = np.flatnonzero(pop.phase == Phase.OPERATING)
-    pop.employees[live] = pop.capacity_t[live] / np.maximum(pop.capacity_per_employee[live], 1e-9)
+    pop.employees[live] = np.maximum(pop.capacity_t[live] / np.maximum(pop.capacity_per_employee[live], 1e-9), 1.0)
 
 
 def adopt_rd(model: NationalModel, rng: np.random.Generator) -> None:

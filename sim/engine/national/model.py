@@ -177,6 +177,8 @@ class NationalModel(mesa.Model):
         for k in self.counters:
             self.counters[k] = 0
         T, pop = self.tables, self.pop
+        if self.quarter > 0:  # staff at the quarter's productivity: (1 + growth) ^ (quarter / 4) of the start's
+            market.raise_productivity(self, 0.25)
         market.clear_niches(self)
         price_usd = self.price[np.maximum(pop.niche, 0)] * T.reference_price_usd_per_kg[0]
         booked = self.government.rd_booked() if self.government is not None else None  # R&D as booked: the deduction's base
@@ -200,7 +202,6 @@ class NationalModel(mesa.Model):
         self.pop.compact()
         market.shock_appeal(self, self.streams["shocks"])
         market.adopt_rd(self, self.streams["spare"])
-        market.raise_productivity(self)
 
     def add_entrants(self, niche: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """New small firms, operating at once, in the given niches: capacity ``entrant_revenue_myuan`` x a lognormal
