@@ -138,8 +138,9 @@ def raise_productivity(model: NationalModel, years: float = 0.25) -> None:
     model.productivity_index *= step
     pop.capacity_per_employee *= step
     T.wage_musd_per_employee_year = T.wage_musd_per_employee_year * step
-    live = np.flatnonzero(pop.phase == Phase.OPERATING)
-    pop.employees[live] = np.maximum(pop.capacity_t[live] / np.maximum(pop.capacity_per_employee[live], 1e-9), 1.0)
+    staff = np.divide(pop.capacity_t, np.maximum(pop.capacity_per_employee, 1e-9))
+    np.maximum(staff, 1.0, out=staff)
+    np.copyto(pop.employees, staff, where=pop.phase == Phase.OPERATING)
 
 
 def adopt_rd(model: NationalModel, rng: np.random.Generator) -> None:
