@@ -37,6 +37,13 @@ def T():
     return tables()
 
 
+@pytest.fixture(scope="module")
+def T0(T):
+    """The shipped tables without the cost floor of learning and innovation (every stage's ``cost_floor_share`` 0, the
+    rule before it): base x index x experience x innovation."""
+    return dataclasses.replace(T, cost_floor_share=np.zeros(T.S))
+
+
 # ---------------------------------------------------------------------------
 # Population store
 # ---------------------------------------------------------------------------
@@ -107,7 +114,8 @@ def test_processing_cost_of_some_rows_is_theirs_in_the_whole_population(T):
     assert experience_factor(pop, T, rows).tobytes() == experience_factor(pop, T)[rows].tobytes()
 
 
-def test_processing_cost_is_base_x_index_x_experience_x_innovation(T):
+def test_processing_cost_is_base_x_index_x_experience_x_innovation(T0):
+    T = T0
     s = stage(T, "metal")
     b = bloc(T, "west")
     pop = make_pop(
@@ -125,7 +133,7 @@ def test_processing_cost_is_base_x_index_x_experience_x_innovation(T):
     assert processing_cost(pop, T)[0] == pytest.approx(T.processing_cost_usd_per_kg[b, s])
 
 
-def test_cost_floor_learning_and_innovation_lower_only_the_cost_above_it(T):
+def test_cost_floor_learning_and_innovation_lower_only_the_cost_above_it(T, T0):
     """world.stages.<s>.cost_floor_share: base x index x (floor + (1 - floor) x experience x innovation); the
     rows' own numbers; however far experience and innovation go, the cost stays above floor x base x index."""
     fl = 0.4
@@ -141,20 +149,20 @@ def test_cost_floor_learning_and_innovation_lower_only_the_cost_above_it(T):
     np.testing.assert_allclose(cost, base * idx * (fl + (1.0 - fl) * f * pop.innovation_factor), rtol=1e-12)
     assert cost[0] == pytest.approx(base)  # no experience beyond the reference, no innovation: the base cost
     assert np.all(cost > fl * base * idx) and cost[3] == pytest.approx(fl * base * idx[3], rel=1e-4)
-    assert np.all(cost > processing_cost(pop, T)[1:].min())  # the rule before goes below the floor
+    assert np.all(cost > processing_cost(pop, T0)[1:].min())  # the rule before goes below the floor
     rows = np.array([3, 1])
     assert processing_cost(pop, Tf, rows).tobytes() == cost[rows].tobytes()
 
 
-def test_cost_floor_zero_is_the_rule_before_bit_for_bit(T):
+def test_cost_floor_zero_is_the_rule_before_bit_for_bit(T, T0):
     pop = _random_plants(T, 5, 20, 0.3)
-    assert not T.cost_floor_share.any()  # the shipped world
-    base = T.processing_cost_usd_per_kg[pop.bloc, pop.stage]
-    want = base * pop.cost_index * experience_factor(pop, T) * pop.innovation_factor
-    assert processing_cost(pop, T).tobytes() == want.tobytes()
+    assert T.cost_floor_share.all()  # the shipped world has a floor at every stage; T0 sets them to 0
+    base = T0.processing_cost_usd_per_kg[pop.bloc, pop.stage]
+    want = base * pop.cost_index * experience_factor(pop, T0) * pop.innovation_factor
+    assert processing_cost(pop, T0).tobytes() == want.tobytes()
 
 
-def test_cost_floor_holds_for_the_typical_entrant_too(T):
+def test_cost_floor_holds_for_the_typical_entrant_too(T, T0):
     """Investors' new plant (entrant experience, index 1, no innovation) costs floor + (1 - floor) x its experience factor."""
     from sim.engine.investment import entrant_processing_cost
 
@@ -162,13 +170,17 @@ def test_cost_floor_holds_for_the_typical_entrant_too(T):
     Tf = dataclasses.replace(T, cost_floor_share=fl)
     ef = (T.entrant_experience_years / T.experience_ref_years) ** (-T.learning_b)
     np.testing.assert_allclose(entrant_processing_cost(Tf), T.processing_cost_usd_per_kg * (fl + (1.0 - fl) * ef)[None, :], rtol=1e-12)
-    np.testing.assert_allclose(entrant_processing_cost(T), T.processing_cost_usd_per_kg * ef[None, :], rtol=1e-15)
+    np.testing.assert_allclose(entrant_processing_cost(T0), T.processing_cost_usd_per_kg * ef[None, :], rtol=1e-15)
 
 
-def test_cost_floor_is_read_from_the_stage_config():
+def test_cost_floor_is_read_from_the_stage_config(T):
     Tf = tables("world.stages.separation.cost_floor_share=0.5")
     s = stage(Tf, "separation")
-    assert Tf.cost_floor_share[s] == 0.5 and Tf.cost_floor_share.sum() == 0.5
+    assert Tf.cost_floor_share[s] == 0.5
+    others = np.arange(T.S) != s
+    np.testing.assert_array_equal(Tf.cost_floor_share[others], T.cost_floor_share[others])
+    # the shipped floors (conf/world/rare_earth_2015.yaml: the reagents and energy of a tonne, docs/ODD.md 7.6)
+    assert dict(zip(T.stages, T.cost_floor_share.tolist())) == {"mining": 0.4, "separation": 0.4, "metal": 0.3, "magnet": 0.3}
 
 
 # ---------------------------------------------------------------------------
@@ -983,7 +995,8 @@ def test_compact_moves_wide_columns_and_growth_keeps_rows():
     assert pop.capacity_t[new[0]] == 0.0 and pop.pat_inv[new[0]].sum() == 0  # a new row starts from the defaults
 
 
-def test_processing_cost_without_learning_is_the_formula(T):
+def test_processing_cost_without_learning_is_the_formula(T0):
+    T = T0
     pop = make_pop(5, cost_index=[0.7, 1.0, 1.3, 0.9, 1.1], innovation_factor=[1.0, 0.9, 0.8, 0.95, 0.85], cum_output_t=[1.0, 5e3, 1e5, 0.0, 7.0])
     flat = dataclasses.replace(T, learning_b=np.zeros(T.S))
     base = flat.processing_cost_usd_per_kg[pop.bloc, pop.stage]
