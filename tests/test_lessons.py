@@ -203,13 +203,14 @@ def check_tiers(seed: int) -> None:
 
 def check_tiers_noise(seeds: tuple[int, ...]) -> None:
     """The note: the magnet cost and price with and without tiers differ less than between seeds in 2030; by 2044 the
-    cost is lower with the tiers in four seeds of five and the price in three, higher in the others."""
+    cost and the price are lower with the tiers in all five seeds (with the cost floors of docs/ODD.md 7.6; before them
+    the cost in four and the price in three)."""
     C, magnet = lesson("tiers", seeds[0]).b("china"), lesson("tiers", seeds[0]).s("magnet")
     for name in ("unit_cost_usd_per_kg", "price_usd_per_kg"):
         base = [lesson("tiers", s).yearly(name, 2030)[C, magnet] for s in seeds]
         other = [lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, 2030)[C, magnet] for s in seeds]
         assert within_seed_noise(base, other), (name, base, other)
-    for name, lower in (("unit_cost_usd_per_kg", 4), ("price_usd_per_kg", 3)):
+    for name, lower in (("unit_cost_usd_per_kg", 5), ("price_usd_per_kg", 5)):
         on = np.array([lesson("tiers", s).yearly(name, 2044)[C, magnet] for s in seeds])
         off = np.array([lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, 2044)[C, magnet] for s in seeds])
         assert (on < off).sum() == lower and (on > off).sum() == len(seeds) - lower, (name, on, off)
