@@ -1002,6 +1002,10 @@ def test_processing_cost_without_learning_is_the_formula(T0):
     base = flat.processing_cost_usd_per_kg[pop.bloc, pop.stage]
     want = base * pop.cost_index * experience_factor(pop, flat) * pop.innovation_factor
     assert processing_cost(pop, flat).tobytes() == want.tobytes()
+    # with the shipped floors and no learning: innovation acts on the cost above the floor alone
+    floored = dataclasses.replace(flat, cost_floor_share=np.array([0.4, 0.4, 0.3, 0.3]))
+    fl = floored.cost_floor_share[pop.stage]
+    np.testing.assert_allclose(processing_cost(pop, floored), base * pop.cost_index * (fl + (1.0 - fl) * pop.innovation_factor), rtol=1e-15)
 
 
 def test_per_row_gives_a_scalar_only_for_a_uniform_float_table():
