@@ -995,7 +995,8 @@ def test_compact_moves_wide_columns_and_growth_keeps_rows():
     assert pop.capacity_t[new[0]] == 0.0 and pop.pat_inv[new[0]].sum() == 0  # a new row starts from the defaults
 
 
-def test_processing_cost_without_learning_is_the_formula(T0):
+def test_processing_cost_without_learning_is_the_formula(T, T0):
+    shipped_floors = T.cost_floor_share
     T = T0
     pop = make_pop(5, cost_index=[0.7, 1.0, 1.3, 0.9, 1.1], innovation_factor=[1.0, 0.9, 0.8, 0.95, 0.85], cum_output_t=[1.0, 5e3, 1e5, 0.0, 7.0])
     flat = dataclasses.replace(T, learning_b=np.zeros(T.S))
@@ -1003,7 +1004,7 @@ def test_processing_cost_without_learning_is_the_formula(T0):
     want = base * pop.cost_index * experience_factor(pop, flat) * pop.innovation_factor
     assert processing_cost(pop, flat).tobytes() == want.tobytes()
     # with the shipped floors and no learning: innovation acts on the cost above the floor alone
-    floored = dataclasses.replace(flat, cost_floor_share=np.array([0.4, 0.4, 0.3, 0.3]))
+    floored = dataclasses.replace(flat, cost_floor_share=shipped_floors)
     fl = floored.cost_floor_share[pop.stage]
     np.testing.assert_allclose(processing_cost(pop, floored), base * pop.cost_index * (fl + (1.0 - fl) * pop.innovation_factor), rtol=1e-15)
 
