@@ -2,7 +2,9 @@
 
 Before Hydra runs, the overrides are composed and validated once, so that a
 user mistake ends with one line naming the key and what is allowed, exit code
-2, and nothing written under results/. With ``-m`` (multirun) every value of
+2, and nothing written under results/. A plain run (no ``-m``, no ``hydra.*``
+override) then runs that composed config directly; Hydra's app composes it again
+for everything else. With ``-m`` (multirun) every value of
 every swept key is checked that way before the first job starts, and each job
 runs through :func:`sim.research.sweep.run_job` in Hydra's sweep directory
 (``hydra.sweep.dir``): complete runs are skipped, a failing run is recorded
@@ -21,6 +23,7 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -59,7 +62,7 @@ def fail(err: ConfigError) -> None:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def hydra_main(dcfg: DictConfig) -> None:
-    from sim.engine.run import run, summary_table
+    from sim.engine.run import summary_table
 
     try:
         cfg = to_config(dcfg)
@@ -79,6 +82,14 @@ def hydra_main(dcfg: DictConfig) -> None:
         del result  # the launcher may run the next job in this process: not beside this one's model
         release_finished_runs()
         return
+    run_single(cfg, overrides)
+
+
+def run_single(cfg, overrides: list[str]) -> None:
+    """One run of a composed, validated config: its directory written, its summary printed (exit 2 with one line
+    for an output directory refused at the start, 1 if the disk fails during the run)."""
+    from sim.engine.run import run, summary_table
+
     try:
         result = run(cfg, overrides=overrides)
     except ConfigError as err:  # the output directory, refused before anything is written
@@ -274,6 +285,12 @@ def preflight(argv: list[str], multirun: bool, outputs: bool = True) -> list[str
     """Check everything before Hydra runs: the arguments, every value of every swept key, the launcher, the
     ``--config-dir`` directory, the output directory (writable, room for the runs, not another run's); the argv Hydra
     then gets (a multirun without ``hydra.sweep.dir`` gets a new unique sweep directory). ConfigError on a mistake."""
+    return checked(argv, multirun, outputs)[0]
+
+
+def checked(argv: list[str], multirun: bool, outputs: bool = True) -> tuple[list[str], Any, list[str]]:
+    """:func:`preflight`, with what it composed: (the argv for Hydra, the config of the first job, that job's
+    overrides)."""
     config_dir = config_dir_argument(argv)
     skip = {i + 1 for i, a in enumerate(argv) if a in _CONFIG_DIR}
     overrides = [a for i, a in enumerate(argv) if a not in _MULTIRUN and i not in skip and a.split("=", 1)[0] not in _CONFIG_DIR]
@@ -289,7 +306,7 @@ def preflight(argv: list[str], multirun: bool, outputs: bool = True) -> list[str
             check_multirun(cfg)
         cfgs.append(cfg)
     if not outputs:
-        return argv
+        return argv, cfgs[0], overrides
     from sim.engine import output
 
     cfg = cfgs[0]
@@ -300,16 +317,16 @@ def preflight(argv: list[str], multirun: bool, outputs: bool = True) -> list[str
                 output.check_output(target, "output.dir", [cfg])
             else:
                 output.check_output(Path(cfg.output.root) / "runs", "output.root", [cfg])
-        return argv
+        return argv, cfg, overrides
     n = job_count(overrides)
     named = _named_sweep_dir(overrides)
     if named is not None:
         output.check_output(named, "hydra.sweep.dir", [cfg] * n)
-        return argv
+        return argv, cfg, overrides
     base = Path(cfg.output.root) / "sweeps"
     output.check_output(base, "output.root", [cfg] * n)
     sweep_dir = output.unique_dir(base, "sweep")  # two sweeps started in the same second never share a directory
-    return [*argv, f"hydra.sweep.dir={sweep_dir}"]
+    return [*argv, f"hydra.sweep.dir={sweep_dir}"], cfg, overrides
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -330,9 +347,15 @@ def main(argv: list[str] | None = None) -> None:
             if printing:  # the config is printed, not run: the overrides are checked, the output directory is not
                 preflight(rest, multirun, outputs=False)
             else:
-                argv = preflight(argv, multirun)
+                argv, cfg, overrides = checked(argv, multirun)
         except ConfigError as err:
             fail(launcher_key_error(err, [a for a in rest if a not in _MULTIRUN]))
+        if not printing and not multirun and not any(o.lstrip("+~").startswith("hydra") for o in overrides):
+            # A plain run: the config the preflight composed and validated is the one Hydra would compose again,
+            # twice (for its mode, then for the job: about 1 s each). Without a hydra.* setting nothing of Hydra's
+            # job setup applies (conf/config.yaml: run.dir '.', no chdir, no log files, no output subdir).
+            run_single(cfg, overrides)
+            return
     sys.argv = [sys.argv[0]] + argv
     from sim.research.sweep import LAST_MULTIRUN
 

@@ -64,6 +64,7 @@ def _in_process(case: Bad, cwd: Path, monkeypatch) -> tuple[int, str]:
     monkeypatch.setattr(sim.research.sweep, "map_jobs", _stop)
     monkeypatch.setattr(sim.research.calibrate, "map_jobs", _stop)
     monkeypatch.setattr(sim.cli, "hydra_main", _stop)
+    monkeypatch.setattr(sim.cli, "run_single", _stop)  # a plain run starts here, without Hydra's second composition
     monkeypatch.setattr(sys, "argv", [sys.argv[0]])  # sim.cli.main sets it for Hydra
     monkeypatch.chdir(cwd)
     main = importlib.import_module(MODULES[case.cmd]).main
