@@ -21,7 +21,7 @@ DEFAULT_SEEDS = (1,)  # the dashboard's default seed (conf/config.yaml)
 PROCESSED = ("separation", "metal", "magnet")
 FLOOR = {"west_price_floor_usd_per_kg": 110.0, "west_offtake_t_per_year": 10000.0}  # mine_alone's "try": the MP Materials terms
 FASTER_PERMITS = {"west_permit_factor": 0.5}  # mine_alone's "try"
-ONE_STEP_FASTER = {"west_permit_factor": 0.75}  # one step of the slider: the note says it raises magnet capacity by less than halving
+ONE_STEP_FASTER = {"west_permit_factor": 0.75}  # one step of the slider: the note says its effect is within seed noise
 
 
 class Lesson:
@@ -93,9 +93,9 @@ def check_mine_alone(seed: int) -> None:
         assert 0 < after < most * before, f"seed {seed}, {stage}: China to the West {before:.0f} t in 2024, {after:.0f} t in 2027"
         assert L.yearly("export_controlled", 2027)[C, s] == 1.0
     price = L.yearly("price_usd_per_kg", 2027, 2030)
-    for stage in ("metal", "magnet"):  # "so Western metal and magnet prices rise well above China's": by a third or more
-        s = L.s(stage)  # (2027-2030, seeds 1-5: metal 1.39-5.7x, magnets 4.8-5.7x China's)
-        assert price[W, s] > 4.0 / 3.0 * price[C, s], (seed, stage, price[:, s])
+    for stage in ("metal", "magnet"):  # "so Western metal and magnet prices rise well above China's, magnets' the most"
+        s = L.s(stage)
+        assert price[W, s] > 1.5 * price[C, s], (seed, stage, price[:, s])
     magnet = L.s("magnet")
     assert price[W, magnet] > 2 * L.yearly("price_usd_per_kg", 2024)[W, magnet], (seed, price[:, magnet])
     west = L.timeline["west"]
@@ -109,43 +109,34 @@ def check_mine_alone(seed: int) -> None:
         reached, cap_2015 = int(west["mining"]["independence"]), L.yearly("capacity_t", 2015)[W, mining]
         assert L.yearly("capacity_t", 2024)[W, mining] >= 0.9 * cap_2015
         assert L.yearly("capacity_t", reached)[W, mining] <= 1.1 * cap_2015, (seed, reached)
-    # "try": a price floor with offtake brings Western processing forward: more capacity at every processing stage in
-    # 2035 and a fuller separation row then; metal and magnet capacity still higher in 2044 (separation in 2044 and
-    # permitting halved: the note, over seeds, in check_mine_alone_noise)
+    # "try": a price floor with offtake fills rows by the 2040s: more Western capacity at every processing stage in 2044,
+    # and a fuller separation row (permitting halved: the note, over seeds, in check_mine_alone_noise)
+    base_cap, base_ss = L.yearly("capacity_t", 2044)[W], L.yearly("self_sufficiency", 2044)[W]
     other = lesson("mine_alone", seed, changed(FLOOR))
-    for year, stages in ((2035, PROCESSED), (2044, ("metal", "magnet"))):
-        base_cap, cap = L.yearly("capacity_t", year)[W], other.yearly("capacity_t", year)[W]
-        for stage in stages:
-            s = L.s(stage)
-            assert cap[s] > base_cap[s], f"seed {seed}, floor: Western {stage} capacity {year} {cap[s]:.0f} t/yr against {base_cap[s]:.0f}"
-    sep = L.s("separation")
-    assert other.yearly("self_sufficiency", 2035)[W, sep] > L.yearly("self_sufficiency", 2035)[W, sep]
+    cap = other.yearly("capacity_t", 2044)[W]
+    for stage in PROCESSED:
+        s = L.s(stage)
+        assert cap[s] > base_cap[s], f"seed {seed}, floor: Western {stage} capacity 2044 {cap[s]:.0f} t/yr against {base_cap[s]:.0f}"
+    assert other.yearly("self_sufficiency", 2044)[W, L.s("separation")] > base_ss[L.s("separation")]
 
 
 def check_mine_alone_noise(seeds: tuple[int, ...]) -> None:
-    """The note: the floor raises capacity in 2035 in every seed (checked per seed above), by more than seed noise;
-    halving permitting time raises Western magnet capacity in 2044 in every seed, beyond seed noise, and by less on
-    average than it differs between seeds; one step of the permitting slider raises it too, by less."""
+    """The note: the floor raises capacity in every seed (checked per seed above), by more than seed noise; halving
+    permitting time raises Western magnet capacity in some seeds and lowers it in others, within seed noise, and by less
+    on average than it differs between seeds; one step of the permitting slider is within seed noise, and lowers it in
+    some seeds."""
     magnet = lesson("mine_alone", seeds[0]).s("magnet")
     W = lesson("mine_alone", seeds[0]).b("west")
     base = [lesson("mine_alone", s).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
+    step = [lesson("mine_alone", s, changed(ONE_STEP_FASTER)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
+    assert within_seed_noise(base, step), (base, step)
+    assert any(b > a for a, b in zip(step, base)), f"one step faster raised Western magnet capacity in every seed: {base} -> {step}"
     floor = [lesson("mine_alone", s, changed(FLOOR)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
     assert not within_seed_noise(base, floor), (base, floor)
-    # the floor's separation: more than seed noise in 2035; "by 2044 [the West without it] holds more of it than with the
-    # floor in some seeds"
-    sep = lesson("mine_alone", seeds[0]).s("separation")
-    base_sep = {y: [lesson("mine_alone", s).yearly("capacity_t", y)[W, sep] for s in seeds] for y in (2035, 2044)}
-    floor_sep = {y: [lesson("mine_alone", s, changed(FLOOR)).yearly("capacity_t", y)[W, sep] for s in seeds] for y in (2035, 2044)}
-    assert not within_seed_noise(base_sep[2035], floor_sep[2035]), (base_sep, floor_sep)
-    assert any(b > f for b, f in zip(base_sep[2044], floor_sep[2044])), (base_sep, floor_sep)
-    # "Halving permitting time raises Western magnet capacity in 2044 in every seed ... one step of the slider by less
-    # ... both beyond seed noise ... but smaller on average than the differences between seeds"
+    # "Western magnet capacity differs more from seed to seed than halving permitting time changes it", of either sign
     faster = [lesson("mine_alone", s, changed(FASTER_PERMITS)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
-    step = [lesson("mine_alone", s, changed(ONE_STEP_FASTER)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
-    for other in (faster, step):
-        assert all(a > b for a, b in zip(other, base)) and not within_seed_noise(base, other), (base, other)
-        assert np.ptp(base) > np.mean(np.subtract(other, base)), (base, other)
-    assert np.mean(np.subtract(step, base)) < np.mean(np.subtract(faster, base)), (base, step, faster)
+    assert within_seed_noise(base, faster) and any(a > b for a, b in zip(faster, base)) and any(a < b for a, b in zip(faster, base))
+    assert np.ptp(base) > abs(np.mean(np.subtract(faster, base))), (base, faster)
 
 
 # --------------------------------------------------------------------------
@@ -212,15 +203,14 @@ def check_tiers(seed: int) -> None:
 
 def check_tiers_noise(seeds: tuple[int, ...]) -> None:
     """The note: the magnet cost and price with and without tiers differ less than between seeds in 2030; by 2044 the
-    cost and the price are lower with the tiers in four seeds of five (with the cost floors of docs/ODD.md 7.6 and
-    Lynas at its 2015 run rate; with the floors alone in all five, before the floors the cost in four and the price in
-    three)."""
+    cost and the price are lower with the tiers in all five seeds (with the cost floors of docs/ODD.md 7.6; before them
+    the cost in four and the price in three)."""
     C, magnet = lesson("tiers", seeds[0]).b("china"), lesson("tiers", seeds[0]).s("magnet")
     for name in ("unit_cost_usd_per_kg", "price_usd_per_kg"):
         base = [lesson("tiers", s).yearly(name, 2030)[C, magnet] for s in seeds]
         other = [lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, 2030)[C, magnet] for s in seeds]
         assert within_seed_noise(base, other), (name, base, other)
-    for name, lower in (("unit_cost_usd_per_kg", 4), ("price_usd_per_kg", 4)):
+    for name, lower in (("unit_cost_usd_per_kg", 5), ("price_usd_per_kg", 5)):
         on = np.array([lesson("tiers", s).yearly(name, 2044)[C, magnet] for s in seeds])
         off = np.array([lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, 2044)[C, magnet] for s in seeds])
         assert (on < off).sum() == lower and (on > off).sum() == len(seeds) - lower, (name, on, off)

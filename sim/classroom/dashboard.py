@@ -533,13 +533,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         ),
         "try": "A 110 USD/kg oxide floor with 10,000 t/yr offtake, or permitting 0.5: which rows fill by 2044?",
         "noise": (
-            "The oxide floor with offtake in *Try next* raises the West's separation, metal and magnet capacity in 2035 "
-            "in every seed we tried (1-5), by more than seed noise: Western separation comes about a decade sooner. "
-            "Without the floor the West builds separation late, after 2035, and by 2044 holds more of it than with the "
-            "floor in some seeds; metal and magnet capacity stay higher with the floor. Halving permitting time raises "
-            "Western magnet capacity in 2044 in every seed we tried, by 0.5 to 20 kt a year, and one step of the "
-            "permitting slider (0.75) by less, up to 9 kt: both beyond seed noise for the same seed, but smaller on "
-            "average than the differences between seeds. Compare runs of the same seed."
+            "The oxide floor with offtake in *Try next* raises the West's separation, metal and magnet capacity in 2044 "
+            "in every seed we tried (1-5), by more than seed noise. Halving permitting time does not: with the same seed, "
+            "Western magnet capacity in 2044 ends above today's in some seeds and below in others, and it differs more "
+            "from seed to seed than halving permitting time changes it on average; so does one step of the permitting "
+            "slider (0.75). Compare runs of the same seed."
         ),
         "panels": ("chain", "timeline"),
         "compare": {
@@ -591,10 +589,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "noise": (
             "Chinese firms spend more on R&D with the tiers in every seed we tried (1-5), but the lower costs it buys "
             "take time: Chinese magnet costs and prices differ less than between seeds in 2030. By 2044 the magnet "
-            "unit cost and price are lower with the tiers in four seeds of five, by 0.2 to 7 dollars a kilo, and about "
-            "2 dollars higher in the fifth, small beside the fall every run shares: every Chinese firm learns and "
-            "innovates toward the same floor of materials and energy, and already deducts its R&D twice from taxable "
-            "profit, tiers or not."
+            "unit cost and price are lower with the tiers in all five seeds, by 0.4 to 5 dollars a kilo, small beside "
+            "the fall every run shares: every Chinese firm learns and innovates toward the same floor of materials and "
+            "energy, and already deducts its R&D twice from taxable profit, tiers or not."
         ),
         "panels": ("pyramid", "prices"),
         "compare": {
