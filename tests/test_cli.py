@@ -140,13 +140,36 @@ def test_good_run_leaves_one_complete_run_directory(good_run):
 
 
 def test_resolved_config_of_a_cli_run_equals_compose(good_run):
-    """The run's config.yaml is the config the Hydra app resolved; compose() gives the same."""
+    """The run's config.yaml is the config the preflight composed and the run resolved; compose() gives the same."""
     proc, _, root, args = good_run
     assert proc.returncode == 0, proc.stderr[-3000:]
     (d,) = run_dirs(root)
     written = to_config(OmegaConf.load(d / "config.yaml"))
     assert written == compose(list(args))
     assert written.world.markets.logit_beta == 5.0
+
+
+def test_a_plain_run_and_the_hydra_app_write_the_same_run(good_run, tmp_path):
+    """A plain run runs the config the preflight composed (sim/cli.py); with a ``hydra.*`` override the same run goes
+    through Hydra's app, which composes it again: the same data files byte for byte, the same summary and config but
+    for the wall time and the output root, the same overrides in the manifest (Hydra's own are not the task's)."""
+    proc, _, root, args = good_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    root2 = tmp_path / "results"
+    args2 = GOOD_ARGS + (f"output.root={root2}",)
+    proc2 = run_sim(*args2, "hydra.job.chdir=false", cwd=tmp_path / "work")
+    assert proc2.returncode == 0, proc2.stderr[-3000:]
+    (d1,), (d2,) = run_dirs(root), run_dirs(root2)
+    for name in sorted(RUN_FILES - {"summary.json", "manifest.json", "config.yaml"}):
+        assert (d1 / name).read_bytes() == (d2 / name).read_bytes(), name
+    s1, s2 = (json.loads((d / "summary.json").read_text()) for d in (d1, d2))
+    assert {k: v for k, v in s1.items() if k != "wall_time_s"} == {k: v for k, v in s2.items() if k != "wall_time_s"}
+    c1, c2 = (OmegaConf.load(d / "config.yaml") for d in (d1, d2))
+    c2.output.root = c1.output.root
+    assert c1 == c2
+    assert json.loads((d2 / "manifest.json").read_text())["overrides"] == list(args2)
+    # the summary table (its first line gives the wall time, the last the directory)
+    assert proc.stdout.splitlines()[1:-1] == proc2.stdout.splitlines()[1:-1]
 
 
 def test_runs_started_in_the_same_second_get_different_directories(tmp_path):
