@@ -533,8 +533,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         ),
         "try": "A 110 USD/kg oxide floor with 10,000 t/yr offtake, or permitting 0.5: which rows fill by 2044?",
         "noise": (
-            "The oxide floor with offtake in *Try next* raises the West's separation, metal and magnet capacity in 2044 "
-            "in every seed we tried (1-5), by more than seed noise. Halving permitting time does not: with the same seed, "
+            "The oxide floor with offtake in *Try next* raises the West's separation, metal and magnet capacity in 2035 "
+            "in every seed we tried (1-5), by more than seed noise: Western separation comes about a decade sooner. By "
+            "2044 the West without the floor has closed part of the separation gap; its metal and magnet capacity stay "
+            "lower. Halving permitting time does not raise capacity beyond seed noise: with the same seed, "
             "Western magnet capacity in 2044 ends above today's in some seeds and below in others, and it differs more "
             "from seed to seed than halving permitting time changes it on average; so does one step of the permitting "
             "slider (0.75). Compare runs of the same seed."
