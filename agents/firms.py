@@ -224,9 +224,11 @@ class FirmPopulation:
         object.__setattr__(self, "n", 0)
         object.__setattr__(self, "next_id", 0)
         object.__setattr__(self, "_data", {})
-        for name, (dtype, default) in COLUMNS.items():
+        for name, (dtype, _) in COLUMNS.items():
             shape = (capacity, WIDE[name]) if name in WIDE else (capacity,)
-            self._data[name] = np.full(shape, default, dtype=dtype, order="F" if name in BY_QUARTER else "C")
+            # unfilled: no rule reads a row before ``add`` gives it its defaults, so the rows held in reserve cost no
+            # writing (and their memory pages none until used)
+            self._data[name] = np.empty(shape, dtype=dtype, order="F" if name in BY_QUARTER else "C")
         self._views()
 
     # -- column access ------------------------------------------------------
