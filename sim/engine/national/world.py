@@ -160,8 +160,11 @@ def _seed_patents(
     one vectorised draw per past year): evenly in expectation where patents are kept to term (``keep`` 1), else in
     proportion to the share of a cohort still in force, ``keep`` ** (years since its grant), as the bloc's yearly
     lapse leaves them."""
-    left = counts.astype(np.int64)
-    years = np.clip(np.floor(age_years).astype(np.int64), 1, life - 1)
+    # only the holders: a binomial draw with n = 0 takes nothing from the stream, so leaving those rows out draws the
+    # same numbers for the others (most firms hold no patent of a class)
+    held = np.flatnonzero(counts > 0)
+    rows, left = rows[held], counts[held].astype(np.int64)
+    years = np.clip(np.floor(age_years[held]).astype(np.int64), 1, life - 1)
     tail = _years_in_force(years, keep) if keep < 1.0 else None  # what the cohorts not yet filled hold, in cohorts
     for k in range(life - 1):
         slots_left = np.maximum(years - k, 1)
