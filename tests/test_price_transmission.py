@@ -169,7 +169,13 @@ def test_a_netback_by_stage_raises_only_the_stages_it_names():
 
 
 def _west_separation_pipeline_2029(input_limited: bool) -> float:
-    cfg = make_config("scenario=export_controls_full", "seed=1", "years=15", f"world.investment.netback_input_limited={str(input_limited).lower()}")
+    cfg = make_config(
+        "scenario=export_controls_full",
+        "seed=1",
+        "years=15",
+        f"world.investment.netback_input_limited={str(input_limited).lower()}",
+        "world.investment.input_short_vs_sales=false",  # the lever alone (input_short_vs_sales also bids the stage above)
+    )
     m = ChainModel(cfg)
     for _ in range(cfg.years * 4):
         m.step()
@@ -185,6 +191,28 @@ def test_an_input_limited_metal_stage_bids_western_separation_with_the_lever():
     without it (docs/ODD.md 7.7; 9.2 and 0.4 kt with the national round ranked by gap stage first)."""
     with_lever, without = _west_separation_pipeline_2029(True), _west_separation_pipeline_2029(False)
     assert with_lever > 4000.0 and with_lever > 2.0 * without, (with_lever, without)
+
+
+def _first_quarter_western_separation_pays(short_vs_sales: bool) -> float:
+    """The first time (years) from 2025 at which a new Western separation plant's expected profitability index exceeds
+    1 under export_controls_full, seed 1 (``inf``: not by the end of 2031)."""
+    cfg = make_config("scenario=export_controls_full", "seed=1", "years=17", f"world.investment.input_short_vs_sales={str(short_vs_sales).lower()}")
+    m = ChainModel(cfg)
+    w, sep = m.tables.blocs.index("west"), m.tables.stages.index("separation")
+    for _ in range(cfg.years * 4):
+        m.step()
+        if m.current_year >= 2025 and m.pi_entrant[w, sep] > 1.0:
+            return m.current_year
+    return float("inf")
+
+
+def test_an_input_short_metal_stage_bids_western_separation_sooner_with_the_lever():
+    """export_controls_full, seed 1: from 2025 the West's metal investors expect to sell far more than its oxide can
+    make. With ``investment.input_short_vs_sales`` that shortfall is the oxide's: a new separation plant's expected
+    profitability index passes 1 in 2027.5; without it, only once the metal plants built meanwhile stand idle for want
+    of oxide (input-limited), in 2029.5 (docs/ODD.md 7.7)."""
+    on, off = _first_quarter_western_separation_pays(True), _first_quarter_western_separation_pays(False)
+    assert on <= 2028.0 and off - on >= 1.0, (on, off)
 
 
 # -- in a run --------------------------------------------------------------------------------------------------------
@@ -379,7 +407,8 @@ def _first_west_separation_start(shortfall: bool) -> float:
         "seed=4",
         "years=20",
         f"world.investment.shortfall_prices={str(shortfall).lower()}",
-        "world.investment.netback_input_limited=false",  # this lever alone (the input-limited netback also brings them earlier)
+        "world.investment.netback_input_limited=false",  # this lever alone (the input-limited netback also brings them earlier,
+        "world.investment.input_short_vs_sales=false",  # and so does the input-short one)
     )
     m = ChainModel(cfg)
     for _ in range(cfg.years * 4):

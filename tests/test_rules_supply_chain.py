@@ -193,6 +193,119 @@ def test_the_unfed_need_counts_at_once_and_the_rest_is_smoothed():
     np.testing.assert_allclose(off, s_off, rtol=1e-12)
 
 
+# ---------------------------------------------------------------------- input-short stages (investment.input_short_vs_sales)
+def _short_chain(short_vs_sales: bool) -> ChainModel:
+    """West: a metal plant of 1000 t and a magnet plant of 2 kt, which the metal can keep busy; China: one of each.
+    China licenses 20% of its metal and magnets, and the West's magnet investors expect to sell 5 kt a quarter of
+    magnets (far more than the West's metal can make) and its metal investors 100 t."""
+    m = _model(
+        bloc=[WEST, WEST, CHINA, CHINA],
+        stage=[METAL, MAGNET, METAL, MAGNET],
+        capacity_t=[1000.0, 2000.0, 5000.0, 20_000.0],
+    )
+    m.markets.set_export_control("test", "china", ["metal", "magnet"], 0.2)
+    m.world.investment.input_feasible_supply = True
+    m.world.investment.input_short_vs_sales = short_vs_sales
+    m.sales_expected = np.full((T.B, T.S), 100.0)
+    m.sales_expected[WEST, MAGNET] = 5000.0
+    m.sales_expected_quarter = m.quarter
+    return m
+
+
+def test_a_stage_whose_feed_misses_its_sales_is_input_short_only_with_the_lever():
+    """The West's magnet plant is fed (1000 t of metal make more magnets than its 2 kt can), so it is not
+    input-limited; but the 20 kt a year its investors expect to sell need more metal than the West has: input-short.
+    So is the rest of the world's magnet stage, which has sales within reach and no metal at all. Off, no stage is
+    input-short (the rule before)."""
+    for lever in (True, False):
+        m = _short_chain(lever)
+        investment.expectations(m)
+        feed = m.input_feed[0]
+        assert feed[WEST, MAGNET] == pytest.approx(1000.0 * MU / T.input_per_t[MAGNET], rel=1e-12)
+        assert feed[WEST, MAGNET] > 2000.0 * MU
+        assert not investment.input_limited(m).any()
+        short = investment.input_short(m)
+        assert short.sum() == (2 if lever else 0) and short[WEST, MAGNET] == short[ROW, MAGNET] == lever
+
+
+def test_an_input_short_stage_expects_the_scarcity_margin_only_on_what_its_feed_can_make():
+    """The West's magnet index at 5x the reference: investors expect the gap to its long-run price to last for the
+    share of the sales a new plant could make that capacity leaves uncovered. With the lever those sales are at most
+    what the feed can make (feed / target utilisation); off, all of the 20 kt a year (grown to the lead time)."""
+    got = {}
+    for lever in (True, False):
+        m = _short_chain(lever)
+        m.markets.expected_price[WEST, MAGNET] = 5.0 * T.reference_price_usd_per_kg[MAGNET]
+        E = investment.expectations(m)
+        target = m.world.markets.target_utilisation
+        wanted = 5000.0 * m.demand_growth[WEST, MAGNET] * 4.0 / target
+        servable = min(wanted, m.input_feed[0][WEST, MAGNET] / target) if lever else wanted
+        keep = (servable - 2000.0) / servable
+        normal = investment.long_run_price(m, E.input_price, E.discount_rate, E.capex_support)[WEST, MAGNET]
+        p = m.markets.expected_price[WEST, MAGNET]
+        assert p > normal
+        assert E.price[WEST, MAGNET] == pytest.approx(normal + (p - normal) * keep, rel=1e-9)
+        got[lever] = E.price[WEST, MAGNET]
+    assert got[True] < got[False]
+
+
+def test_the_stage_above_an_input_short_stage_bids_its_netback_with_the_lever():
+    """No final buyer is short and no stage is input-limited, so without the lever the West's metal investors, who
+    expect to sell 8 kt a year against 1 kt of capacity, expect the metal index to rise to its long-run price at most;
+    with it the magnet stage is input-short and they expect more: the netback share of the gap to the input price at
+    which a new magnet plant breaks even at the magnet index (5x its reference)."""
+    prices = {}
+    for lever in (True, False):
+        m = _short_chain(lever)
+        m.sales_expected[WEST, METAL] = 2000.0
+        m.last_clearing = {
+            MAGNET: StageClearing(  # the final buyers got all they asked for
+                suppliers=np.array([1, 3]),
+                alloc=np.zeros((2, 2)),
+                demand=np.array([100.0, 100.0]),
+                unmet=np.zeros(2),
+                class_bloc=np.array([WEST, CHINA]),
+                landed=np.zeros((2, 2)),
+            )
+        }
+        m.markets.expected_price[WEST, MAGNET] = 5.0 * T.reference_price_usd_per_kg[MAGNET]
+        E = investment.expectations(m)
+        normal = investment.long_run_price(m, E.input_price, E.discount_rate, E.capex_support)[WEST, METAL]
+        prices[lever] = (E.price[WEST, METAL], normal)
+    assert prices[False][0] <= prices[False][1] * (1 + 1e-12)
+    assert prices[True][0] > 1.3 * prices[True][1]
+
+
+def test_the_sales_an_input_short_stage_cannot_feed_count_upstream_less_the_derived_demand():
+    """With the lever the West's metal investors count, beyond the input its plants need, the metal that the magnet
+    stage's expected sales (20 kt a year, grown to the lead time) need beyond the feed, less what the final buyers'
+    unmet magnets already bring them (investment.derived_demand_share) and their own unmet orders; off, nothing: the
+    magnet plant itself is fed."""
+    m = _short_chain(True)
+    m.demand_growth = np.ones((T.B, T.S))
+    cap, _ = m.capacity_and_pipeline()
+    m.input_feed = investment.input_feed(m, cap, m.committed_pipeline())
+    need = T.input_per_t[MAGNET] * (20_000.0 - m.input_feed[0][WEST, MAGNET]) / 4.0
+    assert investment.unfed_need(m)[WEST, METAL] == pytest.approx(need, rel=1e-12)
+    assert investment.unfed_need(m)[WEST, MAGNET] == 0.0 and investment.unfed_need(m)[CHINA].sum() == 0.0
+    # final buyers short of 1000 t of magnets: the derived demand at metal is counted once
+    m.last_clearing = {
+        MAGNET: StageClearing(
+            suppliers=np.array([1, 3]),
+            alloc=np.zeros((2, 2)),
+            demand=np.array([1100.0, 0.0]),
+            unmet=np.array([1000.0, 0.0]),
+            class_bloc=np.array([WEST, CHINA]),
+            landed=np.zeros((2, 2)),
+        )
+    }
+    derived = investment.derived_demand(m)[WEST, METAL]
+    assert derived > 0.0
+    assert investment.unfed_need(m)[WEST, METAL] == pytest.approx(need - derived, rel=1e-12)
+    m.world.investment.input_short_vs_sales = False
+    assert investment.unfed_need(m)[WEST, METAL] == 0.0
+
+
 # ---------------------------------------------------------------------- the insolvency sale
 def _mine_model(control: bool = True) -> ChainModel:
     """West: a 40 kt mine at quality 1, a separation plant of 2 kt and 6 kt of separation past its decision; China

@@ -231,6 +231,8 @@ class InvestmentConfig:
     input_feasible_supply: bool = False  # investors count what the bloc's inputs (own upstream, licensed imports) can feed: an
     # input-limited stage expects no scarcity margin and no more sales than the feed; its unfed input need counts upstream
     input_limit_tolerance: float = f(0.1, lo=0.0, hi=1.0)  # share of a stage's sellable nameplate the feed may miss before it is input-limited
+    input_short_vs_sales: bool = False  # a stage whose feed cannot make what its bloc can sell there (not only what its plants can make) is
+    # input-short: new plants there expect to sell no more than the feed, and the stage above bids the netback (false: the rule before)
     unfed_need_at_once: bool = False  # the unfed input need of the bloc's downstream plants and committed pipeline counts upstream at
     # once, not smoothed over price_memory_quarters with the rest of the sales within reach (final investment decisions are public)
     # an expansion of an operating plant (brownfield: its site, permits, utilities and owner's team exist) takes these shares of a new

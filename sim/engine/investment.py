@@ -128,6 +128,20 @@ def input_limited(model: ChainModel, nameplate: np.ndarray | None = None) -> np.
     return np.isfinite(feed) & (feed < (1.0 - model.world.investment.input_limit_tolerance) * nameplate)
 
 
+def input_short(model: ChainModel, nameplate: np.ndarray | None = None) -> np.ndarray:
+    """(B, S) with ``investment.input_short_vs_sales``: whether a stage's feed (:func:`input_feed`) misses more than
+    ``investment.input_limit_tolerance`` of what its bloc can sell there over the lead time (the smoothed sales within
+    reach grown to the lead time, t a year), or of its plants' and committed pipeline's nameplate (:func:`input_limited`):
+    new plants there would lack input, so the scarcity is the stage above's. All False without the feed or the flag."""
+    T = model.tables
+    if model.input_feed is None or not model.world.investment.input_short_vs_sales or model.sales_expected is None:
+        return np.zeros((T.B, T.S), dtype=bool)
+    feed, _ = model.input_feed
+    nameplate = fed_nameplate(model) if nameplate is None else nameplate
+    need = np.maximum(model.sales_expected * model.demand_growth * 4.0, nameplate)
+    return np.isfinite(feed) & (feed < (1.0 - model.world.investment.input_limit_tolerance) * need)
+
+
 def floor_covered_utilisation(util: np.ndarray, floor: np.ndarray, unit_cost: np.ndarray, max_utilisation: float) -> np.ndarray:
     """(B, S) expected utilisation where a state price floor (scenarios.price_floor; ``floor`` > 0) covers a new plant's
     unit cost: the maximum. The state tops up every kg sold to the floor whatever the index, so such a plant can
@@ -166,16 +180,26 @@ def expected_project_price(
     the rest closes as the pipeline comes on line (investors see each other's projects; the cobweb of naive
     expectations is damped). Below the long-run level, the uncovered share is expected to sell at it with
     ``investment.shortfall_prices`` (:func:`price_gap_expected`); a glut is expected to last (no one builds into it).
+    With ``investment.input_short_vs_sales`` the sales a new plant can serve are at most what the bloc's inputs let the
+    stage make (:func:`input_feed`), the uncovered share is of those, and the stage above an input-short stage
+    (:func:`input_short`) bids the netback as above an input-limited one.
     False: the smoothed index itself. ``supply``: (capacity, committed pipeline) when the caller has them (else read now)."""
     mk = model.markets
     if not model.world.investment.pipeline_aware_prices or model.sales_expected is None:
         return mk.expected_price
     cap, pipe = (model.capacity_and_pipeline()[0], model.committed_pipeline()) if supply is None else supply
-    wanted = model.sales_expected * model.demand_growth * 4.0 / model.world.markets.target_utilisation
-    keep = np.clip(np.divide(wanted - (cap + pipe), wanted, out=np.zeros_like(wanted), where=wanted > 1e-9), 0.0, 1.0)
+    target = model.world.markets.target_utilisation
+    wanted = model.sales_expected * model.demand_growth * 4.0 / target
+    nameplate = fed_nameplate(model, cap, pipe)
+    limited = input_limited(model, nameplate)
+    servable, bid = wanted, limited
+    if model.world.investment.input_short_vs_sales and model.input_feed is not None:
+        # new plants sell no more than the bloc's inputs let the stage make: the sales beyond the feed are the input's
+        servable = np.minimum(wanted, model.input_feed[0] / target)
+        bid = limited | input_short(model, nameplate)  # the stage above bids for the input the sales need
+    keep = np.clip(np.divide(servable - (cap + pipe), servable, out=np.zeros_like(wanted), where=servable > 1e-9), 0.0, 1.0)
     normal = long_run_price(model, input_price, rate, support)
-    limited = input_limited(model, fed_nameplate(model, cap, pipe))
-    price = netback_prices(model, mk.expected_price, normal, input_price, limited)
+    price = netback_prices(model, mk.expected_price, normal, input_price, bid)
     # at an input-limited stage a new plant adds no output: the scarcity margin is the input's (bid upstream by the
     # netback, which reads the price before this), its investors expect the long-run price
     keep = np.where(limited, 0.0, keep)
@@ -276,14 +300,23 @@ def sales_within_reach(model: ChainModel, nameplate: np.ndarray | None = None, w
                 at_risk = np.minimum(prem[b] / pmax, 1.0)
                 at_risk[b] = 0.0
                 out[b, s] += (got * at_risk).sum()
-    share = model.world.investment.derived_demand_share
-    if share > 0 and (T.S - 1) in model.last_clearing:  # the bloc's final buyers' unmet magnets, in each upstream stage's product
-        unmet_magnets = final_unmet(model)[0]
-        per_magnet = T.magnet_eq_per_t[T.S - 1] / T.magnet_eq_per_t  # (S,) t of stage-s product per t of magnet
-        out[:, : T.S - 1] += share * unmet_magnets[:, None] * per_magnet[None, : T.S - 1]
+    out += derived_demand(model)
     if with_unfed and model.input_feed is not None:  # the input the bloc's plants and committed pipeline downstream would buy but cannot get
         out += unfed_need(model, nameplate)
     return capped_sales(model, out)
+
+
+def derived_demand(model: ChainModel) -> np.ndarray:
+    """(B, S) t a quarter: ``investment.derived_demand_share`` of the bloc's final buyers' unmet magnets in each upstream
+    stage's product (none at the magnet stage; zeros before the first clearing of magnets or with the share 0)."""
+    T = model.tables
+    out = np.zeros((T.B, T.S))
+    share = model.world.investment.derived_demand_share
+    if share > 0 and (T.S - 1) in model.last_clearing:
+        unmet_magnets = final_unmet(model)[0]
+        per_magnet = T.magnet_eq_per_t[T.S - 1] / T.magnet_eq_per_t  # (S,) t of stage-s product per t of magnet
+        out[:, : T.S - 1] = share * unmet_magnets[:, None] * per_magnet[None, : T.S - 1]
+    return out
 
 
 def capped_sales(model: ChainModel, out: np.ndarray) -> np.ndarray:
@@ -306,8 +339,16 @@ def unfed_need(model: ChainModel, nameplate: np.ndarray | None = None) -> np.nda
         return out
     nameplate = fed_nameplate(model) if nameplate is None else nameplate
     lim = input_limited(model, nameplate)
+    by_sales = model.world.investment.input_short_vs_sales and model.sales_expected is not None
+    if by_sales:  # what the stage's sales within reach need beyond the feed (last quarter's sales, grown to the lead time)
+        need = np.maximum(model.sales_expected * model.demand_growth * 4.0, nameplate)
+        short = input_short(model, nameplate)
+        derived = derived_demand(model)  # counted already upstream as the final buyers' unmet magnets
     for s in range(1, T.S):
         gap = np.where(lim[:, s], T.input_per_t[s] * np.maximum(nameplate[:, s] - feed[0][:, s], 0.0) / 4.0, 0.0)
+        if by_sales:
+            gap_sales = np.where(short[:, s], T.input_per_t[s] * np.maximum(need[:, s] - feed[0][:, s], 0.0) / 4.0, 0.0)
+            gap = np.maximum(gap, gap_sales - derived[:, s - 1])
         cl = model.last_clearing.get(s - 1)
         unmet = np.zeros(B) if cl is None else np.bincount(cl.class_bloc, weights=cl.unmet, minlength=B)
         out[:, s - 1] += np.maximum(gap - unmet, 0.0)  # their unmet orders already count
