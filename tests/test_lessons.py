@@ -110,15 +110,16 @@ def check_mine_alone(seed: int) -> None:
         assert L.yearly("capacity_t", 2024)[W, mining] >= 0.9 * cap_2015
         assert L.yearly("capacity_t", reached)[W, mining] <= 1.1 * cap_2015, (seed, reached)
     # "try" and the note: a price floor with offtake brings Western processing forward: more capacity at every
-    # processing stage in 2035 and a fuller separation row then; by 2044 a smaller separation gap, and metal and magnet
-    # capacity still higher (beyond seed noise and permitting halved: check_mine_alone_noise)
+    # processing stage in 2035 and in 2044 and a fuller separation row then; more separation in 2030 than without the
+    # floor in 2035, and about twice as much in 2044 (beyond seed noise and permitting halved: check_mine_alone_noise)
     other = lesson("mine_alone", seed, changed(FLOOR))
     gap = {year: other.yearly("capacity_t", year)[W] - L.yearly("capacity_t", year)[W] for year in (2035, 2044)}
-    for year, stages in ((2035, PROCESSED), (2044, ("metal", "magnet"))):
-        for stage in stages:
+    for year in (2035, 2044):
+        for stage in PROCESSED:
             assert gap[year][L.s(stage)] > 0, f"seed {seed}, floor: Western {stage} capacity {year} {gap[year][L.s(stage)]:+.0f} t/yr"
     sep = L.s("separation")
-    assert gap[2044][sep] < gap[2035][sep], (seed, gap)  # "has closed part of the separation gap"
+    assert other.yearly("capacity_t", 2030)[W, sep] > L.yearly("capacity_t", 2035)[W, sep], (seed, gap)  # "more in 2030 than without in 2035"
+    assert other.yearly("capacity_t", 2044)[W, sep] > 1.5 * L.yearly("capacity_t", 2044)[W, sep], (seed, gap)  # "about twice as much"
     assert other.yearly("self_sufficiency", 2035)[W, sep] > L.yearly("self_sufficiency", 2035)[W, sep]
 
 
@@ -164,7 +165,8 @@ def check_export_control(seed: int) -> None:
         # the red cut flows: China's exports controlled, and "Chinese producers lose customers" abroad
         assert on.yearly("export_controlled", 2027)[C, s] == 1.0 and off.yearly("export_controlled", 2027)[C, s] == 0.0
         exports_on, exports_2024 = on.yearly("exports_t", 2027, how=np.sum)[C, s], on.yearly("exports_t", 2024, how=np.sum)[C, s]
-        assert exports_on < 0.5 * exports_2024, f"seed {seed}, {stage}: China's exports {exports_2024:.0f} t in 2024, {exports_on:.0f} t in 2027"
+        # at least two fifths of its export sales gone in 2027 at every stage (seeds 1-5: 64-94% at oxide and magnets, 50-76% at metal)
+        assert exports_on < 0.6 * exports_2024, f"seed {seed}, {stage}: China's exports {exports_2024:.0f} t in 2024, {exports_on:.0f} t in 2027"
     for stage in ("metal", "magnet"):  # the note: at least one and a half times the Chinese price in 2027
         s = on.s(stage)
         price = on.yearly("price_usd_per_kg", 2027)
@@ -209,14 +211,14 @@ def check_tiers(seed: int) -> None:
 
 def check_tiers_noise(seeds: tuple[int, ...]) -> None:
     """The note: the magnet cost and price with and without tiers differ less than between seeds in 2030; by 2044 the
-    cost and the price are lower with the tiers in all five seeds (with the cost floors of docs/ODD.md 7.6; before them
-    the cost in four and the price in three)."""
+    cost and the price are lower with the tiers in four of five seeds (with the input-short rule of docs/ODD.md 7.7; in
+    all five before it, with the cost floors of 7.6; before those the cost in four and the price in three)."""
     C, magnet = lesson("tiers", seeds[0]).b("china"), lesson("tiers", seeds[0]).s("magnet")
     for name in ("unit_cost_usd_per_kg", "price_usd_per_kg"):
         base = [lesson("tiers", s).yearly(name, 2030)[C, magnet] for s in seeds]
         other = [lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, 2030)[C, magnet] for s in seeds]
         assert within_seed_noise(base, other), (name, base, other)
-    for name, lower in (("unit_cost_usd_per_kg", 5), ("price_usd_per_kg", 5)):
+    for name, lower in (("unit_cost_usd_per_kg", 4), ("price_usd_per_kg", 4)):
         on = np.array([lesson("tiers", s).yearly(name, 2044)[C, magnet] for s in seeds])
         off = np.array([lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, 2044)[C, magnet] for s in seeds])
         assert (on < off).sum() == lower and (on > off).sum() == len(seeds) - lower, (name, on, off)

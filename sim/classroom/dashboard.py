@@ -534,9 +534,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "try": "A 110 USD/kg oxide floor with 10,000 t/yr offtake, or permitting 0.5: which rows fill by 2044?",
         "noise": (
             "The oxide floor with offtake in *Try next* raises the West's separation, metal and magnet capacity in 2035 "
-            "in every seed we tried (1-5), by more than seed noise: Western separation comes about a decade sooner. By "
-            "2044 the West without the floor has closed part of the separation gap; its metal and magnet capacity stay "
-            "lower. Halving permitting time does not raise capacity beyond seed noise: with the same seed, "
+            "and in 2044 in every seed we tried (1-5), by more than seed noise: with it the West has more separation in "
+            "2030 than without it in 2035, and in 2044 still about twice as much. Halving permitting time does not raise capacity beyond seed noise: with the same seed, "
             "Western magnet capacity in 2044 ends above today's in some seeds and below in others, and it differs more "
             "from seed to seed than halving permitting time changes it on average; so does one step of the permitting "
             "slider (0.75). Compare runs of the same seed."
@@ -591,7 +590,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "noise": (
             "Chinese firms spend more on R&D with the tiers in every seed we tried (1-5), but the lower costs it buys "
             "take time: Chinese magnet costs and prices differ less than between seeds in 2030. By 2044 the magnet "
-            "unit cost and price are lower with the tiers in all five seeds, by 0.4 to 5 dollars a kilo, small beside "
+            "unit cost and price are lower with the tiers in four of five seeds, by 1.2 to 4 dollars a kilo, and "
+            "higher by about 2 dollars in the fifth: small beside "
             "the fall every run shares: every Chinese firm learns and innovates toward the same floor of materials and "
             "energy, and already deducts its R&D twice from taxable profit, tiers or not."
         ),
