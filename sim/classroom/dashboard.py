@@ -535,7 +535,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "noise": (
             "The oxide floor with offtake in *Try next* raises the West's separation, metal and magnet capacity in 2035 "
             "and in 2044 in every seed we tried (1-5), by more than seed noise: with it the West has more separation in "
-            "2030 than without it in 2035, and in 2044 still about twice as much. Halving permitting time does not raise capacity beyond seed noise: with the same seed, "
+            "2030 than without it in 2035, and in 2044 still about twice as much. Halving permitting time does not "
+            "raise capacity beyond seed noise: with the same seed, "
             "Western magnet capacity in 2044 ends above today's in some seeds and below in others, and it differs more "
             "from seed to seed than halving permitting time changes it on average; so does one step of the permitting "
             "slider (0.75). Compare runs of the same seed."
