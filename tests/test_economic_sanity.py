@@ -19,7 +19,10 @@ covered), seeds 1-5 and the default horizon (30 years):
 
 These are yardsticks for the market economics, not descriptions of today's results: a failure names the scenario,
 seed, bloc, stage, the longest run, its quarters and the values in it. All 127 pass (December 2026, with the build-out
-allowance over the covered stages' longest lead time; the longest runs are 8 quarters, at the limit, in
+allowance over the covered stages' longest lead time and investors' input-short rule, docs/ODD.md 7.7: the longest
+shortage runs are 8 quarters, at the limit, the West's final buyers in export_control_shock seeds 1, 4 and 5, and 6-7
+under export_controls_full; the longest runs at a clip bound are 4 quarters, at the limit, in no_export_controls seeds
+1-3, laissez_faire seed 4 and export_quota_2010 seed 2. Before that rule the shortage runs were 8 quarters in
 export_control_shock seeds 1, 3 and 5 and export_controls_full seed 3. In November 2026, after investors' shortfall
 prices, docs/ODD.md 7.7, and the projects committed by 2010 in the 2010 world, section 5, all 126 passed; before them 2
 or 3 failed: the West's separation short in 2035-38 under the 2025 control, export_control_shock seed 4, and the West's
