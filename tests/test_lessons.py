@@ -99,9 +99,9 @@ def check_mine_alone(seed: int) -> None:
     magnet = L.s("magnet")
     assert price[W, magnet] > 2 * L.yearly("price_usd_per_kg", 2024)[W, magnet], (seed, price[:, magnet])
     west = L.timeline["west"]
-    # the magnet row fills after the control (within the horizon); separation stays pale to 2044
+    # the magnet row fills after the control (within the horizon); separation stays pale into the 2040s
     assert west["magnet"]["independence"] is not None and west["magnet"]["independence"] >= 2026, (seed, west["magnet"])  # 2028-2042
-    assert west["separation"]["independence"] is None, (seed, west["separation"])
+    assert west["separation"]["independence"] is None or west["separation"]["independence"] >= 2040, (seed, west["separation"])  # 2042 in seed 3
     ss = L.yearly("self_sufficiency", 2044)[W]
     assert ss[L.s("separation")] < L.model.world.independence_threshold and ss[L.s("separation")] < ss[L.s("magnet")]
     # the mine row only where the large mine survives the 2010s: reached (if at all) on the mine of 2015, no new one
@@ -111,7 +111,7 @@ def check_mine_alone(seed: int) -> None:
         assert L.yearly("capacity_t", reached)[W, mining] <= 1.1 * cap_2015, (seed, reached)
     # "try" and the note: a price floor with offtake brings Western processing forward: more capacity at every
     # processing stage in 2035 and in 2044 and a fuller separation row then; more separation in 2030 than without the
-    # floor in 2035, and about twice as much in 2044 (beyond seed noise and permitting halved: check_mine_alone_noise)
+    # floor in 2035 (beyond seed noise and permitting halved: check_mine_alone_noise)
     other = lesson("mine_alone", seed, changed(FLOOR))
     gap = {year: other.yearly("capacity_t", year)[W] - L.yearly("capacity_t", year)[W] for year in (2035, 2044)}
     for year in (2035, 2044):
@@ -119,15 +119,14 @@ def check_mine_alone(seed: int) -> None:
             assert gap[year][L.s(stage)] > 0, f"seed {seed}, floor: Western {stage} capacity {year} {gap[year][L.s(stage)]:+.0f} t/yr"
     sep = L.s("separation")
     assert other.yearly("capacity_t", 2030)[W, sep] > L.yearly("capacity_t", 2035)[W, sep], (seed, gap)  # "more in 2030 than without in 2035"
-    assert other.yearly("capacity_t", 2044)[W, sep] > 1.5 * L.yearly("capacity_t", 2044)[W, sep], (seed, gap)  # "about twice as much"
     assert other.yearly("self_sufficiency", 2035)[W, sep] > L.yearly("self_sufficiency", 2035)[W, sep]
 
 
 def check_mine_alone_noise(seeds: tuple[int, ...]) -> None:
     """The note: the floor raises capacity in 2035 in every seed (checked per seed above), by more than seed noise; halving
-    permitting time raises Western magnet capacity in some seeds and lowers it in others, within seed noise, and by less
-    on average than it differs between seeds; one step of the permitting slider is within seed noise, and lowers it in
-    some seeds."""
+    permitting time raises Western magnet capacity in 2044 in every seed, beyond seed noise for paired seeds but by less
+    on average than it differs between seeds (with the input feed of docs/ODD.md 7.7; before it, up in some seeds and
+    down in others); one step of the permitting slider is within seed noise, and lowers it in some seeds."""
     magnet = lesson("mine_alone", seeds[0]).s("magnet")
     W = lesson("mine_alone", seeds[0]).b("west")
     base = [lesson("mine_alone", s).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
@@ -140,10 +139,12 @@ def check_mine_alone_noise(seeds: tuple[int, ...]) -> None:
     base_sep = [lesson("mine_alone", s).yearly("capacity_t", 2035)[W, sep] for s in seeds]
     floor_sep = [lesson("mine_alone", s, changed(FLOOR)).yearly("capacity_t", 2035)[W, sep] for s in seeds]
     assert not within_seed_noise(base_sep, floor_sep), (base_sep, floor_sep)
-    # "Western magnet capacity differs more from seed to seed than halving permitting time changes it", of either sign
+    # halving permitting time "raises Western magnet capacity in 2044 in every seed ... beyond seed noise for the same seed,
+    # though less than capacity differs from seed to seed", by "2 to 9 kt a year"
     faster = [lesson("mine_alone", s, changed(FASTER_PERMITS)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
-    assert within_seed_noise(base, faster) and any(a > b for a, b in zip(faster, base)) and any(a < b for a, b in zip(faster, base))
-    assert np.ptp(base) > abs(np.mean(np.subtract(faster, base))), (base, faster)
+    gain = np.subtract(faster, base)
+    assert not within_seed_noise(base, faster) and (gain > 0).all() and 1000.0 < gain.min() and gain.max() < 10_000.0, (base, faster)
+    assert np.ptp(base) > abs(gain.mean()), (base, faster)
 
 
 # --------------------------------------------------------------------------
@@ -211,17 +212,18 @@ def check_tiers(seed: int) -> None:
 
 def check_tiers_noise(seeds: tuple[int, ...]) -> None:
     """The note: the magnet cost and price with and without tiers differ less than between seeds in 2030; by 2044 the
-    cost and the price are lower with the tiers in four of five seeds (with the input-short rule of docs/ODD.md 7.7; in
-    all five before it, with the cost floors of 7.6; before those the cost in four and the price in three)."""
+    cost and the price are lower with the tiers in four or five of the five seeds (with the input feed of docs/ODD.md 7.7:
+    the price in five, the cost in four; with the cost floors of 7.6 before it, both in five, then both in four with the
+    input-short rule alone; before the floors the cost in four and the price in three)."""
     C, magnet = lesson("tiers", seeds[0]).b("china"), lesson("tiers", seeds[0]).s("magnet")
     for name in ("unit_cost_usd_per_kg", "price_usd_per_kg"):
         base = [lesson("tiers", s).yearly(name, 2030)[C, magnet] for s in seeds]
         other = [lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, 2030)[C, magnet] for s in seeds]
         assert within_seed_noise(base, other), (name, base, other)
-    for name, lower in (("unit_cost_usd_per_kg", 4), ("price_usd_per_kg", 4)):
+    for name in ("unit_cost_usd_per_kg", "price_usd_per_kg"):
         on = np.array([lesson("tiers", s).yearly(name, 2044)[C, magnet] for s in seeds])
         off = np.array([lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, 2044)[C, magnet] for s in seeds])
-        assert (on < off).sum() == lower and (on > off).sum() == len(seeds) - lower, (name, on, off)
+        assert (on < off).sum() >= len(seeds) - 1 and (off - on).max() < 6.0, (name, on, off)  # "up to about 5 dollars"
 
 
 CHECKS = {"mine_alone": check_mine_alone, "export_control": check_export_control, "tiers": check_tiers}

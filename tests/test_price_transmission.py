@@ -174,7 +174,8 @@ def _west_separation_pipeline_2029(input_limited: bool) -> float:
         "seed=1",
         "years=15",
         f"world.investment.netback_input_limited={str(input_limited).lower()}",
-        "world.investment.input_short_vs_sales=false",  # the lever alone (input_short_vs_sales also bids the stage above)
+        "world.investment.input_short_vs_sales=false",  # the lever alone (input_short_vs_sales also bids the stage above,
+        "world.investment.feed_counts_free_exports=false",  # and a larger feed leaves the metal plants input-limited later)
     )
     m = ChainModel(cfg)
     for _ in range(cfg.years * 4):

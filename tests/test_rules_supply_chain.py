@@ -62,6 +62,7 @@ def test_feed_under_a_control_counts_own_upstream_and_imports():
     """China licenses 20% of its metal and magnets: West's magnet plants can make (its metal plant's sellable output
     + 4 x last quarter's metal imports) / input per t; China's own buyers and free inputs stay unbounded."""
     m = _west_chain()
+    m.world.investment.feed_counts_free_exports = False  # imports at last quarter's level (the lever: below)
     m.markets.set_export_control("test", "china", ["metal", "magnet"], 0.2)
     imports = np.zeros((T.B, T.S))
     imports[WEST, METAL] = 100.0  # t last quarter
@@ -76,6 +77,31 @@ def test_feed_under_a_control_counts_own_upstream_and_imports():
     m.input_feed = (feed, sellable)
     lim = investment.input_limited(m)
     assert lim[WEST, MAGNET] and lim.sum() == 1
+
+
+def test_the_feed_counts_all_a_free_origin_exported_with_the_lever():
+    """China licenses 20% of its metal. Last quarter the West bought 50 t of metal from China and 100 t from the rest
+    of the world, which also sold 300 t to China. With ``investment.feed_counts_free_exports`` the West's magnet
+    plants count the 50 t from China (its licences) and all 400 t the rest of the world exported, which a Western
+    buyer paying more can draw away; off, the 150 t the West imported (the rule before)."""
+    m = _west_chain()
+    m.markets.set_export_control("test", "china", ["metal", "magnet"], 0.2)
+    trade = np.zeros((T.B, T.B, T.S))  # (supplier bloc, buyer bloc, stage), t last quarter
+    trade[ROW, CHINA, METAL], trade[ROW, WEST, METAL], trade[CHINA, WEST, METAL] = 300.0, 100.0, 50.0
+    trade[ROW, ROW, METAL] = 500.0  # the rest of the world's own use is not counted
+    m.recorder.trade_t = trade
+    imports = np.zeros((T.B, T.S))
+    imports[WEST, METAL] = 150.0
+    m.recorder.series["imports_t"].append(imports)
+    own = 1000.0 * 0.8 * MU
+    m.world.investment.feed_counts_free_exports = False
+    assert _feed(m)[0][WEST, MAGNET] == pytest.approx((own + 4.0 * 150.0) / T.input_per_t[MAGNET], rel=1e-12)
+    m.world.investment.feed_counts_free_exports = True
+    assert _feed(m)[0][WEST, MAGNET] == pytest.approx((own + 4.0 * 450.0) / T.input_per_t[MAGNET], rel=1e-12)
+    lic = m.markets.licensed_share(METAL, np.arange(T.B))
+    np.fill_diagonal(lic, 1.0)
+    supply = investment.free_origin_supply(trade[:, :, METAL], lic)
+    assert supply[WEST] == pytest.approx(450.0) and supply[ROW] == pytest.approx(0.0)  # the West exported no metal
 
 
 def test_committed_pipeline_upstream_feeds_and_a_stage_with_enough_input_is_not_limited():

@@ -529,17 +529,16 @@ PRESETS: dict[str, dict[str, Any]] = {
             "of its exports of oxides, metal and magnets. After 2025 Western mines still dig but send most ore abroad, "
             "mostly to China, and only licensed processed material comes back: Western metal and magnet prices rise "
             "well above China's. In the timeline the Western magnet row fills later, on imported metal, the mine row "
-            "only where the large mine survives, but separation stays pale: a magnet needs all four rows."
+            "only where the large mine survives, but separation stays pale into the 2040s: a magnet needs all four rows."
         ),
         "try": "A 110 USD/kg oxide floor with 10,000 t/yr offtake, or permitting 0.5: which rows fill by 2044?",
         "noise": (
             "The oxide floor with offtake in *Try next* raises the West's separation, metal and magnet capacity in 2035 "
             "and in 2044 in every seed we tried (1-5), by more than seed noise: with it the West has more separation in "
-            "2030 than without it in 2035, and in 2044 still about twice as much. Halving permitting time does not "
-            "raise capacity beyond seed noise: with the same seed, "
-            "Western magnet capacity in 2044 ends above today's in some seeds and below in others, and it differs more "
-            "from seed to seed than halving permitting time changes it on average; so does one step of the permitting "
-            "slider (0.75). Compare runs of the same seed."
+            "2030 than without it in 2035, about a decade sooner. Halving permitting time raises Western magnet "
+            "capacity in 2044 in every seed we tried, by 2 to 9 kt a year: beyond seed noise for the same seed, though "
+            "less than capacity differs from seed to seed. One step of the permitting slider (0.75) stays within seed "
+            "noise: it raises capacity in some seeds and lowers it in others. Compare runs of the same seed."
         ),
         "panels": ("chain", "timeline"),
         "compare": {
@@ -591,8 +590,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "noise": (
             "Chinese firms spend more on R&D with the tiers in every seed we tried (1-5), but the lower costs it buys "
             "take time: Chinese magnet costs and prices differ less than between seeds in 2030. By 2044 the magnet "
-            "unit cost and price are lower with the tiers in four of five seeds, by 1.2 to 4 dollars a kilo, and "
-            "higher by about 2 dollars in the fifth: small beside "
+            "unit cost and price are lower with the tiers in four or five of the five seeds, by up to about 5 dollars a "
+            "kilo, small beside "
             "the fall every run shares: every Chinese firm learns and innovates toward the same floor of materials and "
             "energy, and already deducts its R&D twice from taxable profit, tiers or not."
         ),

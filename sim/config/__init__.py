@@ -231,6 +231,8 @@ class InvestmentConfig:
     input_feasible_supply: bool = False  # investors count what the bloc's inputs (own upstream, licensed imports) can feed: an
     # input-limited stage expects no scarcity margin and no more sales than the feed; its unfed input need counts upstream
     input_limit_tolerance: float = f(0.1, lo=0.0, hi=1.0)  # share of a stage's sellable nameplate the feed may miss before it is input-limited
+    feed_counts_free_exports: bool = False  # in the input feed, imports from an origin that licenses nothing count as all it exported last
+    # quarter (a buyer paying more can draw them away), not only what the bloc bought from it (false: last quarter's imports, the rule before)
     input_short_vs_sales: bool = False  # a stage whose feed cannot make what its bloc can sell there (not only what its plants can make) is
     # input-short: new plants there expect to sell no more than the feed, and the stage above bids the netback (false: the rule before)
     unfed_need_at_once: bool = False  # the unfed input need of the bloc's downstream plants and committed pipeline counts upstream at

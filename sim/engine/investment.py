@@ -90,15 +90,33 @@ def input_feed(model: ChainModel, cap: np.ndarray, committed: np.ndarray) -> tup
     feed = np.full((B, S), np.inf)
     recorded = model.recorder.series.get("imports_t")
     imports_bs = np.asarray(recorded[-1], dtype=float) if recorded else np.zeros((B, S))  # (B, S) last quarter's imports, t
+    free_exports = model.world.investment.feed_counts_free_exports and recorded
     for s in range(1, S):
         lic = mk.licensed_share(s - 1, np.arange(B))  # (buyer bloc, exporter bloc) or None
         if lic is None:
             continue
         np.fill_diagonal(lic, 1.0)
         controlled = (lic < 1.0).any(axis=1)  # (B,) the bloc's imports of the s - 1 product are licensed
-        fed = (np.minimum(sellable[:, s - 1], feed[:, s - 1]) + 4.0 * imports_bs[:, s - 1]) / T.input_per_t[s]
+        imports = imports_bs[:, s - 1]
+        if free_exports:  # from an origin that does not license them, all it exported last quarter: a buyer can bid it away
+            imports = free_origin_supply(model.recorder.trade_t[:, :, s - 1], lic)
+        fed = (np.minimum(sellable[:, s - 1], feed[:, s - 1]) + 4.0 * imports) / T.input_per_t[s]
         feed[:, s] = np.where(controlled, fed, np.inf)
     return feed, np.minimum(sellable, feed)
+
+
+def free_origin_supply(trade: np.ndarray, lic: np.ndarray) -> np.ndarray:
+    """(B,) t a quarter of a product each bloc can import: from an origin whose exports to it are licensed (``lic`` (buyer,
+    exporter) < 1), what it imported from there last quarter (``trade`` (supplier, buyer)); from an origin that does not
+    license them, all that origin exported to any bloc last quarter, which a buyer paying more can draw away."""
+    B = trade.shape[0]
+    out = np.zeros(B)
+    exported = trade.sum(axis=1) - np.diagonal(trade)  # (B,) each origin's exports
+    for b in range(B):
+        for o in range(B):
+            if o != b:
+                out[b] += trade[o, b] if lic[b, o] < 1.0 else exported[o]
+    return out
 
 
 def supply_now(model: ChainModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
