@@ -80,7 +80,9 @@ def input_feed(model: ChainModel, cap: np.ndarray, committed: np.ndarray) -> tup
     feed. Feed at stage s > 0 = (the bloc's sellable output at s - 1 + its imports of that product last quarter x 4)
     / input per t at s, where an export control covers the bloc's imports of the s - 1 product (licences cap what
     more it can buy abroad); infinite where they are free (the world market feeds a new plant) and at the first stage.
-    A stage whose plants and pipeline the feed cannot keep busy is input-limited (:func:`input_limited`)."""
+    With ``investment.feed_counts_free_exports`` the imports are, from an origin that licenses nothing, all it exported
+    last quarter (:func:`free_origin_supply`). A stage whose plants and pipeline the feed cannot keep busy is
+    input-limited (:func:`input_limited`)."""
     T, pop, mk = model.tables, model.pop, model.markets
     B, S = T.B, T.S
     here = pop.operating & pop.alive
@@ -109,14 +111,10 @@ def free_origin_supply(trade: np.ndarray, lic: np.ndarray) -> np.ndarray:
     """(B,) t a quarter of a product each bloc can import: from an origin whose exports to it are licensed (``lic`` (buyer,
     exporter) < 1), what it imported from there last quarter (``trade`` (supplier, buyer)); from an origin that does not
     license them, all that origin exported to any bloc last quarter, which a buyer paying more can draw away."""
-    B = trade.shape[0]
-    out = np.zeros(B)
     exported = trade.sum(axis=1) - np.diagonal(trade)  # (B,) each origin's exports
-    for b in range(B):
-        for o in range(B):
-            if o != b:
-                out[b] += trade[o, b] if lic[b, o] < 1.0 else exported[o]
-    return out
+    per_origin = np.where(lic < 1.0, trade.T, exported[None, :])  # (buyer, origin)
+    np.fill_diagonal(per_origin, 0.0)  # a bloc's own output is counted as its sellable output, not here
+    return per_origin.sum(axis=1)
 
 
 def supply_now(model: ChainModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
