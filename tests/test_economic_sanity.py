@@ -26,8 +26,9 @@ under export_controls_full; the longest runs at a clip bound are 4 quarters, at 
 input-short rule the shortage runs were 8 quarters in export_control_shock seeds 1, 3 and 5 and export_controls_full
 seed 3. Out of sample the check does not always hold: in export_controls_full seed 8 the West's final buyers are short
 for 12 quarters (13 before the input-short rule), docs/ODD.md 7.7; its seeds 6, 7, 9 and 10 and seeds 6-10 of
-export_control_shock, baseline and west_coordinated pass. In November 2026, after investors' shortfall prices, docs/ODD.md 7.7, and the projects committed by 2010 in the 2010 world, section 5, all 126 passed; before them 2
-or 3 failed: the West's separation short in 2035-38 under the 2025 control, export_control_shock seed 4, and the West's
+export_control_shock, baseline and west_coordinated pass. In November 2026, after investors' shortfall prices,
+docs/ODD.md 7.7, and the projects committed by 2010 in the 2010 world, section 5, all 126 passed; before them 2 or 3
+failed: the West's separation short in 2035-38 under the 2025 control, export_control_shock seed 4, and the West's
 separators short of ore in the 2020s of export_quota_2010 seed 2). The module is marked ``slow`` (40 runs of 30 years,
 about a minute on 2 idle cores, 4-5 minutes on a busy machine; `make test ARGS="-m slow"`) so that the default suite
 stays within its time.
