@@ -153,9 +153,14 @@ def input_short(model: ChainModel, nameplate: np.ndarray | None = None) -> np.nd
     if model.input_feed is None or not model.world.investment.input_short_vs_sales or model.sales_expected is None:
         return np.zeros((T.B, T.S), dtype=bool)
     feed, _ = model.input_feed
+    return np.isfinite(feed) & (feed < (1.0 - model.world.investment.input_limit_tolerance) * sales_need(model, nameplate))
+
+
+def sales_need(model: ChainModel, nameplate: np.ndarray | None = None) -> np.ndarray:
+    """(B, S) t a year a stage's feed must make (:func:`input_short`): the smoothed sales within reach grown to the lead
+    time, at least the plants' and committed pipeline's fed nameplate (:func:`fed_nameplate` unless given)."""
     nameplate = fed_nameplate(model) if nameplate is None else nameplate
-    need = np.maximum(model.sales_expected * model.demand_growth * 4.0, nameplate)
-    return np.isfinite(feed) & (feed < (1.0 - model.world.investment.input_limit_tolerance) * need)
+    return np.maximum(model.sales_expected * model.demand_growth * 4.0, nameplate)
 
 
 def floor_covered_utilisation(util: np.ndarray, floor: np.ndarray, unit_cost: np.ndarray, max_utilisation: float) -> np.ndarray:
@@ -357,7 +362,7 @@ def unfed_need(model: ChainModel, nameplate: np.ndarray | None = None) -> np.nda
     lim = input_limited(model, nameplate)
     by_sales = model.world.investment.input_short_vs_sales and model.sales_expected is not None
     if by_sales:  # what the stage's sales within reach need beyond the feed (last quarter's sales, grown to the lead time)
-        need = np.maximum(model.sales_expected * model.demand_growth * 4.0, nameplate)
+        need = sales_need(model, nameplate)
         short = input_short(model, nameplate)
         derived = derived_demand(model)  # counted already upstream as the final buyers' unmet magnets
     for s in range(1, T.S):
