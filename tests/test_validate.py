@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sim.research import validate
+from sim.research import history, validate
 
 TARGETS = {
     "targets": [
@@ -27,18 +27,29 @@ def targets_file(tmp_path_factory) -> Path:
     return p
 
 
+def blocks(out: str) -> tuple[list[str], list[str]]:
+    """The report's target lines, and the lines of the public history block after them (its header first)."""
+    text = out.strip()
+    targets, _, past = text.partition("\n\n")
+    return targets.splitlines(), past.splitlines()
+
+
 def test_reports_each_target_once_and_writes_json(targets_file, tmp_path, capsys):
     out = tmp_path / "val.json"
     rc = validate.main(["--seeds", "1", "--workers", "1", "--targets", str(targets_file), "--out", str(out), "years=12"])
     assert rc == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+    lines, past = blocks(capsys.readouterr().out)
     assert len(lines) == len(TARGETS["targets"])
     status = {ln.split()[1]: ln.split()[0] for ln in lines}
     assert status["rare_earth_little_giants_2025"] == "MET"
     assert status["lg_patents"] == "MISSED"
     assert status["designation_criteria_hold"] == "-"
     rows = json.loads(out.read_text())
-    assert [r["id"] for r in rows] == [t["id"] for t in TARGETS["targets"]]
+    assert [r["id"] for r in rows if not r.get("history")] == [t["id"] for t in TARGETS["targets"]]
+    # the public history checks follow, in the report and in the JSON, read from the same baseline run
+    checks = [c["id"] for c in yaml.safe_load(history.HISTORY_FILE.read_text())["checks"]]
+    assert [ln.split()[1] for ln in past[1:]] == checks
+    assert [r["id"] for r in rows if r.get("history")] == checks
 
 
 @pytest.mark.parametrize("args", [["--seeds", "0"], ["--targets", "/no/such/targets.yaml"], ["world.markets.foo=1"]])
@@ -68,7 +79,7 @@ def test_a_short_run_with_the_default_targets(capsys):
     """``--seeds 1`` with short runs and no --targets: every default target is reported once."""
     rc = validate.main(["--seeds", "1", "--workers", "1", "--national-scale", "0.002", "years=6"])
     assert rc == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+    lines, past = blocks(capsys.readouterr().out)
     ids = [t["id"] for t in validate.read_targets(validate.TARGETS_FILE)]
     assert [ln.split()[1] for ln in lines] == ids
     assert all(ln.split()[0] in ("MET", "MISSED", "-") for ln in lines)
