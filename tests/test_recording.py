@@ -63,3 +63,19 @@ def test_world_output_is_deliveries_plus_stock_change(scenario):
 
 def test_every_scenario_is_checked():
     assert len(SCENARIOS) >= 8 and {"baseline", "west_coordinated", "export_quota_2010"} <= set(SCENARIOS)
+
+
+def test_entrants_and_exits_are_counted_as_logged():
+    """The entrants, exits and projects started of the time series are the entry, exit and project_start (with entry)
+    events, bloc by bloc and stage by stage: in west_coordinated the sponsor's entrants arrive between Q4 and Q1, after the year's
+    last record (they were once left out: the counters were cleared at the next quarter's start)."""
+    m = ChainModel(validate(make_config("scenario=west_coordinated"))).run()
+    ts = m.recorder.timeseries()
+    ev = m.event_log.frame(list(m.tables.blocs), list(m.tables.stages), m.cfg.world.start_year)
+    # projects started: expansions (project_start) and entrants' greenfield projects (entry)
+    for kinds, col in ((["entry"], "entrants"), (["exit"], "exits"), (["project_start", "entry"], "projects_started")):
+        logged = ev[ev["kind"].isin(kinds)].groupby(["bloc", "stage"], observed=True).size()
+        counted = ts.groupby(["bloc", "stage"], observed=True)[col].sum()
+        counted = counted[counted > 0]
+        assert counted.to_dict() == {k: float(v) for k, v in logged.items()}, col
+    assert ts.loc[ts["bloc"] == "west", "entrants"].sum() > 50  # the sponsor's entrants are among them

@@ -40,7 +40,6 @@ def enter(model: ChainModel) -> None:
             if n == 0:
                 continue
             add_entrants(model, b, s, n, regions[rng.integers(0, len(regions), n)], rng)
-    model.counters["entrants"] += n_new
 
 
 def exit_failing(model: ChainModel) -> None:
@@ -236,6 +235,7 @@ def add_entrants(
     )
     inv.start_projects(pop, rows, T, rng, model.quarter, nameplate, greenfield=True)
     model.counters["started"][b, s] += n
+    model.counters["entrants"][b, s] += n  # every entrant: the Poisson ones and those a group or sponsor funds
     model.log_rows("entry", rows, values=nameplate)
     return rows
 

@@ -179,8 +179,6 @@ class ChainModel(mesa.Model):
     def step(self) -> None:
         """One quarter, in the order of MODEL.md 3."""
         self.quarter = self.steps - 1
-        for c in self.counters.values():
-            c[:] = 0.0
         self.demand.update(self)  # 1. demand answers last quarter's prices
         self.buyers.do("step")  #    buyers set their need and orders
         clearing.clear_markets_and_produce(self)  # 2. markets clear upstream, production flows down
@@ -193,6 +191,8 @@ class ChainModel(mesa.Model):
         entry_exit.do_entry_exit(self)  # 6. entry and exit
         self.policy.quarter()  # 7. policy: governments, groups, price floors (sim.engine.policy)
         self.recorder.record_quarter()  # 8. outputs
+        for c in self.counters.values():  # counted afresh from here: what the yearly actions between Q4 and Q1 do (a
+            c[:] = 0.0  # state group's or sponsor's entrants) is the next quarter's, whose firm counts it is in
         if self.quarter % 4 == 3:
             self.recorder.record_firm_panel()
         if self.steps >= self.n_steps:
