@@ -236,11 +236,16 @@ class PriceFloors:
             return
         pop, price = model.pop, model.trade_price
         self.sign_agreements(pop, model.quarter)
-        # 1. floor top-ups on everything the floored producers sold this quarter (per-plant agreements: while they run)
+        # 1. floor top-ups on everything the floored producers sold this quarter (per-plant agreements: while they run),
+        # up from the price each tonne realised: the index, or an offtake contract's floor on what was sold under it
+        # (sim.engine.contracts: its buyers pay that floor), so that a tonne is not topped up twice
         f = self.row_floor(pop, model.quarter)
         f = np.zeros(len(pop.bloc)) if f is None else f
-        gap = np.maximum(f - price[pop.bloc, pop.stage], 0.0)
-        topup = np.where(pop.alive & (f > 0), gap * pop.output_t / 1000.0, 0.0)
+        index = price[pop.bloc, pop.stage]
+        under = np.minimum(pop.contract_sold_t, pop.output_t)
+        realised = np.where(pop.contract_t > 0, np.maximum(index, pop.contract_floor), index)
+        gap = np.maximum(f - index, 0.0) * (pop.output_t - under) + np.maximum(f - realised, 0.0) * under
+        topup = np.where(pop.alive & (f > 0), gap / 1000.0, 0.0)
         pop.grants = pop.grants + topup
         self.topup_musd = np.bincount(pop.bloc, weights=topup, minlength=B)
         # 2. offtake: what the state received, paid at the traded price (the top-up covers the rest of the floor)

@@ -168,11 +168,11 @@ def test_a_netback_by_stage_raises_only_the_stages_it_names():
     assert out[1, 2] == 80.0
 
 
-def _west_separation_pipeline_2029(input_limited: bool) -> float:
+def _west_separation_pipeline_2030(input_limited: bool) -> float:
     cfg = make_config(
         "scenario=export_controls_full",
         "seed=1",
-        "years=15",
+        "years=16",
         f"world.investment.netback_input_limited={str(input_limited).lower()}",
         "world.investment.input_short_vs_sales=false",  # the lever alone (input_short_vs_sales also bids the stage above,
         "world.investment.feed_counts_free_exports=false",  # and a larger feed leaves the metal plants input-limited later)
@@ -188,9 +188,10 @@ def test_an_input_limited_metal_stage_bids_western_separation_with_the_lever():
     """export_controls_full, seed 1: from 2027 the West's metal plants cannot get the oxide to run (input-limited) and
     earn 2-3x their long-run price, while its final magnet buyers, served by relocation and substitution, are no longer
     short, so the netback of the final shortage is off. With the lever the oxide investors see the metal margin as the
-    missing oxide's rent: 11.7 kt a year of separation projects are under way at the end of 2029, against 3.2 kt
-    without it (docs/ODD.md 7.7; 9.2 and 0.4 kt with the national round ranked by gap stage first)."""
-    with_lever, without = _west_separation_pipeline_2029(True), _west_separation_pipeline_2029(False)
+    missing oxide's rent: a new separation plant's profitability index passes 1 in 2029.25 (2031.75 without it), and
+    5.7 kt a year of separation projects are under way at the end of 2030, against none without it (docs/ODD.md 7.7;
+    11.7 and 3.2 kt at the end of 2029 before the contracted buyers paid their floors' top-ups, 7.14)."""
+    with_lever, without = _west_separation_pipeline_2030(True), _west_separation_pipeline_2030(False)
     assert with_lever > 4000.0 and with_lever > 2.0 * without, (with_lever, without)
 
 
@@ -425,8 +426,9 @@ def test_an_export_control_brings_western_separation_projects_years_earlier_with
     """export_control_shock, seed 4: after the 2025 control, Western metal makers draw oxide from the two small Western
     separators and imports at an index below a new Western plant's long-run price (1.1-1.3x the reference in
     2028-2031 against 1.75x). Without the lever that price is expected to last and the first separation project
-    starts in 2032-2034, when the index has climbed past the long-run level (2032.5 with the unfed input need counted
-    at once, docs/ODD.md 7.7; 2034 before); with it, the uncovered demand is valued at the long-run price and the first
-    project starts within three years of the control."""
+    starts in 2032, when the index has climbed past the long-run level (2032.5 with the unfed input need counted at
+    once, docs/ODD.md 7.7; 2034 before); with it, the uncovered demand is valued at the long-run price and the first
+    project starts in 2030.5 (within three years of the control before the contracted buyers paid their floors'
+    top-ups, 7.14)."""
     year = _first_west_separation_start(shortfall)
-    assert (year < 2028.5) if shortfall else (year >= 2032.0), year
+    assert (year <= 2030.5) if shortfall else (year >= 2032.0), year

@@ -43,6 +43,7 @@ class StageClearing:
     delivered: np.ndarray | None = None  # (K, N) tonnes supplier j delivered to class k
     delivered_to_class: np.ndarray | None = None  # (K,) tonnes class k received
     cost_to_class: np.ndarray | None = None  # (K,) what class k paid, t x USD/kg (/ 1000: M USD)
+    contracted: np.ndarray | None = None  # (K, N) orders of class k on supplier j under offtake contracts (None: none)
 
 
 def clear_markets_and_produce(model: ChainModel) -> None:
@@ -229,6 +230,7 @@ def _offer(model: ChainModel) -> None:
     pop.output_t = 0.0
     pop.inputs_t = 0.0
     pop.input_cost = 0.0
+    pop.contract_sold_t = 0.0
 
 
 def _clear_upstream(model: ChainModel) -> tuple[dict[int, StageClearing], list]:
@@ -267,7 +269,7 @@ def _clear_upstream(model: ChainModel) -> tuple[dict[int, StageClearing], list]:
             res.alloc = res.alloc + pre
         pop.orders_t[sup] = res.alloc.sum(axis=0)
         model.price_floors.place_offtake(model, s, sup)  # the state buys spare domestic output (offtake)
-        clearings[s] = StageClearing(sup, res.alloc, demand, res.unmet, c_bloc, landed, buyer_rows, buyer_class)
+        clearings[s] = StageClearing(sup, res.alloc, demand, res.unmet, c_bloc, landed, buyer_rows, buyer_class, contracted=pre)
     return clearings, final_links
 
 
@@ -307,6 +309,10 @@ def _produce(model: ChainModel, clearings: dict[int, StageClearing]) -> None:
         delivered = cl.alloc * ratio[None, :]
         delivered_to_class = delivered.sum(axis=1)
         prev_cost_to_class = (delivered * cl.landed).sum(axis=1)
+        if cl.contracted is not None:  # contracted deliveries: their buyers pay the contract's floor where it is above the index
+            under = cl.contracted * ratio[None, :]
+            pop.contract_sold_t[sup] = under.sum(axis=0)
+            prev_cost_to_class = prev_cost_to_class + (under * contracts.floor_gap(model, sup, s)[None, :]).sum(axis=1)
         cl.delivered = delivered
         cl.delivered_to_class = delivered_to_class
         cl.cost_to_class = prev_cost_to_class

@@ -4,7 +4,8 @@ Signing. A project waiting at the final investment decision in bloc b is offered
 hold a security premium of at least ``offtake_min_premium`` on some other origin (sim.engine.security): they
 then want supply outside it. The contract covers ``offtake_share`` of the project's nameplate for
 ``offtake_years`` from the plant's expected first output, at the bloc's price index with a floor of
-``offtake_floor_share`` x the price investors expect at signing. Investors value the project with the
+``offtake_floor_share`` x the price investors expect from the market at signing (before a state price floor lifts it:
+private buyers do not strike their floor against the state's guarantee, which they do not pay). Investors value the project with the
 contract: the contracted share is sold (utilisation at least share x maximum utilisation), at least at the
 floor on that share, and lenders' and investors' risk premium on the project falls by
 ``offtake_risk_reduction`` x share of the bloc's risk premium (MODEL.md 5.4: "the premium falls with
@@ -14,8 +15,11 @@ defence agreement (MODEL.md 5.8).
 Honouring. Each quarter, before a stage's market clears, every plant under contract offers the contracted
 volume (a quarter of the contracted t/yr, at most its sellable output) to its bloc's buyer classes at that
 stage, pro rata to their demand and within it; the rest of the market clears as before (logit). Contracted
-sales are paid at the index, and the floor's top-up (floor - index, when positive) is paid to the plant in
-the accounts (``contract_topup`` in the firm's revenue adjustment).
+sales are paid at the index, and the floor's top-up (floor - index, when positive) on what was delivered under the
+contract (``contract_sold_t``) is paid by the contracted buyers (their classes' cost in clearing, so their average
+price paid, and a downstream firm's input cost, include it) to the plant (``contract_topup`` in the firm's revenue
+adjustment): what buyers pay for a stage's product is what its sellers are paid. A state price floor then tops up what
+the plant realised, the contract's floor included (scenarios.price_floor).
 
 Breaking. A contract ends at its term (``contract_ended``). Buyers break it (``contract_broken``) after
 ``offtake_break_quarters`` consecutive quarters in which an operating, qualified plant delivered less than
@@ -49,6 +53,13 @@ def eligible_blocs(model: ChainModel) -> np.ndarray:
     return prem.max(axis=1) >= P.offtake_min_premium
 
 
+def market_price(model: ChainModel, E: inv.Expectations) -> np.ndarray:
+    """(B, S) the price investors expect from the market, before a state price floor lifts it
+    (``model.expected_market_price``, set with the quarter's expectations; ``E.price`` where it is not set): private
+    buyers strike their floor against the market, not against the state's guarantee, which they do not pay."""
+    return E.price if model.expected_market_price is None else model.expected_market_price
+
+
 def contract_terms(model: ChainModel, E: inv.Expectations) -> inv.Expectations:
     """The investors' expectations with a contract: utilisation at least the contracted share, price at least the
     floor on that share (blended), and a lower risk premium, in every bloc-stage of an eligible bloc."""
@@ -56,7 +67,7 @@ def contract_terms(model: ChainModel, E: inv.Expectations) -> inv.Expectations:
     share = P.offtake_share
     elig = eligible_blocs(model)[:, None]
     util = np.where(elig, np.maximum(E.utilisation, share * mk.max_utilisation), E.utilisation)
-    floor = P.offtake_floor_share * E.price
+    floor = P.offtake_floor_share * market_price(model, E)
     # the contracted share sells at max(index, floor) >= index: expected price of the plant's sales rises on that share
     price = np.where(elig, E.price + share * np.maximum(floor - E.price, 0.0), E.price)
     rate = np.where(elig, E.discount_rate - P.offtake_risk_reduction * share * T.risk_premium[:, None], E.discount_rate)
@@ -83,7 +94,7 @@ def sign(model: ChainModel, rows: np.ndarray, E: inv.Expectations) -> None:
     b, s = pop.bloc[rows], pop.stage[rows]
     to_output = T.construction_years[b, s].mean(axis=1) + 0.5 * T.rampup_years[b, s].mean(axis=1) + T.qualification_years[b, s].mean(axis=1)
     pop.contract_t[rows] = P.offtake_share * pop.proj_nameplate_t[rows]
-    pop.contract_floor[rows] = P.offtake_floor_share * E.price[b, s]
+    pop.contract_floor[rows] = P.offtake_floor_share * market_price(model, E)[b, s]
     pop.contract_end_q[rows] = model.quarter + np.round(4.0 * (to_output + P.offtake_years)).astype(int)
     pop.contract_short_q[rows] = 0
     model.log_rows("contract_signed", rows, values=pop.contract_t[rows])
@@ -112,12 +123,22 @@ def reserve(model: ChainModel, s: int, sup: np.ndarray, class_bloc: np.ndarray, 
     return alloc * np.minimum(scale, 1.0)[:, None]
 
 
+def floor_gap(model: ChainModel, rows: np.ndarray, s: int) -> np.ndarray:
+    """(rows,) USD/kg the contract floor of each of stage s's suppliers ``rows`` lies above its bloc's index this
+    quarter (0 without a contract): what the contracted buyers pay on top of the index for each kg delivered under it."""
+    pop = model.pop
+    gap = np.maximum(pop.contract_floor[rows] - model.markets.price[pop.bloc[rows], s], 0.0)
+    return np.where(pop.contract_t[rows] > 0, gap, 0.0)
+
+
 def topup(model: ChainModel) -> np.ndarray:
-    """(rows,) M USD the floor adds to contracted sales this quarter (floor above the traded index)."""
+    """(rows,) M USD the floor adds to contracted sales this quarter: the deliveries under contract
+    (``contract_sold_t``, set in clearing) times the floor's gap above the traded index, which their buyers paid
+    (sim.engine.clearing: the classes' cost)."""
     pop = model.pop
     price = model.trade_price[pop.bloc, pop.stage]
-    sold = np.minimum(pop.output_t, pop.contract_t / 4.0)
-    return np.where(pop.contract_t > 0, sold * np.maximum(pop.contract_floor - price, 0.0) / 1000.0, 0.0)
+    gap = np.where(pop.contract_t > 0, np.maximum(pop.contract_floor - price, 0.0), 0.0)
+    return pop.contract_sold_t * gap / 1000.0
 
 
 def review(model: ChainModel) -> None:

@@ -52,8 +52,10 @@ def expectations(model: ChainModel, supply: tuple[np.ndarray, np.ndarray, np.nda
     vol = mk.volatility()
     rate = T.base_rate[:, None] + T.risk_premium[:, None] + T.volatility_premium[:, None] * vol
     support = model.policy.capex_support()
+    # the market's price, before a state price floor lifts it: what private buyers' offtake contracts are struck against
+    model.expected_market_price = expected_project_price(model, input_price, rate, support, (cap, committed))
     return inv.Expectations(
-        price=model.price_floors.floored(expected_project_price(model, input_price, rate, support, (cap, committed))),
+        price=model.price_floors.floored(model.expected_market_price),
         input_price=input_price,
         utilisation=util,
         discount_rate=rate,

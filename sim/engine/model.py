@@ -60,6 +60,7 @@ class ChainModel(mesa.Model):
         self.sales_smoothed: np.ndarray | None = None  # (B, S) the smoothed part of sales_expected (investment.unfed_need_at_once)
         self.demand_growth = np.ones((T.B, T.S))  # world final demand over the lead time / now (sim.engine.investment)
         self.input_feed: tuple[np.ndarray, np.ndarray] | None = None  # (B, S) feed and sellable output, t/yr (sim.engine.investment.input_feed)
+        self.expected_market_price: np.ndarray | None = None  # (B, S) investors' price before state floors (sim.engine.investment)
         self.lead_years = inv.lead_years(T)
         self.instruments = Instruments(T.B, T.S)  # the (B, S) arrays policies and events change, with their layers
         self.price_floors = PriceFloors(T.blocs, T.stages)  # price floors and state offtake (scenarios.price_floor)
