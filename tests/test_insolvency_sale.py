@@ -66,7 +66,7 @@ def test_a_failing_plant_worth_running_passes_to_a_new_firm_free_of_debt():
     pop, T, w = m.pop, m.tables, m.world
     r = _running_plant(m)
     _fail(m, r)
-    value = entry_exit.plant_value(m, np.array([r]))[0]
+    value = min(entry_exit.plant_value(m, np.array([r]))[0], entry_exit.replacement_cost(m, np.array([r]))[0])  # the price paid
     plant = {c: np.copy(getattr(pop, c)[r]) for c in entry_exit.PLANT_COLUMNS}
     old_id, revenue, fixed_q, n_before = int(pop.firm_id[r]), float(pop.revenue[r]), float(pop.fixed_cost[r]), len(pop)
     entry_exit.exit_failing(m)
@@ -131,3 +131,21 @@ def test_with_the_lever_off_every_failing_plant_closes():
     n = len(m.pop)
     entry_exit.exit_failing(m)
     assert m.pop.phase[r] == Phase.EXITED and len(m.pop) == n and m.counters["acquired"].sum() == 0
+
+
+@pytest.mark.parametrize("cap", [True, False])
+def test_the_price_paid_is_at_most_a_new_plant_of_the_same_nameplate(cap):
+    """finance.sale_at_most_replacement: a plant whose going-concern value exceeds what building its nameplate new would
+    cost in its bloc (capex per kt x nameplate) is sold at that cost; off (the rule before), at its value."""
+    m = _model()
+    m.world.finance.sale_at_most_replacement = cap
+    pop, T = m.pop, m.tables
+    r = _running_plant(m)
+    _fail(m, r)
+    m.investor_view.price[pop.bloc[r], pop.stage[r]] *= 20.0  # investors expect a price that makes the plant worth more than new
+    value = entry_exit.plant_value(m, np.array([r]))[0]
+    new_cost = T.capex_musd_per_kt[pop.bloc[r], pop.stage[r]] * pop.capacity_t[r] / 1000.0
+    assert value > new_cost
+    n_before = len(pop)
+    entry_exit.exit_failing(m)
+    assert pop.book_assets[n_before] == pytest.approx(new_cost if cap else value, rel=1e-12)

@@ -192,6 +192,8 @@ class FinanceConfig:
     insolvency_sale: bool = False  # an exiting firm's operating plant passes to a new owner, free of its debts, where it is worth running
     sale_values_own_demand: bool = False  # the sale values the share of the plant's bloc-stage output its bloc's downstream plants and
     # committed pipeline will need at the long-run price at least (a slump in the export market is not expected to last for it)
+    sale_at_most_replacement: bool = False  # the price paid is at most what building the plant's nameplate new would cost in its
+    # bloc (capex per kt x nameplate): a buyer does not pay more for a failed firm's plant than for a new one (false: the going-concern value)
     financing_max_wait_years: float = f(lo=0.0)  # a project that cannot be financed is abandoned after this
     startup_reserve_share: float = f(lo=0.0, hi=1.0)  # own funds raised on top of the equity share, per unit of capex
     payout_ratio: float = f(0.0, lo=0.0, hi=1.0)  # share of positive after-tax profit paid out as dividends (0: none)

@@ -163,7 +163,8 @@ def sell_plants(model: ChainModel, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     fails on its debts, its fixed costs or its projects, not on the plant's sales) passes to a new firm, as when MP
     Materials bought the Mountain Pass mine out of Molycorp's bankruptcy in 2017 and restarted it: the plant, its
     experience, know-how, patents and staff carry on; the old firm's debts stay with its creditors, its titles, group,
-    contracts and projects end with it. The buyer books the plant at the price paid (its going-concern value) and brings
+    contracts and projects end with it. The buyer books the plant at the price paid (its going-concern value, with
+    ``finance.sale_at_most_replacement`` at most :func:`replacement_cost`) and brings
     cash for ``min_cash_quarters_of_fixed_cost`` of this quarter's fixed cost (the accounts' buffer) and a quarter's
     working capital. The old firm still
     exits. Returns (old rows, new rows, value paid)."""
@@ -180,10 +181,19 @@ def sell_plants(model: ChainModel, rows: np.ndarray) -> tuple[np.ndarray, np.nda
         share = own[pop.bloc[ops], pop.stage[ops]]
         slack = np.where(share > 0, w.markets.shutdown_tolerance * variable, 0.0)
     keep = (value > 0) & (contribution >= -slack)
+    if w.finance.sale_at_most_replacement:  # no more than building the same nameplate new would cost in the bloc
+        value = np.minimum(value, replacement_cost(model, ops))
     old, price = ops[keep], value[keep]
     if not len(old):
         return old, old, price
     return old, pass_plants(pop, old, price, w.finance, model.quarter), price
+
+
+def replacement_cost(model: ChainModel, rows: np.ndarray) -> np.ndarray:
+    """(rows,) M USD a new plant of each row's nameplate would cost in its bloc (``capex_musd_per_kt`` x nameplate): the
+    most a buyer pays for a failed firm's plant with ``finance.sale_at_most_replacement``."""
+    T, pop = model.tables, model.pop
+    return T.capex_musd_per_kt[pop.bloc[rows], pop.stage[rows]] * pop.capacity_t[rows] / 1000.0
 
 
 def pass_plants(pop, old: np.ndarray, price: np.ndarray, fin, step: int, carried: tuple[str, ...] = ()) -> np.ndarray:
