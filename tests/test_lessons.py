@@ -110,12 +110,13 @@ def check_mine_alone(seed: int) -> None:
         assert L.yearly("capacity_t", 2024)[W, mining] >= 0.9 * cap_2015
         assert L.yearly("capacity_t", reached)[W, mining] <= 1.1 * cap_2015, (seed, reached)
     # "try" and the note: a price floor with offtake brings Western processing forward: more capacity at every
-    # processing stage in 2035 and in 2044 and a fuller separation row then; more separation in 2030 than without the
-    # floor in 2035 (beyond seed noise and permitting halved: check_mine_alone_noise)
+    # processing stage in 2035 and a fuller separation row then, more metal and magnet capacity in 2044 (separation by
+    # then as much or more without the floor in two seeds of five: check_mine_alone_noise); more separation in 2030 than
+    # without the floor in 2035 (beyond seed noise and permitting halved: check_mine_alone_noise)
     other = lesson("mine_alone", seed, changed(FLOOR))
     gap = {year: other.yearly("capacity_t", year)[W] - L.yearly("capacity_t", year)[W] for year in (2035, 2044)}
-    for year in (2035, 2044):
-        for stage in PROCESSED:
+    for year, stages in ((2035, PROCESSED), (2044, ("metal", "magnet"))):
+        for stage in stages:
             assert gap[year][L.s(stage)] > 0, f"seed {seed}, floor: Western {stage} capacity {year} {gap[year][L.s(stage)]:+.0f} t/yr"
     sep = L.s("separation")
     assert other.yearly("capacity_t", 2030)[W, sep] > L.yearly("capacity_t", 2035)[W, sep], (seed, gap)  # "more in 2030 than without in 2035"
@@ -123,16 +124,22 @@ def check_mine_alone(seed: int) -> None:
 
 
 def check_mine_alone_noise(seeds: tuple[int, ...]) -> None:
-    """The note: the floor raises capacity in 2035 in every seed (checked per seed above), by more than seed noise; halving
-    permitting time raises Western magnet capacity in 2044 in every seed, beyond seed noise for paired seeds but by less
-    on average than it differs between seeds (with the input feed of docs/ODD.md 7.7; before it, up in some seeds and
-    down in others); one step of the permitting slider is within seed noise, and lowers it in some seeds."""
+    """The note: the floor raises capacity in 2035 in every seed (checked per seed above), by more than seed noise, and by
+    2044 the West holds as much separation or more without it in two seeds of five; halving permitting time raises
+    Western magnet capacity in 2044 in every seed, beyond seed noise for paired seeds but by less on average than it
+    differs between seeds (with the input feed of docs/ODD.md 7.7; before it, up in some seeds and down in others); one
+    step of the permitting slider raises it in every seed too (since the contracted buyers pay their floors' top-ups,
+    7.14; before, within seed noise, up in some seeds and down in others)."""
     magnet = lesson("mine_alone", seeds[0]).s("magnet")
     W = lesson("mine_alone", seeds[0]).b("west")
     base = [lesson("mine_alone", s).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
     step = [lesson("mine_alone", s, changed(ONE_STEP_FASTER)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
-    assert within_seed_noise(base, step), (base, step)
-    assert any(b > a for a, b in zip(step, base)), f"one step faster raised Western magnet capacity in every seed: {base} -> {step}"
+    step_gain = np.subtract(step, base)
+    assert (step_gain > 0).all() and 2000.0 < step_gain.min() and step_gain.max() < 8000.0, (base, step)  # "by 2 to 8 kt"
+    sep44 = lesson("mine_alone", seeds[0]).s("separation")
+    without = [lesson("mine_alone", s).yearly("capacity_t", 2044)[W, sep44] for s in seeds]
+    with_floor = [lesson("mine_alone", s, changed(FLOOR)).yearly("capacity_t", 2044)[W, sep44] for s in seeds]
+    assert sum(b >= a - 100.0 for a, b in zip(with_floor, without)) == 2, (without, with_floor)  # "as much or more in two of five"
     floor = [lesson("mine_alone", s, changed(FLOOR)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
     assert not within_seed_noise(base, floor), (base, floor)
     sep = lesson("mine_alone", seeds[0]).s("separation")  # "raises the West's separation ... capacity in 2035 ... by more than seed noise"
@@ -140,10 +147,10 @@ def check_mine_alone_noise(seeds: tuple[int, ...]) -> None:
     floor_sep = [lesson("mine_alone", s, changed(FLOOR)).yearly("capacity_t", 2035)[W, sep] for s in seeds]
     assert not within_seed_noise(base_sep, floor_sep), (base_sep, floor_sep)
     # halving permitting time "raises Western magnet capacity in 2044 in every seed ... beyond seed noise for the same seed,
-    # though less than capacity differs from seed to seed", by "2 to 9 kt a year"
+    # though less on average than capacity differs from seed to seed", by "4 to 14 kt a year"
     faster = [lesson("mine_alone", s, changed(FASTER_PERMITS)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
     gain = np.subtract(faster, base)
-    assert not within_seed_noise(base, faster) and (gain > 0).all() and 1000.0 < gain.min() and gain.max() < 10_000.0, (base, faster)
+    assert not within_seed_noise(base, faster) and (gain > 0).all() and 4000.0 < gain.min() and gain.max() < 14_000.0, (base, faster)
     assert np.ptp(base) > abs(gain.mean()), (base, faster)
 
 
@@ -211,19 +218,22 @@ def check_tiers(seed: int) -> None:
 
 
 def check_tiers_noise(seeds: tuple[int, ...]) -> None:
-    """The note: the magnet cost and price with and without tiers differ less than between seeds in 2030; by 2044 the
-    cost and the price are lower with the tiers in four or five of the five seeds (with the input feed of docs/ODD.md 7.7:
-    the price in five, the cost in four; with the cost floors of 7.6 before it, both in five, then both in four with the
-    input-short rule alone; before the floors the cost in four and the price in three)."""
+    """The note: the magnet cost and price with and without tiers differ less than between seeds in 2030 and in 2044,
+    when they are lower with the tiers in three of the five seeds, by up to about 4.5 dollars a kilo, and higher by at
+    most about 1.5 in the other two (since the contracted buyers pay their floors' top-ups, docs/ODD.md 7.14; with the
+    input feed of 7.7 before it the price was lower in five seeds and the cost in four; with the cost floors of 7.6
+    before that, both in five, then both in four with the input-short rule alone; before the floors the cost in four
+    and the price in three)."""
     C, magnet = lesson("tiers", seeds[0]).b("china"), lesson("tiers", seeds[0]).s("magnet")
-    for name in ("unit_cost_usd_per_kg", "price_usd_per_kg"):
-        base = [lesson("tiers", s).yearly(name, 2030)[C, magnet] for s in seeds]
-        other = [lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, 2030)[C, magnet] for s in seeds]
-        assert within_seed_noise(base, other), (name, base, other)
+    for year in (2030, 2044):
+        for name in ("unit_cost_usd_per_kg", "price_usd_per_kg"):
+            base = [lesson("tiers", s).yearly(name, year)[C, magnet] for s in seeds]
+            other = [lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, year)[C, magnet] for s in seeds]
+            assert within_seed_noise(base, other), (year, name, base, other)
     for name in ("unit_cost_usd_per_kg", "price_usd_per_kg"):
         on = np.array([lesson("tiers", s).yearly(name, 2044)[C, magnet] for s in seeds])
         off = np.array([lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, 2044)[C, magnet] for s in seeds])
-        assert (on < off).sum() >= len(seeds) - 1 and (off - on).max() < 6.0, (name, on, off)  # "up to about 5 dollars"
+        assert (on < off).sum() == 3 and (off - on).max() < 5.0 and (on - off).max() < 1.5, (name, on, off)  # "up to about 4.5", "at most 1.5"
 
 
 CHECKS = {"mine_alone": check_mine_alone, "export_control": check_export_control, "tiers": check_tiers}

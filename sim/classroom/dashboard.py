@@ -534,11 +534,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "try": "A 110 USD/kg oxide floor with 10,000 t/yr offtake, or permitting 0.5: which rows fill by 2044?",
         "noise": (
             "The oxide floor with offtake in *Try next* raises the West's separation, metal and magnet capacity in 2035 "
-            "and in 2044 in every seed we tried (1-5), by more than seed noise: with it the West has more separation in "
-            "2030 than without it in 2035, about a decade sooner. Halving permitting time raises Western magnet "
-            "capacity in 2044 in every seed we tried, by 2 to 9 kt a year: beyond seed noise for the same seed, though "
-            "less than capacity differs from seed to seed. One step of the permitting slider (0.75) stays within seed "
-            "noise: it raises capacity in some seeds and lowers it in others. Compare runs of the same seed."
+            "in every seed we tried (1-5), by more than seed noise: with it the West has more separation in 2030 than "
+            "without it in 2035, about a decade sooner. By 2044 the West has built separation without the floor too, "
+            "as much as with it or more in two seeds of five, while the floor still leaves it more metal and magnet "
+            "capacity in every seed. Halving permitting time raises Western magnet capacity in 2044 in every seed we "
+            "tried, by 4 to 14 kt a year: beyond seed noise for the same seed, though less on average than capacity "
+            "differs from seed to seed. One step of the permitting slider (0.75) raises it too in every seed, by 2 to "
+            "8 kt a year. Compare runs of the same seed."
         ),
         "panels": ("chain", "timeline"),
         "compare": {
@@ -589,9 +591,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "try": "Set China's policy to coordinated_without_tiers and run the same seed again.",
         "noise": (
             "Chinese firms spend more on R&D with the tiers in every seed we tried (1-5), but the lower costs it buys "
-            "take time: Chinese magnet costs and prices differ less than between seeds in 2030. By 2044 the magnet "
-            "unit cost and price are lower with the tiers in four or five of the five seeds, by up to about 5 dollars a "
-            "kilo, small beside "
+            "take time: Chinese magnet costs and prices differ less than between seeds in 2030, and still in 2044, when "
+            "they are lower with the tiers in three of the five seeds, by up to about 4.5 dollars a kilo, and higher by "
+            "at most about 1.5 in the other two: small beside "
             "the fall every run shares: every Chinese firm learns and innovates toward the same floor of materials and "
             "energy, and already deducts its R&D twice from taxable profit, tiers or not."
         ),
