@@ -75,6 +75,7 @@ class PriceFloors:
         self.offtake_t_per_year = np.zeros((B, S))
         self.term_quarters = np.zeros((B, S), dtype=np.int64)  # > 0: each plant holds its own agreement of this many quarters
         self.cap_t = np.full((B, S), np.inf)  # nameplate t/yr that per-plant agreements may cover at once (inf: no cap)
+        self.domestic_only = np.zeros((B, S), dtype=bool)  # the floor tops up only sales to the bloc's own buyers (and the state)
         self.room_t = np.full((B, S), np.inf)  # what the cap leaves after the last signing (investors' view)
         self.quarter_cost_musd = np.zeros(B)  # last quarter: top-ups + offtake purchases
         self.topup_musd = np.zeros(B)  # last quarter: top-ups alone
@@ -92,14 +93,16 @@ class PriceFloors:
         offtake_t_per_year: float = 0.0,
         term_years: float = 0.0,
         cap_t_per_year: float = np.inf,
+        domestic_only: bool = False,
     ) -> None:
         """Add one bloc-stage floor and/or offtake volume under ``name`` (several calls per name allowed).
         ``term_years`` > 0: the floor is an agreement per plant, running that long from the plant's first quarter of
         operation while the floor is in force (incumbents: from now), and the plants holding a running agreement
-        cover at most ``cap_t_per_year`` of nameplate; 0: every producer holds it while it is in force."""
+        cover at most ``cap_t_per_year`` of nameplate; 0: every producer holds it while it is in force.
+        ``domestic_only``: the floor tops up only what the plants sell to their own bloc's buyers and the state."""
         b = self.blocs.index(bloc) if isinstance(bloc, str) else int(bloc)
         s = self.stages.index(stage) if isinstance(stage, str) else int(stage)
-        entry = (b, s, float(floor_usd_per_kg), float(offtake_t_per_year), float(term_years), float(cap_t_per_year))
+        entry = (b, s, float(floor_usd_per_kg), float(offtake_t_per_year), float(term_years), float(cap_t_per_year), bool(domestic_only))
         self._entries.setdefault(name, []).append(entry)
         self._rebuild()
 
@@ -112,13 +115,15 @@ class PriceFloors:
         scale: float = 1.0,
         term_years: float = 0.0,
         cap_t_per_year: dict | None = None,
+        domestic_only: bool = False,
     ) -> None:
         """Add stage -> floor and stage -> offtake (t/yr, times ``scale``) mappings under ``name``, one entry per stage;
         ``cap_t_per_year``: stage -> nameplate per-plant agreements may cover (t/yr, times ``scale``)."""
         caps = cap_t_per_year or {}
         for stage in dict.fromkeys(list(floor_usd_per_kg) + list(offtake_t_per_year)):
             cap = caps[stage] * scale if stage in caps else np.inf
-            self.add(name, bloc, stage, floor_usd_per_kg.get(stage, 0.0), offtake_t_per_year.get(stage, 0.0) * scale, term_years, cap)
+            floor, offtake = floor_usd_per_kg.get(stage, 0.0), offtake_t_per_year.get(stage, 0.0) * scale
+            self.add(name, bloc, stage, floor, offtake, term_years, cap, domestic_only)
 
     def remove(self, name: str) -> None:
         """Remove everything added under ``name`` (no-op if absent)."""
@@ -137,9 +142,12 @@ class PriceFloors:
         self.offtake_t_per_year = np.zeros_like(self.offtake_t_per_year)
         self.term_quarters = np.zeros_like(self.term_quarters)
         self.cap_t = np.full(self.floor.shape, np.inf)
+        self.domestic_only = np.zeros(self.floor.shape, dtype=bool)
         for entries in self._entries.values():
-            for b, s, fl, off, term, cap in entries:
+            for b, s, fl, off, term, cap, domestic in entries:
                 self.floor[b, s] = max(self.floor[b, s], fl)
+                if fl > 0 and domestic:
+                    self.domestic_only[b, s] = True
                 self.offtake_t_per_year[b, s] += off
                 if fl > 0 and term > 0:
                     self.term_quarters[b, s] = max(self.term_quarters[b, s], int(round(4 * term)))
@@ -179,12 +187,17 @@ class PriceFloors:
                 self.room_t[b, s] = room
         pop.floor_end_q[new] = quarter + term[new]
 
-    def floored(self, price: np.ndarray) -> np.ndarray:
+    def floored(self, price: np.ndarray, home: np.ndarray | None = None) -> np.ndarray:
         """(B, S) ``max(price, investor_floor())``, the price a new plant can expect (the floor itself where per-plant
-        agreements have no cap or room left under it); the same array when no floor is in force."""
+        agreements have no cap or room left under it); the same array when no floor is in force. Where the floor covers
+        domestic sales alone, it lifts the share ``home`` of the sales (the bloc's own buyers' share,
+        sim.engine.investment.domestic_sales_share): ``home x max(price, floor) + (1 - home) x price``."""
         if not np.any(self.floor > 0):
             return price
-        return np.maximum(price, self.investor_floor())
+        lifted = np.maximum(price, self.investor_floor())
+        if home is None or not self.domestic_only.any():
+            return lifted
+        return np.where(self.domestic_only, home * lifted + (1.0 - home) * price, lifted)
 
     # -- policy module -------------------------------------------------------
     def install(self, model) -> None:
@@ -242,9 +255,12 @@ class PriceFloors:
         f = self.row_floor(pop, model.quarter)
         f = np.zeros(len(pop.bloc)) if f is None else f
         index = price[pop.bloc, pop.stage]
-        under = np.minimum(pop.contract_sold_t, pop.output_t)
+        # what the floor covers: all a plant sold, or with domestic_only what it did not export (to its bloc's buyers and
+        # the state; contracts are with its bloc's buyers)
+        sold = np.where(self.domestic_only[pop.bloc, pop.stage], np.maximum(pop.output_t - pop.exported_t, 0.0), pop.output_t)
+        under = np.minimum(pop.contract_sold_t, sold)
         realised = np.where(pop.contract_t > 0, np.maximum(index, pop.contract_floor), index)
-        gap = np.maximum(f - index, 0.0) * (pop.output_t - under) + np.maximum(f - realised, 0.0) * under
+        gap = np.maximum(f - index, 0.0) * (sold - under) + np.maximum(f - realised, 0.0) * under
         topup = np.where(pop.alive & (f > 0), gap / 1000.0, 0.0)
         pop.grants = pop.grants + topup
         self.topup_musd = np.bincount(pop.bloc, weights=topup, minlength=B)

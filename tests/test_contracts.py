@@ -78,3 +78,48 @@ def test_a_state_floor_tops_up_from_the_price_a_tonne_realised():
     pf.apply_quarter(m)
     assert pop.grants[r] - before == pytest.approx((60.0 * 6.0 + 30.0 * 4.0) / 1000.0, rel=1e-12)
     assert pf.topup_musd[b] == pytest.approx(0.48, rel=1e-12)
+
+
+@pytest.mark.parametrize("domestic_only", [True, False])
+def test_a_domestic_floor_does_not_top_up_exports(domestic_only):
+    """instruments.floor_domestic_only: of 10 t sold at an index of 40 under a floor of 100, 3 t went abroad; a floor
+    on domestic sales tops up the other 7 (420 kUSD), a floor on all sales all 10 (600 kUSD, the rule before)."""
+    m = ChainModel(make_config("years=2"))
+    m.step()
+    pop, pf = m.pop, m.price_floors
+    r = int(np.flatnonzero(pop.operating & (pop.bloc == 1) & (pop.stage == 0))[0])  # a Western mine
+    b, s = pop.bloc[r], pop.stage[r]
+    pf.add("test", int(b), int(s), floor_usd_per_kg=100.0, domestic_only=domestic_only)
+    m.trade_price[b, s] = 40.0
+    pop.output_t[(pop.bloc == b) & (pop.stage == s)] = 0.0
+    pop.output_t[r], pop.exported_t[r], pop.contract_t[r], pop.contract_sold_t[r] = 10.0, 3.0, 0.0, 0.0
+    pf.apply_quarter(m)
+    assert pf.topup_musd[b] == pytest.approx((0.42 if domestic_only else 0.6), rel=1e-12)
+
+
+def test_investors_expect_a_domestic_floor_on_the_blocs_own_share():
+    """floored(price, home): where the floor covers domestic sales alone, it lifts the share of sales the bloc's own
+    buyers take (0.25 here: 0.25 x 100 + 0.75 x 40 = 55); elsewhere the whole price (100)."""
+    m = ChainModel(make_config("years=2"))
+    pf = m.price_floors
+    pf.add("home", 1, 1, floor_usd_per_kg=100.0, domestic_only=True)
+    pf.add("all", 1, 2, floor_usd_per_kg=100.0)
+    price = np.full((m.tables.B, m.tables.S), 40.0)
+    home = np.full_like(price, 0.25)
+    out = pf.floored(price, home)
+    assert out[1, 1] == pytest.approx(55.0) and out[1, 2] == 100.0 and out[0, 1] == 40.0
+
+
+def test_exports_are_what_a_plant_delivered_to_other_blocs():
+    """exported_t per plant, summed over a bloc-stage, is the bloc-stage's recorded exports (export_controls_full,
+    seed 1, every quarter of 2024-2030)."""
+    m = ChainModel(make_config("scenario=export_controls_full", "seed=1", "years=16"))
+    for _ in range(m.n_steps):
+        m.step()
+        if m.current_year < 2024:
+            continue
+        pop, T = m.pop, m.tables
+        live = m.pop.live_in(m.quarter)
+        mine = T.bs_sum(pop.bloc[live], pop.stage[live], pop.exported_t[live])
+        recorded = np.asarray(m.recorder.series["exports_t"][-1])
+        np.testing.assert_allclose(mine, recorded, rtol=1e-9, atol=1e-6)

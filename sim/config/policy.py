@@ -209,6 +209,8 @@ class InstrumentsConfig:
     # floor_years from its first output while the policy is in force (incumbents from the start)
     floor_capacity_t_per_year: dict[str, float] = field(default_factory=dict)  # stage -> nameplate (t/yr) per-plant agreements may
     # cover at once (first come, first served; empty: no cap)
+    floor_domestic_only: bool = False  # the floor tops up only what a plant sells to its own bloc's buyers and the state (false: all
+    # it sells, exports too)
     permit_cap_years: dict[str, float] = field(default_factory=dict)  # stage -> longest permitting time
     knowhow_ramp_factor: float = f(1.0, lo=0.05, hi=1.0)  # quality ramp time x this (know-how programme)
     defence_mandate_share: float = f(0.0, lo=0.0, hi=1.0)  # domestic share required of defence and state-owned buyers

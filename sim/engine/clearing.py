@@ -231,6 +231,7 @@ def _offer(model: ChainModel) -> None:
     pop.inputs_t = 0.0
     pop.input_cost = 0.0
     pop.contract_sold_t = 0.0
+    pop.exported_t = 0.0
 
 
 def _clear_upstream(model: ChainModel) -> tuple[dict[int, StageClearing], list]:
@@ -309,6 +310,8 @@ def _produce(model: ChainModel, clearings: dict[int, StageClearing]) -> None:
         delivered = cl.alloc * ratio[None, :]
         delivered_to_class = delivered.sum(axis=1)
         prev_cost_to_class = (delivered * cl.landed).sum(axis=1)
+        abroad = cl.class_bloc[:, None] != pop.bloc[sup][None, :]
+        pop.exported_t[sup] = np.where(abroad, delivered, 0.0).sum(axis=0)
         if cl.contracted is not None:  # contracted deliveries: their buyers pay the contract's floor where it is above the index
             under = cl.contracted * ratio[None, :]
             pop.contract_sold_t[sup] = under.sum(axis=0)

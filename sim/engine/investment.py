@@ -47,7 +47,9 @@ def expectations(model: ChainModel, supply: tuple[np.ndarray, np.ndarray, np.nda
         util = np.where(np.isfinite(feed) & (nameplate > 0), np.minimum(util, feed / np.maximum(nameplate, 1e-9)), util)
     util = np.clip(util, 0.0, model.world.markets.max_utilisation)
     unit = T.input_per_t[None, :] * input_price + entrant_processing_cost(T)
-    util = floor_covered_utilisation(util, model.price_floors.investor_floor(), unit, model.world.markets.max_utilisation)
+    pf = model.price_floors
+    home = domestic_sales_share(model, cap, committed) if pf.domestic_only.any() else None  # a floor on domestic sales alone
+    util = floor_covered_utilisation(util, pf.investor_floor(), unit, model.world.markets.max_utilisation, home, pf.domestic_only)
     model.demand_growth = growth
     vol = mk.volatility()
     rate = T.base_rate[:, None] + T.risk_premium[:, None] + T.volatility_premium[:, None] * vol
@@ -55,7 +57,7 @@ def expectations(model: ChainModel, supply: tuple[np.ndarray, np.ndarray, np.nda
     # the market's price, before a state price floor lifts it: what private buyers' offtake contracts are struck against
     model.expected_market_price = expected_project_price(model, input_price, rate, support, (cap, committed))
     return inv.Expectations(
-        price=model.price_floors.floored(model.expected_market_price),
+        price=pf.floored(model.expected_market_price, home),
         input_price=input_price,
         utilisation=util,
         discount_rate=rate,
@@ -165,12 +167,38 @@ def sales_need(model: ChainModel, nameplate: np.ndarray | None = None) -> np.nda
     return np.maximum(model.sales_expected * model.demand_growth * 4.0, nameplate)
 
 
-def floor_covered_utilisation(util: np.ndarray, floor: np.ndarray, unit_cost: np.ndarray, max_utilisation: float) -> np.ndarray:
+def floor_covered_utilisation(
+    util: np.ndarray,
+    floor: np.ndarray,
+    unit_cost: np.ndarray,
+    max_utilisation: float,
+    home: np.ndarray | None = None,
+    domestic_only: np.ndarray | None = None,
+) -> np.ndarray:
     """(B, S) expected utilisation where a state price floor (scenarios.price_floor; ``floor`` > 0) covers a new plant's
     unit cost: the maximum. The state tops up every kg sold to the floor whatever the index, so such a plant can
-    undercut any supplier and sells what it can make; elsewhere ``util`` unchanged."""
+    undercut any supplier and sells what it can make; elsewhere ``util`` unchanged. Where the floor covers domestic
+    sales alone (``domestic_only``), such a plant sells at least the bloc's own share of what the stage can make
+    (``home``, :func:`domestic_sales_share`) at the maximum."""
     covered = (floor > 0) & (floor >= unit_cost)
-    return np.where(covered, max_utilisation, util)
+    full = np.full_like(util, max_utilisation)
+    if home is not None and domestic_only is not None:
+        full = np.where(domestic_only, np.maximum(util, home * max_utilisation), full)
+    return np.where(covered, full, util)
+
+
+def domestic_sales_share(model: ChainModel, cap: np.ndarray, committed: np.ndarray) -> np.ndarray:
+    """(B, S) the share of what a bloc-stage's plants and committed pipeline can sell (nameplate x maximum utilisation)
+    that its own buyers can take: the next stage's plants and committed pipeline (their nameplate x maximum utilisation
+    x input per t), at the last stage the bloc's final demand; at most 1, and 1 where the stage has no capacity yet."""
+    T = model.tables
+    mu = model.world.markets.max_utilisation
+    nameplate = cap + committed
+    need = np.zeros_like(nameplate)
+    need[:, :-1] = nameplate[:, 1:] * mu * T.input_per_t[None, 1:]
+    need[:, -1] = [T.final_demand_t_per_year(b, model.current_year) for b in range(T.B)]
+    sellable = nameplate * mu
+    return np.clip(np.divide(need, sellable, out=np.ones_like(need), where=sellable > 0), 0.0, 1.0)
 
 
 def long_run_price(model: ChainModel, input_price: np.ndarray, rate: np.ndarray, support: np.ndarray | None) -> np.ndarray:

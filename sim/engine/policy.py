@@ -90,11 +90,20 @@ class BlocInstruments:
             ins.set_layer("ramp_extra", name, np.where(row, pi.knowhow_ramp_factor, 1.0), op="mul")
         if pi.floor_per_plant:  # each plant's agreement runs floor_years from its first output; the state's offtake floor_years
             model.price_floors.add_stages(
-                f"{name}:plant_floors", b, pi.price_floor_usd_per_kg, {}, model.world.scale, pi.floor_years, pi.floor_capacity_t_per_year
+                f"{name}:plant_floors",
+                b,
+                pi.price_floor_usd_per_kg,
+                {},
+                model.world.scale,
+                pi.floor_years,
+                pi.floor_capacity_t_per_year,
+                domestic_only=pi.floor_domestic_only,
             )
             model.price_floors.add_stages(f"{name}:floors", b, {}, pi.floor_offtake_t_per_year, model.world.scale)
         else:
-            model.price_floors.add_stages(f"{name}:floors", b, pi.price_floor_usd_per_kg, pi.floor_offtake_t_per_year, model.world.scale)
+            model.price_floors.add_stages(
+                f"{name}:floors", b, pi.price_floor_usd_per_kg, pi.floor_offtake_t_per_year, model.world.scale, domestic_only=pi.floor_domestic_only
+            )
         # programme-wide: the floors and offtake end floor_years after the start; per plant: the offtake runs floor_years
         # from the first quarter the state receives any (the agreement's plant on line: BlocInstruments.quarter)
         if (pi.price_floor_usd_per_kg or pi.floor_offtake_t_per_year) and pi.floor_years > 0 and not pi.floor_per_plant:
