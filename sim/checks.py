@@ -95,6 +95,26 @@ def yaml_problem(ex: Exception) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
 
 
+def read_yaml_list(path, option: str, key: str, example: str, missing: str = "", items: str = "a list of mappings") -> list:
+    """The list under ``key`` of a YAML file named by a command's ``option`` (a targets or history file), or one
+    ConfigError naming the option: a directory, a missing file (``missing``: what to say beside it), invalid YAML, or no
+    list of mappings there (``items``: how the message names what is wanted). The caller checks the items."""
+    import yaml
+
+    if path.is_dir():
+        raise ConfigError(option, f"{path} is a directory; give a file such as {example}")
+    if not path.is_file():
+        raise ConfigError(option, f"file not found: {path}{missing}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as ex:
+        raise ConfigError(option, f"{path} is not valid YAML: {yaml_problem(ex)}") from None
+    found = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(found, list) or not all(isinstance(x, dict) for x in found):
+        raise ConfigError(option, f"{path} must hold '{key}:', {items}")
+    return found
+
+
 def whole_number(text: str) -> int:
     """argparse ``type=`` of a whole-number option: ``--seeds abc`` is one line naming the option and the value."""
     import argparse

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from sim.config import CONF_DIR
 
@@ -109,20 +108,9 @@ def _exact(x: float) -> str:
 def read_checks(path: Path, blocs: list[str], stages: list[str]) -> list[dict[str, Any]]:
     """The checks of a history file, each checked now against the world's ``blocs`` and ``stages`` (ConfigError naming
     the key and what is allowed): a mistake would otherwise surface after every run."""
-    from sim.checks import yaml_problem
-    from sim.config import ConfigError
+    from sim.checks import read_yaml_list
 
-    if path.is_dir():
-        raise ConfigError("--history", f"{path} is a directory; give a history file such as conf/validation/history.yaml, or none")
-    if not path.is_file():
-        raise ConfigError("--history", f"history file not found: {path} (none: no history block)")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as ex:
-        raise ConfigError("--history", f"{path} is not valid YAML: {yaml_problem(ex)}") from None
-    checks = data.get("checks") if isinstance(data, dict) else None
-    if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
-        raise ConfigError("--history", f"{path} must hold 'checks:', a list of mappings")
+    checks = read_yaml_list(path, "--history", "checks", "conf/validation/history.yaml, or none", " (none: no history block)")
     for i, c in enumerate(checks):
         _check_one(f"checks[{i}]", c, path, blocs, stages)
     return checks

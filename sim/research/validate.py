@@ -71,7 +71,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from sim.config import CONF_DIR
 from sim.research import history
@@ -558,20 +557,13 @@ def check_out_file(path: Path) -> None:
 
 def read_targets(path: Path) -> list[dict[str, Any]]:
     """The targets of a targets.yaml (a mapping with a ``targets`` list, each with an ``id``); ConfigError otherwise."""
-    from sim.checks import yaml_problem
+    from sim.checks import read_yaml_list
     from sim.config import ConfigError
 
-    if path.is_dir():
-        raise ConfigError("--targets", f"{path} is a directory; give a targets file such as conf/validation/targets.yaml")
-    if not path.is_file():
-        raise ConfigError("--targets", f"targets file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as ex:
-        raise ConfigError("--targets", f"{path} is not valid YAML: {yaml_problem(ex)}") from None
-    targets = data.get("targets") if isinstance(data, dict) else None
-    if not isinstance(targets, list) or not all(isinstance(t, dict) and "id" in t for t in targets):
-        raise ConfigError("--targets", f"{path} must hold 'targets:', a list of mappings each with an 'id'")
+    each = "a list of mappings each with an 'id'"
+    targets = read_yaml_list(path, "--targets", "targets", "conf/validation/targets.yaml", items=each)
+    if not all("id" in t for t in targets):
+        raise ConfigError("--targets", f"{path} must hold 'targets:', {each}")
     for i, t in enumerate(targets):  # checked now: a mistake would otherwise surface after every run
         if t["id"] not in MEASURES:
             raise ConfigError(f"targets[{i}].id", f"unknown target '{t['id']}' in {path}; allowed: {', '.join(MEASURES)}")
