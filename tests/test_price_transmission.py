@@ -188,7 +188,7 @@ def test_an_input_limited_metal_stage_bids_western_separation_with_the_lever():
     """export_controls_full, seed 1: from 2027 the West's metal plants cannot get the oxide to run (input-limited) and
     earn 2-3x their long-run price, while its final magnet buyers, served by relocation and substitution, are no longer
     short, so the netback of the final shortage is off. With the lever the oxide investors see the metal margin as the
-    missing oxide's rent: a new separation plant's profitability index passes 1 in 2029.25 (2031.75 without it), and
+    missing oxide's rent: a new separation plant's profitability index passes 1 in 2029.25 (2032 without it), and
     5.7 kt a year of separation projects are under way at the end of 2030, against none without it (docs/ODD.md 7.7;
     11.7 and 3.2 kt at the end of 2029 before the contracted buyers paid their floors' top-ups, 7.14)."""
     with_lever, without = _west_separation_pipeline_2030(True), _west_separation_pipeline_2030(False)
