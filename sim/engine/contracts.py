@@ -123,22 +123,23 @@ def reserve(model: ChainModel, s: int, sup: np.ndarray, class_bloc: np.ndarray, 
     return alloc * np.minimum(scale, 1.0)[:, None]
 
 
+def _gap(pop, rows, index: np.ndarray) -> np.ndarray:
+    """USD/kg each row's contract floor lies above ``index`` (0 without a contract)."""
+    return np.where(pop.contract_t[rows] > 0, np.maximum(pop.contract_floor[rows] - index, 0.0), 0.0)
+
+
 def floor_gap(model: ChainModel, rows: np.ndarray, s: int) -> np.ndarray:
     """(rows,) USD/kg the contract floor of each of stage s's suppliers ``rows`` lies above its bloc's index this
     quarter (0 without a contract): what the contracted buyers pay on top of the index for each kg delivered under it."""
-    pop = model.pop
-    gap = np.maximum(pop.contract_floor[rows] - model.markets.price[pop.bloc[rows], s], 0.0)
-    return np.where(pop.contract_t[rows] > 0, gap, 0.0)
+    return _gap(model.pop, rows, model.markets.price[model.pop.bloc[rows], s])
 
 
 def topup(model: ChainModel) -> np.ndarray:
     """(rows,) M USD the floor adds to contracted sales this quarter: the deliveries under contract
-    (``contract_sold_t``, set in clearing) times the floor's gap above the traded index, which their buyers paid
-    (sim.engine.clearing: the classes' cost)."""
+    (``contract_sold_t``, set in clearing) times the floor's gap above the traded index (the index of clearing, which
+    ``floor_gap`` read), which their buyers paid (sim.engine.clearing: the classes' cost)."""
     pop = model.pop
-    price = model.trade_price[pop.bloc, pop.stage]
-    gap = np.where(pop.contract_t > 0, np.maximum(pop.contract_floor - price, 0.0), 0.0)
-    return pop.contract_sold_t * gap / 1000.0
+    return pop.contract_sold_t * _gap(pop, slice(None), model.trade_price[pop.bloc, pop.stage]) / 1000.0
 
 
 def review(model: ChainModel) -> None:
