@@ -16,7 +16,7 @@ import numpy as np
 
 from agents import investment as inv
 from agents.firms import Phase, ProjectPhase, processing_cost
-from sim.engine.investment import long_run_price
+from sim.engine.investment import long_run_price, next_stage_need
 
 if TYPE_CHECKING:  # pragma: no cover
     from sim.engine.model import ChainModel
@@ -134,8 +134,7 @@ def own_demand_share(model: ChainModel) -> np.ndarray:
     quality = np.divide(q_cap, cap, out=np.ones_like(cap), where=cap > 0)
     mu = model.world.markets.max_utilisation
     sellable = (cap + committed) * quality * mu
-    need = np.zeros_like(cap)
-    need[:, :-1] = (cap + committed)[:, 1:] * mu * T.input_per_t[None, 1:]
+    need = next_stage_need(T, cap + committed, mu)
     for s in range(S - 1):
         lic = model.markets.licensed_share(s + 1, np.arange(B))  # (buyer bloc, exporter bloc) or None
         if lic is None:

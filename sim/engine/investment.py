@@ -187,6 +187,14 @@ def floor_covered_utilisation(
     return np.where(covered, full, util)
 
 
+def next_stage_need(T, nameplate: np.ndarray, mu: float) -> np.ndarray:
+    """(B, S) t/yr of each stage's product the bloc's next-stage ``nameplate`` (plants and committed pipeline) needs at
+    maximum utilisation ``mu`` (x input per t); 0 at the last stage."""
+    need = np.zeros_like(nameplate)
+    need[:, :-1] = nameplate[:, 1:] * mu * T.input_per_t[None, 1:]
+    return need
+
+
 def domestic_sales_share(model: ChainModel, cap: np.ndarray, committed: np.ndarray) -> np.ndarray:
     """(B, S) the share of what a bloc-stage's plants and committed pipeline can sell (nameplate x maximum utilisation)
     that its own buyers can take: the next stage's plants and committed pipeline (their nameplate x maximum utilisation
@@ -194,8 +202,7 @@ def domestic_sales_share(model: ChainModel, cap: np.ndarray, committed: np.ndarr
     T = model.tables
     mu = model.world.markets.max_utilisation
     nameplate = cap + committed
-    need = np.zeros_like(nameplate)
-    need[:, :-1] = nameplate[:, 1:] * mu * T.input_per_t[None, 1:]
+    need = next_stage_need(T, nameplate, mu)
     need[:, -1] = [T.final_demand_t_per_year(b, model.current_year) for b in range(T.B)]
     sellable = nameplate * mu
     return np.clip(np.divide(need, sellable, out=np.ones_like(need), where=sellable > 0), 0.0, 1.0)
