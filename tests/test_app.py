@@ -1159,9 +1159,11 @@ def _fuzz(served, n_actions: int, seed: int) -> dict:
     assert d.quarter_label(clean) == now.removeprefix("Now: ").split(" ·")[0], (now, steps)
     problems = []
     typed = [k for k, (action, ok) in enumerate(history) if action == "seed" and ok]
-    # every seed typed reaches the model: the last one is the model's (unless the box greyed under the typing, a Play
-    # just before it: then Enter never reached the box, and the box shows the model's seed again)
-    if typed and (typed[-1] == 0 or history[typed[-1] - 1] != ("play", True)) and clean.cfg.seed != int(history[typed[-1]][1]):
+    # every seed typed reaches the model: the last one is the model's, unless the box greyed under the typing: a Play
+    # clicked before it and no Pause clicked between them, so the run may have been playing when the server handled
+    # the Enter (on a busy machine the page still showed the box enabled a few actions after the Play: once in a slow
+    # run, the seed typed two actions after it was dropped), and the box shows the model's seed again (checked below)
+    if typed and not _maybe_playing(history[: typed[-1]]) and clean.cfg.seed != int(history[typed[-1]][1]):
         problems.append(f"the last seed typed was {history[typed[-1]][1]}, the model holds seed {clean.cfg.seed}")
     if f"seed {clean.cfg.seed}" not in now or seed_shown != str(clean.cfg.seed):
         problems.append(f"the Seed box shows {seed_shown!r}, the model holds seed {clean.cfg.seed} ({now})")
@@ -1170,6 +1172,21 @@ def _fuzz(served, n_actions: int, seed: int) -> dict:
     assert not problems, f"fuzz seed {seed}: {'; '.join(problems)}; last actions {history[-12:]}"
     assert steps == 0 or len(shown) == 2 * clean.tables.B * clean.tables.S, shown
     return done
+
+
+def _maybe_playing(history: list) -> bool:
+    """Whether the run may have been playing after these actions: a Play was clicked and no Pause after it."""
+    done = [action for action, ok in history if ok and action in ("play", "pause")]
+    return bool(done) and done[-1] == "play"
+
+
+def test_maybe_playing_reads_the_last_play_or_pause():
+    assert not _maybe_playing([])
+    assert _maybe_playing([("play", True)])
+    assert _maybe_playing([("play", True), ("step", False), ("seed", "3")])
+    assert not _maybe_playing([("play", True), ("pause", True)])
+    assert not _maybe_playing([("play", False), ("seed", "3")])
+    assert _maybe_playing([("pause", True), ("play", True), ("pause", False)])
 
 
 def test_the_page_survives_random_clicks(served):
