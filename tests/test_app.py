@@ -1161,8 +1161,8 @@ def _fuzz(served, n_actions: int, seed: int) -> dict:
     typed = [k for k, (action, ok) in enumerate(history) if action == "seed" and ok]
     # every seed typed reaches the model: the last one is the model's, unless the box greyed under the typing: a Play
     # clicked before it and no Pause clicked between them, so the run may have been playing when the server handled
-    # the Enter (on a busy machine the page still showed the box enabled a few actions after the Play: once in a slow
-    # run, the seed typed two actions after it was dropped), and the box shows the model's seed again (checked below)
+    # the Enter (on a busy machine the page can show the box enabled for a while after the Play), and the box shows the
+    # model's seed again (checked below)
     if typed and not _maybe_playing(history[: typed[-1]]) and clean.cfg.seed != int(history[typed[-1]][1]):
         problems.append(f"the last seed typed was {history[typed[-1]][1]}, the model holds seed {clean.cfg.seed}")
     if f"seed {clean.cfg.seed}" not in now or seed_shown != str(clean.cfg.seed):
