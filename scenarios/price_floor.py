@@ -238,6 +238,12 @@ class PriceFloors:
         if rows_all:
             self._orders[s] = (np.concatenate(rows_all), np.concatenate(qty_all))
 
+    def state_orders_t(self, s: int, bloc: np.ndarray, B: int) -> np.ndarray:
+        """(B,) t the state ordered this quarter of stage s's spare output, by the supplier's bloc (``bloc``: the
+        bloc of every row); zeros when it ordered none."""
+        rows, qty = self._orders.get(s, (np.zeros(0, dtype=np.int64), np.zeros(0)))
+        return np.bincount(bloc[rows], weights=qty, minlength=B)
+
     def apply_quarter(self, model) -> None:
         """Policy step: pay floor top-ups into grants, record offtake and the fiscal cost."""
         B = len(self.blocs)

@@ -358,6 +358,40 @@ def test_offtake_adds_demand_for_domestic_output_up_to_the_volume(floor_runs):
     assert first["magnet_out"] > first["base_magnet_out"] + 0.5 * first["offtake"][WEST, MAGNET]
 
 
+def test_the_states_offtake_does_not_move_the_index(monkeypatch):
+    """The state buys spare output after the market has cleared: the utilisation the price rule reads is the market's
+    orders over the suppliers' available output, without the state's purchases (prices.market_orders)."""
+    from sim.engine import prices
+
+    m = _model(years=3, x=_spec("price_floor"))
+    seen = {}
+    original = prices.market_orders
+
+    def spy(model, s, sup):
+        out = original(model, s, sup)
+        if s == MAGNET:
+            bloc = model.pop.bloc
+            every = np.bincount(bloc[sup], weights=model.pop.orders_t[sup], minlength=model.tables.B)
+            avail = np.bincount(bloc[sup], weights=model.pop.potential_t[sup], minlength=model.tables.B)
+            seen.update(every=every, market=out, avail=avail, state=model.price_floors.state_orders_t(s, bloc, model.tables.B))
+        return out
+
+    monkeypatch.setattr(prices, "market_orders", spy)
+    bought = 0
+    memory = max(m.world.investment.price_memory_quarters, 1.0)
+    for _ in range(12):
+        before = m.utilisation[WEST, MAGNET]
+        m.step()
+        np.testing.assert_allclose(seen["market"], np.maximum(seen["every"] - seen["state"], 0.0), rtol=1e-12)
+        read = seen["market"][WEST] / seen["avail"][WEST]
+        assert m.utilisation[WEST, MAGNET] == pytest.approx(before + (read - before) / memory, rel=1e-12)
+        if seen["state"][WEST] > 0:
+            bought += 1
+            assert seen["market"][WEST] < seen["every"][WEST]
+        assert seen["state"][CHINA] == 0.0
+    assert bought >= 4
+
+
 def test_price_floor_raises_expected_price_and_profitability(floor_runs):
     """The floor lifts the investors' expected price at the floored stage to the floor and leaves every other cell at
     the investors' price without it (the smoothed index adjusted for committed pipeline: expected_project_price)."""

@@ -81,7 +81,10 @@ def test_a_failing_plant_worth_running_passes_to_a_new_firm_free_of_debt():
     assert fixed_q == pytest.approx(
         T.fixed_cost_share[plant["bloc"], plant["stage"]] * T.capex_musd_per_kt[plant["bloc"], plant["stage"]] * plant["capacity_t"] / 4000.0
     )
-    want_cash = w.finance.min_cash_quarters_of_fixed_cost * fixed_q + w.finance.working_capital_share * revenue
+    # the accounts' buffer and the working capital they will hold against the plant's sales: working_capital_share x
+    # the quarter's revenue at an annual rate, as agents.firms.account ties up (a quarter's revenue before: the buyer
+    # then had to borrow three-quarters of it in its first quarter, or failed)
+    want_cash = w.finance.min_cash_quarters_of_fixed_cost * fixed_q + w.finance.working_capital_share * 4.0 * revenue
     assert pop.cash[new] == pytest.approx(want_cash)
     assert pop.equity_raised[new] == pytest.approx(value + want_cash)
     ev = m.recorder.events()

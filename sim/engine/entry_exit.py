@@ -164,8 +164,8 @@ def sell_plants(model: ChainModel, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     experience, know-how, patents and staff carry on; the old firm's debts stay with its creditors, its titles, group,
     contracts and projects end with it. The buyer books the plant at the price paid (its going-concern value, with
     ``finance.sale_at_most_replacement`` at most :func:`replacement_cost`) and brings
-    cash for ``min_cash_quarters_of_fixed_cost`` of this quarter's fixed cost (the accounts' buffer) and a quarter's
-    working capital. The old firm still
+    cash for ``min_cash_quarters_of_fixed_cost`` of this quarter's fixed cost (the accounts' buffer) and the working
+    capital its sales need (:func:`pass_plants`). The old firm still
     exits. Returns (old rows, new rows, value paid)."""
     pop, w = model.pop, model.world
     ops = rows[(pop.phase[rows] == Phase.OPERATING) & (pop.capacity_t[rows] > 0)]
@@ -198,10 +198,11 @@ def replacement_cost(model: ChainModel, rows: np.ndarray) -> np.ndarray:
 def pass_plants(pop, old: np.ndarray, price: np.ndarray, fin, step: int, carried: tuple[str, ...] = ()) -> np.ndarray:
     """New firms, one for each row of ``old``, that take over its operating plant (``PLANT_COLUMNS``, its time in the
     niche and the ``carried`` columns) at ``price`` M USD, booked as their plant, and bring cash for
-    ``fin.min_cash_quarters_of_fixed_cost`` of this quarter's fixed cost (the accounts' buffer) and a quarter's working
-    capital, all as their owners' equity (both worlds' sales of plants: :func:`sell_plants`,
-    sim.engine.national.market.sell_plants). Returns the new rows."""
-    cash = fin.min_cash_quarters_of_fixed_cost * pop.fixed_cost[old] + fin.working_capital_share * pop.revenue[old]
+    ``fin.min_cash_quarters_of_fixed_cost`` of this quarter's fixed cost (the accounts' buffer) and the working
+    capital the accounts will hold against the plant's sales (``fin.working_capital_share`` x this quarter's revenue
+    at an annual rate, agents.firms.account), all as their owners' equity (both worlds' sales of plants:
+    :func:`sell_plants`, sim.engine.national.market.sell_plants). Returns the new rows."""
+    cash = fin.min_cash_quarters_of_fixed_cost * pop.fixed_cost[old] + fin.working_capital_share * 4.0 * pop.revenue[old]
     return pop.add(
         len(old),
         phase=Phase.OPERATING,

@@ -63,7 +63,7 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
     sup = cl.suppliers
     sup_bloc = pop.bloc[sup]
     avail = np.bincount(sup_bloc, weights=pop.potential_t[sup], minlength=B)
-    orders = np.bincount(sup_bloc, weights=pop.orders_t[sup], minlength=B)
+    orders = market_orders(model, s, sup)
     wanted = np.bincount(cl.class_bloc, weights=cl.demand, minlength=B)
     got = np.bincount(cl.class_bloc, weights=cl.delivered_to_class, minlength=B)
     landed = landed_price(model, s)
@@ -122,6 +122,17 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
         new_price[c, s] = base + m
         # at import parity the index is what imports cost, not a clip of the rule
         at_bound[c, s] = bound_side(m, -np.inf if parity_floor else floor - base, ceiling - base)
+
+
+def market_orders(model: ChainModel, s: int, sup: np.ndarray) -> np.ndarray:
+    """(B,) t the market ordered this quarter from each bloc's suppliers ``sup`` at stage s: all their orders less the
+    state's purchases of spare output (offtake, scenarios.price_floor), a buyer of last resort that takes what the
+    market left and so does not bid for supply. Before December 2026 the index read the state's purchases as demand:
+    the coordinated West's 10 kt of magnet offtake held its suppliers' utilisation near 1 and its magnet index climbed
+    to 2-3x their unit cost while its buyers' demand fell (docs/ODD.md 7.11)."""
+    pop, B = model.pop, model.tables.B
+    orders = np.bincount(pop.bloc[sup], weights=pop.orders_t[sup], minlength=B)
+    return np.maximum(orders - model.price_floors.state_orders_t(s, pop.bloc, B), 0.0)
 
 
 def moving_base(price: float, input_cost: float, ceiling: float, excess: float, moves_margin: bool, shortage_whole: bool) -> float:
