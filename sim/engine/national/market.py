@@ -302,8 +302,8 @@ def sell_plants(model: NationalModel, rows: np.ndarray) -> np.ndarray:
     on under the new firm; the old firm's debts, titles and projects end with it. The buyer pays the plant's
     going-concern value (a year's operating cash flow after tax as an annuity over ``investment.horizon_years`` at the
     bloc's base rate plus risk premium), books it as its plant and brings the buffer's cash and the working capital its
-    sales need (sim.engine.entry_exit.pass_plants), all as its owners' equity; the business's quarterly records (revenue, R&D, profit) carry on, so the
-    criteria read its growth as the business's. Returns the new rows."""
+    sales need (sim.engine.entry_exit.pass_plants), all as its owners' equity; the business's quarterly records
+    (revenue, R&D, profit) carry on, so the criteria read its growth as the business's. Returns the new rows."""
     pop, T, w = model.pop, model.tables, model.cfg.world
     ops = rows[(pop.phase[rows] == Phase.OPERATING) & (pop.capacity_t[rows] > 0)]
     margin = pop.revenue[ops] - pop.opex[ops] - pop.fixed_cost[ops]  # M USD this quarter
