@@ -536,11 +536,11 @@ PRESETS: dict[str, dict[str, Any]] = {
             "The oxide floor with offtake in *Try next* raises the West's separation, metal and magnet capacity in 2035 "
             "in every seed we tried (1-5), by more than seed noise: with it the West has more separation in 2030 than "
             "without it in 2035, about a decade sooner. By 2044 the West has built separation without the floor too, "
-            "as much as with it or more in two seeds of five, while the floor still leaves it more metal and magnet "
-            "capacity in every seed. Halving permitting time raises Western magnet capacity in 2044 in every seed we "
-            "tried, by 4 to 14 kt a year: beyond seed noise for the same seed, though less on average than capacity "
-            "differs from seed to seed. One step of the permitting slider (0.75) raises it too in every seed, by 2 to "
-            "8 kt a year. Compare runs of the same seed."
+            "as much as with it or more in one seed of five, while the floor still leaves it more metal capacity in "
+            "every seed and more magnet capacity in four. Halving permitting time raises Western magnet capacity in "
+            "2044 in every seed we tried, by 1 to 15 kt a year: beyond seed noise for the same seed, though less on "
+            "average than capacity differs from seed to seed. One step of the permitting slider (0.75) raises it too "
+            "in every seed, by 1.5 to 15 kt a year. Compare runs of the same seed."
         ),
         "panels": ("chain", "timeline"),
         "compare": {
