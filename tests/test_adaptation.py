@@ -464,6 +464,30 @@ def test_stock_identity_with_stockpiles_holds_per_bloc_and_per_pile():
     assert any(r["released"] > 1e-6 for r in piles), "the embargo should have made a stockpile release"
 
 
+def test_stockpile_purchases_are_recorded_as_public_money_apart_from_the_programme():
+    """policy.parquet's stockpile_purchases_musd: each quarter, what the bloc's stockpile paid for the magnets it
+    received (its class's average price), for every bloc with a stockpile and no other; not in fiscal_musd; the
+    summary's total is their sum."""
+    m = ChainModel(validate(fresh_config("years=3")))
+    paid = {}
+    for _ in range(12):
+        m.step()
+        for by in m.buyers:
+            if by.stockpile:
+                paid[(m.quarter, by.bloc)] = paid.get((m.quarter, by.bloc), 0.0) + by.spend_musd
+    rows = [r for r in m.recorder.policy.rows if r[2] == "stockpile_purchases_musd"]
+    assert {(q, b) for q, b, *_ in rows} == set(paid)  # one row per quarter and bloc with a stockpile
+    for q, b, _, key, v in rows:
+        assert key == "stockpile" and v == pytest.approx(paid[(q, b)], rel=1e-12, abs=1e-12)
+    assert sum(v for *_, v in rows) > 0, "the stockpiles should buy as their blocs' need grows"
+    assert not any(r[2] == "fiscal_musd" and r[3] == "stockpile" for r in m.recorder.policy.rows)
+    summary = m.recorder.policy.summary()
+    for b, name in enumerate(m.tables.blocs):
+        mine = [v for q, bb, *_, v in rows if bb == b]
+        want = sum(mine) if mine else None
+        assert summary[name]["stockpile_purchases_musd"] == (pytest.approx(want) if mine else None)
+
+
 # --------------------------------------------------------------------------
 # 3. stockpiles
 # --------------------------------------------------------------------------

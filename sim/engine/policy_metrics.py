@@ -11,6 +11,7 @@
 | scaling_finance_difficulty | tier | firms that this year wanted to build and needed outside money for it (``outside_finance``: more than ``finance.outside_finance_share`` of the cost) or could not fund it (``finance_constrained``) |
 | fiscal_musd | instrument (grants, key_grants, tax_expenditure, interest_subsidy, talent_subsidy, group_rescue, group_rd_fund, group_incubation, sponsored_projects, agency:NAME, price_floor) | public money of the quarter, M USD |
 | lg_control | processing (separation + metal), magnet | share of the bloc's capacity held by Little Giants and by firms of groups that have a Little Giant |
+| stockpile_purchases_musd | stockpile | what the bloc's state stockpile paid for the magnets it bought in the quarter (agents.buyers; a bloc with a stockpile only), M USD: public money for a stock the state holds, not a subsidy, so apart from ``fiscal_musd`` |
 | group_firms | GROUP:tier, GROUP:all | the group's operating subsidiaries holding the tier, and all of them (Q4 only) |
 
 Designations, reviews, revocations, awards and rescues are in the event log; the summary counts the Little Giant
@@ -119,6 +120,9 @@ class PolicyRecorder:
             for key, sel in (("processing", processing), ("magnet", magnet)):
                 tot = pop.capacity_t[here & sel].sum()
                 out.append((q, b, "lg_control", key, float(pop.capacity_t[held & sel].sum() / tot) if tot > 0 else np.nan))
+            piles = [by for by in m.buyers if by.stockpile and by.bloc == b]
+            if piles:  # paid at the class's average price (sim.engine.clearing); releases to short buyers are free
+                out.append((q, b, "stockpile_purchases_musd", "stockpile", float(sum(by.spend_musd for by in piles))))
         year = int(m.world.start_year) + q // 4
         if q % 4 == 3 and CAPITAL_WINDOW[0] <= year <= CAPITAL_WINDOW[1]:
             self._note_little_giants(op)
@@ -204,10 +208,13 @@ class PolicyRecorder:
         total = float(fis.sum()) if len(fis) else 0.0
         op = pop.alive & (pop.phase == Phase.OPERATING) & (pop.bloc == b)
         cap = np.bincount(pop.stage[op], weights=pop.capacity_t[op], minlength=T.S) * T.magnet_eq_per_t
+        piles = full[full["measure"] == "stockpile_purchases_musd"]["value"]
         return {
             "fiscal_cost_musd": {str(k): float(v) for k, v in fis.items()},
             "fiscal_cost_total_musd": total,
             "fiscal_cost_usd_per_t_capacity": total * 1e6 / cap.min() if cap.min() > 0 else None,
+            # the state stockpile's purchases: public money for a stock it holds, apart from the programme's cost
+            "stockpile_purchases_musd": float(piles.sum()) if len(piles) else None,
         }
 
 
