@@ -129,7 +129,9 @@ def market_orders(model: ChainModel, s: int, sup: np.ndarray) -> np.ndarray:
     state's purchases of spare output (offtake, scenarios.price_floor), a buyer of last resort that takes what the
     market left and so does not bid for supply. Before December 2026 the index read the state's purchases as demand:
     the coordinated West's 10 kt of magnet offtake held its suppliers' utilisation near 1 and its magnet index climbed
-    to 2-3x their unit cost while its buyers' demand fell (docs/ODD.md 7.11)."""
+    to over 3x their unit cost (128 against about 38 USD/kg in 2033, seed 1) while its buyers' demand fell (docs/ODD.md
+    7.11). Investors still count the state's purchases among their sales (sim.engine.investment.sales_within_reach):
+    an offtake is sales a plant can count on."""
     pop, B = model.pop, model.tables.B
     orders = np.bincount(pop.bloc[sup], weights=pop.orders_t[sup], minlength=B)
     return np.maximum(orders - model.price_floors.state_orders_t(s, pop.bloc, B), 0.0)
