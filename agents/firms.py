@@ -527,6 +527,13 @@ def learn(pop: FirmPopulation, T, knowhow_ramp_effect: float, ramp_multiplier_ex
     pop.quality = np.where(pop.operating, 1.0 - gap, pop.quality)
 
 
+def working_capital_held(fin, revenue_q):
+    """M USD of working capital (receivables and stocks less supplier credit) the accounts hold against a quarter's
+    revenue ``revenue_q`` (M USD): ``fin.working_capital_share`` x that revenue at an annual rate. One rule for the
+    accounts (:func:`account`), both worlds' first balance sheets and a buyer's cash in an insolvency sale."""
+    return fin.working_capital_share * 4.0 * revenue_q
+
+
 def account(
     pop: FirmPopulation,
     T,
@@ -639,7 +646,7 @@ def account(
         rd_tax is not None,
         rd_tax is not None and rd_booked is not None,
         float(mothball_fixed_cost_saved),
-        fin.working_capital_share * 4.0,
+        working_capital_held(fin, 1.0),
         fin.depreciation_years * 4.0,
         float(fin.min_cash_quarters_of_fixed_cost),
         float(fin.repayment_share),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents import investment as inv
-from agents.firms import Phase, ProjectPhase, processing_cost
+from agents.firms import Phase, ProjectPhase, processing_cost, working_capital_held
 from sim.engine.investment import long_run_price, next_stage_need
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -199,10 +199,10 @@ def pass_plants(pop, old: np.ndarray, price: np.ndarray, fin, step: int, carried
     """New firms, one for each row of ``old``, that take over its operating plant (``PLANT_COLUMNS``, its time in the
     niche and the ``carried`` columns) at ``price`` M USD, booked as their plant, and bring cash for
     ``fin.min_cash_quarters_of_fixed_cost`` of this quarter's fixed cost (the accounts' buffer) and the working
-    capital the accounts will hold against the plant's sales (``fin.working_capital_share`` x this quarter's revenue
-    at an annual rate, agents.firms.account), all as their owners' equity (both worlds' sales of plants:
+    capital the accounts will hold against the plant's sales (agents.firms.working_capital_held of this quarter's
+    revenue), all as their owners' equity (both worlds' sales of plants:
     :func:`sell_plants`, sim.engine.national.market.sell_plants). Returns the new rows."""
-    cash = fin.min_cash_quarters_of_fixed_cost * pop.fixed_cost[old] + fin.working_capital_share * 4.0 * pop.revenue[old]
+    cash = fin.min_cash_quarters_of_fixed_cost * pop.fixed_cost[old] + working_capital_held(fin, pop.revenue[old])
     return pop.add(
         len(old),
         phase=Phase.OPERATING,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agents.firms import FirmPopulation, Phase
+from agents.firms import FirmPopulation, Phase, working_capital_held
 from agents.investment import ProjectPhase, project_reserve
 from sim.config import WorldConfig
 
@@ -308,7 +308,7 @@ def build_population(w: WorldConfig, T: Tables, rng: np.random.Generator) -> Fir
         # Revenue history at reference prices and 80% utilisation, so trailing indicators start sensible.
         rev_q = cap / 4.0 * 0.8 * T.reference_price_usd_per_kg[s] / 1000.0
         pop._data["rev_hist"][rows, :] = rev_q[:, None]
-        pop._data["working_capital"][rows] = w.finance.working_capital_share * 4.0 * rev_q
+        pop._data["working_capital"][rows] = working_capital_held(w.finance, rev_q)
         pop._data["rd_hist"][rows, :] = (rd_prop * rev_q)[:, None]
         pop._data["knowledge"][rows] = rd_prop * rev_q * 4.0 * 2.0  # about two years of R&D (assumption)
     return pop

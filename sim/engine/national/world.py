@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from agents.firms import FirmPopulation, Phase, patent_slot
+from agents.firms import FirmPopulation, Phase, patent_slot, working_capital_held
 from sim.config import Config
 from sim.engine.world import Tables
 
@@ -303,7 +303,7 @@ def _add_firms(pop, T, w, mk, sector, niche, province, revenue_myuan, employees,
     book = 0.5 * capex
     rev_q = revenue_myuan * usd / 4.0
     cash = 2.0 / 3.0 * rev_q
-    wc = w.finance.working_capital_share * 4.0 * rev_q
+    wc = working_capital_held(w.finance, rev_q)
     debt = debt_ratio * (book + cash + wc)
     margin = 1.0 - mk.variable_cost_share * cost_index - mk.fixed_cost_share - rd_prop
     rows = pop.add(
