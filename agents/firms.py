@@ -108,7 +108,9 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "cash": (np.float64, 0.0),
     "debt": (np.float64, 0.0),
     "book_assets": (np.float64, 0.0),  # operating plant at cost less depreciation, M USD
-    "gross_assets": (np.float64, 0.0),  # operating plant at cost (straight-line depreciation base), M USD
+    # share of its depreciation life left on the book plant, value-weighted over the plant's vintages (composite
+    # straight-line depreciation: book_assets / (plant_life_left x depreciation quarters) a quarter); 1: a new plant
+    "plant_life_left": (np.float64, 1.0),
     "cip": (np.float64, 0.0),  # construction in progress at cost (not depreciated), M USD
     "working_capital": (np.float64, 0.0),  # receivables + inventories - trade payables, M USD (finance.working_capital_share)
     "working_capital_in": (np.float64, 0.0),  # cash tied up in working capital this quarter (negative: released), M USD
@@ -559,8 +561,9 @@ def account(
     funds available), and the deduction x R&D taken off profit before tax (the additional deduction of R&D expense;
     with ``rd_booked``, per row R&D as booked per unit spent, the deduction x R&D x rd_booked: the expense relabelled as
     R&D is deducted again too, docs/ODD.md 7.15);
-    depreciation is straight-line on operating plant at cost (construction in
-    progress is not depreciated) and never takes book value below zero;
+    depreciation is composite straight line: the book plant over the quarters of life left on it
+    (``plant_life_left`` x depreciation quarters, the whole book in its last quarter; construction in
+    progress is not depreciated; agents.investment.complete_construction blends a new plant's life in);
     tax on positive profit at the firm's rate; capex of projects under construction
     adds to construction in progress; borrowing covers a cash deficit up to the
     credit limit (leverage limit x (book assets + construction in progress + working capital)),
@@ -610,7 +613,7 @@ def account(
         pop.input_cost,
         pop.rd_propensity,
         pop.rd_grants,
-        pop.gross_assets,
+        pop.plant_life_left,
         pop.grants,
         pop.tax_rate,
         pop.employees,

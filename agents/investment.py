@@ -209,8 +209,12 @@ def complete_construction(pop: FirmPopulation, r: np.ndarray, T, step: int) -> n
     its first share of nameplate on line at once; a greenfield plant starts operating at the bloc-stage
     new-plant quality, qualified unless its stage needs buyer qualification. Returns ``r``."""
     pop.proj_phase[r] = ProjectPhase.RAMPUP
-    pop.book_assets[r] += pop.cip[r]
-    pop.gross_assets[r] += pop.cip[r]
+    # the new plant joins the book with its whole life left: the life left on the book is value-weighted (composite
+    # straight-line depreciation, agents.firms.account), so the old plant's cost is not written off a second time
+    book, new = pop.book_assets[r], pop.cip[r]
+    total = book + new
+    pop.plant_life_left[r] = np.divide(book * pop.plant_life_left[r] + new, total, out=np.ones(len(r)), where=total > 0)
+    pop.book_assets[r] = total
     pop.cip[r] = 0.0
     q = phase_quarters(pop, r, T, ProjectPhase.RAMPUP)
     pop.proj_rampup_q[r] = np.maximum(q, 1.0)

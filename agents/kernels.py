@@ -60,7 +60,7 @@ def account_rows(
     input_cost,
     rd_propensity,
     rd_grants,
-    gross_assets,
+    plant_life_left,  # read and written
     grants,
     tax_rate,
     employees,
@@ -171,7 +171,9 @@ def account_rows(
         c += fc
         c += intr
         c += rd
-        dep = _min(gross_assets[i] / depreciation_q, book_assets[i])
+        # composite straight line: the book plant over the quarters of life left on it (all of it in its last quarter)
+        life_q = plant_life_left[i] * depreciation_q
+        dep = book_assets[i] / life_q if life_q > 1.0 else book_assets[i]
         pbt = rev + grants[i]
         pbt -= c
         pbt -= dep
@@ -240,6 +242,7 @@ def account_rows(
         cash[i] = cash_i
         dividends[i] = div
         book_assets[i] -= dep
+        plant_life_left[i] = _max(plant_life_left[i] - 1.0 / depreciation_q, 0.0)
         cip[i] += spend
         rev_hist[i, slot] = rev
         rd_hist[i, slot] = rd

@@ -967,7 +967,6 @@ def _payers():
         working_capital=_WORLD.finance.working_capital_share * 4.0 * output * P0 / 1000.0,
         cash=[500.0, -2.0, 100.0, -50.0],
         book_assets=20.0,
-        gross_assets=20.0,
     )
 
 

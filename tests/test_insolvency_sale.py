@@ -77,7 +77,7 @@ def test_a_failing_plant_worth_running_passes_to_a_new_firm_free_of_debt():
     for c, v in plant.items():
         np.testing.assert_array_equal(getattr(pop, c)[new], v, err_msg=c)
     assert pop.debt[new] == 0.0 and pop.tier[new] == 0 and pop.group[new] == -1 and not pop.state_owned[new]
-    assert pop.book_assets[new] == pytest.approx(value) and pop.gross_assets[new] == pytest.approx(value)
+    assert pop.book_assets[new] == pytest.approx(value) and pop.plant_life_left[new] == 1.0
     assert fixed_q == pytest.approx(
         T.fixed_cost_share[plant["bloc"], plant["stage"]] * T.capex_musd_per_kt[plant["bloc"], plant["stage"]] * plant["capacity_t"] / 4000.0
     )

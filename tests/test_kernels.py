@@ -85,7 +85,8 @@ def account_reference(pop, T, step, fin, market_price, revenue_adjust, mothball_
     costs += fixed_cost
     costs += pop.interest
     costs += rd
-    np.minimum(pop.gross_assets / (fin.depreciation_years * 4.0), pop.book_assets, out=pop.depreciation)
+    life_q = pop.plant_life_left * (fin.depreciation_years * 4.0)
+    pop.depreciation[:] = np.where(life_q > 1.0, pop.book_assets / np.where(life_q > 1.0, life_q, 1.0), pop.book_assets)
     pbt = revenue + pop.grants
     pbt -= costs
     pbt -= pop.depreciation
@@ -147,6 +148,7 @@ def account_reference(pop, T, step, fin, market_price, revenue_adjust, mothball_
         paid += surplus
         pop.cash -= surplus
     pop.book_assets -= pop.depreciation
+    np.maximum(pop.plant_life_left - 1.0 / (fin.depreciation_years * 4.0), 0.0, out=pop.plant_life_left)
     pop.cip += pop.capex
     slot = step % HIST
     pop.rev_hist[:, slot] = revenue
@@ -175,7 +177,7 @@ def population(T, rng: np.random.Generator, n: int):
         cash=rng.standard_normal(n) * 5.0 * (rng.random(n) < 0.8),
         debt=rng.random(n) * 20.0 * (rng.random(n) < 0.7),
         book_assets=rng.random(n) * 30.0,
-        gross_assets=rng.random(n) * 60.0,
+        plant_life_left=rng.random(n) * (rng.random(n) < 0.9),  # some at the end of their life
         cip=rng.random(n) * 5.0 * (rng.random(n) < 0.3),
         working_capital=rng.random(n) * 4.0,
         input_cost=rng.random(n) * 3.0,

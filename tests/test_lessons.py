@@ -109,13 +109,13 @@ def check_mine_alone(seed: int) -> None:
         reached, cap_2015 = int(west["mining"]["independence"]), L.yearly("capacity_t", 2015)[W, mining]
         assert L.yearly("capacity_t", 2024)[W, mining] >= 0.9 * cap_2015
         assert L.yearly("capacity_t", reached)[W, mining] <= 1.1 * cap_2015, (seed, reached)
-    # "try" and the note: a price floor with offtake brings Western processing forward: more capacity at every
-    # processing stage in 2035 and a fuller separation row then, more metal capacity in 2044 (separation by then as
-    # much or more without the floor in one seed of five, magnets more with it in four: check_mine_alone_noise); more
-    # separation in 2030 than without the floor in 2035 (beyond seed noise and permitting halved: check_mine_alone_noise)
+    # "try" and the note: a price floor with offtake brings Western processing forward: more separation and metal
+    # capacity in 2035 and a fuller separation row then, more capacity at every processing stage in 2044 (magnets in
+    # 2035 more with it in three seeds of five: check_mine_alone_noise); more separation in 2030 than without the floor
+    # in 2035 (beyond seed noise and permitting halved: check_mine_alone_noise)
     other = lesson("mine_alone", seed, changed(FLOOR))
     gap = {year: other.yearly("capacity_t", year)[W] - L.yearly("capacity_t", year)[W] for year in (2035, 2044)}
-    for year, stages in ((2035, PROCESSED), (2044, ("metal",))):
+    for year, stages in ((2035, ("separation", "metal")), (2044, PROCESSED)):
         for stage in stages:
             assert gap[year][L.s(stage)] > 0, f"seed {seed}, floor: Western {stage} capacity {year} {gap[year][L.s(stage)]:+.0f} t/yr"
     sep = L.s("separation")
@@ -124,34 +124,31 @@ def check_mine_alone(seed: int) -> None:
 
 
 def check_mine_alone_noise(seeds: tuple[int, ...]) -> None:
-    """The note: the floor raises capacity in 2035 in every seed (checked per seed above), by more than seed noise, and by
-    2044 the West holds as much separation or more without it in one seed of five and more magnet capacity with it in
-    four (two and five before the state's offtake left the price rule, docs/ODD.md 7.11); halving permitting time raises
-    Western magnet capacity in 2044 in every seed, beyond seed noise for paired seeds but by less on average than it
-    differs between seeds (with the input feed of docs/ODD.md 7.7; before it, up in some seeds and down in others); one
-    step of the permitting slider raises it in every seed too (since the contracted buyers pay their floors' top-ups,
-    7.14; before, within seed noise, up in some seeds and down in others)."""
+    """The note: the floor raises separation and metal capacity in 2035 in every seed (checked per seed above),
+    separation by more than seed noise, and magnet capacity in 2035 in three seeds of five (lower in two, whose magnet
+    makers without the floor build on imported metal); by 2044 it leaves more capacity at every processing stage in
+    every seed (checked per seed above). Halving permitting time raises Western magnet capacity in 2044 in four seeds of
+    five, within seed noise and by less on average than it differs between seeds; one step of the permitting slider
+    moves it up or down, within seed noise. (Before the depreciation of expansions was mended, docs/ODD.md 7.4, the West
+    held as much separation or more without the floor in 2044 in one seed of five, and both permitting changes raised
+    its magnet capacity in every seed.)"""
     magnet = lesson("mine_alone", seeds[0]).s("magnet")
     W = lesson("mine_alone", seeds[0]).b("west")
     base = [lesson("mine_alone", s).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
     step = [lesson("mine_alone", s, changed(ONE_STEP_FASTER)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
-    step_gain = np.subtract(step, base)
-    assert (step_gain > 0).all() and 1500.0 < step_gain.min() and step_gain.max() < 15_000.0, (base, step)  # "by 1.5 to 15 kt"
-    sep44 = lesson("mine_alone", seeds[0]).s("separation")
-    without = [lesson("mine_alone", s).yearly("capacity_t", 2044)[W, sep44] for s in seeds]
-    with_floor = [lesson("mine_alone", s, changed(FLOOR)).yearly("capacity_t", 2044)[W, sep44] for s in seeds]
-    assert sum(b >= a - 100.0 for a, b in zip(with_floor, without)) == 1, (without, with_floor)  # "as much or more in one of five"
-    floor = [lesson("mine_alone", s, changed(FLOOR)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
-    assert sum(f > b for f, b in zip(floor, base)) == 4, (base, floor)  # "more magnet capacity in four"
+    assert within_seed_noise(base, step), (base, step)  # "moves it up or down, within seed noise"
+    magnet35 = [lesson("mine_alone", s).yearly("capacity_t", 2035)[W, magnet] for s in seeds]
+    floor35 = [lesson("mine_alone", s, changed(FLOOR)).yearly("capacity_t", 2035)[W, magnet] for s in seeds]
+    assert sum(f > b for f, b in zip(floor35, magnet35)) == 3, (magnet35, floor35)  # "magnets in 2035 in three seeds of five"
     sep = lesson("mine_alone", seeds[0]).s("separation")  # "raises the West's separation ... capacity in 2035 ... by more than seed noise"
     base_sep = [lesson("mine_alone", s).yearly("capacity_t", 2035)[W, sep] for s in seeds]
     floor_sep = [lesson("mine_alone", s, changed(FLOOR)).yearly("capacity_t", 2035)[W, sep] for s in seeds]
     assert not within_seed_noise(base_sep, floor_sep), (base_sep, floor_sep)
-    # halving permitting time "raises Western magnet capacity in 2044 in every seed ... beyond seed noise for the same seed,
-    # though less on average than capacity differs from seed to seed", by "1 to 15 kt a year"
+    # halving permitting time "raises Western magnet capacity in 2044 in four seeds of five ... within seed noise, and
+    # by less on average than capacity differs from seed to seed"
     faster = [lesson("mine_alone", s, changed(FASTER_PERMITS)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
     gain = np.subtract(faster, base)
-    assert not within_seed_noise(base, faster) and (gain > 0).all() and 1000.0 < gain.min() and gain.max() < 15_000.0, (base, faster)
+    assert within_seed_noise(base, faster) and (gain > 0).sum() == 4, (base, faster)
     assert np.ptp(base) > abs(gain.mean()), (base, faster)
 
 
@@ -219,22 +216,23 @@ def check_tiers(seed: int) -> None:
 
 
 def check_tiers_noise(seeds: tuple[int, ...]) -> None:
-    """The note: the magnet cost and price with and without tiers differ less than between seeds in 2030 and in 2044,
-    when they are lower with the tiers in three of the five seeds, by up to about 4.5 dollars a kilo, and higher by at
-    most about 1.5 in the other two (since the contracted buyers pay their floors' top-ups, docs/ODD.md 7.14; with the
-    input feed of 7.7 before it the price was lower in five seeds and the cost in four; with the cost floors of 7.6
-    before that, both in five, then both in four with the input-short rule alone; before the floors the cost in four
-    and the price in three)."""
+    """The note: the magnet cost and price with and without tiers differ less than between seeds in 2030; in 2044 they
+    are lower with the tiers in every seed, by 1.5 to 4.5 dollars a kilo, beyond seed noise for the same seed but about
+    as much as they differ between seeds (since the depreciation of expansions was mended, docs/ODD.md 7.4; before it,
+    within seed noise in 2044 too, lower with the tiers in three seeds of five; since the contracted buyers pay their
+    floors' top-ups, 7.14, and before that with the input feed of 7.7 the price was lower in five seeds and the cost in
+    four; with the cost floors of 7.6 before that, both in five, then both in four with the input-short rule alone;
+    before the floors the cost in four and the price in three)."""
     C, magnet = lesson("tiers", seeds[0]).b("china"), lesson("tiers", seeds[0]).s("magnet")
-    for year in (2030, 2044):
-        for name in ("unit_cost_usd_per_kg", "price_usd_per_kg"):
-            base = [lesson("tiers", s).yearly(name, year)[C, magnet] for s in seeds]
-            other = [lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, year)[C, magnet] for s in seeds]
-            assert within_seed_noise(base, other), (year, name, base, other)
     for name in ("unit_cost_usd_per_kg", "price_usd_per_kg"):
+        base = [lesson("tiers", s).yearly(name, 2030)[C, magnet] for s in seeds]
+        other = [lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, 2030)[C, magnet] for s in seeds]
+        assert within_seed_noise(base, other), (2030, name, base, other)
         on = np.array([lesson("tiers", s).yearly(name, 2044)[C, magnet] for s in seeds])
         off = np.array([lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, 2044)[C, magnet] for s in seeds])
-        assert (on < off).sum() == 3 and (off - on).max() < 5.0 and (on - off).max() < 1.5, (name, on, off)  # "up to about 4.5", "at most 1.5"
+        assert not within_seed_noise(list(on), list(off)), (name, on, off)  # "beyond seed noise for the same seed"
+        assert (on < off).all() and 1.0 < (off - on).min() and (off - on).max() < 5.0, (name, on, off)  # "by 1.5 to 4.5"
+        assert np.ptp(on) > 0.5 * (off - on).mean(), (name, on, off)  # "about as much as they differ between seeds"
 
 
 CHECKS = {"mine_alone": check_mine_alone, "export_control": check_export_control, "tiers": check_tiers}

@@ -403,7 +403,9 @@ def test_below_the_long_run_price_the_uncovered_share_sells_at_it_with_the_lever
     np.testing.assert_allclose(price_gap_expected(price, normal, uncovered, False), [40.0, 40.0, 40.0])  # off: the rule before
 
 
-def _first_west_separation_start(shortfall: bool) -> float:
+def _west_separation_after_the_control(shortfall: bool) -> tuple[float, float]:
+    """The year of the first new Western separation plant (an entrant) after the 2025 control, and the nameplate (t/yr)
+    of the entrants and expansions started in 2025-2031."""
     cfg = make_config(
         "scenario=export_control_shock",
         "seed=4",
@@ -418,17 +420,22 @@ def _first_west_separation_start(shortfall: bool) -> float:
     ev = m.recorder.events()
     control = (2025 - m.world.start_year) * 4  # the shock's export control starts in 2025
     after = ev[(ev.bloc == "west") & (ev.stage == "separation") & ev.kind.isin(["entry", "project_start"]) & (ev.quarter_index >= control)]
-    return m.world.start_year + after.quarter_index.min() / 4 if len(after) else np.inf
+    new = after[after.kind == "entry"]
+    first = m.world.start_year + new.quarter_index.min() / 4 if len(new) else np.inf
+    return first, float(after[after.quarter_index < (2032 - m.world.start_year) * 4]["value"].sum())
 
 
 @pytest.mark.parametrize("shortfall", [True, False])
 def test_an_export_control_brings_western_separation_projects_years_earlier_with_the_lever(shortfall):
     """export_control_shock, seed 4: after the 2025 control, Western metal makers draw oxide from the two small Western
     separators and imports at an index below a new Western plant's long-run price (1.1-1.3x the reference in
-    2028-2031 against 1.75x). Without the lever that price is expected to last and the first separation project
-    starts in 2032, when the index has climbed past the long-run level (2032.5 with the unfed input need counted at
-    once, docs/ODD.md 7.7; 2034 before); with it, the uncovered demand is valued at the long-run price and the first
-    project starts in 2030.5 (within three years of the control before the contracted buyers paid their floors'
-    top-ups, 7.14)."""
-    year = _first_west_separation_start(shortfall)
-    assert (year <= 2030.5) if shortfall else (year >= 2032.0), year
+    2028-2031 against 1.75x). Without the lever that price is expected to last and the first new separation plant
+    comes in 2033, when the index has climbed past the long-run level, while the incumbents start two small
+    expansions (about 470 t/yr by 2031); with it, the uncovered demand is valued at the long-run price and a new plant
+    of about 1,800 t/yr starts in 2026.75. (Before the depreciation of expansions was mended, docs/ODD.md 7.4, the first
+    project of either kind started in 2032 without the lever and 2030.5 with it.)"""
+    first, started = _west_separation_after_the_control(shortfall)
+    if shortfall:
+        assert first <= 2028.0 and started > 1000.0, (first, started)
+    else:
+        assert first >= 2032.0 and started < 1000.0, (first, started)

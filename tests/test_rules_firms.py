@@ -411,7 +411,7 @@ def _account_pop(T):
         cash=[50.0, 0.5, 1.0, 0.0, 5.0, 0.0],
         debt=[10.0, 2.0, 3.4, 30.0, 0.0, 0.0],
         book_assets=[40.0, 10.0, 5.0, 20.0, 10.0, 10.0],
-        gross_assets=[80.0, 20.0, 400.0, 20.0, 10.0, 10.0],  # firm 2: straight-line charge capped at book value
+        plant_life_left=[0.5, 0.5, 0.01, 1.0, 1.0, 1.0],  # firm 2: in its last quarter of life, written off whole
         cip=[0.0, 0.0, 0.0, 0.0, 0.0, 3.0],
         rd_propensity=[0.03, 0.02, 0.5, 0.04, 0.02, 0.02],
         grants=[0.0, 0.0, 0.0, 0.0, 2.0, 0.0],
@@ -425,7 +425,7 @@ def _account_pop(T):
 
 
 def _run_account(T, cfg, pop, price=None):
-    before = {k: getattr(pop, k).copy() for k in ("cash", "debt", "book_assets", "gross_assets", "cip", "working_capital")}
+    before = {k: getattr(pop, k).copy() for k in ("cash", "debt", "book_assets", "plant_life_left", "cip", "working_capital")}
     account(pop, T, 3, cfg.world.finance, flat_price(T) if price is None else price)
     return before
 
@@ -452,13 +452,43 @@ def test_account_revenue_and_cost_components(T, cfg):
     np.testing.assert_allclose(
         pop.fixed_cost, T.fixed_cost_share[pop.bloc, pop.stage] * T.capex_musd_per_kt[pop.bloc, pop.stage] * pop.capacity_t / 4000.0
     )
-    # straight-line on plant at cost, never below zero book value; construction in progress is not depreciated
-    straight = before["gross_assets"] / (cfg.world.finance.depreciation_years * 4.0)
-    np.testing.assert_allclose(pop.depreciation, np.minimum(straight, before["book_assets"]))
+    # composite straight line: the book plant over the quarters of life left on it, the whole book in its last quarter;
+    # construction in progress is not depreciated
+    quarters = cfg.world.finance.depreciation_years * 4.0
+    straight = before["book_assets"] / (before["plant_life_left"] * quarters)
+    np.testing.assert_allclose(pop.depreciation[[0, 1, 3, 4, 5]], straight[[0, 1, 3, 4, 5]])
+    np.testing.assert_allclose(pop.depreciation[[0, 3]], [80.0 / quarters, 20.0 / quarters])  # plant at cost 80 and 20
     assert pop.depreciation[2] == before["book_assets"][2] and pop.book_assets[2] == 0.0
+    np.testing.assert_allclose(pop.plant_life_left, np.maximum(before["plant_life_left"] - 1.0 / quarters, 0.0))
     np.testing.assert_allclose(pop.book_assets, before["book_assets"] - pop.depreciation)
     assert pop.capex[5] > 0
     np.testing.assert_allclose(pop.cip, before["cip"] + pop.capex)
+
+
+def test_an_expansion_is_written_off_over_its_own_life_not_by_the_old_plants_cost(T, cfg):
+    """A plant that cost 60, half written off (book 30), completes an expansion that cost 40: the book of 70 is written
+    off over the value-weighted life left on it, (30 x 30 + 40 x 60) / 70 = 47.1 quarters, at a constant charge and
+    in total exactly once. The rule before (plant at cost 100 / 60 a quarter) wrote it off in 42 quarters, the
+    expansion's cost in fewer than its own 60."""
+    from agents.investment import complete_construction
+
+    quarters = cfg.world.finance.depreciation_years * 4.0
+    pop = make_pop(1, bloc=bloc(T, "china"), stage=stage(T, "magnet"), capacity_t=1000.0, book_assets=30.0, plant_life_left=0.5, cash=1e4)
+    pop.cip[0], pop.proj_phase[0], pop.proj_nameplate_t[0] = 40.0, ProjectPhase.CONSTRUCTION, 500.0
+    complete_construction(pop, np.array([0]), T, 0)
+    assert pop.book_assets[0] == 70.0 and pop.cip[0] == 0.0
+    assert pop.plant_life_left[0] == pytest.approx((30.0 * 0.5 + 40.0) / 70.0)
+    charges = []
+    for step in range(int(quarters) + 8):
+        pop.proj_phase[0] = ProjectPhase.NONE  # the accounts alone (no ramp-up): output 0, the plant depreciates
+        account(pop, T, step, cfg.world.finance, flat_price(T))
+        charges.append(float(pop.depreciation[0]))
+    charges = np.array(charges)
+    paid = charges[charges > 0]
+    life_q = (30.0 * 30.0 + 40.0 * 60.0) / 70.0
+    assert len(paid) == int(np.ceil(life_q))  # 47 full charges and the remainder
+    np.testing.assert_allclose(paid[:-1], 70.0 / life_q)
+    assert paid.sum() == pytest.approx(70.0) and pop.book_assets[0] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_account_tax_only_on_positive_profit(T, cfg):
@@ -506,7 +536,6 @@ def test_working_capital_follows_sales_ties_up_cash_and_counts_with_lenders(T, c
             input_cost=[0.0, 100.0, 0.0],
             cash=[100.0, 0.0, 1.0],
             book_assets=[10.0, 0.0, 10.0],
-            gross_assets=[10.0, 0.0, 10.0],
             working_capital=[0.0, 0.0, 4.0],
         )
 
@@ -554,7 +583,7 @@ def _capital_structure_firms(T):
         cash=[60.0, 60.0, 60.0, 0.5],
         debt=[0.0, 52.0, 200.0, 0.0],
         book_assets=[40.0, 40.0, 40.0, 40.0],
-        gross_assets=[80.0, 80.0, 80.0, 80.0],
+        plant_life_left=0.5,  # plant that cost 80, half written off
         rd_propensity=0.02,
     )
 

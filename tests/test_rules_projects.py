@@ -336,7 +336,6 @@ def test_borrowing_for_construction_marks_outside_finance(T, cfg):
         output_t=0.0,
         cash=[1e3, 0.0, -5.0],
         book_assets=100.0,
-        gross_assets=100.0,
         proj_phase=[ProjectPhase.CONSTRUCTION, ProjectPhase.CONSTRUCTION, ProjectPhase.NONE],
         proj_capex_left=[8.0, 8.0, 0.0],
         proj_remaining_q=4.0,

@@ -533,14 +533,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         ),
         "try": "A 110 USD/kg oxide floor with 10,000 t/yr offtake, or permitting 0.5: which rows fill by 2044?",
         "noise": (
-            "The oxide floor with offtake in *Try next* raises the West's separation, metal and magnet capacity in 2035 "
-            "in every seed we tried (1-5), by more than seed noise: with it the West has more separation in 2030 than "
-            "without it in 2035, about a decade sooner. By 2044 the West has built separation without the floor too, "
-            "as much as with it or more in one seed of five, while the floor still leaves it more metal capacity in "
-            "every seed and more magnet capacity in four. Halving permitting time raises Western magnet capacity in "
-            "2044 in every seed we tried, by 1 to 15 kt a year: beyond seed noise for the same seed, though less on "
-            "average than capacity differs from seed to seed. One step of the permitting slider (0.75) raises it too "
-            "in every seed, by 1.5 to 15 kt a year. Compare runs of the same seed."
+            "The oxide floor with offtake in *Try next* raises the West's separation and metal capacity in 2035 in "
+            "every seed we tried (1-5), separation by more than seed noise: with it the West has more separation in "
+            "2030 than without it in 2035, about a decade sooner. Its magnet capacity in 2035 is higher with the floor "
+            "in three seeds and lower in two, where magnet makers without it build on imported metal. By 2044 the "
+            "floor leaves the West more separation, metal and magnet capacity in every seed. Halving permitting time "
+            "raises Western magnet capacity in 2044 in four seeds of five (by up to 25 kt a year; 1 kt less in the "
+            "fifth): within seed noise, and less on average than capacity differs from seed to seed. One step of the "
+            "permitting slider (0.75) moves it up or down (-8 to +27 kt a year): within seed noise. Compare runs of "
+            "the same seed."
         ),
         "panels": ("chain", "timeline"),
         "compare": {
@@ -591,9 +592,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "try": "Set China's policy to coordinated_without_tiers and run the same seed again.",
         "noise": (
             "Chinese firms spend more on R&D with the tiers in every seed we tried (1-5), but the lower costs it buys "
-            "take time: Chinese magnet costs and prices differ less than between seeds in 2030, and still in 2044, when "
-            "they are lower with the tiers in three of the five seeds, by up to about 4.5 dollars a kilo, and higher by "
-            "at most about 1.5 in the other two: small beside "
+            "take time: Chinese magnet costs and prices differ less than between seeds in 2030; by 2044 they are lower "
+            "with the tiers in every seed, by 1.5 to 4.5 dollars a kilo, beyond seed noise for the same seed but about "
+            "as much as they differ from seed to seed, and small beside "
             "the fall every run shares: every Chinese firm learns and innovates toward the same floor of materials and "
             "energy, and already deducts its R&D twice from taxable profit, tiers or not."
         ),

@@ -209,7 +209,7 @@ def pass_plants(pop, old: np.ndarray, price: np.ndarray, fin, step: int, carried
         birth_step=step,
         niche_start_step=pop.niche_start_step[old],
         book_assets=price,
-        gross_assets=price,
+        plant_life_left=1.0,  # the buyer writes the plant off over a full life from its price
         cash=cash,
         equity_raised=price + cash,
         **{c: getattr(pop, c)[old].copy() for c in (*PLANT_COLUMNS, *carried)},

@@ -296,7 +296,7 @@ def build_population(w: WorldConfig, T: Tables, rng: np.random.Generator) -> Fir
             cost_index=cost_index,
             employees=np.maximum(T.employees_per_kt[s] * cap / 1000.0, 5.0),
             book_assets=book,
-            gross_assets=capex,
+            plant_life_left=0.5,  # half depreciated, as the book value says
             debt=0.5 * T.leverage_max[b] * book,
             cash=0.15 * cap * 0.8 * T.reference_price_usd_per_kg[s] / 1000.0,  # ~two months of revenue (assumption)
             tax_rate=T.tax_rate[b],

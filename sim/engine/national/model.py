@@ -238,7 +238,7 @@ class NationalModel(mesa.Model):
             employees=emp,
             capacity_per_employee=cap / emp,
             book_assets=capex,
-            gross_assets=capex,
+            plant_life_left=1.0,
             cash=2.0 / 3.0 * rev_q,
             tax_rate=T.tax_rate[0],
             rd_propensity=rd,

@@ -324,7 +324,7 @@ def _add_firms(pop, T, w, mk, sector, niche, province, revenue_myuan, employees,
         cost_index=cost_index,
         employees=employees,
         book_assets=book,
-        gross_assets=capex,
+        plant_life_left=0.5,  # half depreciated, as the book value says
         debt=debt,
         cash=cash,
         working_capital=wc,
