@@ -210,10 +210,16 @@ def account_rows(
             outside_finance[i] = True
         d = debt[i] + nb
         cash_i = cash_pre + nb
+        # net assets after the quarter: no distribution may leave them below zero (the balance-sheet test)
+        net = cash_i + (book_assets[i] - dep)
+        net += cip[i] + spend
+        net += wc
+        net -= d
         div = 0.0
         if payout_ratio > 0:
             div = payout_ratio * prof
             div = _min(div, cash_i - buffer)
+            div = _min(div, net)
             div = _max(div, 0.0)
             cash_i -= div
         if target_structure:  # at or below the target, owners take the cash above the target holding, unless a project waits
@@ -221,7 +227,7 @@ def account_rows(
             assets = book_assets[i] + cip[i] + wc + _max(cash_i, 0.0)
             surplus = 0.0
             if alive and proj_phase[i] == NONE and d <= target_debt_ratio * assets:
-                surplus = _max(cash_i - keep, 0.0)
+                surplus = _max(_min(cash_i - keep, net - div), 0.0)
             div += surplus
             cash_i -= surplus
         # write back

@@ -992,6 +992,34 @@ def test_dividends_are_payout_times_profit_when_cash_allows_and_never_breach_the
     assert (pop.dividends >= 0).all()
 
 
+def test_no_dividend_leaves_net_assets_below_zero():
+    """The balance-sheet test of a distribution: a profitable firm with cash to spare but debt above its assets pays
+    nothing; one whose net assets are smaller than the payout ratio's dividend pays its net assets and no more."""
+    cfg = fresh_config()
+    fin = dataclasses.replace(cfg.world.finance, payout_ratio=0.3)
+    price = np.tile(T.reference_price_usd_per_kg, (T.B, 1)).astype(float)
+    pop = _payers()
+    pop.cash[:] = 500.0
+    pop.debt[3], pop.interest_subsidy[3] = 600.0, 1.0  # owes more than it holds, interest-free (so still profitable)
+    account(pop, T, 3, fin, price)
+    net = lambda p: p.cash + p.book_assets + p.cip + p.working_capital - p.debt  # noqa: E731
+    assert pop.profit[0] > 0 and pop.dividends[0] == pytest.approx(0.3 * pop.profit[0], rel=1e-12)
+    assert pop.profit[3] == pytest.approx(pop.profit[0]) and pop.dividends[3] == 0.0 and net(pop)[3] < 0  # cash to spare, no net assets
+    # a firm whose net assets after the quarter are about a tenth of the dividend the payout ratio asks for pays just them
+    first = _payers()
+    first.cash[:], first.interest_subsidy[0] = 500.0, 1.0  # interest-free: its debt does not change its profit
+    account(first, T, 3, dataclasses.replace(fin, payout_ratio=0.0), price)
+    debt = net(first)[0] - 0.03 * first.profit[0]
+    probe, small = _payers(), _payers()
+    for p in (probe, small):
+        p.cash[:], p.interest_subsidy[0] = 500.0, 1.0
+        p.debt[0] = debt
+    account(probe, T, 3, dataclasses.replace(fin, payout_ratio=0.0), price)  # the same quarter without dividends
+    account(small, T, 3, fin, price)
+    assert 0 < net(probe)[0] < 0.3 * probe.profit[0]
+    assert small.dividends[0] == pytest.approx(net(probe)[0], rel=1e-9) and net(small)[0] == pytest.approx(0.0, abs=1e-9)
+
+
 # --------------------------------------------------------------------------
 # outputs
 # --------------------------------------------------------------------------

@@ -129,10 +129,12 @@ def account_reference(pop, T, step, fin, market_price, revenue_adjust, mothball_
         pop.outside_finance[building] |= (sb > 0) & (np.minimum(bb, sb) > fin.outside_finance_share * sb)
     pop.debt += pop.net_borrowing
     np.add(cash_pre, pop.net_borrowing, out=pop.cash)
+    net = pop.cash + (pop.book_assets - pop.depreciation) + (pop.cip + pop.capex) + pop.working_capital - pop.debt
     if fin.payout_ratio > 0:
         div = pop.dividends
         np.multiply(fin.payout_ratio, pop.profit, out=div)
         np.minimum(div, pop.cash - buffer, out=div)
+        np.minimum(div, net, out=div)
         np.clip(div, 0.0, None, out=div)
         pop.cash -= div
     else:
@@ -143,7 +145,9 @@ def account_reference(pop, T, step, fin, market_price, revenue_adjust, mothball_
         # a firm with a project in its pipeline keeps its cash for it (retained for committed investment: the pecking
         # order, Myers and Majluf 1984): a plant being planned, financed, built or ramped up is not paid out
         idle = alive & (pop.proj_phase == ProjectPhase.NONE)
-        surplus = np.where(idle & (pop.debt <= fin.target_debt_ratio * assets), np.maximum(pop.cash - keep, 0.0), 0.0)
+        surplus = np.where(
+            idle & (pop.debt <= fin.target_debt_ratio * assets), np.maximum(np.minimum(pop.cash - keep, net - pop.dividends), 0.0), 0.0
+        )
         paid = pop.dividends
         paid += surplus
         pop.cash -= surplus
