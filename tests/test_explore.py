@@ -146,6 +146,8 @@ def test_prim_on_a_categorical_box_and_no_box_when_every_run_or_none_reaches_it(
     for const in (np.zeros(300, bool), np.ones(300, bool)):
         traj, box, chosen = ex.prim_box(ex.x_frame(study, x), const, PrimSettings())
         assert traj.empty and box.empty and chosen is None
+        # the empty box table keeps its columns, so a reader can select an outcome's rows (a notebook did, and failed)
+        assert list(box.columns) == ex.BOX_COLUMNS and box[box["restricted"]].empty
     assert ex.feature_scores(ex.x_frame(study, x), np.zeros(300, bool), 1).isna().all()
 
 

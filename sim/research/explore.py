@@ -563,6 +563,10 @@ def x_frame(study: Exploration, experiments: pd.DataFrame) -> pd.DataFrame:
     return x
 
 
+# the columns of a box table (prim_box's limits; Analysis.boxes adds "outcome"), present when no box was found too
+BOX_COLUMNS = ["factor", "kind", "restricted", "low", "high", "categories", "qp_lower", "qp_upper", "range_low", "range_high"]
+
+
 def prim_box(x: pd.DataFrame, y: np.ndarray, settings: Any, kinds: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, int | None]:
     """PRIM on ``x`` (a row per run) and the boolean ``y``: the peeling trajectory, the chosen box's limits (a row per
     factor: restricted, low, high or categories, quasi-p-values) and the chosen box's index. The chosen box restricts
@@ -571,7 +575,7 @@ def prim_box(x: pd.DataFrame, y: np.ndarray, settings: Any, kinds: dict[str, str
     prim, _, _ = _ema()
     y = np.asarray(y, dtype=bool)
     if y.all() or not y.any():
-        return pd.DataFrame(), pd.DataFrame(), None
+        return pd.DataFrame(), pd.DataFrame(columns=BOX_COLUMNS), None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         alg = prim.Prim(x, y.astype(int), peel_alpha=settings.peel_alpha, paste_alpha=settings.paste_alpha, mass_min=settings.mass_min)
@@ -698,7 +702,7 @@ def analyse(study: Exploration, experiments: pd.DataFrame, outcomes: pd.DataFram
                 x, y, scores[o.name], study.stacking.levels, study.stacking.bins, f"{o.label}: share of runs reaching it"
             )
     trajectory = pd.concat(trajs, ignore_index=True) if trajs else pd.DataFrame()
-    box_table = pd.concat(boxes, ignore_index=True) if boxes else pd.DataFrame()
+    box_table = pd.concat(boxes, ignore_index=True) if boxes else pd.DataFrame(columns=[*BOX_COLUMNS, "outcome"])
     score_table = pd.DataFrame(scores).rename_axis("factor").reset_index()
     score_table.insert(1, "kind", [kinds[f] for f in score_table["factor"]])
     rob, regret = robustness(study, cases, case_outcomes)
