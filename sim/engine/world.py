@@ -255,6 +255,11 @@ def log_uniform(rng: np.random.Generator, lo: float, hi: float, size: int) -> np
     return np.exp(rng.uniform(np.log(lo), np.log(hi), size))
 
 
+# An incumbent's plant is half way through its depreciation life at the start: book value half its replacement cost
+# (assumption; both worlds' first balance sheets)
+INITIAL_PLANT_LIFE_LEFT = 0.5
+
+
 def build_population(w: WorldConfig, T: Tables, rng: np.random.Generator) -> FirmPopulation:
     """The 2015 incumbents: one cohort after another, draws in config order.
 
@@ -280,7 +285,7 @@ def build_population(w: WorldConfig, T: Tables, rng: np.random.Generator) -> Fir
         age = rng.uniform(c.age_years[0], c.age_years[1], n)
         rd_prop = rng.uniform(T.rd_propensity[b, 0], T.rd_propensity[b, 1], n)
         capex = T.capex_musd_per_kt[b, s] * cap / 1000.0
-        book = 0.5 * capex
+        book = INITIAL_PLANT_LIFE_LEFT * capex
         ref = T.experience_ref_years[s] * cap
         rows = pop.add(
             n,
@@ -296,7 +301,7 @@ def build_population(w: WorldConfig, T: Tables, rng: np.random.Generator) -> Fir
             cost_index=cost_index,
             employees=np.maximum(T.employees_per_kt[s] * cap / 1000.0, 5.0),
             book_assets=book,
-            plant_life_left=0.5,  # half depreciated, as the book value says
+            plant_life_left=INITIAL_PLANT_LIFE_LEFT,
             debt=0.5 * T.leverage_max[b] * book,
             cash=0.15 * cap * 0.8 * T.reference_price_usd_per_kg[s] / 1000.0,  # ~two months of revenue (assumption)
             tax_rate=T.tax_rate[b],

@@ -17,7 +17,7 @@ from scipy.special import ndtr, ndtri
 
 from agents.firms import FirmPopulation, Phase, patent_slot, working_capital_held
 from sim.config import Config
-from sim.engine.world import Tables
+from sim.engine.world import INITIAL_PLANT_LIFE_LEFT, Tables
 
 RARE_EARTH_BLOC = "china"  # the bloc of the rare-earth world whose firm cohorts form the national world's rare-earth sector
 
@@ -300,7 +300,7 @@ def _add_firms(pop, T, w, mk, sector, niche, province, revenue_myuan, employees,
     k = len(sector)
     cap = revenue_myuan * mk.capacity_headroom
     capex = T.capex_musd_per_kt[0, sector] * cap / 1000.0
-    book = 0.5 * capex
+    book = INITIAL_PLANT_LIFE_LEFT * capex
     rev_q = revenue_myuan * usd / 4.0
     cash = 2.0 / 3.0 * rev_q
     wc = working_capital_held(w.finance, rev_q)
@@ -324,7 +324,7 @@ def _add_firms(pop, T, w, mk, sector, niche, province, revenue_myuan, employees,
         cost_index=cost_index,
         employees=employees,
         book_assets=book,
-        plant_life_left=0.5,  # half depreciated, as the book value says
+        plant_life_left=INITIAL_PLANT_LIFE_LEFT,
         debt=debt,
         cash=cash,
         working_capital=wc,
