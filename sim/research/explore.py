@@ -606,7 +606,7 @@ def prim_box(x: pd.DataFrame, y: np.ndarray, settings: Any, kinds: dict[str, str
         row.update(range_low=float(first[name].iloc[0]) if not row["categories"] else math.nan)
         row.update(range_high=float(first[name].iloc[1]) if not row["categories"] else math.nan)
         rows.append(row)
-    return traj, pd.DataFrame(rows), chosen
+    return traj, pd.DataFrame(rows, columns=BOX_COLUMNS), chosen
 
 
 def feature_scores(x: pd.DataFrame, y: np.ndarray, seed: int) -> pd.Series:

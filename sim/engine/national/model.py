@@ -237,8 +237,7 @@ class NationalModel(mesa.Model):
             experience_ref_t=cap,
             employees=emp,
             capacity_per_employee=cap / emp,
-            book_assets=capex,
-            plant_life_left=1.0,
+            book_assets=capex,  # a new plant: its whole depreciation life left (plant_life_left's default)
             cash=2.0 / 3.0 * rev_q,
             tax_rate=T.tax_rate[0],
             rd_propensity=rd,
