@@ -18,18 +18,18 @@ covered), seeds 1-5 and the default horizon (30 years):
     made is what its buyers received plus any state offtake).
 
 These are yardsticks for the market economics, not descriptions of today's results: a failure names the scenario,
-seed, bloc, stage, the longest run, its quarters and the values in it. All 127 pass (December 2026, with the build-out
-allowance over the covered stages' longest lead time and investors' input-short rule, docs/ODD.md 7.7: the longest
-shortage runs are 8 quarters, at the limit, the West's final buyers in export_control_shock seeds 1, 4 and 5, and 6-7
-under export_controls_full; the longest runs at a clip bound are 4 quarters, at the limit, in no_export_controls seeds
-1-3, laissez_faire seed 4 and export_quota_2010 seed 2, where the mothballing rule's four quarters end them. Before the
-input-short rule the shortage runs were 8 quarters in export_control_shock seeds 1, 3 and 5 and export_controls_full
-seed 3. Out of sample the check does not always hold: in export_controls_full seed 8 the West's final buyers are short
-for 12 quarters (13 before the input-short rule), docs/ODD.md 7.7; its seeds 6, 7, 9 and 10 and seeds 6-10 of
-export_control_shock, baseline and west_coordinated pass. In November 2026, after investors' shortfall prices,
-docs/ODD.md 7.7, and the projects committed by 2010 in the 2010 world, section 5, all 126 passed; before them 2 or 3
-failed: the West's separation short in 2035-38 under the 2025 control, export_control_shock seed 4, and the West's
-separators short of ore in the 2020s of export_quota_2010 seed 2). The module is marked ``slow`` (40 runs of 30 years,
+seed, bloc, stage, the longest run, its quarters and the values in it. All 127 pass (December 2026, with buyers moving
+off sold-out suppliers, docs/ODD.md 7.2, and a plant's care and maintenance carried through an insolvency sale, 7.7):
+the longest shortage runs are 8 quarters, at the limit, the final buyers of the West (seeds 1, 4, 5) or the rest of
+the world (seeds 2, 3) in export_control_shock from 2025 Q2, and 6-8 under export_controls_full; the longest runs at
+a clip bound are 4 quarters, at the limit, the rest of the world's magnets in laissez_faire seeds 2 and 4 and
+no_export_controls seed 2, and the West's mining in export_quota_2010 seeds 2 and 4 (2011), where the mothballing
+rule's four quarters end them. Before those two rules 2 failed, both in the 2010 replay: seed 1, the rest of the
+world's magnet index at its cost floor for 6 quarters (2036-2037), as a plant sold in the glut started its count
+again; seed 3, the West's one small separator short of ore for 11 quarters (2024-2026), its requests to the rest of
+the world's mines outweighed by China's. Out of sample, seeds 6-10 of export_controls_full, export_control_shock and
+export_quota_2010 pass too (longest shortage 8 quarters, bound runs at most 4); in November 2026 export_controls_full
+seed 8 did not (the West's final buyers short for 12 quarters, docs/ODD.md 7.7). The module is marked ``slow`` (a 30-year run per scenario and seed,
 about a minute on 2 idle cores, 4-5 minutes on a busy machine; `make test ARGS="-m slow"`) so that the default suite
 stays within its time.
 Each (scenario, seed) runs once per test process (the module-scoped fixture ``checked_run``, about 2-3 s a run);

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from _rule_helpers import fresh_config
 
-from agents.firms import Phase, processing_cost
+from agents.firms import Phase, mothball, processing_cost
 from sim.config import validate
 from sim.engine import entry_exit
 from sim.engine.model import ChainModel
@@ -152,3 +152,36 @@ def test_the_price_paid_is_at_most_a_new_plant_of_the_same_nameplate(cap):
     n_before = len(pop)
     entry_exit.exit_failing(m)
     assert pop.book_assets[n_before] == pytest.approx(new_cost if cap else value, rel=1e-12)
+
+
+def test_a_plant_on_care_and_maintenance_stays_there_under_its_buyer_and_its_glut_count_carries_on():
+    """The plant's care and maintenance (``mothballed``) and the quarters its cash cost has gone uncovered
+    (``uncovered_q``) pass with it: a buyer does not restart a mothballed plant the bloc's price does not cover, and a
+    glut's count does not start again with the owner. Before (December 2026) both were reset by the sale, so a plant
+    sold in a glut ran four more quarters at the cost floor (export_quota_2010 seed 1: the rest of the world's magnet
+    index at its cost floor for 6 quarters, 2036-2037)."""
+    m = _model()
+    pop, T, mk = m.pop, m.tables, m.world.markets
+    covered = pop.revenue + pop.grants - pop.input_cost - pop.opex > 0
+    rows = np.flatnonzero(pop.operating & (pop.capacity_t > 0) & covered & (pop.opex > 0))
+    rows = rows[entry_exit.plant_value(m, rows) > 0]
+    assert len(rows) >= 2, "two running plants needed"
+    idle, glut = (int(x) for x in rows[np.argsort(-pop.capacity_t[rows])[:2]])
+    pop.mothballed[idle] = True  # on care and maintenance: sells nothing, spends nothing on inputs or processing
+    for col in ("revenue", "input_cost", "opex", "output_t"):
+        getattr(pop, col)[idle] = 0.0
+    pop.uncovered_q[glut] = mk.mothball_after_quarters - 1  # one quarter short of care and maintenance
+    cap = (float(pop.capacity_t[idle]), float(pop.capacity_t[glut]))
+    for r in (idle, glut):
+        _fail(m, r)
+    n = len(pop)
+    entry_exit.exit_failing(m)
+    assert len(pop) == n + 2 and m.counters["acquired"].sum() == 2
+    new_row = {o: n + i for i, o in enumerate(sorted((idle, glut)))}  # buyers are added in the order of the failing rows
+    new = {"idle": new_row[idle], "glut": new_row[glut]}
+    assert all(pop.capacity_t[new[k]] == pop_cap for k, pop_cap in (("idle", cap[0]), ("glut", cap[1])))
+    assert pop.mothballed[new["idle"]] and not pop.mothballed[new["glut"]]
+    assert pop.uncovered_q[new["glut"]] == mk.mothball_after_quarters - 1
+    # one more quarter below its cash cost takes the bought plant to care and maintenance, as it would have its seller
+    shut, restart = mothball(pop, T, np.zeros((T.B, T.S)), mk.mothball_after_quarters, mk.mothball_fixed_cost_saved, mk.target_utilisation)
+    assert new["glut"] in shut and new["idle"] not in restart

@@ -168,11 +168,11 @@ def test_a_netback_by_stage_raises_only_the_stages_it_names():
     assert out[1, 2] == 80.0
 
 
-def _west_separation_pipeline_2030(input_limited: bool) -> float:
+def _west_separation_pipeline_end_of(year: int, input_limited: bool) -> float:
     cfg = make_config(
         "scenario=export_controls_full",
         "seed=1",
-        "years=16",
+        f"years={year + 1 - 2015}",
         f"world.investment.netback_input_limited={str(input_limited).lower()}",
         "world.investment.input_short_vs_sales=false",  # the lever alone (input_short_vs_sales also bids the stage above,
         "world.investment.feed_counts_free_exports=false",  # and a larger feed leaves the metal plants input-limited later)
@@ -188,11 +188,12 @@ def test_an_input_limited_metal_stage_bids_western_separation_with_the_lever():
     """export_controls_full, seed 1: from 2027 the West's metal plants cannot get the oxide to run (input-limited) and
     earn 2-3x their long-run price, while its final magnet buyers, served by relocation and substitution, are no longer
     short, so the netback of the final shortage is off. With the lever the oxide investors see the metal margin as the
-    missing oxide's rent: a new separation plant's profitability index passes 1 in 2029.25 (2032 without it), and
-    5.7 kt a year of separation projects are under way at the end of 2030, against none without it (docs/ODD.md 7.7;
-    11.7 and 3.2 kt at the end of 2029 before the contracted buyers paid their floors' top-ups, 7.14)."""
-    with_lever, without = _west_separation_pipeline_2030(True), _west_separation_pipeline_2030(False)
-    assert with_lever > 4000.0 and with_lever > 2.0 * without, (with_lever, without)
+    missing oxide's rent: a new separation plant's profitability index passes 1 in 2029.0 (2029.5 without it), and
+    3.8 kt a year of separation projects are under way at the end of 2029, against 0.5 kt without it (docs/ODD.md 7.7;
+    5.7 kt against none at the end of 2030 before buyers moved off sold-out suppliers, 7.2, when the index passed 1 in
+    2029.25 against 2032; now the run without the lever has caught up by the end of 2030: 3.8 against 3.4 kt)."""
+    with_lever, without = _west_separation_pipeline_end_of(2029, True), _west_separation_pipeline_end_of(2029, False)
+    assert with_lever > 3000.0 and with_lever > 2.0 * without, (with_lever, without)
 
 
 def _first_quarter_western_separation_pays(short_vs_sales: bool) -> float:

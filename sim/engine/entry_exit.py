@@ -92,6 +92,8 @@ PLANT_COLUMNS = (
     "first_output_step",
     "pat_inv",
     "pat_util",
+    "mothballed",  # a plant on care and maintenance stays there under its buyer until its bloc's price covers its cash cost
+    "uncovered_q",  # and the quarters its cash cost has gone uncovered carry on (agents.firms.mothball): a glut does not restart with the owner
 )
 
 
