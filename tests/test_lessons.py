@@ -124,14 +124,15 @@ def check_mine_alone(seed: int) -> None:
 
 
 def check_mine_alone_noise(seeds: tuple[int, ...]) -> None:
-    """The note: the floor raises separation and metal capacity in 2035 in every seed (checked per seed above),
-    separation by more than seed noise, and magnet capacity in 2035 in three seeds of five (lower in two, whose magnet
-    makers without the floor build on imported metal); by 2044 it leaves more capacity at every processing stage in
-    every seed (checked per seed above). Halving permitting time raises Western magnet capacity in 2044 in four seeds of
-    five, within seed noise and by less on average than it differs between seeds; one step of the permitting slider
-    moves it up or down, within seed noise. (Before the depreciation of expansions was mended, docs/ODD.md 7.4, the West
-    held as much separation or more without the floor in 2044 in one seed of five, and both permitting changes raised
-    its magnet capacity in every seed.)"""
+    """The note: the floor raises separation, metal and magnet capacity in 2035 in every seed (checked per seed above
+    for separation and metal), separation by more than seed noise; by 2044 it leaves more capacity at every processing
+    stage in every seed (checked per seed above). Halving permitting time raises Western magnet capacity in 2044 in
+    every seed, beyond seed noise for the same seed but by less on average than it differs between seeds; one step of
+    the permitting slider moves it up or down, within seed noise. (Since buyers move off sold-out suppliers, docs/ODD.md
+    7.2, and an insolvency sale keeps a plant's care and maintenance, 7.7; before them the floor raised magnet capacity
+    in 2035 in three seeds of five and halving permitting time raised it in 2044 in four, within seed noise; before the
+    depreciation of expansions was mended, 7.4, the West held as much separation or more without the floor in 2044 in
+    one seed of five, and both permitting changes raised its magnet capacity in every seed.)"""
     magnet = lesson("mine_alone", seeds[0]).s("magnet")
     W = lesson("mine_alone", seeds[0]).b("west")
     base = [lesson("mine_alone", s).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
@@ -139,16 +140,16 @@ def check_mine_alone_noise(seeds: tuple[int, ...]) -> None:
     assert within_seed_noise(base, step), (base, step)  # "moves it up or down, within seed noise"
     magnet35 = [lesson("mine_alone", s).yearly("capacity_t", 2035)[W, magnet] for s in seeds]
     floor35 = [lesson("mine_alone", s, changed(FLOOR)).yearly("capacity_t", 2035)[W, magnet] for s in seeds]
-    assert sum(f > b for f, b in zip(floor35, magnet35)) == 3, (magnet35, floor35)  # "magnets in 2035 in three seeds of five"
+    assert all(f > b for f, b in zip(floor35, magnet35)), (magnet35, floor35)  # "magnet capacity in 2035 in every seed"
     sep = lesson("mine_alone", seeds[0]).s("separation")  # "raises the West's separation ... capacity in 2035 ... by more than seed noise"
     base_sep = [lesson("mine_alone", s).yearly("capacity_t", 2035)[W, sep] for s in seeds]
     floor_sep = [lesson("mine_alone", s, changed(FLOOR)).yearly("capacity_t", 2035)[W, sep] for s in seeds]
     assert not within_seed_noise(base_sep, floor_sep), (base_sep, floor_sep)
-    # halving permitting time "raises Western magnet capacity in 2044 in four seeds of five ... within seed noise, and
-    # by less on average than capacity differs from seed to seed"
+    # halving permitting time "raises Western magnet capacity in 2044 in every seed ... beyond seed noise for the same
+    # seed but by less on average than it differs between seeds"
     faster = [lesson("mine_alone", s, changed(FASTER_PERMITS)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
     gain = np.subtract(faster, base)
-    assert within_seed_noise(base, faster) and (gain > 0).sum() == 4, (base, faster)
+    assert not within_seed_noise(base, faster) and (gain > 0).all(), (base, faster)
     assert np.ptp(base) > abs(gain.mean()), (base, faster)
 
 
@@ -216,23 +217,20 @@ def check_tiers(seed: int) -> None:
 
 
 def check_tiers_noise(seeds: tuple[int, ...]) -> None:
-    """The note: the magnet cost and price with and without tiers differ less than between seeds in 2030; in 2044 they
-    are lower with the tiers in every seed, by 1.5 to 4.5 dollars a kilo, beyond seed noise for the same seed but about
-    as much as they differ between seeds (since the depreciation of expansions was mended, docs/ODD.md 7.4; before it,
-    within seed noise in 2044 too, lower with the tiers in three seeds of five; since the contracted buyers pay their
-    floors' top-ups, 7.14, and before that with the input feed of 7.7 the price was lower in five seeds and the cost in
-    four; with the cost floors of 7.6 before that, both in five, then both in four with the input-short rule alone;
-    before the floors the cost in four and the price in three)."""
+    """The note: the magnet cost and price with and without tiers differ less than between seeds in 2030 and in 2044;
+    in 2044 the cost is higher with the tiers in every seed and the price in four seeds of five (since buyers move off
+    sold-out suppliers, docs/ODD.md 7.2, and an insolvency sale keeps a plant's care and maintenance, 7.7; before them
+    both were lower with the tiers in every seed in 2044, by 1.5-4.5 USD/kg, beyond seed noise for the same seed; before
+    the depreciation of expansions was mended, 7.4, within seed noise, lower with the tiers in three seeds of five; the
+    sign has moved with most changes of the market rules since the cost floors of 7.6, so the note claims no direction)."""
     C, magnet = lesson("tiers", seeds[0]).b("china"), lesson("tiers", seeds[0]).s("magnet")
-    for name in ("unit_cost_usd_per_kg", "price_usd_per_kg"):
-        base = [lesson("tiers", s).yearly(name, 2030)[C, magnet] for s in seeds]
-        other = [lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, 2030)[C, magnet] for s in seeds]
-        assert within_seed_noise(base, other), (2030, name, base, other)
-        on = np.array([lesson("tiers", s).yearly(name, 2044)[C, magnet] for s in seeds])
-        off = np.array([lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, 2044)[C, magnet] for s in seeds])
-        assert not within_seed_noise(list(on), list(off)), (name, on, off)  # "beyond seed noise for the same seed"
-        assert (on < off).all() and 1.0 < (off - on).min() and (off - on).max() < 5.0, (name, on, off)  # "by 1.5 to 4.5"
-        assert np.ptp(on) > 0.5 * (off - on).mean(), (name, on, off)  # "about as much as they differ between seeds"
+    for name, higher_2044 in (("unit_cost_usd_per_kg", 5), ("price_usd_per_kg", 4)):
+        for year in (2030, 2044):
+            base = [lesson("tiers", s).yearly(name, year)[C, magnet] for s in seeds]
+            other = [lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, year)[C, magnet] for s in seeds]
+            assert within_seed_noise(base, other), (year, name, base, other)  # "differ less than between seeds"
+        on, off = np.array(base), np.array(other)  # 2044
+        assert (on > off).sum() == higher_2044, (name, on, off)  # "higher with the tiers in every seed ... in four"
 
 
 CHECKS = {"mine_alone": check_mine_alone, "export_control": check_export_control, "tiers": check_tiers}

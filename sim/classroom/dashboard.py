@@ -535,13 +535,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "noise": (
             "The oxide floor with offtake in *Try next* raises the West's separation and metal capacity in 2035 in "
             "every seed we tried (1-5), separation by more than seed noise: with it the West has more separation in "
-            "2030 than without it in 2035, about a decade sooner. Its magnet capacity in 2035 is higher with the floor "
-            "in three seeds and lower in two, where magnet makers without it build on imported metal. By 2044 the "
-            "floor leaves the West more separation, metal and magnet capacity in every seed. Halving permitting time "
-            "raises Western magnet capacity in 2044 in four seeds of five (by up to 25 kt a year; 1 kt less in the "
-            "fifth): within seed noise, and less on average than capacity differs from seed to seed. One step of the "
-            "permitting slider (0.75) moves it up or down (-8 to +27 kt a year): within seed noise. Compare runs of "
-            "the same seed."
+            "2030 than without it in 2035, about a decade sooner, and its magnet capacity in 2035 is higher with the "
+            "floor in every seed too. By 2044 the floor leaves the West more separation, metal and magnet capacity in "
+            "every seed. Halving permitting time raises Western magnet capacity in 2044 in every seed (by 4 to 9 kt a "
+            "year): beyond seed noise for the same seed, but less than capacity differs from seed to seed (15 kt). "
+            "One step of the permitting slider (0.75) moves it up or down (-14 to +13 kt a year): within seed noise. "
+            "Compare runs of the same seed."
         ),
         "panels": ("chain", "timeline"),
         "compare": {
@@ -591,12 +590,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         ),
         "try": "Set China's policy to coordinated_without_tiers and run the same seed again.",
         "noise": (
-            "Chinese firms spend more on R&D with the tiers in every seed we tried (1-5), but the lower costs it buys "
-            "take time: Chinese magnet costs and prices differ less than between seeds in 2030; by 2044 they are lower "
-            "with the tiers in every seed, by 1.5 to 4.5 dollars a kilo, beyond seed noise for the same seed but about "
-            "as much as they differ from seed to seed, and small beside "
-            "the fall every run shares: every Chinese firm learns and innovates toward the same floor of materials and "
-            "energy, and already deducts its R&D twice from taxable profit, tiers or not."
+            "Chinese firms spend more on R&D with the tiers in every seed we tried (1-5), but it does not show in their "
+            "magnet costs and prices, which differ less than between seeds in 2030 and in 2044 (in 2044 the cost is "
+            "a little higher with the tiers in every seed, by 0.1 to 3.4 dollars a kilo, the price in four seeds of "
+            "five), small beside the fall every run shares: every Chinese firm learns and innovates toward the same "
+            "floor of materials and energy, and already deducts its R&D twice from taxable profit, tiers or not."
         ),
         "panels": ("pyramid", "prices"),
         "compare": {
