@@ -321,7 +321,7 @@ def test_money_and_mass_identities_hold_every_quarter(checked_run):
 @pytest.mark.parametrize(
     "overrides, side",
     [
-        (("world.markets.price_ceiling_multiple=1.5",), 1),  # a low ceiling: indices that rise reach it within a few quarters
+        (("world.markets.price_ceiling_multiple=1.2",), 1),  # a low ceiling: indices that rise reach it within a few quarters
         # indices fall while utilisation stays below a target it cannot reach (max_utilisation 0.95), down to the cost floor
         (("world.markets.target_utilisation=1.0", "world.markets.price_reversion=0.0", "world.markets.price_adjustment=2.0"), -1),
     ],

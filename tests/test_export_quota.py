@@ -164,14 +164,21 @@ def test_a_quota_that_never_binds_leaves_the_run_unchanged_and_ends_cleanly():
 
 
 def test_a_binding_quota_raises_prices_abroad_against_china():
+    """With China's oxide exports cut to nothing from 2016, what the West's and the rest of the world's buyers pay for
+    oxide rises against China's price. The price buyers pay (``paid_price``), not the bloc's index: the West's own
+    separator goes on care and maintenance in 2015 Q4 in both runs and under the quota stays there through 2016, and an
+    index without a running plant moves with its buyers' small shortage alone, below what their imports cost (West 48
+    against China's 53 USD/kg in 2016 Q4, while its buyers pay 58; docs/ODD.md 7.3)."""
     tight = _model(q=dict(QUOTA, stages=["separation"], periods=[[2016.0, 0.0]]))
     base = _model()
     for m in (tight, base):
         while m.quarter < 8:
             m.step()
     p, p0 = tight.markets.price[:, SEPARATION], base.markets.price[:, SEPARATION]
-    assert p[WEST] / p[CHINA] > p0[WEST] / p0[CHINA]
-    assert p[ROW] / p[CHINA] > p0[ROW] / p0[CHINA]
+    paid, paid0 = tight.paid_price[:, SEPARATION], base.paid_price[:, SEPARATION]
+    assert paid[WEST] / p[CHINA] > paid0[WEST] / p0[CHINA]
+    assert paid[ROW] / p[CHINA] > paid0[ROW] / p0[CHINA]
+    assert p[ROW] / p[CHINA] > p0[ROW] / p0[CHINA]  # the rest of the world's plants run: its index rises too
     cl = tight.last_clearing[SEPARATION]
     assert cl.alloc[np.ix_(cl.class_bloc != CHINA, tight.pop.bloc[cl.suppliers] == CHINA)].sum() == 0.0
 

@@ -109,48 +109,39 @@ def check_mine_alone(seed: int) -> None:
         reached, cap_2015 = int(west["mining"]["independence"]), L.yearly("capacity_t", 2015)[W, mining]
         assert L.yearly("capacity_t", 2024)[W, mining] >= 0.9 * cap_2015
         assert L.yearly("capacity_t", reached)[W, mining] <= 1.1 * cap_2015, (seed, reached)
-    # "try" and the note: a price floor with offtake brings Western processing forward: more separation and metal
-    # capacity in 2035 and a fuller separation row then, more capacity at every processing stage in 2044 (magnets in
-    # 2035 more with it in three seeds of five: check_mine_alone_noise); more separation in 2030 than without the floor
-    # in 2035 (beyond seed noise and permitting halved: check_mine_alone_noise)
+    # "try" and the note: a price floor with offtake brings Western separation forward: more separation capacity in
+    # 2035 and a fuller separation row then, in every seed; the other stages and 2044, and separation in 2030 with the
+    # floor against 2035 without it, hold in most seeds (counted over seeds 1-5: check_mine_alone_noise)
     other = lesson("mine_alone", seed, changed(FLOOR))
-    gap = {year: other.yearly("capacity_t", year)[W] - L.yearly("capacity_t", year)[W] for year in (2035, 2044)}
-    for year, stages in ((2035, ("separation", "metal")), (2044, PROCESSED)):
-        for stage in stages:
-            assert gap[year][L.s(stage)] > 0, f"seed {seed}, floor: Western {stage} capacity {year} {gap[year][L.s(stage)]:+.0f} t/yr"
     sep = L.s("separation")
-    assert other.yearly("capacity_t", 2030)[W, sep] > L.yearly("capacity_t", 2035)[W, sep], (seed, gap)  # "more in 2030 than without in 2035"
+    gap = other.yearly("capacity_t", 2035)[W, sep] - L.yearly("capacity_t", 2035)[W, sep]
+    assert gap > 0, f"seed {seed}, floor: Western separation capacity 2035 {gap:+.0f} t/yr"
     assert other.yearly("self_sufficiency", 2035)[W, sep] > L.yearly("self_sufficiency", 2035)[W, sep]
 
 
 def check_mine_alone_noise(seeds: tuple[int, ...]) -> None:
-    """The note: the floor raises separation, metal and magnet capacity in 2035 in every seed (checked per seed above
-    for separation and metal), separation by more than seed noise; by 2044 it leaves more capacity at every processing
-    stage in every seed (checked per seed above). Halving permitting time raises Western magnet capacity in 2044 in
-    every seed, beyond seed noise for the same seed but by less on average than it differs between seeds; one step of
-    the permitting slider moves it up or down, within seed noise. (Since buyers move off sold-out suppliers, docs/ODD.md
-    7.2, and an insolvency sale keeps a plant's care and maintenance, 7.7; before them the floor raised magnet capacity
-    in 2035 in three seeds of five and halving permitting time raised it in 2044 in four, within seed noise; before the
-    depreciation of expansions was mended, 7.4, the West held as much separation or more without the floor in 2044 in
-    one seed of five, and both permitting changes raised its magnet capacity in every seed.)"""
-    magnet = lesson("mine_alone", seeds[0]).s("magnet")
+    """The note: the floor raises separation capacity in 2035 in every seed (checked per seed above), by more than seed
+    noise; in four seeds of five the West has more separation in 2030 with it than without it in 2035; metal and magnet
+    capacity in 2035 are higher with it in three and four seeds of five, and by 2044 each processing stage holds more
+    with it in four seeds of five. Halving permitting time, and one step of the permitting slider, move Western magnet
+    capacity in 2044 up or down, within seed noise. (Since Lynas's plant starts at its run rate of the end of 2015,
+    section 5 of docs/ODD.md; before it the floor raised separation, metal and magnet capacity in 2035 and every stage
+    in 2044 in every seed, and halving permitting time raised magnet capacity in 2044 in every seed, beyond seed noise.)"""
     W = lesson("mine_alone", seeds[0]).b("west")
-    base = [lesson("mine_alone", s).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
-    step = [lesson("mine_alone", s, changed(ONE_STEP_FASTER)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
-    assert within_seed_noise(base, step), (base, step)  # "moves it up or down, within seed noise"
-    magnet35 = [lesson("mine_alone", s).yearly("capacity_t", 2035)[W, magnet] for s in seeds]
-    floor35 = [lesson("mine_alone", s, changed(FLOOR)).yearly("capacity_t", 2035)[W, magnet] for s in seeds]
-    assert all(f > b for f, b in zip(floor35, magnet35)), (magnet35, floor35)  # "magnet capacity in 2035 in every seed"
-    sep = lesson("mine_alone", seeds[0]).s("separation")  # "raises the West's separation ... capacity in 2035 ... by more than seed noise"
-    base_sep = [lesson("mine_alone", s).yearly("capacity_t", 2035)[W, sep] for s in seeds]
-    floor_sep = [lesson("mine_alone", s, changed(FLOOR)).yearly("capacity_t", 2035)[W, sep] for s in seeds]
-    assert not within_seed_noise(base_sep, floor_sep), (base_sep, floor_sep)
-    # halving permitting time "raises Western magnet capacity in 2044 in every seed ... beyond seed noise for the same
-    # seed but by less on average than it differs between seeds"
-    faster = [lesson("mine_alone", s, changed(FASTER_PERMITS)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
-    gain = np.subtract(faster, base)
-    assert not within_seed_noise(base, faster) and (gain > 0).all(), (base, faster)
-    assert np.ptp(base) > abs(gain.mean()), (base, faster)
+    stage = {name: lesson("mine_alone", seeds[0]).s(name) for name in PROCESSED}
+    base = {y: np.array([lesson("mine_alone", s).yearly("capacity_t", y)[W] for s in seeds]) for y in (2030, 2035, 2044)}
+    floor = {y: np.array([lesson("mine_alone", s, changed(FLOOR)).yearly("capacity_t", y)[W] for s in seeds]) for y in (2030, 2035, 2044)}
+    sep, metal, magnet = stage["separation"], stage["metal"], stage["magnet"]
+    assert not within_seed_noise(list(base[2035][:, sep]), list(floor[2035][:, sep])), (base[2035][:, sep], floor[2035][:, sep])
+    assert (floor[2030][:, sep] > base[2035][:, sep]).sum() == 4, (floor[2030][:, sep], base[2035][:, sep])  # "in four seeds of five"
+    assert (floor[2035][:, metal] > base[2035][:, metal]).sum() == 3 and (floor[2035][:, magnet] > base[2035][:, magnet]).sum() == 4
+    for name in PROCESSED:  # "by 2044 each processing stage holds more with it in four seeds of five"
+        assert (floor[2044][:, stage[name]] > base[2044][:, stage[name]]).sum() == 4, (name, base[2044][:, stage[name]], floor[2044][:, stage[name]])
+    magnet_2044 = list(base[2044][:, magnet])
+    for change in (ONE_STEP_FASTER, FASTER_PERMITS):  # "move it up or down, within seed noise"
+        other = [lesson("mine_alone", s, changed(change)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
+        gain = np.subtract(other, magnet_2044)
+        assert within_seed_noise(magnet_2044, other) and (gain > 0).any() and (gain < 0).any(), (change, magnet_2044, other)
 
 
 # --------------------------------------------------------------------------
@@ -165,8 +156,10 @@ def check_export_control(seed: int) -> None:
     for stage in PROCESSED:
         s = on.s(stage)
         assert abs(before[W, s] / before[C, s] - 1) < 0.05, f"seed {seed}, {stage}: prices apart before the control"
-        # "the Western price rises above the Chinese price": the panels split
-        assert p_on[W, s] > 1.25 * p_on[C, s], f"seed {seed}, {stage}: West {p_on[W, s]:.0f}, China {p_on[C, s]:.0f} USD/kg"
+        # "the Western price rises above the Chinese price": the panels split (oxide by 10% in seed 1, 1.8-3.8x in seeds
+        # 2-5; metal and magnets 2.8-6.6x, 2027-2030)
+        split = 1.05 if stage == "separation" else 1.25
+        assert p_on[W, s] > split * p_on[C, s], f"seed {seed}, {stage}: West {p_on[W, s]:.0f}, China {p_on[C, s]:.0f} USD/kg"
         # "try": switched off, they do not split
         assert abs(p_off[W, s] / p_off[C, s] - 1) < 0.05, f"seed {seed}, {stage}: control off, West {p_off[W, s]:.0f}, China {p_off[C, s]:.0f}"
         # the red cut flows: China's exports controlled, and "Chinese producers lose customers" abroad
@@ -217,20 +210,20 @@ def check_tiers(seed: int) -> None:
 
 
 def check_tiers_noise(seeds: tuple[int, ...]) -> None:
-    """The note: the magnet cost and price with and without tiers differ less than between seeds in 2030 and in 2044;
-    in 2044 the cost is higher with the tiers in every seed and the price in four seeds of five (since buyers move off
-    sold-out suppliers, docs/ODD.md 7.2, and an insolvency sale keeps a plant's care and maintenance, 7.7; before them
-    both were lower with the tiers in every seed in 2044, by 1.5-4.5 USD/kg, beyond seed noise for the same seed; before
-    the depreciation of expansions was mended, 7.4, within seed noise, lower with the tiers in three seeds of five; the
-    sign has moved with most changes of the market rules since the cost floors of 7.6, so the note claims no direction)."""
+    """The note: the magnet cost and price with and without tiers differ less than between seeds in 2030 and in 2044,
+    with no direction that holds across seeds: in 2044 both are lower with the tiers in three seeds of five. (The sign
+    has moved with most changes of the market rules and the initial world since the cost floors of 7.6: in every seed
+    higher with the tiers just before Lynas's plant started at its 2015 run rate, section 5 of docs/ODD.md; lower in
+    every seed, by 1.5-4.5 USD/kg and beyond seed noise, before buyers moved off sold-out suppliers, 7.2; so the note
+    claims no direction.)"""
     C, magnet = lesson("tiers", seeds[0]).b("china"), lesson("tiers", seeds[0]).s("magnet")
-    for name, higher_2044 in (("unit_cost_usd_per_kg", 5), ("price_usd_per_kg", 4)):
+    for name in ("unit_cost_usd_per_kg", "price_usd_per_kg"):
         for year in (2030, 2044):
             base = [lesson("tiers", s).yearly(name, year)[C, magnet] for s in seeds]
             other = [lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, year)[C, magnet] for s in seeds]
             assert within_seed_noise(base, other), (year, name, base, other)  # "differ less than between seeds"
         on, off = np.array(base), np.array(other)  # 2044
-        assert (on > off).sum() == higher_2044, (name, on, off)  # "higher with the tiers in every seed ... in four"
+        assert (on < off).sum() == 3, (name, on, off)  # "lower with the tiers in three seeds of five"
 
 
 CHECKS = {"mine_alone": check_mine_alone, "export_control": check_export_control, "tiers": check_tiers}
