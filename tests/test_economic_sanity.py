@@ -19,13 +19,14 @@ covered), seeds 1-5 and the default horizon (30 years):
 
 These are yardsticks for the market economics, not descriptions of today's results: a failure names the scenario,
 seed, bloc, stage, the longest run, its quarters and the values in it. All 127 pass (December 2026, with buyers moving
-off sold-out suppliers, docs/ODD.md 7.2, a plant's care and maintenance carried through an insolvency sale, 7.7, and
-Lynas's plant at its 2015 run rate, section 5): the longest shortage runs are 8 quarters, at the limit, the West's
-final buyers in export_control_shock seeds 1, 4 and 5 (from 2025 Q2) and export_controls_full seed 1 (from 2025 Q4),
-and the West's separation in export_controls_full seed 3 (from 2032 Q2); the longest runs at a clip bound are 4
-quarters, at the limit, the rest of the world's magnets in laissez_faire seeds 1-2 and no_export_controls seeds 3 and
-5, and the West's mining in export_quota_2010 seeds 2 and 4 (2011), where the mothballing rule's four quarters end
-them. Before the first two rules 2 failed, both in the 2010 replay: seed 1, the rest of the
+off sold-out suppliers, docs/ODD.md 7.2, a plant's care and maintenance carried through an insolvency sale, 7.7,
+Lynas's plant at its 2015 run rate, section 5, and an idle bloc's index at import parity, 7.3): the longest shortage
+runs are 8 quarters, at the limit, the final buyers of the West in export_control_shock seeds 1 and 4 (from 2025 Q2)
+and export_controls_full seed 1 (from 2025 Q4) and of the rest of the world in export_control_shock seed 5, and the
+West's separation in export_controls_full seed 3 (from 2032 Q2); the longest runs at a clip bound are 4 quarters, at
+the limit, the rest of the world's magnets in laissez_faire seeds 1-2 and no_export_controls seed 3, and the West's
+mining in export_quota_2010 seeds 2 and 4 (2011), where the mothballing rule's four quarters end them. Before the
+first two rules 2 failed, both in the 2010 replay: seed 1, the rest of the
 world's magnet index at its cost floor for 6 quarters (2036-2037), as a plant sold in the glut started its count
 again; seed 3, the West's one small separator short of ore for 11 quarters (2024-2026), its requests to the rest of
 the world's mines outweighed by China's. Out of sample, seeds 6-10 of export_controls_full, export_control_shock and

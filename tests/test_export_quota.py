@@ -28,9 +28,11 @@ QUOTA = dict(kind="export_quota", start_year=2016.0, end_year=2018.0, exporter="
 _BASE = fresh_config()
 
 
-def _model(years: int = 3, security: bool = True, **events) -> ChainModel:
+def _model(years: int = 3, security: bool = True, idle_parity: bool | None = None, **events) -> ChainModel:
     cfg = copy.deepcopy(_BASE)
     cfg.years = years
+    if idle_parity is not None:
+        cfg.world.markets.idle_import_parity = idle_parity
     cfg.scenario.events = copy.deepcopy(events)
     if not security:  # buyers' security premium off (sim/engine/security.py)
         cfg.world.procurement.security_premium_max = 0.0
@@ -165,10 +167,10 @@ def test_a_quota_that_never_binds_leaves_the_run_unchanged_and_ends_cleanly():
 
 def test_a_binding_quota_raises_prices_abroad_against_china():
     """With China's oxide exports cut to nothing from 2016, what the West's and the rest of the world's buyers pay for
-    oxide rises against China's price. The price buyers pay (``paid_price``), not the bloc's index: the West's own
-    separator goes on care and maintenance in 2015 Q4 in both runs and under the quota stays there through 2016, and an
-    index without a running plant moves with its buyers' small shortage alone, below what their imports cost (West 48
-    against China's 53 USD/kg in 2016 Q4, while its buyers pay 58; docs/ODD.md 7.3)."""
+    oxide rises against China's price: what they pay (``paid_price``, their own plants' oxide and imports together),
+    and the rest of the world's index. (Without ``markets.idle_import_parity`` the West's index stayed below China's in
+    2016, 48 against 53 USD/kg in 2016 Q4 while its buyers paid 58, as its separators stood on care and maintenance
+    and an index without a running plant moved with its buyers' small shortage alone: the test below.)"""
     tight = _model(q=dict(QUOTA, stages=["separation"], periods=[[2016.0, 0.0]]))
     base = _model()
     for m in (tight, base):
@@ -181,6 +183,31 @@ def test_a_binding_quota_raises_prices_abroad_against_china():
     assert p[ROW] / p[CHINA] > p0[ROW] / p0[CHINA]  # the rest of the world's plants run: its index rises too
     cl = tight.last_clearing[SEPARATION]
     assert cl.alloc[np.ix_(cl.class_bloc != CHINA, tight.pop.bloc[cl.suppliers] == CHINA)].sum() == 0.0
+
+
+@pytest.mark.parametrize("lever", [True, False])
+def test_an_index_without_a_running_plant_is_no_lower_than_import_parity_with_the_lever(lever):
+    """China's oxide exports cut to nothing from 2016: the West's one separator went on care and maintenance in 2015 Q4
+    and its buyers, a little short, import the rest of the world's oxide. In 2016 Q1 no Western plant runs. With
+    ``markets.idle_import_parity`` the West's index is no lower than the landed price of the cheapest import its buyers
+    may buy (the rest of the world's: China's quota is used up), at which its own plant could sell; without it the index
+    moves with the small shortage alone and stays below (docs/ODD.md 7.3)."""
+    from sim.engine.clearing import landed_price
+
+    m = _model(idle_parity=lever, q=dict(QUOTA, stages=["separation"], periods=[[2016.0, 0.0]]))
+    for _ in range(4):  # 2015
+        m.step()
+    parity = landed_price(m, SEPARATION)[WEST][ROW]  # what the West's buyers pay landed for the rest of the world's oxide
+    m.step()  # 2016 Q1
+    pop = m.pop
+    west_plants = (pop.bloc == WEST) & (pop.stage == SEPARATION) & pop.operating
+    assert west_plants.any() and pop.mothballed[west_plants].all(), "no Western separator runs in 2016 Q1"
+    index = m.markets.price[WEST, SEPARATION]
+    if lever:
+        assert index >= parity * (1 - 1e-9), (index, parity)
+        assert m.markets.price_at_bound[WEST, SEPARATION] == 0.0  # set by imports, not a clip of the rule
+    else:
+        assert index < 0.99 * parity, (index, parity)
 
 
 @pytest.mark.parametrize(

@@ -121,22 +121,25 @@ def check_mine_alone(seed: int) -> None:
 
 def check_mine_alone_noise(seeds: tuple[int, ...]) -> None:
     """The note: the floor raises separation capacity in 2035 in every seed (checked per seed above), by more than seed
-    noise; in four seeds of five the West has more separation in 2030 with it than without it in 2035; metal and magnet
-    capacity in 2035 are higher with it in three and four seeds of five, and by 2044 each processing stage holds more
-    with it in four seeds of five. Halving permitting time, and one step of the permitting slider, move Western magnet
-    capacity in 2044 up or down, within seed noise. (Since Lynas's plant starts at its run rate of the end of 2015,
-    section 5 of docs/ODD.md; before it the floor raised separation, metal and magnet capacity in 2035 and every stage
-    in 2044 in every seed, and halving permitting time raised magnet capacity in 2044 in every seed, beyond seed noise.)"""
+    noise; in most seeds (at least three of five) the West has more separation in 2030 with it than without it in 2035,
+    more metal and magnet capacity in 2035, and more capacity at each processing stage in 2044. Halving permitting
+    time, and one step of the permitting slider, move Western magnet capacity in 2044 up or down, within seed noise.
+    (Counts of "most" moved between three and four of five with each change of the market rules in December 2026.
+    Before Lynas's plant started at its run rate of the end of 2015, section 5 of docs/ODD.md, the floor raised
+    separation, metal and magnet capacity in 2035 and every stage in 2044 in every seed, and halving permitting time
+    raised magnet capacity in 2044 in every seed, beyond seed noise.)"""
     W = lesson("mine_alone", seeds[0]).b("west")
     stage = {name: lesson("mine_alone", seeds[0]).s(name) for name in PROCESSED}
     base = {y: np.array([lesson("mine_alone", s).yearly("capacity_t", y)[W] for s in seeds]) for y in (2030, 2035, 2044)}
     floor = {y: np.array([lesson("mine_alone", s, changed(FLOOR)).yearly("capacity_t", y)[W] for s in seeds]) for y in (2030, 2035, 2044)}
-    sep, metal, magnet = stage["separation"], stage["metal"], stage["magnet"]
+    sep, magnet = stage["separation"], stage["magnet"]
     assert not within_seed_noise(list(base[2035][:, sep]), list(floor[2035][:, sep])), (base[2035][:, sep], floor[2035][:, sep])
-    assert (floor[2030][:, sep] > base[2035][:, sep]).sum() == 4, (floor[2030][:, sep], base[2035][:, sep])  # "in four seeds of five"
-    assert (floor[2035][:, metal] > base[2035][:, metal]).sum() == 3 and (floor[2035][:, magnet] > base[2035][:, magnet]).sum() == 4
-    for name in PROCESSED:  # "by 2044 each processing stage holds more with it in four seeds of five"
-        assert (floor[2044][:, stage[name]] > base[2044][:, stage[name]]).sum() == 4, (name, base[2044][:, stage[name]], floor[2044][:, stage[name]])
+    most = len(seeds) // 2 + 1  # "in most seeds"
+    assert (floor[2030][:, sep] > base[2035][:, sep]).sum() >= most, (floor[2030][:, sep], base[2035][:, sep])
+    for year, names in ((2035, ("metal", "magnet")), (2044, PROCESSED)):
+        for name in names:
+            more = (floor[year][:, stage[name]] > base[year][:, stage[name]]).sum()
+            assert more >= most, (year, name, base[year][:, stage[name]], floor[year][:, stage[name]])
     magnet_2044 = list(base[2044][:, magnet])
     for change in (ONE_STEP_FASTER, FASTER_PERMITS):  # "move it up or down, within seed noise"
         other = [lesson("mine_alone", s, changed(change)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
@@ -211,7 +214,7 @@ def check_tiers(seed: int) -> None:
 
 def check_tiers_noise(seeds: tuple[int, ...]) -> None:
     """The note: the magnet cost and price with and without tiers differ less than between seeds in 2030 and in 2044,
-    with no direction that holds across seeds: in 2044 both are lower with the tiers in three seeds of five. (The sign
+    with no direction that holds across seeds (in 2044 lower with the tiers in some seeds, higher in others). (The sign
     has moved with most changes of the market rules and the initial world since the cost floors of 7.6: in every seed
     higher with the tiers just before Lynas's plant started at its 2015 run rate, section 5 of docs/ODD.md; lower in
     every seed, by 1.5-4.5 USD/kg and beyond seed noise, before buyers moved off sold-out suppliers, 7.2; so the note
@@ -223,7 +226,7 @@ def check_tiers_noise(seeds: tuple[int, ...]) -> None:
             other = [lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, year)[C, magnet] for s in seeds]
             assert within_seed_noise(base, other), (year, name, base, other)  # "differ less than between seeds"
         on, off = np.array(base), np.array(other)  # 2044
-        assert (on < off).sum() == 3, (name, on, off)  # "lower with the tiers in three seeds of five"
+        assert 0 < (on < off).sum() < len(seeds), (name, on, off)  # "no direction that holds across seeds"
 
 
 CHECKS = {"mine_alone": check_mine_alone, "export_control": check_export_control, "tiers": check_tiers}

@@ -534,12 +534,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "try": "A 110 USD/kg oxide floor with 10,000 t/yr offtake, or permitting 0.5: which rows fill by 2044?",
         "noise": (
             "The oxide floor with offtake in *Try next* raises the West's separation capacity and its separation "
-            "self-sufficiency in 2035 in every seed we tried (1-5), capacity by more than seed noise, and in four seeds "
-            "of five the West has more separation in 2030 with it than without it in 2035. Metal and magnet capacity "
-            "in 2035 are higher with the floor in three and four seeds of five, and by 2044 each processing stage "
-            "holds more with it in four seeds of five. Halving permitting time moves Western magnet capacity in 2044 "
-            "up or down (-7 to +20 kt a year), and so does one step of the permitting slider (0.75; -5 to +11 kt a "
-            "year): within seed noise. Compare runs of the same seed."
+            "self-sufficiency in 2035 in every seed we tried (1-5), capacity by more than seed noise. In most seeds "
+            "(three or four of five) the West also has more separation in 2030 with it than without it in 2035, more "
+            "metal and magnet capacity in 2035, and more capacity at each processing stage in 2044. Halving permitting "
+            "time moves Western magnet capacity in 2044 up or down (-8 to +20 kt a year), and so does one step of the "
+            "permitting slider (0.75; -10 to +6 kt a year): within seed noise. Compare runs of the same seed."
         ),
         "panels": ("chain", "timeline"),
         "compare": {
@@ -591,8 +590,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "noise": (
             "Chinese firms spend more on R&D with the tiers in every seed we tried (1-5), but it does not show in their "
             "magnet costs and prices, which differ less than between seeds in 2030 and in 2044, with no direction that "
-            "holds across seeds (in 2044 lower with the tiers in three seeds of five, by up to 6 dollars a kilo, a "
-            "little higher in two), small beside the fall every run shares: every Chinese firm learns and innovates "
+            "holds across seeds (in 2044 lower with the tiers in three seeds of five, by up to 6 dollars a kilo, "
+            "higher by up to 2 in two), small beside the fall every run shares: every Chinese firm learns and innovates "
             "toward the same floor of materials and energy, and already deducts its R&D twice from taxable profit, "
             "tiers or not."
         ),

@@ -159,6 +159,7 @@ class MarketConfig:
     price_moves_margin: bool = False  # excess demand moves the margin over the input cost, not the whole price (false: the whole price)
     shortage_moves_whole_price: bool = False  # with price_moves_margin: excess demand moves the whole price, a glut only the margin
     import_parity: bool = False  # a bloc's index reverts to and may fall to the landed price of uncontrolled imports below its costs
+    idle_import_parity: bool = False  # with import_parity: a bloc whose plants at a stage all stand idle has an index no lower than that landed price
     mothball_after_quarters: int = f(0, lo=0, hi=400)  # quarters below its cash cost after which a plant is mothballed (0: never)
     mothball_fixed_cost_saved: float = f(0.0, lo=0.0, hi=1.0)  # share of its fixed cost a mothballed plant saves
 

@@ -92,7 +92,11 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
                 for o in range(B)
                 if o != c and avail[o] > 1e-9 and not model.markets.controlled(s, o, quotas=False) and (quota_left is None or quota_left[o] > 1e-9)
             ]
-            floor, normal, parity_floor = import_parity(floor, normal, min((landed[c, o] for o in free), default=np.inf))
+            parity = min((landed[c, o] for o in free), default=np.inf)
+            floor, normal, parity_floor = import_parity(floor, normal, parity)
+            if P.idle_import_parity and not here_c.any() and np.isfinite(parity):
+                # no plant of the bloc runs: its buyers pay import parity, at which its own plants could sell
+                floor, parity_floor = parity, True
         if avail[c] > 1e-9:
             util = orders[c] / avail[c]
             model.utilisation[c, s] += (util - model.utilisation[c, s]) / max(model.world.investment.price_memory_quarters, 1.0)
