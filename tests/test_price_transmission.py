@@ -188,12 +188,13 @@ def test_an_input_limited_metal_stage_bids_western_separation_with_the_lever():
     """export_controls_full, seed 1: from 2027 the West's metal plants cannot get the oxide to run (input-limited) and
     earn 2-3x their long-run price, while its final magnet buyers, served by relocation and substitution, are no longer
     short, so the netback of the final shortage is off. With the lever the oxide investors see the metal margin as the
-    missing oxide's rent: a new separation plant's profitability index passes 1 in 2029.0 (2029.5 without it), and
-    3.8 kt a year of separation projects are under way at the end of 2029, against 0.5 kt without it (docs/ODD.md 7.7;
-    5.7 kt against none at the end of 2030 before buyers moved off sold-out suppliers, 7.2, when the index passed 1 in
-    2029.25 against 2032; now the run without the lever has caught up by the end of 2030: 3.8 against 3.4 kt)."""
-    with_lever, without = _west_separation_pipeline_end_of(2029, True), _west_separation_pipeline_end_of(2029, False)
-    assert with_lever > 3000.0 and with_lever > 2.0 * without, (with_lever, without)
+    missing oxide's rent: a new separation plant's profitability index passes 1 in 2029.5 (3.4), projects of 1.7 kt a
+    year start then and 4.2 more in 2031 Q1, so 7.8 kt a year are under way at the end of 2031; without it the index
+    stays below 0.3 through 2031 and 1.8 kt are under way, the projects started in 2027 (docs/ODD.md 7.7; December
+    2026, with an idle bloc's index at import parity, 7.3. Before buyers moved off sold-out suppliers, 7.2: 5.7 kt
+    against none at the end of 2030, the index passing 1 in 2029.25 against 2032)."""
+    with_lever, without = _west_separation_pipeline_end_of(2031, True), _west_separation_pipeline_end_of(2031, False)
+    assert with_lever > 6000.0 and with_lever > 2.0 * without, (with_lever, without)
 
 
 def _first_quarter_western_separation_pays(short_vs_sales: bool) -> float:
