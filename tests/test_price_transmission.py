@@ -87,6 +87,17 @@ def test_without_uncontrolled_imports_nothing_changes():
     assert import_parity(-np.inf, np.nan, 20.0)[0] == -np.inf  # no producer: no floor to replace
 
 
+def test_an_idle_bloc_takes_import_parity_as_its_floor():
+    """markets.idle_import_parity: no plant of the bloc runs (no cost floor, no long-run price of its own), so parity
+    bounds the index from below; with no uncontrolled import there is nothing to bound it."""
+    floor, normal, at_parity = import_parity(-np.inf, np.nan, 20.0, idle=True)
+    assert floor == 20.0 and np.isnan(normal) and at_parity
+    p = update_price(15.0, None, 0.01, floor, 400.0, **RULE, normal=normal, reversion=0.05)
+    assert p == 20.0  # a small shortage alone would have moved it to 15.0 x 1.003
+    floor, _, at_parity = import_parity(-np.inf, np.nan, np.inf, idle=True)
+    assert floor == -np.inf and not at_parity
+
+
 def test_an_index_at_import_parity_keeps_falling_only_to_parity():
     floor, normal, _ = import_parity(30.0, 40.0, 25.0)
     p = 32.0

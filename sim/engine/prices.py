@@ -92,11 +92,8 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
                 for o in range(B)
                 if o != c and avail[o] > 1e-9 and not model.markets.controlled(s, o, quotas=False) and (quota_left is None or quota_left[o] > 1e-9)
             ]
-            parity = min((landed[c, o] for o in free), default=np.inf)
-            floor, normal, parity_floor = import_parity(floor, normal, parity)
-            if P.idle_import_parity and not here_c.any() and np.isfinite(parity):
-                # no plant of the bloc runs: its buyers pay import parity, at which its own plants could sell
-                floor, parity_floor = parity, True
+            idle = P.idle_import_parity and not here_c.any()  # no plant of the bloc runs at the stage
+            floor, normal, parity_floor = import_parity(floor, normal, min((landed[c, o] for o in free), default=np.inf), idle)
         if avail[c] > 1e-9:
             util = orders[c] / avail[c]
             model.utilisation[c, s] += (util - model.utilisation[c, s]) / max(model.world.investment.price_memory_quarters, 1.0)
@@ -157,14 +154,18 @@ def moving_base(price: float, input_cost: float, ceiling: float, excess: float, 
     return float(input_cost)
 
 
-def import_parity(floor: float, normal: float, parity: float) -> tuple[float, float, bool]:
+def import_parity(floor: float, normal: float, parity: float, idle: bool = False) -> tuple[float, float, bool]:
     """``markets.import_parity``: the cost floor and long-run price of a bloc's index given ``parity``, the landed price
     of the cheapest uncontrolled import (inf: none). The index reverts toward the lower of its plants' long-run price
     and parity, and may fall to parity below its cheapest plant's unit cost (the dearer plants then idle by the
-    shut-down rule): an importing bloc's price does not stay above what imports cost. Returns (floor, normal, whether
-    parity replaced the cost floor: an index resting there is set by imports, not clipped by the rule)."""
+    shut-down rule): an importing bloc's price does not stay above what imports cost. ``idle`` (``markets.
+    idle_import_parity`` and none of the bloc's plants runs): the index is no lower than parity either, which its buyers
+    pay for imports and at which its own plants could sell. Returns (floor, normal, whether parity replaced the cost
+    floor: an index resting there is set by imports, not clipped by the rule)."""
     if not np.isfinite(parity):
         return floor, normal, False
+    if idle:
+        return parity, normal, True
     normal = min(normal, parity) if np.isfinite(normal) else normal
     if parity < floor:
         return parity, normal, True
