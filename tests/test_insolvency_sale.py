@@ -29,14 +29,20 @@ def _model(sale: bool = True) -> ChainModel:
     return m
 
 
-def _running_plant(m: ChainModel) -> int:
-    """The largest operating plant whose sales covered their variable cost this quarter and that has a going-concern value."""
+def _running_plants(m: ChainModel, n: int) -> list[int]:
+    """The n largest operating plants whose sales covered their variable cost this quarter and that have a going-concern
+    value, largest first (the first of equals first)."""
     pop = m.pop
     covered = pop.revenue + pop.grants - pop.input_cost - pop.opex > 0
     rows = np.flatnonzero(pop.operating & (pop.capacity_t > 0) & covered & (pop.opex > 0))
     rows = rows[entry_exit.plant_value(m, rows) > 0]
-    assert len(rows), "no running plant to test on"
-    return int(rows[np.argmax(pop.capacity_t[rows])])
+    assert len(rows) >= n, f"{n} running plants needed to test on, {len(rows)} found"
+    return [int(r) for r in rows[np.argsort(-pop.capacity_t[rows], kind="stable")[:n]]]
+
+
+def _running_plant(m: ChainModel) -> int:
+    """The largest of them (:func:`_running_plants`)."""
+    return _running_plants(m, 1)[0]
 
 
 def _fail(m: ChainModel, r: int) -> None:
@@ -162,11 +168,7 @@ def test_a_plant_on_care_and_maintenance_stays_there_under_its_buyer_and_its_glu
     index at its cost floor for 6 quarters, 2036-2037)."""
     m = _model()
     pop, T, mk = m.pop, m.tables, m.world.markets
-    covered = pop.revenue + pop.grants - pop.input_cost - pop.opex > 0
-    rows = np.flatnonzero(pop.operating & (pop.capacity_t > 0) & covered & (pop.opex > 0))
-    rows = rows[entry_exit.plant_value(m, rows) > 0]
-    assert len(rows) >= 2, "two running plants needed"
-    idle, glut = (int(x) for x in rows[np.argsort(-pop.capacity_t[rows])[:2]])
+    idle, glut = _running_plants(m, 2)
     pop.mothballed[idle] = True  # on care and maintenance: sells nothing, spends nothing on inputs or processing
     for col in ("revenue", "input_cost", "opex", "output_t"):
         getattr(pop, col)[idle] = 0.0
