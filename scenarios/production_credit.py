@@ -8,8 +8,12 @@ praseodymium, dysprosium, terbium and others once converted to oxide or metal of
 26 CFR 1.45X-4, i.e. the separation and metal stages here) the credit is 10% of the costs the
 producer incurs to produce them (``cost_share: 0.10``); the final regulations (2024) count
 extraction and material costs. Magnets are not an eligible component of 45X; credits per kg of
-magnets have been proposed in Congress (e.g. the Magnets Value Chain Support Act, H.R. 9227,
-2026) but not enacted, so a ``usd_per_kg`` value for magnets is an assumption of the scenario.
+magnets have been proposed in Congress but not enacted (the Rare Earth Magnet Manufacturing Production
+Tax Credit Act, H.R. 5033 of 2021 and S. 4680 of 2022: 20 USD/kg, 30 USD/kg if all the rare-earth
+material is domestic; the Rare Earth Magnet Security Act of 2025, H.R. 1496 and S. 1979), so a
+``usd_per_kg`` value for magnets is an assumption of the scenario. The One Big Beautiful Bill Act
+(Public Law 119-21, 2025, sec. 70514) phases the critical-minerals credit out for minerals produced
+after 2030 (75%, 50%, 25% of it in 2031-2033, none after): scenario ``west_enacted`` holds the schedule.
 
 Mechanism: while active, each alive firm of ``bloc`` at one of ``stages`` receives, in the same
 quarter's accounts (sim.engine.accounts.do_accounting, before agents.firms.account), a grant of

@@ -406,3 +406,35 @@ def test_policy_rd_deduction_lowers_tax_from_the_start_and_lifts_rd_when_it_rise
     free = np.flatnonzero(pop.alive & (pop.bloc == CHINA) & (pop.rd_grants == 0) & (pop.rd_spend > 0) & (pop.cash > 10 * pop.rd_spend))
     assert len(free) > 0
     np.testing.assert_allclose(pop.rd_spend[free], pop.rd_propensity[free] * factor[CHINA] * pop.revenue[free])
+
+
+# --------------------------------------------------------------------------
+# the enacted package (conf/scenario/west_enacted.yaml)
+# --------------------------------------------------------------------------
+def test_west_enacted_runs_the_rules_on_their_enacted_dates(monkeypatch):
+    """The scenario's dated rules, as the run applies them year by year: the 45X credit at 10% of the production
+    cost of the West's separated oxide and metal from 2023, at 75%, 50% and 25% of that in 2031-2033 and none from
+    2034 (Public Law 119-21, sec. 70514); the 25% tariff on China's magnets from 2026; the defence ban from 2019."""
+    seen = _spy_credits(monkeypatch)
+    cfg = fresh_config("scenario=west_enacted")
+    cfg.years = 21  # 2015-2035
+    m = ChainModel(validate(cfg))
+    tariff_by_year, ban_by_year = {}, {}
+    for _ in range(4 * cfg.years - 1):
+        m.step()
+        year = 2015 + (m.quarter + 1) // 4  # events fire between quarters: what is set now holds in the next one
+        tariff_by_year[year] = float(m.instruments.tariff[WEST, CHINA, MAGNET])
+        ban = m.instruments.buyer_bans.get("west_defence")
+        ban_by_year[year] = None if ban is None else tuple(ban)
+    schedule = {2031: 0.075, 2032: 0.05, 2033: 0.025}
+    paid_by_year: dict[int, float] = {}
+    for q, got, output, input_cost, proc, bloc, stage, alive in seen:
+        year = 2015 + q // 4
+        share = 0.0 if year < 2023 or year >= 2034 else schedule.get(year, 0.10)
+        here = alive & (bloc == WEST) & np.isin(stage, [SEPARATION, METAL])
+        want = np.where(here, share * (input_cost + output * proc / 1000.0), 0.0)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=f"quarter {q}")
+        paid_by_year[year] = paid_by_year.get(year, 0.0) + float(want.sum())
+    assert all(paid_by_year[y] > 0 for y in range(2023, 2034)) and paid_by_year[2034] == 0.0 and paid_by_year[2022] == 0.0
+    assert [tariff_by_year[y] for y in (2025, 2026, 2035)] == [0.0, 0.25, 0.25]
+    assert ban_by_year[2018] is None and ban_by_year[2019] == ban_by_year[2035] == (1.0, 0.0, 0.0)  # China's magnets only
