@@ -361,10 +361,10 @@ class _nothing:
         return False
 
 
-def test_main_experiment_file_is_valid_and_has_the_three_scenarios():
+def test_main_experiment_file_is_valid_and_has_the_four_scenarios():
     exp = ex.load_experiment("main")
-    assert exp.scenarios == ["baseline", "west_coordinated", "china_without_tiers"]
+    assert exp.scenarios == ["baseline", "west_enacted", "west_coordinated", "china_without_tiers"]
     assert exp.seeds == 10 and exp.reference == "baseline"
     jobs = exp.jobs()
-    assert len(jobs) == 30
+    assert len(jobs) == 40
     assert {(s, k) for s, k, _ in jobs} == {(s, k) for s in exp.scenarios for k in range(1, 11)}
