@@ -49,10 +49,10 @@ SCENARIO_PALETTE = {
     "laissez_faire": "#000000",  # black
     "export_quota_2010": "#882255",  # wine
     "national_programme": "#117733",  # green
-    "west_enacted": "#44AA99",  # teal
+    "west_enacted": "#AA4499",  # purple (Tol): apart from the main experiment's blue, vermillion and green
 }
 # for scenario names not listed above, in order of appearance
-SCENARIO_SPARE = ("#332288", "#999933", "#AA4499", "#661100", "#6699CC", "#888800", "#994455")
+SCENARIO_SPARE = ("#332288", "#999933", "#44AA99", "#661100", "#6699CC", "#888800", "#994455")
 # Instruments of public money (policy.parquet fiscal_musd keys): light colours (ColorBrewer Set3, then Pastel2), none a
 # scenario's; agencies (agency:NAME) take the next free one in order of appearance.
 INSTRUMENT_ORDER = (
