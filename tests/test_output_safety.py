@@ -221,3 +221,15 @@ def test_the_config_dir_gets_the_same_checks_as_conf(tmp_path):
     (extra / "best.yaml").write_text("# @package _global_\nyears: 3\n")
     out = os.fspath(tmp_path / "run")
     assert cli.preflight(["-cd", str(tmp_path / "cd"), "+calibrated=best", f"output.dir={out}"], multirun=False)[0] == "-cd"
+
+
+@pytest.mark.parametrize("unnamed", [True, False])
+def test_the_write_check_leaves_nothing_in_the_directory(tmp_path, monkeypatch, unnamed):
+    """The output check tries a file where the run will go and leaves no trace: an unnamed file (O_TMPFILE) that a
+    process killed mid-check cannot leave behind, or, where the file system has none, a named one removed at once."""
+    from sim.engine import output
+
+    if not unnamed:
+        monkeypatch.delattr(output.os, "O_TMPFILE", raising=False)
+    assert output.check_writable(tmp_path / "a" / "b", "output.dir") == tmp_path
+    assert list(tmp_path.iterdir()) == []

@@ -355,6 +355,22 @@ def existing_ancestor(path: str | Path) -> Path:
     return p
 
 
+def _probe_write(directory: Path) -> None:
+    """Create a file in ``directory`` and let it go; OSError if this process cannot. An unnamed file (O_TMPFILE, Linux)
+    where the file system has them, so a process killed mid-check leaves nothing behind; else a named one, removed."""
+    flag = getattr(os, "O_TMPFILE", 0)
+    if flag:
+        try:
+            os.close(os.open(directory, flag | os.O_WRONLY, 0o600))
+            return
+        except OSError as ex:
+            if ex.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                raise
+    fd, name = tempfile.mkstemp(prefix=".write-check-", dir=directory)
+    os.close(fd)
+    os.unlink(name)
+
+
 def check_writable(path: str | Path, key: str, shown: str | Path | None = None) -> Path:
     """``path`` (a directory, which may not exist yet) can be created and written: its nearest existing ancestor is a
     directory in which this process can create a file (tried, then removed). ConfigError naming ``key``, with the
@@ -364,9 +380,7 @@ def check_writable(path: str | Path, key: str, shown: str | Path | None = None) 
     if not probe.is_dir():
         raise ConfigError(key, f"'{shown}' cannot be created: '{probe}' is not a directory; allowed: a path under a directory this user can write")
     try:
-        fd, name = tempfile.mkstemp(prefix=".write-check-", dir=probe)
-        os.close(fd)
-        os.unlink(name)
+        _probe_write(probe)
     except OSError as ex:
         raise ConfigError(
             key, f"'{shown}' cannot be written ({ex.strerror} in '{probe}'); allowed: a path under a directory this user can write"
