@@ -135,6 +135,7 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "contract_floor": (np.float64, 0.0),  # the contract's floor price, USD/kg
     "contract_end_q": (np.int64, -1),  # quarter index at which the contract ends
     "contract_short_q": (np.int64, 0),  # consecutive quarters the plant delivered under half the contracted volume
+    "contract_over_q": (np.int64, 0),  # consecutive quarters the contract's floor stood above the renegotiation line
     "contract_sold_t": (np.float64, 0.0),  # this quarter's deliveries under the contract, t (its buyers pay the floor on them)
     "exported_t": (np.float64, 0.0),  # this quarter's deliveries to other blocs' buyers, t
     "floor_end_q": (np.int64, -1),  # quarter index at which the plant's own price-floor agreement ends (-1: none; scenarios.price_floor)

@@ -167,6 +167,15 @@ class PriceFloors:
         per_plant = self.term_quarters[pop.bloc, pop.stage] > 0
         return np.where(per_plant & (pop.floor_end_q <= quarter), 0.0, f)
 
+    def charged_contract_floor(self, pop, quarter: int, yields: bool, rows=slice(None)) -> np.ndarray:
+        """(rows,) the offtake contract floor (sim.engine.contracts) each row's buyers pay, USD/kg (0 without a
+        contract). ``yields`` (``procurement.offtake_floor_yields_to_state_floor``): a plant that holds a state floor at
+        or above its contract's floor charges none, as the state already guarantees it that price and tops up from the
+        index (a buyer does not pay for a guarantee the state gives)."""
+        floor = np.where(pop.contract_t[rows] > 0, pop.contract_floor[rows], 0.0)
+        held = self.row_floor(pop, quarter) if yields else None
+        return floor if held is None else np.where(held[rows] >= floor, 0.0, floor)
+
     def sign_agreements(self, pop, quarter: int) -> None:
         """Per-plant floors: every operating plant of a floored bloc-stage that has never held an agreement signs one,
         running ``term_quarters`` from now (the programme's incumbents at its start, new plants at first output)."""
@@ -265,7 +274,7 @@ class PriceFloors:
         # the state; contracts are with its bloc's buyers)
         sold = np.where(self.domestic_only[pop.bloc, pop.stage], np.maximum(pop.output_t - pop.exported_t, 0.0), pop.output_t)
         under = np.minimum(pop.contract_sold_t, sold)
-        realised = np.where(pop.contract_t > 0, np.maximum(index, pop.contract_floor), index)
+        realised = np.maximum(index, self.charged_contract_floor(pop, model.quarter, model.world.procurement.offtake_floor_yields_to_state_floor))
         gap = np.maximum(f - index, 0.0) * (sold - under) + np.maximum(f - realised, 0.0) * under
         topup = np.where(pop.alive & (f > 0), gap / 1000.0, 0.0)
         pop.grants = pop.grants + topup

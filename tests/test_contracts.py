@@ -4,7 +4,8 @@ scenarios/price_floor.py; docs/ODD.md 7.11, 7.14).
 - What the contracted buyers pay above the index in clearing is, to the dollar, the top-up the plants book.
 - A contract's floor is struck against the market's expected price, not against a state floor's guarantee.
 - A state floor tops a tonne up from the price it realised: a tonne sold under a contract whose floor is above the
-  index is not topped up twice.
+  index is not topped up twice; a contract's floor yields to a state floor at or above it.
+- Buyers walk away from a contract whose floor stands far above the market, where that rule is on.
 """
 
 from __future__ import annotations
@@ -60,24 +61,57 @@ def test_a_contract_floor_is_struck_against_the_market_not_the_state_floor(monke
     assert checked and all(checked)
 
 
-def test_a_state_floor_tops_up_from_the_price_a_tonne_realised():
-    """A plant under a state floor of 100 USD/kg at an index of 40 sells 10 t, 4 of them under a contract whose floor is
-    70: the contracted buyers paid 30 more on those 4 t, so the state pays 60 on 6 t and 30 on 4 t (480 kUSD), not 60
-    on all 10 (600 kUSD, the rule before)."""
-    m = ChainModel(make_config("years=2"))
+def _contracted_separator(*overrides: str):
+    """A model after one quarter and one of its Western separators (the only one selling), with the index at 40."""
+    m = ChainModel(make_config("years=2", *overrides))
     m.step()
-    pop, pf = m.pop, m.price_floors
-    r = int(np.flatnonzero(pop.operating & (pop.bloc == 1) & (pop.stage == 1))[0])  # a Western separator
+    pop = m.pop
+    r = int(np.flatnonzero(pop.operating & (pop.bloc == 1) & (pop.stage == 1))[0])
     b, s = pop.bloc[r], pop.stage[r]
-    pf.add("test", int(b), int(s), floor_usd_per_kg=100.0)
     m.trade_price[b, s] = 40.0
-    others = np.flatnonzero((pop.bloc == b) & (pop.stage == s))
-    pop.output_t[others] = 0.0
+    pop.output_t[(pop.bloc == b) & (pop.stage == s)] = 0.0
+    return m, r, b, s
+
+
+@pytest.mark.parametrize(
+    ("yields", "state_floor", "topup_kusd", "buyers_gap"), [(False, 100.0, 480.0, 30.0), (True, 100.0, 600.0, 0.0), (True, 60.0, 120.0, 30.0)]
+)
+def test_a_state_floor_tops_up_from_the_price_a_tonne_realised(yields, state_floor, topup_kusd, buyers_gap):
+    """A plant at an index of 40 sells 10 t, 4 of them under a contract whose floor is 70.
+    - Buyers pay the contract's floor (``offtake_floor_yields_to_state_floor`` false): under a state floor of 100 the
+      contracted buyers pay 30 more on those 4 t, so the state pays 60 on 6 t and 30 on 4 t (480 kUSD), not 60 on all
+      10 (the rule before contracts were netted).
+    - The contract's floor yields to a state floor at or above it (true): the buyers pay the index (no gap) and the
+      state pays 60 on all 10 t (600 kUSD).
+    - Under a state floor of 60, below the contract's 70, the buyers still pay their floor, and the state tops up only
+      the 6 t sold at the index (20 x 6 = 120 kUSD)."""
+    m, r, b, s = _contracted_separator(f"world.procurement.offtake_floor_yields_to_state_floor={str(yields).lower()}")
+    pop, pf = m.pop, m.price_floors
+    pf.add("test", int(b), int(s), floor_usd_per_kg=state_floor)
     pop.output_t[r], pop.contract_t[r], pop.contract_floor[r], pop.contract_sold_t[r] = 10.0, 16.0, 70.0, 4.0
+    m.markets.price[b, s] = 40.0
+    assert contracts.floor_gap(m, np.array([r]), int(s))[0] == pytest.approx(buyers_gap)
     before = pop.grants[r]
     pf.apply_quarter(m)
-    assert pop.grants[r] - before == pytest.approx((60.0 * 6.0 + 30.0 * 4.0) / 1000.0, rel=1e-12)
-    assert pf.topup_musd[b] == pytest.approx(0.48, rel=1e-12)
+    assert pop.grants[r] - before == pytest.approx(topup_kusd / 1000.0, rel=1e-12)
+    assert pf.topup_musd[b] == pytest.approx(topup_kusd / 1000.0, rel=1e-12)
+
+
+@pytest.mark.parametrize(("multiple", "floor", "broken"), [(1.25, 70.0, True), (1.25, 45.0, False), (0.0, 70.0, False)])
+def test_buyers_walk_away_from_a_floor_far_above_the_market(multiple, floor, broken):
+    """``offtake_floor_break_multiple``: a contract whose floor (70) stands above 1.25 x the index (40) for
+    ``offtake_break_quarters`` (4) quarters in a row is broken (``contract_broken``, detail ``floor_above_market``),
+    and not a quarter sooner; a floor of 45 (1.125 x) is kept, and with the multiple 0 (off) any floor is kept. The
+    plant delivers in full throughout, so the delivery rule breaks nothing."""
+    m, r, b, s = _contracted_separator(f"world.procurement.offtake_floor_break_multiple={multiple}")
+    pop = m.pop
+    pop.contract_t[r], pop.contract_floor[r], pop.contract_end_q[r] = 400.0, floor, m.quarter + 100
+    for k in range(4):
+        pop.output_t[r] = 100.0  # a quarter of the contracted volume: delivered in full
+        contracts.review(m)
+        assert (pop.contract_t[r] == 0.0) == (broken and k == 3)
+    kinds = [(e.kind, e.detail) for e in m.event_log if e.firm_id == pop.firm_id[r]]
+    assert (("contract_broken", "floor_above_market") in kinds) == broken
 
 
 @pytest.mark.parametrize("domestic_only", [True, False])

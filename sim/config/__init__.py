@@ -289,6 +289,11 @@ class ProcurementConfig:
     offtake_floor_share: float = f(0.8, lo=0.0, hi=2.0)  # floor price as a share of the price expected at signing
     offtake_risk_reduction: float = f(0.5, lo=0.0, hi=1.0)  # share of the bloc risk premium a fully contracted project sheds
     offtake_break_quarters: int = f(4, lo=1, hi=40)  # buyers break a contract after this many quarters of under half delivery
+    # buyers break a contract whose floor has stood above this multiple of the traded index for offtake_break_quarters in a
+    # row (0: never; they pay any floor to its term)
+    offtake_floor_break_multiple: float = f(0.0, lo=0.0)
+    # a plant holding a state price floor at or above its contract's floor charges its buyers none (false: they pay it)
+    offtake_floor_yields_to_state_floor: bool = False
 
 
 @dataclass

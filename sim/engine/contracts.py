@@ -123,15 +123,18 @@ def reserve(model: ChainModel, s: int, sup: np.ndarray, class_bloc: np.ndarray, 
     return alloc * np.minimum(scale, 1.0)[:, None]
 
 
-def _gap(pop, rows, index: np.ndarray) -> np.ndarray:
-    """USD/kg each row's contract floor lies above ``index`` (0 without a contract)."""
-    return np.where(pop.contract_t[rows] > 0, np.maximum(pop.contract_floor[rows] - index, 0.0), 0.0)
+def charged_floor(model: ChainModel, rows=slice(None)) -> np.ndarray:
+    """(rows,) the contract floor each row's buyers pay, USD/kg (0 without a contract; with
+    ``procurement.offtake_floor_yields_to_state_floor``, 0 where the plant holds a state price floor at or above it:
+    scenarios.price_floor.PriceFloors.charged_contract_floor)."""
+    yields = model.world.procurement.offtake_floor_yields_to_state_floor
+    return model.price_floors.charged_contract_floor(model.pop, model.quarter, yields, rows)
 
 
 def floor_gap(model: ChainModel, rows: np.ndarray, s: int) -> np.ndarray:
     """(rows,) USD/kg the contract floor of each of stage s's suppliers ``rows`` lies above its bloc's index this
     quarter (0 without a contract): what the contracted buyers pay on top of the index for each kg delivered under it."""
-    return _gap(model.pop, rows, model.markets.price[model.pop.bloc[rows], s])
+    return np.maximum(charged_floor(model, rows) - model.markets.price[model.pop.bloc[rows], s], 0.0)
 
 
 def topup(model: ChainModel) -> np.ndarray:
@@ -139,7 +142,7 @@ def topup(model: ChainModel) -> np.ndarray:
     (``contract_sold_t``, set in clearing) times the floor's gap above the traded index (the index of clearing, which
     ``floor_gap`` read), which their buyers paid (sim.engine.clearing: the classes' cost)."""
     pop = model.pop
-    return pop.contract_sold_t * _gap(pop, slice(None), model.trade_price[pop.bloc, pop.stage]) / 1000.0
+    return pop.contract_sold_t * np.maximum(charged_floor(model) - model.trade_price[pop.bloc, pop.stage], 0.0) / 1000.0
 
 
 def review(model: ChainModel) -> None:
@@ -153,11 +156,21 @@ def review(model: ChainModel) -> None:
     running = held & pop.operating & pop.qualified & (pop.proj_phase != ProjectPhase.RAMPUP)
     failing = running & (pop.output_t < 0.5 * pop.contract_t / 4.0)
     pop.contract_short_q = np.where(failing, pop.contract_short_q + 1, np.where(running, 0, pop.contract_short_q))
-    broken = np.flatnonzero(held & (pop.contract_short_q >= P.offtake_break_quarters))
-    ended = np.flatnonzero(held & (pop.contract_end_q <= q) & (pop.contract_short_q < P.offtake_break_quarters))
+    short = held & (pop.contract_short_q >= P.offtake_break_quarters)
+    over = np.zeros_like(held)
+    if P.offtake_floor_break_multiple > 0:  # the floor stands far above the market: the buyers walk away (renegotiate)
+        index = model.trade_price[pop.bloc, pop.stage]
+        above = held & (pop.contract_floor > P.offtake_floor_break_multiple * index)
+        pop.contract_over_q = np.where(above, pop.contract_over_q + 1, 0)
+        over = held & ~short & (pop.contract_over_q >= P.offtake_break_quarters)
+    broken = np.flatnonzero(short)
+    reneged = np.flatnonzero(over)
+    ended = np.flatnonzero(held & ~short & ~over & (pop.contract_end_q <= q))
     model.log_rows("contract_broken", broken, values=pop.contract_t[broken])
+    model.log_rows("contract_broken", reneged, detail="floor_above_market", values=pop.contract_t[reneged])
     model.log_rows("contract_ended", ended, values=pop.contract_t[ended])
-    for r in (broken, ended):
+    for r in (broken, reneged, ended):
         pop.contract_t[r] = 0.0
         pop.contract_floor[r] = 0.0
         pop.contract_short_q[r] = 0
+        pop.contract_over_q[r] = 0
