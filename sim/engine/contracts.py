@@ -19,11 +19,14 @@ sales are paid at the index, and the floor's top-up (floor - index, when positiv
 contract (``contract_sold_t``) is paid by the contracted buyers (their classes' cost in clearing, so their average
 price paid, and a downstream firm's input cost, include it) to the plant (``contract_topup`` in the firm's revenue
 adjustment): what buyers pay for a stage's product is what its sellers are paid. A state price floor then tops up what
-the plant realised, the contract's floor included (scenarios.price_floor).
+the plant realised, the contract's floor included (scenarios.price_floor). With
+``offtake_floor_yields_to_state_floor`` a plant holding a state floor at or above its contract's floor charges its
+buyers no floor (:func:`charged_floor`): they pay the index and the state tops up from it.
 
 Breaking. A contract ends at its term (``contract_ended``). Buyers break it (``contract_broken``) after
 ``offtake_break_quarters`` consecutive quarters in which an operating, qualified plant delivered less than
-half of the contracted volume.
+half of the contracted volume, or, with ``offtake_floor_break_multiple`` > 0, in which the floor stood above that
+multiple of the traded index (detail ``floor_above_market``).
 
 With ``offtake_share`` 0 (the default) no contract is ever signed and nothing here changes a run.
 """
