@@ -18,8 +18,10 @@ Mechanism (per bloc b and stage s with a floor F and/or an offtake volume V):
    firm's ``grants`` in the policy step of the quarter (``apply_quarter``), so
    it reaches cash and profit in the next quarter's accounts, like any grant.
    The shut-down rule sees ``max(p, F)`` (a plant whose cost the floor covers
-   keeps producing), and investors see ``max(expected price, F)`` in the
-   profitability index of projects and entrants (ChainModel.expectations).
+   keeps producing); under a floor on domestic sales alone (``domestic_only``)
+   it sees ``p + h x max(F - p, 0)``, h the home share of the plant's last
+   sales (``row_floor`` with the index). Investors see ``max(expected price, F)``
+   in the profitability index of projects and entrants (ChainModel.expectations).
 2. Offtake: the state is buyer of last resort. After the market at s has
    cleared, the state orders the spare sellable output (potential minus market
    orders) of b's producers at s, pro rata to their spare output, up to V/4 t
@@ -158,14 +160,34 @@ class PriceFloors:
         """(B, S) the floor a new plant can expect: 0 where per-plant agreements have filled their cap."""
         return np.where(self.room_t > 0, self.floor, 0.0)
 
-    def row_floor(self, pop, quarter: int) -> np.ndarray | None:
+    def row_floor(self, pop, quarter: int, price: np.ndarray | None = None) -> np.ndarray | None:
         """(n,) the floor each firm holds now (0: none): its bloc-stage's floor, where a per-plant term applies only
-        while the firm's agreement runs (``pop.floor_end_q`` > quarter). None when no floor is in force."""
+        while the firm's agreement runs (``pop.floor_end_q`` > quarter). None when no floor is in force.
+
+        With the index ``price`` (B, S), what a kg earns under the floor: where the floor covers domestic sales alone,
+        ``p + h x max(F - p, 0)``, h the home share of the plant's last sales (output less exports, over output), or
+        its bloc-stage's where it sold nothing (1 where the bloc-stage sold nothing): the shut-down, care-and-maintenance
+        and index cost-floor rules read it."""
         if not np.any(self.floor > 0):
             return None
         f = self.floor[pop.bloc, pop.stage]
         per_plant = self.term_quarters[pop.bloc, pop.stage] > 0
-        return np.where(per_plant & (pop.floor_end_q <= quarter), 0.0, f)
+        f = np.where(per_plant & (pop.floor_end_q <= quarter), 0.0, f)
+        if price is None or not self.domestic_only.any():
+            return f
+        # a floor on domestic sales lifts only the home share of what the plant sells: its own last sales, or its
+        # bloc-stage's where it sold nothing (a plant on care and maintenance, a new one)
+        p = price[pop.bloc, pop.stage]
+        sold = np.maximum(pop.output_t, 0.0)
+        home = np.maximum(pop.output_t - pop.exported_t, 0.0)
+        B, S = self.floor.shape
+        key = pop.bloc.astype(np.int64) * S + pop.stage
+        cell_sold = np.bincount(key, weights=sold, minlength=B * S)
+        cell_home = np.bincount(key, weights=home, minlength=B * S)
+        cell_share = np.divide(cell_home, cell_sold, out=np.ones(B * S), where=cell_sold > 0)
+        share = np.divide(home, sold, out=cell_share[key], where=sold > 0)
+        blended = p + share * np.maximum(f - p, 0.0)
+        return np.where(self.domestic_only[pop.bloc, pop.stage] & (f > 0), blended, f)
 
     def charged_contract_floor(self, pop, quarter: int, yields: bool, rows=slice(None)) -> np.ndarray:
         """(rows,) the offtake contract floor (sim.engine.contracts) each row's buyers pay, USD/kg (0 without a

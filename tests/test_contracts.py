@@ -131,6 +131,31 @@ def test_a_domestic_floor_does_not_top_up_exports(domestic_only):
     assert pf.topup_musd[b] == pytest.approx((0.42 if domestic_only else 0.6), rel=1e-12)
 
 
+def test_a_domestic_floor_lifts_the_price_a_plant_sees_on_its_home_share():
+    """row_floor(pop, quarter, price): the shut-down, care-and-maintenance and index cost-floor rules see what a kg
+    earns. Under a floor of 100 on domestic sales at an index of 40, a plant that sold 10 t, 3 of them abroad, sees
+    40 + 0.7 x 60 = 82; one that sold nothing sees its bloc-stage's home share (7 of the 10 t sold there, 82 again);
+    under a floor on all sales both see 100 (before December 2026 a domestic floor showed 100 to every plant, so a
+    plant exporting most of its output ran at a loss on it)."""
+    m = ChainModel(make_config("years=2"))
+    m.step()
+    pop, pf = m.pop, m.price_floors
+    cell = np.flatnonzero(pop.operating & (pop.bloc == 1) & (pop.stage == 0))  # the West's mines
+    assert len(cell) >= 2
+    a, idle = int(cell[0]), int(cell[1])
+    price = np.full((m.tables.B, m.tables.S), 40.0)
+    pop.output_t[cell], pop.exported_t[cell] = 0.0, 0.0
+    pop.output_t[a], pop.exported_t[a] = 10.0, 3.0
+    pf.add("home", 1, 0, floor_usd_per_kg=100.0, domestic_only=True)
+    seen = pf.row_floor(pop, m.quarter, price)
+    assert seen[a] == pytest.approx(82.0) and seen[idle] == pytest.approx(82.0)
+    assert pf.row_floor(pop, m.quarter)[a] == 100.0  # without the index: the floor itself
+    pf.remove("home")
+    pf.add("all", 1, 0, floor_usd_per_kg=100.0)
+    seen = pf.row_floor(pop, m.quarter, price)
+    assert seen[a] == 100.0 and seen[idle] == 100.0
+
+
 def test_investors_expect_a_domestic_floor_on_the_blocs_own_share():
     """floored(price, home): where the floor covers domestic sales alone, it lifts the share of sales the bloc's own
     buyers take (0.25 here: 0.25 x 100 + 0.75 x 40 = 55); elsewhere the whole price (100)."""

@@ -31,7 +31,7 @@ def update_prices(model: ChainModel) -> None:
     proc = processing_cost(pop, T)
     new_price = mk.price.copy()
     paid_before = model.paid_price.copy()
-    held_floor = model.price_floors.row_floor(pop, model.quarter)  # the state floor each firm holds (None: no floor anywhere)
+    held_floor = model.price_floors.row_floor(pop, model.quarter, mk.price)  # the state floor each firm holds (None: no floor anywhere)
     held_floor = np.zeros(len(pop.bloc)) if held_floor is None else held_floor
     for s in range(S):
         cl = clearings[s]
