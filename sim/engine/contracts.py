@@ -163,7 +163,7 @@ def review(model: ChainModel) -> None:
     over = np.zeros_like(held)
     if P.offtake_floor_break_multiple > 0:  # the floor stands far above the market: the buyers walk away (renegotiate)
         index = model.trade_price[pop.bloc, pop.stage]
-        above = held & (pop.contract_floor > P.offtake_floor_break_multiple * index)
+        above = held & (charged_floor(model) > P.offtake_floor_break_multiple * index)  # a floor the state pays is no burden
         pop.contract_over_q = np.where(above, pop.contract_over_q + 1, 0)
         over = held & ~short & (pop.contract_over_q >= P.offtake_break_quarters)
     broken = np.flatnonzero(short)
