@@ -134,10 +134,15 @@ def charged_floor(model: ChainModel, rows=slice(None)) -> np.ndarray:
     return model.price_floors.charged_contract_floor(model.pop, model.quarter, yields, rows)
 
 
+def _gap(model: ChainModel, rows, index: np.ndarray) -> np.ndarray:
+    """USD/kg the floor each row's buyers pay lies above ``index`` (0 without a contract)."""
+    return np.maximum(charged_floor(model, rows) - index, 0.0)
+
+
 def floor_gap(model: ChainModel, rows: np.ndarray, s: int) -> np.ndarray:
     """(rows,) USD/kg the contract floor of each of stage s's suppliers ``rows`` lies above its bloc's index this
     quarter (0 without a contract): what the contracted buyers pay on top of the index for each kg delivered under it."""
-    return np.maximum(charged_floor(model, rows) - model.markets.price[model.pop.bloc[rows], s], 0.0)
+    return _gap(model, rows, model.markets.price[model.pop.bloc[rows], s])
 
 
 def topup(model: ChainModel) -> np.ndarray:
@@ -145,7 +150,7 @@ def topup(model: ChainModel) -> np.ndarray:
     (``contract_sold_t``, set in clearing) times the floor's gap above the traded index (the index of clearing, which
     ``floor_gap`` read), which their buyers paid (sim.engine.clearing: the classes' cost)."""
     pop = model.pop
-    return pop.contract_sold_t * np.maximum(charged_floor(model) - model.trade_price[pop.bloc, pop.stage], 0.0) / 1000.0
+    return pop.contract_sold_t * _gap(model, slice(None), model.trade_price[pop.bloc, pop.stage]) / 1000.0
 
 
 def review(model: ChainModel) -> None:
