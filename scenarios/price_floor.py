@@ -63,6 +63,11 @@ from sim.checks import ConfigError
 FISCAL_KEY = "price_floor"
 
 
+def home_sold(pop) -> np.ndarray:
+    """(n,) t each plant sold to its own bloc's buyers and the state this quarter: its output less its exports."""
+    return np.maximum(pop.output_t - pop.exported_t, 0.0)
+
+
 class PriceFloors:
     """The price floors and offtake guarantees in force in every bloc (events and policies)."""
 
@@ -179,7 +184,7 @@ class PriceFloors:
         # bloc-stage's where it sold nothing (a plant on care and maintenance, a new one)
         p = price[pop.bloc, pop.stage]
         sold = np.maximum(pop.output_t, 0.0)
-        home = np.maximum(pop.output_t - pop.exported_t, 0.0)
+        home = home_sold(pop)
         B, S = self.floor.shape
         key = pop.bloc.astype(np.int64) * S + pop.stage
         cell_sold = np.bincount(key, weights=sold, minlength=B * S)
@@ -294,7 +299,7 @@ class PriceFloors:
         index = price[pop.bloc, pop.stage]
         # what the floor covers: all a plant sold, or with domestic_only what it did not export (to its bloc's buyers and
         # the state; contracts are with its bloc's buyers)
-        sold = np.where(self.domestic_only[pop.bloc, pop.stage], np.maximum(pop.output_t - pop.exported_t, 0.0), pop.output_t)
+        sold = np.where(self.domestic_only[pop.bloc, pop.stage], home_sold(pop), pop.output_t)
         under = np.minimum(pop.contract_sold_t, sold)
         realised = np.maximum(index, self.charged_contract_floor(pop, model.quarter, model.world.procurement.offtake_floor_yields_to_state_floor))
         gap = np.maximum(f - index, 0.0) * (sold - under) + np.maximum(f - realised, 0.0) * under
