@@ -20,7 +20,12 @@ Mechanism (per bloc b and stage s with a floor F and/or an offtake volume V):
    The shut-down rule sees ``max(p, F)`` (a plant whose cost the floor covers
    keeps producing); under a floor on domestic sales alone (``domestic_only``)
    it sees ``p + h x max(F - p, 0)``, h the home share of the plant's last
-   sales (``row_floor`` with the index). Investors see ``max(expected price, F)``
+   sales (``row_floor`` with the index). With ``home_first`` as well, a plant
+   whose floor is above the index serves its own bloc's buyers before the market
+   clears the rest, at the index or at what the cheapest import costs them
+   landed where that is lower (``reserve_home``): a kg sold at home earns F, a kg
+   exported the index, so it sells at home first and meets the import price to
+   do so; the top-up pays F less what the buyer paid. Investors see ``max(expected price, F)``
    in the profitability index of projects and entrants (ChainModel.expectations).
 2. Offtake: the state is buyer of last resort. After the market at s has
    cleared, the state orders the spare sellable output (potential minus market
@@ -77,12 +82,13 @@ class PriceFloors:
     def __init__(self, blocs: list[str], stages: list[str]):
         self.blocs, self.stages = list(blocs), list(stages)
         B, S = len(self.blocs), len(self.stages)
-        self._entries: dict[str, list[tuple[int, int, float, float, float]]] = {}
+        self._entries: dict[str, list[tuple]] = {}
         self.floor = np.zeros((B, S))  # USD/kg; 0: no floor
         self.offtake_t_per_year = np.zeros((B, S))
         self.term_quarters = np.zeros((B, S), dtype=np.int64)  # > 0: each plant holds its own agreement of this many quarters
         self.cap_t = np.full((B, S), np.inf)  # nameplate t/yr that per-plant agreements may cover at once (inf: no cap)
         self.domestic_only = np.zeros((B, S), dtype=bool)  # the floor tops up only sales to the bloc's own buyers (and the state)
+        self.home_first = np.zeros((B, S), dtype=bool)  # with domestic_only: floored plants serve their bloc's buyers first (reserve_home)
         self.room_t = np.full((B, S), np.inf)  # what the cap leaves after the last signing (investors' view)
         self.quarter_cost_musd = np.zeros(B)  # last quarter: top-ups + offtake purchases
         self.topup_musd = np.zeros(B)  # last quarter: top-ups alone
@@ -101,15 +107,26 @@ class PriceFloors:
         term_years: float = 0.0,
         cap_t_per_year: float = np.inf,
         domestic_only: bool = False,
+        home_first: bool = False,
     ) -> None:
         """Add one bloc-stage floor and/or offtake volume under ``name`` (several calls per name allowed).
         ``term_years`` > 0: the floor is an agreement per plant, running that long from the plant's first quarter of
         operation while the floor is in force (incumbents: from now), and the plants holding a running agreement
         cover at most ``cap_t_per_year`` of nameplate; 0: every producer holds it while it is in force.
-        ``domestic_only``: the floor tops up only what the plants sell to their own bloc's buyers and the state."""
+        ``domestic_only``: the floor tops up only what the plants sell to their own bloc's buyers and the state;
+        ``home_first`` (read with ``domestic_only``): the plants holding it serve those buyers first (``reserve_home``)."""
         b = self.blocs.index(bloc) if isinstance(bloc, str) else int(bloc)
         s = self.stages.index(stage) if isinstance(stage, str) else int(stage)
-        entry = (b, s, float(floor_usd_per_kg), float(offtake_t_per_year), float(term_years), float(cap_t_per_year), bool(domestic_only))
+        entry = (
+            b,
+            s,
+            float(floor_usd_per_kg),
+            float(offtake_t_per_year),
+            float(term_years),
+            float(cap_t_per_year),
+            bool(domestic_only),
+            bool(home_first),
+        )
         self._entries.setdefault(name, []).append(entry)
         self._rebuild()
 
@@ -123,6 +140,7 @@ class PriceFloors:
         term_years: float = 0.0,
         cap_t_per_year: dict | None = None,
         domestic_only: bool = False,
+        home_first: bool = False,
     ) -> None:
         """Add stage -> floor and stage -> offtake (t/yr, times ``scale``) mappings under ``name``, one entry per stage;
         ``cap_t_per_year``: stage -> nameplate per-plant agreements may cover (t/yr, times ``scale``)."""
@@ -130,7 +148,7 @@ class PriceFloors:
         for stage in dict.fromkeys(list(floor_usd_per_kg) + list(offtake_t_per_year)):
             cap = caps[stage] * scale if stage in caps else np.inf
             floor, offtake = floor_usd_per_kg.get(stage, 0.0), offtake_t_per_year.get(stage, 0.0) * scale
-            self.add(name, bloc, stage, floor, offtake, term_years, cap, domestic_only)
+            self.add(name, bloc, stage, floor, offtake, term_years, cap, domestic_only, home_first)
 
     def remove(self, name: str) -> None:
         """Remove everything added under ``name`` (no-op if absent)."""
@@ -150,11 +168,13 @@ class PriceFloors:
         self.term_quarters = np.zeros_like(self.term_quarters)
         self.cap_t = np.full(self.floor.shape, np.inf)
         self.domestic_only = np.zeros(self.floor.shape, dtype=bool)
+        self.home_first = np.zeros(self.floor.shape, dtype=bool)
         for entries in self._entries.values():
-            for b, s, fl, off, term, cap, domestic in entries:
+            for b, s, fl, off, term, cap, domestic, home_first in entries:
                 self.floor[b, s] = max(self.floor[b, s], fl)
                 if fl > 0 and domestic:
                     self.domestic_only[b, s] = True
+                    self.home_first[b, s] |= home_first
                 self.offtake_t_per_year[b, s] += off
                 if fl > 0 and term > 0:
                     self.term_quarters[b, s] = max(self.term_quarters[b, s], int(round(4 * term)))
@@ -193,6 +213,60 @@ class PriceFloors:
         share = np.divide(home, sold, out=cell_share[key], where=sold > 0)
         blended = p + share * np.maximum(f - p, 0.0)
         return np.where(self.domestic_only[pop.bloc, pop.stage] & (f > 0), blended, f)
+
+    def reserve_home(
+        self,
+        pop,
+        quarter: int,
+        s: int,
+        sup: np.ndarray,
+        class_bloc: np.ndarray,
+        demand: np.ndarray,
+        avail: np.ndarray,
+        class_open: np.ndarray,
+        landed: np.ndarray,
+        index: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Orders that stage s's suppliers ``sup`` holding a floor on domestic sales with ``home_first`` place with their
+        own bloc's buyer classes before the market clears the rest, and what those buyers pay: ((K, N) t, (K, N) USD/kg
+        below the landed price ``landed`` on every kg the plant delivers to the class, under a contract or not, (B,) the
+        blocs whose plants do so), or None when no plant here holds such a floor above its index. Such a bloc's index
+        does not rise above what imports cost its buyers (sim.engine.prices), the price at which its plants sell at home.
+
+        A plant whose floor is above its bloc's ``index`` (B,) earns the floor on a kg sold at home and the index on a
+        kg exported, so it sells at home first and, where its buyers could import for less, at what the cheapest import
+        open to them costs landed (the state's top-up pays the floor less what the buyer paid); a plant whose index is
+        at or above its floor sells like any other (assumption: a plant's own choice; without it the logit spreads its
+        output over every bloc's buyers by their demand, and a young bloc's plants export most of it). ``demand`` (K,)
+        and ``avail`` (N,) are what is left after offtake contracts; ``class_open`` (K, N) False where a class may not
+        buy from a supplier. Class k's order on plant j is ``demand_k x avail_j / max(V_k, D_j)``, V_k the floored
+        volume open to k and D_j the home demand open to j: every class is served in full where the plants can, every
+        plant sells out where the demand is there, each within what it has."""
+        if not self.home_first[:, s].any():
+            return None
+        held = self.row_floor(pop, quarter)
+        if held is None:
+            return None
+        b_sup = pop.bloc[sup]
+        binding = (held[sup] > index[b_sup]) & self.home_first[b_sup, s]
+        if not binding.any():
+            return None
+        vol = np.where(binding, np.maximum(avail, 0.0), 0.0)
+        home = class_bloc[:, None] == b_sup[None, :]
+        link = home & class_open & (vol[None, :] > 0)
+        d = np.where(link, np.maximum(demand, 0.0)[:, None], 0.0)
+        v = np.where(link, vol[None, :], 0.0)
+        V = v.sum(axis=1, keepdims=True)  # (K, 1) floored volume open to each class
+        D = d.sum(axis=0, keepdims=True)  # (1, N) home demand open to each plant
+        den = np.maximum(V, D)
+        alloc = np.divide(d * v, den, out=np.zeros_like(d), where=den > 0)
+        # every kg such a plant sells at home (under an offtake contract too) goes at no more than imports cost landed
+        offered = pop.potential_t[sup] > 0
+        imports = np.where(class_open & ~home & offered[None, :], landed, np.inf).min(axis=1, keepdims=True)
+        discount = np.where(home & binding[None, :] & np.isfinite(imports), np.maximum(landed - imports, 0.0), 0.0)
+        blocs = np.zeros(len(index), dtype=bool)
+        blocs[b_sup[binding]] = True
+        return alloc, discount, blocs
 
     def charged_contract_floor(self, pop, quarter: int, yields: bool, rows=slice(None)) -> np.ndarray:
         """(rows,) the offtake contract floor (sim.engine.contracts) each row's buyers pay, USD/kg (0 without a
@@ -303,7 +377,8 @@ class PriceFloors:
         under = np.minimum(pop.contract_sold_t, sold)
         realised = np.maximum(index, self.charged_contract_floor(pop, model.quarter, model.world.procurement.offtake_floor_yields_to_state_floor))
         gap = np.maximum(f - index, 0.0) * (sold - under) + np.maximum(f - realised, 0.0) * under
-        topup = np.where(pop.alive & (f > 0), gap / 1000.0, 0.0)
+        # home-first sales below the index (reserve_home): the top-up pays the floor less what the buyer paid
+        topup = np.where(pop.alive & (f > 0), gap / 1000.0 + pop.home_discount_musd, 0.0)
         pop.grants = pop.grants + topup
         self.topup_musd = np.bincount(pop.bloc, weights=topup, minlength=B)
         # 2. offtake: what the state received, paid at the traded price (the top-up covers the rest of the floor)

@@ -20,12 +20,14 @@ from sim.engine.model import ChainModel
 
 def test_contracted_buyers_pay_the_top_ups_the_plants_book(monkeypatch):
     """west_coordinated, seed 1: at each quarter's accounts, the buyers' cost above delivered x landed index, summed
-    over stages, equals the plants' contract top-ups; and there are top-ups to pay (the identity is not empty)."""
+    over stages, equals the plants' contract top-ups less what floored plants' home buyers paid below it
+    (``home_discount_musd``, scenarios.price_floor.reserve_home); and there are top-ups to pay (the identity is not
+    empty)."""
     seen = {"paid": 0.0, "booked": 0.0, "worst": 0.0}
     do_accounting = accounts.do_accounting
 
     def check_then_account(m) -> None:
-        booked = float(contracts.topup(m).sum())
+        booked = float(contracts.topup(m).sum()) - float(m.pop.home_discount_musd.sum())
         paid = sum(float(cl.cost_to_class.sum() - (cl.delivered * cl.landed).sum()) for cl in m.last_clearing.values()) / 1000.0
         seen["paid"] += paid
         seen["booked"] += booked
@@ -182,3 +184,91 @@ def test_exports_are_what_a_plant_delivered_to_other_blocs():
         mine = T.bs_sum(pop.bloc[live], pop.stage[live], pop.exported_t[live])
         recorded = np.asarray(m.recorder.series["exports_t"][-1])
         np.testing.assert_allclose(mine, recorded, rtol=1e-9, atol=1e-6)
+
+
+# ---------------------------------------------------------------------- floored plants serve their own bloc first
+def _home_first_floors(home_first: bool = True, floor: float = 100.0):
+    """A floor of ``floor`` USD/kg on the West's (bloc 1) separation (stage 1) sales at home, with or without home-first,
+    and a population of four separators: rows 0-1 Western (floored), row 2 Western with its per-plant agreement
+    expired, row 3 Chinese."""
+    from types import SimpleNamespace
+
+    from scenarios.price_floor import PriceFloors
+
+    pf = PriceFloors(["china", "west"], ["mining", "separation", "metal", "magnet"])
+    pf.add("home", 1, 1, floor_usd_per_kg=floor, term_years=10.0, domestic_only=True, home_first=home_first)
+    pop = SimpleNamespace(
+        bloc=np.array([1, 1, 1, 0]),
+        stage=np.array([1, 1, 1, 1]),
+        floor_end_q=np.array([40, 40, 3, -1]),  # row 2's agreement ended before quarter 5
+        potential_t=np.array([3.0, 1.0, 5.0, 50.0]),
+    )
+    return pf, pop
+
+
+# classes: 0 = the West's metal makers, 1 = China's; suppliers: the four rows; landed (K, N): the West pays its index
+# (40) at home and 45 for Chinese oxide; China pays 30 at home
+LANDED = np.array([[40.0, 40.0, 40.0, 45.0], [52.0, 52.0, 52.0, 30.0]])
+INDEX = np.array([30.0, 40.0])
+CLASS_BLOC = np.array([1, 0])
+OPEN = np.ones((2, 4), dtype=bool)
+
+
+@pytest.mark.parametrize(("west_demand", "sold", "served"), [(8.0, [3.0, 1.0], 4.0), (2.0, [1.5, 0.5], 2.0)], ids=["short", "ample"])
+def test_floored_plants_serve_their_own_blocs_buyers_first(west_demand, sold, served):
+    """reserve_home: the two Western plants whose floor (100) is above the index (40) place their sellable output with
+    the West's buyers before the market clears the rest: all of it when the West wants more than they have (8 t against
+    4), each in proportion to what it has when the West wants less (2 t: 1.5 and 0.5). The plant whose agreement has
+    ended, the Chinese plant and China's buyers are left to the market."""
+    pf, pop = _home_first_floors()
+    alloc, discount, blocs = pf.reserve_home(pop, 5, 1, np.arange(4), CLASS_BLOC, np.array([west_demand, 20.0]), pop.potential_t, OPEN, LANDED, INDEX)
+    np.testing.assert_allclose(alloc[0, :2], sold, rtol=1e-12)
+    assert alloc[0].sum() == pytest.approx(served) and not alloc[1].any() and not alloc[:, 2:].any()
+    assert blocs.tolist() == [False, True]
+    # they sell at home at no more than imports cost: the West's index (40) is below Chinese oxide landed (45): no cut
+    assert not discount.any()
+
+
+def test_floored_plants_meet_the_import_price_at_home():
+    """Where the West's index (60) stands above what Chinese oxide costs its buyers landed (45), the floored plants
+    (floor 100, above the index) sell to them at 45: 15 USD/kg below the landed price on every kg they deliver at home,
+    none on the plant whose agreement ended or on China's buyers. A floor at or below the index (50) is not binding:
+    the plants sell like any other."""
+    pf, pop = _home_first_floors()
+    landed = LANDED + np.array([[20.0, 20.0, 20.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    index = np.array([30.0, 60.0])
+    _, discount, _ = pf.reserve_home(pop, 5, 1, np.arange(4), CLASS_BLOC, np.array([8.0, 20.0]), pop.potential_t, OPEN, landed, index)
+    np.testing.assert_allclose(discount, [[15.0, 15.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    pf, pop = _home_first_floors(floor=50.0)
+    assert pf.reserve_home(pop, 5, 1, np.arange(4), CLASS_BLOC, np.array([8.0, 20.0]), pop.potential_t, OPEN, landed, index) is None
+
+
+def test_home_first_is_a_lever():
+    """``home_first`` false (instruments.floor_home_first: false, the rule before): no reservation; a class that may not
+    buy from a plant (``class_open``) is not served by it."""
+    pf, pop = _home_first_floors(home_first=False)
+    assert pf.reserve_home(pop, 5, 1, np.arange(4), CLASS_BLOC, np.array([8.0, 20.0]), pop.potential_t, OPEN, LANDED, INDEX) is None
+    pf, pop = _home_first_floors()
+    closed = OPEN.copy()
+    closed[0, 0] = False
+    alloc, _, _ = pf.reserve_home(pop, 5, 1, np.arange(4), CLASS_BLOC, np.array([8.0, 20.0]), pop.potential_t, closed, LANDED, INDEX)
+    assert alloc[0, 0] == 0.0 and alloc[0, 1] == pytest.approx(1.0)
+
+
+def test_the_state_pays_the_floor_less_what_a_home_buyer_paid():
+    """A plant that sold 10 t at home at an index of 40 under a floor of 100, 4 of them 15 USD/kg below the index to meet
+    the import price (home_discount_musd 0.06): its revenue falls by 0.06 M USD and the state's top-up rises by as
+    much, 60 x 10 t + 0.06 = 0.66 M USD, so the plant still earns the floor on every kg."""
+    m = ChainModel(make_config("years=2"))
+    m.step()
+    pop, pf = m.pop, m.price_floors
+    r = int(np.flatnonzero(pop.operating & (pop.bloc == 1) & (pop.stage == 1))[0])
+    b, s = pop.bloc[r], pop.stage[r]
+    pf.add("home", int(b), int(s), floor_usd_per_kg=100.0, domestic_only=True, home_first=True)
+    m.trade_price[b, s] = 40.0
+    pop.output_t[(pop.bloc == b) & (pop.stage == s)] = 0.0
+    pop.output_t[r], pop.exported_t[r], pop.contract_t[r], pop.contract_sold_t[r] = 10.0, 0.0, 0.0, 0.0
+    pop.home_discount_musd[r] = 0.06
+    before = pop.grants[r]
+    pf.apply_quarter(m)
+    assert pop.grants[r] - before == pytest.approx(0.66, rel=1e-12)

@@ -211,6 +211,8 @@ class InstrumentsConfig:
     # cover at once (first come, first served; empty: no cap)
     floor_domestic_only: bool = False  # the floor tops up only what a plant sells to its own bloc's buyers and the state (false: all
     # it sells, exports too)
+    floor_home_first: bool = False  # with floor_domestic_only: a plant whose floor is above the index serves its own bloc's buyers
+    # first, at no more than imports cost them (scenarios.price_floor.reserve_home); false: the logit spreads its output
     permit_cap_years: dict[str, float] = field(default_factory=dict)  # stage -> longest permitting time
     knowhow_ramp_factor: float = f(1.0, lo=0.05, hi=1.0)  # quality ramp time x this (know-how programme)
     defence_mandate_share: float = f(0.0, lo=0.0, hi=1.0)  # domestic share required of defence and state-owned buyers

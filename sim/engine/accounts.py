@@ -24,6 +24,8 @@ def do_accounting(model: ChainModel) -> None:
     adjust = export_discount_loss(model)
     if contracts.enabled(model):  # contract floors top up contracted sales (sim.engine.contracts)
         adjust = (0.0 if adjust is None else adjust) - contracts.topup(model)
+    if model.pop.home_discount_musd.any():  # home-first sales of floored plants below the index (scenarios.price_floor.reserve_home)
+        adjust = (0.0 if adjust is None else adjust) + model.pop.home_discount_musd
     account(
         model.pop,
         model.tables,

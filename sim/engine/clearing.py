@@ -44,6 +44,9 @@ class StageClearing:
     delivered_to_class: np.ndarray | None = None  # (K,) tonnes class k received
     cost_to_class: np.ndarray | None = None  # (K,) what class k paid, t x USD/kg (/ 1000: M USD)
     contracted: np.ndarray | None = None  # (K, N) orders of class k on supplier j under offtake contracts (None: none)
+    # ((K, N) orders, (K, N) USD/kg below the landed price, (B,) blocs) of floored plants serving their own bloc first
+    # (None: none; scenarios.price_floor.PriceFloors.reserve_home)
+    home_first: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 def clear_markets_and_produce(model: ChainModel) -> None:
@@ -232,6 +235,7 @@ def _offer(model: ChainModel) -> None:
     pop.input_cost = 0.0
     pop.contract_sold_t = 0.0
     pop.exported_t = 0.0
+    pop.home_discount_musd = 0.0
 
 
 def _clear_upstream(model: ChainModel) -> tuple[dict[int, StageClearing], list]:
@@ -260,17 +264,23 @@ def _clear_upstream(model: ChainModel) -> tuple[dict[int, StageClearing], list]:
             c_ban = None
         pref, landed = preferences(model, s, sup, c_bloc, c_state, c_group, c_dom, c_ban)
         pre = contracts.reserve(model, s, sup, c_bloc, demand, pref > 0)  # offtake contracts are served first (sim.engine.contracts)
-        if pre is None:
-            res = _allocate_traded(model, s, sup, c_bloc, demand, pop.potential_t[sup], pref)
-        else:
+        rest_demand, rest_avail = demand, pop.potential_t[sup]
+        if pre is not None:
             rest_demand = np.maximum(demand - pre.sum(axis=1), 0.0)
-            rest_avail = np.maximum(pop.potential_t[sup] - pre.sum(axis=0), 0.0)
+            rest_avail = np.maximum(rest_avail - pre.sum(axis=0), 0.0)
             mk.use_export_quota(s, c_bloc, pre, pop.bloc[sup])  # contracted sales abroad count against export quotas first
-            res = _allocate_traded(model, s, sup, c_bloc, rest_demand, rest_avail, pref)
-            res.alloc = res.alloc + pre
+        # then plants holding a floor on domestic sales serve their own bloc's buyers (scenarios.price_floor.reserve_home)
+        home = model.price_floors.reserve_home(pop, model.quarter, s, sup, c_bloc, rest_demand, rest_avail, pref > 0, landed, mk.price[:, s])
+        if home is not None:
+            rest_demand = np.maximum(rest_demand - home[0].sum(axis=1), 0.0)
+            rest_avail = np.maximum(rest_avail - home[0].sum(axis=0), 0.0)
+        res = _allocate_traded(model, s, sup, c_bloc, rest_demand, rest_avail, pref)
+        for first in (pre, None if home is None else home[0]):
+            if first is not None:
+                res.alloc = res.alloc + first
         pop.orders_t[sup] = res.alloc.sum(axis=0)
         model.price_floors.place_offtake(model, s, sup)  # the state buys spare domestic output (offtake)
-        clearings[s] = StageClearing(sup, res.alloc, demand, res.unmet, c_bloc, landed, buyer_rows, buyer_class, contracted=pre)
+        clearings[s] = StageClearing(sup, res.alloc, demand, res.unmet, c_bloc, landed, buyer_rows, buyer_class, contracted=pre, home_first=home)
     return clearings, final_links
 
 
@@ -316,6 +326,10 @@ def _produce(model: ChainModel, clearings: dict[int, StageClearing]) -> None:
             under = cl.contracted * ratio[None, :]
             pop.contract_sold_t[sup] = under.sum(axis=0)
             prev_cost_to_class = prev_cost_to_class + (under * contracts.floor_gap(model, sup, s)[None, :]).sum(axis=1)
+        if cl.home_first is not None:  # floored plants' home deliveries: their buyers pay no more than imports cost
+            off = delivered * cl.home_first[1]
+            prev_cost_to_class = prev_cost_to_class - off.sum(axis=1)
+            pop.home_discount_musd[sup] = off.sum(axis=0) / 1000.0
         cl.delivered = delivered
         cl.delivered_to_class = delivered_to_class
         cl.cost_to_class = prev_cost_to_class

@@ -98,11 +98,18 @@ class BlocInstruments:
                 pi.floor_years,
                 pi.floor_capacity_t_per_year,
                 domestic_only=pi.floor_domestic_only,
+                home_first=pi.floor_home_first,
             )
             model.price_floors.add_stages(f"{name}:floors", b, {}, pi.floor_offtake_t_per_year, model.world.scale)
         else:
             model.price_floors.add_stages(
-                f"{name}:floors", b, pi.price_floor_usd_per_kg, pi.floor_offtake_t_per_year, model.world.scale, domestic_only=pi.floor_domestic_only
+                f"{name}:floors",
+                b,
+                pi.price_floor_usd_per_kg,
+                pi.floor_offtake_t_per_year,
+                model.world.scale,
+                domestic_only=pi.floor_domestic_only,
+                home_first=pi.floor_home_first,
             )
         # programme-wide: the floors and offtake end floor_years after the start; per plant: the offtake runs floor_years
         # from the first quarter the state receives any (the agreement's plant on line: BlocInstruments.quarter)

@@ -85,6 +85,7 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
             else np.nan
         )
         parity_floor = False
+        parity = np.inf
         if P.import_parity:  # an importing bloc's price does not stay above what uncontrolled imports cost landed: an exporter
             # under an export control does not set it, nor one under an export quota that this quarter's sales used up
             free = [
@@ -93,7 +94,8 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
                 if o != c and avail[o] > 1e-9 and not model.markets.controlled(s, o, quotas=False) and (quota_left is None or quota_left[o] > 1e-9)
             ]
             idle = P.idle_import_parity and not here_c.any()  # no plant of the bloc runs at the stage
-            floor, normal, parity_floor = import_parity(floor, normal, min((landed[c, o] for o in free), default=np.inf), idle)
+            parity = min((landed[c, o] for o in free), default=np.inf)
+            floor, normal, parity_floor = import_parity(floor, normal, parity, idle)
         if avail[c] > 1e-9:
             util = orders[c] / avail[c]
             model.utilisation[c, s] += (util - model.utilisation[c, s]) / max(model.world.investment.price_memory_quarters, 1.0)
@@ -123,6 +125,11 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
         new_price[c, s] = base + m
         # at import parity the index is what imports cost, not a clip of the rule
         at_bound[c, s] = bound_side(m, -np.inf if parity_floor else floor - base, ceiling - base)
+        if cl.home_first is not None and cl.home_first[2][c] and new_price[c, s] > parity:
+            # the bloc's floored plants sold at home at no more than imports cost (scenarios.price_floor.reserve_home):
+            # that is the bloc's price, however short of them its buyers were; what imports cost, not a clip of the rule
+            new_price[c, s] = parity
+            at_bound[c, s] = 0.0
 
 
 def market_orders(model: ChainModel, s: int, sup: np.ndarray) -> np.ndarray:
