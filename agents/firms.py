@@ -138,10 +138,7 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "contract_over_q": (np.int64, 0),  # consecutive quarters the contract's floor stood above the renegotiation line
     "contract_sold_t": (np.float64, 0.0),  # this quarter's deliveries under the contract, t (its buyers pay the floor on them)
     "exported_t": (np.float64, 0.0),  # this quarter's deliveries to other blocs' buyers, t
-    "home_discount_musd": (
-        np.float64,
-        0.0,
-    ),  # this quarter: what home-first sales fetched below the index, M USD (scenarios.price_floor.reserve_home)
+    "home_discount_musd": (np.float64, 0.0),  # this quarter: home sales below the index, M USD (scenarios.price_floor.reserve_home)
     "floor_end_q": (np.int64, -1),  # quarter index at which the plant's own price-floor agreement ends (-1: none; scenarios.price_floor)
     "equity_in": (np.float64, 0.0),
     "neg_equity_quarters": (np.int16, 0),

@@ -261,8 +261,7 @@ class PriceFloors:
         den = np.maximum(V, D)
         alloc = np.divide(d * v, den, out=np.zeros_like(d), where=den > 0)
         # every kg such a plant sells at home (under an offtake contract too) goes at no more than imports cost landed
-        offered = pop.potential_t[sup] > 0
-        imports = np.where(class_open & ~home & offered[None, :], landed, np.inf).min(axis=1, keepdims=True)
+        imports = np.where(class_open & ~home, landed, np.inf).min(axis=1, keepdims=True)  # ``sup`` all offer output
         discount = np.where(home & binding[None, :] & np.isfinite(imports), np.maximum(landed - imports, 0.0), 0.0)
         blocs = np.zeros(len(index), dtype=bool)
         blocs[b_sup[binding]] = True
