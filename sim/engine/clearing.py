@@ -275,9 +275,10 @@ def _clear_upstream(model: ChainModel) -> tuple[dict[int, StageClearing], list]:
             rest_demand = np.maximum(rest_demand - home[0].sum(axis=1), 0.0)
             rest_avail = np.maximum(rest_avail - home[0].sum(axis=0), 0.0)
         res = _allocate_traded(model, s, sup, c_bloc, rest_demand, rest_avail, pref)
-        for first in (pre, None if home is None else home[0]):
-            if first is not None:
-                res.alloc = res.alloc + first
+        if pre is not None:
+            res.alloc = res.alloc + pre
+        if home is not None:
+            res.alloc = res.alloc + home[0]
         pop.orders_t[sup] = res.alloc.sum(axis=0)
         model.price_floors.place_offtake(model, s, sup)  # the state buys spare domestic output (offtake)
         clearings[s] = StageClearing(sup, res.alloc, demand, res.unmet, c_bloc, landed, buyer_rows, buyer_class, contracted=pre, home_first=home)
