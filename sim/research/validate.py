@@ -181,8 +181,10 @@ def _west_timeline_coordinated(row: dict, t: dict, by: dict, seeds: list[int]) -
             vals = [by[("west_coordinated", s)]["summary"][key]["west"][stage] for s in seeds]
             st = _stats(vals, rng)
             if st["n_none"] and st["n"]:  # a seed that never gets there is later than any that does: the median counts it so
-                med = float(np.median([np.inf if x is None else x for x in st["values"]]))
-                st["median"] = med if np.isfinite(med) else None
+                from sim.research.analysis import REACHED, censored_quantile
+
+                med, status = censored_quantile([np.nan if x is None else x for x in st["values"]], 0.5)
+                st["median"] = med if status == REACHED else None  # later than the horizon, or than a seed's time: none to meet
                 st["met"] = _in(st["median"], rng)
             parts[stage] = st
         row[out] = parts
