@@ -25,7 +25,9 @@ Mechanism (per bloc b and stage s with a floor F and/or an offtake volume V):
    clears the rest, at the index or at what the cheapest import costs them
    landed where that is lower (``reserve_home``): a kg sold at home earns F, a kg
    exported the index, so it sells at home first and meets the import price to
-   do so; the top-up pays F less what the buyer paid. Investors see ``max(expected price, F)``
+   do so; the top-up pays F less what the buyer paid. Per-plant agreements (``term_years``) run that long from a
+   plant's first output; with ``renew_below`` a plant whose agreement ended signs another term while its bloc's own
+   output at the stage covers less than that share of the bloc's need (``sign_agreements``). Investors see ``max(expected price, F)``
    in the profitability index of projects and entrants (ChainModel.expectations).
 2. Offtake: the state is buyer of last resort. After the market at s has
    cleared, the state orders the spare sellable output (potential minus market
@@ -89,6 +91,7 @@ class PriceFloors:
         self.cap_t = np.full((B, S), np.inf)  # nameplate t/yr that per-plant agreements may cover at once (inf: no cap)
         self.domestic_only = np.zeros((B, S), dtype=bool)  # the floor tops up only sales to the bloc's own buyers (and the state)
         self.home_first = np.zeros((B, S), dtype=bool)  # with domestic_only: floored plants serve their bloc's buyers first (reserve_home)
+        self.renew_below = np.zeros((B, S))  # per-plant agreements that ended are renewed while the bloc's self-sufficiency is below this (0: never)
         self.room_t = np.full((B, S), np.inf)  # what the cap leaves after the last signing (investors' view)
         self.quarter_cost_musd = np.zeros(B)  # last quarter: top-ups + offtake purchases
         self.topup_musd = np.zeros(B)  # last quarter: top-ups alone
@@ -108,13 +111,16 @@ class PriceFloors:
         cap_t_per_year: float = np.inf,
         domestic_only: bool = False,
         home_first: bool = False,
+        renew_below: float = 0.0,
     ) -> None:
         """Add one bloc-stage floor and/or offtake volume under ``name`` (several calls per name allowed).
         ``term_years`` > 0: the floor is an agreement per plant, running that long from the plant's first quarter of
         operation while the floor is in force (incumbents: from now), and the plants holding a running agreement
         cover at most ``cap_t_per_year`` of nameplate; 0: every producer holds it while it is in force.
         ``domestic_only``: the floor tops up only what the plants sell to their own bloc's buyers and the state;
-        ``home_first`` (read with ``domestic_only``): the plants holding it serve those buyers first (``reserve_home``)."""
+        ``home_first`` (read with ``domestic_only``): the plants holding it serve those buyers first (``reserve_home``).
+        ``renew_below`` > 0 (per-plant terms): a plant whose agreement has ended signs another term while the bloc's own
+        plants at the stage cover less than this share of its final need (``sign_agreements``)."""
         b = self.blocs.index(bloc) if isinstance(bloc, str) else int(bloc)
         s = self.stages.index(stage) if isinstance(stage, str) else int(stage)
         entry = (
@@ -126,6 +132,7 @@ class PriceFloors:
             float(cap_t_per_year),
             bool(domestic_only),
             bool(home_first),
+            float(renew_below),
         )
         self._entries.setdefault(name, []).append(entry)
         self._rebuild()
@@ -141,6 +148,7 @@ class PriceFloors:
         cap_t_per_year: dict | None = None,
         domestic_only: bool = False,
         home_first: bool = False,
+        renew_below: float = 0.0,
     ) -> None:
         """Add stage -> floor and stage -> offtake (t/yr, times ``scale``) mappings under ``name``, one entry per stage;
         ``cap_t_per_year``: stage -> nameplate per-plant agreements may cover (t/yr, times ``scale``)."""
@@ -148,7 +156,7 @@ class PriceFloors:
         for stage in dict.fromkeys(list(floor_usd_per_kg) + list(offtake_t_per_year)):
             cap = caps[stage] * scale if stage in caps else np.inf
             floor, offtake = floor_usd_per_kg.get(stage, 0.0), offtake_t_per_year.get(stage, 0.0) * scale
-            self.add(name, bloc, stage, floor, offtake, term_years, cap, domestic_only, home_first)
+            self.add(name, bloc, stage, floor, offtake, term_years, cap, domestic_only, home_first, renew_below)
 
     def remove(self, name: str) -> None:
         """Remove everything added under ``name`` (no-op if absent)."""
@@ -169,8 +177,9 @@ class PriceFloors:
         self.cap_t = np.full(self.floor.shape, np.inf)
         self.domestic_only = np.zeros(self.floor.shape, dtype=bool)
         self.home_first = np.zeros(self.floor.shape, dtype=bool)
+        self.renew_below = np.zeros(self.floor.shape)
         for entries in self._entries.values():
-            for b, s, fl, off, term, cap, domestic, home_first in entries:
+            for b, s, fl, off, term, cap, domestic, home_first, renew_below in entries:
                 self.floor[b, s] = max(self.floor[b, s], fl)
                 if fl > 0 and domestic:
                     self.domestic_only[b, s] = True
@@ -179,6 +188,7 @@ class PriceFloors:
                 if fl > 0 and term > 0:
                     self.term_quarters[b, s] = max(self.term_quarters[b, s], int(round(4 * term)))
                     self.cap_t[b, s] = min(self.cap_t[b, s], cap)
+                    self.renew_below[b, s] = max(self.renew_below[b, s], renew_below)
         self.room_t = self.cap_t.copy()
 
     def investor_floor(self) -> np.ndarray:
@@ -276,25 +286,34 @@ class PriceFloors:
         held = self.row_floor(pop, quarter) if yields else None
         return floor if held is None else np.where(held[rows] >= floor, 0.0, floor)
 
-    def sign_agreements(self, pop, quarter: int) -> None:
+    def sign_agreements(self, pop, quarter: int, self_sufficiency: np.ndarray | None = None) -> None:
         """Per-plant floors: every operating plant of a floored bloc-stage that has never held an agreement signs one,
-        running ``term_quarters`` from now (the programme's incumbents at its start, new plants at first output)."""
+        running ``term_quarters`` from now (the programme's incumbents at its start, new plants at first output). With
+        ``self_sufficiency`` (B, S), the bloc's own output over its final need this quarter: where it is below
+        ``renew_below``, an operating plant whose agreement has ended signs another term, before any new plant under a cap."""
         if not np.any(self.term_quarters > 0):
             return
         term = self.term_quarters[pop.bloc, pop.stage]
-        new = pop.alive & pop.operating & (term > 0) & (self.floor[pop.bloc, pop.stage] > 0) & (pop.floor_end_q < 0)
-        if np.isfinite(self.cap_t).any():  # capped cells: plants sign in row order while their nameplate fits what is left
+        floored = pop.alive & pop.operating & (term > 0) & (self.floor[pop.bloc, pop.stage] > 0)
+        new = floored & (pop.floor_end_q < 0)
+        renew = np.zeros_like(new)
+        if self_sufficiency is not None and np.any(self.renew_below > 0):
+            short = self_sufficiency < self.renew_below  # NaN (no need) is never short
+            renew = floored & (pop.floor_end_q >= 0) & (pop.floor_end_q <= quarter) & short[pop.bloc, pop.stage]
+        if np.isfinite(self.cap_t).any():  # capped cells: renewals, then new plants, sign in row order while their nameplate fits
             held = pop.alive & (pop.floor_end_q > quarter)
             for b, s in zip(*np.nonzero(np.isfinite(self.cap_t) & (self.term_quarters > 0))):
                 cell = (pop.bloc == b) & (pop.stage == s)
                 room = self.cap_t[b, s] - pop.capacity_t[cell & held].sum()
-                for i in np.flatnonzero(cell & new):
-                    if pop.capacity_t[i] <= room:
-                        room -= pop.capacity_t[i]
-                    else:
-                        new[i] = False
+                for signing in (renew, new):
+                    for i in np.flatnonzero(cell & signing):
+                        if pop.capacity_t[i] <= room:
+                            room -= pop.capacity_t[i]
+                        else:
+                            signing[i] = False
                 self.room_t[b, s] = room
-        pop.floor_end_q[new] = quarter + term[new]
+        signs = new | renew
+        pop.floor_end_q[signs] = quarter + term[signs]
 
     def floored(self, price: np.ndarray, home: np.ndarray | None = None) -> np.ndarray:
         """(B, S) ``max(price, investor_floor())``, the price a new plant can expect (the floor itself where per-plant
@@ -363,7 +382,7 @@ class PriceFloors:
         if not self.active and not orders:
             return
         pop, price = model.pop, model.trade_price
-        self.sign_agreements(pop, model.quarter)
+        self.sign_agreements(pop, model.quarter, model.self_sufficiency() if np.any(self.renew_below > 0) else None)
         # 1. floor top-ups on everything the floored producers sold this quarter (per-plant agreements: while they run),
         # up from the price each tonne realised: the index, or an offtake contract's floor on what was sold under it
         # (sim.engine.contracts: its buyers pay that floor), so that a tonne is not topped up twice

@@ -27,6 +27,7 @@ import json
 import shlex
 import threading
 import time
+import warnings
 from pathlib import Path
 from unittest import mock
 
@@ -857,12 +858,24 @@ def test_the_page_on_a_projector(served):
     assert not page.evaluate(PAGE_TEXT_PROBLEMS, d.FONT)
     page.screenshot(path=SCREENSHOTS / "dashboard_compare_1920x1080.png", full_page=False)
 
-    # a seed that is not a whole number: its own message each time, and the run stays
+    # a seed that is not a whole number: its own message each time, and the run stays. Once in many runs under load the
+    # box showed the model's seed again, the text typed and its Enter lost, and the message stayed the previous one (CI,
+    # December 2026: '' after '3.7'; not reproduced in some 450 tries beside busy loops): where the box no longer holds what
+    # was typed, the text is typed again once, with a warning; a wrong message with the text still in the box fails
     seed, error = page.get_by_label("Seed", exact=True), page.locator(".lever-error")
     for text, says in (("abc", "'abc' is not a whole number"), ("3.7", "'3.7' is not a whole number"), ("", "empty")):
         seed.fill(text)
+        pw.expect(seed).to_have_value(text)
         seed.press("Enter")
-        pw.expect(error).to_contain_text(says, timeout=30_000)
+        try:
+            pw.expect(error).to_contain_text(says, timeout=30_000)
+        except AssertionError:
+            if seed.input_value() == text:
+                raise
+            warnings.warn(f"the Seed box showed {seed.input_value()!r} after {text!r} and Enter: typed again", stacklevel=1)
+            seed.fill(text)
+            seed.press("Enter")
+            pw.expect(error).to_contain_text(says, timeout=30_000)
         assert error.count() == 1
     pw.expect(quarter).to_contain_text("Now: 2028 Q4")
 

@@ -369,6 +369,56 @@ def test_capped_agreements_sign_first_come_while_their_nameplate_fits():
     assert pf.room_t[1, 1] == 0.0
 
 
+def test_agreements_that_ended_are_renewed_while_the_bloc_is_short_and_not_once_it_is_supplied():
+    """instruments.floor_renew_below 1: the first two plants' agreements end at quarter 80. While the West's own
+    separation covers 60% of its need they sign another term (Chinese plants, a plant never on line and the rows
+    whose agreement still runs are untouched); at 100% and with no need at all (NaN) nothing is renewed."""
+    from scenarios.price_floor import PriceFloors
+
+    pf = PriceFloors(["china", "west"], ["mining", "separation", "metal", "magnet"])
+    pf.add("policy:west", "west", "separation", 110.0, 0.0, 10.0, renew_below=1.0)
+    pop = _pop(4)
+    pop.operating = np.array([True, True, False, True, True])
+    pop.floor_end_q = np.array([80, 80, -1, 100, 80])  # row 4 is Chinese: no floor there
+    pop.bloc = np.array([1, 1, 1, 1, 0])
+    pop.stage = np.full(5, 1)
+    pop.alive = np.ones(5, dtype=bool)
+    ss = np.full((2, 4), 0.4)
+    ss[1, 1] = 1.0
+    pf.sign_agreements(pop, 81, ss)  # supplied: the ended agreements stay ended
+    np.testing.assert_array_equal(pop.floor_end_q, [80, 80, -1, 100, 80])
+    ss[1, 1] = np.nan
+    pf.sign_agreements(pop, 81, ss)
+    np.testing.assert_array_equal(pop.floor_end_q, [80, 80, -1, 100, 80])
+    ss[1, 1] = 0.6
+    pf.sign_agreements(pop, 81, ss)
+    np.testing.assert_array_equal(pop.floor_end_q, [121, 121, -1, 100, 80])
+    pf.sign_agreements(pop, 81)  # without the bloc's self-sufficiency (or with renew_below 0) nothing is renewed
+    np.testing.assert_array_equal(pop.floor_end_q, [121, 121, -1, 100, 80])
+
+
+def test_under_a_cap_renewals_sign_before_new_plants():
+    """A cap of 5,000 t/yr: the 3,000 t/yr plant whose agreement ended renews before the 3,000 t/yr newcomer of an
+    earlier row, which finds no room left beside the 2,000 t/yr plant whose agreement runs."""
+    from types import SimpleNamespace
+
+    from scenarios.price_floor import PriceFloors
+
+    pf = PriceFloors(["china", "west"], ["mining", "separation", "metal", "magnet"])
+    pf.add("policy:west", "west", "separation", 110.0, 0.0, 10.0, 5000.0, renew_below=1.0)
+    pop = SimpleNamespace(
+        bloc=np.array([1, 1, 1]),
+        stage=np.array([1, 1, 1]),
+        alive=np.ones(3, dtype=bool),
+        operating=np.ones(3, dtype=bool),
+        capacity_t=np.array([3000.0, 3000.0, 2000.0]),
+        floor_end_q=np.array([-1, 60, 90]),
+    )
+    pf.sign_agreements(pop, 60, np.full((2, 4), 0.5))
+    np.testing.assert_array_equal(pop.floor_end_q, [-1, 100, 90])
+    assert pf.room_t[1, 1] == 0.0
+
+
 def test_without_a_cap_every_plant_signs_and_investors_see_the_floor():
     pf, pop = _floors(10.0), _pop()
     pf.sign_agreements(pop, 40)

@@ -213,6 +213,9 @@ class InstrumentsConfig:
     # it sells, exports too)
     floor_home_first: bool = False  # with floor_domestic_only: a plant whose floor is above the index serves its own bloc's buyers
     # first, at no more than imports cost them (scenarios.price_floor.reserve_home); false: the logit spreads its output
+    floor_renew_below: float = f(0.0, lo=0.0, hi=10.0)  # with floor_per_plant: a plant whose agreement has ended signs another
+    # floor_years while the bloc's own output at the stage covers less than this share of its final need (self-sufficiency,
+    # magnet-equivalent); 0: agreements are never renewed
     permit_cap_years: dict[str, float] = field(default_factory=dict)  # stage -> longest permitting time
     knowhow_ramp_factor: float = f(1.0, lo=0.05, hi=1.0)  # quality ramp time x this (know-how programme)
     defence_mandate_share: float = f(0.0, lo=0.0, hi=1.0)  # domestic share required of defence and state-owned buyers

@@ -280,12 +280,11 @@ def demand_series(m: "ChainModel", output_t: np.ndarray, capacity_t: np.ndarray)
     T = m.tables
     B, S = T.B, T.S
     final = bloc_need(m.buyers, B)  # the bloc's own final need, before relocation of demand (a stockpile has none)
-    me = output_t * T.magnet_eq_per_t[None, :]
     cap_tot = capacity_t.sum(axis=0, keepdims=True)
     out_tot = output_t.sum(axis=0, keepdims=True)
     return {
         "final_demand_t": np.repeat(final[:, None], S, axis=1),
-        "self_sufficiency": np.divide(me, final[:, None], out=np.full((B, S), np.nan), where=final[:, None] > 0),
+        "self_sufficiency": m.self_sufficiency(output_t),
         "capacity_share": np.divide(capacity_t, cap_tot, out=np.full((B, S), np.nan), where=cap_tot > 0),
         "output_share": np.divide(output_t, out_tot, out=np.full((B, S), np.nan), where=out_tot > 0),
     }

@@ -121,6 +121,17 @@ class ChainModel(mesa.Model):
         pipe = T.bs_sum(pop.bloc[in_pipe], pop.stage[in_pipe], pop.proj_nameplate_t[in_pipe] - pop.proj_added_t[in_pipe])
         return cap, pipe
 
+    def self_sufficiency(self, output_t: np.ndarray | None = None) -> np.ndarray:
+        """(B, S) each bloc's own output at each stage, magnet-equivalent, over its final need this quarter (NaN where it
+        has none): the self-sufficiency that timelines read. ``output_t`` (B, S): this quarter's output of each bloc-stage
+        (default: summed over the firms live in the quarter, those that exited in it too)."""
+        T, pop = self.tables, self.pop
+        if output_t is None:
+            output_t = T.bs_sum(pop.bloc, pop.stage, np.where(pop.live_in(self.quarter), pop.output_t, 0.0))
+        final = demand.bloc_need(self.buyers, T.B)  # before relocation of demand (a stockpile has none)
+        me = output_t * T.magnet_eq_per_t[None, :]
+        return np.divide(me, final[:, None], out=np.full((T.B, T.S), np.nan), where=final[:, None] > 0)
+
     def committed_pipeline(self) -> np.ndarray:
         """(B, S) nameplate still to come on line from projects past their final investment decision (construction,
         ramp-up, qualification), t/yr: capacity investors can count on, unlike projects still in planning, permitting

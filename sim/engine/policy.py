@@ -99,6 +99,7 @@ class BlocInstruments:
                 pi.floor_capacity_t_per_year,
                 domestic_only=pi.floor_domestic_only,
                 home_first=pi.floor_home_first,
+                renew_below=pi.floor_renew_below,
             )
             model.price_floors.add_stages(f"{name}:floors", b, {}, pi.floor_offtake_t_per_year, model.world.scale)
         else:
