@@ -274,7 +274,7 @@ def _complete(out: Path) -> int:
 
 @pytest.mark.parametrize("seeds", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_a_small_exploration_killed_and_resumed_recovers_the_synthetic_box(tmp_path, seeds):
-    """64 experiments of one-year runs (x 1 seed in the default suite, about 20 s on 2 cores; x 2 seeds in the slow
+    """64 experiments of one-year runs (x 1 seed in the default suite, about 60 s on 2 cores, December 2026; x 2 seeds in the slow
     one), killed (SIGKILL, the whole process group) once three runs are complete, then run again to the end."""
     study = tmp_path / "small.yaml"
     study.write_text(yaml.safe_dump(dict(SMALL, seeds=seeds)))
