@@ -45,8 +45,9 @@ Measures (what each target id reads):
   national_lg_rd_intensity, national_lg_patents, national_lg_capital_constraint: the same
   measures as the rare-earth ones, on the national world (docs/ODD.md 7.15), the
   capital constraint with its reported difficulty beside it; national_srdi_2024
-  beside it the published count's reading (``as_published``: SRDI SMEs including
-  Little Giants, against the range x the target's ``manufacturing_share``);
+  counts the SRDI tier and the Little Giants, as the published count does, and
+  reports beside it the SRDI tier alone (``tier_alone``) and the same count against
+  the range x the target's ``manufacturing_share`` (``manufacturers``);
 - designation_criteria_hold: checked by tests/test_designation.py (property
   test), not here;
 - designation_raises_rd: baseline against china_without_tiers on the same
@@ -320,19 +321,19 @@ def _national_lg_capital_constraint(row: dict, t: dict, by: dict, seeds: list[in
 
 
 def _national_srdi(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
-    """SRDI SMEs at the end of 2024 as the target is written (holders of the SRDI tier, Little Giants not counted: met or
-    missed on it), and beside it the reading of the published count (``as_published``): SRDI SMEs including the Little
-    Giants, the published 141,000 counting them, against the accepted range x the target's ``manufacturing_share`` (the
-    model's candidates are manufacturers, the published count is of all sectors; docs/ODD.md 7.15)."""
-    _national_count("srdi_2024")(row, t, by, seeds)
-    share = t.get("manufacturing_share")
-    if share is None:
-        return
+    """SRDI SMEs at the end of 2024 as the published count counts them: holders of the SRDI tier and the Little Giants
+    (the published 141,000 includes them), met or missed on it. Beside it (not deciding): the SRDI tier alone
+    (``tier_alone``, the measure until December 2026) against the same range, and the same count against the range x
+    the target's ``manufacturing_share`` (``manufacturers``: the model's candidates are manufacturers, the published
+    count is of all sectors; docs/ODD.md 7.15)."""
     srdi, lg = _national(by, seeds, "srdi_2024"), _national(by, seeds, "little_giants_2024")
-    accept = [float(share) * x for x in t["accept"]]
-    pub = _stats([None if a is None or b is None else a + b for a, b in zip(srdi, lg)], accept)
-    pub["accept"] = accept
-    row["as_published"] = pub
+    both = [None if a is None or b is None else a + b for a, b in zip(srdi, lg)]
+    row.update(_stats(both, t["accept"]))
+    row["tier_alone"] = _stats(srdi, t["accept"])
+    share = t.get("manufacturing_share")
+    if share is not None:
+        accept = [float(share) * x for x in t["accept"]]
+        row["manufacturers"] = {**_stats(both, accept), "accept": accept}
 
 
 def _national_rd_intensity(row: dict, t: dict, by: dict, seeds: list[int]) -> None:
@@ -437,13 +438,13 @@ def report(rows: list[dict[str, Any]]) -> str:
                 detail += (
                     f" (both classes); invention patents alone (the programme's statistics' count): {_span(d)} {'MET' if d['met'] else 'MISSED'}"
                 )
-            if "as_published" in r:  # national_srdi_2024: the published count's reading beside the measure as written
-                d = r["as_published"]
-                lo, hi = d["accept"]
-                detail += (
-                    f"; as published (SRDI SMEs including Little Giants, manufacturing): {_span(d, f' against [{_fmt(lo)}, {_fmt(hi)}]')} "
-                    f"{'MET' if d['met'] else 'MISSED'}"
-                )
+            if "tier_alone" in r:  # national_srdi_2024: the SRDI tier alone and the manufacturers' range beside the measure
+                d = r["tier_alone"]
+                detail += f" (SRDI tier and Little Giants); the SRDI tier alone: {_span(d)} {'MET' if d['met'] else 'MISSED'}"
+                if "manufacturers" in r:
+                    d = r["manufacturers"]
+                    lo, hi = d["accept"]
+                    detail += f"; against the manufacturers' share of the range [{_fmt(lo)}, {_fmt(hi)}]: {'MET' if d['met'] else 'MISSED'}"
         else:
             detail = r.get("note", "")
         lines.append(f"{status:<7}{r['id']:<36}{detail}   accept: {json.dumps(r['accept'])}")
