@@ -20,7 +20,7 @@ from agents.buyers import Buyer
 from agents.firms import Firm, ProjectPhase, expire_patents, lapse_patents, load_kernels, patent_slot
 from scenarios.price_floor import PriceFloors
 from sim.config import Config
-from sim.engine import accounts, clearing, demand, entry_exit, investment, prices
+from sim.engine import accounts, allocator, clearing, demand, entry_exit, investment, prices
 from sim.engine.clearing import StageClearing
 from sim.engine.event_log import EventLog
 from sim.engine.instruments import Instruments
@@ -40,6 +40,7 @@ class ChainModel(mesa.Model):
     def __init__(self, cfg: Config):
         super().__init__(rng=cfg.seed)
         check_dispatch()  # warns once if numpy's AVX-512 kernels are active (seeded results would be machine-specific)
+        allocator.tune()  # large temporaries from a heap kept for reuse (sim.engine.allocator); no number changes
         self.cfg = cfg
         self.world = w = cfg.world
         self.tables = T = build_tables(w)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from sim.config import Config, check_config
 from sim.config.sizes import run_bytes
-from sim.engine import numerics, output
+from sim.engine import allocator, numerics, output
 from sim.engine.model import ChainModel
 from sim.progress import Progress
 
@@ -63,6 +63,7 @@ def run(cfg: Config, overrides: list[str] | None = None, progress: Callable[[str
     when the run is complete (sim.engine.output.RunWriter); a run that raises leaves nothing behind."""
     started = time.time()
     check_config(cfg)
+    allocator.choice()  # a bad LITTLE_GIANTS_MALLOC fails here, before anything is written
     writer = None
     if cfg.output.write:
         writer = output.RunWriter.for_config(cfg)
@@ -130,6 +131,7 @@ def _finish(stage: Path, cfg: Config, model, summary: dict[str, Any], overrides:
         "n_quarters": model.steps,
         "firms_ever": int(model.pop.next_id),
         "numpy_dispatch": numerics.dispatch_record(),
+        "allocator": allocator.record(),  # the C allocator's settings (sim.engine.allocator): they change no number
         **output.file_record(stage),
     }
     output.write_json(stage / "manifest.json", output.manifest(cfg.seed, cfg.scenario.name, overrides or [], started, "complete", extra))

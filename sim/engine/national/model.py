@@ -22,6 +22,7 @@ from agents.firms import DESIGNATED, Phase, Tier, expire_patents, innovate, laps
 from agents.firms import account as firm_account
 from agents.government import Government
 from sim.config import Config
+from sim.engine import allocator
 from sim.engine.event_log import EventLog
 from sim.engine.instruments import Instruments
 from sim.engine.model import ChainModel
@@ -111,6 +112,7 @@ class NationalModel(mesa.Model):
     def __init__(self, cfg: Config):
         super().__init__(rng=cfg.seed)
         check_dispatch()
+        allocator.tune()  # large temporaries from a heap kept for reuse (sim.engine.allocator); no number changes
         if cfg.national is None:
             raise ValueError("NationalModel needs a config with national set (scenario=national_programme)")
         self.cfg = cfg
