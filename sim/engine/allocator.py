@@ -1,4 +1,4 @@
-"""The C allocator's settings for large worlds (docs/ODD.md 7.15, "Speed"; README "Speed and memory").
+"""The C allocator's settings for large worlds (docs/ODD.md 7.15, "Speed"; README "Benchmark").
 
 A quarter of a large world allocates and frees many column-sized temporaries: a float64 column of a million firms is
 8 MB, of a hundred thousand 0.8 MB. With glibc's defaults such blocks come from fresh ``mmap`` pages, or from the top
@@ -7,7 +7,7 @@ quarter's temporaries fault their pages in again (the kernel zeroes every page i
 (``mallopt``) to serve blocks up to 32 MiB (the largest it allows for that setting on 64-bit Linux) from the heap, to
 keep up to 1 GiB of freed heap for reuse instead of trimming it, and to grow the heap 64 MiB at a time. Only the
 place of memory changes: every number a run computes is the same (tests/test_allocator.py), and the peak resident
-memory rises by a few percent (benchmarks/results/bench_scale.md). Memory freed after a run stays with the process
+memory rises by about 7% at 1:1 national scale (docs/ODD.md 7.15). Memory freed after a run stays with the process
 (up to 1 GiB) until it exits.
 
 It is done once per process, when a model is built (sim.engine.model.ChainModel, sim.engine.national.NationalModel),
@@ -36,7 +36,7 @@ SETTINGS = (
 )
 GLIBC_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
 
-_done: str | None = None  # what tune() did in this process: "tuned", "system", "unavailable"
+_done: str | None = None  # what tune() did in this process: "tuned", "system", "unavailable", "partial"
 
 
 def choice() -> str:
@@ -63,7 +63,8 @@ def _mallopt():
 
 def tune() -> str:
     """Set the allocator once per process (module docstring); returns what was done: ``tuned``, ``system`` (asked for,
-    or glibc's own variables set) or ``unavailable`` (no glibc ``mallopt``)."""
+    or glibc's own variables set), ``unavailable`` (no glibc ``mallopt``, or one that refused every setting) or
+    ``partial`` (some settings refused)."""
     global _done
     wanted = choice()
     if _done is not None:
@@ -75,8 +76,8 @@ def tune() -> str:
     if fn is None:
         _done = "unavailable"
         return _done
-    ok = all(fn(param, value) == 1 for param, value in SETTINGS)
-    _done = "tuned" if ok else "unavailable"
+    ok = [fn(param, value) == 1 for param, value in SETTINGS]  # each setting tried; glibc accepts all three
+    _done = "tuned" if all(ok) else "unavailable" if not any(ok) else "partial"
     return _done
 
 
