@@ -133,6 +133,7 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "dividends": (np.float64, 0.0),  # paid out this quarter (finance.payout_ratio), M USD
     "contract_t": (np.float64, 0.0),  # offtake contract volume, t/yr (0: none; sim/engine/contracts.py)
     "contract_floor": (np.float64, 0.0),  # the contract's floor price, USD/kg
+    "contract_bloc": (np.int16, -1),  # the bloc whose buyers the contracted volume goes to (-1: none; a gate contract: the plant's own)
     "contract_end_q": (np.int64, -1),  # quarter index at which the contract ends
     "contract_short_q": (np.int64, 0),  # consecutive quarters the plant delivered under half the contracted volume
     "contract_over_q": (np.int64, 0),  # consecutive quarters the contract's floor stood above the renegotiation line

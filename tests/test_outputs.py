@@ -56,6 +56,7 @@ EVENT_KINDS = {
     "expansion_skipped",
     "contract_signed",
     "contract_ended",
+    "contract_renewed",
     "contract_broken",
 }
 # timeseries columns documented in the README: every column of the table (test_readme_documents_every_column_and_event_kind)

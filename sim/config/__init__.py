@@ -137,6 +137,12 @@ class FirmCohortConfig:
     # a project past its final investment decision at the start (financed, under construction): the year its construction
     # ends and ramp-up to ``capacity_t`` begins, as announced by the start year (null: operating incumbents)
     first_output_year: Optional[float] = None
+    # a supply agreement the cohort's plants hold at the start (a state-backed loan of the JARE kind; sim/engine/contracts.py):
+    # the buyers' bloc, served first with agreement_share of each plant's nameplate at the index, until agreement_end_year
+    # (agreement_share 0: none)
+    agreement_bloc: Optional[str] = None
+    agreement_share: float = f(0.0, lo=0.0, hi=1.0)
+    agreement_end_year: Optional[float] = None
     note: str = ""
 
 
@@ -294,6 +300,9 @@ class ProcurementConfig:
     offtake_floor_break_multiple: float = f(0.0, lo=0.0)
     # a plant holding a state price floor at or above its contract's floor charges its buyers none (false: they pay it)
     offtake_floor_yields_to_state_floor: bool = False
+    # a supply agreement across blocs (world.firms.<name>.agreement_bloc) is renewed at its end for this many years while its
+    # buyers' bloc makes less of its own need at the stage than world.independence_threshold (0: it ends)
+    agreement_renewal_years: float = f(0.0, lo=0.0, hi=40.0)
 
 
 @dataclass
@@ -534,6 +543,18 @@ def _check_buyers(w: WorldConfig) -> None:
             raise ConfigError("world.buyers", f"buyer shares of bloc '{b}' must sum to 1, got {total:g}")
 
 
+def _check_agreement(key: str, c: FirmCohortConfig, w: WorldConfig, blocs: list[str]) -> None:
+    """A cohort's supply agreement (on when agreement_share > 0; 0 switches it off) names another bloc and an end after
+    the start year."""
+    if c.agreement_bloc is None:
+        raise ConfigError(f"{key}.agreement_bloc", f"a supply agreement (agreement_share {c.agreement_share}) needs its buyers' bloc, one of {blocs}")
+    require_name(f"{key}.agreement_bloc", c.agreement_bloc, blocs, "bloc")
+    if c.agreement_bloc == c.bloc:
+        raise ConfigError(f"{key}.agreement_bloc", f"a supply agreement serves another bloc's buyers, not the plant's own ('{c.bloc}')")
+    if c.agreement_share > 0 and (c.agreement_end_year is None or not c.agreement_end_year > w.start_year):
+        raise ConfigError(f"{key}.agreement_end_year", f"must be a year after world.start_year ({w.start_year}), got {c.agreement_end_year}")
+
+
 def _check_groups_and_cohorts(w: WorldConfig) -> None:
     """Groups and firm cohorts name a known bloc, stage and region of their bloc; a cohort's group is of its bloc."""
     blocs, stages = list(w.blocs), list(w.stages)
@@ -551,6 +572,8 @@ def _check_groups_and_cohorts(w: WorldConfig) -> None:
                 raise ConfigError(f"{key}.group", f"group '{c.group}' belongs to bloc '{w.groups[c.group].bloc}', not '{c.bloc}'")
             if c.state_owned and not w.groups[c.group].state_owned:
                 raise ConfigError(f"{key}.state_owned", f"group '{c.group}' is private (state_owned: false): its firms cannot be state-owned")
+        if c.agreement_bloc is not None or c.agreement_share > 0:
+            _check_agreement(key, c, w, blocs)
         if c.first_output_year is not None and not c.first_output_year > w.start_year:
             raise ConfigError(
                 f"{key}.first_output_year",

@@ -23,6 +23,14 @@ the plant realised, the contract's floor included (scenarios.price_floor). With
 ``offtake_floor_yields_to_state_floor`` a plant holding a state floor at or above its contract's floor charges its
 buyers no floor (:func:`charged_floor`): they pay the index and the state tops up from it.
 
+Supply agreements across blocs. A cohort of the world may start with a supply agreement (``world.firms.<name>.
+agreement_bloc``, ``agreement_share``, ``agreement_end_year``): a state-backed loan of the JARE kind, in which another
+bloc's buyers are served first with a share of the plant's nameplate, at the index (no floor), until the agreement's
+end. It is honoured like a gate contract, with the agreement's bloc in place of the plant's own. At its end it is
+renewed for ``procurement.agreement_renewal_years`` (``contract_renewed``) while the buyers' bloc still makes less of
+its own need at the stage than ``world.independence_threshold`` (its self-sufficiency, the timelines' measure: it still
+depends on others for the product); otherwise it ends.
+
 Breaking. A contract ends at its term (``contract_ended``). Buyers break it (``contract_broken``) after
 ``offtake_break_quarters`` consecutive quarters in which an operating, qualified plant delivered less than
 half of the contracted volume, or, with ``offtake_floor_break_multiple`` > 0, in which the floor stood above that
@@ -45,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def enabled(model: ChainModel) -> bool:
+    """Whether new plants sign contracts at the finance gate (``offtake_share`` > 0)."""
     return model.world.procurement.offtake_share > 0
 
 
@@ -98,13 +107,15 @@ def sign(model: ChainModel, rows: np.ndarray, E: inv.Expectations) -> None:
     to_output = T.construction_years[b, s].mean(axis=1) + 0.5 * T.rampup_years[b, s].mean(axis=1) + T.qualification_years[b, s].mean(axis=1)
     pop.contract_t[rows] = P.offtake_share * pop.proj_nameplate_t[rows]
     pop.contract_floor[rows] = P.offtake_floor_share * market_price(model, E)[b, s]
+    pop.contract_bloc[rows] = b
     pop.contract_end_q[rows] = model.quarter + np.round(4.0 * (to_output + P.offtake_years)).astype(int)
     pop.contract_short_q[rows] = 0
     model.log_rows("contract_signed", rows, values=pop.contract_t[rows])
 
 
 def reserve(model: ChainModel, s: int, sup: np.ndarray, class_bloc: np.ndarray, demand: np.ndarray, class_open: np.ndarray | None = None):
-    """Contracted volumes of stage s's suppliers ``sup`` placed first with their bloc's classes.
+    """Contracted volumes of stage s's suppliers ``sup`` placed first with the classes of the contract's bloc (the
+    plant's own for a gate contract, another for a supply agreement).
 
     Returns (K, N) contracted orders (None when no supplier here holds a contract); ``class_open`` (K, N) False
     where a class may not buy from a supplier (bans, mandates). The caller takes them off class demand and off
@@ -114,7 +125,7 @@ def reserve(model: ChainModel, s: int, sup: np.ndarray, class_bloc: np.ndarray, 
     if not (vol > 0).any():
         return None
     K, N = len(class_bloc), len(sup)
-    same = class_bloc[:, None] == pop.bloc[sup][None, :]
+    same = class_bloc[:, None] == pop.contract_bloc[sup][None, :]
     if class_open is not None:
         same &= class_open
     w = np.where(same, demand[:, None], 0.0)
@@ -154,9 +165,8 @@ def topup(model: ChainModel) -> np.ndarray:
 
 
 def review(model: ChainModel) -> None:
-    """Contracts end at their term; buyers break those a running plant keeps failing to honour."""
-    if not enabled(model):
-        return
+    """Contracts end at their term, supply agreements renewed while their buyers' bloc is not yet self-sufficient at
+    the stage; buyers break those a running plant keeps failing to honour."""
     P, pop, q = model.world.procurement, model.pop, model.quarter
     held = pop.alive & (pop.contract_t > 0)
     if not held.any():
@@ -173,12 +183,21 @@ def review(model: ChainModel) -> None:
         over = held & ~short & (pop.contract_over_q >= P.offtake_break_quarters)
     broken = np.flatnonzero(short)
     reneged = np.flatnonzero(over)
-    ended = np.flatnonzero(held & ~short & ~over & (pop.contract_end_q <= q))
+    due = held & ~short & ~over & (pop.contract_end_q <= q)
+    renew = due & (pop.contract_bloc != pop.bloc) & (P.agreement_renewal_years > 0)
+    if renew.any():  # a supply agreement across blocs: renewed while its buyers' bloc is not self-sufficient at the stage
+        own = model.self_sufficiency()  # (B, S), NaN where the bloc has no need: nothing to secure, so never renewed
+        renew &= own[np.maximum(pop.contract_bloc, 0), pop.stage] < model.world.independence_threshold
+        renewed = np.flatnonzero(renew)
+        pop.contract_end_q[renewed] = q + int(round(4.0 * P.agreement_renewal_years))
+        model.log_rows("contract_renewed", renewed, values=pop.contract_t[renewed])
+    ended = np.flatnonzero(due & ~renew)
     model.log_rows("contract_broken", broken, values=pop.contract_t[broken])
     model.log_rows("contract_broken", reneged, detail="floor_above_market", values=pop.contract_t[reneged])
     model.log_rows("contract_ended", ended, values=pop.contract_t[ended])
     for r in (broken, reneged, ended):
         pop.contract_t[r] = 0.0
         pop.contract_floor[r] = 0.0
+        pop.contract_bloc[r] = -1
         pop.contract_short_q[r] = 0
         pop.contract_over_q[r] = 0

@@ -275,7 +275,8 @@ def build_population(w: WorldConfig, T: Tables, rng: np.random.Generator) -> Fir
         if n == 0:
             continue
         if c.first_output_year is not None:
-            add_projects_under_construction(pop, w, T, c, n, rng)
+            rows = add_projects_under_construction(pop, w, T, c, n, rng)
+            add_agreement(pop, w, T, c, rows)
             continue
         b = T.blocs.index(c.bloc)
         s = T.stages.index(c.stage)
@@ -316,7 +317,22 @@ def build_population(w: WorldConfig, T: Tables, rng: np.random.Generator) -> Fir
         pop._data["working_capital"][rows] = working_capital_held(w.finance, rev_q)
         pop._data["rd_hist"][rows, :] = (rd_prop * rev_q)[:, None]
         pop._data["knowledge"][rows] = rd_prop * rev_q * 4.0 * 2.0  # about two years of R&D (assumption)
+        add_agreement(pop, w, T, c, rows)
     return pop
+
+
+def add_agreement(pop: FirmPopulation, w: WorldConfig, T: Tables, c, rows: np.ndarray) -> None:
+    """The supply agreement a cohort's plants hold at the start (``agreement_bloc``; sim/engine/contracts.py): the
+    agreement's share of each plant's nameplate (a project's: the nameplate it ramps up to), served first to the
+    buyers of that bloc at the index (no floor), until the quarter ``agreement_end_year`` begins."""
+    if c.agreement_share <= 0 or len(rows) == 0:
+        return
+    nameplate = np.where(pop.capacity_t[rows] > 0, pop.capacity_t[rows], pop.proj_nameplate_t[rows])
+    pop.contract_t[rows] = c.agreement_share * nameplate
+    pop.contract_floor[rows] = 0.0
+    pop.contract_bloc[rows] = T.blocs.index(c.agreement_bloc)
+    pop.contract_end_q[rows] = int(round(4.0 * (c.agreement_end_year - w.start_year)))
+    pop.contract_short_q[rows] = 0
 
 
 def cohort_identity(c, T: Tables) -> dict:
