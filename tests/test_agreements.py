@@ -2,8 +2,9 @@
 bloc's buyers first with a share of its nameplate, at the index, and the agreement is renewed while those buyers'
 bloc is not self-sufficient at the stage.
 
-The 2015 world holds one: Lynas's Malaysian plant (rest of the world) and Japan (the West), from the 2011 JARE
-financing: 0.39 of its nameplate to the end of 2022, renewed for ten years at a time.
+The 2015 world holds one, switched off by default (``agreement_share`` 0; ON below switches it on): Lynas's Malaysian
+plant (rest of the world) and Japan (the West), from the 2011 JARE financing: 0.39 of its nameplate to the end of
+2022, renewed for ten years at a time.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sim.engine import contracts
 from sim.engine.model import ChainModel
 
 COHORT = "world.firms.row_separation_my"
+ON = f"{COHORT}.agreement_share=0.39"  # the sourced share (conf/world/rare_earth_2015.yaml)
 
 
 def _lynas(m: ChainModel) -> int:
@@ -30,7 +32,7 @@ def _lynas(m: ChainModel) -> int:
 def test_the_2015_world_starts_with_the_lynas_japan_agreement():
     """Its share of the plant's nameplate, for the West's buyers, at no floor, ending as 2023 begins (quarter 32 of a run
     from 2015)."""
-    m = ChainModel(make_config("years=2"))
+    m = ChainModel(make_config("years=2", ON))
     pop, T = m.pop, m.tables
     r = _lynas(m)
     assert pop.contract_t[r] == pytest.approx(0.39 * pop.capacity_t[r], rel=1e-12)
@@ -44,7 +46,7 @@ def test_the_2015_world_starts_with_the_lynas_japan_agreement():
 def test_the_agreement_is_served_to_its_blocs_buyers_first():
     """reserve(): the agreement's quarterly volume goes to the West's classes, pro rata to their demand and within it,
     none to China's or the rest of the world's, whatever their demand."""
-    m = ChainModel(make_config("years=2"))
+    m = ChainModel(make_config("years=2", ON))
     m.step()
     pop, T = m.pop, m.tables
     r = _lynas(m)
@@ -95,7 +97,7 @@ def test_the_agreement_is_renewed_while_its_buyers_are_not_self_sufficient(monke
     """At its end (quarter 32) the agreement is renewed for ``agreement_renewal_years`` (``contract_renewed``) while the
     West makes less of its separation need than the independence threshold (0.5); at 0.6 it ends
     (``contract_ended``; the plant's volume, floor and bloc cleared), and with a renewal term of 0 it always ends."""
-    m = ChainModel(make_config("years=2", f"world.procurement.agreement_renewal_years={years}"))
+    m = ChainModel(make_config("years=2", ON, f"world.procurement.agreement_renewal_years={years}"))
     pop, T = m.pop, m.tables
     r = _lynas(m)
     own = np.full((T.B, T.S), np.nan)
@@ -132,18 +134,18 @@ def test_a_gate_contract_is_never_renewed(monkeypatch):
     [
         (f"{COHORT}.agreement_bloc=mars", f"{COHORT}.agreement_bloc", "unknown bloc 'mars'"),
         (f"{COHORT}.agreement_bloc=rest_of_world", f"{COHORT}.agreement_bloc", "another bloc's buyers"),
-        (f"{COHORT}.agreement_bloc=null", f"{COHORT}.agreement_bloc", "needs its buyers' bloc"),
-        (f"{COHORT}.agreement_end_year=2015", f"{COHORT}.agreement_end_year", "after world.start_year"),
+        ((ON, f"{COHORT}.agreement_bloc=null"), f"{COHORT}.agreement_bloc", "needs its buyers' bloc"),
+        ((ON, f"{COHORT}.agreement_end_year=2015"), f"{COHORT}.agreement_end_year", "after world.start_year"),
         (f"{COHORT}.agreement_share=1.5", f"{COHORT}.agreement_share", ""),
     ],
 )
 def test_a_malformed_agreement_is_one_clear_error(override, key, words):
     with pytest.raises(ConfigError) as err:
-        compose([override])
+        compose(list(override) if isinstance(override, tuple) else [override])
     assert key in str(err.value) and words in str(err.value)
 
 
-def test_share_zero_switches_the_agreement_off():
-    """agreement_share 0 recovers the world before the agreement: no contract at the start."""
-    m = ChainModel(make_config("years=2", f"{COHORT}.agreement_share=0"))
+def test_the_agreement_is_off_by_default():
+    """agreement_share 0, the shipped value: no contract at the start (the world before the agreement was built)."""
+    m = ChainModel(make_config("years=2"))
     assert not m.pop.contract_t.any() and (m.pop.contract_bloc == -1).all()
