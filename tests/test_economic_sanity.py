@@ -35,9 +35,9 @@ seed 8 did not (the West's final buyers short for 12 quarters, docs/ODD.md 7.7).
 export_control_shock: over seeds 1-10 its final buyers' longest shortage runs are 5-8 quarters (the West) and 6-8 (the
 rest of the world), five seeds at 8 for one bloc or both (December 2026). A change that redraws every seed's course
 can push one over by a quarter without lengthening shortages on average: Lynas's supply agreement switched on gives
-5-9 and 6-9, seeds 4 and 5 at 9, with the same mean, which is why it ships off (docs/ODD.md 7.14). The module is marked ``slow`` (a 30-year run per scenario and seed,
-about a minute on 2 idle cores, 4-5 minutes on a busy machine; `make test ARGS="-m slow"`) so that the default suite
-stays within its time.
+5-9 and 6-9, seeds 4 and 5 at 9, with the same mean, which is why it ships off (docs/ODD.md 7.14). The module is
+marked ``slow`` (a 30-year run per scenario and seed, about a minute on 2 idle cores, 4-5 minutes on a busy machine;
+`make test ARGS="-m slow"`) so that the default suite stays within its time.
 Each (scenario, seed) runs once per test process (the module-scoped fixture ``checked_run``, about 2-3 s a run);
 the three checks read that run.
 """
