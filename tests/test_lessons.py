@@ -86,10 +86,14 @@ def check_mine_alone(seed: int) -> None:
         assert out > 0, f"seed {seed}: no Western ore in {year}"
         assert to_china + to_row > 0.5 * out, f"seed {seed}, {year}: {to_china + to_row:.0f} t of {out:.0f} t of Western ore exported"
         assert to_china > to_row > 0, f"seed {seed}, {year}: ore to China {to_china:.0f} t, to the rest of the world {to_row:.0f} t"
-    for stage in PROCESSED:  # "only licensed processed material comes back": oxide and metal by a third or more, magnets to under a fifth
+    # "only licensed processed material comes back": oxide and metal by a quarter or more, magnets to under a fifth
+    # (seeds 1-5, 2027 against 2024: oxide 0.38-0.47, metal 0.40-0.67, magnets 0.13-0.18; the README said "by a third or
+    # more" until Lynas's plant started at its nameplate, section 5 of docs/ODD.md, when seed 5's metal, from a low 2024,
+    # fell to 0.67)
+    for stage in PROCESSED:
         s = L.s(stage)
         before, after = L.trade[L.q(2024), C, W, s].sum(), L.trade[L.q(2027), C, W, s].sum()
-        most = 0.2 if stage == "magnet" else 2.0 / 3.0
+        most = 0.2 if stage == "magnet" else 0.75
         assert 0 < after < most * before, f"seed {seed}, {stage}: China to the West {before:.0f} t in 2024, {after:.0f} t in 2027"
         assert L.yearly("export_controlled", 2027)[C, s] == 1.0
     price = L.yearly("price_usd_per_kg", 2027, 2030)
@@ -123,8 +127,11 @@ def check_mine_alone_noise(seeds: tuple[int, ...]) -> None:
     """The note: the floor raises separation capacity in 2035 in every seed (checked per seed above), by more than seed
     noise; in most seeds (at least three of five) the West has more separation in 2030 with it than without it in 2035,
     more metal and magnet capacity in 2035, and more capacity at each processing stage in 2044. Halving permitting
-    time, and one step of the permitting slider, move Western magnet capacity in 2044 up or down, within seed noise.
-    (Counts of "most" moved between three and four of five with each change of the market rules in December 2026.
+    time moves Western magnet capacity in 2044 up or down, within seed noise; one step of the permitting slider raises
+    it in every seed, by less than it differs between seeds (seeds 1-5 since Lynas's plant started at its nameplate,
+    section 5 of docs/ODD.md: +1.9 to +13.8 kt against 58-77 kt; halving -10.5 to +19.5 kt; before it one step moved it
+    up or down, -10 to +6 kt). (Counts of "most" moved between three and five of five with each change of the market
+    rules in December 2026.
     Before Lynas's plant started at its run rate of the end of 2015, section 5 of docs/ODD.md, the floor raised
     separation, metal and magnet capacity in 2035 and every stage in 2044 in every seed, and halving permitting time
     raised magnet capacity in 2044 in every seed, beyond seed noise.)"""
@@ -141,10 +148,12 @@ def check_mine_alone_noise(seeds: tuple[int, ...]) -> None:
             more = (floor[year][:, stage[name]] > base[year][:, stage[name]]).sum()
             assert more >= most, (year, name, base[year][:, stage[name]], floor[year][:, stage[name]])
     magnet_2044 = list(base[2044][:, magnet])
-    for change in (ONE_STEP_FASTER, FASTER_PERMITS):  # "move it up or down, within seed noise"
-        other = [lesson("mine_alone", s, changed(change)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
-        gain = np.subtract(other, magnet_2044)
-        assert within_seed_noise(magnet_2044, other) and (gain > 0).any() and (gain < 0).any(), (change, magnet_2044, other)
+    other = [lesson("mine_alone", s, changed(FASTER_PERMITS)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
+    gain = np.subtract(other, magnet_2044)  # halving permitting time: "up or down, within seed noise"
+    assert within_seed_noise(magnet_2044, other) and (gain > 0).any() and (gain < 0).any(), (FASTER_PERMITS, magnet_2044, other)
+    other = [lesson("mine_alone", s, changed(ONE_STEP_FASTER)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
+    gain = np.subtract(other, magnet_2044)  # one slider step: "up in every seed, by less than the seeds differ"
+    assert (gain > 0).all() and gain.max() < max(magnet_2044) - min(magnet_2044), (ONE_STEP_FASTER, magnet_2044, other)
 
 
 # --------------------------------------------------------------------------
@@ -213,20 +222,25 @@ def check_tiers(seed: int) -> None:
 
 
 def check_tiers_noise(seeds: tuple[int, ...]) -> None:
-    """The note: the magnet cost and price with and without tiers differ less than between seeds in 2030 and in 2044,
-    with no direction that holds across seeds (in 2044 lower with the tiers in some seeds, higher in others). (The sign
-    has moved with most changes of the market rules and the initial world since the cost floors of 7.6: in every seed
-    higher with the tiers just before Lynas's plant started at its 2015 run rate, section 5 of docs/ODD.md; lower in
-    every seed, by 1.5-4.5 USD/kg and beyond seed noise, before buyers moved off sold-out suppliers, 7.2; so the note
-    claims no direction.)"""
+    """The note: the magnet cost and price with and without tiers differ less than between seeds in 2030 and in 2044;
+    in 2030 with no direction across seeds (within seed noise); in 2044 a little lower with the tiers in every seed, by
+    less than half the spread between seeds. (The 2044 sign has moved with most changes of the market rules and the initial
+    world since the cost floors of 7.6: lower with the tiers in every seed since Lynas's plant started at its nameplate,
+    section 5 of docs/ODD.md, by 0.6-2.0 USD/kg in cost and 0.35-1.95 in price, seeds 1-5; in three seeds of five
+    before it; in every seed higher with the tiers just before Lynas's plant started at its 2015 run rate; lower in every
+    seed, by 1.5-4.5 USD/kg and beyond seed noise, before buyers moved off sold-out suppliers, 7.2. So the note gives
+    the 2044 gap's size against the spread between seeds, which has held throughout, and its sign as seen.)"""
     C, magnet = lesson("tiers", seeds[0]).b("china"), lesson("tiers", seeds[0]).s("magnet")
     for name in ("unit_cost_usd_per_kg", "price_usd_per_kg"):
         for year in (2030, 2044):
             base = [lesson("tiers", s).yearly(name, year)[C, magnet] for s in seeds]
             other = [lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, year)[C, magnet] for s in seeds]
-            assert within_seed_noise(base, other), (year, name, base, other)  # "differ less than between seeds"
-        on, off = np.array(base), np.array(other)  # 2044
-        assert 0 < (on < off).sum() < len(seeds), (name, on, off)  # "no direction that holds across seeds"
+            on, off = np.array(base), np.array(other)
+            spread = on.max() - on.min()  # "differ less than between seeds": every seed's gap against the seeds' spread
+            assert np.abs(off - on).max() < (1.0 if year == 2030 else 0.5) * spread, (year, name, base, other)
+            if year == 2030:
+                assert within_seed_noise(base, other), (year, name, base, other)  # "no direction across seeds"
+        assert (on < off).all(), (name, on, off)  # 2044: "a little lower with the tiers in every seed we tried"
 
 
 CHECKS = {"mine_alone": check_mine_alone, "export_control": check_export_control, "tiers": check_tiers}

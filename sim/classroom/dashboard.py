@@ -535,10 +535,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "noise": (
             "The oxide floor with offtake in *Try next* raises the West's separation capacity and its separation "
             "self-sufficiency in 2035 in every seed we tried (1-5), capacity by more than seed noise. In most seeds "
-            "(three or four of five) the West also has more separation in 2030 with it than without it in 2035, more "
+            "(three to five of five) the West also has more separation in 2030 with it than without it in 2035, more "
             "metal and magnet capacity in 2035, and more capacity at each processing stage in 2044. Halving permitting "
-            "time moves Western magnet capacity in 2044 up or down (-8 to +20 kt a year), and so does one step of the "
-            "permitting slider (0.75; -10 to +6 kt a year): within seed noise. Compare runs of the same seed."
+            "time moves Western magnet capacity in 2044 up or down (-11 to +20 kt a year): within seed noise. One step "
+            "of the permitting slider (0.75) raises it in every seed, by 2 to 14 kt a year, less than it differs "
+            "between seeds (58 to 77 kt a year). Compare runs of the same seed."
         ),
         "panels": ("chain", "timeline"),
         "compare": {
@@ -588,10 +589,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         ),
         "try": "Set China's policy to coordinated_without_tiers and run the same seed again.",
         "noise": (
-            "Chinese firms spend more on R&D with the tiers in every seed we tried (1-5), but it does not show in their "
-            "magnet costs and prices, which differ less than between seeds in 2030 and in 2044, with no direction that "
-            "holds across seeds (in 2044 lower with the tiers in three seeds of five, by up to 6 dollars a kilo, "
-            "higher by up to 2 in two), small beside the fall every run shares: every Chinese firm learns and innovates "
+            "Chinese firms spend more on R&D with the tiers in every seed we tried (1-5), but it hardly shows in their "
+            "magnet costs and prices, which differ less than between seeds: in 2030 with no direction that holds "
+            "across seeds, and in 2044 a little lower with the tiers in every seed, by up to 2 dollars a kilo against "
+            "about 6 between seeds, small beside the fall every run shares: every Chinese firm learns and innovates "
             "toward the same floor of materials and energy, and already deducts its R&D twice from taxable profit, "
             "tiers or not."
         ),
