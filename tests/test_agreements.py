@@ -54,7 +54,7 @@ def test_the_agreement_is_served_to_its_blocs_buyers_first():
     pop.potential_t[r] = 900.0
     c_bloc = np.array([0, 1, 1, 2])
     vol = pop.contract_t[r] / 4.0
-    demand = np.array([5000.0, 100.0, 300.0, 5000.0])  # the West wants more than the volume: all of it, 1:3
+    demand = np.array([5000.0, 1000.0, 3000.0, 5000.0])  # the West wants more than the volume: all of it, 1:3
     pre = contracts.reserve(m, T.stages.index("separation"), sup, c_bloc, demand)
     np.testing.assert_allclose(pre[:, 0], [0.0, 0.25 * vol, 0.75 * vol, 0.0], rtol=1e-12)
     small = np.array([5000.0, 10.0, 30.0, 5000.0])  # the West wants less: only what it wants
@@ -69,7 +69,7 @@ def test_the_west_buys_the_agreed_volume_in_a_run():
     """Baseline, seed 1, 2016-2022: the West's metal makers buy from the rest of the world's separation at least the
     agreement's volume, or all they want when they want less, each quarter (the logit adds to it), against under a
     quarter of it each year without the agreement."""
-    bought, served = {}, []
+    bought, served, due = {}, [], []
     for share in (0.39, 0.0):
         m = ChainModel(make_config("seed=1", "years=8", f"{COHORT}.agreement_share={share}"))
         T = m.tables
@@ -84,12 +84,14 @@ def test_the_west_buys_the_agreed_volume_in_a_run():
             if share > 0 and q >= 4:
                 wanted = cl.demand[cl.class_bloc == west].sum()
                 served.append(got >= 0.999 * min(m.pop.contract_t[_lynas(m)] / 4.0, wanted))
+                due.append(min(m.pop.contract_t[_lynas(m)] / 4.0, wanted))
         bought[share] = np.add.reduceat(np.array(year[4:]), np.arange(0, len(year) - 4, 4))  # 2016-2022, t/yr
-        if share > 0:
-            agreed = m.pop.contract_t[_lynas(m)]
     assert served and all(served)
-    assert bought[0.39].mean() > 0.9 * agreed
-    assert bought[0.0].max() < 0.25 * agreed
+    # what the agreement owes them (its volume, or what they want when they want less: with the plant at its nameplate,
+    # docs/ODD.md section 5, they want less than its 2,100 t a year), 2016-2022, and under a quarter of it without it
+    owed = np.add.reduceat(np.array(due), np.arange(0, len(due), 4))
+    assert bought[0.39].mean() >= 0.999 * owed.mean()
+    assert bought[0.0].max() < 0.25 * owed.mean(), (bought[0.0], owed)
 
 
 @pytest.mark.parametrize(("self_sufficient", "years", "renewed"), [(0.1, 10.0, True), (0.6, 10.0, False), (0.1, 0.0, False)])
