@@ -82,9 +82,9 @@ def test_the_west_buys_the_agreed_volume_in_a_run():
             got = cl.delivered[cl.class_bloc == west][:, col].sum()
             year.append(got)
             if share > 0 and q >= 4:
-                wanted = cl.demand[cl.class_bloc == west].sum()
-                served.append(got >= 0.999 * min(m.pop.contract_t[_lynas(m)] / 4.0, wanted))
-                due.append(min(m.pop.contract_t[_lynas(m)] / 4.0, wanted))
+                owed_q = min(m.pop.contract_t[_lynas(m)] / 4.0, cl.demand[cl.class_bloc == west].sum())
+                served.append(got >= 0.999 * owed_q)
+                due.append(owed_q)
         bought[share] = np.add.reduceat(np.array(year[4:]), np.arange(0, len(year) - 4, 4))  # 2016-2022, t/yr
     assert served and all(served)
     # what the agreement owes them (its volume, or what they want when they want less: with the plant at its nameplate,
