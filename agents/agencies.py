@@ -291,7 +291,7 @@ class FundingAgency(mesa.Agent):
         m = self.model
         T, pop, w = m.tables, m.pop, m.world
         E = m.expectations()
-        proc = processing_cost(pop, T)[rows]
+        proc = processing_cost(pop, T, rows)
         return inv.profitability_index(pop.bloc[rows], pop.stage[rows], proc, T, E, w.investment.horizon_years, w.finance.depreciation_years)
 
     def call(self) -> None:

@@ -114,19 +114,33 @@ def profitability_index(
     per unit of (full) capex. Expected support is what investors expect public awards to pay.
     ``brownfield`` (per row): an expansion of an operating plant, discounted over ``E.brownfield_lead_years`` where given.
     """
-    capex = T.capex_musd_per_kt[bloc, stage]
-    margin = E.price[bloc, stage] - T.input_per_t[stage] * E.input_price[bloc, stage] - proc_cost
-    fixed = T.fixed_cost_share[bloc, stage] * capex
-    tax = E.tax_rate[bloc]
-    cf = (margin * E.utilisation[bloc, stage] - fixed) * (1.0 - tax) + tax * capex / depreciation_years
-    r = np.maximum(E.discount_rate[bloc, stage], 1e-6)
+    # Every term but the processing cost is the bloc-stage's: each is computed once on the (B, S) grid, in the order of
+    # the formula above, and gathered per row (the same IEEE operations on the same operands as per row: the same numbers
+    # bit for bit, two powers a grid cell instead of a row).
+    capex = T.capex_musd_per_kt
+    base = E.price - T.input_per_t[None, :] * E.input_price
+    fixed = T.fixed_cost_share * capex
+    tax = E.tax_rate[:, None]
+    depreciation = tax * capex / depreciation_years
+    r = np.maximum(E.discount_rate, 1e-6)
     annuity = annuity_factor(r, horizon_years)
-    outlay = capex if E.capex_support is None else capex * (1.0 - E.capex_support[bloc, stage])
-    lead = E.lead_years[bloc, stage]
+    outlay = capex if E.capex_support is None else capex * (1.0 - E.capex_support)
+    cell = np.multiply(bloc, capex.shape[1], dtype=np.intp)
+    cell += stage
+    at = lambda grid: np.take(np.broadcast_to(grid, capex.shape).ravel(), cell)  # noqa: E731  (a row's cell of a grid)
+    cf = at(base) - proc_cost
+    cf *= at(E.utilisation)
+    cf -= at(fixed)
+    cf *= at(1.0 - tax)
+    cf += at(depreciation)
+    discount = at((1.0 + r) ** (-E.lead_years))
     if brownfield is not None and E.brownfield_lead_years is not None:
-        lead = np.where(brownfield, E.brownfield_lead_years[bloc, stage], lead)
-    npv = -outlay + cf * annuity * (1.0 + r) ** (-lead)
-    return npv / np.maximum(capex, 1e-9)
+        discount = np.where(brownfield, at((1.0 + r) ** (-E.brownfield_lead_years)), discount)
+    cf *= at(annuity)
+    cf *= discount
+    npv = np.add(at(-outlay), cf, out=cf)
+    npv /= at(np.maximum(capex, 1e-9))
+    return npv
 
 
 def start_projects(pop: FirmPopulation, rows: np.ndarray, T, rng: np.random.Generator, step: int, nameplate_t: np.ndarray, greenfield: bool) -> None:

@@ -107,7 +107,7 @@ def plant_value(model: ChainModel, rows: np.ndarray, share: np.ndarray | None = 
     if E is None or not len(rows):
         return np.zeros(len(rows))
     b, s = pop.bloc[rows], pop.stage[rows]
-    proc = processing_cost(pop, T)[rows]
+    proc = processing_cost(pop, T, rows)
     price = E.price[b, s]
     if model.world.finance.sale_values_own_demand:
         price = own_demand_price(model, E, share)[b, s]
