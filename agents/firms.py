@@ -682,6 +682,10 @@ def load_kernels(T, fin) -> None:
     account(empty, T, 0, fin, np.zeros((T.B, T.S)))
     none, no_rows = np.zeros(0), np.zeros(0, dtype=bool)  # the national world's niche clearing, with its columns' types
     kernels.clear_niche_rows(empty.niche, none, 1.0, none, no_rows, none, none, 1.0, none, 1, none, none, none, False)
+    z = np.zeros(0)  # the supply sums (ChainModel.supply), with the population's column types
+    kernels.supply_rows(
+        empty.bloc, empty.stage, 1, empty.phase, empty.capacity_t, empty.proj_phase, empty.proj_nameplate_t, empty.proj_added_t, z, z, z
+    )
     for arr in empty._data.values():  # the compaction's row moves, for the kinds of column there are
         _compact_rows(arr, 0, np.zeros(0, dtype=np.int64))
 

@@ -19,6 +19,7 @@ import numpy as np
 CONSTRUCTION = 4  # agents.firms.ProjectPhase.CONSTRUCTION (kept here so that this module imports nothing of the rules)
 NONE = 0  # agents.firms.ProjectPhase.NONE
 EXITED = 2  # agents.firms.Phase.EXITED
+OPERATING = 1  # agents.firms.Phase.OPERATING
 
 
 @numba.njit(inline="always")
@@ -331,3 +332,20 @@ def move_rows(arr, first, kept):
     of bits, whatever the column's type."""
     for j in range(len(kept)):
         arr[first + j] = arr[kept[j]]
+
+
+@numba.njit(cache=True, nogil=True)
+def supply_rows(bloc, stage, n_stages, phase, capacity_t, proj_phase, proj_nameplate_t, proj_added_t, cap, pipe, committed):
+    """ChainModel.supply's three (bloc, stage) sums in one pass over the rows, each added in row order as numpy's
+    bincount adds it (the same numbers bit for bit): ``cap`` += nameplate of operating rows; ``pipe`` += nameplate still
+    to come on line (project nameplate - added) of live rows with a project; ``committed`` += the same of live rows
+    whose project is past its final investment decision (construction or later). The sums start as given (zeros)."""
+    for i in range(len(bloc)):
+        c = bloc[i] * n_stages + stage[i]
+        if phase[i] == OPERATING:
+            cap[c] += capacity_t[i]
+        if phase[i] != EXITED and proj_phase[i] != NONE:
+            left = proj_nameplate_t[i] - proj_added_t[i]
+            pipe[c] += left
+            if proj_phase[i] >= CONSTRUCTION:
+                committed[c] += left

@@ -515,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     worlds = list(WORLDS) if a.world == "both" else [a.world]
     if a.world == "both" and (a.profile is not None or a.worker):
-        ap.error("--profile takes one world: add --world rare_earth or --world national")
+        ap.error("--profile and --worker take one world: add --world rare_earth or --world national")
 
     def scales_years(world: str) -> tuple[list[float], list[int]]:
         """A world's scales and horizons: --scales / --years for the world asked (in a run of both, the rare-earth

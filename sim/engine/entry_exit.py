@@ -129,8 +129,7 @@ def own_demand_share(model: ChainModel) -> np.ndarray:
     demand lasts; under free trade it may buy its input abroad: 0). 0 at the last stage."""
     T, pop = model.tables, model.pop
     B, S = T.B, T.S
-    cap, _ = model.capacity_and_pipeline()
-    committed = model.committed_pipeline()
+    cap, _, committed = model.supply()
     here = pop.operating & pop.alive
     q_cap = T.bs_sum(pop.bloc[here], pop.stage[here], pop.quality[here] * pop.capacity_t[here])
     quality = np.divide(q_cap, cap, out=np.ones_like(cap), where=cap > 0)

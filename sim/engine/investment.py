@@ -122,10 +122,9 @@ def free_origin_supply(trade: np.ndarray, lic: np.ndarray) -> np.ndarray:
 
 
 def supply_now(model: ChainModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(B, S) operating nameplate, pipeline and committed pipeline, t/yr (``ChainModel.capacity_and_pipeline``,
-    ``ChainModel.committed_pipeline``): read once and passed to the investors' uses of them in a quarter."""
-    cap, pipe = model.capacity_and_pipeline()
-    return cap, pipe, model.committed_pipeline()
+    """(B, S) operating nameplate, pipeline and committed pipeline, t/yr (``ChainModel.supply``): read once and
+    passed to the investors' uses of them in a quarter."""
+    return model.supply()
 
 
 def fed_nameplate(model: ChainModel, cap: np.ndarray | None = None, committed: np.ndarray | None = None) -> np.ndarray:
@@ -245,7 +244,10 @@ def expected_project_price(
     mk = model.markets
     if not model.world.investment.pipeline_aware_prices or model.sales_expected is None:
         return mk.expected_price
-    cap, pipe = (model.capacity_and_pipeline()[0], model.committed_pipeline()) if supply is None else supply
+    if supply is None:
+        cap, _, pipe = model.supply()
+    else:
+        cap, pipe = supply
     target = model.world.markets.target_utilisation
     wanted = model.sales_expected * model.demand_growth * 4.0 / target
     nameplate = fed_nameplate(model, cap, pipe)

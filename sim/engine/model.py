@@ -16,8 +16,9 @@ import numpy as np
 from mesa.time import Schedule
 
 from agents import investment as inv
+from agents import kernels
 from agents.buyers import Buyer
-from agents.firms import Firm, ProjectPhase, expire_patents, lapse_patents, load_kernels, patent_slot
+from agents.firms import Firm, expire_patents, lapse_patents, load_kernels, patent_slot
 from scenarios.price_floor import PriceFloors
 from sim.config import Config
 from sim.engine import accounts, allocator, clearing, demand, entry_exit, investment, prices
@@ -114,12 +115,19 @@ class ChainModel(mesa.Model):
         ss = self.rng.bit_generator.seed_seq
         return np.random.default_rng(np.random.SeedSequence(entropy=ss.entropy, spawn_key=(10_000, zlib.crc32(name.encode()))))
 
+    def supply(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(B, S) operating nameplate, nameplate still to come on line from projects, and the part of it past the final
+        investment decision (:meth:`committed_pipeline`), t/yr: one pass over the rows (agents.kernels.supply_rows)."""
+        T, pop = self.tables, self.pop
+        cap, pipe, committed = (np.zeros(T.B * T.S) for _ in range(3))
+        kernels.supply_rows(
+            pop.bloc, pop.stage, T.S, pop.phase, pop.capacity_t, pop.proj_phase, pop.proj_nameplate_t, pop.proj_added_t, cap, pipe, committed
+        )
+        return cap.reshape(T.B, T.S), pipe.reshape(T.B, T.S), committed.reshape(T.B, T.S)
+
     def capacity_and_pipeline(self) -> tuple[np.ndarray, np.ndarray]:
         """(B, S) operating nameplate and nameplate still to come on line from projects, t/yr."""
-        T, pop = self.tables, self.pop
-        cap = T.bs_sum(pop.bloc, pop.stage, np.where(pop.operating, pop.capacity_t, 0.0))
-        in_pipe = (pop.proj_phase != ProjectPhase.NONE) & pop.alive
-        pipe = T.bs_sum(pop.bloc[in_pipe], pop.stage[in_pipe], pop.proj_nameplate_t[in_pipe] - pop.proj_added_t[in_pipe])
+        cap, pipe, _ = self.supply()
         return cap, pipe
 
     def self_sufficiency(self, output_t: np.ndarray | None = None) -> np.ndarray:
@@ -137,9 +145,7 @@ class ChainModel(mesa.Model):
         """(B, S) nameplate still to come on line from projects past their final investment decision (construction,
         ramp-up, qualification), t/yr: capacity investors can count on, unlike projects still in planning, permitting
         or waiting at the gate."""
-        T, pop = self.tables, self.pop
-        sel = (pop.proj_phase >= ProjectPhase.CONSTRUCTION) & pop.alive
-        return T.bs_sum(pop.bloc[sel], pop.stage[sel], pop.proj_nameplate_t[sel] - pop.proj_added_t[sel])
+        return self.supply()[2]
 
     def stage_gap(self, b: int, horizon_years: float) -> np.ndarray:
         """(S,) planned gap of bloc b per stage: 1 - usable capacity incl. pipeline / need ``horizon_years`` ahead.
