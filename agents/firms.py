@@ -686,6 +686,12 @@ def load_kernels(T, fin) -> None:
     kernels.supply_rows(
         empty.bloc, empty.stage, 1, empty.phase, empty.capacity_t, empty.proj_phase, empty.proj_nameplate_t, empty.proj_added_t, z, z, z
     )
+    sums = np.zeros((len(kernels.FIRM_SUMS), 1))  # the recorder's sums (sim.engine.metrics.firm_sums)
+    e = empty
+    kernels.firm_sum_rows(
+        e.bloc, e.stage, 1, e.phase, e.exit_step, 0, e.mothballed, e.proj_phase, e.capacity_t, e.proj_nameplate_t, e.proj_added_t,
+        e.output_t, e.inputs_t, e.rd_spend, e.revenue, e.profit, e.unit_cost_usd_per_kg, e.patents_invention, e.patents_utility, sums,
+    )  # fmt: skip
     for arr in empty._data.values():  # the compaction's row moves, for the kinds of column there are
         _compact_rows(arr, 0, np.zeros(0, dtype=np.int64))
 

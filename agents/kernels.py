@@ -349,3 +349,76 @@ def supply_rows(bloc, stage, n_stages, phase, capacity_t, proj_phase, proj_namep
             pipe[c] += left
             if proj_phase[i] >= CONSTRUCTION:
                 committed[c] += left
+
+
+#: the rows of :func:`firm_sum_rows`' output, in order (sim.engine.metrics.firm_series, price_series)
+FIRM_SUMS = (
+    "capacity_t",
+    "mothballed_t",
+    "pipeline_t",
+    "output_t",
+    "inputs_t",
+    "firms",
+    "firms_in_project",
+    "rd_spend_musd",
+    "revenue_musd",
+    "profit_musd",
+    "patents_invention",
+    "patents_utility",
+    "unit_cost_x_output",
+)
+PROJECT = 0  # agents.firms.Phase.PROJECT
+QUALIFICATION = 6  # agents.firms.ProjectPhase.QUALIFICATION
+
+
+@numba.njit(cache=True, nogil=True)
+def firm_sum_rows(
+    bloc,
+    stage,
+    n_stages,
+    phase,
+    exit_step,
+    quarter,
+    mothballed,
+    proj_phase,
+    capacity_t,
+    proj_nameplate_t,
+    proj_added_t,
+    output_t,
+    inputs_t,
+    rd_spend,
+    revenue,
+    profit,
+    unit_cost,
+    patents_invention,
+    patents_utility,
+    out,
+):
+    """The recorder's quarterly sums over firms by (bloc, stage) (``out[k]``, k in the order of FIRM_SUMS) in one
+    pass over the rows, each added in row order as numpy's bincount adds it (the same numbers bit for bit). Stocks
+    over the rows live at the end of the quarter: operating nameplate, the part of it mothballed, the pipeline still
+    to come (at least 0) of projects before qualification, operating firms, firms with a greenfield project, patents
+    in force; flows over every row live in the quarter (live, or exited in it): output, inputs, R&D, revenue, profit,
+    and unit cost x output."""
+    for i in range(len(bloc)):
+        c = bloc[i] * n_stages + stage[i]
+        live = phase[i] != EXITED
+        if live:
+            if phase[i] == OPERATING:
+                out[0, c] += capacity_t[i]
+                if mothballed[i]:
+                    out[1, c] += capacity_t[i]
+                out[5, c] += 1.0
+            elif phase[i] == PROJECT:
+                out[6, c] += 1.0
+            if proj_phase[i] != NONE and proj_phase[i] < QUALIFICATION:
+                out[2, c] += _max(proj_nameplate_t[i] - proj_added_t[i], 0.0)
+            out[10, c] += patents_invention[i]
+            out[11, c] += patents_utility[i]
+        if live or exit_step[i] == quarter:
+            out[3, c] += output_t[i]
+            out[4, c] += inputs_t[i]
+            out[7, c] += rd_spend[i]
+            out[8, c] += revenue[i]
+            out[9, c] += profit[i]
+            out[12, c] += unit_cost[i] * output_t[i]

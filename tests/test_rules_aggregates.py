@@ -2,8 +2,8 @@
 
 Investors' capacity, pipeline and committed pipeline (``investment.supply_now``) are read once after the projects
 advance and passed to every use in the quarter's expectations and licensing; an insolvency sale reads the own-demand
-share once for the plants' values and their slack; the recorder's sums over one selection of firms share its
-rows' cells (``Tables.bs_cells``). Each on a handful of hand-made firms in a model before its first quarter.
+share once for the plants' values and their slack; the recorder's sums over firms are taken in one pass
+(``firm_sums``). Each on a handful of hand-made firms in a model before its first quarter.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from _rule_helpers import bloc, fresh_config, make_pop, stage, tables
 from agents.firms import Phase, ProjectPhase
 from sim.config import validate
 from sim.engine import entry_exit, investment
-from sim.engine.metrics import bloc_stage_sum
+from sim.engine.metrics import firm_sums
 from sim.engine.model import ChainModel
 
 T = tables()
@@ -100,21 +100,25 @@ def test_an_insolvency_sale_reads_the_own_demand_share_once_with_the_same_values
     assert _same(entry_exit.own_demand_price(m, m.investor_view), entry_exit.own_demand_price(m, m.investor_view, share))
 
 
-def test_the_recorders_sums_over_one_selection_share_cells_and_equal_fresh_sums():
+def test_the_recorders_sums_equal_fresh_sums_over_their_selections():
+    """The recorder's one-pass sums (``firm_sums``) are the bincount sums over each series' own selection of firms:
+    stocks over the firms live at the end of the quarter, flows also over a firm that exited in it."""
     m = _model()
     pop = m.pop
-    live = bloc_stage_sum(m, pop.alive)
-    op = pop.operating
+    pop.output_t[:] = [10.0, 20.0, 0.0, 30.0, 40.0, 5.0]
+    pop.unit_cost_usd_per_kg[:] = [3.0, 40.0, 41.0, 2.5, 35.0, 20.0]
+    pop.phase[5], pop.exit_step[5] = Phase.EXITED, m.quarter  # exited in this quarter: its flows count, its stocks not
+    pop.mothballed[1] = True
+    sums = firm_sums(m)
     fresh = lambda v, sel: T.bs_sum(pop.bloc[sel], pop.stage[sel], v[sel])  # noqa: E731
-    for values, mask in (
-        (pop.capacity_t, op),
-        (np.ones(len(pop)), op),
-        (pop.quality, None),
-        (pop.capacity_t, None),
-        (pop.quality, op & (pop.bloc == WEST)),
-        (pop.quality, op),  # the first mask again, after others
-    ):
-        sel = pop.alive if mask is None else pop.alive & mask
-        assert _same(live(values, mask), fresh(values, sel))
-    assert live(pop.capacity_t)[WEST, SEPARATION] == 0.0  # the exited plant is not live
-    assert live(pop.capacity_t, op)[WEST, MAGNET] == 17_000.0
+    live, op = pop.alive, pop.operating
+    in_q = pop.live_in(m.quarter)
+    assert _same(sums["capacity_t"], fresh(pop.capacity_t, live & op))
+    assert _same(sums["mothballed_t"], fresh(pop.capacity_t, live & op & pop.mothballed))
+    assert _same(sums["firms"], fresh(np.ones(len(pop)), live & op))
+    assert _same(sums["output_t"], fresh(pop.output_t, in_q))
+    assert _same(sums["unit_cost_x_output"], fresh(pop.unit_cost_usd_per_kg * pop.output_t, in_q))
+    assert sums["capacity_t"][WEST, SEPARATION] == 0.0  # the exited plant is not live
+    assert sums["output_t"][WEST, SEPARATION] == 5.0  # but it produced in the quarter it left
+    assert sums["capacity_t"][WEST, MAGNET] == 17_000.0 and sums["mothballed_t"][WEST, MAGNET] == 10_000.0
+    assert sums["pipeline_t"][WEST, METAL] == 5500.0 and sums["pipeline_t"][WEST, MAGNET] == 4000.0

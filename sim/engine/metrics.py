@@ -7,12 +7,13 @@ magnet-equivalent tonnes divided by its final magnet demand, both per quarter.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from agents.firms import Phase, ProjectPhase, Tier
+from agents import kernels
+from agents.firms import Phase, Tier
 from sim.engine.demand import bloc_need
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -96,12 +97,11 @@ class Recorder:
     def record_quarter(self) -> None:
         """Append the quarter's (B, S) value of every series, then the policy rows of the quarter."""
         m = self.model
-        live = bloc_stage_sum(m, m.pop.alive)  # stocks: the firms live at the end of the quarter
-        in_quarter = bloc_stage_sum(m, m.pop.live_in(m.quarter))  # flows: also the firms that exited in it
-        rec = firm_series(m, live, in_quarter)
+        sums = firm_sums(m)
+        rec = firm_series(sums)
         trade, self.trade_t = trade_series(m)
         rec.update(trade)
-        rec.update(price_series(m, in_quarter, rec["output_t"]))
+        rec.update(price_series(m, sums))
         rec.update(count_series(m))
         rec.update(demand_series(m, rec["output_t"], rec["capacity_t"]))
         rec.update(adaptation_series(m, self.trade_t))
@@ -163,47 +163,44 @@ class Recorder:
 
 
 # ---------------------------------------------------------------------- the quarterly series, by kind
-def bloc_stage_sum(m: "ChainModel", rows: np.ndarray) -> Callable[..., np.ndarray]:
-    """``by_bs(values, mask=None)``: (B, S) sums of a per-firm array over the firms ``rows`` selects (and ``mask``).
-    Sums over the same selection (no mask, or the same ``mask`` object, which the caller does not change in between)
-    share its rows' cells (``Tables.bs_cells``), computed once: the same sums, in the same order."""
+def firm_sums(m: "ChainModel") -> dict[str, np.ndarray]:
+    """The quarter's (B, S) sums over firms that the series read, by name (agents.kernels.FIRM_SUMS), in one pass over
+    the rows (agents.kernels.firm_sum_rows). Stocks (capacity, pipeline, firm counts, patents in force) are summed over
+    the firms live at the end of the quarter; flows (output, inputs, R&D, revenue, profit, unit cost x output) over
+    every firm live in it, including those that exited in it: they produced, sold and bought this quarter before they
+    left."""
     T, pop = m.tables, m.pop
-    seen: dict[int, tuple] = {}  # id(mask) -> (the mask itself, held so its id stays its own; selection; cells)
+    out = np.zeros((len(kernels.FIRM_SUMS), T.B * T.S))
+    kernels.firm_sum_rows(
+        pop.bloc,
+        pop.stage,
+        T.S,
+        pop.phase,
+        pop.exit_step,
+        m.quarter,
+        pop.mothballed,
+        pop.proj_phase,
+        pop.capacity_t,
+        pop.proj_nameplate_t,
+        pop.proj_added_t,
+        pop.output_t,
+        pop.inputs_t,
+        pop.rd_spend,
+        pop.revenue,
+        pop.profit,
+        pop.unit_cost_usd_per_kg,
+        pop.patents_invention,
+        pop.patents_utility,
+        out,
+    )
+    return {k: out[i].reshape(T.B, T.S) for i, k in enumerate(kernels.FIRM_SUMS)}
 
-    def by_bs(values, mask=None):
-        hit = seen.get(id(mask))
-        if hit is None or hit[0] is not mask:
-            sel = rows if mask is None else (rows & mask)
-            hit = seen[id(mask)] = (mask, sel, T.bs_cells(pop.bloc[sel], pop.stage[sel]))
-        return T.cell_sum(hit[2], values[hit[1]])
 
-    return by_bs
-
-
-def firm_series(m: "ChainModel", live, in_quarter) -> dict[str, np.ndarray]:
-    """Stocks and flows summed over firms: capacity (and the part mothballed), pipeline, output, input use, firms, R&D, revenue, profit, patents.
-
-    Stocks (capacity, pipeline, firm counts, patents in force) are summed by ``live`` over the firms live at the end
-    of the quarter; flows (output, inputs, R&D, revenue, profit) by ``in_quarter`` over every firm live in it,
-    including those that exited in it: they produced, sold and bought this quarter before they left."""
-    pop = m.pop
-    op = pop.operating
-    in_pipe = pop.proj_phase != ProjectPhase.NONE
-    building = in_pipe & (pop.proj_phase < ProjectPhase.QUALIFICATION)
-    return {
-        "capacity_t": live(pop.capacity_t, op),
-        "mothballed_t": live(pop.capacity_t, op & pop.mothballed),  # part of capacity_t: plants on care and maintenance
-        "pipeline_t": live(np.maximum(pop.proj_nameplate_t - pop.proj_added_t, 0.0), building),
-        "output_t": in_quarter(pop.output_t),
-        "inputs_t": in_quarter(pop.inputs_t),
-        "firms": live(np.ones(len(pop)), op),
-        "firms_in_project": live(np.ones(len(pop)), pop.phase == Phase.PROJECT),
-        "rd_spend_musd": in_quarter(pop.rd_spend),
-        "revenue_musd": in_quarter(pop.revenue),
-        "profit_musd": in_quarter(pop.profit),
-        "patents_invention": live(pop.patents_invention),
-        "patents_utility": live(pop.patents_utility),
-    }
+def firm_series(sums: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Stocks and flows summed over firms (:func:`firm_sums`): capacity (and the part mothballed), pipeline of
+    projects before qualification, output, input use, operating firms and firms with a greenfield project, R&D,
+    revenue, profit, patents in force."""
+    return {k: sums[k] for k in kernels.FIRM_SUMS if k != "unit_cost_x_output"}
 
 
 def trade_series(m: "ChainModel") -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -246,11 +243,10 @@ def trade_series(m: "ChainModel") -> tuple[dict[str, np.ndarray], np.ndarray]:
     return series, trade_t
 
 
-def price_series(m: "ChainModel", in_quarter, output_t: np.ndarray) -> dict[str, np.ndarray]:
-    """Price indices, prices paid, output-weighted unit cost (over every firm that produced in the quarter, as
-    ``output_t``), utilisation and the clip bound the index ended at."""
-    pop = m.pop
-    wsum = in_quarter(pop.unit_cost_usd_per_kg * pop.output_t)
+def price_series(m: "ChainModel", sums: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Price indices, prices paid, output-weighted unit cost (over every firm that produced in the quarter, as the
+    output of :func:`firm_sums`), utilisation and the clip bound the index ended at."""
+    wsum, output_t = sums["unit_cost_x_output"], sums["output_t"]
     return {
         "price_usd_per_kg": m.markets.price.copy(),
         "paid_price_usd_per_kg": m.paid_price.copy(),
