@@ -692,6 +692,12 @@ def load_kernels(T, fin) -> None:
         e.bloc, e.stage, 1, e.phase, e.exit_step, 0, e.mothballed, e.proj_phase, e.capacity_t, e.proj_nameplate_t, e.proj_added_t,
         e.output_t, e.inputs_t, e.rd_spend, e.revenue, e.profit, e.unit_cost_usd_per_kg, e.patents_invention, e.patents_utility, sums,
     )  # fmt: skip
+    tiers, key = np.zeros((len(kernels.TIER_SUMS), len(Tier))), np.zeros((len(kernels.TIER_SUMS), 1))  # the policy recorder's
+    no = np.zeros(0, dtype=bool)
+    kernels.tier_sum_rows(
+        e.bloc, e.tier, len(Tier), no, no, e.key_lg, e.patents_invention, e.patents_utility, e.finance_constrained,
+        e.outside_finance, e.rd_spend, e.revenue, tiers, key,
+    )  # fmt: skip
     for arr in empty._data.values():  # the compaction's row moves, for the kinds of column there are
         _compact_rows(arr, 0, np.zeros(0, dtype=np.int64))
 

@@ -422,3 +422,66 @@ def firm_sum_rows(
             out[8, c] += revenue[i]
             out[9, c] += profit[i]
             out[12, c] += unit_cost[i] * output_t[i]
+
+
+#: the rows of :func:`tier_sum_rows`' output, in order (sim.engine.policy_metrics.PolicyRecorder._by_bloc_and_tier)
+TIER_SUMS = (
+    "firms",
+    "patents_invention",
+    "patents_utility",
+    "finance_constrained",
+    "scaling_finance_difficulty",
+    "rd_spend_musd",
+    "revenue_musd",
+)
+
+
+@numba.njit(cache=True, nogil=True)
+def tier_sum_rows(
+    bloc,
+    tier,
+    n_tiers,
+    op,
+    exited_now,
+    key_lg,
+    patents_invention,
+    patents_utility,
+    finance_constrained,
+    outside_finance,
+    rd_spend,
+    revenue,
+    out,
+    key_out,
+):
+    """The policy recorder's sums per (bloc, tier) (``out[k]``, k in the order of TIER_SUMS) and per bloc over the key
+    Little Giants (``key_out[k]``) in one pass over the rows, each added in row order as numpy's bincount adds it (the
+    same numbers bit for bit). Counts and stocks over the operating rows ``op`` (firms, patents in force, finance
+    constrained, constrained or financed from outside); the quarter's flows (R&D, revenue) also over the rows that
+    exited in it (``exited_now``)."""
+    for i in range(len(bloc)):
+        stock = op[i]
+        flow = stock or exited_now[i]
+        if not flow:
+            continue
+        b = bloc[i]
+        c = b * n_tiers + tier[i]
+        key = key_lg[i]
+        if stock:
+            fc = 1.0 if finance_constrained[i] else 0.0
+            sd = 1.0 if (finance_constrained[i] or outside_finance[i]) else 0.0
+            out[0, c] += 1.0
+            out[1, c] += patents_invention[i]
+            out[2, c] += patents_utility[i]
+            out[3, c] += fc
+            out[4, c] += sd
+            if key:
+                key_out[0, b] += 1.0
+                key_out[1, b] += patents_invention[i]
+                key_out[2, b] += patents_utility[i]
+                key_out[3, b] += fc
+                key_out[4, b] += sd
+        out[5, c] += rd_spend[i]
+        out[6, c] += revenue[i]
+        if key:
+            key_out[5, b] += rd_spend[i]
+            key_out[6, b] += revenue[i]

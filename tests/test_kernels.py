@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from _rule_helpers import fresh_config, make_pop, tables
 
-from agents.firms import COLUMNS, HIST, Phase, ProjectPhase, account, per_row, processing_cost
+from agents.firms import COLUMNS, HIST, Phase, ProjectPhase, Tier, account, per_row, processing_cost
 from sim.engine.national import market
 from sim.engine.national.model import NationalModel
 
@@ -456,3 +456,59 @@ def test_recorder_sums_kernel_gives_the_array_formulas_numbers(T, seed):
     for k in want:
         assert got[k].tobytes() == want[k].tobytes(), k
         assert np.abs(got[k]).sum() > 0, k
+
+
+def tier_sums_reference(pop, T, op, exited_now) -> dict[str, np.ndarray]:
+    """PolicyRecorder._by_bloc_and_tier in numpy array code (as written before the kernel): one bincount per measure
+    by (bloc, tier) and one by bloc over the key Little Giants, stocks over ``op``, flows over ``op | exited_now``."""
+    B, K = T.B, len(Tier)
+    stocks = {
+        "firms": np.ones(len(pop)),
+        "patents_invention": pop.patents_invention,
+        "patents_utility": pop.patents_utility,
+        "finance_constrained": pop.finance_constrained,
+        "scaling_finance_difficulty": pop.finance_constrained | pop.outside_finance,
+    }
+    flows = {"rd_spend_musd": pop.rd_spend, "revenue_musd": pop.revenue}
+    out = {}
+    for sel, values in ((op, stocks), (op | exited_now, flows)):
+        rows = np.flatnonzero(sel)
+        cell = pop.bloc[rows].astype(np.int64) * K + pop.tier[rows]
+        key_rows = rows[pop.key_lg[rows]]
+        for measure, v in values.items():
+            v = np.asarray(v, dtype=float)
+            tiers = np.bincount(cell, weights=v[rows], minlength=B * K).reshape(B, K)
+            key = np.bincount(pop.bloc[key_rows], weights=v[key_rows], minlength=B)
+            out[measure] = np.column_stack([tiers, key])
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_policy_recorder_sums_kernel_gives_the_array_formulas_numbers(T, seed):
+    """Every tier, key Little Giants, operating rows, rows exited in the quarter (flows only), both flags, patents,
+    values whose sums depend on the order of addition: every sum bit for bit."""
+    from types import SimpleNamespace
+
+    from sim.engine.policy_metrics import PolicyRecorder
+
+    rng = np.random.default_rng(seed)
+    n = 5000
+    pop = population(T, rng, n)
+    pop.tier[:] = rng.integers(0, len(Tier), n)
+    pop.key_lg[:] = (pop.tier == Tier.LITTLE_GIANT) & (rng.random(n) < 0.3)
+    pop.finance_constrained[:] = rng.random(n) < 0.2
+    pop.outside_finance[:] = rng.random(n) < 0.3
+    pop.revenue[:] = rng.standard_normal(n) * 50.0
+    pop.rd_spend[:] = rng.random(n) * 3.0
+    pop.pat_inv[:] = rng.integers(0, 4, pop.pat_inv.shape)
+    pop.pat_util[:] = rng.integers(0, 6, pop.pat_util.shape)
+    op = rng.random(n) < 0.7
+    exited_now = ~op & (rng.random(n) < 0.3)
+    rec = PolicyRecorder.__new__(PolicyRecorder)
+    rec.model = SimpleNamespace(pop=pop, tables=T)
+    got = rec._by_bloc_and_tier(op, exited_now)
+    want = tier_sums_reference(pop, T, op, exited_now)
+    assert sorted(got) == sorted(want)
+    for k in want:
+        assert got[k].tobytes() == want[k].tobytes(), k
+        assert np.abs(got[k][:, -1]).sum() > 0, k  # the key Little Giants' column is filled

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from agents import kernels
 from agents.firms import DESIGNATED, KEY_LITTLE_GIANT, Phase, Tier
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -72,31 +73,19 @@ class PolicyRecorder:
         self._lg_window: dict[int, dict[str, set[int]]] = {}
 
     def _by_bloc_and_tier(self, op: np.ndarray, exited_now: np.ndarray) -> dict[str, np.ndarray]:
-        """(B, 5) sums per bloc and tier key (TIER_KEYS order), one bincount per measure: a few passes over the
-        population per quarter, whatever the number of blocs. Counts and stocks are over the operating firms ``op``;
+        """(B, 5) sums per bloc and tier key (TIER_KEYS order), in one pass over the population per quarter
+        (agents.kernels.tier_sum_rows), whatever the number of blocs. Counts and stocks are over the operating firms ``op``;
         the quarter's flows (R&D, revenue) also over the firms that exited in it (``exited_now``, at the tier they
         held), which sold and spent this quarter before they left (a project firm has neither)."""
         m = self.model
         pop, B = m.pop, m.tables.B
         K = len(Tier)
-        stocks = {
-            "firms": np.ones(len(pop)),
-            "patents_invention": pop.patents_invention,
-            "patents_utility": pop.patents_utility,
-            "finance_constrained": pop.finance_constrained,
-            "scaling_finance_difficulty": pop.finance_constrained | pop.outside_finance,
-        }
-        flows = {"rd_spend_musd": pop.rd_spend, "revenue_musd": pop.revenue}
-        out = {}
-        for sel, values in ((op, stocks), (op | exited_now, flows)):
-            rows = np.flatnonzero(sel)
-            cell = pop.bloc[rows].astype(np.int64) * K + pop.tier[rows]
-            key_rows = rows[pop.key_lg[rows]]
-            for measure, v in values.items():
-                v = np.asarray(v, dtype=float)
-                tiers = np.bincount(cell, weights=v[rows], minlength=B * K).reshape(B, K)
-                key = np.bincount(pop.bloc[key_rows], weights=v[key_rows], minlength=B)
-                out[measure] = np.column_stack([tiers, key])
+        tiers, key = np.zeros((len(kernels.TIER_SUMS), B * K)), np.zeros((len(kernels.TIER_SUMS), B))
+        kernels.tier_sum_rows(
+            pop.bloc, pop.tier, K, op, exited_now, pop.key_lg, pop.patents_invention, pop.patents_utility,
+            pop.finance_constrained, pop.outside_finance, pop.rd_spend, pop.revenue, tiers, key,
+        )  # fmt: skip
+        out = {measure: np.column_stack([tiers[i].reshape(B, K), key[i]]) for i, measure in enumerate(kernels.TIER_SUMS)}
         return {measure: out[measure] for measure in TIER_MEASURES}
 
     def record_quarter(self) -> None:
