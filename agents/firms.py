@@ -692,6 +692,8 @@ def load_kernels(T, fin) -> None:
         e.bloc, e.stage, 1, e.phase, e.exit_step, 0, e.mothballed, e.proj_phase, e.capacity_t, e.proj_nameplate_t, e.proj_added_t,
         e.output_t, e.inputs_t, e.rd_spend, e.revenue, e.profit, e.unit_cost_usd_per_kg, e.patents_invention, e.patents_utility, sums,
     )  # fmt: skip
+    knowledge = np.zeros(0)  # the innovation effort (innovate)
+    kernels.innovation_effort_rows(e.phase, e.rd_spend, e.region, 1, e.group, 0, np.zeros(0), 0.0, 1.0, -1.0, 1.0, knowledge, knowledge, knowledge)
     tiers, key = np.zeros((len(kernels.TIER_SUMS), len(Tier))), np.zeros((len(kernels.TIER_SUMS), 1))  # the policy recorder's
     no = np.zeros(0, dtype=bool)
     kernels.tier_sum_rows(
@@ -712,39 +714,27 @@ def innovate(pop: FirmPopulation, T, inn, rng: np.random.Generator, year_slot: i
     Draws are made for every row in a fixed order so that the stream does not depend on outcomes.
     """
     n = len(pop)
-    alive = pop.alive
-    dead = ~alive
-    rd = pop.rd_spend.copy()
-    rd[dead] = 0.0
-    n_regions = len(T.regions)
-    region = pop.region.astype(np.intp)  # once: bincount and gathers index with intp
-    reg_sum = np.bincount(region, weights=rd, minlength=n_regions)
-    reg_n = np.bincount(region[alive], minlength=n_regions).astype(float)  # live firms per region (exact counts)
-    spill = reg_sum[region]
-    spill -= rd
-    spill *= inn.regional_spillover
-    spill /= np.maximum(reg_n - 1.0, 1.0)[region]
-    effective = spill  # rd + (spillover + group sharing) for live firms, rd for the others
-    if T.groups:
-        in_group = pop.group >= 0
-        n_groups = len(T.groups)
-        g = np.where(in_group, pop.group, 0)
-        g_sum = np.bincount(g[in_group], weights=rd[in_group], minlength=n_groups)
-        g_n = np.bincount(g[in_group & alive], minlength=n_groups)
-        g_mean = g_sum / np.maximum(g_n, 1)
-        share = group_sharing[g] if len(group_sharing) else np.zeros(n)
-        effective += np.where(in_group & alive, share * g_mean[g], 0.0)
-    else:  # no groups: every firm's group share is 0 (x + 0.0 = x)
-        effective += 0.0
-    effective[dead] = 0.0
-    np.add(rd, effective, out=effective)
-    knowledge = pop.knowledge
-    knowledge *= 1.0 - inn.knowledge_depreciation
-    knowledge += effective
+    # R&D, effective R&D and knowledge in one compiled pass (agents.kernels.innovation_effort_rows: the formulas above
+    # in this order; tests/test_kernels.py checks its numbers bit for bit against the array code it replaced)
+    rd, p_success = np.empty(n), np.empty(n)
+    kernels.innovation_effort_rows(
+        pop.phase,
+        pop.rd_spend,
+        pop.region,
+        len(T.regions),
+        pop.group,
+        len(T.groups),
+        np.ascontiguousarray(group_sharing, dtype=np.float64),
+        float(inn.regional_spillover),
+        1.0 - inn.knowledge_depreciation,
+        -inn.zeta,
+        float(inn.innovation_scale_musd),
+        pop.knowledge,
+        rd,
+        p_success,
+    )
     u = rng.random(n)
     x = rng.beta(inn.cost_cut_beta[0], inn.cost_cut_beta[1], size=n)
-    p_success = np.multiply(-inn.zeta, effective, out=effective)
-    p_success /= inn.innovation_scale_musd
     np.exp(p_success, out=p_success)
     np.subtract(1.0, p_success, out=p_success)
     success = np.flatnonzero((u < p_success) & pop.operating)

@@ -485,3 +485,51 @@ def tier_sum_rows(
         if key:
             key_out[5, b] += rd_spend[i]
             key_out[6, b] += revenue[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def innovation_effort_rows(
+    phase, rd_spend, region, n_regions, group, n_groups, group_sharing, regional_spillover, knowledge_keep, neg_zeta, scale, knowledge, rd, out
+):
+    """agents.firms.innovate's effort on every row (see there), in the formula's order: ``rd`` = R&D of live rows (0
+    for exited ones); effective R&D = rd + regional spillover (the region's other live firms' R&D x
+    ``regional_spillover`` over their number, at least 1) + the group's sharing (``group_sharing`` x the group's mean
+    R&D, live members only), rd alone for exited rows; ``knowledge`` x= ``knowledge_keep``, then += effective R&D; and
+    ``out`` = ``neg_zeta`` x effective R&D / ``scale``, the exponent of the chance of no process innovation (numpy's
+    exp takes it from there). The region and group sums are added in row order as numpy's bincount adds them: the
+    numbers of the array code, bit for bit (tests/test_kernels.py)."""
+    n = len(phase)
+    reg_sum = np.zeros(n_regions)
+    reg_n = np.zeros(n_regions)
+    g_sum = np.zeros(max(n_groups, 1))
+    g_n = np.zeros(max(n_groups, 1), dtype=np.int64)
+    for i in range(n):
+        alive = phase[i] != EXITED
+        r = rd_spend[i] if alive else 0.0
+        rd[i] = r
+        reg_sum[region[i]] += r
+        if alive:
+            reg_n[region[i]] += 1.0
+        if n_groups > 0 and group[i] >= 0:
+            g_sum[group[i]] += r
+            if alive:
+                g_n[group[i]] += 1
+    for i in range(n):
+        alive = phase[i] != EXITED
+        j = region[i]
+        s = reg_sum[j]
+        s -= rd[i]
+        s *= regional_spillover
+        s /= _max(reg_n[j] - 1.0, 1.0)
+        add = 0.0
+        if n_groups > 0 and group[i] >= 0 and alive:
+            share = group_sharing[group[i]] if len(group_sharing) else 0.0
+            add = share * (g_sum[group[i]] / max(g_n[group[i]], 1))
+        s += add
+        if not alive:
+            s = 0.0
+        eff = rd[i] + s
+        k = knowledge[i] * knowledge_keep
+        k += eff
+        knowledge[i] = k
+        out[i] = (neg_zeta * eff) / scale

@@ -512,3 +512,71 @@ def test_policy_recorder_sums_kernel_gives_the_array_formulas_numbers(T, seed):
     for k in want:
         assert got[k].tobytes() == want[k].tobytes(), k
         assert np.abs(got[k][:, -1]).sum() > 0, k  # the key Little Giants' column is filled
+
+
+def innovation_effort_reference(pop, T, inn, group_sharing) -> tuple[np.ndarray, np.ndarray]:
+    """agents.firms.innovate's effort in numpy array code (as written before the kernel): R&D of live rows, regional
+    spillover and group sharing summed by bincount, knowledge updated in place; returns (rd, the exponent of the
+    chance of no process innovation)."""
+    n = len(pop)
+    alive = pop.alive
+    dead = ~alive
+    rd = pop.rd_spend.copy()
+    rd[dead] = 0.0
+    region = pop.region.astype(np.intp)
+    reg_sum = np.bincount(region, weights=rd, minlength=len(T.regions))
+    reg_n = np.bincount(region[alive], minlength=len(T.regions)).astype(float)
+    spill = reg_sum[region]
+    spill -= rd
+    spill *= inn.regional_spillover
+    spill /= np.maximum(reg_n - 1.0, 1.0)[region]
+    effective = spill
+    if T.groups:
+        in_group = pop.group >= 0
+        g = np.where(in_group, pop.group, 0)
+        g_sum = np.bincount(g[in_group], weights=rd[in_group], minlength=len(T.groups))
+        g_n = np.bincount(g[in_group & alive], minlength=len(T.groups))
+        g_mean = g_sum / np.maximum(g_n, 1)
+        share = group_sharing[g] if len(group_sharing) else np.zeros(n)
+        effective += np.where(in_group & alive, share * g_mean[g], 0.0)
+    else:
+        effective += 0.0
+    effective[dead] = 0.0
+    np.add(rd, effective, out=effective)
+    pop.knowledge *= 1.0 - inn.knowledge_depreciation
+    pop.knowledge += effective
+    p = np.multiply(-inn.zeta, effective, out=effective)
+    p /= inn.innovation_scale_musd
+    return rd, p
+
+
+@pytest.mark.parametrize("seed, sharing", [(1, True), (2, False), (3, True)])
+def test_innovation_effort_kernel_gives_the_array_formulas_numbers(T, seed, sharing):
+    """Rows in and out of groups, exited rows (in groups too), regions with one live firm, negative and -0.0 R&D,
+    group sharing given per group or not at all: R&D, knowledge and the exponent bit for bit."""
+    from agents import kernels
+
+    rng = np.random.default_rng(seed)
+    n = 5000
+    inn = fresh_config().world.innovation
+    pop = population(T, rng, n)
+    pop.region[:] = rng.integers(0, len(T.regions), n)
+    pop.group[:] = np.where(rng.random(n) < 0.4, rng.integers(0, len(T.groups), n), -1)
+    pop.rd_spend[:] = rng.random(n) * 2.0 * (rng.random(n) < 0.8) - 0.01 * (rng.random(n) < 0.02)
+    pop.rd_spend[rng.random(n) < 0.02] = -0.0
+    pop.knowledge[:] = rng.random(n) * 10.0
+    lone = np.flatnonzero(pop.region == 0)[1:]  # region 0 holds one live firm
+    pop.phase[lone] = Phase.EXITED
+    gs = rng.random(len(T.groups)) if sharing else np.zeros(0)
+    ref = copy.deepcopy(pop)
+    assert not np.shares_memory(ref.knowledge, pop.knowledge)
+    want_rd, want_p = innovation_effort_reference(ref, T, inn, gs)
+    rd, p = np.empty(n), np.empty(n)
+    kernels.innovation_effort_rows(
+        pop.phase, pop.rd_spend, pop.region, len(T.regions), pop.group, len(T.groups), gs, float(inn.regional_spillover),
+        1.0 - inn.knowledge_depreciation, -inn.zeta, float(inn.innovation_scale_musd), pop.knowledge, rd, p,
+    )  # fmt: skip
+    assert rd.tobytes() == want_rd.tobytes()
+    assert p.tobytes() == want_p.tobytes()
+    assert pop.knowledge.tobytes() == ref.knowledge.tobytes()
+    assert T.groups and (p != 0).sum() > n // 2
