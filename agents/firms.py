@@ -550,8 +550,10 @@ def account(
     row_price: np.ndarray | None = None,
     rd_tax: tuple[np.ndarray, np.ndarray] | None = None,
     rd_booked: np.ndarray | None = None,
+    proc: np.ndarray | None = None,
 ) -> None:
-    """One quarter of accounts (MODEL.md 3, step 3).
+    """One quarter of accounts (MODEL.md 3, step 3). ``proc``: the rows' processing cost (:func:`processing_cost`)
+    where the caller has read it this quarter.
 
     Working capital (receivables and stocks less supplier credit) is ``fin.working_capital_share`` x this quarter's
     revenue at an annual rate; its change ties up (or releases) cash and lenders count it with plant.
@@ -606,7 +608,7 @@ def account(
         pop.bloc,
         pop.stage,
         pop.output_t,
-        processing_cost(pop, T),
+        processing_cost(pop, T) if proc is None else np.ascontiguousarray(proc, dtype=np.float64),
         pop.capacity_t,
         pop.mothballed,
         pop.interest_subsidy,

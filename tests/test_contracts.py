@@ -26,13 +26,13 @@ def test_contracted_buyers_pay_the_top_ups_the_plants_book(monkeypatch):
     seen = {"paid": 0.0, "booked": 0.0, "worst": 0.0}
     do_accounting = accounts.do_accounting
 
-    def check_then_account(m) -> None:
+    def check_then_account(m, proc=None) -> None:
         booked = float(contracts.topup(m).sum()) - float(m.pop.home_discount_musd.sum())
         paid = sum(float(cl.cost_to_class.sum() - (cl.delivered * cl.landed).sum()) for cl in m.last_clearing.values()) / 1000.0
         seen["paid"] += paid
         seen["booked"] += booked
         seen["worst"] = max(seen["worst"], abs(paid - booked))
-        do_accounting(m)
+        do_accounting(m, proc)
 
     monkeypatch.setattr(accounts, "do_accounting", check_then_account)
     ChainModel(make_config("scenario=west_coordinated", "seed=1")).run()

@@ -232,8 +232,8 @@ def run_checked(scenario: str, seed: int) -> CheckedRun:
     booked: dict[str, np.ndarray] = {}
     do_accounting = accounts.do_accounting
 
-    def accounting_then_note_grants(model) -> None:
-        do_accounting(model)
+    def accounting_then_note_grants(model, proc=None) -> None:
+        do_accounting(model, proc)
         booked["firm_id"], booked["grants"] = model.pop.firm_id.copy(), model.pop.grants.copy()
 
     failures: list[str] = []

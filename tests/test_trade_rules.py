@@ -152,11 +152,12 @@ def _spy_credits(monkeypatch) -> list:
     seen = []
     orig = accounts.pay_production_credits
 
-    def spy(model):
+    def spy(model, proc_given):
         pop = model.pop
         before = np.array(pop.grants, dtype=float, copy=True) * np.ones(len(pop))
         proc = processing_cost(pop, model.tables)
-        orig(model)
+        assert proc_given.tobytes() == proc.tobytes()  # the cost the price update read is the accounts' cost
+        orig(model, proc_given)
         seen.append(
             (
                 model.quarter,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from agents.firms import account, innovate, learn, patent_slot, processing_cost
 from scenarios.production_credit import ProductionCredit, ProductionCreditPolicy
 from scenarios.strategic_pricing import export_discount_loss
@@ -17,10 +19,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from sim.engine.model import ChainModel
 
 
-def do_accounting(model: ChainModel) -> None:
+def do_accounting(model: ChainModel, proc: np.ndarray | None = None) -> None:
     """Production credits paid into this quarter's grants; revenue at the traded price (less strategic export
-    discounts), costs, interest, tax; cash and debt update."""
-    pay_production_credits(model)
+    discounts), costs, interest, tax; cash and debt update. ``proc``: the firms' processing cost this quarter, when
+    the caller has read it (``prices.update_prices`` returns it; else read here)."""
+    if proc is None:
+        proc = processing_cost(model.pop, model.tables)
+    pay_production_credits(model, proc)
     adjust = export_discount_loss(model)
     if contracts.enabled(model):  # contract floors top up contracted sales (sim.engine.contracts)
         adjust = (0.0 if adjust is None else adjust) - contracts.topup(model)
@@ -35,16 +40,16 @@ def do_accounting(model: ChainModel) -> None:
         revenue_adjust=adjust,
         mothball_fixed_cost_saved=model.world.markets.mothball_fixed_cost_saved,
         rd_tax=model.rd_tax_now(),
+        proc=proc,
     )
     contracts.review(model)
 
 
-def pay_production_credits(model: ChainModel) -> None:
+def pay_production_credits(model: ChainModel, proc: np.ndarray) -> None:
     """Every active production credit (scenarios.production_credit: events and blocs' policies) pays into this
-    quarter's grants."""
+    quarter's grants, on the firms' processing cost ``proc`` (USD/kg per row)."""
     credits = [m for m in model.policy.modules if isinstance(m, ProductionCredit | ProductionCreditPolicy) and m.active]
     if credits:
-        proc = processing_cost(model.pop, model.tables)
         for credit in credits:
             credit.pay(model, proc)
 

@@ -202,9 +202,9 @@ class ChainModel(mesa.Model):
         self.buyers.do("step")  #    buyers set their need and orders
         clearing.clear_markets_and_produce(self)  # 2. markets clear upstream, production flows down
         demand.consume(self)  #    buyers stock what arrived and consume; stockpiles release to the short
-        prices.update_prices(self)  #    and price indices move with the quarter's trade
+        proc = prices.update_prices(self)  #    and price indices move with the quarter's trade
         self.security.update(self)  #    buyers' security premiums build with exposure and fade
-        accounts.do_accounting(self)  # 3. accounts
+        accounts.do_accounting(self, proc)  # 3. accounts, at the processing cost the prices read
         accounts.do_innovation(self)  # 4. innovation and learning
         investment.do_investment(self)  # 5. projects advance, investors decide
         entry_exit.do_entry_exit(self)  # 6. entry and exit

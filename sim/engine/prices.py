@@ -22,8 +22,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from sim.engine.model import ChainModel
 
 
-def update_prices(model: ChainModel) -> None:
-    """Bloc price indices move with demand on the bloc's suppliers (MODEL.md 5.1)."""
+def update_prices(model: ChainModel) -> np.ndarray:
+    """Bloc price indices move with demand on the bloc's suppliers (MODEL.md 5.1). Returns the firms' processing cost
+    it read (agents.firms.processing_cost, USD/kg per row): no rule changes it before the quarter's accounts, which
+    read it too (learning and process innovation come after them)."""
     T, pop, mk = model.tables, model.pop, model.markets
     B, S = T.B, T.S
     model.trade_price = mk.price.copy()  # sellers are paid the price index buyers faced this quarter
@@ -52,6 +54,7 @@ def update_prices(model: ChainModel) -> None:
     mk.update_expectations(model.world.investment.price_memory_quarters)
     a = 1.0 / max(model.world.investment.price_memory_quarters, 1.0)
     model.expected_paid = (1 - a) * model.expected_paid + a * model.paid_price
+    return proc
 
 
 def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.ndarray, new_price: np.ndarray, held_floor: np.ndarray) -> None:
