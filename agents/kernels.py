@@ -2,8 +2,10 @@
 
 A rule that treats every row on its own is written once as a loop over rows: each row's formula is the rule's
 docstring formula, evaluated in the same order, with the same IEEE double operations (+, -, x, /, min, max: no
-transcendental function, no reduction across rows, no fast-math), so a row's numbers are bit for bit those of the
-array code it replaces, on any processor (tests/test_kernels.py compares both on random populations). One pass over
+transcendental function, no fast-math), so a row's numbers are bit for bit those of the array code it replaces, on
+any processor (tests/test_kernels.py compares both on random populations). The only reductions across rows are sums
+by group (bloc and stage, tier, region, niche) added in row order, the order in which numpy's bincount adds them: the
+recorder's and the investors' sums over firms, taken in one pass instead of one bincount each. One pass over
 the rows instead of one per operation: the million-firm world reads each column once a quarter (docs/ODD.md 7.15,
 "Speed").
 
