@@ -677,7 +677,7 @@ def target_structure_code(fin) -> int:
 
 
 def load_kernels(T, fin) -> None:
-    """Compile the compiled rules (agents.kernels; the first time on a machine, about 3.5 s) or load them from
+    """Compile the compiled rules (agents.kernels; the first time on a machine, about 8 s) or load them from
     their cache (about 0.3 s) now, on an empty population, so that the model's build pays for it and a quarter's time
     is the rules' own. No number changes."""
     empty = FirmPopulation()
