@@ -97,7 +97,8 @@ class Recorder:
     def record_quarter(self) -> None:
         """Append the quarter's (B, S) value of every series, then the policy rows of the quarter."""
         m = self.model
-        sums = firm_sums(m)
+        patents = (m.pop.patents_invention, m.pop.patents_utility)  # in force, per firm: read once for both recorders
+        sums = firm_sums(m, patents)
         rec = firm_series(sums)
         trade, self.trade_t = trade_series(m)
         rec.update(trade)
@@ -107,7 +108,7 @@ class Recorder:
         rec.update(adaptation_series(m, self.trade_t))
         for k in SERIES:
             self.series[k].append(rec[k])
-        self.policy.record_quarter()
+        self.policy.record_quarter(patents)
 
     def record_firm_panel(self) -> None:
         """Annual snapshot of every live firm (for event studies of designation)."""
@@ -163,13 +164,14 @@ class Recorder:
 
 
 # ---------------------------------------------------------------------- the quarterly series, by kind
-def firm_sums(m: "ChainModel") -> dict[str, np.ndarray]:
+def firm_sums(m: "ChainModel", patents: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """The quarter's (B, S) sums over firms that the series read, by name (agents.kernels.FIRM_SUMS), in one pass over
     the rows (agents.kernels.firm_sum_rows). Stocks (capacity, pipeline, firm counts, patents in force) are summed over
     the firms live at the end of the quarter; flows (output, inputs, R&D, revenue, profit, unit cost x output) over
     every firm live in it, including those that exited in it: they produced, sold and bought this quarter before they
-    left."""
+    left. ``patents``: each firm's invention and utility patents in force, when the caller has read them."""
     T, pop = m.tables, m.pop
+    invention, utility = (pop.patents_invention, pop.patents_utility) if patents is None else patents
     out = np.zeros((len(kernels.FIRM_SUMS), T.B * T.S))
     kernels.firm_sum_rows(
         pop.bloc,
@@ -189,8 +191,8 @@ def firm_sums(m: "ChainModel") -> dict[str, np.ndarray]:
         pop.revenue,
         pop.profit,
         pop.unit_cost_usd_per_kg,
-        pop.patents_invention,
-        pop.patents_utility,
+        invention,
+        utility,
         out,
     )
     return {k: out[i].reshape(T.B, T.S) for i, k in enumerate(kernels.FIRM_SUMS)}

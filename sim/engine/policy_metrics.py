@@ -72,23 +72,29 @@ class PolicyRecorder:
         # them flagged that year (the firm-level capital-constraint shares of the summary)
         self._lg_window: dict[int, dict[str, set[int]]] = {}
 
-    def _by_bloc_and_tier(self, op: np.ndarray, exited_now: np.ndarray) -> dict[str, np.ndarray]:
+    def _by_bloc_and_tier(
+        self, op: np.ndarray, exited_now: np.ndarray, patents: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
         """(B, 5) sums per bloc and tier key (TIER_KEYS order), in one pass over the population per quarter
         (agents.kernels.tier_sum_rows), whatever the number of blocs. Counts and stocks are over the operating firms ``op``;
         the quarter's flows (R&D, revenue) also over the firms that exited in it (``exited_now``, at the tier they
-        held), which sold and spent this quarter before they left (a project firm has neither)."""
+        held), which sold and spent this quarter before they left (a project firm has neither). ``patents``: each firm's
+        invention and utility patents in force, when the caller has read them."""
         m = self.model
         pop, B = m.pop, m.tables.B
         K = len(Tier)
+        invention, utility = (pop.patents_invention, pop.patents_utility) if patents is None else patents
         tiers, key = np.zeros((len(kernels.TIER_SUMS), B * K)), np.zeros((len(kernels.TIER_SUMS), B))
         kernels.tier_sum_rows(
-            pop.bloc, pop.tier, K, op, exited_now, pop.key_lg, pop.patents_invention, pop.patents_utility,
+            pop.bloc, pop.tier, K, op, exited_now, pop.key_lg, invention, utility,
             pop.finance_constrained, pop.outside_finance, pop.rd_spend, pop.revenue, tiers, key,
         )  # fmt: skip
         out = {measure: np.column_stack([tiers[i].reshape(B, K), key[i]]) for i, measure in enumerate(kernels.TIER_SUMS)}
         return {measure: out[measure] for measure in TIER_MEASURES}
 
-    def record_quarter(self) -> None:
+    def record_quarter(self, patents: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """The quarter's policy rows. ``patents``: each firm's invention and utility patents in force, when the caller
+        (the recorder) has read them this quarter."""
         m = self.model
         pop, T = m.pop, m.tables
         q = m.quarter
@@ -97,7 +103,7 @@ class PolicyRecorder:
         stage_names = list(T.stages)
         processing = np.isin(pop.stage, [stage_names.index(s) for s in ("separation", "metal") if s in stage_names])
         magnet = pop.stage == (stage_names.index("magnet") if "magnet" in stage_names else -1)
-        sums = self._by_bloc_and_tier(op, pop.exit_step == q)
+        sums = self._by_bloc_and_tier(op, pop.exit_step == q, patents)
         for b in range(T.B):
             here = op & (pop.bloc == b)
             for k, key in enumerate(TIER_KEYS):
