@@ -684,12 +684,9 @@ def load_kernels(T, fin) -> None:
     account(empty, T, 0, fin, np.zeros((T.B, T.S)))
     none, no_rows = np.zeros(0), np.zeros(0, dtype=bool)  # the national world's niche clearing, with its columns' types
     kernels.clear_niche_rows(empty.niche, none, 1.0, none, no_rows, none, none, 1.0, none, 1, none, none, none, False)
-    z = np.zeros(0)  # the supply sums (ChainModel.supply), with the population's column types
-    kernels.supply_rows(
-        empty.bloc, empty.stage, 1, empty.phase, empty.capacity_t, empty.proj_phase, empty.proj_nameplate_t, empty.proj_added_t, z, z, z
-    )
+    e, z = empty, np.zeros(0)  # the supply sums (ChainModel.supply), with the population's column types
+    kernels.supply_rows(e.bloc, e.stage, 1, e.phase, e.capacity_t, e.proj_phase, e.proj_nameplate_t, e.proj_added_t, z, z, z)
     sums = np.zeros((len(kernels.FIRM_SUMS), 1))  # the recorder's sums (sim.engine.metrics.firm_sums)
-    e = empty
     kernels.firm_sum_rows(
         e.bloc, e.stage, 1, e.phase, e.exit_step, 0, e.mothballed, e.proj_phase, e.capacity_t, e.proj_nameplate_t, e.proj_added_t,
         e.output_t, e.inputs_t, e.rd_spend, e.revenue, e.profit, e.unit_cost_usd_per_kg, e.patents_invention, e.patents_utility, sums,
