@@ -250,7 +250,7 @@ class FundingAgency(mesa.Agent):
         if n_eligible <= 0:
             return out
         rate = min(sum(book["n_awards"] for book in past) / n_eligible, 1.0)
-        typical = T.capex_musd_per_kt[self.bloc] * T.plant_size_t.mean(axis=1) / 1000.0  # M USD of a mid-size plant
+        typical = T.capex_musd_per_kt[self.bloc] * T.bloc_plant_size_t[self.bloc].mean(axis=1) / 1000.0  # M USD of a mid-size plant
         out[self.stages] = support_share(self.cfg, typical)[self.stages] * rate
         return out
 

@@ -420,7 +420,7 @@ def choose_expansions(
     """Operating firms without a project whose plants are busy (orders at least the configured share
     of nameplate) review expansion with a probability per quarter;
     those whose expansion beats the PI threshold want it (nameplate = a drawn share of capacity,
-    at most one new plant of the stage's largest size). With ``inv.check_funds_at_expansion`` a firm that
+    at most one new plant of the bloc-stage's largest size, ``T.bloc_plant_size_t``). With ``inv.check_funds_at_expansion`` a firm that
     could not fund it today (:func:`funding`, outside equity drawn with its appetite) skips it and is marked
     finance-constrained; otherwise it commits and meets the funding test at the gate. A firm whose wanted
     expansion needs outside money beyond ``fin.outside_finance_share`` of its cost is marked ``outside_finance``
@@ -433,7 +433,7 @@ def choose_expansions(
     review = pop.operating & busy & (pop.proj_phase == ProjectPhase.NONE) & (u < inv.review_probability)
     go = review & (pi > inv.min_profitability_index)
     rows = np.flatnonzero(go)
-    size = T.plant_size_t[pop.stage[rows]]
+    size = T.bloc_plant_size_t[pop.bloc[rows], pop.stage[rows]]
     nameplate = np.clip(share[rows] * pop.capacity_t[rows], 0.1 * size[:, 0], size[:, 1])
     skipped = np.zeros(0, dtype=np.int64)
     capex = T.capex_musd_per_kt[pop.bloc[rows], pop.stage[rows]] * nameplate / 1000.0

@@ -6,11 +6,13 @@ classroom's chain picture with three blocs.
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
 from _rule_helpers import fresh_config
 
+from agents.firms import ProjectPhase
 from sim.classroom.dashboard import bloc_name, chain_option, prices_option
 from sim.config import ConfigError, compose, validate
 from sim.engine.model import ChainModel
@@ -115,3 +117,38 @@ def test_the_classroom_chain_and_prices_show_three_blocs():
     assert {f"{b}:{s}" for b in BLOCS for s in m.tables.stages} <= names
     prices = prices_option(m)
     assert prices["legend"]["data"] == [bloc_name(b) for b in BLOCS]  # the charts' names (China, West, Rest of world)
+
+
+def test_a_bloc_may_set_its_own_plant_size_for_entrants_and_expansions():
+    """world.blocs.<b>.stages.<s>.plant_size_t (docs/ODD.md 7.12): entrants of that bloc and stage draw their nameplate
+    in the bloc's range and their expansions are capped at its high end; other blocs keep the stage's range, and
+    without the key (null) every bloc has the stage's, as before."""
+    from agents.investment import choose_expansions
+    from sim.engine.entry_exit import add_entrants
+
+    default = _model()
+    np.testing.assert_array_equal(default.tables.bloc_plant_size_t, np.broadcast_to(default.tables.plant_size_t, (3, 4, 2)))
+    m = _model("world.blocs.rest_of_world.stages.mining.plant_size_t=[1000,2000]")
+    T, pop, rng = m.tables, m.pop, np.random.default_rng(7)
+    assert T.bloc_plant_size_t[ROW, MINING].tolist() == [1000.0, 2000.0]
+    assert T.bloc_plant_size_t[CHINA, MINING].tolist() == T.plant_size_t[MINING].tolist() == [10000.0, 40000.0]
+    regions = {b: np.flatnonzero(T.region_bloc == b)[:1] for b in (CHINA, ROW)}
+    row = add_entrants(m, ROW, MINING, 40, np.repeat(regions[ROW], 40), rng)
+    cn = add_entrants(m, CHINA, MINING, 40, np.repeat(regions[CHINA], 40), rng)
+    assert ((pop.proj_nameplate_t[row] >= 1000.0) & (pop.proj_nameplate_t[row] <= 2000.0)).all()
+    assert ((pop.proj_nameplate_t[cn] >= 10000.0) & (pop.proj_nameplate_t[cn] <= 40000.0)).all()
+    assert pop.proj_capex_musd[row].max() <= T.capex_musd_per_kt[ROW, MINING] * 2.0 + 1e-9
+    # expansions: busy operating mines of both blocs with 50 kt of nameplate, all reviewing and wanting one
+    mines = np.flatnonzero(pop.operating & (pop.stage == MINING) & np.isin(pop.bloc, [CHINA, ROW]))
+    pop.capacity_t[mines] = 50000.0
+    pop.orders_t[mines] = 50000.0
+    pop.proj_phase[mines] = ProjectPhase.NONE
+    inv = dataclasses.replace(m.world.investment, review_probability=1.0, check_funds_at_expansion=False)
+    pi = np.full(len(pop), 10.0)
+    rows, nameplate, _ = choose_expansions(pop, T, rng, pi, inv)
+    at = dict(zip(rows.tolist(), nameplate.tolist()))
+    row_mines = [at[r] for r in mines if pop.bloc[r] == ROW]
+    cn_mines = [at[r] for r in mines if pop.bloc[r] == CHINA]
+    assert row_mines and cn_mines
+    assert max(row_mines) == 2000.0  # 20-50% of 50 kt, capped at the bloc's largest new pit
+    assert min(cn_mines) >= 10000.0  # 20-50% of 50 kt, within the stage's range

@@ -78,6 +78,9 @@ class BlocStageConfig:
     new_plant_quality: float = f(lo=0.0, hi=1.0)  # share of first output that meets specification
     ramp_multiplier: float = f(lo=0.0)  # >1 where process know-how is missing
     entry_rate_per_year: float = f(lo=0.0)  # entrants per year at a profitability index of 1
+    # new plant nameplate in this bloc, t/yr, [low, high] (null: the stage's world.stages.<stage>.plant_size_t): where a bloc's
+    # sites differ in kind from the stage's, as the rest of the world's ionic-clay pits from hard-rock mines
+    plant_size_t: Optional[list[float]] = f(None, lo=0.0, pair=True)
 
 
 @dataclass
@@ -412,7 +415,7 @@ def check_types(obj: Any, prefix: str) -> None:
     for fl in dataclasses.fields(obj):
         key = f"{prefix}.{fl.name}" if prefix else fl.name
         value = getattr(obj, fl.name)
-        if fl.metadata.get("pair") and not isinstance(value, (list, tuple)):
+        if fl.metadata.get("pair") and not isinstance(value, (list, tuple)) and not (value is None and fl.default is None):
             raise ConfigError(key, f"must be a [low, high] pair (a list of two numbers, e.g. [1000, 5000]), got {value!r}")
         element = _DICT_ELEMENTS.get(key)  # a map the schema types as Any (world.firms) holds records after to_config
         _check_type(key, value, dict[str, element] if element is not None else _hints(type(obj))[fl.name])

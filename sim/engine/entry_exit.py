@@ -222,7 +222,7 @@ def add_entrants(
 ) -> np.ndarray:
     """New firms with a greenfield project in planning (MODEL.md 5.5)."""
     T, pop = model.tables, model.pop
-    size = T.plant_size_t[s]
+    size = T.bloc_plant_size_t[b, s]
     nameplate = np.exp(rng.uniform(np.log(size[0]), np.log(size[1]), n)) if size[1] > size[0] > 0 else np.full(n, size[1])
     rows = pop.add(
         n,

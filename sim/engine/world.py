@@ -79,6 +79,13 @@ class Tables:
     # the points of each bloc's policy instruments.rd_extra_deduction (set_rd_deduction): years and the additional deduction of R&D
     rd_deduction_years: list[np.ndarray] = field(default_factory=list)
     rd_deduction_share: list[np.ndarray] = field(default_factory=list)
+    # (B, S, 2) new plant nameplate by bloc and stage, t/yr: BlocStageConfig.plant_size_t where a bloc sets it, else the
+    # stage's plant_size_t (None when built: filled from plant_size_t for every bloc)
+    bloc_plant_size_t: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.bloc_plant_size_t is None:
+            self.bloc_plant_size_t = np.broadcast_to(self.plant_size_t, (self.B, *self.plant_size_t.shape)).copy()
 
     @property
     def B(self) -> int:
@@ -226,7 +233,12 @@ def _stage_tables(w: WorldConfig) -> dict[str, np.ndarray]:
 def _bloc_stage_tables(w: WorldConfig) -> dict[str, np.ndarray]:
     """(B, S) tables (pairs: (B, S, 2)) of the bloc-stage config."""
     cells = [[b.stages[s] for s in w.stages] for b in w.blocs.values()]
-    return {k: np.array([[getattr(c, k) for c in row] for row in cells], dtype=float) for k in BLOC_STAGE_KEYS}
+    out = {k: np.array([[getattr(c, k) for c in row] for row in cells], dtype=float) for k in BLOC_STAGE_KEYS}
+    stage_size = [w.stages[s].plant_size_t for s in w.stages]
+    out["bloc_plant_size_t"] = np.array(
+        [[c.plant_size_t if c.plant_size_t is not None else stage_size[j] for j, c in enumerate(row)] for row in cells], dtype=float
+    )
+    return out
 
 
 def _bloc_tables(w: WorldConfig) -> dict[str, np.ndarray | list[np.ndarray]]:
