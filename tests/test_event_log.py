@@ -42,3 +42,38 @@ def test_frame_names_blocs_and_stages():
     assert df["bloc"].isna().tolist() == [True, False, False, False, False]  # no bloc: missing
     assert df["bloc"].tolist()[1:] == ["china", "west", "west", "west"]
     assert df["stage"].tolist()[1:] == ["metal", "magnet", "magnet", "magnet"]
+
+
+def _frame_by_map(log: EventLog, blocs: list[str], stages: list[str], start_year: float):
+    """The table as EventLog.frame built it before it gathered the names (a call per event): the reference below."""
+    import pandas as pd
+
+    df = pd.DataFrame({c: getattr(log, c) for c in ("quarter", "kind", "firm_id", "bloc", "stage", "detail", "value")})
+    df = df.rename(columns={"quarter": "quarter_index"})
+    df.insert(1, "time", start_year + df["quarter_index"] / 4.0)
+    df["bloc"] = df["bloc"].map(lambda i: blocs[i] if i >= 0 else None)
+    df["stage"] = df["stage"].map(lambda i: stages[i] if i >= 0 else None)
+    return df
+
+
+def test_frame_is_the_table_a_name_per_event_gives_bit_for_bit():
+    """The frame gathers bloc and stage names in one pass; the table (types, values, missing names) is the one a
+    lookup per event gives, so events.parquet is the same file: a random log, one without any bloc, an empty one."""
+    import pandas as pd
+
+    blocs, stages = ["china", "west", "rest_of_world"], ["mining", "separation", "metal", "magnet"]
+    rng = np.random.default_rng(3)
+    clock = SimpleNamespace(q=0)
+    log = EventLog(now=lambda: clock.q)
+    for i in range(2000):
+        clock.q = i // 50
+        log.add(str(rng.choice(["entry", "exit", "award"])), int(rng.integers(-1, 99)), int(rng.integers(-1, 3)),
+                int(rng.integers(-1, 4)), str(rng.choice(["", "a", "b"])), float(rng.random()) if i % 3 else float("nan"))  # fmt: skip
+    none = EventLog(now=lambda: 2)
+    for _ in range(5):
+        none.add("run_start", detail="x")
+    for lg in (log, none, EventLog(now=lambda: 0)):
+        got, want = lg.frame(blocs, stages, 2015.0), _frame_by_map(lg, blocs, stages, 2015.0)
+        assert list(got.dtypes) == list(want.dtypes)
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+        assert (pd.util.hash_pandas_object(got).to_numpy() == pd.util.hash_pandas_object(want).to_numpy()).all()

@@ -635,3 +635,23 @@ def test_niches_per_listed_multiplies_every_sector_but_the_rare_earth_one():
     assert b[re_sector] == a[re_sector]
     rest = np.arange(len(a)) != re_sector
     assert np.all(np.abs(b[rest] - 6 * np.array([s.niches * 0.01 for s in one.national.sectors])[rest]) <= 0.5)
+
+
+def test_mean_of_a_few_finite_columns_is_the_row_reduction_bit_for_bit():
+    """The DiD's two-year means (sim.engine.national.recorder._mean_finite) add a few columns one by one: the bits of
+    numpy's row reduction over the same columns, NaN entries left out and NaN where a row has none."""
+    from sim.engine.national.recorder import _mean_finite
+
+    rng = np.random.default_rng(5)
+    a = rng.lognormal(-3.0, 1.0, (20_000, 11)).astype(np.float32)
+    a[rng.random(a.shape) < 0.3] = np.nan
+    a[rng.random(a.shape) < 0.05] = 0.0
+    for first in range(9):
+        for width in (1, 2, 3, 7, 8):
+            x = a[:, first : first + width]
+            ok = np.isfinite(x)
+            n = ok.sum(axis=1)
+            want = np.divide(np.where(ok, x, 0.0).sum(axis=1), n, out=np.full(len(x), np.nan), where=n > 0)
+            got = _mean_finite(x)
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64))

@@ -121,18 +121,25 @@ class EventLog:
     def frame(self, blocs: list[str], stages: list[str], start_year: float) -> pd.DataFrame:
         """The log as a table (events.parquet): quarter_index, time (fractional year), kind, firm_id,
         bloc and stage names (None: none), detail, value."""
-        df = pd.DataFrame(
+        if not self.kind:  # no events: every column empty, as pandas types empty lists
+            empty = pd.DataFrame({c: [] for c in ("quarter_index", "kind", "firm_id", "bloc", "stage", "detail", "value")})
+            empty.insert(1, "time", start_year + empty["quarter_index"] / 4.0)
+            return empty
+        quarter = np.asarray(self.quarter, dtype=np.int64)
+
+        def names(codes: list[int], labels: list[str]) -> np.ndarray:
+            """Each code's name, None for -1 (the last entry of the lookup), in one gather rather than a call per event."""
+            return np.array([*labels, None], dtype=object)[np.asarray(codes, dtype=np.int64)]
+
+        return pd.DataFrame(
             {
-                "quarter_index": self.quarter,
+                "quarter_index": quarter,
+                "time": start_year + quarter / 4.0,
                 "kind": self.kind,
-                "firm_id": self.firm_id,
-                "bloc": self.bloc,
-                "stage": self.stage,
+                "firm_id": np.asarray(self.firm_id, dtype=np.int64),
+                "bloc": names(self.bloc, blocs),
+                "stage": names(self.stage, stages),
                 "detail": self.detail,
-                "value": self.value,
+                "value": np.asarray(self.value, dtype=np.float64),
             }
         )
-        df.insert(1, "time", start_year + df["quarter_index"] / 4.0)
-        df["bloc"] = df["bloc"].map(lambda i: blocs[i] if i >= 0 else None)
-        df["stage"] = df["stage"].map(lambda i: stages[i] if i >= 0 else None)
-        return df
