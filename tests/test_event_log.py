@@ -58,7 +58,7 @@ def _frame_by_map(log: EventLog, blocs: list[str], stages: list[str], start_year
 
 def test_frame_is_the_table_a_name_per_event_gives_bit_for_bit():
     """The frame gathers bloc and stage names in one pass; the table (types, values, missing names) is the one a
-    lookup per event gives, so events.parquet is the same file: a random log, one without any bloc, an empty one."""
+    lookup per event gives, so events.parquet is the same file: a random log (negative codes: no name), one without any bloc, an empty one."""
     import pandas as pd
 
     blocs, stages = ["china", "west", "rest_of_world"], ["mining", "separation", "metal", "magnet"]
@@ -67,7 +67,7 @@ def test_frame_is_the_table_a_name_per_event_gives_bit_for_bit():
     log = EventLog(now=lambda: clock.q)
     for i in range(2000):
         clock.q = i // 50
-        log.add(str(rng.choice(["entry", "exit", "award"])), int(rng.integers(-1, 99)), int(rng.integers(-1, 3)),
+        log.add(str(rng.choice(["entry", "exit", "award"])), int(rng.integers(-1, 99)), int(rng.integers(-2, 3)),
                 int(rng.integers(-1, 4)), str(rng.choice(["", "a", "b"])), float(rng.random()) if i % 3 else float("nan"))  # fmt: skip
     none = EventLog(now=lambda: 2)
     for _ in range(5):

@@ -128,8 +128,10 @@ class EventLog:
         quarter = np.asarray(self.quarter, dtype=np.int64)
 
         def names(codes: list[int], labels: list[str]) -> np.ndarray:
-            """Each code's name, None for -1 (the last entry of the lookup), in one gather rather than a call per event."""
-            return np.array([*labels, None], dtype=object)[np.asarray(codes, dtype=np.int64)]
+            """Each code's name, None for a negative code (-1: none; the lookup's last entry), in one gather rather than a
+            call per event."""
+            idx = np.asarray(codes, dtype=np.int64)
+            return np.array([*labels, None], dtype=object)[np.where(idx >= 0, idx, len(labels))]
 
         return pd.DataFrame(
             {
