@@ -68,7 +68,7 @@ DESIGNATED = tuple(t for t in Tier if t != Tier.NONE)  # the tiers a government 
 KEY_LITTLE_GIANT = "key_little_giant"
 
 
-PATENT_SLOTS = 40  # cohort ring for patents in force (>= the longest configurable patent life)
+PATENT_SLOTS = 40  # the most cohorts a population's patent ring may hold (the longest configurable patent life; sim.config)
 HIST = 8  # quarters of revenue and R&D history kept per firm
 
 # name -> (dtype, default). Every column is one array of length n (or (n, k)).
@@ -185,6 +185,7 @@ GROWTH = 1.25  # the columns grow by this factor when full (FirmPopulation.add)
 # np.ascontiguousarray first): numpy's ``.sum(axis=1)`` adds eight or more columns in another order in this layout
 BY_QUARTER = ("rev_hist", "rd_hist", "prof_hist")
 WIDE = {"rev_hist": HIST, "rd_hist": HIST, "prof_hist": HIST, "pat_inv": PATENT_SLOTS, "pat_util": PATENT_SLOTS, "proj_u": 5}
+PATENT_COLUMNS = ("pat_inv", "pat_util")  # wide columns whose width is the population's patent ring (at most PATENT_SLOTS)
 
 
 UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # a column's items as raw bits of their width
@@ -227,12 +228,18 @@ def per_row(table: np.ndarray, *index: np.ndarray) -> np.ndarray | np.floating:
 class FirmPopulation:
     """Columnar store of all firms. ``pop.cash`` is a view of the live rows."""
 
-    def __init__(self, capacity: int = 256):
+    def __init__(self, capacity: int = 256, patent_slots: int = PATENT_SLOTS):
+        """``patent_slots``: the yearly cohorts the patent ring holds (``pat_inv``, ``pat_util``), at least the longest
+        patent life the run uses (:func:`patent_slots_for`); a world holds no more than it needs, since both columns
+        are moved in every compaction and read whenever patents in force are counted."""
+        if not 1 <= int(patent_slots) <= PATENT_SLOTS:
+            raise ValueError(f"patent_slots must be within 1-{PATENT_SLOTS}, got {patent_slots}")
         object.__setattr__(self, "n", 0)
         object.__setattr__(self, "next_id", 0)
         object.__setattr__(self, "_data", {})
         for name, (dtype, _) in COLUMNS.items():
-            shape = (capacity, WIDE[name]) if name in WIDE else (capacity,)
+            width = int(patent_slots) if name in PATENT_COLUMNS else WIDE.get(name)
+            shape = (capacity, width) if name in WIDE else (capacity,)
             # unfilled: no rule reads a row before ``add`` gives it its defaults, so the rows held in reserve cost no
             # writing (and their memory pages none until used)
             self._data[name] = np.empty(shape, dtype=dtype, order="F" if name in BY_QUARTER else "C")
@@ -261,6 +268,11 @@ class FirmPopulation:
     @property
     def capacity_rows(self) -> int:
         return len(self._data["firm_id"])
+
+    @property
+    def patent_slots(self) -> int:
+        """The yearly cohorts of the patent ring (the width of ``pat_inv`` and ``pat_util``)."""
+        return self._data["pat_inv"].shape[1]
 
     # -- rows -----------------------------------------------------------------
     def add(self, count: int, **values) -> np.ndarray:
@@ -749,19 +761,30 @@ def innovate(pop: FirmPopulation, T, inn, rng: np.random.Generator, year_slot: i
     np.add.at(pop.pat_util[:, year_slot], has, util.astype(pop.pat_util.dtype))
 
 
-def patent_slot(year_index: int) -> int:
+def patent_slot(year_index: int, slots: int) -> int:
     """The cohort slot of the patents granted in year ``year_index`` of the run (0: the start year; negative: before
-    it): a ring of PATENT_SLOTS years, longer than any patent term."""
-    return year_index % PATENT_SLOTS
+    it) in a ring of ``slots`` years (``FirmPopulation.patent_slots``), as long as the longest patent term or longer:
+    a cohort's slot is reused only in the year it lapses (:func:`expire_patents` empties it first)."""
+    return year_index % slots
 
 
-def lapse_patents(pop: FirmPopulation, lapse_per_year: np.ndarray, rng: np.random.Generator) -> None:
+def patent_slots_for(inn) -> int:
+    """The patent ring a run needs (``innovation``: a world's InnovationConfig): the longest of its two patent terms,
+    in years. Cohorts granted ``life`` or more years ago have lapsed, so no two cohorts in force share a slot."""
+    return max(int(inn.patent_life_years), int(inn.utility_patent_life_years), 1)
+
+
+def lapse_patents(pop: FirmPopulation, lapse_per_year: np.ndarray, rng: np.random.Generator, year_index: int) -> None:
     """Patents let lapse before their term, as holders stop paying the annual fees: each patent in force is dropped
     this year with its holder's bloc's ``lapse_per_year`` (a binomial thinning of each nonzero cohort, both classes).
-    A bloc with 0 keeps its patents to term; where every bloc has 0 nothing is drawn."""
+    A bloc with 0 keeps its patents to term; where every bloc has 0 nothing is drawn. The draws go row by row, and
+    within a row cohort by cohort in the order of their years modulo PATENT_SLOTS (:func:`lapse_order`), whatever the
+    ring's length: a run's numbers do not depend on how many slots its ring holds."""
     if not lapse_per_year.any():
         return
     keep = 1.0 - lapse_per_year
+    order = lapse_order(year_index, pop.patent_slots)
+    same = bool((order == np.arange(len(order))).all())
     for arr in (pop.pat_inv, pop.pat_util):
         # the rows holding any patent, then their nonzero cohorts in row-major order (as np.nonzero gives them): most
         # firms hold none, and a nonzero test on booleans is several times faster than on the counts
@@ -769,14 +792,29 @@ def lapse_patents(pop: FirmPopulation, lapse_per_year: np.ndarray, rng: np.rando
         if not held.size:
             continue
         sub = np.take(arr, held, axis=0)
+        if not same:
+            sub = np.ascontiguousarray(sub[:, order])
         flat = sub.reshape(-1)
         nz = np.flatnonzero(flat > 0)
         flat[nz] = rng.binomial(flat[nz], per_row(keep, pop.bloc[held[nz // arr.shape[1]]])).astype(arr.dtype, copy=False)
+        if not same:
+            sub = sub[:, np.argsort(order)]
         arr[held] = sub
+
+
+def lapse_order(year_index: int, slots: int) -> np.ndarray:
+    """(slots,) the ring's slots in the order :func:`lapse_patents` draws their cohorts at the start of year
+    ``year_index``: by the cohort's year modulo PATENT_SLOTS, the slot it would hold in a ring of PATENT_SLOTS years
+    (the ring every population held before each was sized to its patent terms; with that ring this is the slots'
+    own order). Slot j holds the cohort of the year in (year_index - slots, year_index] that is j modulo ``slots``."""
+    j = np.arange(slots)
+    years = year_index - (year_index - j) % slots
+    return np.argsort(years % PATENT_SLOTS, kind="stable")
 
 
 def expire_patents(pop: FirmPopulation, year_index: int, invention_life: int, utility_life: int) -> None:
     """At the start of year ``year_index`` the invention cohort granted ``invention_life`` years ago and the utility
     cohort granted ``utility_life`` years ago lapse (each class in force for its own term)."""
-    pop.pat_inv[:, patent_slot(year_index - invention_life)] = 0
-    pop.pat_util[:, patent_slot(year_index - utility_life)] = 0
+    slots = pop.patent_slots
+    pop.pat_inv[:, patent_slot(year_index - invention_life, slots)] = 0
+    pop.pat_util[:, patent_slot(year_index - utility_life, slots)] = 0

@@ -18,6 +18,7 @@ from agents.firms import (
     experience_factor,
     expire_patents,
     innovate,
+    lapse_order,
     lapse_patents,
     learn,
     mothball,
@@ -843,8 +844,8 @@ def test_utility_patents_lapse_after_their_own_shorter_term():
     """Utility models are in force 10 years, inventions 20 (Patent Law of the PRC, art. 42): at the start of year 12 the
     utility cohort of year 2 lapses while the invention cohort of year 2 stays in force (it lapses in year 22)."""
     pop = make_pop(2)
-    pop.pat_inv[:, patent_slot(2)] = 5
-    pop.pat_util[:, patent_slot(2)] = 7
+    pop.pat_inv[:, patent_slot(2, pop.patent_slots)] = 5
+    pop.pat_util[:, patent_slot(2, pop.patent_slots)] = 7
     for year in range(3, 12):
         expire_patents(pop, year, 20, 10)
     assert (pop.patents_utility == 7).all() and (pop.patents_invention == 5).all()  # nine years on: both in force
@@ -881,7 +882,7 @@ def test_model_expires_the_cohort_its_innovation_writes_next(monkeypatch):
     m.run()
     grants = [(q, slot) for kind, q, slot in calls if kind == "grant"]
     lapses = [(q, arg) for kind, q, arg in calls if kind == "lapse"]
-    assert grants == [(q, patent_slot(q // 4)) for q in range(12)]
+    assert grants == [(q, patent_slot(q // 4, m.pop.patent_slots)) for q in range(12)]
     assert lapses == [(4 * y, (y, 2, 1)) for y in (1, 2)]
 
 
@@ -893,10 +894,10 @@ def test_seeded_patents_respect_patent_life():
     inn = cfg.world.innovation
     assert m.pop.pat_inv.sum() > 0 and m.pop.pat_util.sum() > 0  # incumbents hold patents
     # before the first quarter, the slot that year 0's grants go into must be empty (cohorts of a full term ago have lapsed)
-    assert m.pop.pat_inv[:, patent_slot(0)].sum() == 0 and m.pop.pat_util[:, patent_slot(0)].sum() == 0
+    assert m.pop.pat_inv[:, patent_slot(0, m.pop.patent_slots)].sum() == 0 and m.pop.pat_util[:, patent_slot(0, m.pop.patent_slots)].sum() == 0
     # seeded cohorts reach back at most term - 1 years, each class its own term
-    inv_years = [k for k in range(1, PATENT_SLOTS) if m.pop.pat_inv[:, patent_slot(-k)].sum() > 0]
-    util_years = [k for k in range(1, PATENT_SLOTS) if m.pop.pat_util[:, patent_slot(-k)].sum() > 0]
+    inv_years = [k for k in range(1, m.pop.patent_slots) if m.pop.pat_inv[:, patent_slot(-k, m.pop.patent_slots)].sum() > 0]
+    util_years = [k for k in range(1, m.pop.patent_slots) if m.pop.pat_util[:, patent_slot(-k, m.pop.patent_slots)].sum() > 0]
     assert max(inv_years) == inn.patent_life_years - 1 and max(util_years) == inn.utility_patent_life_years - 1
 
 
@@ -909,17 +910,20 @@ def test_patents_lapse_at_their_blocs_yearly_rate():
     lapse = np.zeros(T.B)
     lapse[cn], lapse[west] = 0.109, 0.0424
     pop = make_pop(2 * n, bloc=np.repeat([cn, west], n))
-    pop.pat_inv[:, patent_slot(3)] = 10
-    pop.pat_util[:, patent_slot(5)] = 4
-    lapse_patents(pop, lapse, np.random.default_rng(3))
+    pop.pat_inv[:, patent_slot(3, pop.patent_slots)] = 10
+    pop.pat_util[:, patent_slot(5, pop.patent_slots)] = 4
+    lapse_patents(pop, lapse, np.random.default_rng(3), 6)
     for rows, p in ((slice(0, n), 0.109), (slice(n, 2 * n), 0.0424)):
-        for arr, slot, k in ((pop.pat_inv, patent_slot(3), 10), (pop.pat_util, patent_slot(5), 4)):
+        for arr, slot, k in ((pop.pat_inv, patent_slot(3, pop.patent_slots), 10), (pop.pat_util, patent_slot(5, pop.patent_slots), 4)):
             kept = arr[rows, slot]
             mean = k * (1 - p)
             assert kept.mean() == pytest.approx(mean, abs=5 * np.sqrt(k * p * (1 - p) / n))
             assert kept.var() == pytest.approx(k * p * (1 - p), rel=0.1)  # binomial, not a rounded share
             assert kept.min() >= 0 and kept.max() <= k
-    assert pop.pat_inv.sum() == pop.pat_inv[:, patent_slot(3)].sum() and pop.pat_util.sum() == pop.pat_util[:, patent_slot(5)].sum()
+    assert (
+        pop.pat_inv.sum() == pop.pat_inv[:, patent_slot(3, pop.patent_slots)].sum()
+        and pop.pat_util.sum() == pop.pat_util[:, patent_slot(5, pop.patent_slots)].sum()
+    )
 
 
 def test_no_lapse_draws_nothing_and_keeps_every_patent():
@@ -929,7 +933,7 @@ def test_no_lapse_draws_nothing_and_keeps_every_patent():
     pop.pat_util[:, 2] = 7
     before_inv, before_util = pop.pat_inv.copy(), pop.pat_util.copy()
     rng = np.random.default_rng(11)
-    lapse_patents(pop, np.zeros(T.B), rng)
+    lapse_patents(pop, np.zeros(T.B), rng, 0)
     np.testing.assert_array_equal(pop.pat_inv, before_inv)
     np.testing.assert_array_equal(pop.pat_util, before_util)
     assert rng.random() == np.random.default_rng(11).random()  # the stream is untouched: a run without lapse is as before
@@ -948,9 +952,70 @@ def test_a_bloc_that_lets_every_patent_lapse_holds_only_this_years_grants():
     m.run()
     cn = m.pop.bloc == bloc(m.tables, "china")
     held = np.flatnonzero(m.pop.pat_inv[cn].sum(axis=0) + m.pop.pat_util[cn].sum(axis=0))
-    assert list(held) == [patent_slot(1)]
+    assert list(held) == [patent_slot(1, m.pop.patent_slots)]
     west_slots = np.flatnonzero(m.pop.pat_inv[~cn].sum(axis=0))
     assert len(west_slots) > 5
+
+
+def test_a_world_holds_the_patent_ring_its_terms_need():
+    """A population's patent ring is as long as the run's longer patent term (20 years by default), not the 40 the
+    configuration allows: both patent columns are moved in every compaction and read whenever patents are counted."""
+    from sim.engine.model import ChainModel
+    from sim.engine.national.model import NationalModel
+
+    assert ChainModel(fresh_config("years=1")).pop.patent_slots == 20
+    assert ChainModel(fresh_config("years=1", "world.innovation.utility_patent_life_years=25")).pop.patent_slots == 25
+    national = NationalModel(fresh_config("scenario=national_programme", "national.scale=0.002", "years=1"))
+    assert national.pop.patent_slots == 20 and national.pop.pat_util.shape[1] == 20
+    with pytest.raises(ValueError, match="patent_slots"):
+        FirmPopulation(capacity=4, patent_slots=PATENT_SLOTS + 1)
+
+
+@pytest.mark.parametrize("lapse", [0.0, 0.2])
+def test_the_patent_rings_length_changes_no_number(monkeypatch, lapse):
+    """The same run with the ring its terms need and with the 40-slot ring every population held before: the same
+    patents in force per firm in every quarter, and the same accounts (a lapse draws its cohorts in the order of their
+    years modulo 40 either way: agents.firms.lapse_order). Terms of 3 and 2 years, so that the 3-slot ring wraps
+    within the run."""
+    import sim.engine.world as world_mod
+    from sim.engine.model import ChainModel
+
+    def run(slots):
+        if slots is not None:
+            monkeypatch.setattr(world_mod, "patent_slots_for", lambda inn: slots)
+        m = ChainModel(
+            fresh_config(
+                "years=5",
+                "world.innovation.patent_life_years=3",
+                "world.innovation.utility_patent_life_years=2",
+                f"world.blocs.china.patent_lapse_per_year={lapse}",
+                f"world.blocs.west.patent_lapse_per_year={lapse}",
+            )
+        )
+        monkeypatch.undo()
+        held = []
+        for _ in range(m.n_steps):
+            m.step()
+            held.append((m.pop.firm_id.copy(), m.pop.patents_invention.copy(), m.pop.patents_utility.copy(), m.pop.cash.copy()))
+        return m.pop.patent_slots, held
+
+    (short, a), (long_, b) = run(None), run(PATENT_SLOTS)
+    assert (short, long_) == (3, PATENT_SLOTS)
+    for x, y in zip(a, b, strict=True):
+        for u, v in zip(x, y, strict=True):
+            np.testing.assert_array_equal(u, v)
+    assert a[-1][1].sum() > 0
+
+
+def test_lapse_order_is_the_cohorts_years_modulo_the_longest_ring():
+    for year in (0, 3, 19, 20, 41, 57):
+        for slots in (1, 7, 20, 40):
+            order = lapse_order(year, slots)
+            years = year - (year - np.arange(slots)) % slots  # the year each slot holds, the latest `slots` years
+            assert sorted(order) == list(range(slots))
+            assert list(years[order] % PATENT_SLOTS) == sorted(years % PATENT_SLOTS)
+            assert all(patent_slot(y, slots) == j for j, y in enumerate(years))
+    np.testing.assert_array_equal(lapse_order(57, PATENT_SLOTS), np.arange(PATENT_SLOTS))  # the full ring: its own order
 
 
 def test_seeded_patents_in_force_thin_with_the_years_of_lapse():
@@ -962,7 +1027,7 @@ def test_seeded_patents_in_force_thin_with_the_years_of_lapse():
     for lapse in (0.0, 0.3):
         m = ChainModel(fresh_config("years=1", "world.scale=20", f"world.blocs.china.patent_lapse_per_year={lapse}"))
         cn = m.pop.bloc == bloc(m.tables, "china")
-        totals[lapse] = np.array([m.pop.pat_util[cn, patent_slot(-1 - k)].sum() for k in range(6)], dtype=float)
+        totals[lapse] = np.array([m.pop.pat_util[cn, patent_slot(-1 - k, m.pop.patent_slots)].sum() for k in range(6)], dtype=float)
     ratio = totals[0.3] / totals[0.0]
     np.testing.assert_allclose(ratio, 0.7 ** np.arange(1, 7), rtol=0.15)
 
@@ -977,7 +1042,7 @@ def test_national_seeding_spreads_patents_in_force_by_what_lapse_leaves():
         pop = make_pop(n)
         counts = np.full(n, 50)
         _seed_patents(pop, np.arange(n), "pat_inv", counts, np.full(n, age), life, np.random.default_rng(5), keep)
-        by_cohort = np.array([pop.pat_inv[:, patent_slot(-1 - k)].sum() for k in range(life - 1)], dtype=float)
+        by_cohort = np.array([pop.pat_inv[:, patent_slot(-1 - k, pop.patent_slots)].sum() for k in range(life - 1)], dtype=float)
         assert by_cohort.sum() == counts.sum()
         assert (by_cohort[10:] == 0).all()  # no cohort older than the firm
         w = keep ** np.arange(1, 11)

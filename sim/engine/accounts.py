@@ -57,6 +57,6 @@ def pay_production_credits(model: ChainModel, proc: np.ndarray) -> None:
 def do_innovation(model: ChainModel) -> None:
     """R&D adds knowledge and patents (the patent cohort of this year); learning by doing and the quality ramp."""
     pop, inn = model.pop, model.world.innovation
-    year_slot = patent_slot(model.quarter // 4)
+    year_slot = patent_slot(model.quarter // 4, model.pop.patent_slots)
     innovate(pop, model.tables, inn, model.streams["innovation"], year_slot, model.group_sharing)
     learn(pop, model.tables, inn.knowhow_ramp_effect, model.instruments.ramp_extra, inn.quality_ramp_on_throughput)

@@ -228,7 +228,7 @@ class ChainModel(mesa.Model):
         year_index = (self.steps) // 4
         inn = self.world.innovation
         expire_patents(self.pop, year_index, inn.patent_life_years, inn.utility_patent_life_years)
-        lapse_patents(self.pop, self.tables.patent_lapse_per_year, self.streams["innovation"])
+        lapse_patents(self.pop, self.tables.patent_lapse_per_year, self.streams["innovation"], year_index)
         self.pop.finance_constrained = False
         self.pop.outside_finance = False
         self.pop.compact()
@@ -265,7 +265,7 @@ class ChainModel(mesa.Model):
         # thinned rate); the draws are made for every row and past cohort of the longer term, in a fixed order
         for k in range(max(life, util_life) - 1):
             past = age_years > k
-            slot = patent_slot(-1 - k)
+            slot = patent_slot(-1 - k, pop.patent_slots)
             kept = mult * keep ** (k + 1)
             inv = rng.poisson(inn.invention_patents_per_musd * kept * rd_year)
             util = rng.poisson(inn.utility_patents_per_musd * kept * rd_year)

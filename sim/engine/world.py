@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agents.firms import FirmPopulation, Phase, working_capital_held
+from agents.firms import FirmPopulation, Phase, patent_slots_for, working_capital_held
 from agents.investment import ProjectPhase, project_reserve
 from sim.config import WorldConfig
 
@@ -281,7 +281,7 @@ def build_population(w: WorldConfig, T: Tables, rng: np.random.Generator) -> Fir
     buffer, and a patent stock consistent with its R&D over its age.
     """
     total = sum(max(int(round(c.count * w.scale)), 0) for c in w.firms.values())
-    pop = FirmPopulation(capacity=max(64, int(total * 1.5)))
+    pop = FirmPopulation(capacity=max(64, int(total * 1.5)), patent_slots=patent_slots_for(w.innovation))
     for name, c in w.firms.items():
         n = max(int(round(c.count * w.scale)), 0)
         if n == 0:

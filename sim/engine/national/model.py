@@ -185,7 +185,7 @@ class NationalModel(mesa.Model):
         price_usd = self.price[np.maximum(pop.niche, 0)] * T.reference_price_usd_per_kg[0]
         booked = self.government.rd_booked() if self.government is not None else None  # R&D as booked: the deduction's base
         firm_account(pop, T, self.quarter, self.finance, np.zeros((T.B, T.S)), row_price=price_usd, rd_tax=self.rd_tax_now(), rd_booked=booked)
-        innovate(pop, T, self.cfg.world.innovation, self.streams["innovation"], patent_slot(self.quarter // 4), np.zeros(0))
+        innovate(pop, T, self.cfg.world.innovation, self.streams["innovation"], patent_slot(self.quarter // 4, self.pop.patent_slots), np.zeros(0))
         market.invest(self)
         market.enter_and_exit(self)
         if self.government is not None:
@@ -198,7 +198,7 @@ class NationalModel(mesa.Model):
         """Between Q4 and Q1: patents lapse, the year's flags reset, exited rows are dropped, appeal shocks."""
         inn = self.cfg.world.innovation
         expire_patents(self.pop, self.steps // 4, inn.patent_life_years, inn.utility_patent_life_years)
-        lapse_patents(self.pop, self.tables.patent_lapse_per_year, self.streams["innovation"])
+        lapse_patents(self.pop, self.tables.patent_lapse_per_year, self.streams["innovation"], self.steps // 4)
         self.pop.finance_constrained = False
         self.pop.outside_finance = False
         self.pop.compact()

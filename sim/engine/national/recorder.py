@@ -124,7 +124,7 @@ class NationalRecorder:
         titled = here & (tier > Tier.NONE)
         newly = titled & (self.first_designation[ids] < 0)
         self.first_designation[ids[newly]] = yi
-        pat_inv, pat_util = pop.patents_invention, pop.patents_utility  # summed once: 40 cohorts a firm
+        pat_inv, pat_util = pop.patents_invention, pop.patents_utility  # summed once: a cohort ring per firm (20 years by default)
         pats = pat_inv + pat_util
         row: dict[str, Any] = {"year": year, "firms": int(here.sum())}
         for t, label in enumerate(TIER_LABELS):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from agents.firms import FirmPopulation, Phase, patent_slot, working_capital_held
+from agents.firms import FirmPopulation, Phase, patent_slot, patent_slots_for, working_capital_held
 from sim.config import Config
 from sim.engine.world import INITIAL_PLANT_LIFE_LEFT, Tables
 
@@ -175,7 +175,7 @@ def _seed_patents(
             p = np.where(slots_left == 1, 1.0, w / np.maximum(tail, w))
             tail = tail - w
         take = np.where(years > k, rng.binomial(left, p), 0)
-        pop._data[col][rows, patent_slot(-1 - k)] += take.astype(np.int32)
+        pop._data[col][rows, patent_slot(-1 - k, pop.patent_slots)] += take.astype(np.int32)
         left = left - take
 
 
@@ -204,7 +204,7 @@ def build_national_population(cfg: Config, T: Tables, rng: np.random.Generator) 
     others = [i for i in range(len(sector_names)) if i != re_sector]
     total = max(int(round(fc.count * n.scale)), 0)
     n_other = max(total - total_re, 0)
-    pop = FirmPopulation(capacity=max(64, int((n_other + total_re) * 1.25)))
+    pop = FirmPopulation(capacity=max(64, int((n_other + total_re) * 1.25)), patent_slots=patent_slots_for(cfg.world.innovation))
     # sectors, niches, provinces and size classes of the national SMEs
     shares = np.array([n.sectors[i].firm_share for i in others])
     sector = np.asarray(others)[rng.choice(len(others), size=n_other, p=shares / shares.sum())]
