@@ -228,16 +228,22 @@ def per_row(table: np.ndarray, *index: np.ndarray) -> np.ndarray | np.floating:
 class FirmPopulation:
     """Columnar store of all firms. ``pop.cash`` is a view of the live rows."""
 
-    def __init__(self, capacity: int = 256, patent_slots: int = PATENT_SLOTS):
+    def __init__(self, capacity: int = 256, patent_slots: int = PATENT_SLOTS, extra_columns: dict[str, tuple[Any, Any]] | None = None):
         """``patent_slots``: the yearly cohorts the patent ring holds (``pat_inv``, ``pat_util``), at least the longest
         patent life the run uses (:func:`patent_slots_for`); a world holds no more than it needs, since both columns
-        are moved in every compaction and read whenever patents in force are counted."""
+        are moved in every compaction and read whenever patents in force are counted. ``extra_columns``: a world's own
+        per-row columns beyond COLUMNS (name: (dtype, default)), kept, grown and compacted with the others (the
+        national world's cached exit weights: sim.engine.national.market.exit_weights)."""
         if not 1 <= int(patent_slots) <= PATENT_SLOTS:
             raise ValueError(f"patent_slots must be within 1-{PATENT_SLOTS}, got {patent_slots}")
+        clash = sorted(set(extra_columns or {}) & set(COLUMNS))
+        if clash:
+            raise ValueError(f"extra columns {clash} are firm columns already")
         object.__setattr__(self, "n", 0)
         object.__setattr__(self, "next_id", 0)
         object.__setattr__(self, "_data", {})
-        for name, (dtype, _) in COLUMNS.items():
+        object.__setattr__(self, "_columns", {**COLUMNS, **(extra_columns or {})})
+        for name, (dtype, _) in self._columns.items():
             width = int(patent_slots) if name in PATENT_COLUMNS else WIDE.get(name)
             shape = (capacity, width) if name in WIDE else (capacity,)
             # unfilled: no rule reads a row before ``add`` gives it its defaults, so the rows held in reserve cost no
@@ -291,7 +297,7 @@ class FirmPopulation:
                 grown[: self.n] = arr[: self.n]
                 self._data[name] = grown
         new = slice(self.n, need)
-        for name, (dtype, default) in COLUMNS.items():
+        for name, (dtype, default) in self.__dict__.get("_columns", COLUMNS).items():
             self._data[name][new] = default
         self._data["firm_id"][new] = np.arange(self.next_id, self.next_id + count, dtype=np.int64)
         object.__setattr__(self, "next_id", self.next_id + count)

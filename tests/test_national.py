@@ -341,6 +341,44 @@ def test_a_plant_closed_for_reasons_outside_the_model_closes():
     assert not pop.alive[0] and len(pop) == n0
 
 
+def test_cached_exit_weights_are_the_power_of_every_rows_capacity():
+    """market.exit_weights keeps each row's capacity ^ -elasticity and computes it again only where the capacity has
+    changed: after projects, exits, entrants, a compaction and a new elasticity it gives, bit for bit, the power of
+    every row's capacity (as the rule computed it on every row each quarter)."""
+    m = NationalModel(small_config("years=3"))
+    pop, el = m.pop, m.national.market.exit_size_elasticity
+
+    def every_row(e):
+        return np.power(np.maximum(pop.capacity_t, 1e-6), -e)
+
+    for _ in range(6):  # quarters and a year's compaction (projects, exits, entrants, sales move capacities)
+        m.step()
+        np.testing.assert_array_equal(market.exit_weights(pop, el), every_row(el))
+    rng = np.random.default_rng(4)
+    moved = rng.random(len(pop)) < 0.1
+    pop.capacity_t[moved] *= rng.uniform(0.5, 2.0, int(moved.sum()))  # capacities moved outside the rule
+    pop.capacity_t[:3] = 0.0
+    np.testing.assert_array_equal(market.exit_weights(pop, el), every_row(el))
+    np.testing.assert_array_equal(market.exit_weights(pop, 0.8), every_row(0.8))  # the lever moved: every row afresh
+    rows = pop.add(5, capacity_t=np.array([1.0, 50.0, 0.0, 3.5, 1e-9]))  # new rows have no weight yet
+    np.testing.assert_array_equal(market.exit_weights(pop, 0.8)[rows], every_row(0.8)[rows])
+
+
+def test_a_worlds_own_columns_grow_and_compact_with_the_firms():
+    from agents.firms import FirmPopulation
+
+    pop = FirmPopulation(capacity=2, extra_columns={"x": (np.float64, np.nan), "k": (np.int32, 7)})
+    rows = pop.add(3, x=np.array([1.0, 2.0, 3.0]))  # grows past its capacity
+    assert list(pop.k) == [7, 7, 7] and list(pop.x[rows]) == [1.0, 2.0, 3.0]
+    pop.add(1)
+    assert np.isnan(pop.x[3]) and pop.k[3] == 7
+    pop.phase[1] = Phase.EXITED
+    pop.compact()
+    assert list(pop.x[:2]) == [1.0, 3.0] and np.isnan(pop.x[2]) and len(pop) == 3
+    with pytest.raises(ValueError, match="cash"):
+        FirmPopulation(extra_columns={"cash": (np.float64, 0.0)})
+
+
 def _debt_ratio(pop) -> float:
     """Aggregate debt over cash, plant, construction and working capital of the live firms."""
     a = pop.alive

@@ -17,6 +17,7 @@ from scipy.special import ndtr, ndtri
 
 from agents.firms import FirmPopulation, Phase, patent_slot, patent_slots_for, working_capital_held
 from sim.config import Config
+from sim.engine.national.market import EXIT_WEIGHT_COLUMNS
 from sim.engine.world import INITIAL_PLANT_LIFE_LEFT, Tables
 
 RARE_EARTH_BLOC = "china"  # the bloc of the rare-earth world whose firm cohorts form the national world's rare-earth sector
@@ -204,7 +205,9 @@ def build_national_population(cfg: Config, T: Tables, rng: np.random.Generator) 
     others = [i for i in range(len(sector_names)) if i != re_sector]
     total = max(int(round(fc.count * n.scale)), 0)
     n_other = max(total - total_re, 0)
-    pop = FirmPopulation(capacity=max(64, int((n_other + total_re) * 1.25)), patent_slots=patent_slots_for(cfg.world.innovation))
+    pop = FirmPopulation(
+        capacity=max(64, int((n_other + total_re) * 1.25)), patent_slots=patent_slots_for(cfg.world.innovation), extra_columns=EXIT_WEIGHT_COLUMNS
+    )
     # sectors, niches, provinces and size classes of the national SMEs
     shares = np.array([n.sectors[i].firm_share for i in others])
     sector = np.asarray(others)[rng.choice(len(others), size=n_other, p=shares / shares.sum())]
