@@ -929,17 +929,20 @@ class Government(mesa.Agent):
         self._reset_benefits(here)
         tilt = np.where(self.gap_stage[pop.stage], 1.0 + self.policy.coordination.gap_tilt, 1.0)
         grant = np.zeros(len(pop))
+        # the title holders once (ascending), each tier's rows among them: a tier's rows are those of the whole
+        # population, in the same order, without a pass over every row per tier
+        held = np.flatnonzero(here & (pop.tier != Tier.NONE))
+        held_tier = pop.tier[held]
         for t in DESIGNATED:
             ben = self.policy.benefits.get(t.label)
             if ben is None:
                 continue
-            rows = np.flatnonzero(here & (pop.tier == t))
-            self._apply(rows, ben, tilt, grant, to_usd)
+            self._apply(held[held_tier == t], ben, tilt, grant, to_usd)
+        key_rows = np.flatnonzero(here & pop.key_lg)
         ben = self.policy.benefits.get(KEY_LITTLE_GIANT)
         if ben is not None:
-            self._apply(np.flatnonzero(here & pop.key_lg), ben, tilt, grant, to_usd, add=True)
+            self._apply(key_rows, ben, tilt, grant, to_usd, add=True)
         k = self.policy.designation.key_little_giant
-        key_rows = np.flatnonzero(here & pop.key_lg)
         key_grant = k.grant_myuan_per_firm_term / max(k.term_years * 4.0, 1.0) * to_usd if k.enabled else 0.0
         talent = np.where(here, pop.talent_subsidy * pop.rd_spend, 0.0)
         booked = self.rd_booked()
