@@ -28,6 +28,8 @@ UNITS = {
     "start_year": "year",
     "scale": "multiplier",
     "startup_reserve_share": "share of capex",
+    "output_quota_schedule": "t/yr from each year",
+    "output_quota_unofficial_schedule": "share of output, by year",
     "usd_per_cny": "USD per CNY",
     "independence_threshold": "share of final demand",
     "timeline_reference_year": "year",

@@ -229,6 +229,13 @@ class InstrumentsConfig:
     output_quota_t_per_year: dict[str, float] = field(default_factory=dict)
     output_quota_base_year: float = f(2015.0, lo=1900.0, hi=2300.0)  # the year of output_quota_t_per_year
     output_quota_unofficial_share: float = f(0.0, lo=0.0, hi=0.9)  # share of output produced beyond the quota (tolerated): cap = quota / (1 - share)
+    # the quotas as announced, year by year: stage -> [[year, t/yr], ...] (years strictly increasing), each in force from its
+    # year to the next point's; after the last point it grows with the demand path (as above); before the first point, the
+    # first; a stage given here ignores output_quota_t_per_year; {}: none
+    output_quota_schedule: dict[str, list[Any]] = field(default_factory=dict)
+    # [[year, share], ...]: output beyond the quota as a share of the total, linear between the points and flat outside them
+    # (years strictly increasing, shares in [0, 0.9]); []: output_quota_unofficial_share in every year
+    output_quota_unofficial_schedule: list[Any] = field(default_factory=list)
     # [[year, share], ...]: the additional deduction of R&D expense from taxable profit from each year on (0.75: 175% of R&D
     # deducted), a step schedule read at the start of the run; [] none: no deduction and R&D at its drawn propensity (the rule before)
     rd_extra_deduction: list[Any] = field(default_factory=list)
@@ -486,22 +493,29 @@ def check_policy(key: str, bloc: str, p: PolicyConfig, cfg) -> None:
             raise ConfigError(f"{key}.instruments.production_credit_cost_share.{s}", f"must be <= 1, got {v!r}")
         if s in ins.production_credit_usd_per_kg:
             raise ConfigError(f"{key}.instruments.production_credit_cost_share.{s}", "a stage has a credit per kg or a cost share, not both")
-    check_deduction_schedule(f"{key}.instruments.rd_extra_deduction", ins.rd_extra_deduction)
+    check_points(f"{key}.instruments.rd_extra_deduction", ins.rd_extra_deduction, "share", 0.0, 3.0, "[[2018, 0.75]] (0.75: 175% of R&D deducted)")
+    _check_names(f"{key}.instruments.output_quota_schedule", list(ins.output_quota_schedule), stages, "stage")
+    for s, sched in ins.output_quota_schedule.items():
+        check_points(f"{key}.instruments.output_quota_schedule.{s}", sched, "t/yr", 0.0, float("inf"), "[[2015, 105000], [2018, 120000]]")
+    unofficial = ins.output_quota_unofficial_schedule
+    check_points(f"{key}.instruments.output_quota_unofficial_schedule", unofficial, "share", 0.0, 0.9, "[[2015, 0.3], [2020, 0.1]]")
 
 
-def check_deduction_schedule(key: str, schedule: Any) -> None:
-    """[[year, share], ...] with shares in [0, 3] and years strictly increasing ([]: none)."""
-    if not isinstance(schedule, (list, tuple)):
-        raise ConfigError(key, f"must be a list of [year, share] points (share in [0, 3]), or [] for none; got {schedule!r}")
-    for i, pt in enumerate(schedule):
+def check_points(key: str, points: Any, what: str, lo: float, hi: float, example: str) -> None:
+    """[[year, value], ...] with values in [lo, hi] and years strictly increasing ([]: none)."""
+    bound = f"{what} >= {lo:g}" if hi == float("inf") else f"{what} in [{lo:g}, {hi:g}]"
+    allowed = f"a list of [year, {what}] points with {bound}, e.g. {example}"
+    if not isinstance(points, (list, tuple)):
+        raise ConfigError(key, f"must be {allowed}; got {points!r}")
+    for i, pt in enumerate(points):
         if not (
             isinstance(pt, (list, tuple))
             and len(pt) == 2
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v == v for v in pt)
-            and 0.0 <= pt[1] <= 3.0
+            and lo <= pt[1] <= hi
         ):
-            raise ConfigError(f"{key}[{i}]", f"must be [year, share] with share in [0, 3] (0.75: 175% of R&D deducted), got {pt!r}")
-    years = [pt[0] for pt in schedule]
+            raise ConfigError(f"{key}[{i}]", f"must be [year, {what}] with {bound}, got {pt!r}")
+    years = [pt[0] for pt in points]
     if any(b <= a for a, b in zip(years, years[1:])):
         raise ConfigError(key, f"years must be strictly increasing, got {years}")
 

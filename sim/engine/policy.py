@@ -53,6 +53,35 @@ class PolicyModule(Protocol):
     def fiscal_musd(self) -> dict[tuple[int, str], float]: ...
 
 
+def output_quota_t(pi, stage: str, year: float, demand, scale: float = 1.0) -> float:
+    """The bloc's national output quota at ``stage`` in ``year``, t/yr in a world of ``scale``, from its ``instruments``
+    (docs/ODD.md 7.9).
+
+    With a schedule for the stage (``output_quota_schedule``: [[year, t], ...], the quotas as announced): the last point at
+    or before the year, in force until the next; after the last point, that quota grown with the bloc's final-demand path
+    ``demand(year)`` (the plan's projection) from the point's year; before the first point, the first. Otherwise the
+    base-year quota (``output_quota_t_per_year``) grown with the demand path from ``output_quota_base_year``."""
+    points = pi.output_quota_schedule.get(stage)
+    if points:
+        k = max(sum(1 for y, _ in points if y <= year) - 1, 0)
+        y_k, q_k = points[k]
+        if k < len(points) - 1 or year < y_k:
+            return float(q_k) * scale
+        base, base_year = float(q_k), float(y_k)
+    else:
+        base, base_year = float(pi.output_quota_t_per_year[stage]), float(pi.output_quota_base_year)
+    return base * scale * (demand(year) / max(demand(base_year), 1e-9))
+
+
+def unofficial_share(pi, year: float) -> float:
+    """Output beyond the quota as a share of the bloc's total in ``year``: ``output_quota_unofficial_schedule`` linear
+    between its points and flat outside them, or ``output_quota_unofficial_share`` without a schedule."""
+    points = pi.output_quota_unofficial_schedule
+    if not points:
+        return float(pi.output_quota_unofficial_share)
+    return float(np.interp(year, [p[0] for p in points], [p[1] for p in points]))
+
+
 class BlocInstruments:
     """Bloc-wide instruments of one bloc's policy, as named layers on ``model.instruments`` (so that retiring
     removes exactly them): permitting speed (coordination.permit_factor) and caps, the know-how programme,
@@ -122,7 +151,7 @@ class BlocInstruments:
             for st, rate in pi.import_tariff.items():
                 tariff[b, np.arange(T.B) != b, T.stages.index(st)] = rate
             ins.set_layer("tariff", name, tariff, op="add", init=0.0)
-        if pi.output_quota_t_per_year:
+        if pi.output_quota_t_per_year or pi.output_quota_schedule:
             self.set_output_quota(model)
         if pi.export_ban_stages:  # a standing ban: other blocs' buyers cannot buy these stages from the bloc's producers
             model.markets.set_export_control(f"{name}:export_ban", T.blocs[b], pi.export_ban_stages, 0.0, standing=True)
@@ -140,21 +169,21 @@ class BlocInstruments:
             self.model.price_floors.remove(f"{self.name}:floors")
 
     def set_output_quota(self, model) -> None:
-        """The national output quota of this quarter: the base-year quota x the bloc's final-demand path now over its
-        value in the base year (the plan grows the quota with projected demand; MODEL.md 5.6), plus the output produced
-        beyond the quota (``output_quota_unofficial_share`` of the total)."""
+        """The national output quota of this quarter (:func:`output_quota_t`) plus the output produced beyond it
+        (:func:`unofficial_share` of the total): cap = quota / (1 - share)."""
         T, pi, b = model.tables, self.policy.instruments, self.bloc
-        growth = T.final_demand_t_per_year(b, model.current_year) / max(T.final_demand_t_per_year(b, pi.output_quota_base_year), 1e-9)
+        share = unofficial_share(pi, model.current_year)
         caps = np.full((T.B, T.S), np.inf)
-        for st, base in pi.output_quota_t_per_year.items():
-            caps[b, T.stages.index(st)] = base * model.world.scale * growth / (1.0 - pi.output_quota_unofficial_share)
+        for st in {**pi.output_quota_t_per_year, **pi.output_quota_schedule}:
+            quota = output_quota_t(pi, st, model.current_year, lambda y: T.final_demand_t_per_year(b, y), model.world.scale)
+            caps[b, T.stages.index(st)] = quota / (1.0 - share)
         model.instruments.set_layer("output_cap_t", self.name, caps, op="min", init=np.inf)
 
     def quarter(self, model) -> None:
         """The output quota moves with the plan's demand projection; with per-plant floors the state's offtake clock
         starts at its first delivery; the other layers act where the arrays are read."""
         pi = self.policy.instruments
-        if pi.output_quota_t_per_year and not self.retired:
+        if (pi.output_quota_t_per_year or pi.output_quota_schedule) and not self.retired:
             self.set_output_quota(model)
         if pi.floor_per_plant and pi.floor_years > 0 and self.floor_end < 0 and not self.retired:
             if model.price_floors.offtake_t[self.bloc].sum() > 0:
