@@ -74,15 +74,17 @@ def _model(**instruments) -> ChainModel:
 
 def test_chinas_mines_produce_no_more_than_the_announced_quota_and_the_share_beyond_it():
     """A schedule well below what China's mines can make: each quarter's output of the bloc's mines is the quota of the
-    quarter over (1 - share), over four; the cap moves in the quarter the schedule steps; no other bloc or stage is capped."""
+    quarter over (1 - share), over four, from the quarter's own year (2016's quota binds from 2016 Q1); the cap moves in the
+    quarter the schedule steps; no other bloc or stage is capped."""
     sched = [[2015, 80000.0], [2016, 60000.0], [2017, 100000.0]]
     share = [[2015, 0.3], [2017, 0.1]]
     m = _model(output_quota_schedule={"mining": sched}, output_quota_unofficial_schedule=share)
     pi = m.cfg.policy["china"].instruments
     made = []
     while m.quarter < 11:
-        year = m.current_year
+        year = m.world.start_year + m.steps / 4.0  # the quarter the step clears (m.current_year is the last one's)
         m.step()
+        assert m.current_year == year
         path = lambda y: m.tables.final_demand_t_per_year(CHINA, y)  # noqa: E731
         expect = output_quota_t(pi, "mining", year, path, m.world.scale) / (1.0 - unofficial_share(pi, year))
         made.append((year, m.recorder.series["output_t"][-1][CHINA, MINING], expect / 4.0))

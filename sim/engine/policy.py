@@ -152,7 +152,7 @@ class BlocInstruments:
                 tariff[b, np.arange(T.B) != b, T.stages.index(st)] = rate
             ins.set_layer("tariff", name, tariff, op="add", init=0.0)
         if pi.output_quota_t_per_year or pi.output_quota_schedule:
-            self.set_output_quota(model)
+            self.set_output_quota(model, model.current_year)
         if pi.export_ban_stages:  # a standing ban: other blocs' buyers cannot buy these stages from the bloc's producers
             model.markets.set_export_control(f"{name}:export_ban", T.blocs[b], pi.export_ban_stages, 0.0, standing=True)
         if pi.defence_mandate_share > 0:
@@ -168,14 +168,15 @@ class BlocInstruments:
         if not self.retired and self.floor_end == self.model.quarter + 1:
             self.model.price_floors.remove(f"{self.name}:floors")
 
-    def set_output_quota(self, model) -> None:
-        """The national output quota of this quarter (:func:`output_quota_t`) plus the output produced beyond it
-        (:func:`unofficial_share` of the total): cap = quota / (1 - share)."""
+    def set_output_quota(self, model, year: float) -> None:
+        """The national output quota of the quarter starting at ``year`` (:func:`output_quota_t`) plus the output
+        produced beyond it (:func:`unofficial_share` of the total): cap = quota / (1 - share). Set at install for the
+        first quarter and at the end of each quarter for the next: the markets read it when they clear."""
         T, pi, b = model.tables, self.policy.instruments, self.bloc
-        share = unofficial_share(pi, model.current_year)
+        share = unofficial_share(pi, year)
         caps = np.full((T.B, T.S), np.inf)
         for st in {**pi.output_quota_t_per_year, **pi.output_quota_schedule}:
-            quota = output_quota_t(pi, st, model.current_year, lambda y: T.final_demand_t_per_year(b, y), model.world.scale)
+            quota = output_quota_t(pi, st, year, lambda y: T.final_demand_t_per_year(b, y), model.world.scale)
             caps[b, T.stages.index(st)] = quota / (1.0 - share)
         model.instruments.set_layer("output_cap_t", self.name, caps, op="min", init=np.inf)
 
@@ -184,7 +185,7 @@ class BlocInstruments:
         starts at its first delivery; the other layers act where the arrays are read."""
         pi = self.policy.instruments
         if (pi.output_quota_t_per_year or pi.output_quota_schedule) and not self.retired:
-            self.set_output_quota(model)
+            self.set_output_quota(model, model.current_year + 0.25)  # the next quarter's: this quarter's markets have cleared
         if pi.floor_per_plant and pi.floor_years > 0 and self.floor_end < 0 and not self.retired:
             if model.price_floors.offtake_t[self.bloc].sum() > 0:
                 self.floor_end = model.quarter + 1 + int(round(pi.floor_years * 4))
