@@ -123,3 +123,27 @@ def test_bad_schedules_give_one_line_naming_the_key(field, value, key, words):
         validate(cfg)
     assert ei.value.key == f"policy.china.instruments.{key}", ei.value.key
     assert all(w in str(ei.value) for w in words) and "\n" not in str(ei.value), str(ei.value)
+
+
+def test_the_timeseries_records_the_cap_each_quarter_cleared_under():
+    """``output_quota_t``: the cap of China's mines each quarter (what their output was held to), NaN elsewhere and in
+    a run without a quota."""
+    sched = [[2015, 80000.0], [2016, 60000.0], [2017, 70000.0]]  # 2016 is not the last point: flat through the year
+    m = _model(output_quota_schedule={"mining": sched}, output_quota_unofficial_schedule=[[2015, 0.2]])
+    m.cfg.years = 2
+    while m.quarter < 7:
+        m.step()
+    cap = np.stack(m.recorder.series["output_quota_t"])  # (Q, B, S)
+    out = np.stack(m.recorder.series["output_t"])
+    np.testing.assert_allclose(cap[:4, CHINA, MINING], 80000.0 / 0.8)
+    np.testing.assert_allclose(cap[4:, CHINA, MINING], 60000.0 / 0.8)
+    assert (out[:, CHINA, MINING] <= cap[:, CHINA, MINING] / 4.0 * (1 + 1e-9)).all()
+    rest = np.ones(cap.shape[1:], dtype=bool)
+    rest[CHINA, MINING] = False
+    assert np.isnan(cap[:, rest]).all()
+    ts = m.recorder.timeseries()
+    row = ts[(ts["bloc"] == "china") & (ts["stage"] == "mining")]
+    np.testing.assert_allclose(row["output_quota_t"].to_numpy(), cap[:, CHINA, MINING])
+    plain = _model()
+    plain.step()
+    assert np.isnan(plain.recorder.series["output_quota_t"][-1]).all()

@@ -105,6 +105,7 @@ DOCUMENTED_SERIES = [
     "demand_price_factor",
     "security_premium",
     "contracted_t",
+    "output_quota_t",
 ]
 SUMMARY_KEYS = {
     "scenario",

@@ -64,6 +64,7 @@ SERIES = (
     "demand_price_factor",
     "security_premium",
     "contracted_t",
+    "output_quota_t",
 )
 
 
@@ -106,6 +107,7 @@ class Recorder:
         rec.update(count_series(m))
         rec.update(demand_series(m, rec["output_t"], rec["capacity_t"]))
         rec.update(adaptation_series(m, self.trade_t))
+        rec["output_quota_t"] = quota_series(m)
         for k in SERIES:
             self.series[k].append(rec[k])
         self.policy.record_quarter(patents)
@@ -322,6 +324,15 @@ def adaptation_series(m: "ChainModel", trade_t: np.ndarray) -> dict[str, np.ndar
         "security_premium": np.divide(weighted, tot, out=np.zeros((B, S)), where=tot > 0),
         "contracted_t": T.bs_sum(m.pop.bloc[alive], m.pop.stage[alive], m.pop.contract_t[alive]),
     }
+
+
+def quota_series(m: "ChainModel") -> np.ndarray:
+    """(B, S) the national output cap the quarter's markets cleared under, t/yr: the quota over (1 - the share beyond it)
+    (sim.engine.policy.BlocInstruments.set_output_quota); NaN where no quota is in force."""
+    cap = m.output_cap_in_force
+    if cap is None:
+        return np.full((m.tables.B, m.tables.S), np.nan)
+    return np.where(np.isfinite(cap), cap, np.nan)
 
 
 # ---------------------------------------------------------------------- the firm panel

@@ -61,6 +61,7 @@ class ChainModel(mesa.Model):
         self.sales_expected_quarter = -2  # the quarter sales_expected was last smoothed
         self.sales_smoothed: np.ndarray | None = None  # (B, S) the smoothed part of sales_expected (investment.unfed_need_at_once)
         self.demand_growth = np.ones((T.B, T.S))  # world final demand over the lead time / now (sim.engine.investment)
+        self.output_cap_in_force: np.ndarray | None = None  # (B, S) national output caps the markets cleared under, t/yr (clearing._offer)
         self.input_feed: tuple[np.ndarray, np.ndarray] | None = None  # (B, S) feed and sellable output, t/yr (sim.engine.investment.input_feed)
         self.expected_market_price: np.ndarray | None = None  # (B, S) investors' price before state floors (sim.engine.investment)
         self.lead_years = inv.lead_years(T)
