@@ -112,6 +112,7 @@ def test_without_a_schedule_no_cap_is_set():
         ("output_quota_schedule", {"mining": [[2015]]}, "output_quota_schedule.mining[0]", ("[year, t/yr]",)),
         ("output_quota_schedule", {"mining": [[2016, 1.0], [2015, 2.0]]}, "output_quota_schedule.mining", ("strictly increasing",)),
         ("output_quota_schedule", {"mining": 105000}, "output_quota_schedule.mining", ("list of [year, t/yr]",)),
+        ("output_quota_schedule", {"mining": []}, "output_quota_schedule.mining", ("at least one", "leave the stage out")),
         ("output_quota_unofficial_schedule", [[2015, 0.95]], "output_quota_unofficial_schedule[0]", ("[0, 0.9]",)),
         ("output_quota_unofficial_schedule", [[2015, "a"]], "output_quota_unofficial_schedule[0]", ("[year, share]",)),
     ],

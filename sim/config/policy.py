@@ -496,6 +496,10 @@ def check_policy(key: str, bloc: str, p: PolicyConfig, cfg) -> None:
     check_points(f"{key}.instruments.rd_extra_deduction", ins.rd_extra_deduction, "share", 0.0, 3.0, "[[2018, 0.75]] (0.75: 175% of R&D deducted)")
     _check_names(f"{key}.instruments.output_quota_schedule", list(ins.output_quota_schedule), stages, "stage")
     for s, sched in ins.output_quota_schedule.items():
+        if isinstance(sched, (list, tuple)) and not sched:
+            raise ConfigError(
+                f"{key}.instruments.output_quota_schedule.{s}", "needs at least one [year, t/yr] point; leave the stage out for no quota"
+            )
         check_points(f"{key}.instruments.output_quota_schedule.{s}", sched, "t/yr", 0.0, float("inf"), "[[2015, 105000], [2018, 120000]]")
     unofficial = ins.output_quota_unofficial_schedule
     check_points(f"{key}.instruments.output_quota_unofficial_schedule", unofficial, "share", 0.0, 0.9, "[[2015, 0.3], [2020, 0.1]]")

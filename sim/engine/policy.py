@@ -152,7 +152,7 @@ class BlocInstruments:
                 tariff[b, np.arange(T.B) != b, T.stages.index(st)] = rate
             ins.set_layer("tariff", name, tariff, op="add", init=0.0)
         if pi.output_quota_t_per_year or pi.output_quota_schedule:
-            self.set_output_quota(model, model.current_year)
+            self.set_output_quota(model)
         if pi.export_ban_stages:  # a standing ban: other blocs' buyers cannot buy these stages from the bloc's producers
             model.markets.set_export_control(f"{name}:export_ban", T.blocs[b], pi.export_ban_stages, 0.0, standing=True)
         if pi.defence_mandate_share > 0:
@@ -168,11 +168,12 @@ class BlocInstruments:
         if not self.retired and self.floor_end == self.model.quarter + 1:
             self.model.price_floors.remove(f"{self.name}:floors")
 
-    def set_output_quota(self, model, year: float) -> None:
-        """The national output quota of the quarter starting at ``year`` (:func:`output_quota_t`) plus the output
-        produced beyond it (:func:`unofficial_share` of the total): cap = quota / (1 - share). Set at install for the
-        first quarter and at the end of each quarter for the next: the markets read it when they clear."""
+    def set_output_quota(self, model) -> None:
+        """The national output quota of the next quarter the markets clear (:func:`output_quota_t`, from that quarter's
+        year) plus the output produced beyond it (:func:`unofficial_share` of the total): cap = quota / (1 - share). Set
+        at install and in each quarter's policy step, after the quarter's markets have cleared."""
         T, pi, b = model.tables, self.policy.instruments, self.bloc
+        year = model.world.start_year + (model.quarter + 1) / 4.0  # the next clearing's (the first: quarter -1 at set-up)
         share = unofficial_share(pi, year)
         caps = np.full((T.B, T.S), np.inf)
         for st in {**pi.output_quota_t_per_year, **pi.output_quota_schedule}:
@@ -185,7 +186,7 @@ class BlocInstruments:
         starts at its first delivery; the other layers act where the arrays are read."""
         pi = self.policy.instruments
         if (pi.output_quota_t_per_year or pi.output_quota_schedule) and not self.retired:
-            self.set_output_quota(model, model.current_year + 0.25)  # the next quarter's: this quarter's markets have cleared
+            self.set_output_quota(model)
         if pi.floor_per_plant and pi.floor_years > 0 and self.floor_end < 0 and not self.retired:
             if model.price_floors.offtake_t[self.bloc].sum() > 0:
                 self.floor_end = model.quarter + 1 + int(round(pi.floor_years * 4))
