@@ -225,8 +225,10 @@ def _offer(model: ChainModel) -> None:
         outside = T.private_outside_state_groups(pop.group, pop.state_owned)
         pop.potential_t = np.where(outside, pop.potential_t * quota[pop.bloc, pop.stage], pop.potential_t)
     cap = model.instruments.output_cap_t
-    model.output_cap_in_force = cap.copy() if cap is not None and np.isfinite(cap).any() else None  # recorded: output_quota_t
-    if cap is not None and np.isfinite(cap).any():  # national output quotas: the bloc-stage's output at most a quarter of it
+    if cap is not None and not np.isfinite(cap).any():
+        cap = None
+    model.output_cap_in_force = None if cap is None else cap.copy()  # recorded: output_quota_t
+    if cap is not None:  # national output quotas: the bloc-stage's output at most a quarter of it
         total = T.bs_sum(pop.bloc, pop.stage, np.where(pop.alive, pop.potential_t, 0.0))
         scale = np.where(total > cap / 4.0, np.divide(cap / 4.0, total, out=np.ones_like(total), where=total > 0), 1.0)
         pop.potential_t = pop.potential_t * scale[pop.bloc, pop.stage]
