@@ -717,6 +717,11 @@ def load_kernels(T, fin) -> None:
         e.bloc, e.tier, len(Tier), no, no, e.key_lg, e.patents_invention, e.patents_utility, e.finance_constrained,
         e.outside_finance, e.rd_spend, e.revenue, tiers, key,
     )  # fmt: skip
+    flags, values = np.zeros(len(Tier) + 1, dtype=np.bool_), np.zeros(len(Tier) + 1)  # the benefits (Government.apply_benefits)
+    kernels.benefit_rows(
+        no, e.stage, e.tier, e.key_lg, z, z, z, z, z, z, False, np.zeros(1, dtype=np.bool_), 1.0, 0.25, 0.05, flags, flags,
+        values, values, values, values, values, values, values, 0.0, z, z, z, z, z, z, z, z, z, z, z, z,
+    )  # fmt: skip
     for arr in empty._data.values():  # the compaction's row moves, for the kinds of column there are
         _compact_rows(arr, 0, np.zeros(0, dtype=np.int64))
 

@@ -38,6 +38,7 @@ import mesa
 import numpy as np
 from mesa.time import Schedule
 
+from agents import kernels
 from agents.criteria_names import METRICS, TIERS
 from agents.firms import DESIGNATED, KEY_LITTLE_GIANT, FirmPopulation, Phase, Tier
 
@@ -913,67 +914,64 @@ class Government(mesa.Agent):
 
     # ------------------------------------------------------------------ quarterly
     def apply_benefits(self) -> None:
-        """Set this bloc's benefit columns from titles held and pay this quarter's grants (next accounts)."""
+        """Set this bloc's benefit columns from titles held and pay this quarter's grants (next accounts).
+
+        For each live row of the bloc, in this order: the quarter's tax expenditure (profit before tax, if positive,
+        times the standard rate less the firm's) and interest subsidy (debt x the subsidy, at most the loan rate, a
+        quarter's) at the rates of the quarter just booked; benefits reset to none (standard tax); the benefits of
+        the tier it holds (``policy.benefits``; the interest subsidy, credit bonus and grant x 1 + ``gap_tilt`` in a
+        gap stage) and, for a key Little Giant, the key entry's added to them; the talent refund (its talent
+        subsidy x R&D, x R&D as booked where the world books relabelled expense: :meth:`rd_booked`); the tier and key
+        grants are earmarked for R&D (the special funds for SRDI firms and Little Giants support technological
+        innovation; assumption), the talent refund is a plain grant; a key Little Giant's central grant on top.
+        Every row on its own, in one compiled pass (agents.kernels.benefit_rows; tests/test_kernels.py checks its
+        numbers bit for bit against the array code it replaced)."""
         m_, pop, T = self.model, self.model.pop, self.model.tables
         b = self.bloc
         here = pop.alive & (pop.bloc == b)
         to_usd = m_.world.usd_per_cny / yuan_price_level(m_.world, m_.current_year)  # the benefits table's yuan are this year's (nominal)
-        for k in self.fiscal_q:
-            self.fiscal_q[k] = 0.0
-        # tax expenditure and interest subsidy of the quarter just booked (at the rates then in force)
-        pbt = pop.revenue + pop.grants - pop.costs - pop.depreciation
-        std = T.tax_rate[b]
-        self.fiscal_q["tax_expenditure"] = float(np.sum(np.where(here, np.maximum(pbt, 0.0) * np.maximum(std - pop.tax_rate, 0.0), 0.0)))
-        self.fiscal_q["interest_subsidy"] = float(np.sum(np.where(here, pop.debt * np.minimum(pop.interest_subsidy, T.interest_rate[b]) / 4.0, 0.0)))
-        # reset, then apply the table tier by tier
-        self._reset_benefits(here)
-        tilt = np.where(self.gap_stage[pop.stage], 1.0 + self.policy.coordination.gap_tilt, 1.0)
-        grant = np.zeros(len(pop))
-        # the title holders once (ascending), each tier's rows among them: a tier's rows are those of the whole
-        # population, in the same order, without a pass over every row per tier
-        held = np.flatnonzero(here & (pop.tier != Tier.NONE))
-        held_tier = pop.tier[held]
-        for t in DESIGNATED:
-            ben = self.policy.benefits.get(t.label)
-            if ben is None:
-                continue
-            self._apply(held[held_tier == t], ben, tilt, grant, to_usd)
-        key_rows = np.flatnonzero(here & pop.key_lg)
-        ben = self.policy.benefits.get(KEY_LITTLE_GIANT)
-        if ben is not None:
-            self._apply(key_rows, ben, tilt, grant, to_usd, add=True)
+        tables = benefit_tables(self.policy.benefits, to_usd)
         k = self.policy.designation.key_little_giant
         key_grant = k.grant_myuan_per_firm_term / max(k.term_years * 4.0, 1.0) * to_usd if k.enabled else 0.0
-        talent = np.where(here, pop.talent_subsidy * pop.rd_spend, 0.0)
         booked = self.rd_booked()
-        if booked is not None:  # the refund is a share of R&D as booked (relabelled expense included)
-            talent *= booked
-        # tier and key grants are earmarked for R&D (the special funds for SRDI firms and Little Giants support
-        # technological innovation; assumption), the talent refund is a plain grant
-        # in place on this bloc's live rows (as ``pop.grants[here] += ...``, without gathering them)
-        np.add(pop.grants, np.add(grant, talent), out=pop.grants, where=here)
-        np.add(pop.rd_grants, grant, out=pop.rd_grants, where=here)
-        pop.grants[key_rows] += key_grant
-        pop.rd_grants[key_rows] += key_grant
+        n = len(pop)
+        tax_expenditure, interest_cost, grant, talent = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+        n_key = kernels.benefit_rows(
+            here, pop.stage, pop.tier, pop.key_lg, pop.revenue, pop.costs, pop.depreciation, pop.debt, pop.rd_spend,
+            np.zeros(0) if booked is None else np.ascontiguousarray(booked, dtype=np.float64), booked is not None,
+            np.ascontiguousarray(self.gap_stage, dtype=np.bool_), 1.0 + self.policy.coordination.gap_tilt,
+            float(T.tax_rate[b]), float(T.interest_rate[b]), *tables, float(key_grant),
+            pop.tax_rate, pop.interest_subsidy, pop.credit_bonus, pop.ipo_fast_track, pop.talent_subsidy,
+            pop.procurement_discount, pop.grants, pop.rd_grants, tax_expenditure, interest_cost, grant, talent,
+        )  # fmt: skip
+        self.fiscal_q["tax_expenditure"] = float(np.sum(tax_expenditure))
+        self.fiscal_q["interest_subsidy"] = float(np.sum(interest_cost))
         self.fiscal_q["grants"] = float(grant[here].sum())
         self.fiscal_q["talent_subsidy"] = float(talent.sum())
-        self.fiscal_q["key_grants"] = key_grant * len(key_rows)
+        self.fiscal_q["key_grants"] = key_grant * n_key
         for key, v in self.fiscal_q.items():
             self.fiscal[key] += v
 
-    def _apply(self, rows, ben, tilt, grant, to_usd, add: bool = False) -> None:
-        pop = self.model.pop
-        if not len(rows):
-            return
+
+def benefit_tables(benefits: dict, to_usd: float) -> tuple[np.ndarray, ...]:
+    """The benefits table (``policy.benefits``: tier label -> BenefitConfig) as the arrays agents.kernels.benefit_rows
+    reads, each indexed by tier (Tier.NONE's entry unused) with the key Little Giants' entry last: whether the entry
+    exists, whether it sets a tax rate, the rate, the interest subsidy, credit bonus, IPO fast track, talent subsidy,
+    procurement discount, and the grant in M USD a quarter (M yuan a year x ``to_usd`` / 4)."""
+    n = len(Tier) + 1
+    has, has_tax = np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.bool_)
+    values = np.zeros((7, n))
+    for j, label in [(int(t), t.label) for t in DESIGNATED] + [(n - 1, KEY_LITTLE_GIANT)]:
+        ben = benefits.get(label)
+        if ben is None:
+            continue
+        has[j] = True
         if ben.tax_rate is not None:
-            pop.tax_rate[rows] = np.minimum(pop.tax_rate[rows], ben.tax_rate)
-        op = np.add if add else (lambda a, b: b)
-        pop.interest_subsidy[rows] = op(pop.interest_subsidy[rows], ben.interest_subsidy * tilt[rows])
-        pop.credit_bonus[rows] = op(pop.credit_bonus[rows], ben.credit_bonus * tilt[rows])
-        pop.ipo_fast_track[rows] = op(pop.ipo_fast_track[rows], ben.ipo_fast_track)
-        pop.talent_subsidy[rows] = op(pop.talent_subsidy[rows], ben.talent_subsidy)
-        pop.procurement_discount[rows] = op(pop.procurement_discount[rows], ben.procurement_discount)
-        grant[rows] += ben.grant_myuan_per_year * to_usd / 4.0 * tilt[rows]
+            has_tax[j] = True
+            values[0, j] = ben.tax_rate
+        values[1:6, j] = ben.interest_subsidy, ben.credit_bonus, ben.ipo_fast_track, ben.talent_subsidy, ben.procurement_discount
+        values[6, j] = ben.grant_myuan_per_year * to_usd / 4.0
+    return (has, has_tax, *values)
 
 
 __all__ = [

@@ -535,3 +535,111 @@ def innovation_effort_rows(
         k += eff
         knowledge[i] = k
         out[i] = (neg_zeta * eff) / scale
+
+
+@numba.njit(cache=True, nogil=True)
+def benefit_rows(
+    here,
+    stage,
+    tier,
+    key_lg,
+    revenue,
+    costs,
+    depreciation,
+    debt,
+    rd_spend,
+    booked,
+    has_booked,
+    gap_stage,
+    gap_factor,
+    std_tax,
+    interest_rate,
+    has_ben,
+    has_tax,
+    ben_tax,
+    ben_interest,
+    ben_credit,
+    ben_ipo,
+    ben_talent,
+    ben_procurement,
+    ben_grant_q,
+    key_grant,
+    tax_rate,
+    interest_subsidy,
+    credit_bonus,
+    ipo_fast_track,
+    talent_subsidy,
+    procurement_discount,
+    grants,
+    rd_grants,
+    tax_expenditure,
+    interest_cost,
+    grant,
+    talent,
+):
+    """agents.government.Government.apply_benefits on every row (see there), in its order. For a row of the bloc
+    (``here``): the quarter's tax expenditure max(revenue + grants - costs - depreciation, 0) x max(``std_tax`` - its
+    tax rate, 0) and interest subsidy debt x min(its subsidy, ``interest_rate``) / 4 at the rates then in force
+    (``tax_expenditure``, ``interest_cost``; 0 elsewhere); its benefits reset (standard tax, no benefit); then its
+    tier's benefits (the tables' entry ``tier``, where ``has_ben``) and, for a key Little Giant, the key entry (the
+    tables' last) added to them, each scaled by the tilt (``gap_factor`` in a gap stage, else 1) where the rule scales
+    it; ``grant`` the tier's and key entry's grants; ``talent`` its talent subsidy x R&D (x ``booked`` where
+    ``has_booked``; 0 x ``booked`` elsewhere); its ``grants`` += grant + talent, ``rd_grants`` += grant, and a key
+    Little Giant's both += ``key_grant``. Returns the number of key Little Giants. The numbers of the array code, bit
+    for bit (tests/test_kernels.py)."""
+    key = len(has_ben) - 1
+    n_key = 0
+    for i in range(len(here)):
+        if not here[i]:
+            tax_expenditure[i] = 0.0
+            interest_cost[i] = 0.0
+            grant[i] = 0.0
+            t = 0.0
+            if has_booked:
+                t = t * booked[i]
+            talent[i] = t
+            continue
+        pbt = revenue[i] + grants[i]
+        pbt -= costs[i]
+        pbt -= depreciation[i]
+        tax_expenditure[i] = _max(pbt, 0.0) * _max(std_tax - tax_rate[i], 0.0)
+        interest_cost[i] = debt[i] * _min(interest_subsidy[i], interest_rate) / 4.0
+        tax_rate[i] = std_tax
+        interest_subsidy[i] = 0.0
+        credit_bonus[i] = 0.0
+        ipo_fast_track[i] = 0.0
+        talent_subsidy[i] = 0.0
+        procurement_discount[i] = 0.0
+        tilt = gap_factor if gap_stage[stage[i]] else 1.0
+        g = 0.0
+        k = tier[i]
+        if k != 0 and has_ben[k]:
+            if has_tax[k]:
+                tax_rate[i] = _min(tax_rate[i], ben_tax[k])
+            interest_subsidy[i] = ben_interest[k] * tilt
+            credit_bonus[i] = ben_credit[k] * tilt
+            ipo_fast_track[i] = ben_ipo[k]
+            talent_subsidy[i] = ben_talent[k]
+            procurement_discount[i] = ben_procurement[k]
+            g = g + ben_grant_q[k] * tilt
+        if key_lg[i] and has_ben[key]:
+            if has_tax[key]:
+                tax_rate[i] = _min(tax_rate[i], ben_tax[key])
+            interest_subsidy[i] = interest_subsidy[i] + ben_interest[key] * tilt
+            credit_bonus[i] = credit_bonus[i] + ben_credit[key] * tilt
+            ipo_fast_track[i] = ipo_fast_track[i] + ben_ipo[key]
+            talent_subsidy[i] = talent_subsidy[i] + ben_talent[key]
+            procurement_discount[i] = procurement_discount[i] + ben_procurement[key]
+            g = g + ben_grant_q[key] * tilt
+        grant[i] = g
+        t = talent_subsidy[i] * rd_spend[i]
+        if has_booked:
+            t = t * booked[i]
+        talent[i] = t
+        grants[i] = grants[i] + (g + t)
+        rd_grants[i] = rd_grants[i] + g
+        if key_lg[i]:
+            grants[i] = grants[i] + key_grant
+            rd_grants[i] = rd_grants[i] + key_grant
+            n_key += 1
+    return n_key

@@ -580,3 +580,113 @@ def test_innovation_effort_kernel_gives_the_array_formulas_numbers(T, seed, shar
     assert p.tobytes() == want_p.tobytes()
     assert pop.knowledge.tobytes() == ref.knowledge.tobytes()
     assert T.groups and (p != 0).sum() > n // 2
+
+
+def apply_benefits_reference(gov) -> None:
+    """agents.government.Government.apply_benefits in numpy array code (as written before the kernel)."""
+    from agents.firms import DESIGNATED, KEY_LITTLE_GIANT
+    from agents.government import yuan_price_level
+
+    m_, pop, T = gov.model, gov.model.pop, gov.model.tables
+    b = gov.bloc
+    here = pop.alive & (pop.bloc == b)
+    to_usd = m_.world.usd_per_cny / yuan_price_level(m_.world, m_.current_year)
+    for k in gov.fiscal_q:
+        gov.fiscal_q[k] = 0.0
+    pbt = pop.revenue + pop.grants - pop.costs - pop.depreciation
+    std = T.tax_rate[b]
+    gov.fiscal_q["tax_expenditure"] = float(np.sum(np.where(here, np.maximum(pbt, 0.0) * np.maximum(std - pop.tax_rate, 0.0), 0.0)))
+    gov.fiscal_q["interest_subsidy"] = float(np.sum(np.where(here, pop.debt * np.minimum(pop.interest_subsidy, T.interest_rate[b]) / 4.0, 0.0)))
+    gov._reset_benefits(here)
+    tilt = np.where(gov.gap_stage[pop.stage], 1.0 + gov.policy.coordination.gap_tilt, 1.0)
+    grant = np.zeros(len(pop))
+
+    def apply(rows, ben, add=False):
+        if not len(rows):
+            return
+        if ben.tax_rate is not None:
+            pop.tax_rate[rows] = np.minimum(pop.tax_rate[rows], ben.tax_rate)
+        op = np.add if add else (lambda a, v: v)
+        pop.interest_subsidy[rows] = op(pop.interest_subsidy[rows], ben.interest_subsidy * tilt[rows])
+        pop.credit_bonus[rows] = op(pop.credit_bonus[rows], ben.credit_bonus * tilt[rows])
+        pop.ipo_fast_track[rows] = op(pop.ipo_fast_track[rows], ben.ipo_fast_track)
+        pop.talent_subsidy[rows] = op(pop.talent_subsidy[rows], ben.talent_subsidy)
+        pop.procurement_discount[rows] = op(pop.procurement_discount[rows], ben.procurement_discount)
+        grant[rows] += ben.grant_myuan_per_year * to_usd / 4.0 * tilt[rows]
+
+    held = np.flatnonzero(here & (pop.tier != Tier.NONE))
+    held_tier = pop.tier[held]
+    for t in DESIGNATED:
+        ben = gov.policy.benefits.get(t.label)
+        if ben is not None:
+            apply(held[held_tier == t], ben)
+    key_rows = np.flatnonzero(here & pop.key_lg)
+    ben = gov.policy.benefits.get(KEY_LITTLE_GIANT)
+    if ben is not None:
+        apply(key_rows, ben, add=True)
+    k = gov.policy.designation.key_little_giant
+    key_grant = k.grant_myuan_per_firm_term / max(k.term_years * 4.0, 1.0) * to_usd if k.enabled else 0.0
+    talent = np.where(here, pop.talent_subsidy * pop.rd_spend, 0.0)
+    booked = gov.rd_booked()
+    if booked is not None:
+        talent *= booked
+    np.add(pop.grants, np.add(grant, talent), out=pop.grants, where=here)
+    np.add(pop.rd_grants, grant, out=pop.rd_grants, where=here)
+    pop.grants[key_rows] += key_grant
+    pop.rd_grants[key_rows] += key_grant
+    gov.fiscal_q["grants"] = float(grant[here].sum())
+    gov.fiscal_q["talent_subsidy"] = float(talent.sum())
+    gov.fiscal_q["key_grants"] = key_grant * len(key_rows)
+    for key, v in gov.fiscal_q.items():
+        gov.fiscal[key] += v
+
+
+@pytest.mark.parametrize("world, seed, variant", [("national", 1, 0), ("national", 2, 1), ("rare_earth", 1, 0), ("rare_earth", 3, 1)])
+def test_benefits_kernel_gives_the_array_formulas_numbers(world, seed, variant):
+    """Both worlds a few quarters in, their titles, key flags, gap stages, tax rates, subsidies, debts and profits
+    shaken (-0.0 and losses among them; rows of other blocs and exited rows too), with the shipped benefits table and
+    with one in which a tier has no entry, another no tax rate and the key Little Giants a tax rate and a tilt:
+    every firm column and the quarter's fiscal cost by instrument bit for bit."""
+    from agents.firms import DESIGNATED, KEY_LITTLE_GIANT
+    from sim.engine.model import ChainModel
+
+    if world == "national":
+        model = NationalModel(fresh_config("scenario=national_programme", "national.scale=0.002", f"seed={seed}", "years=2"))
+    else:
+        model = ChainModel(fresh_config("scenario=baseline", f"seed={seed}", "years=3"))
+    for _ in range(5):
+        model.step()
+    rng = np.random.default_rng(seed)
+    pop, n = model.pop, len(model.pop)
+    pop.tier[:] = rng.integers(0, len(Tier), n)
+    pop.key_lg[:] = (pop.tier == Tier.LITTLE_GIANT) & (rng.random(n) < 0.3)
+    pop.key_lg[rng.random(n) < 0.01] = True  # a key flag without the title: the key entry alone
+    pop.tax_rate[:] = rng.choice([0.1, 0.15, 0.25, 0.3], n)
+    pop.interest_subsidy[:] = rng.random(n) * 0.08 * (rng.random(n) < 0.5)
+    pop.debt[:] = rng.random(n) * 10.0 * (rng.random(n) < 0.6)
+    pop.debt[rng.random(n) < 0.05] = -0.0
+    pop.revenue[:] = pop.revenue + rng.standard_normal(n)
+    pop.grants[:] = rng.random(n) * (rng.random(n) < 0.3)
+    pop.rd_spend[:] = rng.random(n) * (rng.random(n) < 0.7)
+    pop.phase[rng.random(n) < 0.05] = Phase.EXITED
+    for gov in [a for a in model.agents if hasattr(a, "apply_benefits")]:
+        gov.gap_stage = rng.random(len(gov.gap_stage)) < 0.5
+        if variant:
+            gov.policy = copy.deepcopy(gov.policy)
+            gov.policy.coordination.gap_tilt = 0.5
+            labels = [t.label for t in DESIGNATED]
+            gov.policy.benefits.pop(labels[0], None)
+            if labels[1] in gov.policy.benefits:
+                gov.policy.benefits[labels[1]].tax_rate = None
+            key = copy.deepcopy(gov.policy.benefits.get(labels[2])) or type(next(iter(gov.policy.benefits.values())))()
+            key.tax_rate, key.grant_myuan_per_year, key.interest_subsidy = 0.12, 3.0, 0.01
+            gov.policy.benefits[KEY_LITTLE_GIANT] = key
+        twin = copy.deepcopy(model)
+        twin_gov = next(a for a in twin.agents if getattr(a, "unique_id", None) == gov.unique_id and hasattr(a, "apply_benefits"))
+        apply_benefits_reference(twin_gov)
+        gov.apply_benefits()
+        for name in COLUMNS:
+            assert getattr(model.pop, name).tobytes() == getattr(twin.pop, name).tobytes(), name
+        assert {k: repr(v) for k, v in gov.fiscal_q.items()} == {k: repr(v) for k, v in twin_gov.fiscal_q.items()}
+        assert {k: repr(v) for k, v in gov.fiscal.items()} == {k: repr(v) for k, v in twin_gov.fiscal.items()}
+        assert gov.fiscal_q["grants"] > 0 and gov.fiscal_q["tax_expenditure"] > 0
