@@ -496,21 +496,23 @@ def check_policy(key: str, bloc: str, p: PolicyConfig, cfg) -> None:
     check_points(f"{key}.instruments.rd_extra_deduction", ins.rd_extra_deduction, "share", 0.0, 3.0, "[[2018, 0.75]] (0.75: 175% of R&D deducted)")
     _check_names(f"{key}.instruments.output_quota_schedule", list(ins.output_quota_schedule), stages, "stage")
     for s, sched in ins.output_quota_schedule.items():
-        if isinstance(sched, (list, tuple)) and not sched:
-            raise ConfigError(
-                f"{key}.instruments.output_quota_schedule.{s}", "needs at least one [year, t/yr] point; leave the stage out for no quota"
-            )
-        check_points(f"{key}.instruments.output_quota_schedule.{s}", sched, "t/yr", 0.0, float("inf"), "[[2015, 105000], [2018, 120000]]")
+        check_points(
+            f"{key}.instruments.output_quota_schedule.{s}", sched, "t/yr", 0.0, float("inf"), "[[2015, 105000], [2018, 120000]]",
+            empty="needs at least one [year, t/yr] point; leave the stage out for no quota",
+        )  # fmt: skip
     unofficial = ins.output_quota_unofficial_schedule
     check_points(f"{key}.instruments.output_quota_unofficial_schedule", unofficial, "share", 0.0, 0.9, "[[2015, 0.3], [2020, 0.1]]")
 
 
-def check_points(key: str, points: Any, what: str, lo: float, hi: float, example: str) -> None:
-    """[[year, value], ...] with values in [lo, hi] and years strictly increasing ([]: none)."""
+def check_points(key: str, points: Any, what: str, lo: float, hi: float, example: str, empty: str | None = None) -> None:
+    """[[year, value], ...] with values in [lo, hi] and years strictly increasing ([]: none, unless ``empty`` is given:
+    then [] is refused with that message)."""
     bound = f"{what} >= {lo:g}" if hi == float("inf") else f"{what} in [{lo:g}, {hi:g}]"
     allowed = f"a list of [year, {what}] points with {bound}, e.g. {example}"
     if not isinstance(points, (list, tuple)):
         raise ConfigError(key, f"must be {allowed}; got {points!r}")
+    if not points and empty is not None:
+        raise ConfigError(key, empty)
     for i, pt in enumerate(points):
         if not (
             isinstance(pt, (list, tuple))
