@@ -188,6 +188,68 @@ def test_a_config_file_edited_between_composes_is_read_again(tmp_path):
     assert compose(["scenario=mine"], config_dir=tmp_path).years == 8
 
 
+# the YAML of every config file, and the corner cases of OmegaConf's loading rules, as the fast parse gives them
+YAML_CORNERS = """\
+# @package _global_
+a: 1e3
+b: 1_000
+c: 0x1F
+d: .inf
+e: -.Inf
+f: .nan
+g: 2015-01-01
+h: 2015-01-01 10:00:00
+i: yes
+j: "on"
+k: ~
+l: [1, 2.5, -3e-2, "4"]
+m: {n: null, o: 12:30:15, p: 1:20.5}
+q: !!python/object/apply:pathlib.Path [a, b]
+r: 010
+s: +12
+t: 1.
+"""
+
+
+def _typed(x):
+    """A parsed document with each scalar's type beside it (1 and 1.0 and True differ)."""
+    if isinstance(x, dict):
+        return {k: _typed(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_typed(v) for v in x]
+    return (type(x).__name__, repr(x))
+
+
+@pytest.mark.parametrize("path", sorted(p.relative_to(CONF_DIR).as_posix() for p in CONF_DIR.rglob("*.yaml")) + ["corners"])
+def test_the_fast_yaml_parse_gives_what_omegaconfs_loader_gives(path):
+    """sim/config/source.py parses a config file with libyaml under OmegaConf's rules: the same Python objects, the same
+    types, as OmegaConf's own (pure-Python) loader, for every file under conf/ and the rules' corner cases."""
+    from omegaconf._utils import get_yaml_loader
+
+    from sim.config import source
+
+    if source.fast_loader() is None:
+        pytest.skip("PyYAML without libyaml: Hydra's own load is used")
+    text = YAML_CORNERS if path == "corners" else (CONF_DIR / path).read_text()
+    slow = yaml.load(text, Loader=get_yaml_loader())  # noqa: S506 - OmegaConf's safe loader
+    assert _typed(source.fast_load(text)) == _typed(slow)
+
+
+def test_the_fast_yaml_parse_refuses_a_key_twice_as_omegaconf_does():
+    from omegaconf._utils import get_yaml_loader
+
+    from sim.config import source
+
+    if source.fast_loader() is None:
+        pytest.skip("PyYAML without libyaml: Hydra's own load is used")
+    text = "a: 1\nb:\n  c: 2\n  c: 3\n"
+    with pytest.raises(yaml.constructor.ConstructorError, match="found duplicate key c"):
+        yaml.load(text, Loader=get_yaml_loader())  # noqa: S506
+    with pytest.raises(yaml.constructor.ConstructorError, match="found duplicate key c"):
+        source.fast_load(text)
+    assert source.fast_load("a: {1: x, '1': y}") == {"a": {1: "x", "1": "y"}}  # a key and its quoted twin are two keys
+
+
 # every scenario file is composed by the tests above; the CLI's resolution (a subprocess each, 5-8 s) is compared for
 # one scenario of each kind in the default suite, and for every scenario in the slow suite
 CLI_SCENARIOS = ("baseline", "west_coordinated", "national_programme")
