@@ -175,6 +175,9 @@ def test_composes_in_one_process_do_not_leak_into_each_other():
     assert (again.world.markets.logit_beta, again.world.firms["west_magnet_us"].count) == (beta, count)
     assert again.world.firms["west_magnet_us"].capacity_t[0] > 0 and "expansion_2025" not in again.scenario.events
     assert again == compose([])
+    from sim.config import FirmCohortConfig, _cohort_schema  # the cohort schema kept for the process: no merge changed it
+
+    assert OmegaConf.to_container(_cohort_schema()) == OmegaConf.to_container(OmegaConf.structured(FirmCohortConfig))
 
 
 def test_a_config_file_edited_between_composes_is_read_again(tmp_path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import json
 import numbers
 import typing
@@ -633,12 +634,21 @@ def to_config(dcfg: Any) -> Config:
         memo = json.dumps(c, sort_keys=True, default=repr)  # the same cohort is converted once per process (a compose
         if memo not in _COHORTS:  # spent most of its conversion on OmegaConf's merge of each cohort with the schema)
             try:
-                _COHORTS[memo] = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(FirmCohortConfig), c))
+                _COHORTS[memo] = OmegaConf.to_object(OmegaConf.merge(_cohort_schema(), c))
             except OmegaConfBaseException as ex:
                 raise omegaconf_error(ex, prefix=key) from None
         cohorts[name] = copy.deepcopy(_COHORTS[memo])
     obj.world.firms = cohorts
     return validate(obj)
+
+
+@functools.cache
+def _cohort_schema() -> Any:
+    """The firm cohort's schema as an OmegaConf node, built once per process (building it from the dataclass took more
+    than half of each cohort's conversion); OmegaConf.merge copies its first argument, so no merge changes it."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.structured(FirmCohortConfig)
 
 
 def _schema_keys_only(node: Any) -> bool:
