@@ -1,10 +1,8 @@
 """Agents: firms (columnar population and row view), buyers; policy agents join in later modules.
 
-``Buyer`` (a Mesa agent) is imported on first use, so that importing the firms' classes (as the configuration layer
-does) does not import Mesa.
+Every name here is imported on first use, so that importing the codes firms carry (agents.codes, as the configuration
+layer does) imports neither Mesa (``Buyer``) nor the compiled kernels and numba (the firms' rules).
 """
-
-from agents.firms import Firm, FirmPopulation, Phase, ProjectPhase, Tier
 
 __all__ = ["Buyer", "Firm", "FirmPopulation", "Phase", "ProjectPhase", "Tier"]
 
@@ -14,4 +12,12 @@ def __getattr__(name: str):
         from agents.buyers import Buyer
 
         return Buyer
+    if name in ("Firm", "FirmPopulation"):
+        from agents import firms
+
+        return getattr(firms, name)
+    if name in ("Phase", "ProjectPhase", "Tier"):
+        from agents import codes
+
+        return getattr(codes, name)
     raise AttributeError(f"module 'agents' has no attribute {name!r}")

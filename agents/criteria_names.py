@@ -1,12 +1,13 @@
 """The names designation criteria use: the firm metrics a rule can name and the designated tiers.
 
 Kept apart from agents/government.py (a Mesa agent) so that the configuration layer, which checks criteria files
-against these names, does not import Mesa: a command that stops at a mistake in its config answers without it.
+against these names, imports neither Mesa nor the firms' compiled rules: a command that stops at a mistake in its
+config answers without them.
 """
 
 from __future__ import annotations
 
-from agents.firms import DESIGNATED
+from agents.codes import DESIGNATED
 
 # Criteria metrics: what firm_metrics computes for every row; criteria rules name them (conf/criteria/*.yaml)
 METRICS = {

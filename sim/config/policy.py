@@ -28,8 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from agents.codes import KEY_LITTLE_GIANT, Tier
 from agents.criteria_names import METRICS, TIERS
-from agents.firms import KEY_LITTLE_GIANT, Tier
 from sim.checks import ConfigError, require_name
 from sim.config.fields import f
 
