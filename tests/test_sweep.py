@@ -198,6 +198,11 @@ def test_sweep_table_parquet_round_trip_and_cli(serial, tmp_path, capsys):
     expected = sweep.sweep_table(sweep_dir)
     pd.testing.assert_frame_equal(back, expected, check_dtype=False)
     assert [p.name for p in tmp_path.iterdir()] == ["table.parquet"], "written atomically: no temporary file left"
+    # the column groups are kept in the file, as lists; in memory they are copied into a column taken out as themselves
+    # (pandas deep-copies attrs into every frame an operation returns: a list there made writing the table quadratic)
+    assert back.attrs == {k: list(v) for k, v in expected.attrs.items()} and set(back.attrs) == {"inputs", "outputs"}
+    column = expected[expected.columns[-1]]
+    assert all(column.attrs[k] is expected.attrs[k] for k in ("inputs", "outputs"))
 
 
 def test_sweep_table_on_synthetic_runs_nulls_mixed_types_and_incomplete(tmp_path):
