@@ -203,6 +203,10 @@ def test_sweep_table_parquet_round_trip_and_cli(serial, tmp_path, capsys):
     assert back.attrs == {k: list(v) for k, v in expected.attrs.items()} and set(back.attrs) == {"inputs", "outputs"}
     column = expected[expected.columns[-1]]
     assert all(column.attrs[k] is expected.attrs[k] for k in ("inputs", "outputs"))
+    again = sweep.read_table(out)  # as the analyses read it back
+    pd.testing.assert_frame_equal(again, back)
+    assert again.attrs == expected.attrs
+    assert all(type(again.attrs[k]) is sweep.ColumnNames for k in ("inputs", "outputs"))
 
 
 def test_sweep_table_on_synthetic_runs_nulls_mixed_types_and_incomplete(tmp_path):

@@ -463,7 +463,7 @@ def analyse_dir(out: Path, study: Exploration | None = None, design: Design | No
         if json.loads(json.dumps(design.identity, default=str)) != saved["identity"]:
             raise ConfigError("--study", f"its design differs from the one in {out / DESIGN}; only outcomes and analysis settings may change")
     table_path = out / sweep.TABLE_NAME
-    table = pd.read_parquet(table_path) if table_path.exists() else sweep.sweep_table(out)
+    table = sweep.read_table(table_path) if table_path.exists() else sweep.sweep_table(out)
     if records is None:
         base = sa.compose_cached(base_ov)  # a job's directory needs its scenario's name (not a factor) and its seed
         dirs = [sweep.job_dir(out, j, dataclasses.replace(base, seed=k)) for j, k in zip(design.jobs, design.job_seed)]

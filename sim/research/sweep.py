@@ -416,6 +416,13 @@ class ColumnNames(tuple):
         return self
 
 
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A sweep table written by :func:`write_table`, its column groups back in attrs as :class:`ColumnNames`."""
+    df = pd.read_parquet(path)
+    df.attrs = {k: ColumnNames(v) if k in ("inputs", "outputs") else v for k, v in df.attrs.items()}
+    return df
+
+
 def varying_inputs(df: pd.DataFrame) -> list[str]:
     """Input columns whose value differs between runs of the table (what the sweep swept)."""
     roots = {f.name for f in dataclasses.fields(Config)}
