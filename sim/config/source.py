@@ -31,7 +31,7 @@ from hydra.plugins.config_source import ConfigResult
 
 SCHEME = "lgconf"
 
-_parsed: dict[tuple[str, bytes], tuple[bytes, ConfigResult]] = {}  # (the parse pickled, its result without it)
+_parsed: dict[tuple[str, bytes], tuple[bytes, str, str, dict[str, str]]] = {}  # the parse pickled, its path, provider, header
 
 
 class CachedFileConfigSource(FileConfigSource):
@@ -51,10 +51,10 @@ class CachedFileConfigSource(FileConfigSource):
         key = (full_path, hashlib.blake2b(data, digest_size=16).digest())
         kept = _parsed.get(key)
         if kept is None:
-            result = self._parse(config_path, data)
-            kept = _parsed[key] = (pickle.dumps(result.config, protocol=pickle.HIGHEST_PROTOCOL), result)
-        blob, result = kept
-        return ConfigResult(config=pickle.loads(blob), path=result.path, provider=result.provider, header=dict(result.header))  # noqa: S301 - our own bytes
+            r = self._parse(config_path, data)
+            kept = _parsed[key] = (pickle.dumps(r.config, protocol=pickle.HIGHEST_PROTOCOL), r.path, r.provider, r.header)
+        blob, path, provider, header = kept
+        return ConfigResult(config=pickle.loads(blob), path=path, provider=provider, header=dict(header))  # noqa: S301 - our own bytes
 
     def _parse(self, config_path: str, data: bytes) -> ConfigResult:
         """A file's bytes as Hydra's file source loads them (OmegaConf.load and the ``# @package`` header), parsed by
