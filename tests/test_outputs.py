@@ -512,3 +512,29 @@ def test_atomic_write_replaces_whole_files(tmp_path):
     output.write_json(p, {"b": [1, 2]})
     assert json.loads(p.read_text()) == {"b": [1, 2]}
     assert [q.name for q in tmp_path.iterdir()] == ["x.json"]
+
+
+# the corner cases of an emitter: text that needs quotes or folding, non-ASCII, numbers as YAML writes them, nesting
+YAML_CORNERS = {
+    "note": "Kachin ionic-clay pits selling to Chinese separation; not in USGS MCS 2016 (size: assumption) " * 3,
+    "quoted": ["yes", "no", "null", "1e3", "0x10", "a: b", "# hash", "- dash", "", " lead", "trail ", "'", '"', "a\nb"],
+    "unicode": "稀土 Little Giants, São Paulo, 50 µm, ±5%",
+    "numbers": [0, -1, 10**20, 0.1, 1e-9, 1e300, float("inf"), float("-inf"), 2.5e-5, True, False, None],
+    "nested": {"a": [[1, 2], {"b": [None, {"c": "d"}]}], "empty_list": [], "empty_map": {}},
+}
+
+
+@pytest.mark.parametrize("overrides", [[], ["scenario=national_programme"], ["scenario=export_quota_2010"]], ids=["baseline", "national", "2010"])
+def test_config_yaml_is_the_text_pyyamls_own_emitter_writes(overrides):
+    """config.yaml is emitted by libyaml where PyYAML has it: the same text as yaml.safe_dump, for configs and for the
+    emitter's corner cases (and it loads back to what was written)."""
+    import dataclasses
+
+    import yaml
+
+    cfg = make_config(*overrides)
+    assert output.config_yaml(cfg) == yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False, allow_unicode=True)
+    text = output.yaml_text(YAML_CORNERS)
+    assert text == yaml.safe_dump(YAML_CORNERS, sort_keys=False, allow_unicode=True)
+    back = yaml.safe_load(text)
+    assert back["quoted"] == YAML_CORNERS["quoted"] and back["unicode"] == YAML_CORNERS["unicode"] and back["nested"] == YAML_CORNERS["nested"]

@@ -73,12 +73,20 @@ def write_parquet(path: Path, df: pd.DataFrame) -> None:
 
 def config_yaml(cfg: Any) -> str:
     """The validated config (plain dataclasses) as YAML, in schema order: what config.yaml holds.
-    The same text OmegaConf would write once loaded, ten times faster (it matters in sweeps)."""
+    The same text OmegaConf would write once loaded, ten times faster (it matters in sweeps); emitted by libyaml
+    where PyYAML has it (the same text as PyYAML's own emitter, 15 ms against 90 ms for the default config: tests/test_outputs.py)."""
     import dataclasses
 
+    return yaml_text(dataclasses.asdict(cfg))
+
+
+def yaml_text(obj: Any) -> str:
+    """``obj`` as YAML in the order given, as ``yaml.safe_dump(obj, sort_keys=False, allow_unicode=True)`` writes it,
+    with libyaml's emitter (``CSafeDumper``) where PyYAML was built with it."""
     import yaml
 
-    return yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False, allow_unicode=True)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(obj, Dumper=dumper, sort_keys=False, allow_unicode=True)
 
 
 def write_text(path: Path, text: str) -> None:
