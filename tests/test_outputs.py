@@ -538,3 +538,45 @@ def test_config_yaml_is_the_text_pyyamls_own_emitter_writes(overrides):
     assert text == yaml.safe_dump(YAML_CORNERS, sort_keys=False, allow_unicode=True)
     back = yaml.safe_load(text)
     assert back["quoted"] == YAML_CORNERS["quoted"] and back["unicode"] == YAML_CORNERS["unicode"] and back["nested"] == YAML_CORNERS["nested"]
+
+
+def _json_normalize_one(obj):
+    """What the sweep table and the analyses flattened with before sim.engine.output.dotted: pandas' own flattening."""
+    rows = pd.json_normalize(obj, sep=".").to_dict("records") if obj else []
+    return rows[0] if rows else {}
+
+
+def _same_leaves(got: dict, want: dict) -> None:
+    assert list(got) == list(want)  # the same keys in the same order
+    for k, v in want.items():
+        g = got[k]
+        assert type(g) is type(v), (k, type(g), type(v))
+        assert g == v or (isinstance(v, float) and np.isnan(v) and np.isnan(g)), (k, g, v)
+
+
+def test_dotted_keys_are_pandas_json_normalize_of_one_mapping(lf):
+    """sim.engine.output.dotted gives the keys, order and values pandas.json_normalize gives for one mapping: for a run's
+    summary and config (thousands of keys) and for the corner cases (empty mappings, lists of mappings, keys that are
+    not text, a dotted key beside the mapping that makes it, None and NaN, numbers beyond 64 bits)."""
+    import dataclasses
+
+    import yaml
+
+    corners = {
+        "a": {},
+        "b": 1,
+        "c": {"d": {}, "e": [1, {"x": 1}], 3: "a number key", "f": {"g": None}},
+        "h": None,
+        "i": {"j": float("nan")},
+        "k.l": 1,
+        "k": {"l": 2, "m": True},
+        "n": 10**20,
+        "o": 1.5,
+        "p": "text",
+        "q": (1, 2),
+    }
+    summary = json.loads((lf.run_dir / "summary.json").read_text())
+    config = yaml.safe_load((lf.run_dir / "config.yaml").read_text())
+    assert len(output.dotted(config)) > 1000 and len(output.dotted(summary)) > 200
+    for obj in (summary, config, dataclasses.asdict(lf.model.cfg), corners, {}, {"only": {"nested": 1}}):
+        _same_leaves(output.dotted(obj), _json_normalize_one(obj))

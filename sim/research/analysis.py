@@ -304,17 +304,16 @@ def _summary_of(run: Run | dict[str, Any] | str | Path) -> dict[str, Any]:
 
 
 def summary_scalars(run: Run | dict[str, Any] | str | Path) -> dict[str, Any]:
-    """The summary's scalar leaves as a flat dict with dotted keys (``pandas.json_normalize``), e.g.
+    """The summary's scalar leaves as a flat dict with dotted keys (:func:`sim.engine.output.dotted`), e.g.
     ``years_to_first_output.west.magnet`` or ``policy.china.fiscal_cost_total_musd``.
     None (never / no value) becomes NaN; list items are keyed by position."""
     return _scalars(_summary_of(run))
 
 
 def _scalars(obj: dict[str, Any]) -> dict[str, Any]:
-    rows = pd.json_normalize(obj, sep=".").to_dict("records") if obj else []
     out: dict[str, Any] = {}
-    for k, v in (rows[0] if rows else {}).items():
-        if isinstance(v, (list, tuple)):  # json_normalize keeps lists whole: key their items by position
+    for k, v in output.dotted(obj).items():
+        if isinstance(v, (list, tuple)):  # dotted keeps lists whole: key their items by position
             out.update(_scalars({k: {str(i): x for i, x in enumerate(v)}}))
         else:
             out[k] = math.nan if v is None else v

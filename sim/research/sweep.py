@@ -279,11 +279,9 @@ def run_sweep(jobs: Sequence[Sequence[str]], sweep_dir: str | Path, workers: int
 # Sweep table
 # --------------------------------------------------------------------------
 def flatten(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """Nested dicts -> ``{"a.b.c": scalar}`` (``pandas.json_normalize``); lists become JSON text (so that Parquet
+    """Nested dicts -> ``{"a.b.c": scalar}`` (:func:`sim.engine.output.dotted`); lists become JSON text (so that Parquet
     takes them); None stays None; an empty mapping has no keys."""
-    rows = pd.json_normalize(obj, sep=".").to_dict("records") if obj else []
-    flat = rows[0] if rows else {}
-    return {k: json.dumps(v, default=str) if isinstance(v, (list, tuple)) else v for k, v in flat.items()}
+    return {k: json.dumps(v, default=str) if isinstance(v, (list, tuple)) else v for k, v in output.dotted(obj).items()}
 
 
 def _read_yaml(path: Path) -> dict[str, Any] | None:
