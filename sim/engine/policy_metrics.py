@@ -21,7 +21,7 @@ rounds per year from it (``little_giant_rounds``: quota, recommended, designated
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -216,9 +216,13 @@ class PolicyRecorder:
 def _year_end_tiers(d: pd.DataFrame, years: list[int]) -> dict[str, Any]:
     """From one bloc's Q4 rows: firms by tier, Little Giant control and patents per Little Giant at each year's end."""
 
+    first: dict[tuple[str, str, int], float] = {}  # each (measure, key, year)'s first row, as a lookup per value found it
+    for measure, key, year, value in zip(d["measure"], d["key"], d["year"].tolist(), d["value"].tolist()):
+        first.setdefault((measure, key, year), value)
+
     def at(measure, key, year):
-        v = d[(d["measure"] == measure) & (d["key"] == key) & (d["year"] == year)]["value"]
-        return float(v.iloc[0]) if len(v) else None
+        v = first.get((measure, key, int(year)))
+        return None if v is None else float(v)
 
     patents, invention = {}, {}
     for y in years:
@@ -256,24 +260,27 @@ def _rd_and_capital(full: pd.DataFrame, years: list[int]) -> dict[str, Any]:
     by finance in 2020-2025 (wanted to expand but could not fund it), the share that met a difficulty of scaling
     for want of capital in 2020-2025 (needed outside money for it, or could not fund it: docs/ODD.md 7.8), and R&D
     intensity by tier over 2020-2030. Both shares count Little Giant-years (Q4 rows) in the window."""
+    rows = _by_measure_and_key(full)
     by_year = {}
     for k in TIER_KEYS:
-        rd = full[(full["measure"] == "rd_spend_musd") & (full["key"] == k)].groupby("year")["value"].sum()
-        rev = full[(full["measure"] == "revenue_musd") & (full["key"] == k)].groupby("year")["value"].sum()
+        rd = rows("rd_spend_musd", k).groupby("year")["value"].sum()
+        rev = rows("revenue_musd", k).groupby("year")["value"].sum()
         by_year[k] = {str(int(y)): (float(rd[y] / rev[y]) if rev[y] > 0 else None) for y in rev.index if y in years}
-    lg_n = full[(full["measure"] == "firms") & (full["key"] == LG) & (full["quarter"] == 4)]
+    lg_n = rows("firms", LG)
+    lg_n = lg_n[lg_n["quarter"] == 4]
     win = (lg_n["year"] >= 2020) & (lg_n["year"] <= 2025)
     n_lg = lg_n[win]["value"].sum()
 
     def lg_share(measure: str) -> float | None:
-        v = full[(full["measure"] == measure) & (full["key"] == LG) & (full["quarter"] == 4)]
+        v = rows(measure, LG)
+        v = v[v["quarter"] == 4]
         return float(v[(v["year"] >= 2020) & (v["year"] <= 2025)]["value"].sum() / n_lg) if n_lg else None
 
     span = {}
     for k in TIER_KEYS:
-        sel = (full["key"] == k) & (full["year"] >= 2020) & (full["year"] <= 2030)
-        rd = full[sel & (full["measure"] == "rd_spend_musd")]["value"].sum()
-        rev = full[sel & (full["measure"] == "revenue_musd")]["value"].sum()
+        rd, rev = rows("rd_spend_musd", k), rows("revenue_musd", k)
+        rd = rd[(rd["year"] >= 2020) & (rd["year"] <= 2030)]["value"].sum()
+        rev = rev[(rev["year"] >= 2020) & (rev["year"] <= 2030)]["value"].sum()
         span[k] = float(rd / rev) if rev > 0 else None
     return {
         "rd_intensity_by_tier": by_year,
@@ -283,16 +290,30 @@ def _rd_and_capital(full: pd.DataFrame, years: list[int]) -> dict[str, Any]:
     }
 
 
+def _by_measure_and_key(frame: pd.DataFrame) -> Callable[[str, str], pd.DataFrame]:
+    """``rows(measure, key)``: the rows of ``frame`` with that measure and key (their year, quarter and value), in the
+    frame's order, as a mask of both selects them (an empty frame where there are none), found by one grouping instead
+    of two comparisons of every row per selection. The same rows in the same order, so every sum of them is the same
+    number."""
+    groups = frame.groupby(["measure", "key"], sort=False).indices
+    frame = frame[["year", "quarter", "value"]]  # what the selections read
+    empty = frame.iloc[:0]
+
+    def rows(measure: str, key: str) -> pd.DataFrame:
+        at = groups.get((measure, key))
+        return empty if at is None else frame.iloc[at]
+
+    return rows
+
+
 def _pyramids(gf: pd.DataFrame, groups, years: list[int]) -> dict[str, Any]:
-    """Per group and reference year: its operating subsidiaries in all and by tier above none (Q4 rows)."""
+    """Per group and reference year: its operating subsidiaries in all and by tier above none (Q4 rows). The counts
+    are whole numbers, so their sum by key and year is exact in any order."""
+    count: dict[tuple[str, int], float] = {}
+    for key, year, value in zip(gf["key"], gf["year"].tolist(), gf["value"].tolist()):
+        count[(key, year)] = count.get((key, year), 0.0) + value
     return {
-        g: {
-            str(y): {
-                name: int(gf[(gf["key"] == f"{g}:{name}") & (gf["year"] == y)]["value"].sum())
-                for name in ("all",) + tuple(t.label for t in DESIGNATED)
-            }
-            for y in years
-        }
+        g: {str(y): {name: int(count.get((f"{g}:{name}", int(y)), 0.0)) for name in ("all",) + tuple(t.label for t in DESIGNATED)} for y in years}
         for g in groups
     }
 
