@@ -216,7 +216,7 @@ class PolicyRecorder:
 def _year_end_tiers(d: pd.DataFrame, years: list[int]) -> dict[str, Any]:
     """From one bloc's Q4 rows: firms by tier, Little Giant control and patents per Little Giant at each year's end."""
 
-    first: dict[tuple[str, str, int], float] = {}  # each (measure, key, year)'s first row, as a lookup per value found it
+    first: dict[tuple[str, str, int], float] = {}  # the value of the first row of each (measure, key, year), as a mask found it
     for measure, key, year, value in zip(d["measure"], d["key"], d["year"].tolist(), d["value"].tolist()):
         first.setdefault((measure, key, year), value)
 
