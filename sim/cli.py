@@ -74,13 +74,12 @@ def hydra_main(dcfg: DictConfig) -> None:
     except ValueError:
         hc, overrides = None, []
     if hc is not None and hc.mode == RunMode.MULTIRUN:
-        from sim.research.sweep import execute_job, release_finished_runs
+        from sim.research.sweep import execute_job, release_run
 
         _, result = execute_job(overrides, str(hc.sweep.dir), cfg=cfg)  # skips, runs or records a failure
         if result is not None:
             print(summary_table(result))
-        del result  # the launcher may run the next job in this process: not beside this one's model
-        release_finished_runs()
+        release_run(result)  # the launcher may run the next job in this process: not beside this one's model
         return
     run_single(cfg, overrides)
 

@@ -516,6 +516,25 @@ def test_every_title_granted_met_the_criteria_when_granted():
     assert sum(seen) > 0
 
 
+def test_a_finished_national_run_is_freed_without_a_full_collection(monkeypatch):
+    """release_run empties the national model too, so its firm columns are freed by reference counting at once."""
+    import gc
+    import weakref
+
+    from sim.research import sweep
+
+    result = run(small_config("years=1"))
+    firms, column = weakref.ref(result.model.pop), weakref.ref(result.model.pop.capacity_t.base)
+    collections = []
+    monkeypatch.setattr(sweep.gc, "collect", lambda *a: collections.append(a) or 0)
+    gc.disable()
+    try:
+        sweep.release_run(result)
+        assert firms() is None and column() is None and collections == [] and not vars(result.model)
+    finally:
+        gc.enable()
+
+
 def test_same_seed_same_run_and_another_seed_another():
     a = run(small_config("years=5")).model.recorder.timeseries()
     b = run(small_config("years=5")).model.recorder.timeseries()

@@ -224,6 +224,12 @@ class ChainModel(mesa.Model):
             self.step()
         return self
 
+    def dispose(self) -> None:
+        """Drop this finished model's state (firms, agents, records, schedule) so that reference counting frees it now.
+        The model and its agents refer to each other, so otherwise only a full garbage collection frees them. The model
+        is unusable afterwards (sim.research.sweep.release_run)."""
+        self.__dict__.clear()
+
     def start_of_year(self) -> None:
         """Yearly housekeeping between Q4 and Q1: patents lapse, flags reset, exited rows dropped."""
         year_index = (self.steps) // 4

@@ -86,12 +86,11 @@ def _one(args: tuple[str, int, Any]) -> dict[str, Any]:
     """Run one scenario and seed (its composed config); return the summary plus the few panel measures validation needs."""
     scenario, seed, cfg = args
     from sim.engine.run import run
-    from sim.research.sweep import release_finished_runs
+    from sim.research.sweep import release_run
 
     res = run(cfg)
     out = _measures(scenario, seed, cfg, res)
-    del res  # a worker's next run (a national one: 2.4 GB at 1:1) does not start beside this one's model
-    release_finished_runs()
+    release_run(res)  # a worker's next run (a national one: 2.4 GB at 1:1) does not start beside this one's model
     return out
 
 

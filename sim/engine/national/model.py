@@ -194,6 +194,10 @@ class NationalModel(mesa.Model):
         if self.steps >= self.n_steps:
             self.running = False
 
+    def dispose(self) -> None:
+        """Drop this finished model's state so that reference counting frees it now (as ChainModel.dispose)."""
+        self.__dict__.clear()
+
     def start_of_year(self) -> None:
         """Between Q4 and Q1: patents lapse, the year's flags reset, exited rows are dropped, appeal shocks."""
         inn = self.cfg.world.innovation
