@@ -332,6 +332,37 @@ def test_run_job_leaves_the_callers_config_alone(tmp_path):
     assert record["status"] == "complete" and cfg.output.dir is None and cfg.output.write is False
 
 
+def test_compose_jobs_gives_each_job_its_own_composition_with_one_compose_per_set_of_seeds(monkeypatch):
+    """Jobs that differ only in a plain seed are composed once (and their last in full, to check); the configs equal
+    composing every job: a job whose seed is not a plain number, or that reads the seed, is composed in full."""
+    from sim.config import compose
+
+    jobs = [["scenario=laissez_faire", f"seed={k}", "years=2"] for k in (1, 2, 3, 4)]
+    jobs += [["seed=5", "scenario=baseline", "years=2"], ["scenario=baseline", "seed=6", "years=2"]]  # order of overrides
+    jobs += [["scenario=baseline", "seed=007", "years=2"], ["scenario=baseline", "years=2"], ["scenario=baseline", "seed=2", "years=${seed}"]]
+    calls = []
+    monkeypatch.setattr(sweep, "compose", lambda j: calls.append(list(j)) or compose(j))
+    got = sweep.compose_jobs(jobs)
+    want = [compose(j) for j in jobs]
+    assert got == want and [g.seed for g in got] == [1, 2, 3, 4, 5, 6, 7, 1, 2] and got[8].years == 2
+    assert len({id(g.world) for g in got}) == len(got)  # copies: a run that changes its config changes no other
+    laissez = [c for c in calls if "scenario=laissez_faire" in c]
+    assert laissez == [jobs[0], jobs[3]], "the laissez_faire jobs were not composed once and checked on the last"
+    assert len(calls) == 2 + 2 + 3  # two sets of plain seeds, 'seed=007', no seed and an interpolation each in full
+
+    def seed_in_years(j):  # a config file that reads the seed: the check on the last job finds it
+        cfg = compose(j)
+        cfg.years = cfg.seed
+        return cfg
+
+    calls.clear()
+    monkeypatch.setattr(sweep, "compose", lambda j: calls.append(list(j)) or seed_in_years(j))
+    got = sweep.compose_jobs(jobs[:4])
+    assert [g.years for g in got] == [1, 2, 3, 4] and len(calls) == 4
+    with pytest.raises(ConfigError, match="years"):
+        sweep.compose_jobs([["seed=1", "years=2"], ["seed=2", "years=abc"]])
+
+
 def test_run_job_frees_its_model_before_the_next_job(tmp_path, monkeypatch):
     """A worker runs job after job: the finished run's firms and agents (a cycle with the model) are gone when run_job
     returns, without a full garbage collection, so the next job does not hold two worlds at its peak."""

@@ -101,10 +101,10 @@ def run_experiment(
     A line per finished run goes to ``say``, or to ``display`` (the progress display, whose bar it
     advances) when given. Every job is composed and validated before the first run starts (ConfigError otherwise)."""
     from sim.engine import output
-    from sim.research.sweep import run_jobs
+    from sim.research.sweep import compose_jobs, run_jobs
 
     jobs = exp.jobs()
-    cfgs = [compose(o) for _, _, o in jobs]
+    cfgs = compose_jobs([o for _, _, o in jobs])
     check_out(exp, Path(out_dir), {s: c.scenario.name for (s, _, _), c in zip(jobs, cfgs)})
     output.check_output(out_dir, "--out", cfgs)
     n = len(jobs)

@@ -20,6 +20,7 @@ dotted column (``years_to_first_output.west.magnet``; null -> NaN).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import gc
@@ -27,6 +28,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 import shutil
 import sys
 import time
@@ -40,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 import pandas as pd
 import yaml
 
-from sim.config import Config, ConfigError, check_count, compose
+from sim.config import Config, ConfigError, check_count, compose, validate
 from sim.engine import output
 
 if TYPE_CHECKING:
@@ -265,6 +267,43 @@ def grid(axes: Mapping[str, Iterable[Any]], *fixed: str) -> list[list[str]]:
     return [list(fixed) + [f"{k}={v}" for k, v in zip(keys, combo)] for combo in itertools.product(*values)]
 
 
+def compose_jobs(jobs: Sequence[Sequence[str]]) -> list[Config]:
+    """``compose(job)`` for every job, Hydra composing once per set of jobs that differ only in their seed.
+
+    A job whose one seed override is a plain number (``seed=7``) gets a copy of its set's config with that seed;
+    the set's first and last jobs are composed in full, and if the last differs from its copy (a config file or an
+    override that reads the seed) every job of the set is. A compose takes 0.4-0.7 s, so the main experiment's 30 jobs
+    compose in about 3 s instead of about 15. The first bad override raises ConfigError, as composing each job would."""
+    jobs = [list(j) for j in jobs]
+    sets: dict[tuple[str, ...], list[int]] = {}
+    for i, j in enumerate(jobs):
+        seeds = [o for o in j if o.split("=", 1)[0] == "seed"]
+        shared = tuple(o for o in j if o not in seeds)
+        plain = len(seeds) == 1 and re.fullmatch(r"seed=[1-9][0-9]*|seed=0", seeds[0]) and not any("${" in o for o in shared)
+        sets.setdefault(shared if plain else ("", str(i)), []).append(i)  # a job of its own unless its seed is plain
+    cfgs: list[Config | None] = [None] * len(jobs)
+    for members in sets.values():
+        first, last = members[0], members[-1]
+        cfgs[first] = compose(jobs[first])
+        if last == first:
+            continue
+        cfgs[last] = compose(jobs[last])
+        if cfgs[last] != _with_seed(cfgs[first], cfgs[last].seed):
+            for i in members[1:-1]:
+                cfgs[i] = compose(jobs[i])
+            continue
+        for i in members[1:-1]:
+            seed = int(next(o for o in jobs[i] if o.split("=", 1)[0] == "seed").split("=", 1)[1])
+            cfgs[i] = _with_seed(cfgs[first], seed)
+    return cfgs
+
+
+def _with_seed(cfg: Config, seed: int) -> Config:
+    out = copy.deepcopy(cfg)
+    out.seed = seed
+    return validate(out)
+
+
 def run_sweep(jobs: Sequence[Sequence[str]], sweep_dir: str | Path, workers: int = 1) -> list[dict[str, Any]]:
     """Run every job (a list of overrides) with :func:`run_job` in ``sweep_dir``, ``workers`` processes at a time.
 
@@ -274,7 +313,7 @@ def run_sweep(jobs: Sequence[Sequence[str]], sweep_dir: str | Path, workers: int
     """
     jobs = [list(j) for j in jobs]
     check_count("workers", workers)
-    cfgs = [compose(j) for j in jobs]
+    cfgs = compose_jobs(jobs)
     seen: dict[Path, list[str]] = {}
     for j, c in zip(jobs, cfgs):
         d = job_dir(sweep_dir, j, c)
