@@ -298,12 +298,14 @@ def checked(argv: list[str], multirun: bool, outputs: bool = True) -> tuple[list
     check_hydra_options(overrides)
     if multirun:
         check_launcher(overrides)
-    cfgs = []
-    for variant in variants if multirun else [overrides]:
-        cfg = compose(variant, config_dir=config_dir)
-        if multirun:
+    if multirun:
+        from sim.research.sweep import compose_jobs
+
+        cfgs = compose_jobs(variants, config_dir)  # the variants of a seed sweep differ in their seed only: composed once
+        for cfg in cfgs:
             check_multirun(cfg)
-        cfgs.append(cfg)
+    else:
+        cfgs = [compose(overrides, config_dir=config_dir)]
     if not outputs:
         return argv, cfgs[0], overrides
     from sim.engine import output

@@ -341,7 +341,7 @@ def test_compose_jobs_gives_each_job_its_own_composition_with_one_compose_per_se
     jobs += [["seed=5", "scenario=baseline", "years=2"], ["scenario=baseline", "seed=6", "years=2"]]  # order of overrides
     jobs += [["scenario=baseline", "seed=007", "years=2"], ["scenario=baseline", "years=2"], ["scenario=baseline", "seed=2", "years=${seed}"]]
     calls = []
-    monkeypatch.setattr(sweep, "compose", lambda j: calls.append(list(j)) or compose(j))
+    monkeypatch.setattr(sweep, "compose", lambda j, **kw: calls.append(list(j)) or compose(j, **kw))
     got = sweep.compose_jobs(jobs)
     want = [compose(j) for j in jobs]
     assert got == want and [g.seed for g in got] == [1, 2, 3, 4, 5, 6, 7, 1, 2] and got[8].years == 2
@@ -350,17 +350,27 @@ def test_compose_jobs_gives_each_job_its_own_composition_with_one_compose_per_se
     assert laissez == [jobs[0], jobs[3]], "the laissez_faire jobs were not composed once and checked on the last"
     assert len(calls) == 2 + 2 + 3  # two sets of plain seeds, 'seed=007', no seed and an interpolation each in full
 
-    def seed_in_years(j):  # a config file that reads the seed: the check on the last job finds it
-        cfg = compose(j)
+    def seed_in_years(j, **kw):  # a config file that reads the seed: the check on the last job finds it
+        cfg = compose(j, **kw)
         cfg.years = cfg.seed
         return cfg
 
     calls.clear()
-    monkeypatch.setattr(sweep, "compose", lambda j: calls.append(list(j)) or seed_in_years(j))
+    monkeypatch.setattr(sweep, "compose", lambda j, **kw: calls.append(list(j)) or seed_in_years(j, **kw))
     got = sweep.compose_jobs(jobs[:4])
     assert [g.years for g in got] == [1, 2, 3, 4] and len(calls) == 4
     with pytest.raises(ConfigError, match="years"):
         sweep.compose_jobs([["seed=1", "years=2"], ["seed=2", "years=abc"]])
+
+
+def test_compose_jobs_reads_the_users_config_directory(tmp_path):
+    from sim.config import CONF_DIR
+
+    scenario = tmp_path / "scenario" / "mine.yaml"
+    scenario.parent.mkdir()
+    scenario.write_text((CONF_DIR / "scenario" / "baseline.yaml").read_text() + "\nyears: 7\n")
+    got = sweep.compose_jobs([["scenario=mine", f"seed={k}"] for k in (1, 2, 3)], config_dir=tmp_path)
+    assert [(c.years, c.seed) for c in got] == [(7, 1), (7, 2), (7, 3)]
 
 
 def test_run_job_frees_its_model_before_the_next_job(tmp_path, monkeypatch):
