@@ -68,6 +68,30 @@ def _combo_id(combo: list[str]) -> str:
     return ",".join(combo)
 
 
+def _cover(combos: list[list[str]]) -> list[list[str]]:
+    """Combinations that together choose every option of every group at least once (each scenario with the default
+    world where it fits): the default suite composes these; the slow suite composes every combination."""
+    default_world = f"world={compose_default_world()}"
+    seen: set[str] = set()
+    out = []
+
+    def later(combo: list[str]) -> tuple[bool, bool]:  # each scenario first with every other group at its default
+        return any(o.split("=", 1)[0] not in TOP for o in combo), any(o.startswith("world=") and o != default_world for o in combo)
+
+    for combo in sorted(combos, key=later):  # a stable sort: the order of COMBINATIONS within each kind
+        if any(o not in seen for o in combo):
+            out.append(combo)
+            seen.update(combo)
+    return out
+
+
+def compose_default_world() -> str:
+    return yaml.safe_load((CONF_DIR / "config.yaml").read_text())["defaults"][1]["world"]
+
+
+COVER = _cover(COMBINATIONS)
+
+
 def _chosen(cfg, override: str):
     """What the composed config says was chosen for one group override."""
     key, option = override.split("=", 1)
@@ -115,8 +139,20 @@ def test_default_config_composes_to_the_documented_defaults():
     _no_omegaconf_objects(cfg)
 
 
-@pytest.mark.parametrize("combo", COMBINATIONS, ids=_combo_id)
+def test_the_default_suite_composes_every_option_of_every_group():
+    """The cover the default suite composes chooses every option that any combination chooses, and every scenario once
+    with the other top-level groups at their defaults (or the world it selects itself)."""
+    assert {o for c in COVER for o in c} == {o for c in COMBINATIONS for o in c}
+    plain = {o for c in COVER if all(x.split("=", 1)[0] in TOP for x in c) for o in c if o.startswith("scenario=")}
+    assert plain == {f"scenario={sc}" for sc in config_options("scenario")}
+    assert len(COVER) < len(COMBINATIONS) / 3
+
+
+@pytest.mark.parametrize("combo", [pytest.param(c, marks=() if c in COVER else pytest.mark.slow) for c in COMBINATIONS], ids=_combo_id)
 def test_every_option_of_every_group_composes_and_validates(combo):
+    """Every option of every group composes and validates (the default suite: a set of combinations that chooses each
+    option at least once, about 1 s of composing each; the slow suite: every combination of scenario, world, bloc
+    policy and criteria)."""
     cfg = compose(combo)
     assert isinstance(cfg, Config)
     for ov in combo:
