@@ -143,6 +143,39 @@ def test_axis_problems_catch_overlapping_years_and_labels_without_units():
     assert not [p for p in problems if p.startswith("axes 1")]
 
 
+@pytest.mark.parametrize("span", [1.0, 2.0, 2.4, 2.75, 30.0])
+def test_a_short_run_gets_a_date_axis_without_a_warning_and_the_long_ones_keep_their_ticks(span):
+    """A 2-year run's panels (maxticks 4) once warned that no monthly step fits and fell back to 6 months; now they get a
+    tick each January. Spans whose steps fitted before keep their ticks."""
+    import warnings
+
+    import numpy as np
+    from matplotlib import dates as mdates
+
+    from sim.research import style
+
+    fig, axes = style.figure(1, 1, width="column", height=2.0)
+    ax = axes[0, 0]
+    ax.plot(style.to_dates([2015.0, 2015.0 + span]), [0.0, 1.0])
+    style.date_axis(ax, maxticks=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig.canvas.draw()
+    ax.set_ylabel("share (1)")
+
+    def years(values):
+        return [d.year + (d.month - 1) / 12 + (d.day - 1) / 365 for d in mdates.num2date(values)]
+
+    ticks = years(ax.get_xticks())
+    plain = mdates.AutoDateLocator(minticks=3, maxticks=4)  # matplotlib's own steps
+    plain.axis = ax.xaxis
+    if span in (2.0, 2.4):
+        assert 2 <= len(ticks) <= 4 and all(t == int(t) for t in ticks), ticks
+    else:
+        np.testing.assert_array_equal(ticks, years(plain()))
+    assert not style.axis_problems(fig)
+
+
 def test_timelines_csv_holds_every_scenario_bloc_stage_and_measure(tiny):
     _, _, out = tiny
     from sim.research.analysis import censored_quantile, load_runs, timeline_frame
