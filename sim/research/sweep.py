@@ -276,26 +276,23 @@ def compose_jobs(jobs: Sequence[Sequence[str]], config_dir: str | Path | None = 
     compose in about 5 s instead of about 25. The first bad override raises ConfigError, as composing each job would.
     ``config_dir``: the user's config directory (``python -m sim --config-dir DIR``), as for :func:`compose`."""
     jobs = [list(j) for j in jobs]
-    sets: dict[tuple[str, ...], list[int]] = {}
+    sets: dict[tuple[str, ...], list[tuple[int, int | None]]] = {}  # the jobs of each set: (index, seed)
     for i, j in enumerate(jobs):
         seeds = [o for o in j if o.split("=", 1)[0] == "seed"]
         shared = tuple(o for o in j if o not in seeds)
         plain = len(seeds) == 1 and re.fullmatch(r"seed=[1-9][0-9]*|seed=0", seeds[0]) and not any("${" in o for o in shared)
-        sets.setdefault(shared if plain else ("", str(i)), []).append(i)  # a job of its own unless its seed is plain
+        seed = int(seeds[0].split("=", 1)[1]) if plain else None  # a job of its own unless its seed is plain
+        sets.setdefault(shared if plain else ("", str(i)), []).append((i, seed))
     cfgs: list[Config | None] = [None] * len(jobs)
     for members in sets.values():
-        first, last = members[0], members[-1]
+        (first, _), (last, last_seed) = members[0], members[-1]
         cfgs[first] = compose(jobs[first], config_dir=config_dir)
         if last == first:
             continue
         cfgs[last] = compose(jobs[last], config_dir=config_dir)
-        if cfgs[last] != _with_seed(cfgs[first], cfgs[last].seed):
-            for i in members[1:-1]:
-                cfgs[i] = compose(jobs[i], config_dir=config_dir)
-            continue
-        for i in members[1:-1]:
-            seed = int(next(o for o in jobs[i] if o.split("=", 1)[0] == "seed").split("=", 1)[1])
-            cfgs[i] = _with_seed(cfgs[first], seed)
+        same = cfgs[last] == _with_seed(cfgs[first], last_seed)
+        for i, seed in members[1:-1]:
+            cfgs[i] = _with_seed(cfgs[first], seed) if same else compose(jobs[i], config_dir=config_dir)
     return cfgs
 
 
