@@ -50,8 +50,23 @@ def tiny(tmp_path_factory):
     path = root / "tiny.yaml"
     path.write_text(yaml.safe_dump(TINY))
     out = root / "out"
-    rc = ex.main(["--experiment", str(path), "--out", str(out), "--workers", "1"])
+    from sim.research import sweep
+
+    real = sweep.compose
+    with pytest.MonkeyPatch.context() as mp:  # the composes of the command, for the test below
+        mp.setattr(sweep, "compose", lambda j, **kw: TINY_COMPOSED.append(list(j)) or real(j, **kw))
+        rc = ex.main(["--experiment", str(path), "--out", str(out), "--workers", "1"])
     return rc, path, out
+
+
+TINY_COMPOSED: list[list[str]] = []
+
+
+def test_the_command_composes_each_job_at_most_once(tiny):
+    """The jobs are composed once, before anything is written, and run from those configs: with two seeds per
+    scenario, each scenario's two jobs once each (the set's first and last), none of them again to run."""
+    exp = ex.load_experiment(str(tiny[1]))
+    assert sorted(TINY_COMPOSED) == sorted(o for _, _, o in exp.jobs())
 
 
 def test_tiny_experiment_writes_every_run_figure_and_table(tiny, capsys):

@@ -100,7 +100,7 @@ def dotted(obj: Mapping[str, Any]) -> dict[str, Any]:
 
     def walk(node: Mapping[Any, Any], prefix: str) -> None:
         for k, v in node.items():
-            key = f"{prefix}.{k}" if prefix else f".{k}".removeprefix(".")
+            key = f"{prefix}.{k}" if prefix else str(k)
             if isinstance(v, dict):
                 walk(v, key)
             else:

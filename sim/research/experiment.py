@@ -30,7 +30,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 
-from sim.config import ConfigError, compose
+from sim.config import ConfigError
 from sim.progress import Progress
 from sim.research.driver import batch_progress, check_counts, command_parser, default_workers, refuse_seed, text_table
 from sim.research.study import DifferenceRow, Experiment, parse, read_study
@@ -94,17 +94,23 @@ def check_out(exp: Experiment, out: Path, scenario_names: dict[str, str] | None 
 
 
 def run_experiment(
-    exp: Experiment, out_dir: Path, workers: int, say: Callable[[str], None] = print, display: Progress | None = None
+    exp: Experiment,
+    out_dir: Path,
+    workers: int,
+    say: Callable[[str], None] = print,
+    display: Progress | None = None,
+    cfgs: Sequence[Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every job of the experiment in ``out_dir`` (complete runs are kept), ``workers`` at a time.
 
     A line per finished run goes to ``say``, or to ``display`` (the progress display, whose bar it
-    advances) when given. Every job is composed and validated before the first run starts (ConfigError otherwise)."""
+    advances) when given. Every job is composed and validated before the first run starts (ConfigError otherwise);
+    ``cfgs``: the jobs' configs, in the order of ``exp.jobs()``, where the caller has composed them already."""
     from sim.engine import output
     from sim.research.sweep import compose_jobs, run_jobs
 
     jobs = exp.jobs()
-    cfgs = compose_jobs([o for _, _, o in jobs])
+    cfgs = compose_jobs([o for _, _, o in jobs]) if cfgs is None else list(cfgs)
     check_out(exp, Path(out_dir), {s: c.scenario.name for (s, _, _), c in zip(jobs, cfgs)})
     output.check_output(out_dir, "--out", cfgs)
     n = len(jobs)
@@ -687,17 +693,19 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("--out", f"{out} exists and is not a directory")
             if a.report_only and not (out / "runs").is_dir():
                 raise ConfigError("--out", f"no runs/ directory in {out}")
-        firsts = {s: compose(o) for s, _, o in exp.jobs()[:: exp.seeds]}  # one job per scenario: checked before anything is written
+        from sim.research.sweep import compose_jobs
+
+        jobs = exp.jobs()  # checked before anything is written: every job, or one per scenario for the report alone
+        cfgs = compose_jobs([o for _, _, o in (jobs[:: exp.seeds] if a.report_only else jobs)])
         workers = a.workers or default_workers()
         if not a.report_only:
             from sim.engine import output
 
-            all_runs = [firsts[s] for s, _, _ in exp.jobs()]  # sizes as the scenario's first job (a seed changes none)
             if a.out:
-                check_out(exp, Path(a.out), {s: c.scenario.name for s, c in firsts.items()})
-                output.check_output(a.out, "--out", all_runs)
+                check_out(exp, Path(a.out), {s: c.scenario.name for (s, _, _), c in zip(jobs, cfgs)})
+                output.check_output(a.out, "--out", cfgs)
             else:
-                output.check_output(Path(a.root) / "experiments", "--root", all_runs)
+                output.check_output(Path(a.root) / "experiments", "--root", cfgs)
             out = Path(a.out) if a.out else new_experiment_dir(a.root, exp.name)
             out.mkdir(parents=True, exist_ok=True)
             print(
@@ -706,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             with batch_progress(len(exp.jobs()), exp.name, a.overrides) as display:
-                records = run_experiment(exp, out, workers, display=display)
+                records = run_experiment(exp, out, workers, display=display, cfgs=cfgs)
             failed = [r for r in records if r["status"] != "complete"]
             if failed:
                 print(f"{len(failed)} run(s) failed; their manifests hold the errors. The report uses the complete runs.", file=sys.stderr)
