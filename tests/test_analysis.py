@@ -272,6 +272,18 @@ def test_load_run_reads_every_part(runs):
     assert {"firm_id", "year", "tier", "rd_intensity"} <= set(again.firms.columns)
 
 
+def test_seed_and_scenario_are_read_without_parsing_the_config(runs, tmp_path):
+    """A run's seed and scenario come from its manifest (or summary): a report reads them for every run, and its
+    config.yaml (about 50 KB of YAML) is parsed only when asked for. Without them, the config answers."""
+    r = an.load_run(runs[0].path)
+    assert (r.seed, r.scenario) == (runs[0].seed, runs[0].scenario) and r.seed is not None
+    assert "config" not in r.__dict__  # never parsed
+    bare = an.Run(r.path, None, {})  # neither a manifest nor a summary: the config answers
+    assert bare.seed == r.config["seed"] and bare.scenario == r.config["scenario"]["name"]
+    empty = an.Run(tmp_path, None, {})  # no config either
+    assert empty.seed is None and empty.scenario is None
+
+
 def test_absent_firm_panel_is_an_empty_frame(runs, tmp_path):
     copy = tmp_path / "no-panel"
     shutil.copytree(runs[0].path, copy)

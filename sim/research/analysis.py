@@ -117,10 +117,12 @@ class Run:
 
     @property
     def seed(self) -> int | None:
-        for src in (self.manifest or {}, self.summary, self.config):
+        """The run's seed, from its manifest or summary; config.yaml (about 50 KB of YAML) is read only without them."""
+        for src in (self.manifest or {}, self.summary):
             if src.get("seed") is not None:
                 return int(src["seed"])
-        return None
+        seed = self.config.get("seed")
+        return int(seed) if seed is not None else None
 
     def _table(self, name: str) -> pd.DataFrame:
         f = self.path / f"{name}.parquet"
