@@ -12,7 +12,10 @@ runs as many agents as the world has firms at start: each agent does five float
 operations per step (``v = 0.9 v + 0.1 x; x += 0.01 v``) and the model steps them
 with ``AgentSet.shuffle_do`` (Mesa's own idiom), for ``--ref-steps`` steps. The
 table gives the world's firm-steps per second over Mesa's agent-steps per second
-(the ratio), which holds better on a busy machine than either figure alone. The same process then times a plain
+(the ratio), which holds better on a busy machine than either figure alone. Each scale runs ``--pairs`` such pairs
+(world, then reference; default 3, 3 and 1 at the three scales) and the pair of median ratio is read, with the range
+of the ratios beside it: one pair moves with the machine (the same reference of 10,000 agents ran at 0.55 and at
+1.22 M agent-steps/s in two parts of one run). The same process then times a plain
 array operation (``a x b + c`` on float64 columns of as many rows, in place): how much more an element costs at
 1,000,000 rows than at 100,000 on this machine is what its memory hierarchy adds to any column code, printed beside
 the world's own rise in cost per firm-step.
@@ -35,7 +38,7 @@ the 1:1 wall time and peak memory with the firm count, the ratio to Mesa at ever
 2), and the national world's cost per firm-step from 100k to 1M firms (asked: not rising).
 
 Run:  make bench   (both worlds: .venv/bin/python benchmarks/bench_scale.py [--scales 32,320,3200] [--years 30,30,10]
-                    [--national-scales 0.01,0.1,1] [--national-years 11] [--no-mesa] [--no-cli] [--out DIR])
+                    [--national-scales 0.01,0.1,1] [--national-years 11] [--pairs 3,3,1] [--no-mesa] [--no-cli] [--out DIR])
       .venv/bin/python benchmarks/bench_scale.py --world rare_earth   (or --world national: one world; --scales, --years its own)
       .venv/bin/python benchmarks/bench_scale.py --world rare_earth --profile 320 --years 10   (cProfile of one scale; --world national too)
 Writes DIR/bench_scale.json and DIR/bench_scale.md (--world national alone: bench_scale_national.*; default DIR:
@@ -65,6 +68,9 @@ NATIONAL_SCALES = "0.01,0.1,1"  # national.scale: about 10k, 100k and 1M firms a
 NATIONAL_YEARS = "11"  # the national_programme horizon, 2015-2025
 DEFAULT_CLI_RUNS = 3  # end-to-end runs of the national world at 1:1 (the median is read: one run moves with the machine)
 DEFAULT_REF_STEPS = 20  # steps of the Mesa reference (its cost per agent-step does not change with the count of steps)
+DEFAULT_PAIRS = "3,3,1"  # (world run, Mesa reference) pairs per scale, the median pair read: one Mesa reference of
+# 10,000 agents ran at 0.55 and at 1.22 M agent-steps/s in two parts of one benchmark run (December 2026); the
+# largest scale runs once (a pair at 1M firms takes two to three minutes)
 FLAT_TOLERANCE = 1.5  # cost per firm-step may grow this much from the second-largest to the largest scale
 RISE_NOISE = 0.05  # a change of cost per firm-step within this share is read as flat (two runs on a shared machine differ so much)
 NATIONAL_WALL_S = 60.0  # the national issue's bound for `python -m sim scenario=national_programme` at 1:1 scale, s wall
@@ -394,22 +400,55 @@ def cli_worker(scale: float) -> dict:
     }
 
 
-def run_world(world: str, scales: list[float], years: list[int], a) -> tuple[list[dict], dict | None]:
-    """One world's cases, each followed by the Mesa reference at its firm count, and (rare-earth world, unless
-    --no-default) the default world's two timings; returns the rows and the end-to-end run."""
+def median_pair(runs: list[dict]) -> dict:
+    """The median of one scale's (world run, Mesa reference) pairs by their ratio (by the world's firm-steps/s without
+    the reference; of an even count the lower middle), a real pair, so its row's figures belong together. It carries
+    every pair's figures (``pairs``) and the median of the world's cost per firm-step over them
+    (``us_per_firm_step_median``, which the cost's rise from scale to scale reads)."""
+    key = (lambda r: r["mesa"]["ratio"]) if all(r.get("mesa") for r in runs) else (lambda r: r["firm_steps_per_s"])
+    ranked = sorted(runs, key=key)
+    row = dict(ranked[(len(ranked) - 1) // 2])
+    costs = sorted(r["us_per_firm_step"] for r in runs)
+    mid = len(costs) // 2
+    row["us_per_firm_step_median"] = costs[mid] if len(costs) % 2 else 0.5 * (costs[mid - 1] + costs[mid])
+    row["pairs"] = [
+        {
+            "firm_steps_per_s": r["firm_steps_per_s"],
+            "us_per_firm_step": r["us_per_firm_step"],
+            "agent_steps_per_s": r["mesa"]["agent_steps_per_s"] if r.get("mesa") else None,
+            "ratio": r["mesa"]["ratio"] if r.get("mesa") else None,
+        }
+        for r in runs
+    ]
+    return row
+
+
+def run_world(world: str, scales: list[float], years: list[int], pairs: list[int], a) -> tuple[list[dict], dict | None]:
+    """One world's cases, each followed by the Mesa reference at its firm count (``pairs`` times per scale, the median
+    pair kept: :func:`median_pair`), and (rare-earth world, unless --no-default) the default world's two timings;
+    returns the rows and the end-to-end run."""
     national = world == "national"
     rows = []
     cases = ([(1.0, 30)] if not (a.no_default or national) else []) + list(zip(scales, years))
-    for s, y in cases:
-        print(f"running {'national' if national else 'world'}.scale={s:g} for {y} years ...", file=sys.stderr, flush=True)
-        r = run_case(s, y, world=world)
-        r["label"] = label(s, r["firms_start"], world)
-        if (s != 1.0 or national) and not a.no_mesa:  # the Mesa reference at the world's firm count, next in the same sequence
-            print(f"running the Mesa reference with {r['firms_start']:,} agents for {a.ref_steps} steps ...", file=sys.stderr, flush=True)
-            ref = run_mesa_case(r["firms_start"], a.ref_steps)
-            ref["ratio"] = r["firm_steps_per_s"] / ref["agent_steps_per_s"]
-            r["mesa"] = ref
-        rows.append(r)
+    n_pairs = [1] * (len(cases) - len(scales)) + list(pairs)
+    for (s, y), n in zip(cases, n_pairs):
+        scaled = (s != 1.0 or national) and not a.no_mesa
+        runs = []
+        for i in range(n):
+            print(
+                f"running {'national' if national else 'world'}.scale={s:g} for {y} years{f' ({i + 1} of {n})' if n > 1 else ''} ...",
+                file=sys.stderr,
+                flush=True,
+            )
+            r = run_case(s, y, world=world)
+            r["label"] = label(s, r["firms_start"], world)
+            if scaled:  # the Mesa reference at the world's firm count, next in the same sequence
+                print(f"running the Mesa reference with {r['firms_start']:,} agents for {a.ref_steps} steps ...", file=sys.stderr, flush=True)
+                ref = run_mesa_case(r["firms_start"], a.ref_steps)
+                ref["ratio"] = r["firm_steps_per_s"] / ref["agent_steps_per_s"]
+                r["mesa"] = ref
+            runs.append(r)
+        rows.append(median_pair(runs))
     cli = None
     if national and not a.no_cli:
         runs = []
@@ -456,14 +495,14 @@ def world_notes(world: str, rows: list[dict], cli: dict | None) -> list[str]:
             f"`shuffle_do`, {refs[0]['mesa']['steps']} steps, in its own process right after the world's; ratio = the world's "
             "firm-steps/s over the reference's agent-steps/s (above 1: the world simulates a firm for a quarter faster than "
             "Mesa steps an agent that does almost nothing; the issue asks for at least 2). "
-            + "; ".join(f"{r['firms_start']:,} firms: x{r['mesa']['ratio']:.2f}" for r in refs)
+            + "; ".join(f"{r['firms_start']:,} firms: x{r['mesa']['ratio']:.2f}{pair_spread(r)}" for r in refs)
             + "."
         )
     scaled = [r for r in rows if r["scale"] != 1.0 or national] or rows
     profile_hint = "--world national --profile" if national else "--profile"
     if len(scaled) >= 2:
         big, prev = scaled[-1], scaled[-2]
-        ratio = big["us_per_firm_step"] / prev["us_per_firm_step"]
+        ratio = cost(big) / cost(prev)
         flat = ratio <= FLAT_TOLERANCE
         trend = "falling" if ratio < 1.0 - RISE_NOISE else ("flat within noise" if ratio <= 1.0 + RISE_NOISE else "rising")
         notes.append(
@@ -488,6 +527,19 @@ def world_notes(world: str, rows: list[dict], cli: dict | None) -> list[str]:
             f"{cli['run_wall_time_s']:.1f} s -> acceptance criterion (< 30 s) {'met' if ok else 'MISSED'}."
         )
     return notes
+
+
+def cost(row: dict) -> float:
+    """A scale's cost per firm-step, µs: the median over its pairs (the one run's in a table written before pairs)."""
+    return row.get("us_per_firm_step_median", row["us_per_firm_step"])
+
+
+def pair_spread(row: dict) -> str:
+    """`` (median of 3 pairs, x1.10-x1.31)``: how many pairs a scale's ratio is the median of and their range; empty for one."""
+    ratios = [p["ratio"] for p in row.get("pairs", []) if p.get("ratio") is not None]
+    if len(ratios) < 2:
+        return ""
+    return f" (median of {len(ratios)} pairs, x{min(ratios):.2f}-x{max(ratios):.2f})"
 
 
 def memory_note(prev: dict, big: dict) -> str:
@@ -528,6 +580,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-mesa", action="store_true", help="skip the Mesa reference beside each scaled world")
     ap.add_argument("--ref-steps", type=int, default=DEFAULT_REF_STEPS, help=f"steps of the Mesa reference (default {DEFAULT_REF_STEPS})")
     ap.add_argument(
+        "--pairs",
+        default=DEFAULT_PAIRS,
+        help=f"(world run, Mesa reference) pairs per scale, the median pair read: one value for every scale, or one per scale "
+        f"(comma-separated, each world's scales; default {DEFAULT_PAIRS})",
+    )
+    ap.add_argument(
         "--cli-runs",
         type=int,
         default=DEFAULT_CLI_RUNS,
@@ -554,9 +612,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.world == "both" and (a.profile is not None or a.worker):
         ap.error("--profile and --worker take one world: add --world rare_earth or --world national")
 
-    def scales_years(world: str) -> tuple[list[float], list[int]]:
-        """A world's scales and horizons: --scales / --years for the world asked (in a run of both, the rare-earth
-        world's), --national-scales / --national-years for the national world in a run of both."""
+    def scales_years(world: str) -> tuple[list[float], list[int], list[int]]:
+        """A world's scales, horizons and pairs per scale: --scales / --years for the world asked (in a run of both, the
+        rare-earth world's), --national-scales / --national-years for the national world in a run of both; --pairs for
+        either."""
         national = world == "national"
         both = a.world == "both"
         sc_arg, y_arg = (a.national_scales, a.national_years) if national and both else (a.scales, a.years)
@@ -566,7 +625,17 @@ def main(argv: list[str] | None = None) -> int:
             ys = ys * len(sc)
         if len(ys) != len(sc):
             ap.error(f"--years needs one value or one per scale ({len(sc)}), got {len(ys)}")
-        return sc, ys
+        try:
+            ps = [int(x) for x in a.pairs.split(",") if x.strip()]
+        except ValueError:
+            ps = []
+        if not ps or min(ps) < 1:
+            ap.error(f"--pairs takes positive whole numbers (one, or one per scale), got {a.pairs!r}")
+        if len(ps) == 1:
+            ps = ps * len(sc)
+        if len(ps) != len(sc):
+            ap.error(f"--pairs needs one value or one per scale of each world ({len(sc)} for the {world.replace('_', '-')} world), got {len(ps)}")
+        return sc, ys, ps
 
     if a.worker:
         res = worker(float(a.worker[0]), int(a.worker[1]), a.profile_top, worlds[0])
@@ -664,14 +733,14 @@ def criteria_lines(results: dict) -> list[str]:
     for world, res in results.items():
         refs = [r for r in res["cases"] if r.get("mesa") and (r["scale"] != 1.0 or world == "national")]
         if refs:
-            parts = "; ".join(f"{r['label']}: x{r['mesa']['ratio']:.2f}" for r in refs)
+            parts = "; ".join(f"{r['label']}: x{r['mesa']['ratio']:.2f}{pair_spread(r)}" for r in refs)
             ok = all(r["mesa"]["ratio"] >= 2.0 for r in refs)
             name = "national" if world == "national" else "rare-earth"
             out.append(f"{name} world, firm-steps/s over Mesa's agent-steps/s (asked: at least 2): {parts}: {'met' if ok else 'MISSED'}.")
     nat_rows = nat["cases"] if nat else []
     if len(nat_rows) >= 2:
         big, prev = nat_rows[-1], nat_rows[-2]
-        ratio = big["us_per_firm_step"] / prev["us_per_firm_step"]
+        ratio = cost(big) / cost(prev)
         out.append(
             f"national world, cost per firm-step from {prev['firms_start']:,} to {big['firms_start']:,} firms: x{ratio:.2f} "
             f"(asked: not rising; within {RISE_NOISE:.0%} counts as flat): {'met' if ratio <= 1.0 + RISE_NOISE else 'MISSED'}."

@@ -1,0 +1,56 @@
+"""The scale benchmark's reading of its repeated pairs (benchmarks/bench_scale.py): which pair a scale's row is, and
+what its notes say. Nothing here is timed: speed is measured by the benchmark itself, never asserted in a test."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_scale", ROOT / "benchmarks" / "bench_scale.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def pair(fsps: float, asps: float | None, us: float) -> dict:
+    r = {"firm_steps_per_s": fsps, "us_per_firm_step": us, "label": "x", "scale": 32.0}
+    if asps is not None:
+        r["mesa"] = {"agent_steps_per_s": asps, "ratio": fsps / asps}
+    return r
+
+
+def test_a_scales_row_is_its_median_pair_with_every_pair_kept(bench):
+    runs = [pair(300.0, 100.0, 3.0), pair(100.0, 200.0, 9.0), pair(240.0, 200.0, 4.0)]  # ratios 3, 0.5, 1.2
+    row = bench.median_pair(runs)
+    assert row["mesa"]["ratio"] == pytest.approx(1.2) and row["firm_steps_per_s"] == 240.0  # one real pair, not a mix
+    assert [p["ratio"] for p in row["pairs"]] == pytest.approx([3.0, 0.5, 1.2])
+    assert row["us_per_firm_step_median"] == 4.0 and bench.cost(row) == 4.0
+    assert bench.pair_spread(row) == " (median of 3 pairs, x0.50-x3.00)"
+    even = bench.median_pair(runs[:2])  # the lower middle of an even count; the cost's median between the two
+    assert even["mesa"]["ratio"] == pytest.approx(0.5) and even["us_per_firm_step_median"] == 6.0
+
+
+def test_one_pair_or_no_reference_reads_the_world_alone(bench):
+    one = bench.median_pair([pair(300.0, 100.0, 3.0)])
+    assert bench.pair_spread(one) == "" and one["mesa"]["ratio"] == 3.0
+    alone = bench.median_pair([pair(100.0, None, 9.0), pair(300.0, None, 3.0), pair(200.0, None, 4.0)])  # --no-mesa
+    assert alone["firm_steps_per_s"] == 200.0 and "mesa" not in alone and bench.pair_spread(alone) == ""
+    assert bench.cost({"us_per_firm_step": 2.5}) == 2.5  # a row of a table written before pairs
+
+
+@pytest.mark.parametrize(
+    ("pairs", "words"), [("0", "positive whole numbers"), ("x", "positive whole numbers"), ("3,3", "one per scale of each world (3")]
+)
+def test_a_bad_pairs_value_is_one_line_before_any_run(bench, capsys, pairs, words):
+    with pytest.raises(SystemExit) as info:
+        bench.main(["--world", "rare_earth", "--pairs", pairs, "--out", "unused"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--pairs" in err and words in err
