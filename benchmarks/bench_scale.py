@@ -660,9 +660,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"written: {path}")
         return 0
 
+    plans = {world: scales_years(world) for world in worlds}  # every world's arguments checked before the first case runs
     results = {}
     for world in worlds:
-        rows, cli = run_world(world, *scales_years(world), a)
+        rows, cli = run_world(world, *plans[world], a)
         results[world] = {"cases": rows, "cli": cli, "notes": world_notes(world, rows, cli)}
 
     info = machine()

@@ -46,11 +46,19 @@ def test_one_pair_or_no_reference_reads_the_world_alone(bench):
 
 
 @pytest.mark.parametrize(
-    ("pairs", "words"), [("0", "positive whole numbers"), ("x", "positive whole numbers"), ("3,3", "one per scale of each world (3")]
+    ("args", "words"),
+    [
+        (["--world", "rare_earth", "--pairs", "0"], "positive whole numbers"),
+        (["--world", "rare_earth", "--pairs", "x"], "positive whole numbers"),
+        (["--world", "rare_earth", "--pairs", "3,3"], "one per scale of each world (3 for the rare-earth"),
+        # the second world's count is checked before the first world's cases run
+        (["--national-scales", "0.01,0.1", "--pairs", "3,3,1"], "one per scale of each world (2 for the national"),
+    ],
 )
-def test_a_bad_pairs_value_is_one_line_before_any_run(bench, capsys, pairs, words):
+def test_a_bad_pairs_value_is_one_line_before_any_run(bench, capsys, monkeypatch, args, words):
+    monkeypatch.setattr(bench, "run_case", lambda *a, **k: pytest.fail("a case ran before the arguments were checked"))
     with pytest.raises(SystemExit) as info:
-        bench.main(["--world", "rare_earth", "--pairs", pairs, "--out", "unused"])
+        bench.main([*args, "--out", "unused"])
     assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "--pairs" in err and words in err
