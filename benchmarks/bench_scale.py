@@ -53,6 +53,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -363,13 +364,17 @@ def run_cli_national(scale: float = 1.0) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def middle(runs: list[dict], key) -> dict:
+    """A copy of the run of median ``key`` (of an even count the lower middle one): a real run, not a mix."""
+    return dict(sorted(runs, key=key)[(len(runs) - 1) // 2])
+
+
 def median_run(runs: list[dict]) -> dict:
-    """Several end-to-end runs of one command as one: the run of the median wall time (the lower middle one of an even
-    count), with every run's wall time (``wall_runs_s``, sorted) and the largest peak memory of them. A machine's speed
-    drifts between runs (56-76 s for the national world at 1:1 on one machine): the median is the figure to read."""
-    order = sorted(runs, key=lambda r: r["wall_s"])
-    out = dict(order[(len(order) - 1) // 2])
-    out["wall_runs_s"] = [r["wall_s"] for r in order]
+    """Several end-to-end runs of one command as one: the run of the median wall time (:func:`middle`), with every
+    run's wall time (``wall_runs_s``, sorted) and the largest peak memory of them. A machine's speed drifts between
+    runs (56-76 s for the national world at 1:1 on one machine): the median is the figure to read."""
+    out = middle(runs, lambda r: r["wall_s"])
+    out["wall_runs_s"] = sorted(r["wall_s"] for r in runs)
     out["peak_mb"] = max(r["peak_mb"] for r in runs)
     return out
 
@@ -405,12 +410,8 @@ def median_pair(runs: list[dict]) -> dict:
     the reference; of an even count the lower middle), a real pair, so its row's figures belong together. It carries
     every pair's figures (``pairs``) and the median of the world's cost per firm-step over them
     (``us_per_firm_step_median``, which the cost's rise from scale to scale reads)."""
-    key = (lambda r: r["mesa"]["ratio"]) if all(r.get("mesa") for r in runs) else (lambda r: r["firm_steps_per_s"])
-    ranked = sorted(runs, key=key)
-    row = dict(ranked[(len(ranked) - 1) // 2])
-    costs = sorted(r["us_per_firm_step"] for r in runs)
-    mid = len(costs) // 2
-    row["us_per_firm_step_median"] = costs[mid] if len(costs) % 2 else 0.5 * (costs[mid - 1] + costs[mid])
+    row = middle(runs, (lambda r: r["mesa"]["ratio"]) if all(r.get("mesa") for r in runs) else (lambda r: r["firm_steps_per_s"]))
+    row["us_per_firm_step_median"] = statistics.median(r["us_per_firm_step"] for r in runs)
     row["pairs"] = [
         {
             "firm_steps_per_s": r["firm_steps_per_s"],
