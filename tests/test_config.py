@@ -71,7 +71,7 @@ def _combo_id(combo: list[str]) -> str:
 def _cover(combos: list[list[str]]) -> list[list[str]]:
     """Combinations that together choose every option of every group at least once (each scenario with the default
     world where it fits): the default suite composes these; the slow suite composes every combination."""
-    default_world = f"world={compose_default_world()}"
+    default_world = f"world={_default_world()}"
     seen: set[str] = set()
     out = []
 
@@ -85,8 +85,10 @@ def _cover(combos: list[list[str]]) -> list[list[str]]:
     return out
 
 
-def compose_default_world() -> str:
-    return yaml.safe_load((CONF_DIR / "config.yaml").read_text())["defaults"][1]["world"]
+def _default_world() -> str:
+    """The world conf/config.yaml selects by default (its ``world: NAME`` entry of the defaults list)."""
+    spec = yaml.safe_load((CONF_DIR / "config.yaml").read_text())
+    return next(d["world"] for d in spec["defaults"] if isinstance(d, dict) and "world" in d)
 
 
 COVER = _cover(COMBINATIONS)

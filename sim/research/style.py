@@ -290,8 +290,9 @@ def to_years(dates: Any) -> np.ndarray:
 
 def date_axis(ax, label: str | None = "time (calendar year)", axis: str = "x", maxticks: int = 7) -> None:
     """Matplotlib's AutoDateLocator with its ConciseDateFormatter on the axis: years that never run together. A span
-    of under ``minticks`` years and more months than its monthly steps reach (19-35 months at ``maxticks`` 4: a 2-year
-    run) gets a tick each January, where the locator's own steps (up to 6 months) would warn and crowd the axis."""
+    too short for the locator's yearly ticks (fewer than its 3) and too long for its monthly steps (19-35 months at
+    ``maxticks`` 4: a 2-year run) gets a tick each January, where the locator's own steps (up to 6 months) would warn
+    and crowd the axis."""
     locator = mdates.AutoDateLocator(minticks=3, maxticks=maxticks)
     locator.intervald[mdates.MONTHLY] = [*locator.intervald[mdates.MONTHLY], 12]
     a = ax.xaxis if axis == "x" else ax.yaxis
