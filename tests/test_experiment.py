@@ -191,6 +191,51 @@ def test_a_short_run_gets_a_date_axis_without_a_warning_and_the_long_ones_keep_t
     assert not style.axis_problems(fig)
 
 
+def test_the_date_axis_works_its_ticks_out_once_per_view_and_draws_what_matplotlibs_own_classes_draw(monkeypatch):
+    """The style's date locator and formatter remember the ticks and labels of a view: a drawing asks for them many times
+    (constrained layout), matplotlib's rrule walk runs once per view and again when the view moves, and the figure's
+    PNG is byte for byte the one drawn with matplotlib's own AutoDateLocator and ConciseDateFormatter."""
+    import io
+
+    from matplotlib import dates as mdates
+
+    from sim.research import style
+
+    def draw(steady: bool) -> tuple[bytes, object]:
+        fig, axes = style.figure(2, 3, width="double", height=3.0)
+        for k, ax in enumerate(axes.flat):
+            ax.plot(style.to_dates([2015.0, 2016.0 + 3 * k]), [0.0, 1.0])
+            if steady:
+                style.date_axis(ax, maxticks=4)
+            else:
+                locator = mdates.AutoDateLocator(minticks=3, maxticks=4)
+                locator.intervald[mdates.MONTHLY] = [*locator.intervald[mdates.MONTHLY], 12]
+                ax.xaxis.set_major_locator(locator)
+                ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=False))
+                ax.set_xlabel("time (calendar year)")
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+        return buf.getvalue(), axes
+
+    walks = []
+    real = mdates.AutoDateLocator.get_locator
+    monkeypatch.setattr(mdates.AutoDateLocator, "get_locator", lambda self, a, b: walks.append(id(self)) or real(self, a, b))
+    plain_png, _ = draw(False)
+    plain_walks = len(walks)
+    walks.clear()
+    steady_png, axes = draw(True)
+    assert steady_png == plain_png
+    assert len(walks) == 6 < plain_walks  # once per panel, where matplotlib's own walks at every layout pass
+    ax = axes[0, 0]
+    before = list(ax.get_xticks())
+    ax.set_xlim(style.to_dates([2015.0, 2030.0]))
+    assert list(ax.get_xticks()) != before and len(walks) == 7  # a new view: worked out afresh
+    fmt = ax.xaxis.get_major_formatter()
+    assert fmt.format_ticks(ax.get_xticks()) == mdates.ConciseDateFormatter(ax.xaxis.get_major_locator(), show_offset=False).format_ticks(
+        ax.get_xticks()
+    )
+
+
 def test_timelines_csv_holds_every_scenario_bloc_stage_and_measure(tiny):
     _, _, out = tiny
     from sim.research.analysis import censored_quantile, load_runs, timeline_frame
