@@ -911,7 +911,10 @@ def _figure(nrows: int, ncols: int, width: str | float, height: float, **kw) -> 
 
 
 def _order(values: Iterable[Any], first: Sequence[str] = ()) -> list[Any]:
-    """Unique values in order of appearance, with ``first`` (when present) in front."""
+    """Unique values in order of appearance, with ``first`` (when present) in front. A column is reduced to its unique
+    values first (``pd.unique``, in order of appearance): a report's time series holds tens of thousands of rows."""
+    if isinstance(values, (pd.Series, pd.Index, pd.Categorical, np.ndarray)):
+        values = pd.unique(values).tolist()
     seen = list(dict.fromkeys(v for v in values if not (isinstance(v, float) and math.isnan(v))))
     return [v for v in first if v in seen] + [v for v in seen if v not in first]
 
