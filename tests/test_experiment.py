@@ -191,6 +191,40 @@ def test_a_short_run_gets_a_date_axis_without_a_warning_and_the_long_ones_keep_t
     assert not style.axis_problems(fig)
 
 
+def test_save_lays_a_figure_out_once_for_its_png_and_pdf_and_keeps_its_layout_engine(tmp_path, monkeypatch):
+    """style.save works the constrained layout out for the PNG and keeps it for the PDF (as many layout passes as a PNG
+    alone), writes the PNG it writes alone, and leaves the figure's layout engine as it was."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    from sim.research import style
+
+    passes = []
+    real = ConstrainedLayoutEngine.execute
+    monkeypatch.setattr(ConstrainedLayoutEngine, "execute", lambda self, fig: passes.append(1) or real(self, fig))
+
+    def fig_():
+        fig, axes = style.figure(1, 2, width="column", height=2.0)
+        for ax in axes.flat:
+            ax.plot([2015, 2020], [0.0, 1.0])
+            ax.set_xlabel("year (calendar year)")
+            ax.set_ylabel("capacity (kt REO/yr)")
+        return fig
+
+    alone = fig_()
+    style.save(alone, tmp_path / "alone.png", formats=("png",))
+    png_passes = len(passes)
+    passes.clear()
+    both = fig_()
+    engine = both.get_layout_engine()
+    paths = style.save(both, tmp_path / "both.png")
+    assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size > 0 for p in paths)
+    assert len(passes) == png_passes > 0  # the PDF drew on the PNG's layout
+    assert (tmp_path / "both.png").read_bytes() == (tmp_path / "alone.png").read_bytes()
+    assert both.get_layout_engine() is engine
+    both.draw_without_rendering()
+    assert len(passes) > png_passes  # laid out again on the next drawing
+
+
 def test_the_date_axis_works_its_ticks_out_once_per_view_and_draws_what_matplotlibs_own_classes_draw(monkeypatch):
     """The style's date locator and formatter remember the ticks and labels of a view: a drawing asks for them many times
     (constrained layout), matplotlib's rrule walk runs once per view and again when the view moves, and the figure's

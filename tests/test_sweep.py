@@ -188,6 +188,21 @@ def test_sweep_table_has_every_run_once_with_inputs_and_summary_scalars(serial):
     assert sweep.swept_keys(df) == ["scenario", "seed"]
 
 
+def test_sweep_table_takes_the_configs_a_caller_has_read_and_reads_the_rest(serial, monkeypatch):
+    """The experiment report hands over the config.yaml its runs have parsed: the table is the same, and only the
+    directories it was not given are read."""
+    sweep_dir, _ = serial
+    plain = sweep.sweep_table(sweep_dir)
+    dirs = sweep.run_dirs(sweep_dir)
+    given = {d.resolve(): sweep._read_yaml(d / "config.yaml") for d in dirs[1:]}
+    read = []
+    real = sweep._read_yaml
+    monkeypatch.setattr(sweep, "_read_yaml", lambda p: read.append(p.parent.name) or real(p))
+    table = sweep.sweep_table(sweep_dir, configs=given)
+    pd.testing.assert_frame_equal(table, plain)
+    assert read == [dirs[0].name]
+
+
 def test_sweep_table_parquet_round_trip_and_cli(serial, tmp_path, capsys):
     sweep_dir, _ = serial
     out = tmp_path / "table.parquet"

@@ -530,7 +530,7 @@ def build_report(exp: Experiment, out_dir: Path, say: Callable[[str], None] = pr
     tl_diff = timeline_difference_table(exp, runs, tl)
     output.write_text(rep / "timelines.csv", timelines.to_csv(index=False))
     output.write_text(rep / "timeline_differences.csv", tl_diff.to_csv(index=False))
-    write_table(out_dir)
+    write_table(out_dir, configs={r.path.resolve(): r.config for r in runs})  # the configs the timelines' clocks read
 
     from sim.research import style
 

@@ -252,17 +252,26 @@ def styled(fig: Figure):
 def save(fig: Figure, path: str | Path, formats: Sequence[str] = ("png", "pdf"), dpi: int = DPI) -> list[Path]:
     """Write ``fig`` as PNG and PDF (vector) beside each other, each atomically (a temporary file renamed); ``path``
     names the PNG (its suffix is replaced per format). Returns the paths written. The PDF carries no creation date, so
-    the same figure gives the same file."""
+    the same figure gives the same file. The constrained layout is worked out for the first format and kept for the
+    others (the same page in each file, without laying every text out again: about a quarter of a PDF's time); the
+    figure keeps its layout engine afterwards."""
     path = Path(path)
     out = []
-    for fmt in formats:
-        target = path.with_suffix(f".{fmt}")
-        tmp = target.with_name(f".{target.name}.tmp.{fmt}")
-        meta = {"CreationDate": None} if fmt == "pdf" else {"Date": None} if fmt == "svg" else {}
-        with styled(fig):
-            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta or None)  # the constrained layout fits the page
-        os.replace(tmp, target)
-        out.append(target)
+    engine = fig.get_layout_engine()
+    try:
+        for i, fmt in enumerate(formats):
+            target = path.with_suffix(f".{fmt}")
+            tmp = target.with_name(f".{target.name}.tmp.{fmt}")
+            meta = {"CreationDate": None} if fmt == "pdf" else {"Date": None} if fmt == "svg" else {}
+            if i == 1 and engine is not None:
+                fig.set_layout_engine("none")  # the first format's layout, as it is
+            with styled(fig):
+                fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta or None)  # the constrained layout fits the page
+            os.replace(tmp, target)
+            out.append(target)
+    finally:
+        if engine is not None and fig.get_layout_engine() is not engine:
+            fig.set_layout_engine(engine)
     return out
 
 

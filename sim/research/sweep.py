@@ -417,7 +417,7 @@ def run_dirs(sweep_dir: str | Path) -> list[Path]:
     return sorted([*runs, *staging.values()], key=lambda p: output.staging_target(p).name if output.is_staging(p) else p.name)
 
 
-def sweep_table(sweep_dir: str | Path) -> pd.DataFrame:
+def sweep_table(sweep_dir: str | Path, configs: Mapping[Path, dict[str, Any]] | None = None) -> pd.DataFrame:
     """A row per run directory of the sweep (complete, failed and incomplete), sorted by scenario, seed, run.
 
     Columns: ``run`` (directory name), ``run_dir``, ``status`` (complete | failed | incomplete: no
@@ -429,13 +429,16 @@ def sweep_table(sweep_dir: str | Path) -> pd.DataFrame:
     (``years_to_first_output.west.magnet``, ``scenario``, ...; null and absent -> NaN), prefixed
     ``summary.`` where the path is also an input's name (``summary.seed``, ``summary.policy.west.regime``).
     ``df.attrs["inputs"]`` and ``df.attrs["outputs"]`` name the two groups of columns (:class:`ColumnNames`).
-    Raises SweepError if the directory is missing or holds no runs.
+    Raises SweepError if the directory is missing or holds no runs. ``configs``: the config.yaml of run directories
+    the caller has read already (by resolved path: the experiment report's runs), so that it is not parsed again;
+    any other directory's is read here.
     """
     dirs = run_dirs(sweep_dir)
     if not dirs:
         raise SweepError(f"no run directories in '{Path(sweep_dir) / RUNS}'")
     status = [run_status(d) for d in dirs]
-    inputs = [flatten(_read_yaml(d / "config.yaml") or {}) for d in dirs]
+    known = configs or {}
+    inputs = [flatten((known[d.resolve()] if d.resolve() in known else _read_yaml(d / "config.yaml")) or {}) for d in dirs]
     outputs = [flatten(_read_json(d / "summary.json") or {}) for d in dirs]
     input_cols = list(dict.fromkeys(k for row in inputs for k in row))
     taken = set(input_cols) | set(META_COLUMNS)
@@ -475,9 +478,12 @@ def varying_inputs(df: pd.DataFrame) -> list[str]:
     return [c for c in cols if c in df.columns and c not in IDENTITY_FREE and df[c].astype(str).nunique(dropna=False) > 1]
 
 
-def write_table(sweep_dir: str | Path, out: str | Path | None = None) -> tuple[Path, pd.DataFrame]:
-    """Build the sweep table and write it as Parquet (atomically); default ``<sweep_dir>/sweep_table.parquet``."""
-    df = sweep_table(sweep_dir)
+def write_table(
+    sweep_dir: str | Path, out: str | Path | None = None, configs: Mapping[Path, dict[str, Any]] | None = None
+) -> tuple[Path, pd.DataFrame]:
+    """Build the sweep table and write it as Parquet (atomically); default ``<sweep_dir>/sweep_table.parquet``.
+    ``configs``: as :func:`sweep_table`'s."""
+    df = sweep_table(sweep_dir, configs)
     path = Path(out) if out is not None else Path(sweep_dir) / TABLE_NAME
     if not path.parent.is_dir():
         raise SweepError(f"--out: directory '{path.parent}' does not exist")
