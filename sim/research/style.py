@@ -266,7 +266,7 @@ def save(fig: Figure, path: str | Path, formats: Sequence[str] = ("png", "pdf"),
             if i == 1 and engine is not None:
                 fig.set_layout_engine("none")  # the first format's layout, as it is
             with styled(fig):
-                fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta or None)  # the constrained layout fits the page
+                fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta or None)  # the first format's constrained layout fits the page
             os.replace(tmp, target)
             out.append(target)
     finally:
