@@ -438,7 +438,9 @@ def sweep_table(sweep_dir: str | Path, configs: Mapping[Path, dict[str, Any]] | 
         raise SweepError(f"no run directories in '{Path(sweep_dir) / RUNS}'")
     status = [run_status(d) for d in dirs]
     known = configs or {}
-    read = [known[k] if k in known else _read_yaml(d / "config.yaml") for d, k in zip(dirs, (d.resolve() for d in dirs))]
+    read = [
+        known[k] if known and (k := d.resolve()) in known else _read_yaml(d / "config.yaml") for d in dirs
+    ]  # a path resolved only where configs were given
     inputs = [flatten(c or {}) for c in read]
     outputs = [flatten(_read_json(d / "summary.json") or {}) for d in dirs]
     input_cols = list(dict.fromkeys(k for row in inputs for k in row))
