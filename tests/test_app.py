@@ -672,9 +672,10 @@ def served(tmp_path_factory):
     assert not alive, f"processes the app server started outlived it: {alive}"
 
 
-def _open(served, width: int, height: int, scheme: str = "light"):
+def _open(served, width: int, height: int, scheme: str = "light", sockets: list | None = None):
     """A new page at this size and system colour scheme, loaded with every chart drawn; returns (page, page errors,
-    requests refused, requests failed)."""
+    requests refused, requests failed). ``sockets``, if given, collects (monotonic time, what) for the page's
+    websockets: "open", "closed" or "error: ..." (so a test can say when the page lost its server)."""
     pw, browser, url, _ = served
     context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme)
     page = context.new_page()
@@ -691,6 +692,14 @@ def _open(served, width: int, height: int, scheme: str = "light"):
 
     page.route("**/*", only_localhost)
     page.on("pageerror", lambda e: errors.append(str(e)))
+    if sockets is not None:
+
+        def watch(ws) -> None:
+            sockets.append((time.monotonic(), "open"))
+            ws.on("close", lambda _: sockets.append((time.monotonic(), "closed")))
+            ws.on("socketerror", lambda e: sockets.append((time.monotonic(), f"error: {e}")))
+
+        page.on("websocket", watch)
     page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     page.goto(url, wait_until="domcontentloaded", timeout=60_000)
     for view in d.VIEWS:
@@ -1122,21 +1131,44 @@ def _fuzz(served, n_actions: int, seed: int) -> dict:
 
     pw, _, _, log_path = served
     log_start = log_path.stat().st_size
-    page, errors, refused, failed = _open(served, 1500, 1400)
+    sockets: list[tuple[float, str]] = []
+    page, errors, refused, failed = _open(served, 1500, 1400, sockets=sockets)
     rng = random.Random(seed)
     done, started = {a: 0 for a in FUZZ_ACTIONS}, time.monotonic()
     quarter = page.locator(".view-quarter")
     history = []  # (action, done or the seed typed): the end of it goes with a failure
+    times = []  # when each action was done (monotonic)
     for _ in range(n_actions):
         action = rng.choice(FUZZ_ACTIONS)
         ok = _fuzz_action(page, rng, action)
         done[action] += bool(ok)
         history.append((action, ok))
-    _all_handled(page)  # a click still on its way (Play, a lever) arrives before the Pause below, not after it
+        times.append(time.monotonic())
+
+    def handled() -> None:
+        """_all_handled, and if the page lost its server, a message that says when (for a failure seen only on a busy
+        machine: the actions before the websocket closed, and the page's words)."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        try:
+            _all_handled(page)
+        except (AssertionError, PlaywrightError) as e:
+            lost = [(t, what) for t, what in sockets if what != "open"]
+            if not lost:
+                raise
+            at = lost[0][0]
+            k = sum(t <= at for t in times)
+            raise AssertionError(
+                f"fuzz seed {seed}: the page's websocket {lost[0][1]} {at - started:.1f} s into the fuzz, after action {k} of"
+                f" {n_actions} ({len(times) and times[-1] - started:.1f} s for all of them); the 12 actions before it:"
+                f" {history[max(0, k - 12) : k]}; the page now: {page.inner_text('body')[:600]!r}"
+            ) from e
+
+    handled()  # a click still on its way (Play, a lever) arrives before the Pause below, not after it
     if page.get_by_role("button", name="❚❚", exact=True).count():
         page.get_by_role("button", name="❚❚", exact=True).click()
     pw.expect(page.get_by_role("button", name="▶", exact=True)).to_be_visible(timeout=60_000)
-    _all_handled(page)
+    handled()
     # after Pause the page may still be drawing the redraws the server sent while playing at a short interval (on a
     # busy machine that backlog took over 20 s once in five runs), and the step under way ends: wait for it
     now = _settled(page, quarter, tries=60)
