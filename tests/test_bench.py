@@ -62,3 +62,30 @@ def test_a_bad_pairs_value_is_one_line_before_any_run(bench, capsys, monkeypatch
     assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "--pairs" in err and words in err
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], {"rare_earth": [3, 3, 1], "national": [3, 3, 3]}),  # the national world's cost per firm-step reads 3 pairs at 1M
+        (["--pairs", "2"], {"rare_earth": [2, 2, 2], "national": [2, 2, 2]}),
+        (["--world", "national", "--pairs", "1,1,2"], {"national": [1, 1, 2]}),
+    ],
+)
+def test_each_world_runs_its_default_pairs_unless_told(bench, monkeypatch, args, expected):
+    got = {}
+
+    class Stop(Exception):
+        pass
+
+    def run_world(world, scales, years, pairs, a):
+        got[world] = pairs
+        if len(got) == len(expected):
+            raise Stop
+        return [], None
+
+    monkeypatch.setattr(bench, "run_world", run_world)
+    monkeypatch.setattr(bench, "world_notes", lambda *a: [])
+    with pytest.raises(Stop):
+        bench.main([*args, "--out", "unused"])
+    assert got == expected
