@@ -13,7 +13,7 @@ operations per step (``v = 0.9 v + 0.1 x; x += 0.01 v``) and the model steps the
 with ``AgentSet.shuffle_do`` (Mesa's own idiom), for ``--ref-steps`` steps. The
 table gives the world's firm-steps per second over Mesa's agent-steps per second
 (the ratio), which holds better on a busy machine than either figure alone. Each scale runs ``--pairs`` such pairs
-(world, then reference; default 3, 3 and 1 at the rare-earth world's three scales, 3 at each of the national world's)
+(world, then reference; by default 3 at each scale, 1 at the rare-earth world's largest, about 1M firms)
 and the pair of median ratio is read, with the range of the ratios beside it: one pair moves with the machine (the same
 reference of 10,000 agents ran at 0.55 and at
 1.22 M agent-steps/s in two parts of one run). The same process then times a plain
@@ -70,12 +70,12 @@ NATIONAL_SCALES = "0.01,0.1,1"  # national.scale: about 10k, 100k and 1M firms a
 NATIONAL_YEARS = "11"  # the national_programme horizon, 2015-2025
 DEFAULT_CLI_RUNS = 3  # end-to-end runs of the national world at 1:1 (the median is read: one run moves with the machine)
 DEFAULT_REF_STEPS = 20  # steps of the Mesa reference (its cost per agent-step does not change with the count of steps)
-DEFAULT_PAIRS = "3,3,1"  # (world run, Mesa reference) pairs per scale, the median pair read: one Mesa reference of
-# 10,000 agents ran at 0.55 and at 1.22 M agent-steps/s in two parts of one benchmark run (December 2026); the
-# largest scale runs once (a pair at 1M firms takes two to three minutes)
-NATIONAL_PAIRS = "3,3,3"  # the national world's: its cost per firm-step from 100k to 1M firms is asked not to rise (5% counts
-# as flat, RISE_NOISE), and one pair at 1M read x1.07 where three read x1.00 on the same machine (December 2026); a pair
-# at 1M national firms takes about 1.7 minutes
+DEFAULT_PAIRS = 3  # (world run, Mesa reference) pairs per scale without --pairs, the median pair read: one Mesa reference of
+# 10,000 agents ran at 0.55 and at 1.22 M agent-steps/s in two parts of one benchmark run (December 2026)
+ONE_PAIR_SCALE = 3200.0  # but one pair at a rare-earth world.scale this large or larger (about 1M firms: a pair takes two to
+# three minutes). The national world runs 3 at every size: its cost per firm-step from 100k to 1M firms is asked not to
+# rise (5% counts as flat, RISE_NOISE), and one pair at 1M read x1.07 where three read x1.00 on the same machine
+# (December 2026); a pair at 1M national firms takes about 1.7 minutes
 FLAT_TOLERANCE = 1.5  # cost per firm-step may grow this much from the second-largest to the largest scale
 RISE_NOISE = 0.05  # a change of cost per firm-step within this share is read as flat (two runs on a shared machine differ so much)
 NATIONAL_WALL_S = 60.0  # the national issue's bound for `python -m sim scenario=national_programme` at 1:1 scale, s wall
@@ -588,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         "--pairs",
         default=None,
         help=f"(world run, Mesa reference) pairs per scale, the median pair read: one value for every scale, or one per scale "
-        f"(comma-separated, each world's scales; default {DEFAULT_PAIRS} for the rare-earth world, {NATIONAL_PAIRS} for the national)",
+        f"(comma-separated, each world's scales; default {DEFAULT_PAIRS} at each scale, 1 at a rare-earth scale of {ONE_PAIR_SCALE:g} or more)",
     )
     ap.add_argument(
         "--cli-runs",
@@ -630,7 +630,8 @@ def main(argv: list[str] | None = None) -> int:
             ys = ys * len(sc)
         if len(ys) != len(sc):
             ap.error(f"--years needs one value or one per scale ({len(sc)}), got {len(ys)}")
-        pairs = a.pairs or (NATIONAL_PAIRS if national else DEFAULT_PAIRS)
+        one = lambda s: not national and s >= ONE_PAIR_SCALE  # noqa: E731
+        pairs = a.pairs or ",".join(str(1 if one(s) else DEFAULT_PAIRS) for s in sc)
         try:
             ps = [int(x) for x in pairs.split(",") if x.strip()]
         except ValueError:

@@ -70,6 +70,9 @@ def test_a_bad_pairs_value_is_one_line_before_any_run(bench, capsys, monkeypatch
         ([], {"rare_earth": [3, 3, 1], "national": [3, 3, 3]}),  # the national world's cost per firm-step reads 3 pairs at 1M
         (["--pairs", "2"], {"rare_earth": [2, 2, 2], "national": [2, 2, 2]}),
         (["--world", "national", "--pairs", "1,1,2"], {"national": [1, 1, 2]}),
+        # other scales without --pairs (the README's example): 3 each, 1 at the rare-earth world's ~1M firms
+        (["--scales", "32", "--years", "10"], {"rare_earth": [3], "national": [3, 3, 3]}),
+        (["--world", "rare_earth", "--scales", "32,6400", "--years", "10"], {"rare_earth": [3, 1]}),
     ],
 )
 def test_each_world_runs_its_default_pairs_unless_told(bench, monkeypatch, args, expected):
