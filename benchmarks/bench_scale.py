@@ -15,8 +15,8 @@ table gives the world's firm-steps per second over Mesa's agent-steps per second
 (the ratio), which holds better on a busy machine than either figure alone. Each scale runs ``--pairs`` such pairs
 (world, then reference; by default 3 at each scale, 1 at the rare-earth world's largest, about 1M firms)
 and the pair of median ratio is read, with the range of the ratios beside it: one pair moves with the machine (the same
-reference of 10,000 agents ran at 0.55 and at
-1.22 M agent-steps/s in two parts of one run). The same process then times a plain
+reference of 10,000 agents ran at 0.55 and at 1.22 M agent-steps/s in two parts of one run). The same process then
+times a plain
 array operation (``a x b + c`` on float64 columns of as many rows, in place): how much more an element costs at
 1,000,000 rows than at 100,000 on this machine is what its memory hierarchy adds to any column code, printed beside
 the world's own rise in cost per firm-step.
@@ -630,14 +630,14 @@ def main(argv: list[str] | None = None) -> int:
             ys = ys * len(sc)
         if len(ys) != len(sc):
             ap.error(f"--years needs one value or one per scale ({len(sc)}), got {len(ys)}")
-        one = lambda s: not national and s >= ONE_PAIR_SCALE  # noqa: E731
-        pairs = a.pairs or ",".join(str(1 if one(s) else DEFAULT_PAIRS) for s in sc)
+        if a.pairs is None:
+            return sc, ys, [1 if not national and s >= ONE_PAIR_SCALE else DEFAULT_PAIRS for s in sc]
         try:
-            ps = [int(x) for x in pairs.split(",") if x.strip()]
+            ps = [int(x) for x in a.pairs.split(",") if x.strip()]
         except ValueError:
             ps = []
         if not ps or min(ps) < 1:
-            ap.error(f"--pairs takes positive whole numbers (one, or one per scale), got {pairs!r}")
+            ap.error(f"--pairs takes positive whole numbers (one, or one per scale), got {a.pairs!r}")
         if len(ps) == 1:
             ps = ps * len(sc)
         if len(ps) != len(sc):
