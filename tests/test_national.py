@@ -573,6 +573,22 @@ def test_a_national_run_writes_its_directory(tmp_path):
     assert again.run_dir == r.run_dir and {p.name for p in again.run_dir.iterdir()} == files
 
 
+def test_a_measure_over_no_firms_is_null_in_the_summary(tmp_path):
+    """A nation so small (national.scale 0.0001, seed 1) that no firm holds the Little Giant title at the end of 2025:
+    patents per Little Giant have no value there, and summary.json, standard JSON, says null (not NaN)."""
+    args = ["scenario=national_programme", "national.scale=0.0001", "progress=false", f"output.dir={tmp_path / 'run'}"]
+    r = run(compose(args))
+
+    def refuse(token):
+        raise ValueError(f"{token} is not JSON")
+
+    summary = json.loads((r.run_dir / "summary.json").read_text(), parse_constant=refuse)
+    assert summary["pyramid"]["2025"]["little_giant"] == 0  # the case this test is about
+    assert summary["patents_per_little_giant_2025"] is None and summary["invention_patents_per_little_giant_2025"] is None
+    assert r.summary["patents_per_little_giant_2025"] is None  # in the run's own summary too (the command line prints "-")
+    assert summary["little_giants_2025"] == 0 and summary["srdi_2024"] is not None
+
+
 # --------------------------------------------------------------------------
 # Calibration rules: who holds patents, firms starting R&D, niches
 # --------------------------------------------------------------------------

@@ -514,6 +514,35 @@ def test_atomic_write_replaces_whole_files(tmp_path):
     assert [q.name for q in tmp_path.iterdir()] == ["x.json"]
 
 
+def _strict_json(text: str):
+    """Parse as standard JSON does (RFC 8259: no NaN, Infinity or -Infinity)."""
+
+    def refuse(token):
+        raise ValueError(f"{token} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_outputs_are_standard_json_with_null_for_no_value(tmp_path):
+    """A value a run cannot take (NaN, an infinity: a mean over no firms) is written as null, which every JSON reader
+    reads, not as NaN; numpy numbers are written as numbers."""
+    p = tmp_path / "s.json"
+    obj = {
+        "nan": float("nan"),
+        "inf": [np.float64("inf"), -np.inf, 1.5],
+        "nested": {"np_nan": np.float64("nan"), "f32": np.float32(0.5), "i64": np.int64(7), "flag": np.bool_(True)},
+        "plain": [1, "a", None, True, (2, 3)],
+    }
+    output.write_json(p, obj)
+    assert _strict_json(p.read_text()) == {
+        "nan": None,
+        "inf": [None, None, 1.5],
+        "nested": {"np_nan": None, "f32": 0.5, "i64": 7, "flag": True},
+        "plain": [1, "a", None, True, [2, 3]],
+    }
+    assert [q.name for q in tmp_path.iterdir()] == ["s.json"]
+
+
 # the corner cases of an emitter: text that needs quotes or folding, non-ASCII, numbers as YAML writes them, nesting
 YAML_CORNERS = {
     "note": "Kachin ionic-clay pits selling to Chinese separation; not in USGS MCS 2016 (size: assumption) " * 3,

@@ -17,6 +17,7 @@ import errno
 import functools
 import hashlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -29,6 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from sim.checks import ConfigError
@@ -64,8 +66,28 @@ def _atomic(path: Path, write) -> None:
         raise
 
 
+def json_ready(obj: Any) -> Any:
+    """``obj`` as standard JSON holds it (RFC 8259 has no NaN or Infinity): a float that is not finite becomes None
+    (null: no value, as the summaries write a measure a run cannot take, such as patents per Little Giant in a year
+    without one), and numpy scalars their Python numbers; dicts, lists and tuples are converted item by item."""
+    if isinstance(obj, dict):
+        return {k: json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        x = float(obj)
+        return x if math.isfinite(x) else None
+    return obj
+
+
 def write_json(path: Path, obj: Any) -> None:
-    _atomic(path, lambda p: p.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n"))
+    """``obj`` as standard JSON (:func:`json_ready`; anything else JSON has no type for as its text), written whole."""
+    text = json.dumps(json_ready(obj), indent=2, sort_keys=False, default=str, allow_nan=False) + "\n"
+    _atomic(path, lambda p: p.write_text(text))
 
 
 def write_parquet(path: Path, df: pd.DataFrame) -> None:

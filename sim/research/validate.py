@@ -539,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
         from sim.engine import output
 
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(Path(a.out), json.dumps(rows, indent=1, default=float))  # whole, or not at all
+        output.write_text(Path(a.out), json.dumps(output.json_ready(rows), indent=1, default=float, allow_nan=False))  # whole, or not at all
     return 0
 
 

@@ -44,6 +44,11 @@ def above_size_shares(row: dict[str, Any] | None) -> dict[str, float | None] | N
     return out
 
 
+def _finite(x: float) -> float | None:
+    """``x``, or None where it is not a number (a measure over no firms): summary.json writes null for it."""
+    return x if np.isfinite(x) else None
+
+
 def _mean_finite(a: np.ndarray) -> np.ndarray:
     """Row means over the finite entries (NaN where a row has none). A few columns (under eight, as the DiD's two years)
     are added column by column, left to right: the sum numpy's row reduction makes of so few items, without its cost
@@ -283,8 +288,10 @@ class NationalRecorder:
         final = self.rows[-1] if self.rows else {}
 
         def at(year: int, key: str):
+            """The year's value, None where the year was not run or the measure has no value (a mean over no firms)."""
             r = by_year.get(year)
-            return None if r is None else r.get(key)
+            v = None if r is None else r.get(key)
+            return None if isinstance(v, float) and not np.isfinite(v) else v
 
         lg_years = [y for y in by_year if 2020 <= y <= 2030]
         rd_lg = [by_year[y]["rd_intensity_little_giant"] for y in lg_years if np.isfinite(by_year[y]["rd_intensity_little_giant"])]
@@ -320,9 +327,9 @@ class NationalRecorder:
             # window they wanted to scale and needed outside money for it (``outside_finance``) or could not finance it
             "scaling_finance_difficulty_lg_firms_2020_2025": len(self.lg_difficulty) / len(self.lg_ever) if self.lg_ever else None,
             "reviews": self.review_table().to_dict(orient="records"),
-            "did_rd_intensity": self.did_rd_intensity(),
+            "did_rd_intensity": _finite(self.did_rd_intensity()),
             "fiscal_musd": {k: float(v) for k, v in (m.government.fiscal.items() if m.government is not None else ())},
         }
         if len(ts):
-            out["revenue_growth_median"] = float(ts["revenue_growth_median"].median())
+            out["revenue_growth_median"] = _finite(float(ts["revenue_growth_median"].median()))
         return out
