@@ -130,6 +130,18 @@ def test_reduce_and_quantile_names_reject_bad_input():
     assert [an.quantile_name(q) for q in (0.05, 0.5, 0.95, 0.025)] == ["q05", "median", "q95", "q2.5"]
 
 
+def test_a_run_where_a_table_is_taken_is_one_clear_error():
+    """A plot or reduction given runs (or anything but a table) says which table it takes and where tables come from;
+    summary_scalars given many runs names the call for many."""
+    run = an.Run(path=Path("r"), manifest={}, summary={"seed": 1})
+    for call in (lambda: an.reduce(run, "g", "v"), lambda: an.plot_rd_by_tier(run), lambda: an.fiscal_by_instrument([run])):
+        with pytest.raises(TypeError, match=r"expected a table \(a DataFrame\).*got (Run|list).*tidy\(load_runs\(DIR\), 'policy'\)"):
+            call()
+    with pytest.raises(TypeError, match="expected one run.*got list.*scalars_frame"):
+        an.summary_scalars([run, run])
+    assert an.summary_scalars(run) == {"seed": 1}
+
+
 # --------------------------------------------------------------------------------------------
 # paired_differences
 # --------------------------------------------------------------------------------------------

@@ -302,6 +302,8 @@ def _summary_of(run: Run | dict[str, Any] | str | Path) -> dict[str, Any]:
         return run.summary
     if isinstance(run, dict):
         return run
+    if not isinstance(run, (str, Path)):
+        raise TypeError(f"expected one run (a Run, its summary dict or its directory), got {type(run).__name__}; for many runs: scalars_frame(runs)")
     return load_run(run).summary
 
 
@@ -409,6 +411,12 @@ def reference_ranges(path: str | Path | None = None) -> dict[str, tuple[float, f
 # Reduction and paired differences
 # ----------------------------------------------------------------------------------------------
 def _check_columns(df: pd.DataFrame, cols: Iterable[str], what: str = "column") -> None:
+    if not isinstance(df, pd.DataFrame):  # a run or runs where a table is taken: say which table, not AttributeError
+        got = type(df).__name__
+        raise TypeError(
+            f"expected a table (a DataFrame) holding {', '.join(cols)}, got {got}; a run's tables come from "
+            "tidy(runs, NAME), e.g. tidy(load_runs(DIR), 'policy')"
+        )
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise KeyError(f"no {what} '{missing[0]}' in the frame; columns: {', '.join(map(str, df.columns))}")
@@ -1394,6 +1402,7 @@ def fiscal_per_tonne(policy: pd.DataFrame, ts: pd.DataFrame) -> pd.DataFrame:
 def fiscal_by_instrument(policy: pd.DataFrame) -> pd.DataFrame:
     """Per scenario and bloc (rows) and instrument (columns): public money over the whole run, M USD, mean across seeds;
     instruments never used are left out."""
+    _check_columns(policy, ["bloc", "measure", "key", "value"])
     p = _with_ids(policy)
     p = p[p["measure"] == "fiscal_musd"].assign(bloc=lambda x: x["bloc"].astype(str))
     tot = p.groupby(["scenario", "run", "bloc", "key"], observed=True)["value"].sum()
