@@ -573,6 +573,25 @@ def test_a_national_run_writes_its_directory(tmp_path):
     assert again.run_dir == r.run_dir and {p.name for p in again.run_dir.iterdir()} == files
 
 
+def test_the_command_line_prints_the_pyramid_and_both_readings_of_the_capital_constraint(small_run):
+    """python -m sim's table of a national run: a row per year with the tier counts of the recorder, then the Little
+    Giants' R&D, patents (``-`` for 2025, a year this 8-year run does not reach) and the capital constraint on both of
+    validate's readings (the measure as written, and the reported difficulty beside it)."""
+    from sim.engine.run import national_summary_table
+
+    text = national_summary_table(small_run)
+    ts = small_run.model.recorder.timeseries()
+    rows = [line for line in text.splitlines() if line[:4].isdigit()]
+    assert [int(r.split()[0]) for r in rows] == ts["year"].tolist() == list(range(2015, 2023))
+    last = rows[-1].replace(",", "").split()
+    assert [int(x) for x in last[1:]] == [int(ts.iloc[-1][c]) for c in ("firms", "n_innovation_type", "n_srdi", "n_little_giant", "n_key_little_giant")]
+    s = small_run.summary
+    written, reported = s["capital_constraint_lg_firms_2020_2025"], s["scaling_finance_difficulty_lg_firms_2020_2025"]
+    assert written is not None and reported is not None and reported >= written
+    assert "patents per Little Giant 2025: -;" in text
+    assert f"finance-constrained 2020-2025: {written:.3f} (reporting difficulty" in text and text.rstrip().endswith(f"{reported:.3f})")
+
+
 def test_a_measure_over_no_firms_is_null_in_the_summary(tmp_path):
     """A nation so small (national.scale 0.0001, seed 1) that no firm holds the Little Giant title at the end of 2025:
     patents per Little Giant have no value there, and summary.json, standard JSON, says null (not NaN)."""

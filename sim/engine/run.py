@@ -220,7 +220,8 @@ def national_summary_table(result: RunResult) -> str:
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     lines.append(
         f"R&D / revenue 2020-2030: Little Giants {fmt(rd['little_giant'])}, others {fmt(rd['none'])}; patents per Little Giant 2025: "
-        f"{fmt(s['patents_per_little_giant_2025'])}; Little Giants finance-constrained 2020-2025: {fmt(s['capital_constraint_lg_firms_2020_2025'])}"
+        f"{fmt(s['patents_per_little_giant_2025'])}; Little Giants finance-constrained 2020-2025: {fmt(s['capital_constraint_lg_firms_2020_2025'])} "
+        f"(reporting difficulty, needing outside money or unable to fund an expansion: {fmt(s['scaling_finance_difficulty_lg_firms_2020_2025'])})"
     )
     if result.run_dir is not None:
         lines.append(f"outputs: {result.run_dir}")
