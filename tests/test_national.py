@@ -584,7 +584,8 @@ def test_the_command_line_prints_the_pyramid_and_both_readings_of_the_capital_co
     rows = [line for line in text.splitlines() if line[:4].isdigit()]
     assert [int(r.split()[0]) for r in rows] == ts["year"].tolist() == list(range(2015, 2023))
     last = rows[-1].replace(",", "").split()
-    assert [int(x) for x in last[1:]] == [int(ts.iloc[-1][c]) for c in ("firms", "n_innovation_type", "n_srdi", "n_little_giant", "n_key_little_giant")]
+    columns = ("firms", "n_innovation_type", "n_srdi", "n_little_giant", "n_key_little_giant")
+    assert [int(x) for x in last[1:]] == [int(ts.iloc[-1][c]) for c in columns]
     s = small_run.summary
     written, reported = s["capital_constraint_lg_firms_2020_2025"], s["scaling_finance_difficulty_lg_firms_2020_2025"]
     assert written is not None and reported is not None and reported >= written
