@@ -339,6 +339,14 @@ def test_a_small_exploration_killed_and_resumed_recovers_the_synthetic_box(tmp_p
     assert code == 2 and "'--study'" in err and err.count("\n") == 1
     code, _, err = _main("run", "--study", str(tmp_path / "other.yaml"), "--out", str(out))
     assert code == 2 and "'--out'" in err and "differs in: experiments" in err
+    # an outcome asking about a year the runs do not reach is refused as before a run, and the report is kept
+    late = dict(
+        SMALL, seeds=seeds, outcomes=[{"name": "late", "when": [{"key": "years_to_independence.west.magnet", "rule": "<=", "by_year": 2040}]}]
+    )
+    (tmp_path / "late.yaml").write_text(yaml.safe_dump(late))
+    code, _, err = _main("analyse", str(out), "--study", str(tmp_path / "late.yaml"))
+    assert code == 2 and "outcomes.late.when[0]" in err and "asks about 2040 but the runs end in 2015" in err and err.count("\n") == 1
+    assert (out / "report.md").read_text() == report
 
 
 def test_the_same_seed_gives_the_same_runs_in_any_order(tmp_path):

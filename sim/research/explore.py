@@ -462,6 +462,7 @@ def analyse_dir(out: Path, study: Exploration | None = None, design: Design | No
         design = make_design(study, base_ov)
         if json.loads(json.dumps(design.identity, default=str)) != saved["identity"]:
             raise ConfigError("--study", f"its design differs from the one in {out / DESIGN}; only outcomes and analysis settings may change")
+    check_outcomes(study, sa.compose_cached(base_ov))  # an outcome's year within the runs, as before a run (nothing written yet)
     table_path = out / sweep.TABLE_NAME
     table = sweep.read_table(table_path) if table_path.exists() else sweep.sweep_table(out)
     if records is None:
