@@ -88,7 +88,7 @@ def runs(runs_root):
 
 @pytest.fixture(scope="session")
 def frames(runs):
-    return {t: an.tidy(runs, t) for t in an.TABLES} | {"timeline": an.timeline_frame(runs)}
+    return {t: an.tidy(runs, t) for t in an.WORLD_TABLES["rare-earth"]} | {"timeline": an.timeline_frame(runs)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -128,6 +128,26 @@ def test_reduce_and_quantile_names_reject_bad_input():
     with pytest.raises(ValueError, match="outside"):
         an.quantile_name(1.5)
     assert [an.quantile_name(q) for q in (0.05, 0.5, 0.95, 0.025)] == ["q05", "median", "q95", "q2.5"]
+
+
+def test_figures_refuse_an_empty_table_an_unknown_bloc_or_target_and_a_missing_targets_file(frames, tmp_path):
+    """What a filter typo gives (no rows, a bloc spelt otherwise) is one clear error naming the argument, not
+    matplotlib's or an empty figure; a targets file the user names must exist."""
+    ts, policy, tl = frames["timeseries"], frames["policy"], frames["timeline"]
+    for call in (lambda: an.plot_prices(ts.iloc[0:0]), lambda: an.plot_capacity(ts[ts["bloc"] == "West"]), lambda: an.plot_timeline(tl.iloc[0:0])):
+        with pytest.raises(ValueError, match="the table has no rows to draw"):
+            call()
+    with pytest.raises(ValueError, match="coordinated_bloc='chna' is not a bloc of the table; its blocs: china, west"):
+        an.plot_capacity(ts, coordinated_bloc="chna")
+    for plot in (an.plot_pyramid, an.plot_rd_by_tier):
+        with pytest.raises(ValueError, match="bloc='chna' is not a bloc of the table"):
+            plot(policy, bloc="chna")
+    with pytest.raises(ValueError, match="target='west_coordinatd' is not a scenario of the table"):
+        an.plot_timeline(tl, target="west_coordinatd")
+    for f in (an.reference_ranges, an.reference_target):
+        with pytest.raises(FileNotFoundError, match="no targets file"):
+            f(tmp_path / "nope.yaml")
+    assert an.reference_ranges() == an.reference_ranges(an.TARGETS_FILE)  # the project's own file, named or not
 
 
 def test_a_run_where_a_table_is_taken_is_one_clear_error():
@@ -330,12 +350,15 @@ def test_loading_errors_name_the_path(tmp_path):
 
 def test_tidy_puts_ids_in_front_and_keeps_every_row(runs, frames):
     for table in an.TABLES:
+        if table in an.NATIONAL_TABLES:  # rare-earth runs have none of a national run's tables: asking is a mistake
+            with pytest.raises(
+                ValueError, match=f"no rare-earth run writes the table '{table}'; these runs' tables: timeseries, events, policy, firms"
+            ):
+                an.tidy(runs, table)
+            continue
         df = frames[table]
         assert df.columns[:3].tolist() == ["run", "scenario", "seed"]
         assert len(df) == sum(len(r.table(table)) for r in runs)
-        if table in an.NATIONAL_TABLES:  # rare-earth runs have none of a national run's tables
-            assert df.empty
-            continue
         assert set(df["run"]) == {r.path.name for r in runs}
     ts = frames["timeseries"]
     for r in runs:
@@ -390,7 +413,10 @@ def test_reference_ranges_from_targets_or_constants(tmp_path):
     got = an.reference_ranges(f)
     assert got["mining"] == (2.0, 6.0) and got["separation"] == (4.0, 9.0) and got["metal"] == (4.0, 9.0)
     assert got["magnet"] == an.REFERENCE_RANGES["magnet"]
-    assert an.reference_ranges(tmp_path / "absent.yaml") == an.REFERENCE_RANGES
+    with pytest.raises(FileNotFoundError, match="no targets file .*absent.yaml"):  # a file the user names must be there
+        an.reference_ranges(tmp_path / "absent.yaml")
+    (tmp_path / "other.yaml").write_text("targets:\n  - id: lg_patents\n    accept: [15, 40]\n")
+    assert an.reference_ranges(tmp_path / "other.yaml") == an.REFERENCE_RANGES  # a file without the target: the defaults
 
 
 # --------------------------------------------------------------------------------------------

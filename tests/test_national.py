@@ -562,6 +562,10 @@ def test_a_national_run_writes_its_directory(tmp_path):
     assert prov.groupby("year")["n_none"].sum().gt(0).all() and prov["province"].nunique() == 31
     from sim.research import analysis as an  # the analysis API reads a national run like any other
 
+    with pytest.raises(ValueError, match="no national run writes the table 'timeseries'; these runs' tables: events, firms, national"):
+        an.tidy(an.load_run(r.run_dir), "timeseries")
+    with pytest.raises(ValueError, match="a run of the national world, which has no chain and so no timeline"):
+        an.timeline_frame(an.load_run(r.run_dir))
     nat = an.tidy(an.load_run(r.run_dir), "national")
     assert list(nat.columns[:3]) == ["run", "scenario", "seed"] and set(nat["scenario"]) == {"national_programme"} and len(nat) == 6
     assert an.plot_national_pyramid(an.load_run(r.run_dir)).axes

@@ -273,12 +273,25 @@ def _common_parts(parts: list[tuple[str, ...]]) -> tuple[str, ...]:
     return tuple(out)
 
 
+WORLD_TABLES = {"rare-earth": ("timeseries", "events", "policy", "firms"), "national": (*NATIONAL_TABLES, "events", "firms")}
+
+
+def _world_of(run: Run) -> str:
+    """ "national" for a run of the national world (it writes national.parquet), else "rare-earth"."""
+    return "national" if (run.path / "national.parquet").is_file() else "rare-earth"
+
+
 def tidy(runs: Run | Iterable[Run], table: str) -> pd.DataFrame:
     """One table (``timeseries``, ``events``, ``policy``, ``firms``; of national runs ``national``, ``provinces``,
     ``sectors``, ``reviews``) over runs, with the id columns ``run`` (directory name), ``scenario`` and ``seed`` in front."""
     if table not in TABLES:
         raise ValueError(f"unknown table '{table}'; allowed: {', '.join(TABLES)}")
     runs = _as_runs(runs)
+    kinds = {_world_of(r) for r in runs}
+    if kinds and not any(table in WORLD_TABLES[k] for k in kinds):
+        worlds = " and ".join(sorted(kinds))
+        have = sorted({t for k in kinds for t in WORLD_TABLES[k]}, key=TABLES.index)
+        raise ValueError(f"no {worlds} run writes the table '{table}'; these runs' tables: {', '.join(have)}")
     parts = []
     for rid, r in zip(run_ids(runs), runs):
         df = r.table(table)
@@ -352,6 +365,10 @@ def timeline_frame(runs: Run | Iterable[Run]) -> pd.DataFrame:
     for rid, r in zip(run_ids(runs), runs):
         s = r.summary
         if "years_to_first_output" not in s:
+            if _world_of(r) == "national":
+                raise ValueError(
+                    f"{r.path}: a run of the national world, which has no chain and so no timeline (its pyramid: tidy(runs, 'national'))"
+                )
             raise ValueError(f"{r.path}: summary.json has no years_to_first_output (incomplete run?)")
         start, ref = s.get("start_year"), s.get("timeline_reference_year", s.get("start_year"))
         known = None not in (s.get("years"), start, ref)
@@ -388,11 +405,19 @@ def timeline_frame(runs: Run | Iterable[Run]) -> pd.DataFrame:
     return df
 
 
+def _check_targets_path(path: str | Path | None) -> None:
+    """A targets file the user names must be there (the project's own, when absent, falls back to the defaults)."""
+    if path is not None and not Path(path).is_file():
+        raise FileNotFoundError(f"no targets file {path} (the project's: {TARGETS_FILE})")
+
+
 def reference_ranges(path: str | Path | None = None) -> dict[str, tuple[float, float]]:
     """Reference years to independence per stage for a committed Western effort, from the
     ``west_timeline_coordinated`` target of conf/validation/targets.yaml when present
-    (metal takes the processing range of separation), else :data:`REFERENCE_RANGES`."""
+    (metal takes the processing range of separation), else :data:`REFERENCE_RANGES` (``path``: another targets file,
+    which must exist)."""
     f = Path(path) if path is not None else TARGETS_FILE
+    _check_targets_path(path)
     out = dict(REFERENCE_RANGES)
     try:
         targets = yaml.safe_load(f.read_text()).get("targets", [])
@@ -420,6 +445,19 @@ def _check_columns(df: pd.DataFrame, cols: Iterable[str], what: str = "column") 
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise KeyError(f"no {what} '{missing[0]}' in the frame; columns: {', '.join(map(str, df.columns))}")
+
+
+def _check_rows(df: pd.DataFrame) -> None:
+    """A figure needs rows: an empty table (a filter that matched nothing) is one clear error, not matplotlib's."""
+    if df.empty:
+        raise ValueError("the table has no rows to draw (a filter that matched nothing? blocs, stages and scenarios are written in lower case)")
+
+
+def _check_bloc(df: pd.DataFrame, bloc: str, arg: str) -> None:
+    """``bloc`` (the argument ``arg``) is one of the table's blocs."""
+    blocs = _order(df["bloc"].astype(str))
+    if bloc not in blocs:
+        raise ValueError(f"{arg}='{bloc}' is not a bloc of the table; its blocs: {', '.join(blocs)}")
 
 
 def _as_list(by: str | Sequence[str] | None) -> list[str]:
@@ -981,6 +1019,7 @@ TARGET_BLOC = "west"  # the bloc whose independence the west_timeline_coordinate
 def reference_target(path: str | Path | None = None) -> str | None:
     """The scenario the ``west_timeline_coordinated`` target of conf/validation/targets.yaml is about (None when absent)."""
     f = Path(path) if path is not None else TARGETS_FILE
+    _check_targets_path(path)
     try:
         targets = yaml.safe_load(f.read_text()).get("targets", [])
     except (OSError, AttributeError, yaml.YAMLError):
@@ -1003,7 +1042,10 @@ def plot_timeline(
     accepted ranges of the west_timeline_coordinated target (:func:`reference_ranges`) in grey, counted from the
     reference year of the target's scenario (``target``; default the target's, else the latest reference year)."""
     _check_columns(timeline, ["bloc", "stage", "years_to_first_output", "years_to_independence"])
+    _check_rows(timeline)
     tl = _with_ids(timeline)
+    if target is not None and target not in set(tl["scenario"].astype(str)):
+        raise ValueError(f"target='{target}' is not a scenario of the table; its scenarios: {', '.join(_order(tl['scenario'].astype(str)))}")
     table = timeline_table(tl, band)
     ranges = reference_ranges() if ranges is None else ranges
     blocs, stages = _order(tl["bloc"]), _order(tl["stage"])
@@ -1091,6 +1133,8 @@ def plot_capacity(ts: pd.DataFrame, coordinated_bloc: str = "china") -> Figure:
     squashed under the large one; kt of the stage's product per year) and, in the last column, the coordinated bloc's
     share of world capacity by stage."""
     _check_columns(ts, ["time", "bloc", "stage", "capacity_t", "capacity_share"])
+    _check_rows(ts)
+    _check_bloc(ts, coordinated_bloc, "coordinated_bloc")
     d = _with_ids(ts).assign(capacity_kt=lambda x: x["capacity_t"] / 1000.0)
     stages, colors = _order(d["stage"]), scenario_colors(d["scenario"])
     blocs = _order(d["bloc"].astype(str), (coordinated_bloc,))
@@ -1139,6 +1183,8 @@ def plot_pyramid(policy: pd.DataFrame, events: pd.DataFrame | None = None, bloc:
     Little Giants dashed with the Little Giants) and new designations per year by tier (from
     the event log's ``designated`` events; drawn at mid-year)."""
     _check_columns(policy, ["time", "year", "bloc", "measure", "key", "value"])
+    _check_rows(policy)
+    _check_bloc(policy, bloc, "bloc")
     p = _with_ids(policy)
     p = p[(p["bloc"].astype(str) == bloc) & (p["measure"] == "firms")]
     colors = scenario_colors(_with_ids(policy)["scenario"])
@@ -1207,6 +1253,8 @@ def plot_rd_by_tier(policy: pd.DataFrame, bloc: str = "china") -> Figure:
     """R&D intensity (R&D spend / revenue over each year, top row) and patents in force per
     operating firm (end of each year, bottom row) by tier of ``bloc``; drawn at mid-year."""
     _check_columns(policy, ["quarter_index", "year", "bloc", "measure", "key", "value"])
+    _check_rows(policy)
+    _check_bloc(policy, bloc, "bloc")
     d = _tier_year(policy, bloc)
     colors = scenario_colors(_with_ids(policy)["scenario"])
     fig, axes = _figure(2, len(TIERS), "double", 4.6, sharex=True, sharey="row")
@@ -1315,6 +1363,7 @@ def plot_prices(ts: pd.DataFrame, events: pd.DataFrame | None = None) -> Figure:
     marks its own controlled quarters); dotted lines: the start of each scenario event of the event log
     (``shock_start``), named at the top, on every panel (an event's stages are not in the log)."""
     _check_columns(ts, ["time", "bloc", "stage", "price_usd_per_kg"])
+    _check_rows(ts)
     d = _with_ids(ts)
     stages, colors, styles = _order(d["stage"]), scenario_colors(d["scenario"]), style.bloc_styles(_order(d["bloc"]))
     ncols = 2 if len(stages) > 2 else len(stages)
