@@ -446,6 +446,21 @@ def test_a_bad_factor_key_fails_before_anything_is_written(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    "text, problem",
+    [("[]", "is not a study's design (no identity in it)"), ('{"identity": ', "is unreadable"), ("{}", "is not a study's design")],
+)
+def test_an_out_whose_design_json_is_damaged_is_refused_in_one_line(tmp_path, text, problem):
+    """design.json cut short, or not a design: one line naming --out and the file, and nothing in the directory changes."""
+    study = _write_study(tmp_path / "tiny.yaml", TINY)
+    out = tmp_path / "study"
+    out.mkdir()
+    (out / "design.json").write_text(text)
+    code, _, err = _main("morris", "--study", str(study), "--out", str(out))
+    assert code == 2 and "'--out'" in err and f"{out / 'design.json'} {problem}" in err and err.count("\n") == 1
+    assert [p.name for p in out.iterdir()] == ["design.json"] and (out / "design.json").read_text() == text
+
+
 def test_the_command_reports_a_bad_study_in_one_line(tmp_path):
     data = json.loads(json.dumps(TINY))
     data["factors"][0]["bounds"] = [8.0, 2.0]

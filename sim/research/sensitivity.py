@@ -360,10 +360,15 @@ def _check_out(out: Path, design: Design) -> None:
         raise ConfigError("--out", f"{out} exists and is not a directory")
     if not out.is_dir() or not any(out.iterdir()):
         return
+    f = out / "design.json"
+    if not f.is_file():
+        raise ConfigError("--out", f"{out} exists and is not a sensitivity study directory (no design.json); choose another --out")
     try:
-        old = json.loads((out / "design.json").read_text())
-    except (OSError, ValueError):
-        raise ConfigError("--out", f"{out} exists and is not a sensitivity study directory (no design.json); choose another --out") from None
+        old = json.loads(f.read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError("--out", f"{f} is unreadable ({err}); choose another --out, or move the file away to start the study again") from None
+    if not isinstance(old, dict) or not isinstance(old.get("identity"), dict):
+        raise ConfigError("--out", f"{f} is not a study's design (no identity in it); choose another --out, or move the file away")
     if old.get("identity") != design.identity:
         changed = [k for k in design.identity if old.get("identity", {}).get(k) != design.identity[k]]
         raise ConfigError(
