@@ -163,3 +163,153 @@ def test_command_error_is_one_line(tmp_path):
     )
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "trials" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------
+# The study directory: one study, never another's or another tool's, never an unreadable optuna.db
+# --------------------------------------------------------------------------
+def _snapshot(root):
+    """Every file (its bytes) and directory (None) under ``root``."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+def _calibration_dir(out):
+    """A directory as a quick calibration leaves it: its optuna.db (the study, no trials) and result files."""
+    cal.open_study(out, cal.load_study("quick"), [])
+    for f in ("best.yaml", "report.md", "trials.parquet"):
+        (out / f).write_text(f"the quick study's {f}\n")
+    return _snapshot(out)
+
+
+def test_another_study_in_the_same_directory_is_refused_untouched(tmp_path):
+    """The auditor's case: a main calibration into a quick one's directory opened a second study in its optuna.db
+    and overwrote the quick study's best.yaml, report.md and trials.parquet."""
+    before = _calibration_dir(tmp_path)
+    main = cal.load_study("main")
+    main.trials, main.seeds = 1, 1
+    for call in (lambda: cal.open_study(tmp_path, main, []), lambda: cal.calibrate(main, tmp_path, say=lambda s: None)):
+        with pytest.raises(ConfigError) as ex:
+            call()
+        assert ex.value.key == "--out" and "'quick'" in str(ex.value) and "another --out" in str(ex.value) and "--study quick" in str(ex.value)
+        assert _snapshot(tmp_path) == before
+    assert cal.held_studies(tmp_path).keys() == {"quick"}
+
+
+@pytest.mark.parametrize("seeds, overrides, differs", [(2, [], "--seeds"), (1, ["years=12"], "overrides")])
+def test_the_same_study_with_another_design_is_refused_untouched(tmp_path, seeds, overrides, differs):
+    before = _calibration_dir(tmp_path)
+    study = cal.load_study("quick")
+    study.seeds = seeds
+    for name in ("open_study", "check_out"):
+        with pytest.raises(ConfigError) as ex:
+            getattr(cal, name)(tmp_path, study, overrides)
+        assert ex.value.key == "--out" and f"differs in: {differs}" in str(ex.value) and "to resume" in str(ex.value)
+    assert _snapshot(tmp_path) == before
+    study.seeds, study.trials = 1, 7  # the same design with more trials resumes
+    cal.check_out(tmp_path, study, [])
+    assert cal.open_study(tmp_path, study, []).study_name == "quick"
+
+
+def _run_dir(d):
+    for f in ("config.yaml", "manifest.json", "summary.json", "timeseries.parquet"):
+        (d / f).write_text("{}")
+
+
+@pytest.mark.parametrize(
+    "tool, says",
+    [
+        ("sensitivity", "a sensitivity study (design.json)"),
+        ("exploration", "an exploration (design.json)"),
+        ("experiment", "an experiment (runs/, report/)"),
+        ("run", "a run of python -m sim"),
+        ("results", "run directory(ies) of python -m sim"),
+        ("other", "is not empty and holds no calibration (notes.txt)"),
+    ],
+)
+def test_another_tools_directory_is_refused_untouched(tmp_path, tool, says):
+    out = tmp_path / tool
+    (out / "runs").mkdir(parents=True)
+    if tool == "sensitivity":  # as sim.sensitivity and sim.explore write design.json
+        (out / "design.json").write_text('{"identity": {"method": "morris", "n": 4}, "study": {}, "digest": "abc"}')
+    elif tool == "exploration":
+        (out / "design.json").write_text('{"identity": {"sampler": "lhs", "experiments": 8}, "study": {}}')
+    elif tool == "experiment":
+        (out / "report").mkdir()
+        (out / "report" / "report.md").write_text("the experiment's report\n")
+    elif tool == "run":
+        (out / "runs").rmdir()
+        _run_dir(out)
+    elif tool == "results":
+        (out / "runs").rmdir()
+        (out / "baseline-seed1").mkdir()
+        _run_dir(out / "baseline-seed1")
+    else:
+        (out / "runs").rmdir()
+        (out / "notes.txt").write_text("mine\n")
+        (out / "report.md").write_text("mine too\n")
+    before = _snapshot(out)
+    with pytest.raises(ConfigError) as ex:
+        cal.open_study(out, cal.load_study("quick"), [])
+    assert ex.value.key == "--out" and says in str(ex.value) and "another --out" in str(ex.value)
+    assert _snapshot(out) == before  # no optuna.db created, nothing changed
+
+
+def test_a_calibrations_files_without_optuna_db_start_over(tmp_path):
+    """Moving an unreadable optuna.db away (as its error says) starts the study over in the same directory."""
+    (tmp_path / "best.yaml").write_text("x: 1\n")
+    (tmp_path / "calibrated").mkdir()
+    cal.check_out(tmp_path, cal.load_study("quick"), [])
+    assert cal.open_study(tmp_path, cal.load_study("quick"), []).trials == []
+
+
+def test_an_optuna_db_cut_short_is_one_error_naming_the_file(tmp_path):
+    before = _calibration_dir(tmp_path)
+    db = tmp_path / "optuna.db"
+    db.write_bytes(before["optuna.db"][:1000])
+    before = _snapshot(tmp_path)
+    for name in ("open_study", "check_out"):  # the command's way first (it gave a traceback)
+        with pytest.raises(ConfigError) as ex:
+            getattr(cal, name)(tmp_path, cal.load_study("quick"), [])
+        msg = str(ex.value)
+        assert ex.value.key == "--out" and str(db) in msg and "unreadable" in msg and "move optuna.db out of" in msg
+        assert _snapshot(tmp_path) == before
+    db.write_text("not a database\n")
+    with pytest.raises(ConfigError, match="unreadable"):
+        cal.open_study(tmp_path, cal.load_study("quick"), [])
+
+
+def test_a_write_cut_off_is_read_from_a_copy_and_the_study_resumes(tmp_path):
+    """A journal beside optuna.db (a write killed midway) is rolled back in a copy: the check changes nothing."""
+    import shutil
+    import sqlite3
+
+    _calibration_dir(tmp_path / "live")
+    con = sqlite3.connect(tmp_path / "live" / "optuna.db", isolation_level=None)
+    con.execute("PRAGMA cache_size=1")  # pages spill into the file: the journal is needed to undo them
+    con.execute("BEGIN")
+    con.execute("CREATE TABLE filler (x)")
+    con.executemany("INSERT INTO filler VALUES (?)", [("x" * 500,)] * 500)
+    con.execute("UPDATE studies SET study_name = 'half_written'")
+    out = tmp_path / "cut"
+    out.mkdir()
+    for f in ("optuna.db", "optuna.db-journal"):  # the files as a kill at this moment leaves them
+        shutil.copyfile(tmp_path / "live" / f, out / f)
+    con.close()
+    before = _snapshot(out)
+    assert cal.held_studies(out).keys() == {"quick"}
+    assert _snapshot(out) == before
+    assert cal.open_study(out, cal.load_study("quick"), []).study_name == "quick"
+
+
+def test_command_refusing_another_study_is_one_line(tmp_path):
+    before = _calibration_dir(tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-m", "sim.calibrate", "--study", "main", "--trials", "1", "--seeds", "1", "--out", str(tmp_path)],
+        cwd=PROJECT_ROOT,
+        env=sim_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "'--out'" in r.stderr and "'quick'" in r.stderr and "Traceback" not in r.stderr
+    assert _snapshot(tmp_path) == before

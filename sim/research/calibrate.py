@@ -21,8 +21,12 @@ otherwise.
 
 **Search.** Optuna's TPE sampler seeded from the study file, with the study in an SQLite file in the output
 directory (``optuna.db``), so the same command with the same ``--out`` resumes: ``--trials N`` is the number
-of complete trials in all. Every trial runs its scenarios x seeds through the shared worker pool
-(:func:`sim.research.sweep.map_jobs`), with the common random numbers of seeds 1..K.
+of complete trials in all. ``--out`` holds one study: a directory holding another study or design, another
+tool's outputs (an experiment's, sensitivity study's or exploration's, runs of ``python -m sim``) or files that
+are not a calibration's is refused before anything is written (:func:`check_out`), and so is an ``optuna.db``
+that cannot be read (cut short or damaged: move it out of the directory to start over). Every trial runs its
+scenarios x seeds through the shared worker pool (:func:`sim.research.sweep.map_jobs`), with the common random
+numbers of seeds 1..K.
 
 **Outputs** (in ``--out``, default ``results/calibration/<study>``): ``best.yaml`` (the best values as a
 config file: ``python -m sim --config-dir <out> +calibrated=best``, the same file is written as
@@ -37,7 +41,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
+import sqlite3
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -84,6 +91,10 @@ EXCLUDED = {
     },
 }
 FILES = ("best.yaml", "trials.parquet", "loss.png", "loss.pdf", "report.md")
+DB = "optuna.db"
+# what a calibration writes in --out: its files, best.yaml again under calibrated/, and the study database (with the
+# journal SQLite keeps beside it while a write is under way)
+OWN = {*FILES, "calibrated", DB, f"{DB}-journal", f"{DB}-wal", f"{DB}-shm"}
 CALIBRATION_BYTES = 2e6  # what the files above take, generously (loss.png is the largest, ~0.1 MB)
 TRIAL_BYTES = 1e5  # optuna.db per trial, generously (a trial's parameters, values and attributes: a few kB)
 
@@ -197,27 +208,162 @@ def signature(study: Calibration, overrides: Sequence[str]) -> str:
     return json.dumps({**keep, "extra_overrides": list(overrides)}, sort_keys=True, default=str)
 
 
+def _other_tool(out: Path, names: Sequence[str]) -> str | None:
+    """What another command wrote in ``out``, recognised by the files it writes (None: nothing of theirs)."""
+    from sim.engine import output
+
+    if "design.json" in names:  # sim.sensitivity and sim.explore: design.json, sweep_table.parquet, runs/, ...
+        try:
+            identity = json.loads((out / "design.json").read_text()).get("identity") or {}
+        except (OSError, ValueError, AttributeError):
+            identity = {}
+        if "method" in identity:
+            return "a sensitivity study (design.json)"
+        if "sampler" in identity:
+            return "an exploration (design.json)"
+        return "a sensitivity study or an exploration (design.json)"
+    if "runs" in names:  # sim.experiment (runs/, report/, sweep_table.parquet), sweeps and python -m sim (results/runs/)
+        return "an experiment (runs/, report/)" if "report" in names else "run directories (runs/, as an experiment, a sweep or python -m sim writes)"
+    if "sweep_table.parquet" in names:
+        return "a sweep table (sweep_table.parquet)"
+    if {"manifest.json", "summary.json", "timeseries.parquet"} & set(names):  # a run directory of python -m sim
+        return "a run of python -m sim (manifest.json, summary.json, ...)"
+    runs = [n for n in names if (out / n).is_dir() and output.holds_run(out / n)]
+    if runs:  # a results directory: run directories of python -m sim
+        return f"{len(runs)} run directory(ies) of python -m sim (e.g. {runs[0]}/)"
+    return None
+
+
+def _read_studies(db: Path, read_only: bool = True) -> dict[str, str | None]:
+    """The studies in an Optuna SQLite file by name, with the signature each holds; sqlite3.Error if unreadable."""
+    con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) if read_only else sqlite3.connect(db)
+    try:
+        check = con.execute("PRAGMA quick_check").fetchone()
+        if not check or check[0] != "ok":
+            raise sqlite3.DatabaseError(f"integrity check: {check[0] if check else 'no answer'}")
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            return {}  # an empty database: Optuna creates its tables
+        if not {"studies", "study_user_attributes"} <= tables:
+            raise sqlite3.DatabaseError("not an Optuna study database")
+        rows = con.execute(
+            "SELECT s.study_name, a.value_json FROM studies s LEFT JOIN study_user_attributes a ON a.study_id = s.study_id AND a.key = 'signature'"
+        ).fetchall()
+    finally:
+        con.close()
+    held = {}
+    for name, value in rows:
+        try:
+            held[name] = json.loads(value) if value is not None else None
+        except ValueError:
+            held[name] = value
+    return held
+
+
+def held_studies(out: Path) -> dict[str, str | None]:
+    """The calibration studies in ``out/optuna.db`` with their signatures, read without changing the file: a write
+    cut off (a journal beside it) is rolled back in a copy. ConfigError at ``--out`` if the file cannot be read."""
+    db = out / DB
+    try:
+        return _read_studies(db)
+    except sqlite3.Error as ex:
+        why = str(ex)
+        journal = out / f"{DB}-journal"
+        if journal.is_file():
+            try:
+                with tempfile.TemporaryDirectory(prefix="calibrate-") as tmp:
+                    for f in (db, journal):
+                        shutil.copyfile(f, Path(tmp) / f.name)
+                    return _read_studies(Path(tmp) / DB, read_only=False)
+            except (sqlite3.Error, OSError) as ex2:
+                why = str(ex2)
+        raise ConfigError("--out", _unreadable(db, why)) from None
+
+
+def _unreadable(db: Path, why: str) -> str:
+    return (
+        f"'{db}' is unreadable ({why}): the study database is cut short or damaged; "
+        f"allowed: another --out, or move {db.name} out of '{db.parent}' to start the study over there"
+    )
+
+
+def check_out(out: Path, study: Calibration, overrides: Sequence[str] = ()) -> None:
+    """``--out`` may hold only this calibration, so that its files never mix two studies: a new or empty directory,
+    one with only a calibration's files (best.yaml, report.md, ...) and no optuna.db (the study starts over), or one
+    whose optuna.db holds this study with the same design (study file, seeds and overrides; more trials resume).
+    Another study, another design, another tool's outputs, other files or an unreadable optuna.db: ConfigError at
+    ``--out``. Reads only: nothing in ``out`` is changed."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ConfigError("--out", f"'{out}' exists and is not a directory; allowed: a new directory, or this calibration's to resume")
+    names = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    if not names:
+        return
+    tool = _other_tool(out, names)
+    if tool:
+        raise ConfigError("--out", f"'{out}' holds {tool}, not a calibration; allowed: another --out (a new or empty directory)")
+    if DB not in names:
+        other = [n for n in names if n not in OWN]
+        if other:
+            shown = ", ".join(other[:3]) + (", ..." if len(other) > 3 else "")
+            raise ConfigError("--out", f"'{out}' is not empty and holds no calibration ({shown}); allowed: another --out (a new or empty directory)")
+        return
+    held = held_studies(out)
+    others = sorted(n for n in held if n != study.name)
+    if others:
+        shown = ", ".join(f"'{n}'" for n in others)
+        raise ConfigError(
+            "--out",
+            f"'{out}' holds the calibration study {shown} (optuna.db), not '{study.name}'; "
+            f"allowed: another --out, or that study (--study {others[0]}) to resume it",
+        )
+    _check_signature(out, study, held.get(study.name), signature(study, overrides))
+
+
+def _check_signature(out: Path, study: Calibration, held: str | None, sig: str) -> None:
+    if held is None or held == sig:
+        return
+    try:
+        old, new = json.loads(held), json.loads(sig)
+        changed = [k for k in sorted({*old, *new}) if old.get(k) != new.get(k)]
+    except (ValueError, AttributeError):
+        changed = ["the signature"]
+    shown = ", ".join({"extra_overrides": "overrides", "seeds": "--seeds"}.get(k, k) for k in changed)
+    raise ConfigError(
+        "--out",
+        f"'{out}' holds the calibration study '{study.name}' with another design (differs in: {shown}); "
+        f"allowed: another --out, or the same study file, --seeds and overrides to resume",
+    )
+
+
 def open_study(out: Path, study: Calibration, overrides: Sequence[str]):
-    """The Optuna study in ``out/optuna.db`` (created, or loaded to resume); ConfigError if it holds another design."""
+    """The Optuna study in ``out/optuna.db`` (created, or loaded to resume); ConfigError if ``out`` holds anything
+    else (:func:`check_out`) or the database cannot be read, before anything in ``out`` is changed."""
     import optuna
+    import sqlalchemy.exc
 
     from sim.engine import output
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    check_out(out, study, overrides)  # another study, design or tool, or an unreadable optuna.db: refused untouched
     output.check_writable(out, "--out")  # before the study database is created
     # room for what the study writes (trials run without run directories): the database, a few kB a trial, and the
     # tables, plot and report, under a MB; generous so that a nearly full disk is refused before the first trial
     output.check_free_space(out, "--out", CALIBRATION_BYTES + TRIAL_BYTES * study.trials, "the calibration's files")
     out.mkdir(parents=True, exist_ok=True)
-    storage = f"sqlite:///{(out / 'optuna.db').resolve()}"
+    storage = f"sqlite:///{(out / DB).resolve()}"
     sampler = optuna.samplers.TPESampler(seed=study.sampler_seed)
-    ostudy = optuna.create_study(study_name=study.name, storage=storage, sampler=sampler, direction="minimize", load_if_exists=True)
+    try:
+        ostudy = optuna.create_study(study_name=study.name, storage=storage, sampler=sampler, direction="minimize", load_if_exists=True)
+    except (sqlalchemy.exc.SQLAlchemyError, RuntimeError) as ex:  # RuntimeError: a schema of another Optuna version
+        raise ConfigError("--out", _unreadable(out / DB, str(ex).splitlines()[0])) from None
     sig = signature(study, overrides)
     held = ostudy.user_attrs.get("signature")
     if held is None:
         ostudy.set_user_attr("signature", sig)
-    elif held != sig:
-        raise ConfigError("--out", f"{out} holds another calibration (different study, seeds or overrides); choose another --out")
+    else:
+        _check_signature(out, study, held, sig)
     for t in ostudy.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         ostudy.tell(t.number, state=optuna.trial.TrialState.FAIL)  # cut off by an interrupted run: resuming runs it again
     return ostudy
@@ -353,13 +499,18 @@ Loss on seeds 1-{k}: {first["loss"]:.3f}; on the disjoint seeds {k + 1}-{2 * k}:
 
 {table}
 """
-    (out / "report.md").write_text(text)
+    from sim.engine import output
+
+    output.write_text(out / "report.md", text)
     return text
 
 
 def calibrate(study: Calibration, out: Path, workers: int = 1, overrides: Sequence[str] = (), say=print) -> dict[str, Any]:
     """Run (or resume) the study into ``out`` and write its files; returns the history, the best values and the check."""
+    from sim.engine import output
+
     started = time.time()
+    check_out(out, study, overrides)  # first: a directory holding anything else is refused before the composition
     problem = Problem.build(study, overrides, workers)
     ostudy = open_study(out, study, overrides)
     search(problem, ostudy, say)
@@ -367,11 +518,11 @@ def calibrate(study: Calibration, out: Path, workers: int = 1, overrides: Sequen
     values = [best.params[p.name] for p in study.parameters]
     check = problem.evaluate(values, list(range(study.seeds + 1, 2 * study.seeds + 1)))
     df = history(ostudy, study)
-    df.to_parquet(out / "trials.parquet")
+    output.write_parquet(out / "trials.parquet", df)  # every file written whole (a temporary file renamed)
     cfg_text = best_config(study, best.params, best.value)
-    (out / "best.yaml").write_text(cfg_text)
+    output.write_text(out / "best.yaml", cfg_text)
     (out / "calibrated").mkdir(exist_ok=True)
-    (out / "calibrated" / "best.yaml").write_text(cfg_text)
+    output.write_text(out / "calibrated" / "best.yaml", cfg_text)
     plot_loss(df, out / "loss.png")
     write_report(out, problem, df, best, check, time.time() - started)
     return {"history": df, "best": dict(best.params), "best_loss": best.value, "check": check, "files": {f: out / f for f in FILES}}
