@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pandas as pd
 import pytest
@@ -304,6 +305,81 @@ def test_report_only_prints_the_timelines_and_their_differences(tiny, capsys):
     blocs = [ln.split()[0] for ln in rows]
     assert blocs[:8] == ["west"] * 8 and "china" in blocs and len(rows) % 8 == 0  # the West first: 2 measures x 4 stages a bloc
     assert all(ln.rstrip().endswith(("/2", "/2)")) for ln in rows)  # reached/seeds in every cell
+
+
+def _copy_runs(out, dest, report: bool = False):
+    """A copy of the experiment directory ``out`` (its runs, and its report when ``report``) to change in a test."""
+    shutil.copytree(out, dest, ignore=None if report else shutil.ignore_patterns("report", "sweep_table.parquet"))
+    return dest
+
+
+def _files(d):
+    """Every file under ``d`` with its size and modification time: what a refused command must leave as it was."""
+    return {p.relative_to(d): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(d.rglob("*"))}
+
+
+def _refused(argv, capsys):
+    rc = ex.main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error:"), (argv, rc, err)
+    return err[0]
+
+
+def test_report_only_refuses_another_design_than_the_runs_and_writes_nothing(tiny, tmp_path, capsys):
+    """--report-only reports on the runs of the design it is given only: without the experiment file the runs were made
+    with (the default is main's four scenarios), with other overrides or fewer or more seeds it is one line naming
+    the flag and what the runs were made with, and the directory (its report too) is left as it was."""
+    _, path, out = tiny
+    bare = _copy_runs(out, tmp_path / "bare")  # runs only: a refusal must not leave an empty report/figures/
+    kept = _copy_runs(out, tmp_path / "kept", report=True)  # a good report: a refusal must not replace it
+    before = _files(bare), _files(kept)
+    err = _refused(["--report-only", "--out", str(bare)], capsys)  # main's design, not the runs'
+    assert "'--report-only'" in err and "another design" in err and "--experiment" in err
+    assert "scenarios baseline, china_without_tiers; seeds 1-2; overrides years=6" in err  # what the runs were made with
+    err = _refused(["--report-only", "--out", str(bare), "--experiment", str(path), "--seeds", "1"], capsys)  # fewer seeds
+    assert "'--report-only'" in err and "2 of 4" in err and "seed2" in err
+    err = _refused(["--report-only", "--out", str(kept), "--experiment", str(path), "--seeds", "5", "years=7"], capsys)
+    assert "'--report-only'" in err and "overrides years=6 years=7" in err
+    err = _refused(["--report-only", "--out", str(kept), "--experiment", str(path), "--seeds", "3"], capsys)  # more seeds
+    assert "'--seeds'" in err and "go up to seed 2" in err and "--seeds 2" in err
+    assert (_files(bare), _files(kept)) == before
+    assert not (bare / "report").exists()
+
+
+def test_report_only_refuses_a_scenario_without_a_complete_run(tiny, tmp_path, capsys):
+    """A scenario of the design with no complete run (its runs deleted, or interrupted) cannot be reported on: one
+    line at --out naming it and what to do, without the warning about skipped runs, and nothing written."""
+    _, path, out = tiny
+    gone = _copy_runs(out, tmp_path / "gone")
+    for r in (gone / "runs").glob("baseline-seed*"):
+        shutil.rmtree(r)
+    cut = _copy_runs(out, tmp_path / "cut", report=True)
+    for r in (cut / "runs").glob("china_without_tiers-seed*"):
+        (r / "manifest.json").unlink()  # as if interrupted
+    for d, scen, words in ((gone, "baseline", []), (cut, "china_without_tiers", ["2 of its runs", "interrupted"])):
+        before = _files(d)
+        err = _refused(["--report-only", "--out", str(d), "--experiment", str(path)], capsys)
+        assert "'--out'" in err and f"no complete run of scenario '{scen}'" in err and "without --report-only" in err
+        assert all(w in err for w in words), err
+        assert _files(d) == before
+    assert not (gone / "report").exists()
+
+
+def test_a_tier_or_share_without_a_value_reads_n_a_in_the_findings(tiny):
+    """A short run has no Little Giant yet: its R&D intensity is no number, and the sentence says n/a as it does for
+    its patents (not "nan%"); a share without a value likewise (not "n/a%")."""
+    from sim.research import analysis as an
+    from sim.research import findings
+
+    runs = an.load_runs(tiny[2] / "runs")
+    pol = an.tidy(runs, "policy")
+    lg = (pol["key"].astype(str) == "little_giant") & pol["measure"].isin(["revenue_musd", "firms"])
+    text = findings.rd_by_tier_finding(pol.assign(value=pol["value"].where(~lg, 0.0)), None)
+    assert "Little Giant n/a and n/a" in text and "nan" not in text
+    assert "SRDI " in text and "%" in text.split("SRDI ")[1].split(";")[0]  # the tiers with a value keep their per cent
+    ts = an.tidy(runs, "timeseries")
+    text = findings.capacity_finding(ts.assign(capacity_share=math.nan))
+    assert "separation capacity: `baseline` n/a, `china_without_tiers` n/a." in text and "n/a%" not in text
 
 
 def test_difference_values_are_read_from_the_runs(tiny):

@@ -21,8 +21,10 @@ paired differences of independence in years, and the report's path.
 from __future__ import annotations
 
 import math
+import re
 import sys
 import time
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
@@ -83,13 +85,81 @@ def check_out(exp: Experiment, out: Path, scenario_names: dict[str, str] | None 
         raise ConfigError(
             "--out", f"'{out}' is not empty and holds no experiment ({shown}); allowed: a new directory, or this experiment's to resume"
         )
-    expected = set(job_names(exp, scenario_names))
-    other = sorted(p.name for p in (out / "runs").iterdir() if not p.name.startswith(".") and p.name not in expected)
+    other = _other_runs(exp, out, scenario_names)
     if other:
         raise ConfigError(
             "--out",
             f"'{out}' holds {len(other)} run(s) of another design (e.g. {other[0]}: other scenarios, seeds or overrides); "
             f"allowed: another --out, or the same experiment, --seeds and overrides to resume",
+        )
+
+
+def _run_names(out: Path) -> list[str]:
+    runs = out / "runs"
+    return sorted(p.name for p in runs.iterdir() if not p.name.startswith(".")) if runs.is_dir() else []
+
+
+def _other_runs(exp: Experiment, out: Path, scenario_names: dict[str, str] | None = None) -> list[str]:
+    """The run directories under ``<out>/runs`` that are no job of this experiment (another file, seeds or overrides)."""
+    expected = set(job_names(exp, scenario_names))
+    return [n for n in _run_names(out) if n not in expected]
+
+
+_RUN_NAME = re.compile(r"^(?P<scenario>.+)-seed(?P<seed>\d+)-[0-9a-f]+$")
+_NOT_THE_DESIGN = ("scenario", "seed", "progress", "output.firm_panel")  # set per job or by the file's firm_panel
+
+
+def _seed_text(seeds: Sequence[int]) -> str:
+    seeds = sorted(set(seeds))
+    if not seeds:
+        return "none"
+    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 1 else ", ".join(map(str, seeds))
+
+
+def _runs_design(out: Path) -> str:
+    """What the runs under ``<out>/runs`` were made with, in words: their scenarios and seeds (from the directory
+    names) and the overrides of every run (from a manifest)."""
+    from sim.research.sweep import override_key, read_manifest
+
+    names = _run_names(out)
+    parsed = [m for m in map(_RUN_NAME.match, names) if m]
+    scenarios = ", ".join(dict.fromkeys(m["scenario"] for m in parsed)) or "?"
+    text = f"scenarios {scenarios}; seeds {_seed_text([int(m['seed']) for m in parsed])}"
+    for n in names:
+        manifest = read_manifest(out / "runs" / n) or {}
+        if isinstance(manifest.get("overrides"), list):
+            extra = [str(o) for o in manifest["overrides"] if override_key(str(o)) not in _NOT_THE_DESIGN]
+            return text + f"; overrides {' '.join(extra) if extra else 'none'}"
+    return text
+
+
+def _design(exp: Experiment) -> str:
+    seeds = f"{exp.seeds} seed{'s' if exp.seeds != 1 else ''}"
+    return f"experiment {exp.source or exp.name}; {seeds}; overrides {' '.join(exp.overrides) if exp.overrides else 'none'}"
+
+
+def check_report_only(exp: Experiment, out: Path, scenario_names: dict[str, str] | None = None) -> None:
+    """``--report-only`` reports on the runs of exactly the design it is given: ``<out>/runs`` must hold runs, none of
+    another design (another experiment file, fewer seeds or other overrides: :func:`check_out`'s test), and runs up to
+    the design's last seed (more seeds than the runs have are a design that was never run). ConfigError otherwise,
+    before anything is written; that every scenario has a complete run is :func:`build_report`'s check."""
+    names = _run_names(out)
+    if not names:
+        raise ConfigError("--out", f"no runs in {out / 'runs'}; run the experiment without --report-only first")
+    other = _other_runs(exp, out, scenario_names)
+    if other:
+        raise ConfigError(
+            "--report-only",
+            f"the runs in '{out}' were made with another design than the one given ({_design(exp)}): {len(other)} of "
+            f"{len(names)} are no run of it (e.g. {other[0]}); the runs hold {_runs_design(out)}; "
+            "give the --experiment file, --seeds and overrides they were made with",
+        )
+    last = max((int(m["seed"]) for m in map(_RUN_NAME.match, names) if m), default=0)
+    if last < exp.seeds:
+        raise ConfigError(
+            "--seeds",
+            f"the runs in '{out}' go up to seed {last}, the design given has {exp.seeds} seeds; "
+            f"give --seeds {last} to report on the runs made, or run without --report-only to complete the {exp.seeds}",
         )
 
 
@@ -515,19 +585,24 @@ def build_report(exp: Experiment, out_dir: Path, say: Callable[[str], None] = pr
     from sim.research import analysis as an
     from sim.research.sweep import write_table
 
-    runs = an.load_runs(out_dir / "runs")
-    if not runs:
-        raise ConfigError("out", f"no complete run under {out_dir / 'runs'}")
-    rep = out_dir / "report"
-    figdir = rep / "figures"
-    figdir.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings(record=True) as skipped:  # the runs skipped: in the error below if it refuses
+        warnings.simplefilter("always")
+        runs = an.load_runs(out_dir / "runs")
+    check_scenarios(exp, out_dir, runs)
+    for w in skipped:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    # every number before the first file: a mistake found on the way (a difference row naming a key the runs lack)
+    # leaves the directory as it was
     values = difference_values(exp, runs)
     table = difference_table(exp, values)
-    output.write_text(rep / "differences.csv", table.to_csv(index=False))
-    output.write_text(rep / "difference_values.csv", values.to_csv(index=False))
     tl = an.timeline_frame(runs)
     timelines = an.timeline_table(tl)
     tl_diff = timeline_difference_table(exp, runs, tl)
+    rep = out_dir / "report"
+    figdir = rep / "figures"
+    figdir.mkdir(parents=True, exist_ok=True)
+    output.write_text(rep / "differences.csv", table.to_csv(index=False))
+    output.write_text(rep / "difference_values.csv", values.to_csv(index=False))
     output.write_text(rep / "timelines.csv", timelines.to_csv(index=False))
     output.write_text(rep / "timeline_differences.csv", tl_diff.to_csv(index=False))
     write_table(out_dir, configs={r.path.resolve(): r.config for r in runs})  # the configs the timelines' clocks read
@@ -541,6 +616,24 @@ def build_report(exp: Experiment, out_dir: Path, say: Callable[[str], None] = pr
     text = _report_text(exp, out_dir, runs, table, timelines, tl_diff, written)
     output.write_text(rep / "report.md", text)
     return Report(rep / "report.md", table, timelines, tl_diff)
+
+
+def check_scenarios(exp: Experiment, out_dir: Path, runs) -> None:
+    """Every scenario of the experiment needs a complete run for the report (the reference for every difference, the
+    others for their own): ConfigError at ``--out`` naming those without one, and why their runs were skipped."""
+    have = {str(r.scenario) for r in runs}
+    missing = [s for s in exp.scenarios if s not in have]
+    if not missing:
+        return
+    skipped = [(Path(d).name, why) for d, why in getattr(runs, "skipped", [])]
+    mine = [(n, why) for n, why in skipped if (m := _RUN_NAME.match(n)) and m["scenario"] in missing]
+    why = f" ({len(mine)} of its runs failed or were interrupted, e.g. {mine[0][0]}: {mine[0][1]})" if mine else ""
+    raise ConfigError(
+        "--out",
+        f"no complete run of scenario {', '.join(repr(s) for s in missing)} in {out_dir / 'runs'}{why}; the report needs "
+        f"every scenario of the experiment: run it again with the same --out, --experiment, --seeds and overrides "
+        "(without --report-only) to complete its runs",
+    )
 
 
 def _band_text() -> str:
@@ -675,7 +768,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--experiment", default="main", help="conf/experiment/NAME.yaml or a path to a YAML file (default: main)")
     ap.add_argument("--root", default="results", help="results root for a new experiment directory (default: results)")
-    ap.add_argument("--report-only", action="store_true", help="rebuild the report from the runs already in --out")
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rebuild the report from the runs already in --out (give the --experiment, --seeds and overrides they were made with)",
+    )
     a = ap.parse_args(argv)
     started = time.time()
     try:
@@ -698,6 +795,8 @@ def main(argv: list[str] | None = None) -> int:
         jobs = exp.jobs()  # checked before anything is written: every job, or one per scenario for the report alone
         cfgs = compose_jobs([o for _, _, o in (jobs[:: exp.seeds] if a.report_only else jobs)])
         workers = a.workers or default_workers()
+        if a.report_only:  # only the runs of this design, before the report is touched
+            check_report_only(exp, out, {s: c.scenario.name for (s, _, _), c in zip(jobs[:: exp.seeds], cfgs)})
         if not a.report_only:
             from sim.engine import output
 

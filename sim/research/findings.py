@@ -25,10 +25,17 @@ from sim.research import analysis as an
 from sim.research import style
 
 
-def _fmt(x: float, digits: int = 0) -> str:
+def _fmt(x: float, digits: int = 0, sign: bool = False) -> str:
+    """A number (with its sign when ``sign``), or "n/a" where the runs have none (NaN: no firm of the tier, say)."""
     if x is None or not np.isfinite(x):
         return "n/a"
-    return f"{x:,.{digits}f}"
+    return f"{x:{'+' if sign else ''},.{digits}f}"
+
+
+def _pct(x: float, digits: int = 0) -> str:
+    """A share in per cent: "4.5%", or "n/a" (no per cent sign) where there is none."""
+    text = _fmt(x, digits)
+    return text if text == "n/a" else text + "%"
 
 
 def _year(x: float) -> str:
@@ -84,7 +91,7 @@ def capacity_finding(ts: pd.DataFrame, year: int | None = None) -> str:
         unit = style.stage_unit(stage, "kt/yr")
         parts.append(f"West {stage} capacity at the end of {year}: " + ", ".join(f"`{s}` {_fmt(v, 1)} {unit}" for s, v in cap.items()))
     share = _at(ts, "china", "separation", year, "capacity_share", 100.0)
-    parts.append("China's share of world separation capacity: " + ", ".join(f"`{s}` {_fmt(v)}%" for s, v in share.items()))
+    parts.append("China's share of world separation capacity: " + ", ".join(f"`{s}` {_pct(v)}" for s, v in share.items()))
     return ". ".join(parts) + "."
 
 
@@ -123,12 +130,15 @@ def event_study_finding(study: pd.DataFrame, firms: pd.DataFrame | None) -> str:
         return ""
     by_k = s.groupby("rel_year")["difference"].median()
     ks = [int(k) for k in (by_k.index.min(), 0, by_k.index.max()) if k in by_k.index]
-    gaps = ", ".join(f"{v:+.1f} at {k:+d}" if k else f"{v:+.1f} in the year of designation" for k, v in ((k, by_k[k]) for k in ks))
+    gaps = ", ".join(
+        f"{_fmt(v, 1, sign=True)} at {k:+d}" if k else f"{_fmt(v, 1, sign=True)} in the year of designation" for k, v in ((k, by_k[k]) for k in ks)
+    )
     text = f"Patents in force, designated firms minus their comparison firms (median over runs): {gaps} years."
     rd = study[study["variable"] == "rd_intensity"].groupby("rel_year")["difference"].median() * 100
     if not rd.empty:
         text += (
-            f" R&D intensity gap: {rd.iloc[0]:+.1f} percentage points at {int(rd.index[0]):+d} years, {rd.iloc[-1]:+.1f} at {int(rd.index[-1]):+d}."
+            f" R&D intensity gap: {_fmt(rd.iloc[0], 1, sign=True)} percentage points at {int(rd.index[0]):+d} years, "
+            f"{_fmt(rd.iloc[-1], 1, sign=True)} at {int(rd.index[-1]):+d}."
         )
     if firms is None or firms.empty or not (by_k < 0).any():
         return text
@@ -160,7 +170,7 @@ def rd_by_tier_finding(policy: pd.DataFrame, firms: pd.DataFrame | None, bloc: s
     last = int(d["year"].max())
     g = d[(d["scenario"] == scen) & (d["year"] == last)].groupby("key")[["rd_intensity", "patents_per_firm"]].median()
     g = g.reindex([t for t in an.TIERS if t in g.index])
-    parts = [f"{an.TIER_NAMES[t]} {v['rd_intensity'] * 100:.1f}% and {_fmt(v['patents_per_firm'], 1)}" for t, v in g.iterrows()]
+    parts = [f"{an.TIER_NAMES[t]} {_pct(v['rd_intensity'] * 100, 1)} and {_fmt(v['patents_per_firm'], 1)}" for t, v in g.iterrows()]
     text = f"In {last}, `{scen}`: R&D intensity and patents per firm by tier: " + "; ".join(parts) + " (medians over seeds)."
     titled = g.drop(index="none", errors="ignore")["patents_per_firm"]
     if "none" in g.index and firms is not None and not firms.empty and len(titled) and g.loc["none", "patents_per_firm"] >= titled.min():
