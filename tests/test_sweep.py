@@ -285,6 +285,84 @@ def test_table_out_into_a_missing_directory_is_refused(serial, tmp_path, capsys)
     assert list(tmp_path.iterdir()) == []
 
 
+def _synthetic_run(runs: Path, name: str, manifest: dict | None = None, summary: dict | None = None) -> Path:
+    """A run directory written as a run writes it (config.yaml, summary.json, then a manifest recording their sizes), with
+    no simulation; ``manifest``: fields of the manifest (None: no manifest, as a run killed before it)."""
+    d = runs / name
+    d.mkdir(parents=True)
+    seed = int(name.split("seed")[1].split("-")[0])
+    (d / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "scenario": {"name": name.split("-")[0]}}))
+    (d / "summary.json").write_text(json.dumps(summary if summary is not None else {"seed": seed, "firms_final": {"china": 10 * seed}}))
+    if manifest is not None:
+        (d / "manifest.json").write_text(json.dumps({"seed": seed, "overrides": [f"seed={seed}"], **manifest, **output.file_record(d)}))
+    return d
+
+
+def test_table_out_a_directory_is_refused_in_one_line_and_left_as_it_was(tmp_path, capsys):
+    """--out naming a directory (or a directory where the default table goes) is one line naming --out, before anything
+    is written: the table was renamed onto it, an IsADirectoryError traceback."""
+    sweep_dir = tmp_path / "sweep"
+    _synthetic_run(sweep_dir / "runs", "a-seed1-x", {"status": "complete"})
+    out = tmp_path / "outdir"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert sweep.main(["table", str(sweep_dir), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --out: '{out}' is a directory; allowed: a file path for the Parquet table"
+    assert [p.name for p in out.iterdir()] == ["keep.txt"] and (out / "keep.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outdir", "sweep"], "no temporary file left beside it"
+    (sweep_dir / sweep.TABLE_NAME).mkdir()  # the default table's place, taken by a directory
+    with pytest.raises(sweep.SweepError, match=f"'{sweep_dir / sweep.TABLE_NAME}' is a directory; move it away, or give --out FILE"):
+        sweep.write_table(sweep_dir)
+    assert list((sweep_dir / sweep.TABLE_NAME).iterdir()) == []
+    path, df = sweep.write_table(sweep_dir, out / "t.parquet")  # a file in the directory is fine
+    assert path == out / "t.parquet" and len(df) == 1
+
+
+def test_a_run_whose_summary_or_manifest_cannot_be_read_is_incomplete_with_the_reason(tmp_path):
+    """A complete run whose summary.json is unreadable (garbage of the same size passes the manifest's size record) or not
+    a JSON object is not complete: the table says incomplete and which file, as load_runs, which skips it, and a restart
+    runs it again (is_complete); a manifest that cannot be read gives its reason too. No manifest at all: incomplete, as
+    before (README: no manifest yet)."""
+    from sim.research import analysis
+
+    runs = tmp_path / "sweep" / "runs"
+    complete = {"status": "complete"}
+    _synthetic_run(runs, "a-seed1-ok", complete)
+    garbage = _synthetic_run(runs, "a-seed2-garbage", complete)
+    size = (garbage / "summary.json").stat().st_size
+    (garbage / "summary.json").write_bytes(bytes([0x99, 0xFF] * size)[:size])  # the same size: verify_run passes
+    text = _synthetic_run(runs, "a-seed3-text", complete)
+    (text / "summary.json").write_text("not json: " + (text / "summary.json").read_text()[10:])
+    _synthetic_run(runs, "a-seed4-list", complete, summary=[1, 2])  # type: ignore[arg-type]
+    bad_manifest = _synthetic_run(runs, "a-seed5-badmanifest", complete)
+    (bad_manifest / "manifest.json").write_text("{half a manifest")
+    list_manifest = _synthetic_run(runs, "a-seed6-listmanifest", complete)
+    (list_manifest / "manifest.json").write_text("[1, 2]")
+    _synthetic_run(runs, "a-seed7-nomanifest", None)
+    path, df = sweep.write_table(tmp_path / "sweep")
+    df = df.set_index("run")
+    assert df["status"].to_dict() == {
+        "a-seed1-ok": "complete",
+        **{n: "incomplete" for n in df.index if n != "a-seed1-ok"},
+    }
+    error = df["error"].to_dict()
+    assert pd.isna(error["a-seed1-ok"]) and pd.isna(error["a-seed7-nomanifest"])
+    assert error["a-seed2-garbage"].startswith("summary.json: unreadable JSON (") and "codec" in error["a-seed2-garbage"]
+    assert error["a-seed3-text"].startswith("summary.json: unreadable JSON (Expecting value")
+    assert error["a-seed4-list"] == "summary.json: expected a JSON object, got list"
+    assert error["a-seed5-badmanifest"].startswith("manifest.json: unreadable JSON (")
+    assert error["a-seed6-listmanifest"] == "manifest.json: expected a JSON object, got list"
+    assert df.loc["a-seed1-ok", "firms_final.china"] == 10 and pd.isna(df.loc["a-seed2-garbage", "firms_final.china"])
+    assert sweep.table_line(path, df.reset_index()).startswith(f"sweep table {path}: 7 runs (1 complete, 0 failed, 6 incomplete)")
+    # the same runs are complete for a restart (is_complete) and for the analyses (load_runs, which skips the others)
+    assert [d.name for d in sweep.run_dirs(tmp_path / "sweep") if sweep.is_complete(d)] == ["a-seed1-ok"]
+    with pytest.warns(UserWarning, match="skipped 6"):
+        loaded = analysis.load_runs(tmp_path / "sweep")
+    assert [r.name for r in loaded] == ["a-seed1-ok"]
+    one = sweep.run_status(garbage)  # one run's status columns, as the table's
+    assert one["status"] == "incomplete" and one["error"] == error["a-seed2-garbage"]
+
+
 # --------------------------------------------------------------------------
 # Resume and failures (in process)
 # --------------------------------------------------------------------------

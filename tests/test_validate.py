@@ -75,9 +75,10 @@ def test_the_default_targets_are_in_the_project_with_their_sources():
     assert len(targets) >= 10 and all(t.get("source") and t.get("accept") is not None for t in targets)
 
 
-def test_a_short_run_with_the_default_targets(capsys):
-    """``--seeds 1`` with short runs and no --targets: every default target is reported once."""
-    rc = validate.main(["--seeds", "1", "--workers", "1", "--national-scale", "0.002", "years=6"])
+def test_one_seed_with_the_default_targets(capsys):
+    """``--seeds 1`` and no --targets, at each scenario's own horizon (the targets read up to 2040: shorter runs are
+    refused, test_runs_that_end_before_a_target_are_refused_before_any_run): every default target is reported once."""
+    rc = validate.main(["--seeds", "1", "--workers", "1", "--national-scale", "0.002"])
     assert rc == 0
     lines, past = blocks(capsys.readouterr().out)
     ids = [t["id"] for t in validate.read_targets(validate.TARGETS_FILE)]
@@ -273,3 +274,55 @@ def test_only_the_worlds_the_targets_need_are_run(tmp_path, monkeypatch, nationa
     scenarios = sorted({sc for sc, _seed, _cfg in seen})
     assert scenarios == ([validate.NATIONAL] if national_only else sorted(validate.SCENARIOS))
     assert len(seen) == 2 * len(scenarios)
+
+
+def _target(target_id: str) -> dict:
+    return next(t for t in validate.read_targets(validate.TARGETS_FILE) if t["id"] == target_id)
+
+
+@pytest.mark.parametrize(
+    "target_id, years, message",
+    [
+        ("rare_earth_little_giants_2025", 8, "the runs end in 2022; the targets read up to 2025 (rare_earth_little_giants_2025): set years >= 11"),
+        ("national_little_giants_2025", 8, "the runs end in 2022; the targets read up to 2025 (national_little_giants_2025): set years >= 11"),
+        ("national_srdi_2024", 9, "the runs end in 2023; the targets read up to 2024 (national_srdi_2024): set years >= 10"),
+        ("designation_raises_rd", 15, "the runs end in 2029; the targets read up to 2030 (designation_raises_rd): set years >= 16"),
+        ("west_timeline_coordinated", 20, "the runs end in 2034; the targets read up to 2040 (west_timeline_coordinated): set years >= 26"),
+        (
+            "west_timeline_fragmented_is_slower",
+            11,
+            "the runs end in 2025; the targets read up to 2026 (west_timeline_fragmented_is_slower): set years >= 12",
+        ),
+    ],
+)
+def test_runs_that_end_before_a_target_are_refused_before_any_run(tmp_path, monkeypatch, capsys, target_id, years, message):
+    """A target the runs end before cannot be measured (it was reported "never/none" and MISSED, exit 0): refused in
+    one line naming years, before any run, as sim.calibrate refuses it; the national targets against the national runs."""
+    import sim.research.sweep
+
+    def no_runs(*args, **kwargs):
+        raise AssertionError("a run started")
+
+    monkeypatch.setattr(sim.research.sweep, "map_jobs", no_runs)
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump({"targets": [_target(target_id)]}))
+    assert validate.main(["--seeds", "1", "--workers", "1", "--history", "none", "--targets", str(path), f"years={years}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: config error at 'years': {message}"]
+
+
+def test_every_target_says_what_it_reads_and_the_defaults_reach_it(tmp_path, monkeypatch):
+    """Every measured target has its years in READS; the default horizons (rare-earth 2015-2044, national 2015-2025)
+    reach every default target's, and runs that end in the year a target reads pass (the check is on the last year)."""
+    from types import SimpleNamespace
+
+    from sim.config import ConfigError
+
+    assert set(validate.READS) == set(validate.MEASURES)
+    seen = _jobs(tmp_path, monkeypatch, validate.read_targets(validate.TARGETS_FILE), "--seeds", "1", "--national-scale", "0.002")
+    assert {sc for sc, _seed, _cfg in seen} == {*validate.SCENARIOS, validate.NATIONAL}
+    assert _jobs(tmp_path, monkeypatch, [_target("rare_earth_little_giants_2025")], "--seeds", "1", "years=11")  # ends in 2025
+    # the shared check in sim.calibrate's words (its runs of years=5 end in 2019)
+    with pytest.raises(ConfigError) as ex:
+        validate.check_horizon(SimpleNamespace(world=SimpleNamespace(start_year=2015), years=5), 2025)
+    assert str(ex.value) == "config error at 'years': the runs end in 2019; the targets read up to 2025: set years >= 11"

@@ -104,14 +104,21 @@ def job_dir(sweep_dir: str | Path, overrides: Sequence[str], cfg: Config) -> Pat
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any] | None:
-    """The run's manifest, or None if it has none yet (never written, or interrupted before the end)."""
+    """The run's manifest, or None if it has none yet (never written, or interrupted before the end) or it cannot be
+    read as a JSON object (:func:`run_status` gives the reason)."""
     return _read_json(Path(run_dir) / "manifest.json")
 
 
 def is_complete(run_dir: Path) -> bool:
-    """The run's manifest says ``complete`` and its files are those the manifest records (sim.engine.output.verify_run)."""
+    """The run's manifest says ``complete``, its files are those the manifest records (sim.engine.output.verify_run)
+    and its summary.json reads as a JSON object: what the sweep table counts as complete (:func:`run_status`)."""
     m = read_manifest(run_dir)
-    return m is not None and m.get("status") == "complete" and output.verify_run(Path(run_dir), m) is None
+    return (
+        m is not None
+        and m.get("status") == "complete"
+        and output.verify_run(Path(run_dir), m) is None
+        and _read_object(Path(run_dir) / "summary.json")[1] is None
+    )
 
 
 def _say(line: str, err: bool = False) -> None:
@@ -341,25 +348,50 @@ def _read_yaml(path: Path) -> dict[str, Any] | None:
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
+    return _read_object(path)[0]
+
+
+def _read_object(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """A JSON file of a run as ``(object, None)``; ``(None, None)`` when there is no such file; ``(None, reason)`` when
+    it cannot be read as a JSON object, the reason naming the file as sim.research.analysis.load_runs does
+    (``summary.json: unreadable JSON (...)``, ``manifest.json: expected a JSON object, got list``)."""
+    if not path.exists():
+        return None, None
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    except OSError as err:
+        return None, f"{path.name}: cannot be read ({err.strerror or type(err).__name__})"
+    except ValueError as err:  # not JSON, or not text (UnicodeDecodeError)
+        return None, f"{path.name}: unreadable JSON ({(str(err).strip().splitlines() or [type(err).__name__])[0]})"
+    if not isinstance(data, dict):
+        return None, f"{path.name}: expected a JSON object, got {type(data).__name__}"
+    return data, None
 
 
 def run_status(run_dir: Path) -> dict[str, Any]:
     """The status columns of one run directory (from its manifest.json). No manifest (a run still being written, or
-    killed), or files that are not the ones the manifest records: ``incomplete``, with the reason as ``error``."""
+    killed): ``incomplete``. A manifest or summary.json that cannot be read as a JSON object, or files that are not the
+    ones the manifest records: ``incomplete``, with the reason as ``error`` (as :func:`is_complete` and
+    sim.research.analysis.load_runs, which skip such a run)."""
     run_dir = Path(run_dir)
-    m = read_manifest(run_dir) or {}
+    return _run_status(run_dir, _read_object(run_dir / "summary.json")[1])
+
+
+def _run_status(run_dir: Path, summary_problem: str | None) -> dict[str, Any]:
+    """:func:`run_status`, given why the run's summary.json cannot be read (None: it can, or there is none)."""
+    m, problem = _read_object(run_dir / "manifest.json")
+    m = m or {}
     err = m.get("error")
     status = m.get("status", "incomplete")
     error = f"{err.get('type')}: {(str(err.get('message')).strip().splitlines() or [''])[0]}" if isinstance(err, dict) else err
+    if problem:
+        status, error = "incomplete", problem
     if m:
         mismatch = output.verify_run(run_dir, m)
         if mismatch:
             status, error = "incomplete", mismatch
+        elif status == "complete" and summary_problem:
+            status, error = "incomplete", summary_problem
     name = output.staging_target(run_dir).name if output.is_staging(run_dir) else run_dir.name
     return {
         "run": name,
@@ -421,7 +453,8 @@ def sweep_table(sweep_dir: str | Path, configs: Mapping[Path, dict[str, Any]] | 
     """A row per run directory of the sweep (complete, failed and incomplete), sorted by scenario, seed, run.
 
     Columns: ``run`` (directory name), ``run_dir``, ``status`` (complete | failed | incomplete: no
-    manifest yet), ``error`` ("Type: message" of a failed run), ``overrides`` (JSON list),
+    manifest yet, or one of :func:`run_status`'s reasons), ``error`` ("Type: message" of a failed run; why a run with a
+    manifest is incomplete, such as ``summary.json: unreadable JSON (...)``), ``overrides`` (JSON list),
     ``started_at``, ``finished_at``, ``wall_time_s``, ``peak_rss_mb`` (the peak resident memory of the process that
     ran it, from manifest.json), ``git_commit``, ``host``; then every input of the
     run's config.yaml under its dotted key (``seed``, ``scenario.name``, ``world.markets.logit_beta``,
@@ -436,13 +469,14 @@ def sweep_table(sweep_dir: str | Path, configs: Mapping[Path, dict[str, Any]] | 
     dirs = run_dirs(sweep_dir)
     if not dirs:
         raise SweepError(f"no run directories in '{Path(sweep_dir) / RUNS}'")
-    status = [run_status(d) for d in dirs]
+    summaries = [_read_object(d / "summary.json") for d in dirs]  # read once: the status and the output columns
+    status = [_run_status(d, problem) for d, (_, problem) in zip(dirs, summaries)]
     known = configs or {}
     read = [
         known[k] if known and (k := d.resolve()) in known else _read_yaml(d / "config.yaml") for d in dirs
     ]  # a path resolved only where configs were given
     inputs = [flatten(c or {}) for c in read]
-    outputs = [flatten(_read_json(d / "summary.json") or {}) for d in dirs]
+    outputs = [flatten(summary or {}) for summary, _ in summaries]
     input_cols = list(dict.fromkeys(k for row in inputs for k in row))
     taken = set(input_cols) | set(META_COLUMNS)
     outputs = [{(f"summary.{k}" if k in taken else k): v for k, v in row.items()} for row in outputs]
@@ -491,6 +525,9 @@ def write_table(
     if not path.parent.is_dir():
         raise SweepError(f"--out: directory '{path.parent}' does not exist")
     try:
+        if path.is_dir():  # os.replace cannot put the table in its place
+            allowed = "allowed: a file path for the Parquet table" if out is not None else "move it away, or give --out FILE"
+            raise ConfigError("--out", f"'{path}' is a directory; {allowed}")
         output.check_writable(path.parent, "--out", shown=path)
     except ConfigError as err:
         raise SweepError(err.problem if out is None else f"--out: {err.problem}") from None

@@ -508,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         elif a.history not in ("none", str(history.HISTORY_FILE)):
             why = "the history checks read baseline runs, which these targets do not ask for: add the rare-earth targets to --targets, or give none"
             raise ConfigError("--history", why)
+        check_horizons(targets, base)  # a target the runs end before is refused, as sim.calibrate refuses it
         if a.out:
             check_out_file(Path(a.out))
     except ConfigError as err:
@@ -541,6 +542,78 @@ def main(argv: list[str] | None = None) -> int:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         output.write_text(Path(a.out), json.dumps(output.json_ready(rows), indent=1, default=float, allow_nan=False))  # whole, or not at all
     return 0
+
+
+# target id -> (the last calendar year its measure reads, the scenarios it reads them from), as sim.calibrate's USABLE: the
+# runs must reach that year, or the target cannot be measured (a count at the end of 2025 from runs that end in 2022 is
+# "none", and MISSED). The Western timelines count years from the policy switch, west_coordinated's
+# world.timeline_reference_year (2025): their year is worked out by :func:`last_year_read` (None here).
+# designation_criteria_hold is not measured from runs.
+READS: dict[str, tuple[int | None, tuple[str, ...]]] = {
+    "west_timeline_coordinated": (None, ("west_coordinated",)),
+    "west_timeline_fragmented_is_slower": (None, ("baseline", "west_coordinated")),
+    "rare_earth_little_giants_2025": (2025, ("baseline",)),
+    "soe_group_pyramid_2025": (2025, ("baseline",)),
+    "lg_control_processing": (2025, ("baseline",)),
+    "lg_control_downstream": (2025, ("baseline",)),
+    "lg_rd_intensity": (2030, ("baseline",)),  # 2020-2030
+    "lg_patents": (2025, ("baseline",)),
+    "lg_capital_constraint": (2025, ("baseline",)),  # 2020-2025
+    "designation_criteria_hold": (None, ()),
+    "designation_raises_rd": (2030, ("baseline", "china_without_tiers")),  # patents at the end of 2030
+    "national_little_giants_2024": (2024, (NATIONAL,)),
+    "national_little_giants_2025": (2025, (NATIONAL,)),
+    "national_srdi_2024": (2024, (NATIONAL,)),
+    "national_lg_rd_intensity": (2025, (NATIONAL,)),  # 2020-2030 as far as the runs go: the national scenario ends in 2025
+    "national_lg_patents": (2025, (NATIONAL,)),
+    "national_lg_capital_constraint": (2025, (NATIONAL,)),  # 2020-2025
+}
+
+
+def last_year_read(target: dict[str, Any], base: dict[str, Any]) -> int | None:
+    """The last calendar year ``target``'s measure reads (:data:`READS`; None: none is read from runs). ``base``: the
+    composed config of each scenario run. west_timeline_coordinated reads up to the policy switch plus the highest end
+    of its accepted ranges (2025 + 15 = 2040: a magnet median of 13 years is "never" in runs that end in 2035);
+    west_timeline_fragmented_is_slower, whose accept counts "never within the horizon", needs the runs to go past the
+    switch (2026), or every seed's "never" would meet it without a year of the Western effort run."""
+    year, _ = READS[target["id"]]
+    if target["id"] in ("west_timeline_coordinated", "west_timeline_fragmented_is_slower"):
+        world = base["west_coordinated"].world
+        switch = world.timeline_reference_year if world.timeline_reference_year is not None else world.start_year
+        if target["id"] == "west_timeline_fragmented_is_slower":
+            return math.floor(switch) + 1
+        return math.floor(switch + max(hi for _lo, hi in target["accept"].values()))
+    return year
+
+
+def check_horizon(cfg: Any, last_year: int, which: str = "") -> None:
+    """ConfigError at ``years`` when runs of ``cfg`` (a composed config) end before ``last_year``, the year the targets
+    read up to (``which``: the target that does, named in the message). sim.calibrate's check, in its words:
+    ``the runs end in 2019; the targets read up to 2025: set years >= 11``."""
+    from sim.config import ConfigError
+
+    start = cfg.world.start_year
+    end = start + cfg.years - 1
+    if end < last_year:
+        named = f" ({which})" if which else ""
+        raise ConfigError("years", f"the runs end in {end}; the targets read up to {last_year}{named}: set years >= {last_year - start + 1}")
+
+
+def check_horizons(targets: list[dict[str, Any]], base: dict[str, Any]) -> None:
+    """Every target's runs reach the last year it reads (:func:`last_year_read`), checked before any run: ConfigError at
+    ``years`` (:func:`check_horizon`) naming the target that needs the most years, so that its advice is enough."""
+    short = []
+    for t in targets:
+        last = last_year_read(t, base)
+        if last is None:
+            continue
+        for sc in READS[t["id"]][1]:
+            cfg = base[sc]
+            if cfg.world.start_year + cfg.years - 1 < last:
+                short.append((last - cfg.world.start_year + 1, cfg, last, t["id"]))
+    if short:
+        _need, cfg, last, which = max(short, key=lambda x: x[0])
+        check_horizon(cfg, last, which)
 
 
 def _national_key(override: str) -> bool:
