@@ -66,6 +66,17 @@ def _atomic(path: Path, write) -> None:
         raise
 
 
+def entries_of(out: Path, key: str, own: str) -> list[str]:
+    """The visible entries (not hidden) of a directory a command writes into, sorted; [] where it does not exist or is
+    empty. ConfigError at ``key`` where it is not a directory (``own``: the directory the command may resume, e.g.
+    "this experiment's")."""
+    if not out.exists():
+        return []
+    if not out.is_dir():
+        raise ConfigError(key, f"'{out}' exists and is not a directory; allowed: a new directory, or {own} to resume")
+    return sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+
+
 def json_ready(obj: Any) -> Any:
     """``obj`` as standard JSON holds it (RFC 8259 has no NaN or Infinity): a float that is not finite becomes None
     (null: no value, as the summaries write a measure a run cannot take, such as patents per Little Giant in a year

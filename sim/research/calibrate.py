@@ -293,11 +293,9 @@ def check_out(out: Path, study: Calibration, overrides: Sequence[str] = ()) -> N
     whose optuna.db holds this study with the same design (study file, seeds and overrides; more trials resume).
     Another study, another design, another tool's outputs, other files or an unreadable optuna.db: ConfigError at
     ``--out``. Reads only: nothing in ``out`` is changed."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise ConfigError("--out", f"'{out}' exists and is not a directory; allowed: a new directory, or this calibration's to resume")
-    names = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    from sim.engine import output
+
+    names = output.entries_of(out, "--out", "this calibration's")
     if not names:
         return
     tool = _other_tool(out, names)

@@ -73,11 +73,9 @@ def check_out(exp: Experiment, out: Path, scenario_names: dict[str, str] | None 
     """``--out`` may hold only this experiment's runs, so that its report never mixes two designs: a new or empty
     directory, or one whose runs/ holds no run outside this experiment's jobs (the same experiment file,
     overrides and seeds; more seeds than before also resume). ConfigError at ``--out`` otherwise."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise ConfigError("--out", f"'{out}' exists and is not a directory; allowed: a new directory, or this experiment's to resume")
-    names = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    from sim.engine import output
+
+    names = output.entries_of(out, "--out", "this experiment's")
     if not names:
         return
     if "runs" not in names:
