@@ -346,6 +346,9 @@ def test_loading_errors_name_the_path(tmp_path):
         an.load_run(bad)
     with pytest.warns(UserWarning, match="skipped 1"):
         assert len(an.load_runs([bad])) == 0
+    (bad / "manifest.json").write_bytes(b'{"a": "\xff\xfe"}')  # not text: named as the JSON cut short is
+    with pytest.raises(ValueError, match=f"{bad / 'manifest.json'}: unreadable JSON"):
+        an.load_run(bad)
 
 
 def test_tidy_puts_ids_in_front_and_keeps_every_row(runs, frames):

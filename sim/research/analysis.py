@@ -162,7 +162,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
     try:
         obj = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, ValueError) as err:  # ValueError: not JSON (JSONDecodeError), or not text (UnicodeDecodeError)
         raise ConfigError("path", f"{path}: unreadable JSON ({err})") from None
     if not isinstance(obj, dict):
         raise ConfigError("path", f"{path}: expected a JSON object, got {type(obj).__name__}")
