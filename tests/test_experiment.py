@@ -192,6 +192,16 @@ def test_a_short_run_gets_a_date_axis_without_a_warning_and_the_long_ones_keep_t
     assert not style.axis_problems(fig)
 
 
+def test_save_into_a_directory_that_is_not_there_names_it(tmp_path):
+    """style.save into a folder not yet made: one error naming the user's path (not the temporary file beside it)."""
+    from sim.research import style
+
+    fig, _ = style.figure(1, 1, width="column", height=2.0)
+    with pytest.raises(FileNotFoundError, match=f"no directory {tmp_path / 'out'} to save capacity.png in"):
+        style.save(fig, tmp_path / "out" / "capacity.png")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_save_lays_a_figure_out_once_for_its_png_and_pdf_and_keeps_its_layout_engine(tmp_path, monkeypatch):
     """style.save works the constrained layout out for the PNG and keeps it for the PDF (as many layout passes as a PNG
     alone), writes the PNG it writes alone, and leaves the figure's layout engine as it was."""

@@ -143,6 +143,14 @@ def test_bad_override_raises_before_anything_is_written(tmp_path):
     assert tree(tmp_path) == []
 
 
+@pytest.mark.parametrize("jobs", ["years=2", ["years=2", "seed=1"]])
+def test_jobs_given_as_strings_not_lists_are_refused_before_anything_is_written(tmp_path, jobs):
+    """A job is a list of overrides: a string (read letter by letter before) is one error saying what a job is."""
+    with pytest.raises(ConfigError, match=r"'jobs'.*a list of jobs, each a list of overrides"):
+        sweep.run_sweep(jobs, tmp_path / "sweep")
+    assert tree(tmp_path) == []
+
+
 def test_the_same_job_twice_is_refused(tmp_path):
     jobs = [["seed=1", *SMALL], [*reversed(SMALL), "seed=1", "progress=true"]]
     with pytest.raises(sweep.SweepError, match="same job"):

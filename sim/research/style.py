@@ -256,6 +256,8 @@ def save(fig: Figure, path: str | Path, formats: Sequence[str] = ("png", "pdf"),
     others (the same page in each file, without laying every text out again: about a quarter of a PDF's time); the
     figure keeps its layout engine afterwards."""
     path = Path(path)
+    if not path.parent.is_dir():  # named as the user gave it, not as the temporary file beside it
+        raise FileNotFoundError(f"no directory {path.parent} to save {path.name} in; create it first")
     out = []
     engine = fig.get_layout_engine()
     try:

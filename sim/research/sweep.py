@@ -316,6 +316,8 @@ def run_sweep(jobs: Sequence[Sequence[str]], sweep_dir: str | Path, workers: int
     any run starts; two jobs that are the same job raise :class:`SweepError`. Returns the records in
     job order. Restarting with the same jobs and sweep_dir skips the complete runs.
     """
+    if isinstance(jobs, str) or any(isinstance(j, str) for j in jobs):  # a string is a sequence of letters, not of overrides
+        raise ConfigError("jobs", "a list of jobs, each a list of overrides, e.g. [['seed=1', 'years=2'], ['seed=2', 'years=2']]")
     jobs = [list(j) for j in jobs]
     check_count("workers", workers)
     cfgs = compose_jobs(jobs)
