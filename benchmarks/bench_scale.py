@@ -95,6 +95,36 @@ def overrides(scale: float, years: int, world: str = "rare_earth") -> list[str]:
     return [f"world.scale={scale}", *quiet]
 
 
+def case_error(scale: float, years: int, world: str = "rare_earth"):
+    """The ConfigError a case's own process would stop at (its configuration composed here, as :func:`worker` composes
+    it: the schema's ranges and the world's own bounds, such as the smallest world.scale that leaves every stage a firm,
+    or the largest this machine's memory holds), or None. Checked for every case before the first runs."""
+    from sim.checks import ConfigError
+    from sim.config import compose
+
+    try:
+        compose(overrides(scale, years, world))
+    except ConfigError as ex:
+        return ex
+    return None
+
+
+def out_error(out: Path) -> str | None:
+    """Why --out cannot take the tables (it must be a directory, or a path where one can be created, that this user can
+    write), or None: checked before the first case runs, so a run's results are never lost at the end for want of it."""
+    from sim.checks import ConfigError
+    from sim.engine.output import check_writable
+
+    allowed = "allowed: a directory this user can write, or a path where one can be created"
+    if out.exists() and not out.is_dir():
+        return f"--out '{out}' is a file, not a directory; {allowed}"
+    try:
+        check_writable(out, "--out")
+    except ConfigError as ex:
+        return f"--out {ex.problem}"
+    return None
+
+
 # --------------------------------------------------------------------------- worker (one case)
 def worker(scale: float, years: int, profile_top: int = 0, world: str = "rare_earth") -> dict:
     """Build and step one world in this process; return its measurements."""
@@ -617,19 +647,53 @@ def main(argv: list[str] | None = None) -> int:
     if a.world == "both" and (a.profile is not None or a.worker):
         ap.error("--profile and --worker take one world: add --world rare_earth or --world national")
 
+    def flags(world: str) -> tuple[str, str]:
+        """The flags that set a world's scales and horizons: --national-scales / --national-years for the national world
+        in a run of both, --scales / --years otherwise."""
+        return ("--national-scales", "--national-years") if world == "national" and a.world == "both" else ("--scales", "--years")
+
+    def numbers(text: str, flag: str, kind: type, what: str) -> list:
+        """``text`` as a list of ``kind`` (one value, or comma-separated values); one line naming ``flag`` otherwise."""
+        try:
+            vals = [kind(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            vals = []
+        if not vals:
+            ap.error(f"{flag} takes {what}, got {text!r}")
+        return vals
+
+    def check_cases(world: str, scales: list[float], years: list[int], profile: bool = False) -> None:
+        """Every case of a world composes (:func:`case_error`), or one line naming the flag and what is allowed: before
+        the first case runs, so no case is run and thrown away for a later one's mistake."""
+        sc_flag, y_flag = ("--profile", flags(world)[1]) if profile else flags(world)
+        for s, y in dict.fromkeys(zip(scales, years)):
+            err = case_error(s, y, world)
+            if err is None:
+                continue
+            if err.key in ("world.scale", "national.scale"):
+                ap.error(f"{sc_flag} {s:g} ({err.key}): {err.problem}")
+            if err.key == "years":
+                ap.error(f"{y_flag} {y} (years): {err.problem}")
+            ap.error(f"{sc_flag} {s:g} with {y_flag} {y}: {err}")
+
     def scales_years(world: str) -> tuple[list[float], list[int], list[int]]:
         """A world's scales, horizons and pairs per scale: --scales / --years for the world asked (in a run of both, the
         rare-earth world's), --national-scales / --national-years for the national world in a run of both; --pairs for
         either."""
         national = world == "national"
         both = a.world == "both"
+        sc_flag, y_flag = flags(world)
         sc_arg, y_arg = (a.national_scales, a.national_years) if national and both else (a.scales, a.years)
-        sc = [float(s) for s in (sc_arg or (NATIONAL_SCALES if national else DEFAULT_SCALES)).split(",") if s.strip()]
-        ys = [int(y) for y in (y_arg or (NATIONAL_YEARS if national else DEFAULT_YEARS)).split(",") if y.strip()]
+        key = "national.scale" if national else "world.scale"
+        sc_default = NATIONAL_SCALES if national else DEFAULT_SCALES
+        sc = numbers(sc_arg or sc_default, sc_flag, float, f"numbers ({key} values, comma-separated, e.g. {sc_default})")
+        ys = numbers(
+            y_arg or (NATIONAL_YEARS if national else DEFAULT_YEARS), y_flag, int, "whole numbers of years (one for every scale, or one per scale)"
+        )
         if len(ys) == 1:
             ys = ys * len(sc)
         if len(ys) != len(sc):
-            ap.error(f"--years needs one value or one per scale ({len(sc)}), got {len(ys)}")
+            ap.error(f"{y_flag} needs one value or one per scale ({len(sc)}), got {len(ys)}")
         if a.pairs is None:
             return sc, ys, [1 if not national and s >= ONE_PAIR_SCALE else DEFAULT_PAIRS for s in sc]
         try:
@@ -653,6 +717,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.profile is not None:
         national = worlds[0] == "national"
         years = scales_years(worlds[0])[1]
+        if problem := out_error(out):
+            ap.error(problem)
+        check_cases(worlds[0], [a.profile], years[:1], profile=True)
         res = run_case(a.profile, years[0], profile_top=30, world=worlds[0])
         out.mkdir(parents=True, exist_ok=True)
         path = out / f"profile_{'national_' if national else ''}scale{a.profile:g}_years{years[0]}.txt"
@@ -668,6 +735,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     plans = {world: scales_years(world) for world in worlds}  # every world's arguments checked before the first case runs
+    if problem := out_error(out):
+        ap.error(problem)
+    for world in worlds:
+        check_cases(world, *plans[world][:2])
     results = {}
     for world in worlds:
         rows, cli = run_world(world, *plans[world], a)

@@ -89,6 +89,78 @@ def test_each_world_runs_its_default_pairs_unless_told(bench, monkeypatch, args,
 
     monkeypatch.setattr(bench, "run_world", run_world)
     monkeypatch.setattr(bench, "world_notes", lambda *a: [])
+    # the cases' configurations are not composed here (the largest default scale's memory bound depends on the machine)
+    monkeypatch.setattr(bench, "case_error", lambda *a, **k: None, raising=False)
     with pytest.raises(Stop):
         bench.main([*args, "--out", "unused"])
     assert got == expected
+
+
+def refused(bench, capsys, monkeypatch, args: list[str]) -> str:
+    """The benchmark's main on ``args`` stops with exit code 2 and one error line, no traceback, before any case runs;
+    that line."""
+    monkeypatch.setattr(bench, "run_case", lambda *a, **k: pytest.fail("a case ran before the arguments were checked"))
+    monkeypatch.setattr(bench, "run_world", lambda *a, **k: pytest.fail("a world ran before the arguments were checked"))
+    with pytest.raises(SystemExit) as info:
+        bench.main(args)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
+TINY = ["--no-cli", "--no-mesa", "--pairs", "1"]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--world", "national", "--scales", "abc", "--years", "2"], ["--scales", "numbers", "national.scale", "'abc'"]),
+        (["--world", "national", "--scales", "0.001", "--years", "x"], ["--years", "whole numbers of years", "'x'"]),
+        (["--world", "national", "--scales", "0.001", "--years", "2.5"], ["--years", "whole numbers of years"]),
+        (["--world", "national", "--scales", ",", "--years", "2"], ["--scales", "numbers"]),
+        (["--national-scales", "abc"], ["--national-scales", "numbers"]),
+        (["--national-years", "x"], ["--national-years", "whole numbers"]),
+        # out of range: refused in this process with the schema's bounds, not in a case's subprocess after others ran
+        (["--world", "national", "--scales", "-1", "--years", "2"], ["--scales -1", "national.scale", ">= 1e-06"]),
+        (["--world", "national", "--scales", "0.001", "--years", "0"], ["--years 0", ">= 1"]),
+        (["--world", "national", "--scales", "0.001,0.002", "--years", "2,0"], ["--years 0", ">= 1"]),  # a later case's too
+        (["--world", "rare_earth", "--no-default", "--scales", "0.01", "--years", "2"], ["--scales 0.01", "world.scale", "above 0.125"]),
+        (["--scales", "0.2", "--years", "2", "--national-scales", "0.001", "--national-years", "0"], ["--national-years 0", ">= 1"]),
+        (["--world", "rare_earth", "--profile", "0.01", "--years", "2"], ["--profile 0.01", "world.scale", "above 0.125"]),
+    ],
+)
+def test_a_bad_scales_or_years_value_is_one_line_before_any_run(bench, capsys, monkeypatch, tmp_path, args, words):
+    line = refused(bench, capsys, monkeypatch, [*args, *TINY, "--out", str(tmp_path / "out")])
+    assert ": error: " in line
+    for w in words:
+        assert w in line
+
+
+@pytest.mark.parametrize("under", ["", "sub"])
+@pytest.mark.parametrize("profile", [[], ["--profile", "0.001"]])
+def test_an_out_that_cannot_take_the_tables_is_refused_before_any_run(bench, capsys, monkeypatch, tmp_path, under, profile):
+    afile = tmp_path / "afile"
+    afile.write_text("kept\n")
+    out = afile / under if under else afile
+    line = refused(bench, capsys, monkeypatch, ["--world", "national", "--scales", "0.001", "--years", "2", *TINY, *profile, "--out", str(out)])
+    assert "--out" in line and str(afile) in line and "not a directory" in line and "allowed:" in line
+    assert afile.read_text() == "kept\n"
+
+
+def test_good_values_and_a_new_out_folder_pass_the_checks(bench, monkeypatch, tmp_path):
+    got = {}
+
+    class Stop(Exception):
+        pass
+
+    def run_world(world, scales, years, pairs, a):
+        got[world] = (scales, years, pairs)
+        raise Stop
+
+    monkeypatch.setattr(bench, "run_world", run_world)
+    out = tmp_path / "new" / "folder"
+    with pytest.raises(Stop):
+        bench.main(["--world", "national", "--scales", "0.001,0.002", "--years", "2", *TINY, "--out", str(out)])
+    assert got == {"national": ([0.001, 0.002], [2, 2], [1, 1])}
+    assert not out.exists() and not out.parent.exists()  # checked, not created before the results are there
