@@ -13,14 +13,17 @@ code is 1 if any run failed.
 
 The same preflight reads ``--config-dir DIR`` (the user's own config groups, searched before conf/; every
 YAML file in it must parse), refuses arguments that are not overrides (``--seeds 3``, a bare ``years``), a
-sweep with no values and launcher settings the launcher would refuse only once started
-(``hydra.launcher.n_jobs=0``).
+sweep with no values and launcher settings the launcher would refuse only once started, or ignore
+(``hydra.launcher.n_jobs=0``, joblib's ``hydra.launcher.prefer=threads``). A ``hydra.sweep.dir`` built from the
+config (``${output.root}/sweeps/NAME``) is resolved here and given to Hydra resolved, so the same command finds the
+same directory again; one with ``${now:...}`` (a new directory on every run) is refused.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -200,22 +203,65 @@ LAUNCHER_RULES = {
     "array_parallelism": (lambda v: v >= 1, "a whole number >= 1"),
 }
 
+# Hydra's joblib launcher always runs the jobs in loky worker processes (hydra_joblib_launcher/_core.py sets
+# backend='loky': threads are incompatible with Hydra); joblib's other backend choices would be ignored or fail.
+_LOKY_ONLY = "Hydra's joblib launcher always runs the jobs in loky processes"
+
+
+def joblib_problem(name: str, value: Any, n_jobs: int) -> str | None:
+    """Why ``hydra.launcher.<name>=value`` of the joblib launcher (joblib.Parallel's parameters) is refused, and
+    what is allowed (None: accepted, or not a key checked here). ``n_jobs``: the launcher's n_jobs setting."""
+    got = "null" if value is None else repr(value)
+    if name == "backend" and value not in (None, "loky"):
+        return f"must be loky or null, got {got} ({_LOKY_ONLY} and would ignore it; remove hydra.launcher.backend)"
+    if name == "prefer" and value != "processes":
+        return f"must be processes, got {got} ({_LOKY_ONLY}: joblib's other hint, threads, would be ignored)"
+    if name == "require" and value is not None:
+        return f"must be null, got {got} ({_LOKY_ONLY}: joblib's only requirement, sharedmem, needs threads)"
+    if name == "batch_size":  # joblib: 'auto' or a positive integer; Hydra passes '3' on as 3
+        whole = (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, str) and value.isdigit())
+        if value != "auto" and not (whole and int(value) >= 1):
+            return f"must be auto or a whole number >= 1 (the tasks sent to a worker at once), got {got}"
+    if name == "pre_dispatch" and value != "all":
+        from joblib import effective_n_jobs
+
+        try:
+            from joblib._utils import eval_expr  # what joblib.Parallel evaluates pre_dispatch with (private: may move)
+        except ImportError:  # another joblib: it checks the value itself when the sweep starts
+            return None
+
+        problem = f"must be all, a whole number >= 1 or an arithmetic expression of n_jobs such as 2*n_jobs (the batches dispatched ahead), got {got}"
+        workers = effective_n_jobs(n_jobs)
+        try:
+            ahead = int(eval_expr(str(value).replace("n_jobs", str(workers))))
+        except (ValueError, TypeError):
+            return problem
+        if isinstance(value, bool) or ahead < 1:  # 0 would run no job at all
+            return f"{problem} ({ahead} with n_jobs={workers})" if isinstance(value, str) and "n_jobs" in value else problem
+    return None
+
 
 def check_launcher(overrides: list[str]) -> None:
-    """``hydra.launcher.<key>=VALUE``: values the launcher would only refuse once the sweep has started."""
+    """``hydra.launcher.<key>=VALUE``: values the launcher would only refuse once the sweep has started (or ignore)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parser = OverridesParser.create()
-    for text in overrides:
-        if not text.lstrip("+~").startswith("hydra.launcher."):
-            continue
-        o = parser.parse_override(text)
-        name = o.key_or_group.rsplit(".", 1)[1]
-        value = o.value()
+    launcher = next((o.split("=", 1)[1] for o in reversed(overrides) if o.lstrip("+~").startswith("hydra/launcher=")), "basic")
+    settings = [parser.parse_override(t) for t in overrides if t.lstrip("+~").startswith("hydra.launcher.") and not t.startswith("~")]
+    values = {o.key_or_group: o.value() for o in settings if not o.is_sweep_override()}
+    for key, value in values.items():
+        name = key.rsplit(".", 1)[1]
         if name in LAUNCHER_RULES and isinstance(value, (int, float)) and not isinstance(value, bool):
             ok, allowed = LAUNCHER_RULES[name]
             if not ok(value):
-                raise ConfigError(o.key_or_group, f"must be {allowed}, got {value}")
+                raise ConfigError(key, f"must be {allowed}, got {value}")
+    n_jobs = values.get("hydra.launcher.n_jobs", -1)  # the launcher's default: every core
+    if launcher != "joblib" or not isinstance(n_jobs, int) or isinstance(n_jobs, bool):
+        return  # another launcher's keys, or an n_jobs that composing refuses
+    for key, value in values.items():
+        problem = joblib_problem(key.rsplit(".", 1)[1], value, n_jobs)
+        if problem is not None:
+            raise ConfigError(key, problem)
 
 
 def check_hydra_options(overrides: list[str]) -> None:
@@ -259,9 +305,57 @@ def check_multirun(cfg) -> None:
         raise ConfigError("output.write", "a multirun writes every run directory; remove output.write=false")
 
 
-def _named_sweep_dir(overrides: list[str]) -> str | None:
-    value = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+~").split("=", 1)[0] == "hydra.sweep.dir"), None)
-    return None if value is None or "${" in value else value
+def named_sweep_dir(overrides: list[str], cfg) -> tuple[str, str] | None:
+    """The sweep directory the user named: (the ``hydra.sweep.dir`` override, the path), its interpolations
+    resolved against the composed config (``${output.root}/sweeps/NAME``); None when it is not named. ConfigError
+    for a value that does not resolve, or that changes on every run (``${now:...}``): its runs could never be found
+    again by the same command."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf, open_dict
+
+    key = "hydra.sweep.dir"
+    text = next((o for o in reversed(overrides) if o.lstrip("+~").split("=", 1)[0] == key), None)
+    if text is None or text.startswith("~"):
+        return None
+    o = OverridesParser.create().parse_override(text)
+    if o.is_sweep_override():
+        raise ConfigError(key, f"'{text}': a multirun has one sweep directory (a plain path such as results/sweeps/NAME)")
+    value = str(o.value())
+    if "${" not in value:
+        return text, value
+    plain = "give a plain path (e.g. results/sweeps/NAME or ${output.root}/sweeps/NAME)"
+    if re.search(r"\$\{\s*now\s*:", value):
+        raise ConfigError(
+            key,
+            f"'{value}' uses ${{now:...}}, which changes on every run, so the same command would never find this sweep's runs "
+            f"again: {plain}, or leave {key} out for a new directory each time",
+        )
+    node = OmegaConf.structured(cfg)
+    with open_dict(node):
+        node["_sweep_dir"] = value
+    try:
+        path = node["_sweep_dir"]
+    except Exception as ex:  # noqa: BLE001 - a resolver may raise anything
+        raise ConfigError(key, f"cannot resolve '{value}' against the config: {str(ex).strip().splitlines()[0]}; {plain}") from None
+    if not isinstance(path, (str, int, float)) or isinstance(path, bool) or not str(path).strip():
+        raise ConfigError(key, f"'{value}' does not resolve to a directory path; {plain}")
+    return text, str(path)
+
+
+def _override(key: str, value: str) -> str:
+    """``key=value`` written so that Hydra reads back ``value`` (quoted when it has to be)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    quoted = value.replace("\\", "\\\\").replace("'", "\\'")
+    for text in (f"{key}={value}", f"{key}='{quoted}'"):
+        try:
+            if parser.parse_override(text).value() == value:
+                return text
+        except HydraException:
+            continue
+    raise ConfigError(key, f"the directory '{value}' cannot be given to Hydra as an override; give a plain path")
 
 
 def printing_flags(argv: list[str]) -> tuple[bool, list[str]]:
@@ -320,9 +414,13 @@ def checked(argv: list[str], multirun: bool, outputs: bool = True) -> tuple[list
                 output.check_output(Path(cfg.output.root) / "runs", "output.root", [cfg])
         return argv, cfg, overrides
     n = job_count(overrides)
-    named = _named_sweep_dir(overrides)
+    named = named_sweep_dir(overrides, cfg)
     if named is not None:
-        output.check_output(named, "hydra.sweep.dir", [cfg] * n)
+        text, path = named
+        output.check_output(path, "hydra.sweep.dir", [cfg] * n)
+        if "${" in text:  # Hydra gets the directory checked here, resolved: the same one on every run of the command
+            i = len(argv) - 1 - argv[::-1].index(text)
+            argv = [*argv[:i], _override(f"{text[: len(text) - len(text.lstrip('+'))]}hydra.sweep.dir", path), *argv[i + 1 :]]
         return argv, cfg, overrides
     base = Path(cfg.output.root) / "sweeps"
     output.check_output(base, "output.root", [cfg] * n)

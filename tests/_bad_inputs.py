@@ -222,6 +222,70 @@ BAD_INPUTS: list[Bad] = [
         ("hydra.launcher.workers", "joblib", "n_jobs"),
     ),
     Bad("sim-sweep-dir-and-output-dir", "sim", ("-m", "seed=1,2", "output.dir=x"), ("output.dir", "hydra.sweep.dir")),
+    # joblib's own settings: refused by joblib.Parallel only once the sweep had started (a traceback, multirun.yaml
+    # written), or ignored (Hydra's joblib launcher always runs loky processes), or running no job (pre_dispatch=0)
+    Bad(
+        "sim-joblib-prefer-unknown",
+        "sim",
+        ("-m", "seed=1,2", "years=2", "hydra/launcher=joblib", "hydra.launcher.prefer=nope"),
+        ("hydra.launcher.prefer", "nope", "processes"),
+        subprocess=True,
+    ),
+    Bad(
+        "sim-joblib-prefer-threads-ignored",
+        "sim",
+        ("-m", "seed=1,2", "years=2", "hydra/launcher=joblib", "hydra.launcher.prefer=threads"),
+        ("hydra.launcher.prefer", "threads", "processes", "loky"),
+    ),
+    Bad(
+        "sim-joblib-require-unknown",
+        "sim",
+        ("-m", "seed=1,2", "years=2", "hydra/launcher=joblib", "hydra.launcher.require=foo"),
+        ("hydra.launcher.require", "foo", "null"),
+    ),
+    Bad(
+        "sim-joblib-require-sharedmem",
+        "sim",
+        ("-m", "seed=1,2", "years=2", "hydra/launcher=joblib", "hydra.launcher.require=sharedmem"),
+        ("hydra.launcher.require", "sharedmem", "null", "loky"),
+    ),
+    Bad(
+        "sim-joblib-batch-size-negative",
+        "sim",
+        ("-m", "seed=1,2", "years=2", "hydra/launcher=joblib", "hydra.launcher.batch_size=-3"),
+        ("hydra.launcher.batch_size", "-3", "auto", ">= 1"),
+    ),
+    Bad(
+        "sim-joblib-pre-dispatch-text",
+        "sim",
+        ("-m", "seed=1,2", "years=2", "hydra/launcher=joblib", "hydra.launcher.pre_dispatch=foo"),
+        ("hydra.launcher.pre_dispatch", "foo", "2*n_jobs"),
+    ),
+    Bad(
+        "sim-joblib-pre-dispatch-zero",
+        "sim",
+        ("-m", "seed=1,2", "years=2", "hydra/launcher=joblib", "hydra.launcher.pre_dispatch=0"),
+        ("hydra.launcher.pre_dispatch", "got 0", ">= 1"),
+    ),
+    Bad(
+        "sim-joblib-backend-not-loky",
+        "sim",
+        ("-m", "seed=1,2", "years=2", "hydra/launcher=joblib", "hydra.launcher.backend=threading"),
+        ("hydra.launcher.backend", "threading", "loky"),
+    ),
+    # a sweep directory that changes on every run (it was silently replaced by a new unique one) or does not resolve
+    Bad(
+        "sim-sweep-dir-now",
+        "sim",
+        ("-m", "seed=1,2", "years=2", "hydra.sweep.dir=${output.root}/sweeps/${now:%H%M%S}"),
+        ("hydra.sweep.dir", "${now:...}", "plain path"),
+    ),
+    Bad(
+        "sim-sweep-dir-broken-interpolation",
+        "sim",
+        ("-m", "seed=1,2", "years=2", "hydra.sweep.dir=${oops}"),
+        ("hydra.sweep.dir", "oops", "plain path"),
+    ),
     Bad(
         "sim-config-dir-broken-yaml",
         "sim",
@@ -389,6 +453,13 @@ BAD_INPUTS: list[Bad] = [
     Bad("validate-scenario-typo", V, ("scenario=nope",), ("scenario", "nope", "baseline", "west_coordinated")),
     Bad("validate-scenario-typo-subprocess", V, ("scenario=nope",), ("scenario", "nope", "laissez_faire"), subprocess=True),
     Bad("validate-seed-override", V, ("seed=3",), ("seed", "seed=3", "--seeds")),
+    # an override after an option is an override (it was 'unrecognized arguments'), checked like any other
+    Bad(
+        "validate-seed-override-after-an-option",
+        V,
+        ("--seeds", "1", "years=11", "--out", "X", "seed=3"),
+        ("'seed'", "seed=3", "seeds come from --seeds"),
+    ),
     Bad("validate-unknown-key", V, ("world.markets.foo=1",), ("world.markets.foo", "unknown key", "logit_beta")),
     Bad("validate-bad-type", V, ("years=abc",), ("years", "abc", "Integer")),
     Bad("validate-policy-group-typo", V, ("policy@policy.west=fragmentd",), ("policy@policy.west", "fragmentd") + REGIMES),
@@ -515,6 +586,12 @@ BAD_INPUTS: list[Bad] = [
     Bad("experiment-workers-zero", E, ("--workers", "0"), ("--workers", ">= 1", "0")),
     Bad("experiment-scenario-override-typo", E, ("scenario=nope",), ("scenario", "nope", "baseline")),
     Bad("experiment-seed-override", E, ("seed=2",), ("seed", "seed=2", "--seeds")),
+    Bad(
+        "experiment-seed-override-after-an-option",
+        E,
+        ("--seeds", "2", "years=2", "--out", "X", "seed=2"),
+        ("'seed'", "seed=2", "seeds come from --seeds"),
+    ),
     Bad("experiment-unknown-key-override", E, ("--seeds", "1", "world.markts.logit_beta=5"), ("world.markts", "unknown key", "markets")),
     Bad("experiment-policy-group-typo", E, ("policy@policy.west=fragmentd",), ("policy@policy.west", "fragmentd") + REGIMES),
     Bad("experiment-report-only-without-out", E, ("--report-only",), ("--report-only", "--out")),
@@ -748,6 +825,13 @@ BAD_INPUTS: list[Bad] = [
     ),
     Bad("explore-seeds-zero", X, ("run", "--study", "quick", "--seeds", "0"), ("--seeds", ">= 1", "0")),
     Bad("explore-seed-override", X, ("run", "--study", "quick", "seed=4"), ("seed", "seed=4", "--seeds")),
+    Bad(
+        "explore-seed-override-after-an-option",
+        X,
+        ("run", "--out", "X", "--study", "quick", "years=15", "--workers", "1", "seed=4"),
+        ("'seed'", "seed=4", "seeds come from --seeds"),
+    ),
+    Bad("explore-unknown-option-after-an-override", X, ("run", "--study", "quick", "years=1", "--bogus"), ("unrecognized arguments", "--bogus")),
     Bad("explore-launcher-typo", X, ("run", "--launcher", "slurm"), ("--launcher", "slurm", "local", "submitit_slurm")),
     Bad(
         "explore-launcher-opt-not-key-value", X, ("run", "--study", "quick", "--launcher-opt", "timeout"), ("--launcher-opt", "KEY=VALUE", "timeout")

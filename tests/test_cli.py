@@ -240,6 +240,53 @@ def test_multirun_writes_nothing_in_the_working_directory(multirun):
     assert tree(cwd) == []
 
 
+def test_a_sweep_directory_built_from_the_config_is_the_one_used_and_found_again(tmp_path):
+    """hydra.sweep.dir=${output.root}/sweeps/NAME is resolved before the sweep (it used to be replaced by a new
+    unique directory, so the same command never resumed). ${now:...} and a broken interpolation: tests/_bad_inputs.py."""
+    from sim import cli
+
+    cwd, root = tmp_path / "work", tmp_path / "results"
+    named = ("-m", "seed=1,2", "years=2", "progress=false", "hydra.sweep.dir=${output.root}/sweeps/named", f"output.root={root}")
+    proc = run_sim(*named, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [p.name for p in (root / "sweeps").iterdir()] == ["named"]
+    assert len(run_dirs(root / "sweeps" / "named")) == 2 and tree(cwd) == []
+    # the same command again: the same directory (the runs are skipped as complete, tests/test_sweep.py)
+    assert cli.preflight(list(named), multirun=True)[-2] == f"hydra.sweep.dir={root}/sweeps/named"
+    assert [p.name for p in (root / "sweeps").iterdir()] == ["named"]
+
+
+@pytest.mark.parametrize(
+    "module, argv, parsed",
+    [
+        ("experiment", ["--seeds", "2", "years=2", "--out", "X", "progress=false"], {"seeds": 2, "out": "X"}),
+        ("validate", ["--seeds", "1", "years=11", "--out", "X", "progress=false"], {"seeds": 1, "out": "X"}),
+        ("explore", ["run", "--out", "X", "--study", "quick", "years=15", "--workers", "1", "progress=false"], {"workers": 1, "study": "quick"}),
+    ],
+)
+def test_the_drivers_take_overrides_after_their_options(module, argv, parsed, monkeypatch):
+    """sim.experiment, sim.validate and sim.explore run take overrides anywhere among the options, as sim.calibrate
+    and sim.sensitivity do (they said 'unrecognized arguments: progress=false'). Stopped at the first check after
+    parsing: nothing runs."""
+    import importlib
+
+    import sim.research.driver
+
+    class Parsed(Exception):
+        pass
+
+    def stop(args):
+        raise Parsed(args)
+
+    mod = importlib.import_module(f"sim.research.{module}")
+    monkeypatch.setattr(mod if hasattr(mod, "check_counts") else sim.research.driver, "check_counts", stop)
+    with pytest.raises(Parsed) as got:
+        mod.main(argv)
+    args = vars(got.value.args[0])
+    assert args["overrides"] == [a for a in argv if "=" in a and not a.startswith("-")]
+    assert {k: args[k] for k in parsed} == parsed
+
+
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True

@@ -1,7 +1,8 @@
 """What the drivers of many runs share (python -m sim.experiment, sim.sensitivity, sim.validate, sim.sweep).
 
 - :class:`CommandParser` / :func:`command_parser`: the argument-parser base. ``prog`` is the command a
-  user types; a usage mistake is one line ``error: ... (see <prog> --help)`` and exit code 2; the common
+  user types; a usage mistake is one line ``error: ... (see <prog> --help)`` and exit code 2; its
+  ``parse_intermixed_args`` takes the overrides anywhere among the options, subcommands included; the common
   options ``--seeds``, ``--workers``, ``--out`` and the positional config overrides are built here, and
   :func:`check_counts` refuses counts below 1 with one line naming the option, and :func:`refuse_seed` a
   ``seed=K`` override (the seeds of a batch come from ``--seeds``).
@@ -35,6 +36,30 @@ class CommandParser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any):
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         super().__init__(*args, **kwargs)
+
+    _intermixed = False  # set on a subcommand's parser by parse_known_intermixed_args
+
+    def parse_known_intermixed_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        """argparse's (the overrides among the options, in any order: ``--seeds 2 years=2 --out X progress=false``),
+        and for a command with subcommands too, which argparse's refuses: each subcommand's parser takes its own
+        positionals among its options (``run --out X years=15 --workers 1 progress=false``)."""
+        subcommands = [a for a in self._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subcommands:
+            return super().parse_known_intermixed_args(args, namespace)
+        for action in subcommands:
+            for parser in action.choices.values():
+                if isinstance(parser, CommandParser):
+                    parser._intermixed = True
+        return self.parse_known_args(args, namespace)  # the subcommand's parser is called with parse_known_args
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        if not self._intermixed:
+            return super().parse_known_args(args, namespace)
+        self._intermixed = False  # argparse's intermixed parsing calls parse_known_args itself
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixed = True
 
     def add_overrides(self, help: str = "config overrides applied to every run (e.g. years=20)") -> None:
         """The positional config overrides (``args.overrides``); add other positionals before them."""

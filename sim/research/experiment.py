@@ -771,7 +771,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="rebuild the report from the runs already in --out (give the --experiment, --seeds and overrides they were made with)",
     )
-    a = ap.parse_args(argv)
+    a = ap.parse_intermixed_args(argv)  # overrides anywhere among the options
     started = time.time()
     try:
         exp = load_experiment(a.experiment)

@@ -917,7 +917,7 @@ def main(argv: list[str] | None = None) -> int:
     an_ap = sub.add_parser("analyse", help="analyse an exploration directory again")
     an_ap.add_argument("dir", help="the exploration directory")
     an_ap.add_argument("--study", help="a study file with the same design and other outcomes or analysis settings (default: the one run)")
-    a = ap.parse_args(argv)
+    a = ap.parse_intermixed_args(argv)  # overrides anywhere among the options
     started = time.time()
     study = None
     try:

@@ -483,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="national.scale of the national runs (default 1: the programme at 1:1 scale; their counts are compared at 1:1 scale)",
     )
-    a = ap.parse_args(argv)
+    a = ap.parse_intermixed_args(argv)  # overrides anywhere among the options
     try:
         check_counts(a)
         refuse_seed(a.overrides)
