@@ -51,6 +51,7 @@ class Bad:
 # --------------------------------------------------------------------------
 # Files the rows read (written into the row's working directory)
 # --------------------------------------------------------------------------
+JOBLIB_SWEEP = ("-m", "seed=1,2", "years=2", "hydra/launcher=joblib")  # a two-job sweep on Hydra's joblib launcher
 BROKEN_YAML = "name: x\nseeds: [1, 2\nscenario: baseline\n"  # an unclosed list: a parse error on line 3
 TARGETS_NOT_A_LIST = "targets: {id: x}\n"
 TARGETS_RARE_EARTH_ONLY = "targets:\n  - {id: lg_patents, scenario: baseline, measure: patents, accept: [15, 40], source: s}\n"
@@ -227,50 +228,50 @@ BAD_INPUTS: list[Bad] = [
     Bad(
         "sim-joblib-prefer-unknown",
         "sim",
-        ("-m", "seed=1,2", "years=2", "hydra/launcher=joblib", "hydra.launcher.prefer=nope"),
+        (*JOBLIB_SWEEP, "hydra.launcher.prefer=nope"),
         ("hydra.launcher.prefer", "nope", "processes"),
         subprocess=True,
     ),
     Bad(
         "sim-joblib-prefer-threads-ignored",
         "sim",
-        ("-m", "seed=1,2", "years=2", "hydra/launcher=joblib", "hydra.launcher.prefer=threads"),
+        (*JOBLIB_SWEEP, "hydra.launcher.prefer=threads"),
         ("hydra.launcher.prefer", "threads", "processes", "loky"),
     ),
     Bad(
         "sim-joblib-require-unknown",
         "sim",
-        ("-m", "seed=1,2", "years=2", "hydra/launcher=joblib", "hydra.launcher.require=foo"),
+        (*JOBLIB_SWEEP, "hydra.launcher.require=foo"),
         ("hydra.launcher.require", "foo", "null"),
     ),
     Bad(
         "sim-joblib-require-sharedmem",
         "sim",
-        ("-m", "seed=1,2", "years=2", "hydra/launcher=joblib", "hydra.launcher.require=sharedmem"),
+        (*JOBLIB_SWEEP, "hydra.launcher.require=sharedmem"),
         ("hydra.launcher.require", "sharedmem", "null", "loky"),
     ),
     Bad(
         "sim-joblib-batch-size-negative",
         "sim",
-        ("-m", "seed=1,2", "years=2", "hydra/launcher=joblib", "hydra.launcher.batch_size=-3"),
+        (*JOBLIB_SWEEP, "hydra.launcher.batch_size=-3"),
         ("hydra.launcher.batch_size", "-3", "auto", ">= 1"),
     ),
     Bad(
         "sim-joblib-pre-dispatch-text",
         "sim",
-        ("-m", "seed=1,2", "years=2", "hydra/launcher=joblib", "hydra.launcher.pre_dispatch=foo"),
+        (*JOBLIB_SWEEP, "hydra.launcher.pre_dispatch=foo"),
         ("hydra.launcher.pre_dispatch", "foo", "2*n_jobs"),
     ),
     Bad(
         "sim-joblib-pre-dispatch-zero",
         "sim",
-        ("-m", "seed=1,2", "years=2", "hydra/launcher=joblib", "hydra.launcher.pre_dispatch=0"),
+        (*JOBLIB_SWEEP, "hydra.launcher.pre_dispatch=0"),
         ("hydra.launcher.pre_dispatch", "got 0", ">= 1"),
     ),
     Bad(
         "sim-joblib-backend-not-loky",
         "sim",
-        ("-m", "seed=1,2", "years=2", "hydra/launcher=joblib", "hydra.launcher.backend=threading"),
+        (*JOBLIB_SWEEP, "hydra.launcher.backend=threading"),
         ("hydra.launcher.backend", "threading", "loky"),
     ),
     # a sweep directory that changes on every run (it was silently replaced by a new unique one) or does not resolve
