@@ -64,13 +64,16 @@ from sim.research.sweep import map_jobs
 STUDY_KEYS = tuple(file_keys(Calibration))
 LAST_YEAR = 2025  # only targets whose measure reads years up to this one
 # target id -> (last calendar year its measure reads, the scenarios it needs)
-USABLE = {
-    "rare_earth_little_giants_2025": (2025, ("baseline",)),
-    "soe_group_pyramid_2025": (2025, ("baseline",)),
-    "lg_control_processing": (2025, ("baseline",)),
-    "lg_control_downstream": (2025, ("baseline",)),
-    "lg_patents": (2025, ("baseline",)),
-    "lg_capital_constraint": (2025, ("baseline",)),
+USABLE = {  # validate's own record of what each target reads (validate.READS)
+    t: validate.READS[t]
+    for t in (
+        "rare_earth_little_giants_2025",
+        "soe_group_pyramid_2025",
+        "lg_control_processing",
+        "lg_control_downstream",
+        "lg_patents",
+        "lg_capital_constraint",
+    )
 }
 EXCLUDED = {
     "west_timeline_coordinated": "reads years after 2025 (independence 3-15 years after 2025)",
@@ -181,11 +184,7 @@ class Problem:
         for sc in scenarios:
             ov = [f"scenario={sc}", *shared]
             base[sc] = compose(ov)
-            end = base[sc].world.start_year + base[sc].years - 1
-            if end < LAST_YEAR:
-                raise ConfigError(
-                    "years", f"the runs end in {end}; the targets read up to {LAST_YEAR}: set years >= {LAST_YEAR - base[sc].world.start_year + 1}"
-                )
+            validate.check_horizon(base[sc], LAST_YEAR)  # ConfigError at years: the runs end before 2025
             check_factors(study.parameters, base[sc], ov, study.seeds, section="parameters")
         return cls(study, targets, base, workers)
 
