@@ -646,6 +646,9 @@ def main(argv: list[str] | None = None) -> int:
     worlds = list(WORLDS) if a.world == "both" else [a.world]
     if a.world == "both" and (a.profile is not None or a.worker):
         ap.error("--profile and --worker take one world: add --world rare_earth or --world national")
+    given = [f for f, v in (("--national-scales", a.national_scales), ("--national-years", a.national_years)) if v is not None]
+    if given and a.world != "both":  # it would be ignored: the one world's values are --scales and --years
+        ap.error(f"{given[0]} is for a run of both worlds; with --world {a.world} give --scales and --years")
 
     def flags(world: str) -> tuple[str, str]:
         """The flags that set a world's scales and horizons: --national-scales / --national-years for the national world

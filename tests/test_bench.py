@@ -128,6 +128,9 @@ TINY = ["--no-cli", "--no-mesa", "--pairs", "1"]
         (["--world", "rare_earth", "--no-default", "--scales", "0.01", "--years", "2"], ["--scales 0.01", "world.scale", "above 0.125"]),
         (["--scales", "0.2", "--years", "2", "--national-scales", "0.001", "--national-years", "0"], ["--national-years 0", ">= 1"]),
         (["--world", "rare_earth", "--profile", "0.01", "--years", "2"], ["--profile 0.01", "world.scale", "above 0.125"]),
+        # the national world's own flags in a run of one world would be ignored
+        (["--world", "national", "--national-scales", "0.001"], ["--national-scales is for a run of both worlds", "--scales and --years"]),
+        (["--world", "rare_earth", "--national-years", "2"], ["--national-years is for a run of both worlds", "--world rare_earth"]),
     ],
 )
 def test_a_bad_scales_or_years_value_is_one_line_before_any_run(bench, capsys, monkeypatch, tmp_path, args, words):
