@@ -95,6 +95,23 @@ def json_ready(obj: Any) -> Any:
     return obj
 
 
+def read_json_object(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """A JSON file of a run as ``(object, None)``; ``(None, None)`` when there is no such file; ``(None, reason)`` when
+    it cannot be read as a JSON object, the reason naming the file (``summary.json: unreadable JSON (...)``,
+    ``manifest.json: expected a JSON object, got list``): how the sweep table and the analysis API read a run."""
+    if not path.exists():
+        return None, None
+    try:
+        data = json.loads(path.read_text())
+    except OSError as err:
+        return None, f"{path.name}: cannot be read ({err.strerror or type(err).__name__})"
+    except ValueError as err:  # not JSON, or not text (UnicodeDecodeError)
+        return None, f"{path.name}: unreadable JSON ({(str(err).strip().splitlines() or [type(err).__name__])[0]})"
+    if not isinstance(data, dict):
+        return None, f"{path.name}: expected a JSON object, got {type(data).__name__}"
+    return data, None
+
+
 def write_json(path: Path, obj: Any) -> None:
     """``obj`` as standard JSON (:func:`json_ready`; anything else JSON has no type for as its text), written whole."""
     text = json.dumps(json_ready(obj), indent=2, sort_keys=False, default=str, allow_nan=False) + "\n"

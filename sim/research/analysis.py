@@ -30,7 +30,6 @@ never), ``timeline_differences`` counts the pairs in which one side or neither r
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 import zlib
@@ -160,12 +159,9 @@ class Runs(list):
 def _read_json(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
-    try:
-        obj = json.loads(path.read_text())
-    except (OSError, ValueError) as err:  # ValueError: not JSON (JSONDecodeError), or not text (UnicodeDecodeError)
-        raise ConfigError("path", f"{path}: unreadable JSON ({err})") from None
-    if not isinstance(obj, dict):
-        raise ConfigError("path", f"{path}: expected a JSON object, got {type(obj).__name__}")
+    obj, problem = output.read_json_object(path)
+    if problem:  # "manifest.json: unreadable JSON (...)", named with its directory
+        raise ConfigError("path", f"{path.parent / problem}")
     return obj
 
 

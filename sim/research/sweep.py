@@ -117,7 +117,7 @@ def is_complete(run_dir: Path) -> bool:
         m is not None
         and m.get("status") == "complete"
         and output.verify_run(Path(run_dir), m) is None
-        and _read_object(Path(run_dir) / "summary.json")[1] is None
+        and output.read_json_object(Path(run_dir) / "summary.json")[1] is None
     )
 
 
@@ -350,24 +350,7 @@ def _read_yaml(path: Path) -> dict[str, Any] | None:
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
-    return _read_object(path)[0]
-
-
-def _read_object(path: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """A JSON file of a run as ``(object, None)``; ``(None, None)`` when there is no such file; ``(None, reason)`` when
-    it cannot be read as a JSON object, the reason naming the file as sim.research.analysis.load_runs does
-    (``summary.json: unreadable JSON (...)``, ``manifest.json: expected a JSON object, got list``)."""
-    if not path.exists():
-        return None, None
-    try:
-        data = json.loads(path.read_text())
-    except OSError as err:
-        return None, f"{path.name}: cannot be read ({err.strerror or type(err).__name__})"
-    except ValueError as err:  # not JSON, or not text (UnicodeDecodeError)
-        return None, f"{path.name}: unreadable JSON ({(str(err).strip().splitlines() or [type(err).__name__])[0]})"
-    if not isinstance(data, dict):
-        return None, f"{path.name}: expected a JSON object, got {type(data).__name__}"
-    return data, None
+    return output.read_json_object(path)[0]
 
 
 def run_status(run_dir: Path) -> dict[str, Any]:
@@ -376,12 +359,12 @@ def run_status(run_dir: Path) -> dict[str, Any]:
     ones the manifest records: ``incomplete``, with the reason as ``error`` (as :func:`is_complete` and
     sim.research.analysis.load_runs, which skip such a run)."""
     run_dir = Path(run_dir)
-    return _run_status(run_dir, _read_object(run_dir / "summary.json")[1])
+    return _run_status(run_dir, output.read_json_object(run_dir / "summary.json")[1])
 
 
 def _run_status(run_dir: Path, summary_problem: str | None) -> dict[str, Any]:
     """:func:`run_status`, given why the run's summary.json cannot be read (None: it can, or there is none)."""
-    m, problem = _read_object(run_dir / "manifest.json")
+    m, problem = output.read_json_object(run_dir / "manifest.json")
     m = m or {}
     err = m.get("error")
     status = m.get("status", "incomplete")
@@ -471,7 +454,7 @@ def sweep_table(sweep_dir: str | Path, configs: Mapping[Path, dict[str, Any]] | 
     dirs = run_dirs(sweep_dir)
     if not dirs:
         raise SweepError(f"no run directories in '{Path(sweep_dir) / RUNS}'")
-    summaries = [_read_object(d / "summary.json") for d in dirs]  # read once: the status and the output columns
+    summaries = [output.read_json_object(d / "summary.json") for d in dirs]  # read once: the status and the output columns
     status = [_run_status(d, problem) for d, (_, problem) in zip(dirs, summaries)]
     known = configs or {}
     read = [
