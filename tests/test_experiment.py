@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -375,6 +376,43 @@ def test_report_only_refuses_a_scenario_without_a_complete_run(tiny, tmp_path, c
     assert not (gone / "report").exists()
 
 
+def _contents(d):
+    return {p.relative_to(d): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_a_report_that_fails_halfway_leaves_the_report_before(tiny, tmp_path, monkeypatch):
+    """The report is written whole: a figure that fails (or Ctrl-C) after others were drawn leaves report/ as it was,
+    byte for byte, and no staging directory; a rebuild that completes replaces the report's own files (a figure no
+    longer drawn goes) and keeps a file the user put there."""
+    _, path, out = tiny
+    d = _copy_runs(out, tmp_path / "d", report=True)
+    (d / "report" / "figures" / "retired.png").write_bytes(b"a figure of an older report")
+    (d / "report" / "my_notes.txt").write_text("mine")
+    for name in ("report.md", "differences.csv", "figures/capacity.png"):  # an older report's: the rebuild differs
+        (d / "report" / name).write_bytes(b"older")
+    before = _contents(d / "report")
+    from sim.research import style
+
+    real, saved = style.save, []
+
+    def save(fig, p, *a, **kw):
+        if len(saved) == 2:
+            raise KeyboardInterrupt
+        saved.append(p)
+        return real(fig, p, *a, **kw)
+
+    monkeypatch.setattr(style, "save", save)
+    assert ex.main(["--experiment", str(path), "--out", str(d), "--report-only"]) == 130  # "interrupted"
+    assert len(saved) == 2 and _contents(d / "report") == before
+    assert sorted(p.name for p in d.iterdir() if p.name.startswith(".")) == []
+    monkeypatch.setattr(style, "save", real)
+    assert ex.main(["--experiment", str(path), "--out", str(d), "--report-only"]) == 0
+    after = _contents(d / "report")
+    assert after[Path("my_notes.txt")] == b"mine" and Path("figures/retired.png") not in after
+    assert set(after) - {Path("my_notes.txt")} == set(_contents(out / "report"))
+    assert sorted(p.name for p in d.iterdir() if p.name.startswith(".")) == []
+
+
 def test_a_tier_or_share_without_a_value_reads_n_a_in_the_findings(tiny):
     """A short run has no Little Giant yet: its R&D intensity is no number, and the sentence says n/a as it does for
     its patents (not "nan%"); a share without a value likewise (not "n/a%")."""
@@ -498,6 +536,21 @@ def test_unknown_summary_key_is_an_error_but_an_unreached_year_is_nan(tiny):
         ex.difference_values(bad, runs)
     late = ex.parse_experiment({**TINY, "differences": [{"label": "x", "key": "policy.china.firms_by_tier.2040.little_giant"}]})
     assert ex.difference_values(late, runs)["value"].isna().all()
+
+
+def test_a_misspelt_difference_key_stops_the_experiment_after_its_first_run(tmp_path, capsys):
+    """A difference row whose key no summary holds is known once the first run ends: one line naming the row and the
+    key it is like, after one run instead of four; a key with a year the runs do not reach is not a mistake."""
+    data = {**TINY, "seeds": 2, "differences": [*TINY["differences"][:1], {"label": "x", "key": "policy.china.fiscal_cost_totl_musd"}]}
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    err = _refused(["--experiment", str(path), "--out", str(out), "--workers", "1"], capsys)
+    assert "'differences[1].key'" in err and "'policy.china.fiscal_cost_totl_musd'" in err
+    assert "keys like it: policy.china.fiscal_cost_total_musd" in err and "the runs done so far are kept" in err
+    assert len([d for d in (out / "runs").iterdir() if not d.name.startswith(".")]) == 1
+    late = ex.parse_experiment({**TINY, "differences": [{"label": "x", "key": "policy.china.firms_by_tier.2040.little_giant"}]})
+    ex.check_difference_keys(late, next((out / "runs").iterdir()))  # not reached, not misspelt
 
 
 def test_format_table_marks_intervals_that_exclude_zero():

@@ -272,6 +272,20 @@ def _complete(out: Path) -> int:
     return sum(1 for d in runs.iterdir() if (d / "manifest.json").is_file()) if runs.is_dir() else 0
 
 
+def test_a_misspelt_outcome_key_stops_the_exploration_after_its_first_run(tmp_path):
+    """An outcome condition naming neither a summary key nor a setting is known once the first run ends: one line
+    naming the condition and the key it is like, after one run of 66; a condition on an input (a setting) is fine."""
+    data = json.loads(json.dumps(SMALL))
+    data["outcomes"][1]["when"][0]["key"] = "years_to_independance.west.magnet"
+    study = tmp_path / "typo.yaml"
+    study.write_text(yaml.safe_dump(data))
+    out = tmp_path / "typo"
+    code, _, err = _main("run", "--study", str(study), "--out", str(out), "--workers", "1", "progress=false")
+    assert code == 2 and err.count("\n") == 1 and "'outcomes.independent.when[0].key'" in err, err
+    assert "keys like it: years_to_independence.west.magnet" in err and "the runs done so far are kept" in err
+    assert _complete(out) == 1
+
+
 @pytest.mark.parametrize("seeds", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_a_small_exploration_killed_and_resumed_recovers_the_synthetic_box(tmp_path, seeds):
     """64 experiments of one-year runs (x 1 seed in the default suite, about 60 s on 2 cores, December 2026; x 2 seeds in the slow

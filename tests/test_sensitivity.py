@@ -446,6 +446,26 @@ def test_a_bad_factor_key_fails_before_anything_is_written(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_misspelt_output_key_stops_the_study_after_its_first_run(tmp_path):
+    """An output key no summary holds is known once the first run ends: one line naming the output and the keys that
+    begin alike, after one run, not after all six; the study resumes from that run once the key is fixed, and
+    a study whose first run is complete already is refused before any other run."""
+    data = json.loads(json.dumps(TINY))
+    data["outputs"][1]["key"] = "policy.china.fiscal_cost_totl_musd"
+    study = _write_study(tmp_path / "typo.yaml", data)
+    out = tmp_path / "study"
+    code, _, err = _main("morris", "--study", str(study), "--out", str(out), "--workers", "1")
+    assert code == 2 and err.count("\n") == 1 and "'outputs.fiscal.key'" in err and "fiscal_cost_totl_musd" in err
+    assert "policy.china.fiscal_cost_total_musd" in err and "the runs done so far are kept" in err
+    assert len(list((out / "runs").iterdir())) == 1
+    before = tree(out)
+    code, stdout, err = _main("morris", "--study", str(study), "--out", str(out), "--workers", "1")  # resumed, still wrong
+    assert code == 2 and "'outputs.fiscal.key'" in err and tree(out) == before
+    code, stdout, err = _main("morris", "--study", str(_write_study(tmp_path / "tiny.yaml", TINY)), "--out", str(out), "--workers", "1")
+    assert code == 0, err
+    assert "6 runs: 1 complete already, 5 to run" in stdout
+
+
 @pytest.mark.parametrize(
     "text, problem",
     [("[]", "is not a study's design (no identity in it)"), ('{"identity": ', "is unreadable"), ("{}", "is not a study's design")],

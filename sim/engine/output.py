@@ -13,6 +13,7 @@ every command makes before its first run (sim/cli.py ``preflight`` for ``python 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import hashlib
@@ -28,7 +29,7 @@ import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -383,6 +384,39 @@ class RunWriter:
             return cls(cfg.output.dir, cfg.output.overwrite)
         check_writable(Path(cfg.output.root) / "runs", "output.root")
         return cls(new_run_dir(cfg.output.root, cfg.scenario.name, cfg.seed), key="output.root", reserved=True)
+
+
+@contextlib.contextmanager
+def staged_dir(final: str | Path, own: Callable[[str], bool]) -> Iterator[Path]:
+    """Write the directory ``final`` whole, as :class:`RunWriter` writes a run: the block writes into a hidden
+    temporary sibling, which takes ``final``'s place when the block ends without error; if the block fails or is
+    interrupted, the sibling is removed and ``final`` is as it was (a report whose figures fail halfway keeps the old
+    report, never a mix of old and new files). Entries of the old ``final`` that the writer does not own (``own(name)``
+    false for the top-level name: a note a user put there) move into the new directory, so nothing of theirs is lost."""
+    final = Path(os.path.abspath(final))
+    clear_stale_staging(final)  # a writer killed mid-swap: its old directory back first
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}{STAGING}{_HOST}-{os.getpid()}-", dir=final.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o755)
+        if not final.is_dir():
+            os.replace(tmp, final)
+            return
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}{OLD}{_HOST}-{os.getpid()}-", dir=final.parent))
+        os.replace(final, old)  # the old directory steps aside only now that the new one is complete
+        try:
+            os.replace(tmp, final)
+        except BaseException:
+            os.replace(old, final)
+            raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for p in old.iterdir():
+        if not own(p.name) and not (final / p.name).exists():
+            os.replace(p, final / p.name)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------

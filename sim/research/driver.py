@@ -174,3 +174,27 @@ def text_table(frame: pd.DataFrame, markdown: bool = False, left: int = 1) -> st
     plain terminal table (header, a rule, rows); the first ``left`` columns are left-aligned, the others right."""
     align = ["left"] * left + ["right"] * (frame.shape[1] - left)
     return frame.to_markdown(index=False, tablefmt="github" if markdown else "simple", colalign=align, disable_numparse=True)
+
+
+def no_key(at: str, key: str, keys: Sequence[Any], where: str = "these runs", what: str = "summary key") -> ConfigError:
+    """The error of a study or experiment entry (``at``) naming a ``key`` that ``keys`` (the runs' dotted names) lack,
+    with the names closest to it (or, if none is close, those beginning alike)."""
+    import difflib
+
+    keys = [str(k) for k in keys]
+    near = difflib.get_close_matches(key, keys, n=4, cutoff=0.8) or [k for k in keys if k.split(".")[0] == key.split(".")[0]][:6]
+    return ConfigError(at, f"no {what} '{key}' in {where}" + (f"; keys like it: {', '.join(near)}" if near else "; see python -m sim.sweep table"))
+
+
+def summary_keys(run_dir: Any) -> list[str] | None:
+    """The dotted names of the values in the summary.json of the run in ``run_dir`` (as the sweep table names them),
+    or None where it cannot be read (the loaders report that run)."""
+    from pathlib import Path
+
+    from sim.engine import output
+
+    summary, _ = output.read_json_object(Path(run_dir) / "summary.json")
+    return None if summary is None else list(output.dotted(summary))
+
+
+FIRST_RUN = "the first run's summary ({}); the runs done so far are kept: fix it and run the same command to resume"

@@ -34,7 +34,17 @@ import pandas as pd
 
 from sim.config import ConfigError
 from sim.progress import Progress
-from sim.research.driver import batch_progress, check_counts, command_parser, default_workers, refuse_seed, text_table
+from sim.research.driver import (
+    FIRST_RUN,
+    batch_progress,
+    check_counts,
+    command_parser,
+    default_workers,
+    no_key,
+    refuse_seed,
+    summary_keys,
+    text_table,
+)
 from sim.research.study import DifferenceRow, Experiment, parse, read_study
 
 
@@ -183,8 +193,13 @@ def run_experiment(
     output.check_output(out_dir, "--out", cfgs)
     n = len(jobs)
     width = len(str(n))
+    checked = False
 
     def report(i: int, rec: dict[str, Any], done: int) -> None:
+        nonlocal checked
+        if not checked and rec["status"] == "complete":  # a misspelt key stops the runs after the first, not after all
+            checked = True
+            check_difference_keys(exp, rec["run_dir"])
         s, k, _ = jobs[i]
         what = (
             "kept (complete)"
@@ -211,11 +226,7 @@ def difference_values(exp: Experiment, runs) -> pd.DataFrame:
     for i, row in enumerate(exp.differences):
         if row.key is not None:
             if row.key not in scal.columns and not _names_a_year(row.key, scal.columns):
-                near = [c for c in scal.columns if c.split(".")[0] == row.key.split(".")[0]][:6]
-                raise ConfigError(
-                    f"differences[{i}].key",
-                    f"no summary key '{row.key}' in these runs" + (f"; keys beginning alike: {', '.join(near)}" if near else ""),
-                )
+                raise no_key(f"differences[{i}].key", row.key, scal.columns)
             # a year the runs do not reach (e.g. years=10) gives NaN, like a series row
             vals = pd.to_numeric(scal[row.key], errors="coerce") if row.key in scal.columns else pd.Series(np.nan, index=scal.index)
             d = pd.DataFrame({"scenario": scal["scenario"], "seed": scal["seed"], "value": vals})
@@ -237,6 +248,16 @@ def difference_values(exp: Experiment, runs) -> pd.DataFrame:
         out.append(d)
     cols = ["scenario", "seed", "row", "label", "value", "never"]
     return pd.concat(out, ignore_index=True)[cols] if out else pd.DataFrame(columns=cols)
+
+
+def check_difference_keys(exp: Experiment, run_dir: str | Path) -> None:
+    """Every difference row's key names a value of the summary of the complete run in ``run_dir`` (the first to end;
+    a key with a year the runs do not reach reads as not reached, as in :func:`difference_values`): ConfigError
+    naming the row otherwise."""
+    keys = summary_keys(run_dir)
+    for i, row in enumerate(exp.differences if keys is not None else ()):
+        if row.key is not None and row.key not in keys and not _names_a_year(row.key, keys):
+            raise no_key(f"differences[{i}].key", row.key, keys, FIRST_RUN.format(Path(run_dir).name))
 
 
 def _names_a_year(key: str, columns) -> bool:
@@ -574,8 +595,13 @@ def report_figures(exp: Experiment, runs, tl: pd.DataFrame | None = None, timeli
         yield ReportFigure(name, title, what, found.get(name, ""), makers[name]())
 
 
+# what report/ holds, all written by build_report: a report replaces these and keeps anything else found there
+REPORT_FILES = frozenset({"report.md", "differences.csv", "difference_values.csv", "timelines.csv", "timeline_differences.csv", "figures"})
+
+
 def build_report(exp: Experiment, out_dir: Path, say: Callable[[str], None] = print) -> Report:
-    """Read the experiment's runs and write report/ (report.md, figures/*.png and *.pdf, CSV tables)."""
+    """Read the experiment's runs and write report/ (report.md, figures/*.png and *.pdf, CSV tables), whole: the
+    report before stays until the new one is complete (sim.engine.output.staged_dir)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -597,22 +623,23 @@ def build_report(exp: Experiment, out_dir: Path, say: Callable[[str], None] = pr
     timelines = an.timeline_table(tl)
     tl_diff = timeline_difference_table(exp, runs, tl)
     rep = out_dir / "report"
-    figdir = rep / "figures"
-    figdir.mkdir(parents=True, exist_ok=True)
-    output.write_text(rep / "differences.csv", table.to_csv(index=False))
-    output.write_text(rep / "difference_values.csv", values.to_csv(index=False))
-    output.write_text(rep / "timelines.csv", timelines.to_csv(index=False))
-    output.write_text(rep / "timeline_differences.csv", tl_diff.to_csv(index=False))
     write_table(out_dir, configs={r.path.resolve(): r.config for r in runs})  # the configs the timelines' clocks read
 
     from sim.research import style
 
-    written = []
-    for fig in report_figures(exp, runs, tl, timelines):
-        style.save(fig.figure, figdir / f"{fig.name}.png")
-        written.append((fig.name, fig.title, fig.caption, fig.finding))
-    text = _report_text(exp, out_dir, runs, table, timelines, tl_diff, written)
-    output.write_text(rep / "report.md", text)
+    with output.staged_dir(rep, own=lambda name: name in REPORT_FILES) as new:  # the old report stays until the new one is whole
+        figdir = new / "figures"
+        figdir.mkdir()
+        output.write_text(new / "differences.csv", table.to_csv(index=False))
+        output.write_text(new / "difference_values.csv", values.to_csv(index=False))
+        output.write_text(new / "timelines.csv", timelines.to_csv(index=False))
+        output.write_text(new / "timeline_differences.csv", tl_diff.to_csv(index=False))
+        written = []
+        for fig in report_figures(exp, runs, tl, timelines):
+            style.save(fig.figure, figdir / f"{fig.name}.png")
+            written.append((fig.name, fig.title, fig.caption, fig.finding))
+        text = _report_text(exp, out_dir, runs, table, timelines, tl_diff, written)
+        output.write_text(new / "report.md", text)
     return Report(rep / "report.md", table, timelines, tl_diff)
 
 

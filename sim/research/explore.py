@@ -59,7 +59,18 @@ import pandas as pd
 
 from sim.config import Config, ConfigError, validate
 from sim.research import sensitivity as sa
-from sim.research.driver import check_counts, command_parser, default_workers, error_line, progress_wanted, refuse_seed, text_table
+from sim.research.driver import (
+    FIRST_RUN,
+    check_counts,
+    command_parser,
+    default_workers,
+    error_line,
+    no_key,
+    progress_wanted,
+    refuse_seed,
+    summary_keys,
+    text_table,
+)
 from sim.research.study import Exploration, ExploreFactor, Factor, file_keys, parse, read_study
 
 STUDY_KEYS = tuple(file_keys(Exploration))
@@ -433,7 +444,7 @@ def run_exploration(
     out.mkdir(parents=True, exist_ok=True)
     out_io.write_json(out / DESIGN, {"identity": json.loads(json.dumps(design.identity, default=str)), "study": dataclasses.asdict(study)})
     if launcher == "local":
-        records = sa.run_jobs(design.jobs, cfgs, out, workers, say, quiet)
+        records = sa.run_jobs(design.jobs, cfgs, out, workers, say, quiet, check_first=lambda d: check_outcome_keys(study, base, d))
     else:
         records = run_submitit(design.jobs, cfgs, out, launcher.split("_", 1)[1], params, say)
     failed = [r for r in records if r["status"] != "complete"]
@@ -500,6 +511,21 @@ def _number(table: pd.DataFrame, key: str) -> pd.Series | None:
     return None if col is None else pd.to_numeric(table[col], errors="coerce").astype(float)
 
 
+def check_outcome_keys(study: Exploration, base: Config, run_dir: str | Path) -> None:
+    """Every outcome condition names a value of the summary of the complete run in ``run_dir`` (the first to end) or
+    a setting of the runs' config: ConfigError naming the condition otherwise, so that a misspelt key stops an
+    exploration after its first run, not after all of them."""
+    keys = summary_keys(run_dir)
+    for o in study.outcomes if keys is not None else ():
+        for i, c in enumerate(o.when):
+            if c.key in keys:
+                continue
+            try:
+                sa.get_value(base, c.key)
+            except (ConfigError, KeyError, AttributeError):
+                raise no_key(f"outcomes.{o.name}.when[{i}].key", c.key, keys, FIRST_RUN.format(Path(run_dir).name), "summary key or input") from None
+
+
 def outcome_values(study: Exploration, table: pd.DataFrame) -> pd.DataFrame:
     """A row per run of ``table`` (a sweep table): each condition's number (``<outcome>.<i>.value``: a ``years_to_*``
     key's null, never, as +inf), its threshold and each outcome (True when every condition holds)."""
@@ -510,12 +536,7 @@ def outcome_values(study: Exploration, table: pd.DataFrame) -> pd.DataFrame:
         for i, c in enumerate(o.when):
             v = _number(table, c.key)
             if v is None:
-                head = c.key.split(".")[0]
-                near = [k for k in table.attrs.get("outputs", table.columns) if str(k).split(".")[0] == head][:6]
-                raise ConfigError(
-                    f"outcomes.{o.name}.when[{i}].key",
-                    f"no summary key or input '{c.key}' in these runs" + (f"; keys beginning alike: {', '.join(near)}" if near else ""),
-                )
+                raise no_key(f"outcomes.{o.name}.when[{i}].key", c.key, table.attrs.get("outputs", table.columns), what="summary key or input")
             v = v.to_numpy(dtype=float)
             if c.key.startswith("years_to_"):
                 v = np.where(np.isnan(v), np.inf, v)  # never reached: infinitely late

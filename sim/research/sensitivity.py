@@ -56,7 +56,18 @@ from sim.checks import whole_number
 from sim.config import CONF_DIR, Config, ConfigError, compose, validate
 from sim.progress import Progress
 from sim.research import style
-from sim.research.driver import check_counts, command_parser, default_workers, error_line, progress_wanted, refuse_seed, text_table
+from sim.research.driver import (
+    FIRST_RUN,
+    check_counts,
+    command_parser,
+    default_workers,
+    error_line,
+    no_key,
+    progress_wanted,
+    refuse_seed,
+    summary_keys,
+    text_table,
+)
 from sim.research.study import (  # noqa: F401 - the study's names, as before
     KINDS,
     Factor,
@@ -379,11 +390,19 @@ def _check_out(out: Path, design: Design) -> None:
 
 
 def run_jobs(
-    jobs: Sequence[Sequence[str]], cfgs: Sequence[Config], out: Path, workers: int, say: Callable[[str], None] = print, quiet: bool = False
+    jobs: Sequence[Sequence[str]],
+    cfgs: Sequence[Config],
+    out: Path,
+    workers: int,
+    say: Callable[[str], None] = print,
+    quiet: bool = False,
+    check_first: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every job through :func:`sim.research.sweep.run_jobs` in ``out`` (complete runs are skipped), ``workers``
     at a time. ``say`` gets a count line, then a line every tenth of the runs, with a bar of the runs done on a
-    terminal (sim/progress.py); ``quiet`` (progress=false among the overrides) leaves out the bar and those lines."""
+    terminal (sim/progress.py); ``quiet`` (progress=false among the overrides) leaves out the bar and those lines.
+    ``check_first(run_dir)`` is called once, on the first complete run (one found complete, or the first to end); what
+    it raises stops the runs (those running are abandoned, as on an interrupt)."""
     from sim.research import sweep
 
     n = len(jobs)
@@ -395,6 +414,10 @@ def run_jobs(
             records[i] = {"run_dir": str(d), "status": "complete", "skipped": True, "wall_time_s": 0.0, "error": None}
         else:
             todo.append(i)
+    first = next((r["run_dir"] for r in records if r is not None), None)
+    if check_first is not None and first is not None:
+        check_first(first)
+        check_first = None
     say(f"{n} runs: {n - len(todo)} complete already, {len(todo)} to run on {max(1, min(workers, len(todo)))} worker(s)")
     if not todo:
         return records  # type: ignore[return-value]
@@ -404,8 +427,11 @@ def run_jobs(
     display = Progress(total=len(todo), unit="run", enabled=not quiet, stream=sys.stdout)
 
     def progress(done: int, rec: dict[str, Any]) -> None:
-        nonlocal failed
+        nonlocal failed, check_first
         failed += rec["status"] != "complete"
+        if check_first is not None and rec["status"] == "complete":
+            check, check_first = check_first, None
+            check(rec["run_dir"])
         line = None
         if done % every == 0 or done == len(todo):
             line = (
@@ -451,19 +477,23 @@ def _column(df: pd.DataFrame, key: str) -> str | None:
     return None
 
 
+def check_output_keys(outputs: Sequence[Output], run_dir: str | Path) -> None:
+    """Every output names a scalar of the summary of the complete run in ``run_dir`` (the study's first: every run of
+    a study writes the same keys): ConfigError naming the output otherwise, so that a misspelt key stops a study after
+    its first run instead of after all of them (the complete runs are kept: the same command resumes once it is fixed)."""
+    keys = summary_keys(run_dir)
+    for o in outputs if keys is not None else ():
+        if o.key not in keys:
+            raise no_key(f"outputs.{o.name}.key", o.key, keys, FIRST_RUN.format(Path(run_dir).name))
+
+
 def output_values(study: Study, table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     """A column per output (rows as in ``table``), censored where asked; and the count censored per output."""
     values, censored = {}, {}
     for i, o in enumerate(study.outputs):
         col = _column(table, o.key)
         if col is None:
-            head = o.key.split(".")[0]
-            near = [c for c in table.attrs.get("outputs", table.columns) if c.split(".")[0] == head][:6]
-            raise ConfigError(
-                f"outputs.{o.name}.key",
-                f"no summary key '{o.key}' in these runs"
-                + (f"; keys beginning alike: {', '.join(near)}" if near else "; see python -m sim.sweep table"),
-            )
+            raise no_key(f"outputs.{o.name}.key", o.key, table.attrs.get("outputs", table.columns))
         v = pd.to_numeric(table[col], errors="coerce").astype(float)
         censored[o.name] = 0
         if o.censor:
@@ -570,7 +600,7 @@ def run_study(
     )
     out.mkdir(parents=True, exist_ok=True)
     out_io.write_json(out / "design.json", {"identity": design.identity, "study": dataclasses.asdict(study), "digest": design.digest})
-    records = run_jobs(design.jobs, cfgs, out, workers, say, quiet)
+    records = run_jobs(design.jobs, cfgs, out, workers, say, quiet, check_first=lambda d: check_output_keys(study.outputs, d))
     failed = [r for r in records if r["status"] != "complete"]
     table_path, table = write_table(out)
     if failed:
