@@ -361,6 +361,15 @@ def test_a_small_exploration_killed_and_resumed_recovers_the_synthetic_box(tmp_p
     code, _, err = _main("analyse", str(out), "--study", str(tmp_path / "late.yaml"))
     assert code == 2 and "outcomes.late.when[0]" in err and "asks about 2040 but the runs end in 2015" in err and err.count("\n") == 1
     assert (out / "report.md").read_text() == report
+    # analysed again with the synthetic outcome renamed: its stacking figure goes with it, the new one comes, and
+    # no hidden folder is left
+    renamed = dict(SMALL, seeds=seeds, outcomes=[dict(SMALL["outcomes"][0], name="renamed"), SMALL["outcomes"][1]])
+    (tmp_path / "renamed.yaml").write_text(yaml.safe_dump(renamed))
+    code, _, err = _main("analyse", str(out), "--study", str(tmp_path / "renamed.yaml"))
+    assert code == 0, err
+    stacking = sorted(p.name for p in out.glob("stacking_*"))
+    assert stacking == ["stacking_renamed.pdf", "stacking_renamed.png"] and not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert "renamed" in pd.read_parquet(out / "outcomes.parquet").columns
 
 
 def test_the_same_seed_gives_the_same_runs_in_any_order(tmp_path):

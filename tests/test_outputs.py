@@ -514,6 +514,58 @@ def test_atomic_write_replaces_whole_files(tmp_path):
     assert [q.name for q in tmp_path.iterdir()] == ["x.json"]
 
 
+def _contents(d):
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_staged_files_land_together_or_not_at_all(tmp_path):
+    """A set of result files lands whole: a block that fails after writing some leaves the folder as it was (no
+    hidden folder either); one that ends replaces the files it wrote, sub-folders too, removes the stale ones it
+    did not write and keeps every other file."""
+    out = tmp_path / "study"
+    (out / "runs").mkdir(parents=True)
+    for name, text in (("a.csv", "old a"), ("fig_x.png", "old x"), ("fig_y.png", "old y"), ("design.json", "{}")):
+        (out / name).write_text(text)
+    before = _contents(out)
+    with pytest.raises(KeyboardInterrupt):
+        with output.staged_files(out, stale=lambda n: n.startswith("fig_")) as new:
+            output.write_text(new / "a.csv", "new a")
+            raise KeyboardInterrupt
+    assert _contents(out) == before and sorted(p.name for p in out.iterdir()) == ["a.csv", "design.json", "fig_x.png", "fig_y.png", "runs"]
+    with output.staged_files(out, stale=lambda n: n.startswith("fig_")) as new:
+        output.write_text(new / "a.csv", "new a")
+        output.write_text(new / "fig_x.png", "new x")
+        (new / "sub").mkdir()
+        output.write_text(new / "sub" / "b.yaml", "b")
+    assert _contents(out) == {"a.csv": b"new a", "design.json": b"{}", "fig_x.png": b"new x", "sub/b.yaml": b"b"}
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv", "design.json", "fig_x.png", "runs", "sub"]
+
+
+def test_a_staged_directory_replaces_the_old_one_whole(tmp_path):
+    """staged_dir: a failed block leaves the directory as it was; a complete one replaces it, keeping what the writer
+    does not own (a user's note) and dropping the owned entries it no longer writes."""
+    rep = tmp_path / "report"
+    (rep / "figures").mkdir(parents=True)
+    (rep / "figures" / "old.png").write_text("old figure")
+    (rep / "report.md").write_text("old report")
+    (rep / "notes.txt").write_text("mine")
+    before = _contents(rep)
+    with pytest.raises(RuntimeError):
+        with output.staged_dir(rep, own=lambda n: n in ("report.md", "figures")) as new:
+            (new / "report.md").write_text("new report")
+            raise RuntimeError("a figure failed")
+    assert _contents(rep) == before and [p.name for p in tmp_path.iterdir()] == ["report"]
+    with output.staged_dir(rep, own=lambda n: n in ("report.md", "figures")) as new:
+        (new / "figures").mkdir()
+        (new / "figures" / "new.png").write_text("new figure")
+        (new / "report.md").write_text("new report")
+    assert _contents(rep) == {"figures/new.png": b"new figure", "notes.txt": b"mine", "report.md": b"new report"}
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]
+    with output.staged_dir(tmp_path / "fresh", own=lambda n: True) as new:
+        (new / "x").write_text("x")
+    assert _contents(tmp_path / "fresh") == {"x": b"x"}
+
+
 def _strict_json(text: str):
     """Parse as standard JSON does (RFC 8259: no NaN, Infinity or -Infinity)."""
 

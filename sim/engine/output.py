@@ -419,6 +419,37 @@ def staged_dir(final: str | Path, own: Callable[[str], bool]) -> Iterator[Path]:
     shutil.rmtree(old, ignore_errors=True)
 
 
+RESULTS = "results"  # the hidden folder of :func:`staged_files`: <out>/.results.tmp-<host>-<pid>-<random>
+
+
+@contextlib.contextmanager
+def staged_files(out: str | Path, stale: Callable[[str], bool] | None = None) -> Iterator[Path]:
+    """Write a set of result files into the folder ``out`` together (a study's tables, figures and report beside its
+    runs): the block writes them, sub-folders too, into a hidden folder inside ``out``; when it ends without error
+    each file moves into place by a rename, replacing the one before only then, and the visible entries of ``out``
+    for which ``stale(name)`` holds and that the block did not write (a figure of an outcome no longer analysed) are
+    removed. If the block fails or is interrupted the hidden folder is removed and ``out`` is as it was: never the
+    tables of one analysis beside the figures of another."""
+    out = Path(os.path.abspath(out))
+    out.mkdir(parents=True, exist_ok=True)
+    for d in out.glob(f".{RESULTS}{STAGING}*"):  # what a killed writer left
+        if d.is_dir() and _owner_gone(d):
+            shutil.rmtree(d, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{RESULTS}{STAGING}{_HOST}-{os.getpid()}-", dir=out))
+    try:
+        yield tmp
+        written = sorted(p.relative_to(tmp) for p in tmp.rglob("*") if not p.is_dir())
+        tops = {p.parts[0] for p in written}
+        for rel in written:
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp / rel, out / rel)
+        for p in out.iterdir():
+            if stale is not None and not p.name.startswith(".") and p.name not in tops and stale(p.name) and p.is_file():
+                p.unlink()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------
 # Checking a run directory before trusting it (the loaders)
 # --------------------------------------------------------------------------

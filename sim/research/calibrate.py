@@ -515,13 +515,14 @@ def calibrate(study: Calibration, out: Path, workers: int = 1, overrides: Sequen
     values = [best.params[p.name] for p in study.parameters]
     check = problem.evaluate(values, list(range(study.seeds + 1, 2 * study.seeds + 1)))
     df = history(ostudy, study)
-    output.write_parquet(out / "trials.parquet", df)  # every file written whole (a temporary file renamed)
     cfg_text = best_config(study, best.params, best.value)
-    output.write_text(out / "best.yaml", cfg_text)
-    (out / "calibrated").mkdir(exist_ok=True)
-    output.write_text(out / "calibrated" / "best.yaml", cfg_text)
-    plot_loss(df, out / "loss.png")
-    write_report(out, problem, df, best, check, time.time() - started)
+    with output.staged_files(out) as new:  # the files together: an interrupted write leaves those before, not a mix
+        output.write_parquet(new / "trials.parquet", df)
+        output.write_text(new / "best.yaml", cfg_text)
+        (new / "calibrated").mkdir()
+        output.write_text(new / "calibrated" / "best.yaml", cfg_text)
+        plot_loss(df, new / "loss.png")
+        write_report(new, problem, df, best, check, time.time() - started)
     return {"history": df, "best": dict(best.params), "best_loss": best.value, "check": check, "files": {f: out / f for f in FILES}}
 
 

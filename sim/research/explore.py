@@ -496,8 +496,10 @@ def analyse_dir(out: Path, study: Exploration | None = None, design: Design | No
     experiments.insert(1, "seed", np.array(design.job_seed)[is_exp])
     experiments["run_dir"] = outcome_rows["run_dir"].to_numpy()[is_exp]
     result = analyse(study, experiments, outcome_rows[is_exp].reset_index(drop=True), design.cases, outcome_rows[~is_exp].reset_index(drop=True))
-    files = write_results(out, study, design, experiments, outcome_rows, result)
-    out_io.write_text(files["report"], report(study, design, result, out))
+    with out_io.staged_files(out, stale=_stacking_figure) as new:  # together: never one analysis's tables beside another's figures
+        files = write_results(new, study, design, experiments, outcome_rows, result)
+        out_io.write_text(files["report"], report(study, design, result, out))
+    files = {k: out / p.name for k, p in files.items()}
     return ExplorationResult(study, design, out, records, experiments, outcome_rows, result, files)
 
 
@@ -772,6 +774,11 @@ def _save_figure(fig: Any, path: Path) -> None:
     from sim.research import style
 
     style.save(fig, path)
+
+
+def _stacking_figure(name: str) -> bool:
+    """A stacking figure of an outcome (removed when a new analysis no longer draws it)."""
+    return name.startswith("stacking_") and name.endswith((".png", ".pdf"))
 
 
 def write_results(out: Path, study: Exploration, design: Design, experiments: pd.DataFrame, outcomes: pd.DataFrame, a: Analysis) -> dict[str, Path]:

@@ -654,11 +654,12 @@ def _write_results(out: Path, table_path: Path, samples: pd.DataFrame, indices: 
         "indices": out / "indices.parquet",
         "plot": out / "indices.png",
     }
-    out_io.write_parquet(files["samples"], samples)
-    out_io.write_parquet(files["indices"], indices)
-    out_io.write_text(files["indices_csv"], indices.to_csv(index=False))
     fig = plot_indices(indices)
-    style.save(fig, files["plot"])
+    with out_io.staged_files(out) as new:  # together: a plot that fails leaves the results before, not half of them
+        out_io.write_parquet(new / files["samples"].name, samples)
+        out_io.write_parquet(new / files["indices"].name, indices)
+        out_io.write_text(new / files["indices_csv"].name, indices.to_csv(index=False))
+        style.save(fig, new / files["plot"].name)
     return files
 
 
