@@ -85,6 +85,33 @@ def test_an_empty_directory_is_taken(tmp_path):
     assert _run_into(d).run_dir == d and sweep.is_complete(d)
 
 
+def test_a_link_to_a_directory_takes_the_run_where_it_points_and_a_broken_one_is_refused(tmp_path):
+    """output.dir as a symbolic link to an empty directory (or, with overwrite, to a run): the run is written where the
+    link points and the link stays; a link to nothing is refused before the run, in one line naming output.dir."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    assert _run_into(tmp_path / "link").run_dir == real and sweep.is_complete(real)
+    assert (tmp_path / "link").is_symlink() and sweep.is_complete(tmp_path / "link")
+    assert _run_into(tmp_path / "link", "seed=2", "output.overwrite=true").run_dir == real
+    assert json.loads((real / "manifest.json").read_text())["seed"] == 2
+    (tmp_path / "broken").symlink_to(tmp_path / "nothing")
+    with pytest.raises(ConfigError, match="is a symbolic link to no directory") as ei:
+        _run_into(tmp_path / "broken")
+    assert ei.value.key == "output.dir" and not (tmp_path / "nothing").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "link", "real"]  # no staging directory left
+
+
+def test_an_empty_directory_keeps_its_permissions(tmp_path):
+    """An empty directory made for the run (here group-shared: setgid, no access for others) keeps its mode: the run
+    written beside it and renamed into place takes the directory's permissions."""
+    d = tmp_path / "shared"
+    d.mkdir()
+    d.chmod(0o2750)
+    _run_into(d)
+    assert oct(d.stat().st_mode & 0o7777) == oct(0o2750) and sweep.is_complete(d)
+
+
 def test_staging_left_by_a_killed_run_is_removed_by_the_next_run_and_ignored_by_the_loaders(tmp_path):
     d = tmp_path / "ex"
     host = output._HOST

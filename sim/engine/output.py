@@ -23,6 +23,7 @@ import os
 import platform
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -280,6 +281,10 @@ def check_run_target(final: str | Path, overwrite: bool = False, key: str = "out
     """``final`` may receive a run: new, an empty directory, or (with ``overwrite``) a directory that holds a run;
     and its nearest existing ancestor can be written. ConfigError naming ``key`` otherwise. Returns the absolute path."""
     final = Path(os.path.abspath(final))
+    if final.is_symlink():  # a link to a directory: the run goes where it points (a rename onto the link would fail)
+        if not final.is_dir():
+            raise ConfigError(key, f"'{final}' is a symbolic link to no directory ({os.readlink(final)}); allowed: a new or empty directory")
+        final = Path(os.path.realpath(final))
     if final.is_dir():
         try:
             names = sorted(p.name for p in final.iterdir())
@@ -337,6 +342,22 @@ def clear_stale_staging(final: Path) -> None:
                 os.replace(d, final)
 
 
+def _keep_mode(final: Path, staged: Path) -> None:
+    """A directory written beside ``final`` to replace it takes ``final``'s permissions and group where ``final``
+    exists (an empty directory the user made for the run, say with a shared group's setgid bit): the rename that
+    puts it in place must not change them."""
+    try:
+        st = final.stat()
+    except OSError:
+        return
+    try:
+        staged.chmod(stat.S_IMODE(st.st_mode))
+        if staged.stat().st_gid != st.st_gid:
+            os.chown(staged, -1, st.st_gid)
+    except OSError:
+        pass  # a group this user may not give: the directory keeps its own
+
+
 class RunWriter:
     """Where one run is written. ``path``, a hidden temporary sibling of ``final``, receives the files while the
     run goes on; :meth:`commit` renames it to ``final`` once the run is complete (with ``overwrite``, a run already
@@ -351,6 +372,7 @@ class RunWriter:
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self.path = Path(tempfile.mkdtemp(prefix=f".{self.final.name}{STAGING}{_HOST}-{os.getpid()}-", dir=self.final.parent))
         self.path.chmod(0o755)
+        _keep_mode(self.final, self.path)
 
     def commit(self) -> Path:
         """Rename the written run into place (onto a missing or empty directory, or replacing a run with ``overwrite``)."""
@@ -400,6 +422,7 @@ def staged_dir(final: str | Path, own: Callable[[str], bool]) -> Iterator[Path]:
     try:
         yield tmp
         tmp.chmod(0o755)
+        _keep_mode(final, tmp)
         if not final.is_dir():
             os.replace(tmp, final)
             return
