@@ -4,8 +4,9 @@ Before Hydra runs, the overrides are composed and validated once, so that a
 user mistake ends with one line naming the key and what is allowed, exit code
 2, and nothing written under results/. A plain run (no ``-m``, no ``hydra.*``
 override) then runs that composed config directly; Hydra's app composes it again
-for everything else. With ``-m`` (multirun) every value of
-every swept key is checked that way before the first job starts, and each job
+for everything else (a ``hydra.run.dir``, where no run is written, is refused). With ``-m`` (multirun) every job,
+every combination of the swept values, is checked that way before the first job starts (as are a launcher that
+cannot start here, submitit_slurm without srun, and a named sweep directory holding another sweep), and each job
 runs through :func:`sim.research.sweep.run_job` in Hydra's sweep directory
 (``hydra.sweep.dir``): complete runs are skipped, a failing run is recorded
 and the sweep goes on; the sweep table is written at the end and the exit
@@ -163,6 +164,59 @@ def sweep_variants(overrides: list[str]) -> list[list[str]]:
     return [[o for o in variant if o is not None] for variant in variants]
 
 
+def sweep_jobs(overrides: list[str]) -> tuple[list[list[str]], int]:
+    """Every job of a multirun (Hydra's basic sweeper: every combination of the swept values), the jobs that
+    :func:`sweep_variants` gives first (each value with the first values of the other keys), and how many those are.
+    With another sweeper (hydra/sweeper=...) the jobs are not known before it runs: the variants alone."""
+    import itertools
+
+    values = sweep_values(overrides)
+    variants = sweep_variants(overrides)
+    if any(t.lstrip("+~").startswith("hydra/sweeper=") for t in overrides):
+        return variants, len(variants)
+    slots = [opts or [None] for opts in values]
+    first = [opts[0] for opts in slots]
+    seed = {i for i, opts in enumerate(values) if opts and override_key(opts[0]) == "seed"}
+
+    def apart(combo: tuple) -> int:  # how many keys but the seed take another value than in the first job
+        return sum(1 for i, (v, f) in enumerate(zip(combo, first)) if v != f and i not in seed)
+
+    combos = sorted(itertools.product(*slots), key=lambda c: apart(c) > 1)  # stable: Hydra's order within each part
+    jobs = [[o for o in c if o is not None] for c in combos]
+    return jobs, sum(1 for c in combos if apart(c) <= 1)
+
+
+def override_key(text: str) -> str:
+    return text.split("=", 1)[0].lstrip("+~")
+
+
+class JobConfigError(ConfigError):
+    """A config error of one job of a multirun, named by its swept values: ``config error at 'KEY' (job a=1 b=2): ...``."""
+
+    def __init__(self, err: ConfigError, job: str):
+        super().__init__(err.key, err.problem)
+        self.job = job
+        self.args = (f"config error at '{err.key}' (job {job}): {err.problem}",)
+
+
+def compose_sweep(overrides: list[str], config_dir: str | None) -> list[Any]:
+    """The config of every job of a multirun (:func:`sweep_jobs`: all combinations of the swept values, composed once
+    per set of jobs that differ only in the seed), in no particular order. A value that fails with the first values
+    of the other keys is the ConfigError composing gives (as it names the key); a combination that fails names the
+    job by its swept values (:class:`JobConfigError`)."""
+    from sim.research.sweep import compose_jobs
+
+    jobs, near = sweep_jobs(overrides)
+    try:
+        return compose_jobs(jobs, config_dir)
+    except ConfigError as err:
+        job = getattr(err, "job", None)
+        if job is None or any(job == j or job == [o for o in j if override_key(o) != "seed"] for j in jobs[:near]):
+            raise
+        swept = {v for opts in sweep_values(overrides) if len(opts) > 1 for v in opts}
+        raise JobConfigError(err, " ".join(o for o in job if o in swept)) from None
+
+
 def config_dir_argument(argv: list[str]) -> str | None:
     """The directory of ``--config-dir DIR`` / ``-cd DIR`` / ``--config-dir=DIR`` (None: not given)."""
     for i, a in enumerate(argv):
@@ -305,6 +359,92 @@ def check_multirun(cfg) -> None:
         raise ConfigError("output.write", "a multirun writes every run directory; remove output.write=false")
 
 
+def check_launcher_here(overrides: list[str]) -> None:
+    """A launcher that cannot start on this machine is refused before the sweep directory is written: submitit_slurm
+    submits with Slurm's commands (it fails only once the sweep has begun, leaving its multirun.yaml behind)."""
+    import shutil
+
+    launcher = next((o.split("=", 1)[1] for o in reversed(overrides) if o.lstrip("+~").startswith("hydra/launcher=")), "basic")
+    if launcher != "submitit_slurm" or shutil.which("srun") is not None:
+        return
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        options = sorted(GlobalHydra.instance().config_loader().get_group_options("hydra/launcher"))
+    here = [o for o in options if o != "submitit_slurm"]
+    raise ConfigError(
+        "hydra/launcher",
+        "submitit_slurm needs a Slurm cluster (srun not found on PATH): run the command on the cluster's login node; "
+        f"allowed here: {', '.join(here)} (submitit_local tries the same submitit set-up on this machine)",
+    )
+
+
+def check_run_dir(overrides: list[str], cfg) -> None:
+    """``hydra.run.dir`` is not where a run goes (conf/config.yaml keeps Hydra's own run directory at '.', and a run
+    writes under output.root/runs or output.dir): refused, rather than leave an empty directory and write elsewhere."""
+    text = next((o for o in reversed(overrides) if o.lstrip("+~").split("=", 1)[0] == "hydra.run.dir"), None)
+    if text is None or text.startswith("~"):
+        return
+    value = text.split("=", 1)[1]
+    if value.strip("'\"") in (".", "./"):
+        return
+    raise ConfigError(
+        "hydra.run.dir",
+        f"a run is not written to Hydra's run directory but to a new directory under '{cfg.output.root}/runs' (output.root); "
+        f"allowed: output.dir={value} (the run's own directory), or output.root=DIR",
+    )
+
+
+def _sweep_spec(overrides: list[str]) -> dict[str, list[str]] | None:
+    """What a multirun's task overrides sweep: each key's values (canonical, sorted), without the keys that change
+    no job (sim.research.sweep.IDENTITY_FREE); None when they do not parse."""
+    from sim.research.sweep import IDENTITY_FREE, canonical_override
+
+    task = [o for o in overrides if not override_key(o).startswith("hydra")]
+    try:
+        values = sweep_values(task)
+    except ConfigError:
+        return None
+    spec: dict[str, list[str]] = {}
+    for text, opts in zip(task, values):
+        key = text.split("=", 1)[0]
+        if override_key(text) not in IDENTITY_FREE:
+            spec[key] = sorted(canonical_override(v) for v in opts)
+    return spec
+
+
+def check_same_sweep(path: str, overrides: list[str]) -> None:
+    """A named sweep directory that holds another sweep (its multirun.yaml records other task overrides) is refused:
+    Hydra would replace that record and the sweep table would mix the runs of two sweeps. The same overrides (in any
+    order or spelling, with any progress or output.root) resume it."""
+    import shlex
+
+    import yaml
+
+    record = Path(path) / "multirun.yaml"
+    if not record.is_file():
+        return
+    try:
+        hydra_node = (yaml.safe_load(record.read_text()) or {})["hydra"]
+        task = [str(o) for o in hydra_node["overrides"]["task"]]
+        hydra_overrides = [str(o) for o in hydra_node["overrides"]["hydra"] if not str(o).startswith("hydra.mode=")]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as ex:
+        raise ConfigError(
+            "hydra.sweep.dir",
+            f"'{path}' holds a multirun.yaml that cannot be read as a sweep's record ({type(ex).__name__}), so it is not replaced; "
+            "allowed: another hydra.sweep.dir",
+        ) from None
+    if _sweep_spec(task) == _sweep_spec(overrides):
+        return
+    command = shlex.join(["python", "-m", "sim", "-m", *task, *hydra_overrides])
+    raise ConfigError(
+        "hydra.sweep.dir",
+        f"'{path}' holds another sweep (its multirun.yaml records the overrides {' '.join(task) or '(none)'}); "
+        f"allowed: that sweep's command to resume it ({command}), or another hydra.sweep.dir for this one",
+    )
+
+
 def named_sweep_dir(overrides: list[str], cfg) -> tuple[str, str] | None:
     """The sweep directory the user named: (the ``hydra.sweep.dir`` override, the path), its interpolations
     resolved against the composed config (``${output.root}/sweeps/NAME``); None when it is not named. ConfigError
@@ -388,14 +528,14 @@ def checked(argv: list[str], multirun: bool, outputs: bool = True) -> tuple[list
     skip = {i + 1 for i, a in enumerate(argv) if a in _CONFIG_DIR}
     overrides = [a for i, a in enumerate(argv) if a not in _MULTIRUN and i not in skip and a.split("=", 1)[0] not in _CONFIG_DIR]
     check_arguments(overrides)
-    variants = sweep_variants(overrides)  # also reports an override that does not parse, with its key
+    sweep_values(overrides)  # reports an override that does not parse, with its key
     check_hydra_options(overrides)
     if multirun:
         check_launcher(overrides)
     if multirun:
-        from sim.research.sweep import compose_jobs
-
-        cfgs = compose_jobs(variants, config_dir)  # the variants of a seed sweep differ in their seed only: composed once
+        # every job, before the first starts: one that fails would stop the sweep half-written (a seed sweep's jobs
+        # differ in their seed only: composed twice, whatever the number of seeds)
+        cfgs = compose_sweep(overrides, config_dir)
         for cfg in cfgs:
             check_multirun(cfg)
     else:
@@ -406,6 +546,7 @@ def checked(argv: list[str], multirun: bool, outputs: bool = True) -> tuple[list
 
     cfg = cfgs[0]
     if not multirun:
+        check_run_dir(overrides, cfg)
         if cfg.output.write:
             if cfg.output.dir:
                 target = output.check_run_target(cfg.output.dir, cfg.output.overwrite)
@@ -413,17 +554,20 @@ def checked(argv: list[str], multirun: bool, outputs: bool = True) -> tuple[list
             else:
                 output.check_output(Path(cfg.output.root) / "runs", "output.root", [cfg])
         return argv, cfg, overrides
+    check_launcher_here(overrides)
     n = job_count(overrides)
+    every = cfgs if len(cfgs) == n else [cfg] * n  # another sweeper's jobs are not known in advance
     named = named_sweep_dir(overrides, cfg)
     if named is not None:
         text, path = named
-        output.check_output(path, "hydra.sweep.dir", [cfg] * n)
+        check_same_sweep(path, overrides)
+        output.check_output(path, "hydra.sweep.dir", every)
         if "${" in text:  # Hydra gets the directory checked here, resolved: the same one on every run of the command
             i = len(argv) - 1 - argv[::-1].index(text)
             argv = [*argv[:i], _override(f"{text[: len(text) - len(text.lstrip('+'))]}hydra.sweep.dir", path), *argv[i + 1 :]]
         return argv, cfg, overrides
     base = Path(cfg.output.root) / "sweeps"
-    output.check_output(base, "output.root", [cfg] * n)
+    output.check_output(base, "output.root", every)
     sweep_dir = output.unique_dir(base, "sweep")  # two sweeps started in the same second never share a directory
     return [*argv, f"hydra.sweep.dir={sweep_dir}"], cfg, overrides
 

@@ -499,7 +499,7 @@ def verify_run(run_dir: Path, manifest: dict[str, Any]) -> str | None:
     if want is not None:
         try:
             if sha256_file(run_dir / "config.yaml") != want:
-                return "config.yaml is not the one the manifest records (another run's configuration)"
+                return "config.yaml is not the one the manifest records: it changed since the run wrote it (edited, cut short, or another run's)"
         except OSError:
             return "config.yaml is missing"
     files = manifest.get("files")

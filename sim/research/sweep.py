@@ -280,7 +280,8 @@ def compose_jobs(jobs: Sequence[Sequence[str]], config_dir: str | Path | None = 
     A job whose one seed override is a plain number (``seed=7``) gets a copy of its set's config with that seed;
     the set's first and last jobs are composed in full, and if the last differs from its copy (a config file or an
     override that reads the seed) every job of the set is. A compose takes 0.4-0.7 s, so the main experiment's 40 jobs
-    compose in about 5 s instead of about 25. The first bad override raises ConfigError, as composing each job would.
+    compose in about 5 s instead of about 25. The first bad override raises ConfigError, as composing each job would,
+    with the job that failed as its ``job`` attribute (for the first job of a set, its overrides without the seed).
     ``config_dir``: the user's config directory (``python -m sim --config-dir DIR``), as for :func:`compose`."""
     jobs = [list(j) for j in jobs]
     sets: dict[tuple[str, ...], list[tuple[int, int | None]]] = {}  # the jobs of each set: (index, seed)
@@ -291,15 +292,23 @@ def compose_jobs(jobs: Sequence[Sequence[str]], config_dir: str | Path | None = 
         seed = int(seeds[0].split("=", 1)[1]) if plain else None  # a job of its own unless its seed is plain
         sets.setdefault(shared if plain else ("", str(i)), []).append((i, seed))
     cfgs: list[Config | None] = [None] * len(jobs)
-    for members in sets.values():
-        (first, _), (last, last_seed) = members[0], members[-1]
-        cfgs[first] = compose(jobs[first], config_dir=config_dir)
+
+    def composed(i: int, job: list[str]) -> Config:
+        try:
+            return compose(jobs[i], config_dir=config_dir)
+        except ConfigError as err:
+            err.job = job  # the job that failed (for a set's first: its overrides but the seed, which every seed shares)
+            raise
+
+    for shared, members in sets.items():
+        (first, first_seed), (last, last_seed) = members[0], members[-1]
+        cfgs[first] = composed(first, list(shared) if first_seed is not None else jobs[first])
         if last == first:
             continue
-        cfgs[last] = compose(jobs[last], config_dir=config_dir)
+        cfgs[last] = composed(last, jobs[last])
         same = cfgs[last] == _with_seed(cfgs[first], last_seed)
         for i, seed in members[1:-1]:
-            cfgs[i] = _with_seed(cfgs[first], seed) if same else compose(jobs[i], config_dir=config_dir)
+            cfgs[i] = _with_seed(cfgs[first], seed) if same else composed(i, jobs[i])
     return cfgs
 
 
@@ -434,6 +443,30 @@ def run_dirs(sweep_dir: str | Path) -> list[Path]:
     return sorted([*runs, *staging.values()], key=lambda p: output.staging_target(p).name if output.is_staging(p) else p.name)
 
 
+def _not_a_sweep_dir(path: Path) -> str:
+    """What to give instead when ``path`` is a sweep's runs/ directory or one of its run directories ('' otherwise)."""
+    path = path.absolute()
+    if path.name == RUNS:
+        what, sweep = "a sweep's runs/ directory", path.parent
+    elif path.parent.name == RUNS or (path / "manifest.json").is_file():
+        what, sweep = "a run directory", path.parent.parent if path.parent.name == RUNS else None
+    else:
+        return ""
+    where = f", here '{sweep}'" if sweep is not None else ""
+    return f": '{path}' is {what}; allowed: the sweep directory (the parent of runs/){where}"
+
+
+def is_sweep_table(path: Path) -> bool:
+    """Whether ``path`` is a Parquet file :func:`write_table` wrote (its schema has the table's status columns)."""
+    try:
+        import pyarrow.parquet as pq
+
+        names = set(pq.read_schema(path).names)
+    except Exception:  # noqa: BLE001 - not Parquet, unreadable, ...: not a sweep table
+        return False
+    return {"run", "run_dir", "status", "overrides"} <= names
+
+
 def sweep_table(sweep_dir: str | Path, configs: Mapping[Path, dict[str, Any]] | None = None) -> pd.DataFrame:
     """A row per run directory of the sweep (complete, failed and incomplete), sorted by scenario, seed, run.
 
@@ -453,7 +486,7 @@ def sweep_table(sweep_dir: str | Path, configs: Mapping[Path, dict[str, Any]] | 
     """
     dirs = run_dirs(sweep_dir)
     if not dirs:
-        raise SweepError(f"no run directories in '{Path(sweep_dir) / RUNS}'")
+        raise SweepError(f"no run directories in '{Path(sweep_dir) / RUNS}'{_not_a_sweep_dir(Path(sweep_dir))}")
     summaries = [output.read_json_object(d / "summary.json") for d in dirs]  # read once: the status and the output columns
     status = [_run_status(d, problem) for d, (_, problem) in zip(dirs, summaries)]
     known = configs or {}
@@ -513,6 +546,13 @@ def write_table(
         if path.is_dir():  # os.replace cannot put the table in its place
             allowed = "allowed: a file path for the Parquet table" if out is not None else "move it away, or give --out FILE"
             raise ConfigError("--out", f"'{path}' is a directory; {allowed}")
+        if out is not None and (path.exists() or path.is_symlink()) and not is_sweep_table(path):  # never overwrite another file
+            example = f", e.g. '{path.with_suffix('.parquet')}'" if path.suffix != ".parquet" else ""
+            raise ConfigError(
+                "--out",
+                f"'{path}' exists and is not a sweep table (a Parquet file this command wrote), so it is not replaced; "
+                f"allowed: a new path for the table (a .parquet file{example}) or an existing sweep table",
+            )
         output.check_writable(path.parent, "--out", shown=path)
     except ConfigError as err:
         raise SweepError(err.problem if out is None else f"--out: {err.problem}") from None
