@@ -117,6 +117,11 @@ def parse_events(events: dict[str, Any], cfg: "Config") -> list[ScenarioEvent]:
                 key, f"must be a mapping with kind, start_year, end_year and parameters, e.g. {{kind: export_control, ...}}; got {spec!r}"
             )
         kind = spec.get("kind")
+        if kind is None:  # +scenario.events.NAME.start_year=... alone: the event has no kind
+            raise ConfigError(
+                f"{key}.kind",
+                f"an event needs its kind (kind: NAME in the file, or +{key}.kind=NAME); allowed: {', '.join(sorted(EVENT_KINDS))}",
+            )
         if kind not in EVENT_KINDS:
             raise ConfigError(f"{key}.kind", f"unknown event kind '{kind}'; allowed: {', '.join(sorted(EVENT_KINDS))}")
         cls = EVENT_KINDS[kind]

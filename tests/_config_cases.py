@@ -78,8 +78,12 @@ BAD_CONFIGS: list[BadConfig] = [
     BadConfig(
         "new-entry-in-open-map-without-plus",
         ("policy.china.designation.quota_per_year={little_giant:6}",),
-        "policy.china.designation.quota_per_year.little_giant",
-        ("unknown key", "+policy.china.designation.quota_per_year.little_giant=VALUE"),
+        "policy.china.designation.quota_per_year",
+        (
+            "cannot add little_giant",
+            "+policy.china.designation.quota_per_year={little_giant:6}",
+            "+policy.china.designation.quota_per_year.little_giant=6",
+        ),
     ),
     BadConfig(
         "tier-first-year-unknown-tier",
@@ -114,7 +118,7 @@ BAD_CONFIGS: list[BadConfig] = [
     BadConfig("type-int-field", ("world.markets.rationing_rounds=2.5",), "world.markets.rationing_rounds", ("2.5", "Integer")),
     BadConfig("type-cohort-count", ("world.firms.cn_mining_north.count=many",), "world.firms.cn_mining_north.count", ("many", "Integer")),
     BadConfig("type-list-expected", ("world.firms.cn_mining_north.capacity_t=5",), "world.firms.cn_mining_north.capacity_t", ("list",)),
-    BadConfig("type-group-replaced", ("world.markets=3",), "world.markets", ("MarketConfig",)),
+    BadConfig("type-group-replaced", ("world.markets=3",), "world.markets", ("a mapping of markets settings {logit_beta", "got the number 3")),
     BadConfig("type-event-parameter", (EC, f"{EC_EVENT}.licensed_share=abc"), f"{EC_EVENT}.licensed_share", ("abc", "Float")),
     # ---- negative capacity and other ranges
     BadConfig("negative-capacity", ("world.firms.cn_mining_north.capacity_t=[-1000,5000]",), "world.firms.cn_mining_north.capacity_t[0]", (">= 0",)),

@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import json
 import numbers
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -391,6 +392,7 @@ def validate(cfg: Config) -> Config:
     from sim.config.policy import validate_policy  # local import: checks names against the world
 
     validate_policy(cfg)
+    check_scenario_name(cfg.scenario.name)
     from scenarios import parse_events  # local import: scenarios depends on this module
 
     parse_events(cfg.scenario.events, cfg)
@@ -398,6 +400,21 @@ def validate(cfg: Config) -> Config:
 
     check_sizes(cfg)  # at least one firm per bloc and stage, memory within the machine's
     return cfg
+
+
+# A scenario's name is part of the names of its run directories (<date>-<time>-<name>-seed<k>-<random>, and a sweep's
+# runs/<name>-seed<k>-<hash>): one path component of a safe length, as the shipped scenarios' names are.
+SCENARIO_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+
+def check_scenario_name(name: Any) -> None:
+    """``scenario.name`` can name a directory: letters, digits, '_', '-' and '.', at most 100 (ConfigError otherwise)."""
+    if not isinstance(name, str) or not SCENARIO_NAME.fullmatch(name) or name in (".", ".."):
+        raise ConfigError(
+            "scenario.name",
+            f"must be 1-100 letters, digits, '_', '-' or '.' (it names the run directories), got {name!r}; "
+            f"allowed: e.g. {', '.join(config_options('scenario')[:3])}, my_scenario-2",
+        )
 
 
 def check_config(cfg: Any) -> Config:
@@ -683,6 +700,329 @@ def _policy_change_error(bloc: str) -> ConfigError:
     )
 
 
+def _hydra_error(ex: Exception, overrides: list[str], extra: Path | None) -> ConfigError:
+    """A composition that Hydra refused: the error in a config file ('In 'GROUP/NAME': ...'), in an override ('Error
+    merging override LINE'), or elsewhere, as one ConfigError naming the key (and the file) and what is allowed."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    text = str(ex).strip()
+    cause = ex.__cause__ or ex.__context__
+    m = re.match(r"In '([^']+)': (.*)", text, re.S)
+    if m and "/" in m.group(1):
+        err = _file_error(m.group(1), m.group(2), cause, overrides, extra)
+        if err is not None:
+            return err
+    if not isinstance(cause, OmegaConfBaseException):
+        return _text_error(text)
+    err = omegaconf_error(cause)
+    m = re.match(r"Could not override '([^']+)'", text)
+    if m:
+        err = _map_entries_error(m.group(1), overrides) or err
+    m = re.match(r"Error merging override (.+)", text)
+    if m:
+        err = _override_error(m.group(1).strip(), err)
+    return err
+
+
+# OmegaConf's words for a value of the wrong shape (what _override_error and _file_error say instead).
+_MERGE_JARGON = ("is not a subclass of", "Cannot merge", "Cannot assign", "Merge error")
+
+
+def _parsed_override(line: str) -> tuple[str, Any] | None:
+    """(key, value) of an override line as Hydra reads it (None: it does not parse, or it sweeps)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        o = OverridesParser.create().parse_override(line)
+        return None if o.is_sweep_override() else (o.key_or_group, o.value())
+    except Exception:  # noqa: BLE001 - only used to word a message
+        return None
+
+
+def _override_error(line: str, err: ConfigError) -> ConfigError:
+    """An override Hydra could not merge: the key it reached (OmegaConf names a new map entry by its own name only:
+    'mars' for +world.blocs.mars.x=1) and a mapping given as a list or a number said in words."""
+    parsed = _parsed_override(line)
+    if parsed is None or not any(w in err.problem for w in _MERGE_JARGON):  # worded already (policy_change.west.year alone)
+        return err
+    key, value = parsed
+    parts = key.split(".")
+    full = err.key
+    if full and full != key and not key.startswith(f"{full}.") and full in parts:  # OmegaConf's key relative to a new node
+        full = ".".join(parts[: parts.index(full) + 1])
+    rel = full.split(".")[len(parts) :] if full.startswith(key) else []
+    here = _value_at(value, rel) if full.startswith(key) else {}
+    parent, _, name = full.rpartition(".")
+    if parent and _is_record_map(parent) and name not in _allowed_keys(parent) and full != key:  # below an entry that is not there
+        noun = _MAP_NOUNS.get(parent.rsplit(".", 1)[-1], "entry")
+        names = ", ".join(_allowed_keys(parent)) or "(none)"
+        return ConfigError(full, f"unknown {noun} '{name}'; allowed: {names} (a new {noun} is added whole: +{full}={{...}} with all its settings)")
+    if full.startswith(key) and isinstance(here, dict):  # a mapping with a list or a number somewhere below: that key
+        full, here = _first_mismatch(here, _schema_type(full), full) or (full, here)
+    shaped = _shape_error(full, here) if full.startswith(key) else None
+    return shaped or ConfigError(full, err.problem)
+
+
+def _value_at(value: Any, parts: list[str]) -> Any:
+    for part in parts:
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+# What the keys of the schema's maps are called (the last part of the map's key), for messages.
+_MAP_NOUNS = {
+    "stages": "stage",
+    "blocs": "bloc",
+    "buyers": "buyer",
+    "groups": "group",
+    "firms": "cohort",
+    "events": "event name",
+    "policy": "bloc",
+    "policy_change": "bloc",
+    "quota_per_year": "tier",
+    "tier_first_year": "tier",
+    "benefits": "tier",
+    "tiers": "tier",
+    "stockpile_quarters": "bloc",
+    "initial_security_premium": "buyer bloc",
+}
+# What a record in a map is called where not its key's noun (policy.china is a policy), for messages.
+_RECORD_NOUNS = {"policy": "policy", "policy_change": "later regime"}
+# Maps whose keys are the user's own names (nothing to list as allowed).
+_FREE_NAMES = {"events"}
+# What the values of maps the schema types as Any hold, for messages.
+_ANY_VALUES = {"events": "{kind, start_year, end_year, ...parameters of the kind}", "initial_security_premium": "{origin bloc: premium}"}
+
+
+def _schema_type(path: str) -> Any:
+    """The schema's type at a dotted path ('' is Config; Optional unwrapped); None where the schema has no such key."""
+    tp: Any = Config
+    parts = [p for p in path.split(".") if p]
+    for i, part in enumerate(parts):
+        here = ".".join(parts[:i])
+        if here in _DICT_ELEMENTS:
+            tp = _DICT_ELEMENTS[here]
+        elif dataclasses.is_dataclass(tp):
+            tp = _hints(tp).get(part)
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        else:
+            return None
+        if typing.get_origin(tp) is typing.Union:
+            tp = [a for a in typing.get_args(tp) if a is not type(None)][0]
+        if tp is None:
+            return None
+    if path in _DICT_ELEMENTS:
+        return dict[str, _DICT_ELEMENTS[path]]
+    return tp
+
+
+def _is_record_map(path: str) -> bool:
+    """A map of records (blocs, stages, buyers, ...: dict[str, a dataclass]) in the schema."""
+    tp = _schema_type(path)
+    return typing.get_origin(tp) is dict and dataclasses.is_dataclass(typing.get_args(tp)[1])
+
+
+def _fields_text(tp: Any) -> str:
+    names = [fl.name for fl in dataclasses.fields(tp)]
+    return "{" + ", ".join(names[:4]) + (", ..." if len(names) > 4 else "") + "}"
+
+
+def _expected(path: str, tp: Any) -> str | None:
+    """What the schema wants at ``path`` in words, where it wants a mapping (None: not a mapping)."""
+    parent, _, last = path.rpartition(".")
+    if dataclasses.is_dataclass(tp):
+        in_map = parent and typing.get_origin(_schema_type(parent)) is dict
+        owner = parent.rsplit(".", 1)[-1]
+        noun = f"the {_RECORD_NOUNS.get(owner) or _MAP_NOUNS.get(owner, 'entry')}'s" if in_map else (last or "the")
+        return f"a mapping of {noun} settings {_fields_text(tp)}"
+    if typing.get_origin(tp) is dict:
+        value = typing.get_args(tp)[1]
+        if dataclasses.is_dataclass(value):
+            what = _fields_text(value)
+        elif value in _SCALARS:
+            what = _SCALARS[value][1]
+        else:
+            what = _ANY_VALUES.get(last, "a value")
+        return f"a mapping of {_MAP_NOUNS.get(last, 'name')} -> {what}"
+    return None
+
+
+def _got(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text '{value}'"
+    if isinstance(value, (list, tuple)):
+        return f"a list {list(value)!r}"
+    return repr(value)
+
+
+def _map_names(path: str) -> list[str]:
+    """The names a map's keys take: the tiers, or the names the default configuration holds (blocs, stages, ...)."""
+    if path.rsplit(".", 1)[-1] in _FREE_NAMES:
+        return []
+    if _MAP_NOUNS.get(path.rsplit(".", 1)[-1]) == "tier":
+        from agents.criteria_names import TIERS
+
+        return list(TIERS)
+    return _allowed_keys(path)
+
+
+def _shape_error(path: str, value: Any, file: Any = None) -> ConfigError | None:
+    """A mapping given as a list, a number or text: what the schema wants at ``path`` (None: not that mistake)."""
+    tp = _schema_type(path)
+    expected = _expected(path, tp) if tp is not None else None
+    if expected is None or isinstance(value, dict):
+        return None
+    where = f" (in {file})" if file else ""
+    problem = f"must be {expected}, got {_got(value)}{where}"
+    group = next((g for g, pkg in _GROUP_PACKAGES.items() if re.fullmatch(pkg, path)), None)
+    if group is not None and isinstance(value, str):  # policy.china=NAME: a file of the group was meant
+        options = ", ".join(config_options(group))
+        return ConfigError(path, f"{problem}; to choose a {group} file write {group}@{path}={value}; allowed: {options}")
+    if dataclasses.is_dataclass(tp):
+        first = dataclasses.fields(tp)[0].name
+        return ConfigError(path, f"{problem}; allowed: such a mapping, or one setting at a time ({path}.{first}=VALUE)")
+    names = _map_names(path)
+    if names:
+        return ConfigError(path, f"{problem}; allowed {_MAP_NOUNS.get(path.rsplit('.', 1)[-1], 'name')}s: {', '.join(names)}")
+    return ConfigError(path, f"{problem}; allowed: such a mapping, {{}} for none")
+
+
+# Keys that config groups fill when chosen with a package (policy@policy.china=NAME), as patterns.
+_GROUP_PACKAGES = {"policy": r"policy\.[^.]+", "criteria": r"policy\.[^.]+\.designation\.criteria"}
+
+
+def _map_entries_error(key: str, overrides: list[str]) -> ConfigError | None:
+    """'KEY={name: value}' on a map that does not hold ``name`` yet: '=' changes entries a map holds, '+' adds them."""
+    line = next((o for o in reversed(overrides) if o.split("=", 1)[0] == key), None)
+    parsed = _parsed_override(line) if line is not None else None
+    if parsed is None or not isinstance(parsed[1], dict) or typing.get_origin(_schema_type(key)) is not dict:
+        return None
+    value = line.split("=", 1)[1]
+    held = ", ".join(_allowed_keys(key)) or "none"
+    names = _map_names(key)
+    allowed = f"; {_MAP_NOUNS.get(key.rsplit('.', 1)[-1], 'name')}s: {', '.join(names)}" if names else ""
+    first, v = next(iter(parsed[1].items()))
+    return ConfigError(
+        key,
+        f"'=' changes only entries the map holds already ({held}), so it cannot add {', '.join(map(str, parsed[1]))}; "
+        f"allowed: +{key}={value} (adds or changes entries) or +{key}.{first}={v}{allowed}",
+    )
+
+
+def _config_file(config_path: str, extra: Path | None) -> Path | None:
+    """The YAML file Hydra read for 'GROUP/NAME' (the --config-dir's first, as composing searches it)."""
+    for d in ([extra] if extra is not None else []) + [CONF_DIR]:
+        p = d / f"{config_path}.yaml"
+        if p.is_file():
+            return p
+    return None
+
+
+def _file_package(config_path: str, text: str, overrides: list[str]) -> str:
+    """The key under which a group's file is merged: its '# @package' header ('' for _global_), the package its choice
+    names (policy@policy.china=NAME, or in conf/config.yaml's defaults), else the group."""
+    import yaml
+
+    group, name = config_path.rsplit("/", 1)
+    m = re.search(r"^\s*#\s*@package\s+(\S+)", text[:512], re.M)
+    if m:
+        return "" if m.group(1) == "_global_" else m.group(1)
+    chosen = [o.lstrip("+~").split("=", 1) for o in overrides if "=" in o]
+    try:
+        defaults = yaml.safe_load((CONF_DIR / "config.yaml").read_text()).get("defaults", [])
+    except Exception:  # noqa: BLE001 - only used to word a message
+        defaults = []
+    chosen += [[str(k).replace("override ", "").lstrip("/"), str(v)] for d in defaults if isinstance(d, dict) for k, v in d.items()]
+    for k, v in chosen:
+        if k.split("@")[0] == group and v == name and "@" in k:
+            return k.split("@", 1)[1]
+    return group
+
+
+def _first_mismatch(value: Any, tp: Any, key: str) -> tuple[str, Any] | None:
+    """The first key below which a file gives a list, a number or text where the schema wants a mapping."""
+    if key in _DICT_ELEMENTS:
+        tp = dict[str, _DICT_ELEMENTS[key]]
+    if typing.get_origin(tp) is typing.Union:
+        tp = [a for a in typing.get_args(tp) if a is not type(None)][0]
+    if value is None:
+        return None
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            return key, value
+        hints = _hints(tp)
+        for k, v in value.items():
+            if k in hints:
+                found = _first_mismatch(v, hints[k], f"{key}.{k}" if key else str(k))
+                if found:
+                    return found
+    elif typing.get_origin(tp) is dict:
+        if not isinstance(value, dict):
+            return key, value
+        for k, v in value.items():
+            found = _first_mismatch(v, typing.get_args(tp)[1], f"{key}.{k}" if key else str(k))
+            if found:
+                return found
+    return None
+
+
+def _file_error(config_path: str, body: str, cause: Any, overrides: list[str], extra: Path | None) -> ConfigError | None:
+    """An error in a config file (Hydra's 'In 'GROUP/NAME': ...'): a defaults override of a group that does not exist,
+    a scenario file without its '# @package _global_' header, a mapping written as a list or a number (None: none of
+    these; the caller words it)."""
+    from sim.config import source
+
+    group, _ = config_path.rsplit("/", 1)
+    file = _config_file(config_path, extra)
+    shown = file or f"{config_path}.yaml"
+    m = re.match(r"Could not override '([^']+)'\. No match in the defaults list", body)
+    if m:
+        target = m.group(1).lstrip("/").split("@")[0]
+        groups = config_groups(extra)
+        if target not in groups:
+            return ConfigError(
+                config_path,
+                f"its defaults list overrides '{m.group(1)}' ({shown}), but there is no config group '{target}'; allowed: {', '.join(groups)}",
+            )
+        return ConfigError(config_path, f"its defaults list overrides '{m.group(1)}' ({shown}), which conf/config.yaml does not choose")
+    text = file.read_text(encoding="utf-8", errors="replace") if file else ""
+    key = getattr(cause, "full_key", None) or ""
+    package = _file_package(config_path, text, overrides) if file else group
+    if key.startswith(f"{group}.") and package == group and "not in" in body:  # a top-level key of the whole config, read under GROUP
+        sub = key.split(".")[1]
+        shipped = [p.read_text()[:512] for p in (CONF_DIR / group).glob("*.yaml")]
+        if shipped and all(re.search(r"^\s*#\s*@package\s+_global_", t, re.M) for t in shipped):
+            example = f"conf/{group}/{config_options(group)[0]}.yaml"
+            return ConfigError(
+                key,
+                f"unknown key: {shown} needs '# @package _global_' as its first line (see {example}), or its keys "
+                f"({sub}: ...) are read under '{group}'; allowed: that line, or the keys of {group} ({', '.join(_allowed_keys(group))})",
+            )
+        if sub == group:
+            return ConfigError(key, f"unknown key: {shown} is read under '{group}', so it holds {group}'s keys without '{group}:' above them")
+    if not key and file is not None and any(w in body for w in _MERGE_JARGON):
+        try:
+            data = source.fast_load(text) if source.fast_loader() is not None else None
+        except Exception:  # noqa: BLE001 - composing read it already
+            data = None
+        found = _first_mismatch(data, _schema_type(package), package) if data is not None else None
+        if found is not None:
+            return _shape_error(found[0] or package, found[1], file) or ConfigError(found[0] or package, f"{body.splitlines()[0]} (in {shown})")
+    from omegaconf.errors import OmegaConfBaseException
+
+    err = omegaconf_error(cause) if isinstance(cause, OmegaConfBaseException) else _text_error(body)
+    return ConfigError(err.key or config_path, f"{err.problem} (in {shown})")
+
+
 def _text_error(text: str) -> ConfigError:
     """Hydra composition messages carry the OmegaConf message and 'full_key: ...' in their text."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
@@ -852,17 +1192,14 @@ def compose(overrides: Sequence[str] | None = None, config_dir: str | Path | Non
     register_configs()
     overrides = override_list(overrides)
     extra = check_config_dir(config_dir) if config_dir is not None else None
-    _check_group_selections(overrides)
+    _check_group_selections(overrides, extra)
     try:
         with _hydra(extra):
             dcfg = hydra_compose(config_name="config", overrides=overrides)
     except MissingConfigException as ex:
         raise _missing_option_error(ex, overrides, extra) from None
     except HydraException as ex:
-        cause = ex.__cause__
-        if isinstance(cause, OmegaConfBaseException):
-            raise omegaconf_error(cause) from None
-        raise _text_error(str(ex)) from None
+        raise _hydra_error(ex, overrides, extra) from None
     except OmegaConfBaseException as ex:
         raise omegaconf_error(ex) from None
     except AssertionError:  # OmegaConf asserts when an override reaches below a null node (national.* without a national world)
@@ -925,19 +1262,82 @@ def override_list(overrides: Any) -> list[str]:
 
 
 def check_config_dir(config_dir: str | Path) -> Path:
-    """The user's config directory (``--config-dir``), absolute: it must exist, and every YAML file in it must parse
-    (ConfigError naming the file and the line)."""
-    import yaml
-
+    """The user's config directory (``--config-dir``), absolute: it must exist, hold no primary config of its own
+    (config.yaml, schema.yaml: never read), and every YAML file in it must be a readable UTF-8 file that parses as
+    composing parses it (a key twice refused); ConfigError at '--config-dir' naming the file and the problem."""
+    text = str(config_dir)
+    if not text.strip():
+        raise ConfigError("--config-dir", f"needs a directory, got {text!r}; allowed: a directory of your own config groups ({_group_folders()})")
     d = Path(config_dir)
     if not d.is_dir():
         raise ConfigError("--config-dir", f"'{config_dir}' is not a directory; allowed: a directory of config files (e.g. a calibration's output)")
-    for p in sorted([*d.rglob("*.yaml"), *d.rglob("*.yml")]):
-        try:
-            yaml.safe_load(p.read_text())
-        except yaml.YAMLError as ex:
-            raise ConfigError("--config-dir", f"{p} is not valid YAML: {checks.yaml_problem(ex)}") from None
+    for name in ("config.yaml", "config.yml", "schema.yaml", "schema.yml"):
+        top = d / name
+        if top.exists() or top.is_symlink():
+            raise ConfigError(
+                "--config-dir",
+                f"{top} is not read: python -m sim always composes conf/config.yaml (and the schema of sim/config); allowed: group "
+                f"folders ({_group_folders()}) holding NAME.yaml files chosen with GROUP=NAME, or the value as an override (e.g. years=3)",
+            )
+    for p in sorted({*d.rglob("*.yaml"), *d.rglob("*.yml")}):
+        problem = _config_file_problem(p)
+        if problem is not None:
+            raise ConfigError("--config-dir", f"{p} {problem}")
     return d.absolute()
+
+
+def _config_file_problem(p: Path) -> str | None:
+    """Why a YAML file of a ``--config-dir`` cannot be composed (None: it can): a folder or a broken link with a YAML
+    name, an unreadable file, bytes that are not UTF-8, or YAML that does not parse as composing parses it."""
+    import os
+
+    import yaml
+
+    from sim.config import source
+
+    if p.is_dir():
+        return "is a folder, not a config file; allowed: files NAME.yaml (rename the folder or move it out of the directory)"
+    if not p.exists():
+        return f"is a broken link (to {os.readlink(p)}, which does not exist); allowed: files, or links to existing files"
+    try:
+        data = p.read_bytes()
+    except OSError as ex:
+        return f"cannot be read ({ex.strerror or ex}); allowed: readable files"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as ex:
+        line = data[: ex.start].count(b"\n") + 1
+        return f"is not UTF-8 text (byte 0x{data[ex.start]:02x} on line {line}); allowed: UTF-8 text (save the file as UTF-8)"
+    if source.fast_loader() is None:  # no libyaml: OmegaConf's own loader, which refuses a key twice too
+        from omegaconf._utils import get_yaml_loader
+
+        loader = get_yaml_loader()
+    else:
+        loader = source.fast_loader()
+    try:
+        source.fast_load(text, loader)
+    except yaml.YAMLError as ex:
+        return f"is not valid YAML: {checks.yaml_problem(ex)}"
+    return None
+
+
+def config_groups(extra: Path | None = None) -> list[str]:
+    """The config groups a simulation composes: the folders of conf/ (not the study folders) and of ``extra``."""
+    dirs = [CONF_DIR, *([extra] if extra is not None else [])]
+    names = {p.name for d in dirs for p in d.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
+    return sorted(names - set(STUDY_DIRS) - {"hydra"})
+
+
+def _group_folders() -> str:
+    return ", ".join(f"{g}/" for g in config_groups())
+
+
+def group_options(group: str, extra: Path | None = None) -> list[str]:
+    """The names of a config group's files: conf/GROUP/ and, with ``extra``, the --config-dir's GROUP/."""
+    names = set(config_options(group))
+    if extra is not None and (extra / group).is_dir():
+        names |= {p.stem for p in (extra / group).glob("*.yaml")}
+    return sorted(names)
 
 
 class _hydra:
@@ -971,13 +1371,35 @@ class _hydra:
         restore_gh_from_backup(self._backup)
 
 
+# Config groups a run cannot do without (what one option is called): '~world' would leave none.
+_REQUIRED_GROUPS = {"world": "world", "scenario": "scenario"}
 # Config groups selected per package: a bare 'policy=NAME' has no bloc to go to.
 _PACKAGED_GROUPS = {"policy": "policy@policy.<bloc>", "criteria": "criteria@policy.<bloc>.designation.criteria"}
 
 
-def _check_group_selections(overrides: list[str]) -> None:
+def _check_group_selections(overrides: list[str], extra: Path | None = None) -> None:
+    """Config-group choices Hydra would refuse with a traceback or a message about something else: a group set to null
+    (``world=null``), a required group removed (``~world``), a packaged group chosen without its bloc (``policy=NAME``)."""
+    groups = config_groups(extra)
     for o in overrides:
         key = o.split("=", 1)[0].lstrip("+~")
+        group = key.split("@", 1)[0]
+        if group in groups and o.startswith("~") and "=" not in o and group in _REQUIRED_GROUPS:
+            raise ConfigError(
+                group,
+                f"a {_REQUIRED_GROUPS[group]} must be chosen: {group}=NAME (~{group} leaves none); "
+                f"allowed: {', '.join(group_options(group, extra)) or '(none)'}",
+            )
+        if group in groups and "=" in o and o.split("=", 1)[1].strip().lower() == "null":
+            where = f"conf/{group}/" + (f" or {extra}/{group}/" if extra is not None else "")
+            hint = ""
+            if group == "national":
+                hint = "; to run without a national world leave national out (conf/config.yaml has national: null) or write ~national"
+            raise ConfigError(
+                key,
+                f"a config group is chosen by the name of one of its files, not null; allowed: "
+                f"{', '.join(group_options(group, extra)) or '(none)'} (in {where}){hint}",
+            )
         if key in _PACKAGED_GROUPS and "=" in o:
             value = o.split("=", 1)[1]
             blocs = ", ".join(_default_container().get("world", {}).get("blocs", {}))
