@@ -796,13 +796,14 @@ _FREE_NAMES = {"events"}
 _ANY_VALUES = {"events": "{kind, start_year, end_year, ...parameters of the kind}", "initial_security_premium": "{origin bloc: premium}"}
 
 
-def _schema_type(path: str) -> Any:
-    """The schema's type at a dotted path ('' is Config; Optional unwrapped); None where the schema has no such key."""
+def _schema_type(path: str, elements: bool = True) -> Any:
+    """The schema's type at a dotted path ('' is Config; Optional unwrapped); None where the schema has no such key.
+    ``elements``: a map the schema types as Any that holds records (``_DICT_ELEMENTS``) as a map of those records."""
     tp: Any = Config
     parts = [p for p in path.split(".") if p]
     for i, part in enumerate(parts):
         here = ".".join(parts[:i])
-        if here in _DICT_ELEMENTS:
+        if elements and here in _DICT_ELEMENTS:
             tp = _DICT_ELEMENTS[here]
         elif dataclasses.is_dataclass(tp):
             tp = _hints(tp).get(part)
@@ -814,7 +815,7 @@ def _schema_type(path: str) -> Any:
             tp = [a for a in typing.get_args(tp) if a is not type(None)][0]
         if tp is None:
             return None
-    if path in _DICT_ELEMENTS:
+    if elements and path in _DICT_ELEMENTS:
         return dict[str, _DICT_ELEMENTS[path]]
     return tp
 
@@ -1075,20 +1076,7 @@ def _unknown_key(key: str) -> ConfigError:
 def _is_open_map(path: str) -> bool:
     """Whether the schema types ``path`` as a map of scalars or of untyped values (its entries are data that a user
     may extend), not as a record of fixed fields or a map of records (blocs, stages: their names are the world's)."""
-    import typing
-
-    tp: Any = Config
-    for part in [p for p in path.split(".") if p]:
-        if dataclasses.is_dataclass(tp):
-            tp = typing.get_type_hints(tp).get(part)
-        elif typing.get_origin(tp) is dict:
-            tp = typing.get_args(tp)[1]
-        else:
-            return False
-        if typing.get_origin(tp) is typing.Union:
-            tp = [a for a in typing.get_args(tp) if a is not type(None)][0]
-        if tp is None:
-            return False
+    tp = _schema_type(path, elements=False)
     if typing.get_origin(tp) is not dict:
         return False
     value = typing.get_args(tp)[1]
@@ -1102,26 +1090,8 @@ _DICT_ELEMENTS = {"world.firms": FirmCohortConfig}
 def _allowed_keys(path: str) -> list[str]:
     """Names allowed under a dotted path: a schema node's fields, or the names a mapping
     (blocs, stages, firms, ...) holds in the default configuration."""
-    import typing
-
-    tp: Any = Config
+    tp = _schema_type(path)
     parts = [p for p in path.split(".") if p]
-    for i, part in enumerate(parts):
-        here = ".".join(parts[:i])
-        if here in _DICT_ELEMENTS:
-            tp = _DICT_ELEMENTS[here]
-            continue
-        if dataclasses.is_dataclass(tp):
-            hints = typing.get_type_hints(tp)
-            if part not in hints:
-                return []
-            tp = hints[part]
-        elif typing.get_origin(tp) is dict:
-            tp = typing.get_args(tp)[1]
-        else:
-            return []
-        if typing.get_origin(tp) is typing.Union:
-            tp = [a for a in typing.get_args(tp) if a is not type(None)][0]
     if dataclasses.is_dataclass(tp):
         return [fl.name for fl in dataclasses.fields(tp)]
     if typing.get_origin(tp) is dict:  # names defined by the default configuration
