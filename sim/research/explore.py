@@ -245,7 +245,10 @@ def check_factors(study: Exploration, base: Config, base_ov: Sequence[str]) -> N
             raise ConfigError(f"factors.{f.name}.key", f"no setting '{f.key}' in the composed config of scenario {study.scenario}") from None
         if isinstance(current, (dict, list)):
             raise ConfigError(f"factors.{f.name}.key", f"'{f.key}' holds a {type(current).__name__}; categories set one plain value")
-        for v in f.values:
+        kind = _kind(current) if current is not None else sa.setting_kind(base, f.key)
+        for v in f.values:  # a value of another kind: 0 for a true/false setting equals False in Python, but not in a run
+            if kind is not None and _kind(v) != kind:
+                raise ConfigError(f"factors.{f.name}.values", f"{v!r} is not allowed for '{f.key}': must be {KIND_TEXT[kind]}")
             try:
                 hydra_cfg = sa.compose_cached([*base_ov, "seed=1", factor_override(f, v)])
                 ours = set_point(base, [f], [v], 1)
@@ -255,11 +258,60 @@ def check_factors(study: Exploration, base: Config, base_ov: Sequence[str]) -> N
                 raise ConfigError(f"factors.{f.name}.values", f"{v!r} for '{f.key}' composes to another config than the value set directly")
 
 
+# The kinds of a category's value: what a setting of that kind takes (a bool is not a number here, as in a run)
+KIND_TEXT = {"bool": "true or false", "number": "a number", "text": "text"}
+
+
+def _kind(v: Any) -> str | None:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    return "text" if isinstance(v, str) else None
+
+
+def _shown(v: Any) -> str:
+    """A value as the study file writes it (true, 0, 'no')."""
+    return ("true" if v else "false") if isinstance(v, bool) else repr(v)
+
+
+def check_policies(study: Exploration) -> None:
+    """A robustness policy's value of a categorical lever is one of the lever's values, compared strictly: 0 is not
+    false (Python's ``0 in [True, False]`` holds; the run refuses 0 for a true/false setting). ConfigError naming
+    ``robustness.policies.<name>.levers.<lever>``."""
+    levers = {f.name: f for f in study.levers if f.categorical}
+    for p in study.robustness.policies:
+        for lever, v in p.levers.items():
+            f = levers.get(lever)
+            if f is not None and not any(_kind(v) == _kind(x) and v == x for x in f.values):
+                allowed = "[" + ", ".join(_shown(x) for x in f.values) + "]"
+                raise ConfigError(f"robustness.policies.{p.name}.levers.{lever}", f"must be one of the lever's values {allowed}, got {_shown(v)}")
+
+
+def reference_year(study: Exploration, base: Config) -> float:
+    """The earliest year the runs' timelines count from (world.timeline_reference_year, or the start year; a factor
+    varying it: its lowest value)."""
+    w = base.world
+    ref = float(w.timeline_reference_year if w.timeline_reference_year is not None else w.start_year)
+    for f in study.factors:
+        if f.key == "world.timeline_reference_year":
+            ref = min([ref, *(f.bounds or ()), *(x for x in f.values if _kind(x) == "number")])
+    return ref
+
+
 def check_outcomes(study: Exploration, base: Config) -> None:
-    """A condition that names a calendar year needs runs that reach it."""
+    """A condition that names a calendar year needs runs that reach it; a ``by_year`` before the year the runs'
+    timelines count from can never be met (a ``years_to_*`` value is never negative)."""
     end = base.world.start_year + base.years - 1
+    ref = reference_year(study, base)
     for o in study.outcomes:
         for i, c in enumerate(o.when):
+            if c.by_year is not None and c.by_year < ref:
+                raise ConfigError(
+                    f"outcomes.{o.name}.when[{i}].by_year",
+                    f"{c.by_year} is before the timeline reference year {ref:g} of the runs ('{c.key}' counts years from it); "
+                    f"allowed: years from {math.ceil(ref)} to {end + 1} (the runs end in {end}, years={base.years})",
+                )
             years = [int(p) for p in c.key.split(".") if len(p) == 4 and p.isdigit()] + ([c.by_year] if c.by_year else [])
             for y in years:
                 if y > end + (1 if c.by_year else 0):
@@ -431,6 +483,7 @@ def run_exploration(
     _check_out(out, design)  # first: a directory holding another design is refused before any composition
     base = sa.compose_cached(base_ov)
     check_factors(study, base, base_ov)
+    check_policies(study)
     check_outcomes(study, base)
     cfgs = _job_configs(design, base)
     out_io.check_output(out, "--out", cfgs)

@@ -23,6 +23,7 @@ from sim.config import CONF_DIR
 
 HISTORY_FILE = CONF_DIR / "validation" / "history.yaml"
 KINDS = ("output", "share", "price")
+CHECK_KEYS = ("id", "kind", "bloc", "stage", "years", "published", "band", "source")  # a check's keys, each required
 WORLD = "world"
 
 
@@ -108,12 +109,37 @@ def _exact(x: float) -> str:
 def read_checks(path: Path, blocs: list[str], stages: list[str]) -> list[dict[str, Any]]:
     """The checks of a history file, each checked now against the world's ``blocs`` and ``stages`` (ConfigError naming
     the key and what is allowed): a mistake would otherwise surface after every run."""
-    from sim.checks import read_yaml_list
+    from sim.checks import ConfigError, read_yaml_list
 
     checks = read_yaml_list(path, "--history", "checks", "conf/validation/history.yaml, or none", " (none: no history block)")
+    seen: dict[str, int] = {}
     for i, c in enumerate(checks):
         _check_one(f"checks[{i}]", c, path, blocs, stages)
+        if repr(c["id"]) in seen:
+            first = seen[repr(c["id"])]
+            raise ConfigError(f"checks[{i}].id", f"'{c['id']}' is listed twice in {path} (checks[{first}] and checks[{i}]); allowed: each check once")
+        seen[repr(c["id"])] = i
     return checks
+
+
+def check_years(checks: list[dict[str, Any]], path: Path, start: int, years: int) -> None:
+    """Every check's years lie in the runs (``start``, the first calendar year, and ``years``, their number), checked
+    before any run: a check outside them has no figure from any seed ("no figure"), which reads as if the runs had
+    ended early even for years before they start. ConfigError at ``checks[i].years`` naming the runs' years, and how
+    many years would reach the check (sim.research.validate.check_horizon's advice)."""
+    from sim.config import ConfigError
+
+    end = start + years - 1
+    for i, c in enumerate(checks):
+        first, last = (int(y) for y in c["years"])
+        if first >= start and last <= end:
+            continue
+        more = f", or set years >= {last - start + 1}" if first >= start else ""
+        raise ConfigError(
+            f"checks[{i}].years",
+            f"[{first}, {last}] in {path} is outside the runs ({start}-{end}, years={years}); allowed: years in {start}-{end}{more}"
+            " (or --history none)",
+        )
 
 
 def _number(v: Any) -> bool:
@@ -127,9 +153,12 @@ def _pair(v: Any) -> bool:
 def _check_one(key: str, c: dict[str, Any], path: Path, blocs: list[str], stages: list[str]) -> None:
     from sim.config import ConfigError
 
-    for k in ("id", "kind", "bloc", "stage", "years", "published", "band", "source"):
+    for k in CHECK_KEYS:
         if k not in c:
             raise ConfigError(f"{key}.{k}", f"missing in {path}; each check has id, kind, bloc, stage, years, published, band and source")
+    extra = [k for k in c if k not in CHECK_KEYS]
+    if extra:  # a misspelt key (bands: for band) would be silently ignored
+        raise ConfigError(f"{key}.{extra[0]}", f"unknown key '{extra[0]}' in {path}; allowed: {', '.join(CHECK_KEYS)}")
     if c["kind"] not in KINDS:
         raise ConfigError(f"{key}.kind", f"unknown kind '{c['kind']}' in {path}; allowed: {', '.join(KINDS)}")
     if c["stage"] not in stages:

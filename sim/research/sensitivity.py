@@ -190,14 +190,14 @@ def analyse_function(
 def get_value(cfg: Any, key: str) -> Any:
     """The value at a dotted key of a Config (or of its DictConfig, faster when asked often): ``OmegaConf.select``;
     KeyError if there is none."""
-    from omegaconf import DictConfig, OmegaConf
+    from omegaconf import DictConfig, ListConfig, OmegaConf
 
     node = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(dataclasses.asdict(cfg))
     missing = object()
     value = OmegaConf.select(node, key, default=missing)
     if value is missing:
         raise KeyError(key)
-    return OmegaConf.to_container(value) if isinstance(value, DictConfig) else value
+    return OmegaConf.to_container(value) if isinstance(value, (DictConfig, ListConfig)) else value
 
 
 def set_value(cfg: Any, key: str, value: float) -> None:
@@ -267,9 +267,12 @@ def check_factors(factors: Sequence[Factor], base: Config, base_ov: Sequence[str
                 hint = " (add the entry in the study's overrides: '+KEY=VALUE')" if "+" in ex.problem else ""
                 raise ConfigError(where, f"'{f.key}': {ex.problem}{hint}") from None
             raise ConfigError(where, f"no setting '{f.key}' in the composed config") from None
+        kind = setting_kind(base, f.key) if current is None else None  # null now: what the schema declares it holds
+        if isinstance(current, (dict, list)) or kind in ("list", "mapping"):
+            raise ConfigError(where, _not_real(f.key, current, kind))
         if isinstance(current, bool) or not (current is None or isinstance(current, float)):
             what = "a whole number" if isinstance(current, int) and not isinstance(current, bool) else type(current).__name__
-            raise ConfigError(where, f"'{f.key}' holds {what} ({current!r}); factors vary real-valued (float) settings")
+            raise ConfigError(where, f"'{f.key}' holds {what} ({_abbreviated(current)}); allowed: a real-valued (float) setting")
     for i, bound in enumerate(("low", "high")):
         values = [f.bounds[i] for f in factors]
         seed = 1 if i == 0 else seeds
@@ -290,6 +293,70 @@ def check_factors(factors: Sequence[Factor], base: Config, base_ov: Sequence[str
                         f"'{f.key}' at {v:g} does not compose to a plain number (another setting depends on it); choose the setting it feeds",
                     )
             raise ConfigError(section, f"the {section} at their {bound} bounds compose differently from the study's shortcut")
+
+
+def _abbreviated(value: Any, width: int = 60) -> str:
+    """``repr(value)``, cut to about ``width`` characters: a message stays one short line whatever the value."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _not_real(key: str, current: Any, kind: str | None) -> str:
+    """Why a factor's ``key`` that holds a list or a mapping (or is declared so, null now) cannot be varied, and a
+    setting under it that can (a mapping's first real-valued entry)."""
+    if isinstance(current, dict) or kind == "mapping":
+        names = list(current) if isinstance(current, dict) else []
+        shown = ", ".join(names[:3]) + (f", ... {len(names)} keys" if len(names) > 3 else "")
+        real = next((k for k, v in (current or {}).items() if isinstance(v, float)), None)
+        such = f", such as {key}.{real}" if real else ""
+        return f"'{key}' is a mapping{f' ({shown})' if shown else ''}; allowed: a real-valued (float) setting{such}"
+    held = "null here" if current is None else _abbreviated(current)
+    return f"'{key}' is a list setting ({held}); allowed: a real-valued (float) setting"
+
+
+def _unwrap_optional(hint: Any) -> Any:
+    import types
+    import typing
+
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0] if len(args) == 1 else None
+    return hint
+
+
+def setting_kind(cfg: Any, key: str) -> str | None:
+    """The kind of setting at a dotted ``key`` of a Config as its schema declares it (so also where it is null now):
+    ``bool``, ``number``, ``text``, ``list`` or ``mapping``; None where the schema does not say (a free-form dict)."""
+    import typing
+
+    node, hint = cfg, None
+    for part in key.split("."):
+        if dataclasses.is_dataclass(node) and not isinstance(node, type):
+            try:
+                hints = typing.get_type_hints(type(node))
+            except Exception:  # an annotation that does not resolve: the schema does not say
+                return None
+            if part not in hints:
+                return None
+            hint, node = hints[part], getattr(node, part, None)
+        elif isinstance(node, dict):
+            args = typing.get_args(_unwrap_optional(hint))
+            hint, node = (args[1] if len(args) == 2 else None), node.get(part)
+        else:
+            return None
+    hint = _unwrap_optional(hint)
+    origin = typing.get_origin(hint) or hint
+    if origin is bool:
+        return "bool"
+    if origin in (int, float):
+        return "number"
+    if origin is str:
+        return "text"
+    if origin in (list, tuple):
+        return "list"
+    if origin is dict or (isinstance(origin, type) and dataclasses.is_dataclass(origin)):
+        return "mapping"
+    return None
 
 
 def _bound_error(ex: ConfigError, factors: Sequence[Factor], bound: str, section: str = "factors") -> ConfigError:

@@ -68,6 +68,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -509,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
             why = "the history checks read baseline runs, which these targets do not ask for: add the rare-earth targets to --targets, or give none"
             raise ConfigError("--history", why)
         check_horizons(targets, base)  # a target the runs end before is refused, as sim.calibrate refuses it
+        if checks:  # so is a history check outside the runs' years (it had no figure from any seed)
+            history.check_years(checks, Path(a.history), base["baseline"].world.start_year, base["baseline"].years)
         if a.out:
             check_out_file(Path(a.out))
     except ConfigError as err:
@@ -641,13 +644,59 @@ def read_targets(path: Path) -> list[dict[str, Any]]:
 
     each = "a list of mappings each with an 'id'"
     targets = read_yaml_list(path, "--targets", "targets", "conf/validation/targets.yaml", items=each)
-    if not all("id" in t for t in targets):
-        raise ConfigError("--targets", f"{path} must hold 'targets:', {each}")
+    if not targets:  # nothing to measure: the command would print nothing and write [] (exit 0)
+        raise ConfigError("targets", f"{path} holds no targets; allowed: a non-empty list of targets, each with {TARGET_KEYS_TEXT}")
+    seen: dict[Any, int] = {}
     for i, t in enumerate(targets):  # checked now: a mistake would otherwise surface after every run
-        if t["id"] not in MEASURES:
-            raise ConfigError(f"targets[{i}].id", f"unknown target '{t['id']}' in {path}; allowed: {', '.join(MEASURES)}")
+        if "id" not in t:
+            raise ConfigError(f"targets[{i}].id", f"missing in {path} (--targets); each target has 'id', scenario, measure, accept and source")
+        if not isinstance(t["id"], str) or t["id"] not in MEASURES:
+            raise ConfigError(f"targets[{i}].id", f"unknown target {t['id']!r} in {path}; allowed: {', '.join(MEASURES)}")
+        if t["id"] in seen:
+            raise ConfigError(
+                f"targets[{i}].id", f"'{t['id']}' is listed twice in {path} (targets[{seen[t['id']]}] and targets[{i}]); allowed: each target once"
+            )
+        seen[t["id"]] = i
+        allowed = [*TARGET_KEYS, *(k for k, ids in TARGET_EXTRA_KEYS.items() if t["id"] in ids)]
+        extra = [k for k in t if k not in allowed]
+        if extra:  # a misspelt key (acceptance: for accept) would be silently ignored
+            raise ConfigError(f"targets[{i}].{extra[0]}", f"unknown key '{extra[0]}' of target {t['id']} in {path}; allowed: {', '.join(allowed)}")
+        _check_scenario(f"targets[{i}].scenario", t, path)
         _check_accept(f"targets[{i}].accept", t, path)
+        share = t.get("manufacturing_share")
+        if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1):
+            raise ConfigError(f"targets[{i}].manufacturing_share", f"{share!r} in {path} is not a share; allowed: a number in (0, 1]")
     return targets
+
+
+# The keys of a target (conf/validation/targets.yaml): the measure reads id and accept, the others are for the reader
+TARGET_KEYS = ("id", "scenario", "measure", "accept", "source")
+TARGET_KEYS_TEXT = "id, scenario, measure, accept and source"
+TARGET_EXTRA_KEYS = {"manufacturing_share": ("national_srdi_2024",)}  # a key one target's measure reads, and the targets that read it
+
+
+def _scenario_words(text: str) -> list[str]:
+    """The scenario names a target's ``scenario`` text names (``baseline vs china_without_tiers (same seeds)``)."""
+    from sim.config import CONF_DIR
+
+    known = {*SCENARIOS, NATIONAL, *(p.stem for p in (CONF_DIR / "scenario").glob("*.yaml"))}
+    return [w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text) if w in known]
+
+
+def _check_scenario(key: str, t: dict[str, Any], path: Path) -> None:
+    """A target's ``scenario`` (optional, for the reader) names the scenario(s) its measure reads (:data:`READS`): a
+    target is always measured in those, so another one written there would be silently ignored."""
+    from sim.config import ConfigError
+
+    reads = READS[t["id"]][1]
+    if "scenario" not in t or not reads:  # designation_criteria_hold is not measured from runs ("all")
+        return
+    sc = t["scenario"]
+    named = _scenario_words(sc) if isinstance(sc, str) else []
+    if named and all(n in reads for n in named):
+        return
+    where = " and ".join(reads)
+    raise ConfigError(key, f"{sc!r} in {path}, but {t['id']} is measured in {where}; allowed: {', '.join(reads)} (or leave scenario out)")
 
 
 # Targets whose measure compares a median with ``accept``: one [low, high] range, or a range per key (stage, tier).
@@ -663,7 +712,10 @@ ACCEPT_RANGE = (
     "national_lg_patents",
     "national_lg_capital_constraint",
 )
-ACCEPT_RANGES_BY = {"west_timeline_coordinated": ("stage", ("mining", "separation", "metal", "magnet")), "soe_group_pyramid_2025": ("tier", None)}
+ACCEPT_RANGES_BY = {
+    "west_timeline_coordinated": ("stage", ("mining", "separation", "metal", "magnet")),
+    "soe_group_pyramid_2025": ("tier", ("innovation_type", "srdi", "little_giant")),  # the designated tiers of a group's pyramid
+}
 
 
 def _is_range(v: Any) -> bool:
