@@ -58,7 +58,7 @@ from sim.config import ConfigError, compose
 from sim.research import style, validate
 from sim.research.driver import check_counts, command_parser, default_workers, error_line, refuse_seed, text_table
 from sim.research.sensitivity import check_factors, point_config
-from sim.research.study import Calibration, file_keys, read_study
+from sim.research.study import Calibration, file_keys, from_file_overrides, in_study, read_study
 from sim.research.sweep import map_jobs
 
 STUDY_KEYS = tuple(file_keys(Calibration))
@@ -108,15 +108,34 @@ TRIAL_BYTES = 1e5  # optuna.db per trial, generously (a trial's parameters, valu
 def load_study(name_or_path: str | Path) -> Calibration:
     """A calibration study by name (conf/calibration/NAME.yaml) or path; its targets checked. Raises ConfigError."""
     study = read_study(Calibration, name_or_path, "calibration", "--study")
+    try:
+        check_targets(study)
+    except ConfigError as err:
+        raise in_study(err, study.source) from None
+    return study
+
+
+def check_targets(study: Calibration) -> None:
+    """The study's targets are usable ones, and its weights weigh some of them: a weight names one of the targets the
+    study uses (its list, or every usable target when the list is empty), and at least one of those weighs > 0 (with
+    every weight 0 every loss is 0). ConfigError naming the entry otherwise."""
     for i, t in enumerate(study.targets):
         if t in EXCLUDED:
             raise ConfigError(f"targets[{i}]", f"'{t}' cannot be calibrated: {EXCLUDED[t]}; allowed: {', '.join(USABLE)}")
         if t not in USABLE:
             raise ConfigError(f"targets[{i}]", f"unknown target '{t}'; allowed: {', '.join(USABLE)}")
+    used = study.targets or list(USABLE)
+    whose = "the study's targets" if study.targets else "the targets the calibration uses (targets: [] uses all)"
     for t in study.weights:
-        if t not in USABLE:
-            raise ConfigError(f"weights.{t}", f"not a target the calibration uses; allowed: {', '.join(USABLE)}")
-    return study
+        if t not in used:
+            why = "not a target the calibration uses" if t not in USABLE else "not one of the study's targets (a weight for it would be ignored)"
+            raise ConfigError(f"weights.{t}", f"{why}; allowed: a weight for one of {whose}: {', '.join(used)}")
+    if not any(study.weights.get(t, 1.0) > 0 for t in used):
+        raise ConfigError(
+            "weights",
+            f"every target the study uses weighs 0, so every trial's loss would be 0; allowed: a weight > 0 (missing: 1) for at least one of "
+            f"{', '.join(used)}",
+        )
 
 
 def study_targets(study: Calibration, path: Path = validate.TARGETS_FILE) -> list[dict[str, Any]]:
@@ -183,9 +202,15 @@ class Problem:
         base = {}
         for sc in scenarios:
             ov = [f"scenario={sc}", *shared]
-            base[sc] = compose(ov)
+            try:
+                base[sc] = compose(ov)
+            except ConfigError as err:  # one of the file's overrides: its entry (overrides[i]) and the file named
+                raise from_file_overrides(err, study.overrides, study.source, overrides) from None
             validate.check_horizon(base[sc], LAST_YEAR)  # ConfigError at years: the runs end before 2025
-            check_factors(study.parameters, base[sc], ov, study.seeds, section="parameters")
+            try:
+                check_factors(study.parameters, base[sc], ov, study.seeds, section="parameters")
+            except ConfigError as err:  # a parameter's key or bounds: a mistake in the file
+                raise in_study(err, study.source) if err.key.split(".")[0] == "parameters" else err from None
         return cls(study, targets, base, workers)
 
     def evaluate(self, values: Sequence[float], seeds: Sequence[int]) -> dict[str, Any]:
@@ -550,8 +575,8 @@ def main(argv: list[str] | None = None) -> int:
         study.trials = a.trials or study.trials
         out = Path(a.out) if a.out else Path("results") / "calibration" / study.name
         res = calibrate(study, out, a.workers or default_workers(), a.overrides, say=lambda s: print(s, flush=True))
-    except ConfigError as err:
-        print(error_line(err, study, STUDY_KEYS), file=sys.stderr)
+    except ConfigError as err:  # a mistake in the study file is a StudyError naming it (not every key named "targets" is the file's)
+        print(error_line(err), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: complete trials are kept; run the same command to resume", file=sys.stderr)

@@ -127,9 +127,14 @@ def check_counts(args: argparse.Namespace) -> None:
 
 
 def error_line(err: ConfigError, study: Any = None, study_keys: Sequence[str] = ()) -> str:
-    """The one line a command prints for a config error; an error at a key of the study file names the file."""
-    in_study = study is not None and re.split(r"[.\[]", str(err.key))[0] in study_keys
-    return f"error: {err}" + (f" (study {study.source})" if in_study else "")
+    """The one line a command prints for a config error; an error at a key of the study file names the file, one way
+    in every command: ``error: config error at 'KEY' (study FILE): PROBLEM`` (sim.research.study.StudyError, which the
+    reader raises for every mistake it finds; a later error at a key of the file, ``study_keys``, becomes one here)."""
+    from sim.research.study import in_study
+
+    if study is not None and re.split(r"[.\[]", str(err.key))[0] in study_keys:
+        err = in_study(err, getattr(study, "source", ""))
+    return f"error: {err}"
 
 
 def refuse_seed(overrides: Sequence[str], key: str = "seed", seeds: str = "--seeds") -> None:

@@ -40,12 +40,15 @@ from sim.research.driver import (
     check_counts,
     command_parser,
     default_workers,
+    error_line,
     no_key,
     refuse_seed,
     summary_keys,
     text_table,
 )
-from sim.research.study import DifferenceRow, Experiment, parse, read_study
+from sim.research.study import DifferenceRow, Experiment, file_keys, from_file_overrides, in_study, parse, read_study
+
+STUDY_KEYS = tuple(file_keys(Experiment))
 
 
 # --------------------------------------------------------------------------
@@ -189,6 +192,7 @@ def run_experiment(
 
     jobs = exp.jobs()
     cfgs = compose_jobs([o for _, _, o in jobs]) if cfgs is None else list(cfgs)
+    check_differences(exp, cfgs)
     check_out(exp, Path(out_dir), {s: c.scenario.name for (s, _, _), c in zip(jobs, cfgs)})
     output.check_output(out_dir, "--out", cfgs)
     n = len(jobs)
@@ -233,7 +237,8 @@ def difference_values(exp: Experiment, runs) -> pd.DataFrame:
         elif row.timeline is not None:
             sel = tl[(tl["bloc"].astype(str) == row.bloc) & (tl["stage"].astype(str) == row.stage)]
             if sel.empty:
-                raise ConfigError(f"differences[{i}]", f"no bloc '{row.bloc}' with stage '{row.stage}' in these runs")
+                have = ", ".join(f"{b} {st}" for b, st in dict.fromkeys(zip(tl["bloc"].astype(str), tl["stage"].astype(str))))
+                raise ConfigError(f"differences[{i}]", f"no bloc '{row.bloc}' with stage '{row.stage}' in these runs; allowed: {have}")
             v = sel[row.timeline].astype(float)
             never = v.isna().to_numpy()
             if row.censor:
@@ -248,6 +253,45 @@ def difference_values(exp: Experiment, runs) -> pd.DataFrame:
         out.append(d)
     cols = ["scenario", "seed", "row", "label", "value", "never"]
     return pd.concat(out, ignore_index=True)[cols] if out else pd.DataFrame(columns=cols)
+
+
+def check_differences(exp: Experiment, cfgs: Sequence[Any]) -> None:
+    """Every difference row asks for what the runs will have, known from their composed configs ``cfgs`` before the first
+    run: a bloc and a stage of their world (``world.blocs``, ``world.stages``), a year some run reaches (a series row's
+    ``year``, a calendar year in a row's key; a year only some scenarios reach reads as not reached in the others).
+    A :class:`~sim.research.study.StudyError` naming the row's field and the file otherwise."""
+    if not cfgs:
+        return
+    blocs = list(dict.fromkeys(b for c in cfgs for b in c.world.blocs))
+    stages = list(dict.fromkeys(st for c in cfgs for st in c.world.stages))
+    first = min(c.world.start_year for c in cfgs)
+    last = max(c.world.start_year + c.years - 1 for c in cfgs)
+    lengths = sorted({c.years for c in cfgs})
+    span = f"{first}-{last}" if last > first else str(first)
+    runs = f"the runs' years {span} (years={'/'.join(map(str, lengths))})"
+
+    def bad(at: str, problem: str) -> ConfigError:
+        return in_study(ConfigError(at, problem), exp.source)
+
+    def check_year(at: str, year: int, what: str) -> None:
+        if not first <= year <= last:
+            more = f" or more years (years={year - first + 1} reaches {year})" if year > last else ""
+            raise bad(at, f"{what} {year}, outside {runs}; allowed: choose a year in {span}{more}")
+
+    scenarios = ", ".join(dict.fromkeys(exp.scenarios))
+    for i, row in enumerate(exp.differences):
+        at = f"differences[{i}]"
+        for name, value, known in (("bloc", row.bloc, blocs), ("stage", row.stage, stages)):
+            if value is not None and value not in known:
+                raise bad(
+                    f"{at}.{name}", f"unknown {name} '{value}'; allowed: the {name}s of the runs' world (scenarios {scenarios}): {', '.join(known)}"
+                )
+        if row.series is not None:
+            check_year(f"{at}.year", int(row.year), "the row reads the year")
+        if row.key is not None:
+            for part in row.key.split("."):
+                if len(part) == 4 and part.isdigit():
+                    check_year(f"{at}.key", int(part), f"'{row.key}' names the year")
 
 
 def check_difference_keys(exp: Experiment, run_dir: str | Path) -> None:
@@ -800,12 +844,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = ap.parse_intermixed_args(argv)  # overrides anywhere among the options
     started = time.time()
+    exp = None
     try:
         exp = load_experiment(a.experiment)
         check_counts(a)
         refuse_seed(a.overrides)
         if a.seeds is not None:
             exp.seeds = a.seeds
+        own = exp.overrides  # the file's: a mistake in one of them names its entry (overrides[i]) and the file
         exp.overrides = [*exp.overrides, *a.overrides]
         if a.report_only and not a.out:
             raise ConfigError("--report-only", "needs --out DIR (the experiment directory to report on)")
@@ -818,7 +864,11 @@ def main(argv: list[str] | None = None) -> int:
         from sim.research.sweep import compose_jobs
 
         jobs = exp.jobs()  # checked before anything is written: every job, or one per scenario for the report alone
-        cfgs = compose_jobs([o for _, _, o in (jobs[:: exp.seeds] if a.report_only else jobs)])
+        try:
+            cfgs = compose_jobs([o for _, _, o in (jobs[:: exp.seeds] if a.report_only else jobs)])
+        except ConfigError as err:
+            raise from_file_overrides(err, own, exp.source, a.overrides) from None
+        check_differences(exp, cfgs)  # the rows' blocs, stages and years, before the first run
         workers = a.workers or default_workers()
         if a.report_only:  # only the runs of this design, before the report is touched
             check_report_only(exp, out, {s: c.scenario.name for (s, _, _), c in zip(jobs[:: exp.seeds], cfgs)})
@@ -845,7 +895,7 @@ def main(argv: list[str] | None = None) -> int:
         print("building the report ...", flush=True)
         report = build_report(exp, out)
     except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(error_line(err, exp, STUDY_KEYS), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: complete runs are kept; run the same command with --out DIR to resume", file=sys.stderr)

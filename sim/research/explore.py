@@ -71,7 +71,7 @@ from sim.research.driver import (
     summary_keys,
     text_table,
 )
-from sim.research.study import Exploration, ExploreFactor, Factor, file_keys, parse, read_study
+from sim.research.study import Exploration, ExploreFactor, Factor, file_keys, from_file_overrides, parse, read_study, value_kind
 
 STUDY_KEYS = tuple(file_keys(Exploration))
 LAUNCHERS = ("local", "submitit_local", "submitit_slurm")
@@ -245,9 +245,9 @@ def check_factors(study: Exploration, base: Config, base_ov: Sequence[str]) -> N
             raise ConfigError(f"factors.{f.name}.key", f"no setting '{f.key}' in the composed config of scenario {study.scenario}") from None
         if isinstance(current, (dict, list)):
             raise ConfigError(f"factors.{f.name}.key", f"'{f.key}' holds a {type(current).__name__}; categories set one plain value")
-        kind = _kind(current) if current is not None else sa.setting_kind(base, f.key)
+        kind = value_kind(current) if current is not None else sa.setting_kind(base, f.key)
         for v in f.values:  # a value of another kind: 0 for a true/false setting equals False in Python, but not in a run
-            if kind is not None and _kind(v) != kind:
+            if kind is not None and value_kind(v) != kind:
                 raise ConfigError(f"factors.{f.name}.values", f"{v!r} is not allowed for '{f.key}': must be {KIND_TEXT[kind]}")
             try:
                 hydra_cfg = sa.compose_cached([*base_ov, "seed=1", factor_override(f, v)])
@@ -262,32 +262,6 @@ def check_factors(study: Exploration, base: Config, base_ov: Sequence[str]) -> N
 KIND_TEXT = {"bool": "true or false", "number": "a number", "text": "text"}
 
 
-def _kind(v: Any) -> str | None:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, (int, float)):
-        return "number"
-    return "text" if isinstance(v, str) else None
-
-
-def _shown(v: Any) -> str:
-    """A value as the study file writes it (true, 0, 'no')."""
-    return ("true" if v else "false") if isinstance(v, bool) else repr(v)
-
-
-def check_policies(study: Exploration) -> None:
-    """A robustness policy's value of a categorical lever is one of the lever's values, compared strictly: 0 is not
-    false (Python's ``0 in [True, False]`` holds; the run refuses 0 for a true/false setting). ConfigError naming
-    ``robustness.policies.<name>.levers.<lever>``."""
-    levers = {f.name: f for f in study.levers if f.categorical}
-    for p in study.robustness.policies:
-        for lever, v in p.levers.items():
-            f = levers.get(lever)
-            if f is not None and not any(_kind(v) == _kind(x) and v == x for x in f.values):
-                allowed = "[" + ", ".join(_shown(x) for x in f.values) + "]"
-                raise ConfigError(f"robustness.policies.{p.name}.levers.{lever}", f"must be one of the lever's values {allowed}, got {_shown(v)}")
-
-
 def reference_year(study: Exploration, base: Config) -> float:
     """The earliest year the runs' timelines count from (world.timeline_reference_year, or the start year; a factor
     varying it: its lowest value)."""
@@ -295,7 +269,7 @@ def reference_year(study: Exploration, base: Config) -> float:
     ref = float(w.timeline_reference_year if w.timeline_reference_year is not None else w.start_year)
     for f in study.factors:
         if f.key == "world.timeline_reference_year":
-            ref = min([ref, *(f.bounds or ()), *(x for x in f.values if _kind(x) == "number")])
+            ref = min([ref, *(f.bounds or ()), *(x for x in f.values if value_kind(x) == "number")])
     return ref
 
 
@@ -481,9 +455,11 @@ def run_exploration(
     design = make_design(study, base_ov)
     out = Path(out) if out is not None else default_out(study, design, root)
     _check_out(out, design)  # first: a directory holding another design is refused before any composition
-    base = sa.compose_cached(base_ov)
+    try:
+        base = sa.compose_cached(base_ov)
+    except ConfigError as err:  # an entry of the file's overrides is named as such
+        raise from_file_overrides(err, study.overrides, study.source, extra) from None
     check_factors(study, base, base_ov)
-    check_policies(study)
     check_outcomes(study, base)
     cfgs = _job_configs(design, base)
     out_io.check_output(out, "--out", cfgs)

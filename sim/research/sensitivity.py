@@ -76,6 +76,7 @@ from sim.research.study import (  # noqa: F401 - the study's names, as before
     check_sobol_n,
     check_trajectories,
     file_keys,
+    from_file_overrides,
     is_power_of_two,
     parse,
     problem,
@@ -653,7 +654,10 @@ def run_study(
     if n is not None:
         (check_sobol_n if method == "sobol" else check_trajectories)(n, "--n")
     base_ov = base_overrides(study, extra)
-    base = compose_cached(base_ov)
+    try:
+        base = compose_cached(base_ov)
+    except ConfigError as err:  # an entry of the file's overrides is named as such
+        raise from_file_overrides(err, study.overrides, study.source, extra) from None
     check_factors(study.factors, base, base_ov, study.seeds)
     check_outputs(study.outputs, base)
     design = make_design(study, method, base_ov, n)

@@ -13,7 +13,9 @@ or categories, outcomes as rules on summary scalars, a sampler, candidate polici
 missing values), then every field's range or choices (its ``allowed`` text, :func:`spec`) and each
 class's ``check`` (rules across fields, names that must exist) are applied. Every mistake is one
 :class:`~sim.config.ConfigError` naming the key and what is allowed; in a list of named items
-(factors, outputs) the key names the item (``factors.beta.bounds``).
+(factors, outputs) the key names the item (``factors.beta.bounds``). A file read names itself in every mistake
+(:class:`StudyError`: ``config error at 'KEY' (study FILE): ...``), and a mistake of one of its own overrides, found
+when a driver composes its runs, names that entry beside the key (:func:`from_file_overrides`: ``(overrides[1] of study FILE)``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from omegaconf import MISSING
 
@@ -57,6 +59,74 @@ def _bad(key: str, allowed: str, value: Any) -> ConfigError:
     return ConfigError(key, f"must be {allowed}, got {value!r}")
 
 
+def _shown(value: Any) -> str:
+    """A value as a mistake's message shows it, with its shape where the schema wanted another (a mapping, a list)."""
+    if isinstance(value, dict):
+        return f"a mapping {value!r}"
+    if isinstance(value, (list, tuple)):
+        return f"a list {list(value)!r}"
+    return repr(value)
+
+
+class StudyError(ConfigError):
+    """A mistake in a study file: a :class:`~sim.config.ConfigError` that names the file (``source``) and, for a mistake of
+    one of the file's own overrides, that entry (``entry``: ``overrides[1]``) beside the config key it names. Its line:
+    ``config error at 'KEY' (study FILE): PROBLEM`` or ``config error at 'KEY' (overrides[1] of study FILE): PROBLEM``."""
+
+    def __init__(self, key: str, problem: str, source: str, entry: str = ""):
+        super().__init__(key, problem)
+        self.source, self.entry = str(source), entry
+        where = f"{entry} of study {self.source}" if entry else f"study {self.source}"
+        ValueError.__init__(self, f"config error at '{key}' ({where}): {problem}" if key else f"config error ({where}): {problem}")
+
+    def __reduce__(self):
+        return type(self), (self.key, self.problem, self.source, self.entry)
+
+
+def in_study(err: ConfigError, source: Any) -> ConfigError:
+    """``err`` (a mistake in the study file read from ``source``) as a :class:`StudyError` naming the file."""
+    if isinstance(err, StudyError) or not source:
+        return err
+    return StudyError(err.key, err.problem, source)
+
+
+def _override_key(text: str) -> str:
+    return str(text).split("=", 1)[0].lstrip("+~")
+
+
+def _sets(override: str, key: str) -> bool:
+    """Whether a config error at ``key`` is about what ``override`` sets (the key itself, a part above it or below it)."""
+    k = _override_key(override)
+    return bool(key) and (k == key or k.startswith((key + ".", key + "@")) or key.startswith((k + ".", k + "[")))
+
+
+def from_file_overrides(err: ConfigError, own: Sequence[str], source: Any, given: Sequence[str] = ()) -> ConfigError:
+    """A config error met composing a study's runs (the file's overrides ``own``, read from ``source``, and the command
+    line's ``given``) as the mistake of the file's entry ``overrides[i]`` when that entry sets the key the error names
+    and no override of the command line does (a :class:`StudyError`); else ``err`` as it is."""
+    if isinstance(err, StudyError) or not source:
+        return err
+    mine = [i for i, o in enumerate(own) if _sets(o, str(err.key))]
+    if not mine or any(_sets(o, str(err.key)) for o in given):
+        return err
+    return StudyError(err.key, err.problem, source, f"overrides[{mine[0]}]")
+
+
+def value_kind(v: Any) -> str | None:
+    """The kind of a study file's value: 'bool', 'number' (whole or not) or 'text' (None: another). Values of a
+    categorical factor compare within a kind: Python's ``0 == False`` would let a number stand for a boolean."""
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    return "text" if isinstance(v, str) else None
+
+
+def as_written(v: Any) -> str:
+    """A value as a study file writes it (true, 0, 'no')."""
+    return ("true" if v else "false") if isinstance(v, bool) else repr(v)
+
+
 # --------------------------------------------------------------------------
 # The schema
 # --------------------------------------------------------------------------
@@ -84,6 +154,15 @@ def _scenario_names() -> list[str]:
     return chain_scenarios()
 
 
+# the fields a difference row of each kind takes besides label, unit and scale (every kind's)
+ROW_FIELDS = {"key": ("key",), "timeline": ("timeline", "bloc", "stage", "censor"), "series": ("series", "bloc", "stage", "year", "how")}
+
+
+def _takers(name: str) -> str:
+    kinds = [k for k, f in ROW_FIELDS.items() if name in f]
+    return " and ".join(f"{k} rows" for k in kinds) + f" take {name}"
+
+
 @dataclass
 class DifferenceRow:
     """One row of the paired-difference table: how to read one number from a run."""
@@ -104,10 +183,30 @@ class DifferenceRow:
         sources = [k for k in ("key", "timeline", "series") if getattr(self, k) is not None]
         if len(sources) != 1:
             raise ConfigError(key, f"needs exactly one of key, timeline, series; got {', '.join(sources) or 'none'}")
+        kind = sources[0]
         if self.timeline is not None and (self.bloc is None or self.stage is None):
             raise ConfigError(key, "a timeline row needs bloc and stage")
         if self.series is not None and (self.bloc is None or self.year is None):
             raise ConfigError(key, "a series row needs bloc and year")
+        given = {"bloc": self.bloc is not None, "stage": self.stage is not None, "year": self.year is not None}
+        given.update({"how": self.how != "end", "censor": bool(self.censor)})  # their defaults are every kind's
+        for name, is_given in given.items():
+            if is_given and name not in ROW_FIELDS[kind]:
+                takes = "; ".join(f"a {k} row takes {', '.join(f)}" for k, f in ROW_FIELDS.items())
+                raise ConfigError(
+                    f"{key}.{name}", f"a {kind} row does not take {name} (only {_takers(name)}); allowed: {takes} (and every row label, unit, scale)"
+                )
+        if self.series is not None:
+            from sim.engine.metrics import SERIES
+
+            if self.series not in SERIES:
+                import difflib
+
+                near = difflib.get_close_matches(self.series, SERIES, n=3, cutoff=0.6)
+                like = f" (closest: {', '.join(near)})" if near else ""
+                raise ConfigError(
+                    f"{key}.series", f"unknown series '{self.series}'{like}; allowed: a column of timeseries.parquet: {', '.join(SERIES)}"
+                )
 
 
 @dataclass
@@ -314,6 +413,11 @@ class Calibration(StudyFile):
         for o in self.overrides:
             if o.split("=", 1)[0].lstrip("+~") in {p.key for p in self.parameters}:
                 raise ConfigError("overrides", f"'{o.split('=', 1)[0]}' is a parameter; it cannot also be overridden")
+        for i, t in enumerate(self.targets):
+            if t in self.targets[:i]:
+                raise ConfigError(
+                    f"targets[{i}]", f"'{t}' is listed twice (targets[{self.targets.index(t)}] and targets[{i}]); allowed: each target once"
+                )
         for t, w in self.weights.items():
             if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
                 raise _bad(f"weights.{t}", "a number >= 0", w)
@@ -469,8 +573,9 @@ class Exploration(StudyFile):
                 f = levers.get(lever)
                 if f is None:
                     raise ConfigError(where, f"not a lever of the study; allowed: {', '.join(levers) or '(none: no factor has kind lever)'}")
-                if f.categorical and v not in f.values:
-                    raise _bad(where, f"one of the lever's values {list(f.values)!r}", v)
+                if f.categorical and not any(value_kind(v) == value_kind(x) and v == x for x in f.values):  # 0 is not false
+                    allowed = "[" + ", ".join(as_written(x) for x in f.values) + "]"
+                    raise ConfigError(where, f"must be one of the lever's values {allowed}, got {as_written(v)}")
                 if not f.categorical and (isinstance(v, bool) or not isinstance(v, (int, float)) or not f.bounds[0] <= v <= f.bounds[1]):
                     raise _bad(where, f"a number in the lever's bounds [{f.bounds[0]:g}, {f.bounds[1]:g}]", v)
         if self.robustness.policies and self.robustness.scenarios < 1:
@@ -511,10 +616,14 @@ def read_study(schema: type[T], name_or_path: str | Path, folder: str, key: str)
 
 
 def parse(schema: type[T], data: Any, source: str = "") -> T:
-    """A study mapping (as read from YAML) as ``schema``; every mistake is one ConfigError naming the key."""
-    if not isinstance(data, dict):
-        raise ConfigError(folder_key(schema), f"must be a mapping of {', '.join(file_keys(schema))}; got {data!r}")
-    obj = _build(schema, data, "", "")
+    """A study mapping (as read from YAML) as ``schema``; every mistake is one ConfigError naming the key (and, with a
+    ``source``, the file: a :class:`StudyError`)."""
+    try:
+        if not isinstance(data, dict):
+            raise ConfigError(folder_key(schema), f"must be a mapping of {', '.join(file_keys(schema))}; got {_shown(data)}")
+        obj = _build(schema, data, "", "")
+    except ConfigError as err:  # a file read names itself in every mistake (StudyError)
+        raise in_study(err, source) from None
     obj.source = source
     return obj
 
@@ -559,8 +668,9 @@ def _build(schema: type, data: Any, where: str, named: str) -> Any:
     except MissingMandatoryValue as ex:
         raise ConfigError(_field_key(schema, ex.full_key, where, named), "a value is required and none was given") from None
     except OmegaConfBaseException as ex:
-        name = str(ex.full_key).split("[")[0].split(".")[0]
-        raise _bad(_field_key(schema, name, where, named), _allowed_text(schema, name), data.get(name)) from None
+        name = _failing_field(schema, plain, ex)
+        key, allowed = _field_key(schema, name, where, named), _allowed_text(schema, name)
+        raise ConfigError(key, f"must be {allowed}, got {_shown(data.get(name))}") from None
     _check_values(obj, where, named)
     changes = {}
     for k, v in nested.items():
@@ -575,6 +685,24 @@ def _build(schema: type, data: Any, where: str, named: str) -> Any:
     if hasattr(obj, "check"):
         obj.check(named)
     return obj
+
+
+def _failing_field(schema: type, plain: dict, ex: Any) -> str:
+    """The field of ``schema`` whose value OmegaConf refused: the first part of the error's key, or where OmegaConf names
+    none (a mapping given for a list, or a list for a mapping, fails the merge as a whole), the field that fails alone."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    name = str(ex.full_key or "").split("[")[0].split(".")[0]
+    if name in plain:
+        return name
+    base = OmegaConf.structured(schema)
+    for k, v in plain.items():
+        try:
+            OmegaConf.merge(base, {k: v})
+        except OmegaConfBaseException:
+            return str(k)
+    return name
 
 
 def _item_key(prefix: str, i: int, data: Any) -> str:
