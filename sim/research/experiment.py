@@ -255,13 +255,16 @@ def difference_values(exp: Experiment, runs) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)[cols] if out else pd.DataFrame(columns=cols)
 
 
-def check_differences(exp: Experiment, cfgs: Sequence[Any]) -> None:
+def check_differences(exp: Experiment, cfgs: Sequence[Any]) -> list[str]:
     """Every difference row asks for what the runs will have, known from their composed configs ``cfgs`` before the first
-    run: a bloc and a stage of their world (``world.blocs``, ``world.stages``), a year some run reaches (a series row's
-    ``year``, a calendar year in a row's key; a year only some scenarios reach reads as not reached in the others).
-    A :class:`~sim.research.study.StudyError` naming the row's field and the file otherwise."""
+    run: a bloc and a stage of their world (``world.blocs``, ``world.stages``), a year not before the runs start (a
+    series row's ``year``, a calendar year in a row's key). A :class:`~sim.research.study.StudyError` naming the row's
+    field and the file otherwise. A year after the runs end is no mistake (the main experiment's 2035 rows with
+    ``years=20``): the row reads n/a, as a year only some scenarios reach reads as not reached in the others; the
+    notes returned say so, one per such row."""
+    notes: list[str] = []
     if not cfgs:
-        return
+        return notes
     blocs = list(dict.fromkeys(b for c in cfgs for b in c.world.blocs))
     stages = list(dict.fromkeys(st for c in cfgs for st in c.world.stages))
     first = min(c.world.start_year for c in cfgs)
@@ -273,10 +276,11 @@ def check_differences(exp: Experiment, cfgs: Sequence[Any]) -> None:
     def bad(at: str, problem: str) -> ConfigError:
         return in_study(ConfigError(at, problem), exp.source)
 
-    def check_year(at: str, year: int, what: str) -> None:
-        if not first <= year <= last:
-            more = f" or more years (years={year - first + 1} reaches {year})" if year > last else ""
-            raise bad(at, f"{what} {year}, outside {runs}; allowed: choose a year in {span}{more}")
+    def check_year(at: str, label: str, year: int, what: str) -> None:
+        if year < first:
+            raise bad(at, f"{what} {year}, before {runs}; allowed: a year from {first}")
+        if year > last:
+            notes.append(f"{at} ({label}): {what} {year}, after {runs}: it reads n/a (years={year - first + 1} reaches it)")
 
     scenarios = ", ".join(dict.fromkeys(exp.scenarios))
     for i, row in enumerate(exp.differences):
@@ -287,11 +291,12 @@ def check_differences(exp: Experiment, cfgs: Sequence[Any]) -> None:
                     f"{at}.{name}", f"unknown {name} '{value}'; allowed: the {name}s of the runs' world (scenarios {scenarios}): {', '.join(known)}"
                 )
         if row.series is not None:
-            check_year(f"{at}.year", int(row.year), "the row reads the year")
+            check_year(f"{at}.year", row.label, int(row.year), "the row reads the year")
         if row.key is not None:
             for part in row.key.split("."):
                 if len(part) == 4 and part.isdigit():
-                    check_year(f"{at}.key", int(part), f"'{row.key}' names the year")
+                    check_year(f"{at}.key", row.label, int(part), f"'{row.key}' names the year")
+    return notes
 
 
 def check_difference_keys(exp: Experiment, run_dir: str | Path) -> None:
@@ -868,7 +873,8 @@ def main(argv: list[str] | None = None) -> int:
             cfgs = compose_jobs([o for _, _, o in (jobs[:: exp.seeds] if a.report_only else jobs)])
         except ConfigError as err:
             raise from_file_overrides(err, own, exp.source, a.overrides) from None
-        check_differences(exp, cfgs)  # the rows' blocs, stages and years, before the first run
+        for note in check_differences(exp, cfgs):  # the rows' blocs, stages and years, before the first run
+            print(f"note: {note}")
         workers = a.workers or default_workers()
         if a.report_only:  # only the runs of this design, before the report is touched
             check_report_only(exp, out, {s: c.scenario.name for (s, _, _), c in zip(jobs[:: exp.seeds], cfgs)})
