@@ -1012,7 +1012,7 @@ def _file_error(config_path: str, body: str, cause: Any, overrides: list[str], e
             return ConfigError(key, f"unknown key: {shown} is read under '{group}', so it holds {group}'s keys without '{group}:' above them")
     if not key and file is not None and any(w in body for w in _MERGE_JARGON):
         try:
-            data = source.fast_load(text) if source.fast_loader() is not None else None
+            data = source.fast_load(text)
         except Exception:  # noqa: BLE001 - composing read it already
             data = None
         found = _first_mismatch(data, _schema_type(package), package) if data is not None else None
@@ -1278,14 +1278,8 @@ def _config_file_problem(p: Path) -> str | None:
     except UnicodeDecodeError as ex:
         line = data[: ex.start].count(b"\n") + 1
         return f"is not UTF-8 text (byte 0x{data[ex.start]:02x} on line {line}); allowed: UTF-8 text (save the file as UTF-8)"
-    if source.fast_loader() is None:  # no libyaml: OmegaConf's own loader, which refuses a key twice too
-        from omegaconf._utils import get_yaml_loader
-
-        loader = get_yaml_loader()
-    else:
-        loader = source.fast_loader()
     try:
-        source.fast_load(text, loader)
+        source.fast_load(text)
     except yaml.YAMLError as ex:
         return f"is not valid YAML: {checks.yaml_problem(ex)}"
     return None

@@ -104,10 +104,12 @@ def fast_loader() -> Any:
 
 
 def fast_load(text: str, loader: Any = None) -> Any:
-    """The Python object of a YAML document, as OmegaConf's loader gives it (``loader``: :func:`fast_loader`'s)."""
+    """The Python object of a YAML document, as OmegaConf's loader gives it (``loader``: :func:`fast_loader`'s; without
+    libyaml, OmegaConf's own loader, which is slower and refuses a key twice too)."""
     import yaml
+    from omegaconf._utils import get_yaml_loader
 
-    return yaml.load(text, Loader=loader or fast_loader())  # noqa: S506 - a safe loader (CSafeLoader) with OmegaConf's rules
+    return yaml.load(text, Loader=loader or fast_loader() or get_yaml_loader())  # noqa: S506 - a safe loader with OmegaConf's rules
 
 
 def register() -> None:
