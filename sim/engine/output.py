@@ -342,6 +342,21 @@ def clear_stale_staging(final: Path) -> None:
                 os.replace(d, final)
 
 
+def _step_aside(final: Path, new: Path) -> Path:
+    """Put the complete directory ``new`` in the place of the directory ``final``: ``final`` steps aside into a hidden
+    sibling ``.<name>.old-<host>-<pid>-<random>`` only now, and comes back if the rename of ``new`` fails. Returns the
+    sibling, for the caller to empty (a process killed between the two renames leaves it for
+    :func:`clear_stale_staging`, which puts it back)."""
+    old = Path(tempfile.mkdtemp(prefix=f".{final.name}{OLD}{_HOST}-{os.getpid()}-", dir=final.parent))
+    os.replace(final, old)
+    try:
+        os.replace(new, final)
+    except BaseException:
+        os.replace(old, final)
+        raise
+    return old
+
+
 def _keep_mode(final: Path, staged: Path) -> None:
     """A directory written beside ``final`` to replace it takes ``final``'s permissions and group where ``final``
     exists (an empty directory the user made for the run, say with a shared group's setgid bit): the rename that
@@ -384,10 +399,7 @@ class RunWriter:
                 if ex.errno in (errno.ENOTEMPTY, errno.EEXIST):
                     raise ConfigError(self.key, f"'{self.final}' received another run while this one ran; this run was not kept") from None
                 raise
-            old = Path(tempfile.mkdtemp(prefix=f".{self.final.name}{OLD}{_HOST}-{os.getpid()}-", dir=self.final.parent))
-            os.replace(self.final, old)  # the old run steps aside only now that the new one is complete
-            os.replace(self.path, self.final)
-            shutil.rmtree(old, ignore_errors=True)
+            shutil.rmtree(_step_aside(self.final, self.path), ignore_errors=True)
         return self.final
 
     def discard(self) -> None:
@@ -426,13 +438,7 @@ def staged_dir(final: str | Path, own: Callable[[str], bool]) -> Iterator[Path]:
         if not final.is_dir():
             os.replace(tmp, final)
             return
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}{OLD}{_HOST}-{os.getpid()}-", dir=final.parent))
-        os.replace(final, old)  # the old directory steps aside only now that the new one is complete
-        try:
-            os.replace(tmp, final)
-        except BaseException:
-            os.replace(old, final)
-            raise
+        old = _step_aside(final, tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
