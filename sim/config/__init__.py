@@ -256,6 +256,8 @@ class InvestmentConfig:
     brownfield_planning_factor: float = f(1.0, lo=0.0, hi=1.0)
     brownfield_permitting_factor: float = f(1.0, lo=0.0, hi=1.0)
     brownfield_construction_factor: float = f(1.0, lo=0.0, hi=1.0)
+    entrant_technology_share: float = f(0.0, lo=0.0, hi=1.0)  # a new firm's plant starts with the process technology of its bloc-stage's
+    # operating plants: innovation factor = (their capacity-weighted mean) ^ this; 0: factor 1, the technology of the start (the rule before)
 
 
 @dataclass

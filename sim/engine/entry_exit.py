@@ -243,6 +243,7 @@ def add_entrants(
         rd_propensity=rng.uniform(T.rd_propensity[b, 0], T.rd_propensity[b, 1], n),
         tax_rate=T.tax_rate[b],
         employees=5.0,
+        innovation_factor=1.0 if model.entrant_technology is None else model.entrant_technology[b, s],
     )
     inv.start_projects(pop, rows, T, rng, model.quarter, nameplate, greenfield=True)
     model.counters["started"][b, s] += n

@@ -46,7 +46,7 @@ def expectations(model: ChainModel, supply: tuple[np.ndarray, np.ndarray, np.nda
         nameplate = cap + committed
         util = np.where(np.isfinite(feed) & (nameplate > 0), np.minimum(util, feed / np.maximum(nameplate, 1e-9)), util)
     util = np.clip(util, 0.0, model.world.markets.max_utilisation)
-    unit = T.input_per_t[None, :] * input_price + entrant_processing_cost(T)
+    unit = T.input_per_t[None, :] * input_price + entrant_processing_cost(T, model.entrant_technology)
     pf = model.price_floors
     home = domestic_sales_share(model, cap, committed) if pf.domestic_only.any() else None  # a floor on domestic sales alone
     util = floor_covered_utilisation(util, pf.investor_floor(), unit, model.world.markets.max_utilisation, home, pf.domestic_only)
@@ -215,7 +215,7 @@ def long_run_price(model: ChainModel, input_price: np.ndarray, rate: np.ndarray,
         p* = input_per_t x input + processing + (fixed + (capex (1 - support) / (annuity x discount) - tax x capex / dep)
              / (1 - tax)) / target utilisation   (per kg; capex and fixed cost per kt and year)."""
     T, w = model.tables, model.world
-    proc = entrant_processing_cost(T)
+    proc = entrant_processing_cost(T, model.entrant_technology)
     capex = T.capex_musd_per_kt
     fixed = T.fixed_cost_share * capex
     tax = T.tax_rate[:, None]
@@ -455,6 +455,7 @@ def do_investment(model: ChainModel) -> None:
     ms = inv.advance_projects(pop, T, q, model.instruments.permit_factor, model.instruments.permit_cap_years)
     for kind, rows in ms.items():
         model.log_rows(kind, rows)
+    model.entrant_technology = entrant_technology(model)  # read by this quarter's investors, entrants and sponsors
     supply = supply_now(model)  # the firms' capacity and pipeline after the projects' advance; unchanged until the gate
     E = expectations(model, supply)
     model.investor_view = E  # read later this quarter by entry_exit.sell_plants (a plant's value to a buyer)
@@ -524,13 +525,34 @@ def entrant_pi(model: ChainModel, E: inv.Expectations) -> np.ndarray:
     B, S = T.B, T.S
     b, s = np.meshgrid(np.arange(B), np.arange(S), indexing="ij")
     return inv.profitability_index(
-        b, s, entrant_processing_cost(T), T, E, model.world.investment.horizon_years, model.world.finance.depreciation_years
+        b, s, entrant_processing_cost(T, model.entrant_technology), T, E, model.world.investment.horizon_years, model.world.finance.depreciation_years
     )
 
 
-def entrant_processing_cost(T) -> np.ndarray:
-    """(B, S) processing cost of a typical new plant: the bloc-stage cost at the entrant's experience (cost index 1)."""
+def entrant_processing_cost(T, technology: np.ndarray | None = None) -> np.ndarray:
+    """(B, S) processing cost of a typical new plant: the bloc-stage cost at the entrant's experience (cost index 1) and
+    process technology (``technology``: its innovation factor per bloc-stage, :func:`entrant_technology`; None: 1)."""
     exp_factor = (T.entrant_experience_years / T.experience_ref_years) ** (-T.learning_b)
-    if T.cost_floor_share.any():  # learning lowers the cost above the floor only (processing_cost)
-        exp_factor = T.cost_floor_share + (1.0 - T.cost_floor_share) * exp_factor
-    return T.processing_cost_usd_per_kg * exp_factor[None, :]
+    gain = exp_factor[None, :] if technology is None else exp_factor[None, :] * technology
+    if T.cost_floor_share.any():  # learning and innovation lower the cost above the floor only (processing_cost)
+        gain = T.cost_floor_share[None, :] + (1.0 - T.cost_floor_share[None, :]) * gain
+    return T.processing_cost_usd_per_kg * gain
+
+
+def entrant_technology(model: ChainModel) -> np.ndarray | None:
+    """(B, S) the innovation factor (agents.firms.innovate) a new firm's plant starts with: the capacity-weighted mean of
+    its bloc-stage's operating plants' factors, raised to ``investment.entrant_technology_share`` (docs/ODD.md 7.7,
+    Entry); 1 where the bloc-stage has no operating plant. None with the share 0: every new plant starts at 1 (the rule
+    before December 2026). A new plant is built with the equipment and practice its bloc's industry uses now (suppliers,
+    engineers and staff move between firms); the learning by doing of its own output still starts from
+    ``entrant_experience_years``."""
+    theta = model.world.investment.entrant_technology_share
+    if theta <= 0.0:
+        return None
+    T, pop = model.tables, model.pop
+    here = np.flatnonzero(pop.operating & pop.alive & (pop.capacity_t > 0.0))
+    b, s, cap = pop.bloc[here], pop.stage[here], pop.capacity_t[here]
+    total = T.bs_sum(b, s, cap)
+    weighted = T.bs_sum(b, s, cap * pop.innovation_factor[here])
+    mean = np.divide(weighted, total, out=np.ones_like(total), where=total > 0.0)
+    return mean if theta == 1.0 else mean**theta

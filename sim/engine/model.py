@@ -72,6 +72,8 @@ class ChainModel(mesa.Model):
         self.quarter = -1  # index of the quarter being simulated (0 = first)
         self.last_clearing: dict[int, StageClearing] = {}
         self.pi_entrant = np.zeros((T.B, T.S))  # profitability index of a typical new plant, set by investment for entry
+        self.entrant_technology: np.ndarray | None = None  # (B, S) a new plant's innovation factor, set by investment (None: 1)
+        self.offered_t = np.zeros((T.B, T.S))  # t each bloc-stage's plants offered this quarter (sim.engine.prices)
         self.investor_view: inv.Expectations | None = None  # this quarter's investors' expectations (set by investment)
         self.first_outputs: list[np.ndarray] = []  # rows of (bloc, stage, birth quarter, first-output quarter)
         counted = ("started", "stalled", "constrained", "abandoned", "entrants", "exits", "financed", "acquired")

@@ -66,6 +66,7 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
     sup = cl.suppliers
     sup_bloc = pop.bloc[sup]
     avail = np.bincount(sup_bloc, weights=pop.potential_t[sup], minlength=B)
+    model.offered_t[:, s] = avail  # read by the recorder: a bloc-stage that offered nothing has no utilisation this quarter
     orders = market_orders(model, s, sup)
     wanted = np.bincount(cl.class_bloc, weights=cl.demand, minlength=B)
     got = np.bincount(cl.class_bloc, weights=cl.delivered_to_class, minlength=B)
