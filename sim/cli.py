@@ -34,7 +34,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from sim.config import CONF_DIR, ConfigError, compose, register_configs, to_config
+from sim.config import CONF_DIR, ConfigError, check_override, compose, register_configs, to_config
 
 register_configs()
 
@@ -238,8 +238,7 @@ def check_arguments(args: list[str]) -> None:
                 "unknown option; python -m sim takes overrides key=value, -m (multirun), --config-dir DIR and Hydra's flags "
                 "(see python -m sim --help); --seeds and --workers belong to python -m sim.validate and sim.experiment",
             )
-        if "=" not in a and not a.startswith("~"):
-            raise ConfigError(a, f"an override is key=value (e.g. years=5), or ~key to remove a key; got '{a}'")
+        check_override(a)
 
 
 # Launcher settings that Hydra's schemas type but do not bound: (check, what is allowed).

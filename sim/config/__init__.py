@@ -1230,7 +1230,15 @@ def override_list(overrides: Any) -> list[str]:
     for o in items:
         if not isinstance(o, str):
             raise ConfigError("overrides", f"must be {example}, got {o!r} among them")
+        check_override(o)
     return items
+
+
+def check_override(line: str) -> None:
+    """One override is ``key=value`` (or ``~key``): a bare word ('years 5') is one ConfigError naming it, on the command
+    line and from Python alike."""
+    if "=" not in line and not line.startswith("~"):
+        raise ConfigError(line, f"an override is key=value (e.g. years=5), or ~key to remove a key; got '{line}'")
 
 
 def check_config_dir(config_dir: str | Path) -> Path:

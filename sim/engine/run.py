@@ -15,7 +15,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from sim.config import Config, check_config
+from sim.checks import ConfigError
+from sim.config import Config, check_config, override_list
 from sim.config.sizes import run_bytes
 from sim.engine import allocator, numerics, output
 from sim.engine.model import ChainModel
@@ -63,6 +64,11 @@ def run(cfg: Config, overrides: list[str] | None = None, progress: Callable[[str
     when the run is complete (sim.engine.output.RunWriter); a run that raises leaves nothing behind."""
     started = time.time()
     check_config(cfg)
+    overrides = None if overrides is None else override_list(overrides)  # what the manifest records: a list of strings
+    if progress is not None and not callable(progress):
+        raise ConfigError(
+            "progress", f"must be a function that takes one line of text (e.g. print), or None, got {progress!r} (cfg.progress turns the display on)"
+        )
     allocator.choice()  # a bad LITTLE_GIANTS_MALLOC fails here, before anything is written
     writer = None
     if cfg.output.write:

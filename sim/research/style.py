@@ -35,6 +35,8 @@ from matplotlib.category import StrCategoryFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedFormatter, FixedLocator, FuncFormatter
 
+from sim.checks import ConfigError
+
 # --------------------------------------------------------------------------------------------------
 # Palettes
 # --------------------------------------------------------------------------------------------------
@@ -131,7 +133,10 @@ def units_note(stages: Iterable[str]) -> str:
 # Colours and styles per key
 # --------------------------------------------------------------------------------------------------
 def _unique(values: Iterable[Any]) -> list[str]:
-    """The distinct values in order of appearance, as strings (a pandas column is reduced by pandas first)."""
+    """The distinct values in order of appearance, as strings (a pandas column is reduced by pandas first). One name
+    given as a string is refused: its letters are not names."""
+    if isinstance(values, str):
+        raise ConfigError("names", f"must be a list of names or a column, got the string {values!r}: write [{values!r}]")
     if hasattr(values, "unique"):
         values = values.unique()
     return list(dict.fromkeys(str(v) for v in values if not (isinstance(v, float) and math.isnan(v))))
@@ -203,11 +208,29 @@ def rc(width: str | float = "double") -> dict[str, Any]:
 
 
 def width_in(width: str | float) -> float:
+    """A figure width in inches: one of :data:`WIDTHS` or a positive number of inches."""
     if isinstance(width, str):
         if width not in WIDTHS:
-            raise ValueError(f"unknown width '{width}'; allowed: {', '.join(WIDTHS)} or inches")
+            raise ConfigError("width", f"unknown width '{width}'; allowed: {', '.join(WIDTHS)} or inches")
         return WIDTHS[width]
-    return float(width)
+    return _inches("width", width)
+
+
+def _inches(name: str, value: Any) -> float:
+    """``value`` as a positive, finite number of inches; ConfigError naming ``name`` otherwise."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = math.nan
+    if isinstance(value, bool) or not (math.isfinite(x) and x > 0):
+        allowed = f"one of {', '.join(WIDTHS)} or " if name == "width" else ""
+        raise ConfigError(name, f"must be {allowed}a positive number of inches, got {value!r}")
+    return x
+
+
+def _height(height: Any, w: float) -> float:
+    """The figure's height in inches: ``height`` if given (positive), else 0.62 x its width."""
+    return 0.62 * w if height is None else _inches("height", height)
 
 
 def figure(nrows: int = 1, ncols: int = 1, width: str | float = "double", height: float | None = None, **subplots_kw) -> tuple[Figure, np.ndarray]:
@@ -215,7 +238,7 @@ def figure(nrows: int = 1, ncols: int = 1, width: str | float = "double", height
     inches (default: 0.62 x width), constrained layout. The fonts of :func:`rc` are fixed when the axes are made."""
     w = width_in(width)
     with matplotlib.rc_context(rc(width)):
-        fig = StyledFigure(figsize=(w, height if height is not None else 0.62 * w), layout="constrained")
+        fig = StyledFigure(figsize=(w, _height(height, w)), layout="constrained")
         axes = fig.subplots(nrows, ncols, squeeze=False, **subplots_kw)
     fig._style_rc = rc(width)  # noqa: SLF001 - read by styled() for texts added later
     return fig, axes
@@ -224,7 +247,7 @@ def figure(nrows: int = 1, ncols: int = 1, width: str | float = "double", height
 def blank(width: str | float = "double", height: float | None = None) -> Figure:
     """A figure without axes in the project's style (for subfigures or a custom grid: add them inside :func:`styled`)."""
     w = width_in(width)
-    fig = StyledFigure(figsize=(w, height if height is not None else 0.62 * w), layout="constrained")
+    fig = StyledFigure(figsize=(w, _height(height, w)), layout="constrained")
     fig._style_rc = rc(width)  # noqa: SLF001
     return fig
 
@@ -255,6 +278,8 @@ def save(fig: Figure, path: str | Path, formats: Sequence[str] = ("png", "pdf"),
     the same figure gives the same file. The constrained layout is worked out for the first format and kept for the
     others (the same page in each file, without laying every text out again: about a quarter of a PDF's time); the
     figure keeps its layout engine afterwards."""
+    if isinstance(formats, str):
+        raise ConfigError("formats", f"must be a list of file formats such as ['png', 'pdf'], got the string {formats!r}: write [{formats!r}]")
     path = Path(path)
     if not path.parent.is_dir():  # named as the user gave it, not as the temporary file beside it
         raise FileNotFoundError(f"no directory {path.parent} to save {path.name} in; create it first")
