@@ -26,17 +26,23 @@ side and counts them, unless a censoring value (such as the horizon) is given. T
 functions treat it as right-censored at the end of the run: ``timeline_table`` takes quantiles over
 all seeds with "never" after every reached time (a quantile is then a value, a lower bound or
 never), ``timeline_differences`` counts the pairs in which one side or neither reached.
+
+A user's mistake (an argument of the wrong kind, a column, bloc, stage or tier that is not there, a number out of
+range, a path that is not a run, one table given in another's place, a filter that matched nothing) raises one
+:class:`sim.checks.ConfigError` naming the argument and what is allowed (also a TypeError, KeyError or
+FileNotFoundError where one was raised before), never an empty frame or figure.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import warnings
 import zlib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -65,6 +71,132 @@ DESIGNATED_TIERS = TIERS[1:]
 # "Timeline Estimates for Western Rare Earth Independence": mine development 3-7, processing 5-10,
 # downstream manufacturing 7-15). Used when conf/validation/targets.yaml has no such target.
 REFERENCE_RANGES = {"mining": (3.0, 7.0), "separation": (5.0, 10.0), "metal": (5.0, 10.0), "magnet": (7.0, 15.0)}
+
+
+# ----------------------------------------------------------------------------------------------
+# A user's mistake: one ConfigError naming the argument and what is allowed (never pandas', numpy's or
+# matplotlib's error, nor an empty frame or figure). Where the API raised a TypeError, KeyError or
+# FileNotFoundError before, the error is also one of those.
+# ----------------------------------------------------------------------------------------------
+class ArgumentTypeError(ConfigError, TypeError):
+    """An argument of the wrong kind (a number for a list, a path for runs): a one-line ConfigError that is also a TypeError."""
+
+
+class MissingColumn(ConfigError, KeyError):
+    """A table without a column the call needs: a one-line ConfigError that is also a KeyError."""
+
+    __str__ = BaseException.__str__  # the message as it is (KeyError's would quote it)
+
+
+class NotFound(ConfigError, FileNotFoundError):
+    """A file or directory the user names that does not exist: a one-line ConfigError that is also a FileNotFoundError."""
+
+
+def _got(value: Any) -> str:
+    """A short description of a value a user passed, for "got ..." (never a whole frame or a long list of runs)."""
+    if isinstance(value, str):
+        return f"the string '{value}'"
+    if value is None or isinstance(value, (bool, int, float, np.integer, np.floating)):
+        return str(value)
+    if isinstance(value, pd.DataFrame):
+        return "DataFrame"
+    if isinstance(value, Run):
+        return f"Run ({value.name})"
+    if isinstance(value, os.PathLike):
+        return f"the path {value}"
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, Run) for v in value):
+        return f"{type(value).__name__} of {len(value)} Run(s)"
+    text = repr(value)
+    return type(value).__name__ + (f" {text}" if len(text) <= 60 else "")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _number(value: Any, arg: str, lo: float, hi: float, open_interval: bool = False) -> float:
+    """``value`` as a float in [lo, hi] (``open_interval``: in (lo, hi))."""
+    interval = f"({lo:g}, {hi:g})" if open_interval else f"[{lo:g}, {hi:g}]"
+    if not _is_number(value) or math.isnan(float(value)):
+        raise ArgumentTypeError(arg, f"must be a number in {interval}, got {_got(value)}")
+    inside = lo < value < hi if open_interval else lo <= value <= hi
+    if not inside:
+        raise ConfigError(arg, f"must be a number in {interval}, got {value}: outside it")
+    return float(value)
+
+
+def _positive_int(value: Any, arg: str) -> int:
+    """A whole number >= 1 (an int, or a float with no fraction)."""
+    if not _is_number(value) or not float(value).is_integer() or value < 1:
+        raise (ConfigError if _is_number(value) else ArgumentTypeError)(arg, f"must be a positive integer, got {_got(value)}")
+    return int(value)
+
+
+def _pair(value: Any, arg: str, form: str) -> tuple[float, float]:
+    """Two numbers (a tuple, list or array of length 2), as ``form`` describes them."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (Sequence, np.ndarray)) or len(value) != 2:
+        raise ArgumentTypeError(arg, f"must be {form}, got {_got(value)}")
+    if not all(_is_number(v) and not math.isnan(float(v)) for v in value):
+        raise ArgumentTypeError(arg, f"must be {form} (two numbers), got {_got(value)}")
+    return value[0], value[1]
+
+
+def _band(band: Any, arg: str = "band") -> tuple[float, float]:
+    """A pair (lo, hi) of quantiles in [0, 1]."""
+    lo, hi = _pair(band, arg, "a pair (lo, hi) of quantiles in [0, 1], e.g. (0.1, 0.9)")
+    _number(lo, f"{arg}[0]", 0.0, 1.0)
+    _number(hi, f"{arg}[1]", 0.0, 1.0)
+    return lo, hi
+
+
+def _fractions(values: Any, arg: str) -> list[float]:
+    """A sequence of numbers in [0, 1] (quantiles)."""
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, (Sequence, np.ndarray)):
+        raise ArgumentTypeError(arg, f"must be a sequence of numbers in [0, 1], e.g. (0.05, 0.5, 0.95), got {_got(values)}")
+    for i, q in enumerate(values):
+        _number(q, f"{arg}[{i}]", 0.0, 1.0)
+    return list(values)
+
+
+def _one_name(value: Any, arg: str, what: str = "column name") -> str:
+    """One name (a string), not a list of them."""
+    if not isinstance(value, str):
+        raise ArgumentTypeError(arg, f"must be one {what} (a string), got {_got(value)}")
+    return value
+
+
+def _names(value: Any, arg: str, what: str = "column name") -> list[str]:
+    """None (none), one name, or a list or tuple of names."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, (list, tuple, pd.Index)) or not all(isinstance(v, str) for v in value):
+        raise ArgumentTypeError(arg, f"must be a {what} or a list of them, got {_got(value)}")
+    return list(value)
+
+
+def _year_map(value: Any, arg: str, form: str, lo: float | None = None, hi: float | None = None) -> dict[Any, float]:
+    """A mapping ``form`` of years to numbers (in [lo, hi] when given); None is none."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ArgumentTypeError(arg, f"must be a mapping {form}, got {_got(value)}")
+    for year, v in value.items():
+        if not _is_number(year) or not _is_number(v):
+            raise ArgumentTypeError(arg, f"must be a mapping {form} of numbers, got {year!r}: {_got(v)}")
+        if lo is not None and hi is not None:
+            _number(v, f"{arg}[{year!r}]", lo, hi)
+    return dict(value)
+
+
+def _path_arg(value: Any, arg: str, what: str, hint: str = "") -> Path:
+    """A path the user gives (a non-empty str or a Path), expanded."""
+    if isinstance(value, str) and not value.strip():
+        raise ConfigError(arg, f"an empty path: give {what} ('.' for the current directory)")
+    if not isinstance(value, (str, os.PathLike)):
+        raise ArgumentTypeError(arg, f"must be {what} (a str or Path), got {_got(value)}{hint}")
+    return Path(value).expanduser()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -130,9 +262,8 @@ class Run:
     # one read-once attribute per table (``run.timeseries``, ``run.national``, ...), set below the class from TABLES
 
     def table(self, name: str) -> pd.DataFrame:
-        """One of :data:`TABLES` by name."""
-        if name not in TABLES:
-            raise ValueError(f"unknown table '{name}'; allowed: {', '.join(TABLES)}")
+        """One of :data:`TABLES` by name (empty when the run did not write it: a national table of a rare-earth run)."""
+        _check_table_name(name)
         return getattr(self, name)
 
 
@@ -165,20 +296,29 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return obj
 
 
-class RunsNotFound(ConfigError, FileNotFoundError):
+class RunsNotFound(NotFound):
     """A run directory or results root that does not exist: a one-line ConfigError that is also a FileNotFoundError."""
+
+
+def _check_run_dir(p: Path, arg: str) -> None:
+    """``p`` is a run directory (it holds manifest.json or config.yaml): else RunsNotFound or ConfigError naming it."""
+    if not p.exists():
+        raise RunsNotFound(arg, f"run directory not found: {p}")
+    if not p.is_dir():
+        raise ConfigError(arg, f"not a run directory (a file): {p}")
+    if not (p / "manifest.json").is_file() and not (p / "config.yaml").is_file():
+        below = _find_run_dirs(p)
+        if below:  # a results root or sweep directory where one run was expected
+            raise ConfigError(arg, f"not a run directory but a directory of {len(below)} run(s): {p}; load them with load_runs('{p}')")
+        raise ConfigError(arg, f"not a run directory (no manifest.json or config.yaml): {p}")
 
 
 def load_run(path: str | Path) -> Run:
     """Open one run directory (complete or not). Raises RunsNotFound (a ConfigError and FileNotFoundError) for a
-    missing path and ConfigError (a ValueError) for a directory that holds no run (neither manifest.json nor config.yaml)."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise RunsNotFound("path", f"run directory not found: {p}")
-    if not p.is_dir():
-        raise ConfigError("path", f"not a run directory (a file): {p}")
-    if not (p / "manifest.json").is_file() and not (p / "config.yaml").is_file():
-        raise ConfigError("path", f"not a run directory (no manifest.json or config.yaml): {p}")
+    missing path and ConfigError (a ValueError) for a directory that holds no run (neither manifest.json nor config.yaml);
+    ``path`` must be one directory (a str or Path; several runs: :func:`load_runs`)."""
+    p = _path_arg(path, "path", "one run directory", "; for several runs: load_runs(DIR) or load_runs([DIR, ...])")
+    _check_run_dir(p, "path")
     return Run(path=p, manifest=_read_json(p / "manifest.json"), summary=_read_json(p / "summary.json") or {})
 
 
@@ -205,9 +345,16 @@ def load_runs(paths_or_root: str | Path | Iterable[str | Path], complete_only: b
     With ``complete_only`` (default) a run whose manifest is missing or whose status is not
     ``complete`` (interrupted or failed) is skipped; a warning gives the number skipped and the
     result's ``.skipped`` lists them with the reason. Runs come back sorted by path.
+
+    Every directory of a list must be a run directory (one that does not exist, a file, or a directory holding
+    neither manifest.json nor config.yaml is a ConfigError naming it); only a run found in it to be incomplete,
+    failed or unreadable is skipped.
     """
-    if isinstance(paths_or_root, (str, Path)):
-        root = Path(paths_or_root).expanduser()
+    if not isinstance(complete_only, (bool, np.bool_)):
+        raise ArgumentTypeError("complete_only", f"must be True or False, got {_got(complete_only)}")
+    form = "a directory or a list of run directories"
+    if isinstance(paths_or_root, (str, os.PathLike)):
+        root = _path_arg(paths_or_root, "paths_or_root", form)
         if not root.exists():
             raise RunsNotFound("paths_or_root", f"no such directory: {root}")
         if not root.is_dir():
@@ -216,7 +363,15 @@ def load_runs(paths_or_root: str | Path | Iterable[str | Path], complete_only: b
         if not dirs:
             raise ConfigError("paths_or_root", f"no run directories (manifest.json or config.yaml) under {root}")
     else:
-        dirs = sorted(Path(p).expanduser() for p in paths_or_root)
+        if isinstance(paths_or_root, (Run, Mapping, pd.DataFrame)) or not isinstance(paths_or_root, Iterable):
+            raise ArgumentTypeError("paths_or_root", f"must be {form}, got {_got(paths_or_root)}")
+        given = list(paths_or_root)
+        dirs = []
+        for i, d in enumerate(given):
+            hint = ": these runs are loaded already" if isinstance(d, Run) else ""
+            dirs.append(_path_arg(d, f"paths_or_root[{i}]", "a run directory", hint))
+            _check_run_dir(dirs[-1], f"paths_or_root[{i}]")
+        dirs.sort()
         if not dirs:
             raise ConfigError("paths_or_root", "no run directories given: pass a results root, a sweep directory or a list of run directories")
     runs, skipped = [], []
@@ -240,18 +395,30 @@ def load_runs(paths_or_root: str | Path | Iterable[str | Path], complete_only: b
     return Runs(runs, skipped)
 
 
-def _as_runs(runs: Run | Iterable[Run]) -> list[Run]:
-    out = [runs] if isinstance(runs, Run) else list(runs)
-    bad = [type(r).__name__ for r in out if not isinstance(r, Run)]
+def _as_runs(runs: Run | Iterable[Run], arg: str = "runs", allow_empty: bool = False) -> list[Run]:
+    """One run or a list of them (from load_run/load_runs): not a path, a table, a summary dict, nor an empty list."""
+    load = "; load them first: load_runs(DIR) or load_run(DIR)"
+    if isinstance(runs, Run):
+        return [runs]
+    if isinstance(runs, (str, os.PathLike)):
+        raise ArgumentTypeError(arg, f"expected Run objects (from load_run/load_runs), got a path ({runs}){load}")
+    if isinstance(runs, (pd.DataFrame, Mapping)) or not isinstance(runs, Iterable):
+        what = "DataFrame (a table: this call reads the runs themselves)" if isinstance(runs, pd.DataFrame) else ""
+        raise ArgumentTypeError(arg, f"expected Run objects (from load_run/load_runs), got {what or _got(runs)}{load}")
+    out = list(runs)
+    bad = [r for r in out if not isinstance(r, Run)]
     if bad:
-        raise TypeError(f"expected Run objects (from load_run/load_runs), got {bad[0]}")
+        hint = load if isinstance(bad[0], (str, os.PathLike)) else ""
+        raise ArgumentTypeError(arg, f"expected Run objects (from load_run/load_runs), got {_got(bad[0])} in the list{hint}")
+    if not out and not allow_empty:
+        raise ConfigError(arg, "no runs given (an empty list): load_runs(DIR) gives them")
     return out
 
 
 def run_ids(runs: Run | Iterable[Run]) -> list[str]:
     """The ``run`` id of each run: its directory name, or its path relative to the runs' common
     parent when two runs share a directory name (e.g. sweeps laid out as .../seed=1/)."""
-    runs = _as_runs(runs)
+    runs = _as_runs(runs, allow_empty=True)
     names = [r.name for r in runs]
     if len(set(names)) == len(names):
         return names
@@ -277,21 +444,38 @@ def _world_of(run: Run) -> str:
     return "national" if (run.path / "national.parquet").is_file() else "rare-earth"
 
 
+def _check_table_name(table: Any, runs: Any = None) -> None:
+    """``table`` is one of :data:`TABLES` (``runs``: the other argument, to spot the two given the other way round)."""
+    if not isinstance(table, str):
+        swapped = "; arguments swapped? tidy(runs, 'timeseries')" if isinstance(runs, str) else ""
+        raise ArgumentTypeError("table", f"must be a table name (str), one of {', '.join(TABLES)}; got {_got(table)}{swapped}")
+    if table not in TABLES:
+        raise ConfigError("table", f"unknown table '{table}'; allowed: {', '.join(TABLES)}")
+
+
+# the tables a run of each world writes whatever its options (firms.parquet only with output.firm_panel / national.sample_firms)
+ALWAYS_WRITTEN = {"rare-earth": ("timeseries", "events", "policy"), "national": NATIONAL_TABLES + ("events",)}
+
+
 def tidy(runs: Run | Iterable[Run], table: str) -> pd.DataFrame:
     """One table (``timeseries``, ``events``, ``policy``, ``firms``; of national runs ``national``, ``provinces``,
-    ``sectors``, ``reviews``) over runs, with the id columns ``run`` (directory name), ``scenario`` and ``seed`` in front."""
-    if table not in TABLES:
-        raise ValueError(f"unknown table '{table}'; allowed: {', '.join(TABLES)}")
+    ``sectors``, ``reviews``) over runs, with the id columns ``run`` (directory name), ``scenario`` and ``seed`` in front.
+    A run without ``firms.parquet`` (``output.firm_panel=false``) adds no rows; a run without a table every run of its
+    world writes (an interrupted or damaged run) is an error naming it."""
+    _check_table_name(table, runs)
     runs = _as_runs(runs)
-    kinds = {_world_of(r) for r in runs}
+    worlds = [_world_of(r) for r in runs]
+    kinds = set(worlds)
     if kinds and not any(table in WORLD_TABLES[k] for k in kinds):
-        worlds = " and ".join(sorted(kinds))
+        worlds_text = " and ".join(sorted(kinds))
         have = sorted({t for k in kinds for t in WORLD_TABLES[k]}, key=TABLES.index)
-        raise ValueError(f"no {worlds} run writes the table '{table}'; these runs' tables: {', '.join(have)}")
+        raise ConfigError("table", f"no {worlds_text} run writes the table '{table}'; these runs' tables: {', '.join(have)}")
     parts = []
-    for rid, r in zip(run_ids(runs), runs):
+    for rid, r, world in zip(run_ids(runs), runs, worlds):
         df = r.table(table)
         if df.empty:
+            if table in ALWAYS_WRITTEN[world] and not (r.path / f"{table}.parquet").is_file():
+                raise ConfigError("runs", f"run {rid} has no {table}.parquet ({r.path}): an interrupted or damaged run? load_runs skips those")
             continue
         df = df.copy()
         df.insert(0, "seed", r.seed)
@@ -312,7 +496,9 @@ def _summary_of(run: Run | dict[str, Any] | str | Path) -> dict[str, Any]:
     if isinstance(run, dict):
         return run
     if not isinstance(run, (str, Path)):
-        raise TypeError(f"expected one run (a Run, its summary dict or its directory), got {type(run).__name__}; for many runs: scalars_frame(runs)")
+        raise ArgumentTypeError(
+            "run", f"expected one run (a Run, its summary dict or its directory), got {_got(run)}; for many runs: scalars_frame(runs)"
+        )
     return load_run(run).summary
 
 
@@ -361,11 +547,8 @@ def timeline_frame(runs: Run | Iterable[Run]) -> pd.DataFrame:
     for rid, r in zip(run_ids(runs), runs):
         s = r.summary
         if "years_to_first_output" not in s:
-            if _world_of(r) == "national":
-                raise ValueError(
-                    f"{r.path}: a run of the national world, which has no chain and so no timeline (its pyramid: tidy(runs, 'national'))"
-                )
-            raise ValueError(f"{r.path}: summary.json has no years_to_first_output (incomplete run?)")
+            _check_chain_run(r)
+            raise ConfigError("runs", f"{r.path}: summary.json has no years_to_first_output (incomplete run?)")
         start, ref = s.get("start_year"), s.get("timeline_reference_year", s.get("start_year"))
         known = None not in (s.get("years"), start, ref)
         horizon = float(s["years"]) - (float(ref) - float(start)) if known else math.nan
@@ -401,28 +584,50 @@ def timeline_frame(runs: Run | Iterable[Run]) -> pd.DataFrame:
     return df
 
 
-def _check_targets_path(path: str | Path | None) -> None:
-    """A targets file the user names must be there (the project's own, when absent, falls back to the defaults)."""
-    if path is not None and not Path(path).is_file():
-        raise FileNotFoundError(f"no targets file {path} (the project's: {TARGETS_FILE})")
+def _check_chain_run(r: Run) -> None:
+    """A run of the rare-earth chain: a national run has no chain, so no timeline or time series."""
+    if _world_of(r) == "national":
+        raise ConfigError(
+            "runs", f"{r.path}: a run of the national world, which has no chain and so no timeline (its pyramid: tidy(runs, 'national'))"
+        )
+
+
+def _read_targets(path: str | Path | None) -> list:
+    """The ``targets`` list of a targets file. The project's own (``path`` None) gives [] when it cannot be read (the
+    defaults then apply); a file the user names must exist, parse and hold a ``targets:`` list."""
+    if path is None:
+        try:
+            targets = yaml.safe_load(TARGETS_FILE.read_text()).get("targets", [])
+        except (OSError, AttributeError, yaml.YAMLError):
+            return []
+        return targets if isinstance(targets, list) else []
+    f = _path_arg(path, "path", "a targets file")
+    if not f.is_file():
+        raise NotFound("path", f"no targets file {path} (the project's: {TARGETS_FILE})")
+    try:
+        doc = yaml.safe_load(f.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError("path", f"{f}: unreadable YAML ({yaml_problem(err)})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError("path", f"{f}: unreadable ({err})") from None
+    targets = doc.get("targets") if isinstance(doc, dict) else None
+    if not isinstance(targets, list):
+        raise ConfigError("path", f"{f} holds no targets list (a 'targets:' list of targets, as {TARGETS_FILE} has)")
+    return targets
 
 
 def reference_ranges(path: str | Path | None = None) -> dict[str, tuple[float, float]]:
     """Reference years to independence per stage for a committed Western effort, from the
     ``west_timeline_coordinated`` target of conf/validation/targets.yaml when present
     (metal takes the processing range of separation), else :data:`REFERENCE_RANGES` (``path``: another targets file,
-    which must exist)."""
-    f = Path(path) if path is not None else TARGETS_FILE
-    _check_targets_path(path)
+    which must exist and hold a ``targets:`` list; without that target the defaults apply)."""
     out = dict(REFERENCE_RANGES)
-    try:
-        targets = yaml.safe_load(f.read_text()).get("targets", [])
-    except (OSError, AttributeError, yaml.YAMLError):
-        return out
+    targets = _read_targets(path)
     for t in targets:
         if isinstance(t, dict) and t.get("id") == "west_timeline_coordinated" and isinstance(t.get("accept"), dict):
             for stage, rng in t["accept"].items():
-                out[stage] = (float(rng[0]), float(rng[1]))
+                lo, hi = _pair(rng, f"{path or TARGETS_FILE}: west_timeline_coordinated.accept.{stage}", "a [low, high] pair of years")
+                out[stage] = (float(lo), float(hi))
             if "separation" in t["accept"] and "metal" not in t["accept"]:
                 out["metal"] = out["separation"]  # "processing facilities" = separation and metal (MODEL.md 5.4)
     return out
@@ -431,52 +636,118 @@ def reference_ranges(path: str | Path | None = None) -> dict[str, tuple[float, f
 # ----------------------------------------------------------------------------------------------
 # Reduction and paired differences
 # ----------------------------------------------------------------------------------------------
-def _check_columns(df: pd.DataFrame, cols: Iterable[str], what: str = "column") -> None:
+# where each table an API call takes comes from (named when a call is given another table, or none)
+TABLE_SOURCES = {
+    **{t: f"tidy(runs, '{t}')" for t in TABLES},
+    "timeline": "timeline_frame(runs)",
+    "event study": "event_study(firms, events)",
+}
+
+
+def _listing(names: Iterable[Any], limit: int = 16) -> str:
+    names = [str(n) for n in names]
+    return ", ".join(names) if len(names) <= limit else ", ".join(names[:limit]) + f", ... ({len(names)} in all)"
+
+
+def _check_columns(df: pd.DataFrame, cols: Iterable[str], what: str = "column", arg: str = "df", table: str | None = None, hint: str = "") -> None:
+    """``df`` (the argument ``arg``) is a DataFrame holding ``cols``; ``table`` names the table the call takes (its
+    source in :data:`TABLE_SOURCES`), so that another table given in its place is named as such."""
+    cols = list(cols)
     if not isinstance(df, pd.DataFrame):  # a run or runs where a table is taken: say which table, not AttributeError
-        got = type(df).__name__
-        raise TypeError(
-            f"expected a table (a DataFrame) holding {', '.join(cols)}, got {got}; a run's tables come from "
-            "tidy(runs, NAME), e.g. tidy(load_runs(DIR), 'policy')"
-        )
+        if table is None:
+            where = "a run's tables come from tidy(runs, NAME), e.g. tidy(load_runs(DIR), 'policy')"
+        else:
+            where = f"the {table} table comes from {TABLE_SOURCES[table].replace('(runs', '(load_runs(DIR)')}"
+        raise ArgumentTypeError(arg, f"expected a table (a DataFrame) holding {', '.join(cols)}, got {_got(df)}; {where}{hint}")
     missing = [c for c in cols if c not in df.columns]
+    if missing and table:
+        raise MissingColumn(
+            arg, f"must be the {table} table ({TABLE_SOURCES[table]}): it lacks column '{missing[0]}'; its columns: {_listing(df.columns)}"
+        )
     if missing:
-        raise KeyError(f"no {what} '{missing[0]}' in the frame; columns: {', '.join(map(str, df.columns))}")
+        raise MissingColumn(arg, f"no {what} '{missing[0]}' in the frame; columns: {_listing(df.columns)}")
 
 
-def _check_rows(df: pd.DataFrame) -> None:
-    """A figure needs rows: an empty table (a filter that matched nothing) is one clear error, not matplotlib's."""
+def _check_optional(df: Any, cols: Iterable[str], arg: str, table: str, hint: str = "") -> bool:
+    """An optional table (None: not given): a DataFrame, holding ``cols`` when it has rows. True when it has rows."""
+    if df is None:
+        return False
+    if not isinstance(df, pd.DataFrame):
+        _check_columns(df, cols, arg=arg, table=table, hint=hint)
+    if df.empty:  # a table of runs that logged nothing (tidy gives only the id columns then)
+        return False
+    _check_columns(df, cols, arg=arg, table=table)
+    return True
+
+
+def _check_rows(df: pd.DataFrame, arg: str = "df", purpose: str = "to draw") -> None:
+    """A figure or a statistic needs rows: an empty table (a filter that matched nothing) is one clear error, not
+    matplotlib's, nor an empty result."""
     if df.empty:
-        raise ValueError("the table has no rows to draw (a filter that matched nothing? blocs, stages and scenarios are written in lower case)")
+        raise ConfigError(
+            arg,
+            f"the table has no rows{' ' + purpose if purpose else ''} (a filter that matched nothing? "
+            "blocs, stages and scenarios are written in lower case)",
+        )
 
 
 def _check_bloc(df: pd.DataFrame, bloc: str, arg: str) -> None:
     """``bloc`` (the argument ``arg``) is one of the table's blocs."""
     blocs = _order(df["bloc"].astype(str))
     if bloc not in blocs:
-        raise ValueError(f"{arg}='{bloc}' is not a bloc of the table; its blocs: {', '.join(blocs)}")
+        raise ConfigError(arg, f"{arg}='{bloc}' is not a bloc of the table; its blocs: {', '.join(blocs)}")
 
 
-def _as_list(by: str | Sequence[str] | None) -> list[str]:
-    return [] if by is None else [by] if isinstance(by, str) else list(by)
+def _numeric(df: pd.DataFrame, col: str, arg: str, parse: bool = True) -> pd.Series:
+    """Column ``col`` as floats (booleans as 0/1; ``parse``: through pd.to_numeric, else astype(float)); a column of
+    text (a bloc, a run id) is a ConfigError naming it."""
+    s = df[col]
+    try:
+        return pd.to_numeric(s.astype(float) if s.dtype == bool else s, errors="raise").astype(float) if parse else s.astype(float)
+    except (ValueError, TypeError):
+        raise _not_numeric(df, col, arg) from None
+
+
+def _check_numeric(df: pd.DataFrame, cols: Iterable[str], arg: str) -> None:
+    """Columns a figure computes with hold numbers (not text, even text of numbers)."""
+    for col in cols:
+        if not pd.api.types.is_numeric_dtype(df[col]):
+            raise _not_numeric(df, col, arg)
+
+
+def _not_numeric(df: pd.DataFrame, col: str, arg: str) -> ConfigError:
+    return ConfigError(arg, f"'{col}' is not a numeric column (dtype {df[col].dtype}): a number per row is needed")
+
+
+def _as_list(by: str | Sequence[str] | None, arg: str = "by") -> list[str]:
+    return _names(by, arg)
 
 
 def quantile_name(q: float) -> str:
     """Column name of a quantile: 0.5 -> ``median``, 0.05 -> ``q05``, 0.95 -> ``q95``, 0.025 -> ``q2.5``."""
-    if not 0.0 <= q <= 1.0:
-        raise ValueError(f"quantile {q} outside [0, 1]")
+    _number(q, "q", 0.0, 1.0)
     return "median" if q == 0.5 else "q" + format(round(q * 100, 6), "g").zfill(2)
 
 
 def reduce(df: pd.DataFrame, by: str | Sequence[str] | None, value: str, quantiles: Sequence[float] = (0.05, 0.5, 0.95)) -> pd.DataFrame:
-    """Reduce replications: per group of ``by``, ``n`` (non-missing values), ``n_missing`` (NaN,
-    e.g. "never"), ``mean`` and the quantiles of ``value`` over the non-missing values (linear
-    interpolation, numpy's default), named by :func:`quantile_name` (``q05``, ``median``, ``q95``).
-    A group with no value left has NaN statistics. Booleans count as 0/1 (the mean is a share)."""
+    """Reduce replications: per group of ``by`` (a column name, a list of them, or None), ``n`` (non-missing values),
+    ``n_missing`` (NaN, e.g. "never"), ``mean`` and the quantiles of ``value`` (one numeric column) over the non-missing
+    values (linear interpolation, numpy's default), named by :func:`quantile_name` (``q05``, ``median``, ``q95``).
+    A group with no value left has NaN statistics. Booleans count as 0/1 (the mean is a share). A table with no rows
+    is an error."""
     by = _as_list(by)
+    value = _one_name(value, "value")
+    quantiles = _fractions(quantiles, "quantiles")
     _check_columns(df, by + [value])
+    _check_rows(df, "df", "")
+    return _reduce(df, by, value, quantiles)
+
+
+def _reduce(df: pd.DataFrame, by: list[str], value: str, quantiles: Sequence[float]) -> pd.DataFrame:
+    """:func:`reduce` on checked arguments (an empty table gives no rows: the figures reduce subsets)."""
     names = [quantile_name(q) for q in quantiles]
     d = df[by].copy()
-    d["_v"] = pd.to_numeric(df[value].astype(float) if df[value].dtype == bool else df[value], errors="raise").astype(float)
+    d["_v"] = _numeric(df, value, "value")
     if not by:
         v = d["_v"].dropna().to_numpy()
         row = {"n": len(v), "n_missing": int(d["_v"].isna().sum()), "mean": float(v.mean()) if len(v) else math.nan}
@@ -488,6 +759,16 @@ def reduce(df: pd.DataFrame, by: str | Sequence[str] | None, value: str, quantil
     for q, name in zip(quantiles, names):
         out[name] = g.quantile(q)
     return out.reset_index()
+
+
+def _check_rng(rng: Any) -> None:
+    """The bootstrap's ``rng``: a non-negative integer seed or a numpy Generator."""
+    if isinstance(rng, np.random.Generator):
+        return
+    if not _is_number(rng) or not float(rng).is_integer() or rng < 0:
+        raise (ConfigError if _is_number(rng) else ArgumentTypeError)(
+            "rng", f"must be a non-negative integer seed or a numpy.random.Generator, got {_got(rng)}"
+        )
 
 
 def _comparison_rng(rng: int | np.random.Generator, scenario: Any, key: tuple) -> np.random.Generator:
@@ -540,14 +821,23 @@ def paired_differences(
     columns of :func:`timeline_frame`) NaN is replaced by that value first, so "never" counts as
     "at the end of the run" and a difference involving it is a bound, not an estimate. Censor
     only when both scenarios share the same clock (same reference year, or calendar years).
+
+    ``others`` is a scenario name or a list of them (default: every scenario but the reference, of which there must be
+    one; an explicit empty list gives an empty table); ``value`` one numeric
+    column; ``level`` a number in (0, 1); ``n_boot`` a positive integer; ``rng`` a non-negative integer seed or a
+    ``numpy.random.Generator``. A table with no rows, or none but the reference's, is an error.
     """
     by = _as_list(by)
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    if int(n_boot) != n_boot or n_boot < 1:
-        raise ValueError(f"n_boot must be a positive integer, got {n_boot}")
+    value, scenario_col, pair_col = _one_name(value, "value"), _one_name(scenario_col, "scenario_col"), _one_name(pair_col, "pair_col")
+    level = _number(level, "level", 0.0, 1.0, open_interval=True)
+    n_boot = _positive_int(n_boot, "n_boot")
+    _check_rng(rng)
+    if censor is not None and not isinstance(censor, str) and not _is_number(censor):
+        raise ArgumentTypeError("censor", f"must be a number or the name of a column (e.g. 'end_year'), got {_got(censor)}")
+    others = [others] if isinstance(others, str) else None if others is None else _names(others, "others", "scenario name")
     cols = [scenario_col, pair_col, *by, value] + ([censor] if isinstance(censor, str) else [])
     _check_columns(df, cols)
+    _check_rows(df, "df", "to compare")
     keys = [pair_col, *by]
     d = _paired_values(df, value, scenario_col, keys, by, censor)
     others = _other_scenarios(d, scenario_col, reference, others)
@@ -574,15 +864,15 @@ def paired_differences(
 def _paired_values(df: pd.DataFrame, value: str, scenario_col: str, keys: list[str], by: list[str], censor: float | str | None) -> pd.DataFrame:
     """The scenario, the pairing keys and the value as ``_v`` (censored where asked); one row per scenario and key."""
     d = df[[scenario_col, *keys]].copy()
-    d["_v"] = df[value].astype(float)
+    d["_v"] = _numeric(df, value, "value", parse=False)
     if censor is not None:
-        d["_v"] = d["_v"].fillna(df[censor].astype(float) if isinstance(censor, str) else float(censor))
+        d["_v"] = d["_v"].fillna(_numeric(df, censor, "censor", parse=False) if isinstance(censor, str) else float(censor))
     dup = d.duplicated([scenario_col, *keys])
     if dup.any():
         row = d[dup].iloc[0]
         where = ", ".join(f"{k}={row[k]!r}" for k in keys)
         hint = ", ".join(c for c in ("bloc", "stage") if c in df.columns and c not in by) or "the extra key columns"
-        raise ValueError(f"several rows for {scenario_col}={row[scenario_col]!r}, {where}; pair on more columns with by= (e.g. {hint})")
+        raise ConfigError("by", f"several rows for {scenario_col}={row[scenario_col]!r}, {where}; pair on more columns with by= (e.g. {hint})")
     return d
 
 
@@ -591,11 +881,13 @@ def _other_scenarios(d: pd.DataFrame, scenario_col: str, reference: str, others:
     scenarios = list(dict.fromkeys(d[scenario_col].tolist()))
     present = ", ".join(map(str, scenarios))
     if reference not in scenarios:
-        raise ValueError(f"reference scenario '{reference}' not in column '{scenario_col}'; present: {present}")
+        raise ConfigError("reference", f"reference scenario '{reference}' not in column '{scenario_col}'; present: {present}")
+    if others is None and not [s for s in scenarios if s != reference]:  # by default there must be something to compare
+        raise ConfigError("others", f"no scenario other than '{reference}' to compare in column '{scenario_col}'; present: {present}")
     others = [s for s in scenarios if s != reference] if others is None else list(others)
     absent = [s for s in others if s not in scenarios]
     if absent:
-        raise ValueError(f"scenario '{absent[0]}' not in column '{scenario_col}'; present: {present}")
+        raise ConfigError("others", f"scenario '{absent[0]}' not in column '{scenario_col}'; present: {present}")
     return others
 
 
@@ -649,11 +941,15 @@ def censored_quantile(values: Sequence[float] | np.ndarray, q: float) -> tuple[f
     - (NaN, ``"never"``) when the rule needs only seeds that never reached (the median when more
       than half never did).
     """
-    v = np.asarray(values, dtype=float).ravel()
+    try:
+        if isinstance(values, (str, bytes, Mapping, pd.DataFrame)):
+            raise TypeError
+        v = np.asarray(values, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise ArgumentTypeError("values", f"must be numbers (one per seed; NaN for never), got {_got(values)}") from None
     if v.size == 0:
-        raise ValueError("censored_quantile needs at least one value")
-    if not 0.0 <= q <= 1.0:
-        raise ValueError(f"quantile {q} outside [0, 1]")
+        raise ConfigError("values", "censored_quantile needs at least one value")
+    _number(q, "q", 0.0, 1.0)
     x = np.sort(v[~np.isnan(v)])
     m, n = len(x), len(v)
     h = q * n
@@ -678,8 +974,16 @@ def timeline_table(timeline: pd.DataFrame, band: tuple[float, float] = TIMELINE_
     over all the seeds, "never" counting as later than any reached time (:func:`censored_quantile`).
     Each quantile has a value column (``median``, ``q10``, ``q90``; NaN when never) and a status
     column (``median_status``: reached, lower_bound or never). ``reference_year`` and
-    ``horizon_years`` say where the years count from and how far the run went past it."""
-    _check_columns(timeline, ["bloc", "stage", *measures])
+    ``horizon_years`` say where the years count from and how far the run went past it.
+
+    ``band`` is a pair (lo, hi) of quantiles; ``measures`` a column name or a list of them (numeric). A table with
+    no rows is an error."""
+    band = _band(band)
+    measures = _names(measures, "measures")
+    _check_columns(timeline, ["bloc", "stage", *measures], arg="timeline", table="timeline")
+    _check_rows(timeline, "timeline", "")
+    for m in measures:
+        _numeric(timeline, m, "measures", parse=False)
     tl = _with_ids(timeline)
     names = [quantile_name(q) for q in (0.5, *band)]
     rows = []
@@ -725,17 +1029,25 @@ def independence_years(runs: Run | Iterable[Run], from_year: float | None = None
 
     Two scenarios that count from different reference years (west_coordinated from 2025) are
     compared on the later one: a run of the earlier scenario that was independent before it is
-    asked again from there."""
+    asked again from there. ``from_year`` must lie within the runs' years (from the earliest start to the latest
+    end) or be one of the runs' own reference years (as the experiment's report compares on)."""
     runs = _as_runs(runs)
-    rows = []
-    for rid, r in zip(run_ids(runs), runs):
-        world = r.config.get("world") or {}
-        s = r.summary
+    for r in runs:
+        _check_chain_run(r)
+        world, s = r.config.get("world") or {}, r.summary
         missing = [k for k in ("independence_threshold", "independence_hold_quarters") if k not in world]
         if missing or "start_year" not in s:
-            raise ValueError(f"{r.path}: no world.{missing[0] if missing else 'start_year'} in config.yaml/summary.json (not a complete run?)")
-        ts = r.timeseries
-        _check_columns(ts, ["quarter_index", "bloc", "stage", "self_sufficiency"], f"column of {r.path / 'timeseries.parquet'}")
+            raise ConfigError(
+                "runs", f"{r.path}: no world.{missing[0] if missing else 'start_year'} in config.yaml/summary.json (not a complete run?)"
+            )
+        if r.timeseries.empty and not (r.path / "timeseries.parquet").is_file():
+            raise ConfigError("runs", f"{r.path}: no timeseries.parquet (an interrupted or damaged run?)")
+        _check_columns(r.timeseries, ["quarter_index", "bloc", "stage", "self_sufficiency"], f"column of {r.path / 'timeseries.parquet'}", "runs")
+    if from_year is not None:
+        _check_from_year(runs, from_year)
+    rows = []
+    for rid, r in zip(run_ids(runs), runs):
+        world, s, ts = r.config.get("world") or {}, r.summary, r.timeseries
         start = float(s["start_year"])
         clock = float(s.get("timeline_reference_year", start) if from_year is None else from_year)
         ss = ts.pivot_table(index="quarter_index", columns=["bloc", "stage"], values="self_sufficiency", aggfunc="first", observed=True)
@@ -763,6 +1075,19 @@ def independence_years(runs: Run | Iterable[Run], from_year: float | None = None
         if not df.empty:
             df[col] = pd.Categorical(df[col], categories=_order(df[col]))
     return df
+
+
+def _check_from_year(runs: list[Run], from_year: Any) -> None:
+    """``from_year`` of :func:`independence_years`: a calendar year within the runs (earliest start to latest end), or
+    a run's own timeline reference year."""
+    if not _is_number(from_year) or math.isnan(float(from_year)):
+        raise ArgumentTypeError("from_year", f"must be a calendar year (a number) or None, got {_got(from_year)}")
+    starts = [float(r.summary["start_year"]) for r in runs]
+    ends = [start + (float(r.timeseries["quarter_index"].max()) + 1) / 4.0 for start, r in zip(starts, runs)]
+    refs = {float(v) for r in runs if (v := r.summary.get("timeline_reference_year")) is not None}
+    lo, hi = min(starts), max(ends)
+    if not lo <= float(from_year) <= hi and float(from_year) not in refs:
+        raise ConfigError("from_year", f"must lie within the runs' years ({lo:g}-{hi:g}), got {from_year:g}")
 
 
 def timeline_differences(
@@ -849,7 +1174,7 @@ def _ids_like(events: pd.DataFrame, other: pd.DataFrame, name: str = "events") -
         return _with_ids(events)
     other = _with_ids(other)
     if other["run"].nunique() > 1:
-        raise ValueError(f"{name} has no 'run' column but the other frame holds several runs; use tidy(runs, '{name}')")
+        raise ConfigError(name, f"{name} has no 'run' column but the other frame holds several runs; use tidy(runs, '{name}')")
     first = other.iloc[0] if len(other) else {"run": "run", "scenario": "run"}
     return _with_ids(events.assign(run=first["run"], scenario=first["scenario"]))
 
@@ -879,16 +1204,30 @@ def event_study(
 
     Returns one row per scenario, run, variable and ``rel_year``: ``treated`` (mean over
     designated firms), ``control`` (mean of their comparison values), ``difference`` (mean of
-    treated minus comparison over firm-years where both exist) and ``n_treated``.
+    treated minus comparison over firm-years where both exist) and ``n_treated``. With no designated firm-year in the
+    window (no firm of ``bloc`` designated, e.g. china_without_tiers) the study has no rows: :func:`plot_event_study`
+    says so on its panels.
+
+    ``window`` is a pair (start, end) of whole years; ``values`` a column name or a list of them; ``bloc`` a bloc of
+    the panel (only the default china may be absent: a panel without Chinese firms gives the empty study). An empty
+    panel (a filter that matched nothing) is an error.
     """
-    lo, hi = int(window[0]), int(window[1])
+    lo, hi = _pair(window, "window", "a pair (start, end) of whole years relative to designation, e.g. (-3, 3)")
+    if not float(lo).is_integer() or not float(hi).is_integer():
+        raise ConfigError("window", f"must be a pair (start, end) of whole years relative to designation, got {window}")
+    lo, hi = int(lo), int(hi)
     if lo > hi:
-        raise ValueError(f"window must be (start, end) with start <= end, got {window}")
-    _check_columns(firms, ["firm_id", "year"])
+        raise ConfigError("window", f"window must be (start, end) with start <= end, got {window}")
+    values = _names(values, "values")
+    _check_columns(firms, ["firm_id", "year"], arg="firms", table="firms")
+    _check_rows(firms, "firms", "")
+    _check_optional(events, ["time", "kind", "firm_id"], "events", "events")
+    if bloc is not None and "bloc" in firms.columns and bloc != "china":
+        _check_bloc(firms, bloc, "bloc")
     cols_out = ["scenario", "run", "variable", "rel_year", "treated", "control", "difference", "n_treated"]
     f = _event_study_firms(firms, values, bloc)
     if f.empty:
-        return pd.DataFrame(columns=cols_out)
+        return _study_attrs(pd.DataFrame(columns=cols_out))
     f = f.join(_first_designation(f, events).rename("_first_designation"), on=["run", "firm_id"])
     f["rel_year"] = f["year"] - f["_first_designation"]  # NaN for never-designated firms
     cell = ["run", "year"] + (["stage"] if match_stage and "stage" in f.columns else [])
@@ -911,16 +1250,23 @@ def event_study(
         rows.append(r)
     out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols_out)
     out["rel_year"] = out["rel_year"].astype(int)
-    return out[cols_out]
+    return _study_attrs(out[cols_out])
+
+
+def _study_attrs(study: pd.DataFrame) -> pd.DataFrame:
+    """Mark an event study made with no designated firm-year (``attrs["no_designated_firms"]``): an empty study plots as
+    such, while a study a filter emptied (which keeps the mark False) is an error."""
+    study.attrs["no_designated_firms"] = study.empty
+    return study
 
 
 def _event_study_firms(firms: pd.DataFrame, values: Sequence[str], bloc: str | None) -> pd.DataFrame:
     """The operating firm-years of ``bloc`` (None: all) with the run ids and ``patents`` (invention + utility) when asked."""
     f = _with_ids(firms)
     if "patents" in values and "patents" not in f.columns:
-        _check_columns(f, ["patents_invention", "patents_utility"])
+        _check_columns(f, ["patents_invention", "patents_utility"], arg="firms", table="firms")
         f = f.assign(patents=f["patents_invention"] + f["patents_utility"])
-    _check_columns(f, list(values))
+    _check_columns(f, list(values), arg="values")
     if bloc is not None and "bloc" in f.columns:
         f = f[f["bloc"].astype(str) == bloc]
     if "phase" in f.columns:
@@ -931,6 +1277,8 @@ def _event_study_firms(firms: pd.DataFrame, values: Sequence[str], bloc: str | N
 def _first_designation(f: pd.DataFrame, events: pd.DataFrame | None) -> pd.Series:
     """The year of each firm's first designation by run and firm_id: its first ``designated`` event, or
     without events the first panel year with a tier other than ``none``."""
+    if events is not None and events.empty:  # an event log with no events: nobody designated
+        return pd.Series(dtype=float, index=pd.MultiIndex.from_arrays([[], []], names=["run", "firm_id"]))
     if events is not None:
         ev = _ids_like(events, f)
         ev = ev[ev["kind"] == "designated"]
@@ -966,7 +1314,7 @@ def _median_band(
 ) -> None:
     """Median across runs of ``value`` at each ``x``, with the 5-95% band when there are several runs; ``x`` in decimal
     years is drawn on a date axis (``dates``)."""
-    r = reduce(d, x, value, BAND).sort_values(x)
+    r = _reduce(d, [x], value, BAND).sort_values(x)
     if r.empty:
         return
     xs = style.to_dates(r[x].to_numpy(float)) if dates else r[x].to_numpy(float)
@@ -1014,15 +1362,24 @@ TARGET_BLOC = "west"  # the bloc whose independence the west_timeline_coordinate
 
 def reference_target(path: str | Path | None = None) -> str | None:
     """The scenario the ``west_timeline_coordinated`` target of conf/validation/targets.yaml is about (None when absent)."""
-    f = Path(path) if path is not None else TARGETS_FILE
-    _check_targets_path(path)
-    try:
-        targets = yaml.safe_load(f.read_text()).get("targets", [])
-    except (OSError, AttributeError, yaml.YAMLError):
-        return None
+    targets = _read_targets(path)
     return next(
         (str(t["scenario"]) for t in targets if isinstance(t, dict) and t.get("id") == "west_timeline_coordinated" and t.get("scenario")), None
     )
+
+
+def _check_ranges(ranges: Any, stage_column: pd.Series) -> dict[str, tuple[float, float]]:
+    """``ranges`` of :func:`plot_timeline`: a mapping {stage: (lo, hi)} whose stages are the chain's (the table's, its
+    categories included, or those of :data:`REFERENCE_RANGES`)."""
+    if not isinstance(ranges, Mapping):
+        raise ArgumentTypeError("ranges", f"must be a mapping {{stage: (lo, hi)}} of years, e.g. {{'magnet': (7, 15)}}, got {_got(ranges)}")
+    col = stage_column
+    stages = _order([*(col.cat.categories if isinstance(col.dtype, pd.CategoricalDtype) else col.astype(str)), *REFERENCE_RANGES])
+    for stage, rng in ranges.items():
+        if stage not in stages:
+            raise ConfigError("ranges", f"'{stage}' is not a stage; stages: {', '.join(map(str, stages))}")
+        _pair(rng, f"ranges['{stage}']", "a pair (lo, hi) of years, e.g. (7, 15)")
+    return dict(ranges)
 
 
 @style.in_style()
@@ -1037,13 +1394,16 @@ def plot_timeline(
     panel and the end of its run a vertical line: "never" means not by then. The West's independence panel carries the
     accepted ranges of the west_timeline_coordinated target (:func:`reference_ranges`) in grey, counted from the
     reference year of the target's scenario (``target``; default the target's, else the latest reference year)."""
-    _check_columns(timeline, ["bloc", "stage", "years_to_first_output", "years_to_independence"])
-    _check_rows(timeline)
+    _check_columns(timeline, ["bloc", "stage", "years_to_first_output", "years_to_independence"], arg="timeline", table="timeline")
+    _check_rows(timeline, "timeline")
+    band = _band(band)
     tl = _with_ids(timeline)
     if target is not None and target not in set(tl["scenario"].astype(str)):
-        raise ValueError(f"target='{target}' is not a scenario of the table; its scenarios: {', '.join(_order(tl['scenario'].astype(str)))}")
+        raise ConfigError(
+            "target", f"target='{target}' is not a scenario of the table; its scenarios: {', '.join(_order(tl['scenario'].astype(str)))}"
+        )
     table = timeline_table(tl, band)
-    ranges = reference_ranges() if ranges is None else ranges
+    ranges = reference_ranges() if ranges is None else _check_ranges(ranges, tl["stage"])
     blocs, stages = _order(tl["bloc"]), _order(tl["stage"])
     colors = scenario_colors(tl["scenario"])
     lo, hi = (quantile_name(q) for q in band)
@@ -1128,9 +1488,10 @@ def plot_capacity(ts: pd.DataFrame, coordinated_bloc: str = "china") -> Figure:
     """Operating capacity by stage (rows) and bloc (columns, each its own scale, so that the small blocs are not
     squashed under the large one; kt of the stage's product per year) and, in the last column, the coordinated bloc's
     share of world capacity by stage."""
-    _check_columns(ts, ["time", "bloc", "stage", "capacity_t", "capacity_share"])
-    _check_rows(ts)
+    _check_columns(ts, ["time", "bloc", "stage", "capacity_t", "capacity_share"], arg="ts", table="timeseries")
+    _check_rows(ts, "ts")
     _check_bloc(ts, coordinated_bloc, "coordinated_bloc")
+    _check_numeric(ts, ["capacity_t", "capacity_share"], "ts")
     d = _with_ids(ts).assign(capacity_kt=lambda x: x["capacity_t"] / 1000.0)
     stages, colors = _order(d["stage"]), scenario_colors(d["scenario"])
     blocs = _order(d["bloc"].astype(str), (coordinated_bloc,))
@@ -1178,9 +1539,11 @@ def plot_pyramid(policy: pd.DataFrame, events: pd.DataFrame | None = None, bloc:
     """The designation pyramid of ``bloc`` over time: operating firms holding each tier (key
     Little Giants dashed with the Little Giants) and new designations per year by tier (from
     the event log's ``designated`` events; drawn at mid-year)."""
-    _check_columns(policy, ["time", "year", "bloc", "measure", "key", "value"])
-    _check_rows(policy)
+    _check_columns(policy, ["time", "year", "bloc", "measure", "key", "value"], arg="policy", table="policy")
+    _check_rows(policy, "policy")
     _check_bloc(policy, bloc, "bloc")
+    hint = f"; did you mean bloc='{events}'?" if isinstance(events, str) else ""
+    _check_optional(events, ["time", "kind", "bloc", "detail"], "events", "events", hint)
     p = _with_ids(policy)
     p = p[(p["bloc"].astype(str) == bloc) & (p["measure"] == "firms")]
     colors = scenario_colors(_with_ids(policy)["scenario"])
@@ -1248,8 +1611,8 @@ TIER_NAMES = {"none": "not designated", "innovation_type": "innovation-type", "s
 def plot_rd_by_tier(policy: pd.DataFrame, bloc: str = "china") -> Figure:
     """R&D intensity (R&D spend / revenue over each year, top row) and patents in force per
     operating firm (end of each year, bottom row) by tier of ``bloc``; drawn at mid-year."""
-    _check_columns(policy, ["quarter_index", "year", "bloc", "measure", "key", "value"])
-    _check_rows(policy)
+    _check_columns(policy, ["quarter_index", "year", "bloc", "measure", "key", "value"], arg="policy", table="policy")
+    _check_rows(policy, "policy")
     _check_bloc(policy, bloc, "bloc")
     d = _tier_year(policy, bloc)
     colors = scenario_colors(_with_ids(policy)["scenario"])
@@ -1282,8 +1645,11 @@ EVENT_STUDY_LABELS = {  # title, unit of the value, unit of the gap
 def plot_event_study(study: pd.DataFrame) -> Figure:
     """The output of :func:`event_study`: per variable, designated firms (solid) against their comparison firms
     (dashed) by years relative to designation (top), and their difference (bottom); median across runs with the
-    5-95% band."""
-    _check_columns(study, ["scenario", "run", "variable", "rel_year", "treated", "control", "difference"])
+    5-95% band. A study with no designated firm-year (:func:`event_study` of runs that designate nobody) draws its
+    panels empty, saying so; a study a filter emptied is an error."""
+    _check_columns(study, ["scenario", "run", "variable", "rel_year", "treated", "control", "difference"], arg="study", table="event study")
+    if not study.attrs.get("no_designated_firms"):
+        _check_rows(study, "study")
     variables = _order(study["variable"]) or ["rd_intensity"]
     colors = scenario_colors(study["scenario"])
     fig, axes = _figure(2, len(variables), "double", 5.0, sharex=True)
@@ -1358,8 +1724,9 @@ def plot_prices(ts: pd.DataFrame, events: pd.DataFrame | None = None) -> Figure:
     quarters in which that stage is under export control in every scenario drawn (a bar along the top per scenario
     marks its own controlled quarters); dotted lines: the start of each scenario event of the event log
     (``shock_start``), named at the top, on every panel (an event's stages are not in the log)."""
-    _check_columns(ts, ["time", "bloc", "stage", "price_usd_per_kg"])
-    _check_rows(ts)
+    _check_columns(ts, ["time", "bloc", "stage", "price_usd_per_kg"], arg="ts", table="timeseries")
+    _check_rows(ts, "ts")
+    _check_optional(events, ["time", "kind", "detail"], "events", "events")
     d = _with_ids(ts)
     stages, colors, styles = _order(d["stage"]), scenario_colors(d["scenario"]), style.bloc_styles(_order(d["bloc"]))
     ncols = 2 if len(stages) > 2 else len(stages)
@@ -1418,15 +1785,24 @@ def plot_prices(ts: pd.DataFrame, events: pd.DataFrame | None = None) -> Figure:
 def magnet_equivalents(ts: pd.DataFrame) -> dict[str, float]:
     """Tonnes of magnet per tonne of each stage's product, recovered from the time series
     (self_sufficiency = output_t x factor / final_demand_t); 1.0 where no output was recorded."""
+    _check_columns(ts, ["output_t", "final_demand_t", "self_sufficiency", "stage"], arg="ts", table="timeseries")
+    _check_rows(ts, "ts", "")
     d = ts[(ts["output_t"] > 0) & (ts["final_demand_t"] > 0) & ts["self_sufficiency"].notna()]
     fac = (d["self_sufficiency"] * d["final_demand_t"] / d["output_t"]).groupby(d["stage"].astype(str)).median()
     return {str(s): float(fac.get(str(s), 1.0)) for s in _order(ts["stage"].astype(str))}
+
+
+FISCAL_TS_COLUMNS = ("quarter_index", "year", "bloc", "stage", "capacity_t")
 
 
 def fiscal_per_tonne(policy: pd.DataFrame, ts: pd.DataFrame) -> pd.DataFrame:
     """Per run, bloc and year: cumulative public money (``fiscal_musd``, M USD) and the cost per
     tonne of domestic chain capacity added since the start, in USD per t/yr of magnet-equivalent
     capacity of the bloc's weakest stage (NaN while none was added)."""
+    _check_columns(policy, ["year", "bloc", "measure", "key", "value"], arg="policy", table="policy")
+    _check_rows(policy, "policy", "")
+    _check_columns(ts, [*FISCAL_TS_COLUMNS, "output_t", "final_demand_t", "self_sufficiency"], arg="ts", table="timeseries")
+    _check_rows(ts, "ts", "")
     p, t = _with_ids(policy), _with_ids(ts)
     fis = p[p["measure"] == "fiscal_musd"].groupby(["scenario", "run", "bloc", "year"], observed=True)["value"].sum()
     fis = fis.groupby(level=["scenario", "run", "bloc"], observed=True).cumsum().rename("fiscal_cum_musd")
@@ -1447,7 +1823,7 @@ def fiscal_per_tonne(policy: pd.DataFrame, ts: pd.DataFrame) -> pd.DataFrame:
 def fiscal_by_instrument(policy: pd.DataFrame) -> pd.DataFrame:
     """Per scenario and bloc (rows) and instrument (columns): public money over the whole run, M USD, mean across seeds;
     instruments never used are left out."""
-    _check_columns(policy, ["bloc", "measure", "key", "value"])
+    _check_columns(policy, ["bloc", "measure", "key", "value"], arg="policy", table="policy")
     p = _with_ids(policy)
     p = p[p["measure"] == "fiscal_musd"].assign(bloc=lambda x: x["bloc"].astype(str))
     tot = p.groupby(["scenario", "run", "bloc", "key"], observed=True)["value"].sum()
@@ -1460,8 +1836,20 @@ def plot_fiscal(policy: pd.DataFrame, ts: pd.DataFrame | None = None) -> Figure:
     """Public money: per year and bloc, each bloc its own panel and scale (M USD/yr; top row), each scenario and bloc's
     total over the run split by instrument (share of its total, with the total at the bar's end; instrument colours,
     never a scenario's), and, with the time series, cumulative cost per tonne of domestic chain capacity added (USD per
-    t/yr, magnet-equivalent, weakest stage; log scale)."""
-    _check_columns(policy, ["year", "bloc", "measure", "key", "value"])
+    t/yr, magnet-equivalent, weakest stage; log scale).
+
+    A policy table whose blocs spent nothing says so on its panels; a table with no rows, or none of public money
+    (``measure`` ``fiscal_musd``: a filter that removed them), and a time series with no rows are errors."""
+    _check_columns(policy, ["year", "bloc", "measure", "key", "value"], arg="policy", table="policy")
+    _check_rows(policy, "policy")
+    if not (policy["measure"] == "fiscal_musd").any():
+        measures = _listing(_order(policy["measure"].astype(str)))
+        raise ConfigError(
+            "policy", f"the table has no rows of public money (measure 'fiscal_musd'; its measures: {measures}): pass the whole policy table"
+        )
+    if ts is not None:
+        _check_columns(ts, FISCAL_TS_COLUMNS, arg="ts", table="timeseries")
+        _check_rows(ts, "ts")
     p = _with_ids(policy)
     p = p[p["measure"] == "fiscal_musd"].assign(bloc=lambda x: x["bloc"].astype(str))
     colors = scenario_colors(_with_ids(policy)["scenario"])
@@ -1565,19 +1953,38 @@ def _per_scale(run: Run) -> float:
 
 
 def _national_figure(runs: Run | Iterable[Run], table: str, height: float, empty: str = "no national runs"):
-    """(figure, axes, the table over the runs with each run's 1:1 factor ``per``, or None when no run has it)."""
+    """(figure, axes, the table over the national runs with each run's 1:1 factor ``per``, or None when no run has
+    rows in it yet: the figure then says ``empty``). Runs of which none is of the national world are an error."""
+    national = [r for r in _as_runs(runs) if _world_of(r) == "national"]
+    if not national:
+        raise ConfigError("runs", "these are rare-earth runs; national plots need runs of scenario=national_programme")
     fig, axes = _figure(1, 1, "double", height)
-    frames = [r.table(table).assign(per=_per_scale(r)) for r in _as_runs(runs) if not r.table(table).empty]
+    frames = [r.table(table).assign(per=_per_scale(r)) for r in national if not r.table(table).empty]
     if not frames:
         _empty(axes[0, 0], empty)
         return fig, axes[0, 0], None
     return fig, axes[0, 0], pd.concat(frames, ignore_index=True)
 
 
+def _check_published(published: Any) -> dict[str, dict[Any, float]]:
+    """``published`` of :func:`plot_national_pyramid`: {tier: {year: count}} over the tiers of :data:`NATIONAL_TIERS`."""
+    tiers = [k for k, _, _ in NATIONAL_TIERS]
+    if published is None:
+        return {}
+    if not isinstance(published, Mapping):
+        raise ArgumentTypeError("published", f"must be a mapping {{tier: {{year: count}}}} (tiers: {', '.join(tiers)}), got {_got(published)}")
+    for tier, pts in published.items():
+        if tier not in tiers:
+            raise ConfigError("published", f"unknown tier '{tier}'; tiers: {', '.join(tiers)}")
+        _year_map(pts, f"published['{tier}']", "{year: count}")
+    return dict(published)
+
+
 @style.in_style()
 def plot_national_pyramid(runs: Run | Iterable[Run], published: dict[str, dict[int, float]] | None = None) -> Figure:
     """Title holders by tier at each year's end, at 1:1 scale (median across runs; stacked), with the published sizes
-    as points (``published``: tier -> {year: count})."""
+    as points (``published``: {tier: {year: count}}, tiers innovation_type, srdi, little_giant)."""
+    published = _check_published(published)
     fig, ax, d = _national_figure(runs, "national", 4.5)
     if d is None:
         return fig
@@ -1600,7 +2007,9 @@ def plot_national_pyramid(runs: Run | Iterable[Run], published: dict[str, dict[i
 
 @style.in_style()
 def plot_national_batches(runs: Run | Iterable[Run], batches: dict[int, float] | None = None) -> Figure:
-    """Titles granted each year by tier at 1:1 scale (median across runs), with the ministry's Little Giant batches."""
+    """Titles granted each year by tier at 1:1 scale (median across runs), with the ministry's Little Giant batches
+    (``batches``: {year: count})."""
+    batches = _year_map(batches, "batches", "{year: count}")
     fig, ax, d = _national_figure(runs, "national", 4.0)
     if d is None:
         return fig
@@ -1620,7 +2029,8 @@ def plot_national_batches(runs: Run | Iterable[Run], batches: dict[int, float] |
 @style.in_style()
 def plot_national_provinces(runs: Run | Iterable[Run], top: int = 12) -> Figure:
     """SRDI SMEs and Little Giants by province in the final year at 1:1 scale (median across runs), the ``top``
-    provinces by title holders."""
+    provinces by title holders (``top``: a positive integer)."""
+    top = _positive_int(top, "top")
     fig, ax, d = _national_figure(runs, "provinces", 4.0)
     if d is None:
         return fig
@@ -1640,7 +2050,9 @@ def plot_national_provinces(runs: Run | Iterable[Run], top: int = 12) -> Figure:
 @style.in_style()
 def plot_national_reviews(runs: Run | Iterable[Run], published: dict[int, float] | None = None) -> Figure:
     """Share of each tier's cohort (year of designation) that passed its three-year review, pooled over runs, with
-    published pass rates of the Little Giant batches (``published``: cohort year -> share)."""
+    published pass rates of the Little Giant batches (``published``: {cohort year: share}). A run too short for its
+    first review (three years after the first designations) draws the panel empty, saying "no reviews yet"."""
+    published = _year_map(published, "published", "{cohort year: share}", 0.0, 1.0)
     fig, ax, d = _national_figure(runs, "reviews", 4.0, "no reviews yet")
     if d is None:
         return fig
