@@ -452,13 +452,16 @@ def mothball(
     fixed_cost_saved: float,
     target_utilisation: float,
     row_floor: np.ndarray | None = None,
+    restart_premium: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mothballing: excess capacity that cannot earn its cash costs leaves the market, and comes back when it can.
 
     A running plant whose bloc's price (or the state price floor it holds, where higher) has stayed below its
     ``cash_cost`` for ``after_quarters`` quarters in a row goes on care and maintenance: it offers nothing
     (``set_potential``) and pays only 1 - ``fixed_cost_saved`` of its fixed cost (``account``). A mothballed plant
-    restarts in the quarter its bloc's price covers its cash cost again. The shut-down rule (``set_potential``)
+    restarts in the quarter its bloc's price covers its cash cost again, or with ``restart_premium`` p > 0 its cash
+    cost x (1 + p): the restart trigger above the exit trigger (Dixit 1989), so that a price hovering at the cash
+    cost does not cycle a plant in and out. The shut-down rule (``set_potential``)
     idles a plant for a quarter on its variable cost; this rule takes out capacity that a lasting glut leaves
     without a margin over its avoidable costs (Mountain Pass went on care and maintenance in 2015-2017 with
     NdPr oxide below its costs; China's smaller separators closed in the 2015-2016 glut). Plants not yet
@@ -472,6 +475,8 @@ def mothball(
     running = pop.operating & pop.qualified & ~pop.mothballed
     pop.uncovered_q = np.where(running & ~covered, pop.uncovered_q + 1, 0).astype(pop.uncovered_q.dtype)
     shut = running & (pop.uncovered_q >= after_quarters)
+    if restart_premium > 0.0:
+        covered = seen >= (1.0 + restart_premium) * cash_cost(pop, T, fixed_cost_saved, target_utilisation)
     restart = pop.operating & pop.mothballed & covered
     pop.mothballed = (pop.mothballed | shut) & ~restart & pop.operating
     pop.uncovered_q = np.where(shut, 0, pop.uncovered_q).astype(pop.uncovered_q.dtype)

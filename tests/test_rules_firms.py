@@ -360,6 +360,24 @@ def test_plants_below_cash_cost_for_the_set_quarters_mothball_and_restart_when_c
     assert not pop.mothballed.any()
 
 
+def test_a_restart_premium_holds_a_mothballed_plant_until_the_price_clears_its_cash_cost_by_it(T):
+    """With a restart premium p a mothballed plant restarts when the price reaches (1 + p) x its cash cost, not at its
+    cash cost: the band between the two triggers (Dixit 1989) stops a plant from cycling on a price that hovers there."""
+    pop = _glut_pop(T, [49.9])
+    low = flat_price(T, 50.0)
+    for _ in range(2):
+        mothball(pop, T, low, 2, 0.7, 0.85, restart_premium=0.1)
+    assert pop.mothballed[0]
+    cc = cash_cost(pop, T, 0.7, 0.85)[0]
+    at_cost = flat_price(T, 49.9) + cc - 49.9
+    assert mothball(pop, T, at_cost, 2, 0.7, 0.85, restart_premium=0.1)[1].size == 0 and pop.mothballed[0]
+    just_below = flat_price(T, 49.9) + 1.1 * cc * (1 - 1e-9) - 49.9
+    assert mothball(pop, T, just_below, 2, 0.7, 0.85, restart_premium=0.1)[1].size == 0
+    cleared = flat_price(T, 49.9) + 1.1 * cc - 49.9
+    np.testing.assert_array_equal(mothball(pop, T, cleared, 2, 0.7, 0.85, restart_premium=0.1)[1], [0])
+    assert not pop.mothballed[0]
+
+
 def test_a_quarter_covered_resets_the_count(T):
     pop = _glut_pop(T, [49.9])
     low, high = flat_price(T, 50.0), flat_price(T, 100.0)

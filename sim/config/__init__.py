@@ -173,6 +173,7 @@ class MarketConfig:
     idle_import_parity: bool = False  # with import_parity: a bloc whose plants at a stage all stand idle has an index no lower than that landed price
     mothball_after_quarters: int = f(0, lo=0, hi=400)  # quarters below its cash cost after which a plant is mothballed (0: never)
     mothball_fixed_cost_saved: float = f(0.0, lo=0.0, hi=1.0)  # share of its fixed cost a mothballed plant saves
+    restart_premium: float = f(0.0, lo=0.0, hi=2.0)  # a mothballed plant restarts when the price covers its cash cost x (1 + this); 0: at it
 
 
 @dataclass

@@ -215,7 +215,9 @@ def _offer(model: ChainModel) -> None:
     orders and output start at zero."""
     T, pop, P, mk = model.tables, model.pop, model.world.markets, model.markets
     row_floor = model.price_floors.row_floor(pop, model.quarter, mk.price)
-    shut, restart = mothball(pop, T, mk.price, P.mothball_after_quarters, P.mothball_fixed_cost_saved, P.target_utilisation, row_floor)
+    shut, restart = mothball(
+        pop, T, mk.price, P.mothball_after_quarters, P.mothball_fixed_cost_saved, P.target_utilisation, row_floor, P.restart_premium
+    )
     if len(shut) or len(restart):
         model.log_rows("mothball", shut, values=pop.capacity_t[shut])
         model.log_rows("restart", restart, values=pop.capacity_t[restart])
