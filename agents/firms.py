@@ -471,13 +471,13 @@ def mothball(
     if after_quarters <= 0:
         return none, none
     seen = price[pop.bloc, pop.stage] if row_floor is None else np.maximum(price[pop.bloc, pop.stage], row_floor)
-    covered = seen >= cash_cost(pop, T, fixed_cost_saved, target_utilisation)
+    cost = cash_cost(pop, T, fixed_cost_saved, target_utilisation)
+    covered = seen >= cost
     running = pop.operating & pop.qualified & ~pop.mothballed
     pop.uncovered_q = np.where(running & ~covered, pop.uncovered_q + 1, 0).astype(pop.uncovered_q.dtype)
     shut = running & (pop.uncovered_q >= after_quarters)
-    if restart_premium > 0.0:
-        covered = seen >= (1.0 + restart_premium) * cash_cost(pop, T, fixed_cost_saved, target_utilisation)
-    restart = pop.operating & pop.mothballed & covered
+    cleared = seen >= (1.0 + restart_premium) * cost if restart_premium > 0.0 else covered  # the restart trigger
+    restart = pop.operating & pop.mothballed & cleared
     pop.mothballed = (pop.mothballed | shut) & ~restart & pop.operating
     pop.uncovered_q = np.where(shut, 0, pop.uncovered_q).astype(pop.uncovered_q.dtype)
     return np.flatnonzero(shut), np.flatnonzero(restart)

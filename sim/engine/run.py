@@ -64,7 +64,7 @@ def run(cfg: Config, overrides: list[str] | None = None, progress: Callable[[str
     when the run is complete (sim.engine.output.RunWriter); a run that raises leaves nothing behind."""
     started = time.time()
     check_config(cfg)
-    overrides = None if overrides is None else override_list(overrides)  # what the manifest records: a list of strings
+    overrides = override_list(overrides)  # what the manifest records: a list of strings (None: [])
     if progress is not None and not callable(progress):
         raise ConfigError(
             "progress", f"must be a function that takes one line of text (e.g. print), or None, got {progress!r} (cfg.progress turns the display on)"
