@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 
 .PHONY: run one test lint bench app clean-venv
 
-# The main experiment (conf/experiment/main.yaml): 3 scenarios x 10 seeds on the local cores, then the report
+# The main experiment (conf/experiment/main.yaml): 4 scenarios x 10 seeds on the local cores, then the report
 run: $(VENV)/.installed
 	$(BIN)/python -m sim.experiment $(ARGS)
 

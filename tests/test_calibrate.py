@@ -313,3 +313,31 @@ def test_command_refusing_another_study_is_one_line(tmp_path):
     )
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "'--out'" in r.stderr and "'quick'" in r.stderr and "Traceback" not in r.stderr
     assert _snapshot(tmp_path) == before
+
+
+def test_best_overrides_reads_an_output_folder_as_its_best_yaml(tiny):
+    out, _ = tiny
+    assert cal.best_overrides(out) == cal.best_overrides(out / "best.yaml") != []
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        (None, "folder without best.yaml"),
+        ("a: [1, 2", "is not valid YAML: line"),
+        ("- 1\n- 2\n", "must hold a mapping"),
+        ("world:\n  scale: big\n", "'world.scale' must be a number, got 'big'"),
+        ("world:\n  scale: true\n", "'world.scale' must be a number, got True"),
+    ],
+)
+def test_best_overrides_names_the_path_for_each_mistake(tmp_path, text, says):
+    if text is not None:
+        (tmp_path / "best.yaml").write_text(text)
+    with pytest.raises(ConfigError, match="config error at 'path'") as ex:
+        cal.best_overrides(tmp_path if text is None else tmp_path / "best.yaml")
+    assert says in str(ex.value)
+
+
+def test_best_overrides_names_a_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="file not found: .*nope.yaml"):
+        cal.best_overrides(tmp_path / "nope.yaml")

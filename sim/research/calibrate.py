@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from sim.checks import whole_number
+from sim.checks import whole_number, yaml_problem
 from sim.config import ConfigError, compose
 from sim.research import style, validate
 from sim.research.driver import check_counts, command_parser, default_workers, error_line, refuse_seed, text_table
@@ -450,14 +450,35 @@ def best_config(study: Calibration, values: dict[str, float], loss_value: float)
 
 
 def best_overrides(path: str | Path) -> list[str]:
-    """The values of a best.yaml as override strings (``key=value``), e.g. for :func:`sim.config.compose`."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    """The values of a best.yaml as override strings (``key=value``), e.g. for :func:`sim.config.compose`. ``path`` is
+    the file or a calibration's output folder (``--out``), whose best.yaml is read. A missing file, a folder without
+    one, invalid YAML or a value that is not a number is one ConfigError naming ``path``."""
+    given = Path(path)
+    file = given / "best.yaml" if given.is_dir() else given
+    if given.is_dir() and not file.is_file():
+        raise ConfigError("path", f"{given} is a folder without best.yaml; give a calibration's output folder (--out) or its best.yaml")
+    if not file.is_file():
+        raise ConfigError("path", f"file not found: {file}; give a calibration's best.yaml or its output folder (--out)")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as ex:
+        why = yaml_problem(ex) if isinstance(ex, yaml.YAMLError) else "not text"
+        raise ConfigError("path", f"{file} is not valid YAML: {why}") from None
+    if data is None:
+        return []
+    if not isinstance(data, dict):
+        raise ConfigError("path", f"{file} must hold a mapping of parameters to numbers, as python -m sim.calibrate writes it")
     out: list[str] = []
 
-    def walk(node: Any, prefix: str) -> None:
+    def walk(node: dict, prefix: str) -> None:
         for k, v in node.items():
             key = f"{prefix}.{k}" if prefix else str(k)
-            walk(v, key) if isinstance(v, dict) else out.append(f"{key}={float(v)!r}")
+            if isinstance(v, dict):
+                walk(v, key)
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                out.append(f"{key}={float(v)!r}")
+            else:
+                raise ConfigError("path", f"{file}: '{key}' must be a number, got {v!r}")
 
     walk(data, "")
     return out
