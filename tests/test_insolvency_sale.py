@@ -187,3 +187,28 @@ def test_a_plant_on_care_and_maintenance_stays_there_under_its_buyer_and_its_glu
     # one more quarter below its cash cost takes the bought plant to care and maintenance, as it would have its seller
     shut, restart = mothball(pop, T, np.zeros((T.B, T.S)), mk.mothball_after_quarters, mk.mothball_fixed_cost_saved, mk.target_utilisation)
     assert new["glut"] in shut and new["idle"] not in restart
+
+
+@pytest.mark.parametrize("share", [0.33, 1.0])
+def test_a_mothballed_plant_sells_at_most_its_share_of_a_new_plant_and_a_running_one_at_the_cap(share):
+    """finance.idle_sale_replacement_share: of two failing plants whose going-concern values exceed a new plant's cost,
+    the one on care and maintenance is sold at that share of the cost, the running one at the cost itself (1: both at the
+    cost, the rule before)."""
+    m = _model()
+    m.world.finance.idle_sale_replacement_share = share
+    pop, T = m.pop, m.tables
+    idle, running = _running_plants(m, 2)
+    pop.mothballed[idle] = True
+    for col in ("revenue", "input_cost", "opex", "output_t"):
+        getattr(pop, col)[idle] = 0.0
+    for r in (idle, running):
+        m.investor_view.price[pop.bloc[r], pop.stage[r]] *= 20.0  # worth more than new, so both caps bind
+        _fail(m, r)
+    rows = np.array([idle, running])
+    new_cost = T.capex_musd_per_kt[pop.bloc[rows], pop.stage[rows]] * pop.capacity_t[rows] / 1000.0
+    assert (entry_exit.plant_value(m, rows) > new_cost).all()
+    n = len(pop)
+    entry_exit.exit_failing(m)
+    new_row = {o: n + i for i, o in enumerate(sorted((idle, running)))}
+    assert pop.book_assets[new_row[idle]] == pytest.approx(share * new_cost[0], rel=1e-12)
+    assert pop.book_assets[new_row[running]] == pytest.approx(new_cost[1], rel=1e-12)

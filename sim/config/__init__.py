@@ -207,6 +207,8 @@ class FinanceConfig:
     # committed pipeline will need at the long-run price at least (a slump in the export market is not expected to last for it)
     sale_at_most_replacement: bool = False  # the price paid is at most what building the plant's nameplate new would cost in its
     # bloc (capex per kt x nameplate): a buyer does not pay more for a failed firm's plant than for a new one (false: the going-concern value)
+    idle_sale_replacement_share: float = f(1.0, lo=0.0, hi=1.0)  # a plant sold while mothballed fetches at most this share of what
+    # building its nameplate new would cost in its bloc (1: only the cap above, the rule before)
     financing_max_wait_years: float = f(lo=0.0)  # a project that cannot be financed is abandoned after this
     startup_reserve_share: float = f(lo=0.0, hi=1.0)  # own funds raised on top of the equity share, per unit of capex
     payout_ratio: float = f(0.0, lo=0.0, hi=1.0)  # share of positive after-tax profit paid out as dividends (0: none)
@@ -257,6 +259,8 @@ class InvestmentConfig:
     brownfield_planning_factor: float = f(1.0, lo=0.0, hi=1.0)
     brownfield_permitting_factor: float = f(1.0, lo=0.0, hi=1.0)
     brownfield_construction_factor: float = f(1.0, lo=0.0, hi=1.0)
+    sellable_supply: bool = False  # investors count the bloc's supply at what it can sell: operating plants at their quality (a plant
+    # still ramping up sells capacity x quality) and the committed pipeline at a new plant's quality; false: nameplate (the rule before)
     entrant_technology_share: float = f(0.0, lo=0.0, hi=1.0)  # a new firm's plant starts with the process technology of its bloc-stage's
     # operating plants: innovation factor = (their capacity-weighted mean) ^ this; 0: factor 1, the technology of the start (the rule before)
 

@@ -164,7 +164,8 @@ def sell_plants(model: ChainModel, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     Materials bought the Mountain Pass mine out of Molycorp's bankruptcy in 2017 and restarted it: the plant, its
     experience, know-how, patents and staff carry on; the old firm's debts stay with its creditors, its titles, group,
     contracts and projects end with it. The buyer books the plant at the price paid (its going-concern value, with
-    ``finance.sale_at_most_replacement`` at most :func:`replacement_cost`) and brings
+    ``finance.sale_at_most_replacement`` at most :func:`replacement_cost`, and a mothballed plant at most
+    ``finance.idle_sale_replacement_share`` of it) and brings
     cash for ``min_cash_quarters_of_fixed_cost`` of this quarter's fixed cost (the accounts' buffer) and the working
     capital its sales need (:func:`pass_plants`). The old firm still
     exits. Returns (old rows, new rows, value paid)."""
@@ -183,6 +184,9 @@ def sell_plants(model: ChainModel, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     keep = (value > 0) & (contribution >= -slack)
     if w.finance.sale_at_most_replacement:  # no more than building the same nameplate new would cost in the bloc
         value = np.minimum(value, replacement_cost(model, ops))
+    if w.finance.idle_sale_replacement_share < 1.0:  # an idle plant is displaced capital: it sells at a discount to replacement
+        idle = pop.mothballed[ops]
+        value = np.where(idle, np.minimum(value, w.finance.idle_sale_replacement_share * replacement_cost(model, ops)), value)
     old, price = ops[keep], value[keep]
     if not len(old):
         return old, old, price

@@ -123,8 +123,22 @@ def free_origin_supply(trade: np.ndarray, lic: np.ndarray) -> np.ndarray:
 
 def supply_now(model: ChainModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(B, S) operating nameplate, pipeline and committed pipeline, t/yr (``ChainModel.supply``): read once and
-    passed to the investors' uses of them in a quarter."""
-    return model.supply()
+    passed to the investors' uses of them in a quarter. With ``investment.sellable_supply`` the supply investors count
+    is what it can sell (:func:`sellable`)."""
+    cap, pipe, committed = model.supply()
+    if model.world.investment.sellable_supply:
+        return sellable(model, cap, pipe, committed)
+    return cap, pipe, committed
+
+
+def sellable(model: ChainModel, cap: np.ndarray, pipe: np.ndarray, committed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(B, S) the supply of :func:`supply_now` at what it can sell, t/yr: operating plants at their quality (a plant
+    ramping up to specification sells capacity x quality, agents.firms.set_potential), mothballed ones too (they can
+    restart), and the pipeline at a new plant's quality of its bloc-stage (``new_plant_quality``)."""
+    T, pop = model.tables, model.pop
+    ops = pop.operating
+    cap_q = T.bs_sum(pop.bloc, pop.stage, np.where(ops, pop.capacity_t * pop.quality, 0.0))
+    return np.minimum(cap_q, cap), pipe * T.new_plant_quality, committed * T.new_plant_quality
 
 
 def fed_nameplate(model: ChainModel, cap: np.ndarray | None = None, committed: np.ndarray | None = None) -> np.ndarray:
@@ -513,6 +527,8 @@ def licence_room(model: ChainModel, cap: np.ndarray | None = None, committed: np
     if cap is None or committed is None:
         cap, _, committed = supply_now(model)
     pipe = committed
+    if model.world.investment.sellable_supply:  # cap and committed are sellable already (supply_now)
+        return (cap + pipe) * model.world.markets.max_utilisation < ahead
     here = pop.operating & pop.alive
     q_cap = T.bs_sum(pop.bloc[here], pop.stage[here], pop.quality[here] * pop.capacity_t[here])
     quality = np.divide(q_cap, cap, out=np.ones_like(cap), where=cap > 0)  # sellable share of nameplate
