@@ -251,6 +251,16 @@ def test_firm_panel_is_annual(ec):
     assert set(fp["bloc"].astype(str)) == set(BLOCS) and set(fp["stage"].astype(str)) == set(STAGES)
 
 
+def test_firm_panel_unit_cost_is_empty_until_a_plant_has_a_cost(ec):
+    """A project (no plant yet) has no unit cost, and neither has a plant that came on line after the quarter's prices;
+    a cost once computed is positive, so the panel holds no zero that an average over it would take for a cost."""
+    fp = pd.read_parquet(ec.run_dir / "firms.parquet")
+    cost = fp["unit_cost_usd_per_kg"]
+    assert not (cost == 0.0).any()
+    assert cost[fp["phase"] == "project"].isna().all()
+    assert (cost[(fp["phase"] == "operating") & (fp["revenue_musd"] > 0)] > 0).all()
+
+
 def test_firm_panel_can_be_switched_off(short_config):
     result = run(short_config("output.firm_panel=false", years=2))
     assert {p.name for p in result.run_dir.iterdir()} == RUN_FILES - {"firms.parquet"}

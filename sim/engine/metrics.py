@@ -369,7 +369,9 @@ def firm_panel_rows(m: "ChainModel") -> pd.DataFrame:
             "cash_musd": pop.cash[idx],
             "debt_musd": pop.debt[idx],
             "equity_musd": pop.equity[idx],
-            "unit_cost_usd_per_kg": pop.unit_cost_usd_per_kg[idx],
+            # empty until the plant has a cost: a project, or a plant that came on line after this quarter's prices (a cost is
+            # never 0 once computed: processing alone is positive), as the bloc series leave it empty where nothing was made
+            "unit_cost_usd_per_kg": np.where(pop.unit_cost_usd_per_kg[idx] > 0.0, pop.unit_cost_usd_per_kg[idx], np.nan),
             "employees": pop.employees[idx],
             "rd_staff_share": pop.rd_staff_share[idx],
             "tier": pd.Categorical.from_codes(pop.tier[idx], [t.label for t in Tier]),
