@@ -140,13 +140,31 @@ def test_each_seed_and_the_seeds_in_range_are_reported():
     assert row["met"] and row["median"] == 30.5 and row["values"] == [29.0, 30.0, 31.0, None, 200.0]
     assert row["in_range"] == 2 and row["n"] == 4 and row["n_none"] == 1
     (line,) = validate.report([row]).splitlines()
-    assert "median 30.5 [29, 200], 2 of 5 seeds in range, 1 none" in line
+    assert "median 30.5 [29, 200], 2 of 5 seeds in range (median in range in 80% of resamples), 1 none" in line
     pyr = {"id": "soe_group_pyramid_2025", "scenario": "baseline", "accept": {"little_giant": [1, 3]}}
     group = lambda n: {"china": {}, "pyramids": {"g": {"2025": {"all": 10, "little_giant": n}}}}  # noqa: E731
     results = [{"scenario": "baseline", "seed": s, "summary": {"policy": group(n)}} for s, n in ((1, 3), (2, 4), (3, 3))]
     (row,) = validate.evaluate(results, [pyr])
     assert row["met"] and row["tiers"]["little_giant"]["in_range"] == 2
     assert "little_giant: median 3 [3, 4], 2 of 3 seeds in range" in validate.report([row])
+
+
+def test_the_support_of_a_verdict_is_the_share_of_seed_resamples_whose_median_lies_in_the_range():
+    """How firmly the seeds decide a verdict: every seed inside gives 1, every seed outside 0, seeds on both sides of an
+    edge about a half (a coin flip); None values are left out, or count as later than any with never_later; the
+    generator is fixed, so the same values give the same share."""
+    assert validate._support([31.0, 40.0, 50.0], [30, 120]) == 1.0
+    assert validate._support([10.0, 20.0, None], [30, 120]) == 0.0
+    flip = validate._support([2.0, 3.0, 4.0, 4.0, 3.0, 4.0, 3.0, 4.0, 2.0, 4.0], [1, 3])
+    assert 0.2 < flip < 0.8 and flip == validate._support([2.0, 3.0, 4.0, 4.0, 3.0, 4.0, 3.0, 4.0, 2.0, 4.0], [1, 3])
+    assert validate._support([None, None], [1, 3]) is None
+    # a timeline never reached is later than any: two seeds of three never, the median is never in any resample that
+    # draws two of them
+    later = validate._support([9.0, None, None], [7, 15], never_later=True)
+    assert later == pytest.approx(7 / 27, abs=0.05)
+    assert validate._support([9.0, None, None], [7, 15]) == 1.0  # left out, only 9 is left
+    row = validate._stats([2, 3, 4, 4, 3, 4, 3, 4, 2, 4], [1, 3])
+    assert row["support"] == flip and "(median in range in" in validate._span(row)
 
 
 def test_west_timeline_is_reported_as_written_and_as_development_times():

@@ -10,7 +10,10 @@ two minutes and 3.5 GB a run), nothing written per run, and prints
 one line per target: the simulated median and range across seeds, the accepted
 range and MET / MISSED. Targets are checked, never forced. A target is met on the
 median; where it has a range the line also says how many seeds lie in it ("6 of
-10 seeds in range"), so a median near an edge shows, and --out writes every
+10 seeds in range"), and how firmly the seeds decide the verdict: the share of
+2,000 resamples of the seeds (with replacement) whose median lies in the range
+("median in range in 55% of resamples": near a half, a coin flip
+that more seeds would settle; ``support`` in --out). --out writes every
 seed's value (``values``, in seed order; null where there is none or never).
 
 Measures (what each target id reads):
@@ -150,7 +153,29 @@ def _stats(values: list[float | None], accept: list | None = None) -> dict[str, 
     if accept is not None:
         out["in_range"] = sum(_in(x, accept) for x in v)
         out["met"] = _in(out["median"], accept)
+        out["support"] = _support(each, accept)
     return out
+
+
+#: resamples of the seeds behind each verdict's support (:func:`_support`)
+RESAMPLES = 2000
+
+
+def _support(values: list[float | None], accept, never_later: bool = False) -> float | None:
+    """The share of ``RESAMPLES`` resamples of the seeds (drawn with replacement, as many as there are) whose median lies
+    in ``accept``: how firmly this many seeds decide the verdict on the median (near 1, met firmly; near 0, missed
+    firmly; near a half, a coin flip that more seeds would settle). None values are left out, as the median leaves them
+    out, or with ``never_later`` count as later than any value (a timeline never reached). The generator is fixed, so
+    the same values give the same share in any run. None where no seed has a value."""
+    if never_later:
+        x = np.array([np.inf if v is None else v for v in values], dtype=float)
+    else:
+        x = np.array([v for v in values if v is not None], dtype=float)
+    if not len(x):
+        return None
+    idx = np.random.default_rng(0).integers(0, len(x), size=(RESAMPLES, len(x)))
+    med = np.median(x[idx], axis=1)
+    return float(np.mean((med >= accept[0]) & (med <= accept[1])))
 
 
 def _in(x, lo_hi) -> bool:
@@ -187,6 +212,7 @@ def _west_timeline_coordinated(row: dict, t: dict, by: dict, seeds: list[int]) -
                 med, status = censored_quantile([np.nan if x is None else x for x in st["values"]], 0.5)
                 st["median"] = med if status == REACHED else None  # later than the horizon, or than a seed's time: none to meet
                 st["met"] = _in(st["median"], rng)
+                st["support"] = _support(st["values"], rng, never_later=True)
             parts[stage] = st
         row[out] = parts
     row["met"] = all(p["met"] for p in row["stages"].values())
@@ -397,6 +423,8 @@ def _span(v: dict[str, Any], unit: str = "") -> str:
     out = f"median {_fmt(v.get('median'))} [{_fmt(v.get('min'))}, {_fmt(v.get('max'))}]{unit}"
     if "in_range" in v:
         out += f", {v['in_range']} of {v['n'] + v['n_none']} seeds in range"
+    if v.get("support") is not None:
+        out += f" (median in range in {v['support']:.0%} of resamples)"
     return out
 
 
