@@ -56,8 +56,11 @@ def test_the_median_over_seeds_is_read_against_the_band():
     s2 = (0.0 + 270 / 350) / 2
     assert row["values"] == [pytest.approx(s1), pytest.approx(s2), None]
     assert row["median"] == pytest.approx((s1 + s2) / 2) and row["within"] is False and row["in_band"] == 1
+    # two seeds, one in the band: the median of a resample lies in it when both draws are that seed, a quarter of them
+    assert row["support"] == pytest.approx(0.25, abs=0.04)
+    assert "1 of 3 seeds in band (median in band in " in history.report([row], validate._fmt).splitlines()[-1]
     (row,) = history.evaluate([check(band=[300, 400])], [TABLE])
-    assert row["within"] is True
+    assert row["within"] is True and row["support"] == 1.0
     (row,) = history.evaluate([check(years=[2030, 2030])], [TABLE])
     assert row["median"] is None and row["within"] is None
     line = history.report([row], validate._fmt).splitlines()[-1]

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from sim.research import history, validate
+from sim.research.driver import median_support
 
 TARGETS = {
     "targets": [
@@ -153,16 +154,16 @@ def test_the_support_of_a_verdict_is_the_share_of_seed_resamples_whose_median_li
     """How firmly the seeds decide a verdict: every seed inside gives 1, every seed outside 0, seeds on both sides of an
     edge about a half (a coin flip); None values are left out, or count as later than any with never_later; the
     generator is fixed, so the same values give the same share."""
-    assert validate._support([31.0, 40.0, 50.0], [30, 120]) == 1.0
-    assert validate._support([10.0, 20.0, None], [30, 120]) == 0.0
-    flip = validate._support([2.0, 3.0, 4.0, 4.0, 3.0, 4.0, 3.0, 4.0, 2.0, 4.0], [1, 3])
-    assert 0.2 < flip < 0.8 and flip == validate._support([2.0, 3.0, 4.0, 4.0, 3.0, 4.0, 3.0, 4.0, 2.0, 4.0], [1, 3])
-    assert validate._support([None, None], [1, 3]) is None
+    assert median_support([31.0, 40.0, 50.0], [30, 120]) == 1.0
+    assert median_support([10.0, 20.0, None], [30, 120]) == 0.0
+    flip = median_support([2.0, 3.0, 4.0, 4.0, 3.0, 4.0, 3.0, 4.0, 2.0, 4.0], [1, 3])
+    assert 0.2 < flip < 0.8 and flip == median_support([2.0, 3.0, 4.0, 4.0, 3.0, 4.0, 3.0, 4.0, 2.0, 4.0], [1, 3])
+    assert median_support([None, None], [1, 3]) is None
     # a timeline never reached is later than any: two seeds of three never, the median is never in any resample that
     # draws two of them
-    later = validate._support([9.0, None, None], [7, 15], never_later=True)
+    later = median_support([9.0, None, None], [7, 15], never_later=True)
     assert later == pytest.approx(7 / 27, abs=0.05)
-    assert validate._support([9.0, None, None], [7, 15]) == 1.0  # left out, only 9 is left
+    assert median_support([9.0, None, None], [7, 15]) == 1.0  # left out, only 9 is left
     row = validate._stats([2, 3, 4, 4, 3, 4, 3, 4, 2, 4], [1, 3])
     assert row["support"] == flip and "(median in range in" in validate._span(row)
 

@@ -23,6 +23,7 @@ import re
 import sys
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 
 from sim.checks import whole_number
@@ -203,3 +204,25 @@ def summary_keys(run_dir: Any) -> list[str] | None:
 
 
 FIRST_RUN = "the first run's summary ({}); the runs done so far are kept: fix it and run the same command to resume"
+
+
+#: resamples of the seeds behind each verdict's support (:func:`median_support`)
+RESAMPLES = 2000
+
+
+def median_support(values: Sequence[float | None], accept: Sequence[float], never_later: bool = False) -> float | None:
+    """The share of ``RESAMPLES`` resamples of the seeds (drawn with replacement, as many as there are) whose median lies
+    in ``accept`` (lo, hi): how firmly this many seeds decide a verdict taken on the median (near 1, met firmly; near 0,
+    missed firmly; near a half, a coin flip that more seeds would settle), for the validation's targets and its history
+    checks. None values are left out, as the median leaves them out, or with ``never_later`` count as later than any
+    value (a timeline never reached). The generator is fixed, so the same values give the same share in any run. None
+    where no seed has a value."""
+    if never_later:
+        x = np.array([np.inf if v is None else v for v in values], dtype=float)
+    else:
+        x = np.array([v for v in values if v is not None], dtype=float)
+    if not len(x):
+        return None
+    idx = np.random.default_rng(0).integers(0, len(x), size=(RESAMPLES, len(x)))
+    med = np.median(x[idx], axis=1)
+    return float(np.mean((med >= accept[0]) & (med <= accept[1])))

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from sim.config import CONF_DIR
+from sim.research.driver import median_support
 
 HISTORY_FILE = CONF_DIR / "validation" / "history.yaml"
 KINDS = ("output", "share", "price")
@@ -65,7 +66,8 @@ def figure(check: dict[str, Any], table: dict[str, Any]) -> float | None:
 
 def evaluate(checks: list[dict[str, Any]], tables: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
     """A row per check: each seed's figure (``values``, in the order of ``tables``), their median and range, and
-    ``within`` (the median lies in the band; None without a figure)."""
+    ``within`` (the median lies in the band; None without a figure), ``in_band`` (seeds in it) and ``support`` (the share
+    of resamples of the seeds whose median lies in it, sim.research.driver.median_support)."""
     rows = []
     for c in checks:
         each = [None if t is None else figure(c, t) for t in tables]
@@ -76,8 +78,9 @@ def evaluate(checks: list[dict[str, Any]], tables: list[dict[str, Any] | None]) 
             med = float(np.median(v))
             row.update(median=med, min=float(np.min(v)), max=float(np.max(v)), within=bool(c["band"][0] <= med <= c["band"][1]))
             row["in_band"] = sum(c["band"][0] <= x <= c["band"][1] for x in v)
+            row["support"] = median_support(v, c["band"])
         else:
-            row.update(median=None, min=None, max=None, within=None, in_band=0)
+            row.update(median=None, min=None, max=None, within=None, in_band=0, support=None)
         rows.append(row)
     return rows
 
@@ -95,6 +98,8 @@ def report(rows: list[dict[str, Any]], fmt) -> str:
         else:
             n = len(r["values"])
             detail = f"median {fmt(r['median'])} [{fmt(r['min'])}, {fmt(r['max'])}], {r['in_band']} of {n} seeds in band"
+            if r.get("support") is not None:
+                detail += f" (median in band in {r['support']:.0%} of resamples)"
         band = f"[{_exact(r['band'][0])}, {_exact(r['band'][1])}]"
         lines.append(f"{status:<8}{r['id']:<36}{detail}   published: {pub}, band {band} ({r['source']})")
     return "\n".join(lines)

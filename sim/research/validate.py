@@ -80,6 +80,7 @@ import numpy as np
 
 from sim.config import CONF_DIR
 from sim.research import history
+from sim.research.driver import median_support
 
 SCENARIOS = ("baseline", "west_coordinated", "china_without_tiers")
 NATIONAL = "national_programme"  # the national world's scenario: run when the targets file has national targets
@@ -153,29 +154,8 @@ def _stats(values: list[float | None], accept: list | None = None) -> dict[str, 
     if accept is not None:
         out["in_range"] = sum(_in(x, accept) for x in v)
         out["met"] = _in(out["median"], accept)
-        out["support"] = _support(each, accept)
+        out["support"] = median_support(each, accept)
     return out
-
-
-#: resamples of the seeds behind each verdict's support (:func:`_support`)
-RESAMPLES = 2000
-
-
-def _support(values: list[float | None], accept, never_later: bool = False) -> float | None:
-    """The share of ``RESAMPLES`` resamples of the seeds (drawn with replacement, as many as there are) whose median lies
-    in ``accept``: how firmly this many seeds decide the verdict on the median (near 1, met firmly; near 0, missed
-    firmly; near a half, a coin flip that more seeds would settle). None values are left out, as the median leaves them
-    out, or with ``never_later`` count as later than any value (a timeline never reached). The generator is fixed, so
-    the same values give the same share in any run. None where no seed has a value."""
-    if never_later:
-        x = np.array([np.inf if v is None else v for v in values], dtype=float)
-    else:
-        x = np.array([v for v in values if v is not None], dtype=float)
-    if not len(x):
-        return None
-    idx = np.random.default_rng(0).integers(0, len(x), size=(RESAMPLES, len(x)))
-    med = np.median(x[idx], axis=1)
-    return float(np.mean((med >= accept[0]) & (med <= accept[1])))
 
 
 def _in(x, lo_hi) -> bool:
@@ -212,7 +192,7 @@ def _west_timeline_coordinated(row: dict, t: dict, by: dict, seeds: list[int]) -
                 med, status = censored_quantile([np.nan if x is None else x for x in st["values"]], 0.5)
                 st["median"] = med if status == REACHED else None  # later than the horizon, or than a seed's time: none to meet
                 st["met"] = _in(st["median"], rng)
-                st["support"] = _support(st["values"], rng, never_later=True)
+                st["support"] = median_support(st["values"], rng, never_later=True)
             parts[stage] = st
         row[out] = parts
     row["met"] = all(p["met"] for p in row["stages"].values())
