@@ -503,3 +503,27 @@ def test_an_export_control_brings_western_separation_projects_years_earlier_with
         assert first <= 2028.0 and started > 1000.0, (first, started)
     else:
         assert first >= 2032.0 and started < 1000.0, (first, started)
+
+
+# -- an input-limited stage moves its margin only (markets.input_limited_share) ---------------------------------------
+
+
+def test_a_bloc_whose_plants_lack_input_for_more_than_the_share_of_their_orders_is_input_limited():
+    from sim.engine.prices import input_limited_blocs
+
+    bloc = np.array([0, 0, 1, 1])
+    orders = np.array([100.0, 100.0, 100.0, 100.0])
+    output = np.array([100.0, 95.0, 100.0, 99.0])  # bloc 0 could not fill 2.5% of its orders, bloc 1 0.5%
+    assert input_limited_blocs(bloc, orders, output, 2, 2, 0.02).tolist() == [True, False]
+    assert input_limited_blocs(bloc, orders, output, 2, 2, 0.001).tolist() == [True, True]
+    assert input_limited_blocs(bloc, orders, output, 2, 2, 1.0).tolist() == [False, False]  # 1: never, the rule before
+    assert input_limited_blocs(bloc, orders, output, 2, 0, 0.02).tolist() == [False, False]  # mining has no input
+    assert input_limited_blocs(bloc, np.zeros(4), np.zeros(4), 2, 2, 0.0).tolist() == [False, False]  # nothing ordered
+
+
+def test_an_input_limited_stage_short_of_supply_moves_its_margin_not_its_whole_price():
+    """The rule's two bases for a metal index of 300 USD/kg over an input cost of 250 with its buyers short: the whole
+    price moves where the stage could make what was ordered, only the margin where its plants lacked input, so the
+    same excess demand lifts the index by a sixth as much (update_price moves what is above the base)."""
+    whole, margin_only = (moving_base(300.0, 250.0, 900.0, 0.1, True, w) for w in (True, False))
+    assert (whole, margin_only) == (0.0, 250.0)

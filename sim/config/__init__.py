@@ -169,6 +169,8 @@ class MarketConfig:
     max_price_rise: float = f(0.0, lo=0.0, hi=2.0)  # clip on a quarterly rise, if larger than max_price_change (0: max_price_change both ways)
     price_moves_margin: bool = False  # excess demand moves the margin over the input cost, not the whole price (false: the whole price)
     shortage_moves_whole_price: bool = False  # with price_moves_margin: excess demand moves the whole price, a glut only the margin
+    input_limited_share: float = f(1.0, lo=0.0, hi=1.0)  # a bloc-stage whose plants could not fill more than this share of their
+    # orders for want of input moves only its margin on its buyers' shortage (the rent is its input's); 1: never (the rule before)
     import_parity: bool = False  # a bloc's index reverts to and may fall to the landed price of uncontrolled imports below its costs
     idle_import_parity: bool = False  # with import_parity: a bloc whose plants at a stage all stand idle has an index no lower than that landed price
     mothball_after_quarters: int = f(0, lo=0, hi=400)  # quarters below its cash cost after which a plant is mothballed (0: never)

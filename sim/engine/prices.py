@@ -68,6 +68,7 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
     avail = np.bincount(sup_bloc, weights=pop.potential_t[sup], minlength=B)
     model.offered_t[:, s] = avail  # read by the recorder: a bloc-stage that offered nothing has no utilisation this quarter
     orders = market_orders(model, s, sup)
+    input_limited = input_limited_blocs(sup_bloc, pop.orders_t[sup], pop.output_t[sup], B, s, P.input_limited_share)
     wanted = np.bincount(cl.class_bloc, weights=cl.demand, minlength=B)
     got = np.bincount(cl.class_bloc, weights=cl.delivered_to_class, minlength=B)
     landed = landed_price(model, s)
@@ -112,7 +113,10 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
             continue
         excess = short + (util - P.target_utilisation if util is not None else 0.0)
         input_cost = T.input_per_t[s] * model.paid_price[c, s - 1] if s > 0 else 0.0
-        base = moving_base(new_price[c, s], input_cost, ceiling, excess, P.price_moves_margin, P.shortage_moves_whole_price)
+        # at an input-limited stage the buyers' shortage is its input's: it moves the margin only, and the input's own index,
+        # on which these plants' unfilled orders are a shortage, takes the rent (markets.input_limited_share)
+        whole = P.shortage_moves_whole_price and not input_limited[c]
+        base = moving_base(new_price[c, s], input_cost, ceiling, excess, P.price_moves_margin, whole)
         m = update_price(
             new_price[c, s] - base,
             util,
@@ -134,6 +138,16 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
             # that is the bloc's price, however short of them its buyers were; what imports cost, not a clip of the rule
             new_price[c, s] = parity
             at_bound[c, s] = 0.0
+
+
+def input_limited_blocs(sup_bloc: np.ndarray, orders_t: np.ndarray, output_t: np.ndarray, B: int, s: int, share: float) -> np.ndarray:
+    """(B,) whether each bloc's suppliers at stage ``s`` (their blocs ``sup_bloc``, orders and output this quarter) could
+    not fill more than ``share`` (``markets.input_limited_share``) of their orders for want of input: their output is
+    orders x the fill of their input class (sim.engine.clearing._produce), so what they ordered and did not make, they
+    lacked the input for. Never at the first stage, which has no input, nor with ``share`` 1."""
+    ordered = np.bincount(sup_bloc, weights=orders_t, minlength=B)
+    unfilled = ordered - np.bincount(sup_bloc, weights=output_t, minlength=B)
+    return (s > 0) & (ordered > 1e-9) & (unfilled > share * np.maximum(ordered, 1e-9))
 
 
 def market_orders(model: ChainModel, s: int, sup: np.ndarray) -> np.ndarray:
