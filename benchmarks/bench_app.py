@@ -130,9 +130,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.browser_years < 1:
         print("error: --browser-years must be >= 1", file=sys.stderr)
         return 2
+    if not args.out.strip():  # Path('') is the working directory: the tables went there
+        print(f"error: --out: an empty path ({args.out!r}); allowed: a folder for the tables, or leave --out out for its default", file=sys.stderr)
+        return 2
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         print(f"error: --out '{out}' is a file, not a directory", file=sys.stderr)
+        return 2
+    from sim.checks import ConfigError
+    from sim.engine.output import check_writable
+
+    try:  # before the measurement: an --out under a file or in a read-only folder lost it at the end (a traceback)
+        check_writable(out, "--out")
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     server = bench_server()
     browser = None if args.no_browser else bench_browser(args.browser_years)

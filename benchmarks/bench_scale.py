@@ -716,6 +716,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(res))
         return 0
 
+    if not a.out.strip():  # Path('') is the working directory: the tables went there
+        ap.error(f"--out: an empty path ({a.out!r}); allowed: a folder for the tables, or leave --out out for {ROOT / 'results' / 'benchmarks'}")
     out = Path(a.out)
     if a.profile is not None:
         national = worlds[0] == "national"

@@ -95,6 +95,24 @@ def yaml_problem(ex: Exception) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
 
 
+def read_text(path, key: str) -> str:
+    """The text of a file a user names at ``key`` (an option, an argument): one ConfigError naming it when it cannot be
+    read or is not UTF-8 (it was a UnicodeDecodeError or OSError traceback)."""
+    from pathlib import Path
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as ex:
+        raise ConfigError(key, f"{path} cannot be read ({ex.strerror or ex}); allowed: a readable file") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as ex:
+        line = data[: ex.start].count(b"\n") + 1
+        raise ConfigError(
+            key, f"{path} is not UTF-8 text (byte 0x{data[ex.start]:02x} on line {line}); allowed: UTF-8 text (save the file as UTF-8)"
+        ) from None
+
+
 def read_yaml_list(path, option: str, key: str, example: str, missing: str = "", items: str = "a list of mappings") -> list:
     """The list under ``key`` of a YAML file named by a command's ``option`` (a targets or history file), or one
     ConfigError naming the option: a directory, a missing file (``missing``: what to say beside it), invalid YAML, or no
@@ -106,7 +124,7 @@ def read_yaml_list(path, option: str, key: str, example: str, missing: str = "",
     if not path.is_file():
         raise ConfigError(option, f"file not found: {path}{missing}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(read_text(path, option))
     except yaml.YAMLError as ex:
         raise ConfigError(option, f"{path} is not valid YAML: {yaml_problem(ex)}") from None
     found = data.get(key) if isinstance(data, dict) else None

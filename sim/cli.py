@@ -22,6 +22,7 @@ same directory again; one with ``${now:...}`` (a new directory on every run) is 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -125,11 +126,21 @@ def sweep_values(overrides: list[str]) -> list[list[str]]:
         if not o.is_sweep_override():
             values.append([text])
             continue
+        sweep = o.value()
+        if hasattr(sweep, "step") and sweep.step == 0:  # range's step: Python's range() refused it, and it was named an interval
+            raise ConfigError(
+                o.key_or_group, f"'{text}': a range's step must not be 0; allowed: range(start,stop) or range(start,stop,step), step > 0"
+            )
+        if hasattr(sweep, "include") and not _is_group(o.key_or_group):  # glob(...) picks config files: on a value it swept nothing
+            raise ConfigError(
+                o.key_or_group,
+                f"'{text}': glob(...) chooses config files of a group (e.g. scenario=glob(west_*)), and {o.key_or_group} is not a "
+                "config group; allowed: a list a,b,c, range(start,stop,step) or choice(...)",
+            )
         try:
             options = [str(v) for v in o.sweep_string_iterator()]
         except Exception:  # noqa: BLE001 - interval and glob sweeps are not enumerable
-            sweep = o.value()
-            if hasattr(sweep, "start") and not custom_sweeper:
+            if hasattr(sweep, "end") and not custom_sweeper:
                 raise ConfigError(
                     o.key_or_group,
                     "interval(...) needs an optimisation sweeper (hydra/sweeper=...); "
@@ -141,6 +152,15 @@ def sweep_values(overrides: list[str]) -> list[list[str]]:
                 raise ConfigError(o.key_or_group, f"'{text}' gives no values to sweep; e.g. range(1,4) is 1, 2, 3")
         values.append([f"{key}={v}" for v in options] or [])
     return values
+
+
+def _is_group(key: str) -> bool:
+    """Whether ``key`` of an override may name a config group (``scenario``, ``hydra/launcher``, a --config-dir's own
+    group), not a value of the config (``seed``, ``world.markets.logit_beta``)."""
+    from sim.config import Config, config_groups
+
+    values = {f.name for f in dataclasses.fields(Config)} - set(config_groups())
+    return "." not in key and key not in values
 
 
 def job_count(overrides: list[str]) -> int:
@@ -460,6 +480,8 @@ def named_sweep_dir(overrides: list[str], cfg) -> tuple[str, str] | None:
     if o.is_sweep_override():
         raise ConfigError(key, f"'{text}': a multirun has one sweep directory (a plain path such as results/sweeps/NAME)")
     value = str(o.value())
+    if not value.strip():  # an empty path: the sweep went into the working directory itself
+        raise ConfigError(key, f"an empty path ('{text}'); allowed: a plain path such as results/sweeps/NAME, or leave {key} out for a new directory")
     if "${" not in value:
         return text, value
     plain = "give a plain path (e.g. results/sweeps/NAME or ${output.root}/sweeps/NAME)"
@@ -571,8 +593,34 @@ def checked(argv: list[str], multirun: bool, outputs: bool = True) -> tuple[list
     return [*argv, f"hydra.sweep.dir={sweep_dir}"], cfg, overrides
 
 
+# Hydra's modes, one at a time (it raised 'Only one of --run, --multirun, --cfg, --info and --shell_completion can be
+# specified' as a traceback): each mode's flag and its short form
+_MODES = {"--multirun": "-m", "--cfg": "-c", "--run": "-r", "--info": "-i", "--shell-completion": "-sc"}
+
+
+def check_modes(argv: list[str]) -> None:
+    """At most one of Hydra's modes (multirun, printing the config, run, info, shell completion), and ``--resolve`` only
+    with ``--cfg``: ConfigError naming the flag, where Hydra raised a ValueError."""
+    names = [a.split("=", 1)[0] for a in argv]
+    if any(n in ("--help", "-h", "--hydra-help", "--version") for n in names):
+        return  # Hydra answers these first
+    given = list(dict.fromkeys(long for n in names for long, short in _MODES.items() if n in (long, short)))
+    if len(given) > 1:
+        raise ConfigError(
+            given[1],
+            f"cannot go with {given[0]}: Hydra takes one mode at a time; allowed: one of --multirun (-m), --cfg (-c), --run (-r), "
+            "--info (-i), --shell-completion (-sc) (--cfg job prints the config of one run: give it without -m and one value per key)",
+        )
+    if "--resolve" in names and given != ["--cfg"]:
+        raise ConfigError("--resolve", "goes only with --cfg (it resolves the printed config's interpolations); allowed: --cfg job --resolve")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        check_modes(argv)
+    except ConfigError as err:
+        fail(err)
     multirun = any(a in _MULTIRUN for a in argv)
     other = next((a.split("=")[0] for a in argv if a.split("=")[0] in _OTHER_PRIMARY), None)
     if other is not None:

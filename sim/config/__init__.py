@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import json
 import numbers
+import os
 import re
 import typing
 from dataclasses import dataclass, field
@@ -36,8 +37,12 @@ STUDY_DIRS = ("calibration", "experiment", "exploration", "sensitivity", "valida
 
 
 def check_count(key: str, value: int | None, lo: int = 1) -> int | None:
-    """A whole-number command-line option (None: not given) that must be at least ``lo``."""
-    if value is not None and value < lo:
+    """A whole-number command-line option or argument (None: not given) that must be at least ``lo``."""
+    if value is None:
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):  # run_sweep(jobs, d, "2"): a TypeError before
+        raise ConfigError(key, f"must be a whole number >= {lo}, got {value!r}")
+    if value < lo:
         raise ConfigError(key, f"must be >= {lo}, got {value}")
     return value
 
@@ -402,6 +407,7 @@ def validate(cfg: Config) -> Config:
 
     validate_policy(cfg)
     check_scenario_name(cfg.scenario.name)
+    _check_output_paths(cfg.output)
     from scenarios import parse_events  # local import: scenarios depends on this module
 
     parse_events(cfg.scenario.events, cfg)
@@ -424,6 +430,17 @@ def check_scenario_name(name: Any) -> None:
             f"must be 1-100 letters, digits, '_', '-' or '.' (it names the run directories), got {name!r}; "
             f"allowed: e.g. {', '.join(config_options('scenario')[:3])}, my_scenario-2",
         )
+
+
+def _check_output_paths(out: OutputConfig) -> None:
+    """``output.root`` and ``output.dir`` name directories: an empty one (``output.root=``) is refused, where the run
+    went into the working directory (root) or to a new directory as if none were given (dir)."""
+    for key, value, allowed in (
+        ("output.root", out.root, "a directory such as results (the default)"),
+        ("output.dir", out.dir, "a directory for the run, or null (a new directory under output.root/runs)"),
+    ):
+        if isinstance(value, str) and not value.strip():
+            raise ConfigError(key, f"an empty path ({value!r}); allowed: {allowed}")
 
 
 def check_config(cfg: Any) -> Config:
@@ -1246,12 +1263,16 @@ def check_override(line: str) -> None:
     line and from Python alike."""
     if "=" not in line and not line.startswith("~"):
         raise ConfigError(line, f"an override is key=value (e.g. years=5), or ~key to remove a key; got '{line}'")
+    if not line.split("=", 1)[0].lstrip("+~").strip():  # '=5', '+=5': Hydra took the empty key for a config group (a traceback)
+        raise ConfigError(line, f"an override needs a key before '=' (e.g. years=5), got '{line}'; allowed: key=value, +key=value or ~key")
 
 
 def check_config_dir(config_dir: str | Path) -> Path:
     """The user's config directory (``--config-dir``), absolute: it must exist, hold no primary config of its own
     (config.yaml, schema.yaml: never read), and every YAML file in it must be a readable UTF-8 file that parses as
     composing parses it (a key twice refused); ConfigError at '--config-dir' naming the file and the problem."""
+    if not isinstance(config_dir, (str, os.PathLike)):  # compose(overrides, 5): a TypeError from pathlib before
+        raise ConfigError("--config-dir", f"must be a directory (a str or Path), got {config_dir!r}; allowed: a directory of your own config groups")
     text = str(config_dir)
     if not text.strip():
         raise ConfigError("--config-dir", f"needs a directory, got {text!r}; allowed: a directory of your own config groups ({_group_folders()})")
@@ -1276,8 +1297,6 @@ def check_config_dir(config_dir: str | Path) -> Path:
 def _config_file_problem(p: Path) -> str | None:
     """Why a YAML file of a ``--config-dir`` cannot be composed (None: it can): a folder or a broken link with a YAML
     name, an unreadable file, bytes that are not UTF-8, or YAML that does not parse as composing parses it."""
-    import os
-
     import yaml
 
     from sim.config import source

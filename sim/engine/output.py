@@ -452,13 +452,14 @@ RESULTS = "results"  # the hidden folder of :func:`staged_files`: <out>/.results
 
 
 @contextlib.contextmanager
-def staged_files(out: str | Path, stale: Callable[[str], bool] | None = None) -> Iterator[Path]:
+def staged_files(out: str | Path, stale: Callable[[str], bool] | None = None, key: str = "--out") -> Iterator[Path]:
     """Write a set of result files into the folder ``out`` together (a study's tables, figures and report beside its
     runs): the block writes them, sub-folders too, into a hidden folder inside ``out``; when it ends without error
     each file moves into place by a rename, replacing the one before only then, and the visible entries of ``out``
     for which ``stale(name)`` holds and that the block did not write (a figure of an outcome no longer analysed) are
     removed. If the block fails or is interrupted the hidden folder is removed and ``out`` is as it was: never the
-    tables of one analysis beside the figures of another."""
+    tables of one analysis beside the figures of another. A folder (or a file) where a result file (or its folder) goes
+    is one ConfigError at ``key`` before any file moves (a rename failed halfway: the first files new, the rest old)."""
     out = Path(os.path.abspath(out))
     out.mkdir(parents=True, exist_ok=True)
     for d in out.glob(f".{RESULTS}{STAGING}*"):  # what a killed writer left
@@ -469,6 +470,15 @@ def staged_files(out: str | Path, stale: Callable[[str], bool] | None = None) ->
         yield tmp
         written = sorted(p.relative_to(tmp) for p in tmp.rglob("*") if not p.is_dir())
         tops = {p.parts[0] for p in written}
+        for rel in written:
+            blocked = next((p for p in (rel, *list(rel.parents)[:-1]) if (out / p).exists() and (out / p).is_dir() != (p != rel)), None)
+            if blocked is not None:
+                kind, want = ("a folder", "file") if blocked == rel else ("a file", "folder")
+                raise ConfigError(
+                    key,
+                    f"'{out / blocked}' is {kind} where the results' {want} {blocked} goes, so no result was written; "
+                    "allowed: move it away and run the same command again (complete runs are kept)",
+                )
         for rel in written:
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp / rel, out / rel)
@@ -576,6 +586,29 @@ def check_free_space(path: str | Path, key: str, need_bytes: float, what: str = 
             key,
             f"'{path}' has {free / 1e6:,.1f} MB free and {what} need(s) about {need_bytes / 1e6:,.1f} MB; "
             "allowed: a disk with room, or fewer, shorter or smaller runs (output.firm_panel=false writes less)",
+        )
+
+
+MANY_RUNS = 10_000  # runs from which a command checks their count against the disk before listing them (check_run_count)
+
+
+def check_run_count(path: str | Path, key: str, runs: int, what: str) -> None:
+    """Before a command lists and composes its runs: the disk of ``path`` holds ``runs`` runs at the least a run writes
+    (:data:`sim.config.sizes.BASE_DISK`, doubled as in :func:`check_output`). A count mistyped by orders of magnitude
+    (``--seeds 100000000``) is one line at once, where building the job list took minutes or ran out of memory; the
+    exact check (:func:`check_output`) follows once the runs are composed, and is quick below :data:`MANY_RUNS` runs, where
+    it alone answers (so a read-only or missing ``path`` is named as such). ``what`` says where the count comes from."""
+    from sim.config.sizes import BASE_DISK
+
+    if runs < MANY_RUNS:
+        return
+    free = shutil.disk_usage(existing_ancestor(path)).free
+    need = 2 * BASE_DISK * runs
+    if free < need:
+        raise ConfigError(
+            key,
+            f"'{path}' has {free / 1e6:,.1f} MB free and {runs:,} runs ({what}) need at least {need / 1e6:,.1f} MB; "
+            "allowed: fewer runs, or a disk with room",
         )
 
 

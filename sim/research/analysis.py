@@ -54,7 +54,7 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from agents.firms import Tier
-from sim.checks import ConfigError, yaml_problem
+from sim.checks import ConfigError, read_text, yaml_problem
 from sim.engine import output
 from sim.research import style
 
@@ -219,7 +219,7 @@ class Run:
         if not f.is_file():
             return {}
         try:
-            return yaml.load(f.read_text(), Loader=_YAML_LOADER) or {}
+            return yaml.load(read_text(f, "path"), Loader=_YAML_LOADER) or {}
         except yaml.YAMLError as err:
             raise ConfigError("path", f"{f}: unreadable YAML ({yaml_problem(err)})") from None
 
@@ -257,7 +257,14 @@ class Run:
 
     def _table(self, name: str) -> pd.DataFrame:
         f = self.path / f"{name}.parquet"
-        return pd.read_parquet(f) if f.is_file() else pd.DataFrame()
+        if not f.is_file():
+            return pd.DataFrame()
+        try:
+            return pd.read_parquet(f)
+        except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid (a file cut short, or not Parquet) is a ValueError
+            raise ConfigError(
+                "path", f"{f}: unreadable Parquet ({str(err).strip().splitlines()[0]}); allowed: the run's own file, or run it again"
+            ) from None
 
     # one read-once attribute per table (``run.timeseries``, ``run.national``, ...), set below the class from TABLES
 

@@ -116,8 +116,16 @@ def command_parser(
     if workers is not None:
         ap.add_argument("--workers", type=whole_number, default=workers_default, help=workers)
     if out is not None:
-        ap.add_argument("--out", default=out_default, help=out)
+        ap.add_argument("--out", type=path_text, default=out_default, help=out)
     return ap
+
+
+def path_text(text: str) -> str:
+    """argparse ``type=`` of a path option (``--out``, ``--root``): an empty one (``--out ''``, an unset shell variable)
+    is one line naming the option, where it was taken for the default or the working directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"an empty path ({text!r}); allowed: a path (an option left out takes its default)")
+    return text
 
 
 def check_counts(args: argparse.Namespace) -> None:

@@ -42,6 +42,7 @@ from sim.research.driver import (
     default_workers,
     error_line,
     no_key,
+    path_text,
     refuse_seed,
     summary_keys,
     text_table,
@@ -841,7 +842,7 @@ def main(argv: list[str] | None = None) -> int:
         out="experiment directory (default: a new results/experiments/<time>-<name>-<id>); an existing one resumes",
     )
     ap.add_argument("--experiment", default="main", help="conf/experiment/NAME.yaml or a path to a YAML file (default: main)")
-    ap.add_argument("--root", default="results", help="results root for a new experiment directory (default: results)")
+    ap.add_argument("--root", type=path_text, default="results", help="results root for a new experiment directory (default: results)")
     ap.add_argument(
         "--report-only",
         action="store_true",
@@ -864,10 +865,20 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(a.out)
             if out.exists() and not out.is_dir():
                 raise ConfigError("--out", f"{out} exists and is not a directory")
+            if (out / "report").exists() and not (out / "report").is_dir():  # found only once the runs were done (a traceback)
+                raise ConfigError(
+                    "--out", f"{out / 'report'} is a file, where the report's folder goes; allowed: move the file away, or another --out"
+                )
             if a.report_only and not (out / "runs").is_dir():
                 raise ConfigError("--out", f"no runs/ directory in {out}")
+        from sim.engine import output
         from sim.research.sweep import compose_jobs
 
+        if not a.report_only:  # before the jobs are listed: --seeds 100000000 took minutes to list and compose
+            where = Path(a.out) if a.out else Path(a.root) / "experiments"
+            output.check_run_count(
+                where, "--out" if a.out else "--root", len(exp.scenarios) * exp.seeds, f"{len(exp.scenarios)} scenarios x {exp.seeds} seeds"
+            )
         jobs = exp.jobs()  # checked before anything is written: every job, or one per scenario for the report alone
         try:
             cfgs = compose_jobs([o for _, _, o in (jobs[:: exp.seeds] if a.report_only else jobs)])
@@ -879,8 +890,6 @@ def main(argv: list[str] | None = None) -> int:
         if a.report_only:  # only the runs of this design, before the report is touched
             check_report_only(exp, out, {s: c.scenario.name for (s, _, _), c in zip(jobs[:: exp.seeds], cfgs)})
         if not a.report_only:
-            from sim.engine import output
-
             if a.out:
                 check_out(exp, Path(a.out), {s: c.scenario.name for (s, _, _), c in zip(jobs, cfgs)})
                 output.check_output(a.out, "--out", cfgs)

@@ -66,6 +66,7 @@ from sim.research.driver import (
     default_workers,
     error_line,
     no_key,
+    path_text,
     progress_wanted,
     refuse_seed,
     summary_keys,
@@ -452,6 +453,10 @@ def run_exploration(
         study = dataclasses.replace(study, experiments=n)
         study.check("")  # a Sobol' sample still needs a power of 2
     base_ov = base_overrides(study, extra)
+    cases = study.robustness.scenarios * len(policies(study)) if study.robustness.scenarios else 0
+    where = out if out is not None else Path(root) / "exploration"  # before the sample is drawn and every job listed
+    what = f"{study.experiments:,} experiments and {cases:,} robustness cases x {study.seeds} seed(s)"
+    out_io.check_run_count(where, "--out", (study.experiments + cases) * study.seeds, what)
     design = make_design(study, base_ov)
     out = Path(out) if out is not None else default_out(study, design, root)
     _check_out(out, design)  # first: a directory holding another design is refused before any composition
@@ -504,7 +509,9 @@ def analyse_dir(out: Path, study: Exploration | None = None, design: Design | No
             raise ConfigError("--study", f"its design differs from the one in {out / DESIGN}; only outcomes and analysis settings may change")
     check_outcomes(study, sa.compose_cached(base_ov))  # an outcome's year within the runs, as before a run (nothing written yet)
     table_path = out / sweep.TABLE_NAME
-    table = sweep.read_table(table_path) if table_path.exists() else sweep.sweep_table(out)
+    # the table is built from the runs: one that cannot be read (cut short, damaged) is built again (it was an ArrowInvalid traceback)
+    table = sweep.read_table(table_path) if sweep.is_sweep_table(table_path) else sweep.sweep_table(out)
+    records_given = records is not None
     if records is None:
         base = sa.compose_cached(base_ov)  # a job's directory needs its scenario's name (not a factor) and its seed
         dirs = [sweep.job_dir(out, j, dataclasses.replace(base, seed=k)) for j, k in zip(design.jobs, design.job_seed)]
@@ -525,7 +532,8 @@ def analyse_dir(out: Path, study: Exploration | None = None, design: Design | No
     experiments.insert(1, "seed", np.array(design.job_seed)[is_exp])
     experiments["run_dir"] = outcome_rows["run_dir"].to_numpy()[is_exp]
     result = analyse(study, experiments, outcome_rows[is_exp].reset_index(drop=True), design.cases, outcome_rows[~is_exp].reset_index(drop=True))
-    with out_io.staged_files(out, stale=_stacking_figure) as new:  # together: never one analysis's tables beside another's figures
+    key = "--out" if records_given else "DIR"
+    with out_io.staged_files(out, stale=_stacking_figure, key=key) as new:  # together: never one analysis's tables beside another's figures
         files = write_results(new, study, design, experiments, outcome_rows, result)
         out_io.write_text(files["report"], report(study, design, result, out))
     files = {k: out / p.name for k, p in files.items()}
@@ -967,12 +975,14 @@ def main(argv: list[str] | None = None) -> int:
     run_ap.add_argument("--experiments", type=whole_number, help="points of the sample (default: the study's)")
     run_ap.add_argument("--seeds", type=whole_number, help="seeds per experiment (default: the study's)")
     run_ap.add_argument("--workers", type=whole_number, help="local worker processes (default: the cores available)")
-    run_ap.add_argument("--out", help="directory (default: results/exploration/<study>-<sampler>-n<N>x<seeds>-<design id>); the same one resumes")
+    run_ap.add_argument(
+        "--out", type=path_text, help="directory (default: results/exploration/<study>-<sampler>-n<N>x<seeds>-<design id>); the same one resumes"
+    )
     run_ap.add_argument("--launcher", default="local", choices=LAUNCHERS, help="local worker processes, or a submitit job array")
     run_ap.add_argument("--launcher-opt", action="append", default=[], help="KEY=VALUE for submitit (e.g. timeout_min=30, slurm_partition=short)")
     run_ap.add_overrides("config overrides applied to every run (e.g. years=20; progress=false: no progress lines)")
     an_ap = sub.add_parser("analyse", help="analyse an exploration directory again")
-    an_ap.add_argument("dir", help="the exploration directory")
+    an_ap.add_argument("dir", type=path_text, help="the exploration directory")
     an_ap.add_argument("--study", help="a study file with the same design and other outcomes or analysis settings (default: the one run)")
     a = ap.parse_intermixed_args(argv)  # overrides anywhere among the options
     started = time.time()

@@ -660,6 +660,10 @@ def run_study(
         raise from_file_overrides(err, study.overrides, study.source, extra) from None
     check_factors(study.factors, base, base_ov, study.seeds)
     check_outputs(study.outputs, base)
+    n_sample = n if n is not None else (study.sobol_n if method == "sobol" else study.morris_trajectories)
+    rows = n_sample * (len(study.factors) + (2 if method == "sobol" else 1))  # the sample's rows: at most as many points
+    where = out if out is not None else Path(root) / "sensitivity"  # before the sample is drawn (--n 2**30: out of memory)
+    out_io.check_run_count(where, "--out", rows * study.seeds, f"{rows:,} sample points x {study.seeds} seed(s), from --n {n_sample}")
     design = make_design(study, method, base_ov, n)
     out = Path(out) if out is not None else default_out(study, design, root)
     _check_out(out, design)

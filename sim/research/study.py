@@ -30,7 +30,7 @@ from typing import Any, Optional, Sequence
 
 from omegaconf import MISSING
 
-from sim.checks import yaml_problem
+from sim.checks import read_text, yaml_problem
 from sim.config import CONF_DIR, ConfigError, chain_scenarios, config_options
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -759,6 +759,6 @@ def read_study_file(folder: str, name_or_path: str | Path, key: str) -> tuple[An
     elif not p.is_file():
         raise ConfigError(key, f"file not found: {p}")
     try:
-        return yaml.safe_load(p.read_text()), p
+        return yaml.safe_load(read_text(p, key)), p
     except yaml.YAMLError as ex:
         raise ConfigError(key, f"{p} is not valid YAML: {yaml_problem(ex)}") from None

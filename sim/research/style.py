@@ -237,6 +237,9 @@ def figure(nrows: int = 1, ncols: int = 1, width: str | float = "double", height
     """(figure, 2-D array of axes) in the project's style: ``width`` one of :data:`WIDTHS` or inches, ``height`` in
     inches (default: 0.62 x width), constrained layout. The fonts of :func:`rc` are fixed when the axes are made."""
     w = width_in(width)
+    for name, n in (("nrows", nrows), ("ncols", ncols)):  # matplotlib's own error named neither argument
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ConfigError(name, f"must be a whole number >= 1 (panels in the grid), got {n!r}")
     with matplotlib.rc_context(rc(width)):
         fig = StyledFigure(figsize=(w, _height(height, w)), layout="constrained")
         axes = fig.subplots(nrows, ncols, squeeze=False, **subplots_kw)
@@ -272,17 +275,33 @@ def styled(fig: Figure):
     return matplotlib.rc_context(getattr(fig, "_style_rc", RC))
 
 
+class NoFolder(ConfigError, FileNotFoundError):
+    """The folder a figure is saved in does not exist: a one-line ConfigError that is also a FileNotFoundError."""
+
+
 def save(fig: Figure, path: str | Path, formats: Sequence[str] = ("png", "pdf"), dpi: int = DPI) -> list[Path]:
     """Write ``fig`` as PNG and PDF (vector) beside each other, each atomically (a temporary file renamed); ``path``
     names the PNG (its suffix is replaced per format). Returns the paths written. The PDF carries no creation date, so
     the same figure gives the same file. The constrained layout is worked out for the first format and kept for the
     others (the same page in each file, without laying every text out again: about a quarter of a PDF's time); the
     figure keeps its layout engine afterwards."""
+    if not isinstance(fig, Figure):
+        raise ConfigError("fig", f"must be a matplotlib Figure (as style.figure returns), got {type(fig).__name__}")
     if isinstance(formats, str):
         raise ConfigError("formats", f"must be a list of file formats such as ['png', 'pdf'], got the string {formats!r}: write [{formats!r}]")
+    known = fig.canvas.get_supported_filetypes()
+    unknown = [f for f in formats if f not in known]
+    if unknown or not formats:  # checked before the first file: an unknown second format left the first one written
+        raise ConfigError("formats", f"must be a non-empty list of file formats, got {list(formats)!r}; allowed: {', '.join(sorted(known))}")
+    if isinstance(path, str) and not path.strip() or not isinstance(path, (str, os.PathLike)):
+        raise ConfigError("path", f"must be a file path such as out/capacity.png (a str or Path), got {path!r}")
     path = Path(path)
+    if path.is_dir():  # the files went beside the folder, named after it (out.png, out.pdf)
+        raise ConfigError(
+            "path", f"'{path}' is a folder; allowed: a file path in it, such as {path / 'figure.png'} (its suffix is replaced per format)"
+        )
     if not path.parent.is_dir():  # named as the user gave it, not as the temporary file beside it
-        raise FileNotFoundError(f"no directory {path.parent} to save {path.name} in; create it first")
+        raise NoFolder("path", f"no directory {path.parent} to save {path.name} in; create it first")
     out = []
     engine = fig.get_layout_engine()
     try:

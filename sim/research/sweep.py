@@ -28,6 +28,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import re
 import shutil
 import sys
@@ -186,7 +187,7 @@ def run_job(overrides: Sequence[str], sweep_dir: str | Path, cfg: Config | None 
     bad override raises :class:`ConfigError` before anything is written. ``log(line, is_error)``
     receives the skip and failure lines (default: print).
     """
-    record, result = execute_job(overrides, sweep_dir, cfg, log)
+    record, result = execute_job(_jobs_arg(overrides), _dir_arg(sweep_dir), cfg, log)
     release_run(result)
     return record
 
@@ -269,9 +270,38 @@ def grid(axes: Mapping[str, Iterable[Any]], *fixed: str) -> list[list[str]]:
     ``grid({"scenario": ["baseline", "laissez_faire"], "seed": range(1, 4)}, "years=10")`` gives 6 jobs,
     the last axis varying fastest (like Hydra's basic sweeper).
     """
+    if not isinstance(axes, Mapping):  # grid("seed=1") or grid(None): a TypeError from inside before
+        raise ConfigError("axes", f"must be a mapping of key -> values such as {{'seed': range(1, 4)}}, got {_shown(axes)}")
+    for k, v in axes.items():
+        if isinstance(v, (str, bytes)) or not isinstance(v, Iterable):  # a string's letters would be its values
+            raise ConfigError(f"axes[{k!r}]", f"must be a list of values such as [{v!r}] or range(1, 4), got {_shown(v)}")
+    for i, o in enumerate(fixed):
+        if not isinstance(o, str):
+            raise ConfigError(f"fixed[{i}]", f"the fixed overrides are strings such as 'years=10', got {_shown(o)}")
     keys = list(axes)
     values = [list(axes[k]) for k in keys]
     return [list(fixed) + [f"{k}={v}" for k, v in zip(keys, combo)] for combo in itertools.product(*values)]
+
+
+def _shown(value: Any) -> str:
+    """A value as a message shows it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _jobs_arg(overrides: Any, key: str = "overrides") -> list[str]:
+    """One job's overrides: a list of strings (a string alone is its letters, not overrides)."""
+    if isinstance(overrides, (str, bytes)) or not isinstance(overrides, Iterable) or not all(isinstance(o, str) for o in overrides):
+        raise ConfigError(key, f"must be a list of override strings such as ['scenario=baseline', 'seed=3'], got {_shown(overrides)}")
+    return list(overrides)
+
+
+def _dir_arg(path: Any, key: str = "sweep_dir") -> Path:
+    """A sweep directory the caller names: a non-empty str or Path (None, a number or '' was a TypeError, or the
+    working directory)."""
+    if isinstance(path, str) and not path.strip() or not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(key, f"must be a sweep directory (a non-empty str or Path) such as 'results/sweeps/NAME', got {_shown(path)}")
+    return Path(path)
 
 
 def compose_jobs(jobs: Sequence[Sequence[str]], config_dir: str | Path | None = None) -> list[Config]:
@@ -328,6 +358,7 @@ def run_sweep(jobs: Sequence[Sequence[str]], sweep_dir: str | Path, workers: int
     if isinstance(jobs, str) or any(isinstance(j, str) for j in jobs):  # a string is a sequence of letters, not of overrides
         raise ConfigError("jobs", "a list of jobs, each a list of overrides, e.g. [['seed=1', 'years=2'], ['seed=2', 'years=2']]")
     jobs = [list(j) for j in jobs]
+    _dir_arg(sweep_dir)
     check_count("workers", workers)
     cfgs = compose_jobs(jobs)
     seen: dict[Path, list[str]] = {}
@@ -425,7 +456,7 @@ def _parquet_ready(df: pd.DataFrame) -> pd.DataFrame:
 def run_dirs(sweep_dir: str | Path) -> list[Path]:
     """The run directories of a sweep (sorted), and for a job that has none yet the hidden directory it is being
     written in (or was, when killed: it counts as incomplete); SweepError if the sweep directory does not exist."""
-    sweep_dir = Path(sweep_dir)
+    sweep_dir = _dir_arg(sweep_dir)
     if sweep_dir.exists() and not sweep_dir.is_dir():
         raise SweepError(f"sweep directory '{sweep_dir}' is a file, not a directory")
     if not sweep_dir.is_dir():
@@ -611,13 +642,13 @@ class SweepCallback(_HydraCallback):
 # python -m sim.sweep table SWEEP_DIR [--out FILE]
 # --------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    from sim.research.driver import CommandParser, command_parser
+    from sim.research.driver import CommandParser, command_parser, path_text
 
     ap = command_parser("python -m sim.sweep", "Sweep tools. table: one row per run directory of a sweep, as Parquet.")
     sub = ap.add_subparsers(dest="command", required=True, parser_class=CommandParser)
     tab = sub.add_parser("table", help="write the sweep table (a row per run: status, every input, summary scalars)")
-    tab.add_argument("sweep_dir", help="the sweep directory (hydra.sweep.dir of the multirun); its runs are in SWEEP_DIR/runs/")
-    tab.add_argument("--out", default=None, help=f"output Parquet file (default SWEEP_DIR/{TABLE_NAME})")
+    tab.add_argument("sweep_dir", type=path_text, help="the sweep directory (hydra.sweep.dir of the multirun); its runs are in SWEEP_DIR/runs/")
+    tab.add_argument("--out", type=path_text, default=None, help=f"output Parquet file (default SWEEP_DIR/{TABLE_NAME})")
     args = ap.parse_args(argv)
     try:
         path, df = write_table(args.sweep_dir, args.out)
