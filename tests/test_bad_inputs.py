@@ -49,11 +49,12 @@ def snapshot(root: Path) -> dict[str, bytes | None]:
 
 
 def _write_files(case: Bad, cwd: Path) -> None:
+    """The row's files in the working directory: text, or bytes as they are (a file that is not UTF-8)."""
     cwd.mkdir(parents=True, exist_ok=True)
-    for rel, text in case.files:
+    for rel, data in case.files:
         p = cwd / rel
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
+        p.write_bytes(data if isinstance(data, bytes) else data.encode())
 
 
 def _in_process(case: Bad, cwd: Path, monkeypatch) -> tuple[int, str]:
@@ -106,8 +107,9 @@ def test_the_table_has_at_least_120_rows_across_every_command_and_the_api():
         assert any(c.subprocess for c in BAD_INPUTS if c.cmd == cmd), cmd
 
 
-@pytest.mark.parametrize("case", COMMAND_CASES)
-def test_bad_command_input_gives_one_line_exit_2_and_writes_nothing(case: Bad, tmp_path, monkeypatch):
+def check_command_row(case: Bad, tmp_path: Path, monkeypatch) -> None:
+    """A command row (here and in tests/test_mistakes_audit.py): one line starting 'error: ' that says what the row says,
+    its exit code, and nothing written in the working directory."""
     cwd = tmp_path / "work"
     _write_files(case, cwd)
     before = snapshot(cwd)
@@ -116,6 +118,11 @@ def test_bad_command_input_gives_one_line_exit_2_and_writes_nothing(case: Bad, t
     assert code == case.code, f"exit code {code}: {line}"
     assert line.startswith("error: "), line
     assert snapshot(cwd) == before, f"written in the working directory: {sorted(set(snapshot(cwd)) ^ set(before))}"
+
+
+@pytest.mark.parametrize("case", COMMAND_CASES)
+def test_bad_command_input_gives_one_line_exit_2_and_writes_nothing(case: Bad, tmp_path, monkeypatch):
+    check_command_row(case, tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("case", API_CASES)

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import pytest
 from _sim_helpers import PROJECT_ROOT, sim_env
-from test_bad_inputs import _assert_one_line, _in_process, _subprocess, snapshot
+from test_bad_inputs import _write_files, check_command_row, snapshot
 
 from sim.checks import ConfigError
 
@@ -101,24 +101,9 @@ ROWS = [
 ]
 
 
-def _write(files: tuple[tuple[str, str | bytes], ...], cwd: Path) -> None:
-    cwd.mkdir(parents=True, exist_ok=True)
-    for rel, data in files:
-        p = cwd / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data if isinstance(data, bytes) else data.encode())
-
-
 @pytest.mark.parametrize("row", [pytest.param(r, id=r.id) for r in ROWS])
 def test_a_mistake_is_one_line_exit_2_and_nothing_written(row: Row, tmp_path, monkeypatch):
-    cwd = tmp_path / "work"
-    _write(row.files, cwd)
-    before = snapshot(cwd)
-    code, text = _subprocess(row, cwd) if row.subprocess else _in_process(row, cwd, monkeypatch)
-    line = _assert_one_line(text, row)
-    assert code == row.code, f"exit code {code}: {line}"
-    assert line.startswith("error: "), line
-    assert snapshot(cwd) == before, f"written in the working directory: {sorted(set(snapshot(cwd)) ^ set(before))}"
+    check_command_row(row, tmp_path, monkeypatch)
 
 
 # --------------------------------------------------------------------------
@@ -156,6 +141,11 @@ def _analysis(setup: Callable[[Path], None], read: Callable[[Any], Any]) -> Call
         return read(an.load_run(tmp / "in" / "r"))
 
     return call
+
+
+def _write(files: tuple[tuple[str, str | bytes], ...], cwd: Path) -> None:
+    """``files`` (relative path, text or bytes) written under ``cwd``, as a command row's are."""
+    _write_files(Row("files", "api", (), (), files), cwd)
 
 
 def _files(*pairs: tuple[str, bytes]) -> Callable[[Path], None]:
