@@ -137,6 +137,8 @@ def sweep_values(overrides: list[str]) -> list[list[str]]:
                 f"'{text}': glob(...) chooses config files of a group (e.g. scenario=glob(west_*)), and {o.key_or_group} is not a "
                 "config group; allowed: a list a,b,c, range(start,stop,step) or choice(...)",
             )
+        if hasattr(sweep, "step") and hasattr(sweep, "stop"):  # a range: counted before its values are listed
+            _check_range_size(text, o.key_or_group, sweep, overrides)
         try:
             options = [str(v) for v in o.sweep_string_iterator()]
         except Exception:  # noqa: BLE001 - interval and glob sweeps are not enumerable
@@ -152,6 +154,21 @@ def sweep_values(overrides: list[str]) -> list[list[str]]:
                 raise ConfigError(o.key_or_group, f"'{text}' gives no values to sweep; e.g. range(1,4) is 1, 2, 3")
         values.append([f"{key}={v}" for v in options] or [])
     return values
+
+
+def _check_range_size(text: str, key: str, sweep: Any, overrides: list[str]) -> None:
+    """A range sweep of more values than a sweep directory could hold runs of (sim.engine.output.check_run_count, from
+    10,000 values) is one ConfigError naming ``key`` before its values are listed: ``seed=range(1,100000000)`` was a
+    hang while Hydra listed them. The disk is that of the sweep's directory as the overrides name it (hydra.sweep.dir,
+    else output.root), else of the default output root, results/."""
+    from sim.engine import output
+
+    count = max(0, math.ceil((sweep.stop - sweep.start) / sweep.step))
+    if count < output.MANY_RUNS:
+        return
+    named = {o.split("=", 1)[0].lstrip("+~"): o.split("=", 1)[1] for o in overrides if "=" in o}
+    where = named.get("hydra.sweep.dir") or named.get("output.root") or "results"
+    output.check_run_count(Path(where), key, count, f"the {count:,} values of '{text}'")
 
 
 def _is_group(key: str) -> bool:

@@ -75,6 +75,11 @@ ROWS = [
     _ut8("--study", "sim.explore", "run"),
     _ut8("--targets", "sim.validate"),
     _ut8("--history", "sim.validate"),
+    # a seed count mistyped by orders of magnitude: the job list (and every run's measures, held until the report) was a
+    # hang; now refused at once against this machine's memory
+    Row("sim-range-huge", "sim", ("-m", "seed=range(1,100000000)", "years=1"), ("'seed'", "99,999,999 runs", "allowed: fewer runs")),
+    Row("validate-seeds-huge", "sim.validate", ("--seeds", "100000000"), ("'--seeds'", "100,000,000 seeds", "allowed: --seeds up to about")),
+    Row("calibrate-seeds-huge", "sim.calibrate", ("--study", "quick", "--seeds", "100000000"), ("'--seeds'", "allowed: --seeds up to about")),
     Row("validate-targets-not-utf8-subprocess", "sim.validate", ("--targets", "f.yaml"), ("--targets", "not UTF-8"), (("f.yaml", NOT_UTF8),), True),
     # a Sobol' sample of 2**30 points: numpy's MemoryError while sampling (a traceback), before the disk was asked
     Row(

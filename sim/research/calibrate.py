@@ -596,6 +596,8 @@ def main(argv: list[str] | None = None) -> int:
         refuse_seed(a.overrides)
         study.seeds = a.seeds or study.seeds
         study.trials = a.trials or study.trials
+        # a trial's runs (the scenarios its targets read x its seeds) are held together until its loss
+        validate.check_results_memory(study.seeds, len({sc for t in study_targets(study) for sc in USABLE[t["id"]][1]}))
         out = Path(a.out) if a.out else Path("results") / "calibration" / study.name
         res = calibrate(study, out, a.workers or default_workers(), a.overrides, say=lambda s: print(s, flush=True))
     except ConfigError as err:  # a mistake in the study file is a StudyError naming it (not every key named "targets" is the file's)

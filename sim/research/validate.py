@@ -78,7 +78,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.config import CONF_DIR
+from sim.config import CONF_DIR, ConfigError
 from sim.research import history
 from sim.research.driver import median_support
 
@@ -156,6 +156,29 @@ def _stats(values: list[float | None], accept: list | None = None) -> dict[str, 
         out["met"] = _in(out["median"], accept)
         out["support"] = median_support(each, accept)
     return out
+
+
+#: bytes a run's measures take in the parent process until the report: about 23 kB pickled (a baseline run, December
+#: 2026), several times that as Python objects; every run's are held together (:func:`check_results_memory`)
+RESULT_MEMORY = 100e3
+
+
+def check_results_memory(seeds: int, runs_per_seed: int, key: str = "--seeds") -> None:
+    """Refuse, before any run or job list is made, a seed count whose runs' measures (``RESULT_MEMORY`` each, all held
+    until the report) would not fit in this machine's memory: ``--seeds 100000000`` was a hang while the job list was
+    built. ConfigError naming ``key`` with the largest count that fits."""
+    from sim.config.sizes import machine_memory_bytes
+
+    mem = machine_memory_bytes()
+    need = seeds * runs_per_seed * RESULT_MEMORY
+    if mem is None or runs_per_seed < 1 or need <= mem:
+        return
+    most = int(mem // (runs_per_seed * RESULT_MEMORY))
+    raise ConfigError(
+        key,
+        f"{seeds:,} seeds make {seeds * runs_per_seed:,} runs whose measures (about {RESULT_MEMORY / 1e3:.0f} kB each) are held until the "
+        f"report: {need / 1e9:,.0f} GB, and this machine has {mem / 1e9:,.1f} GB; allowed: --seeds up to about {most:,}",
+    )
 
 
 def _in(x, lo_hi) -> bool:
@@ -501,6 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         # the national world's own settings (national.*) reach only its runs: the rare-earth scenarios have none
         national = any(t["id"].startswith("national_") for t in targets)
         chain = any(not t["id"].startswith("national_") for t in targets)  # the rare-earth scenarios run only when asked
+        check_results_memory(a.seeds, (len(SCENARIOS) if chain else 0) + (1 if national else 0))
         only_national = [o for o in a.overrides if _national_key(o)]
         if only_national and not national:
             key = only_national[0].split("=", 1)[0]
