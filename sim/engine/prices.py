@@ -68,7 +68,10 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
     avail = np.bincount(sup_bloc, weights=pop.potential_t[sup], minlength=B)
     model.offered_t[:, s] = avail  # read by the recorder: a bloc-stage that offered nothing has no utilisation this quarter
     orders = market_orders(model, s, sup)
-    input_limited = input_limited_blocs(sup_bloc, pop.orders_t[sup], pop.output_t[sup], B, s, P.input_limited_share)
+    if P.input_limited_share < 1.0:  # 1: never input-limited (the lever off), so nothing to sum
+        input_limited = input_limited_blocs(sup_bloc, pop.orders_t[sup], pop.output_t[sup], B, s, P.input_limited_share)
+    else:
+        input_limited = np.zeros(B, dtype=bool)
     wanted = np.bincount(cl.class_bloc, weights=cl.demand, minlength=B)
     got = np.bincount(cl.class_bloc, weights=cl.delivered_to_class, minlength=B)
     landed = landed_price(model, s)
