@@ -95,6 +95,18 @@ def yaml_problem(ex: Exception) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
 
 
+def path_argument(value, key: str, what: str):
+    """A path a Python caller passes for ``key``, as a ``Path``: a non-empty str or a path-like, else one ConfigError
+    saying ``what`` it must be (an empty string was the working folder, None or a number a TypeError from pathlib)."""
+    import os
+    from pathlib import Path
+
+    if not isinstance(value, (str, os.PathLike)) or isinstance(value, str) and not value.strip():
+        text = repr(value)
+        raise ConfigError(key, f"must be {what} (a non-empty str or Path), got {text if len(text) <= 80 else text[:77] + '...'}")
+    return Path(value)
+
+
 def read_text(path, key: str) -> str:
     """The text of a file a user names at ``key`` (an option, an argument): one ConfigError naming it when it cannot be
     read or is not UTF-8 (it was a UnicodeDecodeError or OSError traceback)."""

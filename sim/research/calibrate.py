@@ -41,7 +41,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import shutil
 import sqlite3
 import sys
@@ -54,7 +53,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from sim.checks import read_text, whole_number, yaml_problem
+from sim.checks import path_argument, read_text, whole_number, yaml_problem
 from sim.config import ConfigError, compose
 from sim.research import style, validate
 from sim.research.driver import check_counts, command_parser, default_workers, error_line, refuse_seed, text_table
@@ -454,9 +453,7 @@ def best_overrides(path: str | Path) -> list[str]:
     """The values of a best.yaml as override strings (``key=value``), e.g. for :func:`sim.config.compose`. ``path`` is
     the file or a calibration's output folder (``--out``), whose best.yaml is read. A missing file, a folder without
     one, invalid YAML or a value that is not a number is one ConfigError naming ``path``."""
-    if isinstance(path, str) and not path.strip() or not isinstance(path, (str, os.PathLike)):
-        raise ConfigError("path", f"must be a calibration's best.yaml or its output folder (--out), a str or Path; got {path!r}")
-    given = Path(path)
+    given = path_argument(path, "path", "a calibration's best.yaml or its output folder (--out)")
     file = given / "best.yaml" if given.is_dir() else given
     if given.is_dir() and not file.is_file():
         raise ConfigError("path", f"{given} is a folder without best.yaml; give a calibration's output folder (--out) or its best.yaml")

@@ -35,7 +35,7 @@ from matplotlib.category import StrCategoryFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedFormatter, FixedLocator, FuncFormatter
 
-from sim.checks import ConfigError
+from sim.checks import ConfigError, path_argument
 
 # --------------------------------------------------------------------------------------------------
 # Palettes
@@ -293,9 +293,7 @@ def save(fig: Figure, path: str | Path, formats: Sequence[str] = ("png", "pdf"),
     unknown = [f for f in formats if f not in known]
     if unknown or not formats:  # checked before the first file: an unknown second format left the first one written
         raise ConfigError("formats", f"must be a non-empty list of file formats, got {list(formats)!r}; allowed: {', '.join(sorted(known))}")
-    if isinstance(path, str) and not path.strip() or not isinstance(path, (str, os.PathLike)):
-        raise ConfigError("path", f"must be a file path such as out/capacity.png (a str or Path), got {path!r}")
-    path = Path(path)
+    path = path_argument(path, "path", "a file path such as out/capacity.png")
     if path.is_dir():  # the files went beside the folder, named after it (out.png, out.pdf)
         raise ConfigError(
             "path", f"'{path}' is a folder; allowed: a file path in it, such as {path / 'figure.png'} (its suffix is replaced per format)"

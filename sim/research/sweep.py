@@ -28,7 +28,6 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import re
 import shutil
 import sys
@@ -43,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 import pandas as pd
 import yaml
 
+from sim.checks import path_argument
 from sim.config import Config, ConfigError, check_count, compose, validate
 from sim.engine import output
 
@@ -299,9 +299,7 @@ def _jobs_arg(overrides: Any, key: str = "overrides") -> list[str]:
 def _dir_arg(path: Any, key: str = "sweep_dir") -> Path:
     """A sweep directory the caller names: a non-empty str or Path (None, a number or '' was a TypeError, or the
     working directory)."""
-    if isinstance(path, str) and not path.strip() or not isinstance(path, (str, os.PathLike)):
-        raise ConfigError(key, f"must be a sweep directory (a non-empty str or Path) such as 'results/sweeps/NAME', got {_shown(path)}")
-    return Path(path)
+    return path_argument(path, key, "a sweep directory such as 'results/sweeps/NAME'")
 
 
 def compose_jobs(jobs: Sequence[Sequence[str]], config_dir: str | Path | None = None) -> list[Config]:
