@@ -139,6 +139,19 @@ def _sweep(tmp_path: Path) -> Path:
     return sweep_dir
 
 
+@pytest.mark.parametrize("name", ["t.csv", "t.xlsx", "table", "t.parquet.bak"])
+def test_table_out_a_path_not_ending_in_parquet_is_refused(name, tmp_path, capsys):
+    """Was: Parquet written under the name given (``--out t.csv`` made a Parquet file called t.csv)."""
+    sweep_dir = _sweep(tmp_path)
+    before = snapshot(tmp_path)
+    out = tmp_path / name
+    assert sweep.main(["table", str(sweep_dir), "--out", str(out)]) == 2
+    one_error_line(capsys.readouterr().err, "--out", f"'{out}' does not end in .parquet", "Parquet only", "a path ending in .parquet")
+    assert snapshot(tmp_path) == before
+    assert sweep.main(["table", str(sweep_dir), "--out", str(tmp_path / "T.PARQUET")]) == 0  # the suffix in any case
+    assert len(sweep.read_table(tmp_path / "T.PARQUET")) == 1
+
+
 @pytest.mark.parametrize("name", ["run1/summary.json", "notes.txt", "old.parquet"])
 def test_table_out_an_existing_file_that_is_not_a_sweep_table_is_refused(name, tmp_path, capsys):
     """Was: the file replaced by the table (a run's summary.json, the user's notes, another Parquet file)."""

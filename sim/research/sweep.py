@@ -582,6 +582,13 @@ def write_table(
                 f"'{path}' exists and is not a sweep table (a Parquet file this command wrote), so it is not replaced; "
                 f"allowed: a new path for the table (a .parquet file{example}) or an existing sweep table",
             )
+        if out is not None and path.suffix.lower() != ".parquet":  # was: Parquet written under the name the user gave, e.g. t.csv
+            raise ConfigError(
+                "--out",
+                f"'{path}' does not end in .parquet, and the table is written as Parquet only (its column groups live in the "
+                f"file's metadata; for CSV, read it with pandas.read_parquet and save that); allowed: a path ending in .parquet, "
+                f"e.g. '{path.with_suffix('.parquet')}'",
+            )
         output.check_writable(path.parent, "--out", shown=path)
     except ConfigError as err:
         raise SweepError(err.problem if out is None else f"--out: {err.problem}") from None
@@ -646,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="command", required=True, parser_class=CommandParser)
     tab = sub.add_parser("table", help="write the sweep table (a row per run: status, every input, summary scalars)")
     tab.add_argument("sweep_dir", type=path_text, help="the sweep directory (hydra.sweep.dir of the multirun); its runs are in SWEEP_DIR/runs/")
-    tab.add_argument("--out", type=path_text, default=None, help=f"output Parquet file (default SWEEP_DIR/{TABLE_NAME})")
+    tab.add_argument("--out", type=path_text, default=None, help=f"output Parquet file, a path ending in .parquet (default SWEEP_DIR/{TABLE_NAME})")
     args = ap.parse_args(argv)
     try:
         path, df = write_table(args.sweep_dir, args.out)
