@@ -326,6 +326,8 @@ def test_best_overrides_reads_an_output_folder_as_its_best_yaml(tiny):
         (None, "folder without best.yaml"),
         ("a: [1, 2", "is not valid YAML: line"),
         ("- 1\n- 2\n", "must hold a mapping"),
+        ("", "is empty"),  # was [] : the defaults, composed as if calibrated
+        ("# best parameters\n", "is empty"),
         ("world:\n  scale: big\n", "'world.scale' must be a number, got 'big'"),
         ("world:\n  scale: true\n", "'world.scale' must be a number, got True"),
     ],

@@ -463,8 +463,8 @@ def best_overrides(path: str | Path) -> list[str]:
         data = yaml.safe_load(read_text(file, "path"))
     except yaml.YAMLError as ex:
         raise ConfigError("path", f"{file} is not valid YAML: {yaml_problem(ex)}") from None
-    if data is None:
-        return []
+    if data is None:  # was: [] (the defaults composed as if calibrated); a best.yaml the command writes is never empty
+        raise ConfigError("path", f"{file} is empty; a calibration's best.yaml maps each parameter it searched to the value found")
     if not isinstance(data, dict):
         raise ConfigError("path", f"{file} must hold a mapping of parameters to numbers, as python -m sim.calibrate writes it")
     out: list[str] = []
