@@ -228,6 +228,13 @@ BAD_CONFIGS: list[BadConfig] = [
     ),
     BadConfig("substitution-max-above-1", ("world.demand.substitution_max=1.5",), "world.demand.substitution_max", ("<= 1", "1.5")),
     BadConfig("elasticity-negative", ("world.demand.short_run_elasticity=-1",), "world.demand.short_run_elasticity", (">= 0", "-1")),
+    BadConfig(  # was: accepted, and every timeline counted about 120 years
+        "timeline-reference-before-start",
+        ("world.timeline_reference_year=1900",),
+        "world.timeline_reference_year",
+        ("from world.start_year (2015) to 2215", "null", "1900"),
+    ),
+    BadConfig("timeline-reference-not-a-year", ("world.timeline_reference_year=1e9",), "world.timeline_reference_year", ("to 2215", "1000000000")),
     # ---- missing config files
     BadConfig("missing-world-file", ("world=nope",), "world", ("nope", "rare_earth_2015")),
     BadConfig("missing-scenario-file", ("scenario=nope",), "scenario", ("nope", "laissez_faire", "export_control_shock")),

@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import functools
 import json
+import math
 import numbers
 import os
 import re
@@ -34,6 +35,9 @@ from sim.config.policy import PolicyChangeConfig, PolicyConfig
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 # conf/ folders that are not config groups of a simulation: study files (read by sim.research.study) and the validation targets
 STUDY_DIRS = ("calibration", "experiment", "exploration", "sensitivity", "validation")
+
+
+MAX_YEARS = 200  # the longest run, years (Config.years)
 
 
 def check_count(key: str, value: int | None, lo: int = 1) -> int | None:
@@ -371,7 +375,7 @@ class OutputConfig:
 @dataclass
 class Config:
     seed: int = f(1, lo=0)
-    years: int = f(30, lo=1, hi=200)
+    years: int = f(30, lo=1, hi=MAX_YEARS)
     progress: bool = True
     world: WorldConfig = field(default_factory=WorldConfig)
     policy: dict[str, PolicyConfig] = field(default_factory=dict)  # bloc -> its policy regime (conf/policy/)
@@ -401,6 +405,7 @@ def validate(cfg: Config) -> Config:
     _check_buyers(w)
     _check_groups_and_cohorts(w)
     _check_demand_and_procurement(w)
+    _check_timeline_reference(w)
     if len(w.innovation.cost_cut_beta) != 2:
         raise ConfigError("world.innovation.cost_cut_beta", "must be [a, b] of a Beta distribution")
     from sim.config.policy import validate_policy  # local import: checks names against the world
@@ -530,6 +535,20 @@ def _check_demand_and_procurement(w: WorldConfig) -> None:
             require_name(f"{key}.{c}", c, [x for x in blocs if x != b], "origin bloc (another bloc)")
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0.0 <= v <= w.procurement.security_premium_max + 1e-12:
                 raise ConfigError(f"{key}.{c}", f"must be a premium in [0, security_premium_max = {w.procurement.security_premium_max}], got {v!r}")
+
+
+def _check_timeline_reference(w: WorldConfig) -> None:
+    """world.timeline_reference_year, where given, is a year from the run's start on, within the longest run
+    (``years`` at most MAX_YEARS): timelines count years from it (was: any number, and 1900 made every timeline about
+    120 years). A year after a shorter run's end is kept: a short run of a scenario that switches later has no timeline yet."""
+    ref = w.timeline_reference_year
+    last = w.start_year + MAX_YEARS
+    if ref is not None and not (math.isfinite(ref) and w.start_year <= ref <= last):
+        raise ConfigError(
+            "world.timeline_reference_year",
+            f"must be a year from world.start_year ({w.start_year}) to {last} (the end of the longest run, years={MAX_YEARS}), "
+            f"or null for the start of the run; got {ref}",
+        )
 
 
 def _check_stages_and_blocs(w: WorldConfig) -> None:
