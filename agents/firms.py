@@ -53,6 +53,7 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "unit_cost_usd_per_kg": (np.float64, 0.0),  # processing + inputs
     "mothballed": (np.bool_, False),  # on care and maintenance: offers nothing, pays part of its fixed cost (markets.mothball_after_quarters)
     "uncovered_q": (np.int16, 0),  # consecutive quarters its bloc's price has not covered the plant's cash cost (``mothball``)
+    "idle_q": (np.int16, 0),  # consecutive quarters on care and maintenance (``mothball``; markets.scrap_after_mothballed_quarters)
     "employees": (np.float64, 0.0),
     "rd_staff_share": (np.float64, 0.0),
     # accounts (M USD per quarter for flows)
@@ -453,6 +454,7 @@ def mothball(
     target_utilisation: float,
     row_floor: np.ndarray | None = None,
     restart_premium: float = 0.0,
+    serve_orders: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mothballing: excess capacity that cannot earn its cash costs leaves the market, and comes back when it can.
 
@@ -466,6 +468,11 @@ def mothball(
     without a margin over its avoidable costs (Mountain Pass went on care and maintenance in 2015-2017 with
     NdPr oxide below its costs; China's smaller separators closed in the 2015-2016 glut). Plants not yet
     qualified (magnet plants in buyer qualification) are left alone. ``after_quarters`` 0: no mothballing.
+    With ``serve_orders`` u > 0 (``markets.max_utilisation`` where ``markets.mothball_serves_orders``) a bloc-stage's
+    plants due for care and maintenance go dearest cash cost first, and only as long as the plants left running (at
+    nameplate x u x quality a quarter), with the spare output of the other blocs' plants, can still make last quarter's
+    orders on the bloc-stage (:func:`keep_to_serve`): the cheaper ones due stay on, their count carried, as the dearer
+    ones' leaving lifts the price. 0: every plant due goes, whatever is left (the rule before).
     Returns (rows mothballed, rows restarted) this quarter."""
     none = np.zeros(0, dtype=np.int64)
     if after_quarters <= 0:
@@ -476,11 +483,42 @@ def mothball(
     running = pop.operating & pop.qualified & ~pop.mothballed
     pop.uncovered_q = np.where(running & ~covered, pop.uncovered_q + 1, 0).astype(pop.uncovered_q.dtype)
     shut = running & (pop.uncovered_q >= after_quarters)
+    if serve_orders > 0.0 and shut.any():
+        shut &= ~keep_to_serve(pop, running, shut, cost, serve_orders)
     cleared = seen >= (1.0 + restart_premium) * cost if restart_premium > 0.0 else covered  # the restart trigger
     restart = pop.operating & pop.mothballed & cleared
     pop.mothballed = (pop.mothballed | shut) & ~restart & pop.operating
     pop.uncovered_q = np.where(shut, 0, pop.uncovered_q).astype(pop.uncovered_q.dtype)
+    pop.idle_q = np.where(pop.mothballed, pop.idle_q + 1, 0).astype(pop.idle_q.dtype)  # quarters on care and maintenance, this one counted
     return np.flatnonzero(shut), np.flatnonzero(restart)
+
+
+def keep_to_serve(pop: FirmPopulation, running: np.ndarray, due: np.ndarray, cost: np.ndarray, max_utilisation: float) -> np.ndarray:
+    """(n,) the plants ``due`` for care and maintenance that stay on (:func:`mothball` with ``serve_orders``). At each
+    stage, the orders last quarter on a bloc's running plants less what its running plants not due can make (potential
+    output: capacity / 4 x ``max_utilisation`` x quality) and less the spare output of the other blocs' running plants not
+    due (potential less their own orders), is what the bloc's due plants must still make: its cheapest due plants (by
+    ``cost``, the cash cost; ties by row) stay on until they cover it, the first one that covers it included. The rest go.
+    A bloc whose buyers can turn to spare plants abroad keeps none."""
+    keep = np.zeros(len(due), dtype=bool)
+    pot = pop.capacity_t / 4.0 * max_utilisation * pop.quality
+    stays = running & ~due
+    for s in np.unique(pop.stage[due]):
+        at = running & (pop.stage == s)
+        blocs = pop.bloc[at]
+        n = int(blocs.max()) + 1
+        orders = np.bincount(blocs, weights=pop.orders_t[at], minlength=n)
+        made = np.bincount(blocs, weights=np.where(stays[at], pot[at], 0.0), minlength=n)
+        spare = np.bincount(blocs, weights=np.where(stays[at], np.maximum(pot[at] - pop.orders_t[at], 0.0), 0.0), minlength=n)
+        for b in np.unique(pop.bloc[due & (pop.stage == s)]):
+            need = orders[b] - made[b] - (spare.sum() - spare[b])
+            if need <= 0.0:
+                continue
+            rows = np.flatnonzero(due & at & (pop.bloc == b))
+            rows = rows[np.argsort(cost[rows], kind="stable")]
+            before = np.concatenate(([0.0], np.cumsum(pot[rows])[:-1]))  # potential of the cheaper due plants kept before each
+            keep[rows[before < need]] = True
+    return keep
 
 
 def learn(pop: FirmPopulation, T, knowhow_ramp_effect: float, ramp_multiplier_extra: np.ndarray | None = None, on_throughput: bool = False) -> None:

@@ -315,7 +315,7 @@ def test_events_log_entries_exits_milestones_and_the_shock(ec):
     firm_events = ev[~ev["kind"].isin(["run_start", "shock_start", "shock_end"])]
     assert (firm_events["firm_id"] >= 0).all()
     assert set(firm_events["bloc"]) <= set(BLOCS) and set(firm_events["stage"]) <= set(STAGES)
-    assert set(ev.loc[ev["kind"] == "exit", "detail"]) <= {"insolvent", "negative_equity", "project_abandoned"}
+    assert set(ev.loc[ev["kind"] == "exit", "detail"]) <= {"insolvent", "negative_equity", "project_abandoned", "scrapped"}
     # the summary counts the same events
     assert ec.summary["entries"] == (ev["kind"] == "entry").sum()
     assert ec.summary["exits"] == (ev["kind"] == "exit").sum()

@@ -178,11 +178,19 @@ class MarketConfig:
     max_price_rise: float = f(0.0, lo=0.0, hi=2.0)  # clip on a quarterly rise, if larger than max_price_change (0: max_price_change both ways)
     price_moves_margin: bool = False  # excess demand moves the margin over the input cost, not the whole price (false: the whole price)
     shortage_moves_whole_price: bool = False  # with price_moves_margin: excess demand moves the whole price, a glut only the margin
+    whole_price_needs_shortage: bool = False  # with shortage_moves_whole_price: only buyers short move the whole price; suppliers busy
+    # above target with nobody short move the margin (false: either moves the whole price, the rule before)
+    utilisation_of_nameplate: bool = False  # the index reads its suppliers' orders against what they could make at full nameplate (runnable
+    # output / max_utilisation), the measure of target_utilisation in the long-run price and investors' plans (false: against runnable output)
     input_limited_share: float = f(1.0, lo=0.0, hi=1.0)  # a bloc-stage whose plants could not fill more than this share of their
     # orders for want of input moves only its margin on its buyers' shortage (the rent is its input's); 1: never (the rule before)
     import_parity: bool = False  # a bloc's index reverts to and may fall to the landed price of uncontrolled imports below its costs
     idle_import_parity: bool = False  # with import_parity: a bloc whose plants at a stage all stand idle has an index no lower than that landed price
     mothball_after_quarters: int = f(0, lo=0, hi=400)  # quarters below its cash cost after which a plant is mothballed (0: never)
+    mothball_serves_orders: bool = False  # plants due for care and maintenance go dearest first, only while those left running can make the
+    # bloc-stage's last orders (false: all at once, the rule before)
+    scrap_after_mothballed_quarters: int = f(0, lo=0, hi=400)  # quarters on care and maintenance after which a plant is scrapped and
+    # its firm exits (0: never, the rule before)
     mothball_fixed_cost_saved: float = f(0.0, lo=0.0, hi=1.0)  # share of its fixed cost a mothballed plant saves
     restart_premium: float = f(0.0, lo=0.0, hi=2.0)  # a mothballed plant restarts when the price covers its cash cost x (1 + this); 0: at it
 

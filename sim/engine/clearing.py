@@ -216,7 +216,15 @@ def _offer(model: ChainModel) -> None:
     T, pop, P, mk = model.tables, model.pop, model.world.markets, model.markets
     row_floor = model.price_floors.row_floor(pop, model.quarter, mk.price)
     shut, restart = mothball(
-        pop, T, mk.price, P.mothball_after_quarters, P.mothball_fixed_cost_saved, P.target_utilisation, row_floor, P.restart_premium
+        pop,
+        T,
+        mk.price,
+        P.mothball_after_quarters,
+        P.mothball_fixed_cost_saved,
+        P.target_utilisation,
+        row_floor,
+        P.restart_premium,
+        P.max_utilisation if P.mothball_serves_orders else 0.0,
     )
     if len(shut) or len(restart):
         model.log_rows("mothball", shut, values=pop.capacity_t[shut])

@@ -53,10 +53,14 @@ def exit_failing(model: ChainModel) -> None:
     lasting = alive & (pop.neg_equity_quarters >= w.finance.exit_after_negative_equity_quarters)
     no_plant = alive & (pop.phase == Phase.PROJECT) & (pop.proj_phase == ProjectPhase.NONE)
     failing = model.policy.rescue(np.flatnonzero(insolvent | lasting))
-    out = np.union1d(failing, np.flatnonzero(no_plant))
-    sold = sell_plants(model, failing) if w.finance.insolvency_sale and len(failing) else None
+    scrapped = scrapped_plants(model)  # failing or not: a plant due for scrapping is not sold
+    selling = np.setdiff1d(failing, scrapped) if len(scrapped) else failing
+    sold = sell_plants(model, selling) if w.finance.insolvency_sale and len(selling) else None
+    out = np.union1d(np.union1d(failing, np.flatnonzero(no_plant)), scrapped)
     if len(out):
-        reason = np.where(insolvent[out], "insolvent", np.where(lasting[out], "negative_equity", "project_abandoned"))
+        reason = np.where(
+            np.isin(out, scrapped), "scrapped", np.where(insolvent[out], "insolvent", np.where(lasting[out], "negative_equity", "project_abandoned"))
+        )
         for r, why in zip(out, reason):
             model.event_log.add("exit", pop.firm_id[r], pop.bloc[r], pop.stage[r], str(why), pop.capacity_t[r], quarter=q)
         model.counters["exits"] += T.bs_sum(pop.bloc[out], pop.stage[out])
@@ -69,6 +73,21 @@ def exit_failing(model: ChainModel) -> None:
         _, new, value = sold
         model.log_rows("acquired", new, values=value)
         model.counters["acquired"] += T.bs_sum(pop.bloc[new], pop.stage[new])
+
+
+def scrapped_plants(model: ChainModel) -> np.ndarray:
+    """Rows whose plant has been on care and maintenance for ``markets.scrap_after_mothballed_quarters`` quarters in a
+    row (agents.firms.mothball counts them in ``idle_q``, and a plant sold keeps its count): the plant is scrapped, not
+    sold, and the firm exits, its cash and debts with it, as any exit. An idle plant decays (staff leave, equipment corrodes, permits lapse)
+    until a restart costs about a new build: Mountain Pass's separation plant, idle from 1998, was not restarted but
+    replaced by a new plant in 2010-2012 (Molycorp's Project Phoenix), while its 2015-2017 stop, about 2.5 years,
+    ended in a restart (docs/ODD.md 7.7). 0: never (the rule before: idle plants stood for decades, were sold again and
+    again and counted in investors' capacity)."""
+    after = model.world.markets.scrap_after_mothballed_quarters
+    if after <= 0:
+        return np.zeros(0, dtype=np.int64)
+    pop = model.pop
+    return np.flatnonzero(pop.alive & (pop.phase == Phase.OPERATING) & pop.mothballed & (pop.idle_q >= after))
 
 
 # A plant and what works in it pass to the buyer; its owner's balance sheet, titles, group, contracts and projects do not
@@ -94,6 +113,7 @@ PLANT_COLUMNS = (
     "pat_util",
     "mothballed",  # a plant on care and maintenance stays there under its buyer until its bloc's price covers its cash cost
     "uncovered_q",  # and the quarters its cash cost has gone uncovered carry on (agents.firms.mothball): a glut does not restart with the owner
+    "idle_q",  # as do its quarters on care and maintenance (markets.scrap_after_mothballed_quarters): a new owner does not make it younger
 )
 
 

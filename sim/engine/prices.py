@@ -114,12 +114,14 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
             if others:
                 new_price[c, s] = min(landed[c, o] for o in others)
             continue
+        if util is not None and P.utilisation_of_nameplate:  # orders over nameplate x quality, as target_utilisation is meant
+            util = util * P.max_utilisation
         excess = short + (util - P.target_utilisation if util is not None else 0.0)
         input_cost = T.input_per_t[s] * model.paid_price[c, s - 1] if s > 0 else 0.0
         # at an input-limited stage the buyers' shortage is its input's: it moves the margin only, and the input's own index,
         # on which these plants' unfilled orders are a shortage, takes the rent (markets.input_limited_share)
         whole = P.shortage_moves_whole_price and not input_limited[c]
-        base = moving_base(new_price[c, s], input_cost, ceiling, excess, P.price_moves_margin, whole)
+        base = moving_base(new_price[c, s], input_cost, ceiling, short if P.whole_price_needs_shortage else excess, P.price_moves_margin, whole)
         m = update_price(
             new_price[c, s] - base,
             util,
