@@ -76,3 +76,21 @@ def flat_price(T: Tables, value: float | None = None) -> np.ndarray:
     if value is None:
         return np.tile(T.reference_price_usd_per_kg, (T.B, 1)).astype(float)
     return np.full((T.B, T.S), float(value))
+
+
+def one_quarter_model(base: Config, **settings):
+    """A model of a copy of ``base`` with ``settings`` (dotted attribute paths with ``__`` for dots, e.g.
+    ``world__finance__insolvency_sale=False``) set, validated, built and stepped one quarter."""
+    from sim.config import validate
+    from sim.engine.model import ChainModel
+
+    cfg = copy.deepcopy(base)
+    for path, value in settings.items():
+        *parents, leaf = path.split("__")
+        obj = cfg
+        for name in parents:
+            obj = getattr(obj, name)
+        setattr(obj, leaf, value)
+    m = ChainModel(validate(cfg))
+    m.step()
+    return m

@@ -7,14 +7,11 @@ Checked on one quarter of a laissez-faire run (no state groups to rescue anyone 
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
-from _rule_helpers import fresh_config
+from _rule_helpers import fresh_config, one_quarter_model
 
 from agents.firms import Phase, mothball, processing_cost
-from sim.config import validate
 from sim.engine import entry_exit
 from sim.engine.model import ChainModel
 
@@ -22,11 +19,7 @@ _BASE = fresh_config("years=2")
 
 
 def _model(sale: bool = True) -> ChainModel:
-    cfg = copy.deepcopy(_BASE)
-    cfg.world.finance.insolvency_sale = sale
-    m = ChainModel(validate(cfg))
-    m.step()
-    return m
+    return one_quarter_model(_BASE, world__finance__insolvency_sale=sale)
 
 
 def _running_plants(m: ChainModel, n: int) -> list[int]:

@@ -9,14 +9,11 @@ Checked on one quarter of a short run.
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
-from _rule_helpers import fresh_config
+from _rule_helpers import fresh_config, one_quarter_model
 
 from agents.firms import Phase, mothball
-from sim.config import validate
 from sim.engine import entry_exit
 from sim.engine.model import ChainModel
 
@@ -24,11 +21,7 @@ _BASE = fresh_config("years=2")
 
 
 def _model(after: int = 8) -> ChainModel:
-    cfg = copy.deepcopy(_BASE)
-    cfg.world.markets.scrap_after_mothballed_quarters = after
-    m = ChainModel(validate(cfg))
-    m.step()
-    return m
+    return one_quarter_model(_BASE, world__markets__scrap_after_mothballed_quarters=after)
 
 
 def _operating(m: ChainModel, n: int) -> list[int]:
