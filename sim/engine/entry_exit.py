@@ -81,8 +81,8 @@ def scrapped_plants(model: ChainModel) -> np.ndarray:
     sold, and the firm exits, its cash and debts with it, as any exit. An idle plant decays (staff leave, equipment corrodes, permits lapse)
     until a restart costs about a new build: Mountain Pass's separation plant, idle from 1998, was not restarted but
     replaced by a new plant in 2010-2012 (Molycorp's Project Phoenix), while its 2015-2017 stop, about 2.5 years,
-    ended in a restart (docs/ODD.md 7.7). 0: never (the rule before: idle plants stood for decades, were sold again and
-    again and counted in investors' capacity)."""
+    ended in a restart (docs/ODD.md 7.1, scrapping). 0: never (the rule before: idle plants stood for decades, were sold
+    again and again and counted in investors' capacity)."""
     after = model.world.markets.scrap_after_mothballed_quarters
     if after <= 0:
         return np.zeros(0, dtype=np.int64)
