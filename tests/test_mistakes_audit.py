@@ -202,6 +202,12 @@ API = [
     ("save-no-folder", _save(lambda t: t / "nowhere" / "f.png"), ("'path'", "no directory", "create it first")),
     ("figure-no-rows", lambda t: __import__("sim.research.style").research.style.figure(0, 1), ("'nrows'", "whole number >= 1", "got 0")),
     ("figure-text-columns", lambda t: __import__("sim.research.style").research.style.figure(1, "2"), ("'ncols'", "got '2'")),
+    # was: matplotlib built a million axes and the process ran out of memory
+    (
+        "figure-too-many-panels",
+        lambda t: __import__("sim.research.style").research.style.figure(1000, 1000),
+        ("'nrows'", "at most 1,000", "1000 x 1000"),
+    ),
     ("run-config-not-utf8", _analysis(_files(("config.yaml", NOT_UTF8)), lambda r: r.config), ("'path'", "config.yaml", "not UTF-8")),
     (
         "run-table-not-parquet",

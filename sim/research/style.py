@@ -233,6 +233,9 @@ def _height(height: Any, w: float) -> float:
     return 0.62 * w if height is None else _inches("height", height)
 
 
+MAX_PANELS = 1_000  # panels in one figure: 30 x 30 takes about 6 s and 300 MB to build, and no page shows more
+
+
 def figure(nrows: int = 1, ncols: int = 1, width: str | float = "double", height: float | None = None, **subplots_kw) -> tuple[Figure, np.ndarray]:
     """(figure, 2-D array of axes) in the project's style: ``width`` one of :data:`WIDTHS` or inches, ``height`` in
     inches (default: 0.62 x width), constrained layout. The fonts of :func:`rc` are fixed when the axes are made."""
@@ -240,6 +243,11 @@ def figure(nrows: int = 1, ncols: int = 1, width: str | float = "double", height
     for name, n in (("nrows", nrows), ("ncols", ncols)):  # matplotlib's own error named neither argument
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ConfigError(name, f"must be a whole number >= 1 (panels in the grid), got {n!r}")
+    if nrows * ncols > MAX_PANELS:  # was: matplotlib built every axes: 60 x 60 took 24 s and 1 GB, 1000 x 1000 ran out of memory
+        raise ConfigError(
+            "nrows",
+            f"nrows x ncols must be at most {MAX_PANELS:,} panels in one figure (a page-wide figure shows far fewer); got {nrows} x {ncols}",
+        )
     with matplotlib.rc_context(rc(width)):
         fig = StyledFigure(figsize=(w, _height(height, w)), layout="constrained")
         axes = fig.subplots(nrows, ncols, squeeze=False, **subplots_kw)
