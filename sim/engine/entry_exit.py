@@ -16,7 +16,7 @@ import numpy as np
 
 from agents import investment as inv
 from agents.firms import Phase, ProjectPhase, processing_cost, working_capital_held
-from sim.engine.investment import long_run_price, next_stage_need
+from sim.engine.investment import long_run_price, mean_quality, next_stage_need
 
 if TYPE_CHECKING:  # pragma: no cover
     from sim.engine.model import ChainModel
@@ -147,12 +147,10 @@ def own_demand_share(model: ChainModel) -> np.ndarray:
     will need (their nameplate x maximum utilisation x input per t), at most 1, where an export control covers the
     bloc's imports of the next stage's product (that stage is being built up against the control and its input
     demand lasts; under free trade it may buy its input abroad: 0). 0 at the last stage."""
-    T, pop = model.tables, model.pop
+    T = model.tables
     B, S = T.B, T.S
     cap, _, committed = model.supply()
-    here = pop.operating & pop.alive
-    q_cap = T.bs_sum(pop.bloc[here], pop.stage[here], pop.quality[here] * pop.capacity_t[here])
-    quality = np.divide(q_cap, cap, out=np.ones_like(cap), where=cap > 0)
+    quality = mean_quality(model, cap)
     mu = model.world.markets.max_utilisation
     sellable = (cap + committed) * quality * mu
     need = next_stage_need(T, cap + committed, mu)

@@ -87,11 +87,9 @@ def input_feed(model: ChainModel, cap: np.ndarray, committed: np.ndarray) -> tup
     With ``investment.feed_counts_free_exports`` the imports are, from an origin that licenses nothing, all it exported
     last quarter (:func:`free_origin_supply`). A stage whose plants and pipeline the feed cannot keep busy is
     input-limited (:func:`input_limited`)."""
-    T, pop, mk = model.tables, model.pop, model.markets
+    T, mk = model.tables, model.markets
     B, S = T.B, T.S
-    here = pop.operating & pop.alive
-    q_cap = T.bs_sum(pop.bloc[here], pop.stage[here], pop.quality[here] * pop.capacity_t[here])
-    quality = np.divide(q_cap, cap, out=np.ones_like(cap), where=cap > 0)
+    quality = mean_quality(model, cap)
     sellable = (cap + committed) * quality * model.world.markets.max_utilisation
     feed = np.full((B, S), np.inf)
     recorded = model.recorder.series.get("imports_t")
@@ -135,10 +133,20 @@ def sellable(model: ChainModel, cap: np.ndarray, pipe: np.ndarray, committed: np
     """(B, S) the supply of :func:`supply_now` at what it can sell, t/yr: operating plants at their quality (a plant
     ramping up to specification sells capacity x quality, agents.firms.set_potential), mothballed ones too (they can
     restart), and the pipeline at a new plant's quality of its bloc-stage (``new_plant_quality``)."""
+    T = model.tables
+    return np.minimum(quality_capacity(model), cap), pipe * T.new_plant_quality, committed * T.new_plant_quality
+
+
+def quality_capacity(model: ChainModel) -> np.ndarray:
+    """(B, S) nameplate x quality of the operating plants (mothballed ones too), t/yr: what they make in specification."""
     T, pop = model.tables, model.pop
-    ops = pop.operating
-    cap_q = T.bs_sum(pop.bloc, pop.stage, np.where(ops, pop.capacity_t * pop.quality, 0.0))
-    return np.minimum(cap_q, cap), pipe * T.new_plant_quality, committed * T.new_plant_quality
+    here = pop.operating & pop.alive
+    return T.bs_sum(pop.bloc[here], pop.stage[here], pop.quality[here] * pop.capacity_t[here])
+
+
+def mean_quality(model: ChainModel, cap: np.ndarray) -> np.ndarray:
+    """(B, S) the operating plants' capacity-weighted quality, :func:`quality_capacity` over ``cap``; 1 where ``cap`` is 0."""
+    return np.divide(quality_capacity(model), cap, out=np.ones_like(cap), where=cap > 0)
 
 
 def fed_nameplate(model: ChainModel, cap: np.ndarray | None = None, committed: np.ndarray | None = None) -> np.ndarray:
@@ -523,15 +531,12 @@ def licence_room(model: ChainModel, cap: np.ndarray | None = None, committed: np
     ahead = model.quota_ahead(model.lead_years)
     if ahead is None:
         return None
-    T, pop = model.tables, model.pop
     if cap is None or committed is None:
         cap, _, committed = supply_now(model)
     pipe = committed
     if model.world.investment.sellable_supply:  # cap and committed are sellable already (supply_now)
         return (cap + pipe) * model.world.markets.max_utilisation < ahead
-    here = pop.operating & pop.alive
-    q_cap = T.bs_sum(pop.bloc[here], pop.stage[here], pop.quality[here] * pop.capacity_t[here])
-    quality = np.divide(q_cap, cap, out=np.ones_like(cap), where=cap > 0)  # sellable share of nameplate
+    quality = mean_quality(model, cap)  # sellable share of nameplate
     return (cap + pipe) * quality * model.world.markets.max_utilisation < ahead
 
 
