@@ -95,6 +95,12 @@ def yaml_problem(ex: Exception) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
 
 
+def shown(value) -> str:
+    """A value as a one-line message shows it: its repr, cut short at 80 characters."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
 def path_argument(value, key: str, what: str):
     """A path a Python caller passes for ``key``, as a ``Path``: a non-empty str or a path-like, else one ConfigError
     saying ``what`` it must be (an empty string was the working folder, None or a number a TypeError from pathlib)."""
@@ -102,8 +108,7 @@ def path_argument(value, key: str, what: str):
     from pathlib import Path
 
     if not isinstance(value, (str, os.PathLike)) or isinstance(value, str) and not value.strip():
-        text = repr(value)
-        raise ConfigError(key, f"must be {what} (a non-empty str or Path), got {text if len(text) <= 80 else text[:77] + '...'}")
+        raise ConfigError(key, f"must be {what} (a non-empty str or Path), got {shown(value)}")
     return Path(value)
 
 

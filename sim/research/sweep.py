@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 import pandas as pd
 import yaml
 
-from sim.checks import path_argument
+from sim.checks import path_argument, shown
 from sim.config import Config, ConfigError, check_count, compose, validate
 from sim.engine import output
 
@@ -271,28 +271,22 @@ def grid(axes: Mapping[str, Iterable[Any]], *fixed: str) -> list[list[str]]:
     the last axis varying fastest (like Hydra's basic sweeper).
     """
     if not isinstance(axes, Mapping):  # grid("seed=1") or grid(None): a TypeError from inside before
-        raise ConfigError("axes", f"must be a mapping of key -> values such as {{'seed': range(1, 4)}}, got {_shown(axes)}")
+        raise ConfigError("axes", f"must be a mapping of key -> values such as {{'seed': range(1, 4)}}, got {shown(axes)}")
     for k, v in axes.items():
         if isinstance(v, (str, bytes)) or not isinstance(v, Iterable):  # a string's letters would be its values
-            raise ConfigError(f"axes[{k!r}]", f"must be a list of values such as [{v!r}] or range(1, 4), got {_shown(v)}")
+            raise ConfigError(f"axes[{k!r}]", f"must be a list of values such as [{v!r}] or range(1, 4), got {shown(v)}")
     for i, o in enumerate(fixed):
         if not isinstance(o, str):
-            raise ConfigError(f"fixed[{i}]", f"the fixed overrides are strings such as 'years=10', got {_shown(o)}")
+            raise ConfigError(f"fixed[{i}]", f"the fixed overrides are strings such as 'years=10', got {shown(o)}")
     keys = list(axes)
     values = [list(axes[k]) for k in keys]
     return [list(fixed) + [f"{k}={v}" for k, v in zip(keys, combo)] for combo in itertools.product(*values)]
 
 
-def _shown(value: Any) -> str:
-    """A value as a message shows it: its repr, cut short."""
-    text = repr(value)
-    return text if len(text) <= 80 else f"{text[:77]}..."
-
-
 def _jobs_arg(overrides: Any, key: str = "overrides") -> list[str]:
     """One job's overrides: a list of strings (a string alone is its letters, not overrides)."""
     if isinstance(overrides, (str, bytes)) or not isinstance(overrides, Iterable) or not all(isinstance(o, str) for o in overrides):
-        raise ConfigError(key, f"must be a list of override strings such as ['scenario=baseline', 'seed=3'], got {_shown(overrides)}")
+        raise ConfigError(key, f"must be a list of override strings such as ['scenario=baseline', 'seed=3'], got {shown(overrides)}")
     return list(overrides)
 
 
