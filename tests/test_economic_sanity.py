@@ -16,7 +16,10 @@ covered), seeds 1-5 and the default horizon (30 years):
     lasting control only new plants answer, and MODEL.md 5.4 gives Western processing 5-10 years);
 (c) every quarter, for every firm, the money and mass identities of tests/test_properties.py hold (its
     ``_check_quarter``: cash change = flows, no negative stocks, output within potential and inputs, what a stage
-    made is what its buyers received plus any state offtake).
+    made is what its buyers received plus any state offtake);
+(d) no firm restarts a plant from care and maintenance and exits insolvent in the same quarter (the restart is
+    financed before it starts: ``markets.restart_needs_funds``, docs/ODD.md 7.1; without it 34 firms in 19 of the 27
+    runs of the nine scenarios, seeds 1-3, restarted into insolvency just as the price came back).
 
 These are yardsticks for the market economics, not descriptions of today's results: a failure names the scenario,
 seed, bloc, stage, the longest run, its quarters and the values in it.
@@ -44,7 +47,7 @@ on the orders (7.7). The module is
 marked ``slow`` (a 30-year run per scenario and seed, about a minute on 2 idle cores, 4-5 minutes on a busy machine;
 `make test ARGS="-m slow"`) so that the default suite stays within its time.
 Each (scenario, seed) runs once per test process (the module-scoped fixture ``checked_run``, about 2-3 s a run);
-the three checks read that run.
+the four checks read that run.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ class CheckedRun:
     excused: np.ndarray  # (B, S, n_q) bool: the scenario cuts all supply (supply_cut_quarters)
     build_out: np.ndarray  # (B, S, n_q) bool: an intermediate stage within a lead time of an export control (build_out_quarters)
     identity_failures: list[str]  # one line per quarter in which _check_quarter failed
+    restarted_insolvent: list[str]  # one line per firm that restarted its plant and exited insolvent in the same quarter
 
     def when(self, q: int) -> str:
         return f"{self.start_year + q // 4}Q{q % 4 + 1}"
@@ -267,6 +271,14 @@ def run_checked(scenario: str, seed: int) -> CheckedRun:
         k: ts[k].to_numpy(float).reshape(n_q, B, S).transpose(1, 2, 0)
         for k in ("price_usd_per_kg", "price_at_bound", "demand_t", "shortage_t", "capacity_t", "final_demand_t", "final_shortage_t")
     }
+    log = m.recorder.events()
+    restarts = log[log["kind"] == "restart"][["quarter_index", "firm_id"]]
+    insolvent = log[(log["kind"] == "exit") & (log["detail"] == "insolvent")][["quarter_index", "firm_id", "bloc", "stage"]]
+    both = restarts.merge(insolvent, on=["quarter_index", "firm_id"])
+    restarted_insolvent = [
+        f"firm {f} ({bl} {st}) in {m.world.start_year + q // 4}Q{q % 4 + 1}"
+        for q, f, bl, st in zip(both["quarter_index"], both["firm_id"], both["bloc"], both["stage"])
+    ]
     events = parse_events(cfg.scenario.events, cfg)
     lead = inv.lead_years(T, m.instruments.permit_factor, m.instruments.permit_cap_years)
     return CheckedRun(
@@ -280,6 +292,7 @@ def run_checked(scenario: str, seed: int) -> CheckedRun:
         excused=supply_cut_quarters(events, list(T.blocs), list(T.stages), m.world.start_year, series["capacity_t"]),
         build_out=build_out_quarters(events, list(T.blocs), list(T.stages), m.world.start_year, lead, n_q),
         identity_failures=failures,
+        restarted_insolvent=restarted_insolvent,
     )
 
 
@@ -339,6 +352,14 @@ def test_money_and_mass_identities_hold_every_quarter(checked_run):
     r = checked_run
     fails = r.identity_failures
     assert not fails, f"{r.scenario} seed {r.seed}: identities fail in {len(fails)} quarters; first: " + " | ".join(fails[:MAX_IDENTITY_MESSAGES])
+
+
+def test_no_firm_restarts_into_insolvency(checked_run):
+    """(d) No firm restarts a plant from care and maintenance and exits insolvent in the same quarter: a restart is
+    financed before it starts (agents.firms.restart_funded, ``markets.restart_needs_funds``; docs/ODD.md 7.1)."""
+    r = checked_run
+    bad = r.restarted_insolvent
+    assert not bad, f"{r.scenario} seed {r.seed}: {len(bad)} firms restarted and exited insolvent in the same quarter: " + "; ".join(bad[:5])
 
 
 # ---------------------------------------------------------------------- the record the price check reads

@@ -24,6 +24,7 @@ from agents.firms import (
     mothball,
     patent_slot,
     processing_cost,
+    restart_funded,
     set_potential,
 )
 
@@ -376,6 +377,66 @@ def test_a_restart_premium_holds_a_mothballed_plant_until_the_price_clears_its_c
     cleared = flat_price(T, 49.9) + 1.1 * cc - 49.9
     np.testing.assert_array_equal(mothball(pop, T, cleared, 2, 0.7, 0.85, restart_premium=0.1)[1], [0])
     assert not pop.mothballed[0]
+
+
+def _mothballed_firm(T, cash, debt, book=10.0):
+    """One West metal plant of 1,000 t on care and maintenance (cost 49.9 USD/kg, no working capital held), with the
+    given cash, debt and book plant (M USD)."""
+    pop = _glut_pop(T, [49.9])
+    low = flat_price(T, 50.0)
+    for _ in range(2):
+        mothball(pop, T, low, 2, 0.7, 0.85)
+    assert pop.mothballed[0]
+    pop.cash[0], pop.debt[0], pop.book_assets[0], pop.working_capital[0] = cash, debt, book, 0.0
+    return pop
+
+
+def test_a_restart_needs_cash_and_credit_room_for_its_working_capital_fixed_cost_and_interest(T, cfg):
+    """restart_funded: cash + credit room (leverage limit x (book + construction + working capital, the restart's
+    included) - debt) against the working capital the restart ties up + a quarter's fixed cost + a quarter's interest,
+    worked by hand for one plant at the restart price of 100 USD/kg."""
+    b, s = bloc(T, "west"), stage(T, "metal")
+    fin = cfg.world.finance
+    price = flat_price(T, 100.0)
+    pop = _mothballed_firm(T, cash=0.0, debt=0.0, book=0.0)
+    revenue_q = 1000.0 / 4.0 * 0.95 * pop.quality[0] * 100.0 / 1000.0  # M USD: potential output x price
+    tie_up = fin.working_capital_share * 4.0 * revenue_q
+    fixed_q = T.fixed_cost_share[b, s] * T.capex_musd_per_kt[b, s] * 1000.0 / 1000.0 / 4.0
+    room = T.leverage_max[b] * tie_up  # lenders count the working capital the restart ties up
+    need = tie_up + fixed_q - room  # cash the firm must hold (no debt: no interest)
+    assert need > 0
+    pop.cash[0] = need * (1 - 1e-6)
+    assert not restart_funded(pop, T, fin, price, 0.95)[0]
+    pop.cash[0] = need
+    assert restart_funded(pop, T, fin, price, 0.95)[0]
+    # debt at the credit limit leaves no room and adds a quarter's interest to what is needed
+    pop.debt[0] = 50.0
+    pop.book_assets[0] = 50.0 / T.leverage_max[b] - tie_up
+    interest_q = 50.0 * T.interest_rate[b] / 4.0
+    pop.cash[0] = tie_up + fixed_q + interest_q
+    assert restart_funded(pop, T, fin, price, 0.95)[0]
+    pop.cash[0] -= 1e-6
+    assert not restart_funded(pop, T, fin, price, 0.95)[0]
+
+
+def test_a_mothballed_plant_whose_firm_cannot_fund_the_restart_stays_on_care_and_maintenance(T, cfg):
+    """The price covers its cash cost, but the firm holds no cash and owes all its lenders allow: it stays mothballed
+    (its idle count goes on), and restarts the quarter it can (here: cash arrives). funded None: the rule before."""
+    fin = cfg.world.finance
+    b = bloc(T, "west")
+    pop = _mothballed_firm(T, cash=0.0, debt=10.0 * T.leverage_max[b])
+    price = flat_price(T, 100.0)
+    idle = pop.idle_q[0]
+    funded = restart_funded(pop, T, fin, price, 0.95)
+    assert not funded[0]
+    assert mothball(pop, T, price, 2, 0.7, 0.85, funded=funded)[1].size == 0
+    assert pop.mothballed[0] and pop.idle_q[0] == idle + 1
+    pop.cash[0] = 100.0
+    funded = restart_funded(pop, T, fin, price, 0.95)
+    np.testing.assert_array_equal(mothball(pop, T, price, 2, 0.7, 0.85, funded=funded)[1], [0])
+    assert not pop.mothballed[0] and pop.idle_q[0] == 0
+    broke = _mothballed_firm(T, cash=0.0, debt=10.0 * T.leverage_max[b])
+    np.testing.assert_array_equal(mothball(broke, T, price, 2, 0.7, 0.85)[1], [0])  # the rule before: the price alone
 
 
 def test_a_quarter_covered_resets_the_count(T):

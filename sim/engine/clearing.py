@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agents.firms import mothball, set_potential
+from agents.firms import mothball, restart_funded, set_potential
 from sim.engine import contracts
 from sim.engine.markets import allocate
 
@@ -225,6 +225,7 @@ def _offer(model: ChainModel) -> None:
         row_floor,
         P.restart_premium,
         P.max_utilisation if P.mothball_serves_orders else 0.0,
+        restart_funded(pop, T, model.world.finance, mk.price, P.max_utilisation, row_floor) if P.restart_needs_funds else None,
     )
     if len(shut) or len(restart):
         model.log_rows("mothball", shut, values=pop.capacity_t[shut])
