@@ -37,7 +37,7 @@ change, with Lynas's plant at its run rate (section 5 of docs/ODD.md), the order
 five seeds at 8, which is why every redraw of the 2015 world's course (Lynas's supply agreement, its nameplate) failed
 one seed or two by a quarter or two. Upstream the unfilled orders are the makers' demand: they hold no stocks.
 
-All 127 pass (December 2026, with Lynas's plant at its nameplate, section 5); no price index sits at a clip bound for
+All 187 pass (December 2026, with restarts financed, docs/ODD.md 7.1); no price index sits at a clip bound for
 more than 4 quarters, the limit, which the mothballing rule's four quarters hold in a glut (docs/ODD.md 7.1). Earlier
 failures: in the 2010 replay, seed 1, the rest of the world's magnet index at its cost floor for 6 quarters
 (2036-2037), as a plant sold in the glut started its count again, and seed 3, the West's one small separator short of
