@@ -250,7 +250,8 @@ class FirmPopulation:
                 self._data[name] = grown
         new = slice(self.n, need)
         for name, (dtype, default) in self.__dict__.get("_columns", COLUMNS).items():
-            self._data[name][new] = default
+            if name not in values:  # a given column is written below, every new row of it: its default would be overwritten
+                self._data[name][new] = default
         self._data["firm_id"][new] = np.arange(self.next_id, self.next_id + count, dtype=np.int64)
         object.__setattr__(self, "next_id", self.next_id + count)
         object.__setattr__(self, "n", need)
@@ -310,17 +311,23 @@ class FirmPopulation:
         """Book equity, M USD."""
         return self.cash + self.book_assets + self.cip + self.working_capital - self.debt
 
-    def trailing(self, hist: np.ndarray, step: int, quarters: int = 4, lag: int = 0) -> np.ndarray:
-        """Sum of ``quarters`` quarters of a history ring ending ``lag`` quarters before ``step``.
+    def trailing(self, hist: np.ndarray, step: int, quarters: int = 4, lag: int = 0, rows: np.ndarray | None = None) -> np.ndarray:
+        """Sum of ``quarters`` quarters of a history ring ending ``lag`` quarters before ``step``; ``rows``: of those
+        rows only (the same numbers as ``trailing(hist[rows], ...)``, reading only the quarters summed).
 
         Column by column from zero, in the order (and so with the rounding) of ``hist[:, idx].sum(axis=1)``, which
         sums fewer than eight columns one after another (tests/test_rules_firms.py checks the bits)."""
         idx = trailing_slots(step, quarters, lag)
         if quarters >= 8:  # numpy sums eight or more columns of a row-major ring in another order: keep it
-            return np.ascontiguousarray(hist)[:, idx].sum(axis=1)
-        out = np.zeros(len(hist))
+            return np.ascontiguousarray(hist if rows is None else hist[rows])[:, idx].sum(axis=1)
+        if rows is None:
+            out = np.zeros(len(hist))
+            for i in idx:
+                out += hist[:, i]
+            return out
+        out = np.zeros(len(rows))
         for i in idx:
-            out += hist[:, i]
+            out += hist[rows, i]
         return out
 
     @property

@@ -595,7 +595,7 @@ class Government(mesa.Agent):
             if 2 * len(rows) > len(pop):  # most rows: the criteria hold row by row, so read them on every row, no copies
                 rows = rows[meets_tier(d.criteria, t, metrics, h)[rows]]
             else:
-                sub = {k: v[rows] for k, v in metrics.items()}
+                sub = {k: metrics[k][rows] for k in _tier_metrics(d.criteria, t)}  # what meets_tier reads, on these rows
                 rows = rows[meets_tier(d.criteria, t, sub, h[rows])]
             if t == Tier.LITTLE_GIANT:
                 rows = self._national_round(rows, q, metrics, held)
@@ -697,7 +697,7 @@ class Government(mesa.Agent):
             rows = np.flatnonzero(due & (pop.tier == t))
             if not len(rows):
                 continue
-            sub = {k: v[rows] for k, v in metrics.items()}
+            sub = {k: metrics[k][rows] for k in _tier_metrics(d.criteria, t)}  # what meets_tier reads, on these rows
             ok = meets_tier(d.criteria, t, sub, np.full(len(rows), int(t)), sme=d.outgrown_sme == "revoke")
             passed, failed = rows[ok], rows[~ok]
             pop.review_step[passed] = q + int(round(d.validity_years * 4))

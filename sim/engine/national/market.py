@@ -202,7 +202,7 @@ def invest(model: NationalModel) -> None:
     cap_r = pop.capacity_t[rows]
     ahead = expected_growth(model, rows)
     util = np.divide(pop.orders_t[rows] * 4.0 * ahead, cap_r, out=np.zeros(len(rows)), where=cap_r > 0)  # orders: what buyers would take
-    profit_year = pop.trailing(pop.prof_hist[rows], q, 4)
+    profit_year = pop.trailing(pop.prof_hist, q, 4, rows=rows)
     keep = (util > mk.target_utilisation) & (profit_year > 0)
     rows, ahead = rows[keep], ahead[keep]
     if not len(rows):

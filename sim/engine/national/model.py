@@ -184,7 +184,11 @@ class NationalModel(mesa.Model):
         market.clear_niches(self)
         price_usd = self.price[np.maximum(pop.niche, 0)] * T.reference_price_usd_per_kg[0]
         booked = self.government.rd_booked() if self.government is not None else None  # R&D as booked: the deduction's base
-        firm_account(pop, T, self.quarter, self.finance, np.zeros((T.B, T.S)), row_price=price_usd, rd_tax=self.rd_tax_now(), rd_booked=booked)
+        # the processing cost clear_niches has just written (its inputs do not change before the accounts): not again
+        firm_account(
+            pop, T, self.quarter, self.finance, np.zeros((T.B, T.S)), row_price=price_usd, rd_tax=self.rd_tax_now(), rd_booked=booked,
+            proc=pop.unit_cost_usd_per_kg,
+        )  # fmt: skip
         innovate(pop, T, self.cfg.world.innovation, self.streams["innovation"], patent_slot(self.quarter // 4, self.pop.patent_slots), np.zeros(0))
         market.invest(self)
         market.enter_and_exit(self)
