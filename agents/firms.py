@@ -505,7 +505,16 @@ def mothball(
     return np.flatnonzero(shut), np.flatnonzero(restart)
 
 
-def restart_funded(pop: FirmPopulation, T, fin, price: np.ndarray, max_utilisation: float, row_floor: np.ndarray | None = None) -> np.ndarray:
+def restart_funded(
+    pop: FirmPopulation,
+    T,
+    fin,
+    price: np.ndarray,
+    max_utilisation: float,
+    row_floor: np.ndarray | None = None,
+    rd_factor: np.ndarray | None = None,
+    with_margin: bool = False,
+) -> np.ndarray:
     """(n,) bool: whether each firm could finance restarting its plant this quarter, by the lending rule of
     :func:`account`. A restart ties up working capital at once (``working_capital_held`` of the quarter's sales at
     the plant's potential output, capacity / 4 x ``max_utilisation`` x quality, at its bloc's price or the state
@@ -514,14 +523,27 @@ def restart_funded(pop: FirmPopulation, T, fin, price: np.ndarray, max_utilisati
     credit room cover the working capital the restart ties up, a quarter's fixed cost and a quarter's interest: the
     restart is financed before it starts, not out of the quarter's sales. Without the test, 34 firms in 19 of the 27
     runs of the nine rare-earth scenarios (seeds 1-3) restarted and were insolvent in the same quarter, their plants
-    lost just as the price came back (docs/ODD.md 7.1)."""
+    lost just as the price came back (docs/ODD.md 7.1).
+
+    ``with_margin`` (``markets.restart_counts_margin``): the quarter's operating margin at potential output counts too
+    (sales less the plant's unit cost, the full fixed cost, a quarter's interest and the R&D its propensity spends on
+    those sales, x ``rd_factor`` of its bloc where China's R&D deduction raises it, :func:`account`; after the firm's
+    tax rate where positive), and the restart must leave the cash buffer the accounts keep
+    (``min_cash_quarters_of_fixed_cost`` quarters of the fixed cost): a restart at a price far above its cost pays
+    for itself within the quarter."""
     seen = price[pop.bloc, pop.stage] if row_floor is None else np.maximum(price[pop.bloc, pop.stage], row_floor)
-    revenue_q = pop.capacity_t / 4.0 * max_utilisation * pop.quality * seen / 1000.0  # M USD a quarter
+    output_t = pop.capacity_t / 4.0 * max_utilisation * pop.quality  # t a quarter
+    revenue_q = output_t * seen / 1000.0  # M USD a quarter
     tie_up = np.maximum(working_capital_held(fin, revenue_q) - pop.working_capital, 0.0)
     room = (T.leverage_max[pop.bloc] + pop.credit_bonus) * (pop.book_assets + pop.cip + pop.working_capital + tie_up) - pop.debt
     fixed_q = T.fixed_cost_share[pop.bloc, pop.stage] * T.capex_musd_per_kt[pop.bloc, pop.stage] * pop.capacity_t / 1000.0 / 4.0
     interest_q = pop.debt * np.maximum(T.interest_rate[pop.bloc] - pop.interest_subsidy, 0.0) / 4.0
-    return pop.cash + np.maximum(room, 0.0) >= tie_up + fixed_q + interest_q
+    if not with_margin:
+        return pop.cash + np.maximum(room, 0.0) >= tie_up + fixed_q + interest_q
+    rd_q = pop.rd_propensity * revenue_q if rd_factor is None else pop.rd_propensity * rd_factor[pop.bloc] * revenue_q
+    margin_q = revenue_q - output_t * pop.unit_cost_usd_per_kg / 1000.0 - fixed_q - interest_q - rd_q
+    margin_q = np.where(margin_q > 0.0, margin_q * (1.0 - pop.tax_rate), margin_q)
+    return pop.cash + np.maximum(room, 0.0) + margin_q >= tie_up + fin.min_cash_quarters_of_fixed_cost * fixed_q
 
 
 def keep_to_serve(pop: FirmPopulation, running: np.ndarray, due: np.ndarray, cost: np.ndarray, max_utilisation: float) -> np.ndarray:

@@ -392,9 +392,10 @@ def _mothballed_firm(T, cash, debt, book=10.0):
 
 
 def test_a_restart_needs_cash_and_credit_room_for_its_working_capital_fixed_cost_and_interest(T, cfg):
-    """restart_funded: cash + credit room (leverage limit x (book + construction + working capital, the restart's
-    included) - debt) against the working capital the restart ties up + a quarter's fixed cost + a quarter's interest,
-    worked by hand for one plant at the restart price of 100 USD/kg."""
+    """restart_funded (the rule as shipped): cash + credit room (leverage limit x (book + construction + working
+    capital, the restart's included) - debt) against the working capital the restart ties up + a quarter's fixed cost
+    + a quarter's interest, worked by hand for one plant at the restart price of 100 USD/kg; the quarter's sales do
+    not count, however wide their margin."""
     b, s = bloc(T, "west"), stage(T, "metal")
     fin = cfg.world.finance
     price = flat_price(T, 100.0)
@@ -417,6 +418,57 @@ def test_a_restart_needs_cash_and_credit_room_for_its_working_capital_fixed_cost
     assert restart_funded(pop, T, fin, price, 0.95)[0]
     pop.cash[0] -= 1e-6
     assert not restart_funded(pop, T, fin, price, 0.95)[0]
+
+
+def test_with_the_margin_a_restart_needs_cash_credit_room_and_the_quarters_margin_for_its_working_capital_and_buffer(T, cfg):
+    """restart_funded with ``with_margin`` (markets.restart_counts_margin), worked by hand for one plant of 1,000 t at
+    a restart price of 60 USD/kg (unit cost 49.9): cash + credit room (leverage limit x (book + construction +
+    working capital, the restart's included) - debt) + the quarter's margin at potential output (sales - unit cost -
+    fixed cost - interest - R&D, after tax where positive) against the working capital the restart ties up + the
+    accounts' cash buffer (min_cash_quarters_of_fixed_cost x a quarter's fixed cost)."""
+    b, s = bloc(T, "west"), stage(T, "metal")
+    fin = cfg.world.finance
+    price = flat_price(T, 60.0)
+    pop = _mothballed_firm(T, cash=0.0, debt=0.0, book=0.0)
+    pop.rd_propensity[0], pop.tax_rate[0] = 0.05, 0.25
+    out = 1000.0 / 4.0 * 0.95 * pop.quality[0]  # t a quarter at potential
+    revenue_q = out * 60.0 / 1000.0  # M USD
+    tie_up = fin.working_capital_share * 4.0 * revenue_q
+    fixed_q = T.fixed_cost_share[b, s] * T.capex_musd_per_kt[b, s] * 1000.0 / 1000.0 / 4.0
+    buffer = fin.min_cash_quarters_of_fixed_cost * fixed_q
+
+    def need(debt: float, room: float) -> float:
+        margin = revenue_q - out * 49.9 / 1000.0 - fixed_q - debt * T.interest_rate[b] / 4.0 - 0.05 * revenue_q
+        margin = margin * 0.75 if margin > 0 else margin
+        return tie_up + buffer - room - margin
+
+    cash = need(0.0, T.leverage_max[b] * tie_up)  # lenders count the working capital the restart ties up
+    assert cash > 0
+    pop.cash[0] = cash * (1 - 1e-6)
+    assert not restart_funded(pop, T, fin, price, 0.95, with_margin=True)[0]
+    pop.cash[0] = cash * (1 + 1e-9)
+    assert restart_funded(pop, T, fin, price, 0.95, with_margin=True)[0]
+    # debt at the credit limit leaves no room, and its interest comes off the quarter's margin
+    pop.debt[0] = 50.0
+    pop.book_assets[0] = 50.0 / T.leverage_max[b] - tie_up
+    cash = need(50.0, 0.0)
+    pop.cash[0] = cash * (1 + 1e-9)
+    assert restart_funded(pop, T, fin, price, 0.95, with_margin=True)[0]
+    pop.cash[0] = cash * (1 - 1e-6)
+    assert not restart_funded(pop, T, fin, price, 0.95, with_margin=True)[0]
+    # a price that leaves a wide margin funds the restart out of the quarter's sales, with no cash at all (the rule as
+    # shipped, without the margin, does not)
+    pop.cash[0], pop.debt[0], pop.book_assets[0] = 0.0, 0.0, 0.0
+    assert restart_funded(pop, T, fin, flat_price(T, 200.0), 0.95, with_margin=True)[0]
+    assert not restart_funded(pop, T, fin, flat_price(T, 200.0), 0.95)[0]
+    # China's R&D deduction raises the R&D the quarter spends: rd_factor per bloc
+    pop.cash[0] = need(0.0, T.leverage_max[b] * tie_up) * (1 + 1e-9)
+    factor = np.ones(T.B)
+    factor[b] = 2.0
+    assert (
+        restart_funded(pop, T, fin, price, 0.95, with_margin=True)[0]
+        and not restart_funded(pop, T, fin, price, 0.95, rd_factor=factor, with_margin=True)[0]
+    )
 
 
 def test_a_mothballed_plant_whose_firm_cannot_fund_the_restart_stays_on_care_and_maintenance(T, cfg):

@@ -194,6 +194,8 @@ class MarketConfig:
     mothball_fixed_cost_saved: float = f(0.0, lo=0.0, hi=1.0)  # share of its fixed cost a mothballed plant saves
     restart_premium: float = f(0.0, lo=0.0, hi=2.0)  # a mothballed plant restarts when the price covers its cash cost x (1 + this); 0: at it
     restart_needs_funds: bool = False  # a mothballed plant restarts only if its firm can finance the restart (false: whenever the price says so)
+    restart_counts_margin: bool = False  # with restart_needs_funds: the quarter's margin at potential output counts, the accounts' cash buffer
+    # must remain (false: cash and credit alone must cover the working capital, a quarter's fixed cost and interest)
 
 
 @dataclass

@@ -210,6 +210,23 @@ def sourcing_banned(model: ChainModel, s: int, sup: np.ndarray, class_bloc, clas
     return out
 
 
+def _restart_funded(model: ChainModel, row_floor: np.ndarray | None) -> np.ndarray:
+    """(n,) whether each firm could finance a restart this quarter (agents.firms.restart_funded; with
+    ``markets.restart_counts_margin`` the quarter's margin counts, at the R&D factor of China's deduction the quarter's
+    accounts will apply, ChainModel.rd_tax_now)."""
+    rd_tax = model.rd_tax_now()
+    return restart_funded(
+        model.pop,
+        model.tables,
+        model.world.finance,
+        model.markets.price,
+        model.world.markets.max_utilisation,
+        row_floor,
+        None if rd_tax is None else rd_tax[0],
+        model.world.markets.restart_counts_margin,
+    )
+
+
 def _offer(model: ChainModel) -> None:
     """Plants mothball or restart (``mothball``); each firm's potential output this quarter (output quotas included);
     orders and output start at zero."""
@@ -225,7 +242,7 @@ def _offer(model: ChainModel) -> None:
         row_floor,
         P.restart_premium,
         P.max_utilisation if P.mothball_serves_orders else 0.0,
-        restart_funded(pop, T, model.world.finance, mk.price, P.max_utilisation, row_floor) if P.restart_needs_funds else None,
+        _restart_funded(model, row_floor) if P.restart_needs_funds else None,
     )
     if len(shut) or len(restart):
         model.log_rows("mothball", shut, values=pop.capacity_t[shut])
