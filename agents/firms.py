@@ -514,9 +514,10 @@ def restart_funded(
     row_floor: np.ndarray | None = None,
     rd_factor: np.ndarray | None = None,
     with_margin: bool = False,
+    rows: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(n,) bool: whether each firm could finance restarting its plant this quarter, by the lending rule of
-    :func:`account`. A restart ties up working capital at once (``working_capital_held`` of the quarter's sales at
+    """(n,) bool (``rows``: of those rows only): whether each firm could finance restarting its plant this quarter,
+    by the lending rule of :func:`account`. A restart ties up working capital at once (``working_capital_held`` of the quarter's sales at
     the plant's potential output, capacity / 4 x ``max_utilisation`` x quality, at its bloc's price or the state
     floor it holds) and brings back the full fixed cost; lenders lend against plant, construction in progress and
     working capital up to the leverage limit (plus any credit benefit). The firm can restart when its cash and that
@@ -531,19 +532,22 @@ def restart_funded(
     tax rate where positive), and the restart must leave the cash buffer the accounts keep
     (``min_cash_quarters_of_fixed_cost`` quarters of the fixed cost): a restart at a price far above its cost pays
     for itself within the quarter."""
-    seen = price[pop.bloc, pop.stage] if row_floor is None else np.maximum(price[pop.bloc, pop.stage], row_floor)
-    output_t = pop.capacity_t / 4.0 * max_utilisation * pop.quality  # t a quarter
+    at = slice(None) if rows is None else rows
+    b, s, cap, cash, debt = pop.bloc[at], pop.stage[at], pop.capacity_t[at], pop.cash[at], pop.debt[at]
+    seen = price[b, s] if row_floor is None else np.maximum(price[b, s], row_floor[at])
+    output_t = cap / 4.0 * max_utilisation * pop.quality[at]  # t a quarter
     revenue_q = output_t * seen / 1000.0  # M USD a quarter
-    tie_up = np.maximum(working_capital_held(fin, revenue_q) - pop.working_capital, 0.0)
-    room = (T.leverage_max[pop.bloc] + pop.credit_bonus) * (pop.book_assets + pop.cip + pop.working_capital + tie_up) - pop.debt
-    fixed_q = T.fixed_cost_share[pop.bloc, pop.stage] * T.capex_musd_per_kt[pop.bloc, pop.stage] * pop.capacity_t / 1000.0 / 4.0
-    interest_q = pop.debt * np.maximum(T.interest_rate[pop.bloc] - pop.interest_subsidy, 0.0) / 4.0
+    held = pop.working_capital[at]
+    tie_up = np.maximum(working_capital_held(fin, revenue_q) - held, 0.0)
+    room = (T.leverage_max[b] + pop.credit_bonus[at]) * (pop.book_assets[at] + pop.cip[at] + held + tie_up) - debt
+    fixed_q = T.fixed_cost_share[b, s] * T.capex_musd_per_kt[b, s] * cap / 1000.0 / 4.0
+    interest_q = debt * np.maximum(T.interest_rate[b] - pop.interest_subsidy[at], 0.0) / 4.0
     if not with_margin:
-        return pop.cash + np.maximum(room, 0.0) >= tie_up + fixed_q + interest_q
-    rd_q = pop.rd_propensity * revenue_q if rd_factor is None else pop.rd_propensity * rd_factor[pop.bloc] * revenue_q
-    margin_q = revenue_q - output_t * pop.unit_cost_usd_per_kg / 1000.0 - fixed_q - interest_q - rd_q
-    margin_q = np.where(margin_q > 0.0, margin_q * (1.0 - pop.tax_rate), margin_q)
-    return pop.cash + np.maximum(room, 0.0) + margin_q >= tie_up + fin.min_cash_quarters_of_fixed_cost * fixed_q
+        return cash + np.maximum(room, 0.0) >= tie_up + fixed_q + interest_q
+    rd = pop.rd_propensity[at] if rd_factor is None else pop.rd_propensity[at] * rd_factor[b]
+    margin_q = revenue_q - output_t * pop.unit_cost_usd_per_kg[at] / 1000.0 - fixed_q - interest_q - rd * revenue_q
+    margin_q = np.where(margin_q > 0.0, margin_q * (1.0 - pop.tax_rate[at]), margin_q)
+    return cash + np.maximum(room, 0.0) + margin_q >= tie_up + fin.min_cash_quarters_of_fixed_cost * fixed_q
 
 
 def keep_to_serve(pop: FirmPopulation, running: np.ndarray, due: np.ndarray, cost: np.ndarray, max_utilisation: float) -> np.ndarray:

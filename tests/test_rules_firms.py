@@ -488,6 +488,13 @@ def test_a_mothballed_plant_whose_firm_cannot_fund_the_restart_stays_on_care_and
     np.testing.assert_array_equal(mothball(pop, T, price, 2, 0.7, 0.85, funded=funded)[1], [0])
     assert not pop.mothballed[0] and pop.idle_q[0] == 0
     broke = _mothballed_firm(T, cash=0.0, debt=10.0 * T.leverage_max[b])
+    both = make_pop(2)
+    for name in ("bloc", "stage", "capacity_t", "quality", "cash", "debt", "book_assets", "working_capital", "unit_cost_usd_per_kg"):
+        getattr(both, name)[:] = [getattr(broke, name)[0], getattr(pop, name)[0]]
+    for margin in (False, True):  # rows=: the same answer on those rows only
+        whole = restart_funded(both, T, fin, price, 0.95, with_margin=margin)
+        np.testing.assert_array_equal(restart_funded(both, T, fin, price, 0.95, with_margin=margin, rows=np.array([1])), whole[[1]])
+    np.testing.assert_array_equal(restart_funded(both, T, fin, price, 0.95), [False, True])
     np.testing.assert_array_equal(mothball(broke, T, price, 2, 0.7, 0.85)[1], [0])  # the rule before: the price alone
 
 

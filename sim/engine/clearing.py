@@ -211,20 +211,28 @@ def sourcing_banned(model: ChainModel, s: int, sup: np.ndarray, class_bloc, clas
 
 
 def _restart_funded(model: ChainModel, row_floor: np.ndarray | None) -> np.ndarray:
-    """(n,) whether each firm could finance a restart this quarter (agents.firms.restart_funded; with
-    ``markets.restart_counts_margin`` the quarter's margin counts, at the R&D factor of China's deduction the quarter's
-    accounts will apply, ChainModel.rd_tax_now)."""
-    rd_tax = model.rd_tax_now()
-    return restart_funded(
-        model.pop,
+    """(n,) whether each firm could finance a restart this quarter (agents.firms.restart_funded), read on the plants
+    on care and maintenance only (no other row restarts); with ``markets.restart_counts_margin`` the quarter's margin
+    counts, at the R&D factor of China's deduction the quarter's accounts will apply (ChainModel.rd_tax_now)."""
+    pop = model.pop
+    funded = np.zeros(len(pop), dtype=bool)
+    idle = np.flatnonzero(pop.mothballed)
+    if not len(idle):
+        return funded
+    with_margin = model.world.markets.restart_counts_margin
+    rd_tax = model.rd_tax_now() if with_margin else None
+    funded[idle] = restart_funded(
+        pop,
         model.tables,
         model.world.finance,
         model.markets.price,
         model.world.markets.max_utilisation,
         row_floor,
         None if rd_tax is None else rd_tax[0],
-        model.world.markets.restart_counts_margin,
+        with_margin,
+        rows=idle,
     )
+    return funded
 
 
 def _offer(model: ChainModel) -> None:
