@@ -93,13 +93,18 @@ class CheckedRun:
     restarted_insolvent: list[str]  # one line per firm that restarted its plant and exited insolvent in the same quarter
 
     def when(self, q: int) -> str:
-        return f"{self.start_year + q // 4}Q{q % 4 + 1}"
+        return quarter_label(self.start_year, q)
 
     def span(self, first: int, n: int) -> str:
         return f"{self.when(first)}-{self.when(first + n - 1)} (quarters {first}-{first + n - 1})"
 
 
 # ---------------------------------------------------------------------- helpers
+def quarter_label(start_year: float, q: int) -> str:
+    """Quarter ``q`` of a run starting in ``start_year`` as a message shows it, e.g. 2025Q3."""
+    return f"{int(start_year) + q // 4}Q{q % 4 + 1}"
+
+
 def longest_run(mask: np.ndarray) -> tuple[int, int]:
     """(length, first index) of the longest run of True in a 1-d mask; (0, -1) if there is none."""
     best, first, n = 0, -1, 0
@@ -262,7 +267,7 @@ def run_checked(scenario: str, seed: int) -> CheckedRun:
             try:
                 _check_quarter(m, before, with_outside_equity=True, paid_in=paid_in)
             except AssertionError as err:
-                failures.append(f"{m.world.start_year + m.quarter // 4}Q{m.quarter % 4 + 1}: {str(err).splitlines()[0]}")
+                failures.append(f"{quarter_label(m.world.start_year, m.quarter)}: {str(err).splitlines()[0]}")
     T = m.tables
     ts = m.recorder.timeseries()
     B, S = T.B, T.S
@@ -276,7 +281,7 @@ def run_checked(scenario: str, seed: int) -> CheckedRun:
     insolvent = log[(log["kind"] == "exit") & (log["detail"] == "insolvent")][["quarter_index", "firm_id", "bloc", "stage"]]
     both = restarts.merge(insolvent, on=["quarter_index", "firm_id"])
     restarted_insolvent = [
-        f"firm {f} ({bl} {st}) in {m.world.start_year + q // 4}Q{q % 4 + 1}"
+        f"firm {f} ({bl} {st}) in {quarter_label(m.world.start_year, q)}"
         for q, f, bl, st in zip(both["quarter_index"], both["firm_id"], both["bloc"], both["stage"])
     ]
     events = parse_events(cfg.scenario.events, cfg)
