@@ -54,6 +54,8 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "mothballed": (np.bool_, False),  # on care and maintenance: offers nothing, pays part of its fixed cost (markets.mothball_after_quarters)
     "uncovered_q": (np.int16, 0),  # consecutive quarters its bloc's price has not covered the plant's cash cost (``mothball``)
     "idle_q": (np.int16, 0),  # consecutive quarters on care and maintenance (``mothball``; markets.scrap_after_mothballed_quarters)
+    "scrap_q": (np.int16, 0),  # quarters on care and maintenance after which this plant is scrapped, drawn when it went on care and
+    # maintenance (markets.scrap_spread_quarters; 0: markets.scrap_after_mothballed_quarters)
     "employees": (np.float64, 0.0),
     "rd_staff_share": (np.float64, 0.0),
     # accounts (M USD per quarter for flows)

@@ -191,6 +191,8 @@ class MarketConfig:
     # bloc-stage's last orders (false: all at once, the rule before)
     scrap_after_mothballed_quarters: int = f(0, lo=0, hi=400)  # quarters on care and maintenance after which a plant is scrapped and
     # its firm exits (0: never, the rule before)
+    scrap_spread_quarters: int = f(0, lo=0, hi=400)  # each plant's scrapping count drawn uniformly within this many quarters either side of
+    # scrap_after_mothballed_quarters when it goes on care and maintenance (0: every plant the same count, the rule before)
     mothball_fixed_cost_saved: float = f(0.0, lo=0.0, hi=1.0)  # share of its fixed cost a mothballed plant saves
     restart_premium: float = f(0.0, lo=0.0, hi=2.0)  # a mothballed plant restarts when the price covers its cash cost x (1 + this); 0: at it
     restart_needs_funds: bool = False  # a mothballed plant restarts only if its firm can finance the restart (false: whenever the price says so)

@@ -17,6 +17,7 @@ import numpy as np
 
 from agents.firms import mothball, restart_funded, set_potential
 from sim.engine import contracts
+from sim.engine.entry_exit import draw_scrap_counts
 from sim.engine.markets import allocate
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -253,6 +254,7 @@ def _offer(model: ChainModel) -> None:
         _restart_funded(model, row_floor) if P.restart_needs_funds else None,
     )
     if len(shut) or len(restart):
+        draw_scrap_counts(model, shut)
         model.log_rows("mothball", shut, values=pop.capacity_t[shut])
         model.log_rows("restart", restart, values=pop.capacity_t[restart])
     set_potential(pop, T, P.max_utilisation, mk.price, P.shutdown_tolerance, row_floor)

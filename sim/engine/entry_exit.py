@@ -87,7 +87,23 @@ def scrapped_plants(model: ChainModel) -> np.ndarray:
     if after <= 0:
         return np.zeros(0, dtype=np.int64)
     pop = model.pop
-    return np.flatnonzero(pop.alive & (pop.phase == Phase.OPERATING) & pop.mothballed & (pop.idle_q >= after))
+    due = pop.idle_q >= (np.where(pop.scrap_q > 0, pop.scrap_q, after) if model.world.markets.scrap_spread_quarters > 0 else after)
+    return np.flatnonzero(pop.alive & (pop.phase == Phase.OPERATING) & pop.mothballed & due)
+
+
+def draw_scrap_counts(model: ChainModel, rows: np.ndarray) -> None:
+    """Each plant that went on care and maintenance this quarter (``rows``) draws the count of quarters there after
+    which it is scrapped (``scrap_q``), uniformly within ``markets.scrap_spread_quarters`` either side of
+    ``markets.scrap_after_mothballed_quarters`` (at least 1), from the run's own scrapping stream: how fast an idle
+    plant decays and how long its owner pays for care and maintenance differ from plant to plant, so plants idled by one
+    price fall are not all scrapped in one quarter five years later (docs/ODD.md 7.1, scrapping). Spread 0: nothing is
+    drawn and every plant counts to the set number (the rule before)."""
+    P = model.world.markets
+    if P.scrap_spread_quarters <= 0 or P.scrap_after_mothballed_quarters <= 0 or len(rows) == 0:
+        return
+    lo = max(1, P.scrap_after_mothballed_quarters - P.scrap_spread_quarters)
+    hi = P.scrap_after_mothballed_quarters + P.scrap_spread_quarters
+    model.pop.scrap_q[rows] = model.scrap_rng.integers(lo, hi + 1, size=len(rows))
 
 
 # A plant and what works in it pass to the buyer; its owner's balance sheet, titles, group, contracts and projects do not
@@ -114,6 +130,7 @@ PLANT_COLUMNS = (
     "mothballed",  # a plant on care and maintenance stays there under its buyer until its bloc's price covers its cash cost
     "uncovered_q",  # and the quarters its cash cost has gone uncovered carry on (agents.firms.mothball): a glut does not restart with the owner
     "idle_q",  # as do its quarters on care and maintenance (markets.scrap_after_mothballed_quarters): a new owner does not make it younger
+    "scrap_q",  # and the count at which it is scrapped (markets.scrap_spread_quarters)
 )
 
 

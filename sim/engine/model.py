@@ -51,6 +51,7 @@ class ChainModel(mesa.Model):
         streams = self.rng.spawn(len(STREAMS))
         self.streams = dict(zip(STREAMS, streams))
         self.pop = build_population(w, T, self.streams["init"])
+        self.scrap_rng = self.policy_rng("scrapping")  # scrapping counts (entry_exit.draw_scrap_counts): its own stream, others untouched
         self._seed_patents()
         self.markets = Markets(T.blocs, T.stages, T.reference_price_usd_per_kg, w.markets)
         self.paid_price = self.markets.price.copy()  # (B, S) average landed price the bloc's buyers paid
