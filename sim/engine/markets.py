@@ -110,18 +110,41 @@ def resplit_sold_out(w: np.ndarray, want: np.ndarray, avail: np.ndarray, passes:
     so the order in which a class ranks suppliers no longer decides how much of a scarce total it gets: a buyer
     turned away by the supplier it prefers competes for the others' output on the same terms as their other buyers.
     Rows are rescaled to a maximum of 1 (the split reads only ratios)."""
+    return _resplit(w, want, avail, passes, tol)[0]
+
+
+def _resplit(w, want, avail, passes: int, tol: float = 1e-9):
+    """:func:`resplit_sold_out`, returning also what its last pass computed from the weights it returns: the split of
+    ``want`` (K, N), the requests on each supplier (N,) and its fill min(1, avail / requested) (N,), the same numbers
+    as a rationing round computes from those weights (:func:`_allocate`), or three None when the passes ran out (the
+    weights were rescaled after the last split) or a row's total weight is NaN (a round then splits that row
+    otherwise)."""
     prev = None
-    for _ in range(passes):
+    share = None  # scratch (K, N): each class's requests; w itself is the caller's until the first pass rescales it
+    for i in range(passes):
         tot = w.sum(axis=1, keepdims=True)
-        requested = (np.divide(w, tot, out=np.zeros_like(w), where=tot > 0) * want[:, None]).sum(axis=0)
+        if share is None:
+            share = np.empty_like(w)
+        np.divide(w, tot, out=share, where=tot > 0)
+        if not (tot > 0).all():  # a row without weight requests nothing (as a division into zeros gives)
+            share[~(tot[:, 0] > 0)] = 0.0
+        share *= want[:, None]
+        requested = share.sum(axis=0)
         fill = np.minimum(np.divide(avail, requested, out=np.ones_like(requested), where=requested > avail), 1.0)
         if (fill >= 1.0 - tol).all() or (prev is not None and np.abs(fill - prev).max() < tol):
-            break
+            if np.isnan(tot).any():
+                break
+            return w, share, requested, fill
         prev = fill
-        w = w * fill[None, :]
+        if i == 0:
+            w = w * fill[None, :]  # a new array: the caller's weights stay as they were
+        else:
+            w *= fill[None, :]
         top = w.max(axis=1, keepdims=True)
-        w = np.divide(w, top, out=np.zeros_like(w), where=top > 0)
-    return w
+        np.divide(w, top, out=w, where=top > 0)
+        if not (top > 0).all():
+            w[~(top[:, 0] > 0)] = 0.0
+    return w, None, None, None
 
 
 def _allocate(demand, avail, pref, rounds, supplier_bloc=None, caps=None, resplit_passes: int = 0) -> Allocation:
@@ -133,6 +156,7 @@ def _allocate(demand, avail, pref, rounds, supplier_bloc=None, caps=None, respli
     alloc = np.zeros((K, N))
     want = demand.copy()
     cap_left = None if caps is None else caps.astype(float).copy()
+    bloc_cols = None if cap_left is None else [supplier_bloc == b for b in range(cap_left.shape[1])]  # each bloc's suppliers
     buf = np.empty((K, N))  # this round's weights, then desired orders, then what they obtain, in place
     for r in range(rounds):
         if N == 0 or want.sum() <= 1e-12 or remaining_avail.sum() <= 1e-12:
@@ -146,17 +170,21 @@ def _allocate(demand, avail, pref, rounds, supplier_bloc=None, caps=None, respli
         np.multiply(pref if whole else pref[rows], remaining_avail[None, :], out=w)
         if cap_left is not None:  # a class whose licence is used up no longer considers that bloc
             w = np.where(cap_left[rows][:, supplier_bloc] > 1e-12, w, 0.0)
-        if resplit_passes > 0:
-            w = resplit_sold_out(w, want[rows], remaining_avail, resplit_passes)
-        tot = w.sum(axis=1, keepdims=True)
-        desired = w if (cap_left is None and resplit_passes == 0) else w.copy()  # w itself is read again under caps
-        np.divide(desired, tot, out=desired, where=tot > 0)
-        if not (tot > 0).all():
-            desired[tot[:, 0] <= 0] = 0.0
-        desired *= want[rows, None]
+        split = requested = fill = None
+        if resplit_passes > 0:  # the re-split's last pass has split the demand by the weights it returns: kept
+            w, split, requested, fill = _resplit(w, want[rows], remaining_avail, resplit_passes)
+        if split is not None:
+            desired = split  # the re-split's own array: w stays apart from it
+        else:
+            tot = w.sum(axis=1, keepdims=True)
+            desired = w if cap_left is None else w.copy()  # w itself is read again under caps (buf, or resplit's own array)
+            np.divide(desired, tot, out=desired, where=tot > 0)
+            if not (tot > 0).all():
+                desired[tot[:, 0] <= 0] = 0.0
+            desired *= want[rows, None]
         if cap_left is not None:
             B = cap_left.shape[1]
-            by_bloc = np.stack([desired[:, supplier_bloc == b].sum(axis=1) for b in range(B)], axis=1)
+            by_bloc = np.stack([desired[:, bloc_cols[b]].sum(axis=1) for b in range(B)], axis=1)
             cl = cap_left[rows]
             scale = np.divide(np.minimum(by_bloc, cl), by_bloc, out=np.ones_like(by_bloc), where=by_bloc > 0)
             desired = desired * scale[:, supplier_bloc]
@@ -165,10 +193,12 @@ def _allocate(demand, avail, pref, rounds, supplier_bloc=None, caps=None, respli
             open_w = np.where(excess[:, supplier_bloc] > 1e-12, 0.0, w)
             open_tot = open_w.sum(axis=1, keepdims=True)
             desired += np.divide(open_w, open_tot, out=np.zeros_like(open_w), where=open_tot > 0) * excess.sum(axis=1, keepdims=True)
-        requested = desired.sum(axis=0)
-        fill = np.divide(remaining_avail, requested, out=np.ones_like(requested), where=requested > remaining_avail)
+            requested = None  # the requests have moved: summed afresh
+        if requested is None:
+            requested = desired.sum(axis=0)
+            fill = np.minimum(np.divide(remaining_avail, requested, out=np.ones_like(requested), where=requested > remaining_avail), 1.0)
         got = desired
-        got *= np.minimum(fill, 1.0)[None, :]
+        got *= fill[None, :]
         if whole:
             alloc += got
         else:
@@ -177,7 +207,7 @@ def _allocate(demand, avail, pref, rounds, supplier_bloc=None, caps=None, respli
         want[rows] = np.maximum(want[rows] - got.sum(axis=1), 0.0)
         if cap_left is not None:
             for b in range(cap_left.shape[1]):
-                cap_left[rows, b] = np.maximum(cap_left[rows, b] - got[:, supplier_bloc == b].sum(axis=1), 0.0)
+                cap_left[rows, b] = np.maximum(cap_left[rows, b] - got[:, bloc_cols[b]].sum(axis=1), 0.0)
     return Allocation(alloc=alloc, unmet=want, capped=np.zeros(K))
 
 
