@@ -10,7 +10,7 @@ pro rata. Each stage's outcome is kept as a :class:`StageClearing`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,6 +48,16 @@ class StageClearing:
     # ((K, N) orders, (K, N) USD/kg below the landed price, (B,) blocs) of floored plants serving their own bloc first
     # (None: none; scenarios.price_floor.PriceFloors.reserve_home)
     home_first: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    _to_bloc: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # delivered_to_bloc, once computed
+
+    def delivered_to_bloc(self, b: int) -> np.ndarray:
+        """(N,) tonnes each supplier delivered to bloc b's classes this quarter: the rows of ``delivered`` of those
+        classes summed (numpy's sum over the first axis), computed once for its readers (sim.engine.security, and the
+        investors' sales within reach, sim.engine.investment); ``delivered`` is set once (:func:`_produce`)."""
+        got = self._to_bloc.get(b)
+        if got is None:
+            got = self._to_bloc[b] = self.delivered[self.class_bloc == b].sum(axis=0)
+        return got
 
 
 def clear_markets_and_produce(model: ChainModel) -> None:
@@ -304,14 +314,15 @@ def _clear_upstream(model: ChainModel) -> tuple[dict[int, StageClearing], list]:
             c_dom = np.zeros(B * G1, dtype=bool)
             c_ban = None
         pref, landed = preferences(model, s, sup, c_bloc, c_state, c_group, c_dom, c_ban)
-        pre = contracts.reserve(model, s, sup, c_bloc, demand, pref > 0)  # offtake contracts are served first (sim.engine.contracts)
+        class_open = pref > 0  # where a class may buy from a supplier at all (bans, mandates)
+        pre = contracts.reserve(model, s, sup, c_bloc, demand, class_open)  # offtake contracts are served first (sim.engine.contracts)
         rest_demand, rest_avail = demand, pop.potential_t[sup]
         if pre is not None:
             rest_demand = np.maximum(demand - pre.sum(axis=1), 0.0)
             rest_avail = np.maximum(rest_avail - pre.sum(axis=0), 0.0)
             mk.use_export_quota(s, c_bloc, pre, pop.bloc[sup])  # contracted sales abroad count against export quotas first
         # then plants holding a floor on domestic sales serve their own bloc's buyers (scenarios.price_floor.reserve_home)
-        home = model.price_floors.reserve_home(pop, model.quarter, s, sup, c_bloc, rest_demand, rest_avail, pref > 0, landed, mk.price[:, s])
+        home = model.price_floors.reserve_home(pop, model.quarter, s, sup, c_bloc, rest_demand, rest_avail, class_open, landed, mk.price[:, s])
         if home is not None:
             rest_demand = np.maximum(rest_demand - home[0].sum(axis=1), 0.0)
             rest_avail = np.maximum(rest_avail - home[0].sum(axis=0), 0.0)
@@ -355,15 +366,21 @@ def _produce(model: ChainModel, clearings: dict[int, StageClearing]) -> None:
             fill = np.divide(delivered_to_class, prev.demand, out=np.zeros_like(prev.demand), where=prev.demand > 0)
             cost_per_t = np.divide(prev_cost_to_class, delivered_to_class, out=np.zeros_like(prev.demand), where=delivered_to_class > 0)
             rows, cls = prev.buyer_rows, prev.buyer_class
-            pop.output_t[rows] = pop.orders_t[rows] * fill[cls]
-            pop.inputs_t[rows] = pop.output_t[rows] * T.input_per_t[s]
-            pop.input_cost[rows] = pop.inputs_t[rows] * cost_per_t[cls] / 1000.0
-        ratio = np.divide(pop.output_t[sup], pop.orders_t[sup], out=np.zeros(len(sup)), where=pop.orders_t[sup] > 0)
+            output = pop.orders_t[rows] * fill[cls]
+            inputs = output * T.input_per_t[s]
+            pop.output_t[rows] = output
+            pop.inputs_t[rows] = inputs
+            pop.input_cost[rows] = inputs * cost_per_t[cls] / 1000.0
+        orders = pop.orders_t[sup]
+        ratio = np.divide(pop.output_t[sup], orders, out=np.zeros(len(sup)), where=orders > 0)
         delivered = cl.alloc * ratio[None, :]
         delivered_to_class = delivered.sum(axis=1)
-        prev_cost_to_class = (delivered * cl.landed).sum(axis=1)
+        scratch = np.multiply(delivered, cl.landed)  # (K, N) what each delivery cost, then the deliveries abroad
+        prev_cost_to_class = scratch.sum(axis=1)
         abroad = cl.class_bloc[:, None] != pop.bloc[sup][None, :]
-        pop.exported_t[sup] = np.where(abroad, delivered, 0.0).sum(axis=0)
+        scratch.fill(0.0)
+        np.copyto(scratch, delivered, where=abroad)
+        pop.exported_t[sup] = scratch.sum(axis=0)
         if cl.contracted is not None:  # contracted deliveries: their buyers pay the contract's floor where it is above the index
             under = cl.contracted * ratio[None, :]
             pop.contract_sold_t[sup] = under.sum(axis=0)

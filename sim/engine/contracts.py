@@ -125,12 +125,19 @@ def reserve(model: ChainModel, s: int, sup: np.ndarray, class_bloc: np.ndarray, 
     if not (vol > 0).any():
         return None
     K, N = len(class_bloc), len(sup)
-    same = class_bloc[:, None] == pop.contract_bloc[sup][None, :]
+    # only the suppliers holding a contract place orders (the others' columns stay 0: their volume is 0); each column
+    # is split on its own, by its classes' demand. Not one column of several: numpy sums a single column pairwise, where
+    # it sums the columns of a wider array row after row
+    held = np.flatnonzero(vol > 0)
+    if len(held) == 1 and N > 1:
+        held = np.arange(N)
+    same = class_bloc[:, None] == pop.contract_bloc[sup[held]][None, :]
     if class_open is not None:
-        same &= class_open
+        same &= class_open[:, held]
     w = np.where(same, demand[:, None], 0.0)
     tot = w.sum(axis=0)
-    alloc = np.divide(w, tot[None, :], out=np.zeros((K, N)), where=tot[None, :] > 0) * vol[None, :]
+    alloc = np.zeros((K, N))
+    alloc[:, held] = np.divide(w, tot[None, :], out=np.zeros((K, len(held))), where=tot[None, :] > 0) * vol[None, held]
     # within each class's demand: scale a class's contracted orders down if they exceed its demand
     over = alloc.sum(axis=1)
     scale = np.divide(demand, over, out=np.ones(K), where=over > demand)

@@ -33,9 +33,13 @@ def expectations(model: ChainModel, supply: tuple[np.ndarray, np.ndarray, np.nda
     cap, pipe, committed = supply_now(model) if supply is None else supply
     year = model.current_year
     now = sum(T.final_demand_t_per_year(b, year) for b in range(B))
-    growth = np.array(
-        [[sum(T.final_demand_t_per_year(b, year + model.lead_years[bb, s]) for b in range(B)) / max(now, 1e-9) for s in range(S)] for bb in range(B)]
-    )
+    # world demand at the end of each bloc-stage's lead time: each bloc's path read at all (B, S) years at once (np.interp
+    # of an array reads each element as it reads one year: Tables.final_demand_t_per_year), summed bloc by bloc in order
+    ahead = year + model.lead_years
+    world_ahead = np.interp(ahead, T.demand_years[0], T.demand_t_per_year[0]) if B else np.zeros((B, S))
+    for b in range(1, B):
+        world_ahead = world_ahead + np.interp(ahead, T.demand_years[b], T.demand_t_per_year[b])
+    growth = world_ahead / max(now, 1e-9)
     model.input_feed = input_feed(model, cap, committed) if model.world.investment.input_feasible_supply else None
     if model.world.investment.demand_based_expectations:
         util = expected_sales_share(model, cap, committed, growth, fed_nameplate(model, cap, committed))
@@ -378,7 +382,7 @@ def sales_within_reach(model: ChainModel, nameplate: np.ndarray | None = None, w
             out[:, s] += (unmet[:, None] * reach).sum(axis=0) / (B - 1)
         if pmax > 0 and cl.delivered is not None:
             for b in range(B):
-                got = np.bincount(sup_bloc, weights=cl.delivered[cl.class_bloc == b].sum(axis=0), minlength=B)
+                got = np.bincount(sup_bloc, weights=cl.delivered_to_bloc(b), minlength=B)
                 at_risk = np.minimum(prem[b] / pmax, 1.0)
                 at_risk[b] = 0.0
                 out[b, s] += (got * at_risk).sum()

@@ -101,7 +101,10 @@ class PolicyRecorder:
         out = self.rows
         op = pop.alive & (pop.phase == Phase.OPERATING)
         stage_names = list(T.stages)
-        processing = np.isin(pop.stage, [stage_names.index(s) for s in ("separation", "metal") if s in stage_names])
+        processing = np.zeros(len(pop.stage), dtype=bool)
+        for name in ("separation", "metal"):
+            if name in stage_names:
+                processing |= pop.stage == stage_names.index(name)
         magnet = pop.stage == (stage_names.index("magnet") if "magnet" in stage_names else -1)
         sums = self._by_bloc_and_tier(op, pop.exit_step == q, patents)
         for b in range(T.B):
@@ -111,7 +114,12 @@ class PolicyRecorder:
                     out.append((q, b, measure, key, float(v[b, k])))
             lg = here & (pop.tier == Tier.LITTLE_GIANT)
             lg_groups = np.unique(pop.group[lg & (pop.group >= 0)])
-            held = lg | (here & np.isin(pop.group, lg_groups))
+            if len(lg_groups):  # rows of the groups holding a Little Giant here: a lookup by group + 1 (0: none, group -1)
+                with_lg = np.zeros(len(T.groups) + 1, dtype=bool)
+                with_lg[lg_groups + 1] = True
+                held = lg | (here & with_lg[pop.group + 1])
+            else:
+                held = lg
             for key, sel in (("processing", processing), ("magnet", magnet)):
                 tot = pop.capacity_t[here & sel].sum()
                 out.append((q, b, "lg_control", key, float(pop.capacity_t[held & sel].sum() / tot) if tot > 0 else np.nan))

@@ -35,6 +35,8 @@ def update_prices(model: ChainModel) -> np.ndarray:
     paid_before = model.paid_price.copy()
     held_floor = model.price_floors.row_floor(pop, model.quarter, mk.price)  # the state floor each firm holds (None: no floor anywhere)
     held_floor = np.zeros(len(pop.bloc)) if held_floor is None else held_floor
+    in_bloc = [pop.bloc == c for c in range(B)]  # each bloc's rows, for every stage
+    running = pop.operating & ~pop.mothballed
     for s in range(S):
         cl = clearings[s]
         # cost pass-through: a change in the input price a bloc's producers paid moves their price one for one per kg
@@ -49,7 +51,7 @@ def update_prices(model: ChainModel) -> np.ndarray:
         here = (pop.stage == s) & pop.operating
         unit_input = T.input_per_t[s] * model.paid_price[pop.bloc[here], s - 1] if s > 0 else 0.0
         pop.unit_cost_usd_per_kg[here] = proc[here] + unit_input
-        _move_bloc_prices(model, s, cl, here, new_price, held_floor)
+        _move_bloc_prices(model, s, cl, here, new_price, held_floor, in_bloc, running)
     mk.price = new_price
     mk.update_expectations(model.world.investment.price_memory_quarters)
     a = 1.0 / max(model.world.investment.price_memory_quarters, 1.0)
@@ -57,10 +59,20 @@ def update_prices(model: ChainModel) -> np.ndarray:
     return proc
 
 
-def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.ndarray, new_price: np.ndarray, held_floor: np.ndarray) -> None:
+def _move_bloc_prices(
+    model: ChainModel,
+    s: int,
+    cl: StageClearing,
+    here: np.ndarray,
+    new_price: np.ndarray,
+    held_floor: np.ndarray,
+    in_bloc: list[np.ndarray] | None = None,
+    running: np.ndarray | None = None,
+) -> None:
     """Stage s's price index of each bloc (``new_price[:, s]``, in place) from its suppliers' utilisation (smoothed
     into ``model.utilisation``) and its buyers' shortage; ``here``: the stage's operating rows; ``held_floor``: the state
-    price floor each firm holds (0: none)."""
+    price floor each firm holds (0: none); ``in_bloc``: each bloc's rows and ``running``: the operating rows not
+    mothballed, when the caller has them (read once for every stage)."""
     T, pop, P = model.tables, model.pop, model.world.markets
     B = T.B
     sup = cl.suppliers
@@ -79,9 +91,13 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
     at_bound = model.markets.price_at_bound
     at_bound[:, s] = 0.0  # import parity and an unchanged index are not clipped
     quota_left = model.markets.quota_left_t(s)  # (B,) t each bloc may still export this quarter under export quotas; None: none
+    in_bloc = [pop.bloc == c for c in range(B)] if in_bloc is None else in_bloc
+    # a mothballed plant sells at no price: it neither floors nor sets the long-run price
+    here_running = here & (~pop.mothballed if running is None else running)
+    controlled = [model.markets.controlled(s, o, quotas=False) for o in range(B)] if P.import_parity else None
     for c in range(B):
         short = max(wanted[c] - got[c], 0.0) / wanted[c] if wanted[c] > 1e-9 else 0.0
-        here_c = here & (pop.bloc == c) & ~pop.mothballed  # a mothballed plant sells at no price: it neither floors nor sets the long-run price
+        here_c = here_running & in_bloc[c]
         floor = cost_floor(pop.unit_cost_usd_per_kg[here_c], held_floor[here_c]) if here_c.any() else -np.inf
         cap_c = pop.capacity_t[here_c]
         normal = (
@@ -96,11 +112,7 @@ def _move_bloc_prices(model: ChainModel, s: int, cl: StageClearing, here: np.nda
         parity = np.inf
         if P.import_parity:  # an importing bloc's price does not stay above what uncontrolled imports cost landed: an exporter
             # under an export control does not set it, nor one under an export quota that this quarter's sales used up
-            free = [
-                o
-                for o in range(B)
-                if o != c and avail[o] > 1e-9 and not model.markets.controlled(s, o, quotas=False) and (quota_left is None or quota_left[o] > 1e-9)
-            ]
+            free = [o for o in range(B) if o != c and avail[o] > 1e-9 and not controlled[o] and (quota_left is None or quota_left[o] > 1e-9)]
             idle = P.idle_import_parity and not here_c.any()  # no plant of the bloc runs at the stage
             parity = min((landed[c, o] for o in free), default=np.inf)
             floor, normal, parity_floor = import_parity(floor, normal, parity, idle)
