@@ -77,15 +77,10 @@ def landed_price(model: ChainModel, s: int) -> np.ndarray:
     origin and stage (``model.instruments.tariff``, scenarios.tariff; zero when none: adding 0.0 is exact)."""
     T = model.tables
     p = model.markets.price[:, s]
-    B = T.B
     extra = model.instruments.tariff[:, :, s]
-    landed = np.tile(p[None, :], (B, 1))
-    for b in range(B):
-        for c in range(B):
-            if b != c:
-                landed[b, c] = (
-                    p[c] * (1.0 - model.instruments.export_discount[c, s]) * (1.0 + (T.import_tariff[b] + extra[b, c])) + T.freight_usd_per_kg[s]
-                )
+    # every (buyer b, origin c) pair at once, each element by the same operations in the same order as one pair alone
+    landed = (p * (1.0 - model.instruments.export_discount[:, s]))[None, :] * (1.0 + (T.import_tariff[:, None] + extra)) + T.freight_usd_per_kg[s]
+    np.fill_diagonal(landed, p)  # a bloc's own suppliers: the index
     return landed
 
 

@@ -106,12 +106,13 @@ class PolicyRecorder:
             if name in stage_names:
                 processing |= pop.stage == stage_names.index(name)
         magnet = pop.stage == (stage_names.index("magnet") if "magnet" in stage_names else -1)
-        sums = self._by_bloc_and_tier(op, pop.exit_step == q, patents)
+        sums = {measure: v.tolist() for measure, v in self._by_bloc_and_tier(op, pop.exit_step == q, patents).items()}  # Python floats
+        piles_of = [by for by in m.buyers if by.stockpile]
         for b in range(T.B):
             here = op & (pop.bloc == b)
             for k, key in enumerate(TIER_KEYS):
                 for measure, v in sums.items():
-                    out.append((q, b, measure, key, float(v[b, k])))
+                    out.append((q, b, measure, key, v[b][k]))
             lg = here & (pop.tier == Tier.LITTLE_GIANT)
             lg_groups = np.unique(pop.group[lg & (pop.group >= 0)])
             if len(lg_groups):  # rows of the groups holding a Little Giant here: a lookup by group + 1 (0: none, group -1)
@@ -123,7 +124,7 @@ class PolicyRecorder:
             for key, sel in (("processing", processing), ("magnet", magnet)):
                 tot = pop.capacity_t[here & sel].sum()
                 out.append((q, b, "lg_control", key, float(pop.capacity_t[held & sel].sum() / tot) if tot > 0 else np.nan))
-            piles = [by for by in m.buyers if by.stockpile and by.bloc == b]
+            piles = [by for by in piles_of if by.bloc == b]
             if piles:  # paid at the class's average price (sim.engine.clearing); releases to short buyers are free
                 out.append((q, b, "stockpile_purchases_musd", "stockpile", float(sum(by.spend_musd for by in piles))))
         year = int(m.world.start_year) + q // 4

@@ -35,7 +35,6 @@ def update_prices(model: ChainModel) -> np.ndarray:
     paid_before = model.paid_price.copy()
     held_floor = model.price_floors.row_floor(pop, model.quarter, mk.price)  # the state floor each firm holds (None: no floor anywhere)
     held_floor = np.zeros(len(pop.bloc)) if held_floor is None else held_floor
-    in_bloc = [pop.bloc == c for c in range(B)]  # each bloc's rows, for every stage
     running = pop.operating & ~pop.mothballed
     for s in range(S):
         cl = clearings[s]
@@ -49,9 +48,10 @@ def update_prices(model: ChainModel) -> np.ndarray:
             if q > 0:  # nothing bought: no new information, the last price paid stands
                 model.paid_price[b, s] = cl.cost_to_class[kb].sum() / q
         here = (pop.stage == s) & pop.operating
-        unit_input = T.input_per_t[s] * model.paid_price[pop.bloc[here], s - 1] if s > 0 else 0.0
-        pop.unit_cost_usd_per_kg[here] = proc[here] + unit_input
-        _move_bloc_prices(model, s, cl, here, new_price, held_floor, in_bloc, running)
+        rows = np.flatnonzero(here)
+        unit_input = T.input_per_t[s] * model.paid_price[pop.bloc[rows], s - 1] if s > 0 else 0.0
+        pop.unit_cost_usd_per_kg[rows] = proc[rows] + unit_input
+        _move_bloc_prices(model, s, cl, here, new_price, held_floor, running)
     mk.price = new_price
     mk.update_expectations(model.world.investment.price_memory_quarters)
     a = 1.0 / max(model.world.investment.price_memory_quarters, 1.0)
@@ -66,13 +66,12 @@ def _move_bloc_prices(
     here: np.ndarray,
     new_price: np.ndarray,
     held_floor: np.ndarray,
-    in_bloc: list[np.ndarray] | None = None,
     running: np.ndarray | None = None,
 ) -> None:
     """Stage s's price index of each bloc (``new_price[:, s]``, in place) from its suppliers' utilisation (smoothed
     into ``model.utilisation``) and its buyers' shortage; ``here``: the stage's operating rows; ``held_floor``: the state
-    price floor each firm holds (0: none); ``in_bloc``: each bloc's rows and ``running``: the operating rows not
-    mothballed, when the caller has them (read once for every stage)."""
+    price floor each firm holds (0: none); ``running``: the operating rows not mothballed, when the caller has them
+    (read once for every stage)."""
     T, pop, P = model.tables, model.pop, model.world.markets
     B = T.B
     sup = cl.suppliers
@@ -91,20 +90,20 @@ def _move_bloc_prices(
     at_bound = model.markets.price_at_bound
     at_bound[:, s] = 0.0  # import parity and an unchanged index are not clipped
     quota_left = model.markets.quota_left_t(s)  # (B,) t each bloc may still export this quarter under export quotas; None: none
-    in_bloc = [pop.bloc == c for c in range(B)] if in_bloc is None else in_bloc
-    # a mothballed plant sells at no price: it neither floors nor sets the long-run price
-    here_running = here & (~pop.mothballed if running is None else running)
+    # a mothballed plant sells at no price: it neither floors nor sets the long-run price. The stage's running plants, in
+    # row order, and each bloc's among them: the same values in the same order as a mask of the bloc's rows picks
+    run = np.flatnonzero(here & (~pop.mothballed if running is None else running))
+    run_bloc, run_cost, run_floor, run_cap = pop.bloc[run], pop.unit_cost_usd_per_kg[run], held_floor[run], pop.capacity_t[run]
     controlled = [model.markets.controlled(s, o, quotas=False) for o in range(B)] if P.import_parity else None
     for c in range(B):
         short = max(wanted[c] - got[c], 0.0) / wanted[c] if wanted[c] > 1e-9 else 0.0
-        here_c = here_running & in_bloc[c]
-        floor = cost_floor(pop.unit_cost_usd_per_kg[here_c], held_floor[here_c]) if here_c.any() else -np.inf
-        cap_c = pop.capacity_t[here_c]
+        here_c = run_bloc == c
+        has_c = bool(here_c.any())
+        cost_c = run_cost[here_c]
+        floor = cost_floor(cost_c, run_floor[here_c]) if has_c else -np.inf
+        cap_c = run_cap[here_c]
         normal = (
-            (
-                np.average(pop.unit_cost_usd_per_kg[here_c], weights=cap_c)
-                + P.capital_recovery_factor * T.capex_musd_per_kt[c, s] / P.target_utilisation
-            )
+            (np.average(cost_c, weights=cap_c) + P.capital_recovery_factor * T.capex_musd_per_kt[c, s] / P.target_utilisation)
             if cap_c.sum() > 0
             else np.nan
         )
@@ -113,13 +112,13 @@ def _move_bloc_prices(
         if P.import_parity:  # an importing bloc's price does not stay above what uncontrolled imports cost landed: an exporter
             # under an export control does not set it, nor one under an export quota that this quarter's sales used up
             free = [o for o in range(B) if o != c and avail[o] > 1e-9 and not controlled[o] and (quota_left is None or quota_left[o] > 1e-9)]
-            idle = P.idle_import_parity and not here_c.any()  # no plant of the bloc runs at the stage
+            idle = P.idle_import_parity and not has_c  # no plant of the bloc runs at the stage
             parity = min((landed[c, o] for o in free), default=np.inf)
             floor, normal, parity_floor = import_parity(floor, normal, parity, idle)
         if avail[c] > 1e-9:
             util = orders[c] / avail[c]
             model.utilisation[c, s] += (util - model.utilisation[c, s]) / max(model.world.investment.price_memory_quarters, 1.0)
-        elif short > 1e-9 or here_c.any():  # no domestic supplier offering: shortage (or idle plants) push the price
+        elif short > 1e-9 or has_c:  # no domestic supplier offering: shortage (or idle plants) push the price
             util = None
         else:  # no domestic producer at all: import parity from the cheapest bloc with supply
             others = [o for o in range(B) if o != c and avail[o] > 1e-9]

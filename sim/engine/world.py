@@ -114,6 +114,8 @@ class Tables:
 
     def cell_sum(self, cell: np.ndarray, weights: np.ndarray | float = 1.0) -> np.ndarray:
         """(B, S) sums of ``weights`` over rows by their cells (:meth:`bs_cells`): :meth:`bs_sum` of the same rows."""
+        if np.ndim(weights) == 0 and weights == 1.0:  # counts: as exact as sums of ones, without an array of ones
+            return np.bincount(cell, minlength=self.B * self.S).astype(float).reshape(self.B, self.S)
         w = np.broadcast_to(np.asarray(weights, dtype=float), cell.shape)
         # float even with no rows (bincount then returns integers whatever the weights): a recorded series keeps one dtype
         return np.bincount(cell, weights=w, minlength=self.B * self.S).astype(float, copy=False).reshape(self.B, self.S)
