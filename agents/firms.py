@@ -168,6 +168,17 @@ def _row_sums(counts: np.ndarray) -> np.ndarray:
     return np.einsum("ij->i", counts).astype(np.int64, copy=False)
 
 
+def cell(table: np.ndarray, bloc: np.ndarray, stage: np.ndarray) -> np.ndarray:
+    """``table[bloc, stage]`` of a (B, S) table, one value per row (``stage`` within 0..S-1): the same values, gathered
+    from the flattened table by each row's cell (bloc x S + stage), which is about twice as fast as numpy's indexing
+    by two arrays. A table of another shape is indexed as it is."""
+    if table.ndim != 2:
+        return table[bloc, stage]
+    at = np.multiply(bloc, table.shape[1], dtype=np.intp)
+    at += stage
+    return np.take(np.ascontiguousarray(table).ravel(), at)
+
+
 def per_row(table: np.ndarray, *index: np.ndarray) -> np.ndarray | np.floating:
     """``table[index]`` (one value per row), or the table's single value as a numpy scalar where every entry of a
     float table holds the same bits (the national world's one bloc and uniform sectors): an operation with the
@@ -176,7 +187,7 @@ def per_row(table: np.ndarray, *index: np.ndarray) -> np.ndarray | np.floating:
         bits = np.ascontiguousarray(table).view(np.uint64)
         if (bits == bits.flat[0]).all():
             return table.flat[0]
-    return table[index]
+    return cell(table, *index) if len(index) == 2 else table[index]
 
 
 class FirmPopulation:
@@ -251,9 +262,10 @@ class FirmPopulation:
                 grown[: self.n] = arr[: self.n]
                 self._data[name] = grown
         new = slice(self.n, need)
-        for name, (dtype, default) in self.__dict__.get("_columns", COLUMNS).items():
+        data = self._data
+        for name, default in self._fills():
             if name not in values:  # a given column is written below, every new row of it: its default would be overwritten
-                self._data[name][new] = default
+                data[name][new].fill(default)
         self._data["firm_id"][new] = np.arange(self.next_id, self.next_id + count, dtype=np.int64)
         object.__setattr__(self, "next_id", self.next_id + count)
         object.__setattr__(self, "n", need)
@@ -263,6 +275,16 @@ class FirmPopulation:
                 raise KeyError(f"unknown firm column '{name}'")
             self._data[name][new] = v
         return np.arange(new.start, need)
+
+    def _fills(self) -> tuple[tuple[str, Any], ...]:
+        """Each column's name and default as a plain Python number (``add`` fills new rows with it: the same bits as
+        the default itself, and a plain number fills fastest), made once per population."""
+        fills = self.__dict__.get("_fill_values")
+        if fills is None:
+            columns = self.__dict__.get("_columns", COLUMNS)
+            fills = tuple((name, np.array(default, dtype=dtype).item()) for name, (dtype, default) in columns.items())
+            object.__setattr__(self, "_fill_values", fills)
+        return fills
 
     def compact(self) -> int:
         """Drop exited firms' rows (their history is already in the outputs), keeping the live rows' order.
@@ -404,7 +426,7 @@ def experience_factor(pop: FirmPopulation, T, rows: np.ndarray | None = None) ->
     """Learning by doing: cost x (cumulative output / reference)^(-b), b = -log2(1 - learning rate). ``rows``: those
     rows only (each row's own number)."""
     at = slice(None) if rows is None else rows
-    b = T.learning_b[pop.stage[at]]
+    b = np.take(T.learning_b, pop.stage[at])
     return np.power(np.maximum(pop.cum_output_t[at], 1e-9) / np.maximum(pop.experience_ref_t[at], 1e-9), -b)
 
 
@@ -418,7 +440,7 @@ def processing_cost(pop: FirmPopulation, T, rows: np.ndarray | None = None) -> n
     out = np.multiply(per_row(T.processing_cost_usd_per_kg, pop.bloc[at], pop.stage[at]), pop.cost_index[at])
     if T.cost_floor_share.any():  # learning and innovation lower the cost above the floor only
         gain = pop.innovation_factor[at] * experience_factor(pop, T, rows) if T.learning_b.any() else pop.innovation_factor[at].copy()
-        floor = T.cost_floor_share[pop.stage[at]]
+        floor = np.take(T.cost_floor_share, pop.stage[at])
         gain *= 1.0 - floor
         gain += floor
         out *= gain
@@ -437,10 +459,16 @@ def set_potential(
     (or by ``row_floor``, the state price floor the plant holds, where higher):
     a plant idles when the price falls more than the tolerance below its unit cost (shut-down rule;
     small temporary losses are carried rather than losing customers). A mothballed plant (``mothball``) offers nothing."""
-    seen = price[pop.bloc, pop.stage] if row_floor is None else np.maximum(price[pop.bloc, pop.stage], row_floor)
+    seen = cell(price, pop.bloc, pop.stage)
+    if row_floor is not None:
+        np.maximum(seen, row_floor, out=seen)
     covers_cost = pop.unit_cost_usd_per_kg * (1.0 - shutdown_tolerance) <= seen
     ok = pop.operating & pop.qualified & covers_cost & ~pop.mothballed
-    pop.potential_t = np.where(ok, pop.capacity_t / 4.0 * max_utilisation * pop.quality, 0.0)
+    pot = pop.capacity_t / 4.0
+    pot *= max_utilisation
+    pot *= pop.quality
+    np.copyto(pot, 0.0, where=~ok)
+    pop.potential_t = pot
 
 
 def cash_cost(pop: FirmPopulation, T, fixed_cost_saved: float, target_utilisation: float) -> np.ndarray:
@@ -450,8 +478,10 @@ def cash_cost(pop: FirmPopulation, T, fixed_cost_saved: float, target_utilisatio
         cash_cost = unit_cost + fixed_cost_saved x fixed_cost_share x capex_musd_per_kt / target_utilisation
 
     (fixed_cost_share x capex_musd_per_kt is M USD per kt of nameplate per year, i.e. USD per kg of nameplate)."""
-    fixed = T.fixed_cost_share[pop.bloc, pop.stage] * T.capex_musd_per_kt[pop.bloc, pop.stage]
-    return pop.unit_cost_usd_per_kg + fixed_cost_saved * fixed / target_utilisation
+    # the fixed part is the bloc-stage's: computed once on the (B, S) grid, in the order of the formula, and gathered
+    # per row (the same operations on the same numbers as per row)
+    fixed = fixed_cost_saved * (T.fixed_cost_share * T.capex_musd_per_kt) / target_utilisation
+    return pop.unit_cost_usd_per_kg + cell(fixed, pop.bloc, pop.stage)
 
 
 def mothball(
@@ -489,12 +519,17 @@ def mothball(
     none = np.zeros(0, dtype=np.int64)
     if after_quarters <= 0:
         return none, none
-    seen = price[pop.bloc, pop.stage] if row_floor is None else np.maximum(price[pop.bloc, pop.stage], row_floor)
+    seen = cell(price, pop.bloc, pop.stage)
+    if row_floor is not None:
+        np.maximum(seen, row_floor, out=seen)
     cost = cash_cost(pop, T, fixed_cost_saved, target_utilisation)
     covered = seen >= cost
     running = pop.operating & pop.qualified & ~pop.mothballed
-    pop.uncovered_q = np.where(running & ~covered, pop.uncovered_q + 1, 0).astype(pop.uncovered_q.dtype)
-    shut = running & (pop.uncovered_q >= after_quarters)
+    # the counters in place, in their own type: one more quarter where uncovered, 0 elsewhere
+    uncovered_q, idle_q = pop.uncovered_q, pop.idle_q
+    uncovered_q += 1
+    uncovered_q *= running & ~covered
+    shut = running & (uncovered_q >= after_quarters)
     if serve_orders > 0.0 and shut.any():
         shut &= ~keep_to_serve(pop, running, shut, cost, serve_orders)
     cleared = seen >= (1.0 + restart_premium) * cost if restart_premium > 0.0 else covered  # the restart trigger
@@ -502,8 +537,9 @@ def mothball(
     if funded is not None:
         restart &= funded
     pop.mothballed = (pop.mothballed | shut) & ~restart & pop.operating
-    pop.uncovered_q = np.where(shut, 0, pop.uncovered_q).astype(pop.uncovered_q.dtype)
-    pop.idle_q = np.where(pop.mothballed, pop.idle_q + 1, 0).astype(pop.idle_q.dtype)  # quarters on care and maintenance, this one counted
+    np.copyto(uncovered_q, 0, where=shut)
+    idle_q += 1  # quarters on care and maintenance, this one counted
+    idle_q *= pop.mothballed
     return np.flatnonzero(shut), np.flatnonzero(restart)
 
 
@@ -536,13 +572,15 @@ def restart_funded(
     for itself within the quarter."""
     at = slice(None) if rows is None else rows
     b, s, cap, cash, debt = pop.bloc[at], pop.stage[at], pop.capacity_t[at], pop.cash[at], pop.debt[at]
-    seen = price[b, s] if row_floor is None else np.maximum(price[b, s], row_floor[at])
+    seen = cell(price, b, s)
+    if row_floor is not None:
+        np.maximum(seen, row_floor[at], out=seen)
     output_t = cap / 4.0 * max_utilisation * pop.quality[at]  # t a quarter
     revenue_q = output_t * seen / 1000.0  # M USD a quarter
     held = pop.working_capital[at]
     tie_up = np.maximum(working_capital_held(fin, revenue_q) - held, 0.0)
     room = (T.leverage_max[b] + pop.credit_bonus[at]) * (pop.book_assets[at] + pop.cip[at] + held + tie_up) - debt
-    fixed_q = T.fixed_cost_share[b, s] * T.capex_musd_per_kt[b, s] * cap / 1000.0 / 4.0
+    fixed_q = cell(T.fixed_cost_share * T.capex_musd_per_kt, b, s) * cap / 1000.0 / 4.0
     interest_q = debt * np.maximum(T.interest_rate[b] - pop.interest_subsidy[at], 0.0) / 4.0
     if not with_margin:
         return cash + np.maximum(room, 0.0) >= tie_up + fixed_q + interest_q
@@ -589,18 +627,19 @@ def learn(pop: FirmPopulation, T, knowhow_ramp_effect: float, ramp_multiplier_ex
     processed for it, output / q (off-specification batches teach as much as good ones: yield learning
     runs on volume processed, Hatch and Mowery 1998).
     """
-    pop.cum_output_t = pop.cum_output_t + pop.output_t
+    pop.cum_output_t += pop.output_t
     cap = np.maximum(pop.capacity_t, 1e-9)
-    mult = T.ramp_multiplier[pop.bloc, pop.stage]
+    mult = cell(T.ramp_multiplier, pop.bloc, pop.stage)
     if ramp_multiplier_extra is not None:
-        mult = mult * ramp_multiplier_extra[pop.bloc, pop.stage]
+        mult *= cell(ramp_multiplier_extra, pop.bloc, pop.stage)
     mult = mult / (1.0 + knowhow_ramp_effect * pop.knowledge / (cap / 1000.0))
-    scale = T.quality_ramp_years[pop.stage] * cap * mult
+    scale = np.take(T.quality_ramp_years, pop.stage) * cap * mult
     done = pop.output_t
     if on_throughput:
         done = np.divide(done, pop.quality, out=np.zeros_like(scale), where=pop.quality > 0)
     gap = (1.0 - pop.quality) * np.exp(-np.divide(done, scale, out=np.zeros_like(scale), where=scale > 0))
-    pop.quality = np.where(pop.operating, 1.0 - gap, pop.quality)
+    np.subtract(1.0, gap, out=gap)
+    np.copyto(pop.quality, gap, where=pop.operating)
 
 
 def working_capital_held(fin, revenue_q):

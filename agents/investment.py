@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.firms import FirmPopulation, Phase, ProjectPhase
+from agents.firms import FirmPopulation, Phase, ProjectPhase, cell
 
 MILESTONES = ("permitting", "financing", "construction_complete", "ramped_up", "qualified")  # event kinds of advance_projects
 TIMED = (ProjectPhase.PLANNING, ProjectPhase.PERMITTING, ProjectPhase.CONSTRUCTION, ProjectPhase.RAMPUP, ProjectPhase.QUALIFICATION)
@@ -69,16 +69,21 @@ def phase_quarters(
     """Duration in quarters of a phase for the given rows, from the bloc-stage range and the project's uniform; an
     expansion (``proj_greenfield`` False) takes ``T.brownfield_factor`` of it in planning, permitting and construction
     (permitting: times the bloc-stage permit factor, at most the bloc-stage permit cap in years)."""
-    rng_ = phase_ranges(T, phase)[pop.bloc[rows], pop.stage[rows]]
+    b, s = pop.bloc[rows], pop.stage[rows]
+    ranges = phase_ranges(T, phase)
+    lo, hi = cell(ranges[:, :, 0], b, s), cell(ranges[:, :, 1], b, s)  # each row's range (bloc, stage)
     u = pop.proj_u[rows, U_COL[phase]]
-    years = rng_[:, 0] + u * (rng_[:, 1] - rng_[:, 0])
+    hi -= lo
+    hi *= u
+    years = np.add(lo, hi, out=lo)  # lo + u x (hi - lo)
     if phase in BROWNFIELD:
         years = np.where(pop.proj_greenfield[rows], years, T.brownfield_factor[BROWNFIELD[phase]] * years)
     if permit_factor is not None and phase == ProjectPhase.PERMITTING:
-        years = permit_factor[pop.bloc[rows], pop.stage[rows]] * years
+        years = cell(permit_factor, b, s) * years
     if permit_cap_years is not None and phase == ProjectPhase.PERMITTING:
-        years = np.minimum(years, permit_cap_years[pop.bloc[rows], pop.stage[rows]])
-    return np.round(years * 4.0)
+        years = np.minimum(years, cell(permit_cap_years, b, s))
+    years *= 4.0
+    return np.round(years, out=years)
 
 
 def lead_years(T, permit_factor: np.ndarray | None = None, permit_cap_years: np.ndarray | None = None, brownfield: bool = False) -> np.ndarray:
@@ -170,15 +175,21 @@ def advance_projects(
     milestones: dict[str, list[np.ndarray]] = {k: [] for k in MILESTONES}
     # only rows with a project move (ascending, as a mask's rows): no row starts a project here and none exits
     act = np.flatnonzero((pop.proj_phase != ProjectPhase.NONE) & pop.alive)
-    timed = act[IS_TIMED[pop.proj_phase[act]]]
-    pop.proj_remaining_q[timed] -= 1.0
+    ph = pop.proj_phase[act]
+    is_timed = IS_TIMED[ph]
+    pop.proj_remaining_q[act[is_timed]] -= 1.0
     ramp_up(pop, act)
+    rows, done = act, is_timed & (pop.proj_remaining_q[act] <= 0)  # the countdown and ramp-up move no row's phase
     for _ in range(len(TIMED) + 1):  # zero-length phases pass straight through
-        ph = pop.proj_phase[act]
-        done = IS_TIMED[ph] & (pop.proj_remaining_q[act] <= 0)
-        if not done.any():
+        at = np.flatnonzero(done)
+        if not len(at):
             break
-        ended = {phase: act[done & (ph == phase)] for phase in TIMED}  # rows whose phase ended (before this pass)
+        # rows whose phase ended (before this pass), by phase: ascending, as a mask's rows
+        rows_done, ph_done = rows[at], ph[at]
+        present = np.zeros(len(IS_TIMED), dtype=bool)
+        present[ph_done] = True
+        none = rows_done[:0]
+        ended = {phase: rows_done[ph_done == phase] if present[phase] else none for phase in TIMED}
         moves = (
             ("permitting", ProjectPhase.PLANNING, lambda r: start_permitting(pop, r, T, permit_factor, permit_cap_years)),
             ("financing", ProjectPhase.PERMITTING, lambda r: reach_gate(pop, r)),
@@ -189,6 +200,10 @@ def advance_projects(
         for milestone, phase, move in moves:  # in this order; a phase no row ended is not called (nothing to move)
             r = ended[phase]
             milestones[milestone].append(move(r) if len(r) else r)
+        # a move changes its own rows only: the rows that moved this pass are the only ones whose phase can end in the next
+        rows = rows_done
+        ph = pop.proj_phase[rows]
+        done = IS_TIMED[ph] & (pop.proj_remaining_q[rows] <= 0)
     return {k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for k, v in milestones.items()}
 
 

@@ -51,7 +51,7 @@ def niche_cost(model: NationalModel, unit_cost: np.ndarray, empty: np.ndarray) -
     """(niches,) the capacity-weighted ``unit_cost`` (per firm row) of each niche's operating firms; ``empty`` where a
     niche has none."""
     pop = model.pop
-    niche = np.maximum(pop.niche, 0).astype(np.intp)
+    niche = np.maximum(pop.niche, 0, dtype=np.intp)
     cap = np.where(pop.operating, pop.capacity_t, 0.0)
     n = len(model.price)
     w = np.bincount(niche, weights=cap, minlength=n)
@@ -237,8 +237,9 @@ def enter_and_exit(model: NationalModel) -> None:
     q = model.quarter
     rng = model.streams["entry"]
     alive = pop.alive
-    neg = alive & (pop.equity < 0)
-    pop.neg_equity_quarters = np.where(neg, pop.neg_equity_quarters + 1, 0)
+    neg_q = pop.neg_equity_quarters  # in place, in its own type: one more quarter in negative equity, 0 elsewhere
+    neg_q += 1
+    neg_q *= alive & (pop.equity < 0)
     insolvent = alive & (pop.cash < -1e-9)
     lasting = alive & (pop.neg_equity_quarters >= fin.exit_after_negative_equity_quarters)
     # the hazard falls with size (small firms close more often: Dunne, Roberts and Samuelson 1989; Evans 1987), its mean over
@@ -246,11 +247,12 @@ def enter_and_exit(model: NationalModel) -> None:
     w = np.where(alive, exit_weights(pop, mk.exit_size_elasticity), 0.0)
     hazard = np.minimum(mk.exit_hazard_per_year * w / max(w.sum() / max(alive.sum(), 1), 1e-12), 0.5)
     closed = alive & (rng.random(len(pop)) < hazard / 4.0)
-    out = np.flatnonzero(insolvent | lasting | closed)
+    failing = insolvent | lasting
+    out = np.flatnonzero(failing | closed)
     if len(out):
         model.log_rows("exit", out, values=pop.capacity_t[out])
         if mk.sell_failed_plants:  # a failing firm's plant worth running passes to a new owner before the firm goes
-            new = sell_plants(model, np.flatnonzero(insolvent | lasting))
+            new = sell_plants(model, np.flatnonzero(failing))
             model.log_rows("acquired", new, values=pop.capacity_t[new])
             model.counters["plants_sold"] += len(new)
         pop.phase[out] = Phase.EXITED

@@ -71,7 +71,7 @@ class NationalGovernment(Government):
         criteria read the R&D expense of the accounts, relabelled expense included); 1 for the rare-earth sector's firms,
         whose R&D is the rare-earth world's (the programme's figures of reported R&D). None when the share is 0."""
         by_sector = self._booked_by_sector
-        return None if by_sector is None else by_sector[self.model.pop.stage]
+        return None if by_sector is None else np.take(by_sector, self.model.pop.stage)
 
     @cached_property
     def _booked_by_sector(self) -> np.ndarray | None:
@@ -182,7 +182,7 @@ class NationalModel(mesa.Model):
         if self.quarter > 0:  # staff at the quarter's productivity: (1 + growth) ^ (quarter / 4) of the start's
             market.raise_productivity(self, 0.25)
         market.clear_niches(self)
-        price_usd = self.price[np.maximum(pop.niche, 0)] * T.reference_price_usd_per_kg[0]
+        price_usd = np.take(self.price, np.maximum(pop.niche, 0, dtype=np.intp)) * T.reference_price_usd_per_kg[0]
         booked = self.government.rd_booked() if self.government is not None else None  # R&D as booked: the deduction's base
         # the processing cost clear_niches has just written (its inputs do not change before the accounts): not again
         firm_account(
@@ -220,12 +220,10 @@ class NationalModel(mesa.Model):
         n, T, pop = self.national, self.tables, self.pop
         k = len(niche)
         sector = self.niche_sector[niche]
-        pshare = np.array([p.firm_share for p in n.provinces])
-        province = rng.choice(len(pshare), size=k, p=pshare / pshare.sum())
+        province_p, smallest, sector_rd_factor = self._entrant_tables
+        province = rng.choice(len(province_p), size=k, p=province_p)
         cap = n.market.entrant_revenue_myuan * np.exp(0.5 * rng.standard_normal(k))
-        classes = list(n.firms.size_classes.values())
-        smallest = min(classes, key=lambda c: c.revenue_lognormal.median_myuan)
-        rd_factor = np.array([s.rd_intensity_factor for s in n.sectors])[sector]
+        rd_factor = sector_rd_factor[sector]
         med, sig = n.firms.rd_intensity.median, n.firms.rd_intensity.sigma
         rd = np.where(rng.random(k) < smallest.rd_share, np.clip(med * np.exp(sig * rng.standard_normal(k)) * rd_factor, 0.0, 0.3), 0.0)
         capex = T.capex_musd_per_kt[0, sector] * cap / 1000.0
@@ -256,6 +254,15 @@ class NationalModel(mesa.Model):
         pop._data["rev_hist"][rows, :] = 0.0
         self.log_rows("entry", rows, values=cap)
         return rows
+
+    @cached_property
+    def _entrant_tables(self) -> tuple[np.ndarray, Any, np.ndarray]:
+        """What ``add_entrants`` reads of the config (fixed for the run), made once: the provinces' shares of firms as
+        probabilities, the smallest size class (by median revenue) and each sector's ``rd_intensity_factor``."""
+        n = self.national
+        pshare = np.array([p.firm_share for p in n.provinces])
+        smallest = min(n.firms.size_classes.values(), key=lambda c: c.revenue_lognormal.median_myuan)
+        return pshare / pshare.sum(), smallest, np.array([s.rd_intensity_factor for s in n.sectors])
 
     # ------------------------------------------------------------------ outputs
     def tier_counts(self) -> dict[str, int]:

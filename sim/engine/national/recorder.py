@@ -132,15 +132,16 @@ class NationalRecorder:
         pat_inv, pat_util = pop.patents_invention, pop.patents_utility  # summed once: a cohort ring per firm (20 years by default)
         pats = pat_inv + pat_util
         row: dict[str, Any] = {"year": year, "firms": int(here.sum())}
+        by_tier = [here & (tier == t) for t in range(len(TIER_LABELS))]  # each tier's operating firms, read again below
         for t, label in enumerate(TIER_LABELS):
-            sel = here & (tier == t)
+            sel = by_tier[t]
             row[f"n_{label}"] = int(sel.sum())
             r = float(rev4[sel].sum())
             row[f"rd_intensity_{label}"] = float(rd4[sel].sum()) / r if r > 0 else float("nan")
             row[f"patents_per_firm_{label}"] = float(pats[sel].mean()) if sel.any() else float("nan")
             row[f"invention_patents_per_firm_{label}"] = float(pat_inv[sel].mean()) if sel.any() else float("nan")
         row["n_key_little_giant"] = int((here & pop.key_lg).sum())
-        lg = here & (tier == Tier.LITTLE_GIANT)
+        lg = by_tier[Tier.LITTLE_GIANT]
         # firms above designated size and the Little Giants among them: counts, revenue and profit after tax of the year
         # (M USD at the start year's prices); revenue in nominal yuan for the size line, as the criteria read it
         prof4 = pop.trailing(pop.prof_hist, q, 4)
@@ -183,7 +184,7 @@ class NationalRecorder:
             k = len(labels)
             counts = np.zeros((k, len(TIER_LABELS)), dtype=np.int64)
             for t in range(len(TIER_LABELS)):
-                counts[:, t] = np.bincount(col[here & (tier == t)], minlength=k)
+                counts[:, t] = np.bincount(col[by_tier[t]], minlength=k)
             extra = self._sector_markets(k) if name == "sector" else {}
             for i, lab in enumerate(labels):
                 row_i = {"year": year, name: lab, **{f"n_{TIER_LABELS[t]}": int(counts[i, t]) for t in range(len(TIER_LABELS))}}
