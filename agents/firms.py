@@ -168,11 +168,15 @@ def _row_sums(counts: np.ndarray) -> np.ndarray:
     return np.einsum("ij->i", counts).astype(np.int64, copy=False)
 
 
+CELL_ROWS = 1000  # from about this many rows on, gathering a (B, S) table by flat cells is the faster way (cell)
+
+
 def cell(table: np.ndarray, bloc: np.ndarray, stage: np.ndarray) -> np.ndarray:
     """``table[bloc, stage]`` of a (B, S) table, one value per row (``stage`` within 0..S-1): the same values, gathered
     from the flattened table by each row's cell (bloc x S + stage), which is about twice as fast as numpy's indexing
-    by two arrays. A table of another shape is indexed as it is."""
-    if table.ndim != 2:
+    by two arrays for many rows (from about CELL_ROWS on; fewer are indexed as they are, as is a table of another
+    shape)."""
+    if table.ndim != 2 or len(bloc) < CELL_ROWS:
         return table[bloc, stage]
     at = np.multiply(bloc, table.shape[1], dtype=np.intp)
     at += stage

@@ -850,7 +850,8 @@ class Government(mesa.Agent):
             if r.lowest_qualifying:  # each threshold of the tier in turn, lowest first: the first at which the firm would qualify
                 options = [np.full(len(rows), x) for x in rd_threshold_values(crit, t)]
             else:  # the lowest threshold above the firm's level that applies to it
-                options = [rd_thresholds(crit, t, {k: v[rows] for k, v in metrics.items()})]
+                used = _tier_metrics(crit, t) | _RD_METRICS  # every metric rd_thresholds reads (its rules and score items)
+                options = [rd_thresholds(crit, t, {k: v[rows] for k, v in metrics.items() if k in used})]
             go, target = self._lever(t, metrics, rows, level, options, r.window, np.zeros(len(rows), dtype=bool))
             go, target = self._coach(t, rows, metrics, level, options, go, target)
             rr = rows[go]

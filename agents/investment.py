@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.firms import FirmPopulation, Phase, ProjectPhase, cell
+from agents.firms import CELL_ROWS, FirmPopulation, Phase, ProjectPhase, cell
 
 MILESTONES = ("permitting", "financing", "construction_complete", "ramped_up", "qualified")  # event kinds of advance_projects
 TIMED = (ProjectPhase.PLANNING, ProjectPhase.PERMITTING, ProjectPhase.CONSTRUCTION, ProjectPhase.RAMPUP, ProjectPhase.QUALIFICATION)
@@ -53,14 +53,18 @@ class Expectations:
     brownfield_lead_years: np.ndarray | None = None  # (B, S) years from commitment to output of an expansion (None: lead_years)
 
 
+# the table (sim.engine.world.Tables, (B, S, 2): years, low and high) of each timed phase's duration
+PHASE_RANGES = {
+    ProjectPhase.PLANNING: "planning_years",
+    ProjectPhase.PERMITTING: "permitting_years",
+    ProjectPhase.CONSTRUCTION: "construction_years",
+    ProjectPhase.RAMPUP: "rampup_years",
+    ProjectPhase.QUALIFICATION: "qualification_years",
+}
+
+
 def phase_ranges(T, phase: ProjectPhase) -> np.ndarray:
-    return {
-        ProjectPhase.PLANNING: T.planning_years,
-        ProjectPhase.PERMITTING: T.permitting_years,
-        ProjectPhase.CONSTRUCTION: T.construction_years,
-        ProjectPhase.RAMPUP: T.rampup_years,
-        ProjectPhase.QUALIFICATION: T.qualification_years,
-    }[phase]
+    return getattr(T, PHASE_RANGES[phase])
 
 
 def phase_quarters(
@@ -70,8 +74,12 @@ def phase_quarters(
     expansion (``proj_greenfield`` False) takes ``T.brownfield_factor`` of it in planning, permitting and construction
     (permitting: times the bloc-stage permit factor, at most the bloc-stage permit cap in years)."""
     b, s = pop.bloc[rows], pop.stage[rows]
-    ranges = phase_ranges(T, phase)
-    lo, hi = cell(ranges[:, :, 0], b, s), cell(ranges[:, :, 1], b, s)  # each row's range (bloc, stage)
+    ranges = getattr(T, PHASE_RANGES[phase])
+    if len(rows) < CELL_ROWS:  # each row's range (bloc, stage): a few rows at once, many by their flat cells
+        r = ranges[b, s]  # a new (rows, 2) array
+        lo, hi = r[:, 0], r[:, 1]
+    else:
+        lo, hi = cell(ranges[:, :, 0], b, s), cell(ranges[:, :, 1], b, s)
     u = pop.proj_u[rows, U_COL[phase]]
     hi -= lo
     hi *= u
@@ -291,12 +299,15 @@ def qualification_reserve(pop: FirmPopulation, T, rows: np.ndarray, capex: np.nd
     if not T.qualification.any():  # no stage's buyers qualify plants (the national world): no reserve
         return np.zeros(len(rows))
     b, s = pop.bloc[rows], pop.stage[rows]
-    years = T.qualification_years[b, s].mean(axis=-1) if len(rows) else np.zeros(0)
     # the project in hand: a firm between projects keeps its last project's flag, and the one it weighs (an expansion:
     # choose_expansions) needs no qualification, its plant being qualified
     needs = pop.proj_greenfield[rows] & (pop.proj_phase[rows] != ProjectPhase.NONE) & T.qualification[s]
-    per_year = T.fixed_cost_share[b, s] + T.interest_rate[b] * (1.0 - T.equity_share_required[b])
-    return np.where(needs, per_year * years * capex, 0.0)
+    # per year x the mean qualification years, computed once on the (B, S) grid in the order of the formula and gathered
+    # per row (the same operations on the same numbers as per row)
+    per_year = T.fixed_cost_share + (T.interest_rate * (1.0 - T.equity_share_required))[:, None]
+    reserve = cell(per_year * T.qualification_years.mean(axis=-1), b, s)
+    reserve *= capex
+    return np.where(needs, reserve, 0.0)
 
 
 def project_reserve(pop: FirmPopulation, T, rows: np.ndarray, capex: np.ndarray, fin) -> np.ndarray:

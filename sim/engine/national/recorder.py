@@ -124,22 +124,24 @@ class NationalRecorder:
         rev4 = pop.trailing(pop.rev_hist, q, 4)
         rd4 = pop.trailing(pop.rd_hist, q, 4)
         tier = pop.tier
-        self.rd_intensity[ids[here], yi] = np.divide(rd4[here], rev4[here], out=np.zeros(int(here.sum())), where=rev4[here] > 0)
+        at = np.flatnonzero(here)  # the operating rows, once (a selection's rows gathered by index: the same numbers, in order)
+        rev_here = rev4[at]
+        self.rd_intensity[ids[at], yi] = np.divide(rd4[at], rev_here, out=np.zeros(len(at)), where=rev_here > 0)
         self.sector_of[ids] = pop.stage
         titled = here & (tier > Tier.NONE)
         newly = titled & (self.first_designation[ids] < 0)
         self.first_designation[ids[newly]] = yi
         pat_inv, pat_util = pop.patents_invention, pop.patents_utility  # summed once: a cohort ring per firm (20 years by default)
         pats = pat_inv + pat_util
-        row: dict[str, Any] = {"year": year, "firms": int(here.sum())}
+        row: dict[str, Any] = {"year": year, "firms": len(at)}
         by_tier = [here & (tier == t) for t in range(len(TIER_LABELS))]  # each tier's operating firms, read again below
         for t, label in enumerate(TIER_LABELS):
-            sel = by_tier[t]
-            row[f"n_{label}"] = int(sel.sum())
+            sel = np.flatnonzero(by_tier[t])
+            row[f"n_{label}"] = len(sel)
             r = float(rev4[sel].sum())
             row[f"rd_intensity_{label}"] = float(rd4[sel].sum()) / r if r > 0 else float("nan")
-            row[f"patents_per_firm_{label}"] = float(pats[sel].mean()) if sel.any() else float("nan")
-            row[f"invention_patents_per_firm_{label}"] = float(pat_inv[sel].mean()) if sel.any() else float("nan")
+            row[f"patents_per_firm_{label}"] = float(pats[sel].mean()) if len(sel) else float("nan")
+            row[f"invention_patents_per_firm_{label}"] = float(pat_inv[sel].mean()) if len(sel) else float("nan")
         row["n_key_little_giant"] = int((here & pop.key_lg).sum())
         lg = by_tier[Tier.LITTLE_GIANT]
         # firms above designated size and the Little Giants among them: counts, revenue and profit after tax of the year
@@ -148,8 +150,9 @@ class NationalRecorder:
         # the last four quarters' price level at their mid-point, as the criteria read revenue (agents.government.firm_metrics)
         level = yuan_price_level(m.world, m.world.start_year + (q + 1) / 4.0 - 0.5)
         above = here & (rev4 * level / m.world.usd_per_cny >= ABOVE_SIZE_MYUAN)
-        for suffix, sel in (("", above), ("_little_giant", above & lg)):
-            row[f"above_size_firms{suffix}"] = int(sel.sum())
+        for suffix, mask in (("", above), ("_little_giant", above & lg)):
+            sel = np.flatnonzero(mask)
+            row[f"above_size_firms{suffix}"] = len(sel)
             row[f"above_size_revenue_musd{suffix}"] = float(rev4[sel].sum())
             row[f"above_size_profit_musd{suffix}"] = float(prof4[sel].sum())
         row["little_giants_constrained_share"] = float(pop.finance_constrained[lg].mean()) if lg.any() else float("nan")
