@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import sim.research.sweep
 from sim.research import history, validate
 from sim.research.driver import median_support
 
@@ -345,3 +346,43 @@ def test_every_target_says_what_it_reads_and_the_defaults_reach_it(tmp_path, mon
     with pytest.raises(ConfigError) as ex:
         validate.check_horizon(SimpleNamespace(world=SimpleNamespace(start_year=2015), years=5), 2025)
     assert str(ex.value) == "config error at 'years': the runs end in 2019; the targets read up to 2025: set years >= 11"
+
+
+class _Jobs(Exception):
+    """Raised by a stand-in for the runs: carries the jobs the command would have run."""
+
+
+@pytest.mark.parametrize(
+    "world, scenarios, first",
+    [
+        ("rare_earth", {"baseline", "west_coordinated", "china_without_tiers"}, "west_timeline_coordinated"),
+        ("national", {"national_programme"}, "national_little_giants_2024"),
+        ("both", {"baseline", "west_coordinated", "china_without_tiers", "national_programme"}, "west_timeline_coordinated"),
+    ],
+)
+def test_world_runs_only_that_worlds_scenarios(world, scenarios, first, monkeypatch):
+    """``--world`` keeps the targets of one world (ids national_* or the others) and runs only their scenarios."""
+    seen = {}
+
+    def stand_in(fn, jobs, *args, **kwargs):
+        seen["scenarios"] = {job[0] for job in jobs}
+        raise _Jobs
+
+    monkeypatch.setattr(sim.research.sweep, "map_jobs", stand_in)
+    kept = validate.of_world(validate.read_targets(validate.TARGETS_FILE), world, validate.TARGETS_FILE)
+    assert kept[0]["id"] == first and all(t["id"].startswith("national_") == (world == "national") for t in kept if world != "both")
+    with pytest.raises(_Jobs):
+        validate.main(["--seeds", "1", "--workers", "1", "--world", world, "--history", "none", "--national-scale", "0.002"])
+    assert seen["scenarios"] == scenarios
+
+
+def test_world_without_its_targets_in_the_file_is_refused(tmp_path, capsys, monkeypatch):
+    """A --world whose targets the file does not hold would run nothing: one line naming --world, no run."""
+    monkeypatch.setattr(sim.research.sweep, "map_jobs", lambda *a, **k: pytest.fail("a run started"))
+    path = tmp_path / "t.yaml"
+    national = [t for t in validate.read_targets(validate.TARGETS_FILE) if t["id"].startswith("national_")]
+    path.write_text(yaml.safe_dump({"targets": national}))
+    assert validate.main(["--seeds", "1", "--targets", str(path), "--world", "rare_earth"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "'--world'" in err[0] and str(path) in err[0], err
+    assert "allowed for this file: national or both" in err[0], err

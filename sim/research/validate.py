@@ -515,11 +515,17 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="national.scale of the national runs (default 1: the programme at 1:1 scale; their counts are compared at 1:1 scale)",
     )
+    ap.add_argument(
+        "--world",
+        choices=WORLDS,
+        default="both",
+        help="the targets of the rare-earth chain only (its three scenarios), of the national world only, or both (default)",
+    )
     a = ap.parse_intermixed_args(argv)  # overrides anywhere among the options
     try:
         check_counts(a)
         refuse_seed(a.overrides)
-        targets = read_targets(Path(a.targets))
+        targets = of_world(read_targets(Path(a.targets)), a.world, Path(a.targets))
         # one composition per scenario (checked before any run); a seed changes nothing else in a config. Overrides of
         # the national world's own settings (national.*) reach only its runs: the rare-earth scenarios have none
         national = any(t["id"].startswith("national_") for t in targets)
@@ -528,7 +534,11 @@ def main(argv: list[str] | None = None) -> int:
         only_national = [o for o in a.overrides if _national_key(o)]
         if only_national and not national:
             key = only_national[0].split("=", 1)[0]
-            raise ConfigError(key, "sets the national world, and these targets have no national run: add the national targets to --targets")
+            raise ConfigError(
+                key,
+                "sets the national world, and these targets have no national run: "
+                "add the national targets to --targets (and --world both or national)",
+            )
         common = [o for o in a.overrides if not _national_key(o)]
         base = {sc: compose([f"scenario={sc}", "progress=false", "output.write=false", *common]) for sc in (SCENARIOS if chain else ())}
         if national:
@@ -667,6 +677,23 @@ def check_out_file(path: Path) -> None:
         raise ConfigError("--out", f"'{path}' is a directory; allowed: a file path for the JSON results")
     output.check_writable(path.parent, "--out", shown=path)
     output.check_free_space(path.parent, "--out", 1e6, "the JSON results")
+
+
+WORLDS = ("rare_earth", "national", "both")  # --world
+
+
+def of_world(targets: list[dict[str, Any]], world: str, path: Path) -> list[dict[str, Any]]:
+    """The targets ``--world`` asks for: the national world's (ids ``national_*``), the rare-earth chain's (the others),
+    or both; ConfigError when the file holds none of them (the command would run nothing)."""
+    from sim.config import ConfigError
+
+    if world == "both":
+        return targets
+    kept = [t for t in targets if t["id"].startswith("national_") == (world == "national")]
+    if not kept:
+        other = "rare_earth" if world == "national" else "national"
+        raise ConfigError("--world", f"{path} holds no {world} targets; allowed for this file: {other} or both")
+    return kept
 
 
 def read_targets(path: Path) -> list[dict[str, Any]]:
