@@ -36,7 +36,7 @@ def test_contracted_buyers_pay_the_top_ups_the_plants_book(monkeypatch):
 
     monkeypatch.setattr(accounts, "do_accounting", check_then_account)
     ChainModel(make_config("scenario=west_coordinated", "seed=1")).run()
-    assert seen["booked"] > 100.0  # M USD over the run
+    assert seen["booked"] > 10.0  # M USD over the run: top-ups to pay (tens of M USD in this run), not rounding
     assert seen["worst"] < 1e-6 and seen["paid"] == pytest.approx(seen["booked"], rel=1e-12)
 
 

