@@ -127,11 +127,11 @@ def check_mine_alone_noise(seeds: tuple[int, ...]) -> None:
     """The note: the floor raises separation capacity in 2035 in every seed (checked per seed above), by more than seed
     noise; in most seeds (at least three of five) the West has more separation in 2030 with it than without it in 2035,
     more metal and magnet capacity in 2035, and more capacity at each processing stage in 2044. Halving permitting
-    time moves Western magnet capacity in 2044 up or down, within seed noise; one step of the permitting slider raises
-    it in every seed, by less than it differs between seeds (seeds 1-5 since Lynas's plant started at its nameplate,
-    section 5 of docs/ODD.md: +1.9 to +13.8 kt against 58-77 kt; halving -10.5 to +19.5 kt; before it one step moved it
-    up or down, -10 to +6 kt). (Counts of "most" moved between three and five of five with each change of the market
-    rules in December 2026.
+    time and one step of the permitting slider each raise Western magnet capacity in 2044 in every seed (seeds 1-5 since
+    each idle plant drew its own scrapping count, 7.1 of docs/ODD.md: halving +1.0 to +14.4 kt, one step +1.2 to +16.3
+    kt, against 67-75 kt; since Lynas's plant started at its nameplate, section 5: halving -10.5 to +19.5 kt, within
+    seed noise, one step +1.9 to +13.8 kt against 58-77 kt; before it one step moved it up or down, -10 to +6 kt).
+    (Counts of "most" moved between three and five of five with each change of the market rules in December 2026.
     Before Lynas's plant started at its run rate of the end of 2015, section 5 of docs/ODD.md, the floor raised
     separation, metal and magnet capacity in 2035 and every stage in 2044 in every seed, and halving permitting time
     raised magnet capacity in 2044 in every seed, beyond seed noise.)"""
@@ -148,12 +148,10 @@ def check_mine_alone_noise(seeds: tuple[int, ...]) -> None:
             more = (floor[year][:, stage[name]] > base[year][:, stage[name]]).sum()
             assert more >= most, (year, name, base[year][:, stage[name]], floor[year][:, stage[name]])
     magnet_2044 = list(base[2044][:, magnet])
-    other = [lesson("mine_alone", s, changed(FASTER_PERMITS)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
-    gain = np.subtract(other, magnet_2044)  # halving permitting time: "up or down, within seed noise"
-    assert within_seed_noise(magnet_2044, other) and (gain > 0).any() and (gain < 0).any(), (FASTER_PERMITS, magnet_2044, other)
-    other = [lesson("mine_alone", s, changed(ONE_STEP_FASTER)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
-    gain = np.subtract(other, magnet_2044)  # one slider step: "up in every seed, by less than the seeds differ"
-    assert (gain > 0).all() and gain.max() < max(magnet_2044) - min(magnet_2044), (ONE_STEP_FASTER, magnet_2044, other)
+    for faster in (FASTER_PERMITS, ONE_STEP_FASTER):  # halving, and one slider step: "raises it in every seed"
+        other = [lesson("mine_alone", s, changed(faster)).yearly("capacity_t", 2044)[W, magnet] for s in seeds]
+        gain = np.subtract(other, magnet_2044)
+        assert (gain > 0).all(), (faster, magnet_2044, other)
 
 
 # --------------------------------------------------------------------------
@@ -222,25 +220,24 @@ def check_tiers(seed: int) -> None:
 
 
 def check_tiers_noise(seeds: tuple[int, ...]) -> None:
-    """The note: the magnet cost and price with and without tiers differ less than between seeds in 2030 and in 2044;
-    in 2030 with no direction across seeds (within seed noise); in 2044 a little lower with the tiers in every seed, by
-    less than half the spread between seeds. (The 2044 sign has moved with most changes of the market rules and the initial
-    world since the cost floors of 7.6: lower with the tiers in every seed since Lynas's plant started at its nameplate,
-    section 5 of docs/ODD.md, by 0.6-2.0 USD/kg in cost and 0.35-1.95 in price, seeds 1-5; in three seeds of five
-    before it; in every seed higher with the tiers just before Lynas's plant started at its 2015 run rate; lower in every
-    seed, by 1.5-4.5 USD/kg and beyond seed noise, before buyers moved off sold-out suppliers, 7.2. So the note gives
-    the 2044 gap's size against the spread between seeds, which has held throughout, and its sign as seen.)"""
+    """The note: the magnet cost and price with and without tiers, in 2030 and in 2044, end higher with the tiers in
+    some seeds and lower in others (within seed noise), each seed's gap less than the runs differ between seeds (over
+    both sets of runs). (The 2044 sign has moved with most changes of the market rules and the initial world since the
+    cost floors of 7.6: mixed since each idle plant drew its own scrapping count, 7.1 of docs/ODD.md, higher with the
+    tiers in three seeds of five, by 1.2-2.0 USD/kg, lower in two, by 1.6-5.3, seeds 1-5; lower in every seed, by
+    0.6-2.0 USD/kg, since Lynas's plant started at its nameplate, section 5; in three seeds of five before it; in every
+    seed higher with the tiers just before Lynas's plant started at its 2015 run rate; lower in every seed, by 1.5-4.5
+    USD/kg and beyond seed noise, before buyers moved off sold-out suppliers, 7.2. So the note gives the gap's size
+    against the spread between seeds and its sign as seen.)"""
     C, magnet = lesson("tiers", seeds[0]).b("china"), lesson("tiers", seeds[0]).s("magnet")
     for name in ("unit_cost_usd_per_kg", "price_usd_per_kg"):
         for year in (2030, 2044):
             base = [lesson("tiers", s).yearly(name, year)[C, magnet] for s in seeds]
             other = [lesson("tiers", s, changed({"china_policy": "coordinated_without_tiers"})).yearly(name, year)[C, magnet] for s in seeds]
             on, off = np.array(base), np.array(other)
-            spread = on.max() - on.min()  # "differ less than between seeds": every seed's gap against the seeds' spread
-            assert np.abs(off - on).max() < (1.0 if year == 2030 else 0.5) * spread, (year, name, base, other)
-            if year == 2030:
-                assert within_seed_noise(base, other), (year, name, base, other)  # "no direction across seeds"
-        assert (on < off).all(), (name, on, off)  # 2044: "a little lower with the tiers in every seed we tried"
+            spread = max(on.max(), off.max()) - min(on.min(), off.min())  # "less than the runs differ between seeds"
+            assert np.abs(off - on).max() < spread, (year, name, base, other)
+            assert within_seed_noise(base, other), (year, name, base, other)  # "higher in some seeds, lower in others"
 
 
 CHECKS = {"mine_alone": check_mine_alone, "export_control": check_export_control, "tiers": check_tiers}

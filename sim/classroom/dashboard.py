@@ -537,9 +537,9 @@ PRESETS: dict[str, dict[str, Any]] = {
             "self-sufficiency in 2035 in every seed we tried (1-5), capacity by more than seed noise. In most seeds "
             "(three to five of five) the West also has more separation in 2030 with it than without it in 2035, more "
             "metal and magnet capacity in 2035, and more capacity at each processing stage in 2044. Halving permitting "
-            "time moves Western magnet capacity in 2044 up or down (-11 to +20 kt a year): within seed noise. One step "
-            "of the permitting slider (0.75) raises it in every seed, by 2 to 14 kt a year, less than it differs "
-            "between seeds (58 to 77 kt a year). Compare runs of the same seed."
+            "time raises Western magnet capacity in 2044 in every seed, by 1 to 14 kt a year, and so does one step of "
+            "the permitting slider (0.75), by 1 to 16 kt a year, against 67 to 75 kt a year between seeds without "
+            "either. Compare runs of the same seed."
         ),
         "panels": ("chain", "timeline"),
         "compare": {
@@ -590,11 +590,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "try": "Set China's policy to coordinated_without_tiers and run the same seed again.",
         "noise": (
             "Chinese firms spend more on R&D with the tiers in every seed we tried (1-5), but it hardly shows in their "
-            "magnet costs and prices, which differ less than between seeds: in 2030 with no direction that holds "
-            "across seeds, and in 2044 a little lower with the tiers in every seed, by up to 2 dollars a kilo against "
-            "about 6 between seeds, small beside the fall every run shares: every Chinese firm learns and innovates "
-            "toward the same floor of materials and energy, and already deducts its R&D twice from taxable profit, "
-            "tiers or not."
+            "magnet costs and prices: in 2030 and in 2044 the same seed ends higher with the tiers in some seeds and "
+            "lower in others (within seed noise), in 2044 by 1 to 5 dollars a kilo either way, less than the runs "
+            "differ between seeds (25 to 31 dollars a kilo for the cost), and small beside the fall every run shares: "
+            "every Chinese firm learns and innovates toward the same floor of materials and energy, and already "
+            "deducts its R&D twice from taxable profit, tiers or not."
         ),
         "panels": ("pyramid", "prices"),
         "compare": {
