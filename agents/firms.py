@@ -484,7 +484,7 @@ def cash_cost(pop: FirmPopulation, T, fixed_cost_saved: float, target_utilisatio
     (fixed_cost_share x capex_musd_per_kt is M USD per kt of nameplate per year, i.e. USD per kg of nameplate)."""
     # the fixed part is the bloc-stage's: computed once on the (B, S) grid, in the order of the formula, and gathered
     # per row (the same operations on the same numbers as per row)
-    fixed = fixed_cost_saved * (T.fixed_cost_share * T.capex_musd_per_kt) / target_utilisation
+    fixed = fixed_cost_saved * T.fixed_cost_musd_per_kt / target_utilisation
     return pop.unit_cost_usd_per_kg + cell(fixed, pop.bloc, pop.stage)
 
 
@@ -584,7 +584,7 @@ def restart_funded(
     held = pop.working_capital[at]
     tie_up = np.maximum(working_capital_held(fin, revenue_q) - held, 0.0)
     room = (T.leverage_max[b] + pop.credit_bonus[at]) * (pop.book_assets[at] + pop.cip[at] + held + tie_up) - debt
-    fixed_q = cell(T.fixed_cost_share * T.capex_musd_per_kt, b, s) * cap / 1000.0 / 4.0
+    fixed_q = cell(T.fixed_cost_musd_per_kt, b, s) * cap / 1000.0 / 4.0
     interest_q = debt * np.maximum(T.interest_rate[b] - pop.interest_subsidy[at], 0.0) / 4.0
     if not with_margin:
         return cash + np.maximum(room, 0.0) >= tie_up + fixed_q + interest_q

@@ -95,6 +95,12 @@ class Tables:
     def S(self) -> int:
         return len(self.stages)
 
+    @property
+    def fixed_cost_musd_per_kt(self) -> np.ndarray:
+        """(B, S) a plant's fixed cost a year per kt of nameplate, M USD (= USD per kg of nameplate): fixed_cost_share x
+        capex_musd_per_kt, the product the accounts book (agents.kernels.account_rows) and the rules that foresee it read."""
+        return self.fixed_cost_share * self.capex_musd_per_kt
+
     def private_outside_state_groups(self, group: np.ndarray, state_owned: np.ndarray) -> np.ndarray:
         """Rows of private firms outside the state groups: not state-owned, and in no group or in a private one
         (world.groups.<g>.state_owned false: a listed maker's plant subsidiaries are private firms)."""
