@@ -285,6 +285,8 @@ class InvestmentConfig:
     brownfield_construction_factor: float = f(1.0, lo=0.0, hi=1.0)
     sellable_supply: bool = False  # investors count the bloc's supply at what it can sell: operating plants at their quality (a plant
     # still ramping up sells capacity x quality) and the committed pipeline at a new plant's quality; false: nameplate (the rule before)
+    priced_out_share: float = f(0.0, lo=0.0, hi=1.0)  # share of the final need the magnet price holds back (short-run response) that
+    # investors count as sales within reach at the magnet stage and, as derived demand, upstream (0: none, the rule before)
     entrant_technology_share: float = f(0.0, lo=0.0, hi=1.0)  # a new firm's plant starts with the process technology of its bloc-stage's
     # operating plants: innovation factor = (their capacity-weighted mean) ^ this; 0: factor 1, the technology of the start (the rule before)
 

@@ -16,6 +16,7 @@ import numpy as np
 from agents import investment as inv
 from agents.firms import Phase, processing_cost
 from sim.engine import contracts
+from sim.engine.demand import bloc_need, price_factor
 
 if TYPE_CHECKING:  # pragma: no cover
     from sim.engine.model import ChainModel
@@ -40,6 +41,11 @@ def expectations(model: ChainModel, supply: tuple[np.ndarray, np.ndarray, np.nda
     for b in range(1, B):
         world_ahead = world_ahead + np.interp(ahead, T.demand_years[b], T.demand_t_per_year[b])
     growth = world_ahead / max(now, 1e-9)
+    vol = mk.volatility()
+    rate = T.base_rate[:, None] + T.risk_premium[:, None] + T.volatility_premium[:, None] * vol
+    support = model.policy.capex_support()
+    # the price each stage settles at once the bloc's chain is built out: read by the sales within reach below
+    model.chain_normal = chain_long_run_price(model, input_price, rate, support) if model.world.investment.priced_out_share > 0 else None
     model.input_feed = input_feed(model, cap, committed) if model.world.investment.input_feasible_supply else None
     if model.world.investment.demand_based_expectations:
         util = expected_sales_share(model, cap, committed, growth, fed_nameplate(model, cap, committed))
@@ -55,9 +61,6 @@ def expectations(model: ChainModel, supply: tuple[np.ndarray, np.ndarray, np.nda
     home = domestic_sales_share(model, cap, committed) if pf.domestic_only.any() else None  # a floor on domestic sales alone
     util = floor_covered_utilisation(util, pf.investor_floor(), unit, model.world.markets.max_utilisation, home, pf.domestic_only)
     model.demand_growth = growth
-    vol = mk.volatility()
-    rate = T.base_rate[:, None] + T.risk_premium[:, None] + T.volatility_premium[:, None] * vol
-    support = model.policy.capex_support()
     # the market's price, before a state price floor lifts it: what private buyers' offtake contracts are struck against
     model.expected_market_price = expected_project_price(model, input_price, rate, support, (cap, committed))
     return inv.Expectations(
@@ -253,6 +256,41 @@ def long_run_price(model: ChainModel, input_price: np.ndarray, rate: np.ndarray,
     return T.input_per_t[None, :] * input_price + proc + per_year / w.markets.target_utilisation
 
 
+def chain_long_run_price(model: ChainModel, input_price: np.ndarray, rate: np.ndarray, support: np.ndarray | None) -> np.ndarray:
+    """(B, S) the long-run price (:func:`long_run_price`) of each stage once the stages above it are built out too: a
+    stage's input at the lesser of the price investors expect for it (``input_price``: what the bloc pays, imports
+    included) and the upstream stage's own chain long-run price (what a new upstream plant of the bloc needs), except
+    where a national output quota is in force upstream: that price keeps its rent (no capacity is licensed beyond it)."""
+    T = model.tables
+    base = long_run_price(model, np.zeros_like(input_price), rate, support)  # processing and capital charge, no input
+    out = base.copy()
+    quota = model.instruments.output_cap_t
+    for s in range(1, T.S):
+        upstream = np.minimum(out[:, s - 1], input_price[:, s])
+        if quota is not None:
+            upstream = np.where(np.isfinite(quota[:, s - 1]), input_price[:, s], upstream)
+        out[:, s] = base[:, s] + T.input_per_t[s] * upstream
+    return out
+
+
+def priced_out_demand(model: ChainModel) -> np.ndarray:
+    """(B,) t of magnets a quarter that investors count as the final need each bloc's buyers forgo at today's magnet price
+    but would buy at the magnet stage's chain long-run price p* (:func:`chain_long_run_price`):
+    ``investment.priced_out_share`` x need x (f(p*) / f(p) - 1), f the short-run price response of final demand
+    (sim.engine.demand.price_factor; substitution, which persists, is not counted); 0 where p* is not below the price
+    and with the share 0."""
+    T = model.tables
+    B, last = T.B, T.S - 1
+    if model.chain_normal is None or not model.demand.active:
+        return np.zeros(B)
+    D = model.world.demand
+    ratio = model.chain_normal[:, last] / T.reference_price_usd_per_kg[last]
+    at_normal = price_factor(ratio, D.short_run_elasticity, D.product_cost_share, D.product_demand_elasticity)
+    now = model.demand.price_factor
+    gain = np.maximum(np.divide(at_normal, now, out=np.ones(B), where=now > 0) - 1.0, 0.0)
+    return model.world.investment.priced_out_share * bloc_need(model.buyers, B) * gain
+
+
 def expected_project_price(
     model: ChainModel, input_price: np.ndarray, rate: np.ndarray, support: np.ndarray | None, supply: tuple[np.ndarray, np.ndarray] | None = None
 ) -> np.ndarray:
@@ -374,6 +412,8 @@ def sales_within_reach(model: ChainModel, nameplate: np.ndarray | None = None, w
         out[:, s] += np.bincount(sup_bloc, weights=pop.orders_t[cl.suppliers], minlength=B)
         unmet = np.bincount(cl.class_bloc, weights=cl.unmet, minlength=B)
         out[:, s] += unmet
+        if s == T.S - 1 and model.chain_normal is not None:  # the final need the price holds back
+            out[:, s] += priced_out_demand(model)
         if B > 1:  # other blocs' unmet demand: an export opportunity, split equally among the blocs that could serve it,
             # as far as export licences (the exporter's own controls) let it through
             lic = model.markets.licensed_share(s, np.arange(B))  # (buyer bloc, exporter bloc) or None
@@ -400,6 +440,8 @@ def derived_demand(model: ChainModel) -> np.ndarray:
     share = model.world.investment.derived_demand_share
     if share > 0 and (T.S - 1) in model.last_clearing:
         unmet_magnets = final_unmet(model)[0]
+        if model.chain_normal is not None:  # and the final need the price holds back
+            unmet_magnets = unmet_magnets + priced_out_demand(model)
         per_magnet = T.magnet_eq_per_t[T.S - 1] / T.magnet_eq_per_t  # (S,) t of stage-s product per t of magnet
         out[:, : T.S - 1] = share * unmet_magnets[:, None] * per_magnet[None, : T.S - 1]
     return out
