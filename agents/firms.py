@@ -807,6 +807,17 @@ def load_kernels(T, fin) -> None:
     )  # fmt: skip
     knowledge = np.zeros(0)  # the innovation effort (innovate)
     kernels.innovation_effort_rows(e.phase, e.rd_spend, e.region, 1, e.group, 0, np.zeros(0), 0.0, 1.0, -1.0, 1.0, knowledge, knowledge, knowledge)
+    none_rows = np.zeros(0, dtype=np.intp)
+    flags, w = np.zeros(0, dtype=np.bool_), np.zeros(0)  # the national world's exits (sim.engine.national.market.enter_and_exit)
+    kernels.exit_test_rows(e.phase, e.cash, e.book_assets, e.cip, e.working_capital, e.debt, e.neg_equity_quarters, 1, w, flags, w)
+    kernels.exit_pick_rows(e.phase, flags, w, w, 0.0, 1.0, none_rows)
+    grid, table = np.zeros((0, 0)), np.zeros((5, 0, 0, 2))  # the projects' phases (agents.investment.advance_projects)
+    kernels.advance_project_rows(
+        0, e.phase, e.bloc, e.stage, e.proj_phase, e.proj_remaining_q, e.proj_nameplate_t, e.proj_rampup_q, e.proj_added_t,
+        e.proj_wait_q, e.proj_greenfield, e.proj_u, e.capacity_t, e.book_assets, e.cip, e.plant_life_left, e.quality, e.qualified,
+        e.niche_start_step, e.employees, table, z, grid, grid, grid, np.zeros(0, dtype=np.bool_), z,
+        np.zeros((5, 0), dtype=np.int64), np.zeros(5, dtype=np.int64),
+    )  # fmt: skip
     tiers, key = np.zeros((len(kernels.TIER_SUMS), len(Tier))), np.zeros((len(kernels.TIER_SUMS), 1))  # the policy recorder's
     no = np.zeros(0, dtype=bool)
     kernels.tier_sum_rows(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agents import kernels
 from agents.firms import CELL_ROWS, FirmPopulation, Phase, ProjectPhase, cell
 
 MILESTONES = ("permitting", "financing", "construction_complete", "ramped_up", "qualified")  # event kinds of advance_projects
@@ -176,43 +177,57 @@ def start_projects(pop: FirmPopulation, rows: np.ndarray, T, rng: np.random.Gene
 def advance_projects(
     pop: FirmPopulation, T, step: int, permit_factor: np.ndarray | None = None, permit_cap_years: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
-    """Count down timed phases, bring ramp-up capacity on line, move finished phases on.
+    """Count down timed phases, bring ramp-up capacity on line (:func:`ramp_up`), move finished phases on (planning to
+    :func:`start_permitting`, permitting to :func:`reach_gate`, then :func:`complete_construction`,
+    :func:`complete_rampup` and :func:`complete_qualification`), pass by pass so that zero-length phases pass straight
+    through.
 
-    Returns the rows reaching each milestone this quarter (for the event log).
+    Returns the rows reaching each milestone this quarter (for the event log). Every row on its own, in one compiled
+    pass (agents.kernels.advance_project_rows: the formulas of those functions in their order; tests/test_kernels.py
+    checks its numbers bit for bit against the array code it replaced).
     """
-    milestones: dict[str, list[np.ndarray]] = {k: [] for k in MILESTONES}
-    # only rows with a project move (ascending, as a mask's rows): no row starts a project here and none exits
-    act = np.flatnonzero((pop.proj_phase != ProjectPhase.NONE) & pop.alive)
-    ph = pop.proj_phase[act]
-    is_timed = IS_TIMED[ph]
-    pop.proj_remaining_q[act[is_timed]] -= 1.0
-    ramp_up(pop, act)
-    rows, done = act, is_timed & (pop.proj_remaining_q[act] <= 0)  # the countdown and ramp-up move no row's phase
-    for _ in range(len(TIMED) + 1):  # zero-length phases pass straight through
-        at = np.flatnonzero(done)
-        if not len(at):
-            break
-        # rows whose phase ended (before this pass), by phase: ascending, as a mask's rows
-        rows_done, ph_done = rows[at], ph[at]
-        present = np.zeros(len(IS_TIMED), dtype=bool)
-        present[ph_done] = True
-        none = rows_done[:0]
-        ended = {phase: rows_done[ph_done == phase] if present[phase] else none for phase in TIMED}
-        moves = (
-            ("permitting", ProjectPhase.PLANNING, lambda r: start_permitting(pop, r, T, permit_factor, permit_cap_years)),
-            ("financing", ProjectPhase.PERMITTING, lambda r: reach_gate(pop, r)),
-            ("construction_complete", ProjectPhase.CONSTRUCTION, lambda r: complete_construction(pop, r, T, step)),
-            ("ramped_up", ProjectPhase.RAMPUP, lambda r: complete_rampup(pop, r, T)),
-            ("qualified", ProjectPhase.QUALIFICATION, lambda r: complete_qualification(pop, r)),
-        )
-        for milestone, phase, move in moves:  # in this order; a phase no row ended is not called (nothing to move)
-            r = ended[phase]
-            milestones[milestone].append(move(r) if len(r) else r)
-        # a move changes its own rows only: the rows that moved this pass are the only ones whose phase can end in the next
-        rows = rows_done
-        ph = pop.proj_phase[rows]
-        done = IS_TIMED[ph] & (pop.proj_remaining_q[rows] <= 0)
-    return {k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for k, v in milestones.items()}
+    n = len(pop)
+    milestones = np.empty((len(MILESTONES), n), dtype=np.int64)
+    counts = np.zeros(len(MILESTONES), dtype=np.int64)
+    empty = np.zeros((0, 0))  # no permit factor or cap (a (B, S) table where given)
+    kernels.advance_project_rows(
+        int(step),
+        pop.phase,
+        pop.bloc,
+        pop.stage,
+        pop.proj_phase,
+        pop.proj_remaining_q,
+        pop.proj_nameplate_t,
+        pop.proj_rampup_q,
+        pop.proj_added_t,
+        pop.proj_wait_q,
+        pop.proj_greenfield,
+        pop.proj_u,
+        pop.capacity_t,
+        pop.book_assets,
+        pop.cip,
+        pop.plant_life_left,
+        pop.quality,
+        pop.qualified,
+        pop.niche_start_step,
+        pop.employees,
+        phase_table(T),
+        np.ascontiguousarray(T.brownfield_factor, dtype=np.float64),
+        empty if permit_factor is None else np.ascontiguousarray(permit_factor, dtype=np.float64),
+        empty if permit_cap_years is None else np.ascontiguousarray(permit_cap_years, dtype=np.float64),
+        np.ascontiguousarray(T.new_plant_quality, dtype=np.float64),
+        np.ascontiguousarray(T.qualification, dtype=np.bool_),
+        np.ascontiguousarray(T.employees_per_kt, dtype=np.float64),
+        milestones,
+        counts,
+    )
+    return {k: milestones[j, : counts[j]].copy() for j, k in enumerate(MILESTONES)}
+
+
+def phase_table(T) -> np.ndarray:
+    """(5, B, S, 2) the duration ranges of the timed phases (TIMED, in order: a phase's row is its column of proj_u),
+    as agents.kernels.advance_project_rows reads them."""
+    return np.ascontiguousarray(np.stack([phase_ranges(T, ph) for ph in TIMED]), dtype=np.float64)
 
 
 def ramp_up(pop: FirmPopulation, rows: np.ndarray | None = None) -> None:

@@ -538,6 +538,205 @@ def innovation_effort_rows(
 
 
 @numba.njit(cache=True, nogil=True)
+def exit_test_rows(phase, cash, book_assets, cip, working_capital, debt, neg_q, neg_limit, exit_w, failing, w):
+    """sim.engine.national.market.enter_and_exit's tests on every row (see there): a live row's quarters in negative
+    equity (cash + book assets + construction in progress + working capital - debt below 0) count one more, others
+    are 0; ``failing``: live and insolvent (cash below -1e-9) or in negative equity ``neg_limit`` quarters or more;
+    ``w``: the row's exit weight (``exit_w``) where live, else 0. Returns the live rows' number."""
+    live = 0
+    for i in range(len(phase)):
+        alive = phase[i] != EXITED
+        equity = cash[i] + book_assets[i]
+        equity += cip[i]
+        equity += working_capital[i]
+        equity -= debt[i]
+        if alive and equity < 0:
+            neg_q[i] = neg_q[i] + 1
+        else:
+            neg_q[i] = 0
+        failing[i] = alive and (cash[i] < -1e-9 or neg_q[i] >= neg_limit)
+        w[i] = exit_w[i] if alive else 0.0
+        if alive:
+            live += 1
+    return live
+
+
+@numba.njit(cache=True, nogil=True)
+def exit_pick_rows(phase, failing, w, u, rate, mean_w, out):
+    """sim.engine.national.market.enter_and_exit's exits: the rows failing or closed for reasons outside the model (live,
+    with the uniform ``u`` below a quarter of the hazard min(``rate`` x ``w`` / ``mean_w``, 0.5)), written into ``out``
+    ascending; returns how many."""
+    k = 0
+    for i in range(len(phase)):
+        hazard = _min((rate * w[i]) / mean_w, 0.5)
+        if failing[i] or (phase[i] != EXITED and u[i] < hazard / 4.0):
+            out[k] = i
+            k += 1
+    return k
+
+
+PLANNING, PERMITTING, FINANCING, RAMPUP, QUALIFICATION = 1, 2, 3, 5, 6  # agents.firms.ProjectPhase (CONSTRUCTION above)
+PROJECT = 0  # agents.firms.Phase.PROJECT: a greenfield project, no output yet
+
+
+@numba.njit(inline="always")
+def _timed(ph) -> bool:
+    """Whether a project phase counts down (agents.investment.TIMED: all but none and the finance gate)."""
+    return ph != NONE and ph != FINANCING
+
+
+@numba.njit(inline="always")
+def _phase_quarters(i, ph, k, bloc, stage, ranges, proj_u, greenfield, brownfield_factor, permit_factor, permit_cap):
+    """agents.investment.phase_quarters for row ``i`` and timed phase ``ph`` (``k``: its index in TIMED, its range's
+    row in ``ranges`` and its uniform's column), in that function's order: lo + (hi - lo) x u, an expansion's planning,
+    permitting and construction times ``brownfield_factor``, permitting times the permit factor and at most the permit
+    cap (where given: not empty), x 4, rounded half to even as numpy's round."""
+    b = bloc[i]
+    s = stage[i]
+    lo = ranges[k, b, s, 0]
+    hi = ranges[k, b, s, 1]
+    hi -= lo
+    hi *= proj_u[i, k]
+    years = lo + hi
+    if k <= 2 and not greenfield[i]:
+        years = brownfield_factor[k] * years
+    if ph == PERMITTING:
+        if permit_factor.size:
+            years = permit_factor[b, s] * years
+        if permit_cap.size:
+            years = _min(years, permit_cap[b, s])
+    years *= 4.0
+    return np.rint(years)
+
+
+@numba.njit(cache=True, nogil=True)
+def advance_project_rows(
+    step,
+    phase,
+    bloc,
+    stage,
+    proj_phase,
+    proj_remaining_q,
+    proj_nameplate_t,
+    proj_rampup_q,
+    proj_added_t,
+    proj_wait_q,
+    proj_greenfield,
+    proj_u,
+    capacity_t,
+    book_assets,
+    cip,
+    plant_life_left,
+    quality,
+    qualified,
+    niche_start_step,
+    employees,
+    ranges,
+    brownfield_factor,
+    permit_factor,
+    permit_cap,
+    new_plant_quality,
+    qualification,
+    employees_per_kt,
+    milestones,
+    counts,
+):
+    """agents.investment.advance_projects on every row (see there and the moves it calls, whose formulas these are, in
+    their order): the live rows with a project count their timed phase down and bring ramp-up capacity on line; then,
+    pass by pass (zero-length phases pass straight through), the rows whose phase ended move on. Writes the rows
+    reaching each milestone (agents.investment.MILESTONES, in that order) into ``milestones`` (5, rows), pass by pass and
+    ascending within a pass, as the array code concatenates them, and their numbers into ``counts``."""
+    n = len(phase)
+    rows = np.empty(n, dtype=np.int64)
+    m = 0
+    for i in range(n):
+        ph = proj_phase[i]
+        if ph == NONE or phase[i] == EXITED:
+            continue
+        if _timed(ph):
+            proj_remaining_q[i] -= 1.0
+        if ph == RAMPUP:
+            add = _min(proj_nameplate_t[i] / _max(proj_rampup_q[i], 1.0), proj_nameplate_t[i] - proj_added_t[i])
+            capacity_t[i] += add
+            proj_added_t[i] += add
+        if _timed(ph) and proj_remaining_q[i] <= 0:
+            rows[m] = i
+            m += 1
+    for k in range(5):
+        counts[k] = 0
+    for _ in range(6):
+        if m == 0:
+            break
+        for j in range(m):
+            i = rows[j]
+            ph = proj_phase[i]
+            if ph == PLANNING:  # start_permitting
+                proj_phase[i] = PERMITTING
+                proj_remaining_q[i] = _phase_quarters(
+                    i, PERMITTING, 1, bloc, stage, ranges, proj_u, proj_greenfield, brownfield_factor, permit_factor, permit_cap
+                )
+                k = 0
+            elif ph == PERMITTING:  # reach_gate
+                proj_phase[i] = FINANCING
+                proj_wait_q[i] = 0.0
+                k = 1
+            elif ph == CONSTRUCTION:  # complete_construction
+                proj_phase[i] = RAMPUP
+                book = book_assets[i]
+                new = cip[i]
+                total = book + new
+                life = 1.0
+                if total > 0:
+                    life = book * plant_life_left[i]
+                    life += new
+                    life /= total
+                plant_life_left[i] = life
+                book_assets[i] = total
+                cip[i] = 0.0
+                q = _phase_quarters(i, RAMPUP, 3, bloc, stage, ranges, proj_u, proj_greenfield, brownfield_factor, permit_factor, permit_cap)
+                proj_rampup_q[i] = _max(q, 1.0)
+                proj_remaining_q[i] = q
+                if proj_greenfield[i]:
+                    phase[i] = OPERATING
+                    quality[i] = new_plant_quality[bloc[i], stage[i]]
+                    qualified[i] = not qualification[stage[i]]
+                    niche_start_step[i] = step
+                add = _min(proj_nameplate_t[i] / proj_rampup_q[i], proj_nameplate_t[i])
+                capacity_t[i] += add
+                proj_added_t[i] = add
+                staff = employees_per_kt[stage[i]] * capacity_t[i]
+                employees[i] = _max(staff / 1000.0, 5.0)
+                k = 2
+            elif ph == RAMPUP:  # complete_rampup
+                rest = proj_nameplate_t[i] - proj_added_t[i]
+                capacity_t[i] += _max(rest, 0.0)
+                proj_added_t[i] = proj_nameplate_t[i]
+                staff = employees_per_kt[stage[i]] * capacity_t[i]
+                employees[i] = _max(staff / 1000.0, 5.0)
+                if proj_greenfield[i] and qualification[stage[i]] and not qualified[i]:
+                    proj_phase[i] = QUALIFICATION
+                    proj_remaining_q[i] = _phase_quarters(
+                        i, QUALIFICATION, 4, bloc, stage, ranges, proj_u, proj_greenfield, brownfield_factor, permit_factor, permit_cap
+                    )
+                else:
+                    proj_phase[i] = NONE
+                k = 3
+            else:  # QUALIFICATION: complete_qualification
+                qualified[i] = True
+                proj_phase[i] = NONE
+                k = 4
+            milestones[k, counts[k]] = i
+            counts[k] += 1
+        nxt = 0  # a move changes its own row only: the rows that moved are the only ones whose phase can end next
+        for j in range(m):
+            i = rows[j]
+            if _timed(proj_phase[i]) and proj_remaining_q[i] <= 0:
+                rows[nxt] = i
+                nxt += 1
+        m = nxt
+
+
+@numba.njit(cache=True, nogil=True)
 def benefit_rows(
     here,
     stage,

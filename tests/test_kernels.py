@@ -690,3 +690,130 @@ def test_benefits_kernel_gives_the_array_formulas_numbers(world, seed, variant):
         assert {k: repr(v) for k, v in gov.fiscal_q.items()} == {k: repr(v) for k, v in twin_gov.fiscal_q.items()}
         assert {k: repr(v) for k, v in gov.fiscal.items()} == {k: repr(v) for k, v in twin_gov.fiscal.items()}
         assert gov.fiscal_q["grants"] > 0 and gov.fiscal_q["tax_expenditure"] > 0
+
+
+def advance_projects_reference(pop, T, step, permit_factor=None, permit_cap_years=None) -> dict[str, np.ndarray]:
+    """agents.investment.advance_projects in numpy array code (as written before the kernel): the countdown and the
+    ramp-up on the rows with a project, then the moves of agents.investment pass by pass, phase by phase."""
+    from agents import investment as inv
+
+    milestones = {k: [] for k in inv.MILESTONES}
+    act = np.flatnonzero((pop.proj_phase != ProjectPhase.NONE) & pop.alive)
+    ph = pop.proj_phase[act]
+    is_timed = inv.IS_TIMED[ph]
+    pop.proj_remaining_q[act[is_timed]] -= 1.0
+    inv.ramp_up(pop, act)
+    rows, done = act, is_timed & (pop.proj_remaining_q[act] <= 0)
+    for _ in range(len(inv.TIMED) + 1):
+        at = np.flatnonzero(done)
+        if not len(at):
+            break
+        rows_done, ph_done = rows[at], ph[at]
+        ended = {phase: rows_done[ph_done == phase] for phase in inv.TIMED}
+        moves = (
+            ("permitting", ProjectPhase.PLANNING, lambda r: inv.start_permitting(pop, r, T, permit_factor, permit_cap_years)),
+            ("financing", ProjectPhase.PERMITTING, lambda r: inv.reach_gate(pop, r)),
+            ("construction_complete", ProjectPhase.CONSTRUCTION, lambda r: inv.complete_construction(pop, r, T, step)),
+            ("ramped_up", ProjectPhase.RAMPUP, lambda r: inv.complete_rampup(pop, r, T)),
+            ("qualified", ProjectPhase.QUALIFICATION, lambda r: inv.complete_qualification(pop, r)),
+        )
+        for milestone, phase, move in moves:
+            r = ended[phase]
+            milestones[milestone].append(move(r) if len(r) else r)
+        rows = rows_done
+        ph = pop.proj_phase[rows]
+        done = inv.IS_TIMED[ph] & (pop.proj_remaining_q[rows] <= 0)
+    return {k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for k, v in milestones.items()}
+
+
+@pytest.mark.parametrize("seed, permits", [(1, False), (2, True), (3, True), (4, False)])
+def test_project_kernel_gives_the_array_formulas_numbers(T, seed, permits):
+    """Projects in every phase (some at their last quarter, some phases of zero length so that rows pass several
+    phases in one quarter), greenfield and expansions, qualified or not, exited rows, with and without the permit
+    factor and cap: every column bit for bit and the milestones' rows in the same order."""
+    from agents import investment as inv
+
+    rng = np.random.default_rng(seed)
+    n = 4000
+    T = copy.deepcopy(T)
+    for name in ("planning_years", "permitting_years", "construction_years", "rampup_years", "qualification_years"):
+        table = getattr(T, name)
+        zero = rng.random(table.shape[:2]) < 0.3  # phases of no length in some cells: rows pass through them
+        table[zero] = 0.0
+        table[..., 1] += rng.random(table.shape[:2]) * 0.5  # ranges with odd ends (rounding at .5 quarters too)
+    pop = population(T, rng, n)
+    pop.proj_phase[:] = rng.integers(0, 7, n)
+    pop.proj_remaining_q[:] = rng.integers(0, 3, n) - 0.5 * (rng.random(n) < 0.1)
+    pop.proj_nameplate_t[:] = rng.random(n) * 500.0
+    pop.proj_added_t[:] = pop.proj_nameplate_t * rng.random(n) * (rng.random(n) < 0.7)
+    pop.proj_rampup_q[:] = rng.integers(0, 6, n) + 0.5 * (rng.random(n) < 0.1)
+    pop.proj_wait_q[:] = rng.integers(0, 4, n)
+    pop.proj_greenfield[:] = rng.random(n) < 0.5
+    pop.proj_u[:] = rng.random((n, 5))
+    pop.proj_u[rng.random(n) < 0.05] = 0.5
+    pop.capacity_t[:] = rng.random(n) * 1000.0 * (rng.random(n) < 0.8)
+    pop.qualified[:] = rng.random(n) < 0.5
+    pop.quality[:] = rng.random(n)
+    pop.cip[rng.random(n) < 0.1] = 0.0
+    pop.book_assets[rng.random(n) < 0.05] = 0.0
+    factor = cap = None
+    if permits:
+        factor = rng.random((T.B, T.S)) * 2.0
+        cap = np.where(rng.random((T.B, T.S)) < 0.5, rng.random((T.B, T.S)) * 3.0, np.inf)
+    ref = copy.deepcopy(pop)
+    want = advance_projects_reference(ref, T, 17, factor, cap)
+    got = inv.advance_projects(pop, T, 17, factor, cap)
+    assert list(got) == list(want)
+    for k in want:
+        assert got[k].dtype == want[k].dtype and got[k].tobytes() == want[k].tobytes(), k
+    for name in pop._data:  # the columns as the rules read them (a deep copy's views are its own arrays)
+        assert getattr(pop, name).tobytes() == getattr(ref, name).tobytes(), name
+    assert all(len(want[k]) for k in inv.MILESTONES)  # every move was taken
+    assert len(np.intersect1d(want["permitting"], want["financing"])) > 0  # rows passed several phases in a quarter
+
+
+def exit_tests_reference(pop, fin, weights, hazard_per_year, u):
+    """sim.engine.national.market.enter_and_exit's tests in numpy array code (as written before the kernels), with the
+    rows' exit weights ``weights`` (market.exit_weights): returns (the exiting rows, the failing rows, the live rows'
+    number); the quarters in negative equity in place."""
+    alive = pop.alive
+    neg_q = pop.neg_equity_quarters
+    neg_q += 1
+    neg_q *= alive & (pop.equity < 0)
+    insolvent = alive & (pop.cash < -1e-9)
+    lasting = alive & (pop.neg_equity_quarters >= fin.exit_after_negative_equity_quarters)
+    w = np.where(alive, weights, 0.0)
+    hazard = np.minimum(hazard_per_year * w / max(w.sum() / max(alive.sum(), 1), 1e-12), 0.5)
+    closed = alive & (u < hazard / 4.0)
+    failing = insolvent | lasting
+    return np.flatnonzero(failing | closed), np.flatnonzero(failing), int(alive.sum())
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_exit_kernels_give_the_array_formulas_numbers(T, seed):
+    """Live and exited rows at negative, zero (-0.0 too) and positive equity and cash, some long in negative equity:
+    the quarters in negative equity, the failing rows and the exits bit for bit (the exit weights' sum as numpy adds it)."""
+    from agents import kernels
+
+    rng = np.random.default_rng(seed)
+    n = 6000
+    fin = fresh_config().world.finance
+    pop = population(T, rng, n)
+    pop.neg_equity_quarters[:] = rng.integers(0, fin.exit_after_negative_equity_quarters + 2, n)
+    pop.capacity_t[:] = rng.random(n) * 1000.0 * (rng.random(n) < 0.9)
+    pop.cash[rng.random(n) < 0.02] = -1e-9
+    weights = np.power(np.maximum(pop.capacity_t, 1e-6), -0.5)  # as market.exit_weights gives them
+    u = rng.random(n)
+    ref = copy.deepcopy(pop)
+    want_out, want_failing, want_live = exit_tests_reference(ref, fin, weights, 0.3, u)
+    failing, w = np.empty(n, dtype=np.bool_), np.empty(n)
+    live = kernels.exit_test_rows(
+        pop.phase, pop.cash, pop.book_assets, pop.cip, pop.working_capital, pop.debt, pop.neg_equity_quarters,
+        int(fin.exit_after_negative_equity_quarters), weights, failing, w,
+    )  # fmt: skip
+    out = np.empty(n, dtype=np.intp)
+    out = out[: kernels.exit_pick_rows(pop.phase, failing, w, u, 0.3, max(w.sum() / max(live, 1), 1e-12), out)]
+    assert live == want_live
+    assert out.tobytes() == want_out.tobytes() and np.flatnonzero(failing).tobytes() == want_failing.tobytes()
+    assert pop.neg_equity_quarters.tobytes() == ref.neg_equity_quarters.tobytes()
+    assert len(want_failing) > 0 and len(want_out) > len(want_failing)

@@ -236,19 +236,19 @@ def enter_and_exit(model: NationalModel) -> None:
     fin = model.finance
     q = model.quarter
     rng = model.streams["entry"]
-    alive = pop.alive
-    neg_q = pop.neg_equity_quarters  # in place, in its own type: one more quarter in negative equity, 0 elsewhere
-    neg_q += 1
-    neg_q *= alive & (pop.equity < 0)
-    insolvent = alive & (pop.cash < -1e-9)
-    lasting = alive & (pop.neg_equity_quarters >= fin.exit_after_negative_equity_quarters)
-    # the hazard falls with size (small firms close more often: Dunne, Roberts and Samuelson 1989; Evans 1987), its mean over
-    # live firms the configured rate
-    w = np.where(alive, exit_weights(pop, mk.exit_size_elasticity), 0.0)
-    hazard = np.minimum(mk.exit_hazard_per_year * w / max(w.sum() / max(alive.sum(), 1), 1e-12), 0.5)
-    closed = alive & (rng.random(len(pop)) < hazard / 4.0)
-    failing = insolvent | lasting
-    out = np.flatnonzero(failing | closed)
+    n = len(pop)
+    # one more quarter in negative equity (0 elsewhere), the failing rows (insolvent or lasting) and the live rows' exit
+    # weights in one compiled pass (agents.kernels.exit_test_rows); the hazard falls with size (small firms close more
+    # often: Dunne, Roberts and Samuelson 1989; Evans 1987), its mean over live firms the configured rate
+    failing, w = np.empty(n, dtype=np.bool_), np.empty(n)
+    weights = exit_weights(pop, mk.exit_size_elasticity)
+    live = kernels.exit_test_rows(
+        pop.phase, pop.cash, pop.book_assets, pop.cip, pop.working_capital, pop.debt, pop.neg_equity_quarters,
+        int(fin.exit_after_negative_equity_quarters), weights, failing, w,
+    )  # fmt: skip
+    mean_w = max(w.sum() / max(live, 1), 1e-12)
+    out = np.empty(n, dtype=np.intp)  # failing or closed, ascending (agents.kernels.exit_pick_rows)
+    out = out[: kernels.exit_pick_rows(pop.phase, failing, w, rng.random(n), float(mk.exit_hazard_per_year), mean_w, out)]
     if len(out):
         model.log_rows("exit", out, values=pop.capacity_t[out])
         if mk.sell_failed_plants:  # a failing firm's plant worth running passes to a new owner before the firm goes
@@ -261,7 +261,6 @@ def enter_and_exit(model: NationalModel) -> None:
         pop.potential_t[out] = 0.0
         pop.proj_phase[out] = ProjectPhase.NONE
         model.counters["exits"] += len(out)
-    live = int(alive.sum())
     k = int(rng.poisson(mk.entry_rate_per_year * live / 4.0))
     if k == 0:
         return
