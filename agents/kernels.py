@@ -273,7 +273,8 @@ def clear_niche_rows(niche, price, ref_price, cost, operating, cap, appeal, max_
     by the same weights, ``passes`` times. Writes output, orders and potential (a quarter's): orders are the
     first-choice orders, or with ``seen`` the demand the firm met, its sales plus its weight's share of the niche's
     demand left unserved (summed over the niche's firms: the niche's demand); returns (the offered capacity, the
-    sales) summed by niche, in row order as numpy's bincount adds them."""
+    sales, the operating capacity and the operating capacity x ``cost``: sim.engine.national.market.niche_cost's sums)
+    summed by niche, in row order as numpy's bincount adds them."""
     n = len(niche)
     m = len(demand)
     weight = np.zeros(n)
@@ -281,8 +282,13 @@ def clear_niche_rows(niche, price, ref_price, cost, operating, cap, appeal, max_
     sales = np.zeros(n)
     cap_sum = np.zeros(m)
     total = np.zeros(m)
+    live_cap = np.zeros(m)
+    live_cost = np.zeros(m)
     for i in range(n):
         j = max(niche[i], 0)
+        c = cap[i] if operating[i] else 0.0
+        live_cap[j] += c
+        live_cost[j] += c * cost[i]
         price_usd = price[j] * ref_price
         potential_t[i] = 0.0
         if operating[i] and cost[i] <= price_usd:
@@ -323,7 +329,7 @@ def clear_niche_rows(niche, price, ref_price, cost, operating, cap, appeal, max_
         if seen:
             w = weight[i] / total0[j] if total0[j] > 0 and cap[i] * max_util > 1e-12 else 0.0
             orders_t[i] = (sales[i] + w * left[j]) / 4.0
-    return cap_sum, sales_sum
+    return cap_sum, sales_sum, live_cap, live_cost
 
 
 @numba.njit(cache=True, nogil=True)

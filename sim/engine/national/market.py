@@ -77,7 +77,7 @@ def clear_niches(model: NationalModel) -> None:
     cost = pop.unit_cost_usd_per_kg
     cost[...] = processing_cost(pop, T)
     demand = niche_demand(model)
-    cap_offered, sold = kernels.clear_niche_rows(
+    cap_offered, sold, live_cap, live_cost = kernels.clear_niche_rows(
         pop.niche,
         model.price,
         float(T.reference_price_usd_per_kg[0]),
@@ -97,7 +97,9 @@ def clear_niches(model: NationalModel) -> None:
     ratio = np.divide(demand, normal, out=np.ones(n_niches), where=normal > 0)  # no supplier: no trade, the price stays
     target = np.power(np.clip(ratio, 0.25, 4.0), mk.price_flexibility)
     if mk.cost_pass_through > 0:  # the normal price follows the niche's unit cost (markup pricing on current cost)
-        target *= 1.0 + mk.cost_pass_through * (niche_cost(model, cost, model.niche_cost0) / model.niche_cost0 - 1.0)
+        # the niches' capacity-weighted unit cost (niche_cost), its sums taken in the clearing's pass
+        unit = np.divide(live_cost, live_cap, out=np.array(model.niche_cost0, dtype=float), where=live_cap > 0)
+        target *= 1.0 + mk.cost_pass_through * (unit / model.niche_cost0 - 1.0)
     if mk.shortage_pricing:  # buyers left unserved bid for the supply there is: at least the price that clears it
         np.maximum(target, clearing_price(model.price, demand, sold, mk.demand_elasticity), out=target)
     model.price = model.price + mk.price_adjustment * (target - model.price)
