@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents.firms import mothball, restart_funded, set_potential
-from sim.engine import contracts
+from sim.engine import contracts, market_kernels
 from sim.engine.entry_exit import draw_scrap_counts
 from sim.engine.markets import allocate
 
@@ -368,14 +368,22 @@ def _produce(model: ChainModel, clearings: dict[int, StageClearing]) -> None:
             pop.input_cost[rows] = inputs * cost_per_t[cls] / 1000.0
         orders = pop.orders_t[sup]
         ratio = np.divide(pop.output_t[sup], orders, out=np.zeros(len(sup)), where=orders > 0)
-        delivered = cl.alloc * ratio[None, :]
-        delivered_to_class = delivered.sum(axis=1)
-        scratch = np.multiply(delivered, cl.landed)  # (K, N) what each delivery cost, then the deliveries abroad
-        prev_cost_to_class = scratch.sum(axis=1)
-        abroad = cl.class_bloc[:, None] != pop.bloc[sup][None, :]
-        scratch.fill(0.0)
-        np.copyto(scratch, delivered, where=abroad)
-        pop.exported_t[sup] = scratch.sum(axis=0)
+        if len(sup) != 1:  # the same numbers in one compiled pass (market_kernels.deliver_rows)
+            delivered = np.empty_like(cl.alloc)
+            exported = np.empty(len(sup))
+            delivered_to_class, prev_cost_to_class = market_kernels.deliver_rows(
+                np.ascontiguousarray(cl.alloc), ratio, np.ascontiguousarray(cl.landed), cl.class_bloc, pop.bloc[sup], delivered, exported
+            )
+            pop.exported_t[sup] = exported
+        else:  # numpy sums a single column pairwise
+            delivered = cl.alloc * ratio[None, :]
+            delivered_to_class = delivered.sum(axis=1)
+            scratch = np.multiply(delivered, cl.landed)  # (K, N) what each delivery cost, then the deliveries abroad
+            prev_cost_to_class = scratch.sum(axis=1)
+            abroad = cl.class_bloc[:, None] != pop.bloc[sup][None, :]
+            scratch.fill(0.0)
+            np.copyto(scratch, delivered, where=abroad)
+            pop.exported_t[sup] = scratch.sum(axis=0)
         if cl.contracted is not None:  # contracted deliveries: their buyers pay the contract's floor where it is above the index
             under = cl.contracted * ratio[None, :]
             pop.contract_sold_t[sup] = under.sum(axis=0)

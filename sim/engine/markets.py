@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.engine import market_kernels
+
 
 @dataclass
 class Allocation:
@@ -147,12 +149,17 @@ def _resplit(w, want, avail, passes: int, tol: float = 1e-9):
     return w, None, None, None
 
 
-def _allocate(demand, avail, pref, rounds, supplier_bloc=None, caps=None, resplit_passes: int = 0) -> Allocation:
+def _allocate(demand, avail, pref, rounds, supplier_bloc=None, caps=None, resplit_passes: int = 0, compiled: bool = True) -> Allocation:
     """Logit shares, pro-rata rationing and re-offers; ``caps`` (K, B) limits what class k obtains from bloc b;
-    ``resplit_passes``: requests re-split off sold-out suppliers before each round (:func:`resplit_sold_out`)."""
+    ``resplit_passes``: requests re-split off sold-out suppliers before each round (:func:`resplit_sold_out`).
+    Without caps and with two suppliers or more, ``compiled``: the same numbers from one compiled loop
+    (sim.engine.market_kernels.allocate_rows); False: the array code below, which the kernel is checked against."""
     demand = np.asarray(demand, dtype=float)
-    remaining_avail = np.asarray(avail, dtype=float).copy()
     K, N = pref.shape
+    if compiled and caps is None and N > 1 and pref.dtype == np.float64:  # the same numbers in one compiled pass a step (market_kernels)
+        alloc, want = market_kernels.allocate_rows(demand, np.asarray(avail, dtype=float), np.ascontiguousarray(pref), rounds, resplit_passes, 1e-9)
+        return Allocation(alloc=alloc, unmet=want, capped=np.zeros(K))
+    remaining_avail = np.asarray(avail, dtype=float).copy()
     alloc = np.zeros((K, N))
     want = demand.copy()
     cap_left = None if caps is None else caps.astype(float).copy()

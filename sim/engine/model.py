@@ -21,7 +21,7 @@ from agents.buyers import Buyer
 from agents.firms import Firm, expire_patents, lapse_patents, load_kernels, patent_slot
 from scenarios.price_floor import PriceFloors
 from sim.config import Config
-from sim.engine import accounts, allocator, clearing, demand, entry_exit, investment, prices
+from sim.engine import accounts, allocator, clearing, demand, entry_exit, investment, market_kernels, prices
 from sim.engine.clearing import StageClearing
 from sim.engine.event_log import EventLog
 from sim.engine.instruments import Instruments
@@ -47,6 +47,7 @@ class ChainModel(mesa.Model):
         self.tables = T = build_tables(w)
         set_rd_deduction(T, cfg.policy)
         load_kernels(T, w.finance)
+        market_kernels.load()  # the stage markets' kernels, compiled or loaded now as the firm rules' are
         self.n_steps = cfg.years * 4
         streams = self.rng.spawn(len(STREAMS))
         self.streams = dict(zip(STREAMS, streams))
