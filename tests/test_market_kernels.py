@@ -51,6 +51,26 @@ def test_allocation_kernel_gives_the_array_codes_numbers(seed):
         assert fast.unmet.tobytes() == slow.unmet.tobytes()
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_capped_allocation_kernel_gives_the_array_codes_numbers(seed):
+    rng = np.random.default_rng(10 + seed)
+    for trial in range(300):
+        demand, avail, pref = _market(rng, trial)
+        K, N = pref.shape
+        B = int(rng.integers(1, 5))
+        bloc = rng.integers(0, B, N)
+        free = markets._allocate(demand, avail, pref, 4, resplit_passes=20, compiled=False).alloc
+        by_bloc = np.stack([free[:, bloc == b].sum(axis=1) for b in range(B)], axis=1)
+        licensed = np.where(rng.random((K, B)) < 0.5, rng.random((K, B)), 1.0)
+        licensed[rng.random((K, B)) < 0.1] = 0.0
+        caps = np.where(licensed < 1.0, licensed * by_bloc, np.inf)
+        rounds, passes = int(rng.integers(1, 6)), int(rng.choice([0, 1, 2, 20]))
+        fast = markets._allocate(demand, avail, pref, rounds, bloc, caps, passes)
+        slow = markets._allocate(demand, avail, pref, rounds, bloc, caps, passes, compiled=False)
+        assert fast.alloc.tobytes() == slow.alloc.tobytes()
+        assert fast.unmet.tobytes() == slow.unmet.tobytes()
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_delivery_kernel_gives_the_array_codes_numbers(seed):
     rng = np.random.default_rng(seed)

@@ -172,10 +172,34 @@ def _split(w, share, nr, want, rows, requested, fill, avail, nan_rows, plan):
 
 
 @numba.njit(cache=True, nogil=True)
-def allocate_rows(demand, avail, pref, rounds, passes, tol):
-    """sim.engine.markets._allocate without licence caps, for N >= 2 suppliers (see there): logit weights pref x the
-    supplier's output left, requests re-split off sold-out suppliers up to ``passes`` times (markets._resplit),
-    pro-rata rationing, ``rounds`` rounds. Returns (alloc (K, N), the demand left (K,))."""
+def _bloc_sums(row, bcols, bstart, plo, pln, pprog, pstart, buf, vals, out, in_order):
+    """``out[b]``: numpy's sum of the items of ``row`` at bloc b's columns (``bcols[bstart[b]:bstart[b + 1]]``, in
+    column order), as ``x[:, mask].sum(axis=1)`` gives it: a boolean mask's gather of two rows or more is laid out
+    column by column, and numpy then adds each row's items in order to 0.0 (``in_order``); of a single row it is a
+    plain row, summed pairwise by its count's plan (``pstart``: each bloc's offsets into the concatenated plans)."""
+    for b in range(len(out)):
+        a, z = bstart[b], bstart[b + 1]
+        if in_order:
+            acc = 0.0
+            for q in range(a, z):
+                acc += row[bcols[q]]
+            out[b] = acc
+            continue
+        for q in range(z - a):
+            buf[q] = row[bcols[a + q]]
+        lo = plo[pstart[b, 0] : pstart[b + 1, 0]]
+        ln = pln[pstart[b, 0] : pstart[b + 1, 0]]
+        prog = pprog[pstart[b, 1] : pstart[b + 1, 1]]
+        out[b] = 0.0 + planned_sum(buf, lo, ln, prog, vals)
+
+
+@numba.njit(cache=True, nogil=True)
+def allocate_rows(demand, avail, pref, rounds, passes, tol, supplier_bloc, caps, has_caps):
+    """sim.engine.markets._allocate for N >= 2 suppliers (see there): logit weights pref x the supplier's output left,
+    requests re-split off sold-out suppliers up to ``passes`` times (markets._resplit), pro-rata rationing, ``rounds``
+    rounds; with ``has_caps`` class k obtains at most ``caps[k, b]`` from the suppliers of bloc b (``supplier_bloc``),
+    what a licence refuses going in the same round to the blocs still open to the class. Returns (alloc (K, N), the
+    demand left (K,))."""
     K, N = pref.shape
     alloc = np.zeros((K, N))
     want = demand.copy()
@@ -190,6 +214,40 @@ def allocate_rows(demand, avail, pref, rounds, passes, tol):
     lim = 1.0 - tol
     lo, ln, prog = sum_plan(N)
     plan = (lo, ln, prog, np.empty(len(lo)))
+    # under caps: each bloc's columns in order, the plans of their counts, and scratch
+    B = caps.shape[1] if has_caps else 0
+    cap_left = caps.copy()
+    bstart = np.zeros(B + 1, dtype=np.intp)
+    bcols = np.empty(N if has_caps else 0, dtype=np.intp)
+    pstart = np.zeros((B + 1, 2), dtype=np.intp)
+    if has_caps:
+        for j in range(N):
+            bstart[supplier_bloc[j] + 1] += 1
+        for b in range(B):
+            bstart[b + 1] += bstart[b]
+        at = bstart[:B].copy()
+        for j in range(N):
+            b = supplier_bloc[j]
+            bcols[at[b]] = j
+            at[b] += 1
+        for b in range(B):
+            blo, _bln, bprog = sum_plan(bstart[b + 1] - bstart[b])
+            pstart[b + 1, 0] = pstart[b, 0] + len(blo)
+            pstart[b + 1, 1] = pstart[b, 1] + len(bprog)
+    plo = np.empty(pstart[B, 0], dtype=np.intp)
+    pln = np.empty(pstart[B, 0], dtype=np.intp)
+    pprog = np.empty(pstart[B, 1], dtype=np.intp)
+    for b in range(B):
+        blo, bln, bprog = sum_plan(bstart[b + 1] - bstart[b])
+        plo[pstart[b, 0] : pstart[b + 1, 0]] = blo
+        pln[pstart[b, 0] : pstart[b + 1, 0]] = bln
+        pprog[pstart[b, 1] : pstart[b + 1, 1]] = bprog
+    gbuf = np.empty(N)
+    gvals = np.empty(len(lo) + 1)
+    by_bloc = np.empty(B)
+    scale = np.empty(B)
+    excess = np.empty(B)
+    open_w = np.empty(N)
     for _r in range(rounds):
         if pairwise_sum(want) <= 1e-12 or 0.0 + planned_sum(rem, lo, ln, prog, plan[3]) <= 1e-12:
             break
@@ -202,6 +260,10 @@ def allocate_rows(demand, avail, pref, rounds, passes, tol):
             r = rows[i]
             for j in range(N):
                 w[i, j] = pref[r, j] * rem[j]
+            if has_caps:  # a class whose licence is used up no longer considers that bloc
+                for j in range(N):
+                    if not (cap_left[r, supplier_bloc[j]] > 1e-12):
+                        w[i, j] = 0.0
         split = False
         for p in range(passes):
             any_nan = _split(w, share, nr, want, rows, requested, fill, rem, False, plan)
@@ -245,6 +307,31 @@ def allocate_rows(demand, avail, pref, rounds, passes, tol):
                         w[i, j] = 0.0
         if not split:
             _split(w, share, nr, want, rows, requested, fill, rem, True, plan)
+        if has_caps:  # scaled to the licence; what it refuses goes to the blocs still open to the class
+            for i in range(nr):
+                r = rows[i]
+                _bloc_sums(share[i], bcols, bstart, plo, pln, pprog, pstart, gbuf, gvals, by_bloc, nr > 1)
+                for b in range(B):
+                    cl = cap_left[r, b]
+                    x = by_bloc[b]
+                    scale[b] = _min(x, cl) / x if x > 0 else 1.0
+                    excess[b] = _max(x - cl, 0.0)
+                ex_sum = pairwise_sum(excess)
+                for j in range(N):
+                    open_w[j] = 0.0 if excess[supplier_bloc[j]] > 1e-12 else w[i, j]
+                open_tot = 0.0 + planned_sum(open_w, lo, ln, prog, plan[3])
+                for j in range(N):
+                    d = share[i, j] * scale[supplier_bloc[j]]
+                    add = (open_w[j] / open_tot) * ex_sum if open_tot > 0 else 0.0 * ex_sum
+                    share[i, j] = d + add
+            for j in range(N):
+                requested[j] = 0.0
+            for i in range(nr):
+                for j in range(N):
+                    requested[j] += share[i, j]
+            for j in range(N):
+                f = rem[j] / requested[j] if requested[j] > rem[j] else 1.0
+                fill[j] = _min(f, 1.0)
         for j in range(N):
             got_col[j] = 0.0
         for i in range(nr):
@@ -259,6 +346,12 @@ def allocate_rows(demand, avail, pref, rounds, passes, tol):
         for i in range(nr):
             r = rows[i]
             want[r] = _max(want[r] - (0.0 + planned_sum(share[i], lo, ln, prog, plan[3])), 0.0)
+        if has_caps:
+            for i in range(nr):
+                r = rows[i]
+                _bloc_sums(share[i], bcols, bstart, plo, pln, pprog, pstart, gbuf, gvals, by_bloc, nr > 1)
+                for b in range(B):
+                    cap_left[r, b] = _max(cap_left[r, b] - by_bloc[b], 0.0)
     return alloc, want
 
 
@@ -290,6 +383,7 @@ def deliver_rows(alloc, ratio, landed, class_bloc, supplier_bloc, delivered, exp
 
 def load() -> None:
     """Compile the kernels (the first time on a machine) or load them from their cache, on empty inputs."""
-    allocate_rows(np.zeros(1), np.zeros(2), np.zeros((1, 2)), 1, 1, 1e-9)
+    sb = np.zeros(2, dtype=np.int16)
+    allocate_rows(np.zeros(1), np.zeros(2), np.zeros((1, 2)), 1, 1, 1e-9, sb, np.zeros((1, 1)), False)
     z = np.zeros((1, 2))
     deliver_rows(z, np.zeros(2), z, np.zeros(1, dtype=np.int64), np.zeros(2, dtype=np.int16), np.zeros((1, 2)), np.zeros(2))

@@ -149,15 +149,29 @@ def _resplit(w, want, avail, passes: int, tol: float = 1e-9):
     return w, None, None, None
 
 
+_NO_BLOC, _NO_CAPS = np.zeros(0, dtype=np.int16), np.zeros((1, 1))  # the compiled allocation's arguments without caps
+
+
 def _allocate(demand, avail, pref, rounds, supplier_bloc=None, caps=None, resplit_passes: int = 0, compiled: bool = True) -> Allocation:
     """Logit shares, pro-rata rationing and re-offers; ``caps`` (K, B) limits what class k obtains from bloc b;
     ``resplit_passes``: requests re-split off sold-out suppliers before each round (:func:`resplit_sold_out`).
-    Without caps and with two suppliers or more, ``compiled``: the same numbers from one compiled loop
+    With two suppliers or more, ``compiled``: the same numbers from one compiled loop
     (sim.engine.market_kernels.allocate_rows); False: the array code below, which the kernel is checked against."""
     demand = np.asarray(demand, dtype=float)
     K, N = pref.shape
-    if compiled and caps is None and N > 1 and pref.dtype == np.float64:  # the same numbers in one compiled pass a step (market_kernels)
-        alloc, want = market_kernels.allocate_rows(demand, np.asarray(avail, dtype=float), np.ascontiguousarray(pref), rounds, resplit_passes, 1e-9)
+    if compiled and N > 1 and pref.dtype == np.float64:  # the same numbers in one compiled loop (market_kernels)
+        has_caps = caps is not None
+        alloc, want = market_kernels.allocate_rows(
+            demand,
+            np.asarray(avail, dtype=float),
+            np.ascontiguousarray(pref),
+            rounds,
+            resplit_passes,
+            1e-9,
+            np.ascontiguousarray(supplier_bloc, dtype=np.int16) if has_caps else _NO_BLOC,
+            np.array(caps, dtype=float) if has_caps else _NO_CAPS,
+            has_caps,
+        )
         return Allocation(alloc=alloc, unmet=want, capped=np.zeros(K))
     remaining_avail = np.asarray(avail, dtype=float).copy()
     alloc = np.zeros((K, N))
