@@ -96,3 +96,40 @@ def test_delivery_kernel_gives_the_array_codes_numbers(seed):
         scratch.fill(0.0)
         np.copyto(scratch, want, where=abroad)
         assert exported.tobytes() == scratch.sum(axis=0).tobytes()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_block_sums_kernel_gives_the_array_codes_numbers(seed):
+    rng = np.random.default_rng(20 + seed)
+    for trial in range(200):
+        K, N = int(rng.integers(1, 14)), int(rng.integers(0, 3000 if trial % 10 == 0 else 300))
+        B = int(rng.integers(1, 5))
+        x = rng.random((K, N)) * 10 ** rng.uniform(-5, 5, (K, N))
+        x[rng.random((K, N)) < 0.2] = 0.0
+        class_bloc, supplier_bloc = rng.integers(0, B, K), rng.integers(0, B, N).astype(np.int16)
+        out = np.zeros((B, B))
+        market_kernels.block_sums(x, class_bloc, supplier_bloc, B, out)
+        # the array code sim.engine.metrics.trade_series used before the kernel
+        row_order = np.argsort(class_bloc, kind="stable")
+        col_order = np.argsort(supplier_bloc, kind="stable")
+        grouped = np.take(x[row_order], col_order, axis=1)
+        row_edge = np.concatenate(([0], np.cumsum(np.bincount(class_bloc, minlength=B))))
+        col_edge = np.concatenate(([0], np.cumsum(np.bincount(supplier_bloc, minlength=B))))
+        for b in range(B):
+            for c in range(B):
+                q = np.ascontiguousarray(grouped[row_edge[b] : row_edge[b + 1], col_edge[c] : col_edge[c + 1]]).sum()
+                assert out[b, c].tobytes() == q.tobytes()
+
+
+def test_bloc_deliveries_kernel_gives_the_array_codes_numbers():
+    rng = np.random.default_rng(30)
+    for trial in range(300):
+        K, N, B = int(rng.integers(1, 14)), int(rng.integers(2, 3000 if trial % 10 == 0 else 300)), int(rng.integers(1, 5))
+        x = rng.random((K, N)) * 10 ** rng.uniform(-5, 5, (K, N))
+        x[rng.random((K, N)) < 0.2] = 0.0
+        class_bloc, supplier_bloc = rng.integers(0, B, K), rng.integers(0, B, N).astype(np.int16)
+        for b in range(B):
+            to_bloc, by_origin = market_kernels.bloc_deliveries(x, class_bloc, b, supplier_bloc, B)
+            want = x[class_bloc == b].sum(axis=0)
+            assert to_bloc.tobytes() == want.tobytes()
+            assert by_origin.tobytes() == np.bincount(supplier_bloc, weights=want, minlength=B).tobytes()

@@ -49,14 +49,32 @@ class StageClearing:
     # (None: none; scenarios.price_floor.PriceFloors.reserve_home)
     home_first: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     _to_bloc: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # delivered_to_bloc, once computed
+    _by_origin: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # delivered_by_origin, once computed
 
     def delivered_to_bloc(self, b: int) -> np.ndarray:
         """(N,) tonnes each supplier delivered to bloc b's classes this quarter: the rows of ``delivered`` of those
-        classes summed (numpy's sum over the first axis), computed once for its readers (sim.engine.security, and the
-        investors' sales within reach, sim.engine.investment); ``delivered`` is set once (:func:`_produce`)."""
+        classes summed (numpy's sum over the first axis), computed once for its readers; ``delivered`` is set once
+        (:func:`_produce`)."""
         got = self._to_bloc.get(b)
         if got is None:
-            got = self._to_bloc[b] = self.delivered[self.class_bloc == b].sum(axis=0)
+            if len(self.suppliers) > 1:  # the same numbers, compiled (market_kernels.bloc_deliveries)
+                got, _ = market_kernels.bloc_deliveries(self.delivered, self.class_bloc, b, np.zeros(len(self.suppliers), dtype=np.int16), 1)
+            else:  # numpy sums a single column pairwise
+                got = self.delivered[self.class_bloc == b].sum(axis=0)
+            self._to_bloc[b] = got
+        return got
+
+    def delivered_by_origin(self, b: int, supplier_bloc: np.ndarray, n_blocs: int) -> np.ndarray:
+        """(n_blocs,) tonnes bloc b's classes received this quarter from each bloc's suppliers (``supplier_bloc``: the
+        suppliers' blocs): :meth:`delivered_to_bloc` summed by origin as numpy's bincount adds it, computed once for
+        its readers (sim.engine.security, and the investors' sales within reach, sim.engine.investment)."""
+        got = self._by_origin.get(b)
+        if got is None:
+            if len(self.suppliers) > 1 and b not in self._to_bloc:
+                self._to_bloc[b], got = market_kernels.bloc_deliveries(self.delivered, self.class_bloc, b, supplier_bloc, n_blocs)
+            else:
+                got = np.bincount(supplier_bloc, weights=self.delivered_to_bloc(b), minlength=n_blocs)
+            self._by_origin[b] = got
         return got
 
 

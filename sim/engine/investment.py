@@ -422,7 +422,7 @@ def sales_within_reach(model: ChainModel, nameplate: np.ndarray | None = None, w
             out[:, s] += (unmet[:, None] * reach).sum(axis=0) / (B - 1)
         if pmax > 0 and cl.delivered is not None:
             for b in range(B):
-                got = np.bincount(sup_bloc, weights=cl.delivered_to_bloc(b), minlength=B)
+                got = cl.delivered_by_origin(b, sup_bloc, B)
                 at_risk = np.minimum(prem[b] / pmax, 1.0)
                 at_risk[b] = 0.0
                 out[b, s] += (got * at_risk).sum()

@@ -381,9 +381,67 @@ def deliver_rows(alloc, ratio, landed, class_bloc, supplier_bloc, delivered, exp
     return to_class, cost
 
 
+@numba.njit(cache=True, nogil=True)
+def block_sums(x, row_bloc, col_bloc, n_blocs, out):
+    """``out[b, c]``: numpy's sum of the (K, N) ``x``'s items of the rows of bloc b (``row_bloc``) and the columns of
+    bloc c (``col_bloc``), as ``np.ascontiguousarray(block).sum()`` gives it for the block copied whole with rows
+    and columns each in their own order (sim.engine.metrics.trade_series): 0.0 plus the pairwise sum of its items in
+    row-major order."""
+    K, N = x.shape
+    rstart = np.zeros(n_blocs + 1, dtype=np.intp)
+    cstart = np.zeros(n_blocs + 1, dtype=np.intp)
+    for k in range(K):
+        rstart[row_bloc[k] + 1] += 1
+    for j in range(N):
+        cstart[col_bloc[j] + 1] += 1
+    for b in range(n_blocs):
+        rstart[b + 1] += rstart[b]
+        cstart[b + 1] += cstart[b]
+    rows = np.empty(K, dtype=np.intp)
+    cols = np.empty(N, dtype=np.intp)
+    at = rstart[:n_blocs].copy()
+    for k in range(K):
+        rows[at[row_bloc[k]]] = k
+        at[row_bloc[k]] += 1
+    at = cstart[:n_blocs].copy()
+    for j in range(N):
+        cols[at[col_bloc[j]]] = j
+        at[col_bloc[j]] += 1
+    buf = np.empty(K * N)
+    for b in range(n_blocs):
+        for c in range(n_blocs):
+            m = 0
+            for q in range(rstart[b], rstart[b + 1]):
+                r = rows[q]
+                for t in range(cstart[c], cstart[c + 1]):
+                    buf[m] = x[r, cols[t]]
+                    m += 1
+            lo, ln, prog = sum_plan(m)
+            out[b, c] = 0.0 + planned_sum(buf, lo, ln, prog, np.empty(len(lo)))
+
+
+@numba.njit(cache=True, nogil=True)
+def bloc_deliveries(delivered, class_bloc, b, supplier_bloc, n_blocs):
+    """What bloc b's classes received at a stage, for N >= 2 suppliers: (N,) tonnes from each supplier, the rows of
+    ``delivered`` of those classes added in row order to 0.0 (numpy's ``delivered[class_bloc == b].sum(axis=0)``),
+    and (n_blocs,) those tonnes by the supplier's bloc, added in supplier order (numpy's bincount)."""
+    K, N = delivered.shape
+    to_bloc = np.zeros(N)
+    for k in range(K):
+        if class_bloc[k] == b:
+            for j in range(N):
+                to_bloc[j] += delivered[k, j]
+    by_origin = np.zeros(n_blocs)
+    for j in range(N):
+        by_origin[supplier_bloc[j]] += to_bloc[j]
+    return to_bloc, by_origin
+
+
 def load() -> None:
     """Compile the kernels (the first time on a machine) or load them from their cache, on empty inputs."""
     sb = np.zeros(2, dtype=np.int16)
     allocate_rows(np.zeros(1), np.zeros(2), np.zeros((1, 2)), 1, 1, 1e-9, sb, np.zeros((1, 1)), False)
     z = np.zeros((1, 2))
+    bloc_deliveries(z, np.zeros(1, dtype=np.int64), 0, np.zeros(2, dtype=np.int16), 1)
+    block_sums(z, np.zeros(1, dtype=np.int64), np.zeros(2, dtype=np.int16), 1, np.zeros((1, 1)))
     deliver_rows(z, np.zeros(2), z, np.zeros(1, dtype=np.int64), np.zeros(2, dtype=np.int16), np.zeros((1, 2)), np.zeros(2))

@@ -14,6 +14,7 @@ import pandas as pd
 
 from agents import kernels
 from agents.firms import Phase, Tier
+from sim.engine import market_kernels
 from sim.engine.demand import bloc_need
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -227,17 +228,13 @@ def trade_series(m: "ChainModel") -> tuple[dict[str, np.ndarray], np.ndarray]:
         demand[:, s] = np.bincount(cl.class_bloc, weights=cl.demand, minlength=B)
         delivered[:, s] = np.bincount(cl.class_bloc, weights=cl.delivered_to_class, minlength=B)
         sup_bloc = pop.bloc[cl.suppliers]
-        # the deliveries with classes grouped by bloc and suppliers by bloc, each group in its own order, so that the
-        # (buyer bloc b, supplier bloc c) block is a slice: copied whole, it holds the elements a mask of b's classes
-        # and c's suppliers picks, in the same order, and so has the same sum (numpy sums a whole array pairwise)
-        row_order = np.argsort(cl.class_bloc, kind="stable")
-        col_order = np.argsort(sup_bloc, kind="stable")
-        grouped = np.take(cl.delivered[row_order], col_order, axis=1)
-        row_edge = np.concatenate(([0], np.cumsum(np.bincount(cl.class_bloc, minlength=B))))
-        col_edge = np.concatenate(([0], np.cumsum(np.bincount(sup_bloc, minlength=B))))
+        # the (buyer bloc b, supplier bloc c) blocks of the deliveries, classes and suppliers each in their own order,
+        # each summed whole as numpy sums an array (pairwise), in one compiled pass (sim.engine.market_kernels)
+        by_blocs = np.zeros((B, B))
+        market_kernels.block_sums(np.ascontiguousarray(cl.delivered), cl.class_bloc, sup_bloc, B, by_blocs)
         for b in range(B):
             for c in range(B):
-                q = np.ascontiguousarray(grouped[row_edge[b] : row_edge[b + 1], col_edge[c] : col_edge[c + 1]]).sum()
+                q = by_blocs[b, c]
                 trade_t[c, b, s] = q
                 if b != c:
                     imports[b, s] += q

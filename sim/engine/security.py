@@ -58,7 +58,7 @@ class SecurityPremium:
                 if wanted <= 1e-9 or cl.delivered is None:
                     continue
                 short = max(wanted - cl.delivered_to_class[kb].sum(), 0.0) / wanted
-                got = np.bincount(sup_bloc, weights=cl.delivered_to_bloc(b), minlength=B)
+                got = cl.delivered_by_origin(b, sup_bloc, B)
                 imported = got.sum() - got[b]
                 if short <= 0 or imported <= 1e-9:
                     continue
