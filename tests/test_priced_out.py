@@ -45,7 +45,7 @@ def _model(share: float) -> ChainModel:
     return m
 
 
-def _rates(m: ChainModel) -> np.ndarray:
+def _rates() -> np.ndarray:
     return T.base_rate[:, None] + T.risk_premium[:, None] + np.zeros((T.B, T.S))
 
 
@@ -53,7 +53,7 @@ def test_the_chain_long_run_price_takes_the_cheaper_of_the_input_price_and_build
     """Mining: its long-run price. Each stage below: its processing and capital charge plus input_per_t x the lesser
     of the input price investors expect and the upstream stage's chain long-run price."""
     m = _model(1.0)
-    rate = _rates(m)
+    rate = _rates()
     base = investment.long_run_price(m, np.zeros((T.B, T.S)), rate, None)
     for level in (0.01, 1e6):  # imports cheaper than any new upstream plant; inputs dearer than building them
         chain = investment.chain_long_run_price(m, np.full((T.B, T.S), level), rate, None)
@@ -71,7 +71,7 @@ def test_an_output_quota_upstream_keeps_the_input_price():
     """Where a national output quota is in force at the stage above, its price keeps its rent: the input counts at the
     price investors expect, however far above a new plant's long-run price."""
     m = _model(1.0)
-    rate = _rates(m)
+    rate = _rates()
     dear = np.full((T.B, T.S), 1e6)
     free = investment.chain_long_run_price(m, dear, rate, None)
     m.instruments.output_cap_t = np.full((T.B, T.S), np.inf)

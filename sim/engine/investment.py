@@ -394,7 +394,8 @@ def with_netback(price: np.ndarray, normal: np.ndarray, input_price: np.ndarray,
 
 def sales_within_reach(model: ChainModel, nameplate: np.ndarray | None = None, with_unfed: bool = True) -> np.ndarray:
     """(B, S) tonnes a quarter a bloc's producers can expect to sell at each stage: the orders placed on them, the
-    unmet demand of the bloc's own buyers, an equal share (1 / (B - 1)) of the other blocs' unmet demand (times the
+    unmet demand of the bloc's own buyers (at the magnet stage with the final need the price holds back,
+    :func:`priced_out_demand`, where ``investment.priced_out_share`` is set), an equal share (1 / (B - 1)) of the other blocs' unmet demand (times the
     licensed share of its exports there under an export control), at upstream stages ``investment.derived_demand_share``
     of the bloc's final buyers' unmet magnets in the stage's product (investors see the chain's demand through a
     downstream shortage, before downstream plants exist to order from them), and the
@@ -433,8 +434,9 @@ def sales_within_reach(model: ChainModel, nameplate: np.ndarray | None = None, w
 
 
 def derived_demand(model: ChainModel) -> np.ndarray:
-    """(B, S) t a quarter: ``investment.derived_demand_share`` of the bloc's final buyers' unmet magnets in each upstream
-    stage's product (none at the magnet stage; zeros before the first clearing of magnets or with the share 0)."""
+    """(B, S) t a quarter: ``investment.derived_demand_share`` of the bloc's final buyers' unmet magnets (and of the final
+    need the price holds back, :func:`priced_out_demand`, where counted) in each upstream stage's product (none at the
+    magnet stage; zeros before the first clearing of magnets or with the share 0)."""
     T = model.tables
     out = np.zeros((T.B, T.S))
     share = model.world.investment.derived_demand_share
