@@ -75,6 +75,7 @@ DOCUMENTED_SERIES = [
     "price_usd_per_kg",
     "paid_price_usd_per_kg",
     "unit_cost_usd_per_kg",
+    "long_run_price_usd_per_kg",
     "utilisation",
     "firms",
     "firms_in_project",

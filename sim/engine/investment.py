@@ -529,6 +529,8 @@ def do_investment(model: ChainModel) -> None:
     supply = supply_now(model)  # the firms' capacity and pipeline after the projects' advance; unchanged until the gate
     E = expectations(model, supply)
     model.investor_view = E  # read later this quarter by entry_exit.sell_plants (a plant's value to a buyer)
+    # what a typical new plant needs at the input prices investors expect: recorded (the time series' long-run price)
+    model.long_run_price = long_run_price(model, E.input_price, E.discount_rate, E.capex_support)
     # the profitability index is read at the gate and by busy operating firms without a project (choose_expansions);
     # it is computed for those rows only (each row's own numbers), NaN elsewhere (never read)
     busy = pop.orders_t >= w.investment.min_own_utilisation * pop.capacity_t / 4.0

@@ -35,6 +35,7 @@ SERIES = (
     "price_usd_per_kg",
     "paid_price_usd_per_kg",
     "unit_cost_usd_per_kg",
+    "long_run_price_usd_per_kg",
     "utilisation",
     "price_at_bound",
     "firms",
@@ -254,13 +255,15 @@ def trade_series(m: "ChainModel") -> tuple[dict[str, np.ndarray], np.ndarray]:
 
 def price_series(m: "ChainModel", sums: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Price indices, prices paid, output-weighted unit cost (over every firm that produced in the quarter, as the
-    output of :func:`firm_sums`), utilisation (empty where the bloc-stage's plants offered nothing this quarter: the smoothed
+    output of :func:`firm_sums`), the long-run price a new plant needs (sim.engine.investment.long_run_price, as the
+    quarter's investors saw it), utilisation (empty where the bloc-stage's plants offered nothing this quarter: the smoothed
     value the price rule keeps describes the last quarter they did) and the clip bound the index ended at."""
     wsum, output_t = sums["unit_cost_x_output"], sums["output_t"]
     return {
         "price_usd_per_kg": m.markets.price.copy(),
         "paid_price_usd_per_kg": m.paid_price.copy(),
         "unit_cost_usd_per_kg": np.divide(wsum, output_t, out=np.full(output_t.shape, np.nan), where=output_t > 0),
+        "long_run_price_usd_per_kg": m.long_run_price.copy(),
         "utilisation": np.where(m.offered_t > 1e-9, m.utilisation, np.nan),
         "price_at_bound": m.markets.price_at_bound.copy(),
     }

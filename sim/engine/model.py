@@ -64,6 +64,7 @@ class ChainModel(mesa.Model):
         self.sales_smoothed: np.ndarray | None = None  # (B, S) the smoothed part of sales_expected (investment.unfed_need_at_once)
         self.demand_growth = np.ones((T.B, T.S))  # world final demand over the lead time / now (sim.engine.investment)
         self.output_cap_in_force: np.ndarray | None = None  # (B, S) national output caps the markets cleared under, t/yr (clearing._offer)
+        self.long_run_price = np.full((T.B, T.S), np.nan)  # (B, S) a new plant's break-even price, USD/kg (do_investment)
         self.chain_normal: np.ndarray | None = None  # (B, S) long-run prices, chain built out, USD/kg (investment.chain_long_run_price)
         self.input_feed: tuple[np.ndarray, np.ndarray] | None = None  # (B, S) feed and sellable output, t/yr (sim.engine.investment.input_feed)
         self.expected_market_price: np.ndarray | None = None  # (B, S) investors' price before state floors (sim.engine.investment)
