@@ -800,6 +800,7 @@ def load_kernels(T, fin) -> None:
     kernels.clear_niche_rows(empty.niche, none, 1.0, none, no_rows, none, none, 1.0, none, 1, none, none, none, False)
     e, z = empty, np.zeros(0)  # the supply sums (ChainModel.supply), with the population's column types
     kernels.supply_rows(e.bloc, e.stage, 1, e.phase, e.capacity_t, e.proj_phase, e.proj_nameplate_t, e.proj_added_t, z, z, z)
+    kernels.quality_capacity_rows(e.bloc, e.stage, 1, e.phase, e.quality, e.capacity_t, z)  # (investment.quality_capacity)
     sums = np.zeros((len(kernels.FIRM_SUMS), 1))  # the recorder's sums (sim.engine.metrics.firm_sums)
     kernels.firm_sum_rows(
         e.bloc, e.stage, 1, e.phase, e.exit_step, 0, e.mothballed, e.proj_phase, e.capacity_t, e.proj_nameplate_t, e.proj_added_t,

@@ -359,6 +359,16 @@ def supply_rows(bloc, stage, n_stages, phase, capacity_t, proj_phase, proj_namep
                 committed[c] += left
 
 
+@numba.njit(cache=True, nogil=True)
+def quality_capacity_rows(bloc, stage, n_stages, phase, quality, capacity_t, out):
+    """sim.engine.investment.quality_capacity's (bloc, stage) sum in one pass over the rows: ``out`` += quality x
+    nameplate of the operating rows, added in row order as numpy's bincount adds it (the same numbers bit for bit;
+    the array code selected the rows, multiplied and summed in three passes more). ``out`` starts as given (zeros)."""
+    for i in range(len(bloc)):
+        if phase[i] == OPERATING:
+            out[bloc[i] * n_stages + stage[i]] += quality[i] * capacity_t[i]
+
+
 #: the rows of :func:`firm_sum_rows`' output, in order (sim.engine.metrics.firm_series, price_series)
 FIRM_SUMS = (
     "capacity_t",

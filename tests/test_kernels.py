@@ -817,3 +817,25 @@ def test_exit_kernels_give_the_array_formulas_numbers(T, seed):
     assert out.tobytes() == want_out.tobytes() and np.flatnonzero(failing).tobytes() == want_failing.tobytes()
     assert pop.neg_equity_quarters.tobytes() == ref.neg_equity_quarters.tobytes()
     assert len(want_failing) > 0 and len(want_out) > len(want_failing)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_quality_capacity_kernel_gives_the_array_formulas_numbers(T, seed):
+    """sim.engine.investment.quality_capacity as the array code summed it (the operating rows' quality x nameplate,
+    a bincount by bloc and stage): every phase, exited rows, -0.0 and values whose sums depend on the order of
+    addition, bit for bit."""
+    from agents import kernels
+
+    rng = np.random.default_rng(seed)
+    n = 5000
+    pop = population(T, rng, n)
+    pop.phase[:] = rng.choice([Phase.PROJECT, Phase.OPERATING, Phase.EXITED], n, p=[0.2, 0.7, 0.1])
+    pop.capacity_t[:] = rng.random(n) * 1e4 * (rng.random(n) < 0.9)
+    pop.capacity_t[rng.random(n) < 0.05] = -0.0
+    pop.quality[:] = np.where(rng.random(n) < 0.3, 1.0, rng.random(n))
+    here = pop.operating & pop.alive
+    want = T.bs_sum(pop.bloc[here], pop.stage[here], pop.quality[here] * pop.capacity_t[here])
+    got = np.zeros(T.B * T.S)
+    kernels.quality_capacity_rows(pop.bloc, pop.stage, T.S, pop.phase, pop.quality, pop.capacity_t, got)
+    assert got.reshape(T.B, T.S).tobytes() == want.tobytes()
+    assert got.sum() > 0

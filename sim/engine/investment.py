@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents import investment as inv
+from agents import kernels
 from agents.firms import Phase, processing_cost
 from sim.engine import contracts
 from sim.engine.demand import bloc_need, price_factor
@@ -145,10 +146,12 @@ def sellable(model: ChainModel, cap: np.ndarray, pipe: np.ndarray, committed: np
 
 
 def quality_capacity(model: ChainModel) -> np.ndarray:
-    """(B, S) nameplate x quality of the operating plants (mothballed ones too), t/yr: what they make in specification."""
+    """(B, S) nameplate x quality of the operating plants (mothballed ones too), t/yr: what they make in specification.
+    One pass over the rows (agents.kernels.quality_capacity_rows: the bincount sums of the array code, bit for bit)."""
     T, pop = model.tables, model.pop
-    here = pop.operating & pop.alive
-    return T.bs_sum(pop.bloc[here], pop.stage[here], pop.quality[here] * pop.capacity_t[here])
+    out = np.zeros(T.B * T.S)
+    kernels.quality_capacity_rows(pop.bloc, pop.stage, T.S, pop.phase, pop.quality, pop.capacity_t, out)
+    return out.reshape(T.B, T.S)
 
 
 def mean_quality(model: ChainModel, cap: np.ndarray) -> np.ndarray:
