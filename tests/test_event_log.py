@@ -77,3 +77,26 @@ def test_frame_is_the_table_a_name_per_event_gives_bit_for_bit():
         assert list(got.dtypes) == list(want.dtypes)
         pd.testing.assert_frame_equal(got, want, check_exact=True)
         assert (pd.util.hash_pandas_object(got).to_numpy() == pd.util.hash_pandas_object(want).to_numpy()).all()
+
+
+def test_logged_rows_keep_their_numbers_and_reads_between_additions_see_every_event():
+    """A call's events are kept as the arrays it gathered: later changes to the population or to the values passed
+    leave the logged numbers as they were; the columns read between additions hold every event so far, in order; and
+    the table (read from the kept arrays) is the one the columns give."""
+    clock = SimpleNamespace(q=2)
+    log = EventLog(now=lambda: clock.q)
+    pop = SimpleNamespace(firm_id=np.array([10, 11, 12]), bloc=np.array([0, 1, 1], dtype=np.int16), stage=np.array([2, 3, 3], dtype=np.int8))
+    values = np.array([1.5, 2.5])
+    log.add_rows("fid", np.array([2, 0]), pop, values=values)
+    values[:] = -1.0
+    pop.firm_id[:] = 99
+    assert log.firm_id == [12, 10] and log.value == [1.5, 2.5] and log.kind == ["fid", "fid"]
+    log.add("exit", 12, 1, 3, "insolvent", 7.0)
+    clock.q = 3
+    log.add_rows("entry", np.array([1]), pop)
+    assert log.quarter == [2, 2, 2, 3] and log.firm_id == [12, 10, 12, 99] and log.count("fid") == 2 and len(log) == 4
+    assert [type(v) for v in log[0]] == [int, str, int, int, int, str, float]
+    df = log.frame(["china", "west"], ["mining", "separation", "metal", "magnet"], 2015.0)
+    assert df["firm_id"].tolist() == log.firm_id and df["quarter_index"].tolist() == log.quarter and df["kind"].tolist() == log.kind
+    assert df["value"].tolist()[:3] == [1.5, 2.5, 7.0] and math.isnan(df["value"].iloc[3])
+    assert df["bloc"].tolist() == ["west", "china", "west", "west"] and df["detail"].tolist() == ["", "", "insolvent", ""]

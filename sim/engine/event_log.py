@@ -37,30 +37,30 @@ COLUMNS = Event._fields
 
 
 class EventLog:
-    """Events in named columns (growing lists); ``now`` gives the quarter being simulated."""
+    """Events in named columns; ``now`` gives the quarter being simulated.
+
+    Each call's events are kept as one chunk (a firm row's fields as the arrays the call gathered, not Python objects):
+    the columns (``kind``, ``firm_id``, ...) are lists of the events in order, built from the chunks when first read
+    after an addition, and the table (:meth:`frame`) and the counts (:meth:`count`, ``len``) are read from the chunks
+    directly. The same events and numbers as lists grown call by call, without a Python object per field and event
+    in the quarter's loop."""
 
     def __init__(self, now: Callable[[], int]):
         self.now = now
-        self.quarter: list[int] = []
-        self.kind: list[str] = []
-        self.firm_id: list[int] = []
-        self.bloc: list[int] = []
-        self.stage: list[int] = []
-        self.detail: list[str] = []
-        self.value: list[float] = []
+        # one per call, in order: (count, quarter, kind, firm ids, blocs, stages, detail, values or None)
+        self._chunks: list[tuple] = []
+        self._n = 0
+        self._lists: dict[str, list] = {c: [] for c in COLUMNS}
+        self._listed = 0  # chunks already in self._lists
 
     def add(
         self, kind: str, firm_id: int = -1, bloc: int = -1, stage: int = -1, detail: str = "", value: float = NAN, quarter: int | None = None
     ) -> None:
         """One event; ``quarter`` defaults to the quarter being simulated (at least 0: events scheduled
         between quarters pass the quarter they first act in)."""
-        self.quarter.append(max(self.now(), 0) if quarter is None else quarter)
-        self.kind.append(kind)
-        self.firm_id.append(int(firm_id))
-        self.bloc.append(int(bloc))
-        self.stage.append(int(stage))
-        self.detail.append(detail)
-        self.value.append(float(value))
+        q = max(self.now(), 0) if quarter is None else quarter
+        self._chunks.append((1, q, kind, [int(firm_id)], [int(bloc)], [int(stage)], detail, [float(value)]))
+        self._n += 1
 
     def add_rows(
         self, kind: str, rows: np.ndarray, pop: FirmPopulation, detail: str = "", values: np.ndarray | None = None, quarter: int | None = None
@@ -70,17 +70,60 @@ class EventLog:
         n = len(rows)
         if n == 0:
             return
-        self.quarter.extend([self.now() if quarter is None else quarter] * n)
-        self.kind.extend([kind] * n)
-        self.firm_id.extend(pop.firm_id[rows].tolist())
-        self.bloc.extend(pop.bloc[rows].tolist())
-        self.stage.extend(pop.stage[rows].tolist())
-        self.detail.extend([detail] * n)
-        self.value.extend(np.asarray(values, dtype=float).tolist() if values is not None else [NAN] * n)
+        q = self.now() if quarter is None else quarter
+        # the gathers are copies (rows index the columns), and the values are copied: later changes to either leave
+        # the logged numbers as they were
+        vals = None if values is None else np.array(values, dtype=float)
+        self._chunks.append((n, q, kind, pop.firm_id[rows], pop.bloc[rows], pop.stage[rows], detail, vals))
+        self._n += n
+
+    def _listed_columns(self) -> dict[str, list]:
+        """The columns as lists, the chunks added since the last read appended to them in order."""
+        if self._listed < len(self._chunks):
+            cols = self._lists
+            quarter, kind, firm_id, bloc, stage, detail, value = (cols[c] for c in COLUMNS)
+            for n, q, k, f, b, s, d, v in self._chunks[self._listed :]:
+                quarter.extend([q] * n)
+                kind.extend([k] * n)
+                firm_id.extend(f if isinstance(f, list) else f.tolist())
+                bloc.extend(b if isinstance(b, list) else b.tolist())
+                stage.extend(s if isinstance(s, list) else s.tolist())
+                detail.extend([d] * n)
+                value.extend([NAN] * n if v is None else v if isinstance(v, list) else v.tolist())
+            self._listed = len(self._chunks)
+        return self._lists
+
+    @property
+    def quarter(self) -> list[int]:
+        return self._listed_columns()["quarter"]
+
+    @property
+    def kind(self) -> list[str]:
+        return self._listed_columns()["kind"]
+
+    @property
+    def firm_id(self) -> list[int]:
+        return self._listed_columns()["firm_id"]
+
+    @property
+    def bloc(self) -> list[int]:
+        return self._listed_columns()["bloc"]
+
+    @property
+    def stage(self) -> list[int]:
+        return self._listed_columns()["stage"]
+
+    @property
+    def detail(self) -> list[str]:
+        return self._listed_columns()["detail"]
+
+    @property
+    def value(self) -> list[float]:
+        return self._listed_columns()["value"]
 
     # ------------------------------------------------------------------ reading
     def __len__(self) -> int:
-        return len(self.kind)
+        return self._n
 
     def __iter__(self) -> Iterator[Event]:
         return map(Event._make, zip(*(getattr(self, c) for c in COLUMNS)))
@@ -116,32 +159,41 @@ class EventLog:
 
     def count(self, kind: str) -> int:
         """Number of events of one kind."""
-        return self.kind.count(kind)
+        return sum(c[0] for c in self._chunks if c[2] == kind)
 
     def frame(self, blocs: list[str], stages: list[str], start_year: float) -> pd.DataFrame:
         """The log as a table (events.parquet): quarter_index, time (fractional year), kind, firm_id,
         bloc and stage names (None: none), detail, value."""
-        if not self.kind:  # no events: every column empty, as pandas types empty lists
+        if not self._n:  # no events: every column empty, as pandas types empty lists
             empty = pd.DataFrame({c: [] for c in ("quarter_index", "kind", "firm_id", "bloc", "stage", "detail", "value")})
             empty.insert(1, "time", start_year + empty["quarter_index"] / 4.0)
             return empty
-        quarter = np.asarray(self.quarter, dtype=np.int64)
+        chunks = self._chunks
+        quarter = np.repeat(np.array([c[1] for c in chunks], dtype=np.int64), [c[0] for c in chunks])
+        kind: list[str] = []
+        detail: list[str] = []
+        for n, _, k, _, _, _, d, _ in chunks:
+            kind.extend([k] * n)
+            detail.extend([d] * n)
 
-        def names(codes: list[int], labels: list[str]) -> np.ndarray:
+        def column(i: int, dtype) -> np.ndarray:
+            """Field ``i`` of every chunk, in order, as one array (values NaN where a call gave none)."""
+            return np.concatenate([np.full(c[0], NAN) if c[i] is None else np.asarray(c[i], dtype=dtype) for c in chunks]).astype(dtype, copy=False)
+
+        def names(codes: np.ndarray, labels: list[str]) -> np.ndarray:
             """Each code's name, None for a negative code (-1: none; the lookup's last entry), in one gather rather than a
             call per event."""
-            idx = np.asarray(codes, dtype=np.int64)
-            return np.array([*labels, None], dtype=object)[np.where(idx >= 0, idx, len(labels))]
+            return np.array([*labels, None], dtype=object)[np.where(codes >= 0, codes, len(labels))]
 
         return pd.DataFrame(
             {
                 "quarter_index": quarter,
                 "time": start_year + quarter / 4.0,
-                "kind": self.kind,
-                "firm_id": np.asarray(self.firm_id, dtype=np.int64),
-                "bloc": names(self.bloc, blocs),
-                "stage": names(self.stage, stages),
-                "detail": self.detail,
-                "value": np.asarray(self.value, dtype=np.float64),
+                "kind": kind,
+                "firm_id": column(3, np.int64),
+                "bloc": names(column(4, np.int64), blocs),
+                "stage": names(column(5, np.int64), stages),
+                "detail": detail,
+                "value": column(7, np.float64),
             }
         )
