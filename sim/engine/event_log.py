@@ -36,6 +36,11 @@ class Event(NamedTuple):
 COLUMNS = Event._fields
 
 
+def _column(name: str) -> property:
+    """An EventLog column as a read-only property: the list of that field of every event so far, in order."""
+    return property(lambda self: self._listed_columns()[name], doc=f"The ``{name}`` of every event so far, in order.")
+
+
 class EventLog:
     """Events in named columns; ``now`` gives the quarter being simulated.
 
@@ -93,33 +98,14 @@ class EventLog:
             self._listed = len(self._chunks)
         return self._lists
 
-    @property
-    def quarter(self) -> list[int]:
-        return self._listed_columns()["quarter"]
-
-    @property
-    def kind(self) -> list[str]:
-        return self._listed_columns()["kind"]
-
-    @property
-    def firm_id(self) -> list[int]:
-        return self._listed_columns()["firm_id"]
-
-    @property
-    def bloc(self) -> list[int]:
-        return self._listed_columns()["bloc"]
-
-    @property
-    def stage(self) -> list[int]:
-        return self._listed_columns()["stage"]
-
-    @property
-    def detail(self) -> list[str]:
-        return self._listed_columns()["detail"]
-
-    @property
-    def value(self) -> list[float]:
-        return self._listed_columns()["value"]
+    # the columns, each a list of the events in order (Event's fields): read through _listed_columns
+    quarter = _column("quarter")
+    kind = _column("kind")
+    firm_id = _column("firm_id")
+    bloc = _column("bloc")
+    stage = _column("stage")
+    detail = _column("detail")
+    value = _column("value")
 
     # ------------------------------------------------------------------ reading
     def __len__(self) -> int:
