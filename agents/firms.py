@@ -168,6 +168,8 @@ def _row_sums(counts: np.ndarray) -> np.ndarray:
     return np.einsum("ij->i", counts).astype(np.int64, copy=False)
 
 
+_NO_ROWS, _NO_FLOATS = np.zeros(0, dtype=np.int64), np.zeros(0)  # a compiled rule's arguments that it does not read
+
 CELL_ROWS = 1000  # from about this many rows on, gathering a (B, S) table by flat cells is the faster way (cell)
 
 
@@ -439,19 +441,42 @@ def processing_cost(pop: FirmPopulation, T, rows: np.ndarray | None = None) -> n
     only (each row's own number, as in the whole population's).
 
     Without learning by doing (every stage's exponent 0, as the national world's) the experience factor is exactly 1
-    (x^0 = 1 for every x) and is not computed: the same numbers, one power less per firm."""
-    at = slice(None) if rows is None else rows
-    out = np.multiply(per_row(T.processing_cost_usd_per_kg, pop.bloc[at], pop.stage[at]), pop.cost_index[at])
-    if T.cost_floor_share.any():  # learning and innovation lower the cost above the floor only
-        gain = pop.innovation_factor[at] * experience_factor(pop, T, rows) if T.learning_b.any() else pop.innovation_factor[at].copy()
-        floor = np.take(T.cost_floor_share, pop.stage[at])
-        gain *= 1.0 - floor
-        gain += floor
-        out *= gain
-        return out
-    if T.learning_b.any():
-        out *= experience_factor(pop, T, rows)
-    out *= pop.innovation_factor[at]
+    (x^0 = 1 for every x) and is not computed: the same numbers, one power less per firm.
+
+    In one compiled pass over the rows (agents.kernels.processing_cost_rows), the experience factor's base and exponent
+    in another and its power in numpy: each row's numbers by the operations, in the order, of the array code before
+    (tests/test_kernels.py checks the bits)."""
+    every = rows is None
+    if every:
+        idx = _NO_ROWS
+    else:
+        idx = np.asarray(rows)
+        idx = np.flatnonzero(idx) if idx.dtype == np.bool_ else idx.astype(np.int64, copy=False)
+    n = len(pop) if every else len(idx)
+    use_experience = bool(T.learning_b.any())
+    experience = _NO_FLOATS
+    if use_experience:  # the experience factor's power in numpy, its base and exponent in one compiled pass
+        experience, exponent = np.empty(n), np.empty(n)
+        kernels.experience_base_rows(
+            pop.stage, pop.cum_output_t, pop.experience_ref_t, idx, every, np.ascontiguousarray(T.learning_b, dtype=np.float64), experience, exponent
+        )
+        np.power(experience, exponent, out=experience)
+    out = np.empty(n)
+    floor = np.ascontiguousarray(T.cost_floor_share, dtype=np.float64)
+    kernels.processing_cost_rows(
+        pop.bloc,
+        pop.stage,
+        pop.cost_index,
+        pop.innovation_factor,
+        idx,
+        every,
+        np.ascontiguousarray(T.processing_cost_usd_per_kg, dtype=np.float64),
+        floor,
+        experience,
+        bool(floor.any()),  # learning and innovation lower the cost above the floor only
+        use_experience,
+        out,
+    )
     return out
 
 
@@ -806,6 +831,8 @@ def load_kernels(T, fin) -> None:
         e.bloc, e.stage, 1, e.phase, e.exit_step, 0, e.mothballed, e.proj_phase, e.capacity_t, e.proj_nameplate_t, e.proj_added_t,
         e.output_t, e.inputs_t, e.rd_spend, e.revenue, e.profit, e.unit_cost_usd_per_kg, e.patents_invention, e.patents_utility, sums,
     )  # fmt: skip
+    processing_cost(empty, T)  # the processing cost, on every row and on some (the population's column types)
+    processing_cost(empty, T, _NO_ROWS)
     knowledge = np.zeros(0)  # the innovation effort (innovate)
     kernels.innovation_effort_rows(e.phase, e.rd_spend, e.region, 1, e.group, 0, np.zeros(0), 0.0, 1.0, -1.0, 1.0, knowledge, knowledge, knowledge)
     none_rows = np.zeros(0, dtype=np.intp)

@@ -506,6 +506,40 @@ def tier_sum_rows(
 
 
 @numba.njit(cache=True, nogil=True)
+def experience_base_rows(stage, cum_output_t, experience_ref_t, rows, every, learning_b, base, exponent):
+    """agents.firms.experience_factor's base and exponent on the rows ``rows`` (on every row, in order, where
+    ``every``): ``base`` = max(cumulative output, 1e-9) / max(experience reference, 1e-9) and ``exponent`` = -b of the
+    row's stage (``learning_b``, per stage), as the array code computes them; numpy's power takes it from there (no
+    transcendental function here)."""
+    for j in range(len(base)):
+        i = j if every else rows[j]
+        base[j] = _max(cum_output_t[i], 1e-9) / _max(experience_ref_t[i], 1e-9)
+        exponent[j] = -learning_b[stage[i]]
+
+
+@numba.njit(cache=True, nogil=True)
+def processing_cost_rows(bloc, stage, cost_index, innovation_factor, rows, every, table, floor, experience, use_floor, use_experience, out):
+    """agents.firms.processing_cost on the rows ``rows`` (on every row, in order, where ``every``), in its formula's
+    order: cost = table[bloc, stage] x cost index; with a cost floor (``use_floor``) x (innovation factor x experience
+    factor x (1 - floor) + floor), the floor of the row's stage; without one x experience factor, then x innovation
+    factor. ``experience``: the experience factor per output row (read where ``use_experience``)."""
+    for j in range(len(out)):
+        i = j if every else rows[j]
+        c = table[bloc[i], stage[i]] * cost_index[i]
+        if use_floor:
+            g = innovation_factor[i] * experience[j] if use_experience else innovation_factor[i]
+            f = floor[stage[i]]
+            g = g * (1.0 - f)
+            g = g + f
+            c = c * g
+        else:
+            if use_experience:
+                c = c * experience[j]
+            c = c * innovation_factor[i]
+        out[j] = c
+
+
+@numba.njit(cache=True, nogil=True)
 def innovation_effort_rows(
     phase, rd_spend, region, n_regions, group, n_groups, group_sharing, regional_spillover, knowledge_keep, neg_zeta, scale, knowledge, rd, out
 ):

@@ -839,3 +839,61 @@ def test_quality_capacity_kernel_gives_the_array_formulas_numbers(T, seed):
     kernels.quality_capacity_rows(pop.bloc, pop.stage, T.S, pop.phase, pop.quality, pop.capacity_t, got)
     assert got.reshape(T.B, T.S).tobytes() == want.tobytes()
     assert got.sum() > 0
+
+
+def processing_cost_reference(pop, T, rows=None):
+    """agents.firms.processing_cost in numpy array code (the reference the kernel is checked against)."""
+    at = slice(None) if rows is None else rows
+    out = np.multiply(per_row(T.processing_cost_usd_per_kg, pop.bloc[at], pop.stage[at]), pop.cost_index[at])
+    if T.learning_b.any():
+        b = np.take(T.learning_b, pop.stage[at])
+        experience = np.power(np.maximum(pop.cum_output_t[at], 1e-9) / np.maximum(pop.experience_ref_t[at], 1e-9), -b)
+    if T.cost_floor_share.any():
+        gain = pop.innovation_factor[at] * experience if T.learning_b.any() else pop.innovation_factor[at].copy()
+        floor = np.take(T.cost_floor_share, pop.stage[at])
+        gain *= 1.0 - floor
+        gain += floor
+        out *= gain
+        return out
+    if T.learning_b.any():
+        out *= experience
+    out *= pop.innovation_factor[at]
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("floor", [True, False])
+@pytest.mark.parametrize("learning", [True, False])
+@pytest.mark.parametrize("rows", ["all", "index", "mask", "none"])
+def test_processing_cost_kernel_gives_the_array_formulas_numbers(T, seed, floor, learning, rows):
+    """agents.firms.processing_cost as the array code computed it, on every row, on rows by index (repeated and out of
+    order) and by mask, with and without a cost floor and learning by doing: cumulative output at zero and below the
+    1e-9 guard, -0.0 and NaN included, bit for bit."""
+    rng = np.random.default_rng(seed)
+    n = 3000
+    pop = population(T, rng, n)
+    pop.cost_index[:] = rng.lognormal(0.0, 0.2, n)
+    pop.innovation_factor[:] = np.where(rng.random(n) < 0.3, 1.0, rng.random(n))
+    pop.cum_output_t[:] = rng.random(n) * 1e5 * (rng.random(n) < 0.9)
+    pop.cum_output_t[rng.random(n) < 0.02] = -0.0
+    pop.cum_output_t[rng.random(n) < 0.01] = np.nan
+    pop.experience_ref_t[:] = rng.random(n) * 1e4 + (rng.random(n) < 0.05) * 1e-12
+    T2 = copy.copy(T)
+    T2.cost_floor_share = T.cost_floor_share.copy() if floor else np.zeros_like(T.cost_floor_share)
+    if floor and not T2.cost_floor_share.any():
+        T2.cost_floor_share = np.linspace(0.1, 0.4, T.S)
+    T2.learning_b = T.learning_b.copy() if learning else np.zeros_like(T.learning_b)
+    if learning and not T2.learning_b.any():
+        T2.learning_b = np.linspace(0.1, 0.3, T.S)
+    at = {
+        "all": None,
+        "index": rng.integers(0, n, 500),
+        "mask": rng.random(n) < 0.4,
+        "none": np.zeros(0, dtype=np.int64),
+    }[rows]
+    want = processing_cost_reference(pop, T2, at)
+    got = processing_cost(pop, T2, at)
+    assert got.dtype == np.float64 and got.shape == want.shape
+    assert got.tobytes() == want.tobytes()
+    if rows != "none":
+        assert np.isfinite(got).sum() > 0.9 * len(got)
