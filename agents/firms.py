@@ -430,10 +430,26 @@ class Firm:
 # ===========================================================================
 def experience_factor(pop: FirmPopulation, T, rows: np.ndarray | None = None) -> np.ndarray:
     """Learning by doing: cost x (cumulative output / reference)^(-b), b = -log2(1 - learning rate). ``rows``: those
-    rows only (each row's own number)."""
-    at = slice(None) if rows is None else rows
-    b = np.take(T.learning_b, pop.stage[at])
-    return np.power(np.maximum(pop.cum_output_t[at], 1e-9) / np.maximum(pop.experience_ref_t[at], 1e-9), -b)
+    rows only (each row's own number; an index or a mask).
+
+    The base max(cumulative output, 1e-9) / max(reference, 1e-9) and the exponent -b in one compiled pass
+    (agents.kernels.experience_base_rows), the power in numpy: the numbers of the array code before, bit for bit."""
+    idx, every, n = _row_index(pop, rows)
+    base, exponent = np.empty(n), np.empty(n)
+    kernels.experience_base_rows(
+        pop.stage, pop.cum_output_t, pop.experience_ref_t, idx, every, np.ascontiguousarray(T.learning_b, dtype=np.float64), base, exponent
+    )
+    return np.power(base, exponent, out=base)
+
+
+def _row_index(pop: FirmPopulation, rows: np.ndarray | None) -> tuple[np.ndarray, bool, int]:
+    """A compiled row rule's rows: (int64 index, False, its length) for ``rows`` given as an index or a mask, or (an
+    empty index, True, the population's length) for every row (None)."""
+    if rows is None:
+        return _NO_ROWS, True, len(pop)
+    idx = np.asarray(rows)
+    idx = np.flatnonzero(idx) if idx.dtype == np.bool_ else idx.astype(np.int64, copy=False)
+    return idx, False, len(idx)
 
 
 def processing_cost(pop: FirmPopulation, T, rows: np.ndarray | None = None) -> np.ndarray:
@@ -443,24 +459,11 @@ def processing_cost(pop: FirmPopulation, T, rows: np.ndarray | None = None) -> n
     Without learning by doing (every stage's exponent 0, as the national world's) the experience factor is exactly 1
     (x^0 = 1 for every x) and is not computed: the same numbers, one power less per firm.
 
-    In one compiled pass over the rows (agents.kernels.processing_cost_rows), the experience factor's base and exponent
-    in another and its power in numpy: each row's numbers by the operations, in the order, of the array code before
-    (tests/test_kernels.py checks the bits)."""
-    every = rows is None
-    if every:
-        idx = _NO_ROWS
-    else:
-        idx = np.asarray(rows)
-        idx = np.flatnonzero(idx) if idx.dtype == np.bool_ else idx.astype(np.int64, copy=False)
-    n = len(pop) if every else len(idx)
+    In one compiled pass over the rows (agents.kernels.processing_cost_rows), with :func:`experience_factor`: each
+    row's numbers by the operations, in the order, of the array code before (tests/test_kernels.py checks the bits)."""
+    idx, every, n = _row_index(pop, rows)
     use_experience = bool(T.learning_b.any())
-    experience = _NO_FLOATS
-    if use_experience:  # the experience factor's power in numpy, its base and exponent in one compiled pass
-        experience, exponent = np.empty(n), np.empty(n)
-        kernels.experience_base_rows(
-            pop.stage, pop.cum_output_t, pop.experience_ref_t, idx, every, np.ascontiguousarray(T.learning_b, dtype=np.float64), experience, exponent
-        )
-        np.power(experience, exponent, out=experience)
+    experience = experience_factor(pop, T, None if every else idx) if use_experience else _NO_FLOATS
     out = np.empty(n)
     floor = np.ascontiguousarray(T.cost_floor_share, dtype=np.float64)
     kernels.processing_cost_rows(
