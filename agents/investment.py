@@ -29,7 +29,6 @@ MILESTONES = ("permitting", "financing", "construction_complete", "ramped_up", "
 TIMED = (ProjectPhase.PLANNING, ProjectPhase.PERMITTING, ProjectPhase.CONSTRUCTION, ProjectPhase.RAMPUP, ProjectPhase.QUALIFICATION)
 # phases an expansion of an operating plant shortens, in the order of T.brownfield_factor
 BROWNFIELD = {ProjectPhase.PLANNING: 0, ProjectPhase.PERMITTING: 1, ProjectPhase.CONSTRUCTION: 2}
-IS_TIMED = np.isin(np.arange(max(ProjectPhase) + 1), TIMED)  # by phase value: whether it is TIMED (a lookup, not np.isin per firm)
 # column of proj_u that fixes each timed phase's duration
 U_COL = {
     ProjectPhase.PLANNING: 0,
@@ -177,14 +176,16 @@ def start_projects(pop: FirmPopulation, rows: np.ndarray, T, rng: np.random.Gene
 def advance_projects(
     pop: FirmPopulation, T, step: int, permit_factor: np.ndarray | None = None, permit_cap_years: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
-    """Count down timed phases, bring ramp-up capacity on line (:func:`ramp_up`), move finished phases on (planning to
-    :func:`start_permitting`, permitting to :func:`reach_gate`, then :func:`complete_construction`,
-    :func:`complete_rampup` and :func:`complete_qualification`), pass by pass so that zero-length phases pass straight
-    through.
+    """Count down timed phases, bring ramp-up capacity on line (nameplate / ramp-up quarters a quarter, at most what is
+    left), move finished phases on, pass by pass so that zero-length phases pass straight through: planning to
+    permitting (:func:`start_permitting`); permitting to the financing gate (:func:`finance_gate`, its wait from 0);
+    construction to ramp-up (:func:`complete_construction`); ramp-up done, the rest of the nameplate on line and staff
+    for it, a new plant whose stage needs buyer qualification on to qualification, every other project ended;
+    qualification passed, the plant qualified and the project ended.
 
     Returns the rows reaching each milestone this quarter (for the event log). Every row on its own, in one compiled
-    pass (agents.kernels.advance_project_rows: the formulas of those functions in their order; tests/test_kernels.py
-    checks its numbers bit for bit against the array code it replaced).
+    pass (agents.kernels.advance_project_rows: the moves above in their order; tests/test_kernels.py checks its
+    numbers bit for bit against the array code it replaced).
     """
     n = len(pop)
     milestones = np.empty((len(MILESTONES), n), dtype=np.int64)
@@ -230,29 +231,10 @@ def phase_table(T) -> np.ndarray:
     return np.ascontiguousarray(np.stack([phase_ranges(T, ph) for ph in TIMED]), dtype=np.float64)
 
 
-def ramp_up(pop: FirmPopulation, rows: np.ndarray | None = None) -> None:
-    """Projects in ramp-up bring nameplate on line in equal quarterly steps (nameplate / ramp-up quarters). ``rows``:
-    the live rows with a project, ascending (None: every row is looked at)."""
-    if rows is None:
-        rows = np.flatnonzero(pop.alive)
-    r = rows[pop.proj_phase[rows] == ProjectPhase.RAMPUP]
-    if len(r):
-        add = np.minimum(pop.proj_nameplate_t[r] / np.maximum(pop.proj_rampup_q[r], 1.0), pop.proj_nameplate_t[r] - pop.proj_added_t[r])
-        pop.capacity_t[r] += add
-        pop.proj_added_t[r] += add
-
-
 def start_permitting(pop: FirmPopulation, r: np.ndarray, T, permit_factor: np.ndarray | None, permit_cap_years: np.ndarray | None) -> np.ndarray:
     """Planning done: permitting starts (its duration x the permit factor, at most the permit cap). Returns ``r``."""
     pop.proj_phase[r] = ProjectPhase.PERMITTING
     pop.proj_remaining_q[r] = phase_quarters(pop, r, T, ProjectPhase.PERMITTING, permit_factor, permit_cap_years)
-    return r
-
-
-def reach_gate(pop: FirmPopulation, r: np.ndarray) -> np.ndarray:
-    """Permits granted: the project waits at the final investment decision (:func:`finance_gate`). Returns ``r``."""
-    pop.proj_phase[r] = ProjectPhase.FINANCING
-    pop.proj_wait_q[r] = 0.0
     return r
 
 
@@ -281,28 +263,6 @@ def complete_construction(pop: FirmPopulation, r: np.ndarray, T, step: int) -> n
     pop.capacity_t[r] += add
     pop.proj_added_t[r] = add
     pop.employees[r] = np.maximum(T.employees_per_kt[pop.stage[r]] * pop.capacity_t[r] / 1000.0, 5.0)
-    return r
-
-
-def complete_rampup(pop: FirmPopulation, r: np.ndarray, T) -> np.ndarray:
-    """Ramp-up done: the rest of the nameplate comes on line; a new plant whose stage needs buyer
-    qualification goes on to qualification, every other project ends. Returns ``r``."""
-    rest = pop.proj_nameplate_t[r] - pop.proj_added_t[r]
-    pop.capacity_t[r] += np.maximum(rest, 0.0)
-    pop.proj_added_t[r] = pop.proj_nameplate_t[r]
-    pop.employees[r] = np.maximum(T.employees_per_kt[pop.stage[r]] * pop.capacity_t[r] / 1000.0, 5.0)
-    needs_q = pop.proj_greenfield[r] & T.qualification[pop.stage[r]] & ~pop.qualified[r]
-    rq = r[needs_q]
-    pop.proj_phase[rq] = ProjectPhase.QUALIFICATION
-    pop.proj_remaining_q[rq] = phase_quarters(pop, rq, T, ProjectPhase.QUALIFICATION)
-    pop.proj_phase[r[~needs_q]] = ProjectPhase.NONE
-    return r
-
-
-def complete_qualification(pop: FirmPopulation, r: np.ndarray) -> np.ndarray:
-    """Buyer qualification passed: the plant can sell; the project ends. Returns ``r``."""
-    pop.qualified[r] = True
-    pop.proj_phase[r] = ProjectPhase.NONE
     return r
 
 

@@ -726,7 +726,7 @@ def advance_project_rows(
                     i, PERMITTING, 1, bloc, stage, ranges, proj_u, proj_greenfield, brownfield_factor, permit_factor, permit_cap
                 )
                 k = 0
-            elif ph == PERMITTING:  # reach_gate
+            elif ph == PERMITTING:  # to the financing gate
                 proj_phase[i] = FINANCING
                 proj_wait_q[i] = 0.0
                 k = 1
@@ -757,7 +757,7 @@ def advance_project_rows(
                 staff = employees_per_kt[stage[i]] * capacity_t[i]
                 employees[i] = _max(staff / 1000.0, 5.0)
                 k = 2
-            elif ph == RAMPUP:  # complete_rampup
+            elif ph == RAMPUP:  # ramp-up done
                 rest = proj_nameplate_t[i] - proj_added_t[i]
                 capacity_t[i] += _max(rest, 0.0)
                 proj_added_t[i] = proj_nameplate_t[i]
@@ -771,7 +771,7 @@ def advance_project_rows(
                 else:
                     proj_phase[i] = NONE
                 k = 3
-            else:  # QUALIFICATION: complete_qualification
+            else:  # QUALIFICATION passed
                 qualified[i] = True
                 proj_phase[i] = NONE
                 k = 4

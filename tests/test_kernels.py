@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from _rule_helpers import fresh_config, make_pop, tables
 
+from agents import investment as inv
 from agents.firms import COLUMNS, HIST, Phase, ProjectPhase, Tier, account, per_row, processing_cost
 from sim.engine.national import market
 from sim.engine.national.model import NationalModel
@@ -692,17 +693,60 @@ def test_benefits_kernel_gives_the_array_formulas_numbers(world, seed, variant):
         assert gov.fiscal_q["grants"] > 0 and gov.fiscal_q["tax_expenditure"] > 0
 
 
+# the project moves of agents.investment in numpy array code, as written before the kernel (advance_projects_reference)
+IS_TIMED = np.isin(np.arange(max(ProjectPhase) + 1), inv.TIMED)  # by phase value: whether it is TIMED
+
+
+def ramp_up_reference(pop, rows: np.ndarray | None = None) -> None:
+    """Projects in ramp-up bring nameplate on line in equal quarterly steps (nameplate / ramp-up quarters). ``rows``:
+    the live rows with a project, ascending (None: every row is looked at)."""
+    if rows is None:
+        rows = np.flatnonzero(pop.alive)
+    r = rows[pop.proj_phase[rows] == ProjectPhase.RAMPUP]
+    if len(r):
+        add = np.minimum(pop.proj_nameplate_t[r] / np.maximum(pop.proj_rampup_q[r], 1.0), pop.proj_nameplate_t[r] - pop.proj_added_t[r])
+        pop.capacity_t[r] += add
+        pop.proj_added_t[r] += add
+
+
+def reach_gate_reference(pop, r: np.ndarray) -> np.ndarray:
+    """Permits granted: the project waits at the final investment decision (agents.investment.finance_gate). Returns ``r``."""
+    pop.proj_phase[r] = ProjectPhase.FINANCING
+    pop.proj_wait_q[r] = 0.0
+    return r
+
+
+def complete_rampup_reference(pop, r: np.ndarray, T) -> np.ndarray:
+    """Ramp-up done: the rest of the nameplate comes on line; a new plant whose stage needs buyer
+    qualification goes on to qualification, every other project ends. Returns ``r``."""
+    rest = pop.proj_nameplate_t[r] - pop.proj_added_t[r]
+    pop.capacity_t[r] += np.maximum(rest, 0.0)
+    pop.proj_added_t[r] = pop.proj_nameplate_t[r]
+    pop.employees[r] = np.maximum(T.employees_per_kt[pop.stage[r]] * pop.capacity_t[r] / 1000.0, 5.0)
+    needs_q = pop.proj_greenfield[r] & T.qualification[pop.stage[r]] & ~pop.qualified[r]
+    rq = r[needs_q]
+    pop.proj_phase[rq] = ProjectPhase.QUALIFICATION
+    pop.proj_remaining_q[rq] = inv.phase_quarters(pop, rq, T, ProjectPhase.QUALIFICATION)
+    pop.proj_phase[r[~needs_q]] = ProjectPhase.NONE
+    return r
+
+
+def complete_qualification_reference(pop, r: np.ndarray) -> np.ndarray:
+    """Buyer qualification passed: the plant can sell; the project ends. Returns ``r``."""
+    pop.qualified[r] = True
+    pop.proj_phase[r] = ProjectPhase.NONE
+    return r
+
+
 def advance_projects_reference(pop, T, step, permit_factor=None, permit_cap_years=None) -> dict[str, np.ndarray]:
     """agents.investment.advance_projects in numpy array code (as written before the kernel): the countdown and the
     ramp-up on the rows with a project, then the moves of agents.investment pass by pass, phase by phase."""
-    from agents import investment as inv
-
     milestones = {k: [] for k in inv.MILESTONES}
     act = np.flatnonzero((pop.proj_phase != ProjectPhase.NONE) & pop.alive)
     ph = pop.proj_phase[act]
-    is_timed = inv.IS_TIMED[ph]
+    is_timed = IS_TIMED[ph]
     pop.proj_remaining_q[act[is_timed]] -= 1.0
-    inv.ramp_up(pop, act)
+    ramp_up_reference(pop, act)
     rows, done = act, is_timed & (pop.proj_remaining_q[act] <= 0)
     for _ in range(len(inv.TIMED) + 1):
         at = np.flatnonzero(done)
@@ -712,17 +756,17 @@ def advance_projects_reference(pop, T, step, permit_factor=None, permit_cap_year
         ended = {phase: rows_done[ph_done == phase] for phase in inv.TIMED}
         moves = (
             ("permitting", ProjectPhase.PLANNING, lambda r: inv.start_permitting(pop, r, T, permit_factor, permit_cap_years)),
-            ("financing", ProjectPhase.PERMITTING, lambda r: inv.reach_gate(pop, r)),
+            ("financing", ProjectPhase.PERMITTING, lambda r: reach_gate_reference(pop, r)),
             ("construction_complete", ProjectPhase.CONSTRUCTION, lambda r: inv.complete_construction(pop, r, T, step)),
-            ("ramped_up", ProjectPhase.RAMPUP, lambda r: inv.complete_rampup(pop, r, T)),
-            ("qualified", ProjectPhase.QUALIFICATION, lambda r: inv.complete_qualification(pop, r)),
+            ("ramped_up", ProjectPhase.RAMPUP, lambda r: complete_rampup_reference(pop, r, T)),
+            ("qualified", ProjectPhase.QUALIFICATION, lambda r: complete_qualification_reference(pop, r)),
         )
         for milestone, phase, move in moves:
             r = ended[phase]
             milestones[milestone].append(move(r) if len(r) else r)
         rows = rows_done
         ph = pop.proj_phase[rows]
-        done = inv.IS_TIMED[ph] & (pop.proj_remaining_q[rows] <= 0)
+        done = IS_TIMED[ph] & (pop.proj_remaining_q[rows] <= 0)
     return {k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for k, v in milestones.items()}
 
 
@@ -731,7 +775,6 @@ def test_project_kernel_gives_the_array_formulas_numbers(T, seed, permits):
     """Projects in every phase (some at their last quarter, some phases of zero length so that rows pass several
     phases in one quarter), greenfield and expansions, qualified or not, exited rows, with and without the permit
     factor and cap: every column bit for bit and the milestones' rows in the same order."""
-    from agents import investment as inv
 
     rng = np.random.default_rng(seed)
     n = 4000
